@@ -1,0 +1,321 @@
+/*
+ * cmd_init.c - `cmpgw init DIR`: a working demo deployment in a new
+ * directory: a root CA, the RA protection credentials (PKCS#12 + password
+ * file) issued by it, a master key for secrets at rest, the configuration and
+ * the database.  It refuses to touch an existing DIR.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app/commands.h"
+#include "app/setup.h"
+#include "ca_backends/certbuild.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/oid.h"
+#include "core/x509.h"
+#include "store/store.h"
+
+#define CA_YEARS 10
+#define RA_YEARS 2
+
+static const char *const created[] = {"cmpgw.conf", "ca-cert.pem", "ca-key.pem", "ra-cert.pem",
+                                      "ra.p12",     "ra.pass",     "master.key", "cmpgw.db",
+                                      "cmpgw.db-wal", "cmpgw.db-shm"};
+
+static void remove_all(const char *dir) {
+  char path[CG_PATH_MAX];
+  for (size_t i = 0; i < sizeof created / sizeof created[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, created[i]);
+    unlink(path);
+  }
+  rmdir(dir);
+}
+
+static int write_file(const char *dir, const char *name, const void *data, size_t len,
+                      unsigned mode) {
+  char path[CG_PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  int err = app_write_new_file(path, data, len, mode);
+  if (err)
+    fprintf(stderr, "cmpgw init: cannot write %s: %s\n", path, cg_strerror(err));
+  return err;
+}
+
+static int write_pem(const char *dir, const char *name, const char *label, const uint8_t *der,
+                     size_t len, unsigned mode) {
+  char pem[16384];
+  size_t pem_len;
+  int err = cg_pem_encode(label, der, len, pem, sizeof pem, &pem_len);
+  if (err == 0)
+    err = write_file(dir, name, pem, pem_len, mode);
+  memset(pem, 0, sizeof pem);
+  return err;
+}
+
+static const char config_template[] =
+    "# cmpgw configuration (INI).  Relative paths are relative to this file.\n"
+    "# Reference: docs/configuration.md\n"
+    "\n"
+    "[server]\n"
+    "# CMP over HTTP (RFC 9811): POST to /.well-known/cmp or /.well-known/cmp/p/<profile>\n"
+    "http = %s\n"
+    "# Raw TCP (RFC 2510 framing) and the admin listener (/healthz, /metrics):\n"
+    "# recorded here for the listeners to come; not served yet.\n"
+    "tcp = %s\n"
+    "admin = %s\n"
+    "# Limits: largest CMP message and HTTP header block (octets), open connections.\n"
+    "max_message = 262144\n"
+    "max_header = 8192\n"
+    "max_connections = 10000\n"
+    "# Timeouts (milliseconds): headers of a request, its body, an idle keep-alive connection.\n"
+    "header_timeout_ms = 10000\n"
+    "body_timeout_ms = 30000\n"
+    "idle_timeout_ms = 60000\n"
+    "# Highest PasswordBasedMac iterationCount accepted (each costs one hash).\n"
+    "pbm_max_iterations = 100000\n"
+    "\n"
+    "[store]\n"
+    "# SQLite database (WAL): read it live with sqlite3; schema in docs/schema.md.\n"
+    "database = cmpgw.db\n"
+    "\n"
+    "[ra]\n"
+    "# The RA protection key and certificate (signs responses that are not MAC-protected).\n"
+    "pkcs12 = ra.p12\n"
+    "password_file = ra.pass\n"
+    "\n"
+    "[secrets]\n"
+    "# AES-256-GCM key (64 hex digits) that encrypts the shared secrets in the database.\n"
+    "master_key = master.key\n"
+    "\n"
+    "[backend local]\n"
+    "# The embedded issuing CA.\n"
+    "type = local\n"
+    "cert = ca-cert.pem\n"
+    "key = ca-key.pem\n"
+    "\n"
+    "[profile default]\n"
+    "# Reached at /.well-known/cmp and /.well-known/cmp/p/default.\n"
+    "backend = local\n"
+    "validity_days = 365\n"
+    "eku_client_auth = true\n"
+    "eku_server_auth = false\n"
+    "copy_san = true\n";
+
+struct pki {
+  struct cg_key *ca_key, *ra_key;
+  uint8_t ca_name[256], ra_name[256];
+  size_t ca_name_len, ra_name_len;
+  uint8_t ca_cert[4096], ra_cert[4096];
+  size_t ca_cert_len, ra_cert_len;
+};
+
+static int make_cert(struct cert_spec *s, const struct cg_key *subject_key,
+                     const struct cg_key *issuer_key, uint8_t *out, size_t cap, size_t *len) {
+  uint8_t spki[1024];
+  size_t spki_len;
+  int err = cg_key_spki(subject_key, spki, sizeof spki, &spki_len);
+  if (err == 0)
+    err = cert_random_serial(s);
+  if (err)
+    return err;
+  s->spki = (struct der_view){spki, spki_len};
+  return cert_build(s, issuer_key, out, cap, len);
+}
+
+static int make_pki(struct pki *p) {
+  static const enum cg_oid_id types[] = {CG_OID_AT_O, CG_OID_AT_CN};
+  const char *ca_values[] = {"cmpgw demo", "cmpgw demo CA"};
+  const char *ra_values[] = {"cmpgw demo", "cmpgw demo RA"};
+  int64_t now = (int64_t)time(NULL);
+  int err;
+  if ((err = cg_key_generate_ec(256, &p->ca_key)) || (err = cg_key_generate_ec(256, &p->ra_key)) ||
+      (err = cert_make_name(types, ca_values, 2, p->ca_name, sizeof p->ca_name, &p->ca_name_len)) ||
+      (err = cert_make_name(types, ra_values, 2, p->ra_name, sizeof p->ra_name, &p->ra_name_len)))
+    return err;
+
+  struct cert_spec ca = {0};
+  uint8_t ca_skid[20];
+  uint8_t spki[1024];
+  size_t spki_len;
+  if ((err = cg_key_spki(p->ca_key, spki, sizeof spki, &spki_len)) ||
+      (err = cert_key_id((struct der_view){spki, spki_len}, ca_skid)))
+    return err;
+  ca.issuer = ca.subject = (struct der_view){p->ca_name, p->ca_name_len};
+  ca.not_before = now - 3600; /* tolerate clients whose clock is a little behind */
+  ca.not_after = now + CA_YEARS * 365LL * 86400;
+  ca.is_ca = true;
+  ca.key_usage = CERT_KU_KEY_CERT_SIGN | CERT_KU_CRL_SIGN | CERT_KU_DIGITAL_SIGNATURE;
+  ca.issuer_skid = (struct der_view){ca_skid, 20};
+  if ((err = make_cert(&ca, p->ca_key, p->ca_key, p->ca_cert, sizeof p->ca_cert, &p->ca_cert_len)))
+    return err;
+
+  /* The RA certificate: digitalSignature and id-kp-cmcRA (RFC 6402 §2.10),
+   * so clients can tell it may sign CMP messages for the CA. */
+  struct cert_spec ra = {0};
+  ra.issuer = ca.subject;
+  ra.subject = (struct der_view){p->ra_name, p->ra_name_len};
+  ra.not_before = now - 3600;
+  ra.not_after = now + RA_YEARS * 365LL * 86400;
+  ra.key_usage = CERT_KU_DIGITAL_SIGNATURE;
+  ra.eku[ra.n_eku++] = CG_OID_KP_CMC_RA;
+  ra.issuer_skid = (struct der_view){ca_skid, 20};
+  return make_cert(&ra, p->ra_key, p->ca_key, p->ra_cert, sizeof p->ra_cert, &p->ra_cert_len);
+}
+
+static int write_deployment(const char *dir, const char *http, const char *tcp, const char *admin,
+                            char *ra_subject, size_t ra_subject_cap) {
+  struct pki p = {0};
+  int err = make_pki(&p);
+  if (err) {
+    fprintf(stderr, "cmpgw init: cannot make the demo PKI: %s\n", cg_strerror(err));
+    goto out;
+  }
+  uint8_t key_der[4096];
+  size_t key_len;
+  if ((err = cg_key_private_pkcs8(p.ca_key, key_der, sizeof key_der, &key_len)) ||
+      (err = write_pem(dir, "ca-cert.pem", "CERTIFICATE", p.ca_cert, p.ca_cert_len, 0644)) ||
+      (err = write_pem(dir, "ca-key.pem", "PRIVATE KEY", key_der, key_len, 0600)) ||
+      (err = write_pem(dir, "ra-cert.pem", "CERTIFICATE", p.ra_cert, p.ra_cert_len, 0644)))
+    goto out;
+
+  /* The RA password and the master key: random, in files only the owner reads. */
+  uint8_t rnd[32];
+  char hex[65];
+  if ((err = cg_random(rnd, 18)))
+    goto out;
+  cg_hex(rnd, 18, hex);
+  char pass_line[40];
+  int pl = snprintf(pass_line, sizeof pass_line, "%s\n", hex);
+  if ((err = write_file(dir, "ra.pass", pass_line, (size_t)pl, 0600)))
+    goto out;
+  const uint8_t *ca_list[1] = {p.ca_cert};
+  size_t ca_lens[1] = {p.ca_cert_len};
+  uint8_t *p12;
+  size_t p12_len;
+  if ((err = cg_pkcs12_create(hex, p.ra_key, p.ra_cert, p.ra_cert_len, ca_list, ca_lens, 1, &p12,
+                              &p12_len))) {
+    fprintf(stderr, "cmpgw init: cannot make the RA PKCS#12: %s\n", cg_strerror(err));
+    goto out;
+  }
+  err = write_file(dir, "ra.p12", p12, p12_len, 0600);
+  free(p12);
+  if (err || (err = cg_random(rnd, 32)))
+    goto out;
+  cg_hex(rnd, 32, hex);
+  memset(rnd, 0, sizeof rnd);
+  char key_line[80];
+  int kl = snprintf(key_line, sizeof key_line, "%s\n", hex);
+  memset(hex, 0, sizeof hex);
+  err = write_file(dir, "master.key", key_line, (size_t)kl, 0600);
+  memset(key_line, 0, sizeof key_line);
+  if (err)
+    goto out;
+
+  char conf[4096];
+  int cl = snprintf(conf, sizeof conf, config_template, http, tcp, admin);
+  if ((err = write_file(dir, "cmpgw.conf", conf, (size_t)cl, 0644)))
+    goto out;
+
+  char db[CG_PATH_MAX];
+  struct cg_store *st;
+  snprintf(db, sizeof db, "%s/cmpgw.db", dir);
+  if ((err = cg_store_open(db, &st))) {
+    fprintf(stderr, "cmpgw init: cannot create the database %s\n", db);
+    goto out;
+  }
+  cg_store_close(st);
+  err = cg_name_to_string((struct der_view){p.ra_name, p.ra_name_len}, ra_subject,
+                          ra_subject_cap);
+out:
+  cg_key_free(p.ca_key);
+  cg_key_free(p.ra_key);
+  return err;
+}
+
+static int usage(void) {
+  fprintf(stderr, "usage: cmpgw init DIR [--http HOST:PORT] [--tcp HOST:PORT] [--admin HOST:PORT]\n");
+  return 2;
+}
+
+int cmd_init(int argc, char **argv) {
+  const char *dir = NULL, *http = "127.0.0.1:8080", *tcp = "127.0.0.1:1829",
+             *admin = "127.0.0.1:9090";
+  for (int i = 1; i < argc; i++) {
+    const char **opt = !strcmp(argv[i], "--http")    ? &http
+                       : !strcmp(argv[i], "--tcp")   ? &tcp
+                       : !strcmp(argv[i], "--admin") ? &admin
+                                                     : NULL;
+    if (opt != NULL) {
+      if (++i == argc)
+        return usage();
+      char host[128];
+      int port;
+      if (cg_parse_hostport(argv[i], host, sizeof host, &port)) {
+        fprintf(stderr, "cmpgw init: '%s' is not HOST:PORT\n", argv[i]);
+        return 2;
+      }
+      *opt = argv[i];
+    } else if (argv[i][0] == '-' || dir != NULL) {
+      return usage();
+    } else {
+      dir = argv[i];
+    }
+  }
+  if (dir == NULL)
+    return usage();
+  if (strlen(dir) > CG_PATH_MAX - 64) {
+    fprintf(stderr, "cmpgw init: path too long\n");
+    return 2;
+  }
+  if (mkdir(dir, 0700) != 0) {
+    fprintf(stderr, "cmpgw init: cannot create %s: %s%s\n", dir, strerror(errno),
+            errno == EEXIST ? " (init never overwrites an existing deployment)" : "");
+    return 1;
+  }
+  char ra_subject[512];
+  if (write_deployment(dir, http, tcp, admin, ra_subject, sizeof ra_subject)) {
+    remove_all(dir);
+    return 1;
+  }
+  /* openssl's -recipient wants /A=B/C=D, most significant first: the RFC 4514
+   * string reversed. */
+  char slash[512] = "";
+  char *parts[16];
+  size_t n = 0;
+  for (char *tok = strtok(ra_subject, ","); tok && n < 16; tok = strtok(NULL, ","))
+    parts[n++] = tok;
+  for (size_t i = n; i-- > 0;) {
+    strncat(slash, "/", sizeof slash - strlen(slash) - 1);
+    strncat(slash, parts[i], sizeof slash - strlen(slash) - 1);
+  }
+  char host[128];
+  int port;
+  cg_parse_hostport(http, host, sizeof host, &port);
+  printf("Created a demo deployment in %s:\n"
+         "  %s/cmpgw.conf   configuration\n"
+         "  %s/ca-cert.pem  demo CA certificate (trust anchor for clients)\n"
+         "  %s/ra-cert.pem  RA protection certificate (issued by the demo CA)\n"
+         "  %s/cmpgw.db     SQLite database\n"
+         "\n"
+         "Start the gateway:\n"
+         "  cmpgw serve -c %s/cmpgw.conf\n"
+         "\n"
+         "Create a shared secret for a device (printed once):\n"
+         "  cmpgw secret new -c %s/cmpgw.conf\n"
+         "\n"
+         "Enrol with OpenSSL, using the reference and secret printed:\n"
+         "  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out dev.key\n"
+         "  openssl cmp -cmd ir -server %s:%d -path .well-known/cmp \\\n"
+         "    -ref REFERENCE -secret pass:SECRET -recipient \"%s\" \\\n"
+         "    -newkey dev.key -subject /CN=dev1 -certout dev.pem -trusted %s/ca-cert.pem\n"
+         "  openssl verify -CAfile %s/ca-cert.pem dev.pem\n",
+         dir, dir, dir, dir, dir, dir, dir, host, port, slash, dir, dir);
+  return 0;
+}

@@ -1,0 +1,12 @@
+/*
+ * commands.h - the subcommands of `cmpgw`.  Each takes its own argv (argv[0]
+ * is the subcommand name) and returns the process exit status.
+ */
+#ifndef CG_APP_COMMANDS_H
+#define CG_APP_COMMANDS_H
+
+int cmd_init(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_secret(int argc, char **argv);
+
+#endif

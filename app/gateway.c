@@ -1,0 +1,411 @@
+/*
+ * gateway.c - drives one cmp_exchange per HTTP request through the steps the
+ * engine asks for: store lookups and writes go to the store thread, CPU work
+ * to the threadpool, issuance to the CA backend; the loop only routes.
+ */
+#include "app/gateway.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app/setup.h"
+#include "ca_backends/backend.h"
+#include "cmp/server.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/work.h"
+#include "store/store.h"
+#include "transports/http.h"
+
+#define WELL_KNOWN "/.well-known/cmp"
+
+struct profile_rt {
+  const struct cg_config_profile *cfg;
+  struct ca_policy policy;
+  const struct ca_backend_ops *ops;
+  void *backend;
+};
+
+struct gateway {
+  uv_loop_t *loop;
+  struct cg_config cfg;
+  struct app_ra ra;
+  uint8_t master_key[32];
+  struct cmp_server_cfg server;
+  struct cg_store *store;
+  bool store_running;
+  struct cg_http_server *http;
+  size_t n_backends;
+  const struct ca_backend_ops *backend_ops[CG_MAX_BACKENDS];
+  void *backend_state[CG_MAX_BACKENDS];
+  struct profile_rt profiles[CG_MAX_PROFILES];
+  size_t n_profiles;
+  unsigned inflight;
+  bool stopping, http_closed;
+  void (*on_stopped)(void *);
+  void *stopped_arg;
+};
+
+/* One CMP exchange arriving over HTTP. */
+struct request {
+  struct gateway *gw;
+  struct cg_http_request *http;
+  struct profile_rt *profile;
+  struct cmp_exchange *ex;
+  uint64_t started_ns;
+  struct cg_work work;
+  struct cg_store_op op;
+  struct ca_call call;
+};
+
+static void drive(struct request *r);
+static void maybe_finish_stop(struct gateway *gw);
+
+static void finish(struct request *r) {
+  struct gateway *gw = r->gw;
+  const uint8_t *rsp;
+  size_t len;
+  struct cmp_exchange_info info;
+  cmp_exchange_response(r->ex, &rsp, &len);
+  cmp_exchange_info(r->ex, &info);
+  if (rsp != NULL)
+    cg_http_respond(r->http, rsp, len);
+  else
+    cg_http_respond_status(r->http, 500, "internal error: could not build a CMP response\n");
+  double ms = (double)(uv_hrtime() - r->started_ns) / 1e6;
+  if (info.fail_info >= 0)
+    cg_info("cmp %s profile=%s ref=%s txid=%s -> %s status=%d failInfo=%d (%s) %.1fms",
+            info.req_type, r->profile->cfg->name, info.ref, info.txid, info.rsp_type, info.status,
+            info.fail_info, info.detail, ms);
+  else
+    cg_info("cmp %s profile=%s ref=%s txid=%s -> %s status=%d%s%s %.1fms", info.req_type,
+            r->profile->cfg->name, info.ref, info.txid, info.rsp_type, info.status,
+            info.serial[0] ? " serial=" : "", info.serial, ms);
+  cmp_exchange_free(r->ex);
+  free(r);
+  gw->inflight--;
+  maybe_finish_stop(gw);
+}
+
+static void on_work_done(struct cg_work *w, int status) {
+  struct request *r = w->arg;
+  if (status != 0) /* cancelled: only when the loop is torn down; finish inline */
+    cmp_exchange_compute(r->ex);
+  drive(r);
+}
+
+static void on_work(struct cg_work *w) {
+  struct request *r = w->arg;
+  cmp_exchange_compute(r->ex);
+}
+
+static void on_store_done(struct cg_store_op *op) {
+  struct request *r = op->arg;
+  if (op->kind == CG_STORE_OP_LOOKUP) {
+    cmp_exchange_lookup_done(r->ex, op->result, op->secret_found ? &op->secret : NULL,
+                             op->txn_found ? &op->txn : NULL, op->cert_der, op->cert_der_len);
+    cg_store_op_release(op);
+  } else {
+    cmp_exchange_store_done(r->ex, op->result);
+  }
+  drive(r);
+}
+
+static void on_issued(struct ca_call *call, int err, const uint8_t *der, size_t len) {
+  struct request *r = call->arg;
+  cmp_exchange_issue_done(r->ex, err, der, len);
+  drive(r);
+}
+
+static void submit_store(struct request *r) {
+  int err = cg_store_submit(r->gw->store, &r->op);
+  if (err) {
+    /* The store refuses only while stopping: fail this step like a store error. */
+    r->op.result = err;
+    on_store_done(&r->op);
+  }
+}
+
+/* Performs what the engine needs next; returns when an asynchronous step is
+ * under way or the exchange is finished. */
+static void drive(struct request *r) {
+  switch (cmp_exchange_step(r->ex)) {
+  case CMP_STEP_LOOKUP: {
+    const uint8_t *ref;
+    size_t ref_len;
+    const char *txid;
+    memset(&r->op, 0, sizeof r->op);
+    r->op.kind = CG_STORE_OP_LOOKUP;
+    r->op.cb = on_store_done;
+    r->op.arg = r;
+    cmp_exchange_lookup(r->ex, &ref, &ref_len, &txid);
+    memcpy(r->op.ref, ref, ref_len);
+    r->op.ref_len = ref_len;
+    snprintf(r->op.txn.txid, sizeof r->op.txn.txid, "%s", txid);
+    submit_store(r);
+    return;
+  }
+  case CMP_STEP_COMPUTE:
+    r->work.run = on_work;
+    r->work.done = on_work_done;
+    r->work.arg = r;
+    if (cg_work_submit(r->gw->loop, &r->work) != 0) {
+      cmp_exchange_compute(r->ex);
+      drive(r);
+    }
+    return;
+  case CMP_STEP_ISSUE: {
+    memset(&r->call, 0, sizeof r->call);
+    r->call.req = cmp_exchange_issue_request(r->ex);
+    r->call.policy = &r->profile->policy;
+    r->call.done = on_issued;
+    r->call.arg = r;
+    int rc = r->profile->ops->issue(r->profile->backend, &r->call);
+    if (rc < 0) {
+      cmp_exchange_issue_done(r->ex, rc, NULL, 0);
+      drive(r);
+    } else if (rc == CA_WAITING) {
+      /* Delayed delivery is not offered yet: the request fails now. */
+      cmp_exchange_issue_done(r->ex, CG_EBUSY, NULL, 0);
+      drive(r);
+    }
+    return;
+  }
+  case CMP_STEP_INSERT:
+  case CMP_STEP_UPDATE: {
+    const struct cmp_cert_record *cert = cmp_exchange_cert(r->ex);
+    memset(&r->op, 0, sizeof r->op);
+    r->op.kind = cmp_exchange_step(r->ex) == CMP_STEP_INSERT ? CG_STORE_OP_INSERT
+                                                               : CG_STORE_OP_UPDATE;
+    r->op.cb = on_store_done;
+    r->op.arg = r;
+    r->op.txn = *cmp_exchange_txn(r->ex);
+    if (cert != NULL) {
+      r->op.cert_present = true;
+      r->op.cert = *cert;
+    }
+    submit_store(r);
+    return;
+  }
+  case CMP_STEP_DONE:
+    finish(r);
+    return;
+  }
+}
+
+/* Maps the request path to a profile: /.well-known/cmp is "default";
+ * /.well-known/cmp/p/<label>[/<operation>] names one (RFC 9811 §3.3). */
+static struct profile_rt *route(struct gateway *gw, const char *path) {
+  char label[CG_NAME_MAX + 1] = "default";
+  size_t wk = strlen(WELL_KNOWN);
+  if (strncmp(path, WELL_KNOWN, wk) != 0)
+    return NULL;
+  const char *rest = path + wk;
+  if (rest[0] == 0 || !strcmp(rest, "/")) {
+    /* the default profile */
+  } else if (!strncmp(rest, "/p/", 3)) {
+    const char *s = rest + 3, *e = strchr(s, '/');
+    size_t n = e ? (size_t)(e - s) : strlen(s);
+    if (n == 0 || n > CG_NAME_MAX || (e != NULL && (e[1] == 0 || strchr(e + 1, '/'))))
+      return NULL;
+    memcpy(label, s, n);
+    label[n] = 0;
+  } else {
+    return NULL;
+  }
+  for (size_t i = 0; i < gw->n_profiles; i++)
+    if (!strcmp(gw->profiles[i].cfg->name, label))
+      return &gw->profiles[i];
+  return NULL;
+}
+
+static void on_http_request(void *arg, struct cg_http_request *req, const char *path,
+                            const uint8_t *body, size_t len) {
+  struct gateway *gw = arg;
+  struct profile_rt *p = route(gw, path);
+  if (p == NULL) {
+    char text[1024];
+    size_t off = (size_t)snprintf(text, sizeof text,
+                                  "no CMP endpoint at %s; valid paths:\n  " WELL_KNOWN "\n", path);
+    for (size_t i = 0; i < gw->n_profiles && off < sizeof text; i++)
+      off += (size_t)snprintf(text + off, sizeof text - off, "  " WELL_KNOWN "/p/%s\n",
+                              gw->profiles[i].cfg->name);
+    cg_http_respond_status(req, 404, text);
+    return;
+  }
+  if (gw->stopping) {
+    cg_http_respond_status(req, 503, "shutting down\n");
+    return;
+  }
+  struct request *r = calloc(1, sizeof *r);
+  if (r == NULL || (r->ex = cmp_exchange_new(&gw->server, p->cfg->name, body, len,
+                                             (int64_t)time(NULL))) == NULL) {
+    free(r);
+    cg_http_respond_status(req, 503, "out of memory\n");
+    return;
+  }
+  r->gw = gw;
+  r->http = req;
+  r->profile = p;
+  r->started_ns = uv_hrtime();
+  gw->inflight++;
+  drive(r);
+}
+
+static int start_backends(struct gateway *gw) {
+  const struct cg_config *cfg = &gw->cfg;
+  for (size_t i = 0; i < cfg->n_backends; i++) {
+    const struct cg_config_backend *b = &cfg->backends[i];
+    const struct ca_backend_ops *ops = ca_backend_find(b->type);
+    if (ops == NULL || ops->abi != CA_BACKEND_ABI) {
+      cg_error("backend %s: unknown type '%s'", b->name, b->type);
+      return CG_ECONFIG;
+    }
+    void *state = calloc(1, ops->state_size);
+    if (state == NULL)
+      return CG_ENOMEM;
+    struct ca_settings s = {cg_config_backend_get, b, cfg->dir};
+    int err = ops->init(state, gw->loop, &s);
+    if (err) {
+      free(state);
+      cg_error("backend %s: cannot start", b->name);
+      return err;
+    }
+    gw->backend_ops[gw->n_backends] = ops;
+    gw->backend_state[gw->n_backends++] = state;
+  }
+  for (size_t i = 0; i < cfg->n_profiles; i++) {
+    const struct cg_config_profile *pc = &cfg->profiles[i];
+    struct profile_rt *p = &gw->profiles[gw->n_profiles++];
+    p->cfg = pc;
+    p->policy.validity_days = pc->validity_days;
+    p->policy.eku_client_auth = pc->eku_client_auth;
+    p->policy.eku_server_auth = pc->eku_server_auth;
+    p->policy.copy_san = pc->copy_san;
+    for (size_t j = 0; j < cfg->n_backends; j++)
+      if (!strcmp(cfg->backends[j].name, pc->backend)) {
+        p->ops = gw->backend_ops[j];
+        p->backend = gw->backend_state[j];
+      }
+  }
+  return 0;
+}
+
+static void destroy(struct gateway *gw) {
+  for (size_t i = 0; i < gw->n_backends; i++) {
+    gw->backend_ops[i]->destroy(gw->backend_state[i]);
+    free(gw->backend_state[i]);
+  }
+  if (gw->store != NULL)
+    cg_store_close(gw->store);
+  app_free_ra(&gw->ra);
+  memset(gw->master_key, 0, sizeof gw->master_key);
+  free(gw);
+}
+
+int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway **out) {
+  struct gateway *gw = calloc(1, sizeof *gw);
+  if (gw == NULL)
+    return CG_ENOMEM;
+  gw->loop = loop;
+  gw->cfg = *cfg;
+  char db[CG_PATH_MAX], host[128];
+  int port, err;
+  if ((err = app_load_master_key(&gw->cfg, gw->master_key)) || (err = app_load_ra(&gw->cfg, &gw->ra)))
+    goto fail;
+  if ((err = start_backends(gw)))
+    goto fail;
+  if (gw->n_profiles == 0) {
+    cg_error("config: no [profile NAME] section");
+    err = CG_ECONFIG;
+    goto fail;
+  }
+
+  struct cmp_server_cfg *s = &gw->server;
+  s->ra_name = gw->ra.x509.subject;
+  s->ra_key = gw->ra.key;
+  cg_key_default_sig(gw->ra.key, &s->ra_scheme, &s->ra_hash);
+  s->ra_chain = gw->ra.chain;
+  s->n_ra_chain = gw->ra.n_chain;
+  /* The chain sent with issued certificates: the default profile's CA. */
+  const struct profile_rt *def = &gw->profiles[0];
+  def->ops->ca_certs(def->backend, &s->ca_chain, &s->n_ca_chain);
+  s->master_key = gw->master_key;
+  s->pbm_max_iterations = gw->cfg.pbm_max_iterations;
+
+  if ((err = cg_config_resolve(&gw->cfg, gw->cfg.database, db, sizeof db)) ||
+      (err = cg_store_open(db, &gw->store))) {
+    cg_error("cannot open the database %s", gw->cfg.database);
+    goto fail;
+  }
+  if ((err = cg_store_start(gw->store, loop)))
+    goto fail;
+  gw->store_running = true;
+
+  if (gw->cfg.http[0] == 0 || cg_parse_hostport(gw->cfg.http, host, sizeof host, &port)) {
+    cg_error("config: [server] http must be HOST:PORT");
+    err = CG_ECONFIG;
+    goto fail_running;
+  }
+  struct cg_http_limits lim;
+  cg_http_limits_default(&lim);
+  lim.max_body = gw->cfg.max_message;
+  lim.max_header = gw->cfg.max_header;
+  lim.max_conns = gw->cfg.max_connections;
+  lim.header_timeout_ms = gw->cfg.header_timeout_ms;
+  lim.body_timeout_ms = gw->cfg.body_timeout_ms;
+  lim.idle_timeout_ms = gw->cfg.idle_timeout_ms;
+  err = cg_http_server_start(loop, host, port, &lim, on_http_request, gw, &gw->http);
+  if (err) {
+    cg_error("cannot listen on http %s: %s", gw->cfg.http,
+             err < -1000 ? cg_strerror(err) : uv_strerror(err));
+    goto fail_running;
+  }
+  cg_info("listening http %s:%d", host, cg_http_server_port(gw->http));
+  if (gw->cfg.tcp[0])
+    cg_info("tcp listener %s configured; raw TCP transport not served yet", gw->cfg.tcp);
+  *out = gw;
+  return 0;
+
+fail_running:
+  /* The store thread is running: stop it synchronously through close. */
+  gw->store_running = false;
+fail:
+  destroy(gw);
+  return err ? err : CG_ECONFIG;
+}
+
+static void on_store_stopped(void *arg) {
+  struct gateway *gw = arg;
+  void (*cb)(void *) = gw->on_stopped;
+  void *cb_arg = gw->stopped_arg;
+  gw->store_running = false;
+  destroy(gw);
+  cg_info("stopped");
+  cb(cb_arg);
+}
+
+static void maybe_finish_stop(struct gateway *gw) {
+  if (!gw->stopping || !gw->http_closed || gw->inflight > 0 || !gw->store_running)
+    return;
+  cg_store_stop(gw->store, on_store_stopped, gw);
+}
+
+static void on_http_closed(void *arg) {
+  struct gateway *gw = arg;
+  gw->http_closed = true;
+  gw->http = NULL;
+  maybe_finish_stop(gw);
+}
+
+void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) {
+  if (gw->stopping)
+    return;
+  gw->stopping = true;
+  gw->on_stopped = on_stopped;
+  gw->stopped_arg = arg;
+  cg_info("stopping: %u exchange(s) in flight", gw->inflight);
+  cg_http_server_stop(gw->http, on_http_closed, gw);
+}

@@ -1,0 +1,157 @@
+/*
+ * setup.c - files, master key and RA credentials for the commands.
+ */
+#include "app/setup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+int app_read_file(const char *path, uint8_t **data, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    return CG_EIO;
+  size_t cap = 4096, n = 0;
+  uint8_t *p = malloc(cap + 1);
+  while (p != NULL) {
+    n += fread(p + n, 1, cap - n, f);
+    if (n < cap)
+      break;
+    uint8_t *q = realloc(p, 2 * cap + 1);
+    if (q == NULL) {
+      free(p);
+      p = NULL;
+      break;
+    }
+    p = q;
+    cap *= 2;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (p == NULL || bad) {
+    free(p);
+    return CG_EIO;
+  }
+  p[n] = 0;
+  *data = p;
+  *len = n;
+  return 0;
+}
+
+int app_write_new_file(const char *path, const void *data, size_t len, unsigned mode) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+  if (fd < 0)
+    return errno == EEXIST ? CG_EEXISTS : CG_EIO;
+  const uint8_t *p = data;
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      close(fd);
+      unlink(path);
+      return CG_EIO;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    unlink(path);
+    return CG_EIO;
+  }
+  return 0;
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]) {
+  char path[CG_PATH_MAX];
+  uint8_t *text;
+  size_t len;
+  if (cfg->master_key[0] == 0) {
+    cg_error("config: [secrets] master_key is not set");
+    return CG_ECONFIG;
+  }
+  if (cg_config_resolve(cfg, cfg->master_key, path, sizeof path) ||
+      app_read_file(path, &text, &len)) {
+    cg_error("cannot read the master key file %s", cfg->master_key);
+    return CG_ECONFIG;
+  }
+  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+    len--;
+  int ok = len == 64;
+  for (size_t i = 0; ok && i < 32; i++) {
+    int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
+    ok = hi >= 0 && lo >= 0;
+    key[i] = (uint8_t)(hi << 4 | lo);
+  }
+  memset(text, 0, len);
+  free(text);
+  if (!ok) {
+    cg_error("master key file %s must hold 64 hex digits", path);
+    return CG_ECONFIG;
+  }
+  return 0;
+}
+
+int app_load_ra(const struct cg_config *cfg, struct app_ra *ra) {
+  char path[CG_PATH_MAX];
+  uint8_t *p12 = NULL, *pass = NULL;
+  size_t p12_len, pass_len;
+  memset(ra, 0, sizeof *ra);
+  if (cfg->ra_pkcs12[0] == 0 || cfg->ra_password_file[0] == 0) {
+    cg_error("config: [ra] pkcs12 and password_file are required");
+    return CG_ECONFIG;
+  }
+  if (cg_config_resolve(cfg, cfg->ra_password_file, path, sizeof path) ||
+      app_read_file(path, &pass, &pass_len)) {
+    cg_error("cannot read the RA password file %s", cfg->ra_password_file);
+    return CG_ECONFIG;
+  }
+  while (pass_len > 0 && (pass[pass_len - 1] == '\n' || pass[pass_len - 1] == '\r'))
+    pass[--pass_len] = 0;
+  int err = cg_config_resolve(cfg, cfg->ra_pkcs12, path, sizeof path);
+  if (err == 0 && app_read_file(path, &p12, &p12_len) != 0)
+    err = CG_EIO;
+  if (err == 0)
+    err = cg_pkcs12_parse(p12, p12_len, (const char *)pass, &ra->key, &ra->cert, &ra->cert_len,
+                          &ra->ca, &ra->ca_len, &ra->n_ca);
+  memset(pass, 0, pass_len);
+  free(pass);
+  free(p12);
+  if (err) {
+    cg_error("cannot read the RA PKCS#12 %s: %s", cfg->ra_pkcs12, cg_strerror(err));
+    return CG_ECONFIG;
+  }
+  if (ra->cert == NULL || cg_x509_parse(ra->cert, ra->cert_len, &ra->x509)) {
+    cg_error("the RA PKCS#12 %s holds no usable certificate", cfg->ra_pkcs12);
+    app_free_ra(ra);
+    return CG_ECONFIG;
+  }
+  ra->chain[ra->n_chain++] = (struct der_view){ra->cert, ra->cert_len};
+  for (size_t i = 0; i < ra->n_ca && ra->n_chain < APP_MAX_CHAIN; i++)
+    ra->chain[ra->n_chain++] = (struct der_view){ra->ca[i], ra->ca_len[i]};
+  return 0;
+}
+
+void app_free_ra(struct app_ra *ra) {
+  cg_key_free(ra->key);
+  free(ra->cert);
+  if (ra->ca != NULL)
+    cg_pkcs12_free_certs(ra->ca, ra->ca_len, ra->n_ca);
+  memset(ra, 0, sizeof *ra);
+}

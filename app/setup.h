@@ -1,0 +1,42 @@
+/*
+ * setup.h - loading what the commands share: files, the master key, the RA
+ * protection credentials.
+ */
+#ifndef CG_APP_SETUP_H
+#define CG_APP_SETUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/der.h"
+#include "core/x509.h"
+
+#define APP_MAX_CHAIN 8
+
+/* The RA protection credentials from the PKCS#12 file. */
+struct app_ra {
+  struct cg_key *key;
+  uint8_t *cert;
+  size_t cert_len;
+  uint8_t **ca;
+  size_t *ca_len;
+  size_t n_ca;
+  struct der_view chain[APP_MAX_CHAIN]; /* RA certificate, then the others */
+  size_t n_chain;
+  struct cg_x509 x509; /* of the RA certificate */
+};
+
+/* Reads a whole file (malloc'ed, NUL added after the data).  0 or CG_EIO. */
+int app_read_file(const char *path, uint8_t **data, size_t *len);
+/* Creates path (it must not exist) with the given mode and contents.
+ * 0, CG_EEXISTS or CG_EIO. */
+int app_write_new_file(const char *path, const void *data, size_t len, unsigned mode);
+/* Reads the master key file (64 hex digits). 0 or CG_ECONFIG (logged). */
+int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]);
+/* Reads the RA PKCS#12 with the password from its file.  0 or CG_ECONFIG (logged). */
+int app_load_ra(const struct cg_config *cfg, struct app_ra *ra);
+void app_free_ra(struct app_ra *ra);
+
+#endif

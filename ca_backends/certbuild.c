@@ -1,0 +1,179 @@
+/*
+ * certbuild.c - X.509 v3 certificates written with der_writer and signed
+ * with core/crypto (RFC 5280 §4.1).
+ *
+ *   Certificate ::= SEQUENCE { tbsCertificate TBSCertificate,
+ *       signatureAlgorithm AlgorithmIdentifier, signatureValue BIT STRING }
+ *   TBSCertificate ::= SEQUENCE { version [0] EXPLICIT Version DEFAULT v1,
+ *       serialNumber CertificateSerialNumber, signature AlgorithmIdentifier,
+ *       issuer Name, validity Validity, subject Name,
+ *       subjectPublicKeyInfo SubjectPublicKeyInfo,
+ *       extensions [3] EXPLICIT Extensions OPTIONAL }
+ */
+#include "ca_backends/certbuild.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmp/encode.h"
+#include "core/err.h"
+
+int cert_random_serial(struct cert_spec *spec) {
+  int err = cg_random(spec->serial, 16);
+  if (err)
+    return err;
+  /* Positive and exactly 16 octets: clear the top bit, never a leading zero. */
+  spec->serial[0] = (uint8_t)((spec->serial[0] & 0x7f) | 0x40);
+  spec->serial_len = 16;
+  return 0;
+}
+
+int cert_key_id(struct der_view spki, uint8_t out[20]) {
+  struct der_reader top, r;
+  struct der_tlv t;
+  struct der_view bits;
+  unsigned unused;
+  der_reader_view(&top, spki);
+  der_enter(&top, DER_SEQUENCE, &r);
+  der_expect(&r, DER_SEQUENCE, &t);
+  if (der_expect(&r, DER_BIT_STRING, &t) || der_get_bit_string(t.val, &bits, &unused))
+    return CG_EDER;
+  struct cg_iov iov = {bits.p, bits.len};
+  return cg_hash(CG_HASH_SHA1, &iov, 1, out);
+}
+
+static size_t begin_ext(struct der_writer *w, enum cg_oid_id oid, bool critical) {
+  size_t ext = der_begin(w, DER_SEQUENCE);
+  der_put_oid(w, oid);
+  if (critical)
+    der_put_bool(w, true);
+  return ext;
+}
+
+static void write_extensions(struct der_writer *w, const struct cert_spec *s, const uint8_t *skid) {
+  size_t exts = der_begin(w, DER_CTX_CONS(3));
+  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t ext, val, in;
+
+  /* RFC 5280 §4.2.1.9: basicConstraints, critical in CA certificates. */
+  if (s->is_ca) {
+    ext = begin_ext(w, CG_OID_EXT_BASIC_CONSTRAINTS, true);
+    val = der_begin(w, DER_OCTET_STRING);
+    in = der_begin(w, DER_SEQUENCE);
+    der_put_bool(w, true);
+    der_end(w, in);
+    der_end(w, val);
+    der_end(w, ext);
+  }
+  if (s->key_usage) {
+    ext = begin_ext(w, CG_OID_EXT_KEY_USAGE, true);
+    val = der_begin(w, DER_OCTET_STRING);
+    der_put_named_bits(w, DER_BIT_STRING, s->key_usage);
+    der_end(w, val);
+    der_end(w, ext);
+  }
+  if (s->n_eku) {
+    ext = begin_ext(w, CG_OID_EXT_EKU, false);
+    val = der_begin(w, DER_OCTET_STRING);
+    in = der_begin(w, DER_SEQUENCE);
+    for (size_t i = 0; i < s->n_eku; i++)
+      der_put_oid(w, s->eku[i]);
+    der_end(w, in);
+    der_end(w, val);
+    der_end(w, ext);
+  }
+  if (s->san.p != NULL) {
+    ext = begin_ext(w, CG_OID_EXT_SAN, false);
+    der_put_tlv(w, DER_OCTET_STRING, s->san.p, s->san.len);
+    der_end(w, ext);
+  }
+  ext = begin_ext(w, CG_OID_EXT_SKID, false);
+  val = der_begin(w, DER_OCTET_STRING);
+  der_put_tlv(w, DER_OCTET_STRING, skid, 20);
+  der_end(w, val);
+  der_end(w, ext);
+  if (s->issuer_skid.p != NULL) {
+    /* AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT ... } */
+    ext = begin_ext(w, CG_OID_EXT_AKID, false);
+    val = der_begin(w, DER_OCTET_STRING);
+    in = der_begin(w, DER_SEQUENCE);
+    der_put_tlv(w, DER_CTX(0), s->issuer_skid.p, s->issuer_skid.len);
+    der_end(w, in);
+    der_end(w, val);
+    der_end(w, ext);
+  }
+  der_end(w, seq);
+  der_end(w, exts);
+}
+
+static void write_tbs(struct der_writer *w, const struct cert_spec *s, enum cg_sig_scheme scheme,
+                      enum cg_hash hash, const uint8_t *skid) {
+  size_t tbs = der_begin(w, DER_SEQUENCE);
+  size_t v = der_begin(w, DER_CTX_CONS(0));
+  der_put_uint64(w, DER_INTEGER, 2); /* v3 */
+  der_end(w, v);
+  der_put_uint_bytes(w, DER_INTEGER, s->serial, s->serial_len);
+  cmp_write_sig_alg(w, scheme, hash);
+  der_put_raw(w, s->issuer.p, s->issuer.len);
+  size_t val = der_begin(w, DER_SEQUENCE);
+  der_put_x509_time(w, s->not_before);
+  der_put_x509_time(w, s->not_after);
+  der_end(w, val);
+  der_put_raw(w, s->subject.p, s->subject.len);
+  der_put_raw(w, s->spki.p, s->spki.len);
+  write_extensions(w, s, skid);
+  der_end(w, tbs);
+}
+
+int cert_build(const struct cert_spec *spec, const struct cg_key *issuer_key, uint8_t *out,
+               size_t cap, size_t *len) {
+  enum cg_sig_scheme scheme;
+  enum cg_hash hash;
+  uint8_t skid[20];
+  uint8_t sig[1024];
+  size_t sig_len, tbs_len;
+  int err = cert_key_id(spec->spki, skid);
+  if (err)
+    return err;
+  cg_key_default_sig(issuer_key, &scheme, &hash);
+
+  uint8_t *tbs = malloc(cap);
+  if (tbs == NULL)
+    return CG_ENOMEM;
+  struct der_writer w;
+  der_writer_init(&w, tbs, cap);
+  write_tbs(&w, spec, scheme, hash, skid);
+  err = der_writer_finish(&w, &tbs_len) ? CG_ESPACE : 0;
+  struct cg_iov iov = {tbs, tbs_len};
+  if (err == 0)
+    err = cg_sign(issuer_key, scheme, hash, &iov, 1, sig, sizeof sig, &sig_len);
+  if (err == 0) {
+    der_writer_init(&w, out, cap);
+    size_t m = der_begin(&w, DER_SEQUENCE);
+    der_put_raw(&w, tbs, tbs_len);
+    cmp_write_sig_alg(&w, scheme, hash);
+    der_put_bit_string(&w, sig, sig_len);
+    der_end(&w, m);
+    err = der_writer_finish(&w, len) ? CG_ESPACE : 0;
+  }
+  free(tbs);
+  return err;
+}
+
+int cert_make_name(const enum cg_oid_id *types, const char *const *values, size_t n,
+                   uint8_t *out, size_t cap, size_t *len) {
+  struct der_writer w;
+  der_writer_init(&w, out, cap);
+  size_t name = der_begin(&w, DER_SEQUENCE);
+  for (size_t i = 0; i < n; i++) {
+    size_t set = der_begin(&w, DER_SET);
+    size_t atv = der_begin(&w, DER_SEQUENCE);
+    der_put_oid(&w, types[i]);
+    unsigned tag = types[i] == CG_OID_AT_C ? DER_PRINTABLE_STRING : DER_UTF8_STRING;
+    der_put_tlv(&w, tag, values[i], strlen(values[i]));
+    der_end(&w, atv);
+    der_end(&w, set);
+  }
+  der_end(&w, name);
+  return der_writer_finish(&w, len) ? CG_ESPACE : 0;
+}

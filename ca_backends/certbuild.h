@@ -1,0 +1,59 @@
+/*
+ * certbuild.h - building and signing X.509 v3 certificates (RFC 5280 §4.1)
+ * with the DER writer and core/crypto.  Used by the local CA backend and by
+ * `cmpgw init` for the demo PKI.
+ */
+#ifndef CG_CA_BACKENDS_CERTBUILD_H
+#define CG_CA_BACKENDS_CERTBUILD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/crypto.h"
+#include "core/der.h"
+#include "core/oid.h"
+
+/* KeyUsage bits, RFC 5280 §4.2.1.3. */
+enum {
+  CERT_KU_DIGITAL_SIGNATURE = 1u << 0,
+  CERT_KU_NON_REPUDIATION = 1u << 1,
+  CERT_KU_KEY_ENCIPHERMENT = 1u << 2,
+  CERT_KU_KEY_AGREEMENT = 1u << 4,
+  CERT_KU_KEY_CERT_SIGN = 1u << 5,
+  CERT_KU_CRL_SIGN = 1u << 6,
+};
+
+#define CERT_MAX_EKU 4
+
+struct cert_spec {
+  uint8_t serial[20]; /* positive big-endian magnitude */
+  size_t serial_len;
+  struct der_view issuer;  /* Name, whole TLV */
+  struct der_view subject; /* Name, whole TLV */
+  int64_t not_before, not_after;
+  struct der_view spki;    /* SubjectPublicKeyInfo, whole TLV */
+  bool is_ca;              /* basicConstraints cA (critical) */
+  uint32_t key_usage;      /* 0: no keyUsage extension (critical otherwise) */
+  enum cg_oid_id eku[CERT_MAX_EKU];
+  size_t n_eku;
+  struct der_view issuer_skid; /* authorityKeyIdentifier keyIdentifier; p NULL: none */
+  struct der_view san;         /* subjectAltName extnValue contents to copy; p NULL: none */
+};
+
+/* A random positive serial of 16 octets (RFC 5280 §4.1.2.2: at most 20). */
+int cert_random_serial(struct cert_spec *spec);
+/* The RFC 5280 §4.2.1.2 method-1 key identifier: SHA-1 of the subjectPublicKey
+ * bits of spki.  0 or CG_EDER. */
+int cert_key_id(struct der_view spki, uint8_t out[20]);
+/* Builds the certificate and signs it with issuer_key (its default scheme).
+ * out gets the DER; *len its size.  0, CG_ESPACE, CG_EDER, CG_ECRYPTO. */
+int cert_build(const struct cert_spec *spec, const struct cg_key *issuer_key, uint8_t *out,
+               size_t cap, size_t *len);
+
+/* A Name of the given (type, value) RDNs, first = most significant, values as
+ * UTF8String (PrintableString for C).  0 or CG_ESPACE. */
+int cert_make_name(const enum cg_oid_id *types, const char *const *values, size_t n,
+                   uint8_t *out, size_t cap, size_t *len);
+
+#endif

@@ -1,0 +1,217 @@
+/*
+ * local.c - the embedded issuing CA: a key and certificate read at start,
+ * certificates built from the request and the profile's policy and signed on
+ * the threadpool (the loop never signs).
+ *
+ * Settings ([backend NAME] with type = local):
+ *   cert = PEM file of the CA certificate (followed by its chain, if any)
+ *   key  = PEM file of the CA private key (PKCS#8 "PRIVATE KEY" or SEC1 "EC PRIVATE KEY")
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ca_backends/backend.h"
+#include "ca_backends/certbuild.h"
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/x509.h"
+
+#define MAX_CHAIN 4
+#define MAX_CERT 16384
+
+struct local_ca {
+  uv_loop_t *loop;
+  struct cg_key *key;
+  uint8_t *chain_der[MAX_CHAIN];
+  struct der_view chain[MAX_CHAIN];
+  size_t n_chain;
+  struct cg_x509 cert; /* chain[0], parsed */
+};
+
+static char *read_text(const char *base, const char *path, size_t *len) {
+  char full[4096];
+  if (path[0] == '/' || base == NULL)
+    snprintf(full, sizeof full, "%s", path);
+  else
+    snprintf(full, sizeof full, "%s/%s", base, path);
+  FILE *f = fopen(full, "rb");
+  if (f == NULL) {
+    cg_error("local CA: cannot open %s", full);
+    return NULL;
+  }
+  char *buf = malloc(65536);
+  size_t n = buf ? fread(buf, 1, 65535, f) : 0;
+  fclose(f);
+  if (buf)
+    buf[n] = 0;
+  *len = n;
+  return buf;
+}
+
+static int load_key(struct local_ca *ca, const char *text, size_t len) {
+  static const char *const labels[] = {"PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"};
+  uint8_t der[8192];
+  size_t der_len, used;
+  for (size_t i = 0; i < 3; i++)
+    if (cg_pem_decode(labels[i], text, len, der, sizeof der, &der_len, &used) == 0) {
+      int err = cg_key_from_private_der(der, der_len, &ca->key);
+      memset(der, 0, sizeof der);
+      return err;
+    }
+  return CG_ENOT_FOUND;
+}
+
+static int local_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
+  struct local_ca *ca = state;
+  const char *cert_path = s->get(s->ctx, "cert"), *key_path = s->get(s->ctx, "key");
+  ca->loop = loop;
+  if (cert_path == NULL || key_path == NULL) {
+    cg_error("local CA: settings 'cert' and 'key' are required");
+    return CG_ECONFIG;
+  }
+  size_t len;
+  char *text = read_text(s->base_dir, key_path, &len);
+  if (text == NULL)
+    return CG_ECONFIG;
+  int err = load_key(ca, text, len);
+  free(text);
+  if (err) {
+    cg_error("local CA: cannot read the private key in %s: %s", key_path, cg_strerror(err));
+    return CG_ECONFIG;
+  }
+  text = read_text(s->base_dir, cert_path, &len);
+  if (text == NULL)
+    return CG_ECONFIG;
+  size_t off = 0, used;
+  while (ca->n_chain < MAX_CHAIN) {
+    uint8_t *der = malloc(MAX_CERT);
+    size_t der_len;
+    if (der == NULL ||
+        cg_pem_decode("CERTIFICATE", text + off, len - off, der, MAX_CERT, &der_len, &used)) {
+      free(der);
+      break;
+    }
+    off += used;
+    ca->chain_der[ca->n_chain] = der;
+    ca->chain[ca->n_chain].p = der;
+    ca->chain[ca->n_chain].len = der_len;
+    ca->n_chain++;
+  }
+  free(text);
+  if (ca->n_chain == 0 || cg_x509_parse(ca->chain[0].p, ca->chain[0].len, &ca->cert)) {
+    cg_error("local CA: no usable certificate in %s", cert_path);
+    return CG_ECONFIG;
+  }
+  /* The key must be the certificate's. */
+  uint8_t spki[2048];
+  size_t spki_len;
+  if (cg_key_spki(ca->key, spki, sizeof spki, &spki_len) ||
+      !der_view_is(ca->cert.spki, spki, spki_len)) {
+    cg_error("local CA: %s does not belong to %s", key_path, cert_path);
+    return CG_ECONFIG;
+  }
+  return 0;
+}
+
+/* On a worker: build and sign the certificate. */
+static void issue_run(struct cg_work *w) {
+  struct ca_call *call = w->arg;
+  struct local_ca *ca = call->state;
+  const struct cmp_issue_request *req = call->req;
+  const struct ca_policy *pol = call->policy;
+  struct cert_spec spec;
+  memset(&spec, 0, sizeof spec);
+
+  struct cg_key *subject_key;
+  call->err = cg_key_from_spki(req->spki.p, req->spki.len, &subject_key);
+  if (call->err) {
+    call->err = CG_EBAD_TEMPLATE;
+    return;
+  }
+  enum cg_key_type kt = cg_key_type(subject_key);
+  cg_key_free(subject_key);
+
+  int64_t now = (int64_t)time(NULL);
+  spec.issuer = ca->cert.subject;
+  spec.subject = req->subject;
+  spec.spki = req->spki;
+  spec.not_before = now;
+  spec.not_after = now + (int64_t)pol->validity_days * 86400;
+  /* A shorter lifetime than the profile's may be asked for, never a longer one. */
+  if (req->has_not_after && req->not_after > now && req->not_after < spec.not_after)
+    spec.not_after = req->not_after;
+  if (spec.not_after > ca->cert.not_after)
+    spec.not_after = ca->cert.not_after;
+  spec.key_usage = CERT_KU_DIGITAL_SIGNATURE;
+  if (kt == CG_KEY_RSA)
+    spec.key_usage |= CERT_KU_KEY_ENCIPHERMENT;
+  if (pol->eku_client_auth)
+    spec.eku[spec.n_eku++] = CG_OID_KP_CLIENT_AUTH;
+  if (pol->eku_server_auth)
+    spec.eku[spec.n_eku++] = CG_OID_KP_SERVER_AUTH;
+  spec.issuer_skid = ca->cert.skid.len ? ca->cert.skid : (struct der_view){NULL, 0};
+  if (pol->copy_san && req->extensions.p != NULL) {
+    bool critical;
+    struct der_view oid = cg_oid(CG_OID_EXT_SAN);
+    if (cg_x509_find_ext(req->extensions, oid, &spec.san, &critical) < 0) {
+      call->err = CG_EBAD_TEMPLATE;
+      return;
+    }
+  }
+  call->err = cert_random_serial(&spec);
+  if (call->err)
+    return;
+  call->out = malloc(MAX_CERT);
+  if (call->out == NULL) {
+    call->err = CG_ENOMEM;
+    return;
+  }
+  call->err = cert_build(&spec, ca->key, call->out, MAX_CERT, &call->out_len);
+}
+
+static void issue_done(struct cg_work *w, int status) {
+  struct ca_call *call = w->arg;
+  int err = status ? CG_EBUSY : call->err;
+  call->done(call, err, err ? NULL : call->out, err ? 0 : call->out_len);
+  free(call->out);
+  call->out = NULL;
+}
+
+static int local_issue(void *state, struct ca_call *call) {
+  struct local_ca *ca = state;
+  call->state = ca;
+  call->out = NULL;
+  call->err = 0;
+  call->work.run = issue_run;
+  call->work.done = issue_done;
+  call->work.arg = call;
+  int err = cg_work_submit(ca->loop, &call->work);
+  return err ? CG_EBUSY : CA_ACCEPTED;
+}
+
+static void local_ca_certs(void *state, const struct der_view **certs, size_t *n) {
+  struct local_ca *ca = state;
+  *certs = ca->chain;
+  *n = ca->n_chain;
+}
+
+static void local_destroy(void *state) {
+  struct local_ca *ca = state;
+  cg_key_free(ca->key);
+  for (size_t i = 0; i < ca->n_chain; i++)
+    free(ca->chain_der[i]);
+  memset(ca, 0, sizeof *ca);
+}
+
+const struct ca_backend_ops ca_local_ops = {
+    .abi = CA_BACKEND_ABI,
+    .name = "local",
+    .state_size = sizeof(struct local_ca),
+    .init = local_init,
+    .issue = local_issue,
+    .ca_certs = local_ca_certs,
+    .destroy = local_destroy,
+};

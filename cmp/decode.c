@@ -1,0 +1,582 @@
+/*
+ * decode.c - strict decoding of PKIMessage, PKIHeader and the bodies the
+ * gateway handles (RFC 9810 §5.1, RFC 4211), into the views of cmp/msg.h.
+ * The PKIX-CMP module uses EXPLICIT tags; CRMF (RFC 4211) uses IMPLICIT tags.
+ */
+#include "cmp/msg.h"
+
+#include <string.h>
+
+#include "core/err.h"
+#include "core/oid.h"
+
+static const char *const body_names[] = {
+    "ir", "ip", "cr", "cp", "p10cr", "popdecc", "popdecr", "kur", "kup",
+    "krr", "krp", "rr", "rp", "ccr", "ccp", "ckuann", "cann", "rann",
+    "crlann", "pkiconf", "nested", "genm", "genp", "error", "certConf", "pollReq", "pollRep",
+};
+
+const char *cmp_body_name(int type) {
+  if (type < 0 || type >= (int)(sizeof body_names / sizeof body_names[0]))
+    return "unknown";
+  return body_names[type];
+}
+
+/* A reader error from the DER layer stays a DER error; structure problems
+ * found here are CG_EBAD_DATA. */
+static int bad(struct der_reader *r) { return der_fail(r, CG_EBAD_DATA); }
+
+static int read_int64(struct der_reader *r, int64_t *out) {
+  struct der_tlv t;
+  if (der_expect(r, DER_INTEGER, &t))
+    return r->err;
+  if (der_check_integer(t.val) || t.val.len > 8)
+    return der_fail(r, CG_EDER);
+  int64_t v = (t.val.p[0] & 0x80) ? -1 : 0;
+  for (size_t i = 0; i < t.val.len; i++)
+    v = (int64_t)(((uint64_t)v << 8) | t.val.p[i]);
+  *out = v;
+  return 0;
+}
+
+int cmp_read_alg_id(struct der_view alg, struct der_view *oid, struct der_view *params) {
+  struct der_reader top, r;
+  struct der_tlv t;
+  der_reader_view(&top, alg);
+  der_enter(&top, DER_SEQUENCE, &r);
+  der_expect(&r, DER_OID, &t);
+  if (r.err == 0 && der_check_oid(t.val))
+    der_fail(&r, CG_EDER);
+  *oid = t.val;
+  params->p = NULL;
+  params->len = 0;
+  if (!der_at_end(&r) && der_next(&r, &t) == 0)
+    *params = t.raw;
+  der_leave(&top, &r);
+  if (top.err == 0 && !der_at_end(&top))
+    der_fail(&top, CG_EDER);
+  return top.err;
+}
+
+/* GeneralName ::= CHOICE { ..., directoryName [4] Name, ... } (implicit module,
+ * but Name is a CHOICE, so [4] is explicit). */
+static int read_general_name(struct der_reader *r, struct der_view *whole, struct der_view *dn) {
+  struct der_tlv t;
+  if (der_next(r, &t))
+    return r->err;
+  if ((t.tag & 0xc0) != 0x80)
+    return bad(r);
+  *whole = t.raw;
+  dn->p = NULL;
+  dn->len = 0;
+  if (t.tag == DER_CTX_CONS(4)) {
+    struct der_reader in, name;
+    der_reader_view(&in, t.val);
+    in.depth = r->depth + 1;
+    struct der_tlv n;
+    if (der_expect(&in, DER_SEQUENCE, &n) || !der_at_end(&in))
+      return der_fail(r, CG_EDER);
+    der_reader_view(&name, n.val);
+    *dn = n.raw;
+  }
+  return 0;
+}
+
+static int read_status_info(struct der_reader *r, struct cmp_status_info *si) {
+  struct der_reader s;
+  struct der_tlv t;
+  int64_t status;
+  memset(si, 0, sizeof *si);
+  if (der_enter(r, DER_SEQUENCE, &s))
+    return r->err;
+  read_int64(&s, &status);
+  si->status = (int)status;
+  if (s.err == 0 && (status < 0 || status > 6))
+    bad(&s);
+  if (der_optional(&s, DER_SEQUENCE, &t) == 1)
+    si->status_string = t.raw;
+  if (der_optional(&s, DER_BIT_STRING, &t) == 1) {
+    si->has_fail_info = true;
+    if (der_get_named_bits(t.val, &si->fail_info))
+      der_fail(&s, CG_EDER);
+  }
+  return der_leave(r, &s);
+}
+
+static int read_header(struct der_reader *r, struct cmp_header *h) {
+  struct der_reader hr, x;
+  struct der_tlv t;
+  if (der_expect(r, DER_SEQUENCE, &t))
+    return r->err;
+  h->raw = t.raw;
+  der_reader_view(&hr, t.val);
+  hr.depth = r->depth + 1;
+
+  der_expect(&hr, DER_INTEGER, &t);
+  if (hr.err == 0 && der_get_uint64(t.val, &h->pvno))
+    der_fail(&hr, CG_EDER);
+  read_general_name(&hr, &h->sender, &h->sender_dn);
+  struct der_view unused;
+  read_general_name(&hr, &h->recipient, &unused);
+
+  if (der_enter_optional(&hr, DER_CTX_CONS(0), &x) == 1) {
+    if (der_expect(&x, DER_GENERALIZED_TIME, &t) == 0 &&
+        der_get_time(DER_GENERALIZED_TIME, t.val, &h->message_time))
+      der_fail(&x, CG_EDER);
+    h->has_message_time = x.err == 0;
+    der_leave(&hr, &x);
+  }
+  if (der_enter_optional(&hr, DER_CTX_CONS(1), &x) == 1) {
+    struct der_view params;
+    if (der_expect(&x, DER_SEQUENCE, &t) == 0) {
+      h->protection_alg = t.raw;
+      if (cmp_read_alg_id(t.raw, &h->protection_oid, &params))
+        der_fail(&x, CG_EDER);
+    }
+    der_leave(&hr, &x);
+  }
+  struct der_view *octets[] = {&h->sender_kid, &h->recip_kid, &h->transaction_id,
+                               &h->sender_nonce, &h->recip_nonce};
+  for (unsigned i = 0; i < 5; i++) {
+    if (der_enter_optional(&hr, DER_CTX_CONS(2 + i), &x) == 1) {
+      if (der_expect(&x, DER_OCTET_STRING, &t) == 0)
+        *octets[i] = t.val;
+      der_leave(&hr, &x);
+    }
+  }
+  if (der_enter_optional(&hr, DER_CTX_CONS(7), &x) == 1) {
+    if (der_expect(&x, DER_SEQUENCE, &t) == 0)
+      h->free_text = t.raw;
+    der_leave(&hr, &x);
+  }
+  if (der_enter_optional(&hr, DER_CTX_CONS(8), &x) == 1) {
+    struct der_reader seq;
+    if (der_enter(&x, DER_SEQUENCE, &seq) == 0) {
+      if (der_at_end(&seq))
+        bad(&seq); /* SIZE (1..MAX) */
+      while (seq.err == 0 && !der_at_end(&seq)) {
+        struct der_reader itav;
+        if (h->n_general_info == CMP_MAX_ITAV) {
+          der_fail(&seq, CG_EBAD_REQUEST);
+          break;
+        }
+        struct cmp_itav *it = &h->general_info[h->n_general_info++];
+        if (der_enter(&seq, DER_SEQUENCE, &itav))
+          break;
+        if (der_expect(&itav, DER_OID, &t) == 0) {
+          if (der_check_oid(t.val))
+            der_fail(&itav, CG_EDER);
+          it->oid = t.val;
+        }
+        if (!der_at_end(&itav) && der_next(&itav, &t) == 0)
+          it->value = t.raw;
+        der_leave(&seq, &itav);
+        if (cg_oid_lookup(it->oid) == CG_OID_IMPLICIT_CONFIRM)
+          h->implicit_confirm = true;
+      }
+      der_leave(&x, &seq);
+    }
+    der_leave(&hr, &x);
+  }
+  return der_leave(r, &hr);
+}
+
+/* OptionalValidity ::= SEQUENCE { notBefore [0] Time OPTIONAL, notAfter [1] Time OPTIONAL } */
+static void read_optional_validity(struct der_reader *v, struct cmp_cert_template *ct) {
+  struct der_reader x;
+  struct der_tlv t;
+  for (unsigned i = 0; i < 2; i++) {
+    if (der_enter_optional(v, DER_CTX_CONS(i), &x) == 1) {
+      int64_t when = 0;
+      if (der_next(&x, &t) == 0 &&
+          ((t.tag != DER_UTC_TIME && t.tag != DER_GENERALIZED_TIME) ||
+           der_get_time(t.tag, t.val, &when)))
+        der_fail(&x, CG_EDER);
+      if (i == 0) {
+        ct->has_not_before = true;
+        ct->not_before = when;
+      } else {
+        ct->has_not_after = true;
+        ct->not_after = when;
+      }
+      der_leave(v, &x);
+    }
+  }
+}
+
+/* CertTemplate ::= SEQUENCE { version [0] Version OPTIONAL, serialNumber [1] INTEGER OPTIONAL,
+ *   signingAlg [2] AlgorithmIdentifier OPTIONAL, issuer [3] Name OPTIONAL,
+ *   validity [4] OptionalValidity OPTIONAL, subject [5] Name OPTIONAL,
+ *   publicKey [6] SubjectPublicKeyInfo OPTIONAL, issuerUID [7] UniqueIdentifier OPTIONAL,
+ *   subjectUID [8] UniqueIdentifier OPTIONAL, extensions [9] Extensions OPTIONAL } */
+static int read_template(struct der_reader *r, struct cmp_cert_template *ct) {
+  struct der_reader tr, x;
+  struct der_tlv t;
+  if (der_expect(r, DER_SEQUENCE, &t))
+    return r->err;
+  ct->raw = t.raw;
+  ct->version = -1;
+  der_reader_view(&tr, t.val);
+  tr.depth = r->depth + 1;
+  uint64_t v;
+  if (der_optional(&tr, DER_CTX(0), &t) == 1) {
+    if (der_get_uint64(t.val, &v) || v > 2)
+      der_fail(&tr, CG_EDER);
+    ct->version = (int)v;
+  }
+  if (der_optional(&tr, DER_CTX(1), &t) == 1) {
+    if (der_check_integer(t.val))
+      der_fail(&tr, CG_EDER);
+    ct->serial = t.val;
+  }
+  if (der_optional(&tr, DER_CTX_CONS(2), &t) == 1)
+    ct->signing_alg = t.raw;
+  if (der_enter_optional(&tr, DER_CTX_CONS(3), &x) == 1) {
+    if (der_expect(&x, DER_SEQUENCE, &t) == 0)
+      ct->issuer = t.raw;
+    der_leave(&tr, &x);
+  }
+  if (der_enter_optional(&tr, DER_CTX_CONS(4), &x) == 1) {
+    read_optional_validity(&x, ct);
+    der_leave(&tr, &x);
+  }
+  if (der_enter_optional(&tr, DER_CTX_CONS(5), &x) == 1) {
+    if (der_expect(&x, DER_SEQUENCE, &t) == 0)
+      ct->subject = t.raw;
+    der_leave(&tr, &x);
+  }
+  if (der_enter_optional(&tr, DER_CTX_CONS(6), &x) == 1) {
+    /* SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier,
+     *                                     subjectPublicKey BIT STRING } */
+    ct->public_key.p = x.p;
+    ct->public_key.len = (size_t)(x.end - x.p);
+    struct der_view bits;
+    unsigned unused;
+    der_expect(&x, DER_SEQUENCE, &t);
+    if (der_expect(&x, DER_BIT_STRING, &t) == 0 && der_get_bit_string(t.val, &bits, &unused))
+      der_fail(&x, CG_EDER);
+    der_leave(&tr, &x);
+  }
+  der_optional(&tr, DER_CTX(7), &t);
+  der_optional(&tr, DER_CTX(8), &t);
+  if (der_enter_optional(&tr, DER_CTX_CONS(9), &x) == 1) {
+    ct->extensions.p = x.p;
+    ct->extensions.len = (size_t)(x.end - x.p);
+    while (x.err == 0 && !der_at_end(&x))
+      der_expect(&x, DER_SEQUENCE, &t);
+    der_leave(&tr, &x);
+  }
+  return der_leave(r, &tr);
+}
+
+/* ProofOfPossession ::= CHOICE { raVerified [0] NULL, signature [1] POPOSigningKey,
+ *   keyEncipherment [2] POPOPrivKey, keyAgreement [3] POPOPrivKey } */
+static int read_pop(struct der_reader *r, struct cmp_cert_req *cr) {
+  struct der_tlv t;
+  if (der_next(r, &t))
+    return r->err;
+  switch (t.tag) {
+  case DER_CTX(0):
+    cr->pop = CMP_POP_RA_VERIFIED;
+    return t.val.len == 0 ? 0 : der_fail(r, CG_EDER);
+  case DER_CTX_CONS(1): {
+    struct der_reader s;
+    der_reader_view(&s, t.val);
+    s.depth = r->depth + 1;
+    cr->pop = CMP_POP_SIGNATURE;
+    if (der_optional(&s, DER_CTX_CONS(0), &t) == 1) {
+      cr->pop_has_input = true;
+      cr->pop_input = t.raw;
+    }
+    if (der_expect(&s, DER_SEQUENCE, &t) == 0) {
+      cr->pop_alg = t.raw;
+      if (cmp_read_alg_id(t.raw, &cr->pop_alg_oid, &cr->pop_alg_params))
+        der_fail(&s, CG_EDER);
+    }
+    unsigned unused;
+    if (der_expect(&s, DER_BIT_STRING, &t) == 0 &&
+        (der_get_bit_string(t.val, &cr->pop_sig, &unused) || unused != 0))
+      der_fail(&s, CG_EDER);
+    return der_leave(r, &s);
+  }
+  case DER_CTX_CONS(2):
+    cr->pop = CMP_POP_KEY_ENC;
+    return 0;
+  case DER_CTX_CONS(3):
+    cr->pop = CMP_POP_KEY_AGREE;
+    return 0;
+  default:
+    return bad(r);
+  }
+}
+
+static int read_cert_req_msg(struct der_reader *r, struct cmp_cert_req *cr) {
+  struct der_reader m, req, ctl;
+  struct der_tlv t;
+  memset(cr, 0, sizeof *cr);
+  cr->pop = CMP_POP_NONE;
+  if (der_enter(r, DER_SEQUENCE, &m))
+    return r->err;
+  if (der_expect(&m, DER_SEQUENCE, &t) == 0) {
+    cr->cert_request = t.raw;
+    der_reader_view(&req, t.val);
+    req.depth = m.depth + 1;
+    read_int64(&req, &cr->cert_req_id);
+    read_template(&req, &cr->tmpl);
+    if (der_enter_optional(&req, DER_SEQUENCE, &ctl) == 1) {
+      cr->controls.p = ctl.p;
+      cr->controls.len = (size_t)(ctl.end - ctl.p);
+      /* Controls ::= SEQUENCE SIZE(1..MAX) OF AttributeTypeAndValue */
+      while (ctl.err == 0 && !der_at_end(&ctl)) {
+        struct der_reader atv;
+        if (der_enter(&ctl, DER_SEQUENCE, &atv))
+          break;
+        der_expect(&atv, DER_OID, &t);
+        bool reg_token = atv.err == 0 && cg_oid_lookup(t.val) == CG_OID_REG_TOKEN;
+        if (der_next(&atv, &t) == 0 && reg_token) {
+          if (t.tag != DER_UTF8_STRING)
+            bad(&atv);
+          cr->reg_token = t.val;
+        }
+        der_leave(&ctl, &atv);
+      }
+      der_leave(&req, &ctl);
+    }
+    der_leave(&m, &req);
+  }
+  if (m.err == 0 && !der_at_end(&m) && der_peek_tag(&m) != DER_SEQUENCE)
+    read_pop(&m, cr);
+  if (der_optional(&m, DER_SEQUENCE, &t) == 1)
+    cr->reg_info = t.val;
+  return der_leave(r, &m);
+}
+
+static int read_cert_req_messages(struct der_reader *r, struct cmp_msg *msg) {
+  struct der_reader seq;
+  if (der_enter(r, DER_SEQUENCE, &seq))
+    return r->err;
+  if (der_at_end(&seq))
+    bad(&seq);
+  while (seq.err == 0 && !der_at_end(&seq)) {
+    if (msg->u.cert_req.n == CMP_MAX_REQS)
+      return der_fail(r, der_fail(&seq, CG_EBAD_REQUEST));
+    read_cert_req_msg(&seq, &msg->u.cert_req.req[msg->u.cert_req.n++]);
+  }
+  return der_leave(r, &seq);
+}
+
+static int read_cert_conf(struct der_reader *r, struct cmp_msg *msg) {
+  struct der_reader seq, cs, x;
+  struct der_tlv t;
+  if (der_enter(r, DER_SEQUENCE, &seq))
+    return r->err;
+  /* CertConfirmContent ::= SEQUENCE OF CertStatus (may be empty: all rejected) */
+  while (seq.err == 0 && !der_at_end(&seq)) {
+    if (msg->u.cert_conf.n == CMP_MAX_REQS)
+      return der_fail(r, der_fail(&seq, CG_EBAD_REQUEST));
+    struct cmp_cert_status *st = &msg->u.cert_conf.st[msg->u.cert_conf.n++];
+    if (der_enter(&seq, DER_SEQUENCE, &cs))
+      break;
+    if (der_expect(&cs, DER_OCTET_STRING, &t) == 0)
+      st->cert_hash = t.val;
+    read_int64(&cs, &st->cert_req_id);
+    if (cs.err == 0 && der_peek_tag(&cs) == DER_SEQUENCE) {
+      st->has_status = true;
+      read_status_info(&cs, &st->status);
+    }
+    if (der_enter_optional(&cs, DER_CTX_CONS(0), &x) == 1) {
+      struct der_view params;
+      if (der_expect(&x, DER_SEQUENCE, &t) == 0 &&
+          cmp_read_alg_id(t.raw, &st->hash_alg_oid, &params))
+        der_fail(&x, CG_EDER);
+      der_leave(&cs, &x);
+    }
+    der_leave(&seq, &cs);
+  }
+  return der_leave(r, &seq);
+}
+
+/* CertRepMessage ::= SEQUENCE { caPubs [1] SEQUENCE SIZE (1..MAX) OF CMPCertificate
+ *   OPTIONAL, response SEQUENCE OF CertResponse }
+ * CertifiedKeyPair ::= SEQUENCE { certOrEncCert CertOrEncCert, privateKey [0] ...
+ *   OPTIONAL, publicationInfo [1] ... OPTIONAL }
+ * CertOrEncCert ::= CHOICE { certificate [0] CMPCertificate, encryptedCert [1] ... } */
+static int read_cert_rep(struct der_reader *r, struct cmp_msg *msg) {
+  struct der_reader rep, x, seq, rsp, ckp, c;
+  struct der_tlv t;
+  if (der_enter(r, DER_SEQUENCE, &rep))
+    return r->err;
+  if (der_enter_optional(&rep, DER_CTX_CONS(1), &x) == 1) {
+    if (der_enter(&x, DER_SEQUENCE, &seq) == 0) {
+      while (seq.err == 0 && !der_at_end(&seq)) {
+        if (msg->u.cert_rep.n_ca_pubs == CMP_MAX_EXTRA_CERTS) {
+          der_fail(&seq, CG_EBAD_REQUEST);
+          break;
+        }
+        if (der_expect(&seq, DER_SEQUENCE, &t) == 0)
+          msg->u.cert_rep.ca_pubs[msg->u.cert_rep.n_ca_pubs++] = t.raw;
+      }
+      der_leave(&x, &seq);
+    }
+    der_leave(&rep, &x);
+  }
+  if (der_enter(&rep, DER_SEQUENCE, &seq) == 0) {
+    while (seq.err == 0 && !der_at_end(&seq)) {
+      if (msg->u.cert_rep.n == CMP_MAX_REQS) {
+        der_fail(&seq, CG_EBAD_REQUEST);
+        break;
+      }
+      struct cmp_cert_response *cr = &msg->u.cert_rep.rsp[msg->u.cert_rep.n++];
+      if (der_enter(&seq, DER_SEQUENCE, &rsp))
+        break;
+      read_int64(&rsp, &cr->cert_req_id);
+      read_status_info(&rsp, &cr->status);
+      if (der_enter_optional(&rsp, DER_SEQUENCE, &ckp) == 1) {
+        if (der_enter_optional(&ckp, DER_CTX_CONS(0), &c) == 1) {
+          if (der_expect(&c, DER_SEQUENCE, &t) == 0)
+            cr->cert = t.raw;
+          der_leave(&ckp, &c);
+        }
+        while (ckp.err == 0 && !der_at_end(&ckp))
+          der_next(&ckp, &t);
+        der_leave(&rsp, &ckp);
+      }
+      der_optional(&rsp, DER_OCTET_STRING, &t);
+      der_leave(&seq, &rsp);
+    }
+    der_leave(&rep, &seq);
+  }
+  return der_leave(r, &rep);
+}
+
+/* ErrorMsgContent ::= SEQUENCE { pKIStatusInfo PKIStatusInfo,
+ *   errorCode INTEGER OPTIONAL, errorDetails PKIFreeText OPTIONAL } */
+static int read_error(struct der_reader *r, struct cmp_msg *msg) {
+  struct der_reader e;
+  struct der_tlv t;
+  if (der_enter(r, DER_SEQUENCE, &e))
+    return r->err;
+  read_status_info(&e, &msg->u.error.status);
+  if (e.err == 0 && der_peek_tag(&e) == DER_INTEGER) {
+    msg->u.error.has_error_code = true;
+    read_int64(&e, &msg->u.error.error_code);
+  }
+  if (der_optional(&e, DER_SEQUENCE, &t) == 1)
+    msg->u.error.details = t.raw;
+  return der_leave(r, &e);
+}
+
+/* PKIMessage ::= SEQUENCE { header PKIHeader, body PKIBody,
+ *   protection [0] PKIProtection OPTIONAL,
+ *   extraCerts [1] SEQUENCE SIZE (1..MAX) OF CMPCertificate OPTIONAL } */
+int cmp_msg_decode(const uint8_t *p, size_t len, struct cmp_msg *msg) {
+  struct der_reader top, m, b, x, seq;
+  struct der_tlv t;
+  memset(msg, 0, sizeof *msg);
+  msg->type = -1;
+  der_reader_init(&top, p, len);
+  if (der_enter(&top, DER_SEQUENCE, &m))
+    return top.err;
+  if (!der_at_end(&top))
+    return der_fail(&top, CG_EDER);
+  msg->raw.p = p;
+  msg->raw.len = len;
+  if (read_header(&m, &msg->hdr))
+    return m.err;
+
+  if (der_next(&m, &t))
+    return m.err;
+  if ((t.tag & 0xe0) != 0xa0 || (t.tag & 0x1f) > CMP_POLLREP)
+    return bad(&m);
+  msg->type = (int)(t.tag & 0x1f);
+  msg->body = t.raw;
+  der_reader_view(&b, t.val);
+  b.depth = m.depth + 1;
+  if (der_peek_tag(&b) < 0)
+    return der_fail(&m, CG_EDER);
+  {
+    struct der_reader peek = b;
+    der_next(&peek, &t);
+    msg->content = t.raw;
+  }
+  switch (msg->type) {
+  case CMP_IR:
+  case CMP_CR:
+  case CMP_KUR:
+    read_cert_req_messages(&b, msg);
+    break;
+  case CMP_IP:
+  case CMP_CP:
+  case CMP_KUP:
+    read_cert_rep(&b, msg);
+    break;
+  case CMP_CERTCONF:
+    read_cert_conf(&b, msg);
+    break;
+  case CMP_ERROR:
+    read_error(&b, msg);
+    break;
+  case CMP_PKICONF:
+    der_expect(&b, DER_NULL, &t);
+    if (b.err == 0 && t.val.len != 0)
+      der_fail(&b, CG_EDER);
+    break;
+  default:
+    /* Other bodies are checked to be one element and left undecoded. */
+    der_next(&b, &t);
+    break;
+  }
+  if (der_leave(&m, &b))
+    return m.err;
+
+  if (der_optional(&m, DER_CTX_CONS(0), &t) == 1) {
+    struct der_reader pr;
+    unsigned unused;
+    der_reader_view(&pr, t.val);
+    if (der_expect(&pr, DER_BIT_STRING, &t) == 0 &&
+        (der_get_bit_string(t.val, &msg->protection, &unused) || unused != 0))
+      der_fail(&pr, CG_EDER);
+    if (pr.err == 0 && !der_at_end(&pr))
+      der_fail(&pr, CG_EDER);
+    if (pr.err)
+      return der_fail(&m, pr.err);
+    msg->has_protection = true;
+  }
+  if (der_enter_optional(&m, DER_CTX_CONS(1), &x) == 1) {
+    if (der_enter(&x, DER_SEQUENCE, &seq) == 0) {
+      if (der_at_end(&seq))
+        bad(&seq);
+      while (seq.err == 0 && !der_at_end(&seq)) {
+        if (msg->n_extra_certs == CMP_MAX_EXTRA_CERTS) {
+          der_fail(&seq, CG_EBAD_REQUEST);
+          break;
+        }
+        if (der_expect(&seq, DER_SEQUENCE, &t) == 0)
+          msg->extra_certs[msg->n_extra_certs++] = t.raw;
+      }
+      der_leave(&x, &seq);
+    }
+    der_leave(&m, &x);
+  }
+  der_leave(&top, &m);
+  return top.err;
+}
+
+void cmp_msg_protected_part(const struct cmp_msg *msg, uint8_t seq_hdr[6], struct cg_iov iov[2]) {
+  size_t n = msg->hdr.raw.len + msg->body.len;
+  size_t h = 0;
+  seq_hdr[h++] = DER_SEQUENCE;
+  if (n < 0x80) {
+    seq_hdr[h++] = (uint8_t)n;
+  } else {
+    unsigned octets = n > 0xffffff ? 4 : n > 0xffff ? 3 : n > 0xff ? 2 : 1;
+    seq_hdr[h++] = (uint8_t)(0x80 | octets);
+    for (unsigned i = octets; i-- > 0;)
+      seq_hdr[h++] = (uint8_t)(n >> (8 * i));
+  }
+  iov[0].p = seq_hdr;
+  iov[0].len = h;
+  /* Header and body are adjacent in the received message. */
+  iov[1].p = msg->hdr.raw.p;
+  iov[1].len = n;
+}

@@ -1,0 +1,179 @@
+/*
+ * msg.h - the CMP message model (RFC 9810 §5.1) as zero-copy views.
+ *
+ * cmp_msg_decode() checks a PKIMessage strictly (core/der.h) and fills a
+ * struct cmp_msg whose views point into the caller's bytes: keep them alive as
+ * long as the struct is used.  Nothing is allocated; counts above the fixed
+ * caps below are rejected as badRequest.  The received header and body are
+ * kept as received, so protection is verified over what arrived
+ * (cmp_msg_protected_part()).
+ */
+#ifndef CG_CMP_MSG_H
+#define CG_CMP_MSG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/crypto.h"
+#include "core/der.h"
+
+#define CMP_MAX_ITAV 16       /* generalInfo entries */
+#define CMP_MAX_EXTRA_CERTS 8 /* extraCerts / caPubs */
+#define CMP_MAX_REQS 4        /* CertReqMsg per ir/cr/kur, CertStatus per certConf */
+
+/* PKIBody CHOICE tags, RFC 9810 §5.1.2. */
+enum cmp_body_type {
+  CMP_IR = 0, CMP_IP = 1, CMP_CR = 2, CMP_CP = 3, CMP_P10CR = 4, CMP_POPDECC = 5,
+  CMP_POPDECR = 6, CMP_KUR = 7, CMP_KUP = 8, CMP_KRR = 9, CMP_KRP = 10, CMP_RR = 11,
+  CMP_RP = 12, CMP_CCR = 13, CMP_CCP = 14, CMP_CKUANN = 15, CMP_CANN = 16, CMP_RANN = 17,
+  CMP_CRLANN = 18, CMP_PKICONF = 19, CMP_NESTED = 20, CMP_GENM = 21, CMP_GENP = 22,
+  CMP_ERROR = 23, CMP_CERTCONF = 24, CMP_POLLREQ = 25, CMP_POLLREP = 26,
+};
+/* "ir", "ip", ... ; "unknown" past the list. */
+const char *cmp_body_name(int type);
+
+/* PKIStatus, RFC 9810 §5.2.3. */
+enum cmp_status {
+  CMP_ACCEPTED = 0, CMP_GRANTED_WITH_MODS = 1, CMP_REJECTION = 2, CMP_WAITING = 3,
+  CMP_REVOCATION_WARNING = 4, CMP_REVOCATION_NOTIFICATION = 5, CMP_KEY_UPDATE_WARNING = 6,
+};
+
+/* InfoTypeAndValue ::= SEQUENCE { infoType OBJECT IDENTIFIER,
+ *                                 infoValue ANY DEFINED BY infoType OPTIONAL } */
+struct cmp_itav {
+  struct der_view oid;   /* OID contents */
+  struct der_view value; /* infoValue whole TLV, len 0 when absent */
+};
+
+/* PKIHeader, RFC 9810 §5.1.1 (module with EXPLICIT tags):
+ *   PKIHeader ::= SEQUENCE {
+ *     pvno INTEGER { cmp1999(1), cmp2000(2), cmp2021(3) },
+ *     sender GeneralName, recipient GeneralName,
+ *     messageTime [0] GeneralizedTime OPTIONAL,
+ *     protectionAlg [1] AlgorithmIdentifier OPTIONAL,
+ *     senderKID [2] KeyIdentifier OPTIONAL, recipKID [3] KeyIdentifier OPTIONAL,
+ *     transactionID [4] OCTET STRING OPTIONAL,
+ *     senderNonce [5] OCTET STRING OPTIONAL, recipNonce [6] OCTET STRING OPTIONAL,
+ *     freeText [7] PKIFreeText OPTIONAL,
+ *     generalInfo [8] SEQUENCE SIZE (1..MAX) OF InfoTypeAndValue OPTIONAL } */
+struct cmp_header {
+  struct der_view raw; /* the whole PKIHeader as received */
+  uint64_t pvno;
+  struct der_view sender, recipient; /* GeneralName, whole TLV */
+  struct der_view sender_dn;         /* the Name inside a directoryName sender, else len 0 */
+  bool has_message_time;
+  int64_t message_time;
+  struct der_view protection_alg; /* AlgorithmIdentifier whole TLV; p NULL when absent */
+  struct der_view protection_oid; /* its algorithm OID contents */
+  /* OCTET STRING contents; p NULL when absent. */
+  struct der_view sender_kid, recip_kid, transaction_id, sender_nonce, recip_nonce;
+  struct der_view free_text; /* PKIFreeText whole TLV; p NULL when absent */
+  size_t n_general_info;
+  struct cmp_itav general_info[CMP_MAX_ITAV];
+  bool implicit_confirm; /* generalInfo carries id-it-implicitConfirm */
+};
+
+/* CertTemplate, RFC 4211 §5 (module with IMPLICIT tags; Name is a CHOICE so
+ * issuer [3] and subject [5] are explicit). */
+struct cmp_cert_template {
+  struct der_view raw;
+  int version;                 /* -1 when absent */
+  struct der_view serial;      /* INTEGER contents; p NULL when absent */
+  struct der_view signing_alg; /* whole TLV as received ([2]) */
+  struct der_view issuer;      /* Name whole TLV; p NULL when absent */
+  struct der_view subject;     /* Name whole TLV; p NULL when absent */
+  bool has_not_before, has_not_after;
+  int64_t not_before, not_after;
+  struct der_view public_key; /* [6] contents: AlgorithmIdentifier + BIT STRING; p NULL when absent */
+  struct der_view extensions; /* [9] contents (a sequence of Extension); p NULL when absent */
+};
+
+enum cmp_pop_type { CMP_POP_NONE = -1, CMP_POP_RA_VERIFIED = 0, CMP_POP_SIGNATURE = 1,
+                    CMP_POP_KEY_ENC = 2, CMP_POP_KEY_AGREE = 3 };
+
+/* CertReqMsg ::= SEQUENCE { certReq CertRequest, popo ProofOfPossession OPTIONAL,
+ *                           regInfo SEQUENCE SIZE(1..MAX) OF AttributeTypeAndValue OPTIONAL }
+ * CertRequest ::= SEQUENCE { certReqId INTEGER, certTemplate CertTemplate,
+ *                            controls Controls OPTIONAL } */
+struct cmp_cert_req {
+  struct der_view cert_request; /* CertRequest whole TLV: what a signature POP signs */
+  int64_t cert_req_id;
+  struct cmp_cert_template tmpl;
+  struct der_view controls;  /* Controls contents; p NULL when absent */
+  struct der_view reg_token; /* regToken UTF8String contents; p NULL when absent */
+  enum cmp_pop_type pop;
+  /* POPOSigningKey ::= SEQUENCE { poposkInput [0] POPOSigningKeyInput OPTIONAL,
+   *   algorithmIdentifier AlgorithmIdentifier, signature BIT STRING } */
+  bool pop_has_input;
+  struct der_view pop_input;   /* [0] whole TLV */
+  struct der_view pop_alg;     /* AlgorithmIdentifier whole TLV */
+  struct der_view pop_alg_oid; /* its OID contents */
+  struct der_view pop_alg_params; /* parameters whole TLV, len 0 when absent */
+  struct der_view pop_sig;     /* signature octets */
+  struct der_view reg_info;    /* contents; p NULL when absent */
+};
+
+/* PKIStatusInfo ::= SEQUENCE { status PKIStatus, statusString PKIFreeText OPTIONAL,
+ *                              failInfo PKIFailureInfo OPTIONAL } */
+struct cmp_status_info {
+  int status;
+  struct der_view status_string; /* PKIFreeText whole TLV; p NULL when absent */
+  bool has_fail_info;
+  uint32_t fail_info; /* bit n = 1u << n */
+};
+
+/* CertStatus ::= SEQUENCE { certHash OCTET STRING, certReqId INTEGER,
+ *   statusInfo PKIStatusInfo OPTIONAL, hashAlg [0] AlgorithmIdentifier OPTIONAL } */
+struct cmp_cert_status {
+  struct der_view cert_hash;
+  int64_t cert_req_id;
+  bool has_status;
+  struct cmp_status_info status;
+  struct der_view hash_alg_oid; /* p NULL when absent */
+};
+
+/* CertResponse ::= SEQUENCE { certReqId INTEGER, status PKIStatusInfo,
+ *   certifiedKeyPair CertifiedKeyPair OPTIONAL, rspInfo OCTET STRING OPTIONAL } */
+struct cmp_cert_response {
+  int64_t cert_req_id;
+  struct cmp_status_info status;
+  struct der_view cert; /* the certificate whole TLV; p NULL when absent */
+};
+
+struct cmp_msg {
+  struct der_view raw;
+  struct cmp_header hdr;
+  int type;                  /* enum cmp_body_type */
+  struct der_view body;      /* PKIBody whole TLV ([type] EXPLICIT ...) */
+  struct der_view content;   /* the element inside the body tag, whole TLV */
+  bool has_protection;
+  struct der_view protection; /* BIT STRING octets */
+  size_t n_extra_certs;
+  struct der_view extra_certs[CMP_MAX_EXTRA_CERTS]; /* whole TLVs */
+  union {
+    struct { size_t n; struct cmp_cert_req req[CMP_MAX_REQS]; } cert_req;       /* ir, cr, kur */
+    struct { size_t n; struct cmp_cert_status st[CMP_MAX_REQS]; } cert_conf;    /* certConf */
+    struct { size_t n_ca_pubs; struct der_view ca_pubs[CMP_MAX_EXTRA_CERTS];
+             size_t n; struct cmp_cert_response rsp[CMP_MAX_REQS]; } cert_rep;  /* ip, cp, kup */
+    struct { struct cmp_status_info status; bool has_error_code; int64_t error_code;
+             struct der_view details; } error;                                  /* error */
+  } u;
+};
+
+/* Decodes a PKIMessage.  0, CG_EDER / CG_EDER_DEPTH (malformed DER),
+ * CG_EBAD_DATA (well-formed DER that is not a valid PKIMessage),
+ * CG_EBAD_REQUEST (a body we do not decode, or over a cap).  On error *msg
+ * holds what was decoded so far (the header when it was readable, so that an
+ * error answer can still name the transaction). */
+int cmp_msg_decode(const uint8_t *p, size_t len, struct cmp_msg *msg);
+
+/* The ProtectedPart (RFC 9810 §5.1.3) of a received message as two pieces: a
+ * SEQUENCE tag and length made in seq_hdr, and the received header and body
+ * octets.  Fills iov[0..1]. */
+void cmp_msg_protected_part(const struct cmp_msg *msg, uint8_t seq_hdr[6], struct cg_iov iov[2]);
+
+/* Reads an AlgorithmIdentifier (whole TLV) into its OID contents and
+ * parameters (whole TLV, len 0 when absent).  0 or CG_EDER. */
+int cmp_read_alg_id(struct der_view alg, struct der_view *oid, struct der_view *params);
+
+#endif

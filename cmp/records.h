@@ -1,0 +1,86 @@
+/*
+ * records.h - what the CMP engine persists and reads back: transaction,
+ * certificate and shared-secret records, and the transaction state machine.
+ *
+ * These are plain data.  The engine fills them and asks its caller to store or
+ * look them up; store/ maps them onto SQLite rows (docs/schema.md).
+ */
+#ifndef CG_CMP_RECORDS_H
+#define CG_CMP_RECORDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CMP_MAX_TXID 64      /* octets of a transactionID we accept */
+#define CMP_MAX_NONCE 64     /* octets of a nonce we accept */
+#define CMP_MAX_REF 128      /* octets of a secret reference (senderKID) */
+#define CMP_MAX_PROFILE 64   /* characters of a profile name */
+#define CMP_MAX_SERIAL 20    /* octets of a certificate serial (RFC 5280) */
+#define CMP_MAX_SECRET_ENC 512
+
+/* Transaction states (docs/architecture.md, "Transactions").  Every change goes
+ * through cmp_txn_set_state(), which refuses illegal transitions. */
+enum cmp_txn_state {
+  CMP_TXN_RECEIVED = 0,
+  CMP_TXN_PENDING_APPROVAL,
+  CMP_TXN_PENDING_CA,
+  CMP_TXN_ISSUED, /* certificate issued, awaiting certConf */
+  CMP_TXN_CONFIRMED,
+  CMP_TXN_REJECTED,
+  CMP_TXN_FAILED,
+  CMP_TXN_EXPIRED,
+  CMP_TXN_REVOKED_ON_REJECT,
+  CMP_TXN__COUNT
+};
+
+/* "received", "pending_approval", ... as stored in transactions.state. */
+const char *cmp_txn_state_name(enum cmp_txn_state s);
+/* The state named s; -1 when unknown. */
+int cmp_txn_state_parse(const char *s);
+/* True when from -> to is a legal transition. */
+bool cmp_txn_transition_ok(enum cmp_txn_state from, enum cmp_txn_state to);
+
+/* One row of `transactions`.  Hex fields are lowercase and NUL terminated. */
+struct cmp_txn_record {
+  char txid[2 * CMP_MAX_TXID + 1];
+  char profile[CMP_MAX_PROFILE + 1];
+  char auth_ref[2 * CMP_MAX_REF + 1]; /* secret reference (text as sent) */
+  char req_type[12];                  /* "ir", "cr", ... */
+  enum cmp_txn_state state;
+  enum cmp_txn_state prev_state;      /* for updates: the state the row must have */
+  int failinfo;                       /* -1 none, else a PKIFailureInfo bit */
+  int64_t cert_req_id;
+  char sender_nonce[2 * CMP_MAX_NONCE + 1]; /* the nonce of our last response */
+  char cert_serial[2 * CMP_MAX_SERIAL + 1]; /* "" when none */
+  int64_t created_at, updated_at;           /* seconds since the epoch */
+};
+
+/* Changes r->state to `to`, remembering the old one in prev_state.  0, or
+ * CG_ESTATE (r unchanged) when the transition is illegal. */
+int cmp_txn_set_state(struct cmp_txn_record *r, enum cmp_txn_state to);
+
+/* One row of `certificates`.  Pointers are owned by whoever made the record. */
+struct cmp_cert_record {
+  char serial[2 * CMP_MAX_SERIAL + 1];
+  const char *subject; /* RFC 4514 */
+  const char *issuer;  /* RFC 4514 */
+  int64_t not_before, not_after;
+  const uint8_t *der;
+  size_t der_len;
+  char txid[2 * CMP_MAX_TXID + 1];
+  char profile[CMP_MAX_PROFILE + 1];
+};
+
+/* One row of `secrets`: the secret itself only encrypted (cmp/secret.h). */
+struct cmp_secret_record {
+  char reference[CMP_MAX_REF + 1];
+  char profile[CMP_MAX_PROFILE + 1];
+  uint8_t enc[CMP_MAX_SECRET_ENC];
+  size_t enc_len;
+  int64_t created_at;
+  int64_t expires_at; /* 0: never */
+  bool revoked;
+};
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * server.h - the sans-I/O CMP server engine.
+ *
+ * One struct cmp_exchange handles one request message and produces one
+ * response message.  The engine never does I/O and never blocks: the caller
+ * asks it what it needs next (cmp_exchange_step()), performs that operation
+ * wherever it likes, and feeds the result back:
+ *
+ *   CMP_STEP_LOOKUP   read the secret named by senderKID and the transaction
+ *                     named by transactionID (cmp_exchange_lookup()), then
+ *                     cmp_exchange_lookup_done();
+ *   CMP_STEP_COMPUTE  run cmp_exchange_compute() - pure CPU work (MAC key
+ *                     derivation, signature checks, response protection) for
+ *                     a threadpool worker;
+ *   CMP_STEP_ISSUE    have a CA issue cmp_exchange_issue_request(), then
+ *                     cmp_exchange_issue_done();
+ *   CMP_STEP_INSERT   store cmp_exchange_txn() (and cmp_exchange_cert() when
+ *                     not NULL) as a new transaction, then cmp_exchange_store_done();
+ *   CMP_STEP_UPDATE   update the stored transaction to cmp_exchange_txn()
+ *                     (only if its state is txn->prev_state), then
+ *                     cmp_exchange_store_done();
+ *   CMP_STEP_DONE     send cmp_exchange_response().
+ *
+ * A response that carries a certificate is only produced after the INSERT
+ * that records it succeeded.  Every failure becomes a protected CMP error
+ * message: MAC-protected when the request's MAC was verified, otherwise signed
+ * with the RA key.  The engine is driven from one thread at a time; only
+ * cmp_exchange_compute() is meant to run on another thread.
+ */
+#ifndef CG_CMP_SERVER_H
+#define CG_CMP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmp/records.h"
+#include "core/crypto.h"
+#include "core/der.h"
+
+/* What the engine needs to know of the gateway; all pointers are borrowed and
+ * must outlive every exchange. */
+struct cmp_server_cfg {
+  struct der_view ra_name;      /* RA subject Name (whole TLV): sender of responses */
+  const struct cg_key *ra_key;  /* RA protection key */
+  enum cg_sig_scheme ra_scheme;
+  enum cg_hash ra_hash;
+  const struct der_view *ra_chain; /* RA certificate first, then its chain */
+  size_t n_ra_chain;
+  const struct der_view *ca_chain; /* the issuing CA's chain, sent with issued certificates */
+  size_t n_ca_chain;
+  const uint8_t *master_key;    /* 32 octets, for secrets at rest */
+  uint32_t pbm_max_iterations;  /* cap on PasswordBasedMac iterationCount */
+};
+
+/* What a CA is asked to certify (views into the exchange; valid until it is freed). */
+struct cmp_issue_request {
+  const char *profile;
+  struct der_view subject;    /* Name, whole TLV */
+  struct der_view spki;       /* SubjectPublicKeyInfo, whole TLV */
+  struct der_view extensions; /* requested Extension elements (contents); p NULL when none */
+  bool has_not_before, has_not_after;
+  int64_t not_before, not_after;
+};
+
+enum cmp_step {
+  CMP_STEP_LOOKUP,
+  CMP_STEP_COMPUTE,
+  CMP_STEP_ISSUE,
+  CMP_STEP_INSERT,
+  CMP_STEP_UPDATE,
+  CMP_STEP_DONE,
+};
+
+struct cmp_exchange;
+
+/* Starts an exchange for the request bytes (copied) arriving for profile at
+ * time now.  NULL only when out of memory. */
+struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg, const char *profile,
+                                      const uint8_t *req, size_t len, int64_t now);
+void cmp_exchange_free(struct cmp_exchange *ex);
+
+enum cmp_step cmp_exchange_step(const struct cmp_exchange *ex);
+
+/* CMP_STEP_LOOKUP: the senderKID octets and the transactionID as lowercase hex. */
+void cmp_exchange_lookup(const struct cmp_exchange *ex, const uint8_t **ref, size_t *ref_len,
+                         const char **txid_hex);
+/* Results (copied): err is 0 or a store error; secret / txn NULL when not
+ * found; cert the DER of the transaction's certificate (NULL when none). */
+void cmp_exchange_lookup_done(struct cmp_exchange *ex, int err,
+                              const struct cmp_secret_record *secret,
+                              const struct cmp_txn_record *txn, const uint8_t *cert,
+                              size_t cert_len);
+
+/* CMP_STEP_COMPUTE: the CPU-bound part of the current phase. */
+void cmp_exchange_compute(struct cmp_exchange *ex);
+
+/* CMP_STEP_ISSUE */
+const struct cmp_issue_request *cmp_exchange_issue_request(const struct cmp_exchange *ex);
+/* err 0 and the certificate DER (copied), or the CA's error. */
+void cmp_exchange_issue_done(struct cmp_exchange *ex, int err, const uint8_t *cert, size_t len);
+
+/* CMP_STEP_INSERT / CMP_STEP_UPDATE */
+const struct cmp_txn_record *cmp_exchange_txn(const struct cmp_exchange *ex);
+const struct cmp_cert_record *cmp_exchange_cert(const struct cmp_exchange *ex);
+void cmp_exchange_store_done(struct cmp_exchange *ex, int err);
+
+/* CMP_STEP_DONE: the response, valid until the exchange is freed. */
+void cmp_exchange_response(const struct cmp_exchange *ex, const uint8_t **p, size_t *len);
+
+/* A summary for the log line of the exchange. */
+struct cmp_exchange_info {
+  const char *req_type;  /* "ir", ... or "?" when undecodable */
+  const char *rsp_type;  /* "ip", "error", ... */
+  const char *txid;      /* hex, "" when none */
+  const char *ref;       /* senderKID as text, "" when none */
+  int status;            /* PKIStatus sent */
+  int fail_info;         /* CG_FI_* bit sent, CG_FI_NONE when none */
+  const char *detail;    /* why, for failures; "" otherwise */
+  const char *serial;    /* hex serial of an issued certificate, "" when none */
+};
+void cmp_exchange_info(const struct cmp_exchange *ex, struct cmp_exchange_info *info);
+
+#endif

@@ -1,0 +1,274 @@
+/*
+ * config.c - reading the INI configuration with libinih into struct
+ * cg_config, with strict checking of sections, keys and values.
+ */
+#include "core/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+struct ctx {
+  struct cg_config *cfg;
+  const char *path;
+  char error[256];
+};
+
+void cg_config_defaults(struct cg_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  strcpy(cfg->dir, ".");
+  strcpy(cfg->http, "127.0.0.1:8080");
+  cfg->max_message = 256 * 1024;
+  cfg->max_header = 8 * 1024;
+  cfg->max_connections = 10000;
+  cfg->header_timeout_ms = 10000;
+  cfg->body_timeout_ms = 30000;
+  cfg->idle_timeout_ms = 60000;
+  cfg->pbm_max_iterations = 100000;
+  strcpy(cfg->database, "cmpgw.db");
+}
+
+static bool copy(char *dst, size_t cap, const char *v) {
+  size_t n = strlen(v);
+  if (n >= cap)
+    return false;
+  memcpy(dst, v, n + 1);
+  return true;
+}
+
+static bool parse_uint(const char *v, unsigned long long max, unsigned long long *out) {
+  char *end;
+  errno = 0;
+  if (*v < '0' || *v > '9')
+    return false;
+  unsigned long long x = strtoull(v, &end, 10);
+  if (errno || *end != 0 || x > max)
+    return false;
+  *out = x;
+  return true;
+}
+
+static bool parse_bool(const char *v, bool *out) {
+  if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
+    *out = true;
+  else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
+    *out = false;
+  else
+    return false;
+  return true;
+}
+
+static bool set_uint(unsigned long long *tmp, const char *v, unsigned long long min,
+                     unsigned long long max) {
+  return parse_uint(v, max, tmp) && *tmp >= min;
+}
+
+static int server_key(struct ctx *c, const char *k, const char *v) {
+  struct cg_config *cfg = c->cfg;
+  unsigned long long x;
+  if (!strcmp(k, "http"))
+    return copy(cfg->http, sizeof cfg->http, v);
+  if (!strcmp(k, "tcp"))
+    return copy(cfg->tcp, sizeof cfg->tcp, v);
+  if (!strcmp(k, "admin"))
+    return copy(cfg->admin, sizeof cfg->admin, v);
+  if (!strcmp(k, "max_message"))
+    return set_uint(&x, v, 1024, 64u << 20) && (cfg->max_message = (size_t)x, 1);
+  if (!strcmp(k, "max_header"))
+    return set_uint(&x, v, 512, 1u << 20) && (cfg->max_header = (size_t)x, 1);
+  if (!strcmp(k, "max_connections"))
+    return set_uint(&x, v, 1, 1000000) && (cfg->max_connections = (unsigned)x, 1);
+  if (!strcmp(k, "header_timeout_ms"))
+    return set_uint(&x, v, 1, 3600000) && (cfg->header_timeout_ms = (unsigned)x, 1);
+  if (!strcmp(k, "body_timeout_ms"))
+    return set_uint(&x, v, 1, 3600000) && (cfg->body_timeout_ms = (unsigned)x, 1);
+  if (!strcmp(k, "idle_timeout_ms"))
+    return set_uint(&x, v, 1, 3600000) && (cfg->idle_timeout_ms = (unsigned)x, 1);
+  if (!strcmp(k, "pbm_max_iterations"))
+    return set_uint(&x, v, 100, 10000000) && (cfg->pbm_max_iterations = (uint32_t)x, 1);
+  snprintf(c->error, sizeof c->error, "unknown key '%s' in [server]", k);
+  return 0;
+}
+
+static struct cg_config_profile *profile(struct cg_config *cfg, const char *name) {
+  for (size_t i = 0; i < cfg->n_profiles; i++)
+    if (!strcmp(cfg->profiles[i].name, name))
+      return &cfg->profiles[i];
+  if (cfg->n_profiles == CG_MAX_PROFILES || strlen(name) > CG_NAME_MAX)
+    return NULL;
+  struct cg_config_profile *p = &cfg->profiles[cfg->n_profiles++];
+  strcpy(p->name, name);
+  strcpy(p->backend, "local");
+  p->validity_days = 365;
+  p->eku_client_auth = true;
+  p->copy_san = true;
+  return p;
+}
+
+static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k, const char *v) {
+  unsigned long long x;
+  if (!strcmp(k, "backend"))
+    return copy(p->backend, sizeof p->backend, v);
+  if (!strcmp(k, "validity_days"))
+    return set_uint(&x, v, 1, 36500) && (p->validity_days = (unsigned)x, 1);
+  if (!strcmp(k, "eku_client_auth"))
+    return parse_bool(v, &p->eku_client_auth);
+  if (!strcmp(k, "eku_server_auth"))
+    return parse_bool(v, &p->eku_server_auth);
+  if (!strcmp(k, "copy_san"))
+    return parse_bool(v, &p->copy_san);
+  snprintf(c->error, sizeof c->error, "unknown key '%s' in [profile %s]", k, p->name);
+  return 0;
+}
+
+static struct cg_config_backend *backend(struct cg_config *cfg, const char *name) {
+  for (size_t i = 0; i < cfg->n_backends; i++)
+    if (!strcmp(cfg->backends[i].name, name))
+      return &cfg->backends[i];
+  if (cfg->n_backends == CG_MAX_BACKENDS || strlen(name) > CG_NAME_MAX)
+    return NULL;
+  struct cg_config_backend *b = &cfg->backends[cfg->n_backends++];
+  strcpy(b->name, name);
+  return b;
+}
+
+static int backend_key(struct ctx *c, struct cg_config_backend *b, const char *k, const char *v) {
+  if (!strcmp(k, "type"))
+    return copy(b->type, sizeof b->type, v);
+  if (b->n == CG_MAX_BACKEND_KEYS || strlen(k) > CG_NAME_MAX ||
+      !copy(b->values[b->n], CG_PATH_MAX, v)) {
+    snprintf(c->error, sizeof c->error, "too many or too long keys in [backend %s]", b->name);
+    return 0;
+  }
+  strcpy(b->keys[b->n++], k);
+  return 1;
+}
+
+static int on_entry(void *user, const char *section, const char *k, const char *v) {
+  struct ctx *c = user;
+  struct cg_config *cfg = c->cfg;
+  c->error[0] = 0;
+  int ok;
+  if (!strcmp(section, "server")) {
+    ok = server_key(c, k, v);
+  } else if (!strcmp(section, "store")) {
+    ok = !strcmp(k, "database") && copy(cfg->database, sizeof cfg->database, v);
+  } else if (!strcmp(section, "ra")) {
+    ok = (!strcmp(k, "pkcs12") && copy(cfg->ra_pkcs12, sizeof cfg->ra_pkcs12, v)) ||
+         (!strcmp(k, "password_file") &&
+          copy(cfg->ra_password_file, sizeof cfg->ra_password_file, v));
+  } else if (!strcmp(section, "secrets")) {
+    ok = !strcmp(k, "master_key") && copy(cfg->master_key, sizeof cfg->master_key, v);
+  } else if (!strncmp(section, "profile ", 8)) {
+    struct cg_config_profile *p = profile(cfg, section + 8);
+    ok = p != NULL && profile_key(c, p, k, v);
+  } else if (!strncmp(section, "backend ", 8)) {
+    struct cg_config_backend *b = backend(cfg, section + 8);
+    ok = b != NULL && backend_key(c, b, k, v);
+  } else {
+    snprintf(c->error, sizeof c->error, "unknown section [%s]", section);
+    ok = 0;
+  }
+  if (!ok && c->error[0] == 0)
+    snprintf(c->error, sizeof c->error, "bad key or value '%s = %s' in [%s]", k, v, section);
+  return ok;
+}
+
+int cg_config_load(const char *path, struct cg_config *cfg) {
+  cg_config_defaults(cfg);
+  const char *slash = strrchr(path, '/');
+  if (slash != NULL) {
+    size_t n = (size_t)(slash - path);
+    if (n == 0)
+      n = 1;
+    if (n >= sizeof cfg->dir)
+      return CG_ECONFIG;
+    memcpy(cfg->dir, path, n);
+    cfg->dir[n] = 0;
+  }
+  struct ctx c = {cfg, path, ""};
+  int line = ini_parse(path, on_entry, &c);
+  if (line < 0) {
+    cg_error("config %s: cannot read the file", path);
+    return CG_ECONFIG;
+  }
+  if (line > 0) {
+    cg_error("config %s:%d: %s", path, line, c.error[0] ? c.error : "syntax error");
+    return CG_ECONFIG;
+  }
+  for (size_t i = 0; i < cfg->n_profiles; i++)
+    if (cg_config_backend(cfg, cfg->profiles[i].backend) == NULL) {
+      cg_error("config %s: profile '%s' names backend '%s', which has no [backend %s] section",
+               path, cfg->profiles[i].name, cfg->profiles[i].backend, cfg->profiles[i].backend);
+      return CG_ECONFIG;
+    }
+  for (size_t i = 0; i < cfg->n_backends; i++)
+    if (cfg->backends[i].type[0] == 0) {
+      cg_error("config %s: [backend %s] has no type", path, cfg->backends[i].name);
+      return CG_ECONFIG;
+    }
+  return 0;
+}
+
+int cg_config_resolve(const struct cg_config *cfg, const char *path, char *out, size_t cap) {
+  int n = path[0] == '/' ? snprintf(out, cap, "%s", path)
+                         : snprintf(out, cap, "%s/%s", cfg->dir, path);
+  return n < 0 || (size_t)n >= cap ? CG_ESPACE : 0;
+}
+
+const struct cg_config_profile *cg_config_profile(const struct cg_config *cfg, const char *name) {
+  for (size_t i = 0; i < cfg->n_profiles; i++)
+    if (!strcmp(cfg->profiles[i].name, name))
+      return &cfg->profiles[i];
+  return NULL;
+}
+
+const struct cg_config_backend *cg_config_backend(const struct cg_config *cfg, const char *name) {
+  for (size_t i = 0; i < cfg->n_backends; i++)
+    if (!strcmp(cfg->backends[i].name, name))
+      return &cfg->backends[i];
+  return NULL;
+}
+
+const char *cg_config_backend_get(const void *backend_section, const char *key) {
+  const struct cg_config_backend *b = backend_section;
+  for (size_t i = 0; i < b->n; i++)
+    if (!strcmp(b->keys[i], key))
+      return b->values[i];
+  return NULL;
+}
+
+int cg_parse_hostport(const char *s, char *host, size_t cap, int *port) {
+  const char *colon;
+  size_t hl;
+  if (s[0] == '[') {
+    const char *close = strchr(s, ']');
+    if (close == NULL || close[1] != ':')
+      return CG_ECONFIG;
+    hl = (size_t)(close - s - 1);
+    s++;
+    colon = close + 1;
+  } else {
+    colon = strrchr(s, ':');
+    if (colon == NULL)
+      return CG_ECONFIG;
+    hl = (size_t)(colon - s);
+  }
+  if (hl == 0 || hl >= cap)
+    return CG_ECONFIG;
+  memcpy(host, s, hl);
+  host[hl] = 0;
+  char *end;
+  errno = 0;
+  long p = strtol(colon + 1, &end, 10);
+  if (errno || *end != 0 || end == colon + 1 || p < 0 || p > 65535)
+    return CG_ECONFIG;
+  *port = (int)p;
+  return 0;
+}

@@ -1,0 +1,76 @@
+/*
+ * config.h - the cmpgw configuration file (INI, read with libinih).
+ * Sections and keys are documented in docs/configuration.md; unknown sections
+ * or keys are errors, so a typo never silently falls back to a default.
+ * Relative paths are relative to the directory of the configuration file.
+ */
+#ifndef CG_CORE_CONFIG_H
+#define CG_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CG_MAX_PROFILES 16
+#define CG_MAX_BACKENDS 8
+#define CG_MAX_BACKEND_KEYS 16
+#define CG_NAME_MAX 64
+#define CG_PATH_MAX 1024
+
+struct cg_config_profile {
+  char name[CG_NAME_MAX + 1];
+  char backend[CG_NAME_MAX + 1];
+  unsigned validity_days;
+  bool eku_client_auth, eku_server_auth, copy_san;
+};
+
+struct cg_config_backend {
+  char name[CG_NAME_MAX + 1];
+  char type[CG_NAME_MAX + 1];
+  size_t n;
+  char keys[CG_MAX_BACKEND_KEYS][CG_NAME_MAX + 1];
+  char values[CG_MAX_BACKEND_KEYS][CG_PATH_MAX];
+};
+
+struct cg_config {
+  char dir[CG_PATH_MAX]; /* directory of the file: base of relative paths */
+  /* [server] */
+  char http[128];  /* HOST:PORT, empty = no HTTP listener */
+  char tcp[128];   /* HOST:PORT of the raw TCP listener (not served yet) */
+  char admin[128]; /* HOST:PORT of the admin listener (not served yet) */
+  size_t max_message;
+  size_t max_header;
+  unsigned max_connections;
+  unsigned header_timeout_ms, body_timeout_ms, idle_timeout_ms;
+  uint32_t pbm_max_iterations;
+  /* [store] */
+  char database[CG_PATH_MAX];
+  /* [ra] */
+  char ra_pkcs12[CG_PATH_MAX];
+  char ra_password_file[CG_PATH_MAX];
+  /* [secrets] */
+  char master_key[CG_PATH_MAX];
+  /* [profile NAME] */
+  size_t n_profiles;
+  struct cg_config_profile profiles[CG_MAX_PROFILES];
+  /* [backend NAME] */
+  size_t n_backends;
+  struct cg_config_backend backends[CG_MAX_BACKENDS];
+};
+
+/* Fills cfg with the defaults, then reads path over them.  0, or CG_ECONFIG
+ * after logging the file, line and reason. */
+int cg_config_load(const char *path, struct cg_config *cfg);
+/* The defaults alone (dir "."). */
+void cg_config_defaults(struct cg_config *cfg);
+/* path made absolute against cfg->dir when relative.  0 or CG_ESPACE. */
+int cg_config_resolve(const struct cg_config *cfg, const char *path, char *out, size_t cap);
+/* The profile or backend named name, or NULL. */
+const struct cg_config_profile *cg_config_profile(const struct cg_config *cfg, const char *name);
+const struct cg_config_backend *cg_config_backend(const struct cg_config *cfg, const char *name);
+/* The value of key in a backend section, or NULL. */
+const char *cg_config_backend_get(const void *backend, const char *key);
+/* Splits "host:port" or "[v6]:port".  0 or CG_ECONFIG. */
+int cg_parse_hostport(const char *s, char *host, size_t cap, int *port);
+
+#endif

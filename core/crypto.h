@@ -1,0 +1,130 @@
+/*
+ * crypto.h - every cryptographic primitive cmpgw uses, as thin adapters over
+ * wolfCrypt.  This is the only header (with transports/tls) behind which
+ * wolfSSL lives: no wolfSSL type appears here.
+ *
+ * All functions are thread-safe and may run on threadpool workers; randomness
+ * comes from a per-thread DRBG seeded on first use.  Functions return 0 or a
+ * negative CG_E* code (CG_ECRYPTO for library failures, CG_ESPACE for small
+ * output buffers, CG_EBAD_ALG for unsupported algorithms or keys).
+ */
+#ifndef CG_CORE_CRYPTO_H
+#define CG_CORE_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cg_hash {
+  CG_HASH_NONE = 0,
+  CG_HASH_SHA1,
+  CG_HASH_SHA224,
+  CG_HASH_SHA256,
+  CG_HASH_SHA384,
+  CG_HASH_SHA512,
+};
+#define CG_HASH_MAX 64
+
+/* Output size in octets; 0 for CG_HASH_NONE. */
+size_t cg_hash_size(enum cg_hash h);
+const char *cg_hash_name(enum cg_hash h);
+
+/* A piece of a message hashed or MACed as one input. */
+struct cg_iov {
+  const void *p;
+  size_t len;
+};
+
+/* out (cg_hash_size(h) octets) = H(concatenation of the n pieces). */
+int cg_hash(enum cg_hash h, const struct cg_iov *iov, size_t n, uint8_t *out);
+/* out (cg_hash_size(h) octets) = HMAC-H(key, concatenation of the pieces). */
+int cg_hmac(enum cg_hash h, const uint8_t *key, size_t key_len, const struct cg_iov *iov,
+            size_t n, uint8_t *out);
+/* Repeated hashing for PasswordBasedMac (RFC 9810 §5.1.3.1):
+ * k = H(secret || salt), then k = H(k) iterations-1 more times.
+ * out gets cg_hash_size(h) octets. */
+int cg_pbm_owf(enum cg_hash h, const uint8_t *secret, size_t secret_len, const uint8_t *salt,
+               size_t salt_len, uint32_t iterations, uint8_t *out);
+/* PBKDF2 with HMAC-H (RFC 8018), for PBMAC1. */
+int cg_pbkdf2(enum cg_hash prf, const uint8_t *pass, size_t pass_len, const uint8_t *salt,
+              size_t salt_len, uint32_t iterations, uint8_t *out, size_t out_len);
+
+/* Fills out with n random octets from the thread's DRBG. */
+int cg_random(void *out, size_t n);
+/* Constant-time comparison of n octets; true when equal. */
+bool cg_ct_equal(const void *a, const void *b, size_t n);
+
+/* AES-256-GCM with a 12-octet nonce and 16-octet tag.  ct and pt may alias. */
+int cg_aes256gcm_seal(const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad,
+                      size_t aad_len, const uint8_t *pt, size_t len, uint8_t *ct,
+                      uint8_t tag[16]);
+/* Returns CG_EBAD_MAC when the tag does not verify (pt is then zeroed). */
+int cg_aes256gcm_open(const uint8_t key[32], const uint8_t nonce[12], const uint8_t *aad,
+                      size_t aad_len, const uint8_t *ct, size_t len, const uint8_t tag[16],
+                      uint8_t *pt);
+
+/* Keys. */
+enum cg_key_type { CG_KEY_NONE, CG_KEY_EC, CG_KEY_RSA, CG_KEY_ED25519, CG_KEY_ED448 };
+enum cg_sig_scheme { CG_SIG_NONE, CG_SIG_ECDSA, CG_SIG_RSA_PKCS1, CG_SIG_RSA_PSS, CG_SIG_EDDSA };
+
+/* A public or private key; opaque.  Created by the functions below, released
+ * with cg_key_free(). */
+struct cg_key;
+
+/* From a DER SubjectPublicKeyInfo (EC P-256/384/521, RSA, Ed25519, Ed448). */
+int cg_key_from_spki(const uint8_t *spki, size_t len, struct cg_key **out);
+/* From a DER private key: PKCS#8, SEC1 ECPrivateKey or PKCS#1 RSAPrivateKey. */
+int cg_key_from_private_der(const uint8_t *der, size_t len, struct cg_key **out);
+/* New EC key on P-256 (bits 256), P-384 or P-521. */
+int cg_key_generate_ec(unsigned bits, struct cg_key **out);
+void cg_key_free(struct cg_key *key);
+enum cg_key_type cg_key_type(const struct cg_key *key);
+bool cg_key_is_private(const struct cg_key *key);
+/* The DER SubjectPublicKeyInfo of key.  *len gets the size; CG_ESPACE when cap
+ * is too small. */
+int cg_key_spki(const struct cg_key *key, uint8_t *out, size_t cap, size_t *len);
+/* The DER PKCS#8 PrivateKeyInfo of a private key. */
+int cg_key_private_pkcs8(const struct cg_key *key, uint8_t *out, size_t cap, size_t *len);
+/* The default signature scheme and hash for a key: ECDSA with SHA-256/384/512 by
+ * curve size, RSA PKCS#1 v1.5 with SHA-256, EdDSA with no hash. */
+void cg_key_default_sig(const struct cg_key *key, enum cg_sig_scheme *scheme, enum cg_hash *hash);
+
+/* Signs data.  ECDSA signatures are DER Ecdsa-Sig-Value (what goes inside the
+ * BIT STRING); RSA and EdDSA signatures are raw.  hash is ignored for EdDSA. */
+int cg_sign(const struct cg_key *key, enum cg_sig_scheme scheme, enum cg_hash hash,
+            const struct cg_iov *data, size_t n, uint8_t *sig, size_t cap, size_t *sig_len);
+/* Verifies a signature over data; 0 when valid; returns
+ * CG_EBAD_MAC when the signature does not verify, CG_EBAD_ALG when scheme and
+ * key do not match. */
+int cg_verify(const struct cg_key *key, enum cg_sig_scheme scheme, enum cg_hash hash,
+              const struct cg_iov *data, size_t n, const uint8_t *sig, size_t sig_len);
+
+/* PEM.  label is e.g. "CERTIFICATE", "PRIVATE KEY".  cg_pem_encode writes a
+ * NUL-terminated text; *len excludes the NUL. */
+int cg_pem_encode(const char *label, const uint8_t *der, size_t der_len, char *out, size_t cap,
+                  size_t *len);
+/* Decodes the first PEM block with the given label found in text (which need
+ * not be NUL-terminated).  *consumed gets the offset just after that block, so
+ * a caller can loop over a bundle.  CG_ENOT_FOUND when there is none. */
+int cg_pem_decode(const char *label, const char *text, size_t text_len, uint8_t *out, size_t cap,
+                  size_t *len, size_t *consumed);
+
+/* PKCS#12: a key, its certificate and optional CA certificates, protected with
+ * a password (PBE-SHA1-3DES for the key and certificates, HMAC-SHA1 MAC, as
+ * wolfCrypt creates them; readable by OpenSSL).  The result is malloc'ed; the
+ * caller frees it with free(). */
+int cg_pkcs12_create(const char *password, const struct cg_key *key, const uint8_t *cert,
+                     size_t cert_len, const uint8_t *const *ca, const size_t *ca_len, size_t n_ca,
+                     uint8_t **out, size_t *out_len);
+/* Parses a PKCS#12.  *key gets the private key, *cert (malloc'ed) its
+ * certificate; *ca and *ca_len (malloc'ed arrays of malloc'ed DER) the other
+ * certificates; all to be freed by the caller (cg_pkcs12_free_certs()).
+ * CG_EBAD_MAC for a wrong password. */
+int cg_pkcs12_parse(const uint8_t *der, size_t len, const char *password, struct cg_key **key,
+                    uint8_t **cert, size_t *cert_len, uint8_t ***ca, size_t **ca_len, size_t *n_ca);
+void cg_pkcs12_free_certs(uint8_t **ca, size_t *ca_len, size_t n_ca);
+
+/* Releases the thread's DRBG (call before a thread ends; optional). */
+void cg_crypto_thread_cleanup(void);
+
+#endif

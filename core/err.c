@@ -1,0 +1,45 @@
+/*
+ * err.c - names, messages, classes and PKIFailureInfo bits of the error codes,
+ * all generated from CG_ERR_MAP so the table cannot drift.
+ */
+#include "core/err.h"
+
+struct entry {
+  const char *name;
+  const char *msg;
+  enum cg_err_class cls;
+  enum cg_failinfo fi;
+};
+
+static const struct entry table[] = {
+#define X(name, cls, fi, msg) {"CG_E" #name, msg, CG_CLASS_##cls, CG_FI_##fi},
+    CG_ERR_MAP(X)
+#undef X
+};
+
+static const struct entry *lookup(int err) {
+  int i = err - (CG_E__FIRST + 1);
+  if (i < 0 || i >= (int)(sizeof table / sizeof table[0]))
+    return 0;
+  return &table[i];
+}
+
+const char *cg_err_name(int err) {
+  const struct entry *e = lookup(err);
+  return err == 0 ? "CG_OK" : e ? e->name : "CG_E?";
+}
+
+const char *cg_strerror(int err) {
+  const struct entry *e = lookup(err);
+  return err == 0 ? "success" : e ? e->msg : "unknown error";
+}
+
+enum cg_err_class cg_err_class(int err) {
+  const struct entry *e = lookup(err);
+  return err == 0 ? CG_CLASS_OK : e ? e->cls : CG_CLASS_INTERNAL;
+}
+
+enum cg_failinfo cg_err_failinfo(int err) {
+  const struct entry *e = lookup(err);
+  return err == 0 ? CG_FI_NONE : e ? e->fi : CG_FI_SYSTEM_FAILURE;
+}

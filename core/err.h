@@ -1,0 +1,100 @@
+/*
+ * err.h - the one error vocabulary of cmpgw.
+ *
+ * Every fallible function returns 0 on success or a negative CG_E* code.  The
+ * codes come from one X-macro table, in three classes:
+ *   PEER      - the peer sent something wrong; the code maps to one
+ *               PKIFailureInfo bit (RFC 9810 §5.2.3) reported back in a
+ *               protected error message;
+ *   TRANSPORT - the connection or framing failed; nothing CMP is answered;
+ *   INTERNAL  - our side failed (memory, I/O, crypto library, store); the peer
+ *               gets systemFailure.
+ */
+#ifndef CG_CORE_ERR_H
+#define CG_CORE_ERR_H
+
+/* PKIFailureInfo bit numbers, RFC 9810 §5.2.3 (BIT STRING, bit 0 first). */
+enum cg_failinfo {
+  CG_FI_NONE = -1,
+  CG_FI_BAD_ALG = 0,
+  CG_FI_BAD_MESSAGE_CHECK = 1,
+  CG_FI_BAD_REQUEST = 2,
+  CG_FI_BAD_TIME = 3,
+  CG_FI_BAD_CERT_ID = 4,
+  CG_FI_BAD_DATA_FORMAT = 5,
+  CG_FI_WRONG_AUTHORITY = 6,
+  CG_FI_INCORRECT_DATA = 7,
+  CG_FI_MISSING_TIME_STAMP = 8,
+  CG_FI_BAD_POP = 9,
+  CG_FI_CERT_REVOKED = 10,
+  CG_FI_CERT_CONFIRMED = 11,
+  CG_FI_WRONG_INTEGRITY = 12,
+  CG_FI_BAD_RECIPIENT_NONCE = 13,
+  CG_FI_TIME_NOT_AVAILABLE = 14,
+  CG_FI_UNACCEPTED_POLICY = 15,
+  CG_FI_UNACCEPTED_EXTENSION = 16,
+  CG_FI_ADD_INFO_NOT_AVAILABLE = 17,
+  CG_FI_BAD_SENDER_NONCE = 18,
+  CG_FI_BAD_CERT_TEMPLATE = 19,
+  CG_FI_SIGNER_NOT_TRUSTED = 20,
+  CG_FI_TRANSACTION_ID_IN_USE = 21,
+  CG_FI_UNSUPPORTED_VERSION = 22,
+  CG_FI_NOT_AUTHORIZED = 23,
+  CG_FI_SYSTEM_UNAVAIL = 24,
+  CG_FI_SYSTEM_FAILURE = 25,
+  CG_FI_DUPLICATE_CERT_REQ = 26,
+};
+
+enum cg_err_class { CG_CLASS_OK, CG_CLASS_PEER, CG_CLASS_TRANSPORT, CG_CLASS_INTERNAL };
+
+/* X(name, class, failinfo, message) */
+#define CG_ERR_MAP(X)                                                              \
+  X(DER, PEER, BAD_DATA_FORMAT, "malformed DER")                                   \
+  X(DER_DEPTH, PEER, BAD_DATA_FORMAT, "DER nested too deeply")                     \
+  X(BAD_DATA, PEER, BAD_DATA_FORMAT, "message content not understood")             \
+  X(BAD_REQUEST, PEER, BAD_REQUEST, "request not permitted or not supported")      \
+  X(BAD_ALG, PEER, BAD_ALG, "unsupported or disallowed algorithm")                 \
+  X(BAD_MAC, PEER, BAD_MESSAGE_CHECK, "message protection invalid")                \
+  X(BAD_POP, PEER, BAD_POP, "proof of possession invalid")                         \
+  X(BAD_TIME, PEER, BAD_TIME, "messageTime out of tolerance")                      \
+  X(BAD_TEMPLATE, PEER, BAD_CERT_TEMPLATE, "certificate template not acceptable")  \
+  X(BAD_CERT_ID, PEER, BAD_CERT_ID, "certificate or request id unknown")           \
+  X(BAD_RECIP_NONCE, PEER, BAD_RECIPIENT_NONCE, "recipNonce does not match")       \
+  X(BAD_SENDER_NONCE, PEER, BAD_SENDER_NONCE, "senderNonce missing or too short")  \
+  X(TXID_IN_USE, PEER, TRANSACTION_ID_IN_USE, "transactionID already in use")      \
+  X(UNSUPPORTED_VERSION, PEER, UNSUPPORTED_VERSION, "unsupported pvno")            \
+  X(WRONG_AUTHORITY, PEER, WRONG_AUTHORITY, "recipient is not this RA")            \
+  X(NOT_AUTHORIZED, PEER, NOT_AUTHORIZED, "not authorized for this request")       \
+  X(CLOSED, TRANSPORT, NONE, "connection closed")                                  \
+  X(TOO_BIG, TRANSPORT, NONE, "message exceeds the configured limit")              \
+  X(TIMEOUT, TRANSPORT, NONE, "timed out")                                         \
+  X(NOMEM, INTERNAL, SYSTEM_FAILURE, "out of memory")                              \
+  X(SPACE, INTERNAL, SYSTEM_FAILURE, "output buffer too small")                    \
+  X(IO, INTERNAL, SYSTEM_FAILURE, "I/O error")                                     \
+  X(CRYPTO, INTERNAL, SYSTEM_FAILURE, "crypto library failure")                    \
+  X(STORE, INTERNAL, SYSTEM_FAILURE, "store failure")                              \
+  X(CONFIG, INTERNAL, SYSTEM_FAILURE, "invalid configuration")                     \
+  X(NOT_FOUND, INTERNAL, SYSTEM_FAILURE, "not found")                              \
+  X(EXISTS, INTERNAL, SYSTEM_FAILURE, "already exists")                            \
+  X(STATE, INTERNAL, SYSTEM_FAILURE, "illegal state transition")                   \
+  X(BUSY, INTERNAL, SYSTEM_UNAVAIL, "service busy or shutting down")               \
+  X(INVAL, INTERNAL, SYSTEM_FAILURE, "invalid argument")
+
+enum cg_err {
+  CG_OK = 0,
+#define X(name, cls, fi, msg) CG_E##name,
+  CG_E__FIRST = -1000,
+  CG_ERR_MAP(X)
+#undef X
+  CG_E__LAST
+};
+
+/* The short name ("CG_EDER"), the message, the class and the PKIFailureInfo bit
+ * (CG_FI_NONE for transport errors) of an error code.  Unknown codes yield
+ * "unknown error", CG_CLASS_INTERNAL and CG_FI_SYSTEM_FAILURE. */
+const char *cg_err_name(int err);
+const char *cg_strerror(int err);
+enum cg_err_class cg_err_class(int err);
+enum cg_failinfo cg_err_failinfo(int err);
+
+#endif

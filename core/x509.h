@@ -1,0 +1,51 @@
+/*
+ * x509.h - a strict, zero-copy reader of X.509 certificates (RFC 5280) and
+ * names, on top of der.h.  Views point into the caller's DER.
+ */
+#ifndef CG_CORE_X509_H
+#define CG_CORE_X509_H
+
+#include "core/der.h"
+
+/* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
+ * TBSCertificate ::= SEQUENCE { version [0] EXPLICIT DEFAULT v1, serialNumber,
+ *   signature AlgorithmIdentifier, issuer Name, validity, subject Name,
+ *   subjectPublicKeyInfo, issuerUniqueID [1] IMPLICIT OPTIONAL,
+ *   subjectUniqueID [2] IMPLICIT OPTIONAL, extensions [3] EXPLICIT OPTIONAL } */
+struct cg_x509 {
+  struct der_view raw;       /* the whole Certificate */
+  struct der_view tbs;       /* TBSCertificate, whole TLV (what is signed) */
+  unsigned version;          /* 0 = v1, 2 = v3 */
+  struct der_view serial;    /* INTEGER contents */
+  struct der_view sig_alg;   /* outer AlgorithmIdentifier, whole TLV */
+  struct der_view sig_oid;   /* its OID contents */
+  struct der_view issuer;    /* Name, whole TLV */
+  struct der_view subject;   /* Name, whole TLV */
+  int64_t not_before, not_after;
+  struct der_view spki;      /* SubjectPublicKeyInfo, whole TLV */
+  struct der_view extensions; /* contents of the Extensions SEQUENCE; len 0 if none */
+  struct der_view skid;      /* SubjectKeyIdentifier octets; len 0 if none */
+  struct der_view signature; /* signature BIT STRING octets (after unused-bits octet) */
+};
+
+/* Parses a DER certificate.  0 or CG_EDER. */
+int cg_x509_parse(const uint8_t *der, size_t len, struct cg_x509 *out);
+
+/* Finds an extension by OID in the contents of an Extensions SEQUENCE;
+ * 1 and *value (the extnValue OCTET STRING contents) and *critical when found,
+ * 0 when absent, CG_EDER when malformed. */
+int cg_x509_find_ext(struct der_view extensions, struct der_view oid, struct der_view *value,
+                     bool *critical);
+
+/* Writes the RFC 4514 string of a DER Name (whole TLV) into out (NUL
+ * terminated): RDNs in reverse order, known attribute types by short name
+ * (CN, O, OU, C, L, ST, street, serialNumber, emailAddress, DC, UID), others as
+ * dotted OIDs with #hex values; special characters escaped.  An empty Name
+ * gives "".  0, CG_EDER or CG_ESPACE. */
+int cg_name_to_string(struct der_view name, char *out, size_t cap);
+
+/* Hex of bytes, lowercase, NUL terminated; out needs 2*len+1.  For serials
+ * and transaction IDs. */
+void cg_hex(const uint8_t *p, size_t len, char *out);
+
+#endif

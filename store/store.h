@@ -1,0 +1,98 @@
+/*
+ * store.h - the persistent state of cmpgw in SQLite (schema: docs/schema.md).
+ *
+ * Two ways in:
+ *  - synchronous calls for the CLI and `init` (cg_store_open() ... close), on
+ *    the calling thread;
+ *  - asynchronous operations for the daemon: cg_store_start() starts one store
+ *    thread that owns the connection.  The loop queues operations with
+ *    cg_store_submit(); the store thread takes every queued operation at once,
+ *    runs the reads, runs all writes inside one transaction (one savepoint per
+ *    operation, so one failing write does not undo the others), commits once
+ *    (one fsync for the group), and hands the completed operations back to the
+ *    loop through a uv_async_t, where each op's callback runs.
+ *
+ * The database is opened in WAL mode with synchronous=FULL, foreign keys on and
+ * a busy timeout, so operators may read it live with sqlite3.
+ */
+#ifndef CG_STORE_STORE_H
+#define CG_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cmp/records.h"
+
+struct cg_store;
+
+/* Opens (creating if needed) the database at path and brings the schema to
+ * the current version.  0, CG_ESTORE. */
+int cg_store_open(const char *path, struct cg_store **out);
+/* Closes the database; stops the thread first if it runs (blocking). */
+void cg_store_close(struct cg_store *st);
+
+/* Synchronous calls (CLI, init, tests).  Not to be used while the thread runs. */
+/* Inserts a secret; CG_EEXISTS when the reference is taken. */
+int cg_store_secret_insert(struct cg_store *st, const struct cmp_secret_record *rec);
+/* Reads a secret by reference; CG_ENOT_FOUND when absent. */
+int cg_store_secret_get(struct cg_store *st, const char *reference, struct cmp_secret_record *out);
+
+enum cg_store_op_kind {
+  /* Reads the secret named by `ref` (if ref_len > 0) and the transaction
+   * `txid` (if non-empty) with its certificate. */
+  CG_STORE_OP_LOOKUP,
+  /* Inserts `txn` (and `cert` when cert_present) in one savepoint.
+   * CG_EEXISTS when the txid (or serial) exists. */
+  CG_STORE_OP_INSERT,
+  /* Updates the row txn.txid to txn.state/failinfo/sender_nonce/updated_at
+   * (and cert_serial when non-empty; `cert` is inserted in the same savepoint
+   * when cert_present), only if its state is txn.prev_state: CG_ESTATE
+   * otherwise, CG_ENOT_FOUND when there is no such row. */
+  CG_STORE_OP_UPDATE,
+};
+
+struct cg_store_op {
+  enum cg_store_op_kind kind;
+  /* Runs on the loop thread when the op completed; result is set. */
+  void (*cb)(struct cg_store_op *op);
+  void *arg;
+  int result; /* 0 or CG_E* */
+
+  /* CG_STORE_OP_LOOKUP input */
+  uint8_t ref[CMP_MAX_REF];
+  size_t ref_len;
+  /* LOOKUP input (txid only) / INSERT, UPDATE input */
+  struct cmp_txn_record txn;
+  /* INSERT input: the certificate issued in this transaction */
+  bool cert_present;
+  struct cmp_cert_record cert;
+
+  /* LOOKUP output */
+  bool secret_found;
+  struct cmp_secret_record secret;
+  bool txn_found; /* txn is then overwritten with the row */
+  uint8_t *cert_der; /* malloc'ed DER of the transaction's certificate, or NULL */
+  size_t cert_der_len;
+
+  struct cg_store_op *next; /* queue link, the store's */
+};
+
+/* Frees what a completed LOOKUP returned (cert_der); safe on any op. */
+void cg_store_op_release(struct cg_store_op *op);
+
+/* Starts the store thread, completing on loop.  0 or CG_ESTORE. */
+int cg_store_start(struct cg_store *st, uv_loop_t *loop);
+/* Queues op; its cb runs on the loop later.  CG_EBUSY when stopping (cb is
+ * then not called).  Called on the loop thread only. */
+int cg_store_submit(struct cg_store *st, struct cg_store_op *op);
+/* Finishes every queued op (their callbacks still run), then stops the thread
+ * and closes the async handle; on_stopped(arg) runs on the loop when all is
+ * done.  The database stays open until cg_store_close(). */
+void cg_store_stop(struct cg_store *st, void (*on_stopped)(void *arg), void *arg);
+
+/* Counters for metrics and benchmarks: operations and commits so far. */
+void cg_store_stats(const struct cg_store *st, uint64_t *ops, uint64_t *commits);
+
+#endif

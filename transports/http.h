@@ -1,0 +1,74 @@
+/*
+ * http.h - the CMP-over-HTTP listener (RFC 9811), on libuv with llhttp.
+ *
+ * One struct per connection embeds its uv_tcp_t; bytes go straight into a
+ * bounded buffer and through llhttp.  The transport enforces HTTP rules only:
+ *   - POST only (405 with "Allow: POST" otherwise);
+ *   - Content-Type application/pkixcmp (415 otherwise);
+ *   - header block <= max_header (431), body <= max_body (413);
+ *   - header, body and idle timeouts (the connection is closed; 408 when a
+ *     request was begun);
+ *   - at most max_conns connections (further ones are accepted and closed);
+ *   - HTTP/1.1 keep-alive by default, HTTP/1.0 closes unless the request says
+ *     "Connection: keep-alive"; pipelined requests are answered in order (the
+ *     next one is read only after the current one was answered).
+ * A complete request is handed to the handler with its path; the handler
+ * answers later (possibly much later) with cg_http_respond() or
+ * cg_http_respond_status().  Exactly one answer per request.
+ *
+ * Everything runs on the loop thread.
+ */
+#ifndef CG_TRANSPORTS_HTTP_H
+#define CG_TRANSPORTS_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct cg_http_limits {
+  size_t max_header;          /* octets of request line + headers; default 8 KiB */
+  size_t max_body;            /* default 256 KiB */
+  uint64_t header_timeout_ms; /* from the first octet of a request to its end of headers */
+  uint64_t body_timeout_ms;   /* from end of headers to end of body */
+  uint64_t idle_timeout_ms;   /* keep-alive connection with no request */
+  unsigned max_conns;
+};
+
+/* A request waiting for its answer.  Owned by the transport; valid until it is
+ * answered, even when the peer has gone away meanwhile (the answer is then
+ * dropped). */
+struct cg_http_request;
+
+/* Called on the loop for each complete POST with the right content type.
+ * path is NUL terminated (the request target, without query string); body is
+ * valid until the request is answered. */
+typedef void (*cg_http_handler)(void *arg, struct cg_http_request *req, const char *path,
+                                const uint8_t *body, size_t len);
+
+struct cg_http_server;
+
+/* Listens on host:port (port 0 picks a free one) and serves with handler.
+ * 0 or a negative libuv / CG_E* error. */
+int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
+                         const struct cg_http_limits *limits, cg_http_handler handler, void *arg,
+                         struct cg_http_server **out);
+/* The port actually bound. */
+int cg_http_server_port(const struct cg_http_server *srv);
+/* Number of open connections, and requests handed out and not yet answered. */
+unsigned cg_http_server_conns(const struct cg_http_server *srv);
+unsigned cg_http_server_pending(const struct cg_http_server *srv);
+
+/* Answers 200 with Content-Type application/pkixcmp and the body (copied). */
+void cg_http_respond(struct cg_http_request *req, const uint8_t *body, size_t len);
+/* Answers with an HTTP error status and a text/plain body (copied). */
+void cg_http_respond_status(struct cg_http_request *req, int status, const char *text);
+
+/* Stops listening and closes idle connections; connections with a request
+ * being handled close after its answer is written.  on_closed(arg) runs on
+ * the loop when every handle is closed, and the server is freed then. */
+void cg_http_server_stop(struct cg_http_server *srv, void (*on_closed)(void *arg), void *arg);
+
+/* The defaults named above (8 KiB, 256 KiB, 10 s, 30 s, 60 s, 10000). */
+void cg_http_limits_default(struct cg_http_limits *l);
+
+#endif
