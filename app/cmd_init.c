@@ -14,7 +14,7 @@
 
 #include "app/commands.h"
 #include "app/setup.h"
-#include "ca_backends/certbuild.h"
+#include "core/certbuild.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/err.h"

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "ca_backends/backend.h"
-#include "ca_backends/certbuild.h"
+#include "core/certbuild.h"
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"

@@ -148,13 +148,3 @@ void cmp_write_message(struct der_writer *w, const uint8_t *hb, size_t hb_len,
   }
   der_end(w, msg);
 }
-
-void cmp_write_sig_alg(struct der_writer *w, enum cg_sig_scheme scheme, enum cg_hash hash) {
-  size_t m = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, cg_sigalg_oid(scheme, hash));
-  /* RFC 4055 §5 / RFC 5758 §3.2: RSA PKCS#1 v1.5 takes NULL parameters, ECDSA
-   * and EdDSA (RFC 8410 §3) none. */
-  if (scheme == CG_SIG_RSA_PKCS1)
-    der_put_null(w);
-  der_end(w, m);
-}

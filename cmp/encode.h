@@ -49,8 +49,4 @@ void cmp_write_message(struct der_writer *w, const uint8_t *hb, size_t hb_len,
                        const uint8_t *protection, size_t prot_len,
                        const struct der_view *extra, size_t n_extra);
 
-/* AlgorithmIdentifier with an OID and no parameters (ECDSA, EdDSA) or NULL
- * parameters (RSA PKCS#1 v1.5), chosen by the algorithm. */
-void cmp_write_sig_alg(struct der_writer *w, enum cg_sig_scheme scheme, enum cg_hash hash);
-
 #endif

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cmp/encode.h"
+#include "core/certbuild.h"
 #include "cmp/msg.h"
 #include "cmp/protect.h"
 #include "cmp/secret.h"
@@ -587,7 +588,7 @@ static int protect(struct cmp_exchange *ex) {
       return CG_ECRYPTO;
     cmp_pbm_write_alg(&w, &ex->pbm);
   } else {
-    cmp_write_sig_alg(&w, ex->cfg->ra_scheme, ex->cfg->ra_hash);
+    cert_write_sig_alg(&w, ex->cfg->ra_scheme, ex->cfg->ra_hash);
   }
   if (der_writer_finish(&w, &alg_len))
     return CG_ESPACE;

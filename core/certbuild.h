@@ -1,10 +1,11 @@
 /*
  * certbuild.h - building and signing X.509 v3 certificates (RFC 5280 §4.1)
  * with the DER writer and core/crypto.  Used by the local CA backend and by
- * `cmpgw init` for the demo PKI.
+ * `cmpgw init` for the demo PKI.  cert_write_sig_alg() is the one writer of
+ * signature AlgorithmIdentifiers.
  */
-#ifndef CG_CA_BACKENDS_CERTBUILD_H
-#define CG_CA_BACKENDS_CERTBUILD_H
+#ifndef CG_CORE_CERTBUILD_H
+#define CG_CORE_CERTBUILD_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,6 +41,11 @@ struct cert_spec {
   struct der_view issuer_skid; /* authorityKeyIdentifier keyIdentifier; p NULL: none */
   struct der_view san;         /* subjectAltName extnValue contents to copy; p NULL: none */
 };
+
+/* AlgorithmIdentifier of a signature: no parameters for ECDSA and EdDSA
+ * (RFC 5758 §3.2, RFC 8410 §3), NULL parameters for RSA PKCS#1 v1.5
+ * (RFC 4055 §5). */
+void cert_write_sig_alg(struct der_writer *w, enum cg_sig_scheme scheme, enum cg_hash hash);
 
 /* A random positive serial of 16 octets (RFC 5280 §4.1.2.2: at most 20). */
 int cert_random_serial(struct cert_spec *spec);

@@ -10,13 +10,20 @@
  *       subjectPublicKeyInfo SubjectPublicKeyInfo,
  *       extensions [3] EXPLICIT Extensions OPTIONAL }
  */
-#include "ca_backends/certbuild.h"
+#include "core/certbuild.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmp/encode.h"
 #include "core/err.h"
+
+void cert_write_sig_alg(struct der_writer *w, enum cg_sig_scheme scheme, enum cg_hash hash) {
+  size_t m = der_begin(w, DER_SEQUENCE);
+  der_put_oid(w, cg_sigalg_oid(scheme, hash));
+  if (scheme == CG_SIG_RSA_PKCS1)
+    der_put_null(w);
+  der_end(w, m);
+}
 
 int cert_random_serial(struct cert_spec *spec) {
   int err = cg_random(spec->serial, 16);
@@ -113,7 +120,7 @@ static void write_tbs(struct der_writer *w, const struct cert_spec *s, enum cg_s
   der_put_uint64(w, DER_INTEGER, 2); /* v3 */
   der_end(w, v);
   der_put_uint_bytes(w, DER_INTEGER, s->serial, s->serial_len);
-  cmp_write_sig_alg(w, scheme, hash);
+  cert_write_sig_alg(w, scheme, hash);
   der_put_raw(w, s->issuer.p, s->issuer.len);
   size_t val = der_begin(w, DER_SEQUENCE);
   der_put_x509_time(w, s->not_before);
@@ -151,7 +158,7 @@ int cert_build(const struct cert_spec *spec, const struct cg_key *issuer_key, ui
     der_writer_init(&w, out, cap);
     size_t m = der_begin(&w, DER_SEQUENCE);
     der_put_raw(&w, tbs, tbs_len);
-    cmp_write_sig_alg(&w, scheme, hash);
+    cert_write_sig_alg(&w, scheme, hash);
     der_put_bit_string(&w, sig, sig_len);
     der_end(&w, m);
     err = der_writer_finish(&w, len) ? CG_ESPACE : 0;

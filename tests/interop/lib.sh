@@ -1,0 +1,203 @@
+# shellcheck shell=bash disable=SC2034
+# Shared helpers for the interop tests (tests/interop/test_*.sh): a temp dir
+# removed at exit, starting `cmpgw serve` in the background and waiting for its
+# "listening" line, stopping it by PID, failing with the daemon's log, and small
+# DER/ASN.1 helpers built on `openssl asn1parse` and od. Source it, then call
+# lib_init. Every wait polls a condition with a generous bound; nothing relies on
+# a fixed delay.
+#
+# Globals set here: IT_TMP (the temp dir), CMPGW (the binary), DAEMON_PID,
+# DAEMON_LOG, PORT (after daemon_start), DAEMON_STATUS (after daemon_stop).
+# Never call fail inside $(...): it would only leave the subshell.
+
+IT_TMP=""
+CMPGW=""
+DAEMON_PID=""
+DAEMON_WRAPPER=""
+DAEMON_LOG=""
+DAEMON_STATUS=""
+PORT=""
+IT_LOG_SHOWN=""
+
+step() { printf '\n== %s\n' "$*"; }
+ok() { printf '   ok: %s\n' "$*"; }
+
+# show_daemon_log: print the daemon's stderr once (on failure).
+show_daemon_log() {
+    if [ -z "$IT_LOG_SHOWN" ] && [ -n "$DAEMON_LOG" ] && [ -f "$DAEMON_LOG" ]; then
+        IT_LOG_SHOWN=1
+        echo "---- daemon log ($DAEMON_LOG) ----" >&2
+        cat "$DAEMON_LOG" >&2
+        echo "---- end of daemon log ----" >&2
+    fi
+}
+
+# fail MESSAGE [FILE...]: report the failure, print FILEs and the daemon log, exit 1.
+fail() {
+    local msg="$1" f
+    shift
+    echo "FAIL: $msg" >&2
+    for f in "$@"; do
+        if [ -f "$f" ]; then
+            echo "---- $f ----" >&2
+            cat "$f" >&2
+        fi
+    done
+    show_daemon_log
+    exit 1
+}
+
+skip() { echo "SKIP: $*"; exit 77; }
+
+# need_cmd CMD...: exit 77 (skipped) when a tool the test drives is missing.
+need_cmd() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 || skip "$c not found"
+    done
+}
+
+# lib_init BINARY: check the binary, make the temp dir and install the cleanup trap.
+lib_init() {
+    [ -n "${1:-}" ] || fail "usage: $0 /path/to/cmpgw"
+    CMPGW="$1"
+    case "$CMPGW" in /*) ;; *) CMPGW="$(pwd)/$CMPGW" ;; esac
+    [ -x "$CMPGW" ] || fail "cmpgw binary not found or not executable: $CMPGW"
+    IT_TMP="$(mktemp -d "${TMPDIR:-/tmp}/cmpgw-interop.XXXXXX")"
+    trap lib_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# until_true SECONDS CMD...: poll CMD every 0.1 s until it succeeds; 1 on timeout.
+until_true() {
+    local limit=$(( $1 * 10 )) i=0
+    shift
+    while ! "$@"; do
+        i=$((i + 1))
+        [ "$i" -lt "$limit" ] || return 1
+        sleep 0.1
+    done
+}
+
+daemon_exited() { [ -s "$IT_TMP/daemon.status" ]; }
+
+# daemon_start CONF: run `cmpgw serve -c CONF` in the background, wait (60 s) for
+# "listening http 127.0.0.1:PORT" on its stderr and set PORT. A wrapper subshell
+# records the daemon's exit status in $IT_TMP/daemon.status when it exits.
+daemon_start() {
+    local conf="$1" line
+    DAEMON_LOG="$IT_TMP/daemon.log"
+    rm -f "$IT_TMP/daemon.pid" "$IT_TMP/daemon.status"
+    (
+        set +e
+        "$CMPGW" serve -c "$conf" </dev/null >"$IT_TMP/daemon.out" 2>"$DAEMON_LOG" &
+        echo $! >"$IT_TMP/daemon.pid"
+        wait $!
+        echo $? >"$IT_TMP/daemon.status"
+    ) &
+    DAEMON_WRAPPER=$!
+    until_true 60 test -s "$IT_TMP/daemon.pid" || fail "the daemon did not start"
+    DAEMON_PID="$(cat "$IT_TMP/daemon.pid")"
+    wait_for_log 60 'listening http 127\.0\.0\.1:[0-9]+'
+    line="$(grep -oE 'listening http 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
+    PORT="${line##*:}"
+    [ "$PORT" -gt 0 ] 2>/dev/null || fail "bad port in the listening line: $line"
+}
+
+# wait_for_log SECONDS ERE: wait until the daemon log has a line matching ERE.
+wait_for_log() {
+    local limit=$(( $1 * 10 )) i=0
+    while ! grep -qE "$2" "$DAEMON_LOG" 2>/dev/null; do
+        daemon_exited && fail "the daemon exited (status $(cat "$IT_TMP/daemon.status")) before logging /$2/"
+        i=$((i + 1))
+        [ "$i" -lt "$limit" ] || fail "no line matching /$2/ in the daemon log after $1 s"
+        sleep 0.1
+    done
+}
+
+# daemon_stop SIGNAL SECONDS: send SIGNAL to the daemon, wait up to SECONDS for it
+# to exit and set DAEMON_STATUS to its exit status.
+daemon_stop() {
+    [ -n "$DAEMON_PID" ] || fail "daemon_stop: no daemon running"
+    kill -s "$1" "$DAEMON_PID" 2>/dev/null || true
+    until_true "$2" daemon_exited || fail "the daemon did not exit within $2 s of SIG$1"
+    wait "$DAEMON_WRAPPER" 2>/dev/null || true
+    DAEMON_PID=""
+    DAEMON_WRAPPER=""
+    DAEMON_STATUS="$(cat "$IT_TMP/daemon.status")"
+}
+
+lib_cleanup() {
+    local rc=$?
+    trap - EXIT
+    if [ -n "$DAEMON_PID" ] && ! daemon_exited; then
+        kill -s TERM "$DAEMON_PID" 2>/dev/null || true
+        if ! until_true 20 daemon_exited; then
+            kill -s KILL "$DAEMON_PID" 2>/dev/null || true
+        fi
+    fi
+    if [ -n "$DAEMON_WRAPPER" ]; then
+        wait "$DAEMON_WRAPPER" 2>/dev/null || true
+    fi
+    [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || show_daemon_log
+    [ -n "$IT_TMP" ] && rm -rf "$IT_TMP"
+    exit "$rc"
+}
+
+# ---------------------------------------------------------------- small helpers
+
+# json_field NAME FILE: the string value of "NAME" in a one-line JSON object.
+json_field() {
+    sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$2"
+}
+
+# hex_of FILE: lowercase hex of a file's octets, no separators.
+hex_of() { od -An -v -tx1 "$1" | tr -d ' \n'; }
+
+# norm_serial HEX: lowercase, leading zeros stripped ("0" stays "0").
+norm_serial() {
+    local s
+    s="$(printf '%s' "$1" | tr 'A-F' 'a-f' | sed 's/^0*//')"
+    printf '%s\n' "${s:-0}"
+}
+
+# ra_subject DIR: the RA certificate's subject in openssl's /A=B/C=D form.
+ra_subject() {
+    openssl x509 -in "$1/ra-cert.pem" -noout -subject -nameopt compat | sed 's/^subject=//'
+}
+
+# The fields of an `openssl asn1parse` line: "  OFF:d=D  hl=H l=  L prim: TYPE :VALUE".
+asn1_off() { printf '%s\n' "$1" | sed 's/^ *\([0-9]*\):.*/\1/'; }
+asn1_hl() { printf '%s\n' "$1" | sed 's/.*hl= *\([0-9]*\) .*/\1/'; }
+asn1_len() { printf '%s\n' "$1" | sed 's/.* l= *\([0-9]*\) .*/\1/'; }
+asn1_value() { printf '%s\n' "$1" | sed 's/^[^:]*:[^:]*:[^:]*://'; }
+
+# asn1_content_hex DERFILE LINE: hex of the contents octets of the element on LINE.
+asn1_content_hex() {
+    local off hl len
+    off="$(asn1_off "$2")"; hl="$(asn1_hl "$2")"; len="$(asn1_len "$2")"
+    od -An -v -tx1 -j $((off + hl)) -N "$len" "$1" | tr -d ' \n'
+}
+
+# PKIFailureInfo bit names, RFC 9810 §5.2.3, in bit order.
+FAILINFO_NAMES=(badAlg badMessageCheck badRequest badTime badCertId badDataFormat
+    wrongAuthority incorrectData missingTimeStamp badPOP certRevoked certConfirmed
+    wrongIntegrity badRecipientNonce timeNotAvailable unacceptedPolicy
+    unacceptedExtension addInfoNotAvailable badSenderNonce badCertTemplate
+    signerNotTrusted transactionIdInUse unsupportedVersion notAuthorized
+    systemUnavail systemFailure duplicateCertReq)
+
+# failinfo_names HEX: the names of the bits set in a BIT STRING's contents (first
+# octet the unused-bit count), comma-separated, in bit order.
+failinfo_names() {
+    local hex="$1" out="" i byte
+    for i in "${!FAILINFO_NAMES[@]}"; do
+        [ $(( 2 + 2 * (i / 8) + 2 )) -le "${#hex}" ] || break
+        byte=$(( 16#${hex:$(( 2 + 2 * (i / 8) )):2} ))
+        if [ $(( byte & (0x80 >> (i % 8)) )) -ne 0 ]; then
+            out="${out:+$out,}${FAILINFO_NAMES[$i]}"
+        fi
+    done
+    printf '%s\n' "$out"
+}
