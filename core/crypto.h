@@ -110,7 +110,7 @@ int cg_pem_decode(const char *label, const char *text, size_t text_len, uint8_t 
                   size_t *len, size_t *consumed);
 
 /* PKCS#12: a key, its certificate and optional CA certificates, protected with
- * a password (PBE-SHA1-3DES for the key and certificates, HMAC-SHA1 MAC, as
+ * a password (PBE-SHA1-3DES for the key and certificates, HMAC-SHA256 MAC, as
  * wolfCrypt creates them; readable by OpenSSL).  The result is malloc'ed; the
  * caller frees it with free(). */
 int cg_pkcs12_create(const char *password, const struct cg_key *key, const uint8_t *cert,

@@ -1,0 +1,976 @@
+/*
+ * http.c - the CMP-over-HTTP listener (RFC 9811): one struct conn per TCP
+ * connection, llhttp for the framing, and the rules of transports/http.h.
+ *
+ * A connection embeds its uv_tcp_t, its one timer and its write, shutdown
+ * and "100 Continue" requests.  Bytes are read straight into a bounded buffer
+ * (limit max_header + max_body) and stay there until the request they belong
+ * to is answered: the URL, the header values and the body handed to the
+ * handler are views into that buffer, never copies.  Chunked bodies are
+ * de-chunked in place, so a body is always one contiguous run.
+ *
+ * Each connection is one state machine (enum conn_state, changed only by
+ * set_state(), which also re-arms the timer for the new phase):
+ *
+ *   IDLE --first octet--> HEAD --end of headers--> BODY --end of body--> HANDLING
+ *   HANDLING --answer--> WRITING --written, keep-alive--> IDLE
+ *                        WRITING --written, closing--> LINGER --EOF/timer--> CLOSING
+ *   IDLE/HEAD/BODY --rejected or timed out--> WRITING (the answer closes)
+ *   any --peer gone, error, stop--> CLOSING
+ *
+ * While a request is HANDLING the parser is paused and later bytes are only
+ * buffered (in the spare room of the buffer, which must not move under the
+ * body the handler holds), so pipelined requests are answered in order.
+ * Closing only marks (state CLOSING and uv_close); memory is freed in the last
+ * close callback.  A request whose connection closes while it is handled is
+ * "orphaned": it takes the buffer (and so the body) with it and its answer
+ * merely frees it.  Everything runs on the loop thread.
+ */
+#include "transports/http.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <llhttp.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+
+/* The smallest read offered to libuv; the buffer grows geometrically. */
+#define READ_MIN 4096
+/* How long a closing connection keeps reading (and discarding) after its last
+ * response, so that its unread request bytes do not turn our FIN into a RST
+ * that could destroy the response in flight (RFC 9112 §9.6). */
+#define LINGER_MS 2000
+
+enum conn_state {
+  CONN_IDLE,     /* between requests; idle (or first-request) timer */
+  CONN_HEAD,     /* request line and headers arriving; header timer */
+  CONN_BODY,     /* body arriving; body timer */
+  CONN_HANDLING, /* complete request handed out; parser paused; no timer */
+  CONN_WRITING,  /* response being written; send-stall timer (idle timeout) */
+  CONN_LINGER,   /* write side shut down; discarding input until EOF or timer */
+  CONN_CLOSING,  /* uv_close called on both handles; waiting to be freed */
+};
+
+struct conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_write_t write_req;
+  uv_write_t continue_req;
+  uv_shutdown_t shutdown_req;
+  struct cg_http_server *srv;
+  struct conn *prev, *next;
+  enum conn_state state;
+  int open_handles; /* tcp and timer; freed when both are closed */
+  llhttp_t parser;
+  struct cg_buf in;
+  size_t off;       /* first buffered octet not yet given to llhttp */
+  size_t req_start; /* first octet of the current request */
+  /* Spans of the current request, as offsets into in.data (which may move
+   * while the request arrives). */
+  size_t url_off, url_len;
+  size_t field_off, field_len;
+  size_t value_off, value_len;
+  size_t body_off, body_len;
+  int reject;        /* status the transport answers the current request with, or 0 */
+  unsigned ctype_count;
+  unsigned served;   /* requests answered on this connection */
+  unsigned ctype_ok : 1;
+  unsigned expect_continue : 1;
+  unsigned http10 : 1;
+  unsigned close_after : 1; /* the current response ends the connection */
+  unsigned reading : 1;
+  struct cg_http_request *req; /* handed to the handler, not yet answered */
+  uint8_t *out;                /* response being written */
+};
+
+struct cg_http_request {
+  struct conn *conn;           /* NULL once orphaned */
+  struct cg_http_server *srv;  /* NULL once an orphan outlived the server */
+  struct cg_http_request *prev, *next; /* the server's orphan list */
+  struct cg_buf keep;          /* an orphan's buffer, holding its body */
+  char path[];
+};
+
+struct cg_http_server {
+  uv_loop_t *loop;
+  uv_tcp_t listener;
+  struct cg_http_limits limits;
+  cg_http_handler handler;
+  void *arg;
+  struct conn *conns;
+  struct cg_http_request *orphans;
+  unsigned nconns;    /* struct conn allocated and not yet freed */
+  unsigned nrejected; /* over-cap sockets accepted and not yet closed */
+  unsigned pending;
+  int port;
+  int listening; /* the listener handle is not yet closed */
+  int stopping;
+  void (*on_closed)(void *arg);
+  void *closed_arg;
+};
+
+static int on_message_begin(llhttp_t *p);
+static int on_url(llhttp_t *p, const char *at, size_t n);
+static int on_header_field(llhttp_t *p, const char *at, size_t n);
+static int on_header_value(llhttp_t *p, const char *at, size_t n);
+static int on_header_value_complete(llhttp_t *p);
+static int on_headers_complete(llhttp_t *p);
+static int on_body(llhttp_t *p, const char *at, size_t n);
+static int on_message_complete(llhttp_t *p);
+
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+/* ---- server bookkeeping ------------------------------------------------- */
+
+static void maybe_finish(struct cg_http_server *srv) {
+  if (!srv->stopping || srv->listening || srv->nconns > 0 || srv->nrejected > 0)
+    return;
+  /* Orphans may be answered after the server is gone; they must not reach
+   * back into it. */
+  for (struct cg_http_request *r = srv->orphans; r != NULL; r = r->next)
+    r->srv = NULL;
+  void (*cb)(void *) = srv->on_closed;
+  void *arg = srv->closed_arg;
+  free(srv);
+  if (cb != NULL)
+    cb(arg);
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  struct cg_http_server *srv = h->data;
+  srv->listening = 0;
+  maybe_finish(srv);
+}
+
+static void on_rejected_closed(uv_handle_t *h) {
+  struct cg_http_server *srv = h->data;
+  free(h);
+  srv->nrejected--;
+  maybe_finish(srv);
+}
+
+/* ---- connection state ------------------------------------------------- */
+
+static uint64_t timeout_for(const struct conn *c, enum conn_state s) {
+  const struct cg_http_limits *l = &c->srv->limits;
+  switch (s) {
+  case CONN_IDLE:
+    /* A connection that never sent a request gets no more time than one
+     * that is sending its headers. */
+    return c->served == 0 ? l->header_timeout_ms : l->idle_timeout_ms;
+  case CONN_HEAD:
+    return l->header_timeout_ms;
+  case CONN_BODY:
+    return l->body_timeout_ms;
+  case CONN_WRITING:
+    return l->idle_timeout_ms;
+  case CONN_LINGER:
+    return l->idle_timeout_ms < LINGER_MS ? l->idle_timeout_ms : LINGER_MS;
+  case CONN_HANDLING:
+  case CONN_CLOSING:
+    break;
+  }
+  return 0;
+}
+
+static void on_timeout(uv_timer_t *t);
+
+static void arm_timer(struct conn *c) {
+  uint64_t ms = timeout_for(c, c->state);
+  if (ms == 0)
+    uv_timer_stop(&c->timer);
+  else
+    uv_timer_start(&c->timer, on_timeout, ms, 0);
+}
+
+#ifndef NDEBUG
+static int legal_transition(enum conn_state from, enum conn_state to) {
+  static const unsigned legal[] = {
+      [CONN_IDLE] = 1u << CONN_HEAD | 1u << CONN_WRITING | 1u << CONN_CLOSING,
+      [CONN_HEAD] = 1u << CONN_BODY | 1u << CONN_WRITING | 1u << CONN_CLOSING,
+      [CONN_BODY] = 1u << CONN_HANDLING | 1u << CONN_WRITING | 1u << CONN_CLOSING,
+      [CONN_HANDLING] = 1u << CONN_WRITING | 1u << CONN_CLOSING,
+      [CONN_WRITING] = 1u << CONN_IDLE | 1u << CONN_LINGER | 1u << CONN_CLOSING,
+      [CONN_LINGER] = 1u << CONN_CLOSING,
+      [CONN_CLOSING] = 0,
+  };
+  return (legal[from] >> to) & 1u;
+}
+#endif
+
+/* The one place a connection changes state; the timer follows the state. */
+static void set_state(struct conn *c, enum conn_state next) {
+  assert(legal_transition(c->state, next));
+  c->state = next;
+  arm_timer(c);
+}
+
+static void on_conn_handle_closed(uv_handle_t *h) {
+  struct conn *c = h->data;
+  if (--c->open_handles > 0)
+    return;
+  struct cg_http_server *srv = c->srv;
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else
+    srv->conns = c->next;
+  if (c->next != NULL)
+    c->next->prev = c->prev;
+  srv->nconns--;
+  cg_buf_free(&c->in);
+  free(c->out);
+  free(c);
+  maybe_finish(srv);
+}
+
+/* A request still being handled outlives its connection and keeps the buffer
+ * its body lives in. */
+static void orphan_request(struct conn *c) {
+  struct cg_http_request *r = c->req;
+  struct cg_http_server *srv = c->srv;
+  c->req = NULL;
+  r->conn = NULL;
+  r->keep = c->in;
+  cg_buf_init(&c->in, r->keep.limit);
+  r->prev = NULL;
+  r->next = srv->orphans;
+  if (srv->orphans != NULL)
+    srv->orphans->prev = r;
+  srv->orphans = r;
+}
+
+static void conn_close(struct conn *c) {
+  if (c->state == CONN_CLOSING)
+    return;
+  if (c->req != NULL)
+    orphan_request(c);
+  set_state(c, CONN_CLOSING);
+  uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+  uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static int read_start(struct conn *c) {
+  if (c->reading)
+    return 0;
+  int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (r == 0)
+    c->reading = 1;
+  return r;
+}
+
+static void read_stop(struct conn *c) {
+  if (c->reading)
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
+}
+
+/* ---- responses -------------------------------------------------------- */
+
+static const char *reason_phrase(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 400: return "Bad Request";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 413: return "Content Too Large";
+  case 415: return "Unsupported Media Type";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 503: return "Service Unavailable";
+  default: return "Error";
+  }
+}
+
+static void on_write(uv_write_t *w, int status);
+
+/* Writes one response and enters WRITING.  The connection closes after it
+ * when close_after is set or the server is stopping. */
+static void send_response(struct conn *c, int status, const char *ctype, const void *body,
+                          size_t len) {
+  int closing = c->close_after || c->srv->stopping;
+  const char *conn_hdr = "";
+  if (closing)
+    conn_hdr = "Connection: close\r\n";
+  else if (c->http10)
+    /* RFC 9112 Appendix C.2.2: a 1.0 client keeps the connection only when
+     * the response says so too. */
+    conn_hdr = "Connection: keep-alive\r\n";
+  char head[256];
+  int n = snprintf(head, sizeof head,
+                   "HTTP/1.1 %d %s\r\n"
+                   "Content-Type: %s\r\n"
+                   "Content-Length: %zu\r\n"
+                   "Cache-Control: no-cache\r\n"
+                   "%s%s\r\n",
+                   status, reason_phrase(status), ctype, len,
+                   /* RFC 9110 §15.5.6: a 405 names the allowed methods. */
+                   status == 405 ? "Allow: POST\r\n" : "", conn_hdr);
+  assert(n > 0 && (size_t)n < sizeof head);
+  c->close_after = closing;
+  uint8_t *out = len <= UINT32_MAX - sizeof head ? malloc((size_t)n + len) : NULL;
+  if (out == NULL) {
+    cg_debug("http: no memory for a %d response", status);
+    conn_close(c);
+    return;
+  }
+  memcpy(out, head, (size_t)n);
+  if (len > 0)
+    memcpy(out + n, body, len);
+  c->out = out;
+  set_state(c, CONN_WRITING);
+  if (closing)
+    read_stop(c);
+  uv_buf_t b = uv_buf_init((char *)out, (unsigned)((size_t)n + len));
+  int r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  if (r < 0) {
+    cg_debug("http: write failed: %s", uv_strerror(r));
+    conn_close(c);
+  }
+}
+
+static void send_status(struct conn *c, int status, const char *text) {
+  send_response(c, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+static const char *reject_text(int status) {
+  switch (status) {
+  case 405: return "only POST is supported\n";
+  case 408: return "request timed out\n";
+  case 413: return "request body too large\n";
+  case 415: return "Content-Type must be application/pkixcmp\n";
+  case 431: return "request header fields too large\n";
+  case 503: return "service unavailable\n";
+  default: return "malformed HTTP request\n";
+  }
+}
+
+/* The transport answers the request itself and closes: its body (if any) was
+ * not read. */
+static void reject(struct conn *c, int status) {
+  cg_debug("http: rejecting request with %d", status);
+  c->close_after = 1;
+  send_status(c, status, reject_text(status));
+}
+
+/* ---- parsing ---------------------------------------------------------- */
+
+static int ascii_ieq(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+    if (x >= 'A' && x <= 'Z')
+      x = (unsigned char)(x + 32);
+    if (y >= 'A' && y <= 'Z')
+      y = (unsigned char)(y + 32);
+    if (x != y)
+      return 0;
+  }
+  return 1;
+}
+
+static int field_is(const char *name, size_t n, const char *want) {
+  size_t m = strlen(want);
+  return n == m && ascii_ieq(name, want, m);
+}
+
+static size_t skip_ows(const char *v, size_t i, size_t n) {
+  while (i < n && (v[i] == ' ' || v[i] == '\t'))
+    i++;
+  return i;
+}
+
+/* RFC 9811 requires the media type application/pkixcmp; RFC 9110 §8.3.1 makes
+ * type and subtype case-insensitive and allows parameters after ';'. */
+static int is_pkixcmp(const char *v, size_t n) {
+  static const char mt[] = "application/pkixcmp";
+  size_t m = sizeof mt - 1;
+  size_t i = skip_ows(v, 0, n);
+  if (n - i < m || !ascii_ieq(v + i, mt, m))
+    return 0;
+  i = skip_ows(v, i + m, n);
+  return i == n || v[i] == ';';
+}
+
+static int is_100_continue(const char *v, size_t n) {
+  static const char want[] = "100-continue";
+  size_t m = sizeof want - 1;
+  size_t i = skip_ows(v, 0, n);
+  if (n - i < m || !ascii_ieq(v + i, want, m))
+    return 0;
+  return skip_ows(v, i + m, n) == n;
+}
+
+static size_t offset_of(const struct conn *c, const char *at) {
+  return (size_t)((const uint8_t *)at - c->in.data);
+}
+
+/* True when a header span ending at end takes the header block past its cap. */
+static int header_too_big(struct conn *c, const char *at, size_t n) {
+  /* Trailer fields of a chunked body arrive in BODY and are bounded by the
+   * buffer's limit instead. */
+  if (c->state != CONN_HEAD || offset_of(c, at) + n - c->req_start <= c->srv->limits.max_header)
+    return 0;
+  c->reject = 431;
+  return 1;
+}
+
+/* llhttp reports a span in pieces when it straddles reads; the pieces are
+ * adjacent in the buffer, so a span is its first offset and a running length. */
+static void extend_span(struct conn *c, size_t *off, size_t *len, const char *at, size_t n) {
+  if (*len == 0)
+    *off = offset_of(c, at);
+  *len += n;
+}
+
+static int on_message_begin(llhttp_t *p) {
+  struct conn *c = p->data;
+  c->url_len = c->field_len = c->value_len = c->body_len = 0;
+  c->url_off = c->field_off = c->value_off = c->body_off = 0;
+  c->reject = 0;
+  c->ctype_count = 0;
+  c->ctype_ok = 0;
+  c->expect_continue = 0;
+  c->http10 = 0;
+  c->close_after = 0;
+  set_state(c, CONN_HEAD);
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n) {
+  struct conn *c = p->data;
+  if (header_too_big(c, at, n))
+    return HPE_USER;
+  extend_span(c, &c->url_off, &c->url_len, at, n);
+  return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n) {
+  struct conn *c = p->data;
+  if (header_too_big(c, at, n))
+    return HPE_USER;
+  extend_span(c, &c->field_off, &c->field_len, at, n);
+  return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n) {
+  struct conn *c = p->data;
+  if (header_too_big(c, at, n))
+    return HPE_USER;
+  extend_span(c, &c->value_off, &c->value_len, at, n);
+  return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p) {
+  struct conn *c = p->data;
+  const char *name = (const char *)c->in.data + c->field_off;
+  const char *value = (const char *)c->in.data + c->value_off;
+  if (field_is(name, c->field_len, "content-type")) {
+    c->ctype_count++;
+    c->ctype_ok = is_pkixcmp(value, c->value_len);
+  } else if (field_is(name, c->field_len, "expect")) {
+    c->expect_continue = is_100_continue(value, c->value_len);
+  }
+  c->field_len = c->value_len = 0;
+  return 0;
+}
+
+static void on_continue_written(uv_write_t *w, int status) {
+  if (status < 0 && status != UV_ECANCELED)
+    cg_debug("http: writing 100 Continue failed: %s", uv_strerror(status));
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  struct conn *c = p->data;
+  const struct cg_http_limits *l = &c->srv->limits;
+  set_state(c, CONN_BODY);
+  c->http10 = p->http_major == 1 && p->http_minor == 0;
+  c->close_after = !llhttp_should_keep_alive(p);
+  int has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
+  if (p->http_major != 1)
+    c->reject = 400;
+  else if (p->method != HTTP_POST)
+    c->reject = 405;
+  else if (c->ctype_count != 1 || !c->ctype_ok)
+    c->reject = 415;
+  else if (p->content_length > l->max_body)
+    c->reject = 413; /* before a single body octet is read */
+  if (c->reject == 0) {
+    /* RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" may wait
+     * for the interim response before sending the body. */
+    if (has_body && c->expect_continue && !c->http10) {
+      uv_buf_t b = uv_buf_init((char *)continue_line, sizeof continue_line - 1);
+      int r = uv_write(&c->continue_req, (uv_stream_t *)&c->tcp, &b, 1, on_continue_written);
+      if (r < 0)
+        cg_debug("http: writing 100 Continue failed: %s", uv_strerror(r));
+    }
+    return 0;
+  }
+  /* Without a body the request is complete: it is answered in turn, and the
+   * connection may stay open.  With one, we answer now and close. */
+  if (!has_body)
+    return 0;
+  return -1;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n) {
+  struct conn *c = p->data;
+  if (n > c->srv->limits.max_body - c->body_len) {
+    c->reject = 413;
+    return HPE_USER;
+  }
+  if (c->body_len == 0)
+    c->body_off = offset_of(c, at);
+  /* Chunk framing between pieces is dropped by moving each piece down. */
+  uint8_t *dst = c->in.data + c->body_off + c->body_len;
+  if ((const char *)dst != at)
+    memmove(dst, at, n);
+  c->body_len += n;
+  return 0;
+}
+
+static int on_message_complete(llhttp_t *p) {
+  struct conn *c = p->data;
+  /* We never switch protocols, so an upgrade request is the last one. */
+  if (p->upgrade)
+    c->close_after = 1;
+  return HPE_PAUSED;
+}
+
+/* The request target's path: origin-form up to '?', or the path of an
+ * absolute-form target (RFC 9112 §3.2). */
+static void request_path(const struct conn *c, const char **path, size_t *len) {
+  const char *u = (const char *)c->in.data + c->url_off;
+  size_t n = c->url_len;
+  if (n > 0 && u[0] != '/') {
+    const char *scheme_end = memchr(u, ':', n);
+    if (scheme_end != NULL && (size_t)(scheme_end - u) + 3 <= n && scheme_end[1] == '/' &&
+        scheme_end[2] == '/') {
+      const char *auth = scheme_end + 3;
+      const char *slash = memchr(auth, '/', n - (size_t)(auth - u));
+      if (slash == NULL) {
+        *path = "/";
+        *len = 1;
+        return;
+      }
+      n -= (size_t)(slash - u);
+      u = slash;
+    }
+  }
+  const char *q = memchr(u, '?', n);
+  *path = u;
+  *len = q != NULL ? (size_t)(q - u) : n;
+}
+
+static void dispatch(struct conn *c) {
+  struct cg_http_server *srv = c->srv;
+  set_state(c, CONN_HANDLING);
+  if (c->reject != 0) {
+    send_status(c, c->reject, reject_text(c->reject));
+    return;
+  }
+  const char *path;
+  size_t plen;
+  request_path(c, &path, &plen);
+  struct cg_http_request *r = malloc(sizeof *r + plen + 1);
+  if (r == NULL) {
+    c->close_after = 1;
+    send_status(c, 503, reject_text(503));
+    return;
+  }
+  r->conn = c;
+  r->srv = srv;
+  r->prev = r->next = NULL;
+  cg_buf_init(&r->keep, 0);
+  memcpy(r->path, path, plen);
+  r->path[plen] = '\0';
+  c->req = r;
+  srv->pending++;
+  const uint8_t *body = c->body_len > 0 ? c->in.data + c->body_off : (const uint8_t *)"";
+  srv->handler(srv->arg, r, r->path, body, c->body_len);
+}
+
+/* Gives buffered octets to llhttp until a request is complete, the input is
+ * used up, or the request is rejected. */
+static void feed(struct conn *c) {
+  while (c->state == CONN_IDLE || c->state == CONN_HEAD || c->state == CONN_BODY) {
+    if (c->off == c->in.len)
+      break;
+    if (c->state == CONN_IDLE)
+      c->req_start = c->off;
+    const char *base = (const char *)c->in.data;
+    llhttp_errno_t e = llhttp_execute(&c->parser, base + c->off, c->in.len - c->off);
+    if (e == HPE_OK) {
+      c->off = c->in.len;
+      /* llhttp reports spans only when they end or the input does; the
+       * header block can also grow past the cap inside one span. */
+      if (c->state == CONN_HEAD && c->in.len - c->req_start > c->srv->limits.max_header)
+        reject(c, 431);
+      break;
+    }
+    if (e == HPE_PAUSED) {
+      c->off = (size_t)(llhttp_get_error_pos(&c->parser) - base);
+      llhttp_resume(&c->parser);
+      dispatch(c);
+      return;
+    }
+    if (c->reject == 0)
+      cg_debug("http: parse error %s: %s", llhttp_errno_name(e),
+               llhttp_get_error_reason(&c->parser));
+    reject(c, c->reject != 0 ? c->reject : 400);
+    return;
+  }
+  if (c->state == CONN_IDLE && c->off == c->in.len) {
+    /* Nothing buffered: an idle connection holds no buffer memory. */
+    cg_buf_free(&c->in);
+    c->off = c->req_start = 0;
+  }
+}
+
+/* ---- I/O callbacks ---------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
+  struct conn *c = h->data;
+  struct cg_buf *b = &c->in;
+  if (c->state == CONN_HANDLING) {
+    /* The handler holds a pointer into the buffer: only its spare room may be
+     * used.  When that is full, on_read stops reading until the answer. */
+    *out = uv_buf_init((char *)b->data + b->len, (unsigned)(b->cap - b->len));
+    return;
+  }
+  if (c->state == CONN_LINGER)
+    b->len = 0;
+  size_t room = b->limit - b->len;
+  size_t want = b->cap - b->len;
+  if (want < READ_MIN)
+    want = READ_MIN;
+  if (want > room)
+    want = room;
+  uint8_t *p = want > 0 ? cg_buf_reserve(b, want) : NULL;
+  *out = uv_buf_init((char *)p, p != NULL ? (unsigned)want : 0);
+}
+
+static void on_buffer_full(struct conn *c) {
+  switch (c->state) {
+  case CONN_HANDLING:
+  case CONN_WRITING:
+    /* Pipelined input waits in the kernel until the answer is written. */
+    read_stop(c);
+    break;
+  case CONN_HEAD:
+    reject(c, 431);
+    break;
+  case CONN_BODY:
+    reject(c, 413);
+    break;
+  default:
+    cg_debug("http: no buffer memory");
+    conn_close(c);
+    break;
+  }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  struct conn *c = s->data;
+  if (nread == 0)
+    return;
+  if (nread == UV_ENOBUFS) {
+    on_buffer_full(c);
+    return;
+  }
+  if (nread < 0) {
+    if (nread != UV_EOF)
+      cg_debug("http: read failed: %s", uv_strerror((int)nread));
+    conn_close(c);
+    return;
+  }
+  c->in.len += (size_t)nread;
+  switch (c->state) {
+  case CONN_IDLE:
+  case CONN_HEAD:
+  case CONN_BODY:
+    feed(c);
+    break;
+  case CONN_LINGER:
+    c->in.len = 0;
+    break;
+  default:
+    break; /* parsed once the current request is answered */
+  }
+}
+
+static void on_shutdown(uv_shutdown_t *sr, int status) {
+  struct conn *c = sr->handle->data;
+  if (c->state == CONN_CLOSING)
+    return;
+  if (status < 0 || c->srv->stopping)
+    conn_close(c);
+}
+
+/* Ends a connection after its last response: FIN first, then read until the
+ * peer's EOF (or the linger timer) so the response is not reset away. */
+static void linger(struct conn *c) {
+  set_state(c, CONN_LINGER);
+  c->in.len = c->off = 0;
+  if (read_start(c) < 0 ||
+      uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+    conn_close(c);
+}
+
+static void on_write(uv_write_t *w, int status) {
+  struct conn *c = w->handle->data;
+  free(c->out);
+  c->out = NULL;
+  if (c->state == CONN_CLOSING)
+    return;
+  if (status < 0) {
+    cg_debug("http: write failed: %s", uv_strerror(status));
+    conn_close(c);
+    return;
+  }
+  c->served++;
+  if (c->close_after || c->srv->stopping) {
+    linger(c);
+    return;
+  }
+  set_state(c, CONN_IDLE);
+  /* The answered request's octets go; pipelined ones move to the front. */
+  memmove(c->in.data, c->in.data + c->off, c->in.len - c->off);
+  c->in.len -= c->off;
+  c->off = c->req_start = 0;
+  if (read_start(c) < 0) {
+    conn_close(c);
+    return;
+  }
+  feed(c);
+}
+
+static void on_timeout(uv_timer_t *t) {
+  struct conn *c = t->data;
+  switch (c->state) {
+  case CONN_HEAD:
+  case CONN_BODY:
+    /* RFC 9110 §15.5.9: a request was begun, so it gets a 408. */
+    cg_debug("http: request timed out");
+    reject(c, 408);
+    break;
+  case CONN_IDLE:
+  case CONN_WRITING:
+  case CONN_LINGER:
+    cg_debug("http: connection timed out");
+    conn_close(c);
+    break;
+  case CONN_HANDLING:
+  case CONN_CLOSING:
+    break;
+  }
+}
+
+static void reject_connection(struct cg_http_server *srv) {
+  uv_tcp_t *t = malloc(sizeof *t);
+  if (t == NULL || uv_tcp_init(srv->loop, t) != 0) {
+    /* The socket stays in the backlog; libuv retries on the next accept. */
+    free(t);
+    cg_debug("http: cannot accept a connection");
+    return;
+  }
+  t->data = srv;
+  srv->nrejected++;
+  if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t) != 0)
+    cg_debug("http: accept failed");
+  uv_close((uv_handle_t *)t, on_rejected_closed);
+}
+
+static void on_connection(uv_stream_t *ls, int status) {
+  struct cg_http_server *srv = ls->data;
+  if (status < 0) {
+    cg_debug("http: listen error: %s", uv_strerror(status));
+    return;
+  }
+  if (srv->nconns >= srv->limits.max_conns) {
+    cg_debug("http: connection limit %u reached", srv->limits.max_conns);
+    reject_connection(srv);
+    return;
+  }
+  struct conn *c = calloc(1, sizeof *c);
+  if (c == NULL || uv_tcp_init(srv->loop, &c->tcp) != 0) {
+    free(c);
+    reject_connection(srv);
+    return;
+  }
+  uv_timer_init(srv->loop, &c->timer);
+  c->tcp.data = c->timer.data = c;
+  c->write_req.data = c->continue_req.data = c->shutdown_req.data = c;
+  c->srv = srv;
+  c->open_handles = 2;
+  c->state = CONN_IDLE;
+  c->next = srv->conns;
+  if (srv->conns != NULL)
+    srv->conns->prev = c;
+  srv->conns = c;
+  srv->nconns++;
+  cg_buf_init(&c->in, srv->limits.max_header + srv->limits.max_body);
+  llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+  c->parser.data = c;
+  int r = uv_accept(ls, (uv_stream_t *)&c->tcp);
+  if (r == 0)
+    r = read_start(c);
+  if (r != 0) {
+    cg_debug("http: accept failed: %s", uv_strerror(r));
+    conn_close(c);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  arm_timer(c);
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+void cg_http_limits_default(struct cg_http_limits *l) {
+  l->max_header = 8 * 1024;
+  l->max_body = 256 * 1024;
+  l->header_timeout_ms = 10000;
+  l->body_timeout_ms = 30000;
+  l->idle_timeout_ms = 60000;
+  l->max_conns = 10000;
+}
+
+int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
+                         const struct cg_http_limits *limits, cg_http_handler handler, void *arg,
+                         struct cg_http_server **out) {
+  struct sockaddr_storage ss;
+  *out = NULL;
+  if (handler == NULL || host == NULL || port < 0 || port > 65535)
+    return CG_EINVAL;
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+    return CG_EINVAL;
+  struct cg_http_limits l;
+  if (limits != NULL)
+    l = *limits;
+  else
+    cg_http_limits_default(&l);
+  if (l.max_header == 0 || l.max_conns == 0 || l.max_body > SIZE_MAX - l.max_header ||
+      l.max_header + l.max_body > UINT32_MAX)
+    return CG_EINVAL;
+
+  struct cg_http_server *srv = calloc(1, sizeof *srv);
+  if (srv == NULL)
+    return CG_ENOMEM;
+  srv->loop = loop;
+  srv->limits = l;
+  srv->handler = handler;
+  srv->arg = arg;
+  int r = uv_tcp_init(loop, &srv->listener);
+  if (r != 0) {
+    free(srv);
+    return r;
+  }
+  srv->listener.data = srv;
+  srv->listening = 1;
+  r = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&ss, 0);
+  if (r != 0)
+    goto fail_close;
+  r = uv_listen((uv_stream_t *)&srv->listener, SOMAXCONN, on_connection);
+  if (r != 0)
+    goto fail_close;
+  int sslen = (int)sizeof ss;
+  r = uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &sslen);
+  if (r != 0)
+    goto fail_close;
+  srv->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  *out = srv;
+  return 0;
+
+fail_close:
+  /* The handle is registered with the loop: the server is freed in its close
+   * callback, the next time the loop runs. */
+  srv->stopping = 1;
+  uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+  return r;
+}
+
+int cg_http_server_port(const struct cg_http_server *srv) { return srv->port; }
+
+unsigned cg_http_server_conns(const struct cg_http_server *srv) { return srv->nconns; }
+
+unsigned cg_http_server_pending(const struct cg_http_server *srv) { return srv->pending; }
+
+void cg_http_server_stop(struct cg_http_server *srv, void (*on_closed)(void *arg), void *arg) {
+  if (srv->stopping)
+    return;
+  srv->stopping = 1;
+  srv->on_closed = on_closed;
+  srv->closed_arg = arg;
+  uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+  for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+    /* Busy connections (a request handed out or being answered) close once
+     * their answer is written; see on_write. */
+    if (c->state != CONN_HANDLING && c->state != CONN_WRITING)
+      conn_close(c);
+  }
+}
+
+static void answer(struct cg_http_request *r, int status, const char *ctype, const void *body,
+                   size_t len) {
+  struct conn *c = r->conn;
+  if (c == NULL) {
+    /* Orphaned: the peer is gone, the answer has nowhere to go. */
+    struct cg_http_server *srv = r->srv;
+    if (srv != NULL) {
+      if (r->prev != NULL)
+        r->prev->next = r->next;
+      else
+        srv->orphans = r->next;
+      if (r->next != NULL)
+        r->next->prev = r->prev;
+      srv->pending--;
+    }
+    cg_buf_free(&r->keep);
+    free(r);
+    return;
+  }
+  assert(c->state == CONN_HANDLING && c->req == r);
+  c->req = NULL;
+  c->srv->pending--;
+  /* The answer may point into the request (its path, its body): it is copied
+   * before the request goes. */
+  send_response(c, status, ctype, body, len);
+  free(r);
+}
+
+void cg_http_respond(struct cg_http_request *req, const uint8_t *body, size_t len) {
+  answer(req, 200, "application/pkixcmp", body, len);
+}
+
+void cg_http_respond_status(struct cg_http_request *req, int status, const char *text) {
+  if (status < 400 || status > 599)
+    status = 500;
+  if (text == NULL)
+    text = reason_phrase(status);
+  answer(req, status, "text/plain; charset=utf-8", text, strlen(text));
+}
