@@ -483,6 +483,7 @@ int cmp_msg_decode(const uint8_t *p, size_t len, struct cmp_msg *msg) {
   msg->raw.len = len;
   if (read_header(&m, &msg->hdr))
     return m.err;
+  msg->header_ok = true;
 
   if (der_next(&m, &t))
     return m.err;

@@ -142,6 +142,7 @@ struct cmp_cert_response {
 
 struct cmp_msg {
   struct der_view raw;
+  bool header_ok;            /* the whole PKIHeader decoded: its fields may be used */
   struct cmp_header hdr;
   int type;                  /* enum cmp_body_type */
   struct der_view body;      /* PKIBody whole TLV ([type] EXPLICIT ...) */
@@ -163,8 +164,8 @@ struct cmp_msg {
 /* Decodes a PKIMessage.  0, CG_EDER / CG_EDER_DEPTH (malformed DER),
  * CG_EBAD_DATA (well-formed DER that is not a valid PKIMessage),
  * CG_EBAD_REQUEST (a body we do not decode, or over a cap).  On error *msg
- * holds what was decoded so far (the header when it was readable, so that an
- * error answer can still name the transaction). */
+ * holds what was decoded so far; header_ok tells whether the whole header
+ * decoded, so that an error answer can still name the transaction. */
 int cmp_msg_decode(const uint8_t *p, size_t len, struct cmp_msg *msg);
 
 /* The ProtectedPart (RFC 9810 §5.1.3) of a received message as two pieces: a

@@ -135,10 +135,10 @@ struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg, const ch
 
   int err = cmp_msg_decode(copy, len, &ex->msg);
   const struct cmp_header *h = &ex->msg.hdr;
-  ex->decoded = h->raw.p != NULL;
-  if (h->transaction_id.p != NULL && h->transaction_id.len <= CMP_MAX_TXID)
+  ex->decoded = ex->msg.header_ok;
+  if (ex->decoded && h->transaction_id.p != NULL && h->transaction_id.len <= CMP_MAX_TXID)
     cg_hex(h->transaction_id.p, h->transaction_id.len, ex->txid_hex);
-  if (h->sender_kid.p != NULL && h->sender_kid.len <= CMP_MAX_REF) {
+  if (ex->decoded && h->sender_kid.p != NULL && h->sender_kid.len <= CMP_MAX_REF) {
     for (size_t i = 0; i < h->sender_kid.len; i++) {
       uint8_t c = h->sender_kid.p[i];
       ex->ref[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
