@@ -131,7 +131,7 @@ struct der_writer {
   uint8_t *buf; /* NULL: measure only */
   size_t cap;
   size_t len;
-  int err; /* 0 or CG_ESPACE; sticky */
+  int err; /* 0, CG_ESPACE, or CG_EINVAL for a time outside 0000..9999; sticky */
 };
 
 void der_writer_init(struct der_writer *w, uint8_t *buf, size_t cap);

@@ -1,0 +1,627 @@
+/*
+ * x509.c - a strict, zero-copy reader of X.509 certificates (RFC 5280 §4.1)
+ * and the RFC 4514 string form of distinguished names.  The parser walks the
+ * whole certificate with the DER reader of der.c, checks the rules of RFC
+ * 5280 that concern the encoding (version, serial length, unique IDs and
+ * extensions only where the version allows them, one instance of each
+ * extension, matching signature algorithms) and records views of the fields
+ * later layers need.  It checks no signature and no validity period: that is
+ * chain verification's job.
+ */
+#include "core/x509.h"
+
+#include <string.h>
+
+#include "core/err.h"
+#include "core/oid.h"
+
+/* Makes rc the sticky error of r when it is an error code. */
+static void check(struct der_reader *r, int rc) {
+  if (rc < 0)
+    der_fail(r, rc);
+}
+
+static struct der_view span(const uint8_t *start, const uint8_t *end) {
+  struct der_view v = {start, (size_t)(end - start)};
+  return v;
+}
+
+/* AlgorithmIdentifier ::= SEQUENCE { algorithm OBJECT IDENTIFIER,
+ *                                    parameters ANY DEFINED BY algorithm OPTIONAL }
+ * (RFC 5280 §4.1.1.2).  raw gets the whole TLV, oid the OID contents. */
+static int read_algid(struct der_reader *r, struct der_view *raw, struct der_view *oid) {
+  const uint8_t *start = r->p;
+  struct der_reader a;
+  struct der_tlv t;
+  der_enter(r, DER_SEQUENCE, &a);
+  der_expect(&a, DER_OID, &t);
+  check(&a, der_check_oid(t.val));
+  if (!der_at_end(&a))
+    der_next(&a, NULL);
+  if (der_leave(r, &a) < 0)
+    return r->err;
+  *raw = span(start, r->p);
+  *oid = t.val;
+  return 0;
+}
+
+/* Name ::= CHOICE { rdnSequence RDNSequence }
+ * RDNSequence ::= SEQUENCE OF RelativeDistinguishedName
+ * RelativeDistinguishedName ::= SET SIZE (1..MAX) OF AttributeTypeAndValue
+ * AttributeTypeAndValue ::= SEQUENCE { type OBJECT IDENTIFIER, value ANY }
+ * (RFC 5280 §4.1.2.4).  Reads one RDN; each attribute is handed to fn (when
+ * not NULL) with its index in the RDN. */
+typedef void atv_fn(void *ctx, size_t index, struct der_view type, const struct der_tlv *value);
+
+static int read_rdn(struct der_reader *r, atv_fn *fn, void *ctx) {
+  struct der_reader set;
+  der_enter(r, DER_SET, &set);
+  if (der_at_end(&set))
+    der_fail(&set, CG_EDER); /* SIZE (1..MAX) */
+  for (size_t i = 0; !der_at_end(&set); i++) {
+    struct der_reader atv;
+    struct der_tlv type, value;
+    der_enter(&set, DER_SEQUENCE, &atv);
+    der_expect(&atv, DER_OID, &type);
+    check(&atv, der_check_oid(type.val));
+    der_next(&atv, &value);
+    if (der_leave(&set, &atv) == 0 && fn != NULL)
+      fn(ctx, i, type.val, &value);
+  }
+  return der_leave(r, &set);
+}
+
+/* Reads a Name; raw gets the whole TLV and *rdns the number of RDNs. */
+static int read_name(struct der_reader *r, struct der_view *raw, size_t *rdns) {
+  const uint8_t *start = r->p;
+  struct der_reader seq;
+  size_t n = 0;
+  der_enter(r, DER_SEQUENCE, &seq);
+  while (!der_at_end(&seq) && read_rdn(&seq, NULL, NULL) == 0)
+    n++;
+  if (der_leave(r, &seq) < 0)
+    return r->err;
+  *raw = span(start, r->p);
+  *rdns = n;
+  return 0;
+}
+
+/* Extension ::= SEQUENCE { extnID OBJECT IDENTIFIER,
+ *                          critical BOOLEAN DEFAULT FALSE,
+ *                          extnValue OCTET STRING }   (RFC 5280 §4.1) */
+static int read_extension(struct der_reader *r, struct der_view *oid, bool *critical,
+                          struct der_view *value) {
+  struct der_reader e;
+  struct der_tlv id, crit, val;
+  bool c = false;
+  der_enter(r, DER_SEQUENCE, &e);
+  der_expect(&e, DER_OID, &id);
+  check(&e, der_check_oid(id.val));
+  if (der_optional(&e, DER_BOOLEAN, &crit) == 1) {
+    check(&e, der_get_bool(crit.val, &c));
+    /* X.690 §11.5: a value equal to the DEFAULT is not encoded, so a
+     * present FALSE is BER, not DER. */
+    if (!c)
+      der_fail(&e, CG_EDER);
+  }
+  der_expect(&e, DER_OCTET_STRING, &val);
+  if (der_leave(r, &e) < 0)
+    return r->err;
+  *oid = id.val;
+  *critical = c;
+  *value = val.val;
+  return 0;
+}
+
+/* Certificates carry a handful of extensions; the cap keeps the duplicate
+ * check below quadratic in a small number rather than in the input size. */
+#define MAX_EXTENSIONS 256
+
+/* Whether an extension before `end` in the Extensions contents starting at
+ * `start` (all checked already) has the OID oid. */
+static bool seen_before(const uint8_t *start, const uint8_t *end, struct der_view oid) {
+  struct der_reader prev;
+  der_reader_view(&prev, span(start, end));
+  while (!der_at_end(&prev)) {
+    struct der_view o, v;
+    bool c;
+    if (read_extension(&prev, &o, &c, &v) < 0)
+      return false;
+    if (der_view_eq(o, oid))
+      return true;
+  }
+  return false;
+}
+
+/* Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension, read from its contents
+ * r.  Checks every extension, that none appears twice (RFC 5280 §4.2: "MUST
+ * NOT include more than one instance of a particular extension") and extracts
+ * the SubjectKeyIdentifier (RFC 5280 §4.2.1.2: KeyIdentifier ::= OCTET
+ * STRING, carried in extnValue). */
+static int read_extensions(struct der_reader *r, struct der_view *skid) {
+  const uint8_t *first = r->p;
+  size_t n = 0;
+  if (der_at_end(r))
+    return der_fail(r, CG_EDER);
+  while (!der_at_end(r)) {
+    const uint8_t *start = r->p;
+    struct der_view oid, value;
+    bool critical;
+    if (read_extension(r, &oid, &critical, &value) < 0)
+      return r->err;
+    if (++n > MAX_EXTENSIONS || seen_before(first, start, oid))
+      return der_fail(r, CG_EDER);
+    struct der_view skid_oid = cg_oid(CG_OID_EXT_SKID);
+    if (der_view_eq(oid, skid_oid)) {
+      struct der_reader inner;
+      struct der_tlv id;
+      der_reader_view(&inner, value);
+      der_expect(&inner, DER_OCTET_STRING, &id);
+      if (!der_at_end(&inner))
+        der_fail(&inner, CG_EDER);
+      if (inner.err != 0)
+        return der_fail(r, inner.err);
+      *skid = id.val;
+    }
+  }
+  return r->err;
+}
+
+int cg_x509_parse(const uint8_t *der, size_t len, struct cg_x509 *out) {
+  struct der_reader top, cert, tbs;
+  struct der_tlv t;
+  struct cg_x509 x;
+  size_t rdns = 0;
+  memset(&x, 0, sizeof x);
+  memset(out, 0, sizeof *out);
+  if (der == NULL || len == 0)
+    return CG_EDER;
+  der_reader_init(&top, der, len);
+
+  /* Certificate ::= SEQUENCE { tbsCertificate TBSCertificate,
+   *   signatureAlgorithm AlgorithmIdentifier, signatureValue BIT STRING } */
+  der_enter(&top, DER_SEQUENCE, &cert);
+
+  const uint8_t *tbs_start = cert.p;
+  der_enter(&cert, DER_SEQUENCE, &tbs);
+  x.tbs = span(tbs_start, cert.p);
+
+  /* version [0] EXPLICIT Version DEFAULT v1; Version ::= INTEGER { v1(0),
+   * v2(1), v3(2) } (RFC 5280 §4.1.2.1). */
+  struct der_reader ver;
+  if (der_enter_optional(&tbs, DER_CTX_CONS(0), &ver) == 1) {
+    uint64_t v = 0;
+    der_expect(&ver, DER_INTEGER, &t);
+    if (ver.err == 0 && (der_get_uint64(t.val, &v) < 0 || v > 2))
+      der_fail(&ver, CG_EDER);
+    x.version = (unsigned)v;
+    der_leave(&tbs, &ver);
+  }
+
+  /* RFC 5280 §4.1.2.2: a positive INTEGER of at most 20 octets; the 0x00
+   * that keeps a 20-octet value positive makes 21. */
+  der_expect(&tbs, DER_INTEGER, &t);
+  if (tbs.err == 0) {
+    check(&tbs, der_check_integer(t.val));
+    if (t.val.len > 21 || (t.val.len == 21 && t.val.p[0] != 0))
+      der_fail(&tbs, CG_EDER);
+    x.serial = t.val;
+  }
+
+  struct der_view inner_alg = {0}, inner_oid = {0}, issuer_raw = {0};
+  read_algid(&tbs, &inner_alg, &inner_oid);
+  read_name(&tbs, &issuer_raw, &rdns);
+  /* RFC 5280 §4.1.2.4: the issuer is a non-empty distinguished name. */
+  if (tbs.err == 0 && rdns == 0)
+    der_fail(&tbs, CG_EDER);
+  x.issuer = issuer_raw;
+
+  /* Validity ::= SEQUENCE { notBefore Time, notAfter Time }
+   * Time ::= CHOICE { utcTime UTCTime, generalTime GeneralizedTime }
+   * (RFC 5280 §4.1.2.5). */
+  struct der_reader val;
+  der_enter(&tbs, DER_SEQUENCE, &val);
+  der_next(&val, &t);
+  if (val.err == 0)
+    check(&val, der_get_time(t.tag, t.val, &x.not_before));
+  der_next(&val, &t);
+  if (val.err == 0)
+    check(&val, der_get_time(t.tag, t.val, &x.not_after));
+  der_leave(&tbs, &val);
+
+  read_name(&tbs, &x.subject, &rdns);
+
+  /* SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier,
+   *   subjectPublicKey BIT STRING } (RFC 5280 §4.1.2.7). */
+  const uint8_t *spki_start = tbs.p;
+  struct der_reader spki;
+  struct der_view key_alg = {0}, key_oid = {0};
+  der_enter(&tbs, DER_SEQUENCE, &spki);
+  x.spki = span(spki_start, tbs.p);
+  read_algid(&spki, &key_alg, &key_oid);
+  der_expect(&spki, DER_BIT_STRING, &t);
+  if (spki.err == 0)
+    check(&spki, der_get_bit_string(t.val, NULL, NULL));
+  der_leave(&tbs, &spki);
+
+  /* issuerUniqueID [1] IMPLICIT UniqueIdentifier OPTIONAL,
+   * subjectUniqueID [2] IMPLICIT UniqueIdentifier OPTIONAL, both BIT
+   * STRINGs that "MUST only appear if the version is 2 or 3" (RFC 5280
+   * §4.1.2.8). */
+  for (unsigned n = 1; n <= 2; n++) {
+    if (der_optional(&tbs, DER_CTX(n), &t) == 1) {
+      check(&tbs, der_get_bit_string(t.val, NULL, NULL));
+      if (x.version < 1)
+        der_fail(&tbs, CG_EDER);
+    }
+  }
+
+  /* extensions [3] EXPLICIT Extensions OPTIONAL, "MUST only appear if the
+   * version is 3" (RFC 5280 §4.1.2.9). */
+  struct der_reader ext3, exts;
+  if (der_enter_optional(&tbs, DER_CTX_CONS(3), &ext3) == 1) {
+    if (x.version != 2)
+      der_fail(&ext3, CG_EDER);
+    der_enter(&ext3, DER_SEQUENCE, &exts);
+    x.extensions = span(exts.p, exts.end);
+    read_extensions(&exts, &x.skid);
+    der_leave(&ext3, &exts);
+    der_leave(&tbs, &ext3);
+  }
+  der_leave(&cert, &tbs);
+
+  read_algid(&cert, &x.sig_alg, &x.sig_oid);
+  /* RFC 5280 §4.1.1.2: signatureAlgorithm "MUST contain the same algorithm
+   * identifier as the signature field in the sequence tbsCertificate". */
+  if (cert.err == 0 && !der_view_eq(inner_alg, x.sig_alg))
+    der_fail(&cert, CG_EDER);
+
+  /* Every signature algorithm cmpgw knows yields whole octets. */
+  unsigned unused = 0;
+  der_expect(&cert, DER_BIT_STRING, &t);
+  if (cert.err == 0 && (der_get_bit_string(t.val, &x.signature, &unused) < 0 || unused != 0))
+    der_fail(&cert, CG_EDER);
+  der_leave(&top, &cert);
+
+  if (top.err == 0 && top.p != top.end)
+    der_fail(&top, CG_EDER);
+  if (top.err != 0)
+    return CG_EDER;
+  x.raw = span(der, top.p);
+  *out = x;
+  return 0;
+}
+
+int cg_x509_find_ext(struct der_view extensions, struct der_view oid, struct der_view *value,
+                     bool *critical) {
+  struct der_reader r;
+  der_reader_view(&r, extensions);
+  while (!der_at_end(&r)) {
+    struct der_view o, v;
+    bool c;
+    if (read_extension(&r, &o, &c, &v) < 0)
+      return CG_EDER;
+    if (der_view_eq(o, oid)) {
+      if (value != NULL)
+        *value = v;
+      if (critical != NULL)
+        *critical = c;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* RFC 4514 strings                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Output into a caller buffer that always keeps room for the NUL; overflow
+ * is sticky. */
+struct sout {
+  char *p;
+  size_t cap;
+  size_t len;
+  int err;
+};
+
+static size_t room(const struct sout *o) { return o->cap > o->len ? o->cap - o->len - 1 : 0; }
+
+static void out_bytes(struct sout *o, const void *p, size_t n) {
+  if (o->err != 0)
+    return;
+  if (n > room(o)) {
+    o->err = CG_ESPACE;
+    return;
+  }
+  memcpy(o->p + o->len, p, n);
+  o->len += n;
+}
+
+static void out_char(struct sout *o, char c) { out_bytes(o, &c, 1); }
+
+static const char hexdigits[] = "0123456789abcdef";
+static const char hexdigits_upper[] = "0123456789ABCDEF";
+
+static void out_hex(struct sout *o, const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n && o->err == 0; i++) {
+    char h[2] = {hexdigits[p[i] >> 4], hexdigits[p[i] & 15]};
+    out_bytes(o, h, 2);
+  }
+}
+
+/* Appends in decimal the value of the base-128 digits p[0..n) minus sub
+ * (which the value is known to reach).  Subidentifiers have no size limit,
+ * so the number is built as decimal digits, least significant first, right in
+ * the output, and reversed at the end. */
+static void out_subid(struct sout *o, const uint8_t *p, size_t n, unsigned sub) {
+  if (o->err != 0)
+    return;
+  size_t avail = room(o);
+  char *d = o->p + o->len;
+  size_t nd = 1;
+  if (avail == 0) {
+    o->err = CG_ESPACE;
+    return;
+  }
+  d[0] = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned carry = p[i] & 0x7f;
+    for (size_t j = 0; j < nd; j++) {
+      unsigned v = (unsigned)d[j] * 128 + carry;
+      d[j] = (char)(v % 10);
+      carry = v / 10;
+    }
+    while (carry != 0) {
+      if (nd == avail) {
+        o->err = CG_ESPACE;
+        return;
+      }
+      d[nd++] = (char)(carry % 10);
+      carry /= 10;
+    }
+  }
+  int borrow = 0;
+  for (size_t j = 0; j < nd && (sub != 0 || borrow != 0); j++) {
+    int v = d[j] - (int)(sub % 10) - borrow;
+    sub /= 10;
+    borrow = v < 0;
+    d[j] = (char)(v < 0 ? v + 10 : v);
+  }
+  while (nd > 1 && d[nd - 1] == 0)
+    nd--;
+  for (size_t j = 0; j < nd / 2; j++) {
+    char tmp = d[j];
+    d[j] = d[nd - 1 - j];
+    d[nd - 1 - j] = tmp;
+  }
+  for (size_t j = 0; j < nd; j++)
+    d[j] = (char)('0' + d[j]);
+  o->len += nd;
+}
+
+/* The dotted form of checked OID contents (X.690 §8.19.4: the first
+ * subidentifier is 40 * first arc + second arc, the first arc being 0..2). */
+static void out_oid(struct sout *o, struct der_view oid) {
+  size_t start = 0;
+  for (size_t i = 0; i < oid.len; i++) {
+    if (oid.p[i] & 0x80)
+      continue;
+    if (start == 0) {
+      unsigned first = 2;
+      if (i == 0 && oid.p[0] < 80)
+        first = oid.p[0] / 40;
+      out_char(o, (char)('0' + first));
+      out_char(o, '.');
+      out_subid(o, oid.p, i + 1, first * 40);
+    } else {
+      out_char(o, '.');
+      out_subid(o, oid.p + start, i + 1 - start, 0);
+    }
+    start = i + 1;
+  }
+}
+
+/* Short names of RFC 4514 §3 and the ones in common use. */
+static const char *short_name(enum cg_oid_id id) {
+  switch (id) {
+  case CG_OID_AT_CN: return "CN";
+  case CG_OID_AT_SERIAL: return "serialNumber";
+  case CG_OID_AT_C: return "C";
+  case CG_OID_AT_L: return "L";
+  case CG_OID_AT_ST: return "ST";
+  case CG_OID_AT_STREET: return "street";
+  case CG_OID_AT_O: return "O";
+  case CG_OID_AT_OU: return "OU";
+  case CG_OID_AT_EMAIL: return "emailAddress";
+  case CG_OID_AT_DC: return "DC";
+  case CG_OID_AT_UID: return "UID";
+  default: return NULL;
+  }
+}
+
+/* The next character of a string of type tag at *i, as a code point; -1 when
+ * the bytes are not a valid string of that type. */
+static int32_t next_char(unsigned tag, struct der_view v, size_t *i) {
+  const uint8_t *p = v.p + *i;
+  size_t left = v.len - *i;
+  switch (tag) {
+  case DER_PRINTABLE_STRING:
+  case DER_IA5_STRING:
+    *i += 1;
+    return p[0] < 0x80 ? p[0] : -1;
+  case DER_T61_STRING:
+    /* Read as Latin-1, which is what T61String holds in practice. */
+    *i += 1;
+    return p[0];
+  case DER_BMP_STRING: {
+    if (left < 2)
+      return -1;
+    *i += 2;
+    int32_t c = p[0] << 8 | p[1];
+    return c >= 0xd800 && c <= 0xdfff ? -1 : c; /* UCS-2 has no surrogates */
+  }
+  case DER_UTF8_STRING: {
+    /* RFC 3629 §4: no overlong forms, no surrogates, nothing past U+10FFFF. */
+    size_t n;
+    int32_t c, min;
+    if (p[0] < 0x80)
+      n = 1, c = p[0], min = 0;
+    else if ((p[0] & 0xe0) == 0xc0)
+      n = 2, c = p[0] & 0x1f, min = 0x80;
+    else if ((p[0] & 0xf0) == 0xe0)
+      n = 3, c = p[0] & 0x0f, min = 0x800;
+    else if ((p[0] & 0xf8) == 0xf0)
+      n = 4, c = p[0] & 0x07, min = 0x10000;
+    else
+      return -1;
+    if (left < n)
+      return -1;
+    for (size_t k = 1; k < n; k++) {
+      if ((p[k] & 0xc0) != 0x80)
+        return -1;
+      c = c << 6 | (p[k] & 0x3f);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+      return -1;
+    *i += n;
+    return c;
+  }
+  default:
+    return -1;
+  }
+}
+
+/* Whether the value is one of the string types rendered as text, holding
+ * valid characters; *count gets the number of characters. */
+static bool text_value(const struct der_tlv *value, size_t *count) {
+  switch (value->tag) {
+  case DER_UTF8_STRING:
+  case DER_PRINTABLE_STRING:
+  case DER_T61_STRING:
+  case DER_IA5_STRING:
+  case DER_BMP_STRING:
+    break;
+  default:
+    return false;
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < value->val.len; n++)
+    if (next_char(value->tag, value->val, &i) < 0)
+      return false;
+  *count = n;
+  return true;
+}
+
+static void out_utf8(struct sout *o, int32_t c) {
+  char b[4];
+  size_t n;
+  if (c < 0x80) {
+    b[0] = (char)c;
+    n = 1;
+  } else if (c < 0x800) {
+    b[0] = (char)(0xc0 | c >> 6);
+    b[1] = (char)(0x80 | (c & 0x3f));
+    n = 2;
+  } else if (c < 0x10000) {
+    b[0] = (char)(0xe0 | c >> 12);
+    b[1] = (char)(0x80 | (c >> 6 & 0x3f));
+    b[2] = (char)(0x80 | (c & 0x3f));
+    n = 3;
+  } else {
+    b[0] = (char)(0xf0 | c >> 18);
+    b[1] = (char)(0x80 | (c >> 12 & 0x3f));
+    b[2] = (char)(0x80 | (c >> 6 & 0x3f));
+    b[3] = (char)(0x80 | (c & 0x3f));
+    n = 4;
+  }
+  out_bytes(o, b, n);
+}
+
+/* A string value with the escapes of RFC 4514 §2.4. */
+static void out_escaped(struct sout *o, const struct der_tlv *value, size_t count) {
+  size_t i = 0;
+  for (size_t k = 0; k < count && o->err == 0; k++) {
+    int32_t c = next_char(value->tag, value->val, &i);
+    bool special = c == ',' || c == '+' || c == '"' || c == '\\' || c == '<' || c == '>' ||
+                   c == ';' || (k == 0 && (c == '#' || c == ' ')) ||
+                   (k == count - 1 && c == ' ');
+    if (c < 0x20 || c == 0x7f) {
+      /* RFC 4514 §2.4: NUL must, other control characters may, be escaped
+       * as a backslash and two hex digits. */
+      char h[3] = {'\\', hexdigits_upper[c >> 4], hexdigits_upper[c & 15]};
+      out_bytes(o, h, 3);
+    } else if (special) {
+      out_char(o, '\\');
+      out_char(o, (char)c);
+    } else {
+      out_utf8(o, c);
+    }
+  }
+}
+
+/* One AttributeTypeAndValue (RFC 4514 §2.3): "short=value" for known
+ * attribute types with string values, "dotted.oid=#hex of the whole value
+ * encoding" otherwise. */
+static void out_atv(void *ctx, size_t index, struct der_view type, const struct der_tlv *value) {
+  struct sout *o = ctx;
+  const char *name = short_name(cg_oid_lookup(type));
+  size_t count;
+  if (index > 0)
+    out_char(o, '+'); /* RFC 4514 §2.2: multi-valued RDN */
+  if (name != NULL && text_value(value, &count)) {
+    out_bytes(o, name, strlen(name));
+    out_char(o, '=');
+    out_escaped(o, value, count);
+  } else {
+    out_oid(o, type);
+    out_char(o, '=');
+    out_char(o, '#');
+    out_hex(o, value->raw.p, value->raw.len);
+  }
+}
+
+int cg_name_to_string(struct der_view name, char *out, size_t cap) {
+  struct sout o = {out, cap, 0, 0};
+  struct der_reader top, rdns;
+  struct der_view raw;
+  size_t n = 0;
+  if (cap > 0)
+    out[0] = '\0';
+
+  der_reader_view(&top, name);
+  if (read_name(&top, &raw, &n) < 0 || top.p != top.end)
+    return CG_EDER;
+  /* Every RDN takes at least two characters ("C=") and a separator, and the
+   * NUL needs one more: failing early here also bounds the quadratic walk
+   * below by the output size. */
+  if (cap == 0 || n > cap / 3)
+    return CG_ESPACE;
+
+  /* RFC 4514 §2.1: the RDNs from the last one of the sequence to the first,
+   * separated by commas.  A Name cannot be walked backwards, so each RDN is
+   * found again from the start. */
+  for (size_t i = n; i-- > 0 && o.err == 0;) {
+    der_reader_view(&top, name);
+    der_enter(&top, DER_SEQUENCE, &rdns);
+    for (size_t k = 0; k < i; k++)
+      der_next(&rdns, NULL);
+    if (i != n - 1)
+      out_char(&o, ',');
+    read_rdn(&rdns, out_atv, &o);
+  }
+  if (o.err != 0) {
+    out[0] = '\0';
+    return o.err;
+  }
+  out[o.len] = '\0';
+  return 0;
+}
+
+void cg_hex(const uint8_t *p, size_t len, char *out) {
+  for (size_t i = 0; i < len; i++) {
+    out[2 * i] = hexdigits[p[i] >> 4];
+    out[2 * i + 1] = hexdigits[p[i] & 15];
+  }
+  out[2 * len] = '\0';
+}
