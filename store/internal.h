@@ -1,0 +1,79 @@
+/*
+ * internal.h - private to store/: the store object shared by the SQLite side
+ * (sqlite.c: connection, statements, running operations) and the thread side
+ * (async.c: store thread, queue, completion on the loop).
+ */
+#ifndef CG_STORE_INTERNAL_H
+#define CG_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "store/store.h"
+
+/* The prepared statements of a connection, indexes into cg_store.stmt. */
+enum stmt_id {
+  S_BEGIN,
+  S_COMMIT,
+  S_ROLLBACK,
+  S_SAVEPOINT,
+  S_RELEASE,
+  S_ROLLBACK_TO,
+  S_SECRET_INSERT,
+  S_SECRET_GET,
+  S_TXN_INSERT,
+  S_TXN_GET,
+  S_TXN_UPDATE,
+  S_TXN_STATE,
+  S_CERT_INSERT,
+  S_CERT_DER,
+  S__COUNT
+};
+
+/* The uv_async_t lives apart from the store so that it can outlive it: a
+ * handle is freed only in its close callback, which runs on a later loop turn,
+ * possibly after cg_store_close() freed the store. */
+struct async_box {
+  uv_async_t handle; /* first member: the callback casts back */
+  struct cg_store *st; /* NULL once the store let go of the handle */
+  void (*on_stopped)(void *arg);
+  void *stopped_arg;
+};
+
+struct cg_store {
+  sqlite3 *db;
+  sqlite3_stmt *stmt[S__COUNT];
+
+  /* Loop thread only. */
+  struct async_box *box; /* NULL when not started, or once closing */
+  uv_thread_t thread;
+  bool thread_running; /* created and not yet joined */
+  bool stopping;       /* submits are refused */
+
+  uv_mutex_t mu;
+  uv_cond_t cv;
+  /* Guarded by mu. */
+  struct cg_store_op *queue, **queue_tail;
+  struct cg_store_op *done, **done_tail;
+  bool quit;        /* the thread leaves once the queue is empty */
+  bool thread_done; /* the thread has left; its last group is on the done list */
+
+  _Atomic uint64_t ops, commits;
+};
+
+/* Runs one group of operations on the store thread: reads directly, all writes
+ * in one BEGIN IMMEDIATE transaction with a savepoint each, then one COMMIT.
+ * Sets every op's result; when the transaction is lost or COMMIT fails, every
+ * write of the group that had succeeded gets CG_ESTORE.  (sqlite.c) */
+void store_run_group(struct cg_store *st, struct cg_store_op *group);
+
+/* For cg_store_close(): refuses further submits, drains and joins the store
+ * thread if it runs, calls the callbacks of completed operations and closes
+ * the async handle.  Leaves a store that was never started as it is.  Loop
+ * thread only.  (async.c) */
+void store_thread_halt(struct cg_store *st);
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * schema.h - private to store/: the SQLite schema of cmpgw and its
+ * migrations (documented for operators in docs/schema.md).
+ */
+#ifndef CG_STORE_SCHEMA_H
+#define CG_STORE_SCHEMA_H
+
+#include <sqlite3.h>
+
+/* The schema version this build writes and understands (PRAGMA user_version). */
+#define CG_STORE_SCHEMA_VERSION 1
+
+/* Brings db from its PRAGMA user_version up to CG_STORE_SCHEMA_VERSION, one
+ * migration per transaction, so a failure leaves the database at the last
+ * complete version.  A database already current is left untouched.  0, or
+ * CG_ESTORE (logged) when a migration fails or the database was written by a
+ * newer cmpgw (a version this build does not know). */
+int cg_store_migrate(sqlite3 *db);
+
+#endif

@@ -1,0 +1,607 @@
+/*
+ * sqlite.c - store/store.h on SQLite: the connection and its prepared
+ * statements, the row <-> record mapping, the synchronous calls, and how one
+ * group of queued operations runs (the thread that feeds it is in async.c).
+ *
+ * One connection per store.  Its statements are prepared once, right after the
+ * schema is migrated, and reused (reset and cleared after every use).  The
+ * connection is used by one thread at a time: the caller's before
+ * cg_store_start() and after the thread is joined, the store thread in
+ * between; uv_thread_create() and uv_thread_join() order the hand-overs, so
+ * the connection is opened without SQLite's own mutex.
+ *
+ * A group runs reads directly and each write in its own savepoint inside one
+ * BEGIN IMMEDIATE transaction, then commits once.  Operations run in queue
+ * order, so a read sees the writes queued before it, and a failing write
+ * (a reused transactionID) is undone alone.
+ *
+ * Times are stored as ISO-8601 UTC text written by cg_iso8601() and read back
+ * by the strict parser below, which accepts exactly that format.  Empty
+ * strings in records are stored as NULL and read back as "".
+ */
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/der.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "store/internal.h"
+#include "store/schema.h"
+
+/* The latest time we store: 9999-12-31T23:59:59Z (RFC 5280 §4.1.2.5's "no
+ * well-defined expiration date" fits; a four-digit year does not go further). */
+#define MAX_TIME INT64_C(253402300799)
+
+static const char *const stmt_sql[S__COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT op",
+    [S_RELEASE] = "RELEASE op",
+    [S_ROLLBACK_TO] = "ROLLBACK TO op",
+    [S_SECRET_INSERT] = "INSERT INTO secrets (reference, profile, secret_enc, created_at,"
+                        " expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_SECRET_GET] = "SELECT profile, secret_enc, created_at, expires_at, revoked_at"
+                     " FROM secrets WHERE reference = ?1",
+    [S_TXN_INSERT] = "INSERT INTO transactions (txid, profile, auth_ref, req_type, state,"
+                     " failinfo, cert_req_id, sender_nonce, cert_serial, created_at,"
+                     " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [S_TXN_GET] = "SELECT profile, auth_ref, req_type, state, failinfo, cert_req_id,"
+                  " sender_nonce, cert_serial, created_at, updated_at"
+                  " FROM transactions WHERE txid = ?1",
+    [S_TXN_UPDATE] = "UPDATE transactions SET state = ?1, failinfo = ?2, sender_nonce = ?3,"
+                     " updated_at = ?4, cert_serial = coalesce(?5, cert_serial)"
+                     " WHERE txid = ?6 AND state = ?7",
+    [S_TXN_STATE] = "SELECT state FROM transactions WHERE txid = ?1",
+    [S_CERT_INSERT] = "INSERT INTO certificates (serial, subject, issuer, not_before,"
+                      " not_after, der, txid, profile, created_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_CERT_DER] = "SELECT der FROM certificates WHERE serial = ?1",
+};
+
+/* ---- times ------------------------------------------------------------- */
+
+static bool time_ok(int64_t t) { return t >= 0 && t <= MAX_TIME; }
+
+static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+/* Leap years in [1, y - 1]. */
+static int64_t leaps_before(int64_t y) {
+  y -= 1;
+  return y / 4 - y / 100 + y / 400;
+}
+
+/* Reads exactly "YYYY-MM-DDTHH:MM:SSZ" (what cg_iso8601() writes) with a year
+ * from 1970: no other separators, no fractions, no offsets, no leap second. */
+static int parse_time(const char *s, int64_t *out) {
+  static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+  static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int v[20];
+  if (s == NULL || strlen(s) != sizeof shape - 1)
+    return CG_ESTORE;
+  for (size_t i = 0; i < sizeof shape - 1; i++) {
+    if (shape[i] == 'd') {
+      if (s[i] < '0' || s[i] > '9')
+        return CG_ESTORE;
+      v[i] = s[i] - '0';
+    } else if (s[i] != shape[i]) {
+      return CG_ESTORE;
+    }
+  }
+  int year = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3];
+  int mon = v[5] * 10 + v[6], day = v[8] * 10 + v[9];
+  int hour = v[11] * 10 + v[12], min = v[14] * 10 + v[15], sec = v[17] * 10 + v[18];
+  if (year < 1970 || mon < 1 || mon > 12 || day < 1 || hour > 23 || min > 59 || sec > 59)
+    return CG_ESTORE;
+  int dim = mdays[mon - 1] + (mon == 2 && leap(year));
+  if (day > dim)
+    return CG_ESTORE;
+  int64_t days = 365 * (int64_t)(year - 1970) + leaps_before(year) - leaps_before(1970);
+  for (int m = 1; m < mon; m++)
+    days += mdays[m - 1] + (m == 2 && leap(year));
+  days += day - 1;
+  *out = days * 86400 + hour * 3600 + min * 60 + sec;
+  return 0;
+}
+
+/* ---- statements -------------------------------------------------------- */
+
+static void stmt_done(sqlite3_stmt *s) {
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+}
+
+/* Maps a failed step to our codes.  Key violations are the caller's business
+ * (a reused transactionID, a serial issued twice), not a store failure. */
+static int step_error(struct cg_store *st, int rc, const char *what) {
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+    return CG_EEXISTS;
+  cg_error("store: %s: %s", what, sqlite3_errmsg(st->db));
+  return rc == SQLITE_NOMEM ? CG_ENOMEM : CG_ESTORE;
+}
+
+/* Steps a statement that returns no rows, then resets it. */
+static int step_done(struct cg_store *st, enum stmt_id id, const char *what) {
+  sqlite3_stmt *s = st->stmt[id];
+  int rc = sqlite3_step(s);
+  int err = rc == SQLITE_DONE ? 0 : step_error(st, rc, what);
+  stmt_done(s);
+  return err;
+}
+
+static int exec_stmt(struct cg_store *st, enum stmt_id id) {
+  return step_done(st, id, stmt_sql[id]);
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *v) {
+  return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+static int bind_text_or_null(sqlite3_stmt *s, int i, const char *v) {
+  return v[0] != '\0' ? bind_text(s, i, v) : sqlite3_bind_null(s, i);
+}
+
+static int bind_time(sqlite3_stmt *s, int i, int64_t t) {
+  char buf[21];
+  cg_iso8601(t, buf);
+  return sqlite3_bind_text(s, i, buf, -1, SQLITE_TRANSIENT);
+}
+
+/* Binding fails only on out-of-memory or a programming error; report either. */
+static int bind_failed(struct cg_store *st, sqlite3_stmt *s, const char *what) {
+  cg_error("store: binding %s: %s", what, sqlite3_errmsg(st->db));
+  stmt_done(s);
+  return CG_ESTORE;
+}
+
+/* Copies a text column into dst[cap]; NULL reads as "".  A value that does not
+ * fit the record cannot have been written by us: CG_ESTORE. */
+static int column_text(sqlite3_stmt *s, int col, char *dst, size_t cap) {
+  const unsigned char *v = sqlite3_column_text(s, col);
+  size_t n = (size_t)sqlite3_column_bytes(s, col);
+  if (v == NULL) {
+    dst[0] = '\0';
+    return 0;
+  }
+  if (n >= cap)
+    return CG_ESTORE;
+  memcpy(dst, v, n);
+  dst[n] = '\0';
+  return 0;
+}
+
+static int column_time(sqlite3_stmt *s, int col, int64_t *out) {
+  return parse_time((const char *)sqlite3_column_text(s, col), out);
+}
+
+/* ---- record checks ----------------------------------------------------- */
+
+static bool terminated(const char *s, size_t cap) { return memchr(s, '\0', cap) != NULL; }
+
+/* Lowercase hex, NUL terminated within cap, and non-empty unless allowed. */
+static bool lower_hex(const char *s, size_t cap, bool empty_ok) {
+  if (!terminated(s, cap))
+    return false;
+  if (s[0] == '\0')
+    return empty_ok;
+  for (; *s != '\0'; s++)
+    if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+      return false;
+  return true;
+}
+
+static bool state_ok(enum cmp_txn_state s) { return (unsigned)s < (unsigned)CMP_TXN__COUNT; }
+
+static bool txn_insertable(const struct cmp_txn_record *r) {
+  return lower_hex(r->txid, sizeof r->txid, false) && terminated(r->profile, sizeof r->profile) &&
+         r->profile[0] != '\0' && terminated(r->auth_ref, sizeof r->auth_ref) &&
+         terminated(r->req_type, sizeof r->req_type) && r->req_type[0] != '\0' &&
+         state_ok(r->state) && lower_hex(r->sender_nonce, sizeof r->sender_nonce, true) &&
+         lower_hex(r->cert_serial, sizeof r->cert_serial, true) && time_ok(r->created_at) &&
+         time_ok(r->updated_at);
+}
+
+static bool cert_insertable(const struct cmp_cert_record *c) {
+  return lower_hex(c->serial, sizeof c->serial, false) && c->subject != NULL &&
+         c->issuer != NULL && c->der != NULL && c->der_len > 0 && c->der_len <= INT32_MAX &&
+         time_ok(c->not_before) && time_ok(c->not_after) &&
+         lower_hex(c->txid, sizeof c->txid, true) && terminated(c->profile, sizeof c->profile);
+}
+
+/* ---- rows -------------------------------------------------------------- */
+
+/* Reads the secret whose reference is the text ref[0..len); *found tells. */
+static int secret_read(struct cg_store *st, const char *ref, size_t len,
+                       struct cmp_secret_record *out, bool *found) {
+  sqlite3_stmt *s = st->stmt[S_SECRET_GET];
+  *found = false;
+  if (sqlite3_bind_text(s, 1, ref, (int)len, SQLITE_STATIC) != SQLITE_OK)
+    return bind_failed(st, s, "secret reference");
+  int rc = sqlite3_step(s);
+  int err = 0;
+  if (rc == SQLITE_ROW) {
+    struct cmp_secret_record r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.reference, ref, len);
+    const void *enc = sqlite3_column_blob(s, 1);
+    size_t n = (size_t)sqlite3_column_bytes(s, 1);
+    if (column_text(s, 0, r.profile, sizeof r.profile) != 0 || n > sizeof r.enc ||
+        column_time(s, 2, &r.created_at) != 0 ||
+        (sqlite3_column_type(s, 3) != SQLITE_NULL && column_time(s, 3, &r.expires_at) != 0)) {
+      cg_error("store: secret row does not fit the record (corrupt or foreign)");
+      err = CG_ESTORE;
+    } else {
+      if (n > 0)
+        memcpy(r.enc, enc, n);
+      r.enc_len = n;
+      r.revoked = sqlite3_column_type(s, 4) != SQLITE_NULL;
+      *out = r;
+      *found = true;
+    }
+  } else if (rc != SQLITE_DONE) {
+    err = step_error(st, rc, "reading secret");
+  }
+  stmt_done(s);
+  return err;
+}
+
+/* Reads the transaction txid into *out (untouched unless found). */
+static int txn_read(struct cg_store *st, const char *txid, struct cmp_txn_record *out,
+                    bool *found) {
+  sqlite3_stmt *s = st->stmt[S_TXN_GET];
+  *found = false;
+  if (bind_text(s, 1, txid) != SQLITE_OK)
+    return bind_failed(st, s, "txid");
+  int rc = sqlite3_step(s);
+  int err = 0;
+  if (rc == SQLITE_ROW) {
+    struct cmp_txn_record r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.txid, txid, strlen(txid) + 1);
+    int state = cmp_txn_state_parse((const char *)sqlite3_column_text(s, 3));
+    if (column_text(s, 0, r.profile, sizeof r.profile) != 0 ||
+        column_text(s, 1, r.auth_ref, sizeof r.auth_ref) != 0 ||
+        column_text(s, 2, r.req_type, sizeof r.req_type) != 0 || state < 0 ||
+        column_text(s, 6, r.sender_nonce, sizeof r.sender_nonce) != 0 ||
+        column_text(s, 7, r.cert_serial, sizeof r.cert_serial) != 0 ||
+        column_time(s, 8, &r.created_at) != 0 || column_time(s, 9, &r.updated_at) != 0) {
+      cg_error("store: transaction %s does not fit the record (corrupt or foreign)", txid);
+      err = CG_ESTORE;
+    } else {
+      r.state = (enum cmp_txn_state)state;
+      /* A loaded record has no pending change: the row's state is the one an
+       * update must find. */
+      r.prev_state = r.state;
+      r.failinfo = sqlite3_column_type(s, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 4);
+      r.cert_req_id = sqlite3_column_int64(s, 5);
+      *out = r;
+      *found = true;
+    }
+  } else if (rc != SQLITE_DONE) {
+    err = step_error(st, rc, "reading transaction");
+  }
+  stmt_done(s);
+  return err;
+}
+
+/* Copies the DER of certificate serial into a malloc'ed buffer (NULL when
+ * there is no such certificate). */
+static int cert_der_read(struct cg_store *st, const char *serial, uint8_t **der, size_t *len) {
+  sqlite3_stmt *s = st->stmt[S_CERT_DER];
+  *der = NULL;
+  *len = 0;
+  if (bind_text(s, 1, serial) != SQLITE_OK)
+    return bind_failed(st, s, "serial");
+  int rc = sqlite3_step(s);
+  int err = 0;
+  if (rc == SQLITE_ROW) {
+    const void *p = sqlite3_column_blob(s, 0);
+    size_t n = (size_t)sqlite3_column_bytes(s, 0);
+    *der = malloc(n > 0 ? n : 1);
+    if (*der == NULL) {
+      err = CG_ENOMEM;
+    } else {
+      if (n > 0)
+        memcpy(*der, p, n);
+      *len = n;
+    }
+  } else if (rc != SQLITE_DONE) {
+    err = step_error(st, rc, "reading certificate");
+  }
+  stmt_done(s);
+  return err;
+}
+
+static int txn_insert(struct cg_store *st, const struct cmp_txn_record *r) {
+  sqlite3_stmt *s = st->stmt[S_TXN_INSERT];
+  int b = bind_text(s, 1, r->txid) | bind_text(s, 2, r->profile) |
+          bind_text_or_null(s, 3, r->auth_ref) | bind_text(s, 4, r->req_type) |
+          bind_text(s, 5, cmp_txn_state_name(r->state)) |
+          (r->failinfo < 0 ? sqlite3_bind_null(s, 6) : sqlite3_bind_int(s, 6, r->failinfo)) |
+          sqlite3_bind_int64(s, 7, r->cert_req_id) | bind_text_or_null(s, 8, r->sender_nonce) |
+          bind_text_or_null(s, 9, r->cert_serial) | bind_time(s, 10, r->created_at) |
+          bind_time(s, 11, r->updated_at);
+  if (b != SQLITE_OK)
+    return bind_failed(st, s, "transaction");
+  return step_done(st, S_TXN_INSERT, "inserting transaction");
+}
+
+/* created is the time the row is written on behalf of: the record carries
+ * none, and the store takes its times from the engine, never the clock. */
+static int cert_insert(struct cg_store *st, const struct cmp_cert_record *c, int64_t created) {
+  sqlite3_stmt *s = st->stmt[S_CERT_INSERT];
+  int b = bind_text(s, 1, c->serial) | bind_text(s, 2, c->subject) | bind_text(s, 3, c->issuer) |
+          bind_time(s, 4, c->not_before) | bind_time(s, 5, c->not_after) |
+          sqlite3_bind_blob(s, 6, c->der, (int)c->der_len, SQLITE_STATIC) |
+          bind_text_or_null(s, 7, c->txid) | bind_text_or_null(s, 8, c->profile) |
+          bind_time(s, 9, created);
+  if (b != SQLITE_OK)
+    return bind_failed(st, s, "certificate");
+  return step_done(st, S_CERT_INSERT, "inserting certificate");
+}
+
+static int txn_update(struct cg_store *st, const struct cmp_txn_record *r) {
+  sqlite3_stmt *s = st->stmt[S_TXN_UPDATE];
+  int b = bind_text(s, 1, cmp_txn_state_name(r->state)) |
+          (r->failinfo < 0 ? sqlite3_bind_null(s, 2) : sqlite3_bind_int(s, 2, r->failinfo)) |
+          bind_text_or_null(s, 3, r->sender_nonce) | bind_time(s, 4, r->updated_at) |
+          bind_text_or_null(s, 5, r->cert_serial) | bind_text(s, 6, r->txid) |
+          bind_text(s, 7, cmp_txn_state_name(r->prev_state));
+  if (b != SQLITE_OK)
+    return bind_failed(st, s, "transaction update");
+  int err = step_done(st, S_TXN_UPDATE, "updating transaction");
+  if (err != 0 || sqlite3_changes(st->db) > 0)
+    return err;
+
+  /* Nothing changed: either there is no such row or it is in another state. */
+  s = st->stmt[S_TXN_STATE];
+  if (bind_text(s, 1, r->txid) != SQLITE_OK)
+    return bind_failed(st, s, "txid");
+  int rc = sqlite3_step(s);
+  err = rc == SQLITE_ROW    ? CG_ESTATE
+        : rc == SQLITE_DONE ? CG_ENOT_FOUND
+                            : step_error(st, rc, "reading transaction state");
+  stmt_done(s);
+  return err;
+}
+
+/* ---- operations -------------------------------------------------------- */
+
+static int op_lookup(struct cg_store *st, struct cg_store_op *op) {
+  op->secret_found = false;
+  op->txn_found = false;
+  op->cert_der = NULL;
+  op->cert_der_len = 0;
+  /* A reference with a NUL cannot be a stored text reference. */
+  if (op->ref_len > 0 && op->ref_len <= sizeof op->ref && memchr(op->ref, 0, op->ref_len) == NULL) {
+    int err = secret_read(st, (const char *)op->ref, op->ref_len, &op->secret, &op->secret_found);
+    if (err != 0)
+      return err;
+  }
+  if (op->txn.txid[0] == '\0')
+    return 0;
+  if (!terminated(op->txn.txid, sizeof op->txn.txid))
+    return CG_EINVAL;
+  int err = txn_read(st, op->txn.txid, &op->txn, &op->txn_found);
+  if (err != 0 || !op->txn_found || op->txn.cert_serial[0] == '\0')
+    return err;
+  return cert_der_read(st, op->txn.cert_serial, &op->cert_der, &op->cert_der_len);
+}
+
+static int write_checked(const struct cg_store_op *op) {
+  const struct cmp_txn_record *r = &op->txn;
+  if (op->cert_present && !cert_insertable(&op->cert))
+    return CG_EINVAL;
+  if (op->kind == CG_STORE_OP_INSERT)
+    return txn_insertable(r) ? 0 : CG_EINVAL;
+  if (!lower_hex(r->txid, sizeof r->txid, false) || !state_ok(r->state) ||
+      !state_ok(r->prev_state) || !lower_hex(r->sender_nonce, sizeof r->sender_nonce, true) ||
+      !lower_hex(r->cert_serial, sizeof r->cert_serial, true) || !time_ok(r->updated_at))
+    return CG_EINVAL;
+  /* Same state is a refresh (a new nonce after a pollReq), anything else
+   * must be a legal move. */
+  if (r->state != r->prev_state && !cmp_txn_transition_ok(r->prev_state, r->state))
+    return CG_ESTATE;
+  return 0;
+}
+
+/* Runs one INSERT or UPDATE inside its own savepoint, so that its failure
+ * undoes it alone and leaves the rest of the group intact. */
+static int op_write(struct cg_store *st, struct cg_store_op *op) {
+  int err = write_checked(op);
+  if (err != 0)
+    return err;
+  if ((err = exec_stmt(st, S_SAVEPOINT)) != 0)
+    return err;
+  if (op->kind == CG_STORE_OP_INSERT)
+    err = txn_insert(st, &op->txn);
+  else
+    err = txn_update(st, &op->txn);
+  if (err == 0 && op->cert_present)
+    err = cert_insert(st, &op->cert, op->txn.updated_at);
+  if (err == 0 && (err = exec_stmt(st, S_RELEASE)) == 0)
+    return 0;
+  exec_stmt(st, S_ROLLBACK_TO);
+  exec_stmt(st, S_RELEASE);
+  return err;
+}
+
+/* After the group's transaction was lost, no write of it is durable. */
+static void fail_writes(struct cg_store_op *from, const struct cg_store_op *to) {
+  for (struct cg_store_op *op = from; op != to; op = op->next)
+    if (op->kind != CG_STORE_OP_LOOKUP && op->result == 0)
+      op->result = CG_ESTORE;
+}
+
+void store_run_group(struct cg_store *st, struct cg_store_op *group) {
+  bool writes = false;
+  for (struct cg_store_op *op = group; op != NULL; op = op->next)
+    writes = writes || op->kind != CG_STORE_OP_LOOKUP;
+  /* Read-only groups need no transaction: each read sees committed data. */
+  bool in_txn = writes && exec_stmt(st, S_BEGIN) == 0;
+  bool lost = writes && !in_txn;
+
+  for (struct cg_store_op *op = group; op != NULL; op = op->next) {
+    atomic_fetch_add(&st->ops, 1);
+    if (op->kind == CG_STORE_OP_LOOKUP)
+      op->result = op_lookup(st, op);
+    else if (lost)
+      op->result = CG_ESTORE;
+    else if (op->kind == CG_STORE_OP_INSERT || op->kind == CG_STORE_OP_UPDATE)
+      op->result = op_write(st, op);
+    else
+      op->result = CG_EINVAL;
+    /* SQLite rolls the whole transaction back by itself on some errors (I/O,
+     * disk full); the writes done so far are then gone. */
+    if (in_txn && sqlite3_get_autocommit(st->db)) {
+      cg_error("store: group transaction rolled back by SQLite");
+      fail_writes(group, op->next);
+      in_txn = false;
+      lost = true;
+    }
+  }
+  if (!in_txn)
+    return;
+  if (exec_stmt(st, S_COMMIT) == 0) {
+    atomic_fetch_add(&st->commits, 1);
+    return;
+  }
+  if (!sqlite3_get_autocommit(st->db))
+    exec_stmt(st, S_ROLLBACK);
+  fail_writes(group, NULL);
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+static int pragma(struct cg_store *st, const char *sql) {
+  char *msg = NULL;
+  if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+    return 0;
+  cg_error("store: %s: %s", sql, msg ? msg : sqlite3_errmsg(st->db));
+  sqlite3_free(msg);
+  return CG_ESTORE;
+}
+
+static int wal_mode(struct cg_store *st) {
+  sqlite3_stmt *s = NULL;
+  int err = CG_ESTORE;
+  if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) == SQLITE_OK &&
+      sqlite3_step(s) == SQLITE_ROW) {
+    const char *mode = (const char *)sqlite3_column_text(s, 0);
+    /* An in-memory database (tests) has nothing to share with readers. */
+    if (mode != NULL && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0))
+      err = 0;
+    else
+      cg_error("store: cannot use WAL (journal mode stays %s)", mode ? mode : "?");
+  } else {
+    cg_error("store: setting WAL: %s", sqlite3_errmsg(st->db));
+  }
+  sqlite3_finalize(s);
+  return err;
+}
+
+int cg_store_open(const char *path, struct cg_store **out) {
+  *out = NULL;
+  struct cg_store *st = calloc(1, sizeof *st);
+  if (st == NULL)
+    return CG_ENOMEM;
+  st->queue_tail = &st->queue;
+  st->done_tail = &st->done;
+  if (uv_mutex_init(&st->mu) != 0)
+    goto no_mutex;
+  if (uv_cond_init(&st->cv) != 0)
+    goto no_cond;
+
+  int rc = sqlite3_open_v2(path, &st->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           NULL);
+  if (rc != SQLITE_OK) {
+    cg_error("store: opening %s: %s", path,
+             st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+    goto no_db;
+  }
+  sqlite3_extended_result_codes(st->db, 1);
+  sqlite3_busy_timeout(st->db, 5000);
+  if (wal_mode(st) != 0 || pragma(st, "PRAGMA synchronous = FULL") != 0 ||
+      pragma(st, "PRAGMA foreign_keys = ON") != 0 || cg_store_migrate(st->db) != 0)
+    goto no_db;
+  for (int i = 0; i < S__COUNT; i++) {
+    if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
+                           NULL) != SQLITE_OK) {
+      cg_error("store: preparing \"%s\": %s", stmt_sql[i], sqlite3_errmsg(st->db));
+      goto no_stmt;
+    }
+  }
+  *out = st;
+  return 0;
+
+no_stmt:
+  for (int i = 0; i < S__COUNT; i++)
+    sqlite3_finalize(st->stmt[i]);
+no_db:
+  sqlite3_close(st->db);
+  uv_cond_destroy(&st->cv);
+no_cond:
+  uv_mutex_destroy(&st->mu);
+no_mutex:
+  free(st);
+  return CG_ESTORE;
+}
+
+void cg_store_close(struct cg_store *st) {
+  if (st == NULL)
+    return;
+  store_thread_halt(st);
+  for (int i = 0; i < S__COUNT; i++)
+    sqlite3_finalize(st->stmt[i]);
+  if (sqlite3_close(st->db) != SQLITE_OK)
+    cg_error("store: closing: %s", sqlite3_errmsg(st->db));
+  uv_cond_destroy(&st->cv);
+  uv_mutex_destroy(&st->mu);
+  free(st);
+}
+
+int cg_store_secret_insert(struct cg_store *st, const struct cmp_secret_record *rec) {
+  if (st->thread_running)
+    return CG_EBUSY;
+  if (!terminated(rec->reference, sizeof rec->reference) || rec->reference[0] == '\0' ||
+      !terminated(rec->profile, sizeof rec->profile) || rec->profile[0] == '\0' ||
+      rec->enc_len == 0 || rec->enc_len > sizeof rec->enc || !time_ok(rec->created_at) ||
+      (rec->expires_at != 0 && !time_ok(rec->expires_at)))
+    return CG_EINVAL;
+  sqlite3_stmt *s = st->stmt[S_SECRET_INSERT];
+  /* The record says only whether the secret is revoked; a revoked secret
+   * inserted as such is revoked from now on. */
+  int b = bind_text(s, 1, rec->reference) | bind_text(s, 2, rec->profile) |
+          sqlite3_bind_blob(s, 3, rec->enc, (int)rec->enc_len, SQLITE_STATIC) |
+          bind_time(s, 4, rec->created_at) |
+          (rec->expires_at != 0 ? bind_time(s, 5, rec->expires_at) : sqlite3_bind_null(s, 5)) |
+          (rec->revoked ? bind_time(s, 6, (int64_t)time(NULL)) : sqlite3_bind_null(s, 6));
+  if (b != SQLITE_OK)
+    return bind_failed(st, s, "secret");
+  return step_done(st, S_SECRET_INSERT, "inserting secret");
+}
+
+int cg_store_secret_get(struct cg_store *st, const char *reference,
+                        struct cmp_secret_record *out) {
+  if (st->thread_running)
+    return CG_EBUSY;
+  size_t len = strlen(reference);
+  if (len == 0 || len > CMP_MAX_REF)
+    return CG_ENOT_FOUND;
+  bool found;
+  int err = secret_read(st, reference, len, out, &found);
+  return err != 0 ? err : found ? 0 : CG_ENOT_FOUND;
+}
+
+void cg_store_op_release(struct cg_store_op *op) {
+  free(op->cert_der);
+  op->cert_der = NULL;
+  op->cert_der_len = 0;
+}

@@ -1,0 +1,786 @@
+/*
+ * test_store.c - the SQLite store: schema creation and migration, the
+ * synchronous secret calls, and the store thread driven by a real libuv loop
+ * (group commit, per-operation savepoints, state-checked updates, draining on
+ * stop).  A second, independent sqlite3 connection checks what is really on
+ * disk.  Every test works in its own temporary directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "cmp/records.h"
+#include "core/err.h"
+#include "store/store.h"
+
+#define MAX_TIME INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
+#define T0 INT64_C(1767225600)         /* 2026-01-01T00:00:00Z */
+
+struct fixture {
+  char dir[512];
+  char path[600];
+  uv_loop_t loop;
+  bool loop_closed;
+};
+
+static int setup(void **state) {
+  struct fixture *f = calloc(1, sizeof *f);
+  if (f == NULL)
+    return -1;
+  const char *tmp = getenv("TMPDIR");
+  snprintf(f->dir, sizeof f->dir, "%s/cmpgw-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (mkdtemp(f->dir) == NULL || uv_loop_init(&f->loop) != 0) {
+    free(f);
+    return -1;
+  }
+  snprintf(f->path, sizeof f->path, "%s/cmpgw.db", f->dir);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  struct fixture *f = *state;
+  static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+  char p[700];
+  for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+    snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
+    unlink(p);
+  }
+  int rc = rmdir(f->dir);
+  /* A test that failed half-way may leave a store thread running on this
+   * loop: then the fixture is left alone (running the loop could wait
+   * forever), and the failure is already reported. */
+  if (!f->loop_closed && !uv_loop_alive(&f->loop))
+    f->loop_closed = uv_loop_close(&f->loop) == 0;
+  if (f->loop_closed)
+    free(f);
+  return rc;
+}
+
+/* ---- a second connection, to see what is really stored ---------------- */
+
+static sqlite3 *peer_open(const struct fixture *f) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  return db;
+}
+
+static int64_t peer_int(const struct fixture *f, const char *sql) {
+  sqlite3 *db = peer_open(f);
+  sqlite3_stmt *s = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+  int64_t v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
+/* Copies the first column of the first row into out (at most cap - 1 bytes). */
+static void peer_text(const struct fixture *f, const char *sql, char *out, size_t cap) {
+  sqlite3 *db = peer_open(f);
+  sqlite3_stmt *s = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+  const char *v = (const char *)sqlite3_column_text(s, 0);
+  snprintf(out, cap, "%s", v ? v : "(null)");
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+}
+
+static void peer_exec(const struct fixture *f, const char *sql) {
+  sqlite3 *db = peer_open(f);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+static void make_txn(struct cmp_txn_record *r, unsigned i) {
+  memset(r, 0, sizeof *r);
+  snprintf(r->txid, sizeof r->txid, "%032x", i + 0xa0000000u);
+  strcpy(r->profile, "default");
+  snprintf(r->auth_ref, sizeof r->auth_ref, "dev-%u", i);
+  strcpy(r->req_type, "ir");
+  r->state = CMP_TXN_RECEIVED;
+  r->prev_state = CMP_TXN_RECEIVED;
+  r->failinfo = -1;
+  r->cert_req_id = 0;
+  snprintf(r->sender_nonce, sizeof r->sender_nonce, "%032x", i * 7919u);
+  r->created_at = T0 + i;
+  r->updated_at = T0 + i + 1;
+}
+
+/* DER stand-in: the store keeps it opaque, zeros included. */
+static uint8_t fake_der[300];
+
+static void fill_fake_der(void) {
+  for (size_t i = 0; i < sizeof fake_der; i++)
+    fake_der[i] = (uint8_t)(i * 31u);
+}
+
+static void make_cert(struct cmp_cert_record *c, unsigned i, const char *txid) {
+  memset(c, 0, sizeof *c);
+  snprintf(c->serial, sizeof c->serial, "%032x", i + 0x5e000000u);
+  c->subject = "CN=device";
+  c->issuer = "CN=Issuing CA,O=Example";
+  c->not_before = T0;
+  c->not_after = T0 + 365 * 86400;
+  c->der = fake_der;
+  c->der_len = sizeof fake_der;
+  snprintf(c->txid, sizeof c->txid, "%s", txid);
+  strcpy(c->profile, "default");
+}
+
+static void make_insert(struct cg_store_op *op, unsigned i, bool with_cert) {
+  memset(op, 0, sizeof *op);
+  op->kind = CG_STORE_OP_INSERT;
+  make_txn(&op->txn, i);
+  if (with_cert) {
+    op->cert_present = true;
+    make_cert(&op->cert, i, op->txn.txid);
+    snprintf(op->txn.cert_serial, sizeof op->txn.cert_serial, "%s", op->cert.serial);
+    op->txn.state = CMP_TXN_ISSUED;
+  }
+}
+
+static void make_lookup(struct cg_store_op *op, const char *ref, const char *txid) {
+  memset(op, 0, sizeof *op);
+  op->kind = CG_STORE_OP_LOOKUP;
+  if (ref != NULL) {
+    op->ref_len = strlen(ref);
+    memcpy(op->ref, ref, op->ref_len);
+  }
+  if (txid != NULL)
+    snprintf(op->txn.txid, sizeof op->txn.txid, "%s", txid);
+}
+
+static void make_secret(struct cmp_secret_record *s, const char *ref) {
+  memset(s, 0, sizeof *s);
+  snprintf(s->reference, sizeof s->reference, "%s", ref);
+  strcpy(s->profile, "default");
+  for (size_t i = 0; i < 60; i++)
+    s->enc[i] = (uint8_t)(255 - i);
+  s->enc_len = 60;
+  s->created_at = T0;
+  s->expires_at = T0 + 86400;
+}
+
+/* ---- driving the loop ------------------------------------------------- */
+
+/* Callbacks count completions, and remember the order they ran in. */
+struct tally {
+  int done;
+  int order[512];
+};
+
+static struct tally tally;
+
+static void on_op(struct cg_store_op *op) {
+  int *slot = op->arg;
+  if (tally.done < (int)(sizeof tally.order / sizeof tally.order[0]))
+    tally.order[tally.done] = slot != NULL ? *slot : -1;
+  tally.done++;
+}
+
+static void on_watchdog(uv_timer_t *t) { *(bool *)t->data = true; }
+
+/* Runs the loop until *flag reaches want.  The watchdog only bounds a broken
+ * run; the condition, not the time, ends a passing one. */
+static void run_until(uv_loop_t *loop, const int *flag, int want) {
+  uv_timer_t dog;
+  bool expired = false;
+  uv_timer_init(loop, &dog);
+  dog.data = &expired;
+  uv_timer_start(&dog, on_watchdog, 60000, 0);
+  while (*flag < want && !expired)
+    uv_run(loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&dog, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
+  assert_false(expired);
+  assert_int_equal(*flag, want);
+}
+
+static int stopped;
+
+/* Every handle must be closed by now: the loop ends and closes cleanly. */
+static void close_loop(struct fixture *f) {
+  assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+  f->loop_closed = true;
+}
+
+static void on_stopped(void *arg) {
+  (void)arg;
+  stopped++;
+}
+
+/* Stops the store, lets the loop finish, and checks nothing stays open. */
+static void stop_and_close(struct fixture *f, struct cg_store *st) {
+  stopped = 0;
+  cg_store_stop(st, on_stopped, NULL);
+  run_until(&f->loop, &stopped, 1);
+  close_loop(f);
+  cg_store_close(st);
+}
+
+static struct cg_store *open_started(struct fixture *f) {
+  struct cg_store *st = NULL;
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  assert_int_equal(cg_store_start(st, &f->loop), 0);
+  memset(&tally, 0, sizeof tally);
+  return st;
+}
+
+static void submit(struct cg_store *st, struct cg_store_op *op, int *id) {
+  op->cb = on_op;
+  op->arg = id;
+  assert_int_equal(cg_store_submit(st, op), 0);
+}
+
+/* ---- schema ------------------------------------------------------------ */
+
+static void test_open_creates_schema_version_1_in_wal_mode(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = NULL;
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  assert_non_null(st);
+  char mode[16];
+  peer_text(f, "PRAGMA journal_mode", mode, sizeof mode);
+  assert_string_equal(mode, "wal");
+  cg_store_close(st);
+  assert_int_equal(peer_int(f, "PRAGMA user_version"), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND"
+                               " name IN ('secrets', 'transactions', 'certificates')"),
+                   3);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND"
+                               " name IN ('certificates_txid', 'transactions_state')"),
+                   2);
+}
+
+static void test_open_twice_keeps_schema_and_data(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = NULL;
+  struct cmp_secret_record s, got;
+  make_secret(&s, "dev-1");
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  assert_int_equal(cg_store_secret_insert(st, &s), 0);
+  cg_store_close(st);
+
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  assert_int_equal(cg_store_secret_get(st, "dev-1", &got), 0);
+  cg_store_close(st);
+  assert_int_equal(peer_int(f, "PRAGMA user_version"), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM secrets"), 1);
+}
+
+static void test_open_refuses_a_newer_schema(void **state) {
+  struct fixture *f = *state;
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  struct cg_store *st = (struct cg_store *)1;
+  assert_int_equal(cg_store_open(f->path, &st), CG_ESTORE);
+  assert_null(st);
+  assert_int_equal(peer_int(f, "PRAGMA user_version"), 99);
+}
+
+/* ---- secrets ----------------------------------------------------------- */
+
+static void test_secret_round_trips_every_field(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = NULL;
+  struct cmp_secret_record s, got;
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+
+  make_secret(&s, "dev-1");
+  assert_int_equal(cg_store_secret_insert(st, &s), 0);
+  memset(&got, 0x55, sizeof got);
+  assert_int_equal(cg_store_secret_get(st, "dev-1", &got), 0);
+  assert_string_equal(got.reference, "dev-1");
+  assert_string_equal(got.profile, "default");
+  assert_int_equal(got.enc_len, s.enc_len);
+  assert_memory_equal(got.enc, s.enc, s.enc_len);
+  assert_int_equal(got.created_at, T0);
+  assert_int_equal(got.expires_at, T0 + 86400);
+  assert_false(got.revoked);
+
+  make_secret(&s, "dev-2");
+  s.expires_at = 0;
+  s.revoked = true;
+  assert_int_equal(cg_store_secret_insert(st, &s), 0);
+  assert_int_equal(cg_store_secret_get(st, "dev-2", &got), 0);
+  assert_int_equal(got.expires_at, 0);
+  assert_true(got.revoked);
+  cg_store_close(st);
+
+  assert_int_equal(peer_int(f, "SELECT expires_at IS NULL AND revoked_at IS NOT NULL"
+                               " FROM secrets WHERE reference = 'dev-2'"),
+                   1);
+  char text[32];
+  peer_text(f, "SELECT created_at FROM secrets WHERE reference = 'dev-1'", text, sizeof text);
+  assert_string_equal(text, "2026-01-01T00:00:00Z");
+}
+
+static void test_secret_duplicate_reference_is_eexists(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = NULL;
+  struct cmp_secret_record s, got;
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  make_secret(&s, "dev-1");
+  assert_int_equal(cg_store_secret_insert(st, &s), 0);
+  strcpy(s.profile, "other");
+  assert_int_equal(cg_store_secret_insert(st, &s), CG_EEXISTS);
+  assert_int_equal(cg_store_secret_get(st, "dev-1", &got), 0);
+  assert_string_equal(got.profile, "default");
+  cg_store_close(st);
+}
+
+static void test_secret_get_unknown_is_enot_found(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = NULL;
+  struct cmp_secret_record got;
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  assert_int_equal(cg_store_secret_get(st, "nobody", &got), CG_ENOT_FOUND);
+  assert_int_equal(cg_store_secret_get(st, "", &got), CG_ENOT_FOUND);
+  cg_store_close(st);
+}
+
+/* ---- asynchronous operations ------------------------------------------- */
+
+#define N_GROUP 200
+
+static void test_inserts_queued_in_one_turn_share_commits(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op *ops = calloc(N_GROUP, sizeof *ops);
+  assert_non_null(ops);
+  fill_fake_der();
+  for (unsigned i = 0; i < N_GROUP; i++) {
+    make_insert(&ops[i], i, i % 2 == 0);
+    ops[i].result = 12345;
+    submit(st, &ops[i], NULL);
+  }
+  run_until(&f->loop, &tally.done, N_GROUP);
+  for (unsigned i = 0; i < N_GROUP; i++)
+    assert_int_equal(ops[i].result, 0);
+  uint64_t n_ops, n_commits;
+  cg_store_stats(st, &n_ops, &n_commits);
+  assert_int_equal(n_ops, N_GROUP);
+  assert_true(n_commits >= 1);
+  assert_true(n_commits < N_GROUP);
+
+  struct cg_store_op look;
+  make_lookup(&look, NULL, ops[42].txn.txid);
+  submit(st, &look, NULL);
+  run_until(&f->loop, &tally.done, N_GROUP + 1);
+  assert_int_equal(look.result, 0);
+  assert_true(look.txn_found);
+  assert_false(look.secret_found);
+  assert_string_equal(look.txn.cert_serial, ops[42].cert.serial);
+  assert_int_equal(look.cert_der_len, sizeof fake_der);
+  assert_memory_equal(look.cert_der, fake_der, sizeof fake_der);
+  cg_store_op_release(&look);
+  assert_null(look.cert_der);
+
+  stop_and_close(f, st);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), N_GROUP);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates"), N_GROUP / 2);
+  free(ops);
+}
+
+static void test_lookup_returns_secret_txn_and_cert_as_written(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = NULL;
+  struct cmp_secret_record s;
+  fill_fake_der();
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  make_secret(&s, "dev-7");
+  assert_int_equal(cg_store_secret_insert(st, &s), 0);
+  assert_int_equal(cg_store_start(st, &f->loop), 0);
+  memset(&tally, 0, sizeof tally);
+
+  struct cg_store_op ins, look, nul_ref, unknown;
+  make_insert(&ins, 7, true);
+  ins.txn.auth_ref[0] = '\0';
+  ins.txn.failinfo = 9;
+  ins.txn.cert_req_id = -1;
+  make_lookup(&look, "dev-7", ins.txn.txid);
+  make_lookup(&nul_ref, NULL, NULL);
+  memcpy(nul_ref.ref, "dev-7\0x", 7);
+  nul_ref.ref_len = 7;
+  make_lookup(&unknown, "dev-8", "00112233445566778899aabbccddeeff");
+  int ids[4] = {0, 1, 2, 3};
+  /* Queue order is execution order: the lookup sees the insert before it. */
+  submit(st, &ins, &ids[0]);
+  submit(st, &look, &ids[1]);
+  submit(st, &nul_ref, &ids[2]);
+  submit(st, &unknown, &ids[3]);
+  run_until(&f->loop, &tally.done, 4);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(tally.order[i], i);
+
+  assert_int_equal(ins.result, 0);
+  assert_int_equal(look.result, 0);
+  assert_true(look.secret_found);
+  assert_string_equal(look.secret.reference, "dev-7");
+  assert_int_equal(look.secret.enc_len, s.enc_len);
+  assert_memory_equal(look.secret.enc, s.enc, s.enc_len);
+  assert_true(look.txn_found);
+  assert_string_equal(look.txn.txid, ins.txn.txid);
+  assert_string_equal(look.txn.profile, "default");
+  assert_string_equal(look.txn.auth_ref, "");
+  assert_string_equal(look.txn.req_type, "ir");
+  assert_int_equal(look.txn.state, CMP_TXN_ISSUED);
+  assert_int_equal(look.txn.failinfo, 9);
+  assert_int_equal(look.txn.cert_req_id, -1);
+  assert_string_equal(look.txn.sender_nonce, ins.txn.sender_nonce);
+  assert_string_equal(look.txn.cert_serial, ins.cert.serial);
+  assert_int_equal(look.txn.created_at, ins.txn.created_at);
+  assert_int_equal(look.txn.updated_at, ins.txn.updated_at);
+  assert_int_equal(look.cert_der_len, sizeof fake_der);
+  assert_memory_equal(look.cert_der, fake_der, sizeof fake_der);
+
+  assert_int_equal(nul_ref.result, 0);
+  assert_false(nul_ref.secret_found);
+  assert_int_equal(unknown.result, 0);
+  assert_false(unknown.secret_found);
+  assert_false(unknown.txn_found);
+  assert_null(unknown.cert_der);
+
+  cg_store_op_release(&look);
+  cg_store_op_release(&unknown);
+  stop_and_close(f, st);
+  assert_int_equal(peer_int(f, "SELECT auth_ref IS NULL FROM transactions"), 1);
+}
+
+static void test_times_are_iso_text_and_round_trip(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  fill_fake_der();
+  struct cg_store_op ins, look;
+  make_insert(&ins, 1, true);
+  ins.txn.created_at = 0;
+  ins.txn.updated_at = MAX_TIME;
+  ins.cert.not_before = INT64_C(951782400); /* 2000-02-29T00:00:00Z */
+  ins.cert.not_after = INT64_C(4107542399); /* 2100-02-28T23:59:59Z */
+  make_lookup(&look, NULL, ins.txn.txid);
+  submit(st, &ins, NULL);
+  submit(st, &look, NULL);
+  run_until(&f->loop, &tally.done, 2);
+  assert_int_equal(look.result, 0);
+  assert_int_equal(look.txn.created_at, 0);
+  assert_int_equal(look.txn.updated_at, MAX_TIME);
+  cg_store_op_release(&look);
+  stop_and_close(f, st);
+
+  char t[32];
+  peer_text(f, "SELECT created_at FROM transactions", t, sizeof t);
+  assert_string_equal(t, "1970-01-01T00:00:00Z");
+  peer_text(f, "SELECT updated_at FROM transactions", t, sizeof t);
+  assert_string_equal(t, "9999-12-31T23:59:59Z");
+  peer_text(f, "SELECT not_before FROM certificates", t, sizeof t);
+  assert_string_equal(t, "2000-02-29T00:00:00Z");
+  peer_text(f, "SELECT not_after FROM certificates", t, sizeof t);
+  assert_string_equal(t, "2100-02-28T23:59:59Z");
+}
+
+static void test_lookup_refuses_times_not_written_by_us(void **state) {
+  struct fixture *f = *state;
+  static const char *const bad[] = {
+      "2026-01-01 00:00:00",  "2026-01-01T00:00:00",   "2026-01-01T00:00:00.5Z",
+      "2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z",  "2026-01-01T24:00:00Z",
+      "2026-01-01T00:00:60Z", "1969-12-31T23:59:59Z",  "2026-1-01T00:00:00Z ",
+  };
+  struct cg_store *st = NULL;
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  cg_store_close(st);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO transactions (txid, profile, req_type, state, created_at,"
+             " updated_at) VALUES ('%02zx', 'default', 'ir', 'received', '%s',"
+             " '2026-01-01T00:00:00Z')",
+             i, bad[i]);
+    peer_exec(f, sql);
+  }
+  st = open_started(f);
+  struct cg_store_op look[sizeof bad / sizeof bad[0]];
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char txid[8];
+    snprintf(txid, sizeof txid, "%02zx", i);
+    make_lookup(&look[i], NULL, txid);
+    submit(st, &look[i], NULL);
+  }
+  run_until(&f->loop, &tally.done, (int)(sizeof bad / sizeof bad[0]));
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    if (look[i].result != CG_ESTORE)
+      fail_msg("time \"%s\" accepted", bad[i]);
+    assert_false(look[i].txn_found);
+  }
+  stop_and_close(f, st);
+}
+
+static void test_duplicate_txid_fails_alone_in_its_group(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op a, b, dup, c, dup_serial;
+  fill_fake_der();
+  make_insert(&a, 1, false);
+  make_insert(&b, 2, true);
+  make_insert(&dup, 1, false);
+  strcpy(dup.txn.profile, "intruder");
+  make_insert(&c, 3, false);
+  /* A new transaction whose certificate serial is taken: both rows go. */
+  make_insert(&dup_serial, 4, true);
+  snprintf(dup_serial.cert.serial, sizeof dup_serial.cert.serial, "%s", b.cert.serial);
+  submit(st, &a, NULL);
+  submit(st, &b, NULL);
+  submit(st, &dup, NULL);
+  submit(st, &c, NULL);
+  submit(st, &dup_serial, NULL);
+  run_until(&f->loop, &tally.done, 5);
+  assert_int_equal(a.result, 0);
+  assert_int_equal(b.result, 0);
+  assert_int_equal(dup.result, CG_EEXISTS);
+  assert_int_equal(c.result, 0);
+  assert_int_equal(dup_serial.result, CG_EEXISTS);
+  stop_and_close(f, st);
+
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 3);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE profile = 'intruder'"),
+                   0);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates"), 1);
+}
+
+static void test_certificate_of_unknown_transaction_writes_nothing(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op ins;
+  fill_fake_der();
+  make_insert(&ins, 1, true);
+  /* The certificate names a transaction that does not exist. */
+  snprintf(ins.cert.txid, sizeof ins.cert.txid, "%s", "deadbeefdeadbeefdeadbeefdeadbeef");
+  submit(st, &ins, NULL);
+  run_until(&f->loop, &tally.done, 1);
+  assert_int_equal(ins.result, CG_ESTORE);
+  stop_and_close(f, st);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 0);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates"), 0);
+}
+
+static void test_update_applies_only_from_the_expected_state(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  fill_fake_der();
+  struct cg_store_op ins, to_ca, wrong_prev, illegal, unknown, issue, look;
+  make_insert(&ins, 1, false);
+
+  to_ca = ins;
+  to_ca.kind = CG_STORE_OP_UPDATE;
+  assert_int_equal(cmp_txn_set_state(&to_ca.txn, CMP_TXN_PENDING_CA), 0);
+  to_ca.txn.updated_at = T0 + 100;
+  strcpy(to_ca.txn.sender_nonce, "0123456789abcdef0123456789abcdef");
+
+  /* Claims the row is still `received`; it is `pending_ca` by then. */
+  wrong_prev = ins;
+  wrong_prev.kind = CG_STORE_OP_UPDATE;
+  assert_int_equal(cmp_txn_set_state(&wrong_prev.txn, CMP_TXN_REJECTED), 0);
+
+  illegal = to_ca;
+  illegal.txn.prev_state = CMP_TXN_PENDING_CA;
+  illegal.txn.state = CMP_TXN_RECEIVED;
+
+  unknown = to_ca;
+  strcpy(unknown.txn.txid, "00000000000000000000000000000000");
+
+  issue = to_ca;
+  assert_int_equal(cmp_txn_set_state(&issue.txn, CMP_TXN_ISSUED), 0);
+  issue.cert_present = true;
+  make_cert(&issue.cert, 1, issue.txn.txid);
+  snprintf(issue.txn.cert_serial, sizeof issue.txn.cert_serial, "%s", issue.cert.serial);
+  issue.txn.updated_at = T0 + 200;
+
+  make_lookup(&look, NULL, ins.txn.txid);
+  submit(st, &ins, NULL);
+  submit(st, &to_ca, NULL);
+  submit(st, &wrong_prev, NULL);
+  submit(st, &illegal, NULL);
+  submit(st, &unknown, NULL);
+  submit(st, &issue, NULL);
+  submit(st, &look, NULL);
+  run_until(&f->loop, &tally.done, 7);
+  assert_int_equal(ins.result, 0);
+  assert_int_equal(to_ca.result, 0);
+  assert_int_equal(wrong_prev.result, CG_ESTATE);
+  assert_int_equal(illegal.result, CG_ESTATE);
+  assert_int_equal(unknown.result, CG_ENOT_FOUND);
+  assert_int_equal(issue.result, 0);
+  assert_int_equal(look.result, 0);
+  assert_true(look.txn_found);
+  assert_int_equal(look.txn.state, CMP_TXN_ISSUED);
+  assert_int_equal(look.txn.updated_at, T0 + 200);
+  assert_string_equal(look.txn.sender_nonce, "0123456789abcdef0123456789abcdef");
+  assert_string_equal(look.txn.cert_serial, issue.cert.serial);
+  assert_int_equal(look.cert_der_len, sizeof fake_der);
+  assert_memory_equal(look.cert_der, fake_der, sizeof fake_der);
+  cg_store_op_release(&look);
+  stop_and_close(f, st);
+}
+
+static void test_every_state_name_passes_the_schema_check(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op ops[CMP_TXN__COUNT];
+  for (int s = 0; s < CMP_TXN__COUNT; s++) {
+    make_insert(&ops[s], (unsigned)s, false);
+    ops[s].txn.state = (enum cmp_txn_state)s;
+    submit(st, &ops[s], NULL);
+  }
+  run_until(&f->loop, &tally.done, CMP_TXN__COUNT);
+  for (int s = 0; s < CMP_TXN__COUNT; s++)
+    assert_int_equal(ops[s].result, 0);
+  stop_and_close(f, st);
+  assert_int_equal(peer_int(f, "SELECT count(DISTINCT state) FROM transactions"),
+                   CMP_TXN__COUNT);
+}
+
+static void test_malformed_records_are_einval_and_not_written(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op upper, empty, bad_state, late;
+  make_insert(&upper, 1, false);
+  upper.txn.txid[0] = 'A';
+  make_insert(&empty, 2, false);
+  empty.txn.txid[0] = '\0';
+  make_insert(&bad_state, 3, false);
+  bad_state.txn.state = CMP_TXN__COUNT;
+  make_insert(&late, 4, false);
+  late.txn.updated_at = MAX_TIME + 1;
+  submit(st, &upper, NULL);
+  submit(st, &empty, NULL);
+  submit(st, &bad_state, NULL);
+  submit(st, &late, NULL);
+  run_until(&f->loop, &tally.done, 4);
+  assert_int_equal(upper.result, CG_EINVAL);
+  assert_int_equal(empty.result, CG_EINVAL);
+  assert_int_equal(bad_state.result, CG_EINVAL);
+  assert_int_equal(late.result, CG_EINVAL);
+  stop_and_close(f, st);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 0);
+}
+
+#define N_DRAIN 50
+
+static int done_at_stop;
+
+static void on_stopped_count(void *arg) {
+  (void)arg;
+  done_at_stop = tally.done;
+  stopped++;
+}
+
+static void test_stop_drains_queued_ops_and_refuses_new_ones(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op ops[N_DRAIN + 1];
+  for (unsigned i = 0; i < N_DRAIN; i++) {
+    make_insert(&ops[i], i, false);
+    submit(st, &ops[i], NULL);
+  }
+  stopped = 0;
+  done_at_stop = -1;
+  cg_store_stop(st, on_stopped_count, NULL);
+  make_insert(&ops[N_DRAIN], N_DRAIN, false);
+  ops[N_DRAIN].cb = on_op;
+  assert_int_equal(cg_store_submit(st, &ops[N_DRAIN]), CG_EBUSY);
+
+  run_until(&f->loop, &stopped, 1);
+  assert_int_equal(done_at_stop, N_DRAIN);
+  assert_int_equal(tally.done, N_DRAIN);
+  for (unsigned i = 0; i < N_DRAIN; i++)
+    assert_int_equal(ops[i].result, 0);
+  close_loop(f);
+  assert_int_equal(cg_store_submit(st, &ops[N_DRAIN]), CG_EBUSY);
+  cg_store_close(st);
+  assert_int_equal(tally.done, N_DRAIN);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), N_DRAIN);
+}
+
+static void test_close_while_running_completes_queued_ops(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op ops[10];
+  for (unsigned i = 0; i < 10; i++) {
+    make_insert(&ops[i], i, false);
+    submit(st, &ops[i], NULL);
+  }
+  cg_store_close(st);
+  assert_int_equal(tally.done, 10);
+  for (unsigned i = 0; i < 10; i++)
+    assert_int_equal(ops[i].result, 0);
+  close_loop(f);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 10);
+}
+
+static void test_store_restarts_after_stop(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op a, b;
+  make_insert(&a, 1, false);
+  submit(st, &a, NULL);
+  stopped = 0;
+  cg_store_stop(st, on_stopped, NULL);
+  run_until(&f->loop, &stopped, 1);
+  /* Synchronous calls are allowed again once the thread is gone. */
+  struct cmp_secret_record s;
+  make_secret(&s, "dev-1");
+  assert_int_equal(cg_store_secret_insert(st, &s), 0);
+
+  assert_int_equal(cg_store_start(st, &f->loop), 0);
+  make_insert(&b, 2, false);
+  submit(st, &b, NULL);
+  run_until(&f->loop, &tally.done, 2);
+  assert_int_equal(a.result, 0);
+  assert_int_equal(b.result, 0);
+  stop_and_close(f, st);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 2);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(test_open_creates_schema_version_1_in_wal_mode),
+      T(test_open_twice_keeps_schema_and_data),
+      T(test_open_refuses_a_newer_schema),
+      T(test_secret_round_trips_every_field),
+      T(test_secret_duplicate_reference_is_eexists),
+      T(test_secret_get_unknown_is_enot_found),
+      T(test_inserts_queued_in_one_turn_share_commits),
+      T(test_lookup_returns_secret_txn_and_cert_as_written),
+      T(test_times_are_iso_text_and_round_trip),
+      T(test_lookup_refuses_times_not_written_by_us),
+      T(test_duplicate_txid_fails_alone_in_its_group),
+      T(test_certificate_of_unknown_transaction_writes_nothing),
+      T(test_update_applies_only_from_the_expected_state),
+      T(test_every_state_name_passes_the_schema_check),
+      T(test_malformed_records_are_einval_and_not_written),
+      T(test_stop_drains_queued_ops_and_refuses_new_ones),
+      T(test_close_while_running_completes_queued_ops),
+      T(test_store_restarts_after_stop),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
