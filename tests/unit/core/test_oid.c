@@ -18,7 +18,7 @@
 
 /* X.690 §8.19: dotted form to contents octets.  Returns the length. */
 static size_t encode_dotted(const char *dotted, uint8_t *out, size_t cap) {
-  uint64_t arcs[32];
+  uint64_t arcs[32] = {0};
   size_t n = 0;
   const char *s = dotted;
   while (*s != '\0') {
