@@ -55,7 +55,7 @@ static int write_pem(const char *dir, const char *name, const char *label, const
   int err = cg_pem_encode(label, der, len, pem, sizeof pem, &pem_len);
   if (err == 0)
     err = write_file(dir, name, pem, pem_len, mode);
-  memset(pem, 0, sizeof pem);
+  cg_wipe(pem, sizeof pem);
   return err;
 }
 
@@ -172,12 +172,12 @@ static int make_pki(struct pki *p) {
 static int write_deployment(const char *dir, const char *http, const char *tcp, const char *admin,
                             char *ra_subject, size_t ra_subject_cap) {
   struct pki p = {0};
+  uint8_t key_der[4096];
   int err = make_pki(&p);
   if (err) {
     fprintf(stderr, "cmpgw init: cannot make the demo PKI: %s\n", cg_strerror(err));
     goto out;
   }
-  uint8_t key_der[4096];
   size_t key_len;
   if ((err = cg_key_private_pkcs8(p.ca_key, key_der, sizeof key_der, &key_len)) ||
       (err = write_pem(dir, "ca-cert.pem", "CERTIFICATE", p.ca_cert, p.ca_cert_len, 0644)) ||
@@ -209,12 +209,12 @@ static int write_deployment(const char *dir, const char *http, const char *tcp, 
   if (err || (err = cg_random(rnd, 32)))
     goto out;
   cg_hex(rnd, 32, hex);
-  memset(rnd, 0, sizeof rnd);
+  cg_wipe(rnd, sizeof rnd);
   char key_line[80];
   int kl = snprintf(key_line, sizeof key_line, "%s\n", hex);
-  memset(hex, 0, sizeof hex);
+  cg_wipe(hex, sizeof hex);
   err = write_file(dir, "master.key", key_line, (size_t)kl, 0600);
-  memset(key_line, 0, sizeof key_line);
+  cg_wipe(key_line, sizeof key_line);
   if (err)
     goto out;
 
@@ -234,6 +234,7 @@ static int write_deployment(const char *dir, const char *http, const char *tcp, 
   err = cg_name_to_string((struct der_view){p.ra_name, p.ra_name_len}, ra_subject,
                           ra_subject_cap);
 out:
+  cg_wipe(key_der, sizeof key_der);
   cg_key_free(p.ca_key);
   cg_key_free(p.ra_key);
   return err;

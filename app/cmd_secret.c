@@ -79,7 +79,7 @@ static int secret_new(int argc, char **argv) {
     fprintf(stderr, "cmpgw secret new: cannot make a secret\n");
     return 1;
   }
-  memset(master, 0, sizeof master);
+  cg_wipe(master, sizeof master);
   char db[CG_PATH_MAX];
   struct cg_store *st;
   if (cg_config_resolve(&cfg, cfg.database, db, sizeof db) || cg_store_open(db, &st)) {
@@ -99,7 +99,7 @@ static int secret_new(int argc, char **argv) {
     printf("reference: %s\nsecret:    %s\nprofile:   %s\n"
            "The secret is shown only now; the gateway stores it encrypted.\n",
            ref, secret, profile);
-  memset(secret, 0, sizeof secret);
+  cg_wipe(secret, sizeof secret);
   return 0;
 }
 

@@ -23,6 +23,7 @@
 
 struct profile_rt {
   const struct cg_config_profile *cfg;
+  struct cmp_profile cmp;
   struct ca_policy policy;
   const struct ca_backend_ops *ops;
   void *backend;
@@ -168,7 +169,7 @@ static void drive(struct request *r) {
       drive(r);
     } else if (rc == CA_WAITING) {
       /* Delayed delivery is not offered yet: the request fails now. */
-      cmp_exchange_issue_done(r->ex, CG_EBUSY, NULL, 0);
+      cmp_exchange_issue_done(r->ex, CG_ECA_UNAVAILABLE, NULL, 0);
       drive(r);
     }
     return;
@@ -240,7 +241,7 @@ static void on_http_request(void *arg, struct cg_http_request *req, const char *
     return;
   }
   struct request *r = calloc(1, sizeof *r);
-  if (r == NULL || (r->ex = cmp_exchange_new(&gw->server, p->cfg->name, body, len,
+  if (r == NULL || (r->ex = cmp_exchange_new(&gw->server, &p->cmp, body, len,
                                              (int64_t)time(NULL))) == NULL) {
     free(r);
     cg_http_respond_status(req, 503, "out of memory\n");
@@ -269,6 +270,7 @@ static int start_backends(struct gateway *gw) {
     struct ca_settings s = {cg_config_backend_get, b, cfg->dir};
     int err = ops->init(state, gw->loop, &s);
     if (err) {
+      ops->destroy(state); /* init may have loaded part of its state */
       free(state);
       cg_error("backend %s: cannot start", b->name);
       return err;
@@ -289,6 +291,8 @@ static int start_backends(struct gateway *gw) {
         p->ops = gw->backend_ops[j];
         p->backend = gw->backend_state[j];
       }
+    p->cmp.name = pc->name;
+    p->ops->ca_certs(p->backend, &p->cmp.ca_chain, &p->cmp.n_ca_chain);
   }
   return 0;
 }
@@ -301,7 +305,7 @@ static void destroy(struct gateway *gw) {
   if (gw->store != NULL)
     cg_store_close(gw->store);
   app_free_ra(&gw->ra);
-  memset(gw->master_key, 0, sizeof gw->master_key);
+  cg_wipe(gw->master_key, sizeof gw->master_key);
   free(gw);
 }
 
@@ -329,9 +333,6 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   cg_key_default_sig(gw->ra.key, &s->ra_scheme, &s->ra_hash);
   s->ra_chain = gw->ra.chain;
   s->n_ra_chain = gw->ra.n_chain;
-  /* The chain sent with issued certificates: the default profile's CA. */
-  const struct profile_rt *def = &gw->profiles[0];
-  def->ops->ca_certs(def->backend, &s->ca_chain, &s->n_ca_chain);
   s->master_key = gw->master_key;
   s->pbm_max_iterations = gw->cfg.pbm_max_iterations;
 

@@ -99,7 +99,7 @@ int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]) {
     ok = hi >= 0 && lo >= 0;
     key[i] = (uint8_t)(hi << 4 | lo);
   }
-  memset(text, 0, len);
+  cg_wipe(text, len);
   free(text);
   if (!ok) {
     cg_error("master key file %s must hold 64 hex digits", path);
@@ -130,7 +130,7 @@ int app_load_ra(const struct cg_config *cfg, struct app_ra *ra) {
   if (err == 0)
     err = cg_pkcs12_parse(p12, p12_len, (const char *)pass, &ra->key, &ra->cert, &ra->cert_len,
                           &ra->ca, &ra->ca_len, &ra->n_ca);
-  memset(pass, 0, pass_len);
+  cg_wipe(pass, pass_len);
   free(pass);
   free(p12);
   if (err) {

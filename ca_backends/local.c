@@ -29,6 +29,10 @@ struct local_ca {
   struct der_view chain[MAX_CHAIN];
   size_t n_chain;
   struct cg_x509 cert; /* chain[0], parsed */
+  /* RFC 5280 §4.2.1.1: authorityKeyIdentifier of what we issue: the CA's
+   * SKID, or the method-1 key id when its certificate has none. */
+  uint8_t key_id[64];
+  size_t key_id_len;
 };
 
 static char *read_text(const char *base, const char *path, size_t *len) {
@@ -58,7 +62,7 @@ static int load_key(struct local_ca *ca, const char *text, size_t len) {
   for (size_t i = 0; i < 3; i++)
     if (cg_pem_decode(labels[i], text, len, der, sizeof der, &der_len, &used) == 0) {
       int err = cg_key_from_private_der(der, der_len, &ca->key);
-      memset(der, 0, sizeof der);
+      cg_wipe(der, sizeof der);
       return err;
     }
   return CG_ENOT_FOUND;
@@ -113,6 +117,12 @@ static int local_init(void *state, uv_loop_t *loop, const struct ca_settings *s)
     cg_error("local CA: %s does not belong to %s", key_path, cert_path);
     return CG_ECONFIG;
   }
+  if (ca->cert.skid.len > 0 && ca->cert.skid.len <= sizeof ca->key_id) {
+    memcpy(ca->key_id, ca->cert.skid.p, ca->cert.skid.len);
+    ca->key_id_len = ca->cert.skid.len;
+  } else if (cert_key_id(ca->cert.spki, ca->key_id) == 0) {
+    ca->key_id_len = 20;
+  }
   return 0;
 }
 
@@ -135,6 +145,12 @@ static void issue_run(struct cg_work *w) {
   cg_key_free(subject_key);
 
   int64_t now = (int64_t)time(NULL);
+  /* RFC 5280 §4.1.2.5: a certificate never outlives its issuer, so an
+   * issuer that is expired or not yet valid cannot issue. */
+  if (now < ca->cert.not_before || now >= ca->cert.not_after) {
+    call->err = CG_ECA_UNAVAILABLE;
+    return;
+  }
   spec.issuer = ca->cert.subject;
   spec.subject = req->subject;
   spec.spki = req->spki;
@@ -152,11 +168,12 @@ static void issue_run(struct cg_work *w) {
     spec.eku[spec.n_eku++] = CG_OID_KP_CLIENT_AUTH;
   if (pol->eku_server_auth)
     spec.eku[spec.n_eku++] = CG_OID_KP_SERVER_AUTH;
-  spec.issuer_skid = ca->cert.skid.len ? ca->cert.skid : (struct der_view){NULL, 0};
+  spec.issuer_skid = (struct der_view){ca->key_id, ca->key_id_len};
   if (pol->copy_san && req->extensions.p != NULL) {
     bool critical;
     struct der_view oid = cg_oid(CG_OID_EXT_SAN);
-    if (cg_x509_find_ext(req->extensions, oid, &spec.san, &critical) < 0) {
+    if (cg_x509_find_ext(req->extensions, oid, &spec.san, &critical) < 0 ||
+        (spec.san.p != NULL && cert_check_san(spec.san) != 0)) {
       call->err = CG_EBAD_TEMPLATE;
       return;
     }
@@ -174,10 +191,13 @@ static void issue_run(struct cg_work *w) {
 
 static void issue_done(struct cg_work *w, int status) {
   struct ca_call *call = w->arg;
-  int err = status ? CG_EBUSY : call->err;
-  call->done(call, err, err ? NULL : call->out, err ? 0 : call->out_len);
-  free(call->out);
+  int err = status ? CG_ECA_UNAVAILABLE : call->err;
+  /* done may free the call: take the buffer out first. */
+  uint8_t *out = call->out;
+  size_t len = call->out_len;
   call->out = NULL;
+  call->done(call, err, err ? NULL : out, err ? 0 : len);
+  free(out);
 }
 
 static int local_issue(void *state, struct ca_call *call) {

@@ -102,7 +102,7 @@ int cmp_client_ir(const struct cmp_client_mac *mac, const struct cmp_client_hdr 
   struct der_writer w;
   der_writer_init(&w, req, sizeof req);
   size_t cr = der_begin(&w, DER_SEQUENCE);
-  der_put_uint64(&w, DER_INTEGER, 0);
+  der_put_uint64(&w, DER_INTEGER, hdr->cert_req_id);
   size_t tmpl = der_begin(&w, DER_SEQUENCE);
   size_t subj = der_begin(&w, DER_CTX_CONS(5));
   der_put_raw(&w, subject.p, subject.len);
@@ -156,8 +156,10 @@ int cmp_client_cert_conf(const struct cmp_client_mac *mac, const struct cmp_clie
   enum cg_hash h;
   if (cg_x509_parse(cert.p, cert.len, &x) || cg_oid_sigalg(cg_oid_lookup(x.sig_oid), &scheme, &h))
     return CG_EBAD_ALG;
-  if (h == CG_HASH_NONE)
+  if (h == CG_HASH_NONE && cg_oid_lookup(x.sig_oid) == CG_OID_ED25519)
     h = CG_HASH_SHA512;
+  if (h == CG_HASH_NONE)
+    return CG_EBAD_ALG;
   uint8_t hash[CG_HASH_MAX];
   struct cg_iov iov = {cert.p, cert.len};
   int err = cg_hash(h, &iov, 1, hash);

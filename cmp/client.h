@@ -27,6 +27,7 @@ struct cmp_client_hdr {
   struct der_view sender_nonce;
   struct der_view recip_nonce;    /* p NULL: none (first message) */
   uint64_t pvno;                  /* 0 means 2 */
+  uint64_t cert_req_id;           /* ir: certReqId (RFC 9483 §4.1.1 wants 0) */
 };
 
 /* A PBM-protected ir requesting a certificate for subject (Name, whole TLV)

@@ -58,25 +58,43 @@ int cmp_read_alg_id(struct der_view alg, struct der_view *oid, struct der_view *
   return top.err;
 }
 
+/* messageTime: DER GeneralizedTime, which X.690 §11.7 lets carry fractional
+ * seconds (no trailing zeros, '.' as the mark); some clients send
+ * milliseconds.  The fraction is dropped. */
+static int read_message_time(struct der_view v, int64_t *out) {
+  uint8_t whole[15];
+  if (v.len > 16 && v.p[14] == '.' && v.p[v.len - 1] == 'Z' && v.p[v.len - 2] != '0') {
+    for (size_t i = 15; i < v.len - 1; i++)
+      if (v.p[i] < '0' || v.p[i] > '9')
+        return CG_EDER;
+    memcpy(whole, v.p, 14);
+    whole[14] = 'Z';
+    v = (struct der_view){whole, sizeof whole};
+  }
+  return der_get_time(DER_GENERALIZED_TIME, v, out);
+}
+
 /* GeneralName ::= CHOICE { ..., directoryName [4] Name, ... } (implicit module,
  * but Name is a CHOICE, so [4] is explicit). */
 static int read_general_name(struct der_reader *r, struct der_view *whole, struct der_view *dn) {
   struct der_tlv t;
   if (der_next(r, &t))
     return r->err;
-  if ((t.tag & 0xc0) != 0x80)
+  /* RFC 5280 §4.2.1.6: otherName [0], x400Address [3], directoryName [4] and
+   * ediPartyName [5] are constructed; the string and octet forms primitive. */
+  static const uint8_t forms[9] = {0xa0, 0x81, 0x82, 0xa3, 0xa4, 0xa5, 0x86, 0x87, 0x88};
+  if ((t.tag & 0xc0) != 0x80 || (t.tag & 0x1f) > 8 || forms[t.tag & 0x1f] != t.tag)
     return bad(r);
   *whole = t.raw;
   dn->p = NULL;
   dn->len = 0;
   if (t.tag == DER_CTX_CONS(4)) {
-    struct der_reader in, name;
+    struct der_reader in;
     der_reader_view(&in, t.val);
     in.depth = r->depth + 1;
     struct der_tlv n;
     if (der_expect(&in, DER_SEQUENCE, &n) || !der_at_end(&in))
       return der_fail(r, CG_EDER);
-    der_reader_view(&name, n.val);
     *dn = n.raw;
   }
   return 0;
@@ -121,7 +139,7 @@ static int read_header(struct der_reader *r, struct cmp_header *h) {
 
   if (der_enter_optional(&hr, DER_CTX_CONS(0), &x) == 1) {
     if (der_expect(&x, DER_GENERALIZED_TIME, &t) == 0 &&
-        der_get_time(DER_GENERALIZED_TIME, t.val, &h->message_time))
+        read_message_time(t.val, &h->message_time))
       der_fail(&x, CG_EDER);
     h->has_message_time = x.err == 0;
     der_leave(&hr, &x);

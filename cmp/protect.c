@@ -95,7 +95,7 @@ int cmp_pbm_compute(const struct cmp_pbm_params *p, const uint8_t *secret, size_
   int err = cg_pbm_owf(p->owf, secret, secret_len, p->salt, p->salt_len, p->iterations, key);
   if (err == 0)
     err = cg_hmac(p->mac, key, cg_hash_size(p->owf), data, n, out);
-  memset(key, 0, sizeof key);
+  cg_wipe(key, sizeof key);
   *out_len = cg_hash_size(p->mac);
   return err;
 }

@@ -33,6 +33,7 @@ enum phase { PH_LOOKUP, PH_VERIFY, PH_ISSUE, PH_INSERT, PH_UPDATE, PH_PROTECT, P
 
 struct cmp_exchange {
   const struct cmp_server_cfg *cfg;
+  const struct cmp_profile *prof;
   struct cg_arena *arena;
   enum phase phase;
   char profile[CMP_MAX_PROFILE + 1];
@@ -114,7 +115,8 @@ static bool octets_ok(struct der_view v, size_t min, size_t max) {
   return v.p != NULL && v.len >= min && v.len <= max;
 }
 
-struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg, const char *profile,
+struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg,
+                                      const struct cmp_profile *profile,
                                       const uint8_t *req, size_t len, int64_t now) {
   struct cg_arena *a = cg_arena_new(4096 + len);
   if (a == NULL)
@@ -126,11 +128,12 @@ struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg, const ch
     return NULL;
   }
   ex->cfg = cfg;
+  ex->prof = profile;
   ex->arena = a;
   ex->now = now;
   ex->req = copy;
   ex->req_len = len;
-  snprintf(ex->profile, sizeof ex->profile, "%s", profile);
+  snprintf(ex->profile, sizeof ex->profile, "%s", profile->name);
   ex->phase = PH_LOOKUP;
 
   int err = cmp_msg_decode(copy, len, &ex->msg);
@@ -186,7 +189,7 @@ struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg, const ch
 void cmp_exchange_free(struct cmp_exchange *ex) {
   if (ex == NULL)
     return;
-  memset(ex->secret_plain, 0, sizeof ex->secret_plain);
+  cg_wipe(ex->secret_plain, sizeof ex->secret_plain);
   cg_arena_free(ex->arena);
 }
 
@@ -287,6 +290,11 @@ static void verify_ir(struct cmp_exchange *ex) {
   }
   const struct cmp_cert_req *cr = &ex->msg.u.cert_req.req[0];
   ex->cert_req = cr;
+  /* RFC 9483 §4.1.1: with one request per message, certReqId MUST be 0. */
+  if (cr->cert_req_id != 0) {
+    fail(ex, CG_EBAD_REQUEST, "certReqId must be 0");
+    return;
+  }
   t->cert_req_id = cr->cert_req_id;
   const struct cmp_cert_template *tp = &cr->tmpl;
   if (tp->subject.p == NULL || tp->subject.len <= 2) {
@@ -341,7 +349,9 @@ static int cert_hash(struct der_view cert, struct der_view hash_alg_oid, uint8_t
     if (cg_x509_parse(cert.p, cert.len, &x) ||
         cg_oid_sigalg(cg_oid_lookup(x.sig_oid), &scheme, &h))
       return CG_EBAD_ALG;
-    if (h == CG_HASH_NONE) /* EdDSA: RFC 9810 says SHA-512 for Ed25519 */
+    /* RFC 9481 §3.3 / RFC 8419: certHash of an Ed25519-signed certificate
+     * is SHA-512; Ed448 would need SHAKE256, which is not offered. */
+    if (h == CG_HASH_NONE && cg_oid_lookup(x.sig_oid) == CG_OID_ED25519)
       h = CG_HASH_SHA512;
   }
   if (h == CG_HASH_NONE)
@@ -434,8 +444,10 @@ const struct cmp_issue_request *cmp_exchange_issue_request(const struct cmp_exch
 
 void cmp_exchange_issue_done(struct cmp_exchange *ex, int err, const uint8_t *cert, size_t len) {
   if (err) {
-    fail(ex, cg_err_class(err) == CG_CLASS_PEER ? err : CG_EBAD_TEMPLATE,
-         cg_err_class(err) == CG_CLASS_PEER ? cg_strerror(err) : "the CA refused the request");
+    /* The CA's own failures are reported as such (systemFailure or
+     * systemUnavail), not blamed on the request. */
+    fail(ex, err, cg_err_class(err) == CG_CLASS_PEER ? "the CA refused the request"
+                                                     : cg_strerror(err));
     return;
   }
   uint8_t *der = cg_arena_dup(ex->arena, cert, len);
@@ -618,12 +630,12 @@ static int protect(struct cmp_exchange *ex) {
     for (size_t i = 0; i < ex->cfg->n_ra_chain && n < CMP_MAX_EXTRA_CERTS; i++)
       extra[n++] = ex->cfg->ra_chain[i];
   if (ex->rsp_type == CMP_IP) {
-    for (size_t i = 0; i < ex->cfg->n_ca_chain && n < CMP_MAX_EXTRA_CERTS; i++) {
+    for (size_t i = 0; i < ex->prof->n_ca_chain && n < CMP_MAX_EXTRA_CERTS; i++) {
       bool dup = false;
       for (size_t j = 0; j < n; j++)
-        dup |= der_view_eq(extra[j], ex->cfg->ca_chain[i]);
+        dup |= der_view_eq(extra[j], ex->prof->ca_chain[i]);
       if (!dup)
-        extra[n++] = ex->cfg->ca_chain[i];
+        extra[n++] = ex->prof->ca_chain[i];
     }
   }
   uint8_t *out = NULL;

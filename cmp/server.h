@@ -47,10 +47,15 @@ struct cmp_server_cfg {
   enum cg_hash ra_hash;
   const struct der_view *ra_chain; /* RA certificate first, then its chain */
   size_t n_ra_chain;
-  const struct der_view *ca_chain; /* the issuing CA's chain, sent with issued certificates */
-  size_t n_ca_chain;
   const uint8_t *master_key;    /* 32 octets, for secrets at rest */
   uint32_t pbm_max_iterations;  /* cap on PasswordBasedMac iterationCount */
+};
+
+/* The profile a request arrived for (borrowed; outlives the exchange). */
+struct cmp_profile {
+  const char *name;
+  const struct der_view *ca_chain; /* the issuing CA's chain, sent with issued certificates */
+  size_t n_ca_chain;
 };
 
 /* What a CA is asked to certify (views into the exchange; valid until it is freed). */
@@ -76,7 +81,8 @@ struct cmp_exchange;
 
 /* Starts an exchange for the request bytes (copied) arriving for profile at
  * time now.  NULL only when out of memory. */
-struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg, const char *profile,
+struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg,
+                                      const struct cmp_profile *profile,
                                       const uint8_t *req, size_t len, int64_t now);
 void cmp_exchange_free(struct cmp_exchange *ex);
 

@@ -25,6 +25,68 @@ void cert_write_sig_alg(struct der_writer *w, enum cg_sig_scheme scheme, enum cg
   der_end(w, m);
 }
 
+static bool printable_ascii(struct der_view v) {
+  for (size_t i = 0; i < v.len; i++)
+    if (v.p[i] < 0x21 || v.p[i] > 0x7e)
+      return false;
+  return v.len > 0;
+}
+
+/* RFC 1034 §3.5 preferred name syntax, as RFC 5280 §4.2.1.6 asks. */
+static bool dns_name_ok(struct der_view v) {
+  size_t label = 0;
+  if (v.len == 0 || v.len > 253)
+    return false;
+  for (size_t i = 0; i < v.len; i++) {
+    uint8_t c = v.p[i];
+    if (c == '.') {
+      if (label == 0 || v.p[i - 1] == '-')
+        return false;
+      label = 0;
+      continue;
+    }
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && !(c == '-' && label > 0))
+      return false;
+    if (++label > 63)
+      return false;
+  }
+  return label > 0 && v.p[v.len - 1] != '-';
+}
+
+int cert_check_san(struct der_view value) {
+  struct der_reader top, seq;
+  struct der_tlv t;
+  der_reader_view(&top, value);
+  if (der_enter(&top, DER_SEQUENCE, &seq) || der_at_end(&seq))
+    return CG_EBAD_TEMPLATE;
+  while (!der_at_end(&seq)) {
+    if (der_next(&seq, &t))
+      return CG_EBAD_TEMPLATE;
+    switch (t.tag) {
+    case DER_CTX(1): /* rfc822Name */
+      if (!printable_ascii(t.val) || memchr(t.val.p, '@', t.val.len) == NULL)
+        return CG_EBAD_TEMPLATE;
+      break;
+    case DER_CTX(2): /* dNSName */
+      if (!dns_name_ok(t.val))
+        return CG_EBAD_TEMPLATE;
+      break;
+    case DER_CTX(6): /* uniformResourceIdentifier */
+      if (!printable_ascii(t.val))
+        return CG_EBAD_TEMPLATE;
+      break;
+    case DER_CTX(7): /* iPAddress */
+      if (t.val.len != 4 && t.val.len != 16)
+        return CG_EBAD_TEMPLATE;
+      break;
+    default:
+      return CG_EBAD_TEMPLATE;
+    }
+  }
+  return der_leave(&top, &seq) || !der_at_end(&top) ? CG_EBAD_TEMPLATE : 0;
+}
+
 int cert_random_serial(struct cert_spec *spec) {
   int err = cg_random(spec->serial, 16);
   if (err)

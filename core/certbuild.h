@@ -47,6 +47,12 @@ struct cert_spec {
  * (RFC 4055 §5). */
 void cert_write_sig_alg(struct der_writer *w, enum cg_sig_scheme scheme, enum cg_hash hash);
 
+/* Checks a requested subjectAltName extnValue (GeneralNames, RFC 5280
+ * §4.2.1.6) before it is copied into a certificate: well-formed DER, and only
+ * rfc822Name, dNSName (letters, digits, hyphens and dots; no wildcard), URI
+ * (printable ASCII) and iPAddress (4 or 16 octets).  0 or CG_EBAD_TEMPLATE. */
+int cert_check_san(struct der_view value);
+
 /* A random positive serial of 16 octets (RFC 5280 §4.1.2.2: at most 20). */
 int cert_random_serial(struct cert_spec *spec);
 /* The RFC 5280 §4.2.1.2 method-1 key identifier: SHA-1 of the subjectPublicKey

@@ -124,8 +124,7 @@ void cg_crypto_thread_cleanup(void) {
 #endif
 }
 
-/* Erases secrets in a way the compiler may not drop as a dead store. */
-static void wipe(void *p, size_t n) {
+void cg_wipe(void *p, size_t n) {
   volatile uint8_t *v = p;
   while (n--)
     *v++ = 0;
@@ -270,7 +269,7 @@ int cg_hmac(enum cg_hash h, const uint8_t *key, size_t key_len, const struct cg_
   if (rc == 0 && wc_HmacFinal(&mac, out) != 0)
     rc = CG_ECRYPTO;
   wc_HmacFree(&mac);
-  wipe(&mac, sizeof mac);
+  cg_wipe(&mac, sizeof mac);
   return rc;
 }
 
@@ -299,9 +298,9 @@ int cg_pbm_owf(enum cg_hash h, const uint8_t *secret, size_t secret_len, const u
       rc = CG_ECRYPTO;
   }
   wc_HashFree(&st, t);
-  wipe(&st, sizeof st);
+  cg_wipe(&st, sizeof st);
   if (rc != 0)
-    wipe(out, hlen);
+    cg_wipe(out, hlen);
   return rc;
 }
 
@@ -337,7 +336,7 @@ int cg_aes256gcm_seal(const uint8_t key[32], const uint8_t nonce[12], const uint
       wc_AesGcmEncrypt(&aes, ct, pt, (word32)len, nonce, 12, tag, 16, aad, (word32)aad_len) != 0)
     rc = CG_ECRYPTO;
   wc_AesFree(&aes);
-  wipe(&aes, sizeof aes);
+  cg_wipe(&aes, sizeof aes);
   return rc;
 }
 
@@ -361,9 +360,9 @@ int cg_aes256gcm_open(const uint8_t key[32], const uint8_t nonce[12], const uint
   /* Some wolfCrypt code paths decrypt before they check the tag: never hand
    * out unauthenticated plaintext. */
   if (rc != 0 && pt)
-    wipe(pt, len);
+    cg_wipe(pt, len);
   wc_AesFree(&aes);
-  wipe(&aes, sizeof aes);
+  cg_wipe(&aes, sizeof aes);
   return rc;
 }
 
@@ -541,7 +540,7 @@ static void wc_key_free(enum cg_key_type type, union wc_key *u) {
   default:
     break;
   }
-  wipe(u, sizeof *u);
+  cg_wipe(u, sizeof *u);
 }
 
 /* Completes a private EdDSA key read without its public half (RFC 8410
@@ -557,7 +556,7 @@ static int ed25519_complete(ed25519_key *k) {
     wc = wc_ed25519_make_public(k, pub, sizeof pub);
   if (wc == 0)
     wc = wc_ed25519_import_private_key(priv, priv_len, pub, sizeof pub, k);
-  wipe(priv, sizeof priv);
+  cg_wipe(priv, sizeof priv);
   return wc;
 }
 
@@ -572,7 +571,7 @@ static int ed448_complete(ed448_key *k) {
     wc = wc_ed448_make_public(k, pub, sizeof pub);
   if (wc == 0)
     wc = wc_ed448_import_private_key(priv, priv_len, pub, sizeof pub, k);
-  wipe(priv, sizeof priv);
+  cg_wipe(priv, sizeof priv);
   return wc;
 }
 
@@ -665,7 +664,7 @@ static int key_shell(enum cg_key_type type, bool priv, const uint8_t *der, size_
 static void key_shell_free(struct cg_key *k) {
   pthread_mutex_destroy(&k->lock);
   if (k->der) {
-    wipe(k->der, k->der_len);
+    cg_wipe(k->der, k->der_len);
     free(k->der);
   }
   free(k);
@@ -844,12 +843,12 @@ int cg_key_generate_ec(unsigned bits, struct cg_key **out) {
     wc = MEMORY_E;
   if (wc < 0) {
     cg_key_free(k);
-    wipe(der, sizeof der);
+    cg_wipe(der, sizeof der);
     return map_err(wc);
   }
   memcpy(k->der, der, der_len);
   k->der_len = der_len;
-  wipe(der, sizeof der);
+  cg_wipe(der, sizeof der);
   *out = k;
   return 0;
 }
@@ -915,7 +914,7 @@ static int pkcs8_of(enum cg_key_type type, union wc_key *u, uint8_t *out, size_t
     wc = wc_RsaKeyToDer(&u->rsa, der, RSA_PRIV_DER_MAX);
     if (wc > 0)
       wc = wc_CreatePKCS8Key(out, &c, der, (word32)wc, RSAk, NULL, 0);
-    wipe(der, RSA_PRIV_DER_MAX);
+    cg_wipe(der, RSA_PRIV_DER_MAX);
     free(der);
     return wc < 0 ? map_err(wc) : (*len = c, 0);
   }
@@ -924,7 +923,7 @@ static int pkcs8_of(enum cg_key_type type, union wc_key *u, uint8_t *out, size_t
     wc = type == CG_KEY_ED25519 ? wc_Ed25519PrivateKeyToDer(&u->ed25519, tmp, sizeof tmp)
                                 : wc_Ed448PrivateKeyToDer(&u->ed448, tmp, sizeof tmp);
     rc = copy_out(wc, tmp, out, cap, len);
-    wipe(tmp, sizeof tmp);
+    cg_wipe(tmp, sizeof tmp);
     return rc;
   }
 }
@@ -1360,7 +1359,7 @@ static int traditional_der(const struct cg_key *key, uint8_t **der, word32 *der_
     wc = wc_RsaKeyToDer(&use.u->rsa, buf, RSA_PRIV_DER_MAX);
   key_release(key, &use);
   if (wc <= 0) {
-    wipe(buf, RSA_PRIV_DER_MAX);
+    cg_wipe(buf, RSA_PRIV_DER_MAX);
     free(buf);
     return wc == 0 ? CG_ECRYPTO : map_err(wc);
   }
@@ -1443,7 +1442,7 @@ int cg_pkcs12_create(const char *password, const struct cg_key *key, const uint8
 done:
   wc_PKCS12_free(p12);
   free(list);
-  wipe(kder, kder_len);
+  cg_wipe(kder, kder_len);
   free(kder);
   return rc;
 }
@@ -1562,7 +1561,7 @@ done:
   cg_key_free(k);
   free(c);
   if (pkey) {
-    wipe(pkey, pkey_len);
+    cg_wipe(pkey, pkey_len);
     XFREE(pkey, NULL, DYNAMIC_TYPE_PUBLIC_KEY);
   }
   XFREE(wcert, NULL, DYNAMIC_TYPE_PKCS);

@@ -51,6 +51,9 @@ int cg_pbkdf2(enum cg_hash prf, const uint8_t *pass, size_t pass_len, const uint
 
 /* Fills out with n random octets from the thread's DRBG. */
 int cg_random(void *out, size_t n);
+/* Erases n octets in a way the compiler may not drop as a dead store (for
+ * keys and secrets about to be released). */
+void cg_wipe(void *p, size_t n);
 /* Constant-time comparison of n octets; true when equal. */
 bool cg_ct_equal(const void *a, const void *b, size_t n);
 

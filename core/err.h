@@ -78,6 +78,7 @@ enum cg_err_class { CG_CLASS_OK, CG_CLASS_PEER, CG_CLASS_TRANSPORT, CG_CLASS_INT
   X(EXISTS, INTERNAL, SYSTEM_FAILURE, "already exists")                            \
   X(STATE, INTERNAL, SYSTEM_FAILURE, "illegal state transition")                   \
   X(BUSY, INTERNAL, SYSTEM_UNAVAIL, "service busy or shutting down")               \
+  X(CA_UNAVAILABLE, INTERNAL, SYSTEM_UNAVAIL, "the CA cannot issue now")            \
   X(INVAL, INTERNAL, SYSTEM_FAILURE, "invalid argument")
 
 enum cg_err {

@@ -30,6 +30,7 @@ enum stmt_id {
   S_TXN_STATE,
   S_CERT_INSERT,
   S_CERT_DER,
+  S_CERT_REVOKE,
   S__COUNT
 };
 

@@ -63,6 +63,7 @@ static const char *const stmt_sql[S__COUNT] = {
                       " not_after, der, txid, profile, created_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [S_CERT_DER] = "SELECT der FROM certificates WHERE serial = ?1",
+    [S_CERT_REVOKE] = "UPDATE certificates SET status = 'revoked' WHERE txid = ?1",
 };
 
 /* ---- times ------------------------------------------------------------- */
@@ -425,6 +426,14 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
     err = txn_update(st, &op->txn);
   if (err == 0 && op->cert_present)
     err = cert_insert(st, &op->cert, op->txn.updated_at);
+  /* RFC 9810 §5.3.18: a certificate the requester rejected in certConf is
+   * revoked, in the same savepoint as the state change. */
+  if (err == 0 && op->kind == CG_STORE_OP_UPDATE && op->txn.state == CMP_TXN_REVOKED_ON_REJECT) {
+    sqlite3_stmt *s = st->stmt[S_CERT_REVOKE];
+    err = bind_text(s, 1, op->txn.txid) == SQLITE_OK
+              ? step_done(st, S_CERT_REVOKE, "revoking a rejected certificate")
+              : bind_failed(st, s, "txid");
+  }
   if (err == 0 && (err = exec_stmt(st, S_RELEASE)) == 0)
     return 0;
   exec_stmt(st, S_ROLLBACK_TO);

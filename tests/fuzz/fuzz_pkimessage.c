@@ -57,7 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
           cg_name_to_string(m.u.cert_req.req[i].tmpl.subject, name, sizeof name);
   }
 
-  struct cmp_exchange *ex = cmp_exchange_new(&cfg, "default", data, size, 1700000000);
+  static const struct cmp_profile profile = {"default", NULL, 0};
+  struct cmp_exchange *ex = cmp_exchange_new(&cfg, &profile, data, size, 1700000000);
   if (ex == NULL)
     return 0;
   for (int steps = 0; steps < 10; steps++) {

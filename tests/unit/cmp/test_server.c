@@ -35,6 +35,7 @@ struct fixture {
   struct der_view ra_chain[2], ca_chain[1];
   uint8_t master[32];
   struct cmp_server_cfg cfg;
+  struct cmp_profile prof_default, prof_other;
   struct cmp_secret_record secret;
   /* the "database" */
   struct cmp_txn_record txns[MAX_TXNS];
@@ -96,8 +97,8 @@ static int setup(void **state) {
   cg_key_default_sig(f->ra_key, &f->cfg.ra_scheme, &f->cfg.ra_hash);
   f->cfg.ra_chain = f->ra_chain;
   f->cfg.n_ra_chain = 2;
-  f->cfg.ca_chain = f->ca_chain;
-  f->cfg.n_ca_chain = 1;
+  f->prof_default = (struct cmp_profile){"default", f->ca_chain, 1};
+  f->prof_other = (struct cmp_profile){"other", f->ca_chain, 1};
   f->cfg.master_key = f->master;
   f->cfg.pbm_max_iterations = 10000;
 
@@ -131,7 +132,8 @@ static struct cmp_txn_record *find_txn(const char *txid, size_t *idx) {
 
 /* Plays store, threadpool and CA for one exchange until it is done. */
 static struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
-  struct cmp_exchange *ex = cmp_exchange_new(&F->cfg, profile, req, len, (int64_t)time(NULL));
+  const struct cmp_profile *p = strcmp(profile, "default") ? &F->prof_other : &F->prof_default;
+  struct cmp_exchange *ex = cmp_exchange_new(&F->cfg, p, req, len, (int64_t)time(NULL));
   assert_non_null(ex);
   for (int steps = 0; steps < 20; steps++) {
     switch (cmp_exchange_step(ex)) {
@@ -334,6 +336,27 @@ static void test_cert_conf_confirms_the_transaction_with_pkiconf(void **state) {
   cmp_exchange_free(ex2);
 }
 
+static void test_cert_conf_rejecting_the_certificate_ends_revoked_on_reject(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg ip, conf;
+  struct cmp_exchange *ex, *ex2;
+  client_init(&c, REF, SECRET);
+  enrol(&c, &ip, &ex);
+  uint8_t req[4096];
+  size_t len;
+  c.hdr.recip_nonce = ip.hdr.sender_nonce;
+  assert_int_equal(cmp_client_cert_conf(&c.mac, &c.hdr, ip.u.cert_rep.rsp[0].cert, 0, true, req,
+                                        sizeof req, &len),
+                   0);
+  ex2 = run("default", req, len);
+  decode_response(ex2, &c, &conf);
+  assert_int_equal(conf.type, CMP_PKICONF);
+  assert_int_equal(find_txn(cmp_exchange_txn(ex)->txid, NULL)->state, CMP_TXN_REVOKED_ON_REJECT);
+  cmp_exchange_free(ex);
+  cmp_exchange_free(ex2);
+}
+
 static void test_cert_conf_with_wrong_recip_nonce_is_bad_recipient_nonce(void **state) {
   (void)state;
   struct client c;
@@ -480,6 +503,21 @@ static void test_empty_subject_is_bad_cert_template_and_recorded_rejected(void *
   cmp_exchange_free(ex);
 }
 
+static void test_cert_req_id_other_than_zero_is_bad_request(void **state) {
+  (void)state;
+  struct client c;
+  uint8_t req[4096];
+  client_init(&c, REF, SECRET);
+  c.hdr.cert_req_id = 5;
+  size_t len = make_ir(&c, req, sizeof req), issued = F->issued;
+  struct cmp_exchange *ex = run("default", req, len);
+  struct cmp_msg rsp;
+  decode_response(ex, &c, &rsp);
+  assert_error(&rsp, CG_FI_BAD_REQUEST);
+  assert_int_equal(F->issued, issued);
+  cmp_exchange_free(ex);
+}
+
 static void test_iteration_count_over_the_cap_is_bad_alg(void **state) {
   (void)state;
   struct client c;
@@ -552,12 +590,14 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ir_is_answered_with_a_mac_protected_ip_carrying_the_certificate),
       cmocka_unit_test(test_cert_conf_confirms_the_transaction_with_pkiconf),
+      cmocka_unit_test(test_cert_conf_rejecting_the_certificate_ends_revoked_on_reject),
       cmocka_unit_test(test_cert_conf_with_wrong_recip_nonce_is_bad_recipient_nonce),
       cmocka_unit_test(test_cert_conf_with_wrong_hash_is_bad_cert_id),
       cmocka_unit_test(test_wrong_secret_unknown_ref_and_bad_mac_answer_alike),
       cmocka_unit_test(test_secret_of_another_profile_is_refused),
       cmocka_unit_test(test_reused_transaction_id_is_transaction_id_in_use),
       cmocka_unit_test(test_empty_subject_is_bad_cert_template_and_recorded_rejected),
+      cmocka_unit_test(test_cert_req_id_other_than_zero_is_bad_request),
       cmocka_unit_test(test_iteration_count_over_the_cap_is_bad_alg),
       cmocka_unit_test(test_garbage_gets_a_signed_bad_data_format_error),
       cmocka_unit_test(test_every_prefix_of_an_ir_is_refused),

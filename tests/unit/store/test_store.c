@@ -581,6 +581,37 @@ static void test_certificate_of_unknown_transaction_writes_nothing(void **state)
   assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates"), 0);
 }
 
+/* RFC 9810 §5.3.18: a certificate rejected in certConf is revoked together
+ * with the state change; the certificates of other transactions stay. */
+static void test_reject_in_cert_conf_revokes_the_certificate(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op a, b, rej;
+  fill_fake_der();
+  make_insert(&a, 1, true);
+  make_insert(&b, 2, true);
+  a.txn.state = a.txn.prev_state = CMP_TXN_ISSUED;
+  b.txn.state = b.txn.prev_state = CMP_TXN_ISSUED;
+  submit(st, &a, NULL);
+  submit(st, &b, NULL);
+  run_until(&f->loop, &tally.done, 2);
+  assert_int_equal(a.result, 0);
+  assert_int_equal(b.result, 0);
+  rej = a;
+  rej.kind = CG_STORE_OP_UPDATE;
+  rej.cert_present = false;
+  assert_int_equal(cmp_txn_set_state(&rej.txn, CMP_TXN_REVOKED_ON_REJECT), 0);
+  submit(st, &rej, NULL);
+  run_until(&f->loop, &tally.done, 3);
+  assert_int_equal(rej.result, 0);
+  stop_and_close(f, st);
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM certificates WHERE txid = '%s' AND status = 'revoked'",
+           a.txn.txid);
+  assert_int_equal(peer_int(f, sql), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates WHERE status = 'issued'"), 1);
+}
+
 static void test_update_applies_only_from_the_expected_state(void **state) {
   struct fixture *f = *state;
   struct cg_store *st = open_started(f);
@@ -775,7 +806,8 @@ int main(void) {
       T(test_lookup_refuses_times_not_written_by_us),
       T(test_duplicate_txid_fails_alone_in_its_group),
       T(test_certificate_of_unknown_transaction_writes_nothing),
-      T(test_update_applies_only_from_the_expected_state),
+      T(test_reject_in_cert_conf_revokes_the_certificate),
+    T(test_update_applies_only_from_the_expected_state),
       T(test_every_state_name_passes_the_schema_check),
       T(test_malformed_records_are_einval_and_not_written),
       T(test_stop_drains_queued_ops_and_refuses_new_ones),

@@ -1,0 +1,315 @@
+/*
+ * test_local.c - the embedded CA backend: what it issues (RFC 5280 fields
+ * and the profile's policy), what it refuses, and how it starts, on a real
+ * libuv loop with signing on the threadpool.
+ */
+#define _GNU_SOURCE /* memmem */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ca_backends/backend.h"
+#include "cmp/protect.h"
+#include "core/certbuild.h"
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/oid.h"
+#include "core/x509.h"
+#include "testutil.h"
+
+struct kv {
+  const char *cert, *key;
+};
+
+static const char *get(const void *ctx, const char *key) {
+  const struct kv *kv = ctx;
+  return !strcmp(key, "cert") ? kv->cert : !strcmp(key, "key") ? kv->key : NULL;
+}
+
+struct fixture {
+  char dir[64];
+  struct cg_key *ca_key, *dev_key;
+  uint8_t ca_name[128], dev_name[128];
+  size_t ca_name_len, dev_name_len;
+  uint8_t ca_cert[2048];
+  size_t ca_cert_len;
+  uint8_t dev_spki[512];
+  size_t dev_spki_len;
+};
+
+static void write_pem(const char *path, const char *label, const uint8_t *der, size_t len) {
+  char pem[8192];
+  size_t n;
+  assert_int_equal(cg_pem_encode(label, der, len, pem, sizeof pem, &n), 0);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  assert_int_equal(fwrite(pem, 1, n, f), n);
+  fclose(f);
+}
+
+static void name(const char *cn, uint8_t *out, size_t *len) {
+  enum cg_oid_id t[] = {CG_OID_AT_CN};
+  const char *v[] = {cn};
+  assert_int_equal(cert_make_name(t, v, 1, out, 128, len), 0);
+}
+
+/* Writes ca-cert.pem / ca-key.pem for a CA valid from nb to na. */
+static void make_ca(struct fixture *f, int64_t nb, int64_t na) {
+  struct cert_spec s = {0};
+  uint8_t spki[512], der[2048];
+  size_t spki_len, der_len;
+  char path[128];
+  assert_int_equal(cg_key_spki(f->ca_key, spki, sizeof spki, &spki_len), 0);
+  s.issuer = s.subject = (struct der_view){f->ca_name, f->ca_name_len};
+  s.spki = (struct der_view){spki, spki_len};
+  s.not_before = nb;
+  s.not_after = na;
+  s.is_ca = true;
+  s.key_usage = CERT_KU_KEY_CERT_SIGN;
+  assert_int_equal(cert_random_serial(&s), 0);
+  assert_int_equal(cert_build(&s, f->ca_key, f->ca_cert, sizeof f->ca_cert, &f->ca_cert_len), 0);
+  snprintf(path, sizeof path, "%s/ca-cert.pem", f->dir);
+  write_pem(path, "CERTIFICATE", f->ca_cert, f->ca_cert_len);
+  assert_int_equal(cg_key_private_pkcs8(f->ca_key, der, sizeof der, &der_len), 0);
+  snprintf(path, sizeof path, "%s/ca-key.pem", f->dir);
+  write_pem(path, "PRIVATE KEY", der, der_len);
+}
+
+static int setup(void **state) {
+  struct fixture *f = calloc(1, sizeof *f);
+  strcpy(f->dir, "/tmp/cmpgw-test-local-XXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  assert_int_equal(cg_key_generate_ec(256, &f->ca_key), 0);
+  assert_int_equal(cg_key_generate_ec(256, &f->dev_key), 0);
+  name("local test CA", f->ca_name, &f->ca_name_len);
+  name("dev", f->dev_name, &f->dev_name_len);
+  assert_int_equal(cg_key_spki(f->dev_key, f->dev_spki, sizeof f->dev_spki, &f->dev_spki_len), 0);
+  int64_t now = (int64_t)time(NULL);
+  make_ca(f, now - 60, now + 2 * 365 * 86400LL);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  struct fixture *f = *state;
+  char path[128];
+  snprintf(path, sizeof path, "%s/ca-cert.pem", f->dir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/ca-key.pem", f->dir);
+  unlink(path);
+  rmdir(f->dir);
+  cg_key_free(f->ca_key);
+  cg_key_free(f->dev_key);
+  free(f);
+  return 0;
+}
+
+struct result {
+  bool done;
+  int err;
+  uint8_t der[4096];
+  size_t len;
+};
+
+static void on_done(struct ca_call *call, int err, const uint8_t *der, size_t len) {
+  struct result *r = call->arg;
+  r->done = true;
+  r->err = err;
+  if (err == 0) {
+    assert_true(len <= sizeof r->der);
+    memcpy(r->der, der, len);
+    r->len = len;
+  }
+}
+
+/* Starts the backend, issues one request, stops; returns the init error or
+ * fills *r. */
+static int issue(struct fixture *f, const struct cmp_issue_request *req,
+                 const struct ca_policy *pol, struct result *r) {
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  const struct ca_backend_ops *ops = ca_backend_find("local");
+  assert_non_null(ops);
+  assert_int_equal(ops->abi, CA_BACKEND_ABI);
+  void *st = calloc(1, ops->state_size);
+  struct kv kv = {"ca-cert.pem", "ca-key.pem"};
+  struct ca_settings s = {get, &kv, f->dir};
+  int err = ops->init(st, &loop, &s);
+  if (err == 0) {
+    struct ca_call call = {0};
+    call.req = req;
+    call.policy = pol;
+    call.done = on_done;
+    call.arg = r;
+    assert_int_equal(ops->issue(st, &call), CA_ACCEPTED);
+    while (!r->done)
+      assert_true(uv_run(&loop, UV_RUN_ONCE) >= 0);
+  }
+  ops->destroy(st);
+  free(st);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  return err;
+}
+
+/* extensions contents holding one subjectAltName with the given GeneralNames
+ * contents. */
+static size_t san_ext(const uint8_t *names, size_t n, uint8_t *out, size_t cap) {
+  struct der_writer w;
+  size_t len;
+  der_writer_init(&w, out, cap);
+  size_t ext = der_begin(&w, DER_SEQUENCE);
+  der_put_oid(&w, CG_OID_EXT_SAN);
+  size_t val = der_begin(&w, DER_OCTET_STRING);
+  der_put_tlv(&w, DER_SEQUENCE, names, n);
+  der_end(&w, val);
+  der_end(&w, ext);
+  assert_int_equal(der_writer_finish(&w, &len), 0);
+  return len;
+}
+
+static const struct ca_policy policy = {30, true, false, true};
+
+static void base_request(struct fixture *f, struct cmp_issue_request *req) {
+  memset(req, 0, sizeof *req);
+  req->profile = "default";
+  req->subject = (struct der_view){f->dev_name, f->dev_name_len};
+  req->spki = (struct der_view){f->dev_spki, f->dev_spki_len};
+}
+
+static void test_issues_a_certificate_by_the_profile_policy(void **state) {
+  struct fixture *f = *state;
+  static const uint8_t names[] = {0x82, 0x0b, 'd', 'e', 'v', '.', 'e', 'x', 'a', 'm', 'p', 'l', 'e'};
+  uint8_t exts[128];
+  struct cmp_issue_request req;
+  base_request(f, &req);
+  req.extensions = (struct der_view){exts, san_ext(names, sizeof names, exts, sizeof exts)};
+  struct result *r = calloc(1, sizeof *r);
+  assert_int_equal(issue(f, &req, &policy, r), 0);
+  assert_int_equal(r->err, 0);
+
+  struct cg_x509 c, ca;
+  assert_int_equal(cg_x509_parse(r->der, r->len, &c), 0);
+  assert_int_equal(cg_x509_parse(f->ca_cert, f->ca_cert_len, &ca), 0);
+  assert_int_equal(c.version, 2);
+  assert_true(der_view_eq(c.issuer, ca.subject));
+  assert_true(der_view_is(c.subject, f->dev_name, f->dev_name_len));
+  assert_true(der_view_is(c.spki, f->dev_spki, f->dev_spki_len));
+  assert_int_equal(c.not_after - c.not_before, 30 * 86400);
+  /* RFC 5280 §4.1.2.2: positive, at most 20 octets. */
+  assert_true(c.serial.len >= 1 && c.serial.len <= 20 && (c.serial.p[0] & 0x80) == 0);
+
+  struct der_view v;
+  bool critical;
+  assert_int_equal(cg_x509_find_ext(c.extensions, cg_oid(CG_OID_EXT_SAN), &v, &critical), 1);
+  assert_int_equal(v.len, 2 + sizeof names);
+  assert_memory_equal(v.p + 2, names, sizeof names);
+  assert_int_equal(cg_x509_find_ext(c.extensions, cg_oid(CG_OID_EXT_KEY_USAGE), &v, &critical), 1);
+  assert_true(critical);
+  assert_int_equal(cg_x509_find_ext(c.extensions, cg_oid(CG_OID_EXT_EKU), &v, &critical), 1);
+  assert_non_null(memmem(v.p, v.len, cg_oid(CG_OID_KP_CLIENT_AUTH).p, cg_oid(CG_OID_KP_CLIENT_AUTH).len));
+  assert_int_equal(cg_x509_find_ext(c.extensions, cg_oid(CG_OID_EXT_AKID), &v, &critical), 1);
+  assert_non_null(memmem(v.p, v.len, ca.skid.p, ca.skid.len));
+  assert_int_equal(cg_x509_find_ext(c.extensions, cg_oid(CG_OID_EXT_BASIC_CONSTRAINTS), NULL, NULL), 0);
+
+  /* Signed by the CA key. */
+  struct cg_iov iov = {c.tbs.p, c.tbs.len};
+  assert_int_equal(cmp_verify_sig(c.sig_alg, ca.spki, &iov, 1, c.signature), 0);
+  free(r);
+}
+
+static void test_requested_validity_may_shorten_never_lengthen(void **state) {
+  struct fixture *f = *state;
+  struct cmp_issue_request req;
+  struct result *r = calloc(1, sizeof *r);
+  struct cg_x509 c;
+  int64_t now = (int64_t)time(NULL);
+  base_request(f, &req);
+  req.has_not_after = true;
+  req.not_after = now + 86400;
+  assert_int_equal(issue(f, &req, &policy, r), 0);
+  assert_int_equal(cg_x509_parse(r->der, r->len, &c), 0);
+  assert_int_equal(c.not_after, now + 86400);
+
+  memset(r, 0, sizeof *r);
+  req.not_after = now + 400 * 86400LL;
+  assert_int_equal(issue(f, &req, &policy, r), 0);
+  assert_int_equal(cg_x509_parse(r->der, r->len, &c), 0);
+  assert_int_equal(c.not_after - c.not_before, 30 * 86400);
+  free(r);
+}
+
+static void test_unsafe_or_malformed_san_is_bad_template(void **state) {
+  struct fixture *f = *state;
+  static const uint8_t wildcard[] = {0x82, 0x0a, '*', '.', 'b', 'a', 'n', 'k', '.', 'c', 'o', 'm'};
+  static const uint8_t other_name[] = {0xa0, 0x03, 0x06, 0x01, 0x2a};
+  static const uint8_t bad_ip[] = {0x87, 0x03, 1, 2, 3};
+  static const uint8_t not_der[] = {0x82, 0x05, 'a'};
+  const uint8_t *cases[] = {wildcard, other_name, bad_ip, not_der};
+  size_t lens[] = {sizeof wildcard, sizeof other_name, sizeof bad_ip, sizeof not_der};
+  for (size_t i = 0; i < 4; i++) {
+    uint8_t exts[128];
+    struct cmp_issue_request req;
+    struct result *r = calloc(1, sizeof *r);
+    base_request(f, &req);
+    req.extensions = (struct der_view){exts, san_ext(cases[i], lens[i], exts, sizeof exts)};
+    assert_int_equal(issue(f, &req, &policy, r), 0);
+    assert_true(r->done);
+    assert_int_equal(r->err, CG_EBAD_TEMPLATE);
+    free(r);
+  }
+}
+
+static void test_an_expired_ca_does_not_issue(void **state) {
+  struct fixture *f = *state;
+  int64_t now = (int64_t)time(NULL);
+  struct cmp_issue_request req;
+  struct result *r = calloc(1, sizeof *r);
+  make_ca(f, now - 10 * 86400, now - 86400);
+  base_request(f, &req);
+  assert_int_equal(issue(f, &req, &policy, r), 0);
+  assert_int_equal(r->err, CG_ECA_UNAVAILABLE);
+  free(r);
+  make_ca(f, now - 60, now + 2 * 365 * 86400LL);
+}
+
+static void test_a_key_that_is_not_the_certificates_is_refused_at_start(void **state) {
+  struct fixture *f = *state;
+  struct cg_key *other;
+  uint8_t der[1024];
+  size_t len;
+  char path[128];
+  assert_int_equal(cg_key_generate_ec(256, &other), 0);
+  assert_int_equal(cg_key_private_pkcs8(other, der, sizeof der, &len), 0);
+  cg_key_free(other);
+  snprintf(path, sizeof path, "%s/ca-key.pem", f->dir);
+  unlink(path);
+  write_pem(path, "PRIVATE KEY", der, len);
+  struct cmp_issue_request req;
+  struct result *r = calloc(1, sizeof *r);
+  base_request(f, &req);
+  assert_int_equal(issue(f, &req, &policy, r), CG_ECONFIG);
+  assert_false(r->done);
+  free(r);
+  int64_t now = (int64_t)time(NULL);
+  make_ca(f, now - 60, now + 2 * 365 * 86400LL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_issues_a_certificate_by_the_profile_policy),
+      cmocka_unit_test(test_requested_validity_may_shorten_never_lengthen),
+      cmocka_unit_test(test_unsafe_or_malformed_san_is_bad_template),
+      cmocka_unit_test(test_an_expired_ca_does_not_issue),
+      cmocka_unit_test(test_a_key_that_is_not_the_certificates_is_refused_at_start),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

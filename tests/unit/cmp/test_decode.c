@@ -1,0 +1,109 @@
+/*
+ * test_decode.c - PKIMessage decoding rules pinned on small hand-built
+ * messages (the vectors test covers whole real messages).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cmp/msg.h"
+#include "core/err.h"
+
+/* A pkiconf message whose header has the given sender (whole TLV) and, when
+ * time is not NULL, a messageTime with that GeneralizedTime text. */
+static size_t build(uint8_t *out, size_t cap, const uint8_t *sender, size_t sender_len,
+                    const char *time) {
+  struct der_writer w;
+  size_t len;
+  der_writer_init(&w, out, cap);
+  size_t msg = der_begin(&w, DER_SEQUENCE);
+  size_t hdr = der_begin(&w, DER_SEQUENCE);
+  der_put_uint64(&w, DER_INTEGER, 2);
+  der_put_raw(&w, sender, sender_len);
+  size_t rcp = der_begin(&w, DER_CTX_CONS(4));
+  der_put_tlv(&w, DER_SEQUENCE, NULL, 0);
+  der_end(&w, rcp);
+  if (time != NULL) {
+    size_t t = der_begin(&w, DER_CTX_CONS(0));
+    der_put_tlv(&w, DER_GENERALIZED_TIME, time, strlen(time));
+    der_end(&w, t);
+  }
+  der_end(&w, hdr);
+  size_t body = der_begin(&w, DER_CTX_CONS(CMP_PKICONF));
+  der_put_null(&w);
+  der_end(&w, body);
+  der_end(&w, msg);
+  assert_int_equal(der_writer_finish(&w, &len), 0);
+  return len;
+}
+
+static const uint8_t null_dn[] = {0xa4, 0x02, 0x30, 0x00};
+
+static void test_message_time_with_fractional_seconds_is_accepted(void **state) {
+  (void)state;
+  uint8_t buf[256];
+  struct cmp_msg m;
+  size_t len = build(buf, sizeof buf, null_dn, sizeof null_dn, "20250101120000.123Z");
+  assert_int_equal(cmp_msg_decode(buf, len, &m), 0);
+  assert_true(m.hdr.has_message_time);
+  assert_int_equal(m.hdr.message_time, 1735732800); /* 2025-01-01T12:00:00Z */
+  len = build(buf, sizeof buf, null_dn, sizeof null_dn, "20250101120000Z");
+  assert_int_equal(cmp_msg_decode(buf, len, &m), 0);
+  assert_int_equal(m.hdr.message_time, 1735732800);
+}
+
+static void test_message_time_that_is_not_der_is_refused(void **state) {
+  (void)state;
+  static const char *const bad[] = {
+      "20250101120000.120Z", /* X.690 §11.7.3: no trailing zero */
+      "20250101120000.Z",    /* a mark without digits */
+      "20250101120000,5Z",   /* ',' is not the DER mark */
+      "20250101120000.5",    /* no Z */
+      "202501011200Z",       /* no seconds */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    uint8_t buf[256];
+    struct cmp_msg m;
+    size_t len = build(buf, sizeof buf, null_dn, sizeof null_dn, bad[i]);
+    assert_int_not_equal(cmp_msg_decode(buf, len, &m), 0);
+    assert_false(m.header_ok);
+  }
+}
+
+static void test_general_name_forms_are_checked(void **state) {
+  (void)state;
+  uint8_t buf[256];
+  struct cmp_msg m;
+  /* directoryName must be constructed; dNSName primitive. */
+  static const uint8_t prim_dir[] = {0x84, 0x00};
+  static const uint8_t cons_dns[] = {0xa2, 0x00};
+  static const uint8_t dns[] = {0x82, 0x01, 'a'};
+  static const uint8_t registered_id_9[] = {0x89, 0x01, 0x00};
+  size_t len = build(buf, sizeof buf, prim_dir, sizeof prim_dir, NULL);
+  assert_int_not_equal(cmp_msg_decode(buf, len, &m), 0);
+  len = build(buf, sizeof buf, cons_dns, sizeof cons_dns, NULL);
+  assert_int_not_equal(cmp_msg_decode(buf, len, &m), 0);
+  len = build(buf, sizeof buf, registered_id_9, sizeof registered_id_9, NULL);
+  assert_int_not_equal(cmp_msg_decode(buf, len, &m), 0);
+  len = build(buf, sizeof buf, dns, sizeof dns, NULL);
+  assert_int_equal(cmp_msg_decode(buf, len, &m), 0);
+  assert_null(m.hdr.sender_dn.p);
+  len = build(buf, sizeof buf, null_dn, sizeof null_dn, NULL);
+  assert_int_equal(cmp_msg_decode(buf, len, &m), 0);
+  assert_int_equal(m.hdr.sender_dn.len, 2);
+  assert_int_equal(m.type, CMP_PKICONF);
+  assert_true(m.header_ok);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_message_time_with_fractional_seconds_is_accepted),
+      cmocka_unit_test(test_message_time_that_is_not_der_is_refused),
+      cmocka_unit_test(test_general_name_forms_are_checked),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
