@@ -21,6 +21,7 @@
 #include "core/err.h"
 #include "core/oid.h"
 #include "core/x509.h"
+#include "failalloc.h"
 
 #define REF "device-ref-0001"
 #define SECRET "correct horse battery"
@@ -164,9 +165,11 @@ static struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t 
       s.not_after = s.not_before + 3600;
       s.key_usage = CERT_KU_DIGITAL_SIGNATURE;
       assert_int_equal(cert_random_serial(&s), 0);
-      assert_int_equal(cert_build(&s, F->ca_key, der, sizeof der, &der_len), 0);
-      F->issued++;
-      cmp_exchange_issue_done(ex, 0, der, der_len);
+      /* The CA may fail too (the allocation-failure test makes it). */
+      int err = cert_build(&s, F->ca_key, der, sizeof der, &der_len);
+      if (err == 0)
+        F->issued++;
+      cmp_exchange_issue_done(ex, err, der, der_len);
       break;
     }
     case CMP_STEP_INSERT: {
@@ -586,6 +589,52 @@ static void test_unsupported_body_is_bad_request(void **state) {
   cmp_exchange_free(ex);
 }
 
+/* Every allocation of a whole enrolment is made to fail in turn: the
+ * exchange must still end (a protected error, or no exchange at all when its
+ * own allocation failed), never issue without an answer, and leak nothing
+ * (LeakSanitizer checks at exit). */
+static void test_every_allocation_failing_in_turn_is_survived(void **state) {
+  (void)state;
+  uint8_t req[4096];
+  unsigned failures = 0;
+  for (unsigned n = 1; n < 200; n++) {
+    struct client c;
+    client_init(&c, REF, SECRET);
+    size_t len = make_ir(&c, req, sizeof req);
+    failalloc_arm(n);
+    struct cmp_exchange *ex =
+        cmp_exchange_new(&F->cfg, &F->prof_default, req, len, (int64_t)time(NULL));
+    if (ex == NULL) {
+      assert_true(failalloc_fired());
+      failalloc_disarm();
+      failures++;
+      continue;
+    }
+    failalloc_disarm();
+    cmp_exchange_free(ex);
+    failalloc_arm(n);
+    ex = run("default", req, len);
+    bool fired = failalloc_fired();
+    failalloc_disarm();
+    const uint8_t *p;
+    size_t plen;
+    struct cmp_msg m;
+    cmp_exchange_response(ex, &p, &plen);
+    if (p != NULL) {
+      assert_int_equal(cmp_msg_decode(p, plen, &m), 0);
+      assert_true(m.type == CMP_IP || m.type == CMP_ERROR);
+    }
+    cmp_exchange_free(ex);
+    if (!fired)
+      break; /* the whole exchange ran with fewer than n allocations */
+    failures++;
+  }
+  /* An enrolment allocates a handful of times (arena chunks, the CA's
+   * buffer); the loop must have gone through all of them. */
+  assert_true(failures >= 3);
+  print_message("allocation failures survived: %u\n", failures);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ir_is_answered_with_a_mac_protected_ip_carrying_the_certificate),
@@ -602,6 +651,7 @@ int main(void) {
       cmocka_unit_test(test_garbage_gets_a_signed_bad_data_format_error),
       cmocka_unit_test(test_every_prefix_of_an_ir_is_refused),
       cmocka_unit_test(test_unsupported_body_is_bad_request),
+      cmocka_unit_test(test_every_allocation_failing_in_turn_is_survived),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
