@@ -296,9 +296,14 @@ int cmd_init(int argc, char **argv) {
     strncat(slash, "/", sizeof slash - strlen(slash) - 1);
     strncat(slash, parts[i], sizeof slash - strlen(slash) - 1);
   }
-  char host[128];
+  char host[128], server[160];
   int port;
   cg_parse_hostport(http, host, sizeof host, &port);
+  /* Port 0 is chosen when serve starts; it logs "listening http HOST:PORT". */
+  if (port == 0)
+    snprintf(server, sizeof server, "%s:PORT", host);
+  else
+    snprintf(server, sizeof server, "%s:%d", host, port);
   printf("Created a demo deployment in %s:\n"
          "  %s/cmpgw.conf   configuration\n"
          "  %s/ca-cert.pem  demo CA certificate (trust anchor for clients)\n"
@@ -313,10 +318,10 @@ int cmd_init(int argc, char **argv) {
          "\n"
          "Enrol with OpenSSL, using the reference and secret printed:\n"
          "  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out dev.key\n"
-         "  openssl cmp -cmd ir -server %s:%d -path .well-known/cmp \\\n"
+         "  openssl cmp -cmd ir -server %s -path .well-known/cmp \\\n"
          "    -ref REFERENCE -secret pass:SECRET -recipient \"%s\" \\\n"
          "    -newkey dev.key -subject /CN=dev1 -certout dev.pem -trusted %s/ca-cert.pem\n"
          "  openssl verify -CAfile %s/ca-cert.pem dev.pem\n",
-         dir, dir, dir, dir, dir, dir, dir, host, port, slash, dir, dir);
+         dir, dir, dir, dir, dir, dir, dir, server, slash, dir, dir);
   return 0;
 }
