@@ -65,6 +65,9 @@ enum cg_err_class { CG_CLASS_OK, CG_CLASS_PEER, CG_CLASS_TRANSPORT, CG_CLASS_INT
   X(UNSUPPORTED_VERSION, PEER, UNSUPPORTED_VERSION, "unsupported pvno")            \
   X(WRONG_AUTHORITY, PEER, WRONG_AUTHORITY, "recipient is not this RA")            \
   X(NOT_AUTHORIZED, PEER, NOT_AUTHORIZED, "not authorized for this request")       \
+  X(NOT_TRUSTED, PEER, SIGNER_NOT_TRUSTED, "signer certificate not trusted")         \
+  X(CERT_REVOKED, PEER, CERT_REVOKED, "certificate already revoked")                 \
+  X(WRONG_INTEGRITY, PEER, WRONG_INTEGRITY, "protection not allowed here")           \
   X(CLOSED, TRANSPORT, NONE, "connection closed")                                  \
   X(TOO_BIG, TRANSPORT, NONE, "message exceeds the configured limit")              \
   X(TIMEOUT, TRANSPORT, NONE, "timed out")                                         \
