@@ -78,8 +78,10 @@ static const char config_template[] =
     "header_timeout_ms = 10000\n"
     "body_timeout_ms = 30000\n"
     "idle_timeout_ms = 60000\n"
-    "# Highest PasswordBasedMac iterationCount accepted (each costs one hash).\n"
+    "# Highest PasswordBasedMac / PBMAC1 iteration count accepted (each costs one hash).\n"
     "pbm_max_iterations = 100000\n"
+    "# Seconds a request's messageTime may differ from our clock (0: not checked).\n"
+    "max_clock_skew = 900\n"
     "\n"
     "[store]\n"
     "# SQLite database (WAL): read it live with sqlite3; schema in docs/schema.md.\n"
@@ -106,7 +108,13 @@ static const char config_template[] =
     "validity_days = 365\n"
     "eku_client_auth = true\n"
     "eku_server_auth = false\n"
-    "copy_san = true\n";
+    "copy_san = true\n"
+    "# Request protections accepted: mac (PBM, PBMAC1), signature (certificates that\n"
+    "# chain to trust_anchors, by default this profile's CA).\n"
+    "protection = mac, signature\n"
+    "# trust_anchors = anchors.pem\n"
+    "implicit_confirm = false\n"
+    "ra_verified = false\n";
 
 struct pki {
   struct cg_key *ca_key, *ra_key;

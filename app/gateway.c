@@ -21,9 +21,13 @@
 
 #define WELL_KNOWN "/.well-known/cmp"
 
+#define MAX_ANCHORS 8
+
 struct profile_rt {
   const struct cg_config_profile *cfg;
   struct cmp_profile cmp;
+  uint8_t *anchor_der[MAX_ANCHORS]; /* trust anchors read from a file */
+  struct der_view anchors[MAX_ANCHORS];
   struct ca_policy policy;
   const struct ca_backend_ops *ops;
   void *backend;
@@ -105,8 +109,17 @@ static void on_work(struct cg_work *w) {
 static void on_store_done(struct cg_store_op *op) {
   struct request *r = op->arg;
   if (op->kind == CG_STORE_OP_LOOKUP) {
-    cmp_exchange_lookup_done(r->ex, op->result, op->secret_found ? &op->secret : NULL,
-                             op->txn_found ? &op->txn : NULL, op->cert_der, op->cert_der_len);
+    struct cmp_lookup_res res = {
+        .err = op->result,
+        .secret = op->secret_found ? &op->secret : NULL,
+        .txn = op->txn_found ? &op->txn : NULL,
+        .txn_cert = {op->cert_der, op->cert_der_len},
+        .cert_found = op->serial_found,
+        .cert = {op->serial_der, op->serial_der_len},
+        .cert_revoked = op->serial_revoked,
+        .cert_auth_ref = op->serial_auth_ref,
+    };
+    cmp_exchange_lookup_done(r->ex, &res);
     cg_store_op_release(op);
   } else {
     cmp_exchange_store_done(r->ex, op->result);
@@ -134,17 +147,18 @@ static void submit_store(struct request *r) {
 static void drive(struct request *r) {
   switch (cmp_exchange_step(r->ex)) {
   case CMP_STEP_LOOKUP: {
-    const uint8_t *ref;
-    size_t ref_len;
-    const char *txid;
+    struct cmp_lookup_req q;
     memset(&r->op, 0, sizeof r->op);
     r->op.kind = CG_STORE_OP_LOOKUP;
     r->op.cb = on_store_done;
     r->op.arg = r;
-    cmp_exchange_lookup(r->ex, &ref, &ref_len, &txid);
-    memcpy(r->op.ref, ref, ref_len);
-    r->op.ref_len = ref_len;
-    snprintf(r->op.txn.txid, sizeof r->op.txn.txid, "%s", txid);
+    cmp_exchange_lookup(r->ex, &q);
+    if (q.ref != NULL && q.ref_len <= sizeof r->op.ref) {
+      memcpy(r->op.ref, q.ref, q.ref_len);
+      r->op.ref_len = q.ref_len;
+    }
+    snprintf(r->op.txn.txid, sizeof r->op.txn.txid, "%s", q.txid ? q.txid : "");
+    snprintf(r->op.serial, sizeof r->op.serial, "%s", q.serial ? q.serial : "");
     submit_store(r);
     return;
   }
@@ -177,6 +191,7 @@ static void drive(struct request *r) {
   case CMP_STEP_INSERT:
   case CMP_STEP_UPDATE: {
     const struct cmp_cert_record *cert = cmp_exchange_cert(r->ex);
+    const struct cmp_revocation_record *rev = cmp_exchange_revocation(r->ex);
     memset(&r->op, 0, sizeof r->op);
     r->op.kind = cmp_exchange_step(r->ex) == CMP_STEP_INSERT ? CG_STORE_OP_INSERT
                                                                : CG_STORE_OP_UPDATE;
@@ -186,6 +201,10 @@ static void drive(struct request *r) {
     if (cert != NULL) {
       r->op.cert_present = true;
       r->op.cert = *cert;
+    }
+    if (rev != NULL) {
+      r->op.revocation_present = true;
+      r->op.revocation = *rev;
     }
     submit_store(r);
     return;
@@ -255,6 +274,44 @@ static void on_http_request(void *arg, struct cg_http_request *req, const char *
   drive(r);
 }
 
+/* Reads the profile's trust_anchors PEM bundle. */
+static int load_anchors(struct gateway *gw, struct profile_rt *p) {
+  char path[CG_PATH_MAX];
+  uint8_t *text;
+  size_t len, off = 0, used;
+  if (cg_config_resolve(&gw->cfg, p->cfg->trust_anchors, path, sizeof path) ||
+      app_read_file(path, &text, &len)) {
+    cg_error("profile %s: cannot read trust_anchors %s", p->cfg->name, p->cfg->trust_anchors);
+    return CG_ECONFIG;
+  }
+  while (p->cmp.n_trust_anchors < MAX_ANCHORS) {
+    size_t i = p->cmp.n_trust_anchors, der_len;
+    uint8_t *der = malloc(16384);
+    struct cg_x509 x;
+    if (der == NULL || cg_pem_decode("CERTIFICATE", (const char *)text + off, len - off, der,
+                                     16384, &der_len, &used)) {
+      free(der);
+      break;
+    }
+    off += used;
+    p->anchor_der[i] = der;
+    if (cg_x509_parse(der, der_len, &x)) {
+      free(text);
+      cg_error("profile %s: a certificate in %s does not parse", p->cfg->name, path);
+      return CG_ECONFIG;
+    }
+    p->anchors[i] = (struct der_view){der, der_len};
+    p->cmp.n_trust_anchors++;
+  }
+  free(text);
+  if (p->cmp.n_trust_anchors == 0) {
+    cg_error("profile %s: no certificate in %s", p->cfg->name, path);
+    return CG_ECONFIG;
+  }
+  p->cmp.trust_anchors = p->anchors;
+  return 0;
+}
+
 static int start_backends(struct gateway *gw) {
   const struct cg_config *cfg = &gw->cfg;
   for (size_t i = 0; i < cfg->n_backends; i++) {
@@ -293,11 +350,28 @@ static int start_backends(struct gateway *gw) {
       }
     p->cmp.name = pc->name;
     p->ops->ca_certs(p->backend, &p->cmp.ca_chain, &p->cmp.n_ca_chain);
+    p->cmp.allow_mac = pc->allow_mac;
+    p->cmp.allow_sig = pc->allow_sig;
+    p->cmp.implicit_confirm = pc->implicit_confirm;
+    p->cmp.allow_ra_verified = pc->ra_verified;
+    /* Signed requests are trusted when they chain to the configured anchors,
+     * by default to the profile's own CA. */
+    if (pc->trust_anchors[0] != 0) {
+      int err = load_anchors(gw, p);
+      if (err)
+        return err;
+    } else {
+      p->cmp.trust_anchors = p->cmp.ca_chain + (p->cmp.n_ca_chain > 0 ? p->cmp.n_ca_chain - 1 : 0);
+      p->cmp.n_trust_anchors = p->cmp.n_ca_chain > 0 ? 1 : 0;
+    }
   }
   return 0;
 }
 
 static void destroy(struct gateway *gw) {
+  for (size_t i = 0; i < gw->n_profiles; i++)
+    for (size_t j = 0; j < MAX_ANCHORS; j++)
+      free(gw->profiles[i].anchor_der[j]);
   for (size_t i = 0; i < gw->n_backends; i++) {
     gw->backend_ops[i]->destroy(gw->backend_state[i]);
     free(gw->backend_state[i]);
@@ -335,6 +409,7 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   s->n_ra_chain = gw->ra.n_chain;
   s->master_key = gw->master_key;
   s->pbm_max_iterations = gw->cfg.pbm_max_iterations;
+  s->max_clock_skew = gw->cfg.max_clock_skew;
 
   if ((err = cg_config_resolve(&gw->cfg, gw->cfg.database, db, sizeof db)) ||
       (err = cg_store_open(db, &gw->store))) {

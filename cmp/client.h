@@ -1,7 +1,8 @@
 /*
- * client.h - building the requests of a CMP client (RFC 9810, RFC 9483
- * §4.1.1): a MAC-protected ir with a signature POP, and its certConf.  Used
- * by the tests, the fuzz corpus and the load tools; sans-I/O like the server.
+ * client.h - building the requests of a CMP client (RFC 9810, RFC 9483 §4):
+ * ir / cr / kur with a signature POP, p10cr, rr, genm and certConf, protected
+ * with PasswordBasedMac, PBMAC1 or a signature.  Used by the tests, the fuzz
+ * corpus and the load tools; sans-I/O like the server.
  */
 #ifndef CG_CMP_CLIENT_H
 #define CG_CMP_CLIENT_H
@@ -13,13 +14,21 @@
 #include "core/crypto.h"
 #include "core/der.h"
 
-struct cmp_client_mac {
+/* How a request is protected: a signature when key is set, else a MAC. */
+struct cmp_client_cred {
+  /* MAC */
   const uint8_t *secret;
   size_t secret_len;
   const uint8_t *ref; /* senderKID */
   size_t ref_len;
   uint32_t iterations;
-  enum cg_hash owf, mac;
+  enum cg_hash owf, mac; /* PBM: OWF and HMAC hash; PBMAC1: PBKDF2 PRF and HMAC hash */
+  bool pbmac1;
+  /* signature */
+  const struct cg_key *key;
+  struct der_view cert;         /* the signer's certificate: extraCerts[0] */
+  const struct der_view *chain; /* more extraCerts */
+  size_t n_chain;
 };
 
 struct cmp_client_hdr {
@@ -27,17 +36,37 @@ struct cmp_client_hdr {
   struct der_view sender_nonce;
   struct der_view recip_nonce;    /* p NULL: none (first message) */
   uint64_t pvno;                  /* 0 means 2 */
-  uint64_t cert_req_id;           /* ir: certReqId (RFC 9483 §4.1.1 wants 0) */
+  uint64_t cert_req_id;           /* ir/cr/kur: certReqId (RFC 9483 §4.1.1 wants 0) */
+  bool implicit_confirm;          /* ask for implicit confirmation */
+  int64_t message_time;           /* 0: now */
 };
 
-/* A PBM-protected ir requesting a certificate for subject (Name, whole TLV)
- * and key's public key, with a signature POP by key.  0, CG_ESPACE, CG_ECRYPTO. */
-int cmp_client_ir(const struct cmp_client_mac *mac, const struct cmp_client_hdr *hdr,
+/* An ir, cr or kur (type CMP_IR, CMP_CR, CMP_KUR) requesting a certificate
+ * for subject (Name, whole TLV; p NULL: none) and new_key's public key, with a
+ * signature POP by new_key.  For a kur, old_cert (whole TLV) is named in the
+ * oldCertID control when p is not NULL.  0, CG_ESPACE, CG_ECRYPTO. */
+int cmp_client_cert_req(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
+                        int type, struct der_view subject, const struct cg_key *new_key,
+                        struct der_view old_cert, uint8_t *out, size_t cap, size_t *len);
+/* The ir of cmp_client_cert_req(). */
+int cmp_client_ir(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
                   struct der_view subject, const struct cg_key *key, uint8_t *out, size_t cap,
                   size_t *len);
-/* A PBM-protected certConf accepting (or rejecting) cert, hashed with the
- * hash of its signature algorithm. */
-int cmp_client_cert_conf(const struct cmp_client_mac *mac, const struct cmp_client_hdr *hdr,
+/* A p10cr carrying a DER PKCS#10 request. */
+int cmp_client_p10cr(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
+                     struct der_view csr, uint8_t *out, size_t cap, size_t *len);
+/* An rr for the certificate with that issuer (Name TLV) and serial
+ * (INTEGER contents), with a reasonCode unless reason is -1. */
+int cmp_client_rr(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
+                  struct der_view issuer, struct der_view serial, int reason, uint8_t *out,
+                  size_t cap, size_t *len);
+/* A genm asking for the given infoTypes (OIDs as contents), values absent. */
+int cmp_client_genm(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
+                    const struct der_view *types, size_t n, uint8_t *out, size_t cap,
+                    size_t *len);
+/* A certConf accepting (or rejecting) cert, hashed with the hash of its
+ * signature algorithm. */
+int cmp_client_cert_conf(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
                          struct der_view cert, int64_t cert_req_id, bool reject, uint8_t *out,
                          size_t cap, size_t *len);
 

@@ -350,11 +350,28 @@ static int read_cert_req_msg(struct der_reader *r, struct cmp_cert_req *cr) {
         if (der_enter(&ctl, DER_SEQUENCE, &atv))
           break;
         der_expect(&atv, DER_OID, &t);
-        bool reg_token = atv.err == 0 && cg_oid_lookup(t.val) == CG_OID_REG_TOKEN;
-        if (der_next(&atv, &t) == 0 && reg_token) {
+        enum cg_oid_id ctl_id = atv.err == 0 ? cg_oid_lookup(t.val) : CG_OID_UNKNOWN;
+        if (der_next(&atv, &t) == 0 && ctl_id == CG_OID_REG_TOKEN) {
           if (t.tag != DER_UTF8_STRING)
             bad(&atv);
           cr->reg_token = t.val;
+        } else if (atv.err == 0 && ctl_id == CG_OID_REG_OLD_CERT_ID) {
+          struct der_reader id;
+          struct der_view dn;
+          der_reader_view(&id, t.raw);
+          id.depth = atv.depth + 1;
+          struct der_reader in;
+          if (der_enter(&id, DER_SEQUENCE, &in) == 0) {
+            read_general_name(&in, &cr->old_cert_issuer, &dn);
+            if (der_expect(&in, DER_INTEGER, &t) == 0) {
+              if (der_check_integer(t.val))
+                der_fail(&in, CG_EDER);
+              cr->old_cert_serial = t.val;
+            }
+            der_leave(&id, &in);
+          }
+          if (id.err)
+            der_fail(&atv, id.err);
         }
         der_leave(&ctl, &atv);
       }
@@ -484,6 +501,78 @@ static int read_error(struct der_reader *r, struct cmp_msg *msg) {
   return der_leave(r, &e);
 }
 
+/* CRLReason from an Extensions run (RFC 5280 §5.3.1: reasonCode ::=
+ * ENUMERATED, in an OCTET STRING); -1 when absent. */
+static int read_reason(struct der_view exts, int *reason) {
+  struct der_reader r, ext, val;
+  struct der_tlv t;
+  *reason = -1;
+  der_reader_view(&r, exts);
+  while (r.err == 0 && !der_at_end(&r)) {
+    if (der_enter(&r, DER_SEQUENCE, &ext))
+      break;
+    der_expect(&ext, DER_OID, &t);
+    bool is_reason = ext.err == 0 && cg_oid_lookup(t.val) == CG_OID_EXT_CRL_REASON;
+    der_optional(&ext, DER_BOOLEAN, &t);
+    if (der_expect(&ext, DER_OCTET_STRING, &t) == 0 && is_reason) {
+      uint64_t v;
+      der_reader_view(&val, t.val);
+      if (der_expect(&val, DER_ENUMERATED, &t) || !der_at_end(&val) || der_get_uint64(t.val, &v) ||
+          v > 100)
+        der_fail(&ext, CG_EDER);
+      else
+        *reason = (int)v;
+    }
+    der_leave(&r, &ext);
+  }
+  return r.err;
+}
+
+static int read_rev_req(struct der_reader *r, struct cmp_msg *msg) {
+  struct der_reader seq, rd;
+  struct der_tlv t;
+  if (der_enter(r, DER_SEQUENCE, &seq))
+    return r->err;
+  if (der_at_end(&seq))
+    bad(&seq);
+  while (seq.err == 0 && !der_at_end(&seq)) {
+    if (msg->u.rev_req.n == CMP_MAX_REQS)
+      return der_fail(r, der_fail(&seq, CG_EBAD_REQUEST));
+    struct cmp_rev_details *d = &msg->u.rev_req.rd[msg->u.rev_req.n++];
+    d->reason = -1;
+    if (der_enter(&seq, DER_SEQUENCE, &rd))
+      break;
+    read_template(&rd, &d->tmpl);
+    if (der_optional(&rd, DER_SEQUENCE, &t) == 1) {
+      d->crl_entry_details = t.val;
+      if (read_reason(t.val, &d->reason))
+        der_fail(&rd, CG_EDER);
+    }
+    der_leave(&seq, &rd);
+  }
+  return der_leave(r, &seq);
+}
+
+static int read_rev_rep(struct der_reader *r, struct cmp_msg *msg) {
+  struct der_reader rep, seq;
+  struct der_tlv t;
+  if (der_enter(r, DER_SEQUENCE, &rep))
+    return r->err;
+  if (der_enter(&rep, DER_SEQUENCE, &seq) == 0) {
+    while (seq.err == 0 && !der_at_end(&seq)) {
+      if (msg->u.rev_rep.n == CMP_MAX_REQS) {
+        der_fail(&seq, CG_EBAD_REQUEST);
+        break;
+      }
+      read_status_info(&seq, &msg->u.rev_rep.status[msg->u.rev_rep.n++]);
+    }
+    der_leave(&rep, &seq);
+  }
+  der_optional(&rep, DER_CTX_CONS(0), &t);
+  der_optional(&rep, DER_CTX_CONS(1), &t);
+  return der_leave(r, &rep);
+}
+
 /* PKIMessage ::= SEQUENCE { header PKIHeader, body PKIBody,
  *   protection [0] PKIProtection OPTIONAL,
  *   extraCerts [1] SEQUENCE SIZE (1..MAX) OF CMPCertificate OPTIONAL } */
@@ -534,6 +623,12 @@ int cmp_msg_decode(const uint8_t *p, size_t len, struct cmp_msg *msg) {
     break;
   case CMP_ERROR:
     read_error(&b, msg);
+    break;
+  case CMP_RR:
+    read_rev_req(&b, msg);
+    break;
+  case CMP_RP:
+    read_rev_rep(&b, msg);
     break;
   case CMP_PKICONF:
     der_expect(&b, DER_NULL, &t);

@@ -85,7 +85,7 @@ void cmp_write_cert_rep_body(struct der_writer *w, int type, int64_t cert_req_id
   size_t rep = der_begin(w, DER_SEQUENCE);
   size_t rsps = der_begin(w, DER_SEQUENCE);
   size_t rsp = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, (uint64_t)cert_req_id);
+  der_put_int64(w, DER_INTEGER, cert_req_id);
   cmp_write_status_info(w, status, fail_bit, text);
   if (cert.p != NULL) {
     size_t ckp = der_begin(w, DER_SEQUENCE);
@@ -120,7 +120,7 @@ void cmp_write_cert_conf_body(struct der_writer *w, struct der_view cert_hash, i
   size_t seq = der_begin(w, DER_SEQUENCE);
   size_t st = der_begin(w, DER_SEQUENCE);
   der_put_tlv(w, DER_OCTET_STRING, cert_hash.p, cert_hash.len);
-  der_put_uint64(w, DER_INTEGER, (uint64_t)cert_req_id);
+  der_put_int64(w, DER_INTEGER, cert_req_id);
   if (reject)
     cmp_write_status_info(w, CMP_REJECTION, CG_FI_BAD_CERT_TEMPLATE, "certificate rejected");
   der_end(w, st);

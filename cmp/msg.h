@@ -101,6 +101,10 @@ struct cmp_cert_req {
   struct cmp_cert_template tmpl;
   struct der_view controls;  /* Controls contents; p NULL when absent */
   struct der_view reg_token; /* regToken UTF8String contents; p NULL when absent */
+  /* oldCertID control (RFC 4211 §6.5): CertId ::= SEQUENCE { issuer GeneralName,
+   * serialNumber INTEGER }; p NULL when absent. */
+  struct der_view old_cert_issuer; /* GeneralName whole TLV */
+  struct der_view old_cert_serial; /* INTEGER contents */
   enum cmp_pop_type pop;
   /* POPOSigningKey ::= SEQUENCE { poposkInput [0] POPOSigningKeyInput OPTIONAL,
    *   algorithmIdentifier AlgorithmIdentifier, signature BIT STRING } */
@@ -140,6 +144,22 @@ struct cmp_cert_response {
   struct der_view cert; /* the certificate whole TLV; p NULL when absent */
 };
 
+/* RevDetails ::= SEQUENCE { certDetails CertTemplate,
+ *                           crlEntryDetails Extensions OPTIONAL }   (RFC 9810 §5.3.9) */
+struct cmp_rev_details {
+  struct cmp_cert_template tmpl; /* issuer and serialNumber identify the certificate */
+  struct der_view crl_entry_details; /* Extensions contents; p NULL when absent */
+  int reason;                        /* CRLReason from crlEntryDetails; -1 when absent */
+};
+
+/* RevRepContent ::= SEQUENCE { status SEQUENCE SIZE (1..MAX) OF PKIStatusInfo,
+ *   revCerts [0] SEQUENCE SIZE (1..MAX) OF CertId OPTIONAL,
+ *   crls [1] SEQUENCE SIZE (1..MAX) OF CertificateList OPTIONAL } */
+struct cmp_rev_rep {
+  size_t n;
+  struct cmp_status_info status[CMP_MAX_REQS];
+};
+
 struct cmp_msg {
   struct der_view raw;
   bool header_ok;            /* the whole PKIHeader decoded: its fields may be used */
@@ -158,6 +178,8 @@ struct cmp_msg {
              size_t n; struct cmp_cert_response rsp[CMP_MAX_REQS]; } cert_rep;  /* ip, cp, kup */
     struct { struct cmp_status_info status; bool has_error_code; int64_t error_code;
              struct der_view details; } error;                                  /* error */
+    struct { size_t n; struct cmp_rev_details rd[CMP_MAX_REQS]; } rev_req;     /* rr */
+    struct cmp_rev_rep rev_rep;                                                 /* rp */
   } u;
 };
 

@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "core/oid.h"
+#include "core/x509_verify.h"
 
 /* An AlgorithmIdentifier for a hash: parameters absent or NULL (RFC 5754 §2). */
 static int hash_alg(struct der_reader *r, enum cg_hash *h) {
@@ -122,15 +123,11 @@ int cmp_pbm_verify(const struct cmp_msg *msg, uint32_t max_iterations, const uin
 
 int cmp_verify_sig(struct der_view alg, struct der_view spki, const struct cg_iov *data, size_t n,
                    struct der_view sig) {
-  struct der_view oid, params;
   enum cg_sig_scheme scheme;
   enum cg_hash hash;
-  if (cmp_read_alg_id(alg, &oid, &params))
-    return CG_EBAD_ALG;
-  if (cg_oid_sigalg(cg_oid_lookup(oid), &scheme, &hash))
-    return CG_EBAD_ALG;
-  /* RSASSA-PSS parameters are not read yet: refuse rather than guess. */
-  if (scheme == CG_SIG_RSA_PSS)
+  /* One reading of signature AlgorithmIdentifiers for certificates and CMP
+   * alike, parameters checked (RSASSA-PSS included, RFC 9481 §3.1). */
+  if (cg_sig_alg_parse(alg, &scheme, &hash))
     return CG_EBAD_ALG;
   struct cg_key *key;
   int err = cg_key_from_spki(spki.p, spki.len, &key);

@@ -36,8 +36,11 @@ static const char *const state_names[CMP_TXN__COUNT] = {
 
 /* For each state, the set of states it may move to. */
 static const unsigned legal_next[CMP_TXN__COUNT] = {
+    /* received -> confirmed: a transaction that completes with one answer
+     * (implicit confirmation, revocation). */
     [CMP_TXN_RECEIVED] = BIT(CMP_TXN_PENDING_APPROVAL) | BIT(CMP_TXN_PENDING_CA) |
-                         BIT(CMP_TXN_ISSUED) | BIT(CMP_TXN_REJECTED) | BIT(CMP_TXN_FAILED),
+                         BIT(CMP_TXN_ISSUED) | BIT(CMP_TXN_CONFIRMED) | BIT(CMP_TXN_REJECTED) |
+                         BIT(CMP_TXN_FAILED),
     [CMP_TXN_PENDING_APPROVAL] = BIT(CMP_TXN_PENDING_CA) | BIT(CMP_TXN_ISSUED) |
                                  BIT(CMP_TXN_REJECTED) | BIT(CMP_TXN_FAILED) |
                                  BIT(CMP_TXN_EXPIRED),

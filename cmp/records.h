@@ -72,6 +72,13 @@ struct cmp_cert_record {
   char profile[CMP_MAX_PROFILE + 1];
 };
 
+/* A revocation recorded with its transaction (rr, or a rejecting certConf). */
+struct cmp_revocation_record {
+  char serial[2 * CMP_MAX_SERIAL + 1];
+  int reason;          /* CRLReason (RFC 5280 §5.3.1), -1 when none was given */
+  int64_t revoked_at;
+};
+
 /* One row of `secrets`: the secret itself only encrypted (cmp/secret.h). */
 struct cmp_secret_record {
   char reference[CMP_MAX_REF + 1];

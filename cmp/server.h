@@ -6,26 +6,27 @@
  * asks it what it needs next (cmp_exchange_step()), performs that operation
  * wherever it likes, and feeds the result back:
  *
- *   CMP_STEP_LOOKUP   read the secret named by senderKID and the transaction
- *                     named by transactionID (cmp_exchange_lookup()), then
- *                     cmp_exchange_lookup_done();
+ *   CMP_STEP_LOOKUP   read what cmp_exchange_lookup() names (the secret of the
+ *                     senderKID, the transaction of the transactionID, a
+ *                     certificate by serial), then cmp_exchange_lookup_done();
  *   CMP_STEP_COMPUTE  run cmp_exchange_compute() - pure CPU work (MAC key
- *                     derivation, signature checks, response protection) for
- *                     a threadpool worker;
+ *                     derivation, path validation, signature checks, response
+ *                     protection) for a threadpool worker;
  *   CMP_STEP_ISSUE    have a CA issue cmp_exchange_issue_request(), then
  *                     cmp_exchange_issue_done();
- *   CMP_STEP_INSERT   store cmp_exchange_txn() (and cmp_exchange_cert() when
- *                     not NULL) as a new transaction, then cmp_exchange_store_done();
+ *   CMP_STEP_INSERT   store cmp_exchange_txn() as a new transaction, with
+ *                     cmp_exchange_cert() and cmp_exchange_revocation() when
+ *                     not NULL, all or nothing; then cmp_exchange_store_done();
  *   CMP_STEP_UPDATE   update the stored transaction to cmp_exchange_txn()
  *                     (only if its state is txn->prev_state), then
  *                     cmp_exchange_store_done();
  *   CMP_STEP_DONE     send cmp_exchange_response().
  *
- * A response that carries a certificate is only produced after the INSERT
- * that records it succeeded.  Every failure becomes a protected CMP error
- * message: MAC-protected when the request's MAC was verified, otherwise signed
- * with the RA key.  The engine is driven from one thread at a time; only
- * cmp_exchange_compute() is meant to run on another thread.
+ * A response that carries a certificate or confirms a revocation is only
+ * produced after the INSERT that records it succeeded.  Every failure becomes
+ * a protected CMP error: MAC-protected when the request's MAC was verified,
+ * otherwise signed with the RA key.  The engine is driven from one thread at a
+ * time; only cmp_exchange_compute() is meant to run on another thread.
  */
 #ifndef CG_CMP_SERVER_H
 #define CG_CMP_SERVER_H
@@ -48,7 +49,8 @@ struct cmp_server_cfg {
   const struct der_view *ra_chain; /* RA certificate first, then its chain */
   size_t n_ra_chain;
   const uint8_t *master_key;    /* 32 octets, for secrets at rest */
-  uint32_t pbm_max_iterations;  /* cap on PasswordBasedMac iterationCount */
+  uint32_t pbm_max_iterations;  /* cap on PasswordBasedMac / PBMAC1 iteration counts */
+  unsigned max_clock_skew;      /* seconds messageTime may differ from now; 0: unchecked */
 };
 
 /* The profile a request arrived for (borrowed; outlives the exchange). */
@@ -56,6 +58,12 @@ struct cmp_profile {
   const char *name;
   const struct der_view *ca_chain; /* the issuing CA's chain, sent with issued certificates */
   size_t n_ca_chain;
+  const struct der_view *trust_anchors; /* for signature-protected requests */
+  size_t n_trust_anchors;
+  bool allow_mac;          /* MAC-protected requests (PBM, PBMAC1) */
+  bool allow_sig;          /* signature-protected requests */
+  bool implicit_confirm;   /* grant implicitConfirm when asked */
+  bool allow_ra_verified;  /* accept the raVerified POP */
 };
 
 /* What a CA is asked to certify (views into the exchange; valid until it is freed). */
@@ -77,26 +85,40 @@ enum cmp_step {
   CMP_STEP_DONE,
 };
 
+/* What to read for CMP_STEP_LOOKUP; empty fields are not wanted. */
+struct cmp_lookup_req {
+  const uint8_t *ref; /* senderKID octets of a MAC-protected request */
+  size_t ref_len;
+  const char *txid;   /* lowercase hex */
+  const char *serial; /* lowercase hex serial of a certificate we issued */
+};
+
+/* What was found (borrowed for the duration of cmp_exchange_lookup_done()). */
+struct cmp_lookup_res {
+  int err;                                /* 0 or a store error */
+  const struct cmp_secret_record *secret; /* NULL: not found */
+  const struct cmp_txn_record *txn;       /* NULL: not found */
+  struct der_view txn_cert;               /* certificate of that transaction; p NULL: none */
+  bool cert_found;                        /* the certificate named by serial */
+  struct der_view cert;
+  bool cert_revoked;
+  const char *cert_auth_ref;              /* auth_ref of the transaction that issued it */
+};
+
 struct cmp_exchange;
 
 /* Starts an exchange for the request bytes (copied) arriving for profile at
  * time now.  NULL only when out of memory. */
 struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg,
-                                      const struct cmp_profile *profile,
-                                      const uint8_t *req, size_t len, int64_t now);
+                                      const struct cmp_profile *profile, const uint8_t *req,
+                                      size_t len, int64_t now);
 void cmp_exchange_free(struct cmp_exchange *ex);
 
 enum cmp_step cmp_exchange_step(const struct cmp_exchange *ex);
 
-/* CMP_STEP_LOOKUP: the senderKID octets and the transactionID as lowercase hex. */
-void cmp_exchange_lookup(const struct cmp_exchange *ex, const uint8_t **ref, size_t *ref_len,
-                         const char **txid_hex);
-/* Results (copied): err is 0 or a store error; secret / txn NULL when not
- * found; cert the DER of the transaction's certificate (NULL when none). */
-void cmp_exchange_lookup_done(struct cmp_exchange *ex, int err,
-                              const struct cmp_secret_record *secret,
-                              const struct cmp_txn_record *txn, const uint8_t *cert,
-                              size_t cert_len);
+/* CMP_STEP_LOOKUP */
+void cmp_exchange_lookup(const struct cmp_exchange *ex, struct cmp_lookup_req *req);
+void cmp_exchange_lookup_done(struct cmp_exchange *ex, const struct cmp_lookup_res *res);
 
 /* CMP_STEP_COMPUTE: the CPU-bound part of the current phase. */
 void cmp_exchange_compute(struct cmp_exchange *ex);
@@ -109,6 +131,7 @@ void cmp_exchange_issue_done(struct cmp_exchange *ex, int err, const uint8_t *ce
 /* CMP_STEP_INSERT / CMP_STEP_UPDATE */
 const struct cmp_txn_record *cmp_exchange_txn(const struct cmp_exchange *ex);
 const struct cmp_cert_record *cmp_exchange_cert(const struct cmp_exchange *ex);
+const struct cmp_revocation_record *cmp_exchange_revocation(const struct cmp_exchange *ex);
 void cmp_exchange_store_done(struct cmp_exchange *ex, int err);
 
 /* CMP_STEP_DONE: the response, valid until the exchange is freed. */
@@ -119,11 +142,11 @@ struct cmp_exchange_info {
   const char *req_type;  /* "ir", ... or "?" when undecodable */
   const char *rsp_type;  /* "ip", "error", ... */
   const char *txid;      /* hex, "" when none */
-  const char *ref;       /* senderKID as text, "" when none */
+  const char *ref;       /* senderKID as text, the signer's serial, or "" */
   int status;            /* PKIStatus sent */
   int fail_info;         /* CG_FI_* bit sent, CG_FI_NONE when none */
   const char *detail;    /* why, for failures; "" otherwise */
-  const char *serial;    /* hex serial of an issued certificate, "" when none */
+  const char *serial;    /* hex serial of an issued or revoked certificate, "" when none */
 };
 void cmp_exchange_info(const struct cmp_exchange *ex, struct cmp_exchange_info *info);
 

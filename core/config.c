@@ -31,6 +31,7 @@ void cg_config_defaults(struct cg_config *cfg) {
   cfg->body_timeout_ms = 30000;
   cfg->idle_timeout_ms = 60000;
   cfg->pbm_max_iterations = 100000;
+  cfg->max_clock_skew = 900;
   strcpy(cfg->database, "cmpgw.db");
 }
 
@@ -90,6 +91,8 @@ static int server_key(struct ctx *c, const char *k, const char *v) {
     return set_uint(&x, v, 1, 3600000) && (cfg->body_timeout_ms = (unsigned)x, 1);
   if (!strcmp(k, "idle_timeout_ms"))
     return set_uint(&x, v, 1, 3600000) && (cfg->idle_timeout_ms = (unsigned)x, 1);
+  if (!strcmp(k, "max_clock_skew"))
+    return set_uint(&x, v, 0, 86400 * 365) && (cfg->max_clock_skew = (unsigned)x, 1);
   if (!strcmp(k, "pbm_max_iterations"))
     return set_uint(&x, v, 100, 10000000) && (cfg->pbm_max_iterations = (uint32_t)x, 1);
   snprintf(c->error, sizeof c->error, "unknown key '%s' in [server]", k);
@@ -108,6 +111,7 @@ static struct cg_config_profile *profile(struct cg_config *cfg, const char *name
   p->validity_days = 365;
   p->eku_client_auth = true;
   p->copy_san = true;
+  p->allow_mac = p->allow_sig = true;
   return p;
 }
 
@@ -123,6 +127,28 @@ static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k
     return parse_bool(v, &p->eku_server_auth);
   if (!strcmp(k, "copy_san"))
     return parse_bool(v, &p->copy_san);
+  if (!strcmp(k, "implicit_confirm"))
+    return parse_bool(v, &p->implicit_confirm);
+  if (!strcmp(k, "ra_verified"))
+    return parse_bool(v, &p->ra_verified);
+  if (!strcmp(k, "trust_anchors"))
+    return copy(p->trust_anchors, sizeof p->trust_anchors, v);
+  if (!strcmp(k, "protection")) {
+    /* A comma-separated list of "mac" and "signature". */
+    char list[64];
+    if (!copy(list, sizeof list, v))
+      return 0;
+    p->allow_mac = p->allow_sig = false;
+    for (char *save = NULL, *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+      if (!strcmp(t, "mac"))
+        p->allow_mac = true;
+      else if (!strcmp(t, "signature"))
+        p->allow_sig = true;
+      else
+        return 0;
+    }
+    return p->allow_mac || p->allow_sig;
+  }
   snprintf(c->error, sizeof c->error, "unknown key '%s' in [profile %s]", k, p->name);
   return 0;
 }

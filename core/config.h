@@ -22,6 +22,10 @@ struct cg_config_profile {
   char backend[CG_NAME_MAX + 1];
   unsigned validity_days;
   bool eku_client_auth, eku_server_auth, copy_san;
+  bool allow_mac, allow_sig;   /* protection = mac, signature */
+  bool implicit_confirm;       /* grant implicitConfirm when asked */
+  bool ra_verified;            /* accept the raVerified POP */
+  char trust_anchors[CG_PATH_MAX]; /* PEM bundle; empty: the backend's CA chain */
 };
 
 struct cg_config_backend {
@@ -43,6 +47,7 @@ struct cg_config {
   unsigned max_connections;
   unsigned header_timeout_ms, body_timeout_ms, idle_timeout_ms;
   uint32_t pbm_max_iterations;
+  unsigned max_clock_skew; /* seconds; 0: messageTime unchecked */
   /* [store] */
   char database[CG_PATH_MAX];
   /* [ra] */

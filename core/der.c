@@ -477,6 +477,19 @@ void der_put_uint64(struct der_writer *w, unsigned tag, uint64_t v) {
   der_put_uint_bytes(w, tag, be, sizeof be);
 }
 
+void der_put_int64(struct der_writer *w, unsigned tag, int64_t v) {
+  uint8_t be[8];
+  for (unsigned i = 0; i < 8; i++)
+    be[i] = (uint8_t)((uint64_t)v >> (8 * (7 - i)));
+  /* X.690 §8.3.2: two's complement in the fewest octets: drop a leading
+   * octet while it only repeats the sign of the next one. */
+  size_t skip = 0;
+  while (skip < 7 && ((be[skip] == 0x00 && !(be[skip + 1] & 0x80)) ||
+                      (be[skip] == 0xff && (be[skip + 1] & 0x80))))
+    skip++;
+  der_put_tlv(w, tag, be + skip, 8 - skip);
+}
+
 void der_put_uint_bytes(struct der_writer *w, unsigned tag, const uint8_t *p, size_t len) {
   while (len > 0 && p[0] == 0) {
     p++;

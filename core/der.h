@@ -145,6 +145,8 @@ void der_put_raw(struct der_writer *w, const void *p, size_t len);
 void der_put_tlv(struct der_writer *w, unsigned tag, const void *p, size_t len);
 /* INTEGER from an unsigned value. */
 void der_put_uint64(struct der_writer *w, unsigned tag, uint64_t v);
+/* INTEGER from a signed value (e.g. certReqId -1 of p10cr). */
+void der_put_int64(struct der_writer *w, unsigned tag, int64_t v);
 /* INTEGER from a big-endian magnitude: leading zero octets are dropped and one
  * is added when the high bit is set, so the value is positive. */
 void der_put_uint_bytes(struct der_writer *w, unsigned tag, const uint8_t *p, size_t len);

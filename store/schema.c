@@ -56,6 +56,13 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX certificates_txid ON certificates(txid);"
     "CREATE INDEX transactions_state ON transactions(state);",
+    /* 1 -> 2: revocations (rr, and certificates rejected in certConf). */
+    "CREATE TABLE revocations ("
+    "  serial     TEXT PRIMARY KEY REFERENCES certificates(serial),"
+    "  reason     INTEGER CHECK (reason IS NULL OR (reason BETWEEN 0 AND 10 AND reason <> 7)),"
+    "  revoked_at TEXT NOT NULL,"
+    "  txid       TEXT REFERENCES transactions(txid)"
+    ");",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))

@@ -63,7 +63,13 @@ static const char *const stmt_sql[S__COUNT] = {
                       " not_after, der, txid, profile, created_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [S_CERT_DER] = "SELECT der FROM certificates WHERE serial = ?1",
-    [S_CERT_REVOKE] = "UPDATE certificates SET status = 'revoked' WHERE txid = ?1",
+    [S_CERT_REVOKE] = "UPDATE certificates SET status = 'revoked'"
+                      " WHERE serial = ?1 AND status = 'issued'",
+    [S_CERT_BY_SERIAL] = "SELECT c.der, c.status, t.auth_ref FROM certificates c"
+                         " LEFT JOIN transactions t ON t.txid = c.txid WHERE c.serial = ?1",
+    [S_CERT_STATUS] = "SELECT status FROM certificates WHERE serial = ?1",
+    [S_REVOCATION_INSERT] = "INSERT INTO revocations (serial, reason, revoked_at, txid)"
+                            " VALUES (?1, ?2, ?3, ?4)",
 };
 
 /* ---- times ------------------------------------------------------------- */
@@ -319,6 +325,66 @@ static int cert_der_read(struct cg_store *st, const char *serial, uint8_t **der,
   return err;
 }
 
+/* The certificate serial with its status and the auth_ref of the
+ * transaction that issued it. */
+static int cert_by_serial(struct cg_store *st, struct cg_store_op *op) {
+  sqlite3_stmt *s = st->stmt[S_CERT_BY_SERIAL];
+  if (bind_text(s, 1, op->serial) != SQLITE_OK)
+    return bind_failed(st, s, "serial");
+  int rc = sqlite3_step(s);
+  int err = 0;
+  if (rc == SQLITE_ROW) {
+    const void *p = sqlite3_column_blob(s, 0);
+    size_t n = (size_t)sqlite3_column_bytes(s, 0);
+    const char *status = (const char *)sqlite3_column_text(s, 1);
+    op->serial_der = malloc(n > 0 ? n : 1);
+    if (op->serial_der == NULL) {
+      err = CG_ENOMEM;
+    } else {
+      if (n > 0)
+        memcpy(op->serial_der, p, n);
+      op->serial_der_len = n;
+      op->serial_found = true;
+      op->serial_revoked = status == NULL || strcmp(status, "issued") != 0;
+      if (column_text(s, 2, op->serial_auth_ref, sizeof op->serial_auth_ref) != 0)
+        op->serial_auth_ref[0] = 0;
+    }
+  } else if (rc != SQLITE_DONE) {
+    err = step_error(st, rc, "reading certificate");
+  }
+  stmt_done(s);
+  return err;
+}
+
+/* Marks a certificate revoked and records why, for the transaction txid.
+ * CG_ECERT_REVOKED when it is revoked already, CG_ENOT_FOUND when unknown. */
+static int revoke(struct cg_store *st, const struct cmp_revocation_record *r, const char *txid) {
+  sqlite3_stmt *s = st->stmt[S_CERT_REVOKE];
+  if (bind_text(s, 1, r->serial) != SQLITE_OK)
+    return bind_failed(st, s, "serial");
+  int err = step_done(st, S_CERT_REVOKE, "revoking a certificate");
+  if (err != 0)
+    return err;
+  if (sqlite3_changes(st->db) == 0) {
+    s = st->stmt[S_CERT_STATUS];
+    if (bind_text(s, 1, r->serial) != SQLITE_OK)
+      return bind_failed(st, s, "serial");
+    int rc = sqlite3_step(s);
+    err = rc == SQLITE_ROW    ? CG_ECERT_REVOKED
+          : rc == SQLITE_DONE ? CG_ENOT_FOUND
+                              : step_error(st, rc, "reading certificate status");
+    stmt_done(s);
+    return err;
+  }
+  s = st->stmt[S_REVOCATION_INSERT];
+  int b = bind_text(s, 1, r->serial) |
+          (r->reason < 0 ? sqlite3_bind_null(s, 2) : sqlite3_bind_int(s, 2, r->reason)) |
+          bind_time(s, 3, r->revoked_at) | bind_text_or_null(s, 4, txid);
+  if (b != SQLITE_OK)
+    return bind_failed(st, s, "revocation");
+  return step_done(st, S_REVOCATION_INSERT, "recording a revocation");
+}
+
 static int txn_insert(struct cg_store *st, const struct cmp_txn_record *r) {
   sqlite3_stmt *s = st->stmt[S_TXN_INSERT];
   int b = bind_text(s, 1, r->txid) | bind_text(s, 2, r->profile) |
@@ -379,9 +445,20 @@ static int op_lookup(struct cg_store *st, struct cg_store_op *op) {
   op->txn_found = false;
   op->cert_der = NULL;
   op->cert_der_len = 0;
+  op->serial_found = op->serial_revoked = false;
+  op->serial_der = NULL;
+  op->serial_der_len = 0;
+  op->serial_auth_ref[0] = 0;
   /* A reference with a NUL cannot be a stored text reference. */
   if (op->ref_len > 0 && op->ref_len <= sizeof op->ref && memchr(op->ref, 0, op->ref_len) == NULL) {
     int err = secret_read(st, (const char *)op->ref, op->ref_len, &op->secret, &op->secret_found);
+    if (err != 0)
+      return err;
+  }
+  if (op->serial[0] != '\0') {
+    if (!lower_hex(op->serial, sizeof op->serial, false))
+      return CG_EINVAL;
+    int err = cert_by_serial(st, op);
     if (err != 0)
       return err;
   }
@@ -390,14 +467,19 @@ static int op_lookup(struct cg_store *st, struct cg_store_op *op) {
   if (!terminated(op->txn.txid, sizeof op->txn.txid))
     return CG_EINVAL;
   int err = txn_read(st, op->txn.txid, &op->txn, &op->txn_found);
-  if (err != 0 || !op->txn_found || op->txn.cert_serial[0] == '\0')
-    return err;
-  return cert_der_read(st, op->txn.cert_serial, &op->cert_der, &op->cert_der_len);
+  if (err == 0 && op->txn_found && op->txn.cert_serial[0] != '\0')
+    err = cert_der_read(st, op->txn.cert_serial, &op->cert_der, &op->cert_der_len);
+  return err;
 }
 
 static int write_checked(const struct cg_store_op *op) {
   const struct cmp_txn_record *r = &op->txn;
   if (op->cert_present && !cert_insertable(&op->cert))
+    return CG_EINVAL;
+  if (op->revocation_present &&
+      (!lower_hex(op->revocation.serial, sizeof op->revocation.serial, false) ||
+       !time_ok(op->revocation.revoked_at) || op->revocation.reason < -1 ||
+       op->revocation.reason > 10 || op->revocation.reason == 7))
     return CG_EINVAL;
   if (op->kind == CG_STORE_OP_INSERT)
     return txn_insertable(r) ? 0 : CG_EINVAL;
@@ -426,14 +508,8 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
     err = txn_update(st, &op->txn);
   if (err == 0 && op->cert_present)
     err = cert_insert(st, &op->cert, op->txn.updated_at);
-  /* RFC 9810 §5.3.18: a certificate the requester rejected in certConf is
-   * revoked, in the same savepoint as the state change. */
-  if (err == 0 && op->kind == CG_STORE_OP_UPDATE && op->txn.state == CMP_TXN_REVOKED_ON_REJECT) {
-    sqlite3_stmt *s = st->stmt[S_CERT_REVOKE];
-    err = bind_text(s, 1, op->txn.txid) == SQLITE_OK
-              ? step_done(st, S_CERT_REVOKE, "revoking a rejected certificate")
-              : bind_failed(st, s, "txid");
-  }
+  if (err == 0 && op->revocation_present)
+    err = revoke(st, &op->revocation, op->txn.txid);
   if (err == 0 && (err = exec_stmt(st, S_RELEASE)) == 0)
     return 0;
   exec_stmt(st, S_ROLLBACK_TO);
@@ -613,4 +689,7 @@ void cg_store_op_release(struct cg_store_op *op) {
   free(op->cert_der);
   op->cert_der = NULL;
   op->cert_der_len = 0;
+  free(op->serial_der);
+  op->serial_der = NULL;
+  op->serial_der_len = 0;
 }

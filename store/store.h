@@ -40,16 +40,20 @@ int cg_store_secret_insert(struct cg_store *st, const struct cmp_secret_record *
 int cg_store_secret_get(struct cg_store *st, const char *reference, struct cmp_secret_record *out);
 
 enum cg_store_op_kind {
-  /* Reads the secret named by `ref` (if ref_len > 0) and the transaction
-   * `txid` (if non-empty) with its certificate. */
+  /* Reads the secret named by `ref` (if ref_len > 0), the transaction
+   * `txid` (if non-empty) with its certificate, and the certificate `serial`
+   * (if non-empty) with its status and the auth_ref of its transaction. */
   CG_STORE_OP_LOOKUP,
-  /* Inserts `txn` (and `cert` when cert_present) in one savepoint.
-   * CG_EEXISTS when the txid (or serial) exists. */
+  /* Inserts `txn` (and `cert` when cert_present, and applies `revocation`
+   * when revocation_present) in one savepoint.  CG_EEXISTS when the txid (or
+   * serial) exists; with a revocation CG_ECERT_REVOKED when the certificate
+   * is revoked already, CG_ENOT_FOUND when there is no such certificate. */
   CG_STORE_OP_INSERT,
   /* Updates the row txn.txid to txn.state/failinfo/sender_nonce/updated_at
-   * (and cert_serial when non-empty; `cert` is inserted in the same savepoint
-   * when cert_present), only if its state is txn.prev_state: CG_ESTATE
-   * otherwise, CG_ENOT_FOUND when there is no such row. */
+   * (and cert_serial when non-empty; `cert` is inserted and `revocation`
+   * applied in the same savepoint when present), only if its state is
+   * txn.prev_state: CG_ESTATE otherwise, CG_ENOT_FOUND when there is no such
+   * row. */
   CG_STORE_OP_UPDATE,
 };
 
@@ -68,6 +72,11 @@ struct cg_store_op {
   /* INSERT input: the certificate issued in this transaction */
   bool cert_present;
   struct cmp_cert_record cert;
+  /* INSERT / UPDATE input: a certificate revoked in this transaction */
+  bool revocation_present;
+  struct cmp_revocation_record revocation;
+  /* LOOKUP input: a certificate by lowercase hex serial ("" = none) */
+  char serial[2 * CMP_MAX_SERIAL + 1];
 
   /* LOOKUP output */
   bool secret_found;
@@ -75,11 +84,16 @@ struct cg_store_op {
   bool txn_found; /* txn is then overwritten with the row */
   uint8_t *cert_der; /* malloc'ed DER of the transaction's certificate, or NULL */
   size_t cert_der_len;
+  bool serial_found;      /* the certificate `serial` */
+  bool serial_revoked;
+  uint8_t *serial_der;    /* malloc'ed, or NULL */
+  size_t serial_der_len;
+  char serial_auth_ref[2 * CMP_MAX_REF + 1]; /* of its transaction; "" when none */
 
   struct cg_store_op *next; /* queue link, the store's */
 };
 
-/* Frees what a completed LOOKUP returned (cert_der); safe on any op. */
+/* Frees what a completed LOOKUP returned (cert_der, serial_der); safe on any op. */
 void cg_store_op_release(struct cg_store_op *op);
 
 /* Starts the store thread, completing on loop.  0 or CG_ESTORE. */

@@ -57,7 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
           cg_name_to_string(m.u.cert_req.req[i].tmpl.subject, name, sizeof name);
   }
 
-  static const struct cmp_profile profile = {"default", NULL, 0};
+  static const struct cmp_profile profile = {.name = "default", .allow_mac = true,
+                                             .allow_sig = true};
   struct cmp_exchange *ex = cmp_exchange_new(&cfg, &profile, data, size, 1700000000);
   if (ex == NULL)
     return 0;
@@ -65,8 +66,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     enum cmp_step s = cmp_exchange_step(ex);
     if (s == CMP_STEP_DONE)
       break;
-    if (s == CMP_STEP_LOOKUP)
-      cmp_exchange_lookup_done(ex, 0, NULL, NULL, NULL, 0);
+    if (s == CMP_STEP_LOOKUP) {
+      static const struct cmp_lookup_res none = {0};
+      cmp_exchange_lookup_done(ex, &none);
+    }
     else if (s == CMP_STEP_COMPUTE)
       cmp_exchange_compute(ex);
     else

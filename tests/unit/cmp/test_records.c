@@ -19,7 +19,7 @@ enum { R, PA, PC, IS, CO, RJ, FA, EX, RV }; /* row/column order of the matrix */
 /* expected[from][to]: 1 when legal (DESIGN.md, "Transactions"). */
 static const int expected[CMP_TXN__COUNT][CMP_TXN__COUNT] = {
     /*             R  PA PC IS CO RJ FA EX RV */
-    [R] = /*    */ {0, 1, 1, 1, 0, 1, 1, 0, 0},
+    [R] = /*    */ {0, 1, 1, 1, 1, 1, 1, 0, 0},
     [PA] = /*   */ {0, 0, 1, 1, 0, 1, 1, 1, 0},
     [PC] = /*   */ {0, 0, 0, 1, 0, 1, 1, 1, 0},
     [IS] = /*   */ {0, 0, 0, 0, 1, 0, 1, 1, 1},

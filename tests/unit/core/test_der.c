@@ -940,6 +940,32 @@ static void iso8601_formats_known_instants(void **state) {
   assert_string_equal(s, "0000-01-01T00:00:00Z");
 }
 
+static void int64_is_written_in_minimal_twos_complement(void **state) {
+  (void)state;
+  static const struct {
+    int64_t v;
+    const char *hex;
+  } cases[] = {
+      {0, "020100"},          {-1, "0201ff"},          {127, "02017f"},
+      {128, "02020080"},      {-128, "020180"},        {-129, "0202ff7f"},
+      {256, "02020100"},      {INT64_MIN, "02088000000000000000"},
+      {INT64_MAX, "02087fffffffffffffff"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    uint8_t buf[16];
+    size_t len, want_len;
+    struct der_writer w;
+    der_writer_init(&w, buf, sizeof buf);
+    der_put_int64(&w, DER_INTEGER, cases[i].v);
+    assert_int_equal(der_writer_finish(&w, &len), 0);
+    uint8_t *want = tu_hex(cases[i].hex, &want_len);
+    assert_int_equal(len, want_len);
+    assert_memory_equal(buf, want, len);
+    assert_int_equal(der_check_integer((struct der_view){buf + 2, len - 2}), 0);
+    free(want);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sample_decodes_every_field),
@@ -976,6 +1002,7 @@ int main(void) {
       cmocka_unit_test(end_reports_espace_when_the_long_length_does_not_fit),
       cmocka_unit_test(espace_is_sticky),
       cmocka_unit_test(uint64_is_written_minimally_and_positive),
+      cmocka_unit_test(int64_is_written_in_minimal_twos_complement),
       cmocka_unit_test(uint_bytes_drop_leading_zeros_and_keep_the_sign),
       cmocka_unit_test(simple_values_have_their_der_encodings),
       cmocka_unit_test(named_bits_are_trimmed_when_written),

@@ -251,7 +251,7 @@ static void submit(struct cg_store *st, struct cg_store_op *op, int *id) {
 
 /* ---- schema ------------------------------------------------------------ */
 
-static void test_open_creates_schema_version_1_in_wal_mode(void **state) {
+static void test_open_creates_the_current_schema_in_wal_mode(void **state) {
   struct fixture *f = *state;
   struct cg_store *st = NULL;
   assert_int_equal(cg_store_open(f->path, &st), 0);
@@ -260,10 +260,11 @@ static void test_open_creates_schema_version_1_in_wal_mode(void **state) {
   peer_text(f, "PRAGMA journal_mode", mode, sizeof mode);
   assert_string_equal(mode, "wal");
   cg_store_close(st);
-  assert_int_equal(peer_int(f, "PRAGMA user_version"), 1);
+  assert_int_equal(peer_int(f, "PRAGMA user_version"), 2);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND"
-                               " name IN ('secrets', 'transactions', 'certificates')"),
-                   3);
+                               " name IN ('secrets', 'transactions', 'certificates',"
+                               " 'revocations')"),
+                   4);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND"
                                " name IN ('certificates_txid', 'transactions_state')"),
                    2);
@@ -281,7 +282,7 @@ static void test_open_twice_keeps_schema_and_data(void **state) {
   assert_int_equal(cg_store_open(f->path, &st), 0);
   assert_int_equal(cg_store_secret_get(st, "dev-1", &got), 0);
   cg_store_close(st);
-  assert_int_equal(peer_int(f, "PRAGMA user_version"), 1);
+  assert_int_equal(peer_int(f, "PRAGMA user_version"), 2);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM secrets"), 1);
 }
 
@@ -601,15 +602,29 @@ static void test_reject_in_cert_conf_revokes_the_certificate(void **state) {
   rej.kind = CG_STORE_OP_UPDATE;
   rej.cert_present = false;
   assert_int_equal(cmp_txn_set_state(&rej.txn, CMP_TXN_REVOKED_ON_REJECT), 0);
+  rej.revocation_present = true;
+  memcpy(rej.revocation.serial, a.cert.serial, sizeof rej.revocation.serial);
+  rej.revocation.reason = -1;
+  rej.revocation.revoked_at = T0 + 300;
+  struct cg_store_op again = rej; /* revoking twice fails alone */
+  again.txn = b.txn;
+  again.kind = CG_STORE_OP_INSERT;
+  snprintf(again.txn.txid, sizeof again.txn.txid, "%s", "abcdef0123456789abcdef0123456789");
   submit(st, &rej, NULL);
-  run_until(&f->loop, &tally.done, 3);
+  submit(st, &again, NULL);
+  run_until(&f->loop, &tally.done, 4);
   assert_int_equal(rej.result, 0);
+  assert_int_equal(again.result, CG_ECERT_REVOKED);
   stop_and_close(f, st);
   char sql[256];
   snprintf(sql, sizeof sql, "SELECT count(*) FROM certificates WHERE txid = '%s' AND status = 'revoked'",
            a.txn.txid);
   assert_int_equal(peer_int(f, sql), 1);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates WHERE status = 'issued'"), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations WHERE reason IS NULL"), 1);
+  /* The failed second revocation left no transaction behind. */
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE txid ="
+                               " 'abcdef0123456789abcdef0123456789'"), 0);
 }
 
 static void test_update_applies_only_from_the_expected_state(void **state) {
@@ -794,7 +809,7 @@ static void test_store_restarts_after_stop(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      T(test_open_creates_schema_version_1_in_wal_mode),
+      T(test_open_creates_the_current_schema_in_wal_mode),
       T(test_open_twice_keeps_schema_and_data),
       T(test_open_refuses_a_newer_schema),
       T(test_secret_round_trips_every_field),

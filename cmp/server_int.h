@@ -1,0 +1,122 @@
+/*
+ * server_int.h - the inside of the CMP server engine, shared by its files:
+ *   server.c      lifecycle, phases, request checks, lookups, the log summary;
+ *   srv_auth.c    authentication (MAC, signature) and response protection;
+ *   srv_enrol.c   ir, cr, kur, p10cr and certConf;
+ *   srv_revoke.c  rr;
+ *   srv_genm.c    genm.
+ * Not for use outside cmp/.
+ */
+#ifndef CG_CMP_SERVER_INT_H
+#define CG_CMP_SERVER_INT_H
+
+#include "cmp/genm.h"
+#include "cmp/msg.h"
+#include "cmp/p10.h"
+#include "cmp/pbmac1.h"
+#include "cmp/protect.h"
+#include "cmp/secret.h"
+#include "cmp/server.h"
+#include "core/arena.h"
+#include "core/x509.h"
+
+/* Phases of an exchange; set_phase() is the one place that changes them.
+ *
+ *   LOOKUP -> VERIFY -> ISSUE -> INSERT -> PROTECT -> DONE   (ir, cr, kur, p10cr)
+ *   LOOKUP -> VERIFY -> UPDATE -> PROTECT -> DONE            (certConf)
+ *   LOOKUP -> VERIFY -> INSERT -> PROTECT -> DONE            (rr)
+ *   LOOKUP -> VERIFY -> PROTECT -> DONE                      (genm)
+ *   any phase -> PROTECT (an error answer) -> DONE
+ *   VERIFY/ISSUE -> INSERT (a rejected transaction) -> PROTECT (error)
+ * VERIFY and PROTECT are the COMPUTE steps. */
+enum phase { PH_LOOKUP, PH_VERIFY, PH_ISSUE, PH_INSERT, PH_UPDATE, PH_PROTECT, PH_DONE };
+
+enum auth_kind { AUTH_NONE, AUTH_PBM, AUTH_PBMAC1, AUTH_SIG };
+
+struct cmp_exchange {
+  const struct cmp_server_cfg *cfg;
+  const struct cmp_profile *prof;
+  struct cg_arena *arena;
+  enum phase phase;
+  char profile[CMP_MAX_PROFILE + 1];
+  int64_t now;
+
+  const uint8_t *req;
+  size_t req_len;
+  struct cmp_msg msg;
+  bool decoded; /* the whole header decoded: an error can name the transaction */
+  char txid_hex[2 * CMP_MAX_TXID + 1];
+  char ref[2 * CMP_MAX_REF + 1]; /* who authenticates: senderKID text or "cert:<serial>" */
+  enum auth_kind auth;
+  struct cg_x509 signer;         /* AUTH_SIG: extraCerts[0] */
+  char signer_serial[2 * CMP_MAX_SERIAL + 1];
+  struct cmp_p10 p10;            /* p10cr */
+  struct cmp_genm genm;          /* genm */
+  char subject_serial[2 * CMP_MAX_SERIAL + 1]; /* kur, rr: the certificate acted on */
+
+  /* LOOKUP results */
+  bool secret_found, txn_found, cert_found, cert_revoked;
+  struct cmp_secret_record secret;
+  struct cmp_txn_record stored; /* the transaction as stored */
+  struct der_view stored_cert;  /* its certificate */
+  struct der_view found_cert;   /* the certificate named by subject_serial */
+  char found_cert_auth_ref[2 * CMP_MAX_REF + 1];
+
+  /* VERIFY results */
+  bool authenticated; /* the protection verified */
+  bool mac_ok;        /* ...and it was a MAC: answers are MAC-protected */
+  uint8_t secret_plain[CMP_SECRET_MAX];
+  size_t secret_len;
+  struct cmp_pbm_params pbm;
+  struct cmp_pbmac1_params pbmac1;
+  struct cmp_issue_request issue;
+  int64_t cert_req_id;
+  bool implicit_confirm; /* granted */
+
+  /* what to store */
+  struct cmp_txn_record txn;
+  bool has_cert;
+  struct cmp_cert_record cert;
+  bool has_revocation;
+  struct cmp_revocation_record revocation;
+  uint8_t sender_nonce[16];
+
+  /* the outcome */
+  int err;            /* 0, or the error answered */
+  const char *detail; /* why, for the error text and log */
+  int rsp_type;
+  int status;
+  const uint8_t *rsp;
+  size_t rsp_len;
+};
+
+/* server.c */
+void set_phase(struct cmp_exchange *ex, enum phase to);
+/* Ends the exchange with an error answer (see server.c). */
+void fail(struct cmp_exchange *ex, int err, const char *detail);
+/* The transaction record of a new request, in state received. */
+void init_txn(struct cmp_exchange *ex);
+
+/* srv_auth.c */
+/* Checks the request's protection; on success sets authenticated (and
+ * mac_ok, the secret and MAC parameters for a MAC).  On failure calls fail(). */
+bool authenticate(struct cmp_exchange *ex);
+/* Writes the response (ex->rsp) for ex->rsp_type, protected. */
+int protect(struct cmp_exchange *ex);
+
+/* srv_enrol.c */
+void verify_cert_request(struct cmp_exchange *ex); /* ir, cr, kur, p10cr */
+void verify_cert_conf(struct cmp_exchange *ex);
+void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len);
+/* The body of ip/cp/kup/pkiconf. */
+void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w);
+
+/* srv_revoke.c */
+void verify_rev_request(struct cmp_exchange *ex);
+void write_rev_body(struct cmp_exchange *ex, struct der_writer *w);
+
+/* srv_genm.c */
+void verify_genm(struct cmp_exchange *ex);
+void write_genp_body(struct cmp_exchange *ex, struct der_writer *w);
+
+#endif

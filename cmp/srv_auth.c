@@ -1,0 +1,273 @@
+/*
+ * srv_auth.c - who sent the request, and the protection of the answer.
+ *
+ * MAC protection (PasswordBasedMac, RFC 9810 §5.1.3.1; PBMAC1, RFC 9481
+ * §6.1.1) is checked with the secret the store holds for the senderKID.
+ * Signature protection (RFC 9810 §5.1.3.3, RFC 9483 §3.2) is checked with the
+ * first certificate of extraCerts, whose path to the profile's trust anchors
+ * is validated first.  Answers to MAC-protected requests are MAC-protected
+ * with the same algorithm and parameters and a fresh salt; all others are
+ * signed with the RA key.
+ */
+#include <string.h>
+
+#include "cmp/encode.h"
+#include "cmp/server_int.h"
+#include "core/certbuild.h"
+#include "core/err.h"
+#include "core/oid.h"
+#include "core/x509_verify.h"
+
+#define MAX_PATH_DEPTH 5
+
+/* The secret of the reference, if it may be used now for this profile.  An
+ * unusable secret is replaced by random bytes, so that the MAC check costs the
+ * same whether or not the reference exists. */
+static void load_secret(struct cmp_exchange *ex) {
+  const struct cmp_secret_record *s = &ex->secret;
+  bool usable = ex->secret_found && !s->revoked &&
+                (s->expires_at == 0 || ex->now < s->expires_at) &&
+                strcmp(s->profile, ex->profile) == 0 &&
+                cmp_secret_open(ex->cfg->master_key, s->reference, s->enc, s->enc_len,
+                                ex->secret_plain, sizeof ex->secret_plain, &ex->secret_len) == 0;
+  if (!usable) {
+    ex->secret_len = CMP_SECRET_GEN_LEN;
+    cg_random(ex->secret_plain, ex->secret_len);
+  }
+  ex->secret_found = usable;
+}
+
+/* The MAC over iov with the parameters in ex (PBM or PBMAC1). */
+static int mac_compute(const struct cmp_exchange *ex, const struct cg_iov *iov, size_t n,
+                       uint8_t out[CG_HASH_MAX], size_t *len) {
+  if (ex->auth == AUTH_PBMAC1)
+    return cmp_pbmac1_compute(&ex->pbmac1, ex->secret_plain, ex->secret_len, iov, n, out, len);
+  return cmp_pbm_compute(&ex->pbm, ex->secret_plain, ex->secret_len, iov, n, out, len);
+}
+
+static bool authenticate_mac(struct cmp_exchange *ex) {
+  struct der_view alg = ex->msg.hdr.protection_alg;
+  int err = ex->auth == AUTH_PBMAC1
+                ? cmp_pbmac1_parse(alg, ex->cfg->pbm_max_iterations, &ex->pbmac1)
+                : cmp_pbm_parse(alg, ex->cfg->pbm_max_iterations, &ex->pbm);
+  if (err) {
+    fail(ex, err == CG_EBAD_ALG ? err : CG_EBAD_DATA, "MAC parameters not accepted");
+    return false;
+  }
+  load_secret(ex);
+  uint8_t seq[6], mac[CG_HASH_MAX];
+  size_t mac_len;
+  struct cg_iov iov[2];
+  cmp_msg_protected_part(&ex->msg, seq, iov);
+  err = mac_compute(ex, iov, 2, mac, &mac_len);
+  bool ok = err == 0 && ex->secret_found && ex->msg.protection.len == mac_len &&
+            cg_ct_equal(mac, ex->msg.protection.p, mac_len);
+  if (!ok) {
+    /* Wrong secret, unknown reference and corrupted MAC answer alike. */
+    fail(ex, CG_EBAD_MAC, "message authentication failed");
+    return false;
+  }
+  ex->mac_ok = true;
+  return true;
+}
+
+static bool authenticate_sig(struct cmp_exchange *ex) {
+  const struct cmp_header *h = &ex->msg.hdr;
+  enum cg_path_error why;
+  /* RFC 9483 §3.5: the signer's certificate must chain to a trust anchor of
+   * the profile; the other extraCerts may serve as intermediates. */
+  int err = cg_x509_verify_path(ex->msg.extra_certs[0], ex->msg.extra_certs + 1,
+                                ex->msg.n_extra_certs - 1, ex->prof->trust_anchors,
+                                ex->prof->n_trust_anchors, ex->now, MAX_PATH_DEPTH, &why);
+  if (err == CG_ENOMEM) {
+    fail(ex, err, "out of memory");
+    return false;
+  }
+  if (err) {
+    fail(ex, CG_ENOT_TRUSTED, "the signer certificate is not trusted");
+    return false;
+  }
+  uint32_t ku;
+  bool has_ku;
+  if (cg_x509_key_usage(ex->msg.extra_certs[0], &ku, &has_ku) ||
+      (has_ku && !(ku & 1u))) { /* digitalSignature */
+    fail(ex, CG_ENOT_TRUSTED, "the signer certificate may not sign (keyUsage)");
+    return false;
+  }
+  /* RFC 9483 §3.1: senderKID, when present, is the signer's SKID, and the
+   * sender is the signer's subject. */
+  if (h->sender_kid.p != NULL && !der_view_eq(h->sender_kid, ex->signer.skid)) {
+    fail(ex, CG_EBAD_MAC, "senderKID does not identify the signer certificate");
+    return false;
+  }
+  if (h->sender_dn.p != NULL && !der_view_eq(h->sender_dn, ex->signer.subject)) {
+    fail(ex, CG_EBAD_MAC, "sender is not the subject of the signer certificate");
+    return false;
+  }
+  uint8_t seq[6];
+  struct cg_iov iov[2];
+  cmp_msg_protected_part(&ex->msg, seq, iov);
+  err = cmp_verify_sig(h->protection_alg, ex->signer.spki, iov, 2, ex->msg.protection);
+  if (err) {
+    fail(ex, err == CG_EBAD_ALG ? err : CG_EBAD_MAC,
+         err == CG_EBAD_ALG ? "signature algorithm not supported for this key"
+                            : "message signature does not verify");
+    return false;
+  }
+  return true;
+}
+
+bool authenticate(struct cmp_exchange *ex) {
+  bool ok = ex->auth == AUTH_SIG ? authenticate_sig(ex) : authenticate_mac(ex);
+  ex->authenticated = ok;
+  return ok;
+}
+
+/* The response's protectionAlg: the request's MAC with a fresh salt, or the
+ * RA's signature algorithm. */
+static int write_protection_alg(struct cmp_exchange *ex, struct der_writer *w) {
+  if (!ex->mac_ok) {
+    cert_write_sig_alg(w, ex->cfg->ra_scheme, ex->cfg->ra_hash);
+    return 0;
+  }
+  /* RFC 9810 §5.1.3.1 / RFC 9483 §3.2: same parameters, fresh salt. */
+  if (ex->auth == AUTH_PBMAC1) {
+    if (cg_random(ex->pbmac1.salt, ex->pbmac1.salt_len))
+      return CG_ECRYPTO;
+    cmp_pbmac1_write_alg(w, &ex->pbmac1);
+  } else {
+    ex->pbm.salt_len = 16;
+    if (cg_random(ex->pbm.salt, ex->pbm.salt_len))
+      return CG_ECRYPTO;
+    cmp_pbm_write_alg(w, &ex->pbm);
+  }
+  return 0;
+}
+
+static void write_body(struct cmp_exchange *ex, struct der_writer *w) {
+  switch (ex->rsp_type) {
+  case CMP_IP:
+  case CMP_CP:
+  case CMP_KUP:
+  case CMP_PKICONF:
+    write_enrol_body(ex, w);
+    break;
+  case CMP_RP:
+    write_rev_body(ex, w);
+    break;
+  case CMP_GENP:
+    write_genp_body(ex, w);
+    break;
+  default:
+    cmp_write_error_body(w, ex->status, cg_err_failinfo(ex->err), ex->detail);
+    break;
+  }
+}
+
+/* Writes header and body of the response into a new arena buffer. */
+static int write_header_body(struct cmp_exchange *ex, struct der_view prot_alg, uint8_t **out,
+                             size_t *out_len) {
+  const struct cmp_header *rh = &ex->msg.hdr;
+  struct cmp_out_header h = {0};
+  uint8_t fresh_nonce[16];
+  if (cg_random(fresh_nonce, sizeof fresh_nonce))
+    return CG_ECRYPTO;
+  h.pvno = ex->decoded && rh->pvno == 3 ? 3 : 2;
+  h.sender_name = ex->cfg->ra_name;
+  if (ex->decoded)
+    h.recipient = rh->sender;
+  h.message_time = ex->now;
+  h.protection_alg = prot_alg;
+  if (ex->mac_ok) {
+    h.sender_kid = rh->sender_kid;
+  } else if (ex->cfg->n_ra_chain > 0) {
+    struct cg_x509 ra;
+    if (cg_x509_parse(ex->cfg->ra_chain[0].p, ex->cfg->ra_chain[0].len, &ra) == 0 &&
+        ra.skid.len > 0)
+      h.sender_kid = ra.skid; /* RFC 9483 §3.1: senderKID is the SKID of the signer */
+  }
+  if (ex->decoded && rh->transaction_id.p != NULL && rh->transaction_id.len <= CMP_MAX_TXID)
+    h.transaction_id = rh->transaction_id;
+  bool issues = ex->rsp_type == CMP_IP || ex->rsp_type == CMP_CP || ex->rsp_type == CMP_KUP;
+  h.sender_nonce.p = issues ? ex->sender_nonce : fresh_nonce;
+  h.sender_nonce.len = 16;
+  if (ex->decoded && rh->sender_nonce.p != NULL && rh->sender_nonce.len <= CMP_MAX_NONCE)
+    h.recip_nonce = rh->sender_nonce;
+  /* RFC 9483 §4.1.1: a granted implicit confirmation is announced. */
+  h.implicit_confirm = issues && ex->implicit_confirm;
+
+  for (int pass = 0; pass < 2; pass++) {
+    struct der_writer w;
+    der_writer_init(&w, pass ? *out : NULL, pass ? *out_len : 0);
+    cmp_write_header(&w, &h);
+    write_body(ex, &w);
+    if (der_writer_finish(&w, out_len))
+      return CG_ESPACE;
+    if (pass == 0 && (*out = cg_arena_alloc(ex->arena, *out_len)) == NULL)
+      return CG_ENOMEM;
+  }
+  return 0;
+}
+
+int protect(struct cmp_exchange *ex) {
+  struct der_writer w;
+  uint8_t alg_buf[512];
+  uint8_t prot[1024];
+  size_t prot_len = 0;
+  uint8_t *hb;
+  size_t hb_len, alg_len;
+
+  der_writer_init(&w, alg_buf, sizeof alg_buf);
+  int err = write_protection_alg(ex, &w);
+  if (err)
+    return err;
+  if (der_writer_finish(&w, &alg_len))
+    return CG_ESPACE;
+  err = write_header_body(ex, (struct der_view){alg_buf, alg_len}, &hb, &hb_len);
+  if (err)
+    return err;
+
+  struct cmp_msg view = {0};
+  view.hdr.raw.p = hb;
+  view.hdr.raw.len = hb_len; /* header and body together: one piece */
+  uint8_t seq[6];
+  struct cg_iov iov[2];
+  cmp_msg_protected_part(&view, seq, iov);
+  if (ex->mac_ok)
+    err = mac_compute(ex, iov, 2, prot, &prot_len);
+  else
+    err = cg_sign(ex->cfg->ra_key, ex->cfg->ra_scheme, ex->cfg->ra_hash, iov, 2, prot,
+                  sizeof prot, &prot_len);
+  if (err)
+    return err;
+
+  /* extraCerts: the signer's chain for signed messages, and for an issued
+   * certificate the chain of its CA (RFC 9483 §4.1.1), without repeats. */
+  struct der_view extra[CMP_MAX_EXTRA_CERTS];
+  size_t n = 0;
+  if (!ex->mac_ok)
+    for (size_t i = 0; i < ex->cfg->n_ra_chain && n < CMP_MAX_EXTRA_CERTS; i++)
+      extra[n++] = ex->cfg->ra_chain[i];
+  if (ex->rsp_type == CMP_IP || ex->rsp_type == CMP_CP || ex->rsp_type == CMP_KUP) {
+    for (size_t i = 0; i < ex->prof->n_ca_chain && n < CMP_MAX_EXTRA_CERTS; i++) {
+      bool dup = false;
+      for (size_t j = 0; j < n; j++)
+        dup |= der_view_eq(extra[j], ex->prof->ca_chain[i]);
+      if (!dup)
+        extra[n++] = ex->prof->ca_chain[i];
+    }
+  }
+  uint8_t *out = NULL;
+  size_t out_len = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    der_writer_init(&w, out, out_len);
+    cmp_write_message(&w, hb, hb_len, prot, prot_len, extra, n);
+    if (der_writer_finish(&w, &out_len))
+      return CG_ESPACE;
+    if (pass == 0 && (out = cg_arena_alloc(ex->arena, out_len)) == NULL)
+      return CG_ENOMEM;
+  }
+  ex->rsp = out;
+  ex->rsp_len = out_len;
+  return 0;
+}

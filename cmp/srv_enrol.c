@@ -1,0 +1,269 @@
+/*
+ * srv_enrol.c - certificate requests (ir, cr, kur, p10cr; RFC 9483 §4.1) and
+ * their confirmation (certConf / pkiConf, RFC 9810 §5.3.18).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmp/encode.h"
+#include "cmp/server_int.h"
+#include "core/err.h"
+#include "core/oid.h"
+
+/* The template's public key as a SubjectPublicKeyInfo in the arena. */
+static bool template_spki(struct cmp_exchange *ex, const struct cmp_cert_template *t,
+                          struct der_view *out) {
+  struct der_writer w;
+  der_writer_init(&w, NULL, 0);
+  cmp_write_template_spki(&w, t);
+  uint8_t *p = cg_arena_alloc(ex->arena, w.len);
+  if (p == NULL)
+    return false;
+  der_writer_init(&w, p, w.len);
+  cmp_write_template_spki(&w, t);
+  *out = (struct der_view){p, w.len};
+  return true;
+}
+
+/* RFC 9483 §4.1.3: a kur is signed with the certificate it updates, which we
+ * issued and which is still valid; oldCertId, when present, names it. */
+static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req *cr) {
+  if (!ex->cert_found) {
+    fail(ex, CG_EBAD_CERT_ID, "the certificate to update is unknown");
+    return false;
+  }
+  if (ex->cert_revoked) {
+    fail(ex, CG_ECERT_REVOKED, "the certificate to update is revoked");
+    return false;
+  }
+  if (ex->auth != AUTH_SIG || !der_view_eq(ex->msg.extra_certs[0], ex->found_cert)) {
+    fail(ex, CG_ENOT_AUTHORIZED, "a kur must be signed with the certificate it updates");
+    return false;
+  }
+  if (cr->old_cert_issuer.p != NULL) {
+    /* GeneralName directoryName [4] { Name } */
+    struct der_reader r, in;
+    struct der_tlv t;
+    der_reader_view(&r, cr->old_cert_issuer);
+    if (der_enter(&r, DER_CTX_CONS(4), &in) || der_expect(&in, DER_SEQUENCE, &t) ||
+        !der_view_eq(t.raw, ex->signer.issuer)) {
+      fail(ex, CG_EBAD_CERT_ID, "oldCertId does not name the signer certificate");
+      return false;
+    }
+  }
+  return true;
+}
+
+void verify_cert_request(struct cmp_exchange *ex) {
+  const struct cmp_header *h = &ex->msg.hdr;
+  const struct cmp_cert_req *cr = NULL;
+  if (ex->msg.type != CMP_P10CR) {
+    cr = &ex->msg.u.cert_req.req[0];
+    ex->cert_req_id = cr->cert_req_id;
+  }
+  init_txn(ex);
+
+  /* RFC 9810 §5.1.1: a new transaction must not reuse a transactionID. */
+  if (ex->txn_found) {
+    fail(ex, CG_ETXID_IN_USE, "transactionID already in use");
+    return;
+  }
+  struct cmp_issue_request *is = &ex->issue;
+  is->profile = ex->profile;
+  if (cr != NULL) {
+    /* RFC 9483 §4.1.1: with one request per message, certReqId MUST be 0. */
+    if (cr->cert_req_id != 0) {
+      fail(ex, CG_EBAD_REQUEST, "certReqId must be 0");
+      return;
+    }
+    const struct cmp_cert_template *tp = &cr->tmpl;
+    if (ex->msg.type == CMP_KUR && !check_key_update(ex, cr))
+      return;
+    is->subject = tp->subject;
+    if (ex->msg.type == CMP_KUR && (is->subject.p == NULL || is->subject.len <= 2))
+      is->subject = ex->signer.subject; /* RFC 9483 §4.1.3: the old subject by default */
+    if (tp->public_key.p == NULL) {
+      fail(ex, CG_EBAD_TEMPLATE,
+           "the template has no public key (central key generation is not offered)");
+      return;
+    }
+    if (!template_spki(ex, tp, &is->spki)) {
+      fail(ex, CG_ENOMEM, "out of memory");
+      return;
+    }
+    is->extensions = tp->extensions;
+    is->has_not_before = tp->has_not_before;
+    is->not_before = tp->not_before;
+    is->has_not_after = tp->has_not_after;
+    is->not_after = tp->not_after;
+    /* RFC 4211 §4: the requester proves it holds the private key. */
+    if (cr->pop == CMP_POP_RA_VERIFIED) {
+      if (!ex->prof->allow_ra_verified) {
+        fail(ex, CG_EBAD_POP, "raVerified is not accepted for this profile");
+        return;
+      }
+    } else if (cr->pop != CMP_POP_SIGNATURE) {
+      fail(ex, CG_EBAD_POP, "a signature proof of possession is required");
+      return;
+    } else if (cmp_verify_pop(cr, is->spki.p, is->spki.len)) {
+      fail(ex, CG_EBAD_POP, "proof of possession does not verify");
+      return;
+    }
+  } else {
+    is->subject = ex->p10.subject;
+    is->spki = ex->p10.spki;
+    is->extensions = ex->p10.extensions;
+    if (cmp_p10_verify(&ex->p10)) {
+      fail(ex, CG_EBAD_POP, "the PKCS#10 signature does not verify");
+      return;
+    }
+  }
+  if (is->subject.p == NULL || is->subject.len <= 2) {
+    fail(ex, CG_EBAD_TEMPLATE, "the request has no subject");
+    return;
+  }
+  /* RFC 9483 §4.1.1: implicitConfirm is granted only where the profile says so. */
+  ex->implicit_confirm = h->implicit_confirm && ex->prof->implicit_confirm;
+  set_phase(ex, PH_ISSUE);
+}
+
+void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
+  uint8_t *der = cg_arena_dup(ex->arena, cert, len);
+  struct cg_x509 x;
+  char *subject = cg_arena_alloc(ex->arena, 1024), *issuer = cg_arena_alloc(ex->arena, 1024);
+  if (der == NULL || subject == NULL || issuer == NULL) {
+    fail(ex, CG_ENOMEM, "out of memory");
+    return;
+  }
+  struct cmp_cert_record *c = &ex->cert;
+  if (cg_x509_parse(der, len, &x) || cg_name_to_string(x.subject, subject, 1024) ||
+      cg_name_to_string(x.issuer, issuer, 1024)) {
+    fail(ex, CG_ECA_UNAVAILABLE, "the CA returned an unusable certificate");
+    return;
+  }
+  struct der_view serial = x.serial;
+  if (serial.len > 1 && serial.p[0] == 0) { /* the sign octet is not part of the number */
+    serial.p++;
+    serial.len--;
+  }
+  if (serial.len > CMP_MAX_SERIAL) {
+    fail(ex, CG_ECA_UNAVAILABLE, "the CA returned an unusable certificate");
+    return;
+  }
+  cg_hex(serial.p, serial.len, c->serial);
+  c->subject = subject;
+  c->issuer = issuer;
+  c->not_before = x.not_before;
+  c->not_after = x.not_after;
+  c->der = der;
+  c->der_len = len;
+  snprintf(c->txid, sizeof c->txid, "%s", ex->txid_hex);
+  snprintf(c->profile, sizeof c->profile, "%s", ex->profile);
+  ex->has_cert = true;
+
+  struct cmp_txn_record *t = &ex->txn;
+  snprintf(t->cert_serial, sizeof t->cert_serial, "%s", c->serial);
+  if (cg_random(ex->sender_nonce, sizeof ex->sender_nonce)) {
+    fail(ex, CG_ECRYPTO, "no randomness");
+    return;
+  }
+  cg_hex(ex->sender_nonce, sizeof ex->sender_nonce, t->sender_nonce);
+  if (cmp_txn_set_state(t, ex->implicit_confirm ? CMP_TXN_CONFIRMED : CMP_TXN_ISSUED)) {
+    fail(ex, CG_ESTATE, "illegal state change");
+    return;
+  }
+  ex->rsp_type = ex->msg.type == CMP_IR ? CMP_IP : ex->msg.type == CMP_KUR ? CMP_KUP : CMP_CP;
+  set_phase(ex, PH_INSERT);
+}
+
+/* RFC 9810 §5.3.18: certHash is computed with hashAlg when given, else with
+ * the hash of the certificate's signature algorithm. */
+static int cert_hash(struct der_view cert, struct der_view hash_alg_oid, uint8_t *out,
+                     size_t *len) {
+  enum cg_hash h;
+  if (hash_alg_oid.p != NULL) {
+    h = cg_oid_hash(cg_oid_lookup(hash_alg_oid));
+  } else {
+    struct cg_x509 x;
+    enum cg_sig_scheme scheme;
+    if (cg_x509_parse(cert.p, cert.len, &x) ||
+        cg_oid_sigalg(cg_oid_lookup(x.sig_oid), &scheme, &h))
+      return CG_EBAD_ALG;
+    /* RFC 9481 §3.3: certHash of an Ed25519-signed certificate is SHA-512;
+     * Ed448 would need SHAKE256, which is not offered. */
+    if (h == CG_HASH_NONE && cg_oid_lookup(x.sig_oid) == CG_OID_ED25519)
+      h = CG_HASH_SHA512;
+  }
+  if (h == CG_HASH_NONE)
+    return CG_EBAD_ALG;
+  struct cg_iov iov = {cert.p, cert.len};
+  *len = cg_hash_size(h);
+  return cg_hash(h, &iov, 1, out);
+}
+
+void verify_cert_conf(struct cmp_exchange *ex) {
+  const struct cmp_header *h = &ex->msg.hdr;
+  struct cmp_txn_record *t = &ex->txn;
+  if (!ex->txn_found || strcmp(ex->stored.auth_ref, ex->ref) != 0) {
+    fail(ex, CG_EBAD_REQUEST, "no such transaction for this sender");
+    return;
+  }
+  *t = ex->stored;
+  if (t->state != CMP_TXN_ISSUED) {
+    fail(ex, CG_EBAD_REQUEST, "transaction is not awaiting confirmation");
+    return;
+  }
+  char nonce_hex[2 * CMP_MAX_NONCE + 1] = "";
+  if (h->recip_nonce.p != NULL && h->recip_nonce.len <= CMP_MAX_NONCE)
+    cg_hex(h->recip_nonce.p, h->recip_nonce.len, nonce_hex);
+  if (strcmp(nonce_hex, t->sender_nonce) != 0) {
+    fail(ex, CG_EBAD_RECIP_NONCE, "recipNonce does not match our senderNonce");
+    return;
+  }
+  enum cmp_txn_state to = CMP_TXN_CONFIRMED;
+  if (ex->msg.u.cert_conf.n == 0) {
+    /* RFC 9810 §5.3.18: an empty CertConfirmContent rejects every certificate. */
+    to = CMP_TXN_REVOKED_ON_REJECT;
+  } else {
+    const struct cmp_cert_status *st = &ex->msg.u.cert_conf.st[0];
+    uint8_t hash[CG_HASH_MAX];
+    size_t hash_len;
+    if (ex->msg.u.cert_conf.n != 1 || st->cert_req_id != t->cert_req_id) {
+      fail(ex, CG_EBAD_CERT_ID, "certReqId does not match the request");
+      return;
+    }
+    if (ex->stored_cert.p == NULL ||
+        cert_hash(ex->stored_cert, st->hash_alg_oid, hash, &hash_len) ||
+        st->cert_hash.len != hash_len || !cg_ct_equal(hash, st->cert_hash.p, hash_len)) {
+      fail(ex, CG_EBAD_CERT_ID, "certHash does not match the issued certificate");
+      return;
+    }
+    if (st->has_status && st->status.status == CMP_REJECTION)
+      to = CMP_TXN_REVOKED_ON_REJECT;
+  }
+  t->updated_at = ex->now;
+  t->sender_nonce[0] = 0;
+  if (to == CMP_TXN_REVOKED_ON_REJECT) {
+    /* RFC 9810 §5.3.18: a certificate the requester rejects is revoked. */
+    struct cmp_revocation_record *r = &ex->revocation;
+    memcpy(r->serial, t->cert_serial, sizeof r->serial);
+    r->reason = -1;
+    r->revoked_at = ex->now;
+    ex->has_revocation = true;
+  }
+  if (cmp_txn_set_state(t, to)) {
+    fail(ex, CG_ESTATE, "illegal state change");
+    return;
+  }
+  ex->rsp_type = CMP_PKICONF;
+  set_phase(ex, PH_UPDATE);
+}
+
+void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w) {
+  if (ex->rsp_type == CMP_PKICONF) {
+    cmp_write_pkiconf_body(w);
+    return;
+  }
+  cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, ex->status, CG_FI_NONE, NULL,
+                          (struct der_view){ex->cert.der, ex->cert.der_len});
+}

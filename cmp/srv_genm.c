@@ -1,0 +1,102 @@
+/*
+ * srv_genm.c - general messages (genm / genp, RFC 9483 §4.3), answered by
+ * the gateway itself from the profile: the CA certificates, root CA key
+ * update (none is announced), a certificate request template, the signature
+ * algorithms accepted for proofs of possession.  Every infoType asked for is
+ * answered; one we have nothing for gets an absent value, not an error.
+ */
+#include "cmp/encode.h"
+#include "cmp/server_int.h"
+#include "core/certbuild.h"
+#include "core/err.h"
+#include "core/oid.h"
+
+void verify_genm(struct cmp_exchange *ex) {
+  int err = cmp_genm_decode(ex->msg.content, &ex->genm);
+  if (err) {
+    fail(ex, err == CG_EBAD_REQUEST ? err : CG_EBAD_DATA, "the genm content is malformed");
+    return;
+  }
+  ex->rsp_type = CMP_GENP;
+  ex->status = CMP_ACCEPTED;
+  set_phase(ex, PH_PROTECT);
+}
+
+/* The algorithms whose signatures the gateway verifies as proof of possession
+ * (RFC 9810 §5.3.19.2), as AlgorithmIdentifier encodings. */
+static void sign_key_pair_types(struct der_writer *w) {
+  static const struct {
+    enum cg_sig_scheme scheme;
+    enum cg_hash hash;
+  } algs[] = {
+      {CG_SIG_ECDSA, CG_HASH_SHA256},    {CG_SIG_ECDSA, CG_HASH_SHA384},
+      {CG_SIG_ECDSA, CG_HASH_SHA512},    {CG_SIG_RSA_PKCS1, CG_HASH_SHA256},
+      {CG_SIG_RSA_PKCS1, CG_HASH_SHA384}, {CG_SIG_RSA_PKCS1, CG_HASH_SHA512},
+      {CG_SIG_EDDSA, CG_HASH_NONE},
+  };
+  uint8_t buf[sizeof algs / sizeof algs[0]][32];
+  struct der_view views[sizeof algs / sizeof algs[0]];
+  size_t n = 0;
+  for (size_t i = 0; i < sizeof algs / sizeof algs[0]; i++) {
+    struct der_writer a;
+    der_writer_init(&a, buf[n], sizeof buf[n]);
+    cert_write_sig_alg(&a, algs[i].scheme, algs[i].hash);
+    if (der_writer_finish(&a, &views[n].len) == 0) {
+      views[n].p = buf[n];
+      n++;
+    }
+  }
+  cmp_write_itav_sign_key_pair_types(w, views, n);
+}
+
+/* RFC 9483 §4.3.3: an empty CertTemplate (the profile sets subject and
+ * extensions) and the key types the profile accepts: EC P-256 or RSA-2048. */
+static void cert_req_template(struct der_writer *w) {
+  static const uint8_t empty_template[] = {0x30, 0x00};
+  uint8_t alg[32];
+  size_t alg_len;
+  struct der_writer a;
+  der_writer_init(&a, alg, sizeof alg);
+  size_t m = der_begin(&a, DER_SEQUENCE);
+  der_put_oid(&a, CG_OID_EC_PUBLIC_KEY);
+  der_put_oid(&a, CG_OID_P256);
+  der_end(&a, m);
+  if (der_writer_finish(&a, &alg_len)) {
+    cmp_write_itav_absent(w, cg_oid(CG_OID_IT_CERT_REQ_TEMPLATE));
+    return;
+  }
+  struct cmp_key_spec spec[2] = {
+      {.kind = CMP_KEY_SPEC_ALG_ID, .alg_id = {alg, alg_len}},
+      {.kind = CMP_KEY_SPEC_RSA_KEY_LEN, .rsa_key_len = 2048},
+  };
+  cmp_write_itav_cert_req_template(w, (struct der_view){empty_template, 2}, spec, 2);
+}
+
+void write_genp_body(struct cmp_exchange *ex, struct der_writer *w) {
+  static const struct der_view none = {NULL, 0};
+  size_t body = cmp_genp_begin(w);
+  for (size_t i = 0; i < ex->genm.n; i++) {
+    struct der_view type = ex->genm.itav[i].oid;
+    switch (cg_oid_lookup(type)) {
+    case CG_OID_IT_CA_CERTS:
+      cmp_write_itav_ca_certs(w, ex->prof->ca_chain, ex->prof->n_ca_chain);
+      break;
+    case CG_OID_IT_ROOT_CA_CERT:
+    case CG_OID_IT_ROOT_CA_KEY_UPDATE:
+      /* No root CA key update is known: the absent value says so. */
+      cmp_write_itav_root_ca_key_update(w, none, none, none);
+      break;
+    case CG_OID_IT_CERT_REQ_TEMPLATE:
+      cert_req_template(w);
+      break;
+    case CG_OID_IT_SIGN_KEY_PAIR_TYPES:
+      sign_key_pair_types(w);
+      break;
+    default:
+      /* RFC 9483 §4.3: what we have nothing for is answered empty. */
+      cmp_write_itav_absent(w, type);
+      break;
+    }
+  }
+  cmp_genp_end(w, body);
+}

@@ -1,0 +1,78 @@
+/*
+ * engine_support.h - the in-memory driver of the CMP engine tests: a fixture
+ * with a CA, an RA and a device key, a tiny "store" of transactions and
+ * certificates, and a client that builds requests.
+ */
+#ifndef CG_TEST_ENGINE_SUPPORT_H
+#define CG_TEST_ENGINE_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "cmp/client.h"
+#include "cmp/msg.h"
+#include "cmp/protect.h"
+#include "cmp/secret.h"
+#include "cmp/server.h"
+#include "core/certbuild.h"
+#include "core/err.h"
+#include "core/oid.h"
+#include "core/x509.h"
+
+#define REF "device-ref-0001"
+#define SECRET "correct horse battery"
+#define MAX_TXNS 128
+
+struct fixture {
+  struct cg_key *ca_key, *ra_key, *dev_key;
+  uint8_t ca_name[128], ra_name[128], dev_name[128];
+  size_t ca_name_len, ra_name_len, dev_name_len;
+  uint8_t ca_cert[2048], ra_cert[2048];
+  size_t ca_cert_len, ra_cert_len;
+  struct der_view ra_chain[2], ca_chain[1];
+  uint8_t master[32];
+  struct cmp_server_cfg cfg;
+  struct cmp_profile prof_default, prof_other, prof_implicit;
+  struct cmp_secret_record secret, secret_implicit; /* REF for "default", "implicit" */
+  /* the "database" */
+  struct cmp_txn_record txns[MAX_TXNS];
+  uint8_t certs[MAX_TXNS][2048];
+  size_t cert_lens[MAX_TXNS];
+  size_t n_txns;
+  size_t issued; /* certificates the "CA" made */
+  /* certificates by serial, with status and the auth_ref that enrolled them */
+  char serials[MAX_TXNS][2 * CMP_MAX_SERIAL + 1];
+  bool revoked[MAX_TXNS];
+  size_t n_revocations;
+};
+
+extern struct fixture *F;
+
+struct client {
+  uint8_t txid[16], nonce[16];
+  struct cmp_client_cred mac;
+  struct cmp_client_hdr hdr;
+};
+
+int setup(void **state);
+int teardown(void **state);
+void make_cert(struct cert_spec *s, const struct cg_key *subject_key,
+               const struct cg_key *issuer_key, uint8_t *out, size_t cap, size_t *len);
+void make_name(const char *cn, uint8_t *out, size_t *len);
+struct cmp_txn_record *find_txn(const char *txid, size_t *idx);
+/* Plays store, threadpool and CA for one exchange until it is done. */
+struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len);
+void client_init(struct client *c, const char *ref, const char *secret);
+size_t make_ir(struct client *c, uint8_t *out, size_t cap);
+/* Decodes the response and checks what every answer must satisfy. */
+void decode_response(struct cmp_exchange *ex, const struct client *c, struct cmp_msg *m);
+void assert_signed_by_ra(const struct cmp_msg *m);
+void assert_error(const struct cmp_msg *m, int fail_bit);
+void enrol(struct client *c, struct cmp_msg *ip, struct cmp_exchange **ex_out);
+
+#endif

@@ -1,0 +1,292 @@
+/*
+ * engine_support.c - see engine_support.h.
+ */
+#include "engine_support.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct fixture *F;
+
+void make_cert(struct cert_spec *s, const struct cg_key *subject_key,
+                      const struct cg_key *issuer_key, uint8_t *out, size_t cap, size_t *len) {
+  uint8_t spki[512];
+  size_t spki_len;
+  assert_int_equal(cg_key_spki(subject_key, spki, sizeof spki, &spki_len), 0);
+  s->spki = (struct der_view){spki, spki_len};
+  assert_int_equal(cert_random_serial(s), 0);
+  assert_int_equal(cert_build(s, issuer_key, out, cap, len), 0);
+}
+
+void make_name(const char *cn, uint8_t *out, size_t *len) {
+  enum cg_oid_id t[] = {CG_OID_AT_CN};
+  const char *v[] = {cn};
+  assert_int_equal(cert_make_name(t, v, 1, out, 128, len), 0);
+}
+
+int setup(void **state) {
+  struct fixture *f = calloc(1, sizeof *f);
+  F = f;
+  assert_int_equal(cg_key_generate_ec(256, &f->ca_key), 0);
+  assert_int_equal(cg_key_generate_ec(256, &f->ra_key), 0);
+  assert_int_equal(cg_key_generate_ec(256, &f->dev_key), 0);
+  make_name("test CA", f->ca_name, &f->ca_name_len);
+  make_name("test RA", f->ra_name, &f->ra_name_len);
+  make_name("dev1", f->dev_name, &f->dev_name_len);
+  int64_t now = (int64_t)time(NULL);
+  struct cert_spec ca = {0};
+  ca.issuer = ca.subject = (struct der_view){f->ca_name, f->ca_name_len};
+  ca.not_before = now - 10;
+  ca.not_after = now + 86400;
+  ca.is_ca = true;
+  ca.key_usage = CERT_KU_KEY_CERT_SIGN;
+  make_cert(&ca, f->ca_key, f->ca_key, f->ca_cert, sizeof f->ca_cert, &f->ca_cert_len);
+  struct cert_spec ra = {0};
+  ra.issuer = ca.subject;
+  ra.subject = (struct der_view){f->ra_name, f->ra_name_len};
+  ra.not_before = now - 10;
+  ra.not_after = now + 86400;
+  ra.key_usage = CERT_KU_DIGITAL_SIGNATURE;
+  make_cert(&ra, f->ra_key, f->ca_key, f->ra_cert, sizeof f->ra_cert, &f->ra_cert_len);
+
+  f->ra_chain[0] = (struct der_view){f->ra_cert, f->ra_cert_len};
+  f->ra_chain[1] = (struct der_view){f->ca_cert, f->ca_cert_len};
+  f->ca_chain[0] = f->ra_chain[1];
+  assert_int_equal(cg_random(f->master, 32), 0);
+  f->cfg.ra_name = ra.subject;
+  f->cfg.ra_key = f->ra_key;
+  cg_key_default_sig(f->ra_key, &f->cfg.ra_scheme, &f->cfg.ra_hash);
+  f->cfg.ra_chain = f->ra_chain;
+  f->cfg.n_ra_chain = 2;
+  f->prof_default = (struct cmp_profile){.name = "default", .ca_chain = f->ca_chain,
+                                         .n_ca_chain = 1, .trust_anchors = f->ca_chain,
+                                         .n_trust_anchors = 1, .allow_mac = true,
+                                         .allow_sig = true};
+  f->prof_other = f->prof_default;
+  f->prof_other.name = "other";
+  f->prof_implicit = f->prof_default;
+  f->prof_implicit.name = "implicit";
+  f->prof_implicit.implicit_confirm = true;
+  f->cfg.master_key = f->master;
+  f->cfg.pbm_max_iterations = 10000;
+
+  strcpy(f->secret.reference, REF);
+  strcpy(f->secret.profile, "default");
+  assert_int_equal(cmp_secret_seal(f->master, REF, (const uint8_t *)SECRET, strlen(SECRET),
+                                   f->secret.enc, sizeof f->secret.enc, &f->secret.enc_len),
+                   0);
+  f->secret_implicit = f->secret;
+  strcpy(f->secret_implicit.profile, "implicit");
+  *state = f;
+  return 0;
+}
+
+int teardown(void **state) {
+  struct fixture *f = *state;
+  cg_key_free(f->ca_key);
+  cg_key_free(f->ra_key);
+  cg_key_free(f->dev_key);
+  free(f);
+  return 0;
+}
+
+struct cmp_txn_record *find_txn(const char *txid, size_t *idx) {
+  for (size_t i = 0; i < F->n_txns; i++)
+    if (!strcmp(F->txns[i].txid, txid)) {
+      if (idx)
+        *idx = i;
+      return &F->txns[i];
+    }
+  return NULL;
+}
+
+/* Plays store, threadpool and CA for one exchange until it is done. */
+/* The stored certificate with that serial, or -1. */
+static int find_serial(const char *serial) {
+  for (size_t i = 0; serial[0] && i < F->n_txns; i++)
+    if (F->cert_lens[i] && !strcmp(F->serials[i], serial))
+      return (int)i;
+  return -1;
+}
+
+/* Applies a revocation as the store would: 0, CG_ENOT_FOUND, CG_ECERT_REVOKED. */
+static int check_revocation(const struct cmp_revocation_record *r) {
+  if (r == NULL)
+    return 0;
+  int i = find_serial(r->serial);
+  return i < 0 ? CG_ENOT_FOUND : F->revoked[i] ? CG_ECERT_REVOKED : 0;
+}
+
+static void apply_revocation(const struct cmp_revocation_record *r) {
+  if (r != NULL) {
+    F->revoked[find_serial(r->serial)] = true;
+    F->n_revocations++;
+  }
+}
+
+struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
+  const struct cmp_profile *p = !strcmp(profile, "default")    ? &F->prof_default
+                                : !strcmp(profile, "implicit") ? &F->prof_implicit
+                                                               : &F->prof_other;
+  struct cmp_exchange *ex = cmp_exchange_new(&F->cfg, p, req, len, (int64_t)time(NULL));
+  assert_non_null(ex);
+  for (int steps = 0; steps < 20; steps++) {
+    switch (cmp_exchange_step(ex)) {
+    case CMP_STEP_LOOKUP: {
+      struct cmp_lookup_req q;
+      size_t idx = 0;
+      cmp_exchange_lookup(ex, &q);
+      bool known = q.ref_len == strlen(REF) && !memcmp(q.ref, REF, q.ref_len);
+      struct cmp_txn_record *t = find_txn(q.txid, &idx);
+      struct cmp_lookup_res res = {0};
+      res.secret = !known ? NULL : p == &F->prof_implicit ? &F->secret_implicit : &F->secret;
+      res.txn = t;
+      if (t != NULL && F->cert_lens[idx])
+        res.txn_cert = (struct der_view){F->certs[idx], F->cert_lens[idx]};
+      int ci = find_serial(q.serial ? q.serial : "");
+      if (ci >= 0) {
+        res.cert_found = true;
+        res.cert = (struct der_view){F->certs[ci], F->cert_lens[ci]};
+        res.cert_revoked = F->revoked[ci];
+        res.cert_auth_ref = F->txns[ci].auth_ref;
+      }
+      cmp_exchange_lookup_done(ex, &res);
+      break;
+    }
+    case CMP_STEP_COMPUTE:
+      cmp_exchange_compute(ex);
+      break;
+    case CMP_STEP_ISSUE: {
+      const struct cmp_issue_request *r = cmp_exchange_issue_request(ex);
+      struct cert_spec s = {0};
+      uint8_t der[2048];
+      size_t der_len;
+      s.issuer = (struct der_view){F->ca_name, F->ca_name_len};
+      s.subject = r->subject;
+      s.spki = r->spki;
+      s.not_before = (int64_t)time(NULL);
+      s.not_after = s.not_before + 3600;
+      s.key_usage = CERT_KU_DIGITAL_SIGNATURE;
+      assert_int_equal(cert_random_serial(&s), 0);
+      /* The CA may fail too (the allocation-failure test makes it). */
+      int err = cert_build(&s, F->ca_key, der, sizeof der, &der_len);
+      if (err == 0)
+        F->issued++;
+      cmp_exchange_issue_done(ex, err, der, der_len);
+      break;
+    }
+    case CMP_STEP_INSERT: {
+      const struct cmp_txn_record *t = cmp_exchange_txn(ex);
+      const struct cmp_cert_record *c = cmp_exchange_cert(ex);
+      if (find_txn(t->txid, NULL) != NULL) {
+        cmp_exchange_store_done(ex, CG_EEXISTS);
+        break;
+      }
+      int rerr = check_revocation(cmp_exchange_revocation(ex));
+      if (rerr) {
+        cmp_exchange_store_done(ex, rerr);
+        break;
+      }
+      apply_revocation(cmp_exchange_revocation(ex));
+      assert_true(F->n_txns < MAX_TXNS);
+      F->txns[F->n_txns] = *t;
+      F->cert_lens[F->n_txns] = 0;
+      if (c != NULL) {
+        memcpy(F->certs[F->n_txns], c->der, c->der_len);
+        F->cert_lens[F->n_txns] = c->der_len;
+        memcpy(F->serials[F->n_txns], c->serial, sizeof F->serials[0]);
+      }
+      F->n_txns++;
+      cmp_exchange_store_done(ex, 0);
+      break;
+    }
+    case CMP_STEP_UPDATE: {
+      const struct cmp_txn_record *t = cmp_exchange_txn(ex);
+      struct cmp_txn_record *s = find_txn(t->txid, NULL);
+      if (s == NULL)
+        cmp_exchange_store_done(ex, CG_ENOT_FOUND);
+      else if (s->state != t->prev_state)
+        cmp_exchange_store_done(ex, CG_ESTATE);
+      else if (check_revocation(cmp_exchange_revocation(ex)))
+        cmp_exchange_store_done(ex, check_revocation(cmp_exchange_revocation(ex)));
+      else {
+        apply_revocation(cmp_exchange_revocation(ex));
+        *s = *t;
+        cmp_exchange_store_done(ex, 0);
+      }
+      break;
+    }
+    case CMP_STEP_DONE:
+      return ex;
+    }
+  }
+  fail_msg("exchange did not finish");
+  return NULL;
+}
+
+void client_init(struct client *c, const char *ref, const char *secret) {
+  memset(c, 0, sizeof *c);
+  assert_int_equal(cg_random(c->txid, 16), 0);
+  assert_int_equal(cg_random(c->nonce, 16), 0);
+  c->mac = (struct cmp_client_cred){.secret = (const uint8_t *)secret,
+                                    .secret_len = strlen(secret),
+                                    .ref = (const uint8_t *)ref,
+                                    .ref_len = strlen(ref),
+                                    .iterations = 500,
+                                    .owf = CG_HASH_SHA256,
+                                    .mac = CG_HASH_SHA1};
+  c->hdr.transaction_id = (struct der_view){c->txid, 16};
+  c->hdr.sender_nonce = (struct der_view){c->nonce, 16};
+}
+
+size_t make_ir(struct client *c, uint8_t *out, size_t cap) {
+  size_t len;
+  assert_int_equal(cmp_client_ir(&c->mac, &c->hdr, (struct der_view){F->dev_name, F->dev_name_len},
+                                 F->dev_key, out, cap, &len),
+                   0);
+  return len;
+}
+
+/* Decodes the response and checks what every answer must satisfy: it names
+ * the request's transaction and nonce, and it is protected. */
+void decode_response(struct cmp_exchange *ex, const struct client *c, struct cmp_msg *m) {
+  const uint8_t *p;
+  size_t len;
+  cmp_exchange_response(ex, &p, &len);
+  assert_non_null(p);
+  assert_int_equal(cmp_msg_decode(p, len, m), 0);
+  assert_true(m->has_protection);
+  if (c != NULL) {
+    assert_true(der_view_is(m->hdr.transaction_id, c->txid, 16));
+    assert_true(der_view_is(m->hdr.recip_nonce, c->nonce, 16));
+  }
+  assert_true(m->hdr.sender_nonce.len >= 16);
+}
+
+/* The response is signed by the RA key (and not MAC-protected). */
+void assert_signed_by_ra(const struct cmp_msg *m) {
+  struct cg_x509 ra;
+  uint8_t seq[6];
+  struct cg_iov iov[2];
+  assert_int_equal(cg_x509_parse(F->ra_cert, F->ra_cert_len, &ra), 0);
+  assert_true(m->n_extra_certs >= 1);
+  assert_true(der_view_is(m->extra_certs[0], F->ra_cert, F->ra_cert_len));
+  cmp_msg_protected_part(m, seq, iov);
+  assert_int_equal(cmp_verify_sig(m->hdr.protection_alg, ra.spki, iov, 2, m->protection), 0);
+}
+
+void assert_error(const struct cmp_msg *m, int fail_bit) {
+  assert_int_equal(m->type, CMP_ERROR);
+  assert_int_equal(m->u.error.status.status, CMP_REJECTION);
+  assert_true(m->u.error.status.has_fail_info);
+  assert_int_equal(m->u.error.status.fail_info, 1u << fail_bit);
+}
+
+void enrol(struct client *c, struct cmp_msg *ip, struct cmp_exchange **ex_out) {
+  uint8_t req[4096];
+  size_t len = make_ir(c, req, sizeof req);
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, c, ip);
+  *ex_out = ex;
+}

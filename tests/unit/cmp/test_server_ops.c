@@ -1,0 +1,429 @@
+/*
+ * test_server_ops.c - the CMP engine in memory for the operations beyond the
+ * first enrolment: cr, p10cr, kur, rr, implicit confirmation, signature and
+ * PBMAC1 protection, and the request checks of RFC 9810 §5.1 / RFC 9483 §3.
+ */
+#define _GNU_SOURCE /* memmem */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmp/encode.h"
+#include "cmp/genm.h"
+#include "cmp/pbmac1.h"
+#include "engine_support.h"
+
+/* A certificate for the device key, issued through an ir with the MAC. */
+static void device_cert(uint8_t *out, size_t *len) {
+  struct client c;
+  struct cmp_msg ip;
+  struct cmp_exchange *ex;
+  client_init(&c, REF, SECRET);
+  enrol(&c, &ip, &ex);
+  assert_int_equal(ip.type, CMP_IP);
+  memcpy(out, ip.u.cert_rep.rsp[0].cert.p, ip.u.cert_rep.rsp[0].cert.len);
+  *len = ip.u.cert_rep.rsp[0].cert.len;
+  cmp_exchange_free(ex);
+}
+
+/* The client signs with key and cert instead of the MAC. */
+static void use_signature(struct client *c, const struct cg_key *key, const uint8_t *cert,
+                          size_t len) {
+  c->mac.key = key;
+  c->mac.cert = (struct der_view){cert, len};
+}
+
+static struct cmp_exchange *send_req(struct client *c, int type, const char *profile,
+                                     struct der_view old_cert, struct cmp_msg *rsp) {
+  uint8_t req[8192];
+  size_t len;
+  assert_int_equal(cmp_client_cert_req(&c->mac, &c->hdr, type,
+                                       (struct der_view){F->dev_name, F->dev_name_len},
+                                       F->dev_key, old_cert, req, sizeof req, &len),
+                   0);
+  struct cmp_exchange *ex = run(profile, req, len);
+  decode_response(ex, c, rsp);
+  return ex;
+}
+
+static void test_cr_is_answered_with_cp(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  client_init(&c, REF, SECRET);
+  struct cmp_exchange *ex = send_req(&c, CMP_CR, "default", (struct der_view){NULL, 0}, &rsp);
+  assert_int_equal(rsp.type, CMP_CP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  assert_non_null(rsp.u.cert_rep.rsp[0].cert.p);
+  assert_false(rsp.hdr.implicit_confirm);
+  cmp_exchange_free(ex);
+}
+
+static void test_implicit_confirm_is_granted_only_where_the_profile_allows(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  client_init(&c, REF, SECRET);
+  c.hdr.implicit_confirm = true;
+  struct cmp_exchange *ex = send_req(&c, CMP_IR, "implicit", (struct der_view){NULL, 0}, &rsp);
+  assert_int_equal(rsp.type, CMP_IP);
+  assert_true(rsp.hdr.implicit_confirm);
+  assert_int_equal(find_txn(cmp_exchange_txn(ex)->txid, NULL)->state, CMP_TXN_CONFIRMED);
+  cmp_exchange_free(ex);
+
+  client_init(&c, REF, SECRET);
+  c.hdr.implicit_confirm = true;
+  ex = send_req(&c, CMP_IR, "default", (struct der_view){NULL, 0}, &rsp);
+  assert_int_equal(rsp.type, CMP_IP);
+  assert_false(rsp.hdr.implicit_confirm);
+  assert_int_equal(find_txn(cmp_exchange_txn(ex)->txid, NULL)->state, CMP_TXN_ISSUED);
+  cmp_exchange_free(ex);
+}
+
+/* CertificationRequest for the device key, signed by it (RFC 2986). */
+static size_t make_csr(uint8_t *out, size_t cap, bool corrupt) {
+  uint8_t info[1024], spki[512], sig[256];
+  size_t info_len, spki_len, sig_len, len;
+  struct der_writer w;
+  assert_int_equal(cg_key_spki(F->dev_key, spki, sizeof spki, &spki_len), 0);
+  der_writer_init(&w, info, sizeof info);
+  size_t i = der_begin(&w, DER_SEQUENCE);
+  der_put_uint64(&w, DER_INTEGER, 0);
+  der_put_raw(&w, F->dev_name, F->dev_name_len);
+  der_put_raw(&w, spki, spki_len);
+  der_put_tlv(&w, DER_CTX_CONS(0), NULL, 0);
+  der_end(&w, i);
+  assert_int_equal(der_writer_finish(&w, &info_len), 0);
+  struct cg_iov iov = {info, info_len};
+  assert_int_equal(cg_sign(F->dev_key, CG_SIG_ECDSA, CG_HASH_SHA256, &iov, 1, sig, sizeof sig,
+                           &sig_len),
+                   0);
+  if (corrupt)
+    sig[sig_len - 1] ^= 1;
+  der_writer_init(&w, out, cap);
+  size_t m = der_begin(&w, DER_SEQUENCE);
+  der_put_raw(&w, info, info_len);
+  cert_write_sig_alg(&w, CG_SIG_ECDSA, CG_HASH_SHA256);
+  der_put_bit_string(&w, sig, sig_len);
+  der_end(&w, m);
+  assert_int_equal(der_writer_finish(&w, &len), 0);
+  return len;
+}
+
+static void test_p10cr_is_answered_with_cp_and_cert_req_id_minus_one(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  uint8_t csr[1024], req[4096];
+  size_t csr_len = make_csr(csr, sizeof csr, false), len;
+  client_init(&c, REF, SECRET);
+  assert_int_equal(cmp_client_p10cr(&c.mac, &c.hdr, (struct der_view){csr, csr_len}, req,
+                                    sizeof req, &len),
+                   0);
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_int_equal(rsp.type, CMP_CP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].cert_req_id, -1); /* RFC 9483 §4.1.4 */
+  struct cg_x509 x;
+  struct der_view cv = rsp.u.cert_rep.rsp[0].cert;
+  assert_int_equal(cg_x509_parse(cv.p, cv.len, &x), 0);
+  assert_true(der_view_is(x.subject, F->dev_name, F->dev_name_len));
+  cmp_exchange_free(ex);
+
+  /* A PKCS#10 whose signature does not verify is badPOP. */
+  csr_len = make_csr(csr, sizeof csr, true);
+  client_init(&c, REF, SECRET);
+  assert_int_equal(cmp_client_p10cr(&c.mac, &c.hdr, (struct der_view){csr, csr_len}, req,
+                                    sizeof req, &len),
+                   0);
+  ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_error(&rsp, CG_FI_BAD_POP);
+  cmp_exchange_free(ex);
+}
+
+static void test_signature_protected_cr_is_answered_signed(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len;
+  struct client c;
+  struct cmp_msg rsp;
+  device_cert(cert, &cert_len);
+  client_init(&c, "", "");
+  use_signature(&c, F->dev_key, cert, cert_len);
+  struct cmp_exchange *ex = send_req(&c, CMP_CR, "default", (struct der_view){NULL, 0}, &rsp);
+  assert_int_equal(rsp.type, CMP_CP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  assert_signed_by_ra(&rsp);
+  cmp_exchange_free(ex);
+}
+
+static void test_signer_outside_the_trust_anchors_is_signer_not_trusted(void **state) {
+  (void)state;
+  /* A self-signed certificate for the device key. */
+  uint8_t cert[2048];
+  size_t cert_len;
+  struct cert_spec s = {0};
+  s.issuer = s.subject = (struct der_view){F->dev_name, F->dev_name_len};
+  s.not_before = (int64_t)time(NULL) - 60;
+  s.not_after = s.not_before + 3600;
+  s.key_usage = CERT_KU_DIGITAL_SIGNATURE;
+  make_cert(&s, F->dev_key, F->dev_key, cert, sizeof cert, &cert_len);
+  struct client c;
+  struct cmp_msg rsp;
+  client_init(&c, "", "");
+  use_signature(&c, F->dev_key, cert, cert_len);
+  struct cmp_exchange *ex = send_req(&c, CMP_CR, "default", (struct der_view){NULL, 0}, &rsp);
+  assert_error(&rsp, CG_FI_SIGNER_NOT_TRUSTED);
+  assert_signed_by_ra(&rsp);
+  cmp_exchange_free(ex);
+}
+
+static void test_signature_by_another_key_is_bad_message_check(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len;
+  struct client c;
+  struct cmp_msg rsp;
+  device_cert(cert, &cert_len);
+  client_init(&c, "", "");
+  use_signature(&c, F->ra_key, cert, cert_len); /* signs with a key not the cert's */
+  struct cmp_exchange *ex = send_req(&c, CMP_CR, "default", (struct der_view){NULL, 0}, &rsp);
+  assert_error(&rsp, CG_FI_BAD_MESSAGE_CHECK);
+  cmp_exchange_free(ex);
+}
+
+static void test_kur_signed_with_the_old_certificate_is_answered_with_kup(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len;
+  struct client c;
+  struct cmp_msg rsp;
+  device_cert(cert, &cert_len);
+  client_init(&c, "", "");
+  use_signature(&c, F->dev_key, cert, cert_len);
+  struct cmp_exchange *ex =
+      send_req(&c, CMP_KUR, "default", (struct der_view){cert, cert_len}, &rsp);
+  assert_int_equal(rsp.type, CMP_KUP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  assert_false(der_view_is(rsp.u.cert_rep.rsp[0].cert, cert, cert_len));
+  cmp_exchange_free(ex);
+}
+
+static void test_kur_with_mac_or_another_certificate_is_not_authorized(void **state) {
+  (void)state;
+  uint8_t cert[2048], other[2048];
+  size_t cert_len, other_len;
+  struct client c;
+  struct cmp_msg rsp;
+  device_cert(cert, &cert_len);
+  device_cert(other, &other_len);
+  /* MAC-protected, naming the old certificate. */
+  client_init(&c, REF, SECRET);
+  struct cmp_exchange *ex =
+      send_req(&c, CMP_KUR, "default", (struct der_view){cert, cert_len}, &rsp);
+  assert_error(&rsp, CG_FI_NOT_AUTHORIZED);
+  cmp_exchange_free(ex);
+  /* Signed with one certificate, naming another. */
+  client_init(&c, "", "");
+  use_signature(&c, F->dev_key, other, other_len);
+  ex = send_req(&c, CMP_KUR, "default", (struct der_view){cert, cert_len}, &rsp);
+  assert_error(&rsp, CG_FI_NOT_AUTHORIZED);
+  cmp_exchange_free(ex);
+}
+
+static struct cmp_exchange *revoke(struct client *c, const uint8_t *cert, size_t cert_len,
+                                   int reason, struct cmp_msg *rsp) {
+  struct cg_x509 x;
+  uint8_t req[4096];
+  size_t len;
+  assert_int_equal(cg_x509_parse(cert, cert_len, &x), 0);
+  assert_int_equal(cmp_client_rr(&c->mac, &c->hdr, x.issuer, x.serial, reason, req, sizeof req,
+                                 &len),
+                   0);
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, c, rsp);
+  return ex;
+}
+
+static void test_rr_signed_by_the_certificate_revokes_it_once(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len, before = F->n_revocations;
+  struct client c;
+  struct cmp_msg rsp;
+  device_cert(cert, &cert_len);
+  client_init(&c, "", "");
+  use_signature(&c, F->dev_key, cert, cert_len);
+  struct cmp_exchange *ex = revoke(&c, cert, cert_len, 1, &rsp);
+  assert_int_equal(rsp.type, CMP_RP);
+  assert_int_equal(rsp.u.rev_rep.n, 1);
+  assert_int_equal(rsp.u.rev_rep.status[0].status, CMP_ACCEPTED);
+  assert_int_equal(F->n_revocations, before + 1);
+  assert_string_equal(cmp_exchange_revocation(ex)->serial, cmp_exchange_txn(ex)->cert_serial);
+  cmp_exchange_free(ex);
+
+  /* Revoked: a second rr (and a kur) is refused; with the MAC of the secret
+   * that enrolled it the answer is certRevoked. */
+  client_init(&c, REF, SECRET);
+  ex = revoke(&c, cert, cert_len, 1, &rsp);
+  assert_error(&rsp, CG_FI_CERT_REVOKED);
+  assert_int_equal(F->n_revocations, before + 1);
+  cmp_exchange_free(ex);
+}
+
+static void test_rr_by_mac_needs_the_secret_that_enrolled_the_certificate(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len;
+  struct client c;
+  struct cmp_msg rsp;
+  device_cert(cert, &cert_len);
+  client_init(&c, REF, SECRET);
+  struct cmp_exchange *ex = revoke(&c, cert, cert_len, -1, &rsp);
+  assert_int_equal(rsp.type, CMP_RP);
+  cmp_exchange_free(ex);
+}
+
+static void test_rr_with_a_reason_that_does_not_exist_is_bad_request(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len;
+  struct client c;
+  struct cmp_msg rsp;
+  device_cert(cert, &cert_len);
+  for (int reason = 7; reason <= 11; reason += 4) {
+    client_init(&c, REF, SECRET);
+    struct cmp_exchange *ex = revoke(&c, cert, cert_len, reason, &rsp);
+    assert_error(&rsp, CG_FI_BAD_REQUEST);
+    cmp_exchange_free(ex);
+  }
+}
+
+static void test_rr_for_an_unknown_certificate_is_bad_cert_id(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  client_init(&c, REF, SECRET);
+  /* The CA certificate was never issued through CMP. */
+  struct cmp_exchange *ex = revoke(&c, F->ca_cert, F->ca_cert_len, 0, &rsp);
+  assert_error(&rsp, CG_FI_BAD_CERT_ID);
+  cmp_exchange_free(ex);
+}
+
+static void test_pbmac1_request_gets_a_pbmac1_answer(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  client_init(&c, REF, SECRET);
+  c.mac.pbmac1 = true;
+  c.mac.iterations = 1000;
+  c.mac.owf = CG_HASH_SHA256;
+  c.mac.mac = CG_HASH_SHA256;
+  struct cmp_exchange *ex = send_req(&c, CMP_IR, "default", (struct der_view){NULL, 0}, &rsp);
+  assert_int_equal(rsp.type, CMP_IP);
+  struct cmp_pbmac1_params p;
+  assert_int_equal(cmp_pbmac1_parse(rsp.hdr.protection_alg, 100000, &p), 0);
+  uint8_t seq[6], mac[CG_HASH_MAX];
+  size_t mac_len;
+  struct cg_iov iov[2];
+  cmp_msg_protected_part(&rsp, seq, iov);
+  assert_int_equal(cmp_pbmac1_compute(&p, (const uint8_t *)SECRET, strlen(SECRET), iov, 2, mac,
+                                      &mac_len),
+                   0);
+  assert_int_equal(rsp.protection.len, mac_len);
+  assert_memory_equal(rsp.protection.p, mac, mac_len);
+  cmp_exchange_free(ex);
+}
+
+static void test_message_time_far_from_now_is_bad_time(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  F->cfg.max_clock_skew = 600;
+  client_init(&c, REF, SECRET);
+  c.hdr.message_time = (int64_t)time(NULL) - 3600;
+  struct cmp_exchange *ex = send_req(&c, CMP_IR, "default", (struct der_view){NULL, 0}, &rsp);
+  assert_error(&rsp, CG_FI_BAD_TIME);
+  cmp_exchange_free(ex);
+  F->cfg.max_clock_skew = 0;
+}
+
+/* The request with its protection removed: protectionAlg without protection. */
+static void test_protection_alg_without_protection_is_bad_alg(void **state) {
+  (void)state;
+  struct client c;
+  uint8_t req[4096], bare[4096];
+  size_t len = 0, bare_len;
+  client_init(&c, REF, SECRET);
+  len = make_ir(&c, req, sizeof req);
+  struct cmp_msg m;
+  assert_int_equal(cmp_msg_decode(req, len, &m), 0);
+  struct der_writer w;
+  der_writer_init(&w, bare, sizeof bare);
+  cmp_write_message(&w, m.hdr.raw.p, m.hdr.raw.len + m.body.len, NULL, 0, NULL, 0);
+  assert_int_equal(der_writer_finish(&w, &bare_len), 0);
+  struct cmp_exchange *ex = run("default", bare, bare_len);
+  struct cmp_msg rsp;
+  decode_response(ex, &c, &rsp);
+  assert_error(&rsp, CG_FI_BAD_ALG);
+  cmp_exchange_free(ex);
+}
+
+static void test_genm_is_answered_for_every_info_type_asked(void **state) {
+  (void)state;
+  static const uint8_t unknown_oid[] = {0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x19};
+  struct der_view types[] = {cg_oid(CG_OID_IT_CA_CERTS), cg_oid(CG_OID_IT_SIGN_KEY_PAIR_TYPES),
+                             cg_oid(CG_OID_IT_ROOT_CA_KEY_UPDATE),
+                             cg_oid(CG_OID_IT_CERT_REQ_TEMPLATE),
+                             {unknown_oid, sizeof unknown_oid}};
+  struct client c;
+  struct cmp_msg rsp;
+  uint8_t req[4096];
+  size_t len;
+  client_init(&c, REF, SECRET);
+  assert_int_equal(cmp_client_genm(&c.mac, &c.hdr, types, 5, req, sizeof req, &len), 0);
+  size_t txns = F->n_txns;
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  struct cmp_exchange_info info;
+  cmp_exchange_info(ex, &info);
+  if (rsp.type != CMP_GENP)
+    fail_msg("genm answered %s: %s", info.rsp_type, info.detail);
+  assert_int_equal(F->n_txns, txns); /* answered without a stored transaction */
+  struct cmp_genm genp;
+  assert_int_equal(cmp_genm_decode(rsp.content, &genp), 0);
+  assert_int_equal(genp.n, 5);
+  for (size_t i = 0; i < 5; i++)
+    assert_true(der_view_eq(genp.itav[i].oid, types[i]));
+  /* caCerts: SEQUENCE OF the CA certificate. */
+  assert_non_null(genp.itav[0].value.p);
+  assert_non_null(memmem(genp.itav[0].value.p, genp.itav[0].value.len, F->ca_cert, F->ca_cert_len));
+  assert_non_null(genp.itav[1].value.p);
+  assert_null(genp.itav[2].value.p); /* no root CA key update */
+  assert_non_null(genp.itav[3].value.p);
+  assert_null(genp.itav[4].value.p); /* unknown: absent, not an error */
+  cmp_exchange_free(ex);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_cr_is_answered_with_cp),
+      cmocka_unit_test(test_implicit_confirm_is_granted_only_where_the_profile_allows),
+      cmocka_unit_test(test_p10cr_is_answered_with_cp_and_cert_req_id_minus_one),
+      cmocka_unit_test(test_signature_protected_cr_is_answered_signed),
+      cmocka_unit_test(test_signer_outside_the_trust_anchors_is_signer_not_trusted),
+      cmocka_unit_test(test_signature_by_another_key_is_bad_message_check),
+      cmocka_unit_test(test_kur_signed_with_the_old_certificate_is_answered_with_kup),
+      cmocka_unit_test(test_kur_with_mac_or_another_certificate_is_not_authorized),
+      cmocka_unit_test(test_rr_signed_by_the_certificate_revokes_it_once),
+      cmocka_unit_test(test_rr_by_mac_needs_the_secret_that_enrolled_the_certificate),
+      cmocka_unit_test(test_rr_with_a_reason_that_does_not_exist_is_bad_request),
+      cmocka_unit_test(test_rr_for_an_unknown_certificate_is_bad_cert_id),
+      cmocka_unit_test(test_pbmac1_request_gets_a_pbmac1_answer),
+      cmocka_unit_test(test_message_time_far_from_now_is_bad_time),
+      cmocka_unit_test(test_protection_alg_without_protection_is_bad_alg),
+      cmocka_unit_test(test_genm_is_answered_for_every_info_type_asked),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
