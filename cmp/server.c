@@ -266,6 +266,13 @@ struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg,
   return ex;
 }
 
+void cmp_exchange_restrict(struct cmp_exchange *ex, uint32_t mask) {
+  const uint32_t follow_ups = 1u << CMP_CERTCONF | 1u << CMP_POLLREQ | 1u << CMP_ERROR;
+  if (ex->phase != PH_LOOKUP || ((mask | follow_ups) & (1u << ex->msg.type)))
+    return;
+  fail(ex, CG_EBAD_REQUEST, "message type not expected on this path");
+}
+
 void cmp_exchange_free(struct cmp_exchange *ex) {
   if (ex == NULL)
     return;

@@ -113,6 +113,11 @@ struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg,
                                       const struct cmp_profile *profile, const uint8_t *req,
                                       size_t len, int64_t now);
 void cmp_exchange_free(struct cmp_exchange *ex);
+/* Limits the request to the body types in mask (bit n = body type n), as an
+ * operation path does (RFC 9483 §6.1); follow-up messages of a transaction
+ * (certConf, pollReq, error) are always allowed.  A request of another type
+ * is answered badRequest.  Call right after cmp_exchange_new(). */
+void cmp_exchange_restrict(struct cmp_exchange *ex, uint32_t mask);
 
 enum cmp_step cmp_exchange_step(const struct cmp_exchange *ex);
 

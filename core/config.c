@@ -131,6 +131,8 @@ static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k
     return parse_bool(v, &p->implicit_confirm);
   if (!strcmp(k, "ra_verified"))
     return parse_bool(v, &p->ra_verified);
+  if (!strcmp(k, "aliases"))
+    return v[0] == '/' && copy(p->aliases, sizeof p->aliases, v);
   if (!strcmp(k, "trust_anchors"))
     return copy(p->trust_anchors, sizeof p->trust_anchors, v);
   if (!strcmp(k, "protection")) {

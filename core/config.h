@@ -26,6 +26,7 @@ struct cg_config_profile {
   bool implicit_confirm;       /* grant implicitConfirm when asked */
   bool ra_verified;            /* accept the raVerified POP */
   char trust_anchors[CG_PATH_MAX]; /* PEM bundle; empty: the backend's CA chain */
+  char aliases[512];           /* extra request paths, comma separated */
 };
 
 struct cg_config_backend {
