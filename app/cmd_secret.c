@@ -53,7 +53,8 @@ static int secret_new(int argc, char **argv) {
   uint8_t master[32];
   if (cg_config_load(conf, &cfg) || app_load_master_key(&cfg, master))
     return 1;
-  if (cg_config_profile(&cfg, profile) == NULL) {
+  const struct cg_config_profile *pc = cg_config_profile(&cfg, profile);
+  if (pc == NULL) {
     fprintf(stderr, "cmpgw secret new: no [profile %s] in %s\n", profile, conf);
     return 1;
   }
@@ -79,6 +80,19 @@ static int secret_new(int argc, char **argv) {
     fprintf(stderr, "cmpgw secret new: cannot make a secret\n");
     return 1;
   }
+  /* Profiles with challenge = random give each device its own challenge,
+   * made and shown with the secret, stored sealed beside it. */
+  char challenge[CMP_SECRET_GEN_LEN + 1] = "";
+  if (pc->challenge == 2) {
+    char aad_ref[CMP_MAX_REF + 16];
+    snprintf(aad_ref, sizeof aad_ref, "challenge:%s", ref);
+    if (cmp_secret_generate(challenge) ||
+        cmp_secret_seal(master, aad_ref, (const uint8_t *)challenge, strlen(challenge),
+                        rec.challenge_enc, sizeof rec.challenge_enc, &rec.challenge_enc_len)) {
+      fprintf(stderr, "cmpgw secret new: cannot make a challenge\n");
+      return 1;
+    }
+  }
   cg_wipe(master, sizeof master);
   char db[CG_PATH_MAX];
   struct cg_store *st;
@@ -93,13 +107,18 @@ static int secret_new(int argc, char **argv) {
             err == CG_EEXISTS ? "that reference exists already" : cg_strerror(err));
     return 1;
   }
-  if (json)
+  if (json && challenge[0])
+    printf("{\"reference\": \"%s\", \"secret\": \"%s\", \"challenge\": \"%s\"}\n", ref, secret,
+           challenge);
+  else if (json)
     printf("{\"reference\": \"%s\", \"secret\": \"%s\"}\n", ref, secret);
   else
-    printf("reference: %s\nsecret:    %s\nprofile:   %s\n"
+    printf("reference: %s\nsecret:    %s\n%s%s%sprofile:   %s\n"
            "The secret is shown only now; the gateway stores it encrypted.\n",
-           ref, secret, profile);
+           ref, secret, challenge[0] ? "challenge: " : "", challenge, challenge[0] ? "\n" : "",
+           profile);
   cg_wipe(secret, sizeof secret);
+  cg_wipe(challenge, sizeof challenge);
   return 0;
 }
 

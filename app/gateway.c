@@ -418,6 +418,8 @@ static int start_backends(struct gateway *gw) {
     p->cmp.allow_sig = pc->allow_sig;
     p->cmp.implicit_confirm = pc->implicit_confirm;
     p->cmp.allow_ra_verified = pc->ra_verified;
+    p->cmp.challenge = (enum cmp_challenge)pc->challenge;
+    p->cmp.challenge_value = pc->challenge_value;
     /* Signed requests are trusted when they chain to the configured anchors,
      * by default to the profile's own CA. */
     if (pc->trust_anchors[0] != 0) {

@@ -148,12 +148,12 @@ static void cert_req_body(struct der_writer *w, const void *arg) {
   der_end(w, body);
 }
 
-/* CertId ::= SEQUENCE { issuer GeneralName, serialNumber INTEGER } of cert. */
+/* The oldCertID control: CertId ::= SEQUENCE { issuer GeneralName,
+ * serialNumber INTEGER } of cert. */
 static int write_old_cert_id(struct der_writer *w, struct der_view cert) {
   struct cg_x509 x;
   if (cg_x509_parse(cert.p, cert.len, &x))
     return CG_EINVAL;
-  size_t ctls = der_begin(w, DER_SEQUENCE);
   size_t atv = der_begin(w, DER_SEQUENCE);
   der_put_oid(w, CG_OID_REG_OLD_CERT_ID);
   size_t id = der_begin(w, DER_SEQUENCE);
@@ -163,7 +163,6 @@ static int write_old_cert_id(struct der_writer *w, struct der_view cert) {
   der_put_tlv(w, DER_INTEGER, x.serial.p, x.serial.len);
   der_end(w, id);
   der_end(w, atv);
-  der_end(w, ctls);
   return 0;
 }
 
@@ -193,8 +192,19 @@ int cmp_client_cert_req(const struct cmp_client_cred *cred, const struct cmp_cli
     return CG_EDER;
   der_put_tlv(&w, DER_CTX_CONS(6), in.p, (size_t)(in.end - in.p));
   der_end(&w, tmpl);
-  if (old_cert.p != NULL && (err = write_old_cert_id(&w, old_cert)))
-    return err;
+  if (old_cert.p != NULL || hdr->reg_token.p != NULL) {
+    /* Controls ::= SEQUENCE SIZE(1..MAX) OF AttributeTypeAndValue */
+    size_t ctls = der_begin(&w, DER_SEQUENCE);
+    if (hdr->reg_token.p != NULL) {
+      size_t atv = der_begin(&w, DER_SEQUENCE);
+      der_put_oid(&w, CG_OID_REG_TOKEN);
+      der_put_tlv(&w, DER_UTF8_STRING, hdr->reg_token.p, hdr->reg_token.len);
+      der_end(&w, atv);
+    }
+    if (old_cert.p != NULL && (err = write_old_cert_id(&w, old_cert)))
+      return err;
+    der_end(&w, ctls);
+  }
   der_end(&w, cr);
   if (der_writer_finish(&w, &req_len))
     return CG_ESPACE;

@@ -39,6 +39,7 @@ struct cmp_client_hdr {
   uint64_t cert_req_id;           /* ir/cr/kur: certReqId (RFC 9483 §4.1.1 wants 0) */
   bool implicit_confirm;          /* ask for implicit confirmation */
   int64_t message_time;           /* 0: now */
+  struct der_view reg_token;      /* ir/cr/kur: the regToken control; p NULL: none */
 };
 
 /* An ir, cr or kur (type CMP_IR, CMP_CR, CMP_KUR) requesting a certificate

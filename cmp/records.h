@@ -85,6 +85,10 @@ struct cmp_secret_record {
   char profile[CMP_MAX_PROFILE + 1];
   uint8_t enc[CMP_MAX_SECRET_ENC];
   size_t enc_len;
+  /* The device's challenge (profiles with challenge = random), sealed like
+   * the secret under the reference "challenge:" + reference; len 0: none. */
+  uint8_t challenge_enc[CMP_MAX_SECRET_ENC];
+  size_t challenge_enc_len;
   int64_t created_at;
   int64_t expires_at; /* 0: never */
   bool revoked;

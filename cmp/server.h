@@ -54,8 +54,18 @@ struct cmp_server_cfg {
 };
 
 /* The profile a request arrived for (borrowed; outlives the exchange). */
+/* How a profile checks the challenge a request carries (the PKCS#10
+ * challengePassword of a p10cr, the CRMF regToken control of an ir / cr). */
+enum cmp_challenge {
+  CMP_CHALLENGE_NONE = 0,
+  CMP_CHALLENGE_FIXED = 1,  /* one value for the profile */
+  CMP_CHALLENGE_RANDOM = 2, /* one value per device, made with its secret */
+};
+
 struct cmp_profile {
   const char *name;
+  enum cmp_challenge challenge;
+  const char *challenge_value; /* CMP_CHALLENGE_FIXED */
   const struct der_view *ca_chain; /* the issuing CA's chain, sent with issued certificates */
   size_t n_ca_chain;
   const struct der_view *trust_anchors; /* for signature-protected requests */

@@ -54,6 +54,39 @@ static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req 
   return true;
 }
 
+/* The challenge of the profile (RFC 9483 §4.1.1 regToken / PKCS#9
+ * challengePassword): a fixed value, or the device's own, which only a MAC
+ * request can name (its secret's row holds it).  Compared in constant time. */
+static bool check_challenge(struct cmp_exchange *ex, struct der_view given) {
+  const struct cmp_profile *p = ex->prof;
+  if (p->challenge == CMP_CHALLENGE_NONE)
+    return true;
+  if (given.p == NULL || given.len == 0) {
+    fail(ex, CG_EBAD_REQUEST, "the challenge is missing (regToken or challengePassword)");
+    return false;
+  }
+  uint8_t want[CMP_SECRET_MAX];
+  size_t want_len = 0;
+  if (p->challenge == CMP_CHALLENGE_FIXED) {
+    want_len = strlen(p->challenge_value);
+    memcpy(want, p->challenge_value, want_len < sizeof want ? want_len : sizeof want);
+  } else {
+    char aad_ref[CMP_MAX_REF + 16];
+    snprintf(aad_ref, sizeof aad_ref, "challenge:%s", ex->secret.reference);
+    if (ex->auth == AUTH_SIG || ex->secret.challenge_enc_len == 0 ||
+        cmp_secret_open(ex->cfg->master_key, aad_ref, ex->secret.challenge_enc,
+                        ex->secret.challenge_enc_len, want, sizeof want, &want_len)) {
+      fail(ex, CG_EBAD_REQUEST, "no challenge is known for this sender");
+      return false;
+    }
+  }
+  bool ok = want_len == given.len && cg_ct_equal(want, given.p, want_len);
+  cg_wipe(want, sizeof want);
+  if (!ok)
+    fail(ex, CG_EBAD_REQUEST, "the challenge is wrong");
+  return ok;
+}
+
 void verify_cert_request(struct cmp_exchange *ex) {
   const struct cmp_header *h = &ex->msg.hdr;
   const struct cmp_cert_req *cr = NULL;
@@ -122,6 +155,9 @@ void verify_cert_request(struct cmp_exchange *ex) {
     fail(ex, CG_EBAD_TEMPLATE, "the request has no subject");
     return;
   }
+  if (ex->msg.type != CMP_KUR &&
+      !check_challenge(ex, cr ? cr->reg_token : ex->p10.challenge_password))
+    return;
   /* RFC 9483 §4.1.1: implicitConfirm is granted only where the profile says so. */
   ex->implicit_confirm = h->implicit_confirm && ex->prof->implicit_confirm;
   set_phase(ex, PH_ISSUE);

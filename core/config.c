@@ -131,6 +131,12 @@ static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k
     return parse_bool(v, &p->implicit_confirm);
   if (!strcmp(k, "ra_verified"))
     return parse_bool(v, &p->ra_verified);
+  if (!strcmp(k, "challenge")) {
+    p->challenge = !strcmp(v, "none") ? 0 : !strcmp(v, "fixed") ? 1 : !strcmp(v, "random") ? 2 : -1;
+    return p->challenge >= 0;
+  }
+  if (!strcmp(k, "challenge_value"))
+    return v[0] != 0 && copy(p->challenge_value, sizeof p->challenge_value, v);
   if (!strcmp(k, "aliases"))
     return v[0] == '/' && copy(p->aliases, sizeof p->aliases, v);
   if (!strcmp(k, "trust_anchors"))
@@ -234,6 +240,12 @@ int cg_config_load(const char *path, struct cg_config *cfg) {
     if (cg_config_backend(cfg, cfg->profiles[i].backend) == NULL) {
       cg_error("config %s: profile '%s' names backend '%s', which has no [backend %s] section",
                path, cfg->profiles[i].name, cfg->profiles[i].backend, cfg->profiles[i].backend);
+      return CG_ECONFIG;
+    }
+  for (size_t i = 0; i < cfg->n_profiles; i++)
+    if (cfg->profiles[i].challenge == 1 && cfg->profiles[i].challenge_value[0] == 0) {
+      cg_error("config %s: profile '%s' has challenge = fixed but no challenge_value", path,
+               cfg->profiles[i].name);
       return CG_ECONFIG;
     }
   for (size_t i = 0; i < cfg->n_backends; i++)

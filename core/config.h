@@ -27,6 +27,8 @@ struct cg_config_profile {
   bool ra_verified;            /* accept the raVerified POP */
   char trust_anchors[CG_PATH_MAX]; /* PEM bundle; empty: the backend's CA chain */
   char aliases[512];           /* extra request paths, comma separated */
+  int challenge;               /* 0 none, 1 fixed, 2 random (enum cmp_challenge) */
+  char challenge_value[128];   /* challenge = fixed */
 };
 
 struct cg_config_backend {

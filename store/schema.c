@@ -63,6 +63,8 @@ static const char *const migrations[] = {
     "  revoked_at TEXT NOT NULL,"
     "  txid       TEXT REFERENCES transactions(txid)"
     ");",
+    /* 2 -> 3: the per-device challenge of profiles with challenge = random. */
+    "ALTER TABLE secrets ADD COLUMN challenge_enc BLOB;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))

@@ -46,9 +46,10 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_RELEASE] = "RELEASE op",
     [S_ROLLBACK_TO] = "ROLLBACK TO op",
     [S_SECRET_INSERT] = "INSERT INTO secrets (reference, profile, secret_enc, created_at,"
-                        " expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [S_SECRET_GET] = "SELECT profile, secret_enc, created_at, expires_at, revoked_at"
-                     " FROM secrets WHERE reference = ?1",
+                        " expires_at, revoked_at, challenge_enc)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_SECRET_GET] = "SELECT profile, secret_enc, created_at, expires_at, revoked_at,"
+                     " challenge_enc FROM secrets WHERE reference = ?1",
     [S_TXN_INSERT] = "INSERT INTO transactions (txid, profile, auth_ref, req_type, state,"
                      " failinfo, cert_req_id, sender_nonce, cert_serial, created_at,"
                      " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -238,7 +239,10 @@ static int secret_read(struct cg_store *st, const char *ref, size_t len,
     memcpy(r.reference, ref, len);
     const void *enc = sqlite3_column_blob(s, 1);
     size_t n = (size_t)sqlite3_column_bytes(s, 1);
+    const void *chal = sqlite3_column_blob(s, 5);
+    size_t cn = (size_t)sqlite3_column_bytes(s, 5);
     if (column_text(s, 0, r.profile, sizeof r.profile) != 0 || n > sizeof r.enc ||
+        cn > sizeof r.challenge_enc ||
         column_time(s, 2, &r.created_at) != 0 ||
         (sqlite3_column_type(s, 3) != SQLITE_NULL && column_time(s, 3, &r.expires_at) != 0)) {
       cg_error("store: secret row does not fit the record (corrupt or foreign)");
@@ -247,6 +251,9 @@ static int secret_read(struct cg_store *st, const char *ref, size_t len,
       if (n > 0)
         memcpy(r.enc, enc, n);
       r.enc_len = n;
+      if (cn > 0)
+        memcpy(r.challenge_enc, chal, cn);
+      r.challenge_enc_len = cn;
       r.revoked = sqlite3_column_type(s, 4) != SQLITE_NULL;
       *out = r;
       *found = true;
@@ -657,7 +664,8 @@ int cg_store_secret_insert(struct cg_store *st, const struct cmp_secret_record *
     return CG_EBUSY;
   if (!terminated(rec->reference, sizeof rec->reference) || rec->reference[0] == '\0' ||
       !terminated(rec->profile, sizeof rec->profile) || rec->profile[0] == '\0' ||
-      rec->enc_len == 0 || rec->enc_len > sizeof rec->enc || !time_ok(rec->created_at) ||
+      rec->enc_len == 0 || rec->enc_len > sizeof rec->enc ||
+      rec->challenge_enc_len > sizeof rec->challenge_enc || !time_ok(rec->created_at) ||
       (rec->expires_at != 0 && !time_ok(rec->expires_at)))
     return CG_EINVAL;
   sqlite3_stmt *s = st->stmt[S_SECRET_INSERT];
@@ -667,7 +675,11 @@ int cg_store_secret_insert(struct cg_store *st, const struct cmp_secret_record *
           sqlite3_bind_blob(s, 3, rec->enc, (int)rec->enc_len, SQLITE_STATIC) |
           bind_time(s, 4, rec->created_at) |
           (rec->expires_at != 0 ? bind_time(s, 5, rec->expires_at) : sqlite3_bind_null(s, 5)) |
-          (rec->revoked ? bind_time(s, 6, (int64_t)time(NULL)) : sqlite3_bind_null(s, 6));
+          (rec->revoked ? bind_time(s, 6, (int64_t)time(NULL)) : sqlite3_bind_null(s, 6)) |
+          (rec->challenge_enc_len > 0
+               ? sqlite3_bind_blob(s, 7, rec->challenge_enc, (int)rec->challenge_enc_len,
+                                   SQLITE_STATIC)
+               : sqlite3_bind_null(s, 7));
   if (b != SQLITE_OK)
     return bind_failed(st, s, "secret");
   return step_done(st, S_SECRET_INSERT, "inserting secret");

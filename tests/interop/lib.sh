@@ -201,3 +201,60 @@ failinfo_names() {
     done
     printf '%s\n' "$out"
 }
+
+# ------------------------------------------- helpers added for test_operations_http.sh
+
+# cert_serial PEM: the certificate's serial as lowercase hex without leading zeros.
+cert_serial() {
+    local s
+    s="$(openssl x509 -in "$1" -noout -serial 2>/dev/null | sed 's/^serial=//')" || return 1
+    [ -n "$s" ] || return 1
+    norm_serial "$s"
+}
+
+# same_pubkey KEY CERT: true when the certificate CERT holds the public key of KEY.
+same_pubkey() {
+    local a b
+    a="$(openssl pkey -in "$1" -pubout 2>/dev/null)" || return 1
+    b="$(openssl x509 -in "$2" -noout -pubkey 2>/dev/null | openssl pkey -pubin -pubout 2>/dev/null)" ||
+        return 1
+    [ -n "$a" ] && [ "$a" = "$b" ]
+}
+
+# client_failinfo LOG: the PKIFailureInfo names the OpenSSL client printed in LOG
+# ("received error:PKIStatus: rejection; PKIFailureInfo: a, b; ..."), comma-separated
+# without spaces; empty when it printed none.
+client_failinfo() {
+    { grep -m1 -o 'PKIFailureInfo: [^;]*' "$1" 2>/dev/null || true; } |
+        sed 's/^PKIFailureInfo: //' | tr -d ' '
+}
+
+# log_count ERE: how many lines of the daemon log match ERE.
+log_count() {
+    local n
+    n="$(grep -cE "$1" "$DAEMON_LOG" 2>/dev/null || true)"
+    printf '%s\n' "${n:-0}"
+}
+
+# wait_log_count SECONDS ERE N: wait until at least N lines of the daemon log match
+# ERE (fails with the log after SECONDS, or when the daemon exits).
+wait_log_count() {
+    local limit=$(( $1 * 10 )) i=0
+    while [ "$(log_count "$2")" -lt "$3" ]; do
+        daemon_exited && fail "the daemon exited (status $(cat "$IT_TMP/daemon.status")) before logging /$2/ $3 times"
+        i=$((i + 1))
+        [ "$i" -lt "$limit" ] || fail "fewer than $3 lines matching /$2/ in the daemon log after $1 s"
+        sleep 0.1
+    done
+}
+
+# patch_octet IN OFFSET VALUE OUT: copy the file IN to OUT with the octet at OFFSET
+# (0-based) replaced by VALUE (0..255).
+patch_octet() {
+    {
+        head -c "$2" "$1"
+        # shellcheck disable=SC2059
+        printf "\\$(printf '%03o' "$3")"
+        tail -c +$(( $2 + 2 )) "$1"
+    } >"$4"
+}

@@ -27,6 +27,8 @@
 #define REF "device-ref-0001"
 #define SECRET "correct horse battery"
 #define MAX_TXNS 128
+#define FIXED_CHALLENGE "open sesame"
+#define DEVICE_CHALLENGE "device-own-challenge"
 
 struct fixture {
   struct cg_key *ca_key, *ra_key, *dev_key;
@@ -37,8 +39,8 @@ struct fixture {
   struct der_view ra_chain[2], ca_chain[1];
   uint8_t master[32];
   struct cmp_server_cfg cfg;
-  struct cmp_profile prof_default, prof_other, prof_implicit;
-  struct cmp_secret_record secret, secret_implicit; /* REF for "default", "implicit" */
+  struct cmp_profile prof_default, prof_other, prof_implicit, prof_fixed, prof_random;
+  struct cmp_secret_record secret; /* REF's; its profile follows the one asked for */
   /* the "database" */
   struct cmp_txn_record txns[MAX_TXNS];
   uint8_t certs[MAX_TXNS][2048];

@@ -3,6 +3,7 @@
  */
 #include "engine_support.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -68,6 +69,13 @@ int setup(void **state) {
   f->prof_implicit = f->prof_default;
   f->prof_implicit.name = "implicit";
   f->prof_implicit.implicit_confirm = true;
+  f->prof_fixed = f->prof_default;
+  f->prof_fixed.name = "fixed";
+  f->prof_fixed.challenge = CMP_CHALLENGE_FIXED;
+  f->prof_fixed.challenge_value = FIXED_CHALLENGE;
+  f->prof_random = f->prof_default;
+  f->prof_random.name = "random";
+  f->prof_random.challenge = CMP_CHALLENGE_RANDOM;
   f->cfg.master_key = f->master;
   f->cfg.pbm_max_iterations = 10000;
 
@@ -76,8 +84,6 @@ int setup(void **state) {
   assert_int_equal(cmp_secret_seal(f->master, REF, (const uint8_t *)SECRET, strlen(SECRET),
                                    f->secret.enc, sizeof f->secret.enc, &f->secret.enc_len),
                    0);
-  f->secret_implicit = f->secret;
-  strcpy(f->secret_implicit.profile, "implicit");
   *state = f;
   return 0;
 }
@@ -128,6 +134,8 @@ static void apply_revocation(const struct cmp_revocation_record *r) {
 struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
   const struct cmp_profile *p = !strcmp(profile, "default")    ? &F->prof_default
                                 : !strcmp(profile, "implicit") ? &F->prof_implicit
+                                : !strcmp(profile, "fixed")    ? &F->prof_fixed
+                                : !strcmp(profile, "random")   ? &F->prof_random
                                                                : &F->prof_other;
   struct cmp_exchange *ex = cmp_exchange_new(&F->cfg, p, req, len, (int64_t)time(NULL));
   assert_non_null(ex);
@@ -140,7 +148,18 @@ struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
       bool known = q.ref_len == strlen(REF) && !memcmp(q.ref, REF, q.ref_len);
       struct cmp_txn_record *t = find_txn(q.txid, &idx);
       struct cmp_lookup_res res = {0};
-      res.secret = !known ? NULL : p == &F->prof_implicit ? &F->secret_implicit : &F->secret;
+      /* The device's secret belongs to the profile asked for, except for
+       * "other", which tests a secret of another profile. */
+      struct cmp_secret_record sec = F->secret;
+      if (p != &F->prof_other)
+        snprintf(sec.profile, sizeof sec.profile, "%s", p->name);
+      if (p == &F->prof_random)
+        assert_int_equal(cmp_secret_seal(F->master, "challenge:" REF,
+                                         (const uint8_t *)DEVICE_CHALLENGE,
+                                         strlen(DEVICE_CHALLENGE), sec.challenge_enc,
+                                         sizeof sec.challenge_enc, &sec.challenge_enc_len),
+                         0);
+      res.secret = known ? &sec : NULL;
       res.txn = t;
       if (t != NULL && F->cert_lens[idx])
         res.txn_cert = (struct der_view){F->certs[idx], F->cert_lens[idx]};

@@ -406,6 +406,37 @@ static void test_genm_is_answered_for_every_info_type_asked(void **state) {
   cmp_exchange_free(ex);
 }
 
+static int challenge_answer(const char *profile, const char *token) {
+  struct client c;
+  struct cmp_msg rsp;
+  client_init(&c, REF, SECRET);
+  if (token != NULL)
+    c.hdr.reg_token = (struct der_view){(const uint8_t *)token, strlen(token)};
+  struct cmp_exchange *ex = send_req(&c, CMP_IR, profile, (struct der_view){NULL, 0}, &rsp);
+  int type = rsp.type;
+  if (type == CMP_ERROR)
+    assert_int_equal(rsp.u.error.status.fail_info, 1u << CG_FI_BAD_REQUEST);
+  cmp_exchange_free(ex);
+  return type;
+}
+
+static void test_fixed_challenge_must_travel_in_reg_token(void **state) {
+  (void)state;
+  assert_int_equal(challenge_answer("fixed", FIXED_CHALLENGE), CMP_IP);
+  assert_int_equal(challenge_answer("fixed", NULL), CMP_ERROR);
+  assert_int_equal(challenge_answer("fixed", "open sesame!"), CMP_ERROR);
+  assert_int_equal(challenge_answer("fixed", DEVICE_CHALLENGE), CMP_ERROR);
+  /* Profiles without a challenge ignore a regToken. */
+  assert_int_equal(challenge_answer("default", "anything"), CMP_IP);
+}
+
+static void test_random_challenge_is_the_devices_own(void **state) {
+  (void)state;
+  assert_int_equal(challenge_answer("random", DEVICE_CHALLENGE), CMP_IP);
+  assert_int_equal(challenge_answer("random", FIXED_CHALLENGE), CMP_ERROR);
+  assert_int_equal(challenge_answer("random", NULL), CMP_ERROR);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cr_is_answered_with_cp),
@@ -424,6 +455,8 @@ int main(void) {
       cmocka_unit_test(test_message_time_far_from_now_is_bad_time),
       cmocka_unit_test(test_protection_alg_without_protection_is_bad_alg),
       cmocka_unit_test(test_genm_is_answered_for_every_info_type_asked),
+      cmocka_unit_test(test_fixed_challenge_must_travel_in_reg_token),
+      cmocka_unit_test(test_random_challenge_is_the_devices_own),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -21,6 +21,7 @@
 
 #include "cmp/records.h"
 #include "core/err.h"
+#include "store/schema.h"
 #include "store/store.h"
 
 #define MAX_TIME INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
@@ -260,7 +261,7 @@ static void test_open_creates_the_current_schema_in_wal_mode(void **state) {
   peer_text(f, "PRAGMA journal_mode", mode, sizeof mode);
   assert_string_equal(mode, "wal");
   cg_store_close(st);
-  assert_int_equal(peer_int(f, "PRAGMA user_version"), 2);
+  assert_int_equal(peer_int(f, "PRAGMA user_version"), CG_STORE_SCHEMA_VERSION);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND"
                                " name IN ('secrets', 'transactions', 'certificates',"
                                " 'revocations')"),
@@ -282,7 +283,7 @@ static void test_open_twice_keeps_schema_and_data(void **state) {
   assert_int_equal(cg_store_open(f->path, &st), 0);
   assert_int_equal(cg_store_secret_get(st, "dev-1", &got), 0);
   cg_store_close(st);
-  assert_int_equal(peer_int(f, "PRAGMA user_version"), 2);
+  assert_int_equal(peer_int(f, "PRAGMA user_version"), CG_STORE_SCHEMA_VERSION);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM secrets"), 1);
 }
 
@@ -317,14 +318,19 @@ static void test_secret_round_trips_every_field(void **state) {
   assert_int_equal(got.created_at, T0);
   assert_int_equal(got.expires_at, T0 + 86400);
   assert_false(got.revoked);
+  assert_int_equal(got.challenge_enc_len, 0);
 
   make_secret(&s, "dev-2");
   s.expires_at = 0;
   s.revoked = true;
+  memset(s.challenge_enc, 0xc5, 40);
+  s.challenge_enc_len = 40;
   assert_int_equal(cg_store_secret_insert(st, &s), 0);
   assert_int_equal(cg_store_secret_get(st, "dev-2", &got), 0);
   assert_int_equal(got.expires_at, 0);
   assert_true(got.revoked);
+  assert_int_equal(got.challenge_enc_len, 40);
+  assert_memory_equal(got.challenge_enc, s.challenge_enc, 40);
   cg_store_close(st);
 
   assert_int_equal(peer_int(f, "SELECT expires_at IS NULL AND revoked_at IS NOT NULL"
