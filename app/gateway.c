@@ -64,6 +64,7 @@ struct request {
   struct cg_work work;
   struct cg_store_op op;
   struct ca_call call;
+  struct ca_crl_call crl_call;
 };
 
 static void drive(struct request *r);
@@ -119,6 +120,8 @@ static void on_store_done(struct cg_store_op *op) {
         .cert = {op->serial_der, op->serial_der_len},
         .cert_revoked = op->serial_revoked,
         .cert_auth_ref = op->serial_auth_ref,
+        .revoked = op->revoked,
+        .n_revoked = op->n_revoked,
     };
     cmp_exchange_lookup_done(r->ex, &res);
     cg_store_op_release(op);
@@ -131,6 +134,12 @@ static void on_store_done(struct cg_store_op *op) {
 static void on_issued(struct ca_call *call, int err, const uint8_t *der, size_t len) {
   struct request *r = call->arg;
   cmp_exchange_issue_done(r->ex, err, der, len);
+  drive(r);
+}
+
+static void on_crl(struct ca_crl_call *call, int err, const uint8_t *der, size_t len) {
+  struct request *r = call->arg;
+  cmp_exchange_crl_done(r->ex, err, der, len);
   drive(r);
 }
 
@@ -160,6 +169,8 @@ static void drive(struct request *r) {
     }
     snprintf(r->op.txn.txid, sizeof r->op.txn.txid, "%s", q.txid ? q.txid : "");
     snprintf(r->op.serial, sizeof r->op.serial, "%s", q.serial ? q.serial : "");
+    snprintf(r->op.revoked_issuer, sizeof r->op.revoked_issuer, "%s",
+             q.revoked_issuer ? q.revoked_issuer : "");
     submit_store(r);
     return;
   }
@@ -185,6 +196,19 @@ static void drive(struct request *r) {
     } else if (rc == CA_WAITING) {
       /* Delayed delivery is not offered yet: the request fails now. */
       cmp_exchange_issue_done(r->ex, CG_ECA_UNAVAILABLE, NULL, 0);
+      drive(r);
+    }
+    return;
+  }
+  case CMP_STEP_CRL: {
+    memset(&r->crl_call, 0, sizeof r->crl_call);
+    cmp_exchange_crl_request(r->ex, &r->crl_call.revoked, &r->crl_call.n_revoked);
+    r->crl_call.done = on_crl;
+    r->crl_call.arg = r;
+    int rc = r->profile->ops->crl ? r->profile->ops->crl(r->profile->backend, &r->crl_call)
+                                  : CG_EBAD_REQUEST;
+    if (rc < 0) {
+      cmp_exchange_crl_done(r->ex, rc, NULL, 0);
       drive(r);
     }
     return;

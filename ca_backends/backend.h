@@ -54,6 +54,20 @@ struct ca_call {
   int err;
 };
 
+/* One CRL call: the revocations to list; done gets the signed CRL. */
+struct ca_crl_call {
+  const struct cmp_revocation_record *revoked;
+  size_t n_revoked;
+  void (*done)(struct ca_crl_call *call, int err, const uint8_t *der, size_t len);
+  void *arg;
+  /* The backend's own: */
+  struct cg_work work;
+  void *state;
+  uint8_t *out;
+  size_t out_len;
+  int err;
+};
+
 enum ca_result { CA_ACCEPTED = 0, CA_WAITING = 1 };
 
 struct ca_backend_ops {
@@ -66,6 +80,10 @@ struct ca_backend_ops {
    * (the request is pending at the CA: poll later), or a negative error
    * (done is not called). */
   int (*issue)(void *state, struct ca_call *call);
+  /* Signs a current CRL listing the given revocations (RFC 5280 §5).
+   * CA_ACCEPTED (done will be called) or a negative error; NULL when the
+   * backend cannot produce CRLs. */
+  int (*crl)(void *state, struct ca_crl_call *call);
   /* The CA's certificate chain, issuing CA first (views owned by the backend). */
   void (*ca_certs)(void *state, const struct der_view **certs, size_t *n);
   void (*destroy)(void *state);

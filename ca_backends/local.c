@@ -14,6 +14,7 @@
 
 #include "ca_backends/backend.h"
 #include "core/certbuild.h"
+#include "core/crlbuild.h"
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -212,6 +213,70 @@ static int local_issue(void *state, struct ca_call *call) {
   return err ? CG_EBUSY : CA_ACCEPTED;
 }
 
+#define CRL_LIFETIME (24 * 3600)
+
+/* On a worker: the CRL, this update now, next update a day later, the CRL
+ * number the time itself (so it only grows, RFC 5280 §5.2.3). */
+static void crl_run(struct cg_work *w) {
+  struct ca_crl_call *call = w->arg;
+  struct local_ca *ca = call->state;
+  struct crl_entry *entries = calloc(call->n_revoked ? call->n_revoked : 1, sizeof *entries);
+  if (entries == NULL) {
+    call->err = CG_ENOMEM;
+    return;
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < call->n_revoked; i++) {
+    const struct cmp_revocation_record *r = &call->revoked[i];
+    size_t hex = strlen(r->serial);
+    if (hex == 0 || hex % 2 || hex / 2 > sizeof entries[n].serial)
+      continue;
+    for (size_t j = 0; j < hex / 2; j++) {
+      unsigned v;
+      if (sscanf(r->serial + 2 * j, "%2x", &v) != 1)
+        break;
+      entries[n].serial[j] = (uint8_t)v;
+    }
+    entries[n].serial_len = hex / 2;
+    entries[n].revoked_at = r->revoked_at;
+    entries[n].reason = r->reason;
+    n++;
+  }
+  int64_t now = (int64_t)time(NULL);
+  struct crl_spec spec = {
+      .issuer = ca->cert.subject,
+      .this_update = now,
+      .next_update = now + CRL_LIFETIME,
+      .crl_number = (uint64_t)now,
+      .issuer_key_id = {ca->key_id, ca->key_id_len},
+      .entries = entries,
+      .n_entries = n,
+  };
+  call->err = crl_build(&spec, ca->key, &call->out, &call->out_len);
+  free(entries);
+}
+
+static void crl_done(struct cg_work *w, int status) {
+  struct ca_crl_call *call = w->arg;
+  int err = status ? CG_ECA_UNAVAILABLE : call->err;
+  uint8_t *out = call->out;
+  size_t len = call->out_len;
+  call->out = NULL;
+  call->done(call, err, err ? NULL : out, err ? 0 : len);
+  free(out);
+}
+
+static int local_crl(void *state, struct ca_crl_call *call) {
+  struct local_ca *ca = state;
+  call->state = ca;
+  call->out = NULL;
+  call->err = 0;
+  call->work.run = crl_run;
+  call->work.done = crl_done;
+  call->work.arg = call;
+  return cg_work_submit(ca->loop, &call->work) ? CG_EBUSY : CA_ACCEPTED;
+}
+
 static void local_ca_certs(void *state, const struct der_view **certs, size_t *n) {
   struct local_ca *ca = state;
   *certs = ca->chain;
@@ -232,6 +297,7 @@ const struct ca_backend_ops ca_local_ops = {
     .state_size = sizeof(struct local_ca),
     .init = local_init,
     .issue = local_issue,
+    .crl = local_crl,
     .ca_certs = local_ca_certs,
     .destroy = local_destroy,
 };

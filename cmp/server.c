@@ -20,10 +20,11 @@
 void set_phase(struct cmp_exchange *ex, enum phase to) {
   static const unsigned allowed[] = {
       [PH_LOOKUP] = 1u << PH_VERIFY,
-      [PH_VERIFY] = 1u << PH_ISSUE | 1u << PH_UPDATE | 1u << PH_INSERT,
+      [PH_VERIFY] = 1u << PH_ISSUE | 1u << PH_UPDATE | 1u << PH_INSERT | 1u << PH_CRL,
       [PH_ISSUE] = 1u << PH_INSERT,
       [PH_INSERT] = 0,
       [PH_UPDATE] = 0,
+      [PH_CRL] = 0,
       [PH_PROTECT] = 1u << PH_DONE,
       [PH_DONE] = 0,
   };
@@ -207,6 +208,24 @@ static int check_request(struct cmp_exchange *ex) {
       return CG_EBAD_DATA;
     }
   }
+  if (ex->msg.type == CMP_GENM) {
+    int gerr = cmp_genm_decode(ex->msg.content, &ex->genm);
+    if (gerr) {
+      ex->detail = "the genm content is malformed";
+      return gerr == CG_EBAD_REQUEST ? gerr : CG_EBAD_DATA;
+    }
+    /* RFC 9483 §4.3.4: CRLs are asked for with crlStatusList (or crls). */
+    for (size_t i = 0; i < ex->genm.n; i++) {
+      enum cg_oid_id t = cg_oid_lookup(ex->genm.itav[i].oid);
+      if (t == CG_OID_IT_CRL_STATUS_LIST || t == CG_OID_IT_CRLS)
+        ex->want_crl = true;
+    }
+    struct cg_x509 ca;
+    if (ex->want_crl && (ex->prof->n_ca_chain == 0 ||
+                         cg_x509_parse(ex->prof->ca_chain[0].p, ex->prof->ca_chain[0].len, &ca) ||
+                         cg_name_to_string(ca.subject, ex->ca_issuer, sizeof ex->ca_issuer)))
+      ex->want_crl = false;
+  }
   if (ex->msg.type == CMP_RR && ex->msg.u.rev_req.n != 1) {
     ex->detail = "exactly one revocation request is supported";
     return CG_EBAD_REQUEST;
@@ -293,6 +312,8 @@ enum cmp_step cmp_exchange_step(const struct cmp_exchange *ex) {
     return CMP_STEP_INSERT;
   case PH_UPDATE:
     return CMP_STEP_UPDATE;
+  case PH_CRL:
+    return CMP_STEP_CRL;
   case PH_DONE:
     break;
   }
@@ -307,6 +328,7 @@ void cmp_exchange_lookup(const struct cmp_exchange *ex, struct cmp_lookup_req *r
   }
   req->txid = ex->txid_hex;
   req->serial = ex->subject_serial;
+  req->revoked_issuer = ex->want_crl ? ex->ca_issuer : "";
 }
 
 static bool dup_view(struct cmp_exchange *ex, struct der_view in, struct der_view *out) {
@@ -332,6 +354,15 @@ void cmp_exchange_lookup_done(struct cmp_exchange *ex, const struct cmp_lookup_r
   ex->cert_revoked = res->cert_revoked;
   if (res->cert_auth_ref != NULL)
     snprintf(ex->found_cert_auth_ref, sizeof ex->found_cert_auth_ref, "%s", res->cert_auth_ref);
+  if (res->n_revoked > 0) {
+    ex->revoked = cg_arena_alloc(ex->arena, res->n_revoked * sizeof *ex->revoked);
+    if (ex->revoked == NULL) {
+      fail(ex, CG_ENOMEM, "out of memory");
+      return;
+    }
+    memcpy(ex->revoked, res->revoked, res->n_revoked * sizeof *ex->revoked);
+    ex->n_revoked = res->n_revoked;
+  }
   if (!dup_view(ex, res->txn_cert, &ex->stored_cert) ||
       !dup_view(ex, res->cert_found ? res->cert : (struct der_view){NULL, 0}, &ex->found_cert)) {
     fail(ex, CG_ENOMEM, "out of memory");
@@ -396,6 +427,21 @@ void cmp_exchange_issue_done(struct cmp_exchange *ex, int err, const uint8_t *ce
     return;
   }
   issued(ex, cert, len);
+}
+
+void cmp_exchange_crl_request(const struct cmp_exchange *ex,
+                              const struct cmp_revocation_record **revoked, size_t *n) {
+  *revoked = ex->revoked;
+  *n = ex->n_revoked;
+}
+
+void cmp_exchange_crl_done(struct cmp_exchange *ex, int err, const uint8_t *crl, size_t len) {
+  /* Without a CRL the genp still answers, with an absent value. */
+  if (err == 0 && crl != NULL) {
+    ex->crl.p = cg_arena_dup(ex->arena, crl, len);
+    ex->crl.len = ex->crl.p ? len : 0;
+  }
+  set_phase(ex, PH_PROTECT);
 }
 
 const struct cmp_txn_record *cmp_exchange_txn(const struct cmp_exchange *ex) { return &ex->txn; }

@@ -17,6 +17,8 @@
  *   CMP_STEP_INSERT   store cmp_exchange_txn() as a new transaction, with
  *                     cmp_exchange_cert() and cmp_exchange_revocation() when
  *                     not NULL, all or nothing; then cmp_exchange_store_done();
+ *   CMP_STEP_CRL      have the profile's CA sign a CRL listing
+ *                     cmp_exchange_crl_request(), then cmp_exchange_crl_done();
  *   CMP_STEP_UPDATE   update the stored transaction to cmp_exchange_txn()
  *                     (only if its state is txn->prev_state), then
  *                     cmp_exchange_store_done();
@@ -92,6 +94,7 @@ enum cmp_step {
   CMP_STEP_ISSUE,
   CMP_STEP_INSERT,
   CMP_STEP_UPDATE,
+  CMP_STEP_CRL,
   CMP_STEP_DONE,
 };
 
@@ -101,6 +104,7 @@ struct cmp_lookup_req {
   size_t ref_len;
   const char *txid;   /* lowercase hex */
   const char *serial; /* lowercase hex serial of a certificate we issued */
+  const char *revoked_issuer; /* list the revocations of this issuer (RFC 4514 text) */
 };
 
 /* What was found (borrowed for the duration of cmp_exchange_lookup_done()). */
@@ -113,6 +117,8 @@ struct cmp_lookup_res {
   struct der_view cert;
   bool cert_revoked;
   const char *cert_auth_ref;              /* auth_ref of the transaction that issued it */
+  const struct cmp_revocation_record *revoked; /* of revoked_issuer */
+  size_t n_revoked;
 };
 
 struct cmp_exchange;
@@ -142,6 +148,13 @@ void cmp_exchange_compute(struct cmp_exchange *ex);
 const struct cmp_issue_request *cmp_exchange_issue_request(const struct cmp_exchange *ex);
 /* err 0 and the certificate DER (copied), or the CA's error. */
 void cmp_exchange_issue_done(struct cmp_exchange *ex, int err, const uint8_t *cert, size_t len);
+
+/* CMP_STEP_CRL: the revocations to list (valid until the exchange is freed). */
+void cmp_exchange_crl_request(const struct cmp_exchange *ex,
+                              const struct cmp_revocation_record **revoked, size_t *n);
+/* err 0 and the signed CRL (copied), or the CA's error (the answer then
+ * carries no CRL). */
+void cmp_exchange_crl_done(struct cmp_exchange *ex, int err, const uint8_t *crl, size_t len);
 
 /* CMP_STEP_INSERT / CMP_STEP_UPDATE */
 const struct cmp_txn_record *cmp_exchange_txn(const struct cmp_exchange *ex);

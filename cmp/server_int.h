@@ -25,11 +25,11 @@
  *   LOOKUP -> VERIFY -> ISSUE -> INSERT -> PROTECT -> DONE   (ir, cr, kur, p10cr)
  *   LOOKUP -> VERIFY -> UPDATE -> PROTECT -> DONE            (certConf)
  *   LOOKUP -> VERIFY -> INSERT -> PROTECT -> DONE            (rr)
- *   LOOKUP -> VERIFY -> PROTECT -> DONE                      (genm)
+ *   LOOKUP -> VERIFY [-> CRL] -> PROTECT -> DONE             (genm)
  *   any phase -> PROTECT (an error answer) -> DONE
  *   VERIFY/ISSUE -> INSERT (a rejected transaction) -> PROTECT (error)
  * VERIFY and PROTECT are the COMPUTE steps. */
-enum phase { PH_LOOKUP, PH_VERIFY, PH_ISSUE, PH_INSERT, PH_UPDATE, PH_PROTECT, PH_DONE };
+enum phase { PH_LOOKUP, PH_VERIFY, PH_ISSUE, PH_INSERT, PH_UPDATE, PH_CRL, PH_PROTECT, PH_DONE };
 
 enum auth_kind { AUTH_NONE, AUTH_PBM, AUTH_PBMAC1, AUTH_SIG };
 
@@ -52,6 +52,11 @@ struct cmp_exchange {
   char signer_serial[2 * CMP_MAX_SERIAL + 1];
   struct cmp_p10 p10;            /* p10cr */
   struct cmp_genm genm;          /* genm */
+  bool want_crl;                 /* genm asks for CRLs */
+  char ca_issuer[512];           /* the profile CA's subject, RFC 4514 */
+  struct cmp_revocation_record *revoked;
+  size_t n_revoked;
+  struct der_view crl;           /* the signed CRL; p NULL: none */
   char subject_serial[2 * CMP_MAX_SERIAL + 1]; /* kur, rr: the certificate acted on */
 
   /* LOOKUP results */

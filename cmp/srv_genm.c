@@ -11,15 +11,12 @@
 #include "core/err.h"
 #include "core/oid.h"
 
+/* The genm content was decoded with the request checks (server.c), so the
+ * lookup could fetch the revocations a CRL needs. */
 void verify_genm(struct cmp_exchange *ex) {
-  int err = cmp_genm_decode(ex->msg.content, &ex->genm);
-  if (err) {
-    fail(ex, err == CG_EBAD_REQUEST ? err : CG_EBAD_DATA, "the genm content is malformed");
-    return;
-  }
   ex->rsp_type = CMP_GENP;
   ex->status = CMP_ACCEPTED;
-  set_phase(ex, PH_PROTECT);
+  set_phase(ex, ex->want_crl ? PH_CRL : PH_PROTECT);
 }
 
 /* The algorithms whose signatures the gateway verifies as proof of possession
@@ -91,6 +88,12 @@ void write_genp_body(struct cmp_exchange *ex, struct der_writer *w) {
       break;
     case CG_OID_IT_SIGN_KEY_PAIR_TYPES:
       sign_key_pair_types(w);
+      break;
+    case CG_OID_IT_CRL_STATUS_LIST:
+    case CG_OID_IT_CRLS:
+      /* RFC 9483 §4.3.4: answered with id-it-crls; the CRL is made now, so
+       * it is newer than any the device holds. */
+      cmp_write_itav_crls(w, &ex->crl, ex->crl.p != NULL ? 1 : 0);
       break;
     default:
       /* RFC 9483 §4.3: what we have nothing for is answered empty. */

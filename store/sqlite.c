@@ -71,6 +71,9 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_CERT_STATUS] = "SELECT status FROM certificates WHERE serial = ?1",
     [S_REVOCATION_INSERT] = "INSERT INTO revocations (serial, reason, revoked_at, txid)"
                             " VALUES (?1, ?2, ?3, ?4)",
+    [S_REVOCATIONS_BY_ISSUER] = "SELECT r.serial, r.reason, r.revoked_at FROM revocations r"
+                                " JOIN certificates c ON c.serial = r.serial"
+                                " WHERE c.issuer = ?1 ORDER BY r.revoked_at, r.serial",
 };
 
 /* ---- times ------------------------------------------------------------- */
@@ -363,6 +366,40 @@ static int cert_by_serial(struct cg_store *st, struct cg_store_op *op) {
   return err;
 }
 
+/* The revocations of certificates issued by issuer, into a malloc'ed array. */
+static int revocations_read(struct cg_store *st, struct cg_store_op *op) {
+  sqlite3_stmt *s = st->stmt[S_REVOCATIONS_BY_ISSUER];
+  size_t cap = 0;
+  if (bind_text(s, 1, op->revoked_issuer) != SQLITE_OK)
+    return bind_failed(st, s, "issuer");
+  int rc, err = 0;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (op->n_revoked == cap) {
+      size_t ncap = cap ? 2 * cap : 64;
+      struct cmp_revocation_record *p = realloc(op->revoked, ncap * sizeof *p);
+      if (p == NULL) {
+        err = CG_ENOMEM;
+        break;
+      }
+      op->revoked = p;
+      cap = ncap;
+    }
+    struct cmp_revocation_record *r = &op->revoked[op->n_revoked];
+    memset(r, 0, sizeof *r);
+    if (column_text(s, 0, r->serial, sizeof r->serial) != 0 || column_time(s, 2, &r->revoked_at)) {
+      cg_error("store: revocation row does not fit the record (corrupt or foreign)");
+      err = CG_ESTORE;
+      break;
+    }
+    r->reason = sqlite3_column_type(s, 1) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 1);
+    op->n_revoked++;
+  }
+  if (err == 0 && rc != SQLITE_DONE)
+    err = step_error(st, rc, "reading revocations");
+  stmt_done(s);
+  return err;
+}
+
 /* Marks a certificate revoked and records why, for the transaction txid.
  * CG_ECERT_REVOKED when it is revoked already, CG_ENOT_FOUND when unknown. */
 static int revoke(struct cg_store *st, const struct cmp_revocation_record *r, const char *txid) {
@@ -456,6 +493,15 @@ static int op_lookup(struct cg_store *st, struct cg_store_op *op) {
   op->serial_der = NULL;
   op->serial_der_len = 0;
   op->serial_auth_ref[0] = 0;
+  op->revoked = NULL;
+  op->n_revoked = 0;
+  if (op->revoked_issuer[0] != '\0') {
+    if (!terminated(op->revoked_issuer, sizeof op->revoked_issuer))
+      return CG_EINVAL;
+    int err = revocations_read(st, op);
+    if (err != 0)
+      return err;
+  }
   /* A reference with a NUL cannot be a stored text reference. */
   if (op->ref_len > 0 && op->ref_len <= sizeof op->ref && memchr(op->ref, 0, op->ref_len) == NULL) {
     int err = secret_read(st, (const char *)op->ref, op->ref_len, &op->secret, &op->secret_found);
@@ -704,4 +750,7 @@ void cg_store_op_release(struct cg_store_op *op) {
   free(op->serial_der);
   op->serial_der = NULL;
   op->serial_der_len = 0;
+  free(op->revoked);
+  op->revoked = NULL;
+  op->n_revoked = 0;
 }

@@ -77,6 +77,9 @@ struct cg_store_op {
   struct cmp_revocation_record revocation;
   /* LOOKUP input: a certificate by lowercase hex serial ("" = none) */
   char serial[2 * CMP_MAX_SERIAL + 1];
+  /* LOOKUP input: list the revocations of certificates of this issuer
+   * (RFC 4514 text as in certificates.issuer; "" = none) */
+  char revoked_issuer[512];
 
   /* LOOKUP output */
   bool secret_found;
@@ -89,11 +92,14 @@ struct cg_store_op {
   uint8_t *serial_der;    /* malloc'ed, or NULL */
   size_t serial_der_len;
   char serial_auth_ref[2 * CMP_MAX_REF + 1]; /* of its transaction; "" when none */
+  struct cmp_revocation_record *revoked; /* malloc'ed, oldest first */
+  size_t n_revoked;
 
   struct cg_store_op *next; /* queue link, the store's */
 };
 
-/* Frees what a completed LOOKUP returned (cert_der, serial_der); safe on any op. */
+/* Frees what a completed LOOKUP returned (cert_der, serial_der, revoked);
+ * safe on any op. */
 void cg_store_op_release(struct cg_store_op *op);
 
 /* Starts the store thread, completing on loop.  0 or CG_ESTORE. */

@@ -51,6 +51,7 @@ struct fixture {
   char serials[MAX_TXNS][2 * CMP_MAX_SERIAL + 1];
   bool revoked[MAX_TXNS];
   size_t n_revocations;
+  size_t crls_made, crl_entries_asked;
 };
 
 extern struct fixture *F;

@@ -3,6 +3,8 @@
  */
 #include "engine_support.h"
 
+#include "core/crlbuild.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +165,17 @@ struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
       res.txn = t;
       if (t != NULL && F->cert_lens[idx])
         res.txn_cert = (struct der_view){F->certs[idx], F->cert_lens[idx]};
+      /* The revocations, when a CRL will be asked for. */
+      static struct cmp_revocation_record rv[MAX_TXNS];
+      if (q.revoked_issuer != NULL && q.revoked_issuer[0]) {
+        for (size_t i = 0; i < F->n_txns; i++)
+          if (F->revoked[i]) {
+            memcpy(rv[res.n_revoked].serial, F->serials[i], sizeof rv[0].serial);
+            rv[res.n_revoked].reason = -1;
+            rv[res.n_revoked++].revoked_at = (int64_t)time(NULL);
+          }
+        res.revoked = rv;
+      }
       int ci = find_serial(q.serial ? q.serial : "");
       if (ci >= 0) {
         res.cert_found = true;
@@ -234,6 +247,26 @@ struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
         *s = *t;
         cmp_exchange_store_done(ex, 0);
       }
+      break;
+    }
+    case CMP_STEP_CRL: {
+      const struct cmp_revocation_record *rv;
+      size_t n;
+      cmp_exchange_crl_request(ex, &rv, &n);
+      struct cg_x509 ca;
+      assert_int_equal(cg_x509_parse(F->ca_cert, F->ca_cert_len, &ca), 0);
+      struct crl_spec spec = {.issuer = ca.subject,
+                              .this_update = (int64_t)time(NULL),
+                              .next_update = (int64_t)time(NULL) + 3600,
+                              .crl_number = 1,
+                              .issuer_key_id = ca.skid};
+      uint8_t *der = NULL;
+      size_t der_len = 0;
+      int err = crl_build(&spec, F->ca_key, &der, &der_len);
+      F->crls_made += err == 0;
+      F->crl_entries_asked = n;
+      cmp_exchange_crl_done(ex, err, der, der_len);
+      free(der);
       break;
     }
     case CMP_STEP_DONE:

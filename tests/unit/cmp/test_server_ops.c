@@ -406,6 +406,37 @@ static void test_genm_is_answered_for_every_info_type_asked(void **state) {
   cmp_exchange_free(ex);
 }
 
+static void test_genm_crl_status_list_is_answered_with_a_fresh_crl(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len;
+  struct client c;
+  struct cmp_msg rsp;
+  /* One revoked certificate, so the CRL has something to list. */
+  device_cert(cert, &cert_len);
+  client_init(&c, REF, SECRET);
+  struct cmp_exchange *ex = revoke(&c, cert, cert_len, 4, &rsp);
+  assert_int_equal(rsp.type, CMP_RP);
+  cmp_exchange_free(ex);
+
+  struct der_view types[] = {cg_oid(CG_OID_IT_CRL_STATUS_LIST)};
+  uint8_t req[4096];
+  size_t len, made = F->crls_made;
+  client_init(&c, REF, SECRET);
+  assert_int_equal(cmp_client_genm(&c.mac, &c.hdr, types, 1, req, sizeof req, &len), 0);
+  ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_int_equal(rsp.type, CMP_GENP);
+  assert_int_equal(F->crls_made, made + 1);
+  assert_true(F->crl_entries_asked >= 1);
+  struct cmp_genm genp;
+  assert_int_equal(cmp_genm_decode(rsp.content, &genp), 0);
+  assert_int_equal(genp.n, 1);
+  assert_true(der_view_eq(genp.itav[0].oid, cg_oid(CG_OID_IT_CRLS)));
+  assert_non_null(genp.itav[0].value.p);
+  cmp_exchange_free(ex);
+}
+
 static int challenge_answer(const char *profile, const char *token) {
   struct client c;
   struct cmp_msg rsp;
@@ -455,6 +486,7 @@ int main(void) {
       cmocka_unit_test(test_message_time_far_from_now_is_bad_time),
       cmocka_unit_test(test_protection_alg_without_protection_is_bad_alg),
       cmocka_unit_test(test_genm_is_answered_for_every_info_type_asked),
+      cmocka_unit_test(test_genm_crl_status_list_is_answered_with_a_fresh_crl),
       cmocka_unit_test(test_fixed_challenge_must_travel_in_reg_token),
       cmocka_unit_test(test_random_challenge_is_the_devices_own),
   };
