@@ -33,8 +33,10 @@ void set_phase(struct cmp_exchange *ex, enum phase to) {
   ex->phase = to;
 }
 
-static bool is_cert_request(int type) {
-  return type == CMP_IR || type == CMP_CR || type == CMP_KUR || type == CMP_P10CR;
+/* Requests whose refusal is recorded as a rejected transaction. */
+static bool is_recorded_request(int type) {
+  return type == CMP_IR || type == CMP_CR || type == CMP_KUR || type == CMP_P10CR ||
+         type == CMP_RR;
 }
 
 /* Ends the exchange with an error answer.  An authenticated certificate
@@ -47,7 +49,7 @@ void fail(struct cmp_exchange *ex, int err, const char *detail) {
   ex->status = CMP_REJECTION;
   ex->has_cert = false;
   ex->has_revocation = false;
-  if (ex->authenticated && is_cert_request(ex->msg.type) && err != CG_ETXID_IN_USE &&
+  if (ex->authenticated && is_recorded_request(ex->msg.type) && err != CG_ETXID_IN_USE &&
       (ex->phase == PH_VERIFY || ex->phase == PH_ISSUE)) {
     ex->txn.failinfo = cg_err_failinfo(err);
     if (cmp_txn_set_state(&ex->txn, CMP_TXN_REJECTED) == 0) {
@@ -156,6 +158,10 @@ static int find_subject_serial(struct cmp_exchange *ex) {
       return CG_EBAD_CERT_ID;
     return serial_hex(t->serial, ex->subject_serial) ? 0 : CG_EBAD_CERT_ID;
   }
+  /* Any other signed request: the signer, so that a certificate we issued
+   * and revoked cannot sign for new ones. */
+  if (ex->auth == AUTH_SIG)
+    snprintf(ex->subject_serial, sizeof ex->subject_serial, "%s", ex->signer_serial);
   return 0;
 }
 
@@ -270,10 +276,14 @@ struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg,
   if (ex->decoded && h->transaction_id.p != NULL && h->transaction_id.len <= CMP_MAX_TXID)
     cg_hex(h->transaction_id.p, h->transaction_id.len, ex->txid_hex);
   if (ex->decoded && h->sender_kid.p != NULL && h->sender_kid.len <= CMP_MAX_REF) {
-    for (size_t i = 0; i < h->sender_kid.len; i++) {
-      uint8_t c = h->sender_kid.p[i];
-      ex->ref[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
+    /* A reference is text; a key identifier (binary) is shown as hex. */
+    bool text = true;
+    for (size_t i = 0; i < h->sender_kid.len; i++)
+      text &= h->sender_kid.p[i] >= 0x20 && h->sender_kid.p[i] < 0x7f;
+    if (text)
+      memcpy(ex->ref, h->sender_kid.p, h->sender_kid.len);
+    else
+      cg_hex(h->sender_kid.p, h->sender_kid.len, ex->ref);
   }
   if (err) {
     fail(ex, err, "request is not a valid PKIMessage");

@@ -87,6 +87,14 @@ static bool authenticate_sig(struct cmp_exchange *ex) {
     fail(ex, CG_ENOT_TRUSTED, "the signer certificate is not trusted");
     return false;
   }
+  /* A certificate we issued and revoked signs nothing any more (rr and kur
+   * of it are answered certRevoked by their own checks). */
+  if (ex->cert_revoked && ex->msg.type != CMP_RR && ex->msg.type != CMP_KUR &&
+      !strcmp(ex->subject_serial, ex->signer_serial) &&
+      der_view_eq(ex->found_cert, ex->msg.extra_certs[0])) {
+    fail(ex, CG_ENOT_TRUSTED, "the signer certificate is revoked");
+    return false;
+  }
   uint32_t ku;
   bool has_ku;
   if (cg_x509_key_usage(ex->msg.extra_certs[0], &ku, &has_ku) ||

@@ -232,7 +232,7 @@ client_failinfo() {
 # log_count ERE: how many lines of the daemon log match ERE.
 log_count() {
     local n
-    n="$(grep -cE "$1" "$DAEMON_LOG" 2>/dev/null || true)"
+    n="$(grep -cE -e "$1" "$DAEMON_LOG" 2>/dev/null || true)"
     printf '%s\n' "${n:-0}"
 }
 
