@@ -38,6 +38,15 @@ struct ca_settings {
   const char *base_dir; /* relative paths in settings are relative to this */
 };
 
+/* The backend's part of a call: its threadpool job and what it produced. */
+struct ca_job {
+  struct cg_work work;
+  void *state;
+  uint8_t *out;
+  size_t out_len;
+  int err;
+};
+
 /* One issuance call.  The caller owns it and keeps it alive until done runs. */
 struct ca_call {
   const struct cmp_issue_request *req;
@@ -46,26 +55,17 @@ struct ca_call {
    * CG_EBAD_TEMPLATE and other peer errors are reported to the requester. */
   void (*done)(struct ca_call *call, int err, const uint8_t *der, size_t len);
   void *arg;
-  /* The backend's own: */
-  struct cg_work work;
-  void *state;
-  uint8_t *out;
-  size_t out_len;
-  int err;
+  struct ca_job job;
 };
 
-/* One CRL call: the revocations to list; done gets the signed CRL. */
+/* One CRL call: the revocations to list; done gets the signed CRL (valid only
+ * during the call). */
 struct ca_crl_call {
   const struct cmp_revocation_record *revoked;
   size_t n_revoked;
   void (*done)(struct ca_crl_call *call, int err, const uint8_t *der, size_t len);
   void *arg;
-  /* The backend's own: */
-  struct cg_work work;
-  void *state;
-  uint8_t *out;
-  size_t out_len;
-  int err;
+  struct ca_job job;
 };
 
 enum ca_result { CA_ACCEPTED = 0, CA_WAITING = 1 };

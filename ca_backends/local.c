@@ -130,16 +130,16 @@ static int local_init(void *state, uv_loop_t *loop, const struct ca_settings *s)
 /* On a worker: build and sign the certificate. */
 static void issue_run(struct cg_work *w) {
   struct ca_call *call = w->arg;
-  struct local_ca *ca = call->state;
+  struct local_ca *ca = call->job.state;
   const struct cmp_issue_request *req = call->req;
   const struct ca_policy *pol = call->policy;
   struct cert_spec spec;
   memset(&spec, 0, sizeof spec);
 
   struct cg_key *subject_key;
-  call->err = cg_key_from_spki(req->spki.p, req->spki.len, &subject_key);
-  if (call->err) {
-    call->err = CG_EBAD_TEMPLATE;
+  call->job.err = cg_key_from_spki(req->spki.p, req->spki.len, &subject_key);
+  if (call->job.err) {
+    call->job.err = CG_EBAD_TEMPLATE;
     return;
   }
   enum cg_key_type kt = cg_key_type(subject_key);
@@ -149,7 +149,7 @@ static void issue_run(struct cg_work *w) {
   /* RFC 5280 §4.1.2.5: a certificate never outlives its issuer, so an
    * issuer that is expired or not yet valid cannot issue. */
   if (now < ca->cert.not_before || now >= ca->cert.not_after) {
-    call->err = CG_ECA_UNAVAILABLE;
+    call->job.err = CG_ECA_UNAVAILABLE;
     return;
   }
   spec.issuer = ca->cert.subject;
@@ -175,42 +175,55 @@ static void issue_run(struct cg_work *w) {
     struct der_view oid = cg_oid(CG_OID_EXT_SAN);
     if (cg_x509_find_ext(req->extensions, oid, &spec.san, &critical) < 0 ||
         (spec.san.p != NULL && cert_check_san(spec.san) != 0)) {
-      call->err = CG_EBAD_TEMPLATE;
+      call->job.err = CG_EBAD_TEMPLATE;
       return;
     }
   }
-  call->err = cert_random_serial(&spec);
-  if (call->err)
+  call->job.err = cert_random_serial(&spec);
+  if (call->job.err)
     return;
-  call->out = malloc(MAX_CERT);
-  if (call->out == NULL) {
-    call->err = CG_ENOMEM;
+  call->job.out = malloc(MAX_CERT);
+  if (call->job.out == NULL) {
+    call->job.err = CG_ENOMEM;
     return;
   }
-  call->err = cert_build(&spec, ca->key, call->out, MAX_CERT, &call->out_len);
+  call->job.err = cert_build(&spec, ca->key, call->job.out, MAX_CERT, &call->job.out_len);
+}
+
+/* Queues a call's job on the threadpool. */
+static int start_job(struct local_ca *ca, struct ca_job *job, void *call,
+                     void (*run)(struct cg_work *), void (*done)(struct cg_work *, int)) {
+  job->state = ca;
+  job->out = NULL;
+  job->out_len = 0;
+  job->err = 0;
+  job->work.run = run;
+  job->work.done = done;
+  job->work.arg = call;
+  return cg_work_submit(ca->loop, &job->work) ? CG_EBUSY : CA_ACCEPTED;
+}
+
+/* The outcome of a finished job; the output is taken out of the job, since
+ * the caller's done may free the call. */
+static int take_result(struct ca_job *job, int status, uint8_t **out, size_t *len) {
+  int err = status ? CG_ECA_UNAVAILABLE : job->err;
+  *out = job->out;
+  *len = err ? 0 : job->out_len;
+  job->out = NULL;
+  return err;
 }
 
 static void issue_done(struct cg_work *w, int status) {
   struct ca_call *call = w->arg;
-  int err = status ? CG_ECA_UNAVAILABLE : call->err;
-  /* done may free the call: take the buffer out first. */
-  uint8_t *out = call->out;
-  size_t len = call->out_len;
-  call->out = NULL;
-  call->done(call, err, err ? NULL : out, err ? 0 : len);
+  uint8_t *out;
+  size_t len;
+  int err = take_result(&call->job, status, &out, &len);
+  call->done(call, err, err ? NULL : out, len);
   free(out);
 }
 
 static int local_issue(void *state, struct ca_call *call) {
-  struct local_ca *ca = state;
-  call->state = ca;
-  call->out = NULL;
-  call->err = 0;
-  call->work.run = issue_run;
-  call->work.done = issue_done;
-  call->work.arg = call;
-  int err = cg_work_submit(ca->loop, &call->work);
-  return err ? CG_EBUSY : CA_ACCEPTED;
+  return start_job(state, &call->job, call, issue_run, issue_done);
 }
 
 #define CRL_LIFETIME (24 * 3600)
@@ -219,10 +232,10 @@ static int local_issue(void *state, struct ca_call *call) {
  * number the time itself (so it only grows, RFC 5280 §5.2.3). */
 static void crl_run(struct cg_work *w) {
   struct ca_crl_call *call = w->arg;
-  struct local_ca *ca = call->state;
+  struct local_ca *ca = call->job.state;
   struct crl_entry *entries = calloc(call->n_revoked ? call->n_revoked : 1, sizeof *entries);
   if (entries == NULL) {
-    call->err = CG_ENOMEM;
+    call->job.err = CG_ENOMEM;
     return;
   }
   size_t n = 0;
@@ -252,29 +265,21 @@ static void crl_run(struct cg_work *w) {
       .entries = entries,
       .n_entries = n,
   };
-  call->err = crl_build(&spec, ca->key, &call->out, &call->out_len);
+  call->job.err = crl_build(&spec, ca->key, &call->job.out, &call->job.out_len);
   free(entries);
 }
 
 static void crl_done(struct cg_work *w, int status) {
   struct ca_crl_call *call = w->arg;
-  int err = status ? CG_ECA_UNAVAILABLE : call->err;
-  uint8_t *out = call->out;
-  size_t len = call->out_len;
-  call->out = NULL;
-  call->done(call, err, err ? NULL : out, err ? 0 : len);
+  uint8_t *out;
+  size_t len;
+  int err = take_result(&call->job, status, &out, &len);
+  call->done(call, err, err ? NULL : out, len);
   free(out);
 }
 
 static int local_crl(void *state, struct ca_crl_call *call) {
-  struct local_ca *ca = state;
-  call->state = ca;
-  call->out = NULL;
-  call->err = 0;
-  call->work.run = crl_run;
-  call->work.done = crl_done;
-  call->work.arg = call;
-  return cg_work_submit(ca->loop, &call->work) ? CG_EBUSY : CA_ACCEPTED;
+  return start_job(state, &call->job, call, crl_run, crl_done);
 }
 
 static void local_ca_certs(void *state, const struct der_view **certs, size_t *n) {

@@ -307,6 +307,19 @@ static int txn_read(struct cg_store *st, const char *txid, struct cmp_txn_record
   return err;
 }
 
+/* A malloc'ed copy of a BLOB column (never NULL on success, even when empty). */
+static int column_blob_dup(sqlite3_stmt *s, int col, uint8_t **out, size_t *len) {
+  const void *p = sqlite3_column_blob(s, col);
+  size_t n = (size_t)sqlite3_column_bytes(s, col);
+  *out = malloc(n > 0 ? n : 1);
+  if (*out == NULL)
+    return CG_ENOMEM;
+  if (n > 0)
+    memcpy(*out, p, n);
+  *len = n;
+  return 0;
+}
+
 /* Copies the DER of certificate serial into a malloc'ed buffer (NULL when
  * there is no such certificate). */
 static int cert_der_read(struct cg_store *st, const char *serial, uint8_t **der, size_t *len) {
@@ -318,16 +331,7 @@ static int cert_der_read(struct cg_store *st, const char *serial, uint8_t **der,
   int rc = sqlite3_step(s);
   int err = 0;
   if (rc == SQLITE_ROW) {
-    const void *p = sqlite3_column_blob(s, 0);
-    size_t n = (size_t)sqlite3_column_bytes(s, 0);
-    *der = malloc(n > 0 ? n : 1);
-    if (*der == NULL) {
-      err = CG_ENOMEM;
-    } else {
-      if (n > 0)
-        memcpy(*der, p, n);
-      *len = n;
-    }
+    err = column_blob_dup(s, 0, der, len);
   } else if (rc != SQLITE_DONE) {
     err = step_error(st, rc, "reading certificate");
   }
@@ -344,16 +348,9 @@ static int cert_by_serial(struct cg_store *st, struct cg_store_op *op) {
   int rc = sqlite3_step(s);
   int err = 0;
   if (rc == SQLITE_ROW) {
-    const void *p = sqlite3_column_blob(s, 0);
-    size_t n = (size_t)sqlite3_column_bytes(s, 0);
     const char *status = (const char *)sqlite3_column_text(s, 1);
-    op->serial_der = malloc(n > 0 ? n : 1);
-    if (op->serial_der == NULL) {
-      err = CG_ENOMEM;
-    } else {
-      if (n > 0)
-        memcpy(op->serial_der, p, n);
-      op->serial_der_len = n;
+    err = column_blob_dup(s, 0, &op->serial_der, &op->serial_der_len);
+    if (err == 0) {
       op->serial_found = true;
       op->serial_revoked = status == NULL || strcmp(status, "issued") != 0;
       if (column_text(s, 2, op->serial_auth_ref, sizeof op->serial_auth_ref) != 0)
