@@ -27,8 +27,10 @@
 struct profile_rt {
   const struct cg_config_profile *cfg;
   struct cmp_profile cmp;
-  uint8_t *anchor_der[MAX_ANCHORS]; /* trust anchors read from a file */
+  uint8_t *anchor_der[MAX_ANCHORS]; /* trust anchors read from files */
   struct der_view anchors[MAX_ANCHORS];
+  uint8_t *nested_der[MAX_ANCHORS];
+  struct der_view nested[MAX_ANCHORS];
   struct ca_policy policy;
   const struct ca_backend_ops *ops;
   void *backend;
@@ -65,6 +67,10 @@ struct request {
   struct cg_store_op op;
   struct ca_call call;
   struct ca_crl_call crl_call;
+  /* nested: an inner request answers its parent, not the peer */
+  struct request *parent;
+  size_t index;
+  size_t children; /* inner requests still running */
 };
 
 static void drive(struct request *r);
@@ -77,7 +83,9 @@ static void finish(struct request *r) {
   struct cmp_exchange_info info;
   cmp_exchange_response(r->ex, &rsp, &len);
   cmp_exchange_info(r->ex, &info);
-  if (rsp != NULL)
+  if (r->parent != NULL)
+    cmp_exchange_nested_done(r->parent->ex, r->index, rsp, len);
+  else if (rsp != NULL)
     cg_http_respond(r->http, rsp, len);
   else
     cg_http_respond_status(r->http, 500, "internal error: could not build a CMP response\n");
@@ -90,10 +98,40 @@ static void finish(struct request *r) {
     cg_info("cmp %s profile=%s ref=%s txid=%s -> %s status=%d%s%s %.1fms", info.req_type,
             r->profile->cfg->name, info.ref, info.txid, info.rsp_type, info.status,
             info.serial[0] ? " serial=" : "", info.serial, ms);
+  struct request *parent = r->parent;
   cmp_exchange_free(r->ex);
   free(r);
   gw->inflight--;
+  if (parent != NULL && --parent->children == 0)
+    drive(parent);
   maybe_finish_stop(gw);
+}
+
+/* Starts one exchange per inner message of a nested request; the parent
+ * goes on when the last one has answered. */
+static void start_nested(struct request *r) {
+  struct gateway *gw = r->gw;
+  size_t n = cmp_exchange_nested_count(r->ex);
+  r->children = n;
+  for (size_t i = 0; i < n; i++) {
+    struct der_view m = cmp_exchange_nested_msg(r->ex, i);
+    struct request *c = calloc(1, sizeof *c);
+    if (c == NULL || (c->ex = cmp_exchange_new(&gw->server, &r->profile->cmp, m.p, m.len,
+                                               (int64_t)time(NULL))) == NULL) {
+      free(c);
+      cmp_exchange_nested_done(r->ex, i, NULL, 0);
+      if (--r->children == 0)
+        drive(r);
+      continue;
+    }
+    c->gw = gw;
+    c->profile = r->profile;
+    c->parent = r;
+    c->index = i;
+    c->started_ns = uv_hrtime();
+    gw->inflight++;
+    drive(c);
+  }
 }
 
 static void on_work_done(struct cg_work *w, int status) {
@@ -200,6 +238,9 @@ static void drive(struct request *r) {
     }
     return;
   }
+  case CMP_STEP_NESTED:
+    start_nested(r);
+    return;
   case CMP_STEP_CRL: {
     memset(&r->crl_call, 0, sizeof r->crl_call);
     cmp_exchange_crl_request(r->ex, &r->crl_call.revoked, &r->crl_call.n_revoked);
@@ -362,41 +403,23 @@ static void on_http_request(void *arg, struct cg_http_request *req, const char *
   drive(r);
 }
 
-/* Reads the profile's trust_anchors PEM bundle. */
-static int load_anchors(struct gateway *gw, struct profile_rt *p) {
+/* Reads a profile's PEM bundle of trust anchors (file relative to the
+ * configuration) into der/views. */
+static int load_pem_certs(struct gateway *gw, const char *profile, const char *file,
+                          uint8_t **der, struct der_view *views, size_t *n) {
   char path[CG_PATH_MAX];
   uint8_t *text;
-  size_t len, off = 0, used;
-  if (cg_config_resolve(&gw->cfg, p->cfg->trust_anchors, path, sizeof path) ||
-      app_read_file(path, &text, &len)) {
-    cg_error("profile %s: cannot read trust_anchors %s", p->cfg->name, p->cfg->trust_anchors);
+  size_t len;
+  if (cg_config_resolve(&gw->cfg, file, path, sizeof path) || app_read_file(path, &text, &len)) {
+    cg_error("profile %s: cannot read %s", profile, file);
     return CG_ECONFIG;
   }
-  while (p->cmp.n_trust_anchors < MAX_ANCHORS) {
-    size_t i = p->cmp.n_trust_anchors, der_len;
-    uint8_t *der = malloc(16384);
-    struct cg_x509 x;
-    if (der == NULL || cg_pem_decode("CERTIFICATE", (const char *)text + off, len - off, der,
-                                     16384, &der_len, &used)) {
-      free(der);
-      break;
-    }
-    off += used;
-    p->anchor_der[i] = der;
-    if (cg_x509_parse(der, der_len, &x)) {
-      free(text);
-      cg_error("profile %s: a certificate in %s does not parse", p->cfg->name, path);
-      return CG_ECONFIG;
-    }
-    p->anchors[i] = (struct der_view){der, der_len};
-    p->cmp.n_trust_anchors++;
-  }
+  int err = cg_x509_pem_bundle((const char *)text, len, der, views, MAX_ANCHORS, n);
   free(text);
-  if (p->cmp.n_trust_anchors == 0) {
-    cg_error("profile %s: no certificate in %s", p->cfg->name, path);
+  if (err || *n == 0) {
+    cg_error("profile %s: %s holds no usable certificate", profile, path);
     return CG_ECONFIG;
   }
-  p->cmp.trust_anchors = p->anchors;
   return 0;
 }
 
@@ -443,13 +466,22 @@ static int start_backends(struct gateway *gw) {
     p->cmp.implicit_confirm = pc->implicit_confirm;
     p->cmp.allow_ra_verified = pc->ra_verified;
     p->cmp.challenge = (enum cmp_challenge)pc->challenge;
+    if (pc->nested_trust_anchors[0] != 0) {
+      int err = load_pem_certs(gw, pc->name, pc->nested_trust_anchors, p->nested_der,
+                               p->nested, &p->cmp.n_nested_anchors);
+      if (err)
+        return err;
+      p->cmp.nested_anchors = p->nested;
+    }
     p->cmp.challenge_value = pc->challenge_value;
     /* Signed requests are trusted when they chain to the configured anchors,
      * by default to the profile's own CA. */
     if (pc->trust_anchors[0] != 0) {
-      int err = load_anchors(gw, p);
+      int err = load_pem_certs(gw, pc->name, pc->trust_anchors, p->anchor_der, p->anchors,
+                               &p->cmp.n_trust_anchors);
       if (err)
         return err;
+      p->cmp.trust_anchors = p->anchors;
     } else {
       p->cmp.trust_anchors = p->cmp.ca_chain + (p->cmp.n_ca_chain > 0 ? p->cmp.n_ca_chain - 1 : 0);
       p->cmp.n_trust_anchors = p->cmp.n_ca_chain > 0 ? 1 : 0;
@@ -460,8 +492,10 @@ static int start_backends(struct gateway *gw) {
 
 static void destroy(struct gateway *gw) {
   for (size_t i = 0; i < gw->n_profiles; i++)
-    for (size_t j = 0; j < MAX_ANCHORS; j++)
+    for (size_t j = 0; j < MAX_ANCHORS; j++) {
       free(gw->profiles[i].anchor_der[j]);
+      free(gw->profiles[i].nested_der[j]);
+    }
   for (size_t i = 0; i < gw->n_backends; i++) {
     gw->backend_ops[i]->destroy(gw->backend_state[i]);
     free(gw->backend_state[i]);

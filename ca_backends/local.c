@@ -90,21 +90,8 @@ static int local_init(void *state, uv_loop_t *loop, const struct ca_settings *s)
   text = read_text(s->base_dir, cert_path, &len);
   if (text == NULL)
     return CG_ECONFIG;
-  size_t off = 0, used;
-  while (ca->n_chain < MAX_CHAIN) {
-    uint8_t *der = malloc(MAX_CERT);
-    size_t der_len;
-    if (der == NULL ||
-        cg_pem_decode("CERTIFICATE", text + off, len - off, der, MAX_CERT, &der_len, &used)) {
-      free(der);
-      break;
-    }
-    off += used;
-    ca->chain_der[ca->n_chain] = der;
-    ca->chain[ca->n_chain].p = der;
-    ca->chain[ca->n_chain].len = der_len;
-    ca->n_chain++;
-  }
+  if (cg_x509_pem_bundle(text, len, ca->chain_der, ca->chain, MAX_CHAIN, &ca->n_chain))
+    ca->n_chain = 0; /* refused just below */
   free(text);
   if (ca->n_chain == 0 || cg_x509_parse(ca->chain[0].p, ca->chain[0].len, &ca->cert)) {
     cg_error("local CA: no usable certificate in %s", cert_path);

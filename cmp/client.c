@@ -312,6 +312,28 @@ int cmp_client_genm(const struct cmp_client_cred *cred, const struct cmp_client_
   return finish(cred, hdr, genm_body, &a, out, cap, len);
 }
 
+struct nested_arg {
+  const struct der_view *msgs;
+  size_t n;
+};
+
+static void nested_body(struct der_writer *w, const void *arg) {
+  const struct nested_arg *a = arg;
+  size_t body = der_begin(w, DER_CTX_CONS(CMP_NESTED));
+  size_t seq = der_begin(w, DER_SEQUENCE);
+  for (size_t i = 0; i < a->n; i++)
+    der_put_raw(w, a->msgs[i].p, a->msgs[i].len);
+  der_end(w, seq);
+  der_end(w, body);
+}
+
+int cmp_client_nested(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
+                      const struct der_view *msgs, size_t n, uint8_t *out, size_t cap,
+                      size_t *len) {
+  struct nested_arg a = {msgs, n};
+  return finish(cred, hdr, nested_body, &a, out, cap, len);
+}
+
 struct conf_arg {
   struct der_view hash;
   int64_t cert_req_id;

@@ -65,6 +65,11 @@ int cmp_client_rr(const struct cmp_client_cred *cred, const struct cmp_client_hd
 int cmp_client_genm(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
                     const struct der_view *types, size_t n, uint8_t *out, size_t cap,
                     size_t *len);
+/* A nested message (RFC 9483 §5.2.2.2) batching the given PKIMessages
+ * (whole TLVs), protected as an RA would: cred should be a signature. */
+int cmp_client_nested(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
+                      const struct der_view *msgs, size_t n, uint8_t *out, size_t cap,
+                      size_t *len);
 /* A certConf accepting (or rejecting) cert, hashed with the hash of its
  * signature algorithm. */
 int cmp_client_cert_conf(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,

@@ -20,11 +20,13 @@
 void set_phase(struct cmp_exchange *ex, enum phase to) {
   static const unsigned allowed[] = {
       [PH_LOOKUP] = 1u << PH_VERIFY,
-      [PH_VERIFY] = 1u << PH_ISSUE | 1u << PH_UPDATE | 1u << PH_INSERT | 1u << PH_CRL,
+      [PH_VERIFY] = 1u << PH_ISSUE | 1u << PH_UPDATE | 1u << PH_INSERT | 1u << PH_CRL |
+                    1u << PH_NESTED,
       [PH_ISSUE] = 1u << PH_INSERT,
       [PH_INSERT] = 0,
       [PH_UPDATE] = 0,
       [PH_CRL] = 0,
+      [PH_NESTED] = 0,
       [PH_PROTECT] = 1u << PH_DONE,
       [PH_DONE] = 0,
   };
@@ -182,6 +184,7 @@ static int check_request(struct cmp_exchange *ex) {
   case CMP_CERTCONF:
   case CMP_RR:
   case CMP_GENM:
+  case CMP_NESTED:
     break;
   default:
     ex->detail = "message type not supported";
@@ -189,6 +192,8 @@ static int check_request(struct cmp_exchange *ex) {
   }
   int err = classify_protection(ex);
   if (err)
+    return err;
+  if (ex->msg.type == CMP_NESTED && (err = read_nested(ex)) != 0)
     return err;
   /* RFC 9810 §5.1.1: transactionID and senderNonce SHOULD be 128 bits;
    * shorter ones make collisions and replays too likely. */
@@ -324,6 +329,8 @@ enum cmp_step cmp_exchange_step(const struct cmp_exchange *ex) {
     return CMP_STEP_UPDATE;
   case PH_CRL:
     return CMP_STEP_CRL;
+  case PH_NESTED:
+    return CMP_STEP_NESTED;
   case PH_DONE:
     break;
   }
@@ -394,6 +401,9 @@ static void verify(struct cmp_exchange *ex) {
   case CMP_GENM:
     verify_genm(ex);
     break;
+  case CMP_NESTED:
+    verify_nested(ex);
+    break;
   default:
     verify_cert_request(ex);
     break;
@@ -452,6 +462,21 @@ void cmp_exchange_crl_done(struct cmp_exchange *ex, int err, const uint8_t *crl,
     ex->crl.len = ex->crl.p ? len : 0;
   }
   set_phase(ex, PH_PROTECT);
+}
+
+size_t cmp_exchange_nested_count(const struct cmp_exchange *ex) { return ex->n_inner; }
+
+struct der_view cmp_exchange_nested_msg(const struct cmp_exchange *ex, size_t i) {
+  return i < ex->n_inner ? ex->inner[i] : (struct der_view){NULL, 0};
+}
+
+void cmp_exchange_nested_done(struct cmp_exchange *ex, size_t i, const uint8_t *rsp, size_t len) {
+  if (ex->phase != PH_NESTED || i >= ex->n_inner || ex->inner_rsp[i].p != NULL)
+    return;
+  if (rsp != NULL && (ex->inner_rsp[i].p = cg_arena_dup(ex->arena, rsp, len)) != NULL)
+    ex->inner_rsp[i].len = len;
+  if (++ex->inner_done == ex->n_inner)
+    set_phase(ex, PH_PROTECT);
 }
 
 const struct cmp_txn_record *cmp_exchange_txn(const struct cmp_exchange *ex) { return &ex->txn; }

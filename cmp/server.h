@@ -19,6 +19,9 @@
  *                     not NULL, all or nothing; then cmp_exchange_store_done();
  *   CMP_STEP_CRL      have the profile's CA sign a CRL listing
  *                     cmp_exchange_crl_request(), then cmp_exchange_crl_done();
+ *   CMP_STEP_NESTED   process each message of a nested request as a request
+ *                     of its own (cmp_exchange_nested_count() / _msg()), and
+ *                     hand each answer back with cmp_exchange_nested_done();
  *   CMP_STEP_UPDATE   update the stored transaction to cmp_exchange_txn()
  *                     (only if its state is txn->prev_state), then
  *                     cmp_exchange_store_done();
@@ -72,6 +75,10 @@ struct cmp_profile {
   size_t n_ca_chain;
   const struct der_view *trust_anchors; /* for signature-protected requests */
   size_t n_trust_anchors;
+  /* RAs whose nested messages (RFC 9483 §5.2.2) are accepted: their
+   * signature must chain to these; none: nested messages are refused. */
+  const struct der_view *nested_anchors;
+  size_t n_nested_anchors;
   bool allow_mac;          /* MAC-protected requests (PBM, PBMAC1) */
   bool allow_sig;          /* signature-protected requests */
   bool implicit_confirm;   /* grant implicitConfirm when asked */
@@ -95,6 +102,7 @@ enum cmp_step {
   CMP_STEP_INSERT,
   CMP_STEP_UPDATE,
   CMP_STEP_CRL,
+  CMP_STEP_NESTED,
   CMP_STEP_DONE,
 };
 
@@ -155,6 +163,14 @@ void cmp_exchange_crl_request(const struct cmp_exchange *ex,
 /* err 0 and the signed CRL (copied), or the CA's error (the answer then
  * carries no CRL). */
 void cmp_exchange_crl_done(struct cmp_exchange *ex, int err, const uint8_t *crl, size_t len);
+
+/* CMP_STEP_NESTED: the inner messages (whole PKIMessage TLVs, valid until
+ * the exchange is freed), and their answers, in any order (copied; NULL when
+ * an inner exchange produced none).  After the last one the exchange goes on
+ * to protect the nested answer. */
+size_t cmp_exchange_nested_count(const struct cmp_exchange *ex);
+struct der_view cmp_exchange_nested_msg(const struct cmp_exchange *ex, size_t i);
+void cmp_exchange_nested_done(struct cmp_exchange *ex, size_t i, const uint8_t *rsp, size_t len);
 
 /* CMP_STEP_INSERT / CMP_STEP_UPDATE */
 const struct cmp_txn_record *cmp_exchange_txn(const struct cmp_exchange *ex);

@@ -26,10 +26,13 @@
  *   LOOKUP -> VERIFY -> UPDATE -> PROTECT -> DONE            (certConf)
  *   LOOKUP -> VERIFY -> INSERT -> PROTECT -> DONE            (rr)
  *   LOOKUP -> VERIFY [-> CRL] -> PROTECT -> DONE             (genm)
+ *   LOOKUP -> VERIFY -> NESTED -> PROTECT -> DONE            (nested)
  *   any phase -> PROTECT (an error answer) -> DONE
  *   VERIFY/ISSUE -> INSERT (a rejected transaction) -> PROTECT (error)
  * VERIFY and PROTECT are the COMPUTE steps. */
-enum phase { PH_LOOKUP, PH_VERIFY, PH_ISSUE, PH_INSERT, PH_UPDATE, PH_CRL, PH_PROTECT, PH_DONE };
+enum phase {
+  PH_LOOKUP, PH_VERIFY, PH_ISSUE, PH_INSERT, PH_UPDATE, PH_CRL, PH_NESTED, PH_PROTECT, PH_DONE
+};
 
 enum auth_kind { AUTH_NONE, AUTH_PBM, AUTH_PBMAC1, AUTH_SIG };
 
@@ -57,6 +60,9 @@ struct cmp_exchange {
   struct cmp_revocation_record *revoked;
   size_t n_revoked;
   struct der_view crl;           /* the signed CRL; p NULL: none */
+  size_t n_inner, inner_done;    /* nested: inner requests, answers received */
+  struct der_view inner[CMP_MAX_REQS];
+  struct der_view inner_rsp[CMP_MAX_REQS];
   char subject_serial[2 * CMP_MAX_SERIAL + 1]; /* kur, rr: the certificate acted on */
 
   /* LOOKUP results */
@@ -119,6 +125,11 @@ void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w);
 /* srv_revoke.c */
 void verify_rev_request(struct cmp_exchange *ex);
 void write_rev_body(struct cmp_exchange *ex, struct der_writer *w);
+
+/* srv_nested.c */
+int read_nested(struct cmp_exchange *ex);
+void verify_nested(struct cmp_exchange *ex);
+void write_nested_body(struct cmp_exchange *ex, struct der_writer *w);
 
 /* srv_genm.c */
 void verify_genm(struct cmp_exchange *ex);

@@ -76,9 +76,13 @@ static bool authenticate_sig(struct cmp_exchange *ex) {
   enum cg_path_error why;
   /* RFC 9483 §3.5: the signer's certificate must chain to a trust anchor of
    * the profile; the other extraCerts may serve as intermediates. */
+  /* A nested message is signed by an RA in front of us: its own anchors. */
+  bool nested = ex->msg.type == CMP_NESTED;
   int err = cg_x509_verify_path(ex->msg.extra_certs[0], ex->msg.extra_certs + 1,
-                                ex->msg.n_extra_certs - 1, ex->prof->trust_anchors,
-                                ex->prof->n_trust_anchors, ex->now, MAX_PATH_DEPTH, &why);
+                                ex->msg.n_extra_certs - 1,
+                                nested ? ex->prof->nested_anchors : ex->prof->trust_anchors,
+                                nested ? ex->prof->n_nested_anchors : ex->prof->n_trust_anchors,
+                                ex->now, MAX_PATH_DEPTH, &why);
   if (err == CG_ENOMEM) {
     fail(ex, err, "out of memory");
     return false;
@@ -165,6 +169,9 @@ static void write_body(struct cmp_exchange *ex, struct der_writer *w) {
     break;
   case CMP_GENP:
     write_genp_body(ex, w);
+    break;
+  case CMP_NESTED:
+    write_nested_body(ex, w);
     break;
   default:
     cmp_write_error_body(w, ex->status, cg_err_failinfo(ex->err), ex->detail);

@@ -139,6 +139,8 @@ static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k
     return v[0] != 0 && copy(p->challenge_value, sizeof p->challenge_value, v);
   if (!strcmp(k, "aliases"))
     return v[0] == '/' && copy(p->aliases, sizeof p->aliases, v);
+  if (!strcmp(k, "nested_trust_anchors"))
+    return copy(p->nested_trust_anchors, sizeof p->nested_trust_anchors, v);
   if (!strcmp(k, "trust_anchors"))
     return copy(p->trust_anchors, sizeof p->trust_anchors, v);
   if (!strcmp(k, "protection")) {

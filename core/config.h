@@ -27,6 +27,7 @@ struct cg_config_profile {
   bool ra_verified;            /* accept the raVerified POP */
   char trust_anchors[CG_PATH_MAX]; /* PEM bundle; empty: the backend's CA chain */
   char aliases[512];           /* extra request paths, comma separated */
+  char nested_trust_anchors[CG_PATH_MAX]; /* PEM: RAs allowed to send nested messages */
   int challenge;               /* 0 none, 1 fixed, 2 random (enum cmp_challenge) */
   char challenge_value[128];   /* challenge = fixed */
 };

@@ -10,8 +10,10 @@
  */
 #include "core/x509.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/crypto.h"
 #include "core/err.h"
 #include "core/oid.h"
 
@@ -624,4 +626,35 @@ void cg_hex(const uint8_t *p, size_t len, char *out) {
     out[2 * i + 1] = hexdigits[p[i] & 15];
   }
   out[2 * len] = '\0';
+}
+
+int cg_x509_pem_bundle(const char *text, size_t len, uint8_t **der, struct der_view *views,
+                       size_t max, size_t *n) {
+  enum { MAX_CERT = 16384 };
+  size_t off = 0, used, der_len;
+  *n = 0;
+  while (*n < max) {
+    uint8_t *d = malloc(MAX_CERT);
+    if (d == NULL)
+      goto nomem;
+    if (cg_pem_decode("CERTIFICATE", text + off, len - off, d, MAX_CERT, &der_len, &used)) {
+      free(d);
+      break;
+    }
+    off += used;
+    struct cg_x509 x;
+    der[*n] = d;
+    views[*n] = (struct der_view){d, der_len};
+    (*n)++;
+    if (cg_x509_parse(d, der_len, &x)) {
+      while (*n > 0)
+        free(der[--*n]);
+      return CG_EDER;
+    }
+  }
+  return 0;
+nomem:
+  while (*n > 0)
+    free(der[--*n]);
+  return CG_ENOMEM;
 }

@@ -44,6 +44,14 @@ int cg_x509_find_ext(struct der_view extensions, struct der_view oid, struct der
  * gives "".  0, CG_EDER or CG_ESPACE. */
 int cg_name_to_string(struct der_view name, char *out, size_t cap);
 
+/* Reads up to max PEM "CERTIFICATE" blocks from text into malloc'ed DER
+ * buffers der[i] (the caller frees them) with views[i] over them; each must
+ * parse as a certificate.  *n gets the count (0 is not an error).
+ * 0, CG_EDER (a block that is not a certificate; nothing is returned) or
+ * CG_ENOMEM. */
+int cg_x509_pem_bundle(const char *text, size_t len, uint8_t **der, struct der_view *views,
+                       size_t max, size_t *n);
+
 /* Hex of bytes, lowercase, NUL terminated; out needs 2*len+1.  For serials
  * and transaction IDs. */
 void cg_hex(const uint8_t *p, size_t len, char *out);

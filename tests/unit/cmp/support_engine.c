@@ -68,6 +68,10 @@ int setup(void **state) {
                                          .allow_sig = true};
   f->prof_other = f->prof_default;
   f->prof_other.name = "other";
+  /* The default profile takes nested messages of an RA whose certificate
+   * the test CA issued (the test's own RA certificate serves). */
+  f->prof_default.nested_anchors = f->ca_chain;
+  f->prof_default.n_nested_anchors = 1;
   f->prof_implicit = f->prof_default;
   f->prof_implicit.name = "implicit";
   f->prof_implicit.implicit_confirm = true;
@@ -269,6 +273,18 @@ struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
       free(der);
       break;
     }
+    case CMP_STEP_NESTED:
+      /* Each inner message is an exchange of its own. */
+      for (size_t i = 0; i < cmp_exchange_nested_count(ex); i++) {
+        struct der_view m = cmp_exchange_nested_msg(ex, i);
+        struct cmp_exchange *inner = run(profile, m.p, m.len);
+        const uint8_t *rp;
+        size_t rl;
+        cmp_exchange_response(inner, &rp, &rl);
+        cmp_exchange_nested_done(ex, i, rp, rl);
+        cmp_exchange_free(inner);
+      }
+      break;
     case CMP_STEP_DONE:
       return ex;
     }

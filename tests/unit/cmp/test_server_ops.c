@@ -437,6 +437,69 @@ static void test_genm_crl_status_list_is_answered_with_a_fresh_crl(void **state)
   cmp_exchange_free(ex);
 }
 
+/* Two irs of two devices, batched by an RA into one nested message. */
+static void test_nested_requests_are_answered_nested(void **state) {
+  (void)state;
+  struct client dev[2], ra;
+  uint8_t inner[2][4096], req[16384];
+  struct der_view msgs[2];
+  size_t len;
+  for (int i = 0; i < 2; i++) {
+    client_init(&dev[i], REF, SECRET);
+    msgs[i] = (struct der_view){inner[i], make_ir(&dev[i], inner[i], sizeof inner[i])};
+  }
+  client_init(&ra, "", "");
+  use_signature(&ra, F->ra_key, F->ra_cert, F->ra_cert_len);
+  assert_int_equal(cmp_client_nested(&ra.mac, &ra.hdr, msgs, 2, req, sizeof req, &len), 0);
+  size_t issued = F->issued;
+  struct cmp_exchange *ex = run("default", req, len);
+  struct cmp_msg rsp;
+  decode_response(ex, &ra, &rsp);
+  assert_int_equal(rsp.type, CMP_NESTED);
+  assert_signed_by_ra(&rsp);
+  assert_int_equal(F->issued, issued + 2);
+  /* NestedMessageContent ::= SEQUENCE OF PKIMessage: one ip per device. */
+  struct der_reader top, seq;
+  struct der_tlv t;
+  der_reader_view(&top, rsp.content);
+  assert_int_equal(der_enter(&top, DER_SEQUENCE, &seq), 0);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(der_expect(&seq, DER_SEQUENCE, &t), 0);
+    struct cmp_msg ip;
+    assert_int_equal(cmp_msg_decode(t.raw.p, t.raw.len, &ip), 0);
+    assert_int_equal(ip.type, CMP_IP);
+    assert_true(der_view_is(ip.hdr.transaction_id, dev[i].txid, 16));
+    assert_int_equal(cmp_pbm_verify(&ip, 10000, (const uint8_t *)SECRET, strlen(SECRET)), 0);
+  }
+  assert_true(der_at_end(&seq));
+  cmp_exchange_free(ex);
+}
+
+static void test_nested_needs_a_trusted_ra_signature(void **state) {
+  (void)state;
+  struct client dev, ra;
+  uint8_t inner[4096], req[8192];
+  size_t len;
+  client_init(&dev, REF, SECRET);
+  struct der_view msg = {inner, make_ir(&dev, inner, sizeof inner)};
+  /* MAC-protected: an RA signs its batches. */
+  client_init(&ra, REF, SECRET);
+  assert_int_equal(cmp_client_nested(&ra.mac, &ra.hdr, &msg, 1, req, sizeof req, &len), 0);
+  struct cmp_exchange *ex = run("default", req, len);
+  struct cmp_msg rsp;
+  decode_response(ex, &ra, &rsp);
+  assert_error(&rsp, CG_FI_WRONG_INTEGRITY);
+  cmp_exchange_free(ex);
+  /* A profile without nested_trust_anchors takes none. */
+  client_init(&ra, "", "");
+  use_signature(&ra, F->ra_key, F->ra_cert, F->ra_cert_len);
+  assert_int_equal(cmp_client_nested(&ra.mac, &ra.hdr, &msg, 1, req, sizeof req, &len), 0);
+  ex = run("other", req, len);
+  decode_response(ex, &ra, &rsp);
+  assert_error(&rsp, CG_FI_NOT_AUTHORIZED);
+  cmp_exchange_free(ex);
+}
+
 static int challenge_answer(const char *profile, const char *token) {
   struct client c;
   struct cmp_msg rsp;
@@ -487,6 +550,8 @@ int main(void) {
       cmocka_unit_test(test_protection_alg_without_protection_is_bad_alg),
       cmocka_unit_test(test_genm_is_answered_for_every_info_type_asked),
       cmocka_unit_test(test_genm_crl_status_list_is_answered_with_a_fresh_crl),
+      cmocka_unit_test(test_nested_requests_are_answered_nested),
+      cmocka_unit_test(test_nested_needs_a_trusted_ra_signature),
       cmocka_unit_test(test_fixed_challenge_must_travel_in_reg_token),
       cmocka_unit_test(test_random_challenge_is_the_devices_own),
   };
