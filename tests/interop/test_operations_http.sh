@@ -516,7 +516,7 @@ sql "SELECT group_concat(reason, ',') FROM (SELECT reason FROM revocations WHERE
 ok "store: reasons $SQL_OUT (1 twice: step 6 and here)"
 
 SX="$(cert_serial "$W/rx.pem")" || fail "cannot read the serial of rx.pem"
-step "7c. reasons 7 (removeFromCRL, not allowed in an rr) and 11 on rx.pem ($SX)"
+step "7c. reasons 7 (unused in RFC 5280) and 11 (undefined) on rx.pem ($SX)"
 # OpenSSL 3.0 refuses -revreason 7 and 11 itself ("invalid revreason. Valid values
 # are -1 .. 6, 8 .. 10") before building a request. Check that, then send the
 # reasons anyway: build an rr with reason 6 that is never sent (-reqout, with the
