@@ -1,0 +1,271 @@
+/*
+ * test_server_rules.c - the message rules of RFC 9810 §5.1 and RFC 9483 §3
+ * the engine enforces, one test per rule, in memory (engine_support.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmp/encode.h"
+#include "engine_support.h"
+
+static int answer_fail_bit(struct cmp_exchange *ex, const struct client *c) {
+  struct cmp_msg rsp;
+  decode_response(ex, c, &rsp);
+  if (rsp.type != CMP_ERROR)
+    return -1;
+  for (int bit = 0; bit < 32; bit++)
+    if (rsp.u.error.status.fail_info == 1u << bit)
+      return bit;
+  return -2;
+}
+
+static struct cmp_exchange *ir(struct client *c) {
+  uint8_t req[4096];
+  size_t len = make_ir(c, req, sizeof req);
+  return run("default", req, len);
+}
+
+static void test_pvno_other_than_2_or_3_is_unsupported_version(void **state) {
+  (void)state;
+  struct client c;
+  client_init(&c, REF, SECRET);
+  c.hdr.pvno = 1;
+  struct cmp_exchange *ex = ir(&c);
+  assert_int_equal(answer_fail_bit(ex, &c), CG_FI_UNSUPPORTED_VERSION);
+  cmp_exchange_free(ex);
+}
+
+static void test_pvno_3_is_answered_with_pvno_3(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  client_init(&c, REF, SECRET);
+  c.hdr.pvno = 3;
+  struct cmp_exchange *ex = ir(&c);
+  decode_response(ex, &c, &rsp);
+  assert_int_equal(rsp.type, CMP_IP);
+  assert_int_equal(rsp.hdr.pvno, 3);
+  cmp_exchange_free(ex);
+}
+
+static void test_short_transaction_id_is_bad_request(void **state) {
+  (void)state;
+  struct client c;
+  client_init(&c, REF, SECRET);
+  c.hdr.transaction_id.len = 15;
+  uint8_t req[4096];
+  size_t len = make_ir(&c, req, sizeof req);
+  struct cmp_exchange *ex = run("default", req, len);
+  struct cmp_msg rsp;
+  const uint8_t *p;
+  size_t plen;
+  cmp_exchange_response(ex, &p, &plen);
+  assert_int_equal(cmp_msg_decode(p, plen, &rsp), 0);
+  assert_int_equal(rsp.type, CMP_ERROR);
+  assert_int_equal(rsp.u.error.status.fail_info, 1u << CG_FI_BAD_REQUEST);
+  cmp_exchange_free(ex);
+}
+
+static void test_short_sender_nonce_is_bad_sender_nonce(void **state) {
+  (void)state;
+  struct client c;
+  client_init(&c, REF, SECRET);
+  c.hdr.sender_nonce.len = 8;
+  uint8_t req[4096];
+  size_t len = make_ir(&c, req, sizeof req);
+  struct cmp_exchange *ex = run("default", req, len);
+  const uint8_t *p;
+  size_t plen;
+  struct cmp_msg rsp;
+  cmp_exchange_response(ex, &p, &plen);
+  assert_int_equal(cmp_msg_decode(p, plen, &rsp), 0);
+  assert_int_equal(rsp.u.error.status.fail_info, 1u << CG_FI_BAD_SENDER_NONCE);
+  cmp_exchange_free(ex);
+}
+
+static void test_message_time_in_the_future_is_bad_time(void **state) {
+  (void)state;
+  struct client c;
+  F->cfg.max_clock_skew = 600;
+  client_init(&c, REF, SECRET);
+  c.hdr.message_time = (int64_t)time(NULL) + 3600;
+  struct cmp_exchange *ex = ir(&c);
+  assert_int_equal(answer_fail_bit(ex, &c), CG_FI_BAD_TIME);
+  cmp_exchange_free(ex);
+  /* Within the window: accepted. */
+  client_init(&c, REF, SECRET);
+  c.hdr.message_time = (int64_t)time(NULL) + 300;
+  ex = ir(&c);
+  assert_int_equal(answer_fail_bit(ex, &c), -1);
+  cmp_exchange_free(ex);
+  F->cfg.max_clock_skew = 0;
+}
+
+/* A genm without protectionAlg nor protection. */
+static void test_unprotected_request_is_wrong_integrity(void **state) {
+  (void)state;
+  struct client c;
+  client_init(&c, REF, SECRET);
+  struct cmp_out_header h = {0};
+  h.pvno = 2;
+  h.transaction_id = c.hdr.transaction_id;
+  h.sender_nonce = c.hdr.sender_nonce;
+  uint8_t hb[512], msg[600];
+  size_t hb_len, len;
+  struct der_writer w;
+  der_writer_init(&w, hb, sizeof hb);
+  cmp_write_header(&w, &h);
+  size_t body = der_begin(&w, DER_CTX_CONS(CMP_GENM));
+  der_put_tlv(&w, DER_SEQUENCE, NULL, 0);
+  der_end(&w, body);
+  assert_int_equal(der_writer_finish(&w, &hb_len), 0);
+  der_writer_init(&w, msg, sizeof msg);
+  cmp_write_message(&w, hb, hb_len, NULL, 0, NULL, 0);
+  assert_int_equal(der_writer_finish(&w, &len), 0);
+  struct cmp_exchange *ex = run("default", msg, len);
+  assert_int_equal(answer_fail_bit(ex, &c), CG_FI_WRONG_INTEGRITY);
+  cmp_exchange_free(ex);
+}
+
+static void test_more_than_one_cert_req_msg_is_bad_request(void **state) {
+  (void)state;
+  struct client c;
+  uint8_t req[4096], two[8192];
+  client_init(&c, REF, SECRET);
+  size_t len = make_ir(&c, req, sizeof req);
+  struct cmp_msg m;
+  assert_int_equal(cmp_msg_decode(req, len, &m), 0);
+  /* ir [0] { SEQUENCE { msg, msg } } with the header as it was; the MAC no
+   * longer matters: the count is checked before anything is looked up. */
+  struct der_reader r, seq;
+  struct der_tlv msg;
+  der_reader_view(&r, m.content);
+  assert_int_equal(der_enter(&r, DER_SEQUENCE, &seq), 0);
+  assert_int_equal(der_expect(&seq, DER_SEQUENCE, &msg), 0);
+  struct der_writer w;
+  der_writer_init(&w, two, sizeof two);
+  size_t top = der_begin(&w, DER_SEQUENCE);
+  der_put_raw(&w, m.hdr.raw.p, m.hdr.raw.len);
+  size_t b = der_begin(&w, DER_CTX_CONS(CMP_IR));
+  size_t s = der_begin(&w, DER_SEQUENCE);
+  der_put_raw(&w, msg.raw.p, msg.raw.len);
+  der_put_raw(&w, msg.raw.p, msg.raw.len);
+  der_end(&w, s);
+  der_end(&w, b);
+  size_t p = der_begin(&w, DER_CTX_CONS(0));
+  der_put_bit_string(&w, m.protection.p, m.protection.len);
+  der_end(&w, p);
+  der_end(&w, top);
+  size_t two_len;
+  assert_int_equal(der_writer_finish(&w, &two_len), 0);
+  struct cmp_exchange *ex = run("default", two, two_len);
+  assert_int_equal(answer_fail_bit(ex, &c), CG_FI_BAD_REQUEST);
+  cmp_exchange_free(ex);
+}
+
+/* certConf cases: build a transaction first. */
+static void issue_one(struct client *c, struct cmp_msg *ip, struct cmp_exchange **ex) {
+  client_init(c, REF, SECRET);
+  enrol(c, ip, ex);
+  assert_int_equal(ip->type, CMP_IP);
+}
+
+static struct cmp_exchange *conf(struct client *c, struct der_view cert, int64_t id, bool reject) {
+  uint8_t req[4096];
+  size_t len;
+  assert_int_equal(cmp_client_cert_conf(&c->mac, &c->hdr, cert, id, reject, req, sizeof req, &len),
+                   0);
+  return run("default", req, len);
+}
+
+static void test_cert_conf_without_recip_nonce_is_bad_recipient_nonce(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg ip;
+  struct cmp_exchange *ex;
+  issue_one(&c, &ip, &ex);
+  c.hdr.recip_nonce = (struct der_view){NULL, 0};
+  struct cmp_exchange *e2 = conf(&c, ip.u.cert_rep.rsp[0].cert, 0, false);
+  assert_int_equal(answer_fail_bit(e2, &c), CG_FI_BAD_RECIPIENT_NONCE);
+  cmp_exchange_free(e2);
+  cmp_exchange_free(ex);
+}
+
+static void test_cert_conf_with_another_cert_req_id_is_bad_cert_id(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg ip;
+  struct cmp_exchange *ex;
+  issue_one(&c, &ip, &ex);
+  c.hdr.recip_nonce = ip.hdr.sender_nonce;
+  struct cmp_exchange *e2 = conf(&c, ip.u.cert_rep.rsp[0].cert, 1, false);
+  assert_int_equal(answer_fail_bit(e2, &c), CG_FI_BAD_CERT_ID);
+  cmp_exchange_free(e2);
+  cmp_exchange_free(ex);
+}
+
+static void test_cert_conf_twice_is_bad_request(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg ip, rsp;
+  struct cmp_exchange *ex;
+  issue_one(&c, &ip, &ex);
+  c.hdr.recip_nonce = ip.hdr.sender_nonce;
+  struct cmp_exchange *e2 = conf(&c, ip.u.cert_rep.rsp[0].cert, 0, false);
+  decode_response(e2, &c, &rsp);
+  assert_int_equal(rsp.type, CMP_PKICONF);
+  struct cmp_exchange *e3 = conf(&c, ip.u.cert_rep.rsp[0].cert, 0, false);
+  assert_int_equal(answer_fail_bit(e3, &c), CG_FI_BAD_REQUEST);
+  cmp_exchange_free(e3);
+  cmp_exchange_free(e2);
+  cmp_exchange_free(ex);
+}
+
+static void test_cert_conf_for_an_unknown_transaction_is_bad_request(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg ip;
+  struct cmp_exchange *ex;
+  issue_one(&c, &ip, &ex);
+  memset(c.txid, 9, sizeof c.txid); /* a transactionID nobody used */
+  c.hdr.recip_nonce = ip.hdr.sender_nonce;
+  struct cmp_exchange *e2 = conf(&c, ip.u.cert_rep.rsp[0].cert, 0, false);
+  assert_int_equal(answer_fail_bit(e2, &c), CG_FI_BAD_REQUEST);
+  cmp_exchange_free(e2);
+  cmp_exchange_free(ex);
+}
+
+static void test_replayed_ir_does_not_issue_twice(void **state) {
+  (void)state;
+  struct client c;
+  uint8_t req[4096];
+  client_init(&c, REF, SECRET);
+  size_t len = make_ir(&c, req, sizeof req);
+  size_t issued = F->issued;
+  struct cmp_exchange *a = run("default", req, len);
+  struct cmp_exchange *b = run("default", req, len); /* the very same bytes */
+  assert_int_equal(answer_fail_bit(a, &c), -1);
+  assert_int_equal(answer_fail_bit(b, &c), CG_FI_TRANSACTION_ID_IN_USE);
+  assert_int_equal(F->issued, issued + 1);
+  cmp_exchange_free(a);
+  cmp_exchange_free(b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_pvno_other_than_2_or_3_is_unsupported_version),
+      cmocka_unit_test(test_pvno_3_is_answered_with_pvno_3),
+      cmocka_unit_test(test_short_transaction_id_is_bad_request),
+      cmocka_unit_test(test_short_sender_nonce_is_bad_sender_nonce),
+      cmocka_unit_test(test_message_time_in_the_future_is_bad_time),
+      cmocka_unit_test(test_unprotected_request_is_wrong_integrity),
+      cmocka_unit_test(test_more_than_one_cert_req_msg_is_bad_request),
+      cmocka_unit_test(test_cert_conf_without_recip_nonce_is_bad_recipient_nonce),
+      cmocka_unit_test(test_cert_conf_with_another_cert_req_id_is_bad_cert_id),
+      cmocka_unit_test(test_cert_conf_twice_is_bad_request),
+      cmocka_unit_test(test_cert_conf_for_an_unknown_transaction_is_bad_request),
+      cmocka_unit_test(test_replayed_ir_does_not_issue_twice),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
