@@ -90,6 +90,8 @@ static int finish(const struct cmp_client_cred *c, const struct cmp_client_hdr *
   } else {
     h.sender_kid = (struct der_view){c->ref, c->ref_len};
   }
+  if (c->sender_kid.p != NULL)
+    h.sender_kid = c->sender_kid;
   h.transaction_id = hdr->transaction_id;
   h.sender_nonce = hdr->sender_nonce;
   h.recip_nonce = hdr->recip_nonce;

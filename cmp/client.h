@@ -29,6 +29,9 @@ struct cmp_client_cred {
   struct der_view cert;         /* the signer's certificate: extraCerts[0] */
   const struct der_view *chain; /* more extraCerts */
   size_t n_chain;
+  /* senderKID to send instead of the reference or the signer's SKID (tests
+   * of mismatches); p NULL: the default. */
+  struct der_view sender_kid;
 };
 
 struct cmp_client_hdr {

@@ -193,6 +193,41 @@ static void test_signature_by_another_key_is_bad_message_check(void **state) {
   cmp_exchange_free(ex);
 }
 
+static void test_sender_kid_other_than_the_signers_skid_is_bad_message_check(void **state) {
+  (void)state;
+  uint8_t cert[2048], wrong[20] = {1, 2, 3};
+  size_t cert_len;
+  struct client c;
+  struct cmp_msg rsp;
+  device_cert(cert, &cert_len);
+  client_init(&c, "", "");
+  use_signature(&c, F->dev_key, cert, cert_len);
+  c.mac.sender_kid = (struct der_view){wrong, sizeof wrong};
+  struct cmp_exchange *ex = send_req(&c, CMP_CR, "default", (struct der_view){NULL, 0}, &rsp);
+  assert_error(&rsp, CG_FI_BAD_MESSAGE_CHECK);
+  cmp_exchange_free(ex);
+}
+
+static void test_signer_without_digital_signature_is_signer_not_trusted(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len;
+  struct cert_spec s = {0};
+  s.issuer = (struct der_view){F->ca_name, F->ca_name_len};
+  s.subject = (struct der_view){F->dev_name, F->dev_name_len};
+  s.not_before = (int64_t)time(NULL) - 60;
+  s.not_after = s.not_before + 3600;
+  s.key_usage = CERT_KU_KEY_AGREEMENT; /* may not sign */
+  make_cert(&s, F->dev_key, F->ca_key, cert, sizeof cert, &cert_len);
+  struct client c;
+  struct cmp_msg rsp;
+  client_init(&c, "", "");
+  use_signature(&c, F->dev_key, cert, cert_len);
+  struct cmp_exchange *ex = send_req(&c, CMP_CR, "default", (struct der_view){NULL, 0}, &rsp);
+  assert_error(&rsp, CG_FI_SIGNER_NOT_TRUSTED);
+  cmp_exchange_free(ex);
+}
+
 static void test_kur_signed_with_the_old_certificate_is_answered_with_kup(void **state) {
   (void)state;
   uint8_t cert[2048];
@@ -539,6 +574,8 @@ int main(void) {
       cmocka_unit_test(test_signature_protected_cr_is_answered_signed),
       cmocka_unit_test(test_signer_outside_the_trust_anchors_is_signer_not_trusted),
       cmocka_unit_test(test_signature_by_another_key_is_bad_message_check),
+      cmocka_unit_test(test_sender_kid_other_than_the_signers_skid_is_bad_message_check),
+      cmocka_unit_test(test_signer_without_digital_signature_is_signer_not_trusted),
       cmocka_unit_test(test_kur_signed_with_the_old_certificate_is_answered_with_kup),
       cmocka_unit_test(test_kur_with_mac_or_another_certificate_is_not_authorized),
       cmocka_unit_test(test_rr_signed_by_the_certificate_revokes_it_once),
