@@ -252,8 +252,13 @@ protection = mac
 
 [profile raverified]
 ra_verified = true
+
+[profile challenged]
+challenge = fixed
+challenge_value = open sesame
+aliases = /pkix/, /legacy/cmp
 EOF
-ok "profiles: default, implicit, sigonly, maconly, raverified"
+ok "profiles: default, implicit, sigonly, maconly, raverified, challenged"
 RA="$(ra_subject "$GW")" || fail "cannot read the subject of ra-cert.pem"
 [ -n "$RA" ] || fail "ra-cert.pem has an empty subject"
 ok "RA subject (recipient): $RA"
@@ -271,10 +276,16 @@ new_secret maconly --profile maconly
 REF_MAC="$S_REF"; SEC_MAC="$S_SECRET"
 new_secret raverified --profile raverified
 REF_RAV="$S_REF"; SEC_RAV="$S_SECRET"
+new_secret challenged --profile challenged
+REF_CH="$S_REF"; SEC_CH="$S_SECRET"
 ok "default: $REF and $REF_OTHER; implicit: $REF_IMPL; sigonly: $REF_SIG; maconly: $REF_MAC; raverified: $REF_RAV"
 
 step "keys, a CSR, a self-signed certificate and a foreign CA"
-for k in k1 k2 k3 k3b k4 k5 k9 k9b k10a k10b kx kr; do newkey "$k"; done
+for k in k1 k2 k3 k3b k4 k5 k9 k9b k10a k10b k12a k12b kx kr; do newkey "$k"; done
+printf '[req]\ndistinguished_name = dn\nattributes = attrs\nprompt = no\n[dn]\nCN = challenged\n[attrs]\nchallengePassword = open sesame\n' \
+    >"$W/ch.cnf"
+openssl req -new -key "$W/k12a.key" -config "$W/ch.cnf" -out "$W/ch.csr" >"$W/req.log" 2>&1 ||
+    fail "openssl req -new (challengePassword) failed" "$W/req.log"
 openssl req -new -key "$W/k2.key" -subj "/O=cmpgw interop/CN=p10cr device" -out "$W/k2.csr" \
     >"$W/req.log" 2>&1 || fail "openssl req -new failed" "$W/req.log"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/ss.key" \
@@ -638,6 +649,34 @@ step "10d. protection = mac: a MAC-protected ir is accepted"
 cli_ok c10d -cmd ir -path .well-known/cmp/p/maconly -ref "$REF_MAC" -secret "pass:$SEC_MAC" \
     -recipient "$RA" "${TRUST[@]}" -newkey "$W/k10b.key" -subject /CN=maconly-mac -certout "$W/c10d.pem"
 check_cert c10d "$W/k10b.key" "CN = maconly-mac"
+
+# ------------------------------------------------------------------ 12
+step "12a. operation label: ir on /.well-known/cmp/p/default/initialization"
+cli_ok c12a -cmd ir -path .well-known/cmp/p/default/initialization "${MAC[@]}" "${TRUST[@]}" \
+    -newkey "$W/k12b.key" -subject /CN=labelled -certout "$W/c12a.pem"
+check_cert c12a "$W/k12b.key" "CN = labelled"
+
+step "12b. operation label: a cr on .../initialization is refused"
+cli_refused c12b badRequest -cmd cr -path .well-known/cmp/p/default/initialization "${MAC[@]}" \
+    "${TRUST[@]}" -newkey "$W/kx.key" -subject /CN=mislabelled -certout "$W/c12b.pem"
+
+step "12c. unknown operation label: HTTP 404"
+code="$(curl -s -o "$W/c12c.body" -w '%{http_code}' -X POST -H 'Content-Type: application/pkixcmp' \
+    --data-binary @"$W/k2.csr" "http://127.0.0.1:$PORT/.well-known/cmp/p/default/bogus")"
+[ "$code" = 404 ] || fail "want 404 for an unknown operation label, got $code" "$W/c12c.body"
+grep -q 'initialization' "$W/c12c.body" || fail "the 404 body does not list the labels" "$W/c12c.body"
+ok "404, the body lists the valid paths and labels"
+
+step "12d. p10cr with the profile's challenge in challengePassword, on the alias /pkix/"
+cli_ok c12d -cmd p10cr -path pkix/ -ref "$REF_CH" -secret "pass:$SEC_CH" -recipient "$RA" \
+    "${TRUST[@]}" -csr "$W/ch.csr" -certout "$W/c12d.pem"
+check_cert c12d "$W/k12a.key" "CN = challenged"
+
+step "12e. p10cr without the challenge (on the second alias) is refused"
+cli_refused c12e badRequest -cmd p10cr -path legacy/cmp -ref "$REF_CH" -secret "pass:$SEC_CH" \
+    -recipient "$RA" "${TRUST[@]}" -csr "$W/k2.csr" -certout "$W/c12e.pem"
+grep -q 'challenge is missing' "$W/c12e.log" || fail "the statusString does not say why" "$W/c12e.log"
+ok "statusString: the challenge is missing"
 
 # ------------------------------------------------------------------ 11
 sql "SELECT count(*) FROM certificates"
