@@ -678,6 +678,17 @@ cli_refused c12e badRequest -cmd p10cr -path legacy/cmp -ref "$REF_CH" -secret "
 grep -q 'challenge is missing' "$W/c12e.log" || fail "the statusString does not say why" "$W/c12e.log"
 ok "statusString: the challenge is missing"
 
+# ------------------------------------------------------------------ 13
+# OpenSSL 3.0 sends genm for these infoTypes (with absent values); crlStatusList
+# needs a newer client (cmpgw client covers it in test_client_http.sh).
+for it in caCerts signKeyPairTypes rootCaKeyUpdate certReqTemplate; do
+    step "13. genm $it"
+    cli_ok "g-$it" -cmd genm -infotype "$it" "${DEF[@]}" "${MAC[@]}" "${TRUST[@]}"
+    grep -q "genp contains ITAV of type: id-it-$it" "$W/g-$it.log" ||
+        fail "the genp does not carry id-it-$it" "$W/g-$it.log"
+    ok "genp carries id-it-$it"
+done
+
 # ------------------------------------------------------------------ 11
 sql "SELECT count(*) FROM certificates"
 CERTS="$SQL_OUT"
