@@ -8,5 +8,6 @@
 int cmd_init(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
+int cmd_client(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const struct command {
     {"serve", cmd_serve, "serve -c CONF\n        run the gateway in the foreground"},
     {"secret", cmd_secret, "secret new -c CONF [--profile NAME] [--ref REF] [--json]\n"
                            "        create a shared secret for a device (printed once)"},
+    {"client", cmd_client, "client ir|cr|kur|p10cr|rr|genm --url URL ...\n        one CMP transaction"},
 };
 
 static void usage(FILE *f) {

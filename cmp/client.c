@@ -60,11 +60,9 @@ static int compute(const struct cmp_client_cred *c, const struct protection *p,
   return cmp_pbm_compute(&p->pbm, c->secret, c->secret_len, iov, 2, out, len);
 }
 
-/* Writes header and body with body_fn, protects them, and writes the
- * message to out. */
-static int finish(const struct cmp_client_cred *c, const struct cmp_client_hdr *hdr,
-                  void (*body_fn)(struct der_writer *, const void *), const void *body_arg,
-                  uint8_t *out, size_t cap, size_t *len) {
+int cmp_client_message(const struct cmp_client_cred *c, const struct cmp_client_hdr *hdr,
+                       void (*body_fn)(struct der_writer *, const void *), const void *body_arg,
+                       uint8_t *out, size_t cap, size_t *len) {
   struct protection p;
   memset(&p, 0, sizeof p);
   uint8_t alg[512];
@@ -227,7 +225,7 @@ int cmp_client_cert_req(const struct cmp_client_cred *cred, const struct cmp_cli
     return CG_ESPACE;
 
   struct req_arg a = {type, req, req_len, pop, pop_len};
-  return finish(cred, hdr, cert_req_body, &a, out, cap, len);
+  return cmp_client_message(cred, hdr, cert_req_body, &a, out, cap, len);
 }
 
 int cmp_client_ir(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
@@ -246,7 +244,7 @@ static void p10cr_body(struct der_writer *w, const void *arg) {
 
 int cmp_client_p10cr(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
                      struct der_view csr, uint8_t *out, size_t cap, size_t *len) {
-  return finish(cred, hdr, p10cr_body, &csr, out, cap, len);
+  return cmp_client_message(cred, hdr, p10cr_body, &csr, out, cap, len);
 }
 
 struct rr_arg {
@@ -286,7 +284,7 @@ int cmp_client_rr(const struct cmp_client_cred *cred, const struct cmp_client_hd
                   struct der_view issuer, struct der_view serial, int reason, uint8_t *out,
                   size_t cap, size_t *len) {
   struct rr_arg a = {issuer, serial, reason};
-  return finish(cred, hdr, rr_body, &a, out, cap, len);
+  return cmp_client_message(cred, hdr, rr_body, &a, out, cap, len);
 }
 
 struct genm_arg {
@@ -311,7 +309,7 @@ int cmp_client_genm(const struct cmp_client_cred *cred, const struct cmp_client_
                     const struct der_view *types, size_t n, uint8_t *out, size_t cap,
                     size_t *len) {
   struct genm_arg a = {types, n};
-  return finish(cred, hdr, genm_body, &a, out, cap, len);
+  return cmp_client_message(cred, hdr, genm_body, &a, out, cap, len);
 }
 
 struct nested_arg {
@@ -333,7 +331,7 @@ int cmp_client_nested(const struct cmp_client_cred *cred, const struct cmp_clien
                       const struct der_view *msgs, size_t n, uint8_t *out, size_t cap,
                       size_t *len) {
   struct nested_arg a = {msgs, n};
-  return finish(cred, hdr, nested_body, &a, out, cap, len);
+  return cmp_client_message(cred, hdr, nested_body, &a, out, cap, len);
 }
 
 struct conf_arg {
@@ -365,5 +363,5 @@ int cmp_client_cert_conf(const struct cmp_client_cred *cred, const struct cmp_cl
   if (err)
     return err;
   struct conf_arg a = {{hash, cg_hash_size(h)}, cert_req_id, reject};
-  return finish(cred, hdr, conf_body, &a, out, cap, len);
+  return cmp_client_message(cred, hdr, conf_body, &a, out, cap, len);
 }

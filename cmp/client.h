@@ -45,6 +45,13 @@ struct cmp_client_hdr {
   struct der_view reg_token;      /* ir/cr/kur: the regToken control; p NULL: none */
 };
 
+/* Any request: body(w, arg) writes the PKIBody; the header is made from
+ * cred and hdr and the message protected with cred.  The builders below are
+ * made with it. */
+int cmp_client_message(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
+                       void (*body)(struct der_writer *w, const void *arg), const void *arg,
+                       uint8_t *out, size_t cap, size_t *len);
+
 /* An ir, cr or kur (type CMP_IR, CMP_CR, CMP_KUR) requesting a certificate
  * for subject (Name, whole TLV; p NULL: none) and new_key's public key, with a
  * signature POP by new_key.  For a kur, old_cert (whole TLV) is named in the
