@@ -2,6 +2,8 @@
  * decode.c - strict decoding of PKIMessage, PKIHeader and the bodies the
  * gateway handles (RFC 9810 §5.1, RFC 4211), into the views of cmp/msg.h.
  * The PKIX-CMP module uses EXPLICIT tags; CRMF (RFC 4211) uses IMPLICIT tags.
+ * Every element of a decoded body lands in the model (as a value or a view),
+ * so that cmp/msg_encode.c can write the message back byte for byte.
  */
 #include "cmp/msg.h"
 
@@ -115,8 +117,12 @@ static int read_status_info(struct der_reader *r, struct cmp_status_info *si) {
     si->status_string = t.raw;
   if (der_optional(&s, DER_BIT_STRING, &t) == 1) {
     si->has_fail_info = true;
+    /* RFC 9810 §5.2.3 defines bits 0..26; DER trims trailing zero bits, so
+     * more than 4 value octets means a bit beyond what the model keeps. */
     if (der_get_named_bits(t.val, &si->fail_info))
       der_fail(&s, CG_EDER);
+    else if (t.val.len > 5)
+      bad(&s);
   }
   return der_leave(r, &s);
 }
@@ -141,6 +147,7 @@ static int read_header(struct der_reader *r, struct cmp_header *h) {
     if (der_expect(&x, DER_GENERALIZED_TIME, &t) == 0 &&
         read_message_time(t.val, &h->message_time))
       der_fail(&x, CG_EDER);
+    h->message_time_str = t.val;
     h->has_message_time = x.err == 0;
     der_leave(&hr, &x);
   }
@@ -199,7 +206,8 @@ static int read_header(struct der_reader *r, struct cmp_header *h) {
   return der_leave(r, &hr);
 }
 
-/* OptionalValidity ::= SEQUENCE { notBefore [0] Time OPTIONAL, notAfter [1] Time OPTIONAL } */
+/* OptionalValidity ::= SEQUENCE { notBefore [0] Time OPTIONAL, notAfter [1] Time OPTIONAL }
+ * Time is a CHOICE, so [0] and [1] are explicit. */
 static void read_optional_validity(struct der_reader *v, struct cmp_cert_template *ct) {
   struct der_reader x;
   struct der_tlv t;
@@ -213,9 +221,11 @@ static void read_optional_validity(struct der_reader *v, struct cmp_cert_templat
       if (i == 0) {
         ct->has_not_before = true;
         ct->not_before = when;
+        ct->not_before_tag = t.tag;
       } else {
         ct->has_not_after = true;
         ct->not_after = when;
+        ct->not_after_tag = t.tag;
       }
       der_leave(v, &x);
     }
@@ -255,6 +265,7 @@ static int read_template(struct der_reader *r, struct cmp_cert_template *ct) {
     der_leave(&tr, &x);
   }
   if (der_enter_optional(&tr, DER_CTX_CONS(4), &x) == 1) {
+    ct->has_validity = true;
     read_optional_validity(&x, ct);
     der_leave(&tr, &x);
   }
@@ -275,8 +286,17 @@ static int read_template(struct der_reader *r, struct cmp_cert_template *ct) {
       der_fail(&x, CG_EDER);
     der_leave(&tr, &x);
   }
-  der_optional(&tr, DER_CTX(7), &t);
-  der_optional(&tr, DER_CTX(8), &t);
+  /* UniqueIdentifier ::= BIT STRING (RFC 5280 §4.1.2.8) */
+  struct der_view *uids[] = {&ct->issuer_uid, &ct->subject_uid};
+  for (unsigned i = 0; i < 2; i++) {
+    if (der_optional(&tr, DER_CTX(7 + i), &t) == 1) {
+      struct der_view bits;
+      unsigned unused;
+      if (der_get_bit_string(t.val, &bits, &unused))
+        der_fail(&tr, CG_EDER);
+      *uids[i] = t.val;
+    }
+  }
   if (der_enter_optional(&tr, DER_CTX_CONS(9), &x) == 1) {
     ct->extensions.p = x.p;
     ct->extensions.len = (size_t)(x.end - x.p);
@@ -318,11 +338,19 @@ static int read_pop(struct der_reader *r, struct cmp_cert_req *cr) {
     return der_leave(r, &s);
   }
   case DER_CTX_CONS(2):
-    cr->pop = CMP_POP_KEY_ENC;
-    return 0;
-  case DER_CTX_CONS(3):
-    cr->pop = CMP_POP_KEY_AGREE;
-    return 0;
+  case DER_CTX_CONS(3): {
+    /* POPOPrivKey is a CHOICE: the tag is explicit around one element. */
+    struct der_reader k;
+    struct der_tlv in;
+    der_reader_view(&k, t.val);
+    k.depth = r->depth + 1;
+    cr->pop = t.tag == DER_CTX_CONS(2) ? CMP_POP_KEY_ENC : CMP_POP_KEY_AGREE;
+    if (der_next(&k, &in) == 0)
+      cr->pop_priv_key = in.raw;
+    if (k.err == 0 && !der_at_end(&k))
+      der_fail(&k, CG_EDER);
+    return k.err ? der_fail(r, k.err) : 0;
+  }
   default:
     return bad(r);
   }
@@ -344,18 +372,34 @@ static int read_cert_req_msg(struct der_reader *r, struct cmp_cert_req *cr) {
     if (der_enter_optional(&req, DER_SEQUENCE, &ctl) == 1) {
       cr->controls.p = ctl.p;
       cr->controls.len = (size_t)(ctl.end - ctl.p);
-      /* Controls ::= SEQUENCE SIZE(1..MAX) OF AttributeTypeAndValue */
+      /* Controls ::= SEQUENCE SIZE(1..MAX) OF AttributeTypeAndValue
+       * AttributeTypeAndValue ::= SEQUENCE { type OBJECT IDENTIFIER, value ANY }
+       * A control the gateway reads may appear once: two regTokens would leave
+       * it unclear which one was checked. */
+      if (der_at_end(&ctl))
+        bad(&ctl);
       while (ctl.err == 0 && !der_at_end(&ctl)) {
         struct der_reader atv;
+        if (cr->n_controls == CMP_MAX_CONTROLS) {
+          der_fail(&ctl, CG_EBAD_REQUEST);
+          break;
+        }
+        struct cmp_itav *c = &cr->control[cr->n_controls++];
         if (der_enter(&ctl, DER_SEQUENCE, &atv))
           break;
-        der_expect(&atv, DER_OID, &t);
+        if (der_expect(&atv, DER_OID, &t) == 0 && der_check_oid(t.val))
+          der_fail(&atv, CG_EDER);
+        c->oid = t.val;
         enum cg_oid_id ctl_id = atv.err == 0 ? cg_oid_lookup(t.val) : CG_OID_UNKNOWN;
-        if (der_next(&atv, &t) == 0 && ctl_id == CG_OID_REG_TOKEN) {
-          if (t.tag != DER_UTF8_STRING)
+        if (der_next(&atv, &t) == 0)
+          c->value = t.raw;
+        if (atv.err == 0 && ctl_id == CG_OID_REG_TOKEN) {
+          if (t.tag != DER_UTF8_STRING || cr->reg_token.p != NULL)
             bad(&atv);
           cr->reg_token = t.val;
         } else if (atv.err == 0 && ctl_id == CG_OID_REG_OLD_CERT_ID) {
+          if (cr->old_cert_issuer.p != NULL)
+            bad(&atv);
           struct der_reader id;
           struct der_view dn;
           der_reader_view(&id, t.raw);
@@ -421,9 +465,11 @@ static int read_cert_conf(struct der_reader *r, struct cmp_msg *msg) {
     }
     if (der_enter_optional(&cs, DER_CTX_CONS(0), &x) == 1) {
       struct der_view params;
-      if (der_expect(&x, DER_SEQUENCE, &t) == 0 &&
-          cmp_read_alg_id(t.raw, &st->hash_alg_oid, &params))
-        der_fail(&x, CG_EDER);
+      if (der_expect(&x, DER_SEQUENCE, &t) == 0) {
+        st->hash_alg = t.raw;
+        if (cmp_read_alg_id(t.raw, &st->hash_alg_oid, &params))
+          der_fail(&x, CG_EDER);
+      }
       der_leave(&cs, &x);
     }
     der_leave(&seq, &cs);
@@ -431,18 +477,47 @@ static int read_cert_conf(struct der_reader *r, struct cmp_msg *msg) {
   return der_leave(r, &seq);
 }
 
+/* CertifiedKeyPair ::= SEQUENCE { certOrEncCert CertOrEncCert,
+ *   privateKey [0] EncryptedKey OPTIONAL, publicationInfo [1] PKIPublicationInfo OPTIONAL }
+ * CertOrEncCert ::= CHOICE { certificate [0] CMPCertificate, encryptedCert [1] EncryptedKey }
+ * (RFC 9810 §5.3.4, explicit tags: each [n] holds one element.) */
+static int read_cert_key_pair(struct der_reader *r, struct cmp_cert_response *cr) {
+  struct der_reader ckp, c;
+  struct der_tlv t;
+  if (der_enter(r, DER_SEQUENCE, &ckp))
+    return r->err;
+  if (der_enter_optional(&ckp, DER_CTX_CONS(0), &c) == 1) {
+    if (der_expect(&c, DER_SEQUENCE, &t) == 0)
+      cr->cert = t.raw;
+    der_leave(&ckp, &c);
+  } else if (der_enter_optional(&ckp, DER_CTX_CONS(1), &c) == 1) {
+    if (der_next(&c, &t) == 0)
+      cr->enc_cert = t.raw;
+    der_leave(&ckp, &c);
+  } else {
+    bad(&ckp);
+  }
+  if (der_optional(&ckp, DER_CTX_CONS(0), &t) == 1)
+    cr->private_key = t.raw;
+  if (der_optional(&ckp, DER_CTX_CONS(1), &t) == 1)
+    cr->publication_info = t.raw;
+  return der_leave(r, &ckp);
+}
+
 /* CertRepMessage ::= SEQUENCE { caPubs [1] SEQUENCE SIZE (1..MAX) OF CMPCertificate
  *   OPTIONAL, response SEQUENCE OF CertResponse }
- * CertifiedKeyPair ::= SEQUENCE { certOrEncCert CertOrEncCert, privateKey [0] ...
- *   OPTIONAL, publicationInfo [1] ... OPTIONAL }
- * CertOrEncCert ::= CHOICE { certificate [0] CMPCertificate, encryptedCert [1] ... } */
+ * CertResponse ::= SEQUENCE { certReqId INTEGER, status PKIStatusInfo,
+ *   certifiedKeyPair CertifiedKeyPair OPTIONAL, rspInfo OCTET STRING OPTIONAL }
+ * (RFC 9810 §5.3.4) */
 static int read_cert_rep(struct der_reader *r, struct cmp_msg *msg) {
-  struct der_reader rep, x, seq, rsp, ckp, c;
+  struct der_reader rep, x, seq, rsp;
   struct der_tlv t;
   if (der_enter(r, DER_SEQUENCE, &rep))
     return r->err;
   if (der_enter_optional(&rep, DER_CTX_CONS(1), &x) == 1) {
     if (der_enter(&x, DER_SEQUENCE, &seq) == 0) {
+      if (der_at_end(&seq))
+        bad(&seq);
       while (seq.err == 0 && !der_at_end(&seq)) {
         if (msg->u.cert_rep.n_ca_pubs == CMP_MAX_EXTRA_CERTS) {
           der_fail(&seq, CG_EBAD_REQUEST);
@@ -466,17 +541,10 @@ static int read_cert_rep(struct der_reader *r, struct cmp_msg *msg) {
         break;
       read_int64(&rsp, &cr->cert_req_id);
       read_status_info(&rsp, &cr->status);
-      if (der_enter_optional(&rsp, DER_SEQUENCE, &ckp) == 1) {
-        if (der_enter_optional(&ckp, DER_CTX_CONS(0), &c) == 1) {
-          if (der_expect(&c, DER_SEQUENCE, &t) == 0)
-            cr->cert = t.raw;
-          der_leave(&ckp, &c);
-        }
-        while (ckp.err == 0 && !der_at_end(&ckp))
-          der_next(&ckp, &t);
-        der_leave(&rsp, &ckp);
-      }
-      der_optional(&rsp, DER_OCTET_STRING, &t);
+      if (rsp.err == 0 && der_peek_tag(&rsp) == DER_SEQUENCE)
+        read_cert_key_pair(&rsp, cr);
+      if (der_optional(&rsp, DER_OCTET_STRING, &t) == 1)
+        cr->rsp_info = t.val;
       der_leave(&seq, &rsp);
     }
     der_leave(&rep, &seq);
@@ -501,27 +569,41 @@ static int read_error(struct der_reader *r, struct cmp_msg *msg) {
   return der_leave(r, &e);
 }
 
-/* CRLReason from an Extensions run (RFC 5280 §5.3.1: reasonCode ::=
- * ENUMERATED, in an OCTET STRING); -1 when absent. */
-static int read_reason(struct der_view exts, int *reason) {
+/* The CRLReason of crlEntryDetails (RFC 5280 §5.3.1: reasonCode ::=
+ * ENUMERATED, in an OCTET STRING); d->reason -1 when absent.
+ *   Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension
+ *   Extension ::= SEQUENCE { extnID OBJECT IDENTIFIER,
+ *     critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
+ * DER leaves a FALSE critical out (X.690 §11.5), and an extension appears
+ * once at most (RFC 5280 §4.2). */
+static int read_reason(struct der_view exts, struct cmp_rev_details *d) {
   struct der_reader r, ext, val;
-  struct der_tlv t;
-  *reason = -1;
+  struct der_tlv t, whole;
+  d->reason = -1;
   der_reader_view(&r, exts);
+  if (der_at_end(&r))
+    bad(&r);
   while (r.err == 0 && !der_at_end(&r)) {
+    struct der_reader peek = r;
+    der_next(&peek, &whole);
     if (der_enter(&r, DER_SEQUENCE, &ext))
       break;
     der_expect(&ext, DER_OID, &t);
     bool is_reason = ext.err == 0 && cg_oid_lookup(t.val) == CG_OID_EXT_CRL_REASON;
-    der_optional(&ext, DER_BOOLEAN, &t);
+    bool critical = false;
+    if (der_optional(&ext, DER_BOOLEAN, &t) == 1 && (der_get_bool(t.val, &critical) || !critical))
+      der_fail(&ext, CG_EDER);
     if (der_expect(&ext, DER_OCTET_STRING, &t) == 0 && is_reason) {
       uint64_t v;
       der_reader_view(&val, t.val);
       if (der_expect(&val, DER_ENUMERATED, &t) || !der_at_end(&val) || der_get_uint64(t.val, &v) ||
-          v > 100)
+          v > 100 || d->reason_ext.p != NULL) {
         der_fail(&ext, CG_EDER);
-      else
-        *reason = (int)v;
+      } else {
+        d->reason = (int)v;
+        d->reason_critical = critical;
+        d->reason_ext = whole.raw;
+      }
     }
     der_leave(&r, &ext);
   }
@@ -545,8 +627,9 @@ static int read_rev_req(struct der_reader *r, struct cmp_msg *msg) {
     read_template(&rd, &d->tmpl);
     if (der_optional(&rd, DER_SEQUENCE, &t) == 1) {
       d->crl_entry_details = t.val;
-      if (read_reason(t.val, &d->reason))
-        der_fail(&rd, CG_EDER);
+      int err = read_reason(t.val, d);
+      if (err)
+        der_fail(&rd, err == CG_EBAD_DATA ? err : CG_EDER);
     }
     der_leave(&seq, &rd);
   }
@@ -568,9 +651,52 @@ static int read_rev_rep(struct der_reader *r, struct cmp_msg *msg) {
     }
     der_leave(&rep, &seq);
   }
-  der_optional(&rep, DER_CTX_CONS(0), &t);
-  der_optional(&rep, DER_CTX_CONS(1), &t);
+  if (der_optional(&rep, DER_CTX_CONS(0), &t) == 1)
+    msg->u.rev_rep.rev_certs = t.raw;
+  if (der_optional(&rep, DER_CTX_CONS(1), &t) == 1)
+    msg->u.rev_rep.crls = t.raw;
   return der_leave(r, &rep);
+}
+
+/* PollReqContent ::= SEQUENCE OF SEQUENCE { certReqId INTEGER }
+ * (RFC 9810 §5.3.22) */
+static int read_poll_req(struct der_reader *r, struct cmp_msg *msg) {
+  struct der_reader seq, one;
+  if (der_enter(r, DER_SEQUENCE, &seq))
+    return r->err;
+  while (seq.err == 0 && !der_at_end(&seq)) {
+    if (msg->u.poll_req.n == CMP_MAX_REQS)
+      return der_fail(r, der_fail(&seq, CG_EBAD_REQUEST));
+    if (der_enter(&seq, DER_SEQUENCE, &one))
+      break;
+    read_int64(&one, &msg->u.poll_req.cert_req_id[msg->u.poll_req.n++]);
+    der_leave(&seq, &one);
+  }
+  return der_leave(r, &seq);
+}
+
+/* PollRepContent ::= SEQUENCE OF SEQUENCE { certReqId INTEGER,
+ *   checkAfter INTEGER, -- time in seconds
+ *   reason PKIFreeText OPTIONAL }                      (RFC 9810 §5.3.22) */
+static int read_poll_rep(struct der_reader *r, struct cmp_msg *msg) {
+  struct der_reader seq, one;
+  struct der_tlv t;
+  if (der_enter(r, DER_SEQUENCE, &seq))
+    return r->err;
+  while (seq.err == 0 && !der_at_end(&seq)) {
+    if (msg->u.poll_rep.n == CMP_MAX_REQS)
+      return der_fail(r, der_fail(&seq, CG_EBAD_REQUEST));
+    struct cmp_poll_rep *pr = &msg->u.poll_rep.rep[msg->u.poll_rep.n++];
+    if (der_enter(&seq, DER_SEQUENCE, &one))
+      break;
+    read_int64(&one, &pr->cert_req_id);
+    if (read_int64(&one, &pr->check_after) == 0 && pr->check_after < 0)
+      bad(&one);
+    if (der_optional(&one, DER_SEQUENCE, &t) == 1)
+      pr->reason = t.raw;
+    der_leave(&seq, &one);
+  }
+  return der_leave(r, &seq);
 }
 
 /* PKIMessage ::= SEQUENCE { header PKIHeader, body PKIBody,
@@ -629,6 +755,12 @@ int cmp_msg_decode(const uint8_t *p, size_t len, struct cmp_msg *msg) {
     break;
   case CMP_RP:
     read_rev_rep(&b, msg);
+    break;
+  case CMP_POLLREQ:
+    read_poll_req(&b, msg);
+    break;
+  case CMP_POLLREP:
+    read_poll_rep(&b, msg);
     break;
   case CMP_PKICONF:
     der_expect(&b, DER_NULL, &t);

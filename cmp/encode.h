@@ -42,6 +42,20 @@ void cmp_write_pkiconf_body(struct der_writer *w);
 void cmp_write_cert_conf_body(struct der_writer *w, struct der_view cert_hash, int64_t cert_req_id,
                               bool reject);
 
+/* Writes a PKIMessage from its model as cmp_msg_decode() fills it (header,
+ * body, protection, extraCerts): decoding a message and encoding the result
+ * gives the received octets back.  Interpreted fields are written from their
+ * values, opaque ones from their views (cmp/msg.h); bodies kept undecoded
+ * (p10cr, nested, genm, genp, ...) from msg->content.  Nothing is allocated;
+ * msg's views must stay valid during the call.  Returns 0, CG_ESPACE (the
+ * buffer is too small; a NULL buffer only measures) or CG_EINVAL when the
+ * model cannot be written: header not decoded, an unknown body type, a count
+ * over its cap, or fields that contradict each other (implicit_confirm
+ * without its generalInfo entry or the reverse, a regToken / oldCertID /
+ * reason value without its control or extension or the reverse, a time its
+ * tag cannot hold).  The error is also left in w. */
+int cmp_msg_encode(const struct cmp_msg *msg, struct der_writer *w);
+
 /* The whole PKIMessage from the encoded header followed by the body (hb), the
  * protection value (BIT STRING octets; NULL: unprotected) and extraCerts
  * (whole TLVs; none when n_extra is 0). */

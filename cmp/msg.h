@@ -7,6 +7,13 @@
  * caps below are rejected as badRequest.  The received header and body are
  * kept as received, so protection is verified over what arrived
  * (cmp_msg_protected_part()).
+ *
+ * The model is complete for the bodies decoded here: cmp_msg_encode()
+ * (cmp/encode.h) writes a decoded message back byte for byte.  Fields the
+ * gateway interprets (numbers, octet strings, status, failInfo bits, times,
+ * reason codes, controls it reads) are held as values and written from them;
+ * structures it does not interpret are held as views of their whole TLV (or
+ * contents, as noted) and written back as they are.
  */
 #ifndef CG_CMP_MSG_H
 #define CG_CMP_MSG_H
@@ -20,6 +27,7 @@
 #define CMP_MAX_ITAV 16       /* generalInfo entries */
 #define CMP_MAX_EXTRA_CERTS 8 /* extraCerts / caPubs */
 #define CMP_MAX_REQS 4        /* CertReqMsg per ir/cr/kur, CertStatus per certConf */
+#define CMP_MAX_CONTROLS 8    /* controls per CertRequest */
 
 /* PKIBody CHOICE tags, RFC 9810 §5.1.2. */
 enum cmp_body_type {
@@ -63,12 +71,16 @@ struct cmp_header {
   struct der_view sender_dn;         /* the Name inside a directoryName sender, else len 0 */
   bool has_message_time;
   int64_t message_time;
+  /* The GeneralizedTime contents as received ("YYYYMMDDHHMMSS[.f]Z"): the
+   * encoder writes the whole seconds from message_time and only the fraction
+   * (when there is one) from here. */
+  struct der_view message_time_str;
   struct der_view protection_alg; /* AlgorithmIdentifier whole TLV; p NULL when absent */
   struct der_view protection_oid; /* its algorithm OID contents */
   /* OCTET STRING contents; p NULL when absent. */
   struct der_view sender_kid, recip_kid, transaction_id, sender_nonce, recip_nonce;
   struct der_view free_text; /* PKIFreeText whole TLV; p NULL when absent */
-  size_t n_general_info;
+  size_t n_general_info;     /* every entry, in order; 0 when generalInfo is absent */
   struct cmp_itav general_info[CMP_MAX_ITAV];
   bool implicit_confirm; /* generalInfo carries id-it-implicitConfirm */
 };
@@ -79,12 +91,19 @@ struct cmp_cert_template {
   struct der_view raw;
   int version;                 /* -1 when absent */
   struct der_view serial;      /* INTEGER contents; p NULL when absent */
-  struct der_view signing_alg; /* whole TLV as received ([2]) */
+  struct der_view signing_alg; /* whole TLV as received ([2]); p NULL when absent */
   struct der_view issuer;      /* Name whole TLV; p NULL when absent */
   struct der_view subject;     /* Name whole TLV; p NULL when absent */
+  /* validity [4] OptionalValidity: present (perhaps empty) when has_validity;
+   * each Time keeps its tag, DER_UTC_TIME or DER_GENERALIZED_TIME. */
+  bool has_validity;
   bool has_not_before, has_not_after;
   int64_t not_before, not_after;
+  unsigned not_before_tag, not_after_tag;
   struct der_view public_key; /* [6] contents: AlgorithmIdentifier + BIT STRING; p NULL when absent */
+  /* issuerUID [7] / subjectUID [8] UniqueIdentifier ::= BIT STRING: the
+   * contents (unused-bits octet first); p NULL when absent. */
+  struct der_view issuer_uid, subject_uid;
   struct der_view extensions; /* [9] contents (a sequence of Extension); p NULL when absent */
 };
 
@@ -99,7 +118,13 @@ struct cmp_cert_req {
   struct der_view cert_request; /* CertRequest whole TLV: what a signature POP signs */
   int64_t cert_req_id;
   struct cmp_cert_template tmpl;
-  struct der_view controls;  /* Controls contents; p NULL when absent */
+  /* Controls ::= SEQUENCE SIZE(1..MAX) OF AttributeTypeAndValue: contents, p
+   * NULL when absent; and each entry in order (type OID contents, value whole
+   * TLV).  At most one regToken and one oldCertID; their values are written
+   * from reg_token and old_cert_* below, the others as they are. */
+  struct der_view controls;
+  size_t n_controls;
+  struct cmp_itav control[CMP_MAX_CONTROLS];
   struct der_view reg_token; /* regToken UTF8String contents; p NULL when absent */
   /* oldCertID control (RFC 4211 §6.5): CertId ::= SEQUENCE { issuer GeneralName,
    * serialNumber INTEGER }; p NULL when absent. */
@@ -109,11 +134,14 @@ struct cmp_cert_req {
   /* POPOSigningKey ::= SEQUENCE { poposkInput [0] POPOSigningKeyInput OPTIONAL,
    *   algorithmIdentifier AlgorithmIdentifier, signature BIT STRING } */
   bool pop_has_input;
-  struct der_view pop_input;   /* [0] whole TLV */
+  struct der_view pop_input;   /* [0] whole TLV, kept as received */
   struct der_view pop_alg;     /* AlgorithmIdentifier whole TLV */
   struct der_view pop_alg_oid; /* its OID contents */
   struct der_view pop_alg_params; /* parameters whole TLV, len 0 when absent */
   struct der_view pop_sig;     /* signature octets */
+  /* keyEncipherment [2] / keyAgreement [3] POPOPrivKey (a CHOICE, so the tag
+   * is explicit): the POPOPrivKey whole TLV inside it. */
+  struct der_view pop_priv_key;
   struct der_view reg_info;    /* contents; p NULL when absent */
 };
 
@@ -123,7 +151,9 @@ struct cmp_status_info {
   int status;
   struct der_view status_string; /* PKIFreeText whole TLV; p NULL when absent */
   bool has_fail_info;
-  uint32_t fail_info; /* bit n = 1u << n */
+  /* bit n = 1u << n.  PKIFailureInfo names bits 0..26; a bit past 31 would be
+   * dropped here, and such a failInfo would not re-encode as received. */
+  uint32_t fail_info;
 };
 
 /* CertStatus ::= SEQUENCE { certHash OCTET STRING, certReqId INTEGER,
@@ -133,15 +163,25 @@ struct cmp_cert_status {
   int64_t cert_req_id;
   bool has_status;
   struct cmp_status_info status;
-  struct der_view hash_alg_oid; /* p NULL when absent */
+  struct der_view hash_alg;     /* AlgorithmIdentifier whole TLV; p NULL when absent */
+  struct der_view hash_alg_oid; /* its OID contents; p NULL when absent */
 };
 
 /* CertResponse ::= SEQUENCE { certReqId INTEGER, status PKIStatusInfo,
- *   certifiedKeyPair CertifiedKeyPair OPTIONAL, rspInfo OCTET STRING OPTIONAL } */
+ *   certifiedKeyPair CertifiedKeyPair OPTIONAL, rspInfo OCTET STRING OPTIONAL }
+ * CertifiedKeyPair ::= SEQUENCE { certOrEncCert CertOrEncCert,
+ *   privateKey [0] EncryptedKey OPTIONAL, publicationInfo [1] PKIPublicationInfo OPTIONAL }
+ * CertOrEncCert ::= CHOICE { certificate [0] CMPCertificate, encryptedCert [1] EncryptedKey }
+ * certifiedKeyPair is present when cert or enc_cert is. */
 struct cmp_cert_response {
   int64_t cert_req_id;
   struct cmp_status_info status;
-  struct der_view cert; /* the certificate whole TLV; p NULL when absent */
+  struct der_view cert;     /* the certificate whole TLV; p NULL when absent */
+  struct der_view enc_cert; /* the EncryptedKey whole TLV inside [1]; p NULL when absent */
+  /* privateKey [0] and publicationInfo [1], whole TLVs with their tags; p NULL
+   * when absent. */
+  struct der_view private_key, publication_info;
+  struct der_view rsp_info; /* OCTET STRING contents; p NULL when absent */
 };
 
 /* RevDetails ::= SEQUENCE { certDetails CertTemplate,
@@ -150,6 +190,11 @@ struct cmp_rev_details {
   struct cmp_cert_template tmpl; /* issuer and serialNumber identify the certificate */
   struct der_view crl_entry_details; /* Extensions contents; p NULL when absent */
   int reason;                        /* CRLReason from crlEntryDetails; -1 when absent */
+  /* The reasonCode Extension whole TLV inside crl_entry_details (p NULL when
+   * absent; present exactly when reason >= 0) and its critical flag: the
+   * encoder rebuilds this one from reason and copies the others. */
+  struct der_view reason_ext;
+  bool reason_critical;
 };
 
 /* RevRepContent ::= SEQUENCE { status SEQUENCE SIZE (1..MAX) OF PKIStatusInfo,
@@ -158,6 +203,15 @@ struct cmp_rev_details {
 struct cmp_rev_rep {
   size_t n;
   struct cmp_status_info status[CMP_MAX_REQS];
+  struct der_view rev_certs, crls; /* [0] / [1] whole TLVs; p NULL when absent */
+};
+
+/* PollRepContent ::= SEQUENCE OF SEQUENCE { certReqId INTEGER,
+ *   checkAfter INTEGER, reason PKIFreeText OPTIONAL }     (RFC 9810 §5.3.22) */
+struct cmp_poll_rep {
+  int64_t cert_req_id;
+  int64_t check_after;    /* seconds, >= 0 */
+  struct der_view reason; /* PKIFreeText whole TLV; p NULL when absent */
 };
 
 struct cmp_msg {
@@ -166,7 +220,9 @@ struct cmp_msg {
   struct cmp_header hdr;
   int type;                  /* enum cmp_body_type */
   struct der_view body;      /* PKIBody whole TLV ([type] EXPLICIT ...) */
-  struct der_view content;   /* the element inside the body tag, whole TLV */
+  /* The element inside the body tag, whole TLV: all there is of the bodies
+   * not decoded into u (p10cr, nested, genm, genp, ...). */
+  struct der_view content;
   bool has_protection;
   struct der_view protection; /* BIT STRING octets */
   size_t n_extra_certs;
@@ -174,12 +230,17 @@ struct cmp_msg {
   union {
     struct { size_t n; struct cmp_cert_req req[CMP_MAX_REQS]; } cert_req;       /* ir, cr, kur */
     struct { size_t n; struct cmp_cert_status st[CMP_MAX_REQS]; } cert_conf;    /* certConf */
+    /* caPubs is present when n_ca_pubs > 0 (SIZE (1..MAX)). */
     struct { size_t n_ca_pubs; struct der_view ca_pubs[CMP_MAX_EXTRA_CERTS];
              size_t n; struct cmp_cert_response rsp[CMP_MAX_REQS]; } cert_rep;  /* ip, cp, kup */
+    /* details: errorDetails PKIFreeText whole TLV; p NULL when absent */
     struct { struct cmp_status_info status; bool has_error_code; int64_t error_code;
              struct der_view details; } error;                                  /* error */
     struct { size_t n; struct cmp_rev_details rd[CMP_MAX_REQS]; } rev_req;     /* rr */
     struct cmp_rev_rep rev_rep;                                                 /* rp */
+    /* PollReqContent ::= SEQUENCE OF SEQUENCE { certReqId INTEGER } (§5.3.22) */
+    struct { size_t n; int64_t cert_req_id[CMP_MAX_REQS]; } poll_req;         /* pollReq */
+    struct { size_t n; struct cmp_poll_rep rep[CMP_MAX_REQS]; } poll_rep;      /* pollRep */
   } u;
 };
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmp/encode.h"
 #include "cmp/msg.h"
 #include "cmp/protect.h"
 #include "cmp/server.h"
@@ -43,6 +44,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   setup();
   struct cmp_msg m;
   if (cmp_msg_decode(data, size, &m) == 0) {
+    /* Whatever decodes re-encodes from the model to the very same bytes. */
+    uint8_t *again = malloc(size);
+    struct der_writer w;
+    size_t len;
+    der_writer_init(&w, again, size);
+    if (again == NULL || cmp_msg_encode(&m, &w) || der_writer_finish(&w, &len) || len != size ||
+        memcmp(again, data, size) != 0) {
+      fprintf(stderr, "decoded message does not re-encode to the same bytes\n");
+      abort();
+    }
+    free(again);
     char name[512];
     uint8_t seq[6];
     struct cg_iov iov[2];
