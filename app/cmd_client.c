@@ -82,7 +82,8 @@ struct certs {
 struct opts {
   int type; /* enum cmp_body_type of the request */
   const char *url, *ref, *secret, *cert, *key, *trusted, *newkey, *newkeytype, *subject,
-      *csr, *oldcert, *challenge, *certout, *chainout, *genpout, *crlout;
+      *csr, *oldcert, *challenge, *certout, *chainout, *genpout, *crlout, *nested_cert,
+      *nested_key;
   bool pbmac1, implicit_confirm;
   uint32_t iterations;
   int revreason;
@@ -104,6 +105,8 @@ struct client {
   struct certs signer;         /* --cert: the signer, then its chain */
   struct certs anchors;        /* --trusted */
   struct certs old;            /* --oldcert */
+  struct certs nested_ra;      /* --nested-cert */
+  struct cg_key *nested_key;   /* --nested-key */
   struct cg_key *new_key;      /* --newkey or generated */
   bool new_key_generated;
   uint8_t subject[1024];
@@ -118,6 +121,7 @@ struct client {
   bool rejecting;              /* our certConf rejects the certificate */
   uint8_t txid[16];
   uint8_t nonce[NONCE_LEN];    /* senderNonce of the message in flight */
+  uint8_t outer_txid[16], outer_nonce[NONCE_LEN]; /* of a nested wrapper */
   int64_t cert_req_id;
   uint8_t *req;
   size_t req_len;
@@ -215,6 +219,9 @@ static int usage_to(FILE *f) {
           "         [--csr FILE] [--oldcert PEM] [--revreason N] [--challenge TEXT]\n"
           "         [--implicit-confirm] [--pvno 2|3] [--infotype NAME[,NAME]]... [--timeout S]\n"
           "         [--certout FILE] [--chainout FILE] [--genpout FILE] [--crlout FILE]\n"
+          "         [--nested-cert PEM --nested-key PEM]\n"
+          "  --nested-*: send the first request inside a nested message signed as an RA\n"
+          "  (RFC 9483 §5.2.2.2) and read the answer out of the nested reply\n"
           "  ir/cr/kur without --newkey: a new P-256 key, saved as CERTOUT.key (mode 0600)\n"
           "  infotypes: caCerts rootCaKeyUpdate certReqTemplate signKeyPairTypes crlStatusList\n"
           "  exit status: 0 done, 1 refused by the server or bad answer, 2 usage or transport\n");
@@ -305,6 +312,7 @@ static int parse_args(struct opts *o, int argc, char **argv) {
       {"--subject", &o->subject}, {"--csr", &o->csr},           {"--oldcert", &o->oldcert},
       {"--challenge", &o->challenge}, {"--certout", &o->certout}, {"--chainout", &o->chainout},
       {"--genpout", &o->genpout}, {"--crlout", &o->crlout},
+      {"--nested-cert", &o->nested_cert}, {"--nested-key", &o->nested_key},
   };
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
@@ -545,6 +553,8 @@ static int load_inputs(struct client *cl) {
     why = "--newkeytype knows only p256";
   else if (enrol && o->newkey == NULL && o->certout == NULL)
     why = "a generated key is saved beside --certout: give --certout (or --newkey)";
+  else if ((o->nested_cert == NULL) != (o->nested_key == NULL))
+    why = "--nested-cert and --nested-key go together";
   else if (o->pbmac1 && o->iterations < 1000)
     why = "PBMAC1 needs --iterations of at least 1000";
   else if (mac && !o->pbmac1 && o->iterations < CMP_PBM_MIN_ITERATIONS)
@@ -554,6 +564,9 @@ static int load_inputs(struct client *cl) {
     return EXIT_USAGE;
   }
 
+  if (o->nested_cert != NULL &&
+      (load_certs(o->nested_cert, &cl->nested_ra) || load_key(o->nested_key, &cl->nested_key)))
+    return EXIT_USAGE;
   if (sig) {
     if (load_certs(o->cert, &cl->signer) || load_key(o->key, &cl->key))
       return EXIT_USAGE;
@@ -812,6 +825,52 @@ static bool content_type_is_pkixcmp(const char *ct) {
 /* Takes the HTTP outcome, decodes and checks the response of this phase.
  * 0 when it may be used (a verified error message is reported here and gets
  * EXIT_REFUSED), else the exit status, the reason printed. */
+/* RFC 9483 §5.2.2.2: the request goes inside a nested message that an RA
+ * signs, with a transactionID and nonce of its own. */
+static int wrap_nested(struct client *cl) {
+  struct cmp_client_cred ra = {.key = cl->nested_key, .cert = cl->nested_ra.v[0],
+                               .chain = cl->nested_ra.v + 1, .n_chain = cl->nested_ra.n - 1};
+  struct cmp_client_hdr h = {0};
+  uint8_t *inner = malloc(cl->req_len);
+  if (inner == NULL || cg_random(cl->outer_txid, sizeof cl->outer_txid) ||
+      cg_random(cl->outer_nonce, sizeof cl->outer_nonce)) {
+    free(inner);
+    return CG_ENOMEM;
+  }
+  memcpy(inner, cl->req, cl->req_len);
+  h.transaction_id = (struct der_view){cl->outer_txid, sizeof cl->outer_txid};
+  h.sender_nonce = (struct der_view){cl->outer_nonce, sizeof cl->outer_nonce};
+  h.pvno = cl->o.pvno;
+  struct der_view msg = {inner, cl->req_len};
+  int err = cmp_client_nested(&ra, &h, &msg, 1, cl->req, MAX_MSG, &cl->req_len);
+  free(inner);
+  return err;
+}
+
+/* The nested answer: its RA signature verified against --trusted, its
+ * transaction and nonce ours; the inner answer replaces it in rsp[0]. */
+static const char *unwrap_nested(struct client *cl, struct cmp_msg *m, char *buf, size_t cap) {
+  const char *bad = verify_protection(cl, m, buf, cap);
+  if (bad != NULL)
+    return bad;
+  if (m->type == CMP_ERROR)
+    return NULL; /* the gateway refused the nested message itself */
+  if (m->type != CMP_NESTED)
+    return "the answer to a nested request is not nested";
+  if (!der_view_is(m->hdr.transaction_id, cl->outer_txid, sizeof cl->outer_txid) ||
+      !der_view_is(m->hdr.recip_nonce, cl->outer_nonce, sizeof cl->outer_nonce))
+    return "the nested answer names another transaction or nonce";
+  struct der_reader r, seq;
+  struct der_tlv t;
+  der_reader_view(&r, m->content);
+  if (der_enter(&r, DER_SEQUENCE, &seq) || der_expect(&seq, DER_SEQUENCE, &t))
+    return "the nested answer holds no message";
+  memmove(cl->rsp[0], t.raw.p, t.raw.len);
+  cl->rsp_len[0] = t.raw.len;
+  return cmp_msg_decode(cl->rsp[0], cl->rsp_len[0], m) ? "the inner answer does not decode"
+                                                       : NULL;
+}
+
 static int take_response(struct client *cl, int err, const struct cg_http_response *rsp,
                          int want_type) {
   int i = cl->phase == PH_REQUEST ? 0 : 1;
@@ -850,7 +909,16 @@ static int take_response(struct client *cl, int err, const struct cg_http_respon
   }
 
   char buf[256];
-  const char *bad = verify_protection(cl, m, buf, sizeof buf);
+  const char *bad = NULL;
+  if (i == 0 && cl->nested_key != NULL && (bad = unwrap_nested(cl, m, buf, sizeof buf)) != NULL) {
+    fprintf(stderr, "%s: error: %s\n", prog, bad);
+    return EXIT_REFUSED;
+  }
+  if (i == 0 && cl->nested_key != NULL && m->type == CMP_ERROR) {
+    print_status_error(&m->u.error.status, "");
+    return EXIT_REFUSED;
+  }
+  bad = verify_protection(cl, m, buf, sizeof buf);
   if (bad == NULL && (m->hdr.transaction_id.p == NULL ||
                       !der_view_is(m->hdr.transaction_id, cl->txid, sizeof cl->txid)))
     bad = "the response has another transactionID";
@@ -1200,6 +1268,8 @@ static int run(struct client *cl) {
     return EXIT_REFUSED;
   }
   int err = build_request(cl);
+  if (err == 0 && cl->nested_key != NULL)
+    err = wrap_nested(cl);
   if (err) {
     fprintf(stderr, "%s: error: cannot write the %s: %s\n", prog, cmp_body_name(cl->o.type),
             cg_strerror(err));
@@ -1244,6 +1314,8 @@ int cmd_client(int argc, char **argv) {
     rc = 0; /* --help */
   cg_key_free(cl->key);
   cg_key_free(cl->new_key);
+  cg_key_free(cl->nested_key);
+  free_certs(&cl->nested_ra);
   free_certs(&cl->signer);
   free_certs(&cl->anchors);
   free_certs(&cl->old);

@@ -179,6 +179,8 @@ mkdir -p "$W"
 step "cmpgw init $GW --http 127.0.0.1:0; cmpgw serve"
 "$CMPGW" init "$GW" --http 127.0.0.1:0 >"$W/init.out" 2>&1 || fail "cmpgw init exited non-zero" "$W/init.out"
 printf '\n[profile implicit]\nimplicit_confirm = true\n' >>"$CONF"
+# The default profile takes nested messages from RAs with certificates of its CA.
+sed -i 's/^\[profile default\]$/[profile default]\nnested_trust_anchors = ca-cert.pem/' "$CONF"
 daemon_start "$CONF"
 URL="http://127.0.0.1:$PORT/.well-known/cmp"
 ok "serving on port $PORT"
@@ -290,6 +292,22 @@ printf '%s\n' "$LISTED" | grep -qx "$KUR_SERIAL" || fail "the CRL does not list 
 ok "the CRL lists the revoked serial $KUR_SERIAL"
 if printf '%s\n' "$LISTED" | grep -qx "$PBM_SERIAL"; then fail "the CRL lists $PBM_SERIAL, never revoked"; fi
 ok "and not the unrevoked $PBM_SERIAL"
+
+# ------------------------------------------------------------------ 5b. nested
+# OpenSSL 3.0 cannot send nested messages: an RA (here a certificate the CA issued
+# in step 1) batches the ir of a device into a nested message it signs.
+step "ir inside a nested message signed by a downstream RA"
+client_ok nested ir --url "$URL" "${MAC[@]}" --subject "/CN=behind-an-ra" --newkeytype p256 \
+    --certout "$W/nested.pem" --trusted "$CA" --nested-cert "$W/pbm.pem" --nested-key "$W/pbm.pem.key"
+check_cert "$W/nested.pem" "CN = behind-an-ra"
+grep -q 'cmp nested .* -> nested status=0' "$DAEMON_LOG" || fail "no nested exchange in the log" "$DAEMON_LOG"
+ok "the gateway answered the nested message"
+client_exits nested-untrusted 1 ir --url "http://127.0.0.1:$PORT/.well-known/cmp/p/implicit" \
+    "${MAC[@]}" --subject "/CN=nope" --certout "$W/nope.pem" --trusted "$CA" \
+    --nested-cert "$W/pbm.pem" --nested-key "$W/pbm.pem.key"
+grep -q 'failInfo notAuthorized' "$W/nested-untrusted.err" ||
+    fail "a profile without nested_trust_anchors did not answer notAuthorized" "$W/nested-untrusted.err"
+ok "a profile without nested_trust_anchors refuses it: notAuthorized"
 
 # ------------------------------------------------------------------ 6. failures
 step "failures: wrong secret, unknown path, usage"
