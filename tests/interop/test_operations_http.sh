@@ -278,6 +278,10 @@ new_secret raverified --profile raverified
 REF_RAV="$S_REF"; SEC_RAV="$S_SECRET"
 new_secret challenged --profile challenged
 REF_CH="$S_REF"; SEC_CH="$S_SECRET"
+new_secret expired --profile default
+REF_EXP="$S_REF"; SEC_EXP="$S_SECRET"
+new_secret withdrawn --profile default
+REF_WD="$S_REF"; SEC_WD="$S_SECRET"
 ok "default: $REF and $REF_OTHER; implicit: $REF_IMPL; sigonly: $REF_SIG; maconly: $REF_MAC; raverified: $REF_RAV"
 
 step "keys, a CSR, a self-signed certificate and a foreign CA"
@@ -677,6 +681,21 @@ cli_refused c12e badRequest -cmd p10cr -path legacy/cmp -ref "$REF_CH" -secret "
     -recipient "$RA" "${TRUST[@]}" -csr "$W/k2.csr" -certout "$W/c12e.pem"
 grep -q 'challenge is missing' "$W/c12e.log" || fail "the statusString does not say why" "$W/c12e.log"
 ok "statusString: the challenge is missing"
+
+# ------------------------------------------------------------------ 14
+# The daemon reads secrets from the store on every request: an operator's change
+# (here with sqlite3, until the CLI has secret revoke / TTLs) applies at once.
+step "14a. an expired secret is refused like a wrong one"
+sqlite3 "$GW/cmpgw.db" "UPDATE secrets SET expires_at = '2000-01-01T00:00:00Z' WHERE reference = '$REF_EXP'" ||
+    fail "cannot expire the secret"
+cli_refused c14a badMessageCheck -cmd ir "${DEF[@]}" -ref "$REF_EXP" -secret "pass:$SEC_EXP" \
+    -recipient "$RA" "${TRUST[@]}" -newkey "$W/kx.key" -subject /CN=expired -certout "$W/c14a.pem"
+
+step "14b. a revoked secret is refused like a wrong one"
+sqlite3 "$GW/cmpgw.db" "UPDATE secrets SET revoked_at = '2026-01-01T00:00:00Z' WHERE reference = '$REF_WD'" ||
+    fail "cannot revoke the secret"
+cli_refused c14b badMessageCheck -cmd ir "${DEF[@]}" -ref "$REF_WD" -secret "pass:$SEC_WD" \
+    -recipient "$RA" "${TRUST[@]}" -newkey "$W/kx.key" -subject /CN=withdrawn -certout "$W/c14b.pem"
 
 # ------------------------------------------------------------------ 13
 # OpenSSL 3.0 sends genm for these infoTypes (with absent values); crlStatusList
