@@ -84,7 +84,7 @@ static const char config_template[] =
     "max_clock_skew = 900\n"
     "\n"
     "[store]\n"
-    "# SQLite database (WAL): read it live with sqlite3; schema in docs/schema.md.\n"
+    "# SQLite database (WAL): read it live with sqlite3; schema in docs/store.md.\n"
     "database = cmpgw.db\n"
     "\n"
     "[ra]\n"

@@ -3,7 +3,7 @@
  * certificate and shared-secret records, and the transaction state machine.
  *
  * These are plain data.  The engine fills them and asks its caller to store or
- * look them up; store/ maps them onto SQLite rows (docs/schema.md).
+ * look them up; store/ maps them onto SQLite rows (docs/store.md).
  */
 #ifndef CG_CMP_RECORDS_H
 #define CG_CMP_RECORDS_H

@@ -35,7 +35,7 @@ A shared secret was made for one device: reference $ref, secret $secret
     -recipient "$recipient" -newkey dev.key -subject /CN=dev1 \\
     -certout dev.pem -trusted $demo/ca-cert.pem
   openssl verify -CAfile $demo/ca-cert.pem dev.pem
-  sqlite3 $demo/cmpgw.db 'select txid, state from transactions; select serial, subject from certificates;'
+  sqlite3 $demo/cmpgw.db 'select transaction_id, state from transactions; select serial, subject from certificates;'
 
 MSG
 exec build/cmpgw serve -c "$conf"

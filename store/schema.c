@@ -4,7 +4,7 @@
  *
  * migrations[i] takes a database from user_version i to i + 1.  A published
  * migration is never edited: a change to the schema is a new entry at the end
- * (and a new section in docs/schema.md).  Each migration runs in its own
+ * (and a new section in docs/store.md).  Each migration runs in its own
  * BEGIN IMMEDIATE transaction together with the user_version bump, and the
  * version is read again inside that transaction, so two processes opening the
  * same new database (the daemon and the CLI) cannot both apply it.
@@ -65,6 +65,35 @@ static const char *const migrations[] = {
     ");",
     /* 2 -> 3: the per-device challenge of profiles with challenge = random. */
     "ALTER TABLE secrets ADD COLUMN challenge_enc BLOB;",
+    /* 3 -> 4: plain column names for operators, the audit log, and views. */
+    "ALTER TABLE transactions RENAME COLUMN txid TO transaction_id;"
+    "ALTER TABLE certificates RENAME COLUMN txid TO transaction_id;"
+    "ALTER TABLE revocations RENAME COLUMN txid TO transaction_id;"
+    "CREATE TABLE events ("
+    "  id             INTEGER PRIMARY KEY,"
+    "  at             TEXT NOT NULL,"
+    "  transaction_id TEXT,"
+    "  kind           TEXT NOT NULL,"
+    "  detail         TEXT"
+    ");"
+    "CREATE INDEX events_transaction ON events(transaction_id);"
+    "CREATE VIEW pending_approvals AS"
+    "  SELECT transaction_id, profile, req_type, auth_ref, created_at, updated_at"
+    "    FROM transactions WHERE state = 'pending_approval';"
+    "CREATE VIEW expiring_certificates AS"
+    "  SELECT serial, subject, issuer, not_after, profile, transaction_id"
+    "    FROM certificates"
+    "   WHERE status = 'issued'"
+    "     AND not_after <= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+30 days')"
+    "     AND not_after > strftime('%Y-%m-%dT%H:%M:%SZ', 'now');"
+    "CREATE VIEW recent_failures AS"
+    "  SELECT transaction_id, profile, req_type, auth_ref, state, failinfo, updated_at"
+    "    FROM transactions WHERE state IN ('rejected', 'failed')"
+    "     AND updated_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 day');"
+    "CREATE VIEW device_history AS"
+    "  SELECT t.auth_ref, c.subject, t.transaction_id, t.req_type, t.state, t.failinfo,"
+    "         t.cert_serial AS serial, c.status AS certificate_status, t.created_at, t.updated_at"
+    "    FROM transactions t LEFT JOIN certificates c ON c.serial = t.cert_serial;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))

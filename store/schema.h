@@ -1,6 +1,6 @@
 /*
  * schema.h - private to store/: the SQLite schema of cmpgw and its
- * migrations (documented for operators in docs/schema.md).
+ * migrations (documented for operators in docs/store.md).
  */
 #ifndef CG_STORE_SCHEMA_H
 #define CG_STORE_SCHEMA_H
@@ -8,7 +8,7 @@
 #include <sqlite3.h>
 
 /* The schema version this build writes and understands (PRAGMA user_version). */
-#define CG_STORE_SCHEMA_VERSION 3
+#define CG_STORE_SCHEMA_VERSION 4
 
 /* Brings db from its PRAGMA user_version up to CG_STORE_SCHEMA_VERSION, one
  * migration per transaction, so a failure leaves the database at the last

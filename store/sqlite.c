@@ -50,26 +50,26 @@ static const char *const stmt_sql[S__COUNT] = {
                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [S_SECRET_GET] = "SELECT profile, secret_enc, created_at, expires_at, revoked_at,"
                      " challenge_enc FROM secrets WHERE reference = ?1",
-    [S_TXN_INSERT] = "INSERT INTO transactions (txid, profile, auth_ref, req_type, state,"
+    [S_TXN_INSERT] = "INSERT INTO transactions (transaction_id, profile, auth_ref, req_type, state,"
                      " failinfo, cert_req_id, sender_nonce, cert_serial, created_at,"
                      " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [S_TXN_GET] = "SELECT profile, auth_ref, req_type, state, failinfo, cert_req_id,"
                   " sender_nonce, cert_serial, created_at, updated_at"
-                  " FROM transactions WHERE txid = ?1",
+                  " FROM transactions WHERE transaction_id = ?1",
     [S_TXN_UPDATE] = "UPDATE transactions SET state = ?1, failinfo = ?2, sender_nonce = ?3,"
                      " updated_at = ?4, cert_serial = coalesce(?5, cert_serial)"
-                     " WHERE txid = ?6 AND state = ?7",
-    [S_TXN_STATE] = "SELECT state FROM transactions WHERE txid = ?1",
+                     " WHERE transaction_id = ?6 AND state = ?7",
+    [S_TXN_STATE] = "SELECT state FROM transactions WHERE transaction_id = ?1",
     [S_CERT_INSERT] = "INSERT INTO certificates (serial, subject, issuer, not_before,"
-                      " not_after, der, txid, profile, created_at)"
+                      " not_after, der, transaction_id, profile, created_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [S_CERT_DER] = "SELECT der FROM certificates WHERE serial = ?1",
     [S_CERT_REVOKE] = "UPDATE certificates SET status = 'revoked'"
                       " WHERE serial = ?1 AND status = 'issued'",
     [S_CERT_BY_SERIAL] = "SELECT c.der, c.status, t.auth_ref FROM certificates c"
-                         " LEFT JOIN transactions t ON t.txid = c.txid WHERE c.serial = ?1",
+                         " LEFT JOIN transactions t ON t.transaction_id = c.transaction_id WHERE c.serial = ?1",
     [S_CERT_STATUS] = "SELECT status FROM certificates WHERE serial = ?1",
-    [S_REVOCATION_INSERT] = "INSERT INTO revocations (serial, reason, revoked_at, txid)"
+    [S_REVOCATION_INSERT] = "INSERT INTO revocations (serial, reason, revoked_at, transaction_id)"
                             " VALUES (?1, ?2, ?3, ?4)",
     [S_REVOCATIONS_BY_ISSUER] = "SELECT r.serial, r.reason, r.revoked_at FROM revocations r"
                                 " JOIN certificates c ON c.serial = r.serial"

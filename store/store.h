@@ -1,5 +1,5 @@
 /*
- * store.h - the persistent state of cmpgw in SQLite (schema: docs/schema.md).
+ * store.h - the persistent state of cmpgw in SQLite (schema: docs/store.md).
  *
  * Two ways in:
  *  - synchronous calls for the CLI and `init` (cg_store_open() ... close), on

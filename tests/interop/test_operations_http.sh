@@ -72,9 +72,9 @@ sql() {
 # dump_tables: the transactions, certificates and revocations tables, for a failure.
 dump_tables() {
     sqlite3 -batch -cmd '.timeout 10000' -header "$DB" \
-        'SELECT txid, profile, auth_ref, req_type, state, failinfo, cert_req_id, cert_serial
+        'SELECT transaction_id, profile, auth_ref, req_type, state, failinfo, cert_req_id, cert_serial
            FROM transactions ORDER BY created_at;
-         SELECT serial, subject, status, txid FROM certificates ORDER BY created_at;
+         SELECT serial, subject, status, transaction_id FROM certificates ORDER BY created_at;
          SELECT * FROM revocations;' >"$W/tables.txt" 2>&1 || true
     printf '%s\n' "$W/tables.txt"
 }
@@ -185,7 +185,7 @@ check_cert() {
 
 # tx_of SERIAL REQTYPE: the txid of the REQTYPE transaction about SERIAL, in TXID.
 tx_of() {
-    sql "SELECT txid FROM transactions WHERE req_type = '$2'
+    sql "SELECT transaction_id FROM transactions WHERE req_type = '$2'
           AND ltrim(lower(cert_serial), '0') = '$1'"
     TXID="$SQL_OUT"
     if [ -z "$TXID" ] || [ "$(printf '%s\n' "$TXID" | wc -l)" -ne 1 ]; then
@@ -194,7 +194,7 @@ tx_of() {
 }
 
 tx_state_is() {
-    sql "SELECT state FROM transactions WHERE txid = '$1'"
+    sql "SELECT state FROM transactions WHERE transaction_id = '$1'"
     [ "$SQL_OUT" = "$2" ]
 }
 
@@ -326,7 +326,7 @@ grep -q 'sending CR' "$W/c1.log" || fail "the client did not send a CR" "$W/c1.l
 check_cert c1 "$W/k1.key" "CN = cr-mac"
 S1="$SERIAL"
 check_tx "$S1" cr confirmed
-sql "SELECT auth_ref FROM transactions WHERE txid = '$TXID'"
+sql "SELECT auth_ref FROM transactions WHERE transaction_id = '$TXID'"
 [ "$SQL_OUT" = "$REF" ] || fail "auth_ref of $TXID is '$SQL_OUT', want $REF"
 ok "store: auth_ref $REF"
 cert_status_is "$S1" issued
@@ -340,7 +340,7 @@ check_cert c2 "$W/k2.key" "$CSR_SUBJECT"
 ok "the certificate has the CSR's subject and key"
 S2="$SERIAL"
 check_tx "$S2" p10cr confirmed
-sql "SELECT cert_req_id FROM transactions WHERE txid = '$TXID'"
+sql "SELECT cert_req_id FROM transactions WHERE transaction_id = '$TXID'"
 [ "$SQL_OUT" = -1 ] || fail "cert_req_id of the p10cr is '$SQL_OUT', want -1"
 ok "store: cert_req_id -1"
 
@@ -421,7 +421,7 @@ check_cert c4 "$W/k4.key" "CN = cr-signed"
 S4="$SERIAL"
 [ "$S4" != "$S1" ] || fail "the signed cr returned the step-1 certificate again"
 check_tx "$S4" cr confirmed
-sql "SELECT ifnull(auth_ref, 'NULL') FROM transactions WHERE txid = '$TXID'"
+sql "SELECT ifnull(auth_ref, 'NULL') FROM transactions WHERE transaction_id = '$TXID'"
 ok "store: auth_ref of a signed request: $SQL_OUT"
 echo "   the same with -srvcert ra-cert.pem instead of -trusted:"
 cli_ok c4s -cmd cr "${DEF[@]}" -cert "$W/c1.pem" -key "$W/k1.key" -srvcert "$GW/ra-cert.pem" \
@@ -457,7 +457,7 @@ ok "client: $(grep -m1 -o 'revocation accepted.*' "$W/c6.log")"
 cert_status_is "$S5" revoked
 revocation_is "$S5" 1
 check_tx "$S5" rr confirmed
-sql "SELECT txid FROM revocations WHERE ltrim(lower(serial), '0') = '$S5'"
+sql "SELECT transaction_id FROM revocations WHERE ltrim(lower(serial), '0') = '$S5'"
 [ "$SQL_OUT" = "$TXID" ] || fail "revocations.txid is '$SQL_OUT', want the rr transaction $TXID"
 ok "store: revocations.txid is the rr transaction"
 cert_status_is "$S1" issued
@@ -526,7 +526,7 @@ for i in "${!REASONS[@]}"; do
     revocation_is "$s" "$reason"
 done
 sql "SELECT group_concat(reason, ',') FROM (SELECT reason FROM revocations WHERE reason IS NOT NULL
-      AND txid IN (SELECT txid FROM transactions WHERE req_type = 'rr') ORDER BY reason)"
+      AND transaction_id IN (SELECT transaction_id FROM transactions WHERE req_type = 'rr') ORDER BY reason)"
 [ "$SQL_OUT" = "0,1,1,2,3,4,5,6,8,9,10" ] || fail "stored reasons: $SQL_OUT, want 0,1,1,2,3,4,5,6,8,9,10"
 ok "store: reasons $SQL_OUT (1 twice: step 6 and here)"
 

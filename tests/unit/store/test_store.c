@@ -517,7 +517,7 @@ static void test_lookup_refuses_times_not_written_by_us(void **state) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char sql[300];
     snprintf(sql, sizeof sql,
-             "INSERT INTO transactions (txid, profile, req_type, state, created_at,"
+             "INSERT INTO transactions (transaction_id, profile, req_type, state, created_at,"
              " updated_at) VALUES ('%02zx', 'default', 'ir', 'received', '%s',"
              " '2026-01-01T00:00:00Z')",
              i, bad[i]);
@@ -623,13 +623,13 @@ static void test_reject_in_cert_conf_revokes_the_certificate(void **state) {
   assert_int_equal(again.result, CG_ECERT_REVOKED);
   stop_and_close(f, st);
   char sql[256];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM certificates WHERE txid = '%s' AND status = 'revoked'",
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM certificates WHERE transaction_id = '%s' AND status = 'revoked'",
            a.txn.txid);
   assert_int_equal(peer_int(f, sql), 1);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates WHERE status = 'issued'"), 1);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations WHERE reason IS NULL"), 1);
   /* The failed second revocation left no transaction behind. */
-  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE txid ="
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE transaction_id ="
                                " 'abcdef0123456789abcdef0123456789'"), 0);
 }
 
