@@ -94,6 +94,15 @@ static const char *const migrations[] = {
     "  SELECT t.auth_ref, c.subject, t.transaction_id, t.req_type, t.state, t.failinfo,"
     "         t.cert_serial AS serial, c.status AS certificate_status, t.created_at, t.updated_at"
     "    FROM transactions t LEFT JOIN certificates c ON c.serial = t.cert_serial;",
+    /* 4 -> 5: the secrets lifecycle (use limits, lockout, a note) and who
+     * revoked a certificate. */
+    "ALTER TABLE secrets ADD COLUMN max_uses INTEGER;"
+    "ALTER TABLE secrets ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE secrets ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE secrets ADD COLUMN locked_until TEXT;"
+    "ALTER TABLE secrets ADD COLUMN note TEXT;"
+    "ALTER TABLE revocations ADD COLUMN requested_by TEXT NOT NULL DEFAULT 'device'"
+    "  CHECK (requested_by IN ('device', 'operator'));",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
