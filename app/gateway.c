@@ -241,6 +241,15 @@ static void drive(struct request *r) {
   case CMP_STEP_NESTED:
     start_nested(r);
     return;
+  case CMP_STEP_NOTE:
+    memset(&r->op, 0, sizeof r->op);
+    r->op.kind = CG_STORE_OP_SECRET_NOTE;
+    r->op.cb = on_store_done;
+    r->op.arg = r;
+    r->op.note_present = true;
+    r->op.note = *cmp_exchange_secret_note(r->ex);
+    submit_store(r);
+    return;
   case CMP_STEP_CRL: {
     memset(&r->crl_call, 0, sizeof r->crl_call);
     cmp_exchange_crl_request(r->ex, &r->crl_call.revoked, &r->crl_call.n_revoked);
@@ -271,6 +280,11 @@ static void drive(struct request *r) {
     if (rev != NULL) {
       r->op.revocation_present = true;
       r->op.revocation = *rev;
+    }
+    const struct cmp_secret_note *note = cmp_exchange_secret_note(r->ex);
+    if (note != NULL && note->used) {
+      r->op.note_present = true;
+      r->op.note = *note;
     }
     submit_store(r);
     return;
@@ -534,6 +548,8 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   s->master_key = gw->master_key;
   s->pbm_max_iterations = gw->cfg.pbm_max_iterations;
   s->max_clock_skew = gw->cfg.max_clock_skew;
+  s->max_failed_macs = gw->cfg.max_failed_macs;
+  s->lockout_seconds = gw->cfg.lockout_seconds;
 
   if ((err = cg_config_resolve(&gw->cfg, gw->cfg.database, db, sizeof db)) ||
       (err = cg_store_open(db, &gw->store))) {

@@ -92,6 +92,24 @@ struct cmp_secret_record {
   int64_t created_at;
   int64_t expires_at; /* 0: never */
   bool revoked;
+  int64_t max_uses;        /* 0: no limit */
+  int64_t uses;            /* certificate requests authenticated so far */
+  int64_t failed_attempts; /* failed MACs since the last success */
+  int64_t locked_until;    /* 0: not locked */
+  char note[128];          /* the operator's note; "" when none */
+};
+
+/* What happened to a secret in an exchange, for its counters and the audit
+ * log (store: secrets + events). */
+struct cmp_secret_note {
+  char reference[CMP_MAX_REF + 1];
+  bool used;          /* authenticated a certificate request: uses + 1, failures reset */
+  bool failed;        /* a MAC failed or the secret was refused: failures + 1 */
+  int64_t lock_after; /* failures that lock the reference (0: never) */
+  int64_t lock_until; /* until when, if this failure locks it */
+  int64_t at;
+  char kind[32];      /* events.kind, e.g. "secret.refused" */
+  char detail[96];    /* events.detail: the real reason */
 };
 
 #endif

@@ -21,12 +21,13 @@ void set_phase(struct cmp_exchange *ex, enum phase to) {
   static const unsigned allowed[] = {
       [PH_LOOKUP] = 1u << PH_VERIFY,
       [PH_VERIFY] = 1u << PH_ISSUE | 1u << PH_UPDATE | 1u << PH_INSERT | 1u << PH_CRL |
-                    1u << PH_NESTED,
+                    1u << PH_NESTED | 1u << PH_NOTE,
       [PH_ISSUE] = 1u << PH_INSERT,
       [PH_INSERT] = 0,
       [PH_UPDATE] = 0,
       [PH_CRL] = 0,
       [PH_NESTED] = 0,
+      [PH_NOTE] = 0,
       [PH_PROTECT] = 1u << PH_DONE,
       [PH_DONE] = 0,
   };
@@ -51,6 +52,12 @@ void fail(struct cmp_exchange *ex, int err, const char *detail) {
   ex->status = CMP_REJECTION;
   ex->has_cert = false;
   ex->has_revocation = false;
+  /* A refused secret: its failure is counted and audited before answering. */
+  if (ex->has_note && ex->note.failed && ex->phase == PH_VERIFY) {
+    set_phase(ex, PH_NOTE);
+    return;
+  }
+  ex->has_note = false; /* a use is counted only with an issued certificate */
   if (ex->authenticated && is_recorded_request(ex->msg.type) && err != CG_ETXID_IN_USE &&
       (ex->phase == PH_VERIFY || ex->phase == PH_ISSUE)) {
     ex->txn.failinfo = cg_err_failinfo(err);
@@ -331,6 +338,8 @@ enum cmp_step cmp_exchange_step(const struct cmp_exchange *ex) {
     return CMP_STEP_CRL;
   case PH_NESTED:
     return CMP_STEP_NESTED;
+  case PH_NOTE:
+    return CMP_STEP_NOTE;
   case PH_DONE:
     break;
   }
@@ -489,7 +498,15 @@ const struct cmp_revocation_record *cmp_exchange_revocation(const struct cmp_exc
   return ex->has_revocation ? &ex->revocation : NULL;
 }
 
+const struct cmp_secret_note *cmp_exchange_secret_note(const struct cmp_exchange *ex) {
+  return ex->has_note ? &ex->note : NULL;
+}
+
 void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
+  if (ex->phase == PH_NOTE) {
+    set_phase(ex, PH_PROTECT); /* the error answer goes out whatever the store said */
+    return;
+  }
   if (ex->err != 0) {
     /* A rejected transaction was recorded (or could not be); answer the error
      * that caused it either way. */
@@ -506,6 +523,10 @@ void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
     return;
   case CG_ECERT_REVOKED:
     fail(ex, err, "the certificate is already revoked");
+    return;
+  case CG_EBAD_MAC:
+    /* The secret reached its use limit while this request was in flight. */
+    fail(ex, err, "message authentication failed");
     return;
   case CG_ESTATE:
   case CG_ENOT_FOUND:

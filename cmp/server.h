@@ -22,6 +22,9 @@
  *   CMP_STEP_NESTED   process each message of a nested request as a request
  *                     of its own (cmp_exchange_nested_count() / _msg()), and
  *                     hand each answer back with cmp_exchange_nested_done();
+ *   CMP_STEP_NOTE     record cmp_exchange_secret_note() (a refused secret's
+ *                     failure count and audit event), then
+ *                     cmp_exchange_store_done();
  *   CMP_STEP_UPDATE   update the stored transaction to cmp_exchange_txn()
  *                     (only if its state is txn->prev_state), then
  *                     cmp_exchange_store_done();
@@ -56,6 +59,8 @@ struct cmp_server_cfg {
   const uint8_t *master_key;    /* 32 octets, for secrets at rest */
   uint32_t pbm_max_iterations;  /* cap on PasswordBasedMac / PBMAC1 iteration counts */
   unsigned max_clock_skew;      /* seconds messageTime may differ from now; 0: unchecked */
+  unsigned max_failed_macs;     /* failed MACs that lock a reference; 0: never */
+  unsigned lockout_seconds;     /* how long */
 };
 
 /* The profile a request arrived for (borrowed; outlives the exchange). */
@@ -103,6 +108,7 @@ enum cmp_step {
   CMP_STEP_UPDATE,
   CMP_STEP_CRL,
   CMP_STEP_NESTED,
+  CMP_STEP_NOTE,
   CMP_STEP_DONE,
 };
 
@@ -171,6 +177,10 @@ void cmp_exchange_crl_done(struct cmp_exchange *ex, int err, const uint8_t *crl,
 size_t cmp_exchange_nested_count(const struct cmp_exchange *ex);
 struct der_view cmp_exchange_nested_msg(const struct cmp_exchange *ex, size_t i);
 void cmp_exchange_nested_done(struct cmp_exchange *ex, size_t i, const uint8_t *rsp, size_t len);
+
+/* The secret note of the exchange: for CMP_STEP_INSERT (counted with the
+ * transaction) and CMP_STEP_NOTE (a refusal, on its own); NULL when none. */
+const struct cmp_secret_note *cmp_exchange_secret_note(const struct cmp_exchange *ex);
 
 /* CMP_STEP_INSERT / CMP_STEP_UPDATE */
 const struct cmp_txn_record *cmp_exchange_txn(const struct cmp_exchange *ex);

@@ -29,9 +29,11 @@
  *   LOOKUP -> VERIFY -> NESTED -> PROTECT -> DONE            (nested)
  *   any phase -> PROTECT (an error answer) -> DONE
  *   VERIFY/ISSUE -> INSERT (a rejected transaction) -> PROTECT (error)
+ *   VERIFY -> NOTE (a refused secret's counters and audit) -> PROTECT (error)
  * VERIFY and PROTECT are the COMPUTE steps. */
 enum phase {
-  PH_LOOKUP, PH_VERIFY, PH_ISSUE, PH_INSERT, PH_UPDATE, PH_CRL, PH_NESTED, PH_PROTECT, PH_DONE
+  PH_LOOKUP, PH_VERIFY, PH_ISSUE, PH_INSERT, PH_UPDATE, PH_CRL, PH_NESTED, PH_NOTE, PH_PROTECT,
+  PH_DONE
 };
 
 enum auth_kind { AUTH_NONE, AUTH_PBM, AUTH_PBMAC1, AUTH_SIG };
@@ -74,6 +76,9 @@ struct cmp_exchange {
   char found_cert_auth_ref[2 * CMP_MAX_REF + 1];
 
   /* VERIFY results */
+  bool secret_row;    /* the reference exists (usable or not) */
+  bool has_note;
+  struct cmp_secret_note note;
   bool authenticated; /* the protection verified */
   bool mac_ok;        /* ...and it was a MAC: answers are MAC-protected */
   uint8_t secret_plain[CMP_SECRET_MAX];

@@ -9,6 +9,7 @@
  * with the same algorithm and parameters and a fresh salt; all others are
  * signed with the RA key.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "cmp/encode.h"
@@ -25,16 +26,47 @@
  * same whether or not the reference exists. */
 static void load_secret(struct cmp_exchange *ex) {
   const struct cmp_secret_record *s = &ex->secret;
-  bool usable = ex->secret_found && !s->revoked &&
-                (s->expires_at == 0 || ex->now < s->expires_at) &&
-                strcmp(s->profile, ex->profile) == 0 &&
-                cmp_secret_open(ex->cfg->master_key, s->reference, s->enc, s->enc_len,
-                                ex->secret_plain, sizeof ex->secret_plain, &ex->secret_len) == 0;
-  if (!usable) {
+  const char *refused = NULL;
+  ex->secret_row = ex->secret_found;
+  if (!ex->secret_found)
+    refused = "unknown reference";
+  else if (s->revoked)
+    refused = "secret revoked";
+  else if (s->expires_at != 0 && ex->now >= s->expires_at)
+    refused = "secret expired";
+  else if (s->locked_until != 0 && ex->now < s->locked_until)
+    refused = "reference locked after failed MACs";
+  else if (s->max_uses != 0 && s->uses >= s->max_uses)
+    refused = "secret used up";
+  else if (strcmp(s->profile, ex->profile) != 0)
+    refused = "secret belongs to another profile";
+  else if (cmp_secret_open(ex->cfg->master_key, s->reference, s->enc, s->enc_len,
+                           ex->secret_plain, sizeof ex->secret_plain, &ex->secret_len) != 0)
+    refused = "secret cannot be decrypted (master key?)";
+  if (refused != NULL) {
     ex->secret_len = CMP_SECRET_GEN_LEN;
     cg_random(ex->secret_plain, ex->secret_len);
   }
-  ex->secret_found = usable;
+  ex->secret_found = refused == NULL;
+  ex->detail = refused; /* the real reason, for the audit log only */
+}
+
+/* A refusal of an existing reference is counted (and may lock it) and
+ * audited with its real reason; unknown references leave no trace in the
+ * store, so probing cannot grow it. */
+static void note_failure(struct cmp_exchange *ex, const char *reason) {
+  if (!ex->secret_row)
+    return;
+  struct cmp_secret_note *n = &ex->note;
+  memset(n, 0, sizeof *n);
+  snprintf(n->reference, sizeof n->reference, "%s", ex->secret.reference);
+  n->failed = true;
+  n->lock_after = ex->cfg->max_failed_macs;
+  n->lock_until = ex->now + ex->cfg->lockout_seconds;
+  n->at = ex->now;
+  snprintf(n->kind, sizeof n->kind, "%s", "secret.refused");
+  snprintf(n->detail, sizeof n->detail, "%s", reason);
+  ex->has_note = true;
 }
 
 /* The MAC over iov with the parameters in ex (PBM or PBMAC1). */
@@ -60,10 +92,12 @@ static bool authenticate_mac(struct cmp_exchange *ex) {
   struct cg_iov iov[2];
   cmp_msg_protected_part(&ex->msg, seq, iov);
   err = mac_compute(ex, iov, 2, mac, &mac_len);
-  bool ok = err == 0 && ex->secret_found && ex->msg.protection.len == mac_len &&
-            cg_ct_equal(mac, ex->msg.protection.p, mac_len);
-  if (!ok) {
-    /* Wrong secret, unknown reference and corrupted MAC answer alike. */
+  bool mac_matches = err == 0 && ex->msg.protection.len == mac_len &&
+                     cg_ct_equal(mac, ex->msg.protection.p, mac_len);
+  if (!ex->secret_found || !mac_matches) {
+    /* Wrong secret, unknown, expired, used-up or locked reference and a
+     * corrupted MAC all answer alike; the audit log keeps the difference. */
+    note_failure(ex, ex->secret_found ? "wrong MAC" : ex->detail);
     fail(ex, CG_EBAD_MAC, "message authentication failed");
     return false;
   }

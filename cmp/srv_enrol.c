@@ -209,6 +209,15 @@ void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
     return;
   }
   ex->rsp_type = ex->msg.type == CMP_IR ? CMP_IP : ex->msg.type == CMP_KUR ? CMP_KUP : CMP_CP;
+  if (ex->mac_ok) {
+    /* The secret's use is counted with the transaction, all or nothing. */
+    struct cmp_secret_note *n = &ex->note;
+    memset(n, 0, sizeof *n);
+    snprintf(n->reference, sizeof n->reference, "%s", ex->secret.reference);
+    n->used = true;
+    n->at = ex->now;
+    ex->has_note = true;
+  }
   set_phase(ex, PH_INSERT);
 }
 

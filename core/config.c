@@ -32,6 +32,8 @@ void cg_config_defaults(struct cg_config *cfg) {
   cfg->idle_timeout_ms = 60000;
   cfg->pbm_max_iterations = 100000;
   cfg->max_clock_skew = 900;
+  cfg->max_failed_macs = 5;
+  cfg->lockout_seconds = 900;
   strcpy(cfg->database, "cmpgw.db");
 }
 
@@ -200,7 +202,12 @@ static int on_entry(void *user, const char *section, const char *k, const char *
          (!strcmp(k, "password_file") &&
           copy(cfg->ra_password_file, sizeof cfg->ra_password_file, v));
   } else if (!strcmp(section, "secrets")) {
-    ok = !strcmp(k, "master_key") && copy(cfg->master_key, sizeof cfg->master_key, v);
+    unsigned long long x;
+    ok = (!strcmp(k, "master_key") && copy(cfg->master_key, sizeof cfg->master_key, v)) ||
+         (!strcmp(k, "max_failed_macs") && set_uint(&x, v, 0, 1000000) &&
+          (cfg->max_failed_macs = (unsigned)x, 1)) ||
+         (!strcmp(k, "lockout_seconds") && set_uint(&x, v, 1, 86400 * 365) &&
+          (cfg->lockout_seconds = (unsigned)x, 1));
   } else if (!strncmp(section, "profile ", 8)) {
     struct cg_config_profile *p = profile(cfg, section + 8);
     ok = p != NULL && profile_key(c, p, k, v);

@@ -59,6 +59,8 @@ struct cg_config {
   char ra_password_file[CG_PATH_MAX];
   /* [secrets] */
   char master_key[CG_PATH_MAX];
+  unsigned max_failed_macs; /* failed MACs in a row that lock a reference; 0: never */
+  unsigned lockout_seconds;
   /* [profile NAME] */
   size_t n_profiles;
   struct cg_config_profile profiles[CG_MAX_PROFILES];

@@ -46,10 +46,18 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_RELEASE] = "RELEASE op",
     [S_ROLLBACK_TO] = "ROLLBACK TO op",
     [S_SECRET_INSERT] = "INSERT INTO secrets (reference, profile, secret_enc, created_at,"
-                        " expires_at, revoked_at, challenge_enc)"
-                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        " expires_at, revoked_at, challenge_enc, max_uses, note)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [S_SECRET_GET] = "SELECT profile, secret_enc, created_at, expires_at, revoked_at,"
-                     " challenge_enc FROM secrets WHERE reference = ?1",
+                     " challenge_enc, max_uses, uses, failed_attempts, locked_until, note"
+                     " FROM secrets WHERE reference = ?1",
+    [S_SECRET_USED] = "UPDATE secrets SET uses = uses + 1, failed_attempts = 0"
+                      " WHERE reference = ?1 AND (max_uses IS NULL OR uses < max_uses)",
+    [S_SECRET_FAILED] = "UPDATE secrets SET failed_attempts = failed_attempts + 1,"
+                        " locked_until = CASE WHEN ?2 > 0 AND failed_attempts + 1 >= ?2"
+                        " THEN ?3 ELSE locked_until END WHERE reference = ?1",
+    [S_EVENT_INSERT] = "INSERT INTO events (at, transaction_id, kind, detail)"
+                       " VALUES (?1, ?2, ?3, ?4)",
     [S_TXN_INSERT] = "INSERT INTO transactions (transaction_id, profile, auth_ref, req_type, state,"
                      " failinfo, cert_req_id, sender_nonce, cert_serial, created_at,"
                      " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -258,6 +266,14 @@ static int secret_read(struct cg_store *st, const char *ref, size_t len,
         memcpy(r.challenge_enc, chal, cn);
       r.challenge_enc_len = cn;
       r.revoked = sqlite3_column_type(s, 4) != SQLITE_NULL;
+      r.max_uses = sqlite3_column_type(s, 6) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, 6);
+      r.uses = sqlite3_column_int64(s, 7);
+      r.failed_attempts = sqlite3_column_int64(s, 8);
+      if ((sqlite3_column_type(s, 9) != SQLITE_NULL && column_time(s, 9, &r.locked_until) != 0) ||
+          column_text(s, 10, r.note, sizeof r.note) != 0) {
+        cg_error("store: secret row does not fit the record (corrupt or foreign)");
+        err = CG_ESTORE;
+      }
       *out = r;
       *found = true;
     }
@@ -395,6 +411,36 @@ static int revocations_read(struct cg_store *st, struct cg_store_op *op) {
     err = step_error(st, rc, "reading revocations");
   stmt_done(s);
   return err;
+}
+
+/* A secret's counters after an exchange, and the audit event of a refusal. */
+static int secret_note(struct cg_store *st, const struct cmp_secret_note *n, const char *txid) {
+  sqlite3_stmt *s;
+  int err;
+  if (n->used) {
+    s = st->stmt[S_SECRET_USED];
+    if (bind_text(s, 1, n->reference) != SQLITE_OK)
+      return bind_failed(st, s, "reference");
+    if ((err = step_done(st, S_SECRET_USED, "counting a secret's use")) != 0)
+      return err;
+    /* Used up (or revoked away) while the request was in flight. */
+    if (sqlite3_changes(st->db) == 0)
+      return CG_EBAD_MAC;
+    return 0;
+  }
+  s = st->stmt[S_SECRET_FAILED];
+  int b = bind_text(s, 1, n->reference) | sqlite3_bind_int64(s, 2, n->lock_after) |
+          bind_time(s, 3, n->lock_until);
+  if (b != SQLITE_OK)
+    return bind_failed(st, s, "secret failure");
+  if ((err = step_done(st, S_SECRET_FAILED, "counting a failed MAC")) != 0)
+    return err;
+  s = st->stmt[S_EVENT_INSERT];
+  b = bind_time(s, 1, n->at) | bind_text_or_null(s, 2, txid) | bind_text(s, 3, n->kind) |
+      bind_text(s, 4, n->detail);
+  if (b != SQLITE_OK)
+    return bind_failed(st, s, "event");
+  return step_done(st, S_EVENT_INSERT, "recording an event");
 }
 
 /* Marks a certificate revoked and records why, for the transaction txid.
@@ -547,12 +593,16 @@ static int write_checked(const struct cg_store_op *op) {
 /* Runs one INSERT or UPDATE inside its own savepoint, so that its failure
  * undoes it alone and leaves the rest of the group intact. */
 static int op_write(struct cg_store *st, struct cg_store_op *op) {
-  int err = write_checked(op);
+  int err = op->kind == CG_STORE_OP_SECRET_NOTE ? 0 : write_checked(op);
   if (err != 0)
     return err;
+  if (op->note_present && !terminated(op->note.reference, sizeof op->note.reference))
+    return CG_EINVAL;
   if ((err = exec_stmt(st, S_SAVEPOINT)) != 0)
     return err;
-  if (op->kind == CG_STORE_OP_INSERT)
+  if (op->kind == CG_STORE_OP_SECRET_NOTE)
+    err = op->note_present ? 0 : CG_EINVAL; /* the note alone, below */
+  else if (op->kind == CG_STORE_OP_INSERT)
     err = txn_insert(st, &op->txn);
   else
     err = txn_update(st, &op->txn);
@@ -560,6 +610,8 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
     err = cert_insert(st, &op->cert, op->txn.updated_at);
   if (err == 0 && op->revocation_present)
     err = revoke(st, &op->revocation, op->txn.txid);
+  if (err == 0 && op->note_present)
+    err = secret_note(st, &op->note, op->kind == CG_STORE_OP_SECRET_NOTE ? "" : op->txn.txid);
   if (err == 0 && (err = exec_stmt(st, S_RELEASE)) == 0)
     return 0;
   exec_stmt(st, S_ROLLBACK_TO);
@@ -588,7 +640,8 @@ void store_run_group(struct cg_store *st, struct cg_store_op *group) {
       op->result = op_lookup(st, op);
     else if (lost)
       op->result = CG_ESTORE;
-    else if (op->kind == CG_STORE_OP_INSERT || op->kind == CG_STORE_OP_UPDATE)
+    else if (op->kind == CG_STORE_OP_INSERT || op->kind == CG_STORE_OP_UPDATE ||
+             op->kind == CG_STORE_OP_SECRET_NOTE)
       op->result = op_write(st, op);
     else
       op->result = CG_EINVAL;
@@ -707,6 +760,7 @@ int cg_store_secret_insert(struct cg_store *st, const struct cmp_secret_record *
     return CG_EBUSY;
   if (!terminated(rec->reference, sizeof rec->reference) || rec->reference[0] == '\0' ||
       !terminated(rec->profile, sizeof rec->profile) || rec->profile[0] == '\0' ||
+      !terminated(rec->note, sizeof rec->note) || rec->max_uses < 0 ||
       rec->enc_len == 0 || rec->enc_len > sizeof rec->enc ||
       rec->challenge_enc_len > sizeof rec->challenge_enc || !time_ok(rec->created_at) ||
       (rec->expires_at != 0 && !time_ok(rec->expires_at)))
@@ -722,7 +776,9 @@ int cg_store_secret_insert(struct cg_store *st, const struct cmp_secret_record *
           (rec->challenge_enc_len > 0
                ? sqlite3_bind_blob(s, 7, rec->challenge_enc, (int)rec->challenge_enc_len,
                                    SQLITE_STATIC)
-               : sqlite3_bind_null(s, 7));
+               : sqlite3_bind_null(s, 7)) |
+          (rec->max_uses > 0 ? sqlite3_bind_int64(s, 8, rec->max_uses) : sqlite3_bind_null(s, 8)) |
+          bind_text_or_null(s, 9, rec->note);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "secret");
   return step_done(st, S_SECRET_INSERT, "inserting secret");

@@ -55,6 +55,8 @@ enum cg_store_op_kind {
    * txn.prev_state: CG_ESTATE otherwise, CG_ENOT_FOUND when there is no such
    * row. */
   CG_STORE_OP_UPDATE,
+  /* Applies `note` to a secret's counters and writes its audit event. */
+  CG_STORE_OP_SECRET_NOTE,
 };
 
 struct cg_store_op {
@@ -75,6 +77,11 @@ struct cg_store_op {
   /* INSERT / UPDATE input: a certificate revoked in this transaction */
   bool revocation_present;
   struct cmp_revocation_record revocation;
+  /* INSERT input: the secret that authenticated it (its use is counted in
+   * the same savepoint; CG_EBAD_MAC when it is used up meanwhile);
+   * SECRET_NOTE input */
+  bool note_present;
+  struct cmp_secret_note note;
   /* LOOKUP input: a certificate by lowercase hex serial ("" = none) */
   char serial[2 * CMP_MAX_SERIAL + 1];
   /* LOOKUP input: list the revocations of certificates of this issuer

@@ -52,6 +52,8 @@ struct fixture {
   bool revoked[MAX_TXNS];
   size_t n_revocations;
   size_t crls_made, crl_entries_asked;
+  size_t notes;              /* secret refusals recorded */
+  char last_note[96];        /* and the real reason of the last one */
 };
 
 extern struct fixture *F;

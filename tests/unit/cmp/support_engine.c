@@ -224,6 +224,16 @@ struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
         cmp_exchange_store_done(ex, rerr);
         break;
       }
+      /* A use of the secret is counted with the transaction, all or nothing. */
+      const struct cmp_secret_note *use = cmp_exchange_secret_note(ex);
+      if (use != NULL && use->used) {
+        if (F->secret.max_uses != 0 && F->secret.uses >= F->secret.max_uses) {
+          cmp_exchange_store_done(ex, CG_EBAD_MAC);
+          break;
+        }
+        F->secret.uses++;
+        F->secret.failed_attempts = 0;
+      }
       apply_revocation(cmp_exchange_revocation(ex));
       assert_true(F->n_txns < MAX_TXNS);
       F->txns[F->n_txns] = *t;
@@ -271,6 +281,17 @@ struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
       F->crl_entries_asked = n;
       cmp_exchange_crl_done(ex, err, der, der_len);
       free(der);
+      break;
+    }
+    case CMP_STEP_NOTE: {
+      const struct cmp_secret_note *n = cmp_exchange_secret_note(ex);
+      assert_non_null(n);
+      assert_true(n->failed);
+      F->notes++;
+      snprintf(F->last_note, sizeof F->last_note, "%s", n->detail);
+      if (n->lock_after > 0 && ++F->secret.failed_attempts >= n->lock_after)
+        F->secret.locked_until = n->lock_until;
+      cmp_exchange_store_done(ex, 0);
       break;
     }
     case CMP_STEP_NESTED:

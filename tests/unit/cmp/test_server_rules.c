@@ -252,6 +252,67 @@ static void test_replayed_ir_does_not_issue_twice(void **state) {
   cmp_exchange_free(b);
 }
 
+/* RFC 9483 §3.5 leaves secret policy to the PKI: a secret with a use
+ * limit authenticates that many certificate requests, then none; the
+ * refusal answers like a wrong secret, and the audit note says why. */
+static void test_used_up_secret_is_refused_like_a_wrong_one(void **state) {
+  (void)state;
+  struct client c;
+  F->secret.max_uses = F->secret.uses + 1;
+  client_init(&c, REF, SECRET);
+  struct cmp_exchange *ex = ir(&c);
+  assert_int_equal(answer_fail_bit(ex, &c), -1); /* the last use */
+  cmp_exchange_free(ex);
+  size_t notes = F->notes;
+  client_init(&c, REF, SECRET);
+  ex = ir(&c);
+  assert_int_equal(answer_fail_bit(ex, &c), CG_FI_BAD_MESSAGE_CHECK);
+  assert_int_equal(F->notes, notes + 1);
+  assert_string_equal(F->last_note, "secret used up");
+  cmp_exchange_free(ex);
+  F->secret.max_uses = 0;
+}
+
+static void test_failed_macs_lock_the_reference(void **state) {
+  (void)state;
+  struct client c;
+  F->cfg.max_failed_macs = 3;
+  F->cfg.lockout_seconds = 600;
+  F->secret.failed_attempts = 0;
+  for (int i = 0; i < 3; i++) {
+    client_init(&c, REF, "a wrong secret");
+    struct cmp_exchange *ex = ir(&c);
+    assert_int_equal(answer_fail_bit(ex, &c), CG_FI_BAD_MESSAGE_CHECK);
+    assert_string_equal(F->last_note, "wrong MAC");
+    cmp_exchange_free(ex);
+  }
+  /* Locked: now even the right secret is refused. */
+  client_init(&c, REF, SECRET);
+  struct cmp_exchange *ex = ir(&c);
+  assert_int_equal(answer_fail_bit(ex, &c), CG_FI_BAD_MESSAGE_CHECK);
+  assert_string_equal(F->last_note, "reference locked after failed MACs");
+  cmp_exchange_free(ex);
+  /* After the lockout it works again, and a success resets the count. */
+  F->secret.locked_until = 0;
+  F->secret.failed_attempts = 0;
+  client_init(&c, REF, SECRET);
+  ex = ir(&c);
+  assert_int_equal(answer_fail_bit(ex, &c), -1);
+  cmp_exchange_free(ex);
+  F->cfg.max_failed_macs = 0;
+}
+
+static void test_unknown_reference_leaves_no_note(void **state) {
+  (void)state;
+  struct client c;
+  size_t notes = F->notes;
+  client_init(&c, "nobody-has-this-reference", SECRET);
+  struct cmp_exchange *ex = ir(&c);
+  assert_int_equal(answer_fail_bit(ex, &c), CG_FI_BAD_MESSAGE_CHECK);
+  assert_int_equal(F->notes, notes);
+  cmp_exchange_free(ex);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pvno_other_than_2_or_3_is_unsupported_version),
@@ -266,6 +327,9 @@ int main(void) {
       cmocka_unit_test(test_cert_conf_twice_is_bad_request),
       cmocka_unit_test(test_cert_conf_for_an_unknown_transaction_is_bad_request),
       cmocka_unit_test(test_replayed_ir_does_not_issue_twice),
+      cmocka_unit_test(test_used_up_secret_is_refused_like_a_wrong_one),
+      cmocka_unit_test(test_failed_macs_lock_the_reference),
+      cmocka_unit_test(test_unknown_reference_leaves_no_note),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

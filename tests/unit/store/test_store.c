@@ -633,6 +633,64 @@ static void test_reject_in_cert_conf_revokes_the_certificate(void **state) {
                                " 'abcdef0123456789abcdef0123456789'"), 0);
 }
 
+/* A secret's use is counted with the transaction it authenticated, all or
+ * nothing; refusals count failures, lock the reference and are audited. */
+static void test_secret_uses_and_failures_are_counted(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = NULL;
+  struct cmp_secret_record s;
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  make_secret(&s, "dev-once");
+  s.max_uses = 1;
+  strcpy(s.note, "line 3, cabinet 7");
+  assert_int_equal(cg_store_secret_insert(st, &s), 0);
+  cg_store_close(st);
+  st = open_started(f);
+
+  struct cg_store_op first, second, fail1, fail2;
+  make_insert(&first, 1, false);
+  make_insert(&second, 2, false);
+  for (struct cg_store_op *op = &first; op; op = op == &first ? &second : NULL) {
+    op->note_present = true;
+    strcpy(op->note.reference, "dev-once");
+    op->note.used = true;
+    op->note.at = T0;
+  }
+  memset(&fail1, 0, sizeof fail1);
+  fail1.kind = CG_STORE_OP_SECRET_NOTE;
+  fail1.note_present = true;
+  strcpy(fail1.note.reference, "dev-once");
+  fail1.note.failed = true;
+  fail1.note.lock_after = 2;
+  fail1.note.lock_until = T0 + 900;
+  fail1.note.at = T0;
+  strcpy(fail1.note.kind, "secret.refused");
+  strcpy(fail1.note.detail, "wrong MAC");
+  fail2 = fail1;
+  submit(st, &first, NULL);
+  submit(st, &second, NULL);
+  submit(st, &fail1, NULL);
+  submit(st, &fail2, NULL);
+  run_until(&f->loop, &tally.done, 4);
+  assert_int_equal(first.result, 0);
+  assert_int_equal(second.result, CG_EBAD_MAC); /* used up: the transaction is undone too */
+  assert_int_equal(fail1.result, 0);
+  assert_int_equal(fail2.result, 0);
+  stop_and_close(f, st);
+  assert_int_equal(peer_int(f, "SELECT uses FROM secrets WHERE reference = 'dev-once'"), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 1);
+  assert_int_equal(peer_int(f, "SELECT failed_attempts FROM secrets WHERE reference = 'dev-once'"), 2);
+  assert_int_equal(peer_int(f, "SELECT locked_until = '2026-01-01T00:15:00Z' FROM secrets"
+                               " WHERE reference = 'dev-once'"),
+                   1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'secret.refused'"
+                               " AND detail = 'wrong MAC'"),
+                   2);
+  assert_int_equal(peer_int(f, "SELECT note = 'line 3, cabinet 7' FROM secrets"
+                               " WHERE reference = 'dev-once'"),
+                   1);
+}
+
 static void test_update_applies_only_from_the_expected_state(void **state) {
   struct fixture *f = *state;
   struct cg_store *st = open_started(f);
@@ -828,6 +886,7 @@ int main(void) {
       T(test_duplicate_txid_fails_alone_in_its_group),
       T(test_certificate_of_unknown_transaction_writes_nothing),
       T(test_reject_in_cert_conf_revokes_the_certificate),
+    T(test_secret_uses_and_failures_are_counted),
     T(test_update_applies_only_from_the_expected_state),
       T(test_every_state_name_passes_the_schema_check),
       T(test_malformed_records_are_einval_and_not_written),
