@@ -157,16 +157,18 @@ failed:
   return CG_ESTORE;
 }
 
-int cg_store_migrate(sqlite3 *db) {
+int cg_store_migrate(sqlite3 *db) { return cg_store_migrate_to(db, CG_STORE_SCHEMA_VERSION); }
+
+int cg_store_migrate_to(sqlite3 *db, int target) {
   for (;;) {
     int v = 0;
     if (user_version(db, &v) != 0) {
       cg_error("store: reading user_version: %s", sqlite3_errmsg(db));
       return CG_ESTORE;
     }
-    if (v == CG_STORE_SCHEMA_VERSION)
+    if (v == target)
       return 0;
-    if (v < 0 || v > CG_STORE_SCHEMA_VERSION) {
+    if (v < 0 || v > CG_STORE_SCHEMA_VERSION || v > target) {
       cg_error("store: schema version %d is not known to this cmpgw (knows up to %d)", v,
                CG_STORE_SCHEMA_VERSION);
       return CG_ESTORE;

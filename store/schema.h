@@ -16,5 +16,8 @@
  * CG_ESTORE (logged) when a migration fails or the database was written by a
  * newer cmpgw (a version this build does not know). */
 int cg_store_migrate(sqlite3 *db);
+/* The same, up to version target only (<= CG_STORE_SCHEMA_VERSION); for the
+ * tests that migrate from every earlier version. */
+int cg_store_migrate_to(sqlite3 *db, int target);
 
 #endif

@@ -287,6 +287,46 @@ static void test_open_twice_keeps_schema_and_data(void **state) {
   assert_int_equal(peer_int(f, "SELECT count(*) FROM secrets"), 1);
 }
 
+/* A database of every earlier version, with rows in it, is brought to the
+ * current one by cg_store_open() without losing them. */
+static void test_every_earlier_version_migrates_with_its_data(void **state) {
+  struct fixture *f = *state;
+  for (int from = 1; from < CG_STORE_SCHEMA_VERSION; from++) {
+    sqlite3 *db = NULL;
+    unlink(f->path);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(cg_store_migrate_to(db, from), 0);
+    /* Rows as that version wrote them: txid was renamed in version 4. */
+    const char *col = from < 4 ? "txid" : "transaction_id";
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO secrets (reference, profile, secret_enc, created_at)"
+             " VALUES ('old-ref', 'default', x'01', '2026-01-01T00:00:00Z');"
+             "INSERT INTO transactions (%s, profile, req_type, state, cert_serial, created_at,"
+             " updated_at) VALUES ('0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a', 'default', 'ir',"
+             " 'confirmed', 'abcd', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');"
+             "INSERT INTO certificates (serial, subject, issuer, not_before, not_after, der, %s,"
+             " created_at) VALUES ('abcd', 'CN=old', 'CN=ca', '2026-01-01T00:00:00Z',"
+             " '2027-01-01T00:00:00Z', x'3000', '0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a',"
+             " '2026-01-01T00:00:00Z');",
+             col, col);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    struct cg_store *st = NULL;
+    assert_int_equal(cg_store_open(f->path, &st), 0);
+    struct cmp_secret_record s;
+    assert_int_equal(cg_store_secret_get(st, "old-ref", &s), 0);
+    assert_int_equal(s.uses, 0);
+    cg_store_close(st);
+    assert_int_equal(peer_int(f, "PRAGMA user_version"), CG_STORE_SCHEMA_VERSION);
+    assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates c JOIN transactions t"
+                                 " ON t.transaction_id = c.transaction_id WHERE c.serial = 'abcd'"),
+                     1);
+    assert_int_equal(peer_int(f, "SELECT count(*) FROM device_history WHERE serial = 'abcd'"), 1);
+  }
+}
+
 static void test_open_refuses_a_newer_schema(void **state) {
   struct fixture *f = *state;
   sqlite3 *db = NULL;
@@ -875,7 +915,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_open_creates_the_current_schema_in_wal_mode),
       T(test_open_twice_keeps_schema_and_data),
-      T(test_open_refuses_a_newer_schema),
+      T(test_every_earlier_version_migrates_with_its_data),
+    T(test_open_refuses_a_newer_schema),
       T(test_secret_round_trips_every_field),
       T(test_secret_duplicate_reference_is_eexists),
       T(test_secret_get_unknown_is_enot_found),
