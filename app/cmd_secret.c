@@ -1,23 +1,64 @@
 /*
- * cmd_secret.c - `cmpgw secret new`: creates a shared secret for a device,
- * stores it encrypted under the master key, and prints it once.  The
- * database never holds it in clear and no command prints it again.
+ * cmd_secret.c - `cmpgw secret`: `new` creates a shared secret for a device
+ * (with an optional lifetime, use limit and note), stores it encrypted under
+ * the master key, and prints it once; `list` and `show` print what the
+ * database says about secrets, never a secret or a challenge (only whether
+ * one exists); `revoke` ends a secret and records it in the audit log.  The
+ * database never holds a secret in clear and no command prints it again.
  */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "app/cli.h"
 #include "app/commands.h"
 #include "app/setup.h"
 #include "cmp/records.h"
 #include "cmp/secret.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "store/query.h"
 #include "store/store.h"
 
+/* The longest --ttl: a hundred years. */
+#define MAX_TTL (INT64_C(100) * 365 * 86400)
+#define MAX_NOTE 1024
+
 static int usage(void) {
-  fprintf(stderr, "usage: cmpgw secret new -c CONF [--profile NAME] [--ref REF] [--json]\n");
-  return 2;
+  fprintf(stderr,
+          "usage: cmpgw secret new -c CONF [--profile NAME] [--ref REF] [--ttl N(d|h|m|s)]\n"
+          "                        [--uses N] [--note TEXT] [--json]\n"
+          "       cmpgw secret list -c CONF [--profile NAME] [--json]\n"
+          "       cmpgw secret show -c CONF REF [--json]\n"
+          "       cmpgw secret revoke -c CONF REF [--json]\n");
+  return CLI_USAGE;
+}
+
+/* "7d", "12h", "30m", "3600s": seconds in [1, MAX_TTL]; -1 otherwise. */
+static int64_t parse_ttl(const char *s) {
+  size_t n = strlen(s);
+  if (n < 2 || n > 16)
+    return -1;
+  int64_t unit = s[n - 1] == 'd' ? 86400 : s[n - 1] == 'h' ? 3600 : s[n - 1] == 'm' ? 60
+               : s[n - 1] == 's' ? 1 : 0;
+  char digits[17];
+  memcpy(digits, s, n - 1);
+  digits[n - 1] = '\0';
+  uint64_t v;
+  if (unit == 0 || !cli_parse_number(digits, 1, (uint64_t)(MAX_TTL / unit), &v))
+    return -1;
+  return (int64_t)v * unit;
+}
+
+/* A note is one line of text: no control characters (nothing to hide in a terminal). */
+static int note_ok(const char *note) {
+  size_t n = strlen(note);
+  if (n == 0 || n > MAX_NOTE)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)note[i] < 0x20 || note[i] == 0x7f)
+      return 0;
+  return 1;
 }
 
 /* References travel as senderKID and are typed by people: printable ASCII
@@ -33,19 +74,40 @@ static int ref_ok(const char *ref) {
 }
 
 static int secret_new(int argc, char **argv) {
-  const char *conf = NULL, *profile = "default", *ref_arg = NULL;
+  const char *conf = NULL, *profile = "default", *ref_arg = NULL, *note = NULL;
   int json = 0;
+  int64_t ttl = 0, max_uses = -1;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-c") && i + 1 < argc)
+    if (!strcmp(argv[i], "-c") && i + 1 < argc) {
       conf = argv[++i];
-    else if (!strcmp(argv[i], "--profile") && i + 1 < argc)
+    } else if (!strcmp(argv[i], "--profile") && i + 1 < argc) {
       profile = argv[++i];
-    else if (!strcmp(argv[i], "--ref") && i + 1 < argc)
+    } else if (!strcmp(argv[i], "--ref") && i + 1 < argc) {
       ref_arg = argv[++i];
-    else if (!strcmp(argv[i], "--json"))
+    } else if (!strcmp(argv[i], "--json")) {
       json = 1;
-    else
+    } else if (!strcmp(argv[i], "--ttl") && i + 1 < argc) {
+      if ((ttl = parse_ttl(argv[++i])) < 0) {
+        fprintf(stderr, "cmpgw secret new: --ttl is a number and a unit d, h, m or s "
+                        "(7d, 12h, 30m, 3600s), at most 100 years\n");
+        return CLI_USAGE;
+      }
+    } else if (!strcmp(argv[i], "--uses") && i + 1 < argc) {
+      uint64_t v;
+      if (!cli_parse_number(argv[++i], 1, 1000000000, &v)) {
+        fprintf(stderr, "cmpgw secret new: --uses is a number from 1 to 1000000000\n");
+        return CLI_USAGE;
+      }
+      max_uses = (int64_t)v;
+    } else if (!strcmp(argv[i], "--note") && i + 1 < argc) {
+      note = argv[++i];
+      if (!note_ok(note)) {
+        fprintf(stderr, "cmpgw secret new: --note is 1..%d characters on one line\n", MAX_NOTE);
+        return CLI_USAGE;
+      }
+    } else {
       return usage();
+    }
   }
   if (conf == NULL)
     return usage();
@@ -74,6 +136,7 @@ static int secret_new(int argc, char **argv) {
   snprintf(rec.reference, sizeof rec.reference, "%s", ref);
   snprintf(rec.profile, sizeof rec.profile, "%s", profile);
   rec.created_at = (int64_t)time(NULL);
+  rec.expires_at = ttl > 0 ? rec.created_at + ttl : 0;
   if (cmp_secret_generate(secret) ||
       cmp_secret_seal(master, ref, (const uint8_t *)secret, strlen(secret), rec.enc,
                       sizeof rec.enc, &rec.enc_len)) {
@@ -98,14 +161,14 @@ static int secret_new(int argc, char **argv) {
   struct cg_store *st;
   if (cg_config_resolve(&cfg, cfg.database, db, sizeof db) || cg_store_open(db, &st)) {
     fprintf(stderr, "cmpgw secret new: cannot open the database %s\n", cfg.database);
-    return 1;
+    return CLI_STORE;
   }
-  int err = cg_store_secret_insert(st, &rec);
+  int err = cg_query_secret_insert(st, &rec, max_uses, note);
   cg_store_close(st);
   if (err) {
     fprintf(stderr, "cmpgw secret new: %s\n",
             err == CG_EEXISTS ? "that reference exists already" : cg_strerror(err));
-    return 1;
+    return cli_exit_of(err);
   }
   if (json && challenge[0])
     printf("{\"reference\": \"%s\", \"secret\": \"%s\", \"challenge\": \"%s\"}\n", ref, secret,
@@ -122,8 +185,209 @@ static int secret_new(int argc, char **argv) {
   return 0;
 }
 
+/* ---- list, show, revoke ----------------------------------------------------- */
+
+/* What a secret is now, from its row: the first that applies of revoked,
+ * expired, locked (too many failures), exhausted (max_uses reached), active. */
+static const char *secret_status(const struct cg_query_secret *s, const char *now) {
+  if (s->revoked_at[0] != '\0')
+    return "revoked";
+  if (s->expires_at[0] != '\0' && strcmp(s->expires_at, now) <= 0)
+    return "expired";
+  if (s->locked_until[0] != '\0' && strcmp(s->locked_until, now) > 0)
+    return "locked";
+  if (s->max_uses >= 0 && s->uses >= s->max_uses)
+    return "exhausted";
+  return "active";
+}
+
+static void secret_json(struct cli_json *j, const struct cg_query_secret *s, const char *now) {
+  cli_json_object(j, NULL);
+  cli_json_string(j, "reference", s->reference);
+  cli_json_string(j, "profile", s->profile);
+  cli_json_string(j, "status", secret_status(s, now));
+  cli_json_string(j, "created_at", s->created_at);
+  cli_json_opt(j, "expires_at", s->expires_at);
+  cli_json_opt(j, "revoked_at", s->revoked_at);
+  cli_json_int_opt(j, "max_uses", s->max_uses);
+  cli_json_int(j, "uses", s->uses);
+  cli_json_int(j, "failed_attempts", s->failed_attempts);
+  cli_json_opt(j, "locked_until", s->locked_until);
+  cli_json_bool(j, "has_challenge", s->has_challenge);
+  cli_json_string(j, "note", s->note);
+  cli_json_end(j);
+}
+
+/* The options every subcommand but `new` takes: -c CONF, --json, at most one
+ * operand, and --profile where profile is not NULL. */
+struct opts {
+  const char *conf, *operand, *profile;
+  int json;
+};
+
+static int parse_opts(int argc, char **argv, struct opts *o, int with_profile, int operands) {
+  memset(o, 0, sizeof *o);
+  int n = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-c") && i + 1 < argc)
+      o->conf = argv[++i];
+    else if (!strcmp(argv[i], "--json"))
+      o->json = 1;
+    else if (with_profile && !strcmp(argv[i], "--profile") && i + 1 < argc)
+      o->profile = argv[++i];
+    else if (argv[i][0] != '-' && n++ < operands)
+      o->operand = argv[i];
+    else
+      return -1;
+  }
+  return o->conf == NULL || n != operands ? -1 : 0;
+}
+
+static int secret_list(int argc, char **argv) {
+  struct opts o;
+  if (parse_opts(argc, argv, &o, 1, 0) != 0)
+    return usage();
+  struct cg_store *st;
+  int rc = cli_open_store("secret list", o.conf, &st);
+  if (rc != CLI_OK)
+    return rc;
+  struct cg_query_secret *v;
+  size_t n;
+  int err = cg_query_secrets(st, o.profile, &v, &n);
+  cg_store_close(st);
+  if (err != 0) {
+    fprintf(stderr, "cmpgw secret list: %s\n", cg_strerror(err));
+    return cli_exit_of(err);
+  }
+  char now[21];
+  cli_now(now);
+  if (o.json) {
+    struct cli_json j;
+    cli_json_init(&j, stdout);
+    cli_json_array(&j, NULL);
+    for (size_t i = 0; i < n; i++)
+      secret_json(&j, &v[i], now);
+    cli_json_end(&j);
+  } else {
+    static const char *const head[] = {"REFERENCE", "PROFILE", "STATUS", "USES", "CREATED",
+                                       "EXPIRES", "CHALLENGE", "NOTE"};
+    struct cli_table t;
+    cli_table_init(&t, 8, head);
+    for (size_t i = 0; i < n; i++) {
+      char uses[48];
+      if (v[i].max_uses >= 0)
+        snprintf(uses, sizeof uses, "%lld/%lld", (long long)v[i].uses, (long long)v[i].max_uses);
+      else
+        snprintf(uses, sizeof uses, "%lld", (long long)v[i].uses);
+      cli_table_row(&t, v[i].reference, v[i].profile, secret_status(&v[i], now), uses,
+                    v[i].created_at, v[i].expires_at[0] ? v[i].expires_at : "never",
+                    v[i].has_challenge ? "yes" : "no", v[i].note);
+    }
+    rc = cli_table_print(&t, stdout);
+  }
+  cg_query_secrets_free(v, n);
+  return rc;
+}
+
+static int secret_show(int argc, char **argv) {
+  struct opts o;
+  if (parse_opts(argc, argv, &o, 0, 1) != 0)
+    return usage();
+  struct cg_store *st;
+  int rc = cli_open_store("secret show", o.conf, &st);
+  if (rc != CLI_OK)
+    return rc;
+  struct cg_query_secret s;
+  int err = cg_query_secret(st, o.operand, &s);
+  cg_store_close(st);
+  if (err == CG_ENOT_FOUND) {
+    fprintf(stderr, "cmpgw secret show: no secret with the reference ");
+    cli_put_text(stderr, o.operand);
+    fputc('\n', stderr);
+    return CLI_REFUSED;
+  }
+  if (err != 0) {
+    fprintf(stderr, "cmpgw secret show: %s\n", cg_strerror(err));
+    return cli_exit_of(err);
+  }
+  char now[21];
+  cli_now(now);
+  if (o.json) {
+    struct cli_json j;
+    cli_json_init(&j, stdout);
+    secret_json(&j, &s, now);
+  } else {
+    printf("reference:       ");
+    cli_put_text(stdout, s.reference);
+    printf("\nprofile:         ");
+    cli_put_text(stdout, s.profile);
+    printf("\nstatus:          %s\n", secret_status(&s, now));
+    printf("created:         %s\n", s.created_at);
+    printf("expires:         %s\n", s.expires_at[0] ? s.expires_at : "never");
+    printf("revoked:         %s\n", s.revoked_at[0] ? s.revoked_at : "no");
+    if (s.max_uses >= 0)
+      printf("uses:            %lld of at most %lld\n", (long long)s.uses, (long long)s.max_uses);
+    else
+      printf("uses:            %lld (no limit)\n", (long long)s.uses);
+    printf("failed attempts: %lld\n", (long long)s.failed_attempts);
+    printf("locked until:    %s\n", s.locked_until[0] ? s.locked_until : "not locked");
+    printf("challenge:       %s\n", s.has_challenge ? "yes (never shown again)" : "none");
+    printf("note:            ");
+    cli_put_text(stdout, s.note != NULL ? s.note : "-");
+    fputc('\n', stdout);
+  }
+  cg_query_secret_clear(&s);
+  return CLI_OK;
+}
+
+static int secret_revoke(int argc, char **argv) {
+  struct opts o;
+  if (parse_opts(argc, argv, &o, 0, 1) != 0)
+    return usage();
+  struct cg_store *st;
+  int rc = cli_open_store("secret revoke", o.conf, &st);
+  if (rc != CLI_OK)
+    return rc;
+  char at[CG_QUERY_TIME];
+  int err = cg_query_secret_revoke(st, o.operand, (int64_t)time(NULL), at);
+  cg_store_close(st);
+  if (err == CG_ENOT_FOUND || err == CG_ESTATE) {
+    fprintf(stderr, "cmpgw secret revoke: ");
+    if (err == CG_ENOT_FOUND)
+      fprintf(stderr, "no secret with the reference ");
+    else
+      fprintf(stderr, "the secret was revoked already, at %s: ", at);
+    cli_put_text(stderr, o.operand);
+    fputc('\n', stderr);
+    return CLI_REFUSED;
+  }
+  if (err != 0) {
+    fprintf(stderr, "cmpgw secret revoke: %s\n", cg_strerror(err));
+    return cli_exit_of(err);
+  }
+  if (o.json) {
+    struct cli_json j;
+    cli_json_init(&j, stdout);
+    cli_json_object(&j, NULL);
+    cli_json_string(&j, "reference", o.operand);
+    cli_json_string(&j, "revoked_at", at);
+    cli_json_end(&j);
+  } else {
+    printf("secret ");
+    cli_put_text(stdout, o.operand);
+    printf(" revoked at %s\n", at);
+  }
+  return CLI_OK;
+}
+
 int cmd_secret(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "new"))
     return secret_new(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "list"))
+    return secret_list(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "show"))
+    return secret_show(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "revoke"))
+    return secret_revoke(argc - 1, argv + 1);
   return usage();
 }

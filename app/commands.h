@@ -8,6 +8,12 @@
 int cmd_init(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
+int cmd_approve(int argc, char **argv);
+int cmd_reject(int argc, char **argv);
 int cmd_client(int argc, char **argv);
+int cmd_tx(int argc, char **argv);
+int cmd_certs(int argc, char **argv);
+int cmd_revoke(int argc, char **argv);
+int cmd_db(int argc, char **argv);
 
 #endif

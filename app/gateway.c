@@ -52,6 +52,10 @@ struct gateway {
   size_t n_profiles;
   unsigned inflight;
   bool stopping, http_closed;
+  /* approved transactions are issued one at a time, found by a timer */
+  uv_timer_t approvals;
+  bool issuing;
+  struct cg_store_op approvals_op;
   void (*on_stopped)(void *);
   void *stopped_arg;
 };
@@ -67,6 +71,8 @@ struct request {
   struct cg_store_op op;
   struct ca_call call;
   struct ca_crl_call crl_call;
+  /* issuing an approved transaction: nobody waits for an answer */
+  bool background;
   /* nested: an inner request answers its parent, not the peer */
   struct request *parent;
   size_t index;
@@ -83,14 +89,20 @@ static void finish(struct request *r) {
   struct cmp_exchange_info info;
   cmp_exchange_response(r->ex, &rsp, &len);
   cmp_exchange_info(r->ex, &info);
-  if (r->parent != NULL)
+  if (r->background)
+    r->gw->issuing = false; /* the next approved transaction may go */
+  else if (r->parent != NULL)
     cmp_exchange_nested_done(r->parent->ex, r->index, rsp, len);
   else if (rsp != NULL)
     cg_http_respond(r->http, rsp, len);
   else
     cg_http_respond_status(r->http, 500, "internal error: could not build a CMP response\n");
   double ms = (double)(uv_hrtime() - r->started_ns) / 1e6;
-  if (info.fail_info >= 0)
+  if (r->background)
+    cg_info("cmp approved %s profile=%s txid=%s -> %s%s %.1fms", info.req_type,
+            r->profile->cfg->name, info.txid, info.serial[0] ? "issued serial=" : "failed ",
+            info.serial[0] ? info.serial : info.detail, ms);
+  else if (info.fail_info >= 0)
     cg_info("cmp %s profile=%s ref=%s txid=%s -> %s status=%d failInfo=%d (%s) %.1fms",
             info.req_type, r->profile->cfg->name, info.ref, info.txid, info.rsp_type, info.status,
             info.fail_info, info.detail, ms);
@@ -281,6 +293,9 @@ static void drive(struct request *r) {
       r->op.revocation_present = true;
       r->op.revocation = *rev;
     }
+    struct der_view keep = cmp_exchange_request_to_keep(r->ex);
+    r->op.request_der = keep.p;
+    r->op.request_der_len = keep.len;
     const struct cmp_secret_note *note = cmp_exchange_secret_note(r->ex);
     if (note != NULL && note->used) {
       r->op.note_present = true;
@@ -437,6 +452,50 @@ static int load_pem_certs(struct gateway *gw, const char *profile, const char *f
   return 0;
 }
 
+/* ---- approved transactions ---------------------------------------------- */
+
+static struct profile_rt *profile_by_name(struct gateway *gw, const char *name) {
+  return profile_named(gw, name, strlen(name));
+}
+
+static void on_next_approved(struct cg_store_op *op) {
+  struct gateway *gw = op->arg;
+  struct profile_rt *p = op->result == 0 && op->txn_found ? profile_by_name(gw, op->txn.profile)
+                                                          : NULL;
+  struct request *r = p && !gw->stopping ? calloc(1, sizeof *r) : NULL;
+  if (r != NULL)
+    r->ex = cmp_exchange_new_approved(&gw->server, &p->cmp, &op->txn, op->request_out,
+                                      op->request_der_len, (int64_t)time(NULL));
+  cg_store_op_release(op);
+  if (r == NULL || r->ex == NULL) {
+    free(r);
+    gw->issuing = false;
+    return;
+  }
+  r->gw = gw;
+  r->profile = p;
+  r->background = true;
+  r->started_ns = uv_hrtime();
+  gw->inflight++;
+  drive(r);
+}
+
+/* Every second: is there an approved transaction to issue?  (Approvals are
+ * written by `cmpgw approve` into the database; the daemon finds them here,
+ * issues at once, and the device gets the certificate at its next poll.) */
+static void on_approvals_timer(uv_timer_t *t) {
+  struct gateway *gw = t->data;
+  if (gw->issuing || gw->stopping)
+    return;
+  memset(&gw->approvals_op, 0, sizeof gw->approvals_op);
+  gw->approvals_op.kind = CG_STORE_OP_NEXT_APPROVED;
+  gw->approvals_op.cb = on_next_approved;
+  gw->approvals_op.arg = gw;
+  gw->issuing = true;
+  if (cg_store_submit(gw->store, &gw->approvals_op) != 0)
+    gw->issuing = false;
+}
+
 static int start_backends(struct gateway *gw) {
   const struct cg_config *cfg = &gw->cfg;
   for (size_t i = 0; i < cfg->n_backends; i++) {
@@ -480,6 +539,8 @@ static int start_backends(struct gateway *gw) {
     p->cmp.implicit_confirm = pc->implicit_confirm;
     p->cmp.allow_ra_verified = pc->ra_verified;
     p->cmp.challenge = (enum cmp_challenge)pc->challenge;
+    p->cmp.manual_approval = pc->manual_approval;
+    p->cmp.check_after = pc->check_after;
     if (pc->nested_trust_anchors[0] != 0) {
       int err = load_pem_certs(gw, pc->name, pc->nested_trust_anchors, p->nested_der,
                                p->nested, &p->cmp.n_nested_anchors);
@@ -580,6 +641,9 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
     goto fail_running;
   }
   cg_info("listening http %s:%d", host, cg_http_server_port(gw->http));
+  uv_timer_init(loop, &gw->approvals);
+  gw->approvals.data = gw;
+  uv_timer_start(&gw->approvals, on_approvals_timer, 1000, 1000);
   if (gw->cfg.tcp[0])
     cg_info("tcp listener %s configured; raw TCP transport not served yet", gw->cfg.tcp);
   *out = gw;
@@ -623,5 +687,7 @@ void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) 
   gw->on_stopped = on_stopped;
   gw->stopped_arg = arg;
   cg_info("stopping: %u exchange(s) in flight", gw->inflight);
+  uv_timer_stop(&gw->approvals);
+  uv_close((uv_handle_t *)&gw->approvals, NULL);
   cg_http_server_stop(gw->http, on_http_closed, gw);
 }

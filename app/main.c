@@ -15,8 +15,31 @@ static const struct command {
     {"init", cmd_init, "init DIR [--http HOST:PORT] [--tcp HOST:PORT] [--admin HOST:PORT]\n"
                        "        create a demo deployment (CA, RA credentials, config, database)"},
     {"serve", cmd_serve, "serve -c CONF\n        run the gateway in the foreground"},
-    {"secret", cmd_secret, "secret new -c CONF [--profile NAME] [--ref REF] [--json]\n"
-                           "        create a shared secret for a device (printed once)"},
+    {"approve", cmd_approve, "approve -c CONF TRANSACTION_ID\n"
+                             "        approve a request waiting in a manual-approval profile"},
+    {"reject", cmd_reject, "reject -c CONF TRANSACTION_ID [--reason TEXT]\n"
+                           "        reject a request waiting in a manual-approval profile"},
+    {"secret", cmd_secret, "secret new -c CONF [--profile NAME] [--ref REF] [--ttl 7d|12h|30m|3600s]\n"
+                           "           [--uses N] [--note TEXT] [--json]\n"
+                           "        create a shared secret for a device (printed once)\n"
+                           "  secret list -c CONF [--profile NAME] [--json]\n"
+                           "  secret show -c CONF REF [--json]\n"
+                           "        the secrets' state (never a secret or a challenge)\n"
+                           "  secret revoke -c CONF REF [--json]\n"
+                           "        stop accepting a secret (recorded in events)"},
+    {"tx", cmd_tx, "tx list -c CONF [--state S] [--profile P] [--since ISO-TIME] [--limit N] [--json]\n"
+                   "  tx show -c CONF TRANSACTION_ID [--json]\n"
+                   "        CMP transactions, newest first; one with its certificate and events"},
+    {"certs", cmd_certs, "certs list -c CONF [--subject SUBSTRING] [--status issued|revoked] [--limit N] [--json]\n"
+                         "  certs show -c CONF SERIAL [--pem | --json]\n"
+                         "        issued certificates; one with its revocation, or as PEM"},
+    {"revoke", cmd_revoke, "revoke -c CONF SERIAL --reason 0..10|NAME [--json]\n"
+                           "        revoke a certificate as the operator (CRLReason number or name)"},
+    {"db", cmd_db, "db check (-c CONF | FILE) [--json]\n"
+                   "  db backup -c CONF FILE [--json]\n"
+                   "        check a database (integrity, foreign keys, schema version); copy it live\n"
+                   "        exit status of secret, tx, certs, revoke, db: 0 ok, 1 not found or\n"
+                   "        refused, 2 usage, 3 store error (see docs/cli.md)"},
     {"client", cmd_client, "client ir|cr|kur|p10cr|rr|genm --url URL ...\n        one CMP transaction"},
 };
 

@@ -334,6 +334,23 @@ int cmp_client_nested(const struct cmp_client_cred *cred, const struct cmp_clien
   return cmp_client_message(cred, hdr, nested_body, &a, out, cap, len);
 }
 
+/* PollReqContent ::= SEQUENCE OF SEQUENCE { certReqId INTEGER } */
+static void poll_req_body(struct der_writer *w, const void *arg) {
+  const int64_t *id = arg;
+  size_t body = der_begin(w, DER_CTX_CONS(CMP_POLLREQ));
+  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t one = der_begin(w, DER_SEQUENCE);
+  der_put_int64(w, DER_INTEGER, *id);
+  der_end(w, one);
+  der_end(w, seq);
+  der_end(w, body);
+}
+
+int cmp_client_poll_req(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
+                        int64_t cert_req_id, uint8_t *out, size_t cap, size_t *len) {
+  return cmp_client_message(cred, hdr, poll_req_body, &cert_req_id, out, cap, len);
+}
+
 struct conf_arg {
   struct der_view hash;
   int64_t cert_req_id;

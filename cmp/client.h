@@ -80,6 +80,9 @@ int cmp_client_genm(const struct cmp_client_cred *cred, const struct cmp_client_
 int cmp_client_nested(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
                       const struct der_view *msgs, size_t n, uint8_t *out, size_t cap,
                       size_t *len);
+/* A pollReq for certReqId (RFC 9810 §5.3.22). */
+int cmp_client_poll_req(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
+                        int64_t cert_req_id, uint8_t *out, size_t cap, size_t *len);
 /* A certConf accepting (or rejecting) cert, hashed with the hash of its
  * signature algorithm. */
 int cmp_client_cert_conf(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,

@@ -22,7 +22,7 @@ void set_phase(struct cmp_exchange *ex, enum phase to) {
       [PH_LOOKUP] = 1u << PH_VERIFY,
       [PH_VERIFY] = 1u << PH_ISSUE | 1u << PH_UPDATE | 1u << PH_INSERT | 1u << PH_CRL |
                     1u << PH_NESTED | 1u << PH_NOTE,
-      [PH_ISSUE] = 1u << PH_INSERT,
+      [PH_ISSUE] = 1u << PH_INSERT | 1u << PH_UPDATE,
       [PH_INSERT] = 0,
       [PH_UPDATE] = 0,
       [PH_CRL] = 0,
@@ -48,6 +48,15 @@ static bool is_recorded_request(int type) {
 void fail(struct cmp_exchange *ex, int err, const char *detail) {
   ex->err = err;
   ex->detail = detail;
+  if (ex->deferred) {
+    /* An approved request the CA could not serve: the transaction fails and
+     * the device learns it at its next pollReq. */
+    ex->has_cert = false;
+    ex->txn.failinfo = cg_err_failinfo(err);
+    ex->txn.updated_at = ex->now;
+    ex->phase = cmp_txn_set_state(&ex->txn, CMP_TXN_FAILED) == 0 ? PH_UPDATE : PH_DONE;
+    return;
+  }
   ex->rsp_type = CMP_ERROR;
   ex->status = CMP_REJECTION;
   ex->has_cert = false;
@@ -192,6 +201,7 @@ static int check_request(struct cmp_exchange *ex) {
   case CMP_RR:
   case CMP_GENM:
   case CMP_NESTED:
+  case CMP_POLLREQ:
     break;
   default:
     ex->detail = "message type not supported";
@@ -314,6 +324,26 @@ void cmp_exchange_restrict(struct cmp_exchange *ex, uint32_t mask) {
   fail(ex, CG_EBAD_REQUEST, "message type not expected on this path");
 }
 
+struct cmp_exchange *cmp_exchange_new_approved(const struct cmp_server_cfg *cfg,
+                                               const struct cmp_profile *profile,
+                                               const struct cmp_txn_record *txn,
+                                               const uint8_t *req, size_t len, int64_t now) {
+  struct cmp_exchange *ex = cmp_exchange_new(cfg, profile, req, len, now);
+  if (ex == NULL || ex->phase != PH_LOOKUP)
+    return ex; /* a stored request that no longer decodes answers nobody */
+  ex->deferred = true;
+  ex->txn = *txn;
+  ex->cert_req_id = txn->cert_req_id;
+  ex->phase = PH_VERIFY;
+  if (build_issue_request(ex))
+    set_phase(ex, PH_ISSUE);
+  return ex;
+}
+
+struct der_view cmp_exchange_request_to_keep(const struct cmp_exchange *ex) {
+  return ex->waiting ? (struct der_view){ex->req, ex->req_len} : (struct der_view){NULL, 0};
+}
+
 void cmp_exchange_free(struct cmp_exchange *ex) {
   if (ex == NULL)
     return;
@@ -413,6 +443,9 @@ static void verify(struct cmp_exchange *ex) {
   case CMP_NESTED:
     verify_nested(ex);
     break;
+  case CMP_POLLREQ:
+    verify_poll(ex);
+    break;
   default:
     verify_cert_request(ex);
     break;
@@ -503,6 +536,10 @@ const struct cmp_secret_note *cmp_exchange_secret_note(const struct cmp_exchange
 }
 
 void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
+  if (ex->deferred) {
+    ex->phase = PH_DONE; /* nobody to answer; a failed update is retried later */
+    return;
+  }
   if (ex->phase == PH_NOTE) {
     set_phase(ex, PH_PROTECT); /* the error answer goes out whatever the store said */
     return;
@@ -515,7 +552,11 @@ void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
   }
   switch (err) {
   case 0:
-    ex->status = CMP_ACCEPTED;
+    if (ex->deferred) {
+      ex->phase = PH_DONE; /* issued for a device that will poll: nobody to answer now */
+      return;
+    }
+    ex->status = ex->waiting ? CMP_WAITING : CMP_ACCEPTED;
     set_phase(ex, PH_PROTECT);
     return;
   case CG_EEXISTS:

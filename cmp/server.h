@@ -88,6 +88,10 @@ struct cmp_profile {
   bool allow_sig;          /* signature-protected requests */
   bool implicit_confirm;   /* grant implicitConfirm when asked */
   bool allow_ra_verified;  /* accept the raVerified POP */
+  /* RFC 9483 §4.4: certificate requests wait for an operator's approval;
+   * the device polls every check_after seconds. */
+  bool manual_approval;
+  unsigned check_after;
 };
 
 /* What a CA is asked to certify (views into the exchange; valid until it is freed). */
@@ -136,6 +140,19 @@ struct cmp_lookup_res {
 };
 
 struct cmp_exchange;
+
+/* An exchange that issues the certificate of an approved transaction (state
+ * pending_ca) from its stored request, with no peer waiting: it goes
+ * ISSUE -> UPDATE (pending_ca -> issued, with the certificate) -> DONE with no
+ * response.  The request was authenticated when it arrived.  NULL only when
+ * out of memory. */
+struct cmp_exchange *cmp_exchange_new_approved(const struct cmp_server_cfg *cfg,
+                                               const struct cmp_profile *profile,
+                                               const struct cmp_txn_record *txn,
+                                               const uint8_t *req, size_t len, int64_t now);
+/* For CMP_STEP_INSERT: the request to keep with a transaction that waits
+ * (p NULL otherwise). */
+struct der_view cmp_exchange_request_to_keep(const struct cmp_exchange *ex);
 
 /* Starts an exchange for the request bytes (copied) arriving for profile at
  * time now.  NULL only when out of memory. */

@@ -88,6 +88,8 @@ struct cmp_exchange {
   struct cmp_issue_request issue;
   int64_t cert_req_id;
   bool implicit_confirm; /* granted */
+  bool waiting;          /* the answer says waiting: the request awaits approval */
+  bool deferred;         /* issuing an approved transaction: no peer, no answer */
 
   /* what to store */
   struct cmp_txn_record txn;
@@ -126,6 +128,13 @@ void verify_cert_conf(struct cmp_exchange *ex);
 void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len);
 /* The body of ip/cp/kup/pkiconf. */
 void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w);
+
+/* srv_poll.c */
+void verify_poll(struct cmp_exchange *ex);
+void write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w);
+/* srv_enrol.c: the certificate request of ex from its message, without
+ * authentication or POP (for an approved request). */
+bool build_issue_request(struct cmp_exchange *ex);
 
 /* srv_revoke.c */
 void verify_rev_request(struct cmp_exchange *ex);

@@ -87,6 +87,88 @@ static bool check_challenge(struct cmp_exchange *ex, struct der_view given) {
   return ok;
 }
 
+bool build_issue_request(struct cmp_exchange *ex) {
+  struct cmp_issue_request *is = &ex->issue;
+  is->profile = ex->profile;
+  if (ex->msg.type == CMP_P10CR) {
+    is->subject = ex->p10.subject;
+    is->spki = ex->p10.spki;
+    is->extensions = ex->p10.extensions;
+  } else {
+    const struct cmp_cert_template *tp = &ex->msg.u.cert_req.req[0].tmpl;
+    is->subject = tp->subject;
+    if (ex->msg.type == CMP_KUR && (is->subject.p == NULL || is->subject.len <= 2) &&
+        ex->auth == AUTH_SIG)
+      is->subject = ex->signer.subject; /* RFC 9483 §4.1.3: the old subject by default */
+    if (tp->public_key.p == NULL) {
+      fail(ex, CG_EBAD_TEMPLATE,
+           "the template has no public key (central key generation is not offered)");
+      return false;
+    }
+    if (!template_spki(ex, tp, &is->spki)) {
+      fail(ex, CG_ENOMEM, "out of memory");
+      return false;
+    }
+    is->extensions = tp->extensions;
+    is->has_not_before = tp->has_not_before;
+    is->not_before = tp->not_before;
+    is->has_not_after = tp->has_not_after;
+    is->not_after = tp->not_after;
+  }
+  if (is->subject.p == NULL || is->subject.len <= 2) {
+    fail(ex, CG_EBAD_TEMPLATE, "the request has no subject");
+    return false;
+  }
+  return true;
+}
+
+/* RFC 4211 §4: the requester proves it holds the private key. */
+static bool check_pop(struct cmp_exchange *ex, const struct cmp_cert_req *cr) {
+  if (cr == NULL) {
+    if (cmp_p10_verify(&ex->p10) == 0)
+      return true;
+    fail(ex, CG_EBAD_POP, "the PKCS#10 signature does not verify");
+    return false;
+  }
+  if (cr->pop == CMP_POP_RA_VERIFIED) {
+    if (ex->prof->allow_ra_verified)
+      return true;
+    fail(ex, CG_EBAD_POP, "raVerified is not accepted for this profile");
+    return false;
+  }
+  if (cr->pop != CMP_POP_SIGNATURE) {
+    fail(ex, CG_EBAD_POP, "a signature proof of possession is required");
+    return false;
+  }
+  if (cmp_verify_pop(cr, ex->issue.spki.p, ex->issue.spki.len) == 0)
+    return true;
+  fail(ex, CG_EBAD_POP, "proof of possession does not verify");
+  return false;
+}
+
+/* RFC 9483 §4.4: the request waits for an operator; the answer says
+ * waiting, and the device polls.  The request is kept to issue from later. */
+static void wait_for_approval(struct cmp_exchange *ex) {
+  struct cmp_txn_record *t = &ex->txn;
+  if (cg_random(ex->sender_nonce, sizeof ex->sender_nonce) ||
+      cmp_txn_set_state(t, CMP_TXN_PENDING_APPROVAL)) {
+    fail(ex, CG_ECRYPTO, "no randomness");
+    return;
+  }
+  cg_hex(ex->sender_nonce, sizeof ex->sender_nonce, t->sender_nonce);
+  ex->waiting = true;
+  ex->rsp_type = ex->msg.type == CMP_IR ? CMP_IP : ex->msg.type == CMP_KUR ? CMP_KUP : CMP_CP;
+  if (ex->mac_ok) { /* the secret's use counts now, with the transaction */
+    struct cmp_secret_note *n = &ex->note;
+    memset(n, 0, sizeof *n);
+    snprintf(n->reference, sizeof n->reference, "%s", ex->secret.reference);
+    n->used = true;
+    n->at = ex->now;
+    ex->has_note = true;
+  }
+  set_phase(ex, PH_INSERT);
+}
+
 void verify_cert_request(struct cmp_exchange *ex) {
   const struct cmp_header *h = &ex->msg.hdr;
   const struct cmp_cert_req *cr = NULL;
@@ -101,65 +183,24 @@ void verify_cert_request(struct cmp_exchange *ex) {
     fail(ex, CG_ETXID_IN_USE, "transactionID already in use");
     return;
   }
-  struct cmp_issue_request *is = &ex->issue;
-  is->profile = ex->profile;
-  if (cr != NULL) {
-    /* RFC 9483 §4.1.1: with one request per message, certReqId MUST be 0. */
-    if (cr->cert_req_id != 0) {
-      fail(ex, CG_EBAD_REQUEST, "certReqId must be 0");
-      return;
-    }
-    const struct cmp_cert_template *tp = &cr->tmpl;
-    if (ex->msg.type == CMP_KUR && !check_key_update(ex, cr))
-      return;
-    is->subject = tp->subject;
-    if (ex->msg.type == CMP_KUR && (is->subject.p == NULL || is->subject.len <= 2))
-      is->subject = ex->signer.subject; /* RFC 9483 §4.1.3: the old subject by default */
-    if (tp->public_key.p == NULL) {
-      fail(ex, CG_EBAD_TEMPLATE,
-           "the template has no public key (central key generation is not offered)");
-      return;
-    }
-    if (!template_spki(ex, tp, &is->spki)) {
-      fail(ex, CG_ENOMEM, "out of memory");
-      return;
-    }
-    is->extensions = tp->extensions;
-    is->has_not_before = tp->has_not_before;
-    is->not_before = tp->not_before;
-    is->has_not_after = tp->has_not_after;
-    is->not_after = tp->not_after;
-    /* RFC 4211 §4: the requester proves it holds the private key. */
-    if (cr->pop == CMP_POP_RA_VERIFIED) {
-      if (!ex->prof->allow_ra_verified) {
-        fail(ex, CG_EBAD_POP, "raVerified is not accepted for this profile");
-        return;
-      }
-    } else if (cr->pop != CMP_POP_SIGNATURE) {
-      fail(ex, CG_EBAD_POP, "a signature proof of possession is required");
-      return;
-    } else if (cmp_verify_pop(cr, is->spki.p, is->spki.len)) {
-      fail(ex, CG_EBAD_POP, "proof of possession does not verify");
-      return;
-    }
-  } else {
-    is->subject = ex->p10.subject;
-    is->spki = ex->p10.spki;
-    is->extensions = ex->p10.extensions;
-    if (cmp_p10_verify(&ex->p10)) {
-      fail(ex, CG_EBAD_POP, "the PKCS#10 signature does not verify");
-      return;
-    }
-  }
-  if (is->subject.p == NULL || is->subject.len <= 2) {
-    fail(ex, CG_EBAD_TEMPLATE, "the request has no subject");
+  /* RFC 9483 §4.1.1: with one request per message, certReqId MUST be 0. */
+  if (cr != NULL && cr->cert_req_id != 0) {
+    fail(ex, CG_EBAD_REQUEST, "certReqId must be 0");
     return;
   }
+  if (ex->msg.type == CMP_KUR && !check_key_update(ex, cr))
+    return;
+  if (!build_issue_request(ex) || !check_pop(ex, cr))
+    return;
   if (ex->msg.type != CMP_KUR &&
       !check_challenge(ex, cr ? cr->reg_token : ex->p10.challenge_password))
     return;
   /* RFC 9483 §4.1.1: implicitConfirm is granted only where the profile says so. */
   ex->implicit_confirm = h->implicit_confirm && ex->prof->implicit_confirm;
+  if (ex->prof->manual_approval) {
+    wait_for_approval(ex);
+    return;
+  }
   set_phase(ex, PH_ISSUE);
 }
 
@@ -199,6 +240,17 @@ void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
 
   struct cmp_txn_record *t = &ex->txn;
   snprintf(t->cert_serial, sizeof t->cert_serial, "%s", c->serial);
+  if (ex->deferred) {
+    /* An approved request: the certificate waits in the store for the
+     * device's next pollReq, which echoes the nonce the row keeps. */
+    t->updated_at = ex->now;
+    if (cmp_txn_set_state(t, CMP_TXN_ISSUED)) {
+      fail(ex, CG_ESTATE, "illegal state change");
+      return;
+    }
+    set_phase(ex, PH_UPDATE);
+    return;
+  }
   if (cg_random(ex->sender_nonce, sizeof ex->sender_nonce)) {
     fail(ex, CG_ECRYPTO, "no randomness");
     return;
@@ -307,6 +359,11 @@ void verify_cert_conf(struct cmp_exchange *ex) {
 void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w) {
   if (ex->rsp_type == CMP_PKICONF) {
     cmp_write_pkiconf_body(w);
+    return;
+  }
+  if (ex->waiting) {
+    cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, CMP_WAITING, CG_FI_NONE,
+                            "awaiting approval", (struct der_view){NULL, 0});
     return;
   }
   cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, ex->status, CG_FI_NONE, NULL,

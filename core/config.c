@@ -114,6 +114,7 @@ static struct cg_config_profile *profile(struct cg_config *cfg, const char *name
   p->eku_client_auth = true;
   p->copy_san = true;
   p->allow_mac = p->allow_sig = true;
+  p->check_after = 5;
   return p;
 }
 
@@ -133,6 +134,14 @@ static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k
     return parse_bool(v, &p->implicit_confirm);
   if (!strcmp(k, "ra_verified"))
     return parse_bool(v, &p->ra_verified);
+  if (!strcmp(k, "approval")) {
+    if (strcmp(v, "manual") && strcmp(v, "none"))
+      return 0;
+    p->manual_approval = !strcmp(v, "manual");
+    return 1;
+  }
+  if (!strcmp(k, "check_after"))
+    return set_uint(&x, v, 1, 86400) && (p->check_after = (unsigned)x, 1);
   if (!strcmp(k, "challenge")) {
     p->challenge = !strcmp(v, "none") ? 0 : !strcmp(v, "fixed") ? 1 : !strcmp(v, "random") ? 2 : -1;
     return p->challenge >= 0;

@@ -29,6 +29,8 @@ struct cg_config_profile {
   char aliases[512];           /* extra request paths, comma separated */
   char nested_trust_anchors[CG_PATH_MAX]; /* PEM: RAs allowed to send nested messages */
   int challenge;               /* 0 none, 1 fixed, 2 random (enum cmp_challenge) */
+  bool manual_approval;        /* approval = manual */
+  unsigned check_after;        /* seconds a waiting device is told to wait */
   char challenge_value[128];   /* challenge = fixed */
 };
 

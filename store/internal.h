@@ -38,6 +38,7 @@ enum stmt_id {
   S_SECRET_USED,
   S_SECRET_FAILED,
   S_EVENT_INSERT,
+  S_TXN_NEXT_APPROVED,
   S__COUNT
 };
 

@@ -103,6 +103,8 @@ static const char *const migrations[] = {
     "ALTER TABLE secrets ADD COLUMN note TEXT;"
     "ALTER TABLE revocations ADD COLUMN requested_by TEXT NOT NULL DEFAULT 'device'"
     "  CHECK (requested_by IN ('device', 'operator'));",
+    /* 5 -> 6: the request a waiting transaction is issued from later. */
+    "ALTER TABLE transactions ADD COLUMN request_der BLOB;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))

@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -60,7 +61,11 @@ static const char *const stmt_sql[S__COUNT] = {
                        " VALUES (?1, ?2, ?3, ?4)",
     [S_TXN_INSERT] = "INSERT INTO transactions (transaction_id, profile, auth_ref, req_type, state,"
                      " failinfo, cert_req_id, sender_nonce, cert_serial, created_at,"
-                     " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     " updated_at, request_der)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [S_TXN_NEXT_APPROVED] = "SELECT transaction_id, request_der FROM transactions"
+                            " WHERE state = 'pending_ca' AND request_der IS NOT NULL"
+                            " ORDER BY updated_at LIMIT 1",
     [S_TXN_GET] = "SELECT profile, auth_ref, req_type, state, failinfo, cert_req_id,"
                   " sender_nonce, cert_serial, created_at, updated_at"
                   " FROM transactions WHERE transaction_id = ?1",
@@ -472,7 +477,8 @@ static int revoke(struct cg_store *st, const struct cmp_revocation_record *r, co
   return step_done(st, S_REVOCATION_INSERT, "recording a revocation");
 }
 
-static int txn_insert(struct cg_store *st, const struct cmp_txn_record *r) {
+static int txn_insert(struct cg_store *st, const struct cmp_txn_record *r,
+                      const uint8_t *request_der, size_t request_len) {
   sqlite3_stmt *s = st->stmt[S_TXN_INSERT];
   int b = bind_text(s, 1, r->txid) | bind_text(s, 2, r->profile) |
           bind_text_or_null(s, 3, r->auth_ref) | bind_text(s, 4, r->req_type) |
@@ -480,7 +486,10 @@ static int txn_insert(struct cg_store *st, const struct cmp_txn_record *r) {
           (r->failinfo < 0 ? sqlite3_bind_null(s, 6) : sqlite3_bind_int(s, 6, r->failinfo)) |
           sqlite3_bind_int64(s, 7, r->cert_req_id) | bind_text_or_null(s, 8, r->sender_nonce) |
           bind_text_or_null(s, 9, r->cert_serial) | bind_time(s, 10, r->created_at) |
-          bind_time(s, 11, r->updated_at);
+          bind_time(s, 11, r->updated_at) |
+          (request_der != NULL
+               ? sqlite3_bind_blob(s, 12, request_der, (int)request_len, SQLITE_STATIC)
+               : sqlite3_bind_null(s, 12));
   if (b != SQLITE_OK)
     return bind_failed(st, s, "transaction");
   return step_done(st, S_TXN_INSERT, "inserting transaction");
@@ -568,6 +577,28 @@ static int op_lookup(struct cg_store *st, struct cg_store_op *op) {
   return err;
 }
 
+/* The oldest approved transaction with its kept request. */
+static int op_next_approved(struct cg_store *st, struct cg_store_op *op) {
+  sqlite3_stmt *s = st->stmt[S_TXN_NEXT_APPROVED];
+  char txid[sizeof op->txn.txid];
+  op->txn_found = false;
+  op->request_out = NULL;
+  op->request_der_len = 0;
+  int rc = sqlite3_step(s), err = 0;
+  if (rc == SQLITE_ROW) {
+    if (column_text(s, 0, txid, sizeof txid) != 0)
+      err = CG_ESTORE;
+    else
+      err = column_blob_dup(s, 1, &op->request_out, &op->request_der_len);
+  } else if (rc != SQLITE_DONE) {
+    err = step_error(st, rc, "reading approved transactions");
+  }
+  stmt_done(s);
+  if (err != 0 || rc != SQLITE_ROW)
+    return err;
+  return txn_read(st, txid, &op->txn, &op->txn_found);
+}
+
 static int write_checked(const struct cg_store_op *op) {
   const struct cmp_txn_record *r = &op->txn;
   if (op->cert_present && !cert_insertable(&op->cert))
@@ -603,7 +634,7 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
   if (op->kind == CG_STORE_OP_SECRET_NOTE)
     err = op->note_present ? 0 : CG_EINVAL; /* the note alone, below */
   else if (op->kind == CG_STORE_OP_INSERT)
-    err = txn_insert(st, &op->txn);
+    err = txn_insert(st, &op->txn, op->request_der, op->request_der_len);
   else
     err = txn_update(st, &op->txn);
   if (err == 0 && op->cert_present)
@@ -619,17 +650,21 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
   return err;
 }
 
+static bool is_read(const struct cg_store_op *op) {
+  return op->kind == CG_STORE_OP_LOOKUP || op->kind == CG_STORE_OP_NEXT_APPROVED;
+}
+
 /* After the group's transaction was lost, no write of it is durable. */
 static void fail_writes(struct cg_store_op *from, const struct cg_store_op *to) {
   for (struct cg_store_op *op = from; op != to; op = op->next)
-    if (op->kind != CG_STORE_OP_LOOKUP && op->result == 0)
+    if (!is_read(op) && op->result == 0)
       op->result = CG_ESTORE;
 }
 
 void store_run_group(struct cg_store *st, struct cg_store_op *group) {
   bool writes = false;
   for (struct cg_store_op *op = group; op != NULL; op = op->next)
-    writes = writes || op->kind != CG_STORE_OP_LOOKUP;
+    writes = writes || !is_read(op);
   /* Read-only groups need no transaction: each read sees committed data. */
   bool in_txn = writes && exec_stmt(st, S_BEGIN) == 0;
   bool lost = writes && !in_txn;
@@ -638,6 +673,8 @@ void store_run_group(struct cg_store *st, struct cg_store_op *group) {
     atomic_fetch_add(&st->ops, 1);
     if (op->kind == CG_STORE_OP_LOOKUP)
       op->result = op_lookup(st, op);
+    else if (op->kind == CG_STORE_OP_NEXT_APPROVED)
+      op->result = op_next_approved(st, op);
     else if (lost)
       op->result = CG_ESTORE;
     else if (op->kind == CG_STORE_OP_INSERT || op->kind == CG_STORE_OP_UPDATE ||
@@ -806,4 +843,60 @@ void cg_store_op_release(struct cg_store_op *op) {
   free(op->revoked);
   op->revoked = NULL;
   op->n_revoked = 0;
+  free(op->request_out);
+  op->request_out = NULL;
+}
+
+/* One statement on the CLI's connection, parameters bound as text (times
+ * already formatted). */
+static int exec_bound(struct cg_store *st, const char *sql, const char *const *args, int n,
+                      int *changes) {
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+    return step_error(st, sqlite3_errcode(st->db), "preparing");
+  for (int i = 0; i < n; i++)
+    if (args[i] != NULL)
+      sqlite3_bind_text(s, i + 1, args[i], -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  int err = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : step_error(st, rc, "deciding");
+  if (changes != NULL)
+    *changes = rc == SQLITE_ROW ? 1 : sqlite3_changes(st->db);
+  sqlite3_finalize(s);
+  return err;
+}
+
+int cg_store_txn_decide(struct cg_store *st, const char *txid, bool approve, const char *reason,
+                        int64_t now) {
+  if (st->thread_running)
+    return CG_EBUSY;
+  char at[21], fi[8];
+  cg_iso8601(now, at);
+  snprintf(fi, sizeof fi, "%d", CG_FI_BAD_REQUEST);
+  if (exec_stmt(st, S_BEGIN) != 0)
+    return CG_ESTORE;
+  int changes = 0;
+  const char *upd[] = {approve ? "pending_ca" : "rejected", approve ? NULL : fi, at, txid};
+  int err = exec_bound(st,
+                       "UPDATE transactions SET state = ?1, failinfo = ?2, updated_at = ?3"
+                       " WHERE transaction_id = ?4 AND state = 'pending_approval'",
+                       upd, 4, &changes);
+  if (err == 0 && changes == 0) {
+    const char *q[] = {txid};
+    int found = 0;
+    err = exec_bound(st, "SELECT 1 FROM transactions WHERE transaction_id = ?1", q, 1, &found);
+    if (err == 0)
+      err = found ? CG_ESTATE : CG_ENOT_FOUND;
+  }
+  if (err == 0) {
+    const char *ev[] = {at, txid, approve ? "transaction.approved" : "transaction.rejected",
+                        reason};
+    err = exec_bound(st,
+                     "INSERT INTO events (at, transaction_id, kind, detail)"
+                     " VALUES (?1, ?2, ?3, ?4)",
+                     ev, 4, NULL);
+  }
+  if (err == 0 && exec_stmt(st, S_COMMIT) == 0)
+    return 0;
+  exec_stmt(st, S_ROLLBACK);
+  return err ? err : CG_ESTORE;
 }

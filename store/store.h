@@ -39,6 +39,13 @@ int cg_store_secret_insert(struct cg_store *st, const struct cmp_secret_record *
 /* Reads a secret by reference; CG_ENOT_FOUND when absent. */
 int cg_store_secret_get(struct cg_store *st, const char *reference, struct cmp_secret_record *out);
 
+/* An operator's decision on a transaction awaiting approval: approve moves it
+ * to pending_ca (the daemon then issues), reject to rejected (failInfo
+ * badRequest, the reason kept in events).  0, CG_ENOT_FOUND, CG_ESTATE (not
+ * pending_approval), CG_ESTORE.  Safe while the daemon runs (WAL). */
+int cg_store_txn_decide(struct cg_store *st, const char *txid, bool approve, const char *reason,
+                        int64_t now);
+
 enum cg_store_op_kind {
   /* Reads the secret named by `ref` (if ref_len > 0), the transaction
    * `txid` (if non-empty) with its certificate, and the certificate `serial`
@@ -57,6 +64,9 @@ enum cg_store_op_kind {
   CG_STORE_OP_UPDATE,
   /* Applies `note` to a secret's counters and writes its audit event. */
   CG_STORE_OP_SECRET_NOTE,
+  /* Reads the oldest approved transaction (state pending_ca) with its kept
+   * request into txn / request_der (txn_found false when there is none). */
+  CG_STORE_OP_NEXT_APPROVED,
 };
 
 struct cg_store_op {
@@ -82,6 +92,11 @@ struct cg_store_op {
    * SECRET_NOTE input */
   bool note_present;
   struct cmp_secret_note note;
+  /* INSERT input: the request kept with a waiting transaction (borrowed);
+   * NEXT_APPROVED output (malloc'ed, freed by cg_store_op_release) */
+  const uint8_t *request_der;
+  size_t request_der_len;
+  uint8_t *request_out;
   /* LOOKUP input: a certificate by lowercase hex serial ("" = none) */
   char serial[2 * CMP_MAX_SERIAL + 1];
   /* LOOKUP input: list the revocations of certificates of this issuer

@@ -39,7 +39,10 @@ struct fixture {
   struct der_view ra_chain[2], ca_chain[1];
   uint8_t master[32];
   struct cmp_server_cfg cfg;
-  struct cmp_profile prof_default, prof_other, prof_implicit, prof_fixed, prof_random;
+  struct cmp_profile prof_default, prof_other, prof_implicit, prof_fixed, prof_random,
+      prof_manual;
+  uint8_t kept[MAX_TXNS][4096]; /* requests kept with waiting transactions */
+  size_t kept_len[MAX_TXNS];
   struct cmp_secret_record secret; /* REF's; its profile follows the one asked for */
   /* the "database" */
   struct cmp_txn_record txns[MAX_TXNS];
@@ -73,6 +76,9 @@ struct cmp_txn_record *find_txn(const char *txid, size_t *idx);
 /* Plays store, threadpool and CA for one exchange until it is done. */
 struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len);
 void client_init(struct client *c, const char *ref, const char *secret);
+/* A fresh senderNonce for the client's next message (the decode checks of
+ * decode_response() then expect it as the answer's recipNonce). */
+int client_new_nonce(struct client *c);
 size_t make_ir(struct client *c, uint8_t *out, size_t cap);
 /* Decodes the response and checks what every answer must satisfy. */
 void decode_response(struct cmp_exchange *ex, const struct client *c, struct cmp_msg *m);

@@ -82,6 +82,10 @@ int setup(void **state) {
   f->prof_random = f->prof_default;
   f->prof_random.name = "random";
   f->prof_random.challenge = CMP_CHALLENGE_RANDOM;
+  f->prof_manual = f->prof_default;
+  f->prof_manual.name = "manual";
+  f->prof_manual.manual_approval = true;
+  f->prof_manual.check_after = 7;
   f->cfg.master_key = f->master;
   f->cfg.pbm_max_iterations = 10000;
 
@@ -142,6 +146,7 @@ struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
                                 : !strcmp(profile, "implicit") ? &F->prof_implicit
                                 : !strcmp(profile, "fixed")    ? &F->prof_fixed
                                 : !strcmp(profile, "random")   ? &F->prof_random
+                                : !strcmp(profile, "manual")   ? &F->prof_manual
                                                                : &F->prof_other;
   struct cmp_exchange *ex = cmp_exchange_new(&F->cfg, p, req, len, (int64_t)time(NULL));
   assert_non_null(ex);
@@ -238,6 +243,12 @@ struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
       assert_true(F->n_txns < MAX_TXNS);
       F->txns[F->n_txns] = *t;
       F->cert_lens[F->n_txns] = 0;
+      struct der_view keep = cmp_exchange_request_to_keep(ex);
+      F->kept_len[F->n_txns] = keep.len;
+      if (keep.p != NULL) {
+        assert_true(keep.len <= sizeof F->kept[0]);
+        memcpy(F->kept[F->n_txns], keep.p, keep.len);
+      }
       if (c != NULL) {
         memcpy(F->certs[F->n_txns], c->der, c->der_len);
         F->cert_lens[F->n_txns] = c->der_len;
@@ -258,6 +269,13 @@ struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
         cmp_exchange_store_done(ex, check_revocation(cmp_exchange_revocation(ex)));
       else {
         apply_revocation(cmp_exchange_revocation(ex));
+        const struct cmp_cert_record *c = cmp_exchange_cert(ex);
+        size_t si = (size_t)(s - F->txns);
+        if (c != NULL) { /* an approved request's certificate comes with the update */
+          memcpy(F->certs[si], c->der, c->der_len);
+          F->cert_lens[si] = c->der_len;
+          memcpy(F->serials[si], c->serial, sizeof F->serials[0]);
+        }
         *s = *t;
         cmp_exchange_store_done(ex, 0);
       }
@@ -379,3 +397,5 @@ void enrol(struct client *c, struct cmp_msg *ip, struct cmp_exchange **ex_out) {
   decode_response(ex, c, ip);
   *ex_out = ex;
 }
+
+int client_new_nonce(struct client *c) { return cg_random(c->nonce, sizeof c->nonce); }

@@ -1,0 +1,95 @@
+/*
+ * srv_poll.c - polling for delayed delivery (RFC 9810 §5.3.22, RFC 9483
+ * §4.4): a device whose request waits sends pollReq; while the transaction
+ * is pending it gets pollRep with the profile's checkAfter, and once the
+ * certificate is issued the ip / cp / kup that carries it.
+ *
+ *   PollReqContent ::= SEQUENCE OF SEQUENCE { certReqId INTEGER }
+ *   PollRepContent ::= SEQUENCE OF SEQUENCE { certReqId INTEGER,
+ *       checkAfter INTEGER, reason PKIFreeText OPTIONAL }
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmp/server_int.h"
+#include "core/err.h"
+
+static int answer_type(const char *req_type) {
+  return !strcmp(req_type, "ir") ? CMP_IP : !strcmp(req_type, "kur") ? CMP_KUP : CMP_CP;
+}
+
+void verify_poll(struct cmp_exchange *ex) {
+  const struct cmp_header *h = &ex->msg.hdr;
+  struct cmp_txn_record *t = &ex->txn;
+  if (!ex->txn_found || strcmp(ex->stored.auth_ref, ex->ref) != 0) {
+    fail(ex, CG_EBAD_REQUEST, "no such transaction for this sender");
+    return;
+  }
+  *t = ex->stored;
+  char nonce_hex[2 * CMP_MAX_NONCE + 1] = "";
+  if (h->recip_nonce.p != NULL && h->recip_nonce.len <= CMP_MAX_NONCE)
+    cg_hex(h->recip_nonce.p, h->recip_nonce.len, nonce_hex);
+  if (t->sender_nonce[0] == 0 || strcmp(nonce_hex, t->sender_nonce) != 0) {
+    fail(ex, CG_EBAD_RECIP_NONCE, "recipNonce does not match our senderNonce");
+    return;
+  }
+  if (ex->msg.u.poll_req.n != 1 || ex->msg.u.poll_req.cert_req_id[0] != t->cert_req_id) {
+    fail(ex, CG_EBAD_CERT_ID, "certReqId does not match the request");
+    return;
+  }
+  ex->cert_req_id = t->cert_req_id;
+  switch (t->state) {
+  case CMP_TXN_PENDING_APPROVAL:
+  case CMP_TXN_PENDING_CA:
+    ex->rsp_type = CMP_POLLREP;
+    break;
+  case CMP_TXN_ISSUED:
+    if (ex->stored_cert.p == NULL) {
+      fail(ex, CG_ECA_UNAVAILABLE, "the issued certificate is missing");
+      return;
+    }
+    /* The answer the device waited for, with the certificate. */
+    ex->rsp_type = answer_type(t->req_type);
+    ex->cert.der = ex->stored_cert.p;
+    ex->cert.der_len = ex->stored_cert.len;
+    break;
+  case CMP_TXN_REJECTED:
+  case CMP_TXN_FAILED:
+    ex->err = t->failinfo == CG_FI_SYSTEM_FAILURE ? CG_ECA_UNAVAILABLE : CG_EBAD_REQUEST;
+    fail(ex, ex->err, t->state == CMP_TXN_REJECTED ? "the request was rejected"
+                                                   : "the request could not be served");
+    return;
+  case CMP_TXN_EXPIRED:
+    fail(ex, CG_EBAD_REQUEST, "the transaction expired");
+    return;
+  default:
+    fail(ex, CG_EBAD_REQUEST, "transaction is not waiting");
+    return;
+  }
+  /* Every answer carries a fresh senderNonce, which the next message
+   * (pollReq or certConf) must echo: the row keeps it. */
+  if (cg_random(ex->sender_nonce, sizeof ex->sender_nonce)) {
+    fail(ex, CG_ECRYPTO, "no randomness");
+    return;
+  }
+  cg_hex(ex->sender_nonce, sizeof ex->sender_nonce, t->sender_nonce);
+  t->prev_state = t->state; /* a refresh of the nonce, same state */
+  t->updated_at = ex->now;
+  set_phase(ex, PH_UPDATE);
+}
+
+void write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w) {
+  size_t body = der_begin(w, DER_CTX_CONS(CMP_POLLREP));
+  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t rep = der_begin(w, DER_SEQUENCE);
+  der_put_int64(w, DER_INTEGER, ex->cert_req_id);
+  der_put_uint64(w, DER_INTEGER, ex->prof->check_after ? ex->prof->check_after : 5);
+  size_t reason = der_begin(w, DER_SEQUENCE);
+  const char *why = ex->txn.state == CMP_TXN_PENDING_APPROVAL ? "awaiting approval"
+                                                               : "awaiting the CA";
+  der_put_tlv(w, DER_UTF8_STRING, why, strlen(why));
+  der_end(w, reason);
+  der_end(w, rep);
+  der_end(w, seq);
+  der_end(w, body);
+}

@@ -1,0 +1,1059 @@
+/*
+ * query.c - store/query.h on SQLite: the reads and writes of the operator
+ * commands, each one SQLite transaction on the CLI's connection, and the
+ * database check and online backup.
+ *
+ * The CLI shares the database with a running `cmpgw serve`, whose store
+ * thread writes in groups.  The connection from cg_store_open() has a busy
+ * timeout, so SQLite itself waits for a lock; what it does not wait for is
+ * retried here: every call runs its body inside run(), which begins the
+ * transaction (BEGIN IMMEDIATE for a write, so a write never has to upgrade a
+ * stale read snapshot, the one BUSY SQLite does not wait for), and when any
+ * step still reports SQLITE_BUSY or SQLITE_LOCKED rolls back and runs the
+ * body again, until CG_QUERY_BUSY_MS have passed.  A body therefore starts
+ * by resetting its outputs, and writes nothing outside the transaction.
+ *
+ * Statements are prepared per call: these are one-shot commands, and a
+ * statement that is not kept cannot be left bound.  Every value from the
+ * command line is bound; the SQL texts are constants.
+ */
+#include "store/query.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/der.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "store/internal.h"
+#include "store/schema.h"
+#include "store/store.h"
+
+/* A body's "the database was locked: run me again"; never leaves this file. */
+#define RETRY 1
+
+/* ---- times --------------------------------------------------------------- */
+
+bool cg_query_time_ok(const char *s) {
+  static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+  static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (s == NULL || strlen(s) != sizeof shape - 1)
+    return false;
+  for (size_t i = 0; i < sizeof shape - 1; i++) {
+    bool digit = s[i] >= '0' && s[i] <= '9';
+    if (shape[i] == 'd' ? !digit : s[i] != shape[i])
+      return false;
+  }
+#define NUM2(i) ((s[i] - '0') * 10 + (s[(i) + 1] - '0'))
+  int year = NUM2(0) * 100 + NUM2(2), mon = NUM2(5), day = NUM2(8);
+  int hour = NUM2(11), min = NUM2(14), sec = NUM2(17);
+#undef NUM2
+  if (mon < 1 || mon > 12 || day < 1 || day > mdays[mon - 1] || hour > 23 || min > 59 ||
+      sec > 59)
+    return false;
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return !(mon == 2 && day == 29 && !leap);
+}
+
+/* ---- SQLite plumbing ----------------------------------------------------- */
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(long ms) {
+  struct timespec ts = {.tv_sec = 0, .tv_nsec = ms * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+static bool is_busy(int rc) {
+  rc &= 0xff;
+  return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+}
+
+/* What a failed SQLite call means for the caller: RETRY when the database
+ * was locked, otherwise the failure is logged. */
+static int sql_failed(sqlite3 *db, int rc, const char *what) {
+  if (is_busy(rc))
+    return RETRY;
+  cg_error("store: %s: %s", what, sqlite3_errmsg(db));
+  return (rc & 0xff) == SQLITE_NOMEM ? CG_ENOMEM : CG_ESTORE;
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **s) {
+  *s = NULL;
+  int rc = sqlite3_prepare_v2(db, sql, -1, s, NULL);
+  return rc == SQLITE_OK ? 0 : sql_failed(db, rc, "preparing a query");
+}
+
+static int exec(sqlite3 *db, const char *sql) {
+  int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+  return rc == SQLITE_OK ? 0 : sql_failed(db, rc, sql);
+}
+
+/* Steps a statement that returns no row. */
+static int step_done(sqlite3 *db, sqlite3_stmt *s, const char *what) {
+  int rc = sqlite3_step(s);
+  return rc == SQLITE_DONE ? 0 : sql_failed(db, rc, what);
+}
+
+static int bind_text_opt(sqlite3_stmt *s, int i, const char *v) {
+  return v != NULL ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
+}
+
+static int bind_failed(sqlite3 *db, const char *what) {
+  cg_error("store: binding %s: %s", what, sqlite3_errmsg(db));
+  return CG_ESTORE;
+}
+
+typedef int (*body_fn)(sqlite3 *db, void *arg);
+
+/* Runs body(db, arg) in one transaction, committed when it returns 0 and
+ * rolled back otherwise, and again while it (or BEGIN, or COMMIT) finds the
+ * database locked, for up to CG_QUERY_BUSY_MS. */
+static int run(sqlite3 *db, bool write, body_fn body, void *arg) {
+  int64_t deadline = monotonic_ms() + CG_QUERY_BUSY_MS;
+  for (;;) {
+    int err = exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN");
+    if (err == 0) {
+      err = body(db, arg);
+      if (err == 0)
+        err = exec(db, "COMMIT");
+      if (err != 0 && !sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    if (err != RETRY)
+      return err;
+    if (monotonic_ms() >= deadline) {
+      cg_error("store: the database stayed locked for %d ms", CG_QUERY_BUSY_MS);
+      return CG_EBUSY;
+    }
+    pause_ms(10);
+  }
+}
+
+/* ---- columns ------------------------------------------------------------- */
+
+static int not_fitting(const char *what) {
+  cg_error("store: a row of %s does not fit (corrupt or foreign)", what);
+  return CG_ESTORE;
+}
+
+/* Copies a text column into dst[cap]; NULL reads as "". */
+static int col_text(sqlite3_stmt *s, int col, char *dst, size_t cap) {
+  const unsigned char *v = sqlite3_column_text(s, col);
+  size_t n = (size_t)sqlite3_column_bytes(s, col);
+  dst[0] = '\0';
+  if (v == NULL)
+    return 0;
+  if (n >= cap || memchr(v, '\0', n) != NULL)
+    return CG_ESTORE;
+  memcpy(dst, v, n + 1);
+  return 0;
+}
+
+/* A time column in the stored form; NULL reads as "" only when nullable. */
+static int col_time(sqlite3_stmt *s, int col, char dst[CG_QUERY_TIME], bool nullable) {
+  if (sqlite3_column_type(s, col) == SQLITE_NULL) {
+    dst[0] = '\0';
+    return nullable ? 0 : CG_ESTORE;
+  }
+  if (col_text(s, col, dst, CG_QUERY_TIME) != 0 || !cg_query_time_ok(dst))
+    return CG_ESTORE;
+  return 0;
+}
+
+/* A malloc'ed copy of a text column; NULL stays NULL.  *bad is set when the
+ * copy could not be made. */
+static char *col_dup(sqlite3_stmt *s, int col, int *bad) {
+  const unsigned char *v = sqlite3_column_text(s, col);
+  if (v == NULL) {
+    if (sqlite3_column_type(s, col) != SQLITE_NULL)
+      *bad = CG_ENOMEM;
+    return NULL;
+  }
+  size_t n = (size_t)sqlite3_column_bytes(s, col);
+  char *p = malloc(n + 1);
+  if (p == NULL) {
+    *bad = CG_ENOMEM;
+    return NULL;
+  }
+  memcpy(p, v, n);
+  p[n] = '\0';
+  return p;
+}
+
+/* An INTEGER column, -1 for NULL. */
+static int64_t col_int_or(sqlite3_stmt *s, int col, int64_t none) {
+  return sqlite3_column_type(s, col) == SQLITE_NULL ? none : sqlite3_column_int64(s, col);
+}
+
+/* Makes room for one more element of size elem in *v (capacity *cap). */
+static int grow(void **v, size_t *cap, size_t n, size_t elem) {
+  if (n < *cap)
+    return 0;
+  size_t ncap = *cap ? 2 * *cap : 16;
+  void *p = realloc(*v, ncap * elem);
+  if (p == NULL)
+    return CG_ENOMEM;
+  *v = p;
+  *cap = ncap;
+  return 0;
+}
+
+/* Limits from the filters: LIMIT -1 is "all" in SQLite. */
+static sqlite3_int64 sql_limit(size_t limit) {
+  return limit == 0 || limit > (size_t)INT64_MAX ? -1 : (sqlite3_int64)limit;
+}
+
+/* ---- secrets ------------------------------------------------------------- */
+
+#define SECRET_COLUMNS                                                                    \
+  "SELECT reference, profile, created_at, expires_at, revoked_at, locked_until, max_uses," \
+  " uses, failed_attempts, challenge_enc IS NOT NULL, note FROM secrets"
+
+static int secret_row(sqlite3_stmt *s, struct cg_query_secret *r) {
+  memset(r, 0, sizeof *r);
+  int bad = 0;
+  if (col_text(s, 0, r->reference, sizeof r->reference) != 0 ||
+      col_text(s, 1, r->profile, sizeof r->profile) != 0 ||
+      col_time(s, 2, r->created_at, false) != 0 || col_time(s, 3, r->expires_at, true) != 0 ||
+      col_time(s, 4, r->revoked_at, true) != 0 || col_time(s, 5, r->locked_until, true) != 0)
+    return not_fitting("secrets");
+  r->max_uses = col_int_or(s, 6, -1);
+  r->uses = sqlite3_column_int64(s, 7);
+  r->failed_attempts = sqlite3_column_int64(s, 8);
+  r->has_challenge = sqlite3_column_int(s, 9) != 0;
+  r->note = col_dup(s, 10, &bad);
+  return bad;
+}
+
+void cg_query_secret_clear(struct cg_query_secret *s) {
+  free(s->note);
+  s->note = NULL;
+}
+
+void cg_query_secrets_free(struct cg_query_secret *v, size_t n) {
+  for (size_t i = 0; v != NULL && i < n; i++)
+    cg_query_secret_clear(&v[i]);
+  free(v);
+}
+
+struct secrets_arg {
+  const char *profile;
+  struct cg_query_secret *v;
+  size_t n, cap;
+};
+
+static int secrets_body(sqlite3 *db, void *arg) {
+  struct secrets_arg *a = arg;
+  cg_query_secrets_free(a->v, a->n);
+  a->v = NULL;
+  a->n = a->cap = 0;
+  sqlite3_stmt *s;
+  int err = prepare(db, SECRET_COLUMNS " WHERE (?1 IS NULL OR profile = ?1) ORDER BY reference", &s);
+  if (err != 0)
+    return err;
+  if (bind_text_opt(s, 1, a->profile) != SQLITE_OK)
+    err = bind_failed(db, "profile");
+  int rc = SQLITE_DONE;
+  while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if ((err = grow((void **)&a->v, &a->cap, a->n, sizeof *a->v)) != 0)
+      break;
+    err = secret_row(s, &a->v[a->n]);
+    a->n++; /* counted even when half read: its note is freed with the rest */
+  }
+  if (err == 0 && rc != SQLITE_DONE)
+    err = sql_failed(db, rc, "reading secrets");
+  sqlite3_finalize(s);
+  return err;
+}
+
+int cg_query_secrets(struct cg_store *st, const char *profile, struct cg_query_secret **out,
+                     size_t *n) {
+  struct secrets_arg a = {.profile = profile};
+  int err = run(st->db, false, secrets_body, &a);
+  if (err != 0) {
+    cg_query_secrets_free(a.v, a.n);
+    return err;
+  }
+  *out = a.v;
+  *n = a.n;
+  return 0;
+}
+
+struct secret_arg {
+  const char *reference;
+  struct cg_query_secret *out;
+};
+
+static int secret_body(sqlite3 *db, void *arg) {
+  struct secret_arg *a = arg;
+  cg_query_secret_clear(a->out);
+  sqlite3_stmt *s;
+  int err = prepare(db, SECRET_COLUMNS " WHERE reference = ?1", &s);
+  if (err != 0)
+    return err;
+  if (bind_text_opt(s, 1, a->reference) != SQLITE_OK) {
+    err = bind_failed(db, "reference");
+  } else {
+    int rc = sqlite3_step(s);
+    err = rc == SQLITE_ROW    ? secret_row(s, a->out)
+          : rc == SQLITE_DONE ? CG_ENOT_FOUND
+                              : sql_failed(db, rc, "reading a secret");
+  }
+  sqlite3_finalize(s);
+  return err;
+}
+
+int cg_query_secret(struct cg_store *st, const char *reference, struct cg_query_secret *out) {
+  memset(out, 0, sizeof *out);
+  struct secret_arg a = {.reference = reference, .out = out};
+  int err = run(st->db, false, secret_body, &a);
+  if (err != 0)
+    cg_query_secret_clear(out);
+  return err;
+}
+
+struct secret_insert_arg {
+  struct cg_store *st;
+  const struct cmp_secret_record *rec;
+  int64_t max_uses;
+  const char *note;
+};
+
+static int secret_insert_body(sqlite3 *db, void *arg) {
+  struct secret_insert_arg *a = arg;
+  /* We hold the write lock: the insert cannot find the database locked. */
+  int err = cg_store_secret_insert(a->st, a->rec);
+  if (err != 0)
+    return err;
+  sqlite3_stmt *s;
+  if ((err = prepare(db, "UPDATE secrets SET max_uses = ?1, note = ?2 WHERE reference = ?3",
+                     &s)) != 0)
+    return err;
+  int b = (a->max_uses < 0 ? sqlite3_bind_null(s, 1) : sqlite3_bind_int64(s, 1, a->max_uses)) |
+          bind_text_opt(s, 2, a->note) | bind_text_opt(s, 3, a->rec->reference);
+  err = b != SQLITE_OK ? bind_failed(db, "secret limits") : step_done(db, s, "setting secret limits");
+  sqlite3_finalize(s);
+  return err;
+}
+
+int cg_query_secret_insert(struct cg_store *st, const struct cmp_secret_record *rec,
+                           int64_t max_uses, const char *note) {
+  struct secret_insert_arg a = {.st = st, .rec = rec, .max_uses = max_uses, .note = note};
+  return run(st->db, true, secret_insert_body, &a);
+}
+
+struct secret_revoke_arg {
+  const char *reference;
+  char now[CG_QUERY_TIME];
+  char *revoked_at;
+};
+
+static int secret_revoke_body(sqlite3 *db, void *arg) {
+  struct secret_revoke_arg *a = arg;
+  sqlite3_stmt *s;
+  int err = prepare(db, "SELECT revoked_at FROM secrets WHERE reference = ?1", &s);
+  if (err != 0)
+    return err;
+  if (bind_text_opt(s, 1, a->reference) != SQLITE_OK) {
+    err = bind_failed(db, "reference");
+  } else {
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE)
+      err = CG_ENOT_FOUND;
+    else if (rc != SQLITE_ROW)
+      err = sql_failed(db, rc, "reading a secret");
+    else if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+      err = col_time(s, 0, a->revoked_at, false) != 0 ? not_fitting("secrets") : CG_ESTATE;
+  }
+  sqlite3_finalize(s);
+  if (err != 0)
+    return err;
+
+  if ((err = prepare(db, "UPDATE secrets SET revoked_at = ?1"
+                         " WHERE reference = ?2 AND revoked_at IS NULL", &s)) != 0)
+    return err;
+  if ((bind_text_opt(s, 1, a->now) | bind_text_opt(s, 2, a->reference)) != SQLITE_OK)
+    err = bind_failed(db, "secret revocation");
+  else
+    err = step_done(db, s, "revoking a secret");
+  sqlite3_finalize(s);
+  if (err != 0)
+    return err;
+
+  char detail[CMP_MAX_REF + 16];
+  snprintf(detail, sizeof detail, "reference=%s", a->reference);
+  if ((err = prepare(db, "INSERT INTO events (at, transaction_id, kind, detail)"
+                         " VALUES (?1, NULL, 'secret.revoked', ?2)", &s)) != 0)
+    return err;
+  if ((bind_text_opt(s, 1, a->now) | bind_text_opt(s, 2, detail)) != SQLITE_OK)
+    err = bind_failed(db, "event");
+  else
+    err = step_done(db, s, "recording an event");
+  sqlite3_finalize(s);
+  if (err == 0)
+    memcpy(a->revoked_at, a->now, CG_QUERY_TIME);
+  return err;
+}
+
+int cg_query_secret_revoke(struct cg_store *st, const char *reference, int64_t now,
+                           char revoked_at[CG_QUERY_TIME]) {
+  revoked_at[0] = '\0';
+  if (strlen(reference) > CMP_MAX_REF)
+    return CG_ENOT_FOUND;
+  struct secret_revoke_arg a = {.reference = reference, .revoked_at = revoked_at};
+  cg_iso8601(now, a.now);
+  return run(st->db, true, secret_revoke_body, &a);
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+#define TXN_COLUMNS                                                                      \
+  "SELECT transaction_id, profile, auth_ref, req_type, state, failinfo, cert_req_id,"   \
+  " sender_nonce, cert_serial, created_at, updated_at FROM transactions"
+
+static int txn_row(sqlite3_stmt *s, struct cg_query_txn *r) {
+  memset(r, 0, sizeof *r);
+  if (col_text(s, 0, r->transaction_id, sizeof r->transaction_id) != 0 ||
+      col_text(s, 1, r->profile, sizeof r->profile) != 0 ||
+      col_text(s, 2, r->auth_ref, sizeof r->auth_ref) != 0 ||
+      col_text(s, 3, r->req_type, sizeof r->req_type) != 0 ||
+      col_text(s, 4, r->state, sizeof r->state) != 0 ||
+      col_text(s, 7, r->sender_nonce, sizeof r->sender_nonce) != 0 ||
+      col_text(s, 8, r->cert_serial, sizeof r->cert_serial) != 0 ||
+      col_time(s, 9, r->created_at, false) != 0 || col_time(s, 10, r->updated_at, false) != 0)
+    return not_fitting("transactions");
+  int64_t fi = col_int_or(s, 5, -1);
+  r->failinfo = fi >= 0 && fi < 64 ? (int)fi : -1;
+  r->has_cert_req_id = sqlite3_column_type(s, 6) != SQLITE_NULL;
+  r->cert_req_id = sqlite3_column_int64(s, 6);
+  return 0;
+}
+
+struct txns_arg {
+  const struct cg_query_txn_filter *f;
+  struct cg_query_txn *v;
+  size_t n, cap;
+};
+
+static int txns_body(sqlite3 *db, void *arg) {
+  struct txns_arg *a = arg;
+  free(a->v);
+  a->v = NULL;
+  a->n = a->cap = 0;
+  sqlite3_stmt *s;
+  /* rowid order is the order the rows were written: newest first without
+   * sorting the table. */
+  int err = prepare(db, TXN_COLUMNS " WHERE (?1 IS NULL OR state = ?1)"
+                                    " AND (?2 IS NULL OR profile = ?2)"
+                                    " AND (?3 IS NULL OR created_at >= ?3)"
+                                    " ORDER BY rowid DESC LIMIT ?4", &s);
+  if (err != 0)
+    return err;
+  if ((bind_text_opt(s, 1, a->f->state) | bind_text_opt(s, 2, a->f->profile) |
+       bind_text_opt(s, 3, a->f->since) | sqlite3_bind_int64(s, 4, sql_limit(a->f->limit))) !=
+      SQLITE_OK)
+    err = bind_failed(db, "transaction filter");
+  int rc = SQLITE_DONE;
+  while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if ((err = grow((void **)&a->v, &a->cap, a->n, sizeof *a->v)) != 0 ||
+        (err = txn_row(s, &a->v[a->n])) != 0)
+      break;
+    a->n++;
+  }
+  if (err == 0 && rc != SQLITE_DONE)
+    err = sql_failed(db, rc, "reading transactions");
+  sqlite3_finalize(s);
+  return err;
+}
+
+int cg_query_txns(struct cg_store *st, const struct cg_query_txn_filter *f,
+                  struct cg_query_txn **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  if (f->since != NULL && !cg_query_time_ok(f->since))
+    return CG_EINVAL;
+  struct txns_arg a = {.f = f};
+  int err = run(st->db, false, txns_body, &a);
+  if (err != 0) {
+    free(a.v);
+    return err;
+  }
+  *out = a.v;
+  *n = a.n;
+  return 0;
+}
+
+static void events_free(struct cg_query_event *v, size_t n) {
+  for (size_t i = 0; v != NULL && i < n; i++) {
+    free(v[i].kind);
+    free(v[i].detail);
+  }
+  free(v);
+}
+
+void cg_query_txn_detail_clear(struct cg_query_txn_detail *d) {
+  free(d->cert_subject);
+  events_free(d->events, d->n_events);
+  memset(d, 0, sizeof *d);
+}
+
+struct txn_arg {
+  char txid[2 * CMP_MAX_TXID + 1];
+  struct cg_query_txn_detail *d;
+  size_t cap;
+};
+
+static int txn_cert(sqlite3 *db, struct cg_query_txn_detail *d) {
+  sqlite3_stmt *s;
+  int err = prepare(db, "SELECT status, subject FROM certificates WHERE serial = ?1", &s);
+  if (err != 0)
+    return err;
+  if (bind_text_opt(s, 1, d->txn.cert_serial) != SQLITE_OK) {
+    err = bind_failed(db, "serial");
+  } else {
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      if (col_text(s, 0, d->cert_status, sizeof d->cert_status) != 0) {
+        err = not_fitting("certificates");
+      } else {
+        d->cert_subject = col_dup(s, 1, &err);
+        d->cert_found = err == 0;
+      }
+    } else if (rc != SQLITE_DONE) {
+      err = sql_failed(db, rc, "reading a certificate");
+    }
+  }
+  sqlite3_finalize(s);
+  return err;
+}
+
+static int txn_events(sqlite3 *db, struct txn_arg *a) {
+  struct cg_query_txn_detail *d = a->d;
+  sqlite3_stmt *s;
+  int err = prepare(db, "SELECT id, at, transaction_id, kind, detail FROM events"
+                        " WHERE transaction_id = ?1 ORDER BY id", &s);
+  if (err != 0)
+    return err;
+  if (bind_text_opt(s, 1, a->txid) != SQLITE_OK)
+    err = bind_failed(db, "txid");
+  int rc = SQLITE_DONE;
+  while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if ((err = grow((void **)&d->events, &a->cap, d->n_events, sizeof *d->events)) != 0)
+      break;
+    struct cg_query_event *e = &d->events[d->n_events++];
+    memset(e, 0, sizeof *e);
+    e->id = sqlite3_column_int64(s, 0);
+    if (col_time(s, 1, e->at, false) != 0 ||
+        col_text(s, 2, e->transaction_id, sizeof e->transaction_id) != 0) {
+      err = not_fitting("events");
+      break;
+    }
+    e->kind = col_dup(s, 3, &err);
+    e->detail = col_dup(s, 4, &err);
+    if (err == 0 && e->kind == NULL)
+      err = not_fitting("events");
+  }
+  if (err == 0 && rc != SQLITE_DONE)
+    err = sql_failed(db, rc, "reading events");
+  sqlite3_finalize(s);
+  return err;
+}
+
+static int txn_body(sqlite3 *db, void *arg) {
+  struct txn_arg *a = arg;
+  cg_query_txn_detail_clear(a->d);
+  a->cap = 0;
+  sqlite3_stmt *s;
+  int err = prepare(db, TXN_COLUMNS " WHERE transaction_id = ?1", &s);
+  if (err != 0)
+    return err;
+  if (bind_text_opt(s, 1, a->txid) != SQLITE_OK) {
+    err = bind_failed(db, "txid");
+  } else {
+    int rc = sqlite3_step(s);
+    err = rc == SQLITE_ROW    ? txn_row(s, &a->d->txn)
+          : rc == SQLITE_DONE ? CG_ENOT_FOUND
+                              : sql_failed(db, rc, "reading a transaction");
+  }
+  sqlite3_finalize(s);
+  if (err == 0 && a->d->txn.cert_serial[0] != '\0')
+    err = txn_cert(db, a->d);
+  if (err == 0)
+    err = txn_events(db, a);
+  return err;
+}
+
+int cg_query_txn(struct cg_store *st, const char *txid, struct cg_query_txn_detail *out) {
+  memset(out, 0, sizeof *out);
+  struct txn_arg a = {.d = out};
+  size_t n = strlen(txid);
+  if (n == 0 || n >= sizeof a.txid)
+    return CG_ENOT_FOUND;
+  /* Stored lowercase; people may paste it in capitals. */
+  for (size_t i = 0; i <= n; i++)
+    a.txid[i] = txid[i] >= 'A' && txid[i] <= 'Z' ? (char)(txid[i] - 'A' + 'a') : txid[i];
+  int err = run(st->db, false, txn_body, &a);
+  if (err != 0)
+    cg_query_txn_detail_clear(out);
+  return err;
+}
+
+/* ---- certificates -------------------------------------------------------- */
+
+#define CERT_COLUMNS                                                                         \
+  "SELECT c.serial, c.subject, c.issuer, c.not_before, c.not_after, c.status, c.profile,"   \
+  " c.transaction_id, c.created_at, r.serial IS NOT NULL, r.reason, r.revoked_at,"         \
+  " r.requested_by, r.transaction_id"
+
+static int cert_row(sqlite3_stmt *s, struct cg_query_cert *c) {
+  memset(c, 0, sizeof *c);
+  c->reason = -1;
+  int bad = 0;
+  if (col_text(s, 0, c->serial, sizeof c->serial) != 0 ||
+      col_time(s, 3, c->not_before, false) != 0 || col_time(s, 4, c->not_after, false) != 0 ||
+      col_text(s, 5, c->status, sizeof c->status) != 0 ||
+      col_text(s, 6, c->profile, sizeof c->profile) != 0 ||
+      col_text(s, 7, c->transaction_id, sizeof c->transaction_id) != 0 ||
+      col_time(s, 8, c->created_at, false) != 0)
+    return not_fitting("certificates");
+  c->revoked = sqlite3_column_int(s, 9) != 0;
+  if (c->revoked) {
+    int64_t reason = col_int_or(s, 10, -1);
+    c->reason = reason >= 0 && reason <= 10 ? (int)reason : -1;
+    if (col_time(s, 11, c->revoked_at, false) != 0 ||
+        col_text(s, 12, c->requested_by, sizeof c->requested_by) != 0 ||
+        col_text(s, 13, c->revoked_by_txn, sizeof c->revoked_by_txn) != 0)
+      return not_fitting("revocations");
+  }
+  c->subject = col_dup(s, 1, &bad);
+  c->issuer = col_dup(s, 2, &bad);
+  if (bad == 0 && (c->subject == NULL || c->issuer == NULL))
+    bad = not_fitting("certificates");
+  return bad;
+}
+
+void cg_query_cert_clear(struct cg_query_cert *c) {
+  free(c->subject);
+  free(c->issuer);
+  free(c->der);
+  c->subject = c->issuer = NULL;
+  c->der = NULL;
+  c->der_len = 0;
+}
+
+void cg_query_certs_free(struct cg_query_cert *v, size_t n) {
+  for (size_t i = 0; v != NULL && i < n; i++)
+    cg_query_cert_clear(&v[i]);
+  free(v);
+}
+
+struct certs_arg {
+  const struct cg_query_cert_filter *f;
+  struct cg_query_cert *v;
+  size_t n, cap;
+};
+
+static int certs_body(sqlite3 *db, void *arg) {
+  struct certs_arg *a = arg;
+  cg_query_certs_free(a->v, a->n);
+  a->v = NULL;
+  a->n = a->cap = 0;
+  sqlite3_stmt *s;
+  int err = prepare(db, CERT_COLUMNS " FROM certificates c"
+                                     " LEFT JOIN revocations r ON r.serial = c.serial"
+                                     " WHERE (?1 IS NULL OR instr(lower(c.subject), lower(?1)) > 0)"
+                                     " AND (?2 IS NULL OR c.status = ?2)"
+                                     " ORDER BY c.rowid DESC LIMIT ?3", &s);
+  if (err != 0)
+    return err;
+  if ((bind_text_opt(s, 1, a->f->subject) | bind_text_opt(s, 2, a->f->status) |
+       sqlite3_bind_int64(s, 3, sql_limit(a->f->limit))) != SQLITE_OK)
+    err = bind_failed(db, "certificate filter");
+  int rc = SQLITE_DONE;
+  while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if ((err = grow((void **)&a->v, &a->cap, a->n, sizeof *a->v)) != 0)
+      break;
+    err = cert_row(s, &a->v[a->n]);
+    a->n++; /* counted even when half read: what it holds is freed with the rest */
+  }
+  if (err == 0 && rc != SQLITE_DONE)
+    err = sql_failed(db, rc, "reading certificates");
+  sqlite3_finalize(s);
+  return err;
+}
+
+int cg_query_certs(struct cg_store *st, const struct cg_query_cert_filter *f,
+                   struct cg_query_cert **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  struct certs_arg a = {.f = f};
+  int err = run(st->db, false, certs_body, &a);
+  if (err != 0) {
+    cg_query_certs_free(a.v, a.n);
+    return err;
+  }
+  *out = a.v;
+  *n = a.n;
+  return 0;
+}
+
+struct cert_arg {
+  char serial[2 * CMP_MAX_SERIAL + 8]; /* normalized input */
+  struct cg_query_cert *out;
+};
+
+/* Reads the certificate stored exactly as serial; CG_ENOT_FOUND when none. */
+static int cert_exact(sqlite3 *db, const char *serial, struct cg_query_cert *c) {
+  sqlite3_stmt *s;
+  int err = prepare(db, CERT_COLUMNS ", c.der, t.transaction_id IS NOT NULL, t.state,"
+                                     " t.req_type, t.auth_ref FROM certificates c"
+                                     " LEFT JOIN revocations r ON r.serial = c.serial"
+                                     " LEFT JOIN transactions t"
+                                     " ON t.transaction_id = c.transaction_id"
+                                     " WHERE c.serial = ?1", &s);
+  if (err != 0)
+    return err;
+  if (bind_text_opt(s, 1, serial) != SQLITE_OK) {
+    err = bind_failed(db, "serial");
+  } else {
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+      err = CG_ENOT_FOUND;
+    } else if (rc != SQLITE_ROW) {
+      err = sql_failed(db, rc, "reading a certificate");
+    } else if ((err = cert_row(s, c)) == 0) {
+      size_t n = (size_t)sqlite3_column_bytes(s, 14);
+      const void *der = sqlite3_column_blob(s, 14);
+      c->der = malloc(n > 0 ? n : 1);
+      if (c->der == NULL) {
+        err = CG_ENOMEM;
+      } else {
+        if (n > 0)
+          memcpy(c->der, der, n);
+        c->der_len = n;
+        c->txn_found = sqlite3_column_int(s, 15) != 0;
+        if (c->txn_found && (col_text(s, 16, c->txn_state, sizeof c->txn_state) != 0 ||
+                             col_text(s, 17, c->txn_req_type, sizeof c->txn_req_type) != 0 ||
+                             col_text(s, 18, c->txn_auth_ref, sizeof c->txn_auth_ref) != 0))
+          err = not_fitting("transactions");
+      }
+    }
+  }
+  sqlite3_finalize(s);
+  return err;
+}
+
+static int cert_body(sqlite3 *db, void *arg) {
+  struct cert_arg *a = arg;
+  cg_query_cert_clear(a->out);
+  int err = cert_exact(db, a->serial, a->out);
+  if (err != CG_ENOT_FOUND)
+    return err;
+  cg_query_cert_clear(a->out);
+  /* Not as typed: the same number with leading zeros added or left out
+   * (openssl prints "0A1B", a person may type "a1b"). */
+  const char *digits = a->serial + strspn(a->serial, "0");
+  sqlite3_stmt *s;
+  if ((err = prepare(db, "SELECT serial FROM certificates WHERE ltrim(serial, '0') = ?1"
+                         " LIMIT 2", &s)) != 0)
+    return err;
+  char found[2 * CMP_MAX_SERIAL + 1] = "";
+  int matches = 0, rc = SQLITE_DONE;
+  if (bind_text_opt(s, 1, digits) != SQLITE_OK)
+    err = bind_failed(db, "serial");
+  while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (matches++ == 0 && col_text(s, 0, found, sizeof found) != 0)
+      err = not_fitting("certificates");
+  }
+  if (err == 0 && rc != SQLITE_DONE)
+    err = sql_failed(db, rc, "reading certificates");
+  sqlite3_finalize(s);
+  if (err != 0)
+    return err;
+  if (matches == 0)
+    return CG_ENOT_FOUND;
+  if (matches > 1)
+    return CG_EEXISTS;
+  return cert_exact(db, found, a->out);
+}
+
+int cg_query_cert(struct cg_store *st, const char *serial, struct cg_query_cert *out) {
+  memset(out, 0, sizeof *out);
+  out->reason = -1;
+  struct cert_arg a = {.out = out};
+  size_t n = 0;
+  for (const char *p = serial; *p != '\0'; p++) {
+    char ch = *p;
+    if (ch == ':')
+      continue;
+    if (ch >= 'A' && ch <= 'F')
+      ch = (char)(ch - 'A' + 'a');
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')) || n + 1 >= sizeof a.serial)
+      return CG_ENOT_FOUND;
+    a.serial[n++] = ch;
+  }
+  if (n == 0)
+    return CG_ENOT_FOUND;
+  a.serial[n] = '\0';
+  int err = run(st->db, false, cert_body, &a);
+  if (err != 0)
+    cg_query_cert_clear(out);
+  return err;
+}
+
+struct cert_revoke_arg {
+  const char *serial;
+  int reason;
+  char now[CG_QUERY_TIME];
+};
+
+static int cert_revoke_body(sqlite3 *db, void *arg) {
+  struct cert_revoke_arg *a = arg;
+  sqlite3_stmt *s;
+  int err = prepare(db, "UPDATE certificates SET status = 'revoked'"
+                        " WHERE serial = ?1 AND status = 'issued'", &s);
+  if (err != 0)
+    return err;
+  err = bind_text_opt(s, 1, a->serial) != SQLITE_OK ? bind_failed(db, "serial")
+                                                    : step_done(db, s, "revoking a certificate");
+  sqlite3_finalize(s);
+  if (err != 0)
+    return err;
+  if (sqlite3_changes(db) == 0) {
+    /* Nothing changed: no such certificate, or it is not 'issued' any more. */
+    if ((err = prepare(db, "SELECT 1 FROM certificates WHERE serial = ?1", &s)) != 0)
+      return err;
+    if (bind_text_opt(s, 1, a->serial) != SQLITE_OK) {
+      err = bind_failed(db, "serial");
+    } else {
+      int rc = sqlite3_step(s);
+      err = rc == SQLITE_ROW    ? CG_ECERT_REVOKED
+            : rc == SQLITE_DONE ? CG_ENOT_FOUND
+                                : sql_failed(db, rc, "reading a certificate");
+    }
+    sqlite3_finalize(s);
+    return err;
+  }
+
+  if ((err = prepare(db, "INSERT INTO revocations (serial, reason, revoked_at, transaction_id,"
+                         " requested_by) VALUES (?1, ?2, ?3, NULL, 'operator')", &s)) != 0)
+    return err;
+  if ((bind_text_opt(s, 1, a->serial) | sqlite3_bind_int(s, 2, a->reason) |
+       bind_text_opt(s, 3, a->now)) != SQLITE_OK)
+    err = bind_failed(db, "revocation");
+  else
+    err = step_done(db, s, "recording a revocation");
+  sqlite3_finalize(s);
+  if (err != 0)
+    return err;
+
+  char detail[2 * CMP_MAX_SERIAL + 64];
+  snprintf(detail, sizeof detail, "serial=%s reason=%d requested_by=operator", a->serial,
+           a->reason);
+  if ((err = prepare(db, "INSERT INTO events (at, transaction_id, kind, detail)"
+                         " SELECT ?1, transaction_id, 'certificate.revoked', ?2"
+                         " FROM certificates WHERE serial = ?3", &s)) != 0)
+    return err;
+  if ((bind_text_opt(s, 1, a->now) | bind_text_opt(s, 2, detail) |
+       bind_text_opt(s, 3, a->serial)) != SQLITE_OK)
+    err = bind_failed(db, "event");
+  else
+    err = step_done(db, s, "recording an event");
+  sqlite3_finalize(s);
+  return err;
+}
+
+int cg_query_cert_revoke(struct cg_store *st, const char *serial, int reason, int64_t now) {
+  if (reason < 0 || reason > 10 || reason == 7)
+    return CG_EINVAL;
+  if (strlen(serial) > 2 * CMP_MAX_SERIAL)
+    return CG_ENOT_FOUND;
+  struct cert_revoke_arg a = {.serial = serial, .reason = reason};
+  cg_iso8601(now, a.now);
+  return run(st->db, true, cert_revoke_body, &a);
+}
+
+/* ---- the database -------------------------------------------------------- */
+
+void cg_query_check_clear(struct cg_query_check *c) {
+  for (size_t i = 0; c->problems != NULL && i < c->n_problems; i++)
+    free(c->problems[i]);
+  free(c->problems);
+  c->problems = NULL;
+  c->n_problems = 0;
+}
+
+struct check_arg {
+  struct cg_query_check *c;
+  size_t cap;
+};
+
+static int add_problem(struct check_arg *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int add_problem(struct check_arg *a, const char *fmt, ...) {
+  struct cg_query_check *c = a->c;
+  if (grow((void **)&c->problems, &a->cap, c->n_problems, sizeof *c->problems) != 0)
+    return CG_ENOMEM;
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  char *p = strdup(buf);
+  if (p == NULL)
+    return CG_ENOMEM;
+  c->problems[c->n_problems++] = p;
+  return 0;
+}
+
+/* The file is not a database, or its pages are damaged beyond reading: that
+ * is what the check is for, not a failure of the check. */
+static bool is_damage(int rc) {
+  rc &= 0xff;
+  return rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT;
+}
+
+static const char *text_or(sqlite3_stmt *s, int col, const char *none) {
+  const char *v = (const char *)sqlite3_column_text(s, col);
+  return v != NULL ? v : none;
+}
+
+static int check_body(sqlite3 *db, void *arg) {
+  struct check_arg *a = arg;
+  struct cg_query_check *c = a->c;
+  cg_query_check_clear(c);
+  a->cap = 0;
+  c->integrity_ok = false;
+  c->n_fk = 0;
+  c->user_version = -1;
+  c->expected_version = CG_STORE_SCHEMA_VERSION;
+
+  static const char *const sql[] = {"PRAGMA user_version", "PRAGMA integrity_check",
+                                    "PRAGMA foreign_key_check"};
+  for (size_t q = 0; q < sizeof sql / sizeof sql[0]; q++) {
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db, sql[q], -1, &s, NULL);
+    int err = 0;
+    size_t rows = 0;
+    while (rc == SQLITE_OK && err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+      rows++;
+      if (q == 0) {
+        c->user_version = sqlite3_column_int(s, 0);
+      } else if (q == 1) {
+        const char *msg = text_or(s, 0, "?");
+        if (rows == 1 && strcmp(msg, "ok") == 0)
+          c->integrity_ok = true;
+        else
+          err = add_problem(a, "integrity_check: %s", msg);
+      } else {
+        c->n_fk++;
+        err = add_problem(a, "foreign_key_check: %s row %lld refers to a missing row of %s",
+                          text_or(s, 0, "?"), (long long)sqlite3_column_int64(s, 1),
+                          text_or(s, 2, "?"));
+      }
+    }
+    if (rc == SQLITE_ROW || rc == SQLITE_OK)
+      rc = SQLITE_DONE; /* stopped by err */
+    if (err == 0 && rc != SQLITE_DONE) {
+      if (is_damage(rc))
+        err = add_problem(a, "%s: %s", sql[q], sqlite3_errmsg(db));
+      else
+        err = sql_failed(db, rc, sql[q]);
+    }
+    sqlite3_finalize(s);
+    if (err != 0)
+      return err;
+    if (q == 0 && c->user_version < 0)
+      return 0; /* unreadable: the problem says why; nothing more to learn */
+  }
+  if (c->user_version != c->expected_version)
+    return add_problem(a,
+                       c->user_version < c->expected_version
+                           ? "schema version %d, this cmpgw uses %d: any cmpgw command "
+                             "migrates it on open"
+                           : "schema version %d, this cmpgw knows only up to %d: written by a "
+                             "newer cmpgw",
+                       c->user_version, c->expected_version);
+  return 0;
+}
+
+int cg_query_check_file(const char *path, struct cg_query_check *out) {
+  memset(out, 0, sizeof *out);
+  struct stat sb;
+  if (stat(path, &sb) != 0)
+    return errno == ENOENT ? CG_ENOT_FOUND : CG_ESTORE;
+  sqlite3 *db = NULL;
+  /* Read-write so that a WAL database can be read while its writer runs
+   * (readers need the shared-memory index), but never created. */
+  int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+  if (rc != SQLITE_OK) {
+    cg_error("store: opening %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return CG_ESTORE;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, CG_QUERY_BUSY_MS);
+  struct check_arg a = {.c = out};
+  int err = run(db, false, check_body, &a);
+  /* BEGIN on a file that is not a database fails before the body runs. */
+  if (err == CG_ESTORE && out->n_problems == 0 && is_damage(sqlite3_extended_errcode(db))) {
+    out->user_version = -1;
+    out->expected_version = CG_STORE_SCHEMA_VERSION;
+    err = add_problem(&a, "%s", sqlite3_errmsg(db));
+  }
+  sqlite3_close(db);
+  if (err != 0)
+    cg_query_check_clear(out);
+  return err;
+}
+
+int cg_query_backup(struct cg_store *st, const char *dest, int *pages) {
+  *pages = 0;
+  sqlite3 *db = NULL;
+  int rc = sqlite3_open_v2(dest, &db, SQLITE_OPEN_READWRITE, NULL);
+  if (rc != SQLITE_OK) {
+    cg_error("store: opening %s: %s", dest, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return CG_ESTORE;
+  }
+  sqlite3_busy_timeout(db, CG_QUERY_BUSY_MS);
+  sqlite3_backup *b = sqlite3_backup_init(db, "main", st->db, "main");
+  if (b == NULL) {
+    cg_error("store: starting the backup: %s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return CG_ESTORE;
+  }
+  /* All pages in one step: one read snapshot of the source, which in WAL
+   * mode never blocks its writer. */
+  int64_t deadline = monotonic_ms() + CG_QUERY_BUSY_MS;
+  while ((rc = sqlite3_backup_step(b, -1)) != SQLITE_DONE) {
+    if (!is_busy(rc) || monotonic_ms() >= deadline)
+      break;
+    pause_ms(10);
+  }
+  *pages = sqlite3_backup_pagecount(b);
+  int frc = sqlite3_backup_finish(b);
+  int err = 0;
+  if (rc != SQLITE_DONE || frc != SQLITE_OK) {
+    cg_error("store: backup to %s: %s", dest, sqlite3_errstr(rc != SQLITE_DONE ? rc : frc));
+    err = is_busy(rc) ? CG_EBUSY : CG_ESTORE;
+  }
+  if (sqlite3_close(db) != SQLITE_OK && err == 0) {
+    cg_error("store: closing %s: %s", dest, sqlite3_errmsg(db));
+    err = CG_ESTORE;
+  }
+  return err;
+}

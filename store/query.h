@@ -1,0 +1,229 @@
+/*
+ * query.h - what the operator commands read from and write to the database
+ * (`cmpgw secret list|show|revoke`, `tx`, `certs`, `revoke`, `db`): rows as
+ * plain structs, the operator's writes as one SQLite transaction each, and
+ * the database checks and backup.
+ *
+ * These calls run on the caller's thread with a store opened by
+ * cg_store_open() and not started (the CLI), while `cmpgw serve` may be
+ * writing the same file from its own process.  Each call is one SQLite
+ * transaction (a read snapshot, or BEGIN IMMEDIATE for a write); when the
+ * other writer keeps the database locked the call waits, and a SQLITE_BUSY is
+ * retried until CG_QUERY_BUSY_MS have passed.  Only then does it fail, with
+ * CG_EBUSY.
+ *
+ * Text fields are NUL terminated; "" stands for SQL NULL (docs/store.md: an
+ * absent value is NULL, never an empty string).  Times are the stored
+ * ISO-8601 text ("YYYY-MM-DDTHH:MM:SSZ"); a row holding a time in any other
+ * form, or a value too long for its field, is reported as CG_ESTORE.
+ */
+#ifndef CG_STORE_QUERY_H
+#define CG_STORE_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmp/records.h"
+
+struct cg_store;
+
+/* How long a call keeps retrying while another connection holds the lock. */
+#define CG_QUERY_BUSY_MS 5000
+
+/* "YYYY-MM-DDTHH:MM:SSZ" and its NUL. */
+#define CG_QUERY_TIME 21
+
+/* True when s is exactly "YYYY-MM-DDTHH:MM:SSZ" with a plausible date and
+ * time (the only form the database holds). */
+bool cg_query_time_ok(const char *s);
+
+/* ---- secrets ------------------------------------------------------------- */
+
+/* One row of `secrets`, without the sealed secret and challenge. */
+struct cg_query_secret {
+  char reference[CMP_MAX_REF + 1];
+  char profile[CMP_MAX_PROFILE + 1];
+  char created_at[CG_QUERY_TIME];
+  char expires_at[CG_QUERY_TIME];   /* "": never */
+  char revoked_at[CG_QUERY_TIME];   /* "": not revoked */
+  char locked_until[CG_QUERY_TIME]; /* "": not locked */
+  int64_t max_uses;                 /* -1: no limit */
+  int64_t uses;
+  int64_t failed_attempts;
+  bool has_challenge; /* challenge_enc is present */
+  char *note;         /* malloc'ed; NULL: none */
+};
+
+/* Inserts rec (cg_store_secret_insert()) and sets its max_uses (-1: no limit)
+ * and note (NULL: none) in the same transaction.  0, CG_EEXISTS when the
+ * reference is taken, CG_EINVAL for a record the store refuses, CG_EBUSY,
+ * CG_ESTORE. */
+int cg_query_secret_insert(struct cg_store *st, const struct cmp_secret_record *rec,
+                           int64_t max_uses, const char *note);
+
+/* Every secret (of profile, unless NULL), ordered by reference, into a
+ * malloc'ed array (*out NULL when there is none) the caller frees with
+ * cg_query_secrets_free().  0, CG_ENOMEM, CG_EBUSY, CG_ESTORE. */
+int cg_query_secrets(struct cg_store *st, const char *profile, struct cg_query_secret **out,
+                     size_t *n);
+void cg_query_secrets_free(struct cg_query_secret *v, size_t n);
+
+/* The secret named reference into *out (free its note with
+ * cg_query_secret_clear()).  0, CG_ENOT_FOUND, CG_ENOMEM, CG_EBUSY, CG_ESTORE. */
+int cg_query_secret(struct cg_store *st, const char *reference, struct cg_query_secret *out);
+void cg_query_secret_clear(struct cg_query_secret *s);
+
+/* Revokes the secret named reference as of now (its revoked_at) and records
+ * an `events` row of kind "secret.revoked", in one transaction.  revoked_at
+ * gets the time the secret is revoked since: now, or the earlier time when it
+ * was revoked already (then CG_ESTATE, and nothing is written).  0,
+ * CG_ENOT_FOUND, CG_ESTATE, CG_EBUSY, CG_ESTORE. */
+int cg_query_secret_revoke(struct cg_store *st, const char *reference, int64_t now,
+                           char revoked_at[CG_QUERY_TIME]);
+
+/* ---- transactions -------------------------------------------------------- */
+
+/* One row of `transactions`. */
+struct cg_query_txn {
+  char transaction_id[2 * CMP_MAX_TXID + 1];
+  char profile[CMP_MAX_PROFILE + 1];
+  char auth_ref[2 * CMP_MAX_REF + 1];
+  char req_type[12];
+  char state[24];
+  int failinfo;        /* PKIFailureInfo bit; -1: none */
+  bool has_cert_req_id;
+  int64_t cert_req_id;
+  char sender_nonce[2 * CMP_MAX_NONCE + 1];
+  char cert_serial[2 * CMP_MAX_SERIAL + 1];
+  char created_at[CG_QUERY_TIME];
+  char updated_at[CG_QUERY_TIME];
+};
+
+/* Filters of cg_query_txns(); NULL or 0 fields do not filter. */
+struct cg_query_txn_filter {
+  const char *state;   /* transactions.state equal to this */
+  const char *profile; /* transactions.profile equal to this */
+  const char *since;   /* created_at at or after this time (stored form) */
+  size_t limit;        /* at most this many rows; 0: all */
+};
+
+/* The transactions matching f, newest first (in the order their rows were
+ * written), into a malloc'ed array freed with free().  0, CG_EINVAL (since is
+ * not a stored time), CG_ENOMEM, CG_EBUSY, CG_ESTORE. */
+int cg_query_txns(struct cg_store *st, const struct cg_query_txn_filter *f,
+                  struct cg_query_txn **out, size_t *n);
+
+/* One row of `events`. */
+struct cg_query_event {
+  int64_t id;
+  char at[CG_QUERY_TIME];
+  char transaction_id[2 * CMP_MAX_TXID + 1]; /* "": none */
+  char *kind;   /* malloc'ed */
+  char *detail; /* malloc'ed; NULL: none */
+};
+
+/* A transaction with the certificate named by its cert_serial and its events. */
+struct cg_query_txn_detail {
+  struct cg_query_txn txn;
+  bool cert_found;
+  char cert_status[16];
+  char *cert_subject;           /* malloc'ed when cert_found */
+  struct cg_query_event *events; /* malloc'ed, oldest first */
+  size_t n_events;
+};
+
+/* The transaction txid, read in one snapshot.  Free with
+ * cg_query_txn_detail_clear().  0, CG_ENOT_FOUND, CG_ENOMEM, CG_EBUSY,
+ * CG_ESTORE. */
+int cg_query_txn(struct cg_store *st, const char *txid, struct cg_query_txn_detail *out);
+void cg_query_txn_detail_clear(struct cg_query_txn_detail *d);
+
+/* ---- certificates -------------------------------------------------------- */
+
+/* One row of `certificates`, with its revocation when there is one and, from
+ * cg_query_cert(), its DER and the transaction that issued it. */
+struct cg_query_cert {
+  char serial[2 * CMP_MAX_SERIAL + 1];
+  char *subject; /* malloc'ed */
+  char *issuer;  /* malloc'ed */
+  char not_before[CG_QUERY_TIME];
+  char not_after[CG_QUERY_TIME];
+  char status[16]; /* "issued", "revoked" */
+  char profile[CMP_MAX_PROFILE + 1];
+  char transaction_id[2 * CMP_MAX_TXID + 1]; /* "": issued outside CMP */
+  char created_at[CG_QUERY_TIME];
+
+  bool revoked; /* a `revocations` row exists */
+  int reason;   /* CRLReason; -1: none given */
+  char revoked_at[CG_QUERY_TIME];
+  char requested_by[16];                        /* "device", "operator" */
+  char revoked_by_txn[2 * CMP_MAX_TXID + 1];    /* "": none (operator) */
+
+  /* cg_query_cert() only */
+  uint8_t *der; /* malloc'ed */
+  size_t der_len;
+  bool txn_found;
+  char txn_state[24];
+  char txn_req_type[12];
+  char txn_auth_ref[2 * CMP_MAX_REF + 1];
+};
+
+/* Filters of cg_query_certs(); NULL or 0 fields do not filter. */
+struct cg_query_cert_filter {
+  const char *subject; /* the subject contains this, ASCII letters in any case */
+  const char *status;  /* certificates.status equal to this */
+  size_t limit;        /* at most this many rows; 0: all */
+};
+
+/* The certificates matching f, newest first, into a malloc'ed array freed with
+ * cg_query_certs_free().  0, CG_ENOMEM, CG_EBUSY, CG_ESTORE. */
+int cg_query_certs(struct cg_store *st, const struct cg_query_cert_filter *f,
+                   struct cg_query_cert **out, size_t *n);
+void cg_query_certs_free(struct cg_query_cert *v, size_t n);
+
+/* The certificate serial: lowercase hex as stored, or as a person types it
+ * (any case, ':' separators, leading zeros added or left out).  Free with
+ * cg_query_cert_clear().  0, CG_ENOT_FOUND (also for text that is not a
+ * serial), CG_EEXISTS (leading zeros left out and two certificates match),
+ * CG_ENOMEM, CG_EBUSY, CG_ESTORE. */
+int cg_query_cert(struct cg_store *st, const char *serial, struct cg_query_cert *out);
+void cg_query_cert_clear(struct cg_query_cert *c);
+
+/* The operator revokes the certificate serial (exactly as stored) for reason
+ * (CRLReason 0..10 except 7) as of now: in one transaction its status goes
+ * from 'issued' to 'revoked', a `revocations` row is written (no transaction,
+ * requested_by 'operator') and an `events` row of kind "certificate.revoked"
+ * (with the transaction that issued it).  0, CG_ENOT_FOUND, CG_ECERT_REVOKED
+ * (revoked already: nothing is written), CG_EINVAL (reason), CG_EBUSY,
+ * CG_ESTORE. */
+int cg_query_cert_revoke(struct cg_store *st, const char *serial, int reason, int64_t now);
+
+/* ---- the database -------------------------------------------------------- */
+
+/* What `cmpgw db check` found. */
+struct cg_query_check {
+  int user_version;     /* PRAGMA user_version */
+  int expected_version; /* CG_STORE_SCHEMA_VERSION of this build */
+  bool integrity_ok;    /* PRAGMA integrity_check said "ok" */
+  size_t n_fk;          /* rows of PRAGMA foreign_key_check */
+  char **problems;      /* malloc'ed strings: what is wrong, in words */
+  size_t n_problems;
+};
+
+/* Checks the database file at path without changing it (no migration): PRAGMA
+ * integrity_check, PRAGMA foreign_key_check and user_version against
+ * CG_STORE_SCHEMA_VERSION.  Safe while `cmpgw serve` writes.  Free with
+ * cg_query_check_clear().  0 (read out->n_problems: 0 means sound),
+ * CG_ENOT_FOUND (no such file), CG_ENOMEM, CG_EBUSY, CG_ESTORE (not a
+ * database, or it cannot be read). */
+int cg_query_check_file(const char *path, struct cg_query_check *out);
+void cg_query_check_clear(struct cg_query_check *c);
+
+/* Copies the whole database, as of one snapshot, into the file dest with
+ * SQLite's online backup: dest must exist and be empty (the caller creates it
+ * exclusively, so nothing is overwritten).  *pages gets the page count.  The
+ * other writer is never blocked.  0, CG_EBUSY, CG_ESTORE. */
+int cg_query_backup(struct cg_store *st, const char *dest, int *pages);
+
+#endif

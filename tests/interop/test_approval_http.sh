@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# test_approval_http.sh - delayed delivery with manual approval (RFC 9483
+# §4.4): openssl cmp enrols on a profile with `approval = manual`, gets
+# `waiting`, and polls by itself; an operator approves (or rejects) with
+# `cmpgw approve` / `cmpgw reject` from another process; the client ends with
+# a valid certificate (or the rejection).  Once more with the daemon killed
+# (SIGKILL) and restarted between the first pollRep and the approval.
+# Usage: bash tests/interop/test_approval_http.sh /path/to/cmpgw
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+need_cmd openssl sqlite3
+lib_init "${1:-}"
+
+W="$IT_TMP/work"
+GW="$IT_TMP/gw"
+mkdir -p "$W"
+CLIENT_PID=""
+approval_cleanup() {
+    local rc=$?
+    [ -z "$CLIENT_PID" ] || kill "$CLIENT_PID" 2>/dev/null || true
+    (exit "$rc")
+    lib_cleanup
+}
+trap approval_cleanup EXIT
+
+step "cmpgw init, a profile with approval = manual, serve"
+"$CMPGW" init "$GW" --http 127.0.0.1:0 >"$W/init.out" 2>&1 || fail "cmpgw init failed" "$W/init.out"
+# OpenSSL's client gives up when a poll finds no server, and the clients here
+# open a connection per message (-keep_alive 0: a kept-alive connection would
+# not survive the restart).  The restart test
+# uses a profile whose checkAfter (10 s) leaves the daemon ample time to come
+# back (it takes well under a second) before the client polls again.
+printf '\n[profile manual]\napproval = manual\ncheck_after = 1\n\n[profile slow]\napproval = manual\ncheck_after = 10\n' \
+    >>"$GW/cmpgw.conf"
+"$CMPGW" secret new -c "$GW/cmpgw.conf" --profile manual --json >"$W/secret.json" 2>&1 ||
+    fail "cmpgw secret new failed" "$W/secret.json"
+REF="$(json_field reference "$W/secret.json")"
+SECRET="$(json_field secret "$W/secret.json")"
+"$CMPGW" secret new -c "$GW/cmpgw.conf" --profile slow --json >"$W/secret-slow.json" 2>&1 ||
+    fail "cmpgw secret new failed" "$W/secret-slow.json"
+RA="$(ra_subject "$GW")" || fail "cannot read the RA subject"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/dev.key" 2>/dev/null
+daemon_start "$GW/cmpgw.conf"
+ok "serving on port $PORT"
+
+# enrol NAME [PROFILE REF SECRET]: openssl cmp ir in the background; it polls
+# until it is answered.
+enrol() {
+    local profile="${2:-manual}" ref="${3:-$REF}" secret="${4:-$SECRET}"
+    rm -f "$W/$1.rc"
+    (
+        set +e
+        openssl cmp -cmd ir -server "127.0.0.1:$PORT" -path ".well-known/cmp/p/$profile" \
+            -ref "$ref" -secret "pass:$secret" -recipient "$RA" -newkey "$W/dev.key" \
+            -subject "/CN=$1" -certout "$W/$1.pem" -trusted "$GW/ca-cert.pem" \
+            -msg_timeout 30 -total_timeout 120 -keep_alive 0 >"$W/$1.log" 2>&1
+        echo $? >"$W/$1.rc"
+    ) &
+    CLIENT_PID=$!
+}
+finished() { [ -s "$W/$1.rc" ]; }
+# the transactionID of the request for /CN=NAME, from the store
+txid_of() {
+    sqlite3 "$GW/cmpgw.db" "SELECT transaction_id FROM transactions WHERE state = 'pending_approval'
+        ORDER BY created_at DESC LIMIT 1"
+}
+polled() { [ "$(log_count "cmp pollReq profile=${2:-manual} .* -> pollRep")" -gt "$1" ]; }
+
+step "1. approve: the polling client gets its certificate"
+enrol approved
+until_true 60 polled 0 || fail "the client did not poll" "$W/approved.log"
+TID="$(txid_of)"
+[ -n "$TID" ] || fail "no transaction in pending_approval"
+ok "pending_approval: $TID"
+"$CMPGW" approve -c "$GW/cmpgw.conf" "$TID" >"$W/approve.out" 2>&1 || fail "cmpgw approve failed" "$W/approve.out"
+until_true 120 finished approved || fail "the client did not finish" "$W/approved.log"
+[ "$(cat "$W/approved.rc")" = 0 ] || fail "openssl cmp failed after the approval" "$W/approved.log"
+openssl verify -CAfile "$GW/ca-cert.pem" "$W/approved.pem" >/dev/null || fail "the certificate does not verify"
+grep -q 'received ip/cp/kup after polling' "$W/approved.log" || fail "the client did not poll for it" "$W/approved.log"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT state FROM transactions WHERE transaction_id = '$TID'")" = confirmed ] ||
+    fail "the transaction is not confirmed"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM events WHERE transaction_id = '$TID' AND kind = 'transaction.approved'")" = 1 ] ||
+    fail "no approval event"
+ok "certificate after polling, transaction confirmed, approval in events"
+
+step "2. reject: the polling client reports the rejection"
+enrol rejected
+until_true 60 polled 1 || fail "the client did not poll" "$W/rejected.log"
+TID="$(txid_of)"
+"$CMPGW" reject -c "$GW/cmpgw.conf" "$TID" --reason "unknown device" >"$W/reject.out" 2>&1 ||
+    fail "cmpgw reject failed" "$W/reject.out"
+until_true 120 finished rejected || fail "the client did not finish" "$W/rejected.log"
+[ "$(cat "$W/rejected.rc")" != 0 ] || fail "openssl cmp succeeded after a rejection" "$W/rejected.log"
+grep -q 'rejection' "$W/rejected.log" || fail "the client did not report the rejection" "$W/rejected.log"
+[ ! -s "$W/rejected.pem" ] || fail "a certificate was written after the rejection"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT detail FROM events WHERE transaction_id = '$TID' AND kind = 'transaction.rejected'")" = "unknown device" ] ||
+    fail "the rejection reason is not in events"
+ok "rejection reported; the reason is in events"
+
+step "3. a decision on a transaction that is not waiting"
+if "$CMPGW" approve -c "$GW/cmpgw.conf" "$TID" >"$W/again.out" 2>&1; then
+    fail "approving a rejected transaction succeeded" "$W/again.out"
+fi
+grep -q 'not awaiting approval' "$W/again.out" || fail "no clear message" "$W/again.out"
+ok "refused: $(cat "$W/again.out")"
+
+step "4. SIGKILL and restart between the first pollRep and the approval"
+enrol restarted slow "$(json_field reference "$W/secret-slow.json")" \
+    "$(json_field secret "$W/secret-slow.json")"
+until_true 60 polled 0 slow || fail "the client did not poll" "$W/restarted.log"
+TID="$(txid_of)"
+daemon_stop KILL 30
+"$CMPGW" approve -c "$GW/cmpgw.conf" "$TID" >"$W/approve2.out" 2>&1 ||
+    fail "cmpgw approve (daemon down) failed" "$W/approve2.out"
+ok "approved while the daemon was down"
+OLD_PORT="$PORT"
+# The client keeps polling the same port: start the daemon there again.
+sed -i "s/^http = .*/http = 127.0.0.1:$OLD_PORT/" "$GW/cmpgw.conf"
+daemon_start "$GW/cmpgw.conf"
+[ "$PORT" = "$OLD_PORT" ] || fail "the daemon came back on another port"
+until_true 120 finished restarted || fail "the client did not finish after the restart" "$W/restarted.log"
+[ "$(cat "$W/restarted.rc")" = 0 ] || fail "openssl cmp failed after the restart" "$W/restarted.log"
+openssl verify -CAfile "$GW/ca-cert.pem" "$W/restarted.pem" >/dev/null || fail "the certificate does not verify"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM certificates WHERE transaction_id = '$TID'")" = 1 ] ||
+    fail "the certificate was not issued exactly once"
+ok "the certificate was issued once, after the restart, and delivered at the next poll"
+
+step "SIGTERM"
+daemon_stop TERM 30
+[ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with status $DAEMON_STATUS"
+[ "$(sqlite3 "$GW/cmpgw.db" 'PRAGMA integrity_check')" = ok ] || fail "integrity_check failed"
+ok "stopped cleanly"
+echo
+echo "PASS: test_approval_http"

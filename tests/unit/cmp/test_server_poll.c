@@ -1,0 +1,141 @@
+/*
+ * test_server_poll.c - delayed delivery in memory (RFC 9810 §5.3.22,
+ * RFC 9483 §4.4): a request on a manual-approval profile waits, pollReq gets
+ * pollRep until the approval, the approved request is issued by an exchange
+ * with no peer, and the next pollReq gets the certificate.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine_support.h"
+
+static struct cmp_exchange *poll_once(struct client *c, int64_t id, struct cmp_msg *rsp) {
+  uint8_t req[2048];
+  size_t len;
+  assert_int_equal(client_new_nonce(c), 0);
+  assert_int_equal(cmp_client_poll_req(&c->mac, &c->hdr, id, req, sizeof req, &len), 0);
+  struct cmp_exchange *ex = run("manual", req, len);
+  decode_response(ex, c, rsp);
+  return ex;
+}
+
+static void test_manual_approval_then_poll_delivers_the_certificate(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  uint8_t req[4096];
+  client_init(&c, REF, SECRET);
+  size_t len = make_ir(&c, req, sizeof req), issued = F->issued;
+  struct cmp_exchange *ex = run("manual", req, len);
+  decode_response(ex, &c, &rsp);
+  /* The answer says waiting, with no certificate, and the request is kept. */
+  assert_int_equal(rsp.type, CMP_IP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_WAITING);
+  assert_null(rsp.u.cert_rep.rsp[0].cert.p);
+  assert_int_equal(F->issued, issued);
+  size_t idx;
+  struct cmp_txn_record *t = find_txn(cmp_exchange_txn(ex)->txid, &idx);
+  assert_non_null(t);
+  assert_int_equal(t->state, CMP_TXN_PENDING_APPROVAL);
+  assert_true(F->kept_len[idx] == len && !memcmp(F->kept[idx], req, len));
+  cmp_exchange_free(ex);
+
+  /* pollReq echoes the nonce of the last answer: pollRep with checkAfter. */
+  uint8_t last_nonce[16];
+  memcpy(last_nonce, rsp.hdr.sender_nonce.p, 16);
+  c.hdr.recip_nonce = (struct der_view){last_nonce, 16};
+  ex = poll_once(&c, 0, &rsp);
+  assert_int_equal(rsp.type, CMP_POLLREP);
+  assert_int_equal(rsp.u.poll_rep.n, 1);
+  assert_int_equal(rsp.u.poll_rep.rep[0].check_after, 7);
+  memcpy(last_nonce, rsp.hdr.sender_nonce.p, 16);
+  cmp_exchange_free(ex);
+
+  /* A pollReq echoing an older nonce is refused. */
+  uint8_t stale[16] = {0};
+  c.hdr.recip_nonce = (struct der_view){stale, 16};
+  ex = poll_once(&c, 0, &rsp);
+  assert_error(&rsp, CG_FI_BAD_RECIPIENT_NONCE);
+  cmp_exchange_free(ex);
+
+  /* The operator approves; the daemon issues from the kept request. */
+  t->prev_state = t->state;
+  t->state = CMP_TXN_PENDING_CA;
+  ex = cmp_exchange_new_approved(&F->cfg, &F->prof_manual, t, F->kept[idx], F->kept_len[idx],
+                                 (int64_t)time(NULL));
+  assert_non_null(ex);
+  for (int steps = 0; cmp_exchange_step(ex) != CMP_STEP_DONE && steps < 10; steps++) {
+    if (cmp_exchange_step(ex) == CMP_STEP_ISSUE) {
+      const struct cmp_issue_request *r = cmp_exchange_issue_request(ex);
+      struct cert_spec s = {0};
+      uint8_t der[2048];
+      size_t der_len;
+      s.issuer = (struct der_view){F->ca_name, F->ca_name_len};
+      s.subject = r->subject;
+      s.spki = r->spki;
+      s.not_before = (int64_t)time(NULL);
+      s.not_after = s.not_before + 3600;
+      assert_int_equal(cert_random_serial(&s), 0);
+      assert_int_equal(cert_build(&s, F->ca_key, der, sizeof der, &der_len), 0);
+      cmp_exchange_issue_done(ex, 0, der, der_len);
+    } else if (cmp_exchange_step(ex) == CMP_STEP_UPDATE) {
+      const struct cmp_cert_record *cert = cmp_exchange_cert(ex);
+      assert_non_null(cert);
+      assert_int_equal(cmp_exchange_txn(ex)->state, CMP_TXN_ISSUED);
+      assert_int_equal(cmp_exchange_txn(ex)->prev_state, CMP_TXN_PENDING_CA);
+      /* the nonce the device will echo is kept */
+      assert_string_equal(cmp_exchange_txn(ex)->sender_nonce, t->sender_nonce);
+      *t = *cmp_exchange_txn(ex);
+      memcpy(F->certs[idx], cert->der, cert->der_len);
+      F->cert_lens[idx] = cert->der_len;
+      cmp_exchange_store_done(ex, 0);
+    } else {
+      fail_msg("unexpected step %d", cmp_exchange_step(ex));
+    }
+  }
+  const uint8_t *none;
+  size_t none_len;
+  cmp_exchange_response(ex, &none, &none_len);
+  assert_null(none); /* nobody to answer */
+  cmp_exchange_free(ex);
+
+  /* The next pollReq gets the ip with the certificate, and certConf ends it. */
+  c.hdr.recip_nonce = (struct der_view){last_nonce, 16};
+  ex = poll_once(&c, 0, &rsp);
+  assert_int_equal(rsp.type, CMP_IP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  assert_true(der_view_is(rsp.u.cert_rep.rsp[0].cert, F->certs[idx], F->cert_lens[idx]));
+  uint8_t ip_nonce[16];
+  memcpy(ip_nonce, rsp.hdr.sender_nonce.p, 16);
+  struct der_view cert = {F->certs[idx], F->cert_lens[idx]};
+  cmp_exchange_free(ex);
+  c.hdr.recip_nonce = (struct der_view){ip_nonce, 16};
+  assert_int_equal(client_new_nonce(&c), 0);
+  assert_int_equal(cmp_client_cert_conf(&c.mac, &c.hdr, cert, 0, false, req, sizeof req, &len), 0);
+  ex = run("manual", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_int_equal(rsp.type, CMP_PKICONF);
+  assert_int_equal(t->state, CMP_TXN_CONFIRMED);
+  cmp_exchange_free(ex);
+}
+
+static void test_poll_for_an_unknown_transaction_is_bad_request(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  uint8_t nonce[16] = {1};
+  client_init(&c, REF, SECRET);
+  c.hdr.recip_nonce = (struct der_view){nonce, 16};
+  struct cmp_exchange *ex = poll_once(&c, 0, &rsp);
+  assert_error(&rsp, CG_FI_BAD_REQUEST);
+  cmp_exchange_free(ex);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_manual_approval_then_poll_delivers_the_certificate),
+      cmocka_unit_test(test_poll_for_an_unknown_transaction_is_bad_request),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

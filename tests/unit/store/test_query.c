@@ -1,0 +1,738 @@
+/*
+ * test_query.c - store/query.c, the operator commands' reads and writes:
+ * secrets with limits and notes, listed and shown without their sealed
+ * values, revoked with an audit event; transactions and certificates listed
+ * newest first with their filters, shown with what belongs to them; the
+ * operator's certificate revocation as one transaction; the database check
+ * and the online backup.  Rows are written through the store's own API where
+ * it has one and with plain SQL on a second connection otherwise, and that
+ * second connection also checks what is really on disk and plays the other
+ * writer (the daemon) holding locks.  Every test works in its own temporary
+ * directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "cmp/records.h"
+#include "core/der.h"
+#include "core/err.h"
+#include "store/query.h"
+#include "store/schema.h"
+#include "store/store.h"
+
+#define T0 INT64_C(1767225600) /* 2026-01-01T00:00:00Z */
+#define T0_ISO "2026-01-01T00:00:00Z"
+
+struct fixture {
+  char dir[512];
+  char path[600];
+  char backup[600];
+  struct cg_store *st;
+};
+
+static int setup(void **state) {
+  struct fixture *f = calloc(1, sizeof *f);
+  if (f == NULL)
+    return -1;
+  const char *tmp = getenv("TMPDIR");
+  snprintf(f->dir, sizeof f->dir, "%s/cmpgw-query-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (mkdtemp(f->dir) == NULL) {
+    free(f);
+    return -1;
+  }
+  snprintf(f->path, sizeof f->path, "%s/cmpgw.db", f->dir);
+  snprintf(f->backup, sizeof f->backup, "%s/backup.db", f->dir);
+  if (cg_store_open(f->path, &f->st) != 0) {
+    rmdir(f->dir);
+    free(f);
+    return -1;
+  }
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  struct fixture *f = *state;
+  cg_store_close(f->st);
+  static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+  char p[700];
+  for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+    snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
+    unlink(p);
+    snprintf(p, sizeof p, "%s%s", f->backup, suffixes[i]);
+    unlink(p);
+  }
+  int rc = rmdir(f->dir);
+  free(f);
+  return rc;
+}
+
+/* ---- a second connection: the daemon's, or an operator's sqlite3 -------- */
+
+static sqlite3 *peer_open(const char *path) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  return db;
+}
+
+static void peer_exec(const struct fixture *f, const char *sql) {
+  sqlite3 *db = peer_open(f->path);
+  char *msg = NULL;
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+  if (rc != SQLITE_OK)
+    fail_msg("%s: %s", sql, msg ? msg : "?");
+  sqlite3_close(db);
+}
+
+static int64_t db_int(const char *path, const char *sql) {
+  sqlite3 *db = peer_open(path);
+  sqlite3_stmt *s = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+  int64_t v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
+static int64_t peer_int(const struct fixture *f, const char *sql) { return db_int(f->path, sql); }
+
+/* The first column of the first row as text ("(null)" for NULL). */
+static void peer_text(const struct fixture *f, const char *sql, char *out, size_t cap) {
+  sqlite3 *db = peer_open(f->path);
+  sqlite3_stmt *s = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+  const char *v = (const char *)sqlite3_column_text(s, 0);
+  snprintf(out, cap, "%s", v ? v : "(null)");
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+}
+
+/* ---- rows ------------------------------------------------------------------ */
+
+static void insert_secret(struct fixture *f, const char *ref, const char *profile,
+                          bool challenge) {
+  struct cmp_secret_record s;
+  memset(&s, 0, sizeof s);
+  snprintf(s.reference, sizeof s.reference, "%s", ref);
+  snprintf(s.profile, sizeof s.profile, "%s", profile);
+  memset(s.enc, 0xa5, 45);
+  s.enc_len = 45;
+  if (challenge) {
+    memset(s.challenge_enc, 0x5a, 45);
+    s.challenge_enc_len = 45;
+  }
+  s.created_at = T0;
+  assert_int_equal(cg_store_secret_insert(f->st, &s), 0);
+}
+
+/* Transaction number i: txid "00..0i", created T0 + i seconds. */
+static void insert_txn(struct fixture *f, unsigned i, const char *profile, const char *state,
+                       int failinfo, const char *serial) {
+  char sql[1024], fi[16] = "NULL", ser[64] = "NULL", at[21];
+  if (failinfo >= 0)
+    snprintf(fi, sizeof fi, "%d", failinfo);
+  if (serial != NULL)
+    snprintf(ser, sizeof ser, "'%s'", serial);
+  cg_iso8601(T0 + i, at);
+  snprintf(sql, sizeof sql,
+           "INSERT INTO transactions (transaction_id, profile, auth_ref, req_type, state,"
+           " failinfo, cert_req_id, sender_nonce, cert_serial, created_at, updated_at)"
+           " VALUES ('%032x', '%s', 'dev-%u', 'ir', '%s', %s, 0, 'abcd', %s, '%s', '%s')",
+           i, profile, i, state, fi, ser, at, at);
+  peer_exec(f, sql);
+}
+
+/* A certificate issued in transaction i (NULL txid when i is 0). */
+static void insert_cert(struct fixture *f, const char *serial, const char *subject, unsigned i) {
+  char sql[1024], txid[40] = "NULL", at[21];
+  if (i > 0)
+    snprintf(txid, sizeof txid, "'%032x'", i);
+  cg_iso8601(T0 + i, at);
+  snprintf(sql, sizeof sql,
+           "INSERT INTO certificates (serial, subject, issuer, not_before, not_after, der,"
+           " transaction_id, profile, created_at) VALUES ('%s', '%s', 'CN=CA',"
+           " '" T0_ISO "', '2027-01-01T00:00:00Z', x'3082000101ff', %s, 'default', '%s')",
+           serial, subject, txid, at);
+  peer_exec(f, sql);
+}
+
+/* ---- times ----------------------------------------------------------------- */
+
+static void test_time_ok_accepts_only_the_stored_form(void **state) {
+  (void)state;
+  assert_true(cg_query_time_ok("2026-01-31T23:59:59Z"));
+  assert_true(cg_query_time_ok("2024-02-29T00:00:00Z"));
+  assert_false(cg_query_time_ok("2025-02-29T00:00:00Z"));
+  assert_false(cg_query_time_ok("2026-01-31"));
+  assert_false(cg_query_time_ok("2026-01-31 23:59:59Z"));
+  assert_false(cg_query_time_ok("2026-01-31T23:59:59+00:00"));
+  assert_false(cg_query_time_ok("2026-13-01T00:00:00Z"));
+  assert_false(cg_query_time_ok("2026-04-31T00:00:00Z"));
+  assert_false(cg_query_time_ok("2026-01-01T24:00:00Z"));
+  assert_false(cg_query_time_ok("2026-01-01T00:00:60Z"));
+  assert_false(cg_query_time_ok(""));
+  assert_false(cg_query_time_ok(NULL));
+}
+
+/* ---- secrets --------------------------------------------------------------- */
+
+static void test_secret_insert_sets_limit_and_note_with_the_row(void **state) {
+  struct fixture *f = *state;
+  struct cmp_secret_record s;
+  memset(&s, 0, sizeof s);
+  strcpy(s.reference, "dev-a");
+  strcpy(s.profile, "default");
+  memset(s.enc, 1, 40);
+  s.enc_len = 40;
+  s.created_at = T0;
+  s.expires_at = T0 + 7 * 86400;
+  assert_int_equal(cg_query_secret_insert(f->st, &s, 5, "rack 4, \"lab\""), 0);
+  char text[128];
+  peer_text(f, "SELECT max_uses || '|' || note || '|' || expires_at FROM secrets", text,
+            sizeof text);
+  assert_string_equal(text, "5|rack 4, \"lab\"|2026-01-08T00:00:00Z");
+
+  /* A taken reference writes nothing, not even the note. */
+  assert_int_equal(cg_query_secret_insert(f->st, &s, 9, "other"), CG_EEXISTS);
+  peer_text(f, "SELECT max_uses || '|' || note FROM secrets", text, sizeof text);
+  assert_string_equal(text, "5|rack 4, \"lab\"");
+
+  /* No limit and no note are NULL. */
+  strcpy(s.reference, "dev-b");
+  assert_int_equal(cg_query_secret_insert(f->st, &s, -1, NULL), 0);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM secrets WHERE reference = 'dev-b'"
+                               " AND max_uses IS NULL AND note IS NULL"),
+                   1);
+}
+
+static void test_secrets_list_by_reference_and_filter_by_profile(void **state) {
+  struct fixture *f = *state;
+  insert_secret(f, "zeta", "default", false);
+  insert_secret(f, "alpha", "default", true);
+  insert_secret(f, "mid", "other", false);
+  peer_exec(f, "UPDATE secrets SET uses = 2, failed_attempts = 3, max_uses = 4,"
+               " locked_until = '2026-02-01T00:00:00Z', note = 'n' WHERE reference = 'zeta'");
+
+  struct cg_query_secret *v;
+  size_t n;
+  assert_int_equal(cg_query_secrets(f->st, NULL, &v, &n), 0);
+  assert_int_equal(n, 3);
+  assert_string_equal(v[0].reference, "alpha");
+  assert_string_equal(v[1].reference, "mid");
+  assert_string_equal(v[2].reference, "zeta");
+  assert_true(v[0].has_challenge);
+  assert_false(v[2].has_challenge);
+  assert_string_equal(v[0].created_at, T0_ISO);
+  assert_string_equal(v[0].expires_at, "");
+  assert_string_equal(v[0].revoked_at, "");
+  assert_int_equal(v[0].max_uses, -1);
+  assert_null(v[0].note);
+  assert_int_equal(v[2].uses, 2);
+  assert_int_equal(v[2].failed_attempts, 3);
+  assert_int_equal(v[2].max_uses, 4);
+  assert_string_equal(v[2].locked_until, "2026-02-01T00:00:00Z");
+  assert_string_equal(v[2].note, "n");
+  cg_query_secrets_free(v, n);
+
+  assert_int_equal(cg_query_secrets(f->st, "other", &v, &n), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(v[0].reference, "mid");
+  assert_string_equal(v[0].profile, "other");
+  cg_query_secrets_free(v, n);
+
+  assert_int_equal(cg_query_secrets(f->st, "nobody", &v, &n), 0);
+  assert_int_equal(n, 0);
+  assert_null(v);
+}
+
+static void test_secret_show_reads_one_and_unknown_is_not_found(void **state) {
+  struct fixture *f = *state;
+  insert_secret(f, "dev-1", "default", true);
+  struct cg_query_secret s;
+  assert_int_equal(cg_query_secret(f->st, "dev-1", &s), 0);
+  assert_string_equal(s.reference, "dev-1");
+  assert_true(s.has_challenge);
+  cg_query_secret_clear(&s);
+  assert_int_equal(cg_query_secret(f->st, "dev-2", &s), CG_ENOT_FOUND);
+}
+
+static void test_secret_time_in_another_form_is_a_store_error(void **state) {
+  struct fixture *f = *state;
+  insert_secret(f, "dev-1", "default", false);
+  peer_exec(f, "UPDATE secrets SET expires_at = '2026-01-01 00:00:00' WHERE reference = 'dev-1'");
+  struct cg_query_secret s;
+  assert_int_equal(cg_query_secret(f->st, "dev-1", &s), CG_ESTORE);
+  struct cg_query_secret *v;
+  size_t n;
+  assert_int_equal(cg_query_secrets(f->st, NULL, &v, &n), CG_ESTORE);
+}
+
+static void test_secret_revoke_sets_time_and_records_one_event(void **state) {
+  struct fixture *f = *state;
+  insert_secret(f, "dev-1", "default", false);
+  char at[CG_QUERY_TIME];
+  assert_int_equal(cg_query_secret_revoke(f->st, "dev-1", T0 + 60, at), 0);
+  assert_string_equal(at, "2026-01-01T00:01:00Z");
+  char text[256];
+  peer_text(f, "SELECT revoked_at FROM secrets WHERE reference = 'dev-1'", text, sizeof text);
+  assert_string_equal(text, "2026-01-01T00:01:00Z");
+  peer_text(f,
+            "SELECT at || '|' || ifnull(transaction_id, 'NULL') || '|' || kind || '|' || detail"
+            " FROM events",
+            text, sizeof text);
+  assert_string_equal(text, "2026-01-01T00:01:00Z|NULL|secret.revoked|reference=dev-1");
+
+  /* Again: refused with the first time, nothing more written. */
+  assert_int_equal(cg_query_secret_revoke(f->st, "dev-1", T0 + 120, at), CG_ESTATE);
+  assert_string_equal(at, "2026-01-01T00:01:00Z");
+  peer_text(f, "SELECT revoked_at FROM secrets WHERE reference = 'dev-1'", text, sizeof text);
+  assert_string_equal(text, "2026-01-01T00:01:00Z");
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events"), 1);
+
+  assert_int_equal(cg_query_secret_revoke(f->st, "dev-2", T0, at), CG_ENOT_FOUND);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events"), 1);
+}
+
+/* ---- transactions ---------------------------------------------------------- */
+
+static void test_txns_newest_first_with_each_filter(void **state) {
+  struct fixture *f = *state;
+  insert_txn(f, 1, "default", "confirmed", -1, NULL);
+  insert_txn(f, 2, "other", "rejected", 9, NULL);
+  insert_txn(f, 3, "default", "rejected", 1, NULL);
+  insert_txn(f, 4, "default", "confirmed", -1, NULL);
+
+  struct cg_query_txn *v;
+  size_t n;
+  struct cg_query_txn_filter all = {0};
+  assert_int_equal(cg_query_txns(f->st, &all, &v, &n), 0);
+  assert_int_equal(n, 4);
+  assert_string_equal(v[0].transaction_id, "00000000000000000000000000000004");
+  assert_string_equal(v[3].transaction_id, "00000000000000000000000000000001");
+  assert_int_equal(v[0].failinfo, -1);
+  assert_true(v[0].has_cert_req_id);
+  assert_string_equal(v[0].auth_ref, "dev-4");
+  assert_string_equal(v[0].req_type, "ir");
+  assert_string_equal(v[0].sender_nonce, "abcd");
+  assert_string_equal(v[0].cert_serial, "");
+  assert_string_equal(v[0].created_at, "2026-01-01T00:00:04Z");
+  free(v);
+
+  struct cg_query_txn_filter rejected = {.state = "rejected"};
+  assert_int_equal(cg_query_txns(f->st, &rejected, &v, &n), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(v[0].transaction_id, "00000000000000000000000000000003");
+  assert_int_equal(v[0].failinfo, 1);
+  assert_int_equal(v[1].failinfo, 9);
+  free(v);
+
+  struct cg_query_txn_filter both = {.state = "rejected", .profile = "default"};
+  assert_int_equal(cg_query_txns(f->st, &both, &v, &n), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(v[0].transaction_id, "00000000000000000000000000000003");
+  free(v);
+
+  struct cg_query_txn_filter since = {.since = "2026-01-01T00:00:03Z"};
+  assert_int_equal(cg_query_txns(f->st, &since, &v, &n), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(v[1].transaction_id, "00000000000000000000000000000003");
+  free(v);
+
+  struct cg_query_txn_filter two = {.limit = 2};
+  assert_int_equal(cg_query_txns(f->st, &two, &v, &n), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(v[1].transaction_id, "00000000000000000000000000000003");
+  free(v);
+
+  struct cg_query_txn_filter bad = {.since = "yesterday"};
+  assert_int_equal(cg_query_txns(f->st, &bad, &v, &n), CG_EINVAL);
+  assert_null(v);
+}
+
+static void test_txn_show_has_its_certificate_and_events(void **state) {
+  struct fixture *f = *state;
+  insert_txn(f, 7, "default", "confirmed", -1, "5e01");
+  insert_txn(f, 8, "default", "confirmed", -1, NULL);
+  insert_cert(f, "5e01", "CN=dev7", 7);
+  peer_exec(f, "INSERT INTO events (at, transaction_id, kind, detail) VALUES"
+               " ('" T0_ISO "', '00000000000000000000000000000007', 'a.first', 'one'),"
+               " ('" T0_ISO "', '00000000000000000000000000000008', 'b.other', NULL),"
+               " ('2026-01-02T00:00:00Z', '00000000000000000000000000000007', 'c.second', NULL)");
+
+  struct cg_query_txn_detail d;
+  assert_int_equal(cg_query_txn(f->st, "00000000000000000000000000000007", &d), 0);
+  assert_string_equal(d.txn.state, "confirmed");
+  assert_true(d.cert_found);
+  assert_string_equal(d.cert_status, "issued");
+  assert_string_equal(d.cert_subject, "CN=dev7");
+  assert_int_equal(d.n_events, 2);
+  assert_string_equal(d.events[0].kind, "a.first");
+  assert_string_equal(d.events[0].detail, "one");
+  assert_string_equal(d.events[1].kind, "c.second");
+  assert_null(d.events[1].detail);
+  assert_string_equal(d.events[1].at, "2026-01-02T00:00:00Z");
+  cg_query_txn_detail_clear(&d);
+
+  /* A transaction without certificate or events, its id pasted in capitals. */
+  peer_exec(f, "UPDATE transactions SET transaction_id = '00000000000000000000000000abcdef'"
+               " WHERE transaction_id = '00000000000000000000000000000008'");
+  assert_int_equal(cg_query_txn(f->st, "00000000000000000000000000ABCDEF", &d), 0);
+  assert_false(d.cert_found);
+  assert_null(d.cert_subject);
+  assert_int_equal(d.n_events, 0);
+  cg_query_txn_detail_clear(&d);
+
+  assert_int_equal(cg_query_txn(f->st, "ffff", &d), CG_ENOT_FOUND);
+}
+
+/* ---- certificates ---------------------------------------------------------- */
+
+static void test_certs_newest_first_with_each_filter(void **state) {
+  struct fixture *f = *state;
+  insert_txn(f, 1, "default", "confirmed", -1, "0a01");
+  insert_txn(f, 2, "default", "confirmed", -1, "0a02");
+  insert_cert(f, "0a01", "CN=Sensor 1,O=Plant", 1);
+  insert_cert(f, "0a02", "CN=gateway,O=plant", 2);
+  insert_cert(f, "0a03", "CN=outside", 0);
+  peer_exec(f, "UPDATE certificates SET status = 'revoked' WHERE serial = '0a01';"
+               "INSERT INTO revocations (serial, reason, revoked_at, transaction_id)"
+               " VALUES ('0a01', 1, '2026-01-05T00:00:00Z', NULL)");
+
+  struct cg_query_cert *v;
+  size_t n;
+  struct cg_query_cert_filter all = {0};
+  assert_int_equal(cg_query_certs(f->st, &all, &v, &n), 0);
+  assert_int_equal(n, 3);
+  assert_string_equal(v[0].serial, "0a03");
+  assert_string_equal(v[0].transaction_id, "");
+  assert_false(v[0].revoked);
+  assert_string_equal(v[2].serial, "0a01");
+  assert_true(v[2].revoked);
+  assert_int_equal(v[2].reason, 1);
+  assert_string_equal(v[2].revoked_at, "2026-01-05T00:00:00Z");
+  assert_string_equal(v[2].requested_by, "device");
+  assert_string_equal(v[2].issuer, "CN=CA");
+  assert_null(v[2].der); /* lists carry no DER */
+  cg_query_certs_free(v, n);
+
+  /* "plant" in any case. */
+  struct cg_query_cert_filter plant = {.subject = "PLANT"};
+  assert_int_equal(cg_query_certs(f->st, &plant, &v, &n), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(v[0].serial, "0a02");
+  cg_query_certs_free(v, n);
+
+  struct cg_query_cert_filter revoked = {.status = "revoked"};
+  assert_int_equal(cg_query_certs(f->st, &revoked, &v, &n), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(v[0].serial, "0a01");
+  cg_query_certs_free(v, n);
+
+  struct cg_query_cert_filter one = {.status = "issued", .limit = 1};
+  assert_int_equal(cg_query_certs(f->st, &one, &v, &n), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(v[0].serial, "0a03");
+  cg_query_certs_free(v, n);
+}
+
+static void test_cert_show_finds_the_serial_as_people_type_it(void **state) {
+  struct fixture *f = *state;
+  insert_txn(f, 1, "default", "confirmed", -1, "00c1d2");
+  insert_cert(f, "00c1d2", "CN=one", 1);
+  insert_cert(f, "7f", "CN=two", 0);
+
+  static const char *const forms[] = {"00c1d2", "00C1D2", "c1d2", "0c1d2", "00:c1:d2",
+                                      "C1:D2"};
+  for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+    struct cg_query_cert c;
+    assert_int_equal(cg_query_cert(f->st, forms[i], &c), 0);
+    assert_string_equal(c.serial, "00c1d2");
+    assert_string_equal(c.subject, "CN=one");
+    assert_int_equal(c.der_len, 6);
+    assert_memory_equal(c.der, "\x30\x82\x00\x01\x01\xff", 6);
+    assert_true(c.txn_found);
+    assert_string_equal(c.txn_state, "confirmed");
+    assert_string_equal(c.txn_req_type, "ir");
+    assert_string_equal(c.txn_auth_ref, "dev-1");
+    cg_query_cert_clear(&c);
+  }
+  struct cg_query_cert c;
+  assert_int_equal(cg_query_cert(f->st, "007f", &c), 0);
+  assert_string_equal(c.serial, "7f");
+  assert_false(c.txn_found);
+  cg_query_cert_clear(&c);
+
+  assert_int_equal(cg_query_cert(f->st, "c1d3", &c), CG_ENOT_FOUND);
+  assert_int_equal(cg_query_cert(f->st, "xyz", &c), CG_ENOT_FOUND);
+  assert_int_equal(cg_query_cert(f->st, "' OR 1=1 --", &c), CG_ENOT_FOUND);
+  assert_int_equal(cg_query_cert(f->st, "", &c), CG_ENOT_FOUND);
+
+  /* Without its leading zeros a serial may name two rows: refused. */
+  insert_cert(f, "0000c1d2", "CN=three", 0);
+  assert_int_equal(cg_query_cert(f->st, "c1d2", &c), CG_EEXISTS);
+  assert_int_equal(cg_query_cert(f->st, "0000c1d2", &c), 0);
+  assert_string_equal(c.subject, "CN=three");
+  cg_query_cert_clear(&c);
+}
+
+static void test_cert_revoke_writes_status_revocation_and_event_once(void **state) {
+  struct fixture *f = *state;
+  insert_txn(f, 3, "default", "confirmed", -1, "5e03");
+  insert_cert(f, "5e03", "CN=dev3", 3);
+  assert_int_equal(cg_query_cert_revoke(f->st, "5e03", 1, T0 + 3600), 0);
+
+  char text[256];
+  peer_text(f, "SELECT status FROM certificates WHERE serial = '5e03'", text, sizeof text);
+  assert_string_equal(text, "revoked");
+  peer_text(f,
+            "SELECT reason || '|' || revoked_at || '|' || ifnull(transaction_id, 'NULL') || '|'"
+            " || requested_by FROM revocations",
+            text, sizeof text);
+  assert_string_equal(text, "1|2026-01-01T01:00:00Z|NULL|operator");
+  peer_text(f, "SELECT at || '|' || transaction_id || '|' || kind || '|' || detail FROM events",
+            text, sizeof text);
+  assert_string_equal(text, "2026-01-01T01:00:00Z|00000000000000000000000000000003|"
+                            "certificate.revoked|serial=5e03 reason=1 requested_by=operator");
+
+  /* Read back through the query side as well. */
+  struct cg_query_cert c;
+  assert_int_equal(cg_query_cert(f->st, "5e03", &c), 0);
+  assert_string_equal(c.status, "revoked");
+  assert_true(c.revoked);
+  assert_string_equal(c.requested_by, "operator");
+  assert_string_equal(c.revoked_by_txn, "");
+  cg_query_cert_clear(&c);
+
+  /* A second time: refused, and nothing more is written. */
+  assert_int_equal(cg_query_cert_revoke(f->st, "5e03", 4, T0 + 7200), CG_ECERT_REVOKED);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations"), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events"), 1);
+  assert_int_equal(peer_int(f, "SELECT reason FROM revocations"), 1);
+
+  assert_int_equal(cg_query_cert_revoke(f->st, "5e04", 1, T0), CG_ENOT_FOUND);
+  assert_int_equal(cg_query_cert_revoke(f->st, "5e03", 7, T0), CG_EINVAL);
+  assert_int_equal(cg_query_cert_revoke(f->st, "5e03", 11, T0), CG_EINVAL);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events"), 1);
+
+  /* Issued outside CMP: the event names no transaction. */
+  insert_cert(f, "5e05", "CN=outside", 0);
+  assert_int_equal(cg_query_cert_revoke(f->st, "5e05", 0, T0), 0);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE transaction_id IS NULL"), 1);
+}
+
+/* ---- another writer -------------------------------------------------------- */
+
+static void test_reads_see_committed_rows_while_another_writer_holds_the_lock(void **state) {
+  struct fixture *f = *state;
+  insert_txn(f, 1, "default", "confirmed", -1, NULL);
+  sqlite3 *daemon = peer_open(f->path);
+  assert_int_equal(sqlite3_exec(daemon,
+                                "BEGIN IMMEDIATE;"
+                                "INSERT INTO transactions (transaction_id, profile, req_type,"
+                                " state, created_at, updated_at) VALUES ('ff', 'default', 'ir',"
+                                " 'received', '" T0_ISO "', '" T0_ISO "')",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  struct cg_query_txn *v;
+  size_t n;
+  struct cg_query_txn_filter all = {0};
+  assert_int_equal(cg_query_txns(f->st, &all, &v, &n), 0);
+  assert_int_equal(n, 1); /* the uncommitted row is not seen */
+  free(v);
+  /* The backup copies the committed state without waiting for the writer. */
+  FILE *dest = fopen(f->backup, "wb");
+  assert_non_null(dest);
+  fclose(dest);
+  int pages = 0;
+  assert_int_equal(cg_query_backup(f->st, f->backup, &pages), 0);
+  assert_true(pages > 0);
+  assert_int_equal(sqlite3_exec(daemon, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(daemon);
+  assert_int_equal(db_int(f->backup, "SELECT count(*) FROM transactions"), 1);
+  assert_int_equal(cg_query_txns(f->st, &all, &v, &n), 0);
+  assert_int_equal(n, 2);
+  free(v);
+}
+
+struct holder {
+  const char *path;
+  uv_sem_t locked;
+};
+
+/* Plays the daemon's store thread: takes the write lock, writes, and commits
+ * a moment later. */
+static void hold_lock(void *arg) {
+  struct holder *h = arg;
+  sqlite3 *db = NULL;
+  sqlite3_open_v2(h->path, &db, SQLITE_OPEN_READWRITE, NULL);
+  sqlite3_busy_timeout(db, 5000);
+  int rc = sqlite3_exec(db,
+                        "BEGIN IMMEDIATE;"
+                        "INSERT INTO events (at, kind) VALUES ('" T0_ISO "', 'daemon.wrote')",
+                        NULL, NULL, NULL);
+  uv_sem_post(&h->locked);
+  if (rc == SQLITE_OK) {
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 300 * 1000000L};
+    nanosleep(&ts, NULL);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  }
+  sqlite3_close(db);
+}
+
+static void test_a_write_waits_for_the_other_writer_instead_of_failing(void **state) {
+  struct fixture *f = *state;
+  insert_secret(f, "dev-1", "default", false);
+  struct holder h = {.path = f->path};
+  assert_int_equal(uv_sem_init(&h.locked, 0), 0);
+  uv_thread_t t;
+  assert_int_equal(uv_thread_create(&t, hold_lock, &h), 0);
+  uv_sem_wait(&h.locked); /* the other writer holds the lock from here on */
+  char at[CG_QUERY_TIME];
+  assert_int_equal(cg_query_secret_revoke(f->st, "dev-1", T0, at), 0);
+  assert_int_equal(uv_thread_join(&t), 0);
+  uv_sem_destroy(&h.locked);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events"), 2);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM secrets WHERE revoked_at IS NOT NULL"), 1);
+}
+
+static void test_a_lock_held_past_the_busy_timeout_is_ebusy_and_writes_nothing(void **state) {
+  struct fixture *f = *state;
+  insert_txn(f, 1, "default", "confirmed", -1, "5e01");
+  insert_cert(f, "5e01", "CN=dev1", 1);
+  sqlite3 *daemon = peer_open(f->path);
+  assert_int_equal(sqlite3_exec(daemon, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(cg_query_cert_revoke(f->st, "5e01", 1, T0), CG_EBUSY);
+  assert_int_equal(sqlite3_exec(daemon, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(daemon);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations"), 0);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates WHERE status = 'issued'"), 1);
+  /* Once the lock is free, the same call goes through. */
+  assert_int_equal(cg_query_cert_revoke(f->st, "5e01", 1, T0), 0);
+}
+
+/* ---- the database ---------------------------------------------------------- */
+
+static void test_check_of_a_sound_database_finds_nothing(void **state) {
+  struct fixture *f = *state;
+  insert_txn(f, 1, "default", "confirmed", -1, "5e01");
+  insert_cert(f, "5e01", "CN=dev1", 1);
+  struct cg_query_check c;
+  assert_int_equal(cg_query_check_file(f->path, &c), 0);
+  assert_int_equal(c.n_problems, 0);
+  assert_true(c.integrity_ok);
+  assert_int_equal(c.n_fk, 0);
+  assert_int_equal(c.user_version, CG_STORE_SCHEMA_VERSION);
+  assert_int_equal(c.expected_version, CG_STORE_SCHEMA_VERSION);
+  cg_query_check_clear(&c);
+}
+
+static void test_check_reports_foreign_keys_and_version(void **state) {
+  struct fixture *f = *state;
+  peer_exec(f, "PRAGMA foreign_keys = OFF;"
+               "INSERT INTO revocations (serial, reason, revoked_at) VALUES"
+               " ('dead', 1, '" T0_ISO "');"
+               "PRAGMA user_version = 99");
+  struct cg_query_check c;
+  assert_int_equal(cg_query_check_file(f->path, &c), 0);
+  assert_true(c.integrity_ok);
+  assert_int_equal(c.n_fk, 1);
+  assert_int_equal(c.user_version, 99);
+  assert_int_equal(c.n_problems, 2);
+  assert_non_null(strstr(c.problems[0], "revocations"));
+  assert_non_null(strstr(c.problems[1], "99"));
+  cg_query_check_clear(&c);
+  /* The check changed nothing (no migration, no repair). */
+  assert_int_equal(peer_int(f, "PRAGMA user_version"), 99);
+}
+
+static void test_check_of_a_file_that_is_no_database_reports_it(void **state) {
+  struct fixture *f = *state;
+  FILE *fp = fopen(f->backup, "wb");
+  assert_non_null(fp);
+  for (int i = 0; i < 4096; i++)
+    fputc('x', fp);
+  fclose(fp);
+  struct cg_query_check c;
+  assert_int_equal(cg_query_check_file(f->backup, &c), 0);
+  assert_true(c.n_problems >= 1);
+  assert_false(c.integrity_ok);
+  cg_query_check_clear(&c);
+
+  char missing[700];
+  snprintf(missing, sizeof missing, "%s/none.db", f->dir);
+  assert_int_equal(cg_query_check_file(missing, &c), CG_ENOT_FOUND);
+  assert_int_equal(access(missing, F_OK), -1); /* not created either */
+}
+
+static void test_backup_copies_every_table_and_checks_sound(void **state) {
+  struct fixture *f = *state;
+  insert_secret(f, "dev-1", "default", true);
+  insert_txn(f, 1, "default", "confirmed", -1, "5e01");
+  insert_cert(f, "5e01", "CN=dev1", 1);
+  assert_int_equal(cg_query_cert_revoke(f->st, "5e01", 4, T0), 0);
+  FILE *dest = fopen(f->backup, "wb");
+  assert_non_null(dest);
+  fclose(dest);
+  int pages = 0;
+  assert_int_equal(cg_query_backup(f->st, f->backup, &pages), 0);
+  assert_true(pages > 0);
+  assert_int_equal(db_int(f->backup, "SELECT count(*) FROM secrets"), 1);
+  assert_int_equal(db_int(f->backup, "SELECT count(*) FROM transactions"), 1);
+  assert_int_equal(db_int(f->backup, "SELECT count(*) FROM certificates WHERE der = x'3082000101ff'"),
+                   1);
+  assert_int_equal(db_int(f->backup, "SELECT reason FROM revocations"), 4);
+  assert_int_equal(db_int(f->backup, "SELECT count(*) FROM events"), 1);
+  struct cg_query_check c;
+  assert_int_equal(cg_query_check_file(f->backup, &c), 0);
+  assert_int_equal(c.n_problems, 0);
+  cg_query_check_clear(&c);
+}
+
+static void test_backup_needs_its_file_to_exist(void **state) {
+  struct fixture *f = *state;
+  int pages;
+  assert_int_equal(cg_query_backup(f->st, f->backup, &pages), CG_ESTORE);
+  assert_int_equal(access(f->backup, F_OK), -1);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(test_time_ok_accepts_only_the_stored_form),
+      T(test_secret_insert_sets_limit_and_note_with_the_row),
+      T(test_secrets_list_by_reference_and_filter_by_profile),
+      T(test_secret_show_reads_one_and_unknown_is_not_found),
+      T(test_secret_time_in_another_form_is_a_store_error),
+      T(test_secret_revoke_sets_time_and_records_one_event),
+      T(test_txns_newest_first_with_each_filter),
+      T(test_txn_show_has_its_certificate_and_events),
+      T(test_certs_newest_first_with_each_filter),
+      T(test_cert_show_finds_the_serial_as_people_type_it),
+      T(test_cert_revoke_writes_status_revocation_and_event_once),
+      T(test_reads_see_committed_rows_while_another_writer_holds_the_lock),
+      T(test_a_write_waits_for_the_other_writer_instead_of_failing),
+      T(test_a_lock_held_past_the_busy_timeout_is_ebusy_and_writes_nothing),
+      T(test_check_of_a_sound_database_finds_nothing),
+      T(test_check_reports_foreign_keys_and_version),
+      T(test_check_of_a_file_that_is_no_database_reports_it),
+      T(test_backup_copies_every_table_and_checks_sound),
+      T(test_backup_needs_its_file_to_exist),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
