@@ -56,6 +56,10 @@ struct gateway {
   uv_timer_t approvals;
   bool issuing;
   struct cg_store_op approvals_op;
+  /* transactions that waited too long expire, checked by a slower timer */
+  uv_timer_t expiry;
+  struct cg_store_op expire_ops[CG_MAX_PROFILES];
+  bool expiring[CG_MAX_PROFILES];
   void (*on_stopped)(void *);
   void *stopped_arg;
 };
@@ -496,6 +500,39 @@ static void on_approvals_timer(uv_timer_t *t) {
     gw->issuing = false;
 }
 
+static void on_expired(struct cg_store_op *op) {
+  struct gateway *gw = op->arg;
+  size_t i = (size_t)(op - gw->expire_ops);
+  gw->expiring[i] = false;
+  if (op->result != 0)
+    cg_warn("expiry of profile %s failed: %s", op->expire_profile, cg_strerror(op->result));
+  else if (op->expired > 0)
+    cg_info("expired %d transaction(s) of profile %s (pending_lifetime / confirm_wait)",
+            op->expired, op->expire_profile);
+}
+
+/* Pending requests past the profile's pending_lifetime, and certificates not
+ * confirmed within confirm_wait, expire (RFC 9483 §4.4, RFC 9810 §5.3.18). */
+static void on_expiry_timer(uv_timer_t *t) {
+  struct gateway *gw = t->data;
+  int64_t now = (int64_t)time(NULL);
+  for (size_t i = 0; i < gw->n_profiles && !gw->stopping; i++) {
+    const struct cg_config_profile *pc = gw->profiles[i].cfg;
+    struct cg_store_op *op = &gw->expire_ops[i];
+    if (gw->expiring[i])
+      continue;
+    memset(op, 0, sizeof *op);
+    op->kind = CG_STORE_OP_EXPIRE;
+    op->cb = on_expired;
+    op->arg = gw;
+    snprintf(op->expire_profile, sizeof op->expire_profile, "%s", pc->name);
+    op->expire_pending_before = now - pc->pending_lifetime;
+    op->expire_issued_before = now - pc->confirm_wait;
+    op->expire_now = now;
+    gw->expiring[i] = cg_store_submit(gw->store, op) == 0;
+  }
+}
+
 static int start_backends(struct gateway *gw) {
   const struct cg_config *cfg = &gw->cfg;
   for (size_t i = 0; i < cfg->n_backends; i++) {
@@ -644,6 +681,9 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   uv_timer_init(loop, &gw->approvals);
   gw->approvals.data = gw;
   uv_timer_start(&gw->approvals, on_approvals_timer, 1000, 1000);
+  uv_timer_init(loop, &gw->expiry);
+  gw->expiry.data = gw;
+  uv_timer_start(&gw->expiry, on_expiry_timer, 0, 30000);
   if (gw->cfg.tcp[0])
     cg_info("tcp listener %s configured; raw TCP transport not served yet", gw->cfg.tcp);
   *out = gw;
@@ -689,5 +729,7 @@ void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) 
   cg_info("stopping: %u exchange(s) in flight", gw->inflight);
   uv_timer_stop(&gw->approvals);
   uv_close((uv_handle_t *)&gw->approvals, NULL);
+  uv_timer_stop(&gw->expiry);
+  uv_close((uv_handle_t *)&gw->expiry, NULL);
   cg_http_server_stop(gw->http, on_http_closed, gw);
 }

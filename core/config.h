@@ -31,6 +31,8 @@ struct cg_config_profile {
   int challenge;               /* 0 none, 1 fixed, 2 random (enum cmp_challenge) */
   bool manual_approval;        /* approval = manual */
   unsigned check_after;        /* seconds a waiting device is told to wait */
+  unsigned pending_lifetime;   /* seconds a waiting request lives */
+  unsigned confirm_wait;       /* seconds an issued certificate waits for certConf */
   char challenge_value[128];   /* challenge = fixed */
 };
 

@@ -39,6 +39,8 @@ enum stmt_id {
   S_SECRET_FAILED,
   S_EVENT_INSERT,
   S_TXN_NEXT_APPROVED,
+  S_EXPIRE_EVENTS,
+  S_EXPIRE,
   S__COUNT
 };
 

@@ -63,6 +63,15 @@ static const char *const stmt_sql[S__COUNT] = {
                      " failinfo, cert_req_id, sender_nonce, cert_serial, created_at,"
                      " updated_at, request_der)"
                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [S_EXPIRE_EVENTS] = "INSERT INTO events (at, transaction_id, kind, detail)"
+                        " SELECT ?4, transaction_id, 'transaction.expired', 'was ' || state"
+                        " FROM transactions WHERE profile = ?1 AND"
+                        " ((state IN ('pending_approval', 'pending_ca') AND created_at < ?2)"
+                        " OR (state = 'issued' AND updated_at < ?3))",
+    [S_EXPIRE] = "UPDATE transactions SET state = 'expired', updated_at = ?4"
+                 " WHERE profile = ?1 AND"
+                 " ((state IN ('pending_approval', 'pending_ca') AND created_at < ?2)"
+                 " OR (state = 'issued' AND updated_at < ?3))",
     [S_TXN_NEXT_APPROVED] = "SELECT transaction_id, request_der FROM transactions"
                             " WHERE state = 'pending_ca' AND request_der IS NOT NULL"
                             " ORDER BY updated_at LIMIT 1",
@@ -577,6 +586,26 @@ static int op_lookup(struct cg_store *st, struct cg_store_op *op) {
   return err;
 }
 
+/* Transactions that waited too long become expired, each with an event. */
+static int op_expire(struct cg_store *st, struct cg_store_op *op) {
+  static const enum stmt_id ids[] = {S_EXPIRE_EVENTS, S_EXPIRE};
+  op->expired = 0;
+  if (!terminated(op->expire_profile, sizeof op->expire_profile))
+    return CG_EINVAL;
+  for (size_t i = 0; i < 2; i++) {
+    sqlite3_stmt *s = st->stmt[ids[i]];
+    int b = bind_text(s, 1, op->expire_profile) | bind_time(s, 2, op->expire_pending_before) |
+            bind_time(s, 3, op->expire_issued_before) | bind_time(s, 4, op->expire_now);
+    if (b != SQLITE_OK)
+      return bind_failed(st, s, "expiry");
+    int err = step_done(st, ids[i], "expiring transactions");
+    if (err != 0)
+      return err;
+  }
+  op->expired = sqlite3_changes(st->db);
+  return 0;
+}
+
 /* The oldest approved transaction with its kept request. */
 static int op_next_approved(struct cg_store *st, struct cg_store_op *op) {
   sqlite3_stmt *s = st->stmt[S_TXN_NEXT_APPROVED];
@@ -624,7 +653,9 @@ static int write_checked(const struct cg_store_op *op) {
 /* Runs one INSERT or UPDATE inside its own savepoint, so that its failure
  * undoes it alone and leaves the rest of the group intact. */
 static int op_write(struct cg_store *st, struct cg_store_op *op) {
-  int err = op->kind == CG_STORE_OP_SECRET_NOTE ? 0 : write_checked(op);
+  int err = op->kind == CG_STORE_OP_SECRET_NOTE || op->kind == CG_STORE_OP_EXPIRE
+                ? 0
+                : write_checked(op);
   if (err != 0)
     return err;
   if (op->note_present && !terminated(op->note.reference, sizeof op->note.reference))
@@ -633,6 +664,8 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
     return err;
   if (op->kind == CG_STORE_OP_SECRET_NOTE)
     err = op->note_present ? 0 : CG_EINVAL; /* the note alone, below */
+  else if (op->kind == CG_STORE_OP_EXPIRE)
+    err = op_expire(st, op);
   else if (op->kind == CG_STORE_OP_INSERT)
     err = txn_insert(st, &op->txn, op->request_der, op->request_der_len);
   else
@@ -678,7 +711,7 @@ void store_run_group(struct cg_store *st, struct cg_store_op *group) {
     else if (lost)
       op->result = CG_ESTORE;
     else if (op->kind == CG_STORE_OP_INSERT || op->kind == CG_STORE_OP_UPDATE ||
-             op->kind == CG_STORE_OP_SECRET_NOTE)
+             op->kind == CG_STORE_OP_SECRET_NOTE || op->kind == CG_STORE_OP_EXPIRE)
       op->result = op_write(st, op);
     else
       op->result = CG_EINVAL;

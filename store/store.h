@@ -67,6 +67,11 @@ enum cg_store_op_kind {
   /* Reads the oldest approved transaction (state pending_ca) with its kept
    * request into txn / request_der (txn_found false when there is none). */
   CG_STORE_OP_NEXT_APPROVED,
+  /* Expires the transactions of `expire_profile` that waited too long:
+   * pending_approval / pending_ca created before expire_pending_before, and
+   * issued (unconfirmed) ones last answered before expire_issued_before; an
+   * events row for each.  expired gets how many. */
+  CG_STORE_OP_EXPIRE,
 };
 
 struct cg_store_op {
@@ -97,6 +102,10 @@ struct cg_store_op {
   const uint8_t *request_der;
   size_t request_der_len;
   uint8_t *request_out;
+  /* EXPIRE input and output */
+  char expire_profile[CMP_MAX_PROFILE + 1];
+  int64_t expire_pending_before, expire_issued_before, expire_now;
+  int expired;
   /* LOOKUP input: a certificate by lowercase hex serial ("" = none) */
   char serial[2 * CMP_MAX_SERIAL + 1];
   /* LOOKUP input: list the revocations of certificates of this issuer

@@ -731,6 +731,41 @@ static void test_secret_uses_and_failures_are_counted(void **state) {
                    1);
 }
 
+/* Waiting and unconfirmed transactions older than their limits expire, with
+ * an event each; others and other profiles are left alone. */
+static void test_expiry_ends_old_waiting_and_unconfirmed_transactions(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op a, b, c, d, exp;
+  make_insert(&a, 1, false); /* pending_approval, old */
+  make_insert(&b, 2, false); /* pending_approval, recent */
+  make_insert(&c, 3, false); /* issued, old */
+  make_insert(&d, 4, false); /* pending_approval, old, another profile */
+  a.txn.state = b.txn.state = d.txn.state = CMP_TXN_PENDING_APPROVAL;
+  c.txn.state = CMP_TXN_ISSUED;
+  b.txn.created_at = b.txn.updated_at = T0 + 5000;
+  strcpy(d.txn.profile, "other");
+  memset(&exp, 0, sizeof exp);
+  exp.kind = CG_STORE_OP_EXPIRE;
+  strcpy(exp.expire_profile, "default");
+  exp.expire_pending_before = T0 + 1000;
+  exp.expire_issued_before = T0 + 1000;
+  exp.expire_now = T0 + 6000;
+  submit(st, &a, NULL);
+  submit(st, &b, NULL);
+  submit(st, &c, NULL);
+  submit(st, &d, NULL);
+  submit(st, &exp, NULL);
+  run_until(&f->loop, &tally.done, 5);
+  assert_int_equal(exp.result, 0);
+  assert_int_equal(exp.expired, 2);
+  stop_and_close(f, st);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE state = 'expired'"), 2);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE state = 'pending_approval'"),
+                   2);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'transaction.expired'"), 2);
+}
+
 static void test_update_applies_only_from_the_expected_state(void **state) {
   struct fixture *f = *state;
   struct cg_store *st = open_started(f);
@@ -928,6 +963,7 @@ int main(void) {
       T(test_certificate_of_unknown_transaction_writes_nothing),
       T(test_reject_in_cert_conf_revokes_the_certificate),
     T(test_secret_uses_and_failures_are_counted),
+    T(test_expiry_ends_old_waiting_and_unconfirmed_transactions),
     T(test_update_applies_only_from_the_expected_state),
       T(test_every_state_name_passes_the_schema_check),
       T(test_malformed_records_are_einval_and_not_written),
