@@ -325,19 +325,8 @@ int cli_table_print(struct cli_table *t, FILE *f) {
 
 /* ---- names ---------------------------------------------------------------------- */
 
-static const char *const failinfo_names[] = {
-    "badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId", "badDataFormat",
-    "wrongAuthority", "incorrectData", "missingTimeStamp", "badPOP", "certRevoked",
-    "certConfirmed", "wrongIntegrity", "badRecipientNonce", "timeNotAvailable",
-    "unacceptedPolicy", "unacceptedExtension", "addInfoNotAvailable", "badSenderNonce",
-    "badCertTemplate", "signerNotTrusted", "transactionIdInUse", "unsupportedVersion",
-    "notAuthorized", "systemUnavail", "systemFailure", "duplicateCertReq",
-};
-
 const char *cli_failinfo_name(int bit) {
-  return bit >= 0 && bit < (int)(sizeof failinfo_names / sizeof failinfo_names[0])
-             ? failinfo_names[bit]
-             : NULL;
+  return cg_failinfo_name(bit);
 }
 
 /* RFC 5280 §5.3.1 CRLReason; 7 is not used. */

@@ -138,14 +138,6 @@ struct client {
 
 /* ---- printing ------------------------------------------------------------ */
 
-static const char *const failinfo_names[] = {
-    "badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId", "badDataFormat",
-    "wrongAuthority", "incorrectData", "missingTimeStamp", "badPOP", "certRevoked",
-    "certConfirmed", "wrongIntegrity", "badRecipientNonce", "timeNotAvailable",
-    "unacceptedPolicy", "unacceptedExtension", "addInfoNotAvailable", "badSenderNonce",
-    "badCertTemplate", "signerNotTrusted", "transactionIdInUse", "unsupportedVersion",
-    "notAuthorized", "systemUnavail", "systemFailure", "duplicateCertReq",
-};
 
 static const char *status_name(int status) {
   static const char *const names[] = {"accepted", "grantedWithMods", "rejection", "waiting",
@@ -189,9 +181,9 @@ static void status_line(const struct cmp_status_info *st, char *out, size_t cap)
     for (unsigned b = 0; b < 32 && n > 0 && (size_t)n < cap; b++) {
       if (!(st->fail_info & (1u << b)))
         continue;
-      const char *name = b < sizeof failinfo_names / sizeof failinfo_names[0]
-                             ? failinfo_names[b]
-                             : "unknownBit";
+      const char *name = cg_failinfo_name((int)b);
+      if (name == NULL)
+        name = "unknownBit";
       n += snprintf(out + n, cap - (size_t)n, "%s%s", first ? "" : ",", name);
       first = false;
     }

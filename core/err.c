@@ -4,6 +4,8 @@
  */
 #include "core/err.h"
 
+#include <stddef.h>
+
 struct entry {
   const char *name;
   const char *msg;
@@ -42,4 +44,19 @@ enum cg_err_class cg_err_class(int err) {
 enum cg_failinfo cg_err_failinfo(int err) {
   const struct entry *e = lookup(err);
   return err == 0 ? CG_FI_NONE : e ? e->fi : CG_FI_SYSTEM_FAILURE;
+}
+
+static const char *const failinfo_names[] = {
+    "badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId", "badDataFormat",
+    "wrongAuthority", "incorrectData", "missingTimeStamp", "badPOP", "certRevoked",
+    "certConfirmed", "wrongIntegrity", "badRecipientNonce", "timeNotAvailable",
+    "unacceptedPolicy", "unacceptedExtension", "addInfoNotAvailable", "badSenderNonce",
+    "badCertTemplate", "signerNotTrusted", "transactionIdInUse", "unsupportedVersion",
+    "notAuthorized", "systemUnavail", "systemFailure", "duplicateCertReq",
+};
+
+const char *cg_failinfo_name(int bit) {
+  return bit >= 0 && bit < (int)(sizeof failinfo_names / sizeof failinfo_names[0])
+             ? failinfo_names[bit]
+             : NULL;
 }

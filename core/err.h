@@ -97,6 +97,9 @@ enum cg_err {
  * (CG_FI_NONE for transport errors) of an error code.  Unknown codes yield
  * "unknown error", CG_CLASS_INTERNAL and CG_FI_SYSTEM_FAILURE. */
 const char *cg_err_name(int err);
+/* The ASN.1 name of a PKIFailureInfo bit ("badMessageCheck", ...), NULL for a
+ * bit RFC 9810 §5.2.3 does not define. */
+const char *cg_failinfo_name(int bit);
 const char *cg_strerror(int err);
 enum cg_err_class cg_err_class(int err);
 enum cg_failinfo cg_err_failinfo(int err);
