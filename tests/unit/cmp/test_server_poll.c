@@ -39,11 +39,12 @@ static void test_manual_approval_then_poll_delivers_the_certificate(void **state
   assert_non_null(t);
   assert_int_equal(t->state, CMP_TXN_PENDING_APPROVAL);
   assert_true(F->kept_len[idx] == len && !memcmp(F->kept[idx], req, len));
+  /* rsp points into the exchange's answer: copy the nonce before freeing it. */
+  uint8_t last_nonce[16];
+  memcpy(last_nonce, rsp.hdr.sender_nonce.p, 16);
   cmp_exchange_free(ex);
 
   /* pollReq echoes the nonce of the last answer: pollRep with checkAfter. */
-  uint8_t last_nonce[16];
-  memcpy(last_nonce, rsp.hdr.sender_nonce.p, 16);
   c.hdr.recip_nonce = (struct der_view){last_nonce, 16};
   ex = poll_once(&c, 0, &rsp);
   assert_int_equal(rsp.type, CMP_POLLREP);
