@@ -146,6 +146,22 @@ static bool check_pop(struct cmp_exchange *ex, const struct cmp_cert_req *cr) {
   return false;
 }
 
+/* The answer is ready to be written: its type follows the request, and a
+ * MAC-authenticated secret's use is counted with the transaction, all or
+ * nothing, in the same store step. */
+static void store_answer(struct cmp_exchange *ex) {
+  ex->rsp_type = ex->msg.type == CMP_IR ? CMP_IP : ex->msg.type == CMP_KUR ? CMP_KUP : CMP_CP;
+  if (ex->mac_ok) {
+    struct cmp_secret_note *n = &ex->note;
+    memset(n, 0, sizeof *n);
+    snprintf(n->reference, sizeof n->reference, "%s", ex->secret.reference);
+    n->used = true;
+    n->at = ex->now;
+    ex->has_note = true;
+  }
+  set_phase(ex, PH_INSERT);
+}
+
 /* RFC 9483 §4.4: the request waits for an operator; the answer says
  * waiting, and the device polls.  The request is kept to issue from later. */
 static void wait_for_approval(struct cmp_exchange *ex) {
@@ -157,16 +173,7 @@ static void wait_for_approval(struct cmp_exchange *ex) {
   }
   cg_hex(ex->sender_nonce, sizeof ex->sender_nonce, t->sender_nonce);
   ex->waiting = true;
-  ex->rsp_type = ex->msg.type == CMP_IR ? CMP_IP : ex->msg.type == CMP_KUR ? CMP_KUP : CMP_CP;
-  if (ex->mac_ok) { /* the secret's use counts now, with the transaction */
-    struct cmp_secret_note *n = &ex->note;
-    memset(n, 0, sizeof *n);
-    snprintf(n->reference, sizeof n->reference, "%s", ex->secret.reference);
-    n->used = true;
-    n->at = ex->now;
-    ex->has_note = true;
-  }
-  set_phase(ex, PH_INSERT);
+  store_answer(ex);
 }
 
 void verify_cert_request(struct cmp_exchange *ex) {
@@ -260,17 +267,7 @@ void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
     fail(ex, CG_ESTATE, "illegal state change");
     return;
   }
-  ex->rsp_type = ex->msg.type == CMP_IR ? CMP_IP : ex->msg.type == CMP_KUR ? CMP_KUP : CMP_CP;
-  if (ex->mac_ok) {
-    /* The secret's use is counted with the transaction, all or nothing. */
-    struct cmp_secret_note *n = &ex->note;
-    memset(n, 0, sizeof *n);
-    snprintf(n->reference, sizeof n->reference, "%s", ex->secret.reference);
-    n->used = true;
-    n->at = ex->now;
-    ex->has_note = true;
-  }
-  set_phase(ex, PH_INSERT);
+  store_answer(ex);
 }
 
 /* RFC 9810 §5.3.18: certHash is computed with hashAlg when given, else with
