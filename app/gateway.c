@@ -300,6 +300,8 @@ static void drive(struct request *r) {
     struct der_view keep = cmp_exchange_request_to_keep(r->ex);
     r->op.request_der = keep.p;
     r->op.request_der_len = keep.len;
+    r->op.max_pending = r->profile->cfg->max_pending;
+    r->op.max_pending_per_ref = r->profile->cfg->max_pending_per_ref;
     const struct cmp_secret_note *note = cmp_exchange_secret_note(r->ex);
     if (note != NULL && note->used) {
       r->op.note_present = true;

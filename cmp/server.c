@@ -552,10 +552,6 @@ void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
   }
   switch (err) {
   case 0:
-    if (ex->deferred) {
-      ex->phase = PH_DONE; /* issued for a device that will poll: nobody to answer now */
-      return;
-    }
     ex->status = ex->waiting ? CMP_WAITING : CMP_ACCEPTED;
     set_phase(ex, PH_PROTECT);
     return;
@@ -564,6 +560,12 @@ void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
     return;
   case CG_ECERT_REVOKED:
     fail(ex, err, "the certificate is already revoked");
+    return;
+  case CG_EPENDING_LIMIT:
+    /* Nothing was written: record the request as rejected instead. */
+    ex->waiting = false;
+    ex->phase = PH_VERIFY;
+    fail(ex, err, "too many requests are waiting for approval; try again later");
     return;
   case CG_EBAD_MAC:
     /* The secret reached its use limit while this request was in flight. */

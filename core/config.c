@@ -116,6 +116,8 @@ static struct cg_config_profile *profile(struct cg_config *cfg, const char *name
   p->allow_mac = p->allow_sig = true;
   p->check_after = 5;
   p->pending_lifetime = 7 * 86400;
+  p->max_pending = 10000;
+  p->max_pending_per_ref = 5;
   p->confirm_wait = 600;
   return p;
 }
@@ -146,6 +148,10 @@ static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k
     return set_uint(&x, v, 1, 365 * 86400) && (p->pending_lifetime = (unsigned)x, 1);
   if (!strcmp(k, "confirm_wait"))
     return set_uint(&x, v, 1, 365 * 86400) && (p->confirm_wait = (unsigned)x, 1);
+  if (!strcmp(k, "max_pending"))
+    return set_uint(&x, v, 0, 10000000) && (p->max_pending = (unsigned)x, 1);
+  if (!strcmp(k, "max_pending_per_ref"))
+    return set_uint(&x, v, 0, 10000000) && (p->max_pending_per_ref = (unsigned)x, 1);
   if (!strcmp(k, "check_after"))
     return set_uint(&x, v, 1, 86400) && (p->check_after = (unsigned)x, 1);
   if (!strcmp(k, "challenge")) {

@@ -33,6 +33,8 @@ struct cg_config_profile {
   unsigned check_after;        /* seconds a waiting device is told to wait */
   unsigned pending_lifetime;   /* seconds a waiting request lives */
   unsigned confirm_wait;       /* seconds an issued certificate waits for certConf */
+  unsigned max_pending;        /* waiting requests of the profile; 0 = no cap */
+  unsigned max_pending_per_ref; /* waiting requests per reference / signer; 0 = no cap */
   char challenge_value[128];   /* challenge = fixed */
 };
 

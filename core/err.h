@@ -82,6 +82,7 @@ enum cg_err_class { CG_CLASS_OK, CG_CLASS_PEER, CG_CLASS_TRANSPORT, CG_CLASS_INT
   X(STATE, INTERNAL, SYSTEM_FAILURE, "illegal state transition")                   \
   X(BUSY, INTERNAL, SYSTEM_UNAVAIL, "service busy or shutting down")               \
   X(CA_UNAVAILABLE, INTERNAL, SYSTEM_UNAVAIL, "the CA cannot issue now")            \
+  X(PENDING_LIMIT, PEER, SYSTEM_UNAVAIL, "too many requests waiting")               \
   X(INVAL, INTERNAL, SYSTEM_FAILURE, "invalid argument")
 
 enum cg_err {

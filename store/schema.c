@@ -105,6 +105,10 @@ static const char *const migrations[] = {
     "  CHECK (requested_by IN ('device', 'operator'));",
     /* 5 -> 6: the request a waiting transaction is issued from later. */
     "ALTER TABLE transactions ADD COLUMN request_der BLOB;",
+    /* 6 -> 7: waiting requests counted per profile and reference, for the
+     * max_pending caps, without reading finished transactions. */
+    "CREATE INDEX transactions_waiting ON transactions(profile, auth_ref)"
+    "  WHERE state IN ('pending_approval', 'pending_ca');",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))

@@ -75,6 +75,12 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_TXN_NEXT_APPROVED] = "SELECT transaction_id, request_der FROM transactions"
                             " WHERE state = 'pending_ca' AND request_der IS NOT NULL"
                             " ORDER BY updated_at LIMIT 1",
+    /* The WHERE clause repeats the partial index transactions_waiting's. */
+    [S_COUNT_WAITING] = "SELECT count(*) FROM transactions"
+                        " WHERE state IN ('pending_approval', 'pending_ca') AND profile = ?1",
+    [S_COUNT_WAITING_REF] = "SELECT count(*) FROM transactions"
+                            " WHERE state IN ('pending_approval', 'pending_ca') AND profile = ?1"
+                            " AND auth_ref = ?2",
     [S_TXN_GET] = "SELECT profile, auth_ref, req_type, state, failinfo, cert_req_id,"
                   " sender_nonce, cert_serial, created_at, updated_at"
                   " FROM transactions WHERE transaction_id = ?1",
@@ -486,6 +492,40 @@ static int revoke(struct cg_store *st, const struct cmp_revocation_record *r, co
   return step_done(st, S_REVOCATION_INSERT, "recording a revocation");
 }
 
+/* How many requests of r's profile (and, with by_ref, of r's reference) are
+ * waiting; into *n. */
+static int count_waiting(struct cg_store *st, const struct cmp_txn_record *r, bool by_ref,
+                         int64_t *n) {
+  sqlite3_stmt *s = st->stmt[by_ref ? S_COUNT_WAITING_REF : S_COUNT_WAITING];
+  if (bind_text(s, 1, r->profile) != SQLITE_OK ||
+      (by_ref && bind_text(s, 2, r->auth_ref) != SQLITE_OK))
+    return bind_failed(st, s, "waiting count");
+  int rc = sqlite3_step(s), err = 0;
+  if (rc == SQLITE_ROW)
+    *n = sqlite3_column_int64(s, 0);
+  else
+    err = step_error(st, rc, "counting waiting requests");
+  stmt_done(s);
+  return err;
+}
+
+/* A request about to wait must stay under its profile's caps.  Counted in
+ * the writer thread, which serializes every insert, so the caps are exact. */
+static int waiting_room(struct cg_store *st, const struct cg_store_op *op) {
+  const struct cmp_txn_record *r = &op->txn;
+  int64_t n = 0;
+  int err;
+  if (r->state != CMP_TXN_PENDING_APPROVAL && r->state != CMP_TXN_PENDING_CA)
+    return 0;
+  if (op->max_pending > 0 && ((err = count_waiting(st, r, false, &n)) != 0 ||
+                              n >= (int64_t)op->max_pending))
+    return err != 0 ? err : CG_EPENDING_LIMIT;
+  if (op->max_pending_per_ref > 0 && r->auth_ref[0] != '\0' &&
+      ((err = count_waiting(st, r, true, &n)) != 0 || n >= (int64_t)op->max_pending_per_ref))
+    return err != 0 ? err : CG_EPENDING_LIMIT;
+  return 0;
+}
+
 static int txn_insert(struct cg_store *st, const struct cmp_txn_record *r,
                       const uint8_t *request_der, size_t request_len) {
   sqlite3_stmt *s = st->stmt[S_TXN_INSERT];
@@ -666,10 +706,13 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
     err = op->note_present ? 0 : CG_EINVAL; /* the note alone, below */
   else if (op->kind == CG_STORE_OP_EXPIRE)
     err = op_expire(st, op);
-  else if (op->kind == CG_STORE_OP_INSERT)
-    err = txn_insert(st, &op->txn, op->request_der, op->request_der_len);
-  else
+  else if (op->kind == CG_STORE_OP_INSERT) {
+    err = waiting_room(st, op); /* over a cap: nothing is written */
+    if (err == 0)
+      err = txn_insert(st, &op->txn, op->request_der, op->request_der_len);
+  } else {
     err = txn_update(st, &op->txn);
+  }
   if (err == 0 && op->cert_present)
     err = cert_insert(st, &op->cert, op->txn.updated_at);
   if (err == 0 && op->revocation_present)

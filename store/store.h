@@ -102,6 +102,10 @@ struct cg_store_op {
   const uint8_t *request_der;
   size_t request_der_len;
   uint8_t *request_out;
+  /* INSERT input: caps on waiting requests (pending_approval, pending_ca) of
+   * txn.profile and of txn.auth_ref within it, 0 = none; a waiting
+   * transaction over either is not inserted: CG_EPENDING_LIMIT. */
+  unsigned max_pending, max_pending_per_ref;
   /* EXPIRE input and output */
   char expire_profile[CMP_MAX_PROFILE + 1];
   int64_t expire_pending_before, expire_issued_before, expire_now;

@@ -3,7 +3,8 @@
 # §4.4): openssl cmp enrols on a profile with `approval = manual`, gets
 # `waiting`, and polls by itself; an operator approves (or rejects) with
 # `cmpgw approve` / `cmpgw reject` from another process; the client ends with
-# a valid certificate (or the rejection).  Once more with the daemon killed
+# a valid certificate (or the rejection).  A device over its cap of waiting
+# requests (max_pending_per_ref) is refused.  Once more with the daemon killed
 # (SIGKILL) and restarted between the first pollRep and the approval.
 # Usage: bash tests/interop/test_approval_http.sh /path/to/cmpgw
 set -euo pipefail
@@ -34,6 +35,7 @@ step "cmpgw init, a profile with approval = manual, serve"
 # back (it takes well under a second) before the client polls again.
 printf '\n[profile manual]\napproval = manual\ncheck_after = 1\n\n[profile slow]\napproval = manual\ncheck_after = 10\n' \
     >>"$GW/cmpgw.conf"
+printf '\n[profile capped]\napproval = manual\ncheck_after = 1\nmax_pending_per_ref = 1\n' >>"$GW/cmpgw.conf"
 "$CMPGW" secret new -c "$GW/cmpgw.conf" --profile manual --json >"$W/secret.json" 2>&1 ||
     fail "cmpgw secret new failed" "$W/secret.json"
 REF="$(json_field reference "$W/secret.json")"
@@ -106,7 +108,32 @@ fi
 grep -q 'not awaiting approval' "$W/again.out" || fail "no clear message" "$W/again.out"
 ok "refused: $(cat "$W/again.out")"
 
-step "4. SIGKILL and restart between the first pollRep and the approval"
+step "4. a device over its cap of waiting requests is refused, and nothing waits for it"
+"$CMPGW" secret new -c "$GW/cmpgw.conf" --profile capped --json >"$W/secret-capped.json" 2>&1 ||
+    fail "cmpgw secret new failed" "$W/secret-capped.json"
+CREF="$(json_field reference "$W/secret-capped.json")"
+CSECRET="$(json_field secret "$W/secret-capped.json")"
+enrol first capped "$CREF" "$CSECRET"
+until_true 60 polled 0 capped || fail "the client did not poll" "$W/first.log"
+TID="$(txid_of)"
+set +e
+openssl cmp -cmd ir -server "127.0.0.1:$PORT" -path .well-known/cmp/p/capped -ref "$CREF" \
+    -secret "pass:$CSECRET" -recipient "$RA" -newkey "$W/dev.key" -subject /CN=second \
+    -certout "$W/second.pem" -trusted "$GW/ca-cert.pem" -keep_alive 0 >"$W/second.log" 2>&1
+RC=$?
+set -e
+[ "$RC" != 0 ] || fail "a second waiting request of the same device was accepted" "$W/second.log"
+grep -q 'systemUnavail' "$W/second.log" || fail "no systemUnavail in the answer" "$W/second.log"
+grep -q 'too many requests are waiting' "$W/second.log" || fail "no clear statusString" "$W/second.log"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT group_concat(state || ':' || n) FROM (SELECT state, count(*) AS n
+    FROM transactions WHERE profile = 'capped' AND auth_ref = '$CREF' GROUP BY state ORDER BY state)")" = \
+    "pending_approval:1,rejected:1" ] ||
+    fail "the refused request is not recorded as rejected next to the waiting one"
+"$CMPGW" reject -c "$GW/cmpgw.conf" "$TID" >"$W/reject3.out" 2>&1 || fail "cmpgw reject failed" "$W/reject3.out"
+until_true 120 finished first || fail "the client did not finish" "$W/first.log"
+ok "refused with systemUnavail; recorded as rejected; the first request still decided normally"
+
+step "5. SIGKILL and restart between the first pollRep and the approval"
 enrol restarted slow "$(json_field reference "$W/secret-slow.json")" \
     "$(json_field secret "$W/secret-slow.json")"
 until_true 60 polled 0 slow || fail "the client did not poll" "$W/restarted.log"

@@ -731,6 +731,48 @@ static void test_secret_uses_and_failures_are_counted(void **state) {
                    1);
 }
 
+/* The caps on waiting requests: per reference within a profile, then per
+ * profile; a request over a cap is not written, one that does not wait is
+ * never capped. */
+static void test_waiting_requests_are_capped(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op op[6];
+  for (unsigned i = 0; i < 6; i++) {
+    make_insert(&op[i], i + 1, false);
+    op[i].txn.state = CMP_TXN_PENDING_APPROVAL;
+    op[i].max_pending = 3;
+    op[i].max_pending_per_ref = 1;
+  }
+  strcpy(op[1].txn.auth_ref, op[0].txn.auth_ref); /* same device: over its cap */
+  op[2].txn.state = CMP_TXN_REJECTED;            /* not waiting: never capped */
+  strcpy(op[2].txn.auth_ref, op[0].txn.auth_ref);
+  strcpy(op[5].txn.profile, "other");           /* another profile's own count */
+  for (unsigned i = 0; i < 6; i++)
+    submit(st, &op[i], NULL);
+  run_until(&f->loop, &tally.done, 6);
+  assert_int_equal(op[0].result, 0);
+  assert_int_equal(op[1].result, CG_EPENDING_LIMIT);
+  assert_int_equal(op[2].result, 0);
+  assert_int_equal(op[3].result, 0);
+  assert_int_equal(op[4].result, 0);
+  assert_int_equal(op[5].result, 0);
+  /* default now holds 3 waiting (op 0, 3, 4): the profile is full. */
+  struct cg_store_op more;
+  make_insert(&more, 7, false);
+  more.txn.state = CMP_TXN_PENDING_APPROVAL;
+  more.max_pending = 3;
+  submit(st, &more, NULL);
+  run_until(&f->loop, &tally.done, 7);
+  assert_int_equal(more.result, CG_EPENDING_LIMIT);
+  stop_and_close(f, st);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 5);
+  assert_int_equal(
+      peer_int(f, "SELECT count(*) FROM transactions WHERE transaction_id IN"
+                  " ('000000000000000000000000a0000002', '000000000000000000000000a0000007')"),
+      0);
+}
+
 /* Waiting and unconfirmed transactions older than their limits expire, with
  * an event each; others and other profiles are left alone. */
 static void test_expiry_ends_old_waiting_and_unconfirmed_transactions(void **state) {
@@ -963,6 +1005,7 @@ int main(void) {
       T(test_certificate_of_unknown_transaction_writes_nothing),
       T(test_reject_in_cert_conf_revokes_the_certificate),
     T(test_secret_uses_and_failures_are_counted),
+    T(test_waiting_requests_are_capped),
     T(test_expiry_ends_old_waiting_and_unconfirmed_transactions),
     T(test_update_applies_only_from_the_expected_state),
       T(test_every_state_name_passes_the_schema_check),
