@@ -21,6 +21,12 @@
 
 #define MAX_PATH_DEPTH 5
 
+/* A use of a secret is an enrolment: the rest of its transaction (certConf,
+ * pollReq) and other messages do not count against max_uses. */
+static bool starts_enrolment(int type) {
+  return type == CMP_IR || type == CMP_CR || type == CMP_KUR || type == CMP_P10CR;
+}
+
 /* The secret of the reference, if it may be used now for this profile.  An
  * unusable secret is replaced by random bytes, so that the MAC check costs the
  * same whether or not the reference exists. */
@@ -36,8 +42,8 @@ static void load_secret(struct cmp_exchange *ex) {
     refused = "secret expired";
   else if (s->locked_until != 0 && ex->now < s->locked_until)
     refused = "reference locked after failed MACs";
-  else if (s->max_uses != 0 && s->uses >= s->max_uses)
-    refused = "secret used up";
+  else if (s->max_uses != 0 && s->uses >= s->max_uses && starts_enrolment(ex->msg.type))
+    refused = "secret used up"; /* its own certConf and pollReq still pass */
   else if (strcmp(s->profile, ex->profile) != 0)
     refused = "secret belongs to another profile";
   else if (cmp_secret_open(ex->cfg->master_key, s->reference, s->enc, s->enc_len,

@@ -40,7 +40,9 @@ printf '\n[profile capped]\napproval = manual\ncheck_after = 1\nmax_pending_per_
     fail "cmpgw secret new failed" "$W/secret.json"
 REF="$(json_field reference "$W/secret.json")"
 SECRET="$(json_field secret "$W/secret.json")"
-"$CMPGW" secret new -c "$GW/cmpgw.conf" --profile slow --json >"$W/secret-slow.json" 2>&1 ||
+# A single-use secret: its use is counted when the request starts waiting,
+# and its own pollReqs and certConf must still pass.
+"$CMPGW" secret new -c "$GW/cmpgw.conf" --profile slow --uses 1 --json >"$W/secret-slow.json" 2>&1 ||
     fail "cmpgw secret new failed" "$W/secret-slow.json"
 RA="$(ra_subject "$GW")" || fail "cannot read the RA subject"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/dev.key" 2>/dev/null
@@ -153,6 +155,16 @@ openssl verify -CAfile "$GW/ca-cert.pem" "$W/restarted.pem" >/dev/null || fail "
 [ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM certificates WHERE transaction_id = '$TID'")" = 1 ] ||
     fail "the certificate was not issued exactly once"
 ok "the certificate was issued once, after the restart, and delivered at the next poll"
+set +e
+openssl cmp -cmd ir -server "127.0.0.1:$PORT" -path .well-known/cmp/p/slow \
+    -ref "$(json_field reference "$W/secret-slow.json")" -secret "pass:$(json_field secret "$W/secret-slow.json")" \
+    -recipient "$RA" -newkey "$W/dev.key" -subject /CN=again -certout "$W/again.pem" \
+    -trusted "$GW/ca-cert.pem" -keep_alive 0 >"$W/again.log" 2>&1
+RC=$?
+set -e
+[ "$RC" != 0 ] || fail "a used-up single-use secret enrolled again" "$W/again.log"
+grep -q badMessageCheck "$W/again.log" || fail "no badMessageCheck for the used-up secret" "$W/again.log"
+ok "the single-use secret served its polls and certConf, and is refused for a second enrolment"
 
 step "SIGTERM"
 daemon_stop TERM 30
