@@ -464,10 +464,40 @@ static struct profile_rt *profile_by_name(struct gateway *gw, const char *name) 
   return profile_named(gw, name, strlen(name));
 }
 
+static void on_orphan_failed(struct cg_store_op *op) {
+  struct gateway *gw = op->arg;
+  if (op->result != 0)
+    cg_warn("approved transaction %s: cannot mark it failed: %s", op->txn.txid,
+            cg_strerror(op->result));
+  gw->issuing = false;
+}
+
+/* An approved transaction of a profile no longer configured cannot be
+ * issued: it fails (the device learns it at its next poll) instead of
+ * blocking the queue. */
+static void fail_orphan(struct gateway *gw, struct cg_store_op *op) {
+  struct cmp_txn_record t = op->txn;
+  cg_store_op_release(op);
+  cg_warn("approved transaction %s: profile %s is not configured; it fails", t.txid, t.profile);
+  t.failinfo = CG_FI_SYSTEM_UNAVAIL;
+  t.updated_at = (int64_t)time(NULL);
+  memset(op, 0, sizeof *op);
+  op->kind = CG_STORE_OP_UPDATE;
+  op->cb = on_orphan_failed;
+  op->arg = gw;
+  op->txn = t;
+  if (cmp_txn_set_state(&op->txn, CMP_TXN_FAILED) != 0 || cg_store_submit(gw->store, op) != 0)
+    gw->issuing = false;
+}
+
 static void on_next_approved(struct cg_store_op *op) {
   struct gateway *gw = op->arg;
   struct profile_rt *p = op->result == 0 && op->txn_found ? profile_by_name(gw, op->txn.profile)
                                                           : NULL;
+  if (op->result == 0 && op->txn_found && p == NULL && !gw->stopping) {
+    fail_orphan(gw, op);
+    return;
+  }
   struct request *r = p && !gw->stopping ? calloc(1, sizeof *r) : NULL;
   if (r != NULL)
     r->ex = cmp_exchange_new_approved(&gw->server, &p->cmp, &op->txn, op->request_out,

@@ -222,8 +222,9 @@ static int check_request(struct cmp_exchange *ex) {
     ex->detail = "senderNonce missing or not 16..64 octets";
     return CG_EBAD_SENDER_NONCE;
   }
-  /* RFC 9483 §3.1: messageTime, when sent, must be close to ours. */
-  if (h->has_message_time && ex->cfg->max_clock_skew > 0 &&
+  /* RFC 9483 §3.1: messageTime, when sent, must be close to ours (an
+   * approved request was checked when it arrived, maybe days ago). */
+  if (h->has_message_time && ex->cfg->max_clock_skew > 0 && !ex->deferred &&
       (h->message_time > ex->now + ex->cfg->max_clock_skew ||
        h->message_time < ex->now - ex->cfg->max_clock_skew)) {
     ex->detail = "messageTime is too far from the server's time";
@@ -271,9 +272,12 @@ static int check_request(struct cmp_exchange *ex) {
   return 0;
 }
 
-struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg,
-                                      const struct cmp_profile *profile, const uint8_t *req,
-                                      size_t len, int64_t now) {
+/* A new exchange for req; for an approved request, deferred is its stored
+ * transaction, and a request that no longer passes fails that transaction. */
+static struct cmp_exchange *exchange_open(const struct cmp_server_cfg *cfg,
+                                          const struct cmp_profile *profile,
+                                          const struct cmp_txn_record *deferred,
+                                          const uint8_t *req, size_t len, int64_t now) {
   struct cg_arena *a = cg_arena_new(4096 + len);
   if (a == NULL)
     return NULL;
@@ -291,6 +295,11 @@ struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg,
   ex->req_len = len;
   snprintf(ex->profile, sizeof ex->profile, "%s", profile->name);
   ex->phase = PH_LOOKUP;
+  if (deferred != NULL) {
+    ex->deferred = true;
+    ex->txn = *deferred;
+    ex->cert_req_id = deferred->cert_req_id;
+  }
 
   int err = cmp_msg_decode(copy, len, &ex->msg);
   const struct cmp_header *h = &ex->msg.hdr;
@@ -317,6 +326,12 @@ struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg,
   return ex;
 }
 
+struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg,
+                                      const struct cmp_profile *profile, const uint8_t *req,
+                                      size_t len, int64_t now) {
+  return exchange_open(cfg, profile, NULL, req, len, now);
+}
+
 void cmp_exchange_restrict(struct cmp_exchange *ex, uint32_t mask) {
   const uint32_t follow_ups = 1u << CMP_CERTCONF | 1u << CMP_POLLREQ | 1u << CMP_ERROR;
   if (ex->phase != PH_LOOKUP || ((mask | follow_ups) & (1u << ex->msg.type)))
@@ -328,12 +343,9 @@ struct cmp_exchange *cmp_exchange_new_approved(const struct cmp_server_cfg *cfg,
                                                const struct cmp_profile *profile,
                                                const struct cmp_txn_record *txn,
                                                const uint8_t *req, size_t len, int64_t now) {
-  struct cmp_exchange *ex = cmp_exchange_new(cfg, profile, req, len, now);
+  struct cmp_exchange *ex = exchange_open(cfg, profile, txn, req, len, now);
   if (ex == NULL || ex->phase != PH_LOOKUP)
-    return ex; /* a stored request that no longer decodes answers nobody */
-  ex->deferred = true;
-  ex->txn = *txn;
-  ex->cert_req_id = txn->cert_req_id;
+    return ex; /* a stored request that no longer passes: its transaction fails */
   ex->phase = PH_VERIFY;
   if (build_issue_request(ex))
     set_phase(ex, PH_ISSUE);

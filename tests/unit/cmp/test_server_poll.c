@@ -121,6 +121,44 @@ static void test_manual_approval_then_poll_delivers_the_certificate(void **state
   cmp_exchange_free(ex);
 }
 
+/* An approval days after the request still issues (messageTime was checked
+ * when the request arrived); a kept request that no longer decodes fails its
+ * transaction instead of staying approved for ever. */
+static void test_late_approval_issues_and_a_broken_kept_request_fails(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  uint8_t req[4096];
+  client_init(&c, REF, SECRET);
+  F->cfg.max_clock_skew = 600;
+  size_t len = make_ir(&c, req, sizeof req), idx;
+  struct cmp_exchange *ex = run("manual", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_WAITING);
+  struct cmp_txn_record *t = find_txn(cmp_exchange_txn(ex)->txid, &idx);
+  cmp_exchange_free(ex);
+  assert_non_null(t);
+  t->prev_state = t->state;
+  t->state = CMP_TXN_PENDING_CA;
+  int64_t later = (int64_t)time(NULL) + 3 * 86400;
+  ex = cmp_exchange_new_approved(&F->cfg, &F->prof_manual, t, F->kept[idx], F->kept_len[idx],
+                                 later);
+  assert_non_null(ex);
+  assert_int_equal(cmp_exchange_step(ex), CMP_STEP_ISSUE);
+  cmp_exchange_free(ex);
+
+  static const uint8_t broken[] = {0x30, 0x03, 0x02, 0x01, 0x00};
+  ex = cmp_exchange_new_approved(&F->cfg, &F->prof_manual, t, broken, sizeof broken, later);
+  assert_non_null(ex);
+  assert_int_equal(cmp_exchange_step(ex), CMP_STEP_UPDATE);
+  assert_int_equal(cmp_exchange_txn(ex)->state, CMP_TXN_FAILED);
+  assert_int_equal(cmp_exchange_txn(ex)->prev_state, CMP_TXN_PENDING_CA);
+  cmp_exchange_store_done(ex, 0);
+  assert_int_equal(cmp_exchange_step(ex), CMP_STEP_DONE);
+  cmp_exchange_free(ex);
+  F->cfg.max_clock_skew = 0;
+}
+
 static void test_poll_for_an_unknown_transaction_is_bad_request(void **state) {
   (void)state;
   struct client c;
@@ -136,6 +174,7 @@ static void test_poll_for_an_unknown_transaction_is_bad_request(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_manual_approval_then_poll_delivers_the_certificate),
+      cmocka_unit_test(test_late_approval_issues_and_a_broken_kept_request_fails),
       cmocka_unit_test(test_poll_for_an_unknown_transaction_is_bad_request),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
