@@ -53,10 +53,15 @@ static const char *const stmt_sql[S__COUNT] = {
                      " challenge_enc, max_uses, uses, failed_attempts, locked_until, note"
                      " FROM secrets WHERE reference = ?1",
     [S_SECRET_USED] = "UPDATE secrets SET uses = uses + 1, failed_attempts = 0"
-                      " WHERE reference = ?1 AND (max_uses IS NULL OR uses < max_uses)",
+                      " WHERE reference = ?1 AND revoked_at IS NULL"
+                      " AND (max_uses IS NULL OR uses < max_uses)",
+    /* Every lock_after-th failure locks; a locked reference is left as it
+     * is (no count, no event), so refusals cannot extend the lock or grow
+     * the store faster than lock_after rows per lockout. */
     [S_SECRET_FAILED] = "UPDATE secrets SET failed_attempts = failed_attempts + 1,"
-                        " locked_until = CASE WHEN ?2 > 0 AND failed_attempts + 1 >= ?2"
-                        " THEN ?3 ELSE locked_until END WHERE reference = ?1",
+                        " locked_until = CASE WHEN ?2 > 0 AND (failed_attempts + 1) % ?2 = 0"
+                        " THEN ?3 ELSE locked_until END"
+                        " WHERE reference = ?1 AND (locked_until IS NULL OR locked_until <= ?4)",
     [S_EVENT_INSERT] = "INSERT INTO events (at, transaction_id, kind, detail)"
                        " VALUES (?1, ?2, ?3, ?4)",
     [S_TXN_INSERT] = "INSERT INTO transactions (transaction_id, profile, auth_ref, req_type, state,"
@@ -450,11 +455,13 @@ static int secret_note(struct cg_store *st, const struct cmp_secret_note *n, con
   }
   s = st->stmt[S_SECRET_FAILED];
   int b = bind_text(s, 1, n->reference) | sqlite3_bind_int64(s, 2, n->lock_after) |
-          bind_time(s, 3, n->lock_until);
+          bind_time(s, 3, n->lock_until) | bind_time(s, 4, n->at);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "secret failure");
   if ((err = step_done(st, S_SECRET_FAILED, "counting a failed MAC")) != 0)
     return err;
+  if (sqlite3_changes(st->db) == 0)
+    return 0; /* locked (or gone): nothing to record */
   s = st->stmt[S_EVENT_INSERT];
   b = bind_time(s, 1, n->at) | bind_text_or_null(s, 2, txid) | bind_text(s, 3, n->kind) |
       bind_text(s, 4, n->detail);

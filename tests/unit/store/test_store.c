@@ -687,7 +687,7 @@ static void test_secret_uses_and_failures_are_counted(void **state) {
   cg_store_close(st);
   st = open_started(f);
 
-  struct cg_store_op first, second, fail1, fail2;
+  struct cg_store_op first, second, fail1, fail2, while_locked, after_lock;
   make_insert(&first, 1, false);
   make_insert(&second, 2, false);
   for (struct cg_store_op *op = &first; op; op = op == &first ? &second : NULL) {
@@ -707,11 +707,23 @@ static void test_secret_uses_and_failures_are_counted(void **state) {
   strcpy(fail1.note.kind, "secret.refused");
   strcpy(fail1.note.detail, "wrong MAC");
   fail2 = fail1;
+  /* Refused while locked: neither counted nor recorded, the lock not moved. */
+  while_locked = fail1;
+  while_locked.note.at = T0 + 10;
+  while_locked.note.lock_until = T0 + 910;
+  /* After the lock: counted again, and the next lock only after 2 more. */
+  after_lock = fail1;
+  after_lock.note.at = T0 + 1000;
+  after_lock.note.lock_until = T0 + 1900;
   submit(st, &first, NULL);
   submit(st, &second, NULL);
   submit(st, &fail1, NULL);
   submit(st, &fail2, NULL);
-  run_until(&f->loop, &tally.done, 4);
+  submit(st, &while_locked, NULL);
+  submit(st, &after_lock, NULL);
+  run_until(&f->loop, &tally.done, 6);
+  assert_int_equal(while_locked.result, 0);
+  assert_int_equal(after_lock.result, 0);
   assert_int_equal(first.result, 0);
   assert_int_equal(second.result, CG_EBAD_MAC); /* used up: the transaction is undone too */
   assert_int_equal(fail1.result, 0);
@@ -719,13 +731,13 @@ static void test_secret_uses_and_failures_are_counted(void **state) {
   stop_and_close(f, st);
   assert_int_equal(peer_int(f, "SELECT uses FROM secrets WHERE reference = 'dev-once'"), 1);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 1);
-  assert_int_equal(peer_int(f, "SELECT failed_attempts FROM secrets WHERE reference = 'dev-once'"), 2);
+  assert_int_equal(peer_int(f, "SELECT failed_attempts FROM secrets WHERE reference = 'dev-once'"), 3);
   assert_int_equal(peer_int(f, "SELECT locked_until = '2026-01-01T00:15:00Z' FROM secrets"
                                " WHERE reference = 'dev-once'"),
                    1);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'secret.refused'"
                                " AND detail = 'wrong MAC'"),
-                   2);
+                   3);
   assert_int_equal(peer_int(f, "SELECT note = 'line 3, cabinet 7' FROM secrets"
                                " WHERE reference = 'dev-once'"),
                    1);
