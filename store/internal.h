@@ -89,4 +89,8 @@ void store_run_group(struct cg_store *st, struct cg_store_op *group);
  * thread only.  (async.c) */
 void store_thread_halt(struct cg_store *st);
 
+/* An identifier as stored (lowercase hex) from what an operator typed, who
+ * may paste it in capitals; false when it cannot be one (empty, too long). */
+bool store_id_lower(const char *in, char *out, size_t cap);
+
 #endif

@@ -598,12 +598,8 @@ static int txn_body(sqlite3 *db, void *arg) {
 int cg_query_txn(struct cg_store *st, const char *txid, struct cg_query_txn_detail *out) {
   memset(out, 0, sizeof *out);
   struct txn_arg a = {.d = out};
-  size_t n = strlen(txid);
-  if (n == 0 || n >= sizeof a.txid)
+  if (!store_id_lower(txid, a.txid, sizeof a.txid))
     return CG_ENOT_FOUND;
-  /* Stored lowercase; people may paste it in capitals. */
-  for (size_t i = 0; i <= n; i++)
-    a.txid[i] = txid[i] >= 'A' && txid[i] <= 'Z' ? (char)(txid[i] - 'A' + 'a') : txid[i];
   int err = run(st->db, false, txn_body, &a);
   if (err != 0)
     cg_query_txn_detail_clear(out);

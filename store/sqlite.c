@@ -948,10 +948,22 @@ static int exec_bound(struct cg_store *st, const char *sql, const char *const *a
   return err;
 }
 
-int cg_store_txn_decide(struct cg_store *st, const char *txid, bool approve, const char *reason,
-                        int64_t now) {
+bool store_id_lower(const char *in, char *out, size_t cap) {
+  size_t n = strlen(in);
+  if (n == 0 || n >= cap)
+    return false;
+  for (size_t i = 0; i <= n; i++)
+    out[i] = in[i] >= 'A' && in[i] <= 'Z' ? (char)(in[i] - 'A' + 'a') : in[i];
+  return true;
+}
+
+int cg_store_txn_decide(struct cg_store *st, const char *typed_txid, bool approve,
+                        const char *reason, int64_t now) {
   if (st->thread_running)
     return CG_EBUSY;
+  char txid[2 * CMP_MAX_TXID + 1];
+  if (!store_id_lower(typed_txid, txid, sizeof txid))
+    return CG_ENOT_FOUND;
   char at[21], fi[8];
   cg_iso8601(now, at);
   snprintf(fi, sizeof fi, "%d", CG_FI_BAD_REQUEST);

@@ -78,7 +78,9 @@ until_true 60 polled 0 || fail "the client did not poll" "$W/approved.log"
 TID="$(txid_of)"
 [ -n "$TID" ] || fail "no transaction in pending_approval"
 ok "pending_approval: $TID"
-"$CMPGW" approve -c "$GW/cmpgw.conf" "$TID" >"$W/approve.out" 2>&1 || fail "cmpgw approve failed" "$W/approve.out"
+# pasted in capitals: the CLI takes it as the stored lowercase hex
+"$CMPGW" approve -c "$GW/cmpgw.conf" "$(printf %s "$TID" | tr a-f A-F)" >"$W/approve.out" 2>&1 ||
+    fail "cmpgw approve failed" "$W/approve.out"
 until_true 120 finished approved || fail "the client did not finish" "$W/approved.log"
 [ "$(cat "$W/approved.rc")" = 0 ] || fail "openssl cmp failed after the approval" "$W/approved.log"
 openssl verify -CAfile "$GW/ca-cert.pem" "$W/approved.pem" >/dev/null || fail "the certificate does not verify"
