@@ -53,6 +53,7 @@ void fail(struct cmp_exchange *ex, int err, const char *detail) {
      * the device learns it at its next pollReq. */
     ex->has_cert = false;
     ex->txn.failinfo = cg_err_failinfo(err);
+    ex->txn.sender_nonce[0] = '\0'; /* the row keeps the last pollRep's */
     ex->txn.updated_at = ex->now;
     ex->phase = cmp_txn_set_state(&ex->txn, CMP_TXN_FAILED) == 0 ? PH_UPDATE : PH_DONE;
     return;

@@ -249,7 +249,9 @@ void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
   snprintf(t->cert_serial, sizeof t->cert_serial, "%s", c->serial);
   if (ex->deferred) {
     /* An approved request: the certificate waits in the store for the
-     * device's next pollReq, which echoes the nonce the row keeps. */
+     * device's next pollReq, which echoes the nonce the row keeps.  A poll
+     * may be renewing that nonce meanwhile: an empty one leaves it alone. */
+    t->sender_nonce[0] = '\0';
     t->updated_at = ex->now;
     if (cmp_txn_set_state(t, CMP_TXN_ISSUED)) {
       fail(ex, CG_ESTATE, "illegal state change");

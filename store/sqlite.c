@@ -89,9 +89,15 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_TXN_GET] = "SELECT profile, auth_ref, req_type, state, failinfo, cert_req_id,"
                   " sender_nonce, cert_serial, created_at, updated_at"
                   " FROM transactions WHERE transaction_id = ?1",
-    [S_TXN_UPDATE] = "UPDATE transactions SET state = ?1, failinfo = ?2, sender_nonce = ?3,"
-                     " updated_at = ?4, cert_serial = coalesce(?5, cert_serial)"
+    [S_TXN_UPDATE] = "UPDATE transactions SET state = ?1, failinfo = ?2,"
+                     " sender_nonce = coalesce(?3, sender_nonce), updated_at = ?4,"
+                     " cert_serial = coalesce(?5, cert_serial)"
                      " WHERE transaction_id = ?6 AND state = ?7",
+    /* A pollReq's new nonce, whatever the state became meanwhile (approved,
+     * issued in the background): the device polls again and learns it. */
+    [S_TXN_REFRESH] = "UPDATE transactions SET sender_nonce = ?1, updated_at = ?2"
+                      " WHERE transaction_id = ?3"
+                      " AND state IN ('pending_approval', 'pending_ca', 'issued')",
     [S_TXN_STATE] = "SELECT state FROM transactions WHERE transaction_id = ?1",
     [S_CERT_INSERT] = "INSERT INTO certificates (serial, subject, issuer, not_before,"
                       " not_after, der, transaction_id, profile, created_at)"
@@ -566,15 +572,21 @@ static int cert_insert(struct cg_store *st, const struct cmp_cert_record *c, int
 }
 
 static int txn_update(struct cg_store *st, const struct cmp_txn_record *r) {
-  sqlite3_stmt *s = st->stmt[S_TXN_UPDATE];
-  int b = bind_text(s, 1, cmp_txn_state_name(r->state)) |
-          (r->failinfo < 0 ? sqlite3_bind_null(s, 2) : sqlite3_bind_int(s, 2, r->failinfo)) |
-          bind_text_or_null(s, 3, r->sender_nonce) | bind_time(s, 4, r->updated_at) |
-          bind_text_or_null(s, 5, r->cert_serial) | bind_text(s, 6, r->txid) |
-          bind_text(s, 7, cmp_txn_state_name(r->prev_state));
+  bool refresh = r->state == r->prev_state;
+  int which = refresh ? S_TXN_REFRESH : S_TXN_UPDATE;
+  sqlite3_stmt *s = st->stmt[which];
+  int b = refresh
+              ? bind_text(s, 1, r->sender_nonce) | bind_time(s, 2, r->updated_at) |
+                    bind_text(s, 3, r->txid)
+              : bind_text(s, 1, cmp_txn_state_name(r->state)) |
+                    (r->failinfo < 0 ? sqlite3_bind_null(s, 2)
+                                     : sqlite3_bind_int(s, 2, r->failinfo)) |
+                    bind_text_or_null(s, 3, r->sender_nonce) | bind_time(s, 4, r->updated_at) |
+                    bind_text_or_null(s, 5, r->cert_serial) | bind_text(s, 6, r->txid) |
+                    bind_text(s, 7, cmp_txn_state_name(r->prev_state));
   if (b != SQLITE_OK)
     return bind_failed(st, s, "transaction update");
-  int err = step_done(st, S_TXN_UPDATE, "updating transaction");
+  int err = step_done(st, which, "updating transaction");
   if (err != 0 || sqlite3_changes(st->db) > 0)
     return err;
 

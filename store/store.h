@@ -56,11 +56,12 @@ enum cg_store_op_kind {
    * serial) exists; with a revocation CG_ECERT_REVOKED when the certificate
    * is revoked already, CG_ENOT_FOUND when there is no such certificate. */
   CG_STORE_OP_INSERT,
-  /* Updates the row txn.txid to txn.state/failinfo/sender_nonce/updated_at
-   * (and cert_serial when non-empty; `cert` is inserted and `revocation`
-   * applied in the same savepoint when present), only if its state is
-   * txn.prev_state: CG_ESTATE otherwise, CG_ENOT_FOUND when there is no such
-   * row. */
+  /* Updates the row txn.txid to txn.state/failinfo/updated_at (and
+   * sender_nonce and cert_serial when non-empty; `cert` is inserted and
+   * `revocation` applied in the same savepoint when present), only if its
+   * state is txn.prev_state: CG_ESTATE otherwise, CG_ENOT_FOUND when there is
+   * no such row.  state == prev_state is a pollReq's refresh: only
+   * sender_nonce and updated_at change, in any waiting or issued state. */
   CG_STORE_OP_UPDATE,
   /* Applies `note` to a secret's counters and writes its audit event. */
   CG_STORE_OP_SECRET_NOTE,

@@ -820,6 +820,49 @@ static void test_expiry_ends_old_waiting_and_unconfirmed_transactions(void **sta
   assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'transaction.expired'"), 2);
 }
 
+/* A pollReq renews the nonce whatever the state became meanwhile, and the
+ * background approval and issue leave the nonce alone: neither undoes the
+ * other, whichever commits first. */
+static void test_poll_refresh_and_background_issue_keep_each_others_nonce(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  fill_fake_der();
+  struct cg_store_op ins, approve, refresh, issue;
+  make_insert(&ins, 1, false);
+  ins.txn.state = CMP_TXN_PENDING_APPROVAL;
+  approve = ins;
+  approve.kind = CG_STORE_OP_UPDATE;
+  approve.txn.prev_state = CMP_TXN_PENDING_APPROVAL;
+  approve.txn.state = CMP_TXN_PENDING_CA;
+  approve.txn.sender_nonce[0] = '\0';
+  /* read while pending_approval, committed after the approval */
+  refresh = ins;
+  refresh.kind = CG_STORE_OP_UPDATE;
+  refresh.txn.prev_state = refresh.txn.state = CMP_TXN_PENDING_APPROVAL;
+  strcpy(refresh.txn.sender_nonce, "feedfacefeedfacefeedfacefeedface");
+  refresh.txn.updated_at = T0 + 50;
+  issue = approve;
+  issue.txn.prev_state = CMP_TXN_PENDING_CA;
+  issue.txn.state = CMP_TXN_ISSUED;
+  issue.cert_present = true;
+  make_cert(&issue.cert, 1, issue.txn.txid);
+  snprintf(issue.txn.cert_serial, sizeof issue.txn.cert_serial, "%s", issue.cert.serial);
+  issue.txn.updated_at = T0 + 60;
+  submit(st, &ins, NULL);
+  submit(st, &approve, NULL);
+  submit(st, &refresh, NULL);
+  submit(st, &issue, NULL);
+  run_until(&f->loop, &tally.done, 4);
+  assert_int_equal(ins.result, 0);
+  assert_int_equal(approve.result, 0);
+  assert_int_equal(refresh.result, 0);
+  assert_int_equal(issue.result, 0);
+  stop_and_close(f, st);
+  char got[80];
+  peer_text(f, "SELECT state || ' ' || sender_nonce FROM transactions", got, sizeof got);
+  assert_string_equal(got, "issued feedfacefeedfacefeedfacefeedface");
+}
+
 static void test_update_applies_only_from_the_expected_state(void **state) {
   struct fixture *f = *state;
   struct cg_store *st = open_started(f);
@@ -1018,6 +1061,7 @@ int main(void) {
       T(test_reject_in_cert_conf_revokes_the_certificate),
     T(test_secret_uses_and_failures_are_counted),
     T(test_waiting_requests_are_capped),
+    T(test_poll_refresh_and_background_issue_keep_each_others_nonce),
     T(test_expiry_ends_old_waiting_and_unconfirmed_transactions),
     T(test_update_applies_only_from_the_expected_state),
       T(test_every_state_name_passes_the_schema_check),
