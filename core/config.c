@@ -272,12 +272,22 @@ int cg_config_load(const char *path, struct cg_config *cfg) {
                path, cfg->profiles[i].name, cfg->profiles[i].backend, cfg->profiles[i].backend);
       return CG_ECONFIG;
     }
-  for (size_t i = 0; i < cfg->n_profiles; i++)
-    if (cfg->profiles[i].challenge == 1 && cfg->profiles[i].challenge_value[0] == 0) {
+  for (size_t i = 0; i < cfg->n_profiles; i++) {
+    const struct cg_config_profile *p = &cfg->profiles[i];
+    if (p->challenge == 1 && p->challenge_value[0] == 0) {
       cg_error("config %s: profile '%s' has challenge = fixed but no challenge_value", path,
-               cfg->profiles[i].name);
+               p->name);
       return CG_ECONFIG;
     }
+    /* A certificate issued on approval waits up to check_after for the
+     * device's next poll; it must not expire before that poll. */
+    if (p->manual_approval && p->confirm_wait <= p->check_after) {
+      cg_error("config %s: profile '%s': confirm_wait (%u s) must be longer than check_after"
+               " (%u s), or approved certificates expire before the device polls for them",
+               path, p->name, p->confirm_wait, p->check_after);
+      return CG_ECONFIG;
+    }
+  }
   for (size_t i = 0; i < cfg->n_backends; i++)
     if (cfg->backends[i].type[0] == 0) {
       cg_error("config %s: [backend %s] has no type", path, cfg->backends[i].name);
