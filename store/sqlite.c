@@ -734,8 +734,13 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
   }
   if (err == 0 && op->cert_present)
     err = cert_insert(st, &op->cert, op->txn.updated_at);
-  if (err == 0 && op->revocation_present)
+  if (err == 0 && op->revocation_present) {
     err = revoke(st, &op->revocation, op->txn.txid);
+    /* A certificate the device rejects in certConf that an operator revoked
+     * meanwhile: revoked either way, the rejection is recorded. */
+    if (err == CG_ECERT_REVOKED && op->txn.state == CMP_TXN_REVOKED_ON_REJECT)
+      err = 0;
+  }
   if (err == 0 && op->note_present)
     err = secret_note(st, &op->note, op->kind == CG_STORE_OP_SECRET_NOTE ? "" : op->txn.txid);
   if (err == 0 && (err = exec_stmt(st, S_RELEASE)) == 0)

@@ -634,6 +634,7 @@ static void test_reject_in_cert_conf_revokes_the_certificate(void **state) {
   struct fixture *f = *state;
   struct cg_store *st = open_started(f);
   struct cg_store_op a, b, rej;
+  char sql_b[256];
   fill_fake_der();
   make_insert(&a, 1, true);
   make_insert(&b, 2, true);
@@ -656,17 +657,36 @@ static void test_reject_in_cert_conf_revokes_the_certificate(void **state) {
   again.txn = b.txn;
   again.kind = CG_STORE_OP_INSERT;
   snprintf(again.txn.txid, sizeof again.txn.txid, "%s", "abcdef0123456789abcdef0123456789");
+  /* b is revoked (by an rr) before its device rejects it in certConf: the
+   * rejection is still recorded, with the one revocation. */
+  struct cg_store_op rr_b = again, rej_b = rej;
+  snprintf(rr_b.txn.txid, sizeof rr_b.txn.txid, "%s", "bbcdef0123456789abcdef0123456789");
+  rr_b.txn.state = rr_b.txn.prev_state = CMP_TXN_CONFIRMED;
+  memcpy(rr_b.revocation.serial, b.cert.serial, sizeof rr_b.revocation.serial);
+  rr_b.revocation.reason = 1;
+  rej_b.txn = b.txn;
+  assert_int_equal(cmp_txn_set_state(&rej_b.txn, CMP_TXN_REVOKED_ON_REJECT), 0);
+  memcpy(rej_b.revocation.serial, b.cert.serial, sizeof rej_b.revocation.serial);
   submit(st, &rej, NULL);
   submit(st, &again, NULL);
-  run_until(&f->loop, &tally.done, 4);
+  submit(st, &rr_b, NULL);
+  submit(st, &rej_b, NULL);
+  run_until(&f->loop, &tally.done, 6);
   assert_int_equal(rej.result, 0);
   assert_int_equal(again.result, CG_ECERT_REVOKED);
+  assert_int_equal(rr_b.result, 0);
+  assert_int_equal(rej_b.result, 0);
   stop_and_close(f, st);
+  snprintf(sql_b, sizeof sql_b,
+           "SELECT state = 'revoked_on_reject' FROM transactions WHERE transaction_id = '%s'",
+           b.txn.txid);
+  assert_int_equal(peer_int(f, sql_b), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations WHERE reason = 1"), 1);
   char sql[256];
   snprintf(sql, sizeof sql, "SELECT count(*) FROM certificates WHERE transaction_id = '%s' AND status = 'revoked'",
            a.txn.txid);
   assert_int_equal(peer_int(f, sql), 1);
-  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates WHERE status = 'issued'"), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates WHERE status = 'issued'"), 0);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations WHERE reason IS NULL"), 1);
   /* The failed second revocation left no transaction behind. */
   assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE transaction_id ="
