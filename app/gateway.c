@@ -77,6 +77,7 @@ struct request {
   struct ca_crl_call crl_call;
   /* issuing an approved transaction: nobody waits for an answer */
   bool background;
+  bool stored; /* the last store write succeeded */
   /* nested: an inner request answers its parent, not the peer */
   struct request *parent;
   size_t index;
@@ -85,6 +86,7 @@ struct request {
 
 static void drive(struct request *r);
 static void maybe_finish_stop(struct gateway *gw);
+static void look_for_approved(struct gateway *gw);
 
 static void finish(struct request *r) {
   struct gateway *gw = r->gw;
@@ -102,10 +104,15 @@ static void finish(struct request *r) {
   else
     cg_http_respond_status(r->http, 500, "internal error: could not build a CMP response\n");
   double ms = (double)(uv_hrtime() - r->started_ns) / 1e6;
-  if (r->background)
+  if (r->background) {
     cg_info("cmp approved %s profile=%s txid=%s -> %s%s %.1fms", info.req_type,
             r->profile->cfg->name, info.txid, info.serial[0] ? "issued serial=" : "failed ",
             info.serial[0] ? info.serial : info.detail, ms);
+    /* Approvals come in batches: the next one at once after a written
+     * outcome (a store that fails waits for the timer rather than spin). */
+    if (r->stored)
+      look_for_approved(gw);
+  }
   else if (info.fail_info >= 0)
     cg_info("cmp %s profile=%s ref=%s txid=%s -> %s status=%d failInfo=%d (%s) %.1fms",
             info.req_type, r->profile->cfg->name, info.ref, info.txid, info.rsp_type, info.status,
@@ -180,6 +187,7 @@ static void on_store_done(struct cg_store_op *op) {
     cmp_exchange_lookup_done(r->ex, &res);
     cg_store_op_release(op);
   } else {
+    r->stored = op->result == 0;
     cmp_exchange_store_done(r->ex, op->result);
   }
   drive(r);
@@ -519,8 +527,9 @@ static void on_next_approved(struct cg_store_op *op) {
 /* Every second: is there an approved transaction to issue?  (Approvals are
  * written by `cmpgw approve` into the database; the daemon finds them here,
  * issues at once, and the device gets the certificate at its next poll.) */
-static void on_approvals_timer(uv_timer_t *t) {
-  struct gateway *gw = t->data;
+static void on_approvals_timer(uv_timer_t *t) { look_for_approved(t->data); }
+
+static void look_for_approved(struct gateway *gw) {
   if (gw->issuing || gw->stopping)
     return;
   memset(&gw->approvals_op, 0, sizeof gw->approvals_op);
