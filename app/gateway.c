@@ -77,7 +77,8 @@ struct request {
   struct ca_crl_call crl_call;
   /* issuing an approved transaction: nobody waits for an answer */
   bool background;
-  bool stored; /* the last store write succeeded */
+  bool stored;     /* the last store write succeeded */
+  bool ca_waiting; /* the CA answered "waiting" */
   /* nested: an inner request answers its parent, not the peer */
   struct request *parent;
   size_t index;
@@ -106,11 +107,12 @@ static void finish(struct request *r) {
   double ms = (double)(uv_hrtime() - r->started_ns) / 1e6;
   if (r->background) {
     cg_info("cmp approved %s profile=%s txid=%s -> %s%s %.1fms", info.req_type,
-            r->profile->cfg->name, info.txid, info.serial[0] ? "issued serial=" : "failed ",
-            info.serial[0] ? info.serial : info.detail, ms);
+            r->profile->cfg->name, info.txid,
+            info.serial[0] ? "issued serial=" : r->ca_waiting ? "still waiting at the CA" : "failed ",
+            info.serial[0] || r->ca_waiting ? info.serial : info.detail, ms);
     /* Approvals come in batches: the next one at once after a written
      * outcome (a store that fails waits for the timer rather than spin). */
-    if (r->stored)
+    if (r->stored && !r->ca_waiting)
       look_for_approved(gw);
   }
   else if (info.fail_info >= 0)
@@ -256,8 +258,8 @@ static void drive(struct request *r) {
       cmp_exchange_issue_done(r->ex, rc, NULL, 0);
       drive(r);
     } else if (rc == CA_WAITING) {
-      /* Delayed delivery is not offered yet: the request fails now. */
-      cmp_exchange_issue_done(r->ex, CG_ECA_UNAVAILABLE, NULL, 0);
+      r->ca_waiting = true;
+      cmp_exchange_issue_waiting(r->ex);
       drive(r);
     }
     return;

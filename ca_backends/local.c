@@ -34,6 +34,7 @@ struct local_ca {
    * SKID, or the method-1 key id when its certificate has none. */
   uint8_t key_id[64];
   size_t key_id_len;
+  unsigned delay; /* seconds a request waits at this CA (delay = N; testing) */
 };
 
 static char *read_text(const char *base, const char *path, size_t *len) {
@@ -104,6 +105,16 @@ static int local_init(void *state, uv_loop_t *loop, const struct ca_settings *s)
       !der_view_is(ca->cert.spki, spki, spki_len)) {
     cg_error("local CA: %s does not belong to %s", key_path, cert_path);
     return CG_ECONFIG;
+  }
+  const char *delay = s->get(s->ctx, "delay");
+  if (delay != NULL) {
+    char *end;
+    unsigned long v = strtoul(delay, &end, 10);
+    if (end == delay || *end != '\0' || v > 86400) {
+      cg_error("local CA: delay must be 0..86400 seconds, not '%s'", delay);
+      return CG_ECONFIG;
+    }
+    ca->delay = (unsigned)v;
   }
   if (ca->cert.skid.len > 0 && ca->cert.skid.len <= sizeof ca->key_id) {
     memcpy(ca->key_id, ca->cert.skid.p, ca->cert.skid.len);
@@ -210,6 +221,11 @@ static void issue_done(struct cg_work *w, int status) {
 }
 
 static int local_issue(void *state, struct ca_call *call) {
+  struct local_ca *ca = state;
+  /* With a delay, the CA answers "waiting" (as a slow or manual CA would)
+   * until the request is that old; the gateway asks again later. */
+  if (ca->delay > 0 && (int64_t)time(NULL) < call->req->received_at + ca->delay)
+    return CA_WAITING;
   return start_job(state, &call->job, call, issue_run, issue_done);
 }
 

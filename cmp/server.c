@@ -504,6 +504,8 @@ void cmp_exchange_issue_done(struct cmp_exchange *ex, int err, const uint8_t *ce
   issued(ex, cert, len);
 }
 
+void cmp_exchange_issue_waiting(struct cmp_exchange *ex) { ca_waiting(ex); }
+
 void cmp_exchange_crl_request(const struct cmp_exchange *ex,
                               const struct cmp_revocation_record **revoked, size_t *n) {
   *revoked = ex->revoked;

@@ -102,6 +102,7 @@ struct cmp_issue_request {
   struct der_view extensions; /* requested Extension elements (contents); p NULL when none */
   bool has_not_before, has_not_after;
   int64_t not_before, not_after;
+  int64_t received_at; /* when the request arrived (an approved one: maybe days ago) */
 };
 
 enum cmp_step {
@@ -179,6 +180,9 @@ void cmp_exchange_compute(struct cmp_exchange *ex);
 const struct cmp_issue_request *cmp_exchange_issue_request(const struct cmp_exchange *ex);
 /* err 0 and the certificate DER (copied), or the CA's error. */
 void cmp_exchange_issue_done(struct cmp_exchange *ex, int err, const uint8_t *cert, size_t len);
+/* The CA answered CA_WAITING: the request waits (pending_ca) and the device
+ * polls; the daemon's background issuer asks the CA again. */
+void cmp_exchange_issue_waiting(struct cmp_exchange *ex);
 
 /* CMP_STEP_CRL: the revocations to list (valid until the exchange is freed). */
 void cmp_exchange_crl_request(const struct cmp_exchange *ex,

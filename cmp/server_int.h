@@ -126,10 +126,15 @@ int protect(struct cmp_exchange *ex);
 void verify_cert_request(struct cmp_exchange *ex); /* ir, cr, kur, p10cr */
 void verify_cert_conf(struct cmp_exchange *ex);
 void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len);
+/* The CA answered "waiting": the device is told to poll (or, for an
+ * approved request, the row waits for the next try). */
+void ca_waiting(struct cmp_exchange *ex);
 /* The body of ip/cp/kup/pkiconf. */
 void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w);
 
 /* srv_poll.c */
+/* The statusString of a waiting answer: what the request waits for. */
+const char *cmp_waiting_reason(const struct cmp_exchange *ex);
 void verify_poll(struct cmp_exchange *ex);
 void write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w);
 /* srv_enrol.c: the certificate request of ex from its message, without

@@ -90,6 +90,7 @@ static bool check_challenge(struct cmp_exchange *ex, struct der_view given) {
 bool build_issue_request(struct cmp_exchange *ex) {
   struct cmp_issue_request *is = &ex->issue;
   is->profile = ex->profile;
+  is->received_at = ex->txn.created_at;
   if (ex->msg.type == CMP_P10CR) {
     is->subject = ex->p10.subject;
     is->spki = ex->p10.spki;
@@ -162,13 +163,17 @@ static void store_answer(struct cmp_exchange *ex) {
   set_phase(ex, PH_INSERT);
 }
 
-/* RFC 9483 §4.4: the request waits for an operator; the answer says
- * waiting, and the device polls.  The request is kept to issue from later. */
-static void wait_for_approval(struct cmp_exchange *ex) {
+/* RFC 9483 §4.4: the request waits, for an operator (pending_approval) or
+ * for the CA (pending_ca); the answer says waiting, and the device polls.
+ * The request is kept to issue from later. */
+static void wait_in(struct cmp_exchange *ex, enum cmp_txn_state state) {
   struct cmp_txn_record *t = &ex->txn;
-  if (cg_random(ex->sender_nonce, sizeof ex->sender_nonce) ||
-      cmp_txn_set_state(t, CMP_TXN_PENDING_APPROVAL)) {
+  if (cg_random(ex->sender_nonce, sizeof ex->sender_nonce)) {
     fail(ex, CG_ECRYPTO, "no randomness");
+    return;
+  }
+  if (cmp_txn_set_state(t, state)) {
+    fail(ex, CG_ESTATE, "illegal state change");
     return;
   }
   cg_hex(ex->sender_nonce, sizeof ex->sender_nonce, t->sender_nonce);
@@ -205,10 +210,23 @@ void verify_cert_request(struct cmp_exchange *ex) {
   /* RFC 9483 §4.1.1: implicitConfirm is granted only where the profile says so. */
   ex->implicit_confirm = h->implicit_confirm && ex->prof->implicit_confirm;
   if (ex->prof->manual_approval) {
-    wait_for_approval(ex);
+    wait_in(ex, CMP_TXN_PENDING_APPROVAL);
     return;
   }
   set_phase(ex, PH_ISSUE);
+}
+
+void ca_waiting(struct cmp_exchange *ex) {
+  if (!ex->deferred) {
+    wait_in(ex, CMP_TXN_PENDING_CA);
+    return;
+  }
+  /* Asked again and still waiting: the row stays pending_ca, its turn
+   * moves behind the others (a refresh that leaves the nonce alone). */
+  ex->txn.prev_state = ex->txn.state;
+  ex->txn.sender_nonce[0] = '\0';
+  ex->txn.updated_at = ex->now;
+  set_phase(ex, PH_UPDATE);
 }
 
 void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
@@ -362,7 +380,7 @@ void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w) {
   }
   if (ex->waiting) {
     cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, CMP_WAITING, CG_FI_NONE,
-                            "awaiting approval", (struct der_view){NULL, 0});
+                            cmp_waiting_reason(ex), (struct der_view){NULL, 0});
     return;
   }
   cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, ex->status, CG_FI_NONE, NULL,

@@ -78,6 +78,10 @@ void verify_poll(struct cmp_exchange *ex) {
   set_phase(ex, PH_UPDATE);
 }
 
+const char *cmp_waiting_reason(const struct cmp_exchange *ex) {
+  return ex->txn.state == CMP_TXN_PENDING_APPROVAL ? "awaiting approval" : "awaiting the CA";
+}
+
 void write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w) {
   size_t body = der_begin(w, DER_CTX_CONS(CMP_POLLREP));
   size_t seq = der_begin(w, DER_SEQUENCE);
@@ -85,8 +89,7 @@ void write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w) {
   der_put_int64(w, DER_INTEGER, ex->cert_req_id);
   der_put_uint64(w, DER_INTEGER, ex->prof->check_after ? ex->prof->check_after : 5);
   size_t reason = der_begin(w, DER_SEQUENCE);
-  const char *why = ex->txn.state == CMP_TXN_PENDING_APPROVAL ? "awaiting approval"
-                                                               : "awaiting the CA";
+  const char *why = cmp_waiting_reason(ex);
   der_put_tlv(w, DER_UTF8_STRING, why, strlen(why));
   der_end(w, reason);
   der_end(w, rep);

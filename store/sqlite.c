@@ -95,7 +95,8 @@ static const char *const stmt_sql[S__COUNT] = {
                      " WHERE transaction_id = ?6 AND state = ?7",
     /* A pollReq's new nonce, whatever the state became meanwhile (approved,
      * issued in the background): the device polls again and learns it. */
-    [S_TXN_REFRESH] = "UPDATE transactions SET sender_nonce = ?1, updated_at = ?2"
+    [S_TXN_REFRESH] = "UPDATE transactions SET sender_nonce = coalesce(?1, sender_nonce),"
+                      " updated_at = ?2"
                       " WHERE transaction_id = ?3"
                       " AND state IN ('pending_approval', 'pending_ca', 'issued')",
     [S_TXN_STATE] = "SELECT state FROM transactions WHERE transaction_id = ?1",
@@ -576,7 +577,7 @@ static int txn_update(struct cg_store *st, const struct cmp_txn_record *r) {
   int which = refresh ? S_TXN_REFRESH : S_TXN_UPDATE;
   sqlite3_stmt *s = st->stmt[which];
   int b = refresh
-              ? bind_text(s, 1, r->sender_nonce) | bind_time(s, 2, r->updated_at) |
+              ? bind_text_or_null(s, 1, r->sender_nonce) | bind_time(s, 2, r->updated_at) |
                     bind_text(s, 3, r->txid)
               : bind_text(s, 1, cmp_txn_state_name(r->state)) |
                     (r->failinfo < 0 ? sqlite3_bind_null(s, 2)

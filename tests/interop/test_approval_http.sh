@@ -4,7 +4,8 @@
 # `waiting`, and polls by itself; an operator approves (or rejects) with
 # `cmpgw approve` / `cmpgw reject` from another process; the client ends with
 # a valid certificate (or the rejection).  A device over its cap of waiting
-# requests (max_pending_per_ref) is refused.  Once more with the daemon killed
+# requests (max_pending_per_ref) is refused.  A CA that answers "waiting"
+# (local backend `delay`) makes the client poll without an operator.  Once more with the daemon killed
 # (SIGKILL) and restarted between the first pollRep and the approval.
 # Usage: bash tests/interop/test_approval_http.sh /path/to/cmpgw
 set -euo pipefail
@@ -36,6 +37,9 @@ step "cmpgw init, a profile with approval = manual, serve"
 printf '\n[profile manual]\napproval = manual\ncheck_after = 1\n\n[profile slow]\napproval = manual\ncheck_after = 10\n' \
     >>"$GW/cmpgw.conf"
 printf '\n[profile capped]\napproval = manual\ncheck_after = 1\nmax_pending_per_ref = 1\n' >>"$GW/cmpgw.conf"
+# a CA that answers "waiting" for the first 2 seconds of every request
+printf '\n[backend slowca]\ntype = local\ncert = ca-cert.pem\nkey = ca-key.pem\ndelay = 2\n' >>"$GW/cmpgw.conf"
+printf '\n[profile delayed]\nbackend = slowca\ncheck_after = 1\n' >>"$GW/cmpgw.conf"
 "$CMPGW" secret new -c "$GW/cmpgw.conf" --profile manual --json >"$W/secret.json" 2>&1 ||
     fail "cmpgw secret new failed" "$W/secret.json"
 REF="$(json_field reference "$W/secret.json")"
@@ -112,7 +116,21 @@ fi
 grep -q 'not awaiting approval' "$W/again.out" || fail "no clear message" "$W/again.out"
 ok "refused: $(cat "$W/again.out")"
 
-step "4. a device over its cap of waiting requests is refused, and nothing waits for it"
+step "4. a CA that answers waiting: the client polls and gets its certificate, no operator"
+"$CMPGW" secret new -c "$GW/cmpgw.conf" --profile delayed --json >"$W/secret-delayed.json" 2>&1 ||
+    fail "cmpgw secret new failed" "$W/secret-delayed.json"
+enrol slow-ca delayed "$(json_field reference "$W/secret-delayed.json")" \
+    "$(json_field secret "$W/secret-delayed.json")"
+until_true 120 finished slow-ca || fail "the client did not finish" "$W/slow-ca.log"
+[ "$(cat "$W/slow-ca.rc")" = 0 ] || fail "openssl cmp failed against the waiting CA" "$W/slow-ca.log"
+openssl verify -CAfile "$GW/ca-cert.pem" "$W/slow-ca.pem" >/dev/null || fail "the certificate does not verify"
+grep -q 'received ip/cp/kup after polling' "$W/slow-ca.log" || fail "the client did not poll for it" "$W/slow-ca.log"
+[ "$(log_count "cmp pollReq profile=delayed .* -> pollRep")" -gt 0 ] || fail "no pollRep on the delayed profile"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT group_concat(state) FROM transactions WHERE profile = 'delayed'")" = confirmed ] ||
+    fail "the transaction of the delayed profile is not confirmed"
+ok "waited at the CA (pending_ca), polled, issued by the background issuer, confirmed"
+
+step "5. a device over its cap of waiting requests is refused, and nothing waits for it"
 "$CMPGW" secret new -c "$GW/cmpgw.conf" --profile capped --json >"$W/secret-capped.json" 2>&1 ||
     fail "cmpgw secret new failed" "$W/secret-capped.json"
 CREF="$(json_field reference "$W/secret-capped.json")"
@@ -137,7 +155,7 @@ grep -q 'too many requests are waiting' "$W/second.log" || fail "no clear status
 until_true 120 finished first || fail "the client did not finish" "$W/first.log"
 ok "refused with systemUnavail; recorded as rejected; the first request still decided normally"
 
-step "5. SIGKILL and restart between the first pollRep and the approval"
+step "6. SIGKILL and restart between the first pollRep and the approval"
 enrol restarted slow "$(json_field reference "$W/secret-slow.json")" \
     "$(json_field secret "$W/secret-slow.json")"
 until_true 60 polled 0 slow || fail "the client did not poll" "$W/restarted.log"

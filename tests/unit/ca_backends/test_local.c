@@ -26,13 +26,18 @@
 #include "testutil.h"
 
 struct kv {
-  const char *cert, *key;
+  const char *cert, *key, *delay;
 };
 
 static const char *get(const void *ctx, const char *key) {
   const struct kv *kv = ctx;
-  return !strcmp(key, "cert") ? kv->cert : !strcmp(key, "key") ? kv->key : NULL;
+  return !strcmp(key, "cert")    ? kv->cert
+         : !strcmp(key, "key")   ? kv->key
+         : !strcmp(key, "delay") ? kv->delay
+                                 : NULL;
 }
+
+static const char *delay_setting; /* the `delay` the next issue() configures */
 
 struct fixture {
   char dir[64];
@@ -117,6 +122,7 @@ struct result {
   int err;
   uint8_t der[4096];
   size_t len;
+  bool waiting; /* the CA answered CA_WAITING (done never runs) */
 };
 
 static void on_done(struct ca_call *call, int err, const uint8_t *der, size_t len) {
@@ -140,7 +146,7 @@ static int issue(struct fixture *f, const struct cmp_issue_request *req,
   assert_non_null(ops);
   assert_int_equal(ops->abi, CA_BACKEND_ABI);
   void *st = calloc(1, ops->state_size);
-  struct kv kv = {"ca-cert.pem", "ca-key.pem"};
+  struct kv kv = {"ca-cert.pem", "ca-key.pem", delay_setting};
   struct ca_settings s = {get, &kv, f->dir};
   int err = ops->init(st, &loop, &s);
   if (err == 0) {
@@ -149,8 +155,11 @@ static int issue(struct fixture *f, const struct cmp_issue_request *req,
     call.policy = pol;
     call.done = on_done;
     call.arg = r;
-    assert_int_equal(ops->issue(st, &call), CA_ACCEPTED);
-    while (!r->done)
+    int rc = ops->issue(st, &call);
+    r->waiting = rc == CA_WAITING;
+    if (!r->waiting)
+      assert_int_equal(rc, CA_ACCEPTED);
+    while (!r->done && !r->waiting)
       assert_true(uv_run(&loop, UV_RUN_ONCE) >= 0);
   }
   ops->destroy(st);
@@ -281,6 +290,31 @@ static void test_an_expired_ca_does_not_issue(void **state) {
   make_ca(f, now - 60, now + 2 * 365 * 86400LL);
 }
 
+/* delay = N: "waiting" until the request is N seconds old, then issued. */
+static void test_delay_answers_waiting_until_the_request_is_old_enough(void **state) {
+  struct fixture *f = *state;
+  int64_t now = (int64_t)time(NULL);
+  struct cmp_issue_request req;
+  struct result *r = calloc(1, sizeof *r);
+  base_request(f, &req);
+  delay_setting = "3600";
+  req.received_at = now;
+  assert_int_equal(issue(f, &req, &policy, r), 0);
+  assert_true(r->waiting);
+  assert_false(r->done);
+  memset(r, 0, sizeof *r);
+  req.received_at = now - 3601;
+  assert_int_equal(issue(f, &req, &policy, r), 0);
+  assert_false(r->waiting);
+  assert_int_equal(r->err, 0);
+  assert_true(r->len > 0);
+  memset(r, 0, sizeof *r);
+  delay_setting = "soon";
+  assert_int_equal(issue(f, &req, &policy, r), CG_ECONFIG);
+  delay_setting = NULL;
+  free(r);
+}
+
 static void test_a_key_that_is_not_the_certificates_is_refused_at_start(void **state) {
   struct fixture *f = *state;
   struct cg_key *other;
@@ -306,6 +340,7 @@ static void test_a_key_that_is_not_the_certificates_is_refused_at_start(void **s
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_issues_a_certificate_by_the_profile_policy),
+      cmocka_unit_test(test_delay_answers_waiting_until_the_request_is_old_enough),
       cmocka_unit_test(test_requested_validity_may_shorten_never_lengthen),
       cmocka_unit_test(test_unsafe_or_malformed_san_is_bad_template),
       cmocka_unit_test(test_an_expired_ca_does_not_issue),
