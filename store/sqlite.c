@@ -446,6 +446,9 @@ static int revocations_read(struct cg_store *st, struct cg_store_op *op) {
 }
 
 /* A secret's counters after an exchange, and the audit event of a refusal. */
+static int event(struct cg_store *st, int64_t at, const char *txid, const char *kind,
+                 const char *detail);
+
 static int secret_note(struct cg_store *st, const struct cmp_secret_note *n, const char *txid) {
   sqlite3_stmt *s;
   int err;
@@ -469,12 +472,29 @@ static int secret_note(struct cg_store *st, const struct cmp_secret_note *n, con
     return err;
   if (sqlite3_changes(st->db) == 0)
     return 0; /* locked (or gone): nothing to record */
-  s = st->stmt[S_EVENT_INSERT];
-  b = bind_time(s, 1, n->at) | bind_text_or_null(s, 2, txid) | bind_text(s, 3, n->kind) |
-      bind_text(s, 4, n->detail);
+  return event(st, n->at, txid, n->kind, n->detail);
+}
+
+/* One row of the audit log; txid and detail may be NULL or empty. */
+static int event(struct cg_store *st, int64_t at, const char *txid, const char *kind,
+                 const char *detail) {
+  sqlite3_stmt *s = st->stmt[S_EVENT_INSERT];
+  int b = bind_time(s, 1, at) |
+          (txid != NULL ? bind_text_or_null(s, 2, txid) : sqlite3_bind_null(s, 2)) |
+          bind_text(s, 3, kind) |
+          (detail != NULL ? bind_text_or_null(s, 4, detail) : sqlite3_bind_null(s, 4));
   if (b != SQLITE_OK)
     return bind_failed(st, s, "event");
   return step_done(st, S_EVENT_INSERT, "recording an event");
+}
+
+/* Every state a transaction enters is in the audit log: kind
+ * "transaction.<state>", detail the failInfo name of a refusal. */
+static int state_event(struct cg_store *st, const struct cmp_txn_record *r) {
+  char kind[48];
+  snprintf(kind, sizeof kind, "transaction.%s", cmp_txn_state_name(r->state));
+  const char *fi = r->failinfo >= 0 ? cg_failinfo_name(r->failinfo) : NULL;
+  return event(st, r->updated_at, r->txid, kind, fi);
 }
 
 /* Marks a certificate revoked and records why, for the transaction txid.
@@ -730,8 +750,12 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
     err = waiting_room(st, op); /* over a cap: nothing is written */
     if (err == 0)
       err = txn_insert(st, &op->txn, op->request_der, op->request_der_len);
+    if (err == 0)
+      err = state_event(st, &op->txn);
   } else {
     err = txn_update(st, &op->txn);
+    if (err == 0 && op->txn.state != op->txn.prev_state)
+      err = state_event(st, &op->txn);
   }
   if (err == 0 && op->cert_present)
     err = cert_insert(st, &op->cert, op->txn.updated_at);

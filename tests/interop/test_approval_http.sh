@@ -93,7 +93,15 @@ grep -q 'received ip/cp/kup after polling' "$W/approved.log" || fail "the client
     fail "the transaction is not confirmed"
 [ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM events WHERE transaction_id = '$TID' AND kind = 'transaction.approved'")" = 1 ] ||
     fail "no approval event"
-ok "certificate after polling, transaction confirmed, approval in events"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT group_concat(kind, ' ') FROM (SELECT kind FROM events
+    WHERE transaction_id = '$TID' ORDER BY id)")" = \
+    "transaction.pending_approval transaction.approved transaction.issued transaction.confirmed" ] ||
+    fail "the state changes are not all in events: $(sqlite3 "$GW/cmpgw.db" "SELECT kind FROM events WHERE transaction_id = '$TID'")"
+"$CMPGW" tx show -c "$GW/cmpgw.conf" "$TID" >"$W/txshow.out" 2>&1 || fail "cmpgw tx show failed" "$W/txshow.out"
+for k in pending_approval approved issued confirmed; do
+    grep -q "transaction\.$k" "$W/txshow.out" || fail "tx show lacks transaction.$k" "$W/txshow.out"
+done
+ok "certificate after polling, transaction confirmed, every state change in events and tx show"
 
 step "2. reject: the polling client reports the rejection"
 enrol rejected

@@ -682,6 +682,11 @@ static void test_reject_in_cert_conf_revokes_the_certificate(void **state) {
            b.txn.txid);
   assert_int_equal(peer_int(f, sql_b), 1);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations WHERE reason = 1"), 1);
+  /* every state entered is in the audit log, with the transaction */
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'transaction.revoked_on_reject'"
+                               " AND transaction_id IS NOT NULL"),
+                   2);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'transaction.issued'"), 2);
   char sql[256];
   snprintf(sql, sizeof sql, "SELECT count(*) FROM certificates WHERE transaction_id = '%s' AND status = 'revoked'",
            a.txn.txid);
