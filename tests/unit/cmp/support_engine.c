@@ -199,6 +199,10 @@ struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
       cmp_exchange_compute(ex);
       break;
     case CMP_STEP_ISSUE: {
+      if (F->ca_waits) {
+        cmp_exchange_issue_waiting(ex);
+        break;
+      }
       const struct cmp_issue_request *r = cmp_exchange_issue_request(ex);
       struct cert_spec s = {0};
       uint8_t der[2048];

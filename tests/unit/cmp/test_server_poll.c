@@ -10,14 +10,19 @@
 
 #include "engine_support.h"
 
-static struct cmp_exchange *poll_once(struct client *c, int64_t id, struct cmp_msg *rsp) {
+static struct cmp_exchange *poll_on(const char *profile, struct client *c, int64_t id,
+                                    struct cmp_msg *rsp) {
   uint8_t req[2048];
   size_t len;
   assert_int_equal(client_new_nonce(c), 0);
   assert_int_equal(cmp_client_poll_req(&c->mac, &c->hdr, id, req, sizeof req, &len), 0);
-  struct cmp_exchange *ex = run("manual", req, len);
+  struct cmp_exchange *ex = run(profile, req, len);
   decode_response(ex, c, rsp);
   return ex;
+}
+
+static struct cmp_exchange *poll_once(struct client *c, int64_t id, struct cmp_msg *rsp) {
+  return poll_on("manual", c, id, rsp);
 }
 
 static void test_manual_approval_then_poll_delivers_the_certificate(void **state) {
@@ -162,6 +167,51 @@ static void test_late_approval_issues_and_a_broken_kept_request_fails(void **sta
   F->cfg.max_clock_skew = 0;
 }
 
+/* A CA that answers "waiting": the device is told to wait (pending_ca, the
+ * request kept) and polls; asked again and still waiting, the row only
+ * moves back in the queue, its nonce left to the polls. */
+static void test_a_waiting_ca_makes_the_device_poll(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  uint8_t req[4096];
+  client_init(&c, REF, SECRET);
+  size_t len = make_ir(&c, req, sizeof req), idx, issued = F->issued;
+  F->ca_waits = true;
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_int_equal(rsp.type, CMP_IP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_WAITING);
+  assert_null(rsp.u.cert_rep.rsp[0].cert.p);
+  struct cmp_txn_record *t = find_txn(cmp_exchange_txn(ex)->txid, &idx);
+  assert_non_null(t);
+  assert_int_equal(t->state, CMP_TXN_PENDING_CA);
+  assert_true(F->kept_len[idx] == len && !memcmp(F->kept[idx], req, len));
+  uint8_t nonce[16];
+  memcpy(nonce, rsp.hdr.sender_nonce.p, 16);
+  cmp_exchange_free(ex);
+
+  c.hdr.recip_nonce = (struct der_view){nonce, 16};
+  ex = poll_on("default", &c, 0, &rsp);
+  assert_int_equal(rsp.type, CMP_POLLREP);
+  cmp_exchange_free(ex);
+
+  ex = cmp_exchange_new_approved(&F->cfg, &F->prof_default, t, F->kept[idx], F->kept_len[idx],
+                                 (int64_t)time(NULL));
+  assert_non_null(ex);
+  assert_int_equal(cmp_exchange_step(ex), CMP_STEP_ISSUE);
+  cmp_exchange_issue_waiting(ex);
+  assert_int_equal(cmp_exchange_step(ex), CMP_STEP_UPDATE);
+  assert_int_equal(cmp_exchange_txn(ex)->state, CMP_TXN_PENDING_CA);
+  assert_int_equal(cmp_exchange_txn(ex)->prev_state, CMP_TXN_PENDING_CA);
+  assert_string_equal(cmp_exchange_txn(ex)->sender_nonce, "");
+  cmp_exchange_store_done(ex, 0);
+  assert_int_equal(cmp_exchange_step(ex), CMP_STEP_DONE);
+  cmp_exchange_free(ex);
+  assert_int_equal(F->issued, issued);
+  F->ca_waits = false;
+}
+
 static void test_poll_for_an_unknown_transaction_is_bad_request(void **state) {
   (void)state;
   struct client c;
@@ -178,6 +228,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_manual_approval_then_poll_delivers_the_certificate),
       cmocka_unit_test(test_late_approval_issues_and_a_broken_kept_request_fails),
+      cmocka_unit_test(test_a_waiting_ca_makes_the_device_poll),
       cmocka_unit_test(test_poll_for_an_unknown_transaction_is_bad_request),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
