@@ -83,6 +83,16 @@ bool cli_parse_number(const char *s, uint64_t min, uint64_t max, uint64_t *out) 
   return true;
 }
 
+bool cli_parse_limit(const char *cmd, const char *s, size_t *out) {
+  uint64_t v;
+  if (!cli_parse_number(s, 0, CLI_MAX_LIMIT, &v)) {
+    fprintf(stderr, "cmpgw %s: --limit is a number from 0 (all) to %d\n", cmd, CLI_MAX_LIMIT);
+    return false;
+  }
+  *out = (size_t)v;
+  return true;
+}
+
 /* ---- UTF-8 ----------------------------------------------------------------- */
 
 /* Decodes the code point at s (NUL terminated).  Returns the octets it takes;

@@ -40,6 +40,12 @@ void cli_now(char out[21]);
 /* Parses a decimal number in [min, max] (digits only).  True when it is one. */
 bool cli_parse_number(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* The most rows a list command prints (--limit N, 0 for all). */
+#define CLI_MAX_LIMIT 1000000
+/* Parses the --limit of list command cmd into *out; false (after saying why
+ * on stderr) when s is not one. */
+bool cli_parse_limit(const char *cmd, const char *s, size_t *out);
+
 /* Prints s for a person: valid UTF-8 without control characters, anything
  * else shown as '?'.  NULL prints nothing. */
 void cli_put_text(FILE *f, const char *s);

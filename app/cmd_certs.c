@@ -17,7 +17,6 @@
 #include "store/store.h"
 
 #define DEFAULT_LIMIT 50
-#define MAX_LIMIT 1000000
 
 static int usage(void) {
   fprintf(stderr,
@@ -68,7 +67,6 @@ static int certs_list(int argc, char **argv) {
   int json = 0;
   struct cg_query_cert_filter f = {.limit = DEFAULT_LIMIT};
   for (int i = 1; i < argc; i++) {
-    uint64_t v;
     if (!strcmp(argv[i], "-c") && i + 1 < argc) {
       conf = argv[++i];
     } else if (!strcmp(argv[i], "--json")) {
@@ -82,11 +80,8 @@ static int certs_list(int argc, char **argv) {
         return CLI_USAGE;
       }
     } else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
-      if (!cli_parse_number(argv[++i], 0, MAX_LIMIT, &v)) {
-        fprintf(stderr, "cmpgw certs list: --limit is a number from 0 (all) to %d\n", MAX_LIMIT);
+      if (!cli_parse_limit("certs list", argv[++i], &f.limit))
         return CLI_USAGE;
-      }
-      f.limit = (size_t)v;
     } else {
       return usage();
     }

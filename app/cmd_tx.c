@@ -16,7 +16,6 @@
 #include "store/store.h"
 
 #define DEFAULT_LIMIT 50
-#define MAX_LIMIT 1000000
 
 static int usage(void) {
   fprintf(stderr,
@@ -73,7 +72,6 @@ static int tx_list(int argc, char **argv) {
   char since[CG_QUERY_TIME];
   struct cg_query_txn_filter f = {.limit = DEFAULT_LIMIT};
   for (int i = 1; i < argc; i++) {
-    uint64_t v;
     if (!strcmp(argv[i], "-c") && i + 1 < argc) {
       conf = argv[++i];
     } else if (!strcmp(argv[i], "--json")) {
@@ -93,11 +91,8 @@ static int tx_list(int argc, char **argv) {
       }
       f.since = since;
     } else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
-      if (!cli_parse_number(argv[++i], 0, MAX_LIMIT, &v)) {
-        fprintf(stderr, "cmpgw tx list: --limit is a number from 0 (all) to %d\n", MAX_LIMIT);
+      if (!cli_parse_limit("tx list", argv[++i], &f.limit))
         return CLI_USAGE;
-      }
-      f.limit = (size_t)v;
     } else {
       return usage();
     }
