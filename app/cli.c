@@ -83,6 +83,23 @@ bool cli_parse_number(const char *s, uint64_t min, uint64_t max, uint64_t *out) 
   return true;
 }
 
+bool cli_parse_args(int argc, char **argv, bool with_profile, struct cli_args *a) {
+  memset(a, 0, sizeof *a);
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-c") && i + 1 < argc)
+      a->conf = argv[++i];
+    else if (!strcmp(argv[i], "--json"))
+      a->json = 1;
+    else if (with_profile && !strcmp(argv[i], "--profile") && i + 1 < argc)
+      a->profile = argv[++i];
+    else if (argv[i][0] != '-' && a->operand == NULL)
+      a->operand = argv[i];
+    else
+      return false;
+  }
+  return true;
+}
+
 bool cli_parse_limit(const char *cmd, const char *s, size_t *out) {
   uint64_t v;
   if (!cli_parse_number(s, 0, CLI_MAX_LIMIT, &v)) {

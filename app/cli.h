@@ -40,6 +40,16 @@ void cli_now(char out[21]);
 /* Parses a decimal number in [min, max] (digits only).  True when it is one. */
 bool cli_parse_number(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* The arguments most subcommands take: -c CONF, --json, --profile P (where
+ * allowed) and at most one operand (a reference, an ID, a file). */
+struct cli_args {
+  const char *conf, *operand, *profile;
+  int json;
+};
+/* Fills *a from argv[1..]; false on anything else (the caller prints its
+ * usage).  Which of them are required is the caller's to check. */
+bool cli_parse_args(int argc, char **argv, bool with_profile, struct cli_args *a);
+
 /* The most rows a list command prints (--limit N, 0 for all). */
 #define CLI_MAX_LIMIT 1000000
 /* Parses the --limit of list command cmd into *out; false (after saying why

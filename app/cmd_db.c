@@ -29,20 +29,11 @@ static int usage(void) {
 }
 
 static int db_check(int argc, char **argv) {
-  const char *conf = NULL, *file = NULL;
-  int json = 0;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-c") && i + 1 < argc)
-      conf = argv[++i];
-    else if (!strcmp(argv[i], "--json"))
-      json = 1;
-    else if (argv[i][0] != '-' && file == NULL)
-      file = argv[i];
-    else
-      return usage();
-  }
-  if ((conf == NULL) == (file == NULL))
+  struct cli_args a;
+  if (!cli_parse_args(argc, argv, false, &a) || (a.conf == NULL) == (a.operand == NULL))
     return usage();
+  const char *conf = a.conf, *file = a.operand;
+  int json = a.json;
   char path[CG_PATH_MAX];
   if (file != NULL) {
     snprintf(path, sizeof path, "%s", file);
@@ -97,20 +88,11 @@ static int db_check(int argc, char **argv) {
 }
 
 static int db_backup(int argc, char **argv) {
-  const char *conf = NULL, *dest = NULL;
-  int json = 0;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-c") && i + 1 < argc)
-      conf = argv[++i];
-    else if (!strcmp(argv[i], "--json"))
-      json = 1;
-    else if (argv[i][0] != '-' && dest == NULL)
-      dest = argv[i];
-    else
-      return usage();
-  }
-  if (conf == NULL || dest == NULL)
+  struct cli_args a;
+  if (!cli_parse_args(argc, argv, false, &a) || a.conf == NULL || a.operand == NULL)
     return usage();
+  const char *conf = a.conf, *dest = a.operand;
+  int json = a.json;
   char db[CG_PATH_MAX];
   int rc = cli_database_path("db backup", conf, db, sizeof db);
   if (rc != CLI_OK)

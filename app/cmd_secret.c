@@ -220,32 +220,9 @@ static void secret_json(struct cli_json *j, const struct cg_query_secret *s, con
 
 /* The options every subcommand but `new` takes: -c CONF, --json, at most one
  * operand, and --profile where profile is not NULL. */
-struct opts {
-  const char *conf, *operand, *profile;
-  int json;
-};
-
-static int parse_opts(int argc, char **argv, struct opts *o, int with_profile, int operands) {
-  memset(o, 0, sizeof *o);
-  int n = 0;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-c") && i + 1 < argc)
-      o->conf = argv[++i];
-    else if (!strcmp(argv[i], "--json"))
-      o->json = 1;
-    else if (with_profile && !strcmp(argv[i], "--profile") && i + 1 < argc)
-      o->profile = argv[++i];
-    else if (argv[i][0] != '-' && n++ < operands)
-      o->operand = argv[i];
-    else
-      return -1;
-  }
-  return o->conf == NULL || n != operands ? -1 : 0;
-}
-
 static int secret_list(int argc, char **argv) {
-  struct opts o;
-  if (parse_opts(argc, argv, &o, 1, 0) != 0)
+  struct cli_args o;
+  if (!cli_parse_args(argc, argv, true, &o) || o.conf == NULL || o.operand != NULL)
     return usage();
   struct cg_store *st;
   int rc = cli_open_store("secret list", o.conf, &st);
@@ -290,8 +267,8 @@ static int secret_list(int argc, char **argv) {
 }
 
 static int secret_show(int argc, char **argv) {
-  struct opts o;
-  if (parse_opts(argc, argv, &o, 0, 1) != 0)
+  struct cli_args o;
+  if (!cli_parse_args(argc, argv, false, &o) || o.conf == NULL || o.operand == NULL)
     return usage();
   struct cg_store *st;
   int rc = cli_open_store("secret show", o.conf, &st);
@@ -341,8 +318,8 @@ static int secret_show(int argc, char **argv) {
 }
 
 static int secret_revoke(int argc, char **argv) {
-  struct opts o;
-  if (parse_opts(argc, argv, &o, 0, 1) != 0)
+  struct cli_args o;
+  if (!cli_parse_args(argc, argv, false, &o) || o.conf == NULL || o.operand == NULL)
     return usage();
   struct cg_store *st;
   int rc = cli_open_store("secret revoke", o.conf, &st);

@@ -212,20 +212,11 @@ static void show_json(const struct cg_query_txn_detail *d) {
 }
 
 static int tx_show(int argc, char **argv) {
-  const char *conf = NULL, *txid = NULL;
-  int json = 0;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-c") && i + 1 < argc)
-      conf = argv[++i];
-    else if (!strcmp(argv[i], "--json"))
-      json = 1;
-    else if (argv[i][0] != '-' && txid == NULL)
-      txid = argv[i];
-    else
-      return usage();
-  }
-  if (conf == NULL || txid == NULL)
+  struct cli_args a;
+  if (!cli_parse_args(argc, argv, false, &a) || a.conf == NULL || a.operand == NULL)
     return usage();
+  const char *conf = a.conf, *txid = a.operand;
+  int json = a.json;
   struct cg_store *st;
   int rc = cli_open_store("tx show", conf, &st);
   if (rc != CLI_OK)
