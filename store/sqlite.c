@@ -1024,14 +1024,9 @@ int cg_store_txn_decide(struct cg_store *st, const char *typed_txid, bool approv
     if (err == 0)
       err = found ? CG_ESTATE : CG_ENOT_FOUND;
   }
-  if (err == 0) {
-    const char *ev[] = {at, txid, approve ? "transaction.approved" : "transaction.rejected",
-                        reason};
-    err = exec_bound(st,
-                     "INSERT INTO events (at, transaction_id, kind, detail)"
-                     " VALUES (?1, ?2, ?3, ?4)",
-                     ev, 4, NULL);
-  }
+  if (err == 0)
+    err = event(st, now, txid, approve ? "transaction.approved" : "transaction.rejected",
+                reason);
   if (err == 0 && exec_stmt(st, S_COMMIT) == 0)
     return 0;
   exec_stmt(st, S_ROLLBACK);
