@@ -45,6 +45,11 @@ static bool is_recorded_request(int type) {
 /* Ends the exchange with an error answer.  An authenticated certificate
  * request that fails is first recorded as a rejected transaction (except
  * when its transactionID belongs to another one). */
+void touch_deferred(struct cmp_exchange *ex) {
+  ex->txn.sender_nonce[0] = '\0';
+  ex->txn.updated_at = ex->now;
+}
+
 void fail(struct cmp_exchange *ex, int err, const char *detail) {
   ex->err = err;
   ex->detail = detail;
@@ -53,8 +58,7 @@ void fail(struct cmp_exchange *ex, int err, const char *detail) {
      * the device learns it at its next pollReq. */
     ex->has_cert = false;
     ex->txn.failinfo = cg_err_failinfo(err);
-    ex->txn.sender_nonce[0] = '\0'; /* the row keeps the last pollRep's */
-    ex->txn.updated_at = ex->now;
+    touch_deferred(ex);
     ex->phase = cmp_txn_set_state(&ex->txn, CMP_TXN_FAILED) == 0 ? PH_UPDATE : PH_DONE;
     return;
   }

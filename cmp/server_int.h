@@ -122,6 +122,11 @@ bool authenticate(struct cmp_exchange *ex);
 /* Writes the response (ex->rsp) for ex->rsp_type, protected. */
 int protect(struct cmp_exchange *ex);
 
+/* Prepares the update of a background exchange, which answers nobody: a
+ * new updated_at, and an empty nonce, so that the row keeps the nonce of the
+ * device's last pollRep (which a poll may be renewing meanwhile). */
+void touch_deferred(struct cmp_exchange *ex);
+
 /* srv_enrol.c */
 void verify_cert_request(struct cmp_exchange *ex); /* ir, cr, kur, p10cr */
 void verify_cert_conf(struct cmp_exchange *ex);

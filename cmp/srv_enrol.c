@@ -222,10 +222,9 @@ void ca_waiting(struct cmp_exchange *ex) {
     return;
   }
   /* Asked again and still waiting: the row stays pending_ca, its turn
-   * moves behind the others (a refresh that leaves the nonce alone). */
+   * moves behind the others. */
   ex->txn.prev_state = ex->txn.state;
-  ex->txn.sender_nonce[0] = '\0';
-  ex->txn.updated_at = ex->now;
+  touch_deferred(ex);
   set_phase(ex, PH_UPDATE);
 }
 
@@ -267,10 +266,8 @@ void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
   snprintf(t->cert_serial, sizeof t->cert_serial, "%s", c->serial);
   if (ex->deferred) {
     /* An approved request: the certificate waits in the store for the
-     * device's next pollReq, which echoes the nonce the row keeps.  A poll
-     * may be renewing that nonce meanwhile: an empty one leaves it alone. */
-    t->sender_nonce[0] = '\0';
-    t->updated_at = ex->now;
+     * device's next pollReq. */
+    touch_deferred(ex);
     if (cmp_txn_set_state(t, CMP_TXN_ISSUED)) {
       fail(ex, CG_ESTATE, "illegal state change");
       return;
