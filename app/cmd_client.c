@@ -5,6 +5,12 @@
  * genm, with the request builders of cmp/client.h and the HTTP client of
  * transports/http_client.h, on a libuv loop of its own.
  *
+ * Delayed delivery (RFC 9810 §5.3.22, RFC 9483 §4.4): an ip/cp/kup with
+ * status waiting, or an error message with status waiting (an rr or genm
+ * the server serves later), makes the client poll: pollReq for the
+ * certReqId (-1 for p10cr, rr and genm), pollRep's checkAfter honoured, until
+ * the final answer or --poll-max seconds have passed.
+ *
  * Every response is checked before anything in it is believed: HTTP 200 with
  * application/pkixcmp, a PKIMessage that decodes, protection that verifies
  * (the MAC with our own secret, or a signature by extraCerts[0] whose path
@@ -44,6 +50,7 @@
 #include "cmp/p10.h"
 #include "cmp/pbmac1.h"
 #include "cmp/protect.h"
+#include "cmp/records.h"
 #include "core/certbuild.h"
 #include "core/crypto.h"
 #include "core/der.h"
@@ -67,11 +74,15 @@
 #define MAX_PATH_DEPTH 5
 #define NONCE_LEN 16
 #define RC_CONFIRMING (-1) /* not an exit status: the certConf is on its way */
+#define RC_WAITING (-2)    /* not an exit status: an error message saying waiting */
+#define RC_POLLING (-3)    /* not an exit status: a pollReq is due */
+#define DEFAULT_POLL_MAX 600
 
 static const char prog[] = "cmpgw client";
 
-/* The transaction's phase: the request, then (enrolments) the confirmation. */
-enum phase { PH_REQUEST, PH_CONFIRM, PH_DONE };
+/* The transaction's phase: the request, polls while the server makes us
+ * wait, then (enrolments) the confirmation. */
+enum phase { PH_REQUEST, PH_POLL, PH_CONFIRM, PH_DONE };
 
 struct certs {
   uint8_t *der[MAX_CERTS];
@@ -89,6 +100,7 @@ struct opts {
   int revreason;
   uint64_t pvno;
   uint64_t timeout_s;
+  uint64_t poll_max_s; /* 0: do not poll */
   enum cg_oid_id infotypes[MAX_INFOTYPES];
   size_t n_infotypes;
 };
@@ -117,6 +129,11 @@ struct client {
   /* the exchange */
   uv_loop_t loop;
   struct cg_http_client *http;
+  uv_timer_t poll_timer;
+  uint64_t poll_deadline;      /* uv_now() ms after which we stop polling */
+  unsigned polls;
+  uint8_t poll_nonce[CMP_MAX_NONCE]; /* senderNonce of the answer a pollReq echoes */
+  size_t poll_nonce_len;
   enum phase phase;
   bool rejecting;              /* our certConf rejects the certificate */
   uint8_t txid[16];
@@ -210,11 +227,14 @@ static int usage_to(FILE *f) {
           "         [--trusted PEM] [--newkey PEM | --newkeytype p256] [--subject /CN=../O=..]\n"
           "         [--csr FILE] [--oldcert PEM] [--revreason N] [--challenge TEXT]\n"
           "         [--implicit-confirm] [--pvno 2|3] [--infotype NAME[,NAME]]... [--timeout S]\n"
+          "         [--poll-max S]\n"
           "         [--certout FILE] [--chainout FILE] [--genpout FILE] [--crlout FILE]\n"
           "         [--nested-cert PEM --nested-key PEM]\n"
           "  --nested-*: send the first request inside a nested message signed as an RA\n"
           "  (RFC 9483 §5.2.2.2) and read the answer out of the nested reply\n"
           "  ir/cr/kur without --newkey: a new P-256 key, saved as CERTOUT.key (mode 0600)\n"
+          "  --poll-max: poll a request the server makes wait for at most S seconds\n"
+          "  (default 600; 0: do not poll); --timeout bounds each HTTP exchange\n"
           "  infotypes: caCerts rootCaKeyUpdate certReqTemplate signKeyPairTypes crlStatusList\n"
           "  exit status: 0 done, 1 refused by the server or bad answer, 2 usage or transport\n");
   return EXIT_USAGE;
@@ -294,6 +314,7 @@ static int parse_args(struct opts *o, int argc, char **argv) {
   o->revreason = -1;
   o->pvno = 2;
   o->timeout_s = 60;
+  o->poll_max_s = DEFAULT_POLL_MAX;
   const struct {
     const char *name;
     const char **dst;
@@ -333,6 +354,9 @@ static int parse_args(struct opts *o, int argc, char **argv) {
       i++;
     } else if (!strcmp(a, "--timeout") && parse_uint(v, 3600, &n) && n > 0) {
       o->timeout_s = n;
+      i++;
+    } else if (!strcmp(a, "--poll-max") && parse_uint(v, 7 * 86400, &n)) {
+      o->poll_max_s = n;
       i++;
     } else if (!strcmp(a, "--infotype") && v != NULL) {
       if (!add_infotypes(o, v))
@@ -690,10 +714,12 @@ static int build_request(struct client *cl) {
     struct cg_x509 x;
     if (cg_x509_parse(c->v[0].p, c->v[0].len, &x))
       return CG_EDER;
+    cl->cert_req_id = -1; /* RFC 9483 §4.4: what a pollReq names */
     return cmp_client_rr(&cl->cred, &h, x.issuer, x.serial, cl->o.revreason, cl->req, MAX_MSG,
                          &cl->req_len);
   }
   default:
+    cl->cert_req_id = -1;
     return cmp_client_message(&cl->cred, &h, write_genm_body, cl, cl->req, MAX_MSG,
                               &cl->req_len);
   }
@@ -865,7 +891,7 @@ static const char *unwrap_nested(struct client *cl, struct cmp_msg *m, char *buf
 
 static int take_response(struct client *cl, int err, const struct cg_http_response *rsp,
                          int want_type) {
-  int i = cl->phase == PH_REQUEST ? 0 : 1;
+  int i = cl->phase == PH_CONFIRM ? 1 : 0;
   if (err) {
     const char *detail = cg_http_client_detail(cl->http);
     fprintf(stderr, "%s: error: transport: %s%s%s\n", prog, cg_strerror(err),
@@ -886,6 +912,7 @@ static int take_response(struct client *cl, int err, const struct cg_http_respon
             prog, rsp->content_type);
     return EXIT_TRANSPORT;
   }
+  free(cl->rsp[i]); /* a poll's answer replaces the one before */
   cl->rsp[i] = malloc(rsp->len ? rsp->len : 1);
   if (cl->rsp[i] == NULL) {
     fprintf(stderr, "%s: error: out of memory\n", prog);
@@ -918,6 +945,9 @@ static int take_response(struct client *cl, int err, const struct cg_http_respon
   if (bad == NULL &&
       (m->hdr.recip_nonce.p == NULL || !der_view_is(m->hdr.recip_nonce, cl->nonce, NONCE_LEN)))
     bad = "the response's recipNonce is not our senderNonce";
+  /* RFC 9483 §4.4: an error message with status waiting is no error. */
+  if (m->type == CMP_ERROR && bad == NULL && m->u.error.status.status == CMP_WAITING && i == 0)
+    return RC_WAITING;
   if (m->type == CMP_ERROR) {
     char note[300];
     snprintf(note, sizeof note, "%s%s%s", bad ? " (unverified: " : "", bad ? bad : "",
@@ -929,7 +959,7 @@ static int take_response(struct client *cl, int err, const struct cg_http_respon
     fprintf(stderr, "%s: error: %s answer refused: %s\n", prog, cmp_body_name(m->type), bad);
     return EXIT_REFUSED;
   }
-  if (m->type != want_type) {
+  if (m->type != want_type && !(cl->phase == PH_POLL && m->type == CMP_POLLREP)) {
     fprintf(stderr, "%s: error: the server answered with %s, expected %s\n", prog,
             cmp_body_name(m->type), cmp_body_name(want_type));
     return EXIT_REFUSED;
@@ -977,6 +1007,96 @@ static void collect_chain(struct client *cl, const struct cmp_msg *m, struct der
   }
 }
 
+/* ---- polling (RFC 9810 §5.3.22, RFC 9483 §4.4) ------------------------------ */
+
+static void finish(struct client *cl, int rc) {
+  cl->exit_code = rc;
+  cl->phase = PH_DONE;
+  if (!uv_is_closing((uv_handle_t *)&cl->poll_timer))
+    uv_close((uv_handle_t *)&cl->poll_timer, NULL);
+  cg_http_client_close(cl->http, NULL, NULL);
+}
+
+static void on_poll_timer(uv_timer_t *t) {
+  struct client *cl = t->data;
+  struct cmp_client_hdr h;
+  if (cg_random(cl->nonce, sizeof cl->nonce)) {
+    finish(cl, EXIT_REFUSED);
+    return;
+  }
+  fill_hdr(cl, &h, (struct der_view){cl->poll_nonce, cl->poll_nonce_len});
+  int err = cmp_client_poll_req(&cl->cred, &h, cl->cert_req_id, cl->req, MAX_MSG, &cl->req_len);
+  if (err == 0 && cl->nested_key != NULL)
+    err = wrap_nested(cl);
+  if (err) {
+    fprintf(stderr, "%s: error: cannot write the pollReq: %s\n", prog, cg_strerror(err));
+    finish(cl, EXIT_REFUSED);
+    return;
+  }
+  cl->polls++;
+  int rc = post(cl);
+  if (rc != 0)
+    finish(cl, rc);
+}
+
+/* The next pollReq, echoing the senderNonce of the answer just taken, in
+ * `seconds`; or the end, when that is past --poll-max. */
+static int schedule_poll(struct client *cl, uint64_t seconds) {
+  const struct cmp_msg *m = &cl->msg[0];
+  char tid[2 * sizeof cl->txid + 1];
+  cg_hex(cl->txid, sizeof cl->txid, tid);
+  if (m->hdr.sender_nonce.p == NULL || m->hdr.sender_nonce.len > sizeof cl->poll_nonce) {
+    fprintf(stderr, "%s: error: the %s has no usable senderNonce to poll with\n", prog,
+            cmp_body_name(m->type));
+    return EXIT_REFUSED;
+  }
+  memcpy(cl->poll_nonce, m->hdr.sender_nonce.p, m->hdr.sender_nonce.len);
+  cl->poll_nonce_len = m->hdr.sender_nonce.len;
+  if (uv_now(&cl->loop) + seconds * 1000 > cl->poll_deadline) {
+    fprintf(stderr, "%s: error: still waiting after %llu s of polling (--poll-max); "
+                    "transaction %s\n", prog, (unsigned long long)cl->o.poll_max_s, tid);
+    return EXIT_REFUSED;
+  }
+  cl->phase = PH_POLL;
+  uv_timer_start(&cl->poll_timer, on_poll_timer, seconds * 1000, 0);
+  return RC_POLLING;
+}
+
+/* The server makes us wait (status waiting): poll at once, then as the
+ * pollReps say.  The transaction ID is printed for the operator who
+ * approves it. */
+static int start_polling(struct client *cl, const struct cmp_status_info *st) {
+  char line[1024], tid[2 * sizeof cl->txid + 1];
+  status_line(st, line, sizeof line);
+  cg_hex(cl->txid, sizeof cl->txid, tid);
+  printf("waiting (%s): %s; transaction %s\n", cmp_body_name(cl->msg[0].type), line, tid);
+  if (cl->o.poll_max_s == 0) {
+    fprintf(stderr, "%s: error: the server asks to poll later and --poll-max is 0\n", prog);
+    return EXIT_REFUSED;
+  }
+  if (cl->phase == PH_REQUEST)
+    cl->poll_deadline = uv_now(&cl->loop) + cl->o.poll_max_s * 1000;
+  /* Waiting again after a poll (which should have been a pollRep): the
+   * usual interval rather than at once. */
+  return schedule_poll(cl, cl->phase == PH_REQUEST ? 0 : 5);
+}
+
+static int handle_poll_rep(struct client *cl) {
+  const struct cmp_msg *m = &cl->msg[0];
+  const struct cmp_poll_rep *pr = &m->u.poll_rep.rep[0];
+  if (m->u.poll_rep.n != 1 || pr->cert_req_id != cl->cert_req_id) {
+    fprintf(stderr, "%s: error: the pollRep does not answer certReqId %lld\n", prog,
+            (long long)cl->cert_req_id);
+    return EXIT_REFUSED;
+  }
+  char why[512] = "";
+  if (pr->reason.p != NULL)
+    free_text(pr->reason, why, sizeof why);
+  printf("pollRep: check again after %lld s%s%s\n", (long long)pr->check_after,
+         why[0] ? ", reason " : "", why);
+  return schedule_poll(cl, pr->check_after > 0 ? (uint64_t)pr->check_after : 0);
+}
+
 /* An ip / cp / kup: takes the certificate and confirms it (or not). */
 static int handle_cert_rep(struct client *cl) {
   const struct cmp_msg *m = &cl->msg[0];
@@ -991,11 +1111,8 @@ static int handle_cert_rep(struct client *cl) {
             (long long)r->cert_req_id, (long long)cl->cert_req_id);
     return EXIT_REFUSED;
   }
-  if (r->status.status == CMP_WAITING) {
-    fprintf(stderr, "%s: error: the server asks to poll later (PKIStatus waiting); "
-                    "this client does not poll\n", prog);
-    return EXIT_REFUSED;
-  }
+  if (r->status.status == CMP_WAITING)
+    return start_polling(cl, &r->status);
   if (r->status.status != CMP_ACCEPTED && r->status.status != CMP_GRANTED_WITH_MODS) {
     print_status_error(&r->status, NULL);
     return EXIT_REFUSED;
@@ -1126,18 +1243,22 @@ static void genp_ca_certs(struct client *cl) {
 static void on_response(void *arg, int err, const struct cg_http_response *rsp) {
   struct client *cl = arg;
   int rc;
-  if (cl->phase == PH_REQUEST) {
+  if (cl->phase == PH_REQUEST || cl->phase == PH_POLL) {
     static const int want[] = {[CMP_IR] = CMP_IP, [CMP_CR] = CMP_CP, [CMP_KUR] = CMP_KUP,
                                [CMP_P10CR] = CMP_CP, [CMP_RR] = CMP_RP, [CMP_GENM] = CMP_GENP};
     rc = take_response(cl, err, rsp, want[cl->o.type]);
-    if (rc == 0) {
+    if (rc == RC_WAITING) {
+      rc = start_polling(cl, &cl->msg[0].u.error.status);
+    } else if (rc == 0 && cl->msg[0].type == CMP_POLLREP) {
+      rc = handle_poll_rep(cl);
+    } else if (rc == 0) {
       switch (cl->o.type) {
       case CMP_RR: rc = handle_rev_rep(cl); break;
       case CMP_GENM: rc = handle_genp(cl); break;
       default: rc = handle_cert_rep(cl); break;
       }
     }
-    if (rc == RC_CONFIRMING)
+    if (rc == RC_CONFIRMING || rc == RC_POLLING)
       return;
   } else {
     rc = take_response(cl, err, rsp, CMP_PKICONF);
@@ -1148,9 +1269,7 @@ static void on_response(void *arg, int err, const struct cg_http_response *rsp) 
       printf("pkiConf: certificate confirmed\n");
     }
   }
-  cl->exit_code = rc;
-  cl->phase = PH_DONE;
-  cg_http_client_close(cl->http, NULL, NULL);
+  finish(cl, rc);
 }
 
 /* ---- outputs ------------------------------------------------------------- */
@@ -1279,9 +1398,11 @@ static int run(struct client *cl) {
     rc = EXIT_USAGE;
   } else {
     cl->phase = PH_REQUEST;
+    uv_timer_init(&cl->loop, &cl->poll_timer);
+    cl->poll_timer.data = cl;
     rc = post(cl);
     if (rc != 0)
-      cg_http_client_close(cl->http, NULL, NULL);
+      finish(cl, rc);
     uv_run(&cl->loop, UV_RUN_DEFAULT);
     if (rc == 0)
       rc = cl->phase == PH_DONE ? cl->exit_code : EXIT_TRANSPORT;

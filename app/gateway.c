@@ -106,10 +106,12 @@ static void finish(struct request *r) {
     cg_http_respond_status(r->http, 500, "internal error: could not build a CMP response\n");
   double ms = (double)(uv_hrtime() - r->started_ns) / 1e6;
   if (r->background) {
+    bool rr = strcmp(info.req_type, "rr") == 0, done = info.serial[0] && info.fail_info < 0;
     cg_info("cmp approved %s profile=%s txid=%s -> %s%s %.1fms", info.req_type,
             r->profile->cfg->name, info.txid,
-            info.serial[0] ? "issued serial=" : r->ca_waiting ? "still waiting at the CA" : "failed ",
-            info.serial[0] || r->ca_waiting ? info.serial : info.detail, ms);
+            done ? (rr ? "revoked serial=" : "issued serial=")
+            : r->ca_waiting ? "still waiting at the CA" : "failed ",
+            done || r->ca_waiting ? info.serial : info.detail, ms);
     /* Approvals come in batches: the next one at once after a written
      * outcome (a store that fails waits for the timer rather than spin). */
     if (r->stored && !r->ca_waiting)
@@ -620,6 +622,7 @@ static int start_backends(struct gateway *gw) {
     p->cmp.allow_ra_verified = pc->ra_verified;
     p->cmp.challenge = (enum cmp_challenge)pc->challenge;
     p->cmp.manual_approval = pc->manual_approval;
+    p->cmp.manual_revocation = pc->manual_revocation;
     p->cmp.check_after = pc->check_after;
     if (pc->nested_trust_anchors[0] != 0) {
       int err = load_pem_certs(gw, pc->name, pc->nested_trust_anchors, p->nested_der,

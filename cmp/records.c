@@ -37,15 +37,16 @@ static const char *const state_names[CMP_TXN__COUNT] = {
 /* For each state, the set of states it may move to. */
 static const unsigned legal_next[CMP_TXN__COUNT] = {
     /* received -> confirmed: a transaction that completes with one answer
-     * (implicit confirmation, revocation). */
+     * (implicit confirmation, revocation); pending_ca -> confirmed: an
+     * approved revocation, written in the background. */
     [CMP_TXN_RECEIVED] = BIT(CMP_TXN_PENDING_APPROVAL) | BIT(CMP_TXN_PENDING_CA) |
                          BIT(CMP_TXN_ISSUED) | BIT(CMP_TXN_CONFIRMED) | BIT(CMP_TXN_REJECTED) |
                          BIT(CMP_TXN_FAILED),
     [CMP_TXN_PENDING_APPROVAL] = BIT(CMP_TXN_PENDING_CA) | BIT(CMP_TXN_ISSUED) |
                                  BIT(CMP_TXN_REJECTED) | BIT(CMP_TXN_FAILED) |
                                  BIT(CMP_TXN_EXPIRED),
-    [CMP_TXN_PENDING_CA] = BIT(CMP_TXN_ISSUED) | BIT(CMP_TXN_REJECTED) | BIT(CMP_TXN_FAILED) |
-                           BIT(CMP_TXN_EXPIRED),
+    [CMP_TXN_PENDING_CA] = BIT(CMP_TXN_ISSUED) | BIT(CMP_TXN_CONFIRMED) |
+                           BIT(CMP_TXN_REJECTED) | BIT(CMP_TXN_FAILED) | BIT(CMP_TXN_EXPIRED),
     [CMP_TXN_ISSUED] = BIT(CMP_TXN_CONFIRMED) | BIT(CMP_TXN_REVOKED_ON_REJECT) |
                        BIT(CMP_TXN_EXPIRED) | BIT(CMP_TXN_FAILED),
     /* The final states map to the empty set. */

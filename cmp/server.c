@@ -57,6 +57,7 @@ void fail(struct cmp_exchange *ex, int err, const char *detail) {
     /* An approved request the CA could not serve: the transaction fails and
      * the device learns it at its next pollReq. */
     ex->has_cert = false;
+    ex->has_revocation = false;
     ex->txn.failinfo = cg_err_failinfo(err);
     touch_deferred(ex);
     ex->phase = cmp_txn_set_state(&ex->txn, CMP_TXN_FAILED) == 0 ? PH_UPDATE : PH_DONE;
@@ -81,6 +82,21 @@ void fail(struct cmp_exchange *ex, int err, const char *detail) {
     }
   }
   set_phase(ex, PH_PROTECT);
+}
+
+bool enter_waiting(struct cmp_exchange *ex, enum cmp_txn_state state) {
+  struct cmp_txn_record *t = &ex->txn;
+  if (cg_random(ex->sender_nonce, sizeof ex->sender_nonce)) {
+    fail(ex, CG_ECRYPTO, "no randomness");
+    return false;
+  }
+  if (cmp_txn_set_state(t, state)) {
+    fail(ex, CG_ESTATE, "illegal state change");
+    return false;
+  }
+  cg_hex(ex->sender_nonce, sizeof ex->sender_nonce, t->sender_nonce);
+  ex->waiting = true;
+  return true;
 }
 
 void init_txn(struct cmp_exchange *ex) {
@@ -264,6 +280,8 @@ static int check_request(struct cmp_exchange *ex) {
     ex->detail = "exactly one revocation request is supported";
     return CG_EBAD_REQUEST;
   }
+  if (ex->msg.type == CMP_RR)
+    ex->cert_req_id = -1; /* RFC 9483 §4.4: what a pollReq for it names */
   if ((ex->msg.type == CMP_IR || ex->msg.type == CMP_CR || ex->msg.type == CMP_KUR) &&
       ex->msg.u.cert_req.n != 1) {
     /* RFC 9483 §4.1.1: one CertReqMsg per request. */
@@ -352,7 +370,9 @@ struct cmp_exchange *cmp_exchange_new_approved(const struct cmp_server_cfg *cfg,
   if (ex == NULL || ex->phase != PH_LOOKUP)
     return ex; /* a stored request that no longer passes: its transaction fails */
   ex->phase = PH_VERIFY;
-  if (build_issue_request(ex))
+  if (ex->msg.type == CMP_RR)
+    revoke_approved(ex);
+  else if (build_issue_request(ex))
     set_phase(ex, PH_ISSUE);
   return ex;
 }
@@ -556,7 +576,16 @@ const struct cmp_secret_note *cmp_exchange_secret_note(const struct cmp_exchange
 
 void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
   if (ex->deferred) {
-    ex->phase = PH_DONE; /* nobody to answer; a failed update is retried later */
+    /* Nobody to answer.  A store that failed is tried again later; a
+     * revocation the store refuses (the certificate was revoked meanwhile)
+     * fails its transaction instead, once. */
+    if ((err == CG_ECERT_REVOKED || err == CG_ENOT_FOUND) && ex->has_revocation) {
+      ex->txn.state = ex->txn.prev_state; /* the row did not change */
+      fail(ex, err == CG_ECERT_REVOKED ? err : CG_EBAD_CERT_ID,
+           err == CG_ECERT_REVOKED ? "the certificate is already revoked" : "no such certificate");
+      return;
+    }
+    ex->phase = PH_DONE;
     return;
   }
   if (ex->phase == PH_NOTE) {

@@ -91,6 +91,9 @@ struct cmp_profile {
   /* RFC 9483 §4.4: certificate requests wait for an operator's approval;
    * the device polls every check_after seconds. */
   bool manual_approval;
+  /* RFC 9483 §4.4 (generalized delayed delivery): revocation requests wait
+   * for an operator too, answered by an error message with status waiting. */
+  bool manual_revocation;
   unsigned check_after;
 };
 

@@ -114,6 +114,11 @@ void set_phase(struct cmp_exchange *ex, enum phase to);
 void fail(struct cmp_exchange *ex, int err, const char *detail);
 /* The transaction record of a new request, in state received. */
 void init_txn(struct cmp_exchange *ex);
+/* RFC 9483 §4.4: the request waits, for an operator (pending_approval) or
+ * for the CA (pending_ca); the answer says waiting, and the device polls
+ * with the fresh senderNonce this draws.  The request is kept to serve
+ * later (cmp_exchange_request_to_keep()).  False after fail(). */
+bool enter_waiting(struct cmp_exchange *ex, enum cmp_txn_state state);
 
 /* srv_auth.c */
 /* Checks the request's protection; on success sets authenticated (and
@@ -148,6 +153,8 @@ bool build_issue_request(struct cmp_exchange *ex);
 
 /* srv_revoke.c */
 void verify_rev_request(struct cmp_exchange *ex);
+/* An approved rr: the revocation, written in the background. */
+void revoke_approved(struct cmp_exchange *ex);
 void write_rev_body(struct cmp_exchange *ex, struct der_writer *w);
 
 /* srv_nested.c */

@@ -217,7 +217,9 @@ static void write_body(struct cmp_exchange *ex, struct der_writer *w) {
     write_poll_rep_body(ex, w);
     break;
   default:
-    cmp_write_error_body(w, ex->status, cg_err_failinfo(ex->err), ex->detail);
+    /* An error message with status waiting: a request that waits (rr). */
+    cmp_write_error_body(w, ex->status, cg_err_failinfo(ex->err),
+                         ex->waiting ? cmp_waiting_reason(ex) : ex->detail);
     break;
   }
 }
@@ -248,7 +250,8 @@ static int write_header_body(struct cmp_exchange *ex, struct der_view prot_alg, 
     h.transaction_id = rh->transaction_id;
   bool issues = ex->rsp_type == CMP_IP || ex->rsp_type == CMP_CP || ex->rsp_type == CMP_KUP;
   /* The nonce a transaction keeps for its next message is the one sent. */
-  h.sender_nonce.p = issues || ex->rsp_type == CMP_POLLREP ? ex->sender_nonce : fresh_nonce;
+  h.sender_nonce.p =
+      issues || ex->waiting || ex->rsp_type == CMP_POLLREP ? ex->sender_nonce : fresh_nonce;
   h.sender_nonce.len = 16;
   if (ex->decoded && rh->sender_nonce.p != NULL && rh->sender_nonce.len <= CMP_MAX_NONCE)
     h.recip_nonce = rh->sender_nonce;

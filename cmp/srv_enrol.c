@@ -163,22 +163,11 @@ static void store_answer(struct cmp_exchange *ex) {
   set_phase(ex, PH_INSERT);
 }
 
-/* RFC 9483 §4.4: the request waits, for an operator (pending_approval) or
- * for the CA (pending_ca); the answer says waiting, and the device polls.
- * The request is kept to issue from later. */
+/* The request waits (see enter_waiting()); its answer is the ip / cp / kup
+ * with status waiting. */
 static void wait_in(struct cmp_exchange *ex, enum cmp_txn_state state) {
-  struct cmp_txn_record *t = &ex->txn;
-  if (cg_random(ex->sender_nonce, sizeof ex->sender_nonce)) {
-    fail(ex, CG_ECRYPTO, "no randomness");
-    return;
-  }
-  if (cmp_txn_set_state(t, state)) {
-    fail(ex, CG_ESTATE, "illegal state change");
-    return;
-  }
-  cg_hex(ex->sender_nonce, sizeof ex->sender_nonce, t->sender_nonce);
-  ex->waiting = true;
-  store_answer(ex);
+  if (enter_waiting(ex, state))
+    store_answer(ex);
 }
 
 void verify_cert_request(struct cmp_exchange *ex) {

@@ -2,7 +2,8 @@
  * srv_poll.c - polling for delayed delivery (RFC 9810 §5.3.22, RFC 9483
  * §4.4): a device whose request waits sends pollReq; while the transaction
  * is pending it gets pollRep with the profile's checkAfter, and once the
- * certificate is issued the ip / cp / kup that carries it.
+ * certificate is issued the ip / cp / kup that carries it.  A waiting rr is
+ * polled with certReqId -1 (RFC 9483 §4.4) and ends with its rp.
  *
  *   PollReqContent ::= SEQUENCE OF SEQUENCE { certReqId INTEGER }
  *   PollRepContent ::= SEQUENCE OF SEQUENCE { certReqId INTEGER,
@@ -16,6 +17,16 @@
 
 static int answer_type(const char *req_type) {
   return !strcmp(req_type, "ir") ? CMP_IP : !strcmp(req_type, "kur") ? CMP_KUP : CMP_CP;
+}
+
+/* The error a finished, unsuccessful transaction is answered with: the
+ * failInfo it was recorded with, where one error carries it. */
+static int final_error(const struct cmp_txn_record *t) {
+  static const int errs[] = {CG_ECA_UNAVAILABLE, CG_ESTORE, CG_ECERT_REVOKED, CG_EBAD_CERT_ID};
+  for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++)
+    if (t->failinfo >= 0 && cg_err_failinfo(errs[i]) == t->failinfo)
+      return errs[i];
+  return CG_EBAD_REQUEST;
 }
 
 void verify_poll(struct cmp_exchange *ex) {
@@ -53,11 +64,21 @@ void verify_poll(struct cmp_exchange *ex) {
     ex->cert.der = ex->stored_cert.p;
     ex->cert.der_len = ex->stored_cert.len;
     break;
+  case CMP_TXN_CONFIRMED:
+    if (strcmp(t->req_type, "rr") != 0) {
+      fail(ex, CG_EBAD_REQUEST, "transaction is not waiting");
+      return;
+    }
+    /* The revocation is done: the rp the device waited for.  Nothing
+     * changes in the store, so a repeated pollReq gets it again. */
+    ex->rsp_type = CMP_RP;
+    ex->status = CMP_ACCEPTED;
+    set_phase(ex, PH_PROTECT);
+    return;
   case CMP_TXN_REJECTED:
   case CMP_TXN_FAILED:
-    ex->err = t->failinfo == CG_FI_SYSTEM_FAILURE ? CG_ECA_UNAVAILABLE : CG_EBAD_REQUEST;
-    fail(ex, ex->err, t->state == CMP_TXN_REJECTED ? "the request was rejected"
-                                                   : "the request could not be served");
+    fail(ex, final_error(t), t->state == CMP_TXN_REJECTED ? "the request was rejected"
+                                                          : "the request could not be served");
     return;
   case CMP_TXN_EXPIRED:
     fail(ex, CG_EBAD_REQUEST, "the transaction expired");

@@ -144,6 +144,12 @@ static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k
     p->manual_approval = !strcmp(v, "manual");
     return 1;
   }
+  if (!strcmp(k, "revocation_approval")) {
+    if (strcmp(v, "manual") && strcmp(v, "none"))
+      return 0;
+    p->manual_revocation = !strcmp(v, "manual");
+    return 1;
+  }
   if (!strcmp(k, "pending_lifetime"))
     return set_uint(&x, v, 1, 365 * 86400) && (p->pending_lifetime = (unsigned)x, 1);
   if (!strcmp(k, "confirm_wait"))

@@ -30,6 +30,7 @@ struct cg_config_profile {
   char nested_trust_anchors[CG_PATH_MAX]; /* PEM: RAs allowed to send nested messages */
   int challenge;               /* 0 none, 1 fixed, 2 random (enum cmp_challenge) */
   bool manual_approval;        /* approval = manual */
+  bool manual_revocation;      /* revocation_approval = manual */
   unsigned check_after;        /* seconds a waiting device is told to wait */
   unsigned pending_lifetime;   /* seconds a waiting request lives */
   unsigned confirm_wait;       /* seconds an issued certificate waits for certConf */

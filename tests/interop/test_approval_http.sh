@@ -7,6 +7,10 @@
 # requests (max_pending_per_ref) is refused.  A CA that answers "waiting"
 # (local backend `delay`) makes the client poll without an operator.  Once more with the daemon killed
 # (SIGKILL) and restarted between the first pollRep and the approval.
+# Generalized delayed delivery: an rr on a profile with
+# `revocation_approval = manual`, driven by `cmpgw client` (OpenSSL 3.0
+# cannot poll an rr), waits for `cmpgw approve` / `cmpgw reject`; `cmpgw
+# client` also polls an ir to its certificate.
 # Usage: bash tests/interop/test_approval_http.sh /path/to/cmpgw
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -40,6 +44,7 @@ printf '\n[profile capped]\napproval = manual\ncheck_after = 1\nmax_pending_per_
 # a CA that answers "waiting" for the first 2 seconds of every request
 printf '\n[backend slowca]\ntype = local\ncert = ca-cert.pem\nkey = ca-key.pem\ndelay = 2\n' >>"$GW/cmpgw.conf"
 printf '\n[profile delayed]\nbackend = slowca\ncheck_after = 1\n' >>"$GW/cmpgw.conf"
+printf '\n[profile revoke]\nrevocation_approval = manual\ncheck_after = 1\n' >>"$GW/cmpgw.conf"
 "$CMPGW" secret new -c "$GW/cmpgw.conf" --profile manual --json >"$W/secret.json" 2>&1 ||
     fail "cmpgw secret new failed" "$W/secret.json"
 REF="$(json_field reference "$W/secret.json")"
@@ -193,6 +198,82 @@ set -e
 [ "$RC" != 0 ] || fail "a used-up single-use secret enrolled again" "$W/again.log"
 grep -q badMessageCheck "$W/again.log" || fail "no badMessageCheck for the used-up secret" "$W/again.log"
 ok "the single-use secret served its polls and certConf, and is refused for a second enrolment"
+
+# client NAME ARGS...: `cmpgw client ARGS` in the background; NAME.out, NAME.rc
+client() {
+    local name="$1"
+    shift
+    rm -f "$W/$name.rc"
+    (
+        set +e
+        "$CMPGW" client "$@" --poll-max 120 >"$W/$name.out" 2>&1
+        echo $? >"$W/$name.rc"
+    ) &
+    CLIENT_PID=$!
+}
+# the transaction a waiting `cmpgw client` printed
+waiting_tid() { sed -n 's/^waiting (.*; transaction \([0-9a-f]*\)$/\1/p' "$W/$1.out"; }
+has_tid() { [ -n "$(waiting_tid "$1")" ]; }
+events_of() {
+    sqlite3 "$GW/cmpgw.db" "SELECT group_concat(kind, ' ') FROM (SELECT kind FROM events
+        WHERE transaction_id = '$1' ORDER BY id)"
+}
+
+step "7. cmpgw client polls an ir on a manual-approval profile to its certificate"
+URL="http://127.0.0.1:$PORT/.well-known/cmp/p"
+client own-ir ir --url "$URL/manual" --ref "$REF" --secret "$SECRET" --subject /CN=own-ir \
+    --certout "$W/own-ir.pem"
+until_true 60 has_tid own-ir || fail "cmpgw client did not report the waiting transaction" "$W/own-ir.out"
+TID="$(waiting_tid own-ir)"
+"$CMPGW" approve -c "$GW/cmpgw.conf" "$TID" >"$W/approve4.out" 2>&1 || fail "cmpgw approve failed" "$W/approve4.out"
+until_true 120 finished own-ir || fail "cmpgw client did not finish" "$W/own-ir.out"
+[ "$(cat "$W/own-ir.rc")" = 0 ] || fail "cmpgw client failed after the approval" "$W/own-ir.out"
+grep -q '^pollRep: check again after 1 s, reason "awaiting approval"' "$W/own-ir.out" ||
+    fail "no pollRep seen" "$W/own-ir.out"
+grep -q 'pkiConf: certificate confirmed' "$W/own-ir.out" || fail "not confirmed" "$W/own-ir.out"
+openssl verify -CAfile "$GW/ca-cert.pem" "$W/own-ir.pem" >/dev/null || fail "the certificate does not verify"
+ok "waited, polled, approved, certificate confirmed"
+
+step "8. rr with delayed delivery: waits for the operator, polls with certReqId -1, ends with rp"
+"$CMPGW" secret new -c "$GW/cmpgw.conf" --profile revoke --json >"$W/secret-rr.json" 2>&1 ||
+    fail "cmpgw secret new failed" "$W/secret-rr.json"
+RREF="$(json_field reference "$W/secret-rr.json")"
+RSECRET="$(json_field secret "$W/secret-rr.json")"
+for n in 1 2; do
+    "$CMPGW" client ir --url "$URL/revoke" --ref "$RREF" --secret "$RSECRET" --subject "/CN=rr-$n" \
+        --certout "$W/rr-$n.pem" >"$W/rr-ir-$n.out" 2>&1 || fail "enrolment for the rr failed" "$W/rr-ir-$n.out"
+done
+SERIAL="$(cert_serial "$W/rr-1.pem")" || fail "cannot read the serial"
+client rr-ok rr --url "$URL/revoke" --ref "$RREF" --secret "$RSECRET" --oldcert "$W/rr-1.pem" --revreason 1
+until_true 60 has_tid rr-ok || fail "cmpgw client did not report the waiting rr" "$W/rr-ok.out"
+TID="$(waiting_tid rr-ok)"
+grep -q '^waiting (error): PKIStatus waiting, statusString "awaiting approval"' "$W/rr-ok.out" ||
+    fail "the rr was not answered by an error message with status waiting" "$W/rr-ok.out"
+until_true 60 grep -q '^pollRep: check again after 1 s' "$W/rr-ok.out" || fail "no pollRep for the rr" "$W/rr-ok.out"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT status FROM certificates WHERE ltrim(serial, '0') = '$SERIAL'")" = issued ] ||
+    fail "the certificate was revoked before the approval"
+"$CMPGW" approve -c "$GW/cmpgw.conf" "$TID" >"$W/approve5.out" 2>&1 || fail "cmpgw approve failed" "$W/approve5.out"
+until_true 120 finished rr-ok || fail "cmpgw client did not finish" "$W/rr-ok.out"
+[ "$(cat "$W/rr-ok.rc")" = 0 ] || fail "the rr failed after the approval" "$W/rr-ok.out"
+grep -q '^rp: revoked (PKIStatus accepted)' "$W/rr-ok.out" || fail "no rp" "$W/rr-ok.out"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT c.status || ' ' || r.reason FROM certificates c JOIN revocations r
+    ON r.serial = c.serial WHERE ltrim(c.serial, '0') = '$SERIAL'")" = "revoked 1" ] ||
+    fail "the certificate is not revoked with reason 1"
+[ "$(events_of "$TID")" = "transaction.pending_approval transaction.approved transaction.confirmed" ] ||
+    fail "the rr's state changes are not all in events: $(events_of "$TID")"
+ok "rr waited ($TID), approved, revoked with its reason; events complete"
+
+client rr-no rr --url "$URL/revoke" --ref "$RREF" --secret "$RSECRET" --oldcert "$W/rr-2.pem"
+until_true 60 has_tid rr-no || fail "cmpgw client did not report the waiting rr" "$W/rr-no.out"
+"$CMPGW" reject -c "$GW/cmpgw.conf" "$(waiting_tid rr-no)" --reason "keep it" >"$W/reject5.out" 2>&1 ||
+    fail "cmpgw reject failed" "$W/reject5.out"
+until_true 120 finished rr-no || fail "cmpgw client did not finish" "$W/rr-no.out"
+[ "$(cat "$W/rr-no.rc")" = 1 ] || fail "the rejected rr did not exit 1" "$W/rr-no.out"
+grep -q 'PKIStatus rejection, failInfo badRequest' "$W/rr-no.out" || fail "no rejection reported" "$W/rr-no.out"
+SERIAL2="$(cert_serial "$W/rr-2.pem")" || fail "cannot read the serial"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT status FROM certificates WHERE ltrim(serial, '0') = '$SERIAL2'")" = issued ] ||
+    fail "a rejected rr revoked the certificate"
+ok "rejected rr: the client reports the rejection, the certificate stays valid"
 
 step "SIGTERM"
 daemon_stop TERM 30

@@ -76,6 +76,9 @@ void make_name(const char *cn, uint8_t *out, size_t *len);
 struct cmp_txn_record *find_txn(const char *txid, size_t *idx);
 /* Plays store, threadpool and CA for one exchange until it is done. */
 struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len);
+/* The same for an exchange already made (a background one, say). */
+void play(struct cmp_exchange *ex, const char *profile);
+const struct cmp_profile *profile_named(const char *profile);
 void client_init(struct client *c, const char *ref, const char *secret);
 /* A fresh senderNonce for the client's next message (the decode checks of
  * decode_response() then expect it as the answer's recipNonce). */

@@ -141,15 +141,25 @@ static void apply_revocation(const struct cmp_revocation_record *r) {
   }
 }
 
+const struct cmp_profile *profile_named(const char *profile) {
+  return !strcmp(profile, "default")    ? &F->prof_default
+         : !strcmp(profile, "implicit") ? &F->prof_implicit
+         : !strcmp(profile, "fixed")    ? &F->prof_fixed
+         : !strcmp(profile, "random")   ? &F->prof_random
+         : !strcmp(profile, "manual")   ? &F->prof_manual
+                                        : &F->prof_other;
+}
+
 struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
-  const struct cmp_profile *p = !strcmp(profile, "default")    ? &F->prof_default
-                                : !strcmp(profile, "implicit") ? &F->prof_implicit
-                                : !strcmp(profile, "fixed")    ? &F->prof_fixed
-                                : !strcmp(profile, "random")   ? &F->prof_random
-                                : !strcmp(profile, "manual")   ? &F->prof_manual
-                                                               : &F->prof_other;
+  const struct cmp_profile *p = profile_named(profile);
   struct cmp_exchange *ex = cmp_exchange_new(&F->cfg, p, req, len, (int64_t)time(NULL));
   assert_non_null(ex);
+  play(ex, profile);
+  return ex;
+}
+
+void play(struct cmp_exchange *ex, const char *profile) {
+  const struct cmp_profile *p = profile_named(profile);
   for (int steps = 0; steps < 20; steps++) {
     switch (cmp_exchange_step(ex)) {
     case CMP_STEP_LOOKUP: {
@@ -280,7 +290,11 @@ struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
           F->cert_lens[si] = c->der_len;
           memcpy(F->serials[si], c->serial, sizeof F->serials[0]);
         }
+        char nonce[sizeof s->sender_nonce]; /* an empty nonce leaves the stored one */
+        memcpy(nonce, s->sender_nonce, sizeof nonce);
         *s = *t;
+        if (t->sender_nonce[0] == '\0')
+          memcpy(s->sender_nonce, nonce, sizeof nonce);
         cmp_exchange_store_done(ex, 0);
       }
       break;
@@ -329,11 +343,10 @@ struct cmp_exchange *run(const char *profile, const uint8_t *req, size_t len) {
       }
       break;
     case CMP_STEP_DONE:
-      return ex;
+      return;
     }
   }
   fail_msg("exchange did not finish");
-  return NULL;
 }
 
 void client_init(struct client *c, const char *ref, const char *secret) {

@@ -2,7 +2,8 @@
  * test_server_poll.c - delayed delivery in memory (RFC 9810 §5.3.22,
  * RFC 9483 §4.4): a request on a manual-approval profile waits, pollReq gets
  * pollRep until the approval, the approved request is issued by an exchange
- * with no peer, and the next pollReq gets the certificate.
+ * with no peer, and the next pollReq gets the certificate.  Revocation
+ * requests wait the same way (generalized delayed delivery).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,130 @@ static void test_a_waiting_ca_makes_the_device_poll(void **state) {
   F->ca_waits = false;
 }
 
+/* Enrols on the default profile (MAC, REF) and copies the certificate out. */
+static size_t enrolled_cert(uint8_t *out, size_t cap) {
+  struct client c;
+  struct cmp_msg ip;
+  struct cmp_exchange *ex;
+  client_init(&c, REF, SECRET);
+  enrol(&c, &ip, &ex);
+  struct der_view cert = ip.u.cert_rep.rsp[0].cert;
+  assert_non_null(cert.p);
+  assert_true(cert.len <= cap);
+  memcpy(out, cert.p, cert.len);
+  cmp_exchange_free(ex);
+  return cert.len;
+}
+
+/* Sends an rr for cert on the manual profile, which waits for revocations:
+ * the answer is an error message with status waiting. */
+static struct cmp_txn_record *rr_waiting(struct client *c, const uint8_t *cert, size_t cert_len,
+                                         uint8_t nonce[16], size_t *idx) {
+  struct cmp_msg rsp;
+  struct cg_x509 x;
+  uint8_t req[4096];
+  size_t len, revocations = F->n_revocations;
+  assert_int_equal(cg_x509_parse(cert, cert_len, &x), 0);
+  assert_int_equal(cmp_client_rr(&c->mac, &c->hdr, x.issuer, x.serial, 1, req, sizeof req, &len),
+                   0);
+  struct cmp_exchange *ex = run("manual", req, len);
+  decode_response(ex, c, &rsp);
+  assert_int_equal(rsp.type, CMP_ERROR);
+  assert_int_equal(rsp.u.error.status.status, CMP_WAITING);
+  assert_false(rsp.u.error.status.has_fail_info);
+  assert_int_equal(F->n_revocations, revocations);
+  struct cmp_txn_record *t = find_txn(cmp_exchange_txn(ex)->txid, idx);
+  assert_non_null(t);
+  assert_int_equal(t->state, CMP_TXN_PENDING_APPROVAL);
+  assert_int_equal(t->cert_req_id, -1);
+  assert_string_equal(t->req_type, "rr");
+  assert_true(F->kept_len[*idx] == len && !memcmp(F->kept[*idx], req, len));
+  memcpy(nonce, rsp.hdr.sender_nonce.p, 16);
+  cmp_exchange_free(ex);
+  return t;
+}
+
+/* The operator's approval, then the daemon's background exchange. */
+static void approve_in_background(struct cmp_txn_record *t, size_t idx) {
+  t->prev_state = t->state;
+  t->state = CMP_TXN_PENDING_CA;
+  struct cmp_exchange *ex = cmp_exchange_new_approved(&F->cfg, &F->prof_manual, t, F->kept[idx],
+                                                      F->kept_len[idx], (int64_t)time(NULL));
+  assert_non_null(ex);
+  play(ex, "manual");
+  const uint8_t *none;
+  size_t none_len;
+  cmp_exchange_response(ex, &none, &none_len);
+  assert_null(none); /* nobody to answer */
+  cmp_exchange_free(ex);
+}
+
+static void test_rr_on_manual_revocation_waits_and_polls_to_its_rp(void **state) {
+  (void)state;
+  uint8_t cert[2048], nonce[16];
+  size_t cert_len = enrolled_cert(cert, sizeof cert), idx, before = F->n_revocations;
+  struct client c;
+  struct cmp_msg rsp;
+  F->prof_manual.manual_revocation = true;
+  client_init(&c, REF, SECRET);
+  struct cmp_txn_record *t = rr_waiting(&c, cert, cert_len, nonce, &idx);
+
+  /* A pollReq naming certReqId 0 does not match the rr's -1. */
+  c.hdr.recip_nonce = (struct der_view){nonce, 16};
+  struct cmp_exchange *ex = poll_once(&c, 0, &rsp);
+  assert_error(&rsp, CG_FI_BAD_CERT_ID);
+  cmp_exchange_free(ex);
+  /* certReqId -1: pollRep -1 with checkAfter, a fresh nonce kept. */
+  ex = poll_once(&c, -1, &rsp);
+  assert_int_equal(rsp.type, CMP_POLLREP);
+  assert_int_equal(rsp.u.poll_rep.rep[0].cert_req_id, -1);
+  assert_int_equal(rsp.u.poll_rep.rep[0].check_after, 7);
+  memcpy(nonce, rsp.hdr.sender_nonce.p, 16);
+  cmp_exchange_free(ex);
+  assert_int_equal(F->n_revocations, before);
+
+  approve_in_background(t, idx);
+  assert_int_equal(t->state, CMP_TXN_CONFIRMED);
+  assert_int_equal(F->n_revocations, before + 1);
+
+  /* The next pollReq gets the rp; a repeated one gets it again. */
+  for (int i = 0; i < 2; i++) {
+    c.hdr.recip_nonce = (struct der_view){nonce, 16};
+    ex = poll_once(&c, -1, &rsp);
+    assert_int_equal(rsp.type, CMP_RP);
+    assert_int_equal(rsp.u.rev_rep.status[0].status, CMP_ACCEPTED);
+    cmp_exchange_free(ex);
+  }
+  assert_int_equal(F->n_revocations, before + 1);
+  F->prof_manual.manual_revocation = false;
+}
+
+/* Approved after the certificate was revoked another way: the transaction
+ * fails with certRevoked, and the device learns it at its next poll. */
+static void test_approved_rr_of_a_revoked_certificate_fails(void **state) {
+  (void)state;
+  uint8_t cert[2048], nonce[16];
+  size_t cert_len = enrolled_cert(cert, sizeof cert), idx;
+  struct client c;
+  struct cmp_msg rsp;
+  F->prof_manual.manual_revocation = true;
+  client_init(&c, REF, SECRET);
+  struct cmp_txn_record *t = rr_waiting(&c, cert, cert_len, nonce, &idx);
+  for (size_t i = 0; i < F->n_txns; i++)
+    if (F->cert_lens[i] == cert_len && !memcmp(F->certs[i], cert, cert_len))
+      F->revoked[i] = true; /* an operator's `cmpgw revoke` meanwhile */
+  size_t before = F->n_revocations;
+  approve_in_background(t, idx);
+  assert_int_equal(t->state, CMP_TXN_FAILED);
+  assert_int_equal(t->failinfo, CG_FI_CERT_REVOKED);
+  assert_int_equal(F->n_revocations, before);
+  c.hdr.recip_nonce = (struct der_view){nonce, 16};
+  struct cmp_exchange *ex = poll_once(&c, -1, &rsp);
+  assert_error(&rsp, CG_FI_CERT_REVOKED);
+  cmp_exchange_free(ex);
+  F->prof_manual.manual_revocation = false;
+}
+
 static void test_poll_for_an_unknown_transaction_is_bad_request(void **state) {
   (void)state;
   struct client c;
@@ -229,6 +354,8 @@ int main(void) {
       cmocka_unit_test(test_manual_approval_then_poll_delivers_the_certificate),
       cmocka_unit_test(test_late_approval_issues_and_a_broken_kept_request_fails),
       cmocka_unit_test(test_a_waiting_ca_makes_the_device_poll),
+      cmocka_unit_test(test_rr_on_manual_revocation_waits_and_polls_to_its_rp),
+      cmocka_unit_test(test_approved_rr_of_a_revoked_certificate_fails),
       cmocka_unit_test(test_poll_for_an_unknown_transaction_is_bad_request),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
