@@ -20,7 +20,8 @@
 
 static int usage(void) {
   fprintf(stderr,
-          "usage: cmpgw certs list -c CONF [--subject SUBSTRING] [--status issued|revoked]\n"
+          "usage: cmpgw certs list -c CONF [--subject SUBSTRING]\n"
+          "                        [--status valid|unconfirmed|revoked]\n"
           "                        [--limit N] [--json]\n"
           "       cmpgw certs show -c CONF SERIAL [--pem | --json]\n"
           "  --subject: part of the RFC 4514 subject, ASCII letters in any case\n"
@@ -43,6 +44,8 @@ static void cert_fields(struct cli_json *j, const struct cg_query_cert *c) {
   cli_json_string(j, "serial", c->serial);
   cli_json_string(j, "subject", c->subject);
   cli_json_string(j, "issuer", c->issuer);
+  cli_json_opt(j, "sans", c->sans);
+  cli_json_opt(j, "key_type", c->key_type);
   cli_json_string(j, "not_before", c->not_before);
   cli_json_string(j, "not_after", c->not_after);
   cli_json_string(j, "status", c->status);
@@ -75,8 +78,9 @@ static int certs_list(int argc, char **argv) {
       f.subject = argv[++i];
     } else if (!strcmp(argv[i], "--status") && i + 1 < argc) {
       f.status = argv[++i];
-      if (strcmp(f.status, "issued") != 0 && strcmp(f.status, "revoked") != 0) {
-        fprintf(stderr, "cmpgw certs list: --status is issued or revoked\n");
+      if (strcmp(f.status, "valid") != 0 && strcmp(f.status, "unconfirmed") != 0 &&
+          strcmp(f.status, "revoked") != 0) {
+        fprintf(stderr, "cmpgw certs list: --status is valid, unconfirmed or revoked\n");
         return CLI_USAGE;
       }
     } else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
@@ -112,12 +116,12 @@ static int certs_list(int argc, char **argv) {
     cli_json_end(&j);
   } else {
     static const char *const head[] = {"CREATED", "SERIAL", "STATUS", "NOT_AFTER", "PROFILE",
-                                       "SUBJECT"};
+                                       "KEY", "SUBJECT", "SANS"};
     struct cli_table t;
-    cli_table_init(&t, 6, head);
+    cli_table_init(&t, 8, head);
     for (size_t i = 0; i < n; i++)
       cli_table_row(&t, v[i].created_at, v[i].serial, v[i].status, v[i].not_after, v[i].profile,
-                    v[i].subject);
+                    v[i].key_type, v[i].subject, v[i].sans);
     rc = cli_table_print(&t, stdout);
   }
   cg_query_certs_free(v, n);
@@ -141,6 +145,10 @@ static void show_human(const struct cg_query_cert *c) {
   cli_put_text(stdout, c->subject);
   printf("\nissuer:       ");
   cli_put_text(stdout, c->issuer);
+  printf("\nsubjectAltName: ");
+  cli_put_text(stdout, c->sans[0] ? c->sans : "-");
+  printf("\nkey:          ");
+  cli_put_text(stdout, c->key_type[0] ? c->key_type : "-");
   printf("\nnot before:   %s\n", c->not_before);
   printf("not after:    %s\n", c->not_after);
   printf("status:       ");

@@ -1,7 +1,7 @@
 /*
  * cmd_revoke.c - `cmpgw revoke SERIAL --reason R`: the operator revokes a
  * certificate the gateway issued.  One SQLite transaction marks it revoked
- * (only if it is still 'issued'), records the revocation (requested_by
+ * (only if it is not revoked yet), records the revocation (requested_by
  * 'operator', no transaction) and an audit event; from its commit on, the
  * running daemon refuses rr and kur for it with certRevoked and lists it in
  * the CRLs it signs.
@@ -66,13 +66,13 @@ int cmd_revoke(int argc, char **argv) {
   if (rc != CLI_OK)
     return rc;
   /* Find the stored serial for what was typed, then revoke exactly that row;
-   * the write checks again that it is still 'issued'. */
+   * the write checks again that it is not revoked. */
   struct cg_query_cert c;
   int err = cg_query_cert(st, serial_arg, &c);
   char at[21];
   time_t now = time(NULL);
   cg_iso8601((int64_t)now, at);
-  if (err == 0 && strcmp(c.status, "issued") != 0)
+  if (err == 0 && strcmp(c.status, "revoked") == 0)
     err = CG_ECERT_REVOKED;
   else if (err == 0)
     err = cg_query_cert_revoke(st, c.serial, reason, (int64_t)now);

@@ -30,7 +30,8 @@ static const struct command {
     {"tx", cmd_tx, "tx list -c CONF [--state S] [--profile P] [--since ISO-TIME] [--limit N] [--json]\n"
                    "  tx show -c CONF TRANSACTION_ID [--json]\n"
                    "        CMP transactions, newest first; one with its certificate and events"},
-    {"certs", cmd_certs, "certs list -c CONF [--subject SUBSTRING] [--status issued|revoked] [--limit N] [--json]\n"
+    {"certs", cmd_certs, "certs list -c CONF [--subject SUBSTRING] [--status valid|unconfirmed|revoked]\n"
+                         "          [--limit N] [--json]\n"
                          "  certs show -c CONF SERIAL [--pem | --json]\n"
                          "        issued certificates; one with its revocation, or as PEM"},
     {"revoke", cmd_revoke, "revoke -c CONF SERIAL --reason 0..10|NAME [--json]\n"

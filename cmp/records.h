@@ -65,6 +65,8 @@ struct cmp_cert_record {
   char serial[2 * CMP_MAX_SERIAL + 1];
   const char *subject; /* RFC 4514 */
   const char *issuer;  /* RFC 4514 */
+  const char *sans;    /* cg_x509_san_string(); "" when none */
+  const char *key_type; /* cg_spki_describe() */
   int64_t not_before, not_after;
   const uint8_t *der;
   size_t der_len;

@@ -221,13 +221,14 @@ void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
   uint8_t *der = cg_arena_dup(ex->arena, cert, len);
   struct cg_x509 x;
   char *subject = cg_arena_alloc(ex->arena, 1024), *issuer = cg_arena_alloc(ex->arena, 1024);
-  if (der == NULL || subject == NULL || issuer == NULL) {
+  char *sans = cg_arena_alloc(ex->arena, 1024), *key_type = cg_arena_alloc(ex->arena, 64);
+  if (der == NULL || subject == NULL || issuer == NULL || sans == NULL || key_type == NULL) {
     fail(ex, CG_ENOMEM, "out of memory");
     return;
   }
   struct cmp_cert_record *c = &ex->cert;
   if (cg_x509_parse(der, len, &x) || cg_name_to_string(x.subject, subject, 1024) ||
-      cg_name_to_string(x.issuer, issuer, 1024)) {
+      cg_name_to_string(x.issuer, issuer, 1024) || cg_spki_describe(x.spki, key_type, 64)) {
     fail(ex, CG_ECA_UNAVAILABLE, "the CA returned an unusable certificate");
     return;
   }
@@ -243,6 +244,12 @@ void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
   cg_hex(serial.p, serial.len, c->serial);
   c->subject = subject;
   c->issuer = issuer;
+  /* The names shown to operators; a list too long for the column is cut
+   * (the DER beside it has them all). */
+  if (cg_x509_san_string(x.extensions, sans, 1024) == CG_EDER)
+    sans[0] = '\0';
+  c->sans = sans;
+  c->key_type = key_type;
   c->not_before = x.not_before;
   c->not_after = x.not_after;
   c->der = der;

@@ -10,6 +10,8 @@
  */
 #include "core/x509.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -657,4 +659,142 @@ nomem:
   while (*n > 0)
     free(der[--*n]);
   return CG_ENOMEM;
+}
+
+/* ---- descriptions for operators ------------------------------------------ */
+
+/* Appends text to out[*n..cap), NUL terminated; CG_ESPACE when it does not fit. */
+static int append(char *out, size_t cap, size_t *n, const char *text, size_t len) {
+  if (*n + len + 1 > cap)
+    return CG_ESPACE;
+  memcpy(out + *n, text, len);
+  *n += len;
+  out[*n] = '\0';
+  return 0;
+}
+
+int cg_spki_describe(struct der_view spki, char *out, size_t cap) {
+  struct der_reader top, r, alg;
+  struct der_tlv oid, param, bits_tlv;
+  if (cap == 0)
+    return CG_ESPACE;
+  out[0] = '\0';
+  der_reader_view(&top, spki);
+  if (der_enter(&top, DER_SEQUENCE, &r) || der_enter(&r, DER_SEQUENCE, &alg) ||
+      der_expect(&alg, DER_OID, &oid) || der_expect(&r, DER_BIT_STRING, &bits_tlv))
+    return CG_EDER;
+  const char *name = NULL;
+  char buf[32];
+  switch (cg_oid_lookup(oid.val)) {
+  case CG_OID_EC_PUBLIC_KEY:
+    if (der_expect(&alg, DER_OID, &param))
+      return CG_EDER;
+    switch (cg_oid_lookup(param.val)) {
+    case CG_OID_P256: name = "EC P-256"; break;
+    case CG_OID_P384: name = "EC P-384"; break;
+    case CG_OID_P521: name = "EC P-521"; break;
+    default: name = "EC"; break;
+    }
+    break;
+  case CG_OID_RSA_ENCRYPTION:
+  case CG_OID_RSASSA_PSS: {
+    /* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } */
+    struct der_view bits;
+    unsigned unused;
+    struct der_reader k, seq;
+    struct der_tlv n;
+    if (der_get_bit_string(bits_tlv.val, &bits, &unused) || unused != 0)
+      return CG_EDER;
+    der_reader_view(&k, bits);
+    if (der_enter(&k, DER_SEQUENCE, &seq) || der_expect(&seq, DER_INTEGER, &n) || n.val.len == 0)
+      return CG_EDER;
+    const uint8_t *p = n.val.p;
+    size_t len = n.val.len;
+    while (len > 1 && *p == 0) {
+      p++;
+      len--;
+    }
+    unsigned size = (unsigned)len * 8;
+    for (uint8_t top_byte = *p; size > 0 && !(top_byte & 0x80); top_byte = (uint8_t)(top_byte << 1))
+      size--;
+    snprintf(buf, sizeof buf, "%s %u",
+             cg_oid_lookup(oid.val) == CG_OID_RSASSA_PSS ? "RSA-PSS" : "RSA", size);
+    name = buf;
+    break;
+  }
+  case CG_OID_ED25519: name = "Ed25519"; break;
+  case CG_OID_ED448: name = "Ed448"; break;
+  default: {
+    /* An algorithm we do not name: its OID in hex. */
+    if (oid.val.len * 2 + 5 > cap)
+      return CG_ESPACE;
+    memcpy(out, "oid:", 4);
+    cg_hex(oid.val.p, oid.val.len, out + 4);
+    return 0;
+  }
+  }
+  size_t n = 0;
+  return append(out, cap, &n, name, strlen(name));
+}
+
+/* One GeneralName as "DNS:a.example", "IP:192.0.2.1", "email:a@b", "URI:u",
+ * "DirName:CN=x" or "other[N]". */
+static int general_name(const struct der_tlv *t, char *out, size_t cap, size_t *n) {
+  char buf[INET6_ADDRSTRLEN + 4];
+  const char *prefix = NULL;
+  switch (t->tag) {
+  case DER_CTX(1): prefix = "email:"; break;
+  case DER_CTX(2): prefix = "DNS:"; break;
+  case DER_CTX(6): prefix = "URI:"; break;
+  case DER_CTX(7):
+    if ((t->val.len != 4 && t->val.len != 16) ||
+        inet_ntop(t->val.len == 4 ? AF_INET : AF_INET6, t->val.p, buf, sizeof buf) == NULL)
+      return append(out, cap, n, "IP:?", 4);
+    return append(out, cap, n, "IP:", 3) || append(out, cap, n, buf, strlen(buf)) ? CG_ESPACE : 0;
+  case DER_CTX_CONS(4): {
+    char dn[512];
+    if (cg_name_to_string(t->val, dn, sizeof dn))
+      return append(out, cap, n, "DirName:?", 9);
+    return append(out, cap, n, "DirName:", 8) || append(out, cap, n, dn, strlen(dn)) ? CG_ESPACE
+                                                                                     : 0;
+  }
+  default:
+    snprintf(buf, sizeof buf, "other[%u]", t->tag & 0x1f);
+    return append(out, cap, n, buf, strlen(buf));
+  }
+  if (append(out, cap, n, prefix, strlen(prefix)))
+    return CG_ESPACE;
+  for (size_t i = 0; i < t->val.len; i++) {
+    char ch = t->val.p[i] >= 0x20 && t->val.p[i] < 0x7f ? (char)t->val.p[i] : '?';
+    if (append(out, cap, n, &ch, 1))
+      return CG_ESPACE;
+  }
+  return 0;
+}
+
+int cg_x509_san_string(struct der_view extensions, char *out, size_t cap) {
+  struct der_view value;
+  bool critical;
+  if (cap == 0)
+    return CG_ESPACE;
+  out[0] = '\0';
+  int found = cg_x509_find_ext(extensions, cg_oid(CG_OID_EXT_SAN), &value, &critical);
+  if (found <= 0)
+    return found;
+  struct der_reader top, seq;
+  struct der_tlv t;
+  size_t n = 0;
+  der_reader_view(&top, value);
+  if (der_enter(&top, DER_SEQUENCE, &seq))
+    return CG_EDER;
+  while (!der_at_end(&seq)) {
+    if (der_next(&seq, &t))
+      return CG_EDER;
+    size_t mark = n; /* a name that does not fit is left out whole */
+    if ((n > 0 && append(out, cap, &n, ", ", 2)) || general_name(&t, out, cap, &n)) {
+      out[mark] = '\0';
+      return CG_ESPACE;
+    }
+  }
+  return 0;
 }

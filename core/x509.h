@@ -52,6 +52,17 @@ int cg_name_to_string(struct der_view name, char *out, size_t cap);
 int cg_x509_pem_bundle(const char *text, size_t len, uint8_t **der, struct der_view *views,
                        size_t max, size_t *n);
 
+/* A SubjectPublicKeyInfo (whole TLV) for people: "EC P-256", "EC P-384",
+ * "EC P-521", "RSA 2048", "RSA-PSS 3072", "Ed25519", "Ed448"; another
+ * algorithm as "oid:" and its OID's hex.  0, CG_EDER or CG_ESPACE. */
+int cg_spki_describe(struct der_view spki, char *out, size_t cap);
+
+/* The subjectAltName in the contents of an Extensions SEQUENCE as
+ * "DNS:a.example, IP:192.0.2.1, email:a@b.example, URI:https://x,
+ * DirName:CN=x" (other kinds as "other[N]"); "" when there is none.
+ * Unprintable octets show as '?'.  0, CG_EDER or CG_ESPACE. */
+int cg_x509_san_string(struct der_view extensions, char *out, size_t cap);
+
 /* Hex of bytes, lowercase, NUL terminated; out needs 2*len+1.  For serials
  * and transaction IDs. */
 void cg_hex(const uint8_t *p, size_t len, char *out);

@@ -611,7 +611,8 @@ int cg_query_txn(struct cg_store *st, const char *txid, struct cg_query_txn_deta
 #define CERT_COLUMNS                                                                         \
   "SELECT c.serial, c.subject, c.issuer, c.not_before, c.not_after, c.status, c.profile,"   \
   " c.transaction_id, c.created_at, r.serial IS NOT NULL, r.reason, r.revoked_at,"         \
-  " r.requested_by, r.transaction_id"
+  " r.requested_by, r.transaction_id, c.sans, c.key_type"
+#define CERT_NCOLS 16 /* the columns above; a query adds its own after them */
 
 static int cert_row(sqlite3_stmt *s, struct cg_query_cert *c) {
   memset(c, 0, sizeof *c);
@@ -633,9 +634,12 @@ static int cert_row(sqlite3_stmt *s, struct cg_query_cert *c) {
         col_text(s, 13, c->revoked_by_txn, sizeof c->revoked_by_txn) != 0)
       return not_fitting("revocations");
   }
+  if (col_text(s, 15, c->key_type, sizeof c->key_type) != 0)
+    return not_fitting("certificates");
   c->subject = col_dup(s, 1, &bad);
   c->issuer = col_dup(s, 2, &bad);
-  if (bad == 0 && (c->subject == NULL || c->issuer == NULL))
+  c->sans = sqlite3_column_type(s, 14) == SQLITE_NULL ? calloc(1, 1) : col_dup(s, 14, &bad);
+  if (bad == 0 && (c->subject == NULL || c->issuer == NULL || c->sans == NULL))
     bad = not_fitting("certificates");
   return bad;
 }
@@ -643,8 +647,9 @@ static int cert_row(sqlite3_stmt *s, struct cg_query_cert *c) {
 void cg_query_cert_clear(struct cg_query_cert *c) {
   free(c->subject);
   free(c->issuer);
+  free(c->sans);
   free(c->der);
-  c->subject = c->issuer = NULL;
+  c->subject = c->issuer = c->sans = NULL;
   c->der = NULL;
   c->der_len = 0;
 }
@@ -730,8 +735,8 @@ static int cert_exact(sqlite3 *db, const char *serial, struct cg_query_cert *c) 
     } else if (rc != SQLITE_ROW) {
       err = sql_failed(db, rc, "reading a certificate");
     } else if ((err = cert_row(s, c)) == 0) {
-      size_t n = (size_t)sqlite3_column_bytes(s, 14);
-      const void *der = sqlite3_column_blob(s, 14);
+      size_t n = (size_t)sqlite3_column_bytes(s, CERT_NCOLS);
+      const void *der = sqlite3_column_blob(s, CERT_NCOLS);
       c->der = malloc(n > 0 ? n : 1);
       if (c->der == NULL) {
         err = CG_ENOMEM;
@@ -739,10 +744,10 @@ static int cert_exact(sqlite3 *db, const char *serial, struct cg_query_cert *c) 
         if (n > 0)
           memcpy(c->der, der, n);
         c->der_len = n;
-        c->txn_found = sqlite3_column_int(s, 15) != 0;
-        if (c->txn_found && (col_text(s, 16, c->txn_state, sizeof c->txn_state) != 0 ||
-                             col_text(s, 17, c->txn_req_type, sizeof c->txn_req_type) != 0 ||
-                             col_text(s, 18, c->txn_auth_ref, sizeof c->txn_auth_ref) != 0))
+        c->txn_found = sqlite3_column_int(s, CERT_NCOLS + 1) != 0;
+        if (c->txn_found && (col_text(s, CERT_NCOLS + 2, c->txn_state, sizeof c->txn_state) != 0 ||
+                             col_text(s, CERT_NCOLS + 3, c->txn_req_type, sizeof c->txn_req_type) != 0 ||
+                             col_text(s, CERT_NCOLS + 4, c->txn_auth_ref, sizeof c->txn_auth_ref) != 0))
           err = not_fitting("transactions");
       }
     }
@@ -819,7 +824,7 @@ static int cert_revoke_body(sqlite3 *db, void *arg) {
   struct cert_revoke_arg *a = arg;
   sqlite3_stmt *s;
   int err = prepare(db, "UPDATE certificates SET status = 'revoked'"
-                        " WHERE serial = ?1 AND status = 'issued'", &s);
+                        " WHERE serial = ?1 AND status <> 'revoked'", &s);
   if (err != 0)
     return err;
   err = bind_text_opt(s, 1, a->serial) != SQLITE_OK ? bind_failed(db, "serial")
@@ -828,7 +833,7 @@ static int cert_revoke_body(sqlite3 *db, void *arg) {
   if (err != 0)
     return err;
   if (sqlite3_changes(db) == 0) {
-    /* Nothing changed: no such certificate, or it is not 'issued' any more. */
+    /* Nothing changed: no such certificate, or it is revoked already. */
     if ((err = prepare(db, "SELECT 1 FROM certificates WHERE serial = ?1", &s)) != 0)
       return err;
     if (bind_text_opt(s, 1, a->serial) != SQLITE_OK) {

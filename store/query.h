@@ -147,9 +147,11 @@ struct cg_query_cert {
   char serial[2 * CMP_MAX_SERIAL + 1];
   char *subject; /* malloc'ed */
   char *issuer;  /* malloc'ed */
+  char *sans;    /* malloc'ed; "" when none (or not known: stored before schema 8) */
+  char key_type[32]; /* "EC P-256", "RSA 2048", "Ed25519"...; "" when not known */
   char not_before[CG_QUERY_TIME];
   char not_after[CG_QUERY_TIME];
-  char status[16]; /* "issued", "revoked" */
+  char status[16]; /* "valid", "unconfirmed", "revoked" */
   char profile[CMP_MAX_PROFILE + 1];
   char transaction_id[2 * CMP_MAX_TXID + 1]; /* "": issued outside CMP */
   char created_at[CG_QUERY_TIME];
@@ -192,7 +194,7 @@ void cg_query_cert_clear(struct cg_query_cert *c);
 
 /* The operator revokes the certificate serial (exactly as stored) for reason
  * (CRLReason 0..10 except 7) as of now: in one transaction its status goes
- * from 'issued' to 'revoked', a `revocations` row is written (no transaction,
+ * from 'valid' or 'unconfirmed' to 'revoked', a `revocations` row is written (no transaction,
  * requested_by 'operator') and an `events` row of kind "certificate.revoked"
  * (with the transaction that issued it).  0, CG_ENOT_FOUND, CG_ECERT_REVOKED
  * (revoked already: nothing is written), CG_EINVAL (reason), CG_EBUSY,

@@ -8,6 +8,12 @@
  * BEGIN IMMEDIATE transaction together with the user_version bump, and the
  * version is read again inside that transaction, so two processes opening the
  * same new database (the daemon and the CLI) cannot both apply it.
+ *
+ * A migration that rebuilds a table (SQLite cannot change a column's
+ * constraints in place) follows SQLite's own procedure: foreign keys off for
+ * the duration, PRAGMA foreign_key_check before the commit.  A migration
+ * may also fill new columns from the stored DER (fill), in the same
+ * transaction.
  */
 #include "store/schema.h"
 
@@ -16,10 +22,16 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/x509.h"
 
-static const char *const migrations[] = {
+static int fill_certificate_details(sqlite3 *db);
+
+static const struct migration {
+  const char *sql;
+  int (*fill)(sqlite3 *db);
+} migrations[] = {
     /* 0 -> 1: secrets, transactions, certificates. */
-    "CREATE TABLE secrets ("
+    {"CREATE TABLE secrets ("
     "  reference  TEXT PRIMARY KEY,"
     "  profile    TEXT NOT NULL,"
     "  secret_enc BLOB NOT NULL,"
@@ -56,17 +68,20 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX certificates_txid ON certificates(txid);"
     "CREATE INDEX transactions_state ON transactions(state);",
+     NULL},
     /* 1 -> 2: revocations (rr, and certificates rejected in certConf). */
-    "CREATE TABLE revocations ("
+    {"CREATE TABLE revocations ("
     "  serial     TEXT PRIMARY KEY REFERENCES certificates(serial),"
     "  reason     INTEGER CHECK (reason IS NULL OR (reason BETWEEN 0 AND 10 AND reason <> 7)),"
     "  revoked_at TEXT NOT NULL,"
     "  txid       TEXT REFERENCES transactions(txid)"
     ");",
+     NULL},
     /* 2 -> 3: the per-device challenge of profiles with challenge = random. */
-    "ALTER TABLE secrets ADD COLUMN challenge_enc BLOB;",
+    {"ALTER TABLE secrets ADD COLUMN challenge_enc BLOB;",
+     NULL},
     /* 3 -> 4: plain column names for operators, the audit log, and views. */
-    "ALTER TABLE transactions RENAME COLUMN txid TO transaction_id;"
+    {"ALTER TABLE transactions RENAME COLUMN txid TO transaction_id;"
     "ALTER TABLE certificates RENAME COLUMN txid TO transaction_id;"
     "ALTER TABLE revocations RENAME COLUMN txid TO transaction_id;"
     "CREATE TABLE events ("
@@ -94,31 +109,127 @@ static const char *const migrations[] = {
     "  SELECT t.auth_ref, c.subject, t.transaction_id, t.req_type, t.state, t.failinfo,"
     "         t.cert_serial AS serial, c.status AS certificate_status, t.created_at, t.updated_at"
     "    FROM transactions t LEFT JOIN certificates c ON c.serial = t.cert_serial;",
+     NULL},
     /* 4 -> 5: the secrets lifecycle (use limits, lockout, a note) and who
      * revoked a certificate. */
-    "ALTER TABLE secrets ADD COLUMN max_uses INTEGER;"
+    {"ALTER TABLE secrets ADD COLUMN max_uses INTEGER;"
     "ALTER TABLE secrets ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE secrets ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE secrets ADD COLUMN locked_until TEXT;"
     "ALTER TABLE secrets ADD COLUMN note TEXT;"
     "ALTER TABLE revocations ADD COLUMN requested_by TEXT NOT NULL DEFAULT 'device'"
     "  CHECK (requested_by IN ('device', 'operator'));",
+     NULL},
     /* 5 -> 6: the request a waiting transaction is issued from later. */
-    "ALTER TABLE transactions ADD COLUMN request_der BLOB;",
+    {"ALTER TABLE transactions ADD COLUMN request_der BLOB;",
+     NULL},
     /* 6 -> 7: waiting requests counted per profile and reference, for the
      * max_pending caps, without reading finished transactions. */
-    "CREATE INDEX transactions_waiting ON transactions(profile, auth_ref)"
+    {"CREATE INDEX transactions_waiting ON transactions(profile, auth_ref)"
     "  WHERE state IN ('pending_approval', 'pending_ca');",
+     NULL},
+    /* 7 -> 8: certificates get their subjectAltNames and key type, and a
+     * status that says whether the device confirmed them: valid,
+     * unconfirmed (issued, no certConf yet or never) or revoked.  The table
+     * is rebuilt for the new CHECK; the views over it are made again. */
+    {"DROP VIEW expiring_certificates;"
+     "DROP VIEW device_history;"
+     "CREATE TABLE certificates_v8 ("
+     "  serial         TEXT PRIMARY KEY,"
+     "  subject        TEXT NOT NULL,"
+     "  issuer         TEXT NOT NULL,"
+     "  sans           TEXT,"
+     "  key_type       TEXT,"
+     "  not_before     TEXT NOT NULL,"
+     "  not_after      TEXT NOT NULL,"
+     "  status         TEXT NOT NULL CHECK (status IN ('valid', 'unconfirmed', 'revoked')),"
+     "  transaction_id TEXT REFERENCES transactions(transaction_id),"
+     "  profile        TEXT,"
+     "  created_at     TEXT NOT NULL,"
+     "  der            BLOB NOT NULL"
+     ");"
+     "INSERT INTO certificates_v8 (serial, subject, issuer, not_before, not_after, status,"
+     "                             transaction_id, profile, created_at, der)"
+     "  SELECT c.serial, c.subject, c.issuer, c.not_before, c.not_after,"
+     "         CASE WHEN c.status = 'revoked' THEN 'revoked'"
+     "              WHEN t.state IN ('issued', 'expired', 'failed') THEN 'unconfirmed'"
+     "              ELSE 'valid' END,"
+     "         c.transaction_id, c.profile, c.created_at, c.der"
+     "    FROM certificates c LEFT JOIN transactions t ON t.transaction_id = c.transaction_id;"
+     "DROP TABLE certificates;"
+     "ALTER TABLE certificates_v8 RENAME TO certificates;"
+     "CREATE INDEX certificates_txid ON certificates(transaction_id);"
+     "CREATE INDEX certificates_subject ON certificates(subject);"
+     "CREATE VIEW expiring_certificates AS"
+     "  SELECT serial, subject, sans, issuer, not_after, profile, transaction_id"
+     "    FROM certificates"
+     "   WHERE status = 'valid'"
+     "     AND not_after <= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+30 days')"
+     "     AND not_after > strftime('%Y-%m-%dT%H:%M:%SZ', 'now');"
+     "CREATE VIEW device_history AS"
+     "  SELECT t.auth_ref, c.subject, t.transaction_id, t.req_type, t.state, t.failinfo,"
+     "         t.cert_serial AS serial, c.status AS certificate_status, t.created_at,"
+     "         t.updated_at"
+     "    FROM transactions t LEFT JOIN certificates c ON c.serial = t.cert_serial;",
+     fill_certificate_details},
 };
+
+/* Version 8's sans and key_type of the certificates stored before it, read
+ * from their DER (a DER that does not parse leaves them NULL). */
+static int fill_certificate_details(sqlite3 *db) {
+  sqlite3_stmt *sel = NULL, *upd = NULL;
+  int rc = sqlite3_prepare_v2(db, "SELECT serial, der FROM certificates WHERE key_type IS NULL",
+                              -1, &sel, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(db, "UPDATE certificates SET sans = ?1, key_type = ?2 WHERE serial = ?3",
+                            -1, &upd, NULL);
+  while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+    struct cg_x509 x;
+    char sans[1024], key_type[64];
+    const void *der = sqlite3_column_blob(sel, 1);
+    int len = sqlite3_column_bytes(sel, 1);
+    if (der == NULL || cg_x509_parse(der, (size_t)len, &x) ||
+        cg_spki_describe(x.spki, key_type, sizeof key_type) ||
+        cg_x509_san_string(x.extensions, sans, sizeof sans) == CG_EDER) {
+      rc = SQLITE_OK;
+      continue;
+    }
+    rc = sqlite3_bind_text(upd, 1, sans, -1, SQLITE_STATIC) |
+         sqlite3_bind_text(upd, 2, key_type, -1, SQLITE_STATIC) |
+         sqlite3_bind_value(upd, 3, sqlite3_column_value(sel, 0));
+    if (rc == SQLITE_OK && (rc = sqlite3_step(upd)) == SQLITE_DONE)
+      rc = SQLITE_OK;
+    sqlite3_reset(upd);
+  }
+  sqlite3_finalize(sel);
+  sqlite3_finalize(upd);
+  return rc == SQLITE_DONE ? 0 : CG_ESTORE;
+}
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
 _Static_assert(MIGRATION_COUNT == CG_STORE_SCHEMA_VERSION,
                "one migration per schema version");
 
-static int user_version(sqlite3 *db, int *out) {
+static int pragma_int(sqlite3 *db, const char *sql, int *out);
+
+static int user_version(sqlite3 *db, int *out) { return pragma_int(db, "PRAGMA user_version", out); }
+
+/* PRAGMA foreign_key_check finds nothing. */
+static bool foreign_keys_hold(sqlite3 *db) {
   sqlite3_stmt *s = NULL;
-  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &s, NULL) != SQLITE_OK)
+    return false;
+  int rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  if (rc == SQLITE_ROW)
+    cg_error("store: a migration would break foreign keys");
+  return rc == SQLITE_DONE;
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, int *out) {
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
     return CG_ESTORE;
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW)
@@ -127,10 +238,24 @@ static int user_version(sqlite3 *db, int *out) {
   return rc == SQLITE_ROW ? 0 : CG_ESTORE;
 }
 
-/* Applies migrations[from] and bumps user_version, all in one transaction.
- * Returns 0 without change when another process migrated first; the caller
- * reads the version again either way. */
+/* Applies migrations[from] and bumps user_version, all in one transaction,
+ * with foreign keys off (restored after).  Returns 0 without change when
+ * another process migrated first; the caller reads the version again either
+ * way. */
+static int apply_locked(sqlite3 *db, int from);
+
 static int apply(sqlite3 *db, int from) {
+  int fk = 0;
+  if (pragma_int(db, "PRAGMA foreign_keys", &fk) != 0 ||
+      sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK)
+    return CG_ESTORE;
+  int err = apply_locked(db, from);
+  if (fk && sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK)
+    err = CG_ESTORE;
+  return err;
+}
+
+static int apply_locked(sqlite3 *db, int from) {
   char *msg = NULL;
   if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
     cg_error("store: migration %d: %s", from + 1, msg ? msg : sqlite3_errmsg(db));
@@ -145,7 +270,11 @@ static int apply(sqlite3 *db, int from) {
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return 0;
   }
-  if (sqlite3_exec(db, migrations[from], NULL, NULL, &msg) != SQLITE_OK)
+  if (sqlite3_exec(db, migrations[from].sql, NULL, NULL, &msg) != SQLITE_OK)
+    goto failed;
+  if (migrations[from].fill != NULL && migrations[from].fill(db) != 0)
+    goto failed;
+  if (!foreign_keys_hold(db))
     goto failed;
   char bump[48];
   snprintf(bump, sizeof bump, "PRAGMA user_version = %d", from + 1);

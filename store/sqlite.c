@@ -101,11 +101,14 @@ static const char *const stmt_sql[S__COUNT] = {
                       " AND state IN ('pending_approval', 'pending_ca', 'issued')",
     [S_TXN_STATE] = "SELECT state FROM transactions WHERE transaction_id = ?1",
     [S_CERT_INSERT] = "INSERT INTO certificates (serial, subject, issuer, not_before,"
-                      " not_after, der, transaction_id, profile, created_at)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                      " not_after, der, transaction_id, profile, created_at, sans, key_type,"
+                      " status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [S_CERT_DER] = "SELECT der FROM certificates WHERE serial = ?1",
     [S_CERT_REVOKE] = "UPDATE certificates SET status = 'revoked'"
-                      " WHERE serial = ?1 AND status = 'issued'",
+                      " WHERE serial = ?1 AND status <> 'revoked'",
+    /* certConf accepted: the certificate of the transaction is in use. */
+    [S_CERT_CONFIRM] = "UPDATE certificates SET status = 'valid'"
+                       " WHERE transaction_id = ?1 AND status = 'unconfirmed'",
     [S_CERT_BY_SERIAL] = "SELECT c.der, c.status, t.auth_ref FROM certificates c"
                          " LEFT JOIN transactions t ON t.transaction_id = c.transaction_id WHERE c.serial = ?1",
     [S_CERT_STATUS] = "SELECT status FROM certificates WHERE serial = ?1",
@@ -195,7 +198,7 @@ static int bind_text(sqlite3_stmt *s, int i, const char *v) {
 }
 
 static int bind_text_or_null(sqlite3_stmt *s, int i, const char *v) {
-  return v[0] != '\0' ? bind_text(s, i, v) : sqlite3_bind_null(s, i);
+  return v != NULL && v[0] != '\0' ? bind_text(s, i, v) : sqlite3_bind_null(s, i);
 }
 
 static int bind_time(sqlite3_stmt *s, int i, int64_t t) {
@@ -400,7 +403,7 @@ static int cert_by_serial(struct cg_store *st, struct cg_store_op *op) {
     err = column_blob_dup(s, 0, &op->serial_der, &op->serial_der_len);
     if (err == 0) {
       op->serial_found = true;
-      op->serial_revoked = status == NULL || strcmp(status, "issued") != 0;
+      op->serial_revoked = status == NULL || strcmp(status, "revoked") == 0;
       if (column_text(s, 2, op->serial_auth_ref, sizeof op->serial_auth_ref) != 0)
         op->serial_auth_ref[0] = 0;
     }
@@ -580,16 +583,28 @@ static int txn_insert(struct cg_store *st, const struct cmp_txn_record *r,
 
 /* created is the time the row is written on behalf of: the record carries
  * none, and the store takes its times from the engine, never the clock. */
-static int cert_insert(struct cg_store *st, const struct cmp_cert_record *c, int64_t created) {
+/* A certificate is unconfirmed until its certConf (valid at once with
+ * implicit confirmation: its transaction is confirmed already). */
+static int cert_insert(struct cg_store *st, const struct cmp_cert_record *c,
+                       const struct cmp_txn_record *t) {
   sqlite3_stmt *s = st->stmt[S_CERT_INSERT];
+  const char *status = t->state == CMP_TXN_CONFIRMED ? "valid" : "unconfirmed";
   int b = bind_text(s, 1, c->serial) | bind_text(s, 2, c->subject) | bind_text(s, 3, c->issuer) |
           bind_time(s, 4, c->not_before) | bind_time(s, 5, c->not_after) |
           sqlite3_bind_blob(s, 6, c->der, (int)c->der_len, SQLITE_STATIC) |
           bind_text_or_null(s, 7, c->txid) | bind_text_or_null(s, 8, c->profile) |
-          bind_time(s, 9, created);
+          bind_time(s, 9, t->updated_at) | bind_text_or_null(s, 10, c->sans) |
+          bind_text_or_null(s, 11, c->key_type) | bind_text(s, 12, status);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "certificate");
   return step_done(st, S_CERT_INSERT, "inserting certificate");
+}
+
+static int cert_confirmed(struct cg_store *st, const char *txid) {
+  sqlite3_stmt *s = st->stmt[S_CERT_CONFIRM];
+  if (bind_text(s, 1, txid) != SQLITE_OK)
+    return bind_failed(st, s, "txid");
+  return step_done(st, S_CERT_CONFIRM, "confirming a certificate");
 }
 
 static int txn_update(struct cg_store *st, const struct cmp_txn_record *r) {
@@ -758,7 +773,10 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
       err = state_event(st, &op->txn);
   }
   if (err == 0 && op->cert_present)
-    err = cert_insert(st, &op->cert, op->txn.updated_at);
+    err = cert_insert(st, &op->cert, &op->txn);
+  if (err == 0 && op->kind == CG_STORE_OP_UPDATE && op->txn.state == CMP_TXN_CONFIRMED &&
+      op->txn.prev_state == CMP_TXN_ISSUED)
+    err = cert_confirmed(st, op->txn.txid);
   if (err == 0 && op->revocation_present) {
     err = revoke(st, &op->revocation, op->txn.txid);
     /* A certificate the device rejects in certConf that an operator revoked

@@ -250,7 +250,7 @@ TID="$(waiting_tid rr-ok)"
 grep -q '^waiting (error): PKIStatus waiting, statusString "awaiting approval"' "$W/rr-ok.out" ||
     fail "the rr was not answered by an error message with status waiting" "$W/rr-ok.out"
 until_true 60 grep -q '^pollRep: check again after 1 s' "$W/rr-ok.out" || fail "no pollRep for the rr" "$W/rr-ok.out"
-[ "$(sqlite3 "$GW/cmpgw.db" "SELECT status FROM certificates WHERE ltrim(serial, '0') = '$SERIAL'")" = issued ] ||
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT status FROM certificates WHERE ltrim(serial, '0') = '$SERIAL'")" = valid ] ||
     fail "the certificate was revoked before the approval"
 "$CMPGW" approve -c "$GW/cmpgw.conf" "$TID" >"$W/approve5.out" 2>&1 || fail "cmpgw approve failed" "$W/approve5.out"
 until_true 120 finished rr-ok || fail "cmpgw client did not finish" "$W/rr-ok.out"
@@ -271,7 +271,7 @@ until_true 120 finished rr-no || fail "cmpgw client did not finish" "$W/rr-no.ou
 [ "$(cat "$W/rr-no.rc")" = 1 ] || fail "the rejected rr did not exit 1" "$W/rr-no.out"
 grep -q 'PKIStatus rejection, failInfo badRequest' "$W/rr-no.out" || fail "no rejection reported" "$W/rr-no.out"
 SERIAL2="$(cert_serial "$W/rr-2.pem")" || fail "cannot read the serial"
-[ "$(sqlite3 "$GW/cmpgw.db" "SELECT status FROM certificates WHERE ltrim(serial, '0') = '$SERIAL2'")" = issued ] ||
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT status FROM certificates WHERE ltrim(serial, '0') = '$SERIAL2'")" = valid ] ||
     fail "a rejected rr revoked the certificate"
 ok "rejected rr: the client reports the rejection, the certificate stays valid"
 

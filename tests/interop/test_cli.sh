@@ -176,7 +176,7 @@ def txn_obj(r):
     o["failinfo_name"] = FAILINFO[fi] if fi is not None and 0 <= fi < len(FAILINFO) else None
     return o
 
-CERT_Q = ("SELECT c.serial, c.subject, c.issuer, c.not_before, c.not_after, c.status,"
+CERT_Q = ("SELECT c.serial, c.subject, c.issuer, c.sans, c.key_type, c.not_before, c.not_after, c.status,"
           " c.profile, c.transaction_id, c.created_at, r.serial AS r_serial, r.reason,"
           " r.revoked_at, r.requested_by, r.transaction_id AS r_txid"
           " FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial")
@@ -185,8 +185,8 @@ REASONS = ["unspecified", "keyCompromise", "cACompromise", "affiliationChanged",
            "privilegeWithdrawn", "aACompromise"]
 
 def cert_obj(r):
-    o = {k: r[k] for k in ("serial", "subject", "issuer", "not_before", "not_after", "status",
-                           "profile", "transaction_id", "created_at")}
+    o = {k: r[k] for k in ("serial", "subject", "issuer", "sans", "key_type", "not_before",
+                           "not_after", "status", "profile", "transaction_id", "created_at")}
     if r["r_serial"] is None:
         o["revocation"] = None
     else:
@@ -299,8 +299,9 @@ ok "daemon pid $DAEMON_PID listening on 127.0.0.1:$PORT"
 enrol() {
     openssl cmp -cmd ir -server "127.0.0.1:$PORT" -path .well-known/cmp \
         -ref "$2" -secret "pass:$3" -recipient "$RA" -newkey "$W/$1.key" \
-        -subject "/CN=$1/O=cli test" -certout "$W/$1.pem" -msg_timeout 60 \
-        >"$W/$1.cmp.log" 2>&1 || fail "openssl cmp ir ($1) exited non-zero" "$W/$1.cmp.log"
+        -subject "/CN=$1/O=cli test" -sans "$1.example 192.0.2.7" -certout "$W/$1.pem" \
+        -msg_timeout 60 >"$W/$1.cmp.log" 2>&1 ||
+        fail "openssl cmp ir ($1) exited non-zero" "$W/$1.cmp.log"
 }
 
 confirmed_is() {
@@ -370,7 +371,7 @@ cli_ok tln tx list -c "$CONF" --json --state rejected
 [ "$(cat "$W/tln.out")" = "[]" ] || fail "tx list --state rejected is not []" "$W/tln.out"
 cli_ok ts tx show -c "$CONF" "$TX1"
 has ts "transaction:  $TX1"; has ts "state:        confirmed"; has ts "auth_ref:     $REF1"
-has ts "certificate:  $SER1 (issued) "
+has ts "certificate:  $SER1 (valid) "
 ok "tx show $TX1: state, auth_ref, certificate"
 cli_ok tsj tx show -c "$CONF" --json "$(printf '%s' "$TX1" | tr 'a-f' 'A-F')"
 check tx "$W/tsj.out" "$TX1"
@@ -382,12 +383,13 @@ has cl "$SER1"; has cl "$SER2"
 ok "certs list: both serials"
 cli_ok clj certs list -c "$CONF" --json
 check certs "$W/clj.out" - - -
-cli_ok cls certs list -c "$CONF" --json --subject DEV1 --status issued
-check certs "$W/cls.out" DEV1 issued -
+cli_ok cls certs list -c "$CONF" --json --subject DEV1 --status valid
+check certs "$W/cls.out" DEV1 valid -
 [ "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$W/cls.out")" = 1 ] ||
     fail "certs list --subject DEV1 did not find exactly dev1" "$W/cls.out"
 cli_ok cs certs show -c "$CONF" "$SER2"
-has cs "serial:       $SER2"; has cs "status:       issued"; has cs "revoked:      no"
+has cs "serial:       $SER2"; has cs "status:       valid"; has cs "revoked:      no"
+has cs "key:          EC P-256"; has cs "subjectAltName: DNS:dev2.example, IP:192.0.2.7"
 has cs "transaction:  $TX2 (ir, confirmed, auth_ref $REF2)"
 cli_ok csj certs show -c "$CONF" --json "$SER2"
 check cert "$W/csj.out" "$SER2"

@@ -329,7 +329,7 @@ check_tx "$S1" cr confirmed
 sql "SELECT auth_ref FROM transactions WHERE transaction_id = '$TXID'"
 [ "$SQL_OUT" = "$REF" ] || fail "auth_ref of $TXID is '$SQL_OUT', want $REF"
 ok "store: auth_ref $REF"
-cert_status_is "$S1" issued
+cert_status_is "$S1" valid
 
 # ------------------------------------------------------------------ 2
 step "2. p10cr, MAC-protected, CSR from openssl req -new"
@@ -446,7 +446,7 @@ step "5b. kur signed by c4.pem but naming c2.pem as -oldcert"
 cli_refused c5b notAuthorized -cmd kur "${DEF[@]}" -cert "$W/c4.pem" -key "$W/k4.key" \
     -oldcert "$W/c2.pem" "${TRUST[@]}" -newkey "$W/kx.key" -certout "$W/c5b.pem"
 [ ! -s "$W/c5b.pem" ] || fail "a certificate was written for the refused kur"
-cert_status_is "$S2" issued
+cert_status_is "$S2" valid
 
 # ------------------------------------------------------------------ 6
 step "6a. rr of the kur'd certificate (c5.pem), signed by itself, reason 1 (keyCompromise)"
@@ -460,7 +460,7 @@ check_tx "$S5" rr confirmed
 sql "SELECT transaction_id FROM revocations WHERE ltrim(lower(serial), '0') = '$S5'"
 [ "$SQL_OUT" = "$TXID" ] || fail "revocations.txid is '$SQL_OUT', want the rr transaction $TXID"
 ok "store: revocations.txid is the rr transaction"
-cert_status_is "$S1" issued
+cert_status_is "$S1" valid
 
 step "6b. the same rr again"
 cli_refused c6b certRevoked -cmd rr "${DEF[@]}" -cert "$W/c5.pem" -key "$W/k5.key" \
@@ -576,13 +576,13 @@ N="$(log_count ' cmp rr ')"
 [ "$N" -eq $((RR_LINES + 2)) ] ||
     fail "rr lines in the daemon log went from $RR_LINES to $N, want +2 (only the patched reasons 7 and 11)"
 ok "rr lines in the daemon log: $RR_LINES -> $N: the refused -revreason 7/11 never reached the daemon"
-cert_status_is "$SX" issued
+cert_status_is "$SX" valid
 no_revocation "$SX"
 
 step "7d. rr MAC-protected with a secret ($REF_OTHER) that did not enrol rx.pem"
 cli_refused rr-other notAuthorized -cmd rr "${DEF[@]}" -ref "$REF_OTHER" -secret "pass:$SEC_OTHER" \
     -recipient "$RA" "${TRUST[@]}" -oldcert "$W/rx.pem" -revreason 0
-cert_status_is "$SX" issued
+cert_status_is "$SX" valid
 no_revocation "$SX"
 
 # ------------------------------------------------------------------ 8

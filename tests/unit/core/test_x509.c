@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "core/certbuild.h"
+#include "core/crypto.h"
 #include "core/err.h"
 #include "core/oid.h"
 #include "core/x509.h"
@@ -675,6 +677,80 @@ static void hex_is_lowercase_and_terminated(void **state) {
   assert_string_equal(s, "");
 }
 
+/* ---- descriptions for operators ---------------------------------------------- */
+
+static void assert_spki(const char *file, const char *want) {
+  char path[512], got[64];
+  size_t len;
+  snprintf(path, sizeof path, "%s/keys/%s", CG_TEST_VECTORS, file);
+  uint8_t *der = tu_read_file(path, &len);
+  assert_non_null(der);
+  assert_int_equal(cg_spki_describe((struct der_view){der, len}, got, sizeof got), 0);
+  assert_string_equal(got, want);
+  /* too small for the words: an error, never a cut name */
+  assert_int_equal(cg_spki_describe((struct der_view){der, len}, got, strlen(want)), CG_ESPACE);
+  assert_int_equal(cg_spki_describe((struct der_view){der, len - 1}, got, sizeof got), CG_EDER);
+  free(der);
+}
+
+static void spki_is_described_by_algorithm_and_size(void **state) {
+  (void)state;
+  assert_spki("ec256.spki.der", "EC P-256");
+  assert_spki("ec384.spki.der", "EC P-384");
+  assert_spki("rsa2048.spki.der", "RSA 2048");
+  assert_spki("ed25519.spki.der", "Ed25519");
+  assert_spki("ed448.spki.der", "Ed448");
+  assert_spki("k256.spki.der", "EC"); /* a curve without a name here */
+}
+
+/* A certificate with every GeneralName kind the printer knows, and one it
+ * does not (registeredID [8]). */
+static void san_lists_every_name(void **state) {
+  (void)state;
+  static const uint8_t san[] = {
+      0x30, 0x51,
+      0x82, 0x0b, 'a', '.', 'e', 'x', 'a', 'm', 'p', 'l', 'e', '.', 'o',       /* dNSName */
+      0x87, 0x04, 192, 0, 2, 1,                                               /* iPAddress v4 */
+      0x87, 0x10, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, /* v6 */
+      0x81, 0x09, 'a', '@', 'b', '.', 'e', 'x', 'a', 'm', 'p',                /* rfc822Name */
+      0x86, 0x09, 'u', 'r', 'n', ':', 'x', '\n', 'y', 'z', 'w',              /* URI */
+      0xa4, 0x0f, 0x30, 0x0d, 0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x03, /* dirName */
+      0x0c, 0x02, 'h', 'i',
+      0x88, 0x03, 0x2a, 0x03, 0x04,                                           /* registeredID */
+  };
+  char path[512];
+  size_t spki_len;
+  snprintf(path, sizeof path, "%s/keys/ec256.spki.der", CG_TEST_VECTORS);
+  uint8_t *spki = tu_read_file(path, &spki_len);
+  struct cg_key *key = NULL;
+  assert_int_equal(cg_key_generate_ec(256, &key), 0);
+  uint8_t name[] = {0x30, 0x0d, 0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x02, 'c', 'a'};
+  struct cert_spec s = {.issuer = {name, sizeof name}, .subject = {name, sizeof name},
+                        .not_before = 1767225600, .not_after = 1798761600,
+                        .spki = {spki, spki_len}, .san = {san, sizeof san}};
+  assert_int_equal(cert_random_serial(&s), 0);
+  uint8_t der[2048];
+  size_t len;
+  assert_int_equal(cert_build(&s, key, der, sizeof der, &len), 0);
+  struct cg_x509 x;
+  assert_int_equal(cg_x509_parse(der, len, &x), 0);
+  char out[512];
+  assert_int_equal(cg_x509_san_string(x.extensions, out, sizeof out), 0);
+  assert_string_equal(out, "DNS:a.example.o, IP:192.0.2.1, IP:2001:db8::1, email:a@b.examp, "
+                           "URI:urn:x?yzw, DirName:CN=hi, other[8]");
+  /* cut at a name that does not fit, never inside one */
+  assert_int_equal(cg_x509_san_string(x.extensions, out, 40), CG_ESPACE);
+  assert_string_equal(out, "DNS:a.example.o, IP:192.0.2.1");
+  /* no subjectAltName: "" */
+  s.san = (struct der_view){NULL, 0};
+  assert_int_equal(cert_build(&s, key, der, sizeof der, &len), 0);
+  assert_int_equal(cg_x509_parse(der, len, &x), 0);
+  assert_int_equal(cg_x509_san_string(x.extensions, out, sizeof out), 0);
+  assert_string_equal(out, "");
+  cg_key_free(key);
+  free(spki);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(ec_certificate_fields_match_openssl),
@@ -712,6 +788,8 @@ int main(void) {
       cmocka_unit_test(malformed_names_are_rejected),
       cmocka_unit_test(name_prefixes_are_rejected),
       cmocka_unit_test(hex_is_lowercase_and_terminated),
+      cmocka_unit_test(spki_is_described_by_algorithm_and_size),
+      cmocka_unit_test(san_lists_every_name),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

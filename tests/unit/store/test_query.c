@@ -165,9 +165,10 @@ static void insert_cert(struct fixture *f, const char *serial, const char *subje
   cg_iso8601(T0 + i, at);
   snprintf(sql, sizeof sql,
            "INSERT INTO certificates (serial, subject, issuer, not_before, not_after, der,"
-           " transaction_id, profile, created_at) VALUES ('%s', '%s', 'CN=CA',"
-           " '" T0_ISO "', '2027-01-01T00:00:00Z', x'3082000101ff', %s, 'default', '%s')",
-           serial, subject, txid, at);
+           " transaction_id, profile, created_at, status, sans, key_type) VALUES ('%s', '%s',"
+           " 'CN=CA', '" T0_ISO "', '2027-01-01T00:00:00Z', x'3082000101ff', %s, 'default', '%s',"
+           " 'valid', %s, 'EC P-256')",
+           serial, subject, txid, at, i == 1 ? "'DNS:one.example, IP:192.0.2.1'" : "NULL");
   peer_exec(f, sql);
 }
 
@@ -378,7 +379,7 @@ static void test_txn_show_has_its_certificate_and_events(void **state) {
   assert_int_equal(cg_query_txn(f->st, "00000000000000000000000000000007", &d), 0);
   assert_string_equal(d.txn.state, "confirmed");
   assert_true(d.cert_found);
-  assert_string_equal(d.cert_status, "issued");
+  assert_string_equal(d.cert_status, "valid");
   assert_string_equal(d.cert_subject, "CN=dev7");
   assert_int_equal(d.n_events, 2);
   assert_string_equal(d.events[0].kind, "a.first");
@@ -427,6 +428,9 @@ static void test_certs_newest_first_with_each_filter(void **state) {
   assert_string_equal(v[2].revoked_at, "2026-01-05T00:00:00Z");
   assert_string_equal(v[2].requested_by, "device");
   assert_string_equal(v[2].issuer, "CN=CA");
+  assert_string_equal(v[2].sans, "DNS:one.example, IP:192.0.2.1");
+  assert_string_equal(v[2].key_type, "EC P-256");
+  assert_string_equal(v[1].sans, ""); /* none */
   assert_null(v[2].der); /* lists carry no DER */
   cg_query_certs_free(v, n);
 
@@ -443,7 +447,14 @@ static void test_certs_newest_first_with_each_filter(void **state) {
   assert_string_equal(v[0].serial, "0a01");
   cg_query_certs_free(v, n);
 
-  struct cg_query_cert_filter one = {.status = "issued", .limit = 1};
+  peer_exec(f, "UPDATE certificates SET status = 'unconfirmed' WHERE serial = '0a02'");
+  struct cg_query_cert_filter unconfirmed = {.status = "unconfirmed"};
+  assert_int_equal(cg_query_certs(f->st, &unconfirmed, &v, &n), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(v[0].serial, "0a02");
+  cg_query_certs_free(v, n);
+
+  struct cg_query_cert_filter one = {.status = "valid", .limit = 1};
   assert_int_equal(cg_query_certs(f->st, &one, &v, &n), 0);
   assert_int_equal(n, 1);
   assert_string_equal(v[0].serial, "0a03");
@@ -620,7 +631,7 @@ static void test_a_lock_held_past_the_busy_timeout_is_ebusy_and_writes_nothing(v
   assert_int_equal(sqlite3_exec(daemon, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(daemon);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations"), 0);
-  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates WHERE status = 'issued'"), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates WHERE status = 'valid'"), 1);
   /* Once the lock is free, the same call goes through. */
   assert_int_equal(cg_query_cert_revoke(f->st, "5e01", 1, T0), 0);
 }

@@ -23,6 +23,7 @@
 #include "core/err.h"
 #include "store/schema.h"
 #include "store/store.h"
+#include "testutil.h"
 
 #define MAX_TIME INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
 #define T0 INT64_C(1767225600)         /* 2026-01-01T00:00:00Z */
@@ -100,10 +101,15 @@ static void peer_text(const struct fixture *f, const char *sql, char *out, size_
   sqlite3_close(db);
 }
 
-static void peer_exec(const struct fixture *f, const char *sql) {
+static int peer_exec_rc(const struct fixture *f, const char *sql) {
   sqlite3 *db = peer_open(f);
-  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
   sqlite3_close(db);
+  return rc;
+}
+
+static void peer_exec(const struct fixture *f, const char *sql) {
+  assert_int_equal(peer_exec_rc(f, sql), SQLITE_OK);
 }
 
 /* ---- records ------------------------------------------------------------ */
@@ -311,6 +317,40 @@ static void test_every_earlier_version_migrates_with_its_data(void **state) {
              " '2026-01-01T00:00:00Z');",
              col, col);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    /* Before version 8: a certificate still waiting for its certConf, with a
+     * real DER (EC P-256) whose details version 8 reads. */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO transactions (%s, profile, req_type, state, cert_serial, created_at,"
+             " updated_at) VALUES ('0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b', 'default', 'ir',"
+             " 'issued', 'abce', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');"
+             "INSERT INTO certificates (serial, subject, issuer, not_before, not_after, der, %s,"
+             " created_at) VALUES ('abce', 'CN=waiting', 'CN=ca', '2026-01-01T00:00:00Z',"
+             " '2027-01-01T00:00:00Z', ?1, '0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b',"
+             " '2026-01-01T00:00:00Z');",
+             col, col);
+    sqlite3_stmt *ins;
+    const char *tail = sql;
+    size_t ec_len;
+    uint8_t *ec = tu_read_file(CG_TEST_VECTORS "/x509/ec.der", &ec_len);
+    assert_non_null(ec);
+    while (*tail != '\0') {
+      assert_int_equal(sqlite3_prepare_v2(db, tail, -1, &ins, &tail), SQLITE_OK);
+      if (ins == NULL)
+        break;
+      if (sqlite3_bind_parameter_count(ins) > 0)
+        sqlite3_bind_blob(ins, 1, ec, (int)ec_len, SQLITE_STATIC);
+      assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+      sqlite3_finalize(ins);
+    }
+    free(ec);
+    if (from >= 2) { /* revoked, by the rr of another transaction */
+      snprintf(sql, sizeof sql,
+               "UPDATE certificates SET status = 'revoked' WHERE serial = 'abcd';"
+               "INSERT INTO revocations (serial, reason, revoked_at, %s) VALUES"
+               " ('abcd', 1, '2026-01-02T00:00:00Z', '0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b');",
+               col);
+      assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
     sqlite3_close(db);
 
     struct cg_store *st = NULL;
@@ -324,6 +364,17 @@ static void test_every_earlier_version_migrates_with_its_data(void **state) {
                                  " ON t.transaction_id = c.transaction_id WHERE c.serial = 'abcd'"),
                      1);
     assert_int_equal(peer_int(f, "SELECT count(*) FROM device_history WHERE serial = 'abcd'"), 1);
+    /* Version 8's status from the transaction, and details from the DER. */
+    char text[128];
+    peer_text(f, "SELECT group_concat(serial || ':' || status || ':' || coalesce(key_type, '-'))"
+                 " FROM (SELECT * FROM certificates ORDER BY serial)", text, sizeof text);
+    assert_string_equal(text, from >= 2 ? "abcd:revoked:-,abce:unconfirmed:EC P-256"
+                                        : "abcd:valid:-,abce:unconfirmed:EC P-256");
+    /* the rebuilt table is still what revocations refer to */
+    assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations r JOIN certificates c"
+                                 " ON c.serial = r.serial"),
+                     from >= 2 ? 1 : 0);
+    assert_int_equal(peer_int(f, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
   }
 }
 
@@ -691,7 +742,7 @@ static void test_reject_in_cert_conf_revokes_the_certificate(void **state) {
   snprintf(sql, sizeof sql, "SELECT count(*) FROM certificates WHERE transaction_id = '%s' AND status = 'revoked'",
            a.txn.txid);
   assert_int_equal(peer_int(f, sql), 1);
-  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates WHERE status = 'issued'"), 0);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates WHERE status <> 'revoked'"), 0);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations WHERE reason IS NULL"), 1);
   /* The failed second revocation left no transaction behind. */
   assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE transaction_id ="
@@ -947,6 +998,51 @@ static void test_update_applies_only_from_the_expected_state(void **state) {
   stop_and_close(f, st);
 }
 
+/* A certificate is unconfirmed until its certConf, valid at once with
+ * implicit confirmation; its subjectAltNames and key type are kept. */
+static void test_certificate_status_follows_its_confirmation(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  fill_fake_der();
+  struct cg_store_op a, b, conf;
+  make_insert(&a, 1, true); /* issued: waits for certConf */
+  a.cert.sans = "DNS:a.example";
+  a.cert.key_type = "EC P-256";
+  make_insert(&b, 2, true);
+  assert_int_equal(cmp_txn_set_state(&b.txn, CMP_TXN_CONFIRMED), 0); /* implicit confirmation */
+  submit(st, &a, NULL);
+  submit(st, &b, NULL);
+  run_until(&f->loop, &tally.done, 2);
+  assert_int_equal(a.result, 0);
+  assert_int_equal(b.result, 0);
+  char sql[256], text[64];
+  snprintf(sql, sizeof sql, "SELECT status FROM certificates WHERE serial = '%s'", a.cert.serial);
+  peer_text(f, sql, text, sizeof text);
+  assert_string_equal(text, "unconfirmed");
+  snprintf(sql, sizeof sql, "SELECT sans || ' / ' || key_type FROM certificates WHERE serial = '%s'",
+           a.cert.serial);
+  peer_text(f, sql, text, sizeof text);
+  assert_string_equal(text, "DNS:a.example / EC P-256");
+  snprintf(sql, sizeof sql, "SELECT status FROM certificates WHERE serial = '%s'", b.cert.serial);
+  peer_text(f, sql, text, sizeof text);
+  assert_string_equal(text, "valid");
+
+  conf = a;
+  conf.kind = CG_STORE_OP_UPDATE;
+  conf.cert_present = false;
+  assert_int_equal(cmp_txn_set_state(&conf.txn, CMP_TXN_CONFIRMED), 0);
+  memset(&tally, 0, sizeof tally);
+  submit(st, &conf, NULL);
+  run_until(&f->loop, &tally.done, 1);
+  assert_int_equal(conf.result, 0);
+  snprintf(sql, sizeof sql, "SELECT status FROM certificates WHERE serial = '%s'", a.cert.serial);
+  peer_text(f, sql, text, sizeof text);
+  assert_string_equal(text, "valid");
+  stop_and_close(f, st);
+  /* the schema refuses any other status */
+  assert_int_not_equal(peer_exec_rc(f, "UPDATE certificates SET status = 'issued'"), SQLITE_OK);
+}
+
 static void test_every_state_name_passes_the_schema_check(void **state) {
   struct fixture *f = *state;
   struct cg_store *st = open_started(f);
@@ -1089,6 +1185,7 @@ int main(void) {
     T(test_poll_refresh_and_background_issue_keep_each_others_nonce),
     T(test_expiry_ends_old_waiting_and_unconfirmed_transactions),
     T(test_update_applies_only_from_the_expected_state),
+      T(test_certificate_status_follows_its_confirmation),
       T(test_every_state_name_passes_the_schema_check),
       T(test_malformed_records_are_einval_and_not_written),
       T(test_stop_drains_queued_ops_and_refuses_new_ones),
