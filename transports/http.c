@@ -40,6 +40,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "transports/listen.h"
 
 /* The smallest read offered to libuv; the buffer grows geometrically. */
 #define READ_MIN 4096
@@ -160,9 +161,8 @@ static void on_listener_closed(uv_handle_t *h) {
   maybe_finish(srv);
 }
 
-static void on_rejected_closed(uv_handle_t *h) {
-  struct cg_http_server *srv = h->data;
-  free(h);
+static void on_rejected_closed(void *arg) {
+  struct cg_http_server *srv = arg;
   srv->nrejected--;
   maybe_finish(srv);
 }
@@ -790,18 +790,9 @@ static void on_timeout(uv_timer_t *t) {
 }
 
 static void reject_connection(struct cg_http_server *srv) {
-  uv_tcp_t *t = malloc(sizeof *t);
-  if (t == NULL || uv_tcp_init(srv->loop, t) != 0) {
-    /* The socket stays in the backlog; libuv retries on the next accept. */
-    free(t);
-    cg_debug("http: cannot accept a connection");
-    return;
-  }
-  t->data = srv;
-  srv->nrejected++;
-  if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t) != 0)
-    cg_debug("http: accept failed");
-  uv_close((uv_handle_t *)t, on_rejected_closed);
+  /* One that cannot be taken stays in the backlog; libuv retries on the next accept. */
+  srv->nrejected += (unsigned)cg_refuse_connection((uv_stream_t *)&srv->listener, srv,
+                                                   on_rejected_closed);
 }
 
 static void on_connection(uv_stream_t *ls, int status) {
@@ -861,12 +852,8 @@ void cg_http_limits_default(struct cg_http_limits *l) {
 int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
                          const struct cg_http_limits *limits, cg_http_handler handler, void *arg,
                          struct cg_http_server **out) {
-  struct sockaddr_storage ss;
   *out = NULL;
-  if (handler == NULL || host == NULL || port < 0 || port > 65535)
-    return CG_EINVAL;
-  if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+  if (handler == NULL || cg_listen_check(host, port) != 0)
     return CG_EINVAL;
   struct cg_http_limits l;
   if (limits != NULL)
@@ -891,22 +878,11 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
   }
   srv->listener.data = srv;
   srv->listening = 1;
-  r = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&ss, 0);
-  if (r != 0)
-    goto fail_close;
-  r = uv_listen((uv_stream_t *)&srv->listener, SOMAXCONN, on_connection);
-  if (r != 0)
-    goto fail_close;
-  int sslen = (int)sizeof ss;
-  r = uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &sslen);
-  if (r != 0)
-    goto fail_close;
-  srv->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-  *out = srv;
-  return 0;
-
-fail_close:
+  r = cg_listen(&srv->listener, host, port, on_connection, &srv->port);
+  if (r == 0) {
+    *out = srv;
+    return 0;
+  }
   /* The handle is registered with the loop: the server is freed in its close
    * callback, the next time the loop runs. */
   srv->stopping = 1;

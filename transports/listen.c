@@ -1,0 +1,68 @@
+/*
+ * listen.c - binding listeners and refusing connections (transports/listen.h).
+ */
+#include "transports/listen.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "core/err.h"
+
+static int address(const char *host, int port, struct sockaddr_storage *ss) {
+  if (host == NULL || port < 0 || port > 65535)
+    return CG_EINVAL;
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) != 0 &&
+      uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) != 0)
+    return CG_EINVAL;
+  return 0;
+}
+
+int cg_listen_check(const char *host, int port) {
+  struct sockaddr_storage ss;
+  return address(host, port, &ss);
+}
+
+int cg_listen(uv_tcp_t *listener, const char *host, int port, uv_connection_cb cb, int *bound) {
+  struct sockaddr_storage ss;
+  if (address(host, port, &ss) != 0)
+    return CG_EINVAL;
+  int r = uv_tcp_bind(listener, (const struct sockaddr *)&ss, 0);
+  if (r == 0)
+    r = uv_listen((uv_stream_t *)listener, SOMAXCONN, cb);
+  int sslen = (int)sizeof ss;
+  if (r == 0)
+    r = uv_tcp_getsockname(listener, (struct sockaddr *)&ss, &sslen);
+  if (r == 0)
+    *bound = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                      : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return r;
+}
+
+struct refused {
+  uv_tcp_t tcp;
+  void *data;
+  void (*closed)(void *data);
+};
+
+static void on_refused_closed(uv_handle_t *h) {
+  struct refused *r = h->data;
+  void (*closed)(void *) = r->closed;
+  void *data = r->data;
+  free(r);
+  closed(data);
+}
+
+int cg_refuse_connection(uv_stream_t *listener, void *data, void (*closed)(void *data)) {
+  struct refused *r = malloc(sizeof *r);
+  if (r == NULL || uv_tcp_init(listener->loop, &r->tcp) != 0) {
+    free(r);
+    return 0;
+  }
+  r->tcp.data = r;
+  r->data = data;
+  r->closed = closed;
+  (void)uv_accept(listener, (uv_stream_t *)&r->tcp); /* closed either way */
+  uv_close((uv_handle_t *)&r->tcp, on_refused_closed);
+  return 1;
+}

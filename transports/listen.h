@@ -1,0 +1,27 @@
+/*
+ * listen.h - what the listeners of transports/ (HTTP, raw TCP) share: binding
+ * a TCP listener, and turning away a connection over the cap.
+ */
+#ifndef CG_TRANSPORTS_LISTEN_H
+#define CG_TRANSPORTS_LISTEN_H
+
+#include <uv.h>
+
+/* 0 when host:port can be listened on (a numeric IPv4 or IPv6 address, port
+ * 0..65535), else CG_EINVAL: checked before anything is made. */
+int cg_listen_check(const char *host, int port);
+
+/* Binds the initialised handle to host:port (numeric IPv4 or IPv6; port 0
+ * picks a free one), listens with cb and sets *bound to the port bound.
+ * 0, CG_EINVAL (bad host or port) or a negative libuv error; on failure the
+ * caller closes the handle. */
+int cg_listen(uv_tcp_t *listener, const char *host, int port, uv_connection_cb cb, int *bound);
+
+/* Accepts the next connection waiting on listener and closes it at once (a
+ * connection over the cap).  closed(h) runs when it is closed, with h->data
+ * = data; the handle is freed after it.  Returns 1 when a connection is being
+ * closed (count it until closed runs), 0 when none could be taken (it stays
+ * in the backlog). */
+int cg_refuse_connection(uv_stream_t *listener, void *data, void (*closed)(void *data));
+
+#endif
