@@ -66,9 +66,11 @@ static const char config_template[] =
     "[server]\n"
     "# CMP over HTTP (RFC 9811): POST to /.well-known/cmp or /.well-known/cmp/p/<profile>\n"
     "http = %s\n"
-    "# Raw TCP (RFC 2510 framing) and the admin listener (/healthz, /metrics):\n"
-    "# recorded here for the listeners to come; not served yet.\n"
-    "tcp = %s\n"
+    "# CMP over raw TCP for legacy clients (RFC 2510 and \"version 10\" framing), served\n"
+    "# by the profile tcp_profile names (cmpgw init --tcp HOST:PORT writes it):\n"
+    "%stcp = %s\n"
+    "tcp_profile = default\n"
+    "# The admin listener (/healthz, /metrics): recorded for the listener to come.\n"
     "admin = %s\n"
     "# Limits: largest CMP message and HTTP header block (octets), open connections.\n"
     "max_message = 262144\n"
@@ -230,7 +232,8 @@ static int write_deployment(const char *dir, const char *http, const char *tcp, 
     goto out;
 
   char conf[4096];
-  int cl = snprintf(conf, sizeof conf, config_template, http, tcp, admin);
+  int cl = snprintf(conf, sizeof conf, config_template, http, tcp ? "" : "# ",
+                    tcp ? tcp : "127.0.0.1:1829", admin);
   if ((err = write_file(dir, "cmpgw.conf", conf, (size_t)cl, 0644)))
     goto out;
 
@@ -257,7 +260,7 @@ static int usage(void) {
 }
 
 int cmd_init(int argc, char **argv) {
-  const char *dir = NULL, *http = "127.0.0.1:8080", *tcp = "127.0.0.1:1829",
+  const char *dir = NULL, *http = "127.0.0.1:8080", *tcp = NULL,
              *admin = "127.0.0.1:9090";
   for (int i = 1; i < argc; i++) {
     const char **opt = !strcmp(argv[i], "--http")    ? &http

@@ -19,6 +19,7 @@
 #include "core/work.h"
 #include "store/store.h"
 #include "transports/http.h"
+#include "transports/tcp.h"
 
 #define WELL_KNOWN "/.well-known/cmp"
 
@@ -45,13 +46,15 @@ struct gateway {
   struct cg_store *store;
   bool store_running;
   struct cg_http_server *http;
+  struct cg_tcp_server *tcp;           /* NULL: no raw TCP listener */
+  struct profile_rt *tcp_profile;
   size_t n_backends;
   const struct ca_backend_ops *backend_ops[CG_MAX_BACKENDS];
   void *backend_state[CG_MAX_BACKENDS];
   struct profile_rt profiles[CG_MAX_PROFILES];
   size_t n_profiles;
   unsigned inflight;
-  bool stopping, http_closed;
+  bool stopping, http_closed, tcp_closed;
   /* approved transactions are issued one at a time, found by a timer */
   uv_timer_t approvals;
   bool issuing;
@@ -64,10 +67,11 @@ struct gateway {
   void *stopped_arg;
 };
 
-/* One CMP exchange arriving over HTTP. */
+/* One CMP exchange arriving over HTTP or raw TCP. */
 struct request {
   struct gateway *gw;
   struct cg_http_request *http;
+  struct cg_tcp_request *tcp;
   struct profile_rt *profile;
   struct cmp_exchange *ex;
   uint64_t started_ns;
@@ -100,6 +104,10 @@ static void finish(struct request *r) {
     r->gw->issuing = false; /* the next approved transaction may go */
   else if (r->parent != NULL)
     cmp_exchange_nested_done(r->parent->ex, r->index, rsp, len);
+  else if (r->tcp != NULL && rsp != NULL)
+    cg_tcp_respond(r->tcp, rsp, len);
+  else if (r->tcp != NULL)
+    cg_tcp_respond_error(r->tcp, CG_TCP_ERR_SERVER, "internal error: could not build a CMP response");
   else if (rsp != NULL)
     cg_http_respond(r->http, rsp, len);
   else
@@ -450,6 +458,35 @@ static void on_http_request(void *arg, struct cg_http_request *req, const char *
   drive(r);
 }
 
+/* A frame from the raw TCP listener: a PKIMessage goes to the engine like
+ * an HTTP body, for the profile [server] tcp_profile names. */
+static void on_tcp_request(void *arg, struct cg_tcp_request *req, const struct cg_tcp_frame *f) {
+  struct gateway *gw = arg;
+  if (gw->stopping) {
+    cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, "shutting down");
+    return;
+  }
+  if (f->is_poll) {
+    /* Polling references are only given out with a TCP pollRep. */
+    cg_tcp_respond_error(req, CG_TCP_ERR_CLIENT, "unknown polling reference");
+    return;
+  }
+  struct profile_rt *p = gw->tcp_profile;
+  struct request *r = calloc(1, sizeof *r);
+  if (r == NULL ||
+      (r->ex = cmp_exchange_new(&gw->server, &p->cmp, f->msg, f->len, (int64_t)time(NULL))) == NULL) {
+    free(r);
+    cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, "out of memory");
+    return;
+  }
+  r->gw = gw;
+  r->tcp = req;
+  r->profile = p;
+  r->started_ns = uv_hrtime();
+  gw->inflight++;
+  drive(r);
+}
+
 /* Reads a profile's PEM bundle of trust anchors (file relative to the
  * configuration) into der/views. */
 static int load_pem_certs(struct gateway *gw, const char *profile, const char *file,
@@ -665,6 +702,37 @@ static void destroy(struct gateway *gw) {
   free(gw);
 }
 
+/* The raw TCP listener of [server] tcp, serving [server] tcp_profile. */
+static int start_tcp(struct gateway *gw) {
+  char host[128];
+  int port;
+  if (cg_parse_hostport(gw->cfg.tcp, host, sizeof host, &port)) {
+    cg_error("config: [server] tcp must be HOST:PORT");
+    return CG_ECONFIG;
+  }
+  gw->tcp_profile = profile_named(gw, gw->cfg.tcp_profile, strlen(gw->cfg.tcp_profile));
+  if (gw->tcp_profile == NULL) {
+    cg_error("config: [server] tcp_profile '%s' is not a configured profile", gw->cfg.tcp_profile);
+    return CG_ECONFIG;
+  }
+  struct cg_tcp_limits lim;
+  cg_tcp_limits_default(&lim);
+  lim.max_frame = gw->cfg.max_message;
+  lim.max_conns = gw->cfg.max_connections;
+  lim.read_timeout_ms = gw->cfg.body_timeout_ms;
+  lim.idle_timeout_ms = gw->cfg.idle_timeout_ms;
+  int err = cg_tcp_server_start(gw->loop, host, port, &lim, on_tcp_request, gw, &gw->tcp);
+  if (err) {
+    cg_error("cannot listen on tcp %s: %s", gw->cfg.tcp,
+             err < -1000 ? cg_strerror(err) : uv_strerror(err));
+    return err;
+  }
+  gw->tcp_closed = false;
+  cg_info("listening tcp %s:%d (profile %s; RFC 2510 and version 10 framing)", host,
+          cg_tcp_server_port(gw->tcp), gw->tcp_profile->cfg->name);
+  return 0;
+}
+
 int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway **out) {
   struct gateway *gw = calloc(1, sizeof *gw);
   if (gw == NULL)
@@ -704,6 +772,9 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
     goto fail;
   gw->store_running = true;
 
+  gw->tcp_closed = true;
+  if (gw->cfg.tcp[0] && (err = start_tcp(gw)) != 0)
+    goto fail_running;
   if (gw->cfg.http[0] == 0 || cg_parse_hostport(gw->cfg.http, host, sizeof host, &port)) {
     cg_error("config: [server] http must be HOST:PORT");
     err = CG_ECONFIG;
@@ -730,12 +801,12 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   uv_timer_init(loop, &gw->expiry);
   gw->expiry.data = gw;
   uv_timer_start(&gw->expiry, on_expiry_timer, 0, 30000);
-  if (gw->cfg.tcp[0])
-    cg_info("tcp listener %s configured; raw TCP transport not served yet", gw->cfg.tcp);
   *out = gw;
   return 0;
 
 fail_running:
+  if (gw->tcp != NULL) /* nothing connected yet: it closes on its own */
+    cg_tcp_server_stop(gw->tcp, NULL, NULL);
   /* The store thread is running: stop it synchronously through close. */
   gw->store_running = false;
 fail:
@@ -754,7 +825,8 @@ static void on_store_stopped(void *arg) {
 }
 
 static void maybe_finish_stop(struct gateway *gw) {
-  if (!gw->stopping || !gw->http_closed || gw->inflight > 0 || !gw->store_running)
+  if (!gw->stopping || !gw->http_closed || !gw->tcp_closed || gw->inflight > 0 ||
+      !gw->store_running)
     return;
   cg_store_stop(gw->store, on_store_stopped, gw);
 }
@@ -763,6 +835,13 @@ static void on_http_closed(void *arg) {
   struct gateway *gw = arg;
   gw->http_closed = true;
   gw->http = NULL;
+  maybe_finish_stop(gw);
+}
+
+static void on_tcp_closed(void *arg) {
+  struct gateway *gw = arg;
+  gw->tcp_closed = true;
+  gw->tcp = NULL;
   maybe_finish_stop(gw);
 }
 
@@ -777,5 +856,7 @@ void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) 
   uv_close((uv_handle_t *)&gw->approvals, NULL);
   uv_timer_stop(&gw->expiry);
   uv_close((uv_handle_t *)&gw->expiry, NULL);
+  if (gw->tcp != NULL)
+    cg_tcp_server_stop(gw->tcp, on_tcp_closed, gw);
   cg_http_server_stop(gw->http, on_http_closed, gw);
 }

@@ -25,6 +25,7 @@ void cg_config_defaults(struct cg_config *cfg) {
   strcpy(cfg->dir, ".");
   strcpy(cfg->http, "127.0.0.1:8080");
   cfg->max_message = 256 * 1024;
+  snprintf(cfg->tcp_profile, sizeof cfg->tcp_profile, "default");
   cfg->max_header = 8 * 1024;
   cfg->max_connections = 10000;
   cfg->header_timeout_ms = 10000;
@@ -79,6 +80,8 @@ static int server_key(struct ctx *c, const char *k, const char *v) {
     return copy(cfg->http, sizeof cfg->http, v);
   if (!strcmp(k, "tcp"))
     return copy(cfg->tcp, sizeof cfg->tcp, v);
+  if (!strcmp(k, "tcp_profile"))
+    return copy(cfg->tcp_profile, sizeof cfg->tcp_profile, v);
   if (!strcmp(k, "admin"))
     return copy(cfg->admin, sizeof cfg->admin, v);
   if (!strcmp(k, "max_message"))

@@ -51,7 +51,8 @@ struct cg_config {
   char dir[CG_PATH_MAX]; /* directory of the file: base of relative paths */
   /* [server] */
   char http[128];  /* HOST:PORT, empty = no HTTP listener */
-  char tcp[128];   /* HOST:PORT of the raw TCP listener (not served yet) */
+  char tcp[128];   /* HOST:PORT of the raw TCP listener, empty = none */
+  char tcp_profile[CG_NAME_MAX + 1]; /* the profile TCP requests are served by */
   char admin[128]; /* HOST:PORT of the admin listener (not served yet) */
   size_t max_message;
   size_t max_header;

@@ -103,6 +103,9 @@ daemon_start() {
     line="$(grep -oE 'listening http 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
     PORT="${line##*:}"
     [ "$PORT" -gt 0 ] 2>/dev/null || fail "bad port in the listening line: $line"
+    # the raw TCP listener, when configured, is up before the HTTP one
+    line="$(grep -oE 'listening tcp 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
+    TCP_PORT="${line##*:}"
 }
 
 # wait_for_log SECONDS ERE: wait until the daemon log has a line matching ERE.

@@ -1,0 +1,530 @@
+/*
+ * tcp.c - the raw-TCP CMP listener (transports/tcp.h): one struct conn per
+ * connection, a bounded input buffer, and the two framings.
+ *
+ * The wire formats follow RFC 2510 §5.2 and the TCP-based management
+ * protocol of draft-ietf-pkix-cmp-transport-protocols-05 ("version 10"), as
+ * deployed clients and protocol analysers read them: the length field is 32
+ * bits big-endian and counts everything after itself; version 10 frames
+ * carry a flags octet whose bit 0 asks to close the connection after the
+ * message; a pollRep is polling reference (32 bits) and time to check back
+ * (32 bits: RFC 2510 an absolute time in seconds since 1970 UTC, version 10 a
+ * number of seconds from now); a version 10 errorMsgRep is errorCode (16
+ * bits), length of data (16 bits), data, then text, an RFC 2510 one only
+ * text.  See docs/architecture.md, "Raw TCP".
+ *
+ * Each connection is a small state machine (set_state() re-arms its timer):
+ *
+ *   READING --complete frame--> HANDLING --answer--> WRITING --written--> READING
+ *   WRITING --written, closing--> LINGER --EOF or timer--> CLOSING
+ *   READING --malformed frame--> WRITING (an errorMsgRep that closes)
+ *   any --peer gone, error, timeout--> CLOSING
+ *
+ * Reading stops while a request is handled, so a client cannot queue work:
+ * one request per connection at a time.  A request owns a copy of its
+ * message, so it survives its connection (an "orphan" whose answer is
+ * dropped).
+ */
+#include "transports/tcp.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "transports/listen.h"
+
+#define VERSION_10 10
+#define READ_MIN 4096
+/* How long a closing connection keeps reading (and discarding), so that
+ * unread input does not turn our FIN into a RST that destroys the answer. */
+#define LINGER_MS 2000
+
+/* Flags (RFC 2510) and types (version 10): the same numbers. */
+enum { T_PKI_MSG = 0, T_POLL_REP = 1, T_POLL_REQ = 2, T_FINAL = 5, T_ERROR = 6 };
+
+enum conn_state { C_READING, C_HANDLING, C_WRITING, C_LINGER, C_CLOSING };
+
+struct conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_write_t write_req;
+  uv_shutdown_t shutdown_req;
+  struct cg_tcp_server *srv;
+  struct conn *prev, *next;
+  enum conn_state state;
+  int open_handles;
+  struct cg_buf in;
+  bool reading;
+  bool close_after; /* the answer being written ends the connection */
+  enum cg_tcp_framing framing; /* of the last frame; 0 before the first */
+  struct cg_tcp_request *req;
+  uint8_t *out;
+};
+
+struct cg_tcp_request {
+  struct conn *conn; /* NULL once orphaned */
+  struct cg_tcp_server *srv;
+  enum cg_tcp_framing framing;
+  bool close_after; /* version 10: the client flagged its last message */
+  uint8_t msg[];
+};
+
+struct cg_tcp_server {
+  uv_loop_t *loop;
+  uv_tcp_t listener;
+  struct cg_tcp_limits limits;
+  cg_tcp_handler handler;
+  void *arg;
+  struct conn *conns;
+  unsigned nconns, nrefused, pending;
+  int port;
+  bool listening, stopping;
+  void (*on_closed)(void *arg);
+  void *closed_arg;
+};
+
+/* ---- bookkeeping ---------------------------------------------------------- */
+
+static void maybe_finish(struct cg_tcp_server *srv) {
+  if (!srv->stopping || srv->listening || srv->nconns > 0 || srv->nrefused > 0 ||
+      srv->pending > 0)
+    return;
+  void (*cb)(void *) = srv->on_closed;
+  void *arg = srv->closed_arg;
+  free(srv);
+  if (cb != NULL)
+    cb(arg);
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  struct cg_tcp_server *srv = h->data;
+  srv->listening = false;
+  maybe_finish(srv);
+}
+
+static void on_refused_closed(void *arg) {
+  struct cg_tcp_server *srv = arg;
+  srv->nrefused--;
+  maybe_finish(srv);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  struct conn *c = h->data;
+  if (--c->open_handles > 0)
+    return;
+  struct cg_tcp_server *srv = c->srv;
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else
+    srv->conns = c->next;
+  if (c->next != NULL)
+    c->next->prev = c->prev;
+  cg_buf_free(&c->in);
+  free(c->out);
+  free(c);
+  srv->nconns--;
+  maybe_finish(srv);
+}
+
+static void read_stop(struct conn *c) {
+  if (c->reading)
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = false;
+}
+
+static void conn_close(struct conn *c) {
+  if (c->state == C_CLOSING)
+    return;
+  c->state = C_CLOSING;
+  read_stop(c);
+  uv_timer_stop(&c->timer);
+  if (c->req != NULL)
+    c->req->conn = NULL; /* its answer will be dropped */
+  c->req = NULL;
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void on_timeout(uv_timer_t *t) {
+  struct conn *c = t->data;
+  cg_debug("tcp: connection timed out (state %d)", (int)c->state);
+  conn_close(c);
+}
+
+static void set_state(struct conn *c, enum conn_state s) {
+  const struct cg_tcp_limits *l = &c->srv->limits;
+  uint64_t ms = 0;
+  c->state = s;
+  if (s == C_READING)
+    ms = c->in.len > 0 ? l->read_timeout_ms : l->idle_timeout_ms;
+  else if (s == C_WRITING)
+    ms = l->idle_timeout_ms;
+  else if (s == C_LINGER)
+    ms = l->idle_timeout_ms < LINGER_MS ? l->idle_timeout_ms : LINGER_MS;
+  if (ms > 0)
+    uv_timer_start(&c->timer, on_timeout, ms, 0);
+  else
+    uv_timer_stop(&c->timer);
+}
+
+/* ---- writing -------------------------------------------------------------- */
+
+static void put32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static void on_shutdown(uv_shutdown_t *s, int status) {
+  struct conn *c = s->data;
+  if (status != 0 || c->state == C_CLOSING) {
+    conn_close(c);
+    return;
+  }
+  set_state(c, C_LINGER); /* reading goes on, discarding, until EOF */
+}
+
+static void process(struct conn *c);
+static int read_start(struct conn *c);
+
+static void on_write(uv_write_t *w, int status) {
+  struct conn *c = w->data;
+  free(c->out);
+  c->out = NULL;
+  if (c->state == C_CLOSING)
+    return;
+  if (status != 0) {
+    conn_close(c);
+    return;
+  }
+  if (c->close_after || c->srv->stopping) {
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+      conn_close(c);
+    else if (read_start(c) != 0)
+      conn_close(c);
+    return;
+  }
+  set_state(c, C_READING);
+  if (read_start(c) != 0) {
+    conn_close(c);
+    return;
+  }
+  process(c); /* a frame may be waiting in the buffer already */
+}
+
+/* One frame, header and value, in one write: value is a then b. */
+static void write_frame(struct conn *c, enum cg_tcp_framing framing, int type, const void *a,
+                        size_t alen, const void *b, size_t blen) {
+  size_t hdr = framing == CG_TCP_V10 ? 7 : 5;
+  size_t total = hdr + alen + blen;
+  c->out = malloc(total);
+  if (c->out == NULL || total - 4 > UINT32_MAX) {
+    conn_close(c);
+    return;
+  }
+  put32(c->out, (uint32_t)(total - 4));
+  if (framing == CG_TCP_V10) {
+    c->out[4] = VERSION_10;
+    c->out[5] = c->close_after ? 1 : 0; /* bit 0: this is the last message */
+    c->out[6] = (uint8_t)type;
+  } else {
+    c->out[4] = (uint8_t)type;
+  }
+  if (alen > 0)
+    memcpy(c->out + hdr, a, alen);
+  if (blen > 0)
+    memcpy(c->out + hdr + alen, b, blen);
+  uv_buf_t buf = uv_buf_init((char *)c->out, (unsigned)total);
+  set_state(c, C_WRITING);
+  if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0)
+    conn_close(c);
+}
+
+/* An errorMsgRep in the framing given; the connection closes after it. */
+static void write_error(struct conn *c, enum cg_tcp_framing framing, unsigned code,
+                        const char *text) {
+  size_t tlen = strlen(text);
+  c->close_after = true;
+  if (framing != CG_TCP_V10) {
+    write_frame(c, framing, T_ERROR, text, tlen, NULL, 0);
+    return;
+  }
+  /* errorCode, length of data, data (for a version error: the version we
+   * speak), then the text. */
+  uint8_t head[5] = {(uint8_t)(code >> 8), (uint8_t)code, 0, 0, VERSION_10};
+  size_t hlen = 4;
+  if (code == CG_TCP_ERR_VERSION) {
+    head[3] = 1;
+    hlen = 5;
+  }
+  write_frame(c, framing, T_ERROR, head, hlen, text, tlen);
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
+  (void)suggested;
+  struct conn *c = h->data;
+  struct cg_buf *b = &c->in;
+  if (c->state == C_LINGER)
+    b->len = 0; /* discarding */
+  size_t room = b->limit - b->len < READ_MIN ? b->limit - b->len : READ_MIN;
+  uint8_t *p = room > 0 ? cg_buf_reserve(b, room) : NULL;
+  *out = uv_buf_init((char *)p, p != NULL ? (unsigned)room : 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf;
+  struct conn *c = s->data;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    conn_close(c); /* EOF, reset, or no buffer left */
+    return;
+  }
+  c->in.len += (size_t)nread;
+  if (c->state == C_READING)
+    process(c);
+}
+
+static int read_start(struct conn *c) {
+  if (c->reading)
+    return 0;
+  int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  c->reading = r == 0;
+  return r;
+}
+
+static uint32_t get32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Refuses what was read: errorMsgRep, then the connection closes. */
+static void refuse(struct conn *c, enum cg_tcp_framing framing, unsigned code, const char *text) {
+  cg_debug("tcp: refused frame: %s", text);
+  read_stop(c);
+  c->in.len = 0;
+  write_error(c, framing ? framing : CG_TCP_RFC2510, code, text);
+}
+
+/* Takes the first complete frame of the buffer, if there is one, and hands
+ * it out; a malformed one is refused as soon as it shows. */
+static void process(struct conn *c) {
+  const struct cg_tcp_limits *l = &c->srv->limits;
+  uint8_t *p = c->in.data;
+  size_t n = c->in.len;
+  char why[96];
+  if (n >= 4 && get32(p) == 0) {
+    refuse(c, c->framing, CG_TCP_ERR_CLIENT, "zero length");
+    return;
+  }
+  if (n < 5) {
+    set_state(c, C_READING);
+    return;
+  }
+  uint32_t len = get32(p);
+  /* The fifth octet: a version 10 frame says 10 there, an RFC 2510 frame its
+   * flag (0..6); anything above 10 is a version we do not speak. */
+  enum cg_tcp_framing framing = p[4] == VERSION_10 ? CG_TCP_V10 : CG_TCP_RFC2510;
+  if (p[4] > VERSION_10) {
+    refuse(c, CG_TCP_V10, CG_TCP_ERR_VERSION, "unsupported version: this server speaks 10");
+    return;
+  }
+  size_t hdr = framing == CG_TCP_V10 ? 3 : 1; /* counted octets before the value */
+  if (len < hdr) {
+    refuse(c, framing, CG_TCP_ERR_CLIENT, "length too short for the header");
+    return;
+  }
+  if (len - hdr > l->max_frame) {
+    snprintf(why, sizeof why, "frame of %lu octets; at most %zu", (unsigned long)(len - hdr),
+             l->max_frame);
+    refuse(c, framing, CG_TCP_ERR_CLIENT, why);
+    return;
+  }
+  if (n < 4 + (size_t)len) {
+    set_state(c, C_READING);
+    return;
+  }
+  int type = framing == CG_TCP_V10 ? p[6] : p[4];
+  struct cg_tcp_frame f = {.framing = framing, .len = len - hdr};
+  const uint8_t *value = p + 4 + hdr;
+  if (type != T_PKI_MSG && type != T_POLL_REQ) {
+    snprintf(why, sizeof why, "message type %d is not a request", type);
+    refuse(c, framing, CG_TCP_ERR_CLIENT, why);
+    return;
+  }
+  if (type == T_POLL_REQ && f.len != 4) {
+    refuse(c, framing, CG_TCP_ERR_CLIENT, "a pollReq holds a 4-octet polling reference");
+    return;
+  }
+  struct cg_tcp_request *r = malloc(sizeof *r + f.len);
+  if (r == NULL) {
+    refuse(c, framing, CG_TCP_ERR_SERVER, "out of memory");
+    return;
+  }
+  r->conn = c;
+  r->srv = c->srv;
+  r->framing = framing;
+  r->close_after = framing == CG_TCP_V10 && (p[5] & 1);
+  memcpy(r->msg, value, f.len);
+  if (type == T_POLL_REQ) {
+    f.is_poll = 1;
+    f.poll_ref = get32(r->msg);
+  } else {
+    f.msg = r->msg;
+  }
+  c->framing = framing;
+  /* What follows the frame stays for the next round. */
+  size_t used = 4 + (size_t)len;
+  memmove(p, p + used, n - used);
+  c->in.len = n - used;
+  read_stop(c);
+  set_state(c, C_HANDLING);
+  c->req = r;
+  c->srv->pending++;
+  c->srv->handler(c->srv->arg, r, &f);
+}
+
+/* ---- answers -------------------------------------------------------------- */
+
+/* The request leaves the server's hands; its connection, if it still has
+ * one, gets the answer (or NULL). */
+static struct conn *take(struct cg_tcp_request *r, enum cg_tcp_framing *framing) {
+  struct conn *c = r->conn;
+  struct cg_tcp_server *srv = r->srv;
+  *framing = r->framing;
+  if (c != NULL) {
+    c->req = NULL;
+    c->close_after = r->close_after || srv->stopping;
+  }
+  free(r);
+  srv->pending--;
+  if (c == NULL)
+    maybe_finish(srv);
+  return c;
+}
+
+void cg_tcp_respond(struct cg_tcp_request *req, const uint8_t *msg, size_t len) {
+  enum cg_tcp_framing framing;
+  struct conn *c = take(req, &framing);
+  if (c != NULL)
+    write_frame(c, framing, T_FINAL, msg, len, NULL, 0);
+}
+
+void cg_tcp_respond_poll(struct cg_tcp_request *req, uint32_t poll_ref, uint32_t seconds) {
+  enum cg_tcp_framing framing;
+  struct conn *c = take(req, &framing);
+  if (c == NULL)
+    return;
+  uint8_t v[8];
+  put32(v, poll_ref);
+  put32(v + 4, framing == CG_TCP_V10 ? seconds : (uint32_t)time(NULL) + seconds);
+  write_frame(c, framing, T_POLL_REP, v, sizeof v, NULL, 0);
+}
+
+void cg_tcp_respond_error(struct cg_tcp_request *req, unsigned code, const char *text) {
+  enum cg_tcp_framing framing;
+  struct conn *c = take(req, &framing);
+  if (c != NULL)
+    write_error(c, framing, code, text);
+}
+
+/* ---- the server ------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *ls, int status) {
+  struct cg_tcp_server *srv = ls->data;
+  if (status < 0)
+    return;
+  if (srv->nconns >= srv->limits.max_conns) {
+    cg_debug("tcp: connection limit %u reached", srv->limits.max_conns);
+    srv->nrefused += (unsigned)cg_refuse_connection(ls, srv, on_refused_closed);
+    return;
+  }
+  struct conn *c = calloc(1, sizeof *c);
+  if (c == NULL || uv_tcp_init(srv->loop, &c->tcp) != 0) {
+    free(c);
+    srv->nrefused += (unsigned)cg_refuse_connection(ls, srv, on_refused_closed);
+    return;
+  }
+  uv_timer_init(srv->loop, &c->timer);
+  c->tcp.data = c->timer.data = c->write_req.data = c->shutdown_req.data = c;
+  c->srv = srv;
+  c->open_handles = 2;
+  c->next = srv->conns;
+  if (srv->conns != NULL)
+    srv->conns->prev = c;
+  srv->conns = c;
+  srv->nconns++;
+  /* A whole frame fits: the largest header and max_frame octets of value. */
+  cg_buf_init(&c->in, srv->limits.max_frame + 7);
+  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 || read_start(c) != 0) {
+    conn_close(c);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  set_state(c, C_READING);
+}
+
+void cg_tcp_limits_default(struct cg_tcp_limits *l) {
+  l->max_frame = 256 * 1024;
+  l->read_timeout_ms = 30000;
+  l->idle_timeout_ms = 60000;
+  l->max_conns = 10000;
+}
+
+int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
+                        const struct cg_tcp_limits *limits, cg_tcp_handler handler, void *arg,
+                        struct cg_tcp_server **out) {
+  *out = NULL;
+  struct cg_tcp_limits l;
+  if (limits != NULL)
+    l = *limits;
+  else
+    cg_tcp_limits_default(&l);
+  if (handler == NULL || cg_listen_check(host, port) != 0 || l.max_frame == 0 ||
+      l.max_frame > UINT32_MAX - 7 || l.max_conns == 0)
+    return CG_EINVAL;
+  struct cg_tcp_server *srv = calloc(1, sizeof *srv);
+  if (srv == NULL)
+    return CG_ENOMEM;
+  srv->loop = loop;
+  srv->limits = l;
+  srv->handler = handler;
+  srv->arg = arg;
+  int r = uv_tcp_init(loop, &srv->listener);
+  if (r != 0) {
+    free(srv);
+    return r;
+  }
+  srv->listener.data = srv;
+  srv->listening = true;
+  r = cg_listen(&srv->listener, host, port, on_connection, &srv->port);
+  if (r == 0) {
+    *out = srv;
+    return 0;
+  }
+  srv->stopping = true; /* freed in the listener's close callback */
+  uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+  return r;
+}
+
+int cg_tcp_server_port(const struct cg_tcp_server *srv) { return srv->port; }
+
+unsigned cg_tcp_server_conns(const struct cg_tcp_server *srv) { return srv->nconns; }
+
+void cg_tcp_server_stop(struct cg_tcp_server *srv, void (*on_closed)(void *arg), void *arg) {
+  if (srv->stopping)
+    return;
+  srv->stopping = true;
+  srv->on_closed = on_closed;
+  srv->closed_arg = arg;
+  uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+  for (struct conn *c = srv->conns; c != NULL; c = c->next)
+    if (c->state != C_HANDLING && c->state != C_WRITING)
+      conn_close(c); /* busy ones close after their answer (on_write) */
+}

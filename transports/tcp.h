@@ -1,0 +1,97 @@
+/*
+ * tcp.h - the raw-TCP CMP listener for legacy clients, on libuv.  Two
+ * framings, told apart per frame by its fifth octet:
+ *
+ *   RFC 2510 §5.2 ("socket-based"):  length(4) | flag(1) | value
+ *       length counts flag and value; flags 0 pkiMsg, 1 pollRep, 2 pollReq,
+ *       3 negPollRep, 4 partialMsgRep, 5 finalMsgRep, 6 errorMsgRep.
+ *   "version 10" (draft-ietf-pkix-cmp-transport-protocols-05, TCP-based
+ *   management protocol):  length(4) | version = 10 | flags | type | value
+ *       length counts the three octets and the value; flags bit 0: close the
+ *       connection after this message; types 0 pkiReq, 1 pollRep, 2 pollReq,
+ *       3 finRep, 5 pkiRep, 6 errorMsgRep.
+ *
+ * A client sends pkiMsg / pkiReq (a DER PKIMessage) and pollReq (a polling
+ * reference); each is handed to the handler, which answers exactly once with
+ * the CMP message (finalMsgRep / pkiRep), a TCP pollRep (polling reference
+ * and time to check back) or an errorMsgRep.  The answer uses the framing of
+ * the request.  Several requests may follow on one connection; the next one
+ * is read only after the answer was written.  The transport never looks
+ * inside a PKIMessage.
+ *
+ * Limits: a frame longer than max_frame, a zero or too short length, an
+ * unknown version, flag or type, or a message type only a server sends gets
+ * an errorMsgRep and the connection is closed.  A frame that does not arrive
+ * within read_timeout_ms of its first octet, or a connection idle for
+ * idle_timeout_ms, is closed; at most max_conns connections are served.
+ *
+ * Everything runs on the loop thread.
+ */
+#ifndef CG_TRANSPORTS_TCP_H
+#define CG_TRANSPORTS_TCP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct cg_tcp_limits {
+  size_t max_frame;         /* octets of a frame's value; default 256 KiB */
+  uint64_t read_timeout_ms; /* from a frame's first octet to its last; default 30 s */
+  uint64_t idle_timeout_ms; /* no frame begun (and a stalled answer); default 60 s */
+  unsigned max_conns;       /* default 10000 */
+};
+
+enum cg_tcp_framing { CG_TCP_RFC2510 = 1, CG_TCP_V10 = 2 };
+
+/* errorMsgRep codes (version 10: a 16-bit code, as deployed clients read it:
+ * 0x03xx is the server's fault); RFC 2510's errorMsgRep carries only text. */
+enum {
+  CG_TCP_ERR_VERSION = 0x0100, /* unknown framing version */
+  CG_TCP_ERR_CLIENT = 0x0200,  /* malformed frame, unknown polling reference */
+  CG_TCP_ERR_SERVER = 0x0300,  /* the server cannot answer */
+};
+
+/* What the client sent: a PKIMessage, or a TCP-level pollReq. */
+struct cg_tcp_frame {
+  enum cg_tcp_framing framing;
+  int is_poll;          /* pollReq: poll_ref set, msg NULL */
+  uint32_t poll_ref;
+  const uint8_t *msg;   /* the DER PKIMessage; valid until answered */
+  size_t len;
+};
+
+/* A request waiting for its answer; valid until answered, even when the
+ * peer has gone away (the answer is then dropped). */
+struct cg_tcp_request;
+
+typedef void (*cg_tcp_handler)(void *arg, struct cg_tcp_request *req,
+                               const struct cg_tcp_frame *frame);
+
+struct cg_tcp_server;
+
+void cg_tcp_limits_default(struct cg_tcp_limits *l);
+
+/* Listens on host:port (port 0 picks a free one).  0, CG_EINVAL or a
+ * negative libuv error. */
+int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
+                        const struct cg_tcp_limits *limits, cg_tcp_handler handler, void *arg,
+                        struct cg_tcp_server **out);
+int cg_tcp_server_port(const struct cg_tcp_server *srv);
+unsigned cg_tcp_server_conns(const struct cg_tcp_server *srv);
+
+/* The CMP answer: finalMsgRep (RFC 2510) or pkiRep (version 10). */
+void cg_tcp_respond(struct cg_tcp_request *req, const uint8_t *msg, size_t len);
+/* Not ready yet: a TCP pollRep naming poll_ref, to be asked again after
+ * `seconds` (sent as RFC 2510's absolute time, seconds since 1970 UTC, or
+ * version 10's number of seconds from now). */
+void cg_tcp_respond_poll(struct cg_tcp_request *req, uint32_t poll_ref, uint32_t seconds);
+/* An errorMsgRep with text (and, version 10, code); the connection closes
+ * after it. */
+void cg_tcp_respond_error(struct cg_tcp_request *req, unsigned code, const char *text);
+
+/* Stops listening and closes idle connections; busy ones close after their
+ * answer.  on_closed(arg) runs once everything is closed and every request
+ * answered; the server is freed then. */
+void cg_tcp_server_stop(struct cg_tcp_server *srv, void (*on_closed)(void *arg), void *arg);
+
+#endif
