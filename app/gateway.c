@@ -82,6 +82,7 @@ struct request {
   /* issuing an approved transaction: nobody waits for an answer */
   bool background;
   bool stored;     /* the last store write succeeded */
+  uint32_t poll_ref; /* the transaction's raw TCP polling reference, 0 when none */
   bool ca_waiting; /* the CA answered "waiting" */
   /* nested: an inner request answers its parent, not the peer */
   struct request *parent;
@@ -92,6 +93,10 @@ struct request {
 static void drive(struct request *r);
 static void maybe_finish_stop(struct gateway *gw);
 static void look_for_approved(struct gateway *gw);
+
+static uint32_t check_after(const struct profile_rt *p) {
+  return p->cfg->check_after ? p->cfg->check_after : 5;
+}
 
 static void finish(struct request *r) {
   struct gateway *gw = r->gw;
@@ -104,6 +109,11 @@ static void finish(struct request *r) {
     r->gw->issuing = false; /* the next approved transaction may go */
   else if (r->parent != NULL)
     cmp_exchange_nested_done(r->parent->ex, r->index, rsp, len);
+  else if (r->tcp != NULL && rsp != NULL && info.status == CMP_WAITING && r->poll_ref != 0 &&
+           !gw->cfg.tcp_cmp_polling)
+    /* The client is told to come back at the transport level: a TCP pollRep
+     * naming the transaction, instead of the CMP waiting answer. */
+    cg_tcp_respond_poll(r->tcp, r->poll_ref, check_after(r->profile));
   else if (r->tcp != NULL && rsp != NULL)
     cg_tcp_respond(r->tcp, rsp, len);
   else if (r->tcp != NULL)
@@ -200,6 +210,8 @@ static void on_store_done(struct cg_store_op *op) {
     cg_store_op_release(op);
   } else {
     r->stored = op->result == 0;
+    if (op->kind == CG_STORE_OP_INSERT && op->result == 0)
+      r->poll_ref = op->txn.poll_ref;
     cmp_exchange_store_done(r->ex, op->result);
   }
   drive(r);
@@ -458,6 +470,71 @@ static void on_http_request(void *arg, struct cg_http_request *req, const char *
   drive(r);
 }
 
+static struct profile_rt *profile_by_name(struct gateway *gw, const char *name);
+
+/* The transaction of a TCP pollReq was read: still waiting, another TCP
+ * pollRep; otherwise its kept request is answered again from the stored
+ * outcome (cmp_exchange_new_replay(): the certificate, the rp or the
+ * rejection), nothing written. */
+static void on_poll_ref(struct cg_store_op *op) {
+  struct request *r = op->arg;
+  struct gateway *gw = r->gw;
+  struct profile_rt *p = op->result == 0 && op->txn_found ? profile_by_name(gw, op->txn.profile)
+                                                          : NULL;
+  const char *refused = op->result != 0 ? "store unavailable"
+                        : !op->txn_found ? "unknown polling reference"
+                        : p == NULL || op->request_out == NULL ? "the transaction cannot be answered"
+                                                               : NULL;
+  if (refused == NULL && (op->txn.state == CMP_TXN_PENDING_APPROVAL ||
+                          op->txn.state == CMP_TXN_PENDING_CA)) {
+    cg_info("tcp pollReq ref=%08x txid=%s -> pollRep (%s)", r->poll_ref, op->txn.txid,
+            cmp_txn_state_name(op->txn.state));
+    cg_tcp_respond_poll(r->tcp, r->poll_ref, check_after(p));
+    refused = "";
+  }
+  if (refused == NULL && !gw->stopping)
+    r->ex = cmp_exchange_new_replay(&gw->server, &p->cmp, op->request_out, op->request_der_len,
+                                    (int64_t)time(NULL));
+  cg_store_op_release(op);
+  if (r->ex == NULL) {
+    if (refused == NULL)
+      refused = gw->stopping ? "shutting down" : "out of memory";
+    if (refused[0] != '\0')
+      cg_tcp_respond_error(r->tcp, strcmp(refused, "unknown polling reference") == 0
+                                       ? CG_TCP_ERR_CLIENT
+                                       : CG_TCP_ERR_SERVER,
+                           refused);
+    free(r);
+    gw->inflight--;
+    maybe_finish_stop(gw);
+    return;
+  }
+  r->profile = p;
+  drive(r);
+}
+
+/* A TCP pollReq: the transaction is found by its polling reference. */
+static void tcp_poll(struct gateway *gw, struct cg_tcp_request *req, uint32_t ref) {
+  struct request *r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, "out of memory");
+    return;
+  }
+  r->gw = gw;
+  r->tcp = req;
+  r->poll_ref = ref;
+  r->started_ns = uv_hrtime();
+  r->op.kind = CG_STORE_OP_BY_POLL_REF;
+  r->op.cb = on_poll_ref;
+  r->op.arg = r;
+  r->op.txn.poll_ref = ref;
+  gw->inflight++;
+  if (cg_store_submit(gw->store, &r->op) != 0) {
+    r->op.result = CG_ESTORE;
+    on_poll_ref(&r->op);
+  }
+}
+
 /* A frame from the raw TCP listener: a PKIMessage goes to the engine like
  * an HTTP body, for the profile [server] tcp_profile names. */
 static void on_tcp_request(void *arg, struct cg_tcp_request *req, const struct cg_tcp_frame *f) {
@@ -467,8 +544,7 @@ static void on_tcp_request(void *arg, struct cg_tcp_request *req, const struct c
     return;
   }
   if (f->is_poll) {
-    /* Polling references are only given out with a TCP pollRep. */
-    cg_tcp_respond_error(req, CG_TCP_ERR_CLIENT, "unknown polling reference");
+    tcp_poll(gw, req, f->poll_ref);
     return;
   }
   struct profile_rt *p = gw->tcp_profile;

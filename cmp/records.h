@@ -54,6 +54,9 @@ struct cmp_txn_record {
   char sender_nonce[2 * CMP_MAX_NONCE + 1]; /* the nonce of our last response */
   char cert_serial[2 * CMP_MAX_SERIAL + 1]; /* "" when none */
   int64_t created_at, updated_at;           /* seconds since the epoch */
+  /* The raw TCP polling reference of a waiting transaction (drawn by the
+   * store when it inserts one); 0 when none. */
+  uint32_t poll_ref;
 };
 
 /* Changes r->state to `to`, remembering the old one in prev_state.  0, or

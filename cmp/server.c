@@ -245,7 +245,7 @@ static int check_request(struct cmp_exchange *ex) {
   }
   /* RFC 9483 §3.1: messageTime, when sent, must be close to ours (an
    * approved request was checked when it arrived, maybe days ago). */
-  if (h->has_message_time && ex->cfg->max_clock_skew > 0 && !ex->deferred &&
+  if (h->has_message_time && ex->cfg->max_clock_skew > 0 && !ex->deferred && !ex->replay &&
       (h->message_time > ex->now + ex->cfg->max_clock_skew ||
        h->message_time < ex->now - ex->cfg->max_clock_skew)) {
     ex->detail = "messageTime is too far from the server's time";
@@ -299,7 +299,7 @@ static int check_request(struct cmp_exchange *ex) {
  * transaction, and a request that no longer passes fails that transaction. */
 static struct cmp_exchange *exchange_open(const struct cmp_server_cfg *cfg,
                                           const struct cmp_profile *profile,
-                                          const struct cmp_txn_record *deferred,
+                                          const struct cmp_txn_record *deferred, bool replay,
                                           const uint8_t *req, size_t len, int64_t now) {
   struct cg_arena *a = cg_arena_new(4096 + len);
   if (a == NULL)
@@ -318,6 +318,7 @@ static struct cmp_exchange *exchange_open(const struct cmp_server_cfg *cfg,
   ex->req_len = len;
   snprintf(ex->profile, sizeof ex->profile, "%s", profile->name);
   ex->phase = PH_LOOKUP;
+  ex->replay = replay;
   if (deferred != NULL) {
     ex->deferred = true;
     ex->txn = *deferred;
@@ -352,7 +353,13 @@ static struct cmp_exchange *exchange_open(const struct cmp_server_cfg *cfg,
 struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg,
                                       const struct cmp_profile *profile, const uint8_t *req,
                                       size_t len, int64_t now) {
-  return exchange_open(cfg, profile, NULL, req, len, now);
+  return exchange_open(cfg, profile, NULL, false, req, len, now);
+}
+
+struct cmp_exchange *cmp_exchange_new_replay(const struct cmp_server_cfg *cfg,
+                                             const struct cmp_profile *profile,
+                                             const uint8_t *req, size_t len, int64_t now) {
+  return exchange_open(cfg, profile, NULL, true, req, len, now);
 }
 
 void cmp_exchange_restrict(struct cmp_exchange *ex, uint32_t mask) {
@@ -366,7 +373,7 @@ struct cmp_exchange *cmp_exchange_new_approved(const struct cmp_server_cfg *cfg,
                                                const struct cmp_profile *profile,
                                                const struct cmp_txn_record *txn,
                                                const uint8_t *req, size_t len, int64_t now) {
-  struct cmp_exchange *ex = exchange_open(cfg, profile, txn, req, len, now);
+  struct cmp_exchange *ex = exchange_open(cfg, profile, txn, false, req, len, now);
   if (ex == NULL || ex->phase != PH_LOOKUP)
     return ex; /* a stored request that no longer passes: its transaction fails */
   ex->phase = PH_VERIFY;
@@ -467,6 +474,10 @@ void cmp_exchange_lookup_done(struct cmp_exchange *ex, const struct cmp_lookup_r
 static void verify(struct cmp_exchange *ex) {
   if (!authenticate(ex))
     return;
+  if (ex->replay) {
+    verify_replay(ex);
+    return;
+  }
   switch (ex->msg.type) {
   case CMP_CERTCONF:
     verify_cert_conf(ex);

@@ -212,6 +212,16 @@ const struct cmp_cert_record *cmp_exchange_cert(const struct cmp_exchange *ex);
 const struct cmp_revocation_record *cmp_exchange_revocation(const struct cmp_exchange *ex);
 void cmp_exchange_store_done(struct cmp_exchange *ex, int err);
 
+/* An exchange that answers req, a request kept with its waiting transaction,
+ * again: from the transaction as stored now (ip/cp/kup with the certificate,
+ * rp, the rejection, or the waiting answer while it still waits), with the
+ * same senderNonce the stored row expects next; nothing is written.  For
+ * raw TCP clients that poll at the transport level.  NULL when out of
+ * memory. */
+struct cmp_exchange *cmp_exchange_new_replay(const struct cmp_server_cfg *cfg,
+                                             const struct cmp_profile *profile,
+                                             const uint8_t *req, size_t len, int64_t now);
+
 /* CMP_STEP_DONE: the response, valid until the exchange is freed. */
 void cmp_exchange_response(const struct cmp_exchange *ex, const uint8_t **p, size_t *len);
 

@@ -90,6 +90,7 @@ struct cmp_exchange {
   bool implicit_confirm; /* granted */
   bool waiting;          /* the answer says waiting: the request awaits approval */
   bool deferred;         /* issuing an approved transaction: no peer, no answer */
+  bool replay;           /* answering a kept request again (raw TCP pollReq) */
 
   /* what to store */
   struct cmp_txn_record txn;
@@ -146,6 +147,9 @@ void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w);
 /* The statusString of a waiting answer: what the request waits for. */
 const char *cmp_waiting_reason(const struct cmp_exchange *ex);
 void verify_poll(struct cmp_exchange *ex);
+/* The answer a kept request has now, from its stored transaction, for a
+ * raw TCP pollReq: nothing changes in the store. */
+void verify_replay(struct cmp_exchange *ex);
 void write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w);
 /* srv_enrol.c: the certificate request of ex from its message, without
  * authentication or POP (for an approved request). */

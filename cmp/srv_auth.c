@@ -42,7 +42,8 @@ static void load_secret(struct cmp_exchange *ex) {
     refused = "secret expired";
   else if (s->locked_until != 0 && ex->now < s->locked_until)
     refused = "reference locked after failed MACs";
-  else if (s->max_uses != 0 && s->uses >= s->max_uses && starts_enrolment(ex->msg.type))
+  else if (s->max_uses != 0 && s->uses >= s->max_uses && starts_enrolment(ex->msg.type) &&
+           !ex->replay)
     refused = "secret used up"; /* its own certConf and pollReq still pass */
   else if (strcmp(s->profile, ex->profile) != 0)
     refused = "secret belongs to another profile";

@@ -29,6 +29,88 @@ static int final_error(const struct cmp_txn_record *t) {
   return CG_EBAD_REQUEST;
 }
 
+/* The answer a transaction that no longer waits gives: the certificate
+ * (ip/cp/kup, status set when the store step is done), the rp, or the error
+ * it ended with.  A confirmed enrolment has none for a pollReq, but a replay
+ * gives its certificate again.  False after fail(). */
+static bool final_answer(struct cmp_exchange *ex, bool replay) {
+  const struct cmp_txn_record *t = &ex->txn;
+  bool rr = strcmp(t->req_type, "rr") == 0;
+  switch (t->state) {
+  case CMP_TXN_CONFIRMED:
+    if (rr) {
+      ex->rsp_type = CMP_RP;
+      ex->status = CMP_ACCEPTED;
+      return true;
+    }
+    if (!replay)
+      break;
+    /* fall through */
+  case CMP_TXN_ISSUED:
+    if (rr || ex->stored_cert.p == NULL) {
+      fail(ex, CG_ECA_UNAVAILABLE, "the issued certificate is missing");
+      return false;
+    }
+    /* The answer the device waited for, with the certificate. */
+    ex->rsp_type = answer_type(t->req_type);
+    ex->cert.der = ex->stored_cert.p;
+    ex->cert.der_len = ex->stored_cert.len;
+    return true;
+  case CMP_TXN_REJECTED:
+  case CMP_TXN_FAILED:
+    fail(ex, final_error(t), t->state == CMP_TXN_REJECTED ? "the request was rejected"
+                                                          : "the request could not be served");
+    return false;
+  case CMP_TXN_EXPIRED:
+    fail(ex, CG_EBAD_REQUEST, "the transaction expired");
+    return false;
+  default:
+    break;
+  }
+  fail(ex, CG_EBAD_REQUEST, "transaction is not waiting");
+  return false;
+}
+
+static int hex_value(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+void verify_replay(struct cmp_exchange *ex) {
+  struct cmp_txn_record *t = &ex->txn;
+  if (!ex->txn_found || strcmp(ex->stored.auth_ref, ex->ref) != 0 ||
+      strcmp(ex->stored.req_type, cmp_body_name(ex->msg.type)) != 0) {
+    fail(ex, CG_EBAD_REQUEST, "no such transaction for this sender");
+    return;
+  }
+  *t = ex->stored;
+  ex->cert_req_id = t->cert_req_id;
+  /* The answer carries the senderNonce the row keeps: the certConf (or a
+   * CMP-level pollReq) that follows must echo it. */
+  if (strlen(t->sender_nonce) != 2 * sizeof ex->sender_nonce) {
+    fail(ex, CG_ESTORE, "the transaction keeps no usable nonce");
+    return;
+  }
+  for (size_t i = 0; i < sizeof ex->sender_nonce; i++) {
+    int hi = hex_value(t->sender_nonce[2 * i]), lo = hex_value(t->sender_nonce[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      fail(ex, CG_ESTORE, "the transaction keeps no usable nonce");
+      return;
+    }
+    ex->sender_nonce[i] = (uint8_t)(hi << 4 | lo);
+  }
+  if (t->state == CMP_TXN_PENDING_APPROVAL || t->state == CMP_TXN_PENDING_CA) {
+    /* Still waiting: the waiting answer again (rr: the error message). */
+    ex->waiting = true;
+    ex->status = CMP_WAITING;
+    ex->rsp_type = strcmp(t->req_type, "rr") == 0 ? CMP_ERROR : answer_type(t->req_type);
+  } else if (final_answer(ex, true)) {
+    ex->status = CMP_ACCEPTED;
+  } else {
+    return;
+  }
+  set_phase(ex, PH_PROTECT);
+}
+
 void verify_poll(struct cmp_exchange *ex) {
   const struct cmp_header *h = &ex->msg.hdr;
   struct cmp_txn_record *t = &ex->txn;
@@ -49,42 +131,14 @@ void verify_poll(struct cmp_exchange *ex) {
     return;
   }
   ex->cert_req_id = t->cert_req_id;
-  switch (t->state) {
-  case CMP_TXN_PENDING_APPROVAL:
-  case CMP_TXN_PENDING_CA:
+  if (t->state == CMP_TXN_PENDING_APPROVAL || t->state == CMP_TXN_PENDING_CA)
     ex->rsp_type = CMP_POLLREP;
-    break;
-  case CMP_TXN_ISSUED:
-    if (ex->stored_cert.p == NULL) {
-      fail(ex, CG_ECA_UNAVAILABLE, "the issued certificate is missing");
-      return;
-    }
-    /* The answer the device waited for, with the certificate. */
-    ex->rsp_type = answer_type(t->req_type);
-    ex->cert.der = ex->stored_cert.p;
-    ex->cert.der_len = ex->stored_cert.len;
-    break;
-  case CMP_TXN_CONFIRMED:
-    if (strcmp(t->req_type, "rr") != 0) {
-      fail(ex, CG_EBAD_REQUEST, "transaction is not waiting");
-      return;
-    }
+  else if (!final_answer(ex, false))
+    return;
+  if (ex->rsp_type == CMP_RP) {
     /* The revocation is done: the rp the device waited for.  Nothing
      * changes in the store, so a repeated pollReq gets it again. */
-    ex->rsp_type = CMP_RP;
-    ex->status = CMP_ACCEPTED;
     set_phase(ex, PH_PROTECT);
-    return;
-  case CMP_TXN_REJECTED:
-  case CMP_TXN_FAILED:
-    fail(ex, final_error(t), t->state == CMP_TXN_REJECTED ? "the request was rejected"
-                                                          : "the request could not be served");
-    return;
-  case CMP_TXN_EXPIRED:
-    fail(ex, CG_EBAD_REQUEST, "the transaction expired");
-    return;
-  default:
-    fail(ex, CG_EBAD_REQUEST, "transaction is not waiting");
     return;
   }
   /* Every answer carries a fresh senderNonce, which the next message

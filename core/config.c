@@ -82,6 +82,12 @@ static int server_key(struct ctx *c, const char *k, const char *v) {
     return copy(cfg->tcp, sizeof cfg->tcp, v);
   if (!strcmp(k, "tcp_profile"))
     return copy(cfg->tcp_profile, sizeof cfg->tcp_profile, v);
+  if (!strcmp(k, "tcp_polling")) {
+    if (strcmp(v, "tcp") && strcmp(v, "cmp"))
+      return 0;
+    cfg->tcp_cmp_polling = !strcmp(v, "cmp");
+    return 1;
+  }
   if (!strcmp(k, "admin"))
     return copy(cfg->admin, sizeof cfg->admin, v);
   if (!strcmp(k, "max_message"))

@@ -53,6 +53,7 @@ struct cg_config {
   char http[128];  /* HOST:PORT, empty = no HTTP listener */
   char tcp[128];   /* HOST:PORT of the raw TCP listener, empty = none */
   char tcp_profile[CG_NAME_MAX + 1]; /* the profile TCP requests are served by */
+  bool tcp_cmp_polling; /* tcp_polling = cmp: waiting answers stay CMP messages */
   char admin[128]; /* HOST:PORT of the admin listener (not served yet) */
   size_t max_message;
   size_t max_header;

@@ -172,6 +172,12 @@ static const struct migration {
      "         t.updated_at"
      "    FROM transactions t LEFT JOIN certificates c ON c.serial = t.cert_serial;",
      fill_certificate_details},
+    /* 8 -> 9: the polling reference a raw TCP client polls a waiting
+     * transaction by (TCP pollReq), unique while it is set. */
+    {"ALTER TABLE transactions ADD COLUMN poll_ref INTEGER;"
+     "CREATE UNIQUE INDEX transactions_poll_ref ON transactions(poll_ref)"
+     "  WHERE poll_ref IS NOT NULL;",
+     NULL},
 };
 
 /* Version 8's sans and key_type of the certificates stored before it, read

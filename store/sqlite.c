@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/crypto.h"
 #include "core/der.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -66,8 +67,8 @@ static const char *const stmt_sql[S__COUNT] = {
                        " VALUES (?1, ?2, ?3, ?4)",
     [S_TXN_INSERT] = "INSERT INTO transactions (transaction_id, profile, auth_ref, req_type, state,"
                      " failinfo, cert_req_id, sender_nonce, cert_serial, created_at,"
-                     " updated_at, request_der)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     " updated_at, request_der, poll_ref)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [S_EXPIRE_EVENTS] = "INSERT INTO events (at, transaction_id, kind, detail)"
                         " SELECT ?4, transaction_id, 'transaction.expired', 'was ' || state"
                         " FROM transactions WHERE profile = ?1 AND"
@@ -80,6 +81,9 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_TXN_NEXT_APPROVED] = "SELECT transaction_id, request_der FROM transactions"
                             " WHERE state = 'pending_ca' AND request_der IS NOT NULL"
                             " ORDER BY updated_at LIMIT 1",
+    [S_TXN_BY_POLL_REF] = "SELECT transaction_id, request_der FROM transactions"
+                          " WHERE poll_ref = ?1",
+    [S_POLL_REF_USED] = "SELECT 1 FROM transactions WHERE poll_ref = ?1",
     /* The WHERE clause repeats the partial index transactions_waiting's. */
     [S_COUNT_WAITING] = "SELECT count(*) FROM transactions"
                         " WHERE state IN ('pending_approval', 'pending_ca') AND profile = ?1",
@@ -87,7 +91,7 @@ static const char *const stmt_sql[S__COUNT] = {
                             " WHERE state IN ('pending_approval', 'pending_ca') AND profile = ?1"
                             " AND auth_ref = ?2",
     [S_TXN_GET] = "SELECT profile, auth_ref, req_type, state, failinfo, cert_req_id,"
-                  " sender_nonce, cert_serial, created_at, updated_at"
+                  " sender_nonce, cert_serial, created_at, updated_at, poll_ref"
                   " FROM transactions WHERE transaction_id = ?1",
     [S_TXN_UPDATE] = "UPDATE transactions SET state = ?1, failinfo = ?2,"
                      " sender_nonce = coalesce(?3, sender_nonce), updated_at = ?4,"
@@ -348,6 +352,7 @@ static int txn_read(struct cg_store *st, const char *txid, struct cmp_txn_record
       r.prev_state = r.state;
       r.failinfo = sqlite3_column_type(s, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 4);
       r.cert_req_id = sqlite3_column_int64(s, 5);
+      r.poll_ref = (uint32_t)sqlite3_column_int64(s, 10);
       *out = r;
       *found = true;
     }
@@ -563,9 +568,40 @@ static int waiting_room(struct cg_store *st, const struct cg_store_op *op) {
   return 0;
 }
 
-static int txn_insert(struct cg_store *st, const struct cmp_txn_record *r,
+/* A polling reference no transaction has: random, so that one client cannot
+ * guess another's. */
+static int draw_poll_ref(struct cg_store *st, uint32_t *out) {
+  sqlite3_stmt *s = st->stmt[S_POLL_REF_USED];
+  for (int tries = 0; tries < 16; tries++) {
+    uint32_t v;
+    if (cg_random(&v, sizeof v) != 0)
+      return CG_ECRYPTO;
+    if (v == 0)
+      continue;
+    if (sqlite3_bind_int64(s, 1, v) != SQLITE_OK)
+      return bind_failed(st, s, "poll_ref");
+    int rc = sqlite3_step(s);
+    stmt_done(s);
+    if (rc == SQLITE_DONE) {
+      *out = v;
+      return 0;
+    }
+    if (rc != SQLITE_ROW)
+      return step_error(st, rc, "reading polling references");
+  }
+  return CG_ESTORE;
+}
+
+/* A waiting transaction gets its polling reference here (written back into r). */
+static int txn_insert(struct cg_store *st, struct cmp_txn_record *r,
                       const uint8_t *request_der, size_t request_len) {
   sqlite3_stmt *s = st->stmt[S_TXN_INSERT];
+  r->poll_ref = 0;
+  if (r->state == CMP_TXN_PENDING_APPROVAL || r->state == CMP_TXN_PENDING_CA) {
+    int err = draw_poll_ref(st, &r->poll_ref);
+    if (err != 0)
+      return err;
+  }
   int b = bind_text(s, 1, r->txid) | bind_text(s, 2, r->profile) |
           bind_text_or_null(s, 3, r->auth_ref) | bind_text(s, 4, r->req_type) |
           bind_text(s, 5, cmp_txn_state_name(r->state)) |
@@ -575,16 +611,17 @@ static int txn_insert(struct cg_store *st, const struct cmp_txn_record *r,
           bind_time(s, 11, r->updated_at) |
           (request_der != NULL
                ? sqlite3_bind_blob(s, 12, request_der, (int)request_len, SQLITE_STATIC)
-               : sqlite3_bind_null(s, 12));
+               : sqlite3_bind_null(s, 12)) |
+          (r->poll_ref != 0 ? sqlite3_bind_int64(s, 13, r->poll_ref) : sqlite3_bind_null(s, 13));
   if (b != SQLITE_OK)
     return bind_failed(st, s, "transaction");
   return step_done(st, S_TXN_INSERT, "inserting transaction");
 }
 
-/* created is the time the row is written on behalf of: the record carries
- * none, and the store takes its times from the engine, never the clock. */
 /* A certificate is unconfirmed until its certConf (valid at once with
- * implicit confirmation: its transaction is confirmed already). */
+ * implicit confirmation: its transaction is confirmed already).  Its
+ * created_at is the transaction's updated_at: the store takes its times from
+ * the engine, never the clock. */
 static int cert_insert(struct cg_store *st, const struct cmp_cert_record *c,
                        const struct cmp_txn_record *t) {
   sqlite3_stmt *s = st->stmt[S_CERT_INSERT];
@@ -701,13 +738,17 @@ static int op_expire(struct cg_store *st, struct cg_store_op *op) {
   return 0;
 }
 
-/* The oldest approved transaction with its kept request. */
-static int op_next_approved(struct cg_store *st, struct cg_store_op *op) {
-  sqlite3_stmt *s = st->stmt[S_TXN_NEXT_APPROVED];
+/* A transaction with its kept request: the oldest approved one
+ * (NEXT_APPROVED), or the one of a polling reference (BY_POLL_REF). */
+static int op_txn_with_request(struct cg_store *st, struct cg_store_op *op) {
+  bool by_ref = op->kind == CG_STORE_OP_BY_POLL_REF;
+  sqlite3_stmt *s = st->stmt[by_ref ? S_TXN_BY_POLL_REF : S_TXN_NEXT_APPROVED];
   char txid[sizeof op->txn.txid];
   op->txn_found = false;
   op->request_out = NULL;
   op->request_der_len = 0;
+  if (by_ref && sqlite3_bind_int64(s, 1, op->txn.poll_ref) != SQLITE_OK)
+    return bind_failed(st, s, "poll_ref");
   int rc = sqlite3_step(s), err = 0;
   if (rc == SQLITE_ROW) {
     if (column_text(s, 0, txid, sizeof txid) != 0)
@@ -715,7 +756,7 @@ static int op_next_approved(struct cg_store *st, struct cg_store_op *op) {
     else
       err = column_blob_dup(s, 1, &op->request_out, &op->request_der_len);
   } else if (rc != SQLITE_DONE) {
-    err = step_error(st, rc, "reading approved transactions");
+    err = step_error(st, rc, "reading a waiting transaction");
   }
   stmt_done(s);
   if (err != 0 || rc != SQLITE_ROW)
@@ -794,7 +835,8 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
 }
 
 static bool is_read(const struct cg_store_op *op) {
-  return op->kind == CG_STORE_OP_LOOKUP || op->kind == CG_STORE_OP_NEXT_APPROVED;
+  return op->kind == CG_STORE_OP_LOOKUP || op->kind == CG_STORE_OP_NEXT_APPROVED ||
+         op->kind == CG_STORE_OP_BY_POLL_REF;
 }
 
 /* After the group's transaction was lost, no write of it is durable. */
@@ -816,8 +858,8 @@ void store_run_group(struct cg_store *st, struct cg_store_op *group) {
     atomic_fetch_add(&st->ops, 1);
     if (op->kind == CG_STORE_OP_LOOKUP)
       op->result = op_lookup(st, op);
-    else if (op->kind == CG_STORE_OP_NEXT_APPROVED)
-      op->result = op_next_approved(st, op);
+    else if (op->kind == CG_STORE_OP_NEXT_APPROVED || op->kind == CG_STORE_OP_BY_POLL_REF)
+      op->result = op_txn_with_request(st, op);
     else if (lost)
       op->result = CG_ESTORE;
     else if (op->kind == CG_STORE_OP_INSERT || op->kind == CG_STORE_OP_UPDATE ||

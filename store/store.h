@@ -68,6 +68,9 @@ enum cg_store_op_kind {
   /* Reads the oldest approved transaction (state pending_ca) with its kept
    * request into txn / request_der (txn_found false when there is none). */
   CG_STORE_OP_NEXT_APPROVED,
+  /* Reads the transaction whose polling reference is txn.poll_ref, with its
+   * kept request, the same way (txn_found false when there is none). */
+  CG_STORE_OP_BY_POLL_REF,
   /* Expires the transactions of `expire_profile` that waited too long:
    * pending_approval / pending_ca created before expire_pending_before, and
    * issued (unconfirmed) ones last answered before expire_issued_before; an
@@ -85,7 +88,8 @@ struct cg_store_op {
   /* CG_STORE_OP_LOOKUP input */
   uint8_t ref[CMP_MAX_REF];
   size_t ref_len;
-  /* LOOKUP input (txid only) / INSERT, UPDATE input */
+  /* LOOKUP input (txid only) / INSERT, UPDATE input; INSERT writes back the
+   * polling reference it drew for a waiting transaction */
   struct cmp_txn_record txn;
   /* INSERT input: the certificate issued in this transaction */
   bool cert_present;

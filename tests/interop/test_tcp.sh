@@ -5,13 +5,17 @@
 # the CA); hand-made frames (split across writes, two in one write, the close
 # flag, oversized, zero length, unknown version and types, unknown polling
 # references) get the exact bytes they should; the daemon keeps serving and
-# stops cleanly.  The byte-level checks live in tcp_frames.py.
+# stops cleanly.  The byte-level checks live in tcp_frames.py.  Then the
+# listener serves a manual-approval profile: a request is answered with a TCP
+# pollRep whose reference survives a SIGKILL of the daemon; after `cmpgw
+# approve` the next TCP pollReq gets the ip, in each framing; a rejected one
+# gets the CMP rejection; nothing is issued twice.
 # Usage: bash tests/interop/test_tcp.sh /path/to/cmpgw
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
-need_cmd openssl python3
+need_cmd openssl python3 sqlite3
 lib_init "${1:-}"
 
 W="$IT_TMP/work"
@@ -63,5 +67,74 @@ step "SIGTERM"
 daemon_stop TERM 30
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with status $DAEMON_STATUS"
 ok "stopped cleanly after the malformed frames"
+
+step "TCP-level polling: tcp_profile with approval = manual"
+printf '\n[profile manual]\napproval = manual\ncheck_after = 1\n' >>"$GW/cmpgw.conf"
+sed -i 's/^tcp_profile = .*/tcp_profile = manual/' "$GW/cmpgw.conf"
+"$CMPGW" secret new -c "$GW/cmpgw.conf" --profile manual --json >"$W/secret-m.json" 2>&1 ||
+    fail "cmpgw secret new failed" "$W/secret-m.json"
+REF="$(json_field reference "$W/secret-m.json")"
+SECRET="$(json_field secret "$W/secret-m.json")"
+daemon_start "$GW/cmpgw.conf"
+tcp() { python3 "$HERE/tcp_poll.py" "$@"; }
+for f in v10 rfc2510 no; do
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/m-$f.key" 2>/dev/null
+    reqout "m-$f" -cmd ir -newkey "$W/m-$f.key" -subject "/CN=tcp-poll-$f" -certout "$W/unused.pem"
+done
+declare -A PREF
+for f in v10 rfc2510; do
+    ANSWER="$(tcp send "$TCP_PORT" "$f" "$W/m-$f.der" "$W/m-$f.cert")" || fail "tcp send ($f) failed"
+    case "$ANSWER" in
+    "pollRep "*" 1") PREF[$f]="$(echo "$ANSWER" | cut -d' ' -f2)" ;;
+    *) fail "a waiting ir ($f) was answered '$ANSWER', not a TCP pollRep with checkAfter 1" ;;
+    esac
+    ANSWER="$(tcp poll "$TCP_PORT" "$f" "${PREF[$f]}" "$W/m-$f.cert")" || fail "tcp poll ($f) failed"
+    [ "$ANSWER" = "pollRep ${PREF[$f]} 1" ] || fail "a pollReq while waiting got '$ANSWER'"
+done
+ANSWER="$(tcp send "$TCP_PORT" v10 "$W/m-no.der" "$W/m-no.cert")" || fail "tcp send (no) failed"
+NOREF="$(echo "$ANSWER" | cut -d' ' -f2)"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM transactions WHERE state = 'pending_approval'
+    AND poll_ref IS NOT NULL")" = 3 ] || fail "the waiting transactions have no polling references"
+ok "pollRep in each framing (v10 ${PREF[v10]}, RFC 2510 ${PREF[rfc2510]}); a poll while waiting: pollRep again"
+
+step "SIGKILL and restart while the clients wait; approve and reject while the daemon is down"
+OLD_TCP="$TCP_PORT"
+daemon_stop KILL 30
+for f in v10 rfc2510 no; do
+    TID="$(sqlite3 "$GW/cmpgw.db" "SELECT transaction_id FROM transactions
+        WHERE poll_ref = $((16#$(if [ "$f" = no ]; then echo "$NOREF"; else echo "${PREF[$f]}"; fi)))")"
+    [ -n "$TID" ] || fail "no transaction for the polling reference of $f"
+    if [ "$f" = no ]; then
+        "$CMPGW" reject -c "$GW/cmpgw.conf" "$TID" >"$W/reject.out" 2>&1 || fail "cmpgw reject failed" "$W/reject.out"
+    else
+        "$CMPGW" approve -c "$GW/cmpgw.conf" "$TID" >"$W/approve.out" 2>&1 || fail "cmpgw approve failed" "$W/approve.out"
+    fi
+done
+sed -i "s/^tcp = .*/tcp = 127.0.0.1:$OLD_TCP/" "$GW/cmpgw.conf"
+daemon_start "$GW/cmpgw.conf"
+[ "$TCP_PORT" = "$OLD_TCP" ] || fail "the daemon came back on another TCP port"
+issued() { [ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM transactions WHERE profile = 'manual'
+    AND state = 'issued'")" = 2 ]; }
+until_true 60 issued || fail "the approved requests were not issued after the restart"
+for f in v10 rfc2510; do
+    ANSWER="$(tcp poll "$TCP_PORT" "$f" "${PREF[$f]}" "$W/m-$f.cert")" || fail "tcp poll ($f) failed"
+    [ "$ANSWER" = "final a1" ] || fail "the pollReq after the approval got '$ANSWER', not the ip"
+    openssl x509 -inform der -in "$W/m-$f.cert" -out "$W/m-$f.pem" || fail "the $f certificate does not parse"
+    openssl verify -CAfile "$GW/ca-cert.pem" "$W/m-$f.pem" >/dev/null || fail "the $f certificate does not verify"
+    # asked again: the same certificate, nothing issued twice
+    tcp poll "$TCP_PORT" "$f" "${PREF[$f]}" "$W/m-$f.again" >/dev/null || fail "tcp poll again ($f) failed"
+    cmp -s "$W/m-$f.cert" "$W/m-$f.again" || fail "a second pollReq got another certificate"
+done
+ANSWER="$(tcp poll "$TCP_PORT" v10 "$NOREF" "$W/m-no.cert")" || fail "tcp poll (no) failed"
+[ "$ANSWER" = "final b7" ] || fail "the pollReq of the rejected request got '$ANSWER', not a CMP error"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM certificates WHERE profile = 'manual'")" = 2 ] ||
+    fail "not exactly one certificate per approved request"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT group_concat(state) FROM (SELECT state FROM transactions
+    WHERE profile = 'manual' ORDER BY state)")" = "issued,issued,rejected" ] ||
+    fail "TCP pollReqs changed transaction states"
+ok "after the restart: each framing's pollReq got its ip (verifies), twice the same; the rejected one the CMP error; states untouched"
+
+daemon_stop TERM 30
+[ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with status $DAEMON_STATUS"
 echo
 echo "PASS: test_tcp"

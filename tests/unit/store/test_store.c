@@ -304,6 +304,9 @@ static void test_every_earlier_version_migrates_with_its_data(void **state) {
     assert_int_equal(cg_store_migrate_to(db, from), 0);
     /* Rows as that version wrote them: txid was renamed in version 4. */
     const char *col = from < 4 ? "txid" : "transaction_id";
+    /* From version 8 on a certificate names its status. */
+    const char *st_col = from < 8 ? "" : ", status";
+    const char *valid = from < 8 ? "" : ", 'valid'", *unconfirmed = from < 8 ? "" : ", 'unconfirmed'";
     char sql[1024];
     snprintf(sql, sizeof sql,
              "INSERT INTO secrets (reference, profile, secret_enc, created_at)"
@@ -312,10 +315,10 @@ static void test_every_earlier_version_migrates_with_its_data(void **state) {
              " updated_at) VALUES ('0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a', 'default', 'ir',"
              " 'confirmed', 'abcd', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');"
              "INSERT INTO certificates (serial, subject, issuer, not_before, not_after, der, %s,"
-             " created_at) VALUES ('abcd', 'CN=old', 'CN=ca', '2026-01-01T00:00:00Z',"
+             " created_at%s) VALUES ('abcd', 'CN=old', 'CN=ca', '2026-01-01T00:00:00Z',"
              " '2027-01-01T00:00:00Z', x'3000', '0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a',"
-             " '2026-01-01T00:00:00Z');",
-             col, col);
+             " '2026-01-01T00:00:00Z'%s);",
+             col, col, st_col, valid);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     /* Before version 8: a certificate still waiting for its certConf, with a
      * real DER (EC P-256) whose details version 8 reads. */
@@ -324,10 +327,10 @@ static void test_every_earlier_version_migrates_with_its_data(void **state) {
              " updated_at) VALUES ('0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b', 'default', 'ir',"
              " 'issued', 'abce', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');"
              "INSERT INTO certificates (serial, subject, issuer, not_before, not_after, der, %s,"
-             " created_at) VALUES ('abce', 'CN=waiting', 'CN=ca', '2026-01-01T00:00:00Z',"
+             " created_at%s) VALUES ('abce', 'CN=waiting', 'CN=ca', '2026-01-01T00:00:00Z',"
              " '2027-01-01T00:00:00Z', ?1, '0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b',"
-             " '2026-01-01T00:00:00Z');",
-             col, col);
+             " '2026-01-01T00:00:00Z'%s);",
+             col, col, st_col, unconfirmed);
     sqlite3_stmt *ins;
     const char *tail = sql;
     size_t ec_len;
@@ -368,8 +371,10 @@ static void test_every_earlier_version_migrates_with_its_data(void **state) {
     char text[128];
     peer_text(f, "SELECT group_concat(serial || ':' || status || ':' || coalesce(key_type, '-'))"
                  " FROM (SELECT * FROM certificates ORDER BY serial)", text, sizeof text);
-    assert_string_equal(text, from >= 2 ? "abcd:revoked:-,abce:unconfirmed:EC P-256"
-                                        : "abcd:valid:-,abce:unconfirmed:EC P-256");
+    /* (version 8 reads the details of what was stored before it) */
+    snprintf(sql, sizeof sql, "abcd:%s:-,abce:unconfirmed:%s", from >= 2 ? "revoked" : "valid",
+             from < 8 ? "EC P-256" : "-");
+    assert_string_equal(text, sql);
     /* the rebuilt table is still what revocations refer to */
     assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations r JOIN certificates c"
                                  " ON c.serial = r.serial"),
@@ -861,6 +866,55 @@ static void test_waiting_requests_are_capped(void **state) {
       0);
 }
 
+/* A waiting transaction gets a polling reference of its own, by which it is
+ * found with its kept request; others get none. */
+static void test_waiting_transactions_get_a_polling_reference(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  static const uint8_t kept[] = {0x30, 0x03, 0x02, 0x01, 0x07};
+  struct cg_store_op a, b, done, by_a, by_none;
+  make_insert(&a, 1, false);
+  a.txn.state = CMP_TXN_PENDING_APPROVAL;
+  a.request_der = kept;
+  a.request_der_len = sizeof kept;
+  make_insert(&b, 2, false);
+  b.txn.state = CMP_TXN_PENDING_CA;
+  make_insert(&done, 3, false);
+  done.txn.state = CMP_TXN_CONFIRMED;
+  done.txn.poll_ref = 77; /* not the caller's to choose */
+  submit(st, &a, NULL);
+  submit(st, &b, NULL);
+  submit(st, &done, NULL);
+  run_until(&f->loop, &tally.done, 3);
+  assert_int_equal(a.result | b.result | done.result, 0);
+  assert_int_not_equal(a.txn.poll_ref, 0);
+  assert_int_not_equal(b.txn.poll_ref, 0);
+  assert_int_not_equal(a.txn.poll_ref, b.txn.poll_ref);
+  assert_int_equal(done.txn.poll_ref, 0);
+
+  memset(&by_a, 0, sizeof by_a);
+  by_a.kind = CG_STORE_OP_BY_POLL_REF;
+  by_a.txn.poll_ref = a.txn.poll_ref;
+  by_none = by_a;
+  by_none.txn.poll_ref = a.txn.poll_ref ^ b.txn.poll_ref ^ 1u;
+  submit(st, &by_a, NULL);
+  submit(st, &by_none, NULL);
+  run_until(&f->loop, &tally.done, 5);
+  assert_int_equal(by_a.result, 0);
+  assert_true(by_a.txn_found);
+  assert_string_equal(by_a.txn.txid, a.txn.txid);
+  assert_int_equal(by_a.txn.poll_ref, a.txn.poll_ref);
+  assert_int_equal(by_a.txn.state, CMP_TXN_PENDING_APPROVAL);
+  assert_int_equal(by_a.request_der_len, sizeof kept);
+  assert_memory_equal(by_a.request_out, kept, sizeof kept);
+  assert_int_equal(by_none.result, 0);
+  assert_false(by_none.txn_found);
+  cg_store_op_release(&by_a);
+  cg_store_op_release(&by_none);
+  stop_and_close(f, st);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE poll_ref IS NOT NULL"), 2);
+}
+
 /* Waiting and unconfirmed transactions older than their limits expire, with
  * an event each; others and other profiles are left alone. */
 static void test_expiry_ends_old_waiting_and_unconfirmed_transactions(void **state) {
@@ -1186,6 +1240,7 @@ int main(void) {
     T(test_expiry_ends_old_waiting_and_unconfirmed_transactions),
     T(test_update_applies_only_from_the_expected_state),
       T(test_certificate_status_follows_its_confirmation),
+      T(test_waiting_transactions_get_a_polling_reference),
       T(test_every_state_name_passes_the_schema_check),
       T(test_malformed_records_are_einval_and_not_written),
       T(test_stop_drains_queued_ops_and_refuses_new_ones),
