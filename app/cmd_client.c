@@ -1,5 +1,6 @@
 /*
  * cmd_client.c - `cmpgw client`: a CMP client over HTTP (RFC 9810, RFC 9811)
+ * (or over raw TCP, RFC 2510 or "version 10" framing: transports/tcp.h)
  * for operators and tests.  It runs one transaction: ir, cr, kur or p10cr
  * (then certConf / pkiConf unless implicit confirmation was granted), rr, or
  * genm, with the request builders of cmp/client.h and the HTTP client of
@@ -9,7 +10,11 @@
  * status waiting, or an error message with status waiting (an rr or genm
  * the server serves later), makes the client poll: pollReq for the
  * certReqId (-1 for p10cr, rr and genm), pollRep's checkAfter honoured, until
- * the final answer or --poll-max seconds have passed.
+ * the final answer or --poll-max seconds have passed.  Over raw TCP the
+ * server may instead answer with a TCP-level pollRep (a polling reference and
+ * a time to check back): the client then sends TCP pollReqs for that
+ * reference, and the final answer is the answer to the original request.
+ * Each TCP message goes over a connection of its own.
  *
  * Every response is checked before anything in it is believed: HTTP 200 with
  * application/pkixcmp, a PKIMessage that decodes, protection that verifies
@@ -35,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +66,7 @@
 #include "core/x509.h"
 #include "core/x509_verify.h"
 #include "transports/http_client.h"
+#include "transports/tcp_client.h"
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
@@ -94,7 +102,7 @@ struct opts {
   int type; /* enum cmp_body_type of the request */
   const char *url, *ref, *secret, *cert, *key, *trusted, *newkey, *newkeytype, *subject,
       *csr, *oldcert, *challenge, *certout, *chainout, *genpout, *crlout, *nested_cert,
-      *nested_key;
+      *nested_key, *framing;
   bool pbmac1, implicit_confirm;
   uint32_t iterations;
   int revreason;
@@ -110,6 +118,9 @@ struct client {
   char host[64];
   int port;
   char path[512];
+  bool tcp;                      /* --url tcp://... */
+  enum cg_tcp_framing framing;
+  uint32_t tcp_poll_ref;         /* a TCP pollRep's reference; 0: poll with CMP */
 
   /* inputs */
   struct cmp_client_cred cred;
@@ -131,6 +142,7 @@ struct client {
   struct cg_http_client *http;
   uv_timer_t poll_timer;
   uint64_t poll_deadline;      /* uv_now() ms after which we stop polling */
+  uint64_t poll_interval;      /* seconds of the last wait: a failed poll is retried after it */
   unsigned polls;
   uint8_t poll_nonce[CMP_MAX_NONCE]; /* senderNonce of the answer a pollReq echoes */
   size_t poll_nonce_len;
@@ -223,6 +235,7 @@ static void print_status_error(const struct cmp_status_info *st, const char *not
 static int usage_to(FILE *f) {
   fprintf(f,
           "usage: cmpgw client ir|cr|kur|p10cr|rr|genm --url http://HOST:PORT/PATH\n"
+          "         | --url tcp://HOST:PORT [--framing v10|rfc2510]\n"
           "         [--ref REF --secret SECRET [--pbmac1] [--iterations N] | --cert PEM --key PEM]\n"
           "         [--trusted PEM] [--newkey PEM | --newkeytype p256] [--subject /CN=../O=..]\n"
           "         [--csr FILE] [--oldcert PEM] [--revreason N] [--challenge TEXT]\n"
@@ -326,6 +339,7 @@ static int parse_args(struct opts *o, int argc, char **argv) {
       {"--challenge", &o->challenge}, {"--certout", &o->certout}, {"--chainout", &o->chainout},
       {"--genpout", &o->genpout}, {"--crlout", &o->crlout},
       {"--nested-cert", &o->nested_cert}, {"--nested-key", &o->nested_key},
+      {"--framing", &o->framing},
   };
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
@@ -370,12 +384,20 @@ static int parse_args(struct opts *o, int argc, char **argv) {
   return 0;
 }
 
-/* http://HOST[:PORT][/PATH], HOST numeric (IPv6 in brackets) or localhost. */
+/* http://HOST[:PORT][/PATH] or tcp://HOST:PORT, HOST numeric (IPv6 in
+ * brackets) or localhost. */
 static bool parse_url(struct client *cl, const char *url) {
-  static const char scheme[] = "http://";
-  if (strncmp(url, scheme, sizeof scheme - 1) != 0)
+  static const char scheme[] = "http://", tcp_scheme[] = "tcp://";
+  const char *h;
+  if (strncmp(url, scheme, sizeof scheme - 1) == 0) {
+    h = url + sizeof scheme - 1;
+  } else if (strncmp(url, tcp_scheme, sizeof tcp_scheme - 1) == 0) {
+    h = url + sizeof tcp_scheme - 1;
+    cl->tcp = true;
+  } else {
     return false;
-  const char *h = url + sizeof scheme - 1, *end;
+  }
+  const char *end;
   if (*h == '[') {
     end = strchr(h, ']');
     if (end == NULL)
@@ -390,7 +412,7 @@ static bool parse_url(struct client *cl, const char *url) {
   memcpy(cl->host, h, hlen);
   cl->host[hlen] = '\0';
   const char *p = *end == ']' ? end + 1 : end;
-  cl->port = 80;
+  cl->port = cl->tcp ? 829 : 80; /* 829: pkix-3-ca-ra, RFC 2510's port */
   if (*p == ':') {
     uint64_t port;
     char digits[8];
@@ -404,6 +426,8 @@ static bool parse_url(struct client *cl, const char *url) {
     cl->port = (int)port;
     p += 1 + n;
   }
+  if (cl->tcp) /* a TCP frame names no path */
+    return *p == '\0' || !strcmp(p, "/");
   if (*p == '\0')
     p = "/";
   if (*p != '/' || strlen(p) >= sizeof cl->path)
@@ -550,7 +574,10 @@ static int load_inputs(struct client *cl) {
   bool enrol = o->type == CMP_IR || o->type == CMP_CR || o->type == CMP_KUR;
   const char *why = NULL;
   if (o->url == NULL || !parse_url(cl, o->url))
-    why = "--url http://HOST:PORT/PATH is required (numeric host or localhost)";
+    why = "--url http://HOST:PORT/PATH or tcp://HOST:PORT is required (numeric host or localhost)";
+  else if (o->framing != NULL && (!cl->tcp || (strcmp(o->framing, "v10") != 0 &&
+                                               strcmp(o->framing, "rfc2510") != 0)))
+    why = "--framing is v10 or rfc2510, with a tcp:// URL";
   else if (mac == sig)
     why = "give either --ref and --secret, or --cert and --key";
   else if (mac && (o->ref == NULL || o->secret == NULL))
@@ -580,6 +607,7 @@ static int load_inputs(struct client *cl) {
     return EXIT_USAGE;
   }
 
+  cl->framing = o->framing != NULL && !strcmp(o->framing, "rfc2510") ? CG_TCP_RFC2510 : CG_TCP_V10;
   if (o->nested_cert != NULL &&
       (load_certs(o->nested_cert, &cl->nested_ra) || load_key(o->nested_key, &cl->nested_key)))
     return EXIT_USAGE;
@@ -893,7 +921,7 @@ static int take_response(struct client *cl, int err, const struct cg_http_respon
                          int want_type) {
   int i = cl->phase == PH_CONFIRM ? 1 : 0;
   if (err) {
-    const char *detail = cg_http_client_detail(cl->http);
+    const char *detail = cl->http != NULL ? cg_http_client_detail(cl->http) : "";
     fprintf(stderr, "%s: error: transport: %s%s%s\n", prog, cg_strerror(err),
             detail[0] ? ": " : "", detail);
     return EXIT_TRANSPORT;
@@ -972,7 +1000,28 @@ static int take_response(struct client *cl, int err, const struct cg_http_respon
 
 static void on_response(void *arg, int err, const struct cg_http_response *rsp);
 
+static void on_tcp_answer(void *arg, int err, const struct cg_tcp_answer *a, const char *detail);
+
+/* A message (or, with ref non-zero, a TCP pollReq) over its own TCP connection. */
+static int tcp_send(struct client *cl, uint32_t ref) {
+  struct cg_tcp_exchange_opts o = {.host = cl->host,
+                                   .port = cl->port,
+                                   .framing = cl->framing,
+                                   .max_frame = MAX_RESPONSE,
+                                   .timeout_ms = cl->o.timeout_s * 1000};
+  uint8_t r[4] = {(uint8_t)(ref >> 24), (uint8_t)(ref >> 16), (uint8_t)(ref >> 8), (uint8_t)ref};
+  int err = ref != 0 ? cg_tcp_exchange(&cl->loop, &o, 2, r, sizeof r, on_tcp_answer, cl)
+                     : cg_tcp_exchange(&cl->loop, &o, 0, cl->req, cl->req_len, on_tcp_answer, cl);
+  if (err) {
+    fprintf(stderr, "%s: error: transport: %s\n", prog, cg_strerror(err));
+    return EXIT_TRANSPORT;
+  }
+  return 0;
+}
+
 static int post(struct client *cl) {
+  if (cl->tcp)
+    return tcp_send(cl, 0);
   int err = cg_http_client_post(cl->http, cl->path, cl->req, cl->req_len, on_response, cl);
   if (err) {
     fprintf(stderr, "%s: error: transport: %s: %s\n", prog, cg_strerror(err),
@@ -1014,12 +1063,22 @@ static void finish(struct client *cl, int rc) {
   cl->phase = PH_DONE;
   if (!uv_is_closing((uv_handle_t *)&cl->poll_timer))
     uv_close((uv_handle_t *)&cl->poll_timer, NULL);
-  cg_http_client_close(cl->http, NULL, NULL);
+  if (cl->http != NULL)
+    cg_http_client_close(cl->http, NULL, NULL);
 }
 
 static void on_poll_timer(uv_timer_t *t) {
   struct client *cl = t->data;
   struct cmp_client_hdr h;
+  if (cl->tcp_poll_ref != 0) {
+    /* A TCP pollReq: no CMP message, so the answer will still be the one to
+     * our request (its transactionID and our senderNonce). */
+    cl->polls++;
+    int rc = tcp_send(cl, cl->tcp_poll_ref);
+    if (rc != 0)
+      finish(cl, rc);
+    return;
+  }
   if (cg_random(cl->nonce, sizeof cl->nonce)) {
     finish(cl, EXIT_REFUSED);
     return;
@@ -1039,12 +1098,36 @@ static void on_poll_timer(uv_timer_t *t) {
     finish(cl, rc);
 }
 
-/* The next pollReq, echoing the senderNonce of the answer just taken, in
- * `seconds`; or the end, when that is past --poll-max. */
-static int schedule_poll(struct client *cl, uint64_t seconds) {
-  const struct cmp_msg *m = &cl->msg[0];
+/* The next poll in `seconds`; or the end, when that is past --poll-max. */
+static int poll_after(struct client *cl, uint64_t seconds) {
   char tid[2 * sizeof cl->txid + 1];
   cg_hex(cl->txid, sizeof cl->txid, tid);
+  if (cl->phase == PH_REQUEST)
+    cl->poll_deadline = uv_now(&cl->loop) + cl->o.poll_max_s * 1000;
+  if (cl->o.poll_max_s == 0 || uv_now(&cl->loop) + seconds * 1000 > cl->poll_deadline) {
+    fprintf(stderr, "%s: error: still waiting after %llu s of polling (--poll-max); "
+                    "transaction %s\n", prog, (unsigned long long)cl->o.poll_max_s, tid);
+    return EXIT_REFUSED;
+  }
+  cl->phase = PH_POLL;
+  cl->poll_interval = seconds > 0 ? seconds : 1;
+  uv_timer_start(&cl->poll_timer, on_poll_timer, seconds * 1000, 0);
+  return RC_POLLING;
+}
+
+/* A poll that did not get through (the server restarting, say) is tried again
+ * after the same wait, within --poll-max; RC_POLLING, or 0 to give up. */
+static int retry_poll(struct client *cl, int err) {
+  if (cl->phase != PH_POLL)
+    return 0;
+  fprintf(stderr, "%s: warning: the poll did not get through (%s); trying again in %llu s\n",
+          prog, cg_strerror(err), (unsigned long long)cl->poll_interval);
+  return poll_after(cl, cl->poll_interval) == RC_POLLING ? RC_POLLING : 0;
+}
+
+/* The next CMP pollReq, echoing the senderNonce of the answer just taken. */
+static int schedule_poll(struct client *cl, uint64_t seconds) {
+  const struct cmp_msg *m = &cl->msg[0];
   if (m->hdr.sender_nonce.p == NULL || m->hdr.sender_nonce.len > sizeof cl->poll_nonce) {
     fprintf(stderr, "%s: error: the %s has no usable senderNonce to poll with\n", prog,
             cmp_body_name(m->type));
@@ -1052,14 +1135,7 @@ static int schedule_poll(struct client *cl, uint64_t seconds) {
   }
   memcpy(cl->poll_nonce, m->hdr.sender_nonce.p, m->hdr.sender_nonce.len);
   cl->poll_nonce_len = m->hdr.sender_nonce.len;
-  if (uv_now(&cl->loop) + seconds * 1000 > cl->poll_deadline) {
-    fprintf(stderr, "%s: error: still waiting after %llu s of polling (--poll-max); "
-                    "transaction %s\n", prog, (unsigned long long)cl->o.poll_max_s, tid);
-    return EXIT_REFUSED;
-  }
-  cl->phase = PH_POLL;
-  uv_timer_start(&cl->poll_timer, on_poll_timer, seconds * 1000, 0);
-  return RC_POLLING;
+  return poll_after(cl, seconds);
 }
 
 /* The server makes us wait (status waiting): poll at once, then as the
@@ -1074,8 +1150,6 @@ static int start_polling(struct client *cl, const struct cmp_status_info *st) {
     fprintf(stderr, "%s: error: the server asks to poll later and --poll-max is 0\n", prog);
     return EXIT_REFUSED;
   }
-  if (cl->phase == PH_REQUEST)
-    cl->poll_deadline = uv_now(&cl->loop) + cl->o.poll_max_s * 1000;
   /* Waiting again after a poll (which should have been a pollRep): the
    * usual interval rather than at once. */
   return schedule_poll(cl, cl->phase == PH_REQUEST ? 0 : 5);
@@ -1243,6 +1317,8 @@ static void genp_ca_certs(struct client *cl) {
 static void on_response(void *arg, int err, const struct cg_http_response *rsp) {
   struct client *cl = arg;
   int rc;
+  if (err != 0 && cl->phase == PH_POLL && !cl->tcp && retry_poll(cl, err) == RC_POLLING)
+    return;
   if (cl->phase == PH_REQUEST || cl->phase == PH_POLL) {
     static const int want[] = {[CMP_IR] = CMP_IP, [CMP_CR] = CMP_CP, [CMP_KUR] = CMP_KUP,
                                [CMP_P10CR] = CMP_CP, [CMP_RR] = CMP_RP, [CMP_GENM] = CMP_GENP};
@@ -1268,6 +1344,65 @@ static void on_response(void *arg, int err, const struct cg_http_response *rsp) 
     } else if (rc == 0) {
       printf("pkiConf: certificate confirmed\n");
     }
+  }
+  finish(cl, rc);
+}
+
+/* A TCP answer: the CMP message goes the way an HTTP body does; a TCP pollRep
+ * makes us poll at the transport level; an errorMsgRep ends the transaction. */
+static void on_tcp_answer(void *arg, int err, const struct cg_tcp_answer *a, const char *detail) {
+  struct client *cl = arg;
+  if (cl->phase == PH_DONE)
+    return;
+  if (err != 0) {
+    if (detail[0] != '\0')
+      fprintf(stderr, "%s: %s\n", prog, detail);
+    if (retry_poll(cl, err) == RC_POLLING)
+      return;
+    on_response(cl, err, NULL);
+    return;
+  }
+  if (a->type == 5) {
+    struct cg_http_response rsp = {.status = 200, .content_type = "application/pkixcmp",
+                                   .body = a->value, .len = a->len};
+    on_response(cl, 0, &rsp);
+    return;
+  }
+  int rc = EXIT_TRANSPORT;
+  if (a->type == 1 && a->len == 8 && cl->phase != PH_CONFIRM) {
+    uint32_t ref = (uint32_t)a->value[0] << 24 | (uint32_t)a->value[1] << 16 |
+                   (uint32_t)a->value[2] << 8 | a->value[3];
+    uint32_t when = (uint32_t)a->value[4] << 24 | (uint32_t)a->value[5] << 16 |
+                    (uint32_t)a->value[6] << 8 | a->value[7];
+    /* RFC 2510: an absolute time (seconds since 1970 UTC); version 10: seconds */
+    int64_t wait = cl->framing == CG_TCP_V10 ? (int64_t)when : (int64_t)when - (int64_t)time(NULL);
+    if (wait < 0)
+      wait = 0;
+    char tid[2 * sizeof cl->txid + 1];
+    cg_hex(cl->txid, sizeof cl->txid, tid);
+    printf("TCP pollRep: polling reference %08x, check back in %lld s; transaction %s\n", ref,
+           (long long)wait, tid);
+    cl->tcp_poll_ref = ref;
+    rc = ref == 0 ? EXIT_TRANSPORT : poll_after(cl, (uint64_t)wait);
+    if (rc == RC_POLLING)
+      return;
+  } else if (a->type == 6) {
+    /* version 10: errorCode, length of data, data, text; RFC 2510: text */
+    size_t skip = 0;
+    unsigned code = 0;
+    if (cl->framing == CG_TCP_V10 && a->len >= 4) {
+      code = (unsigned)a->value[0] << 8 | a->value[1];
+      skip = 4 + ((size_t)a->value[2] << 8 | a->value[3]);
+    }
+    size_t n = 0;
+    while (skip + n < a->len && n < 300 && a->value[skip + n] >= 0x20 && a->value[skip + n] < 0x7f)
+      n++;
+    fprintf(stderr, "%s: error: TCP errorMsgRep%s: %.*s\n", prog,
+            code == 0x0100 ? " (version)" : code == 0x0200 ? " (client error)"
+            : code == 0x0300 ? " (server error)" : "",
+            (int)n, skip < a->len ? (const char *)a->value + skip : "");
+  } else {
+    fprintf(stderr, "%s: error: unexpected TCP message type %d\n", prog, a->type);
   }
   finish(cl, rc);
 }
@@ -1392,7 +1527,12 @@ static int run(struct client *cl) {
                                    .port = cl->port,
                                    .max_body = MAX_RESPONSE,
                                    .timeout_ms = cl->o.timeout_s * 1000};
-  if (cg_http_client_new(&cl->loop, &ho, &cl->http)) {
+  struct sockaddr_storage ss;
+  const char *numeric = strcmp(cl->host, "localhost") == 0 ? "127.0.0.1" : cl->host;
+  bool host_ok = cl->tcp ? uv_ip4_addr(numeric, cl->port, (struct sockaddr_in *)&ss) == 0 ||
+                               uv_ip6_addr(numeric, cl->port, (struct sockaddr_in6 *)&ss) == 0
+                         : cg_http_client_new(&cl->loop, &ho, &cl->http) == 0;
+  if (!host_ok) {
     fprintf(stderr, "%s: error: cannot use host '%s' (numeric addresses and localhost only)\n",
             prog, cl->host);
     rc = EXIT_USAGE;
@@ -1415,6 +1555,10 @@ static int run(struct client *cl) {
 }
 
 int cmd_client(int argc, char **argv) {
+  /* One line per step, as it happens: a client that polls may run for long,
+   * and whoever watches it (an operator, a script waiting for the
+   * transaction ID) needs each line when it is printed. */
+  setvbuf(stdout, NULL, _IOLBF, 0);
   struct client *cl = calloc(1, sizeof *cl);
   if (cl == NULL)
     return EXIT_REFUSED;

@@ -36,6 +36,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "transports/listen.h"
+#include "transports/tcp_client.h"
 
 #define VERSION_10 10
 #define READ_MIN 4096
@@ -220,21 +221,15 @@ static void on_write(uv_write_t *w, int status) {
 /* One frame, header and value, in one write: value is a then b. */
 static void write_frame(struct conn *c, enum cg_tcp_framing framing, int type, const void *a,
                         size_t alen, const void *b, size_t blen) {
-  size_t hdr = framing == CG_TCP_V10 ? 7 : 5;
-  size_t total = hdr + alen + blen;
+  size_t total = 7 + alen + blen;
   c->out = malloc(total);
-  if (c->out == NULL || total - 4 > UINT32_MAX) {
+  if (c->out == NULL || total > UINT32_MAX) {
     conn_close(c);
     return;
   }
-  put32(c->out, (uint32_t)(total - 4));
-  if (framing == CG_TCP_V10) {
-    c->out[4] = VERSION_10;
-    c->out[5] = c->close_after ? 1 : 0; /* bit 0: this is the last message */
-    c->out[6] = (uint8_t)type;
-  } else {
-    c->out[4] = (uint8_t)type;
-  }
+  /* version 10 flags bit 0: this is the last message */
+  size_t hdr = cg_tcp_frame_header(framing, type, c->close_after ? 1 : 0, alen + blen, c->out);
+  total = hdr + alen + blen;
   if (alen > 0)
     memcpy(c->out + hdr, a, alen);
   if (blen > 0)

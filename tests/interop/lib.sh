@@ -104,7 +104,7 @@ daemon_start() {
     PORT="${line##*:}"
     [ "$PORT" -gt 0 ] 2>/dev/null || fail "bad port in the listening line: $line"
     # the raw TCP listener, when configured, is up before the HTTP one
-    line="$(grep -oE 'listening tcp 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
+    line="$(grep -oE 'listening tcp 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)" || line=""
     TCP_PORT="${line##*:}"
 }
 

@@ -9,7 +9,9 @@
 # listener serves a manual-approval profile: a request is answered with a TCP
 # pollRep whose reference survives a SIGKILL of the daemon; after `cmpgw
 # approve` the next TCP pollReq gets the ip, in each framing; a rejected one
-# gets the CMP rejection; nothing is issued twice.
+# gets the CMP rejection; nothing is issued twice.  `cmpgw client` runs every
+# operation over TCP in both framings (MAC and signature), and polls at the
+# transport level through a SIGKILL restart of the daemon.
 # Usage: bash tests/interop/test_tcp.sh /path/to/cmpgw
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -21,6 +23,14 @@ lib_init "${1:-}"
 W="$IT_TMP/work"
 GW="$IT_TMP/gw"
 mkdir -p "$W"
+CLIENT_PID=""
+tcp_cleanup() {
+    local rc=$?
+    [ -z "$CLIENT_PID" ] || kill "$CLIENT_PID" 2>/dev/null || true
+    (exit "$rc")
+    lib_cleanup
+}
+trap tcp_cleanup EXIT
 
 step "cmpgw init --tcp, serve"
 "$CMPGW" init "$GW" --http 127.0.0.1:0 --tcp 127.0.0.1:0 >"$W/init.out" 2>&1 ||
@@ -62,6 +72,37 @@ for c in ir-a ir-b; do
 done
 ok "both certificates (one per framing) verify against the CA, with the subjects asked for"
 [ "$(log_count 'cmp ir profile=default .* -> ip status=0')" -ge 2 ] || fail "the daemon did not log both ir"
+
+step "cmpgw client over TCP: every operation, both framings, MAC and signature"
+CA="$GW/ca-cert.pem"
+# cl NAME ARGS...: cmpgw client, which must succeed; output in NAME.out
+cl() {
+    local name="$1"
+    shift
+    "$CMPGW" client "$@" >"$W/$name.out" 2>&1 || fail "cmpgw client $name failed" "$W/$name.out"
+}
+for f in v10 rfc2510; do
+    URL=(--url "tcp://127.0.0.1:$TCP_PORT" --framing "$f")
+    MAC=(--ref "$REF" --secret "$SECRET")
+    cl "ir-$f" ir "${URL[@]}" "${MAC[@]}" --subject "/CN=cl-$f" --certout "$W/cl-$f.pem"
+    grep -q 'pkiConf: certificate confirmed' "$W/ir-$f.out" || fail "ir ($f) not confirmed" "$W/ir-$f.out"
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/p10-$f.key" \
+        -subj "/CN=p10-$f" -outform DER -out "$W/p10-$f.der" 2>/dev/null || fail "openssl req failed"
+    cl "p10cr-$f" p10cr "${URL[@]}" "${MAC[@]}" --csr "$W/p10-$f.der" --certout "$W/p10-$f.pem"
+    cl "cr-$f" cr "${URL[@]}" --cert "$W/cl-$f.pem" --key "$W/cl-$f.pem.key" --trusted "$CA" \
+        --certout "$W/cr-$f.pem"
+    grep -q 'cp: pvno 2, signature protection verified' "$W/cr-$f.out" || fail "cr ($f) not signed" "$W/cr-$f.out"
+    cl "kur-$f" kur "${URL[@]}" --cert "$W/cl-$f.pem" --key "$W/cl-$f.pem.key" --trusted "$CA" \
+        --certout "$W/kur-$f.pem"
+    cl "rr-$f" rr "${URL[@]}" --cert "$W/kur-$f.pem" --key "$W/kur-$f.pem.key" --trusted "$CA" \
+        --revreason 1
+    grep -q 'rp: revoked (PKIStatus accepted)' "$W/rr-$f.out" || fail "rr ($f) not revoked" "$W/rr-$f.out"
+    cl "genm-$f" genm "${URL[@]}" "${MAC[@]}" --infotype caCerts
+    for c in cl p10 cr kur; do
+        openssl verify -CAfile "$CA" "$W/$c-$f.pem" >/dev/null || fail "$c-$f.pem does not verify"
+    done
+    ok "$f: ir, p10cr (MAC), cr, kur, rr (signed), genm; every certificate verifies"
+done
 
 step "SIGTERM"
 daemon_stop TERM 30
@@ -133,6 +174,35 @@ ANSWER="$(tcp poll "$TCP_PORT" v10 "$NOREF" "$W/m-no.cert")" || fail "tcp poll (
     WHERE profile = 'manual' ORDER BY state)")" = "issued,issued,rejected" ] ||
     fail "TCP pollReqs changed transaction states"
 ok "after the restart: each framing's pollReq got its ip (verifies), twice the same; the rejected one the CMP error; states untouched"
+
+step "cmpgw client polls at the transport level, through a SIGKILL restart"
+rm -f "$W/poll.rc"
+(
+    set +e
+    "$CMPGW" client ir --url "tcp://127.0.0.1:$TCP_PORT" --ref "$REF" --secret "$SECRET" \
+        --subject /CN=cl-poll --certout "$W/cl-poll.pem" --poll-max 120 >"$W/poll.out" 2>&1
+    echo $? >"$W/poll.rc"
+) &
+CLIENT_PID=$!
+has_ref() { grep -q '^TCP pollRep: polling reference' "$W/poll.out"; }
+until_true 60 has_ref || fail "cmpgw client got no TCP pollRep" "$W/poll.out"
+TID="$(sed -n 's/^TCP pollRep: .*; transaction \([0-9a-f]*\)$/\1/p' "$W/poll.out" | head -n 1)"
+[ -n "$TID" ] || fail "cmpgw client did not print the transaction" "$W/poll.out"
+daemon_stop KILL 30
+"$CMPGW" approve -c "$GW/cmpgw.conf" "$TID" >"$W/approve2.out" 2>&1 || fail "cmpgw approve failed" "$W/approve2.out"
+# the client finds nobody there, and keeps polling
+until_true 60 grep -q 'the poll did not get through' "$W/poll.out" ||
+    fail "cmpgw client did not report the failed poll" "$W/poll.out"
+daemon_start "$GW/cmpgw.conf"
+[ "$TCP_PORT" = "$OLD_TCP" ] || fail "the daemon came back on another TCP port"
+finished() { [ -s "$W/poll.rc" ]; }
+until_true 120 finished || fail "cmpgw client did not finish" "$W/poll.out"
+[ "$(cat "$W/poll.rc")" = 0 ] || fail "cmpgw client failed after the restart" "$W/poll.out"
+grep -q 'pkiConf: certificate confirmed' "$W/poll.out" || fail "not confirmed" "$W/poll.out"
+openssl verify -CAfile "$GW/ca-cert.pem" "$W/cl-poll.pem" >/dev/null || fail "cl-poll.pem does not verify"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT state FROM transactions WHERE transaction_id = '$TID'")" = confirmed ] ||
+    fail "the polled transaction is not confirmed"
+ok "TCP pollRep, daemon killed (a poll failed, retried), approved while down, restarted: the client's TCP pollReq got the ip, certConf confirmed it"
 
 daemon_stop TERM 30
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with status $DAEMON_STATUS"
