@@ -30,6 +30,7 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -66,7 +67,7 @@ struct conn {
   uv_write_t continue_req;
   uv_shutdown_t shutdown_req;
   struct cg_http_server *srv;
-  struct conn *prev, *next;
+  struct cg_conn_link link; /* in the server's set */
   enum conn_state state;
   int open_handles; /* tcp and timer; freed when both are closed */
   llhttp_t parser;
@@ -91,6 +92,8 @@ struct conn {
   uint8_t *out;                /* response being written */
 };
 
+#define CONN_OF(l) ((struct conn *)(void *)((char *)(l) - offsetof(struct conn, link)))
+
 struct cg_http_request {
   struct conn *conn;           /* NULL once orphaned */
   struct cg_http_server *srv;  /* NULL once an orphan outlived the server */
@@ -105,9 +108,8 @@ struct cg_http_server {
   struct cg_http_limits limits;
   cg_http_handler handler;
   void *arg;
-  struct conn *conns;
+  struct cg_conn_set conns;
   struct cg_http_request *orphans;
-  unsigned nconns;    /* struct conn allocated and not yet freed */
   unsigned nrejected; /* over-cap sockets accepted and not yet closed */
   unsigned pending;
   int port;
@@ -142,7 +144,7 @@ static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 /* ---- server bookkeeping ------------------------------------------------- */
 
 static void maybe_finish(struct cg_http_server *srv) {
-  if (!srv->stopping || srv->listening || srv->nconns > 0 || srv->nrejected > 0)
+  if (!srv->stopping || srv->listening || srv->conns.count > 0 || srv->nrejected > 0)
     return;
   /* Orphans may be answered after the server is gone; they must not reach
    * back into it. */
@@ -228,13 +230,7 @@ static void on_conn_handle_closed(uv_handle_t *h) {
   if (--c->open_handles > 0)
     return;
   struct cg_http_server *srv = c->srv;
-  if (c->prev != NULL)
-    c->prev->next = c->next;
-  else
-    srv->conns = c->next;
-  if (c->next != NULL)
-    c->next->prev = c->prev;
-  srv->nconns--;
+  cg_conn_set_remove(&srv->conns, &c->link);
   cg_buf_free(&c->in);
   free(c->out);
   free(c);
@@ -801,7 +797,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     cg_debug("http: listen error: %s", uv_strerror(status));
     return;
   }
-  if (srv->nconns >= srv->limits.max_conns) {
+  if (srv->conns.count >= srv->limits.max_conns) {
     cg_debug("http: connection limit %u reached", srv->limits.max_conns);
     reject_connection(srv);
     return;
@@ -818,11 +814,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->srv = srv;
   c->open_handles = 2;
   c->state = CONN_IDLE;
-  c->next = srv->conns;
-  if (srv->conns != NULL)
-    srv->conns->prev = c;
-  srv->conns = c;
-  srv->nconns++;
+  cg_conn_set_add(&srv->conns, &c->link);
   cg_buf_init(&c->in, srv->limits.max_header + srv->limits.max_body);
   llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
   c->parser.data = c;
@@ -892,7 +884,7 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
 
 int cg_http_server_port(const struct cg_http_server *srv) { return srv->port; }
 
-unsigned cg_http_server_conns(const struct cg_http_server *srv) { return srv->nconns; }
+unsigned cg_http_server_conns(const struct cg_http_server *srv) { return srv->conns.count; }
 
 unsigned cg_http_server_pending(const struct cg_http_server *srv) { return srv->pending; }
 
@@ -903,7 +895,9 @@ void cg_http_server_stop(struct cg_http_server *srv, void (*on_closed)(void *arg
   srv->on_closed = on_closed;
   srv->closed_arg = arg;
   uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
-  for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+  for (struct cg_conn_link *l = srv->conns.head, *n; l != NULL; l = n) {
+    struct conn *c = CONN_OF(l);
+    n = l->next;
     /* Busy connections (a request handed out or being answered) close once
      * their answer is written; see on_write. */
     if (c->state != CONN_HANDLING && c->state != CONN_WRITING)

@@ -39,6 +39,25 @@ int cg_listen(uv_tcp_t *listener, const char *host, int port, uv_connection_cb c
   return r;
 }
 
+void cg_conn_set_add(struct cg_conn_set *s, struct cg_conn_link *l) {
+  l->prev = NULL;
+  l->next = s->head;
+  if (s->head != NULL)
+    s->head->prev = l;
+  s->head = l;
+  s->count++;
+}
+
+void cg_conn_set_remove(struct cg_conn_set *s, struct cg_conn_link *l) {
+  if (l->prev != NULL)
+    l->prev->next = l->next;
+  else
+    s->head = l->next;
+  if (l->next != NULL)
+    l->next->prev = l->prev;
+  s->count--;
+}
+
 struct refused {
   uv_tcp_t tcp;
   void *data;

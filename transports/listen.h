@@ -7,6 +7,17 @@
 
 #include <uv.h>
 
+/* The open connections of a listener, linked through a member of each. */
+struct cg_conn_link {
+  struct cg_conn_link *prev, *next;
+};
+struct cg_conn_set {
+  struct cg_conn_link *head;
+  unsigned count;
+};
+void cg_conn_set_add(struct cg_conn_set *s, struct cg_conn_link *l);
+void cg_conn_set_remove(struct cg_conn_set *s, struct cg_conn_link *l);
+
 /* 0 when host:port can be listened on (a numeric IPv4 or IPv6 address, port
  * 0..65535), else CG_EINVAL: checked before anything is made. */
 int cg_listen_check(const char *host, int port);

@@ -28,6 +28,7 @@
 #include "transports/tcp.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -55,7 +56,7 @@ struct conn {
   uv_write_t write_req;
   uv_shutdown_t shutdown_req;
   struct cg_tcp_server *srv;
-  struct conn *prev, *next;
+  struct cg_conn_link link; /* in the server's set */
   enum conn_state state;
   int open_handles;
   struct cg_buf in;
@@ -65,6 +66,8 @@ struct conn {
   struct cg_tcp_request *req;
   uint8_t *out;
 };
+
+#define CONN_OF(l) ((struct conn *)(void *)((char *)(l) - offsetof(struct conn, link)))
 
 struct cg_tcp_request {
   struct conn *conn; /* NULL once orphaned */
@@ -80,8 +83,8 @@ struct cg_tcp_server {
   struct cg_tcp_limits limits;
   cg_tcp_handler handler;
   void *arg;
-  struct conn *conns;
-  unsigned nconns, nrefused, pending;
+  struct cg_conn_set conns;
+  unsigned nrefused, pending; /* conns.count: struct conn not yet freed */
   int port;
   bool listening, stopping;
   void (*on_closed)(void *arg);
@@ -91,7 +94,7 @@ struct cg_tcp_server {
 /* ---- bookkeeping ---------------------------------------------------------- */
 
 static void maybe_finish(struct cg_tcp_server *srv) {
-  if (!srv->stopping || srv->listening || srv->nconns > 0 || srv->nrefused > 0 ||
+  if (!srv->stopping || srv->listening || srv->conns.count > 0 || srv->nrefused > 0 ||
       srv->pending > 0)
     return;
   void (*cb)(void *) = srv->on_closed;
@@ -118,16 +121,10 @@ static void on_handle_closed(uv_handle_t *h) {
   if (--c->open_handles > 0)
     return;
   struct cg_tcp_server *srv = c->srv;
-  if (c->prev != NULL)
-    c->prev->next = c->next;
-  else
-    srv->conns = c->next;
-  if (c->next != NULL)
-    c->next->prev = c->prev;
+  cg_conn_set_remove(&srv->conns, &c->link);
   cg_buf_free(&c->in);
   free(c->out);
   free(c);
-  srv->nconns--;
   maybe_finish(srv);
 }
 
@@ -435,7 +432,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   struct cg_tcp_server *srv = ls->data;
   if (status < 0)
     return;
-  if (srv->nconns >= srv->limits.max_conns) {
+  if (srv->conns.count >= srv->limits.max_conns) {
     cg_debug("tcp: connection limit %u reached", srv->limits.max_conns);
     srv->nrefused += (unsigned)cg_refuse_connection(ls, srv, on_refused_closed);
     return;
@@ -450,11 +447,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->tcp.data = c->timer.data = c->write_req.data = c->shutdown_req.data = c;
   c->srv = srv;
   c->open_handles = 2;
-  c->next = srv->conns;
-  if (srv->conns != NULL)
-    srv->conns->prev = c;
-  srv->conns = c;
-  srv->nconns++;
+  cg_conn_set_add(&srv->conns, &c->link);
   /* A whole frame fits: the largest header and max_frame octets of value. */
   cg_buf_init(&c->in, srv->limits.max_frame + 7);
   if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 || read_start(c) != 0) {
@@ -510,7 +503,7 @@ int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
 
 int cg_tcp_server_port(const struct cg_tcp_server *srv) { return srv->port; }
 
-unsigned cg_tcp_server_conns(const struct cg_tcp_server *srv) { return srv->nconns; }
+unsigned cg_tcp_server_conns(const struct cg_tcp_server *srv) { return srv->conns.count; }
 
 void cg_tcp_server_stop(struct cg_tcp_server *srv, void (*on_closed)(void *arg), void *arg) {
   if (srv->stopping)
@@ -519,7 +512,10 @@ void cg_tcp_server_stop(struct cg_tcp_server *srv, void (*on_closed)(void *arg),
   srv->on_closed = on_closed;
   srv->closed_arg = arg;
   uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
-  for (struct conn *c = srv->conns; c != NULL; c = c->next)
+  for (struct cg_conn_link *l = srv->conns.head, *n; l != NULL; l = n) {
+    struct conn *c = CONN_OF(l);
+    n = l->next;
     if (c->state != C_HANDLING && c->state != C_WRITING)
       conn_close(c); /* busy ones close after their answer (on_write) */
+  }
 }
