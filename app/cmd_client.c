@@ -237,7 +237,8 @@ static int usage_to(FILE *f) {
           "usage: cmpgw client ir|cr|kur|p10cr|rr|genm --url http://HOST:PORT/PATH\n"
           "         | --url tcp://HOST:PORT [--framing v10|rfc2510]\n"
           "         [--ref REF --secret SECRET [--pbmac1] [--iterations N] | --cert PEM --key PEM]\n"
-          "         [--trusted PEM] [--newkey PEM | --newkeytype p256] [--subject /CN=../O=..]\n"
+          "         [--trusted PEM] [--newkey PEM | --newkeytype p256|p384|ed25519|rsa2048|rsa3072]\n"
+          "         [--subject /CN=../O=..]\n"
           "         [--csr FILE] [--oldcert PEM] [--revreason N] [--challenge TEXT]\n"
           "         [--implicit-confirm] [--pvno 2|3] [--infotype NAME[,NAME]]... [--timeout S]\n"
           "         [--poll-max S]\n"
@@ -245,7 +246,8 @@ static int usage_to(FILE *f) {
           "         [--nested-cert PEM --nested-key PEM]\n"
           "  --nested-*: send the first request inside a nested message signed as an RA\n"
           "  (RFC 9483 §5.2.2.2) and read the answer out of the nested reply\n"
-          "  ir/cr/kur without --newkey: a new P-256 key, saved as CERTOUT.key (mode 0600)\n"
+          "  ir/cr/kur without --newkey: a new key (--newkeytype, default p256), saved as\n"
+          "  CERTOUT.key (mode 0600)\n"
           "  --poll-max: poll a request the server makes wait for at most S seconds\n"
           "  (default 600; 0: do not poll); --timeout bounds each HTTP exchange\n"
           "  infotypes: caCerts rootCaKeyUpdate certReqTemplate signKeyPairTypes crlStatusList\n"
@@ -566,6 +568,24 @@ static int load_csr(struct client *cl) {
   return 0;
 }
 
+/* The key --newkeytype names; false when it names none. */
+static bool new_key_type(const char *name, enum cg_key_type *type, unsigned *bits) {
+  static const struct {
+    const char *name;
+    enum cg_key_type type;
+    unsigned bits;
+  } kinds[] = {{"p256", CG_KEY_EC, 256},      {"p384", CG_KEY_EC, 384},
+               {"ed25519", CG_KEY_ED25519, 0}, {"rsa2048", CG_KEY_RSA, 2048},
+               {"rsa3072", CG_KEY_RSA, 3072}};
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+    if (strcmp(kinds[i].name, name) == 0) {
+      if (type != NULL)
+        *type = kinds[i].type, *bits = kinds[i].bits;
+      return true;
+    }
+  return false;
+}
+
 /* Checks what the command needs and reads every input file. */
 static int load_inputs(struct client *cl) {
   struct opts *o = &cl->o;
@@ -592,8 +612,8 @@ static int load_inputs(struct client *cl) {
     why = "rr needs --oldcert (or --cert) naming the certificate to revoke";
   else if (o->type == CMP_GENM && o->n_infotypes == 0)
     why = "genm needs at least one --infotype";
-  else if (o->newkeytype != NULL && strcmp(o->newkeytype, "p256") != 0)
-    why = "--newkeytype knows only p256";
+  else if (o->newkeytype != NULL && !new_key_type(o->newkeytype, NULL, NULL))
+    why = "--newkeytype is p256, p384, ed25519, rsa2048 or rsa3072";
   else if (enrol && o->newkey == NULL && o->certout == NULL)
     why = "a generated key is saved beside --certout: give --certout (or --newkey)";
   else if ((o->nested_cert == NULL) != (o->nested_key == NULL))
@@ -634,10 +654,13 @@ static int load_inputs(struct client *cl) {
   if (o->type == CMP_P10CR && load_csr(cl))
     return EXIT_USAGE;
   if (enrol) {
+    enum cg_key_type type = CG_KEY_EC;
+    unsigned bits = 256;
     if (o->newkey != NULL) {
       if (load_key(o->newkey, &cl->new_key))
         return EXIT_USAGE;
-    } else if (cg_key_generate_ec(256, &cl->new_key)) {
+    } else if ((o->newkeytype != NULL && !new_key_type(o->newkeytype, &type, &bits)) ||
+               cg_key_generate(type, bits, &cl->new_key)) {
       fprintf(stderr, "%s: cannot generate a key\n", prog);
       return EXIT_REFUSED;
     } else {

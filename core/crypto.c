@@ -806,51 +806,63 @@ int cg_key_from_private_der(const uint8_t *der, size_t len, struct cg_key **out)
 }
 
 int cg_key_generate_ec(unsigned bits, struct cg_key **out) {
-  int curve, size, rc, wc;
-  struct cg_key *k;
-  uint8_t der[512]; /* wolfCrypt asks for room beyond the P-521 PKCS#8 size */
-  word32 der_len = sizeof der;
+  return cg_key_generate(CG_KEY_EC, bits, out);
+}
+
+/* A new key: made in a wolfCrypt object of its own, written as DER and read
+ * back like any private key, so that a generated key is built the one way
+ * every key is. */
+int cg_key_generate(enum cg_key_type type, unsigned bits, struct cg_key **out) {
+  int curve = 0, size = 0, rc, wc;
+  uint8_t der[4096]; /* PKCS#1 RSA-4096 fits */
+  union wc_key u;
   WC_RNG *rng;
   if (!out)
     return CG_EINVAL;
   *out = NULL;
-  switch (bits) {
-  case 256:
-    curve = ECC_SECP256R1, size = 32;
-    break;
-  case 384:
-    curve = ECC_SECP384R1, size = 48;
-    break;
-  case 521:
-    curve = ECC_SECP521R1, size = 66;
-    break;
-  default:
+  if (type == CG_KEY_EC) {
+    switch (bits) {
+    case 256:
+      curve = ECC_SECP256R1, size = 32;
+      break;
+    case 384:
+      curve = ECC_SECP384R1, size = 48;
+      break;
+    case 521:
+      curve = ECC_SECP521R1, size = 66;
+      break;
+    default:
+      return CG_EBAD_ALG;
+    }
+  } else if (!(type == CG_KEY_ED25519 ||
+               (type == CG_KEY_RSA && bits >= 2048 && bits <= 4096 && bits % 8 == 0))) {
     return CG_EBAD_ALG;
   }
   if (!(rng = thread_rng()))
     return CG_ECRYPTO;
-  if ((rc = key_shell(CG_KEY_EC, true, NULL, 0, &k)) != 0)
+  if ((rc = wc_key_init(type, &u)) != 0)
     return rc;
-  if ((rc = wc_key_init(CG_KEY_EC, &k->u)) != 0) {
-    key_shell_free(k);
-    return rc;
+  switch (type) {
+  case CG_KEY_EC:
+    wc = wc_ecc_make_key_ex(rng, size, &u.ec, curve);
+    if (wc == 0)
+      wc = wc_EccPrivateKeyToDer(&u.ec, der, sizeof der);
+    break;
+  case CG_KEY_RSA:
+    wc = wc_MakeRsaKey(&u.rsa, (int)bits, WC_RSA_EXPONENT, rng);
+    if (wc == 0)
+      wc = wc_RsaKeyToDer(&u.rsa, der, sizeof der);
+    break;
+  default:
+    wc = wc_ed25519_make_key(rng, ED25519_KEY_SIZE, &u.ed25519);
+    if (wc == 0)
+      wc = wc_Ed25519PrivateKeyToDer(&u.ed25519, der, sizeof der);
+    break;
   }
-  wc = wc_ecc_make_key_ex(rng, size, &k->u.ec, curve);
-  /* The DER copies of a busy key are decoded from. */
-  if (wc == 0)
-    wc = wc_EccKeyToPKCS8(&k->u.ec, der, &der_len);
-  if (wc >= 0 && !(k->der = malloc(der_len)))
-    wc = MEMORY_E;
-  if (wc < 0) {
-    cg_key_free(k);
-    cg_wipe(der, sizeof der);
-    return map_err(wc);
-  }
-  memcpy(k->der, der, der_len);
-  k->der_len = der_len;
+  wc_key_free(type, &u);
+  rc = wc < 0 ? map_err(wc) : key_from_der(type, true, der, (size_t)wc, out);
   cg_wipe(der, sizeof der);
-  *out = k;
-  return 0;
+  return rc;
 }
 
 /* Copies a wolfCrypt length-or-error result from tmp into out when it fits. */

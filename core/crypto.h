@@ -80,6 +80,9 @@ int cg_key_from_spki(const uint8_t *spki, size_t len, struct cg_key **out);
 int cg_key_from_private_der(const uint8_t *der, size_t len, struct cg_key **out);
 /* New EC key on P-256 (bits 256), P-384 or P-521. */
 int cg_key_generate_ec(unsigned bits, struct cg_key **out);
+/* A new private key: EC (bits 256, 384, 521), RSA (bits 2048..4096, e =
+ * 65537) or Ed25519 (bits ignored).  0, CG_EBAD_ALG, CG_ECRYPTO, CG_ENOMEM. */
+int cg_key_generate(enum cg_key_type type, unsigned bits, struct cg_key **out);
 void cg_key_free(struct cg_key *key);
 enum cg_key_type cg_key_type(const struct cg_key *key);
 bool cg_key_is_private(const struct cg_key *key);

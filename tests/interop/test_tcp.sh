@@ -81,11 +81,15 @@ cl() {
     shift
     "$CMPGW" client "$@" >"$W/$name.out" 2>&1 || fail "cmpgw client $name failed" "$W/$name.out"
 }
+declare -A KEYTYPE=([v10]=ed25519 [rfc2510]=rsa2048) STORED=([v10]="Ed25519" [rfc2510]="RSA 2048")
 for f in v10 rfc2510; do
     URL=(--url "tcp://127.0.0.1:$TCP_PORT" --framing "$f")
     MAC=(--ref "$REF" --secret "$SECRET")
-    cl "ir-$f" ir "${URL[@]}" "${MAC[@]}" --subject "/CN=cl-$f" --certout "$W/cl-$f.pem"
+    cl "ir-$f" ir "${URL[@]}" "${MAC[@]}" --subject "/CN=cl-$f" --newkeytype "${KEYTYPE[$f]}" \
+        --certout "$W/cl-$f.pem"
     grep -q 'pkiConf: certificate confirmed' "$W/ir-$f.out" || fail "ir ($f) not confirmed" "$W/ir-$f.out"
+    [ "$(sqlite3 "$GW/cmpgw.db" "SELECT key_type FROM certificates WHERE subject = 'CN=cl-$f'")" = "${STORED[$f]}" ] ||
+        fail "the $f certificate is not stored with key type ${STORED[$f]}"
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/p10-$f.key" \
         -subj "/CN=p10-$f" -outform DER -out "$W/p10-$f.der" 2>/dev/null || fail "openssl req failed"
     cl "p10cr-$f" p10cr "${URL[@]}" "${MAC[@]}" --csr "$W/p10-$f.der" --certout "$W/p10-$f.pem"
@@ -101,7 +105,7 @@ for f in v10 rfc2510; do
     for c in cl p10 cr kur; do
         openssl verify -CAfile "$CA" "$W/$c-$f.pem" >/dev/null || fail "$c-$f.pem does not verify"
     done
-    ok "$f: ir, p10cr (MAC), cr, kur, rr (signed), genm; every certificate verifies"
+    ok "$f: ir (${KEYTYPE[$f]} key), p10cr (MAC), cr, kur, rr (signed by the ${KEYTYPE[$f]} line), genm; every certificate verifies"
 done
 
 step "SIGTERM"
@@ -203,6 +207,31 @@ openssl verify -CAfile "$GW/ca-cert.pem" "$W/cl-poll.pem" >/dev/null || fail "cl
 [ "$(sqlite3 "$GW/cmpgw.db" "SELECT state FROM transactions WHERE transaction_id = '$TID'")" = confirmed ] ||
     fail "the polled transaction is not confirmed"
 ok "TCP pollRep, daemon killed (a poll failed, retried), approved while down, restarted: the client's TCP pollReq got the ip, certConf confirmed it"
+
+step "tcp_polling = cmp: the waiting answer stays a CMP message; the client polls with CMP pollReq over TCP"
+daemon_stop TERM 30
+printf 'tcp_polling = cmp\n' >"$W/polling.ini"
+sed -i '/^tcp_profile = /r '"$W/polling.ini" "$GW/cmpgw.conf"
+daemon_start "$GW/cmpgw.conf"
+rm -f "$W/poll.rc"
+(
+    set +e
+    "$CMPGW" client ir --url "tcp://127.0.0.1:$TCP_PORT" --framing rfc2510 --ref "$REF" \
+        --secret "$SECRET" --subject /CN=cl-cmp-poll --certout "$W/cl-cmp.pem" --poll-max 120 \
+        >"$W/poll.out" 2>&1
+    echo $? >"$W/poll.rc"
+) &
+CLIENT_PID=$!
+has_tid() { grep -q '^waiting (ip): PKIStatus waiting' "$W/poll.out"; }
+until_true 60 has_tid || fail "cmpgw client got no CMP waiting answer" "$W/poll.out"
+until_true 60 grep -q '^pollRep: check again after 1 s' "$W/poll.out" || fail "no CMP pollRep over TCP" "$W/poll.out"
+TID="$(sed -n 's/^waiting (ip): .*; transaction \([0-9a-f]*\)$/\1/p' "$W/poll.out")"
+"$CMPGW" approve -c "$GW/cmpgw.conf" "$TID" >"$W/approve3.out" 2>&1 || fail "cmpgw approve failed" "$W/approve3.out"
+until_true 120 finished || fail "cmpgw client did not finish" "$W/poll.out"
+[ "$(cat "$W/poll.rc")" = 0 ] || fail "cmpgw client failed" "$W/poll.out"
+grep -q 'TCP pollRep' "$W/poll.out" && fail "a TCP pollRep with tcp_polling = cmp" "$W/poll.out"
+openssl verify -CAfile "$GW/ca-cert.pem" "$W/cl-cmp.pem" >/dev/null || fail "cl-cmp.pem does not verify"
+ok "CMP waiting answer, CMP pollReq/pollRep inside RFC 2510 frames, approved, certificate confirmed"
 
 daemon_stop TERM 30
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with status $DAEMON_STATUS"

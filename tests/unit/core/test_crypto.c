@@ -926,6 +926,49 @@ static int teardown_group(void **state) {
   return 0;
 }
 
+/* Every kind of key cg_key_generate() makes signs, verifies with its SPKI,
+ * and comes back the same from its PKCS#8; what it cannot make is refused. */
+static void test_generated_keys_sign_and_round_trip(void **state) {
+  (void)state;
+  static const struct {
+    enum cg_key_type type;
+    unsigned bits;
+  } kinds[] = {{CG_KEY_EC, 256}, {CG_KEY_EC, 384}, {CG_KEY_EC, 521}, {CG_KEY_ED25519, 0},
+               {CG_KEY_RSA, 2048}};
+  static const char msg[] = "a message to sign";
+  struct cg_iov iov = {(const uint8_t *)msg, sizeof msg - 1};
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    struct cg_key *k = NULL, *pub = NULL, *back = NULL;
+    uint8_t sig[1024], spki[1024], spki2[1024], p8[4096];
+    size_t sig_len, spki_len, spki2_len, p8_len;
+    enum cg_sig_scheme scheme;
+    enum cg_hash hash;
+    assert_int_equal(cg_key_generate(kinds[i].type, kinds[i].bits, &k), 0);
+    assert_int_equal(cg_key_type(k), kinds[i].type);
+    assert_true(cg_key_is_private(k));
+    cg_key_default_sig(k, &scheme, &hash);
+    assert_int_equal(cg_sign(k, scheme, hash, &iov, 1, sig, sizeof sig, &sig_len), 0);
+    assert_int_equal(cg_key_spki(k, spki, sizeof spki, &spki_len), 0);
+    assert_int_equal(cg_key_from_spki(spki, spki_len, &pub), 0);
+    assert_int_equal(cg_verify(pub, scheme, hash, &iov, 1, sig, sig_len), 0);
+    sig[sig_len / 2] ^= 1;
+    assert_int_not_equal(cg_verify(pub, scheme, hash, &iov, 1, sig, sig_len), 0);
+    assert_int_equal(cg_key_private_pkcs8(k, p8, sizeof p8, &p8_len), 0);
+    assert_int_equal(cg_key_from_private_der(p8, p8_len, &back), 0);
+    assert_int_equal(cg_key_spki(back, spki2, sizeof spki2, &spki2_len), 0);
+    assert_int_equal(spki2_len, spki_len);
+    assert_memory_equal(spki2, spki, spki_len);
+    cg_key_free(k);
+    cg_key_free(pub);
+    cg_key_free(back);
+  }
+  struct cg_key *k = NULL;
+  assert_int_equal(cg_key_generate(CG_KEY_EC, 192, &k), CG_EBAD_ALG);
+  assert_int_equal(cg_key_generate(CG_KEY_RSA, 1024, &k), CG_EBAD_ALG);
+  assert_int_equal(cg_key_generate(CG_KEY_ED448, 0, &k), CG_EBAD_ALG);
+  assert_null(k);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hash_abc_matches_fips180),
@@ -961,6 +1004,7 @@ int main(void) {
       cmocka_unit_test(test_pkcs12_truncated_is_rejected),
       cmocka_unit_test(test_pkcs12_made_by_openssl_parses),
       cmocka_unit_test(test_pkcs12_is_readable_by_openssl),
+      cmocka_unit_test(test_generated_keys_sign_and_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, teardown_group);
 }
