@@ -384,46 +384,49 @@ static void process(struct conn *c) {
 
 /* ---- answers -------------------------------------------------------------- */
 
-/* The request leaves the server's hands; its connection, if it still has
- * one, gets the answer (or NULL). */
-static struct conn *take(struct cg_tcp_request *r, enum cg_tcp_framing *framing) {
+/* The request leaves the server's hands: its connection, if it still has
+ * one, is returned to write the answer to (which may be read from the
+ * request: free it with done() after). */
+static struct conn *take(struct cg_tcp_request *r) {
   struct conn *c = r->conn;
-  struct cg_tcp_server *srv = r->srv;
-  *framing = r->framing;
   if (c != NULL) {
     c->req = NULL;
-    c->close_after = r->close_after || srv->stopping;
+    c->close_after = r->close_after || r->srv->stopping;
   }
-  free(r);
-  srv->pending--;
-  if (c == NULL)
-    maybe_finish(srv);
   return c;
 }
 
+static void done(struct cg_tcp_request *r) {
+  struct cg_tcp_server *srv = r->srv;
+  bool orphan = r->conn == NULL;
+  free(r);
+  srv->pending--;
+  if (orphan)
+    maybe_finish(srv);
+}
+
 void cg_tcp_respond(struct cg_tcp_request *req, const uint8_t *msg, size_t len) {
-  enum cg_tcp_framing framing;
-  struct conn *c = take(req, &framing);
+  struct conn *c = take(req);
   if (c != NULL)
-    write_frame(c, framing, T_FINAL, msg, len, NULL, 0);
+    write_frame(c, req->framing, T_FINAL, msg, len, NULL, 0);
+  done(req);
 }
 
 void cg_tcp_respond_poll(struct cg_tcp_request *req, uint32_t poll_ref, uint32_t seconds) {
-  enum cg_tcp_framing framing;
-  struct conn *c = take(req, &framing);
-  if (c == NULL)
-    return;
+  struct conn *c = take(req);
   uint8_t v[8];
   put32(v, poll_ref);
-  put32(v + 4, framing == CG_TCP_V10 ? seconds : (uint32_t)time(NULL) + seconds);
-  write_frame(c, framing, T_POLL_REP, v, sizeof v, NULL, 0);
+  put32(v + 4, req->framing == CG_TCP_V10 ? seconds : (uint32_t)time(NULL) + seconds);
+  if (c != NULL)
+    write_frame(c, req->framing, T_POLL_REP, v, sizeof v, NULL, 0);
+  done(req);
 }
 
 void cg_tcp_respond_error(struct cg_tcp_request *req, unsigned code, const char *text) {
-  enum cg_tcp_framing framing;
-  struct conn *c = take(req, &framing);
+  struct conn *c = take(req);
   if (c != NULL)
-    write_error(c, framing, code, text);
+    write_error(c, req->framing, code, text);
+  done(req);
 }
 
 /* ---- the server ------------------------------------------------------------- */
