@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency of cmpgw from Debian 12 packages.
-# Idempotent: packages already present are left alone. Needs root (or sudo).
+# Installs every build and test dependency of cmpgw from Debian 12 packages,
+# then builds the fast wolfSSL (scripts/build-wolfssl.sh; once, from Debian's
+# source package). Idempotent: packages already present are left alone, a
+# current wolfSSL build is kept. Needs root (or sudo) for the packages.
 set -euo pipefail
 
 pkgs=(
@@ -8,6 +10,7 @@ pkgs=(
   libuv1-dev libwolfssl-dev node-llhttp libsqlite3-dev sqlite3
   libinih-dev libcmocka-dev
   openssl clang libclang-rt-14-dev
+  autoconf automake libtool dpkg-dev
 )
 
 missing=()
@@ -15,10 +18,11 @@ for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
     || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+"$(dirname "$0")/build-wolfssl.sh"
