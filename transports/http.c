@@ -703,6 +703,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     conn_close(c);
     return;
   }
+  cg_quickack(&c->tcp);
   c->in.len += (size_t)nread;
   switch (c->state) {
   case CONN_IDLE:

@@ -4,10 +4,22 @@
 #include "transports/listen.h"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
 #include "core/err.h"
+
+void cg_quickack(uv_tcp_t *t) {
+#ifdef TCP_QUICKACK
+  uv_os_fd_t fd;
+  int one = 1;
+  if (uv_fileno((uv_handle_t *)t, &fd) == 0)
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+#else
+  (void)t;
+#endif
+}
 
 static int address(const char *host, int port, struct sockaddr_storage *ss) {
   if (host == NULL || port < 0 || port > 65535)

@@ -18,6 +18,14 @@ struct cg_conn_set {
 void cg_conn_set_add(struct cg_conn_set *s, struct cg_conn_link *l);
 void cg_conn_set_remove(struct cg_conn_set *s, struct cg_conn_link *l);
 
+/* Re-arms TCP_QUICKACK (Linux) after a read.  A client that writes a request
+ * in two pieces with Nagle on (OpenSSL's HTTP client writes header and body
+ * separately) holds the second piece until the first is acknowledged; a
+ * delayed ACK would make it wait ~40 ms on every request after the first on
+ * a kept-alive connection.  The kernel clears the flag by itself, so it is
+ * set again on each read. */
+void cg_quickack(uv_tcp_t *t);
+
 /* 0 when host:port can be listened on (a numeric IPv4 or IPv6 address, port
  * 0..65535), else CG_EINVAL: checked before anything is made. */
 int cg_listen_check(const char *host, int port);

@@ -280,6 +280,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   c->in.len += (size_t)nread;
+  cg_quickack(&c->tcp);
   if (c->state == C_READING)
     process(c);
 }
