@@ -15,5 +15,6 @@ int cmd_tx(int argc, char **argv);
 int cmd_certs(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
 int cmd_db(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

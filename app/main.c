@@ -42,6 +42,8 @@ static const struct command {
                    "        exit status of secret, tx, certs, revoke, db: 0 ok, 1 not found or\n"
                    "        refused, 2 usage, 3 store error (see docs/cli.md)"},
     {"client", cmd_client, "client ir|cr|kur|p10cr|rr|genm --url URL ...\n        one CMP transaction"},
+    {"bench", cmd_bench, "bench store [--ops N] [--inflight K] [--preload N] [--db FILE]\n"
+                         "        store throughput: enrolments written per second (docs/PERFORMANCE.md)"},
 };
 
 static void usage(FILE *f) {

@@ -567,5 +567,16 @@ cli_ok fin db check -c "$CONF"
 [ "$(cat "$W/fin.out")" = ok ] || fail "db check after the stop did not say ok" "$W/fin.out"
 ok "db check after the stop: ok"
 
+# ------------------------------------------------------------------ 11
+step "11. bench store (the numbers are for docs/PERFORMANCE.md; here: it writes what it says)"
+"$CMPGW" bench store --ops 2000 --inflight 64 --preload 500 --db "$W/bench.db" >"$W/bench.out" 2>"$W/bench.err" ||
+    fail "cmpgw bench store failed" "$W/bench.out" "$W/bench.err"
+grep -qE '^store: writes=2000 failed=0 .* preloaded=500 ' "$W/bench.out" || fail "unexpected bench output" "$W/bench.out"
+[ "$(sqlite3 "$W/bench.db" "SELECT count(*) FROM certificates WHERE status = 'valid'")" = 2500 ] ||
+    fail "the bench database does not hold 2500 certificates"
+[ "$(sqlite3 "$W/bench.db" "SELECT count(*) FROM transactions t JOIN certificates c ON c.serial = t.cert_serial")" = 2500 ] ||
+    fail "the bench transactions and certificates do not match"
+ok "$(cat "$W/bench.out")"
+
 echo
 echo "PASS: test_cli"
