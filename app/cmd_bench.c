@@ -3,8 +3,8 @@
  * writes per second the store commits, the way the daemon writes them (one
  * store thread, group commit, synchronous=FULL, WAL), into a fresh database
  * or one preloaded with many certificates.  Prints one line of numbers; see
- * docs/PERFORMANCE.md.  (The load generator for whole CMP transactions is the
- * next part of `cmpgw bench`.)
+ * docs/PERFORMANCE.md.  `cmpgw bench cmp`, the load generator for whole CMP
+ * transactions, is in bench_cmp.c.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 #include <uv.h>
 
+#include "app/bench.h"
 #include "app/commands.h"
 #include "core/err.h"
 #include "store/store.h"
@@ -138,14 +139,15 @@ static double now_s(void) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: cmpgw bench store [--ops N] [--inflight K] [--preload N] [--db FILE]\n"
+  fprintf(stderr, "usage: cmpgw bench cmp ... (cmpgw bench cmp --help)\n"
+                  "       cmpgw bench store [--ops N] [--inflight K] [--preload N] [--db FILE]\n"
                   "  writes N enrolments (a transaction, its certificate and its event)\n"
                   "  through the store thread with K in flight (default 100000, 256), into a\n"
                   "  new database (removed after) or FILE, after N preloaded certificates\n");
   return 2;
 }
 
-static bool number(const char *s, unsigned long max, unsigned long *out) {
+bool bench_number(const char *s, unsigned long max, unsigned long *out) {
   char *end;
   if (s == NULL || *s < '0' || *s > '9')
     return false;
@@ -159,15 +161,17 @@ static bool number(const char *s, unsigned long max, unsigned long *out) {
 int cmd_bench(int argc, char **argv) {
   unsigned long ops = 100000, inflight = 256, pre = 0;
   const char *db = NULL;
+  if (argc >= 2 && strcmp(argv[1], "cmp") == 0)
+    return bench_cmp(argc, argv);
   if (argc < 2 || strcmp(argv[1], "store") != 0)
     return usage();
   for (int i = 2; i < argc; i++) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(argv[i], "--ops") && number(v, 100000000, &ops) && ops > 0)
+    if (!strcmp(argv[i], "--ops") && bench_number(v, 100000000, &ops) && ops > 0)
       i++;
-    else if (!strcmp(argv[i], "--inflight") && number(v, MAX_INFLIGHT, &inflight) && inflight > 0)
+    else if (!strcmp(argv[i], "--inflight") && bench_number(v, MAX_INFLIGHT, &inflight) && inflight > 0)
       i++;
-    else if (!strcmp(argv[i], "--preload") && number(v, 100000000, &pre))
+    else if (!strcmp(argv[i], "--preload") && bench_number(v, 100000000, &pre))
       i++;
     else if (!strcmp(argv[i], "--db") && v != NULL)
       db = argv[++i];

@@ -42,8 +42,10 @@ static const struct command {
                    "        exit status of secret, tx, certs, revoke, db: 0 ok, 1 not found or\n"
                    "        refused, 2 usage, 3 store error (see docs/cli.md)"},
     {"client", cmd_client, "client ir|cr|kur|p10cr|rr|genm --url URL ...\n        one CMP transaction"},
-    {"bench", cmd_bench, "bench store [--ops N] [--inflight K] [--preload N] [--db FILE]\n"
-                         "        store throughput: enrolments written per second (docs/PERFORMANCE.md)"},
+    {"bench", cmd_bench, "bench cmp --url http://HOST:PORT/PATH --ref R --secret S [--op ir|ir-implicit|genm]\n"
+                         "          [--sessions N] [--duration S | --count N] [--server-pid PID]\n"
+                         "  bench store [--ops N] [--inflight K] [--preload N] [--db FILE]\n"
+                         "        load generator, and store throughput (docs/PERFORMANCE.md)"},
 };
 
 static void usage(FILE *f) {

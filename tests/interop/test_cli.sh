@@ -558,6 +558,21 @@ for w in "secret list" "secret show" "secret revoke" "tx list" "tx show" "certs 
 done
 ok "cmpgw help lists every command and the exit statuses"
 
+# ------------------------------------------------------------------ 9b
+step "9b. bench cmp: the load generator runs whole transactions (numbers: docs/PERFORMANCE.md)"
+SECRET4="$(json_field secret "$W/s4.out")"
+BEFORE="$(sqlite3 "$DB" "SELECT count(*) FROM certificates WHERE subject = 'CN=cmpgw bench' AND status = 'valid'")"
+for op in ir ir-implicit genm; do
+    "$CMPGW" bench cmp --url "http://127.0.0.1:$PORT/.well-known/cmp" --ref cli-spare --secret "$SECRET4" \
+        --op "$op" --sessions 4 --count 40 --server-pid "$DAEMON_PID" >"$W/bench-$op.out" 2>&1 ||
+        fail "cmpgw bench cmp --op $op failed" "$W/bench-$op.out"
+    grep -qE "^cmp: op=$op sessions=4 ok=40 failed=0 .* server_cpu_ms_per_tx=" "$W/bench-$op.out" ||
+        fail "unexpected bench output" "$W/bench-$op.out"
+done
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM certificates WHERE subject = 'CN=cmpgw bench' AND status = 'valid'")" = $((BEFORE + 80)) ] ||
+    fail "the 80 enrolments of the bench are not all confirmed certificates"
+ok "40 ir + certConf, 40 ir (implicitConfirm asked, not granted here: certConf sent), 40 genm; 80 valid certificates"
+
 # ------------------------------------------------------------------ 10
 step "10. SIGTERM"
 daemon_stop TERM 60

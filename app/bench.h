@@ -1,0 +1,15 @@
+/*
+ * bench.h - what the parts of `cmpgw bench` share (cmd_bench.c: the command
+ * and `bench store`; bench_cmp.c: `bench cmp`).
+ */
+#ifndef CG_APP_BENCH_H
+#define CG_APP_BENCH_H
+
+#include <stdbool.h>
+
+/* A decimal number up to max; false when s is not one. */
+bool bench_number(const char *s, unsigned long max, unsigned long *out);
+/* `cmpgw bench cmp ...` (argv[1] is "cmp"). */
+int bench_cmp(int argc, char **argv);
+
+#endif

@@ -1,0 +1,345 @@
+/*
+ * bench_cmp.c - `cmpgw bench cmp`: an asynchronous CMP load generator on one
+ * libuv loop, built on the request builders of cmp/client.h and the HTTP
+ * client of transports/http_client.h.  N sessions, each one kept-alive
+ * connection running transactions back to back: ir + certConf, ir with
+ * implicit confirmation, or genm, MAC-protected (PasswordBasedMac).  Every
+ * session has its own key pair, made before the clock starts.  Prints
+ * throughput, latency percentiles, failures by failInfo and, given the
+ * server's PID, the server's CPU per transaction.
+ *
+ * It is lighter than an OpenSSL client: it does not verify the answers'
+ * protection (it checks type, transactionID and PKIStatus), so its CPU per
+ * transaction is mostly the two PBM derivations and one signature (POP) of the
+ * requests.  Not a conformance client: `cmpgw client` is.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "app/bench.h"
+#include "cmp/client.h"
+#include "cmp/msg.h"
+#include "core/crypto.h"
+#include "core/der.h"
+#include "core/err.h"
+#include "core/oid.h"
+#include "transports/http_client.h"
+
+#define MAX_MSG 8192
+#define MAX_SESSIONS 4096
+
+enum op { OP_IR, OP_IR_IMPLICIT, OP_GENM };
+
+struct run;
+
+struct session {
+  struct run *run;
+  struct cg_http_client *http;
+  struct cg_key *key;
+  uint8_t txid[16], nonce[16];
+  uint8_t req[MAX_MSG];
+  size_t req_len;
+  bool confirming;
+  uint64_t started_ns;
+};
+
+struct run {
+  uv_loop_t loop;
+  const char *path;
+  enum op op;
+  struct cmp_client_cred cred;
+  uint8_t subject[128];
+  size_t subject_len;
+  struct session *s;
+  unsigned n;
+  uint64_t deadline_ns; /* no new transaction starts after it */
+  unsigned long count, started, done, failed, transport_errors;
+  unsigned long by_failinfo[32], other_failures;
+  double *lat_ms;
+  size_t n_lat, cap_lat;
+};
+
+static void on_response(void *arg, int err, const struct cg_http_response *rsp);
+
+static bool want_more(struct run *r) {
+  return r->count ? r->started < r->count : uv_hrtime() < r->deadline_ns;
+}
+
+static void fill_hdr(struct session *s, struct cmp_client_hdr *h, struct der_view recip,
+                     bool implicit) {
+  memset(h, 0, sizeof *h);
+  h->transaction_id = (struct der_view){s->txid, sizeof s->txid};
+  h->sender_nonce = (struct der_view){s->nonce, sizeof s->nonce};
+  h->recip_nonce = recip;
+  h->implicit_confirm = implicit;
+}
+
+static void post(struct session *s) {
+  if (cg_http_client_post(s->http, s->run->path, s->req, s->req_len, on_response, s) != 0)
+    s->run->transport_errors++;
+}
+
+/* Starts the session's next transaction, or lets it rest. */
+static void next(struct session *s) {
+  struct run *r = s->run;
+  if (!want_more(r))
+    return;
+  struct cmp_client_hdr h;
+  if (cg_random(s->txid, sizeof s->txid) || cg_random(s->nonce, sizeof s->nonce))
+    return;
+  fill_hdr(s, &h, (struct der_view){NULL, 0}, r->op == OP_IR_IMPLICIT);
+  int err;
+  if (r->op == OP_GENM) {
+    struct der_view t = cg_oid(CG_OID_IT_CA_CERTS);
+    err = cmp_client_genm(&r->cred, &h, &t, 1, s->req, sizeof s->req, &s->req_len);
+  } else {
+    err = cmp_client_ir(&r->cred, &h, (struct der_view){r->subject, r->subject_len}, s->key,
+                        s->req, sizeof s->req, &s->req_len);
+  }
+  if (err)
+    return;
+  r->started++;
+  s->confirming = false;
+  s->started_ns = uv_hrtime();
+  post(s);
+}
+
+static void finished(struct session *s, bool ok, int fail_bit) {
+  struct run *r = s->run;
+  r->done++;
+  if (!ok) {
+    r->failed++;
+    if (fail_bit >= 0 && fail_bit < 32)
+      r->by_failinfo[fail_bit]++;
+    else
+      r->other_failures++;
+  } else {
+    if (r->n_lat == r->cap_lat) {
+      size_t cap = r->cap_lat ? 2 * r->cap_lat : 4096;
+      double *p = realloc(r->lat_ms, cap * sizeof *p);
+      if (p != NULL) {
+        r->lat_ms = p;
+        r->cap_lat = cap;
+      }
+    }
+    if (r->n_lat < r->cap_lat)
+      r->lat_ms[r->n_lat++] = (double)(uv_hrtime() - s->started_ns) / 1e6;
+  }
+  next(s);
+}
+
+static int lowest_bit(uint32_t v) {
+  for (int b = 0; b < 32; b++)
+    if (v & (1u << b))
+      return b;
+  return -1;
+}
+
+static void on_response(void *arg, int err, const struct cg_http_response *rsp) {
+  struct session *s = arg;
+  struct run *r = s->run;
+  struct cmp_msg m;
+  if (err != 0 || rsp->status != 200) {
+    r->transport_errors++;
+    finished(s, false, -1);
+    return;
+  }
+  if (cmp_msg_decode(rsp->body, rsp->len, &m) != 0 ||
+      !der_view_is(m.hdr.transaction_id, s->txid, sizeof s->txid)) {
+    finished(s, false, -1);
+    return;
+  }
+  if (m.type == CMP_ERROR) {
+    finished(s, false, m.u.error.status.has_fail_info ? lowest_bit(m.u.error.status.fail_info) : -1);
+    return;
+  }
+  if (s->confirming || r->op == OP_GENM) {
+    finished(s, m.type == (s->confirming ? CMP_PKICONF : CMP_GENP), -1);
+    return;
+  }
+  const struct cmp_cert_response *cr = m.u.cert_rep.n == 1 ? &m.u.cert_rep.rsp[0] : NULL;
+  if (m.type != CMP_IP || cr == NULL || cr->status.status != CMP_ACCEPTED || cr->cert.p == NULL) {
+    finished(s, false,
+             cr != NULL && cr->status.has_fail_info ? lowest_bit(cr->status.fail_info) : -1);
+    return;
+  }
+  if (r->op == OP_IR_IMPLICIT && m.hdr.implicit_confirm) {
+    finished(s, true, -1);
+    return;
+  }
+  /* certConf: the certificate is hashed from the answer, which must stay
+   * valid until the request is built (it is: built here). */
+  struct cmp_client_hdr h;
+  uint8_t recip[64];
+  size_t rlen = m.hdr.sender_nonce.len <= sizeof recip ? m.hdr.sender_nonce.len : 0;
+  memcpy(recip, m.hdr.sender_nonce.p, rlen);
+  if (rlen == 0 || cg_random(s->nonce, sizeof s->nonce)) {
+    finished(s, false, -1);
+    return;
+  }
+  fill_hdr(s, &h, (struct der_view){recip, rlen}, false);
+  if (cmp_client_cert_conf(&r->cred, &h, cr->cert, 0, false, s->req, sizeof s->req, &s->req_len)) {
+    finished(s, false, -1);
+    return;
+  }
+  s->confirming = true;
+  post(s);
+}
+
+static int cmp_dbl(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double p) {
+  if (n == 0)
+    return 0;
+  size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+  return v[i < n ? i : n - 1];
+}
+
+/* utime + stime of a process, seconds; -1 when unreadable. */
+static double cpu_of(long pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')');
+  unsigned long ut, st;
+  if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                          &st) != 2)
+    return -1;
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static int usage(void) {
+  fprintf(stderr,
+          "usage: cmpgw bench cmp --url http://HOST:PORT/PATH --ref REF --secret SECRET\n"
+          "         [--op ir|ir-implicit|genm] [--sessions N] [--duration S | --count N]\n"
+          "         [--iterations N] [--server-pid PID]\n"
+          "  N sessions (default 16), each a kept-alive connection running transactions\n"
+          "  back to back, for S seconds (default 10) or N transactions\n");
+  return 2;
+}
+
+int bench_cmp(int argc, char **argv) {
+  const char *url = NULL, *ref = NULL, *secret = NULL, *op = "ir";
+  unsigned long sessions = 16, duration = 10, count = 0, iterations = 500;
+  long pid = 0;
+  for (int i = 2; i < argc; i++) {
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    const char **str = !strcmp(argv[i], "--url")      ? &url
+                       : !strcmp(argv[i], "--ref")    ? &ref
+                       : !strcmp(argv[i], "--secret") ? &secret
+                       : !strcmp(argv[i], "--op")     ? &op
+                                                      : NULL;
+    unsigned long *num = !strcmp(argv[i], "--sessions")     ? &sessions
+                         : !strcmp(argv[i], "--duration")   ? &duration
+                         : !strcmp(argv[i], "--count")      ? &count
+                         : !strcmp(argv[i], "--iterations") ? &iterations
+                                                            : NULL;
+    unsigned long p;
+    if (v == NULL)
+      return usage();
+    if (str != NULL)
+      *str = v;
+    else if (num != NULL && bench_number(v, 100000000, num))
+      ;
+    else if (!strcmp(argv[i], "--server-pid") && bench_number(v, 1u << 30, &p))
+      pid = (long)p;
+    else
+      return usage();
+    i++;
+  }
+  struct run *r = calloc(1, sizeof *r);
+  char host[64];
+  int port = 0;
+  const char *path = NULL;
+  if (r == NULL || url == NULL || ref == NULL || secret == NULL || sessions == 0 ||
+      sessions > MAX_SESSIONS || (strcmp(op, "ir") && strcmp(op, "ir-implicit") && strcmp(op, "genm")) ||
+      sscanf(url, "http://%63[^:/]:%d", host, &port) != 2 || (path = strchr(url + 7, '/')) == NULL) {
+    free(r);
+    return usage();
+  }
+  r->path = path;
+  r->op = !strcmp(op, "genm") ? OP_GENM : !strcmp(op, "ir") ? OP_IR : OP_IR_IMPLICIT;
+  r->count = count;
+  r->cred = (struct cmp_client_cred){.secret = (const uint8_t *)secret,
+                                     .secret_len = strlen(secret),
+                                     .ref = (const uint8_t *)ref,
+                                     .ref_len = strlen(ref),
+                                     .iterations = (uint32_t)iterations,
+                                     .owf = CG_HASH_SHA256,
+                                     .mac = CG_HASH_SHA256};
+  /* subject CN=cmpgw bench */
+  static const uint8_t subject[] = {0x30, 0x16, 0x31, 0x14, 0x30, 0x12, 0x06, 0x03, 0x55, 0x04,
+                                    0x03, 0x0c, 0x0b, 'c',  'm',  'p',  'g',  'w',  ' ',  'b',
+                                    'e',  'n',  'c',  'h'};
+  memcpy(r->subject, subject, sizeof subject);
+  r->subject_len = sizeof subject;
+  r->n = (unsigned)sessions;
+  r->s = calloc(sessions, sizeof *r->s);
+  int rc = 1;
+  if (r->s == NULL || uv_loop_init(&r->loop) != 0)
+    goto out;
+  struct cg_http_client_opts ho = {.host = host, .port = port, .timeout_ms = 60000};
+  for (unsigned i = 0; i < r->n; i++) {
+    struct session *s = &r->s[i];
+    s->run = r;
+    if (cg_key_generate(CG_KEY_EC, 256, &s->key) || cg_http_client_new(&r->loop, &ho, &s->http)) {
+      fprintf(stderr, "cmpgw bench: cannot set up session %u (host must be numeric)\n", i);
+      goto close;
+    }
+  }
+  double cpu0 = pid ? cpu_of(pid) : -1;
+  uint64_t t0 = uv_hrtime();
+  r->deadline_ns = t0 + (uint64_t)duration * 1000000000ull;
+  for (unsigned i = 0; i < r->n; i++)
+    next(&r->s[i]);
+  while (r->done < r->started)
+    uv_run(&r->loop, UV_RUN_ONCE);
+  double secs = (double)(uv_hrtime() - t0) / 1e9;
+  double cpu1 = pid ? cpu_of(pid) : -1;
+  qsort(r->lat_ms, r->n_lat, sizeof *r->lat_ms, cmp_dbl);
+  unsigned long ok = r->done - r->failed;
+  printf("cmp: op=%s sessions=%u ok=%lu failed=%lu secs=%.2f tps=%.1f p50_ms=%.2f p90_ms=%.2f"
+         " p99_ms=%.2f max_ms=%.2f",
+         op, r->n, ok, r->failed, secs, (double)ok / secs, pct(r->lat_ms, r->n_lat, 0.5),
+         pct(r->lat_ms, r->n_lat, 0.9), pct(r->lat_ms, r->n_lat, 0.99),
+         r->n_lat ? r->lat_ms[r->n_lat - 1] : 0.0);
+  if (cpu0 >= 0 && cpu1 >= 0 && ok > 0)
+    printf(" server_cpu_s=%.2f server_cpu_ms_per_tx=%.3f", cpu1 - cpu0,
+           (cpu1 - cpu0) * 1000.0 / (double)ok);
+  printf("\n");
+  for (int b = 0; b < 32; b++)
+    if (r->by_failinfo[b])
+      printf("  failInfo %s: %lu\n", cg_failinfo_name(b) ? cg_failinfo_name(b) : "?",
+             r->by_failinfo[b]);
+  if (r->other_failures)
+    printf("  other failures (transport %lu, malformed or unexpected answers): %lu\n",
+           r->transport_errors, r->other_failures);
+  rc = r->failed == 0 && ok > 0 ? 0 : 1;
+close:
+  for (unsigned i = 0; i < r->n; i++) {
+    if (r->s[i].http != NULL)
+      cg_http_client_close(r->s[i].http, NULL, NULL);
+    cg_key_free(r->s[i].key);
+  }
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&r->loop);
+out:
+  free(r->s);
+  free(r->lat_ms);
+  free(r);
+  return rc;
+}
