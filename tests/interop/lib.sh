@@ -18,6 +18,7 @@ DAEMON_LOG=""
 DAEMON_STATUS=""
 PORT=""
 IT_LOG_SHOWN=""
+CLIENT_PID="" # a client a test runs in the background; killed at exit
 
 step() { printf '\n== %s\n' "$*"; }
 ok() { printf '   ok: %s\n' "$*"; }
@@ -134,6 +135,7 @@ daemon_stop() {
 lib_cleanup() {
     local rc=$?
     trap - EXIT
+    [ -z "$CLIENT_PID" ] || kill "$CLIENT_PID" 2>/dev/null || true
     if [ -n "$DAEMON_PID" ] && ! daemon_exited; then
         kill -s TERM "$DAEMON_PID" 2>/dev/null || true
         if ! until_true 20 daemon_exited; then
@@ -149,6 +151,16 @@ lib_cleanup() {
 }
 
 # ---------------------------------------------------------------- small helpers
+
+# new_secret CONF [ARGS...]: `cmpgw secret new --json ARGS` for CONF; sets REF and SECRET.
+new_secret() {
+    local conf="$1" out
+    shift
+    out="$(mktemp "$IT_TMP/secret.XXXXXX")"
+    "$CMPGW" secret new -c "$conf" --json "$@" >"$out" 2>&1 || fail "cmpgw secret new failed" "$out"
+    REF="$(json_field reference "$out")"
+    SECRET="$(json_field secret "$out")"
+}
 
 # json_field NAME FILE: the string value of "NAME" in a one-line JSON object.
 json_field() {

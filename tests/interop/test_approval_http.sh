@@ -22,14 +22,6 @@ lib_init "${1:-}"
 W="$IT_TMP/work"
 GW="$IT_TMP/gw"
 mkdir -p "$W"
-CLIENT_PID=""
-approval_cleanup() {
-    local rc=$?
-    [ -z "$CLIENT_PID" ] || kill "$CLIENT_PID" 2>/dev/null || true
-    (exit "$rc")
-    lib_cleanup
-}
-trap approval_cleanup EXIT
 
 step "cmpgw init, a profile with approval = manual, serve"
 "$CMPGW" init "$GW" --http 127.0.0.1:0 >"$W/init.out" 2>&1 || fail "cmpgw init failed" "$W/init.out"

@@ -35,10 +35,7 @@ trap crash_cleanup EXIT
 
 step "cmpgw init, serve, one shared secret"
 "$CMPGW" init "$GW" --http 127.0.0.1:0 >"$W/init.out" 2>&1 || fail "cmpgw init failed" "$W/init.out"
-"$CMPGW" secret new -c "$GW/cmpgw.conf" --json >"$W/secret.json" 2>&1 ||
-    fail "cmpgw secret new failed" "$W/secret.json"
-REF="$(json_field reference "$W/secret.json")"
-SECRET="$(json_field secret "$W/secret.json")"
+new_secret "$GW/cmpgw.conf"
 RA="$(ra_subject "$GW")" || fail "cannot read the RA subject"
 daemon_start "$GW/cmpgw.conf"
 ok "serving on port $PORT"

@@ -23,23 +23,12 @@ lib_init "${1:-}"
 W="$IT_TMP/work"
 GW="$IT_TMP/gw"
 mkdir -p "$W"
-CLIENT_PID=""
-tcp_cleanup() {
-    local rc=$?
-    [ -z "$CLIENT_PID" ] || kill "$CLIENT_PID" 2>/dev/null || true
-    (exit "$rc")
-    lib_cleanup
-}
-trap tcp_cleanup EXIT
 
 step "cmpgw init --tcp, serve"
 "$CMPGW" init "$GW" --http 127.0.0.1:0 --tcp 127.0.0.1:0 >"$W/init.out" 2>&1 ||
     fail "cmpgw init failed" "$W/init.out"
 grep -q '^tcp = 127.0.0.1:0$' "$GW/cmpgw.conf" || fail "init --tcp did not write the listener"
-"$CMPGW" secret new -c "$GW/cmpgw.conf" --json >"$W/secret.json" 2>&1 ||
-    fail "cmpgw secret new failed" "$W/secret.json"
-REF="$(json_field reference "$W/secret.json")"
-SECRET="$(json_field secret "$W/secret.json")"
+new_secret "$GW/cmpgw.conf"
 RA="$(ra_subject "$GW")" || fail "cannot read the RA subject"
 daemon_start "$GW/cmpgw.conf"
 [ -n "${TCP_PORT:-}" ] || fail "no 'listening tcp' line in the daemon log" "$DAEMON_LOG"
@@ -116,10 +105,7 @@ ok "stopped cleanly after the malformed frames"
 step "TCP-level polling: tcp_profile with approval = manual"
 printf '\n[profile manual]\napproval = manual\ncheck_after = 1\n' >>"$GW/cmpgw.conf"
 sed -i 's/^tcp_profile = .*/tcp_profile = manual/' "$GW/cmpgw.conf"
-"$CMPGW" secret new -c "$GW/cmpgw.conf" --profile manual --json >"$W/secret-m.json" 2>&1 ||
-    fail "cmpgw secret new failed" "$W/secret-m.json"
-REF="$(json_field reference "$W/secret-m.json")"
-SECRET="$(json_field secret "$W/secret-m.json")"
+new_secret "$GW/cmpgw.conf" --profile manual
 daemon_start "$GW/cmpgw.conf"
 tcp() { python3 "$HERE/tcp_poll.py" "$@"; }
 for f in v10 rfc2510 no; do
