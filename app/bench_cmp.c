@@ -32,7 +32,7 @@
 #include "transports/http_client.h"
 
 #define MAX_MSG 8192
-#define MAX_SESSIONS 4096
+#define MAX_SESSIONS 20000
 
 enum op { OP_IR, OP_IR_IMPLICIT, OP_GENM };
 

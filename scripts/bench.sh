@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# bench.sh - the performance table of docs/PERFORMANCE.md in one run, on this
+# machine, on loopback:
+#   1. cmpgw and OpenSSL's mock CMP server (`openssl cmp -port`, MAC, a fixed
+#      certificate: it signs and stores nothing) under the same independent
+#      load generator, cmpload (OpenSSL-based), at 1, 16, 64 and 256 clients:
+#      MAC ir + certConf, P-256, server and generator pinned to CPUs 1 and 0;
+#   2. cmpgw under its own load generator (`cmpgw bench cmp`) at 16, 1,000 and
+#      10,000 sessions (each a connection of its own);
+#   3. the store on its own (`cmpgw bench store`).
+# Prints one line per run.  Takes about 3 minutes.
+# Usage: scripts/bench.sh [CMPLOAD_DIR]   (default ../shared/tools/cmpload; built with make)
+# Environment: BENCH_SECONDS (default 10) per run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+secs=${BENCH_SECONDS:-10}
+cmpload_dir=${1:-$root/../shared/tools/cmpload}
+cmpgw=$root/build/cmpgw
+[ -x "$cmpgw" ] || { echo "bench: build first (cmake -S . -B build && cmake --build build)" >&2; exit 2; }
+command -v taskset >/dev/null || { echo "bench: taskset is needed" >&2; exit 2; }
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+echo "== machine: $(nproc) CPUs, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(date -u +%FT%TZ)"
+echo "== cmpgw: build/, $(if grep -q 'CG_WOLFSSL_PREFIX:PATH=.*\.deps/wolfssl' build/CMakeCache.txt 2>/dev/null &&
+  [ -f "$root/.deps/wolfssl/lib/libwolfssl.a" ]; then echo "fast wolfSSL (SP asm)"; else echo "Debian's wolfSSL"; fi)"
+
+cmpload=""
+if [ -d "$cmpload_dir" ] && make -s -C "$cmpload_dir" >/dev/null 2>&1; then
+  cmpload="$cmpload_dir/cmpload"
+else
+  echo "== cmpload not found at $cmpload_dir: part 1 skipped"
+fi
+
+# wait_port LOG REGEX: the port a server logged
+wait_port() {
+  for _ in $(seq 300); do
+    if grep -qE "$2" "$1" 2>/dev/null; then grep -oE "$2" "$1" | head -1 | grep -oE '[0-9]+$'; return; fi
+    sleep 0.1
+  done
+  echo "bench: no line /$2/ in $1" >&2
+  exit 1
+}
+
+# ---- the gateway
+"$cmpgw" init "$work/gw" --http 127.0.0.1:0 >/dev/null 2>&1
+sed -i 's/^max_connections = .*/max_connections = 20000/' "$work/gw/cmpgw.conf"
+"$cmpgw" secret new -c "$work/gw/cmpgw.conf" --json >"$work/secret.json" 2>/dev/null
+ref=$(sed -n 's/.*"reference": "\([^"]*\)".*/\1/p' "$work/secret.json")
+secret=$(sed -n 's/.*"secret": "\([^"]*\)".*/\1/p' "$work/secret.json")
+taskset -c 1 "$cmpgw" serve -c "$work/gw/cmpgw.conf" 2>"$work/gw.log" &
+gw_pid=$!
+pids+=("$gw_pid")
+gw_port=$(wait_port "$work/gw.log" 'listening http 127\.0\.0\.1:[0-9]+')
+
+# ---- OpenSSL's mock server, with a CA, its own certificate and the one it hands out
+if [ -n "$cmpload" ]; then
+  (
+    cd "$work"
+    ec() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+    ec ca.key
+    openssl req -x509 -new -key ca.key -subj "/CN=mock CA" -days 30 \
+      -addext "basicConstraints=critical,CA:TRUE" -out ca.pem 2>/dev/null
+    for k in srv dev; do
+      ec "$k.key"
+      openssl req -new -key "$k.key" -subj "/CN=mock $k" -out "$k.csr" 2>/dev/null
+      openssl x509 -req -in "$k.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+        -out "$k.pem" 2>/dev/null
+    done
+  )
+  taskset -c 1 openssl cmp -port 0 -srv_ref mockref -srv_secret pass:mock-secret \
+    -srv_cert "$work/srv.pem" -srv_key "$work/srv.key" -rsp_cert "$work/dev.pem" \
+    -rsp_capubs "$work/ca.pem" >"$work/mock.log" 2>&1 &
+  mock_pid=$!
+  pids+=("$mock_pid")
+  mock_port=$(wait_port "$work/mock.log" '^ACCEPT [^ ]*:[0-9]+')
+
+  echo "== 1. cmpload, MAC ir + certConf, P-256 (server on CPU 1, cmpload on CPU 0)"
+  for n in 1 16 64 256; do
+    printf 'cmpgw  threads=%-4s ' "$n"
+    taskset -c 0 "$cmpload" --url "http://127.0.0.1:$gw_port/.well-known/cmp" --threads "$n" \
+      --duration "$secs" --warmup 2 --secret "$secret" --ref "$ref" \
+      --server-pid "$gw_pid" 2>&1 | tail -1 | cut -c1-400
+    printf 'mock   threads=%-4s ' "$n"
+    taskset -c 0 "$cmpload" --url "http://127.0.0.1:$mock_port/pkix/" --threads "$n" \
+      --duration "$secs" --warmup 2 --secret mock-secret --ref mockref --newkey "$work/dev.key" \
+      --server-pid "$mock_pid" 2>&1 | tail -1 | cut -c1-400
+  done
+fi
+
+echo "== 2. cmpgw bench cmp, MAC ir + certConf, P-256 (server on CPU 1, bench on CPU 0)"
+for n in 16 1000 10000; do
+  taskset -c 0 "$cmpgw" bench cmp --url "http://127.0.0.1:$gw_port/.well-known/cmp" --ref "$ref" \
+    --secret "$secret" --sessions "$n" --duration "$secs" --server-pid "$gw_pid" 2>&1 | grep -v ' INFO '
+done
+echo "   daemon RSS after: $(sed -n 's/^VmRSS: *//p' "/proc/$gw_pid/status"), peak: $(sed -n 's/^VmHWM: *//p' "/proc/$gw_pid/status")"
+
+echo "== 3. cmpgw bench store"
+"$cmpgw" bench store --ops 100000 --inflight 1024 2>/dev/null
+"$cmpgw" bench store --ops 100000 --inflight 1024 --preload 1000000 2>/dev/null
