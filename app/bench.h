@@ -11,5 +11,7 @@
 bool bench_number(const char *s, unsigned long max, unsigned long *out);
 /* `cmpgw bench cmp ...` (argv[1] is "cmp"). */
 int bench_cmp(int argc, char **argv);
+/* `cmpgw bench crypto ...`. */
+int bench_crypto(int argc, char **argv);
 
 #endif

@@ -140,6 +140,7 @@ static double now_s(void) {
 
 static int usage(void) {
   fprintf(stderr, "usage: cmpgw bench cmp ... (cmpgw bench cmp --help)\n"
+                  "       cmpgw bench crypto [--rounds N] [--iterations PBM_ITERATIONS]\n"
                   "       cmpgw bench store [--ops N] [--inflight K] [--preload N] [--db FILE]\n"
                   "  writes N enrolments (a transaction, its certificate and its event)\n"
                   "  through the store thread with K in flight (default 100000, 256), into a\n"
@@ -163,6 +164,8 @@ int cmd_bench(int argc, char **argv) {
   const char *db = NULL;
   if (argc >= 2 && strcmp(argv[1], "cmp") == 0)
     return bench_cmp(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "crypto") == 0)
+    return bench_crypto(argc, argv);
   if (argc < 2 || strcmp(argv[1], "store") != 0)
     return usage();
   for (int i = 2; i < argc; i++) {

@@ -45,7 +45,8 @@ static const struct command {
     {"bench", cmd_bench, "bench cmp --url http://HOST:PORT/PATH --ref R --secret S [--op ir|ir-implicit|genm]\n"
                          "          [--sessions N] [--duration S | --count N] [--server-pid PID]\n"
                          "  bench store [--ops N] [--inflight K] [--preload N] [--db FILE]\n"
-                         "        load generator, and store throughput (docs/PERFORMANCE.md)"},
+                         "  bench crypto [--rounds N] [--iterations N]\n"
+                         "        load generator, store throughput, crypto floor (docs/PERFORMANCE.md)"},
 };
 
 static void usage(FILE *f) {
