@@ -476,37 +476,44 @@ static struct profile_rt *profile_by_name(struct gateway *gw, const char *name);
  * pollRep; otherwise its kept request is answered again from the stored
  * outcome (cmp_exchange_new_replay(): the certificate, the rp or the
  * rejection), nothing written. */
+/* A TCP pollReq answered without the engine: the request is done. */
+static void poll_answered(struct request *r) {
+  struct gateway *gw = r->gw;
+  free(r);
+  gw->inflight--;
+  maybe_finish_stop(gw);
+}
+
 static void on_poll_ref(struct cg_store_op *op) {
   struct request *r = op->arg;
   struct gateway *gw = r->gw;
   struct profile_rt *p = op->result == 0 && op->txn_found ? profile_by_name(gw, op->txn.profile)
                                                           : NULL;
-  const char *refused = op->result != 0 ? "store unavailable"
-                        : !op->txn_found ? "unknown polling reference"
-                        : p == NULL || op->request_out == NULL ? "the transaction cannot be answered"
-                                                               : NULL;
-  if (refused == NULL && (op->txn.state == CMP_TXN_PENDING_APPROVAL ||
-                          op->txn.state == CMP_TXN_PENDING_CA)) {
+  if (p == NULL || op->request_out == NULL || gw->stopping) {
+    const char *why = op->result != 0   ? "store unavailable"
+                      : !op->txn_found  ? "unknown polling reference"
+                      : gw->stopping    ? "shutting down"
+                                        : "the transaction cannot be answered";
+    unsigned code = op->result == 0 && !op->txn_found ? CG_TCP_ERR_CLIENT : CG_TCP_ERR_SERVER;
+    cg_store_op_release(op);
+    cg_tcp_respond_error(r->tcp, code, why);
+    poll_answered(r);
+    return;
+  }
+  if (op->txn.state == CMP_TXN_PENDING_APPROVAL || op->txn.state == CMP_TXN_PENDING_CA) {
     cg_info("tcp pollReq ref=%08x txid=%s -> pollRep (%s)", r->poll_ref, op->txn.txid,
             cmp_txn_state_name(op->txn.state));
+    cg_store_op_release(op);
     cg_tcp_respond_poll(r->tcp, r->poll_ref, check_after(p));
-    refused = "";
+    poll_answered(r);
+    return;
   }
-  if (refused == NULL && !gw->stopping)
-    r->ex = cmp_exchange_new_replay(&gw->server, &p->cmp, op->request_out, op->request_der_len,
-                                    (int64_t)time(NULL));
+  r->ex = cmp_exchange_new_replay(&gw->server, &p->cmp, op->request_out, op->request_der_len,
+                                  (int64_t)time(NULL));
   cg_store_op_release(op);
   if (r->ex == NULL) {
-    if (refused == NULL)
-      refused = gw->stopping ? "shutting down" : "out of memory";
-    if (refused[0] != '\0')
-      cg_tcp_respond_error(r->tcp, strcmp(refused, "unknown polling reference") == 0
-                                       ? CG_TCP_ERR_CLIENT
-                                       : CG_TCP_ERR_SERVER,
-                           refused);
-    free(r);
-    gw->inflight--;
-    maybe_finish_stop(gw);
+    cg_tcp_respond_error(r->tcp, CG_TCP_ERR_SERVER, "out of memory");
+    poll_answered(r);
     return;
   }
   r->profile = p;
