@@ -1,10 +1,13 @@
 /*
  * bench_cmp.c - `cmpgw bench cmp`: an asynchronous CMP load generator on one
- * libuv loop, built on the request builders of cmp/client.h and the HTTP
- * client of transports/http_client.h.  N sessions, each one kept-alive
- * connection running transactions back to back: ir + certConf, ir with
- * implicit confirmation, or genm, MAC-protected (PasswordBasedMac).  Every
- * session has its own key pair, made before the clock starts.  Prints
+ * libuv loop, built on the request builders of cmp/client.h, the HTTP client
+ * of transports/http_client.h and the raw TCP exchange of
+ * transports/tcp_client.h.  N sessions running transactions back to back:
+ * ir + certConf, ir with implicit confirmation, or genm, MAC-protected
+ * (PasswordBasedMac); over HTTP each session is one kept-alive connection,
+ * over tcp:// each message has a connection of its own (version 10 framing).
+ * Every session has its own key pair (P-256, Ed25519 or RSA-2048), made
+ * before the clock starts.  Prints
  * throughput, latency percentiles, failures by failInfo and, given the
  * server's PID, the server's CPU per transaction.
  *
@@ -30,6 +33,7 @@
 #include "core/err.h"
 #include "core/oid.h"
 #include "transports/http_client.h"
+#include "transports/tcp_client.h"
 
 #define MAX_MSG 8192
 #define MAX_SESSIONS 20000
@@ -52,6 +56,8 @@ struct session {
 struct run {
   uv_loop_t loop;
   const char *path;
+  bool tcp;
+  struct cg_tcp_exchange_opts tcp_opts;
   enum op op;
   struct cmp_client_cred cred;
   uint8_t subject[128];
@@ -80,9 +86,22 @@ static void fill_hdr(struct session *s, struct cmp_client_hdr *h, struct der_vie
   h->implicit_confirm = implicit;
 }
 
+static void on_tcp_answer(void *arg, int err, const struct cg_tcp_answer *a, const char *detail) {
+  (void)detail;
+  struct cg_http_response rsp = {.status = a != NULL && a->type == 5 ? 200 : 502,
+                                 .content_type = "application/pkixcmp",
+                                 .body = a != NULL ? a->value : NULL,
+                                 .len = a != NULL ? a->len : 0};
+  on_response(arg, err, err == 0 ? &rsp : NULL);
+}
+
 static void post(struct session *s) {
-  if (cg_http_client_post(s->http, s->run->path, s->req, s->req_len, on_response, s) != 0)
-    s->run->transport_errors++;
+  struct run *r = s->run;
+  int err = r->tcp ? cg_tcp_exchange(&r->loop, &r->tcp_opts, 0, s->req, s->req_len,
+                                     on_tcp_answer, s)
+                   : cg_http_client_post(s->http, r->path, s->req, s->req_len, on_response, s);
+  if (err != 0)
+    r->transport_errors++;
 }
 
 /* Starts the session's next transaction, or lets it rest. */
@@ -224,8 +243,9 @@ static double cpu_of(long pid) {
 
 static int usage(void) {
   fprintf(stderr,
-          "usage: cmpgw bench cmp --url http://HOST:PORT/PATH --ref REF --secret SECRET\n"
-          "         [--op ir|ir-implicit|genm] [--sessions N] [--duration S | --count N]\n"
+          "usage: cmpgw bench cmp --url http://HOST:PORT/PATH|tcp://HOST:PORT --ref REF --secret SECRET\n"
+          "         [--op ir|ir-implicit|genm] [--keytype p256|ed25519|rsa2048]\n"
+          "         [--sessions N] [--duration S | --count N]\n"
           "         [--iterations N] [--server-pid PID]\n"
           "  N sessions (default 16), each a kept-alive connection running transactions\n"
           "  back to back, for S seconds (default 10) or N transactions\n");
@@ -233,7 +253,7 @@ static int usage(void) {
 }
 
 int bench_cmp(int argc, char **argv) {
-  const char *url = NULL, *ref = NULL, *secret = NULL, *op = "ir";
+  const char *url = NULL, *ref = NULL, *secret = NULL, *op = "ir", *keytype = "p256";
   unsigned long sessions = 16, duration = 10, count = 0, iterations = 500;
   long pid = 0;
   for (int i = 2; i < argc; i++) {
@@ -242,6 +262,7 @@ int bench_cmp(int argc, char **argv) {
                        : !strcmp(argv[i], "--ref")    ? &ref
                        : !strcmp(argv[i], "--secret") ? &secret
                        : !strcmp(argv[i], "--op")     ? &op
+                       : !strcmp(argv[i], "--keytype") ? &keytype
                                                       : NULL;
     unsigned long *num = !strcmp(argv[i], "--sessions")     ? &sessions
                          : !strcmp(argv[i], "--duration")   ? &duration
@@ -265,13 +286,23 @@ int bench_cmp(int argc, char **argv) {
   char host[64];
   int port = 0;
   const char *path = NULL;
+  enum cg_key_type kt = !strcmp(keytype, "ed25519") ? CG_KEY_ED25519
+                       : !strcmp(keytype, "rsa2048") ? CG_KEY_RSA
+                                                     : CG_KEY_EC;
+  bool tcp = url != NULL && strncmp(url, "tcp://", 6) == 0;
   if (r == NULL || url == NULL || ref == NULL || secret == NULL || sessions == 0 ||
       sessions > MAX_SESSIONS || (strcmp(op, "ir") && strcmp(op, "ir-implicit") && strcmp(op, "genm")) ||
-      sscanf(url, "http://%63[^:/]:%d", host, &port) != 2 || (path = strchr(url + 7, '/')) == NULL) {
+      (strcmp(keytype, "p256") && strcmp(keytype, "ed25519") && strcmp(keytype, "rsa2048")) ||
+      (tcp ? sscanf(url, "tcp://%63[^:/]:%d", host, &port) != 2
+           : sscanf(url, "http://%63[^:/]:%d", host, &port) != 2 ||
+                 (path = strchr(url + 7, '/')) == NULL)) {
     free(r);
     return usage();
   }
   r->path = path;
+  r->tcp = tcp;
+  r->tcp_opts = (struct cg_tcp_exchange_opts){
+      .host = host, .port = port, .framing = CG_TCP_V10, .timeout_ms = 60000};
   r->op = !strcmp(op, "genm") ? OP_GENM : !strcmp(op, "ir") ? OP_IR : OP_IR_IMPLICIT;
   r->count = count;
   r->cred = (struct cmp_client_cred){.secret = (const uint8_t *)secret,
@@ -296,7 +327,8 @@ int bench_cmp(int argc, char **argv) {
   for (unsigned i = 0; i < r->n; i++) {
     struct session *s = &r->s[i];
     s->run = r;
-    if (cg_key_generate(CG_KEY_EC, 256, &s->key) || cg_http_client_new(&r->loop, &ho, &s->http)) {
+    if (cg_key_generate(kt, kt == CG_KEY_RSA ? 2048 : 256, &s->key) ||
+        (!tcp && cg_http_client_new(&r->loop, &ho, &s->http))) {
       fprintf(stderr, "cmpgw bench: cannot set up session %u (host must be numeric)\n", i);
       goto close;
     }
@@ -312,9 +344,9 @@ int bench_cmp(int argc, char **argv) {
   double cpu1 = pid ? cpu_of(pid) : -1;
   qsort(r->lat_ms, r->n_lat, sizeof *r->lat_ms, cmp_dbl);
   unsigned long ok = r->done - r->failed;
-  printf("cmp: op=%s sessions=%u ok=%lu failed=%lu secs=%.2f tps=%.1f p50_ms=%.2f p90_ms=%.2f"
+  printf("cmp: op=%s keytype=%s transport=%s sessions=%u ok=%lu failed=%lu secs=%.2f tps=%.1f p50_ms=%.2f p90_ms=%.2f"
          " p99_ms=%.2f max_ms=%.2f",
-         op, r->n, ok, r->failed, secs, (double)ok / secs, pct(r->lat_ms, r->n_lat, 0.5),
+         op, keytype, tcp ? "tcp" : "http", r->n, ok, r->failed, secs, (double)ok / secs, pct(r->lat_ms, r->n_lat, 0.5),
          pct(r->lat_ms, r->n_lat, 0.9), pct(r->lat_ms, r->n_lat, 0.99),
          r->n_lat ? r->lat_ms[r->n_lat - 1] : 0.0);
   if (cpu0 >= 0 && cpu1 >= 0 && ok > 0)

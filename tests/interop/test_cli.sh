@@ -566,7 +566,7 @@ for op in ir ir-implicit genm; do
     "$CMPGW" bench cmp --url "http://127.0.0.1:$PORT/.well-known/cmp" --ref cli-spare --secret "$SECRET4" \
         --op "$op" --sessions 4 --count 40 --server-pid "$DAEMON_PID" >"$W/bench-$op.out" 2>&1 ||
         fail "cmpgw bench cmp --op $op failed" "$W/bench-$op.out"
-    grep -qE "^cmp: op=$op sessions=4 ok=40 failed=0 .* server_cpu_ms_per_tx=" "$W/bench-$op.out" ||
+    grep -qE "^cmp: op=$op keytype=p256 transport=http sessions=4 ok=40 failed=0 .* server_cpu_ms_per_tx=" "$W/bench-$op.out" ||
         fail "unexpected bench output" "$W/bench-$op.out"
 done
 [ "$(sqlite3 "$DB" "SELECT count(*) FROM certificates WHERE subject = 'CN=cmpgw bench' AND status = 'valid'")" = $((BEFORE + 80)) ] ||

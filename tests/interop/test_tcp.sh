@@ -96,6 +96,11 @@ for f in v10 rfc2510; do
     done
     ok "$f: ir (${KEYTYPE[$f]} key), p10cr (MAC), cr, kur, rr (signed by the ${KEYTYPE[$f]} line), genm; every certificate verifies"
 done
+"$CMPGW" bench cmp --url "tcp://127.0.0.1:$TCP_PORT" --ref "$REF" --secret "$SECRET" --sessions 4 \
+    --count 20 --keytype ed25519 >"$W/bench.out" 2>&1 || fail "cmpgw bench cmp over TCP failed" "$W/bench.out"
+grep -qE '^cmp: op=ir keytype=ed25519 transport=tcp sessions=4 ok=20 failed=0 ' "$W/bench.out" ||
+    fail "unexpected bench output" "$W/bench.out"
+ok "cmpgw bench cmp over TCP: 20 ir + certConf with Ed25519 keys"
 
 step "SIGTERM"
 daemon_stop TERM 30
