@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 
+/* Seconds on the monotonic clock. */
+double bench_now(void);
 /* A decimal number up to max; false when s is not one. */
 bool bench_number(const char *s, unsigned long max, unsigned long *out);
 /* `cmpgw bench cmp ...` (argv[1] is "cmp"). */

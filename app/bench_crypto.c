@@ -12,17 +12,10 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "app/bench.h"
 #include "core/crypto.h"
 #include "core/err.h"
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int bench_crypto(int argc, char **argv) {
   unsigned long n = 2000, iterations = 500;
@@ -48,27 +41,27 @@ int bench_crypto(int argc, char **argv) {
   double t, pbm, hmac, sign, verify, hash;
   int err = 0;
 
-  t = now_s();
+  t = bench_now();
   for (unsigned long i = 0; i < n && !err; i++)
     err = cg_pbm_owf(CG_HASH_SHA256, secret, sizeof secret - 1, salt, sizeof salt,
                      (uint32_t)iterations, out);
-  pbm = (now_s() - t) / (double)n;
-  t = now_s();
+  pbm = (bench_now() - t) / (double)n;
+  t = bench_now();
   for (unsigned long i = 0; i < n && !err; i++)
     err = cg_hmac(CG_HASH_SHA256, out, 32, &iov, 1, out);
-  hmac = (now_s() - t) / (double)n;
-  t = now_s();
+  hmac = (bench_now() - t) / (double)n;
+  t = bench_now();
   for (unsigned long i = 0; i < n && !err; i++)
     err = cg_sign(key, CG_SIG_ECDSA, CG_HASH_SHA256, &iov, 1, sig, sizeof sig, &sig_len);
-  sign = (now_s() - t) / (double)n;
-  t = now_s();
+  sign = (bench_now() - t) / (double)n;
+  t = bench_now();
   for (unsigned long i = 0; i < n && !err; i++)
     err = cg_verify(key, CG_SIG_ECDSA, CG_HASH_SHA256, &iov, 1, sig, sig_len);
-  verify = (now_s() - t) / (double)n;
-  t = now_s();
+  verify = (bench_now() - t) / (double)n;
+  t = bench_now();
   for (unsigned long i = 0; i < n && !err; i++)
     err = cg_hash(CG_HASH_SHA256, &iov, 1, out);
-  hash = (now_s() - t) / (double)n;
+  hash = (bench_now() - t) / (double)n;
   cg_key_free(key);
   if (err) {
     fprintf(stderr, "cmpgw bench crypto: %s\n", cg_strerror(err));

@@ -378,3 +378,16 @@ int cli_crl_reason_parse(const char *s) {
       return r;
   return -1;
 }
+
+void cli_json_list(const void *items, size_t n, size_t size,
+                   void (*fields)(struct cli_json *j, const void *item)) {
+  struct cli_json j;
+  cli_json_init(&j, stdout);
+  cli_json_array(&j, NULL);
+  for (size_t i = 0; i < n; i++) {
+    cli_json_object(&j, NULL);
+    fields(&j, (const char *)items + i * size);
+    cli_json_end(&j);
+  }
+  cli_json_end(&j);
+}

@@ -77,6 +77,10 @@ void cli_json_object(struct cli_json *j, const char *key);
 void cli_json_array(struct cli_json *j, const char *key);
 /* Closes the innermost object or array (and ends the line at the top). */
 void cli_json_end(struct cli_json *j);
+/* Prints n items (each size octets, from items) to stdout as a JSON array of
+ * objects, fields(j, item) writing the members of each. */
+void cli_json_list(const void *items, size_t n, size_t size,
+                   void (*fields)(struct cli_json *j, const void *item));
 /* A string, escaped (invalid UTF-8 becomes U+FFFD); NULL writes null. */
 void cli_json_string(struct cli_json *j, const char *key, const char *s);
 /* A string from the database, where "" stands for NULL: null when empty. */

@@ -132,12 +132,6 @@ static int preload(const char *path, unsigned long n) {
 
 static void on_stopped(void *arg) { *(bool *)arg = true; }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int usage(void) {
   fprintf(stderr, "usage: cmpgw bench cmp ... (cmpgw bench cmp --help)\n"
                   "       cmpgw bench crypto [--rounds N] [--iterations PBM_ITERATIONS]\n"
@@ -146,6 +140,12 @@ static int usage(void) {
                   "  through the store thread with K in flight (default 100000, 256), into a\n"
                   "  new database (removed after) or FILE, after N preloaded certificates\n");
   return 2;
+}
+
+double bench_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 bool bench_number(const char *s, unsigned long max, unsigned long *out) {
@@ -200,21 +200,21 @@ int cmd_bench(int argc, char **argv) {
     goto out;
   cg_store_close(b->st); /* the schema exists now */
   b->st = NULL;
-  double t0 = now_s();
+  double t0 = bench_now();
   if (pre > 0 && preload(db, pre) != 0)
     goto out;
-  double t_pre = now_s() - t0;
+  double t_pre = bench_now() - t0;
   if (cg_store_open(db, &b->st) != 0 || uv_loop_init(&b->loop) != 0 ||
       cg_store_start(b->st, &b->loop) != 0)
     goto out;
   uint64_t ops0, commits0, ops1, commits1;
   cg_store_stats(b->st, &ops0, &commits0);
-  double start = now_s();
+  double start = bench_now();
   for (unsigned long i = 0; i < inflight && b->next < b->total; i++)
     submit(b, &b->ops[i]);
   while (b->done < b->total)
     uv_run(&b->loop, UV_RUN_ONCE);
-  double secs = now_s() - start;
+  double secs = bench_now() - start;
   cg_store_stats(b->st, &ops1, &commits1);
   printf("store: writes=%lu failed=%lu secs=%.2f writes_per_s=%.0f commits=%llu writes_per_commit=%.1f"
          " inflight=%lu preloaded=%lu preload_secs=%.1f synchronous=FULL\n",

@@ -40,7 +40,8 @@ static void reason_text(int reason, char *out, size_t cap) {
     snprintf(out, cap, "%d (%s)", reason, name);
 }
 
-static void cert_fields(struct cli_json *j, const struct cg_query_cert *c) {
+static void cert_fields(struct cli_json *j, const void *item) {
+  const struct cg_query_cert *c = item;
   cli_json_string(j, "serial", c->serial);
   cli_json_string(j, "subject", c->subject);
   cli_json_string(j, "issuer", c->issuer);
@@ -105,15 +106,7 @@ static int certs_list(int argc, char **argv) {
     return cli_exit_of(err);
   }
   if (json) {
-    struct cli_json j;
-    cli_json_init(&j, stdout);
-    cli_json_array(&j, NULL);
-    for (size_t i = 0; i < n; i++) {
-      cli_json_object(&j, NULL);
-      cert_fields(&j, &v[i]);
-      cli_json_end(&j);
-    }
-    cli_json_end(&j);
+    cli_json_list(v, n, sizeof *v, cert_fields);
   } else {
     static const char *const head[] = {"CREATED", "SERIAL", "STATUS", "NOT_AFTER", "PROFILE",
                                        "KEY", "SUBJECT", "SANS"};

@@ -1032,7 +1032,8 @@ static int tcp_send(struct client *cl, uint32_t ref) {
                                    .framing = cl->framing,
                                    .max_frame = MAX_RESPONSE,
                                    .timeout_ms = cl->o.timeout_s * 1000};
-  uint8_t r[4] = {(uint8_t)(ref >> 24), (uint8_t)(ref >> 16), (uint8_t)(ref >> 8), (uint8_t)ref};
+  uint8_t r[4];
+  cg_tcp_put32(r, ref);
   int err = ref != 0 ? cg_tcp_exchange(&cl->loop, &o, 2, r, sizeof r, on_tcp_answer, cl)
                      : cg_tcp_exchange(&cl->loop, &o, 0, cl->req, cl->req_len, on_tcp_answer, cl);
   if (err) {
@@ -1393,10 +1394,7 @@ static void on_tcp_answer(void *arg, int err, const struct cg_tcp_answer *a, con
   }
   int rc = EXIT_TRANSPORT;
   if (a->type == 1 && a->len == 8 && cl->phase != PH_CONFIRM) {
-    uint32_t ref = (uint32_t)a->value[0] << 24 | (uint32_t)a->value[1] << 16 |
-                   (uint32_t)a->value[2] << 8 | a->value[3];
-    uint32_t when = (uint32_t)a->value[4] << 24 | (uint32_t)a->value[5] << 16 |
-                    (uint32_t)a->value[6] << 8 | a->value[7];
+    uint32_t ref = cg_tcp_get32(a->value), when = cg_tcp_get32(a->value + 4);
     /* RFC 2510: an absolute time (seconds since 1970 UTC); version 10: seconds */
     int64_t wait = cl->framing == CG_TCP_V10 ? (int64_t)when : (int64_t)when - (int64_t)time(NULL);
     if (wait < 0)

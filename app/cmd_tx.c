@@ -39,7 +39,8 @@ static int parse_since(const char *s, char out[CG_QUERY_TIME]) {
   return strlen(s) < CG_QUERY_TIME && cg_query_time_ok(out) ? 0 : -1;
 }
 
-static void txn_fields(struct cli_json *j, const struct cg_query_txn *t) {
+static void txn_fields(struct cli_json *j, const void *item) {
+  const struct cg_query_txn *t = item;
   cli_json_string(j, "transaction_id", t->transaction_id);
   cli_json_string(j, "profile", t->profile);
   cli_json_opt(j, "auth_ref", t->auth_ref);
@@ -112,15 +113,7 @@ static int tx_list(int argc, char **argv) {
     return cli_exit_of(err);
   }
   if (json) {
-    struct cli_json j;
-    cli_json_init(&j, stdout);
-    cli_json_array(&j, NULL);
-    for (size_t i = 0; i < n; i++) {
-      cli_json_object(&j, NULL);
-      txn_fields(&j, &v[i]);
-      cli_json_end(&j);
-    }
-    cli_json_end(&j);
+    cli_json_list(v, n, sizeof *v, txn_fields);
   } else {
     static const char *const head[] = {"CREATED", "TRANSACTION_ID", "TYPE", "STATE",
                                        "PROFILE", "AUTH_REF", "FAILINFO", "CERT_SERIAL"};

@@ -171,13 +171,6 @@ static void set_state(struct conn *c, enum conn_state s) {
 
 /* ---- writing -------------------------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
 static void on_shutdown(uv_shutdown_t *s, int status) {
   struct conn *c = s->data;
   if (status != 0 || c->state == C_CLOSING) {
@@ -293,10 +286,6 @@ static int read_start(struct conn *c) {
   return r;
 }
 
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* Refuses what was read: errorMsgRep, then the connection closes. */
 static void refuse(struct conn *c, enum cg_tcp_framing framing, unsigned code, const char *text) {
   cg_debug("tcp: refused frame: %s", text);
@@ -312,7 +301,7 @@ static void process(struct conn *c) {
   uint8_t *p = c->in.data;
   size_t n = c->in.len;
   char why[96];
-  if (n >= 4 && get32(p) == 0) {
+  if (n >= 4 && cg_tcp_get32(p) == 0) {
     refuse(c, c->framing, CG_TCP_ERR_CLIENT, "zero length");
     return;
   }
@@ -320,7 +309,7 @@ static void process(struct conn *c) {
     set_state(c, C_READING);
     return;
   }
-  uint32_t len = get32(p);
+  uint32_t len = cg_tcp_get32(p);
   /* The fifth octet: a version 10 frame says 10 there, an RFC 2510 frame its
    * flag (0..6); anything above 10 is a version we do not speak. */
   enum cg_tcp_framing framing = p[4] == VERSION_10 ? CG_TCP_V10 : CG_TCP_RFC2510;
@@ -367,7 +356,7 @@ static void process(struct conn *c) {
   memcpy(r->msg, value, f.len);
   if (type == T_POLL_REQ) {
     f.is_poll = 1;
-    f.poll_ref = get32(r->msg);
+    f.poll_ref = cg_tcp_get32(r->msg);
   } else {
     f.msg = r->msg;
   }
@@ -416,8 +405,8 @@ void cg_tcp_respond(struct cg_tcp_request *req, const uint8_t *msg, size_t len) 
 void cg_tcp_respond_poll(struct cg_tcp_request *req, uint32_t poll_ref, uint32_t seconds) {
   struct conn *c = take(req);
   uint8_t v[8];
-  put32(v, poll_ref);
-  put32(v + 4, req->framing == CG_TCP_V10 ? seconds : (uint32_t)time(NULL) + seconds);
+  cg_tcp_put32(v, poll_ref);
+  cg_tcp_put32(v + 4, req->framing == CG_TCP_V10 ? seconds : (uint32_t)time(NULL) + seconds);
   if (c != NULL)
     write_frame(c, req->framing, T_POLL_REP, v, sizeof v, NULL, 0);
   done(req);

@@ -37,13 +37,20 @@ struct exchange {
   void *arg;
 };
 
+uint32_t cg_tcp_get32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void cg_tcp_put32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
 size_t cg_tcp_frame_header(enum cg_tcp_framing framing, int type, int flags, size_t len,
                            uint8_t out[7]) {
-  size_t counted = len + (framing == CG_TCP_V10 ? 3 : 1);
-  out[0] = (uint8_t)(counted >> 24);
-  out[1] = (uint8_t)(counted >> 16);
-  out[2] = (uint8_t)(counted >> 8);
-  out[3] = (uint8_t)counted;
+  cg_tcp_put32(out, (uint32_t)(len + (framing == CG_TCP_V10 ? 3 : 1)));
   if (framing != CG_TCP_V10) {
     out[4] = (uint8_t)type;
     return 5;
@@ -115,7 +122,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   size_t hdr = x->framing == CG_TCP_V10 ? 7 : 5;
   if (x->in.len < hdr)
     return;
-  uint32_t len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+  uint32_t len = cg_tcp_get32(p);
   bool v10 = p[4] == 10;
   if (v10 != (x->framing == CG_TCP_V10) || len < hdr - 4) {
     finish(x, CG_EBAD_DATA, "the answer is not a frame of the framing asked for", 0);

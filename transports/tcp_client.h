@@ -43,6 +43,11 @@ typedef void (*cg_tcp_exchange_cb)(void *arg, int err, const struct cg_tcp_answe
 int cg_tcp_exchange(uv_loop_t *loop, const struct cg_tcp_exchange_opts *o, int type,
                     const uint8_t *value, size_t len, cg_tcp_exchange_cb cb, void *arg);
 
+/* The 32-bit big-endian numbers of the framing (lengths, polling references,
+ * times to check back). */
+uint32_t cg_tcp_get32(const uint8_t *p);
+void cg_tcp_put32(uint8_t *p, uint32_t v);
+
 /* The header of a frame (4 + 1 octets RFC 2510, 4 + 3 version 10) for a
  * value of len octets, into out; returns its length.  Shared with the
  * listener. */
