@@ -26,7 +26,7 @@
  * be hashed down again, and each further hLen octets cost a whole PBKDF2
  * run of iterations.  16 octets is the least that keeps 128-bit security. */
 #define MIN_KEY_LEN 16
-#define MAX_KEY_LEN 64
+#define MAX_KEY_LEN CMP_PBMAC1_MAX_KEY
 
 /* What the policy checks need from a structurally valid parameter set. */
 struct seen {
@@ -201,15 +201,20 @@ void cmp_pbmac1_write_alg(struct der_writer *w, const struct cmp_pbmac1_params *
   der_end(w, alg);
 }
 
+int cmp_pbmac1_derive(const struct cmp_pbmac1_params *p, const uint8_t *secret,
+                      size_t secret_len, uint8_t key[CMP_PBMAC1_MAX_KEY]) {
+  if (p->key_len == 0 || p->key_len > MAX_KEY_LEN || p->salt_len > sizeof p->salt)
+    return CG_EINVAL;
+  return cg_pbkdf2(p->prf, secret, secret_len, p->salt, p->salt_len, p->iterations, key,
+                   p->key_len);
+}
+
 int cmp_pbmac1_compute(const struct cmp_pbmac1_params *p, const uint8_t *secret,
                        size_t secret_len, const struct cg_iov *data, size_t n,
                        uint8_t out[CG_HASH_MAX], size_t *out_len) {
   uint8_t key[MAX_KEY_LEN];
   *out_len = 0;
-  if (p->key_len == 0 || p->key_len > sizeof key || p->salt_len > sizeof p->salt)
-    return CG_EINVAL;
-  int err = cg_pbkdf2(p->prf, secret, secret_len, p->salt, p->salt_len, p->iterations, key,
-                      p->key_len);
+  int err = cmp_pbmac1_derive(p, secret, secret_len, key);
   if (err == 0)
     err = cg_hmac(p->mac, key, p->key_len, data, n, out);
   cg_wipe(key, sizeof key);

@@ -23,6 +23,7 @@
 #include "core/der.h"
 
 #define CMP_PBMAC1_MAX_SALT 64
+#define CMP_PBMAC1_MAX_KEY 64 /* keyLength accepted: 16..64 octets */
 
 struct cmp_pbmac1_params {
   uint8_t salt[CMP_PBMAC1_MAX_SALT];
@@ -44,6 +45,10 @@ int cmp_pbmac1_parse(struct der_view alg, uint32_t max_iterations, struct cmp_pb
 /* Writes AlgorithmIdentifier { id-PBMAC1, PBMAC1-params } with keyLength and
  * an explicit prf (never the SHA-1 default). */
 void cmp_pbmac1_write_alg(struct der_writer *w, const struct cmp_pbmac1_params *p);
+/* The derived key, PBKDF2(secret, salt, iterations, key_len, prf): p->key_len
+ * octets.  The costly part; see cmp_pbm_derive(). */
+int cmp_pbmac1_derive(const struct cmp_pbmac1_params *p, const uint8_t *secret,
+                      size_t secret_len, uint8_t key[CMP_PBMAC1_MAX_KEY]);
 /* HMAC-mac(PBKDF2(secret, salt, iterations, key_len, prf), data); out gets
  * cg_hash_size(p->mac) octets (*out_len). */
 int cmp_pbmac1_compute(const struct cmp_pbmac1_params *p, const uint8_t *secret,

@@ -89,13 +89,20 @@ void cmp_pbm_write_alg(struct der_writer *w, const struct cmp_pbm_params *p) {
   der_end(w, alg);
 }
 
+int cmp_pbm_derive(const struct cmp_pbm_params *p, const uint8_t *secret, size_t secret_len,
+                   uint8_t key[CG_HASH_MAX], size_t *key_len) {
+  *key_len = cg_hash_size(p->owf);
+  return cg_pbm_owf(p->owf, secret, secret_len, p->salt, p->salt_len, p->iterations, key);
+}
+
 int cmp_pbm_compute(const struct cmp_pbm_params *p, const uint8_t *secret, size_t secret_len,
                     const struct cg_iov *data, size_t n, uint8_t out[CG_HASH_MAX],
                     size_t *out_len) {
   uint8_t key[CG_HASH_MAX];
-  int err = cg_pbm_owf(p->owf, secret, secret_len, p->salt, p->salt_len, p->iterations, key);
+  size_t key_len;
+  int err = cmp_pbm_derive(p, secret, secret_len, key, &key_len);
   if (err == 0)
-    err = cg_hmac(p->mac, key, cg_hash_size(p->owf), data, n, out);
+    err = cg_hmac(p->mac, key, key_len, data, n, out);
   cg_wipe(key, sizeof key);
   *out_len = cg_hash_size(p->mac);
   return err;

@@ -33,6 +33,11 @@ struct cmp_pbm_params {
 int cmp_pbm_parse(struct der_view alg, uint32_t max_iterations, struct cmp_pbm_params *out);
 /* Writes the AlgorithmIdentifier { id-PasswordBasedMac, PBMParameter }. */
 void cmp_pbm_write_alg(struct der_writer *w, const struct cmp_pbm_params *p);
+/* The PBM key, OWF^iterations(secret || salt): cg_hash_size(p->owf) octets.
+ * The costly part of a PBM; a transaction that keeps its parameters (RFC 9810
+ * §5.1.3.1) needs it once for a request and its answer. */
+int cmp_pbm_derive(const struct cmp_pbm_params *p, const uint8_t *secret, size_t secret_len,
+                   uint8_t key[CG_HASH_MAX], size_t *key_len);
 /* The PBM value over data: HMAC(OWF^iterations(secret || salt), data).  out
  * gets cg_hash_size(p->mac) octets (*out_len). */
 int cmp_pbm_compute(const struct cmp_pbm_params *p, const uint8_t *secret, size_t secret_len,

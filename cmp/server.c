@@ -392,6 +392,7 @@ void cmp_exchange_free(struct cmp_exchange *ex) {
   if (ex == NULL)
     return;
   cg_wipe(ex->secret_plain, sizeof ex->secret_plain);
+  cg_wipe(ex->mac_key, sizeof ex->mac_key);
   cg_arena_free(ex->arena);
 }
 

@@ -85,6 +85,8 @@ struct cmp_exchange {
   size_t secret_len;
   struct cmp_pbm_params pbm;
   struct cmp_pbmac1_params pbmac1;
+  uint8_t mac_key[CMP_PBMAC1_MAX_KEY]; /* derived from the secret once: */
+  size_t mac_key_len;                  /* checks the request, protects the answer */
   struct cmp_issue_request issue;
   int64_t cert_req_id;
   bool implicit_confirm; /* granted */

@@ -6,8 +6,11 @@
  * Signature protection (RFC 9810 §5.1.3.3, RFC 9483 §3.2) is checked with the
  * first certificate of extraCerts, whose path to the profile's trust anchors
  * is validated first.  Answers to MAC-protected requests are MAC-protected
- * with the same algorithm and parameters and a fresh salt; all others are
- * signed with the RA key.
+ * with the request's algorithm and parameters, salt included (RFC 9810
+ * §5.1.3.1 recommends that the PBMParameter fields stay the same throughout
+ * a transaction), so the key derived to check the request protects the
+ * answer too: one costly derivation per message received, none per answer.
+ * All other answers are signed with the RA key.
  */
 #include <stdio.h>
 #include <string.h>
@@ -76,12 +79,22 @@ static void note_failure(struct cmp_exchange *ex, const char *reason) {
   ex->has_note = true;
 }
 
-/* The MAC over iov with the parameters in ex (PBM or PBMAC1). */
+/* The key of the request's MAC parameters (PBM or PBMAC1), into ex. */
+static int mac_derive(struct cmp_exchange *ex) {
+  if (ex->auth == AUTH_PBMAC1) {
+    ex->mac_key_len = ex->pbmac1.key_len;
+    return cmp_pbmac1_derive(&ex->pbmac1, ex->secret_plain, ex->secret_len, ex->mac_key);
+  }
+  return cmp_pbm_derive(&ex->pbm, ex->secret_plain, ex->secret_len, ex->mac_key,
+                        &ex->mac_key_len);
+}
+
+/* The MAC over iov with the derived key (mac_derive()). */
 static int mac_compute(const struct cmp_exchange *ex, const struct cg_iov *iov, size_t n,
                        uint8_t out[CG_HASH_MAX], size_t *len) {
-  if (ex->auth == AUTH_PBMAC1)
-    return cmp_pbmac1_compute(&ex->pbmac1, ex->secret_plain, ex->secret_len, iov, n, out, len);
-  return cmp_pbm_compute(&ex->pbm, ex->secret_plain, ex->secret_len, iov, n, out, len);
+  enum cg_hash mac = ex->auth == AUTH_PBMAC1 ? ex->pbmac1.mac : ex->pbm.mac;
+  *len = cg_hash_size(mac);
+  return cg_hmac(mac, ex->mac_key, ex->mac_key_len, iov, n, out);
 }
 
 static bool authenticate_mac(struct cmp_exchange *ex) {
@@ -98,7 +111,9 @@ static bool authenticate_mac(struct cmp_exchange *ex) {
   size_t mac_len;
   struct cg_iov iov[2];
   cmp_msg_protected_part(&ex->msg, seq, iov);
-  err = mac_compute(ex, iov, 2, mac, &mac_len);
+  err = mac_derive(ex);
+  if (err == 0)
+    err = mac_compute(ex, iov, 2, mac, &mac_len);
   bool mac_matches = err == 0 && ex->msg.protection.len == mac_len &&
                      cg_ct_equal(mac, ex->msg.protection.p, mac_len);
   if (!ex->secret_found || !mac_matches) {
@@ -176,25 +191,17 @@ bool authenticate(struct cmp_exchange *ex) {
   return ok;
 }
 
-/* The response's protectionAlg: the request's MAC with a fresh salt, or the
+/* The response's protectionAlg: the request's MAC parameters as they came
+ * (RFC 9810 §5.1.3.1: "it is RECOMMENDED that the fields of PBMParameter
+ * remain constant throughout the messages of a single transaction"), or the
  * RA's signature algorithm. */
-static int write_protection_alg(struct cmp_exchange *ex, struct der_writer *w) {
-  if (!ex->mac_ok) {
+static void write_protection_alg(const struct cmp_exchange *ex, struct der_writer *w) {
+  if (!ex->mac_ok)
     cert_write_sig_alg(w, ex->cfg->ra_scheme, ex->cfg->ra_hash);
-    return 0;
-  }
-  /* RFC 9810 §5.1.3.1 / RFC 9483 §3.2: same parameters, fresh salt. */
-  if (ex->auth == AUTH_PBMAC1) {
-    if (cg_random(ex->pbmac1.salt, ex->pbmac1.salt_len))
-      return CG_ECRYPTO;
+  else if (ex->auth == AUTH_PBMAC1)
     cmp_pbmac1_write_alg(w, &ex->pbmac1);
-  } else {
-    ex->pbm.salt_len = 16;
-    if (cg_random(ex->pbm.salt, ex->pbm.salt_len))
-      return CG_ECRYPTO;
+  else
     cmp_pbm_write_alg(w, &ex->pbm);
-  }
-  return 0;
 }
 
 static void write_body(struct cmp_exchange *ex, struct der_writer *w) {
@@ -281,12 +288,10 @@ int protect(struct cmp_exchange *ex) {
   size_t hb_len, alg_len;
 
   der_writer_init(&w, alg_buf, sizeof alg_buf);
-  int err = write_protection_alg(ex, &w);
-  if (err)
-    return err;
+  write_protection_alg(ex, &w);
   if (der_writer_finish(&w, &alg_len))
     return CG_ESPACE;
-  err = write_header_body(ex, (struct der_view){alg_buf, alg_len}, &hb, &hb_len);
+  int err = write_header_body(ex, (struct der_view){alg_buf, alg_len}, &hb, &hb_len);
   if (err)
     return err;
 

@@ -17,12 +17,20 @@ static void test_ir_is_answered_with_a_mac_protected_ip_carrying_the_certificate
   struct cmp_exchange *ex;
   client_init(&c, REF, SECRET);
   size_t before = F->issued;
-  enrol(&c, &ip, &ex);
+  uint8_t req[4096];
+  size_t req_len = make_ir(&c, req, sizeof req);
+  ex = run("default", req, req_len);
+  decode_response(ex, &c, &ip);
   assert_int_equal(ip.type, CMP_IP);
   assert_int_equal(ip.u.cert_rep.n, 1);
   assert_int_equal(ip.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
   assert_int_equal(cmp_pbm_verify(&ip, 10000, (const uint8_t *)SECRET, strlen(SECRET)), 0);
   assert_int_equal(cmp_pbm_verify(&ip, 10000, (const uint8_t *)"wrong", 5), CG_EBAD_MAC);
+  /* RFC 9810 §5.1.3.1: the answer keeps the request's PBMParameter, salt
+   * included, so the server derives the key once for both. */
+  struct cmp_msg ir;
+  assert_int_equal(cmp_msg_decode(req, req_len, &ir), 0);
+  assert_true(der_view_eq(ip.hdr.protection_alg, ir.hdr.protection_alg));
 
   struct cg_x509 cert;
   struct der_view cv = ip.u.cert_rep.rsp[0].cert;
@@ -64,6 +72,11 @@ static void test_cert_conf_confirms_the_transaction_with_pkiconf(void **state) {
   decode_response(ex2, &c, &conf);
   assert_int_equal(conf.type, CMP_PKICONF);
   assert_int_equal(cmp_pbm_verify(&conf, 10000, (const uint8_t *)SECRET, strlen(SECRET)), 0);
+  /* A certConf with a salt of its own (as OpenSSL sends) gets it back. */
+  struct cmp_msg creq;
+  assert_int_equal(cmp_msg_decode(req, len, &creq), 0);
+  assert_true(der_view_eq(conf.hdr.protection_alg, creq.hdr.protection_alg));
+  assert_false(der_view_eq(conf.hdr.protection_alg, ip.hdr.protection_alg));
   struct cmp_txn_record *t = find_txn(cmp_exchange_txn(ex)->txid, NULL);
   assert_int_equal(t->state, CMP_TXN_CONFIRMED);
   cmp_exchange_free(ex);
