@@ -261,6 +261,11 @@ static void drive(struct request *r) {
     return;
   }
   case CMP_STEP_COMPUTE:
+    if (cmp_exchange_compute_is_light(r->ex)) {
+      cmp_exchange_compute(r->ex);
+      drive(r);
+      return;
+    }
     r->work.run = on_work;
     r->work.done = on_work_done;
     r->work.arg = r;
@@ -854,6 +859,12 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   if ((err = cg_store_start(gw->store, loop)))
     goto fail;
   gw->store_running = true;
+  int cpus = cg_work_usable_cpus();
+  bool inline_compute = gw->cfg.compute == CG_COMPUTE_INLINE ||
+                        (gw->cfg.compute == CG_COMPUTE_AUTO && cpus == 1);
+  cg_work_set_inline(inline_compute);
+  cg_info("compute: %s (%d usable CPU%s)", inline_compute ? "inline on the loop" : "threadpool",
+          cpus, cpus == 1 ? "" : "s");
 
   gw->tcp_closed = true;
   if (gw->cfg.tcp[0] && (err = start_tcp(gw)) != 0)
@@ -899,6 +910,10 @@ fail:
 
 static void on_store_stopped(void *arg) {
   struct gateway *gw = arg;
+  uint64_t ops, commits;
+  cg_store_stats(gw->store, &ops, &commits);
+  cg_info("store: %llu operations in %llu commits", (unsigned long long)ops,
+          (unsigned long long)commits);
   void (*cb)(void *) = gw->on_stopped;
   void *cb_arg = gw->stopped_arg;
   gw->store_running = false;

@@ -501,6 +501,10 @@ static void verify(struct cmp_exchange *ex) {
   }
 }
 
+bool cmp_exchange_compute_is_light(const struct cmp_exchange *ex) {
+  return ex->phase == PH_PROTECT && ex->mac_ok;
+}
+
 void cmp_exchange_compute(struct cmp_exchange *ex) {
   if (ex->phase == PH_VERIFY) {
     verify(ex);

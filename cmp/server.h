@@ -178,6 +178,10 @@ void cmp_exchange_lookup_done(struct cmp_exchange *ex, const struct cmp_lookup_r
 
 /* CMP_STEP_COMPUTE: the CPU-bound part of the current phase. */
 void cmp_exchange_compute(struct cmp_exchange *ex);
+/* True when the compute step at hand costs a few microseconds (writing an
+ * answer MAC'd with the key already derived): the caller may run it inline
+ * rather than hand it to another thread, whose round trip costs more. */
+bool cmp_exchange_compute_is_light(const struct cmp_exchange *ex);
 
 /* CMP_STEP_ISSUE */
 const struct cmp_issue_request *cmp_exchange_issue_request(const struct cmp_exchange *ex);

@@ -88,6 +88,17 @@ static int server_key(struct ctx *c, const char *k, const char *v) {
     cfg->tcp_cmp_polling = !strcmp(v, "cmp");
     return 1;
   }
+  if (!strcmp(k, "compute")) {
+    if (!strcmp(v, "auto"))
+      cfg->compute = CG_COMPUTE_AUTO;
+    else if (!strcmp(v, "threadpool"))
+      cfg->compute = CG_COMPUTE_THREADPOOL;
+    else if (!strcmp(v, "inline"))
+      cfg->compute = CG_COMPUTE_INLINE;
+    else
+      return 0;
+    return 1;
+  }
   if (!strcmp(k, "admin"))
     return copy(cfg->admin, sizeof cfg->admin, v);
   if (!strcmp(k, "max_message"))

@@ -47,6 +47,11 @@ struct cg_config_backend {
   char values[CG_MAX_BACKEND_KEYS][CG_PATH_MAX];
 };
 
+/* compute = auto | threadpool | inline: the CPU-bound steps (MAC key
+ * derivation, signatures) on libuv's threadpool, or inline on the loop
+ * thread; auto: inline when the daemon may run on one CPU only. */
+enum cg_compute_mode { CG_COMPUTE_AUTO, CG_COMPUTE_THREADPOOL, CG_COMPUTE_INLINE };
+
 struct cg_config {
   char dir[CG_PATH_MAX]; /* directory of the file: base of relative paths */
   /* [server] */
@@ -61,6 +66,7 @@ struct cg_config {
   unsigned header_timeout_ms, body_timeout_ms, idle_timeout_ms;
   uint32_t pbm_max_iterations;
   unsigned max_clock_skew; /* seconds; 0: messageTime unchecked */
+  enum cg_compute_mode compute; /* where CPU-bound steps run */
   /* [store] */
   char database[CG_PATH_MAX];
   /* [ra] */

@@ -1,10 +1,25 @@
 /*
  * work.c - a thin wrapper over uv_queue_work so that every off-loop job has
- * the same shape (run on a worker, done on the loop).
+ * the same shape (run on a worker, done on the loop), or, in inline mode,
+ * both at once on the loop.
  */
+#define _GNU_SOURCE /* SCHED_BATCH */
 #include "core/work.h"
 
+#include <pthread.h>
+#include <sched.h>
+
+void cg_thread_batch(void) {
+  static _Thread_local bool done;
+  if (done)
+    return;
+  struct sched_param none = {0};
+  pthread_setschedparam(pthread_self(), SCHED_BATCH, &none); /* best effort */
+  done = true;
+}
+
 static void on_work(uv_work_t *req) {
+  cg_thread_batch(); /* the pool's threads are libuv's: set on their first job */
   struct cg_work *w = (struct cg_work *)req->data;
   w->run(w);
 }
@@ -14,7 +29,23 @@ static void on_after_work(uv_work_t *req, int status) {
   w->done(w, status);
 }
 
+static bool run_inline;
+
+void cg_work_set_inline(bool on) { run_inline = on; }
+
+int cg_work_usable_cpus(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0)
+    return 0;
+  return CPU_COUNT(&set);
+}
+
 int cg_work_submit(uv_loop_t *loop, struct cg_work *w) {
+  if (run_inline) {
+    w->run(w);
+    w->done(w, 0);
+    return 0;
+  }
   w->req.data = w;
   return uv_queue_work(loop, &w->req, on_work, on_after_work);
 }

@@ -6,6 +6,7 @@
 #ifndef CG_CORE_WORK_H
 #define CG_CORE_WORK_H
 
+#include <stdbool.h>
 #include <uv.h>
 
 struct cg_work {
@@ -15,8 +16,24 @@ struct cg_work {
   void *arg;
 };
 
+/* Marks the calling thread as throughput work (SCHED_BATCH, which any
+ * process may choose): woken, it does not preempt the loop thread on its
+ * core, so the loop finishes its iteration (and hands over everything it
+ * gathered) before the helper runs.  Without it, on a busy core each hand-off
+ * cost two context switches at once.  The threadpool's threads and the store
+ * thread call it; the loop stays SCHED_OTHER. */
+void cg_thread_batch(void);
+
 /* Queues w->run on the threadpool; w->done runs on the loop afterwards.
- * 0 or a negative libuv error (done is then not called). */
+ * 0 or a negative libuv error (done is then not called).  In inline mode
+ * (cg_work_set_inline()) run and done are called before it returns. */
 int cg_work_submit(uv_loop_t *loop, struct cg_work *w);
+
+/* Inline mode: jobs run on the calling (loop) thread.  On a single CPU the
+ * threadpool cannot run anything beside the loop; a hand-over there only
+ * costs two thread switches each way.  Loop thread, before any submit. */
+void cg_work_set_inline(bool on);
+/* The CPUs this process may run on (its affinity mask); 0 if unknown. */
+int cg_work_usable_cpus(void);
 
 #endif

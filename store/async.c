@@ -2,8 +2,11 @@
  * async.c - the asynchronous side of the store: the store thread, the queue
  * it takes its work from, and the completion of operations on the loop.
  *
- * The loop thread appends operations to a mutex-protected queue and signals a
- * condition variable.  The store thread sleeps until the queue is non-empty,
+ * The loop thread collects the operations submitted during one loop iteration
+ * and, just before the loop would wait for I/O again (a prepare handle),
+ * appends them to a mutex-protected queue and signals a condition variable
+ * once: the thread gets them as one batch, and is not woken (on a busy core:
+ * switched to) once per operation.  The store thread sleeps until the queue is non-empty,
  * takes all of it as one group, runs the group (store_run_group(), one
  * transaction, one commit), appends it to the done list and wakes the loop with
  * uv_async_send(); the async callback takes the done list and calls each
@@ -23,11 +26,13 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/work.h"
 #include "store/internal.h"
 
 static void store_thread(void *arg) {
   struct cg_store *st = arg;
   uv_async_t *wake = &st->box->handle;
+  cg_thread_batch();
   for (;;) {
     uv_mutex_lock(&st->mu);
     while (st->queue == NULL && !st->quit)
@@ -79,7 +84,9 @@ static struct cg_store_op *take_done(struct cg_store *st, bool *finished) {
 }
 
 static void on_box_closed(uv_handle_t *h) {
-  struct async_box *box = (struct async_box *)h;
+  struct async_box *box = h->data;
+  if (--box->open > 0)
+    return;
   void (*on_stopped)(void *) = box->on_stopped;
   void *arg = box->stopped_arg;
   free(box);
@@ -96,7 +103,30 @@ static void release_box(struct cg_store *st) {
   struct async_box *box = st->box;
   st->box = NULL;
   box->st = NULL;
+  uv_close((uv_handle_t *)&box->flush, on_box_closed);
   uv_close((uv_handle_t *)&box->handle, on_box_closed);
+}
+
+/* Hands what was submitted since the last hand-over to the store thread. */
+static void hand_over(struct cg_store *st) {
+  if (st->pending == NULL)
+    return;
+  uv_mutex_lock(&st->mu);
+  *st->queue_tail = st->pending;
+  st->queue_tail = st->pending_tail;
+  uv_mutex_unlock(&st->mu);
+  /* Signalled after the unlock: a thread woken on this core would otherwise
+   * run only to wait for the mutex still held here. */
+  uv_cond_signal(&st->cv);
+  st->pending = NULL;
+  st->pending_tail = &st->pending;
+}
+
+static void on_flush(uv_prepare_t *h) {
+  struct async_box *box = h->data;
+  if (box->st != NULL)
+    hand_over(box->st);
+  uv_prepare_stop(h);
 }
 
 static void on_wake(uv_async_t *h) {
@@ -116,6 +146,7 @@ static void on_wake(uv_async_t *h) {
 
 void store_thread_halt(struct cg_store *st) {
   st->stopping = true;
+  hand_over(st);
   if (st->thread_running) {
     uv_mutex_lock(&st->mu);
     st->quit = true;
@@ -140,7 +171,12 @@ int cg_store_start(struct cg_store *st, uv_loop_t *loop) {
     free(box);
     return CG_ESTORE;
   }
+  uv_prepare_init(loop, &box->flush);
+  box->handle.data = box->flush.data = box;
+  box->open = 2;
   box->st = st;
+  st->pending = NULL;
+  st->pending_tail = &st->pending;
   st->box = box;
   st->stopping = false;
   st->quit = false;
@@ -160,11 +196,10 @@ int cg_store_submit(struct cg_store *st, struct cg_store_op *op) {
   if (st->stopping || !st->thread_running)
     return CG_EBUSY;
   op->next = NULL;
-  uv_mutex_lock(&st->mu);
-  *st->queue_tail = op;
-  st->queue_tail = &op->next;
-  uv_cond_signal(&st->cv);
-  uv_mutex_unlock(&st->mu);
+  if (st->pending == NULL)
+    uv_prepare_start(&st->box->flush, on_flush);
+  *st->pending_tail = op;
+  st->pending_tail = &op->next;
   return 0;
 }
 
@@ -180,6 +215,7 @@ void cg_store_stop(struct cg_store *st, void (*on_stopped)(void *arg), void *arg
   st->stopping = true;
   st->box->on_stopped = on_stopped;
   st->box->stopped_arg = arg;
+  hand_over(st);
   uv_mutex_lock(&st->mu);
   st->quit = true;
   uv_cond_signal(&st->cv);

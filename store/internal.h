@@ -55,7 +55,9 @@ enum stmt_id {
  * possibly after cg_store_close() freed the store. */
 struct async_box {
   uv_async_t handle; /* first member: the callback casts back */
-  struct cg_store *st; /* NULL once the store let go of the handle */
+  uv_prepare_t flush; /* hands the submitted operations over before the loop sleeps */
+  int open;           /* handles not yet closed */
+  struct cg_store *st; /* NULL once the store let go of the handles */
   void (*on_stopped)(void *arg);
   void *stopped_arg;
 };
@@ -69,6 +71,8 @@ struct cg_store {
   uv_thread_t thread;
   bool thread_running; /* created and not yet joined */
   bool stopping;       /* submits are refused */
+  /* Submitted in this loop iteration, handed to the thread as one batch. */
+  struct cg_store_op *pending, **pending_tail;
 
   uv_mutex_t mu;
   uv_cond_t cv;

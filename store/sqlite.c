@@ -938,8 +938,12 @@ int cg_store_open(const char *path, struct cg_store **out) {
   }
   sqlite3_extended_result_codes(st->db, 1);
   sqlite3_busy_timeout(st->db, 5000);
+  /* temp_store: statement journals and sorts in memory, not in a file
+   * created and unlinked in /var/tmp for every few groups; cache_size: the
+   * pages of a large store's indexes stay in memory (32 MiB at most). */
   if (wal_mode(st) != 0 || pragma(st, "PRAGMA synchronous = FULL") != 0 ||
-      pragma(st, "PRAGMA foreign_keys = ON") != 0 || cg_store_migrate(st->db) != 0)
+      pragma(st, "PRAGMA foreign_keys = ON") != 0 || pragma(st, "PRAGMA temp_store = MEMORY") ||
+      pragma(st, "PRAGMA cache_size = -32768") || cg_store_migrate(st->db) != 0)
     goto no_db;
   for (int i = 0; i < S__COUNT; i++) {
     if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],

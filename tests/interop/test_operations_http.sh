@@ -28,6 +28,7 @@
 #  10. protection = signature refuses MAC (wrongIntegrity) and accepts signatures;
 #      protection = mac refuses signatures (wrongIntegrity) and accepts MAC;
 #  11. SIGTERM stops the daemon with status 0 and leaves a sound database.
+# All of it with compute = inline (CPU-bound steps on the loop thread).
 # Exits 0 on success, 1 on the first failure (printing the daemon's log), 77 when
 # a tool it drives (openssl, sqlite3) is missing.
 set -euo pipefail
@@ -259,6 +260,10 @@ challenge_value = open sesame
 aliases = /pkix/, /legacy/cmp
 EOF
 ok "profiles: default, implicit, sigonly, maconly, raverified, challenged"
+# Every step below runs with the CPU-bound work on the loop thread (compute =
+# inline, what `auto` picks on one CPU); the other tests use the threadpool.
+grep -q '^compute = auto$' "$CONF" || fail "cmpgw init wrote no 'compute = auto'" "$CONF"
+sed -i 's/^compute = auto$/compute = inline/' "$CONF"
 RA="$(ra_subject "$GW")" || fail "cannot read the subject of ra-cert.pem"
 [ -n "$RA" ] || fail "ra-cert.pem has an empty subject"
 ok "RA subject (recipient): $RA"
@@ -311,6 +316,8 @@ ok "EC P-256 keys, k2.csr, ss.pem (self-signed), fee.pem (issued by foreign-CA)"
 step "cmpgw serve -c $CONF"
 daemon_start "$CONF"
 ok "daemon pid $DAEMON_PID listening on 127.0.0.1:$PORT"
+grep -q 'compute: inline on the loop' "$DAEMON_LOG" || fail "compute = inline not in effect" "$DAEMON_LOG"
+ok "compute: inline on the loop"
 
 # Common client arguments: MAC with the main secret, and the trust anchor for
 # signed answers (the RA certificate travels in extraCerts; -trusted is enough).

@@ -97,11 +97,26 @@ static void test_unworkable_configurations_are_refused(void **state) {
   assert_int_equal(load("[profile p]\ncheck_after = 3600\n", &cfg), 0);
 }
 
+static void test_compute_takes_three_values(void **state) {
+  (void)state;
+  struct cg_config cfg;
+  assert_int_equal(load("[profile p]\n", &cfg), 0);
+  assert_int_equal(cfg.compute, CG_COMPUTE_AUTO);
+  assert_int_equal(load("[server]\ncompute = inline\n[profile p]\n", &cfg), 0);
+  assert_int_equal(cfg.compute, CG_COMPUTE_INLINE);
+  assert_int_equal(load("[server]\ncompute = threadpool\n[profile p]\n", &cfg), 0);
+  assert_int_equal(cfg.compute, CG_COMPUTE_THREADPOOL);
+  assert_int_equal(load("[server]\ncompute = auto\n[profile p]\n", &cfg), 0);
+  assert_int_equal(cfg.compute, CG_COMPUTE_AUTO);
+  assert_int_equal(load("[server]\ncompute = pool\n[profile p]\n", &cfg), CG_ECONFIG);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_a_profile_names_only_what_differs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unworkable_configurations_are_refused, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_compute_takes_three_values, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
