@@ -44,6 +44,7 @@ struct gateway {
   uint8_t master_key[32];
   struct cmp_server_cfg server;
   struct cg_store *store;
+  struct cg_store *reader; /* compute inline: LOOKUPs read on the loop thread */
   bool store_running;
   struct cg_http_server *http;
   struct cg_tcp_server *tcp;           /* NULL: no raw TCP listener */
@@ -257,7 +258,12 @@ static void drive(struct request *r) {
     snprintf(r->op.serial, sizeof r->op.serial, "%s", q.serial ? q.serial : "");
     snprintf(r->op.revoked_issuer, sizeof r->op.revoked_issuer, "%s",
              q.revoked_issuer ? q.revoked_issuer : "");
-    submit_store(r);
+    if (r->gw->reader != NULL) {
+      cg_store_read_now(r->gw->reader, &r->op);
+      on_store_done(&r->op);
+    } else {
+      submit_store(r);
+    }
     return;
   }
   case CMP_STEP_COMPUTE:
@@ -783,6 +789,7 @@ static void destroy(struct gateway *gw) {
     gw->backend_ops[i]->destroy(gw->backend_state[i]);
     free(gw->backend_state[i]);
   }
+  cg_store_close(gw->reader); /* NULL: nothing */
   if (gw->store != NULL)
     cg_store_close(gw->store);
   app_free_ra(&gw->ra);
@@ -863,8 +870,13 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   bool inline_compute = gw->cfg.compute == CG_COMPUTE_INLINE ||
                         (gw->cfg.compute == CG_COMPUTE_AUTO && cpus == 1);
   cg_work_set_inline(inline_compute);
-  cg_info("compute: %s (%d usable CPU%s)", inline_compute ? "inline on the loop" : "threadpool",
-          cpus, cpus == 1 ? "" : "s");
+  /* With the compute inline, the loop reads too (one CPU: the store thread
+   * would only take turns with it); the store thread keeps the writes. */
+  if (inline_compute && strcmp(db, ":memory:") != 0 && cg_store_open_reader(db, &gw->reader))
+    cg_warn("compute inline: no read connection; reads stay on the store thread");
+  cg_info("compute: %s (%d usable CPU%s)",
+          inline_compute ? "inline on the loop, reads too" : "threadpool", cpus,
+          cpus == 1 ? "" : "s");
 
   gw->tcp_closed = true;
   if (gw->cfg.tcp[0] && (err = start_tcp(gw)) != 0)

@@ -916,7 +916,7 @@ static int wal_mode(struct cg_store *st) {
   return err;
 }
 
-int cg_store_open(const char *path, struct cg_store **out) {
+static int open_conn(const char *path, bool writer, struct cg_store **out) {
   *out = NULL;
   struct cg_store *st = calloc(1, sizeof *st);
   if (st == NULL)
@@ -928,9 +928,8 @@ int cg_store_open(const char *path, struct cg_store **out) {
   if (uv_cond_init(&st->cv) != 0)
     goto no_cond;
 
-  int rc = sqlite3_open_v2(path, &st->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           NULL);
+  int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+  int rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) {
     cg_error("store: opening %s: %s", path,
              st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -941,9 +940,10 @@ int cg_store_open(const char *path, struct cg_store **out) {
   /* temp_store: statement journals and sorts in memory, not in a file
    * created and unlinked in /var/tmp for every few groups; cache_size: the
    * pages of a large store's indexes stay in memory (32 MiB at most). */
-  if (wal_mode(st) != 0 || pragma(st, "PRAGMA synchronous = FULL") != 0 ||
-      pragma(st, "PRAGMA foreign_keys = ON") != 0 || pragma(st, "PRAGMA temp_store = MEMORY") ||
-      pragma(st, "PRAGMA cache_size = -32768") || cg_store_migrate(st->db) != 0)
+  if (pragma(st, "PRAGMA temp_store = MEMORY") || pragma(st, "PRAGMA cache_size = -32768"))
+    goto no_db;
+  if (writer && (wal_mode(st) != 0 || pragma(st, "PRAGMA synchronous = FULL") != 0 ||
+                 pragma(st, "PRAGMA foreign_keys = ON") != 0 || cg_store_migrate(st->db) != 0))
     goto no_db;
   for (int i = 0; i < S__COUNT; i++) {
     if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
@@ -966,6 +966,17 @@ no_cond:
 no_mutex:
   free(st);
   return CG_ESTORE;
+}
+
+int cg_store_open(const char *path, struct cg_store **out) { return open_conn(path, true, out); }
+
+int cg_store_open_reader(const char *path, struct cg_store **out) {
+  return open_conn(path, false, out);
+}
+
+void cg_store_read_now(struct cg_store *reader, struct cg_store_op *op) {
+  atomic_fetch_add(&reader->ops, 1);
+  op->result = op->kind == CG_STORE_OP_LOOKUP ? op_lookup(reader, op) : CG_EINVAL;
 }
 
 void cg_store_close(struct cg_store *st) {

@@ -26,12 +26,23 @@
 #include "cmp/records.h"
 
 struct cg_store;
+struct cg_store_op;
 
 /* Opens (creating if needed) the database at path and brings the schema to
  * the current version.  0, CG_ESTORE. */
 int cg_store_open(const char *path, struct cg_store **out);
 /* Closes the database; stops the thread first if it runs (blocking). */
 void cg_store_close(struct cg_store *st);
+
+/* A second, read-only connection to a database cg_store_open() brought to
+ * the current schema, for LOOKUPs done at once by the thread that owns it
+ * (cg_store_read_now()) instead of by the store thread.  With WAL a read
+ * sees the last commit without waiting for the writer.  Closed with
+ * cg_store_close().  0, CG_ESTORE. */
+int cg_store_open_reader(const char *path, struct cg_store **out);
+/* Runs a CG_STORE_OP_LOOKUP on a reader now and sets op->result (the
+ * callback is not called); other kinds get CG_EINVAL. */
+void cg_store_read_now(struct cg_store *reader, struct cg_store_op *op);
 
 /* Synchronous calls (CLI, init, tests).  Not to be used while the thread runs. */
 /* Inserts a secret; CG_EEXISTS when the reference is taken. */

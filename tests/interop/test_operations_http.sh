@@ -316,8 +316,8 @@ ok "EC P-256 keys, k2.csr, ss.pem (self-signed), fee.pem (issued by foreign-CA)"
 step "cmpgw serve -c $CONF"
 daemon_start "$CONF"
 ok "daemon pid $DAEMON_PID listening on 127.0.0.1:$PORT"
-grep -q 'compute: inline on the loop' "$DAEMON_LOG" || fail "compute = inline not in effect" "$DAEMON_LOG"
-ok "compute: inline on the loop"
+grep -q 'compute: inline on the loop, reads too' "$DAEMON_LOG" || fail "compute = inline not in effect" "$DAEMON_LOG"
+ok "compute: inline on the loop, reads too"
 
 # Common client arguments: MAC with the main secret, and the trust anchor for
 # signed answers (the RA certificate travels in extraCerts; -trusted is enough).

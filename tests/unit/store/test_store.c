@@ -569,6 +569,51 @@ static void test_lookup_returns_secret_txn_and_cert_as_written(void **state) {
   assert_int_equal(peer_int(f, "SELECT auth_ref IS NULL FROM transactions"), 1);
 }
 
+/* A reader connection sees what the store thread committed, at once and on
+ * the calling thread; it cannot write and does only LOOKUPs. */
+static void test_reader_reads_what_the_writer_committed(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *reader = NULL;
+  /* Read-only: it never creates a database. */
+  assert_int_equal(cg_store_open_reader(f->path, &reader), CG_ESTORE);
+  assert_null(reader);
+  struct cg_store *st = open_started(f);
+  assert_int_equal(cg_store_open_reader(f->path, &reader), 0);
+
+  struct cg_store_op look;
+  make_lookup(&look, NULL, "a0000005000000000000000000000000");
+  cg_store_read_now(reader, &look);
+  assert_int_equal(look.result, 0);
+  assert_false(look.txn_found);
+
+  fill_fake_der();
+  struct cg_store_op ins;
+  int id = 0;
+  make_insert(&ins, 5, true);
+  submit(st, &ins, &id);
+  run_until(&f->loop, &tally.done, 1);
+  assert_int_equal(ins.result, 0);
+
+  make_lookup(&look, NULL, ins.txn.txid);
+  look.cb = on_op; /* not called: the read is done when read_now returns */
+  cg_store_read_now(reader, &look);
+  assert_int_equal(tally.done, 1);
+  assert_int_equal(look.result, 0);
+  assert_true(look.txn_found);
+  assert_int_equal(look.txn.state, CMP_TXN_ISSUED);
+  assert_int_equal(look.cert_der_len, sizeof fake_der);
+  assert_memory_equal(look.cert_der, fake_der, sizeof fake_der);
+  cg_store_op_release(&look);
+
+  struct cg_store_op write;
+  make_insert(&write, 6, false);
+  cg_store_read_now(reader, &write);
+  assert_int_equal(write.result, CG_EINVAL);
+  cg_store_close(reader);
+  stop_and_close(f, st);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 1);
+}
+
 static void test_times_are_iso_text_and_round_trip(void **state) {
   struct fixture *f = *state;
   struct cg_store *st = open_started(f);
@@ -1229,6 +1274,7 @@ int main(void) {
       T(test_secret_get_unknown_is_enot_found),
       T(test_inserts_queued_in_one_turn_share_commits),
       T(test_lookup_returns_secret_txn_and_cert_as_written),
+      T(test_reader_reads_what_the_writer_committed),
       T(test_times_are_iso_text_and_round_trip),
       T(test_lookup_refuses_times_not_written_by_us),
       T(test_duplicate_txid_fails_alone_in_its_group),
