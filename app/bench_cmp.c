@@ -3,8 +3,11 @@
  * libuv loop, built on the request builders of cmp/client.h, the HTTP client
  * of transports/http_client.h and the raw TCP exchange of
  * transports/tcp_client.h.  N sessions running transactions back to back:
- * ir + certConf, ir with implicit confirmation, or genm, MAC-protected
- * (PasswordBasedMac); over HTTP each session is one kept-alive connection,
+ * ir + certConf, ir with implicit confirmation, genm, or rr, MAC-protected
+ * (PasswordBasedMac) or signed (--auth sig: each session first enrols, by
+ * MAC, the certificate it then signs with); rr revokes certificates the
+ * sessions enrolled before the clock started (--count of them).  Over HTTP
+ * each session is one kept-alive connection,
  * over tcp:// each message has a connection of its own (version 10 framing).
  * Every session has its own key pair (P-256, Ed25519 or RSA-2048), made
  * before the clock starts.  Prints
@@ -32,13 +35,14 @@
 #include "core/der.h"
 #include "core/err.h"
 #include "core/oid.h"
+#include "core/x509.h"
 #include "transports/http_client.h"
 #include "transports/tcp_client.h"
 
 #define MAX_MSG 8192
 #define MAX_SESSIONS 20000
 
-enum op { OP_IR, OP_IR_IMPLICIT, OP_GENM };
+enum op { OP_IR, OP_IR_IMPLICIT, OP_GENM, OP_RR };
 
 struct run;
 
@@ -51,6 +55,12 @@ struct session {
   size_t req_len;
   bool confirming;
   uint64_t started_ns;
+  /* Protection of the timed requests: r->cred, or signed with key and cert. */
+  struct cmp_client_cred cred;
+  /* Enrolled before the clock: the certificate a signing session signs with,
+   * or those an rr session revokes. */
+  uint8_t **certs;
+  size_t *cert_lens, n_certs, want_certs, next_revoke;
 };
 
 struct run {
@@ -59,12 +69,18 @@ struct run {
   bool tcp;
   struct cg_tcp_exchange_opts tcp_opts;
   enum op op;
-  struct cmp_client_cred cred;
+  bool sig;      /* --auth sig */
+  bool preparing; /* enrolling the certificates the timed part needs */
+  unsigned ready; /* sessions done preparing */
+  struct cmp_client_cred cred; /* MAC: every request before the clock, and after it unless sig */
   uint8_t subject[128];
   size_t subject_len;
   struct session *s;
   unsigned n;
   uint64_t deadline_ns; /* no new transaction starts after it */
+  uint64_t duration_ns, t0_ns;
+  long pid;       /* the server's, for its CPU time */
+  double cpu0;
   unsigned long count, started, done, failed, transport_errors;
   unsigned long by_failinfo[32], other_failures;
   double *lat_ms;
@@ -116,9 +132,19 @@ static void next(struct session *s) {
   int err;
   if (r->op == OP_GENM) {
     struct der_view t = cg_oid(CG_OID_IT_CA_CERTS);
-    err = cmp_client_genm(&r->cred, &h, &t, 1, s->req, sizeof s->req, &s->req_len);
+    err = cmp_client_genm(&s->cred, &h, &t, 1, s->req, sizeof s->req, &s->req_len);
+  } else if (r->op == OP_RR) {
+    struct cg_x509 c;
+    size_t i = s->next_revoke;
+    if (i == s->n_certs || cg_x509_parse(s->certs[i], s->cert_lens[i], &c) != 0)
+      return;
+    s->next_revoke++;
+    /* Signed, an rr is authorized by the certificate it revokes. */
+    if (r->sig)
+      s->cred = (struct cmp_client_cred){.key = s->key, .cert = {s->certs[i], s->cert_lens[i]}};
+    err = cmp_client_rr(&s->cred, &h, c.issuer, c.serial, 1, s->req, sizeof s->req, &s->req_len);
   } else {
-    err = cmp_client_ir(&r->cred, &h, (struct der_view){r->subject, r->subject_len}, s->key,
+    err = cmp_client_ir(&s->cred, &h, (struct der_view){r->subject, r->subject_len}, s->key,
                         s->req, sizeof s->req, &s->req_len);
   }
   if (err)
@@ -131,6 +157,13 @@ static void next(struct session *s) {
 
 static void finished(struct session *s, bool ok, int fail_bit) {
   struct run *r = s->run;
+  if (r->preparing) { /* a failure before the clock: no run */
+    fprintf(stderr, "cmpgw bench: enrolling before the clock failed (transport or answer)\n");
+    r->preparing = false;
+    r->failed++;
+    uv_stop(&r->loop);
+    return;
+  }
   r->done++;
   if (!ok) {
     r->failed++;
@@ -151,6 +184,88 @@ static void finished(struct session *s, bool ok, int fail_bit) {
       r->lat_ms[r->n_lat++] = (double)(uv_hrtime() - s->started_ns) / 1e6;
   }
   next(s);
+}
+
+static void start_clock(struct run *r);
+
+/* Sends the certConf accepting cert (from the ip m, whose senderNonce it
+ * echoes); false when it cannot be built. */
+static bool confirm(struct session *s, const struct cmp_msg *m, struct der_view cert,
+                    const struct cmp_client_cred *cred) {
+  struct cmp_client_hdr h;
+  uint8_t recip[64];
+  size_t rlen = m->hdr.sender_nonce.len <= sizeof recip ? m->hdr.sender_nonce.len : 0;
+  memcpy(recip, m->hdr.sender_nonce.p, rlen);
+  if (rlen == 0 || cg_random(s->nonce, sizeof s->nonce))
+    return false;
+  fill_hdr(s, &h, (struct der_view){recip, rlen}, false);
+  if (cmp_client_cert_conf(cred, &h, cert, 0, false, s->req, sizeof s->req, &s->req_len))
+    return false;
+  s->confirming = true;
+  post(s);
+  return true;
+}
+
+/* Before the clock: the session enrols (MAC, implicit confirmation) until it
+ * holds the certificates the timed part needs, then waits for the others. */
+static void prepare(struct session *s) {
+  struct run *r = s->run;
+  if (s->n_certs == s->want_certs) {
+    if (++r->ready == r->n)
+      start_clock(r);
+    return;
+  }
+  struct cmp_client_hdr h;
+  if (cg_random(s->txid, sizeof s->txid) || cg_random(s->nonce, sizeof s->nonce))
+    return;
+  fill_hdr(s, &h, (struct der_view){NULL, 0}, true);
+  if (cmp_client_ir(&r->cred, &h, (struct der_view){r->subject, r->subject_len}, s->key, s->req,
+                    sizeof s->req, &s->req_len) == 0)
+    post(s);
+}
+
+/* An answer before the clock: an ip with the certificate (confirmed
+ * implicitly or by a certConf), then the pkiConf; anything else, and the run
+ * cannot start. */
+static void prepared(struct session *s, const struct cmp_msg *m) {
+  struct run *r = s->run;
+  if (s->confirming) {
+    s->confirming = false;
+    if (m->type == CMP_PKICONF)
+      prepare(s);
+    else
+      finished(s, false, -1);
+    return;
+  }
+  const struct cmp_cert_response *cr =
+      m->type == CMP_IP && m->u.cert_rep.n == 1 ? &m->u.cert_rep.rsp[0] : NULL;
+  uint8_t *copy = cr != NULL && cr->status.status == CMP_ACCEPTED && cr->cert.p != NULL
+                      ? malloc(cr->cert.len)
+                      : NULL;
+  if (copy == NULL) {
+    finished(s, false, -1);
+    return;
+  }
+  memcpy(copy, cr->cert.p, cr->cert.len);
+  s->certs[s->n_certs] = copy;
+  s->cert_lens[s->n_certs++] = cr->cert.len;
+  if (r->sig && s->n_certs == 1)
+    s->cred = (struct cmp_client_cred){.key = s->key, .cert = {copy, cr->cert.len}};
+  if (m->hdr.implicit_confirm)
+    prepare(s);
+  else if (!confirm(s, m, cr->cert, &r->cred))
+    finished(s, false, -1);
+}
+
+static double cpu_of(long pid);
+
+static void start_clock(struct run *r) {
+  r->preparing = false;
+  r->cpu0 = r->pid ? cpu_of(r->pid) : -1;
+  r->t0_ns = uv_hrtime();
+  r->deadline_ns = r->t0_ns + r->duration_ns;
+  for (unsigned i = 0; i < r->n; i++)
+    next(&r->s[i]);
 }
 
 static int lowest_bit(uint32_t v) {
@@ -174,8 +289,21 @@ static void on_response(void *arg, int err, const struct cg_http_response *rsp) 
     finished(s, false, -1);
     return;
   }
+  if (r->preparing) {
+    prepared(s, &m);
+    return;
+  }
   if (m.type == CMP_ERROR) {
     finished(s, false, m.u.error.status.has_fail_info ? lowest_bit(m.u.error.status.fail_info) : -1);
+    return;
+  }
+  if (r->op == OP_RR) {
+    bool ok = m.type == CMP_RP && m.u.rev_rep.n == 1 &&
+              m.u.rev_rep.status[0].status == CMP_ACCEPTED;
+    finished(s, ok,
+             m.type == CMP_RP && m.u.rev_rep.n == 1 && m.u.rev_rep.status[0].has_fail_info
+                 ? lowest_bit(m.u.rev_rep.status[0].fail_info)
+                 : -1);
     return;
   }
   if (s->confirming || r->op == OP_GENM) {
@@ -192,23 +320,8 @@ static void on_response(void *arg, int err, const struct cg_http_response *rsp) 
     finished(s, true, -1);
     return;
   }
-  /* certConf: the certificate is hashed from the answer, which must stay
-   * valid until the request is built (it is: built here). */
-  struct cmp_client_hdr h;
-  uint8_t recip[64];
-  size_t rlen = m.hdr.sender_nonce.len <= sizeof recip ? m.hdr.sender_nonce.len : 0;
-  memcpy(recip, m.hdr.sender_nonce.p, rlen);
-  if (rlen == 0 || cg_random(s->nonce, sizeof s->nonce)) {
+  if (!confirm(s, &m, cr->cert, &s->cred))
     finished(s, false, -1);
-    return;
-  }
-  fill_hdr(s, &h, (struct der_view){recip, rlen}, false);
-  if (cmp_client_cert_conf(&r->cred, &h, cr->cert, 0, false, s->req, sizeof s->req, &s->req_len)) {
-    finished(s, false, -1);
-    return;
-  }
-  s->confirming = true;
-  post(s);
 }
 
 static int cmp_dbl(const void *a, const void *b) {
@@ -244,16 +357,20 @@ static double cpu_of(long pid) {
 static int usage(void) {
   fprintf(stderr,
           "usage: cmpgw bench cmp --url http://HOST:PORT/PATH|tcp://HOST:PORT --ref REF --secret SECRET\n"
-          "         [--op ir|ir-implicit|genm] [--keytype p256|ed25519|rsa2048]\n"
+          "         [--op ir|ir-implicit|genm|rr] [--auth mac|sig] [--keytype p256|ed25519|rsa2048]\n"
           "         [--sessions N] [--duration S | --count N]\n"
           "         [--iterations N] [--server-pid PID]\n"
           "  N sessions (default 16), each a kept-alive connection running transactions\n"
-          "  back to back, for S seconds (default 10) or N transactions\n");
+          "  back to back, for S seconds (default 10) or N transactions.\n"
+          "  --auth sig: each session first enrols (MAC, implicit confirmation) the\n"
+          "  certificate it signs with.  --op rr needs --count: that many certificates\n"
+          "  are enrolled before the clock starts, then revoked on it.\n");
   return 2;
 }
 
 int bench_cmp(int argc, char **argv) {
-  const char *url = NULL, *ref = NULL, *secret = NULL, *op = "ir", *keytype = "p256";
+  const char *url = NULL, *ref = NULL, *secret = NULL, *op = "ir", *keytype = "p256",
+             *auth = "mac";
   unsigned long sessions = 16, duration = 10, count = 0, iterations = 500;
   long pid = 0;
   for (int i = 2; i < argc; i++) {
@@ -263,6 +380,7 @@ int bench_cmp(int argc, char **argv) {
                        : !strcmp(argv[i], "--secret") ? &secret
                        : !strcmp(argv[i], "--op")     ? &op
                        : !strcmp(argv[i], "--keytype") ? &keytype
+                       : !strcmp(argv[i], "--auth")   ? &auth
                                                       : NULL;
     unsigned long *num = !strcmp(argv[i], "--sessions")     ? &sessions
                          : !strcmp(argv[i], "--duration")   ? &duration
@@ -291,7 +409,9 @@ int bench_cmp(int argc, char **argv) {
                                                      : CG_KEY_EC;
   bool tcp = url != NULL && strncmp(url, "tcp://", 6) == 0;
   if (r == NULL || url == NULL || ref == NULL || secret == NULL || sessions == 0 ||
-      sessions > MAX_SESSIONS || (strcmp(op, "ir") && strcmp(op, "ir-implicit") && strcmp(op, "genm")) ||
+      sessions > MAX_SESSIONS ||
+      (strcmp(op, "ir") && strcmp(op, "ir-implicit") && strcmp(op, "genm") && strcmp(op, "rr")) ||
+      (strcmp(auth, "mac") && strcmp(auth, "sig")) || (!strcmp(op, "rr") && count == 0) ||
       (strcmp(keytype, "p256") && strcmp(keytype, "ed25519") && strcmp(keytype, "rsa2048")) ||
       (tcp ? sscanf(url, "tcp://%63[^:/]:%d", host, &port) != 2
            : sscanf(url, "http://%63[^:/]:%d", host, &port) != 2 ||
@@ -303,7 +423,11 @@ int bench_cmp(int argc, char **argv) {
   r->tcp = tcp;
   r->tcp_opts = (struct cg_tcp_exchange_opts){
       .host = host, .port = port, .framing = CG_TCP_V10, .timeout_ms = 60000};
-  r->op = !strcmp(op, "genm") ? OP_GENM : !strcmp(op, "ir") ? OP_IR : OP_IR_IMPLICIT;
+  r->op = !strcmp(op, "genm") ? OP_GENM
+          : !strcmp(op, "rr") ? OP_RR
+          : !strcmp(op, "ir") ? OP_IR
+                              : OP_IR_IMPLICIT;
+  r->sig = !strcmp(auth, "sig");
   r->count = count;
   r->cred = (struct cmp_client_cred){.secret = (const uint8_t *)secret,
                                      .secret_len = strlen(secret),
@@ -324,29 +448,44 @@ int bench_cmp(int argc, char **argv) {
   if (r->s == NULL || uv_loop_init(&r->loop) != 0)
     goto out;
   struct cg_http_client_opts ho = {.host = host, .port = port, .timeout_ms = 60000};
+  size_t per_session = r->op == OP_RR ? (count + r->n - 1) / r->n : r->sig ? 1 : 0;
   for (unsigned i = 0; i < r->n; i++) {
     struct session *s = &r->s[i];
     s->run = r;
+    s->cred = r->cred;
+    s->want_certs = per_session;
     if (cg_key_generate(kt, kt == CG_KEY_RSA ? 2048 : 256, &s->key) ||
+        (per_session > 0 && ((s->certs = calloc(per_session, sizeof *s->certs)) == NULL ||
+                             (s->cert_lens = calloc(per_session, sizeof *s->cert_lens)) == NULL)) ||
         (!tcp && cg_http_client_new(&r->loop, &ho, &s->http))) {
       fprintf(stderr, "cmpgw bench: cannot set up session %u (host must be numeric)\n", i);
       goto close;
     }
   }
-  double cpu0 = pid ? cpu_of(pid) : -1;
-  uint64_t t0 = uv_hrtime();
-  r->deadline_ns = t0 + (uint64_t)duration * 1000000000ull;
-  for (unsigned i = 0; i < r->n; i++)
-    next(&r->s[i]);
+  r->pid = pid;
+  r->duration_ns = (uint64_t)duration * 1000000000ull;
+  if (per_session > 0) {
+    r->preparing = true;
+    for (unsigned i = 0; i < r->n; i++)
+      prepare(&r->s[i]);
+    while (r->preparing && uv_run(&r->loop, UV_RUN_ONCE))
+      ;
+    if (r->failed || r->ready < r->n) {
+      fprintf(stderr, "cmpgw bench: the certificates the run needs could not be enrolled\n");
+      goto close;
+    }
+  } else {
+    start_clock(r);
+  }
   while (r->done < r->started)
     uv_run(&r->loop, UV_RUN_ONCE);
-  double secs = (double)(uv_hrtime() - t0) / 1e9;
-  double cpu1 = pid ? cpu_of(pid) : -1;
+  double secs = (double)(uv_hrtime() - r->t0_ns) / 1e9;
+  double cpu0 = r->cpu0, cpu1 = pid ? cpu_of(pid) : -1;
   qsort(r->lat_ms, r->n_lat, sizeof *r->lat_ms, cmp_dbl);
   unsigned long ok = r->done - r->failed;
-  printf("cmp: op=%s keytype=%s transport=%s sessions=%u ok=%lu failed=%lu secs=%.2f tps=%.1f p50_ms=%.2f p90_ms=%.2f"
+  printf("cmp: op=%s auth=%s keytype=%s transport=%s sessions=%u ok=%lu failed=%lu secs=%.2f tps=%.1f p50_ms=%.2f p90_ms=%.2f"
          " p99_ms=%.2f max_ms=%.2f",
-         op, keytype, tcp ? "tcp" : "http", r->n, ok, r->failed, secs, (double)ok / secs, pct(r->lat_ms, r->n_lat, 0.5),
+         op, auth, keytype, tcp ? "tcp" : "http", r->n, ok, r->failed, secs, (double)ok / secs, pct(r->lat_ms, r->n_lat, 0.5),
          pct(r->lat_ms, r->n_lat, 0.9), pct(r->lat_ms, r->n_lat, 0.99),
          r->n_lat ? r->lat_ms[r->n_lat - 1] : 0.0);
   if (cpu0 >= 0 && cpu1 >= 0 && ok > 0)
@@ -366,6 +505,10 @@ close:
     if (r->s[i].http != NULL)
       cg_http_client_close(r->s[i].http, NULL, NULL);
     cg_key_free(r->s[i].key);
+    for (size_t j = 0; j < r->s[i].n_certs; j++)
+      free(r->s[i].certs[j]);
+    free(r->s[i].certs);
+    free(r->s[i].cert_lens);
   }
   uv_run(&r->loop, UV_RUN_DEFAULT);
   uv_loop_close(&r->loop);

@@ -566,12 +566,35 @@ for op in ir ir-implicit genm; do
     "$CMPGW" bench cmp --url "http://127.0.0.1:$PORT/.well-known/cmp" --ref cli-spare --secret "$SECRET4" \
         --op "$op" --sessions 4 --count 40 --server-pid "$DAEMON_PID" >"$W/bench-$op.out" 2>&1 ||
         fail "cmpgw bench cmp --op $op failed" "$W/bench-$op.out"
-    grep -qE "^cmp: op=$op keytype=p256 transport=http sessions=4 ok=40 failed=0 .* server_cpu_ms_per_tx=" "$W/bench-$op.out" ||
+    grep -qE "^cmp: op=$op auth=mac keytype=p256 transport=http sessions=4 ok=40 failed=0 .* server_cpu_ms_per_tx=" "$W/bench-$op.out" ||
         fail "unexpected bench output" "$W/bench-$op.out"
 done
-[ "$(sqlite3 "$DB" "SELECT count(*) FROM certificates WHERE subject = 'CN=cmpgw bench' AND status = 'valid'")" = $((BEFORE + 80)) ] ||
+bench_valid() { sqlite3 "$DB" "SELECT count(*) FROM certificates WHERE subject = 'CN=cmpgw bench' AND status = '$1'"; }
+[ "$(bench_valid valid)" = $((BEFORE + 80)) ] ||
     fail "the 80 enrolments of the bench are not all confirmed certificates"
 ok "40 ir + certConf, 40 ir (implicitConfirm asked, not granted here: certConf sent), 40 genm; 80 valid certificates"
+# signed: each of the 4 sessions enrols its signing certificate first (MAC), then 40 signed ir
+"$CMPGW" bench cmp --url "http://127.0.0.1:$PORT/.well-known/cmp" --ref cli-spare --secret "$SECRET4" \
+    --op ir --auth sig --sessions 4 --count 40 >"$W/bench-sig.out" 2>&1 ||
+    fail "cmpgw bench cmp --auth sig failed" "$W/bench-sig.out"
+grep -qE "^cmp: op=ir auth=sig keytype=p256 transport=http sessions=4 ok=40 failed=0 " "$W/bench-sig.out" ||
+    fail "unexpected bench output" "$W/bench-sig.out"
+[ "$(bench_valid valid)" = $((BEFORE + 124)) ] || fail "4 signing certificates + 40 signed enrolments were not all stored"
+ok "--auth sig: 4 signing certificates enrolled by MAC, then 40 signature-protected ir + certConf"
+# rr: the certificates are enrolled before the clock, then revoked (MAC, then signed by each one)
+REVOKED="$(bench_valid revoked)"
+"$CMPGW" bench cmp --url "http://127.0.0.1:$PORT/.well-known/cmp" --ref cli-spare --secret "$SECRET4" \
+    --op rr --sessions 4 --count 20 >"$W/bench-rr.out" 2>&1 || fail "cmpgw bench cmp --op rr failed" "$W/bench-rr.out"
+grep -qE "^cmp: op=rr auth=mac .* ok=20 failed=0 " "$W/bench-rr.out" || fail "unexpected bench output" "$W/bench-rr.out"
+"$CMPGW" bench cmp --url "http://127.0.0.1:$PORT/.well-known/cmp" --ref cli-spare --secret "$SECRET4" \
+    --op rr --auth sig --sessions 4 --count 8 >"$W/bench-rrs.out" 2>&1 ||
+    fail "cmpgw bench cmp --op rr --auth sig failed" "$W/bench-rrs.out"
+grep -qE "^cmp: op=rr auth=sig .* ok=8 failed=0 " "$W/bench-rrs.out" || fail "unexpected bench output" "$W/bench-rrs.out"
+[ "$(bench_valid revoked)" = $((REVOKED + 28)) ] || fail "the bench's 28 rr did not revoke 28 certificates"
+[ "$(bench_valid valid)" = $((BEFORE + 124)) ] || fail "the rr runs left valid certificates behind"
+"$CMPGW" bench cmp --url "http://127.0.0.1:$PORT/.well-known/cmp" --ref cli-spare --secret "$SECRET4" \
+    --op rr --sessions 4 >"$W/bench-rr0.out" 2>&1 && fail "--op rr without --count was accepted" "$W/bench-rr0.out"
+ok "--op rr: 20 MAC-protected and 8 signed revocations of certificates enrolled before the clock; --count required"
 
 # ------------------------------------------------------------------ 10
 step "10. SIGTERM"

@@ -98,7 +98,7 @@ for f in v10 rfc2510; do
 done
 "$CMPGW" bench cmp --url "tcp://127.0.0.1:$TCP_PORT" --ref "$REF" --secret "$SECRET" --sessions 4 \
     --count 20 --keytype ed25519 >"$W/bench.out" 2>&1 || fail "cmpgw bench cmp over TCP failed" "$W/bench.out"
-grep -qE '^cmp: op=ir keytype=ed25519 transport=tcp sessions=4 ok=20 failed=0 ' "$W/bench.out" ||
+grep -qE '^cmp: op=ir auth=mac keytype=ed25519 transport=tcp sessions=4 ok=20 failed=0 ' "$W/bench.out" ||
     fail "unexpected bench output" "$W/bench.out"
 ok "cmpgw bench cmp over TCP: 20 ir + certConf with Ed25519 keys"
 
