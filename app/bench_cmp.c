@@ -81,6 +81,13 @@ struct run {
   uint64_t duration_ns, t0_ns;
   long pid;       /* the server's, for its CPU time */
   double cpu0;
+  /* --rate: transactions start at most this many a second (a token bucket
+   * filled every millisecond); idle sessions wait for a token. */
+  double rate, tokens;
+  uint64_t filled_ns;
+  uv_timer_t pace;
+  struct session **idle;
+  size_t n_idle;
   unsigned long count, started, done, failed, transport_errors;
   unsigned long by_failinfo[32], other_failures;
   double *lat_ms;
@@ -125,6 +132,13 @@ static void next(struct session *s) {
   struct run *r = s->run;
   if (!want_more(r))
     return;
+  if (r->rate > 0) {
+    if (r->tokens < 1) {
+      r->idle[r->n_idle++] = s;
+      return;
+    }
+    r->tokens -= 1;
+  }
   struct cmp_client_hdr h;
   if (cg_random(s->txid, sizeof s->txid) || cg_random(s->nonce, sizeof s->nonce))
     return;
@@ -259,11 +273,30 @@ static void prepared(struct session *s, const struct cmp_msg *m) {
 
 static double cpu_of(long pid);
 
+static void on_pace(uv_timer_t *t) {
+  struct run *r = t->data;
+  uint64_t now = uv_hrtime();
+  r->tokens += r->rate * (double)(now - r->filled_ns) / 1e9;
+  r->filled_ns = now;
+  /* at most 10 ms worth at once: a late tick does not become a burst */
+  double cap = r->rate / 100 > 1 ? r->rate / 100 : 1;
+  if (r->tokens > cap)
+    r->tokens = cap;
+  while (r->tokens >= 1 && r->n_idle > 0)
+    next(r->idle[--r->n_idle]);
+  if (!want_more(r))
+    uv_timer_stop(t);
+}
+
 static void start_clock(struct run *r) {
   r->preparing = false;
   r->cpu0 = r->pid ? cpu_of(r->pid) : -1;
   r->t0_ns = uv_hrtime();
   r->deadline_ns = r->t0_ns + r->duration_ns;
+  if (r->rate > 0) {
+    r->filled_ns = r->t0_ns;
+    uv_timer_start(&r->pace, on_pace, 1, 1);
+  }
   for (unsigned i = 0; i < r->n; i++)
     next(&r->s[i]);
 }
@@ -359,19 +392,20 @@ static int usage(void) {
           "usage: cmpgw bench cmp --url http://HOST:PORT/PATH|tcp://HOST:PORT --ref REF --secret SECRET\n"
           "         [--op ir|ir-implicit|genm|rr] [--auth mac|sig] [--keytype p256|ed25519|rsa2048]\n"
           "         [--sessions N] [--duration S | --count N]\n"
-          "         [--iterations N] [--server-pid PID]\n"
+          "         [--rate TPS] [--iterations N] [--server-pid PID]\n"
           "  N sessions (default 16), each a kept-alive connection running transactions\n"
           "  back to back, for S seconds (default 10) or N transactions.\n"
           "  --auth sig: each session first enrols (MAC, implicit confirmation) the\n"
           "  certificate it signs with.  --op rr needs --count: that many certificates\n"
-          "  are enrolled before the clock starts, then revoked on it.\n");
+          "  are enrolled before the clock starts, then revoked on it.  --rate: at most\n"
+          "  TPS transactions start a second (latency at a given load).\n");
   return 2;
 }
 
 int bench_cmp(int argc, char **argv) {
   const char *url = NULL, *ref = NULL, *secret = NULL, *op = "ir", *keytype = "p256",
              *auth = "mac";
-  unsigned long sessions = 16, duration = 10, count = 0, iterations = 500;
+  unsigned long sessions = 16, duration = 10, count = 0, iterations = 500, rate = 0;
   long pid = 0;
   for (int i = 2; i < argc; i++) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -386,6 +420,7 @@ int bench_cmp(int argc, char **argv) {
                          : !strcmp(argv[i], "--duration")   ? &duration
                          : !strcmp(argv[i], "--count")      ? &count
                          : !strcmp(argv[i], "--iterations") ? &iterations
+                         : !strcmp(argv[i], "--rate")       ? &rate
                                                             : NULL;
     unsigned long p;
     if (v == NULL)
@@ -428,6 +463,7 @@ int bench_cmp(int argc, char **argv) {
           : !strcmp(op, "ir") ? OP_IR
                               : OP_IR_IMPLICIT;
   r->sig = !strcmp(auth, "sig");
+  r->rate = (double)rate;
   r->count = count;
   r->cred = (struct cmp_client_cred){.secret = (const uint8_t *)secret,
                                      .secret_len = strlen(secret),
@@ -444,9 +480,12 @@ int bench_cmp(int argc, char **argv) {
   r->subject_len = sizeof subject;
   r->n = (unsigned)sessions;
   r->s = calloc(sessions, sizeof *r->s);
+  r->idle = calloc(sessions, sizeof *r->idle);
   int rc = 1;
-  if (r->s == NULL || uv_loop_init(&r->loop) != 0)
+  if (r->s == NULL || r->idle == NULL || uv_loop_init(&r->loop) != 0)
     goto out;
+  uv_timer_init(&r->loop, &r->pace);
+  r->pace.data = r;
   struct cg_http_client_opts ho = {.host = host, .port = port, .timeout_ms = 60000};
   size_t per_session = r->op == OP_RR ? (count + r->n - 1) / r->n : r->sig ? 1 : 0;
   for (unsigned i = 0; i < r->n; i++) {
@@ -477,7 +516,7 @@ int bench_cmp(int argc, char **argv) {
   } else {
     start_clock(r);
   }
-  while (r->done < r->started)
+  while (r->done < r->started || (r->rate > 0 && want_more(r)))
     uv_run(&r->loop, UV_RUN_ONCE);
   double secs = (double)(uv_hrtime() - r->t0_ns) / 1e9;
   double cpu0 = r->cpu0, cpu1 = pid ? cpu_of(pid) : -1;
@@ -491,6 +530,8 @@ int bench_cmp(int argc, char **argv) {
   if (cpu0 >= 0 && cpu1 >= 0 && ok > 0)
     printf(" server_cpu_s=%.2f server_cpu_ms_per_tx=%.3f", cpu1 - cpu0,
            (cpu1 - cpu0) * 1000.0 / (double)ok);
+  if (rate > 0)
+    printf(" rate=%lu", rate);
   printf("\n");
   for (int b = 0; b < 32; b++)
     if (r->by_failinfo[b])
@@ -510,10 +551,12 @@ close:
     free(r->s[i].certs);
     free(r->s[i].cert_lens);
   }
+  uv_close((uv_handle_t *)&r->pace, NULL);
   uv_run(&r->loop, UV_RUN_DEFAULT);
   uv_loop_close(&r->loop);
 out:
   free(r->s);
+  free(r->idle);
   free(r->lat_ms);
   free(r);
   return rc;
