@@ -5,10 +5,12 @@
 #      certificate: it signs and stores nothing) under the same independent
 #      load generator, cmpload (OpenSSL-based), at 1, 16, 64 and 256 clients:
 #      MAC ir + certConf, P-256, server and generator pinned to CPUs 1 and 0;
-#   2. cmpgw under its own load generator (`cmpgw bench cmp`) at 16, 1,000 and
-#      10,000 sessions (each a connection of its own);
+#   2. cmpgw under its own load generator (`cmpgw bench cmp`): its peak with 64
+#      sessions, the latency at half of that peak (--rate), 16, 1,000 and 10,000
+#      sessions (each a connection of its own), and the other operations
+#      (implicit confirmation, signature protection, genm, rr);
 #   3. the store on its own (`cmpgw bench store`).
-# Prints one line per run.  Takes about 3 minutes.
+# Prints one line per run.  Takes about 5 minutes.
 # Usage: scripts/bench.sh [CMPLOAD_DIR]   (default ../shared/tools/cmpload; built with make)
 # Environment: BENCH_SECONDS (default 10) per run.
 set -euo pipefail
@@ -96,12 +98,26 @@ if [ -n "$cmpload" ]; then
   done
 fi
 
-echo "== 2. cmpgw bench cmp, MAC ir + certConf, P-256 (server on CPU 1, bench on CPU 0)"
-for n in 16 1000 10000; do
+bench() {
   taskset -c 0 "$cmpgw" bench cmp --url "http://127.0.0.1:$gw_port/.well-known/cmp" --ref "$ref" \
-    --secret "$secret" --sessions "$n" --duration "$secs" --server-pid "$gw_pid" 2>&1 | grep -v ' INFO '
+    --secret "$secret" --server-pid "$gw_pid" "$@" 2>&1 | grep -v ' INFO '
+}
+echo "== 2. cmpgw bench cmp, MAC ir + certConf, P-256 (server on CPU 1, bench on CPU 0)"
+line=$(bench --sessions 64 --duration "$secs")
+echo "$line"
+peak=$(echo "$line" | sed -n 's/.* tps=\([0-9]*\).*/\1/p')
+echo "   at half of that peak (${peak:-?} tps), paced:"
+if [ -n "$peak" ]; then bench --sessions 64 --duration "$secs" --rate $((peak / 2)); fi
+for n in 16 1000 10000; do
+  bench --sessions "$n" --duration "$secs"
 done
 echo "   daemon RSS after: $(sed -n 's/^VmRSS: *//p' "/proc/$gw_pid/status"), peak: $(sed -n 's/^VmHWM: *//p' "/proc/$gw_pid/status")"
+echo "   other operations, 64 sessions:"
+bench --sessions 64 --duration "$secs" --op ir-implicit
+bench --sessions 64 --duration "$secs" --op ir --auth sig
+bench --sessions 64 --duration "$secs" --op genm
+bench --sessions 64 --op rr --count 10000
+bench --sessions 64 --op rr --auth sig --count 10000
 
 echo "== 3. cmpgw bench store"
 "$cmpgw" bench store --ops 100000 --inflight 1024 2>/dev/null
