@@ -181,7 +181,12 @@ step "cmpgw init $GW --http 127.0.0.1:0; cmpgw serve"
 printf '\n[profile implicit]\nimplicit_confirm = true\n' >>"$CONF"
 # The default profile takes nested messages from RAs with certificates of its CA.
 sed -i 's/^\[profile default\]$/[profile default]\nnested_trust_anchors = ca-cert.pem/' "$CONF"
+# The CPU-bound steps and the reads run on the loop thread (what compute = auto
+# picks on one CPU): nested child exchanges then complete while their parent
+# is still starting them.
+sed -i 's/^compute = auto$/compute = inline/' "$CONF"
 daemon_start "$CONF"
+grep -q 'compute: inline on the loop, reads too' "$DAEMON_LOG" || fail "compute = inline not in effect" "$DAEMON_LOG"
 URL="http://127.0.0.1:$PORT/.well-known/cmp"
 ok "serving on port $PORT"
 "$CMPGW" secret new -c "$CONF" --json >"$W/secret.json" 2>"$W/secret.err" ||
