@@ -48,6 +48,7 @@ struct gateway {
   struct cmp_server_cfg server;
   struct cg_store *store;
   struct cg_store *reader; /* compute inline: LOOKUPs read on the loop thread */
+  bool inline_compute;     /* compute steps on the loop (but heavy ones) */
   bool store_running;
   struct cg_http_server *http;
   struct cg_tcp_server *tcp;           /* NULL: no raw TCP listener */
@@ -288,7 +289,10 @@ static void drive(struct request *r) {
     return;
   }
   case CMP_STEP_COMPUTE:
-    if (cmp_exchange_compute_is_light(r->ex)) {
+    /* Inline: cheap always, and everything but a heavy key derivation when
+     * the compute runs on the loop (one CPU). */
+    if (cmp_exchange_compute_is_light(r->ex) ||
+        (r->gw->inline_compute && !cmp_exchange_compute_is_heavy(r->ex))) {
       cmp_exchange_compute(r->ex);
       drive(r);
       return;
@@ -296,7 +300,7 @@ static void drive(struct request *r) {
     r->work.run = on_work;
     r->work.done = on_work_done;
     r->work.arg = r;
-    if (cg_work_submit(r->gw->loop, &r->work) != 0) {
+    if (cg_work_submit_pool(r->gw->loop, &r->work) != 0) {
       cmp_exchange_compute(r->ex);
       drive(r);
     }
@@ -890,7 +894,8 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   int cpus = cg_work_usable_cpus();
   bool inline_compute = gw->cfg.compute == CG_COMPUTE_INLINE ||
                         (gw->cfg.compute == CG_COMPUTE_AUTO && cpus == 1);
-  cg_work_set_inline(inline_compute);
+  gw->inline_compute = inline_compute;
+  cg_work_set_inline(inline_compute); /* the local CA's signing jobs */
   /* With the compute inline, the loop reads too (one CPU: the store thread
    * would only take turns with it); the store thread keeps the writes. */
   if (inline_compute && strcmp(db, ":memory:") != 0 && cg_store_open_reader(db, &gw->reader))

@@ -505,6 +505,20 @@ bool cmp_exchange_compute_is_light(const struct cmp_exchange *ex) {
   return ex->phase == PH_PROTECT && ex->mac_ok;
 }
 
+bool cmp_exchange_compute_is_heavy(const struct cmp_exchange *ex) {
+  if (ex->phase != PH_VERIFY || (ex->auth != AUTH_PBM && ex->auth != AUTH_PBMAC1))
+    return false;
+  /* Parameters that do not parse are refused at once: not heavy. */
+  struct der_view alg = ex->msg.hdr.protection_alg;
+  uint32_t max = ex->cfg->pbm_max_iterations;
+  if (ex->auth == AUTH_PBMAC1) {
+    struct cmp_pbmac1_params p;
+    return cmp_pbmac1_parse(alg, max, &p) == 0 && p.iterations > CMP_HEAVY_ITERATIONS;
+  }
+  struct cmp_pbm_params p;
+  return cmp_pbm_parse(alg, max, &p) == 0 && p.iterations > CMP_HEAVY_ITERATIONS;
+}
+
 void cmp_exchange_compute(struct cmp_exchange *ex) {
   if (ex->phase == PH_VERIFY) {
     verify(ex);

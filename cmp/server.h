@@ -182,6 +182,13 @@ void cmp_exchange_compute(struct cmp_exchange *ex);
  * answer MAC'd with the key already derived): the caller may run it inline
  * rather than hand it to another thread, whose round trip costs more. */
 bool cmp_exchange_compute_is_light(const struct cmp_exchange *ex);
+/* True when the compute step at hand derives a MAC key with more than
+ * CMP_HEAVY_ITERATIONS iterations (the request chooses them, up to
+ * pbm_max_iterations): a millisecond or more.  A caller that runs compute
+ * steps on its event loop hands such a step to a worker all the same, so that
+ * no request holds the loop that long. */
+#define CMP_HEAVY_ITERATIONS 10000
+bool cmp_exchange_compute_is_heavy(const struct cmp_exchange *ex);
 
 /* CMP_STEP_ISSUE */
 const struct cmp_issue_request *cmp_exchange_issue_request(const struct cmp_exchange *ex);

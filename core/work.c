@@ -40,12 +40,15 @@ int cg_work_usable_cpus(void) {
   return CPU_COUNT(&set);
 }
 
-int cg_work_submit(uv_loop_t *loop, struct cg_work *w) {
-  if (run_inline) {
-    w->run(w);
-    w->done(w, 0);
-    return 0;
-  }
+int cg_work_submit_pool(uv_loop_t *loop, struct cg_work *w) {
   w->req.data = w;
   return uv_queue_work(loop, &w->req, on_work, on_after_work);
+}
+
+int cg_work_submit(uv_loop_t *loop, struct cg_work *w) {
+  if (!run_inline)
+    return cg_work_submit_pool(loop, w);
+  w->run(w);
+  w->done(w, 0);
+  return 0;
 }

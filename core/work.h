@@ -33,6 +33,9 @@ int cg_work_submit(uv_loop_t *loop, struct cg_work *w);
  * threadpool cannot run anything beside the loop; a hand-over there only
  * costs two thread switches each way.  Loop thread, before any submit. */
 void cg_work_set_inline(bool on);
+/* Queues w on the threadpool even in inline mode: a job that would hold the
+ * loop too long.  As cg_work_submit() otherwise. */
+int cg_work_submit_pool(uv_loop_t *loop, struct cg_work *w);
 /* The CPUs this process may run on (its affinity mask); 0 if unknown. */
 int cg_work_usable_cpus(void);
 

@@ -50,6 +50,7 @@ struct fixture {
   size_t cert_lens[MAX_TXNS];
   size_t n_txns;
   size_t issued; /* certificates the "CA" made */
+  size_t light_steps, heavy_steps; /* compute steps play() saw as such */
   bool ca_waits;  /* the "CA" answers CA_WAITING */
   /* certificates by serial, with status and the auth_ref that enrolled them */
   char serials[MAX_TXNS][2 * CMP_MAX_SERIAL + 1];

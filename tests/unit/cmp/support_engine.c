@@ -206,6 +206,8 @@ void play(struct cmp_exchange *ex, const char *profile) {
       break;
     }
     case CMP_STEP_COMPUTE:
+      F->light_steps += cmp_exchange_compute_is_light(ex);
+      F->heavy_steps += cmp_exchange_compute_is_heavy(ex);
       cmp_exchange_compute(ex);
       break;
     case CMP_STEP_ISSUE: {

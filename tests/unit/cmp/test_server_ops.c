@@ -371,6 +371,48 @@ static void test_pbmac1_request_gets_a_pbmac1_answer(void **state) {
   cmp_exchange_free(ex);
 }
 
+/* What a caller running compute steps on its event loop learns: writing a
+ * MAC'd answer is light; deriving a key the request asks more than
+ * CMP_HEAVY_ITERATIONS iterations for is heavy (PBM and PBMAC1 alike);
+ * signatures are neither. */
+static void test_compute_steps_say_whether_they_are_light_or_heavy(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  static const struct {
+    bool pbmac1;
+    uint32_t iterations;
+    size_t heavy;
+  } cases[] = {{false, 500, 0}, {false, CMP_HEAVY_ITERATIONS, 0}, {false, 20000, 1},
+               {true, 1000, 0}, {true, 20000, 1}};
+  uint32_t max = F->cfg.pbm_max_iterations;
+  F->cfg.pbm_max_iterations = 100000;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    client_init(&c, REF, SECRET);
+    c.mac.pbmac1 = cases[i].pbmac1;
+    c.mac.iterations = cases[i].iterations;
+    c.mac.mac = CG_HASH_SHA256;
+    F->light_steps = F->heavy_steps = 0;
+    struct cmp_exchange *ex = send_req(&c, CMP_IR, "default", (struct der_view){NULL, 0}, &rsp);
+    assert_int_equal(rsp.type, CMP_IP);
+    assert_int_equal(F->heavy_steps, cases[i].heavy);
+    assert_int_equal(F->light_steps, 1); /* the ip, MAC'd with the key derived */
+    cmp_exchange_free(ex);
+  }
+  F->cfg.pbm_max_iterations = max;
+  /* signed: the answer is signed too, nothing light, nothing heavy */
+  uint8_t cert[2048];
+  size_t len;
+  device_cert(cert, &len);
+  client_init(&c, REF, SECRET);
+  use_signature(&c, F->dev_key, cert, len);
+  F->light_steps = F->heavy_steps = 0;
+  struct cmp_exchange *ex = send_req(&c, CMP_CR, "default", (struct der_view){NULL, 0}, &rsp);
+  assert_int_equal(rsp.type, CMP_CP);
+  assert_int_equal(F->light_steps + F->heavy_steps, 0);
+  cmp_exchange_free(ex);
+}
+
 static void test_message_time_far_from_now_is_bad_time(void **state) {
   (void)state;
   struct client c;
@@ -583,6 +625,7 @@ int main(void) {
       cmocka_unit_test(test_rr_with_a_reason_that_does_not_exist_is_bad_request),
       cmocka_unit_test(test_rr_for_an_unknown_certificate_is_bad_cert_id),
       cmocka_unit_test(test_pbmac1_request_gets_a_pbmac1_answer),
+      cmocka_unit_test(test_compute_steps_say_whether_they_are_light_or_heavy),
       cmocka_unit_test(test_message_time_far_from_now_is_bad_time),
       cmocka_unit_test(test_protection_alg_without_protection_is_bad_alg),
       cmocka_unit_test(test_genm_is_answered_for_every_info_type_asked),
