@@ -219,6 +219,13 @@ out_has ir-pbmac1 "ip: pvno 2, PBMAC1 protection verified"
 out_has ir-pbmac1 "pkiconf: pvno 2, PBMAC1 protection verified"
 check_cert "$W/pbmac1.pem" "CN = client-pbmac1"
 
+step "ir with 20,000 PBM iterations: a heavy derivation goes to a worker, even inline"
+client_ok ir-heavy ir --url "$URL" "${MAC[@]}" --iterations 20000 --subject "/CN=client-heavy" \
+    --certout "$W/heavy.pem"
+out_has ir-heavy "ip: pvno 2, PasswordBasedMac protection verified"
+out_has ir-heavy "pkiConf: certificate confirmed"
+check_cert "$W/heavy.pem" "CN = client-heavy"
+
 step "ir with pvno 3"
 client_ok ir-pvno3 ir --url "$URL" "${MAC[@]}" --pvno 3 --subject "/CN=client-pvno3" \
     --certout "$W/pvno3.pem"
