@@ -68,6 +68,18 @@ static bool parse_bool(const char *v, bool *out) {
   return true;
 }
 
+/* v must be one of the n names; *index gets its position. */
+static bool parse_choice(const char *v, const char *const *names, int n, int *index) {
+  for (int i = 0; i < n; i++)
+    if (!strcmp(v, names[i])) {
+      *index = i;
+      return true;
+    }
+  return false;
+}
+
+static const char *const none_manual[] = {"none", "manual"};
+
 static bool set_uint(unsigned long long *tmp, const char *v, unsigned long long min,
                      unsigned long long max) {
   return parse_uint(v, max, tmp) && *tmp >= min;
@@ -76,6 +88,7 @@ static bool set_uint(unsigned long long *tmp, const char *v, unsigned long long 
 static int server_key(struct ctx *c, const char *k, const char *v) {
   struct cg_config *cfg = c->cfg;
   unsigned long long x;
+  int i;
   if (!strcmp(k, "http"))
     return copy(cfg->http, sizeof cfg->http, v);
   if (!strcmp(k, "tcp"))
@@ -83,21 +96,13 @@ static int server_key(struct ctx *c, const char *k, const char *v) {
   if (!strcmp(k, "tcp_profile"))
     return copy(cfg->tcp_profile, sizeof cfg->tcp_profile, v);
   if (!strcmp(k, "tcp_polling")) {
-    if (strcmp(v, "tcp") && strcmp(v, "cmp"))
-      return 0;
-    cfg->tcp_cmp_polling = !strcmp(v, "cmp");
-    return 1;
+    static const char *const polling[] = {"tcp", "cmp"};
+    return parse_choice(v, polling, 2, &i) && (cfg->tcp_cmp_polling = i == 1, 1);
   }
   if (!strcmp(k, "compute")) {
-    if (!strcmp(v, "auto"))
-      cfg->compute = CG_COMPUTE_AUTO;
-    else if (!strcmp(v, "threadpool"))
-      cfg->compute = CG_COMPUTE_THREADPOOL;
-    else if (!strcmp(v, "inline"))
-      cfg->compute = CG_COMPUTE_INLINE;
-    else
-      return 0;
-    return 1;
+    /* in the order of enum cg_compute_mode */
+    static const char *const modes[] = {"auto", "threadpool", "inline"};
+    return parse_choice(v, modes, 3, &i) && (cfg->compute = (enum cg_compute_mode)i, 1);
   }
   if (!strcmp(k, "admin"))
     return copy(cfg->admin, sizeof cfg->admin, v);
@@ -144,6 +149,7 @@ static struct cg_config_profile *profile(struct cg_config *cfg, const char *name
 
 static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k, const char *v) {
   unsigned long long x;
+  int i;
   if (!strcmp(k, "backend"))
     return copy(p->backend, sizeof p->backend, v);
   if (!strcmp(k, "validity_days"))
@@ -158,18 +164,10 @@ static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k
     return parse_bool(v, &p->implicit_confirm);
   if (!strcmp(k, "ra_verified"))
     return parse_bool(v, &p->ra_verified);
-  if (!strcmp(k, "approval")) {
-    if (strcmp(v, "manual") && strcmp(v, "none"))
-      return 0;
-    p->manual_approval = !strcmp(v, "manual");
-    return 1;
-  }
-  if (!strcmp(k, "revocation_approval")) {
-    if (strcmp(v, "manual") && strcmp(v, "none"))
-      return 0;
-    p->manual_revocation = !strcmp(v, "manual");
-    return 1;
-  }
+  if (!strcmp(k, "approval"))
+    return parse_choice(v, none_manual, 2, &i) && (p->manual_approval = i == 1, 1);
+  if (!strcmp(k, "revocation_approval"))
+    return parse_choice(v, none_manual, 2, &i) && (p->manual_revocation = i == 1, 1);
   if (!strcmp(k, "pending_lifetime"))
     return set_uint(&x, v, 1, 365 * 86400) && (p->pending_lifetime = (unsigned)x, 1);
   if (!strcmp(k, "confirm_wait"))
@@ -181,8 +179,8 @@ static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k
   if (!strcmp(k, "check_after"))
     return set_uint(&x, v, 1, 86400) && (p->check_after = (unsigned)x, 1);
   if (!strcmp(k, "challenge")) {
-    p->challenge = !strcmp(v, "none") ? 0 : !strcmp(v, "fixed") ? 1 : !strcmp(v, "random") ? 2 : -1;
-    return p->challenge >= 0;
+    static const char *const challenges[] = {"none", "fixed", "random"};
+    return parse_choice(v, challenges, 3, &p->challenge);
   }
   if (!strcmp(k, "challenge_value"))
     return v[0] != 0 && copy(p->challenge_value, sizeof p->challenge_value, v);
