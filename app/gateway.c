@@ -42,6 +42,10 @@ struct profile_rt {
   void *backend;
 };
 
+#define MAX_READERS 64 /* read connections for the threadpool's workers, at most */
+/* Slots of the table of writes in flight (see writes_pending()). */
+#define WRITE_SLOTS 65536
+
 struct gateway {
   uv_loop_t *loop;
   struct cg_config cfg;
@@ -51,6 +55,14 @@ struct gateway {
   struct cg_store *store;
   struct cg_store *reader; /* compute inline: LOOKUPs read on the loop thread */
   bool inline_compute;     /* compute steps on the loop (but heavy ones) */
+  /* threadpool: a read connection per worker, so that a LOOKUP and the
+   * check after it are one job */
+  struct cg_store *readers[MAX_READERS], *idle_readers[MAX_READERS];
+  size_t n_readers, n_idle_readers;
+  uv_mutex_t readers_mu;
+  /* Writes handed to the store thread and not yet done, counted by a hash of
+   * the transactionID and of the secret reference they write. */
+  uint16_t *writes;
   bool store_running;
   struct cg_http_server *http;
   struct cg_tcp_server *tcp;           /* NULL: no raw TCP listener */
@@ -92,6 +104,8 @@ struct request {
   bool stored;     /* the last store write succeeded */
   uint32_t poll_ref; /* the transaction's raw TCP polling reference, 0 when none */
   bool ca_waiting; /* the CA answered "waiting" */
+  uint32_t write_slots[2]; /* the slots a write in flight counts in */
+  size_t n_write_slots;
   /* nested: an inner request answers its parent, not the peer */
   struct request *parent;
   size_t index;
@@ -216,30 +230,120 @@ static void on_work(struct cg_work *w) {
   cmp_exchange_compute(r->ex);
 }
 
+/* ---- reads off the store thread ----------------------------------------
+ * A read connection sees the last commit, not a write still queued for the
+ * store thread; the store thread runs its queue in order, so a read queued
+ * there sees every write queued before it.  A LOOKUP goes to a read
+ * connection unless a write of its transaction or its secret reference is in
+ * flight (a poll while the approved certificate is being stored, a request
+ * right after a refused MAC is counted towards lockout): then it waits behind
+ * that write on the store thread, as every read did before. */
+
+static uint32_t write_slot(const char *key, size_t len) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ (uint8_t)key[i]) * 16777619u;
+  return h % WRITE_SLOTS;
+}
+
+/* Counts r's write in flight: its transaction, and the reference of a refused
+ * MAC it counts towards lockout.  (A use counted against max_uses is checked
+ * where it is written: a read that misses it is harmless.) */
+static void write_started(struct request *r) {
+  struct cg_store_op *op = &r->op;
+  r->n_write_slots = 0;
+  if (r->gw->writes == NULL)
+    return;
+  if (op->kind != CG_STORE_OP_SECRET_NOTE && op->txn.txid[0])
+    r->write_slots[r->n_write_slots++] = write_slot(op->txn.txid, strlen(op->txn.txid));
+  if (op->note_present && op->note.failed && op->note.reference[0])
+    r->write_slots[r->n_write_slots++] =
+        write_slot(op->note.reference, strlen(op->note.reference));
+  for (size_t i = 0; i < r->n_write_slots; i++)
+    r->gw->writes[r->write_slots[i]]++;
+}
+
+static void write_done(struct request *r) {
+  for (size_t i = 0; i < r->n_write_slots; i++)
+    r->gw->writes[r->write_slots[i]]--;
+  r->n_write_slots = 0;
+}
+
+/* A write of this LOOKUP's transaction or reference is in flight (or one of
+ * another key in the same slot: then it waits needlessly, never wrongly). */
+static bool writes_pending(const struct gateway *gw, const struct cg_store_op *op) {
+  if (gw->writes == NULL)
+    return true;
+  return (op->txn.txid[0] && gw->writes[write_slot(op->txn.txid, strlen(op->txn.txid))]) ||
+         (op->ref_len > 0 && gw->writes[write_slot((const char *)op->ref, op->ref_len)]);
+}
+
+/* A LOOKUP's result to the engine: on the loop, or on the worker that read it. */
+static void lookup_to_engine(struct request *r) {
+  struct cg_store_op *op = &r->op;
+  struct cmp_lookup_res res = {
+      .err = op->result,
+      .secret = op->secret_found ? &op->secret : NULL,
+      .txn = op->txn_found ? &op->txn : NULL,
+      .txn_cert = {op->cert_der, op->cert_der_len},
+      .cert_found = op->serial_found,
+      .cert = {op->serial_der, op->serial_der_len},
+      .cert_revoked = op->serial_revoked,
+      .cert_auth_ref = op->serial_auth_ref,
+      .revoked = op->revoked,
+      .n_revoked = op->n_revoked,
+  };
+  cmp_exchange_lookup_done(r->ex, &res);
+  cg_store_op_release(op);
+}
+
 static void on_store_done(struct cg_store_op *op) {
   struct request *r = op->arg;
   if (op->kind == CG_STORE_OP_LOOKUP) {
-    struct cmp_lookup_res res = {
-        .err = op->result,
-        .secret = op->secret_found ? &op->secret : NULL,
-        .txn = op->txn_found ? &op->txn : NULL,
-        .txn_cert = {op->cert_der, op->cert_der_len},
-        .cert_found = op->serial_found,
-        .cert = {op->serial_der, op->serial_der_len},
-        .cert_revoked = op->serial_revoked,
-        .cert_auth_ref = op->serial_auth_ref,
-        .revoked = op->revoked,
-        .n_revoked = op->n_revoked,
-    };
-    cmp_exchange_lookup_done(r->ex, &res);
-    cg_store_op_release(op);
+    lookup_to_engine(r);
   } else {
+    write_done(r);
     r->stored = op->result == 0;
     if (op->kind == CG_STORE_OP_INSERT && op->result == 0)
       r->poll_ref = op->txn.poll_ref;
     cmp_exchange_store_done(r->ex, op->result);
   }
   drive(r);
+}
+
+static struct cg_store *take_reader(struct gateway *gw) {
+  uv_mutex_lock(&gw->readers_mu);
+  struct cg_store *rd = gw->n_idle_readers ? gw->idle_readers[--gw->n_idle_readers] : NULL;
+  uv_mutex_unlock(&gw->readers_mu);
+  return rd;
+}
+
+static void give_reader(struct gateway *gw, struct cg_store *rd) {
+  uv_mutex_lock(&gw->readers_mu);
+  gw->idle_readers[gw->n_idle_readers++] = rd;
+  uv_mutex_unlock(&gw->readers_mu);
+}
+
+/* On a worker: the LOOKUP, through a read connection of the pool, and the
+ * check that follows it (MAC or signature, POP): one hand-over for both. */
+static void on_lookup_work(struct cg_work *w) {
+  struct request *r = w->arg;
+  struct cg_store *rd = take_reader(r->gw);
+  if (rd == NULL) {
+    r->op.result = CG_ESTORE; /* more workers than connections: cannot happen */
+  } else {
+    cg_store_read_now(rd, &r->op);
+    give_reader(r->gw, rd);
+  }
+  lookup_to_engine(r);
+  if (cmp_exchange_step(r->ex) == CMP_STEP_COMPUTE && !cmp_exchange_compute_is_light(r->ex))
+    cmp_exchange_compute(r->ex);
+}
+
+static void on_lookup_work_done(struct cg_work *w, int status) {
+  if (status != 0) /* cancelled: only when the loop is torn down; finish inline */
+    on_lookup_work(w);
+  drive(w->arg);
 }
 
 static void on_issued(struct ca_call *call, int err, const uint8_t *der, size_t len) {
@@ -282,12 +386,23 @@ static void drive(struct request *r) {
     snprintf(r->op.serial, sizeof r->op.serial, "%s", q.serial ? q.serial : "");
     snprintf(r->op.revoked_issuer, sizeof r->op.revoked_issuer, "%s",
              q.revoked_issuer ? q.revoked_issuer : "");
+    if (writes_pending(r->gw, &r->op)) {
+      submit_store(r);
+      return;
+    }
     if (r->gw->reader != NULL) {
       cg_store_read_now(r->gw->reader, &r->op);
       on_store_done(&r->op);
-    } else {
-      submit_store(r);
+      return;
     }
+    if (r->gw->n_readers > 0) {
+      r->work.run = on_lookup_work;
+      r->work.done = on_lookup_work_done;
+      r->work.arg = r;
+      if (cg_work_submit_pool(r->gw->loop, &r->work) == 0)
+        return;
+    }
+    submit_store(r);
     return;
   }
   case CMP_STEP_COMPUTE:
@@ -334,6 +449,7 @@ static void drive(struct request *r) {
     r->op.arg = r;
     r->op.note_present = true;
     r->op.note = *cmp_exchange_secret_note(r->ex);
+    write_started(r);
     submit_store(r);
     return;
   case CMP_STEP_CRL: {
@@ -377,6 +493,7 @@ static void drive(struct request *r) {
       r->op.note_present = true;
       r->op.note = *note;
     }
+    write_started(r);
     submit_store(r);
     return;
   }
@@ -817,6 +934,11 @@ static void destroy(struct gateway *gw) {
     free(gw->backend_state[i]);
   }
   cg_store_close(gw->reader); /* NULL: nothing */
+  free(gw->writes);
+  for (size_t i = 0; i < gw->n_readers; i++)
+    cg_store_close(gw->readers[i]);
+  if (gw->n_readers > 0)
+    uv_mutex_destroy(&gw->readers_mu);
   if (gw->store != NULL)
     cg_store_close(gw->store);
   app_free_ra(&gw->ra);
@@ -853,6 +975,34 @@ static int start_tcp(struct gateway *gw) {
   cg_info("listening tcp %s:%d (profile %s; RFC 2510 and version 10 framing)", host,
           cg_tcp_server_port(gw->tcp), gw->tcp_profile->cfg->name);
   return 0;
+}
+
+/* The threadpool's size, as libuv reads it (UV_THREADPOOL_SIZE, default 4). */
+static size_t pool_size(void) {
+  const char *v = getenv("UV_THREADPOOL_SIZE");
+  long n = v != NULL ? strtol(v, NULL, 10) : 0;
+  return n > 0 ? (size_t)n : 4;
+}
+
+/* A read connection for each worker; none (reads on the store thread) if
+ * one cannot be had. */
+static void open_readers(struct gateway *gw, const char *db) {
+  size_t want = pool_size();
+  if (want > MAX_READERS || uv_mutex_init(&gw->readers_mu) != 0) {
+    cg_warn("threadpool of %zu: reads stay on the store thread", want);
+    return;
+  }
+  for (size_t i = 0; i < want; i++) {
+    if (cg_store_open_reader(db, &gw->readers[i]) != 0) {
+      cg_warn("no read connection for the workers; reads stay on the store thread");
+      for (size_t j = 0; j < i; j++)
+        cg_store_close(gw->readers[j]);
+      uv_mutex_destroy(&gw->readers_mu);
+      return;
+    }
+    gw->idle_readers[i] = gw->readers[i];
+  }
+  gw->n_readers = gw->n_idle_readers = want;
 }
 
 int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway **out) {
@@ -902,10 +1052,15 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
    * would only take turns with it); the store thread keeps the writes. */
   if (inline_compute && strcmp(db, ":memory:") != 0 && cg_store_open_reader(db, &gw->reader))
     cg_warn("compute inline: no read connection; reads stay on the store thread");
+  if (!inline_compute && strcmp(db, ":memory:") != 0)
+    open_readers(gw, db);
+  if ((gw->reader != NULL || gw->n_readers > 0) &&
+      (gw->writes = calloc(WRITE_SLOTS, sizeof *gw->writes)) == NULL)
+    cg_warn("out of memory: reads stay on the store thread");
   cg_info("compute: %s (%d usable CPU%s)",
-          !inline_compute ? "threadpool"
-          : gw->reader    ? "inline on the loop, reads too"
-                          : "inline on the loop",
+          !inline_compute  ? (gw->n_readers ? "threadpool, reads too" : "threadpool")
+          : gw->reader     ? "inline on the loop, reads too"
+                           : "inline on the loop",
           cpus, cpus == 1 ? "" : "s");
 
   gw->tcp_closed = true;
