@@ -62,6 +62,7 @@ taskset -c 1 "$cmpgw" serve -c "$work/gw/cmpgw.conf" 2>"$work/gw.log" &
 gw_pid=$!
 pids+=("$gw_pid")
 gw_port=$(wait_port "$work/gw.log" 'listening http 127\.0\.0\.1:[0-9]+')
+echo "== cmpgw $(grep -o 'compute: .*' "$work/gw.log" | head -1)"
 
 # ---- OpenSSL's mock server, with a CA, its own certificate and the one it hands out
 if [ -n "$cmpload" ]; then
