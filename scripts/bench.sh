@@ -42,27 +42,14 @@ else
   echo "== cmpload not found at $cmpload_dir: part 1 skipped"
 fi
 
-# wait_port LOG REGEX: the port a server logged
-wait_port() {
-  for _ in $(seq 300); do
-    if grep -qE "$2" "$1" 2>/dev/null; then grep -oE "$2" "$1" | head -1 | grep -oE '[0-9]+$'; return; fi
-    sleep 0.1
-  done
-  echo "bench: no line /$2/ in $1" >&2
-  exit 1
-}
+# shellcheck source=bench_lib.sh
+. scripts/bench_lib.sh
 
 # ---- the gateway
-"$cmpgw" init "$work/gw" --http 127.0.0.1:0 >/dev/null 2>&1
-sed -i 's/^max_connections = .*/max_connections = 20000/' "$work/gw/cmpgw.conf"
-"$cmpgw" secret new -c "$work/gw/cmpgw.conf" --json >"$work/secret.json" 2>/dev/null
-ref=$(sed -n 's/.*"reference": "\([^"]*\)".*/\1/p' "$work/secret.json")
-secret=$(sed -n 's/.*"secret": "\([^"]*\)".*/\1/p' "$work/secret.json")
-taskset -c 1 "$cmpgw" serve -c "$work/gw/cmpgw.conf" 2>"$work/gw.log" &
-gw_pid=$!
+bench_gateway "$cmpgw" "$work/gw" 's/^max_connections = .*/max_connections = 20000/'
+gw_pid=$GW_PID gw_port=$GW_PORT ref=$GW_REF secret=$GW_SECRET
 pids+=("$gw_pid")
-gw_port=$(wait_port "$work/gw.log" 'listening http 127\.0\.0\.1:[0-9]+')
-echo "== cmpgw $(grep -o 'compute: .*' "$work/gw.log" | head -1)"
+echo "== cmpgw $(grep -o 'compute: .*' "$work/gw/gw.log" | head -1)"
 
 # ---- OpenSSL's mock server, with a CA, its own certificate and the one it hands out
 if [ -n "$cmpload" ]; then

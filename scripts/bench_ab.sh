@@ -33,17 +33,13 @@ work=$(mktemp -d)
 pid=""
 trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
+# shellcheck source=bench_lib.sh
+. scripts/bench_lib.sh
+
 run() { # BINARY DIR
   local bin=$1 d=$2 ref secret port
-  "$bin" init "$d" --http 127.0.0.1:0 >/dev/null 2>&1
-  [ -z "${COMPUTE:-}" ] || sed -i "s/^compute = .*/compute = $COMPUTE/" "$d/cmpgw.conf"
-  "$bin" secret new -c "$d/cmpgw.conf" --json >"$d/s.json" 2>/dev/null
-  ref=$(sed -n 's/.*"reference": "\([^"]*\)".*/\1/p' "$d/s.json")
-  secret=$(sed -n 's/.*"secret": "\([^"]*\)".*/\1/p' "$d/s.json")
-  taskset -c 1 "$bin" serve -c "$d/cmpgw.conf" 2>"$d/log" &
-  pid=$!
-  for _ in $(seq 300); do grep -q 'listening http' "$d/log" && break; sleep 0.1; done
-  port=$(grep -oE 'listening http 127\.0\.0\.1:[0-9]+' "$d/log" | grep -oE '[0-9]+$')
+  bench_gateway "$bin" "$d" ${COMPUTE:+"s/^compute = .*/compute = $COMPUTE/"}
+  pid=$GW_PID port=$GW_PORT ref=$GW_REF secret=$GW_SECRET
   if [ "$load" = cmpload ]; then
     taskset -c 0 "$cmpload" --url "http://127.0.0.1:$port/.well-known/cmp" --threads "$clients" \
       --duration "$secs" --warmup 2 --secret "$secret" --ref "$ref" --server-pid "$pid" 2>&1 | tail -1

@@ -12,14 +12,10 @@ cmpgw=$PWD/build/cmpgw
 work=$(mktemp -d)
 gw_pid=""
 trap '[ -z "$gw_pid" ] || kill "$gw_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-"$cmpgw" init "$work/gw" --http 127.0.0.1:0 >/dev/null 2>&1
-"$cmpgw" secret new -c "$work/gw/cmpgw.conf" --json >"$work/s.json" 2>/dev/null
-ref=$(sed -n 's/.*"reference": "\([^"]*\)".*/\1/p' "$work/s.json")
-secret=$(sed -n 's/.*"secret": "\([^"]*\)".*/\1/p' "$work/s.json")
-taskset -c 1 "$cmpgw" serve -c "$work/gw/cmpgw.conf" 2>"$work/gw.log" &
-gw_pid=$!
-for _ in $(seq 300); do grep -q 'listening http' "$work/gw.log" && break; sleep 0.1; done
-port=$(grep -oE 'listening http 127\.0\.0\.1:[0-9]+' "$work/gw.log" | grep -oE '[0-9]+$')
+# shellcheck source=bench_lib.sh
+. scripts/bench_lib.sh
+bench_gateway "$cmpgw" "$work/gw"
+gw_pid=$GW_PID port=$GW_PORT ref=$GW_REF secret=$GW_SECRET
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$gw_pid/status"; }
 taskset -c 0 "$cmpgw" bench cmp --url "http://127.0.0.1:$port/.well-known/cmp" --ref "$ref" \
   --secret "$secret" --sessions 64 --duration "$secs" --server-pid "$gw_pid" >"$work/bench.out" 2>&1 &
