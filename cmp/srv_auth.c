@@ -191,17 +191,15 @@ bool authenticate(struct cmp_exchange *ex) {
   return ok;
 }
 
-/* The response's protectionAlg: the request's MAC parameters as they came
- * (RFC 9810 §5.1.3.1: "it is RECOMMENDED that the fields of PBMParameter
- * remain constant throughout the messages of a single transaction"), or the
- * RA's signature algorithm. */
+/* The response's protectionAlg: the request's, octet for octet, once its MAC
+ * verified (RFC 9810 §5.1.3.1: "it is RECOMMENDED that the fields of
+ * PBMParameter remain constant throughout the messages of a single
+ * transaction"), or the RA's signature algorithm. */
 static void write_protection_alg(const struct cmp_exchange *ex, struct der_writer *w) {
-  if (!ex->mac_ok)
-    cert_write_sig_alg(w, ex->cfg->ra_scheme, ex->cfg->ra_hash);
-  else if (ex->auth == AUTH_PBMAC1)
-    cmp_pbmac1_write_alg(w, &ex->pbmac1);
+  if (ex->mac_ok)
+    der_put_raw(w, ex->msg.hdr.protection_alg.p, ex->msg.hdr.protection_alg.len);
   else
-    cmp_pbm_write_alg(w, &ex->pbm);
+    cert_write_sig_alg(w, ex->cfg->ra_scheme, ex->cfg->ra_hash);
 }
 
 static void write_body(struct cmp_exchange *ex, struct der_writer *w) {
