@@ -216,20 +216,21 @@ int cmd_bench(int argc, char **argv) {
   if (cg_store_open(db, &b->st) != 0 || uv_loop_init(&b->loop) != 0 ||
       cg_store_start(b->st, &b->loop) != 0)
     goto out;
-  uint64_t ops0, commits0, ops1, commits1;
-  cg_store_stats(b->st, &ops0, &commits0);
+  struct cg_store_counters n0, n1;
+  cg_store_stats(b->st, &n0);
   double start = bench_now();
   for (unsigned long i = 0; i < inflight && b->next < b->total; i++)
     submit(b, &b->ops[i]);
   while (b->done < b->total)
     uv_run(&b->loop, UV_RUN_ONCE);
   double secs = bench_now() - start;
-  cg_store_stats(b->st, &ops1, &commits1);
+  cg_store_stats(b->st, &n1);
   printf("store: writes=%lu failed=%lu secs=%.2f writes_per_s=%.0f commits=%llu writes_per_commit=%.1f"
          " inflight=%lu preloaded=%lu preload_secs=%.1f synchronous=FULL\n",
          b->done, b->failed, secs, (double)b->done / secs,
-         (unsigned long long)(commits1 - commits0),
-         commits1 > commits0 ? (double)b->done / (double)(commits1 - commits0) : 0.0, inflight, pre,
+         (unsigned long long)(n1.commits - n0.commits),
+         n1.commits > n0.commits ? (double)b->done / (double)(n1.commits - n0.commits) : 0.0,
+         inflight, pre,
          t_pre);
   rc = b->failed == 0 ? 0 : 1;
   bool stopped = false;

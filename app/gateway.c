@@ -1040,6 +1040,7 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
     cg_error("cannot open the database %s", gw->cfg.database);
     goto fail;
   }
+  cg_store_set_commit_interval(gw->store, gw->cfg.commit_interval_us);
   if ((err = cg_store_start(gw->store, loop)))
     goto fail;
   gw->store_running = true;
@@ -1107,10 +1108,10 @@ fail:
 
 static void on_store_stopped(void *arg) {
   struct gateway *gw = arg;
-  uint64_t ops, commits;
-  cg_store_stats(gw->store, &ops, &commits);
-  cg_info("store: %llu operations in %llu commits", (unsigned long long)ops,
-          (unsigned long long)commits);
+  struct cg_store_counters n;
+  cg_store_stats(gw->store, &n);
+  cg_info("store: %llu operations in %llu commits (%llu held for group commit)",
+          (unsigned long long)n.ops, (unsigned long long)n.commits, (unsigned long long)n.held);
   void (*cb)(void *) = gw->on_stopped;
   void *cb_arg = gw->stopped_arg;
   gw->store_running = false;

@@ -36,6 +36,7 @@ void cg_config_defaults(struct cg_config *cfg) {
   cfg->max_failed_macs = 5;
   cfg->lockout_seconds = 900;
   strcpy(cfg->database, "cmpgw.db");
+  cfg->commit_interval_us = 2000;
 }
 
 static bool copy(char *dst, size_t cap, const char *v) {
@@ -241,7 +242,10 @@ static int on_entry(void *user, const char *section, const char *k, const char *
   if (!strcmp(section, "server")) {
     ok = server_key(c, k, v);
   } else if (!strcmp(section, "store")) {
-    ok = !strcmp(k, "database") && copy(cfg->database, sizeof cfg->database, v);
+    unsigned long long x;
+    ok = (!strcmp(k, "database") && copy(cfg->database, sizeof cfg->database, v)) ||
+         (!strcmp(k, "commit_interval_us") && set_uint(&x, v, 0, 100000) &&
+          (cfg->commit_interval_us = (unsigned)x, 1));
   } else if (!strcmp(section, "ra")) {
     ok = (!strcmp(k, "pkcs12") && copy(cfg->ra_pkcs12, sizeof cfg->ra_pkcs12, v)) ||
          (!strcmp(k, "password_file") &&

@@ -73,16 +73,22 @@ struct cg_store {
   bool stopping;       /* submits are refused */
   /* Submitted in this loop iteration, handed to the thread as one batch. */
   struct cg_store_op *pending, **pending_tail;
+  size_t n_pending;
+  /* Set before the thread starts: at most one write group per interval. */
+  uint64_t commit_interval_ns;
 
   uv_mutex_t mu;
   uv_cond_t cv;
   /* Guarded by mu. */
   struct cg_store_op *queue, **queue_tail;
   struct cg_store_op *done, **done_tail;
+  size_t n_queued;  /* operations on the queue */
+  bool idle;        /* the thread waits for a non-empty queue */
+  bool pacing;      /* the thread holds a write group back (commit interval) */
   bool quit;        /* the thread leaves once the queue is empty */
   bool thread_done; /* the thread has left; its last group is on the done list */
 
-  _Atomic uint64_t ops, commits;
+  _Atomic uint64_t ops, commits, held;
 };
 
 /* Runs one group of operations on the store thread: reads directly, all writes
@@ -90,6 +96,9 @@ struct cg_store {
  * Sets every op's result; when the transaction is lost or COMMIT fails, every
  * write of the group that had succeeded gets CG_ESTORE.  (sqlite.c) */
 void store_run_group(struct cg_store *st, struct cg_store_op *group);
+
+/* Whether op only reads (runs outside the group's transaction).  (sqlite.c) */
+bool store_op_is_read(const struct cg_store_op *op);
 
 /* For cg_store_close(): refuses further submits, drains and joins the store
  * thread if it runs, calls the callbacks of completed operations and closes

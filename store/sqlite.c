@@ -834,7 +834,7 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
   return err;
 }
 
-static bool is_read(const struct cg_store_op *op) {
+bool store_op_is_read(const struct cg_store_op *op) {
   return op->kind == CG_STORE_OP_LOOKUP || op->kind == CG_STORE_OP_NEXT_APPROVED ||
          op->kind == CG_STORE_OP_BY_POLL_REF;
 }
@@ -842,14 +842,14 @@ static bool is_read(const struct cg_store_op *op) {
 /* After the group's transaction was lost, no write of it is durable. */
 static void fail_writes(struct cg_store_op *from, const struct cg_store_op *to) {
   for (struct cg_store_op *op = from; op != to; op = op->next)
-    if (!is_read(op) && op->result == 0)
+    if (!store_op_is_read(op) && op->result == 0)
       op->result = CG_ESTORE;
 }
 
 void store_run_group(struct cg_store *st, struct cg_store_op *group) {
   bool writes = false;
   for (struct cg_store_op *op = group; op != NULL; op = op->next)
-    writes = writes || !is_read(op);
+    writes = writes || !store_op_is_read(op);
   /* Read-only groups need no transaction: each read sees committed data. */
   bool in_txn = writes && exec_stmt(st, S_BEGIN) == 0;
   bool lost = writes && !in_txn;

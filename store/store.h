@@ -155,6 +155,16 @@ void cg_store_op_release(struct cg_store_op *op);
 
 /* Starts the store thread, completing on loop.  0 or CG_ESTORE. */
 int cg_store_start(struct cg_store *st, uv_loop_t *loop);
+/* Group commit pacing: a write that comes less than interval_us
+ * microseconds after the last commit began may wait for the rest of the
+ * interval, with everything queued meanwhile (or until 512 operations are
+ * queued, or the store stops): fewer, larger commits.  The thread learns
+ * whether waiting pays: after a few waits that nobody joined (a lone client,
+ * whose next write needs this one's answer) it commits at once again, trying
+ * a wait now and then.  Writes further apart than the interval never wait.
+ * 0, the default, commits as soon as the thread is free.  Call before
+ * cg_store_start(). */
+void cg_store_set_commit_interval(struct cg_store *st, uint32_t interval_us);
 /* Queues op; its cb runs on the loop later.  CG_EBUSY when stopping (cb is
  * then not called).  Called on the loop thread only. */
 int cg_store_submit(struct cg_store *st, struct cg_store_op *op);
@@ -163,7 +173,12 @@ int cg_store_submit(struct cg_store *st, struct cg_store_op *op);
  * done.  The database stays open until cg_store_close(). */
 void cg_store_stop(struct cg_store *st, void (*on_stopped)(void *arg), void *arg);
 
-/* Counters for metrics and benchmarks: operations and commits so far. */
-void cg_store_stats(const struct cg_store *st, uint64_t *ops, uint64_t *commits);
+/* Counters for metrics and benchmarks, since the store was opened. */
+struct cg_store_counters {
+  uint64_t ops;     /* operations run */
+  uint64_t commits; /* write groups committed */
+  uint64_t held;    /* write groups held back by commit pacing */
+};
+void cg_store_stats(const struct cg_store *st, struct cg_store_counters *out);
 
 #endif

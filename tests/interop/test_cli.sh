@@ -257,6 +257,10 @@ PYEOF
 step "cmpgw init $GW --http 127.0.0.1:0"
 "$CMPGW" init "$GW" --http 127.0.0.1:0 >"$W/init.out" 2>&1 || fail "cmpgw init exited non-zero" "$W/init.out"
 RA="$(ra_subject "$GW")" || fail "cannot read the subject of ra-cert.pem"
+# A wide group-commit window, so that the bench's concurrent writes are held
+# (step 10 checks the daemon said so).
+grep -qx 'commit_interval_us = 2000' "$CONF" || fail "init wrote no commit_interval_us"
+sed -i 's/^commit_interval_us = .*/commit_interval_us = 50000/' "$CONF"
 
 step "1. secret new, with and without --ttl / --uses / --note"
 cli_ok s1 secret new -c "$CONF" --json --ttl 7d --uses 5 --note 'first device, "lab" 4'
@@ -607,6 +611,11 @@ step "10. SIGTERM"
 daemon_stop TERM 60
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with status $DAEMON_STATUS after SIGTERM"
 ok "the daemon exited with status 0"
+line="$(grep -oE 'store: [0-9]+ operations in [0-9]+ commits \([0-9]+ held for group commit\)' "$DAEMON_LOG")" ||
+    fail "the daemon did not report its store at the stop" "$DAEMON_LOG"
+held="$(echo "$line" | sed -E 's/.*\(([0-9]+) held.*/\1/')"
+[ "$held" -ge 1 ] || fail "no write group was held for group commit: $line"
+ok "$line"
 cli_ok fin db check -c "$CONF"
 [ "$(cat "$W/fin.out")" = ok ] || fail "db check after the stop did not say ok" "$W/fin.out"
 ok "db check after the stop: ok"

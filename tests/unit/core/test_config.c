@@ -111,12 +111,28 @@ static void test_compute_takes_three_values(void **state) {
   assert_int_equal(load("[server]\ncompute = pool\n[profile p]\n", &cfg), CG_ECONFIG);
 }
 
+static void test_commit_interval_is_microseconds_up_to_100ms(void **state) {
+  (void)state;
+  struct cg_config cfg;
+  assert_int_equal(load("[profile p]\n", &cfg), 0);
+  assert_int_equal(cfg.commit_interval_us, 2000);
+  assert_int_equal(load("[store]\ncommit_interval_us = 0\n[profile p]\n", &cfg), 0);
+  assert_int_equal(cfg.commit_interval_us, 0);
+  assert_int_equal(load("[store]\ncommit_interval_us = 100000\n[profile p]\n", &cfg), 0);
+  assert_int_equal(cfg.commit_interval_us, 100000);
+  assert_int_equal(load("[store]\ncommit_interval_us = 100001\n[profile p]\n", &cfg), CG_ECONFIG);
+  assert_int_equal(load("[store]\ncommit_interval_us = 2ms\n[profile p]\n", &cfg), CG_ECONFIG);
+  assert_int_equal(load("[store]\ncommit_interval_us = -1\n[profile p]\n", &cfg), CG_ECONFIG);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_a_profile_names_only_what_differs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unworkable_configurations_are_refused, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_compute_takes_three_values, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_commit_interval_is_microseconds_up_to_100ms, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -479,11 +480,12 @@ static void test_inserts_queued_in_one_turn_share_commits(void **state) {
   run_until(&f->loop, &tally.done, N_GROUP);
   for (unsigned i = 0; i < N_GROUP; i++)
     assert_int_equal(ops[i].result, 0);
-  uint64_t n_ops, n_commits;
-  cg_store_stats(st, &n_ops, &n_commits);
-  assert_int_equal(n_ops, N_GROUP);
-  assert_true(n_commits >= 1);
-  assert_true(n_commits < N_GROUP);
+  struct cg_store_counters n;
+  cg_store_stats(st, &n);
+  assert_int_equal(n.ops, N_GROUP);
+  assert_true(n.commits >= 1);
+  assert_true(n.commits < N_GROUP);
+  assert_int_equal(n.held, 0); /* no pacing unless asked for */
 
   struct cg_store_op look;
   make_lookup(&look, NULL, ops[42].txn.txid);
@@ -502,6 +504,86 @@ static void test_inserts_queued_in_one_turn_share_commits(void **state) {
   assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), N_GROUP);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates"), N_GROUP / 2);
   free(ops);
+}
+
+static struct cg_store *open_paced(struct fixture *f, uint32_t interval_us) {
+  struct cg_store *st = NULL;
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  cg_store_set_commit_interval(st, interval_us);
+  assert_int_equal(cg_store_start(st, &f->loop), 0);
+  memset(&tally, 0, sizeof tally);
+  return st;
+}
+
+/* Runs the loop, one turn at a time, until the store holds `want` groups. */
+static void run_until_held(uv_loop_t *loop, struct cg_store *st, uint64_t want) {
+  struct cg_store_counters n;
+  for (int i = 0; i < 600000; i++) {
+    cg_store_stats(st, &n);
+    if (n.held >= want)
+      return;
+    uv_run(loop, UV_RUN_NOWAIT);
+    struct timespec pause = {0, 100000};
+    nanosleep(&pause, NULL);
+  }
+  fail_msg("the store never held %llu group(s)", (unsigned long long)want);
+}
+
+/* A write that follows a commit within the interval waits, and the writes
+ * queued while it waits share its commit; stopping ends the wait. */
+static void test_pacing_holds_a_write_for_the_ones_that_follow(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_paced(f, 600u * 1000000u);
+  struct cg_store_op ops[4];
+  make_insert(&ops[0], 0, false);
+  submit(st, &ops[0], NULL); /* the first write has no commit to follow */
+  run_until(&f->loop, &tally.done, 1);
+  make_insert(&ops[1], 1, false);
+  submit(st, &ops[1], NULL);
+  run_until_held(&f->loop, st, 1);
+  for (unsigned i = 2; i < 4; i++) {
+    make_insert(&ops[i], i, true);
+    submit(st, &ops[i], NULL);
+  }
+  uv_run(&f->loop, UV_RUN_NOWAIT); /* handed over; still held */
+  assert_int_equal(tally.done, 1);
+
+  stopped = 0;
+  cg_store_stop(st, on_stopped, NULL);
+  run_until(&f->loop, &stopped, 1);
+  assert_int_equal(tally.done, 4);
+  for (unsigned i = 0; i < 4; i++)
+    assert_int_equal(ops[i].result, 0);
+  struct cg_store_counters n;
+  cg_store_stats(st, &n);
+  assert_int_equal(n.commits, 2);
+  assert_int_equal(n.held, 1);
+  close_loop(f);
+  cg_store_close(st);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 4);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates"), 2);
+}
+
+/* One writer at a time (each write waits for the one before): holding its
+ * writes gathers nothing, and the store soon stops holding them. */
+static void test_pacing_stops_for_a_lone_writer(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_paced(f, 20000);
+  enum { N = 60 };
+  struct cg_store_op ops[N];
+  for (unsigned i = 0; i < N; i++) {
+    make_insert(&ops[i], i, false);
+    submit(st, &ops[i], NULL);
+    run_until(&f->loop, &tally.done, (int)i + 1);
+    assert_int_equal(ops[i].result, 0);
+  }
+  struct cg_store_counters n;
+  cg_store_stats(st, &n);
+  assert_int_equal(n.commits, N);
+  /* at most the waits before pacing gives up, and no probe yet (one comes
+   * every 64 write groups) */
+  assert_true(n.held <= 16);
+  stop_and_close(f, st);
 }
 
 static void test_lookup_returns_secret_txn_and_cert_as_written(void **state) {
@@ -1273,6 +1355,10 @@ int main(void) {
       T(test_secret_duplicate_reference_is_eexists),
       T(test_secret_get_unknown_is_enot_found),
       T(test_inserts_queued_in_one_turn_share_commits),
+      T(test_pacing_holds_a_write_for_the_ones_that_follow),
+      T(test_pacing_stops_for_a_lone_writer),
+    T(test_pacing_holds_a_write_for_the_ones_that_follow),
+    T(test_pacing_stops_for_a_lone_writer),
       T(test_lookup_returns_secret_txn_and_cert_as_written),
       T(test_reader_reads_what_the_writer_committed),
       T(test_times_are_iso_text_and_round_trip),
