@@ -36,7 +36,6 @@ void cg_config_defaults(struct cg_config *cfg) {
   cfg->max_failed_macs = 5;
   cfg->lockout_seconds = 900;
   strcpy(cfg->database, "cmpgw.db");
-  cfg->commit_interval_us = 2000;
 }
 
 static bool copy(char *dst, size_t cap, const char *v) {

@@ -115,9 +115,9 @@ static void test_commit_interval_is_microseconds_up_to_100ms(void **state) {
   (void)state;
   struct cg_config cfg;
   assert_int_equal(load("[profile p]\n", &cfg), 0);
-  assert_int_equal(cfg.commit_interval_us, 2000);
-  assert_int_equal(load("[store]\ncommit_interval_us = 0\n[profile p]\n", &cfg), 0);
   assert_int_equal(cfg.commit_interval_us, 0);
+  assert_int_equal(load("[store]\ncommit_interval_us = 2000\n[profile p]\n", &cfg), 0);
+  assert_int_equal(cfg.commit_interval_us, 2000);
   assert_int_equal(load("[store]\ncommit_interval_us = 100000\n[profile p]\n", &cfg), 0);
   assert_int_equal(cfg.commit_interval_us, 100000);
   assert_int_equal(load("[store]\ncommit_interval_us = 100001\n[profile p]\n", &cfg), CG_ECONFIG);
