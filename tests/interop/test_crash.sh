@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test_crash.sh - durability: enrolments run in a loop against `cmpgw serve`,
-# the daemon is killed with SIGKILL under load, restarted, and then:
+# the daemon is killed with SIGKILL under load, with group commit pacing on
+# (writes are held for up to 20 ms to share a commit, so the kill finds some
+# held), restarted, and then:
 #   - every certificate a client received is in the certificates table (the ip
 #     goes out only after its rows are committed);
 #   - no transaction is in an impossible state (issued/confirmed without its
@@ -35,6 +37,8 @@ trap crash_cleanup EXIT
 
 step "cmpgw init, serve, one shared secret"
 "$CMPGW" init "$GW" --http 127.0.0.1:0 >"$W/init.out" 2>&1 || fail "cmpgw init failed" "$W/init.out"
+sed -i 's/^commit_interval_us = .*/commit_interval_us = 20000/' "$GW/cmpgw.conf"
+grep -qx 'commit_interval_us = 20000' "$GW/cmpgw.conf" || fail "cannot set commit_interval_us"
 new_secret "$GW/cmpgw.conf"
 RA="$(ra_subject "$GW")" || fail "cannot read the RA subject"
 daemon_start "$GW/cmpgw.conf"
