@@ -69,7 +69,7 @@ struct cg_config {
   enum cg_compute_mode compute; /* where CPU-bound steps run */
   /* [store] */
   char database[CG_PATH_MAX];
-  unsigned commit_interval_us; /* at most one commit per interval; 0: no pacing */
+  unsigned commit_interval_us; /* group commit pacing window; 0: off */
   /* [ra] */
   char ra_pkcs12[CG_PATH_MAX];
   char ra_password_file[CG_PATH_MAX];

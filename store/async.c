@@ -118,7 +118,7 @@ static void store_thread(void *arg) {
 
     if (writes)
       pacer.last_write_group = uv_hrtime();
-    store_run_group(st, group);
+    store_run_group(st, group, writes);
 
     struct cg_store_op *last = group;
     while (last->next != NULL)

@@ -91,11 +91,12 @@ struct cg_store {
   _Atomic uint64_t ops, commits, held;
 };
 
-/* Runs one group of operations on the store thread: reads directly, all writes
- * in one BEGIN IMMEDIATE transaction with a savepoint each, then one COMMIT.
- * Sets every op's result; when the transaction is lost or COMMIT fails, every
- * write of the group that had succeeded gets CG_ESTORE.  (sqlite.c) */
-void store_run_group(struct cg_store *st, struct cg_store_op *group);
+/* Runs one group of operations on the store thread (`writes`: whether any of
+ * them writes): reads directly, all writes in one BEGIN IMMEDIATE transaction
+ * with a savepoint each, then one COMMIT.  Sets every op's result; when the
+ * transaction is lost or COMMIT fails, every write of the group that had
+ * succeeded gets CG_ESTORE.  (sqlite.c) */
+void store_run_group(struct cg_store *st, struct cg_store_op *group, bool writes);
 
 /* Whether op only reads (runs outside the group's transaction).  (sqlite.c) */
 bool store_op_is_read(const struct cg_store_op *op);

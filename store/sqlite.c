@@ -846,10 +846,7 @@ static void fail_writes(struct cg_store_op *from, const struct cg_store_op *to) 
       op->result = CG_ESTORE;
 }
 
-void store_run_group(struct cg_store *st, struct cg_store_op *group) {
-  bool writes = false;
-  for (struct cg_store_op *op = group; op != NULL; op = op->next)
-    writes = writes || !store_op_is_read(op);
+void store_run_group(struct cg_store *st, struct cg_store_op *group, bool writes) {
   /* Read-only groups need no transaction: each read sees committed data. */
   bool in_txn = writes && exec_stmt(st, S_BEGIN) == 0;
   bool lost = writes && !in_txn;
