@@ -110,9 +110,12 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_CERT_DER] = "SELECT der FROM certificates WHERE serial = ?1",
     [S_CERT_REVOKE] = "UPDATE certificates SET status = 'revoked'"
                       " WHERE serial = ?1 AND status <> 'revoked'",
-    /* certConf accepted: the certificate of the transaction is in use. */
+    /* certConf accepted: the certificate of the transaction is in use (found
+     * through the transaction, by primary keys). */
     [S_CERT_CONFIRM] = "UPDATE certificates SET status = 'valid'"
-                       " WHERE transaction_id = ?1 AND status = 'unconfirmed'",
+                       " WHERE serial = (SELECT cert_serial FROM transactions"
+                       " WHERE transaction_id = ?1)"
+                       " AND transaction_id = ?1 AND status = 'unconfirmed'",
     [S_CERT_BY_SERIAL] = "SELECT c.der, c.status, t.auth_ref FROM certificates c"
                          " LEFT JOIN transactions t ON t.transaction_id = c.transaction_id WHERE c.serial = ?1",
     [S_CERT_STATUS] = "SELECT status FROM certificates WHERE serial = ?1",

@@ -274,8 +274,11 @@ static void test_open_creates_the_current_schema_in_wal_mode(void **state) {
                                " 'revocations')"),
                    4);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND"
-                               " name IN ('certificates_txid', 'transactions_state')"),
+                               " name IN ('certificates_subject', 'transactions_state')"),
                    2);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM sqlite_schema WHERE"
+                               " name = 'certificates_txid'"),
+                   0);
 }
 
 static void test_open_twice_keeps_schema_and_data(void **state) {
