@@ -14,6 +14,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/err.h"
 
@@ -88,11 +89,16 @@ int cert_check_san(struct der_view value) {
 }
 
 int cert_random_serial(struct cert_spec *spec) {
-  int err = cg_random(spec->serial, 16);
+  int err = cg_random(spec->serial + 6, 10);
   if (err)
     return err;
-  /* Positive and exactly 16 octets: clear the top bit, never a leading zero. */
-  spec->serial[0] = (uint8_t)((spec->serial[0] & 0x7f) | 0x40);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+  for (int i = 5; i >= 0; i--, ms >>= 8)
+    spec->serial[i] = (uint8_t)ms;
+  /* Positive and exactly 16 octets: top bits 01, never a leading zero. */
+  spec->serial[0] = (uint8_t)((spec->serial[0] & 0x3f) | 0x40);
   spec->serial_len = 16;
   return 0;
 }

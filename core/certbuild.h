@@ -53,7 +53,11 @@ void cert_write_sig_alg(struct der_writer *w, enum cg_sig_scheme scheme, enum cg
  * (printable ASCII) and iPAddress (4 or 16 octets).  0 or CG_EBAD_TEMPLATE. */
 int cert_check_san(struct der_view value);
 
-/* A random positive serial of 16 octets (RFC 5280 §4.1.2.2: at most 20). */
+/* A positive serial of 16 octets (RFC 5280 §4.1.2.2: at most 20): the bits
+ * 01, the time in milliseconds (46 bits), then 80 bits from the CSPRNG (the
+ * CA/Browser Forum asks for at least 64).  Serials grow with time, so the
+ * store's index of them is written at its end, not at a random page (a
+ * random serial cost each enrolment a page write of its own on a grown store). */
 int cert_random_serial(struct cert_spec *spec);
 /* The RFC 5280 §4.2.1.2 method-1 key identifier: SHA-1 of the subjectPublicKey
  * bits of spki.  0 or CG_EDER. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -667,6 +668,43 @@ static void name_prefixes_are_rejected(void **state) {
   free(der);
 }
 
+static uint64_t serial_ms(const struct cert_spec *s) {
+  uint64_t ms = s->serial[0] & 0x3f;
+  for (int i = 1; i < 6; i++)
+    ms = ms << 8 | s->serial[i];
+  return ms;
+}
+
+/* 16 octets, positive without a leading zero, the issuing millisecond first
+ * (so serials sort by time), 80 random bits after it. */
+static void serials_carry_the_time_then_random_bits(void **state) {
+  (void)state;
+  struct cert_spec a, b;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_REALTIME, &t0);
+  assert_int_equal(cert_random_serial(&a), 0);
+  /* the next millisecond, whatever the machine's speed */
+  do {
+    assert_int_equal(cert_random_serial(&b), 0);
+  } while (serial_ms(&b) == serial_ms(&a));
+  clock_gettime(CLOCK_REALTIME, &t1);
+  assert_int_equal(a.serial_len, 16);
+  assert_int_equal(b.serial_len, 16);
+  assert_int_equal(a.serial[0] & 0xc0, 0x40);
+  uint64_t lo = (uint64_t)t0.tv_sec * 1000 + (uint64_t)t0.tv_nsec / 1000000;
+  uint64_t hi = (uint64_t)t1.tv_sec * 1000 + (uint64_t)t1.tv_nsec / 1000000;
+  assert_true(serial_ms(&a) >= lo && serial_ms(&a) <= hi);
+  assert_true(serial_ms(&b) > serial_ms(&a) && serial_ms(&b) <= hi);
+  assert_true(memcmp(b.serial, a.serial, 16) > 0); /* later sorts after */
+  /* the random part: two serials of the same millisecond still differ */
+  struct cert_spec c, d;
+  do {
+    assert_int_equal(cert_random_serial(&c), 0);
+    assert_int_equal(cert_random_serial(&d), 0);
+  } while (serial_ms(&c) != serial_ms(&d));
+  assert_memory_not_equal(c.serial + 6, d.serial + 6, 10);
+}
+
 static void hex_is_lowercase_and_terminated(void **state) {
   static const uint8_t b[] = {0x00, 0x0f, 0xa5, 0xff};
   char s[9];
@@ -788,6 +826,7 @@ int main(void) {
       cmocka_unit_test(malformed_names_are_rejected),
       cmocka_unit_test(name_prefixes_are_rejected),
       cmocka_unit_test(hex_is_lowercase_and_terminated),
+      cmocka_unit_test(serials_carry_the_time_then_random_bits),
       cmocka_unit_test(spki_is_described_by_algorithm_and_size),
       cmocka_unit_test(san_lists_every_name),
   };
