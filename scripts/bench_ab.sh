@@ -53,7 +53,7 @@ run() { # SIDE DIR
       want+=("${BASH_REMATCH[1]} = ${BASH_REMATCH[2]}")
     done
   fi
-  bench_gateway "$bin" "$d" "${edits[@]}"
+  bench_gateway "$bin" "$d" "${edits[@]}" || exit 2
   for e in "${want[@]}"; do
     grep -qxF "$e" "$d/cmpgw.conf" ||
       { echo "bench_ab: no '${e%% =*}' in cmpgw.conf" >&2; kill "$GW_PID"; exit 2; }

@@ -15,7 +15,8 @@ wait_port() {
 # bench_gateway CMPGW DIR [SED-EXPRESSION...]: a fresh gateway in DIR
 # (`cmpgw init`, each expression applied to its cmpgw.conf, one shared
 # secret), serving on loopback on CPU 1, its log in DIR/gw.log.  Sets GW_PID,
-# GW_PORT, GW_REF and GW_SECRET.
+# GW_PORT, GW_REF and GW_SECRET.  A daemon that never listens is stopped and
+# the function fails.
 bench_gateway() {
   local cmpgw=$1 dir=$2 e
   shift 2
@@ -26,5 +27,6 @@ bench_gateway() {
   GW_SECRET=$(sed -n 's/.*"secret": "\([^"]*\)".*/\1/p' "$dir/secret.json")
   taskset -c 1 "$cmpgw" serve -c "$dir/cmpgw.conf" 2>"$dir/gw.log" &
   GW_PID=$!
-  GW_PORT=$(wait_port "$dir/gw.log" 'listening http 127\.0\.0\.1:[0-9]+')
+  GW_PORT=$(wait_port "$dir/gw.log" 'listening http 127\.0\.0\.1:[0-9]+') ||
+    { kill "$GW_PID" 2>/dev/null; wait "$GW_PID" 2>/dev/null; return 1; }
 }
