@@ -407,7 +407,7 @@ int bench_cmp(int argc, char **argv) {
              *auth = "mac";
   unsigned long sessions = 16, duration = 10, count = 0, iterations = 500, rate = 0;
   long pid = 0;
-  for (int i = 2; i < argc; i++) {
+  for (int i = 2; i < argc; i += 2) { /* every option takes a value */
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     const char **str = !strcmp(argv[i], "--url")      ? &url
                        : !strcmp(argv[i], "--ref")    ? &ref
@@ -433,7 +433,6 @@ int bench_cmp(int argc, char **argv) {
       pid = (long)p;
     else
       return usage();
-    i++;
   }
   struct run *r = calloc(1, sizeof *r);
   char host[64];

@@ -30,6 +30,7 @@ static int bad(struct der_reader *r) { return der_fail(r, CG_EBAD_DATA); }
 
 static int read_int64(struct der_reader *r, int64_t *out) {
   struct der_tlv t;
+  *out = 0; /* defined on failure too: callers check the reader's error once */
   if (der_expect(r, DER_INTEGER, &t))
     return r->err;
   if (der_check_integer(t.val) || t.val.len > 8)

@@ -55,7 +55,7 @@ static void check_roundtrip(const char *name, const uint8_t *p, size_t len, stru
   if (cmp_msg_decode(p, len, m) != 0)
     fail_msg("%s does not decode", name);
   struct der_writer w;
-  size_t measured;
+  size_t measured = 0;
   der_writer_init(&w, NULL, 0);
   if (cmp_msg_encode(m, &w) != 0 || der_writer_finish(&w, &measured) != 0)
     fail_msg("%s does not encode", name);
