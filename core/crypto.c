@@ -125,9 +125,7 @@ void cg_crypto_thread_cleanup(void) {
 }
 
 void cg_wipe(void *p, size_t n) {
-  volatile uint8_t *v = p;
-  while (n--)
-    *v++ = 0;
+  explicit_bzero(p, n); /* a memset the compiler may not drop */
 }
 
 int cg_random(void *out, size_t n) {
@@ -523,24 +521,30 @@ static int wc_key_init(enum cg_key_type type, union wc_key *u) {
   return wc == 0 ? 0 : map_err(wc);
 }
 
+/* Frees the key and wipes the member in use (the union is as large as an
+ * RSA key: 8.7 KB, against 4.4 KB for an EC key and 376 bytes for Ed25519). */
 static void wc_key_free(enum cg_key_type type, union wc_key *u) {
   switch (type) {
   case CG_KEY_EC:
     wc_ecc_free(&u->ec);
+    cg_wipe(&u->ec, sizeof u->ec);
     break;
   case CG_KEY_RSA:
     wc_FreeRsaKey(&u->rsa);
+    cg_wipe(&u->rsa, sizeof u->rsa);
     break;
   case CG_KEY_ED25519:
     wc_ed25519_free(&u->ed25519);
+    cg_wipe(&u->ed25519, sizeof u->ed25519);
     break;
   case CG_KEY_ED448:
     wc_ed448_free(&u->ed448);
+    cg_wipe(&u->ed448, sizeof u->ed448);
     break;
   default:
+    cg_wipe(u, sizeof *u);
     break;
   }
-  cg_wipe(u, sizeof *u);
 }
 
 /* Completes a private EdDSA key read without its public half (RFC 8410
