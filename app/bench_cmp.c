@@ -90,6 +90,7 @@ struct run {
   size_t n_idle;
   unsigned long count, started, done, failed, transport_errors;
   unsigned long by_failinfo[32], other_failures;
+  unsigned long not_granted; /* ir-implicit answered without implicitConfirm */
   double *lat_ms;
   size_t n_lat, cap_lat;
 };
@@ -353,6 +354,8 @@ static void on_response(void *arg, int err, const struct cg_http_response *rsp) 
     finished(s, true, -1);
     return;
   }
+  if (r->op == OP_IR_IMPLICIT)
+    r->not_granted++; /* RFC 9483 4.1.1: then the client confirms */
   if (!confirm(s, &m, cr->cert, &s->cred))
     finished(s, false, -1);
 }
@@ -539,6 +542,10 @@ int bench_cmp(int argc, char **argv) {
   if (r->other_failures)
     printf("  other failures (transport %lu, malformed or unexpected answers): %lu\n",
            r->transport_errors, r->other_failures);
+  if (r->not_granted)
+    printf("  implicit confirmation not granted in %lu answers: certConf sent"
+           " (the profile's implicit_confirm is false)\n",
+           r->not_granted);
   rc = r->failed == 0 && ok > 0 ? 0 : 1;
 close:
   for (unsigned i = 0; i < r->n; i++) {

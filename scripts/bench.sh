@@ -8,7 +8,9 @@
 #   2. cmpgw under its own load generator (`cmpgw bench cmp`): its peak with 64
 #      sessions, the latency at half of that peak (--rate), 16, 1,000 and 10,000
 #      sessions (each a connection of its own), and the other operations
-#      (implicit confirmation, signature protection, genm, rr);
+#      (implicit confirmation, on a profile `implicit` that grants it, the
+#      only setting added to what `cmpgw init` writes besides max_connections;
+#      signature protection, genm, rr);
 #   3. the store on its own (`cmpgw bench store`).
 # Prints one line per run.  Takes about 5 minutes.
 # Usage: scripts/bench.sh [CMPLOAD_DIR]   (default ../shared/tools/cmpload; built with make)
@@ -46,7 +48,8 @@ fi
 . scripts/bench_lib.sh
 
 # ---- the gateway
-bench_gateway "$cmpgw" "$work/gw" 's/^max_connections = .*/max_connections = 20000/'
+bench_gateway "$cmpgw" "$work/gw" 's/^max_connections = .*/max_connections = 20000/' \
+  '$a [profile implicit]' '$a implicit_confirm = true'
 gw_pid=$GW_PID gw_port=$GW_PORT ref=$GW_REF secret=$GW_SECRET
 pids+=("$gw_pid")
 echo "== cmpgw $(grep -o 'compute: .*' "$work/gw/gw.log" | head -1)"
@@ -86,9 +89,12 @@ if [ -n "$cmpload" ]; then
   done
 fi
 
+# bench [--path /p/PROFILE --ref REF --secret SECRET] ARGS...
 bench() {
-  taskset -c 0 "$cmpgw" bench cmp --url "http://127.0.0.1:$gw_port/.well-known/cmp" --ref "$ref" \
-    --secret "$secret" --server-pid "$gw_pid" "$@" 2>&1 | grep -v ' INFO '
+  local path="" r=$ref s=$secret
+  if [ "${1:-}" = --path ]; then path=$2 r=$4 s=$6; shift 6; fi
+  taskset -c 0 "$cmpgw" bench cmp --url "http://127.0.0.1:$gw_port/.well-known/cmp$path" --ref "$r" \
+    --secret "$s" --server-pid "$gw_pid" "$@" 2>&1 | grep -v ' INFO '
 }
 echo "== 2. cmpgw bench cmp, MAC ir + certConf, P-256 (server on CPU 1, bench on CPU 0)"
 line=$(bench --sessions 64 --duration "$secs")
@@ -101,7 +107,11 @@ for n in 16 1000 10000; do
 done
 echo "   daemon RSS after: $(sed -n 's/^VmRSS: *//p' "/proc/$gw_pid/status"), peak: $(sed -n 's/^VmHWM: *//p' "/proc/$gw_pid/status")"
 echo "   other operations, 64 sessions:"
-bench --sessions 64 --duration "$secs" --op ir-implicit
+"$cmpgw" secret new -c "$work/gw/cmpgw.conf" --profile implicit --json >"$work/implicit.json" 2>/dev/null
+bench --path /p/implicit \
+  --ref "$(json_field reference "$work/implicit.json")" \
+  --secret "$(json_field secret "$work/implicit.json")" \
+  --sessions 64 --duration "$secs" --op ir-implicit
 bench --sessions 64 --duration "$secs" --op ir --auth sig
 bench --sessions 64 --duration "$secs" --op genm
 bench --sessions 64 --op rr --count 10000

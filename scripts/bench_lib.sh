@@ -12,6 +12,10 @@ wait_port() {
   exit 1
 }
 
+# json_field NAME FILE: the string value of NAME in the JSON of FILE (what
+# `cmpgw secret new --json` prints).
+json_field() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" "$2"; }
+
 # bench_gateway CMPGW DIR [SED-EXPRESSION...]: a fresh gateway in DIR
 # (`cmpgw init`, each expression applied to its cmpgw.conf, one shared
 # secret), serving on loopback on CPU 1, its log in DIR/gw.log.  Sets GW_PID,
@@ -23,8 +27,8 @@ bench_gateway() {
   "$cmpgw" init "$dir" --http 127.0.0.1:0 >/dev/null 2>&1
   for e in "$@"; do sed -i "$e" "$dir/cmpgw.conf"; done
   "$cmpgw" secret new -c "$dir/cmpgw.conf" --json >"$dir/secret.json" 2>/dev/null
-  GW_REF=$(sed -n 's/.*"reference": "\([^"]*\)".*/\1/p' "$dir/secret.json")
-  GW_SECRET=$(sed -n 's/.*"secret": "\([^"]*\)".*/\1/p' "$dir/secret.json")
+  GW_REF=$(json_field reference "$dir/secret.json")
+  GW_SECRET=$(json_field secret "$dir/secret.json")
   taskset -c 1 "$cmpgw" serve -c "$dir/cmpgw.conf" 2>"$dir/gw.log" &
   GW_PID=$!
   GW_PORT=$(wait_port "$dir/gw.log" 'listening http 127\.0\.0\.1:[0-9]+') ||

@@ -573,10 +573,14 @@ for op in ir ir-implicit genm; do
     grep -qE "^cmp: op=$op auth=mac keytype=p256 transport=http sessions=4 ok=40 failed=0 .* server_cpu_ms_per_tx=" "$W/bench-$op.out" ||
         fail "unexpected bench output" "$W/bench-$op.out"
 done
+# the default profile does not grant implicit confirmation, and the bench says so
+grep -qx "  implicit confirmation not granted in 40 answers: certConf sent (the profile's implicit_confirm is false)" \
+    "$W/bench-ir-implicit.out" || fail "the bench does not report the certConfs it had to send" "$W/bench-ir-implicit.out"
+grep -q "not granted" "$W/bench-ir.out" && fail "plain ir reported as not granted" "$W/bench-ir.out"
 bench_valid() { sqlite3 "$DB" "SELECT count(*) FROM certificates WHERE subject = 'CN=cmpgw bench' AND status = '$1'"; }
 [ "$(bench_valid valid)" = $((BEFORE + 80)) ] ||
     fail "the 80 enrolments of the bench are not all confirmed certificates"
-ok "40 ir + certConf, 40 ir (implicitConfirm asked, not granted here: certConf sent), 40 genm; 80 valid certificates"
+ok "40 ir + certConf, 40 ir (implicitConfirm asked, not granted here: certConf sent, and reported), 40 genm; 80 valid certificates"
 # signed: each of the 4 sessions enrols its signing certificate first (MAC), then 40 signed ir
 "$CMPGW" bench cmp --url "http://127.0.0.1:$PORT/.well-known/cmp" --ref cli-spare --secret "$SECRET4" \
     --op ir --auth sig --sessions 4 --count 40 >"$W/bench-sig.out" 2>&1 ||
