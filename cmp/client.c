@@ -90,6 +90,8 @@ int cmp_client_message(const struct cmp_client_cred *c, const struct cmp_client_
   }
   if (c->sender_kid.p != NULL)
     h.sender_kid = c->sender_kid;
+  if (c->sender_name.p != NULL)
+    h.sender_name = c->sender_name;
   h.transaction_id = hdr->transaction_id;
   h.sender_nonce = hdr->sender_nonce;
   h.recip_nonce = hdr->recip_nonce;

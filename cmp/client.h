@@ -32,6 +32,9 @@ struct cmp_client_cred {
   /* senderKID to send instead of the reference or the signer's SKID (tests
    * of mismatches); p NULL: the default. */
   struct der_view sender_kid;
+  /* sender (a Name, whole TLV) to send instead of the signer's subject or
+   * the NULL-DN (tests of mismatches); p NULL: the default. */
+  struct der_view sender_name;
 };
 
 struct cmp_client_hdr {

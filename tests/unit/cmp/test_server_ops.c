@@ -208,6 +208,60 @@ static void test_sender_kid_other_than_the_signers_skid_is_bad_message_check(voi
   cmp_exchange_free(ex);
 }
 
+static void test_sender_other_than_the_signers_subject_is_bad_message_check(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len;
+  struct client c;
+  struct cmp_msg rsp;
+  device_cert(cert, &cert_len);
+  client_init(&c, "", "");
+  use_signature(&c, F->dev_key, cert, cert_len);
+  /* signed over the header as sent: only the name is wrong */
+  c.mac.sender_name = (struct der_view){F->ra_name, F->ra_name_len};
+  struct cmp_exchange *ex = send_req(&c, CMP_CR, "default", (struct der_view){NULL, 0}, &rsp);
+  assert_error(&rsp, CG_FI_BAD_MESSAGE_CHECK);
+  assert_signed_by_ra(&rsp);
+  cmp_exchange_free(ex);
+}
+
+/* RFC 9483 §3.1: an answer's sender is the RA's subject and its recipient the
+ * request's sender, byte for byte (the NULL-DN of a MAC-protected request,
+ * the signer's subject of a signed one). */
+static void test_answers_name_the_ra_as_sender_and_the_requester_as_recipient(void **state) {
+  (void)state;
+  uint8_t cert[2048], req[8192];
+  size_t cert_len, len;
+  struct client c;
+  struct cmp_msg sent, rsp;
+  device_cert(cert, &cert_len);
+  for (int signed_req = 0; signed_req < 2; signed_req++) {
+    client_init(&c, signed_req ? "" : REF, signed_req ? "" : SECRET);
+    if (signed_req)
+      use_signature(&c, F->dev_key, cert, cert_len);
+    assert_int_equal(cmp_client_cert_req(&c.mac, &c.hdr, CMP_CR,
+                                         (struct der_view){F->dev_name, F->dev_name_len},
+                                         F->dev_key, (struct der_view){NULL, 0}, req, sizeof req,
+                                         &len),
+                     0);
+    assert_int_equal(cmp_msg_decode(req, len, &sent), 0);
+    struct cmp_exchange *ex = run("default", req, len);
+    decode_response(ex, &c, &rsp);
+    assert_int_equal(rsp.type, CMP_CP);
+    assert_int_equal(rsp.hdr.sender_dn.len, F->ra_name_len);
+    assert_memory_equal(rsp.hdr.sender_dn.p, F->ra_name, F->ra_name_len);
+    assert_int_equal(rsp.hdr.recipient.len, sent.hdr.sender.len);
+    assert_memory_equal(rsp.hdr.recipient.p, sent.hdr.sender.p, sent.hdr.sender.len);
+    if (signed_req) {
+      struct cg_x509 x;
+      assert_int_equal(cg_x509_parse(cert, cert_len, &x), 0);
+      assert_int_equal(sent.hdr.sender_dn.len, x.subject.len);
+      assert_memory_equal(sent.hdr.sender_dn.p, x.subject.p, x.subject.len);
+    }
+    cmp_exchange_free(ex);
+  }
+}
+
 static void test_signer_without_digital_signature_is_signer_not_trusted(void **state) {
   (void)state;
   uint8_t cert[2048];
@@ -331,6 +385,108 @@ static void test_rr_with_a_reason_that_does_not_exist_is_bad_request(void **stat
     client_init(&c, REF, SECRET);
     struct cmp_exchange *ex = revoke(&c, cert, cert_len, reason, &rsp);
     assert_error(&rsp, CG_FI_BAD_REQUEST);
+    cmp_exchange_free(ex);
+  }
+}
+
+/* The serial of a certificate cmpgw issued, under another issuer's name:
+ * no such certificate, badCertId, nothing revoked. */
+static void test_rr_naming_another_issuer_is_bad_cert_id(void **state) {
+  (void)state;
+  uint8_t cert[2048], req[4096];
+  size_t cert_len, len, before = F->n_revocations;
+  struct client c;
+  struct cmp_msg rsp;
+  struct cg_x509 x;
+  device_cert(cert, &cert_len);
+  assert_int_equal(cg_x509_parse(cert, cert_len, &x), 0);
+  client_init(&c, REF, SECRET);
+  assert_int_equal(cmp_client_rr(&c.mac, &c.hdr, (struct der_view){F->ra_name, F->ra_name_len},
+                                 x.serial, -1, req, sizeof req, &len),
+                   0);
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_error(&rsp, CG_FI_BAD_CERT_ID);
+  assert_int_equal(F->n_revocations, before);
+  cmp_exchange_free(ex);
+}
+
+/* PKIBody rr with the same RevDetails twice. */
+static void two_rev_details(struct der_writer *w, const void *arg) {
+  const struct der_view *rd = arg;
+  size_t b = der_begin(w, DER_CTX_CONS(CMP_RR));
+  size_t s = der_begin(w, DER_SEQUENCE);
+  der_put_raw(w, rd->p, rd->len);
+  der_put_raw(w, rd->p, rd->len);
+  der_end(w, s);
+  der_end(w, b);
+}
+
+/* RFC 9483 §4.2: an rr names exactly one certificate.  Two RevDetails, the
+ * MAC right, get badRequest and revoke nothing. */
+static void test_rr_with_two_rev_details_is_bad_request(void **state) {
+  (void)state;
+  uint8_t cert[2048], one[4096], two[4096];
+  size_t cert_len, one_len, two_len, before = F->n_revocations;
+  struct client c;
+  struct cmp_msg m, rsp;
+  struct cg_x509 x;
+  device_cert(cert, &cert_len);
+  assert_int_equal(cg_x509_parse(cert, cert_len, &x), 0);
+  client_init(&c, REF, SECRET);
+  assert_int_equal(cmp_client_rr(&c.mac, &c.hdr, x.issuer, x.serial, -1, one, sizeof one,
+                                 &one_len),
+                   0);
+  assert_int_equal(cmp_msg_decode(one, one_len, &m), 0);
+  struct der_reader r, seq;
+  struct der_tlv rd;
+  der_reader_view(&r, m.content);
+  assert_int_equal(der_enter(&r, DER_SEQUENCE, &seq), 0);
+  assert_int_equal(der_expect(&seq, DER_SEQUENCE, &rd), 0);
+  assert_int_equal(cmp_client_message(&c.mac, &c.hdr, two_rev_details, &rd.raw, two,
+                                      sizeof two, &two_len),
+                   0);
+  struct cmp_exchange *ex = run("default", two, two_len);
+  decode_response(ex, &c, &rsp);
+  assert_error(&rsp, CG_FI_BAD_REQUEST);
+  assert_int_equal(F->n_revocations, before);
+  cmp_exchange_free(ex);
+}
+
+/* More than CMP_MAX_EXTRA_CERTS extraCerts (8): badRequest, whatever the
+ * rest; the MAC over header and body is still right. */
+static void test_more_extra_certs_than_the_cap_is_bad_request(void **state) {
+  (void)state;
+  struct client c;
+  uint8_t req[4096], big[32768];
+  struct cmp_msg m, rsp;
+  for (int n = CMP_MAX_EXTRA_CERTS; n <= CMP_MAX_EXTRA_CERTS + 1; n++) {
+    client_init(&c, REF, SECRET); /* a transaction of its own each time */
+    size_t len = make_ir(&c, req, sizeof req);
+    assert_int_equal(cmp_msg_decode(req, len, &m), 0);
+    struct der_writer w;
+    der_writer_init(&w, big, sizeof big);
+    size_t top = der_begin(&w, DER_SEQUENCE);
+    der_put_raw(&w, m.hdr.raw.p, m.hdr.raw.len);
+    der_put_raw(&w, m.body.p, m.body.len);
+    size_t p = der_begin(&w, DER_CTX_CONS(0));
+    der_put_bit_string(&w, m.protection.p, m.protection.len);
+    der_end(&w, p);
+    size_t x = der_begin(&w, DER_CTX_CONS(1));
+    size_t s = der_begin(&w, DER_SEQUENCE);
+    for (int i = 0; i < n; i++)
+      der_put_raw(&w, F->ca_cert, F->ca_cert_len);
+    der_end(&w, s);
+    der_end(&w, x);
+    der_end(&w, top);
+    size_t big_len;
+    assert_int_equal(der_writer_finish(&w, &big_len), 0);
+    struct cmp_exchange *ex = run("default", big, big_len);
+    decode_response(ex, &c, &rsp);
+    if (n == CMP_MAX_EXTRA_CERTS)
+      assert_int_equal(rsp.type, CMP_IP); /* at the cap: served */
+    else
+      assert_error(&rsp, CG_FI_BAD_REQUEST);
     cmp_exchange_free(ex);
   }
 }
@@ -617,6 +773,8 @@ int main(void) {
       cmocka_unit_test(test_signer_outside_the_trust_anchors_is_signer_not_trusted),
       cmocka_unit_test(test_signature_by_another_key_is_bad_message_check),
       cmocka_unit_test(test_sender_kid_other_than_the_signers_skid_is_bad_message_check),
+      cmocka_unit_test(test_sender_other_than_the_signers_subject_is_bad_message_check),
+      cmocka_unit_test(test_answers_name_the_ra_as_sender_and_the_requester_as_recipient),
       cmocka_unit_test(test_signer_without_digital_signature_is_signer_not_trusted),
       cmocka_unit_test(test_kur_signed_with_the_old_certificate_is_answered_with_kup),
       cmocka_unit_test(test_kur_with_mac_or_another_certificate_is_not_authorized),
@@ -624,6 +782,9 @@ int main(void) {
       cmocka_unit_test(test_rr_by_mac_needs_the_secret_that_enrolled_the_certificate),
       cmocka_unit_test(test_rr_with_a_reason_that_does_not_exist_is_bad_request),
       cmocka_unit_test(test_rr_for_an_unknown_certificate_is_bad_cert_id),
+      cmocka_unit_test(test_rr_naming_another_issuer_is_bad_cert_id),
+      cmocka_unit_test(test_rr_with_two_rev_details_is_bad_request),
+      cmocka_unit_test(test_more_extra_certs_than_the_cap_is_bad_request),
       cmocka_unit_test(test_pbmac1_request_gets_a_pbmac1_answer),
       cmocka_unit_test(test_compute_steps_say_whether_they_are_light_or_heavy),
       cmocka_unit_test(test_message_time_far_from_now_is_bad_time),
