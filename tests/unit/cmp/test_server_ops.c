@@ -603,6 +603,32 @@ static void test_protection_alg_without_protection_is_bad_alg(void **state) {
   cmp_exchange_free(ex);
 }
 
+/* A protectionAlg that is neither a MAC nor a signature cmpgw knows
+ * (1.2.3.4, no parameters) gets badAlg, signed by the RA. */
+static void test_unknown_protection_alg_is_bad_alg(void **state) {
+  (void)state;
+  static const uint8_t unknown[] = {0x30, 0x05, 0x06, 0x03, 0x2a, 0x03, 0x04};
+  struct client c;
+  uint8_t req[4096], out[4096];
+  size_t len, out_len;
+  client_init(&c, REF, SECRET);
+  len = make_ir(&c, req, sizeof req);
+  struct cmp_msg m;
+  assert_int_equal(cmp_msg_decode(req, len, &m), 0);
+  m.hdr.protection_alg = (struct der_view){unknown, sizeof unknown};
+  m.hdr.protection_oid = (struct der_view){unknown + 4, 3};
+  struct der_writer w;
+  der_writer_init(&w, out, sizeof out);
+  assert_int_equal(cmp_msg_encode(&m, &w), 0);
+  assert_int_equal(der_writer_finish(&w, &out_len), 0);
+  struct cmp_exchange *ex = run("default", out, out_len);
+  struct cmp_msg rsp;
+  decode_response(ex, &c, &rsp);
+  assert_error(&rsp, CG_FI_BAD_ALG);
+  assert_signed_by_ra(&rsp);
+  cmp_exchange_free(ex);
+}
+
 static void test_genm_is_answered_for_every_info_type_asked(void **state) {
   (void)state;
   static const uint8_t unknown_oid[] = {0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x19};
@@ -789,6 +815,7 @@ int main(void) {
       cmocka_unit_test(test_compute_steps_say_whether_they_are_light_or_heavy),
       cmocka_unit_test(test_message_time_far_from_now_is_bad_time),
       cmocka_unit_test(test_protection_alg_without_protection_is_bad_alg),
+      cmocka_unit_test(test_unknown_protection_alg_is_bad_alg),
       cmocka_unit_test(test_genm_is_answered_for_every_info_type_asked),
       cmocka_unit_test(test_genm_crl_status_list_is_answered_with_a_fresh_crl),
       cmocka_unit_test(test_nested_requests_are_answered_nested),
