@@ -104,6 +104,39 @@ static void test_cert_conf_rejecting_the_certificate_ends_revoked_on_reject(void
   cmp_exchange_free(ex2);
 }
 
+/* PKIBody certConf with no CertStatus at all. */
+static void empty_cert_conf(struct der_writer *w, const void *arg) {
+  (void)arg;
+  size_t b = der_begin(w, DER_CTX_CONS(CMP_CERTCONF));
+  der_end(w, der_begin(w, DER_SEQUENCE));
+  der_end(w, b);
+}
+
+/* RFC 9810 §5.3.18: an empty CertConfirmContent rejects the certificate:
+ * pkiConf, and the certificate is revoked as in a rejecting certConf. */
+static void test_empty_cert_conf_rejects_the_certificate(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg ip, conf;
+  struct cmp_exchange *ex, *ex2;
+  client_init(&c, REF, SECRET);
+  enrol(&c, &ip, &ex);
+  size_t before = F->n_revocations;
+  uint8_t req[4096];
+  size_t len;
+  c.hdr.recip_nonce = ip.hdr.sender_nonce;
+  assert_int_equal(cmp_client_message(&c.mac, &c.hdr, empty_cert_conf, NULL, req, sizeof req,
+                                      &len),
+                   0);
+  ex2 = run("default", req, len);
+  decode_response(ex2, &c, &conf);
+  assert_int_equal(conf.type, CMP_PKICONF);
+  assert_int_equal(find_txn(cmp_exchange_txn(ex)->txid, NULL)->state, CMP_TXN_REVOKED_ON_REJECT);
+  assert_int_equal(F->n_revocations, before + 1);
+  cmp_exchange_free(ex);
+  cmp_exchange_free(ex2);
+}
+
 static void test_cert_conf_with_wrong_recip_nonce_is_bad_recipient_nonce(void **state) {
   (void)state;
   struct client c;
@@ -408,6 +441,7 @@ int main(void) {
       cmocka_unit_test(test_ir_is_answered_with_a_mac_protected_ip_carrying_the_certificate),
       cmocka_unit_test(test_cert_conf_confirms_the_transaction_with_pkiconf),
       cmocka_unit_test(test_cert_conf_rejecting_the_certificate_ends_revoked_on_reject),
+      cmocka_unit_test(test_empty_cert_conf_rejects_the_certificate),
       cmocka_unit_test(test_cert_conf_with_wrong_recip_nonce_is_bad_recipient_nonce),
       cmocka_unit_test(test_cert_conf_with_wrong_hash_is_bad_cert_id),
       cmocka_unit_test(test_wrong_secret_unknown_ref_and_bad_mac_answer_alike),
