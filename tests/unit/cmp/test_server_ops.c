@@ -299,6 +299,52 @@ static void test_kur_signed_with_the_old_certificate_is_answered_with_kup(void *
   cmp_exchange_free(ex);
 }
 
+/* Without oldCertId the certificate updated is the signer's (RFC 9483
+ * §4.1.3 makes oldCertId optional). */
+static void test_kur_without_old_cert_id_updates_the_signer_certificate(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len;
+  struct client c;
+  struct cmp_msg rsp;
+  device_cert(cert, &cert_len);
+  client_init(&c, "", "");
+  use_signature(&c, F->dev_key, cert, cert_len);
+  struct cmp_exchange *ex = send_req(&c, CMP_KUR, "default", (struct der_view){NULL, 0}, &rsp);
+  assert_int_equal(rsp.type, CMP_KUP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  assert_non_null(rsp.u.cert_rep.rsp[0].cert.p);
+  assert_false(der_view_is(rsp.u.cert_rep.rsp[0].cert, cert, cert_len));
+  cmp_exchange_free(ex);
+}
+
+/* A certificate of the same CA that cmpgw never issued (not in the store)
+ * cannot be updated: badCertId, with or without oldCertId. */
+static void test_kur_of_a_certificate_not_issued_here_is_bad_cert_id(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len;
+  struct cert_spec s = {0};
+  s.issuer = (struct der_view){F->ca_name, F->ca_name_len};
+  s.subject = (struct der_view){F->dev_name, F->dev_name_len};
+  s.not_before = (int64_t)time(NULL) - 60;
+  s.not_after = s.not_before + 3600;
+  s.key_usage = CERT_KU_DIGITAL_SIGNATURE;
+  make_cert(&s, F->dev_key, F->ca_key, cert, sizeof cert, &cert_len);
+  for (int named = 0; named < 2; named++) {
+    struct client c;
+    struct cmp_msg rsp;
+    client_init(&c, "", "");
+    use_signature(&c, F->dev_key, cert, cert_len);
+    struct cmp_exchange *ex =
+        send_req(&c, CMP_KUR, "default",
+                 named ? (struct der_view){cert, cert_len} : (struct der_view){NULL, 0}, &rsp);
+    assert_error(&rsp, CG_FI_BAD_CERT_ID);
+    assert_signed_by_ra(&rsp);
+    cmp_exchange_free(ex);
+  }
+}
+
 static void test_kur_with_mac_or_another_certificate_is_not_authorized(void **state) {
   (void)state;
   uint8_t cert[2048], other[2048];
@@ -803,6 +849,8 @@ int main(void) {
       cmocka_unit_test(test_answers_name_the_ra_as_sender_and_the_requester_as_recipient),
       cmocka_unit_test(test_signer_without_digital_signature_is_signer_not_trusted),
       cmocka_unit_test(test_kur_signed_with_the_old_certificate_is_answered_with_kup),
+      cmocka_unit_test(test_kur_without_old_cert_id_updates_the_signer_certificate),
+      cmocka_unit_test(test_kur_of_a_certificate_not_issued_here_is_bad_cert_id),
       cmocka_unit_test(test_kur_with_mac_or_another_certificate_is_not_authorized),
       cmocka_unit_test(test_rr_signed_by_the_certificate_revokes_it_once),
       cmocka_unit_test(test_rr_by_mac_needs_the_secret_that_enrolled_the_certificate),
