@@ -137,6 +137,63 @@ static void test_empty_cert_conf_rejects_the_certificate(void **state) {
   cmp_exchange_free(ex2);
 }
 
+/* PKIBody certConf: one CertStatus for certReqId 0 whose certHash is arg,
+ * with hashAlg [0] SHA-384 (RFC 9810 §5.3.18, pvno 3). */
+static void cert_conf_sha384(struct der_writer *w, const void *arg) {
+  static const uint8_t sha384[] = {0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02};
+  const struct der_view *hash = arg;
+  size_t b = der_begin(w, DER_CTX_CONS(CMP_CERTCONF));
+  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t cs = der_begin(w, DER_SEQUENCE);
+  der_put_tlv(w, DER_OCTET_STRING, hash->p, hash->len);
+  der_put_uint64(w, DER_INTEGER, 0);
+  size_t x = der_begin(w, DER_CTX_CONS(0));
+  size_t alg = der_begin(w, DER_SEQUENCE);
+  der_put_raw(w, sha384, sizeof sha384);
+  der_end(w, alg);
+  der_end(w, x);
+  der_end(w, cs);
+  der_end(w, seq);
+  der_end(w, b);
+}
+
+/* With hashAlg the certHash is computed with it, not with the hash of the
+ * certificate's signature (SHA-256 here): SHA-384 confirms, a SHA-256 hash
+ * under hashAlg SHA-384 is badCertId. */
+static void test_cert_conf_with_hash_alg_is_checked_with_that_hash(void **state) {
+  (void)state;
+  for (int right = 1; right >= 0; right--) {
+    struct client c;
+    struct cmp_msg ip, rsp;
+    struct cmp_exchange *ex, *ex2;
+    client_init(&c, REF, SECRET);
+    enrol(&c, &ip, &ex);
+    struct der_view cert = ip.u.cert_rep.rsp[0].cert;
+    struct cg_iov iov = {cert.p, cert.len};
+    uint8_t hash[CG_HASH_MAX], req[4096];
+    enum cg_hash h = right ? CG_HASH_SHA384 : CG_HASH_SHA256;
+    assert_int_equal(cg_hash(h, &iov, 1, hash), 0);
+    struct der_view hv = {hash, cg_hash_size(h)};
+    size_t len;
+    c.hdr.pvno = 3;
+    c.hdr.recip_nonce = ip.hdr.sender_nonce;
+    assert_int_equal(cmp_client_message(&c.mac, &c.hdr, cert_conf_sha384, &hv, req, sizeof req,
+                                        &len),
+                     0);
+    ex2 = run("default", req, len);
+    decode_response(ex2, &c, &rsp);
+    if (right) {
+      assert_int_equal(rsp.type, CMP_PKICONF);
+      assert_int_equal(find_txn(cmp_exchange_txn(ex)->txid, NULL)->state, CMP_TXN_CONFIRMED);
+    } else {
+      assert_error(&rsp, CG_FI_BAD_CERT_ID);
+      assert_int_equal(find_txn(cmp_exchange_txn(ex)->txid, NULL)->state, CMP_TXN_ISSUED);
+    }
+    cmp_exchange_free(ex);
+    cmp_exchange_free(ex2);
+  }
+}
+
 static void test_cert_conf_with_wrong_recip_nonce_is_bad_recipient_nonce(void **state) {
   (void)state;
   struct client c;
@@ -442,6 +499,7 @@ int main(void) {
       cmocka_unit_test(test_cert_conf_confirms_the_transaction_with_pkiconf),
       cmocka_unit_test(test_cert_conf_rejecting_the_certificate_ends_revoked_on_reject),
       cmocka_unit_test(test_empty_cert_conf_rejects_the_certificate),
+      cmocka_unit_test(test_cert_conf_with_hash_alg_is_checked_with_that_hash),
       cmocka_unit_test(test_cert_conf_with_wrong_recip_nonce_is_bad_recipient_nonce),
       cmocka_unit_test(test_cert_conf_with_wrong_hash_is_bad_cert_id),
       cmocka_unit_test(test_wrong_secret_unknown_ref_and_bad_mac_answer_alike),
