@@ -282,6 +282,37 @@ static void test_signer_without_digital_signature_is_signer_not_trusted(void **s
   cmp_exchange_free(ex);
 }
 
+/* A certConf for a transaction that another sender began (here: signed by a
+ * device certificate, for a transaction of the MAC reference) is
+ * badRequest, and the transaction still awaits its own confirmation. */
+static void test_cert_conf_from_another_sender_is_bad_request(void **state) {
+  (void)state;
+  uint8_t cert[2048], req[4096];
+  size_t cert_len, len;
+  struct client c, other;
+  struct cmp_msg ip, rsp;
+  struct cmp_exchange *ex, *ex2;
+  device_cert(cert, &cert_len);
+  client_init(&c, REF, SECRET);
+  enrol(&c, &ip, &ex);
+  assert_int_equal(ip.type, CMP_IP);
+  client_init(&other, "", "");
+  use_signature(&other, F->dev_key, cert, cert_len);
+  /* the same transactionID and senderNonce */
+  memcpy(other.txid, c.txid, sizeof other.txid);
+  memcpy(other.nonce, c.nonce, sizeof other.nonce);
+  other.hdr.recip_nonce = ip.hdr.sender_nonce;
+  assert_int_equal(cmp_client_cert_conf(&other.mac, &other.hdr, ip.u.cert_rep.rsp[0].cert, 0,
+                                        false, req, sizeof req, &len),
+                   0);
+  ex2 = run("default", req, len);
+  decode_response(ex2, &other, &rsp);
+  assert_error(&rsp, CG_FI_BAD_REQUEST);
+  assert_int_equal(find_txn(cmp_exchange_txn(ex)->txid, NULL)->state, CMP_TXN_ISSUED);
+  cmp_exchange_free(ex);
+  cmp_exchange_free(ex2);
+}
+
 static void test_kur_signed_with_the_old_certificate_is_answered_with_kup(void **state) {
   (void)state;
   uint8_t cert[2048];
@@ -849,6 +880,7 @@ int main(void) {
       cmocka_unit_test(test_answers_name_the_ra_as_sender_and_the_requester_as_recipient),
       cmocka_unit_test(test_signer_without_digital_signature_is_signer_not_trusted),
       cmocka_unit_test(test_kur_signed_with_the_old_certificate_is_answered_with_kup),
+      cmocka_unit_test(test_cert_conf_from_another_sender_is_bad_request),
       cmocka_unit_test(test_kur_without_old_cert_id_updates_the_signer_certificate),
       cmocka_unit_test(test_kur_of_a_certificate_not_issued_here_is_bad_cert_id),
       cmocka_unit_test(test_kur_with_mac_or_another_certificate_is_not_authorized),
