@@ -836,6 +836,76 @@ static void test_nested_needs_a_trusted_ra_signature(void **state) {
   cmp_exchange_free(ex);
 }
 
+/* PKIBody nested whose content is arg (a whole TLV), signed as given. */
+static void nested_with(struct der_writer *w, const void *arg) {
+  const struct der_view *content = arg;
+  size_t b = der_begin(w, DER_CTX_CONS(CMP_NESTED));
+  der_put_raw(w, content->p, content->len);
+  der_end(w, b);
+}
+
+/* Batches that are not acceptable, each answered by the RA and none of their
+ * inner requests run: an outer signer outside the nested anchors
+ * (signerNotTrusted), more inner messages than CMP_MAX_REQS (badRequest), and
+ * nested content that is not a non-empty SEQUENCE OF PKIMessage
+ * (badDataFormat). */
+static void test_nested_batches_that_are_refused_run_nothing(void **state) {
+  (void)state;
+  struct client dev[CMP_MAX_REQS + 1], ra;
+  uint8_t inner[CMP_MAX_REQS + 1][4096], req[32768], cert[2048];
+  struct der_view msgs[CMP_MAX_REQS + 1];
+  size_t len, cert_len, issued = F->issued;
+  struct cmp_msg rsp;
+  for (int i = 0; i <= CMP_MAX_REQS; i++) {
+    client_init(&dev[i], REF, SECRET);
+    msgs[i] = (struct der_view){inner[i], make_ir(&dev[i], inner[i], sizeof inner[i])};
+  }
+
+  /* a self-signed RA certificate */
+  struct cert_spec s = {0};
+  s.issuer = s.subject = (struct der_view){F->dev_name, F->dev_name_len};
+  s.not_before = (int64_t)time(NULL) - 60;
+  s.not_after = s.not_before + 3600;
+  s.key_usage = CERT_KU_DIGITAL_SIGNATURE;
+  make_cert(&s, F->dev_key, F->dev_key, cert, sizeof cert, &cert_len);
+  client_init(&ra, "", "");
+  use_signature(&ra, F->dev_key, cert, cert_len);
+  assert_int_equal(cmp_client_nested(&ra.mac, &ra.hdr, msgs, 1, req, sizeof req, &len), 0);
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, &ra, &rsp);
+  assert_error(&rsp, CG_FI_SIGNER_NOT_TRUSTED);
+  assert_signed_by_ra(&rsp);
+  cmp_exchange_free(ex);
+
+  /* the trusted RA, one message too many (four are served: see above) */
+  client_init(&ra, "", "");
+  use_signature(&ra, F->ra_key, F->ra_cert, F->ra_cert_len);
+  assert_int_equal(
+      cmp_client_nested(&ra.mac, &ra.hdr, msgs, CMP_MAX_REQS + 1, req, sizeof req, &len), 0);
+  ex = run("default", req, len);
+  decode_response(ex, &ra, &rsp);
+  assert_error(&rsp, CG_FI_BAD_REQUEST);
+  cmp_exchange_free(ex);
+
+  /* malformed content: empty, an INTEGER inside, not a SEQUENCE */
+  static const uint8_t empty[] = {0x30, 0x00}, integer[] = {0x30, 0x03, 0x02, 0x01, 0x05},
+                       octets[] = {0x04, 0x01, 0x00};
+  const struct der_view bad[] = {{empty, sizeof empty}, {integer, sizeof integer},
+                                 {octets, sizeof octets}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    client_init(&ra, "", "");
+    use_signature(&ra, F->ra_key, F->ra_cert, F->ra_cert_len);
+    assert_int_equal(cmp_client_message(&ra.mac, &ra.hdr, nested_with, &bad[i], req, sizeof req,
+                                        &len),
+                     0);
+    ex = run("default", req, len);
+    decode_response(ex, &ra, &rsp);
+    assert_error(&rsp, CG_FI_BAD_DATA_FORMAT);
+    cmp_exchange_free(ex);
+  }
+  assert_int_equal(F->issued, issued);
+}
+
 static int challenge_answer(const char *profile, const char *token) {
   struct client c;
   struct cmp_msg rsp;
@@ -900,6 +970,7 @@ int main(void) {
       cmocka_unit_test(test_genm_crl_status_list_is_answered_with_a_fresh_crl),
       cmocka_unit_test(test_nested_requests_are_answered_nested),
       cmocka_unit_test(test_nested_needs_a_trusted_ra_signature),
+      cmocka_unit_test(test_nested_batches_that_are_refused_run_nothing),
       cmocka_unit_test(test_fixed_challenge_must_travel_in_reg_token),
       cmocka_unit_test(test_random_challenge_is_the_devices_own),
   };
