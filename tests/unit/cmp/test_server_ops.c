@@ -937,6 +937,33 @@ static void test_random_challenge_is_the_devices_own(void **state) {
   assert_int_equal(challenge_answer("random", NULL), CMP_ERROR);
 }
 
+/* A per-device challenge lives with the device's secret: a signed request
+ * names no secret, so on a `random` profile it is refused with badRequest,
+ * whatever it carries (deviation D15); the same signed request is served
+ * where no challenge is asked. */
+static void test_random_challenge_refuses_signed_requests(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len;
+  device_cert(cert, &cert_len);
+  const char *profiles[] = {"random", "default"};
+  for (int i = 0; i < 2; i++) {
+    struct client c;
+    struct cmp_msg rsp;
+    client_init(&c, "", "");
+    use_signature(&c, F->dev_key, cert, cert_len);
+    c.hdr.reg_token = (struct der_view){(const uint8_t *)DEVICE_CHALLENGE, strlen(DEVICE_CHALLENGE)};
+    struct cmp_exchange *ex = send_req(&c, CMP_CR, profiles[i], (struct der_view){NULL, 0}, &rsp);
+    if (i == 0) {
+      assert_error(&rsp, CG_FI_BAD_REQUEST);
+      assert_signed_by_ra(&rsp);
+    } else {
+      assert_int_equal(rsp.type, CMP_CP);
+    }
+    cmp_exchange_free(ex);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cr_is_answered_with_cp),
@@ -973,6 +1000,7 @@ int main(void) {
       cmocka_unit_test(test_nested_batches_that_are_refused_run_nothing),
       cmocka_unit_test(test_fixed_challenge_must_travel_in_reg_token),
       cmocka_unit_test(test_random_challenge_is_the_devices_own),
+      cmocka_unit_test(test_random_challenge_refuses_signed_requests),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
