@@ -669,7 +669,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
   *out = uv_buf_init((char *)p, p != NULL ? (unsigned)want : 0);
 }
 
+/* Called when on_alloc() gave no room: the buffer is at its limit, or it
+ * could not grow (out of memory). */
 static void on_buffer_full(struct conn *c) {
+  int at_limit = c->in.len >= c->in.limit;
   switch (c->state) {
   case CONN_HANDLING:
   case CONN_WRITING:
@@ -677,10 +680,9 @@ static void on_buffer_full(struct conn *c) {
     read_stop(c);
     break;
   case CONN_HEAD:
-    reject(c, 431);
-    break;
   case CONN_BODY:
-    reject(c, 413);
+    /* Below the limit the request is not too large: the memory is short. */
+    reject(c, !at_limit ? 503 : c->state == CONN_HEAD ? 431 : 413);
     break;
   default:
     cg_debug("http: no buffer memory");

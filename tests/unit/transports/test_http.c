@@ -31,6 +31,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "failalloc.h"
 #include "transports/http.h"
 
 #define GUARD_MS 30000
@@ -967,6 +968,61 @@ static void test_start_on_a_busy_port_fails_and_frees_everything(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Allocation failures, one in turn (failalloc.h): the failure is armed on
+ * the loop's first turn, after the server started and before it accepts. */
+static void step_arm_failure(struct fx *f) {
+  if (f->obs[1])
+    return;
+  f->obs[1] = 1;
+  failalloc_arm((unsigned)f->obs[0]);
+}
+
+static void client_post_whatever_comes(struct fx *f) {
+  struct cl c;
+  if (cl_open(&c, f->port) != 0) {
+    f->client_error = 1;
+    return;
+  }
+  post(&c, "1.1", "/x", "", cmp_body, sizeof cmp_body);
+  f->got_len[0] = cl_response(&c, f->got[0], sizeof f->got[0]);
+  cl_close(&c);
+}
+
+/* Each allocation of one request failing in turn (the connection, its
+ * buffers, the request, the answer): the client gets the 200, a 503, or the
+ * connection closes without an answer; the server stops cleanly every time
+ * (under ASan: nothing leaks), and the request's allocation failing is a 503. */
+static void test_every_allocation_failing_in_turn_gives_200_503_or_a_close(void **state) {
+  (void)state;
+  int answered = 0, refused = 0, closed = 0;
+  unsigned n;
+  for (n = 1; n < 100; n++) {
+    struct fx *f = fx_new(client_post_whatever_comes);
+    f->step = step_arm_failure;
+    f->obs[0] = (int)n;
+    run(f);
+    bool fired = failalloc_fired();
+    failalloc_disarm();
+    assert_false(f->client_error);
+    if (f->got_len[0] > 0 && starts_with(f->got[0], "HTTP/1.1 200 ")) {
+      assert_string_equal(body_of(f->got[0]), "/x");
+      answered++;
+    } else if (f->got_len[0] > 0) {
+      assert_true(starts_with(f->got[0], "HTTP/1.1 503 Service Unavailable\r\n"));
+      refused++;
+    } else {
+      closed++;
+    }
+    free(f);
+    if (!fired)
+      break; /* n is past the last allocation: served as usual */
+  }
+  assert_true(n < 100);
+  assert_true(answered >= 1);
+  assert_true(refused >= 1);
+  assert_true(closed >= 1);
+}
+
 int main(void) {
   /* A write to a connection the peer has reset must not kill the process. */
   signal(SIGPIPE, SIG_IGN);
@@ -993,6 +1049,7 @@ int main(void) {
       cmocka_unit_test(test_expect_100_continue_gets_interim_response),
       cmocka_unit_test(test_start_rejects_an_unparsable_host),
       cmocka_unit_test(test_start_on_a_busy_port_fails_and_frees_everything),
+      cmocka_unit_test(test_every_allocation_failing_in_turn_gives_200_503_or_a_close),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
