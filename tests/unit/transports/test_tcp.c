@@ -30,6 +30,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "failalloc.h"
 #include "transports/tcp.h"
 
 #define GUARD_MS 30000
@@ -51,6 +52,9 @@ struct fx {
   /* the client's findings */
   int (*client)(struct fx *f);
   int result;
+  /* allocation failure armed on the loop's first turn (failalloc.h) */
+  uv_prepare_t *arm;
+  unsigned arm_n;
 };
 
 static void on_request(void *arg, struct cg_tcp_request *req, const struct cg_tcp_frame *f) {
@@ -120,12 +124,19 @@ static void on_guard(uv_timer_t *t) {
   fail_msg("the test did not finish within %d ms", GUARD_MS);
 }
 
+static void on_first_turn(uv_prepare_t *p);
+
 /* Runs client against a server with limits l until both are done. */
 static int run(struct fx *x, const struct cg_tcp_limits *l, int (*client)(struct fx *)) {
   assert_int_equal(uv_loop_init(&x->loop), 0);
   assert_int_equal(cg_tcp_server_start(&x->loop, "127.0.0.1", 0, l, on_request, x, &x->srv), 0);
   x->port = cg_tcp_server_port(x->srv);
   x->client = client;
+  if (x->arm != NULL) {
+    uv_prepare_init(&x->loop, x->arm);
+    x->arm->data = &x->arm_n;
+    uv_prepare_start(x->arm, on_first_turn);
+  }
   uv_async_init(&x->loop, &x->done, on_done);
   x->done.data = x;
   uv_timer_init(&x->loop, &x->guard);
@@ -286,6 +297,71 @@ static void test_start_refuses_bad_arguments(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- allocation failures ---------------------------------------------- */
+
+/* What the client of one frame saw: 1 the echoed answer, 2 an errorMsgRep
+ * with errorCode "server error", 3 the connection closed without an answer,
+ * 0 anything else. */
+static int one_frame_outcome(struct fx *x) {
+  int fd = connect_to(x->port);
+  if (fd < 0)
+    return 0;
+  uint8_t got[256];
+  int outcome = 0;
+  if (write(fd, frame_v10, sizeof frame_v10) != (ssize_t)sizeof frame_v10) {
+    outcome = 0;
+  } else if (read_n(fd, got, 4) != 0) {
+    outcome = 3;
+  } else {
+    uint32_t len = (uint32_t)got[0] << 24 | (uint32_t)got[1] << 16 | (uint32_t)got[2] << 8 | got[3];
+    if (len >= 3 && len <= sizeof got - 4 && read_n(fd, got + 4, len) == 0) {
+      if (len + 4 == sizeof answer_v10 && memcmp(got, answer_v10, sizeof answer_v10) == 0)
+        outcome = 1;
+      else if (got[4] == 10 && got[6] == 6 && len >= 5 && got[7] == 0x03 && got[8] == 0x00)
+        outcome = 2;
+    }
+  }
+  close(fd);
+  return outcome;
+}
+
+/* Arms the allocation failure on the loop's first turn: after the server
+ * started, before it accepts anything. */
+static void on_first_turn(uv_prepare_t *p) {
+  failalloc_arm(*(unsigned *)p->data);
+  uv_prepare_stop(p);
+  uv_close((uv_handle_t *)p, NULL);
+}
+
+/* Each allocation of one frame's exchange failing in turn (the connection,
+ * its buffer, the request, the answer): the client gets its answer, an
+ * errorMsgRep saying the server failed, or a closed connection, and the
+ * server stops cleanly every time (under ASan: nothing leaks). */
+static void test_every_allocation_failing_in_turn_answers_refuses_or_closes(void **state) {
+  (void)state;
+  int seen[4] = {0};
+  unsigned n;
+  for (n = 1; n < 100; n++) {
+    struct fx x = {0};
+    struct cg_tcp_limits l;
+    limits(&l);
+    uv_prepare_t arm;
+    x.arm = &arm;
+    x.arm_n = n;
+    int outcome = run(&x, &l, one_frame_outcome);
+    bool fired = failalloc_fired();
+    failalloc_disarm();
+    assert_true(outcome >= 1 && outcome <= 3);
+    seen[outcome]++;
+    if (!fired)
+      break; /* past the last allocation: served as usual */
+  }
+  assert_true(n < 100);
+  assert_true(seen[1] >= 1); /* the last run at least */
+  assert_true(seen[2] >= 1); /* the request's record */
+  assert_true(seen[3] >= 1); /* the connection or its buffer */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_a_connection_over_the_cap_is_closed),
@@ -293,6 +369,7 @@ int main(void) {
       cmocka_unit_test(test_an_answer_after_the_client_left_is_dropped),
       cmocka_unit_test(test_stop_waits_for_the_answer_in_hand),
       cmocka_unit_test(test_start_refuses_bad_arguments),
+      cmocka_unit_test(test_every_allocation_failing_in_turn_answers_refuses_or_closes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
