@@ -26,6 +26,19 @@ static void device_cert(uint8_t *out, size_t *len) {
   cmp_exchange_free(ex);
 }
 
+/* A certificate for the device key made outside cmpgw (so not in its store),
+ * valid for an hour: signed by the fixture's CA, or self-signed. */
+static void outside_cert(bool self_signed, unsigned key_usage, uint8_t out[2048], size_t *len) {
+  struct cert_spec s = {0};
+  s.issuer = self_signed ? (struct der_view){F->dev_name, F->dev_name_len}
+                         : (struct der_view){F->ca_name, F->ca_name_len};
+  s.subject = (struct der_view){F->dev_name, F->dev_name_len};
+  s.not_before = (int64_t)time(NULL) - 60;
+  s.not_after = s.not_before + 3600;
+  s.key_usage = key_usage;
+  make_cert(&s, F->dev_key, self_signed ? F->dev_key : F->ca_key, out, 2048, len);
+}
+
 /* The client signs with key and cert instead of the MAC. */
 static void use_signature(struct client *c, const struct cg_key *key, const uint8_t *cert,
                           size_t len) {
@@ -163,12 +176,7 @@ static void test_signer_outside_the_trust_anchors_is_signer_not_trusted(void **s
   /* A self-signed certificate for the device key. */
   uint8_t cert[2048];
   size_t cert_len;
-  struct cert_spec s = {0};
-  s.issuer = s.subject = (struct der_view){F->dev_name, F->dev_name_len};
-  s.not_before = (int64_t)time(NULL) - 60;
-  s.not_after = s.not_before + 3600;
-  s.key_usage = CERT_KU_DIGITAL_SIGNATURE;
-  make_cert(&s, F->dev_key, F->dev_key, cert, sizeof cert, &cert_len);
+  outside_cert(true, CERT_KU_DIGITAL_SIGNATURE, cert, &cert_len);
   struct client c;
   struct cmp_msg rsp;
   client_init(&c, "", "");
@@ -266,13 +274,7 @@ static void test_signer_without_digital_signature_is_signer_not_trusted(void **s
   (void)state;
   uint8_t cert[2048];
   size_t cert_len;
-  struct cert_spec s = {0};
-  s.issuer = (struct der_view){F->ca_name, F->ca_name_len};
-  s.subject = (struct der_view){F->dev_name, F->dev_name_len};
-  s.not_before = (int64_t)time(NULL) - 60;
-  s.not_after = s.not_before + 3600;
-  s.key_usage = CERT_KU_KEY_AGREEMENT; /* may not sign */
-  make_cert(&s, F->dev_key, F->ca_key, cert, sizeof cert, &cert_len);
+  outside_cert(false, CERT_KU_KEY_AGREEMENT, cert, &cert_len); /* may not sign */
   struct client c;
   struct cmp_msg rsp;
   client_init(&c, "", "");
@@ -355,13 +357,7 @@ static void test_kur_of_a_certificate_not_issued_here_is_bad_cert_id(void **stat
   (void)state;
   uint8_t cert[2048];
   size_t cert_len;
-  struct cert_spec s = {0};
-  s.issuer = (struct der_view){F->ca_name, F->ca_name_len};
-  s.subject = (struct der_view){F->dev_name, F->dev_name_len};
-  s.not_before = (int64_t)time(NULL) - 60;
-  s.not_after = s.not_before + 3600;
-  s.key_usage = CERT_KU_DIGITAL_SIGNATURE;
-  make_cert(&s, F->dev_key, F->ca_key, cert, sizeof cert, &cert_len);
+  outside_cert(false, CERT_KU_DIGITAL_SIGNATURE, cert, &cert_len);
   for (int named = 0; named < 2; named++) {
     struct client c;
     struct cmp_msg rsp;
@@ -862,12 +858,7 @@ static void test_nested_batches_that_are_refused_run_nothing(void **state) {
   }
 
   /* a self-signed RA certificate */
-  struct cert_spec s = {0};
-  s.issuer = s.subject = (struct der_view){F->dev_name, F->dev_name_len};
-  s.not_before = (int64_t)time(NULL) - 60;
-  s.not_after = s.not_before + 3600;
-  s.key_usage = CERT_KU_DIGITAL_SIGNATURE;
-  make_cert(&s, F->dev_key, F->dev_key, cert, sizeof cert, &cert_len);
+  outside_cert(true, CERT_KU_DIGITAL_SIGNATURE, cert, &cert_len);
   client_init(&ra, "", "");
   use_signature(&ra, F->dev_key, cert, cert_len);
   assert_int_equal(cmp_client_nested(&ra.mac, &ra.hdr, msgs, 1, req, sizeof req, &len), 0);
