@@ -738,6 +738,40 @@ static void test_genm_is_answered_for_every_info_type_asked(void **state) {
   cmp_exchange_free(ex);
 }
 
+/* genm body: id-it-rootCaCert carrying the root certificate arg. */
+static void root_ca_cert_genm(struct der_writer *w, const void *arg) {
+  size_t m = cmp_genm_begin(w);
+  cmp_write_itav_root_ca_cert(w, *(const struct der_view *)arg);
+  cmp_genm_end(w, m);
+}
+
+/* RFC 9483 §4.3.2 as it is asked: id-it-rootCaCert with the EE's current
+ * root.  The answer is id-it-rootCaKeyUpdate, its value absent: no update. */
+static void test_genm_root_ca_cert_is_answered_with_no_update(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  uint8_t req[4096];
+  size_t len;
+  struct der_view root = {F->ca_cert, F->ca_cert_len};
+  client_init(&c, REF, SECRET);
+  assert_int_equal(cmp_client_message(&c.mac, &c.hdr, root_ca_cert_genm, &root, req, sizeof req,
+                                      &len),
+                   0);
+  struct cmp_msg sent;
+  assert_int_equal(cmp_msg_decode(req, len, &sent), 0);
+  assert_int_equal(sent.type, CMP_GENM);
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_int_equal(rsp.type, CMP_GENP);
+  struct cmp_genm genp;
+  assert_int_equal(cmp_genm_decode(rsp.content, &genp), 0);
+  assert_int_equal(genp.n, 1);
+  assert_true(der_view_eq(genp.itav[0].oid, cg_oid(CG_OID_IT_ROOT_CA_KEY_UPDATE)));
+  assert_null(genp.itav[0].value.p);
+  cmp_exchange_free(ex);
+}
+
 static void test_genm_crl_status_list_is_answered_with_a_fresh_crl(void **state) {
   (void)state;
   uint8_t cert[2048];
@@ -985,6 +1019,7 @@ int main(void) {
       cmocka_unit_test(test_protection_alg_without_protection_is_bad_alg),
       cmocka_unit_test(test_unknown_protection_alg_is_bad_alg),
       cmocka_unit_test(test_genm_is_answered_for_every_info_type_asked),
+      cmocka_unit_test(test_genm_root_ca_cert_is_answered_with_no_update),
       cmocka_unit_test(test_genm_crl_status_list_is_answered_with_a_fresh_crl),
       cmocka_unit_test(test_nested_requests_are_answered_nested),
       cmocka_unit_test(test_nested_needs_a_trusted_ra_signature),
