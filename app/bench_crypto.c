@@ -7,8 +7,8 @@
  * per request, ir and certConf; OpenSSL sends 500 iterations of SHA-256; an
  * answer is MAC'd with its request's key), four HMAC-SHA256 over the
  * messages, one ECDSA P-256 verification (the POP) and one ECDSA P-256
- * signature (the certificate), and hashes the certificate for certConf.  Each primitive is
- * timed alone on this thread, a fixed number of times.
+ * signature (the certificate), and hashes the certificate for certConf.
+ * Each primitive is timed alone on this thread, a fixed number of times.
  */
 #include <stdio.h>
 #include <string.h>

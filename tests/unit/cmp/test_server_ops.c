@@ -46,6 +46,13 @@ static void use_signature(struct client *c, const struct cg_key *key, const uint
   c->mac.cert = (struct der_view){cert, len};
 }
 
+/* A client that signs with a certificate issued here for the device key. */
+static void signing_client(struct client *c, uint8_t cert[2048], size_t *cert_len) {
+  device_cert(cert, cert_len);
+  client_init(c, "", "");
+  use_signature(c, F->dev_key, cert, *cert_len);
+}
+
 static struct cmp_exchange *send_req(struct client *c, int type, const char *profile,
                                      struct der_view old_cert, struct cmp_msg *rsp) {
   uint8_t req[8192];
@@ -161,9 +168,7 @@ static void test_signature_protected_cr_is_answered_signed(void **state) {
   size_t cert_len;
   struct client c;
   struct cmp_msg rsp;
-  device_cert(cert, &cert_len);
-  client_init(&c, "", "");
-  use_signature(&c, F->dev_key, cert, cert_len);
+  signing_client(&c, cert, &cert_len);
   struct cmp_exchange *ex = send_req(&c, CMP_CR, "default", (struct der_view){NULL, 0}, &rsp);
   assert_int_equal(rsp.type, CMP_CP);
   assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
@@ -207,9 +212,7 @@ static void test_sender_kid_other_than_the_signers_skid_is_bad_message_check(voi
   size_t cert_len;
   struct client c;
   struct cmp_msg rsp;
-  device_cert(cert, &cert_len);
-  client_init(&c, "", "");
-  use_signature(&c, F->dev_key, cert, cert_len);
+  signing_client(&c, cert, &cert_len);
   c.mac.sender_kid = (struct der_view){wrong, sizeof wrong};
   struct cmp_exchange *ex = send_req(&c, CMP_CR, "default", (struct der_view){NULL, 0}, &rsp);
   assert_error(&rsp, CG_FI_BAD_MESSAGE_CHECK);
@@ -222,9 +225,7 @@ static void test_sender_other_than_the_signers_subject_is_bad_message_check(void
   size_t cert_len;
   struct client c;
   struct cmp_msg rsp;
-  device_cert(cert, &cert_len);
-  client_init(&c, "", "");
-  use_signature(&c, F->dev_key, cert, cert_len);
+  signing_client(&c, cert, &cert_len);
   /* signed over the header as sent: only the name is wrong */
   c.mac.sender_name = (struct der_view){F->ra_name, F->ra_name_len};
   struct cmp_exchange *ex = send_req(&c, CMP_CR, "default", (struct der_view){NULL, 0}, &rsp);
@@ -321,9 +322,7 @@ static void test_kur_signed_with_the_old_certificate_is_answered_with_kup(void *
   size_t cert_len;
   struct client c;
   struct cmp_msg rsp;
-  device_cert(cert, &cert_len);
-  client_init(&c, "", "");
-  use_signature(&c, F->dev_key, cert, cert_len);
+  signing_client(&c, cert, &cert_len);
   struct cmp_exchange *ex =
       send_req(&c, CMP_KUR, "default", (struct der_view){cert, cert_len}, &rsp);
   assert_int_equal(rsp.type, CMP_KUP);
@@ -340,9 +339,7 @@ static void test_kur_without_old_cert_id_updates_the_signer_certificate(void **s
   size_t cert_len;
   struct client c;
   struct cmp_msg rsp;
-  device_cert(cert, &cert_len);
-  client_init(&c, "", "");
-  use_signature(&c, F->dev_key, cert, cert_len);
+  signing_client(&c, cert, &cert_len);
   struct cmp_exchange *ex = send_req(&c, CMP_KUR, "default", (struct der_view){NULL, 0}, &rsp);
   assert_int_equal(rsp.type, CMP_KUP);
   assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
@@ -414,9 +411,7 @@ static void test_rr_signed_by_the_certificate_revokes_it_once(void **state) {
   size_t cert_len, before = F->n_revocations;
   struct client c;
   struct cmp_msg rsp;
-  device_cert(cert, &cert_len);
-  client_init(&c, "", "");
-  use_signature(&c, F->dev_key, cert, cert_len);
+  signing_client(&c, cert, &cert_len);
   struct cmp_exchange *ex = revoke(&c, cert, cert_len, 1, &rsp);
   assert_int_equal(rsp.type, CMP_RP);
   assert_int_equal(rsp.u.rev_rep.n, 1);
