@@ -156,3 +156,144 @@ int cmp_verify_pop(const struct cmp_cert_req *req, const uint8_t *spki, size_t s
   struct der_view key = {spki, spki_len};
   return cmp_verify_sig(req->pop_alg, key, &iov, 1, req->pop_sig) ? CG_EBAD_POP : 0;
 }
+
+/* ---- MAC protection, both ways ------------------------------------------ */
+
+int cmp_mac_parse(struct der_view alg, uint32_t max_iterations, struct cmp_mac *m) {
+  memset(m, 0, sizeof *m);
+  struct der_view oid, params;
+  if (alg.p == NULL)
+    return CG_EBAD_MAC;
+  if (cmp_read_alg_id(alg, &oid, &params))
+    return CG_EDER;
+  if (cg_oid_lookup(oid) == CG_OID_PBMAC1) {
+    m->is_pbmac1 = true;
+    return cmp_pbmac1_parse(alg, max_iterations, &m->pbmac1);
+  }
+  return cmp_pbm_parse(alg, max_iterations, &m->pbm);
+}
+
+int cmp_mac_init(struct cmp_mac *m, bool pbmac1, uint32_t iterations, enum cg_hash owf,
+                 enum cg_hash mac) {
+  memset(m, 0, sizeof *m);
+  m->is_pbmac1 = pbmac1;
+  if (pbmac1) {
+    m->pbmac1.salt_len = 16;
+    m->pbmac1.iterations = iterations;
+    m->pbmac1.key_len = 32;
+    m->pbmac1.prf = owf;
+    m->pbmac1.mac = mac;
+    return cg_random(m->pbmac1.salt, 16) ? CG_ECRYPTO : 0;
+  }
+  m->pbm.salt_len = 16;
+  m->pbm.owf = owf;
+  m->pbm.mac = mac;
+  m->pbm.iterations = iterations;
+  return cg_random(m->pbm.salt, 16) ? CG_ECRYPTO : 0;
+}
+
+int cmp_mac_derive(struct cmp_mac *m, const uint8_t *secret, size_t secret_len) {
+  if (m->is_pbmac1) {
+    m->key_len = m->pbmac1.key_len;
+    return cmp_pbmac1_derive(&m->pbmac1, secret, secret_len, m->key);
+  }
+  return cmp_pbm_derive(&m->pbm, secret, secret_len, m->key, &m->key_len);
+}
+
+int cmp_mac_compute(const struct cmp_mac *m, const struct cg_iov *data, size_t n,
+                    uint8_t out[CG_HASH_MAX], size_t *len) {
+  enum cg_hash h = m->is_pbmac1 ? m->pbmac1.mac : m->pbm.mac;
+  *len = cg_hash_size(h);
+  return cg_hmac(h, m->key, m->key_len, data, n, out);
+}
+
+bool cmp_mac_matches(const struct cmp_mac *m, const struct cmp_msg *msg) {
+  uint8_t seq[6], mac[CG_HASH_MAX];
+  size_t len;
+  struct cg_iov iov[2];
+  cmp_msg_protected_part(msg, seq, iov);
+  return msg->has_protection && cmp_mac_compute(m, iov, 2, mac, &len) == 0 &&
+         msg->protection.len == len && cg_ct_equal(mac, msg->protection.p, len);
+}
+
+void cmp_mac_write_alg(struct der_writer *w, const struct cmp_mac *m) {
+  if (m->is_pbmac1)
+    cmp_pbmac1_write_alg(w, &m->pbmac1);
+  else
+    cmp_pbm_write_alg(w, &m->pbm);
+}
+
+bool cmp_mac_same_key(const struct cmp_mac *a, const struct cmp_mac *b) {
+  if (a->is_pbmac1 != b->is_pbmac1)
+    return false;
+  if (a->is_pbmac1)
+    return a->pbmac1.salt_len == b->pbmac1.salt_len &&
+           !memcmp(a->pbmac1.salt, b->pbmac1.salt, a->pbmac1.salt_len) &&
+           a->pbmac1.iterations == b->pbmac1.iterations &&
+           a->pbmac1.key_len == b->pbmac1.key_len && a->pbmac1.prf == b->pbmac1.prf;
+  return a->pbm.salt_len == b->pbm.salt_len && !memcmp(a->pbm.salt, b->pbm.salt, a->pbm.salt_len) &&
+         a->pbm.iterations == b->pbm.iterations && a->pbm.owf == b->pbm.owf;
+}
+
+void cmp_mac_wipe(struct cmp_mac *m) {
+  cg_wipe(m->key, sizeof m->key);
+  m->key_len = 0;
+}
+
+/* ---- signature protection, both ways ------------------------------------ */
+
+#define MAX_PATH_DEPTH 5
+
+int cmp_check_signed(const struct cmp_msg *msg, const struct der_view *anchors, size_t n_anchors,
+                     int64_t now, struct cg_x509 *signer, enum cg_path_error *path_why,
+                     const char **why) {
+  const struct cmp_header *h = &msg->hdr;
+  *path_why = CG_PATH_OK;
+  if (msg->n_extra_certs == 0 ||
+      cg_x509_parse(msg->extra_certs[0].p, msg->extra_certs[0].len, signer)) {
+    *why = "signature protection without a usable signer certificate in extraCerts";
+    return CG_EBAD_MAC;
+  }
+  /* RFC 9483 §3.5: the signer's certificate must chain to a trust anchor;
+   * the other extraCerts may serve as intermediates. */
+  size_t n_pool = msg->n_extra_certs - 1;
+  if (n_pool > CG_X509_VERIFY_MAX_POOL)
+    n_pool = CG_X509_VERIFY_MAX_POOL;
+  int err = cg_x509_verify_path(msg->extra_certs[0], msg->extra_certs + 1, n_pool, anchors,
+                                n_anchors, now, MAX_PATH_DEPTH, path_why);
+  if (err == CG_ENOMEM) {
+    *why = "out of memory";
+    return err;
+  }
+  if (err) {
+    *why = "the signer certificate is not trusted";
+    return CG_ENOT_TRUSTED;
+  }
+  uint32_t ku;
+  bool has_ku;
+  if (cg_x509_key_usage(msg->extra_certs[0], &ku, &has_ku) ||
+      (has_ku && !(ku & 1u))) { /* digitalSignature */
+    *why = "the signer certificate may not sign (keyUsage)";
+    return CG_ENOT_TRUSTED;
+  }
+  /* RFC 9483 §3.1: senderKID, when present, is the signer's SKID, and the
+   * sender is the signer's subject. */
+  if (h->sender_kid.p != NULL && !der_view_eq(h->sender_kid, signer->skid)) {
+    *why = "senderKID does not identify the signer certificate";
+    return CG_EBAD_MAC;
+  }
+  if (h->sender_dn.p != NULL && !der_view_eq(h->sender_dn, signer->subject)) {
+    *why = "sender is not the subject of the signer certificate";
+    return CG_EBAD_MAC;
+  }
+  uint8_t seq[6];
+  struct cg_iov iov[2];
+  cmp_msg_protected_part(msg, seq, iov);
+  err = cmp_verify_sig(h->protection_alg, signer->spki, iov, 2, msg->protection);
+  if (err) {
+    *why = err == CG_EBAD_ALG ? "signature algorithm not supported for this key"
+                              : "message signature does not verify";
+    return err == CG_EBAD_ALG ? err : CG_EBAD_MAC;
+  }
+  return 0;
+}

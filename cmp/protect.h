@@ -10,8 +10,11 @@
 #include <stdint.h>
 
 #include "cmp/msg.h"
+#include "cmp/pbmac1.h"
 #include "core/crypto.h"
 #include "core/der.h"
+#include "core/x509.h"
+#include "core/x509_verify.h"
 
 #define CMP_PBM_MIN_ITERATIONS 100 /* below this a MAC is refused as weak */
 #define CMP_PBM_MAX_SALT 64
@@ -47,6 +50,64 @@ int cmp_pbm_compute(const struct cmp_pbm_params *p, const uint8_t *secret, size_
  * 0, CG_EBAD_MAC (no or wrong protection), or a cmp_pbm_parse() error. */
 int cmp_pbm_verify(const struct cmp_msg *msg, uint32_t max_iterations, const uint8_t *secret,
                    size_t secret_len);
+
+/* A MAC protection, PasswordBasedMac or PBMAC1 (RFC 9481 §6.1), as a
+ * protectionAlg names it, and its key once derived from the shared secret.
+ * The derivation is the costly part; RFC 9810 §5.1.3.1 recommends that the
+ * parameters stay the same throughout a transaction, so one derivation
+ * serves every message of it, both ways.  Server and client check and make
+ * MACs with these functions alone. */
+struct cmp_mac {
+  bool is_pbmac1;
+  struct cmp_pbm_params pbm;
+  struct cmp_pbmac1_params pbmac1;
+  uint8_t key[CMP_PBMAC1_MAX_KEY]; /* CMP_PBMAC1_MAX_KEY >= CG_HASH_MAX */
+  size_t key_len;                  /* 0 until derived */
+};
+
+/* Reads the parameters of a protectionAlg (whole TLV) that is PBM or PBMAC1,
+ * the iteration count capped at max_iterations.  0; CG_EBAD_ALG for another
+ * algorithm or parameters refused (cmp_pbm_parse(), cmp_pbmac1_parse());
+ * CG_EBAD_MAC when alg is absent; CG_EDER / CG_EBAD_DATA when malformed. */
+int cmp_mac_parse(struct der_view alg, uint32_t max_iterations, struct cmp_mac *m);
+/* Fresh parameters for our own messages: a random 16-octet salt, the given
+ * iteration count and hashes (PBM: OWF and HMAC hash; PBMAC1: PBKDF2 PRF and
+ * HMAC hash, a 32-octet key).  0 or CG_ECRYPTO. */
+int cmp_mac_init(struct cmp_mac *m, bool pbmac1, uint32_t iterations, enum cg_hash owf,
+                 enum cg_hash mac);
+/* Derives the key from the secret (PBM: OWF^iterations(secret || salt);
+ * PBMAC1: PBKDF2).  0 or CG_ECRYPTO. */
+int cmp_mac_derive(struct cmp_mac *m, const uint8_t *secret, size_t secret_len);
+/* The MAC over data with the derived key; out gets *len octets. */
+int cmp_mac_compute(const struct cmp_mac *m, const struct cg_iov *data, size_t n,
+                    uint8_t out[CG_HASH_MAX], size_t *len);
+/* True when the protection of msg is the MAC of its ProtectedPart under the
+ * derived key (compared in constant time). */
+bool cmp_mac_matches(const struct cmp_mac *m, const struct cmp_msg *msg);
+/* Writes the AlgorithmIdentifier of the parameters. */
+void cmp_mac_write_alg(struct der_writer *w, const struct cmp_mac *m);
+/* True when a and b name the same derivation (algorithm, salt, iterations,
+ * hashes): a key derived for one serves the other. */
+bool cmp_mac_same_key(const struct cmp_mac *a, const struct cmp_mac *b);
+/* Forgets the key. */
+void cmp_mac_wipe(struct cmp_mac *m);
+
+/* Checks a signature-protected message the way RFC 9483 §3.2 and §3.5 ask of
+ * either side: the first of extraCerts (parsed into *signer) must chain to
+ * one of anchors, with the other extraCerts as intermediates, at time now;
+ * it must be allowed to sign (digitalSignature, when keyUsage is present);
+ * senderKID, when present, must be its subjectKeyIdentifier and a
+ * directoryName sender its subject; and the signature over the ProtectedPart
+ * must verify with its key.  The server checks requests with it, the client
+ * answers.  0, or an error with *why a static text:
+ *   CG_ENOT_TRUSTED  no valid path (*path_why says why), or no digitalSignature;
+ *   CG_EBAD_MAC      no signer certificate, senderKID or sender naming
+ *                    another, or a signature that does not verify;
+ *   CG_EBAD_ALG      a signature algorithm that does not fit the key;
+ *   CG_ENOMEM. */
+int cmp_check_signed(const struct cmp_msg *msg, const struct der_view *anchors, size_t n_anchors,
+                     int64_t now, struct cg_x509 *signer, enum cg_path_error *path_why,
+                     const char **why);
 
 /* Verifies a signature given by an AlgorithmIdentifier (whole TLV) with the
  * public key in spki (whole SubjectPublicKeyInfo TLV) over data.

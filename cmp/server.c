@@ -392,7 +392,7 @@ void cmp_exchange_free(struct cmp_exchange *ex) {
   if (ex == NULL)
     return;
   cg_wipe(ex->secret_plain, sizeof ex->secret_plain);
-  cg_wipe(ex->mac_key, sizeof ex->mac_key);
+  cmp_mac_wipe(&ex->mac);
   cg_arena_free(ex->arena);
 }
 
@@ -509,14 +509,10 @@ bool cmp_exchange_compute_is_heavy(const struct cmp_exchange *ex) {
   if (ex->phase != PH_VERIFY || (ex->auth != AUTH_PBM && ex->auth != AUTH_PBMAC1))
     return false;
   /* Parameters that do not parse are refused at once: not heavy. */
-  struct der_view alg = ex->msg.hdr.protection_alg;
-  uint32_t max = ex->cfg->pbm_max_iterations;
-  if (ex->auth == AUTH_PBMAC1) {
-    struct cmp_pbmac1_params p;
-    return cmp_pbmac1_parse(alg, max, &p) == 0 && p.iterations > CMP_HEAVY_ITERATIONS;
-  }
-  struct cmp_pbm_params p;
-  return cmp_pbm_parse(alg, max, &p) == 0 && p.iterations > CMP_HEAVY_ITERATIONS;
+  struct cmp_mac m;
+  if (cmp_mac_parse(ex->msg.hdr.protection_alg, ex->cfg->pbm_max_iterations, &m))
+    return false;
+  return (m.is_pbmac1 ? m.pbmac1.iterations : m.pbm.iterations) > CMP_HEAVY_ITERATIONS;
 }
 
 void cmp_exchange_compute(struct cmp_exchange *ex) {

@@ -83,10 +83,9 @@ struct cmp_exchange {
   bool mac_ok;        /* ...and it was a MAC: answers are MAC-protected */
   uint8_t secret_plain[CMP_SECRET_MAX];
   size_t secret_len;
-  struct cmp_pbm_params pbm;
-  struct cmp_pbmac1_params pbmac1;
-  uint8_t mac_key[CMP_PBMAC1_MAX_KEY]; /* derived from the secret once: */
-  size_t mac_key_len;                  /* checks the request, protects the answer */
+  /* The request's MAC parameters and the key derived from the secret once:
+   * it checks the request and protects the answer. */
+  struct cmp_mac mac;
   struct cmp_issue_request issue;
   int64_t cert_req_id;
   bool implicit_confirm; /* granted */

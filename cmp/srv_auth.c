@@ -22,8 +22,6 @@
 #include "core/oid.h"
 #include "core/x509_verify.h"
 
-#define MAX_PATH_DEPTH 5
-
 /* A use of a secret is an enrolment: the rest of its transaction (certConf,
  * pollReq) and other messages do not count against max_uses. */
 static bool starts_enrolment(int type) {
@@ -79,43 +77,15 @@ static void note_failure(struct cmp_exchange *ex, const char *reason) {
   ex->has_note = true;
 }
 
-/* The key of the request's MAC parameters (PBM or PBMAC1), into ex. */
-static int mac_derive(struct cmp_exchange *ex) {
-  if (ex->auth == AUTH_PBMAC1) {
-    ex->mac_key_len = ex->pbmac1.key_len;
-    return cmp_pbmac1_derive(&ex->pbmac1, ex->secret_plain, ex->secret_len, ex->mac_key);
-  }
-  return cmp_pbm_derive(&ex->pbm, ex->secret_plain, ex->secret_len, ex->mac_key,
-                        &ex->mac_key_len);
-}
-
-/* The MAC over iov with the derived key (mac_derive()). */
-static int mac_compute(const struct cmp_exchange *ex, const struct cg_iov *iov, size_t n,
-                       uint8_t out[CG_HASH_MAX], size_t *len) {
-  enum cg_hash mac = ex->auth == AUTH_PBMAC1 ? ex->pbmac1.mac : ex->pbm.mac;
-  *len = cg_hash_size(mac);
-  return cg_hmac(mac, ex->mac_key, ex->mac_key_len, iov, n, out);
-}
-
 static bool authenticate_mac(struct cmp_exchange *ex) {
-  struct der_view alg = ex->msg.hdr.protection_alg;
-  int err = ex->auth == AUTH_PBMAC1
-                ? cmp_pbmac1_parse(alg, ex->cfg->pbm_max_iterations, &ex->pbmac1)
-                : cmp_pbm_parse(alg, ex->cfg->pbm_max_iterations, &ex->pbm);
+  int err = cmp_mac_parse(ex->msg.hdr.protection_alg, ex->cfg->pbm_max_iterations, &ex->mac);
   if (err) {
     fail(ex, err == CG_EBAD_ALG ? err : CG_EBAD_DATA, "MAC parameters not accepted");
     return false;
   }
   load_secret(ex);
-  uint8_t seq[6], mac[CG_HASH_MAX];
-  size_t mac_len;
-  struct cg_iov iov[2];
-  cmp_msg_protected_part(&ex->msg, seq, iov);
-  err = mac_derive(ex);
-  if (err == 0)
-    err = mac_compute(ex, iov, 2, mac, &mac_len);
-  bool mac_matches = err == 0 && ex->msg.protection.len == mac_len &&
-                     cg_ct_equal(mac, ex->msg.protection.p, mac_len);
+  bool mac_matches = cmp_mac_derive(&ex->mac, ex->secret_plain, ex->secret_len) == 0 &&
+                     cmp_mac_matches(&ex->mac, &ex->msg);
   if (!ex->secret_found || !mac_matches) {
     /* Wrong secret, unknown, expired, used-up or locked reference and a
      * corrupted MAC all answer alike; the audit log keeps the difference. */
@@ -128,25 +98,6 @@ static bool authenticate_mac(struct cmp_exchange *ex) {
 }
 
 static bool authenticate_sig(struct cmp_exchange *ex) {
-  const struct cmp_header *h = &ex->msg.hdr;
-  enum cg_path_error why;
-  /* RFC 9483 §3.5: the signer's certificate must chain to a trust anchor of
-   * the profile; the other extraCerts may serve as intermediates. */
-  /* A nested message is signed by an RA in front of us: its own anchors. */
-  bool nested = ex->msg.type == CMP_NESTED;
-  int err = cg_x509_verify_path(ex->msg.extra_certs[0], ex->msg.extra_certs + 1,
-                                ex->msg.n_extra_certs - 1,
-                                nested ? ex->prof->nested_anchors : ex->prof->trust_anchors,
-                                nested ? ex->prof->n_nested_anchors : ex->prof->n_trust_anchors,
-                                ex->now, MAX_PATH_DEPTH, &why);
-  if (err == CG_ENOMEM) {
-    fail(ex, err, "out of memory");
-    return false;
-  }
-  if (err) {
-    fail(ex, CG_ENOT_TRUSTED, "the signer certificate is not trusted");
-    return false;
-  }
   /* A certificate we issued and revoked signs nothing any more (rr and kur
    * of it are answered certRevoked by their own checks). */
   if (ex->cert_revoked && ex->msg.type != CMP_RR && ex->msg.type != CMP_KUR &&
@@ -155,31 +106,15 @@ static bool authenticate_sig(struct cmp_exchange *ex) {
     fail(ex, CG_ENOT_TRUSTED, "the signer certificate is revoked");
     return false;
   }
-  uint32_t ku;
-  bool has_ku;
-  if (cg_x509_key_usage(ex->msg.extra_certs[0], &ku, &has_ku) ||
-      (has_ku && !(ku & 1u))) { /* digitalSignature */
-    fail(ex, CG_ENOT_TRUSTED, "the signer certificate may not sign (keyUsage)");
-    return false;
-  }
-  /* RFC 9483 §3.1: senderKID, when present, is the signer's SKID, and the
-   * sender is the signer's subject. */
-  if (h->sender_kid.p != NULL && !der_view_eq(h->sender_kid, ex->signer.skid)) {
-    fail(ex, CG_EBAD_MAC, "senderKID does not identify the signer certificate");
-    return false;
-  }
-  if (h->sender_dn.p != NULL && !der_view_eq(h->sender_dn, ex->signer.subject)) {
-    fail(ex, CG_EBAD_MAC, "sender is not the subject of the signer certificate");
-    return false;
-  }
-  uint8_t seq[6];
-  struct cg_iov iov[2];
-  cmp_msg_protected_part(&ex->msg, seq, iov);
-  err = cmp_verify_sig(h->protection_alg, ex->signer.spki, iov, 2, ex->msg.protection);
+  /* A nested message is signed by an RA in front of us: its own anchors. */
+  bool nested = ex->msg.type == CMP_NESTED;
+  enum cg_path_error path_why;
+  const char *why;
+  int err = cmp_check_signed(&ex->msg, nested ? ex->prof->nested_anchors : ex->prof->trust_anchors,
+                             nested ? ex->prof->n_nested_anchors : ex->prof->n_trust_anchors,
+                             ex->now, &ex->signer, &path_why, &why);
   if (err) {
-    fail(ex, err == CG_EBAD_ALG ? err : CG_EBAD_MAC,
-         err == CG_EBAD_ALG ? "signature algorithm not supported for this key"
-                            : "message signature does not verify");
+    fail(ex, err, why);
     return false;
   }
   return true;
@@ -300,7 +235,7 @@ int protect(struct cmp_exchange *ex) {
   struct cg_iov iov[2];
   cmp_msg_protected_part(&view, seq, iov);
   if (ex->mac_ok)
-    err = mac_compute(ex, iov, 2, prot, &prot_len);
+    err = cmp_mac_compute(&ex->mac, iov, 2, prot, &prot_len);
   else
     err = cg_sign(ex->cfg->ra_key, ex->cfg->ra_scheme, ex->cfg->ra_hash, iov, 2, prot,
                   sizeof prot, &prot_len);
