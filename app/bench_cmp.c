@@ -1,7 +1,8 @@
 /*
  * bench_cmp.c - `cmpgw bench cmp`: an asynchronous CMP load generator on one
- * libuv loop, built on the request builders of cmp/client.h, the HTTP client
- * of transports/http_client.h and the raw TCP exchange of
+ * libuv loop, built on the client engine of cmp/client_txn.h (one
+ * transaction per session at a time), the HTTP client of
+ * transports/http_client.h and the raw TCP exchange of
  * transports/tcp_client.h.  N sessions running transactions back to back:
  * ir + certConf, ir with implicit confirmation, genm, or rr, MAC-protected
  * (PasswordBasedMac) or signed (--auth sig: each session first enrols, by
@@ -15,9 +16,10 @@
  * server's PID, the server's CPU per transaction.
  *
  * It is lighter than an OpenSSL client: it does not verify the answers'
- * protection (it checks type, transactionID and PKIStatus), so its CPU per
- * transaction is mostly the two PBM derivations and one signature (POP) of the
- * requests.  Not a conformance client: `cmpgw client` is.
+ * protection (the engine's `unchecked`; it checks type, transactionID,
+ * nonces and PKIStatus), and the messages of a transaction share one PBM
+ * derivation, so its CPU per transaction is mostly that derivation and one
+ * signature (POP) of the request.  Not a conformance client: `cmpgw client` is.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 
 #include "app/bench.h"
 #include "cmp/client.h"
+#include "cmp/client_txn.h"
 #include "cmp/msg.h"
 #include "core/crypto.h"
 #include "core/der.h"
@@ -50,13 +53,10 @@ struct session {
   struct run *run;
   struct cg_http_client *http;
   struct cg_key *key;
-  uint8_t txid[16], nonce[16];
-  uint8_t req[MAX_MSG];
-  size_t req_len;
-  bool confirming;
+  struct cmp_client_txn *txn;
   uint64_t started_ns;
   /* Protection of the timed requests: r->cred, or signed with key and cert. */
-  struct cmp_client_cred cred;
+  struct cmp_client_cfg cfg;
   /* Enrolled before the clock: the certificate a signing session signs with,
    * or those an rr session revokes. */
   uint8_t **certs;
@@ -73,6 +73,7 @@ struct run {
   bool preparing; /* enrolling the certificates the timed part needs */
   unsigned ready; /* sessions done preparing */
   struct cmp_client_cred cred; /* MAC: every request before the clock, and after it unless sig */
+  struct cmp_client_cfg prep;  /* the enrolments before the clock */
   uint8_t subject[128];
   size_t subject_len;
   struct session *s;
@@ -95,37 +96,73 @@ struct run {
   size_t n_lat, cap_lat;
 };
 
-static void on_response(void *arg, int err, const struct cg_http_response *rsp);
-
 static bool want_more(struct run *r) {
   return r->count ? r->started < r->count : uv_hrtime() < r->deadline_ns;
 }
 
-static void fill_hdr(struct session *s, struct cmp_client_hdr *h, struct der_view recip,
-                     bool implicit) {
-  memset(h, 0, sizeof *h);
-  h->transaction_id = (struct der_view){s->txid, sizeof s->txid};
-  h->sender_nonce = (struct der_view){s->nonce, sizeof s->nonce};
-  h->recip_nonce = recip;
-  h->implicit_confirm = implicit;
-}
+static void advance(struct session *s);
+static void done_txn(struct session *s);
 
 static void on_tcp_answer(void *arg, int err, const struct cg_tcp_answer *a, const char *detail) {
   (void)detail;
-  struct cg_http_response rsp = {.status = a != NULL && a->type == 5 ? 200 : 502,
-                                 .content_type = "application/pkixcmp",
-                                 .body = a != NULL ? a->value : NULL,
-                                 .len = a != NULL ? a->len : 0};
-  on_response(arg, err, err == 0 ? &rsp : NULL);
+  struct session *s = arg;
+  if (err == 0 && a->type == 5)
+    cmp_client_txn_received(s->txn, a->value, a->len, (int64_t)time(NULL));
+  else
+    cmp_client_txn_failed(s->txn, err ? err : CG_EBAD_DATA, "", (int64_t)time(NULL));
+  advance(s);
+}
+
+static void on_response(void *arg, int err, const struct cg_http_response *rsp) {
+  struct session *s = arg;
+  if (err == 0 && rsp->status == 200)
+    cmp_client_txn_received(s->txn, rsp->body, rsp->len, (int64_t)time(NULL));
+  else
+    cmp_client_txn_failed(s->txn, err ? err : CG_EBAD_DATA, "", (int64_t)time(NULL));
+  advance(s);
 }
 
 static void post(struct session *s) {
   struct run *r = s->run;
-  int err = r->tcp ? cg_tcp_exchange(&r->loop, &r->tcp_opts, 0, s->req, s->req_len,
-                                     on_tcp_answer, s)
-                   : cg_http_client_post(s->http, r->path, s->req, s->req_len, on_response, s);
-  if (err != 0)
-    r->transport_errors++;
+  const uint8_t *msg;
+  size_t len;
+  cmp_client_txn_message(s->txn, &msg, &len);
+  int err = r->tcp ? cg_tcp_exchange(&r->loop, &r->tcp_opts, 0, msg, len, on_tcp_answer, s)
+                   : cg_http_client_post(s->http, r->path, msg, len, on_response, s);
+  if (err != 0) {
+    cmp_client_txn_failed(s->txn, err, "", (int64_t)time(NULL));
+    advance(s);
+  }
+}
+
+/* Runs the session's transaction until it waits for an answer or is done.
+ * Polling is off (poll_max_s 0): an answer that says waiting ends it. */
+static void advance(struct session *s) {
+  for (;;) {
+    switch (cmp_client_txn_step(s->txn)) {
+    case CMP_CLIENT_COMPUTE:
+      cmp_client_txn_compute(s->txn);
+      continue;
+    case CMP_CLIENT_SEND:
+      post(s);
+      return;
+    case CMP_CLIENT_WAIT:
+    case CMP_CLIENT_DONE:
+      done_txn(s);
+      return;
+    }
+  }
+}
+
+/* Starts a transaction of the session: body (copied) under cfg. */
+static void start_txn(struct session *s, const struct cmp_client_cfg *cfg, int type,
+                      const uint8_t *body, size_t len, int64_t cert_req_id) {
+  struct cmp_client_req req = {.type = type, .body = {body, len}, .cert_req_id = cert_req_id};
+  if (cmp_client_txn_new(cfg, &req, (int64_t)time(NULL), &s->txn) != 0) {
+    s->run->other_failures++;
+    return;
+  }
+  advance(s);
 }
 
 /* Starts the session's next transaction, or lets it rest. */
@@ -140,14 +177,13 @@ static void next(struct session *s) {
     }
     r->tokens -= 1;
   }
-  struct cmp_client_hdr h;
-  if (cg_random(s->txid, sizeof s->txid) || cg_random(s->nonce, sizeof s->nonce))
-    return;
-  fill_hdr(s, &h, (struct der_view){NULL, 0}, r->op == OP_IR_IMPLICIT);
-  int err;
+  uint8_t body[MAX_MSG];
+  size_t len;
+  int err, type;
   if (r->op == OP_GENM) {
     struct der_view t = cg_oid(CG_OID_IT_CA_CERTS);
-    err = cmp_client_genm(&s->cred, &h, &t, 1, s->req, sizeof s->req, &s->req_len);
+    type = CMP_GENM;
+    err = cmp_client_genm_body(&t, 1, body, sizeof body, &len);
   } else if (r->op == OP_RR) {
     struct cg_x509 c;
     size_t i = s->next_revoke;
@@ -156,18 +192,20 @@ static void next(struct session *s) {
     s->next_revoke++;
     /* Signed, an rr is authorized by the certificate it revokes. */
     if (r->sig)
-      s->cred = (struct cmp_client_cred){.key = s->key, .cert = {s->certs[i], s->cert_lens[i]}};
-    err = cmp_client_rr(&s->cred, &h, c.issuer, c.serial, 1, s->req, sizeof s->req, &s->req_len);
+      s->cfg.cred = (struct cmp_client_cred){.key = s->key, .cert = {s->certs[i], s->cert_lens[i]}};
+    type = CMP_RR;
+    err = cmp_client_rr_body(c.issuer, c.serial, 1, body, sizeof body, &len);
   } else {
-    err = cmp_client_ir(&s->cred, &h, (struct der_view){r->subject, r->subject_len}, s->key,
-                        s->req, sizeof s->req, &s->req_len);
+    type = CMP_IR;
+    err = cmp_client_cert_req_body(CMP_IR, 0, (struct der_view){r->subject, r->subject_len},
+                                   s->key, (struct der_view){NULL, 0}, (struct der_view){NULL, 0},
+                                   body, sizeof body, &len);
   }
   if (err)
     return;
   r->started++;
-  s->confirming = false;
   s->started_ns = uv_hrtime();
-  post(s);
+  start_txn(s, &s->cfg, type, body, len, type == CMP_IR ? 0 : -1);
 }
 
 static void finished(struct session *s, bool ok, int fail_bit) {
@@ -203,26 +241,9 @@ static void finished(struct session *s, bool ok, int fail_bit) {
 
 static void start_clock(struct run *r);
 
-/* Sends the certConf accepting cert (from the ip m, whose senderNonce it
- * echoes); false when it cannot be built. */
-static bool confirm(struct session *s, const struct cmp_msg *m, struct der_view cert,
-                    const struct cmp_client_cred *cred) {
-  struct cmp_client_hdr h;
-  uint8_t recip[64];
-  size_t rlen = m->hdr.sender_nonce.len <= sizeof recip ? m->hdr.sender_nonce.len : 0;
-  memcpy(recip, m->hdr.sender_nonce.p, rlen);
-  if (rlen == 0 || cg_random(s->nonce, sizeof s->nonce))
-    return false;
-  fill_hdr(s, &h, (struct der_view){recip, rlen}, false);
-  if (cmp_client_cert_conf(cred, &h, cert, 0, false, s->req, sizeof s->req, &s->req_len))
-    return false;
-  s->confirming = true;
-  post(s);
-  return true;
-}
-
-/* Before the clock: the session enrols (MAC, implicit confirmation) until it
- * holds the certificates the timed part needs, then waits for the others. */
+/* Before the clock: the session enrols (MAC, implicit confirmation asked)
+ * until it holds the certificates the timed part needs, then waits for the
+ * others. */
 static void prepare(struct session *s) {
   struct run *r = s->run;
   if (s->n_certs == s->want_certs) {
@@ -230,46 +251,56 @@ static void prepare(struct session *s) {
       start_clock(r);
     return;
   }
-  struct cmp_client_hdr h;
-  if (cg_random(s->txid, sizeof s->txid) || cg_random(s->nonce, sizeof s->nonce))
-    return;
-  fill_hdr(s, &h, (struct der_view){NULL, 0}, true);
-  if (cmp_client_ir(&r->cred, &h, (struct der_view){r->subject, r->subject_len}, s->key, s->req,
-                    sizeof s->req, &s->req_len) == 0)
-    post(s);
+  uint8_t body[MAX_MSG];
+  size_t len;
+  if (cmp_client_cert_req_body(CMP_IR, 0, (struct der_view){r->subject, r->subject_len}, s->key,
+                               (struct der_view){NULL, 0}, (struct der_view){NULL, 0}, body,
+                               sizeof body, &len) == 0)
+    start_txn(s, &r->prep, CMP_IR, body, len, 0);
 }
 
-/* An answer before the clock: an ip with the certificate (confirmed
- * implicitly or by a certConf), then the pkiConf; anything else, and the run
- * cannot start. */
-static void prepared(struct session *s, const struct cmp_msg *m) {
+static int lowest_bit(uint32_t v) {
+  for (int b = 0; b < 32; b++)
+    if (v & (1u << b))
+      return b;
+  return -1;
+}
+
+/* The session's transaction ended: counted, and the next one started. */
+static void done_txn(struct session *s) {
   struct run *r = s->run;
-  if (s->confirming) {
-    s->confirming = false;
-    if (m->type == CMP_PKICONF)
-      prepare(s);
-    else
+  struct cmp_client_result res;
+  cmp_client_txn_result(s->txn, &res);
+  bool ok = res.outcome == CMP_CLIENT_OK;
+  int bit = res.outcome == CMP_CLIENT_REFUSED && res.status.has_fail_info
+                ? lowest_bit(res.status.fail_info)
+                : -1;
+  if (res.outcome == CMP_CLIENT_TRANSPORT)
+    r->transport_errors++;
+  if (r->preparing) {
+    uint8_t *copy = ok && res.cert.p != NULL ? malloc(res.cert.len) : NULL;
+    if (copy != NULL)
+      memcpy(copy, res.cert.p, res.cert.len);
+    size_t len = res.cert.len;
+    cmp_client_txn_free(s->txn);
+    s->txn = NULL;
+    if (copy == NULL) {
       finished(s, false, -1);
-    return;
-  }
-  const struct cmp_cert_response *cr =
-      m->type == CMP_IP && m->u.cert_rep.n == 1 ? &m->u.cert_rep.rsp[0] : NULL;
-  uint8_t *copy = cr != NULL && cr->status.status == CMP_ACCEPTED && cr->cert.p != NULL
-                      ? malloc(cr->cert.len)
-                      : NULL;
-  if (copy == NULL) {
-    finished(s, false, -1);
-    return;
-  }
-  memcpy(copy, cr->cert.p, cr->cert.len);
-  s->certs[s->n_certs] = copy;
-  s->cert_lens[s->n_certs++] = cr->cert.len;
-  if (r->sig && s->n_certs == 1)
-    s->cred = (struct cmp_client_cred){.key = s->key, .cert = {copy, cr->cert.len}};
-  if (m->hdr.implicit_confirm)
+      return;
+    }
+    s->certs[s->n_certs] = copy;
+    s->cert_lens[s->n_certs++] = len;
+    if (r->sig && s->n_certs == 1)
+      s->cfg.cred = (struct cmp_client_cred){.key = s->key, .cert = {copy, len}};
     prepare(s);
-  else if (!confirm(s, m, cr->cert, &r->cred))
-    finished(s, false, -1);
+    return;
+  }
+  /* RFC 9483 4.1.1: implicit confirmation not granted: the engine confirmed. */
+  if (ok && r->op == OP_IR_IMPLICIT && !res.implicit_confirm)
+    r->not_granted++;
+  cmp_client_txn_free(s->txn);
+  s->txn = NULL;
+  finished(s, ok, bit);
 }
 
 static double cpu_of(long pid);
@@ -300,64 +331,6 @@ static void start_clock(struct run *r) {
   }
   for (unsigned i = 0; i < r->n; i++)
     next(&r->s[i]);
-}
-
-static int lowest_bit(uint32_t v) {
-  for (int b = 0; b < 32; b++)
-    if (v & (1u << b))
-      return b;
-  return -1;
-}
-
-static void on_response(void *arg, int err, const struct cg_http_response *rsp) {
-  struct session *s = arg;
-  struct run *r = s->run;
-  struct cmp_msg m;
-  if (err != 0 || rsp->status != 200) {
-    r->transport_errors++;
-    finished(s, false, -1);
-    return;
-  }
-  if (cmp_msg_decode(rsp->body, rsp->len, &m) != 0 ||
-      !der_view_is(m.hdr.transaction_id, s->txid, sizeof s->txid)) {
-    finished(s, false, -1);
-    return;
-  }
-  if (r->preparing) {
-    prepared(s, &m);
-    return;
-  }
-  if (m.type == CMP_ERROR) {
-    finished(s, false, m.u.error.status.has_fail_info ? lowest_bit(m.u.error.status.fail_info) : -1);
-    return;
-  }
-  if (r->op == OP_RR) {
-    bool ok = m.type == CMP_RP && m.u.rev_rep.n == 1 &&
-              m.u.rev_rep.status[0].status == CMP_ACCEPTED;
-    finished(s, ok,
-             m.type == CMP_RP && m.u.rev_rep.n == 1 && m.u.rev_rep.status[0].has_fail_info
-                 ? lowest_bit(m.u.rev_rep.status[0].fail_info)
-                 : -1);
-    return;
-  }
-  if (s->confirming || r->op == OP_GENM) {
-    finished(s, m.type == (s->confirming ? CMP_PKICONF : CMP_GENP), -1);
-    return;
-  }
-  const struct cmp_cert_response *cr = m.u.cert_rep.n == 1 ? &m.u.cert_rep.rsp[0] : NULL;
-  if (m.type != CMP_IP || cr == NULL || cr->status.status != CMP_ACCEPTED || cr->cert.p == NULL) {
-    finished(s, false,
-             cr != NULL && cr->status.has_fail_info ? lowest_bit(cr->status.fail_info) : -1);
-    return;
-  }
-  if (r->op == OP_IR_IMPLICIT && m.hdr.implicit_confirm) {
-    finished(s, true, -1);
-    return;
-  }
-  if (r->op == OP_IR_IMPLICIT)
-    r->not_granted++; /* RFC 9483 4.1.1: then the client confirms */
-  if (!confirm(s, &m, cr->cert, &s->cred))
-    finished(s, false, -1);
 }
 
 static int cmp_dbl(const void *a, const void *b) {
@@ -474,6 +447,7 @@ int bench_cmp(int argc, char **argv) {
                                      .iterations = (uint32_t)iterations,
                                      .owf = CG_HASH_SHA256,
                                      .mac = CG_HASH_SHA256};
+  r->prep = (struct cmp_client_cfg){.cred = r->cred, .implicit_confirm = true, .unchecked = true};
   /* subject CN=cmpgw bench */
   static const uint8_t subject[] = {0x30, 0x16, 0x31, 0x14, 0x30, 0x12, 0x06, 0x03, 0x55, 0x04,
                                     0x03, 0x0c, 0x0b, 'c',  'm',  'p',  'g',  'w',  ' ',  'b',
@@ -493,7 +467,9 @@ int bench_cmp(int argc, char **argv) {
   for (unsigned i = 0; i < r->n; i++) {
     struct session *s = &r->s[i];
     s->run = r;
-    s->cred = r->cred;
+    s->cfg = (struct cmp_client_cfg){.cred = r->cred,
+                                     .implicit_confirm = r->op == OP_IR_IMPLICIT,
+                                     .unchecked = true};
     s->want_certs = per_session;
     if (cg_key_generate(kt, kt == CG_KEY_RSA ? 2048 : 256, &s->key) ||
         (per_session > 0 && ((s->certs = calloc(per_session, sizeof *s->certs)) == NULL ||
@@ -551,6 +527,7 @@ close:
   for (unsigned i = 0; i < r->n; i++) {
     if (r->s[i].http != NULL)
       cg_http_client_close(r->s[i].http, NULL, NULL);
+    cmp_client_txn_free(r->s[i].txn);
     cg_key_free(r->s[i].key);
     for (size_t j = 0; j < r->s[i].n_certs; j++)
       free(r->s[i].certs[j]);

@@ -1,30 +1,21 @@
 /*
  * cmd_client.c - `cmpgw client`: a CMP client over HTTP (RFC 9810, RFC 9811)
  * (or over raw TCP, RFC 2510 or "version 10" framing: transports/tcp.h)
- * for operators and tests.  It runs one transaction: ir, cr, kur or p10cr
+ * for operators and tests.  It runs one transaction - ir, cr, kur or p10cr
  * (then certConf / pkiConf unless implicit confirmation was granted), rr, or
- * genm, with the request builders of cmp/client.h and the HTTP client of
- * transports/http_client.h, on a libuv loop of its own.
+ * genm - with the client engine of cmp/client_txn.h, which owns the
+ * transaction, its polling and every check of the answers, on a libuv loop
+ * of its own; this file is the I/O around it and what it prints.
  *
- * Delayed delivery (RFC 9810 §5.3.22, RFC 9483 §4.4): an ip/cp/kup with
- * status waiting, or an error message with status waiting (an rr or genm
- * the server serves later), makes the client poll: pollReq for the
- * certReqId (-1 for p10cr, rr and genm), pollRep's checkAfter honoured, until
- * the final answer or --poll-max seconds have passed.  Over raw TCP the
+ * Delayed delivery (RFC 9810 §5.3.22, RFC 9483 §4.4): the engine polls a
+ * request the server makes wait, up to --poll-max seconds.  Over raw TCP the
  * server may instead answer with a TCP-level pollRep (a polling reference and
  * a time to check back): the client then sends TCP pollReqs for that
  * reference, and the final answer is the answer to the original request.
  * Each TCP message goes over a connection of its own.
  *
- * Every response is checked before anything in it is believed: HTTP 200 with
- * application/pkixcmp, a PKIMessage that decodes, protection that verifies
- * (the MAC with our own secret, or a signature by extraCerts[0] whose path
- * to the --trusted anchors is valid), our transactionID and, as recipNonce,
- * the senderNonce we sent.  An error message whose protection cannot be
- * verified is still reported (it can only make us stop, which a network
- * attacker could do anyway), marked as unverified.  Files (--certout, the
- * generated key, --chainout, --genpout, --crlout) are written only when the
- * whole transaction succeeded.
+ * Files (--certout, the generated key, --chainout, --genpout, --crlout) are
+ * written only when the whole transaction succeeded.
  *
  * Exit status: 0 success; 1 the server refused, or its answer is not
  * acceptable (bad protection, wrong nonce, malformed); 2 usage, unreadable
@@ -51,20 +42,18 @@
 #include "app/commands.h"
 #include "app/setup.h"
 #include "cmp/client.h"
+#include "cmp/client_txn.h"
 #include "cmp/encode.h"
 #include "cmp/genm.h"
 #include "cmp/msg.h"
 #include "cmp/p10.h"
-#include "cmp/pbmac1.h"
 #include "cmp/protect.h"
-#include "cmp/records.h"
 #include "core/certbuild.h"
 #include "core/crypto.h"
 #include "core/der.h"
 #include "core/err.h"
 #include "core/oid.h"
 #include "core/x509.h"
-#include "core/x509_verify.h"
 #include "transports/http_client.h"
 #include "transports/tcp_client.h"
 
@@ -72,25 +61,16 @@
 #define EXIT_USAGE 2
 #define EXIT_TRANSPORT 2
 
-#define MAX_MSG (256 * 1024)        /* a request we build */
+#define MAX_BODY (64 * 1024)        /* the body of a request we build */
 #define MAX_RESPONSE (1024 * 1024)  /* a response we accept */
 #define MAX_CERTS 8                 /* certificates per input file */
 #define MAX_INFOTYPES CMP_GENM_MAX_ITAV
 #define MAX_RDNS 16
 #define DEFAULT_ITERATIONS 10000
 #define MAX_RESPONSE_ITERATIONS 1000000 /* a response may not make us hash longer */
-#define MAX_PATH_DEPTH 5
-#define NONCE_LEN 16
-#define RC_CONFIRMING (-1) /* not an exit status: the certConf is on its way */
-#define RC_WAITING (-2)    /* not an exit status: an error message saying waiting */
-#define RC_POLLING (-3)    /* not an exit status: a pollReq is due */
 #define DEFAULT_POLL_MAX 600
 
 static const char prog[] = "cmpgw client";
-
-/* The transaction's phase: the request, polls while the server makes us
- * wait, then (enrolments) the confirmation. */
-enum phase { PH_REQUEST, PH_POLL, PH_CONFIRM, PH_DONE };
 
 struct certs {
   uint8_t *der[MAX_CERTS];
@@ -120,10 +100,13 @@ struct client {
   char path[512];
   bool tcp;                      /* --url tcp://... */
   enum cg_tcp_framing framing;
-  uint32_t tcp_poll_ref;         /* a TCP pollRep's reference; 0: poll with CMP */
+  uint32_t tcp_poll_ref;         /* a TCP pollRep's reference; 0: none */
+  uint64_t tcp_poll_deadline;    /* uv_now() ms after which TCP polling stops */
+  uint64_t tcp_wait_s;           /* the last TCP pollRep's wait: a failed poll is retried after it */
 
   /* inputs */
   struct cmp_client_cred cred;
+  struct cmp_client_cred nested_cred;
   struct cg_key *key;          /* --key */
   struct certs signer;         /* --cert: the signer, then its chain */
   struct certs anchors;        /* --trusted */
@@ -137,96 +120,26 @@ struct client {
   uint8_t *csr;
   size_t csr_len;
 
-  /* the exchange */
+  /* the transaction */
+  struct cmp_client_cfg cfg;
+  struct cmp_client_txn *txn;
   uv_loop_t loop;
   struct cg_http_client *http;
-  uv_timer_t poll_timer;
-  uint64_t poll_deadline;      /* uv_now() ms after which we stop polling */
-  uint64_t poll_interval;      /* seconds of the last wait: a failed poll is retried after it */
-  unsigned polls;
-  uint8_t poll_nonce[CMP_MAX_NONCE]; /* senderNonce of the answer a pollReq echoes */
-  size_t poll_nonce_len;
-  enum phase phase;
-  bool rejecting;              /* our certConf rejects the certificate */
-  uint8_t txid[16];
-  uint8_t nonce[NONCE_LEN];    /* senderNonce of the message in flight */
-  uint8_t outer_txid[16], outer_nonce[NONCE_LEN]; /* of a nested wrapper */
-  int64_t cert_req_id;
-  uint8_t *req;
-  size_t req_len;
-  uint8_t *rsp[2];             /* responses, kept while views into them are used */
-  size_t rsp_len[2];
-  struct cmp_msg msg[2];
+  uv_timer_t timer;
+  bool done;
   int exit_code;
 
-  /* results */
-  struct der_view new_cert;
-  struct der_view chain[MAX_CERTS];
+  /* results, kept from the answers that carried them */
+  uint8_t *new_cert;
+  size_t new_cert_len;
+  uint8_t *chain[MAX_CERTS];
+  struct der_view chain_v[MAX_CERTS];
   size_t n_chain;
 };
 
-/* ---- printing ------------------------------------------------------------ */
-
-
-static const char *status_name(int status) {
-  static const char *const names[] = {"accepted", "grantedWithMods", "rejection", "waiting",
-                                      "revocationWarning", "revocationNotification",
-                                      "keyUpdateWarning"};
-  return status >= 0 && status < (int)(sizeof names / sizeof names[0]) ? names[status]
-                                                                       : "unknown";
-}
-
-/* PKIFreeText ::= SEQUENCE SIZE (1..MAX) OF UTF8String, as "a", "b" with
- * anything unprintable replaced by '?'. */
-static void free_text(struct der_view text, char *out, size_t cap) {
-  struct der_reader r, seq;
-  struct der_tlv t;
-  size_t n = 0;
-  out[0] = '\0';
-  der_reader_view(&r, text);
-  if (der_enter(&r, DER_SEQUENCE, &seq))
-    return;
-  while (!der_at_end(&seq) && der_next(&seq, &t) == 0 && n + 8 < cap) {
-    if (n > 0) {
-      memcpy(out + n, ", ", 2);
-      n += 2;
-    }
-    out[n++] = '"';
-    for (size_t i = 0; i < t.val.len && n + 3 < cap; i++) {
-      uint8_t ch = t.val.p[i];
-      out[n++] = ch >= 0x20 && ch < 0x7f && ch != '"' ? (char)ch : '?';
-    }
-    out[n++] = '"';
-  }
-  out[n] = '\0';
-}
-
-/* "PKIStatus rejection, failInfo badA,badB, statusString "..."" */
-static void status_line(const struct cmp_status_info *st, char *out, size_t cap) {
-  int n = snprintf(out, cap, "PKIStatus %s", status_name(st->status));
-  if (st->has_fail_info && st->fail_info != 0 && n > 0 && (size_t)n < cap) {
-    n += snprintf(out + n, cap - (size_t)n, ", failInfo ");
-    bool first = true;
-    for (unsigned b = 0; b < 32 && n > 0 && (size_t)n < cap; b++) {
-      if (!(st->fail_info & (1u << b)))
-        continue;
-      const char *name = cg_failinfo_name((int)b);
-      if (name == NULL)
-        name = "unknownBit";
-      n += snprintf(out + n, cap - (size_t)n, "%s%s", first ? "" : ",", name);
-      first = false;
-    }
-  }
-  if (st->status_string.p != NULL && n > 0 && (size_t)n < cap) {
-    char text[512];
-    free_text(st->status_string, text, sizeof text);
-    snprintf(out + n, cap - (size_t)n, ", statusString %s", text);
-  }
-}
-
 static void print_status_error(const struct cmp_status_info *st, const char *note) {
   char line[1024];
-  status_line(st, line, sizeof line);
+  cmp_status_line(st, line, sizeof line);
   fprintf(stderr, "%s: error: %s%s\n", prog, line, note != NULL ? note : "");
 }
 
@@ -631,6 +544,11 @@ static int load_inputs(struct client *cl) {
   if (o->nested_cert != NULL &&
       (load_certs(o->nested_cert, &cl->nested_ra) || load_key(o->nested_key, &cl->nested_key)))
     return EXIT_USAGE;
+  if (o->nested_cert != NULL)
+    cl->nested_cred = (struct cmp_client_cred){.key = cl->nested_key,
+                                               .cert = cl->nested_ra.v[0],
+                                               .chain = cl->nested_ra.v + 1,
+                                               .n_chain = cl->nested_ra.n - 1};
   if (sig) {
     if (load_certs(o->cert, &cl->signer) || load_key(o->key, &cl->key))
       return EXIT_USAGE;
@@ -687,17 +605,6 @@ static int load_inputs(struct client *cl) {
 
 /* ---- requests ------------------------------------------------------------ */
 
-static void fill_hdr(struct client *cl, struct cmp_client_hdr *h, struct der_view recip_nonce) {
-  memset(h, 0, sizeof *h);
-  h->transaction_id = (struct der_view){cl->txid, sizeof cl->txid};
-  h->sender_nonce = (struct der_view){cl->nonce, sizeof cl->nonce};
-  h->recip_nonce = recip_nonce;
-  h->pvno = cl->o.pvno;
-  h->cert_req_id = 0;
-  if (cl->o.challenge != NULL)
-    h->reg_token = (struct der_view){(const uint8_t *)cl->o.challenge, strlen(cl->o.challenge)};
-}
-
 /* The InfoTypeAndValue entries of our genm: crlStatusList names the CA of
  * the first anchor (RFC 9483 §4.3.4) and rootCaKeyUpdate is asked with
  * id-it-rootCaCert carrying it (§4.3.2); without --trusted they go out as
@@ -739,12 +646,18 @@ static void write_genm_body(struct der_writer *w, const void *arg) {
   cmp_genm_end(w, body);
 }
 
-/* The first message of the transaction into cl->req. */
-static int build_request(struct client *cl) {
-  struct cmp_client_hdr h;
-  fill_hdr(cl, &h, (struct der_view){NULL, 0});
-  h.implicit_confirm = cl->o.implicit_confirm;
+/* The PKIBody of the request into body / *len, and what the engine must know
+ * of it. */
+static int build_request(struct client *cl, uint8_t *body, size_t *len,
+                         struct cmp_client_req *req, uint8_t *spki, size_t spki_cap) {
   const struct der_view none = {NULL, 0};
+  struct der_view token = none;
+  if (cl->o.challenge != NULL)
+    token = (struct der_view){(const uint8_t *)cl->o.challenge, strlen(cl->o.challenge)};
+  memset(req, 0, sizeof *req);
+  req->type = cl->o.type;
+  req->cert_req_id = -1; /* p10cr (RFC 9483 §4.1.4); rr and genm: what a pollReq names */
+  int err;
   switch (cl->o.type) {
   case CMP_IR:
   case CMP_CR:
@@ -752,125 +665,52 @@ static int build_request(struct client *cl) {
     struct der_view old = none;
     if (cl->o.type == CMP_KUR)
       old = cl->old.n > 0 ? cl->old.v[0] : cl->signer.v[0];
-    cl->cert_req_id = 0;
-    return cmp_client_cert_req(&cl->cred, &h, cl->o.type, cl->subject_v, cl->new_key, old,
-                               cl->req, MAX_MSG, &cl->req_len);
+    req->cert_req_id = 0;
+    size_t spki_len;
+    err = cmp_client_cert_req_body(cl->o.type, 0, cl->subject_v, cl->new_key, old, token, body,
+                                   MAX_BODY, len);
+    if (err == 0 && (err = cg_key_spki(cl->new_key, spki, spki_cap, &spki_len)) == 0)
+      req->expect_spki = (struct der_view){spki, spki_len};
+    break;
   }
-  case CMP_P10CR:
-    cl->cert_req_id = -1; /* RFC 9483 §4.1.4 */
-    return cmp_client_p10cr(&cl->cred, &h, (struct der_view){cl->csr, cl->csr_len}, cl->req,
-                            MAX_MSG, &cl->req_len);
+  case CMP_P10CR: {
+    struct cmp_p10 csr;
+    err = cmp_client_p10cr_body((struct der_view){cl->csr, cl->csr_len}, body, MAX_BODY, len);
+    /* The certificate must hold the CSR's key. */
+    if (err == 0 && cmp_p10_decode(cl->csr, cl->csr_len, &csr) == 0 && csr.spki.len <= spki_cap) {
+      memcpy(spki, csr.spki.p, csr.spki.len);
+      req->expect_spki = (struct der_view){spki, csr.spki.len};
+    }
+    break;
+  }
   case CMP_RR: {
     const struct certs *c = cl->old.n > 0 ? &cl->old : &cl->signer;
     struct cg_x509 x;
     if (cg_x509_parse(c->v[0].p, c->v[0].len, &x))
       return CG_EDER;
-    cl->cert_req_id = -1; /* RFC 9483 §4.4: what a pollReq names */
-    return cmp_client_rr(&cl->cred, &h, x.issuer, x.serial, cl->o.revreason, cl->req, MAX_MSG,
-                         &cl->req_len);
+    err = cmp_client_rr_body(x.issuer, x.serial, cl->o.revreason, body, MAX_BODY, len);
+    break;
   }
-  default:
-    cl->cert_req_id = -1;
-    return cmp_client_message(&cl->cred, &h, write_genm_body, cl, cl->req, MAX_MSG,
-                              &cl->req_len);
+  default: {
+    struct der_writer w;
+    der_writer_init(&w, body, MAX_BODY);
+    write_genm_body(&w, cl);
+    err = der_writer_finish(&w, len);
+    break;
   }
+  }
+  req->body = (struct der_view){body, *len};
+  return err;
 }
 
-/* ---- checking responses -------------------------------------------------- */
+/* ---- what the answers say ------------------------------------------------- */
 
-static const char *path_error_name(enum cg_path_error why) {
-  switch (why) {
-  case CG_PATH_OK: return "no decision";
-  case CG_PATH_MALFORMED: return "a certificate is malformed";
-  case CG_PATH_NO_ISSUER: return "no path to a trusted anchor";
-  case CG_PATH_BAD_SIGNATURE: return "a signature in the path does not verify";
-  case CG_PATH_EXPIRED: return "a certificate in the path is outside its validity";
-  case CG_PATH_NOT_CA: return "an issuer is not a CA";
-  case CG_PATH_PATH_LEN: return "the path is too long";
-  case CG_PATH_CRITICAL_EXT: return "an unknown critical extension";
-  }
-  return "unknown";
-}
-
-static const char *verify_mac(const struct client *cl, const struct cmp_msg *m, bool pbmac1) {
-  if (cl->cred.secret == NULL)
-    return "the response is MAC-protected and no --secret was given";
-  if (!pbmac1) {
-    int err = cmp_pbm_verify(m, MAX_RESPONSE_ITERATIONS, cl->cred.secret, cl->cred.secret_len);
-    return err == 0 ? NULL : err == CG_EBAD_MAC ? "the MAC does not verify"
-                                                : "PasswordBasedMac parameters not accepted";
-  }
-  struct cmp_pbmac1_params p;
-  if (cmp_pbmac1_parse(m->hdr.protection_alg, MAX_RESPONSE_ITERATIONS, &p))
-    return "PBMAC1 parameters not accepted";
-  uint8_t seq[6], mac[CG_HASH_MAX];
-  size_t mac_len;
-  struct cg_iov iov[2];
-  cmp_msg_protected_part(m, seq, iov);
-  if (cmp_pbmac1_compute(&p, cl->cred.secret, cl->cred.secret_len, iov, 2, mac, &mac_len) ||
-      m->protection.len != mac_len || !cg_ct_equal(mac, m->protection.p, mac_len))
-    return "the MAC does not verify";
-  return NULL;
-}
-
-static const char *verify_signature(const struct client *cl, const struct cmp_msg *m,
-                                    char *buf, size_t cap) {
-  if (cl->anchors.n == 0)
-    return "the response is signed and no --trusted anchors were given";
-  if (m->n_extra_certs == 0)
-    return "the response is signed but carries no extraCerts";
-  /* RFC 9483 §3.5: the signer's certificate is extraCerts[0] and must chain
-   * to a trust anchor; the other extraCerts may serve as intermediates. */
-  size_t n_pool = m->n_extra_certs - 1;
-  if (n_pool > CG_X509_VERIFY_MAX_POOL)
-    n_pool = CG_X509_VERIFY_MAX_POOL;
-  enum cg_path_error why = CG_PATH_OK;
-  int err = cg_x509_verify_path(m->extra_certs[0], m->extra_certs + 1, n_pool, cl->anchors.v,
-                                cl->anchors.n, (int64_t)time(NULL), MAX_PATH_DEPTH, &why);
-  if (err) {
-    snprintf(buf, cap, "the signer is not trusted: %s", path_error_name(why));
-    return buf;
-  }
-  struct cg_x509 signer;
-  uint32_t ku;
-  bool has_ku;
-  if (cg_x509_parse(m->extra_certs[0].p, m->extra_certs[0].len, &signer) ||
-      cg_x509_key_usage(m->extra_certs[0], &ku, &has_ku))
-    return "the signer certificate is malformed";
-  if (has_ku && !(ku & CERT_KU_DIGITAL_SIGNATURE))
-    return "the signer certificate may not sign (keyUsage)";
-  if (m->hdr.sender_kid.p != NULL && signer.skid.len > 0 &&
-      !der_view_eq(m->hdr.sender_kid, signer.skid))
-    return "senderKID does not name the signer certificate";
-  uint8_t seq[6];
-  struct cg_iov iov[2];
-  cmp_msg_protected_part(m, seq, iov);
-  if (cmp_verify_sig(m->hdr.protection_alg, signer.spki, iov, 2, m->protection))
-    return "the signature does not verify";
-  return NULL;
-}
-
-/* NULL when the protection of m verifies, else why not. */
-static const char *verify_protection(const struct client *cl, const struct cmp_msg *m,
-                                     char *buf, size_t cap) {
-  if (!m->has_protection || m->hdr.protection_alg.p == NULL)
-    return "the response is not protected";
-  switch (cg_oid_lookup(m->hdr.protection_oid)) {
-  case CG_OID_PBM:
-    return verify_mac(cl, m, false);
-  case CG_OID_PBMAC1:
-    return verify_mac(cl, m, true);
-  default:
-    return verify_signature(cl, m, buf, cap);
-  }
-}
-
-/* One line per accepted response: its pvno and how it was protected. */
+/* One line per accepted answer: its pvno and how it was protected. */
 static void print_protection(const struct cmp_msg *m) {
   enum cg_oid_id alg = cg_oid_lookup(m->hdr.protection_oid);
   char signer[512] = "";
   struct cg_x509 x;
-  if (alg != CG_OID_PBM && alg != CG_OID_PBMAC1 &&
+  if (alg != CG_OID_PBM && alg != CG_OID_PBMAC1 && m->n_extra_certs > 0 &&
       cg_x509_parse(m->extra_certs[0].p, m->extra_certs[0].len, &x) == 0)
     cg_name_to_string(x.subject, signer, sizeof signer);
   printf("%s: pvno %llu, %s protection verified%s%s%s\n", cmp_body_name(m->type),
@@ -879,180 +719,11 @@ static void print_protection(const struct cmp_msg *m) {
          signer[0] ? " (signer \"" : "", signer, signer[0] ? "\")" : "");
 }
 
-static bool content_type_is_pkixcmp(const char *ct) {
-  static const char want[] = "application/pkixcmp";
-  while (*ct == ' ' || *ct == '\t')
-    ct++;
-  if (strncasecmp(ct, want, sizeof want - 1) != 0)
-    return false;
-  ct += sizeof want - 1;
-  while (*ct == ' ' || *ct == '\t')
-    ct++;
-  return *ct == '\0' || *ct == ';';
-}
-
-/* Takes the HTTP outcome, decodes and checks the response of this phase.
- * 0 when it may be used (a verified error message is reported here and gets
- * EXIT_REFUSED), else the exit status, the reason printed. */
-/* RFC 9483 §5.2.2.2: the request goes inside a nested message that an RA
- * signs, with a transactionID and nonce of its own. */
-static int wrap_nested(struct client *cl) {
-  struct cmp_client_cred ra = {.key = cl->nested_key, .cert = cl->nested_ra.v[0],
-                               .chain = cl->nested_ra.v + 1, .n_chain = cl->nested_ra.n - 1};
-  struct cmp_client_hdr h = {0};
-  uint8_t *inner = malloc(cl->req_len);
-  if (inner == NULL || cg_random(cl->outer_txid, sizeof cl->outer_txid) ||
-      cg_random(cl->outer_nonce, sizeof cl->outer_nonce)) {
-    free(inner);
-    return CG_ENOMEM;
-  }
-  memcpy(inner, cl->req, cl->req_len);
-  h.transaction_id = (struct der_view){cl->outer_txid, sizeof cl->outer_txid};
-  h.sender_nonce = (struct der_view){cl->outer_nonce, sizeof cl->outer_nonce};
-  h.pvno = cl->o.pvno;
-  struct der_view msg = {inner, cl->req_len};
-  int err = cmp_client_nested(&ra, &h, &msg, 1, cl->req, MAX_MSG, &cl->req_len);
-  free(inner);
-  return err;
-}
-
-/* The nested answer: its RA signature verified against --trusted, its
- * transaction and nonce ours; the inner answer replaces it in rsp[0]. */
-static const char *unwrap_nested(struct client *cl, struct cmp_msg *m, char *buf, size_t cap) {
-  const char *bad = verify_protection(cl, m, buf, cap);
-  if (bad != NULL)
-    return bad;
-  if (m->type == CMP_ERROR)
-    return NULL; /* the gateway refused the nested message itself */
-  if (m->type != CMP_NESTED)
-    return "the answer to a nested request is not nested";
-  if (!der_view_is(m->hdr.transaction_id, cl->outer_txid, sizeof cl->outer_txid) ||
-      !der_view_is(m->hdr.recip_nonce, cl->outer_nonce, sizeof cl->outer_nonce))
-    return "the nested answer names another transaction or nonce";
-  struct der_reader r, seq;
-  struct der_tlv t;
-  der_reader_view(&r, m->content);
-  if (der_enter(&r, DER_SEQUENCE, &seq) || der_expect(&seq, DER_SEQUENCE, &t))
-    return "the nested answer holds no message";
-  memmove(cl->rsp[0], t.raw.p, t.raw.len);
-  cl->rsp_len[0] = t.raw.len;
-  return cmp_msg_decode(cl->rsp[0], cl->rsp_len[0], m) ? "the inner answer does not decode"
-                                                       : NULL;
-}
-
-static int take_response(struct client *cl, int err, const struct cg_http_response *rsp,
-                         int want_type) {
-  int i = cl->phase == PH_CONFIRM ? 1 : 0;
-  if (err) {
-    const char *detail = cl->http != NULL ? cg_http_client_detail(cl->http) : "";
-    fprintf(stderr, "%s: error: transport: %s%s%s\n", prog, cg_strerror(err),
-            detail[0] ? ": " : "", detail);
-    return EXIT_TRANSPORT;
-  }
-  if (rsp->status != 200) {
-    /* The gateway explains HTTP errors in a short text body. */
-    size_t n = 0;
-    while (n < rsp->len && n < 200 && rsp->body[n] >= 0x20 && rsp->body[n] < 0x7f)
-      n++;
-    fprintf(stderr, "%s: error: HTTP status %d from %s: %.*s\n", prog, rsp->status, cl->o.url,
-            (int)n, (const char *)rsp->body);
-    return EXIT_TRANSPORT;
-  }
-  if (!content_type_is_pkixcmp(rsp->content_type)) {
-    fprintf(stderr, "%s: error: the response has Content-Type '%s', not application/pkixcmp\n",
-            prog, rsp->content_type);
-    return EXIT_TRANSPORT;
-  }
-  free(cl->rsp[i]); /* a poll's answer replaces the one before */
-  cl->rsp[i] = malloc(rsp->len ? rsp->len : 1);
-  if (cl->rsp[i] == NULL) {
-    fprintf(stderr, "%s: error: out of memory\n", prog);
-    return EXIT_REFUSED;
-  }
-  memcpy(cl->rsp[i], rsp->body, rsp->len);
-  cl->rsp_len[i] = rsp->len;
-  struct cmp_msg *m = &cl->msg[i];
-  if ((err = cmp_msg_decode(cl->rsp[i], rsp->len, m)) != 0) {
-    fprintf(stderr, "%s: error: the response is not a valid PKIMessage (%s)\n", prog,
-            cg_strerror(err));
-    return EXIT_REFUSED;
-  }
-
-  char buf[256];
-  const char *bad = NULL;
-  if (i == 0 && cl->nested_key != NULL && (bad = unwrap_nested(cl, m, buf, sizeof buf)) != NULL) {
-    fprintf(stderr, "%s: error: %s\n", prog, bad);
-    return EXIT_REFUSED;
-  }
-  if (i == 0 && cl->nested_key != NULL && m->type == CMP_ERROR) {
-    print_status_error(&m->u.error.status, "");
-    return EXIT_REFUSED;
-  }
-  bad = verify_protection(cl, m, buf, sizeof buf);
-  if (bad == NULL && (m->hdr.transaction_id.p == NULL ||
-                      !der_view_is(m->hdr.transaction_id, cl->txid, sizeof cl->txid)))
-    bad = "the response has another transactionID";
-  /* RFC 9810 §5.1.1: recipNonce is the senderNonce of the message answered. */
-  if (bad == NULL &&
-      (m->hdr.recip_nonce.p == NULL || !der_view_is(m->hdr.recip_nonce, cl->nonce, NONCE_LEN)))
-    bad = "the response's recipNonce is not our senderNonce";
-  /* RFC 9483 §4.4: an error message with status waiting is no error. */
-  if (m->type == CMP_ERROR && bad == NULL && m->u.error.status.status == CMP_WAITING && i == 0)
-    return RC_WAITING;
-  if (m->type == CMP_ERROR) {
-    char note[300];
-    snprintf(note, sizeof note, "%s%s%s", bad ? " (unverified: " : "", bad ? bad : "",
-             bad ? ")" : "");
-    print_status_error(&m->u.error.status, note);
-    return EXIT_REFUSED;
-  }
-  if (bad != NULL) {
-    fprintf(stderr, "%s: error: %s answer refused: %s\n", prog, cmp_body_name(m->type), bad);
-    return EXIT_REFUSED;
-  }
-  if (m->type != want_type && !(cl->phase == PH_POLL && m->type == CMP_POLLREP)) {
-    fprintf(stderr, "%s: error: the server answered with %s, expected %s\n", prog,
-            cmp_body_name(m->type), cmp_body_name(want_type));
-    return EXIT_REFUSED;
-  }
-  print_protection(m);
-  return 0;
-}
-
-/* ---- the exchange -------------------------------------------------------- */
-
-static void on_response(void *arg, int err, const struct cg_http_response *rsp);
-
-static void on_tcp_answer(void *arg, int err, const struct cg_tcp_answer *a, const char *detail);
-
-/* A message (or, with ref non-zero, a TCP pollReq) over its own TCP connection. */
-static int tcp_send(struct client *cl, uint32_t ref) {
-  struct cg_tcp_exchange_opts o = {.host = cl->host,
-                                   .port = cl->port,
-                                   .framing = cl->framing,
-                                   .max_frame = MAX_RESPONSE,
-                                   .timeout_ms = cl->o.timeout_s * 1000};
-  uint8_t r[4];
-  cg_tcp_put32(r, ref);
-  int err = ref != 0 ? cg_tcp_exchange(&cl->loop, &o, 2, r, sizeof r, on_tcp_answer, cl)
-                     : cg_tcp_exchange(&cl->loop, &o, 0, cl->req, cl->req_len, on_tcp_answer, cl);
-  if (err) {
-    fprintf(stderr, "%s: error: transport: %s\n", prog, cg_strerror(err));
-    return EXIT_TRANSPORT;
-  }
-  return 0;
-}
-
-static int post(struct client *cl) {
-  if (cl->tcp)
-    return tcp_send(cl, 0);
-  int err = cg_http_client_post(cl->http, cl->path, cl->req, cl->req_len, on_response, cl);
-  if (err) {
-    fprintf(stderr, "%s: error: transport: %s: %s\n", prog, cg_strerror(err),
-            cg_http_client_detail(cl->http));
-    return EXIT_TRANSPORT;
-  }
-  return 0;
+static void print_txid(struct client *cl, const char *prefix) {
+  char tid[2 * CMP_MAX_TXID + 1];
+  struct der_view id = cmp_client_txn_id(cl->txn);
+  cg_hex(id.p, id.len, tid);
+  printf("%stransaction %s\n", prefix, tid);
 }
 
 /* The certificates of extraCerts and caPubs that chain cert up to a root,
@@ -1073,221 +744,60 @@ static void collect_chain(struct client *cl, const struct cmp_msg *m, struct der
     while (k < n && (cg_x509_parse(pool[k].p, pool[k].len, &cand) ||
                      !der_view_eq(cand.subject, cur.issuer) || der_view_eq(pool[k], cur.raw)))
       k++;
-    if (k == n)
+    if (k == n || (cl->chain[cl->n_chain] = malloc(pool[k].len)) == NULL)
       return;
-    cl->chain[cl->n_chain++] = pool[k];
+    memcpy(cl->chain[cl->n_chain], pool[k].p, pool[k].len);
+    cl->chain_v[cl->n_chain] = (struct der_view){cl->chain[cl->n_chain], pool[k].len};
+    cl->n_chain++;
     cur = cand;
   }
 }
 
-/* ---- polling (RFC 9810 §5.3.22, RFC 9483 §4.4) ------------------------------ */
-
-static void finish(struct client *cl, int rc) {
-  cl->exit_code = rc;
-  cl->phase = PH_DONE;
-  if (!uv_is_closing((uv_handle_t *)&cl->poll_timer))
-    uv_close((uv_handle_t *)&cl->poll_timer, NULL);
-  if (cl->http != NULL)
-    cg_http_client_close(cl->http, NULL, NULL);
-}
-
-static void on_poll_timer(uv_timer_t *t) {
-  struct client *cl = t->data;
-  struct cmp_client_hdr h;
-  if (cl->tcp_poll_ref != 0) {
-    /* A TCP pollReq: no CMP message, so the answer will still be the one to
-     * our request (its transactionID and our senderNonce). */
-    cl->polls++;
-    int rc = tcp_send(cl, cl->tcp_poll_ref);
-    if (rc != 0)
-      finish(cl, rc);
+/* Progress lines for the answer a step accepted while the transaction goes on. */
+static void report(struct client *cl, const struct cmp_msg *m) {
+  char line[1024];
+  if (m->type == CMP_ERROR) {
+    if (m->u.error.status.status == CMP_WAITING) {
+      cmp_status_line(&m->u.error.status, line, sizeof line);
+      printf("waiting (error): %s; ", line);
+      print_txid(cl, "");
+    }
     return;
   }
-  if (cg_random(cl->nonce, sizeof cl->nonce)) {
-    finish(cl, EXIT_REFUSED);
+  print_protection(m);
+  if (m->type == CMP_POLLREP && m->u.poll_rep.n == 1) {
+    char why[512] = "";
+    if (m->u.poll_rep.rep[0].reason.p != NULL)
+      cmp_free_text(m->u.poll_rep.rep[0].reason, why, sizeof why);
+    printf("pollRep: check again after %lld s%s%s\n", (long long)m->u.poll_rep.rep[0].check_after,
+           why[0] ? ", reason " : "", why);
     return;
   }
-  fill_hdr(cl, &h, (struct der_view){cl->poll_nonce, cl->poll_nonce_len});
-  int err = cmp_client_poll_req(&cl->cred, &h, cl->cert_req_id, cl->req, MAX_MSG, &cl->req_len);
-  if (err == 0 && cl->nested_key != NULL)
-    err = wrap_nested(cl);
-  if (err) {
-    fprintf(stderr, "%s: error: cannot write the pollReq: %s\n", prog, cg_strerror(err));
-    finish(cl, EXIT_REFUSED);
+  if ((m->type != CMP_IP && m->type != CMP_CP && m->type != CMP_KUP) || m->u.cert_rep.n != 1)
     return;
-  }
-  cl->polls++;
-  int rc = post(cl);
-  if (rc != 0)
-    finish(cl, rc);
-}
-
-/* The next poll in `seconds`; or the end, when that is past --poll-max. */
-static int poll_after(struct client *cl, uint64_t seconds) {
-  char tid[2 * sizeof cl->txid + 1];
-  cg_hex(cl->txid, sizeof cl->txid, tid);
-  if (cl->phase == PH_REQUEST)
-    cl->poll_deadline = uv_now(&cl->loop) + cl->o.poll_max_s * 1000;
-  if (cl->o.poll_max_s == 0 || uv_now(&cl->loop) + seconds * 1000 > cl->poll_deadline) {
-    fprintf(stderr, "%s: error: still waiting after %llu s of polling (--poll-max); "
-                    "transaction %s\n", prog, (unsigned long long)cl->o.poll_max_s, tid);
-    return EXIT_REFUSED;
-  }
-  cl->phase = PH_POLL;
-  cl->poll_interval = seconds > 0 ? seconds : 1;
-  uv_timer_start(&cl->poll_timer, on_poll_timer, seconds * 1000, 0);
-  return RC_POLLING;
-}
-
-/* A poll that did not get through (the server restarting, say) is tried again
- * after the same wait, within --poll-max; RC_POLLING, or 0 to give up. */
-static int retry_poll(struct client *cl, int err) {
-  if (cl->phase != PH_POLL)
-    return 0;
-  fprintf(stderr, "%s: warning: the poll did not get through (%s); trying again in %llu s\n",
-          prog, cg_strerror(err), (unsigned long long)cl->poll_interval);
-  return poll_after(cl, cl->poll_interval) == RC_POLLING ? RC_POLLING : 0;
-}
-
-/* The next CMP pollReq, echoing the senderNonce of the answer just taken. */
-static int schedule_poll(struct client *cl, uint64_t seconds) {
-  const struct cmp_msg *m = &cl->msg[0];
-  if (m->hdr.sender_nonce.p == NULL || m->hdr.sender_nonce.len > sizeof cl->poll_nonce) {
-    fprintf(stderr, "%s: error: the %s has no usable senderNonce to poll with\n", prog,
-            cmp_body_name(m->type));
-    return EXIT_REFUSED;
-  }
-  memcpy(cl->poll_nonce, m->hdr.sender_nonce.p, m->hdr.sender_nonce.len);
-  cl->poll_nonce_len = m->hdr.sender_nonce.len;
-  return poll_after(cl, seconds);
-}
-
-/* The server makes us wait (status waiting): poll at once, then as the
- * pollReps say.  The transaction ID is printed for the operator who
- * approves it. */
-static int start_polling(struct client *cl, const struct cmp_status_info *st) {
-  char line[1024], tid[2 * sizeof cl->txid + 1];
-  status_line(st, line, sizeof line);
-  cg_hex(cl->txid, sizeof cl->txid, tid);
-  printf("waiting (%s): %s; transaction %s\n", cmp_body_name(cl->msg[0].type), line, tid);
-  if (cl->o.poll_max_s == 0) {
-    fprintf(stderr, "%s: error: the server asks to poll later and --poll-max is 0\n", prog);
-    return EXIT_REFUSED;
-  }
-  /* Waiting again after a poll (which should have been a pollRep): the
-   * usual interval rather than at once. */
-  return schedule_poll(cl, cl->phase == PH_REQUEST ? 0 : 5);
-}
-
-static int handle_poll_rep(struct client *cl) {
-  const struct cmp_msg *m = &cl->msg[0];
-  const struct cmp_poll_rep *pr = &m->u.poll_rep.rep[0];
-  if (m->u.poll_rep.n != 1 || pr->cert_req_id != cl->cert_req_id) {
-    fprintf(stderr, "%s: error: the pollRep does not answer certReqId %lld\n", prog,
-            (long long)cl->cert_req_id);
-    return EXIT_REFUSED;
-  }
-  char why[512] = "";
-  if (pr->reason.p != NULL)
-    free_text(pr->reason, why, sizeof why);
-  printf("pollRep: check again after %lld s%s%s\n", (long long)pr->check_after,
-         why[0] ? ", reason " : "", why);
-  return schedule_poll(cl, pr->check_after > 0 ? (uint64_t)pr->check_after : 0);
-}
-
-/* An ip / cp / kup: takes the certificate and confirms it (or not). */
-static int handle_cert_rep(struct client *cl) {
-  const struct cmp_msg *m = &cl->msg[0];
-  if (m->u.cert_rep.n != 1) {
-    fprintf(stderr, "%s: error: the %s holds %zu responses, expected 1\n", prog,
-            cmp_body_name(m->type), m->u.cert_rep.n);
-    return EXIT_REFUSED;
-  }
   const struct cmp_cert_response *r = &m->u.cert_rep.rsp[0];
-  if (r->cert_req_id != cl->cert_req_id) {
-    fprintf(stderr, "%s: error: the response is for certReqId %lld, we sent %lld\n", prog,
-            (long long)r->cert_req_id, (long long)cl->cert_req_id);
-    return EXIT_REFUSED;
-  }
-  if (r->status.status == CMP_WAITING)
-    return start_polling(cl, &r->status);
-  if (r->status.status != CMP_ACCEPTED && r->status.status != CMP_GRANTED_WITH_MODS) {
-    print_status_error(&r->status, NULL);
-    return EXIT_REFUSED;
+  if (r->status.status == CMP_WAITING) {
+    cmp_status_line(&r->status, line, sizeof line);
+    printf("waiting (%s): %s; ", cmp_body_name(m->type), line);
+    print_txid(cl, "");
+    return;
   }
   struct cg_x509 x;
-  if (r->cert.p == NULL || cg_x509_parse(r->cert.p, r->cert.len, &x)) {
-    fprintf(stderr, "%s: error: the %s accepts but holds no readable certificate\n", prog,
-            cmp_body_name(m->type));
-    return EXIT_REFUSED;
-  }
-  /* The certificate must hold the key we asked for (the CSR's for p10cr). */
-  uint8_t spki[2048];
-  size_t spki_len = 0;
-  bool key_ok;
-  struct cmp_p10 csr;
-  if (cl->new_key != NULL)
-    key_ok = cg_key_spki(cl->new_key, spki, sizeof spki, &spki_len) == 0 &&
-             der_view_is(x.spki, spki, spki_len);
-  else
-    key_ok = cmp_p10_decode(cl->csr, cl->csr_len, &csr) == 0 && der_view_eq(x.spki, csr.spki);
-  cl->new_cert = r->cert;
-  collect_chain(cl, m, r->cert);
+  if (r->cert.p == NULL || cg_x509_parse(r->cert.p, r->cert.len, &x))
+    return;
   char subject[512] = "", serial[2 * 20 + 1] = "?";
   cg_name_to_string(x.subject, subject, sizeof subject);
   if (x.serial.len <= 20)
     cg_hex(x.serial.p, x.serial.len, serial);
   printf("%s: certificate serial %s, subject \"%s\"\n", cmp_body_name(m->type), serial, subject);
-
-  /* RFC 9810 §5.1.1.1: implicitConfirm granted only when we asked. */
-  if (key_ok && cl->o.implicit_confirm && m->hdr.implicit_confirm) {
-    printf("implicit confirmation granted\n");
-    return 0;
-  }
-  if (m->hdr.sender_nonce.p == NULL) {
-    fprintf(stderr, "%s: error: the %s has no senderNonce to confirm\n", prog,
-            cmp_body_name(m->type));
-    return EXIT_REFUSED;
-  }
-  struct cmp_client_hdr h;
-  if (cg_random(cl->nonce, sizeof cl->nonce))
-    return EXIT_REFUSED;
-  fill_hdr(cl, &h, m->hdr.sender_nonce);
-  /* RFC 9810 §5.3.18: a certificate we cannot use is rejected in certConf. */
-  int err = cmp_client_cert_conf(&cl->cred, &h, r->cert, cl->cert_req_id, !key_ok, cl->req,
-                                 MAX_MSG, &cl->req_len);
-  if (err) {
-    fprintf(stderr, "%s: error: cannot write the certConf: %s\n", prog, cg_strerror(err));
-    return EXIT_REFUSED;
-  }
-  if (!key_ok)
-    fprintf(stderr, "%s: error: the certificate does not hold the requested public key; "
-                    "rejecting it\n", prog);
-  cl->phase = PH_CONFIRM;
-  cl->rejecting = !key_ok;
-  err = post(cl);
-  return err ? err : RC_CONFIRMING;
+  collect_chain(cl, m, r->cert);
 }
 
-static int handle_rev_rep(struct client *cl) {
-  const struct cmp_rev_rep *rp = &cl->msg[0].u.rev_rep;
-  if (rp->n < 1) {
-    fprintf(stderr, "%s: error: the rp holds no status\n", prog);
-    return EXIT_REFUSED;
-  }
-  if (rp->status[0].status != CMP_ACCEPTED && rp->status[0].status != CMP_GRANTED_WITH_MODS) {
-    print_status_error(&rp->status[0], NULL);
-    return EXIT_REFUSED;
-  }
-  printf("rp: revoked (PKIStatus %s)\n", status_name(rp->status[0].status));
-  return 0;
-}
-
-static int handle_genp(struct client *cl) {
+static void print_genp(const struct cmp_msg *m) {
   struct cmp_genm genp;
-  if (cmp_genm_decode(cl->msg[0].content, &genp)) {
+  if (cmp_genm_decode(m->content, &genp)) {
     fprintf(stderr, "%s: error: the genp content is malformed\n", prog);
-    return EXIT_REFUSED;
+    return;
   }
   for (size_t i = 0; i < genp.n; i++) {
     const struct cmp_itav *it = &genp.itav[i];
@@ -1299,14 +809,13 @@ static int handle_genp(struct client *cl) {
     printf("infoType %s (%s): value %s\n", name ? name : "unknown",
            id != CG_OID_UNKNOWN ? cg_oid_dotted(id) : hex, it->value.len ? "present" : "absent");
   }
-  return 0;
 }
 
 /* The first CertificateList of an id-it-crls value in the genp, or len 0. */
-static struct der_view genp_crl(const struct client *cl) {
+static struct der_view genp_crl(const struct cmp_msg *m) {
   struct cmp_genm genp;
   struct der_view none = {NULL, 0};
-  if (cmp_genm_decode(cl->msg[0].content, &genp))
+  if (m == NULL || cmp_genm_decode(m->content, &genp))
     return none;
   for (size_t i = 0; i < genp.n; i++) {
     if (cg_oid_lookup(genp.itav[i].oid) != CG_OID_IT_CRLS || genp.itav[i].value.len == 0)
@@ -1321,9 +830,9 @@ static struct der_view genp_crl(const struct client *cl) {
 }
 
 /* The caCerts of the genp (for --chainout after genm caCerts). */
-static void genp_ca_certs(struct client *cl) {
+static void genp_ca_certs(struct client *cl, const struct cmp_msg *m) {
   struct cmp_genm genp;
-  if (cmp_genm_decode(cl->msg[0].content, &genp))
+  if (m == NULL || cmp_genm_decode(m->content, &genp))
     return;
   for (size_t i = 0; i < genp.n; i++) {
     if (cg_oid_lookup(genp.itav[i].oid) != CG_OID_IT_CA_CERTS || genp.itav[i].value.len == 0)
@@ -1333,80 +842,206 @@ static void genp_ca_certs(struct client *cl) {
     der_reader_view(&r, genp.itav[i].value);
     if (der_enter(&r, DER_SEQUENCE, &seq))
       continue;
-    while (cl->n_chain < MAX_CERTS && der_expect(&seq, DER_SEQUENCE, &t) == 0)
-      cl->chain[cl->n_chain++] = t.raw;
+    while (cl->n_chain < MAX_CERTS && der_expect(&seq, DER_SEQUENCE, &t) == 0) {
+      if ((cl->chain[cl->n_chain] = malloc(t.raw.len)) == NULL)
+        return;
+      memcpy(cl->chain[cl->n_chain], t.raw.p, t.raw.len);
+      cl->chain_v[cl->n_chain] = (struct der_view){cl->chain[cl->n_chain], t.raw.len};
+      cl->n_chain++;
+    }
   }
+}
+
+/* The end of the transaction: what it came to, and the exit status. */
+static int conclude(struct client *cl) {
+  struct cmp_client_result r;
+  cmp_client_txn_result(cl->txn, &r);
+  char tid[2 * CMP_MAX_TXID + 1];
+  struct der_view id = cmp_client_txn_id(cl->txn);
+  cg_hex(id.p, id.len, tid);
+  switch (r.outcome) {
+  case CMP_CLIENT_OK:
+    if (r.answer != NULL && r.answer->type != CMP_ERROR && r.answer->type != CMP_IP &&
+        r.answer->type != CMP_CP && r.answer->type != CMP_KUP)
+      print_protection(r.answer);
+    if (cl->o.type == CMP_RR) {
+      printf("rp: revoked (PKIStatus %s)\n", cmp_status_name(r.status.status));
+    } else if (cl->o.type == CMP_GENM) {
+      print_genp(r.answer);
+    } else if (r.implicit_confirm) {
+      printf("implicit confirmation granted\n");
+    } else {
+      printf("pkiConf: certificate confirmed\n");
+    }
+    if (r.cert.p != NULL && (cl->new_cert = malloc(r.cert.len)) != NULL) {
+      memcpy(cl->new_cert, r.cert.p, r.cert.len);
+      cl->new_cert_len = r.cert.len;
+    }
+    return 0;
+  case CMP_CLIENT_REFUSED:
+    if (r.cert_rejected) {
+      fprintf(stderr, "%s: error: the certificate does not hold the requested public key; "
+                      "rejecting it\n", prog);
+      printf("pkiConf: certificate rejected\n");
+      return EXIT_REFUSED;
+    }
+    if (r.unverified) {
+      char note[400];
+      snprintf(note, sizeof note, " (unverified: %s)", r.detail);
+      print_status_error(&r.status, note);
+    } else {
+      print_status_error(&r.status, NULL);
+    }
+    return EXIT_REFUSED;
+  case CMP_CLIENT_WAITING:
+    if (cl->o.poll_max_s == 0)
+      fprintf(stderr, "%s: error: the server asks to poll later and --poll-max is 0; "
+                      "transaction %s\n", prog, tid);
+    else
+      fprintf(stderr, "%s: error: still waiting after %llu s of polling (--poll-max); "
+                      "transaction %s\n", prog, (unsigned long long)cl->o.poll_max_s, tid);
+    return EXIT_REFUSED;
+  case CMP_CLIENT_TRANSPORT:
+    fprintf(stderr, "%s: error: %s\n", prog, r.detail);
+    return EXIT_TRANSPORT;
+  case CMP_CLIENT_BAD_ANSWER:
+  case CMP_CLIENT_LOCAL:
+    break;
+  }
+  fprintf(stderr, "%s: error: %s\n", prog, r.detail);
+  return EXIT_REFUSED;
+}
+
+/* ---- the exchange -------------------------------------------------------- */
+
+static void advance(struct client *cl);
+
+static void finish(struct client *cl) {
+  cl->done = true;
+  cl->exit_code = conclude(cl);
+  if (!uv_is_closing((uv_handle_t *)&cl->timer))
+    uv_close((uv_handle_t *)&cl->timer, NULL);
+  if (cl->http != NULL)
+    cg_http_client_close(cl->http, NULL, NULL);
+  cl->http = NULL;
+}
+
+static int64_t wall(void) { return (int64_t)time(NULL); }
+
+static bool content_type_is_pkixcmp(const char *ct) {
+  static const char want[] = "application/pkixcmp";
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  if (strncasecmp(ct, want, sizeof want - 1) != 0)
+    return false;
+  ct += sizeof want - 1;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  return *ct == '\0' || *ct == ';';
 }
 
 static void on_response(void *arg, int err, const struct cg_http_response *rsp) {
   struct client *cl = arg;
-  int rc;
-  if (err != 0 && cl->phase == PH_POLL && !cl->tcp && retry_poll(cl, err) == RC_POLLING)
-    return;
-  if (cl->phase == PH_REQUEST || cl->phase == PH_POLL) {
-    static const int want[] = {[CMP_IR] = CMP_IP, [CMP_CR] = CMP_CP, [CMP_KUR] = CMP_KUP,
-                               [CMP_P10CR] = CMP_CP, [CMP_RR] = CMP_RP, [CMP_GENM] = CMP_GENP};
-    rc = take_response(cl, err, rsp, want[cl->o.type]);
-    if (rc == RC_WAITING) {
-      rc = start_polling(cl, &cl->msg[0].u.error.status);
-    } else if (rc == 0 && cl->msg[0].type == CMP_POLLREP) {
-      rc = handle_poll_rep(cl);
-    } else if (rc == 0) {
-      switch (cl->o.type) {
-      case CMP_RR: rc = handle_rev_rep(cl); break;
-      case CMP_GENM: rc = handle_genp(cl); break;
-      default: rc = handle_cert_rep(cl); break;
-      }
-    }
-    if (rc == RC_CONFIRMING || rc == RC_POLLING)
-      return;
+  char detail[512];
+  if (err) {
+    const char *d = cl->http != NULL ? cg_http_client_detail(cl->http) : "";
+    snprintf(detail, sizeof detail, "transport: %s%s%s", cg_strerror(err), d[0] ? ": " : "", d);
+    cmp_client_txn_failed(cl->txn, err, detail, wall());
+  } else if (rsp->status != 200) {
+    /* The gateway explains HTTP errors in a short text body. */
+    size_t n = 0;
+    while (n < rsp->len && n < 200 && rsp->body[n] >= 0x20 && rsp->body[n] < 0x7f)
+      n++;
+    snprintf(detail, sizeof detail, "HTTP status %d from %s: %.*s", rsp->status, cl->o.url,
+             (int)n, (const char *)rsp->body);
+    cmp_client_txn_failed(cl->txn, CG_EBAD_DATA, detail, wall());
+  } else if (!content_type_is_pkixcmp(rsp->content_type)) {
+    snprintf(detail, sizeof detail,
+             "the response has Content-Type '%s', not application/pkixcmp", rsp->content_type);
+    cmp_client_txn_failed(cl->txn, CG_EBAD_DATA, detail, wall());
   } else {
-    rc = take_response(cl, err, rsp, CMP_PKICONF);
-    if (rc == 0 && cl->rejecting) {
-      printf("pkiConf: certificate rejected\n");
-      rc = EXIT_REFUSED;
-    } else if (rc == 0) {
-      printf("pkiConf: certificate confirmed\n");
-    }
+    cmp_client_txn_received(cl->txn, rsp->body, rsp->len, wall());
   }
-  finish(cl, rc);
+  if (cmp_client_txn_step(cl->txn) == CMP_CLIENT_WAIT)
+    fprintf(stderr, "%s: warning: the poll did not get through (%s); trying again in %llu s\n",
+            prog, detail, (unsigned long long)cmp_client_txn_wait(cl->txn));
+  advance(cl);
+}
+
+static void on_tcp_answer(void *arg, int err, const struct cg_tcp_answer *a, const char *detail);
+
+/* A message (or, with ref non-zero, a TCP pollReq) over its own TCP connection. */
+static int tcp_send(struct client *cl, uint32_t ref) {
+  struct cg_tcp_exchange_opts o = {.host = cl->host,
+                                   .port = cl->port,
+                                   .framing = cl->framing,
+                                   .max_frame = MAX_RESPONSE,
+                                   .timeout_ms = cl->o.timeout_s * 1000};
+  uint8_t r[4];
+  const uint8_t *msg;
+  size_t len;
+  cg_tcp_put32(r, ref);
+  cmp_client_txn_message(cl->txn, &msg, &len);
+  return ref != 0 ? cg_tcp_exchange(&cl->loop, &o, 2, r, sizeof r, on_tcp_answer, cl)
+                  : cg_tcp_exchange(&cl->loop, &o, 0, msg, len, on_tcp_answer, cl);
+}
+
+static void on_tcp_poll_timer(uv_timer_t *t) {
+  struct client *cl = t->data;
+  int err = tcp_send(cl, cl->tcp_poll_ref);
+  if (err) {
+    char detail[128];
+    snprintf(detail, sizeof detail, "transport: %s", cg_strerror(err));
+    cmp_client_txn_failed(cl->txn, err, detail, wall());
+    advance(cl);
+  }
 }
 
 /* A TCP answer: the CMP message goes the way an HTTP body does; a TCP pollRep
  * makes us poll at the transport level; an errorMsgRep ends the transaction. */
 static void on_tcp_answer(void *arg, int err, const struct cg_tcp_answer *a, const char *detail) {
   struct client *cl = arg;
-  if (cl->phase == PH_DONE)
+  char text[512];
+  if (cl->done)
     return;
   if (err != 0) {
-    if (detail[0] != '\0')
-      fprintf(stderr, "%s: %s\n", prog, detail);
-    if (retry_poll(cl, err) == RC_POLLING)
+    snprintf(text, sizeof text, "transport: %s%s%s", cg_strerror(err), detail[0] ? ": " : "",
+             detail);
+    if (cl->tcp_poll_ref != 0 && uv_now(&cl->loop) < cl->tcp_poll_deadline) {
+      /* A TCP poll that did not get through (the server restarting, say) is
+       * tried again after the same wait. */
+      fprintf(stderr, "%s: warning: the poll did not get through (%s); trying again in %llu s\n",
+              prog, text, (unsigned long long)cl->tcp_wait_s);
+      uv_timer_start(&cl->timer, on_tcp_poll_timer, cl->tcp_wait_s * 1000, 0);
       return;
-    on_response(cl, err, NULL);
-    return;
-  }
-  if (a->type == 5) {
-    struct cg_http_response rsp = {.status = 200, .content_type = "application/pkixcmp",
-                                   .body = a->value, .len = a->len};
-    on_response(cl, 0, &rsp);
-    return;
-  }
-  int rc = EXIT_TRANSPORT;
-  if (a->type == 1 && a->len == 8 && cl->phase != PH_CONFIRM) {
+    }
+    cmp_client_txn_failed(cl->txn, err, text, wall());
+  } else if (a->type == 5) {
+    cmp_client_txn_received(cl->txn, a->value, a->len, wall());
+  } else if (a->type == 1 && a->len == 8) {
     uint32_t ref = cg_tcp_get32(a->value), when = cg_tcp_get32(a->value + 4);
     /* RFC 2510: an absolute time (seconds since 1970 UTC); version 10: seconds */
-    int64_t wait = cl->framing == CG_TCP_V10 ? (int64_t)when : (int64_t)when - (int64_t)time(NULL);
+    int64_t wait = cl->framing == CG_TCP_V10 ? (int64_t)when : (int64_t)when - wall();
     if (wait < 0)
       wait = 0;
-    char tid[2 * sizeof cl->txid + 1];
-    cg_hex(cl->txid, sizeof cl->txid, tid);
+    char tid[2 * CMP_MAX_TXID + 1];
+    struct der_view id = cmp_client_txn_id(cl->txn);
+    cg_hex(id.p, id.len, tid);
     printf("TCP pollRep: polling reference %08x, check back in %lld s; transaction %s\n", ref,
            (long long)wait, tid);
+    if (cl->tcp_poll_ref == 0)
+      cl->tcp_poll_deadline = uv_now(&cl->loop) + cl->o.poll_max_s * 1000;
     cl->tcp_poll_ref = ref;
-    rc = ref == 0 ? EXIT_TRANSPORT : poll_after(cl, (uint64_t)wait);
-    if (rc == RC_POLLING)
+    cl->tcp_wait_s = wait > 0 ? (uint64_t)wait : 1;
+    if (ref != 0 && uv_now(&cl->loop) + (uint64_t)wait * 1000 <= cl->tcp_poll_deadline) {
+      uv_timer_start(&cl->timer, on_tcp_poll_timer, (uint64_t)wait * 1000, 0);
       return;
+    }
+    snprintf(text, sizeof text,
+             ref == 0 ? "a TCP pollRep without a polling reference"
+                      : "still waiting after %llu s of TCP polling (--poll-max)",
+             (unsigned long long)cl->o.poll_max_s);
+    cmp_client_txn_failed(cl->txn, CG_ETIMEOUT, text, wall());
   } else if (a->type == 6) {
     /* version 10: errorCode, length of data, data, text; RFC 2510: text */
     size_t skip = 0;
@@ -1418,15 +1053,67 @@ static void on_tcp_answer(void *arg, int err, const struct cg_tcp_answer *a, con
     size_t n = 0;
     while (skip + n < a->len && n < 300 && a->value[skip + n] >= 0x20 && a->value[skip + n] < 0x7f)
       n++;
-    fprintf(stderr, "%s: error: TCP errorMsgRep%s: %.*s\n", prog,
-            code == 0x0100 ? " (version)" : code == 0x0200 ? " (client error)"
-            : code == 0x0300 ? " (server error)" : "",
-            (int)n, skip < a->len ? (const char *)a->value + skip : "");
+    snprintf(text, sizeof text, "TCP errorMsgRep%s: %.*s",
+             code == 0x0100 ? " (version)" : code == 0x0200 ? " (client error)"
+             : code == 0x0300 ? " (server error)" : "",
+             (int)n, skip < a->len ? (const char *)a->value + skip : "");
+    cmp_client_txn_failed(cl->txn, CG_EBAD_DATA, text, wall());
   } else {
-    fprintf(stderr, "%s: error: unexpected TCP message type %d\n", prog, a->type);
+    snprintf(text, sizeof text, "unexpected TCP message type %d", a->type);
+    cmp_client_txn_failed(cl->txn, CG_EBAD_DATA, text, wall());
   }
-  finish(cl, rc);
+  cl->tcp_poll_ref = 0;
+  advance(cl);
 }
+
+static void send_message(struct client *cl) {
+  const uint8_t *msg;
+  size_t len;
+  cmp_client_txn_message(cl->txn, &msg, &len);
+  int err = cl->tcp ? tcp_send(cl, 0)
+                    : cg_http_client_post(cl->http, cl->path, msg, len, on_response, cl);
+  if (err) {
+    char detail[512];
+    snprintf(detail, sizeof detail, "transport: %s%s%s", cg_strerror(err),
+             cl->tcp ? "" : ": ", cl->tcp ? "" : cg_http_client_detail(cl->http));
+    cmp_client_txn_failed(cl->txn, err, detail, wall());
+    advance(cl);
+  }
+}
+
+static void on_wake(uv_timer_t *t) {
+  struct client *cl = t->data;
+  cmp_client_txn_wake(cl->txn, wall());
+  advance(cl);
+}
+
+/* Runs the engine's steps until it waits for I/O or a timer, or is done. */
+static void advance(struct client *cl) {
+  for (;;) {
+    switch (cmp_client_txn_step(cl->txn)) {
+    case CMP_CLIENT_COMPUTE: {
+      cmp_client_txn_compute(cl->txn);
+      const struct cmp_msg *m = cmp_client_txn_accepted(cl->txn);
+      if (m != NULL && cmp_client_txn_step(cl->txn) != CMP_CLIENT_DONE)
+        report(cl, m);
+      else if (m != NULL && (m->type == CMP_IP || m->type == CMP_CP || m->type == CMP_KUP))
+        report(cl, m); /* the certificate of an implicit confirmation */
+      continue;
+    }
+    case CMP_CLIENT_SEND:
+      send_message(cl);
+      return;
+    case CMP_CLIENT_WAIT:
+      uv_timer_start(&cl->timer, on_wake, cmp_client_txn_wait(cl->txn) * 1000, 0);
+      return;
+    case CMP_CLIENT_DONE:
+      finish(cl);
+      return;
+    }
+  }
+}
+
+/* ---- outputs ------------------------------------------------------------- */
 
 /* ---- outputs ------------------------------------------------------------- */
 
@@ -1480,11 +1167,15 @@ static int write_pem(const char *path, const char *label, const struct der_view 
   return err;
 }
 
+
 static int write_outputs(struct client *cl) {
   const struct opts *o = &cl->o;
+  struct cmp_client_result r;
+  cmp_client_txn_result(cl->txn, &r);
   int err = 0;
-  if (cl->new_cert.p != NULL && o->certout != NULL) {
-    err = write_pem(o->certout, "CERTIFICATE", &cl->new_cert, 1, 0644);
+  if (cl->new_cert != NULL && o->certout != NULL) {
+    struct der_view cert = {cl->new_cert, cl->new_cert_len};
+    err = write_pem(o->certout, "CERTIFICATE", &cert, 1, 0644);
     if (err == 0)
       printf("certificate written to %s\n", o->certout);
     if (err == 0 && cl->new_key_generated) {
@@ -1501,19 +1192,19 @@ static int write_outputs(struct client *cl) {
     }
   }
   if (err == 0 && o->type == CMP_GENM)
-    genp_ca_certs(cl);
+    genp_ca_certs(cl, r.answer);
   if (err == 0 && o->chainout != NULL) {
-    err = write_pem(o->chainout, "CERTIFICATE", cl->chain, cl->n_chain, 0644);
+    err = write_pem(o->chainout, "CERTIFICATE", cl->chain_v, cl->n_chain, 0644);
     if (err == 0)
       printf("%zu chain certificate(s) written to %s\n", cl->n_chain, o->chainout);
   }
-  if (err == 0 && o->type == CMP_GENM && o->genpout != NULL) {
-    err = write_file(o->genpout, cl->rsp[0], cl->rsp_len[0], 0644);
+  if (err == 0 && o->type == CMP_GENM && o->genpout != NULL && r.answer != NULL) {
+    err = write_file(o->genpout, r.answer->raw.p, r.answer->raw.len, 0644);
     if (err == 0)
       printf("genp written to %s\n", o->genpout);
   }
   if (err == 0 && o->type == CMP_GENM && o->crlout != NULL) {
-    struct der_view crl = genp_crl(cl);
+    struct der_view crl = genp_crl(r.answer);
     if (crl.p == NULL) {
       fprintf(stderr, "%s: error: the genp holds no CRL for --crlout\n", prog);
       return EXIT_REFUSED;
@@ -1528,15 +1219,21 @@ static int write_outputs(struct client *cl) {
 /* ---- the command --------------------------------------------------------- */
 
 static int run(struct client *cl) {
-  int rc = 0;
-  if ((cl->req = malloc(MAX_MSG)) == NULL || cg_random(cl->txid, sizeof cl->txid) ||
-      cg_random(cl->nonce, sizeof cl->nonce)) {
-    fprintf(stderr, "%s: error: out of memory or no randomness\n", prog);
-    return EXIT_REFUSED;
-  }
-  int err = build_request(cl);
-  if (err == 0 && cl->nested_key != NULL)
-    err = wrap_nested(cl);
+  uint8_t *body = malloc(MAX_BODY), spki[2048];
+  size_t body_len = 0;
+  struct cmp_client_req req;
+  int err = body == NULL ? CG_ENOMEM : build_request(cl, body, &body_len, &req, spki, sizeof spki);
+  cl->cfg = (struct cmp_client_cfg){.cred = cl->cred,
+                                    .trusted = cl->anchors.v,
+                                    .n_trusted = cl->anchors.n,
+                                    .pvno = cl->o.pvno,
+                                    .implicit_confirm = cl->o.implicit_confirm,
+                                    .poll_max_s = cl->o.poll_max_s,
+                                    .max_iterations = MAX_RESPONSE_ITERATIONS,
+                                    .nested = cl->nested_key != NULL ? &cl->nested_cred : NULL};
+  if (err == 0)
+    err = cmp_client_txn_new(&cl->cfg, &req, wall(), &cl->txn);
+  free(body);
   if (err) {
     fprintf(stderr, "%s: error: cannot write the %s: %s\n", prog, cmp_body_name(cl->o.type),
             cg_strerror(err));
@@ -1544,6 +1241,7 @@ static int run(struct client *cl) {
   }
   if (uv_loop_init(&cl->loop) != 0)
     return EXIT_REFUSED;
+  int rc = 0;
   struct cg_http_client_opts ho = {.host = cl->host,
                                    .port = cl->port,
                                    .max_body = MAX_RESPONSE,
@@ -1558,15 +1256,11 @@ static int run(struct client *cl) {
             prog, cl->host);
     rc = EXIT_USAGE;
   } else {
-    cl->phase = PH_REQUEST;
-    uv_timer_init(&cl->loop, &cl->poll_timer);
-    cl->poll_timer.data = cl;
-    rc = post(cl);
-    if (rc != 0)
-      finish(cl, rc);
+    uv_timer_init(&cl->loop, &cl->timer);
+    cl->timer.data = cl;
+    advance(cl);
     uv_run(&cl->loop, UV_RUN_DEFAULT);
-    if (rc == 0)
-      rc = cl->phase == PH_DONE ? cl->exit_code : EXIT_TRANSPORT;
+    rc = cl->done ? cl->exit_code : EXIT_TRANSPORT;
   }
   if (uv_loop_close(&cl->loop) != 0)
     fprintf(stderr, "%s: warning: event loop closed with handles open\n", prog);
@@ -1590,6 +1284,7 @@ int cmd_client(int argc, char **argv) {
     rc = run(cl);
   if (rc < 0)
     rc = 0; /* --help */
+  cmp_client_txn_free(cl->txn);
   cg_key_free(cl->key);
   cg_key_free(cl->new_key);
   cg_key_free(cl->nested_key);
@@ -1598,9 +1293,9 @@ int cmd_client(int argc, char **argv) {
   free_certs(&cl->anchors);
   free_certs(&cl->old);
   free(cl->csr);
-  free(cl->req);
-  free(cl->rsp[0]);
-  free(cl->rsp[1]);
+  free(cl->new_cert);
+  for (size_t i = 0; i < cl->n_chain; i++)
+    free(cl->chain[i]);
   free(cl);
   return rc;
 }

@@ -17,117 +17,179 @@
 #include "core/oid.h"
 #include "core/x509.h"
 
-struct protection {
-  struct cmp_pbm_params pbm;
-  struct cmp_pbmac1_params pbmac1;
-  enum cg_sig_scheme scheme;
-  enum cg_hash hash;
-};
-
-static int write_alg(const struct cmp_client_cred *c, struct protection *p, struct der_writer *w) {
+/* The header of one of our messages, with its protection algorithm. */
+static int make_header(const struct cmp_client_cred *c, const struct cmp_client_hdr *hdr,
+                       struct der_view alg, uint8_t *recip_buf, size_t recip_cap,
+                       struct cmp_out_header *h) {
+  struct cg_x509 signer;
+  memset(h, 0, sizeof *h);
+  h->pvno = hdr->pvno ? hdr->pvno : 2;
+  h->message_time = hdr->message_time ? hdr->message_time : (int64_t)time(NULL);
+  h->protection_alg = alg;
   if (c->key != NULL) {
-    cg_key_default_sig(c->key, &p->scheme, &p->hash);
-    cert_write_sig_alg(w, p->scheme, p->hash);
-    return 0;
+    /* RFC 9483 §3.1: sender is the signer's subject, senderKID its SKID. */
+    if (cg_x509_parse(c->cert.p, c->cert.len, &signer))
+      return CG_EINVAL;
+    h->sender_name = signer.subject;
+    if (signer.skid.len)
+      h->sender_kid = signer.skid;
+  } else {
+    h->sender_kid = (struct der_view){c->ref, c->ref_len};
   }
-  if (c->pbmac1) {
-    p->pbmac1.salt_len = 16;
-    p->pbmac1.iterations = c->iterations;
-    p->pbmac1.key_len = 32;
-    p->pbmac1.prf = c->owf;
-    p->pbmac1.mac = c->mac;
-    if (cg_random(p->pbmac1.salt, 16))
-      return CG_ECRYPTO;
-    cmp_pbmac1_write_alg(w, &p->pbmac1);
-    return 0;
+  if (c->sender_kid.p != NULL)
+    h->sender_kid = c->sender_kid;
+  if (c->sender_name.p != NULL)
+    h->sender_name = c->sender_name;
+  if (hdr->recipient.p != NULL) {
+    /* GeneralName directoryName [4] EXPLICIT Name */
+    struct der_writer w;
+    size_t len;
+    der_writer_init(&w, recip_buf, recip_cap);
+    size_t dn = der_begin(&w, DER_CTX_CONS(4));
+    der_put_raw(&w, hdr->recipient.p, hdr->recipient.len);
+    der_end(&w, dn);
+    if (der_writer_finish(&w, &len))
+      return CG_ESPACE;
+    h->recipient = (struct der_view){recip_buf, len};
   }
-  p->pbm.salt_len = 16;
-  p->pbm.owf = c->owf;
-  p->pbm.mac = c->mac;
-  p->pbm.iterations = c->iterations;
-  if (cg_random(p->pbm.salt, 16))
-    return CG_ECRYPTO;
-  cmp_pbm_write_alg(w, &p->pbm);
+  h->transaction_id = hdr->transaction_id;
+  h->sender_nonce = hdr->sender_nonce;
+  h->recip_nonce = hdr->recip_nonce;
+  h->implicit_confirm = hdr->implicit_confirm;
   return 0;
 }
 
-static int compute(const struct cmp_client_cred *c, const struct protection *p,
-                   const struct cg_iov *iov, uint8_t *out, size_t cap, size_t *len) {
-  if (c->key != NULL)
-    return cg_sign(c->key, p->scheme, p->hash, iov, 2, out, cap, len);
-  if (c->pbmac1)
-    return cmp_pbmac1_compute(&p->pbmac1, c->secret, c->secret_len, iov, 2, out, len);
-  return cmp_pbm_compute(&p->pbm, c->secret, c->secret_len, iov, 2, out, len);
+int cmp_client_write(const struct cmp_client_cred *c, struct cmp_mac *mac,
+                     const struct cmp_client_hdr *hdr, struct der_view body, uint8_t **out,
+                     size_t *len) {
+  struct cmp_mac own;
+  enum cg_sig_scheme scheme = CG_SIG_ECDSA;
+  enum cg_hash hash = CG_HASH_NONE;
+  uint8_t alg[512], recip[1100];
+  size_t alg_len;
+  int err = 0;
+  *out = NULL;
+  if (mac == NULL)
+    mac = &own;
+  if (c->key == NULL && (mac == &own || mac->key_len == 0) &&
+      ((err = cmp_mac_init(mac, c->pbmac1, c->iterations, c->owf, c->mac)) != 0 ||
+       (err = cmp_mac_derive(mac, c->secret, c->secret_len)) != 0))
+    goto done;
+  struct der_writer w;
+  der_writer_init(&w, alg, sizeof alg);
+  if (c->key != NULL) {
+    cg_key_default_sig(c->key, &scheme, &hash);
+    cert_write_sig_alg(&w, scheme, hash);
+  } else {
+    cmp_mac_write_alg(&w, mac);
+  }
+  if ((err = der_writer_finish(&w, &alg_len)) != 0)
+    goto done;
+  struct cmp_out_header h;
+  if ((err = make_header(c, hdr, (struct der_view){alg, alg_len}, recip, sizeof recip, &h)))
+    goto done;
+
+  /* Header and body, measured first, then written. */
+  uint8_t *hb = NULL;
+  size_t hb_len = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    der_writer_init(&w, hb, hb_len);
+    cmp_write_header(&w, &h);
+    der_put_raw(&w, body.p, body.len);
+    if ((err = der_writer_finish(&w, &hb_len)) != 0)
+      break;
+    if (pass == 0 && (hb = malloc(hb_len)) == NULL)
+      err = CG_ENOMEM;
+    if (err)
+      break;
+  }
+  struct cmp_msg view = {0};
+  uint8_t seq[6], prot[1024];
+  size_t prot_len = 0;
+  struct cg_iov iov[2];
+  if (err == 0) {
+    view.hdr.raw = (struct der_view){hb, hb_len};
+    cmp_msg_protected_part(&view, seq, iov);
+    err = c->key != NULL ? cg_sign(c->key, scheme, hash, iov, 2, prot, sizeof prot, &prot_len)
+                         : cmp_mac_compute(mac, iov, 2, prot, &prot_len);
+  }
+  struct der_view extra[CMP_MAX_EXTRA_CERTS];
+  size_t n = 0;
+  if (c->key != NULL) {
+    extra[n++] = c->cert;
+    for (size_t i = 0; i < c->n_chain && n < CMP_MAX_EXTRA_CERTS; i++)
+      extra[n++] = c->chain[i];
+  }
+  for (int pass = 0; pass < 2 && err == 0; pass++) {
+    der_writer_init(&w, *out, *len);
+    cmp_write_message(&w, hb, hb_len, prot, prot_len, extra, n);
+    if ((err = der_writer_finish(&w, len)) == 0 && pass == 0 && (*out = malloc(*len)) == NULL)
+      err = CG_ENOMEM;
+  }
+  free(hb);
+  if (err) {
+    free(*out);
+    *out = NULL;
+  }
+done:
+  if (mac == &own)
+    cmp_mac_wipe(&own);
+  return err;
+}
+
+/* A body writer's output, measured and kept. */
+static int body_of(void (*body_fn)(struct der_writer *, const void *), const void *arg,
+                   uint8_t **out, size_t *len) {
+  struct der_writer w;
+  der_writer_init(&w, NULL, 0);
+  body_fn(&w, arg);
+  if (der_writer_finish(&w, len))
+    return CG_ESPACE;
+  if ((*out = malloc(*len ? *len : 1)) == NULL)
+    return CG_ENOMEM;
+  der_writer_init(&w, *out, *len);
+  body_fn(&w, arg);
+  int err = der_writer_finish(&w, len);
+  if (err) {
+    free(*out);
+    *out = NULL;
+  }
+  return err;
 }
 
 int cmp_client_message(const struct cmp_client_cred *c, const struct cmp_client_hdr *hdr,
                        void (*body_fn)(struct der_writer *, const void *), const void *body_arg,
                        uint8_t *out, size_t cap, size_t *len) {
-  struct protection p;
-  memset(&p, 0, sizeof p);
-  uint8_t alg[512];
-  size_t alg_len;
-  struct der_writer w;
-  der_writer_init(&w, alg, sizeof alg);
-  int err = write_alg(c, &p, &w);
-  if (err || der_writer_finish(&w, &alg_len))
-    return err ? err : CG_ESPACE;
-
-  struct cmp_out_header h = {0};
-  struct cg_x509 signer;
-  h.pvno = hdr->pvno ? hdr->pvno : 2;
-  h.message_time = hdr->message_time ? hdr->message_time : (int64_t)time(NULL);
-  h.protection_alg = (struct der_view){alg, alg_len};
-  if (c->key != NULL) {
-    /* RFC 9483 §3.1: sender is the signer's subject, senderKID its SKID. */
-    if (cg_x509_parse(c->cert.p, c->cert.len, &signer))
-      return CG_EINVAL;
-    h.sender_name = signer.subject;
-    if (signer.skid.len)
-      h.sender_kid = signer.skid;
-  } else {
-    h.sender_kid = (struct der_view){c->ref, c->ref_len};
-  }
-  if (c->sender_kid.p != NULL)
-    h.sender_kid = c->sender_kid;
-  if (c->sender_name.p != NULL)
-    h.sender_name = c->sender_name;
-  h.transaction_id = hdr->transaction_id;
-  h.sender_nonce = hdr->sender_nonce;
-  h.recip_nonce = hdr->recip_nonce;
-  h.implicit_confirm = hdr->implicit_confirm;
-
-  uint8_t *hb = malloc(cap);
-  if (hb == NULL)
-    return CG_ENOMEM;
-  der_writer_init(&w, hb, cap);
-  cmp_write_header(&w, &h);
-  body_fn(&w, body_arg);
-  size_t hb_len;
-  err = der_writer_finish(&w, &hb_len);
-  if (err == 0) {
-    struct cmp_msg view = {0};
-    view.hdr.raw = (struct der_view){hb, hb_len};
-    uint8_t seq[6], prot[1024];
-    size_t prot_len;
-    struct cg_iov iov[2];
-    cmp_msg_protected_part(&view, seq, iov);
-    err = compute(c, &p, iov, prot, sizeof prot, &prot_len);
-    if (err == 0) {
-      struct der_view extra[CMP_MAX_EXTRA_CERTS];
-      size_t n = 0;
-      if (c->key != NULL) {
-        extra[n++] = c->cert;
-        for (size_t i = 0; i < c->n_chain && n < CMP_MAX_EXTRA_CERTS; i++)
-          extra[n++] = c->chain[i];
-      }
-      der_writer_init(&w, out, cap);
-      cmp_write_message(&w, hb, hb_len, prot, prot_len, extra, n);
-      err = der_writer_finish(&w, len);
-    }
-  }
-  free(hb);
+  uint8_t *body, *msg;
+  size_t body_len, msg_len;
+  int err = body_of(body_fn, body_arg, &body, &body_len);
+  if (err)
+    return err;
+  err = cmp_client_write(c, NULL, hdr, (struct der_view){body, body_len}, &msg, &msg_len);
+  free(body);
+  if (err)
+    return err;
+  if (msg_len > cap)
+    err = CG_ESPACE;
+  else
+    memcpy(out, msg, *len = msg_len);
+  free(msg);
   return err;
+}
+
+/* A body already written, as a body writer. */
+static void raw_body(struct der_writer *w, const void *arg) {
+  const struct der_view *b = arg;
+  der_put_raw(w, b->p, b->len);
+}
+
+/* Finishes a body writer into out/cap. */
+static int finish_body(void (*fn)(struct der_writer *, const void *), const void *arg,
+                       uint8_t *out, size_t cap, size_t *len) {
+  struct der_writer w;
+  der_writer_init(&w, out, cap);
+  fn(&w, arg);
+  return der_writer_finish(&w, len);
 }
 
 struct req_arg {
@@ -168,19 +230,21 @@ static int write_old_cert_id(struct der_writer *w, struct der_view cert) {
   return 0;
 }
 
-int cmp_client_cert_req(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
-                        int type, struct der_view subject, const struct cg_key *new_key,
-                        struct der_view old_cert, uint8_t *out, size_t cap, size_t *len) {
+int cmp_client_cert_req_body(int type, int64_t cert_req_id, struct der_view subject,
+                             const struct cg_key *new_key, struct der_view old_cert,
+                             struct der_view reg_token, uint8_t *out, size_t cap, size_t *len) {
   uint8_t spki[2048], req[8192], pop[1024], sig[1024];
   size_t spki_len, req_len, pop_len, sig_len;
   int err = cg_key_spki(new_key, spki, sizeof spki, &spki_len);
   if (err)
     return err;
+  if (cert_req_id < 0)
+    return CG_EINVAL;
   /* CertRequest { certReqId, CertTemplate { subject [5], publicKey [6] }, controls } */
   struct der_writer w;
   der_writer_init(&w, req, sizeof req);
   size_t cr = der_begin(&w, DER_SEQUENCE);
-  der_put_uint64(&w, DER_INTEGER, hdr->cert_req_id);
+  der_put_uint64(&w, DER_INTEGER, (uint64_t)cert_req_id);
   size_t tmpl = der_begin(&w, DER_SEQUENCE);
   if (subject.p != NULL) {
     size_t subj = der_begin(&w, DER_CTX_CONS(5));
@@ -194,13 +258,13 @@ int cmp_client_cert_req(const struct cmp_client_cred *cred, const struct cmp_cli
     return CG_EDER;
   der_put_tlv(&w, DER_CTX_CONS(6), in.p, (size_t)(in.end - in.p));
   der_end(&w, tmpl);
-  if (old_cert.p != NULL || hdr->reg_token.p != NULL) {
+  if (old_cert.p != NULL || reg_token.p != NULL) {
     /* Controls ::= SEQUENCE SIZE(1..MAX) OF AttributeTypeAndValue */
     size_t ctls = der_begin(&w, DER_SEQUENCE);
-    if (hdr->reg_token.p != NULL) {
+    if (reg_token.p != NULL) {
       size_t atv = der_begin(&w, DER_SEQUENCE);
       der_put_oid(&w, CG_OID_REG_TOKEN);
-      der_put_tlv(&w, DER_UTF8_STRING, hdr->reg_token.p, hdr->reg_token.len);
+      der_put_tlv(&w, DER_UTF8_STRING, reg_token.p, reg_token.len);
       der_end(&w, atv);
     }
     if (old_cert.p != NULL && (err = write_old_cert_id(&w, old_cert)))
@@ -227,7 +291,27 @@ int cmp_client_cert_req(const struct cmp_client_cred *cred, const struct cmp_cli
     return CG_ESPACE;
 
   struct req_arg a = {type, req, req_len, pop, pop_len};
-  return cmp_client_message(cred, hdr, cert_req_body, &a, out, cap, len);
+  return finish_body(cert_req_body, &a, out, cap, len);
+}
+
+/* The message of a body written into a buffer of its own first. */
+static int message_of(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
+                      const uint8_t *body, size_t body_len, uint8_t *out, size_t cap,
+                      size_t *len) {
+  struct der_view b = {body, body_len};
+  return cmp_client_message(cred, hdr, raw_body, &b, out, cap, len);
+}
+
+#define BODY_CAP 16384
+
+int cmp_client_cert_req(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
+                        int type, struct der_view subject, const struct cg_key *new_key,
+                        struct der_view old_cert, uint8_t *out, size_t cap, size_t *len) {
+  uint8_t body[BODY_CAP];
+  size_t body_len;
+  int err = cmp_client_cert_req_body(type, (int64_t)hdr->cert_req_id, subject, new_key, old_cert,
+                                     hdr->reg_token, body, sizeof body, &body_len);
+  return err ? err : message_of(cred, hdr, body, body_len, out, cap, len);
 }
 
 int cmp_client_ir(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
@@ -242,6 +326,10 @@ static void p10cr_body(struct der_writer *w, const void *arg) {
   size_t body = der_begin(w, DER_CTX_CONS(CMP_P10CR));
   der_put_raw(w, csr->p, csr->len);
   der_end(w, body);
+}
+
+int cmp_client_p10cr_body(struct der_view csr, uint8_t *out, size_t cap, size_t *len) {
+  return finish_body(p10cr_body, &csr, out, cap, len);
 }
 
 int cmp_client_p10cr(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
@@ -282,6 +370,12 @@ static void rr_body(struct der_writer *w, const void *arg) {
   der_end(w, body);
 }
 
+int cmp_client_rr_body(struct der_view issuer, struct der_view serial, int reason, uint8_t *out,
+                       size_t cap, size_t *len) {
+  struct rr_arg a = {issuer, serial, reason};
+  return finish_body(rr_body, &a, out, cap, len);
+}
+
 int cmp_client_rr(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
                   struct der_view issuer, struct der_view serial, int reason, uint8_t *out,
                   size_t cap, size_t *len) {
@@ -307,6 +401,12 @@ static void genm_body(struct der_writer *w, const void *arg) {
   der_end(w, body);
 }
 
+int cmp_client_genm_body(const struct der_view *types, size_t n, uint8_t *out, size_t cap,
+                         size_t *len) {
+  struct genm_arg a = {types, n};
+  return finish_body(genm_body, &a, out, cap, len);
+}
+
 int cmp_client_genm(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
                     const struct der_view *types, size_t n, uint8_t *out, size_t cap,
                     size_t *len) {
@@ -329,6 +429,12 @@ static void nested_body(struct der_writer *w, const void *arg) {
   der_end(w, body);
 }
 
+int cmp_client_nested_body(const struct der_view *msgs, size_t n, uint8_t *out, size_t cap,
+                           size_t *len) {
+  struct nested_arg a = {msgs, n};
+  return finish_body(nested_body, &a, out, cap, len);
+}
+
 int cmp_client_nested(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
                       const struct der_view *msgs, size_t n, uint8_t *out, size_t cap,
                       size_t *len) {
@@ -348,6 +454,10 @@ static void poll_req_body(struct der_writer *w, const void *arg) {
   der_end(w, body);
 }
 
+int cmp_client_poll_req_body(int64_t cert_req_id, uint8_t *out, size_t cap, size_t *len) {
+  return finish_body(poll_req_body, &cert_req_id, out, cap, len);
+}
+
 int cmp_client_poll_req(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
                         int64_t cert_req_id, uint8_t *out, size_t cap, size_t *len) {
   return cmp_client_message(cred, hdr, poll_req_body, &cert_req_id, out, cap, len);
@@ -364,14 +474,14 @@ static void conf_body(struct der_writer *w, const void *arg) {
   cmp_write_cert_conf_body(w, a->hash, a->cert_req_id, a->reject);
 }
 
-int cmp_client_cert_conf(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
-                         struct der_view cert, int64_t cert_req_id, bool reject, uint8_t *out,
-                         size_t cap, size_t *len) {
+int cmp_client_cert_conf_body(struct der_view cert, int64_t cert_req_id, bool reject, uint8_t *out,
+                              size_t cap, size_t *len) {
   struct cg_x509 x;
   enum cg_sig_scheme scheme;
   enum cg_hash h;
   if (cg_x509_parse(cert.p, cert.len, &x) || cg_oid_sigalg(cg_oid_lookup(x.sig_oid), &scheme, &h))
     return CG_EBAD_ALG;
+  /* RFC 9481 §3.3: certHash of an Ed25519-signed certificate is SHA-512. */
   if (h == CG_HASH_NONE && cg_oid_lookup(x.sig_oid) == CG_OID_ED25519)
     h = CG_HASH_SHA512;
   if (h == CG_HASH_NONE)
@@ -382,5 +492,14 @@ int cmp_client_cert_conf(const struct cmp_client_cred *cred, const struct cmp_cl
   if (err)
     return err;
   struct conf_arg a = {{hash, cg_hash_size(h)}, cert_req_id, reject};
-  return cmp_client_message(cred, hdr, conf_body, &a, out, cap, len);
+  return finish_body(conf_body, &a, out, cap, len);
+}
+
+int cmp_client_cert_conf(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,
+                         struct der_view cert, int64_t cert_req_id, bool reject, uint8_t *out,
+                         size_t cap, size_t *len) {
+  uint8_t body[1024];
+  size_t body_len;
+  int err = cmp_client_cert_conf_body(cert, cert_req_id, reject, body, sizeof body, &body_len);
+  return err ? err : message_of(cred, hdr, body, body_len, out, cap, len);
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmp/protect.h"
 #include "core/crypto.h"
 #include "core/der.h"
 
@@ -46,7 +47,49 @@ struct cmp_client_hdr {
   bool implicit_confirm;          /* ask for implicit confirmation */
   int64_t message_time;           /* 0: now */
   struct der_view reg_token;      /* ir/cr/kur: the regToken control; p NULL: none */
+  struct der_view recipient;      /* a Name (whole TLV), sent as directoryName; p NULL: NULL-DN */
 };
+
+/* Writes a protected PKIMessage with the given PKIBody (whole TLV) into a new
+ * buffer (*out, malloc'ed, *len octets; the caller frees it).  For a MAC, mac
+ * may carry the parameters and key of the transaction: when mac->key_len is
+ * 0, fresh parameters are drawn and the key derived and kept there, else
+ * they are used as they are, so that the messages of a transaction cost one
+ * derivation (RFC 9810 §5.1.3.1); NULL: fresh parameters for this message
+ * alone.  0, CG_ENOMEM, CG_ESPACE, CG_EINVAL (an unreadable signer
+ * certificate), CG_ECRYPTO. */
+int cmp_client_write(const struct cmp_client_cred *cred, struct cmp_mac *mac,
+                     const struct cmp_client_hdr *hdr, struct der_view body, uint8_t **out,
+                     size_t *len);
+
+/* PKIBody writers (whole TLV into out/cap, *len octets): 0, CG_ESPACE, or the
+ * errors named. */
+/* ir / cr / kur (type) with one CertReqMsg: certReqId, subject (p NULL:
+ * none), new_key's public key, the regToken control when reg_token.p is not
+ * NULL, the oldCertID control naming old_cert (whole TLV) when its p is not
+ * NULL, and a signature POP by new_key.  CG_ECRYPTO, CG_EINVAL too. */
+int cmp_client_cert_req_body(int type, int64_t cert_req_id, struct der_view subject,
+                             const struct cg_key *new_key, struct der_view old_cert,
+                             struct der_view reg_token, uint8_t *out, size_t cap, size_t *len);
+/* p10cr carrying a DER PKCS#10 request. */
+int cmp_client_p10cr_body(struct der_view csr, uint8_t *out, size_t cap, size_t *len);
+/* rr for the certificate with that issuer (Name TLV) and serial (INTEGER
+ * contents), with a reasonCode unless reason is -1. */
+int cmp_client_rr_body(struct der_view issuer, struct der_view serial, int reason, uint8_t *out,
+                       size_t cap, size_t *len);
+/* genm asking for the given infoTypes (OIDs as contents), values absent. */
+int cmp_client_genm_body(const struct der_view *types, size_t n, uint8_t *out, size_t cap,
+                         size_t *len);
+/* pollReq for certReqId. */
+int cmp_client_poll_req_body(int64_t cert_req_id, uint8_t *out, size_t cap, size_t *len);
+/* certConf accepting (or rejecting) cert, hashed as RFC 9810 §5.3.18 says
+ * (the hash of its signature algorithm; SHA-512 for Ed25519).  CG_EBAD_ALG
+ * when it cannot be hashed. */
+int cmp_client_cert_conf_body(struct der_view cert, int64_t cert_req_id, bool reject, uint8_t *out,
+                              size_t cap, size_t *len);
+/* nested batching the given PKIMessages (whole TLVs). */
+int cmp_client_nested_body(const struct der_view *msgs, size_t n, uint8_t *out, size_t cap,
+                           size_t *len);
 
 /* Any request: body(w, arg) writes the PKIBody; the header is made from
  * cred and hdr and the message protected with cred.  The builders below are

@@ -46,6 +46,15 @@ enum cg_failinfo cg_err_failinfo(int err) {
   return err == 0 ? CG_FI_NONE : e ? e->fi : CG_FI_SYSTEM_FAILURE;
 }
 
+int cg_err_from_failinfo(int bit) {
+  if (bit == CG_FI_SYSTEM_UNAVAIL)
+    return CG_ECA_UNAVAILABLE;
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+    if (table[i].cls == CG_CLASS_PEER && (int)table[i].fi == bit && bit != CG_FI_SYSTEM_UNAVAIL)
+      return CG_E__FIRST + 1 + (int)i;
+  return CG_ECA_FAILURE;
+}
+
 static const char *const failinfo_names[] = {
     "badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId", "badDataFormat",
     "wrongAuthority", "incorrectData", "missingTimeStamp", "badPOP", "certRevoked",

@@ -83,7 +83,18 @@ enum cg_err_class { CG_CLASS_OK, CG_CLASS_PEER, CG_CLASS_TRANSPORT, CG_CLASS_INT
   X(BUSY, INTERNAL, SYSTEM_UNAVAIL, "service busy or shutting down")               \
   X(CA_UNAVAILABLE, INTERNAL, SYSTEM_UNAVAIL, "the CA cannot issue now")            \
   X(PENDING_LIMIT, PEER, SYSTEM_UNAVAIL, "too many requests waiting")               \
-  X(INVAL, INTERNAL, SYSTEM_FAILURE, "invalid argument")
+  X(INVAL, INTERNAL, SYSTEM_FAILURE, "invalid argument")                          \
+  /* failInfo bits a CA may answer that no check of ours gives; an RA passes \
+   * them on (cg_err_from_failinfo()) */                                          \
+  X(INCORRECT_DATA, PEER, INCORRECT_DATA, "data incorrect")                        \
+  X(MISSING_TIME_STAMP, PEER, MISSING_TIME_STAMP, "time stamp missing")            \
+  X(CERT_CONFIRMED, PEER, CERT_CONFIRMED, "certificate already confirmed")         \
+  X(TIME_NOT_AVAILABLE, PEER, TIME_NOT_AVAILABLE, "time not available")            \
+  X(UNACCEPTED_POLICY, PEER, UNACCEPTED_POLICY, "policy not accepted")             \
+  X(UNACCEPTED_EXTENSION, PEER, UNACCEPTED_EXTENSION, "extension not accepted")    \
+  X(ADD_INFO_NOT_AVAILABLE, PEER, ADD_INFO_NOT_AVAILABLE, "information not available") \
+  X(DUPLICATE_CERT_REQ, PEER, DUPLICATE_CERT_REQ, "duplicate certificate request") \
+  X(CA_FAILURE, INTERNAL, SYSTEM_FAILURE, "the CA failed")
 
 enum cg_err {
   CG_OK = 0,
@@ -102,6 +113,10 @@ const char *cg_err_name(int err);
  * bit RFC 9810 §5.2.3 does not define. */
 const char *cg_failinfo_name(int bit);
 const char *cg_strerror(int err);
+/* The error that a PKIFailureInfo bit reports: the first peer error of the
+ * table with that bit, CG_ECA_UNAVAILABLE for systemUnavail, CG_ECA_FAILURE
+ * for systemFailure and for bits RFC 9810 §5.2.3 does not define. */
+int cg_err_from_failinfo(int bit);
 enum cg_err_class cg_err_class(int err);
 enum cg_failinfo cg_err_failinfo(int err);
 

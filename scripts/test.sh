@@ -32,7 +32,7 @@ cmake --build build-fuzz -j"$jobs"
 echo "== fuzz (${fuzz_seconds}s per target)"
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
-for target in fuzz_pkimessage fuzz_der; do
+for target in fuzz_pkimessage fuzz_der fuzz_client_response; do
   mkdir -p "$corpus/$target"
   build-fuzz/tests/$target -max_total_time="$fuzz_seconds" -print_final_stats=1 \
     -artifact_prefix="$corpus/$target-" "$corpus/$target" tests/vectors/cmp tests/vectors/x509 \

@@ -24,6 +24,14 @@ void failalloc_disarm(void) { countdown = 0; }
 
 bool failalloc_fired(void) { return fired; }
 
+unsigned failalloc_pause(void) {
+  unsigned left = countdown;
+  countdown = 0;
+  return left;
+}
+
+void failalloc_resume(unsigned left) { countdown = left; }
+
 static bool fail_now(void) {
   if (countdown == 0)
     return false;

@@ -12,6 +12,11 @@
 
 void failalloc_arm(unsigned n);
 void failalloc_disarm(void);
+/* Stops counting (allocations succeed) and returns how many were left
+ * before the failure; failalloc_resume() counts on from there.  For tests
+ * where only one party's allocations are to fail. */
+unsigned failalloc_pause(void);
+void failalloc_resume(unsigned left);
 /* True when the armed failure has happened. */
 bool failalloc_fired(void);
 
