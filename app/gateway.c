@@ -98,6 +98,7 @@ struct request {
   struct cg_work work;
   struct cg_store_op op;
   struct ca_call call;
+  struct ca_revoke_call revoke_call;
   struct ca_crl_call crl_call;
   /* issuing an approved transaction: nobody waits for an answer */
   bool background;
@@ -114,6 +115,23 @@ struct request {
 
 static void drive(struct request *r);
 static void maybe_finish_stop(struct gateway *gw);
+
+/* The profile as the next exchange sees it: its backend's CA chain (and the
+ * default trust anchors, its root) and announced root CA update, as the
+ * backend knows them now (an upstream CA's may change while we run).  The
+ * exchange keeps these views; the backend keeps every chain it gave out
+ * until it is destroyed. */
+static const struct cmp_profile *current(struct profile_rt *p) {
+  p->ops->ca_certs(p->backend, &p->cmp.ca_chain, &p->cmp.n_ca_chain);
+  if (p->cfg->trust_anchors[0] == 0) {
+    p->cmp.trust_anchors =
+        p->cmp.ca_chain + (p->cmp.n_ca_chain > 0 ? p->cmp.n_ca_chain - 1 : 0);
+    p->cmp.n_trust_anchors = p->cmp.n_ca_chain > 0 ? 1 : 0;
+  }
+  if (p->ops->root_update != NULL)
+    p->ops->root_update(p->backend, p->cmp.root_update);
+  return &p->cmp;
+}
 static void look_for_approved(struct gateway *gw);
 
 static uint32_t check_after(const struct profile_rt *p) {
@@ -200,7 +218,7 @@ static void start_nested(struct request *r) {
   for (size_t i = 0; i < n; i++) {
     struct der_view m = cmp_exchange_nested_msg(r->ex, i);
     struct request *c = calloc(1, sizeof *c);
-    if (c == NULL || (c->ex = cmp_exchange_new(&gw->server, &r->profile->cmp, m.p, m.len,
+    if (c == NULL || (c->ex = cmp_exchange_new(&gw->server, current(r->profile), m.p, m.len,
                                                (int64_t)time(NULL))) == NULL) {
       free(c);
       cmp_exchange_nested_done(r->ex, i, NULL, 0);
@@ -346,9 +364,17 @@ static void on_lookup_work_done(struct cg_work *w, int status) {
   drive(w->arg);
 }
 
-static void on_issued(struct ca_call *call, int err, const uint8_t *der, size_t len) {
+static void on_issued(struct ca_call *call, const struct cmp_ca_answer *a) {
   struct request *r = call->arg;
-  cmp_exchange_issue_done(r->ex, err, der, len);
+  r->ca_waiting = a->waiting;
+  cmp_exchange_issue_answer(r->ex, a);
+  drive(r);
+}
+
+static void on_revoked(struct ca_revoke_call *call, const struct cmp_ca_answer *a) {
+  struct request *r = call->arg;
+  r->ca_waiting = a->waiting;
+  cmp_exchange_revoke_answer(r->ex, a);
   drive(r);
 }
 
@@ -435,6 +461,22 @@ static void drive(struct request *r) {
     } else if (rc == CA_WAITING) {
       r->ca_waiting = true;
       cmp_exchange_issue_waiting(r->ex);
+      drive(r);
+    }
+    return;
+  }
+  case CMP_STEP_REVOKE: {
+    memset(&r->revoke_call, 0, sizeof r->revoke_call);
+    r->revoke_call.req = cmp_exchange_revoke_request(r->ex);
+    r->revoke_call.done = on_revoked;
+    r->revoke_call.arg = r;
+    /* A CA without records of its own: the store's revocation is the one. */
+    int rc = r->profile->ops->revoke != NULL
+                 ? r->profile->ops->revoke(r->profile->backend, &r->revoke_call)
+                 : 0;
+    if (r->profile->ops->revoke == NULL || rc < 0) {
+      struct cmp_ca_answer a = {.err = rc};
+      cmp_exchange_revoke_answer(r->ex, &a);
       drive(r);
     }
     return;
@@ -610,7 +652,7 @@ static void on_http_request(void *arg, struct cg_http_request *req, const char *
     return;
   }
   struct request *r = calloc(1, sizeof *r);
-  if (r == NULL || (r->ex = cmp_exchange_new(&gw->server, &p->cmp, body, len,
+  if (r == NULL || (r->ex = cmp_exchange_new(&gw->server, current(p), body, len,
                                              (int64_t)time(NULL))) == NULL) {
     free(r);
     cg_http_respond_status(req, 503, "out of memory\n");
@@ -663,7 +705,7 @@ static void on_poll_ref(struct cg_store_op *op) {
     poll_answered(r);
     return;
   }
-  r->ex = cmp_exchange_new_replay(&gw->server, &p->cmp, op->request_out, op->request_der_len,
+  r->ex = cmp_exchange_new_replay(&gw->server, current(p), op->request_out, op->request_der_len,
                                   (int64_t)time(NULL));
   cg_store_op_release(op);
   if (r->ex == NULL) {
@@ -712,7 +754,7 @@ static void on_tcp_request(void *arg, struct cg_tcp_request *req, const struct c
   struct profile_rt *p = gw->tcp_profile;
   struct request *r = calloc(1, sizeof *r);
   if (r == NULL ||
-      (r->ex = cmp_exchange_new(&gw->server, &p->cmp, f->msg, f->len, (int64_t)time(NULL))) == NULL) {
+      (r->ex = cmp_exchange_new(&gw->server, current(p), f->msg, f->len, (int64_t)time(NULL))) == NULL) {
     free(r);
     cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, "out of memory");
     return;
@@ -787,7 +829,7 @@ static void on_next_approved(struct cg_store_op *op) {
   }
   struct request *r = p && !gw->stopping ? calloc(1, sizeof *r) : NULL;
   if (r != NULL)
-    r->ex = cmp_exchange_new_approved(&gw->server, &p->cmp, &op->txn, op->request_out,
+    r->ex = cmp_exchange_new_approved(&gw->server, current(p), &op->txn, op->request_out,
                                       op->request_der_len, (int64_t)time(NULL));
   cg_store_op_release(op);
   if (r == NULL || r->ex == NULL) {
@@ -813,6 +855,7 @@ static void look_for_approved(struct gateway *gw) {
     return;
   memset(&gw->approvals_op, 0, sizeof gw->approvals_op);
   gw->approvals_op.kind = CG_STORE_OP_NEXT_APPROVED;
+  gw->approvals_op.now = (int64_t)time(NULL);
   gw->approvals_op.cb = on_next_approved;
   gw->approvals_op.arg = gw;
   gw->issuing = true;
@@ -865,7 +908,14 @@ static int start_backends(struct gateway *gw) {
     void *state = calloc(1, ops->state_size);
     if (state == NULL)
       return CG_ENOMEM;
-    struct ca_settings s = {cg_config_backend_get, b, cfg->dir};
+    struct ca_settings s = {.get = cg_config_backend_get,
+                            .ctx = b,
+                            .key = cg_config_backend_key,
+                            .base_dir = cfg->dir,
+                            .name = b->name,
+                            .ra_key = gw->ra.key,
+                            .ra_chain = gw->ra.chain,
+                            .n_ra_chain = gw->ra.n_chain};
     int err = ops->init(state, gw->loop, &s);
     if (err) {
       ops->destroy(state); /* init may have loaded part of its state */
@@ -890,7 +940,6 @@ static int start_backends(struct gateway *gw) {
         p->backend = gw->backend_state[j];
       }
     p->cmp.name = pc->name;
-    p->ops->ca_certs(p->backend, &p->cmp.ca_chain, &p->cmp.n_ca_chain);
     p->cmp.allow_mac = pc->allow_mac;
     p->cmp.allow_sig = pc->allow_sig;
     p->cmp.implicit_confirm = pc->implicit_confirm;
@@ -898,6 +947,7 @@ static int start_backends(struct gateway *gw) {
     p->cmp.challenge = (enum cmp_challenge)pc->challenge;
     p->cmp.manual_approval = pc->manual_approval;
     p->cmp.manual_revocation = pc->manual_revocation;
+    p->cmp.on_behalf = pc->on_behalf;
     p->cmp.check_after = pc->check_after;
     if (pc->nested_trust_anchors[0] != 0) {
       int err = load_pem_certs(gw, pc->name, pc->nested_trust_anchors, p->nested_der,
@@ -915,10 +965,8 @@ static int start_backends(struct gateway *gw) {
       if (err)
         return err;
       p->cmp.trust_anchors = p->anchors;
-    } else {
-      p->cmp.trust_anchors = p->cmp.ca_chain + (p->cmp.n_ca_chain > 0 ? p->cmp.n_ca_chain - 1 : 0);
-      p->cmp.n_trust_anchors = p->cmp.n_ca_chain > 0 ? 1 : 0;
     }
+    current(p); /* the backend's chain, and by default its root as the anchor */
   }
   return 0;
 }
@@ -1150,6 +1198,10 @@ void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) 
   cg_info("stopping: %u exchange(s) in flight", gw->inflight);
   uv_timer_stop(&gw->approvals);
   uv_close((uv_handle_t *)&gw->approvals, NULL);
+  /* Calls waiting on a CA end now, so their exchanges can answer and end. */
+  for (size_t i = 0; i < gw->n_backends; i++)
+    if (gw->backend_ops[i]->stop != NULL)
+      gw->backend_ops[i]->stop(gw->backend_state[i]);
   uv_timer_stop(&gw->expiry);
   uv_close((uv_handle_t *)&gw->expiry, NULL);
   if (gw->tcp != NULL)

@@ -20,7 +20,7 @@
 #include "core/der.h"
 #include "core/work.h"
 
-#define CA_BACKEND_ABI 1
+#define CA_BACKEND_ABI 2
 
 /* The certificate policy of a profile, applied by the CA. */
 struct ca_policy {
@@ -35,7 +35,16 @@ struct ca_settings {
   /* The value of key in the section, NULL when absent. */
   const char *(*get)(const void *ctx, const char *key);
   const void *ctx;
+  /* The i-th key of the section (type left out), NULL past the last: a
+   * backend refuses keys it does not know. */
+  const char *(*key)(const void *ctx, size_t i);
   const char *base_dir; /* relative paths in settings are relative to this */
+  const char *name;     /* the NAME of the section, for log lines */
+  /* The gateway's own protection credentials ([ra]), for a backend that
+   * protects what it sends upstream as the RA; borrowed for its life. */
+  const struct cg_key *ra_key;
+  const struct der_view *ra_chain; /* RA certificate first */
+  size_t n_ra_chain;
 };
 
 /* The backend's part of a call: its threadpool job and what it produced. */
@@ -51,11 +60,19 @@ struct ca_job {
 struct ca_call {
   const struct cmp_issue_request *req;
   const struct ca_policy *policy;
-  /* err 0 and the certificate DER (valid only during the call), or an error:
-   * CG_EBAD_TEMPLATE and other peer errors are reported to the requester. */
-  void (*done)(struct ca_call *call, int err, const uint8_t *der, size_t len);
+  /* The answer (its views valid only during the call): the certificate,
+   * waiting, or an error (CG_EBAD_TEMPLATE and other peer errors are
+   * reported to the requester as the CA's refusal). */
+  void (*done)(struct ca_call *call, const struct cmp_ca_answer *answer);
   void *arg;
   struct ca_job job;
+};
+
+/* One revocation call, kept alive by the caller until done runs. */
+struct ca_revoke_call {
+  const struct cmp_revoke_request *req;
+  void (*done)(struct ca_revoke_call *call, const struct cmp_ca_answer *answer);
+  void *arg;
 };
 
 /* One CRL call: the revocations to list; done gets the signed CRL (valid only
@@ -78,14 +95,29 @@ struct ca_backend_ops {
   int (*init)(void *state, uv_loop_t *loop, const struct ca_settings *settings);
   /* CA_ACCEPTED (done will be called, maybe before this returns), CA_WAITING
    * (the request is pending at the CA: poll later), or a negative error
-   * (done is not called). */
+   * (done is not called).  A request asked again after a waiting answer
+   * carries the ca_state that answer kept. */
   int (*issue)(void *state, struct ca_call *call);
+  /* Revokes a certificate at the CA: CA_ACCEPTED (done will be called) or a
+   * negative error.  NULL for a CA whose revocations are the gateway's own
+   * records (the store's revocations, from which its CRLs are made). */
+  int (*revoke)(void *state, struct ca_revoke_call *call);
   /* Signs a current CRL listing the given revocations (RFC 5280 §5).
    * CA_ACCEPTED (done will be called) or a negative error; NULL when the
    * backend cannot produce CRLs. */
   int (*crl)(void *state, struct ca_crl_call *call);
-  /* The CA's certificate chain, issuing CA first (views owned by the backend). */
+  /* The CA's certificate chain, issuing CA first.  The views are owned by
+   * the backend and stay valid until it is destroyed: a backend that learns
+   * a new chain keeps the old one too (exchanges on workers may be using it). */
   void (*ca_certs)(void *state, const struct der_view **certs, size_t *n);
+  /* A root CA key update the CA announces (RFC 9483 §4.3.2): newWithNew,
+   * newWithOld, oldWithNew (whole TLVs, p NULL when absent; lifetime as for
+   * ca_certs); all absent when none.  NULL: never any. */
+  void (*root_update)(void *state, struct der_view out[3]);
+  /* The gateway stops: calls in flight end now (done with CG_EBUSY) and new
+   * ones are refused; destroy follows when every exchange has ended.  NULL
+   * when calls always end on their own soon. */
+  void (*stop)(void *state);
   void (*destroy)(void *state);
 };
 

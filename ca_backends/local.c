@@ -216,7 +216,8 @@ static void issue_done(struct cg_work *w, int status) {
   uint8_t *out;
   size_t len;
   int err = take_result(&call->job, status, &out, &len);
-  call->done(call, err, err ? NULL : out, len);
+  struct cmp_ca_answer a = {.err = err, .cert = {err ? NULL : out, len}};
+  call->done(call, &a);
   free(out);
 }
 
@@ -308,4 +309,6 @@ const struct ca_backend_ops ca_local_ops = {
     .crl = local_crl,
     .ca_certs = local_ca_certs,
     .destroy = local_destroy,
+    /* revoke: its revocations are the gateway's records; root_update: none
+     * announced; stop: a signing job ends on its own. */
 };

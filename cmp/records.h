@@ -18,6 +18,7 @@
 #define CMP_MAX_PROFILE 64   /* characters of a profile name */
 #define CMP_MAX_SERIAL 20    /* octets of a certificate serial (RFC 5280) */
 #define CMP_MAX_SECRET_ENC 512
+#define CMP_MAX_CA_STATE 160 /* octets a CA backend keeps with a waiting transaction */
 
 /* Transaction states (docs/architecture.md, "Transactions").  Every change goes
  * through cmp_txn_set_state(), which refuses illegal transitions. */
@@ -57,6 +58,13 @@ struct cmp_txn_record {
   /* The raw TCP polling reference of a waiting transaction (drawn by the
    * store when it inserts one); 0 when none. */
   uint32_t poll_ref;
+  /* A transaction waiting at an upstream CA (pending_ca): what its backend
+   * needs to ask again (opaque to the engine and the store; written when
+   * ca_state_len > 0, kept otherwise), and when to ask (0: at once; written
+   * when not 0). */
+  uint8_t ca_state[CMP_MAX_CA_STATE];
+  size_t ca_state_len;
+  int64_t ca_check_at;
 };
 
 /* Changes r->state to `to`, remembering the old one in prev_state.  0, or

@@ -20,9 +20,10 @@
 void set_phase(struct cmp_exchange *ex, enum phase to) {
   static const unsigned allowed[] = {
       [PH_LOOKUP] = 1u << PH_VERIFY,
-      [PH_VERIFY] = 1u << PH_ISSUE | 1u << PH_UPDATE | 1u << PH_INSERT | 1u << PH_CRL |
-                    1u << PH_NESTED | 1u << PH_NOTE,
+      [PH_VERIFY] = 1u << PH_ISSUE | 1u << PH_REVOKE | 1u << PH_UPDATE | 1u << PH_INSERT |
+                    1u << PH_CRL | 1u << PH_NESTED | 1u << PH_NOTE,
       [PH_ISSUE] = 1u << PH_INSERT | 1u << PH_UPDATE,
+      [PH_REVOKE] = 1u << PH_INSERT | 1u << PH_UPDATE,
       [PH_INSERT] = 0,
       [PH_UPDATE] = 0,
       [PH_CRL] = 0,
@@ -74,7 +75,7 @@ void fail(struct cmp_exchange *ex, int err, const char *detail) {
   }
   ex->has_note = false; /* a use is counted only with an issued certificate */
   if (ex->authenticated && is_recorded_request(ex->msg.type) && err != CG_ETXID_IN_USE &&
-      (ex->phase == PH_VERIFY || ex->phase == PH_ISSUE)) {
+      (ex->phase == PH_VERIFY || ex->phase == PH_ISSUE || ex->phase == PH_REVOKE)) {
     ex->txn.failinfo = cg_err_failinfo(err);
     if (cmp_txn_set_state(&ex->txn, CMP_TXN_REJECTED) == 0) {
       set_phase(ex, PH_INSERT);
@@ -271,8 +272,8 @@ static int check_request(struct cmp_exchange *ex) {
         ex->want_crl = true;
     }
     struct cg_x509 ca;
-    if (ex->want_crl && (ex->prof->n_ca_chain == 0 ||
-                         cg_x509_parse(ex->prof->ca_chain[0].p, ex->prof->ca_chain[0].len, &ca) ||
+    if (ex->want_crl && (ex->n_ca_chain == 0 ||
+                         cg_x509_parse(ex->ca_chain[0].p, ex->ca_chain[0].len, &ca) ||
                          cg_name_to_string(ca.subject, ex->ca_issuer, sizeof ex->ca_issuer)))
       ex->want_crl = false;
   }
@@ -312,6 +313,11 @@ static struct cmp_exchange *exchange_open(const struct cmp_server_cfg *cfg,
   }
   ex->cfg = cfg;
   ex->prof = profile;
+  ex->ca_chain = profile->ca_chain;
+  ex->n_ca_chain = profile->n_ca_chain;
+  ex->trust_anchors = profile->trust_anchors;
+  ex->n_trust_anchors = profile->n_trust_anchors;
+  memcpy(ex->root_update, profile->root_update, sizeof ex->root_update);
   ex->arena = a;
   ex->now = now;
   ex->req = copy;
@@ -405,6 +411,8 @@ enum cmp_step cmp_exchange_step(const struct cmp_exchange *ex) {
     return CMP_STEP_COMPUTE;
   case PH_ISSUE:
     return CMP_STEP_ISSUE;
+  case PH_REVOKE:
+    return CMP_STEP_REVOKE;
   case PH_INSERT:
     return CMP_STEP_INSERT;
   case PH_UPDATE:
@@ -544,17 +552,58 @@ const struct cmp_issue_request *cmp_exchange_issue_request(const struct cmp_exch
 }
 
 void cmp_exchange_issue_done(struct cmp_exchange *ex, int err, const uint8_t *cert, size_t len) {
-  if (err) {
-    /* The CA's own failures are reported as such (systemFailure or
-     * systemUnavail), not blamed on the request. */
-    fail(ex, err, cg_err_class(err) == CG_CLASS_PEER ? "the CA refused the request"
-                                                     : cg_strerror(err));
-    return;
-  }
-  issued(ex, cert, len);
+  struct cmp_ca_answer a = {.err = err, .cert = {cert, len}};
+  cmp_exchange_issue_answer(ex, &a);
 }
 
 void cmp_exchange_issue_waiting(struct cmp_exchange *ex) { ca_waiting(ex); }
+
+/* What the CA said, for the device: its own words where it gave some. */
+static const char *ca_detail(struct cmp_exchange *ex, const struct cmp_ca_answer *a,
+                             const char *fallback) {
+  if (a->detail == NULL || a->detail[0] == '\0')
+    return fallback;
+  char *copy = cg_arena_alloc(ex->arena, strlen(a->detail) + 1);
+  if (copy == NULL)
+    return fallback;
+  memcpy(copy, a->detail, strlen(a->detail) + 1);
+  return copy;
+}
+
+/* Keeps what the backend needs to ask again, and when. */
+static bool keep_ca_state(struct cmp_exchange *ex, const struct cmp_ca_answer *a) {
+  if (a->ca_state.len > sizeof ex->txn.ca_state) {
+    fail(ex, CG_ECA_FAILURE, "the CA backend keeps too much state");
+    return false;
+  }
+  if (a->ca_state.p != NULL && a->ca_state.len > 0)
+    memcpy(ex->txn.ca_state, a->ca_state.p, ex->txn.ca_state_len = a->ca_state.len);
+  ex->txn.ca_check_at = ex->now + (int64_t)a->check_after;
+  return true;
+}
+
+void cmp_exchange_issue_answer(struct cmp_exchange *ex, const struct cmp_ca_answer *a) {
+  if (ex->phase != PH_ISSUE)
+    return;
+  if (a->err) {
+    /* The CA's own failures are reported as such (systemFailure or
+     * systemUnavail), not blamed on the request; its refusals are passed on. */
+    fail(ex, a->err,
+         ca_detail(ex, a, cg_err_class(a->err) == CG_CLASS_PEER ? "the CA refused the request"
+                                                               : cg_strerror(a->err)));
+    return;
+  }
+  if (a->waiting) {
+    if (keep_ca_state(ex, a))
+      ca_waiting(ex);
+    return;
+  }
+  issued(ex, a->cert.p, a->cert.len);
+}
+
+const struct cmp_revoke_request *cmp_exchange_revoke_request(const struct cmp_exchange *ex) {
+  return &ex->revoke;
+}
 
 void cmp_exchange_crl_request(const struct cmp_exchange *ex,
                               const struct cmp_revocation_record **revoked, size_t *n) {

@@ -13,7 +13,10 @@
  *                     derivation, path validation, signature checks, response
  *                     protection) for a threadpool worker;
  *   CMP_STEP_ISSUE    have a CA issue cmp_exchange_issue_request(), then
- *                     cmp_exchange_issue_done();
+ *                     cmp_exchange_issue_answer() (or _done() / _waiting());
+ *   CMP_STEP_REVOKE   have the CA revoke cmp_exchange_revoke_request() (a
+ *                     CA that keeps no record of its own has nothing to do),
+ *                     then cmp_exchange_revoke_answer();
  *   CMP_STEP_INSERT   store cmp_exchange_txn() as a new transaction, with
  *                     cmp_exchange_cert() and cmp_exchange_revocation() when
  *                     not NULL, all or nothing; then cmp_exchange_store_done();
@@ -76,10 +79,18 @@ struct cmp_profile {
   const char *name;
   enum cmp_challenge challenge;
   const char *challenge_value; /* CMP_CHALLENGE_FIXED */
-  const struct der_view *ca_chain; /* the issuing CA's chain, sent with issued certificates */
+  /* The issuing CA's chain, sent with issued certificates, and the anchors
+   * signature-protected requests must chain to.  Read when an exchange
+   * starts (on the caller's thread), so the caller may replace them between
+   * exchanges while earlier ones still use the old views. */
+  const struct der_view *ca_chain;
   size_t n_ca_chain;
-  const struct der_view *trust_anchors; /* for signature-protected requests */
+  const struct der_view *trust_anchors;
   size_t n_trust_anchors;
+  /* A root CA key update the CA announces (RFC 9483 §4.3.2): newWithNew,
+   * newWithOld, oldWithNew (whole TLVs; p NULL when absent, all three when
+   * none is announced).  Read when an exchange starts, as above. */
+  struct der_view root_update[3];
   /* RAs whose nested messages (RFC 9483 §5.2.2) are accepted: their
    * signature must chain to these; none: nested messages are refused. */
   const struct der_view *nested_anchors;
@@ -94,12 +105,27 @@ struct cmp_profile {
   /* RFC 9483 §4.4 (generalized delayed delivery): revocation requests wait
    * for an operator too, answered by an error message with status waiting. */
   bool manual_revocation;
+  /* RFC 9483 §5.3: the credential (secret or signer certificate) that
+   * enrolled a certificate may also update it (kur naming it in oldCertId):
+   * an RA in front of the gateway acts for its devices so. */
+  bool on_behalf;
   unsigned check_after;
 };
 
 /* What a CA is asked to certify (views into the exchange; valid until it is freed). */
 struct cmp_issue_request {
   const char *profile;
+  /* The request as it arrived (an approved one: as it was kept), for a CA
+   * that is asked over CMP: the whole PKIMessage, its PKIBody, and the header
+   * fields a forwarding RA keeps (RFC 9483 §5.2.3). */
+  int type;             /* CMP_IR, CMP_CR, CMP_KUR, CMP_P10CR */
+  struct der_view message, body;
+  struct der_view transaction_id, sender_nonce; /* octets */
+  uint64_t pvno;
+  int64_t cert_req_id;
+  /* What the backend kept when it last answered "waiting" for this request
+   * (p NULL: asked for the first time). */
+  struct der_view ca_state;
   struct der_view subject;    /* Name, whole TLV */
   struct der_view spki;       /* SubjectPublicKeyInfo, whole TLV */
   struct der_view extensions; /* requested Extension elements (contents); p NULL when none */
@@ -108,10 +134,42 @@ struct cmp_issue_request {
   int64_t received_at; /* when the request arrived (an approved one: maybe days ago) */
 };
 
+/* What a CA answered to an issue or revoke call. */
+struct cmp_ca_answer {
+  /* 0, or why not: an error of the peer class is the device's own fault as
+   * the CA reports it (badCertTemplate, badPOP, ...: passed on); any other
+   * is the CA's or the way to it (systemUnavail, systemFailure). */
+  int err;
+  const char *detail; /* a statusString for the device and the log; NULL: none */
+  /* The CA holds the request: ask again (with ca_state, kept with the
+   * transaction) in check_after seconds. */
+  bool waiting;
+  unsigned check_after;
+  struct der_view ca_state; /* at most CMP_MAX_CA_STATE octets; p NULL: none */
+  struct der_view cert;     /* issue: the certificate (whole TLV) */
+};
+
+/* What a CA is asked to revoke (views valid until the exchange is freed). */
+struct cmp_revoke_request {
+  const char *profile;
+  /* the certificate, whole TLV; p NULL for an approved rr revoked in the
+   * background (its body names issuer and serial) */
+  struct der_view cert;
+  int reason;           /* CRLReason, -1: none */
+  /* The device's rr as it arrived (p NULL when the revocation follows a
+   * certificate the device rejected in certConf), with the header fields a
+   * forwarding RA keeps. */
+  struct der_view message, body;
+  struct der_view transaction_id, sender_nonce;
+  uint64_t pvno;
+  struct der_view ca_state; /* see cmp_issue_request */
+};
+
 enum cmp_step {
   CMP_STEP_LOOKUP,
   CMP_STEP_COMPUTE,
   CMP_STEP_ISSUE,
+  CMP_STEP_REVOKE,
   CMP_STEP_INSERT,
   CMP_STEP_UPDATE,
   CMP_STEP_CRL,
@@ -197,6 +255,18 @@ void cmp_exchange_issue_done(struct cmp_exchange *ex, int err, const uint8_t *ce
 /* The CA answered CA_WAITING: the request waits (pending_ca) and the device
  * polls; the daemon's background issuer asks the CA again. */
 void cmp_exchange_issue_waiting(struct cmp_exchange *ex);
+/* The CA's whole answer (views copied): a certificate, waiting (what to
+ * keep, when to ask again), or a refusal or failure (with the CA's words). */
+void cmp_exchange_issue_answer(struct cmp_exchange *ex, const struct cmp_ca_answer *a);
+
+/* CMP_STEP_REVOKE */
+const struct cmp_revoke_request *cmp_exchange_revoke_request(const struct cmp_exchange *ex);
+/* The CA revoked (err 0), holds the revocation (waiting), or refused or
+ * failed.  A revocation the device asked for (rr) is recorded only after the
+ * CA revoked; the one of a certificate rejected in certConf is recorded
+ * whatever the CA said (the device's rejection stands; a CA that could not
+ * revoke is in the log and the answer's statusString). */
+void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_answer *a);
 
 /* CMP_STEP_CRL: the revocations to list (valid until the exchange is freed). */
 void cmp_exchange_crl_request(const struct cmp_exchange *ex,

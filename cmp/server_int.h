@@ -23,17 +23,19 @@
 /* Phases of an exchange; set_phase() is the one place that changes them.
  *
  *   LOOKUP -> VERIFY -> ISSUE -> INSERT -> PROTECT -> DONE   (ir, cr, kur, p10cr)
- *   LOOKUP -> VERIFY -> UPDATE -> PROTECT -> DONE            (certConf)
- *   LOOKUP -> VERIFY -> INSERT -> PROTECT -> DONE            (rr)
+ *   LOOKUP -> VERIFY [-> REVOKE] -> UPDATE -> PROTECT -> DONE (certConf; REVOKE
+ *                                                      when it rejects)
+ *   LOOKUP -> VERIFY -> REVOKE -> INSERT -> PROTECT -> DONE  (rr)
  *   LOOKUP -> VERIFY [-> CRL] -> PROTECT -> DONE             (genm)
  *   LOOKUP -> VERIFY -> NESTED -> PROTECT -> DONE            (nested)
  *   any phase -> PROTECT (an error answer) -> DONE
- *   VERIFY/ISSUE -> INSERT (a rejected transaction) -> PROTECT (error)
+ *   VERIFY/ISSUE/REVOKE -> INSERT (a rejected transaction) -> PROTECT (error)
+ *   ISSUE -> UPDATE, REVOKE -> UPDATE (background: approved requests)
  *   VERIFY -> NOTE (a refused secret's counters and audit) -> PROTECT (error)
  * VERIFY and PROTECT are the COMPUTE steps. */
 enum phase {
-  PH_LOOKUP, PH_VERIFY, PH_ISSUE, PH_INSERT, PH_UPDATE, PH_CRL, PH_NESTED, PH_NOTE, PH_PROTECT,
-  PH_DONE
+  PH_LOOKUP, PH_VERIFY, PH_ISSUE, PH_REVOKE, PH_INSERT, PH_UPDATE, PH_CRL, PH_NESTED, PH_NOTE,
+  PH_PROTECT, PH_DONE
 };
 
 enum auth_kind { AUTH_NONE, AUTH_PBM, AUTH_PBMAC1, AUTH_SIG };
@@ -49,6 +51,11 @@ struct cmp_exchange {
   const uint8_t *req;
   size_t req_len;
   struct cmp_msg msg;
+  /* The profile's CA chain and trust anchors as they were when the
+   * exchange started (cmp_profile says why). */
+  const struct der_view *ca_chain, *trust_anchors;
+  size_t n_ca_chain, n_trust_anchors;
+  struct der_view root_update[3];
   bool decoded; /* the whole header decoded: an error can name the transaction */
   char txid_hex[2 * CMP_MAX_TXID + 1];
   char ref[2 * CMP_MAX_REF + 1]; /* who authenticates: senderKID text or "cert:<serial>" */
@@ -87,6 +94,7 @@ struct cmp_exchange {
    * it checks the request and protects the answer. */
   struct cmp_mac mac;
   struct cmp_issue_request issue;
+  struct cmp_revoke_request revoke;
   int64_t cert_req_id;
   bool implicit_confirm; /* granted */
   bool waiting;          /* the answer says waiting: the request awaits approval */
@@ -158,6 +166,9 @@ bool build_issue_request(struct cmp_exchange *ex);
 
 /* srv_revoke.c */
 void verify_rev_request(struct cmp_exchange *ex);
+/* Prepares the CA's part of revoking cert (with the request of the exchange
+ * when with_request) and goes to REVOKE. */
+void prepare_revoke(struct cmp_exchange *ex, struct der_view cert, int reason, bool with_request);
 /* An approved rr: the revocation, written in the background. */
 void revoke_approved(struct cmp_exchange *ex);
 void write_rev_body(struct cmp_exchange *ex, struct der_writer *w);

@@ -110,8 +110,8 @@ static bool authenticate_sig(struct cmp_exchange *ex) {
   bool nested = ex->msg.type == CMP_NESTED;
   enum cg_path_error path_why;
   const char *why;
-  int err = cmp_check_signed(&ex->msg, nested ? ex->prof->nested_anchors : ex->prof->trust_anchors,
-                             nested ? ex->prof->n_nested_anchors : ex->prof->n_trust_anchors,
+  int err = cmp_check_signed(&ex->msg, nested ? ex->prof->nested_anchors : ex->trust_anchors,
+                             nested ? ex->prof->n_nested_anchors : ex->n_trust_anchors,
                              ex->now, &ex->signer, &path_why, &why);
   if (err) {
     fail(ex, err, why);
@@ -250,12 +250,12 @@ int protect(struct cmp_exchange *ex) {
     for (size_t i = 0; i < ex->cfg->n_ra_chain && n < CMP_MAX_EXTRA_CERTS; i++)
       extra[n++] = ex->cfg->ra_chain[i];
   if (ex->rsp_type == CMP_IP || ex->rsp_type == CMP_CP || ex->rsp_type == CMP_KUP) {
-    for (size_t i = 0; i < ex->prof->n_ca_chain && n < CMP_MAX_EXTRA_CERTS; i++) {
+    for (size_t i = 0; i < ex->n_ca_chain && n < CMP_MAX_EXTRA_CERTS; i++) {
       bool dup = false;
       for (size_t j = 0; j < n; j++)
-        dup |= der_view_eq(extra[j], ex->prof->ca_chain[i]);
+        dup |= der_view_eq(extra[j], ex->ca_chain[i]);
       if (!dup)
-        extra[n++] = ex->prof->ca_chain[i];
+        extra[n++] = ex->ca_chain[i];
     }
   }
   uint8_t *out = NULL;

@@ -89,8 +89,18 @@ static bool check_challenge(struct cmp_exchange *ex, struct der_view given) {
 
 bool build_issue_request(struct cmp_exchange *ex) {
   struct cmp_issue_request *is = &ex->issue;
+  const struct cmp_header *h = &ex->msg.hdr;
   is->profile = ex->profile;
   is->received_at = ex->txn.created_at;
+  is->type = ex->msg.type;
+  is->message = (struct der_view){ex->req, ex->req_len};
+  is->body = ex->msg.body;
+  is->transaction_id = h->transaction_id;
+  is->sender_nonce = h->sender_nonce;
+  is->pvno = h->pvno;
+  is->cert_req_id = ex->cert_req_id;
+  if (ex->deferred && ex->txn.ca_state_len > 0)
+    is->ca_state = (struct der_view){ex->txn.ca_state, ex->txn.ca_state_len};
   if (ex->msg.type == CMP_P10CR) {
     is->subject = ex->p10.subject;
     is->spki = ex->p10.spki;
@@ -363,7 +373,12 @@ void verify_cert_conf(struct cmp_exchange *ex) {
     return;
   }
   ex->rsp_type = CMP_PKICONF;
-  set_phase(ex, PH_UPDATE);
+  /* A rejected certificate is revoked at the CA too (a CA that keeps no
+   * record of its own has nothing to do). */
+  if (ex->has_revocation)
+    prepare_revoke(ex, ex->stored_cert, -1, false);
+  else
+    set_phase(ex, PH_UPDATE);
 }
 
 void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w) {

@@ -70,18 +70,18 @@ static void cert_req_template(struct der_writer *w) {
 }
 
 void write_genp_body(struct cmp_exchange *ex, struct der_writer *w) {
-  static const struct der_view none = {NULL, 0};
   size_t body = cmp_genp_begin(w);
   for (size_t i = 0; i < ex->genm.n; i++) {
     struct der_view type = ex->genm.itav[i].oid;
     switch (cg_oid_lookup(type)) {
     case CG_OID_IT_CA_CERTS:
-      cmp_write_itav_ca_certs(w, ex->prof->ca_chain, ex->prof->n_ca_chain);
+      cmp_write_itav_ca_certs(w, ex->ca_chain, ex->n_ca_chain);
       break;
     case CG_OID_IT_ROOT_CA_CERT:
     case CG_OID_IT_ROOT_CA_KEY_UPDATE:
-      /* No root CA key update is known: the absent value says so. */
-      cmp_write_itav_root_ca_key_update(w, none, none, none);
+      /* The update the CA announces; none known: the absent value says so. */
+      cmp_write_itav_root_ca_key_update(w, ex->root_update[0], ex->root_update[1],
+                                        ex->root_update[2]);
       break;
     case CG_OID_IT_CERT_REQ_TEMPLATE:
       cert_req_template(w);

@@ -22,19 +22,35 @@
  * removeFromCRL (8) for end entities only as advice, so it is accepted. */
 static bool reason_ok(int reason) { return reason == -1 || (reason >= 0 && reason <= 10 && reason != 7); }
 
-/* The revocation to write with the transaction, which is then done. */
-static bool revocation(struct cmp_exchange *ex) {
+/* What the CA is asked to revoke: cert, for the request of this exchange (an
+ * rr), or on its own (a certificate rejected in certConf: message NULL). */
+void prepare_revoke(struct cmp_exchange *ex, struct der_view cert, int reason, bool with_request) {
+  struct cmp_revoke_request *r = &ex->revoke;
+  const struct cmp_header *h = &ex->msg.hdr;
+  memset(r, 0, sizeof *r);
+  r->profile = ex->profile;
+  r->cert = cert;
+  r->reason = reason;
+  r->pvno = h->pvno;
+  if (with_request) {
+    r->message = (struct der_view){ex->req, ex->req_len};
+    r->body = ex->msg.body;
+    r->transaction_id = h->transaction_id;
+    r->sender_nonce = h->sender_nonce;
+  }
+  if (ex->txn.ca_state_len > 0)
+    r->ca_state = (struct der_view){ex->txn.ca_state, ex->txn.ca_state_len};
+  set_phase(ex, PH_REVOKE);
+}
+
+/* The revocation to write with the transaction once the CA revoked. */
+static void revocation(struct cmp_exchange *ex) {
   struct cmp_revocation_record *r = &ex->revocation;
   memcpy(r->serial, ex->subject_serial, sizeof r->serial);
   r->reason = ex->msg.u.rev_req.rd[0].reason;
   r->revoked_at = ex->now;
   ex->has_revocation = true;
   ex->rsp_type = CMP_RP;
-  if (cmp_txn_set_state(&ex->txn, CMP_TXN_CONFIRMED)) {
-    fail(ex, CG_ESTATE, "illegal state change");
-    return false;
-  }
-  return true;
 }
 
 void verify_rev_request(struct cmp_exchange *ex) {
@@ -76,16 +92,67 @@ void verify_rev_request(struct cmp_exchange *ex) {
     }
     return;
   }
-  if (revocation(ex))
-    set_phase(ex, PH_INSERT);
+  /* The CA revokes first; the revocation is recorded after it did. */
+  revocation(ex);
+  prepare_revoke(ex, ex->found_cert, ex->revocation.reason, true);
 }
 
 void revoke_approved(struct cmp_exchange *ex) {
   /* The certificate was checked when the request came; whether it is still
    * unrevoked is the store's to say (CG_ECERT_REVOKED fails the request). */
   touch_deferred(ex);
-  if (revocation(ex))
+  revocation(ex);
+  prepare_revoke(ex, ex->found_cert, ex->revocation.reason, true);
+}
+
+void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_answer *a) {
+  if (ex->phase != PH_REVOKE)
+    return;
+  if (ex->msg.type == CMP_CERTCONF) {
+    /* RFC 9810 §5.3.18: the device's rejection stands whatever the CA says;
+     * a CA that did not revoke is said in the answer and the log. */
+    if (a->err || a->waiting)
+      ex->detail = a->err ? "the CA did not revoke the rejected certificate"
+                          : "the CA holds the revocation of the rejected certificate";
     set_phase(ex, PH_UPDATE);
+    return;
+  }
+  if (a->err) {
+    fail(ex, a->err, a->detail != NULL && a->detail[0] ? a->detail
+                     : cg_err_class(a->err) == CG_CLASS_PEER ? "the CA refused the revocation"
+                                                             : cg_strerror(a->err));
+    return;
+  }
+  if (a->waiting) {
+    /* The CA holds the rr: the device polls as for an rr waiting for an
+     * operator (an error message with status waiting); the background issuer
+     * asks the CA again. */
+    if (a->ca_state.len > sizeof ex->txn.ca_state) {
+      fail(ex, CG_ECA_FAILURE, "the CA backend keeps too much state");
+      return;
+    }
+    if (a->ca_state.len > 0)
+      memcpy(ex->txn.ca_state, a->ca_state.p, ex->txn.ca_state_len = a->ca_state.len);
+    ex->txn.ca_check_at = ex->now + (int64_t)a->check_after;
+    ex->has_revocation = false;
+    if (ex->deferred) {
+      ex->txn.prev_state = ex->txn.state;
+      touch_deferred(ex);
+      set_phase(ex, PH_UPDATE);
+      return;
+    }
+    if (enter_waiting(ex, CMP_TXN_PENDING_CA)) {
+      ex->rsp_type = CMP_ERROR;
+      set_phase(ex, PH_INSERT);
+    }
+    return;
+  }
+  /* The CA revoked: the transaction is done. */
+  if (cmp_txn_set_state(&ex->txn, CMP_TXN_CONFIRMED)) {
+    fail(ex, CG_ESTATE, "illegal state change");
+    return;
+  }
+  set_phase(ex, ex->deferred ? PH_UPDATE : PH_INSERT);
 }
 
 void write_rev_body(struct cmp_exchange *ex, struct der_writer *w) {

@@ -164,6 +164,8 @@ static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k
     return parse_bool(v, &p->implicit_confirm);
   if (!strcmp(k, "ra_verified"))
     return parse_bool(v, &p->ra_verified);
+  if (!strcmp(k, "on_behalf"))
+    return parse_bool(v, &p->on_behalf);
   if (!strcmp(k, "approval"))
     return parse_choice(v, none_manual, 2, &i) && (p->manual_approval = i == 1, 1);
   if (!strcmp(k, "revocation_approval"))
@@ -341,6 +343,11 @@ const struct cg_config_backend *cg_config_backend(const struct cg_config *cfg, c
     if (!strcmp(cfg->backends[i].name, name))
       return &cfg->backends[i];
   return NULL;
+}
+
+const char *cg_config_backend_key(const void *backend, size_t i) {
+  const struct cg_config_backend *b = backend;
+  return i < b->n ? b->keys[i] : NULL;
 }
 
 const char *cg_config_backend_get(const void *backend_section, const char *key) {

@@ -13,7 +13,7 @@
 
 #define CG_MAX_PROFILES 16
 #define CG_MAX_BACKENDS 8
-#define CG_MAX_BACKEND_KEYS 16
+#define CG_MAX_BACKEND_KEYS 32
 #define CG_NAME_MAX 64
 #define CG_PATH_MAX 1024
 
@@ -25,6 +25,7 @@ struct cg_config_profile {
   bool allow_mac, allow_sig;   /* protection = mac, signature */
   bool implicit_confirm;       /* grant implicitConfirm when asked */
   bool ra_verified;            /* accept the raVerified POP */
+  bool on_behalf;              /* kur of a certificate by the credential that enrolled it */
   char trust_anchors[CG_PATH_MAX]; /* PEM bundle; empty: the backend's CA chain */
   char aliases[512];           /* extra request paths, comma separated */
   char nested_trust_anchors[CG_PATH_MAX]; /* PEM: RAs allowed to send nested messages */
@@ -97,6 +98,8 @@ const struct cg_config_profile *cg_config_profile(const struct cg_config *cfg, c
 const struct cg_config_backend *cg_config_backend(const struct cg_config *cfg, const char *name);
 /* The value of key in a backend section, or NULL. */
 const char *cg_config_backend_get(const void *backend, const char *key);
+/* The i-th key of a backend section (type left out), NULL past the last. */
+const char *cg_config_backend_key(const void *backend, size_t i);
 /* Splits "host:port" or "[v6]:port".  0 or CG_ECONFIG. */
 int cg_parse_hostport(const char *s, char *host, size_t cap, int *port);
 

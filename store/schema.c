@@ -184,6 +184,12 @@ static const struct migration {
      * (transaction IDs are the clients'). */
     {"DROP INDEX certificates_txid;",
      NULL},
+    /* 10 -> 11: a transaction waiting at an upstream CA (pending_ca) keeps
+     * what its backend needs to ask again (ca_state, opaque) and when to ask
+     * (ca_check_at; NULL: at once). */
+    {"ALTER TABLE transactions ADD COLUMN ca_state BLOB;"
+     "ALTER TABLE transactions ADD COLUMN ca_check_at TEXT;",
+     NULL},
 };
 
 /* Version 8's sans and key_type of the certificates stored before it, read

@@ -67,8 +67,8 @@ static const char *const stmt_sql[S__COUNT] = {
                        " VALUES (?1, ?2, ?3, ?4)",
     [S_TXN_INSERT] = "INSERT INTO transactions (transaction_id, profile, auth_ref, req_type, state,"
                      " failinfo, cert_req_id, sender_nonce, cert_serial, created_at,"
-                     " updated_at, request_der, poll_ref)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                     " updated_at, request_der, poll_ref, ca_state, ca_check_at)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     [S_EXPIRE_EVENTS] = "INSERT INTO events (at, transaction_id, kind, detail)"
                         " SELECT ?4, transaction_id, 'transaction.expired', 'was ' || state"
                         " FROM transactions WHERE profile = ?1 AND"
@@ -78,8 +78,10 @@ static const char *const stmt_sql[S__COUNT] = {
                  " WHERE profile = ?1 AND"
                  " ((state IN ('pending_approval', 'pending_ca') AND created_at < ?2)"
                  " OR (state = 'issued' AND updated_at < ?3))",
+    /* Rows whose CA asked to be asked again later wait for their time. */
     [S_TXN_NEXT_APPROVED] = "SELECT transaction_id, request_der FROM transactions"
                             " WHERE state = 'pending_ca' AND request_der IS NOT NULL"
+                            " AND (ca_check_at IS NULL OR ca_check_at <= ?1)"
                             " ORDER BY updated_at LIMIT 1",
     [S_TXN_BY_POLL_REF] = "SELECT transaction_id, request_der FROM transactions"
                           " WHERE poll_ref = ?1",
@@ -91,16 +93,19 @@ static const char *const stmt_sql[S__COUNT] = {
                             " WHERE state IN ('pending_approval', 'pending_ca') AND profile = ?1"
                             " AND auth_ref = ?2",
     [S_TXN_GET] = "SELECT profile, auth_ref, req_type, state, failinfo, cert_req_id,"
-                  " sender_nonce, cert_serial, created_at, updated_at, poll_ref"
-                  " FROM transactions WHERE transaction_id = ?1",
+                  " sender_nonce, cert_serial, created_at, updated_at, poll_ref, ca_state,"
+                  " ca_check_at FROM transactions WHERE transaction_id = ?1",
     [S_TXN_UPDATE] = "UPDATE transactions SET state = ?1, failinfo = ?2,"
                      " sender_nonce = coalesce(?3, sender_nonce), updated_at = ?4,"
-                     " cert_serial = coalesce(?5, cert_serial)"
+                     " cert_serial = coalesce(?5, cert_serial),"
+                     " ca_state = coalesce(?8, ca_state), ca_check_at = coalesce(?9, ca_check_at)"
                      " WHERE transaction_id = ?6 AND state = ?7",
     /* A pollReq's new nonce, whatever the state became meanwhile (approved,
-     * issued in the background): the device polls again and learns it. */
+     * issued in the background): the device polls again and learns it.  The
+     * background's ask of a CA that still waits renews what its backend keeps. */
     [S_TXN_REFRESH] = "UPDATE transactions SET sender_nonce = coalesce(?1, sender_nonce),"
-                      " updated_at = ?2"
+                      " updated_at = ?2, ca_state = coalesce(?4, ca_state),"
+                      " ca_check_at = coalesce(?5, ca_check_at)"
                       " WHERE transaction_id = ?3"
                       " AND state IN ('pending_approval', 'pending_ca', 'issued')",
     [S_TXN_STATE] = "SELECT state FROM transactions WHERE transaction_id = ?1",
@@ -356,8 +361,19 @@ static int txn_read(struct cg_store *st, const char *txid, struct cmp_txn_record
       r.failinfo = sqlite3_column_type(s, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 4);
       r.cert_req_id = sqlite3_column_int64(s, 5);
       r.poll_ref = (uint32_t)sqlite3_column_int64(s, 10);
-      *out = r;
-      *found = true;
+      const void *cs = sqlite3_column_blob(s, 11);
+      size_t cn = (size_t)sqlite3_column_bytes(s, 11);
+      if (cn > sizeof r.ca_state ||
+          (sqlite3_column_type(s, 12) != SQLITE_NULL && column_time(s, 12, &r.ca_check_at) != 0)) {
+        cg_error("store: transaction %s does not fit the record (corrupt or foreign)", txid);
+        err = CG_ESTORE;
+      } else {
+        if (cn > 0)
+          memcpy(r.ca_state, cs, cn);
+        r.ca_state_len = cn;
+        *out = r;
+        *found = true;
+      }
     }
   } else if (rc != SQLITE_DONE) {
     err = step_error(st, rc, "reading transaction");
@@ -595,6 +611,15 @@ static int draw_poll_ref(struct cg_store *st, uint32_t *out) {
   return CG_ESTORE;
 }
 
+/* What a transaction's CA backend keeps (NULL when it keeps nothing: an
+ * update then leaves the column as it is). */
+static int bind_ca_state(sqlite3_stmt *s, int i_state, int i_at, const struct cmp_txn_record *r) {
+  return (r->ca_state_len > 0
+              ? sqlite3_bind_blob(s, i_state, r->ca_state, (int)r->ca_state_len, SQLITE_STATIC)
+              : sqlite3_bind_null(s, i_state)) |
+         (r->ca_check_at > 0 ? bind_time(s, i_at, r->ca_check_at) : sqlite3_bind_null(s, i_at));
+}
+
 /* A waiting transaction gets its polling reference here (written back into r). */
 static int txn_insert(struct cg_store *st, struct cmp_txn_record *r,
                       const uint8_t *request_der, size_t request_len) {
@@ -615,7 +640,8 @@ static int txn_insert(struct cg_store *st, struct cmp_txn_record *r,
           (request_der != NULL
                ? sqlite3_bind_blob(s, 12, request_der, (int)request_len, SQLITE_STATIC)
                : sqlite3_bind_null(s, 12)) |
-          (r->poll_ref != 0 ? sqlite3_bind_int64(s, 13, r->poll_ref) : sqlite3_bind_null(s, 13));
+          (r->poll_ref != 0 ? sqlite3_bind_int64(s, 13, r->poll_ref) : sqlite3_bind_null(s, 13)) |
+          bind_ca_state(s, 14, 15, r);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "transaction");
   return step_done(st, S_TXN_INSERT, "inserting transaction");
@@ -653,13 +679,14 @@ static int txn_update(struct cg_store *st, const struct cmp_txn_record *r) {
   sqlite3_stmt *s = st->stmt[which];
   int b = refresh
               ? bind_text_or_null(s, 1, r->sender_nonce) | bind_time(s, 2, r->updated_at) |
-                    bind_text(s, 3, r->txid)
+                    bind_text(s, 3, r->txid) | bind_ca_state(s, 4, 5, r)
               : bind_text(s, 1, cmp_txn_state_name(r->state)) |
                     (r->failinfo < 0 ? sqlite3_bind_null(s, 2)
                                      : sqlite3_bind_int(s, 2, r->failinfo)) |
                     bind_text_or_null(s, 3, r->sender_nonce) | bind_time(s, 4, r->updated_at) |
                     bind_text_or_null(s, 5, r->cert_serial) | bind_text(s, 6, r->txid) |
-                    bind_text(s, 7, cmp_txn_state_name(r->prev_state));
+                    bind_text(s, 7, cmp_txn_state_name(r->prev_state)) |
+                    bind_ca_state(s, 8, 9, r);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "transaction update");
   int err = step_done(st, which, "updating transaction");
@@ -752,6 +779,8 @@ static int op_txn_with_request(struct cg_store *st, struct cg_store_op *op) {
   op->request_der_len = 0;
   if (by_ref && sqlite3_bind_int64(s, 1, op->txn.poll_ref) != SQLITE_OK)
     return bind_failed(st, s, "poll_ref");
+  if (!by_ref && bind_time(s, 1, op->now) != SQLITE_OK)
+    return bind_failed(st, s, "now");
   int rc = sqlite3_step(s), err = 0;
   if (rc == SQLITE_ROW) {
     if (column_text(s, 0, txid, sizeof txid) != 0)

@@ -76,8 +76,9 @@ enum cg_store_op_kind {
   CG_STORE_OP_UPDATE,
   /* Applies `note` to a secret's counters and writes its audit event. */
   CG_STORE_OP_SECRET_NOTE,
-  /* Reads the oldest approved transaction (state pending_ca) with its kept
-   * request into txn / request_der (txn_found false when there is none). */
+  /* Reads the oldest approved transaction (state pending_ca) whose CA may be
+   * asked again at `now` (ca_check_at unset or past) with its kept request
+   * into txn / request_der (txn_found false when there is none). */
   CG_STORE_OP_NEXT_APPROVED,
   /* Reads the transaction whose polling reference is txn.poll_ref, with its
    * kept request, the same way (txn_found false when there is none). */
@@ -122,6 +123,8 @@ struct cg_store_op {
    * txn.profile and of txn.auth_ref within it, 0 = none; a waiting
    * transaction over either is not inserted: CG_EPENDING_LIMIT. */
   unsigned max_pending, max_pending_per_ref;
+  /* NEXT_APPROVED input */
+  int64_t now;
   /* EXPIRE input and output */
   char expire_profile[CMP_MAX_PROFILE + 1];
   int64_t expire_pending_before, expire_issued_before, expire_now;

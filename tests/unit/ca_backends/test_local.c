@@ -125,14 +125,15 @@ struct result {
   bool waiting; /* the CA answered CA_WAITING (done never runs) */
 };
 
-static void on_done(struct ca_call *call, int err, const uint8_t *der, size_t len) {
+static void on_done(struct ca_call *call, const struct cmp_ca_answer *a) {
   struct result *r = call->arg;
   r->done = true;
-  r->err = err;
-  if (err == 0) {
-    assert_true(len <= sizeof r->der);
-    memcpy(r->der, der, len);
-    r->len = len;
+  r->err = a->err;
+  assert_false(a->waiting);
+  if (a->err == 0) {
+    assert_true(a->cert.len <= sizeof r->der);
+    memcpy(r->der, a->cert.p, a->cert.len);
+    r->len = a->cert.len;
   }
 }
 
@@ -147,7 +148,7 @@ static int issue(struct fixture *f, const struct cmp_issue_request *req,
   assert_int_equal(ops->abi, CA_BACKEND_ABI);
   void *st = calloc(1, ops->state_size);
   struct kv kv = {"ca-cert.pem", "ca-key.pem", delay_setting};
-  struct ca_settings s = {get, &kv, f->dir};
+  struct ca_settings s = {.get = get, .ctx = &kv, .base_dir = f->dir, .name = "test"};
   int err = ops->init(st, &loop, &s);
   if (err == 0) {
     struct ca_call call = {0};

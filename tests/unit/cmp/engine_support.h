@@ -52,6 +52,17 @@ struct fixture {
   size_t issued; /* certificates the "CA" made */
   size_t light_steps, heavy_steps; /* compute steps play() saw as such */
   bool ca_waits;  /* the "CA" answers CA_WAITING */
+  /* when set, the "CA" answers issue calls with ca_answer; the ca_state and
+   * type of the last issue request it saw */
+  bool ca_answer_set;
+  struct cmp_ca_answer ca_answer;
+  uint8_t seen_ca_state[CMP_MAX_CA_STATE];
+  size_t seen_ca_state_len;
+  int seen_type;
+  /* revocations the "CA" was asked for, and what it answers them */
+  size_t ca_revokes;
+  int ca_revoke_err;
+  bool ca_revoke_waits;
   /* certificates by serial, with status and the auth_ref that enrolled them */
   char serials[MAX_TXNS][2 * CMP_MAX_SERIAL + 1];
   bool revoked[MAX_TXNS];

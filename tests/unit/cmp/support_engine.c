@@ -211,11 +211,19 @@ void play(struct cmp_exchange *ex, const char *profile) {
       cmp_exchange_compute(ex);
       break;
     case CMP_STEP_ISSUE: {
+      const struct cmp_issue_request *r = cmp_exchange_issue_request(ex);
+      F->seen_type = r->type;
+      F->seen_ca_state_len = r->ca_state.p != NULL ? r->ca_state.len : 0;
+      if (F->seen_ca_state_len > 0)
+        memcpy(F->seen_ca_state, r->ca_state.p, r->ca_state.len);
+      if (F->ca_answer_set) {
+        cmp_exchange_issue_answer(ex, &F->ca_answer);
+        break;
+      }
       if (F->ca_waits) {
         cmp_exchange_issue_waiting(ex);
         break;
       }
-      const struct cmp_issue_request *r = cmp_exchange_issue_request(ex);
       struct cert_spec s = {0};
       uint8_t der[2048];
       size_t der_len;
@@ -231,6 +239,15 @@ void play(struct cmp_exchange *ex, const char *profile) {
       if (err == 0)
         F->issued++;
       cmp_exchange_issue_done(ex, err, der, der_len);
+      break;
+    }
+    case CMP_STEP_REVOKE: {
+      const struct cmp_revoke_request *rv = cmp_exchange_revoke_request(ex);
+      assert_true(rv->cert.p != NULL || rv->body.p != NULL);
+      F->ca_revokes++;
+      struct cmp_ca_answer a = {.err = F->ca_revoke_err, .waiting = F->ca_revoke_waits,
+                                .check_after = 3};
+      cmp_exchange_revoke_answer(ex, &a);
       break;
     }
     case CMP_STEP_INSERT: {
@@ -292,11 +309,17 @@ void play(struct cmp_exchange *ex, const char *profile) {
           F->cert_lens[si] = c->der_len;
           memcpy(F->serials[si], c->serial, sizeof F->serials[0]);
         }
-        char nonce[sizeof s->sender_nonce]; /* an empty nonce leaves the stored one */
-        memcpy(nonce, s->sender_nonce, sizeof nonce);
+        /* An empty nonce, CA state or check time leaves the stored one. */
+        struct cmp_txn_record old = *s;
         *s = *t;
         if (t->sender_nonce[0] == '\0')
-          memcpy(s->sender_nonce, nonce, sizeof nonce);
+          memcpy(s->sender_nonce, old.sender_nonce, sizeof old.sender_nonce);
+        if (t->ca_state_len == 0) {
+          memcpy(s->ca_state, old.ca_state, sizeof old.ca_state);
+          s->ca_state_len = old.ca_state_len;
+        }
+        if (t->ca_check_at == 0)
+          s->ca_check_at = old.ca_check_at;
         cmp_exchange_store_done(ex, 0);
       }
       break;

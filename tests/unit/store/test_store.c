@@ -1123,6 +1123,70 @@ static void test_poll_refresh_and_background_issue_keep_each_others_nonce(void *
   assert_string_equal(got, "issued feedfacefeedfacefeedfacefeedface");
 }
 
+/* A transaction waiting at an upstream CA keeps what its backend needs to
+ * ask again and when: the background issuer does not take it before then,
+ * a device's poll leaves both as they are, and the next ask renews them. */
+static void test_a_row_waiting_at_the_ca_keeps_its_state_and_time(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op ins, early, poll, again, late, look;
+  make_insert(&ins, 1, false);
+  ins.txn.state = CMP_TXN_PENDING_CA;
+  memcpy(ins.txn.ca_state, "state-one", ins.txn.ca_state_len = 9);
+  ins.txn.ca_check_at = T0 + 100;
+  static const uint8_t request[] = {0x30, 0x00};
+  ins.request_der = request;
+  ins.request_der_len = sizeof request;
+  memset(&early, 0, sizeof early);
+  early.kind = CG_STORE_OP_NEXT_APPROVED;
+  early.now = T0 + 99;
+  /* a device's pollReq: a new nonce, nothing of the CA's */
+  poll = ins;
+  poll.kind = CG_STORE_OP_UPDATE;
+  poll.txn.prev_state = poll.txn.state;
+  poll.txn.ca_state_len = 0;
+  poll.txn.ca_check_at = 0;
+  strcpy(poll.txn.sender_nonce, "0123456789abcdef0123456789abcdef");
+  poll.txn.updated_at = T0 + 20;
+  /* the background ask: the CA still waits, with new state */
+  again = poll;
+  again.txn.sender_nonce[0] = '\0';
+  memcpy(again.txn.ca_state, "state-two!", again.txn.ca_state_len = 10);
+  again.txn.ca_check_at = T0 + 200;
+  again.txn.updated_at = T0 + 101;
+  memset(&late, 0, sizeof late);
+  late.kind = CG_STORE_OP_NEXT_APPROVED;
+  late.now = T0 + 200;
+  make_lookup(&look, NULL, ins.txn.txid);
+  submit(st, &ins, NULL);
+  submit(st, &early, NULL);
+  submit(st, &poll, NULL);
+  submit(st, &again, NULL);
+  submit(st, &late, NULL);
+  submit(st, &look, NULL);
+  run_until(&f->loop, &tally.done, 6);
+  assert_int_equal(ins.result, 0);
+  assert_int_equal(early.result, 0);
+  assert_false(early.txn_found);
+  assert_int_equal(poll.result, 0);
+  assert_int_equal(again.result, 0);
+  assert_int_equal(late.result, 0);
+  assert_true(late.txn_found);
+  assert_int_equal(late.txn.ca_state_len, 10);
+  assert_memory_equal(late.txn.ca_state, "state-two!", 10);
+  assert_int_equal(late.txn.ca_check_at, T0 + 200);
+  assert_int_equal(look.result, 0);
+  assert_true(look.txn_found);
+  assert_string_equal(look.txn.sender_nonce, "0123456789abcdef0123456789abcdef");
+  cg_store_op_release(&early);
+  cg_store_op_release(&late);
+  cg_store_op_release(&look);
+  stop_and_close(f, st);
+  char got[80];
+  peer_text(f, "SELECT hex(ca_state) || ' ' || ca_check_at FROM transactions", got, sizeof got);
+  assert_string_equal(got, "73746174652D74776F21 2026-01-01T00:03:20Z");
+}
+
 static void test_update_applies_only_from_the_expected_state(void **state) {
   struct fixture *f = *state;
   struct cg_store *st = open_started(f);
@@ -1371,6 +1435,7 @@ int main(void) {
       T(test_waiting_requests_are_capped),
       T(test_poll_refresh_and_background_issue_keep_each_others_nonce),
       T(test_expiry_ends_old_waiting_and_unconfirmed_transactions),
+      T(test_a_row_waiting_at_the_ca_keeps_its_state_and_time),
       T(test_update_applies_only_from_the_expected_state),
       T(test_certificate_status_follows_its_confirmation),
       T(test_waiting_transactions_get_a_polling_reference),
