@@ -26,7 +26,10 @@ static bool template_spki(struct cmp_exchange *ex, const struct cmp_cert_templat
 }
 
 /* RFC 9483 §4.1.3: a kur is signed with the certificate it updates, which we
- * issued and which is still valid; oldCertId, when present, names it. */
+ * issued and which is still valid; oldCertId, when present, names it.  On a
+ * profile with on_behalf, the credential that enrolled the certificate (an
+ * RA in front of us, RFC 9483 §5.3) may update it too, naming it in
+ * oldCertId. */
 static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req *cr) {
   if (!ex->cert_found) {
     fail(ex, CG_EBAD_CERT_ID, "the certificate to update is unknown");
@@ -36,8 +39,17 @@ static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req 
     fail(ex, CG_ECERT_REVOKED, "the certificate to update is revoked");
     return false;
   }
-  if (ex->auth != AUTH_SIG || !der_view_eq(ex->msg.extra_certs[0], ex->found_cert)) {
+  bool by_itself = ex->auth == AUTH_SIG && der_view_eq(ex->msg.extra_certs[0], ex->found_cert);
+  bool by_enroller = ex->prof->on_behalf && cr->old_cert_serial.p != NULL &&
+                     ex->found_cert_auth_ref[0] != '\0' &&
+                     strcmp(ex->found_cert_auth_ref, ex->ref) == 0;
+  if (!by_itself && !by_enroller) {
     fail(ex, CG_ENOT_AUTHORIZED, "a kur must be signed with the certificate it updates");
+    return false;
+  }
+  struct cg_x509 old;
+  if (cg_x509_parse(ex->found_cert.p, ex->found_cert.len, &old)) {
+    fail(ex, CG_EBAD_CERT_ID, "the certificate to update is unreadable");
     return false;
   }
   if (cr->old_cert_issuer.p != NULL) {
@@ -46,7 +58,7 @@ static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req 
     struct der_tlv t;
     der_reader_view(&r, cr->old_cert_issuer);
     if (der_enter(&r, DER_CTX_CONS(4), &in) || der_expect(&in, DER_SEQUENCE, &t) ||
-        !der_view_eq(t.raw, ex->signer.issuer)) {
+        !der_view_eq(t.raw, old.issuer)) {
       fail(ex, CG_EBAD_CERT_ID, "oldCertId does not name the signer certificate");
       return false;
     }
@@ -108,9 +120,14 @@ bool build_issue_request(struct cmp_exchange *ex) {
   } else {
     const struct cmp_cert_template *tp = &ex->msg.u.cert_req.req[0].tmpl;
     is->subject = tp->subject;
-    if (ex->msg.type == CMP_KUR && (is->subject.p == NULL || is->subject.len <= 2) &&
-        ex->auth == AUTH_SIG)
-      is->subject = ex->signer.subject; /* RFC 9483 §4.1.3: the old subject by default */
+    struct cg_x509 old;
+    if (ex->msg.type == CMP_KUR && (is->subject.p == NULL || is->subject.len <= 2)) {
+      /* RFC 9483 §4.1.3: the subject of the certificate updated by default */
+      if (ex->found_cert.p != NULL && cg_x509_parse(ex->found_cert.p, ex->found_cert.len, &old) == 0)
+        is->subject = old.subject;
+      else if (ex->auth == AUTH_SIG)
+        is->subject = ex->signer.subject;
+    }
     if (tp->public_key.p == NULL) {
       fail(ex, CG_EBAD_TEMPLATE,
            "the template has no public key (central key generation is not offered)");

@@ -74,8 +74,14 @@ void verify_rev_request(struct cmp_exchange *ex) {
     fail(ex, CG_EBAD_CERT_ID, "no such certificate from this issuer");
     return;
   }
-  bool allowed = ex->auth == AUTH_SIG ? der_view_eq(ex->msg.extra_certs[0], ex->found_cert)
-                                      : strcmp(ex->found_cert_auth_ref, ex->ref) == 0;
+  /* Signed with the certificate, or by the credential that enrolled it: its
+   * secret, or (on_behalf: an RA acting for its devices, RFC 9483 §5.3.2)
+   * the certificate that signed its request. */
+  bool by_enroller = ex->found_cert_auth_ref[0] != '\0' &&
+                     strcmp(ex->found_cert_auth_ref, ex->ref) == 0;
+  bool allowed = ex->auth == AUTH_SIG ? der_view_eq(ex->msg.extra_certs[0], ex->found_cert) ||
+                                            (ex->prof->on_behalf && by_enroller)
+                                      : by_enroller;
   if (!allowed) {
     fail(ex, CG_ENOT_AUTHORIZED, "not authorized to revoke this certificate");
     return;

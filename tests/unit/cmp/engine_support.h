@@ -40,7 +40,7 @@ struct fixture {
   uint8_t master[32];
   struct cmp_server_cfg cfg;
   struct cmp_profile prof_default, prof_other, prof_implicit, prof_fixed, prof_random,
-      prof_manual;
+      prof_manual, prof_onbehalf;
   uint8_t kept[MAX_TXNS][4096]; /* requests kept with waiting transactions */
   size_t kept_len[MAX_TXNS];
   struct cmp_secret_record secret; /* REF's; its profile follows the one asked for */

@@ -86,6 +86,9 @@ int setup(void **state) {
   f->prof_manual.name = "manual";
   f->prof_manual.manual_approval = true;
   f->prof_manual.check_after = 7;
+  f->prof_onbehalf = f->prof_default;
+  f->prof_onbehalf.name = "onbehalf";
+  f->prof_onbehalf.on_behalf = true;
   f->cfg.master_key = f->master;
   f->cfg.pbm_max_iterations = 10000;
 
@@ -147,6 +150,7 @@ const struct cmp_profile *profile_named(const char *profile) {
          : !strcmp(profile, "fixed")    ? &F->prof_fixed
          : !strcmp(profile, "random")   ? &F->prof_random
          : !strcmp(profile, "manual")   ? &F->prof_manual
+         : !strcmp(profile, "onbehalf") ? &F->prof_onbehalf
                                         : &F->prof_other;
 }
 

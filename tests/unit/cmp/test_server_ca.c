@@ -223,6 +223,73 @@ static void test_a_rejected_certificate_is_revoked_at_the_ca(void **state) {
   F->ca_revoke_err = 0;
 }
 
+/* An RA in front of the gateway acts for its devices (RFC 9483 §5.3): with
+ * on_behalf, the credential that enrolled a certificate may update it (kur
+ * naming it in oldCertId) and revoke it; without, only the certificate itself. */
+static void test_on_behalf_the_enroller_may_update_and_revoke(void **state) {
+  (void)state;
+  for (int allowed = 0; allowed < 2; allowed++) {
+    const char *profile = allowed ? "onbehalf" : "default";
+    struct client c;
+    struct cmp_msg rsp;
+    uint8_t req[4096], cert[2048];
+    size_t len, cert_len;
+    /* Enrolled by the "RA": a cr signed with the RA's certificate. */
+    struct cmp_client_cred ra = {.key = F->ra_key, .cert = {F->ra_cert, F->ra_cert_len}};
+    client_init(&c, REF, SECRET);
+    assert_int_equal(cmp_client_cert_req(&ra, &c.hdr, CMP_CR,
+                                         (struct der_view){F->dev_name, F->dev_name_len},
+                                         F->dev_key, (struct der_view){NULL, 0}, req, sizeof req,
+                                         &len),
+                     0);
+    struct cmp_exchange *ex = run(profile, req, len);
+    decode_response(ex, &c, &rsp);
+    assert_int_equal(rsp.type, CMP_CP);
+    assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+    memcpy(cert, rsp.u.cert_rep.rsp[0].cert.p, cert_len = rsp.u.cert_rep.rsp[0].cert.len);
+    cmp_exchange_free(ex);
+
+    /* kur of it, signed by the RA, naming it in oldCertId. */
+    struct cg_key *new_key;
+    assert_int_equal(cg_key_generate_ec(256, &new_key), 0);
+    client_init(&c, REF, SECRET);
+    assert_int_equal(cmp_client_cert_req(&ra, &c.hdr, CMP_KUR, (struct der_view){NULL, 0},
+                                         new_key, (struct der_view){cert, cert_len}, req,
+                                         sizeof req, &len),
+                     0);
+    ex = run(profile, req, len);
+    decode_response(ex, &c, &rsp);
+    if (allowed) {
+      assert_int_equal(rsp.type, CMP_KUP);
+      assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+      /* the subject of the certificate updated, not the RA's */
+      struct cg_x509 x;
+      assert_int_equal(cg_x509_parse(rsp.u.cert_rep.rsp[0].cert.p,
+                                     rsp.u.cert_rep.rsp[0].cert.len, &x), 0);
+      assert_true(der_view_is(x.subject, F->dev_name, F->dev_name_len));
+    } else {
+      assert_error(&rsp, CG_FI_NOT_AUTHORIZED);
+    }
+    cmp_exchange_free(ex);
+    cg_key_free(new_key);
+
+    /* rr of it, signed by the RA. */
+    struct cg_x509 x;
+    assert_int_equal(cg_x509_parse(cert, cert_len, &x), 0);
+    client_init(&c, REF, SECRET);
+    assert_int_equal(cmp_client_rr(&ra, &c.hdr, x.issuer, x.serial, 4, req, sizeof req, &len), 0);
+    ex = run(profile, req, len);
+    decode_response(ex, &c, &rsp);
+    if (allowed) {
+      assert_int_equal(rsp.type, CMP_RP);
+      assert_int_equal(rsp.u.rev_rep.status[0].status, CMP_ACCEPTED);
+    } else {
+      assert_error(&rsp, CG_FI_NOT_AUTHORIZED);
+    }
+    cmp_exchange_free(ex);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_a_ca_refusal_is_passed_on_with_its_words, setup,
@@ -232,6 +299,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_an_rr_is_recorded_only_after_the_ca_revoked, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_a_rejected_certificate_is_revoked_at_the_ca, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_on_behalf_the_enroller_may_update_and_revoke, setup,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
