@@ -69,6 +69,7 @@ enum cg_err_class { CG_CLASS_OK, CG_CLASS_PEER, CG_CLASS_TRANSPORT, CG_CLASS_INT
   X(CERT_REVOKED, PEER, CERT_REVOKED, "certificate already revoked")                 \
   X(WRONG_INTEGRITY, PEER, WRONG_INTEGRITY, "protection not allowed here")           \
   X(CLOSED, TRANSPORT, NONE, "connection closed")                                  \
+  X(CONNECT, TRANSPORT, NONE, "cannot connect")                                    \
   X(TOO_BIG, TRANSPORT, NONE, "message exceeds the configured limit")              \
   X(TIMEOUT, TRANSPORT, NONE, "timed out")                                         \
   X(NOMEM, INTERNAL, SYSTEM_FAILURE, "out of memory")                              \

@@ -175,7 +175,7 @@ static void on_tcp_closed(uv_handle_t *h) {
     int r = start_connect(c);
     if (r != 0) {
       set_detail(c, "connect", r);
-      fail_request(c, CG_EIO);
+      fail_request(c, CG_ECONNECT);
     }
   }
 }
@@ -446,7 +446,7 @@ static void on_connect(uv_connect_t *req, int status) {
     return; /* cancelled by a close */
   if (status < 0) {
     set_detail(c, "connect", status);
-    fail_request(c, CG_EIO);
+    fail_request(c, CG_ECONNECT);
     return;
   }
   set_state(c, CONN_BUSY);
@@ -589,7 +589,7 @@ int cg_http_client_post(struct cg_http_client *c, const char *path, const uint8_
     free(c->out);
     c->out = NULL;
     conn_close(c);
-    return CG_EIO;
+    return c->state == CONN_DOWN || strcmp(step, "connect") == 0 ? CG_ECONNECT : CG_EIO;
   }
   uv_timer_start(&c->timer, on_timeout, c->timeout_ms, 0);
   return 0;

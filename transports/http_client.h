@@ -44,8 +44,10 @@ struct cg_http_response {
 
 /* Called once per post, on the loop.  err is 0 with rsp set (whatever the
  * HTTP status), or, with rsp NULL:
- *   CG_EIO       the connection could not be made or broke (detail in
+ *   CG_ECONNECT  the connection could not be made: nothing was sent, so
+ *                sending the request again is safe (detail in
  *                cg_http_client_detail());
+ *   CG_EIO       the connection broke;
  *   CG_ECLOSED   the server closed the connection before the response was
  *                complete, or the client was closed meanwhile;
  *   CG_ETIMEOUT  no complete response within the timeout;
@@ -67,7 +69,8 @@ int cg_http_client_new(uv_loop_t *loop, const struct cg_http_client_opts *opts,
  * body (copied) and calls cb(arg, ...) once with the outcome.  path must
  * start with '/' and hold no whitespace or control characters.  Returns 0
  * (cb will be called), CG_EBUSY (a request is in flight, or the client is
- * closing), CG_EINVAL (bad path) or CG_ENOMEM; cb is not called then. */
+ * closing), CG_EINVAL (bad path), CG_ENOMEM, CG_ECONNECT or CG_EIO (the
+ * connection could not be started: nothing was sent); cb is not called then. */
 int cg_http_client_post(struct cg_http_client *c, const char *path, const uint8_t *body,
                         size_t len, cg_http_client_cb cb, void *arg);
 

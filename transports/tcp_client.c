@@ -151,7 +151,7 @@ static void on_connect(uv_connect_t *req, int status) {
   if (x->done)
     return;
   if (status < 0) {
-    finish(x, CG_EIO, "connect", status);
+    finish(x, CG_ECONNECT, "connect", status);
     return;
   }
   uv_tcp_nodelay(&x->tcp, 1);
@@ -200,6 +200,6 @@ int cg_tcp_exchange(uv_loop_t *loop, const struct cg_tcp_exchange_opts *o, int t
   uv_timer_start(&x->timer, on_timeout, o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS, 0);
   int r = uv_tcp_connect(&x->connect_req, &x->tcp, (const struct sockaddr *)&ss, on_connect);
   if (r != 0)
-    finish(x, CG_EIO, "connect", r);
+    finish(x, CG_ECONNECT, "connect", r);
   return 0;
 }

@@ -541,7 +541,7 @@ static void test_connection_refused_is_an_io_error_with_detail(void **state) {
   f->next = one_post_next;
   run(f, one_post_next);
   assert_int_equal(f->n_got, 1);
-  assert_int_equal(f->got[0].err, CG_EIO);
+  assert_int_equal(f->got[0].err, CG_ECONNECT);
   assert_string_equal(f->got[0].detail, "connect: connection refused");
   free(f);
 }
