@@ -65,7 +65,6 @@
 #define MAX_RESPONSE (1024 * 1024)  /* a response we accept */
 #define MAX_CERTS 8                 /* certificates per input file */
 #define MAX_INFOTYPES CMP_GENM_MAX_ITAV
-#define MAX_RDNS 16
 #define DEFAULT_ITERATIONS 10000
 #define MAX_RESPONSE_ITERATIONS 1000000 /* a response may not make us hash longer */
 #define DEFAULT_POLL_MAX 600
@@ -351,56 +350,6 @@ static bool parse_url(struct client *cl, const char *url) {
   return true;
 }
 
-/* openssl's /A=B/C=D form (a backslash escapes the next character) into a
- * DER Name via cert_make_name(). */
-static bool parse_dn(const char *s, uint8_t *out, size_t cap, size_t *len) {
-  static const struct {
-    const char *name;
-    enum cg_oid_id oid;
-  } attrs[] = {{"CN", CG_OID_AT_CN},           {"O", CG_OID_AT_O},
-               {"OU", CG_OID_AT_OU},           {"C", CG_OID_AT_C},
-               {"L", CG_OID_AT_L},             {"ST", CG_OID_AT_ST},
-               {"emailAddress", CG_OID_AT_EMAIL}, {"serialNumber", CG_OID_AT_SERIAL},
-               {"street", CG_OID_AT_STREET},   {"DC", CG_OID_AT_DC},
-               {"UID", CG_OID_AT_UID}};
-  char buf[1024];
-  enum cg_oid_id types[MAX_RDNS];
-  const char *values[MAX_RDNS];
-  size_t n = 0, k = 0;
-  if (*s != '/' || strlen(s) >= sizeof buf)
-    return false;
-  s++;
-  while (*s != '\0') {
-    /* one "A=B": the name up to '=', the value up to an unescaped '/' */
-    const char *eq = strchr(s, '=');
-    if (eq == NULL || eq == s || n == MAX_RDNS)
-      return false;
-    size_t a = 0;
-    while (a < sizeof attrs / sizeof attrs[0] &&
-           (strlen(attrs[a].name) != (size_t)(eq - s) ||
-            strncmp(attrs[a].name, s, (size_t)(eq - s)) != 0))
-      a++;
-    if (a == sizeof attrs / sizeof attrs[0]) {
-      fprintf(stderr, "%s: unknown attribute '%.*s' in the subject\n", prog, (int)(eq - s), s);
-      return false;
-    }
-    types[n] = attrs[a].oid;
-    values[n] = buf + k;
-    for (s = eq + 1; *s != '\0' && *s != '/'; s++) {
-      if (*s == '\\' && s[1] != '\0')
-        s++;
-      buf[k++] = *s;
-    }
-    if (buf + k == values[n])
-      return false;
-    buf[k++] = '\0';
-    n++;
-    if (*s == '/')
-      s++;
-  }
-  return cert_make_name(types, values, n, out, cap, len) == 0;
-}
-
 /* Every CERTIFICATE block of a PEM file (cg_x509_pem_bundle), or one DER
  * certificate. */
 static int load_certs(const char *path, struct certs *c) {
@@ -587,7 +536,7 @@ static int load_inputs(struct client *cl) {
   }
   if (o->subject != NULL) {
     size_t len;
-    if (!parse_dn(o->subject, cl->subject, sizeof cl->subject, &len)) {
+    if (cert_name_from_text(o->subject, cl->subject, sizeof cl->subject, &len)) {
       fprintf(stderr, "%s: --subject must look like /CN=name/O=org\n", prog);
       return EXIT_USAGE;
     }

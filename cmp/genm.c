@@ -90,6 +90,67 @@ int cmp_itav_root_ca_cert(const struct cmp_itav *itav, struct der_view *cert) {
   return 1;
 }
 
+/* A SEQUENCE SIZE (1..MAX) OF SEQUENCE (certificates, CRLs) into views;
+ * certificates are parsed. */
+static int read_sequence_of(struct der_view value, bool certs, struct der_view *out, size_t max,
+                            size_t *n) {
+  struct der_reader r, seq;
+  struct der_tlv t;
+  *n = 0;
+  der_reader_view(&r, value);
+  if (der_enter(&r, DER_SEQUENCE, &seq) || !der_at_end(&r) || der_at_end(&seq))
+    return CG_EDER;
+  while (!der_at_end(&seq)) {
+    struct cg_x509 x;
+    if (der_expect(&seq, DER_SEQUENCE, &t) || *n == max ||
+        (certs && cg_x509_parse(t.raw.p, t.raw.len, &x)))
+      return CG_EDER;
+    out[(*n)++] = t.raw;
+  }
+  return 1;
+}
+
+int cmp_itav_ca_certs(const struct cmp_itav *itav, struct der_view *certs, size_t max,
+                      size_t *n) {
+  *n = 0;
+  if (!itav_is(itav, CG_OID_IT_CA_CERTS))
+    return CG_EINVAL;
+  return itav->value.len == 0 ? 0 : read_sequence_of(itav->value, true, certs, max, n);
+}
+
+int cmp_itav_crls(const struct cmp_itav *itav, struct der_view *crls, size_t max, size_t *n) {
+  *n = 0;
+  if (!itav_is(itav, CG_OID_IT_CRLS))
+    return CG_EINVAL;
+  return itav->value.len == 0 ? 0 : read_sequence_of(itav->value, false, crls, max, n);
+}
+
+int cmp_itav_root_ca_key_update(const struct cmp_itav *itav, struct der_view out[3]) {
+  memset(out, 0, 3 * sizeof *out);
+  if (!itav_is(itav, CG_OID_IT_ROOT_CA_KEY_UPDATE))
+    return CG_EINVAL;
+  if (itav->value.len == 0)
+    return 0;
+  struct der_reader r, seq, in;
+  struct der_tlv t;
+  struct cg_x509 x;
+  der_reader_view(&r, itav->value);
+  if (der_enter(&r, DER_SEQUENCE, &seq) || !der_at_end(&r) ||
+      der_expect(&seq, DER_SEQUENCE, &t) || cg_x509_parse(t.raw.p, t.raw.len, &x))
+    return CG_EDER;
+  out[0] = t.raw;
+  for (unsigned tag = 0; tag < 2 && !der_at_end(&seq); tag++) {
+    /* [0] and [1] are optional, in order */
+    if (der_peek_tag(&seq) != (int)DER_CTX_CONS(tag))
+      continue;
+    if (der_enter(&seq, DER_CTX_CONS(tag), &in) || der_expect(&in, DER_SEQUENCE, &t) ||
+        !der_at_end(&in) || cg_x509_parse(t.raw.p, t.raw.len, &x))
+      return CG_EDER;
+    out[1 + tag] = t.raw;
+  }
+  return der_at_end(&seq) && seq.err == 0 ? 1 : CG_EDER;
+}
+
 /* GeneralNames ::= SEQUENCE SIZE (1..MAX) OF GeneralName (RFC 5280 §4.2.1.6,
  * implicit module): each a context-specific [0]..[8] element.  r reads the
  * names. */

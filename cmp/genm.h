@@ -52,6 +52,21 @@ int cmp_genm_decode(struct der_view content, struct cmp_genm *out);
  * of another type. */
 int cmp_itav_root_ca_cert(const struct cmp_itav *itav, struct der_view *cert);
 
+/* The values a client reads from a genp (RFC 9483 §4.3).  Each returns 1
+ * with its output when the value is present, 0 when absent, CG_EINVAL when
+ * itav is of another type, CG_EDER when malformed (a certificate or CRL that
+ * is not one, more than max entries).  Views point into the itav's value. */
+/* id-it-caCerts: SEQUENCE SIZE (1..MAX) OF CMPCertificate. */
+int cmp_itav_ca_certs(const struct cmp_itav *itav, struct der_view *certs, size_t max,
+                      size_t *n);
+/* id-it-rootCaKeyUpdate: RootCaKeyUpdateContent ::= SEQUENCE { newWithNew
+ * CMPCertificate, newWithOld [0] CMPCertificate OPTIONAL, oldWithNew [1]
+ * CMPCertificate OPTIONAL }; out[0..2] (p NULL for an absent one). */
+int cmp_itav_root_ca_key_update(const struct cmp_itav *itav, struct der_view out[3]);
+/* id-it-crls: SEQUENCE SIZE (1..MAX) OF CertificateList (each a SEQUENCE:
+ * its signature is for the relying party to check). */
+int cmp_itav_crls(const struct cmp_itav *itav, struct der_view *crls, size_t max, size_t *n);
+
 enum cmp_crl_source_kind { CMP_CRL_SOURCE_DPN = 0, CMP_CRL_SOURCE_ISSUER = 1 };
 
 /* CRLStatus ::= SEQUENCE { source CRLSource, thisUpdate Time OPTIONAL }

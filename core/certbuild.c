@@ -252,3 +252,51 @@ int cert_make_name(const enum cg_oid_id *types, const char *const *values, size_
   der_end(&w, name);
   return der_writer_finish(&w, len) ? CG_ESPACE : 0;
 }
+
+#define MAX_RDNS 16
+
+int cert_name_from_text(const char *s, uint8_t *out, size_t cap, size_t *len) {
+  static const struct {
+    const char *name;
+    enum cg_oid_id oid;
+  } attrs[] = {{"CN", CG_OID_AT_CN},           {"O", CG_OID_AT_O},
+               {"OU", CG_OID_AT_OU},           {"C", CG_OID_AT_C},
+               {"L", CG_OID_AT_L},             {"ST", CG_OID_AT_ST},
+               {"emailAddress", CG_OID_AT_EMAIL}, {"serialNumber", CG_OID_AT_SERIAL},
+               {"street", CG_OID_AT_STREET},   {"DC", CG_OID_AT_DC},
+               {"UID", CG_OID_AT_UID}};
+  char buf[1024];
+  enum cg_oid_id types[MAX_RDNS];
+  const char *values[MAX_RDNS];
+  size_t n = 0, k = 0;
+  if (*s != '/' || strlen(s) >= sizeof buf)
+    return CG_EINVAL;
+  s++;
+  while (*s != '\0') {
+    /* one "A=B": the name up to '=', the value up to an unescaped '/' */
+    const char *eq = strchr(s, '=');
+    if (eq == NULL || eq == s || n == MAX_RDNS)
+      return CG_EINVAL;
+    size_t a = 0;
+    while (a < sizeof attrs / sizeof attrs[0] &&
+           (strlen(attrs[a].name) != (size_t)(eq - s) ||
+            strncmp(attrs[a].name, s, (size_t)(eq - s)) != 0))
+      a++;
+    if (a == sizeof attrs / sizeof attrs[0])
+      return CG_EINVAL;
+    types[n] = attrs[a].oid;
+    values[n] = buf + k;
+    for (s = eq + 1; *s != '\0' && *s != '/'; s++) {
+      if (*s == '\\' && s[1] != '\0')
+        s++;
+      buf[k++] = *s;
+    }
+    if (buf + k == values[n])
+      return CG_EINVAL;
+    buf[k++] = '\0';
+    n++;
+    if (*s == '/')
+      s++;
+  }
+  return cert_make_name(types, values, n, out, cap, len);
+}

@@ -71,5 +71,10 @@ int cert_build(const struct cert_spec *spec, const struct cg_key *issuer_key, ui
  * UTF8String (PrintableString for C).  0 or CG_ESPACE. */
 int cert_make_name(const enum cg_oid_id *types, const char *const *values, size_t n,
                    uint8_t *out, size_t cap, size_t *len);
+/* A Name from OpenSSL's one-line form, "/CN=name/O=org" (a backslash escapes
+ * the next character; attributes CN O OU C L ST emailAddress serialNumber
+ * street DC UID), through cert_make_name().  0, CG_EINVAL (not that form, an
+ * unknown attribute, an empty value, over 16 attributes) or CG_ESPACE. */
+int cert_name_from_text(const char *s, uint8_t *out, size_t cap, size_t *len);
 
 #endif

@@ -619,6 +619,25 @@ static void check_first_genp(const struct cmp_genm *g, const struct genp_fixture
   expect_raw(&seq, view(f->tmpl.p, f->tmpl.len));
   assert_leave(&top, &seq);
   assert_itav(&g->itav[7], CG_OID_IT_CERT_REQ_TEMPLATE, false);
+
+  /* The readers a client uses give the same back. */
+  struct der_view got[4], upd[3];
+  size_t n;
+  assert_int_equal(cmp_itav_ca_certs(&g->itav[0], got, 4, &n), 1);
+  assert_int_equal(n, 2);
+  assert_true(der_view_is(got[0], f->cert_a.p, f->cert_a.len));
+  assert_true(der_view_is(got[1], f->cert_b.p, f->cert_b.len));
+  assert_int_equal(cmp_itav_ca_certs(&g->itav[0], got, 1, &n), CG_EDER); /* over max */
+  assert_int_equal(cmp_itav_ca_certs(&g->itav[1], got, 4, &n), 0);
+  assert_int_equal(cmp_itav_ca_certs(&g->itav[2], got, 4, &n), CG_EINVAL);
+  assert_int_equal(cmp_itav_root_ca_key_update(&g->itav[2], upd), 1);
+  assert_true(der_view_is(upd[0], f->cert_a.p, f->cert_a.len));
+  assert_true(der_view_is(upd[1], f->cert_b.p, f->cert_b.len));
+  assert_true(der_view_is(upd[2], f->cert_c.p, f->cert_c.len));
+  assert_int_equal(cmp_itav_root_ca_key_update(&g->itav[3], upd), 1);
+  assert_null(upd[2].p);
+  assert_int_equal(cmp_itav_root_ca_key_update(&g->itav[4], upd), 0);
+  assert_null(upd[0].p);
 }
 
 static void check_second_genp(const struct cmp_genm *g, const struct genp_fixture *f) {
@@ -635,6 +654,16 @@ static void check_second_genp(const struct cmp_genm *g, const struct genp_fixtur
   expect_raw(&seq, view(f->crl, f->crl_len));
   assert_leave(&top, &seq);
   assert_itav(&g->itav[3], CG_OID_IT_CRLS, false);
+  struct der_view crls[2];
+  size_t n;
+  assert_int_equal(cmp_itav_crls(&g->itav[2], crls, 2, &n), 1);
+  assert_int_equal(n, 1);
+  assert_true(der_view_is(crls[0], f->crl, f->crl_len));
+  assert_int_equal(cmp_itav_crls(&g->itav[3], crls, 2, &n), 0);
+  /* a value that is not a SEQUENCE OF certificates is refused */
+  assert_int_equal(cmp_itav_ca_certs(&(struct cmp_itav){cg_oid(CG_OID_IT_CA_CERTS), g->itav[2].value},
+                                     crls, 2, &n),
+                   CG_EDER);
   assert_true(der_view_is(g->itav[4].oid, oid_unknown, sizeof oid_unknown));
   assert_int_equal(g->itav[4].value.len, 0);
 }
