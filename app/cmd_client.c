@@ -52,6 +52,7 @@
 #include "core/crypto.h"
 #include "core/der.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "core/oid.h"
 #include "core/x509.h"
 #include "transports/http_client.h"
@@ -353,24 +354,10 @@ static bool parse_url(struct client *cl, const char *url) {
 /* Every CERTIFICATE block of a PEM file (cg_x509_pem_bundle), or one DER
  * certificate. */
 static int load_certs(const char *path, struct certs *c) {
-  uint8_t *text;
-  size_t len;
-  if (app_read_file(path, &text, &len)) {
+  int err = cg_certs_from_file(path, c->der, c->v, MAX_CERTS, &c->n);
+  if (err == CG_EIO)
     fprintf(stderr, "%s: cannot read %s\n", prog, path);
-    return CG_EIO;
-  }
-  struct cg_x509 x;
-  if (len > 0 && text[0] == 0x30 && cg_x509_parse(text, len, &x) == 0) {
-    c->der[0] = text;
-    c->v[0] = (struct der_view){text, len};
-    c->n = 1;
-    return 0;
-  }
-  int err = cg_x509_pem_bundle((const char *)text, len, c->der, c->v, MAX_CERTS, &c->n);
-  free(text);
-  if (err == 0 && c->n == 0)
-    err = CG_ENOT_FOUND;
-  if (err)
+  else if (err)
     fprintf(stderr, "%s: %s holds no readable certificate\n", prog, path);
   return err;
 }
@@ -383,21 +370,10 @@ static void free_certs(struct certs *c) {
 
 /* A private key from PEM (PKCS#8, SEC1 or PKCS#1). */
 static int load_key(const char *path, struct cg_key **key) {
-  static const char *const labels[] = {"PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"};
-  uint8_t *text, der[8192];
-  size_t len, der_len, used;
-  if (app_read_file(path, &text, &len)) {
+  int err = cg_key_from_pem_file(path, key);
+  if (err == CG_EIO)
     fprintf(stderr, "%s: cannot read %s\n", prog, path);
-    return CG_EIO;
-  }
-  int err = CG_ENOT_FOUND;
-  for (size_t i = 0; i < 3 && err; i++)
-    if (cg_pem_decode(labels[i], (const char *)text, len, der, sizeof der, &der_len, &used) == 0)
-      err = cg_key_from_private_der(der, der_len, key);
-  cg_wipe(der, sizeof der);
-  cg_wipe(text, len);
-  free(text);
-  if (err)
+  else if (err)
     fprintf(stderr, "%s: %s holds no usable private key\n", prog, path);
   return err;
 }
@@ -406,7 +382,7 @@ static int load_key(const char *path, struct cg_key **key) {
 static int load_csr(struct client *cl) {
   uint8_t *data;
   size_t len;
-  if (app_read_file(cl->o.csr, &data, &len)) {
+  if (cg_read_file(cl->o.csr, &data, &len)) {
     fprintf(stderr, "%s: cannot read %s\n", prog, cl->o.csr);
     return CG_EIO;
   }

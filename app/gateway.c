@@ -20,6 +20,7 @@
 #include "cmp/msg.h"
 #include "cmp/server.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/work.h"
 #include "store/store.h"
@@ -774,7 +775,7 @@ static int load_pem_certs(struct gateway *gw, const char *profile, const char *f
   char path[CG_PATH_MAX];
   uint8_t *text;
   size_t len;
-  if (cg_config_resolve(&gw->cfg, file, path, sizeof path) || app_read_file(path, &text, &len)) {
+  if (cg_config_resolve(&gw->cfg, file, path, sizeof path) || cg_read_file(path, &text, &len)) {
     cg_error("profile %s: cannot read %s", profile, file);
     return CG_ECONFIG;
   }

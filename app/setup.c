@@ -11,38 +11,8 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/file.h"
 #include "core/log.h"
-
-int app_read_file(const char *path, uint8_t **data, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return CG_EIO;
-  size_t cap = 4096, n = 0;
-  uint8_t *p = malloc(cap + 1);
-  while (p != NULL) {
-    n += fread(p + n, 1, cap - n, f);
-    if (n < cap)
-      break;
-    uint8_t *q = realloc(p, 2 * cap + 1);
-    if (q == NULL) {
-      free(p);
-      p = NULL;
-      break;
-    }
-    p = q;
-    cap *= 2;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (p == NULL || bad) {
-    free(p);
-    return CG_EIO;
-  }
-  p[n] = 0;
-  *data = p;
-  *len = n;
-  return 0;
-}
 
 int app_write_new_file(const char *path, const void *data, size_t len, unsigned mode) {
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
@@ -87,7 +57,7 @@ int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]) {
     return CG_ECONFIG;
   }
   if (cg_config_resolve(cfg, cfg->master_key, path, sizeof path) ||
-      app_read_file(path, &text, &len)) {
+      cg_read_file(path, &text, &len)) {
     cg_error("cannot read the master key file %s", cfg->master_key);
     return CG_ECONFIG;
   }
@@ -118,14 +88,14 @@ int app_load_ra(const struct cg_config *cfg, struct app_ra *ra) {
     return CG_ECONFIG;
   }
   if (cg_config_resolve(cfg, cfg->ra_password_file, path, sizeof path) ||
-      app_read_file(path, &pass, &pass_len)) {
+      cg_read_file(path, &pass, &pass_len)) {
     cg_error("cannot read the RA password file %s", cfg->ra_password_file);
     return CG_ECONFIG;
   }
   while (pass_len > 0 && (pass[pass_len - 1] == '\n' || pass[pass_len - 1] == '\r'))
     pass[--pass_len] = 0;
   int err = cg_config_resolve(cfg, cfg->ra_pkcs12, path, sizeof path);
-  if (err == 0 && app_read_file(path, &p12, &p12_len) != 0)
+  if (err == 0 && cg_read_file(path, &p12, &p12_len) != 0)
     err = CG_EIO;
   if (err == 0)
     err = cg_pkcs12_parse(p12, p12_len, (const char *)pass, &ra->key, &ra->cert, &ra->cert_len,

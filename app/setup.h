@@ -28,8 +28,6 @@ struct app_ra {
   struct cg_x509 x509; /* of the RA certificate */
 };
 
-/* Reads a whole file (malloc'ed, NUL added after the data).  0 or CG_EIO. */
-int app_read_file(const char *path, uint8_t **data, size_t *len);
 /* Creates path (it must not exist) with the given mode and contents.
  * 0, CG_EEXISTS or CG_EIO. */
 int app_write_new_file(const char *path, const void *data, size_t len, unsigned mode);

@@ -17,6 +17,7 @@
 #include "core/crlbuild.h"
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/x509.h"
 
@@ -37,39 +38,6 @@ struct local_ca {
   unsigned delay; /* seconds a request waits at this CA (delay = N; testing) */
 };
 
-static char *read_text(const char *base, const char *path, size_t *len) {
-  char full[4096];
-  if (path[0] == '/' || base == NULL)
-    snprintf(full, sizeof full, "%s", path);
-  else
-    snprintf(full, sizeof full, "%s/%s", base, path);
-  FILE *f = fopen(full, "rb");
-  if (f == NULL) {
-    cg_error("local CA: cannot open %s", full);
-    return NULL;
-  }
-  char *buf = malloc(65536);
-  size_t n = buf ? fread(buf, 1, 65535, f) : 0;
-  fclose(f);
-  if (buf)
-    buf[n] = 0;
-  *len = n;
-  return buf;
-}
-
-static int load_key(struct local_ca *ca, const char *text, size_t len) {
-  static const char *const labels[] = {"PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"};
-  uint8_t der[8192];
-  size_t der_len, used;
-  for (size_t i = 0; i < 3; i++)
-    if (cg_pem_decode(labels[i], text, len, der, sizeof der, &der_len, &used) == 0) {
-      int err = cg_key_from_private_der(der, der_len, &ca->key);
-      cg_wipe(der, sizeof der);
-      return err;
-    }
-  return CG_ENOT_FOUND;
-}
-
 static int local_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
   struct local_ca *ca = state;
   const char *cert_path = s->get(s->ctx, "cert"), *key_path = s->get(s->ctx, "key");
@@ -78,22 +46,17 @@ static int local_init(void *state, uv_loop_t *loop, const struct ca_settings *s)
     cg_error("local CA: settings 'cert' and 'key' are required");
     return CG_ECONFIG;
   }
-  size_t len;
-  char *text = read_text(s->base_dir, key_path, &len);
-  if (text == NULL)
-    return CG_ECONFIG;
-  int err = load_key(ca, text, len);
-  free(text);
+  char path[4096];
+  int err = cg_path_resolve(s->base_dir, key_path, path, sizeof path);
+  if (err == 0)
+    err = cg_key_from_pem_file(path, &ca->key);
   if (err) {
     cg_error("local CA: cannot read the private key in %s: %s", key_path, cg_strerror(err));
     return CG_ECONFIG;
   }
-  text = read_text(s->base_dir, cert_path, &len);
-  if (text == NULL)
-    return CG_ECONFIG;
-  if (cg_x509_pem_bundle(text, len, ca->chain_der, ca->chain, MAX_CHAIN, &ca->n_chain))
+  if (cg_path_resolve(s->base_dir, cert_path, path, sizeof path) ||
+      cg_certs_from_file(path, ca->chain_der, ca->chain, MAX_CHAIN, &ca->n_chain))
     ca->n_chain = 0; /* refused just below */
-  free(text);
   if (ca->n_chain == 0 || cg_x509_parse(ca->chain[0].p, ca->chain[0].len, &ca->cert)) {
     cg_error("local CA: no usable certificate in %s", cert_path);
     return CG_ECONFIG;

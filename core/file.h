@@ -1,0 +1,31 @@
+/*
+ * file.h - reading the files a configuration names: whole files, relative
+ * paths resolved against a base directory, PEM private keys and PEM
+ * certificate bundles.  Used at start and by the CLI, never on a hot path.
+ */
+#ifndef CG_CORE_FILE_H
+#define CG_CORE_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/crypto.h"
+#include "core/der.h"
+
+/* Reads a whole file into a new buffer (malloc'ed, a NUL added after the
+ * data; the caller frees it).  0 or CG_EIO. */
+int cg_read_file(const char *path, uint8_t **data, size_t *len);
+/* path, made absolute against base when it is relative and base is not
+ * NULL.  0 or CG_ESPACE. */
+int cg_path_resolve(const char *base, const char *path, char *out, size_t cap);
+/* The private key of a PEM file (PKCS#8 "PRIVATE KEY", SEC1 "EC PRIVATE
+ * KEY" or PKCS#1 "RSA PRIVATE KEY").  0, CG_EIO, CG_ENOT_FOUND (no key
+ * block) or the error of cg_key_from_private_der(). */
+int cg_key_from_pem_file(const char *path, struct cg_key **key);
+/* Every certificate of a PEM file (at most max, each malloc'ed into der[],
+ * views[] over them; cg_x509_pem_bundle()), or the one certificate of a DER
+ * file.  0 with *n >= 1, CG_EIO, CG_ENOT_FOUND (none), CG_EDER. */
+int cg_certs_from_file(const char *path, uint8_t **der, struct der_view *views, size_t max,
+                       size_t *n);
+
+#endif
