@@ -6,9 +6,11 @@
 #include "ca_backends/backend.h"
 
 extern const struct ca_backend_ops ca_local_ops;
+extern const struct ca_backend_ops ca_cmp_ops;
 
 static const struct ca_backend_ops *const backends[] = {
     &ca_local_ops,
+    &ca_cmp_ops,
 };
 
 const struct ca_backend_ops *ca_backend_find(const char *type) {
