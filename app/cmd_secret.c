@@ -6,7 +6,9 @@
  * one exists); `revoke` ends a secret and records it in the audit log.  The
  * database never holds a secret in clear and no command prints it again.
  */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -17,6 +19,7 @@
 #include "cmp/secret.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "store/query.h"
 #include "store/store.h"
 
@@ -27,7 +30,7 @@
 static int usage(void) {
   fprintf(stderr,
           "usage: cmpgw secret new -c CONF [--profile NAME] [--ref REF] [--ttl N(d|h|m|s)]\n"
-          "                        [--uses N] [--note TEXT] [--json]\n"
+          "                        [--uses N] [--note TEXT] [--secret-file FILE] [--json]\n"
           "       cmpgw secret list -c CONF [--profile NAME] [--json]\n"
           "       cmpgw secret show -c CONF REF [--json]\n"
           "       cmpgw secret revoke -c CONF REF [--json]\n");
@@ -73,8 +76,36 @@ static int ref_ok(const char *ref) {
   return 1;
 }
 
+/* A secret someone else made (a device's, moved from another system, or
+ * shared with a CA behind a passthrough RA): one line of 8..CMP_SECRET_MAX
+ * printable characters. */
+static bool read_secret_file(const char *path, char *out, size_t cap) {
+  uint8_t *text;
+  size_t len;
+  if (cg_read_file(path, &text, &len)) {
+    fprintf(stderr, "cmpgw secret new: cannot read %s\n", path);
+    return false;
+  }
+  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+    len--;
+  bool ok = len >= 8 && len < cap;
+  for (size_t i = 0; ok && i < len; i++)
+    ok = text[i] >= 0x20 && text[i] < 0x7f;
+  if (ok) {
+    memcpy(out, text, len);
+    out[len] = '\0';
+  } else {
+    fprintf(stderr, "cmpgw secret new: %s must hold the secret on one line: 8..%zu printable "
+                    "characters\n", path, cap - 1);
+  }
+  cg_wipe(text, len);
+  free(text);
+  return ok;
+}
+
 static int secret_new(int argc, char **argv) {
-  const char *conf = NULL, *profile = "default", *ref_arg = NULL, *note = NULL;
+  const char *conf = NULL, *profile = "default", *ref_arg = NULL, *note = NULL,
+             *secret_file = NULL;
   int json = 0;
   int64_t ttl = 0, max_uses = -1;
   for (int i = 1; i < argc; i++) {
@@ -86,6 +117,8 @@ static int secret_new(int argc, char **argv) {
       ref_arg = argv[++i];
     } else if (!strcmp(argv[i], "--json")) {
       json = 1;
+    } else if (!strcmp(argv[i], "--secret-file") && i + 1 < argc) {
+      secret_file = argv[++i];
     } else if (!strcmp(argv[i], "--ttl") && i + 1 < argc) {
       if ((ttl = parse_ttl(argv[++i])) < 0) {
         fprintf(stderr, "cmpgw secret new: --ttl is a number and a unit d, h, m or s "
@@ -131,13 +164,15 @@ static int secret_new(int argc, char **argv) {
   } else if (cmp_reference_generate(ref)) {
     return 1;
   }
-  char secret[CMP_SECRET_GEN_LEN + 1];
+  char secret[CMP_SECRET_MAX + 1];
   struct cmp_secret_record rec = {0};
   snprintf(rec.reference, sizeof rec.reference, "%s", ref);
   snprintf(rec.profile, sizeof rec.profile, "%s", profile);
   rec.created_at = (int64_t)time(NULL);
   rec.expires_at = ttl > 0 ? rec.created_at + ttl : 0;
-  if (cmp_secret_generate(secret) ||
+  if (secret_file != NULL && !read_secret_file(secret_file, secret, sizeof secret))
+    return CLI_USAGE;
+  if ((secret_file == NULL && cmp_secret_generate(secret)) ||
       cmp_secret_seal(master, ref, (const uint8_t *)secret, strlen(secret), rec.enc,
                       sizeof rec.enc, &rec.enc_len)) {
     fprintf(stderr, "cmpgw secret new: cannot make a secret\n");

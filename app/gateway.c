@@ -100,6 +100,7 @@ struct request {
   struct cg_store_op op;
   struct ca_call call;
   struct ca_revoke_call revoke_call;
+  struct ca_forward_call forward_call;
   struct ca_crl_call crl_call;
   /* issuing an approved transaction: nobody waits for an answer */
   bool background;
@@ -372,6 +373,12 @@ static void on_issued(struct ca_call *call, const struct cmp_ca_answer *a) {
   drive(r);
 }
 
+static void on_forwarded(struct ca_forward_call *call, const struct cmp_ca_answer *a) {
+  struct request *r = call->arg;
+  cmp_exchange_forward_answer(r->ex, a);
+  drive(r);
+}
+
 static void on_revoked(struct ca_revoke_call *call, const struct cmp_ca_answer *a) {
   struct request *r = call->arg;
   r->ca_waiting = a->waiting;
@@ -462,6 +469,21 @@ static void drive(struct request *r) {
     } else if (rc == CA_WAITING) {
       r->ca_waiting = true;
       cmp_exchange_issue_waiting(r->ex);
+      drive(r);
+    }
+    return;
+  }
+  case CMP_STEP_FORWARD: {
+    memset(&r->forward_call, 0, sizeof r->forward_call);
+    r->forward_call.req = cmp_exchange_forward_request(r->ex);
+    r->forward_call.done = on_forwarded;
+    r->forward_call.arg = r;
+    int rc = r->profile->ops->forward != NULL
+                 ? r->profile->ops->forward(r->profile->backend, &r->forward_call)
+                 : CG_ECA_FAILURE;
+    if (rc < 0) {
+      struct cmp_ca_answer a = {.err = rc};
+      cmp_exchange_forward_answer(r->ex, &a);
       drive(r);
     }
     return;
@@ -949,6 +971,15 @@ static int start_backends(struct gateway *gw) {
     p->cmp.manual_approval = pc->manual_approval;
     p->cmp.manual_revocation = pc->manual_revocation;
     p->cmp.on_behalf = pc->on_behalf;
+    p->cmp.relay = p->ops->relays != NULL && p->ops->relays(p->backend);
+    if (p->cmp.relay && (pc->manual_approval || pc->manual_revocation)) {
+      /* The CA's answers go to the device as they are, with the nonces of
+       * the device's messages: one answer to a request approved later has
+       * nobody to go to. */
+      cg_error("profile %s: approval = manual does not go with a backend that relays "
+               "(protection = passthrough)", pc->name);
+      return CG_ECONFIG;
+    }
     p->cmp.check_after = pc->check_after;
     if (pc->nested_trust_anchors[0] != 0) {
       int err = load_pem_certs(gw, pc->name, pc->nested_trust_anchors, p->nested_der,

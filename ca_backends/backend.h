@@ -68,6 +68,14 @@ struct ca_call {
   struct ca_job job;
 };
 
+/* One message forwarded unchanged (a backend that relays), kept alive by the
+ * caller until done runs. */
+struct ca_forward_call {
+  const struct cmp_forward_request *req;
+  void (*done)(struct ca_forward_call *call, const struct cmp_ca_answer *answer);
+  void *arg;
+};
+
 /* One revocation call, kept alive by the caller until done runs. */
 struct ca_revoke_call {
   const struct cmp_revoke_request *req;
@@ -102,6 +110,13 @@ struct ca_backend_ops {
    * negative error.  NULL for a CA whose revocations are the gateway's own
    * records (the store's revocations, from which its CRLs are made). */
   int (*revoke)(void *state, struct ca_revoke_call *call);
+  /* True when the backend forwards the device's messages unchanged and its
+   * answers carry the CA's answer to send on (RFC 9483 §5.2.1): the
+   * profiles it serves relay (cmp_profile.relay).  NULL: never. */
+  bool (*relays)(void *state);
+  /* Relaying backends: sends the device's certConf or pollReq to the CA as
+   * it is.  CA_ACCEPTED (done will be called) or a negative error. */
+  int (*forward)(void *state, struct ca_forward_call *call);
   /* Signs a current CRL listing the given revocations (RFC 5280 §5).
    * CA_ACCEPTED (done will be called) or a negative error; NULL when the
    * backend cannot produce CRLs. */

@@ -94,15 +94,20 @@ struct upstream {
   uint64_t calls, refusals, failures;
 };
 
-/* One call to the CA: an issue, a revocation, or a fetch of its material. */
-enum job_kind { JOB_ISSUE, JOB_REVOKE, JOB_MATERIAL };
+/* One call to the CA: an issue, a revocation, a device's message forwarded
+ * (passthrough), or a fetch of its material. */
+enum job_kind { JOB_ISSUE, JOB_REVOKE, JOB_FORWARD, JOB_MATERIAL };
 
 struct job {
   struct upstream *u;
   enum job_kind kind;
   struct ca_call *call;
   struct ca_revoke_call *rcall;
+  struct ca_forward_call *fcall;
   bool resumed; /* asking again about a request the CA holds */
+  /* u->cfg, and for passthrough the device's secret to check the CA's
+   * answers MAC'd for the device */
+  struct cmp_client_cfg cfg;
   struct cmp_client_txn *txn;
   struct cmp_link_req link;
   struct cg_work work;
@@ -597,6 +602,94 @@ static void outcome(struct job *j, const struct cmp_client_result *r, struct cmp
   cg_warn("backend %s: %s", u->name, text);
 }
 
+/* Passthrough: what the CA's answer means for the transaction, and the
+ * answer itself to send on.  Only an answer whose protection verified is
+ * sent on (signed: to the trusted anchors; MAC'd: with the device's
+ * secret); a certificate in it must chain to the trusted anchors too. */
+static void relayed_outcome(struct job *j, const struct cmp_client_result *r,
+                            struct cmp_ca_answer *a, char *text, size_t cap) {
+  struct upstream *u = j->u;
+  const struct cmp_msg *m = r->answer;
+  if (m == NULL || (r->outcome != CMP_CLIENT_OK && r->outcome != CMP_CLIENT_REFUSED) ||
+      r->unverified) {
+    struct cmp_client_result r2 = *r;
+    if (r->unverified && r2.outcome == CMP_CLIENT_OK) {
+      r2.outcome = CMP_CLIENT_BAD_ANSWER;
+      r2.detail = "its protection cannot be checked";
+    }
+    outcome(j, &r2, a, NULL, text, cap);
+    if (a->err == 0)
+      a->err = CG_ECA_FAILURE;
+    return;
+  }
+  memset(a, 0, sizeof *a);
+  text[0] = '\0';
+  a->detail = text;
+  a->answer = m->raw;
+  const struct cmp_status_info *st = NULL;
+  struct der_view cert = {NULL, 0};
+  switch (m->type) {
+  case CMP_IP:
+  case CMP_CP:
+  case CMP_KUP:
+    if (m->u.cert_rep.n == 1) {
+      st = &m->u.cert_rep.rsp[0].status;
+      cert = m->u.cert_rep.rsp[0].cert;
+    }
+    break;
+  case CMP_RP:
+    if (m->u.rev_rep.n >= 1)
+      st = &m->u.rev_rep.status[0];
+    break;
+  case CMP_ERROR:
+    st = &m->u.error.status;
+    break;
+  case CMP_POLLREP:
+    a->waiting = true;
+    a->check_after = m->u.poll_rep.n >= 1 && m->u.poll_rep.rep[0].check_after > 0
+                         ? (unsigned)m->u.poll_rep.rep[0].check_after : 1;
+    return;
+  case CMP_PKICONF:
+    return;
+  default:
+    break;
+  }
+  if (st == NULL) {
+    a->err = CG_ECA_FAILURE;
+    snprintf(text, cap, "the CA answered with %s", cmp_body_name(m->type));
+    a->answer = (struct der_view){NULL, 0};
+    return;
+  }
+  if (st->status == CMP_WAITING) {
+    a->waiting = true;
+    a->check_after = 1;
+    return;
+  }
+  if (st->status != CMP_ACCEPTED && st->status != CMP_GRANTED_WITH_MODS) {
+    char words[512] = "";
+    if (st->status_string.p != NULL)
+      cmp_free_text(st->status_string, words, sizeof words);
+    int bit = first_bit(st);
+    a->err = bit >= 0 ? cg_err_from_failinfo(bit) : CG_EBAD_REQUEST;
+    snprintf(text, cap, "the CA refused: %s", words[0] ? words : cg_strerror(a->err));
+    u->refusals++;
+    return;
+  }
+  if (m->type == CMP_IP || m->type == CMP_CP || m->type == CMP_KUP) {
+    enum cg_path_error why;
+    size_t n_pool = m->n_extra_certs < CG_X509_VERIFY_MAX_POOL ? m->n_extra_certs
+                                                                : CG_X509_VERIFY_MAX_POOL;
+    if (cert.p == NULL || cg_x509_verify_path(cert, m->extra_certs, n_pool, u->trusted,
+                                              u->n_trusted, (int64_t)time(NULL), 5, &why)) {
+      a->err = CG_ECA_FAILURE;
+      snprintf(text, cap, "the CA's certificate does not chain to the trusted anchors");
+      a->answer = (struct der_view){NULL, 0};
+      return;
+    }
+    a->cert = cert;
+  }
+}
+
 /* The job is over: the caller hears the CA's answer. */
 static void finish(struct job *j) {
   struct upstream *u = j->u;
@@ -605,7 +698,10 @@ static void finish(struct job *j) {
   uint8_t state[2 + CMP_MAX_NONCE];
   char text[600];
   cmp_client_txn_result(j->txn, &r);
-  outcome(j, &r, &a, state, text, sizeof text);
+  if (u->protection == PROT_PASSTHROUGH && j->kind != JOB_MATERIAL)
+    relayed_outcome(j, &r, &a, text, sizeof text);
+  else
+    outcome(j, &r, &a, state, text, sizeof text);
   /* A CA asked again that could not be reached (or answered garbage) is
    * asked again later: the request waits, its state as it was. */
   if (j->resumed && a.err != 0 &&
@@ -622,6 +718,9 @@ static void finish(struct job *j) {
     break;
   case JOB_REVOKE:
     j->rcall->done(j->rcall, &a);
+    break;
+  case JOB_FORWARD:
+    j->fcall->done(j->fcall, &a);
     break;
   case JOB_MATERIAL:
     u->fetching = false;
@@ -678,8 +777,9 @@ static void advance(struct job *j) {
 static int start(struct upstream *u, struct job *j, const struct cmp_client_req *req,
                  const struct cmp_client_pending *pending) {
   int64_t now = (int64_t)time(NULL);
-  int err = pending != NULL ? cmp_client_txn_resume(&u->cfg, pending, now, &j->txn)
-                            : cmp_client_txn_new(&u->cfg, req, now, &j->txn);
+  j->cfg = u->cfg;
+  int err = pending != NULL ? cmp_client_txn_resume(&j->cfg, pending, now, &j->txn)
+                            : cmp_client_txn_new(&j->cfg, req, now, &j->txn);
   if (err) {
     free(j);
     return err == CG_ENOMEM ? err : CG_ECA_FAILURE;
@@ -688,6 +788,27 @@ static int start(struct upstream *u, struct job *j, const struct cmp_client_req 
   u->calls++;
   advance(j);
   return 0;
+}
+
+/* A message forwarded as it is (passthrough); its answers MAC'd for the
+ * device are checked with the device's secret. */
+static int start_forward(struct upstream *u, struct job *j, const struct cmp_client_req *req,
+                         struct der_view secret) {
+  int64_t now = (int64_t)time(NULL);
+  j->cfg = u->cfg;
+  if (secret.p != NULL) {
+    j->cfg.cred.secret = secret.p;
+    j->cfg.cred.secret_len = secret.len;
+  }
+  int err = cmp_client_txn_new(&j->cfg, req, now, &j->txn);
+  if (err) {
+    free(j);
+    return CG_ECA_FAILURE;
+  }
+  u->jobs++;
+  u->calls++;
+  advance(j);
+  return CA_ACCEPTED;
 }
 
 static int up_issue(void *state, struct ca_call *call) {
@@ -704,7 +825,7 @@ static int up_issue(void *state, struct ca_call *call) {
   if (u->protection == PROT_PASSTHROUGH) {
     /* RFC 9483 §5.2.1: the request as it arrived. */
     struct cmp_client_req req = {.type = q->type, .message = q->message};
-    return start(u, j, &req, NULL) ? CG_ECA_FAILURE : CA_ACCEPTED;
+    return start_forward(u, j, &req, q->secret);
   }
   if (q->ca_state.p != NULL) {
     /* Asked again: a pollReq for the request the CA holds. */
@@ -746,7 +867,7 @@ static int up_revoke(void *state, struct ca_revoke_call *call) {
   j->rcall = call;
   if (u->protection == PROT_PASSTHROUGH && q->message.p != NULL) {
     struct cmp_client_req req = {.type = CMP_RR, .message = q->message};
-    return start(u, j, &req, NULL) ? CG_ECA_FAILURE : CA_ACCEPTED;
+    return start_forward(u, j, &req, q->secret);
   }
   if (q->ca_state.p != NULL && q->transaction_id.p != NULL) {
     struct cmp_client_pending p = {.type = CMP_RR, .cert_req_id = -1};
@@ -780,6 +901,25 @@ static int up_revoke(void *state, struct ca_revoke_call *call) {
   }
   int err = start(u, j, &req, NULL);
   return err ? err : CA_ACCEPTED;
+}
+
+static int up_forward(void *state, struct ca_forward_call *call) {
+  struct upstream *u = state;
+  if (u->stopping || u->protection != PROT_PASSTHROUGH)
+    return CG_EBUSY;
+  struct job *j = calloc(1, sizeof *j);
+  if (j == NULL)
+    return CG_ENOMEM;
+  j->u = u;
+  j->kind = JOB_FORWARD;
+  j->fcall = call;
+  struct cmp_client_req req = {.type = call->req->request_type, .message = call->req->message};
+  return start_forward(u, j, &req, call->req->secret);
+}
+
+static bool up_relays(void *state) {
+  const struct upstream *u = state;
+  return u->protection == PROT_PASSTHROUGH;
 }
 
 /* ---- the material, fetched ---------------------------------------------------- */
@@ -905,6 +1045,8 @@ const struct ca_backend_ops ca_cmp_ops = {
     .init = up_init,
     .issue = up_issue,
     .revoke = up_revoke,
+    .relays = up_relays,
+    .forward = up_forward,
     .crl = up_crl,
     .ca_certs = up_ca_certs,
     .root_update = up_root_update,

@@ -20,10 +20,11 @@
 void set_phase(struct cmp_exchange *ex, enum phase to) {
   static const unsigned allowed[] = {
       [PH_LOOKUP] = 1u << PH_VERIFY,
-      [PH_VERIFY] = 1u << PH_ISSUE | 1u << PH_REVOKE | 1u << PH_UPDATE | 1u << PH_INSERT |
-                    1u << PH_CRL | 1u << PH_NESTED | 1u << PH_NOTE,
+      [PH_VERIFY] = 1u << PH_ISSUE | 1u << PH_REVOKE | 1u << PH_FORWARD | 1u << PH_UPDATE |
+                    1u << PH_INSERT | 1u << PH_CRL | 1u << PH_NESTED | 1u << PH_NOTE,
       [PH_ISSUE] = 1u << PH_INSERT | 1u << PH_UPDATE,
       [PH_REVOKE] = 1u << PH_INSERT | 1u << PH_UPDATE,
+      [PH_FORWARD] = 1u << PH_UPDATE,
       [PH_INSERT] = 0,
       [PH_UPDATE] = 0,
       [PH_CRL] = 0,
@@ -54,6 +55,7 @@ void touch_deferred(struct cmp_exchange *ex) {
 void fail(struct cmp_exchange *ex, int err, const char *detail) {
   ex->err = err;
   ex->detail = detail;
+  ex->relayed = (struct der_view){NULL, 0}; /* the gateway answers itself */
   if (ex->deferred) {
     /* An approved request the CA could not serve: the transaction fails and
      * the device learns it at its next pollReq. */
@@ -391,7 +393,10 @@ struct cmp_exchange *cmp_exchange_new_approved(const struct cmp_server_cfg *cfg,
 }
 
 struct der_view cmp_exchange_request_to_keep(const struct cmp_exchange *ex) {
-  return ex->waiting ? (struct der_view){ex->req, ex->req_len} : (struct der_view){NULL, 0};
+  /* A relaying profile's waiting request is the device's to poll at the CA:
+   * nothing is issued from it later. */
+  return ex->waiting && !ex->prof->relay ? (struct der_view){ex->req, ex->req_len}
+                                         : (struct der_view){NULL, 0};
 }
 
 void cmp_exchange_free(struct cmp_exchange *ex) {
@@ -413,6 +418,8 @@ enum cmp_step cmp_exchange_step(const struct cmp_exchange *ex) {
     return CMP_STEP_ISSUE;
   case PH_REVOKE:
     return CMP_STEP_REVOKE;
+  case PH_FORWARD:
+    return CMP_STEP_FORWARD;
   case PH_INSERT:
     return CMP_STEP_INSERT;
   case PH_UPDATE:
@@ -530,6 +537,13 @@ void cmp_exchange_compute(struct cmp_exchange *ex) {
   }
   if (ex->phase != PH_PROTECT)
     return;
+  if (ex->relayed.p != NULL) {
+    /* The CA's answer, as it is. */
+    ex->rsp = ex->relayed.p;
+    ex->rsp_len = ex->relayed.len;
+    set_phase(ex, PH_DONE);
+    return;
+  }
   int err = protect(ex);
   if (err && ex->mac_ok) {
     /* Could not MAC the answer: fall back to a signed error. */
@@ -591,14 +605,24 @@ void cmp_exchange_issue_answer(struct cmp_exchange *ex, const struct cmp_ca_answ
     fail(ex, a->err,
          ca_detail(ex, a, cg_err_class(a->err) == CG_CLASS_PEER ? "the CA refused the request"
                                                                : cg_strerror(a->err)));
+    relay_take(ex, a);
     return;
   }
   if (a->waiting) {
     if (keep_ca_state(ex, a))
       ca_waiting(ex);
-    return;
+  } else {
+    if (ex->prof->relay) {
+      /* The CA decides on implicit confirmation; its answer says it. */
+      struct cmp_msg m;
+      ex->implicit_confirm = ex->msg.hdr.implicit_confirm && a->answer.p != NULL &&
+                             cmp_msg_decode(a->answer.p, a->answer.len, &m) == 0 &&
+                             m.hdr.implicit_confirm;
+    }
+    issued(ex, a->cert.p, a->cert.len);
   }
-  issued(ex, a->cert.p, a->cert.len);
+  if (ex->err == 0)
+    relay_take(ex, a);
 }
 
 const struct cmp_revoke_request *cmp_exchange_revoke_request(const struct cmp_exchange *ex) {

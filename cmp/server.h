@@ -17,6 +17,8 @@
  *   CMP_STEP_REVOKE   have the CA revoke cmp_exchange_revoke_request() (a
  *                     CA that keeps no record of its own has nothing to do),
  *                     then cmp_exchange_revoke_answer();
+ *   CMP_STEP_FORWARD  (relaying profiles) send cmp_exchange_forward_request()
+ *                     to the CA as it is, then cmp_exchange_forward_answer();
  *   CMP_STEP_INSERT   store cmp_exchange_txn() as a new transaction, with
  *                     cmp_exchange_cert() and cmp_exchange_revocation() when
  *                     not NULL, all or nothing; then cmp_exchange_store_done();
@@ -105,6 +107,11 @@ struct cmp_profile {
   /* RFC 9483 §4.4 (generalized delayed delivery): revocation requests wait
    * for an operator too, answered by an error message with status waiting. */
   bool manual_revocation;
+  /* RFC 9483 §5.2.1: the CA's answers go to the device as they are, from a
+   * backend that forwards the device's messages unchanged.  The device's
+   * certConf and pollReq are forwarded too (CMP_STEP_FORWARD) once they
+   * passed the gateway's own checks; its answers carry the CA's nonces. */
+  bool relay;
   /* RFC 9483 §5.3: the credential (secret or signer certificate) that
    * enrolled a certificate may also update it (kur naming it in oldCertId):
    * an RA in front of the gateway acts for its devices so. */
@@ -126,6 +133,9 @@ struct cmp_issue_request {
   /* What the backend kept when it last answered "waiting" for this request
    * (p NULL: asked for the first time). */
   struct der_view ca_state;
+  /* The shared secret of a MAC-protected request (p NULL otherwise), for a
+   * relaying backend that checks the CA's answers MAC'd for the device. */
+  struct der_view secret;
   struct der_view subject;    /* Name, whole TLV */
   struct der_view spki;       /* SubjectPublicKeyInfo, whole TLV */
   struct der_view extensions; /* requested Extension elements (contents); p NULL when none */
@@ -147,6 +157,19 @@ struct cmp_ca_answer {
   unsigned check_after;
   struct der_view ca_state; /* at most CMP_MAX_CA_STATE octets; p NULL: none */
   struct der_view cert;     /* issue: the certificate (whole TLV) */
+  /* Relaying profiles: the CA's answer, a whole PKIMessage to send to the
+   * device as it is (p NULL: none came, the gateway answers itself). */
+  struct der_view answer;
+};
+
+/* A device's message a relaying profile forwards as it is (views valid until
+ * the exchange is freed). */
+struct cmp_forward_request {
+  const char *profile;
+  int type;               /* CMP_CERTCONF, CMP_POLLREQ */
+  int request_type;       /* of the transaction: CMP_IR, ..., CMP_RR */
+  struct der_view message;
+  struct der_view secret; /* see cmp_issue_request */
 };
 
 /* What a CA is asked to revoke (views valid until the exchange is freed). */
@@ -163,6 +186,7 @@ struct cmp_revoke_request {
   struct der_view transaction_id, sender_nonce;
   uint64_t pvno;
   struct der_view ca_state; /* see cmp_issue_request */
+  struct der_view secret;   /* see cmp_issue_request */
 };
 
 enum cmp_step {
@@ -170,6 +194,7 @@ enum cmp_step {
   CMP_STEP_COMPUTE,
   CMP_STEP_ISSUE,
   CMP_STEP_REVOKE,
+  CMP_STEP_FORWARD,
   CMP_STEP_INSERT,
   CMP_STEP_UPDATE,
   CMP_STEP_CRL,
@@ -267,6 +292,12 @@ const struct cmp_revoke_request *cmp_exchange_revoke_request(const struct cmp_ex
  * whatever the CA said (the device's rejection stands; a CA that could not
  * revoke is in the log and the answer's statusString). */
 void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_answer *a);
+
+/* CMP_STEP_FORWARD: the device's message, and the CA's answer to it (a->answer
+ * is sent to the device; a->cert, a->waiting and a->err say what the answer
+ * means for the transaction). */
+const struct cmp_forward_request *cmp_exchange_forward_request(const struct cmp_exchange *ex);
+void cmp_exchange_forward_answer(struct cmp_exchange *ex, const struct cmp_ca_answer *a);
 
 /* CMP_STEP_CRL: the revocations to list (valid until the exchange is freed). */
 void cmp_exchange_crl_request(const struct cmp_exchange *ex,

@@ -31,11 +31,14 @@
  *   any phase -> PROTECT (an error answer) -> DONE
  *   VERIFY/ISSUE/REVOKE -> INSERT (a rejected transaction) -> PROTECT (error)
  *   ISSUE -> UPDATE, REVOKE -> UPDATE (background: approved requests)
+ *   LOOKUP -> VERIFY -> FORWARD -> UPDATE -> PROTECT -> DONE (relaying
+ *     profiles: certConf, and pollReq while the CA holds the request; PROTECT
+ *     then sends the CA's answer as it is)
  *   VERIFY -> NOTE (a refused secret's counters and audit) -> PROTECT (error)
  * VERIFY and PROTECT are the COMPUTE steps. */
 enum phase {
-  PH_LOOKUP, PH_VERIFY, PH_ISSUE, PH_REVOKE, PH_INSERT, PH_UPDATE, PH_CRL, PH_NESTED, PH_NOTE,
-  PH_PROTECT, PH_DONE
+  PH_LOOKUP, PH_VERIFY, PH_ISSUE, PH_REVOKE, PH_FORWARD, PH_INSERT, PH_UPDATE, PH_CRL,
+  PH_NESTED, PH_NOTE, PH_PROTECT, PH_DONE
 };
 
 enum auth_kind { AUTH_NONE, AUTH_PBM, AUTH_PBMAC1, AUTH_SIG };
@@ -95,6 +98,10 @@ struct cmp_exchange {
   struct cmp_mac mac;
   struct cmp_issue_request issue;
   struct cmp_revoke_request revoke;
+  struct cmp_forward_request forward;
+  /* Relaying profiles: the CA's answer to send as it is (arena); p NULL:
+   * none (the gateway answers itself: fail() clears it). */
+  struct der_view relayed;
   int64_t cert_req_id;
   bool implicit_confirm; /* granted */
   bool waiting;          /* the answer says waiting: the request awaits approval */
@@ -146,6 +153,9 @@ void touch_deferred(struct cmp_exchange *ex);
 void verify_cert_request(struct cmp_exchange *ex); /* ir, cr, kur, p10cr */
 void verify_cert_conf(struct cmp_exchange *ex);
 void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len);
+/* The certificate record of the transaction from the CA's DER (arena copy,
+ * names for operators).  False after fail(). */
+bool take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len);
 /* The CA answered "waiting": the device is told to poll (or, for an
  * approved request, the row waits for the next try). */
 void ca_waiting(struct cmp_exchange *ex);
@@ -177,6 +187,16 @@ void write_rev_body(struct cmp_exchange *ex, struct der_writer *w);
 int read_nested(struct cmp_exchange *ex);
 void verify_nested(struct cmp_exchange *ex);
 void write_nested_body(struct cmp_exchange *ex, struct der_writer *w);
+
+/* srv_relay.c */
+/* Keeps the CA's answer of a (for a relaying profile) to send it on, and
+ * takes from it what the transaction must remember: the senderNonce the
+ * device will echo, and whether the CA granted implicit confirmation.  Call
+ * after the state change the answer made. */
+void relay_take(struct cmp_exchange *ex, const struct cmp_ca_answer *a);
+/* For a relaying profile: a certConf or pollReq that passed the checks goes
+ * to the CA (FORWARD); true when it does. */
+bool relay_forward(struct cmp_exchange *ex);
 
 /* srv_genm.c */
 void verify_genm(struct cmp_exchange *ex);

@@ -113,6 +113,8 @@ bool build_issue_request(struct cmp_exchange *ex) {
   is->cert_req_id = ex->cert_req_id;
   if (ex->deferred && ex->txn.ca_state_len > 0)
     is->ca_state = (struct der_view){ex->txn.ca_state, ex->txn.ca_state_len};
+  if (ex->mac_ok)
+    is->secret = (struct der_view){ex->secret_plain, ex->secret_len};
   if (ex->msg.type == CMP_P10CR) {
     is->subject = ex->p10.subject;
     is->spki = ex->p10.spki;
@@ -244,20 +246,20 @@ void ca_waiting(struct cmp_exchange *ex) {
   set_phase(ex, PH_UPDATE);
 }
 
-void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
+bool take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
   uint8_t *der = cg_arena_dup(ex->arena, cert, len);
   struct cg_x509 x;
   char *subject = cg_arena_alloc(ex->arena, 1024), *issuer = cg_arena_alloc(ex->arena, 1024);
   char *sans = cg_arena_alloc(ex->arena, 1024), *key_type = cg_arena_alloc(ex->arena, 64);
   if (der == NULL || subject == NULL || issuer == NULL || sans == NULL || key_type == NULL) {
     fail(ex, CG_ENOMEM, "out of memory");
-    return;
+    return false;
   }
   struct cmp_cert_record *c = &ex->cert;
   if (cg_x509_parse(der, len, &x) || cg_name_to_string(x.subject, subject, 1024) ||
       cg_name_to_string(x.issuer, issuer, 1024) || cg_spki_describe(x.spki, key_type, 64)) {
     fail(ex, CG_ECA_UNAVAILABLE, "the CA returned an unusable certificate");
-    return;
+    return false;
   }
   struct der_view serial = x.serial;
   if (serial.len > 1 && serial.p[0] == 0) { /* the sign octet is not part of the number */
@@ -266,7 +268,7 @@ void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
   }
   if (serial.len > CMP_MAX_SERIAL) {
     fail(ex, CG_ECA_UNAVAILABLE, "the CA returned an unusable certificate");
-    return;
+    return false;
   }
   cg_hex(serial.p, serial.len, c->serial);
   c->subject = subject;
@@ -284,9 +286,14 @@ void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
   snprintf(c->txid, sizeof c->txid, "%s", ex->txid_hex);
   snprintf(c->profile, sizeof c->profile, "%s", ex->profile);
   ex->has_cert = true;
+  snprintf(ex->txn.cert_serial, sizeof ex->txn.cert_serial, "%s", c->serial);
+  return true;
+}
 
+void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
+  if (!take_cert(ex, cert, len))
+    return;
   struct cmp_txn_record *t = &ex->txn;
-  snprintf(t->cert_serial, sizeof t->cert_serial, "%s", c->serial);
   if (ex->deferred) {
     /* An approved request: the certificate waits in the store for the
      * device's next pollReq. */
@@ -390,6 +397,10 @@ void verify_cert_conf(struct cmp_exchange *ex) {
     return;
   }
   ex->rsp_type = CMP_PKICONF;
+  /* Relaying: the certConf goes to the CA, which revokes a rejected
+   * certificate itself. */
+  if (relay_forward(ex))
+    return;
   /* A rejected certificate is revoked at the CA too (a CA that keeps no
    * record of its own has nothing to do). */
   if (ex->has_revocation)

@@ -131,6 +131,9 @@ void verify_poll(struct cmp_exchange *ex) {
     return;
   }
   ex->cert_req_id = t->cert_req_id;
+  /* Relaying: the CA holds the request, and the device polls it there. */
+  if (t->state == CMP_TXN_PENDING_CA && relay_forward(ex))
+    return;
   if (t->state == CMP_TXN_PENDING_APPROVAL || t->state == CMP_TXN_PENDING_CA)
     ex->rsp_type = CMP_POLLREP;
   else if (!final_answer(ex, false))

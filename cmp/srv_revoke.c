@@ -40,6 +40,8 @@ void prepare_revoke(struct cmp_exchange *ex, struct der_view cert, int reason, b
   }
   if (ex->txn.ca_state_len > 0)
     r->ca_state = (struct der_view){ex->txn.ca_state, ex->txn.ca_state_len};
+  if (ex->mac_ok)
+    r->secret = (struct der_view){ex->secret_plain, ex->secret_len};
   set_phase(ex, PH_REVOKE);
 }
 
@@ -127,6 +129,7 @@ void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_ans
     fail(ex, a->err, a->detail != NULL && a->detail[0] ? a->detail
                      : cg_err_class(a->err) == CG_CLASS_PEER ? "the CA refused the revocation"
                                                              : cg_strerror(a->err));
+    relay_take(ex, a);
     return;
   }
   if (a->waiting) {
@@ -149,6 +152,7 @@ void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_ans
     }
     if (enter_waiting(ex, CMP_TXN_PENDING_CA)) {
       ex->rsp_type = CMP_ERROR;
+      relay_take(ex, a);
       set_phase(ex, PH_INSERT);
     }
     return;
@@ -158,6 +162,7 @@ void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_ans
     fail(ex, CG_ESTATE, "illegal state change");
     return;
   }
+  relay_take(ex, a);
   set_phase(ex, ex->deferred ? PH_UPDATE : PH_INSERT);
 }
 

@@ -59,6 +59,9 @@ struct fixture {
   uint8_t seen_ca_state[CMP_MAX_CA_STATE];
   size_t seen_ca_state_len;
   int seen_type;
+  /* messages forwarded (relaying profiles), and the answer given to them */
+  size_t forwards;
+  struct cmp_ca_answer fwd_answer;
   /* revocations the "CA" was asked for, and what it answers them */
   size_t ca_revokes;
   int ca_revoke_err;

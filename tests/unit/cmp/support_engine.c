@@ -254,6 +254,11 @@ void play(struct cmp_exchange *ex, const char *profile) {
       cmp_exchange_revoke_answer(ex, &a);
       break;
     }
+    case CMP_STEP_FORWARD:
+      assert_non_null(cmp_exchange_forward_request(ex)->message.p);
+      F->forwards++;
+      cmp_exchange_forward_answer(ex, &F->fwd_answer);
+      break;
     case CMP_STEP_INSERT: {
       const struct cmp_txn_record *t = cmp_exchange_txn(ex);
       const struct cmp_cert_record *c = cmp_exchange_cert(ex);
