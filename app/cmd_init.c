@@ -5,6 +5,7 @@
  * the database.  It refuses to touch an existing DIR.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,10 +150,14 @@ static int make_cert(struct cert_spec *s, const struct cg_key *subject_key,
   return cert_build(s, issuer_key, out, cap, len);
 }
 
-static int make_pki(struct pki *p) {
+/* The demo CA "O=org, CN=org CA" and RA "O=org, CN=org RA". */
+static int make_pki(struct pki *p, const char *org) {
   static const enum cg_oid_id types[] = {CG_OID_AT_O, CG_OID_AT_CN};
-  const char *ca_values[] = {"cmpgw demo", "cmpgw demo CA"};
-  const char *ra_values[] = {"cmpgw demo", "cmpgw demo RA"};
+  char ca_cn[160], ra_cn[160];
+  snprintf(ca_cn, sizeof ca_cn, "%s CA", org);
+  snprintf(ra_cn, sizeof ra_cn, "%s RA", org);
+  const char *ca_values[] = {org, ca_cn};
+  const char *ra_values[] = {org, ra_cn};
   int64_t now = (int64_t)time(NULL);
   int err;
   if ((err = cg_key_generate_ec(256, &p->ca_key)) || (err = cg_key_generate_ec(256, &p->ra_key)) ||
@@ -189,11 +194,11 @@ static int make_pki(struct pki *p) {
   return make_cert(&ra, p->ra_key, p->ca_key, p->ra_cert, sizeof p->ra_cert, &p->ra_cert_len);
 }
 
-static int write_deployment(const char *dir, const char *http, const char *tcp, const char *admin,
-                            char *ra_subject, size_t ra_subject_cap) {
+static int write_deployment(const char *dir, const char *org, const char *http, const char *tcp,
+                            const char *admin, char *ra_subject, size_t ra_subject_cap) {
   struct pki p = {0};
   uint8_t key_der[4096];
-  int err = make_pki(&p);
+  int err = make_pki(&p, org);
   if (err) {
     fprintf(stderr, "cmpgw init: cannot make the demo PKI: %s\n", cg_strerror(err));
     goto out;
@@ -262,14 +267,27 @@ out:
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: cmpgw init DIR [--http HOST:PORT] [--tcp HOST:PORT] [--admin HOST:PORT]\n");
+  fprintf(stderr, "usage: cmpgw init DIR [--http HOST:PORT] [--tcp HOST:PORT] [--admin HOST:PORT]\n"
+                  "                      [--org NAME]\n");
   return 2;
 }
 
 int cmd_init(int argc, char **argv) {
   const char *dir = NULL, *http = "127.0.0.1:8080", *tcp = NULL,
-             *admin = "127.0.0.1:9090";
+             *admin = "127.0.0.1:9090", *org = "cmpgw demo";
   for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--org") && i + 1 < argc) {
+      org = argv[++i];
+      size_t n = strlen(org);
+      bool printable = n > 0 && n <= 60;
+      for (size_t k = 0; printable && k < n; k++)
+        printable = org[k] >= 0x20 && org[k] < 0x7f;
+      if (!printable) {
+        fprintf(stderr, "cmpgw init: --org is 1..60 printable characters\n");
+        return 2;
+      }
+      continue;
+    }
     const char **opt = !strcmp(argv[i], "--http")    ? &http
                        : !strcmp(argv[i], "--tcp")   ? &tcp
                        : !strcmp(argv[i], "--admin") ? &admin
@@ -302,7 +320,7 @@ int cmd_init(int argc, char **argv) {
     return 1;
   }
   char ra_subject[512];
-  if (write_deployment(dir, http, tcp, admin, ra_subject, sizeof ra_subject)) {
+  if (write_deployment(dir, org, http, tcp, admin, ra_subject, sizeof ra_subject)) {
     remove_all(dir);
     return 1;
   }

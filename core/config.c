@@ -260,9 +260,15 @@ static int on_entry(void *user, const char *section, const char *k, const char *
           (cfg->lockout_seconds = (unsigned)x, 1));
   } else if (!strncmp(section, "profile ", 8)) {
     struct cg_config_profile *p = profile(cfg, section + 8);
+    if (p == NULL)
+      snprintf(c->error, sizeof c->error, "too many [profile] sections (at most %d) or a name "
+               "over %d characters", CG_MAX_PROFILES, CG_NAME_MAX);
     ok = p != NULL && profile_key(c, p, k, v);
   } else if (!strncmp(section, "backend ", 8)) {
     struct cg_config_backend *b = backend(cfg, section + 8);
+    if (b == NULL)
+      snprintf(c->error, sizeof c->error, "too many [backend] sections (at most %d) or a name "
+               "over %d characters", CG_MAX_BACKENDS, CG_NAME_MAX);
     ok = b != NULL && backend_key(c, b, k, v);
   } else {
     snprintf(c->error, sizeof c->error, "unknown section [%s]", section);

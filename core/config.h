@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CG_MAX_PROFILES 16
-#define CG_MAX_BACKENDS 8
+#define CG_MAX_PROFILES 32
+#define CG_MAX_BACKENDS 16
 #define CG_MAX_BACKEND_KEYS 32
 #define CG_NAME_MAX 64
 #define CG_PATH_MAX 1024

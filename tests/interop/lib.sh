@@ -19,17 +19,24 @@ DAEMON_STATUS=""
 PORT=""
 IT_LOG_SHOWN=""
 CLIENT_PID="" # a client a test runs in the background; killed at exit
+PEERS=""      # names of the other daemons started with peer_start
 
 step() { printf '\n== %s\n' "$*"; }
 ok() { printf '   ok: %s\n' "$*"; }
 
-# show_daemon_log: print the daemon's stderr once (on failure).
+# show_daemon_log: print the daemon's stderr (and the other daemons') once (on failure).
 show_daemon_log() {
+    local p
     if [ -z "$IT_LOG_SHOWN" ] && [ -n "$DAEMON_LOG" ] && [ -f "$DAEMON_LOG" ]; then
         IT_LOG_SHOWN=1
         echo "---- daemon log ($DAEMON_LOG) ----" >&2
         cat "$DAEMON_LOG" >&2
         echo "---- end of daemon log ----" >&2
+        for p in $PEERS; do
+            [ -f "$IT_TMP/$p.log" ] || continue
+            echo "---- $p log ----" >&2
+            cat "$IT_TMP/$p.log" >&2
+        done
     fi
 }
 
@@ -133,9 +140,12 @@ daemon_stop() {
 }
 
 lib_cleanup() {
-    local rc=$?
+    local rc=$? p
     trap - EXIT
     [ -z "$CLIENT_PID" ] || kill "$CLIENT_PID" 2>/dev/null || true
+    for p in $PEERS; do
+        peer_exited "$p" || peer_stop "$p" TERM 20 || peer_stop "$p" KILL 20 || true
+    done
     if [ -n "$DAEMON_PID" ] && ! daemon_exited; then
         kill -s TERM "$DAEMON_PID" 2>/dev/null || true
         if ! until_true 20 daemon_exited; then
@@ -148,6 +158,47 @@ lib_cleanup() {
     [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || show_daemon_log
     [ -n "$IT_TMP" ] && rm -rf "$IT_TMP"
     exit "$rc"
+}
+
+# ---------------------------------------------------------------- other daemons
+
+# peer_start NAME CONF: another `cmpgw serve -c CONF` in the background (the CA
+# behind the RA under test, say), its stderr in $IT_TMP/NAME.log; waits (60 s)
+# for its "listening http" line.  peer_port NAME gives its HTTP port.
+peer_start() {
+    local name="$1" conf="$2"
+    rm -f "$IT_TMP/$name.pid" "$IT_TMP/$name.status"
+    (
+        set +e
+        "$CMPGW" serve -c "$conf" </dev/null >/dev/null 2>"$IT_TMP/$name.log" &
+        echo $! >"$IT_TMP/$name.pid"
+        wait $!
+        echo $? >"$IT_TMP/$name.status"
+    ) &
+    echo $! >"$IT_TMP/$name.wrapper"
+    case " $PEERS " in *" $name "*) ;; *) PEERS="$PEERS $name" ;; esac
+    until_true 60 test -s "$IT_TMP/$name.pid" || fail "$name did not start"
+    until_true 60 peer_listening "$name" ||
+        fail "$name did not start listening" "$IT_TMP/$name.log"
+}
+
+peer_listening() {
+    peer_exited "$1" && fail "$1 exited (status $(cat "$IT_TMP/$1.status"))" "$IT_TMP/$1.log"
+    grep -qE 'listening http 127\.0\.0\.1:[0-9]+' "$IT_TMP/$1.log" 2>/dev/null
+}
+
+peer_port() {
+    grep -oE 'listening http 127\.0\.0\.1:[0-9]+' "$IT_TMP/$1.log" | tail -n 1 | sed 's/.*://'
+}
+
+peer_exited() { [ -s "$IT_TMP/$1.status" ]; }
+
+# peer_stop NAME SIGNAL SECONDS: send SIGNAL, wait up to SECONDS for the exit.
+peer_stop() {
+    [ -s "$IT_TMP/$1.pid" ] || return 0
+    kill -s "$2" "$(cat "$IT_TMP/$1.pid")" 2>/dev/null || true
+    until_true "$3" peer_exited "$1" || return 1
+    wait "$(cat "$IT_TMP/$1.wrapper")" 2>/dev/null || true
 }
 
 # ---------------------------------------------------------------- small helpers
