@@ -105,6 +105,7 @@ struct job {
   struct ca_revoke_call *rcall;
   struct ca_forward_call *fcall;
   bool resumed; /* asking again about a request the CA holds */
+  int stage;    /* JOB_MATERIAL: see fetch() */
   /* u->cfg, and for passthrough the device's secret to check the CA's
    * answers MAC'd for the device */
   struct cmp_client_cfg cfg;
@@ -114,6 +115,7 @@ struct job {
 };
 
 static void schedule_refresh(struct upstream *u, unsigned seconds);
+static void fetch(struct upstream *u, int stage);
 
 /* ---- settings ------------------------------------------------------------- */
 
@@ -726,11 +728,16 @@ static void finish(struct job *j) {
     u->fetching = false;
     if (r.outcome == CMP_CLIENT_OK)
       take_genp(u, r.answer);
+    else if (j->stage == 0)
+      cg_warn("backend %s: the CA's certificates could not be fetched: %s", u->name, text);
     else
-      cg_warn("backend %s: the CA's material could not be fetched: %s", u->name, text);
-    if (!u->stopping)
-      schedule_refresh(u, r.outcome == CMP_CLIENT_OK ? u->refresh
-                          : u->poll_interval < u->refresh ? u->poll_interval : u->refresh);
+      cg_info("backend %s: no root CA key update or CRL from the CA: %s", u->name, text);
+    if (!u->stopping && j->stage == 0 && r.outcome == CMP_CLIENT_OK)
+      fetch(u, 1);
+    else if (!u->stopping)
+      schedule_refresh(u, r.outcome == CMP_CLIENT_OK || j->stage == 1
+                              ? u->refresh
+                              : u->poll_interval < u->refresh ? u->poll_interval : u->refresh);
     break;
   }
   cmp_client_txn_free(j->txn);
@@ -924,18 +931,23 @@ static bool up_relays(void *state) {
 
 /* ---- the material, fetched ---------------------------------------------------- */
 
-/* A genm of the RA's own: caCerts, rootCaKeyUpdate (with the root we trust,
- * RFC 9483 §4.3.2) and crlStatusList (the CA's CRL, §4.3.4). */
-static void fetch(struct upstream *u) {
+/* A genm of the RA's own.  Stage 0: caCerts (RFC 9483 §4.3.1, which every
+ * CMP CA answers); stage 1: rootCaKeyUpdate (asked with the root we trust,
+ * §4.3.2) and the CA's CRL (§4.3.4), which older CAs may refuse without
+ * harm. */
+static void fetch(struct upstream *u, int stage) {
   if (u->fetching || u->stopping || u->protection == PROT_PASSTHROUGH)
     return;
   uint8_t body[8192];
   struct der_writer w;
   der_writer_init(&w, body, sizeof body);
   size_t m = cmp_genm_begin(&w);
-  cmp_write_itav(&w, cg_oid(CG_OID_IT_CA_CERTS), (struct der_view){NULL, 0});
-  cmp_write_itav_root_ca_cert(&w, u->trusted[u->n_trusted - 1]);
-  cmp_write_itav(&w, cg_oid(CG_OID_IT_CRLS), (struct der_view){NULL, 0});
+  if (stage == 0) {
+    cmp_write_itav(&w, cg_oid(CG_OID_IT_CA_CERTS), (struct der_view){NULL, 0});
+  } else {
+    cmp_write_itav_root_ca_cert(&w, u->trusted[u->n_trusted - 1]);
+    cmp_write_itav(&w, cg_oid(CG_OID_IT_CRLS), (struct der_view){NULL, 0});
+  }
   cmp_genm_end(&w, m);
   size_t len;
   struct job *j = calloc(1, sizeof *j);
@@ -945,13 +957,14 @@ static void fetch(struct upstream *u) {
   }
   j->u = u;
   j->kind = JOB_MATERIAL;
+  j->stage = stage;
   struct cmp_client_req req = {.type = CMP_GENM, .body = {body, len}, .cert_req_id = -1};
   u->fetching = true;
   if (start(u, j, &req, NULL) != 0)
     u->fetching = false;
 }
 
-static void on_refresh(uv_timer_t *t) { fetch(t->data); }
+static void on_refresh(uv_timer_t *t) { fetch(t->data, 0); }
 
 static void schedule_refresh(struct upstream *u, unsigned seconds) {
   if (u->refresh_timer == NULL) {

@@ -705,6 +705,10 @@ void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
   case CG_EEXISTS:
     fail(ex, CG_ETXID_IN_USE, "transactionID already in use");
     return;
+  case CG_ECERT_EXISTS:
+    /* A CA that gives out a serial twice: nothing of it is recorded. */
+    fail(ex, err, "the CA issued a serial number it had issued before");
+    return;
   case CG_ECERT_REVOKED:
     fail(ex, err, "the certificate is already revoked");
     return;

@@ -95,7 +95,8 @@ enum cg_err_class { CG_CLASS_OK, CG_CLASS_PEER, CG_CLASS_TRANSPORT, CG_CLASS_INT
   X(UNACCEPTED_EXTENSION, PEER, UNACCEPTED_EXTENSION, "extension not accepted")    \
   X(ADD_INFO_NOT_AVAILABLE, PEER, ADD_INFO_NOT_AVAILABLE, "information not available") \
   X(DUPLICATE_CERT_REQ, PEER, DUPLICATE_CERT_REQ, "duplicate certificate request") \
-  X(CA_FAILURE, INTERNAL, SYSTEM_FAILURE, "the CA failed")
+  X(CA_FAILURE, INTERNAL, SYSTEM_FAILURE, "the CA failed")                        \
+  X(CERT_EXISTS, INTERNAL, SYSTEM_FAILURE, "a certificate with this serial is recorded already")
 
 enum cg_err {
   CG_OK = 0,

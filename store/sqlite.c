@@ -845,8 +845,11 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
     if (err == 0 && op->txn.state != op->txn.prev_state)
       err = state_event(st, &op->txn);
   }
-  if (err == 0 && op->cert_present)
+  if (err == 0 && op->cert_present) {
     err = cert_insert(st, &op->cert, &op->txn);
+    if (err == CG_EEXISTS)
+      err = CG_ECERT_EXISTS; /* not the transaction's: its serial */
+  }
   if (err == 0 && op->kind == CG_STORE_OP_UPDATE && op->txn.state == CMP_TXN_CONFIRMED &&
       op->txn.prev_state == CMP_TXN_ISSUED)
     err = cert_confirmed(st, op->txn.txid);

@@ -63,9 +63,10 @@ enum cg_store_op_kind {
    * (if non-empty) with its status and the auth_ref of its transaction. */
   CG_STORE_OP_LOOKUP,
   /* Inserts `txn` (and `cert` when cert_present, and applies `revocation`
-   * when revocation_present) in one savepoint.  CG_EEXISTS when the txid (or
-   * serial) exists; with a revocation CG_ECERT_REVOKED when the certificate
-   * is revoked already, CG_ENOT_FOUND when there is no such certificate. */
+   * when revocation_present) in one savepoint.  CG_EEXISTS when the txid
+   * exists, CG_ECERT_EXISTS when the certificate's serial does (UPDATE too);
+   * with a revocation CG_ECERT_REVOKED when the certificate is revoked
+   * already, CG_ENOT_FOUND when there is no such certificate. */
   CG_STORE_OP_INSERT,
   /* Updates the row txn.txid to txn.state/failinfo/updated_at (and
    * sender_nonce and cert_serial when non-empty; `cert` is inserted and

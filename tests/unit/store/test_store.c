@@ -789,7 +789,7 @@ static void test_duplicate_txid_fails_alone_in_its_group(void **state) {
   assert_int_equal(b.result, 0);
   assert_int_equal(dup.result, CG_EEXISTS);
   assert_int_equal(c.result, 0);
-  assert_int_equal(dup_serial.result, CG_EEXISTS);
+  assert_int_equal(dup_serial.result, CG_ECERT_EXISTS); /* the serial, not the transaction */
   stop_and_close(f, st);
 
   assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 3);
