@@ -76,6 +76,11 @@ struct upstream {
   uint8_t secret[MAX_SECRET];
   size_t secret_len;
   char ref[129];
+  /* protection = mac: parameters and key shared by the transactions of
+   * mac_key_lifetime seconds (0: each its own) */
+  struct cmp_mac mac;
+  unsigned mac_lifetime;
+  int64_t mac_until;
   /* what the CA's answers must chain to */
   uint8_t *trusted_der[MAX_CERTS];
   struct der_view trusted[MAX_CERTS];
@@ -91,6 +96,8 @@ struct upstream {
   uv_timer_t *refresh_timer; /* allocated: it may outlive the backend by a close */
   bool fetching, stopping;
   unsigned jobs;     /* calls in flight */
+  struct cmp_path_cache path_cache; /* the CA's signer, verified */
+  bool cache_ready;
   uint64_t calls, refusals, failures;
 };
 
@@ -123,7 +130,7 @@ static const char *const known_keys[] = {
     "url", "protection", "ref", "secret_file", "cert", "key", "trusted", "recipient",
     "ca_certs", "timeout_ms", "max_connections", "max_queue", "retries", "retry_delay_ms",
     "implicit_confirm", "mac_iterations", "poll_interval", "refresh", "max_message",
-    "idle_ms", "framing",
+    "idle_ms", "framing", "mac_key_lifetime",
 };
 
 static bool number(const struct ca_settings *s, const char *key, unsigned long lo,
@@ -263,7 +270,7 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
   if (framing != NULL && !strcmp(framing, "rfc2510"))
     lo.framing = CG_TCP_RFC2510;
   unsigned long timeout, conns, queue, retries, retry_delay, iterations, poll, refresh, max_msg,
-      idle;
+      idle, mac_lifetime;
   if (!number(s, "timeout_ms", 100, 3600000, 30000, &timeout, u->name) ||
       !number(s, "max_connections", 1, 256, 8, &conns, u->name) ||
       !number(s, "max_queue", 0, 1000000, 4096, &queue, u->name) ||
@@ -273,8 +280,10 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
       !number(s, "poll_interval", 1, 86400, 10, &poll, u->name) ||
       !number(s, "refresh", 10, 7 * 86400, 3600, &refresh, u->name) ||
       !number(s, "max_message", 1024, 64u << 20, 1u << 20, &max_msg, u->name) ||
-      !number(s, "idle_ms", 0, 3600000, 15000, &idle, u->name))
+      !number(s, "idle_ms", 0, 3600000, 15000, &idle, u->name) ||
+      !number(s, "mac_key_lifetime", 0, 86400, 60, &mac_lifetime, u->name))
     return CG_ECONFIG;
+  u->mac_lifetime = (unsigned)mac_lifetime;
   u->poll_interval = (unsigned)poll;
   u->refresh = (unsigned)refresh;
   const char *ic = s->get(s->ctx, "implicit_confirm");
@@ -362,6 +371,10 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
   u->cfg.recipient = (struct der_view){rlen ? u->recipient : NULL, rlen};
   u->cfg.trusted = u->trusted;
   u->cfg.n_trusted = u->n_trusted;
+  if (cmp_path_cache_init(&u->path_cache) == 0) {
+    u->cache_ready = true;
+    u->cfg.path_cache = &u->path_cache;
+  }
   u->cfg.implicit_confirm = ic == NULL || !strcmp(ic, "true");
   u->cfg.max_iterations = 100000;
   u->cfg.poll_max_s = 0; /* the daemon asks again later, not the engine */
@@ -781,9 +794,32 @@ static void advance(struct job *j) {
 
 /* Starts a job for req (or resumes one, with pending); the caller is told
  * through its done.  0 or an error (nothing started). */
+/* protection = mac: the parameters and key this transaction uses, drawn and
+ * derived anew every mac_key_lifetime seconds (RFC 9810 §5.1.3.1 keeps them
+ * for a transaction; the RA keeps them for a while across its own, as one
+ * client with one high-entropy secret: one derivation instead of one per
+ * transaction). */
+static void shared_mac(struct upstream *u, int64_t now) {
+  if (u->protection != PROT_MAC || u->mac_lifetime == 0)
+    return;
+  if (u->mac.key_len > 0 && now < u->mac_until)
+    return;
+  const struct cmp_client_cred *c = &u->cfg.cred;
+  cmp_mac_wipe(&u->mac);
+  if (cmp_mac_init(&u->mac, c->pbmac1, c->iterations, c->owf, c->mac) ||
+      cmp_mac_derive(&u->mac, c->secret, c->secret_len)) {
+    cmp_mac_wipe(&u->mac);
+    u->cfg.mac_key = NULL;
+    return;
+  }
+  u->mac_until = now + u->mac_lifetime;
+  u->cfg.mac_key = &u->mac;
+}
+
 static int start(struct upstream *u, struct job *j, const struct cmp_client_req *req,
                  const struct cmp_client_pending *pending) {
   int64_t now = (int64_t)time(NULL);
+  shared_mac(u, now);
   j->cfg = u->cfg;
   int err = pending != NULL ? cmp_client_txn_resume(&j->cfg, pending, now, &j->txn)
                             : cmp_client_txn_new(&j->cfg, req, now, &j->txn);
@@ -1046,8 +1082,11 @@ static void up_destroy(void *state) {
     free(u->own_der[i]);
   }
   cg_key_free(u->own_key);
+  if (u->cache_ready)
+    cmp_path_cache_destroy(&u->path_cache);
   free(u->crl);
   cg_wipe(u->secret, sizeof u->secret);
+  cmp_mac_wipe(&u->mac);
   memset(u, 0, sizeof *u);
 }
 

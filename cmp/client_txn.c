@@ -146,6 +146,8 @@ static int open_txn(const struct cmp_client_cfg *cfg, int type, int64_t cert_req
   }
   t->spki_len = spki.p ? spki.len : 0;
   t->need_compute = true;
+  if (cfg->mac_key != NULL && cfg->mac_key->key_len > 0 && cfg->cred.key == NULL)
+    t->mac = *cfg->mac_key;
   *out = t;
   return 0;
 }
@@ -389,7 +391,8 @@ static const char *check_protection(struct cmp_client_txn *t, const struct cmp_m
   struct cg_x509 signer;
   enum cg_path_error path;
   const char *why;
-  int err = cmp_check_signed(m, t->cfg->trusted, t->cfg->n_trusted, now, &signer, &path, &why);
+  int err = cmp_check_signed_cached(m, t->cfg->trusted, t->cfg->n_trusted, now,
+                                    t->cfg->path_cache, &signer, &path, &why);
   if (err == CG_ENOT_TRUSTED && path != CG_PATH_OK) {
     snprintf(t->detail_buf, sizeof t->detail_buf, "%s: %s", why, path_error_name(path));
     return t->detail_buf;

@@ -56,9 +56,16 @@ struct cmp_client_cfg {
   /* Protection of our messages: a signature when cred.key is set, else a MAC
    * with cred.secret under cred.ref (which also checks MAC'd answers). */
   struct cmp_client_cred cred;
-  /* What signed answers must chain to (RFC 9483 §3.5). */
+  /* MAC parameters with their key already derived from cred.secret, copied
+   * by every transaction that starts (NULL: each transaction draws its own
+   * salt and derives): a client sending many transactions under one secret
+   * (an RA to its CA) pays the derivation once for all of them. */
+  const struct cmp_mac *mac_key;
+  /* What signed answers must chain to (RFC 9483 §3.5), and where the path
+   * of the server's signer is remembered (NULL: checked for every answer). */
   const struct der_view *trusted;
   size_t n_trusted;
+  struct cmp_path_cache *path_cache;
   /* The server's name (a Name, whole TLV), sent as the recipient; p NULL:
    * the NULL-DN. */
   struct der_view recipient;

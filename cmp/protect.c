@@ -244,9 +244,43 @@ void cmp_mac_wipe(struct cmp_mac *m) {
 
 #define MAX_PATH_DEPTH 5
 
+int cmp_path_cache_init(struct cmp_path_cache *c) {
+  memset(c, 0, sizeof *c);
+  return pthread_mutex_init(&c->mu, NULL) ? CG_ENOMEM : 0;
+}
+
+void cmp_path_cache_destroy(struct cmp_path_cache *c) { pthread_mutex_destroy(&c->mu); }
+
+/* True when the signer's path verified lately (cache hit). */
+static bool path_cached(struct cmp_path_cache *c, const struct der_view *anchors,
+                        const uint8_t hash[32], int64_t now) {
+  pthread_mutex_lock(&c->mu);
+  bool hit = c->valid && c->anchors == anchors && now < c->until &&
+             memcmp(c->cert_hash, hash, 32) == 0;
+  pthread_mutex_unlock(&c->mu);
+  return hit;
+}
+
+static void path_remember(struct cmp_path_cache *c, const struct der_view *anchors,
+                          const uint8_t hash[32], int64_t now, int64_t not_after) {
+  pthread_mutex_lock(&c->mu);
+  memcpy(c->cert_hash, hash, 32);
+  c->anchors = anchors;
+  c->until = now + CMP_PATH_CACHE_SECONDS < not_after ? now + CMP_PATH_CACHE_SECONDS : not_after;
+  c->valid = true;
+  pthread_mutex_unlock(&c->mu);
+}
+
 int cmp_check_signed(const struct cmp_msg *msg, const struct der_view *anchors, size_t n_anchors,
                      int64_t now, struct cg_x509 *signer, enum cg_path_error *path_why,
                      const char **why) {
+  return cmp_check_signed_cached(msg, anchors, n_anchors, now, NULL, signer, path_why, why);
+}
+
+int cmp_check_signed_cached(const struct cmp_msg *msg, const struct der_view *anchors,
+                            size_t n_anchors, int64_t now, struct cmp_path_cache *cache,
+                            struct cg_x509 *signer, enum cg_path_error *path_why,
+                            const char **why) {
   const struct cmp_header *h = &msg->hdr;
   *path_why = CG_PATH_OK;
   if (msg->n_extra_certs == 0 ||
@@ -254,13 +288,19 @@ int cmp_check_signed(const struct cmp_msg *msg, const struct der_view *anchors, 
     *why = "signature protection without a usable signer certificate in extraCerts";
     return CG_EBAD_MAC;
   }
+  uint8_t hash[32];
+  struct cg_iov cert_iov = {msg->extra_certs[0].p, msg->extra_certs[0].len};
+  bool known = cache != NULL && cg_hash(CG_HASH_SHA256, &cert_iov, 1, hash) == 0 &&
+               now >= signer->not_before && now < signer->not_after &&
+               path_cached(cache, anchors, hash, now);
   /* RFC 9483 §3.5: the signer's certificate must chain to a trust anchor;
    * the other extraCerts may serve as intermediates. */
   size_t n_pool = msg->n_extra_certs - 1;
   if (n_pool > CG_X509_VERIFY_MAX_POOL)
     n_pool = CG_X509_VERIFY_MAX_POOL;
-  int err = cg_x509_verify_path(msg->extra_certs[0], msg->extra_certs + 1, n_pool, anchors,
-                                n_anchors, now, MAX_PATH_DEPTH, path_why);
+  int err = known ? 0
+                  : cg_x509_verify_path(msg->extra_certs[0], msg->extra_certs + 1, n_pool,
+                                        anchors, n_anchors, now, MAX_PATH_DEPTH, path_why);
   if (err == CG_ENOMEM) {
     *why = "out of memory";
     return err;
@@ -295,5 +335,8 @@ int cmp_check_signed(const struct cmp_msg *msg, const struct der_view *anchors, 
                               : "message signature does not verify";
     return err == CG_EBAD_ALG ? err : CG_EBAD_MAC;
   }
+  /* Remembered only once the whole message checked out. */
+  if (cache != NULL && !known)
+    path_remember(cache, anchors, hash, now, signer->not_after);
   return 0;
 }

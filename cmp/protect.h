@@ -6,6 +6,8 @@
 #ifndef CG_CMP_PROTECT_H
 #define CG_CMP_PROTECT_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -92,6 +94,23 @@ bool cmp_mac_same_key(const struct cmp_mac *a, const struct cmp_mac *b);
 /* Forgets the key. */
 void cmp_mac_wipe(struct cmp_mac *m);
 
+/* The signer certificate whose path to the anchors last verified: the
+ * answers of one server are all signed with the same certificate, and the
+ * path need not be checked for each (a signature verification per
+ * certificate in it).  An entry is trusted for CMP_PATH_CACHE_SECONDS at
+ * most, never past the certificate's notAfter.  Shared by threads: the
+ * caller gives it a mutex (cmp_path_cache_init()). */
+#define CMP_PATH_CACHE_SECONDS 300
+struct cmp_path_cache {
+  pthread_mutex_t mu;
+  bool valid;
+  uint8_t cert_hash[32]; /* SHA-256 of the signer certificate's DER */
+  const struct der_view *anchors; /* the anchors it was verified against */
+  int64_t until;
+};
+int cmp_path_cache_init(struct cmp_path_cache *c);
+void cmp_path_cache_destroy(struct cmp_path_cache *c);
+
 /* Checks a signature-protected message the way RFC 9483 §3.2 and §3.5 ask of
  * either side: the first of extraCerts (parsed into *signer) must chain to
  * one of anchors, with the other extraCerts as intermediates, at time now;
@@ -108,6 +127,12 @@ void cmp_mac_wipe(struct cmp_mac *m);
 int cmp_check_signed(const struct cmp_msg *msg, const struct der_view *anchors, size_t n_anchors,
                      int64_t now, struct cg_x509 *signer, enum cg_path_error *path_why,
                      const char **why);
+/* The same, with the path of a signer found in cache not checked again (and
+ * a signer whose path verifies put there).  cache may be NULL. */
+int cmp_check_signed_cached(const struct cmp_msg *msg, const struct der_view *anchors,
+                            size_t n_anchors, int64_t now, struct cmp_path_cache *cache,
+                            struct cg_x509 *signer, enum cg_path_error *path_why,
+                            const char **why);
 
 /* Verifies a signature given by an AlgorithmIdentifier (whole TLV) with the
  * public key in spki (whole SubjectPublicKeyInfo TLV) over data.
