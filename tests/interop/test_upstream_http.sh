@@ -79,6 +79,8 @@ step "the CA: cmpgw with its local backend, a profile for the RA, a slow one"
 # devices that sign themselves (passthrough) have certificates of this CA.
 cat "$RA/ca-cert.pem" "$CA/ca-cert.pem" >"$CA/anchors.pem"
 sed -i 's/^admin = .*//' "$CA/cmpgw.conf" "$RA/cmpgw.conf"
+# The CA takes raw TCP too (RFC 2510 / version 10 framing), for the ra profile.
+sed -i 's/^tcp_profile = .*/tcp = 127.0.0.1:0\ntcp_profile = ra/' "$CA/cmpgw.conf"
 cat >>"$CA/cmpgw.conf" <<EOF
 
 [backend slowca]
@@ -102,7 +104,9 @@ EOF
 peer_start ca "$CA/cmpgw.conf"
 CA_PORT="$(peer_port ca)"
 CA_URL="http://127.0.0.1:$CA_PORT/.well-known/cmp/p"
-ok "CA listening on $CA_PORT"
+CA_TCP="$(grep -oE 'listening tcp 127\.0\.0\.1:[0-9]+' "$IT_TMP/ca.log" | sed 's/.*://')"
+[ -n "$CA_TCP" ] || fail "the CA has no TCP listener" "$IT_TMP/ca.log"
+ok "CA listening on $CA_PORT (HTTP) and $CA_TCP (raw TCP)"
 
 # The RA's own reference at the CA, for protection = mac.
 "$CMPGW" secret new -c "$CA/cmpgw.conf" --profile ra --ref ra-upstream --json >"$W/ra-ref.json" 2>&1 ||
@@ -146,6 +150,7 @@ profile() { # NAME BACKEND [KEY=VALUE...]
     upstream upmac "$CA_URL/ra" protection=mac ref=ra-upstream secret_file=upstream.secret
     upstream uppass "$CA_URL/ra" protection=passthrough
     upstream upslow "$CA_URL/slow"
+    upstream uptcp "tcp://127.0.0.1:$CA_TCP"
     upstream upclosed "http://127.0.0.1:$CLOSED_PORT/" retries=1 retry_delay_ms=100
     upstream uphang "http://127.0.0.1:${FPORT[hang]}/" timeout_ms=1500
     upstream up500 "http://127.0.0.1:${FPORT[http500]}/"
@@ -156,6 +161,7 @@ profile() { # NAME BACKEND [KEY=VALUE...]
     profile mac upmac
     profile pass uppass
     profile slow upslow check_after=1
+    profile tcp uptcp
     profile manual upsig approval=manual check_after=1
     for m in closed hang 500 garbage badsig replay; do profile "f$m" "up$m"; done
 } >>"$RA/cmpgw.conf"
@@ -236,6 +242,14 @@ RS="$(ra_db "SELECT cert_serial FROM transactions WHERE transaction_id = '$RTID'
 until_true 30 test "$(ca_db "SELECT status FROM certificates WHERE serial = '$RS'")" = revoked ||
     fail "the CA did not revoke the rejected certificate $RS"
 ok "rejected in certConf: revoked_on_reject at the RA, certificate $RS revoked at the CA"
+
+step "1e. the CA over raw TCP (tcp://, version 10 framing, a connection per message)"
+new_secret "$RA/cmpgw.conf" --profile tcp
+ec tcp.key
+ossl_ok tcp -cmd ir -path "$P/tcp" -ref "$REF" -secret "pass:$SECRET" "${RA_TRUST[@]}" \
+    -newkey tcp.key -subject "/CN=tcpdev" -certout tcp.pem
+in_both "$(cert_serial tcp.pem)"
+ok "ir forwarded over raw TCP, issued by the CA"
 
 # ---------------------------------------------------------------- 2. mac
 

@@ -402,6 +402,76 @@ static void test_signed_answers_must_chain_to_the_anchors(void **state) {
   cmp_client_txn_free(t);
 }
 
+/* With a path cache, the RA's path is verified once and remembered; its
+ * signature is still checked on every answer. */
+static void flip_protection(struct harness *h, uint8_t *rsp, size_t *len);
+
+static void test_a_cached_signer_path_still_checks_each_signature(void **state) {
+  (void)state;
+  struct harness h;
+  uint8_t spki[512];
+  size_t spki_len;
+  struct cmp_client_result r;
+  struct cmp_path_cache cache;
+  assert_int_equal(cmp_path_cache_init(&cache), 0);
+  mac_cfg(&h, "default");
+  /* A wrong secret: the RA's answer is a signed error. */
+  h.cfg.cred.secret = (const uint8_t *)"not the secret";
+  h.cfg.cred.secret_len = 14;
+  h.cfg.path_cache = &cache;
+  struct cmp_client_txn *t = new_ir(&h, spki, &spki_len);
+  drive(&h, t);
+  assert_outcome(t, CMP_CLIENT_REFUSED, &r);
+  assert_false(r.unverified);
+  cmp_client_txn_free(t);
+  uint8_t hash[32];
+  struct cg_iov iov = {F->ra_cert, F->ra_cert_len};
+  assert_int_equal(cg_hash(CG_HASH_SHA256, &iov, 1, hash), 0);
+  assert_true(cache.valid);
+  assert_memory_equal(cache.cert_hash, hash, 32);
+  assert_true(cache.until > now() && cache.until <= now() + CMP_PATH_CACHE_SECONDS);
+
+  /* Warm cache, broken signature: refused all the same. */
+  h.tamper = flip_protection;
+  t = new_ir(&h, spki, &spki_len);
+  drive(&h, t);
+  assert_outcome(t, CMP_CLIENT_REFUSED, &r);
+  assert_true(r.unverified);
+  assert_non_null(strstr(r.detail, "does not verify"));
+  cmp_client_txn_free(t);
+  cmp_path_cache_destroy(&cache);
+}
+
+/* MAC parameters with their key given (an RA's, shared across transactions):
+ * the messages carry those parameters, and the answers verify with them. */
+static void test_given_mac_parameters_are_used(void **state) {
+  (void)state;
+  struct harness h;
+  uint8_t spki[512];
+  size_t spki_len;
+  struct cmp_client_result r;
+  struct cmp_mac shared;
+  mac_cfg(&h, "default");
+  assert_int_equal(cmp_mac_init(&shared, false, 700, CG_HASH_SHA256, CG_HASH_SHA256), 0);
+  assert_int_equal(cmp_mac_derive(&shared, (const uint8_t *)SECRET, strlen(SECRET)), 0);
+  h.cfg.mac_key = &shared;
+  struct cmp_client_txn *t = new_ir(&h, spki, &spki_len);
+  cmp_client_txn_compute(t);
+  const uint8_t *msg;
+  size_t len;
+  cmp_client_txn_message(t, &msg, &len);
+  struct cmp_msg m;
+  struct cmp_mac used;
+  assert_int_equal(cmp_msg_decode(msg, len, &m), 0);
+  assert_int_equal(cmp_mac_parse(m.hdr.protection_alg, 100000, &used), 0);
+  assert_true(cmp_mac_same_key(&used, &shared));
+  assert_int_equal(used.pbm.iterations, 700);
+  drive(&h, t);
+  assert_outcome(t, CMP_CLIENT_OK, &r);
+  cmp_client_txn_free(t);
+  cmp_mac_wipe(&shared);
+}
+
 /* ---- answers that are refused ------------------------------------------- */
 
 static void flip_protection(struct harness *h, uint8_t *rsp, size_t *len) {
@@ -675,6 +745,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rr_and_genm, setup, teardown),
       cmocka_unit_test_setup_teardown(test_signed_answers_must_chain_to_the_anchors, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_a_cached_signer_path_still_checks_each_signature,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_given_mac_parameters_are_used, setup, teardown),
       cmocka_unit_test_setup_teardown(test_answers_that_cannot_be_believed_are_refused, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_another_recip_nonce_is_refused, setup, teardown),
