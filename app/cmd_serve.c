@@ -1,11 +1,17 @@
 /*
  * cmd_serve.c - `cmpgw serve -c CONF`: runs the gateway in the foreground
  * until SIGINT or SIGTERM, then stops cleanly (exchanges in flight finish,
- * the store is drained and closed).
+ * the store is drained and closed; [server] drain_timeout_ms bounds the
+ * wait for slow clients).  A second SIGINT or SIGTERM during the stop exits
+ * at once (the store is crash-safe: what was not committed is not there).
+ * SIGHUP is logged and ignored: reloading is not offered yet, and a signal
+ * an operator sends by habit must not kill the service.
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app/commands.h"
 #include "app/gateway.h"
@@ -13,7 +19,7 @@
 #include "core/log.h"
 
 struct serve {
-  uv_signal_t sigint, sigterm;
+  uv_signal_t sigint, sigterm, sighup;
   struct gateway *gw;
   int stopping;
 };
@@ -22,14 +28,23 @@ static void on_stopped(void *arg) {
   struct serve *s = arg;
   uv_close((uv_handle_t *)&s->sigint, NULL);
   uv_close((uv_handle_t *)&s->sigterm, NULL);
+  uv_close((uv_handle_t *)&s->sighup, NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
   struct serve *s = h->data;
-  if (s->stopping)
+  const char *name = signum == SIGINT ? "SIGINT" : signum == SIGTERM ? "SIGTERM" : "SIGHUP";
+  if (signum == SIGHUP) {
+    cg_warn("received SIGHUP: reloading the configuration is not supported; ignored (restart "
+            "the service to apply a new one)");
     return;
+  }
+  if (s->stopping) {
+    cg_warn("received %s again while stopping: exiting now", name);
+    _exit(EXIT_FAILURE);
+  }
   s->stopping = 1;
-  cg_info("received %s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  cg_info("received %s", name);
   gateway_stop(s->gw, on_stopped, s);
 }
 
@@ -62,9 +77,11 @@ int cmd_serve(int argc, char **argv) {
   }
   uv_signal_init(&loop, &s.sigint);
   uv_signal_init(&loop, &s.sigterm);
-  s.sigint.data = s.sigterm.data = &s;
+  uv_signal_init(&loop, &s.sighup);
+  s.sigint.data = s.sigterm.data = s.sighup.data = &s;
   uv_signal_start(&s.sigint, on_signal, SIGINT);
   uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&s.sighup, on_signal, SIGHUP);
   uv_run(&loop, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&loop);
   if (rc != 0)

@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
+#include "app/guard.h"
 #include "app/setup.h"
 #include "ca_backends/backend.h"
 #include "cmp/msg.h"
@@ -24,6 +26,7 @@
 #include "core/log.h"
 #include "core/work.h"
 #include "store/store.h"
+#include "transports/admission.h"
 #include "transports/http.h"
 #include "transports/tcp.h"
 
@@ -67,6 +70,15 @@ struct gateway {
   bool store_running;
   struct cg_http_server *http;
   struct cg_tcp_server *tcp;           /* NULL: no raw TCP listener */
+  struct cg_admission *admission;      /* the listeners' shared limits */
+  struct guard guard;                  /* failed checks per client address */
+  /* every 10 s: refusals since the last look are logged, the guard swept */
+  uv_timer_t watch;
+  struct cg_admission_stats seen;
+  uint64_t seen_guard_refused;
+  /* stopping: the deadline after which open connections are closed */
+  uv_timer_t drain;
+  bool drain_timer;
   struct profile_rt *tcp_profile;
   size_t n_backends;
   const struct ca_backend_ops *backend_ops[CG_MAX_BACKENDS];
@@ -102,6 +114,7 @@ struct request {
   struct ca_revoke_call revoke_call;
   struct ca_forward_call forward_call;
   struct ca_crl_call crl_call;
+  struct cg_addr peer; /* the client's, as the limits count it; len 0: none */
   /* issuing an approved transaction: nobody waits for an answer */
   bool background;
   bool stored;     /* the last store write succeeded */
@@ -157,6 +170,12 @@ static void exchange_ended(struct gateway *gw) {
   }
 }
 
+/* A check of the request's protection failed: what the failed-check budget
+ * of the client's address counts (app/guard.h). */
+static bool failed_check(const struct cmp_exchange_info *info) {
+  return info->fail_info == CG_FI_BAD_MESSAGE_CHECK || info->fail_info == CG_FI_SIGNER_NOT_TRUSTED;
+}
+
 static void finish(struct request *r) {
   struct gateway *gw = r->gw;
   const uint8_t *rsp;
@@ -182,25 +201,35 @@ static void finish(struct request *r) {
   else
     cg_http_respond_status(r->http, 500, "internal error: could not build a CMP response\n");
   double ms = (double)(uv_hrtime() - r->started_ns) / 1e6;
-  if (r->background) {
+  /* What the peer chose (its reference, and the words of a CA passed on in
+   * the detail) is quoted and escaped: it cannot forge a field or a line. */
+  char ref[CG_LOG_VALUE_MAX], detail[CG_LOG_VALUE_MAX];
+  cg_log_value(ref, info.ref);
+  cg_log_value(detail, info.detail);
+  if (r->parent == NULL && !r->background && failed_check(&info))
+    guard_failed(&gw->guard, &r->peer, uv_now(gw->loop));
+  if (info.dropped) {
+    cg_info("cmp %s profile=%s ref=%s txid=%s -> dropped: %s %.1fms", info.req_type,
+            r->profile->cfg->name, ref, info.txid, detail, ms);
+  } else if (r->background) {
     bool rr = strcmp(info.req_type, "rr") == 0, done = info.serial[0] && info.fail_info < 0;
     cg_info("cmp approved %s profile=%s txid=%s -> %s%s %.1fms", info.req_type,
             r->profile->cfg->name, info.txid,
             done ? (rr ? "revoked serial=" : "issued serial=")
             : r->ca_waiting ? "still waiting at the CA" : "failed ",
-            done || r->ca_waiting ? info.serial : info.detail, ms);
+            done || r->ca_waiting ? info.serial : detail, ms);
     /* Approvals come in batches: the next one at once after a written
      * outcome (a store that fails waits for the timer rather than spin). */
     if (r->stored && !r->ca_waiting)
       look_for_approved(gw);
   }
   else if (info.fail_info >= 0)
-    cg_info("cmp %s profile=%s ref=%s txid=%s -> %s status=%d failInfo=%d (%s) %.1fms",
-            info.req_type, r->profile->cfg->name, info.ref, info.txid, info.rsp_type, info.status,
-            info.fail_info, info.detail, ms);
+    cg_info("cmp %s profile=%s ref=%s txid=%s -> %s status=%d failInfo=%d detail=%s %.1fms",
+            info.req_type, r->profile->cfg->name, ref, info.txid, info.rsp_type, info.status,
+            info.fail_info, detail, ms);
   else
     cg_info("cmp %s profile=%s ref=%s txid=%s -> %s status=%d%s%s %.1fms", info.req_type,
-            r->profile->cfg->name, info.ref, info.txid, info.rsp_type, info.status,
+            r->profile->cfg->name, ref, info.txid, info.rsp_type, info.status,
             info.serial[0] ? " serial=" : "", info.serial, ms);
   struct request *parent = r->parent;
   cmp_exchange_free(r->ex);
@@ -230,6 +259,7 @@ static void start_nested(struct request *r) {
     }
     c->gw = gw;
     c->profile = r->profile;
+    c->peer = r->peer;
     c->parent = r;
     c->index = i;
     c->started_ns = uv_hrtime();
@@ -238,17 +268,33 @@ static void start_nested(struct request *r) {
   }
 }
 
+/* The client the request came from has gone away (its connection closed
+ * while the request waited).  Any thread. */
+static bool peer_gone(const struct request *r) {
+  while (r->parent != NULL)
+    r = r->parent;
+  return r->http != NULL ? cg_http_request_gone(r->http)
+         : r->tcp != NULL ? cg_tcp_request_gone(r->tcp)
+                          : false;
+}
+
+/* The CPU work of a step, unless it is the check of a request whose client
+ * has gone: that is dropped before it starts (300 requests sent and
+ * abandoned at once must not cost their key derivations after). */
+static void compute(struct request *r) {
+  if (peer_gone(r) && cmp_exchange_abandon(r->ex))
+    return;
+  cmp_exchange_compute(r->ex);
+}
+
 static void on_work_done(struct cg_work *w, int status) {
   struct request *r = w->arg;
   if (status != 0) /* cancelled: only when the loop is torn down; finish inline */
-    cmp_exchange_compute(r->ex);
+    compute(r);
   drive(r);
 }
 
-static void on_work(struct cg_work *w) {
-  struct request *r = w->arg;
-  cmp_exchange_compute(r->ex);
-}
+static void on_work(struct cg_work *w) { compute(w->arg); }
 
 /* ---- reads off the store thread ----------------------------------------
  * A read connection sees the last commit, not a write still queued for the
@@ -357,7 +403,7 @@ static void on_lookup_work(struct cg_work *w) {
   }
   lookup_to_engine(r);
   if (cmp_exchange_step(r->ex) == CMP_STEP_COMPUTE && !cmp_exchange_compute_is_light(r->ex))
-    cmp_exchange_compute(r->ex);
+    compute(r);
 }
 
 static void on_lookup_work_done(struct cg_work *w, int status) {
@@ -674,6 +720,12 @@ static void on_http_request(void *arg, struct cg_http_request *req, const char *
     cg_http_respond_status(req, 503, "shutting down\n");
     return;
   }
+  unsigned retry;
+  if (!guard_admits(&gw->guard, cg_http_request_peer(req), uv_now(gw->loop), &retry)) {
+    cg_http_respond_retry(req, 503, retry,
+                          "too many failed checks from this address; try again later\n");
+    return;
+  }
   struct request *r = calloc(1, sizeof *r);
   if (r == NULL || (r->ex = cmp_exchange_new(&gw->server, current(p), body, len,
                                              (int64_t)time(NULL))) == NULL) {
@@ -684,6 +736,7 @@ static void on_http_request(void *arg, struct cg_http_request *req, const char *
   cmp_exchange_restrict(r->ex, bodies);
   r->gw = gw;
   r->http = req;
+  r->peer = *cg_http_request_peer(req);
   r->profile = p;
   r->started_ns = uv_hrtime();
   gw->inflight++;
@@ -774,6 +827,14 @@ static void on_tcp_request(void *arg, struct cg_tcp_request *req, const struct c
     tcp_poll(gw, req, f->poll_ref);
     return;
   }
+  unsigned retry;
+  if (!guard_admits(&gw->guard, cg_tcp_request_peer(req), uv_now(gw->loop), &retry)) {
+    char text[96];
+    snprintf(text, sizeof text, "too many failed checks from this address; try again in %u s",
+             retry);
+    cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, text);
+    return;
+  }
   struct profile_rt *p = gw->tcp_profile;
   struct request *r = calloc(1, sizeof *r);
   if (r == NULL ||
@@ -784,6 +845,7 @@ static void on_tcp_request(void *arg, struct cg_tcp_request *req, const struct c
   }
   r->gw = gw;
   r->tcp = req;
+  r->peer = *cg_tcp_request_peer(req);
   r->profile = p;
   r->started_ns = uv_hrtime();
   gw->inflight++;
@@ -1023,6 +1085,8 @@ static void destroy(struct gateway *gw) {
     cg_store_close(gw->store);
   app_free_ra(&gw->ra);
   cg_wipe(gw->master_key, sizeof gw->master_key);
+  cg_admission_free(gw->admission);
+  guard_free(&gw->guard);
   free(gw);
 }
 
@@ -1043,12 +1107,14 @@ static int start_tcp(struct gateway *gw) {
   cg_tcp_limits_default(&lim);
   lim.max_frame = gw->cfg.max_message;
   lim.max_conns = gw->cfg.max_connections;
+  lim.admission = gw->admission;
+  lim.first_timeout_ms = gw->cfg.header_timeout_ms;
   lim.read_timeout_ms = gw->cfg.body_timeout_ms;
   lim.idle_timeout_ms = gw->cfg.idle_timeout_ms;
   int err = cg_tcp_server_start(gw->loop, host, port, &lim, on_tcp_request, gw, &gw->tcp);
   if (err) {
     cg_error("cannot listen on tcp %s: %s", gw->cfg.tcp,
-             err < -1000 ? cg_strerror(err) : uv_strerror(err));
+             cg_strerror(err));
     return err;
   }
   gw->tcp_closed = false;
@@ -1083,6 +1149,72 @@ static void open_readers(struct gateway *gw, const char *db) {
     gw->idle_readers[i] = gw->readers[i];
   }
   gw->n_readers = gw->n_idle_readers = want;
+}
+
+/* File descriptors the gateway keeps for itself: stdio, the database (and
+ * its WAL and shared memory) for each connection to it, libuv's own, the
+ * listeners, and each upstream CA's connections. */
+static unsigned own_fds(const struct gateway *gw) {
+  unsigned n = 64 + 3 * (unsigned)(gw->n_readers + 2);
+  for (size_t i = 0; i < gw->cfg.n_backends; i++) {
+    const char *m = cg_config_backend_get(&gw->cfg.backends[i], "max_connections");
+    n += m != NULL ? (unsigned)strtoul(m, NULL, 10) : 8;
+  }
+  return n;
+}
+
+/* Raises the open-file limit to the hard limit and sizes max_connections
+ * to what it allows: a gateway that promises more connections than it has
+ * descriptors fails every request once they run out, HTTP and TCP alike. */
+static int size_connections(struct gateway *gw) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    struct rlimit want = {rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max,
+                          rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+      rl.rlim_cur = want.rlim_cur;
+  }
+  unsigned own = own_fds(gw);
+  unsigned long files = rl.rlim_cur == RLIM_INFINITY ? 1ul << 20 : (unsigned long)rl.rlim_cur;
+  if (files < own + 16) {
+    cg_error("the open-file limit is %lu; the gateway needs at least %u (ulimit -n)", files,
+             own + 16);
+    return CG_ECONFIG;
+  }
+  if (gw->cfg.max_connections > files - own) {
+    cg_warn("[server] max_connections %u is more than the open-file limit (%lu) allows; "
+            "serving at most %lu connections (raise the limit: ulimit -n, or LimitNOFILE= "
+            "under systemd)", gw->cfg.max_connections, files, files - own);
+    gw->cfg.max_connections = (unsigned)(files - own);
+  }
+  return 0;
+}
+
+/* Every 10 s: what the limits refused since the last look, in one line. */
+static void on_watch_timer(uv_timer_t *t) {
+  struct gateway *gw = t->data;
+  struct cg_admission_stats now;
+  cg_admission_stats(gw->admission, &now);
+  uint64_t full = now.refused_full - gw->seen.refused_full;
+  uint64_t addr = now.refused_addr - gw->seen.refused_addr;
+  uint64_t mem = now.refused_memory - gw->seen.refused_memory;
+  uint64_t checks = gw->guard.refused - gw->seen_guard_refused;
+  if (full || addr || mem || checks) {
+    char last[CG_ADDR_TEXT] = "";
+    if (checks)
+      cg_addr_text(&gw->guard.last_refused, last);
+    cg_warn("refused in the last 10 s: %llu connection(s) over max_connections (%u open), "
+            "%llu over max_connections_per_address, %llu request(s) over max_buffered "
+            "(%zu octets buffered), %llu over the failed-check budget%s%s",
+            (unsigned long long)full, now.conns, (unsigned long long)addr,
+            (unsigned long long)mem, now.buffered, (unsigned long long)checks,
+            checks ? ", last from " : "", last);
+  }
+  gw->seen = now;
+  gw->seen_guard_refused = gw->guard.refused;
+  guard_sweep(&gw->guard, uv_now(gw->loop));
 }
 
 int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway **out) {
@@ -1144,6 +1276,17 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
                            : "inline on the loop",
           cpus, cpus == 1 ? "" : "s");
 
+  if ((err = size_connections(gw)) != 0)
+    goto fail_running;
+  gw->admission = cg_admission_new(&(struct cg_admission_limits){
+      .max_conns = gw->cfg.max_connections,
+      .max_conns_per_addr = gw->cfg.max_connections_per_address,
+      .max_buffered = gw->cfg.max_buffered});
+  if (gw->admission == NULL ||
+      guard_init(&gw->guard, gw->cfg.failed_check_burst, gw->cfg.failed_check_interval_ms) != 0) {
+    err = CG_ENOMEM;
+    goto fail_running;
+  }
   gw->tcp_closed = true;
   if (gw->cfg.tcp[0] && (err = start_tcp(gw)) != 0)
     goto fail_running;
@@ -1157,13 +1300,14 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   lim.max_body = gw->cfg.max_message;
   lim.max_header = gw->cfg.max_header;
   lim.max_conns = gw->cfg.max_connections;
+  lim.admission = gw->admission;
   lim.header_timeout_ms = gw->cfg.header_timeout_ms;
   lim.body_timeout_ms = gw->cfg.body_timeout_ms;
   lim.idle_timeout_ms = gw->cfg.idle_timeout_ms;
   err = cg_http_server_start(loop, host, port, &lim, on_http_request, gw, &gw->http);
   if (err) {
     cg_error("cannot listen on http %s: %s", gw->cfg.http,
-             err < -1000 ? cg_strerror(err) : uv_strerror(err));
+             cg_strerror(err));
     goto fail_running;
   }
   cg_info("listening http %s:%d", host, cg_http_server_port(gw->http));
@@ -1173,6 +1317,13 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   uv_timer_init(loop, &gw->expiry);
   gw->expiry.data = gw;
   uv_timer_start(&gw->expiry, on_expiry_timer, 0, 30000);
+  uv_timer_init(loop, &gw->watch);
+  gw->watch.data = gw;
+  uv_timer_start(&gw->watch, on_watch_timer, 10000, 10000);
+  cg_info("limits: %u connections (%u per address), %zu octets of buffered requests, "
+          "%u failed checks per address then one per %u ms", gw->cfg.max_connections,
+          gw->cfg.max_connections_per_address, gw->cfg.max_buffered,
+          gw->cfg.failed_check_burst, gw->cfg.failed_check_interval_ms);
   *out = gw;
   return 0;
 
@@ -1192,6 +1343,14 @@ static void on_store_stopped(void *arg) {
   cg_store_stats(gw->store, &n);
   cg_info("store: %llu operations in %llu commits (%llu held for group commit)",
           (unsigned long long)n.ops, (unsigned long long)n.commits, (unsigned long long)n.held);
+  struct cg_admission_stats a;
+  cg_admission_stats(gw->admission, &a);
+  cg_info("connections: %u at most at once, %zu octets of requests buffered at most; refused "
+          "%llu over max_connections, %llu over max_connections_per_address, %llu requests over "
+          "max_buffered, %llu over the failed-check budget (%llu failed checks)",
+          a.peak_conns, a.peak_buffered, (unsigned long long)a.refused_full,
+          (unsigned long long)a.refused_addr, (unsigned long long)a.refused_memory,
+          (unsigned long long)gw->guard.refused, (unsigned long long)gw->guard.failed);
   void (*cb)(void *) = gw->on_stopped;
   void *cb_arg = gw->stopped_arg;
   gw->store_running = false;
@@ -1204,7 +1363,24 @@ static void maybe_finish_stop(struct gateway *gw) {
   if (!gw->stopping || !gw->http_closed || !gw->tcp_closed || gw->inflight > 0 ||
       !gw->store_running)
     return;
+  if (gw->drain_timer) {
+    uv_close((uv_handle_t *)&gw->drain, NULL);
+    gw->drain_timer = false;
+  }
   cg_store_stop(gw->store, on_store_stopped, gw);
+}
+
+/* The drain took longer than drain_timeout_ms: the connections still open
+ * (a client that does not read its answer, one mid-request) are closed; the
+ * exchanges in flight finish and are recorded, their answers dropped. */
+static void on_drain_timer(uv_timer_t *t) {
+  struct gateway *gw = t->data;
+  cg_warn("stopping: drain_timeout_ms (%u) passed with %u exchange(s) in flight; closing "
+          "every connection", gw->cfg.drain_timeout_ms, gw->inflight);
+  if (gw->http != NULL)
+    cg_http_server_close_all(gw->http);
+  if (gw->tcp != NULL)
+    cg_tcp_server_close_all(gw->tcp);
 }
 
 static void on_http_closed(void *arg) {
@@ -1236,6 +1412,14 @@ void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) 
       gw->backend_ops[i]->stop(gw->backend_state[i]);
   uv_timer_stop(&gw->expiry);
   uv_close((uv_handle_t *)&gw->expiry, NULL);
+  uv_timer_stop(&gw->watch);
+  uv_close((uv_handle_t *)&gw->watch, NULL);
+  if (gw->cfg.drain_timeout_ms > 0) {
+    uv_timer_init(gw->loop, &gw->drain);
+    gw->drain.data = gw;
+    uv_timer_start(&gw->drain, on_drain_timer, gw->cfg.drain_timeout_ms, 0);
+    gw->drain_timer = true;
+  }
   if (gw->tcp != NULL)
     cg_tcp_server_stop(gw->tcp, on_tcp_closed, gw);
   cg_http_server_stop(gw->http, on_http_closed, gw);

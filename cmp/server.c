@@ -733,6 +733,18 @@ void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
   }
 }
 
+bool cmp_exchange_abandon(struct cmp_exchange *ex) {
+  if (ex->phase != PH_VERIFY || ex->deferred)
+    return false;
+  ex->err = CG_ECLOSED;
+  ex->detail = "the client went away before its request was checked";
+  ex->rsp = NULL;
+  ex->rsp_len = 0;
+  ex->dropped = true;
+  ex->phase = PH_DONE;
+  return true;
+}
+
 void cmp_exchange_response(const struct cmp_exchange *ex, const uint8_t **p, size_t *len) {
   *p = ex->rsp;
   *len = ex->rsp_len;
@@ -747,4 +759,5 @@ void cmp_exchange_info(const struct cmp_exchange *ex, struct cmp_exchange_info *
   info->fail_info = ex->err ? (int)cg_err_failinfo(ex->err) : CG_FI_NONE;
   info->detail = ex->detail ? ex->detail : "";
   info->serial = ex->has_cert ? ex->cert.serial : ex->has_revocation ? ex->revocation.serial : "";
+  info->dropped = ex->dropped;
 }

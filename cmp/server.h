@@ -267,10 +267,10 @@ void cmp_exchange_compute(struct cmp_exchange *ex);
 bool cmp_exchange_compute_is_light(const struct cmp_exchange *ex);
 /* True when the compute step at hand derives a MAC key with more than
  * CMP_HEAVY_ITERATIONS iterations (the request chooses them, up to
- * pbm_max_iterations): a millisecond or more.  A caller that runs compute
- * steps on its event loop hands such a step to a worker all the same, so that
- * no request holds the loop that long. */
-#define CMP_HEAVY_ITERATIONS 10000
+ * pbm_max_iterations): most of a millisecond or more.  A caller that runs
+ * compute steps on its event loop hands such a step to a worker all the same,
+ * so that no request holds the loop that long. */
+#define CMP_HEAVY_ITERATIONS 5000
 bool cmp_exchange_compute_is_heavy(const struct cmp_exchange *ex);
 
 /* CMP_STEP_ISSUE */
@@ -335,6 +335,11 @@ struct cmp_exchange *cmp_exchange_new_replay(const struct cmp_server_cfg *cfg,
                                              const uint8_t *req, size_t len, int64_t now);
 
 /* CMP_STEP_DONE: the response, valid until the exchange is freed. */
+/* The peer is gone: an exchange whose next step is the check of its request
+ * (nothing looked at but the lookup, nothing written) ends at once, with no
+ * answer; true when it did.  Later steps go on (what was begun is
+ * finished and recorded). */
+bool cmp_exchange_abandon(struct cmp_exchange *ex);
 void cmp_exchange_response(const struct cmp_exchange *ex, const uint8_t **p, size_t *len);
 
 /* A summary for the log line of the exchange. */
@@ -347,6 +352,7 @@ struct cmp_exchange_info {
   int fail_info;         /* CG_FI_* bit sent, CG_FI_NONE when none */
   const char *detail;    /* why, for failures; "" otherwise */
   const char *serial;    /* hex serial of an issued or revoked certificate, "" when none */
+  bool dropped;          /* abandoned unanswered (cmp_exchange_abandon) */
 };
 void cmp_exchange_info(const struct cmp_exchange *ex, struct cmp_exchange_info *info);
 

@@ -107,6 +107,7 @@ struct cmp_exchange {
   bool waiting;          /* the answer says waiting: the request awaits approval */
   bool deferred;         /* issuing an approved transaction: no peer, no answer */
   bool replay;           /* answering a kept request again (raw TCP pollReq) */
+  bool dropped;          /* abandoned before its check: the peer was gone */
 
   /* what to store */
   struct cmp_txn_record txn;

@@ -31,7 +31,12 @@ void cg_config_defaults(struct cg_config *cfg) {
   cfg->header_timeout_ms = 10000;
   cfg->body_timeout_ms = 30000;
   cfg->idle_timeout_ms = 60000;
-  cfg->pbm_max_iterations = 100000;
+  cfg->pbm_max_iterations = 10000;
+  cfg->max_connections_per_address = 1024;
+  cfg->max_buffered = 64u << 20;
+  cfg->drain_timeout_ms = 30000;
+  cfg->failed_check_burst = 30;
+  cfg->failed_check_interval_ms = 1000;
   cfg->max_clock_skew = 900;
   cfg->max_failed_macs = 5;
   cfg->lockout_seconds = 900;
@@ -122,6 +127,16 @@ static int server_key(struct ctx *c, const char *k, const char *v) {
     return set_uint(&x, v, 0, 86400 * 365) && (cfg->max_clock_skew = (unsigned)x, 1);
   if (!strcmp(k, "pbm_max_iterations"))
     return set_uint(&x, v, 100, 10000000) && (cfg->pbm_max_iterations = (uint32_t)x, 1);
+  if (!strcmp(k, "max_connections_per_address"))
+    return set_uint(&x, v, 0, 1000000) && (cfg->max_connections_per_address = (unsigned)x, 1);
+  if (!strcmp(k, "max_buffered"))
+    return set_uint(&x, v, 0, 1ull << 40) && (cfg->max_buffered = (size_t)x, 1);
+  if (!strcmp(k, "drain_timeout_ms"))
+    return set_uint(&x, v, 0, 3600000) && (cfg->drain_timeout_ms = (unsigned)x, 1);
+  if (!strcmp(k, "failed_check_burst"))
+    return set_uint(&x, v, 0, 1000000) && (cfg->failed_check_burst = (unsigned)x, 1);
+  if (!strcmp(k, "failed_check_interval_ms"))
+    return set_uint(&x, v, 1, 3600000) && (cfg->failed_check_interval_ms = (unsigned)x, 1);
   snprintf(c->error, sizeof c->error, "unknown key '%s' in [server]", k);
   return 0;
 }

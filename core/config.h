@@ -66,6 +66,11 @@ struct cg_config {
   unsigned max_connections;
   unsigned header_timeout_ms, body_timeout_ms, idle_timeout_ms;
   uint32_t pbm_max_iterations;
+  unsigned max_connections_per_address; /* 0: no limit */
+  size_t max_buffered;                  /* octets of request input held; 0: no limit */
+  unsigned drain_timeout_ms;            /* stop: connections closed after it; 0: none */
+  unsigned failed_check_burst;          /* failed checks an address may make in a row; 0: off */
+  unsigned failed_check_interval_ms;    /* one more failed check allowed per interval */
   unsigned max_clock_skew; /* seconds; 0: messageTime unchecked */
   enum cg_compute_mode compute; /* where CPU-bound steps run */
   /* [store] */

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include <uv.h>
+
 struct entry {
   const char *name;
   const char *msg;
@@ -33,7 +35,9 @@ const char *cg_err_name(int err) {
 
 const char *cg_strerror(int err) {
   const struct entry *e = lookup(err);
-  return err == 0 ? "success" : e ? e->msg : "unknown error";
+  /* The codes of the two spaces do not overlap: ours lie in -999..-900,
+   * libuv's are negated errno values and its own below -3000. */
+  return err == 0 ? "success" : e ? e->msg : err < 0 ? uv_strerror(err) : "unknown error";
 }
 
 enum cg_err_class cg_err_class(int err) {

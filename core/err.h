@@ -96,7 +96,8 @@ enum cg_err_class { CG_CLASS_OK, CG_CLASS_PEER, CG_CLASS_TRANSPORT, CG_CLASS_INT
   X(ADD_INFO_NOT_AVAILABLE, PEER, ADD_INFO_NOT_AVAILABLE, "information not available") \
   X(DUPLICATE_CERT_REQ, PEER, DUPLICATE_CERT_REQ, "duplicate certificate request") \
   X(CA_FAILURE, INTERNAL, SYSTEM_FAILURE, "the CA failed")                        \
-  X(CERT_EXISTS, INTERNAL, SYSTEM_FAILURE, "a certificate with this serial is recorded already")
+  X(CERT_EXISTS, INTERNAL, SYSTEM_FAILURE, "a certificate with this serial is recorded already") \
+  X(ADDR_LIMIT, PEER, SYSTEM_UNAVAIL, "this client address is over its limit")
 
 enum cg_err {
   CG_OK = 0,
@@ -114,6 +115,8 @@ const char *cg_err_name(int err);
 /* The ASN.1 name of a PKIFailureInfo bit ("badMessageCheck", ...), NULL for a
  * bit RFC 9810 §5.2.3 does not define. */
 const char *cg_failinfo_name(int bit);
+/* The message of a CG_E* code or of a negative libuv (errno) error: every
+ * error the gateway logs goes through this one function. */
 const char *cg_strerror(int err);
 /* The error that a PKIFailureInfo bit reports: the first peer error of the
  * table with that bit, CG_ECA_UNAVAILABLE for systemUnavail, CG_ECA_FAILURE

@@ -29,6 +29,8 @@
 #include "transports/http.h"
 
 #include <assert.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -41,6 +43,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "transports/admission.h"
 #include "transports/listen.h"
 
 /* The smallest read offered to libuv; the buffer grows geometrically. */
@@ -88,8 +91,12 @@ struct conn {
   unsigned http10 : 1;
   unsigned close_after : 1; /* the current response ends the connection */
   unsigned reading : 1;
+  unsigned retry_after; /* seconds, sent with the next response when not 0 */
   struct cg_http_request *req; /* handed to the handler, not yet answered */
   uint8_t *out;                /* response being written */
+  struct cg_addr peer;         /* as the admission counts it */
+  size_t held;                 /* input octets charged to the admission */
+  bool admitted;               /* counted by the admission until freed */
 };
 
 #define CONN_OF(l) ((struct conn *)(void *)((char *)(l) - offsetof(struct conn, link)))
@@ -99,6 +106,10 @@ struct cg_http_request {
   struct cg_http_server *srv;  /* NULL once an orphan outlived the server */
   struct cg_http_request *prev, *next; /* the server's orphan list */
   struct cg_buf keep;          /* an orphan's buffer, holding its body */
+  size_t held;                 /* keep's octets, charged to the admission */
+  struct cg_admission *admission;
+  struct cg_addr peer;
+  atomic_bool gone;            /* orphaned: read by workers (cg_http_request_gone) */
   char path[];
 };
 
@@ -110,6 +121,8 @@ struct cg_http_server {
   void *arg;
   struct cg_conn_set conns;
   struct cg_http_request *orphans;
+  struct cg_admission *admission; /* shared with other listeners, or own */
+  bool own_admission;
   unsigned nrejected; /* over-cap sockets accepted and not yet closed */
   unsigned pending;
   int port;
@@ -152,6 +165,12 @@ static void maybe_finish(struct cg_http_server *srv) {
     r->srv = NULL;
   void (*cb)(void *) = srv->on_closed;
   void *arg = srv->closed_arg;
+  /* An own admission goes with the server: orphans then account to none. */
+  if (srv->own_admission) {
+    for (struct cg_http_request *r = srv->orphans; r != NULL; r = r->next)
+      r->admission = NULL;
+    cg_admission_free(srv->admission);
+  }
   free(srv);
   if (cb != NULL)
     cb(arg);
@@ -232,6 +251,9 @@ static void on_conn_handle_closed(uv_handle_t *h) {
   struct cg_http_server *srv = c->srv;
   cg_conn_set_remove(&srv->conns, &c->link);
   cg_buf_free(&c->in);
+  (void)cg_admission_hold(srv->admission, &c->held, 0);
+  if (c->admitted)
+    cg_admission_leave(srv->admission, &c->peer);
   free(c->out);
   free(c);
   maybe_finish(srv);
@@ -244,7 +266,10 @@ static void orphan_request(struct conn *c) {
   struct cg_http_server *srv = c->srv;
   c->req = NULL;
   r->conn = NULL;
+  atomic_store(&r->gone, true);
   r->keep = c->in;
+  r->held = c->held; /* the charge goes with the buffer */
+  c->held = 0;
   cg_buf_init(&c->in, r->keep.limit);
   r->prev = NULL;
   r->next = srv->orphans;
@@ -316,16 +341,19 @@ static void send_response(struct conn *c, int status, const char *ctype, const v
     /* RFC 9112 Appendix C.2.2: a 1.0 client keeps the connection only when
      * the response says so too. */
     conn_hdr = "Connection: keep-alive\r\n";
-  char head[256];
+  char head[256], retry[40] = "";
+  if (c->retry_after > 0)
+    snprintf(retry, sizeof retry, "Retry-After: %u\r\n", c->retry_after);
+  c->retry_after = 0;
   int n = snprintf(head, sizeof head,
                    "HTTP/1.1 %d %s\r\n"
                    "Content-Type: %s\r\n"
                    "Content-Length: %zu\r\n"
                    "Cache-Control: no-cache\r\n"
-                   "%s%s\r\n",
+                   "%s%s%s\r\n",
                    status, reason_phrase(status), ctype, len,
                    /* RFC 9110 §15.5.6: a 405 names the allowed methods. */
-                   status == 405 ? "Allow: POST\r\n" : "", conn_hdr);
+                   status == 405 ? "Allow: POST\r\n" : "", retry, conn_hdr);
   assert(n > 0 && (size_t)n < sizeof head);
   c->close_after = closing;
   uint8_t *out = len <= UINT32_MAX - sizeof head ? malloc((size_t)n + len) : NULL;
@@ -514,6 +542,11 @@ static int on_headers_complete(llhttp_t *p) {
     c->reject = 415;
   else if (p->content_length > l->max_body)
     c->reject = 413; /* before a single body octet is read */
+  else if (!cg_admission_room(c->srv->admission, (size_t)p->content_length)) {
+    /* The announced body would take the buffered input over the budget. */
+    cg_admission_refused_memory(c->srv->admission);
+    c->reject = 503;
+  }
   if (c->reject == 0) {
     /* RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" may wait
      * for the interim response before sending the body. */
@@ -601,8 +634,17 @@ static void dispatch(struct conn *c) {
   r->srv = srv;
   r->prev = r->next = NULL;
   cg_buf_init(&r->keep, 0);
-  memcpy(r->path, path, plen);
-  r->path[plen] = '\0';
+  r->held = 0;
+  r->admission = srv->admission;
+  r->peer = c->peer;
+  atomic_init(&r->gone, false);
+  /* Runs of '/' count as one ("/.well-known/cmp//" is the CMP endpoint, as
+   * clients that join a base path and a label expect). */
+  size_t n = 0;
+  for (size_t i = 0; i < plen; i++)
+    if (path[i] != '/' || n == 0 || r->path[n - 1] != '/')
+      r->path[n++] = path[i];
+  r->path[n] = '\0';
   c->req = r;
   srv->pending++;
   const uint8_t *body = c->body_len > 0 ? c->in.data + c->body_off : (const uint8_t *)"";
@@ -642,6 +684,7 @@ static void feed(struct conn *c) {
   if (c->state == CONN_IDLE && c->off == c->in.len) {
     /* Nothing buffered: an idle connection holds no buffer memory. */
     cg_buf_free(&c->in);
+    (void)cg_admission_hold(c->srv->admission, &c->held, 0);
     c->off = c->req_start = 0;
   }
 }
@@ -666,11 +709,15 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
   if (want > room)
     want = room;
   uint8_t *p = want > 0 ? cg_buf_reserve(b, want) : NULL;
+  /* Growing past the gateway's budget of buffered input: no room, and the
+   * request is refused (on_buffer_full). */
+  if (p != NULL && !cg_admission_hold(c->srv->admission, &c->held, b->cap))
+    p = NULL;
   *out = uv_buf_init((char *)p, p != NULL ? (unsigned)want : 0);
 }
 
 /* Called when on_alloc() gave no room: the buffer is at its limit, or it
- * could not grow (out of memory). */
+ * could not grow (out of memory, or over the gateway's buffer budget). */
 static void on_buffer_full(struct conn *c) {
   int at_limit = c->in.len >= c->in.limit;
   switch (c->state) {
@@ -679,10 +726,13 @@ static void on_buffer_full(struct conn *c) {
     /* Pipelined input waits in the kernel until the answer is written. */
     read_stop(c);
     break;
+  case CONN_IDLE:
   case CONN_HEAD:
   case CONN_BODY:
     /* Below the limit the request is not too large: the memory is short. */
-    reject(c, !at_limit ? 503 : c->state == CONN_HEAD ? 431 : 413);
+    if (!at_limit)
+      cg_admission_refused_memory(c->srv->admission);
+    reject(c, !at_limit ? 503 : c->state == CONN_BODY ? 413 : 431);
     break;
   default:
     cg_debug("http: no buffer memory");
@@ -797,11 +847,11 @@ static void reject_connection(struct cg_http_server *srv) {
 static void on_connection(uv_stream_t *ls, int status) {
   struct cg_http_server *srv = ls->data;
   if (status < 0) {
-    cg_debug("http: listen error: %s", uv_strerror(status));
+    cg_accept_failed("http", status);
     return;
   }
-  if (srv->conns.count >= srv->limits.max_conns) {
-    cg_debug("http: connection limit %u reached", srv->limits.max_conns);
+  if (cg_admission_refuse_full(srv->admission)) {
+    cg_debug("http: connection limit %u reached", cg_admission_limits(srv->admission)->max_conns);
     reject_connection(srv);
     return;
   }
@@ -822,10 +872,18 @@ static void on_connection(uv_stream_t *ls, int status) {
   llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
   c->parser.data = c;
   int r = uv_accept(ls, (uv_stream_t *)&c->tcp);
+  if (r == 0) {
+    cg_peer_addr(&c->tcp, &c->peer);
+    r = cg_admission_enter(srv->admission, &c->peer);
+    c->admitted = r == 0;
+    if (r == CG_EADDR_LIMIT)
+      cg_debug("http: per-address connection limit reached");
+  }
   if (r == 0)
     r = read_start(c);
   if (r != 0) {
-    cg_debug("http: accept failed: %s", uv_strerror(r));
+    if (r != CG_EADDR_LIMIT)
+      cg_debug("http: accept failed: %s", cg_strerror(r));
     conn_close(c);
     return;
   }
@@ -842,6 +900,7 @@ void cg_http_limits_default(struct cg_http_limits *l) {
   l->body_timeout_ms = 30000;
   l->idle_timeout_ms = 60000;
   l->max_conns = 10000;
+  l->admission = NULL;
 }
 
 int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
@@ -855,19 +914,30 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
     l = *limits;
   else
     cg_http_limits_default(&l);
-  if (l.max_header == 0 || l.max_conns == 0 || l.max_body > SIZE_MAX - l.max_header ||
+  if (l.max_header == 0 || (l.max_conns == 0 && l.admission == NULL) || l.max_body > SIZE_MAX - l.max_header ||
       l.max_header + l.max_body > UINT32_MAX)
     return CG_EINVAL;
 
   struct cg_http_server *srv = calloc(1, sizeof *srv);
   if (srv == NULL)
     return CG_ENOMEM;
+  srv->admission = l.admission;
+  if (srv->admission == NULL) {
+    srv->admission = cg_admission_new(&(struct cg_admission_limits){.max_conns = l.max_conns});
+    srv->own_admission = true;
+    if (srv->admission == NULL) {
+      free(srv);
+      return CG_ENOMEM;
+    }
+  }
   srv->loop = loop;
   srv->limits = l;
   srv->handler = handler;
   srv->arg = arg;
   int r = uv_tcp_init(loop, &srv->listener);
   if (r != 0) {
+    if (srv->own_admission)
+      cg_admission_free(srv->admission);
     free(srv);
     return r;
   }
@@ -908,6 +978,13 @@ void cg_http_server_stop(struct cg_http_server *srv, void (*on_closed)(void *arg
   }
 }
 
+void cg_http_server_close_all(struct cg_http_server *srv) {
+  for (struct cg_conn_link *l = srv->conns.head, *n; l != NULL; l = n) {
+    n = l->next;
+    conn_close(CONN_OF(l)); /* a request being handled becomes an orphan */
+  }
+}
+
 static void answer(struct cg_http_request *r, int status, const char *ctype, const void *body,
                    size_t len) {
   struct conn *c = r->conn;
@@ -924,6 +1001,8 @@ static void answer(struct cg_http_request *r, int status, const char *ctype, con
       srv->pending--;
     }
     cg_buf_free(&r->keep);
+    if (r->admission != NULL)
+      (void)cg_admission_hold(r->admission, &r->held, 0);
     free(r);
     return;
   }
@@ -946,4 +1025,19 @@ void cg_http_respond_status(struct cg_http_request *req, int status, const char 
   if (text == NULL)
     text = reason_phrase(status);
   answer(req, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+void cg_http_respond_retry(struct cg_http_request *req, int status, unsigned seconds,
+                           const char *text) {
+  if (req->conn != NULL)
+    req->conn->retry_after = seconds;
+  cg_http_respond_status(req, status, text);
+}
+
+bool cg_http_request_gone(const struct cg_http_request *req) {
+  return atomic_load(&req->gone);
+}
+
+const struct cg_addr *cg_http_request_peer(const struct cg_http_request *req) {
+  return &req->peer;
 }

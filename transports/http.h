@@ -8,7 +8,10 @@
  *   - header block <= max_header (431), body <= max_body (413);
  *   - header, body and idle timeouts (the connection is closed; 408 when a
  *     request was begun);
- *   - at most max_conns connections (further ones are accepted and closed);
+ *   - the connections and buffered octets its admission allows (in all and
+ *     per client address; further connections are accepted and closed, a
+ *     request over the buffer budget gets 503);
+ *   - runs of '/' in the path count as one;
  *   - HTTP/1.1 keep-alive by default, HTTP/1.0 closes unless the request says
  *     "Connection: keep-alive"; pipelined requests are answered in order (the
  *     next one is read only after the current one was answered).
@@ -21,9 +24,14 @@
 #ifndef CG_TRANSPORTS_HTTP_H
 #define CG_TRANSPORTS_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+#include "transports/addr.h"
+
+struct cg_admission;
 
 struct cg_http_limits {
   size_t max_header;          /* octets of request line + headers; default 8 KiB */
@@ -31,7 +39,11 @@ struct cg_http_limits {
   uint64_t header_timeout_ms; /* from the first octet of a request to its end of headers */
   uint64_t body_timeout_ms;   /* from end of headers to end of body */
   uint64_t idle_timeout_ms;   /* keep-alive connection with no request */
-  unsigned max_conns;
+  unsigned max_conns;          /* with no admission: this listener's own cap */
+  /* Shared with the gateway's other listeners (transports/admission.h): the
+   * connection caps and the buffer budget; NULL: the listener's own, of
+   * max_conns connections and no buffer budget. */
+  struct cg_admission *admission;
 };
 
 /* A request waiting for its answer.  Owned by the transport; valid until it is
@@ -63,11 +75,24 @@ void cg_http_respond(struct cg_http_request *req, const uint8_t *body, size_t le
 /* Answers with an HTTP error status and a text/plain body (copied). */
 void cg_http_respond_status(struct cg_http_request *req, int status, const char *text);
 
+/* Answers with an HTTP error status, a Retry-After of `seconds` and a
+ * text/plain body: a client that is to come back later (503, 429). */
+void cg_http_respond_retry(struct cg_http_request *req, int status, unsigned seconds,
+                           const char *text);
+/* True once the peer of req has gone away (its answer will be dropped).
+ * Safe to call from any thread while req is valid: work queued for a request
+ * checks it before it starts. */
+bool cg_http_request_gone(const struct cg_http_request *req);
+/* The peer's address, as the admission counts it (transports/addr.h). */
+const struct cg_addr *cg_http_request_peer(const struct cg_http_request *req);
 /* Stops listening and closes idle connections; connections with a request
  * being handled close after its answer is written.  on_closed(arg) runs on
  * the loop when every handle is closed, and the server is freed then. */
 void cg_http_server_stop(struct cg_http_server *srv, void (*on_closed)(void *arg), void *arg);
 
+/* Closes every connection now, whatever it is doing (a stop that waited
+ * long enough): requests being handled are answered into the void. */
+void cg_http_server_close_all(struct cg_http_server *srv);
 /* The defaults named above (8 KiB, 256 KiB, 10 s, 30 s, 60 s, 10000). */
 void cg_http_limits_default(struct cg_http_limits *l);
 

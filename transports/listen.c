@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "core/err.h"
+#include "core/log.h"
 
 void cg_quickack(uv_tcp_t *t) {
 #ifdef TCP_QUICKACK
@@ -96,4 +97,22 @@ int cg_refuse_connection(uv_stream_t *listener, void *data, void (*closed)(void 
   (void)uv_accept(listener, (uv_stream_t *)&r->tcp); /* closed either way */
   uv_close((uv_handle_t *)&r->tcp, on_refused_closed);
   return 1;
+}
+
+void cg_peer_addr(uv_tcp_t *t, struct cg_addr *out) {
+  struct sockaddr_storage ss;
+  int len = (int)sizeof ss;
+  if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &len) != 0 ||
+      cg_addr_of((const struct sockaddr *)&ss, out) != 0)
+    out->len = 0;
+}
+
+void cg_accept_failed(const char *listener, int status) {
+  static struct cg_log_limit limit; /* the loop thread's */
+  cg_log_limited(&limit, 10, CG_LOG_ERROR, "%s: cannot accept a connection: %s%s", listener,
+                 cg_strerror(status),
+                 status == UV_EMFILE || status == UV_ENFILE
+                     ? " (out of file descriptors: raise the open-file limit, or lower "
+                       "[server] max_connections)"
+                     : "");
 }

@@ -7,6 +7,8 @@
 
 #include <uv.h>
 
+#include "transports/addr.h"
+
 /* The open connections of a listener, linked through a member of each. */
 struct cg_conn_link {
   struct cg_conn_link *prev, *next;
@@ -42,5 +44,15 @@ int cg_listen(uv_tcp_t *listener, const char *host, int port, uv_connection_cb c
  * closed (count it until closed runs), 0 when none could be taken (it stays
  * in the backlog). */
 int cg_refuse_connection(uv_stream_t *listener, void *data, void (*closed)(void *data));
+
+/* The peer of an accepted connection, as limits count it; len 0 when it
+ * cannot be had. */
+void cg_peer_addr(uv_tcp_t *t, struct cg_addr *out);
+
+/* A listener's accept failed (status < 0; EMFILE/ENFILE: out of file
+ * descriptors).  libuv has already taken the waiting connection off the
+ * backlog and closed it (its reserve descriptor), so nothing spins; this
+ * logs it, at most once every 10 seconds for all listeners together. */
+void cg_accept_failed(const char *listener, int status);
 
 #endif

@@ -27,15 +27,18 @@
  */
 #include "transports/tcp.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "transports/admission.h"
 #include "transports/listen.h"
 #include "transports/tcp_client.h"
 
@@ -65,12 +68,20 @@ struct conn {
   enum cg_tcp_framing framing; /* of the last frame; 0 before the first */
   struct cg_tcp_request *req;
   uint8_t *out;
+  unsigned served;     /* frames answered */
+  bool frame_started;  /* the frame in the buffer has its deadline running */
+  bool admitted;       /* counted by the admission until freed */
+  bool over_budget;    /* on_alloc found the buffer budget spent */
+  struct cg_addr peer;
+  size_t held;         /* input octets charged to the admission */
 };
 
 #define CONN_OF(l) ((struct conn *)(void *)((char *)(l) - offsetof(struct conn, link)))
 
 struct cg_tcp_request {
   struct conn *conn; /* NULL once orphaned */
+  atomic_bool gone;  /* orphaned: read by workers (cg_tcp_request_gone) */
+  struct cg_addr peer;
   struct cg_tcp_server *srv;
   enum cg_tcp_framing framing;
   bool close_after; /* version 10: the client flagged its last message */
@@ -84,6 +95,8 @@ struct cg_tcp_server {
   cg_tcp_handler handler;
   void *arg;
   struct cg_conn_set conns;
+  struct cg_admission *admission; /* shared with other listeners, or own */
+  bool own_admission;
   unsigned nrefused, pending; /* conns.count: struct conn not yet freed */
   int port;
   bool listening, stopping;
@@ -99,6 +112,8 @@ static void maybe_finish(struct cg_tcp_server *srv) {
     return;
   void (*cb)(void *) = srv->on_closed;
   void *arg = srv->closed_arg;
+  if (srv->own_admission)
+    cg_admission_free(srv->admission);
   free(srv);
   if (cb != NULL)
     cb(arg);
@@ -123,6 +138,9 @@ static void on_handle_closed(uv_handle_t *h) {
   struct cg_tcp_server *srv = c->srv;
   cg_conn_set_remove(&srv->conns, &c->link);
   cg_buf_free(&c->in);
+  (void)cg_admission_hold(srv->admission, &c->held, 0);
+  if (c->admitted)
+    cg_admission_leave(srv->admission, &c->peer);
   free(c->out);
   free(c);
   maybe_finish(srv);
@@ -140,8 +158,10 @@ static void conn_close(struct conn *c) {
   c->state = C_CLOSING;
   read_stop(c);
   uv_timer_stop(&c->timer);
-  if (c->req != NULL)
+  if (c->req != NULL) {
     c->req->conn = NULL; /* its answer will be dropped */
+    atomic_store(&c->req->gone, true);
+  }
   c->req = NULL;
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
@@ -157,9 +177,19 @@ static void set_state(struct conn *c, enum conn_state s) {
   const struct cg_tcp_limits *l = &c->srv->limits;
   uint64_t ms = 0;
   c->state = s;
-  if (s == C_READING)
-    ms = c->in.len > 0 ? l->read_timeout_ms : l->idle_timeout_ms;
-  else if (s == C_WRITING)
+  if (s == C_READING) {
+    if (c->in.len == 0) {
+      /* Nothing begun: a connection that never sent a frame gets no more
+       * time than one sending its first (as HTTP's header timeout). */
+      c->frame_started = false;
+      ms = c->served == 0 ? l->first_timeout_ms : l->idle_timeout_ms;
+    } else if (c->frame_started) {
+      return; /* a frame must arrive within read_timeout_ms of its first octet */
+    } else {
+      c->frame_started = true;
+      ms = l->read_timeout_ms;
+    }
+  } else if (s == C_WRITING)
     ms = l->idle_timeout_ms;
   else if (s == C_LINGER)
     ms = l->idle_timeout_ms < LINGER_MS ? l->idle_timeout_ms : LINGER_MS;
@@ -193,6 +223,7 @@ static void on_write(uv_write_t *w, int status) {
     conn_close(c);
     return;
   }
+  c->served++;
   if (c->close_after || c->srv->stopping) {
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
       conn_close(c);
@@ -260,7 +291,26 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
     b->len = 0; /* discarding */
   size_t room = b->limit - b->len < READ_MIN ? b->limit - b->len : READ_MIN;
   uint8_t *p = room > 0 ? cg_buf_reserve(b, room) : NULL;
+  /* Past the gateway's budget of buffered input: no room (on_read refuses). */
+  if (p != NULL && !cg_admission_hold(c->srv->admission, &c->held, b->cap)) {
+    c->over_budget = true;
+    p = NULL;
+  }
   *out = uv_buf_init((char *)p, p != NULL ? (unsigned)room : 0);
+}
+
+/* The framing of the frame arriving, before any of it could be buffered:
+ * its fifth octet, peeked at in the socket (a refusal is then written in the
+ * client's own framing). */
+static enum cg_tcp_framing peek_framing(struct conn *c) {
+  uint8_t head[5];
+  uv_os_fd_t fd;
+  if (c->in.len >= 5)
+    memcpy(head, c->in.data, 5);
+  else if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+           recv(fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT) != (ssize_t)sizeof head)
+    return c->framing ? c->framing : CG_TCP_RFC2510;
+  return head[4] == VERSION_10 ? CG_TCP_V10 : CG_TCP_RFC2510;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -268,6 +318,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct conn *c = s->data;
   if (nread == 0)
     return;
+  if (nread == UV_ENOBUFS && c->over_budget && c->state == C_READING) {
+    /* The gateway's buffer budget is spent: the frame is refused and the
+     * connection closes, letting its buffer go.  (Out of memory, it just
+     * closes.)  The framing is the frame's own when its header is in. */
+    enum cg_tcp_framing f = peek_framing(c);
+    cg_admission_refused_memory(c->srv->admission);
+    read_stop(c);
+    cg_buf_free(&c->in); /* given back at once, for the others */
+    (void)cg_admission_hold(c->srv->admission, &c->held, 0);
+    write_error(c, f, CG_TCP_ERR_SERVER, "server busy: too much input buffered; try again later");
+    return;
+  }
   if (nread < 0) {
     conn_close(c); /* EOF, reset, or no buffer left */
     return;
@@ -350,6 +412,8 @@ static void process(struct conn *c) {
     return;
   }
   r->conn = c;
+  atomic_init(&r->gone, false);
+  r->peer = c->peer;
   r->srv = c->srv;
   r->framing = framing;
   r->close_after = framing == CG_TCP_V10 && (p[5] & 1);
@@ -365,6 +429,12 @@ static void process(struct conn *c) {
   size_t used = 4 + (size_t)len;
   memmove(p, p + used, n - used);
   c->in.len = n - used;
+  c->frame_started = false;
+  if (c->in.len == 0) {
+    /* Nothing buffered: a connection between frames holds no buffer memory. */
+    cg_buf_free(&c->in);
+    (void)cg_admission_hold(c->srv->admission, &c->held, 0);
+  }
   read_stop(c);
   set_state(c, C_HANDLING);
   c->req = r;
@@ -423,10 +493,12 @@ void cg_tcp_respond_error(struct cg_tcp_request *req, unsigned code, const char 
 
 static void on_connection(uv_stream_t *ls, int status) {
   struct cg_tcp_server *srv = ls->data;
-  if (status < 0)
+  if (status < 0) {
+    cg_accept_failed("tcp", status);
     return;
-  if (srv->conns.count >= srv->limits.max_conns) {
-    cg_debug("tcp: connection limit %u reached", srv->limits.max_conns);
+  }
+  if (cg_admission_refuse_full(srv->admission)) {
+    cg_debug("tcp: connection limit %u reached", cg_admission_limits(srv->admission)->max_conns);
     srv->nrefused += (unsigned)cg_refuse_connection(ls, srv, on_refused_closed);
     return;
   }
@@ -443,7 +515,16 @@ static void on_connection(uv_stream_t *ls, int status) {
   cg_conn_set_add(&srv->conns, &c->link);
   /* A whole frame fits: the largest header and max_frame octets of value. */
   cg_buf_init(&c->in, srv->limits.max_frame + 7);
-  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 || read_start(c) != 0) {
+  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+    conn_close(c);
+    return;
+  }
+  cg_peer_addr(&c->tcp, &c->peer);
+  int r = cg_admission_enter(srv->admission, &c->peer);
+  c->admitted = r == 0;
+  if (r != 0 || read_start(c) != 0) {
+    if (r == CG_EADDR_LIMIT)
+      cg_debug("tcp: per-address connection limit reached");
     conn_close(c);
     return;
   }
@@ -453,9 +534,11 @@ static void on_connection(uv_stream_t *ls, int status) {
 
 void cg_tcp_limits_default(struct cg_tcp_limits *l) {
   l->max_frame = 256 * 1024;
+  l->first_timeout_ms = 10000;
   l->read_timeout_ms = 30000;
   l->idle_timeout_ms = 60000;
   l->max_conns = 10000;
+  l->admission = NULL;
 }
 
 int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
@@ -468,17 +551,28 @@ int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
   else
     cg_tcp_limits_default(&l);
   if (handler == NULL || cg_listen_check(host, port) != 0 || l.max_frame == 0 ||
-      l.max_frame > UINT32_MAX - 7 || l.max_conns == 0)
+      l.max_frame > UINT32_MAX - 7 || (l.max_conns == 0 && l.admission == NULL))
     return CG_EINVAL;
   struct cg_tcp_server *srv = calloc(1, sizeof *srv);
   if (srv == NULL)
     return CG_ENOMEM;
+  srv->admission = l.admission;
+  if (srv->admission == NULL) {
+    srv->admission = cg_admission_new(&(struct cg_admission_limits){.max_conns = l.max_conns});
+    srv->own_admission = true;
+    if (srv->admission == NULL) {
+      free(srv);
+      return CG_ENOMEM;
+    }
+  }
   srv->loop = loop;
   srv->limits = l;
   srv->handler = handler;
   srv->arg = arg;
   int r = uv_tcp_init(loop, &srv->listener);
   if (r != 0) {
+    if (srv->own_admission)
+      cg_admission_free(srv->admission);
     free(srv);
     return r;
   }
@@ -498,6 +592,12 @@ int cg_tcp_server_port(const struct cg_tcp_server *srv) { return srv->port; }
 
 unsigned cg_tcp_server_conns(const struct cg_tcp_server *srv) { return srv->conns.count; }
 
+bool cg_tcp_request_gone(const struct cg_tcp_request *req) { return atomic_load(&req->gone); }
+
+const struct cg_addr *cg_tcp_request_peer(const struct cg_tcp_request *req) {
+  return &req->peer;
+}
+
 void cg_tcp_server_stop(struct cg_tcp_server *srv, void (*on_closed)(void *arg), void *arg) {
   if (srv->stopping)
     return;
@@ -510,5 +610,12 @@ void cg_tcp_server_stop(struct cg_tcp_server *srv, void (*on_closed)(void *arg),
     n = l->next;
     if (c->state != C_HANDLING && c->state != C_WRITING)
       conn_close(c); /* busy ones close after their answer (on_write) */
+  }
+}
+
+void cg_tcp_server_close_all(struct cg_tcp_server *srv) {
+  for (struct cg_conn_link *l = srv->conns.head, *n; l != NULL; l = n) {
+    n = l->next;
+    conn_close(CONN_OF(l)); /* a request being handled becomes an orphan */
   }
 }

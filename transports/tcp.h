@@ -22,23 +22,35 @@
  * Limits: a frame longer than max_frame, a zero or too short length, an
  * unknown version, flag or type, or a message type only a server sends gets
  * an errorMsgRep and the connection is closed.  A frame that does not arrive
- * within read_timeout_ms of its first octet, or a connection idle for
- * idle_timeout_ms, is closed; at most max_conns connections are served.
+ * within read_timeout_ms of its first octet (however it trickles in), a new
+ * connection silent for first_timeout_ms, or one idle between frames for
+ * idle_timeout_ms, is closed.  The admission (transports/admission.h) caps
+ * the connections and the buffered input; a frame over the buffer budget
+ * gets an errorMsgRep ("server busy") and the connection closes.
  *
  * Everything runs on the loop thread.
  */
 #ifndef CG_TRANSPORTS_TCP_H
 #define CG_TRANSPORTS_TCP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
+#include "transports/addr.h"
+
+struct cg_admission;
+
 struct cg_tcp_limits {
-  size_t max_frame;         /* octets of a frame's value; default 256 KiB */
-  uint64_t read_timeout_ms; /* from a frame's first octet to its last; default 30 s */
-  uint64_t idle_timeout_ms; /* no frame begun (and a stalled answer); default 60 s */
-  unsigned max_conns;       /* default 10000 */
+  size_t max_frame;          /* octets of a frame's value; default 256 KiB */
+  uint64_t first_timeout_ms; /* a new connection's first octet; default 10 s */
+  uint64_t read_timeout_ms;  /* from a frame's first octet to its last; default 30 s */
+  uint64_t idle_timeout_ms;  /* between frames (and a stalled answer); default 60 s */
+  unsigned max_conns;        /* with no admission: this listener's own cap; default 10000 */
+  /* Shared with the gateway's other listeners (transports/admission.h); NULL:
+   * the listener's own, of max_conns connections and no buffer budget. */
+  struct cg_admission *admission;
 };
 
 enum cg_tcp_framing { CG_TCP_RFC2510 = 1, CG_TCP_V10 = 2 };
@@ -89,9 +101,18 @@ void cg_tcp_respond_poll(struct cg_tcp_request *req, uint32_t poll_ref, uint32_t
  * after it. */
 void cg_tcp_respond_error(struct cg_tcp_request *req, unsigned code, const char *text);
 
+/* True once the peer of req has gone away.  Safe from any thread while req
+ * is valid (work queued for a request checks it before it starts). */
+bool cg_tcp_request_gone(const struct cg_tcp_request *req);
+/* The peer's address, as the admission counts it. */
+const struct cg_addr *cg_tcp_request_peer(const struct cg_tcp_request *req);
+
 /* Stops listening and closes idle connections; busy ones close after their
  * answer.  on_closed(arg) runs once everything is closed and every request
  * answered; the server is freed then. */
 void cg_tcp_server_stop(struct cg_tcp_server *srv, void (*on_closed)(void *arg), void *arg);
+/* Closes every connection now, whatever it is doing (a stop that waited
+ * long enough): requests being handled are answered into the void. */
+void cg_tcp_server_close_all(struct cg_tcp_server *srv);
 
 #endif

@@ -219,12 +219,19 @@ out_has ir-pbmac1 "ip: pvno 2, PBMAC1 protection verified"
 out_has ir-pbmac1 "pkiconf: pvno 2, PBMAC1 protection verified"
 check_cert "$W/pbmac1.pem" "CN = client-pbmac1"
 
-step "ir with 20,000 PBM iterations: a heavy derivation goes to a worker, even inline"
-client_ok ir-heavy ir --url "$URL" "${MAC[@]}" --iterations 20000 --subject "/CN=client-heavy" \
+step "ir with 8,000 PBM iterations: a heavy derivation goes to a worker, even inline"
+client_ok ir-heavy ir --url "$URL" "${MAC[@]}" --iterations 8000 --subject "/CN=client-heavy" \
     --certout "$W/heavy.pem"
 out_has ir-heavy "ip: pvno 2, PasswordBasedMac protection verified"
 out_has ir-heavy "pkiConf: certificate confirmed"
 check_cert "$W/heavy.pem" "CN = client-heavy"
+
+step "ir with 20,000 PBM iterations: over the default cap (10,000), badAlg before any derivation"
+client_exits ir-over-cap 1 ir --url "$URL" "${MAC[@]}" --iterations 20000 --subject "/CN=client-over" \
+    --certout "$W/over.pem"
+grep -q badAlg "$W/ir-over-cap.err" "$W/ir-over-cap.out" || fail "no badAlg for 20,000 iterations" \
+    "$W/ir-over-cap.out" "$W/ir-over-cap.err"
+ok "20,000 iterations refused with badAlg"
 
 step "ir with pvno 3"
 client_ok ir-pvno3 ir --url "$URL" "${MAC[@]}" --pvno 3 --subject "/CN=client-pvno3" \

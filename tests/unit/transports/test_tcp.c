@@ -197,7 +197,7 @@ static void test_idle_and_half_sent_connections_time_out(void **state) {
   struct fx x = {0};
   struct cg_tcp_limits l;
   limits(&l);
-  l.idle_timeout_ms = 50;
+  l.first_timeout_ms = 50;
   l.read_timeout_ms = 50;
   assert_true(run(&x, &l, idle_and_half));
   assert_int_equal(x.seen, 0);

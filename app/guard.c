@@ -1,0 +1,64 @@
+/*
+ * guard.c - failed checks per client address (app/guard.h), as a debt that
+ * pays itself off: each failure adds interval_ms, time takes it away, and an
+ * address owing burst x interval_ms or more is refused until it owes less.
+ */
+#include "app/guard.h"
+
+#include <string.h>
+
+int guard_init(struct guard *g, unsigned burst, unsigned interval_ms) {
+  memset(g, 0, sizeof *g);
+  g->burst = burst;
+  g->interval_ms = interval_ms > 0 ? interval_ms : 1;
+  return burst > 0 ? cg_addr_table_init(&g->table, GUARD_MAX_ADDRS) : 0;
+}
+
+void guard_free(struct guard *g) { cg_addr_table_free(&g->table); }
+
+/* What v owes now. */
+static uint64_t owed(const uint64_t v[2], uint64_t now_ms) {
+  uint64_t paid = now_ms > v[1] ? now_ms - v[1] : 0;
+  return v[0] > paid ? v[0] - paid : 0;
+}
+
+/* The budget addr draws on: its entry, or the shared one. */
+static uint64_t *budget(struct guard *g, const struct cg_addr *addr, bool add) {
+  struct cg_addr_entry *e = cg_addr_table_get(&g->table, addr, add);
+  if (e != NULL)
+    return e->v;
+  return add || g->table.n >= g->table.max ? g->shared : NULL;
+}
+
+bool guard_admits(struct guard *g, const struct cg_addr *addr, uint64_t now_ms,
+                  unsigned *retry_s) {
+  if (g->burst == 0 || addr->len == 0)
+    return true;
+  uint64_t *v = budget(g, addr, false);
+  uint64_t limit = (uint64_t)g->burst * g->interval_ms;
+  uint64_t debt = v != NULL ? owed(v, now_ms) : 0;
+  if (debt < limit)
+    return true;
+  *retry_s = (unsigned)((debt - limit) / 1000 + 1);
+  g->refused++;
+  g->last_refused = *addr;
+  return false;
+}
+
+void guard_failed(struct guard *g, const struct cg_addr *addr, uint64_t now_ms) {
+  if (g->burst == 0 || addr->len == 0)
+    return;
+  g->failed++;
+  uint64_t *v = budget(g, addr, true);
+  v[0] = owed(v, now_ms) + g->interval_ms;
+  v[1] = now_ms;
+}
+
+static bool paid_off(struct cg_addr_entry *e, void *now_ms) {
+  return owed(e->v, *(uint64_t *)now_ms) == 0;
+}
+
+void guard_sweep(struct guard *g, uint64_t now_ms) {
+  if (g->burst > 0)
+    cg_addr_table_sweep(&g->table, paid_off, &now_ms);
+}
