@@ -117,6 +117,7 @@ struct request {
   struct cg_addr peer; /* the client's, as the limits count it; len 0: none */
   /* issuing an approved transaction: nobody waits for an answer */
   bool background;
+  bool delivered;  /* the answer went out (before the refusal note, say) */
   bool stored;     /* the last store write succeeded */
   uint32_t poll_ref; /* the transaction's raw TCP polling reference, 0 when none */
   bool ca_waiting; /* the CA answered "waiting" */
@@ -176,16 +177,18 @@ static bool failed_check(const struct cmp_exchange_info *info) {
   return info->fail_info == CG_FI_BAD_MESSAGE_CHECK || info->fail_info == CG_FI_SIGNER_NOT_TRUSTED;
 }
 
-static void finish(struct request *r) {
+/* Sends the exchange's answer to whoever waits for it, once. */
+static void deliver(struct request *r) {
   struct gateway *gw = r->gw;
   const uint8_t *rsp;
   size_t len;
   struct cmp_exchange_info info;
+  if (r->delivered || r->background)
+    return;
+  r->delivered = true;
   cmp_exchange_response(r->ex, &rsp, &len);
   cmp_exchange_info(r->ex, &info);
-  if (r->background)
-    r->gw->issuing = false; /* the next approved transaction may go */
-  else if (r->parent != NULL)
+  if (r->parent != NULL)
     cmp_exchange_nested_done(r->parent->ex, r->index, rsp, len);
   else if (r->tcp != NULL && rsp != NULL && info.status == CMP_WAITING && r->poll_ref != 0 &&
            !gw->cfg.tcp_cmp_polling)
@@ -200,6 +203,17 @@ static void finish(struct request *r) {
     cg_http_respond(r->http, rsp, len);
   else
     cg_http_respond_status(r->http, 500, "internal error: could not build a CMP response\n");
+  r->http = NULL; /* the transport's, and answered: gone with the answer */
+  r->tcp = NULL;
+}
+
+static void finish(struct request *r) {
+  struct gateway *gw = r->gw;
+  struct cmp_exchange_info info;
+  cmp_exchange_info(r->ex, &info);
+  if (r->background)
+    r->gw->issuing = false; /* the next approved transaction may go */
+  deliver(r);
   double ms = (double)(uv_hrtime() - r->started_ns) / 1e6;
   /* What the peer chose (its reference, and the words of a CA passed on in
    * the detail) is quoted and escaped: it cannot forge a field or a line. */
@@ -560,7 +574,10 @@ static void drive(struct request *r) {
     r->op.arg = r;
     r->op.note_present = true;
     r->op.note = *cmp_exchange_secret_note(r->ex);
+    /* Counted as in flight before the answer goes: the client's next request
+     * for this reference reads after the note (writes_pending()). */
     write_started(r);
+    deliver(r);
     submit_store(r);
     return;
   case CMP_STEP_CRL: {

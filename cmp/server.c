@@ -29,8 +29,8 @@ void set_phase(struct cmp_exchange *ex, enum phase to) {
       [PH_UPDATE] = 0,
       [PH_CRL] = 0,
       [PH_NESTED] = 0,
-      [PH_NOTE] = 0,
-      [PH_PROTECT] = 1u << PH_DONE,
+      [PH_NOTE] = 1u << PH_DONE,
+      [PH_PROTECT] = 1u << PH_DONE | 1u << PH_NOTE,
       [PH_DONE] = 0,
   };
   if (to != PH_PROTECT && !(allowed[ex->phase] & (1u << to)))
@@ -70,9 +70,14 @@ void fail(struct cmp_exchange *ex, int err, const char *detail) {
   ex->status = CMP_REJECTION;
   ex->has_cert = false;
   ex->has_revocation = false;
-  /* A refused secret: its failure is counted and audited before answering. */
+  /* A refused secret: its failure is counted and audited after the answer
+   * is made (PH_PROTECT, then PH_NOTE), so that a wrong MAC on a known
+   * reference is answered as soon as one on an unknown reference (whose
+   * refusal writes nothing): the time to the answer does not tell which
+   * references exist. */
   if (ex->has_note && ex->note.failed && ex->phase == PH_VERIFY) {
-    set_phase(ex, PH_NOTE);
+    ex->note_after = true;
+    set_phase(ex, PH_PROTECT);
     return;
   }
   ex->has_note = false; /* a use is counted only with an issued certificate */
@@ -558,7 +563,7 @@ void cmp_exchange_compute(struct cmp_exchange *ex) {
     ex->rsp = NULL;
     ex->rsp_len = 0;
   }
-  set_phase(ex, PH_DONE);
+  set_phase(ex, ex->note_after ? PH_NOTE : PH_DONE);
 }
 
 const struct cmp_issue_request *cmp_exchange_issue_request(const struct cmp_exchange *ex) {
@@ -688,7 +693,7 @@ void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
     return;
   }
   if (ex->phase == PH_NOTE) {
-    set_phase(ex, PH_PROTECT); /* the error answer goes out whatever the store said */
+    set_phase(ex, PH_DONE); /* the answer was made before; whatever the store said */
     return;
   }
   if (ex->err != 0) {

@@ -29,7 +29,10 @@
  *                     hand each answer back with cmp_exchange_nested_done();
  *   CMP_STEP_NOTE     record cmp_exchange_secret_note() (a refused secret's
  *                     failure count and audit event), then
- *                     cmp_exchange_store_done();
+ *                     cmp_exchange_store_done(); the answer is already made
+ *                     (cmp_exchange_response()) and may be sent first: a
+ *                     refusal takes as long whether the reference exists or
+ *                     not;
  *   CMP_STEP_UPDATE   update the stored transaction to cmp_exchange_txn()
  *                     (only if its state is txn->prev_state), then
  *                     cmp_exchange_store_done();

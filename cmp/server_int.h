@@ -108,6 +108,7 @@ struct cmp_exchange {
   bool deferred;         /* issuing an approved transaction: no peer, no answer */
   bool replay;           /* answering a kept request again (raw TCP pollReq) */
   bool dropped;          /* abandoned before its check: the peer was gone */
+  bool note_after;       /* the refusal note is written after the answer is made */
 
   /* what to store */
   struct cmp_txn_record txn;

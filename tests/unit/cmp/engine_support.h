@@ -51,6 +51,8 @@ struct fixture {
   size_t n_txns;
   size_t issued; /* certificates the "CA" made */
   size_t light_steps, heavy_steps; /* compute steps play() saw as such */
+  size_t compute_steps;            /* every compute step play() ran */
+  bool answered_before_note;       /* the answer was made when NOTE came */
   bool ca_waits;  /* the "CA" answers CA_WAITING */
   /* when set, the "CA" answers issue calls with ca_answer; the ca_state and
    * type of the last issue request it saw */

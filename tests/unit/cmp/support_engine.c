@@ -210,6 +210,7 @@ void play(struct cmp_exchange *ex, const char *profile) {
       break;
     }
     case CMP_STEP_COMPUTE:
+      F->compute_steps++;
       F->light_steps += cmp_exchange_compute_is_light(ex);
       F->heavy_steps += cmp_exchange_compute_is_heavy(ex);
       cmp_exchange_compute(ex);
@@ -355,8 +356,12 @@ void play(struct cmp_exchange *ex, const char *profile) {
     }
     case CMP_STEP_NOTE: {
       const struct cmp_secret_note *n = cmp_exchange_secret_note(ex);
+      const uint8_t *rsp;
+      size_t rsp_len;
       assert_non_null(n);
       assert_true(n->failed);
+      cmp_exchange_response(ex, &rsp, &rsp_len);
+      F->answered_before_note = rsp != NULL && rsp_len > 0;
       F->notes++;
       snprintf(F->last_note, sizeof F->last_note, "%s", n->detail);
       if (n->lock_after > 0 && ++F->secret.failed_attempts >= n->lock_after)

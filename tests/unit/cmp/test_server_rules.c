@@ -313,6 +313,33 @@ static void test_unknown_reference_leaves_no_note(void **state) {
   cmp_exchange_free(ex);
 }
 
+/* A wrong MAC on a known reference and one on an unknown reference run the
+ * same checks (one key derivation each: an unknown reference is checked
+ * against random bytes) and are answered before anything is written: the
+ * known one's refusal note comes after its answer is made, so the time to
+ * the answer does not tell an attacker which references exist. */
+static void test_known_and_unknown_references_are_refused_alike(void **state) {
+  (void)state;
+  struct client c;
+  F->secret.failed_attempts = 0;
+  size_t steps = F->compute_steps, notes = F->notes;
+  client_init(&c, REF, "a wrong secret");
+  struct cmp_exchange *ex = ir(&c);
+  assert_int_equal(answer_fail_bit(ex, &c), CG_FI_BAD_MESSAGE_CHECK);
+  assert_int_equal(F->notes, notes + 1);
+  assert_true(F->answered_before_note);
+  size_t known = F->compute_steps - steps;
+  cmp_exchange_free(ex);
+  steps = F->compute_steps;
+  client_init(&c, "nobody-has-this-reference-either", "a wrong secret");
+  ex = ir(&c);
+  assert_int_equal(answer_fail_bit(ex, &c), CG_FI_BAD_MESSAGE_CHECK);
+  assert_int_equal(F->notes, notes + 1);
+  assert_int_equal(F->compute_steps - steps, known);
+  cmp_exchange_free(ex);
+  F->secret.failed_attempts = 0;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pvno_other_than_2_or_3_is_unsupported_version),
@@ -330,6 +357,7 @@ int main(void) {
       cmocka_unit_test(test_used_up_secret_is_refused_like_a_wrong_one),
       cmocka_unit_test(test_failed_macs_lock_the_reference),
       cmocka_unit_test(test_unknown_reference_leaves_no_note),
+      cmocka_unit_test(test_known_and_unknown_references_are_refused_alike),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
