@@ -14,6 +14,7 @@
 
 #include "app/cli.h"
 #include "app/commands.h"
+#include "app/keycheck.h"
 #include "app/setup.h"
 #include "cmp/records.h"
 #include "cmp/secret.h"
@@ -191,14 +192,21 @@ static int secret_new(int argc, char **argv) {
       return 1;
     }
   }
-  cg_wipe(master, sizeof master);
   char db[CG_PATH_MAX];
   struct cg_store *st;
   if (cg_config_resolve(&cfg, cfg.database, db, sizeof db) || cg_store_open(db, &st)) {
+    cg_wipe(master, sizeof master);
     fprintf(stderr, "cmpgw secret new: cannot open the database %s\n", cfg.database);
     return CLI_STORE;
   }
-  int err = cg_query_secret_insert(st, &rec, max_uses, note);
+  /* A secret sealed with another key than the daemon's would never verify. */
+  int err = app_check_master_key(st, master, cfg.master_key);
+  cg_wipe(master, sizeof master);
+  if (err) {
+    cg_store_close(st);
+    return err == CG_ECONFIG ? 1 : CLI_STORE;
+  }
+  err = cg_query_secret_insert(st, &rec, max_uses, note);
   cg_store_close(st);
   if (err) {
     fprintf(stderr, "cmpgw secret new: %s\n",

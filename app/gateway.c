@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "app/guard.h"
+#include "app/keycheck.h"
 #include "app/setup.h"
 #include "ca_backends/backend.h"
 #include "cmp/msg.h"
@@ -238,7 +239,9 @@ static void finish(struct request *r) {
       look_for_approved(gw);
   }
   else if (info.fail_info >= 0)
-    cg_info("cmp %s profile=%s ref=%s txid=%s -> %s status=%d failInfo=%d detail=%s %.1fms",
+    /* systemFailure is the gateway's own fault: an error for the operator. */
+    cg_log(info.fail_info == CG_FI_SYSTEM_FAILURE ? CG_LOG_ERROR : CG_LOG_INFO,
+           "cmp %s profile=%s ref=%s txid=%s -> %s status=%d failInfo=%d detail=%s %.1fms",
             info.req_type, r->profile->cfg->name, ref, info.txid, info.rsp_type, info.status,
             info.fail_info, detail, ms);
   else
@@ -1269,6 +1272,8 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
     cg_error("cannot open the database %s", gw->cfg.database);
     goto fail;
   }
+  if ((err = app_check_master_key(gw->store, gw->master_key, gw->cfg.master_key)))
+    goto fail;
   cg_store_set_commit_interval(gw->store, gw->cfg.commit_interval_us);
   if ((err = cg_store_start(gw->store, loop)))
     goto fail;

@@ -109,6 +109,7 @@ struct cmp_exchange {
   bool replay;           /* answering a kept request again (raw TCP pollReq) */
   bool dropped;          /* abandoned before its check: the peer was gone */
   bool note_after;       /* the refusal note is written after the answer is made */
+  bool secret_broken;    /* the reference's stored secret does not decrypt */
 
   /* what to store */
   struct cmp_txn_record txn;

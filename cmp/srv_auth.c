@@ -50,7 +50,7 @@ static void load_secret(struct cmp_exchange *ex) {
     refused = "secret belongs to another profile";
   else if (cmp_secret_open(ex->cfg->master_key, s->reference, s->enc, s->enc_len,
                            ex->secret_plain, sizeof ex->secret_plain, &ex->secret_len) != 0)
-    refused = "secret cannot be decrypted (master key?)";
+    ex->secret_broken = true; /* the gateway's fault, not the device's */
   if (refused != NULL) {
     ex->secret_len = CMP_SECRET_GEN_LEN;
     cg_random(ex->secret_plain, ex->secret_len);
@@ -84,6 +84,13 @@ static bool authenticate_mac(struct cmp_exchange *ex) {
     return false;
   }
   load_secret(ex);
+  if (ex->secret_broken) {
+    /* Not a failed MAC: nothing is counted against the device (no lockout);
+     * the operator must look (systemFailure, logged as an error). */
+    fail(ex, CG_ECRYPTO, "the stored secret of this reference cannot be decrypted (wrong "
+                         "master key, or a damaged row)");
+    return false;
+  }
   bool mac_matches = cmp_mac_derive(&ex->mac, ex->secret_plain, ex->secret_len) == 0 &&
                      cmp_mac_matches(&ex->mac, &ex->msg);
   if (!ex->secret_found || !mac_matches) {

@@ -190,6 +190,16 @@ static const struct migration {
     {"ALTER TABLE transactions ADD COLUMN ca_state BLOB;"
      "ALTER TABLE transactions ADD COLUMN ca_check_at TEXT;",
      NULL},
+    /* 11 -> 12: values the gateway keeps about itself; the first is the
+     * master key's check value (a known text sealed with it), so that a
+     * daemon started with another key refuses to start instead of failing
+     * every device's MAC. */
+    {"CREATE TABLE settings ("
+     "  name TEXT PRIMARY KEY,"
+     "  value BLOB NOT NULL,"
+     "  updated_at TEXT NOT NULL"
+     ");",
+     NULL},
 };
 
 /* Version 8's sans and key_type of the certificates stored before it, read
@@ -256,25 +266,27 @@ static int pragma_int(sqlite3 *db, const char *sql, int *out) {
   return rc == SQLITE_ROW ? 0 : CG_ESTORE;
 }
 
-/* Applies migrations[from] and bumps user_version, all in one transaction,
- * with foreign keys off (restored after).  Returns 0 without change when
- * another process migrated first; the caller reads the version again either
- * way. */
-static int apply_locked(sqlite3 *db, int from);
+/* Applies migrations[from] .. migrations[to - 1] and bumps user_version to
+ * `to`, all in one transaction (a new database is created at the current
+ * version at once), with foreign keys off (restored after).  Returns 0
+ * without change when another process migrated first; the caller reads the
+ * version again either way. */
+static int apply_locked(sqlite3 *db, int from, int to);
 
-static int apply(sqlite3 *db, int from) {
+static int apply(sqlite3 *db, int from, int to) {
   int fk = 0;
   if (pragma_int(db, "PRAGMA foreign_keys", &fk) != 0 ||
       sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK)
     return CG_ESTORE;
-  int err = apply_locked(db, from);
+  int err = apply_locked(db, from, to);
   if (fk && sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK)
     err = CG_ESTORE;
   return err;
 }
 
-static int apply_locked(sqlite3 *db, int from) {
+static int apply_locked(sqlite3 *db, int from, int to) {
   char *msg = NULL;
+  int step = from;
   if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
     cg_error("store: migration %d: %s", from + 1, msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
@@ -288,23 +300,29 @@ static int apply_locked(sqlite3 *db, int from) {
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return 0;
   }
-  if (sqlite3_exec(db, migrations[from].sql, NULL, NULL, &msg) != SQLITE_OK)
-    goto failed;
-  if (migrations[from].fill != NULL && migrations[from].fill(db) != 0)
-    goto failed;
+  for (; step < to; step++) {
+    if (sqlite3_exec(db, migrations[step].sql, NULL, NULL, &msg) != SQLITE_OK)
+      goto failed;
+    if (migrations[step].fill != NULL && migrations[step].fill(db) != 0)
+      goto failed;
+  }
+  step = to - 1; /* failures below are the whole migration's */
   if (!foreign_keys_hold(db))
     goto failed;
   char bump[48];
-  snprintf(bump, sizeof bump, "PRAGMA user_version = %d", from + 1);
+  snprintf(bump, sizeof bump, "PRAGMA user_version = %d", to);
   if (sqlite3_exec(db, bump, NULL, NULL, &msg) != SQLITE_OK)
     goto failed;
   if (sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)
     goto failed;
-  cg_info("store: schema migrated to version %d", from + 1);
+  if (from == 0)
+    cg_info("store: database created (schema version %d)", to);
+  else
+    cg_info("store: schema migrated from version %d to %d", from, to);
   return 0;
 
 failed:
-  cg_error("store: migration %d: %s", from + 1, msg ? msg : sqlite3_errmsg(db));
+  cg_error("store: migration %d: %s", step + 1, msg ? msg : sqlite3_errmsg(db));
   sqlite3_free(msg);
   sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   return CG_ESTORE;
@@ -326,7 +344,7 @@ int cg_store_migrate_to(sqlite3 *db, int target) {
                CG_STORE_SCHEMA_VERSION);
       return CG_ESTORE;
     }
-    int rc = apply(db, v);
+    int rc = apply(db, v, target);
     if (rc != 0)
       return rc;
   }

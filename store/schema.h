@@ -8,11 +8,11 @@
 #include <sqlite3.h>
 
 /* The schema version this build writes and understands (PRAGMA user_version). */
-#define CG_STORE_SCHEMA_VERSION 11
+#define CG_STORE_SCHEMA_VERSION 12
 
-/* Brings db from its PRAGMA user_version up to CG_STORE_SCHEMA_VERSION, one
- * migration per transaction, so a failure leaves the database at the last
- * complete version.  A database already current is left untouched.  0, or
+/* Brings db from its PRAGMA user_version up to CG_STORE_SCHEMA_VERSION, every
+ * step in one transaction, so a failure leaves the database as it was (a new
+ * one is created at the current version at once).  A database already current is left untouched.  0, or
  * CG_ESTORE (logged) when a migration fails or the database was written by a
  * newer cmpgw (a version this build does not know). */
 int cg_store_migrate(sqlite3 *db);

@@ -29,6 +29,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "core/crypto.h"
 #include "core/der.h"
 #include "core/err.h"
@@ -526,7 +529,7 @@ static int state_event(struct cg_store *st, const struct cmp_txn_record *r) {
 
 /* Marks a certificate revoked and records why, for the transaction txid.
  * CG_ECERT_REVOKED when it is revoked already, CG_ENOT_FOUND when unknown. */
-static int revoke(struct cg_store *st, const struct cmp_revocation_record *r, const char *txid) {
+static int apply_revocation(struct cg_store *st, const struct cmp_revocation_record *r, const char *txid) {
   sqlite3_stmt *s = st->stmt[S_CERT_REVOKE];
   if (bind_text(s, 1, r->serial) != SQLITE_OK)
     return bind_failed(st, s, "serial");
@@ -854,7 +857,7 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
       op->txn.prev_state == CMP_TXN_ISSUED)
     err = cert_confirmed(st, op->txn.txid);
   if (err == 0 && op->revocation_present) {
-    err = revoke(st, &op->revocation, op->txn.txid);
+    err = apply_revocation(st, &op->revocation, op->txn.txid);
     /* A certificate the device rejects in certConf that an operator revoked
      * meanwhile: revoked either way, the rejection is recorded. */
     if (err == CG_ECERT_REVOKED && op->txn.state == CMP_TXN_REVOKED_ON_REJECT)
@@ -948,6 +951,38 @@ static int wal_mode(struct cg_store *st) {
   return err;
 }
 
+/* A database the gateway will create is made first, empty, readable by its
+ * owner only: SQLite creates the WAL and shared-memory files with the
+ * database's mode, and they hold the same data. */
+static void create_private(const char *path) {
+  if (strcmp(path, ":memory:") == 0)
+    return;
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0)
+    close(fd);
+}
+
+/* The writer must be able to write: a database (or its directory, where the
+ * WAL lives) that is read-only would open, and every request would then fail
+ * with systemFailure.  Refused at once, saying why. */
+static int check_writable(struct cg_store *st, const char *path) {
+  if (sqlite3_db_readonly(st->db, "main") == 1) {
+    cg_error("store: the database %s is read-only (its file permissions, or a read-only file "
+             "system): the gateway must write it", path);
+    return CG_ESTORE;
+  }
+  char *msg = NULL;
+  if (sqlite3_exec(st->db, "BEGIN IMMEDIATE; ROLLBACK", NULL, NULL, &msg) != SQLITE_OK) {
+    cg_error("store: the database %s cannot be written (%s): check the permissions of the file "
+             "and of its directory, where the WAL and shared-memory files live",
+             path, msg ? msg : sqlite3_errmsg(st->db));
+    sqlite3_free(msg);
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return CG_ESTORE;
+  }
+  return 0;
+}
+
 static int open_conn(const char *path, bool writer, struct cg_store **out) {
   *out = NULL;
   struct cg_store *st = calloc(1, sizeof *st);
@@ -961,6 +996,8 @@ static int open_conn(const char *path, bool writer, struct cg_store **out) {
     goto no_cond;
 
   int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+  if (writer)
+    create_private(path);
   int rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) {
     cg_error("store: opening %s: %s", path,
@@ -974,7 +1011,8 @@ static int open_conn(const char *path, bool writer, struct cg_store **out) {
    * pages of a large store's indexes stay in memory (32 MiB at most). */
   if (pragma(st, "PRAGMA temp_store = MEMORY") || pragma(st, "PRAGMA cache_size = -32768"))
     goto no_db;
-  if (writer && (wal_mode(st) != 0 || pragma(st, "PRAGMA synchronous = FULL") != 0 ||
+  if (writer && (check_writable(st, path) != 0 || wal_mode(st) != 0 ||
+                 pragma(st, "PRAGMA synchronous = FULL") != 0 ||
                  pragma(st, "PRAGMA foreign_keys = ON") != 0 || cg_store_migrate(st->db) != 0))
     goto no_db;
   for (int i = 0; i < S__COUNT; i++) {
@@ -1063,6 +1101,76 @@ int cg_store_secret_get(struct cg_store *st, const char *reference,
   bool found;
   int err = secret_read(st, reference, len, out, &found);
   return err != 0 ? err : found ? 0 : CG_ENOT_FOUND;
+}
+
+int cg_store_setting_get(struct cg_store *st, const char *name, uint8_t *out, size_t cap,
+                         size_t *len) {
+  if (st->thread_running)
+    return CG_EBUSY;
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(st->db, "SELECT value FROM settings WHERE name = ?1", -1, &s, NULL) !=
+      SQLITE_OK)
+    return step_error(st, sqlite3_errcode(st->db), "preparing");
+  sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s), err = 0;
+  if (rc == SQLITE_ROW) {
+    size_t n = (size_t)sqlite3_column_bytes(s, 0);
+    if (n > cap)
+      err = CG_ESPACE;
+    else if (n > 0)
+      memcpy(out, sqlite3_column_blob(s, 0), n);
+    *len = n;
+  } else {
+    err = rc == SQLITE_DONE ? CG_ENOT_FOUND : step_error(st, rc, "reading a setting");
+  }
+  sqlite3_finalize(s);
+  return err;
+}
+
+int cg_store_setting_put(struct cg_store *st, const char *name, const uint8_t *value, size_t len,
+                         int64_t now) {
+  if (st->thread_running)
+    return CG_EBUSY;
+  sqlite3_stmt *s = NULL;
+  char at[21];
+  cg_iso8601(now, at);
+  if (sqlite3_prepare_v2(st->db,
+                         "INSERT INTO settings (name, value, updated_at) VALUES (?1, ?2, ?3)"
+                         " ON CONFLICT (name) DO UPDATE SET value = ?2, updated_at = ?3",
+                         -1, &s, NULL) != SQLITE_OK)
+    return step_error(st, sqlite3_errcode(st->db), "preparing");
+  sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 2, value, (int)len, SQLITE_STATIC);
+  sqlite3_bind_text(s, 3, at, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  return rc == SQLITE_DONE ? 0 : step_error(st, rc, "writing a setting");
+}
+
+int cg_store_secret_any(struct cg_store *st, char reference[CMP_MAX_REF + 1],
+                        uint8_t *enc, size_t cap, size_t *len) {
+  if (st->thread_running)
+    return CG_EBUSY;
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(st->db, "SELECT reference, secret_enc FROM secrets LIMIT 1", -1, &s,
+                         NULL) != SQLITE_OK)
+    return step_error(st, sqlite3_errcode(st->db), "preparing");
+  int rc = sqlite3_step(s), err = 0;
+  if (rc == SQLITE_ROW) {
+    const char *ref = (const char *)sqlite3_column_text(s, 0);
+    size_t n = (size_t)sqlite3_column_bytes(s, 1);
+    if (ref == NULL || strlen(ref) > CMP_MAX_REF || n > cap) {
+      err = CG_ESPACE;
+    } else {
+      snprintf(reference, CMP_MAX_REF + 1, "%s", ref);
+      memcpy(enc, sqlite3_column_blob(s, 1), n);
+      *len = n;
+    }
+  } else {
+    err = rc == SQLITE_DONE ? CG_ENOT_FOUND : step_error(st, rc, "reading a secret");
+  }
+  sqlite3_finalize(s);
+  return err;
 }
 
 void cg_store_op_release(struct cg_store_op *op) {

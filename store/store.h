@@ -50,6 +50,18 @@ int cg_store_secret_insert(struct cg_store *st, const struct cmp_secret_record *
 /* Reads a secret by reference; CG_ENOT_FOUND when absent. */
 int cg_store_secret_get(struct cg_store *st, const char *reference, struct cmp_secret_record *out);
 
+/* The value of the setting `name` (docs/store.md, table settings) into out;
+ * CG_ENOT_FOUND when it is not set, CG_ESPACE when it does not fit. */
+int cg_store_setting_get(struct cg_store *st, const char *name, uint8_t *out, size_t cap,
+                         size_t *len);
+/* Sets (or replaces) the setting `name`. */
+int cg_store_setting_put(struct cg_store *st, const char *name, const uint8_t *value, size_t len,
+                         int64_t now);
+/* The reference and sealed secret of one stored secret, any; CG_ENOT_FOUND
+ * when there is none. */
+int cg_store_secret_any(struct cg_store *st, char reference[CMP_MAX_REF + 1], uint8_t *enc,
+                        size_t cap, size_t *len);
+
 /* An operator's decision on a transaction awaiting approval: approve moves it
  * to pending_ca (the daemon then issues), reject to rejected (failInfo
  * badRequest, the reason kept in events).  0, CG_ENOT_FOUND, CG_ESTATE (not

@@ -340,6 +340,22 @@ static void test_known_and_unknown_references_are_refused_alike(void **state) {
   F->secret.failed_attempts = 0;
 }
 
+/* A stored secret that does not decrypt (another master key, a damaged row)
+ * is the gateway's fault: systemFailure, and nothing counted against the
+ * device (no refusal note, so no lockout). */
+static void test_a_secret_that_does_not_decrypt_is_a_system_failure(void **state) {
+  (void)state;
+  struct client c;
+  size_t notes = F->notes;
+  F->secret.enc[F->secret.enc_len - 1] ^= 1; /* the GCM tag */
+  client_init(&c, REF, SECRET);
+  struct cmp_exchange *ex = ir(&c);
+  F->secret.enc[F->secret.enc_len - 1] ^= 1;
+  assert_int_equal(answer_fail_bit(ex, &c), CG_FI_SYSTEM_FAILURE);
+  assert_int_equal(F->notes, notes);
+  cmp_exchange_free(ex);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pvno_other_than_2_or_3_is_unsupported_version),
@@ -358,6 +374,7 @@ int main(void) {
       cmocka_unit_test(test_failed_macs_lock_the_reference),
       cmocka_unit_test(test_unknown_reference_leaves_no_note),
       cmocka_unit_test(test_known_and_unknown_references_are_refused_alike),
+      cmocka_unit_test(test_a_secret_that_does_not_decrypt_is_a_system_failure),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

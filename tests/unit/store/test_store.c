@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cmocka.h>
 #include <sqlite3.h>
 #include <uv.h>
@@ -279,6 +281,41 @@ static void test_open_creates_the_current_schema_in_wal_mode(void **state) {
   assert_int_equal(peer_int(f, "SELECT count(*) FROM sqlite_schema WHERE"
                                " name = 'certificates_txid'"),
                    0);
+}
+
+/* A new database, and the WAL and shared-memory files beside it, are for
+ * the gateway's user only: they hold the sealed secrets and every request. */
+static void test_a_new_database_is_readable_by_its_owner_only(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = NULL;
+  struct stat sb;
+  char p[700];
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  assert_int_equal(cg_store_setting_put(st, "x", (const uint8_t *)"1", 1, T0), 0);
+  assert_int_equal(stat(f->path, &sb), 0);
+  assert_int_equal(sb.st_mode & 0777, 0600);
+  snprintf(p, sizeof p, "%s-wal", f->path);
+  assert_int_equal(stat(p, &sb), 0);
+  assert_int_equal(sb.st_mode & 0777, 0600);
+  cg_store_close(st);
+}
+
+/* Settings: absent, set, replaced; a value that does not fit is refused. */
+static void test_settings_round_trip(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = NULL;
+  uint8_t v[8];
+  size_t len = 0;
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  assert_int_equal(cg_store_setting_get(st, "k", v, sizeof v, &len), CG_ENOT_FOUND);
+  assert_int_equal(cg_store_setting_put(st, "k", (const uint8_t *)"abc", 3, T0), 0);
+  assert_int_equal(cg_store_setting_put(st, "k", (const uint8_t *)"defg", 4, T0 + 1), 0);
+  assert_int_equal(cg_store_setting_get(st, "k", v, sizeof v, &len), 0);
+  assert_int_equal(len, 4);
+  assert_memory_equal(v, "defg", 4);
+  assert_int_equal(cg_store_setting_get(st, "k", v, 2, &len), CG_ESPACE);
+  cg_store_close(st);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM settings"), 1);
 }
 
 static void test_open_twice_keeps_schema_and_data(void **state) {
@@ -1415,6 +1452,8 @@ static void test_store_restarts_after_stop(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_open_creates_the_current_schema_in_wal_mode),
+      T(test_a_new_database_is_readable_by_its_owner_only),
+      T(test_settings_round_trip),
       T(test_open_twice_keeps_schema_and_data),
       T(test_every_earlier_version_migrates_with_its_data),
       T(test_open_refuses_a_newer_schema),
