@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/log.h"
 #include "store/store.h"
 
 /* The prepared statements of a connection, indexes into cg_store.stmt. */
@@ -65,6 +66,9 @@ struct async_box {
 struct cg_store {
   sqlite3 *db;
   sqlite3_stmt *stmt[S__COUNT];
+  /* Errors of the same kind come in floods (a full disk fails every commit):
+   * logged at most every 10 s.  Used by whichever thread owns the connection. */
+  struct cg_log_limit errlog;
 
   /* Loop thread only. */
   struct async_box *box; /* NULL when not started, or once closing */

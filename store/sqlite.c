@@ -191,7 +191,7 @@ static void stmt_done(sqlite3_stmt *s) {
 static int step_error(struct cg_store *st, int rc, const char *what) {
   if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
     return CG_EEXISTS;
-  cg_error("store: %s: %s", what, sqlite3_errmsg(st->db));
+  cg_log_limited(&st->errlog, 10, CG_LOG_ERROR, "store: %s: %s", what, sqlite3_errmsg(st->db));
   return rc == SQLITE_NOMEM ? CG_ENOMEM : CG_ESTORE;
 }
 
@@ -905,7 +905,7 @@ void store_run_group(struct cg_store *st, struct cg_store_op *group, bool writes
     /* SQLite rolls the whole transaction back by itself on some errors (I/O,
      * disk full); the writes done so far are then gone. */
     if (in_txn && sqlite3_get_autocommit(st->db)) {
-      cg_error("store: group transaction rolled back by SQLite");
+      cg_log_limited(&st->errlog, 10, CG_LOG_ERROR, "store: group transaction rolled back by SQLite");
       fail_writes(group, op->next);
       in_txn = false;
       lost = true;
