@@ -29,6 +29,7 @@
 #include "store/store.h"
 #include "transports/admission.h"
 #include "transports/http.h"
+#include "transports/listen.h"
 #include "transports/tcp.h"
 
 #define WELL_KNOWN "/.well-known/cmp"
@@ -1110,14 +1111,33 @@ static void destroy(struct gateway *gw) {
   free(gw);
 }
 
+/* host as the numeric address a listener binds: a name is resolved once,
+ * here, and the address it gave is logged. */
+static int listen_address(const char *key, char *host, size_t cap) {
+  char numeric[64];
+  const char *why;
+  if (cg_listen_resolve(host, numeric, sizeof numeric, &why) != 0) {
+    cg_error("config: [server] %s: cannot listen on '%s': not a numeric address, and the name "
+             "does not resolve (%s)", key, host, why);
+    return CG_ECONFIG;
+  }
+  if (strcmp(numeric, host) != 0) {
+    cg_info("[server] %s: %s resolves to %s", key, host, numeric);
+    snprintf(host, cap, "%s", numeric);
+  }
+  return 0;
+}
+
 /* The raw TCP listener of [server] tcp, serving [server] tcp_profile. */
 static int start_tcp(struct gateway *gw) {
   char host[128];
   int port;
   if (cg_parse_hostport(gw->cfg.tcp, host, sizeof host, &port)) {
-    cg_error("config: [server] tcp must be HOST:PORT");
+    cg_error("config: [server] tcp = %s: must be HOST:PORT", gw->cfg.tcp);
     return CG_ECONFIG;
   }
+  if (listen_address("tcp", host, sizeof host) != 0)
+    return CG_ECONFIG;
   gw->tcp_profile = profile_named(gw, gw->cfg.tcp_profile, strlen(gw->cfg.tcp_profile));
   if (gw->tcp_profile == NULL) {
     cg_error("config: [server] tcp_profile '%s' is not a configured profile", gw->cfg.tcp_profile);
@@ -1313,7 +1333,11 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   if (gw->cfg.tcp[0] && (err = start_tcp(gw)) != 0)
     goto fail_running;
   if (gw->cfg.http[0] == 0 || cg_parse_hostport(gw->cfg.http, host, sizeof host, &port)) {
-    cg_error("config: [server] http must be HOST:PORT");
+    cg_error("config: [server] http = %s: must be HOST:PORT", gw->cfg.http);
+    err = CG_ECONFIG;
+    goto fail_running;
+  }
+  if (listen_address("http", host, sizeof host) != 0) {
     err = CG_ECONFIG;
     goto fail_running;
   }

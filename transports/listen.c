@@ -3,7 +3,11 @@
  */
 #include "transports/listen.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <stdbool.h>
+#include <string.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -34,6 +38,31 @@ static int address(const char *host, int port, struct sockaddr_storage *ss) {
 int cg_listen_check(const char *host, int port) {
   struct sockaddr_storage ss;
   return address(host, port, &ss);
+}
+
+int cg_listen_resolve(const char *host, char *out, size_t cap, const char **why) {
+  *why = "";
+  if (cg_listen_check(host, 0) == 0) {
+    if (strlen(host) >= cap)
+      return CG_EINVAL;
+    memcpy(out, host, strlen(host) + 1);
+    return 0;
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  struct addrinfo *res = NULL;
+  int rc = getaddrinfo(host, NULL, &hints, &res);
+  if (rc != 0 || res == NULL) {
+    *why = rc != 0 ? gai_strerror(rc) : "no address";
+    return CG_EINVAL;
+  }
+  const void *a = res->ai_family == AF_INET6
+                      ? (const void *)&((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr
+                      : (const void *)&((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr;
+  bool ok = inet_ntop(res->ai_family, a, out, (socklen_t)cap) != NULL;
+  freeaddrinfo(res);
+  if (!ok)
+    *why = "address too long";
+  return ok ? 0 : CG_EINVAL;
 }
 
 int cg_listen(uv_tcp_t *listener, const char *host, int port, uv_connection_cb cb, int *bound) {

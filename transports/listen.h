@@ -32,6 +32,12 @@ void cg_quickack(uv_tcp_t *t);
  * 0..65535), else CG_EINVAL: checked before anything is made. */
 int cg_listen_check(const char *host, int port);
 
+/* The numeric address to listen on for host: host itself when it is a
+ * numeric IPv4 or IPv6 address, else the first address the resolver gives
+ * for it ("localhost" -> 127.0.0.1).  0, or CG_EINVAL with *why set (the
+ * resolver's words). */
+int cg_listen_resolve(const char *host, char *out, size_t cap, const char **why);
+
 /* Binds the initialised handle to host:port (numeric IPv4 or IPv6; port 0
  * picks a free one), listens with cb and sets *bound to the port bound.
  * 0, CG_EINVAL (bad host or port) or a negative libuv error; on failure the
