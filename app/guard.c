@@ -1,7 +1,8 @@
 /*
  * guard.c - failed checks per client address (app/guard.h), as a debt that
  * pays itself off: each failure adds interval_ms, time takes it away, and an
- * address owing burst x interval_ms or more is refused until it owes less.
+ * address is served while one more failure would keep its debt within
+ * burst x interval_ms.
  */
 #include "app/guard.h"
 
@@ -37,9 +38,10 @@ bool guard_admits(struct guard *g, const struct cg_addr *addr, uint64_t now_ms,
   uint64_t *v = budget(g, addr, false);
   uint64_t limit = (uint64_t)g->burst * g->interval_ms;
   uint64_t debt = v != NULL ? owed(v, now_ms) : 0;
-  if (debt < limit)
+  /* Admitted while one more failure would still fit the budget. */
+  if (debt + g->interval_ms <= limit)
     return true;
-  *retry_s = (unsigned)((debt - limit) / 1000 + 1);
+  *retry_s = (unsigned)((debt + g->interval_ms - limit + 999) / 1000);
   g->refused++;
   g->last_refused = *addr;
   return false;

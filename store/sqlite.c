@@ -1009,9 +1009,11 @@ static int open_conn(const char *path, bool writer, struct cg_store **out) {
   /* temp_store: statement journals and sorts in memory, not in a file
    * created and unlinked in /var/tmp for every few groups; cache_size: the
    * pages of a large store's indexes stay in memory (32 MiB at most). */
+  if (writer && check_writable(st, path) != 0)
+    goto no_db;
   if (pragma(st, "PRAGMA temp_store = MEMORY") || pragma(st, "PRAGMA cache_size = -32768"))
     goto no_db;
-  if (writer && (check_writable(st, path) != 0 || wal_mode(st) != 0 ||
+  if (writer && (wal_mode(st) != 0 ||
                  pragma(st, "PRAGMA synchronous = FULL") != 0 ||
                  pragma(st, "PRAGMA foreign_keys = ON") != 0 || cg_store_migrate(st->db) != 0))
     goto no_db;
