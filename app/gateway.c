@@ -16,7 +16,6 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "app/guard.h"
 #include "app/keycheck.h"
 #include "app/setup.h"
 #include "ca_backends/backend.h"
@@ -28,6 +27,7 @@
 #include "core/work.h"
 #include "store/store.h"
 #include "transports/admission.h"
+#include "transports/guard.h"
 #include "transports/http.h"
 #include "transports/listen.h"
 #include "transports/tcp.h"
@@ -174,7 +174,7 @@ static void exchange_ended(struct gateway *gw) {
 }
 
 /* A check of the request's protection failed: what the failed-check budget
- * of the client's address counts (app/guard.h). */
+ * of the client's address counts (transports/guard.h). */
 static bool failed_check(const struct cmp_exchange_info *info) {
   return info->fail_info == CG_FI_BAD_MESSAGE_CHECK || info->fail_info == CG_FI_SIGNER_NOT_TRUSTED;
 }

@@ -1,10 +1,10 @@
 /*
- * guard.c - failed checks per client address (app/guard.h), as a debt that
+ * guard.c - failed checks per client address (transports/guard.h), as a debt that
  * pays itself off: each failure adds interval_ms, time takes it away, and an
  * address is served while one more failure would keep its debt within
  * burst x interval_ms.
  */
-#include "app/guard.h"
+#include "transports/guard.h"
 
 #include <string.h>
 

@@ -15,8 +15,8 @@
  * addresses throttles only other newcomers, never the table's memory).
  * Loop thread only.
  */
-#ifndef CG_APP_GUARD_H
-#define CG_APP_GUARD_H
+#ifndef CG_TRANSPORTS_GUARD_H
+#define CG_TRANSPORTS_GUARD_H
 
 #include <stdbool.h>
 #include <stdint.h>
