@@ -6,10 +6,12 @@
  * one exists); `revoke` ends a secret and records it in the audit log.  The
  * database never holds a secret in clear and no command prints it again.
  */
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "app/cli.h"
@@ -18,9 +20,11 @@
 #include "app/setup.h"
 #include "cmp/records.h"
 #include "cmp/secret.h"
+#include "core/certbuild.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/file.h"
+#include "core/x509.h"
 #include "store/query.h"
 #include "store/store.h"
 
@@ -32,6 +36,7 @@ static int usage(void) {
   fprintf(stderr,
           "usage: cmpgw secret new -c CONF [--profile NAME] [--ref REF] [--ttl N(d|h|m|s)]\n"
           "                        [--uses N] [--note TEXT] [--secret-file FILE] [--json]\n"
+          "                        [--subject /CN=NAME/O=ORG [--san TYPE:VALUE]...]\n"
           "       cmpgw secret list -c CONF [--profile NAME] [--json]\n"
           "       cmpgw secret show -c CONF REF [--json]\n"
           "       cmpgw secret revoke -c CONF REF [--json]\n");
@@ -104,16 +109,68 @@ static bool read_secret_file(const char *path, char *out, size_t cap) {
   return ok;
 }
 
+/* --subject in OpenSSL's form, as the RFC 4514 text requests are compared
+ * with (the form srv_names.c reads them in). */
+static bool bound_subject(const char *arg, char *out, size_t cap) {
+  uint8_t der[1024];
+  size_t len;
+  return cert_name_from_text(arg, der, sizeof der, &len) == 0 &&
+         cg_name_to_string((struct der_view){der, len}, out, cap) == 0 && out[0] != 0;
+}
+
+/* One --san TYPE:VALUE appended to list as "type:value" (an IP address in
+ * its usual text).  Values are printable, without spaces or commas (the
+ * list's separators). */
+static bool bound_san(const char *arg, char *list, size_t cap) {
+  static const char *const types[] = {"dns:", "ip:", "uri:", "email:"};
+  size_t i = 0;
+  while (i < 4 && strncasecmp(arg, types[i], strlen(types[i])) != 0)
+    i++;
+  if (i == 4)
+    return false;
+  const char *v = arg + strlen(types[i]);
+  char ip[INET6_ADDRSTRLEN];
+  if (i == 1) {
+    uint8_t a[16];
+    int family = strchr(v, ':') != NULL ? AF_INET6 : AF_INET;
+    if (inet_pton(family, v, a) != 1 || inet_ntop(family, a, ip, sizeof ip) == NULL)
+      return false;
+    v = ip;
+  }
+  if (v[0] == 0)
+    return false;
+  for (const char *p = v; *p; p++)
+    if (*p < 0x21 || *p > 0x7e || *p == ',')
+      return false;
+  size_t n = strlen(list);
+  int w = snprintf(list + n, cap - n, "%s%s%s", n ? ", " : "", types[i], v);
+  return w > 0 && (size_t)w < cap - n;
+}
+
 static int secret_new(int argc, char **argv) {
   const char *conf = NULL, *profile = "default", *ref_arg = NULL, *note = NULL,
              *secret_file = NULL;
   int json = 0;
   int64_t ttl = 0, max_uses = -1;
+  char subject[CMP_MAX_NAME_TEXT] = "", sans[CMP_MAX_NAME_TEXT] = "";
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-c") && i + 1 < argc) {
       conf = argv[++i];
     } else if (!strcmp(argv[i], "--profile") && i + 1 < argc) {
       profile = argv[++i];
+    } else if (!strcmp(argv[i], "--subject") && i + 1 < argc) {
+      if (!bound_subject(argv[++i], subject, sizeof subject)) {
+        fprintf(stderr, "cmpgw secret new: --subject is a name in OpenSSL's form, e.g. "
+                        "/CN=device-17/O=Example (attributes CN O OU C L ST emailAddress "
+                        "serialNumber street DC UID)\n");
+        return CLI_USAGE;
+      }
+    } else if (!strcmp(argv[i], "--san") && i + 1 < argc) {
+      if (!bound_san(argv[++i], sans, sizeof sans)) {
+        fprintf(stderr, "cmpgw secret new: --san is dns:NAME, ip:ADDRESS, uri:URI or "
+                        "email:ADDRESS (printable, no spaces or commas)\n");
+        return CLI_USAGE;
+      }
     } else if (!strcmp(argv[i], "--ref") && i + 1 < argc) {
       ref_arg = argv[++i];
     } else if (!strcmp(argv[i], "--json")) {
@@ -169,6 +226,12 @@ static int secret_new(int argc, char **argv) {
   struct cmp_secret_record rec = {0};
   snprintf(rec.reference, sizeof rec.reference, "%s", ref);
   snprintf(rec.profile, sizeof rec.profile, "%s", profile);
+  if (sans[0] && !subject[0]) {
+    fprintf(stderr, "cmpgw secret new: --san binds a secret with --subject only\n");
+    return CLI_USAGE;
+  }
+  snprintf(rec.subject, sizeof rec.subject, "%s", subject);
+  snprintf(rec.sans, sizeof rec.sans, "%s", sans);
   rec.created_at = (int64_t)time(NULL);
   rec.expires_at = ttl > 0 ? rec.created_at + ttl : 0;
   if (secret_file != NULL && !read_secret_file(secret_file, secret, sizeof secret))
@@ -258,6 +321,8 @@ static void secret_json(struct cli_json *j, const struct cg_query_secret *s, con
   cli_json_opt(j, "locked_until", s->locked_until);
   cli_json_bool(j, "has_challenge", s->has_challenge);
   cli_json_string(j, "note", s->note);
+  cli_json_string(j, "subject", s->subject);
+  cli_json_string(j, "sans", s->subject != NULL ? (s->sans != NULL ? s->sans : "") : NULL);
   cli_json_end(j);
 }
 
@@ -352,6 +417,17 @@ static int secret_show(int argc, char **argv) {
     printf("failed attempts: %lld\n", (long long)s.failed_attempts);
     printf("locked until:    %s\n", s.locked_until[0] ? s.locked_until : "not locked");
     printf("challenge:       %s\n", s.has_challenge ? "yes (never shown again)" : "none");
+    printf("enrols:          ");
+    if (s.subject != NULL) {
+      cli_put_text(stdout, s.subject);
+      if (s.sans != NULL && s.sans[0]) {
+        printf(" with ");
+        cli_put_text(stdout, s.sans);
+      }
+      printf(" only\n");
+    } else {
+      printf("what the profile's name policy allows\n");
+    }
     printf("note:            ");
     cli_put_text(stdout, s.note != NULL ? s.note : "-");
     fputc('\n', stdout);

@@ -1002,6 +1002,11 @@ static void on_expiry_timer(uv_timer_t *t) {
   }
 }
 
+_Static_assert((int)CG_SAN_DNS == (int)CMP_SAN_DNS && (int)CG_SAN_IP == (int)CMP_SAN_IP &&
+                   (int)CG_SAN_URI == (int)CMP_SAN_URI && (int)CG_SAN_EMAIL == (int)CMP_SAN_EMAIL &&
+                   (int)CG_SAN_DIRNAME == (int)CMP_SAN_DIRNAME,
+               "the configuration's san_types bits are the engine's");
+
 static int start_backends(struct gateway *gw) {
   const struct cg_config *cfg = &gw->cfg;
   for (size_t i = 0; i < cfg->n_backends; i++) {
@@ -1054,6 +1059,10 @@ static int start_backends(struct gateway *gw) {
     p->cmp.manual_approval = pc->manual_approval;
     p->cmp.manual_revocation = pc->manual_revocation;
     p->cmp.on_behalf = pc->on_behalf;
+    p->cmp.san_types = pc->san_types; /* CG_SAN_* and CMP_SAN_* are the same bits */
+    p->cmp.subject_pattern = pc->subject_pattern;
+    p->cmp.san_patterns = pc->san_patterns;
+    p->cmp.kur_new_identity = pc->kur_new_identity;
     p->cmp.relay = p->ops->relays != NULL && p->ops->relays(p->backend);
     if (p->cmp.relay && (pc->manual_approval || pc->manual_revocation)) {
       /* The CA's answers go to the device as they are, with the nonces of

@@ -15,6 +15,7 @@
 #define CMP_MAX_TXID 64      /* octets of a transactionID we accept */
 #define CMP_MAX_NONCE 64     /* octets of a nonce we accept */
 #define CMP_MAX_REF 128      /* octets of a secret reference (senderKID) */
+#define CMP_MAX_NAME_TEXT 512 /* a bound subject or SAN list, as text */
 #define CMP_MAX_PROFILE 64   /* characters of a profile name */
 #define CMP_MAX_SERIAL 20    /* octets of a certificate serial (RFC 5280) */
 #define CMP_MAX_SECRET_ENC 512
@@ -110,6 +111,11 @@ struct cmp_secret_record {
   int64_t failed_attempts; /* failed MACs since the last success */
   int64_t locked_until;    /* 0: not locked */
   char note[128];          /* the operator's note; "" when none */
+  /* The identity the secret may enrol; "" when not bound (cmp/srv_names.c):
+   * the subject as RFC 4514 text, and the subjectAltNames as "dns:a.example,
+   * ip:192.0.2.1" (types lowercase, in the order given). */
+  char subject[CMP_MAX_NAME_TEXT];
+  char sans[CMP_MAX_NAME_TEXT];
 };
 
 /* What happened to a secret in an exchange, for its counters and the audit

@@ -120,7 +120,25 @@ struct cmp_profile {
    * an RA in front of the gateway acts for its devices so. */
   bool on_behalf;
   unsigned check_after;
+  /* Whose names a request may ask for (cmp/srv_names.c): the subjectAltName
+   * types allowed (CMP_SAN_* bits), a glob the subject must match and
+   * comma-separated globs each "type:value" subjectAltName must match (NULL
+   * or "": any), and whether a kur may change the identity it updates. */
+  unsigned san_types;
+  const char *subject_pattern;
+  const char *san_patterns;
+  bool kur_new_identity;
 };
+
+enum {
+  CMP_SAN_DNS = 1u << 0,
+  CMP_SAN_IP = 1u << 1,
+  CMP_SAN_URI = 1u << 2,
+  CMP_SAN_EMAIL = 1u << 3,
+  CMP_SAN_DIRNAME = 1u << 4,
+  CMP_SAN_OTHER = 1u << 5, /* otherName, x400Address, ...: never allowed */
+};
+
 
 /* What a CA is asked to certify (views into the exchange; valid until it is freed). */
 struct cmp_issue_request {

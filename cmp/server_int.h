@@ -175,6 +175,9 @@ void verify_replay(struct cmp_exchange *ex);
 void write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w);
 /* srv_enrol.c: the certificate request of ex from its message, without
  * authentication or POP (for an approved request). */
+/* The names the request asks for are allowed (cmp/srv_names.c); fails the
+ * exchange with badCertTemplate otherwise. */
+bool check_names(struct cmp_exchange *ex);
 bool build_issue_request(struct cmp_exchange *ex);
 
 /* srv_revoke.c */

@@ -220,7 +220,7 @@ void verify_cert_request(struct cmp_exchange *ex) {
   }
   if (ex->msg.type == CMP_KUR && !check_key_update(ex, cr))
     return;
-  if (!build_issue_request(ex) || !check_pop(ex, cr))
+  if (!build_issue_request(ex) || !check_names(ex) || !check_pop(ex, cr))
     return;
   if (ex->msg.type != CMP_KUR &&
       !check_challenge(ex, cr ? cr->reg_token : ex->p10.challenge_password))

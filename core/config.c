@@ -159,7 +159,34 @@ static struct cg_config_profile *profile(struct cg_config *cfg, const char *name
   p->max_pending = 10000;
   p->max_pending_per_ref = 5;
   p->confirm_wait = 600;
+  p->san_types = CG_SAN_DNS | CG_SAN_IP | CG_SAN_URI | CG_SAN_EMAIL;
   return p;
+}
+
+/* "dns, ip, uri, email, dirname" or "none" into CG_SAN_* bits. */
+static bool parse_san_types(const char *v, unsigned *out) {
+  static const char *const names[] = {"dns", "ip", "uri", "email", "dirname"};
+  unsigned bits = 0;
+  if (!strcmp(v, "none")) {
+    *out = 0;
+    return true;
+  }
+  for (const char *p = v; *p;) {
+    while (*p == ' ' || *p == ',')
+      p++;
+    size_t n = strcspn(p, ", ");
+    if (n == 0)
+      break;
+    size_t i = 0;
+    while (i < 5 && (strlen(names[i]) != n || strncmp(names[i], p, n) != 0))
+      i++;
+    if (i == 5)
+      return false;
+    bits |= 1u << i;
+    p += n;
+  }
+  *out = bits;
+  return bits != 0;
 }
 
 static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k, const char *v) {
@@ -181,6 +208,14 @@ static int profile_key(struct ctx *c, struct cg_config_profile *p, const char *k
     return parse_bool(v, &p->ra_verified);
   if (!strcmp(k, "on_behalf"))
     return parse_bool(v, &p->on_behalf);
+  if (!strcmp(k, "san_types"))
+    return parse_san_types(v, &p->san_types);
+  if (!strcmp(k, "subject_pattern"))
+    return copy(p->subject_pattern, sizeof p->subject_pattern, v);
+  if (!strcmp(k, "san_patterns"))
+    return copy(p->san_patterns, sizeof p->san_patterns, v);
+  if (!strcmp(k, "kur_new_identity"))
+    return parse_bool(v, &p->kur_new_identity);
   if (!strcmp(k, "approval"))
     return parse_choice(v, none_manual, 2, &i) && (p->manual_approval = i == 1, 1);
   if (!strcmp(k, "revocation_approval"))

@@ -38,7 +38,14 @@ struct cg_config_profile {
   unsigned max_pending;        /* waiting requests of the profile; 0 = no cap */
   unsigned max_pending_per_ref; /* waiting requests per reference / signer; 0 = no cap */
   char challenge_value[128];   /* challenge = fixed */
+  unsigned san_types;          /* CG_SAN_* allowed in requests */
+  char subject_pattern[256];   /* fnmatch glob over the RFC 4514 subject; "": any */
+  char san_patterns[512];      /* globs over "type:value" subjectAltNames; "": any */
+  bool kur_new_identity;       /* a kur may change subject and subjectAltNames */
 };
+
+/* san_types bits, as the engine's CMP_SAN_* (cmp/server.h). */
+enum { CG_SAN_DNS = 1, CG_SAN_IP = 2, CG_SAN_URI = 4, CG_SAN_EMAIL = 8, CG_SAN_DIRNAME = 16 };
 
 struct cg_config_backend {
   char name[CG_NAME_MAX + 1];

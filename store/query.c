@@ -219,7 +219,7 @@ static sqlite3_int64 sql_limit(size_t limit) {
 
 #define SECRET_COLUMNS                                                                    \
   "SELECT reference, profile, created_at, expires_at, revoked_at, locked_until, max_uses," \
-  " uses, failed_attempts, challenge_enc IS NOT NULL, note FROM secrets"
+  " uses, failed_attempts, challenge_enc IS NOT NULL, note, subject, sans FROM secrets"
 
 static int secret_row(sqlite3_stmt *s, struct cg_query_secret *r) {
   memset(r, 0, sizeof *r);
@@ -234,12 +234,16 @@ static int secret_row(sqlite3_stmt *s, struct cg_query_secret *r) {
   r->failed_attempts = sqlite3_column_int64(s, 8);
   r->has_challenge = sqlite3_column_int(s, 9) != 0;
   r->note = col_dup(s, 10, &bad);
+  r->subject = col_dup(s, 11, &bad);
+  r->sans = col_dup(s, 12, &bad);
   return bad;
 }
 
 void cg_query_secret_clear(struct cg_query_secret *s) {
   free(s->note);
-  s->note = NULL;
+  free(s->subject);
+  free(s->sans);
+  s->note = s->subject = s->sans = NULL;
 }
 
 void cg_query_secrets_free(struct cg_query_secret *v, size_t n) {

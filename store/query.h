@@ -53,6 +53,8 @@ struct cg_query_secret {
   int64_t failed_attempts;
   bool has_challenge; /* challenge_enc is present */
   char *note;         /* malloc'ed; NULL: none */
+  char *subject;      /* the bound identity (malloc'ed; NULL: not bound) */
+  char *sans;
 };
 
 /* Inserts rec (cg_store_secret_insert()) and sets its max_uses (-1: no limit)

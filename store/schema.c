@@ -200,6 +200,12 @@ static const struct migration {
      "  updated_at TEXT NOT NULL"
      ");",
      NULL},
+    /* 12 -> 13: the identity a secret may enrol (NULL: the profile's name
+     * policy alone decides): its subject (RFC 4514 text) and subjectAltNames
+     * ("dns:a.example, ip:192.0.2.1", in order). */
+    {"ALTER TABLE secrets ADD COLUMN subject TEXT;"
+     "ALTER TABLE secrets ADD COLUMN sans TEXT;",
+     NULL},
 };
 
 /* Version 8's sans and key_type of the certificates stored before it, read

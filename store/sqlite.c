@@ -51,11 +51,11 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_RELEASE] = "RELEASE op",
     [S_ROLLBACK_TO] = "ROLLBACK TO op",
     [S_SECRET_INSERT] = "INSERT INTO secrets (reference, profile, secret_enc, created_at,"
-                        " expires_at, revoked_at, challenge_enc, max_uses, note)"
-                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        " expires_at, revoked_at, challenge_enc, max_uses, note, subject, sans)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [S_SECRET_GET] = "SELECT profile, secret_enc, created_at, expires_at, revoked_at,"
-                     " challenge_enc, max_uses, uses, failed_attempts, locked_until, note"
-                     " FROM secrets WHERE reference = ?1",
+                     " challenge_enc, max_uses, uses, failed_attempts, locked_until, note,"
+                     " subject, sans FROM secrets WHERE reference = ?1",
     [S_SECRET_USED] = "UPDATE secrets SET uses = uses + 1, failed_attempts = 0"
                       " WHERE reference = ?1 AND revoked_at IS NULL"
                       " AND (max_uses IS NULL OR uses < max_uses)",
@@ -320,7 +320,9 @@ static int secret_read(struct cg_store *st, const char *ref, size_t len,
       r.uses = sqlite3_column_int64(s, 7);
       r.failed_attempts = sqlite3_column_int64(s, 8);
       if ((sqlite3_column_type(s, 9) != SQLITE_NULL && column_time(s, 9, &r.locked_until) != 0) ||
-          column_text(s, 10, r.note, sizeof r.note) != 0) {
+          column_text(s, 10, r.note, sizeof r.note) != 0 ||
+          column_text(s, 11, r.subject, sizeof r.subject) != 0 ||
+          column_text(s, 12, r.sans, sizeof r.sans) != 0) {
         cg_error("store: secret row does not fit the record (corrupt or foreign)");
         err = CG_ESTORE;
       }
@@ -1087,7 +1089,8 @@ int cg_store_secret_insert(struct cg_store *st, const struct cmp_secret_record *
                                    SQLITE_STATIC)
                : sqlite3_bind_null(s, 7)) |
           (rec->max_uses > 0 ? sqlite3_bind_int64(s, 8, rec->max_uses) : sqlite3_bind_null(s, 8)) |
-          bind_text_or_null(s, 9, rec->note);
+          bind_text_or_null(s, 9, rec->note) | bind_text_or_null(s, 10, rec->subject) |
+          bind_text_or_null(s, 11, rec->sans);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "secret");
   return step_done(st, S_SECRET_INSERT, "inserting secret");

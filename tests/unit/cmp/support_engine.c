@@ -65,7 +65,9 @@ int setup(void **state) {
   f->prof_default = (struct cmp_profile){.name = "default", .ca_chain = f->ca_chain,
                                          .n_ca_chain = 1, .trust_anchors = f->ca_chain,
                                          .n_trust_anchors = 1, .allow_mac = true,
-                                         .allow_sig = true};
+                                         .allow_sig = true,
+                                         .san_types = CMP_SAN_DNS | CMP_SAN_IP | CMP_SAN_URI |
+                                                      CMP_SAN_EMAIL};
   f->prof_other = f->prof_default;
   f->prof_other.name = "other";
   /* The default profile takes nested messages of an RA whose certificate

@@ -4,6 +4,7 @@
  * PBMAC1 protection, and the request checks of RFC 9810 §5.1 / RFC 9483 §3.
  */
 #define _GNU_SOURCE /* memmem */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -984,8 +985,114 @@ static void test_random_challenge_refuses_signed_requests(void **state) {
   }
 }
 
+/* ---- whose names a request may ask for (cmp/srv_names.c) ------------------- */
+
+/* A certificate request for subject (a CN) on profile; the answer in rsp. */
+static struct cmp_exchange *ask_for(struct client *c, int type, const char *profile,
+                                    const char *cn, struct der_view old_cert, struct cmp_msg *rsp) {
+  uint8_t req[8192], name[128];
+  size_t len, name_len;
+  make_name(cn, name, &name_len);
+  assert_int_equal(cmp_client_cert_req(&c->mac, &c->hdr, type, (struct der_view){name, name_len},
+                                       F->dev_key, old_cert, req, sizeof req, &len),
+                   0);
+  struct cmp_exchange *ex = run(profile, req, len);
+  decode_response(ex, c, rsp);
+  return ex;
+}
+
+/* badCertTemplate, with a statusString that holds why. */
+static void assert_refused_name(const struct cmp_msg *rsp, const char *why) {
+  assert_error(rsp, CG_FI_BAD_CERT_TEMPLATE);
+  struct der_view t = rsp->u.error.status.status_string;
+  assert_non_null(t.p);
+  if (memmem(t.p, t.len, why, strlen(why)) == NULL)
+    fail_msg("the statusString does not say \"%s\"", why);
+}
+
+/* The RA's own name and the CA's are never issued, whoever asks. */
+static void test_the_ra_and_ca_names_are_never_issued(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  size_t issued = F->issued;
+  client_init(&c, REF, SECRET);
+  struct cmp_exchange *ex = ask_for(&c, CMP_IR, "default", "test RA", (struct der_view){0}, &rsp);
+  assert_refused_name(&rsp, "the RA's own name");
+  cmp_exchange_free(ex);
+  client_init(&c, REF, SECRET);
+  ex = ask_for(&c, CMP_IR, "default", "test CA", (struct der_view){0}, &rsp);
+  assert_refused_name(&rsp, "the name of a CA of this profile");
+  cmp_exchange_free(ex);
+  assert_int_equal(F->issued, issued);
+}
+
+/* subject_pattern: a glob over the RFC 4514 subject. */
+static void test_the_subject_must_match_the_profile_pattern(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  F->prof_default.subject_pattern = "CN=device-*";
+  client_init(&c, REF, SECRET);
+  struct cmp_exchange *ex =
+      ask_for(&c, CMP_IR, "default", "www.bank.example", (struct der_view){0}, &rsp);
+  assert_refused_name(&rsp, "subject CN=www.bank.example does not match subject_pattern");
+  cmp_exchange_free(ex);
+  client_init(&c, REF, SECRET);
+  ex = ask_for(&c, CMP_IR, "default", "device-0042", (struct der_view){0}, &rsp);
+  assert_int_equal(rsp.type, CMP_IP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  cmp_exchange_free(ex);
+  F->prof_default.subject_pattern = NULL;
+}
+
+/* A secret bound to an identity enrols that subject only. */
+static void test_a_bound_secret_enrols_its_own_subject_only(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  snprintf(F->secret.subject, sizeof F->secret.subject, "CN=meter-17");
+  client_init(&c, REF, SECRET);
+  struct cmp_exchange *ex =
+      ask_for(&c, CMP_IR, "default", "meter-18", (struct der_view){0}, &rsp);
+  assert_refused_name(&rsp, "this secret enrols the subject CN=meter-17 only, not CN=meter-18");
+  cmp_exchange_free(ex);
+  client_init(&c, REF, SECRET);
+  ex = ask_for(&c, CMP_IR, "default", "meter-17", (struct der_view){0}, &rsp);
+  assert_int_equal(rsp.type, CMP_IP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  cmp_exchange_free(ex);
+  F->secret.subject[0] = 0;
+}
+
+/* A kur keeps the identity it updates, unless the profile lets it change. */
+static void test_a_kur_keeps_its_identity_unless_the_profile_allows(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len;
+  struct client c;
+  struct cmp_msg rsp;
+  signing_client(&c, cert, &cert_len);
+  struct cmp_exchange *ex =
+      ask_for(&c, CMP_KUR, "default", "renamed", (struct der_view){cert, cert_len}, &rsp);
+  assert_refused_name(&rsp, "a kur keeps the subject of the certificate it updates");
+  cmp_exchange_free(ex);
+  F->prof_default.kur_new_identity = true;
+  client_new_nonce(&c);
+  cg_random(c.txid, sizeof c.txid);
+  ex = ask_for(&c, CMP_KUR, "default", "renamed", (struct der_view){cert, cert_len}, &rsp);
+  assert_int_equal(rsp.type, CMP_KUP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  cmp_exchange_free(ex);
+  F->prof_default.kur_new_identity = false;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_the_ra_and_ca_names_are_never_issued),
+      cmocka_unit_test(test_the_subject_must_match_the_profile_pattern),
+      cmocka_unit_test(test_a_bound_secret_enrols_its_own_subject_only),
+      cmocka_unit_test(test_a_kur_keeps_its_identity_unless_the_profile_allows),
       cmocka_unit_test(test_cr_is_answered_with_cp),
       cmocka_unit_test(test_implicit_confirm_is_granted_only_where_the_profile_allows),
       cmocka_unit_test(test_p10cr_is_answered_with_cp_and_cert_req_id_minus_one),
