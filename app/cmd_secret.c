@@ -322,7 +322,7 @@ static void secret_json(struct cli_json *j, const struct cg_query_secret *s, con
   cli_json_bool(j, "has_challenge", s->has_challenge);
   cli_json_string(j, "note", s->note);
   cli_json_string(j, "subject", s->subject);
-  cli_json_string(j, "sans", s->subject != NULL ? (s->sans != NULL ? s->sans : "") : NULL);
+  cli_json_string(j, "sans", s->sans);
   cli_json_end(j);
 }
 

@@ -78,9 +78,10 @@ struct gateway {
   uv_timer_t watch;
   struct cg_admission_stats seen;
   uint64_t seen_guard_refused;
-  /* stopping: the deadline after which open connections are closed */
-  uv_timer_t drain;
-  bool drain_timer;
+  /* stopping: the deadline after which open connections are closed; its
+   * own allocation, freed when its handle is closed (which may come after
+   * the gateway is gone) */
+  uv_timer_t *drain;
   struct profile_rt *tcp_profile;
   size_t n_backends;
   const struct ca_backend_ops *backend_ops[CG_MAX_BACKENDS];
@@ -1414,13 +1415,16 @@ static void on_store_stopped(void *arg) {
   cb(cb_arg);
 }
 
+static void free_handle(uv_handle_t *h) { free(h); }
+
 static void maybe_finish_stop(struct gateway *gw) {
   if (!gw->stopping || !gw->http_closed || !gw->tcp_closed || gw->inflight > 0 ||
       !gw->store_running)
     return;
-  if (gw->drain_timer) {
-    uv_close((uv_handle_t *)&gw->drain, NULL);
-    gw->drain_timer = false;
+  if (gw->drain != NULL) {
+    uv_timer_stop(gw->drain);
+    uv_close((uv_handle_t *)gw->drain, free_handle);
+    gw->drain = NULL;
   }
   cg_store_stop(gw->store, on_store_stopped, gw);
 }
@@ -1469,11 +1473,10 @@ void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) 
   uv_close((uv_handle_t *)&gw->expiry, NULL);
   uv_timer_stop(&gw->watch);
   uv_close((uv_handle_t *)&gw->watch, NULL);
-  if (gw->cfg.drain_timeout_ms > 0) {
-    uv_timer_init(gw->loop, &gw->drain);
-    gw->drain.data = gw;
-    uv_timer_start(&gw->drain, on_drain_timer, gw->cfg.drain_timeout_ms, 0);
-    gw->drain_timer = true;
+  if (gw->cfg.drain_timeout_ms > 0 && (gw->drain = malloc(sizeof *gw->drain)) != NULL) {
+    uv_timer_init(gw->loop, gw->drain);
+    gw->drain->data = gw;
+    uv_timer_start(gw->drain, on_drain_timer, gw->cfg.drain_timeout_ms, 0);
   }
   if (gw->tcp != NULL)
     cg_tcp_server_stop(gw->tcp, on_tcp_closed, gw);

@@ -151,8 +151,8 @@ def secret_status(r):
     return "active"
 
 SECRET_Q = ("SELECT reference, profile, created_at, expires_at, revoked_at, max_uses, uses,"
-            " failed_attempts, locked_until, challenge_enc IS NOT NULL AS has_challenge, note"
-            " FROM secrets")
+            " failed_attempts, locked_until, challenge_enc IS NOT NULL AS has_challenge, note,"
+            " subject, sans FROM secrets")
 
 def secret_obj(r):
     o = dict(r)
