@@ -355,8 +355,8 @@ static bool parse_url(struct client *cl, const char *url) {
  * certificate. */
 static int load_certs(const char *path, struct certs *c) {
   int err = cg_certs_from_file(path, c->der, c->v, MAX_CERTS, &c->n);
-  if (err == CG_EIO)
-    fprintf(stderr, "%s: cannot read %s\n", prog, path);
+  if (err == CG_EIO || err == CG_ENOMEM)
+    fprintf(stderr, "%s: cannot read %s: %s\n", prog, path, cg_file_strerror(err));
   else if (err)
     fprintf(stderr, "%s: %s holds no readable certificate\n", prog, path);
   return err;
@@ -371,8 +371,8 @@ static void free_certs(struct certs *c) {
 /* A private key from PEM (PKCS#8, SEC1 or PKCS#1). */
 static int load_key(const char *path, struct cg_key **key) {
   int err = cg_key_from_pem_file(path, key);
-  if (err == CG_EIO)
-    fprintf(stderr, "%s: cannot read %s\n", prog, path);
+  if (err == CG_EIO || err == CG_ENOMEM)
+    fprintf(stderr, "%s: cannot read %s: %s\n", prog, path, cg_file_strerror(err));
   else if (err)
     fprintf(stderr, "%s: %s holds no usable private key\n", prog, path);
   return err;
@@ -382,14 +382,15 @@ static int load_key(const char *path, struct cg_key **key) {
 static int load_csr(struct client *cl) {
   uint8_t *data;
   size_t len;
-  if (cg_read_file(cl->o.csr, &data, &len)) {
-    fprintf(stderr, "%s: cannot read %s\n", prog, cl->o.csr);
-    return CG_EIO;
+  int err = cg_read_file(cl->o.csr, &data, &len);
+  if (err) {
+    fprintf(stderr, "%s: cannot read %s: %s\n", prog, cl->o.csr, cg_file_strerror(err));
+    return err;
   }
   if (len > 0 && data[0] != 0x30) {
     size_t der_len, used;
     uint8_t *der = malloc(len);
-    int err = der == NULL ? CG_ENOMEM
+    err = der == NULL ? CG_ENOMEM
                           : cg_pem_decode("CERTIFICATE REQUEST", (const char *)data, len, der,
                                           len, &der_len, &used);
     free(data);

@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "core/oid.h"
 #include "core/x509.h"
 #include "store/store.h"
@@ -45,7 +46,7 @@ static int write_file(const char *dir, const char *name, const void *data, size_
   snprintf(path, sizeof path, "%s/%s", dir, name);
   int err = app_write_new_file(path, data, len, mode);
   if (err)
-    fprintf(stderr, "cmpgw init: cannot write %s: %s\n", path, cg_strerror(err));
+    fprintf(stderr, "cmpgw init: cannot write %s: %s\n", path, cg_file_strerror(err));
   return err;
 }
 

@@ -88,8 +88,9 @@ static int ref_ok(const char *ref) {
 static bool read_secret_file(const char *path, char *out, size_t cap) {
   uint8_t *text;
   size_t len;
-  if (cg_read_file(path, &text, &len)) {
-    fprintf(stderr, "cmpgw secret new: cannot read %s\n", path);
+  int err = cg_read_file(path, &text, &len);
+  if (err) {
+    fprintf(stderr, "cmpgw secret new: cannot read %s: %s\n", path, cg_file_strerror(err));
     return false;
   }
   while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))

@@ -881,11 +881,14 @@ static int load_pem_certs(struct gateway *gw, const char *profile, const char *f
   char path[CG_PATH_MAX];
   uint8_t *text;
   size_t len;
-  if (cg_config_resolve(&gw->cfg, file, path, sizeof path) || cg_read_file(path, &text, &len)) {
-    cg_error("profile %s: cannot read %s", profile, file);
+  int err = cg_config_resolve(&gw->cfg, file, path, sizeof path);
+  if (err == 0)
+    err = cg_read_file(path, &text, &len);
+  if (err) {
+    cg_error("profile %s: cannot read %s: %s", profile, file, cg_file_strerror(err));
     return CG_ECONFIG;
   }
-  int err = cg_x509_pem_bundle((const char *)text, len, der, views, MAX_ANCHORS, n);
+  err = cg_x509_pem_bundle((const char *)text, len, der, views, MAX_ANCHORS, n);
   free(text);
   if (err || *n == 0) {
     cg_error("profile %s: %s holds no usable certificate", profile, path);

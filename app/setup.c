@@ -24,15 +24,21 @@ int app_write_new_file(const char *path, const void *data, size_t len, unsigned 
     if (w < 0 && errno == EINTR)
       continue;
     if (w <= 0) {
+      int e = w < 0 ? errno : EIO;
       close(fd);
       unlink(path);
+      errno = e; /* the caller tells why */
       return CG_EIO;
     }
     p += w;
     len -= (size_t)w;
   }
-  if (fsync(fd) != 0 || close(fd) != 0) {
+  int e = fsync(fd) != 0 ? errno : 0;
+  if (close(fd) != 0 && e == 0)
+    e = errno;
+  if (e != 0) {
     unlink(path);
+    errno = e;
     return CG_EIO;
   }
   return 0;
@@ -56,9 +62,11 @@ int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]) {
     cg_error("config: [secrets] master_key is not set");
     return CG_ECONFIG;
   }
-  if (cg_config_resolve(cfg, cfg->master_key, path, sizeof path) ||
-      cg_read_file(path, &text, &len)) {
-    cg_error("cannot read the master key file %s", cfg->master_key);
+  int err = cg_config_resolve(cfg, cfg->master_key, path, sizeof path);
+  if (err == 0)
+    err = cg_read_file(path, &text, &len);
+  if (err) {
+    cg_error("cannot read the master key file %s: %s", cfg->master_key, cg_file_strerror(err));
     return CG_ECONFIG;
   }
   while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
@@ -87,16 +95,20 @@ int app_load_ra(const struct cg_config *cfg, struct app_ra *ra) {
     cg_error("config: [ra] pkcs12 and password_file are required");
     return CG_ECONFIG;
   }
-  if (cg_config_resolve(cfg, cfg->ra_password_file, path, sizeof path) ||
-      cg_read_file(path, &pass, &pass_len)) {
-    cg_error("cannot read the RA password file %s", cfg->ra_password_file);
+  int err = cg_config_resolve(cfg, cfg->ra_password_file, path, sizeof path);
+  if (err == 0)
+    err = cg_read_file(path, &pass, &pass_len);
+  if (err) {
+    cg_error("cannot read the RA password file %s: %s", cfg->ra_password_file,
+             cg_file_strerror(err));
     return CG_ECONFIG;
   }
   while (pass_len > 0 && (pass[pass_len - 1] == '\n' || pass[pass_len - 1] == '\r'))
     pass[--pass_len] = 0;
-  int err = cg_config_resolve(cfg, cfg->ra_pkcs12, path, sizeof path);
-  if (err == 0 && cg_read_file(path, &p12, &p12_len) != 0)
-    err = CG_EIO;
+  err = cg_config_resolve(cfg, cfg->ra_pkcs12, path, sizeof path);
+  if (err == 0)
+    err = cg_read_file(path, &p12, &p12_len);
+  const char *why = err ? cg_file_strerror(err) : NULL; /* before free() may touch errno */
   if (err == 0)
     err = cg_pkcs12_parse(p12, p12_len, (const char *)pass, &ra->key, &ra->cert, &ra->cert_len,
                           &ra->ca, &ra->ca_len, &ra->n_ca);
@@ -104,7 +116,8 @@ int app_load_ra(const struct cg_config *cfg, struct app_ra *ra) {
   free(pass);
   free(p12);
   if (err) {
-    cg_error("cannot read the RA PKCS#12 %s: %s", cfg->ra_pkcs12, cg_strerror(err));
+    cg_error("cannot read the RA PKCS#12 %s: %s", cfg->ra_pkcs12,
+             why != NULL ? why : cg_strerror(err));
     return CG_ECONFIG;
   }
   if (ra->cert == NULL || cg_x509_parse(ra->cert, ra->cert_len, &ra->x509)) {

@@ -29,7 +29,7 @@ struct app_ra {
 };
 
 /* Creates path (it must not exist) with the given mode and contents.
- * 0, CG_EEXISTS or CG_EIO. */
+ * 0, CG_EEXISTS or CG_EIO (errno says why: cg_file_strerror()). */
 int app_write_new_file(const char *path, const void *data, size_t len, unsigned mode);
 /* Reads the master key file (64 hex digits). 0 or CG_ECONFIG (logged). */
 int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]);

@@ -195,13 +195,15 @@ static int load_secret(struct upstream *u, const struct ca_settings *s, const ch
   char path[4096];
   uint8_t *text;
   size_t len;
-  if (cg_path_resolve(s->base_dir, file, path, sizeof path) || cg_read_file(path, &text, &len)) {
-    cg_error("backend %s: cannot read secret_file %s", u->name, file);
+  int err = cg_path_resolve(s->base_dir, file, path, sizeof path);
+  if (err == 0)
+    err = cg_read_file(path, &text, &len);
+  if (err) {
+    cg_error("backend %s: cannot read secret_file %s: %s", u->name, file, cg_file_strerror(err));
     return CG_ECONFIG;
   }
   while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
     len--;
-  int err = 0;
   if (len == 0 || len > sizeof u->secret) {
     cg_error("backend %s: %s must hold the secret on one line (1..%zu octets)", u->name, file,
              sizeof u->secret);
@@ -221,7 +223,9 @@ static int load_certs(struct upstream *u, const struct ca_settings *s, const cha
   int err = cg_path_resolve(s->base_dir, file, path, sizeof path);
   if (err == 0)
     err = cg_certs_from_file(path, der, views, MAX_CERTS, n);
-  if (err)
+  if (err == CG_EIO || err == CG_ENOMEM)
+    cg_error("backend %s: %s: cannot read %s: %s", u->name, key, file, cg_file_strerror(err));
+  else if (err)
     cg_error("backend %s: %s: no usable certificate in %s (%s)", u->name, key, file,
              cg_strerror(err));
   return err ? CG_ECONFIG : 0;
@@ -325,11 +329,15 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
       return CG_ECONFIG;
     }
     if (cert != NULL) {
+      if (load_certs(u, s, "cert", u->own_der, u->own_chain, &u->n_own))
+        return CG_ECONFIG;
       char kpath[4096];
-      if (load_certs(u, s, "cert", u->own_der, u->own_chain, &u->n_own) ||
-          cg_path_resolve(s->base_dir, key, kpath, sizeof kpath) ||
-          cg_key_from_pem_file(kpath, &u->own_key)) {
-        cg_error("backend %s: cannot read cert %s and key %s", u->name, cert, key);
+      int err = cg_path_resolve(s->base_dir, key, kpath, sizeof kpath);
+      if (err == 0)
+        err = cg_key_from_pem_file(kpath, &u->own_key);
+      if (err) {
+        cg_error("backend %s: cannot read the key in %s: %s", u->name, key,
+                 cg_file_strerror(err));
         return CG_ECONFIG;
       }
       *cred = (struct cmp_client_cred){.key = u->own_key,

@@ -51,13 +51,17 @@ static int local_init(void *state, uv_loop_t *loop, const struct ca_settings *s)
   if (err == 0)
     err = cg_key_from_pem_file(path, &ca->key);
   if (err) {
-    cg_error("local CA: cannot read the private key in %s: %s", key_path, cg_strerror(err));
+    cg_error("local CA: cannot read the private key in %s: %s", key_path, cg_file_strerror(err));
     return CG_ECONFIG;
   }
-  if (cg_path_resolve(s->base_dir, cert_path, path, sizeof path) ||
-      cg_certs_from_file(path, ca->chain_der, ca->chain, MAX_CHAIN, &ca->n_chain))
-    ca->n_chain = 0; /* refused just below */
-  if (ca->n_chain == 0 || cg_x509_parse(ca->chain[0].p, ca->chain[0].len, &ca->cert)) {
+  err = cg_path_resolve(s->base_dir, cert_path, path, sizeof path);
+  if (err == 0)
+    err = cg_certs_from_file(path, ca->chain_der, ca->chain, MAX_CHAIN, &ca->n_chain);
+  if (err == CG_EIO || err == CG_ENOMEM) {
+    cg_error("local CA: cannot read %s: %s", cert_path, cg_file_strerror(err));
+    return CG_ECONFIG;
+  }
+  if (err || cg_x509_parse(ca->chain[0].p, ca->chain[0].len, &ca->cert)) {
     cg_error("local CA: no usable certificate in %s", cert_path);
     return CG_ECONFIG;
   }

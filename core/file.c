@@ -3,45 +3,73 @@
  */
 #include "core/file.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/x509.h"
 
-int cg_read_file(const char *path, uint8_t **data, size_t *len) {
-  *data = NULL;
-  *len = 0;
-  FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return CG_EIO;
+/* The files a configuration names are a few kilobytes; a bound keeps a path
+ * such as /dev/zero from taking all memory. */
+#define MAX_FILE (16u << 20)
+
+/* Reads fd to its end.  0, CG_EIO (errno set) or CG_ENOMEM. */
+static int read_all(int fd, uint8_t **data, size_t *len) {
   size_t cap = 4096, n = 0;
   uint8_t *p = malloc(cap + 1);
-  while (p != NULL) {
-    n += fread(p + n, 1, cap - n, f);
-    if (n < cap)
+  if (p == NULL)
+    return CG_ENOMEM;
+  for (;;) {
+    ssize_t r = read(fd, p + n, cap - n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      int e = errno;
+      free(p);
+      errno = e;
+      return CG_EIO;
+    }
+    if (r == 0)
       break;
-    uint8_t *q = realloc(p, 2 * cap + 1);
+    n += (size_t)r;
+    if (n < cap)
+      continue;
+    uint8_t *q = cap >= MAX_FILE ? NULL : realloc(p, 2 * cap + 1);
     if (q == NULL) {
       free(p);
-      p = NULL;
-      break;
+      if (cap < MAX_FILE)
+        return CG_ENOMEM;
+      errno = EFBIG;
+      return CG_EIO;
     }
     p = q;
     cap *= 2;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (p == NULL || bad) {
-    free(p);
-    return CG_EIO;
   }
   p[n] = 0;
   *data = p;
   *len = n;
   return 0;
 }
+
+int cg_read_file(const char *path, uint8_t **data, size_t *len) {
+  *data = NULL;
+  *len = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return CG_EIO;
+  int err = read_all(fd, data, len);
+  int e = errno; /* close() must not hide why the read failed */
+  close(fd);
+  errno = e;
+  return err;
+}
+
+const char *cg_file_strerror(int err) { return err == CG_EIO ? strerror(errno) : cg_strerror(err); }
 
 int cg_path_resolve(const char *base, const char *path, char *out, size_t cap) {
   int n = path[0] == '/' || base == NULL ? snprintf(out, cap, "%s", path)
@@ -54,9 +82,10 @@ int cg_key_from_pem_file(const char *path, struct cg_key **key) {
   uint8_t *text, der[8192];
   size_t len, der_len, used;
   *key = NULL;
-  if (cg_read_file(path, &text, &len))
-    return CG_EIO;
-  int err = CG_ENOT_FOUND;
+  int err = cg_read_file(path, &text, &len);
+  if (err)
+    return err;
+  err = CG_ENOT_FOUND;
   for (size_t i = 0; i < 3 && err == CG_ENOT_FOUND; i++)
     if (cg_pem_decode(labels[i], (const char *)text, len, der, sizeof der, &der_len, &used) == 0)
       err = cg_key_from_private_der(der, der_len, key);
@@ -71,8 +100,11 @@ int cg_certs_from_file(const char *path, uint8_t **der, struct der_view *views, 
   uint8_t *text;
   size_t len;
   *n = 0;
-  if (max == 0 || cg_read_file(path, &text, &len))
-    return CG_EIO;
+  if (max == 0)
+    return CG_ENOT_FOUND;
+  int err = cg_read_file(path, &text, &len);
+  if (err)
+    return err;
   struct cg_x509 x;
   if (len > 0 && text[0] == 0x30 && cg_x509_parse(text, len, &x) == 0) {
     der[0] = text;
@@ -80,7 +112,7 @@ int cg_certs_from_file(const char *path, uint8_t **der, struct der_view *views, 
     *n = 1;
     return 0;
   }
-  int err = cg_x509_pem_bundle((const char *)text, len, der, views, max, n);
+  err = cg_x509_pem_bundle((const char *)text, len, der, views, max, n);
   free(text);
   if (err == 0 && *n == 0)
     err = CG_ENOT_FOUND;

@@ -5,6 +5,8 @@
 #
 # Makes a demo gateway with `cmpgw init`, runs `cmpgw serve`, enrols two devices
 # with `openssl cmp`, and checks, while the daemon serves:
+#   0. (before it serves) a file that cannot be read is refused with the system's
+#      reason (no such file, is a directory);
 #   1. `secret new --ttl/--uses/--note` keeps the output of `secret new` and
 #      stores expires_at, max_uses and note;
 #   2. `secret list` / `secret show`, human and --json, against the secrets table,
@@ -35,7 +37,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-need_cmd openssl sqlite3 python3 od cmp
+need_cmd openssl sqlite3 python3 od cmp timeout
 lib_init "${1:-}"
 
 # The background enrolments are killed at exit, before lib_cleanup stops the
@@ -101,6 +103,22 @@ has() {
 check() {
     python3 "$W/check.py" "$DB" "$@" >"$W/check.out" 2>&1 || fail "check $* failed" "$W/check.out"
     ok "$(tail -n 1 "$W/check.out")"
+}
+
+# serve_refuses NAME CONF TEXT: `cmpgw serve -c CONF` must give up at start (exit 1,
+# within 60 s), saying TEXT on stderr.
+serve_refuses() {
+    local name="$1" rc=0
+    echo "   cmpgw serve -c ${2#"$IT_TMP"/}"
+    timeout 60 "$CMPGW" serve -c "$2" </dev/null >"$W/$name.out" 2>"$W/$name.err" || rc=$?
+    [ "$rc" -eq 1 ] || fail "cmpgw serve ($name) exited $rc, want 1 at start" "$W/$name.err"
+    grep -qF -- "$3" "$W/$name.err" || fail "cmpgw serve ($name) did not say '$3'" "$W/$name.err"
+    ok "serve refused: $(grep -F -- "$3" "$W/$name.err" | head -n 1 | sed 's/^[^ ]* [A-Z]* //')"
+}
+
+# said NAME TEXT: the stderr of NAME has TEXT.
+said() {
+    grep -qF -- "$2" "$W/$1.err" || fail "cmpgw ($1) did not say '$2'" "$W/$1.err"
 }
 
 # no_secrets NAME...: none of the secrets made here appears in those outputs.
@@ -261,6 +279,15 @@ RA="$(ra_subject "$GW")" || fail "cannot read the subject of ra-cert.pem"
 # (step 10 checks the daemon said so).
 grep -qx 'commit_interval_us = 0' "$CONF" || fail "init wrote no commit_interval_us"
 sed -i 's/^commit_interval_us = .*/commit_interval_us = 50000/' "$CONF"
+
+step "0. configuration and key files: a refusal says what is wrong, and where"
+# A file that cannot be read says why, in the system's words.
+sed 's/^master_key = .*/master_key = no-such.key/' "$CONF" >"$GW/t-master.conf"
+cli_exits t-master 1 secret new -c "$GW/t-master.conf"
+said t-master "no-such.key: No such file or directory"
+mkdir "$GW/p12dir"
+sed 's/^pkcs12 = .*/pkcs12 = p12dir/' "$CONF" >"$GW/t-p12.conf"
+serve_refuses t-p12 "$GW/t-p12.conf" "p12dir: Is a directory"
 
 step "1. secret new, with and without --ttl / --uses / --note"
 cli_ok s1 secret new -c "$CONF" --json --ttl 7d --uses 5 --note 'first device, "lab" 4'
