@@ -1,8 +1,10 @@
 /*
  * config.h - the cmpgw configuration file (INI, read with libinih).
  * Sections and keys are documented in docs/configuration.md; unknown sections
- * or keys are errors, so a typo never silently falls back to a default.
- * Relative paths are relative to the directory of the configuration file.
+ * or keys, a key set twice and a section written twice are errors, so a typo
+ * never silently falls back to a default or overrides an earlier value.
+ * Every error names the file, the line, the section and key, and what is
+ * wrong.  Relative paths are relative to the directory of the file.
  */
 #ifndef CG_CORE_CONFIG_H
 #define CG_CORE_CONFIG_H
@@ -16,6 +18,8 @@
 #define CG_MAX_BACKEND_KEYS 32
 #define CG_NAME_MAX 64
 #define CG_PATH_MAX 1024
+#define CG_MAX_SECTIONS 64   /* headers in a file: 4 fixed, the profiles, the backends */
+#define CG_MAX_SETTINGS 2048 /* key = value lines in a file, all sections together */
 
 struct cg_config_profile {
   char name[CG_NAME_MAX + 1];
@@ -55,12 +59,27 @@ struct cg_config_backend {
   char values[CG_MAX_BACKEND_KEYS][CG_PATH_MAX];
 };
 
+/* Where a key is set in the file: for refusing a key set twice, and for the
+ * messages of checks made after loading (cg_config_error()). */
+struct cg_config_origin {
+  int line;
+  uint8_t section;          /* index into cg_config.sections */
+  char key[CG_NAME_MAX + 1];
+};
+
+/* A section header as written ("profile fleet") and its line. */
+struct cg_config_section {
+  int line;
+  char name[CG_NAME_MAX + 9];
+};
+
 /* compute = auto | threadpool | inline: the CPU-bound steps (MAC key
  * derivation, signatures) on libuv's threadpool, or inline on the loop
  * thread; auto: inline when the daemon may run on one CPU only. */
 enum cg_compute_mode { CG_COMPUTE_AUTO, CG_COMPUTE_THREADPOOL, CG_COMPUTE_INLINE };
 
 struct cg_config {
+  char path[CG_PATH_MAX]; /* the file, as named: for messages */
   char dir[CG_PATH_MAX]; /* directory of the file: base of relative paths */
   /* [server] */
   char http[128];  /* HOST:PORT, empty = no HTTP listener */
@@ -96,11 +115,28 @@ struct cg_config {
   /* [backend NAME] */
   size_t n_backends;
   struct cg_config_backend backends[CG_MAX_BACKENDS];
+  /* where the sections and keys are in the file */
+  size_t n_sections, n_settings;
+  struct cg_config_section sections[CG_MAX_SECTIONS];
+  struct cg_config_origin settings[CG_MAX_SETTINGS];
 };
 
 /* Fills cfg with the defaults, then reads path over them.  0, or CG_ECONFIG
- * after logging the file, line and reason. */
+ * after logging what is wrong, as "config FILE:LINE: [SECTION] KEY: why"
+ * (a file that cannot be read: "config FILE: cannot read it: " and the
+ * system's reason). */
 int cg_config_load(const char *path, struct cg_config *cfg);
+/* cg_config_load() of the len octets at text (any octets; a NUL is an
+ * error): name stands for the file in messages, and its directory is the
+ * base of relative paths. */
+int cg_config_parse(const char *name, const char *text, size_t len, struct cg_config *cfg);
+/* Logs a check made after loading that found key of section ("server",
+ * "profile fleet"; key NULL: the section itself) wrong, as
+ * "config FILE:LINE: [SECTION] KEY: message": LINE is the key's, or the
+ * section header's when the key is not in the file (its default applies),
+ * and left out when neither is.  Returns CG_ECONFIG. */
+int cg_config_error(const struct cg_config *cfg, const char *section, const char *key,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* The defaults alone (dir "."). */
 void cg_config_defaults(struct cg_config *cfg);
 /* path made absolute against cfg->dir when relative.  0 or CG_ESPACE. */

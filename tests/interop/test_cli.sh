@@ -6,7 +6,8 @@
 # Makes a demo gateway with `cmpgw init`, runs `cmpgw serve`, enrols two devices
 # with `openssl cmp`, and checks, while the daemon serves:
 #   0. (before it serves) a file that cannot be read is refused with the system's
-#      reason (no such file, is a directory);
+#      reason (no such file, is a directory); a bad value and a key set twice are
+#      refused naming the file, the line(s), the section and key;
 #   1. `secret new --ttl/--uses/--note` keeps the output of `secret new` and
 #      stores expires_at, max_uses and note;
 #   2. `secret list` / `secret show`, human and --json, against the secrets table,
@@ -288,6 +289,15 @@ said t-master "no-such.key: No such file or directory"
 mkdir "$GW/p12dir"
 sed 's/^pkcs12 = .*/pkcs12 = p12dir/' "$CONF" >"$GW/t-p12.conf"
 serve_refuses t-p12 "$GW/t-p12.conf" "p12dir: Is a directory"
+# A bad value names the file, the line, the section and key, and what is wrong.
+sed 's/^max_connections = .*/max_connections = abc/' "$CONF" >"$GW/t-value.conf"
+n="$(grep -n '^max_connections = ' "$GW/t-value.conf" | cut -d: -f1)"
+cli_exits t-value 1 tx list -c "$GW/t-value.conf"
+said t-value "config $GW/t-value.conf:$n: [server] max_connections: \"abc\" is not a number (1..1000000)"
+# A key set twice is refused naming both lines, rather than the later one winning.
+sed 's/^\(max_connections = .*\)/\1\nmax_connections = 5/' "$CONF" >"$GW/t-twice.conf"
+cli_exits t-twice 1 secret list -c "$GW/t-twice.conf"
+said t-twice "t-twice.conf:$((n + 1)): [server] max_connections: set twice, at lines $n and $((n + 1))"
 
 step "1. secret new, with and without --ttl / --uses / --note"
 cli_ok s1 secret new -c "$CONF" --json --ttl 7d --uses 5 --note 'first device, "lab" 4'

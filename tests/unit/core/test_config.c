@@ -1,7 +1,9 @@
 /*
  * test_config.c - core/config.c: a profile section names only what differs
  * from the defaults, the delayed-delivery keys parse with their bounds, and a
- * configuration that cannot work is refused at load with the reason.
+ * configuration that cannot work is refused at load with the reason: every
+ * refusal names the file, the line, the section and key, and what is wrong;
+ * a key set twice and a section written twice are refused naming both lines.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -125,6 +128,232 @@ static void test_commit_interval_is_microseconds_up_to_100ms(void **state) {
   assert_int_equal(load("[store]\ncommit_interval_us = -1\n[profile p]\n", &cfg), CG_ECONFIG);
 }
 
+/* The log (stderr) goes to a temporary file from capture() until
+ * captured(), which returns what was written meanwhile. */
+static int capture_fd = -1, stderr_fd = -1;
+static char raw[4096];
+
+static void capture(void) {
+  char tmp[] = "/tmp/cg-config-log-XXXXXX";
+  capture_fd = mkstemp(tmp);
+  assert_true(capture_fd >= 0);
+  unlink(tmp);
+  fflush(stderr);
+  stderr_fd = dup(STDERR_FILENO);
+  assert_true(stderr_fd >= 0);
+  assert_int_equal(dup2(capture_fd, STDERR_FILENO), STDERR_FILENO);
+}
+
+static const char *captured(void) {
+  fflush(stderr);
+  assert_int_equal(dup2(stderr_fd, STDERR_FILENO), STDERR_FILENO);
+  close(stderr_fd);
+  ssize_t n = pread(capture_fd, raw, sizeof raw - 1, 0);
+  close(capture_fd);
+  assert_true(n >= 0);
+  raw[n] = 0;
+  return raw;
+}
+
+/* What cg_config_parse() logs for text (named /etc/cmpgw.conf), its
+ * records without their time and level, one per line; and its result. */
+static char logged[4096];
+static int parse_logged(const char *text, size_t len, struct cg_config *cfg) {
+  capture();
+  int rc = cg_config_parse("/etc/cmpgw.conf", text, len, cfg);
+  captured();
+  /* "2026-01-01T00:00:00Z ERROR message" -> "message" */
+  logged[0] = 0;
+  for (char *save = NULL, *l = strtok_r(raw, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+    const char *m = strchr(l, ' ');
+    m = m ? strchr(m + 1, ' ') : NULL;
+    snprintf(logged + strlen(logged), sizeof logged - strlen(logged), "%s\n", m ? m + 1 : l);
+  }
+  return rc;
+}
+
+/* text must be refused with exactly this one message. */
+static void refused_with(const char *text, const char *message) {
+  struct cg_config *cfg = malloc(sizeof *cfg);
+  assert_non_null(cfg);
+  int rc = parse_logged(text, strlen(text), cfg);
+  free(cfg);
+  char want[1024];
+  snprintf(want, sizeof want, "%s\n", message);
+  if (rc != CG_ECONFIG || strcmp(logged, want) != 0)
+    fail_msg("for:\n%s\ngot %d and:\n%swant:\n%s", text, rc, logged, want);
+}
+
+#define B "[backend local]\ntype = local\n" /* lines 1-2 */
+
+static void test_a_refusal_names_the_line_the_key_and_what_is_wrong(void **state) {
+  (void)state;
+  refused_with("[server]\nhttp = 127.0.0.1:8080\nmax_connections = abc\n",
+               "config /etc/cmpgw.conf:3: [server] max_connections: \"abc\" is not a number "
+               "(1..1000000)");
+  refused_with("[server]\nmax_connections = 0\n",
+               "config /etc/cmpgw.conf:2: [server] max_connections: 0 is out of range (1..1000000)");
+  refused_with("[server]\nmax_connections = 99999999999999999999999\n",
+               "config /etc/cmpgw.conf:2: [server] max_connections: 99999999999999999999999 is out "
+               "of range (1..1000000)");
+  refused_with("[server]\ncompute = pool\n",
+               "config /etc/cmpgw.conf:2: [server] compute: \"pool\" is not one of auto, "
+               "threadpool, inline");
+  refused_with("[server]\nhttp = localhost\n",
+               "config /etc/cmpgw.conf:2: [server] http: \"localhost\" is not HOST:PORT (or "
+               "[IPv6]:PORT; port 0..65535)");
+  refused_with("[server]\nmax_conections = 5\n",
+               "config /etc/cmpgw.conf:2: [server] max_conections: unknown key "
+               "(docs/configuration.md lists the keys of [server])");
+  refused_with(B "[profile p]\n\n# a comment\neku_client_auth = maybe\n",
+               "config /etc/cmpgw.conf:6: [profile p] eku_client_auth: \"maybe\" is not true or "
+               "false");
+  refused_with(B "[profile p]\nprotection = mac, sig\n",
+               "config /etc/cmpgw.conf:4: [profile p] protection: \"sig\" is not mac or signature");
+  refused_with(B "[profile p]\naliases = pkix\n",
+               "config /etc/cmpgw.conf:4: [profile p] aliases: \"pkix\" does not start with '/'");
+  refused_with(B "[profile p]\nvalidity = 5\n",
+               "config /etc/cmpgw.conf:4: [profile p] validity: unknown key "
+               "(docs/configuration.md lists the keys of [profile NAME])");
+  refused_with("[store]\ncommit_interval_us = 2ms\n",
+               "config /etc/cmpgw.conf:2: [store] commit_interval_us: \"2ms\" is not a number "
+               "(0..100000)");
+}
+
+static void test_a_line_that_is_not_a_setting_says_why(void **state) {
+  (void)state;
+  refused_with("[server\n", "config /etc/cmpgw.conf:1: '[' starts a section name that no ']' ends");
+  refused_with("[server] http = 127.0.0.1:1\n",
+               "config /etc/cmpgw.conf:1: text after the section name's ']'");
+  refused_with("[servers]\n",
+               "config /etc/cmpgw.conf:1: [servers]: unknown section (server, store, ra, secrets, "
+               "profile NAME, backend NAME)");
+  refused_with("http = 127.0.0.1:1\n",
+               "config /etc/cmpgw.conf:1: \"http\" comes before any [section]");
+  refused_with("[server]\n\nmax_connections 5\n",
+               "config /etc/cmpgw.conf:3: expected \"key = value\", \"[section]\" or a comment");
+  refused_with("[server]\n= 5\n", "config /etc/cmpgw.conf:2: [server]: no key before the '='");
+  char long_line[300];
+  snprintf(long_line, sizeof long_line, "[server]\nadmin = 127.0.0.1:1 ;%0200d\n", 0);
+  refused_with(long_line, "config /etc/cmpgw.conf:2: the line is longer than 199 characters");
+  /* A NUL ends the text for libinih but not the line for us. */
+  struct cg_config cfg;
+  static const char nul[] = "[server]\nmax_connections = 5\0junk\n";
+  assert_int_equal(parse_logged(nul, sizeof nul - 1, &cfg), CG_ECONFIG);
+  assert_string_equal(logged, "config /etc/cmpgw.conf:2: the line holds a NUL octet\n");
+  /* Only the first error is reported. */
+  refused_with("[server]\nmax_connections = x\n[nope]\n",
+               "config /etc/cmpgw.conf:2: [server] max_connections: \"x\" is not a number "
+               "(1..1000000)");
+  /* Control characters from the file are not copied into the log. */
+  refused_with("[server]\ncompute = \x1b[31mred\n",
+               "config /etc/cmpgw.conf:2: [server] compute: \"?[31mred\" is not one of auto, "
+               "threadpool, inline");
+}
+
+static void test_a_key_or_a_section_written_twice_is_refused(void **state) {
+  (void)state;
+  refused_with("[server]\nmax_connections = 10\nhttp = 127.0.0.1:1\nmax_connections = 20\n",
+               "config /etc/cmpgw.conf:4: [server] max_connections: set twice, at lines 2 and 4: "
+               "keep one");
+  refused_with(B "[profile a]\nvalidity_days = 1\n[profile b]\nvalidity_days = 2\n"
+                 "[profile a]\ncopy_san = true\n",
+               "config /etc/cmpgw.conf:7: [profile a]: the section appears twice, at lines 3 and "
+               "7: write it once");
+  /* an empty section written twice too */
+  refused_with("[store]\n[store]\n",
+               "config /etc/cmpgw.conf:2: [store]: the section appears twice, at lines 1 and 2: "
+               "write it once");
+  refused_with(B "[backend up]\ntype = cmp\nurl = http://127.0.0.1:1/\nurl = http://127.0.0.1:2/\n",
+               "config /etc/cmpgw.conf:6: [backend up] url: set twice, at lines 5 and 6: keep one");
+  refused_with(B "[backend local]\ncert = ca.pem\n",
+               "config /etc/cmpgw.conf:3: [backend local]: the section appears twice, at lines 1 "
+               "and 3: write it once");
+  /* the same key in two sections is two keys */
+  struct cg_config cfg;
+  static const char two[] = B "[profile a]\nvalidity_days = 1\n[profile b]\nvalidity_days = 2\n";
+  assert_int_equal(parse_logged(two, sizeof two - 1, &cfg), 0);
+  assert_int_equal(cg_config_profile(&cfg, "a")->validity_days, 1);
+  assert_int_equal(cg_config_profile(&cfg, "b")->validity_days, 2);
+}
+
+/* Checks across sections name the line of the key at fault, or of its
+ * section when the key takes its default. */
+static void test_checks_after_reading_name_the_line(void **state) {
+  (void)state;
+  refused_with(B "[profile p]\ncheck_after = 5\nbackend = nowhere\n",
+               "config /etc/cmpgw.conf:5: [profile p] backend: there is no [backend nowhere] "
+               "section");
+  refused_with("[profile p]\ncheck_after = 5\n",
+               "config /etc/cmpgw.conf:1: [profile p] backend: there is no [backend local] section "
+               "(the default)");
+  refused_with(B "[profile p]\nchallenge = fixed\n",
+               "config /etc/cmpgw.conf:4: [profile p] challenge: fixed, but no challenge_value is "
+               "set");
+  refused_with(B "[profile p]\nconfirm_wait = 30\napproval = manual\ncheck_after = 60\n",
+               "config /etc/cmpgw.conf:4: [profile p] confirm_wait: 30 s must be longer than "
+               "check_after (60 s), or approved certificates expire before the device polls for "
+               "them");
+  refused_with(B "\n[backend up]\nurl = http://127.0.0.1:1/\n",
+               "config /etc/cmpgw.conf:4: [backend up]: no type (local, cmp)");
+  /* a check made by a caller later, on a loaded configuration */
+  struct cg_config cfg;
+  static const char ok[] = B "[profile p]\ntrust_anchors = a.pem\n";
+  assert_int_equal(parse_logged(ok, sizeof ok - 1, &cfg), 0);
+  capture();
+  assert_int_equal(cg_config_error(&cfg, "profile p", "trust_anchors", "cannot read %s", "a.pem"),
+                   CG_ECONFIG);
+  assert_int_equal(cg_config_error(&cfg, "profile p", "validity_days", "too long"), CG_ECONFIG);
+  assert_int_equal(cg_config_error(&cfg, "server", "http", "taken"), CG_ECONFIG);
+  const char *log = captured();
+  assert_non_null(strstr(log, " ERROR config /etc/cmpgw.conf:4: [profile p] trust_anchors: "
+                              "cannot read a.pem\n"));
+  assert_non_null(strstr(log, " ERROR config /etc/cmpgw.conf:3: [profile p] validity_days: "
+                              "too long\n"));
+  assert_non_null(strstr(log, " ERROR config /etc/cmpgw.conf: [server] http: taken\n"));
+}
+
+/* What libinih would have taken otherwise: an indented line is a setting of
+ * its own (not the continuation of the value above), a long profile name is
+ * kept whole (libinih cuts section names at 49 characters), a BOM and CRLF
+ * line ends are fine. */
+static void test_lines_read_as_written(void **state) {
+  (void)state;
+  struct cg_config cfg;
+  static const char indented[] = "[server]\nhttp = 127.0.0.1:9\n    max_connections = 7\n";
+  assert_int_equal(parse_logged(indented, sizeof indented - 1, &cfg), 0);
+  assert_string_equal(cfg.http, "127.0.0.1:9");
+  assert_int_equal(cfg.max_connections, 7);
+  char text[512];
+  const char *name = "fleet-of-meters-in-the-north-east-region-number-0042-a"; /* 54 */
+  snprintf(text, sizeof text, B "[profile %s]\nvalidity_days = 30\n", name);
+  assert_int_equal(parse_logged(text, strlen(text), &cfg), 0);
+  assert_non_null(cg_config_profile(&cfg, name));
+  assert_int_equal(cg_config_profile(&cfg, name)->validity_days, 30);
+  static const char crlf[] = "\xef\xbb\xbf[server]\r\nmax_connections = 9\r\n";
+  assert_int_equal(parse_logged(crlf, sizeof crlf - 1, &cfg), 0);
+  assert_int_equal(cfg.max_connections, 9);
+  assert_string_equal(cfg.path, "/etc/cmpgw.conf");
+  assert_string_equal(cfg.dir, "/etc");
+}
+
+static void test_a_file_that_cannot_be_read_says_why(void **state) {
+  (void)state;
+  struct cg_config cfg;
+  char missing[160];
+  snprintf(missing, sizeof missing, "%s/no-such.conf", dir);
+  capture();
+  assert_int_equal(cg_config_load(missing, &cfg), CG_ECONFIG);
+  assert_int_equal(cg_config_load(dir, &cfg), CG_ECONFIG);
+  const char *log = captured();
+  char want[256];
+  snprintf(want, sizeof want, " ERROR config %s: cannot read it: No such file or directory\n",
+           missing);
+  assert_non_null(strstr(log, want));
+  snprintf(want, sizeof want, " ERROR config %s: cannot read it: Is a directory\n", dir);
+  assert_non_null(strstr(log, want));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_a_profile_names_only_what_differs, setup, teardown),
@@ -133,6 +362,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_compute_takes_three_values, setup, teardown),
       cmocka_unit_test_setup_teardown(test_commit_interval_is_microseconds_up_to_100ms, setup,
                                       teardown),
+      cmocka_unit_test(test_a_refusal_names_the_line_the_key_and_what_is_wrong),
+      cmocka_unit_test(test_a_line_that_is_not_a_setting_says_why),
+      cmocka_unit_test(test_a_key_or_a_section_written_twice_is_refused),
+      cmocka_unit_test(test_checks_after_reading_name_the_line),
+      cmocka_unit_test(test_lines_read_as_written),
+      cmocka_unit_test_setup_teardown(test_a_file_that_cannot_be_read_says_why, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
