@@ -874,26 +874,24 @@ static void on_tcp_request(void *arg, struct cg_tcp_request *req, const struct c
   drive(r);
 }
 
-/* Reads a profile's PEM bundle of trust anchors (file relative to the
- * configuration) into der/views. */
-static int load_pem_certs(struct gateway *gw, const char *profile, const char *file,
-                          uint8_t **der, struct der_view *views, size_t *n) {
-  char path[CG_PATH_MAX];
+/* Reads the PEM bundle of trust anchors that key of a profile names (a file
+ * relative to the configuration) into der/views. */
+static int load_pem_certs(struct gateway *gw, const char *profile, const char *key,
+                          const char *file, uint8_t **der, struct der_view *views, size_t *n) {
+  char path[CG_PATH_MAX], section[CG_NAME_MAX + 9];
   uint8_t *text;
   size_t len;
+  snprintf(section, sizeof section, "profile %s", profile);
   int err = cg_config_resolve(&gw->cfg, file, path, sizeof path);
   if (err == 0)
     err = cg_read_file(path, &text, &len);
-  if (err) {
-    cg_error("profile %s: cannot read %s: %s", profile, file, cg_file_strerror(err));
-    return CG_ECONFIG;
-  }
+  if (err)
+    return cg_config_error(&gw->cfg, section, key, "cannot read %s: %s", path,
+                           cg_file_strerror(err));
   err = cg_x509_pem_bundle((const char *)text, len, der, views, MAX_ANCHORS, n);
   free(text);
-  if (err || *n == 0) {
-    cg_error("profile %s: %s holds no usable certificate", profile, path);
-    return CG_ECONFIG;
-  }
+  if (err || *n == 0)
+    return cg_config_error(&gw->cfg, section, key, "%s holds no usable certificate", path);
   return 0;
 }
 
@@ -1017,8 +1015,9 @@ static int start_backends(struct gateway *gw) {
     const struct cg_config_backend *b = &cfg->backends[i];
     const struct ca_backend_ops *ops = ca_backend_find(b->type);
     if (ops == NULL || ops->abi != CA_BACKEND_ABI) {
-      cg_error("backend %s: unknown type '%s'", b->name, b->type);
-      return CG_ECONFIG;
+      char section[CG_NAME_MAX + 9];
+      snprintf(section, sizeof section, "backend %s", b->name);
+      return cg_config_error(cfg, section, "type", "\"%s\" is not local or cmp", b->type);
     }
     void *state = calloc(1, ops->state_size);
     if (state == NULL)
@@ -1030,7 +1029,8 @@ static int start_backends(struct gateway *gw) {
                             .name = b->name,
                             .ra_key = gw->ra.key,
                             .ra_chain = gw->ra.chain,
-                            .n_ra_chain = gw->ra.n_chain};
+                            .n_ra_chain = gw->ra.n_chain,
+                            .config = cfg};
     int err = ops->init(state, gw->loop, &s);
     if (err) {
       ops->destroy(state); /* init may have loaded part of its state */
@@ -1072,14 +1072,17 @@ static int start_backends(struct gateway *gw) {
       /* The CA's answers go to the device as they are, with the nonces of
        * the device's messages: one answer to a request approved later has
        * nobody to go to. */
-      cg_error("profile %s: approval = manual does not go with a backend that relays "
-               "(protection = passthrough)", pc->name);
-      return CG_ECONFIG;
+      char section[CG_NAME_MAX + 9];
+      snprintf(section, sizeof section, "profile %s", pc->name);
+      return cg_config_error(cfg, section,
+                             pc->manual_approval ? "approval" : "revocation_approval",
+                             "manual does not go with a backend that relays (backend %s has "
+                             "protection = passthrough)", pc->backend);
     }
     p->cmp.check_after = pc->check_after;
     if (pc->nested_trust_anchors[0] != 0) {
-      int err = load_pem_certs(gw, pc->name, pc->nested_trust_anchors, p->nested_der,
-                               p->nested, &p->cmp.n_nested_anchors);
+      int err = load_pem_certs(gw, pc->name, "nested_trust_anchors", pc->nested_trust_anchors,
+                               p->nested_der, p->nested, &p->cmp.n_nested_anchors);
       if (err)
         return err;
       p->cmp.nested_anchors = p->nested;
@@ -1088,8 +1091,8 @@ static int start_backends(struct gateway *gw) {
     /* Signed requests are trusted when they chain to the configured anchors,
      * by default to the profile's own CA. */
     if (pc->trust_anchors[0] != 0) {
-      int err = load_pem_certs(gw, pc->name, pc->trust_anchors, p->anchor_der, p->anchors,
-                               &p->cmp.n_trust_anchors);
+      int err = load_pem_certs(gw, pc->name, "trust_anchors", pc->trust_anchors, p->anchor_der,
+                               p->anchors, &p->cmp.n_trust_anchors);
       if (err)
         return err;
       p->cmp.trust_anchors = p->anchors;
@@ -1126,14 +1129,13 @@ static void destroy(struct gateway *gw) {
 
 /* host as the numeric address a listener binds: a name is resolved once,
  * here, and the address it gave is logged. */
-static int listen_address(const char *key, char *host, size_t cap) {
+static int listen_address(const struct cg_config *cfg, const char *key, char *host,
+                          size_t cap) {
   char numeric[64];
   const char *why;
-  if (cg_listen_resolve(host, numeric, sizeof numeric, &why) != 0) {
-    cg_error("config: [server] %s: cannot listen on '%s': not a numeric address, and the name "
-             "does not resolve (%s)", key, host, why);
-    return CG_ECONFIG;
-  }
+  if (cg_listen_resolve(host, numeric, sizeof numeric, &why) != 0)
+    return cg_config_error(cfg, "server", key, "cannot listen on \"%s\": not a numeric address, "
+                           "and the name does not resolve (%s)", host, why);
   if (strcmp(numeric, host) != 0) {
     cg_info("[server] %s: %s resolves to %s", key, host, numeric);
     snprintf(host, cap, "%s", numeric);
@@ -1145,17 +1147,15 @@ static int listen_address(const char *key, char *host, size_t cap) {
 static int start_tcp(struct gateway *gw) {
   char host[128];
   int port;
-  if (cg_parse_hostport(gw->cfg.tcp, host, sizeof host, &port)) {
-    cg_error("config: [server] tcp = %s: must be HOST:PORT", gw->cfg.tcp);
-    return CG_ECONFIG;
-  }
-  if (listen_address("tcp", host, sizeof host) != 0)
+  if (cg_parse_hostport(gw->cfg.tcp, host, sizeof host, &port))
+    return cg_config_error(&gw->cfg, "server", "tcp", "\"%s\" is not HOST:PORT", gw->cfg.tcp);
+  if (listen_address(&gw->cfg, "tcp", host, sizeof host) != 0)
     return CG_ECONFIG;
   gw->tcp_profile = profile_named(gw, gw->cfg.tcp_profile, strlen(gw->cfg.tcp_profile));
-  if (gw->tcp_profile == NULL) {
-    cg_error("config: [server] tcp_profile '%s' is not a configured profile", gw->cfg.tcp_profile);
-    return CG_ECONFIG;
-  }
+  if (gw->tcp_profile == NULL)
+    return cg_config_error(&gw->cfg, "server", "tcp_profile",
+                           "\"%s\" is not a configured profile (a [profile %s] with a key)",
+                           gw->cfg.tcp_profile, gw->cfg.tcp_profile);
   struct cg_tcp_limits lim;
   cg_tcp_limits_default(&lim);
   lim.max_frame = gw->cfg.max_message;
@@ -1283,7 +1283,7 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   if ((err = start_backends(gw)))
     goto fail;
   if (gw->n_profiles == 0) {
-    cg_error("config: no [profile NAME] section");
+    cg_error("config %s: no [profile NAME] section with a key: nothing to serve", gw->cfg.path);
     err = CG_ECONFIG;
     goto fail;
   }
@@ -1345,12 +1345,11 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   gw->tcp_closed = true;
   if (gw->cfg.tcp[0] && (err = start_tcp(gw)) != 0)
     goto fail_running;
-  if (gw->cfg.http[0] == 0 || cg_parse_hostport(gw->cfg.http, host, sizeof host, &port)) {
-    cg_error("config: [server] http = %s: must be HOST:PORT", gw->cfg.http);
-    err = CG_ECONFIG;
+  if (cg_parse_hostport(gw->cfg.http, host, sizeof host, &port)) {
+    err = cg_config_error(&gw->cfg, "server", "http", "\"%s\" is not HOST:PORT", gw->cfg.http);
     goto fail_running;
   }
-  if (listen_address("http", host, sizeof host) != 0) {
+  if (listen_address(&gw->cfg, "http", host, sizeof host) != 0) {
     err = CG_ECONFIG;
     goto fail_running;
   }

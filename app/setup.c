@@ -58,17 +58,14 @@ int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]) {
   char path[CG_PATH_MAX];
   uint8_t *text;
   size_t len;
-  if (cfg->master_key[0] == 0) {
-    cg_error("config: [secrets] master_key is not set");
-    return CG_ECONFIG;
-  }
+  if (cfg->master_key[0] == 0)
+    return cg_config_error(cfg, "secrets", "master_key", "is not set");
   int err = cg_config_resolve(cfg, cfg->master_key, path, sizeof path);
   if (err == 0)
     err = cg_read_file(path, &text, &len);
-  if (err) {
-    cg_error("cannot read the master key file %s: %s", cfg->master_key, cg_file_strerror(err));
-    return CG_ECONFIG;
-  }
+  if (err)
+    return cg_config_error(cfg, "secrets", "master_key", "cannot read %s: %s", path,
+                           cg_file_strerror(err));
   while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
     len--;
   int ok = len == 64;
@@ -79,10 +76,8 @@ int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]) {
   }
   cg_wipe(text, len);
   free(text);
-  if (!ok) {
-    cg_error("master key file %s must hold 64 hex digits", path);
-    return CG_ECONFIG;
-  }
+  if (!ok)
+    return cg_config_error(cfg, "secrets", "master_key", "%s must hold 64 hex digits", path);
   return 0;
 }
 
@@ -91,18 +86,15 @@ int app_load_ra(const struct cg_config *cfg, struct app_ra *ra) {
   uint8_t *p12 = NULL, *pass = NULL;
   size_t p12_len, pass_len;
   memset(ra, 0, sizeof *ra);
-  if (cfg->ra_pkcs12[0] == 0 || cfg->ra_password_file[0] == 0) {
-    cg_error("config: [ra] pkcs12 and password_file are required");
-    return CG_ECONFIG;
-  }
+  if (cfg->ra_pkcs12[0] == 0 || cfg->ra_password_file[0] == 0)
+    return cg_config_error(cfg, "ra", cfg->ra_pkcs12[0] == 0 ? "pkcs12" : "password_file",
+                           "is required (pkcs12 and password_file: the RA's key and certificate)");
   int err = cg_config_resolve(cfg, cfg->ra_password_file, path, sizeof path);
   if (err == 0)
     err = cg_read_file(path, &pass, &pass_len);
-  if (err) {
-    cg_error("cannot read the RA password file %s: %s", cfg->ra_password_file,
-             cg_file_strerror(err));
-    return CG_ECONFIG;
-  }
+  if (err)
+    return cg_config_error(cfg, "ra", "password_file", "cannot read %s: %s", path,
+                           cg_file_strerror(err));
   while (pass_len > 0 && (pass[pass_len - 1] == '\n' || pass[pass_len - 1] == '\r'))
     pass[--pass_len] = 0;
   err = cg_config_resolve(cfg, cfg->ra_pkcs12, path, sizeof path);
@@ -115,15 +107,14 @@ int app_load_ra(const struct cg_config *cfg, struct app_ra *ra) {
   cg_wipe(pass, pass_len);
   free(pass);
   free(p12);
-  if (err) {
-    cg_error("cannot read the RA PKCS#12 %s: %s", cfg->ra_pkcs12,
-             why != NULL ? why : cg_strerror(err));
-    return CG_ECONFIG;
-  }
+  if (why != NULL)
+    return cg_config_error(cfg, "ra", "pkcs12", "cannot read %s: %s", path, why);
+  if (err)
+    return cg_config_error(cfg, "ra", "pkcs12", "%s does not open (not a PKCS#12, or not the "
+                           "password of password_file): %s", path, cg_strerror(err));
   if (ra->cert == NULL || cg_x509_parse(ra->cert, ra->cert_len, &ra->x509)) {
-    cg_error("the RA PKCS#12 %s holds no usable certificate", cfg->ra_pkcs12);
     app_free_ra(ra);
-    return CG_ECONFIG;
+    return cg_config_error(cfg, "ra", "pkcs12", "%s holds no usable certificate", path);
   }
   ra->chain[ra->n_chain++] = (struct der_view){ra->cert, ra->cert_len};
   for (size_t i = 0; i < ra->n_ca && ra->n_chain < APP_MAX_CHAIN; i++)

@@ -22,6 +22,8 @@
 
 #define CA_BACKEND_ABI 2
 
+struct cg_config;
+
 /* The certificate policy of a profile, applied by the CA. */
 struct ca_policy {
   unsigned validity_days;  /* default lifetime of issued certificates */
@@ -45,7 +47,16 @@ struct ca_settings {
   const struct cg_key *ra_key;
   const struct der_view *ra_chain; /* RA certificate first */
   size_t n_ra_chain;
+  /* The configuration the section is part of, so that what is wrong with
+   * it names the file and line (ca_settings_error()); NULL: none (tests). */
+  const struct cg_config *config;
 };
+
+/* Logs what is wrong with key (NULL: the section) of a backend's settings:
+ * "config FILE:LINE: [backend NAME] KEY: message", or without a
+ * configuration "backend NAME: KEY: message".  Returns CG_ECONFIG. */
+int ca_settings_error(const struct ca_settings *s, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The backend's part of a call: its threadpool job and what it produced. */
 struct ca_job {

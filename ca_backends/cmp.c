@@ -26,6 +26,7 @@
  * never per device request; chains once handed out are kept until the
  * backend is destroyed (exchanges on workers may still use them).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,15 +135,20 @@ static const char *const known_keys[] = {
 };
 
 static bool number(const struct ca_settings *s, const char *key, unsigned long lo,
-                   unsigned long hi, unsigned long def, unsigned long *out, const char *name) {
+                   unsigned long hi, unsigned long def, unsigned long *out) {
   const char *v = s->get(s->ctx, key);
   *out = def;
   if (v == NULL)
     return true;
-  char *end;
-  unsigned long x = strtoul(v, &end, 10);
-  if (end == v || *end != '\0' || x < lo || x > hi) {
-    cg_error("backend %s: %s must be %lu..%lu, not '%s'", name, key, lo, hi, v);
+  char *end = NULL;
+  errno = 0;
+  unsigned long x = *v >= '0' && *v <= '9' ? strtoul(v, &end, 10) : 0;
+  if (end == NULL || *end != '\0') {
+    ca_settings_error(s, key, "\"%s\" is not a number (%lu..%lu)", v, lo, hi);
+    return false;
+  }
+  if (errno != 0 || x < lo || x > hi) {
+    ca_settings_error(s, key, "%s is out of range (%lu..%lu)", v, lo, hi);
     return false;
   }
   *out = x;
@@ -198,16 +204,13 @@ static int load_secret(struct upstream *u, const struct ca_settings *s, const ch
   int err = cg_path_resolve(s->base_dir, file, path, sizeof path);
   if (err == 0)
     err = cg_read_file(path, &text, &len);
-  if (err) {
-    cg_error("backend %s: cannot read secret_file %s: %s", u->name, file, cg_file_strerror(err));
-    return CG_ECONFIG;
-  }
+  if (err)
+    return ca_settings_error(s, "secret_file", "cannot read %s: %s", path, cg_file_strerror(err));
   while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
     len--;
   if (len == 0 || len > sizeof u->secret) {
-    cg_error("backend %s: %s must hold the secret on one line (1..%zu octets)", u->name, file,
-             sizeof u->secret);
-    err = CG_ECONFIG;
+    err = ca_settings_error(s, "secret_file", "%s must hold the secret on one line (1..%zu octets)",
+                            path, sizeof u->secret);
   } else {
     memcpy(u->secret, text, u->secret_len = len);
   }
@@ -224,10 +227,9 @@ static int load_certs(struct upstream *u, const struct ca_settings *s, const cha
   if (err == 0)
     err = cg_certs_from_file(path, der, views, MAX_CERTS, n);
   if (err == CG_EIO || err == CG_ENOMEM)
-    cg_error("backend %s: %s: cannot read %s: %s", u->name, key, file, cg_file_strerror(err));
+    ca_settings_error(s, key, "cannot read %s: %s", path, cg_file_strerror(err));
   else if (err)
-    cg_error("backend %s: %s: no usable certificate in %s (%s)", u->name, key, file,
-             cg_strerror(err));
+    ca_settings_error(s, key, "no usable certificate in %s (%s)", path, cg_strerror(err));
   return err ? CG_ECONFIG : 0;
 }
 
@@ -242,19 +244,17 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
     size_t j = 0;
     while (j < sizeof known_keys / sizeof known_keys[0] && strcmp(known_keys[j], k) != 0)
       j++;
-    if (j == sizeof known_keys / sizeof known_keys[0]) {
-      cg_error("backend %s: unknown key '%s' (docs/configuration.md lists them)", u->name, k);
-      return CG_ECONFIG;
-    }
+    if (j == sizeof known_keys / sizeof known_keys[0])
+      return ca_settings_error(s, k, "unknown key (docs/configuration.md lists the keys of a "
+                                     "backend of type cmp)");
   }
   const char *url = s->get(s->ctx, "url"), *prot = s->get(s->ctx, "protection");
   char host[64], path[512];
   struct cmp_link_opts lo = {.framing = CG_TCP_V10};
-  if (url == NULL || !parse_url(url, &lo, host, sizeof host, path, sizeof path)) {
-    cg_error("backend %s: url must be http://HOST:PORT/PATH or tcp://HOST:PORT (numeric host or "
-             "localhost)", u->name);
-    return CG_ECONFIG;
-  }
+  if (url == NULL || !parse_url(url, &lo, host, sizeof host, path, sizeof path))
+    return ca_settings_error(s, "url", "%s%s%s http://HOST:PORT/PATH or tcp://HOST:PORT (numeric "
+                             "host or localhost)", url ? "\"" : "", url ? url : "required:",
+                             url ? "\" is not" : "");
   u->tcp = lo.tcp;
   if (prot == NULL || !strcmp(prot, "signature"))
     u->protection = PROT_SIGNATURE;
@@ -262,46 +262,40 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
     u->protection = PROT_MAC;
   else if (!strcmp(prot, "passthrough"))
     u->protection = PROT_PASSTHROUGH;
-  else {
-    cg_error("backend %s: protection is signature, mac or passthrough, not '%s'", u->name, prot);
-    return CG_ECONFIG;
-  }
+  else
+    return ca_settings_error(s, "protection", "\"%s\" is not one of signature, mac, passthrough",
+                             prot);
   const char *framing = s->get(s->ctx, "framing");
-  if (framing != NULL && (!lo.tcp || (strcmp(framing, "v10") && strcmp(framing, "rfc2510")))) {
-    cg_error("backend %s: framing is v10 or rfc2510, with a tcp:// url", u->name);
-    return CG_ECONFIG;
-  }
+  if (framing != NULL && (!lo.tcp || (strcmp(framing, "v10") && strcmp(framing, "rfc2510"))))
+    return ca_settings_error(s, "framing", "v10 or rfc2510, with a tcp:// url; not \"%s\"",
+                             framing);
   if (framing != NULL && !strcmp(framing, "rfc2510"))
     lo.framing = CG_TCP_RFC2510;
   unsigned long timeout, conns, queue, retries, retry_delay, iterations, poll, refresh, max_msg,
       idle, mac_lifetime;
-  if (!number(s, "timeout_ms", 100, 3600000, 30000, &timeout, u->name) ||
-      !number(s, "max_connections", 1, 256, 8, &conns, u->name) ||
-      !number(s, "max_queue", 0, 1000000, 4096, &queue, u->name) ||
-      !number(s, "retries", 0, 100, 2, &retries, u->name) ||
-      !number(s, "retry_delay_ms", 1, 600000, 500, &retry_delay, u->name) ||
-      !number(s, "mac_iterations", 100, 1000000, 500, &iterations, u->name) ||
-      !number(s, "poll_interval", 1, 86400, 10, &poll, u->name) ||
-      !number(s, "refresh", 10, 7 * 86400, 3600, &refresh, u->name) ||
-      !number(s, "max_message", 1024, 64u << 20, 1u << 20, &max_msg, u->name) ||
-      !number(s, "idle_ms", 0, 3600000, 15000, &idle, u->name) ||
-      !number(s, "mac_key_lifetime", 0, 86400, 60, &mac_lifetime, u->name))
+  if (!number(s, "timeout_ms", 100, 3600000, 30000, &timeout) ||
+      !number(s, "max_connections", 1, 256, 8, &conns) ||
+      !number(s, "max_queue", 0, 1000000, 4096, &queue) ||
+      !number(s, "retries", 0, 100, 2, &retries) ||
+      !number(s, "retry_delay_ms", 1, 600000, 500, &retry_delay) ||
+      !number(s, "mac_iterations", 100, 1000000, 500, &iterations) ||
+      !number(s, "poll_interval", 1, 86400, 10, &poll) ||
+      !number(s, "refresh", 10, 7 * 86400, 3600, &refresh) ||
+      !number(s, "max_message", 1024, 64u << 20, 1u << 20, &max_msg) ||
+      !number(s, "idle_ms", 0, 3600000, 15000, &idle) ||
+      !number(s, "mac_key_lifetime", 0, 86400, 60, &mac_lifetime))
     return CG_ECONFIG;
   u->mac_lifetime = (unsigned)mac_lifetime;
   u->poll_interval = (unsigned)poll;
   u->refresh = (unsigned)refresh;
   const char *ic = s->get(s->ctx, "implicit_confirm");
-  if (ic != NULL && strcmp(ic, "true") && strcmp(ic, "false")) {
-    cg_error("backend %s: implicit_confirm is true or false", u->name);
-    return CG_ECONFIG;
-  }
+  if (ic != NULL && strcmp(ic, "true") && strcmp(ic, "false"))
+    return ca_settings_error(s, "implicit_confirm", "\"%s\" is not true or false", ic);
 
   /* What the CA's signed answers must chain to. */
-  if (s->get(s->ctx, "trusted") == NULL) {
-    cg_error("backend %s: 'trusted' (PEM: what the CA's signed answers chain to) is required",
-             u->name);
-    return CG_ECONFIG;
-  }
+  if (s->get(s->ctx, "trusted") == NULL)
+    return ca_settings_error(s, NULL, "trusted (PEM: what the CA's signed answers chain to) is "
+                                      "required");
   if (load_certs(u, s, "trusted", u->trusted_der, u->trusted, &u->n_trusted))
     return CG_ECONFIG;
 
@@ -309,10 +303,10 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
   const char *ref = s->get(s->ctx, "ref"), *secret_file = s->get(s->ctx, "secret_file");
   const char *cert = s->get(s->ctx, "cert"), *key = s->get(s->ctx, "key");
   if (u->protection == PROT_MAC) {
-    if (ref == NULL || secret_file == NULL || strlen(ref) >= sizeof u->ref) {
-      cg_error("backend %s: protection = mac needs ref and secret_file", u->name);
-      return CG_ECONFIG;
-    }
+    if (ref == NULL || secret_file == NULL)
+      return ca_settings_error(s, "protection", "mac needs ref and secret_file");
+    if (strlen(ref) >= sizeof u->ref)
+      return ca_settings_error(s, "ref", "longer than %zu characters", sizeof u->ref - 1);
     snprintf(u->ref, sizeof u->ref, "%s", ref);
     if (load_secret(u, s, secret_file))
       return CG_ECONFIG;
@@ -324,10 +318,8 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
                                      .owf = CG_HASH_SHA256,
                                      .mac = CG_HASH_SHA256};
   } else if (u->protection == PROT_SIGNATURE) {
-    if ((cert == NULL) != (key == NULL)) {
-      cg_error("backend %s: cert and key go together", u->name);
-      return CG_ECONFIG;
-    }
+    if ((cert == NULL) != (key == NULL))
+      return ca_settings_error(s, cert ? "cert" : "key", "cert and key go together");
     if (cert != NULL) {
       if (load_certs(u, s, "cert", u->own_der, u->own_chain, &u->n_own))
         return CG_ECONFIG;
@@ -335,11 +327,8 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
       int err = cg_path_resolve(s->base_dir, key, kpath, sizeof kpath);
       if (err == 0)
         err = cg_key_from_pem_file(kpath, &u->own_key);
-      if (err) {
-        cg_error("backend %s: cannot read the key in %s: %s", u->name, key,
-                 cg_file_strerror(err));
-        return CG_ECONFIG;
-      }
+      if (err)
+        return ca_settings_error(s, "key", "cannot read %s: %s", kpath, cg_file_strerror(err));
       *cred = (struct cmp_client_cred){.key = u->own_key,
                                        .cert = u->own_chain[0],
                                        .chain = u->own_chain + 1,
@@ -352,15 +341,12 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
                                        .chain = s->ra_chain + 1,
                                        .n_chain = s->n_ra_chain - 1};
     } else {
-      cg_error("backend %s: protection = signature needs cert and key, or the [ra] credentials",
-               u->name);
-      return CG_ECONFIG;
+      return ca_settings_error(s, "protection", "signature needs cert and key, or the [ra] "
+                                                "credentials");
     }
   }
-  if (u->protection != PROT_MAC && (ref != NULL || secret_file != NULL)) {
-    cg_error("backend %s: ref and secret_file go with protection = mac", u->name);
-    return CG_ECONFIG;
-  }
+  if (u->protection != PROT_MAC && (ref != NULL || secret_file != NULL))
+    return ca_settings_error(s, ref ? "ref" : "secret_file", "goes with protection = mac");
 
   /* The CA's name: recipient, by default the subject of the first trusted
    * certificate (RFC 9483 §3.1). */
@@ -368,10 +354,9 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
   size_t rlen = 0;
   struct cg_x509 t0;
   if (recipient != NULL) {
-    if (cert_name_from_text(recipient, u->recipient, sizeof u->recipient, &rlen)) {
-      cg_error("backend %s: recipient must look like /CN=name/O=org", u->name);
-      return CG_ECONFIG;
-    }
+    if (cert_name_from_text(recipient, u->recipient, sizeof u->recipient, &rlen))
+      return ca_settings_error(s, "recipient", "\"%s\" does not look like /CN=name/O=org",
+                               recipient);
   } else if (cg_x509_parse(u->trusted[0].p, u->trusted[0].len, &t0) == 0 &&
              t0.subject.len <= sizeof u->recipient) {
     memcpy(u->recipient, t0.subject.p, rlen = t0.subject.len);
@@ -409,10 +394,8 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
   lo.retries = (unsigned)retries;
   lo.retry_delay_ms = (unsigned)retry_delay;
   lo.idle_ms = idle;
-  if (cmp_link_new(loop, &lo, &u->link)) {
-    cg_error("backend %s: cannot use %s", u->name, url);
-    return CG_ECONFIG;
-  }
+  if (cmp_link_new(loop, &lo, &u->link))
+    return ca_settings_error(s, "url", "cannot use %s", url);
   if (u->protection != PROT_PASSTHROUGH)
     schedule_refresh(u, 0); /* the CA's material, as soon as the loop runs */
   cg_info("backend %s: CMP CA at %s, protection %s, %lu connection(s)", u->name, url,

@@ -3,9 +3,10 @@
  * certificates built from the request and the profile's policy and signed on
  * the threadpool (the loop never signs).
  *
- * Settings ([backend NAME] with type = local):
- *   cert = PEM file of the CA certificate (followed by its chain, if any)
- *   key  = PEM file of the CA private key (PKCS#8 "PRIVATE KEY" or SEC1 "EC PRIVATE KEY")
+ * Settings ([backend NAME] with type = local; others are refused):
+ *   cert  = PEM file of the CA certificate (followed by its chain, if any)
+ *   key   = PEM file of the CA private key (PKCS#8 "PRIVATE KEY" or SEC1 "EC PRIVATE KEY")
+ *   delay = seconds a new request waits at this CA (testing delayed delivery)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,45 +43,40 @@ static int local_init(void *state, uv_loop_t *loop, const struct ca_settings *s)
   struct local_ca *ca = state;
   const char *cert_path = s->get(s->ctx, "cert"), *key_path = s->get(s->ctx, "key");
   ca->loop = loop;
-  if (cert_path == NULL || key_path == NULL) {
-    cg_error("local CA: settings 'cert' and 'key' are required");
-    return CG_ECONFIG;
+  static const char *const known[] = {"cert", "key", "delay"};
+  for (size_t i = 0; s->key != NULL && s->key(s->ctx, i) != NULL; i++) {
+    const char *k = s->key(s->ctx, i);
+    if (strcmp(k, known[0]) && strcmp(k, known[1]) && strcmp(k, known[2]))
+      return ca_settings_error(s, k, "unknown key (type = local takes cert, key and delay)");
   }
+  if (cert_path == NULL || key_path == NULL)
+    return ca_settings_error(s, NULL, "cert and key are required (type = local)");
   char path[4096];
   int err = cg_path_resolve(s->base_dir, key_path, path, sizeof path);
   if (err == 0)
     err = cg_key_from_pem_file(path, &ca->key);
-  if (err) {
-    cg_error("local CA: cannot read the private key in %s: %s", key_path, cg_file_strerror(err));
-    return CG_ECONFIG;
-  }
+  if (err)
+    return ca_settings_error(s, "key", "cannot read %s: %s", path, cg_file_strerror(err));
   err = cg_path_resolve(s->base_dir, cert_path, path, sizeof path);
   if (err == 0)
     err = cg_certs_from_file(path, ca->chain_der, ca->chain, MAX_CHAIN, &ca->n_chain);
-  if (err == CG_EIO || err == CG_ENOMEM) {
-    cg_error("local CA: cannot read %s: %s", cert_path, cg_file_strerror(err));
-    return CG_ECONFIG;
-  }
-  if (err || cg_x509_parse(ca->chain[0].p, ca->chain[0].len, &ca->cert)) {
-    cg_error("local CA: no usable certificate in %s", cert_path);
-    return CG_ECONFIG;
-  }
+  if (err == CG_EIO || err == CG_ENOMEM)
+    return ca_settings_error(s, "cert", "cannot read %s: %s", path, cg_file_strerror(err));
+  if (err || cg_x509_parse(ca->chain[0].p, ca->chain[0].len, &ca->cert))
+    return ca_settings_error(s, "cert", "no usable certificate in %s", path);
   /* The key must be the certificate's. */
   uint8_t spki[2048];
   size_t spki_len;
   if (cg_key_spki(ca->key, spki, sizeof spki, &spki_len) ||
-      !der_view_is(ca->cert.spki, spki, spki_len)) {
-    cg_error("local CA: %s does not belong to %s", key_path, cert_path);
-    return CG_ECONFIG;
-  }
+      !der_view_is(ca->cert.spki, spki, spki_len))
+    return ca_settings_error(s, "key", "%s is not the key of the certificate in %s", key_path,
+                             cert_path);
   const char *delay = s->get(s->ctx, "delay");
   if (delay != NULL) {
     char *end;
     unsigned long v = strtoul(delay, &end, 10);
-    if (end == delay || *end != '\0' || v > 86400) {
-      cg_error("local CA: delay must be 0..86400 seconds, not '%s'", delay);
-      return CG_ECONFIG;
-    }
+    if (end == delay || *end != '\0' || v > 86400)
+      return ca_settings_error(s, "delay", "\"%s\" is not a number of seconds (0..86400)", delay);
     ca->delay = (unsigned)v;
   }
   if (ca->cert.skid.len > 0 && ca->cert.skid.len <= sizeof ca->key_id) {

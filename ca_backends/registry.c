@@ -1,9 +1,15 @@
 /*
- * registry.c - the list of CA backends: one line per backend.
+ * registry.c - the list of CA backends: one line per backend; and what all
+ * backends share in reading their settings.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ca_backends/backend.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
 
 extern const struct ca_backend_ops ca_local_ops;
 extern const struct ca_backend_ops ca_cmp_ops;
@@ -18,4 +24,21 @@ const struct ca_backend_ops *ca_backend_find(const char *type) {
     if (strcmp(backends[i]->name, type) == 0)
       return backends[i];
   return NULL;
+}
+
+int ca_settings_error(const struct ca_settings *s, const char *key, const char *fmt, ...) {
+  const char *name = s->name != NULL ? s->name : "?";
+  va_list ap;
+  va_start(ap, fmt);
+  if (s->config != NULL) {
+    char section[CG_NAME_MAX + 9];
+    snprintf(section, sizeof section, "backend %s", name);
+    cg_config_verror(s->config, section, key, fmt, ap);
+  } else {
+    char why[512];
+    vsnprintf(why, sizeof why, fmt, ap);
+    cg_error("backend %s: %s%s%s", name, key ? key : "", key ? ": " : "", why);
+  }
+  va_end(ap);
+  return CG_ECONFIG;
 }

@@ -574,11 +574,17 @@ static const char *at_line(const struct cg_config *cfg, const char *section, con
 
 int cg_config_error(const struct cg_config *cfg, const char *section, const char *key,
                     const char *fmt, ...) {
-  char why[512], msg[CG_PATH_MAX + 1024], at[16];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(why, sizeof why, fmt, ap);
+  int err = cg_config_verror(cfg, section, key, fmt, ap);
   va_end(ap);
+  return err;
+}
+
+int cg_config_verror(const struct cg_config *cfg, const char *section, const char *key,
+                     const char *fmt, va_list ap) {
+  char why[512], msg[CG_PATH_MAX + 1024], at[16];
+  vsnprintf(why, sizeof why, fmt, ap);
   snprintf(msg, sizeof msg, "config %s%s: [%s]%s%s: %s", cfg->path,
            at_line(cfg, section, key, at, sizeof at), section, key ? " " : "", key ? key : "",
            why);

@@ -9,6 +9,7 @@
 #ifndef CG_CORE_CONFIG_H
 #define CG_CORE_CONFIG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -137,6 +138,8 @@ int cg_config_parse(const char *name, const char *text, size_t len, struct cg_co
  * and left out when neither is.  Returns CG_ECONFIG. */
 int cg_config_error(const struct cg_config *cfg, const char *section, const char *key,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int cg_config_verror(const struct cg_config *cfg, const char *section, const char *key,
+                     const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 /* The defaults alone (dir "."). */
 void cg_config_defaults(struct cg_config *cfg);
 /* path made absolute against cfg->dir when relative.  0 or CG_ESPACE. */

@@ -6,8 +6,8 @@
 # Makes a demo gateway with `cmpgw init`, runs `cmpgw serve`, enrols two devices
 # with `openssl cmp`, and checks, while the daemon serves:
 #   0. (before it serves) a file that cannot be read is refused with the system's
-#      reason (no such file, is a directory); a bad value and a key set twice are
-#      refused naming the file, the line(s), the section and key;
+#      reason (no such file, is a directory), naming the file, line, section and key
+#      that named it; so are a bad value and a key set twice (both lines);
 #   1. `secret new --ttl/--uses/--note` keeps the output of `secret new` and
 #      stores expires_at, max_uses and note;
 #   2. `secret list` / `secret show`, human and --json, against the secrets table,
@@ -283,12 +283,17 @@ sed -i 's/^commit_interval_us = .*/commit_interval_us = 50000/' "$CONF"
 
 step "0. configuration and key files: a refusal says what is wrong, and where"
 # A file that cannot be read says why, in the system's words.
+# line_of KEY FILE: the number of the line "KEY = ..." of FILE.
+line_of() { grep -n "^$1 = " "$2" | cut -d: -f1; }
 sed 's/^master_key = .*/master_key = no-such.key/' "$CONF" >"$GW/t-master.conf"
 cli_exits t-master 1 secret new -c "$GW/t-master.conf"
-said t-master "no-such.key: No such file or directory"
+said t-master "config $GW/t-master.conf:$(line_of master_key "$CONF"): [secrets] master_key: cannot read $GW/no-such.key: No such file or directory"
 mkdir "$GW/p12dir"
 sed 's/^pkcs12 = .*/pkcs12 = p12dir/' "$CONF" >"$GW/t-p12.conf"
-serve_refuses t-p12 "$GW/t-p12.conf" "p12dir: Is a directory"
+serve_refuses t-p12 "$GW/t-p12.conf" "t-p12.conf:$(line_of pkcs12 "$CONF"): [ra] pkcs12: cannot read $GW/p12dir: Is a directory"
+# What a backend finds wrong when the daemon starts names the line too.
+sed 's/^key = ca-key.pem/key = no-such-key.pem/' "$CONF" >"$GW/t-cakey.conf"
+serve_refuses t-cakey "$GW/t-cakey.conf" "t-cakey.conf:$(line_of key "$CONF"): [backend local] key: cannot read $GW/no-such-key.pem: No such file or directory"
 # A bad value names the file, the line, the section and key, and what is wrong.
 sed 's/^max_connections = .*/max_connections = abc/' "$CONF" >"$GW/t-value.conf"
 n="$(grep -n '^max_connections = ' "$GW/t-value.conf" | cut -d: -f1)"

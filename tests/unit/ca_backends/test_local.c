@@ -38,6 +38,21 @@ static const char *get(const void *ctx, const char *key) {
 }
 
 static const char *delay_setting; /* the `delay` the next issue() configures */
+static const char *extra_key;     /* a key the next issue() has besides cert, key, delay */
+
+/* The keys of the section, as the configuration lists them. */
+static const char *key_at(const void *ctx, size_t i) {
+  const char *keys[4];
+  size_t n = 0;
+  keys[n++] = "cert";
+  keys[n++] = "key";
+  if (delay_setting != NULL)
+    keys[n++] = "delay";
+  if (extra_key != NULL)
+    keys[n++] = extra_key;
+  (void)ctx;
+  return i < n ? keys[i] : NULL;
+}
 
 struct fixture {
   char dir[64];
@@ -148,7 +163,8 @@ static int issue(struct fixture *f, const struct cmp_issue_request *req,
   assert_int_equal(ops->abi, CA_BACKEND_ABI);
   void *st = calloc(1, ops->state_size);
   struct kv kv = {"ca-cert.pem", "ca-key.pem", delay_setting};
-  struct ca_settings s = {.get = get, .ctx = &kv, .base_dir = f->dir, .name = "test"};
+  struct ca_settings s = {
+      .get = get, .ctx = &kv, .key = key_at, .base_dir = f->dir, .name = "test"};
   int err = ops->init(st, &loop, &s);
   if (err == 0) {
     struct ca_call call = {0};
@@ -338,6 +354,21 @@ static void test_a_key_that_is_not_the_certificates_is_refused_at_start(void **s
   make_ca(f, now - 60, now + 2 * 365 * 86400LL);
 }
 
+/* A key the backend does not know (a typo) is refused, not ignored. */
+static void test_an_unknown_setting_is_refused_at_start(void **state) {
+  struct fixture *f = *state;
+  struct cmp_issue_request req;
+  struct result *r = calloc(1, sizeof *r);
+  base_request(f, &req);
+  extra_key = "dealy";
+  assert_int_equal(issue(f, &req, &policy, r), CG_ECONFIG);
+  assert_false(r->done);
+  extra_key = NULL;
+  assert_int_equal(issue(f, &req, &policy, r), 0);
+  assert_int_equal(r->err, 0);
+  free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_issues_a_certificate_by_the_profile_policy),
@@ -346,6 +377,7 @@ int main(void) {
       cmocka_unit_test(test_unsafe_or_malformed_san_is_bad_template),
       cmocka_unit_test(test_an_expired_ca_does_not_issue),
       cmocka_unit_test(test_a_key_that_is_not_the_certificates_is_refused_at_start),
+      cmocka_unit_test(test_an_unknown_setting_is_refused_at_start),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
