@@ -370,7 +370,8 @@ static void free_certs(struct certs *c) {
 
 /* A private key from PEM (PKCS#8, SEC1 or PKCS#1). */
 static int load_key(const char *path, struct cg_key **key) {
-  int err = cg_key_from_pem_file(path, key);
+  /* The user's own key: its mode is the user's business, as for openssl. */
+  int err = cg_key_from_pem_file(path, CG_KEY_ANY_MODE, key);
   if (err == CG_EIO || err == CG_ENOMEM)
     fprintf(stderr, "%s: cannot read %s: %s\n", prog, path, cg_file_strerror(err));
   else if (err)

@@ -1030,7 +1030,8 @@ static int start_backends(struct gateway *gw) {
                             .ra_key = gw->ra.key,
                             .ra_chain = gw->ra.chain,
                             .n_ra_chain = gw->ra.n_chain,
-                            .config = cfg};
+                            .config = cfg,
+                            .allow_readable_keys = cfg->allow_readable_keys};
     int err = ops->init(state, gw->loop, &s);
     if (err) {
       ops->destroy(state); /* init may have loaded part of its state */

@@ -54,6 +54,10 @@ static int hexval(int c) {
   return -1;
 }
 
+enum cg_key_mode app_key_mode(const struct cg_config *cfg) {
+  return cfg->allow_readable_keys ? CG_KEY_WARN_OTHERS : CG_KEY_OWNER_ONLY;
+}
+
 int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]) {
   char path[CG_PATH_MAX];
   uint8_t *text;
@@ -62,7 +66,7 @@ int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]) {
     return cg_config_error(cfg, "secrets", "master_key", "is not set");
   int err = cg_config_resolve(cfg, cfg->master_key, path, sizeof path);
   if (err == 0)
-    err = cg_read_file(path, &text, &len);
+    err = cg_read_key_file(path, app_key_mode(cfg), &text, &len);
   if (err)
     return cg_config_error(cfg, "secrets", "master_key", "cannot read %s: %s", path,
                            cg_file_strerror(err));
@@ -91,7 +95,7 @@ int app_load_ra(const struct cg_config *cfg, struct app_ra *ra) {
                            "is required (pkcs12 and password_file: the RA's key and certificate)");
   int err = cg_config_resolve(cfg, cfg->ra_password_file, path, sizeof path);
   if (err == 0)
-    err = cg_read_file(path, &pass, &pass_len);
+    err = cg_read_key_file(path, app_key_mode(cfg), &pass, &pass_len);
   if (err)
     return cg_config_error(cfg, "ra", "password_file", "cannot read %s: %s", path,
                            cg_file_strerror(err));
@@ -99,7 +103,7 @@ int app_load_ra(const struct cg_config *cfg, struct app_ra *ra) {
     pass[--pass_len] = 0;
   err = cg_config_resolve(cfg, cfg->ra_pkcs12, path, sizeof path);
   if (err == 0)
-    err = cg_read_file(path, &p12, &p12_len);
+    err = cg_read_key_file(path, app_key_mode(cfg), &p12, &p12_len);
   const char *why = err ? cg_file_strerror(err) : NULL; /* before free() may touch errno */
   if (err == 0)
     err = cg_pkcs12_parse(p12, p12_len, (const char *)pass, &ra->key, &ra->cert, &ra->cert_len,

@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/der.h"
+#include "core/file.h"
 #include "core/x509.h"
 
 #define APP_MAX_CHAIN 8
@@ -31,6 +32,8 @@ struct app_ra {
 /* Creates path (it must not exist) with the given mode and contents.
  * 0, CG_EEXISTS or CG_EIO (errno says why: cg_file_strerror()). */
 int app_write_new_file(const char *path, const void *data, size_t len, unsigned mode);
+/* How the daemon's key files are checked: [server] allow_readable_keys. */
+enum cg_key_mode app_key_mode(const struct cg_config *cfg);
 /* Reads the master key file (64 hex digits). 0 or CG_ECONFIG (logged). */
 int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]);
 /* Reads the RA PKCS#12 with the password from its file.  0 or CG_ECONFIG (logged). */

@@ -18,6 +18,7 @@
 
 #include "cmp/server.h"
 #include "core/der.h"
+#include "core/file.h"
 #include "core/work.h"
 
 #define CA_BACKEND_ABI 2
@@ -50,7 +51,13 @@ struct ca_settings {
   /* The configuration the section is part of, so that what is wrong with
    * it names the file and line (ca_settings_error()); NULL: none (tests). */
   const struct cg_config *config;
+  /* [server] allow_readable_keys: a key file (or secret_file) that group or
+   * others can access is only warned about, not refused. */
+  bool allow_readable_keys;
 };
+
+/* How the backend reads its key files (cg_read_key_file()). */
+enum cg_key_mode ca_settings_key_mode(const struct ca_settings *s);
 
 /* Logs what is wrong with key (NULL: the section) of a backend's settings:
  * "config FILE:LINE: [backend NAME] KEY: message", or without a

@@ -203,7 +203,7 @@ static int load_secret(struct upstream *u, const struct ca_settings *s, const ch
   size_t len;
   int err = cg_path_resolve(s->base_dir, file, path, sizeof path);
   if (err == 0)
-    err = cg_read_file(path, &text, &len);
+    err = cg_read_key_file(path, ca_settings_key_mode(s), &text, &len);
   if (err)
     return ca_settings_error(s, "secret_file", "cannot read %s: %s", path, cg_file_strerror(err));
   while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
@@ -326,7 +326,7 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
       char kpath[4096];
       int err = cg_path_resolve(s->base_dir, key, kpath, sizeof kpath);
       if (err == 0)
-        err = cg_key_from_pem_file(kpath, &u->own_key);
+        err = cg_key_from_pem_file(kpath, ca_settings_key_mode(s), &u->own_key);
       if (err)
         return ca_settings_error(s, "key", "cannot read %s: %s", kpath, cg_file_strerror(err));
       *cred = (struct cmp_client_cred){.key = u->own_key,

@@ -54,7 +54,7 @@ static int local_init(void *state, uv_loop_t *loop, const struct ca_settings *s)
   char path[4096];
   int err = cg_path_resolve(s->base_dir, key_path, path, sizeof path);
   if (err == 0)
-    err = cg_key_from_pem_file(path, &ca->key);
+    err = cg_key_from_pem_file(path, ca_settings_key_mode(s), &ca->key);
   if (err)
     return ca_settings_error(s, "key", "cannot read %s: %s", path, cg_file_strerror(err));
   err = cg_path_resolve(s->base_dir, cert_path, path, sizeof path);

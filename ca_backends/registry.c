@@ -42,3 +42,7 @@ int ca_settings_error(const struct ca_settings *s, const char *key, const char *
   va_end(ap);
   return CG_ECONFIG;
 }
+
+enum cg_key_mode ca_settings_key_mode(const struct ca_settings *s) {
+  return s->allow_readable_keys ? CG_KEY_WARN_OTHERS : CG_KEY_OWNER_ONLY;
+}

@@ -209,6 +209,8 @@ static int server_key(struct ctx *c, const char *k, const char *v) {
     return number(c, v, 0, 1000000, &x) && (cfg->failed_check_burst = (unsigned)x, 1);
   if (!strcmp(k, "failed_check_interval_ms"))
     return number(c, v, 1, 3600000, &x) && (cfg->failed_check_interval_ms = (unsigned)x, 1);
+  if (!strcmp(k, "allow_readable_keys"))
+    return boolean(c, v, &cfg->allow_readable_keys);
   return unknown_key(c);
 }
 

@@ -100,6 +100,7 @@ struct cg_config {
   unsigned failed_check_interval_ms;    /* one more failed check allowed per interval */
   unsigned max_clock_skew; /* seconds; 0: messageTime unchecked */
   enum cg_compute_mode compute; /* where CPU-bound steps run */
+  bool allow_readable_keys; /* key files group or others can access: a warning, not a refusal */
   /* [store] */
   char database[CG_PATH_MAX];
   unsigned commit_interval_us; /* group commit pacing window; 0: off */

@@ -97,7 +97,8 @@ enum cg_err_class { CG_CLASS_OK, CG_CLASS_PEER, CG_CLASS_TRANSPORT, CG_CLASS_INT
   X(DUPLICATE_CERT_REQ, PEER, DUPLICATE_CERT_REQ, "duplicate certificate request") \
   X(CA_FAILURE, INTERNAL, SYSTEM_FAILURE, "the CA failed")                        \
   X(CERT_EXISTS, INTERNAL, SYSTEM_FAILURE, "a certificate with this serial is recorded already") \
-  X(ADDR_LIMIT, PEER, SYSTEM_UNAVAIL, "this client address is over its limit")
+  X(ADDR_LIMIT, PEER, SYSTEM_UNAVAIL, "this client address is over its limit") \
+  X(KEY_MODE, INTERNAL, SYSTEM_FAILURE, "group or others can access this key file")
 
 enum cg_err {
   CG_OK = 0,

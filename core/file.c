@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/log.h"
 #include "core/x509.h"
 
 /* The files a configuration names are a few kilobytes; a bound keeps a path
@@ -56,17 +57,45 @@ static int read_all(int fd, uint8_t **data, size_t *len) {
   return 0;
 }
 
-int cg_read_file(const char *path, uint8_t **data, size_t *len) {
+/* sshd's rule for private keys: no access at all for group and others.
+ * Only a regular file holds a key; reading anything else fails by itself
+ * (a directory: EISDIR), with the system's reason. */
+static int check_mode(int fd, const char *path, enum cg_key_mode mode) {
+  struct stat st;
+  if (mode == CG_KEY_ANY_MODE)
+    return 0;
+  if (fstat(fd, &st) != 0)
+    return CG_EIO;
+  if (!S_ISREG(st.st_mode) || (st.st_mode & 077) == 0)
+    return 0;
+  unsigned bits = (unsigned)st.st_mode & 07777;
+  if (mode == CG_KEY_WARN_OTHERS) {
+    cg_warn("%s has mode %04o: group or others can access this key file; [server] "
+            "allow_readable_keys = true lets it pass (chmod 600 %s protects it)", path, bits, path);
+    return 0;
+  }
+  cg_error("%s has mode %04o: group or others can access this key file; chmod 600 %s (or, to "
+           "accept it, set [server] allow_readable_keys = true)", path, bits, path);
+  return CG_EKEY_MODE;
+}
+
+int cg_read_key_file(const char *path, enum cg_key_mode mode, uint8_t **data, size_t *len) {
   *data = NULL;
   *len = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return CG_EIO;
-  int err = read_all(fd, data, len);
+  int err = check_mode(fd, path, mode);
+  if (err == 0)
+    err = read_all(fd, data, len);
   int e = errno; /* close() must not hide why the read failed */
   close(fd);
   errno = e;
   return err;
+}
+
+int cg_read_file(const char *path, uint8_t **data, size_t *len) {
+  return cg_read_key_file(path, CG_KEY_ANY_MODE, data, len);
 }
 
 const char *cg_file_strerror(int err) { return err == CG_EIO ? strerror(errno) : cg_strerror(err); }
@@ -77,12 +106,12 @@ int cg_path_resolve(const char *base, const char *path, char *out, size_t cap) {
   return n < 0 || (size_t)n >= cap ? CG_ESPACE : 0;
 }
 
-int cg_key_from_pem_file(const char *path, struct cg_key **key) {
+int cg_key_from_pem_file(const char *path, enum cg_key_mode mode, struct cg_key **key) {
   static const char *const labels[] = {"PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"};
   uint8_t *text, der[8192];
   size_t len, der_len, used;
   *key = NULL;
-  int err = cg_read_file(path, &text, &len);
+  int err = cg_read_key_file(path, mode, &text, &len);
   if (err)
     return err;
   err = CG_ENOT_FOUND;

@@ -44,6 +44,7 @@ trust_anchors = $work/ra/ca-cert.pem
 EOF
 "$cmpgw" secret new -c "$work/ca/cmpgw.conf" --profile ra --ref ra-upstream --json >"$work/ra-ref.json" 2>/dev/null
 json_field secret "$work/ra-ref.json" >"$work/ra/upstream.secret"
+chmod 600 "$work/ra/upstream.secret" # a secret_file others can read is refused
 taskset -c 0 "$cmpgw" serve -c "$work/ca/cmpgw.conf" 2>"$work/ca.log" &
 ca_pid=$!
 pids+=("$ca_pid")

@@ -5,9 +5,11 @@
 #
 # Makes a demo gateway with `cmpgw init`, runs `cmpgw serve`, enrols two devices
 # with `openssl cmp`, and checks, while the daemon serves:
-#   0. (before it serves) a file that cannot be read is refused with the system's
-#      reason (no such file, is a directory), naming the file, line, section and key
-#      that named it; so are a bad value and a key set twice (both lines);
+#   0. (on a deployment of its own) a file that cannot be read is refused with the
+#      system's reason (no such file, is a directory), naming the file, line, section
+#      and key that named it; so are a bad value and a key set twice (both lines);
+#      key files that group or others can access are refused (file, mode, chmod 600),
+#      or, with allow_readable_keys = true, served with a warning;
 #   1. `secret new --ttl/--uses/--note` keeps the output of `secret new` and
 #      stores expires_at, max_uses and note;
 #   2. `secret list` / `secret show`, human and --json, against the secrets table,
@@ -282,27 +284,60 @@ grep -qx 'commit_interval_us = 0' "$CONF" || fail "init wrote no commit_interval
 sed -i 's/^commit_interval_us = .*/commit_interval_us = 50000/' "$CONF"
 
 step "0. configuration and key files: a refusal says what is wrong, and where"
-# A file that cannot be read says why, in the system's words.
-# line_of KEY FILE: the number of the line "KEY = ..." of FILE.
-line_of() { grep -n "^$1 = " "$2" | cut -d: -f1; }
-sed 's/^master_key = .*/master_key = no-such.key/' "$CONF" >"$GW/t-master.conf"
-cli_exits t-master 1 secret new -c "$GW/t-master.conf"
-said t-master "config $GW/t-master.conf:$(line_of master_key "$CONF"): [secrets] master_key: cannot read $GW/no-such.key: No such file or directory"
-mkdir "$GW/p12dir"
-sed 's/^pkcs12 = .*/pkcs12 = p12dir/' "$CONF" >"$GW/t-p12.conf"
-serve_refuses t-p12 "$GW/t-p12.conf" "t-p12.conf:$(line_of pkcs12 "$CONF"): [ra] pkcs12: cannot read $GW/p12dir: Is a directory"
+# On a deployment of its own, which these checks may change.
+G0="$IT_TMP/g0"
+C0="$G0/cmpgw.conf"
+"$CMPGW" init "$G0" --http 127.0.0.1:0 >"$W/init0.out" 2>&1 || fail "cmpgw init (g0) failed" "$W/init0.out"
+# line_of KEY: the number of the line "KEY = ..." of the configuration init wrote.
+line_of() { grep -n "^$1 = " "$C0" | cut -d: -f1; }
+# A file that cannot be read says why, in the system's words, and which key named it.
+sed 's/^master_key = .*/master_key = no-such.key/' "$C0" >"$G0/t-master.conf"
+cli_exits t-master 1 secret new -c "$G0/t-master.conf"
+said t-master "config $G0/t-master.conf:$(line_of master_key): [secrets] master_key: cannot read $G0/no-such.key: No such file or directory"
+mkdir "$G0/p12dir"
+sed 's/^pkcs12 = .*/pkcs12 = p12dir/' "$C0" >"$G0/t-p12.conf"
+serve_refuses t-p12 "$G0/t-p12.conf" "t-p12.conf:$(line_of pkcs12): [ra] pkcs12: cannot read $G0/p12dir: Is a directory"
 # What a backend finds wrong when the daemon starts names the line too.
-sed 's/^key = ca-key.pem/key = no-such-key.pem/' "$CONF" >"$GW/t-cakey.conf"
-serve_refuses t-cakey "$GW/t-cakey.conf" "t-cakey.conf:$(line_of key "$CONF"): [backend local] key: cannot read $GW/no-such-key.pem: No such file or directory"
+sed 's/^key = ca-key.pem/key = no-such-key.pem/' "$C0" >"$G0/t-cakey.conf"
+serve_refuses t-cakey "$G0/t-cakey.conf" "t-cakey.conf:$(line_of key): [backend local] key: cannot read $G0/no-such-key.pem: No such file or directory"
 # A bad value names the file, the line, the section and key, and what is wrong.
-sed 's/^max_connections = .*/max_connections = abc/' "$CONF" >"$GW/t-value.conf"
-n="$(grep -n '^max_connections = ' "$GW/t-value.conf" | cut -d: -f1)"
-cli_exits t-value 1 tx list -c "$GW/t-value.conf"
-said t-value "config $GW/t-value.conf:$n: [server] max_connections: \"abc\" is not a number (1..1000000)"
+n="$(line_of max_connections)"
+sed 's/^max_connections = .*/max_connections = abc/' "$C0" >"$G0/t-value.conf"
+cli_exits t-value 1 tx list -c "$G0/t-value.conf"
+said t-value "config $G0/t-value.conf:$n: [server] max_connections: \"abc\" is not a number (1..1000000)"
 # A key set twice is refused naming both lines, rather than the later one winning.
-sed 's/^\(max_connections = .*\)/\1\nmax_connections = 5/' "$CONF" >"$GW/t-twice.conf"
-cli_exits t-twice 1 secret list -c "$GW/t-twice.conf"
+sed 's/^\(max_connections = .*\)/\1\nmax_connections = 5/' "$C0" >"$G0/t-twice.conf"
+cli_exits t-twice 1 secret list -c "$G0/t-twice.conf"
 said t-twice "t-twice.conf:$((n + 1)): [server] max_connections: set twice, at lines $n and $((n + 1))"
+# Key files: init makes them for the owner only; one that group or others can
+# access is refused (as sshd refuses one), naming it, its mode and the fix ...
+for f in ca-key.pem ra.p12 ra.pass master.key; do
+    [ "$(stat -c %a "$G0/$f")" = 600 ] || fail "init made $f with mode $(stat -c %a "$G0/$f")"
+done
+ok "init made ca-key.pem, ra.p12, ra.pass and master.key with mode 0600"
+chmod 644 "$G0/master.key"
+cli_exits t-mode 1 secret new -c "$C0"
+said t-mode "ERROR $G0/master.key has mode 0644: group or others can access this key file; chmod 600 $G0/master.key (or, to accept it, set [server] allow_readable_keys = true)"
+said t-mode "config $C0:$(line_of master_key): [secrets] master_key: cannot read $G0/master.key: group or others can access this key file"
+chmod 600 "$G0/master.key"
+chmod 640 "$G0/ra.pass"
+serve_refuses t-rapass "$C0" "$G0/ra.pass has mode 0640: group or others can access this key file; chmod 600 $G0/ra.pass"
+chmod 600 "$G0/ra.pass"
+chmod 604 "$G0/ca-key.pem"
+serve_refuses t-cakeymode "$C0" "[backend local] key: cannot read $G0/ca-key.pem: group or others can access this key file"
+# ... unless [server] allow_readable_keys = true: then a warning, and it serves.
+chmod 644 "$G0/master.key" "$G0/ra.p12" "$G0/ra.pass" "$G0/ca-key.pem"
+grep -qx 'allow_readable_keys = false' "$C0" || fail "init wrote no allow_readable_keys"
+sed -i 's/^allow_readable_keys = .*/allow_readable_keys = true/' "$C0"
+cli_ok t-allow secret new -c "$C0" --json
+said t-allow "WARN $G0/master.key has mode 0644: group or others can access this key file; [server] allow_readable_keys = true lets it pass (chmod 600 $G0/master.key protects it)"
+daemon_start "$C0"
+for f in ra.pass ra.p12 master.key ca-key.pem; do
+    grep -qF "WARN $G0/$f has mode 0644" "$DAEMON_LOG" || fail "no warning about $f" "$DAEMON_LOG"
+done
+daemon_stop TERM 60
+[ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with status $DAEMON_STATUS after SIGTERM"
+ok "allow_readable_keys = true: served, with a warning for each of the four key files"
 
 step "1. secret new, with and without --ttl / --uses / --note"
 cli_ok s1 secret new -c "$CONF" --json --ttl 7d --uses 5 --note 'first device, "lab" 4'

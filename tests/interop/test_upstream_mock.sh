@@ -95,6 +95,7 @@ step "the RA: a backend per mock (mac; one passthrough)"
     fail "cmpgw init failed" "$W/init.out"
 sed -i 's/^admin = .*//' "$RA/cmpgw.conf"
 printf 'mock-secret-1\n' >"$RA/mock.secret"
+chmod 600 "$RA/mock.secret" # a secret_file others can read is refused
 for m in ir p10 poll error pass; do
     if [ "$m" = pass ]; then prot="protection = passthrough"; else
         prot="protection = mac

@@ -1,5 +1,5 @@
 /*
- * testutil.c - file and hex helpers for the unit tests.
+ * testutil.c - file, hex and log-capturing helpers for the unit tests.
  */
 #include "testutil.h"
 
@@ -7,6 +7,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+static int capture_fd = -1, stderr_fd = -1;
+
+void tu_capture_stderr(void) {
+  char tmp[] = "/tmp/cmpgw-test-log-XXXXXX";
+  capture_fd = mkstemp(tmp);
+  if (capture_fd < 0)
+    abort();
+  unlink(tmp);
+  fflush(stderr);
+  stderr_fd = dup(STDERR_FILENO);
+  if (stderr_fd < 0 || dup2(capture_fd, STDERR_FILENO) != STDERR_FILENO)
+    abort();
+}
+
+const char *tu_captured_stderr(void) {
+  static char text[8192];
+  fflush(stderr);
+  if (dup2(stderr_fd, STDERR_FILENO) != STDERR_FILENO)
+    abort();
+  close(stderr_fd);
+  ssize_t n = pread(capture_fd, text, sizeof text - 1, 0);
+  close(capture_fd);
+  text[n > 0 ? n : 0] = 0;
+  return text;
+}
 
 uint8_t *tu_read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@ static const char *get(const void *ctx, const char *key) {
 
 static const char *delay_setting; /* the `delay` the next issue() configures */
 static const char *extra_key;     /* a key the next issue() has besides cert, key, delay */
+static bool allow_readable_keys;  /* [server] allow_readable_keys for the next issue() */
 
 /* The keys of the section, as the configuration lists them. */
 static const char *key_at(const void *ctx, size_t i) {
@@ -65,6 +67,7 @@ struct fixture {
   size_t dev_spki_len;
 };
 
+/* Writes PEM to path, which only its owner may access (as a key file must). */
 static void write_pem(const char *path, const char *label, const uint8_t *der, size_t len) {
   char pem[8192];
   size_t n;
@@ -73,6 +76,7 @@ static void write_pem(const char *path, const char *label, const uint8_t *der, s
   assert_non_null(f);
   assert_int_equal(fwrite(pem, 1, n, f), n);
   fclose(f);
+  assert_int_equal(chmod(path, 0600), 0);
 }
 
 static void name(const char *cn, uint8_t *out, size_t *len) {
@@ -163,8 +167,12 @@ static int issue(struct fixture *f, const struct cmp_issue_request *req,
   assert_int_equal(ops->abi, CA_BACKEND_ABI);
   void *st = calloc(1, ops->state_size);
   struct kv kv = {"ca-cert.pem", "ca-key.pem", delay_setting};
-  struct ca_settings s = {
-      .get = get, .ctx = &kv, .key = key_at, .base_dir = f->dir, .name = "test"};
+  struct ca_settings s = {.get = get,
+                          .ctx = &kv,
+                          .key = key_at,
+                          .base_dir = f->dir,
+                          .name = "test",
+                          .allow_readable_keys = allow_readable_keys};
   int err = ops->init(st, &loop, &s);
   if (err == 0) {
     struct ca_call call = {0};
@@ -369,6 +377,26 @@ static void test_an_unknown_setting_is_refused_at_start(void **state) {
   free(r);
 }
 
+/* The CA key is refused when group or others can access its file, as sshd
+ * refuses such a key, unless the configuration allows it. */
+static void test_a_ca_key_others_can_read_is_refused_unless_allowed(void **state) {
+  struct fixture *f = *state;
+  char path[128];
+  snprintf(path, sizeof path, "%s/ca-key.pem", f->dir);
+  assert_int_equal(chmod(path, 0644), 0);
+  struct cmp_issue_request req;
+  struct result *r = calloc(1, sizeof *r);
+  base_request(f, &req);
+  assert_int_equal(issue(f, &req, &policy, r), CG_ECONFIG);
+  assert_false(r->done);
+  allow_readable_keys = true;
+  assert_int_equal(issue(f, &req, &policy, r), 0);
+  assert_int_equal(r->err, 0);
+  allow_readable_keys = false;
+  assert_int_equal(chmod(path, 0600), 0);
+  free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_issues_a_certificate_by_the_profile_policy),
@@ -378,6 +406,7 @@ int main(void) {
       cmocka_unit_test(test_an_expired_ca_does_not_issue),
       cmocka_unit_test(test_a_key_that_is_not_the_certificates_is_refused_at_start),
       cmocka_unit_test(test_an_unknown_setting_is_refused_at_start),
+      cmocka_unit_test(test_a_ca_key_others_can_read_is_refused_unless_allowed),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -12,13 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "core/config.h"
 #include "core/err.h"
+#include "testutil.h"
 
 static char dir[64];
 static char path[128];
@@ -128,40 +128,14 @@ static void test_commit_interval_is_microseconds_up_to_100ms(void **state) {
   assert_int_equal(load("[store]\ncommit_interval_us = -1\n[profile p]\n", &cfg), CG_ECONFIG);
 }
 
-/* The log (stderr) goes to a temporary file from capture() until
- * captured(), which returns what was written meanwhile. */
-static int capture_fd = -1, stderr_fd = -1;
-static char raw[4096];
-
-static void capture(void) {
-  char tmp[] = "/tmp/cg-config-log-XXXXXX";
-  capture_fd = mkstemp(tmp);
-  assert_true(capture_fd >= 0);
-  unlink(tmp);
-  fflush(stderr);
-  stderr_fd = dup(STDERR_FILENO);
-  assert_true(stderr_fd >= 0);
-  assert_int_equal(dup2(capture_fd, STDERR_FILENO), STDERR_FILENO);
-}
-
-static const char *captured(void) {
-  fflush(stderr);
-  assert_int_equal(dup2(stderr_fd, STDERR_FILENO), STDERR_FILENO);
-  close(stderr_fd);
-  ssize_t n = pread(capture_fd, raw, sizeof raw - 1, 0);
-  close(capture_fd);
-  assert_true(n >= 0);
-  raw[n] = 0;
-  return raw;
-}
-
 /* What cg_config_parse() logs for text (named /etc/cmpgw.conf), its
  * records without their time and level, one per line; and its result. */
 static char logged[4096];
 static int parse_logged(const char *text, size_t len, struct cg_config *cfg) {
-  capture();
+  tu_capture_stderr();
   int rc = cg_config_parse("/etc/cmpgw.conf", text, len, cfg);
-  captured();
+  char raw[sizeof logged];
+  snprintf(raw, sizeof raw, "%s", tu_captured_stderr());
   /* "2026-01-01T00:00:00Z ERROR message" -> "message" */
   logged[0] = 0;
   for (char *save = NULL, *l = strtok_r(raw, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
@@ -300,12 +274,12 @@ static void test_checks_after_reading_name_the_line(void **state) {
   struct cg_config cfg;
   static const char ok[] = B "[profile p]\ntrust_anchors = a.pem\n";
   assert_int_equal(parse_logged(ok, sizeof ok - 1, &cfg), 0);
-  capture();
+  tu_capture_stderr();
   assert_int_equal(cg_config_error(&cfg, "profile p", "trust_anchors", "cannot read %s", "a.pem"),
                    CG_ECONFIG);
   assert_int_equal(cg_config_error(&cfg, "profile p", "validity_days", "too long"), CG_ECONFIG);
   assert_int_equal(cg_config_error(&cfg, "server", "http", "taken"), CG_ECONFIG);
-  const char *log = captured();
+  const char *log = tu_captured_stderr();
   assert_non_null(strstr(log, " ERROR config /etc/cmpgw.conf:4: [profile p] trust_anchors: "
                               "cannot read a.pem\n"));
   assert_non_null(strstr(log, " ERROR config /etc/cmpgw.conf:3: [profile p] validity_days: "
@@ -342,10 +316,10 @@ static void test_a_file_that_cannot_be_read_says_why(void **state) {
   struct cg_config cfg;
   char missing[160];
   snprintf(missing, sizeof missing, "%s/no-such.conf", dir);
-  capture();
+  tu_capture_stderr();
   assert_int_equal(cg_config_load(missing, &cfg), CG_ECONFIG);
   assert_int_equal(cg_config_load(dir, &cfg), CG_ECONFIG);
-  const char *log = captured();
+  const char *log = tu_captured_stderr();
   char want[256];
   snprintf(want, sizeof want, " ERROR config %s: cannot read it: No such file or directory\n",
            missing);
