@@ -31,6 +31,7 @@
 #include <uv.h>
 
 #include "app/bench.h"
+#include "app/cli.h"
 #include "cmp/client.h"
 #include "cmp/client_txn.h"
 #include "cmp/msg.h"
@@ -73,6 +74,8 @@ struct run {
   bool preparing; /* enrolling the certificates the timed part needs */
   unsigned ready; /* sessions done preparing */
   struct cmp_client_cred cred; /* MAC: every request before the clock, and after it unless sig */
+  char secret[CLI_SECRET_MAX + 1]; /* --secret, as cli_secret() reads it */
+  size_t secret_len;
   struct cmp_client_cfg prep;  /* the enrolments before the clock */
   uint8_t subject[128];
   size_t subject_len;
@@ -366,6 +369,7 @@ static double cpu_of(long pid) {
 static int usage(void) {
   fprintf(stderr,
           "usage: cmpgw bench cmp --url http://HOST:PORT/PATH|tcp://HOST:PORT --ref REF --secret SECRET\n"
+          "         (SECRET: pass:VALUE, env:VAR, file:PATH or the value itself)\n"
           "         [--op ir|ir-implicit|genm|rr] [--auth mac|sig] [--keytype p256|ed25519|rsa2048]\n"
           "         [--sessions N] [--duration S | --count N]\n"
           "         [--rate TPS] [--iterations N] [--server-pid PID]\n"
@@ -429,6 +433,10 @@ int bench_cmp(int argc, char **argv) {
     free(r);
     return usage();
   }
+  if (!cli_secret("cmpgw bench cmp", secret, r->secret, &r->secret_len)) {
+    free(r);
+    return 2;
+  }
   r->path = path;
   r->tcp = tcp;
   r->tcp_opts = (struct cg_tcp_exchange_opts){
@@ -440,8 +448,8 @@ int bench_cmp(int argc, char **argv) {
   r->sig = !strcmp(auth, "sig");
   r->rate = (double)rate;
   r->count = count;
-  r->cred = (struct cmp_client_cred){.secret = (const uint8_t *)secret,
-                                     .secret_len = strlen(secret),
+  r->cred = (struct cmp_client_cred){.secret = (const uint8_t *)r->secret,
+                                     .secret_len = r->secret_len,
                                      .ref = (const uint8_t *)ref,
                                      .ref_len = strlen(ref),
                                      .iterations = (uint32_t)iterations,
@@ -541,6 +549,7 @@ out:
   free(r->s);
   free(r->idle);
   free(r->lat_ms);
+  cg_wipe(r->secret, sizeof r->secret);
   free(r);
   return rc;
 }

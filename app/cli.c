@@ -1,8 +1,8 @@
 /*
  * cli.c - the pieces the operator commands share (app/cli.h): exit statuses
- * for store errors, opening the database of a configuration, a small JSON
- * writer, UTF-8 that is safe to print, padded tables, and the names of
- * PKIFailureInfo bits and CRL reasons.
+ * for store errors, opening the database of a configuration, secrets given
+ * on the command line, a small JSON writer, UTF-8 that is safe to print,
+ * padded tables, and the names of PKIFailureInfo bits and CRL reasons.
  *
  * Everything printed comes from the database or the command line, and either
  * may hold any bytes: the JSON writer escapes control characters and replaces
@@ -21,8 +21,10 @@
 #include <time.h>
 
 #include "core/config.h"
+#include "core/crypto.h"
 #include "core/der.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "store/store.h"
 
 int cli_exit_of(int err) {
@@ -70,6 +72,54 @@ int cli_open_store(const char *cmd, const char *conf, struct cg_store **st) {
 }
 
 void cli_now(char out[21]) { cg_iso8601((int64_t)time(NULL), out); }
+
+bool cli_secret_file(const char *prog, const char *path, char *out, size_t *len) {
+  uint8_t *text;
+  size_t n;
+  int err = cg_read_file(path, &text, &n);
+  if (err) {
+    fprintf(stderr, "%s: cannot read the secret from %s: %s\n", prog, path, cg_file_strerror(err));
+    return false;
+  }
+  size_t line = strcspn((const char *)text, "\r\n");
+  bool ok = line > 0 && line <= CLI_SECRET_MAX;
+  if (ok) {
+    memcpy(out, text, line);
+    out[line] = 0;
+    *len = line;
+  } else {
+    fprintf(stderr, "%s: %s must hold the secret on its first line (1..%d characters)\n", prog,
+            path, CLI_SECRET_MAX);
+  }
+  cg_wipe(text, n);
+  free(text);
+  return ok;
+}
+
+bool cli_secret(const char *prog, const char *arg, char *out, size_t *len) {
+  const char *v = arg, *what = "the secret";
+  if (strncmp(arg, "file:", 5) == 0)
+    return cli_secret_file(prog, arg + 5, out, len);
+  if (strncmp(arg, "pass:", 5) == 0) {
+    v = arg + 5;
+  } else if (strncmp(arg, "env:", 4) == 0) {
+    what = arg + 4;
+    v = getenv(arg + 4);
+    if (v == NULL) {
+      fprintf(stderr, "%s: the environment variable %s (the secret) is not set\n", prog, what);
+      return false;
+    }
+  }
+  size_t n = strlen(v);
+  if (n == 0 || n > CLI_SECRET_MAX) {
+    fprintf(stderr, "%s: %s is empty or longer than %d characters\n", prog, what,
+            CLI_SECRET_MAX);
+    return false;
+  }
+  memcpy(out, v, n + 1);
+  *len = n;
+  return true;
+}
 
 bool cli_parse_number(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
   if (s == NULL || *s < '0' || *s > '9')

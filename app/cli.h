@@ -2,7 +2,8 @@
  * cli.h - what the operator commands (`secret`, `tx`, `certs`, `revoke`, `db`)
  * share: their exit statuses, opening the database named by -c CONF, JSON
  * output, text that is safe to print on a terminal, aligned tables, and the
- * names of PKIFailureInfo bits and CRL reasons.
+ * names of PKIFailureInfo bits and CRL reasons; and the secrets that
+ * `client` and `bench cmp` take on their command line.
  */
 #ifndef CG_APP_CLI_H
 #define CG_APP_CLI_H
@@ -36,6 +37,19 @@ int cli_open_store(const char *cmd, const char *conf, struct cg_store **st);
 
 /* The current time as stored: "YYYY-MM-DDTHH:MM:SSZ". */
 void cli_now(char out[21]);
+
+/* The longest shared secret a command takes on its command line. */
+#define CLI_SECRET_MAX 1024
+/* The secret an option gives, in the forms `openssl cmp -secret` takes:
+ * "pass:VALUE", "env:VAR" (the value of the environment variable VAR),
+ * "file:PATH" (the first line of the file, without its line end); anything
+ * else is the value itself, as before these forms (`ps` shows it to every
+ * user).  Copies it into out[CLI_SECRET_MAX + 1], NUL-terminated, with its
+ * length in *len; false, after saying why on stderr ("PROG: ..."), when it
+ * is empty, too long, or cannot be read. */
+bool cli_secret(const char *prog, const char *arg, char *out, size_t *len);
+/* cli_secret() of "file:PATH". */
+bool cli_secret_file(const char *prog, const char *path, char *out, size_t *len);
 
 /* Parses a decimal number in [min, max] (digits only).  True when it is one. */
 bool cli_parse_number(const char *s, uint64_t min, uint64_t max, uint64_t *out);

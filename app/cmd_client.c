@@ -39,6 +39,7 @@
 
 #include <uv.h>
 
+#include "app/cli.h"
 #include "app/commands.h"
 #include "app/setup.h"
 #include "cmp/client.h"
@@ -80,8 +81,8 @@ struct certs {
 
 struct opts {
   int type; /* enum cmp_body_type of the request */
-  const char *url, *ref, *secret, *cert, *key, *trusted, *newkey, *newkeytype, *subject,
-      *csr, *oldcert, *challenge, *certout, *chainout, *genpout, *crlout, *nested_cert,
+  const char *url, *ref, *secret, *secret_file, *cert, *key, *trusted, *newkey, *newkeytype,
+      *subject, *csr, *oldcert, *challenge, *certout, *chainout, *genpout, *crlout, *nested_cert,
       *nested_key, *framing;
   bool pbmac1, implicit_confirm;
   uint32_t iterations;
@@ -105,6 +106,8 @@ struct client {
   uint64_t tcp_wait_s;           /* the last TCP pollRep's wait: a failed poll is retried after it */
 
   /* inputs */
+  char secret[CLI_SECRET_MAX + 1]; /* --secret or --secret-file; wiped at the end */
+  size_t secret_len;
   struct cmp_client_cred cred;
   struct cmp_client_cred nested_cred;
   struct cg_key *key;          /* --key */
@@ -149,7 +152,8 @@ static int usage_to(FILE *f) {
   fprintf(f,
           "usage: cmpgw client ir|cr|kur|p10cr|rr|genm --url http://HOST:PORT/PATH\n"
           "         | --url tcp://HOST:PORT [--framing v10|rfc2510]\n"
-          "         [--ref REF --secret SECRET [--pbmac1] [--iterations N] | --cert PEM --key PEM]\n"
+          "         [--ref REF --secret SECRET|--secret-file FILE [--pbmac1] [--iterations N]\n"
+          "          | --cert PEM --key PEM]\n"
           "         [--trusted PEM] [--newkey PEM | --newkeytype p256|p384|ed25519|rsa2048|rsa3072]\n"
           "         [--subject /CN=../O=..]\n"
           "         [--csr FILE] [--oldcert PEM] [--revreason N] [--challenge TEXT]\n"
@@ -157,6 +161,8 @@ static int usage_to(FILE *f) {
           "         [--poll-max S]\n"
           "         [--certout FILE] [--chainout FILE] [--genpout FILE] [--crlout FILE]\n"
           "         [--nested-cert PEM --nested-key PEM]\n"
+          "  --secret: pass:VALUE, env:VAR or file:PATH (its first line), as openssl cmp\n"
+          "  takes it; a bare VALUE still works, but ps shows it to every user\n"
           "  --nested-*: send the first request inside a nested message signed as an RA\n"
           "  (RFC 9483 §5.2.2.2) and read the answer out of the nested reply\n"
           "  ir/cr/kur without --newkey: a new key (--newkeytype, default p256), saved as\n"
@@ -248,6 +254,7 @@ static int parse_args(struct opts *o, int argc, char **argv) {
     const char **dst;
   } strs[] = {
       {"--url", &o->url},         {"--ref", &o->ref},           {"--secret", &o->secret},
+      {"--secret-file", &o->secret_file},
       {"--cert", &o->cert},       {"--key", &o->key},           {"--trusted", &o->trusted},
       {"--newkey", &o->newkey},   {"--newkeytype", &o->newkeytype},
       {"--subject", &o->subject}, {"--csr", &o->csr},           {"--oldcert", &o->oldcert},
@@ -429,7 +436,7 @@ static bool new_key_type(const char *name, enum cg_key_type *type, unsigned *bit
 /* Checks what the command needs and reads every input file. */
 static int load_inputs(struct client *cl) {
   struct opts *o = &cl->o;
-  bool mac = o->ref != NULL || o->secret != NULL;
+  bool mac = o->ref != NULL || o->secret != NULL || o->secret_file != NULL;
   bool sig = o->cert != NULL || o->key != NULL;
   bool enrol = o->type == CMP_IR || o->type == CMP_CR || o->type == CMP_KUR;
   const char *why = NULL;
@@ -440,8 +447,10 @@ static int load_inputs(struct client *cl) {
     why = "--framing is v10 or rfc2510, with a tcp:// URL";
   else if (mac == sig)
     why = "give either --ref and --secret, or --cert and --key";
-  else if (mac && (o->ref == NULL || o->secret == NULL))
-    why = "--ref and --secret go together";
+  else if (o->secret != NULL && o->secret_file != NULL)
+    why = "give --secret or --secret-file, not both";
+  else if (mac && (o->ref == NULL || (o->secret == NULL && o->secret_file == NULL)))
+    why = "--ref and --secret (or --secret-file) go together";
   else if (sig && (o->cert == NULL || o->key == NULL))
     why = "--cert and --key go together";
   else if (o->type == CMP_KUR && !sig)
@@ -484,8 +493,11 @@ static int load_inputs(struct client *cl) {
     cl->cred.chain = cl->signer.v + 1;
     cl->cred.n_chain = cl->signer.n - 1;
   } else {
-    cl->cred.secret = (const uint8_t *)o->secret;
-    cl->cred.secret_len = strlen(o->secret);
+    if (o->secret_file != NULL ? !cli_secret_file(prog, o->secret_file, cl->secret, &cl->secret_len)
+                               : !cli_secret(prog, o->secret, cl->secret, &cl->secret_len))
+      return EXIT_USAGE;
+    cl->cred.secret = (const uint8_t *)cl->secret;
+    cl->cred.secret_len = cl->secret_len;
     cl->cred.ref = (const uint8_t *)o->ref;
     cl->cred.ref_len = strlen(o->ref);
     cl->cred.iterations = o->iterations;
@@ -1223,6 +1235,7 @@ int cmd_client(int argc, char **argv) {
   free(cl->new_cert);
   for (size_t i = 0; i < cl->n_chain; i++)
     free(cl->chain[i]);
+  cg_wipe(cl->secret, sizeof cl->secret);
   free(cl);
   return rc;
 }

@@ -680,7 +680,9 @@ grep -qE "^cmp: op=rr auth=sig .* ok=8 failed=0 " "$W/bench-rrs.out" || fail "un
 "$CMPGW" bench cmp --url "http://127.0.0.1:$PORT/.well-known/cmp" --ref cli-spare --secret "$SECRET4" \
     --op rr --sessions 4 >"$W/bench-rr0.out" 2>&1 && fail "--op rr without --count was accepted" "$W/bench-rr0.out"
 ok "--op rr: 20 MAC-protected and 8 signed revocations of certificates enrolled before the clock; --count required"
-"$CMPGW" bench cmp --url "http://127.0.0.1:$PORT/.well-known/cmp" --ref cli-spare --secret "$SECRET4" \
+# (the secret from a file, as `openssl cmp -secret file:` takes it: ps does not show it)
+printf '%s\n' "$SECRET4" >"$W/secret4.txt"
+"$CMPGW" bench cmp --url "http://127.0.0.1:$PORT/.well-known/cmp" --ref cli-spare --secret "file:$W/secret4.txt" \
     --op genm --sessions 4 --count 30 --rate 200 >"$W/bench-rate.out" 2>&1 ||
     fail "cmpgw bench cmp --rate failed" "$W/bench-rate.out"
 grep -qE "^cmp: op=genm auth=mac .* ok=30 failed=0 .* rate=200$" "$W/bench-rate.out" ||

@@ -13,7 +13,9 @@
 #   3. cr signed with the step-1 certificate (--cert/--key, --trusted ca-cert.pem);
 #   4. kur of the step-1 certificate (new key, same subject), then rr of the kur'd one;
 #   5. genm caCerts (the CA certificate) and genm crlStatusList after the revocation:
-#      the CRL in the genp lists the revoked serial and verifies with the CA;
+#      the CRL in the genp lists the revoked serial and verifies with the CA; the
+#      secret given as pass:VALUE, env:VAR, file:PATH (its first line) and
+#      --secret-file, and a variable or file that is missing (exit 2);
 #   6. a wrong secret exits 1 and prints failInfo badMessageCheck; an unknown path
 #      (HTTP 404), a usage error and a stopped gateway exit 2;
 #   7. ir against `openssl cmp -port 0` (the mock server) inside a private network
@@ -327,6 +329,41 @@ client_exits nested-untrusted 1 ir --url "http://127.0.0.1:$PORT/.well-known/cmp
 grep -q 'failInfo notAuthorized' "$W/nested-untrusted.err" ||
     fail "a profile without nested_trust_anchors did not answer notAuthorized" "$W/nested-untrusted.err"
 ok "a profile without nested_trust_anchors refuses it: notAuthorized"
+
+# ------------------------------------------------------------------ 5c. secrets
+# `ps` shows a secret given as --secret VALUE: the forms of openssl cmp -secret
+# keep it off the command line (a bare value still works: every step above).
+step "the secret as pass:VALUE, env:VAR, file:PATH and --secret-file"
+printf '%s\n' "$SECRET" >"$W/secret.txt"
+chmod 600 "$W/secret.txt"
+client_ok sec-file genm --url "$URL" --ref "$REF" --secret "file:$W/secret.txt" --infotype caCerts
+client_ok sec-opt genm --url "$URL" --ref "$REF" --secret-file "$W/secret.txt" --infotype caCerts
+export CMPGW_TEST_SECRET="$SECRET"
+client_ok sec-env genm --url "$URL" --ref "$REF" --secret env:CMPGW_TEST_SECRET --infotype caCerts
+unset CMPGW_TEST_SECRET
+client_ok sec-pass genm --url "$URL" --ref "$REF" --secret "pass:$SECRET" --infotype caCerts
+for n in sec-file sec-opt sec-env sec-pass; do
+    out_has "$n" "genp: pvno 2, PasswordBasedMac protection verified"
+done
+# The file's first line only: what follows it is not part of the secret.
+printf '%s\nsomething else\n' "$SECRET" >"$W/secret2.txt"
+client_ok sec-line genm --url "$URL" --ref "$REF" --secret "file:$W/secret2.txt" --infotype caCerts
+client_exits sec-noenv 2 genm --url "$URL" --ref "$REF" --secret env:CMPGW_NO_SUCH_VARIABLE \
+    --infotype caCerts
+grep -qF 'the environment variable CMPGW_NO_SUCH_VARIABLE (the secret) is not set' "$W/sec-noenv.err" ||
+    fail "no word of the missing variable" "$W/sec-noenv.err"
+client_exits sec-nofile 2 genm --url "$URL" --ref "$REF" --secret "file:$W/no-such-secret" \
+    --infotype caCerts
+grep -qF "cannot read the secret from $W/no-such-secret: No such file or directory" "$W/sec-nofile.err" ||
+    fail "no word of the missing file" "$W/sec-nofile.err"
+: >"$W/empty.txt"
+client_exits sec-empty 2 genm --url "$URL" --ref "$REF" --secret-file "$W/empty.txt" --infotype caCerts
+client_exits sec-both 2 genm --url "$URL" --ref "$REF" --secret "pass:$SECRET" \
+    --secret-file "$W/secret.txt" --infotype caCerts
+# A wrong secret in the file is a wrong secret (the file was read, not its name taken).
+printf 'not-the-secret\n' >"$W/wrong.txt"
+client_exits sec-wrong 1 genm --url "$URL" --ref "$REF" --secret "file:$W/wrong.txt" --infotype caCerts
+grep -q 'failInfo badMessageCheck' "$W/sec-wrong.err" || fail "no badMessageCheck" "$W/sec-wrong.err"
 
 # ------------------------------------------------------------------ 6. failures
 step "failures: wrong secret, unknown path, usage"
