@@ -2,7 +2,8 @@
  * cmd_init.c - `cmpgw init DIR`: a working demo deployment in a new
  * directory: a root CA, the RA protection credentials (PKCS#12 + password
  * file) issued by it, a master key for secrets at rest, the configuration and
- * the database.  It refuses to touch an existing DIR.
+ * the database.  It refuses to touch an existing DIR; parents of DIR that do
+ * not exist are made first, as `mkdir -p` makes them.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -38,6 +39,53 @@ static void remove_all(const char *dir) {
     unlink(path);
   }
   rmdir(dir);
+}
+
+/* The parents of DIR that init made, for undoing them when it fails: the
+ * lengths of their paths (prefixes of DIR), outermost first. */
+struct parents {
+  size_t end[CG_PATH_MAX / 2];
+  size_t n;
+};
+
+/* Removes the parents init made, innermost first (what is not empty stays). */
+static void remove_parents(const char *dir, const struct parents *made) {
+  char path[CG_PATH_MAX];
+  for (size_t i = made->n; i-- > 0;) {
+    memcpy(path, dir, made->end[i]);
+    path[made->end[i]] = 0;
+    rmdir(path);
+  }
+}
+
+/* Makes the parents of dir that do not exist, as `mkdir -p` does: mode 0755
+ * less the umask, as for any directory on the way (DIR itself, 0700, keeps
+ * what is secret).  0, or -1 after saying why (and undoing). */
+static int make_parents(const char *dir, struct parents *made) {
+  char path[CG_PATH_MAX];
+  size_t len = strlen(dir);
+  made->n = 0;
+  while (len > 1 && dir[len - 1] == '/')
+    len--;
+  for (size_t i = 1; i < len; i++) {
+    if (dir[i] != '/' || dir[i - 1] == '/')
+      continue;
+    memcpy(path, dir, i);
+    path[i] = 0;
+    if (mkdir(path, 0755) == 0) {
+      made->end[made->n++] = i;
+      continue;
+    }
+    struct stat st;
+    if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+      continue;
+    if (errno == EEXIST)
+      errno = ENOTDIR;
+    fprintf(stderr, "cmpgw init: cannot create %s: %s\n", path, strerror(errno));
+    remove_parents(dir, made);
+    return -1;
+  }
+  return 0;
 }
 
 static int write_file(const char *dir, const char *name, const void *data, size_t len,
@@ -329,14 +377,19 @@ int cmd_init(int argc, char **argv) {
     fprintf(stderr, "cmpgw init: path too long\n");
     return 2;
   }
+  struct parents made;
+  if (make_parents(dir, &made) != 0)
+    return 1;
   if (mkdir(dir, 0700) != 0) {
     fprintf(stderr, "cmpgw init: cannot create %s: %s%s\n", dir, strerror(errno),
             errno == EEXIST ? " (init never overwrites an existing deployment)" : "");
+    remove_parents(dir, &made);
     return 1;
   }
   char ra_subject[512];
   if (write_deployment(dir, org, http, tcp, admin, ra_subject, sizeof ra_subject)) {
     remove_all(dir);
+    remove_parents(dir, &made);
     return 1;
   }
   /* openssl's -recipient wants /A=B/C=D, most significant first: the RFC 4514

@@ -9,7 +9,9 @@
 #      system's reason (no such file, is a directory), naming the file, line, section
 #      and key that named it; so are a bad value and a key set twice (both lines);
 #      key files that group or others can access are refused (file, mode, chmod 600),
-#      or, with allow_readable_keys = true, served with a warning;
+#      or, with allow_readable_keys = true, served with a warning; `init` makes the
+#      parent directories DIR needs (0755) and DIR (0700), and refuses a DIR that
+#      exists or a parent that is a file;
 #   1. `secret new --ttl/--uses/--note` keeps the output of `secret new` and
 #      stores expires_at, max_uses and note;
 #   2. `secret list` / `secret show`, human and --json, against the secrets table,
@@ -338,6 +340,24 @@ done
 daemon_stop TERM 60
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with status $DAEMON_STATUS after SIGTERM"
 ok "allow_readable_keys = true: served, with a warning for each of the four key files"
+
+step "0b. init makes the parent directories DIR needs"
+# as mkdir -p does: 0755 less the umask (set here: the caller's may differ); DIR 0700
+(umask 022 && exec "$CMPGW" init "$IT_TMP/new/deeper/gw2" --http 127.0.0.1:0) >"$W/init2.out" 2>&1 ||
+    fail "cmpgw init of a DIR whose parents do not exist failed" "$W/init2.out"
+[ -s "$IT_TMP/new/deeper/gw2/cmpgw.conf" ] && [ -s "$IT_TMP/new/deeper/gw2/master.key" ] ||
+    fail "init wrote no deployment into new/deeper/gw2"
+for d in new:755 new/deeper:755 new/deeper/gw2:700; do
+    [ "$(stat -c %a "$IT_TMP/${d%%:*}")" = "${d##*:}" ] ||
+        fail "${d%%:*} has mode $(stat -c %a "$IT_TMP/${d%%:*}"), want ${d##*:}"
+done
+ok "made new/ and new/deeper/ (0755), then new/deeper/gw2 (0700)"
+cli_exits init-again 1 init "$IT_TMP/new/deeper/gw2"
+said init-again "init never overwrites an existing deployment"
+: >"$W/a-file"
+cli_exits init-file 1 init "$W/a-file/sub/gw"
+said init-file "cannot create $W/a-file: Not a directory"
+[ ! -e "$W/a-file/sub" ] || fail "init left something under a file"
 
 step "1. secret new, with and without --ttl / --uses / --note"
 cli_ok s1 secret new -c "$CONF" --json --ttl 7d --uses 5 --note 'first device, "lab" 4'
