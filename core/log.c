@@ -79,7 +79,7 @@ const char *cg_log_value(char out[CG_LOG_VALUE_MAX], const char *s) {
 }
 
 void cg_log(enum cg_log_level level, const char *fmt, ...) {
-  if (level < min_level)
+  if (level < min_level || level >= CG_LOG_OFF)
     return;
   va_list ap;
   va_start(ap, fmt);
@@ -89,7 +89,7 @@ void cg_log(enum cg_log_level level, const char *fmt, ...) {
 
 void cg_log_limited(struct cg_log_limit *l, unsigned every, enum cg_log_level level,
                     const char *fmt, ...) {
-  if (level < min_level)
+  if (level < min_level || level >= CG_LOG_OFF)
     return;
   int64_t now = (int64_t)time(NULL);
   if (l->last != 0 && now - l->last < (int64_t)every) {

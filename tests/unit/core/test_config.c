@@ -328,6 +328,28 @@ static void test_a_file_that_cannot_be_read_says_why(void **state) {
   assert_non_null(strstr(log, want));
 }
 
+/* The fuzz target's seeds load, so that it starts from configurations that
+ * reach every section. */
+static void test_the_sample_configurations_load(void **state) {
+  (void)state;
+  struct cg_config cfg;
+  assert_int_equal(cg_config_load(CG_TEST_VECTORS "/config/demo.conf", &cfg), 0);
+  assert_non_null(cg_config_profile(&cfg, "default"));
+  assert_false(cfg.allow_readable_keys);
+  assert_int_equal(cg_config_load(CG_TEST_VECTORS "/config/ra.conf", &cfg), 0);
+  assert_string_equal(cfg.tcp, "[::1]:1829");
+  assert_int_equal(cfg.max_message, 262144); /* the "; a comment" after it left out */
+  assert_int_equal(cfg.compute, CG_COMPUTE_INLINE);
+  const struct cg_config_profile *fleet = cg_config_profile(&cfg, "fleet");
+  assert_non_null(fleet);
+  assert_string_equal(fleet->challenge_value, "open sesame");
+  assert_true(fleet->manual_approval && fleet->manual_revocation);
+  assert_false(cg_config_profile(&cfg, "default")->eku_server_auth);
+  const struct cg_config_backend *up = cg_config_backend(&cfg, "upstream");
+  assert_non_null(up);
+  assert_string_equal(cg_config_backend_get(up, "recipient"), "/CN=Issuing CA/O=Example");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_a_profile_names_only_what_differs, setup, teardown),
@@ -342,6 +364,7 @@ int main(void) {
       cmocka_unit_test(test_checks_after_reading_name_the_line),
       cmocka_unit_test(test_lines_read_as_written),
       cmocka_unit_test_setup_teardown(test_a_file_that_cannot_be_read_says_why, setup, teardown),
+      cmocka_unit_test(test_the_sample_configurations_load),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
