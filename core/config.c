@@ -59,14 +59,6 @@ void cg_config_defaults(struct cg_config *cfg) {
 
 /* ---- errors --------------------------------------------------------------- */
 
-/* Control characters of a message (from the file: any octets) shown as '?',
- * so that a log line stays one line and cannot drive a terminal. */
-static void printable(char *s) {
-  for (; *s; s++)
-    if ((unsigned char)*s < 0x20 || *s == 0x7f)
-      *s = '?';
-}
-
 /* Records the first error, at the line the reader is on.  Returns 0, for the
  * callers' returns. */
 static int fail(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -585,13 +577,11 @@ int cg_config_error(const struct cg_config *cfg, const char *section, const char
 
 int cg_config_verror(const struct cg_config *cfg, const char *section, const char *key,
                      const char *fmt, va_list ap) {
-  char why[512], msg[CG_PATH_MAX + 1024], at[16];
+  /* The log escapes what the file may hold (control octets). */
+  char why[512], at[16];
   vsnprintf(why, sizeof why, fmt, ap);
-  snprintf(msg, sizeof msg, "config %s%s: [%s]%s%s: %s", cfg->path,
-           at_line(cfg, section, key, at, sizeof at), section, key ? " " : "", key ? key : "",
-           why);
-  printable(msg);
-  cg_error("%s", msg);
+  cg_error("config %s%s: [%s]%s%s: %s", cfg->path, at_line(cfg, section, key, at, sizeof at),
+           section, key ? " " : "", key ? key : "", why);
   return CG_ECONFIG;
 }
 
@@ -651,10 +641,7 @@ int cg_config_parse(const char *name, const char *text, size_t len, struct cg_co
                                                  "comment" : "out of memory");
   }
   if (c.error_line != 0) {
-    char msg[CG_PATH_MAX + 600];
-    snprintf(msg, sizeof msg, "config %s:%d: %s", cfg->path, c.error_line, c.error);
-    printable(msg);
-    cg_error("%s", msg);
+    cg_error("config %s:%d: %s", cfg->path, c.error_line, c.error);
     return CG_ECONFIG;
   }
   return check(cfg);

@@ -219,10 +219,10 @@ static void test_a_line_that_is_not_a_setting_says_why(void **state) {
   refused_with("[server]\nmax_connections = x\n[nope]\n",
                "config /etc/cmpgw.conf:2: [server] max_connections: \"x\" is not a number "
                "(1..1000000)");
-  /* Control characters from the file are not copied into the log. */
+  /* Control characters from the file reach the log escaped (core/log.c). */
   refused_with("[server]\ncompute = \x1b[31mred\n",
-               "config /etc/cmpgw.conf:2: [server] compute: \"?[31mred\" is not one of auto, "
-               "threadpool, inline");
+               "config /etc/cmpgw.conf:2: [server] compute: \"\\x1b[31mred\" is not one of "
+               "auto, threadpool, inline");
 }
 
 static void test_a_key_or_a_section_written_twice_is_refused(void **state) {
