@@ -184,6 +184,9 @@ static void test_a_refusal_names_the_line_the_key_and_what_is_wrong(void **state
                "false");
   refused_with(B "[profile p]\nprotection = mac, sig\n",
                "config /etc/cmpgw.conf:4: [profile p] protection: \"sig\" is not mac or signature");
+  refused_with(B "[profile p]\nsan_types = dns, x400\n",
+               "config /etc/cmpgw.conf:4: [profile p] san_types: \"x400\" is not one of dns, ip, "
+               "uri, email, dirname");
   refused_with(B "[profile p]\naliases = pkix\n",
                "config /etc/cmpgw.conf:4: [profile p] aliases: \"pkix\" does not start with '/'");
   refused_with(B "[profile p]\nvalidity = 5\n",
@@ -344,7 +347,10 @@ static void test_the_sample_configurations_load(void **state) {
   assert_non_null(fleet);
   assert_string_equal(fleet->challenge_value, "open sesame");
   assert_true(fleet->manual_approval && fleet->manual_revocation);
-  assert_false(cg_config_profile(&cfg, "default")->eku_server_auth);
+  const struct cg_config_profile *def = cg_config_profile(&cfg, "default");
+  assert_false(def->eku_server_auth);
+  assert_int_equal(def->san_types, CG_SAN_DNS | CG_SAN_IP);
+  assert_string_equal(def->subject_pattern, "CN=meter-*,O=Example");
   const struct cg_config_backend *up = cg_config_backend(&cfg, "upstream");
   assert_non_null(up);
   assert_string_equal(cg_config_backend_get(up, "recipient"), "/CN=Issuing CA/O=Example");
