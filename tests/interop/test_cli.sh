@@ -181,6 +181,8 @@ def secret_obj(r):
     o = dict(r)
     o["has_challenge"] = bool(o["has_challenge"])
     o["status"] = secret_status(r)
+    # the identity a secret is bound to; sans "" when bound without any
+    o["sans"] = None if o["subject"] is None else (o["sans"] or "")
     return o
 
 TXN_Q = ("SELECT transaction_id, profile, auth_ref, req_type, state, failinfo, cert_req_id,"
