@@ -309,7 +309,7 @@ static int write_deployment(const char *dir, const char *org, const char *http, 
   char conf[4096];
   int cl = snprintf(conf, sizeof conf, config_template, http, tcp ? "" : "# ",
                     tcp ? tcp : "127.0.0.1:1829", admin);
-  if ((err = write_file(dir, "cmpgw.conf", conf, (size_t)cl, 0644)))
+  if ((err = write_file(dir, "cmpgw.conf", conf, (size_t)cl, 0600)))
     goto out;
 
   char db[CG_PATH_MAX];

@@ -315,10 +315,10 @@ cli_exits t-twice 1 secret list -c "$G0/t-twice.conf"
 said t-twice "t-twice.conf:$((n + 1)): [server] max_connections: set twice, at lines $n and $((n + 1))"
 # Key files: init makes them for the owner only; one that group or others can
 # access is refused (as sshd refuses one), naming it, its mode and the fix ...
-for f in ca-key.pem ra.p12 ra.pass master.key; do
+for f in ca-key.pem ra.p12 ra.pass master.key cmpgw.conf; do
     [ "$(stat -c %a "$G0/$f")" = 600 ] || fail "init made $f with mode $(stat -c %a "$G0/$f")"
 done
-ok "init made ca-key.pem, ra.p12, ra.pass and master.key with mode 0600"
+ok "init made ca-key.pem, ra.p12, ra.pass, master.key and cmpgw.conf (it may hold a challenge_value) with mode 0600"
 chmod 644 "$G0/master.key"
 cli_exits t-mode 1 secret new -c "$C0"
 said t-mode "ERROR $G0/master.key has mode 0644: group or others can access this key file; chmod 600 $G0/master.key (or, to accept it, set [server] allow_readable_keys = true)"
