@@ -100,7 +100,11 @@ static void issue_run(struct cg_work *w) {
   struct cg_key *subject_key;
   call->job.err = cg_key_from_spki(req->spki.p, req->spki.len, &subject_key);
   if (call->job.err) {
-    call->job.err = CG_EBAD_TEMPLATE;
+    /* A key outside the bounds of core/crypto.h is badAlg, as the engine
+     * answers it; any other key this CA cannot read makes a template it
+     * cannot serve. */
+    if (call->job.err != CG_EBAD_KEY && call->job.err != CG_ENOMEM)
+      call->job.err = CG_EBAD_TEMPLATE;
     return;
   }
   enum cg_key_type kt = cg_key_type(subject_key);

@@ -139,7 +139,7 @@ int cmp_verify_sig(struct der_view alg, struct der_view spki, const struct cg_io
   struct cg_key *key;
   int err = cg_key_from_spki(spki.p, spki.len, &key);
   if (err)
-    return err == CG_EBAD_ALG ? err : CG_EBAD_ALG;
+    return err == CG_EBAD_KEY ? err : CG_EBAD_ALG;
   err = cg_verify(key, scheme, hash, data, n, sig.p, sig.len);
   cg_key_free(key);
   return err;
@@ -286,6 +286,13 @@ int cmp_check_signed_cached(const struct cmp_msg *msg, const struct der_view *an
   if (msg->n_extra_certs == 0 ||
       cg_x509_parse(msg->extra_certs[0].p, msg->extra_certs[0].len, signer)) {
     *why = "signature protection without a usable signer certificate in extraCerts";
+    return CG_EBAD_MAC;
+  }
+  /* A signer key outside the bounds of core/crypto.h is refused before its
+   * path costs any work: it could never verify the message for us. */
+  const char *key_why;
+  if (cg_key_check_spki(signer->spki.p, signer->spki.len, &key_why) == CG_EBAD_KEY) {
+    *why = key_why;
     return CG_EBAD_MAC;
   }
   uint8_t hash[32];

@@ -120,8 +120,10 @@ void cmp_path_cache_destroy(struct cmp_path_cache *c);
  * must verify with its key.  The server checks requests with it, the client
  * answers.  0, or an error with *why a static text:
  *   CG_ENOT_TRUSTED  no valid path (*path_why says why), or no digitalSignature;
- *   CG_EBAD_MAC      no signer certificate, senderKID or sender naming
- *                    another, or a signature that does not verify;
+ *   CG_EBAD_MAC      no signer certificate, a signer key outside the
+ *                    bounds of core/crypto.h (*why names the bound),
+ *                    senderKID or sender naming another, or a signature
+ *                    that does not verify;
  *   CG_EBAD_ALG      a signature algorithm that does not fit the key;
  *   CG_ENOMEM. */
 int cmp_check_signed(const struct cmp_msg *msg, const struct der_view *anchors, size_t n_anchors,
@@ -136,8 +138,9 @@ int cmp_check_signed_cached(const struct cmp_msg *msg, const struct der_view *an
 
 /* Verifies a signature given by an AlgorithmIdentifier (whole TLV) with the
  * public key in spki (whole SubjectPublicKeyInfo TLV) over data.
- * 0, CG_EBAD_MAC (wrong signature), CG_EBAD_ALG (unsupported algorithm, or
- * one that does not fit the key). */
+ * 0, CG_EBAD_MAC (wrong signature), CG_EBAD_KEY (a key outside the bounds
+ * of core/crypto.h), CG_EBAD_ALG (unsupported algorithm, or one that does
+ * not fit the key). */
 int cmp_verify_sig(struct der_view alg, struct der_view spki, const struct cg_iov *data, size_t n,
                    struct der_view sig);
 

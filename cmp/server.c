@@ -296,6 +296,8 @@ static int check_request(struct cmp_exchange *ex) {
     ex->detail = "exactly one certificate request is supported";
     return CG_EBAD_REQUEST;
   }
+  if ((err = check_template(ex)) != 0)
+    return err;
   if ((err = find_subject_serial(ex)) != 0) {
     ex->detail = "the certificate to act on is not identified";
     return err;

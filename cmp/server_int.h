@@ -1,10 +1,11 @@
 /*
  * server_int.h - the inside of the CMP server engine, shared by its files:
- *   server.c      lifecycle, phases, request checks, lookups, the log summary;
- *   srv_auth.c    authentication (MAC, signature) and response protection;
- *   srv_enrol.c   ir, cr, kur, p10cr and certConf;
- *   srv_revoke.c  rr;
- *   srv_genm.c    genm.
+ *   server.c        lifecycle, phases, request checks, lookups, the log summary;
+ *   srv_auth.c      authentication (MAC, signature) and response protection;
+ *   srv_enrol.c     ir, cr, kur, p10cr and certConf;
+ *   srv_revoke.c    rr;
+ *   srv_genm.c      genm;
+ *   srv_template.c  what a certificate request asks for, checked when read.
  * Not for use outside cmp/.
  */
 #ifndef CG_CMP_SERVER_INT_H
@@ -179,6 +180,15 @@ void write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w);
  * exchange with badCertTemplate otherwise. */
 bool check_names(struct cmp_exchange *ex);
 bool build_issue_request(struct cmp_exchange *ex);
+
+/* srv_template.c */
+/* The template's public key as a SubjectPublicKeyInfo in the arena; false
+ * when memory ran out. */
+bool template_spki(struct cmp_exchange *ex, const struct cmp_cert_template *t,
+                   struct der_view *out);
+/* The checks of what an ir, cr, kur or p10cr asks for, made when it is read
+ * (before any lookup): 0, or an error with ex->detail saying why. */
+int check_template(struct cmp_exchange *ex);
 
 /* srv_revoke.c */
 void verify_rev_request(struct cmp_exchange *ex);

@@ -10,21 +10,6 @@
 #include "core/err.h"
 #include "core/oid.h"
 
-/* The template's public key as a SubjectPublicKeyInfo in the arena. */
-static bool template_spki(struct cmp_exchange *ex, const struct cmp_cert_template *t,
-                          struct der_view *out) {
-  struct der_writer w;
-  der_writer_init(&w, NULL, 0);
-  cmp_write_template_spki(&w, t);
-  uint8_t *p = cg_arena_alloc(ex->arena, w.len);
-  if (p == NULL)
-    return false;
-  der_writer_init(&w, p, w.len);
-  cmp_write_template_spki(&w, t);
-  *out = (struct der_view){p, w.len};
-  return true;
-}
-
 /* RFC 9483 §4.1.3: a kur is signed with the certificate it updates, which we
  * issued and which is still valid; oldCertId, when present, names it.  On a
  * profile with on_behalf, the credential that enrolled the certificate (an

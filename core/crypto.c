@@ -3,9 +3,10 @@
  * the only file of cmpgw that includes wolfCrypt headers.  It holds, in order:
  * library start-up and the per-thread DRBG; hashes, HMAC, the PasswordBasedMac
  * one-way function and PBKDF2; constant-time comparison; AES-256-GCM; keys
- * (a tagged union of the four wolfCrypt key types, read from SPKI and private
- * key DER, generated, written back as SPKI and PKCS#8); signatures; PEM; and
- * PKCS#12.  Every wolfCrypt call is mapped to a CG_E* code at the call site.
+ * (a tagged union of the four wolfCrypt key types, read from SPKI, whose key
+ * is first checked against the bounds of crypto.h, and from private key DER,
+ * generated, written back as SPKI and PKCS#8); signatures; PEM; and PKCS#12.
+ * Every wolfCrypt call is mapped to a CG_E* code at the call site.
  *
  * Threads: the DRBG (and wolfCrypt's ECC point cache) are per thread and
  * released by cg_crypto_thread_cleanup() or, failing that, by a thread-exit
@@ -411,8 +412,9 @@ static const uint8_t OID_P521[] = {0x2b, 0x81, 0x04, 0x00, 0x23};
 
 /* Reads one element (low tag number, definite length) at *p; narrows *val and
  * *len to its contents and moves *p past it.  Only used to find the algorithm
- * of a key and to check that the input holds exactly one element; wolfCrypt
- * does the real parsing. */
+ * of a key, to check that the input holds exactly one element and to measure
+ * an RSA public key before wolfCrypt sees it; wolfCrypt does the real
+ * parsing. */
 static int tlv_next(const uint8_t **p, const uint8_t *end, unsigned *tag, const uint8_t **val,
                     size_t *len) {
   const uint8_t *q = *p;
@@ -472,27 +474,142 @@ static bool oid_is(const uint8_t *oid, size_t len, const uint8_t *want, size_t w
   return len == want_len && memcmp(oid, want, len) == 0;
 }
 
-/* The key type an AlgorithmIdentifier names; CG_KEY_NONE when it is not one
- * we accept, including EC keys on curves other than P-256/384/521 or with
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+_Static_assert(CG_RSA_MAX_BITS <= RSA_MAX_SIZE, "the wolfSSL build handles smaller RSA keys");
+_Static_assert(CG_RSA_MIN_BITS >= 1024 && CG_RSA_MIN_BITS % 8 == 0 &&
+                   CG_RSA_MIN_BITS <= CG_RSA_MAX_BITS,
+               "CG_RSA_MIN_BITS: a multiple of 8 from 1024 to CG_RSA_MAX_BITS");
+
+/* Why a key is refused (crypto.h gives the reasons for the bounds). */
+static const char WHY_CURVE[] = "an EC key must be on the named curve P-256, P-384 or P-521";
+static const char WHY_RSA_SIZE[] = "an RSA modulus must have " STR(CG_RSA_MIN_BITS)
+    ".." STR(CG_RSA_MAX_BITS) " bits, a multiple of 8";
+static const char WHY_RSA_ODD[] = "an RSA modulus must be odd";
+static const char WHY_RSA_EXPONENT[] =
+    "an RSA public exponent must be odd, at least 3 and below 2^" STR(CG_RSA_MAX_EXPONENT_BITS);
+
+/* The key type an AlgorithmIdentifier names.  0; CG_EBAD_ALG when it names
+ * no algorithm we know (or EdDSA with parameters, which RFC 8410 §3 forbids);
+ * CG_EBAD_KEY for an EC key on a curve other than P-256/384/521 or with
  * explicit parameters (RFC 5480 §2.1.1: namedCurve only). */
-static enum cg_key_type algid_key_type(const struct algid *a) {
+static int algid_key_type(const struct algid *a, enum cg_key_type *type, const char **why) {
   if (oid_is(a->oid, a->oid_len, OID_EC_PUBLIC_KEY, sizeof OID_EC_PUBLIC_KEY)) {
-    if (a->param_tag != 0x06)
-      return CG_KEY_NONE;
-    if (oid_is(a->param, a->param_len, OID_P256, sizeof OID_P256) ||
-        oid_is(a->param, a->param_len, OID_P384, sizeof OID_P384) ||
-        oid_is(a->param, a->param_len, OID_P521, sizeof OID_P521))
-      return CG_KEY_EC;
-    return CG_KEY_NONE;
+    if (a->param_tag == 0x06 && (oid_is(a->param, a->param_len, OID_P256, sizeof OID_P256) ||
+                                 oid_is(a->param, a->param_len, OID_P384, sizeof OID_P384) ||
+                                 oid_is(a->param, a->param_len, OID_P521, sizeof OID_P521))) {
+      *type = CG_KEY_EC;
+      return 0;
+    }
+    *why = WHY_CURVE;
+    return CG_EBAD_KEY;
   }
   if (oid_is(a->oid, a->oid_len, OID_RSA_ENCRYPTION, sizeof OID_RSA_ENCRYPTION))
-    return CG_KEY_RSA;
-  /* RFC 8410 §3: the parameters of the EdDSA identifiers MUST be absent. */
-  if (oid_is(a->oid, a->oid_len, OID_ED25519, sizeof OID_ED25519))
-    return a->param_tag == 0 ? CG_KEY_ED25519 : CG_KEY_NONE;
-  if (oid_is(a->oid, a->oid_len, OID_ED448, sizeof OID_ED448))
-    return a->param_tag == 0 ? CG_KEY_ED448 : CG_KEY_NONE;
-  return CG_KEY_NONE;
+    *type = CG_KEY_RSA;
+  else if (oid_is(a->oid, a->oid_len, OID_ED25519, sizeof OID_ED25519) && a->param_tag == 0)
+    *type = CG_KEY_ED25519;
+  else if (oid_is(a->oid, a->oid_len, OID_ED448, sizeof OID_ED448) && a->param_tag == 0)
+    *type = CG_KEY_ED448;
+  else
+    return CG_EBAD_ALG;
+  return 0;
+}
+
+/* Reads a DER INTEGER at *p; *mag and *len get its magnitude without the
+ * sign octet.  0, CG_EDER (not a minimal INTEGER) or CG_EBAD_KEY (negative:
+ * no RSA modulus or exponent is). */
+static int read_magnitude(const uint8_t **p, const uint8_t *end, const uint8_t **mag, size_t *len) {
+  unsigned tag;
+  const uint8_t *v;
+  size_t n;
+  if (tlv_next(p, end, &tag, &v, &n) != 0 || tag != 0x02 || n == 0)
+    return CG_EDER;
+  if (n > 1 && v[0] == 0x00 && !(v[1] & 0x80))
+    return CG_EDER; /* X.690 §8.3.2: no leading zero octet beyond the sign */
+  if (v[0] & 0x80)
+    return CG_EBAD_KEY;
+  if (v[0] == 0x00) {
+    v++;
+    n--;
+  }
+  *mag = v;
+  *len = n;
+  return 0;
+}
+
+/* The bit length of a big-endian magnitude without leading zero octets. */
+static size_t bit_length(const uint8_t *mag, size_t len) {
+  size_t bits = len * 8;
+  if (len == 0)
+    return 0;
+  for (uint8_t top = mag[0]; !(top & 0x80); top <<= 1)
+    bits--;
+  return bits;
+}
+
+/* The subjectPublicKey of an rsaEncryption key (bits: the BIT STRING
+ * contents, unused-bits octet first) against the bounds of crypto.h:
+ *   RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
+ * (RFC 8017 §A.1.1).  Only octets are looked at: wolfCrypt has not seen the
+ * key yet.  0, CG_EDER or CG_EBAD_KEY with *why. */
+static int rsa_public_check(const uint8_t *bits, size_t bits_len, const char **why) {
+  const uint8_t *p, *end = bits + bits_len, *seq, *n, *e;
+  size_t seq_len, n_len, e_len, n_bits;
+  unsigned tag;
+  int rc;
+  if (bits_len < 1 || bits[0] != 0)
+    return CG_EDER;
+  p = bits + 1;
+  if (tlv_next(&p, end, &tag, &seq, &seq_len) != 0 || tag != 0x30 || p != end)
+    return CG_EDER;
+  p = seq;
+  end = seq + seq_len;
+  *why = WHY_RSA_SIZE;
+  if ((rc = read_magnitude(&p, end, &n, &n_len)) != 0)
+    return rc;
+  *why = WHY_RSA_EXPONENT;
+  if ((rc = read_magnitude(&p, end, &e, &e_len)) != 0)
+    return rc;
+  if (p != end)
+    return CG_EDER;
+  n_bits = bit_length(n, n_len);
+  if (n_bits < CG_RSA_MIN_BITS || n_bits > CG_RSA_MAX_BITS || n_bits % 8 != 0) {
+    *why = WHY_RSA_SIZE;
+    return CG_EBAD_KEY;
+  }
+  if (!(n[n_len - 1] & 1)) {
+    *why = WHY_RSA_ODD;
+    return CG_EBAD_KEY;
+  }
+  /* An exponent of 1 would make any "signature" verify: s^1 = s. */
+  if (bit_length(e, e_len) > CG_RSA_MAX_EXPONENT_BITS || !(e[e_len - 1] & 1) ||
+      (e_len == 1 && e[0] < 3))
+    return CG_EBAD_KEY;
+  return 0;
+}
+
+/* Reads a SubjectPublicKeyInfo and checks its key against the bounds;
+ * *type gets the key type.  The errors of cg_key_check_spki(). */
+static int spki_check(const uint8_t *spki, size_t len, enum cg_key_type *type, const char **why) {
+  const uint8_t *p = spki, *end = spki + len, *seq, *q, *bits;
+  size_t seq_len, bits_len;
+  unsigned tag;
+  struct algid alg;
+  int rc;
+  /* RFC 5280 §4.1:
+   * SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier,
+   *                                     subjectPublicKey BIT STRING } */
+  if (tlv_next(&p, end, &tag, &seq, &seq_len) != 0 || tag != 0x30 || p != end)
+    return CG_EDER;
+  q = seq;
+  if (read_algid(&q, seq + seq_len, &alg) != 0)
+    return CG_EDER;
+  if (tlv_next(&q, seq + seq_len, &tag, &bits, &bits_len) != 0 || tag != 0x03 || q != seq + seq_len)
+    return CG_EDER;
+  if ((rc = algid_key_type(&alg, type, why)) != 0)
+    return rc;
+  return *type == CG_KEY_RSA ? rsa_public_check(bits, bits_len, why) : 0;
 }
 
 static bool ec_curve_supported(const ecc_key *k) {
@@ -608,7 +725,7 @@ static int wc_key_decode(enum cg_key_type type, bool priv, const uint8_t *der, s
               : wc_EccPublicKeyDecode(der, &idx, &u->ec, n);
     if (wc == 0 && !ec_curve_supported(&u->ec)) {
       wc_key_free(type, u);
-      return CG_EBAD_ALG;
+      return CG_EBAD_KEY;
     }
     if (wc == 0 && priv)
       wc = ec_complete(&u->ec);
@@ -739,31 +856,27 @@ bool cg_key_is_private(const struct cg_key *key) {
   return key && key->priv;
 }
 
-int cg_key_from_spki(const uint8_t *spki, size_t len, struct cg_key **out) {
-  const uint8_t *p = spki, *end, *seq, *q, *bits;
-  size_t seq_len, bits_len;
-  unsigned tag;
-  struct algid alg;
+int cg_key_check_spki(const uint8_t *spki, size_t len, const char **why) {
   enum cg_key_type type;
+  const char *reason = NULL;
+  int rc;
+  if (!spki || len > UINT32_MAX)
+    return CG_EINVAL;
+  rc = spki_check(spki, len, &type, &reason);
+  if (why)
+    *why = rc == CG_EBAD_KEY ? reason : NULL;
+  return rc;
+}
 
+int cg_key_from_spki(const uint8_t *spki, size_t len, struct cg_key **out) {
+  enum cg_key_type type;
+  const char *why;
+  int rc;
   if (!spki || !out || len > UINT32_MAX)
     return CG_EINVAL;
   *out = NULL;
-  /* RFC 5280 §4.1:
-   * SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier,
-   *                                     subjectPublicKey BIT STRING } */
-  end = spki + len;
-  if (tlv_next(&p, end, &tag, &seq, &seq_len) != 0 || tag != 0x30 || p != end)
-    return CG_EDER;
-  q = seq;
-  if (read_algid(&q, seq + seq_len, &alg) != 0)
-    return CG_EDER;
-  if (tlv_next(&q, seq + seq_len, &tag, &bits, &bits_len) != 0 || tag != 0x03 ||
-      q != seq + seq_len)
-    return CG_EDER;
-  type = algid_key_type(&alg);
-  if (type == CG_KEY_NONE)
-    return CG_EBAD_ALG;
+  if ((rc = spki_check(spki, len, &type, &why)) != 0)
+    return rc;
   return key_from_der(type, false, spki, len, out);
 }
 
@@ -790,11 +903,12 @@ int cg_key_from_private_der(const uint8_t *der, size_t len, struct cg_key **out)
   switch (*q) {
   case 0x30: {
     struct algid alg;
+    const char *why;
+    int rc;
     if (read_algid(&q, seq + seq_len, &alg) != 0)
       return CG_EDER;
-    type = algid_key_type(&alg);
-    if (type == CG_KEY_NONE)
-      return CG_EBAD_ALG;
+    if ((rc = algid_key_type(&alg, &type, &why)) != 0)
+      return rc;
     break;
   }
   case 0x04:

@@ -6,7 +6,8 @@
  * All functions are thread-safe and may run on threadpool workers; randomness
  * comes from a per-thread DRBG seeded on first use.  Functions return 0 or a
  * negative CG_E* code (CG_ECRYPTO for library failures, CG_ESPACE for small
- * output buffers, CG_EBAD_ALG for unsupported algorithms or keys).
+ * output buffers, CG_EBAD_ALG for unsupported algorithms, CG_EBAD_KEY for
+ * public keys outside the accepted sizes and curves).
  */
 #ifndef CG_CORE_CRYPTO_H
 #define CG_CORE_CRYPTO_H
@@ -74,9 +75,41 @@ enum cg_sig_scheme { CG_SIG_NONE, CG_SIG_ECDSA, CG_SIG_RSA_PKCS1, CG_SIG_RSA_PSS
  * with cg_key_free(). */
 struct cg_key;
 
-/* From a DER SubjectPublicKeyInfo (EC P-256/384/521, RSA, Ed25519, Ed448). */
+/* The public keys cmpgw accepts from outside (every key it reads from a
+ * SubjectPublicKeyInfo: signers and intermediates in extraCerts, trust
+ * anchors, the keys of certificate templates and PKCS#10 requests).  The
+ * cost of checking a signature grows with the modulus and, for RSA, with
+ * the public exponent: a 4088-bit exponent makes one verification as costly
+ * as an RSA private operation.  So a key is refused, before any arithmetic
+ * is done with it, unless it is:
+ *   - RSA with a modulus of CG_RSA_MIN_BITS..CG_RSA_MAX_BITS bits, a whole
+ *     number of octets (every generator in use makes those; it also keeps
+ *     RSASSA-PSS off its rarely used short-encoding case), odd; and a public
+ *     exponent that is odd, at least 3 and below 2^64 (OpenSSL's limit for
+ *     moduli over 3072 bits; keys use 65537);
+ *   - EC on a named curve P-256, P-384 or P-521 (RFC 5480 §2.1.1);
+ *   - Ed25519 or Ed448.
+ * CG_RSA_MAX_BITS is the largest modulus the wolfSSL build handles
+ * (RSA_MAX_SIZE).  CG_RSA_MIN_BITS may be lowered at build time (CMake
+ * CMPGW_RSA_MIN_BITS, a multiple of 8, at least 1024) for devices that
+ * still hold smaller keys.  Private keys (the RA's, the CA's, a client's)
+ * are the operator's and are read as they are. */
+#ifndef CG_RSA_MIN_BITS
+#define CG_RSA_MIN_BITS 2048
+#endif
+#define CG_RSA_MAX_BITS 4096
+#define CG_RSA_MAX_EXPONENT_BITS 64
+
+/* Checks a DER SubjectPublicKeyInfo against the bounds above without
+ * making a key.  0; CG_EBAD_KEY (outside the bounds: *why, when why is not
+ * NULL, gets a static sentence naming the bound); CG_EBAD_ALG (an algorithm
+ * cmpgw does not know); CG_EDER (not DER of that shape). */
+int cg_key_check_spki(const uint8_t *spki, size_t len, const char **why);
+/* From a DER SubjectPublicKeyInfo: the keys cg_key_check_spki() accepts;
+ * its errors otherwise. */
 int cg_key_from_spki(const uint8_t *spki, size_t len, struct cg_key **out);
-/* From a DER private key: PKCS#8, SEC1 ECPrivateKey or PKCS#1 RSAPrivateKey. */
+/* From a DER private key: PKCS#8, SEC1 ECPrivateKey or PKCS#1 RSAPrivateKey
+ * (EC keys on P-256, P-384 or P-521 only: CG_EBAD_KEY otherwise). */
 int cg_key_from_private_der(const uint8_t *der, size_t len, struct cg_key **out);
 /* New EC key on P-256 (bits 256), P-384 or P-521. */
 int cg_key_generate_ec(unsigned bits, struct cg_key **out);

@@ -54,6 +54,7 @@ enum cg_err_class { CG_CLASS_OK, CG_CLASS_PEER, CG_CLASS_TRANSPORT, CG_CLASS_INT
   X(BAD_DATA, PEER, BAD_DATA_FORMAT, "message content not understood")             \
   X(BAD_REQUEST, PEER, BAD_REQUEST, "request not permitted or not supported")      \
   X(BAD_ALG, PEER, BAD_ALG, "unsupported or disallowed algorithm")                 \
+  X(BAD_KEY, PEER, BAD_ALG, "public key size, exponent or curve not accepted")     \
   X(BAD_MAC, PEER, BAD_MESSAGE_CHECK, "message protection invalid")                \
   X(BAD_POP, PEER, BAD_POP, "proof of possession invalid")                         \
   X(BAD_TIME, PEER, BAD_TIME, "messageTime out of tolerance")                      \

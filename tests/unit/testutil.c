@@ -1,5 +1,5 @@
 /*
- * testutil.c - file, hex and log-capturing helpers for the unit tests.
+ * testutil.c - file, hex, log-capturing and key helpers for the unit tests.
  */
 #include "testutil.h"
 
@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "core/crypto.h"
+#include "core/der.h"
+#include "core/oid.h"
 
 static int capture_fd = -1, stderr_fd = -1;
 
@@ -85,4 +89,48 @@ uint8_t *tu_hex(const char *hex, size_t *len) {
     abort();
   *len = o;
   return out;
+}
+
+void tu_random_bits(unsigned bits, bool odd, uint8_t *out) {
+  size_t n = (bits + 7) / 8;
+  if (bits == 0 || cg_random(out, n) != 0)
+    abort();
+  unsigned top = (bits - 1) % 8; /* the highest bit set in out[0] */
+  out[0] &= (uint8_t)((2u << top) - 1);
+  out[0] |= (uint8_t)(1u << top);
+  out[n - 1] = odd ? out[n - 1] | 1 : out[n - 1] & 0xfe;
+}
+
+size_t tu_rsa_spki(unsigned n_bits, bool even_modulus, unsigned e_bits, uint8_t *out, size_t cap) {
+  static const uint8_t f4[] = {0x01, 0x00, 0x01};
+  uint8_t n[1100], e[1100], key[2300];
+  size_t key_len, len;
+  if ((n_bits + 7) / 8 > sizeof n || (e_bits + 7) / 8 > sizeof e)
+    abort();
+  tu_random_bits(n_bits, !even_modulus, n);
+  if (e_bits == 17)
+    memcpy(e, f4, sizeof f4);
+  else
+    tu_random_bits(e_bits, true, e);
+  /* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } */
+  struct der_writer w;
+  der_writer_init(&w, key, sizeof key);
+  size_t seq = der_begin(&w, DER_SEQUENCE);
+  der_put_uint_bytes(&w, DER_INTEGER, n, (n_bits + 7) / 8);
+  der_put_uint_bytes(&w, DER_INTEGER, e, (e_bits + 7) / 8);
+  der_end(&w, seq);
+  if (der_writer_finish(&w, &key_len))
+    abort();
+  /* SubjectPublicKeyInfo with AlgorithmIdentifier { rsaEncryption, NULL } */
+  der_writer_init(&w, out, cap);
+  size_t spki = der_begin(&w, DER_SEQUENCE);
+  size_t alg = der_begin(&w, DER_SEQUENCE);
+  der_put_oid(&w, CG_OID_RSA_ENCRYPTION);
+  der_put_null(&w);
+  der_end(&w, alg);
+  der_put_bit_string(&w, key, key_len);
+  der_end(&w, spki);
+  if (der_writer_finish(&w, &len))
+    abort();
+  return len;
 }

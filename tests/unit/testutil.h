@@ -4,6 +4,7 @@
 #ifndef CG_TESTUTIL_H
 #define CG_TESTUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,5 +17,14 @@ uint8_t *tu_hex(const char *hex, size_t *len);
  * static buffer, the first 8 KiB).  Aborts when a file cannot be made. */
 void tu_capture_stderr(void);
 const char *tu_captured_stderr(void);
+/* A random number of exactly bits bits (big-endian, (bits + 7) / 8 octets
+ * into out), odd or even as asked. */
+void tu_random_bits(unsigned bits, bool odd, uint8_t *out);
+/* A DER SubjectPublicKeyInfo of an rsaEncryption key (RFC 8017 §A.1.1) with
+ * a random odd modulus of exactly n_bits bits (even when even_modulus) and a
+ * random odd public exponent of exactly e_bits bits (e_bits 17: 65537),
+ * written into out; returns its length.  No private key exists for it: it
+ * serves tests of what is refused before a key is used. */
+size_t tu_rsa_spki(unsigned n_bits, bool even_modulus, unsigned e_bits, uint8_t *out, size_t cap);
 
 #endif

@@ -302,6 +302,25 @@ static void test_unsafe_or_malformed_san_is_bad_template(void **state) {
   }
 }
 
+/* A public key outside the bounds of core/crypto.h (too small a modulus; a
+ * 2048-bit exponent) is badAlg, as the engine answers it. */
+static void test_a_key_outside_the_bounds_is_bad_alg(void **state) {
+  struct fixture *f = *state;
+  static const unsigned bits[][2] = {{CG_RSA_MIN_BITS - 8, 17}, {2048, 2048}};
+  for (size_t i = 0; i < 2; i++) {
+    uint8_t spki[1100];
+    struct cmp_issue_request req;
+    struct result *r = calloc(1, sizeof *r);
+    base_request(f, &req);
+    req.spki =
+        (struct der_view){spki, tu_rsa_spki(bits[i][0], false, bits[i][1], spki, sizeof spki)};
+    assert_int_equal(issue(f, &req, &policy, r), 0);
+    assert_true(r->done);
+    assert_int_equal(r->err, CG_EBAD_KEY);
+    free(r);
+  }
+}
+
 static void test_an_expired_ca_does_not_issue(void **state) {
   struct fixture *f = *state;
   int64_t now = (int64_t)time(NULL);
@@ -403,6 +422,7 @@ int main(void) {
       cmocka_unit_test(test_delay_answers_waiting_until_the_request_is_old_enough),
       cmocka_unit_test(test_requested_validity_may_shorten_never_lengthen),
       cmocka_unit_test(test_unsafe_or_malformed_san_is_bad_template),
+      cmocka_unit_test(test_a_key_outside_the_bounds_is_bad_alg),
       cmocka_unit_test(test_an_expired_ca_does_not_issue),
       cmocka_unit_test(test_a_key_that_is_not_the_certificates_is_refused_at_start),
       cmocka_unit_test(test_an_unknown_setting_is_refused_at_start),

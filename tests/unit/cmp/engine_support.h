@@ -105,6 +105,9 @@ size_t make_ir(struct client *c, uint8_t *out, size_t cap);
 void decode_response(struct cmp_exchange *ex, const struct client *c, struct cmp_msg *m);
 void assert_signed_by_ra(const struct cmp_msg *m);
 void assert_error(const struct cmp_msg *m, int fail_bit);
+/* The statusString of an error answer, as text ("" when there is none or it
+ * does not fit). */
+void status_text(const struct cmp_msg *m, char *out, size_t cap);
 void enrol(struct client *c, struct cmp_msg *ip, struct cmp_exchange **ex_out);
 
 #endif

@@ -441,6 +441,17 @@ void assert_signed_by_ra(const struct cmp_msg *m) {
   assert_int_equal(cmp_verify_sig(m->hdr.protection_alg, ra.spki, iov, 2, m->protection), 0);
 }
 
+void status_text(const struct cmp_msg *m, char *out, size_t cap) {
+  struct der_reader r, seq;
+  struct der_tlv t;
+  out[0] = '\0';
+  der_reader_view(&r, m->u.error.status.status_string);
+  if (der_enter(&r, DER_SEQUENCE, &seq) == 0 && der_next(&seq, &t) == 0 && t.val.len < cap) {
+    memcpy(out, t.val.p, t.val.len);
+    out[t.val.len] = '\0';
+  }
+}
+
 void assert_error(const struct cmp_msg *m, int fail_bit) {
   assert_int_equal(m->type, CMP_ERROR);
   assert_int_equal(m->u.error.status.status, CMP_REJECTION);

@@ -12,18 +12,6 @@
 
 #include "engine_support.h"
 
-/* The statusString of an error answer, as text. */
-static void status_text(const struct cmp_msg *m, char *out, size_t cap) {
-  struct der_reader r, seq;
-  struct der_tlv t;
-  out[0] = '\0';
-  der_reader_view(&r, m->u.error.status.status_string);
-  if (der_enter(&r, DER_SEQUENCE, &seq) == 0 && der_next(&seq, &t) == 0 && t.val.len < cap) {
-    memcpy(out, t.val.p, t.val.len);
-    out[t.val.len] = '\0';
-  }
-}
-
 static void test_a_ca_refusal_is_passed_on_with_its_words(void **state) {
   (void)state;
   struct client c;

@@ -586,22 +586,79 @@ static void test_spki_export_equals_openssl(void **state) {
   }
 }
 
-static void test_unsupported_curve_is_bad_alg(void **state) {
+static void test_key_on_an_unsupported_curve_is_refused(void **state) {
   size_t len, der_len;
   uint8_t *spki = vec("k256.spki.der", &len);
   uint8_t *pem = vec("k256.pem", &der_len);
   uint8_t der[1024];
   struct cg_key *k = NULL;
+  const char *why = NULL;
   (void)state;
-  assert_int_equal(cg_key_from_spki(spki, len, &k), CG_EBAD_ALG);
+  assert_int_equal(cg_key_check_spki(spki, len, &why), CG_EBAD_KEY);
+  assert_non_null(strstr(why, "P-256, P-384 or P-521"));
+  assert_int_equal(cg_key_from_spki(spki, len, &k), CG_EBAD_KEY);
   assert_null(k);
   assert_int_equal(cg_pem_decode("PRIVATE KEY", (const char *)pem, der_len, der, sizeof der,
                                  &der_len, NULL),
                    0);
-  assert_int_equal(cg_key_from_private_der(der, der_len, &k), CG_EBAD_ALG);
+  assert_int_equal(cg_key_from_private_der(der, der_len, &k), CG_EBAD_KEY);
   assert_null(k);
   free(spki);
   free(pem);
+}
+
+/* The RSA bounds of crypto.h: the keys generators make pass; moduli outside
+ * CG_RSA_MIN_BITS..CG_RSA_MAX_BITS or of a length that is not a whole number
+ * of octets, even moduli, and exponents of 1, even or of 65 bits and more
+ * (the 4088-bit exponent of a 4088-bit key made one verification as costly
+ * as a private operation) are CG_EBAD_KEY with a reason, from
+ * cg_key_check_spki() and cg_key_from_spki() alike. */
+static void test_rsa_keys_outside_the_bounds_are_refused(void **state) {
+  static const struct {
+    unsigned n_bits;
+    bool even_modulus;
+    unsigned e_bits; /* 17: 65537; 2: 3 */
+    bool even_exponent;
+    const char *why; /* NULL: accepted */
+  } cases[] = {
+      {2048, false, 17, false, NULL},
+      {3072, false, 17, false, NULL},
+      {CG_RSA_MAX_BITS, false, 17, false, NULL},
+      {CG_RSA_MIN_BITS, false, 2, false, NULL},
+      {2048, false, CG_RSA_MAX_EXPONENT_BITS, false, NULL},
+      {CG_RSA_MIN_BITS - 8, false, 17, false, "modulus"},
+      {CG_RSA_MIN_BITS + 4, false, 17, false, "modulus"},
+      {CG_RSA_MAX_BITS - 1, false, 17, false, "modulus"},
+      {CG_RSA_MAX_BITS + 8, false, 17, false, "modulus"},
+      {8192, false, 17, false, "modulus"},
+      {2048, true, 17, false, "odd"},
+      {2048, false, 1, false, "exponent"},
+      {2048, false, 17, true, "exponent"},
+      {2048, false, CG_RSA_MAX_EXPONENT_BITS + 1, false, "exponent"},
+      {4088, false, 4088, false, "exponent"},
+  };
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    uint8_t spki[2200];
+    size_t len =
+        tu_rsa_spki(cases[i].n_bits, cases[i].even_modulus, cases[i].e_bits, spki, sizeof spki);
+    if (cases[i].even_exponent)
+      spki[len - 1] ^= 1; /* the exponent comes last: 65537 -> 65536 */
+    const char *why = "unset";
+    struct cg_key *k = NULL;
+    int want = cases[i].why ? CG_EBAD_KEY : 0;
+    if (cg_key_check_spki(spki, len, &why) != want || cg_key_from_spki(spki, len, &k) != want)
+      fail_msg("case %zu: modulus %u bits, exponent %u bits: not %s", i, cases[i].n_bits,
+               cases[i].e_bits, want ? "refused" : "accepted");
+    if (want) {
+      assert_null(k);
+      assert_non_null(strstr(why, cases[i].why));
+    } else {
+      assert_null(why);
+      assert_int_equal(cg_key_type(k), CG_KEY_RSA);
+      cg_key_free(k);
+    }
+  }
 }
 
 static void test_malformed_spki_is_rejected(void **state) {
@@ -992,7 +1049,8 @@ int main(void) {
       cmocka_unit_test(test_sign_with_public_key_is_refused),
       cmocka_unit_test(test_openssl_signatures_verify_and_flipped_fail),
       cmocka_unit_test(test_spki_export_equals_openssl),
-      cmocka_unit_test(test_unsupported_curve_is_bad_alg),
+      cmocka_unit_test(test_key_on_an_unsupported_curve_is_refused),
+      cmocka_unit_test(test_rsa_keys_outside_the_bounds_are_refused),
       cmocka_unit_test(test_malformed_spki_is_rejected),
       cmocka_unit_test(test_traditional_private_keys_load),
       cmocka_unit_test(test_pkcs8_export_reloads_as_same_key),

@@ -29,6 +29,7 @@
 #include "core/oid.h"
 #include "core/x509.h"
 #include "core/x509_verify.h"
+#include "sigcount.h"
 #include "testutil.h"
 
 #define NOW ((int64_t)1750000000) /* 2025-06-15 */
@@ -41,7 +42,7 @@ struct ent {
   struct cg_key *key;
   uint8_t name[160];
   size_t name_len;
-  uint8_t spki[600];
+  uint8_t spki[1100];
   size_t spki_len;
   uint8_t skid[20];
   uint8_t der[3000];
@@ -591,6 +592,56 @@ static void leaf_signed_by_another_key_under_the_anchor_name_is_refused(void **s
   ent_free(&leaf);
 }
 
+/* A holder under the name cn whose public key is given (one outside the
+ * bounds of core/crypto.h, say), with the signing key of another. */
+static void ent_init_spki(struct ent *e, const char *cn, const uint8_t *spki, size_t len) {
+  ent_init(e, cn);
+  assert_true(len <= sizeof e->spki);
+  memcpy(e->spki, spki, len);
+  e->spki_len = len;
+  assert_int_equal(cert_key_id((struct der_view){e->spki, e->spki_len}, e->skid), 0);
+}
+
+/* Fake CAs named like the issuer whose RSA keys have a 2048-bit public
+ * exponent (a verification with one costs as much as an RSA private
+ * operation) are set aside without a verification: the key is refused when
+ * it is read, so only the anchor's key is ever used.  An anchor with such a
+ * key verifies nothing either. */
+static void issuers_with_keys_outside_the_bounds_are_never_used(void **state) {
+  (void)state;
+  enum { FAKES = CG_X509_VERIFY_MAX_POOL - 1 };
+  struct ent root, signer, fakes[FAKES], leaf;
+  struct opts ca = ca_opts(), ee = leaf_opts();
+  const struct ent *pool[FAKES];
+  ent_init(&root, "Root");
+  issue(&root, NULL, &ca);
+  /* The leaf names the root as its issuer but is signed by another RSA key,
+   * with no key identifier to tell the candidates apart. */
+  ent_init_key(&signer, "Root", load_rsa());
+  ent_init(&leaf, "Device");
+  ee.akid = false;
+  issue(&leaf, &signer, &ee);
+  for (size_t i = 0; i < FAKES; i++) {
+    uint8_t spki[1100];
+    size_t len = tu_rsa_spki(2048, false, 2048, spki, sizeof spki);
+    ent_init_spki(&fakes[i], "Root", spki, len);
+    issue(&fakes[i], &signer, &ca);
+    pool[i] = &fakes[i];
+  }
+  const struct ent *anchors[] = {&root};
+  sigcount_reset();
+  assert_int_equal(verify(&leaf, pool, FAKES, anchors, 1), CG_PATH_BAD_SIGNATURE);
+  assert_int_equal(sigcount_verifications(), 1);
+  sigcount_reset();
+  assert_int_equal(verify(&leaf, NULL, 0, pool, 1), CG_PATH_BAD_SIGNATURE);
+  assert_int_equal(sigcount_verifications(), 0);
+  ent_free(&root);
+  ent_free(&signer);
+  for (size_t i = 0; i < FAKES; i++)
+    ent_free(&fakes[i]);
+  ent_free(&leaf);
+}
+
 static void tampered_leaf_gives_bad_signature(void **state) {
   (void)state;
   struct pki k;
@@ -1081,6 +1132,7 @@ int main(void) {
       cmocka_unit_test(loop_in_the_pool_ends_with_no_issuer),
       cmocka_unit_test(mesh_of_mutually_issuing_certificates_is_searched_within_bounds),
       cmocka_unit_test(leaf_signed_by_another_key_under_the_anchor_name_is_refused),
+      cmocka_unit_test(issuers_with_keys_outside_the_bounds_are_never_used),
       cmocka_unit_test(tampered_leaf_gives_bad_signature),
       cmocka_unit_test(right_issuer_is_found_among_same_name_decoys),
       cmocka_unit_test(search_steps_back_from_a_dead_end_cross_certificate),

@@ -14,6 +14,9 @@ openssl genpkey -algorithm ED25519 -out ed25519.pem
 openssl genpkey -algorithm ED448 -out ed448.pem
 # An EC key on a curve cmpgw does not accept.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1 -out k256.pem
+# An RSA key below the sizes cmpgw accepts in public keys (core/crypto.h):
+# the tests sign with it and expect the server to refuse its public half.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out rsa1024.pem
 
 # The same keys in their traditional encodings: SEC1 and PKCS#1.
 openssl ec -in ec256.pem -outform DER -out ec256.sec1.der

@@ -1,0 +1,170 @@
+/*
+ * test_server_limits.c - the bounds the engine holds certificate requests
+ * to, in memory (engine_support.c): public keys outside the sizes and
+ * curves of core/crypto.h, in a template, a PKCS#10 request or a signer
+ * certificate.  Such a request is refused before it is authenticated (a
+ * template when it is read, a signer before its path is built): the answer
+ * is signed by the RA, its statusString names the bound, and nothing of the
+ * request is stored or issued.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine_support.h"
+#include "testutil.h"
+
+/* The RSA key of tests/vectors/keys below the sizes accepted in public keys
+ * (private keys are read as they are, so the tests can sign with it). */
+static struct cg_key *load_rsa1024(void) {
+  char path[1024];
+  size_t len, der_len;
+  uint8_t der[2048];
+  struct cg_key *k = NULL;
+  snprintf(path, sizeof path, "%s/keys/rsa1024.pem", CG_TEST_VECTORS);
+  uint8_t *pem = tu_read_file(path, &len);
+  if (pem == NULL)
+    fail_msg("cannot read %s", path);
+  assert_int_equal(
+      cg_pem_decode("PRIVATE KEY", (const char *)pem, len, der, sizeof der, &der_len, NULL), 0);
+  assert_int_equal(cg_key_from_private_der(der, der_len, &k), 0);
+  free(pem);
+  return k;
+}
+
+/* A PKCS#10 request (RFC 2986) for key, signed by it: subject and, when
+ * san.p is not NULL, an extensionRequest with that subjectAltName extnValue. */
+static size_t make_csr(const struct cg_key *key, struct der_view subject, struct der_view san,
+                       uint8_t *out, size_t cap) {
+  uint8_t spki[1024], sig[1024];
+  size_t info_len, spki_len, sig_len, len;
+  size_t info_cap = subject.len + san.len + 2048;
+  uint8_t *info = malloc(info_cap);
+  struct der_writer w;
+  enum cg_sig_scheme scheme;
+  enum cg_hash hash;
+  assert_non_null(info);
+  assert_int_equal(cg_key_spki(key, spki, sizeof spki, &spki_len), 0);
+  der_writer_init(&w, info, info_cap);
+  size_t i = der_begin(&w, DER_SEQUENCE);
+  der_put_uint64(&w, DER_INTEGER, 0);
+  der_put_raw(&w, subject.p, subject.len);
+  der_put_raw(&w, spki, spki_len);
+  size_t attrs = der_begin(&w, DER_CTX_CONS(0));
+  if (san.p != NULL) {
+    size_t attr = der_begin(&w, DER_SEQUENCE);
+    der_put_oid(&w, CG_OID_EXTENSION_REQUEST);
+    size_t set = der_begin(&w, DER_SET);
+    size_t exts = der_begin(&w, DER_SEQUENCE);
+    size_t ext = der_begin(&w, DER_SEQUENCE);
+    der_put_oid(&w, CG_OID_EXT_SAN);
+    der_put_tlv(&w, DER_OCTET_STRING, san.p, san.len);
+    der_end(&w, ext);
+    der_end(&w, exts);
+    der_end(&w, set);
+    der_end(&w, attr);
+  }
+  der_end(&w, attrs);
+  der_end(&w, i);
+  assert_int_equal(der_writer_finish(&w, &info_len), 0);
+  cg_key_default_sig(key, &scheme, &hash);
+  struct cg_iov iov = {info, info_len};
+  assert_int_equal(cg_sign(key, scheme, hash, &iov, 1, sig, sizeof sig, &sig_len), 0);
+  der_writer_init(&w, out, cap);
+  size_t m = der_begin(&w, DER_SEQUENCE);
+  der_put_raw(&w, info, info_len);
+  cert_write_sig_alg(&w, scheme, hash);
+  der_put_bit_string(&w, sig, sig_len);
+  der_end(&w, m);
+  assert_int_equal(der_writer_finish(&w, &len), 0);
+  free(info);
+  return len;
+}
+
+/* Runs req on the default profile and checks the refusal every test here
+ * expects: an error with fail_bit, signed by the RA (the request was not
+ * authenticated), whose statusString holds words; and nothing stored or
+ * issued for it. */
+static void assert_refused_and_nothing_kept(const struct client *c, const uint8_t *req, size_t len,
+                                            int fail_bit, const char *words) {
+  size_t txns = F->n_txns, issued = F->issued;
+  struct cmp_msg rsp;
+  char text[256];
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, c, &rsp);
+  assert_error(&rsp, fail_bit);
+  assert_signed_by_ra(&rsp);
+  status_text(&rsp, text, sizeof text);
+  if (strstr(text, words) == NULL)
+    fail_msg("statusString \"%s\" does not say \"%s\"", text, words);
+  assert_int_equal(F->n_txns, txns);
+  assert_int_equal(F->issued, issued);
+  cmp_exchange_free(ex);
+}
+
+static void test_template_key_outside_the_bounds_is_bad_alg_and_stores_nothing(void **state) {
+  (void)state;
+  struct cg_key *small = load_rsa1024();
+  struct client c;
+  uint8_t req[8192];
+  size_t len;
+  client_init(&c, REF, SECRET);
+  assert_int_equal(cmp_client_cert_req(&c.mac, &c.hdr, CMP_IR,
+                                       (struct der_view){F->dev_name, F->dev_name_len}, small,
+                                       (struct der_view){NULL, 0}, req, sizeof req, &len),
+                   0);
+  assert_refused_and_nothing_kept(&c, req, len, CG_FI_BAD_ALG, "RSA modulus");
+  cg_key_free(small);
+}
+
+static void test_p10cr_key_outside_the_bounds_is_bad_alg(void **state) {
+  (void)state;
+  struct cg_key *small = load_rsa1024();
+  struct client c;
+  uint8_t csr[2048], req[8192];
+  size_t len;
+  size_t csr_len = make_csr(small, (struct der_view){F->dev_name, F->dev_name_len},
+                            (struct der_view){NULL, 0}, csr, sizeof csr);
+  client_init(&c, REF, SECRET);
+  assert_int_equal(
+      cmp_client_p10cr(&c.mac, &c.hdr, (struct der_view){csr, csr_len}, req, sizeof req, &len), 0);
+  assert_refused_and_nothing_kept(&c, req, len, CG_FI_BAD_ALG, "RSA modulus");
+  cg_key_free(small);
+}
+
+/* A signer certificate the CA issued for a key outside the bounds: the
+ * signature over the message is right, and refused all the same
+ * (badMessageCheck), before its path is built. */
+static void test_signer_key_outside_the_bounds_is_bad_message_check(void **state) {
+  (void)state;
+  struct cg_key *small = load_rsa1024();
+  uint8_t cert[2048], req[8192];
+  size_t cert_len, len;
+  struct cert_spec s = {0};
+  s.issuer = (struct der_view){F->ca_name, F->ca_name_len};
+  s.subject = (struct der_view){F->dev_name, F->dev_name_len};
+  s.not_before = (int64_t)time(NULL) - 60;
+  s.not_after = s.not_before + 3600;
+  s.key_usage = CERT_KU_DIGITAL_SIGNATURE;
+  make_cert(&s, small, F->ca_key, cert, sizeof cert, &cert_len);
+  struct client c;
+  client_init(&c, "", "");
+  c.mac.key = small;
+  c.mac.cert = (struct der_view){cert, cert_len};
+  assert_int_equal(cmp_client_cert_req(&c.mac, &c.hdr, CMP_CR,
+                                       (struct der_view){F->dev_name, F->dev_name_len}, F->dev_key,
+                                       (struct der_view){NULL, 0}, req, sizeof req, &len),
+                   0);
+  assert_refused_and_nothing_kept(&c, req, len, CG_FI_BAD_MESSAGE_CHECK, "RSA modulus");
+  cg_key_free(small);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_template_key_outside_the_bounds_is_bad_alg_and_stores_nothing),
+      cmocka_unit_test(test_p10cr_key_outside_the_bounds_is_bad_alg),
+      cmocka_unit_test(test_signer_key_outside_the_bounds_is_bad_message_check),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
