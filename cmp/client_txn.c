@@ -349,6 +349,7 @@ static const char *path_error_name(enum cg_path_error why) {
   case CG_PATH_NOT_CA: return "an issuer is not a CA";
   case CG_PATH_PATH_LEN: return "the path is too long";
   case CG_PATH_CRITICAL_EXT: return "an unknown critical extension";
+  case CG_PATH_BUDGET: return "more candidate issuers than a search may try";
   }
   return "unknown";
 }

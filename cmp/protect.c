@@ -313,7 +313,10 @@ int cmp_check_signed_cached(const struct cmp_msg *msg, const struct der_view *an
     return err;
   }
   if (err) {
-    *why = "the signer certificate is not trusted";
+    *why = *path_why == CG_PATH_BUDGET
+               ? "the signer certificate is not trusted: its path needs more candidate "
+                 "issuers or signature checks than a search may try"
+               : "the signer certificate is not trusted";
     return CG_ENOT_TRUSTED;
   }
   uint32_t ku;

@@ -9,9 +9,10 @@
  * then the untrusted pool, and steps back to the next candidate when one
  * fails.  Every pool certificate is parsed once, up front, into a `node`
  * holding the facts validation needs; signature results between pool
- * certificates are cached, and fixed budgets of signature checks and search
- * steps bound the work a hostile pool can cause.  Signatures are verified
- * through core/crypto; nothing here allocates.
+ * certificates are cached, and fixed budgets of candidates per issuer,
+ * signature checks and search steps bound the work a hostile pool can
+ * cause.  Signatures are verified through core/crypto; nothing here
+ * allocates.
  */
 #include "core/x509_verify.h"
 
@@ -24,11 +25,13 @@
 
 /* A legitimate path of at most 1 + CG_X509_VERIFY_MAX_POOL certificates
  * needs one signature check and one search step (a call of extend()) per
- * certificate, and a few more for decoys; the budgets are far above that and
- * far below what would let a pool of cross-signed decoys, which could
- * otherwise be walked in every order, cost noticeable CPU.  A search that
- * runs out of budget fails. */
-#define MAX_SIG_CHECKS 32
+ * certificate, and a few more for decoys; the budgets (x509_verify.h says
+ * why these numbers) are above that and far below what would let a pool of
+ * decoys named like the issuer, or of cross-signed certificates walked in
+ * every order, cost noticeable CPU.  A search that would go beyond a budget
+ * stops, and the path is refused with CG_PATH_BUDGET. */
+#define MAX_SIG_CHECKS CG_X509_VERIFY_MAX_SIGNATURES
+#define MAX_CANDIDATES CG_X509_VERIFY_MAX_CANDIDATES
 #define MAX_EXTEND_CALLS 64
 
 /* ------------------------------------------------------------------------ */
@@ -443,16 +446,24 @@ static bool path_len_ok(const struct search *s, const struct node *ca) {
   return !ca->has_path_len || intermediates_below(s) <= ca->path_len;
 }
 
-/* Whether anchor a completes the path whose top is node top. */
-static bool try_anchor(struct search *s, const struct node *top, struct der_view der) {
-  struct node a;
-  if (load_node(der, &a) < 0 || !may_have_issued(&a, top))
+/* Counts one more candidate for the issuer of the certificate being
+ * extended; false (and the search stops) past MAX_CANDIDATES. */
+static bool take_candidate(struct search *s, unsigned *tried) {
+  if (++*tried > MAX_CANDIDATES) {
+    s->exhausted = true;
     return false;
+  }
+  return true;
+}
+
+/* Whether anchor a, which may have issued top, completes the path whose
+ * top is node top. */
+static bool try_anchor(struct search *s, const struct node *top, const struct node *a) {
   if (s->sig_checks >= MAX_SIG_CHECKS) {
     s->exhausted = true;
     return false;
   }
-  int rc = check_signature(s, top, &a);
+  int rc = check_signature(s, top, a);
   if (rc == CG_ENOMEM) {
     s->fatal = rc;
     return false;
@@ -464,11 +475,11 @@ static bool try_anchor(struct search *s, const struct node *top, struct der_view
   /* The anchor's own extensions are not checked: it is trusted by its name
    * and key (RFC 5280 §6.1.1 (d)).  Its validity and pathLenConstraint
    * are, as RFC 5937 lets a relying party do. */
-  if (!within_validity(&a.x, s->now)) {
+  if (!within_validity(&a->x, s->now)) {
     note(s, CG_PATH_EXPIRED, STAGE_CHECKS);
     return false;
   }
-  if (!path_len_ok(s, &a)) {
+  if (!path_len_ok(s, a)) {
     note(s, CG_PATH_PATH_LEN, STAGE_CHECKS);
     return false;
   }
@@ -507,13 +518,19 @@ static bool extend(struct search *s) {
   size_t top = s->path[s->depth - 1];
   const struct node *t = &s->nodes[top];
   bool candidate = false;
+  unsigned tried = 0; /* candidates for the issuer of t */
 
   if (++s->calls > MAX_EXTEND_CALLS)
     s->exhausted = true;
   for (size_t i = 0; i < s->n_anchors; i++) {
+    struct node a;
     if (s->fatal || s->exhausted)
       return false;
-    if (try_anchor(s, t, s->anchors[i]))
+    if (load_node(s->anchors[i], &a) < 0 || !may_have_issued(&a, t))
+      continue;
+    if (!take_candidate(s, &tried))
+      return false;
+    if (try_anchor(s, t, &a))
       return true;
   }
   for (size_t c = 1; c < s->n_nodes; c++) {
@@ -523,6 +540,8 @@ static bool extend(struct search *s) {
     /* A certificate already in the path would make a loop. */
     if (!s->usable[c] || s->in_path[c] || !may_have_issued(n, t))
       continue;
+    if (!take_candidate(s, &tried))
+      return false;
     candidate = true;
     if (s->sig[top][c] == 0) {
       if (s->sig_checks >= MAX_SIG_CHECKS) {
@@ -607,7 +626,10 @@ static enum cg_path_error validate(struct search *s, struct der_view leaf,
   s->in_path[0] = true;
   s->why = CG_PATH_NO_ISSUER;
   s->why_rank = 0;
-  return extend(s) ? CG_PATH_OK : s->why;
+  if (extend(s))
+    return CG_PATH_OK;
+  /* A search cut short decided nothing about the candidates it left. */
+  return s->exhausted ? CG_PATH_BUDGET : s->why;
 }
 
 int cg_x509_verify_path(struct der_view leaf, const struct der_view *pool, size_t n_pool,

@@ -31,8 +31,11 @@
  * not checked here.
  *
  * The search is bounded: at most CG_X509_VERIFY_MAX_POOL pool certificates,
- * and a fixed budget of signature verifications and search steps, after
- * which the path is refused; a legitimate path never comes near either.
+ * at most CG_X509_VERIFY_MAX_CANDIDATES candidates (anchors and pool
+ * certificates) tried for the issuer of any one certificate, at most
+ * CG_X509_VERIFY_MAX_SIGNATURES signature checks and a fixed number of
+ * search steps; a search that would go beyond them stops and the path is
+ * refused (CG_PATH_BUDGET).  A legitimate path never comes near them.
  */
 #ifndef CG_CORE_X509_VERIFY_H
 #define CG_CORE_X509_VERIFY_H
@@ -47,6 +50,16 @@
 /* The most untrusted certificates one validation considers (a CMP message
  * carries at most 8 extraCerts, cmp/msg.h). */
 #define CG_X509_VERIFY_MAX_POOL 8
+/* The work one validation may do.  A CA has one certificate per key, and
+ * the root CA key update of RFC 9810 gives its name four at most (old and
+ * new key, each self-signed and certified by the other), so 8 candidates
+ * for one issuer is twice what a real PKI shows.  The longest path the pool can
+ * hold needs 9 signature checks (8 intermediates and the anchor's); 16
+ * leaves room for 7 failed candidates besides.  Each check is with a key
+ * within the bounds of core/crypto.h, so a request that makes a validation
+ * exhaust the budget costs at most 16 such verifications. */
+#define CG_X509_VERIFY_MAX_CANDIDATES 8
+#define CG_X509_VERIFY_MAX_SIGNATURES 16
 
 /* Reasons a path is refused, for logs and tests (the CMP answer is
  * signerNotTrusted in every case).  When several candidate paths fail, the
@@ -61,6 +74,7 @@ enum cg_path_error {
   CG_PATH_NOT_CA,        /* an issuer without cA / keyCertSign */
   CG_PATH_PATH_LEN,      /* pathLenConstraint exceeded, or deeper than max_depth */
   CG_PATH_CRITICAL_EXT,  /* an unprocessed critical extension */
+  CG_PATH_BUDGET,        /* the search would exceed its bounds: too many candidates */
 };
 
 /* Validates the path from leaf (DER) to one of anchors (DER certificates),

@@ -1,18 +1,22 @@
 /*
- * test_server_limits.c - the bounds the engine holds certificate requests
- * to, in memory (engine_support.c): public keys outside the sizes and
- * curves of core/crypto.h, in a template, a PKCS#10 request or a signer
- * certificate.  Such a request is refused before it is authenticated (a
- * template when it is read, a signer before its path is built): the answer
- * is signed by the RA, its statusString names the bound, and nothing of the
- * request is stored or issued.
+ * test_server_limits.c - the bounds the engine holds requests to, in memory
+ * (engine_support.c): public keys outside the sizes and curves of
+ * core/crypto.h, in a template, a PKCS#10 request or a signer certificate;
+ * and the work the path of a signer may cost (core/x509_verify.h).  Such a
+ * request is refused before it is authenticated (a template when it is
+ * read, a signer before or while its path is built): the answer is signed
+ * by the RA, its statusString names the bound, and nothing of the request is
+ * stored or issued.  Work is counted in signature verifications
+ * (sigcount.h), never timed.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/x509_verify.h"
 #include "engine_support.h"
+#include "sigcount.h"
 #include "testutil.h"
 
 /* The RSA key of tests/vectors/keys below the sizes accepted in public keys
@@ -85,13 +89,15 @@ static size_t make_csr(const struct cg_key *key, struct der_view subject, struct
 /* Runs req on the default profile and checks the refusal every test here
  * expects: an error with fail_bit, signed by the RA (the request was not
  * authenticated), whose statusString holds words; and nothing stored or
- * issued for it. */
-static void assert_refused_and_nothing_kept(const struct client *c, const uint8_t *req, size_t len,
-                                            int fail_bit, const char *words) {
+ * issued for it.  Returns the signature verifications the engine made. */
+static unsigned assert_refused_and_nothing_kept(const struct client *c, const uint8_t *req,
+                                                size_t len, int fail_bit, const char *words) {
   size_t txns = F->n_txns, issued = F->issued;
   struct cmp_msg rsp;
   char text[256];
+  unsigned before = sigcount_verifications();
   struct cmp_exchange *ex = run("default", req, len);
+  unsigned verifications = sigcount_verifications() - before;
   decode_response(ex, c, &rsp);
   assert_error(&rsp, fail_bit);
   assert_signed_by_ra(&rsp);
@@ -101,6 +107,7 @@ static void assert_refused_and_nothing_kept(const struct client *c, const uint8_
   assert_int_equal(F->n_txns, txns);
   assert_int_equal(F->issued, issued);
   cmp_exchange_free(ex);
+  return verifications;
 }
 
 static void test_template_key_outside_the_bounds_is_bad_alg_and_stores_nothing(void **state) {
@@ -160,11 +167,59 @@ static void test_signer_key_outside_the_bounds_is_bad_message_check(void **state
   cg_key_free(small);
 }
 
+/* A signer whose issuer is named by seven certificates in extraCerts that
+ * all issue one another (one key, one name): the search for a path walks
+ * them in many orders, each step a signature check, until its budget is
+ * spent.  signerNotTrusted, and no more verifications than the budget. */
+static void test_signer_path_through_a_mesh_of_issuers_stops_at_its_budget(void **state) {
+  (void)state;
+  enum { MESH = CMP_MAX_EXTRA_CERTS - 1 };
+  struct cg_key *mesh_key;
+  uint8_t mesh_name[128], mesh[MESH][1024], cert[2048], req[16384];
+  size_t mesh_name_len, mesh_len[MESH], cert_len, len;
+  struct der_view chain[MESH];
+  assert_int_equal(cg_key_generate_ec(256, &mesh_key), 0);
+  make_name("Mesh CA", mesh_name, &mesh_name_len);
+  for (size_t i = 0; i < MESH; i++) {
+    struct cert_spec s = {0};
+    s.issuer = s.subject = (struct der_view){mesh_name, mesh_name_len};
+    s.not_before = (int64_t)time(NULL) - 60;
+    s.not_after = s.not_before + 3600;
+    s.is_ca = true;
+    s.key_usage = CERT_KU_KEY_CERT_SIGN;
+    make_cert(&s, mesh_key, mesh_key, mesh[i], sizeof mesh[i], &mesh_len[i]);
+    chain[i] = (struct der_view){mesh[i], mesh_len[i]};
+  }
+  struct cert_spec s = {0};
+  s.issuer = (struct der_view){mesh_name, mesh_name_len};
+  s.subject = (struct der_view){F->dev_name, F->dev_name_len};
+  s.not_before = (int64_t)time(NULL) - 60;
+  s.not_after = s.not_before + 3600;
+  s.key_usage = CERT_KU_DIGITAL_SIGNATURE;
+  make_cert(&s, F->dev_key, mesh_key, cert, sizeof cert, &cert_len);
+  struct client c;
+  client_init(&c, "", "");
+  c.mac.key = F->dev_key;
+  c.mac.cert = (struct der_view){cert, cert_len};
+  c.mac.chain = chain;
+  c.mac.n_chain = MESH;
+  assert_int_equal(cmp_client_cert_req(&c.mac, &c.hdr, CMP_CR,
+                                       (struct der_view){F->dev_name, F->dev_name_len}, F->dev_key,
+                                       (struct der_view){NULL, 0}, req, sizeof req, &len),
+                   0);
+  unsigned n = assert_refused_and_nothing_kept(&c, req, len, CG_FI_SIGNER_NOT_TRUSTED,
+                                               "more candidate issuers or signature checks");
+  if (n > CG_X509_VERIFY_MAX_SIGNATURES)
+    fail_msg("%u signature verifications for one request", n);
+  cg_key_free(mesh_key);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_template_key_outside_the_bounds_is_bad_alg_and_stores_nothing),
       cmocka_unit_test(test_p10cr_key_outside_the_bounds_is_bad_alg),
       cmocka_unit_test(test_signer_key_outside_the_bounds_is_bad_message_check),
+      cmocka_unit_test(test_signer_path_through_a_mesh_of_issuers_stops_at_its_budget),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -533,7 +533,8 @@ static void mesh_of_mutually_issuing_certificates_is_searched_within_bounds(void
   (void)state;
   /* Eight certificates of one name and one key, each issued by that key:
    * every one verifies every other, so without loop checks and budgets the
-   * search would walk 8! orders. */
+   * search would walk 8! orders.  It stops at its signature budget, and
+   * says so. */
   struct ent root, mesh, copies[CG_X509_VERIFY_MAX_POOL], leaf;
   struct opts ca = ca_opts(), ee = leaf_opts();
   const struct ent *pool[CG_X509_VERIFY_MAX_POOL];
@@ -549,10 +550,49 @@ static void mesh_of_mutually_issuing_certificates_is_searched_within_bounds(void
   }
   issue(&leaf, &mesh, &ee);
   const struct ent *anchors[] = {&root};
+  sigcount_reset();
   assert_int_equal(verify_depth(&leaf, pool, CG_X509_VERIFY_MAX_POOL, anchors, 1, 16),
-                   CG_PATH_NO_ISSUER);
+                   CG_PATH_BUDGET);
+  assert_int_equal(sigcount_verifications(), CG_X509_VERIFY_MAX_SIGNATURES);
   ent_free(&root);
   ent_free(&mesh);
+  ent_free(&leaf);
+}
+
+/* Fake CAs named like the issuer, each with a key of its own, and a leaf
+ * that names the anchor as its issuer without a key identifier: every fake
+ * is a candidate.  With CG_X509_VERIFY_MAX_CANDIDATES of them (the anchor
+ * and seven fakes) each one is tried; one more and the search stops at the
+ * limit, before the extra candidate's signature is checked. */
+static void fake_issuers_beyond_the_candidate_limit_stop_the_search(void **state) {
+  (void)state;
+  enum { FAKES = CG_X509_VERIFY_MAX_POOL };
+  struct ent root, signer, fakes[FAKES], leaf;
+  struct opts ca = ca_opts(), ee = leaf_opts();
+  const struct ent *pool[FAKES];
+  ent_init(&root, "Root");
+  issue(&root, NULL, &ca);
+  ent_init(&signer, "Root");
+  ent_init(&leaf, "Device");
+  ee.akid = false;
+  issue(&leaf, &signer, &ee);
+  for (size_t i = 0; i < FAKES; i++) {
+    ent_init(&fakes[i], "Root");
+    issue(&fakes[i], NULL, &ca);
+    pool[i] = &fakes[i];
+  }
+  const struct ent *anchors[] = {&root};
+  sigcount_reset();
+  assert_int_equal(verify(&leaf, pool, CG_X509_VERIFY_MAX_CANDIDATES - 1, anchors, 1),
+                   CG_PATH_BAD_SIGNATURE);
+  assert_int_equal(sigcount_verifications(), CG_X509_VERIFY_MAX_CANDIDATES);
+  sigcount_reset();
+  assert_int_equal(verify(&leaf, pool, FAKES, anchors, 1), CG_PATH_BUDGET);
+  assert_int_equal(sigcount_verifications(), CG_X509_VERIFY_MAX_CANDIDATES);
+  ent_free(&root);
+  ent_free(&signer);
+  for (size_t i = 0; i < FAKES; i++)
+    ent_free(&fakes[i]);
   ent_free(&leaf);
 }
 
@@ -1131,6 +1171,7 @@ int main(void) {
       cmocka_unit_test(missing_intermediate_gives_no_issuer),
       cmocka_unit_test(loop_in_the_pool_ends_with_no_issuer),
       cmocka_unit_test(mesh_of_mutually_issuing_certificates_is_searched_within_bounds),
+      cmocka_unit_test(fake_issuers_beyond_the_candidate_limit_stop_the_search),
       cmocka_unit_test(leaf_signed_by_another_key_under_the_anchor_name_is_refused),
       cmocka_unit_test(issuers_with_keys_outside_the_bounds_are_never_used),
       cmocka_unit_test(tampered_leaf_gives_bad_signature),
