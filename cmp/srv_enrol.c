@@ -234,15 +234,27 @@ void ca_waiting(struct cmp_exchange *ex) {
 bool take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
   uint8_t *der = cg_arena_dup(ex->arena, cert, len);
   struct cg_x509 x;
-  char *subject = cg_arena_alloc(ex->arena, 1024), *issuer = cg_arena_alloc(ex->arena, 1024);
+  if (der == NULL) {
+    fail(ex, CG_ENOMEM, "out of memory");
+    return false;
+  }
+  if (cg_x509_parse(der, len, &x)) {
+    fail(ex, CG_ECA_UNAVAILABLE, "the CA returned an unusable certificate");
+    return false;
+  }
+  /* Names as text take at most 4 characters per octet (core/x509.h), so
+   * whatever subject a request was allowed to ask for fits. */
+  size_t subject_cap = 4 * x.subject.len + 1, issuer_cap = 4 * x.issuer.len + 1;
+  char *subject = cg_arena_alloc(ex->arena, subject_cap);
+  char *issuer = cg_arena_alloc(ex->arena, issuer_cap);
   char *sans = cg_arena_alloc(ex->arena, 1024), *key_type = cg_arena_alloc(ex->arena, 64);
-  if (der == NULL || subject == NULL || issuer == NULL || sans == NULL || key_type == NULL) {
+  if (subject == NULL || issuer == NULL || sans == NULL || key_type == NULL) {
     fail(ex, CG_ENOMEM, "out of memory");
     return false;
   }
   struct cmp_cert_record *c = &ex->cert;
-  if (cg_x509_parse(der, len, &x) || cg_name_to_string(x.subject, subject, 1024) ||
-      cg_name_to_string(x.issuer, issuer, 1024) || cg_spki_describe(x.spki, key_type, 64)) {
+  if (cg_name_to_string(x.subject, subject, subject_cap) ||
+      cg_name_to_string(x.issuer, issuer, issuer_cap) || cg_spki_describe(x.spki, key_type, 64)) {
     fail(ex, CG_ECA_UNAVAILABLE, "the CA returned an unusable certificate");
     return false;
   }

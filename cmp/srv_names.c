@@ -27,11 +27,14 @@
 #include <arpa/inet.h>
 
 #include "cmp/server_int.h"
+#include "core/certbuild.h"
 #include "core/err.h"
 #include "core/oid.h"
 #include "core/x509.h"
 
-#define MAX_SANS 64
+/* The bound of core/certbuild.h, which refuses more when the request is
+ * read; a certificate being updated was issued within it too. */
+#define MAX_SANS CERT_MAX_SAN_NAMES
 #define NAME_TEXT 1024
 
 struct sans {
@@ -201,15 +204,34 @@ static bool not_ours(struct cmp_exchange *ex, struct der_view subject) {
   return true;
 }
 
+/* The RFC 4514 text of a Name in the arena (*out), sized so that any Name
+ * fits (at most 4 characters per octet, core/x509.h).  0, CG_EDER (not a
+ * Name) or CG_ENOMEM. */
+static int name_text(struct cmp_exchange *ex, struct der_view name, char **out) {
+  size_t cap = 4 * name.len + 1;
+  char *text = cg_arena_alloc(ex->arena, cap);
+  if (text == NULL)
+    return CG_ENOMEM;
+  if (cg_name_to_string(name, text, cap) != 0)
+    return CG_EDER;
+  *out = text;
+  return 0;
+}
+
 /* A kur keeps the identity of the certificate it updates. */
 static bool same_as_old(struct cmp_exchange *ex, const char *subject, struct sans *asked) {
   struct cg_x509 old;
-  char *old_subject = cg_arena_alloc(ex->arena, NAME_TEXT);
+  char *old_subject;
   struct sans had;
-  if (old_subject == NULL || ex->found_cert.p == NULL ||
-      cg_x509_parse(ex->found_cert.p, ex->found_cert.len, &old) != 0 ||
-      cg_name_to_string(old.subject, old_subject, NAME_TEXT) != 0)
+  int err = CG_EDER;
+  if (ex->found_cert.p == NULL || cg_x509_parse(ex->found_cert.p, ex->found_cert.len, &old) != 0 ||
+      (err = name_text(ex, old.subject, &old_subject)) != 0) {
+    if (err == CG_ENOMEM) {
+      fail(ex, CG_ENOMEM, "out of memory");
+      return false;
+    }
     return refuse(ex, "the certificate to update cannot be read%s%s", "", "");
+  }
   if (strcmp(subject, old_subject) != 0)
     return refuse(ex, "a kur keeps the subject of the certificate it updates (%s), not %s",
                   old_subject, subject);
@@ -224,15 +246,17 @@ static bool same_as_old(struct cmp_exchange *ex, const char *subject, struct san
 bool check_names(struct cmp_exchange *ex) {
   const struct cmp_profile *p = ex->prof;
   const struct cmp_issue_request *is = &ex->issue;
-  char *subject = cg_arena_alloc(ex->arena, NAME_TEXT);
   struct sans asked;
-  if (subject == NULL) {
+  char *subject;
+  /* A subject of any size the request could ask for (core/certbuild.h) has
+   * room for its text. */
+  int err = name_text(ex, is->subject, &subject);
+  if (err == CG_ENOMEM) {
     fail(ex, CG_ENOMEM, "out of memory");
     return false;
   }
-  if (cg_name_to_string(is->subject, subject, NAME_TEXT) != 0)
-    return refuse(ex, "the subject cannot be read as text, or is longer than 1023 characters%s%s",
-                  "", "");
+  if (err != 0)
+    return refuse(ex, "the subject cannot be read as text%s%s", "", "");
   if (!read_sans(ex, is->extensions, &asked) || !not_ours(ex, is->subject))
     return false;
   unsigned extra = asked.types & ~p->san_types;

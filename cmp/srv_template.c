@@ -4,14 +4,19 @@
  * p10cr.  These checks run before the request is authenticated, looked up
  * or stored, so a request refused here costs no key derivation, no
  * signature check and no row: its answer is signed by the RA and nothing of
- * it is kept.  What it may ask for is bounded by core/crypto.h (the public
- * key).
+ * it is kept.  What it may ask for is bounded by core/certbuild.h (subject
+ * and subjectAltName: RDNs, names and octets) and core/crypto.h (the public
+ * key), so a request past them is refused as the requester's fault,
+ * badCertTemplate or badAlg with a statusString naming the bound, instead of
+ * failing later, when the certificate is built, as an internal error.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cmp/server_int.h"
+#include "core/certbuild.h"
 #include "core/err.h"
+#include "core/oid.h"
 
 bool template_spki(struct cmp_exchange *ex, const struct cmp_cert_template *t,
                    struct der_view *out) {
@@ -52,12 +57,41 @@ static int check_key(struct cmp_exchange *ex, struct der_view spki) {
   return CG_EBAD_KEY;
 }
 
+/* The subject and the subjectAltName asked for (either may be absent), within
+ * the bounds of core/certbuild.h.  A subjectAltName extension that cannot be
+ * found for malformed extensions is left to the CA, which refuses it if it
+ * would copy it. */
+static int check_sizes(struct cmp_exchange *ex, struct der_view subject,
+                       struct der_view extensions) {
+  enum { WHY = 96 };
+  char *why = cg_arena_alloc(ex->arena, WHY);
+  struct der_view san;
+  bool critical;
+  if (why == NULL) {
+    ex->detail = "out of memory";
+    return CG_ENOMEM;
+  }
+  ex->detail = why;
+  if (subject.p != NULL && cert_check_subject(subject, why, WHY) != 0)
+    return CG_EBAD_TEMPLATE;
+  if (extensions.p != NULL &&
+      cg_x509_find_ext(extensions, cg_oid(CG_OID_EXT_SAN), &san, &critical) == 1 &&
+      cert_check_san_size(san, why, WHY) != 0)
+    return CG_EBAD_TEMPLATE;
+  ex->detail = NULL;
+  return 0;
+}
+
 int check_template(struct cmp_exchange *ex) {
-  struct der_view spki = {NULL, 0};
+  struct der_view spki = {NULL, 0}, subject, extensions;
   if (ex->msg.type == CMP_P10CR) {
+    subject = ex->p10.subject;
+    extensions = ex->p10.extensions;
     spki = ex->p10.spki;
   } else if (ex->msg.type == CMP_IR || ex->msg.type == CMP_CR || ex->msg.type == CMP_KUR) {
     const struct cmp_cert_template *t = &ex->msg.u.cert_req.req[0].tmpl;
+    subject = t->subject;
+    extensions = t->extensions;
     if (t->public_key.p != NULL && !template_spki(ex, t, &spki)) {
       ex->detail = "out of memory";
       return CG_ENOMEM;
@@ -65,5 +99,6 @@ int check_template(struct cmp_exchange *ex) {
   } else {
     return 0;
   }
-  return check_key(ex, spki);
+  int err = check_sizes(ex, subject, extensions);
+  return err ? err : check_key(ex, spki);
 }

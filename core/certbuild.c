@@ -12,11 +12,14 @@
  */
 #include "core/certbuild.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/err.h"
+#include "core/x509.h"
 
 void cert_write_sig_alg(struct der_writer *w, enum cg_sig_scheme scheme, enum cg_hash hash) {
   size_t m = der_begin(w, DER_SEQUENCE);
@@ -55,9 +58,54 @@ static bool dns_name_ok(struct der_view v) {
   return label > 0 && v.p[v.len - 1] != '-';
 }
 
+/* CG_EBAD_TEMPLATE, with the sentence fmt makes written into why. */
+static int refuse(char *why, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int refuse(char *why, size_t cap, const char *fmt, ...) {
+  va_list ap;
+  if (why != NULL && cap > 0) {
+    va_start(ap, fmt);
+    vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+  }
+  return CG_EBAD_TEMPLATE;
+}
+
+int cert_check_subject(struct der_view name, char *why, size_t cap) {
+  size_t rdns;
+  if (cg_name_rdns(name, &rdns) != 0)
+    return refuse(why, cap, "the subject is not a DER Name");
+  if (rdns > CERT_MAX_RDNS)
+    return refuse(why, cap, "the subject has %zu RDNs; at most %d", rdns, CERT_MAX_RDNS);
+  if (name.len > CERT_MAX_NAME_LEN)
+    return refuse(why, cap, "the subject is %zu octets long; at most %d", name.len,
+                  CERT_MAX_NAME_LEN);
+  return 0;
+}
+
+/* RFC 5280 §4.2.1.6: GeneralNames ::= SEQUENCE SIZE (1..MAX) OF GeneralName.
+ * The names are counted as far as they read; one that does not is
+ * cert_check_san()'s to refuse. */
+int cert_check_san_size(struct der_view value, char *why, size_t cap) {
+  struct der_reader top, seq;
+  size_t n = 0;
+  der_reader_view(&top, value);
+  if (der_enter(&top, DER_SEQUENCE, &seq) == 0)
+    while (!der_at_end(&seq) && der_next(&seq, NULL) == 0)
+      n++;
+  if (n > CERT_MAX_SAN_NAMES)
+    return refuse(why, cap, "the subjectAltName has %zu names; at most %d", n, CERT_MAX_SAN_NAMES);
+  if (value.len > CERT_MAX_SAN_LEN)
+    return refuse(why, cap, "the subjectAltName is %zu octets long; at most %d", value.len,
+                  CERT_MAX_SAN_LEN);
+  return 0;
+}
+
 int cert_check_san(struct der_view value) {
   struct der_reader top, seq;
   struct der_tlv t;
+  if (cert_check_san_size(value, NULL, 0) != 0)
+    return CG_EBAD_TEMPLATE;
   der_reader_view(&top, value);
   if (der_enter(&top, DER_SEQUENCE, &seq) || der_at_end(&seq))
     return CG_EBAD_TEMPLATE;

@@ -42,15 +42,39 @@ struct cert_spec {
   struct der_view san;         /* subjectAltName extnValue contents to copy; p NULL: none */
 };
 
+/* What a request may ask to be written into a certificate: its subject (at
+ * most CERT_MAX_RDNS RDNs and CERT_MAX_NAME_LEN octets) and its
+ * subjectAltName (at most CERT_MAX_SAN_NAMES names and CERT_MAX_SAN_LEN
+ * octets).  Real devices ask for a few RDNs (X.520 bounds each value: 64
+ * characters for a common name, 128 for a locality) and a handful of names.
+ * Within these bounds every certificate the local CA builds fits its 16 KB
+ * buffer, so a request too large is refused as the requester's fault
+ * (badCertTemplate) when it is read, and never fails later as ours. */
+#define CERT_MAX_RDNS 64
+#define CERT_MAX_NAME_LEN 1024
+#define CERT_MAX_SAN_NAMES 64
+#define CERT_MAX_SAN_LEN 4096
+
+/* Checks a requested subject (a Name, whole TLV) against CERT_MAX_RDNS and
+ * CERT_MAX_NAME_LEN.  0, or CG_EBAD_TEMPLATE (also when it is not a DER
+ * Name) with a sentence naming the limit written into why (cap octets, NUL
+ * terminated; why may be NULL). */
+int cert_check_subject(struct der_view name, char *why, size_t cap);
+/* Checks a requested subjectAltName extnValue (GeneralNames) against
+ * CERT_MAX_SAN_NAMES and CERT_MAX_SAN_LEN; what the names are is
+ * cert_check_san()'s business.  0 or CG_EBAD_TEMPLATE with why as above. */
+int cert_check_san_size(struct der_view value, char *why, size_t cap);
+
 /* AlgorithmIdentifier of a signature: no parameters for ECDSA and EdDSA
  * (RFC 5758 §3.2, RFC 8410 §3), NULL parameters for RSA PKCS#1 v1.5
  * (RFC 4055 §5). */
 void cert_write_sig_alg(struct der_writer *w, enum cg_sig_scheme scheme, enum cg_hash hash);
 
 /* Checks a requested subjectAltName extnValue (GeneralNames, RFC 5280
- * §4.2.1.6) before it is copied into a certificate: well-formed DER, and only
- * rfc822Name, dNSName (letters, digits, hyphens and dots; no wildcard), URI
- * (printable ASCII) and iPAddress (4 or 16 octets).  0 or CG_EBAD_TEMPLATE. */
+ * §4.2.1.6) before it is copied into a certificate: well-formed DER, within
+ * cert_check_san_size(), and only rfc822Name, dNSName (letters, digits,
+ * hyphens and dots; no wildcard), URI (printable ASCII) and iPAddress (4 or
+ * 16 octets).  0 or CG_EBAD_TEMPLATE. */
 int cert_check_san(struct der_view value);
 
 /* A positive serial of 16 octets (RFC 5280 §4.1.2.2: at most 20): the bits

@@ -585,6 +585,15 @@ static void out_atv(void *ctx, size_t index, struct der_view type, const struct 
   }
 }
 
+int cg_name_rdns(struct der_view name, size_t *rdns) {
+  struct der_reader top;
+  struct der_view raw;
+  der_reader_view(&top, name);
+  if (read_name(&top, &raw, rdns) < 0 || top.p != top.end)
+    return CG_EDER;
+  return 0;
+}
+
 int cg_name_to_string(struct der_view name, char *out, size_t cap) {
   struct sout o = {out, cap, 0, 0};
   struct der_reader top, rdns;

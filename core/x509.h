@@ -37,11 +37,19 @@ int cg_x509_parse(const uint8_t *der, size_t len, struct cg_x509 *out);
 int cg_x509_find_ext(struct der_view extensions, struct der_view oid, struct der_view *value,
                      bool *critical);
 
+/* The number of RDNs of a DER Name (whole TLV, exactly): 0, or CG_EDER when
+ * it is not a Name (RFC 5280 §4.1.2.4: a SEQUENCE of non-empty SETs of
+ * AttributeTypeAndValue). */
+int cg_name_rdns(struct der_view name, size_t *rdns);
+
 /* Writes the RFC 4514 string of a DER Name (whole TLV) into out (NUL
  * terminated): RDNs in reverse order, known attribute types by short name
  * (CN, O, OU, C, L, ST, street, serialNumber, emailAddress, DC, UID), others as
  * dotted OIDs with #hex values; special characters escaped.  An empty Name
- * gives "".  0, CG_EDER or CG_ESPACE. */
+ * gives "".  The string is never longer than 4 characters per octet of the
+ * Name (an escaped control character is 3 for 1; a dotted OID at most 4 per
+ * octet of its encoding; a #hex value 2 per octet), so 4 * name.len + 1
+ * octets always suffice.  0, CG_EDER or CG_ESPACE. */
 int cg_name_to_string(struct der_view name, char *out, size_t cap);
 
 /* Reads up to max PEM "CERTIFICATE" blocks from text into malloc'ed DER

@@ -134,3 +134,49 @@ size_t tu_rsa_spki(unsigned n_bits, bool even_modulus, unsigned e_bits, uint8_t 
     abort();
   return len;
 }
+
+uint8_t *tu_name(size_t n, size_t value_len, bool ctl, size_t *len) {
+  uint8_t *value = malloc(value_len ? value_len : 1), *out = NULL;
+  struct der_writer w;
+  if (value == NULL)
+    abort();
+  memset(value, ctl ? 0x01 : 'a', value_len);
+  /* Measured first, then written. */
+  for (int pass = 0; pass < 2; pass++) {
+    der_writer_init(&w, out, out ? *len : 0);
+    size_t name = der_begin(&w, DER_SEQUENCE);
+    for (size_t i = 0; i < n; i++) {
+      size_t set = der_begin(&w, DER_SET);
+      size_t atv = der_begin(&w, DER_SEQUENCE);
+      der_put_oid(&w, ctl ? CG_OID_AT_SERIAL : CG_OID_AT_CN);
+      der_put_tlv(&w, DER_UTF8_STRING, value, value_len);
+      der_end(&w, atv);
+      der_end(&w, set);
+    }
+    der_end(&w, name);
+    if (der_writer_finish(&w, len) || (pass == 0 && (out = malloc(*len)) == NULL))
+      abort();
+  }
+  free(value);
+  return out;
+}
+
+uint8_t *tu_dns_names(size_t n, size_t name_len, size_t *len) {
+  char name[80];
+  uint8_t *out = NULL;
+  struct der_writer w;
+  if (name_len < 9 || name_len >= sizeof name || name_len - 8 > 63)
+    abort();
+  memset(name, 'a', name_len - 8);
+  memcpy(name + name_len - 8, ".example", 8);
+  for (int pass = 0; pass < 2; pass++) {
+    der_writer_init(&w, out, out ? *len : 0);
+    size_t seq = der_begin(&w, DER_SEQUENCE);
+    for (size_t i = 0; i < n; i++)
+      der_put_tlv(&w, DER_CTX(2), name, name_len);
+    der_end(&w, seq);
+    if (der_writer_finish(&w, len) || (pass == 0 && (out = malloc(*len)) == NULL))
+      abort();
+  }
+  return out;
+}

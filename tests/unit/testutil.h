@@ -26,5 +26,13 @@ void tu_random_bits(unsigned bits, bool odd, uint8_t *out);
  * written into out; returns its length.  No private key exists for it: it
  * serves tests of what is refused before a key is used. */
 size_t tu_rsa_spki(unsigned n_bits, bool even_modulus, unsigned e_bits, uint8_t *out, size_t cap);
+/* A Name of n RDNs, each a common name of value_len octets of letters, or
+ * (when ctl) a serialNumber of value_len control characters, which its
+ * RFC 4514 text writes as "serialNumber=" and three characters each.
+ * Malloc'ed; *len gets its size. */
+uint8_t *tu_name(size_t n, size_t value_len, bool ctl, size_t *len);
+/* GeneralNames (RFC 5280 §4.2.1.6) of n dNSNames "aaa...a.example", each
+ * name_len octets long (9..71: one label of at most 63).  Malloc'ed. */
+uint8_t *tu_dns_names(size_t n, size_t name_len, size_t *len);
 
 #endif

@@ -139,7 +139,7 @@ static int teardown(void **state) {
 struct result {
   bool done;
   int err;
-  uint8_t der[4096];
+  uint8_t der[16384];
   size_t len;
   bool waiting; /* the CA answered CA_WAITING (done never runs) */
 };
@@ -321,6 +321,66 @@ static void test_a_key_outside_the_bounds_is_bad_alg(void **state) {
   }
 }
 
+/* extensions contents holding the subjectAltName whose GeneralNames are
+ * given whole; malloc'ed. */
+static uint8_t *san_ext_of(const uint8_t *names, size_t n, size_t *len) {
+  size_t cap = n + 64;
+  uint8_t *out = malloc(cap);
+  struct der_writer w;
+  assert_non_null(out);
+  der_writer_init(&w, out, cap);
+  size_t ext = der_begin(&w, DER_SEQUENCE);
+  der_put_oid(&w, CG_OID_EXT_SAN);
+  der_put_tlv(&w, DER_OCTET_STRING, names, n);
+  der_end(&w, ext);
+  assert_int_equal(der_writer_finish(&w, len), 0);
+  return out;
+}
+
+/* What core/certbuild.h bounds: a subject of 3000 RDNs (which made the
+ * certificate too large for the CA's buffer: "output buffer too small") and
+ * a subjectAltName of 65 names are the requester's fault; at the limits (64
+ * RDNs, 64 names in 3972 octets) a certificate is made. */
+static void test_subject_and_subject_alt_name_past_their_limits_are_bad_template(void **state) {
+  struct fixture *f = *state;
+  struct cmp_issue_request req;
+  struct result *r = calloc(1, sizeof *r);
+  size_t subject_len, names_len, ext_len;
+  uint8_t *subject = tu_name(3000, 4, false, &subject_len);
+  base_request(f, &req);
+  req.subject = (struct der_view){subject, subject_len};
+  assert_int_equal(issue(f, &req, &policy, r), 0);
+  assert_int_equal(r->err, CG_EBAD_TEMPLATE);
+  free(subject);
+
+  uint8_t *names = tu_dns_names(CERT_MAX_SAN_NAMES + 1, 20, &names_len);
+  uint8_t *ext = san_ext_of(names, names_len, &ext_len);
+  memset(r, 0, sizeof *r);
+  base_request(f, &req);
+  req.extensions = (struct der_view){ext, ext_len};
+  assert_int_equal(issue(f, &req, &policy, r), 0);
+  assert_int_equal(r->err, CG_EBAD_TEMPLATE);
+  free(names);
+  free(ext);
+
+  subject = tu_name(CERT_MAX_RDNS, 4, true, &subject_len);
+  names = tu_dns_names(CERT_MAX_SAN_NAMES, 60, &names_len);
+  ext = san_ext_of(names, names_len, &ext_len);
+  memset(r, 0, sizeof *r);
+  base_request(f, &req);
+  req.subject = (struct der_view){subject, subject_len};
+  req.extensions = (struct der_view){ext, ext_len};
+  assert_int_equal(issue(f, &req, &policy, r), 0);
+  assert_int_equal(r->err, 0);
+  struct cg_x509 c;
+  assert_int_equal(cg_x509_parse(r->der, r->len, &c), 0);
+  assert_true(der_view_is(c.subject, subject, subject_len));
+  free(subject);
+  free(names);
+  free(ext);
+  free(r);
+}
+
 static void test_an_expired_ca_does_not_issue(void **state) {
   struct fixture *f = *state;
   int64_t now = (int64_t)time(NULL);
@@ -423,6 +483,7 @@ int main(void) {
       cmocka_unit_test(test_requested_validity_may_shorten_never_lengthen),
       cmocka_unit_test(test_unsafe_or_malformed_san_is_bad_template),
       cmocka_unit_test(test_a_key_outside_the_bounds_is_bad_alg),
+      cmocka_unit_test(test_subject_and_subject_alt_name_past_their_limits_are_bad_template),
       cmocka_unit_test(test_an_expired_ca_does_not_issue),
       cmocka_unit_test(test_a_key_that_is_not_the_certificates_is_refused_at_start),
       cmocka_unit_test(test_an_unknown_setting_is_refused_at_start),

@@ -2,7 +2,8 @@
  * test_server_limits.c - the bounds the engine holds requests to, in memory
  * (engine_support.c): public keys outside the sizes and curves of
  * core/crypto.h, in a template, a PKCS#10 request or a signer certificate;
- * and the work the path of a signer may cost (core/x509_verify.h).  Such a
+ * subjects and subjectAltNames past the bounds of core/certbuild.h; and the
+ * work the path of a signer may cost (core/x509_verify.h).  Such a
  * request is refused before it is authenticated (a template when it is
  * read, a signer before or while its path is built): the answer is signed
  * by the RA, its statusString names the bound, and nothing of the request is
@@ -84,6 +85,75 @@ static size_t make_csr(const struct cg_key *key, struct der_view subject, struct
   assert_int_equal(der_writer_finish(&w, &len), 0);
   free(info);
   return len;
+}
+
+struct cert_req_msg {
+  struct der_view cert_request, pop;
+};
+
+static void ir_body(struct der_writer *w, const void *arg) {
+  const struct cert_req_msg *m = arg;
+  size_t body = der_begin(w, DER_CTX_CONS(CMP_IR));
+  size_t msgs = der_begin(w, DER_SEQUENCE);
+  size_t msg = der_begin(w, DER_SEQUENCE);
+  der_put_raw(w, m->cert_request.p, m->cert_request.len);
+  der_put_raw(w, m->pop.p, m->pop.len);
+  der_end(w, msg);
+  der_end(w, msgs);
+  der_end(w, body);
+}
+
+/* An ir of c (RFC 4211 CertReqMsg) asking for subject and, when san.p is
+ * not NULL, that subjectAltName, for the device key with its signature POP.
+ * Malloc'ed; *len gets its size. */
+static uint8_t *make_ir_asking(struct client *c, struct der_view subject, struct der_view san,
+                               size_t *len) {
+  uint8_t spki[512], sig[512], pop[600];
+  size_t spki_len, sig_len, pop_len, req_len;
+  size_t cap = subject.len + san.len + 4096;
+  uint8_t *req = malloc(cap), *out = malloc(cap + 4096);
+  struct der_writer w;
+  struct der_reader r, in;
+  assert_non_null(req);
+  assert_non_null(out);
+  assert_int_equal(cg_key_spki(F->dev_key, spki, sizeof spki, &spki_len), 0);
+  /* CertRequest { certReqId 0, CertTemplate { subject [5], publicKey [6],
+   * extensions [9] } } */
+  der_writer_init(&w, req, cap);
+  size_t cr = der_begin(&w, DER_SEQUENCE);
+  der_put_uint64(&w, DER_INTEGER, 0);
+  size_t tmpl = der_begin(&w, DER_SEQUENCE);
+  size_t subj = der_begin(&w, DER_CTX_CONS(5));
+  der_put_raw(&w, subject.p, subject.len);
+  der_end(&w, subj);
+  der_reader_init(&r, spki, spki_len);
+  assert_int_equal(der_enter(&r, DER_SEQUENCE, &in), 0);
+  der_put_tlv(&w, DER_CTX_CONS(6), in.p, (size_t)(in.end - in.p));
+  if (san.p != NULL) {
+    size_t exts = der_begin(&w, DER_CTX_CONS(9));
+    size_t ext = der_begin(&w, DER_SEQUENCE);
+    der_put_oid(&w, CG_OID_EXT_SAN);
+    der_put_tlv(&w, DER_OCTET_STRING, san.p, san.len);
+    der_end(&w, ext);
+    der_end(&w, exts);
+  }
+  der_end(&w, tmpl);
+  der_end(&w, cr);
+  assert_int_equal(der_writer_finish(&w, &req_len), 0);
+  /* RFC 4211 §4.1: POPOSigningKey over the DER of certReq. */
+  struct cg_iov iov = {req, req_len};
+  assert_int_equal(
+      cg_sign(F->dev_key, CG_SIG_ECDSA, CG_HASH_SHA256, &iov, 1, sig, sizeof sig, &sig_len), 0);
+  der_writer_init(&w, pop, sizeof pop);
+  size_t popo = der_begin(&w, DER_CTX_CONS(1));
+  cert_write_sig_alg(&w, CG_SIG_ECDSA, CG_HASH_SHA256);
+  der_put_bit_string(&w, sig, sig_len);
+  der_end(&w, popo);
+  assert_int_equal(der_writer_finish(&w, &pop_len), 0);
+  struct cert_req_msg m = {{req, req_len}, {pop, pop_len}};
+  assert_int_equal(cmp_client_message(&c->mac, &c->hdr, ir_body, &m, out, cap + 4096, len), 0);
+  free(req);
+  return out;
 }
 
 /* Runs req on the default profile and checks the refusal every test here
@@ -214,12 +284,106 @@ static void test_signer_path_through_a_mesh_of_issuers_stops_at_its_budget(void 
   cg_key_free(mesh_key);
 }
 
+/* Asks for subject and san (p NULL: none) in an ir and expects the refusal
+ * saying words. */
+static void assert_ir_refused(struct der_view subject, struct der_view san, const char *words) {
+  struct client c;
+  size_t len;
+  client_init(&c, REF, SECRET);
+  uint8_t *req = make_ir_asking(&c, subject, san, &len);
+  assert_refused_and_nothing_kept(&c, req, len, CG_FI_BAD_CERT_TEMPLATE, words);
+  free(req);
+}
+
+/* A subject of 3000 RDNs made the certificate too large for the CA's buffer
+ * (systemFailure, "output buffer too small"); it is the requester's fault. */
+static void test_subject_of_too_many_rdns_is_bad_cert_template_and_stores_nothing(void **state) {
+  (void)state;
+  size_t len;
+  uint8_t *subject = tu_name(3000, 4, false, &len);
+  assert_ir_refused((struct der_view){subject, len}, (struct der_view){NULL, 0},
+                    "the subject has 3000 RDNs; at most 64");
+  free(subject);
+}
+
+static void test_subject_too_long_is_bad_cert_template(void **state) {
+  (void)state;
+  size_t len;
+  uint8_t *subject = tu_name(1, CERT_MAX_NAME_LEN, false, &len);
+  char words[64];
+  snprintf(words, sizeof words, "the subject is %zu octets long; at most 1024", len);
+  assert_ir_refused((struct der_view){subject, len}, (struct der_view){NULL, 0}, words);
+  free(subject);
+}
+
+static void test_subject_alt_name_past_its_limits_is_bad_cert_template(void **state) {
+  (void)state;
+  size_t san_len;
+  struct der_view subject = {F->dev_name, F->dev_name_len};
+  uint8_t *san = tu_dns_names(CERT_MAX_SAN_NAMES + 1, 20, &san_len);
+  assert_ir_refused(subject, (struct der_view){san, san_len},
+                    "the subjectAltName has 65 names; at most 64");
+  free(san);
+  /* Few enough names, too many octets. */
+  san = tu_dns_names(CERT_MAX_SAN_NAMES, 71, &san_len);
+  assert_true(san_len > CERT_MAX_SAN_LEN);
+  assert_ir_refused(subject, (struct der_view){san, san_len}, "octets long; at most 4096");
+  free(san);
+}
+
+static void test_p10cr_subject_alt_name_past_its_limits_is_bad_cert_template(void **state) {
+  (void)state;
+  size_t san_len, len;
+  uint8_t *san = tu_dns_names(CERT_MAX_SAN_NAMES + 1, 20, &san_len);
+  uint8_t csr[8192], req[16384];
+  size_t csr_len = make_csr(F->dev_key, (struct der_view){F->dev_name, F->dev_name_len},
+                            (struct der_view){san, san_len}, csr, sizeof csr);
+  struct client c;
+  client_init(&c, REF, SECRET);
+  assert_int_equal(
+      cmp_client_p10cr(&c.mac, &c.hdr, (struct der_view){csr, csr_len}, req, sizeof req, &len), 0);
+  assert_refused_and_nothing_kept(&c, req, len, CG_FI_BAD_CERT_TEMPLATE,
+                                  "the subjectAltName has 65 names; at most 64");
+  free(san);
+}
+
+/* At the limits a request is served: 64 RDNs in 964 octets, whose RFC 4514
+ * text (1663 characters) did not fit the 1024-octet buffer the
+ * certificate's record was written to, which failed the request after the
+ * CA had signed; and 64 names in 3972 octets. */
+static void test_subject_and_subject_alt_name_at_their_limits_are_served(void **state) {
+  (void)state;
+  size_t subject_len, san_len, len;
+  uint8_t *subject = tu_name(CERT_MAX_RDNS, 4, true, &subject_len);
+  uint8_t *san = tu_dns_names(CERT_MAX_SAN_NAMES, 60, &san_len);
+  assert_true(subject_len <= CERT_MAX_NAME_LEN && san_len <= CERT_MAX_SAN_LEN);
+  struct client c;
+  struct cmp_msg rsp;
+  client_init(&c, REF, SECRET);
+  uint8_t *req = make_ir_asking(&c, (struct der_view){subject, subject_len},
+                                (struct der_view){san, san_len}, &len);
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_int_equal(rsp.type, CMP_IP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  assert_int_equal(strlen(cmp_exchange_cert(ex)->subject), 64 * 25 + 63);
+  cmp_exchange_free(ex);
+  free(req);
+  free(subject);
+  free(san);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_template_key_outside_the_bounds_is_bad_alg_and_stores_nothing),
       cmocka_unit_test(test_p10cr_key_outside_the_bounds_is_bad_alg),
       cmocka_unit_test(test_signer_key_outside_the_bounds_is_bad_message_check),
       cmocka_unit_test(test_signer_path_through_a_mesh_of_issuers_stops_at_its_budget),
+      cmocka_unit_test(test_subject_of_too_many_rdns_is_bad_cert_template_and_stores_nothing),
+      cmocka_unit_test(test_subject_too_long_is_bad_cert_template),
+      cmocka_unit_test(test_subject_alt_name_past_its_limits_is_bad_cert_template),
+      cmocka_unit_test(test_p10cr_subject_alt_name_past_its_limits_is_bad_cert_template),
+      cmocka_unit_test(test_subject_and_subject_alt_name_at_their_limits_are_served),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

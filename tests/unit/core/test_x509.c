@@ -628,6 +628,45 @@ static void small_buffers_give_espace_and_stay_in_bounds(void **state) {
   free(der);
 }
 
+/* The text of a Name is at most 4 characters per octet (x509.h): control
+ * characters (3 for 1), BMP characters above U+07FF (3 for 2), a dotted OID
+ * of one-octet arcs (4 for 1, "127."), a #hex value (2 for 1), several
+ * values in one RDN. */
+static void name_text_takes_at_most_four_characters_per_octet(void **state) {
+  static const char ctl[] = "\x01\x02\x1f\x7f\x01\x02";
+  static const char bmp[] = "\x08\x00\xff\xfd\x30\x42";
+  struct atv worst[] = {
+      {0, "55 04 05", DER_UTF8_STRING, ctl, sizeof ctl - 1},
+      {1, "2a 7f 7f 7f 7f 7f 7f 7f 7f 7f 7f", DER_OCTET_STRING, "\x00", 1},
+      {1, NULL, DER_BMP_STRING, bmp, sizeof bmp - 1},
+      {2, "7f 7f 7f", DER_NULL, "", 0},
+  };
+  for (size_t n = 1; n <= sizeof worst / sizeof worst[0]; n++) {
+    uint8_t buf[256];
+    char s[4 * sizeof buf + 1];
+    size_t len = build_name(worst, n, buf, sizeof buf);
+    assert_int_equal(cg_name_to_string((struct der_view){buf, len}, s, 4 * len + 1), 0);
+    assert_true(strlen(s) <= 4 * len);
+  }
+}
+
+/* cg_name_rdns() counts the RDNs of what cg_name_to_string() reads. */
+static void rdns_are_counted(void **state) {
+  static const struct atv three[] = {{0, NULL, DER_UTF8_STRING, "a", 0},
+                                     {0, NULL, DER_UTF8_STRING, "b", 0},
+                                     {1, NULL, DER_UTF8_STRING, "c", 0},
+                                     {2, NULL, DER_UTF8_STRING, "d", 0}};
+  static const uint8_t empty[] = {0x30, 0x00}, empty_rdn[] = {0x30, 0x02, 0x31, 0x00};
+  uint8_t buf[128];
+  size_t n = 99, len = build_name(three, 4, buf, sizeof buf);
+  assert_int_equal(cg_name_rdns((struct der_view){buf, len}, &n), 0);
+  assert_int_equal(n, 3);
+  assert_int_equal(cg_name_rdns((struct der_view){empty, sizeof empty}, &n), 0);
+  assert_int_equal(n, 0);
+  assert_int_equal(cg_name_rdns((struct der_view){empty_rdn, sizeof empty_rdn}, &n), CG_EDER);
+  assert_int_equal(cg_name_rdns((struct der_view){buf, len - 1}, &n), CG_EDER);
+}
+
 static int name_rc(const char *hex) {
   size_t n;
   uint8_t *p = tu_hex(hex, &n);
@@ -823,6 +862,8 @@ int main(void) {
       cmocka_unit_test(string_types_convert_to_utf8),
       cmocka_unit_test(empty_name_gives_empty_string),
       cmocka_unit_test(small_buffers_give_espace_and_stay_in_bounds),
+      cmocka_unit_test(name_text_takes_at_most_four_characters_per_octet),
+      cmocka_unit_test(rdns_are_counted),
       cmocka_unit_test(malformed_names_are_rejected),
       cmocka_unit_test(name_prefixes_are_rejected),
       cmocka_unit_test(hex_is_lowercase_and_terminated),
