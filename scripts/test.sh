@@ -32,11 +32,11 @@ cmake --build build-fuzz -j"$jobs"
 echo "== fuzz (${fuzz_seconds}s per target)"
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
-for target in fuzz_pkimessage fuzz_der fuzz_client_response fuzz_transport fuzz_config; do
+for target in fuzz_pkimessage fuzz_der fuzz_client_response fuzz_transport fuzz_config fuzz_p10; do
   mkdir -p "$corpus/$target"
   build-fuzz/tests/$target -max_total_time="$fuzz_seconds" -print_final_stats=1 \
     -artifact_prefix="$corpus/$target-" "$corpus/$target" tests/vectors/cmp tests/vectors/x509 \
-    tests/vectors/transport tests/vectors/config \
+    tests/vectors/transport tests/vectors/config tests/vectors/p10 \
     2>"$corpus/$target.log" || { tail -50 "$corpus/$target.log"; echo "FAILED: $target"; exit 1; }
   grep -E 'Done [0-9]+ runs' "$corpus/$target.log" | sed "s/^/$target: /"
 done
