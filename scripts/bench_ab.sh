@@ -1,83 +1,47 @@
 #!/usr/bin/env bash
-# bench_ab.sh - A/B of cmpgw binaries under the same load, alternating, so
-# that the drift of a shared machine falls on every side alike.  For each
-# round and each binary: a fresh gateway (`cmpgw init`, one secret), the
-# daemon on CPU 1, the load generator on CPU 0, one line of numbers.
-#
-# Usage: scripts/bench_ab.sh SIDE...
-#   SIDE is a cmpgw binary, optionally followed by settings of its generated
-#   cmpgw.conf: BINARY:KEY=VALUE[,KEY=VALUE...], e.g. (commit pacing off and on)
-#   scripts/bench_ab.sh build/cmpgw build/cmpgw:commit_interval_us=2000
-# Environment:
-#   ROUNDS (3)  rounds of all binaries
-#   SECS (10)   seconds per run
-#   LOAD        "cmpload" (default; CMPLOAD=path to the cmpload binary,
-#               default ../shared/tools/cmpload/cmpload) or "bench" (the
-#               first binary's `cmpgw bench cmp`)
-#   CLIENTS     cmpload threads or bench sessions (16)
-#   COMPUTE     if set, written as [server] compute (auto, threadpool, inline)
-#   RATE        with LOAD=bench: --rate (transactions per second), for latency
-#               at a given load rather than at saturation
-# Build the other side with e.g. `git worktree add /tmp/old REV` and
-# `cmake -S /tmp/old -B /tmp/old/build -DCG_WOLFSSL_PREFIX=$PWD/.deps/wolfssl`.
+# bench_ab.sh OLD NEW - two builds of cmpgw against each other, alternating
+# (the machine's mood drifts; alternation spreads it over both): a fresh
+# gateway of each (the local CA, compute on CPU 1), `cmpgw bench cmp` of the
+# same build on CPU 0, MAC ir + certConf from 64 sessions, flat out and at
+# 1,000/s, ROUNDS times each (default 2).  Prints one line per run: tps, p99
+# and the gateway's CPU per transaction (from /proc).
+# Usage: scripts/bench_ab.sh OLD/cmpgw NEW/cmpgw   Environment: BENCH_SECONDS
+# (default 8), ROUNDS.
 set -euo pipefail
-[ $# -ge 1 ] || { sed -n '2,22p' "$0" >&2; exit 2; }
 cd "$(dirname "$0")/.."
-rounds=${ROUNDS:-3}
-secs=${SECS:-10}
-load=${LOAD:-cmpload}
-clients=${CLIENTS:-16}
-cmpload=${CMPLOAD:-$PWD/../shared/tools/cmpload/cmpload}
-command -v taskset >/dev/null || { echo "bench_ab: taskset is needed" >&2; exit 2; }
-if [ "$load" = cmpload ] && [ ! -x "$cmpload" ]; then
-  echo "bench_ab: no cmpload at $cmpload (build it with make, or set CMPLOAD)" >&2
-  exit 2
-fi
-first=${1%%:*} # its `bench cmp` loads every side alike
-work=$(mktemp -d)
-pid=""
-trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-
+[ $# -eq 2 ] && [ -x "$1" ] && [ -x "$2" ] || { echo "usage: $0 OLD/cmpgw NEW/cmpgw" >&2; exit 2; }
+command -v taskset >/dev/null || { echo "bench: taskset is needed" >&2; exit 2; }
+secs=${BENCH_SECONDS:-8}
+rounds=${ROUNDS:-2}
 # shellcheck source=bench_lib.sh
 . scripts/bench_lib.sh
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 
-run() { # SIDE DIR
-  local bin=${1%%:*} d=$2 ref secret port e
-  local -a kv=() edits=() want=()
-  [ -z "${COMPUTE:-}" ] || edits+=("s/^compute = .*/compute = $COMPUTE/")
-  if [ "$bin" != "$1" ]; then
-    IFS=, read -ra kv <<<"${1#*:}"
-    for e in "${kv[@]}"; do
-      [[ $e =~ ^([a-z_]+)=([A-Za-z0-9_.]+)$ ]] || { echo "bench_ab: bad setting '$e'" >&2; exit 2; }
-      edits+=("s/^${BASH_REMATCH[1]} = .*/${BASH_REMATCH[1]} = ${BASH_REMATCH[2]}/")
-      want+=("${BASH_REMATCH[1]} = ${BASH_REMATCH[2]}")
-    done
-  fi
-  bench_gateway "$bin" "$d" "${edits[@]}" || exit 2
-  for e in "${want[@]}"; do
-    grep -qxF "$e" "$d/cmpgw.conf" ||
-      { echo "bench_ab: no '${e%% =*}' in cmpgw.conf" >&2; kill "$GW_PID"; exit 2; }
-  done
-  pid=$GW_PID port=$GW_PORT ref=$GW_REF secret=$GW_SECRET
-  if [ "$load" = cmpload ]; then
-    taskset -c 0 "$cmpload" --url "http://127.0.0.1:$port/.well-known/cmp" --threads "$clients" \
-      --duration "$secs" --warmup 2 --secret "$secret" --ref "$ref" --server-pid "$pid" 2>&1 | tail -1
-  else
-    taskset -c 0 "$first" bench cmp --url "http://127.0.0.1:$port/.well-known/cmp" --ref "$ref" \
-      --secret "$secret" --sessions "$clients" --duration "$secs" ${RATE:+--rate "$RATE"} \
-      --server-pid "$pid" 2>&1 |
-      grep -v ' INFO '
-  fi
-  kill "$pid"
-  wait "$pid" 2>/dev/null || true
-  pid=""
+run() { # NAME BINARY RATE (0: flat out)
+  local d="$work/$1-$3" extra=() out c0 c1 ok
+  rm -rf "$d"
+  bench_gateway "$2" "$d" 's/^max_connections = .*/max_connections = 20000/'
+  c0=$(cpu_of "$GW_PID")
+  [ "$3" != 0 ] && extra=(--rate "$3")
+  out=$(taskset -c 0 "$2" bench cmp --url "http://127.0.0.1:$GW_PORT/.well-known/cmp" \
+    --ref "$GW_REF" --secret "$GW_SECRET" --op ir --sessions 64 --duration "$secs" \
+    "${extra[@]}" 2>&1 | grep '^cmp:')
+  c1=$(cpu_of "$GW_PID")
+  kill "$GW_PID"
+  wait "$GW_PID" 2>/dev/null || true
+  ok=$(echo "$out" | sed -E 's/.* ok=([0-9]+).*/\1/')
+  printf '%-4s rate=%-5s %s %s cpu_ms_per_tx=%s\n' "$1" "$3" \
+    "$(echo "$out" | grep -oE 'tps=[0-9.]+')" "$(echo "$out" | grep -oE 'p99_ms=[0-9.]+')" \
+    "$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v n="$ok" 'BEGIN { printf "%.3f", (b - a) * 1000 / hz / n }')"
 }
 
-for r in $(seq "$rounds"); do
-  i=0
-  for bin in "$@"; do
-    i=$((i + 1))
-    line=$(run "$bin" "$work/r$r-b$i") || exit 2
-    printf '%s  %s\n' "$bin" "$(echo "$line" | grep -oE '(tps|p50_ms|p99_ms|server_cpu_ms_per_tx|fail|failed)=[0-9.]+' | tr '\n' ' ')"
+echo "== machine: $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%M:%SZ); ${secs} s per run"
+for rate in 0 1000; do
+  for _ in $(seq "$rounds"); do
+    run old "$1" "$rate"
+    run new "$2" "$rate"
   done
 done
