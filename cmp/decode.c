@@ -13,9 +13,9 @@
 #include "core/oid.h"
 
 static const char *const body_names[] = {
-    "ir", "ip", "cr", "cp", "p10cr", "popdecc", "popdecr", "kur", "kup",
-    "krr", "krp", "rr", "rp", "ccr", "ccp", "ckuann", "cann", "rann",
-    "crlann", "pkiconf", "nested", "genm", "genp", "error", "certConf", "pollReq", "pollRep",
+#define X(name, tag, text) [tag] = text,
+    CMP_BODY_MAP(X)
+#undef X
 };
 
 const char *cmp_body_name(int type) {

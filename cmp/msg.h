@@ -29,13 +29,41 @@
 #define CMP_MAX_REQS 4        /* CertReqMsg per ir/cr/kur, CertStatus per certConf */
 #define CMP_MAX_CONTROLS 8    /* controls per CertRequest */
 
-/* PKIBody CHOICE tags, RFC 9810 §5.1.2. */
+/* PKIBody choices, RFC 9810 §5.1.2: X(NAME, tag, name as logged).  The enum
+ * and cmp_body_name() come from this table. */
+#define CMP_BODY_MAP(X)             \
+  X(IR, 0, "ir")              \
+  X(IP, 1, "ip")              \
+  X(CR, 2, "cr")              \
+  X(CP, 3, "cp")              \
+  X(P10CR, 4, "p10cr")        \
+  X(POPDECC, 5, "popdecc")    \
+  X(POPDECR, 6, "popdecr")    \
+  X(KUR, 7, "kur")            \
+  X(KUP, 8, "kup")            \
+  X(KRR, 9, "krr")            \
+  X(KRP, 10, "krp")           \
+  X(RR, 11, "rr")             \
+  X(RP, 12, "rp")             \
+  X(CCR, 13, "ccr")           \
+  X(CCP, 14, "ccp")           \
+  X(CKUANN, 15, "ckuann")     \
+  X(CANN, 16, "cann")         \
+  X(RANN, 17, "rann")         \
+  X(CRLANN, 18, "crlann")     \
+  X(PKICONF, 19, "pkiconf")   \
+  X(NESTED, 20, "nested")     \
+  X(GENM, 21, "genm")         \
+  X(GENP, 22, "genp")         \
+  X(ERROR, 23, "error")       \
+  X(CERTCONF, 24, "certConf") \
+  X(POLLREQ, 25, "pollReq")   \
+  X(POLLREP, 26, "pollRep")
+
 enum cmp_body_type {
-  CMP_IR = 0, CMP_IP = 1, CMP_CR = 2, CMP_CP = 3, CMP_P10CR = 4, CMP_POPDECC = 5,
-  CMP_POPDECR = 6, CMP_KUR = 7, CMP_KUP = 8, CMP_KRR = 9, CMP_KRP = 10, CMP_RR = 11,
-  CMP_RP = 12, CMP_CCR = 13, CMP_CCP = 14, CMP_CKUANN = 15, CMP_CANN = 16, CMP_RANN = 17,
-  CMP_CRLANN = 18, CMP_PKICONF = 19, CMP_NESTED = 20, CMP_GENM = 21, CMP_GENP = 22,
-  CMP_ERROR = 23, CMP_CERTCONF = 24, CMP_POLLREQ = 25, CMP_POLLREP = 26,
+#define X(name, tag, text) CMP_##name = tag,
+  CMP_BODY_MAP(X)
+#undef X
 };
 /* "ir", "ip", ... ; "unknown" past the list. */
 const char *cmp_body_name(int type);

@@ -40,6 +40,28 @@ const char *cg_strerror(int err) {
   return err == 0 ? "success" : e ? e->msg : err < 0 ? uv_strerror(err) : "unknown error";
 }
 
+int cg_err_from_uv(int e) {
+  if (e == 0 || lookup(e) != NULL)
+    return e;
+  switch (e) {
+  case UV_EADDRINUSE: return CG_EADDR_IN_USE;
+  case UV_EACCES:
+  case UV_EPERM: return CG_EACCESS;
+  case UV_EADDRNOTAVAIL: return CG_EADDR_NOT_AVAIL;
+  case UV_ENOMEM:
+  case UV_ENOBUFS: return CG_ENOMEM;
+  case UV_ECONNREFUSED:
+  case UV_ENETUNREACH:
+  case UV_EHOSTUNREACH: return CG_ECONNECT;
+  case UV_ETIMEDOUT: return CG_ETIMEOUT;
+  case UV_ECONNRESET:
+  case UV_EPIPE:
+  case UV_EOF: return CG_ECLOSED;
+  case UV_EINVAL: return CG_EINVAL;
+  default: return CG_EIO;
+  }
+}
+
 enum cg_err_class cg_err_class(int err) {
   const struct entry *e = lookup(err);
   return err == 0 ? CG_CLASS_OK : e ? e->cls : CG_CLASS_INTERNAL;
@@ -60,12 +82,9 @@ int cg_err_from_failinfo(int bit) {
 }
 
 static const char *const failinfo_names[] = {
-    "badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId", "badDataFormat",
-    "wrongAuthority", "incorrectData", "missingTimeStamp", "badPOP", "certRevoked",
-    "certConfirmed", "wrongIntegrity", "badRecipientNonce", "timeNotAvailable",
-    "unacceptedPolicy", "unacceptedExtension", "addInfoNotAvailable", "badSenderNonce",
-    "badCertTemplate", "signerNotTrusted", "transactionIdInUse", "unsupportedVersion",
-    "notAuthorized", "systemUnavail", "systemFailure", "duplicateCertReq",
+#define X(name, bit, asn1) [bit] = asn1,
+    CG_FAILINFO_MAP(X)
+#undef X
 };
 
 const char *cg_failinfo_name(int bit) {

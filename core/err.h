@@ -13,36 +13,42 @@
 #ifndef CG_CORE_ERR_H
 #define CG_CORE_ERR_H
 
-/* PKIFailureInfo bit numbers, RFC 9810 §5.2.3 (BIT STRING, bit 0 first). */
+/* PKIFailureInfo bits, RFC 9810 §5.2.3 (BIT STRING, bit 0 first):
+ * X(NAME, bit, ASN.1 name).  The enum and the names come from this table. */
+#define CG_FAILINFO_MAP(X)                                   \
+  X(BAD_ALG, 0, "badAlg")                              \
+  X(BAD_MESSAGE_CHECK, 1, "badMessageCheck")           \
+  X(BAD_REQUEST, 2, "badRequest")                      \
+  X(BAD_TIME, 3, "badTime")                            \
+  X(BAD_CERT_ID, 4, "badCertId")                       \
+  X(BAD_DATA_FORMAT, 5, "badDataFormat")               \
+  X(WRONG_AUTHORITY, 6, "wrongAuthority")              \
+  X(INCORRECT_DATA, 7, "incorrectData")                \
+  X(MISSING_TIME_STAMP, 8, "missingTimeStamp")         \
+  X(BAD_POP, 9, "badPOP")                              \
+  X(CERT_REVOKED, 10, "certRevoked")                   \
+  X(CERT_CONFIRMED, 11, "certConfirmed")               \
+  X(WRONG_INTEGRITY, 12, "wrongIntegrity")             \
+  X(BAD_RECIPIENT_NONCE, 13, "badRecipientNonce")      \
+  X(TIME_NOT_AVAILABLE, 14, "timeNotAvailable")        \
+  X(UNACCEPTED_POLICY, 15, "unacceptedPolicy")         \
+  X(UNACCEPTED_EXTENSION, 16, "unacceptedExtension")   \
+  X(ADD_INFO_NOT_AVAILABLE, 17, "addInfoNotAvailable") \
+  X(BAD_SENDER_NONCE, 18, "badSenderNonce")            \
+  X(BAD_CERT_TEMPLATE, 19, "badCertTemplate")          \
+  X(SIGNER_NOT_TRUSTED, 20, "signerNotTrusted")        \
+  X(TRANSACTION_ID_IN_USE, 21, "transactionIdInUse")   \
+  X(UNSUPPORTED_VERSION, 22, "unsupportedVersion")     \
+  X(NOT_AUTHORIZED, 23, "notAuthorized")               \
+  X(SYSTEM_UNAVAIL, 24, "systemUnavail")               \
+  X(SYSTEM_FAILURE, 25, "systemFailure")               \
+  X(DUPLICATE_CERT_REQ, 26, "duplicateCertReq")
+
 enum cg_failinfo {
   CG_FI_NONE = -1,
-  CG_FI_BAD_ALG = 0,
-  CG_FI_BAD_MESSAGE_CHECK = 1,
-  CG_FI_BAD_REQUEST = 2,
-  CG_FI_BAD_TIME = 3,
-  CG_FI_BAD_CERT_ID = 4,
-  CG_FI_BAD_DATA_FORMAT = 5,
-  CG_FI_WRONG_AUTHORITY = 6,
-  CG_FI_INCORRECT_DATA = 7,
-  CG_FI_MISSING_TIME_STAMP = 8,
-  CG_FI_BAD_POP = 9,
-  CG_FI_CERT_REVOKED = 10,
-  CG_FI_CERT_CONFIRMED = 11,
-  CG_FI_WRONG_INTEGRITY = 12,
-  CG_FI_BAD_RECIPIENT_NONCE = 13,
-  CG_FI_TIME_NOT_AVAILABLE = 14,
-  CG_FI_UNACCEPTED_POLICY = 15,
-  CG_FI_UNACCEPTED_EXTENSION = 16,
-  CG_FI_ADD_INFO_NOT_AVAILABLE = 17,
-  CG_FI_BAD_SENDER_NONCE = 18,
-  CG_FI_BAD_CERT_TEMPLATE = 19,
-  CG_FI_SIGNER_NOT_TRUSTED = 20,
-  CG_FI_TRANSACTION_ID_IN_USE = 21,
-  CG_FI_UNSUPPORTED_VERSION = 22,
-  CG_FI_NOT_AUTHORIZED = 23,
-  CG_FI_SYSTEM_UNAVAIL = 24,
-  CG_FI_SYSTEM_FAILURE = 25,
-  CG_FI_DUPLICATE_CERT_REQ = 26,
+#define X(name, bit, asn1) CG_FI_##name = bit,
+  CG_FAILINFO_MAP(X)
+#undef X
 };
 
 enum cg_err_class { CG_CLASS_OK, CG_CLASS_PEER, CG_CLASS_TRANSPORT, CG_CLASS_INTERNAL };
@@ -99,6 +105,9 @@ enum cg_err_class { CG_CLASS_OK, CG_CLASS_PEER, CG_CLASS_TRANSPORT, CG_CLASS_INT
   X(CA_FAILURE, INTERNAL, SYSTEM_FAILURE, "the CA failed")                        \
   X(CERT_EXISTS, INTERNAL, SYSTEM_FAILURE, "a certificate with this serial is recorded already") \
   X(ADDR_LIMIT, PEER, SYSTEM_UNAVAIL, "this client address is over its limit") \
+  X(ADDR_IN_USE, TRANSPORT, NONE, "address already in use")                          \
+  X(ACCESS, TRANSPORT, NONE, "permission denied")                                    \
+  X(ADDR_NOT_AVAIL, TRANSPORT, NONE, "address not available on this host")                \
   X(KEY_MODE, INTERNAL, SYSTEM_FAILURE, "group or others can access this key file")
 
 enum cg_err {
@@ -120,6 +129,12 @@ const char *cg_failinfo_name(int bit);
 /* The message of a CG_E* code or of a negative libuv (errno) error: every
  * error the gateway logs goes through this one function. */
 const char *cg_strerror(int err);
+/* A libuv error as the CG_E* code a layer above transports/ sees (the
+ * transports translate at their boundary; their detail text keeps libuv's
+ * words): CG_EADDR_IN_USE, CG_EACCESS, CG_EADDR_NOT_AVAIL, CG_ENOMEM,
+ * CG_ECONNECT, CG_ETIMEOUT, CG_ECLOSED, CG_EINVAL, else CG_EIO.  0 stays 0,
+ * a CG_E* code stays itself. */
+int cg_err_from_uv(int uv_err);
 /* The error that a PKIFailureInfo bit reports: the first peer error of the
  * table with that bit, CG_ECA_UNAVAILABLE for systemUnavail, CG_ECA_FAILURE
  * for systemFailure and for bits RFC 9810 §5.2.3 does not define. */

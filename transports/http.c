@@ -939,7 +939,7 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
     if (srv->own_admission)
       cg_admission_free(srv->admission);
     free(srv);
-    return r;
+    return cg_err_from_uv(r);
   }
   srv->listener.data = srv;
   srv->listening = 1;
@@ -952,7 +952,7 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
    * callback, the next time the loop runs. */
   srv->stopping = 1;
   uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
-  return r;
+  return cg_err_from_uv(r);
 }
 
 int cg_http_server_port(const struct cg_http_server *srv) { return srv->port; }

@@ -60,7 +60,7 @@ typedef void (*cg_http_handler)(void *arg, struct cg_http_request *req, const ch
 struct cg_http_server;
 
 /* Listens on host:port (port 0 picks a free one) and serves with handler.
- * 0 or a negative libuv / CG_E* error. */
+ * 0 or a CG_E* error (a libuv one translated: cg_err_from_uv()). */
 int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
                          const struct cg_http_limits *limits, cg_http_handler handler, void *arg,
                          struct cg_http_server **out);

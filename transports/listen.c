@@ -78,7 +78,7 @@ int cg_listen(uv_tcp_t *listener, const char *host, int port, uv_connection_cb c
   if (r == 0)
     *bound = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-  return r;
+  return cg_err_from_uv(r);
 }
 
 void cg_conn_set_add(struct cg_conn_set *s, struct cg_conn_link *l) {

@@ -40,7 +40,8 @@ int cg_listen_resolve(const char *host, char *out, size_t cap, const char **why)
 
 /* Binds the initialised handle to host:port (numeric IPv4 or IPv6; port 0
  * picks a free one), listens with cb and sets *bound to the port bound.
- * 0, CG_EINVAL (bad host or port) or a negative libuv error; on failure the
+ * 0, CG_EINVAL (bad host or port) or the CG_E* code of the libuv error
+ * (cg_err_from_uv(): CG_EADDR_IN_USE, CG_EACCESS, ...); on failure the
  * caller closes the handle. */
 int cg_listen(uv_tcp_t *listener, const char *host, int port, uv_connection_cb cb, int *bound);
 

@@ -574,7 +574,7 @@ int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
     if (srv->own_admission)
       cg_admission_free(srv->admission);
     free(srv);
-    return r;
+    return cg_err_from_uv(r);
   }
   srv->listener.data = srv;
   srv->listening = true;
@@ -585,7 +585,7 @@ int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
   }
   srv->stopping = true; /* freed in the listener's close callback */
   uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
-  return r;
+  return cg_err_from_uv(r);
 }
 
 int cg_tcp_server_port(const struct cg_tcp_server *srv) { return srv->port; }

@@ -83,8 +83,8 @@ struct cg_tcp_server;
 
 void cg_tcp_limits_default(struct cg_tcp_limits *l);
 
-/* Listens on host:port (port 0 picks a free one).  0, CG_EINVAL or a
- * negative libuv error. */
+/* Listens on host:port (port 0 picks a free one).  0 or a CG_E* error (a
+ * libuv one translated: cg_err_from_uv()). */
 int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
                         const struct cg_tcp_limits *limits, cg_tcp_handler handler, void *arg,
                         struct cg_tcp_server **out);

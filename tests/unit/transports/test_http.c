@@ -32,6 +32,7 @@
 #include <uv.h>
 
 #include "failalloc.h"
+#include "core/err.h"
 #include "transports/http.h"
 
 #define GUARD_MS 30000
@@ -958,7 +959,7 @@ static void test_start_on_a_busy_port_fails_and_frees_everything(void **state) {
   assert_int_equal(cg_http_server_start(&loop, "127.0.0.1", 0, NULL, handler, NULL, &a), 0);
   assert_int_equal(
       cg_http_server_start(&loop, "127.0.0.1", cg_http_server_port(a), NULL, handler, NULL, &b),
-      UV_EADDRINUSE);
+      CG_EADDR_IN_USE);
   assert_null(b);
   assert_int_equal(cg_http_server_conns(a), 0);
   assert_int_equal(cg_http_server_pending(a), 0);
