@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "app/keycheck.h"
+#include "app/route.h"
 #include "app/setup.h"
 #include "ca_backends/backend.h"
 #include "cmp/msg.h"
@@ -31,8 +32,6 @@
 #include "transports/http.h"
 #include "transports/listen.h"
 #include "transports/tcp.h"
-
-#define WELL_KNOWN "/.well-known/cmp"
 
 #define MAX_ANCHORS 8
 
@@ -636,108 +635,23 @@ static void drive(struct request *r) {
   }
 }
 
-#define ALL_BODIES 0xffffffffu
-
-/* RFC 9483 §6.1: the operation labels a path may end with, and the request
- * types each one carries. */
-static const struct {
-  const char *label;
-  uint32_t bodies;
-} operations[] = {
-    {"initialization", 1u << CMP_IR},     {"certification", 1u << CMP_CR},
-    {"keyupdate", 1u << CMP_KUR},         {"pkcs10", 1u << CMP_P10CR},
-    {"p10", 1u << CMP_P10CR},             {"revocation", 1u << CMP_RR},
-    {"getcacerts", 1u << CMP_GENM},       {"getrootupdate", 1u << CMP_GENM},
-    {"getcertreqtemplate", 1u << CMP_GENM}, {"getcrls", 1u << CMP_GENM},
-    {"nested", 1u << CMP_NESTED},
-};
-
 static struct profile_rt *profile_named(struct gateway *gw, const char *name, size_t n) {
-  for (size_t i = 0; i < gw->n_profiles; i++)
-    if (strlen(gw->profiles[i].cfg->name) == n && !strncmp(gw->profiles[i].cfg->name, name, n))
-      return &gw->profiles[i];
-  return NULL;
-}
-
-/* True when path equals one of the comma-separated aliases, a trailing '/'
- * on either side not counting. */
-static bool alias_matches(const char *aliases, const char *path) {
-  size_t pl = strlen(path);
-  while (pl > 1 && path[pl - 1] == '/')
-    pl--;
-  for (const char *a = aliases; *a;) {
-    while (*a == ' ' || *a == ',')
-      a++;
-    size_t al = strcspn(a, ", ");
-    size_t cmp = al;
-    while (cmp > 1 && a[cmp - 1] == '/')
-      cmp--;
-    if (cmp > 0 && cmp == pl && !strncmp(a, path, pl))
-      return true;
-    a += al;
-  }
-  return false;
-}
-
-/* Maps the request path to a profile and the body types it may carry:
- * /.well-known/cmp is "default"; /.well-known/cmp/p/<label>[/<operation>]
- * names one (RFC 9811 §3.3, RFC 9483 §6.1); a profile's aliases name it too. */
-static struct profile_rt *route(struct gateway *gw, const char *path, uint32_t *bodies) {
-  size_t wk = strlen(WELL_KNOWN);
-  *bodies = ALL_BODIES;
-  for (size_t i = 0; i < gw->n_profiles; i++)
-    if (gw->profiles[i].cfg->aliases[0] && alias_matches(gw->profiles[i].cfg->aliases, path))
-      return &gw->profiles[i];
-  if (strncmp(path, WELL_KNOWN, wk) != 0)
-    return NULL;
-  const char *rest = path + wk;
-  if (rest[0] == 0 || !strcmp(rest, "/"))
-    return profile_named(gw, "default", 7);
-  if (strncmp(rest, "/p/", 3) != 0)
-    return NULL;
-  const char *s = rest + 3, *e = strchr(s, '/');
-  size_t n = e ? (size_t)(e - s) : strlen(s);
-  if (n == 0 || n > CG_NAME_MAX)
-    return NULL;
-  if (e != NULL && e[1] != 0) {
-    const char *op = e + 1;
-    size_t ol = strcspn(op, "/");
-    if (op[ol] != 0 && strcmp(op + ol, "/") != 0)
-      return NULL;
-    size_t k = 0;
-    while (k < sizeof operations / sizeof operations[0] &&
-           (strlen(operations[k].label) != ol || strncmp(operations[k].label, op, ol)))
-      k++;
-    if (k == sizeof operations / sizeof operations[0])
-      return NULL;
-    *bodies = operations[k].bodies;
-  }
-  return profile_named(gw, s, n);
+  int i = app_profile_index(&gw->cfg, name, n);
+  return i >= 0 ? &gw->profiles[i] : NULL;
 }
 
 static void on_http_request(void *arg, struct cg_http_request *req, const char *path,
                             const uint8_t *body, size_t len) {
   struct gateway *gw = arg;
   uint32_t bodies;
-  struct profile_rt *p = route(gw, path, &bodies);
-  if (p == NULL) {
+  int index = app_route(&gw->cfg, path, &bodies);
+  if (index < 0) {
     char text[2048];
-    size_t off = (size_t)snprintf(text, sizeof text,
-                                  "no CMP endpoint at %s; valid paths:\n  " WELL_KNOWN "\n", path);
-    for (size_t i = 0; i < gw->n_profiles && off < sizeof text; i++) {
-      off += (size_t)snprintf(text + off, sizeof text - off, "  " WELL_KNOWN "/p/%s[/OPERATION]\n",
-                              gw->profiles[i].cfg->name);
-      if (gw->profiles[i].cfg->aliases[0] && off < sizeof text)
-        off += (size_t)snprintf(text + off, sizeof text - off, "  %s\n",
-                                gw->profiles[i].cfg->aliases);
-    }
-    if (off < sizeof text)
-      snprintf(text + off, sizeof text - off,
-               "OPERATION: initialization certification keyupdate pkcs10 revocation getcacerts "
-               "getrootupdate getcertreqtemplate getcrls nested\n");
+    app_route_help(&gw->cfg, path, text, sizeof text);
     cg_http_respond_status(req, 404, text);
     return;
   }
+  struct profile_rt *p = &gw->profiles[index];
   if (gw->stopping) {
     cg_http_respond_status(req, 503, "shutting down\n");
     return;
