@@ -1,792 +1,23 @@
 /*
- * gateway.c - drives one cmp_exchange per HTTP request or TCP frame through
- * the steps the engine asks for: store writes go to the store thread, CPU
- * work to the threadpool, issuance to the CA backend, and lookups to the store
- * thread too; with `compute` inline (one CPU) the CPU work but heavy key
- * derivations, and the lookups, run here on the loop instead.
+ * gateway.c - starts the gateway (configuration, master key, RA credentials,
+ * backends and profiles, store and its read connections, the limits sized
+ * to the open-file limit, the listeners, the timers) and stops it (no new
+ * requests, a drain with a deadline, the store drained and closed, every
+ * handle closed).  The other parts: app/gateway_int.h.
  */
-#include "app/gateway.h"
+#include <sys/resource.h>
 
-#ifdef __GLIBC__
-#include <malloc.h> /* malloc_trim */
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
+#include "app/gateway_int.h"
 #include "app/keycheck.h"
-#include "app/route.h"
-#include "app/setup.h"
-#include "ca_backends/backend.h"
-#include "cmp/msg.h"
-#include "cmp/server.h"
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
-#include "core/work.h"
-#include "store/store.h"
-#include "transports/admission.h"
-#include "transports/guard.h"
-#include "transports/http.h"
 #include "transports/listen.h"
-#include "transports/tcp.h"
-
-#define MAX_ANCHORS 8
-
-struct profile_rt {
-  const struct cg_config_profile *cfg;
-  struct cmp_profile cmp;
-  uint8_t *anchor_der[MAX_ANCHORS]; /* trust anchors read from files */
-  struct der_view anchors[MAX_ANCHORS];
-  uint8_t *nested_der[MAX_ANCHORS];
-  struct der_view nested[MAX_ANCHORS];
-  struct ca_policy policy;
-  const struct ca_backend_ops *ops;
-  void *backend;
-};
-
-#define MAX_READERS 64 /* read connections for the threadpool's workers, at most */
-/* Slots of the table of writes in flight (see writes_pending()). */
-#define WRITE_SLOTS 65536
-
-struct gateway {
-  uv_loop_t *loop;
-  struct cg_config cfg;
-  struct app_ra ra;
-  uint8_t master_key[32];
-  struct cmp_server_cfg server;
-  struct cg_store *store;
-  struct cg_store *reader; /* compute inline: LOOKUPs read on the loop thread */
-  bool inline_compute;     /* compute steps on the loop (but heavy ones) */
-  /* threadpool: a read connection per worker, so that a LOOKUP and the
-   * check after it are one job */
-  struct cg_store *readers[MAX_READERS], *idle_readers[MAX_READERS];
-  size_t n_readers, n_idle_readers;
-  uv_mutex_t readers_mu;
-  /* Writes handed to the store thread and not yet done, counted by a hash of
-   * the transactionID and of the secret reference they write. */
-  uint16_t *writes;
-  bool store_running;
-  struct cg_http_server *http;
-  struct cg_tcp_server *tcp;           /* NULL: no raw TCP listener */
-  struct cg_admission *admission;      /* the listeners' shared limits */
-  struct guard guard;                  /* failed checks per client address */
-  /* every 10 s: refusals since the last look are logged, the guard swept */
-  uv_timer_t watch;
-  struct cg_admission_stats seen;
-  uint64_t seen_guard_refused;
-  /* stopping: the deadline after which open connections are closed; its
-   * own allocation, freed when its handle is closed (which may come after
-   * the gateway is gone) */
-  uv_timer_t *drain;
-  struct profile_rt *tcp_profile;
-  size_t n_backends;
-  const struct ca_backend_ops *backend_ops[CG_MAX_BACKENDS];
-  void *backend_state[CG_MAX_BACKENDS];
-  struct profile_rt profiles[CG_MAX_PROFILES];
-  size_t n_profiles;
-  unsigned inflight;
-  unsigned inflight_high; /* highest inflight since the last trim */
-  bool stopping, http_closed, tcp_closed;
-  /* approved transactions are issued one at a time, found by a timer */
-  uv_timer_t approvals;
-  bool issuing;
-  struct cg_store_op approvals_op;
-  /* transactions that waited too long expire, checked by a slower timer */
-  uv_timer_t expiry;
-  struct cg_store_op expire_ops[CG_MAX_PROFILES];
-  bool expiring[CG_MAX_PROFILES];
-  void (*on_stopped)(void *);
-  void *stopped_arg;
-};
-
-/* One CMP exchange arriving over HTTP or raw TCP. */
-struct request {
-  struct gateway *gw;
-  struct cg_http_request *http;
-  struct cg_tcp_request *tcp;
-  struct profile_rt *profile;
-  struct cmp_exchange *ex;
-  uint64_t started_ns;
-  struct cg_work work;
-  struct cg_store_op op;
-  struct ca_call call;
-  struct ca_revoke_call revoke_call;
-  struct ca_forward_call forward_call;
-  struct ca_crl_call crl_call;
-  struct cg_addr peer; /* the client's, as the limits count it; len 0: none */
-  /* issuing an approved transaction: nobody waits for an answer */
-  bool background;
-  bool delivered;  /* the answer went out (before the refusal note, say) */
-  bool stored;     /* the last store write succeeded */
-  uint32_t poll_ref; /* the transaction's raw TCP polling reference, 0 when none */
-  bool ca_waiting; /* the CA answered "waiting" */
-  uint32_t write_slots[2]; /* the slots a write in flight counts in */
-  size_t n_write_slots;
-  /* nested: an inner request answers its parent, not the peer */
-  struct request *parent;
-  size_t index;
-  size_t children; /* inner requests still running */
-};
-
-static void drive(struct request *r);
-static void maybe_finish_stop(struct gateway *gw);
-
-/* The profile as the next exchange sees it: its backend's CA chain (and the
- * default trust anchors, its root) and announced root CA update, as the
- * backend knows them now (an upstream CA's may change while we run).  The
- * exchange keeps these views; the backend keeps every chain it gave out
- * until it is destroyed. */
-static const struct cmp_profile *current(struct profile_rt *p) {
-  p->ops->ca_certs(p->backend, &p->cmp.ca_chain, &p->cmp.n_ca_chain);
-  if (p->cfg->trust_anchors[0] == 0) {
-    p->cmp.trust_anchors =
-        p->cmp.ca_chain + (p->cmp.n_ca_chain > 0 ? p->cmp.n_ca_chain - 1 : 0);
-    p->cmp.n_trust_anchors = p->cmp.n_ca_chain > 0 ? 1 : 0;
-  }
-  if (p->ops->root_update != NULL)
-    p->ops->root_update(p->backend, p->cmp.root_update);
-  return &p->cmp;
-}
-static void look_for_approved(struct gateway *gw);
-
-static uint32_t check_after(const struct profile_rt *p) {
-  return p->cfg->check_after ? p->cfg->check_after : 5;
-}
-
-/* After a burst of this many exchanges at once, the memory they held goes
- * back to the system when the gateway is idle again; glibc keeps freed heap
- * otherwise (10,000 at once: 178 MB resident afterwards, 127 MB trimmed). */
-#define TRIM_AFTER_BURST 512
-
-static void exchange_ended(struct gateway *gw) {
-  /* the level before a decrement: its maximum is the peak */
-  if (gw->inflight > gw->inflight_high)
-    gw->inflight_high = gw->inflight;
-  if (--gw->inflight == 0 && gw->inflight_high >= TRIM_AFTER_BURST) {
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-    gw->inflight_high = 0;
-  }
-}
-
-/* A check of the request's protection failed: what the failed-check budget
- * of the client's address counts (transports/guard.h). */
-static bool failed_check(const struct cmp_exchange_info *info) {
-  return info->fail_info == CG_FI_BAD_MESSAGE_CHECK || info->fail_info == CG_FI_SIGNER_NOT_TRUSTED;
-}
-
-/* Sends the exchange's answer to whoever waits for it, once. */
-static void deliver(struct request *r) {
-  struct gateway *gw = r->gw;
-  const uint8_t *rsp;
-  size_t len;
-  struct cmp_exchange_info info;
-  if (r->delivered || r->background)
-    return;
-  r->delivered = true;
-  cmp_exchange_response(r->ex, &rsp, &len);
-  cmp_exchange_info(r->ex, &info);
-  if (r->parent != NULL)
-    cmp_exchange_nested_done(r->parent->ex, r->index, rsp, len);
-  else if (r->tcp != NULL && rsp != NULL && info.status == CMP_WAITING && r->poll_ref != 0 &&
-           !gw->cfg.tcp_cmp_polling)
-    /* The client is told to come back at the transport level: a TCP pollRep
-     * naming the transaction, instead of the CMP waiting answer. */
-    cg_tcp_respond_poll(r->tcp, r->poll_ref, check_after(r->profile));
-  else if (r->tcp != NULL && rsp != NULL)
-    cg_tcp_respond(r->tcp, rsp, len);
-  else if (r->tcp != NULL)
-    cg_tcp_respond_error(r->tcp, CG_TCP_ERR_SERVER, "internal error: could not build a CMP response");
-  else if (rsp != NULL)
-    cg_http_respond(r->http, rsp, len);
-  else
-    cg_http_respond_status(r->http, 500, "internal error: could not build a CMP response\n");
-  r->http = NULL; /* the transport's, and answered: gone with the answer */
-  r->tcp = NULL;
-}
-
-static void finish(struct request *r) {
-  struct gateway *gw = r->gw;
-  struct cmp_exchange_info info;
-  cmp_exchange_info(r->ex, &info);
-  if (r->background)
-    r->gw->issuing = false; /* the next approved transaction may go */
-  deliver(r);
-  double ms = (double)(uv_hrtime() - r->started_ns) / 1e6;
-  /* What the peer chose (its reference, and the words of a CA passed on in
-   * the detail) is quoted and escaped: it cannot forge a field or a line. */
-  char ref[CG_LOG_VALUE_MAX], detail[CG_LOG_VALUE_MAX];
-  cg_log_value(ref, info.ref);
-  cg_log_value(detail, info.detail);
-  if (r->parent == NULL && !r->background && failed_check(&info))
-    guard_failed(&gw->guard, &r->peer, uv_now(gw->loop));
-  if (info.dropped) {
-    cg_info("cmp %s profile=%s ref=%s txid=%s -> dropped: %s %.1fms", info.req_type,
-            r->profile->cfg->name, ref, info.txid, detail, ms);
-  } else if (r->background) {
-    bool rr = strcmp(info.req_type, "rr") == 0, done = info.serial[0] && info.fail_info < 0;
-    cg_info("cmp approved %s profile=%s txid=%s -> %s%s %.1fms", info.req_type,
-            r->profile->cfg->name, info.txid,
-            done ? (rr ? "revoked serial=" : "issued serial=")
-            : r->ca_waiting ? "still waiting at the CA" : "failed ",
-            done || r->ca_waiting ? info.serial : detail, ms);
-    /* Approvals come in batches: the next one at once after a written
-     * outcome (a store that fails waits for the timer rather than spin). */
-    if (r->stored && !r->ca_waiting)
-      look_for_approved(gw);
-  }
-  else if (info.fail_info >= 0)
-    /* systemFailure is the gateway's own fault: an error for the operator. */
-    cg_log(info.fail_info == CG_FI_SYSTEM_FAILURE ? CG_LOG_ERROR : CG_LOG_INFO,
-           "cmp %s profile=%s ref=%s txid=%s -> %s status=%d failInfo=%d detail=%s %.1fms",
-            info.req_type, r->profile->cfg->name, ref, info.txid, info.rsp_type, info.status,
-            info.fail_info, detail, ms);
-  else
-    cg_info("cmp %s profile=%s ref=%s txid=%s -> %s status=%d%s%s %.1fms", info.req_type,
-            r->profile->cfg->name, ref, info.txid, info.rsp_type, info.status,
-            info.serial[0] ? " serial=" : "", info.serial, ms);
-  struct request *parent = r->parent;
-  cmp_exchange_free(r->ex);
-  free(r);
-  exchange_ended(gw);
-  if (parent != NULL && --parent->children == 0)
-    drive(parent);
-  maybe_finish_stop(gw);
-}
-
-/* Starts one exchange per inner message of a nested request; the parent
- * goes on when the last one has answered. */
-static void start_nested(struct request *r) {
-  struct gateway *gw = r->gw;
-  size_t n = cmp_exchange_nested_count(r->ex);
-  r->children = n;
-  for (size_t i = 0; i < n; i++) {
-    struct der_view m = cmp_exchange_nested_msg(r->ex, i);
-    struct request *c = calloc(1, sizeof *c);
-    if (c == NULL || (c->ex = cmp_exchange_new(&gw->server, current(r->profile), m.p, m.len,
-                                               (int64_t)time(NULL))) == NULL) {
-      free(c);
-      cmp_exchange_nested_done(r->ex, i, NULL, 0);
-      if (--r->children == 0)
-        drive(r);
-      continue;
-    }
-    c->gw = gw;
-    c->profile = r->profile;
-    c->peer = r->peer;
-    c->parent = r;
-    c->index = i;
-    c->started_ns = uv_hrtime();
-    gw->inflight++;
-    drive(c);
-  }
-}
-
-/* The client the request came from has gone away (its connection closed
- * while the request waited).  Any thread. */
-static bool peer_gone(const struct request *r) {
-  while (r->parent != NULL)
-    r = r->parent;
-  return r->http != NULL ? cg_http_request_gone(r->http)
-         : r->tcp != NULL ? cg_tcp_request_gone(r->tcp)
-                          : false;
-}
-
-/* The CPU work of a step, unless it is the check of a request whose client
- * has gone: that is dropped before it starts (300 requests sent and
- * abandoned at once must not cost their key derivations after). */
-static void compute(struct request *r) {
-  if (peer_gone(r) && cmp_exchange_abandon(r->ex))
-    return;
-  cmp_exchange_compute(r->ex);
-}
-
-static void on_work_done(struct cg_work *w, int status) {
-  struct request *r = w->arg;
-  if (status != 0) /* cancelled: only when the loop is torn down; finish inline */
-    compute(r);
-  drive(r);
-}
-
-static void on_work(struct cg_work *w) { compute(w->arg); }
-
-/* ---- reads off the store thread ----------------------------------------
- * A read connection sees the last commit, not a write still queued for the
- * store thread; the store thread runs its queue in order, so a read queued
- * there sees every write queued before it.  A LOOKUP goes to a read
- * connection unless a write of its transaction or its secret reference is in
- * flight (a poll while the approved certificate is being stored, a request
- * right after a refused MAC is counted towards lockout): then it waits behind
- * that write on the store thread, as every read did before. */
-
-static uint32_t write_slot(const char *key, size_t len) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ (uint8_t)key[i]) * 16777619u;
-  return h % WRITE_SLOTS;
-}
-
-/* Counts r's write in flight: its transaction, and the reference of a refused
- * MAC it counts towards lockout.  (A use counted against max_uses is checked
- * where it is written: a read that misses it is harmless.) */
-static void write_started(struct request *r) {
-  struct cg_store_op *op = &r->op;
-  r->n_write_slots = 0;
-  if (r->gw->writes == NULL)
-    return;
-  if (op->kind != CG_STORE_OP_SECRET_NOTE && op->txn.txid[0])
-    r->write_slots[r->n_write_slots++] = write_slot(op->txn.txid, strlen(op->txn.txid));
-  if (op->note_present && op->note.failed && op->note.reference[0])
-    r->write_slots[r->n_write_slots++] =
-        write_slot(op->note.reference, strlen(op->note.reference));
-  for (size_t i = 0; i < r->n_write_slots; i++)
-    r->gw->writes[r->write_slots[i]]++;
-}
-
-static void write_done(struct request *r) {
-  for (size_t i = 0; i < r->n_write_slots; i++)
-    r->gw->writes[r->write_slots[i]]--;
-  r->n_write_slots = 0;
-}
-
-/* A write of this LOOKUP's transaction or reference is in flight (or one of
- * another key in the same slot: then it waits needlessly, never wrongly). */
-static bool writes_pending(const struct gateway *gw, const struct cg_store_op *op) {
-  if (gw->writes == NULL)
-    return true;
-  return (op->txn.txid[0] && gw->writes[write_slot(op->txn.txid, strlen(op->txn.txid))]) ||
-         (op->ref_len > 0 && gw->writes[write_slot((const char *)op->ref, op->ref_len)]);
-}
-
-/* A LOOKUP's result to the engine: on the loop, or on the worker that read it. */
-static void lookup_to_engine(struct request *r) {
-  struct cg_store_op *op = &r->op;
-  struct cmp_lookup_res res = {
-      .err = op->result,
-      .secret = op->secret_found ? &op->secret : NULL,
-      .txn = op->txn_found ? &op->txn : NULL,
-      .txn_cert = {op->cert_der, op->cert_der_len},
-      .cert_found = op->serial_found,
-      .cert = {op->serial_der, op->serial_der_len},
-      .cert_revoked = op->serial_revoked,
-      .cert_auth_ref = op->serial_auth_ref,
-      .revoked = op->revoked,
-      .n_revoked = op->n_revoked,
-  };
-  cmp_exchange_lookup_done(r->ex, &res);
-  cg_store_op_release(op);
-}
-
-static void on_store_done(struct cg_store_op *op) {
-  struct request *r = op->arg;
-  if (op->kind == CG_STORE_OP_LOOKUP) {
-    lookup_to_engine(r);
-  } else {
-    write_done(r);
-    r->stored = op->result == 0;
-    if (op->kind == CG_STORE_OP_INSERT && op->result == 0)
-      r->poll_ref = op->txn.poll_ref;
-    cmp_exchange_store_done(r->ex, op->result);
-  }
-  drive(r);
-}
-
-static struct cg_store *take_reader(struct gateway *gw) {
-  uv_mutex_lock(&gw->readers_mu);
-  struct cg_store *rd = gw->n_idle_readers ? gw->idle_readers[--gw->n_idle_readers] : NULL;
-  uv_mutex_unlock(&gw->readers_mu);
-  return rd;
-}
-
-static void give_reader(struct gateway *gw, struct cg_store *rd) {
-  uv_mutex_lock(&gw->readers_mu);
-  gw->idle_readers[gw->n_idle_readers++] = rd;
-  uv_mutex_unlock(&gw->readers_mu);
-}
-
-/* On a worker: the LOOKUP, through a read connection of the pool, and the
- * check that follows it (MAC or signature, POP): one hand-over for both. */
-static void on_lookup_work(struct cg_work *w) {
-  struct request *r = w->arg;
-  struct cg_store *rd = take_reader(r->gw);
-  if (rd == NULL) {
-    r->op.result = CG_ESTORE; /* more workers than connections: cannot happen */
-  } else {
-    cg_store_read_now(rd, &r->op);
-    give_reader(r->gw, rd);
-  }
-  lookup_to_engine(r);
-  if (cmp_exchange_step(r->ex) == CMP_STEP_COMPUTE && !cmp_exchange_compute_is_light(r->ex))
-    compute(r);
-}
-
-static void on_lookup_work_done(struct cg_work *w, int status) {
-  if (status != 0) /* cancelled: only when the loop is torn down; finish inline */
-    on_lookup_work(w);
-  drive(w->arg);
-}
-
-static void on_issued(struct ca_call *call, const struct cmp_ca_answer *a) {
-  struct request *r = call->arg;
-  r->ca_waiting = a->waiting;
-  cmp_exchange_issue_answer(r->ex, a);
-  drive(r);
-}
-
-static void on_forwarded(struct ca_forward_call *call, const struct cmp_ca_answer *a) {
-  struct request *r = call->arg;
-  cmp_exchange_forward_answer(r->ex, a);
-  drive(r);
-}
-
-static void on_revoked(struct ca_revoke_call *call, const struct cmp_ca_answer *a) {
-  struct request *r = call->arg;
-  r->ca_waiting = a->waiting;
-  cmp_exchange_revoke_answer(r->ex, a);
-  drive(r);
-}
-
-static void on_crl(struct ca_crl_call *call, int err, const uint8_t *der, size_t len) {
-  struct request *r = call->arg;
-  cmp_exchange_crl_done(r->ex, err, der, len);
-  drive(r);
-}
-
-static void submit_store(struct request *r) {
-  int err = cg_store_submit(r->gw->store, &r->op);
-  if (err) {
-    /* The store refuses only while stopping: fail this step like a store error. */
-    r->op.result = err;
-    on_store_done(&r->op);
-  }
-}
-
-/* Performs what the engine needs next; returns when an asynchronous step is
- * under way or the exchange is finished. */
-static void drive(struct request *r) {
-  switch (cmp_exchange_step(r->ex)) {
-  case CMP_STEP_LOOKUP: {
-    struct cmp_lookup_req q;
-    memset(&r->op, 0, sizeof r->op);
-    r->op.kind = CG_STORE_OP_LOOKUP;
-    r->op.cb = on_store_done;
-    r->op.arg = r;
-    cmp_exchange_lookup(r->ex, &q);
-    if (q.ref != NULL && q.ref_len <= sizeof r->op.ref) {
-      memcpy(r->op.ref, q.ref, q.ref_len);
-      r->op.ref_len = q.ref_len;
-    }
-    snprintf(r->op.txn.txid, sizeof r->op.txn.txid, "%s", q.txid ? q.txid : "");
-    snprintf(r->op.serial, sizeof r->op.serial, "%s", q.serial ? q.serial : "");
-    snprintf(r->op.revoked_issuer, sizeof r->op.revoked_issuer, "%s",
-             q.revoked_issuer ? q.revoked_issuer : "");
-    if (writes_pending(r->gw, &r->op)) {
-      submit_store(r);
-      return;
-    }
-    if (r->gw->reader != NULL) {
-      cg_store_read_now(r->gw->reader, &r->op);
-      on_store_done(&r->op);
-      return;
-    }
-    if (r->gw->n_readers > 0) {
-      r->work.run = on_lookup_work;
-      r->work.done = on_lookup_work_done;
-      r->work.arg = r;
-      if (cg_work_submit_pool(r->gw->loop, &r->work) == 0)
-        return;
-    }
-    submit_store(r);
-    return;
-  }
-  case CMP_STEP_COMPUTE:
-    /* Inline: cheap always, and everything but a heavy key derivation when
-     * the compute runs on the loop (one CPU). */
-    if (cmp_exchange_compute_is_light(r->ex) ||
-        (r->gw->inline_compute && !cmp_exchange_compute_is_heavy(r->ex))) {
-      cmp_exchange_compute(r->ex);
-      drive(r);
-      return;
-    }
-    r->work.run = on_work;
-    r->work.done = on_work_done;
-    r->work.arg = r;
-    if (cg_work_submit_pool(r->gw->loop, &r->work) != 0) {
-      cmp_exchange_compute(r->ex);
-      drive(r);
-    }
-    return;
-  case CMP_STEP_ISSUE: {
-    memset(&r->call, 0, sizeof r->call);
-    r->call.req = cmp_exchange_issue_request(r->ex);
-    r->call.policy = &r->profile->policy;
-    r->call.done = on_issued;
-    r->call.arg = r;
-    int rc = r->profile->ops->issue(r->profile->backend, &r->call);
-    if (rc < 0) {
-      cmp_exchange_issue_done(r->ex, rc, NULL, 0);
-      drive(r);
-    } else if (rc == CA_WAITING) {
-      r->ca_waiting = true;
-      cmp_exchange_issue_waiting(r->ex);
-      drive(r);
-    }
-    return;
-  }
-  case CMP_STEP_FORWARD: {
-    memset(&r->forward_call, 0, sizeof r->forward_call);
-    r->forward_call.req = cmp_exchange_forward_request(r->ex);
-    r->forward_call.done = on_forwarded;
-    r->forward_call.arg = r;
-    int rc = r->profile->ops->forward != NULL
-                 ? r->profile->ops->forward(r->profile->backend, &r->forward_call)
-                 : CG_ECA_FAILURE;
-    if (rc < 0) {
-      struct cmp_ca_answer a = {.err = rc};
-      cmp_exchange_forward_answer(r->ex, &a);
-      drive(r);
-    }
-    return;
-  }
-  case CMP_STEP_REVOKE: {
-    memset(&r->revoke_call, 0, sizeof r->revoke_call);
-    r->revoke_call.req = cmp_exchange_revoke_request(r->ex);
-    r->revoke_call.done = on_revoked;
-    r->revoke_call.arg = r;
-    /* A CA without records of its own: the store's revocation is the one. */
-    int rc = r->profile->ops->revoke != NULL
-                 ? r->profile->ops->revoke(r->profile->backend, &r->revoke_call)
-                 : 0;
-    if (r->profile->ops->revoke == NULL || rc < 0) {
-      struct cmp_ca_answer a = {.err = rc};
-      cmp_exchange_revoke_answer(r->ex, &a);
-      drive(r);
-    }
-    return;
-  }
-  case CMP_STEP_NESTED:
-    start_nested(r);
-    return;
-  case CMP_STEP_NOTE:
-    memset(&r->op, 0, sizeof r->op);
-    r->op.kind = CG_STORE_OP_SECRET_NOTE;
-    r->op.cb = on_store_done;
-    r->op.arg = r;
-    r->op.note_present = true;
-    r->op.note = *cmp_exchange_secret_note(r->ex);
-    /* Counted as in flight before the answer goes: the client's next request
-     * for this reference reads after the note (writes_pending()). */
-    write_started(r);
-    deliver(r);
-    submit_store(r);
-    return;
-  case CMP_STEP_CRL: {
-    memset(&r->crl_call, 0, sizeof r->crl_call);
-    cmp_exchange_crl_request(r->ex, &r->crl_call.revoked, &r->crl_call.n_revoked);
-    r->crl_call.done = on_crl;
-    r->crl_call.arg = r;
-    int rc = r->profile->ops->crl ? r->profile->ops->crl(r->profile->backend, &r->crl_call)
-                                  : CG_EBAD_REQUEST;
-    if (rc < 0) {
-      cmp_exchange_crl_done(r->ex, rc, NULL, 0);
-      drive(r);
-    }
-    return;
-  }
-  case CMP_STEP_INSERT:
-  case CMP_STEP_UPDATE: {
-    const struct cmp_cert_record *cert = cmp_exchange_cert(r->ex);
-    const struct cmp_revocation_record *rev = cmp_exchange_revocation(r->ex);
-    memset(&r->op, 0, sizeof r->op);
-    r->op.kind = cmp_exchange_step(r->ex) == CMP_STEP_INSERT ? CG_STORE_OP_INSERT
-                                                               : CG_STORE_OP_UPDATE;
-    r->op.cb = on_store_done;
-    r->op.arg = r;
-    r->op.txn = *cmp_exchange_txn(r->ex);
-    if (cert != NULL) {
-      r->op.cert_present = true;
-      r->op.cert = *cert;
-    }
-    if (rev != NULL) {
-      r->op.revocation_present = true;
-      r->op.revocation = *rev;
-    }
-    struct der_view keep = cmp_exchange_request_to_keep(r->ex);
-    r->op.request_der = keep.p;
-    r->op.request_der_len = keep.len;
-    r->op.max_pending = r->profile->cfg->max_pending;
-    r->op.max_pending_per_ref = r->profile->cfg->max_pending_per_ref;
-    const struct cmp_secret_note *note = cmp_exchange_secret_note(r->ex);
-    if (note != NULL && note->used) {
-      r->op.note_present = true;
-      r->op.note = *note;
-    }
-    write_started(r);
-    submit_store(r);
-    return;
-  }
-  case CMP_STEP_DONE:
-    finish(r);
-    return;
-  }
-}
-
-static struct profile_rt *profile_named(struct gateway *gw, const char *name, size_t n) {
-  int i = app_profile_index(&gw->cfg, name, n);
-  return i >= 0 ? &gw->profiles[i] : NULL;
-}
-
-static void on_http_request(void *arg, struct cg_http_request *req, const char *path,
-                            const uint8_t *body, size_t len) {
-  struct gateway *gw = arg;
-  uint32_t bodies;
-  int index = app_route(&gw->cfg, path, &bodies);
-  if (index < 0) {
-    char text[2048];
-    app_route_help(&gw->cfg, path, text, sizeof text);
-    cg_http_respond_status(req, 404, text);
-    return;
-  }
-  struct profile_rt *p = &gw->profiles[index];
-  if (gw->stopping) {
-    cg_http_respond_status(req, 503, "shutting down\n");
-    return;
-  }
-  unsigned retry;
-  if (!guard_admits(&gw->guard, cg_http_request_peer(req), uv_now(gw->loop), &retry)) {
-    cg_http_respond_retry(req, 503, retry,
-                          "too many failed checks from this address; try again later\n");
-    return;
-  }
-  struct request *r = calloc(1, sizeof *r);
-  if (r == NULL || (r->ex = cmp_exchange_new(&gw->server, current(p), body, len,
-                                             (int64_t)time(NULL))) == NULL) {
-    free(r);
-    cg_http_respond_status(req, 503, "out of memory\n");
-    return;
-  }
-  cmp_exchange_restrict(r->ex, bodies);
-  r->gw = gw;
-  r->http = req;
-  r->peer = *cg_http_request_peer(req);
-  r->profile = p;
-  r->started_ns = uv_hrtime();
-  gw->inflight++;
-  drive(r);
-}
-
-static struct profile_rt *profile_by_name(struct gateway *gw, const char *name);
-
-/* The transaction of a TCP pollReq was read: still waiting, another TCP
- * pollRep; otherwise its kept request is answered again from the stored
- * outcome (cmp_exchange_new_replay(): the certificate, the rp or the
- * rejection), nothing written. */
-/* A TCP pollReq answered without the engine: the request is done. */
-static void poll_answered(struct request *r) {
-  struct gateway *gw = r->gw;
-  free(r);
-  exchange_ended(gw);
-  maybe_finish_stop(gw);
-}
-
-static void on_poll_ref(struct cg_store_op *op) {
-  struct request *r = op->arg;
-  struct gateway *gw = r->gw;
-  struct profile_rt *p = op->result == 0 && op->txn_found ? profile_by_name(gw, op->txn.profile)
-                                                          : NULL;
-  if (p == NULL || op->request_out == NULL || gw->stopping) {
-    const char *why = op->result != 0   ? "store unavailable"
-                      : !op->txn_found  ? "unknown polling reference"
-                      : gw->stopping    ? "shutting down"
-                                        : "the transaction cannot be answered";
-    unsigned code = op->result == 0 && !op->txn_found ? CG_TCP_ERR_CLIENT : CG_TCP_ERR_SERVER;
-    cg_store_op_release(op);
-    cg_tcp_respond_error(r->tcp, code, why);
-    poll_answered(r);
-    return;
-  }
-  if (op->txn.state == CMP_TXN_PENDING_APPROVAL || op->txn.state == CMP_TXN_PENDING_CA) {
-    cg_info("tcp pollReq ref=%08x txid=%s -> pollRep (%s)", r->poll_ref, op->txn.txid,
-            cmp_txn_state_name(op->txn.state));
-    cg_store_op_release(op);
-    cg_tcp_respond_poll(r->tcp, r->poll_ref, check_after(p));
-    poll_answered(r);
-    return;
-  }
-  r->ex = cmp_exchange_new_replay(&gw->server, current(p), op->request_out, op->request_der_len,
-                                  (int64_t)time(NULL));
-  cg_store_op_release(op);
-  if (r->ex == NULL) {
-    cg_tcp_respond_error(r->tcp, CG_TCP_ERR_SERVER, "out of memory");
-    poll_answered(r);
-    return;
-  }
-  r->profile = p;
-  drive(r);
-}
-
-/* A TCP pollReq: the transaction is found by its polling reference. */
-static void tcp_poll(struct gateway *gw, struct cg_tcp_request *req, uint32_t ref) {
-  struct request *r = calloc(1, sizeof *r);
-  if (r == NULL) {
-    cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, "out of memory");
-    return;
-  }
-  r->gw = gw;
-  r->tcp = req;
-  r->poll_ref = ref;
-  r->started_ns = uv_hrtime();
-  r->op.kind = CG_STORE_OP_BY_POLL_REF;
-  r->op.cb = on_poll_ref;
-  r->op.arg = r;
-  r->op.txn.poll_ref = ref;
-  gw->inflight++;
-  if (cg_store_submit(gw->store, &r->op) != 0) {
-    r->op.result = CG_ESTORE;
-    on_poll_ref(&r->op);
-  }
-}
-
-/* A frame from the raw TCP listener: a PKIMessage goes to the engine like
- * an HTTP body, for the profile [server] tcp_profile names. */
-static void on_tcp_request(void *arg, struct cg_tcp_request *req, const struct cg_tcp_frame *f) {
-  struct gateway *gw = arg;
-  if (gw->stopping) {
-    cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, "shutting down");
-    return;
-  }
-  if (f->is_poll) {
-    tcp_poll(gw, req, f->poll_ref);
-    return;
-  }
-  unsigned retry;
-  if (!guard_admits(&gw->guard, cg_tcp_request_peer(req), uv_now(gw->loop), &retry)) {
-    char text[96];
-    snprintf(text, sizeof text, "too many failed checks from this address; try again in %u s",
-             retry);
-    cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, text);
-    return;
-  }
-  struct profile_rt *p = gw->tcp_profile;
-  struct request *r = calloc(1, sizeof *r);
-  if (r == NULL ||
-      (r->ex = cmp_exchange_new(&gw->server, current(p), f->msg, f->len, (int64_t)time(NULL))) == NULL) {
-    free(r);
-    cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, "out of memory");
-    return;
-  }
-  r->gw = gw;
-  r->tcp = req;
-  r->peer = *cg_tcp_request_peer(req);
-  r->profile = p;
-  r->started_ns = uv_hrtime();
-  gw->inflight++;
-  drive(r);
-}
 
 /* Reads the PEM bundle of trust anchors that key of a profile names (a file
  * relative to the configuration) into der/views. */
@@ -807,115 +38,6 @@ static int load_pem_certs(struct gateway *gw, const char *profile, const char *k
   if (err || *n == 0)
     return cg_config_error(&gw->cfg, section, key, "%s holds no usable certificate", path);
   return 0;
-}
-
-/* ---- approved transactions ---------------------------------------------- */
-
-static struct profile_rt *profile_by_name(struct gateway *gw, const char *name) {
-  return profile_named(gw, name, strlen(name));
-}
-
-static void on_orphan_failed(struct cg_store_op *op) {
-  struct gateway *gw = op->arg;
-  if (op->result != 0)
-    cg_warn("approved transaction %s: cannot mark it failed: %s", op->txn.txid,
-            cg_strerror(op->result));
-  gw->issuing = false;
-}
-
-/* An approved transaction of a profile no longer configured cannot be
- * issued: it fails (the device learns it at its next poll) instead of
- * blocking the queue. */
-static void fail_orphan(struct gateway *gw, struct cg_store_op *op) {
-  struct cmp_txn_record t = op->txn;
-  cg_store_op_release(op);
-  cg_warn("approved transaction %s: profile %s is not configured; it fails", t.txid, t.profile);
-  t.failinfo = CG_FI_SYSTEM_UNAVAIL;
-  t.updated_at = (int64_t)time(NULL);
-  memset(op, 0, sizeof *op);
-  op->kind = CG_STORE_OP_UPDATE;
-  op->cb = on_orphan_failed;
-  op->arg = gw;
-  op->txn = t;
-  if (cmp_txn_set_state(&op->txn, CMP_TXN_FAILED) != 0 || cg_store_submit(gw->store, op) != 0)
-    gw->issuing = false;
-}
-
-static void on_next_approved(struct cg_store_op *op) {
-  struct gateway *gw = op->arg;
-  struct profile_rt *p = op->result == 0 && op->txn_found ? profile_by_name(gw, op->txn.profile)
-                                                          : NULL;
-  if (op->result == 0 && op->txn_found && p == NULL && !gw->stopping) {
-    fail_orphan(gw, op);
-    return;
-  }
-  struct request *r = p && !gw->stopping ? calloc(1, sizeof *r) : NULL;
-  if (r != NULL)
-    r->ex = cmp_exchange_new_approved(&gw->server, current(p), &op->txn, op->request_out,
-                                      op->request_der_len, (int64_t)time(NULL));
-  cg_store_op_release(op);
-  if (r == NULL || r->ex == NULL) {
-    free(r);
-    gw->issuing = false;
-    return;
-  }
-  r->gw = gw;
-  r->profile = p;
-  r->background = true;
-  r->started_ns = uv_hrtime();
-  gw->inflight++;
-  drive(r);
-}
-
-/* Every second: is there an approved transaction to issue?  (Approvals are
- * written by `cmpgw approve` into the database; the daemon finds them here,
- * issues at once, and the device gets the certificate at its next poll.) */
-static void on_approvals_timer(uv_timer_t *t) { look_for_approved(t->data); }
-
-static void look_for_approved(struct gateway *gw) {
-  if (gw->issuing || gw->stopping)
-    return;
-  memset(&gw->approvals_op, 0, sizeof gw->approvals_op);
-  gw->approvals_op.kind = CG_STORE_OP_NEXT_APPROVED;
-  gw->approvals_op.now = (int64_t)time(NULL);
-  gw->approvals_op.cb = on_next_approved;
-  gw->approvals_op.arg = gw;
-  gw->issuing = true;
-  if (cg_store_submit(gw->store, &gw->approvals_op) != 0)
-    gw->issuing = false;
-}
-
-static void on_expired(struct cg_store_op *op) {
-  struct gateway *gw = op->arg;
-  size_t i = (size_t)(op - gw->expire_ops);
-  gw->expiring[i] = false;
-  if (op->result != 0)
-    cg_warn("expiry of profile %s failed: %s", op->expire_profile, cg_strerror(op->result));
-  else if (op->expired > 0)
-    cg_info("expired %d transaction(s) of profile %s (pending_lifetime / confirm_wait)",
-            op->expired, op->expire_profile);
-}
-
-/* Pending requests past the profile's pending_lifetime, and certificates not
- * confirmed within confirm_wait, expire (RFC 9483 §4.4, RFC 9810 §5.3.18). */
-static void on_expiry_timer(uv_timer_t *t) {
-  struct gateway *gw = t->data;
-  int64_t now = (int64_t)time(NULL);
-  for (size_t i = 0; i < gw->n_profiles && !gw->stopping; i++) {
-    const struct cg_config_profile *pc = gw->profiles[i].cfg;
-    struct cg_store_op *op = &gw->expire_ops[i];
-    if (gw->expiring[i])
-      continue;
-    memset(op, 0, sizeof *op);
-    op->kind = CG_STORE_OP_EXPIRE;
-    op->cb = on_expired;
-    op->arg = gw;
-    snprintf(op->expire_profile, sizeof op->expire_profile, "%s", pc->name);
-    op->expire_pending_before = now - pc->pending_lifetime;
-    op->expire_issued_before = now - pc->confirm_wait;
-    op->expire_now = now;
-    gw->expiring[i] = cg_store_submit(gw->store, op) == 0;
-  }
 }
 
 _Static_assert((int)CG_SAN_DNS == (int)CMP_SAN_DNS && (int)CG_SAN_IP == (int)CMP_SAN_IP &&
@@ -989,10 +111,10 @@ static int start_backends(struct gateway *gw) {
        * nobody to go to. */
       char section[CG_NAME_MAX + 9];
       snprintf(section, sizeof section, "profile %s", pc->name);
-      return cg_config_error(cfg, section,
-                             pc->manual_approval ? "approval" : "revocation_approval",
+      return cg_config_error(cfg, section, pc->manual_approval ? "approval" : "revocation_approval",
                              "manual does not go with a backend that relays (backend %s has "
-                             "protection = passthrough)", pc->backend);
+                             "protection = passthrough)",
+                             pc->backend);
     }
     p->cmp.check_after = pc->check_after;
     if (pc->nested_trust_anchors[0] != 0) {
@@ -1012,7 +134,7 @@ static int start_backends(struct gateway *gw) {
         return err;
       p->cmp.trust_anchors = p->anchors;
     }
-    current(p); /* the backend's chain, and by default its root as the anchor */
+    gw_current(p); /* the backend's chain, and by default its root as the anchor */
   }
   return 0;
 }
@@ -1044,13 +166,14 @@ static void destroy(struct gateway *gw) {
 
 /* host as the numeric address a listener binds: a name is resolved once,
  * here, and the address it gave is logged. */
-static int listen_address(const struct cg_config *cfg, const char *key, char *host,
-                          size_t cap) {
+static int listen_address(const struct cg_config *cfg, const char *key, char *host, size_t cap) {
   char numeric[64];
   const char *why;
   if (cg_listen_resolve(host, numeric, sizeof numeric, &why) != 0)
-    return cg_config_error(cfg, "server", key, "cannot listen on \"%s\": not a numeric address, "
-                           "and the name does not resolve (%s)", host, why);
+    return cg_config_error(cfg, "server", key,
+                           "cannot listen on \"%s\": not a numeric address, "
+                           "and the name does not resolve (%s)",
+                           host, why);
   if (strcmp(numeric, host) != 0) {
     cg_info("[server] %s: %s resolves to %s", key, host, numeric);
     snprintf(host, cap, "%s", numeric);
@@ -1066,7 +189,7 @@ static int start_tcp(struct gateway *gw) {
     return cg_config_error(&gw->cfg, "server", "tcp", "\"%s\" is not HOST:PORT", gw->cfg.tcp);
   if (listen_address(&gw->cfg, "tcp", host, sizeof host) != 0)
     return CG_ECONFIG;
-  gw->tcp_profile = profile_named(gw, gw->cfg.tcp_profile, strlen(gw->cfg.tcp_profile));
+  gw->tcp_profile = gw_profile_named(gw, gw->cfg.tcp_profile, strlen(gw->cfg.tcp_profile));
   if (gw->tcp_profile == NULL)
     return cg_config_error(&gw->cfg, "server", "tcp_profile",
                            "\"%s\" is not a configured profile (a [profile %s] with a key)",
@@ -1079,10 +202,9 @@ static int start_tcp(struct gateway *gw) {
   lim.first_timeout_ms = gw->cfg.header_timeout_ms;
   lim.read_timeout_ms = gw->cfg.body_timeout_ms;
   lim.idle_timeout_ms = gw->cfg.idle_timeout_ms;
-  int err = cg_tcp_server_start(gw->loop, host, port, &lim, on_tcp_request, gw, &gw->tcp);
+  int err = cg_tcp_server_start(gw->loop, host, port, &lim, gw_on_tcp_request, gw, &gw->tcp);
   if (err) {
-    cg_error("cannot listen on tcp %s: %s", gw->cfg.tcp,
-             cg_strerror(err));
+    cg_error("cannot listen on tcp %s: %s", gw->cfg.tcp, cg_strerror(err));
     return err;
   }
   gw->tcp_closed = false;
@@ -1154,35 +276,11 @@ static int size_connections(struct gateway *gw) {
   if (gw->cfg.max_connections > files - own) {
     cg_warn("[server] max_connections %u is more than the open-file limit (%lu) allows; "
             "serving at most %lu connections (raise the limit: ulimit -n, or LimitNOFILE= "
-            "under systemd)", gw->cfg.max_connections, files, files - own);
+            "under systemd)",
+            gw->cfg.max_connections, files, files - own);
     gw->cfg.max_connections = (unsigned)(files - own);
   }
   return 0;
-}
-
-/* Every 10 s: what the limits refused since the last look, in one line. */
-static void on_watch_timer(uv_timer_t *t) {
-  struct gateway *gw = t->data;
-  struct cg_admission_stats now;
-  cg_admission_stats(gw->admission, &now);
-  uint64_t full = now.refused_full - gw->seen.refused_full;
-  uint64_t addr = now.refused_addr - gw->seen.refused_addr;
-  uint64_t mem = now.refused_memory - gw->seen.refused_memory;
-  uint64_t checks = gw->guard.refused - gw->seen_guard_refused;
-  if (full || addr || mem || checks) {
-    char last[CG_ADDR_TEXT] = "";
-    if (checks)
-      cg_addr_text(&gw->guard.last_refused, last);
-    cg_warn("refused in the last 10 s: %llu connection(s) over max_connections (%u open), "
-            "%llu over max_connections_per_address, %llu request(s) over max_buffered "
-            "(%zu octets buffered), %llu over the failed-check budget%s%s",
-            (unsigned long long)full, now.conns, (unsigned long long)addr,
-            (unsigned long long)mem, now.buffered, (unsigned long long)checks,
-            checks ? ", last from " : "", last);
-  }
-  gw->seen = now;
-  gw->seen_guard_refused = gw->guard.refused;
-  guard_sweep(&gw->guard, uv_now(gw->loop));
 }
 
 int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway **out) {
@@ -1193,7 +291,8 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   gw->cfg = *cfg;
   char db[CG_PATH_MAX], host[128];
   int port, err;
-  if ((err = app_load_master_key(&gw->cfg, gw->master_key)) || (err = app_load_ra(&gw->cfg, &gw->ra)))
+  if ((err = app_load_master_key(&gw->cfg, gw->master_key)) ||
+      (err = app_load_ra(&gw->cfg, &gw->ra)))
     goto fail;
   if ((err = start_backends(gw)))
     goto fail;
@@ -1227,8 +326,8 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
     goto fail;
   gw->store_running = true;
   int cpus = cg_work_usable_cpus();
-  bool inline_compute = gw->cfg.compute == CG_COMPUTE_INLINE ||
-                        (gw->cfg.compute == CG_COMPUTE_AUTO && cpus == 1);
+  bool inline_compute =
+      gw->cfg.compute == CG_COMPUTE_INLINE || (gw->cfg.compute == CG_COMPUTE_AUTO && cpus == 1);
   gw->inline_compute = inline_compute;
   cg_work_set_inline(inline_compute); /* the local CA's signing jobs */
   /* With the compute inline, the loop reads too (one CPU: the store thread
@@ -1241,17 +340,17 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
       (gw->writes = calloc(WRITE_SLOTS, sizeof *gw->writes)) == NULL)
     cg_warn("out of memory: reads stay on the store thread");
   cg_info("compute: %s (%d usable CPU%s)",
-          !inline_compute  ? (gw->n_readers ? "threadpool, reads too" : "threadpool")
-          : gw->reader     ? "inline on the loop, reads too"
-                           : "inline on the loop",
+          !inline_compute ? (gw->n_readers ? "threadpool, reads too" : "threadpool")
+          : gw->reader    ? "inline on the loop, reads too"
+                          : "inline on the loop",
           cpus, cpus == 1 ? "" : "s");
 
   if ((err = size_connections(gw)) != 0)
     goto fail_running;
-  gw->admission = cg_admission_new(&(struct cg_admission_limits){
-      .max_conns = gw->cfg.max_connections,
-      .max_conns_per_addr = gw->cfg.max_connections_per_address,
-      .max_buffered = gw->cfg.max_buffered});
+  gw->admission = cg_admission_new(
+      &(struct cg_admission_limits){.max_conns = gw->cfg.max_connections,
+                                    .max_conns_per_addr = gw->cfg.max_connections_per_address,
+                                    .max_buffered = gw->cfg.max_buffered});
   if (gw->admission == NULL ||
       guard_init(&gw->guard, gw->cfg.failed_check_burst, gw->cfg.failed_check_interval_ms) != 0) {
     err = CG_ENOMEM;
@@ -1277,25 +376,24 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   lim.header_timeout_ms = gw->cfg.header_timeout_ms;
   lim.body_timeout_ms = gw->cfg.body_timeout_ms;
   lim.idle_timeout_ms = gw->cfg.idle_timeout_ms;
-  err = cg_http_server_start(loop, host, port, &lim, on_http_request, gw, &gw->http);
+  err = cg_http_server_start(loop, host, port, &lim, gw_on_http_request, gw, &gw->http);
   if (err) {
-    cg_error("cannot listen on http %s: %s", gw->cfg.http,
-             cg_strerror(err));
+    cg_error("cannot listen on http %s: %s", gw->cfg.http, cg_strerror(err));
     goto fail_running;
   }
   cg_info("listening http %s:%d", host, cg_http_server_port(gw->http));
   uv_timer_init(loop, &gw->approvals);
   gw->approvals.data = gw;
-  uv_timer_start(&gw->approvals, on_approvals_timer, 1000, 1000);
+  uv_timer_start(&gw->approvals, gw_on_approvals_timer, 1000, 1000);
   uv_timer_init(loop, &gw->expiry);
   gw->expiry.data = gw;
-  uv_timer_start(&gw->expiry, on_expiry_timer, 0, 30000);
+  uv_timer_start(&gw->expiry, gw_on_expiry_timer, 0, 30000);
   uv_timer_init(loop, &gw->watch);
   gw->watch.data = gw;
-  uv_timer_start(&gw->watch, on_watch_timer, 10000, 10000);
+  uv_timer_start(&gw->watch, gw_on_watch_timer, 10000, 10000);
   cg_info("limits: %u connections (%u per address), %zu octets of buffered requests, "
-          "%u failed checks per address then one per %u ms", gw->cfg.max_connections,
-          gw->cfg.max_connections_per_address, gw->cfg.max_buffered,
+          "%u failed checks per address then one per %u ms",
+          gw->cfg.max_connections, gw->cfg.max_connections_per_address, gw->cfg.max_buffered,
           gw->cfg.failed_check_burst, gw->cfg.failed_check_interval_ms);
   *out = gw;
   return 0;
@@ -1334,7 +432,7 @@ static void on_store_stopped(void *arg) {
 
 static void free_handle(uv_handle_t *h) { free(h); }
 
-static void maybe_finish_stop(struct gateway *gw) {
+void gw_maybe_finish_stop(struct gateway *gw) {
   if (!gw->stopping || !gw->http_closed || !gw->tcp_closed || gw->inflight > 0 ||
       !gw->store_running)
     return;
@@ -1352,7 +450,8 @@ static void maybe_finish_stop(struct gateway *gw) {
 static void on_drain_timer(uv_timer_t *t) {
   struct gateway *gw = t->data;
   cg_warn("stopping: drain_timeout_ms (%u) passed with %u exchange(s) in flight; closing "
-          "every connection", gw->cfg.drain_timeout_ms, gw->inflight);
+          "every connection",
+          gw->cfg.drain_timeout_ms, gw->inflight);
   if (gw->http != NULL)
     cg_http_server_close_all(gw->http);
   if (gw->tcp != NULL)
@@ -1363,14 +462,14 @@ static void on_http_closed(void *arg) {
   struct gateway *gw = arg;
   gw->http_closed = true;
   gw->http = NULL;
-  maybe_finish_stop(gw);
+  gw_maybe_finish_stop(gw);
 }
 
 static void on_tcp_closed(void *arg) {
   struct gateway *gw = arg;
   gw->tcp_closed = true;
   gw->tcp = NULL;
-  maybe_finish_stop(gw);
+  gw_maybe_finish_stop(gw);
 }
 
 void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) {

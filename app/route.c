@@ -17,11 +17,16 @@ static const struct {
   const char *label;
   uint32_t bodies;
 } operations[] = {
-    {"initialization", 1u << CMP_IR},     {"certification", 1u << CMP_CR},
-    {"keyupdate", 1u << CMP_KUR},         {"pkcs10", 1u << CMP_P10CR},
-    {"p10", 1u << CMP_P10CR},             {"revocation", 1u << CMP_RR},
-    {"getcacerts", 1u << CMP_GENM},       {"getrootupdate", 1u << CMP_GENM},
-    {"getcertreqtemplate", 1u << CMP_GENM}, {"getcrls", 1u << CMP_GENM},
+    {"initialization", 1u << CMP_IR},
+    {"certification", 1u << CMP_CR},
+    {"keyupdate", 1u << CMP_KUR},
+    {"pkcs10", 1u << CMP_P10CR},
+    {"p10", 1u << CMP_P10CR},
+    {"revocation", 1u << CMP_RR},
+    {"getcacerts", 1u << CMP_GENM},
+    {"getrootupdate", 1u << CMP_GENM},
+    {"getcertreqtemplate", 1u << CMP_GENM},
+    {"getcrls", 1u << CMP_GENM},
     {"nested", 1u << CMP_NESTED},
 };
 #define N_OPERATIONS (sizeof operations / sizeof operations[0])
@@ -87,8 +92,8 @@ int app_route(const struct cg_config *cfg, const char *path, uint32_t *bodies) {
 }
 
 void app_route_help(const struct cg_config *cfg, const char *path, char *text, size_t cap) {
-  size_t off = (size_t)snprintf(text, cap, "no CMP endpoint at %s; valid paths:\n  " WELL_KNOWN "\n",
-                                path);
+  size_t off =
+      (size_t)snprintf(text, cap, "no CMP endpoint at %s; valid paths:\n  " WELL_KNOWN "\n", path);
   for (size_t i = 0; i < cfg->n_profiles && off < cap; i++) {
     off += (size_t)snprintf(text + off, cap - off, "  " WELL_KNOWN "/p/%s[/OPERATION]\n",
                             cfg->profiles[i].name);

@@ -1,0 +1,147 @@
+/*
+ * background.c - the gateway's work that no request asks for
+ * (app/gateway_int.h): transactions an operator approved are issued, one at
+ * a time, found by a timer; transactions that waited too long expire; and
+ * every 10 s what the limits refused is logged in one line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app/gateway_int.h"
+#include "core/err.h"
+#include "core/log.h"
+
+/* ---- approved transactions ---------------------------------------------- */
+
+struct profile_rt *gw_profile_by_name(struct gateway *gw, const char *name) {
+  return gw_profile_named(gw, name, strlen(name));
+}
+
+static void on_orphan_failed(struct cg_store_op *op) {
+  struct gateway *gw = op->arg;
+  if (op->result != 0)
+    cg_warn("approved transaction %s: cannot mark it failed: %s", op->txn.txid,
+            cg_strerror(op->result));
+  gw->issuing = false;
+}
+
+/* An approved transaction of a profile no longer configured cannot be
+ * issued: it fails (the device learns it at its next poll) instead of
+ * blocking the queue. */
+static void fail_orphan(struct gateway *gw, struct cg_store_op *op) {
+  struct cmp_txn_record t = op->txn;
+  cg_store_op_release(op);
+  cg_warn("approved transaction %s: profile %s is not configured; it fails", t.txid, t.profile);
+  t.failinfo = CG_FI_SYSTEM_UNAVAIL;
+  t.updated_at = (int64_t)time(NULL);
+  memset(op, 0, sizeof *op);
+  op->kind = CG_STORE_OP_UPDATE;
+  op->cb = on_orphan_failed;
+  op->arg = gw;
+  op->txn = t;
+  if (cmp_txn_set_state(&op->txn, CMP_TXN_FAILED) != 0 || cg_store_submit(gw->store, op) != 0)
+    gw->issuing = false;
+}
+
+static void on_next_approved(struct cg_store_op *op) {
+  struct gateway *gw = op->arg;
+  struct profile_rt *p =
+      op->result == 0 && op->txn_found ? gw_profile_by_name(gw, op->txn.profile) : NULL;
+  if (op->result == 0 && op->txn_found && p == NULL && !gw->stopping) {
+    fail_orphan(gw, op);
+    return;
+  }
+  struct request *r = p && !gw->stopping ? calloc(1, sizeof *r) : NULL;
+  if (r != NULL)
+    r->ex = cmp_exchange_new_approved(&gw->server, gw_current(p), &op->txn, op->request_out,
+                                      op->request_der_len, (int64_t)time(NULL));
+  cg_store_op_release(op);
+  if (r == NULL || r->ex == NULL) {
+    free(r);
+    gw->issuing = false;
+    return;
+  }
+  r->gw = gw;
+  r->profile = p;
+  r->background = true;
+  r->started_ns = uv_hrtime();
+  gw->inflight++;
+  gw_drive(r);
+}
+
+/* Every second: is there an approved transaction to issue?  (Approvals are
+ * written by `cmpgw approve` into the database; the daemon finds them here,
+ * issues at once, and the device gets the certificate at its next poll.) */
+void gw_on_approvals_timer(uv_timer_t *t) { gw_look_for_approved(t->data); }
+
+void gw_look_for_approved(struct gateway *gw) {
+  if (gw->issuing || gw->stopping)
+    return;
+  memset(&gw->approvals_op, 0, sizeof gw->approvals_op);
+  gw->approvals_op.kind = CG_STORE_OP_NEXT_APPROVED;
+  gw->approvals_op.now = (int64_t)time(NULL);
+  gw->approvals_op.cb = on_next_approved;
+  gw->approvals_op.arg = gw;
+  gw->issuing = true;
+  if (cg_store_submit(gw->store, &gw->approvals_op) != 0)
+    gw->issuing = false;
+}
+
+static void on_expired(struct cg_store_op *op) {
+  struct gateway *gw = op->arg;
+  size_t i = (size_t)(op - gw->expire_ops);
+  gw->expiring[i] = false;
+  if (op->result != 0)
+    cg_warn("expiry of profile %s failed: %s", op->expire_profile, cg_strerror(op->result));
+  else if (op->expired > 0)
+    cg_info("expired %d transaction(s) of profile %s (pending_lifetime / confirm_wait)",
+            op->expired, op->expire_profile);
+}
+
+/* Pending requests past the profile's pending_lifetime, and certificates not
+ * confirmed within confirm_wait, expire (RFC 9483 §4.4, RFC 9810 §5.3.18). */
+void gw_on_expiry_timer(uv_timer_t *t) {
+  struct gateway *gw = t->data;
+  int64_t now = (int64_t)time(NULL);
+  for (size_t i = 0; i < gw->n_profiles && !gw->stopping; i++) {
+    const struct cg_config_profile *pc = gw->profiles[i].cfg;
+    struct cg_store_op *op = &gw->expire_ops[i];
+    if (gw->expiring[i])
+      continue;
+    memset(op, 0, sizeof *op);
+    op->kind = CG_STORE_OP_EXPIRE;
+    op->cb = on_expired;
+    op->arg = gw;
+    snprintf(op->expire_profile, sizeof op->expire_profile, "%s", pc->name);
+    op->expire_pending_before = now - pc->pending_lifetime;
+    op->expire_issued_before = now - pc->confirm_wait;
+    op->expire_now = now;
+    gw->expiring[i] = cg_store_submit(gw->store, op) == 0;
+  }
+}
+
+/* Every 10 s: what the limits refused since the last look, in one line. */
+void gw_on_watch_timer(uv_timer_t *t) {
+  struct gateway *gw = t->data;
+  struct cg_admission_stats now;
+  cg_admission_stats(gw->admission, &now);
+  uint64_t full = now.refused_full - gw->seen.refused_full;
+  uint64_t addr = now.refused_addr - gw->seen.refused_addr;
+  uint64_t mem = now.refused_memory - gw->seen.refused_memory;
+  uint64_t checks = gw->guard.refused - gw->seen_guard_refused;
+  if (full || addr || mem || checks) {
+    char last[CG_ADDR_TEXT] = "";
+    if (checks)
+      cg_addr_text(&gw->guard.last_refused, last);
+    cg_warn("refused in the last 10 s: %llu connection(s) over max_connections (%u open), "
+            "%llu over max_connections_per_address, %llu request(s) over max_buffered "
+            "(%zu octets buffered), %llu over the failed-check budget%s%s",
+            (unsigned long long)full, now.conns, (unsigned long long)addr, (unsigned long long)mem,
+            now.buffered, (unsigned long long)checks, checks ? ", last from " : "", last);
+  }
+  gw->seen = now;
+  gw->seen_guard_refused = gw->guard.refused;
+  guard_sweep(&gw->guard, uv_now(gw->loop));
+}

@@ -1,0 +1,167 @@
+/*
+ * ingress.c - requests arriving (app/gateway_int.h): an HTTP POST is routed
+ * to its profile (app/route.c), a raw TCP frame goes to [server]
+ * tcp_profile and a TCP pollReq finds its transaction by its polling
+ * reference; each passes the failed-check budget of its address first, then
+ * becomes an exchange that exchange.c drives.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app/gateway_int.h"
+#include "app/route.h"
+#include "core/err.h"
+#include "core/log.h"
+
+struct profile_rt *gw_profile_named(struct gateway *gw, const char *name, size_t n) {
+  int i = app_profile_index(&gw->cfg, name, n);
+  return i >= 0 ? &gw->profiles[i] : NULL;
+}
+
+void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path,
+                        const uint8_t *body, size_t len) {
+  struct gateway *gw = arg;
+  uint32_t bodies;
+  int index = app_route(&gw->cfg, path, &bodies);
+  if (index < 0) {
+    char text[2048];
+    app_route_help(&gw->cfg, path, text, sizeof text);
+    cg_http_respond_status(req, 404, text);
+    return;
+  }
+  struct profile_rt *p = &gw->profiles[index];
+  if (gw->stopping) {
+    cg_http_respond_status(req, 503, "shutting down\n");
+    return;
+  }
+  unsigned retry;
+  if (!guard_admits(&gw->guard, cg_http_request_peer(req), uv_now(gw->loop), &retry)) {
+    cg_http_respond_retry(req, 503, retry,
+                          "too many failed checks from this address; try again later\n");
+    return;
+  }
+  struct request *r = calloc(1, sizeof *r);
+  if (r == NULL || (r->ex = cmp_exchange_new(&gw->server, gw_current(p), body, len,
+                                             (int64_t)time(NULL))) == NULL) {
+    free(r);
+    cg_http_respond_status(req, 503, "out of memory\n");
+    return;
+  }
+  cmp_exchange_restrict(r->ex, bodies);
+  r->gw = gw;
+  r->http = req;
+  r->peer = *cg_http_request_peer(req);
+  r->profile = p;
+  r->started_ns = uv_hrtime();
+  gw->inflight++;
+  gw_drive(r);
+}
+
+/* The transaction of a TCP pollReq was read: still waiting, another TCP
+ * pollRep; otherwise its kept request is answered again from the stored
+ * outcome (cmp_exchange_new_replay(): the certificate, the rp or the
+ * rejection), nothing written. */
+/* A TCP pollReq answered without the engine: the request is done. */
+static void poll_answered(struct request *r) {
+  struct gateway *gw = r->gw;
+  free(r);
+  gw_exchange_ended(gw);
+  gw_maybe_finish_stop(gw);
+}
+
+static void on_poll_ref(struct cg_store_op *op) {
+  struct request *r = op->arg;
+  struct gateway *gw = r->gw;
+  struct profile_rt *p =
+      op->result == 0 && op->txn_found ? gw_profile_by_name(gw, op->txn.profile) : NULL;
+  if (p == NULL || op->request_out == NULL || gw->stopping) {
+    const char *why = op->result != 0  ? "store unavailable"
+                      : !op->txn_found ? "unknown polling reference"
+                      : gw->stopping   ? "shutting down"
+                                       : "the transaction cannot be answered";
+    unsigned code = op->result == 0 && !op->txn_found ? CG_TCP_ERR_CLIENT : CG_TCP_ERR_SERVER;
+    cg_store_op_release(op);
+    cg_tcp_respond_error(r->tcp, code, why);
+    poll_answered(r);
+    return;
+  }
+  if (op->txn.state == CMP_TXN_PENDING_APPROVAL || op->txn.state == CMP_TXN_PENDING_CA) {
+    cg_info("tcp pollReq ref=%08x txid=%s -> pollRep (%s)", r->poll_ref, op->txn.txid,
+            cmp_txn_state_name(op->txn.state));
+    cg_store_op_release(op);
+    cg_tcp_respond_poll(r->tcp, r->poll_ref, gw_check_after(p));
+    poll_answered(r);
+    return;
+  }
+  r->ex = cmp_exchange_new_replay(&gw->server, gw_current(p), op->request_out, op->request_der_len,
+                                  (int64_t)time(NULL));
+  cg_store_op_release(op);
+  if (r->ex == NULL) {
+    cg_tcp_respond_error(r->tcp, CG_TCP_ERR_SERVER, "out of memory");
+    poll_answered(r);
+    return;
+  }
+  r->profile = p;
+  gw_drive(r);
+}
+
+/* A TCP pollReq: the transaction is found by its polling reference. */
+static void tcp_poll(struct gateway *gw, struct cg_tcp_request *req, uint32_t ref) {
+  struct request *r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, "out of memory");
+    return;
+  }
+  r->gw = gw;
+  r->tcp = req;
+  r->poll_ref = ref;
+  r->started_ns = uv_hrtime();
+  r->op.kind = CG_STORE_OP_BY_POLL_REF;
+  r->op.cb = on_poll_ref;
+  r->op.arg = r;
+  r->op.txn.poll_ref = ref;
+  gw->inflight++;
+  if (cg_store_submit(gw->store, &r->op) != 0) {
+    r->op.result = CG_ESTORE;
+    on_poll_ref(&r->op);
+  }
+}
+
+/* A frame from the raw TCP listener: a PKIMessage goes to the engine like
+ * an HTTP body, for the profile [server] tcp_profile names. */
+void gw_on_tcp_request(void *arg, struct cg_tcp_request *req, const struct cg_tcp_frame *f) {
+  struct gateway *gw = arg;
+  if (gw->stopping) {
+    cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, "shutting down");
+    return;
+  }
+  if (f->is_poll) {
+    tcp_poll(gw, req, f->poll_ref);
+    return;
+  }
+  unsigned retry;
+  if (!guard_admits(&gw->guard, cg_tcp_request_peer(req), uv_now(gw->loop), &retry)) {
+    char text[96];
+    snprintf(text, sizeof text, "too many failed checks from this address; try again in %u s",
+             retry);
+    cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, text);
+    return;
+  }
+  struct profile_rt *p = gw->tcp_profile;
+  struct request *r = calloc(1, sizeof *r);
+  if (r == NULL || (r->ex = cmp_exchange_new(&gw->server, gw_current(p), f->msg, f->len,
+                                             (int64_t)time(NULL))) == NULL) {
+    free(r);
+    cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, "out of memory");
+    return;
+  }
+  r->gw = gw;
+  r->tcp = req;
+  r->peer = *cg_tcp_request_peer(req);
+  r->profile = p;
+  r->started_ns = uv_hrtime();
+  gw->inflight++;
+  gw_drive(r);
+}
