@@ -3,7 +3,7 @@
  * states carry in the store, and the one table of legal transitions that
  * cmp_txn_set_state() enforces.
  *
- * The machine (DESIGN.md, "Transactions"):
+ * The machine (docs/store.md, "Transaction states"):
  *
  *   received -> pending_approval | pending_ca | issued | rejected | failed
  *   pending_approval -> pending_ca | issued | rejected | failed | expired

@@ -1,6 +1,6 @@
 /*
  * crypto.h - every cryptographic primitive cmpgw uses, as thin adapters over
- * wolfCrypt.  This is the only header (with transports/tls) behind which
+ * wolfCrypt.  This is the only header behind which
  * wolfSSL lives: no wolfSSL type appears here.
  *
  * All functions are thread-safe and may run on threadpool workers; randomness
