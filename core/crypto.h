@@ -1,7 +1,7 @@
 /*
  * crypto.h - every cryptographic primitive cmpgw uses, as thin adapters over
- * wolfCrypt.  This is the only header behind which
- * wolfSSL lives: no wolfSSL type appears here.
+ * wolfCrypt.  This is the only header behind which wolfSSL lives: no
+ * wolfSSL type appears here.
  *
  * All functions are thread-safe and may run on threadpool workers; randomness
  * comes from a per-thread DRBG seeded on first use.  Functions return 0 or a
