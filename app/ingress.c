@@ -59,10 +59,6 @@ void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path
   gw_drive(r);
 }
 
-/* The transaction of a TCP pollReq was read: still waiting, another TCP
- * pollRep; otherwise its kept request is answered again from the stored
- * outcome (cmp_exchange_new_replay(): the certificate, the rp or the
- * rejection), nothing written. */
 /* A TCP pollReq answered without the engine: the request is done. */
 static void poll_answered(struct request *r) {
   struct gateway *gw = r->gw;
@@ -71,6 +67,10 @@ static void poll_answered(struct request *r) {
   gw_maybe_finish_stop(gw);
 }
 
+/* The transaction of a TCP pollReq was read: still waiting, another TCP
+ * pollRep; otherwise its kept request is answered again from the stored
+ * outcome (cmp_exchange_new_replay(): the certificate, the rp or the
+ * rejection), nothing written. */
 static void on_poll_ref(struct cg_store_op *op) {
   struct request *r = op->arg;
   struct gateway *gw = r->gw;

@@ -44,14 +44,16 @@ static bool is_recorded_request(int type) {
          type == CMP_RR;
 }
 
-/* Ends the exchange with an error answer.  An authenticated certificate
- * request that fails is first recorded as a rejected transaction (except
- * when its transactionID belongs to another one). */
+/* An approved transaction's row is touched: no nonce of a message (nobody
+ * sent one), updated now. */
 void touch_deferred(struct cmp_exchange *ex) {
   ex->txn.sender_nonce[0] = '\0';
   ex->txn.updated_at = ex->now;
 }
 
+/* Ends the exchange with an error answer.  An authenticated certificate
+ * request that fails is first recorded as a rejected transaction (except
+ * when its transactionID belongs to another one). */
 void fail(struct cmp_exchange *ex, int err, const char *detail) {
   ex->err = err;
   ex->detail = detail;
