@@ -13,7 +13,8 @@
  * bits), length of data (16 bits), data, then text, an RFC 2510 one only
  * text.  See docs/architecture.md, "Raw TCP".
  *
- * Each connection is a small state machine (set_state() re-arms its timer):
+ * Each connection is a small state machine (set_state() checks the move
+ * against legal_transition() and re-arms its timer):
  *
  *   READING --complete frame--> HANDLING --answer--> WRITING --written--> READING
  *   WRITING --written, closing--> LINGER --EOF or timer--> CLOSING
@@ -27,6 +28,7 @@
  */
 #include "transports/tcp.h"
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -152,30 +154,28 @@ static void read_stop(struct conn *c) {
   c->reading = false;
 }
 
-static void conn_close(struct conn *c) {
-  if (c->state == C_CLOSING)
-    return;
-  c->state = C_CLOSING;
-  read_stop(c);
-  uv_timer_stop(&c->timer);
-  if (c->req != NULL) {
-    c->req->conn = NULL; /* its answer will be dropped */
-    atomic_store(&c->req->gone, true);
-  }
-  c->req = NULL;
-  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+#ifndef NDEBUG
+/* The transitions a connection may make (the header comment's machine);
+ * READING -> READING is a frame arriving in pieces. */
+static bool legal_transition(enum conn_state from, enum conn_state to) {
+  static const unsigned legal[] = {
+      [C_READING] = 1u << C_READING | 1u << C_HANDLING | 1u << C_WRITING | 1u << C_CLOSING,
+      [C_HANDLING] = 1u << C_WRITING | 1u << C_CLOSING,
+      [C_WRITING] = 1u << C_READING | 1u << C_LINGER | 1u << C_CLOSING,
+      [C_LINGER] = 1u << C_CLOSING,
+      [C_CLOSING] = 0,
+  };
+  return (legal[from] >> to) & 1u;
 }
+#endif
 
-static void on_timeout(uv_timer_t *t) {
-  struct conn *c = t->data;
-  cg_debug("tcp: connection timed out (state %d)", (int)c->state);
-  conn_close(c);
-}
+static void on_timeout(uv_timer_t *t);
 
+/* The one place a connection changes state; the timer follows the state. */
 static void set_state(struct conn *c, enum conn_state s) {
   const struct cg_tcp_limits *l = &c->srv->limits;
   uint64_t ms = 0;
+  assert(legal_transition(c->state, s));
   c->state = s;
   if (s == C_READING) {
     if (c->in.len == 0) {
@@ -198,6 +198,27 @@ static void set_state(struct conn *c, enum conn_state s) {
   else
     uv_timer_stop(&c->timer);
 }
+
+static void conn_close(struct conn *c) {
+  if (c->state == C_CLOSING)
+    return;
+  set_state(c, C_CLOSING); /* the timer stops */
+  read_stop(c);
+  if (c->req != NULL) {
+    c->req->conn = NULL; /* its answer will be dropped */
+    atomic_store(&c->req->gone, true);
+  }
+  c->req = NULL;
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void on_timeout(uv_timer_t *t) {
+  struct conn *c = t->data;
+  cg_debug("tcp: connection timed out (state %d)", (int)c->state);
+  conn_close(c);
+}
+
 
 /* ---- writing -------------------------------------------------------------- */
 
