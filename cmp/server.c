@@ -17,24 +17,30 @@
 #include "core/err.h"
 #include "core/oid.h"
 
+/* The one place the phase changes, against the table of the moves the
+ * engine makes (any failure answers: PROTECT; an approved exchange, which
+ * answers nobody, ends in UPDATE or DONE).  An illegal move is a bug in the
+ * engine, never something a peer can cause: abort. */
 void set_phase(struct cmp_exchange *ex, enum phase to) {
+#define B(p) (1u << PH_##p)
   static const unsigned allowed[] = {
-      [PH_LOOKUP] = 1u << PH_VERIFY,
-      [PH_VERIFY] = 1u << PH_ISSUE | 1u << PH_REVOKE | 1u << PH_FORWARD | 1u << PH_UPDATE |
-                    1u << PH_INSERT | 1u << PH_CRL | 1u << PH_NESTED | 1u << PH_NOTE,
-      [PH_ISSUE] = 1u << PH_INSERT | 1u << PH_UPDATE,
-      [PH_REVOKE] = 1u << PH_INSERT | 1u << PH_UPDATE,
-      [PH_FORWARD] = 1u << PH_UPDATE,
-      [PH_INSERT] = 0,
-      [PH_UPDATE] = 0,
-      [PH_CRL] = 0,
-      [PH_NESTED] = 0,
-      [PH_NOTE] = 1u << PH_DONE,
-      [PH_PROTECT] = 1u << PH_DONE | 1u << PH_NOTE,
+      [PH_LOOKUP] = B(VERIFY) | B(UPDATE) | B(PROTECT) | B(DONE),
+      [PH_VERIFY] = B(ISSUE) | B(REVOKE) | B(FORWARD) | B(INSERT) | B(UPDATE) | B(CRL) |
+                    B(NESTED) | B(PROTECT) | B(DONE),
+      [PH_ISSUE] = B(INSERT) | B(UPDATE) | B(PROTECT) | B(DONE),
+      [PH_REVOKE] = B(INSERT) | B(UPDATE) | B(PROTECT) | B(DONE),
+      [PH_FORWARD] = B(UPDATE) | B(PROTECT) | B(DONE),
+      [PH_INSERT] = B(VERIFY) | B(PROTECT) | B(DONE), /* VERIFY: a write refused whole */
+      [PH_UPDATE] = B(UPDATE) | B(PROTECT) | B(DONE),
+      [PH_CRL] = B(PROTECT),
+      [PH_NESTED] = B(PROTECT),
+      [PH_NOTE] = B(DONE),
+      [PH_PROTECT] = B(NOTE) | B(DONE),
       [PH_DONE] = 0,
   };
-  if (to != PH_PROTECT && !(allowed[ex->phase] & (1u << to)))
-    abort(); /* a bug in the engine, not something a peer can cause */
+#undef B
+  if (!(allowed[ex->phase] & (1u << to)))
+    abort();
   ex->phase = to;
 }
 
@@ -65,7 +71,7 @@ void fail(struct cmp_exchange *ex, int err, const char *detail) {
     ex->has_revocation = false;
     ex->txn.failinfo = cg_err_failinfo(err);
     touch_deferred(ex);
-    ex->phase = cmp_txn_set_state(&ex->txn, CMP_TXN_FAILED) == 0 ? PH_UPDATE : PH_DONE;
+    set_phase(ex, cmp_txn_set_state(&ex->txn, CMP_TXN_FAILED) == 0 ? PH_UPDATE : PH_DONE);
     return;
   }
   ex->rsp_type = CMP_ERROR;
@@ -393,7 +399,7 @@ struct cmp_exchange *cmp_exchange_new_approved(const struct cmp_server_cfg *cfg,
   struct cmp_exchange *ex = exchange_open(cfg, profile, txn, false, req, len, now);
   if (ex == NULL || ex->phase != PH_LOOKUP)
     return ex; /* a stored request that no longer passes: its transaction fails */
-  ex->phase = PH_VERIFY;
+  set_phase(ex, PH_VERIFY);
   if (ex->msg.type == CMP_RR)
     revoke_approved(ex);
   else if (build_issue_request(ex))
@@ -693,7 +699,7 @@ void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
            err == CG_ECERT_REVOKED ? "the certificate is already revoked" : "no such certificate");
       return;
     }
-    ex->phase = PH_DONE;
+    set_phase(ex, PH_DONE);
     return;
   }
   if (ex->phase == PH_NOTE) {
@@ -724,7 +730,7 @@ void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
   case CG_EPENDING_LIMIT:
     /* Nothing was written: record the request as rejected instead. */
     ex->waiting = false;
-    ex->phase = PH_VERIFY;
+    set_phase(ex, PH_VERIFY); /* nothing was written: decide again */
     fail(ex, err, "too many requests are waiting for approval; try again later");
     return;
   case CG_EBAD_MAC:
@@ -750,7 +756,7 @@ bool cmp_exchange_abandon(struct cmp_exchange *ex) {
   ex->rsp = NULL;
   ex->rsp_len = 0;
   ex->dropped = true;
-  ex->phase = PH_DONE;
+  set_phase(ex, PH_DONE);
   return true;
 }
 
