@@ -22,10 +22,11 @@ static const struct entry table[] = {
 };
 
 static const struct entry *lookup(int err) {
-  int i = err - (CG_E__FIRST + 1);
-  if (i < 0 || i >= (int)(sizeof table / sizeof table[0]))
+  /* Compared before subtracting: err - CG_E__FIRST overflows for codes
+   * near INT_MAX. */
+  if (err <= CG_E__FIRST || err >= CG_E__LAST)
     return 0;
-  return &table[i];
+  return &table[err - (CG_E__FIRST + 1)];
 }
 
 const char *cg_err_name(int err) {

@@ -97,13 +97,14 @@ static void test_success_is_its_own_class_with_no_failinfo(void **state) {
  * internal failures reported as systemFailure. */
 static void test_codes_outside_the_table_are_internal_system_failures(void **state) {
   (void)state;
-  const int outside[] = {CG_E__FIRST, CG_E__LAST, 1, 42};
+  const int outside[] = {CG_E__FIRST, CG_E__LAST, 1, 42, INT_MAX};
   for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
     assert_non_null(cg_err_name(outside[i]));
     assert_int_equal(cg_err_class(outside[i]), CG_CLASS_INTERNAL);
     assert_int_equal(cg_err_failinfo(outside[i]), CG_FI_SYSTEM_FAILURE);
   }
   assert_string_equal(cg_strerror(1), "unknown error");
+  assert_string_equal(cg_strerror(INT_MAX), "unknown error");
 }
 
 static void test_every_defined_failinfo_bit_has_its_rfc_name_and_none_beyond(void **state) {
