@@ -34,11 +34,25 @@ const char *cg_err_name(int err) {
   return err == 0 ? "CG_OK" : e ? e->name : "CG_E?";
 }
 
+/* libuv's message for one of its codes.  uv_strerror() of a code libuv
+ * does not know makes a string ("Unknown system error N") that nobody
+ * frees, so only known codes are handed to it. */
+static const char *uv_message(int err) {
+  switch (err) {
+#define X(name, msg) case UV_##name:
+    UV_ERRNO_MAP(X)
+#undef X
+    return uv_strerror(err);
+  default:
+    return "unknown error";
+  }
+}
+
 const char *cg_strerror(int err) {
   const struct entry *e = lookup(err);
   /* The codes of the two spaces do not overlap: ours lie in -999..-900,
    * libuv's are negated errno values and its own below -3000. */
-  return err == 0 ? "success" : e ? e->msg : err < 0 ? uv_strerror(err) : "unknown error";
+  return err == 0 ? "success" : e ? e->msg : uv_message(err);
 }
 
 int cg_err_from_uv(int e) {

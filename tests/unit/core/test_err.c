@@ -186,6 +186,17 @@ static void test_libuv_errors_keep_libuv_text(void **state) {
   assert_string_equal(cg_strerror(UV_EAI_NONAME), uv_strerror(UV_EAI_NONAME));
 }
 
+/* A negative code that is neither ours nor libuv's is "unknown error" too,
+ * and naming it allocates nothing (uv_strerror() of such a code returns a
+ * string it made and nobody frees: logging it would leak each time). */
+static void test_a_negative_code_nobody_defines_is_unknown_and_costs_nothing(void **state) {
+  (void)state;
+  const int nobody[] = {CG_E__FIRST, CG_E__LAST, -1234, -5000, INT_MIN};
+  for (size_t i = 0; i < sizeof nobody / sizeof nobody[0]; i++)
+    for (int k = 0; k < 1000; k++)
+      assert_string_equal(cg_strerror(nobody[i]), "unknown error");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_code_has_a_name_a_message_and_a_class),
@@ -197,6 +208,7 @@ int main(void) {
       cmocka_unit_test(test_every_peer_error_round_trips_through_its_bit),
       cmocka_unit_test(test_no_code_is_also_a_libuv_error),
       cmocka_unit_test(test_libuv_errors_keep_libuv_text),
+      cmocka_unit_test(test_a_negative_code_nobody_defines_is_unknown_and_costs_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
