@@ -839,7 +839,7 @@ static void on_timeout(uv_timer_t *t) {
 }
 
 static void reject_connection(struct cg_http_server *srv) {
-  /* One that cannot be taken stays in the backlog; libuv retries on the next accept. */
+  /* One that cannot be taken stays with libuv (see cg_refuse_connection()). */
   srv->nrejected += (unsigned)cg_refuse_connection((uv_stream_t *)&srv->listener, srv,
                                                    on_rejected_closed);
 }

@@ -106,18 +106,35 @@ struct refused {
   void (*closed)(void *data);
 };
 
+/* A refusal made when no memory can be had for one.  A connection that is
+ * not taken stays with libuv, which watches the listener again only once
+ * it is accepted: without this the listener would take no connection ever
+ * after.  One per thread (the loop's); free again once closed. */
+static _Thread_local struct refused spare;
+static _Thread_local bool spare_busy;
+
 static void on_refused_closed(uv_handle_t *h) {
   struct refused *r = h->data;
   void (*closed)(void *) = r->closed;
   void *data = r->data;
-  free(r);
+  if (r == &spare)
+    spare_busy = false;
+  else
+    free(r);
   closed(data);
 }
 
 int cg_refuse_connection(uv_stream_t *listener, void *data, void (*closed)(void *data)) {
   struct refused *r = malloc(sizeof *r);
+  if (r == NULL && !spare_busy) {
+    r = &spare;
+    spare_busy = true;
+  }
   if (r == NULL || uv_tcp_init(listener->loop, &r->tcp) != 0) {
-    free(r);
+    if (r == &spare)
+      spare_busy = false;
+    else
+      free(r);
     return 0;
   }
   r->tcp.data = r;

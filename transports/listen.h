@@ -46,10 +46,12 @@ int cg_listen_resolve(const char *host, char *out, size_t cap, const char **why)
 int cg_listen(uv_tcp_t *listener, const char *host, int port, uv_connection_cb cb, int *bound);
 
 /* Accepts the next connection waiting on listener and closes it at once (a
- * connection over the cap).  closed(h) runs when it is closed, with h->data
- * = data; the handle is freed after it.  Returns 1 when a connection is being
- * closed (count it until closed runs), 0 when none could be taken (it stays
- * in the backlog). */
+ * connection over the cap).  closed(data) runs when it is closed.  Returns
+ * 1 when a connection is being closed (count it until closed runs), 0 when
+ * none could be taken.  Without memory for it, one refusal at a time is
+ * made with a spare of the thread's; a connection that could not be taken
+ * stays with libuv, and the listener takes no other until it is accepted
+ * (libuv watches it again only then). */
 int cg_refuse_connection(uv_stream_t *listener, void *data, void (*closed)(void *data));
 
 /* The peer of an accepted connection, as limits count it; len 0 when it

@@ -2,7 +2,8 @@
  * test_listen.c - what the listeners share (transports/listen.h): which
  * host:port pairs may be listened on, resolving a host name once, binding a
  * free port and reporting it, the set of open connections, the peer address
- * of a real connection, and turning a connection away.
+ * of a real connection, and turning a connection away, also when no memory
+ * can be had for it (the listener must go on accepting after that).
  *
  * Listener and clients run on one libuv loop (127.0.0.1 or ::1, a free
  * port); each run ends when every handle is closed, and a generous guard
@@ -24,6 +25,7 @@
 #include <uv.h>
 
 #include "core/err.h"
+#include "failalloc.h"
 #include "testutil.h"
 #include "transports/listen.h"
 
@@ -138,6 +140,7 @@ static void test_the_connection_set_keeps_its_links_and_count(void **state) {
 enum mode {
   ACCEPT,        /* take the connection, read its peer address, close it */
   REFUSE,        /* cg_refuse_connection() */
+  REFUSE_NOMEM,  /* the same, the refusal's allocation failing on the first */
 };
 
 struct client {
@@ -233,6 +236,12 @@ static void on_connection(uv_stream_t *ls, int status) {
     break;
   case REFUSE:
     f->refuse_ret[i] = cg_refuse_connection(ls, f, on_refused);
+    break;
+  case REFUSE_NOMEM:
+    failalloc_arm(i == 0 ? 1 : 0);
+    f->refuse_ret[i] = cg_refuse_connection(ls, f, on_refused);
+    assert_int_equal(failalloc_fired(), i == 0);
+    failalloc_disarm();
     break;
   }
 }
@@ -363,6 +372,23 @@ static void test_a_refused_connection_is_closed_and_its_callback_runs(void **sta
   }
 }
 
+/* A refusal whose allocation fails still takes the connection and closes
+ * it: a connection left with libuv would stop the listener, which watches
+ * for the next one only after this one is accepted.  The second client,
+ * connected at the same time, must still reach the listener. */
+static void test_a_refusal_without_memory_still_closes_and_the_listener_goes_on(void **state) {
+  (void)state;
+  struct fx f;
+  assert_int_equal(start(&f, "127.0.0.1", REFUSE_NOMEM, 2), 0);
+  finish(&f);
+  assert_int_equal(f.connections, 2);
+  assert_int_equal(f.refusals_closed, 2);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(f.refuse_ret[i], 1);
+    assert_true(f.c[i].ended);
+  }
+}
+
 static void test_a_failed_accept_is_logged_with_the_way_out(void **state) {
   (void)state;
   tu_capture_stderr();
@@ -385,6 +411,7 @@ int main(void) {
       cmocka_unit_test(test_listen_refuses_a_bad_host_and_reports_a_port_in_use),
       cmocka_unit_test(test_the_peer_of_a_handle_with_no_connection_is_unknown),
       cmocka_unit_test(test_a_refused_connection_is_closed_and_its_callback_runs),
+      cmocka_unit_test(test_a_refusal_without_memory_still_closes_and_the_listener_goes_on),
       cmocka_unit_test(test_a_failed_accept_is_logged_with_the_way_out),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
