@@ -27,6 +27,7 @@ struct exchange {
   uv_write_t write_req;
   int open_handles;
   enum cg_tcp_framing framing;
+  size_t max_frame; /* octets of the answer's value */
   uint8_t *out;
   size_t out_len;
   struct cg_buf in;
@@ -128,7 +129,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     finish(x, CG_EBAD_DATA, "the answer is not a frame of the framing asked for", 0);
     return;
   }
-  if ((size_t)len + 4 > x->in.limit) {
+  /* The limit counts the value; the length also counts what precedes it
+   * (1 octet in RFC 2510 framing, 3 in version 10). */
+  if ((size_t)len - (hdr - 4) > x->max_frame) {
     finish(x, CG_ETOO_BIG, "the answer is larger than the limit", 0);
     return;
   }
@@ -192,7 +195,8 @@ int cg_tcp_exchange(uv_loop_t *loop, const struct cg_tcp_exchange_opts *o, int t
   x->out_len += len;
   x->cb = cb;
   x->arg = arg;
-  cg_buf_init(&x->in, (o->max_frame ? o->max_frame : DEFAULT_MAX_FRAME) + 7);
+  x->max_frame = o->max_frame ? o->max_frame : DEFAULT_MAX_FRAME;
+  cg_buf_init(&x->in, x->max_frame + 7);
   uv_tcp_init(loop, &x->tcp);
   uv_timer_init(loop, &x->timer);
   x->tcp.data = x->timer.data = x->connect_req.data = x->write_req.data = x;

@@ -370,7 +370,7 @@ static void test_an_answer_of_exactly_the_limit_is_taken(void **state) {
 
 static void test_an_answer_over_the_limit_is_refused(void **state) {
   (void)state;
-  static const size_t over[] = {LIMIT * 4};
+  static const size_t over[] = {LIMIT + 1, LIMIT + 2, LIMIT * 4};
   for (int v10 = 0; v10 < 2; v10++)
     for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
       struct fx f;
