@@ -33,6 +33,7 @@ struct exchange {
   struct cg_buf in;
   int err;
   bool done;
+  bool no_memory; /* a read found no memory for its octets */
   char detail[160];
   cg_tcp_exchange_cb cb;
   void *arg;
@@ -100,6 +101,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
   struct exchange *x = h->data;
   size_t room = x->in.limit - x->in.len < READ_SIZE ? x->in.limit - x->in.len : READ_SIZE;
   uint8_t *p = room > 0 ? cg_buf_reserve(&x->in, room) : NULL;
+  /* Within the limit, no room is no memory: on_read then hears UV_ENOBUFS. */
+  x->no_memory = room > 0 && p == NULL;
   *out = uv_buf_init((char *)p, p != NULL ? (unsigned)room : 0);
 }
 
@@ -109,7 +112,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   if (n == 0 || x->done)
     return;
   if (n == UV_ENOBUFS) {
-    finish(x, CG_ETOO_BIG, "the answer is larger than the limit", 0);
+    if (x->no_memory)
+      finish(x, CG_ENOMEM, "no memory for the answer", 0);
+    else
+      finish(x, CG_ETOO_BIG, "the answer is larger than the limit", 0);
     return;
   }
   if (n < 0) {

@@ -34,7 +34,8 @@ struct cg_tcp_answer {
 /* err 0 with the answer, or CG_ECONNECT (the connection could not be made:
  * nothing was sent), CG_EIO (I/O failed), CG_ETIMEOUT,
  * CG_ETOO_BIG, CG_EBAD_DATA (not a frame of the framing asked), CG_ECLOSED
- * (closed before a whole frame); detail says more. */
+ * (closed before a whole frame), CG_ENOMEM (no memory to read the answer
+ * into); detail says more. */
 typedef void (*cg_tcp_exchange_cb)(void *arg, int err, const struct cg_tcp_answer *a,
                                    const char *detail);
 
