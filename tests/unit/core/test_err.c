@@ -4,7 +4,7 @@
  * fits its class; peer errors and failInfo bits map onto each other both
  * ways; every bit RFC 9810 §5.2.3 defines has its ASN.1 name and no other
  * bit has one; the codes never collide with libuv's, whose errors keep
- * libuv's text.
+ * libuv's text and translate into codes of the table.
  */
 #include <limits.h>
 #include <setjmp.h>
@@ -186,6 +186,44 @@ static void test_libuv_errors_keep_libuv_text(void **state) {
   assert_string_equal(cg_strerror(UV_EAI_NONAME), uv_strerror(UV_EAI_NONAME));
 }
 
+/* What the transports hand upwards: a code of the table for every libuv
+ * error, the ones a caller acts on by name, and CG_EIO for the rest. */
+static void test_every_libuv_error_becomes_a_code_of_the_table(void **state) {
+  (void)state;
+  static const int uv_codes[] = {
+#define X(name, msg) UV_##name,
+      UV_ERRNO_MAP(X)
+#undef X
+  };
+  for (size_t i = 0; i < sizeof uv_codes / sizeof uv_codes[0]; i++) {
+    int e = cg_err_from_uv(uv_codes[i]);
+    assert_true(e >= FIRST && e <= LAST);
+  }
+  assert_int_equal(cg_err_from_uv(UV_EADDRINUSE), CG_EADDR_IN_USE);
+  assert_int_equal(cg_err_from_uv(UV_EACCES), CG_EACCESS);
+  assert_int_equal(cg_err_from_uv(UV_EPERM), CG_EACCESS);
+  assert_int_equal(cg_err_from_uv(UV_EADDRNOTAVAIL), CG_EADDR_NOT_AVAIL);
+  assert_int_equal(cg_err_from_uv(UV_ENOMEM), CG_ENOMEM);
+  assert_int_equal(cg_err_from_uv(UV_ENOBUFS), CG_ENOMEM);
+  assert_int_equal(cg_err_from_uv(UV_ECONNREFUSED), CG_ECONNECT);
+  assert_int_equal(cg_err_from_uv(UV_ENETUNREACH), CG_ECONNECT);
+  assert_int_equal(cg_err_from_uv(UV_EHOSTUNREACH), CG_ECONNECT);
+  assert_int_equal(cg_err_from_uv(UV_ETIMEDOUT), CG_ETIMEOUT);
+  assert_int_equal(cg_err_from_uv(UV_ECONNRESET), CG_ECLOSED);
+  assert_int_equal(cg_err_from_uv(UV_EPIPE), CG_ECLOSED);
+  assert_int_equal(cg_err_from_uv(UV_EOF), CG_ECLOSED);
+  assert_int_equal(cg_err_from_uv(UV_EINVAL), CG_EINVAL);
+  assert_int_equal(cg_err_from_uv(UV_EPROTO), CG_EIO);
+  assert_int_equal(cg_err_from_uv(UV_EMFILE), CG_EIO);
+}
+
+static void test_success_and_our_own_codes_pass_through_unchanged(void **state) {
+  (void)state;
+  assert_int_equal(cg_err_from_uv(0), 0);
+  for (int e = FIRST; e <= LAST; e++)
+    assert_int_equal(cg_err_from_uv(e), e);
+}
+
 /* A negative code that is neither ours nor libuv's is "unknown error" too,
  * and naming it allocates nothing (uv_strerror() of such a code returns a
  * string it made and nobody frees: logging it would leak each time). */
@@ -208,6 +246,8 @@ int main(void) {
       cmocka_unit_test(test_every_peer_error_round_trips_through_its_bit),
       cmocka_unit_test(test_no_code_is_also_a_libuv_error),
       cmocka_unit_test(test_libuv_errors_keep_libuv_text),
+      cmocka_unit_test(test_every_libuv_error_becomes_a_code_of_the_table),
+      cmocka_unit_test(test_success_and_our_own_codes_pass_through_unchanged),
       cmocka_unit_test(test_a_negative_code_nobody_defines_is_unknown_and_costs_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
