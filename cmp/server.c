@@ -9,6 +9,7 @@
  * there first, so every view of the decoded message stays valid for the
  * exchange's life.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,6 +453,7 @@ enum cmp_step cmp_exchange_step(const struct cmp_exchange *ex) {
 }
 
 void cmp_exchange_lookup(const struct cmp_exchange *ex, struct cmp_lookup_req *req) {
+  assert(ex->phase == PH_LOOKUP);
   memset(req, 0, sizeof *req);
   if (ex->auth == AUTH_PBM || ex->auth == AUTH_PBMAC1) {
     req->ref = ex->msg.hdr.sender_kid.p;
@@ -469,6 +471,7 @@ static bool dup_view(struct cmp_exchange *ex, struct der_view in, struct der_vie
 }
 
 void cmp_exchange_lookup_done(struct cmp_exchange *ex, const struct cmp_lookup_res *res) {
+  assert(ex->phase == PH_LOOKUP);
   if (res->err) {
     fail(ex, res->err, "store unavailable");
     return;
@@ -546,6 +549,7 @@ bool cmp_exchange_compute_is_heavy(const struct cmp_exchange *ex) {
 }
 
 void cmp_exchange_compute(struct cmp_exchange *ex) {
+  assert(ex->phase == PH_VERIFY || ex->phase == PH_PROTECT);
   if (ex->phase == PH_VERIFY) {
     verify(ex);
     return;
@@ -581,6 +585,7 @@ const struct cmp_issue_request *cmp_exchange_issue_request(const struct cmp_exch
 }
 
 void cmp_exchange_issue_done(struct cmp_exchange *ex, int err, const uint8_t *cert, size_t len) {
+  assert(ex->phase == PH_ISSUE);
   struct cmp_ca_answer a = {.err = err, .cert = {cert, len}};
   cmp_exchange_issue_answer(ex, &a);
 }
@@ -612,6 +617,7 @@ static bool keep_ca_state(struct cmp_exchange *ex, const struct cmp_ca_answer *a
 }
 
 void cmp_exchange_issue_answer(struct cmp_exchange *ex, const struct cmp_ca_answer *a) {
+  assert(ex->phase == PH_ISSUE);
   if (ex->phase != PH_ISSUE)
     return;
   if (a->err) {
@@ -651,6 +657,7 @@ void cmp_exchange_crl_request(const struct cmp_exchange *ex,
 }
 
 void cmp_exchange_crl_done(struct cmp_exchange *ex, int err, const uint8_t *crl, size_t len) {
+  assert(ex->phase == PH_CRL);
   /* Without a CRL the genp still answers, with an absent value. */
   if (err == 0 && crl != NULL) {
     ex->crl.p = cg_arena_dup(ex->arena, crl, len);
@@ -666,6 +673,7 @@ struct der_view cmp_exchange_nested_msg(const struct cmp_exchange *ex, size_t i)
 }
 
 void cmp_exchange_nested_done(struct cmp_exchange *ex, size_t i, const uint8_t *rsp, size_t len) {
+  assert(ex->phase == PH_NESTED);
   if (ex->phase != PH_NESTED || i >= ex->n_inner || ex->inner_rsp[i].p != NULL)
     return;
   if (rsp != NULL && (ex->inner_rsp[i].p = cg_arena_dup(ex->arena, rsp, len)) != NULL)
@@ -689,6 +697,7 @@ const struct cmp_secret_note *cmp_exchange_secret_note(const struct cmp_exchange
 }
 
 void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
+  assert(ex->phase == PH_INSERT || ex->phase == PH_UPDATE || ex->phase == PH_NOTE);
   if (ex->deferred) {
     /* Nobody to answer.  A store that failed is tried again later; a
      * revocation the store refuses (the certificate was revoked meanwhile)

@@ -13,6 +13,7 @@
  * gateway answers itself only where it refuses first, or when the CA gave
  * no answer it can pass on.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -63,6 +64,7 @@ const struct cmp_forward_request *cmp_exchange_forward_request(const struct cmp_
 }
 
 void cmp_exchange_forward_answer(struct cmp_exchange *ex, const struct cmp_ca_answer *a) {
+  assert(ex->phase == PH_FORWARD);
   if (ex->phase != PH_FORWARD)
     return;
   struct cmp_txn_record *t = &ex->txn;

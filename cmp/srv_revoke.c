@@ -12,6 +12,7 @@
  * written in the background (revoke_approved()), as approved enrolments are
  * issued.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "cmp/encode.h"
@@ -114,6 +115,7 @@ void revoke_approved(struct cmp_exchange *ex) {
 }
 
 void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_answer *a) {
+  assert(ex->phase == PH_REVOKE);
   if (ex->phase != PH_REVOKE)
     return;
   if (ex->msg.type == CMP_CERTCONF) {
