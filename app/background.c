@@ -55,7 +55,7 @@ static void on_next_approved(struct cg_store_op *op) {
   }
   struct request *r = p && !gw->stopping ? calloc(1, sizeof *r) : NULL;
   if (r != NULL)
-    r->ex = cmp_exchange_new_approved(&gw->server, gw_current(p), &op->txn, op->request_out,
+    r->ex = cmp_exchange_new_background(&gw->server, gw_current(p), &op->txn, op->request_out,
                                       op->request_der_len, (int64_t)time(NULL));
   cg_store_op_release(op);
   if (r == NULL || r->ex == NULL) {

@@ -19,7 +19,7 @@
 #include "core/oid.h"
 
 /* The one place the phase changes, against the table of the moves the
- * engine makes (any failure answers: PROTECT; an approved exchange, which
+ * engine makes (any failure answers: PROTECT; a background exchange, which
  * answers nobody, ends in UPDATE or DONE).  An illegal move is a bug in the
  * engine, never something a peer can cause: abort. */
 void set_phase(struct cmp_exchange *ex, enum phase to) {
@@ -53,7 +53,7 @@ static bool is_recorded_request(int type) {
 
 /* An approved transaction's row is touched: no nonce of a message (nobody
  * sent one), updated now. */
-void touch_deferred(struct cmp_exchange *ex) {
+void touch_background(struct cmp_exchange *ex) {
   ex->txn.sender_nonce[0] = '\0';
   ex->txn.updated_at = ex->now;
 }
@@ -65,13 +65,13 @@ void fail(struct cmp_exchange *ex, int err, const char *detail) {
   ex->err = err;
   ex->detail = detail;
   ex->relayed = (struct der_view){NULL, 0}; /* the gateway answers itself */
-  if (ex->deferred) {
-    /* An approved request the CA could not serve: the transaction fails and
+  if (ex->background) {
+    /* A background request the CA could not serve: the transaction fails and
      * the device learns it at its next pollReq. */
     ex->has_cert = false;
     ex->has_revocation = false;
     ex->txn.failinfo = cg_err_failinfo(err);
-    touch_deferred(ex);
+    touch_background(ex);
     set_phase(ex, cmp_txn_set_state(&ex->txn, CMP_TXN_FAILED) == 0 ? PH_UPDATE : PH_DONE);
     return;
   }
@@ -262,7 +262,7 @@ static int check_request(struct cmp_exchange *ex) {
   }
   /* RFC 9483 §3.1: messageTime, when sent, must be close to ours (an
    * approved request was checked when it arrived, maybe days ago). */
-  if (h->has_message_time && ex->cfg->max_clock_skew > 0 && !ex->deferred && !ex->replay &&
+  if (h->has_message_time && ex->cfg->max_clock_skew > 0 && !ex->background && !ex->replay &&
       (h->message_time > ex->now + ex->cfg->max_clock_skew ||
        h->message_time < ex->now - ex->cfg->max_clock_skew)) {
     ex->detail = "messageTime is too far from the server's time";
@@ -314,11 +314,11 @@ static int check_request(struct cmp_exchange *ex) {
   return 0;
 }
 
-/* A new exchange for req; for an approved request, deferred is its stored
+/* A new exchange for req; for a background exchange, stored is its
  * transaction, and a request that no longer passes fails that transaction. */
 static struct cmp_exchange *exchange_open(const struct cmp_server_cfg *cfg,
                                           const struct cmp_profile *profile,
-                                          const struct cmp_txn_record *deferred, bool replay,
+                                          const struct cmp_txn_record *stored, bool replay,
                                           const uint8_t *req, size_t len, int64_t now) {
   struct cg_arena *a = cg_arena_new(4096 + len);
   if (a == NULL)
@@ -343,10 +343,10 @@ static struct cmp_exchange *exchange_open(const struct cmp_server_cfg *cfg,
   snprintf(ex->profile, sizeof ex->profile, "%s", profile->name);
   ex->phase = PH_LOOKUP;
   ex->replay = replay;
-  if (deferred != NULL) {
-    ex->deferred = true;
-    ex->txn = *deferred;
-    ex->cert_req_id = deferred->cert_req_id;
+  if (stored != NULL) {
+    ex->background = true;
+    ex->txn = *stored;
+    ex->cert_req_id = stored->cert_req_id;
   }
 
   int err = cmp_msg_decode(copy, len, &ex->msg);
@@ -393,7 +393,7 @@ void cmp_exchange_restrict(struct cmp_exchange *ex, uint32_t mask) {
   fail(ex, CG_EBAD_REQUEST, "message type not expected on this path");
 }
 
-struct cmp_exchange *cmp_exchange_new_approved(const struct cmp_server_cfg *cfg,
+struct cmp_exchange *cmp_exchange_new_background(const struct cmp_server_cfg *cfg,
                                                const struct cmp_profile *profile,
                                                const struct cmp_txn_record *txn,
                                                const uint8_t *req, size_t len, int64_t now) {
@@ -698,7 +698,7 @@ const struct cmp_secret_note *cmp_exchange_secret_note(const struct cmp_exchange
 
 void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
   assert(ex->phase == PH_INSERT || ex->phase == PH_UPDATE || ex->phase == PH_NOTE);
-  if (ex->deferred) {
+  if (ex->background) {
     /* Nobody to answer.  A store that failed is tried again later; a
      * revocation the store refuses (the certificate was revoked meanwhile)
      * fails its transaction instead, once. */
@@ -758,7 +758,7 @@ void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
 }
 
 bool cmp_exchange_abandon(struct cmp_exchange *ex) {
-  if (ex->phase != PH_VERIFY || ex->deferred)
+  if (ex->phase != PH_VERIFY || ex->background)
     return false;
   ex->err = CG_ECLOSED;
   ex->detail = "the client went away before its request was checked";

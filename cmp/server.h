@@ -249,12 +249,13 @@ struct cmp_lookup_res {
 
 struct cmp_exchange;
 
-/* An exchange that issues the certificate of an approved transaction (state
- * pending_ca) from its stored request, with no peer waiting: it goes
+/* A background exchange: it issues the certificate of an approved
+ * transaction (state pending_ca) from its stored request, or asks the CA
+ * again about one it holds, with no peer waiting: it goes
  * ISSUE -> UPDATE (pending_ca -> issued, with the certificate) -> DONE with no
  * response.  The request was authenticated when it arrived.  NULL only when
  * out of memory. */
-struct cmp_exchange *cmp_exchange_new_approved(const struct cmp_server_cfg *cfg,
+struct cmp_exchange *cmp_exchange_new_background(const struct cmp_server_cfg *cfg,
                                                const struct cmp_profile *profile,
                                                const struct cmp_txn_record *txn,
                                                const uint8_t *req, size_t len, int64_t now);

@@ -31,7 +31,7 @@
  *   LOOKUP -> VERIFY -> NESTED -> PROTECT -> DONE            (nested)
  *   any phase -> PROTECT (an error answer) -> DONE
  *   VERIFY/ISSUE/REVOKE -> INSERT (a rejected transaction) -> PROTECT (error)
- *   ISSUE -> UPDATE, REVOKE -> UPDATE (background: approved requests)
+ *   ISSUE -> UPDATE, REVOKE -> UPDATE (background exchanges)
  *   LOOKUP -> VERIFY -> FORWARD -> UPDATE -> PROTECT -> DONE (relaying
  *     profiles: certConf, and pollReq while the CA holds the request; PROTECT
  *     then sends the CA's answer as it is)
@@ -106,7 +106,11 @@ struct cmp_exchange {
   int64_t cert_req_id;
   bool implicit_confirm; /* granted */
   bool waiting;          /* the answer says waiting: the request awaits approval */
-  bool deferred;         /* issuing an approved transaction: no peer, no answer */
+  /* A background exchange: a stored transaction (approved by an operator, or
+   * waiting at the CA) taken up again with no peer waiting and no answer
+   * (cmp_exchange_new_background()).  The gateway's struct request says
+   * `background` too. */
+  bool background;
   bool replay;           /* answering a kept request again (raw TCP pollReq) */
   bool dropped;          /* abandoned before its check: the peer was gone */
   bool note_after;       /* the refusal note is written after the answer is made */
@@ -151,7 +155,7 @@ int protect(struct cmp_exchange *ex);
 /* Prepares the update of a background exchange, which answers nobody: a
  * new updated_at, and an empty nonce, so that the row keeps the nonce of the
  * device's last pollRep (which a poll may be renewing meanwhile). */
-void touch_deferred(struct cmp_exchange *ex);
+void touch_background(struct cmp_exchange *ex);
 
 /* srv_enrol.c */
 void verify_cert_request(struct cmp_exchange *ex); /* ir, cr, kur, p10cr */

@@ -96,7 +96,7 @@ bool build_issue_request(struct cmp_exchange *ex) {
   is->sender_nonce = h->sender_nonce;
   is->pvno = h->pvno;
   is->cert_req_id = ex->cert_req_id;
-  if (ex->deferred && ex->txn.ca_state_len > 0)
+  if (ex->background && ex->txn.ca_state_len > 0)
     is->ca_state = (struct der_view){ex->txn.ca_state, ex->txn.ca_state_len};
   if (ex->mac_ok)
     is->secret = (struct der_view){ex->secret_plain, ex->secret_len};
@@ -220,14 +220,14 @@ void verify_cert_request(struct cmp_exchange *ex) {
 }
 
 void ca_waiting(struct cmp_exchange *ex) {
-  if (!ex->deferred) {
+  if (!ex->background) {
     wait_in(ex, CMP_TXN_PENDING_CA);
     return;
   }
   /* Asked again and still waiting: the row stays pending_ca, its turn
    * moves behind the others. */
   ex->txn.prev_state = ex->txn.state;
-  touch_deferred(ex);
+  touch_background(ex);
   set_phase(ex, PH_UPDATE);
 }
 
@@ -291,10 +291,10 @@ void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
   if (!take_cert(ex, cert, len))
     return;
   struct cmp_txn_record *t = &ex->txn;
-  if (ex->deferred) {
-    /* An approved request: the certificate waits in the store for the
+  if (ex->background) {
+    /* A background request: the certificate waits in the store for the
      * device's next pollReq. */
-    touch_deferred(ex);
+    touch_background(ex);
     if (cmp_txn_set_state(t, CMP_TXN_ISSUED)) {
       fail(ex, CG_ESTATE, "illegal state change");
       return;

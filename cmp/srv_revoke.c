@@ -109,7 +109,7 @@ void verify_rev_request(struct cmp_exchange *ex) {
 void revoke_approved(struct cmp_exchange *ex) {
   /* The certificate was checked when the request came; whether it is still
    * unrevoked is the store's to say (CG_ECERT_REVOKED fails the request). */
-  touch_deferred(ex);
+  touch_background(ex);
   revocation(ex);
   prepare_revoke(ex, ex->found_cert, ex->revocation.reason, true);
 }
@@ -146,9 +146,9 @@ void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_ans
       memcpy(ex->txn.ca_state, a->ca_state.p, ex->txn.ca_state_len = a->ca_state.len);
     ex->txn.ca_check_at = ex->now + (int64_t)a->check_after;
     ex->has_revocation = false;
-    if (ex->deferred) {
+    if (ex->background) {
       ex->txn.prev_state = ex->txn.state;
-      touch_deferred(ex);
+      touch_background(ex);
       set_phase(ex, PH_UPDATE);
       return;
     }
@@ -165,7 +165,7 @@ void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_ans
     return;
   }
   relay_take(ex, a);
-  set_phase(ex, ex->deferred ? PH_UPDATE : PH_INSERT);
+  set_phase(ex, ex->background ? PH_UPDATE : PH_INSERT);
 }
 
 void write_rev_body(struct cmp_exchange *ex, struct der_writer *w) {

@@ -56,7 +56,7 @@ static void issue_waiting(const char *profile) {
     t->state = CMP_TXN_PENDING_CA;
     bool waits = F->ca_waits;
     F->ca_waits = false;
-    struct cmp_exchange *ex = cmp_exchange_new_approved(&F->cfg, profile_named(profile), t,
+    struct cmp_exchange *ex = cmp_exchange_new_background(&F->cfg, profile_named(profile), t,
                                                         F->kept[i], F->kept_len[i], now());
     assert_non_null(ex);
     play(ex, profile);

@@ -78,7 +78,7 @@ static void test_a_waiting_ca_keeps_its_state_for_the_next_ask(void **state) {
   /* Asked again: still waiting, with new state; then the certificate. */
   static const uint8_t kept2[] = "upstream nonce 2";
   F->ca_answer.ca_state = (struct der_view){kept2, sizeof kept2};
-  ex = cmp_exchange_new_approved(&F->cfg, &F->prof_default, t, F->kept[idx], F->kept_len[idx],
+  ex = cmp_exchange_new_background(&F->cfg, &F->prof_default, t, F->kept[idx], F->kept_len[idx],
                                  (int64_t)time(NULL));
   play(ex, "default");
   cmp_exchange_free(ex);
@@ -88,7 +88,7 @@ static void test_a_waiting_ca_keeps_its_state_for_the_next_ask(void **state) {
   assert_memory_equal(t->ca_state, kept2, sizeof kept2);
 
   F->ca_answer_set = false;
-  ex = cmp_exchange_new_approved(&F->cfg, &F->prof_default, t, F->kept[idx], F->kept_len[idx],
+  ex = cmp_exchange_new_background(&F->cfg, &F->prof_default, t, F->kept[idx], F->kept_len[idx],
                                  (int64_t)time(NULL));
   play(ex, "default");
   cmp_exchange_free(ex);

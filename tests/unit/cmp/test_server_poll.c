@@ -69,7 +69,7 @@ static void test_manual_approval_then_poll_delivers_the_certificate(void **state
   /* The operator approves; the daemon issues from the kept request. */
   t->prev_state = t->state;
   t->state = CMP_TXN_PENDING_CA;
-  ex = cmp_exchange_new_approved(&F->cfg, &F->prof_manual, t, F->kept[idx], F->kept_len[idx],
+  ex = cmp_exchange_new_background(&F->cfg, &F->prof_manual, t, F->kept[idx], F->kept_len[idx],
                                  (int64_t)time(NULL));
   assert_non_null(ex);
   for (int steps = 0; cmp_exchange_step(ex) != CMP_STEP_DONE && steps < 10; steps++) {
@@ -150,14 +150,14 @@ static void test_late_approval_issues_and_a_broken_kept_request_fails(void **sta
   t->prev_state = t->state;
   t->state = CMP_TXN_PENDING_CA;
   int64_t later = (int64_t)time(NULL) + 3 * 86400;
-  ex = cmp_exchange_new_approved(&F->cfg, &F->prof_manual, t, F->kept[idx], F->kept_len[idx],
+  ex = cmp_exchange_new_background(&F->cfg, &F->prof_manual, t, F->kept[idx], F->kept_len[idx],
                                  later);
   assert_non_null(ex);
   assert_int_equal(cmp_exchange_step(ex), CMP_STEP_ISSUE);
   cmp_exchange_free(ex);
 
   static const uint8_t broken[] = {0x30, 0x03, 0x02, 0x01, 0x00};
-  ex = cmp_exchange_new_approved(&F->cfg, &F->prof_manual, t, broken, sizeof broken, later);
+  ex = cmp_exchange_new_background(&F->cfg, &F->prof_manual, t, broken, sizeof broken, later);
   assert_non_null(ex);
   assert_int_equal(cmp_exchange_step(ex), CMP_STEP_UPDATE);
   assert_int_equal(cmp_exchange_txn(ex)->state, CMP_TXN_FAILED);
@@ -197,7 +197,7 @@ static void test_a_waiting_ca_makes_the_device_poll(void **state) {
   assert_int_equal(rsp.type, CMP_POLLREP);
   cmp_exchange_free(ex);
 
-  ex = cmp_exchange_new_approved(&F->cfg, &F->prof_default, t, F->kept[idx], F->kept_len[idx],
+  ex = cmp_exchange_new_background(&F->cfg, &F->prof_default, t, F->kept[idx], F->kept_len[idx],
                                  (int64_t)time(NULL));
   assert_non_null(ex);
   assert_int_equal(cmp_exchange_step(ex), CMP_STEP_ISSUE);
@@ -260,7 +260,7 @@ static struct cmp_txn_record *rr_waiting(struct client *c, const uint8_t *cert, 
 static void approve_in_background(struct cmp_txn_record *t, size_t idx) {
   t->prev_state = t->state;
   t->state = CMP_TXN_PENDING_CA;
-  struct cmp_exchange *ex = cmp_exchange_new_approved(&F->cfg, &F->prof_manual, t, F->kept[idx],
+  struct cmp_exchange *ex = cmp_exchange_new_background(&F->cfg, &F->prof_manual, t, F->kept[idx],
                                                       F->kept_len[idx], (int64_t)time(NULL));
   assert_non_null(ex);
   play(ex, "manual");
