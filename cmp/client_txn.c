@@ -84,10 +84,12 @@ struct cmp_client_txn {
 static const char *const phase_names[] = {"request", "poll", "confirm", "forward", "done"};
 
 /* The one place the phase changes.  REQUEST -> POLL | CONFIRM | DONE,
- * POLL -> POLL | CONFIRM | DONE, CONFIRM -> DONE, FORWARD -> DONE. */
+ * POLL -> POLL | CONFIRM | DONE, CONFIRM -> DONE, FORWARD -> DONE; a
+ * transaction starts in REQUEST, and one made to forward (FORWARD) or to
+ * resume polling (POLL) moves there before it is handed out. */
 static void set_phase(struct cmp_client_txn *t, enum phase to) {
   static const unsigned allowed[] = {
-      [PH_REQUEST] = 1u << PH_POLL | 1u << PH_CONFIRM | 1u << PH_DONE,
+      [PH_REQUEST] = 1u << PH_POLL | 1u << PH_CONFIRM | 1u << PH_DONE | 1u << PH_FORWARD,
       [PH_POLL] = 1u << PH_POLL | 1u << PH_CONFIRM | 1u << PH_DONE,
       [PH_CONFIRM] = 1u << PH_DONE,
       [PH_FORWARD] = 1u << PH_DONE,
@@ -191,7 +193,7 @@ int cmp_client_txn_new(const struct cmp_client_cfg *cfg, const struct cmp_client
   if (req->pvno)
     t->pvno = req->pvno;
   if (forward) {
-    t->phase = PH_FORWARD;
+    set_phase(t, PH_FORWARD);
     if ((err = take_forward_ids(t)) != 0) {
       cmp_client_txn_free(t);
       return err;
@@ -226,7 +228,7 @@ int cmp_client_txn_resume(const struct cmp_client_cfg *cfg, const struct cmp_cli
     return err;
   memcpy(t->txid, p->txid, t->txid_len = p->txid_len);
   memcpy(t->recip, p->nonce, t->recip_len = p->nonce_len);
-  t->phase = PH_POLL;
+  set_phase(t, PH_POLL);
   t->poll_deadline = now + (int64_t)cfg->poll_max_s;
   *out = t;
   return 0;
