@@ -1,6 +1,7 @@
 /*
- * bench.h - what the parts of `cmpgw bench` share (cmd_bench.c: the command
- * and `bench store`; bench_cmp.c: `bench cmp`).
+ * bench.h - what the parts of `cmpgw bench` share (bench.c), and their
+ * entry points: cmd_bench.c (the command and `bench store`), bench_cmp.c
+ * (`bench cmp`), bench_crypto.c (`bench crypto`).
  */
 #ifndef CG_APP_BENCH_H
 #define CG_APP_BENCH_H
