@@ -109,88 +109,39 @@ static int write_pem(const char *dir, const char *name, const char *label, const
   return err;
 }
 
-static const char config_template[] =
-    "# cmpgw configuration (INI).  Relative paths are relative to this file.\n"
-    "# Reference: docs/configuration.md\n"
-    "\n"
-    "[server]\n"
-    "# CMP over HTTP (RFC 9811): POST to /.well-known/cmp or /.well-known/cmp/p/<profile>\n"
-    "http = %s\n"
-    "# CMP over raw TCP for legacy clients (RFC 2510 and \"version 10\" framing), served\n"
-    "# by the profile tcp_profile names (cmpgw init --tcp HOST:PORT writes it):\n"
-    "%stcp = %s\n"
-    "tcp_profile = default\n"
-    "# The admin listener (/healthz, /metrics): recorded for the listener to come.\n"
-    "admin = %s\n"
-    "# Limits: largest CMP message and HTTP header block (octets); open connections\n"
-    "# (HTTP and TCP together; in all and per client address); octets of requests\n"
-    "# buffered at once.\n"
-    "max_message = 262144\n"
-    "max_header = 8192\n"
-    "max_connections = 10000\n"
-    "max_connections_per_address = 1024\n"
-    "max_buffered = 67108864\n"
-    "# Timeouts (milliseconds): headers of a request (TCP: a connection's first octet),\n"
-    "# its body (TCP: a frame), an idle keep-alive connection, the drain at stop.\n"
-    "header_timeout_ms = 10000\n"
-    "body_timeout_ms = 30000\n"
-    "idle_timeout_ms = 60000\n"
-    "drain_timeout_ms = 30000\n"
-    "# Highest PasswordBasedMac / PBMAC1 iteration count accepted (each costs one hash;\n"
-    "# OpenSSL sends 500).\n"
-    "pbm_max_iterations = 10000\n"
-    "# Failed MAC or signature checks one client address may make in a row, then one\n"
-    "# per interval (ms); over it: HTTP 503 with Retry-After.\n"
-    "failed_check_burst = 30\n"
-    "failed_check_interval_ms = 1000\n"
-    "# Seconds a request's messageTime may differ from our clock (0: not checked).\n"
-    "max_clock_skew = 900\n"
-    "# Where MAC derivations and signatures run: auto (inline on one CPU, else the\n"
-    "# threadpool), threadpool or inline.\n"
-    "compute = auto\n"
-    "# Key files (ra.p12, ra.pass, master.key, a backend's key) that group or others\n"
-    "# can access are refused, as sshd refuses them; true only warns.\n"
-    "allow_readable_keys = false\n"
-    "\n"
-    "[store]\n"
-    "# SQLite database (WAL): read it live with sqlite3; schema in docs/store.md.\n"
-    "database = cmpgw.db\n"
-    "# Group commit pacing: a write within this many microseconds of the last commit\n"
-    "# waits for the rest of it and shares the next commit: less CPU per enrolment at\n"
-    "# moderate load, up to this much more latency per write (0: commit at once).\n"
-    "commit_interval_us = 0\n"
-    "\n"
-    "[ra]\n"
-    "# The RA protection key and certificate (signs responses that are not MAC-protected).\n"
-    "pkcs12 = ra.p12\n"
-    "password_file = ra.pass\n"
-    "\n"
-    "[secrets]\n"
-    "# AES-256-GCM key (64 hex digits) that encrypts the shared secrets in the database.\n"
-    "master_key = master.key\n"
-    "# Failed MACs in a row that lock a reference, and for how long (seconds).\n"
-    "max_failed_macs = 5\n"
-    "lockout_seconds = 900\n"
-    "\n"
-    "[backend local]\n"
-    "# The embedded issuing CA.\n"
-    "type = local\n"
-    "cert = ca-cert.pem\n"
-    "key = ca-key.pem\n"
-    "\n"
-    "[profile default]\n"
-    "# Reached at /.well-known/cmp and /.well-known/cmp/p/default.\n"
-    "backend = local\n"
-    "validity_days = 365\n"
-    "eku_client_auth = true\n"
-    "eku_server_auth = false\n"
-    "copy_san = true\n"
-    "# Request protections accepted: mac (PBM, PBMAC1), signature (certificates that\n"
-    "# chain to trust_anchors, by default this profile's CA).\n"
-    "protection = mac, signature\n"
-    "# trust_anchors = anchors.pem\n"
-    "implicit_confirm = false\n"
-    "ra_verified = false\n";
+/* cmpgw.conf: every key init writes comes from the table of keys
+ * (core/config.c), with its help as a comment; the local backend's keys are
+ * its own. */
+static int write_config(const char *dir, const char *http, const char *tcp, const char *admin) {
+  const char *server[] = {"http", http, "tcp", tcp != NULL ? tcp : "#127.0.0.1:1829",
+                          "admin", admin, NULL};
+  static const char head[] = "# cmpgw configuration (INI).  Relative paths are relative to this "
+                             "file.\n# Reference: docs/configuration.md\n\n";
+  static const char backend[] = "[backend local]\n"
+                                "# The embedded issuing CA.\n"
+                                "type = local\n"
+                                "cert = ca-cert.pem\n"
+                                "key = ca-key.pem\n";
+  char conf[8192], part[4096];
+  size_t n = 0;
+  const char *sections[] = {"server", "store", "ra", "secrets", NULL};
+  int err = 0;
+  n = (size_t)snprintf(conf, sizeof conf, "%s", head);
+  for (size_t i = 0; sections[i] != NULL && err == 0; i++) {
+    err = cg_config_write_template(sections[i], i == 0 ? server : NULL, part, sizeof part);
+    if (err == 0)
+      n += (size_t)snprintf(conf + n, sizeof conf - n, "%s\n", part);
+  }
+  if (err == 0)
+    err = cg_config_write_template("profile default", NULL, part, sizeof part);
+  if (err == 0)
+    n += (size_t)snprintf(conf + n, sizeof conf - n, "%s\n%s", backend, part);
+  if (err != 0 || n >= sizeof conf) {
+    fprintf(stderr, "cmpgw init: the configuration does not fit\n");
+    return CG_ESPACE;
+  }
+  return write_file(dir, "cmpgw.conf", conf, n, 0600);
+}
 
 struct pki {
   struct cg_key *ca_key, *ra_key;
@@ -306,10 +257,7 @@ static int write_deployment(const char *dir, const char *org, const char *http, 
   if (err)
     goto out;
 
-  char conf[4096];
-  int cl = snprintf(conf, sizeof conf, config_template, http, tcp ? "" : "# ",
-                    tcp ? tcp : "127.0.0.1:1829", admin);
-  if ((err = write_file(dir, "cmpgw.conf", conf, (size_t)cl, 0600)))
+  if ((err = write_config(dir, http, tcp, admin)))
     goto out;
 
   char db[CG_PATH_MAX];

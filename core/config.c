@@ -15,6 +15,7 @@
 #include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,28 +35,7 @@ struct ctx {
   char error[512];
 };
 
-void cg_config_defaults(struct cg_config *cfg) {
-  memset(cfg, 0, sizeof *cfg);
-  strcpy(cfg->dir, ".");
-  strcpy(cfg->http, "127.0.0.1:8080");
-  cfg->max_message = 256 * 1024;
-  snprintf(cfg->tcp_profile, sizeof cfg->tcp_profile, "default");
-  cfg->max_header = 8 * 1024;
-  cfg->max_connections = 10000;
-  cfg->header_timeout_ms = 10000;
-  cfg->body_timeout_ms = 30000;
-  cfg->idle_timeout_ms = 60000;
-  cfg->pbm_max_iterations = 10000;
-  cfg->max_connections_per_address = 1024;
-  cfg->max_buffered = 64u << 20;
-  cfg->drain_timeout_ms = 30000;
-  cfg->failed_check_burst = 30;
-  cfg->failed_check_interval_ms = 1000;
-  cfg->max_clock_skew = 900;
-  cfg->max_failed_macs = 5;
-  cfg->lockout_seconds = 900;
-  strcpy(cfg->database, "cmpgw.db");
-}
+/* cg_config_defaults() and profile() are below the table of keys. */
 
 /* ---- errors --------------------------------------------------------------- */
 
@@ -150,115 +130,175 @@ static int hostport(struct ctx *c, const char *v, char *dst, size_t cap, bool ma
   return text(c, v, dst, cap);
 }
 
-static const char *const none_manual[] = {"none", "manual"};
+/* ---- the keys ---------------------------------------------------------------
+ * One table: what each key of [server], [store], [ra], [secrets] and
+ * [profile NAME] is, its bounds, its default and one line of help.  The
+ * parser, the defaults, `cmpgw init`'s file (cg_config_write_template())
+ * and the check of docs/configuration.md (tests/unit/core/test_config.c)
+ * all come from it.  A backend's keys are its own (ca_backends/). */
 
-/* ---- sections -------------------------------------------------------------- */
+enum kind {
+  K_TEXT,         /* a string shorter than the field */
+  K_HOSTPORT,     /* HOST:PORT */
+  K_HOSTPORT_OPT, /* HOST:PORT, or empty: no listener */
+  K_UINT,         /* a decimal number in [min, max], into an unsigned field of its size */
+  K_BOOL,         /* true/yes/1, false/no/0 */
+  K_CHOICE,       /* one of choices: its index, into a bool (0, 1) or an int */
+  K_SAN_TYPES,    /* "dns, ip, uri, email, dirname" or "none" */
+  K_PROTECTION,   /* "mac, signature", either or both */
+};
 
-static int server_key(struct ctx *c, const char *k, const char *v) {
-  struct cg_config *cfg = c->cfg;
-  unsigned long long x;
-  int i = 0;
-  if (!strcmp(k, "http"))
-    return hostport(c, v, cfg->http, sizeof cfg->http, false);
-  if (!strcmp(k, "tcp"))
-    return hostport(c, v, cfg->tcp, sizeof cfg->tcp, true);
-  if (!strcmp(k, "tcp_profile"))
-    return text(c, v, cfg->tcp_profile, sizeof cfg->tcp_profile);
-  if (!strcmp(k, "tcp_polling")) {
-    static const char *const polling[] = {"tcp", "cmp"};
-    return choice(c, v, polling, 2, &i) && (cfg->tcp_cmp_polling = i == 1, 1);
-  }
-  if (!strcmp(k, "compute")) {
-    /* in the order of enum cg_compute_mode */
-    static const char *const modes[] = {"auto", "threadpool", "inline"};
-    return choice(c, v, modes, 3, &i) && (cfg->compute = (enum cg_compute_mode)i, 1);
-  }
-  if (!strcmp(k, "admin"))
-    return hostport(c, v, cfg->admin, sizeof cfg->admin, true);
-  if (!strcmp(k, "max_message"))
-    return number(c, v, 1024, 64u << 20, &x) && (cfg->max_message = (size_t)x, 1);
-  if (!strcmp(k, "max_header"))
-    return number(c, v, 512, 1u << 20, &x) && (cfg->max_header = (size_t)x, 1);
-  if (!strcmp(k, "max_connections"))
-    return number(c, v, 1, 1000000, &x) && (cfg->max_connections = (unsigned)x, 1);
-  if (!strcmp(k, "header_timeout_ms"))
-    return number(c, v, 1, 3600000, &x) && (cfg->header_timeout_ms = (unsigned)x, 1);
-  if (!strcmp(k, "body_timeout_ms"))
-    return number(c, v, 1, 3600000, &x) && (cfg->body_timeout_ms = (unsigned)x, 1);
-  if (!strcmp(k, "idle_timeout_ms"))
-    return number(c, v, 1, 3600000, &x) && (cfg->idle_timeout_ms = (unsigned)x, 1);
-  if (!strcmp(k, "max_clock_skew"))
-    return number(c, v, 0, 86400 * 365, &x) && (cfg->max_clock_skew = (unsigned)x, 1);
-  if (!strcmp(k, "pbm_max_iterations"))
-    return number(c, v, 100, 10000000, &x) && (cfg->pbm_max_iterations = (uint32_t)x, 1);
-  if (!strcmp(k, "max_connections_per_address"))
-    return number(c, v, 0, 1000000, &x) && (cfg->max_connections_per_address = (unsigned)x, 1);
-  if (!strcmp(k, "max_buffered"))
-    return number(c, v, 0, 1ull << 40, &x) && (cfg->max_buffered = (size_t)x, 1);
-  if (!strcmp(k, "drain_timeout_ms"))
-    return number(c, v, 0, 3600000, &x) && (cfg->drain_timeout_ms = (unsigned)x, 1);
-  if (!strcmp(k, "failed_check_burst"))
-    return number(c, v, 0, 1000000, &x) && (cfg->failed_check_burst = (unsigned)x, 1);
-  if (!strcmp(k, "failed_check_interval_ms"))
-    return number(c, v, 1, 3600000, &x) && (cfg->failed_check_interval_ms = (unsigned)x, 1);
-  if (!strcmp(k, "allow_readable_keys"))
-    return boolean(c, v, &cfg->allow_readable_keys);
-  return unknown_key(c);
-}
+struct key {
+  struct cg_config_key pub; /* section, name, default, help, example */
+  enum kind kind;
+  size_t offset, size;
+  unsigned long long min, max;
+  const char *const *choices; /* K_CHOICE, NULL-terminated */
+  bool nonempty, slash;       /* K_TEXT: not empty; starts with '/' */
+};
 
-static int store_key(struct ctx *c, const char *k, const char *v) {
-  struct cg_config *cfg = c->cfg;
-  unsigned long long x;
-  if (!strcmp(k, "database"))
-    return text(c, v, cfg->database, sizeof cfg->database);
-  if (!strcmp(k, "commit_interval_us"))
-    return number(c, v, 0, 100000, &x) && (cfg->commit_interval_us = (unsigned)x, 1);
-  return unknown_key(c);
-}
+static const char *const none_manual[] = {"none", "manual", NULL};
+static const char *const polling[] = {"tcp", "cmp", NULL};
+/* in the order of enum cg_compute_mode */
+static const char *const compute_modes[] = {"auto", "threadpool", "inline", NULL};
+/* in the order of the profile's challenge (0 none, 1 fixed, 2 random) */
+static const char *const challenges[] = {"none", "fixed", "random", NULL};
 
-static int ra_key(struct ctx *c, const char *k, const char *v) {
-  struct cg_config *cfg = c->cfg;
-  if (!strcmp(k, "pkcs12"))
-    return text(c, v, cfg->ra_pkcs12, sizeof cfg->ra_pkcs12);
-  if (!strcmp(k, "password_file"))
-    return text(c, v, cfg->ra_password_file, sizeof cfg->ra_password_file);
-  return unknown_key(c);
-}
+#define S(f) offsetof(struct cg_config, f), sizeof(((struct cg_config *)0)->f)
+#define P(f) offsetof(struct cg_config_profile, f), sizeof(((struct cg_config_profile *)0)->f)
+/* {section, key, default, help, example (what init writes; NULL: the
+ * default; "#...": written commented out)}, kind, field, then what the kind
+ * needs; what an entry leaves out is 0. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+static const struct key keys[] = {
+    {{"server", "http", "127.0.0.1:8080",
+      "CMP over HTTP (RFC 9811): POST to /.well-known/cmp or /.well-known/cmp/p/<profile>", NULL},
+     K_HOSTPORT, S(http)},
+    {{"server", "tcp", NULL,
+      "CMP over raw TCP for legacy clients (RFC 2510, \"version 10\"), served by tcp_profile",
+      "#127.0.0.1:1829"},
+     K_HOSTPORT_OPT, S(tcp)},
+    {{"server", "tcp_profile", "default", "The profile raw TCP requests are served by", NULL},
+     K_TEXT, S(tcp_profile)},
+    {{"server", "tcp_polling", "tcp",
+      "A waiting raw TCP client polls with TCP pollReq (tcp) or CMP pollReq (cmp)", NULL},
+     K_CHOICE, S(tcp_cmp_polling), 0, 0, polling},
+    {{"server", "admin", NULL, "The admin listener (/healthz, /metrics): not served yet",
+      "127.0.0.1:9090"},
+     K_HOSTPORT_OPT, S(admin)},
+    {{"server", "max_message", "262144", "Largest CMP message accepted (octets)", NULL}, K_UINT,
+     S(max_message), 1024, 64u << 20},
+    {{"server", "max_header", "8192", "Largest HTTP request line and header block (octets)", NULL},
+     K_UINT, S(max_header), 512, 1u << 20},
+    {{"server", "max_connections", "10000",
+      "Open connections, HTTP and TCP together (lowered to what the open-file limit allows)",
+      NULL},
+     K_UINT, S(max_connections), 1, 1000000},
+    {{"server", "max_connections_per_address", "1024",
+      "Open connections from one client address (IPv4, IPv6 /64); 0: no limit", NULL},
+     K_UINT, S(max_connections_per_address), 0, 1000000},
+    {{"server", "max_buffered", "67108864",
+      "Octets of requests buffered at once, every connection together; 0: no limit", NULL},
+     K_UINT, S(max_buffered), 0, 1ull << 40},
+    {{"server", "header_timeout_ms", "10000",
+      "Time for a request's headers (TCP: a new connection's first octet)", NULL},
+     K_UINT, S(header_timeout_ms), 1, 3600000},
+    {{"server", "body_timeout_ms", "30000", "Time for a request's body (TCP: a frame)", NULL},
+     K_UINT, S(body_timeout_ms), 1, 3600000},
+    {{"server", "idle_timeout_ms", "60000", "An idle keep-alive connection closes after this",
+      NULL},
+     K_UINT, S(idle_timeout_ms), 1, 3600000},
+    {{"server", "drain_timeout_ms", "30000",
+      "At stop, connections still open after this are closed; 0: wait", NULL},
+     K_UINT, S(drain_timeout_ms), 0, 3600000},
+    {{"server", "pbm_max_iterations", "10000",
+      "Highest PasswordBasedMac / PBMAC1 iteration count accepted (OpenSSL sends 500)", NULL},
+     K_UINT, S(pbm_max_iterations), 100, 10000000},
+    {{"server", "failed_check_burst", "30",
+      "Failed MAC or signature checks one address may make in a row; 0: no limit", NULL},
+     K_UINT, S(failed_check_burst), 0, 1000000},
+    {{"server", "failed_check_interval_ms", "1000",
+      "After the burst, one more failed check per this many milliseconds", NULL},
+     K_UINT, S(failed_check_interval_ms), 1, 3600000},
+    {{"server", "max_clock_skew", "900",
+      "Seconds a request's messageTime may differ from our clock; 0: not checked", NULL},
+     K_UINT, S(max_clock_skew), 0, 86400 * 365},
+    {{"server", "compute", "auto",
+      "Where MAC derivations and signatures run: auto, threadpool or inline", NULL},
+     K_CHOICE, S(compute), 0, 0, compute_modes},
+    {{"server", "allow_readable_keys", "false",
+      "Key files group or others can access: refused (false) or only a warning (true)", NULL},
+     K_BOOL, S(allow_readable_keys)},
+    {{"store", "database", "cmpgw.db", "The SQLite database (WAL; schema: docs/store.md)", NULL},
+     K_TEXT, S(database)},
+    {{"store", "commit_interval_us", "0",
+      "Group commit pacing: microseconds a write may wait to share a commit; 0: off", NULL},
+     K_UINT, S(commit_interval_us), 0, 100000},
+    {{"ra", "pkcs12", NULL,
+      "The RA protection key and certificate (signs answers that are not MAC-protected)",
+      "ra.p12"},
+     K_TEXT, S(ra_pkcs12)},
+    {{"ra", "password_file", NULL, "The file holding the PKCS#12's password", "ra.pass"}, K_TEXT,
+     S(ra_password_file)},
+    {{"secrets", "master_key", NULL,
+      "The AES-256-GCM key (64 hex digits) that seals the shared secrets", "master.key"},
+     K_TEXT, S(master_key)},
+    {{"secrets", "max_failed_macs", "5", "Failed MACs in a row that lock a reference; 0: never",
+      NULL},
+     K_UINT, S(max_failed_macs), 0, 1000000},
+    {{"secrets", "lockout_seconds", "900", "How long a locked reference is refused", NULL}, K_UINT,
+     S(lockout_seconds), 1, 86400 * 365},
+    {{"profile", "backend", "local", "The CA backend that issues for this profile", NULL}, K_TEXT,
+     P(backend)},
+    {{"profile", "validity_days", "365", "Days an issued certificate is valid", NULL}, K_UINT,
+     P(validity_days), 1, 36500},
+    {{"profile", "eku_client_auth", "true", "Issued certificates carry id-kp-clientAuth", NULL},
+     K_BOOL, P(eku_client_auth)},
+    {{"profile", "eku_server_auth", "false", "Issued certificates carry id-kp-serverAuth", NULL},
+     K_BOOL, P(eku_server_auth)},
+    {{"profile", "copy_san", "true", "The requested subjectAltNames go into the certificate",
+      NULL},
+     K_BOOL, P(copy_san)},
+    {{"profile", "protection", "mac, signature",
+      "Request protections accepted: mac (PBM, PBMAC1), signature", NULL},
+     K_PROTECTION, P(allow_mac)},
+    {{"profile", "trust_anchors", NULL,
+      "What signed requests must chain to (default: this profile's CA)", "#anchors.pem"},
+     K_TEXT, P(trust_anchors)},
+    {{"profile", "implicit_confirm", "false", "Grant implicitConfirm when a client asks", NULL},
+     K_BOOL, P(implicit_confirm)},
+    {{"profile", "nested_trust_anchors", NULL, NULL, NULL}, K_TEXT, P(nested_trust_anchors)},
+    {{"profile", "aliases", NULL, NULL, NULL}, K_TEXT, P(aliases), 0, 0, NULL, false, true},
+    {{"profile", "approval", "none", NULL, NULL}, K_CHOICE, P(manual_approval), 0, 0, none_manual},
+    {{"profile", "revocation_approval", "none", NULL, NULL}, K_CHOICE, P(manual_revocation), 0, 0,
+     none_manual},
+    {{"profile", "check_after", "5", NULL, NULL}, K_UINT, P(check_after), 1, 86400},
+    {{"profile", "max_pending", "10000", NULL, NULL}, K_UINT, P(max_pending), 0, 10000000},
+    {{"profile", "max_pending_per_ref", "5", NULL, NULL}, K_UINT, P(max_pending_per_ref), 0,
+     10000000},
+    {{"profile", "pending_lifetime", "604800", NULL, NULL}, K_UINT, P(pending_lifetime), 1,
+     365 * 86400},
+    {{"profile", "confirm_wait", "600", NULL, NULL}, K_UINT, P(confirm_wait), 1, 365 * 86400},
+    {{"profile", "challenge", "none", NULL, NULL}, K_CHOICE, P(challenge), 0, 0, challenges},
+    {{"profile", "challenge_value", NULL, NULL, NULL}, K_TEXT, P(challenge_value), 0, 0, NULL,
+     true},
+    {{"profile", "ra_verified", "false", "Accept the raVerified proof of possession (RAs only)",
+      NULL},
+     K_BOOL, P(ra_verified)},
+    {{"profile", "san_types", "dns, ip, uri, email", NULL, NULL}, K_SAN_TYPES, P(san_types)},
+    {{"profile", "subject_pattern", NULL, NULL, NULL}, K_TEXT, P(subject_pattern)},
+    {{"profile", "san_patterns", NULL, NULL, NULL}, K_TEXT, P(san_patterns)},
+    {{"profile", "kur_new_identity", "false", NULL, NULL}, K_BOOL, P(kur_new_identity)},
+    {{"profile", "on_behalf", "false", NULL, NULL}, K_BOOL, P(on_behalf)},
+};
+#pragma GCC diagnostic pop
+#undef S
+#undef P
+#define N_KEYS (sizeof keys / sizeof keys[0])
 
-static int secrets_key(struct ctx *c, const char *k, const char *v) {
-  struct cg_config *cfg = c->cfg;
-  unsigned long long x;
-  if (!strcmp(k, "master_key"))
-    return text(c, v, cfg->master_key, sizeof cfg->master_key);
-  if (!strcmp(k, "max_failed_macs"))
-    return number(c, v, 0, 1000000, &x) && (cfg->max_failed_macs = (unsigned)x, 1);
-  if (!strcmp(k, "lockout_seconds"))
-    return number(c, v, 1, 86400 * 365, &x) && (cfg->lockout_seconds = (unsigned)x, 1);
-  return unknown_key(c);
-}
-
-/* The profile named name, made with the defaults at its first key (an empty
- * section defines none).  NULL when there are too many. */
-static struct cg_config_profile *profile(struct cg_config *cfg, const char *name) {
-  for (size_t i = 0; i < cfg->n_profiles; i++)
-    if (!strcmp(cfg->profiles[i].name, name))
-      return &cfg->profiles[i];
-  if (cfg->n_profiles == CG_MAX_PROFILES)
-    return NULL;
-  struct cg_config_profile *p = &cfg->profiles[cfg->n_profiles++];
-  strcpy(p->name, name);
-  strcpy(p->backend, "local");
-  p->validity_days = 365;
-  p->eku_client_auth = true;
-  p->copy_san = true;
-  p->allow_mac = p->allow_sig = true;
-  p->check_after = 5;
-  p->pending_lifetime = 7 * 86400;
-  p->max_pending = 10000;
-  p->max_pending_per_ref = 5;
-  p->confirm_wait = 600;
-  p->san_types = CG_SAN_DNS | CG_SAN_IP | CG_SAN_URI | CG_SAN_EMAIL;
-  return p;
+const struct cg_config_key *cg_config_key_at(size_t i) {
+  return i < N_KEYS ? &keys[i].pub : NULL;
 }
 
 /* san_types = "dns, ip, uri, email, dirname" or "none", into CG_SAN_* bits. */
@@ -306,67 +346,141 @@ static int protection(struct ctx *c, struct cg_config_profile *p, const char *v)
   return p->allow_mac || p->allow_sig || bad(c, "names no protection (mac, signature)");
 }
 
-static int profile_key(struct ctx *c, const char *k, const char *v) {
-  struct cg_config_profile *p = profile(c->cfg, section_name(c) + 8);
-  unsigned long long x;
-  int i = 0;
-  if (p == NULL)
-    return bad(c, "too many profiles (at most %d)", CG_MAX_PROFILES);
-  if (!strcmp(k, "backend"))
-    return text(c, v, p->backend, sizeof p->backend);
-  if (!strcmp(k, "validity_days"))
-    return number(c, v, 1, 36500, &x) && (p->validity_days = (unsigned)x, 1);
-  if (!strcmp(k, "eku_client_auth"))
-    return boolean(c, v, &p->eku_client_auth);
-  if (!strcmp(k, "eku_server_auth"))
-    return boolean(c, v, &p->eku_server_auth);
-  if (!strcmp(k, "copy_san"))
-    return boolean(c, v, &p->copy_san);
-  if (!strcmp(k, "implicit_confirm"))
-    return boolean(c, v, &p->implicit_confirm);
-  if (!strcmp(k, "ra_verified"))
-    return boolean(c, v, &p->ra_verified);
-  if (!strcmp(k, "on_behalf"))
-    return boolean(c, v, &p->on_behalf);
-  if (!strcmp(k, "san_types"))
-    return san_types(c, v, &p->san_types);
-  if (!strcmp(k, "subject_pattern"))
-    return text(c, v, p->subject_pattern, sizeof p->subject_pattern);
-  if (!strcmp(k, "san_patterns"))
-    return text(c, v, p->san_patterns, sizeof p->san_patterns);
-  if (!strcmp(k, "kur_new_identity"))
-    return boolean(c, v, &p->kur_new_identity);
-  if (!strcmp(k, "approval"))
-    return choice(c, v, none_manual, 2, &i) && (p->manual_approval = i == 1, 1);
-  if (!strcmp(k, "revocation_approval"))
-    return choice(c, v, none_manual, 2, &i) && (p->manual_revocation = i == 1, 1);
-  if (!strcmp(k, "pending_lifetime"))
-    return number(c, v, 1, 365 * 86400, &x) && (p->pending_lifetime = (unsigned)x, 1);
-  if (!strcmp(k, "confirm_wait"))
-    return number(c, v, 1, 365 * 86400, &x) && (p->confirm_wait = (unsigned)x, 1);
-  if (!strcmp(k, "max_pending"))
-    return number(c, v, 0, 10000000, &x) && (p->max_pending = (unsigned)x, 1);
-  if (!strcmp(k, "max_pending_per_ref"))
-    return number(c, v, 0, 10000000, &x) && (p->max_pending_per_ref = (unsigned)x, 1);
-  if (!strcmp(k, "check_after"))
-    return number(c, v, 1, 86400, &x) && (p->check_after = (unsigned)x, 1);
-  if (!strcmp(k, "challenge")) {
-    static const char *const challenges[] = {"none", "fixed", "random"};
-    return choice(c, v, challenges, 3, &p->challenge);
+/* Stores x into an unsigned field of size octets. */
+static void store_uint(void *field, size_t size, unsigned long long x) {
+  if (size == sizeof(uint64_t)) {
+    uint64_t v = x;
+    memcpy(field, &v, size);
+  } else if (size == sizeof(uint32_t)) {
+    uint32_t v = (uint32_t)x;
+    memcpy(field, &v, size);
+  } else {
+    uint8_t v = (uint8_t)x;
+    memcpy(field, &v, 1);
   }
-  if (!strcmp(k, "challenge_value"))
-    return (v[0] != 0 || bad(c, "is empty")) &&
-           text(c, v, p->challenge_value, sizeof p->challenge_value);
-  if (!strcmp(k, "aliases"))
-    return (v[0] == '/' || bad(c, "\"%s\" does not start with '/'", v)) &&
-           text(c, v, p->aliases, sizeof p->aliases);
-  if (!strcmp(k, "nested_trust_anchors"))
-    return text(c, v, p->nested_trust_anchors, sizeof p->nested_trust_anchors);
-  if (!strcmp(k, "trust_anchors"))
-    return text(c, v, p->trust_anchors, sizeof p->trust_anchors);
-  if (!strcmp(k, "protection"))
-    return protection(c, p, v);
-  return unknown_key(c);
+}
+
+/* Reads v as the value of key k into its field of base (a struct cg_config,
+ * or a struct cg_config_profile). */
+static int set_value(struct ctx *c, const struct key *k, void *base, const char *v) {
+  void *field = (char *)base + k->offset;
+  unsigned long long x = 0;
+  int i = 0;
+  switch (k->kind) {
+  case K_TEXT:
+    if (k->nonempty && v[0] == 0)
+      return bad(c, "is empty");
+    if (k->slash && v[0] != '/')
+      return bad(c, "\"%s\" does not start with '/'", v);
+    return text(c, v, field, k->size);
+  case K_HOSTPORT:
+  case K_HOSTPORT_OPT:
+    return hostport(c, v, field, k->size, k->kind == K_HOSTPORT_OPT);
+  case K_UINT:
+    if (!number(c, v, k->min, k->max, &x))
+      return 0;
+    store_uint(field, k->size, x);
+    return 1;
+  case K_BOOL:
+    return boolean(c, v, field);
+  case K_CHOICE: {
+    int n = 0;
+    while (k->choices[n] != NULL)
+      n++;
+    if (!choice(c, v, k->choices, n, &i))
+      return 0;
+    if (k->size == sizeof(bool))
+      *(bool *)field = i != 0;
+    else
+      *(int *)field = i;
+    return 1;
+  }
+  case K_SAN_TYPES:
+    return san_types(c, v, field);
+  case K_PROTECTION:
+    return protection(c, base, v);
+  }
+  return 0;
+}
+
+static const struct key *find_key(const char *section, const char *name) {
+  for (size_t i = 0; i < N_KEYS; i++)
+    if (!strcmp(keys[i].pub.section, section) && !strcmp(keys[i].pub.name, name))
+      return &keys[i];
+  return NULL;
+}
+
+/* The defaults of section's keys into base.  The table's defaults are read
+ * by the same parser as a file (a default that does not parse is a bug,
+ * caught by the tests). */
+static void apply_defaults(const char *section, void *base) {
+  struct ctx quiet = {0};
+  quiet.section = -1;
+  for (size_t i = 0; i < N_KEYS; i++)
+    if (!strcmp(keys[i].pub.section, section) && keys[i].pub.def != NULL)
+      (void)set_value(&quiet, &keys[i], base, keys[i].pub.def);
+}
+
+void cg_config_defaults(struct cg_config *cfg) {
+  int saved = errno; /* a caller may report a failed read after this */
+  memset(cfg, 0, sizeof *cfg);
+  strcpy(cfg->dir, ".");
+  apply_defaults("server", cfg);
+  apply_defaults("store", cfg);
+  apply_defaults("ra", cfg);
+  apply_defaults("secrets", cfg);
+  errno = saved;
+}
+
+/* The profile named name, made with the defaults at its first key (an empty
+ * section defines none).  NULL when there are too many. */
+static struct cg_config_profile *profile(struct cg_config *cfg, const char *name) {
+  for (size_t i = 0; i < cfg->n_profiles; i++)
+    if (!strcmp(cfg->profiles[i].name, name))
+      return &cfg->profiles[i];
+  if (cfg->n_profiles == CG_MAX_PROFILES)
+    return NULL;
+  struct cg_config_profile *p = &cfg->profiles[cfg->n_profiles++];
+  strcpy(p->name, name);
+  apply_defaults("profile", p);
+  return p;
+}
+
+/* One key of [server], [store], [ra], [secrets] or [profile NAME]. */
+static int table_key(struct ctx *c, const char *k, const char *v) {
+  const char *sec = section_name(c);
+  bool is_profile = !strncmp(sec, "profile ", 8);
+  void *base = c->cfg;
+  if (is_profile && (base = profile(c->cfg, sec + 8)) == NULL)
+    return bad(c, "too many profiles (at most %d)", CG_MAX_PROFILES);
+  const struct key *key = find_key(is_profile ? "profile" : sec, k);
+  return key != NULL ? set_value(c, key, base, v) : unknown_key(c);
+}
+
+int cg_config_write_template(const char *section, const char *const *values, char *out,
+                             size_t cap) {
+  size_t n = 0;
+  int w = snprintf(out, cap, "[%s]\n", section);
+  if (w < 0 || (size_t)w >= cap)
+    return CG_ESPACE;
+  n = (size_t)w;
+  const char *table = strncmp(section, "profile ", 8) == 0 ? "profile" : section;
+  for (size_t i = 0; i < N_KEYS; i++) {
+    const struct cg_config_key *k = &keys[i].pub;
+    if (strcmp(k->section, table) != 0 || k->help == NULL)
+      continue;
+    const char *v = k->example != NULL ? k->example : k->def != NULL ? k->def : "";
+    for (size_t j = 0; values != NULL && values[j] != NULL; j += 2)
+      if (!strcmp(values[j], k->name))
+        v = values[j + 1];
+    bool commented = v[0] == '#';
+    w = snprintf(out + n, cap - n, "# %s.\n%s%s = %s\n", k->help, commented ? "# " : "", k->name,
+                 commented ? v + 1 : v);
+    if (w < 0 || (size_t)w >= cap - n)
+      return CG_ESPACE;
+    n += (size_t)w;
+  }
+  return 0;
 }
 
 /* A backend's keys are the backend's to check when it starts; here they are
@@ -485,12 +599,7 @@ static int on_entry(void *user, const char *section, const char *k, const char *
   if (!note_key(c, k))
     return 1;
   const char *sec = section_name(c);
-  int ok = !strcmp(sec, "server")              ? server_key(c, k, v)
-           : !strcmp(sec, "store")             ? store_key(c, k, v)
-           : !strcmp(sec, "ra")                ? ra_key(c, k, v)
-           : !strcmp(sec, "secrets")           ? secrets_key(c, k, v)
-           : !strncmp(sec, "profile ", 8)      ? profile_key(c, k, v)
-                                               : backend_key(c, k, v);
+  int ok = strncmp(sec, "backend ", 8) != 0 ? table_key(c, k, v) : backend_key(c, k, v);
   if (!ok && c->error_line == 0)
     bad(c, "\"%s\" is not a valid value", v);
   return 1;

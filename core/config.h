@@ -123,6 +123,25 @@ struct cg_config {
   struct cg_config_origin settings[CG_MAX_SETTINGS];
 };
 
+/* A key of [server], [store], [ra], [secrets] or [profile NAME] ("profile"),
+ * as the one table of keys in config.c holds it. */
+struct cg_config_key {
+  const char *section;
+  const char *name;
+  const char *def;     /* the default as a file writes it; NULL: none */
+  const char *help;    /* one line for `cmpgw init`'s file; NULL: init leaves it out */
+  const char *example; /* what init writes, if not def; "#..." commented out */
+};
+/* The i-th key of the table, NULL past the last. */
+const struct cg_config_key *cg_config_key_at(size_t i);
+/* The section's part of `cmpgw init`'s file: "[section]", then for each key
+ * with help "# help." and "key = value" (the key's example or default, or
+ * values[name], given as NULL-terminated name, value pairs; a value
+ * starting with '#' is written commented out).  section is "server",
+ * "store", "ra", "secrets" or "profile NAME".  0 or CG_ESPACE. */
+int cg_config_write_template(const char *section, const char *const *values, char *out,
+                             size_t cap);
+
 /* Fills cfg with the defaults, then reads path over them.  0, or CG_ECONFIG
  * after logging what is wrong, as "config FILE:LINE: [SECTION] KEY: why"
  * (a file that cannot be read: "config FILE: cannot read it: " and the

@@ -201,8 +201,8 @@ ok "TCP pollRep, daemon killed (a poll failed, retried), approved while down, re
 
 step "tcp_polling = cmp: the waiting answer stays a CMP message; the client polls with CMP pollReq over TCP"
 daemon_stop TERM 30
-printf 'tcp_polling = cmp\n' >"$W/polling.ini"
-sed -i '/^tcp_profile = /r '"$W/polling.ini" "$GW/cmpgw.conf"
+sed -i 's/^tcp_polling = .*/tcp_polling = cmp/' "$GW/cmpgw.conf"
+grep -q '^tcp_polling = cmp$' "$GW/cmpgw.conf" || fail "init wrote no tcp_polling to set"
 daemon_start "$GW/cmpgw.conf"
 rm -f "$W/poll.rc"
 (

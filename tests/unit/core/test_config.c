@@ -7,6 +7,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -356,6 +357,143 @@ static void test_the_sample_configurations_load(void **state) {
   assert_string_equal(cg_config_backend_get(up, "recipient"), "/CN=Issuing CA/O=Example");
 }
 
+/* ---- the table of keys against docs/configuration.md ----------------------- */
+
+/* The docs' section for a table section ("profile" is "[profile NAME]"). */
+static const char *docs_heading(const char *section) {
+  return !strcmp(section, "profile") ? "## [profile NAME]"
+         : !strcmp(section, "server") ? "## [server]"
+         : !strcmp(section, "store")  ? "## [store]"
+         : !strcmp(section, "ra")     ? "## [ra]"
+                                      : "## [secrets]";
+}
+
+/* The text of the docs' section (up to the next "## "), malloc'ed. */
+static char *docs_section(const char *docs, const char *section) {
+  const char *h = strstr(docs, docs_heading(section));
+  if (h == NULL)
+    fail_msg("docs/configuration.md has no %s", docs_heading(section));
+  const char *end = strstr(h + 3, "\n## ");
+  size_t n = end != NULL ? (size_t)(end - h) : strlen(h);
+  char *out = malloc(n + 1);
+  memcpy(out, h, n);
+  out[n] = 0;
+  return out;
+}
+
+/* The row of key in a section's table ("| `key` ..." or "| `a`, `key` ..."),
+ * NULL when there is none. */
+static const char *docs_row(const char *sec, const char *key) {
+  char want[96];
+  snprintf(want, sizeof want, "`%s`", key);
+  for (const char *line = sec; line != NULL && *line; line = strchr(line, '\n')) {
+    if (*line == '\n')
+      line++;
+    if (strncmp(line, "| `", 3) != 0)
+      continue;
+    const char *cell_end = strchr(line + 1, '|');
+    const char *hit = strstr(line, want);
+    if (hit != NULL && cell_end != NULL && hit < cell_end)
+      return line;
+  }
+  return NULL;
+}
+
+/* Every key of the table has a row in docs/configuration.md, in its section,
+ * whose default (where the docs give one) starts with the table's; and every
+ * key the docs list in those sections is in the table. */
+static void test_the_docs_list_every_key_with_its_default(void **state) {
+  (void)state;
+  uint8_t *text;
+  size_t len;
+  FILE *f = fopen(CG_TEST_VECTORS "/../../docs/configuration.md", "r");
+  assert_non_null(f);
+  text = malloc(1 << 20);
+  len = fread(text, 1, (1 << 20) - 1, f);
+  fclose(f);
+  text[len] = 0;
+  const char *docs = (const char *)text;
+  static const char *const sections[] = {"server", "store", "ra", "secrets", "profile"};
+  for (size_t s = 0; s < 5; s++) {
+    char *sec = docs_section(docs, sections[s]);
+    bool has_defaults = strstr(sec, "| key | default | meaning |") != NULL;
+    size_t in_table = 0;
+    for (size_t i = 0; cg_config_key_at(i) != NULL; i++) {
+      const struct cg_config_key *k = cg_config_key_at(i);
+      if (strcmp(k->section, sections[s]) != 0)
+        continue;
+      in_table++;
+      const char *row = docs_row(sec, k->name);
+      if (row == NULL)
+        fail_msg("docs/configuration.md, [%s]: no row for %s", sections[s], k->name);
+      if (!has_defaults || k->def == NULL)
+        continue;
+      /* the second cell, backticks left out */
+      const char *cell = strchr(row + 1, '|') + 1;
+      char got[128];
+      size_t n = 0;
+      for (const char *q = cell; *q && *q != '|' && n < sizeof got - 1; q++)
+        if (*q != '`' && !(n == 0 && *q == ' '))
+          got[n++] = *q;
+      got[n] = 0;
+      if (strncmp(got, k->def, strlen(k->def)) != 0)
+        fail_msg("docs/configuration.md, [%s] %s: default \"%s\", the table says \"%s\"",
+                 sections[s], k->name, got, k->def);
+    }
+    /* and no row the table does not know */
+    size_t rows = 0;
+    for (const char *line = sec; (line = strstr(line, "\n| `")) != NULL; line++) {
+      char name[64];
+      if (sscanf(line, "\n| `%63[a-z0-9_]`", name) != 1)
+        continue;
+      rows++;
+      bool known = false;
+      for (size_t i = 0; cg_config_key_at(i) != NULL && !known; i++)
+        known = !strcmp(cg_config_key_at(i)->section, sections[s]) &&
+                !strcmp(cg_config_key_at(i)->name, name);
+      if (!known)
+        fail_msg("docs/configuration.md, [%s]: %s is not in the table of keys", sections[s],
+                 name);
+    }
+    assert_int_equal(rows, in_table);
+    free(sec);
+  }
+  free(text);
+}
+
+/* Every default of the table is a value its own parser takes: a file that
+ * sets every key to its default loads, and gives what no file gives. */
+static void test_every_default_parses(void **state) {
+  (void)state;
+  char text[16384];
+  size_t n = 0;
+  static const char *const sections[] = {"server", "store", "ra", "secrets", "profile p"};
+  for (size_t s = 0; s < 5; s++) {
+    n += (size_t)snprintf(text + n, sizeof text - n, "[%s]\n", sections[s]);
+    for (size_t i = 0; cg_config_key_at(i) != NULL; i++) {
+      const struct cg_config_key *k = cg_config_key_at(i);
+      if (k->def != NULL && !strncmp(sections[s], k->section, strlen(k->section)))
+        n += (size_t)snprintf(text + n, sizeof text - n, "%s = %s\n", k->name, k->def);
+    }
+  }
+  n += (size_t)snprintf(text + n, sizeof text - n, "[backend local]\ntype = local\n");
+  struct cg_config a, b;
+  tu_capture_stderr();
+  int err = cg_config_parse("defaults.conf", text, n, &a);
+  const char *log = tu_captured_stderr();
+  if (err != 0)
+    fail_msg("the defaults do not load: %s", log);
+  static const char empty[] = "[profile p]\nbackend = local\n[backend local]\ntype = local\n";
+  assert_int_equal(cg_config_parse("empty.conf", empty, sizeof empty - 1, &b), 0);
+  assert_int_equal(a.max_message, b.max_message);
+  assert_int_equal(a.max_buffered, b.max_buffered);
+  assert_int_equal(a.compute, b.compute);
+  assert_string_equal(a.http, b.http);
+  assert_int_equal(a.profiles[0].san_types, b.profiles[0].san_types);
+  assert_int_equal(a.profiles[0].pending_lifetime, b.profiles[0].pending_lifetime);
+  assert_true(a.profiles[0].allow_mac && a.profiles[0].allow_sig);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_a_profile_names_only_what_differs, setup, teardown),
@@ -371,6 +509,8 @@ int main(void) {
       cmocka_unit_test(test_lines_read_as_written),
       cmocka_unit_test_setup_teardown(test_a_file_that_cannot_be_read_says_why, setup, teardown),
       cmocka_unit_test(test_the_sample_configurations_load),
+      cmocka_unit_test(test_the_docs_list_every_key_with_its_default),
+      cmocka_unit_test(test_every_default_parses),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
