@@ -22,7 +22,7 @@
  * engine makes (any failure answers: PROTECT; a background exchange, which
  * answers nobody, ends in UPDATE or DONE).  An illegal move is a bug in the
  * engine, never something a peer can cause: abort. */
-void set_phase(struct cmp_exchange *ex, enum phase to) {
+void cmp_srv_set_phase(struct cmp_exchange *ex, enum phase to) {
 #define B(p) (1u << PH_##p)
   static const unsigned allowed[] = {
       [PH_LOOKUP] = B(VERIFY) | B(UPDATE) | B(PROTECT) | B(DONE),
@@ -53,7 +53,7 @@ static bool is_recorded_request(int type) {
 
 /* An approved transaction's row is touched: no nonce of a message (nobody
  * sent one), updated now. */
-void touch_background(struct cmp_exchange *ex) {
+void cmp_srv_touch_background(struct cmp_exchange *ex) {
   ex->txn.sender_nonce[0] = '\0';
   ex->txn.updated_at = ex->now;
 }
@@ -61,7 +61,7 @@ void touch_background(struct cmp_exchange *ex) {
 /* Ends the exchange with an error answer.  An authenticated certificate
  * request that fails is first recorded as a rejected transaction (except
  * when its transactionID belongs to another one). */
-void fail(struct cmp_exchange *ex, int err, const char *detail) {
+void cmp_srv_fail(struct cmp_exchange *ex, int err, const char *detail) {
   ex->err = err;
   ex->detail = detail;
   ex->relayed = (struct der_view){NULL, 0}; /* the gateway answers itself */
@@ -71,8 +71,8 @@ void fail(struct cmp_exchange *ex, int err, const char *detail) {
     ex->has_cert = false;
     ex->has_revocation = false;
     ex->txn.failinfo = cg_err_failinfo(err);
-    touch_background(ex);
-    set_phase(ex, cmp_txn_set_state(&ex->txn, CMP_TXN_FAILED) == 0 ? PH_UPDATE : PH_DONE);
+    cmp_srv_touch_background(ex);
+    cmp_srv_set_phase(ex, cmp_txn_set_state(&ex->txn, CMP_TXN_FAILED) == 0 ? PH_UPDATE : PH_DONE);
     return;
   }
   ex->rsp_type = CMP_ERROR;
@@ -86,7 +86,7 @@ void fail(struct cmp_exchange *ex, int err, const char *detail) {
    * references exist. */
   if (ex->has_note && ex->note.failed && ex->phase == PH_VERIFY) {
     ex->note_after = true;
-    set_phase(ex, PH_PROTECT);
+    cmp_srv_set_phase(ex, PH_PROTECT);
     return;
   }
   ex->has_note = false; /* a use is counted only with an issued certificate */
@@ -94,21 +94,21 @@ void fail(struct cmp_exchange *ex, int err, const char *detail) {
       (ex->phase == PH_VERIFY || ex->phase == PH_ISSUE || ex->phase == PH_REVOKE)) {
     ex->txn.failinfo = cg_err_failinfo(err);
     if (cmp_txn_set_state(&ex->txn, CMP_TXN_REJECTED) == 0) {
-      set_phase(ex, PH_INSERT);
+      cmp_srv_set_phase(ex, PH_INSERT);
       return;
     }
   }
-  set_phase(ex, PH_PROTECT);
+  cmp_srv_set_phase(ex, PH_PROTECT);
 }
 
-bool enter_waiting(struct cmp_exchange *ex, enum cmp_txn_state state) {
+bool cmp_srv_enter_waiting(struct cmp_exchange *ex, enum cmp_txn_state state) {
   struct cmp_txn_record *t = &ex->txn;
   if (cg_random(ex->sender_nonce, sizeof ex->sender_nonce)) {
-    fail(ex, CG_ECRYPTO, "no randomness");
+    cmp_srv_fail(ex, CG_ECRYPTO, "no randomness");
     return false;
   }
   if (cmp_txn_set_state(t, state)) {
-    fail(ex, CG_ESTATE, "illegal state change");
+    cmp_srv_fail(ex, CG_ESTATE, "illegal state change");
     return false;
   }
   cg_hex(ex->sender_nonce, sizeof ex->sender_nonce, t->sender_nonce);
@@ -116,7 +116,7 @@ bool enter_waiting(struct cmp_exchange *ex, enum cmp_txn_state state) {
   return true;
 }
 
-void init_txn(struct cmp_exchange *ex) {
+void cmp_srv_init_txn(struct cmp_exchange *ex) {
   struct cmp_txn_record *t = &ex->txn;
   memset(t, 0, sizeof *t);
   snprintf(t->txid, sizeof t->txid, "%s", ex->txid_hex);
@@ -248,7 +248,7 @@ static int check_request(struct cmp_exchange *ex) {
   int err = classify_protection(ex);
   if (err)
     return err;
-  if (ex->msg.type == CMP_NESTED && (err = read_nested(ex)) != 0)
+  if (ex->msg.type == CMP_NESTED && (err = cmp_srv_read_nested(ex)) != 0)
     return err;
   /* RFC 9810 §5.1.1: transactionID and senderNonce SHOULD be 128 bits;
    * shorter ones make collisions and replays too likely. */
@@ -305,7 +305,7 @@ static int check_request(struct cmp_exchange *ex) {
     ex->detail = "exactly one certificate request is supported";
     return CG_EBAD_REQUEST;
   }
-  if ((err = check_template(ex)) != 0)
+  if ((err = cmp_srv_check_template(ex)) != 0)
     return err;
   if ((err = find_subject_serial(ex)) != 0) {
     ex->detail = "the certificate to act on is not identified";
@@ -365,12 +365,12 @@ static struct cmp_exchange *exchange_open(const struct cmp_server_cfg *cfg,
       cg_hex(h->sender_kid.p, h->sender_kid.len, ex->ref);
   }
   if (err) {
-    fail(ex, err, "request is not a valid PKIMessage");
+    cmp_srv_fail(ex, err, "request is not a valid PKIMessage");
     return ex;
   }
   err = check_request(ex);
   if (err)
-    fail(ex, err, ex->detail);
+    cmp_srv_fail(ex, err, ex->detail);
   return ex;
 }
 
@@ -390,7 +390,7 @@ void cmp_exchange_restrict(struct cmp_exchange *ex, uint32_t mask) {
   const uint32_t follow_ups = 1u << CMP_CERTCONF | 1u << CMP_POLLREQ | 1u << CMP_ERROR;
   if (ex->phase != PH_LOOKUP || ((mask | follow_ups) & (1u << ex->msg.type)))
     return;
-  fail(ex, CG_EBAD_REQUEST, "message type not expected on this path");
+  cmp_srv_fail(ex, CG_EBAD_REQUEST, "message type not expected on this path");
 }
 
 struct cmp_exchange *cmp_exchange_new_background(const struct cmp_server_cfg *cfg,
@@ -400,11 +400,11 @@ struct cmp_exchange *cmp_exchange_new_background(const struct cmp_server_cfg *cf
   struct cmp_exchange *ex = exchange_open(cfg, profile, txn, false, req, len, now);
   if (ex == NULL || ex->phase != PH_LOOKUP)
     return ex; /* a stored request that no longer passes: its transaction fails */
-  set_phase(ex, PH_VERIFY);
+  cmp_srv_set_phase(ex, PH_VERIFY);
   if (ex->msg.type == CMP_RR)
-    revoke_approved(ex);
-  else if (build_issue_request(ex))
-    set_phase(ex, PH_ISSUE);
+    cmp_srv_revoke_approved(ex);
+  else if (cmp_srv_build_issue_request(ex))
+    cmp_srv_set_phase(ex, PH_ISSUE);
   return ex;
 }
 
@@ -473,7 +473,7 @@ static bool dup_view(struct cmp_exchange *ex, struct der_view in, struct der_vie
 void cmp_exchange_lookup_done(struct cmp_exchange *ex, const struct cmp_lookup_res *res) {
   assert(ex->phase == PH_LOOKUP);
   if (res->err) {
-    fail(ex, res->err, "store unavailable");
+    cmp_srv_fail(ex, res->err, "store unavailable");
     return;
   }
   if (res->secret != NULL) {
@@ -491,7 +491,7 @@ void cmp_exchange_lookup_done(struct cmp_exchange *ex, const struct cmp_lookup_r
   if (res->n_revoked > 0) {
     ex->revoked = cg_arena_alloc(ex->arena, res->n_revoked * sizeof *ex->revoked);
     if (ex->revoked == NULL) {
-      fail(ex, CG_ENOMEM, "out of memory");
+      cmp_srv_fail(ex, CG_ENOMEM, "out of memory");
       return;
     }
     memcpy(ex->revoked, res->revoked, res->n_revoked * sizeof *ex->revoked);
@@ -499,37 +499,37 @@ void cmp_exchange_lookup_done(struct cmp_exchange *ex, const struct cmp_lookup_r
   }
   if (!dup_view(ex, res->txn_cert, &ex->stored_cert) ||
       !dup_view(ex, res->cert_found ? res->cert : (struct der_view){NULL, 0}, &ex->found_cert)) {
-    fail(ex, CG_ENOMEM, "out of memory");
+    cmp_srv_fail(ex, CG_ENOMEM, "out of memory");
     return;
   }
-  set_phase(ex, PH_VERIFY);
+  cmp_srv_set_phase(ex, PH_VERIFY);
 }
 
 static void verify(struct cmp_exchange *ex) {
-  if (!authenticate(ex))
+  if (!cmp_srv_authenticate(ex))
     return;
   if (ex->replay) {
-    verify_replay(ex);
+    cmp_srv_verify_replay(ex);
     return;
   }
   switch (ex->msg.type) {
   case CMP_CERTCONF:
-    verify_cert_conf(ex);
+    cmp_srv_verify_cert_conf(ex);
     break;
   case CMP_RR:
-    verify_rev_request(ex);
+    cmp_srv_verify_rev_request(ex);
     break;
   case CMP_GENM:
-    verify_genm(ex);
+    cmp_srv_verify_genm(ex);
     break;
   case CMP_NESTED:
-    verify_nested(ex);
+    cmp_srv_verify_nested(ex);
     break;
   case CMP_POLLREQ:
-    verify_poll(ex);
+    cmp_srv_verify_poll(ex);
     break;
   default:
-    verify_cert_request(ex);
+    cmp_srv_verify_cert_request(ex);
     break;
   }
 }
@@ -560,10 +560,10 @@ void cmp_exchange_compute(struct cmp_exchange *ex) {
     /* The CA's answer, as it is. */
     ex->rsp = ex->relayed.p;
     ex->rsp_len = ex->relayed.len;
-    set_phase(ex, PH_DONE);
+    cmp_srv_set_phase(ex, PH_DONE);
     return;
   }
-  int err = protect(ex);
+  int err = cmp_srv_protect(ex);
   if (err && ex->mac_ok) {
     /* Could not MAC the answer: fall back to a signed error. */
     ex->mac_ok = false;
@@ -571,13 +571,13 @@ void cmp_exchange_compute(struct cmp_exchange *ex) {
     ex->detail = "internal failure";
     ex->rsp_type = CMP_ERROR;
     ex->status = CMP_REJECTION;
-    err = protect(ex);
+    err = cmp_srv_protect(ex);
   }
   if (err) {
     ex->rsp = NULL;
     ex->rsp_len = 0;
   }
-  set_phase(ex, ex->note_after ? PH_NOTE : PH_DONE);
+  cmp_srv_set_phase(ex, ex->note_after ? PH_NOTE : PH_DONE);
 }
 
 const struct cmp_issue_request *cmp_exchange_issue_request(const struct cmp_exchange *ex) {
@@ -590,7 +590,7 @@ void cmp_exchange_issue_done(struct cmp_exchange *ex, int err, const uint8_t *ce
   cmp_exchange_issue_answer(ex, &a);
 }
 
-void cmp_exchange_issue_waiting(struct cmp_exchange *ex) { ca_waiting(ex); }
+void cmp_exchange_issue_waiting(struct cmp_exchange *ex) { cmp_srv_ca_waiting(ex); }
 
 /* What the CA said, for the device: its own words where it gave some. */
 static const char *ca_detail(struct cmp_exchange *ex, const struct cmp_ca_answer *a,
@@ -607,7 +607,7 @@ static const char *ca_detail(struct cmp_exchange *ex, const struct cmp_ca_answer
 /* Keeps what the backend needs to ask again, and when. */
 static bool keep_ca_state(struct cmp_exchange *ex, const struct cmp_ca_answer *a) {
   if (a->ca_state.len > sizeof ex->txn.ca_state) {
-    fail(ex, CG_ECA_FAILURE, "the CA backend keeps too much state");
+    cmp_srv_fail(ex, CG_ECA_FAILURE, "the CA backend keeps too much state");
     return false;
   }
   if (a->ca_state.p != NULL && a->ca_state.len > 0)
@@ -623,15 +623,15 @@ void cmp_exchange_issue_answer(struct cmp_exchange *ex, const struct cmp_ca_answ
   if (a->err) {
     /* The CA's own failures are reported as such (systemFailure or
      * systemUnavail), not blamed on the request; its refusals are passed on. */
-    fail(ex, a->err,
+    cmp_srv_fail(ex, a->err,
          ca_detail(ex, a, cg_err_class(a->err) == CG_CLASS_PEER ? "the CA refused the request"
                                                                : cg_strerror(a->err)));
-    relay_take(ex, a);
+    cmp_srv_relay_take(ex, a);
     return;
   }
   if (a->waiting) {
     if (keep_ca_state(ex, a))
-      ca_waiting(ex);
+      cmp_srv_ca_waiting(ex);
   } else {
     if (ex->prof->relay) {
       /* The CA decides on implicit confirmation; its answer says it. */
@@ -640,10 +640,10 @@ void cmp_exchange_issue_answer(struct cmp_exchange *ex, const struct cmp_ca_answ
                              cmp_msg_decode(a->answer.p, a->answer.len, &m) == 0 &&
                              m.hdr.implicit_confirm;
     }
-    issued(ex, a->cert.p, a->cert.len);
+    cmp_srv_issued(ex, a->cert.p, a->cert.len);
   }
   if (ex->err == 0)
-    relay_take(ex, a);
+    cmp_srv_relay_take(ex, a);
 }
 
 const struct cmp_revoke_request *cmp_exchange_revoke_request(const struct cmp_exchange *ex) {
@@ -663,7 +663,7 @@ void cmp_exchange_crl_done(struct cmp_exchange *ex, int err, const uint8_t *crl,
     ex->crl.p = cg_arena_dup(ex->arena, crl, len);
     ex->crl.len = ex->crl.p ? len : 0;
   }
-  set_phase(ex, PH_PROTECT);
+  cmp_srv_set_phase(ex, PH_PROTECT);
 }
 
 size_t cmp_exchange_nested_count(const struct cmp_exchange *ex) { return ex->n_inner; }
@@ -679,7 +679,7 @@ void cmp_exchange_nested_done(struct cmp_exchange *ex, size_t i, const uint8_t *
   if (rsp != NULL && (ex->inner_rsp[i].p = cg_arena_dup(ex->arena, rsp, len)) != NULL)
     ex->inner_rsp[i].len = len;
   if (++ex->inner_done == ex->n_inner)
-    set_phase(ex, PH_PROTECT);
+    cmp_srv_set_phase(ex, PH_PROTECT);
 }
 
 const struct cmp_txn_record *cmp_exchange_txn(const struct cmp_exchange *ex) { return &ex->txn; }
@@ -704,55 +704,56 @@ void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
      * fails its transaction instead, once. */
     if ((err == CG_ECERT_REVOKED || err == CG_ENOT_FOUND) && ex->has_revocation) {
       ex->txn.state = ex->txn.prev_state; /* the row did not change */
-      fail(ex, err == CG_ECERT_REVOKED ? err : CG_EBAD_CERT_ID,
+      cmp_srv_fail(ex, err == CG_ECERT_REVOKED ? err : CG_EBAD_CERT_ID,
            err == CG_ECERT_REVOKED ? "the certificate is already revoked" : "no such certificate");
       return;
     }
-    set_phase(ex, PH_DONE);
+    cmp_srv_set_phase(ex, PH_DONE);
     return;
   }
   if (ex->phase == PH_NOTE) {
-    set_phase(ex, PH_DONE); /* the answer was made before; whatever the store said */
+    cmp_srv_set_phase(ex, PH_DONE); /* the answer was made before; whatever the store said */
     return;
   }
   if (ex->err != 0) {
     /* A rejected transaction was recorded (or could not be); answer the error
      * that caused it either way. */
-    set_phase(ex, PH_PROTECT);
+    cmp_srv_set_phase(ex, PH_PROTECT);
     return;
   }
   switch (err) {
   case 0:
     ex->status = ex->waiting ? CMP_WAITING : CMP_ACCEPTED;
-    set_phase(ex, PH_PROTECT);
+    cmp_srv_set_phase(ex, PH_PROTECT);
     return;
   case CG_EEXISTS:
-    fail(ex, CG_ETXID_IN_USE, "transactionID already in use");
+    cmp_srv_fail(ex, CG_ETXID_IN_USE, "transactionID already in use");
     return;
   case CG_ECERT_EXISTS:
     /* A CA that gives out a serial twice: nothing of it is recorded. */
-    fail(ex, err, "the CA issued a serial number it had issued before");
+    cmp_srv_fail(ex, err, "the CA issued a serial number it had issued before");
     return;
   case CG_ECERT_REVOKED:
-    fail(ex, err, "the certificate is already revoked");
+    cmp_srv_fail(ex, err, "the certificate is already revoked");
     return;
   case CG_EPENDING_LIMIT:
     /* Nothing was written: record the request as rejected instead. */
     ex->waiting = false;
-    set_phase(ex, PH_VERIFY); /* nothing was written: decide again */
-    fail(ex, err, "too many requests are waiting for approval; try again later");
+    cmp_srv_set_phase(ex, PH_VERIFY); /* nothing was written: decide again */
+    cmp_srv_fail(ex, err, "too many requests are waiting for approval; try again later");
     return;
   case CG_EBAD_MAC:
     /* The secret reached its use limit while this request was in flight. */
-    fail(ex, err, "message authentication failed");
+    cmp_srv_fail(ex, err, "message authentication failed");
     return;
   case CG_ESTATE:
   case CG_ENOT_FOUND:
-    fail(ex, ex->phase == PH_INSERT ? CG_EBAD_CERT_ID : CG_EBAD_REQUEST,
-         ex->phase == PH_INSERT ? "no such certificate" : "transaction is not awaiting confirmation");
+    cmp_srv_fail(ex, ex->phase == PH_INSERT ? CG_EBAD_CERT_ID : CG_EBAD_REQUEST,
+                 ex->phase == PH_INSERT ? "no such certificate"
+                                        : "transaction is not awaiting confirmation");
     return;
   default:
-    fail(ex, err, "store failure");
+    cmp_srv_fail(ex, err, "store failure");
     return;
   }
 }
@@ -765,7 +766,7 @@ bool cmp_exchange_abandon(struct cmp_exchange *ex) {
   ex->rsp = NULL;
   ex->rsp_len = 0;
   ex->dropped = true;
-  set_phase(ex, PH_DONE);
+  cmp_srv_set_phase(ex, PH_DONE);
   return true;
 }
 

@@ -21,7 +21,7 @@
 #include "core/arena.h"
 #include "core/x509.h"
 
-/* Phases of an exchange; set_phase() is the one place that changes them.
+/* Phases of an exchange; cmp_srv_set_phase() is the one place that changes them.
  *
  *   LOOKUP -> VERIFY -> ISSUE -> INSERT -> PROTECT -> DONE   (ir, cr, kur, p10cr)
  *   LOOKUP -> VERIFY [-> REVOKE] -> UPDATE -> PROTECT -> DONE (certConf; REVOKE
@@ -101,7 +101,7 @@ struct cmp_exchange {
   struct cmp_revoke_request revoke;
   struct cmp_forward_request forward;
   /* Relaying profiles: the CA's answer to send as it is (arena); p NULL:
-   * none (the gateway answers itself: fail() clears it). */
+   * none (the gateway answers itself: cmp_srv_fail() clears it). */
   struct der_view relayed;
   int64_t cert_req_id;
   bool implicit_confirm; /* granted */
@@ -134,92 +134,93 @@ struct cmp_exchange {
 };
 
 /* server.c */
-void set_phase(struct cmp_exchange *ex, enum phase to);
+void cmp_srv_set_phase(struct cmp_exchange *ex, enum phase to);
 /* Ends the exchange with an error answer (see server.c). */
-void fail(struct cmp_exchange *ex, int err, const char *detail);
+void cmp_srv_fail(struct cmp_exchange *ex, int err, const char *detail);
 /* The transaction record of a new request, in state received. */
-void init_txn(struct cmp_exchange *ex);
+void cmp_srv_init_txn(struct cmp_exchange *ex);
 /* RFC 9483 §4.4: the request waits, for an operator (pending_approval) or
  * for the CA (pending_ca); the answer says waiting, and the device polls
  * with the fresh senderNonce this draws.  The request is kept to serve
- * later (cmp_exchange_request_to_keep()).  False after fail(). */
-bool enter_waiting(struct cmp_exchange *ex, enum cmp_txn_state state);
+ * later (cmp_exchange_request_to_keep()).  False after cmp_srv_fail(). */
+bool cmp_srv_enter_waiting(struct cmp_exchange *ex, enum cmp_txn_state state);
 
 /* srv_auth.c */
 /* Checks the request's protection; on success sets authenticated (and
- * mac_ok, the secret and MAC parameters for a MAC).  On failure calls fail(). */
-bool authenticate(struct cmp_exchange *ex);
+ * mac_ok, the secret and MAC parameters for a MAC).  On failure calls cmp_srv_fail(). */
+bool cmp_srv_authenticate(struct cmp_exchange *ex);
 /* Writes the response (ex->rsp) for ex->rsp_type, protected. */
-int protect(struct cmp_exchange *ex);
+int cmp_srv_protect(struct cmp_exchange *ex);
 
 /* Prepares the update of a background exchange, which answers nobody: a
  * new updated_at, and an empty nonce, so that the row keeps the nonce of the
  * device's last pollRep (which a poll may be renewing meanwhile). */
-void touch_background(struct cmp_exchange *ex);
+void cmp_srv_touch_background(struct cmp_exchange *ex);
 
 /* srv_enrol.c */
-void verify_cert_request(struct cmp_exchange *ex); /* ir, cr, kur, p10cr */
-void verify_cert_conf(struct cmp_exchange *ex);
-void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len);
+void cmp_srv_verify_cert_request(struct cmp_exchange *ex); /* ir, cr, kur, p10cr */
+void cmp_srv_verify_cert_conf(struct cmp_exchange *ex);
+void cmp_srv_issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len);
 /* The certificate record of the transaction from the CA's DER (arena copy,
- * names for operators).  False after fail(). */
-bool take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len);
+ * names for operators).  False after cmp_srv_fail(). */
+bool cmp_srv_take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len);
 /* The CA answered "waiting": the device is told to poll (or, for an
  * approved request, the row waits for the next try). */
-void ca_waiting(struct cmp_exchange *ex);
+void cmp_srv_ca_waiting(struct cmp_exchange *ex);
 /* The body of ip/cp/kup/pkiconf. */
-void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w);
+void cmp_srv_write_enrol_body(struct cmp_exchange *ex, struct der_writer *w);
 
 /* srv_poll.c */
 /* The statusString of a waiting answer: what the request waits for. */
 const char *cmp_waiting_reason(const struct cmp_exchange *ex);
-void verify_poll(struct cmp_exchange *ex);
+void cmp_srv_verify_poll(struct cmp_exchange *ex);
 /* The answer a kept request has now, from its stored transaction, for a
  * raw TCP pollReq: nothing changes in the store. */
-void verify_replay(struct cmp_exchange *ex);
-void write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w);
+void cmp_srv_verify_replay(struct cmp_exchange *ex);
+void cmp_srv_write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w);
 /* srv_enrol.c: the certificate request of ex from its message, without
  * authentication or POP (for an approved request). */
 /* The names the request asks for are allowed (cmp/srv_names.c); fails the
  * exchange with badCertTemplate otherwise. */
-bool check_names(struct cmp_exchange *ex);
-bool build_issue_request(struct cmp_exchange *ex);
+bool cmp_srv_check_names(struct cmp_exchange *ex);
+bool cmp_srv_build_issue_request(struct cmp_exchange *ex);
 
 /* srv_template.c */
 /* The template's public key as a SubjectPublicKeyInfo in the arena; false
  * when memory ran out. */
-bool template_spki(struct cmp_exchange *ex, const struct cmp_cert_template *t,
+bool cmp_srv_template_spki(struct cmp_exchange *ex, const struct cmp_cert_template *t,
                    struct der_view *out);
 /* The checks of what an ir, cr, kur or p10cr asks for, made when it is read
  * (before any lookup): 0, or an error with ex->detail saying why. */
-int check_template(struct cmp_exchange *ex);
+int cmp_srv_check_template(struct cmp_exchange *ex);
 
 /* srv_revoke.c */
-void verify_rev_request(struct cmp_exchange *ex);
+void cmp_srv_verify_rev_request(struct cmp_exchange *ex);
 /* Prepares the CA's part of revoking cert (with the request of the exchange
  * when with_request) and goes to REVOKE. */
-void prepare_revoke(struct cmp_exchange *ex, struct der_view cert, int reason, bool with_request);
+void cmp_srv_prepare_revoke(struct cmp_exchange *ex, struct der_view cert, int reason,
+                            bool with_request);
 /* An approved rr: the revocation, written in the background. */
-void revoke_approved(struct cmp_exchange *ex);
-void write_rev_body(struct cmp_exchange *ex, struct der_writer *w);
+void cmp_srv_revoke_approved(struct cmp_exchange *ex);
+void cmp_srv_write_rev_body(struct cmp_exchange *ex, struct der_writer *w);
 
 /* srv_nested.c */
-int read_nested(struct cmp_exchange *ex);
-void verify_nested(struct cmp_exchange *ex);
-void write_nested_body(struct cmp_exchange *ex, struct der_writer *w);
+int cmp_srv_read_nested(struct cmp_exchange *ex);
+void cmp_srv_verify_nested(struct cmp_exchange *ex);
+void cmp_srv_write_nested_body(struct cmp_exchange *ex, struct der_writer *w);
 
 /* srv_relay.c */
 /* Keeps the CA's answer of a (for a relaying profile) to send it on, and
  * takes from it what the transaction must remember: the senderNonce the
  * device will echo, and whether the CA granted implicit confirmation.  Call
  * after the state change the answer made. */
-void relay_take(struct cmp_exchange *ex, const struct cmp_ca_answer *a);
+void cmp_srv_relay_take(struct cmp_exchange *ex, const struct cmp_ca_answer *a);
 /* For a relaying profile: a certConf or pollReq that passed the checks goes
  * to the CA (FORWARD); true when it does. */
-bool relay_forward(struct cmp_exchange *ex);
+bool cmp_srv_relay_forward(struct cmp_exchange *ex);
 
 /* srv_genm.c */
-void verify_genm(struct cmp_exchange *ex);
-void write_genp_body(struct cmp_exchange *ex, struct der_writer *w);
+void cmp_srv_verify_genm(struct cmp_exchange *ex);
+void cmp_srv_write_genp_body(struct cmp_exchange *ex, struct der_writer *w);
 
 #endif

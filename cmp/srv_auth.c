@@ -80,14 +80,14 @@ static void note_failure(struct cmp_exchange *ex, const char *reason) {
 static bool authenticate_mac(struct cmp_exchange *ex) {
   int err = cmp_mac_parse(ex->msg.hdr.protection_alg, ex->cfg->pbm_max_iterations, &ex->mac);
   if (err) {
-    fail(ex, err == CG_EBAD_ALG ? err : CG_EBAD_DATA, "MAC parameters not accepted");
+    cmp_srv_fail(ex, err == CG_EBAD_ALG ? err : CG_EBAD_DATA, "MAC parameters not accepted");
     return false;
   }
   load_secret(ex);
   if (ex->secret_broken) {
     /* Not a failed MAC: nothing is counted against the device (no lockout);
      * the operator must look (systemFailure, logged as an error). */
-    fail(ex, CG_ECRYPTO, "the stored secret of this reference cannot be decrypted (wrong "
+    cmp_srv_fail(ex, CG_ECRYPTO, "the stored secret of this reference cannot be decrypted (wrong "
                          "master key, or a damaged row)");
     return false;
   }
@@ -97,7 +97,7 @@ static bool authenticate_mac(struct cmp_exchange *ex) {
     /* Wrong secret, unknown, expired, used-up or locked reference and a
      * corrupted MAC all answer alike; the audit log keeps the difference. */
     note_failure(ex, ex->secret_found ? "wrong MAC" : ex->detail);
-    fail(ex, CG_EBAD_MAC, "message authentication failed");
+    cmp_srv_fail(ex, CG_EBAD_MAC, "message authentication failed");
     return false;
   }
   ex->mac_ok = true;
@@ -110,7 +110,7 @@ static bool authenticate_sig(struct cmp_exchange *ex) {
   if (ex->cert_revoked && ex->msg.type != CMP_RR && ex->msg.type != CMP_KUR &&
       !strcmp(ex->subject_serial, ex->signer_serial) &&
       der_view_eq(ex->found_cert, ex->msg.extra_certs[0])) {
-    fail(ex, CG_ENOT_TRUSTED, "the signer certificate is revoked");
+    cmp_srv_fail(ex, CG_ENOT_TRUSTED, "the signer certificate is revoked");
     return false;
   }
   /* A nested message is signed by an RA in front of us: its own anchors. */
@@ -121,13 +121,13 @@ static bool authenticate_sig(struct cmp_exchange *ex) {
                              nested ? ex->prof->n_nested_anchors : ex->n_trust_anchors,
                              ex->now, &ex->signer, &path_why, &why);
   if (err) {
-    fail(ex, err, why);
+    cmp_srv_fail(ex, err, why);
     return false;
   }
   return true;
 }
 
-bool authenticate(struct cmp_exchange *ex) {
+bool cmp_srv_authenticate(struct cmp_exchange *ex) {
   bool ok = ex->auth == AUTH_SIG ? authenticate_sig(ex) : authenticate_mac(ex);
   ex->authenticated = ok;
   return ok;
@@ -150,19 +150,19 @@ static void write_body(struct cmp_exchange *ex, struct der_writer *w) {
   case CMP_CP:
   case CMP_KUP:
   case CMP_PKICONF:
-    write_enrol_body(ex, w);
+    cmp_srv_write_enrol_body(ex, w);
     break;
   case CMP_RP:
-    write_rev_body(ex, w);
+    cmp_srv_write_rev_body(ex, w);
     break;
   case CMP_GENP:
-    write_genp_body(ex, w);
+    cmp_srv_write_genp_body(ex, w);
     break;
   case CMP_NESTED:
-    write_nested_body(ex, w);
+    cmp_srv_write_nested_body(ex, w);
     break;
   case CMP_POLLREP:
-    write_poll_rep_body(ex, w);
+    cmp_srv_write_poll_rep_body(ex, w);
     break;
   default:
     /* An error message with status waiting: a request that waits (rr). */
@@ -219,7 +219,7 @@ static int write_header_body(struct cmp_exchange *ex, struct der_view prot_alg, 
   return 0;
 }
 
-int protect(struct cmp_exchange *ex) {
+int cmp_srv_protect(struct cmp_exchange *ex) {
   struct der_writer w;
   uint8_t alg_buf[512];
   uint8_t prot[1024];

@@ -17,11 +17,11 @@
  * oldCertId. */
 static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req *cr) {
   if (!ex->cert_found) {
-    fail(ex, CG_EBAD_CERT_ID, "the certificate to update is unknown");
+    cmp_srv_fail(ex, CG_EBAD_CERT_ID, "the certificate to update is unknown");
     return false;
   }
   if (ex->cert_revoked) {
-    fail(ex, CG_ECERT_REVOKED, "the certificate to update is revoked");
+    cmp_srv_fail(ex, CG_ECERT_REVOKED, "the certificate to update is revoked");
     return false;
   }
   bool by_itself = ex->auth == AUTH_SIG && der_view_eq(ex->msg.extra_certs[0], ex->found_cert);
@@ -29,12 +29,12 @@ static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req 
                      ex->found_cert_auth_ref[0] != '\0' &&
                      strcmp(ex->found_cert_auth_ref, ex->ref) == 0;
   if (!by_itself && !by_enroller) {
-    fail(ex, CG_ENOT_AUTHORIZED, "a kur must be signed with the certificate it updates");
+    cmp_srv_fail(ex, CG_ENOT_AUTHORIZED, "a kur must be signed with the certificate it updates");
     return false;
   }
   struct cg_x509 old;
   if (cg_x509_parse(ex->found_cert.p, ex->found_cert.len, &old)) {
-    fail(ex, CG_EBAD_CERT_ID, "the certificate to update is unreadable");
+    cmp_srv_fail(ex, CG_EBAD_CERT_ID, "the certificate to update is unreadable");
     return false;
   }
   if (cr->old_cert_issuer.p != NULL) {
@@ -44,7 +44,7 @@ static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req 
     der_reader_view(&r, cr->old_cert_issuer);
     if (der_enter(&r, DER_CTX_CONS(4), &in) || der_expect(&in, DER_SEQUENCE, &t) ||
         !der_view_eq(t.raw, old.issuer)) {
-      fail(ex, CG_EBAD_CERT_ID, "oldCertId does not name the signer certificate");
+      cmp_srv_fail(ex, CG_EBAD_CERT_ID, "oldCertId does not name the signer certificate");
       return false;
     }
   }
@@ -59,7 +59,7 @@ static bool check_challenge(struct cmp_exchange *ex, struct der_view given) {
   if (p->challenge == CMP_CHALLENGE_NONE)
     return true;
   if (given.p == NULL || given.len == 0) {
-    fail(ex, CG_EBAD_REQUEST, "the challenge is missing (regToken or challengePassword)");
+    cmp_srv_fail(ex, CG_EBAD_REQUEST, "the challenge is missing (regToken or challengePassword)");
     return false;
   }
   uint8_t want[CMP_SECRET_MAX];
@@ -73,18 +73,18 @@ static bool check_challenge(struct cmp_exchange *ex, struct der_view given) {
     if (ex->auth == AUTH_SIG || ex->secret.challenge_enc_len == 0 ||
         cmp_secret_open(ex->cfg->master_key, aad_ref, ex->secret.challenge_enc,
                         ex->secret.challenge_enc_len, want, sizeof want, &want_len)) {
-      fail(ex, CG_EBAD_REQUEST, "no challenge is known for this sender");
+      cmp_srv_fail(ex, CG_EBAD_REQUEST, "no challenge is known for this sender");
       return false;
     }
   }
   bool ok = want_len == given.len && cg_ct_equal(want, given.p, want_len);
   cg_wipe(want, sizeof want);
   if (!ok)
-    fail(ex, CG_EBAD_REQUEST, "the challenge is wrong");
+    cmp_srv_fail(ex, CG_EBAD_REQUEST, "the challenge is wrong");
   return ok;
 }
 
-bool build_issue_request(struct cmp_exchange *ex) {
+bool cmp_srv_build_issue_request(struct cmp_exchange *ex) {
   struct cmp_issue_request *is = &ex->issue;
   const struct cmp_header *h = &ex->msg.hdr;
   is->profile = ex->profile;
@@ -110,18 +110,19 @@ bool build_issue_request(struct cmp_exchange *ex) {
     struct cg_x509 old;
     if (ex->msg.type == CMP_KUR && (is->subject.p == NULL || is->subject.len <= 2)) {
       /* RFC 9483 §4.1.3: the subject of the certificate updated by default */
-      if (ex->found_cert.p != NULL && cg_x509_parse(ex->found_cert.p, ex->found_cert.len, &old) == 0)
+      if (ex->found_cert.p != NULL &&
+          cg_x509_parse(ex->found_cert.p, ex->found_cert.len, &old) == 0)
         is->subject = old.subject;
       else if (ex->auth == AUTH_SIG)
         is->subject = ex->signer.subject;
     }
     if (tp->public_key.p == NULL) {
-      fail(ex, CG_EBAD_TEMPLATE,
+      cmp_srv_fail(ex, CG_EBAD_TEMPLATE,
            "the template has no public key (central key generation is not offered)");
       return false;
     }
-    if (!template_spki(ex, tp, &is->spki)) {
-      fail(ex, CG_ENOMEM, "out of memory");
+    if (!cmp_srv_template_spki(ex, tp, &is->spki)) {
+      cmp_srv_fail(ex, CG_ENOMEM, "out of memory");
       return false;
     }
     is->extensions = tp->extensions;
@@ -131,7 +132,7 @@ bool build_issue_request(struct cmp_exchange *ex) {
     is->not_after = tp->not_after;
   }
   if (is->subject.p == NULL || is->subject.len <= 2) {
-    fail(ex, CG_EBAD_TEMPLATE, "the request has no subject");
+    cmp_srv_fail(ex, CG_EBAD_TEMPLATE, "the request has no subject");
     return false;
   }
   return true;
@@ -142,22 +143,22 @@ static bool check_pop(struct cmp_exchange *ex, const struct cmp_cert_req *cr) {
   if (cr == NULL) {
     if (cmp_p10_verify(&ex->p10) == 0)
       return true;
-    fail(ex, CG_EBAD_POP, "the PKCS#10 signature does not verify");
+    cmp_srv_fail(ex, CG_EBAD_POP, "the PKCS#10 signature does not verify");
     return false;
   }
   if (cr->pop == CMP_POP_RA_VERIFIED) {
     if (ex->prof->allow_ra_verified)
       return true;
-    fail(ex, CG_EBAD_POP, "raVerified is not accepted for this profile");
+    cmp_srv_fail(ex, CG_EBAD_POP, "raVerified is not accepted for this profile");
     return false;
   }
   if (cr->pop != CMP_POP_SIGNATURE) {
-    fail(ex, CG_EBAD_POP, "a signature proof of possession is required");
+    cmp_srv_fail(ex, CG_EBAD_POP, "a signature proof of possession is required");
     return false;
   }
   if (cmp_verify_pop(cr, ex->issue.spki.p, ex->issue.spki.len) == 0)
     return true;
-  fail(ex, CG_EBAD_POP, "proof of possession does not verify");
+  cmp_srv_fail(ex, CG_EBAD_POP, "proof of possession does not verify");
   return false;
 }
 
@@ -174,38 +175,38 @@ static void store_answer(struct cmp_exchange *ex) {
     n->at = ex->now;
     ex->has_note = true;
   }
-  set_phase(ex, PH_INSERT);
+  cmp_srv_set_phase(ex, PH_INSERT);
 }
 
-/* The request waits (see enter_waiting()); its answer is the ip / cp / kup
+/* The request waits (see cmp_srv_enter_waiting()); its answer is the ip / cp / kup
  * with status waiting. */
 static void wait_in(struct cmp_exchange *ex, enum cmp_txn_state state) {
-  if (enter_waiting(ex, state))
+  if (cmp_srv_enter_waiting(ex, state))
     store_answer(ex);
 }
 
-void verify_cert_request(struct cmp_exchange *ex) {
+void cmp_srv_verify_cert_request(struct cmp_exchange *ex) {
   const struct cmp_header *h = &ex->msg.hdr;
   const struct cmp_cert_req *cr = NULL;
   if (ex->msg.type != CMP_P10CR) {
     cr = &ex->msg.u.cert_req.req[0];
     ex->cert_req_id = cr->cert_req_id;
   }
-  init_txn(ex);
+  cmp_srv_init_txn(ex);
 
   /* RFC 9810 §5.1.1: a new transaction must not reuse a transactionID. */
   if (ex->txn_found) {
-    fail(ex, CG_ETXID_IN_USE, "transactionID already in use");
+    cmp_srv_fail(ex, CG_ETXID_IN_USE, "transactionID already in use");
     return;
   }
   /* RFC 9483 §4.1.1: with one request per message, certReqId MUST be 0. */
   if (cr != NULL && cr->cert_req_id != 0) {
-    fail(ex, CG_EBAD_REQUEST, "certReqId must be 0");
+    cmp_srv_fail(ex, CG_EBAD_REQUEST, "certReqId must be 0");
     return;
   }
   if (ex->msg.type == CMP_KUR && !check_key_update(ex, cr))
     return;
-  if (!build_issue_request(ex) || !check_names(ex) || !check_pop(ex, cr))
+  if (!cmp_srv_build_issue_request(ex) || !cmp_srv_check_names(ex) || !check_pop(ex, cr))
     return;
   if (ex->msg.type != CMP_KUR &&
       !check_challenge(ex, cr ? cr->reg_token : ex->p10.challenge_password))
@@ -216,10 +217,10 @@ void verify_cert_request(struct cmp_exchange *ex) {
     wait_in(ex, CMP_TXN_PENDING_APPROVAL);
     return;
   }
-  set_phase(ex, PH_ISSUE);
+  cmp_srv_set_phase(ex, PH_ISSUE);
 }
 
-void ca_waiting(struct cmp_exchange *ex) {
+void cmp_srv_ca_waiting(struct cmp_exchange *ex) {
   if (!ex->background) {
     wait_in(ex, CMP_TXN_PENDING_CA);
     return;
@@ -227,19 +228,19 @@ void ca_waiting(struct cmp_exchange *ex) {
   /* Asked again and still waiting: the row stays pending_ca, its turn
    * moves behind the others. */
   ex->txn.prev_state = ex->txn.state;
-  touch_background(ex);
-  set_phase(ex, PH_UPDATE);
+  cmp_srv_touch_background(ex);
+  cmp_srv_set_phase(ex, PH_UPDATE);
 }
 
-bool take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
+bool cmp_srv_take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
   uint8_t *der = cg_arena_dup(ex->arena, cert, len);
   struct cg_x509 x;
   if (der == NULL) {
-    fail(ex, CG_ENOMEM, "out of memory");
+    cmp_srv_fail(ex, CG_ENOMEM, "out of memory");
     return false;
   }
   if (cg_x509_parse(der, len, &x)) {
-    fail(ex, CG_ECA_UNAVAILABLE, "the CA returned an unusable certificate");
+    cmp_srv_fail(ex, CG_ECA_UNAVAILABLE, "the CA returned an unusable certificate");
     return false;
   }
   /* Names as text take at most 4 characters per octet (core/x509.h), so
@@ -249,13 +250,13 @@ bool take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
   char *issuer = cg_arena_alloc(ex->arena, issuer_cap);
   char *sans = cg_arena_alloc(ex->arena, 1024), *key_type = cg_arena_alloc(ex->arena, 64);
   if (subject == NULL || issuer == NULL || sans == NULL || key_type == NULL) {
-    fail(ex, CG_ENOMEM, "out of memory");
+    cmp_srv_fail(ex, CG_ENOMEM, "out of memory");
     return false;
   }
   struct cmp_cert_record *c = &ex->cert;
   if (cg_name_to_string(x.subject, subject, subject_cap) ||
       cg_name_to_string(x.issuer, issuer, issuer_cap) || cg_spki_describe(x.spki, key_type, 64)) {
-    fail(ex, CG_ECA_UNAVAILABLE, "the CA returned an unusable certificate");
+    cmp_srv_fail(ex, CG_ECA_UNAVAILABLE, "the CA returned an unusable certificate");
     return false;
   }
   struct der_view serial = x.serial;
@@ -264,7 +265,7 @@ bool take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
     serial.len--;
   }
   if (serial.len > CMP_MAX_SERIAL) {
-    fail(ex, CG_ECA_UNAVAILABLE, "the CA returned an unusable certificate");
+    cmp_srv_fail(ex, CG_ECA_UNAVAILABLE, "the CA returned an unusable certificate");
     return false;
   }
   cg_hex(serial.p, serial.len, c->serial);
@@ -287,28 +288,28 @@ bool take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
   return true;
 }
 
-void issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
-  if (!take_cert(ex, cert, len))
+void cmp_srv_issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
+  if (!cmp_srv_take_cert(ex, cert, len))
     return;
   struct cmp_txn_record *t = &ex->txn;
   if (ex->background) {
     /* A background request: the certificate waits in the store for the
      * device's next pollReq. */
-    touch_background(ex);
+    cmp_srv_touch_background(ex);
     if (cmp_txn_set_state(t, CMP_TXN_ISSUED)) {
-      fail(ex, CG_ESTATE, "illegal state change");
+      cmp_srv_fail(ex, CG_ESTATE, "illegal state change");
       return;
     }
-    set_phase(ex, PH_UPDATE);
+    cmp_srv_set_phase(ex, PH_UPDATE);
     return;
   }
   if (cg_random(ex->sender_nonce, sizeof ex->sender_nonce)) {
-    fail(ex, CG_ECRYPTO, "no randomness");
+    cmp_srv_fail(ex, CG_ECRYPTO, "no randomness");
     return;
   }
   cg_hex(ex->sender_nonce, sizeof ex->sender_nonce, t->sender_nonce);
   if (cmp_txn_set_state(t, ex->implicit_confirm ? CMP_TXN_CONFIRMED : CMP_TXN_ISSUED)) {
-    fail(ex, CG_ESTATE, "illegal state change");
+    cmp_srv_fail(ex, CG_ESTATE, "illegal state change");
     return;
   }
   store_answer(ex);
@@ -339,23 +340,23 @@ static int cert_hash(struct der_view cert, struct der_view hash_alg_oid, uint8_t
   return cg_hash(h, &iov, 1, out);
 }
 
-void verify_cert_conf(struct cmp_exchange *ex) {
+void cmp_srv_verify_cert_conf(struct cmp_exchange *ex) {
   const struct cmp_header *h = &ex->msg.hdr;
   struct cmp_txn_record *t = &ex->txn;
   if (!ex->txn_found || strcmp(ex->stored.auth_ref, ex->ref) != 0) {
-    fail(ex, CG_EBAD_REQUEST, "no such transaction for this sender");
+    cmp_srv_fail(ex, CG_EBAD_REQUEST, "no such transaction for this sender");
     return;
   }
   *t = ex->stored;
   if (t->state != CMP_TXN_ISSUED) {
-    fail(ex, CG_EBAD_REQUEST, "transaction is not awaiting confirmation");
+    cmp_srv_fail(ex, CG_EBAD_REQUEST, "transaction is not awaiting confirmation");
     return;
   }
   char nonce_hex[2 * CMP_MAX_NONCE + 1] = "";
   if (h->recip_nonce.p != NULL && h->recip_nonce.len <= CMP_MAX_NONCE)
     cg_hex(h->recip_nonce.p, h->recip_nonce.len, nonce_hex);
   if (strcmp(nonce_hex, t->sender_nonce) != 0) {
-    fail(ex, CG_EBAD_RECIP_NONCE, "recipNonce does not match our senderNonce");
+    cmp_srv_fail(ex, CG_EBAD_RECIP_NONCE, "recipNonce does not match our senderNonce");
     return;
   }
   enum cmp_txn_state to = CMP_TXN_CONFIRMED;
@@ -367,13 +368,13 @@ void verify_cert_conf(struct cmp_exchange *ex) {
     uint8_t hash[CG_HASH_MAX];
     size_t hash_len;
     if (ex->msg.u.cert_conf.n != 1 || st->cert_req_id != t->cert_req_id) {
-      fail(ex, CG_EBAD_CERT_ID, "certReqId does not match the request");
+      cmp_srv_fail(ex, CG_EBAD_CERT_ID, "certReqId does not match the request");
       return;
     }
     if (ex->stored_cert.p == NULL ||
         cert_hash(ex->stored_cert, st->hash_alg_oid, hash, &hash_len) ||
         st->cert_hash.len != hash_len || !cg_ct_equal(hash, st->cert_hash.p, hash_len)) {
-      fail(ex, CG_EBAD_CERT_ID, "certHash does not match the issued certificate");
+      cmp_srv_fail(ex, CG_EBAD_CERT_ID, "certHash does not match the issued certificate");
       return;
     }
     if (st->has_status && st->status.status == CMP_REJECTION)
@@ -390,23 +391,23 @@ void verify_cert_conf(struct cmp_exchange *ex) {
     ex->has_revocation = true;
   }
   if (cmp_txn_set_state(t, to)) {
-    fail(ex, CG_ESTATE, "illegal state change");
+    cmp_srv_fail(ex, CG_ESTATE, "illegal state change");
     return;
   }
   ex->rsp_type = CMP_PKICONF;
   /* Relaying: the certConf goes to the CA, which revokes a rejected
    * certificate itself. */
-  if (relay_forward(ex))
+  if (cmp_srv_relay_forward(ex))
     return;
   /* A rejected certificate is revoked at the CA too (a CA that keeps no
    * record of its own has nothing to do). */
   if (ex->has_revocation)
-    prepare_revoke(ex, ex->stored_cert, -1, false);
+    cmp_srv_prepare_revoke(ex, ex->stored_cert, -1, false);
   else
-    set_phase(ex, PH_UPDATE);
+    cmp_srv_set_phase(ex, PH_UPDATE);
 }
 
-void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w) {
+void cmp_srv_write_enrol_body(struct cmp_exchange *ex, struct der_writer *w) {
   if (ex->rsp_type == CMP_PKICONF) {
     cmp_write_pkiconf_body(w);
     return;

@@ -13,10 +13,10 @@
 
 /* The genm content was decoded with the request checks (server.c), so the
  * lookup could fetch the revocations a CRL needs. */
-void verify_genm(struct cmp_exchange *ex) {
+void cmp_srv_verify_genm(struct cmp_exchange *ex) {
   ex->rsp_type = CMP_GENP;
   ex->status = CMP_ACCEPTED;
-  set_phase(ex, ex->want_crl ? PH_CRL : PH_PROTECT);
+  cmp_srv_set_phase(ex, ex->want_crl ? PH_CRL : PH_PROTECT);
 }
 
 /* The algorithms whose signatures the gateway verifies as proof of possession
@@ -69,7 +69,7 @@ static void cert_req_template(struct der_writer *w) {
   cmp_write_itav_cert_req_template(w, (struct der_view){empty_template, 2}, spec, 2);
 }
 
-void write_genp_body(struct cmp_exchange *ex, struct der_writer *w) {
+void cmp_srv_write_genp_body(struct cmp_exchange *ex, struct der_writer *w) {
   size_t body = cmp_genp_begin(w);
   for (size_t i = 0; i < ex->genm.n; i++) {
     struct der_view type = ex->genm.itav[i].oid;

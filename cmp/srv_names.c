@@ -48,7 +48,7 @@ static bool refuse(struct cmp_exchange *ex, const char *fmt, const char *a, cons
   char *text = cg_arena_alloc(ex->arena, 2 * NAME_TEXT + 160);
   if (text != NULL)
     snprintf(text, 2 * NAME_TEXT + 160, fmt, a, b);
-  fail(ex, CG_EBAD_TEMPLATE, text != NULL ? text : "a name is not allowed here");
+  cmp_srv_fail(ex, CG_EBAD_TEMPLATE, text != NULL ? text : "a name is not allowed here");
   return false;
 }
 
@@ -227,7 +227,7 @@ static bool same_as_old(struct cmp_exchange *ex, const char *subject, struct san
   if (ex->found_cert.p == NULL || cg_x509_parse(ex->found_cert.p, ex->found_cert.len, &old) != 0 ||
       (err = name_text(ex, old.subject, &old_subject)) != 0) {
     if (err == CG_ENOMEM) {
-      fail(ex, CG_ENOMEM, "out of memory");
+      cmp_srv_fail(ex, CG_ENOMEM, "out of memory");
       return false;
     }
     return refuse(ex, "the certificate to update cannot be read%s%s", "", "");
@@ -243,7 +243,7 @@ static bool same_as_old(struct cmp_exchange *ex, const char *subject, struct san
   return true;
 }
 
-bool check_names(struct cmp_exchange *ex) {
+bool cmp_srv_check_names(struct cmp_exchange *ex) {
   const struct cmp_profile *p = ex->prof;
   const struct cmp_issue_request *is = &ex->issue;
   struct sans asked;
@@ -252,7 +252,7 @@ bool check_names(struct cmp_exchange *ex) {
    * room for its text. */
   int err = name_text(ex, is->subject, &subject);
   if (err == CG_ENOMEM) {
-    fail(ex, CG_ENOMEM, "out of memory");
+    cmp_srv_fail(ex, CG_ENOMEM, "out of memory");
     return false;
   }
   if (err != 0)
@@ -276,7 +276,7 @@ bool check_names(struct cmp_exchange *ex) {
       return refuse(ex, "this secret enrols the subject %s only, not %s", ex->secret.subject,
                     subject);
     if (!parse_bound(ex, ex->secret.sans, &bound)) {
-      fail(ex, CG_ENOMEM, "out of memory");
+      cmp_srv_fail(ex, CG_ENOMEM, "out of memory");
       return false;
     }
     if (!same_sans(&asked, &bound))

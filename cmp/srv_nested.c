@@ -11,7 +11,7 @@
 #include "cmp/server_int.h"
 #include "core/err.h"
 
-int read_nested(struct cmp_exchange *ex) {
+int cmp_srv_read_nested(struct cmp_exchange *ex) {
   struct der_reader top, seq;
   struct der_tlv t;
   if (ex->auth != AUTH_SIG) {
@@ -41,13 +41,13 @@ int read_nested(struct cmp_exchange *ex) {
   return der_leave(&top, &seq) ? CG_EBAD_DATA : 0;
 }
 
-void verify_nested(struct cmp_exchange *ex) {
+void cmp_srv_verify_nested(struct cmp_exchange *ex) {
   ex->rsp_type = CMP_NESTED;
   ex->status = CMP_ACCEPTED;
-  set_phase(ex, PH_NESTED);
+  cmp_srv_set_phase(ex, PH_NESTED);
 }
 
-void write_nested_body(struct cmp_exchange *ex, struct der_writer *w) {
+void cmp_srv_write_nested_body(struct cmp_exchange *ex, struct der_writer *w) {
   size_t body = der_begin(w, DER_CTX_CONS(CMP_NESTED));
   size_t seq = der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < ex->n_inner; i++)

@@ -32,7 +32,7 @@ static int final_error(const struct cmp_txn_record *t) {
 /* The answer a transaction that no longer waits gives: the certificate
  * (ip/cp/kup, status set when the store step is done), the rp, or the error
  * it ended with.  A confirmed enrolment has none for a pollReq, but a replay
- * gives its certificate again.  False after fail(). */
+ * gives its certificate again.  False after cmp_srv_fail(). */
 static bool final_answer(struct cmp_exchange *ex, bool replay) {
   const struct cmp_txn_record *t = &ex->txn;
   bool rr = strcmp(t->req_type, "rr") == 0;
@@ -48,7 +48,7 @@ static bool final_answer(struct cmp_exchange *ex, bool replay) {
     /* fall through */
   case CMP_TXN_ISSUED:
     if (rr || ex->stored_cert.p == NULL) {
-      fail(ex, CG_ECA_UNAVAILABLE, "the issued certificate is missing");
+      cmp_srv_fail(ex, CG_ECA_UNAVAILABLE, "the issued certificate is missing");
       return false;
     }
     /* The answer the device waited for, with the certificate. */
@@ -58,16 +58,16 @@ static bool final_answer(struct cmp_exchange *ex, bool replay) {
     return true;
   case CMP_TXN_REJECTED:
   case CMP_TXN_FAILED:
-    fail(ex, final_error(t), t->state == CMP_TXN_REJECTED ? "the request was rejected"
+    cmp_srv_fail(ex, final_error(t), t->state == CMP_TXN_REJECTED ? "the request was rejected"
                                                           : "the request could not be served");
     return false;
   case CMP_TXN_EXPIRED:
-    fail(ex, CG_EBAD_REQUEST, "the transaction expired");
+    cmp_srv_fail(ex, CG_EBAD_REQUEST, "the transaction expired");
     return false;
   default:
     break;
   }
-  fail(ex, CG_EBAD_REQUEST, "transaction is not waiting");
+  cmp_srv_fail(ex, CG_EBAD_REQUEST, "transaction is not waiting");
   return false;
 }
 
@@ -75,11 +75,11 @@ static int hex_value(char c) {
   return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-void verify_replay(struct cmp_exchange *ex) {
+void cmp_srv_verify_replay(struct cmp_exchange *ex) {
   struct cmp_txn_record *t = &ex->txn;
   if (!ex->txn_found || strcmp(ex->stored.auth_ref, ex->ref) != 0 ||
       strcmp(ex->stored.req_type, cmp_body_name(ex->msg.type)) != 0) {
-    fail(ex, CG_EBAD_REQUEST, "no such transaction for this sender");
+    cmp_srv_fail(ex, CG_EBAD_REQUEST, "no such transaction for this sender");
     return;
   }
   *t = ex->stored;
@@ -87,13 +87,13 @@ void verify_replay(struct cmp_exchange *ex) {
   /* The answer carries the senderNonce the row keeps: the certConf (or a
    * CMP-level pollReq) that follows must echo it. */
   if (strlen(t->sender_nonce) != 2 * sizeof ex->sender_nonce) {
-    fail(ex, CG_ESTORE, "the transaction keeps no usable nonce");
+    cmp_srv_fail(ex, CG_ESTORE, "the transaction keeps no usable nonce");
     return;
   }
   for (size_t i = 0; i < sizeof ex->sender_nonce; i++) {
     int hi = hex_value(t->sender_nonce[2 * i]), lo = hex_value(t->sender_nonce[2 * i + 1]);
     if (hi < 0 || lo < 0) {
-      fail(ex, CG_ESTORE, "the transaction keeps no usable nonce");
+      cmp_srv_fail(ex, CG_ESTORE, "the transaction keeps no usable nonce");
       return;
     }
     ex->sender_nonce[i] = (uint8_t)(hi << 4 | lo);
@@ -108,14 +108,14 @@ void verify_replay(struct cmp_exchange *ex) {
   } else {
     return;
   }
-  set_phase(ex, PH_PROTECT);
+  cmp_srv_set_phase(ex, PH_PROTECT);
 }
 
-void verify_poll(struct cmp_exchange *ex) {
+void cmp_srv_verify_poll(struct cmp_exchange *ex) {
   const struct cmp_header *h = &ex->msg.hdr;
   struct cmp_txn_record *t = &ex->txn;
   if (!ex->txn_found || strcmp(ex->stored.auth_ref, ex->ref) != 0) {
-    fail(ex, CG_EBAD_REQUEST, "no such transaction for this sender");
+    cmp_srv_fail(ex, CG_EBAD_REQUEST, "no such transaction for this sender");
     return;
   }
   *t = ex->stored;
@@ -123,16 +123,16 @@ void verify_poll(struct cmp_exchange *ex) {
   if (h->recip_nonce.p != NULL && h->recip_nonce.len <= CMP_MAX_NONCE)
     cg_hex(h->recip_nonce.p, h->recip_nonce.len, nonce_hex);
   if (t->sender_nonce[0] == 0 || strcmp(nonce_hex, t->sender_nonce) != 0) {
-    fail(ex, CG_EBAD_RECIP_NONCE, "recipNonce does not match our senderNonce");
+    cmp_srv_fail(ex, CG_EBAD_RECIP_NONCE, "recipNonce does not match our senderNonce");
     return;
   }
   if (ex->msg.u.poll_req.n != 1 || ex->msg.u.poll_req.cert_req_id[0] != t->cert_req_id) {
-    fail(ex, CG_EBAD_CERT_ID, "certReqId does not match the request");
+    cmp_srv_fail(ex, CG_EBAD_CERT_ID, "certReqId does not match the request");
     return;
   }
   ex->cert_req_id = t->cert_req_id;
   /* Relaying: the CA holds the request, and the device polls it there. */
-  if (t->state == CMP_TXN_PENDING_CA && relay_forward(ex))
+  if (t->state == CMP_TXN_PENDING_CA && cmp_srv_relay_forward(ex))
     return;
   if (t->state == CMP_TXN_PENDING_APPROVAL || t->state == CMP_TXN_PENDING_CA)
     ex->rsp_type = CMP_POLLREP;
@@ -141,26 +141,26 @@ void verify_poll(struct cmp_exchange *ex) {
   if (ex->rsp_type == CMP_RP) {
     /* The revocation is done: the rp the device waited for.  Nothing
      * changes in the store, so a repeated pollReq gets it again. */
-    set_phase(ex, PH_PROTECT);
+    cmp_srv_set_phase(ex, PH_PROTECT);
     return;
   }
   /* Every answer carries a fresh senderNonce, which the next message
    * (pollReq or certConf) must echo: the row keeps it. */
   if (cg_random(ex->sender_nonce, sizeof ex->sender_nonce)) {
-    fail(ex, CG_ECRYPTO, "no randomness");
+    cmp_srv_fail(ex, CG_ECRYPTO, "no randomness");
     return;
   }
   cg_hex(ex->sender_nonce, sizeof ex->sender_nonce, t->sender_nonce);
   t->prev_state = t->state; /* a refresh of the nonce, same state */
   t->updated_at = ex->now;
-  set_phase(ex, PH_UPDATE);
+  cmp_srv_set_phase(ex, PH_UPDATE);
 }
 
 const char *cmp_waiting_reason(const struct cmp_exchange *ex) {
   return ex->txn.state == CMP_TXN_PENDING_APPROVAL ? "awaiting approval" : "awaiting the CA";
 }
 
-void write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w) {
+void cmp_srv_write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w) {
   size_t body = der_begin(w, DER_CTX_CONS(CMP_POLLREP));
   size_t seq = der_begin(w, DER_SEQUENCE);
   size_t rep = der_begin(w, DER_SEQUENCE);

@@ -20,7 +20,7 @@
 #include "cmp/server_int.h"
 #include "core/err.h"
 
-void relay_take(struct cmp_exchange *ex, const struct cmp_ca_answer *a) {
+void cmp_srv_relay_take(struct cmp_exchange *ex, const struct cmp_ca_answer *a) {
   if (!ex->prof->relay || a->answer.p == NULL || a->answer.len == 0)
     return;
   uint8_t *copy = cg_arena_dup(ex->arena, a->answer.p, a->answer.len);
@@ -36,7 +36,7 @@ void relay_take(struct cmp_exchange *ex, const struct cmp_ca_answer *a) {
     cg_hex(n.p, n.len, ex->txn.sender_nonce);
 }
 
-bool relay_forward(struct cmp_exchange *ex) {
+bool cmp_srv_relay_forward(struct cmp_exchange *ex) {
   if (!ex->prof->relay)
     return false;
   struct cmp_forward_request *f = &ex->forward;
@@ -55,7 +55,7 @@ bool relay_forward(struct cmp_exchange *ex) {
   f->message = (struct der_view){ex->req, ex->req_len};
   if (ex->mac_ok)
     f->secret = (struct der_view){ex->secret_plain, ex->secret_len};
-  set_phase(ex, PH_FORWARD);
+  cmp_srv_set_phase(ex, PH_FORWARD);
   return true;
 }
 
@@ -72,14 +72,14 @@ void cmp_exchange_forward_answer(struct cmp_exchange *ex, const struct cmp_ca_an
     /* The CA refused the certConf or the pollReq (or could not be asked):
      * the transaction stays as it is; the device hears the CA's answer
      * when there is one. */
-    fail(ex, a->err, a->detail != NULL && a->detail[0] ? a->detail : cg_strerror(a->err));
-    relay_take(ex, a);
+    cmp_srv_fail(ex, a->err, a->detail != NULL && a->detail[0] ? a->detail : cg_strerror(a->err));
+    cmp_srv_relay_take(ex, a);
     return;
   }
   if (ex->msg.type == CMP_CERTCONF) {
-    /* pkiConf: verify_cert_conf() prepared the row's change. */
-    relay_take(ex, a);
-    set_phase(ex, PH_UPDATE);
+    /* pkiConf: cmp_srv_verify_cert_conf() prepared the row's change. */
+    cmp_srv_relay_take(ex, a);
+    cmp_srv_set_phase(ex, PH_UPDATE);
     return;
   }
   /* A pollReq: the CA still holds the request (its pollRep), or the
@@ -87,20 +87,20 @@ void cmp_exchange_forward_answer(struct cmp_exchange *ex, const struct cmp_ca_an
   if (a->waiting) {
     t->prev_state = t->state;
     t->updated_at = ex->now;
-    relay_take(ex, a);
-    set_phase(ex, PH_UPDATE);
+    cmp_srv_relay_take(ex, a);
+    cmp_srv_set_phase(ex, PH_UPDATE);
     return;
   }
-  if (a->cert.p == NULL || !take_cert(ex, a->cert.p, a->cert.len))
+  if (a->cert.p == NULL || !cmp_srv_take_cert(ex, a->cert.p, a->cert.len))
     return;
   t->updated_at = ex->now;
   struct cmp_msg m;
   bool implicit = a->answer.p != NULL && cmp_msg_decode(a->answer.p, a->answer.len, &m) == 0 &&
                   m.hdr.implicit_confirm;
   if (cmp_txn_set_state(t, implicit ? CMP_TXN_CONFIRMED : CMP_TXN_ISSUED)) {
-    fail(ex, CG_ESTATE, "illegal state change");
+    cmp_srv_fail(ex, CG_ESTATE, "illegal state change");
     return;
   }
-  relay_take(ex, a);
-  set_phase(ex, PH_UPDATE);
+  cmp_srv_relay_take(ex, a);
+  cmp_srv_set_phase(ex, PH_UPDATE);
 }

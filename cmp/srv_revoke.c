@@ -9,7 +9,7 @@
  * §2.17) answers it with an error message whose PKIStatusInfo says waiting;
  * the device polls with pollReq certReqId -1 and gets pollRep until the
  * decision, then the rp (or the rejection).  Approved, the revocation is
- * written in the background (revoke_approved()), as approved enrolments are
+ * written in the background (cmp_srv_revoke_approved()), as approved enrolments are
  * issued.
  */
 #include <assert.h>
@@ -21,11 +21,14 @@
 
 /* RFC 5280 §5.3.1: CRLReason 0..10, 7 unused; RFC 9483 §4.2 leaves out
  * removeFromCRL (8) for end entities only as advice, so it is accepted. */
-static bool reason_ok(int reason) { return reason == -1 || (reason >= 0 && reason <= 10 && reason != 7); }
+static bool reason_ok(int reason) {
+  return reason == -1 || (reason >= 0 && reason <= 10 && reason != 7);
+}
 
 /* What the CA is asked to revoke: cert, for the request of this exchange (an
  * rr), or on its own (a certificate rejected in certConf: message NULL). */
-void prepare_revoke(struct cmp_exchange *ex, struct der_view cert, int reason, bool with_request) {
+void cmp_srv_prepare_revoke(struct cmp_exchange *ex, struct der_view cert, int reason,
+                            bool with_request) {
   struct cmp_revoke_request *r = &ex->revoke;
   const struct cmp_header *h = &ex->msg.hdr;
   memset(r, 0, sizeof *r);
@@ -43,7 +46,7 @@ void prepare_revoke(struct cmp_exchange *ex, struct der_view cert, int reason, b
     r->ca_state = (struct der_view){ex->txn.ca_state, ex->txn.ca_state_len};
   if (ex->mac_ok)
     r->secret = (struct der_view){ex->secret_plain, ex->secret_len};
-  set_phase(ex, PH_REVOKE);
+  cmp_srv_set_phase(ex, PH_REVOKE);
 }
 
 /* The revocation to write with the transaction once the CA revoked. */
@@ -56,25 +59,25 @@ static void revocation(struct cmp_exchange *ex) {
   ex->rsp_type = CMP_RP;
 }
 
-void verify_rev_request(struct cmp_exchange *ex) {
+void cmp_srv_verify_rev_request(struct cmp_exchange *ex) {
   const struct cmp_rev_details *d = &ex->msg.u.rev_req.rd[0];
-  init_txn(ex);
+  cmp_srv_init_txn(ex);
   if (ex->txn_found) {
-    fail(ex, CG_ETXID_IN_USE, "transactionID already in use");
+    cmp_srv_fail(ex, CG_ETXID_IN_USE, "transactionID already in use");
     return;
   }
   if (!reason_ok(d->reason)) {
-    fail(ex, CG_EBAD_REQUEST, "unknown revocation reason");
+    cmp_srv_fail(ex, CG_EBAD_REQUEST, "unknown revocation reason");
     return;
   }
   if (!ex->cert_found) {
-    fail(ex, CG_EBAD_CERT_ID, "no such certificate");
+    cmp_srv_fail(ex, CG_EBAD_CERT_ID, "no such certificate");
     return;
   }
   struct cg_x509 target;
   if (cg_x509_parse(ex->found_cert.p, ex->found_cert.len, &target) ||
       !der_view_eq(target.issuer, d->tmpl.issuer)) {
-    fail(ex, CG_EBAD_CERT_ID, "no such certificate from this issuer");
+    cmp_srv_fail(ex, CG_EBAD_CERT_ID, "no such certificate from this issuer");
     return;
   }
   /* Signed with the certificate, or by the credential that enrolled it: its
@@ -86,32 +89,32 @@ void verify_rev_request(struct cmp_exchange *ex) {
                                             (ex->prof->on_behalf && by_enroller)
                                       : by_enroller;
   if (!allowed) {
-    fail(ex, CG_ENOT_AUTHORIZED, "not authorized to revoke this certificate");
+    cmp_srv_fail(ex, CG_ENOT_AUTHORIZED, "not authorized to revoke this certificate");
     return;
   }
   if (ex->cert_revoked) {
-    fail(ex, CG_ECERT_REVOKED, "the certificate is already revoked");
+    cmp_srv_fail(ex, CG_ECERT_REVOKED, "the certificate is already revoked");
     return;
   }
   memcpy(ex->txn.cert_serial, ex->subject_serial, sizeof ex->txn.cert_serial);
   if (ex->prof->manual_revocation) {
-    if (enter_waiting(ex, CMP_TXN_PENDING_APPROVAL)) {
+    if (cmp_srv_enter_waiting(ex, CMP_TXN_PENDING_APPROVAL)) {
       ex->rsp_type = CMP_ERROR;
-      set_phase(ex, PH_INSERT);
+      cmp_srv_set_phase(ex, PH_INSERT);
     }
     return;
   }
   /* The CA revokes first; the revocation is recorded after it did. */
   revocation(ex);
-  prepare_revoke(ex, ex->found_cert, ex->revocation.reason, true);
+  cmp_srv_prepare_revoke(ex, ex->found_cert, ex->revocation.reason, true);
 }
 
-void revoke_approved(struct cmp_exchange *ex) {
+void cmp_srv_revoke_approved(struct cmp_exchange *ex) {
   /* The certificate was checked when the request came; whether it is still
    * unrevoked is the store's to say (CG_ECERT_REVOKED fails the request). */
-  touch_background(ex);
+  cmp_srv_touch_background(ex);
   revocation(ex);
-  prepare_revoke(ex, ex->found_cert, ex->revocation.reason, true);
+  cmp_srv_prepare_revoke(ex, ex->found_cert, ex->revocation.reason, true);
 }
 
 void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_answer *a) {
@@ -124,14 +127,14 @@ void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_ans
     if (a->err || a->waiting)
       ex->detail = a->err ? "the CA did not revoke the rejected certificate"
                           : "the CA holds the revocation of the rejected certificate";
-    set_phase(ex, PH_UPDATE);
+    cmp_srv_set_phase(ex, PH_UPDATE);
     return;
   }
   if (a->err) {
-    fail(ex, a->err, a->detail != NULL && a->detail[0] ? a->detail
+    cmp_srv_fail(ex, a->err, a->detail != NULL && a->detail[0] ? a->detail
                      : cg_err_class(a->err) == CG_CLASS_PEER ? "the CA refused the revocation"
                                                              : cg_strerror(a->err));
-    relay_take(ex, a);
+    cmp_srv_relay_take(ex, a);
     return;
   }
   if (a->waiting) {
@@ -139,7 +142,7 @@ void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_ans
      * operator (an error message with status waiting); the background issuer
      * asks the CA again. */
     if (a->ca_state.len > sizeof ex->txn.ca_state) {
-      fail(ex, CG_ECA_FAILURE, "the CA backend keeps too much state");
+      cmp_srv_fail(ex, CG_ECA_FAILURE, "the CA backend keeps too much state");
       return;
     }
     if (a->ca_state.len > 0)
@@ -148,27 +151,27 @@ void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_ans
     ex->has_revocation = false;
     if (ex->background) {
       ex->txn.prev_state = ex->txn.state;
-      touch_background(ex);
-      set_phase(ex, PH_UPDATE);
+      cmp_srv_touch_background(ex);
+      cmp_srv_set_phase(ex, PH_UPDATE);
       return;
     }
-    if (enter_waiting(ex, CMP_TXN_PENDING_CA)) {
+    if (cmp_srv_enter_waiting(ex, CMP_TXN_PENDING_CA)) {
       ex->rsp_type = CMP_ERROR;
-      relay_take(ex, a);
-      set_phase(ex, PH_INSERT);
+      cmp_srv_relay_take(ex, a);
+      cmp_srv_set_phase(ex, PH_INSERT);
     }
     return;
   }
   /* The CA revoked: the transaction is done. */
   if (cmp_txn_set_state(&ex->txn, CMP_TXN_CONFIRMED)) {
-    fail(ex, CG_ESTATE, "illegal state change");
+    cmp_srv_fail(ex, CG_ESTATE, "illegal state change");
     return;
   }
-  relay_take(ex, a);
-  set_phase(ex, ex->background ? PH_UPDATE : PH_INSERT);
+  cmp_srv_relay_take(ex, a);
+  cmp_srv_set_phase(ex, ex->background ? PH_UPDATE : PH_INSERT);
 }
 
-void write_rev_body(struct cmp_exchange *ex, struct der_writer *w) {
+void cmp_srv_write_rev_body(struct cmp_exchange *ex, struct der_writer *w) {
   /* RevRepContent ::= SEQUENCE { status SEQUENCE SIZE (1..MAX) OF PKIStatusInfo, ... } */
   size_t body = der_begin(w, DER_CTX_CONS(CMP_RP));
   size_t rep = der_begin(w, DER_SEQUENCE);

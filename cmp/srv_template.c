@@ -18,7 +18,7 @@
 #include "core/err.h"
 #include "core/oid.h"
 
-bool template_spki(struct cmp_exchange *ex, const struct cmp_cert_template *t,
+bool cmp_srv_template_spki(struct cmp_exchange *ex, const struct cmp_cert_template *t,
                    struct der_view *out) {
   struct der_writer w;
   der_writer_init(&w, NULL, 0);
@@ -82,7 +82,7 @@ static int check_sizes(struct cmp_exchange *ex, struct der_view subject,
   return 0;
 }
 
-int check_template(struct cmp_exchange *ex) {
+int cmp_srv_check_template(struct cmp_exchange *ex) {
   struct der_view spki = {NULL, 0}, subject, extensions;
   if (ex->msg.type == CMP_P10CR) {
     subject = ex->p10.subject;
@@ -92,7 +92,7 @@ int check_template(struct cmp_exchange *ex) {
     const struct cmp_cert_template *t = &ex->msg.u.cert_req.req[0].tmpl;
     subject = t->subject;
     extensions = t->extensions;
-    if (t->public_key.p != NULL && !template_spki(ex, t, &spki)) {
+    if (t->public_key.p != NULL && !cmp_srv_template_spki(ex, t, &spki)) {
       ex->detail = "out of memory";
       return CG_ENOMEM;
     }
