@@ -143,5 +143,5 @@ void gw_on_watch_timer(uv_timer_t *t) {
   }
   gw->seen = now;
   gw->seen_guard_refused = gw->guard.refused;
-  guard_sweep(&gw->guard, uv_now(gw->loop));
+  cg_guard_sweep(&gw->guard, uv_now(gw->loop));
 }

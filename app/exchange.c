@@ -108,7 +108,7 @@ static void finish(struct request *r) {
   cg_log_value(ref, info.ref);
   cg_log_value(detail, info.detail);
   if (r->parent == NULL && !r->background && failed_check(&info))
-    guard_failed(&gw->guard, &r->peer, uv_now(gw->loop));
+    cg_guard_failed(&gw->guard, &r->peer, uv_now(gw->loop));
   if (info.dropped) {
     cg_info("cmp %s profile=%s ref=%s txid=%s -> dropped: %s %.1fms", info.req_type,
             r->profile->cfg->name, ref, info.txid, detail, ms);

@@ -160,7 +160,7 @@ static void destroy(struct gateway *gw) {
   app_free_ra(&gw->ra);
   cg_wipe(gw->master_key, sizeof gw->master_key);
   cg_admission_free(gw->admission);
-  guard_free(&gw->guard);
+  cg_guard_free(&gw->guard);
   free(gw);
 }
 
@@ -351,8 +351,8 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
       &(struct cg_admission_limits){.max_conns = gw->cfg.max_connections,
                                     .max_conns_per_addr = gw->cfg.max_connections_per_address,
                                     .max_buffered = gw->cfg.max_buffered});
-  if (gw->admission == NULL ||
-      guard_init(&gw->guard, gw->cfg.failed_check_burst, gw->cfg.failed_check_interval_ms) != 0) {
+  if (gw->admission == NULL || cg_guard_init(&gw->guard, gw->cfg.failed_check_burst,
+                                             gw->cfg.failed_check_interval_ms) != 0) {
     err = CG_ENOMEM;
     goto fail_running;
   }

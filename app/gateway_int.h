@@ -75,7 +75,7 @@ struct gateway {
   struct cg_http_server *http;
   struct cg_tcp_server *tcp;      /* NULL: no raw TCP listener */
   struct cg_admission *admission; /* the listeners' shared limits */
-  struct guard guard;             /* failed checks per client address */
+  struct cg_guard guard;             /* failed checks per client address */
   /* every 10 s: refusals since the last look are logged, the guard swept */
   uv_timer_t watch;
   struct cg_admission_stats seen;

@@ -66,7 +66,7 @@ struct upstream {
   uv_loop_t *loop;
   char name[64];
   enum protection protection;
-  struct cmp_link *link;
+  struct ca_cmp_link *link;
   bool tcp;
   struct cmp_client_cfg cfg;   /* how the RA talks to the CA */
   /* credentials: our own certificate and key, or the gateway's */
@@ -118,7 +118,7 @@ struct job {
    * answers MAC'd for the device */
   struct cmp_client_cfg cfg;
   struct cmp_client_txn *txn;
-  struct cmp_link_req link;
+  struct ca_cmp_link_req link;
   struct cg_work work;
 };
 
@@ -156,7 +156,7 @@ static bool number(const struct ca_settings *s, const char *key, unsigned long l
 }
 
 /* http://HOST:PORT/PATH or tcp://HOST:PORT, HOST numeric or localhost. */
-static bool parse_url(const char *url, struct cmp_link_opts *o, char *host, size_t host_cap,
+static bool parse_url(const char *url, struct ca_cmp_link_opts *o, char *host, size_t host_cap,
                       char *path, size_t path_cap) {
   const char *h;
   if (strncmp(url, "http://", 7) == 0) {
@@ -250,7 +250,7 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
   }
   const char *url = s->get(s->ctx, "url"), *prot = s->get(s->ctx, "protection");
   char host[64], path[512];
-  struct cmp_link_opts lo = {.framing = CG_TCP_V10};
+  struct ca_cmp_link_opts lo = {.framing = CG_TCP_V10};
   if (url == NULL || !parse_url(url, &lo, host, sizeof host, path, sizeof path))
     return ca_settings_error(s, "url", "%s%s%s http://HOST:PORT/PATH or tcp://HOST:PORT (numeric "
                              "host or localhost)", url ? "\"" : "", url ? url : "required:",
@@ -394,7 +394,7 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
   lo.retries = (unsigned)retries;
   lo.retry_delay_ms = (unsigned)retry_delay;
   lo.idle_ms = idle;
-  if (cmp_link_new(loop, &lo, &u->link))
+  if (ca_cmp_link_new(loop, &lo, &u->link))
     return ca_settings_error(s, "url", "cannot use %s", url);
   if (u->protection != PROT_PASSTHROUGH)
     schedule_refresh(u, 0); /* the CA's material, as soon as the loop runs */
@@ -510,7 +510,7 @@ static void on_computed(struct cg_work *w, int status) {
   advance(j);
 }
 
-static void on_answer(struct cmp_link_req *r, int err, const uint8_t *answer, size_t len,
+static void on_answer(struct ca_cmp_link_req *r, int err, const uint8_t *answer, size_t len,
                       const char *detail) {
   struct job *j = r->arg;
   int64_t now = (int64_t)time(NULL);
@@ -766,8 +766,8 @@ static void advance(struct job *j) {
       const uint8_t *msg;
       size_t len;
       cmp_client_txn_message(j->txn, &msg, &len);
-      j->link = (struct cmp_link_req){.msg = msg, .len = len, .cb = on_answer, .arg = j};
-      if (j->u->link != NULL && cmp_link_send(j->u->link, &j->link) == 0)
+      j->link = (struct ca_cmp_link_req){.msg = msg, .len = len, .cb = on_answer, .arg = j};
+      if (j->u->link != NULL && ca_cmp_link_send(j->u->link, &j->link) == 0)
         return;
       cmp_client_txn_failed(j->txn, CG_EBUSY,
                             j->u->stopping ? "the gateway is stopping"
@@ -1043,22 +1043,22 @@ static void up_stop(void *state) {
   if (u->stopping)
     return;
   u->stopping = true;
-  struct cmp_link_stats st;
-  cmp_link_stats(u->link, &st);
+  struct ca_cmp_link_stats st;
+  ca_cmp_link_stats(u->link, &st);
   cg_info("backend %s: %llu call(s) to the CA, %llu message(s) over %llu connection(s), "
           "%llu refused, %llu failed", u->name, (unsigned long long)u->calls,
           (unsigned long long)st.sent, (unsigned long long)st.connections,
           (unsigned long long)u->refusals, (unsigned long long)u->failures);
   close_timer(u);
   /* Every message in flight ends now; its exchange answers systemUnavail. */
-  cmp_link_close(u->link);
+  ca_cmp_link_close(u->link);
   u->link = NULL;
 }
 
 static void up_destroy(void *state) {
   struct upstream *u = state;
   if (u->link != NULL) {
-    cmp_link_close(u->link); /* never started: nothing in flight */
+    ca_cmp_link_close(u->link); /* never started: nothing in flight */
     u->link = NULL;
   }
   close_timer(u);

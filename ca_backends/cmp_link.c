@@ -6,7 +6,7 @@
  * connection or waits in the queue (first come, first served); an answered
  * message frees its connection for the next one.  Messages to send again
  * later, and failures to report on a later turn (a callback never runs from
- * inside cmp_link_send()), sit in the `later` list by due time, with one
+ * inside ca_cmp_link_send()), sit in the `later` list by due time, with one
  * timer for the earliest.  A connection idle longer than idle_ms is replaced
  * by a new client before it carries a message: a server closes idle
  * connections after a while, and a message sent just as it does so may or
@@ -26,57 +26,57 @@
 
 #define MAX_CONNS 256
 
-struct cmp_link_conn {
-  struct cmp_link *link;
+struct ca_cmp_link_conn {
+  struct ca_cmp_link *link;
   struct cg_http_client *http; /* HTTP: NULL until first used */
-  struct cmp_link_req *req;    /* the message in flight; NULL: free */
+  struct ca_cmp_link_req *req;    /* the message in flight; NULL: free */
   uint64_t last_used_ms;
   uint64_t opened_before;      /* connections of the clients this slot replaced */
 };
 
-struct cmp_link {
+struct ca_cmp_link {
   uv_loop_t *loop;
-  struct cmp_link_opts o;
+  struct ca_cmp_link_opts o;
   char host[64], path[512];
-  struct cmp_link_conn conns[MAX_CONNS];
-  struct cmp_link_req *queue, *queue_tail;
+  struct ca_cmp_link_conn conns[MAX_CONNS];
+  struct ca_cmp_link_req *queue, *queue_tail;
   unsigned queued;
-  struct cmp_link_req *later; /* sends again and failures to report, by due_ms */
+  struct ca_cmp_link_req *later; /* sends again and failures to report, by due_ms */
   uv_timer_t timer;
   bool timer_open;
   int open; /* handles, clients and TCP exchanges not yet ended */
   bool closing;
-  struct cmp_link_stats stats;
+  struct ca_cmp_link_stats stats;
 };
 
-static void dispatch(struct cmp_link *l);
-static void schedule(struct cmp_link *l, struct cmp_link_req *r, uint64_t delay_ms);
+static void dispatch(struct ca_cmp_link *l);
+static void schedule(struct ca_cmp_link *l, struct ca_cmp_link_req *r, uint64_t delay_ms);
 
-static void maybe_free(struct cmp_link *l) {
+static void maybe_free(struct ca_cmp_link *l) {
   if (l->closing && l->open == 0)
     free(l);
 }
 
 static void on_timer_closed(uv_handle_t *h) {
-  struct cmp_link *l = h->data;
+  struct ca_cmp_link *l = h->data;
   l->open--;
   maybe_free(l);
 }
 
 static void on_client_closed(void *arg) {
-  struct cmp_link *l = arg;
+  struct ca_cmp_link *l = arg;
   l->open--;
   maybe_free(l);
 }
 
-int cmp_link_new(uv_loop_t *loop, const struct cmp_link_opts *o, struct cmp_link **out) {
+int ca_cmp_link_new(uv_loop_t *loop, const struct ca_cmp_link_opts *o, struct ca_cmp_link **out) {
   *out = NULL;
-  if (o->host == NULL || strlen(o->host) >= sizeof ((struct cmp_link *)0)->host || o->port < 1 ||
+  if (o->host == NULL || strlen(o->host) >= sizeof ((struct ca_cmp_link *)0)->host || o->port < 1 ||
       o->port > 65535 || o->max_conns == 0 || o->max_conns > MAX_CONNS ||
       (!o->tcp && (o->path == NULL || o->path[0] != '/' ||
-                   strlen(o->path) >= sizeof ((struct cmp_link *)0)->path)))
+                   strlen(o->path) >= sizeof ((struct ca_cmp_link *)0)->path)))
     return CG_EINVAL;
-  struct cmp_link *l = calloc(1, sizeof *l);
+  struct ca_cmp_link *l = calloc(1, sizeof *l);
   if (l == NULL)
     return CG_ENOMEM;
   l->loop = loop;
@@ -92,7 +92,7 @@ int cmp_link_new(uv_loop_t *loop, const struct cmp_link_opts *o, struct cmp_link
 }
 
 /* The message leaves its connection (free for the next one). */
-static void release(struct cmp_link *l, struct cmp_link_req *r) {
+static void release(struct ca_cmp_link *l, struct ca_cmp_link_req *r) {
   if (r->conn == NULL)
     return;
   r->conn->req = NULL;
@@ -102,8 +102,8 @@ static void release(struct cmp_link *l, struct cmp_link_req *r) {
 }
 
 /* The request r ends: its callback, then the next queued messages go. */
-static void complete(struct cmp_link *l, struct cmp_link_req *r, int err, const uint8_t *answer,
-                     size_t len, const char *detail) {
+static void complete(struct ca_cmp_link *l, struct ca_cmp_link_req *r, int err,
+                     const uint8_t *answer, size_t len, const char *detail) {
   release(l, r);
   if (err)
     l->stats.failed++;
@@ -113,7 +113,7 @@ static void complete(struct cmp_link *l, struct cmp_link_req *r, int err, const 
 
 /* A send that failed: again later when nothing was delivered and tries are
  * left, else the end. */
-static void failed(struct cmp_link *l, struct cmp_link_req *r, int err, const char *detail) {
+static void failed(struct ca_cmp_link *l, struct ca_cmp_link_req *r, int err, const char *detail) {
   if (err == CG_ECONNECT && r->tries <= l->o.retries && !l->closing) {
     cg_debug("cmp link: %s:%d: %s; sending again in %u ms", l->host, l->o.port, detail,
              l->o.retry_delay_ms);
@@ -139,12 +139,12 @@ static bool pkixcmp(const char *ct) {
 }
 
 static void on_http(void *arg, int err, const struct cg_http_response *rsp) {
-  struct cmp_link_conn *c = arg;
-  struct cmp_link *l = c->link;
-  struct cmp_link_req *r = c->req;
+  struct ca_cmp_link_conn *c = arg;
+  struct ca_cmp_link *l = c->link;
+  struct ca_cmp_link_req *r = c->req;
   char detail[256];
   if (r == NULL)
-    return; /* ended by cmp_link_close() */
+    return; /* ended by ca_cmp_link_close() */
   if (err) {
     snprintf(detail, sizeof detail, "%s", cg_http_client_detail(c->http));
     failed(l, r, err, detail);
@@ -163,15 +163,15 @@ static void on_http(void *arg, int err, const struct cg_http_response *rsp) {
 }
 
 static void on_tcp(void *arg, int err, const struct cg_tcp_answer *a, const char *detail) {
-  struct cmp_link_conn *c = arg;
-  struct cmp_link *l = c->link;
-  struct cmp_link_req *r = c->req;
+  struct ca_cmp_link_conn *c = arg;
+  struct ca_cmp_link *l = c->link;
+  struct ca_cmp_link_req *r = c->req;
   char text[256];
   l->open--;
   if (err != CG_ECONNECT)
     l->stats.connections++;
   if (r == NULL) {
-    maybe_free(l); /* ended by cmp_link_close() */
+    maybe_free(l); /* ended by ca_cmp_link_close() */
     return;
   }
   if (err) {
@@ -186,7 +186,7 @@ static void on_tcp(void *arg, int err, const struct cg_tcp_answer *a, const char
 }
 
 /* Sends r over the free connection c. */
-static void start(struct cmp_link *l, struct cmp_link_conn *c, struct cmp_link_req *r) {
+static void start(struct ca_cmp_link *l, struct ca_cmp_link_conn *c, struct ca_cmp_link_req *r) {
   c->req = r;
   r->conn = c;
   if (r->tries++ == 0)
@@ -236,12 +236,12 @@ static void start(struct cmp_link *l, struct cmp_link_conn *c, struct cmp_link_r
 }
 
 /* Connections free up: queued messages go. */
-static void dispatch(struct cmp_link *l) {
+static void dispatch(struct ca_cmp_link *l) {
   for (unsigned i = 0; i < l->o.max_conns && l->queue != NULL && !l->closing; i++) {
-    struct cmp_link_conn *c = &l->conns[i];
+    struct ca_cmp_link_conn *c = &l->conns[i];
     if (c->req != NULL)
       continue;
-    struct cmp_link_req *r = l->queue;
+    struct ca_cmp_link_req *r = l->queue;
     l->queue = r->next;
     if (l->queue == NULL)
       l->queue_tail = NULL;
@@ -253,14 +253,14 @@ static void dispatch(struct cmp_link *l) {
 
 static void on_timer(uv_timer_t *t);
 
-static void arm(struct cmp_link *l) {
+static void arm(struct ca_cmp_link *l) {
   if (l->later == NULL || l->closing)
     return;
   uint64_t now = uv_now(l->loop), due = l->later->due_ms;
   uv_timer_start(&l->timer, on_timer, due > now ? due - now : 0, 0);
 }
 
-static void schedule(struct cmp_link *l, struct cmp_link_req *r, uint64_t delay_ms) {
+static void schedule(struct ca_cmp_link *l, struct ca_cmp_link_req *r, uint64_t delay_ms) {
   if (!l->timer_open) {
     uv_timer_init(l->loop, &l->timer);
     l->timer.data = l;
@@ -268,7 +268,7 @@ static void schedule(struct cmp_link *l, struct cmp_link_req *r, uint64_t delay_
     l->open++;
   }
   r->due_ms = uv_now(l->loop) + delay_ms;
-  struct cmp_link_req **p = &l->later;
+  struct ca_cmp_link_req **p = &l->later;
   while (*p != NULL && (*p)->due_ms <= r->due_ms)
     p = &(*p)->next;
   r->next = *p;
@@ -277,10 +277,10 @@ static void schedule(struct cmp_link *l, struct cmp_link_req *r, uint64_t delay_
 }
 
 static void on_timer(uv_timer_t *t) {
-  struct cmp_link *l = t->data;
+  struct ca_cmp_link *l = t->data;
   uint64_t now = uv_now(l->loop);
   while (l->later != NULL && l->later->due_ms <= now) {
-    struct cmp_link_req *r = l->later;
+    struct ca_cmp_link_req *r = l->later;
     l->later = r->next;
     r->next = NULL;
     if (r->err) {
@@ -288,7 +288,7 @@ static void on_timer(uv_timer_t *t) {
       r->err = 0;
       r->cb(r, err, NULL, 0, cg_strerror(err));
       dispatch(l);
-    } else if (cmp_link_send(l, r) != 0) {
+    } else if (ca_cmp_link_send(l, r) != 0) {
       l->stats.failed++;
       r->cb(r, CG_EBUSY, NULL, 0, "the gateway is stopping");
     }
@@ -296,7 +296,7 @@ static void on_timer(uv_timer_t *t) {
   arm(l);
 }
 
-int cmp_link_send(struct cmp_link *l, struct cmp_link_req *r) {
+int ca_cmp_link_send(struct ca_cmp_link *l, struct ca_cmp_link_req *r) {
   if (l->closing || (r->tries == 0 && l->queued >= l->o.max_queue))
     return CG_EBUSY;
   r->conn = NULL;
@@ -317,28 +317,28 @@ int cmp_link_send(struct cmp_link *l, struct cmp_link_req *r) {
 }
 
 /* Ends r at close: its callback, now. */
-static void end_at_close(struct cmp_link *l, struct cmp_link_req *r) {
+static void end_at_close(struct ca_cmp_link *l, struct ca_cmp_link_req *r) {
   l->stats.failed++;
   r->next = NULL;
   r->cb(r, CG_EBUSY, NULL, 0, "the gateway is stopping");
 }
 
-void cmp_link_close(struct cmp_link *l) {
+void ca_cmp_link_close(struct ca_cmp_link *l) {
   if (l->closing)
     return;
   l->closing = true;
-  struct cmp_link_req *lists[2] = {l->queue, l->later};
+  struct ca_cmp_link_req *lists[2] = {l->queue, l->later};
   l->queue = l->queue_tail = l->later = NULL;
   l->queued = 0;
   for (int k = 0; k < 2; k++)
     while (lists[k] != NULL) {
-      struct cmp_link_req *r = lists[k];
+      struct ca_cmp_link_req *r = lists[k];
       lists[k] = r->next;
       end_at_close(l, r);
     }
   for (unsigned i = 0; i < l->o.max_conns; i++) {
-    struct cmp_link_conn *c = &l->conns[i];
-    struct cmp_link_req *r = c->req;
+    struct ca_cmp_link_conn *c = &l->conns[i];
+    struct ca_cmp_link_req *r = c->req;
     if (r != NULL) {
       /* Its client's (or exchange's) callback finds the slot empty. */
       c->req = NULL;
@@ -357,7 +357,7 @@ void cmp_link_close(struct cmp_link *l) {
   maybe_free(l);
 }
 
-void cmp_link_stats(const struct cmp_link *l, struct cmp_link_stats *out) {
+void ca_cmp_link_stats(const struct ca_cmp_link *l, struct ca_cmp_link_stats *out) {
   *out = l->stats;
   out->queued = l->queued;
   if (!l->o.tcp) {

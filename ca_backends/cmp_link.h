@@ -13,7 +13,7 @@
  * and decides.
  *
  * Everything runs on the loop thread.  The link owns libuv handles: it is
- * closed with cmp_link_close() and freed once they are closed.
+ * closed with ca_cmp_link_close() and freed once they are closed.
  */
 #ifndef CG_CA_BACKENDS_CMP_LINK_H
 #define CG_CA_BACKENDS_CMP_LINK_H
@@ -25,7 +25,7 @@
 
 #include "transports/tcp.h"
 
-struct cmp_link_opts {
+struct ca_cmp_link_opts {
   bool tcp;                    /* raw TCP framing instead of HTTP */
   const char *host;            /* numeric, or localhost */
   int port;
@@ -46,40 +46,40 @@ struct cmp_link_opts {
  * CG_ETOO_BIG, CG_EBAD_DATA (not a CMP answer: an HTTP status other than
  * 200, another content type, a TCP frame that is not a PKIMessage), CG_EBUSY
  * (the link is closing) with detail saying more. */
-struct cmp_link_req {
+struct ca_cmp_link_req {
   const uint8_t *msg;
   size_t len;
-  void (*cb)(struct cmp_link_req *r, int err, const uint8_t *answer, size_t len,
+  void (*cb)(struct ca_cmp_link_req *r, int err, const uint8_t *answer, size_t len,
              const char *detail);
   void *arg;
   /* the link's */
   unsigned tries;
   uint64_t due_ms;
   int err;                    /* a failure to report on the next turn */
-  struct cmp_link_conn *conn;
-  struct cmp_link_req *next;
+  struct ca_cmp_link_conn *conn;
+  struct ca_cmp_link_req *next;
 };
 
-struct cmp_link;
+struct ca_cmp_link;
 
 /* 0, CG_EINVAL (options), CG_ENOMEM. */
-int cmp_link_new(uv_loop_t *loop, const struct cmp_link_opts *o, struct cmp_link **out);
+int ca_cmp_link_new(uv_loop_t *loop, const struct ca_cmp_link_opts *o, struct ca_cmp_link **out);
 /* Sends r->msg: 0 (r->cb will run, never from inside this call), or
  * CG_EBUSY when the queue is full or the link closes (cb does not run). */
-int cmp_link_send(struct cmp_link *l, struct cmp_link_req *r);
+int ca_cmp_link_send(struct ca_cmp_link *l, struct ca_cmp_link_req *r);
 /* Ends every message in flight or queued with CG_EBUSY (their callbacks run
  * before it returns), refuses new ones, closes the connections; the link
  * frees itself when its handles are closed and its TCP exchanges ended (at
  * once when it never opened any). */
-void cmp_link_close(struct cmp_link *l);
+void ca_cmp_link_close(struct ca_cmp_link *l);
 
-struct cmp_link_stats {
+struct ca_cmp_link_stats {
   uint64_t sent;        /* messages sent (retries counted once) */
   uint64_t connections; /* TCP connections opened */
   uint64_t retried;     /* sends again of undelivered messages */
   uint64_t failed;      /* messages that got no answer */
   unsigned in_flight, queued;
 };
-void cmp_link_stats(const struct cmp_link *l, struct cmp_link_stats *out);
+void ca_cmp_link_stats(const struct ca_cmp_link *l, struct ca_cmp_link_stats *out);
 
 #endif

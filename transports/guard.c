@@ -8,14 +8,14 @@
 
 #include <string.h>
 
-int guard_init(struct guard *g, unsigned burst, unsigned interval_ms) {
+int cg_guard_init(struct cg_guard *g, unsigned burst, unsigned interval_ms) {
   memset(g, 0, sizeof *g);
   g->burst = burst;
   g->interval_ms = interval_ms > 0 ? interval_ms : 1;
-  return burst > 0 ? cg_addr_table_init(&g->table, GUARD_MAX_ADDRS) : 0;
+  return burst > 0 ? cg_addr_table_init(&g->table, CG_GUARD_MAX_ADDRS) : 0;
 }
 
-void guard_free(struct guard *g) { cg_addr_table_free(&g->table); }
+void cg_guard_free(struct cg_guard *g) { cg_addr_table_free(&g->table); }
 
 /* What v owes now. */
 static uint64_t owed(const uint64_t v[2], uint64_t now_ms) {
@@ -24,14 +24,14 @@ static uint64_t owed(const uint64_t v[2], uint64_t now_ms) {
 }
 
 /* The budget addr draws on: its entry, or the shared one. */
-static uint64_t *budget(struct guard *g, const struct cg_addr *addr, bool add) {
+static uint64_t *budget(struct cg_guard *g, const struct cg_addr *addr, bool add) {
   struct cg_addr_entry *e = cg_addr_table_get(&g->table, addr, add);
   if (e != NULL)
     return e->v;
   return add || g->table.n >= g->table.max ? g->shared : NULL;
 }
 
-bool guard_admits(struct guard *g, const struct cg_addr *addr, uint64_t now_ms,
+bool cg_guard_admits(struct cg_guard *g, const struct cg_addr *addr, uint64_t now_ms,
                   unsigned *retry_s) {
   if (g->burst == 0 || addr->len == 0)
     return true;
@@ -47,7 +47,7 @@ bool guard_admits(struct guard *g, const struct cg_addr *addr, uint64_t now_ms,
   return false;
 }
 
-void guard_failed(struct guard *g, const struct cg_addr *addr, uint64_t now_ms) {
+void cg_guard_failed(struct cg_guard *g, const struct cg_addr *addr, uint64_t now_ms) {
   if (g->burst == 0 || addr->len == 0)
     return;
   g->failed++;
@@ -60,7 +60,7 @@ static bool paid_off(struct cg_addr_entry *e, void *now_ms) {
   return owed(e->v, *(uint64_t *)now_ms) == 0;
 }
 
-void guard_sweep(struct guard *g, uint64_t now_ms) {
+void cg_guard_sweep(struct cg_guard *g, uint64_t now_ms) {
   if (g->burst > 0)
     cg_addr_table_sweep(&g->table, paid_off, &now_ms);
 }

@@ -10,7 +10,7 @@
  * address behind a NAT, and load tests are never throttled; only failures
  * are counted.
  *
- * The table holds at most GUARD_MAX_ADDRS addresses; when it is full, the
+ * The table holds at most CG_GUARD_MAX_ADDRS addresses; when it is full, the
  * addresses without an entry share one budget (an attacker spraying
  * addresses throttles only other newcomers, never the table's memory).
  * Loop thread only.
@@ -23,9 +23,9 @@
 
 #include "transports/addr.h"
 
-#define GUARD_MAX_ADDRS 65536
+#define CG_GUARD_MAX_ADDRS 65536
 
-struct guard {
+struct cg_guard {
   unsigned burst;       /* 0: no budget, nothing refused */
   uint64_t interval_ms;
   struct cg_addr_table table; /* v[0]: failures owed (x interval), v[1]: when (ms) */
@@ -35,15 +35,15 @@ struct guard {
 };
 
 /* 0 or CG_ENOMEM. */
-int guard_init(struct guard *g, unsigned burst, unsigned interval_ms);
-void guard_free(struct guard *g);
+int cg_guard_init(struct cg_guard *g, unsigned burst, unsigned interval_ms);
+void cg_guard_free(struct cg_guard *g);
 /* May a request from addr be served now?  When not, *retry_s is the number
  * of seconds until it may, and the refusal is counted. */
-bool guard_admits(struct guard *g, const struct cg_addr *addr, uint64_t now_ms,
+bool cg_guard_admits(struct cg_guard *g, const struct cg_addr *addr, uint64_t now_ms,
                   unsigned *retry_s);
 /* A check of a request from addr failed. */
-void guard_failed(struct guard *g, const struct cg_addr *addr, uint64_t now_ms);
+void cg_guard_failed(struct cg_guard *g, const struct cg_addr *addr, uint64_t now_ms);
 /* Forgets addresses whose budget is whole again. */
-void guard_sweep(struct guard *g, uint64_t now_ms);
+void cg_guard_sweep(struct cg_guard *g, uint64_t now_ms);
 
 #endif

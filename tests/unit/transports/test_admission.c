@@ -460,56 +460,56 @@ static void test_addresses_count_ipv6_by_prefix(void **state) {
  * come back; successes are never counted; other addresses are untouched. */
 static void test_failed_checks_draw_down_a_budget_that_refills(void **state) {
   (void)state;
-  struct guard g;
+  struct cg_guard g;
   struct cg_addr a = v4(0x7f000001), b = v4(0x7f000002);
   unsigned retry = 0;
   uint64_t t = 1000000;
-  assert_int_equal(guard_init(&g, 3, 1000), 0);
+  assert_int_equal(cg_guard_init(&g, 3, 1000), 0);
   for (int i = 0; i < 3; i++) {
-    assert_true(guard_admits(&g, &a, t, &retry));
-    guard_failed(&g, &a, t);
+    assert_true(cg_guard_admits(&g, &a, t, &retry));
+    cg_guard_failed(&g, &a, t);
   }
-  assert_false(guard_admits(&g, &a, t, &retry));
+  assert_false(cg_guard_admits(&g, &a, t, &retry));
   assert_int_equal(retry, 1);
-  assert_true(guard_admits(&g, &b, t, &retry));
-  assert_false(guard_admits(&g, &a, t + 999, &retry));
-  assert_true(guard_admits(&g, &a, t + 1000, &retry)); /* one more after an interval */
-  guard_failed(&g, &a, t + 1000);
-  assert_false(guard_admits(&g, &a, t + 1000, &retry));
-  assert_true(guard_admits(&g, &a, t + 4000, &retry)); /* paid off: the whole burst */
+  assert_true(cg_guard_admits(&g, &b, t, &retry));
+  assert_false(cg_guard_admits(&g, &a, t + 999, &retry));
+  assert_true(cg_guard_admits(&g, &a, t + 1000, &retry)); /* one more after an interval */
+  cg_guard_failed(&g, &a, t + 1000);
+  assert_false(cg_guard_admits(&g, &a, t + 1000, &retry));
+  assert_true(cg_guard_admits(&g, &a, t + 4000, &retry)); /* paid off: the whole burst */
   assert_int_equal(g.refused, 3);
   assert_int_equal(g.failed, 4);
-  guard_sweep(&g, t + 4000);
+  cg_guard_sweep(&g, t + 4000);
   assert_int_equal(g.table.n, 0);
-  guard_free(&g);
+  cg_guard_free(&g);
   /* burst 0: nothing is ever refused */
-  assert_int_equal(guard_init(&g, 0, 1000), 0);
+  assert_int_equal(cg_guard_init(&g, 0, 1000), 0);
   for (int i = 0; i < 100; i++)
-    guard_failed(&g, &a, t);
-  assert_true(guard_admits(&g, &a, t, &retry));
-  guard_free(&g);
+    cg_guard_failed(&g, &a, t);
+  assert_true(cg_guard_admits(&g, &a, t, &retry));
+  cg_guard_free(&g);
 }
 
 /* When the table is full, the addresses without an entry share one budget:
  * spraying addresses costs no memory and throttles only other newcomers. */
 static void test_a_full_table_makes_newcomers_share_a_budget(void **state) {
   (void)state;
-  struct guard g;
+  struct cg_guard g;
   unsigned retry;
-  assert_int_equal(guard_init(&g, 2, 60000), 0);
+  assert_int_equal(cg_guard_init(&g, 2, 60000), 0);
   g.table.max = 4;
   for (uint32_t i = 0; i < 4; i++) {
     struct cg_addr x = v4(0x0a000000 + i);
-    guard_failed(&g, &x, 1000);
+    cg_guard_failed(&g, &x, 1000);
   }
   struct cg_addr n1 = v4(0x0b000001), n2 = v4(0x0b000002), n3 = v4(0x0b000003);
   struct cg_addr old = v4(0x0a000000);
-  guard_failed(&g, &n1, 1000);
-  guard_failed(&g, &n2, 1000);
+  cg_guard_failed(&g, &n1, 1000);
+  cg_guard_failed(&g, &n2, 1000);
   assert_int_equal(g.table.n, 4);
-  assert_false(guard_admits(&g, &n3, 1000, &retry)); /* the shared one is spent */
-  assert_true(guard_admits(&g, &old, 1000, &retry));             /* its own: one failure */
-  guard_free(&g);
+  assert_false(cg_guard_admits(&g, &n3, 1000, &retry)); /* the shared one is spent */
+  assert_true(cg_guard_admits(&g, &old, 1000, &retry));             /* its own: one failure */
+  cg_guard_free(&g);
 }
 
 int main(void) {
