@@ -22,9 +22,9 @@
 
 #include "core/config.h"
 #include "core/crypto.h"
-#include "core/der.h"
 #include "core/err.h"
 #include "core/file.h"
+#include "core/time.h"
 #include "store/store.h"
 
 int cli_exit_of(int err) {
@@ -71,7 +71,7 @@ int cli_open_store(const char *cmd, const char *conf, struct cg_store **st) {
   return CLI_OK;
 }
 
-void cli_now(char out[21]) { cg_iso8601((int64_t)time(NULL), out); }
+void cli_now(char out[21]) { cg_time_iso8601((int64_t)time(NULL), out); }
 
 bool cli_secret_file(const char *prog, const char *path, char *out, size_t *len) {
   uint8_t *text;

@@ -12,8 +12,8 @@
 
 #include "app/cli.h"
 #include "app/commands.h"
-#include "core/der.h"
 #include "core/err.h"
+#include "core/time.h"
 #include "store/query.h"
 #include "store/store.h"
 
@@ -71,7 +71,7 @@ int cmd_revoke(int argc, char **argv) {
   int err = cg_query_cert(st, serial_arg, &c);
   char at[21];
   time_t now = time(NULL);
-  cg_iso8601((int64_t)now, at);
+  cg_time_iso8601((int64_t)now, at);
   if (err == 0 && strcmp(c.status, "revoked") == 0)
     err = CG_ECERT_REVOKED;
   else if (err == 0)

@@ -3,9 +3,9 @@
  * cmpgw (see der.h for the contracts).  The reader accepts only what X.690
  * §10/§11 (DER) allows: definite, minimally encoded lengths of at most four
  * octets, low tag numbers, primitive strings, constructed SEQUENCE and SET,
- * and elements that fit inside their parent.  Times are converted with our own
- * calendar arithmetic (days from a civil date and back) so nothing depends on
- * the process time zone or on the range of time_t.
+ * and elements that fit inside their parent.  Times are converted by
+ * core/time.h, so nothing depends on the process time zone or on the range of
+ * time_t.
  */
 #include "core/der.h"
 
@@ -13,71 +13,7 @@
 #include <string.h>
 
 #include "core/err.h"
-
-/* ------------------------------------------------------------------------ */
-/* Calendar                                                                  */
-/* ------------------------------------------------------------------------ */
-
-/* Days between 1970-01-01 and the proleptic Gregorian date y-m-d.  The year is
- * counted from March so that the leap day is the last day of a year; a 400-year
- * cycle ("era") holds exactly 146097 days. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  if (m <= 2)
-    y -= 1;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  int64_t year_of_era = y - era * 400;                         /* 0..399 */
-  unsigned month_from_march = m > 2 ? m - 3 : m + 9;           /* 0..11 */
-  int64_t day_of_year = (153 * month_from_march + 2) / 5 + d - 1; /* 0..365 */
-  int64_t day_of_era =
-      year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-  /* 719468 days separate 0000-03-01 from 1970-01-01. */
-  return era * 146097 + day_of_era - 719468;
-}
-
-struct civil {
-  int64_t year;
-  unsigned month, day, hour, min, sec;
-};
-
-/* The inverse of days_from_civil(), plus the time of day. */
-static struct civil civil_from_time(int64_t t) {
-  struct civil c;
-  int64_t days = t / 86400;
-  int64_t secs = t % 86400;
-  if (secs < 0) {
-    secs += 86400;
-    days -= 1;
-  }
-  c.hour = (unsigned)(secs / 3600);
-  c.min = (unsigned)(secs / 60 % 60);
-  c.sec = (unsigned)(secs % 60);
-
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t day_of_era = z - era * 146097; /* 0..146096 */
-  /* Subtract the leap days before the date so that the year is a plain
-   * division by 365. */
-  int64_t year_of_era =
-      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
-  int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-  int64_t month_from_march = (5 * day_of_year + 2) / 153;
-  c.day = (unsigned)(day_of_year - (153 * month_from_march + 2) / 5 + 1);
-  c.month = (unsigned)(month_from_march < 10 ? month_from_march + 3 : month_from_march - 9);
-  c.year = year_of_era + era * 400 + (c.month <= 2 ? 1 : 0);
-  return c;
-}
-
-static bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-static unsigned days_in_month(int64_t y, unsigned m) {
-  static const unsigned char mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && is_leap(y) ? 29 : mdays[m - 1];
-}
-
-/* Seconds of 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the range four
- * year digits can express. */
-#define TIME_MIN (-62167219200LL)
-#define TIME_MAX (253402300799LL)
+#include "core/time.h"
 
 /* ------------------------------------------------------------------------ */
 /* Reader                                                                    */
@@ -343,12 +279,13 @@ int der_get_time(unsigned tag, struct der_view v, int64_t *out) {
   int64_t mon = get_digits(rest, 2), day = get_digits(rest + 2, 2);
   int64_t hour = get_digits(rest + 4, 2), min = get_digits(rest + 6, 2);
   int64_t sec = get_digits(rest + 8, 2);
-  if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, (unsigned)mon) || hour < 0 ||
-      hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 59)
+  if (mon < 0 || day < 0 || hour < 0 || min < 0 || sec < 0)
     return CG_EDER;
-  *out = days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hour * 3600 + min * 60 +
-         sec;
-  return 0;
+  /* cg_time_from_utc() checks the ranges: month, day of that month, time of
+   * day without a leap second. */
+  struct cg_utc u = {.year = year, .month = (unsigned)mon, .day = (unsigned)day,
+                     .hour = (unsigned)hour, .min = (unsigned)min, .sec = (unsigned)sec};
+  return cg_time_from_utc(&u, out) == 0 ? 0 : CG_EDER;
 }
 
 int der_check_oid(struct der_view v) {
@@ -543,20 +480,20 @@ static void format_digits(char *out, unsigned v, unsigned n) {
 
 /* YYYYMMDDHHMMSSZ (four_digit_year) or YYMMDDHHMMSSZ into out; returns the
  * length. */
-static size_t format_time(const struct civil *c, bool four_digit_year, char *out) {
+static size_t format_time(const struct cg_utc *u, bool four_digit_year, char *out) {
   size_t o = 0;
   if (four_digit_year) {
-    format_digits(out, (unsigned)c->year, 4);
+    format_digits(out, (unsigned)u->year, 4);
     o = 4;
   } else {
-    format_digits(out, (unsigned)(c->year % 100), 2);
+    format_digits(out, (unsigned)(u->year % 100), 2);
     o = 2;
   }
-  format_digits(out + o, c->month, 2);
-  format_digits(out + o + 2, c->day, 2);
-  format_digits(out + o + 4, c->hour, 2);
-  format_digits(out + o + 6, c->min, 2);
-  format_digits(out + o + 8, c->sec, 2);
+  format_digits(out + o, u->month, 2);
+  format_digits(out + o + 2, u->day, 2);
+  format_digits(out + o + 4, u->hour, 2);
+  format_digits(out + o + 6, u->min, 2);
+  format_digits(out + o + 8, u->sec, 2);
   out[o + 10] = 'Z';
   return o + 11;
 }
@@ -564,7 +501,7 @@ static size_t format_time(const struct civil *c, bool four_digit_year, char *out
 /* GeneralizedTime has four year digits: a time outside years 0..9999 cannot
  * be written, which is the caller's bug (CG_EINVAL). */
 static bool time_writable(struct der_writer *w, int64_t t) {
-  if (t >= TIME_MIN && t <= TIME_MAX)
+  if (t >= CG_TIME_MIN && t <= CG_TIME_MAX)
     return true;
   if (w->err == 0)
     w->err = CG_EINVAL;
@@ -574,21 +511,23 @@ static bool time_writable(struct der_writer *w, int64_t t) {
 void der_put_gentime(struct der_writer *w, unsigned tag, int64_t t) {
   if (!time_writable(w, t))
     return;
-  struct civil c = civil_from_time(t);
+  struct cg_utc u;
+  cg_time_to_utc(t, &u);
   char s[16];
-  size_t n = format_time(&c, true, s);
+  size_t n = format_time(&u, true, s);
   der_put_tlv(w, tag, s, n);
 }
 
 void der_put_x509_time(struct der_writer *w, int64_t t) {
   if (!time_writable(w, t))
     return;
-  struct civil c = civil_from_time(t);
+  struct cg_utc u;
+  cg_time_to_utc(t, &u);
   char s[16];
   /* RFC 5280 §4.1.2.5: UTCTime for 1950 through 2049, GeneralizedTime for
    * every other year. */
-  bool utc = c.year >= 1950 && c.year <= 2049;
-  size_t n = format_time(&c, !utc, s);
+  bool utc = u.year >= 1950 && u.year <= 2049;
+  size_t n = format_time(&u, !utc, s);
   der_put_tlv(w, utc ? DER_UTC_TIME : DER_GENERALIZED_TIME, s, n);
 }
 
@@ -598,26 +537,4 @@ int der_writer_finish(const struct der_writer *w, size_t *len) {
   if (len != NULL)
     *len = w->len;
   return 0;
-}
-
-void cg_iso8601(int64_t t, char out[21]) {
-  /* Four year digits: clamp to the years they can show. */
-  if (t < TIME_MIN)
-    t = TIME_MIN;
-  if (t > TIME_MAX)
-    t = TIME_MAX;
-  struct civil c = civil_from_time(t);
-  format_digits(out, (unsigned)c.year, 4);
-  out[4] = '-';
-  format_digits(out + 5, c.month, 2);
-  out[7] = '-';
-  format_digits(out + 8, c.day, 2);
-  out[10] = 'T';
-  format_digits(out + 11, c.hour, 2);
-  out[13] = ':';
-  format_digits(out + 14, c.min, 2);
-  out[16] = ':';
-  format_digits(out + 17, c.sec, 2);
-  out[19] = 'Z';
-  out[20] = '\0';
 }

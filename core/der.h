@@ -163,8 +163,4 @@ void der_put_x509_time(struct der_writer *w, int64_t t);
 /* Returns 0 and the total length, or the sticky error. */
 int der_writer_finish(const struct der_writer *w, size_t *len);
 
-/* Formats seconds since the epoch as ISO-8601 UTC "YYYY-MM-DDTHH:MM:SSZ"
- * (21 octets with the NUL). */
-void cg_iso8601(int64_t t, char out[21]);
-
 #endif

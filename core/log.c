@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/der.h"
+#include "core/time.h"
 
 static enum cg_log_level min_level = CG_LOG_INFO;
 
@@ -26,7 +26,7 @@ static void emit(enum cg_log_level level, const char *suffix, const char *fmt, v
   int m = vsnprintf(text, sizeof text, fmt, ap);
   size_t tlen = m < 0 ? 0 : (size_t)m < sizeof text ? (size_t)m : sizeof text - 1;
   char ts[21];
-  cg_iso8601((int64_t)time(NULL), ts);
+  cg_time_iso8601((int64_t)time(NULL), ts);
   size_t len = (size_t)snprintf(line, sizeof line, "%s %s ", ts, names[level]);
   for (size_t i = 0; i < tlen && len < sizeof line - 6; i++) {
     unsigned char ch = (unsigned char)text[i];

@@ -28,9 +28,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "core/der.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/time.h"
 #include "store/internal.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -417,7 +417,7 @@ int cg_query_secret_revoke(struct cg_store *st, const char *reference, int64_t n
   if (strlen(reference) > CMP_MAX_REF)
     return CG_ENOT_FOUND;
   struct secret_revoke_arg a = {.reference = reference, .revoked_at = revoked_at};
-  cg_iso8601(now, a.now);
+  cg_time_iso8601(now, a.now);
   return run(st->db, true, secret_revoke_body, &a);
 }
 
@@ -886,7 +886,7 @@ int cg_query_cert_revoke(struct cg_store *st, const char *serial, int reason, in
   if (strlen(serial) > 2 * CMP_MAX_SERIAL)
     return CG_ENOT_FOUND;
   struct cert_revoke_arg a = {.serial = serial, .reason = reason};
-  cg_iso8601(now, a.now);
+  cg_time_iso8601(now, a.now);
   return run(st->db, true, cert_revoke_body, &a);
 }
 

@@ -15,7 +15,7 @@
  * order, so a read sees the writes queued before it, and a failing write
  * (a reused transactionID) is undone alone.
  *
- * Times are stored as ISO-8601 UTC text written by cg_iso8601() and read back
+ * Times are stored as ISO-8601 UTC text written by cg_time_iso8601() and read back
  * by the strict parser below, which accepts exactly that format.  Empty
  * strings in records are stored as NULL and read back as "".
  */
@@ -33,9 +33,9 @@
 #include <unistd.h>
 
 #include "core/crypto.h"
-#include "core/der.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/time.h"
 #include "store/internal.h"
 #include "store/schema.h"
 
@@ -146,7 +146,7 @@ static int64_t leaps_before(int64_t y) {
   return y / 4 - y / 100 + y / 400;
 }
 
-/* Reads exactly "YYYY-MM-DDTHH:MM:SSZ" (what cg_iso8601() writes) with a year
+/* Reads exactly "YYYY-MM-DDTHH:MM:SSZ" (what cg_time_iso8601() writes) with a year
  * from 1970: no other separators, no fractions, no offsets, no leap second. */
 static int parse_time(const char *s, int64_t *out) {
   static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
@@ -218,7 +218,7 @@ static int bind_text_or_null(sqlite3_stmt *s, int i, const char *v) {
 
 static int bind_time(sqlite3_stmt *s, int i, int64_t t) {
   char buf[21];
-  cg_iso8601(t, buf);
+  cg_time_iso8601(t, buf);
   return sqlite3_bind_text(s, i, buf, -1, SQLITE_TRANSIENT);
 }
 
@@ -1138,7 +1138,7 @@ int cg_store_setting_put(struct cg_store *st, const char *name, const uint8_t *v
     return CG_EBUSY;
   sqlite3_stmt *s = NULL;
   char at[21];
-  cg_iso8601(now, at);
+  cg_time_iso8601(now, at);
   if (sqlite3_prepare_v2(st->db,
                          "INSERT INTO settings (name, value, updated_at) VALUES (?1, ?2, ?3)"
                          " ON CONFLICT (name) DO UPDATE SET value = ?2, updated_at = ?3",
@@ -1227,7 +1227,7 @@ int cg_store_txn_decide(struct cg_store *st, const char *typed_txid, bool approv
   if (!store_id_lower(typed_txid, txid, sizeof txid))
     return CG_ENOT_FOUND;
   char at[21], fi[8];
-  cg_iso8601(now, at);
+  cg_time_iso8601(now, at);
   snprintf(fi, sizeof fi, "%d", CG_FI_BAD_REQUEST);
   if (exec_stmt(st, S_BEGIN) != 0)
     return CG_ESTORE;

@@ -22,6 +22,7 @@
 #include "core/der.h"
 #include "core/err.h"
 #include "core/oid.h"
+#include "core/time.h"
 #include "core/x509.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -36,7 +37,7 @@ static void decode_time(const struct der_tlv *t) {
   if (der_get_time(t->tag, t->val, &v) < 0)
     return;
   char iso[21];
-  cg_iso8601(v, iso);
+  cg_time_iso8601(v, iso);
   require(strlen(iso) == 20);
   uint8_t buf[32];
   struct der_writer w;

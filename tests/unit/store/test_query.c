@@ -26,8 +26,8 @@
 #include <uv.h>
 
 #include "cmp/records.h"
-#include "core/der.h"
 #include "core/err.h"
+#include "core/time.h"
 #include "store/query.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -148,7 +148,7 @@ static void insert_txn(struct fixture *f, unsigned i, const char *profile, const
     snprintf(fi, sizeof fi, "%d", failinfo);
   if (serial != NULL)
     snprintf(ser, sizeof ser, "'%s'", serial);
-  cg_iso8601(T0 + i, at);
+  cg_time_iso8601(T0 + i, at);
   snprintf(sql, sizeof sql,
            "INSERT INTO transactions (transaction_id, profile, auth_ref, req_type, state,"
            " failinfo, cert_req_id, sender_nonce, cert_serial, created_at, updated_at)"
@@ -162,7 +162,7 @@ static void insert_cert(struct fixture *f, const char *serial, const char *subje
   char sql[1024], txid[40] = "NULL", at[21];
   if (i > 0)
     snprintf(txid, sizeof txid, "'%032x'", i);
-  cg_iso8601(T0 + i, at);
+  cg_time_iso8601(T0 + i, at);
   snprintf(sql, sizeof sql,
            "INSERT INTO certificates (serial, subject, issuer, not_before, not_after, der,"
            " transaction_id, profile, created_at, status, sans, key_type) VALUES ('%s', '%s',"
