@@ -40,26 +40,7 @@
 
 /* ---- times --------------------------------------------------------------- */
 
-bool cg_query_time_ok(const char *s) {
-  static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-  static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (s == NULL || strlen(s) != sizeof shape - 1)
-    return false;
-  for (size_t i = 0; i < sizeof shape - 1; i++) {
-    bool digit = s[i] >= '0' && s[i] <= '9';
-    if (shape[i] == 'd' ? !digit : s[i] != shape[i])
-      return false;
-  }
-#define NUM2(i) ((s[i] - '0') * 10 + (s[(i) + 1] - '0'))
-  int year = NUM2(0) * 100 + NUM2(2), mon = NUM2(5), day = NUM2(8);
-  int hour = NUM2(11), min = NUM2(14), sec = NUM2(17);
-#undef NUM2
-  if (mon < 1 || mon > 12 || day < 1 || day > mdays[mon - 1] || hour > 23 || min > 59 ||
-      sec > 59)
-    return false;
-  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  return !(mon == 2 && day == 29 && !leap);
-}
+bool cg_query_time_ok(const char *s) { return cg_time_parse_iso8601(s, NULL) == 0; }
 
 /* ---- SQLite plumbing ----------------------------------------------------- */
 

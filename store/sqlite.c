@@ -15,9 +15,10 @@
  * order, so a read sees the writes queued before it, and a failing write
  * (a reused transactionID) is undone alone.
  *
- * Times are stored as ISO-8601 UTC text written by cg_time_iso8601() and read back
- * by the strict parser below, which accepts exactly that format.  Empty
- * strings in records are stored as NULL and read back as "".
+ * Times are stored as ISO-8601 UTC text written by cg_time_iso8601() and read
+ * back by cg_time_parse_iso8601(), which accepts exactly that format, with a
+ * year from 1970 (time_ok()).  Empty strings in records are stored as NULL
+ * and read back as "".
  */
 #include "store/store.h"
 
@@ -38,10 +39,6 @@
 #include "core/time.h"
 #include "store/internal.h"
 #include "store/schema.h"
-
-/* The latest time we store: 9999-12-31T23:59:59Z (RFC 5280 §4.1.2.5's "no
- * well-defined expiration date" fits; a four-digit year does not go further). */
-#define MAX_TIME INT64_C(253402300799)
 
 static const char *const stmt_sql[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -136,48 +133,10 @@ static const char *const stmt_sql[S__COUNT] = {
 
 /* ---- times ------------------------------------------------------------- */
 
-static bool time_ok(int64_t t) { return t >= 0 && t <= MAX_TIME; }
-
-static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-/* Leap years in [1, y - 1]. */
-static int64_t leaps_before(int64_t y) {
-  y -= 1;
-  return y / 4 - y / 100 + y / 400;
-}
-
-/* Reads exactly "YYYY-MM-DDTHH:MM:SSZ" (what cg_time_iso8601() writes) with a year
- * from 1970: no other separators, no fractions, no offsets, no leap second. */
-static int parse_time(const char *s, int64_t *out) {
-  static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-  static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int v[20];
-  if (s == NULL || strlen(s) != sizeof shape - 1)
-    return CG_ESTORE;
-  for (size_t i = 0; i < sizeof shape - 1; i++) {
-    if (shape[i] == 'd') {
-      if (s[i] < '0' || s[i] > '9')
-        return CG_ESTORE;
-      v[i] = s[i] - '0';
-    } else if (s[i] != shape[i]) {
-      return CG_ESTORE;
-    }
-  }
-  int year = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3];
-  int mon = v[5] * 10 + v[6], day = v[8] * 10 + v[9];
-  int hour = v[11] * 10 + v[12], min = v[14] * 10 + v[15], sec = v[17] * 10 + v[18];
-  if (year < 1970 || mon < 1 || mon > 12 || day < 1 || hour > 23 || min > 59 || sec > 59)
-    return CG_ESTORE;
-  int dim = mdays[mon - 1] + (mon == 2 && leap(year));
-  if (day > dim)
-    return CG_ESTORE;
-  int64_t days = 365 * (int64_t)(year - 1970) + leaps_before(year) - leaps_before(1970);
-  for (int m = 1; m < mon; m++)
-    days += mdays[m - 1] + (m == 2 && leap(year));
-  days += day - 1;
-  *out = days * 86400 + hour * 3600 + min * 60 + sec;
-  return 0;
-}
+/* The times the store writes: from 1970 to CG_TIME_MAX, 9999-12-31T23:59:59Z
+ * (RFC 5280 §4.1.2.5's "no well-defined expiration date" fits; a four-digit
+ * year does not go further). */
+static bool time_ok(int64_t t) { return t >= 0 && t <= CG_TIME_MAX; }
 
 /* ---- statements -------------------------------------------------------- */
 
@@ -245,8 +204,14 @@ static int column_text(sqlite3_stmt *s, int col, char *dst, size_t cap) {
   return 0;
 }
 
+/* A time column as written by bind_time(); anything else, or a time the
+ * store would not write, is CG_ESTORE. */
 static int column_time(sqlite3_stmt *s, int col, int64_t *out) {
-  return parse_time((const char *)sqlite3_column_text(s, col), out);
+  int64_t t;
+  if (cg_time_parse_iso8601((const char *)sqlite3_column_text(s, col), &t) != 0 || !time_ok(t))
+    return CG_ESTORE;
+  *out = t;
+  return 0;
 }
 
 /* ---- record checks ----------------------------------------------------- */
