@@ -16,9 +16,9 @@
  * (a reused transactionID) is undone alone.
  *
  * Times are stored as ISO-8601 UTC text written by cg_time_iso8601() and read
- * back by cg_time_parse_iso8601(), which accepts exactly that format, with a
- * year from 1970 (time_ok()).  Empty strings in records are stored as NULL
- * and read back as "".
+ * back by cg_time_parse_iso8601(), which accepts exactly that format, over
+ * the years four digits can show (time_ok()).  Empty strings in records are
+ * stored as NULL and read back as "".
  */
 #include "store/store.h"
 
@@ -133,10 +133,12 @@ static const char *const stmt_sql[S__COUNT] = {
 
 /* ---- times ------------------------------------------------------------- */
 
-/* The times the store writes: from 1970 to CG_TIME_MAX, 9999-12-31T23:59:59Z
- * (RFC 5280 §4.1.2.5's "no well-defined expiration date" fits; a four-digit
- * year does not go further). */
-static bool time_ok(int64_t t) { return t >= 0 && t <= CG_TIME_MAX; }
+/* The times the store writes and reads: those its text can show, from
+ * 0000-01-01T00:00:00Z to 9999-12-31T23:59:59Z.  Before 1970 included: a
+ * certificate may begin before it (UTCTime 50..69 is 1950..1969, RFC 5280
+ * §4.1.2.5.1); the end is RFC 5280 §4.1.2.5's "no well-defined expiration
+ * date". */
+static bool time_ok(int64_t t) { return t >= CG_TIME_MIN && t <= CG_TIME_MAX; }
 
 /* ---- statements -------------------------------------------------------- */
 

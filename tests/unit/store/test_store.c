@@ -29,6 +29,7 @@
 #include "testutil.h"
 
 #define MAX_TIME INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
+#define MIN_TIME INT64_C(-62167219200) /* 0000-01-01T00:00:00Z */
 #define T0 INT64_C(1767225600)         /* 2026-01-01T00:00:00Z */
 
 struct fixture {
@@ -736,35 +737,71 @@ static void test_reader_reads_what_the_writer_committed(void **state) {
   assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 1);
 }
 
-static void test_times_are_iso_text_and_round_trip(void **state) {
-  struct fixture *f = *state;
+/* The times of a transaction and of its certificate, and the text each is
+ * stored as. */
+struct stored_times {
+  int64_t created_at, updated_at, not_before, not_after;
+  const char *text[4];
+};
+
+/* Inserts a transaction and its certificate with the times t, reads the
+ * transaction back, and checks what the four columns hold. */
+static void times_round_trip(struct fixture *f, const struct stored_times *t) {
+  static const char *const sql[4] = {
+      "SELECT created_at FROM transactions", "SELECT updated_at FROM transactions",
+      "SELECT not_before FROM certificates", "SELECT not_after FROM certificates"};
   struct cg_store *st = open_started(f);
   fill_fake_der();
   struct cg_store_op ins, look;
   make_insert(&ins, 1, true);
-  ins.txn.created_at = 0;
-  ins.txn.updated_at = MAX_TIME;
-  ins.cert.not_before = INT64_C(951782400); /* 2000-02-29T00:00:00Z */
-  ins.cert.not_after = INT64_C(4107542399); /* 2100-02-28T23:59:59Z */
+  ins.txn.created_at = t->created_at;
+  ins.txn.updated_at = t->updated_at;
+  ins.cert.not_before = t->not_before;
+  ins.cert.not_after = t->not_after;
   make_lookup(&look, NULL, ins.txn.txid);
   submit(st, &ins, NULL);
   submit(st, &look, NULL);
   run_until(&f->loop, &tally.done, 2);
+  assert_int_equal(ins.result, 0);
   assert_int_equal(look.result, 0);
-  assert_int_equal(look.txn.created_at, 0);
-  assert_int_equal(look.txn.updated_at, MAX_TIME);
+  assert_true(look.txn_found);
+  assert_int_equal(look.txn.created_at, t->created_at);
+  assert_int_equal(look.txn.updated_at, t->updated_at);
   cg_store_op_release(&look);
   stop_and_close(f, st);
 
-  char t[32];
-  peer_text(f, "SELECT created_at FROM transactions", t, sizeof t);
-  assert_string_equal(t, "1970-01-01T00:00:00Z");
-  peer_text(f, "SELECT updated_at FROM transactions", t, sizeof t);
-  assert_string_equal(t, "9999-12-31T23:59:59Z");
-  peer_text(f, "SELECT not_before FROM certificates", t, sizeof t);
-  assert_string_equal(t, "2000-02-29T00:00:00Z");
-  peer_text(f, "SELECT not_after FROM certificates", t, sizeof t);
-  assert_string_equal(t, "2100-02-28T23:59:59Z");
+  char text[32];
+  for (size_t i = 0; i < 4; i++) {
+    peer_text(f, sql[i], text, sizeof text);
+    assert_string_equal(text, t->text[i]);
+  }
+}
+
+static void test_times_are_iso_text_and_round_trip(void **state) {
+  static const struct stored_times t = {
+      .created_at = 0,
+      .updated_at = MAX_TIME,
+      .not_before = INT64_C(951782400), /* 2000-02-29T00:00:00Z */
+      .not_after = INT64_C(4107542399), /* 2100-02-28T23:59:59Z */
+      .text = {"1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2000-02-29T00:00:00Z",
+               "2100-02-28T23:59:59Z"},
+  };
+  times_round_trip(*state, &t);
+}
+
+/* A certificate may begin before 1970 (UTCTime 50..69 is 1950..1969): an
+ * upstream CA's certificate whose validity lies before 1970 is recorded like
+ * any other, and a transaction's times before 1970 read back as written. */
+static void test_times_before_1970_are_stored_and_read_back(void **state) {
+  static const struct stored_times t = {
+      .created_at = -1,
+      .updated_at = 0,
+      .not_before = INT64_C(-631152000), /* 1950-01-01T00:00:00Z */
+      .not_after = INT64_C(-2203891200), /* 1900-03-01T00:00:00Z */
+      .text = {"1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "1950-01-01T00:00:00Z",
+               "1900-03-01T00:00:00Z"},
+  };
+  times_round_trip(*state, &t);
 }
 
 static void test_lookup_refuses_times_not_written_by_us(void **state) {
@@ -772,7 +809,7 @@ static void test_lookup_refuses_times_not_written_by_us(void **state) {
   static const char *const bad[] = {
       "2026-01-01 00:00:00",  "2026-01-01T00:00:00",   "2026-01-01T00:00:00.5Z",
       "2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z",  "2026-01-01T24:00:00Z",
-      "2026-01-01T00:00:60Z", "1969-12-31T23:59:59Z",  "2026-1-01T00:00:00Z ",
+      "2026-01-01T00:00:60Z", "10000-01-01T00:00:00Z", "2026-1-01T00:00:00Z ",
   };
   struct cg_store *st = NULL;
   assert_int_equal(cg_store_open(f->path, &st), 0);
@@ -1348,7 +1385,7 @@ static void test_every_state_name_passes_the_schema_check(void **state) {
 static void test_malformed_records_are_einval_and_not_written(void **state) {
   struct fixture *f = *state;
   struct cg_store *st = open_started(f);
-  struct cg_store_op upper, empty, bad_state, late;
+  struct cg_store_op upper, empty, bad_state, late, early;
   make_insert(&upper, 1, false);
   upper.txn.txid[0] = 'A';
   make_insert(&empty, 2, false);
@@ -1357,15 +1394,19 @@ static void test_malformed_records_are_einval_and_not_written(void **state) {
   bad_state.txn.state = CMP_TXN__COUNT;
   make_insert(&late, 4, false);
   late.txn.updated_at = MAX_TIME + 1;
+  make_insert(&early, 5, false);
+  early.txn.created_at = MIN_TIME - 1; /* year -1: no four digits show it */
   submit(st, &upper, NULL);
   submit(st, &empty, NULL);
   submit(st, &bad_state, NULL);
   submit(st, &late, NULL);
-  run_until(&f->loop, &tally.done, 4);
+  submit(st, &early, NULL);
+  run_until(&f->loop, &tally.done, 5);
   assert_int_equal(upper.result, CG_EINVAL);
   assert_int_equal(empty.result, CG_EINVAL);
   assert_int_equal(bad_state.result, CG_EINVAL);
   assert_int_equal(late.result, CG_EINVAL);
+  assert_int_equal(early.result, CG_EINVAL);
   stop_and_close(f, st);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 0);
 }
@@ -1466,6 +1507,7 @@ int main(void) {
       T(test_lookup_returns_secret_txn_and_cert_as_written),
       T(test_reader_reads_what_the_writer_committed),
       T(test_times_are_iso_text_and_round_trip),
+      T(test_times_before_1970_are_stored_and_read_back),
       T(test_lookup_refuses_times_not_written_by_us),
       T(test_duplicate_txid_fails_alone_in_its_group),
       T(test_certificate_of_unknown_transaction_writes_nothing),
