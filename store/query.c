@@ -154,7 +154,8 @@ static int col_time(sqlite3_stmt *s, int col, char dst[CG_QUERY_TIME], bool null
 }
 
 /* A malloc'ed copy of a text column; NULL stays NULL.  *bad is set when the
- * copy could not be made. */
+ * copy could not be made: CG_ENOMEM, or CG_ESTORE for a value holding a NUL,
+ * which its copy would show cut short (as col_text() refuses it). */
 static char *col_dup(sqlite3_stmt *s, int col, int *bad) {
   const unsigned char *v = sqlite3_column_text(s, col);
   if (v == NULL) {
@@ -163,6 +164,10 @@ static char *col_dup(sqlite3_stmt *s, int col, int *bad) {
     return NULL;
   }
   size_t n = (size_t)sqlite3_column_bytes(s, col);
+  if (memchr(v, '\0', n) != NULL) {
+    *bad = CG_ESTORE;
+    return NULL;
+  }
   char *p = malloc(n + 1);
   if (p == NULL) {
     *bad = CG_ENOMEM;
@@ -217,7 +222,7 @@ static int secret_row(sqlite3_stmt *s, struct cg_query_secret *r) {
   r->note = col_dup(s, 10, &bad);
   r->subject = col_dup(s, 11, &bad);
   r->sans = col_dup(s, 12, &bad);
-  return bad;
+  return bad == CG_ESTORE ? not_fitting("secrets") : bad;
 }
 
 void cg_query_secret_clear(struct cg_query_secret *s) {
@@ -514,6 +519,8 @@ static int txn_cert(sqlite3 *db, struct cg_query_txn_detail *d) {
         err = not_fitting("certificates");
       } else {
         d->cert_subject = col_dup(s, 1, &err);
+        if (err == CG_ESTORE)
+          err = not_fitting("certificates");
         d->cert_found = err == 0;
       }
     } else if (rc != SQLITE_DONE) {
@@ -547,7 +554,7 @@ static int txn_events(sqlite3 *db, struct txn_arg *a) {
     }
     e->kind = col_dup(s, 3, &err);
     e->detail = col_dup(s, 4, &err);
-    if (err == 0 && e->kind == NULL)
+    if (err == CG_ESTORE || (err == 0 && e->kind == NULL))
       err = not_fitting("events");
   }
   if (err == 0 && rc != SQLITE_DONE)
@@ -624,7 +631,8 @@ static int cert_row(sqlite3_stmt *s, struct cg_query_cert *c) {
   c->subject = col_dup(s, 1, &bad);
   c->issuer = col_dup(s, 2, &bad);
   c->sans = sqlite3_column_type(s, 14) == SQLITE_NULL ? calloc(1, 1) : col_dup(s, 14, &bad);
-  if (bad == 0 && (c->subject == NULL || c->issuer == NULL || c->sans == NULL))
+  if (bad == CG_ESTORE ||
+      (bad == 0 && (c->subject == NULL || c->issuer == NULL || c->sans == NULL)))
     bad = not_fitting("certificates");
   return bad;
 }

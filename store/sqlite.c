@@ -191,7 +191,9 @@ static int bind_failed(struct cg_store *st, sqlite3_stmt *s, const char *what) {
 }
 
 /* Copies a text column into dst[cap]; NULL reads as "".  A value that does not
- * fit the record cannot have been written by us: CG_ESTORE. */
+ * fit the record cannot have been written by us: CG_ESTORE.  Nor can one
+ * holding a NUL, which the record would show cut short (a reference or a
+ * profile that reads as another). */
 static int column_text(sqlite3_stmt *s, int col, char *dst, size_t cap) {
   const unsigned char *v = sqlite3_column_text(s, col);
   size_t n = (size_t)sqlite3_column_bytes(s, col);
@@ -199,18 +201,20 @@ static int column_text(sqlite3_stmt *s, int col, char *dst, size_t cap) {
     dst[0] = '\0';
     return 0;
   }
-  if (n >= cap)
+  if (n >= cap || memchr(v, '\0', n) != NULL)
     return CG_ESTORE;
   memcpy(dst, v, n);
   dst[n] = '\0';
   return 0;
 }
 
-/* A time column as written by bind_time(); anything else, or a time the
- * store would not write, is CG_ESTORE. */
+/* A time column as written by bind_time(); anything else (a NUL after the
+ * time included), or a time the store would not write, is CG_ESTORE. */
 static int column_time(sqlite3_stmt *s, int col, int64_t *out) {
+  char text[CG_TIME_ISO8601_SIZE];
   int64_t t;
-  if (cg_time_parse_iso8601((const char *)sqlite3_column_text(s, col), &t) != 0 || !time_ok(t))
+  if (sqlite3_column_type(s, col) == SQLITE_NULL || column_text(s, col, text, sizeof text) != 0 ||
+      cg_time_parse_iso8601(text, &t) != 0 || !time_ok(t))
     return CG_ESTORE;
   *out = t;
   return 0;
@@ -1129,12 +1133,11 @@ int cg_store_secret_any(struct cg_store *st, char reference[CMP_MAX_REF + 1],
     return step_error(st, sqlite3_errcode(st->db), "preparing");
   int rc = sqlite3_step(s), err = 0;
   if (rc == SQLITE_ROW) {
-    const char *ref = (const char *)sqlite3_column_text(s, 0);
     size_t n = (size_t)sqlite3_column_bytes(s, 1);
-    if (ref == NULL || strlen(ref) > CMP_MAX_REF || n > cap) {
+    if (sqlite3_column_type(s, 0) == SQLITE_NULL ||
+        column_text(s, 0, reference, CMP_MAX_REF + 1) != 0 || n > cap) {
       err = CG_ESPACE;
     } else {
-      snprintf(reference, CMP_MAX_REF + 1, "%s", ref);
       memcpy(enc, sqlite3_column_blob(s, 1), n);
       *len = n;
     }

@@ -283,6 +283,42 @@ static void test_secret_time_in_another_form_is_a_store_error(void **state) {
   assert_int_equal(cg_query_secrets(f->st, NULL, &v, &n), CG_ESTORE);
 }
 
+/* A text value holding a NUL is not what the store wrote, and its copy would
+ * read as another value, cut at the NUL: the row does not fit, for the
+ * fields copied into the row's struct and for the malloc'ed ones alike (as
+ * the gateway's reads find, test_store.c). */
+static void test_text_holding_a_nul_does_not_fit(void **state) {
+  struct fixture *f = *state;
+  insert_secret(f, "dev-1", "default", false);
+  insert_secret(f, "dev-2", "default", false);
+  peer_exec(f, "UPDATE secrets SET profile = 'default' || char(0) || 'x'"
+               " WHERE reference = 'dev-1'");
+  peer_exec(f, "UPDATE secrets SET note = 'a' || char(0) || 'b' WHERE reference = 'dev-2'");
+  insert_secret(f, "dev-3", "default", false);
+  peer_exec(f, "UPDATE secrets SET created_at = created_at || char(0) WHERE reference = 'dev-3'");
+  struct cg_query_secret sec;
+  assert_int_equal(cg_query_secret(f->st, "dev-1", &sec), CG_ESTORE);
+  assert_int_equal(cg_query_secret(f->st, "dev-2", &sec), CG_ESTORE);
+  assert_int_equal(cg_query_secret(f->st, "dev-3", &sec), CG_ESTORE);
+  struct cg_query_secret *v;
+  size_t n;
+  assert_int_equal(cg_query_secrets(f->st, NULL, &v, &n), CG_ESTORE);
+
+  insert_txn(f, 1, "default", "confirmed", -1, "0a01");
+  insert_cert(f, "0a01", "CN=one", 1);
+  peer_exec(f, "UPDATE certificates SET subject = 'CN=one' || char(0) || 'x'");
+  struct cg_query_cert c;
+  assert_int_equal(cg_query_cert(f->st, "0a01", &c), CG_ESTORE);
+  struct cg_query_cert *cv;
+  assert_int_equal(cg_query_certs(f->st, &(struct cg_query_cert_filter){0}, &cv, &n), CG_ESTORE);
+  struct cg_query_txn_detail d;
+  assert_int_equal(cg_query_txn(f->st, "00000000000000000000000000000001", &d), CG_ESTORE);
+  peer_exec(f, "UPDATE certificates SET subject = 'CN=one'");
+  peer_exec(f, "INSERT INTO events (at, transaction_id, kind, detail) VALUES ('" T0_ISO "',"
+               " '00000000000000000000000000000001', 'a.kind', 'x' || char(0) || 'y')");
+  assert_int_equal(cg_query_txn(f->st, "00000000000000000000000000000001", &d), CG_ESTORE);
+}
+
 static void test_secret_revoke_sets_time_and_records_one_event(void **state) {
   struct fixture *f = *state;
   insert_secret(f, "dev-1", "default", false);
@@ -730,6 +766,7 @@ int main(void) {
       T(test_secrets_list_by_reference_and_filter_by_profile),
       T(test_secret_show_reads_one_and_unknown_is_not_found),
       T(test_secret_time_in_another_form_is_a_store_error),
+      T(test_text_holding_a_nul_does_not_fit),
       T(test_secret_revoke_sets_time_and_records_one_event),
       T(test_txns_newest_first_with_each_filter),
       T(test_txn_show_has_its_certificate_and_events),

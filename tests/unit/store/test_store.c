@@ -840,6 +840,59 @@ static void test_lookup_refuses_times_not_written_by_us(void **state) {
   stop_and_close(f, st);
 }
 
+/* A text value holding a NUL was not written by the store, and copied into a
+ * record it would read as another value, cut at the NUL: a secret of profile
+ * "default\0x" as one of "default", the enroller "dev-1\0x" of a certificate
+ * as "dev-1", who may then revoke it.  Such a row does not fit its record
+ * (CG_ESTORE); a certificate's enroller that does not fit is nobody. */
+static void test_text_holding_a_nul_does_not_fit(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = NULL;
+  static const char *const refs[] = {"dev-1", "dev-2", "dev-3"};
+  struct cmp_secret_record sec;
+  fill_fake_der();
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  for (size_t i = 0; i < 3; i++) {
+    make_secret(&sec, refs[i]);
+    assert_int_equal(cg_store_secret_insert(st, &sec), 0);
+  }
+  assert_int_equal(cg_store_start(st, &f->loop), 0);
+  memset(&tally, 0, sizeof tally);
+  struct cg_store_op ins;
+  make_insert(&ins, 1, true); /* auth_ref "dev-1" */
+  submit(st, &ins, NULL);
+  run_until(&f->loop, &tally.done, 1);
+  assert_int_equal(ins.result, 0);
+  stop_and_close(f, st);
+  peer_exec(f, "UPDATE secrets SET profile = 'default' || char(0) || 'x'"
+               " WHERE reference = 'dev-1'");
+  peer_exec(f, "UPDATE secrets SET note = 'a' || char(0) || 'b' WHERE reference = 'dev-2'");
+  /* A time followed by a NUL: not what bind_time() wrote either. */
+  peer_exec(f, "UPDATE secrets SET created_at = created_at || char(0) WHERE reference = 'dev-3'");
+  peer_exec(f, "UPDATE transactions SET auth_ref = 'dev-1' || char(0) || 'x'");
+
+  struct cg_store *reader = NULL;
+  assert_int_equal(cg_store_open_reader(f->path, &reader), 0);
+  struct cg_store_op look;
+  for (size_t i = 0; i < 3; i++) {
+    make_lookup(&look, refs[i], NULL);
+    cg_store_read_now(reader, &look);
+    assert_int_equal(look.result, CG_ESTORE);
+  }
+  make_lookup(&look, NULL, ins.txn.txid);
+  cg_store_read_now(reader, &look);
+  assert_int_equal(look.result, CG_ESTORE);
+  assert_false(look.txn_found);
+  make_lookup(&look, NULL, NULL);
+  snprintf(look.serial, sizeof look.serial, "%s", ins.cert.serial);
+  cg_store_read_now(reader, &look);
+  assert_int_equal(look.result, 0);
+  assert_true(look.serial_found);
+  assert_string_equal(look.serial_auth_ref, "");
+  cg_store_op_release(&look);
+  cg_store_close(reader);
+}
+
 static void test_duplicate_txid_fails_alone_in_its_group(void **state) {
   struct fixture *f = *state;
   struct cg_store *st = open_started(f);
@@ -1509,6 +1562,7 @@ int main(void) {
       T(test_times_are_iso_text_and_round_trip),
       T(test_times_before_1970_are_stored_and_read_back),
       T(test_lookup_refuses_times_not_written_by_us),
+      T(test_text_holding_a_nul_does_not_fit),
       T(test_duplicate_txid_fails_alone_in_its_group),
       T(test_certificate_of_unknown_transaction_writes_nothing),
       T(test_reject_in_cert_conf_revokes_the_certificate),
