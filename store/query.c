@@ -62,10 +62,13 @@ static bool is_busy(int rc) {
 }
 
 /* What a failed SQLite call means for the caller: RETRY when the database
- * was locked, otherwise the failure is logged. */
+ * was locked, CG_EEXISTS when a key is taken (as in sqlite.c: the caller's
+ * business, not a store failure), otherwise the failure is logged. */
 static int sql_failed(sqlite3 *db, int rc, const char *what) {
   if (is_busy(rc))
     return RETRY;
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+    return CG_EEXISTS;
   cg_error("store: %s: %s", what, sqlite3_errmsg(db));
   return (rc & 0xff) == SQLITE_NOMEM ? CG_ENOMEM : CG_ESTORE;
 }
@@ -850,6 +853,10 @@ static int cert_revoke_body(sqlite3 *db, void *arg) {
   else
     err = step_done(db, s, "recording a revocation");
   sqlite3_finalize(s);
+  /* A revocation is on record for a certificate whose status says otherwise
+   * (written by hand): it is revoked already, and on the CRL. */
+  if (err == CG_EEXISTS)
+    return CG_ECERT_REVOKED;
   if (err != 0)
     return err;
 

@@ -582,6 +582,25 @@ static void test_cert_revoke_writes_status_revocation_and_event_once(void **stat
   assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE transaction_id IS NULL"), 1);
 }
 
+/* A key that is taken is CG_EEXISTS on this side too, as on the gateway's:
+ * a revocation on record for a certificate whose status says valid (a row
+ * written by hand) makes the operator's revoke find it revoked already,
+ * and nothing is written. */
+static void test_cert_revoke_of_a_certificate_with_a_revocation_on_record_is_revoked(
+    void **state) {
+  struct fixture *f = *state;
+  insert_txn(f, 3, "default", "confirmed", -1, "5e03");
+  insert_cert(f, "5e03", "CN=dev3", 3);
+  peer_exec(f, "INSERT INTO revocations (serial, reason, revoked_at, requested_by)"
+               " VALUES ('5e03', 1, '" T0_ISO "', 'operator')");
+  assert_int_equal(cg_query_cert_revoke(f->st, "5e03", 4, T0 + 60), CG_ECERT_REVOKED);
+  char text[64];
+  peer_text(f, "SELECT status FROM certificates", text, sizeof text);
+  assert_string_equal(text, "valid");
+  assert_int_equal(peer_int(f, "SELECT reason FROM revocations"), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events"), 0);
+}
+
 /* ---- another writer -------------------------------------------------------- */
 
 static void test_reads_see_committed_rows_while_another_writer_holds_the_lock(void **state) {
@@ -773,6 +792,7 @@ int main(void) {
       T(test_certs_newest_first_with_each_filter),
       T(test_cert_show_finds_the_serial_as_people_type_it),
       T(test_cert_revoke_writes_status_revocation_and_event_once),
+      T(test_cert_revoke_of_a_certificate_with_a_revocation_on_record_is_revoked),
       T(test_reads_see_committed_rows_while_another_writer_holds_the_lock),
       T(test_a_write_waits_for_the_other_writer_instead_of_failing),
       T(test_a_lock_held_past_the_busy_timeout_is_ebusy_and_writes_nothing),
