@@ -15,7 +15,8 @@
  *
  * Statements are prepared per call: these are one-shot commands, and a
  * statement that is not kept cannot be left bound.  Every value from the
- * command line is bound; the SQL texts are constants.
+ * command line is bound; the SQL texts are constants.  Values are bound,
+ * columns read and failures mapped with store/sql.h, as sqlite.c does.
  */
 #include "store/query.h"
 
@@ -33,6 +34,7 @@
 #include "core/time.h"
 #include "store/internal.h"
 #include "store/schema.h"
+#include "store/sql.h"
 #include "store/store.h"
 
 /* A body's "the database was locked: run me again"; never leaves this file. */
@@ -62,15 +64,9 @@ static bool is_busy(int rc) {
 }
 
 /* What a failed SQLite call means for the caller: RETRY when the database
- * was locked, CG_EEXISTS when a key is taken (as in sqlite.c: the caller's
- * business, not a store failure), otherwise the failure is logged. */
+ * was locked, otherwise what store/sql.h makes of it (logged). */
 static int sql_failed(sqlite3 *db, int rc, const char *what) {
-  if (is_busy(rc))
-    return RETRY;
-  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
-    return CG_EEXISTS;
-  cg_error("store: %s: %s", what, sqlite3_errmsg(db));
-  return (rc & 0xff) == SQLITE_NOMEM ? CG_ENOMEM : CG_ESTORE;
+  return is_busy(rc) ? RETRY : cg_store_sql_error(db, rc, NULL, what);
 }
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **s) {
@@ -88,15 +84,6 @@ static int exec(sqlite3 *db, const char *sql) {
 static int step_done(sqlite3 *db, sqlite3_stmt *s, const char *what) {
   int rc = sqlite3_step(s);
   return rc == SQLITE_DONE ? 0 : sql_failed(db, rc, what);
-}
-
-static int bind_text_opt(sqlite3_stmt *s, int i, const char *v) {
-  return v != NULL ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
-}
-
-static int bind_failed(sqlite3 *db, const char *what) {
-  cg_error("store: binding %s: %s", what, sqlite3_errmsg(db));
-  return CG_ESTORE;
 }
 
 typedef int (*body_fn)(sqlite3 *db, void *arg);
@@ -132,58 +119,15 @@ static int not_fitting(const char *what) {
   return CG_ESTORE;
 }
 
-/* Copies a text column into dst[cap]; NULL reads as "". */
-static int col_text(sqlite3_stmt *s, int col, char *dst, size_t cap) {
-  const unsigned char *v = sqlite3_column_text(s, col);
-  size_t n = (size_t)sqlite3_column_bytes(s, col);
-  dst[0] = '\0';
-  if (v == NULL)
-    return 0;
-  if (n >= cap || memchr(v, '\0', n) != NULL)
-    return CG_ESTORE;
-  memcpy(dst, v, n + 1);
-  return 0;
-}
-
 /* A time column in the stored form; NULL reads as "" only when nullable. */
 static int col_time(sqlite3_stmt *s, int col, char dst[CG_QUERY_TIME], bool nullable) {
   if (sqlite3_column_type(s, col) == SQLITE_NULL) {
     dst[0] = '\0';
     return nullable ? 0 : CG_ESTORE;
   }
-  if (col_text(s, col, dst, CG_QUERY_TIME) != 0 || !cg_query_time_ok(dst))
+  if (cg_store_sql_column_text(s, col, dst, CG_QUERY_TIME) != 0 || !cg_query_time_ok(dst))
     return CG_ESTORE;
   return 0;
-}
-
-/* A malloc'ed copy of a text column; NULL stays NULL.  *bad is set when the
- * copy could not be made: CG_ENOMEM, or CG_ESTORE for a value holding a NUL,
- * which its copy would show cut short (as col_text() refuses it). */
-static char *col_dup(sqlite3_stmt *s, int col, int *bad) {
-  const unsigned char *v = sqlite3_column_text(s, col);
-  if (v == NULL) {
-    if (sqlite3_column_type(s, col) != SQLITE_NULL)
-      *bad = CG_ENOMEM;
-    return NULL;
-  }
-  size_t n = (size_t)sqlite3_column_bytes(s, col);
-  if (memchr(v, '\0', n) != NULL) {
-    *bad = CG_ESTORE;
-    return NULL;
-  }
-  char *p = malloc(n + 1);
-  if (p == NULL) {
-    *bad = CG_ENOMEM;
-    return NULL;
-  }
-  memcpy(p, v, n);
-  p[n] = '\0';
-  return p;
-}
-
-/* An INTEGER column, -1 for NULL. */
-static int64_t col_int_or(sqlite3_stmt *s, int col, int64_t none) {
-  return sqlite3_column_type(s, col) == SQLITE_NULL ? none : sqlite3_column_int64(s, col);
 }
 
 /* Makes room for one more element of size elem in *v (capacity *cap). */
@@ -213,18 +157,18 @@ static sqlite3_int64 sql_limit(size_t limit) {
 static int secret_row(sqlite3_stmt *s, struct cg_query_secret *r) {
   memset(r, 0, sizeof *r);
   int bad = 0;
-  if (col_text(s, 0, r->reference, sizeof r->reference) != 0 ||
-      col_text(s, 1, r->profile, sizeof r->profile) != 0 ||
+  if (cg_store_sql_column_text(s, 0, r->reference, sizeof r->reference) != 0 ||
+      cg_store_sql_column_text(s, 1, r->profile, sizeof r->profile) != 0 ||
       col_time(s, 2, r->created_at, false) != 0 || col_time(s, 3, r->expires_at, true) != 0 ||
       col_time(s, 4, r->revoked_at, true) != 0 || col_time(s, 5, r->locked_until, true) != 0)
     return not_fitting("secrets");
-  r->max_uses = col_int_or(s, 6, -1);
+  r->max_uses = cg_store_sql_column_int_or(s, 6, -1);
   r->uses = sqlite3_column_int64(s, 7);
   r->failed_attempts = sqlite3_column_int64(s, 8);
   r->has_challenge = sqlite3_column_int(s, 9) != 0;
-  r->note = col_dup(s, 10, &bad);
-  r->subject = col_dup(s, 11, &bad);
-  r->sans = col_dup(s, 12, &bad);
+  r->note = cg_store_sql_column_dup(s, 10, &bad);
+  r->subject = cg_store_sql_column_dup(s, 11, &bad);
+  r->sans = cg_store_sql_column_dup(s, 12, &bad);
   return bad == CG_ESTORE ? not_fitting("secrets") : bad;
 }
 
@@ -256,8 +200,8 @@ static int secrets_body(sqlite3 *db, void *arg) {
   int err = prepare(db, SECRET_COLUMNS " WHERE (?1 IS NULL OR profile = ?1) ORDER BY reference", &s);
   if (err != 0)
     return err;
-  if (bind_text_opt(s, 1, a->profile) != SQLITE_OK)
-    err = bind_failed(db, "profile");
+  if (cg_store_sql_bind_text(s, 1, a->profile) != SQLITE_OK)
+    err = cg_store_sql_bind_failed(db, "profile");
   int rc = SQLITE_DONE;
   while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
     if ((err = grow((void **)&a->v, &a->cap, a->n, sizeof *a->v)) != 0)
@@ -296,8 +240,8 @@ static int secret_body(sqlite3 *db, void *arg) {
   int err = prepare(db, SECRET_COLUMNS " WHERE reference = ?1", &s);
   if (err != 0)
     return err;
-  if (bind_text_opt(s, 1, a->reference) != SQLITE_OK) {
-    err = bind_failed(db, "reference");
+  if (cg_store_sql_bind_text(s, 1, a->reference) != SQLITE_OK) {
+    err = cg_store_sql_bind_failed(db, "reference");
   } else {
     int rc = sqlite3_step(s);
     err = rc == SQLITE_ROW    ? secret_row(s, a->out)
@@ -335,8 +279,9 @@ static int secret_insert_body(sqlite3 *db, void *arg) {
                      &s)) != 0)
     return err;
   int b = (a->max_uses < 0 ? sqlite3_bind_null(s, 1) : sqlite3_bind_int64(s, 1, a->max_uses)) |
-          bind_text_opt(s, 2, a->note) | bind_text_opt(s, 3, a->rec->reference);
-  err = b != SQLITE_OK ? bind_failed(db, "secret limits") : step_done(db, s, "setting secret limits");
+          cg_store_sql_bind_text(s, 2, a->note) | cg_store_sql_bind_text(s, 3, a->rec->reference);
+  err = b != SQLITE_OK ? cg_store_sql_bind_failed(db, "secret limits")
+                       : step_done(db, s, "setting secret limits");
   sqlite3_finalize(s);
   return err;
 }
@@ -359,8 +304,8 @@ static int secret_revoke_body(sqlite3 *db, void *arg) {
   int err = prepare(db, "SELECT revoked_at FROM secrets WHERE reference = ?1", &s);
   if (err != 0)
     return err;
-  if (bind_text_opt(s, 1, a->reference) != SQLITE_OK) {
-    err = bind_failed(db, "reference");
+  if (cg_store_sql_bind_text(s, 1, a->reference) != SQLITE_OK) {
+    err = cg_store_sql_bind_failed(db, "reference");
   } else {
     int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE)
@@ -377,8 +322,9 @@ static int secret_revoke_body(sqlite3 *db, void *arg) {
   if ((err = prepare(db, "UPDATE secrets SET revoked_at = ?1"
                          " WHERE reference = ?2 AND revoked_at IS NULL", &s)) != 0)
     return err;
-  if ((bind_text_opt(s, 1, a->now) | bind_text_opt(s, 2, a->reference)) != SQLITE_OK)
-    err = bind_failed(db, "secret revocation");
+  if ((cg_store_sql_bind_text(s, 1, a->now) | cg_store_sql_bind_text(s, 2, a->reference)) !=
+      SQLITE_OK)
+    err = cg_store_sql_bind_failed(db, "secret revocation");
   else
     err = step_done(db, s, "revoking a secret");
   sqlite3_finalize(s);
@@ -390,8 +336,8 @@ static int secret_revoke_body(sqlite3 *db, void *arg) {
   if ((err = prepare(db, "INSERT INTO events (at, transaction_id, kind, detail)"
                          " VALUES (?1, NULL, 'secret.revoked', ?2)", &s)) != 0)
     return err;
-  if ((bind_text_opt(s, 1, a->now) | bind_text_opt(s, 2, detail)) != SQLITE_OK)
-    err = bind_failed(db, "event");
+  if ((cg_store_sql_bind_text(s, 1, a->now) | cg_store_sql_bind_text(s, 2, detail)) != SQLITE_OK)
+    err = cg_store_sql_bind_failed(db, "event");
   else
     err = step_done(db, s, "recording an event");
   sqlite3_finalize(s);
@@ -418,16 +364,16 @@ int cg_query_secret_revoke(struct cg_store *st, const char *reference, int64_t n
 
 static int txn_row(sqlite3_stmt *s, struct cg_query_txn *r) {
   memset(r, 0, sizeof *r);
-  if (col_text(s, 0, r->transaction_id, sizeof r->transaction_id) != 0 ||
-      col_text(s, 1, r->profile, sizeof r->profile) != 0 ||
-      col_text(s, 2, r->auth_ref, sizeof r->auth_ref) != 0 ||
-      col_text(s, 3, r->req_type, sizeof r->req_type) != 0 ||
-      col_text(s, 4, r->state, sizeof r->state) != 0 ||
-      col_text(s, 7, r->sender_nonce, sizeof r->sender_nonce) != 0 ||
-      col_text(s, 8, r->cert_serial, sizeof r->cert_serial) != 0 ||
+  if (cg_store_sql_column_text(s, 0, r->transaction_id, sizeof r->transaction_id) != 0 ||
+      cg_store_sql_column_text(s, 1, r->profile, sizeof r->profile) != 0 ||
+      cg_store_sql_column_text(s, 2, r->auth_ref, sizeof r->auth_ref) != 0 ||
+      cg_store_sql_column_text(s, 3, r->req_type, sizeof r->req_type) != 0 ||
+      cg_store_sql_column_text(s, 4, r->state, sizeof r->state) != 0 ||
+      cg_store_sql_column_text(s, 7, r->sender_nonce, sizeof r->sender_nonce) != 0 ||
+      cg_store_sql_column_text(s, 8, r->cert_serial, sizeof r->cert_serial) != 0 ||
       col_time(s, 9, r->created_at, false) != 0 || col_time(s, 10, r->updated_at, false) != 0)
     return not_fitting("transactions");
-  int64_t fi = col_int_or(s, 5, -1);
+  int64_t fi = cg_store_sql_column_int_or(s, 5, -1);
   r->failinfo = fi >= 0 && fi < 64 ? (int)fi : -1;
   r->has_cert_req_id = sqlite3_column_type(s, 6) != SQLITE_NULL;
   r->cert_req_id = sqlite3_column_int64(s, 6);
@@ -454,10 +400,10 @@ static int txns_body(sqlite3 *db, void *arg) {
                                     " ORDER BY rowid DESC LIMIT ?4", &s);
   if (err != 0)
     return err;
-  if ((bind_text_opt(s, 1, a->f->state) | bind_text_opt(s, 2, a->f->profile) |
-       bind_text_opt(s, 3, a->f->since) | sqlite3_bind_int64(s, 4, sql_limit(a->f->limit))) !=
-      SQLITE_OK)
-    err = bind_failed(db, "transaction filter");
+  if ((cg_store_sql_bind_text(s, 1, a->f->state) | cg_store_sql_bind_text(s, 2, a->f->profile) |
+       cg_store_sql_bind_text(s, 3, a->f->since) |
+       sqlite3_bind_int64(s, 4, sql_limit(a->f->limit))) != SQLITE_OK)
+    err = cg_store_sql_bind_failed(db, "transaction filter");
   int rc = SQLITE_DONE;
   while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
     if ((err = grow((void **)&a->v, &a->cap, a->n, sizeof *a->v)) != 0 ||
@@ -513,15 +459,15 @@ static int txn_cert(sqlite3 *db, struct cg_query_txn_detail *d) {
   int err = prepare(db, "SELECT status, subject FROM certificates WHERE serial = ?1", &s);
   if (err != 0)
     return err;
-  if (bind_text_opt(s, 1, d->txn.cert_serial) != SQLITE_OK) {
-    err = bind_failed(db, "serial");
+  if (cg_store_sql_bind_text(s, 1, d->txn.cert_serial) != SQLITE_OK) {
+    err = cg_store_sql_bind_failed(db, "serial");
   } else {
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-      if (col_text(s, 0, d->cert_status, sizeof d->cert_status) != 0) {
+      if (cg_store_sql_column_text(s, 0, d->cert_status, sizeof d->cert_status) != 0) {
         err = not_fitting("certificates");
       } else {
-        d->cert_subject = col_dup(s, 1, &err);
+        d->cert_subject = cg_store_sql_column_dup(s, 1, &err);
         if (err == CG_ESTORE)
           err = not_fitting("certificates");
         d->cert_found = err == 0;
@@ -541,8 +487,8 @@ static int txn_events(sqlite3 *db, struct txn_arg *a) {
                         " WHERE transaction_id = ?1 ORDER BY id", &s);
   if (err != 0)
     return err;
-  if (bind_text_opt(s, 1, a->txid) != SQLITE_OK)
-    err = bind_failed(db, "txid");
+  if (cg_store_sql_bind_text(s, 1, a->txid) != SQLITE_OK)
+    err = cg_store_sql_bind_failed(db, "txid");
   int rc = SQLITE_DONE;
   while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
     if ((err = grow((void **)&d->events, &a->cap, d->n_events, sizeof *d->events)) != 0)
@@ -551,12 +497,12 @@ static int txn_events(sqlite3 *db, struct txn_arg *a) {
     memset(e, 0, sizeof *e);
     e->id = sqlite3_column_int64(s, 0);
     if (col_time(s, 1, e->at, false) != 0 ||
-        col_text(s, 2, e->transaction_id, sizeof e->transaction_id) != 0) {
+        cg_store_sql_column_text(s, 2, e->transaction_id, sizeof e->transaction_id) != 0) {
       err = not_fitting("events");
       break;
     }
-    e->kind = col_dup(s, 3, &err);
-    e->detail = col_dup(s, 4, &err);
+    e->kind = cg_store_sql_column_dup(s, 3, &err);
+    e->detail = cg_store_sql_column_dup(s, 4, &err);
     if (err == CG_ESTORE || (err == 0 && e->kind == NULL))
       err = not_fitting("events");
   }
@@ -574,8 +520,8 @@ static int txn_body(sqlite3 *db, void *arg) {
   int err = prepare(db, TXN_COLUMNS " WHERE transaction_id = ?1", &s);
   if (err != 0)
     return err;
-  if (bind_text_opt(s, 1, a->txid) != SQLITE_OK) {
-    err = bind_failed(db, "txid");
+  if (cg_store_sql_bind_text(s, 1, a->txid) != SQLITE_OK) {
+    err = cg_store_sql_bind_failed(db, "txid");
   } else {
     int rc = sqlite3_step(s);
     err = rc == SQLITE_ROW    ? txn_row(s, &a->d->txn)
@@ -613,27 +559,28 @@ static int cert_row(sqlite3_stmt *s, struct cg_query_cert *c) {
   memset(c, 0, sizeof *c);
   c->reason = -1;
   int bad = 0;
-  if (col_text(s, 0, c->serial, sizeof c->serial) != 0 ||
+  if (cg_store_sql_column_text(s, 0, c->serial, sizeof c->serial) != 0 ||
       col_time(s, 3, c->not_before, false) != 0 || col_time(s, 4, c->not_after, false) != 0 ||
-      col_text(s, 5, c->status, sizeof c->status) != 0 ||
-      col_text(s, 6, c->profile, sizeof c->profile) != 0 ||
-      col_text(s, 7, c->transaction_id, sizeof c->transaction_id) != 0 ||
+      cg_store_sql_column_text(s, 5, c->status, sizeof c->status) != 0 ||
+      cg_store_sql_column_text(s, 6, c->profile, sizeof c->profile) != 0 ||
+      cg_store_sql_column_text(s, 7, c->transaction_id, sizeof c->transaction_id) != 0 ||
       col_time(s, 8, c->created_at, false) != 0)
     return not_fitting("certificates");
   c->revoked = sqlite3_column_int(s, 9) != 0;
   if (c->revoked) {
-    int64_t reason = col_int_or(s, 10, -1);
+    int64_t reason = cg_store_sql_column_int_or(s, 10, -1);
     c->reason = reason >= 0 && reason <= 10 ? (int)reason : -1;
     if (col_time(s, 11, c->revoked_at, false) != 0 ||
-        col_text(s, 12, c->requested_by, sizeof c->requested_by) != 0 ||
-        col_text(s, 13, c->revoked_by_txn, sizeof c->revoked_by_txn) != 0)
+        cg_store_sql_column_text(s, 12, c->requested_by, sizeof c->requested_by) != 0 ||
+        cg_store_sql_column_text(s, 13, c->revoked_by_txn, sizeof c->revoked_by_txn) != 0)
       return not_fitting("revocations");
   }
-  if (col_text(s, 15, c->key_type, sizeof c->key_type) != 0)
+  if (cg_store_sql_column_text(s, 15, c->key_type, sizeof c->key_type) != 0)
     return not_fitting("certificates");
-  c->subject = col_dup(s, 1, &bad);
-  c->issuer = col_dup(s, 2, &bad);
-  c->sans = sqlite3_column_type(s, 14) == SQLITE_NULL ? calloc(1, 1) : col_dup(s, 14, &bad);
+  c->subject = cg_store_sql_column_dup(s, 1, &bad);
+  c->issuer = cg_store_sql_column_dup(s, 2, &bad);
+  c->sans = sqlite3_column_type(s, 14) == SQLITE_NULL ? calloc(1, 1)
+                                                      : cg_store_sql_column_dup(s, 14, &bad);
   if (bad == CG_ESTORE ||
       (bad == 0 && (c->subject == NULL || c->issuer == NULL || c->sans == NULL)))
     bad = not_fitting("certificates");
@@ -675,9 +622,9 @@ static int certs_body(sqlite3 *db, void *arg) {
                                      " ORDER BY c.rowid DESC LIMIT ?3", &s);
   if (err != 0)
     return err;
-  if ((bind_text_opt(s, 1, a->f->subject) | bind_text_opt(s, 2, a->f->status) |
+  if ((cg_store_sql_bind_text(s, 1, a->f->subject) | cg_store_sql_bind_text(s, 2, a->f->status) |
        sqlite3_bind_int64(s, 3, sql_limit(a->f->limit))) != SQLITE_OK)
-    err = bind_failed(db, "certificate filter");
+    err = cg_store_sql_bind_failed(db, "certificate filter");
   int rc = SQLITE_DONE;
   while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
     if ((err = grow((void **)&a->v, &a->cap, a->n, sizeof *a->v)) != 0)
@@ -722,30 +669,24 @@ static int cert_exact(sqlite3 *db, const char *serial, struct cg_query_cert *c) 
                                      " WHERE c.serial = ?1", &s);
   if (err != 0)
     return err;
-  if (bind_text_opt(s, 1, serial) != SQLITE_OK) {
-    err = bind_failed(db, "serial");
+  if (cg_store_sql_bind_text(s, 1, serial) != SQLITE_OK) {
+    err = cg_store_sql_bind_failed(db, "serial");
   } else {
     int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) {
       err = CG_ENOT_FOUND;
     } else if (rc != SQLITE_ROW) {
       err = sql_failed(db, rc, "reading a certificate");
-    } else if ((err = cert_row(s, c)) == 0) {
-      size_t n = (size_t)sqlite3_column_bytes(s, CERT_NCOLS);
-      const void *der = sqlite3_column_blob(s, CERT_NCOLS);
-      c->der = malloc(n > 0 ? n : 1);
-      if (c->der == NULL) {
-        err = CG_ENOMEM;
-      } else {
-        if (n > 0)
-          memcpy(c->der, der, n);
-        c->der_len = n;
-        c->txn_found = sqlite3_column_int(s, CERT_NCOLS + 1) != 0;
-        if (c->txn_found && (col_text(s, CERT_NCOLS + 2, c->txn_state, sizeof c->txn_state) != 0 ||
-                             col_text(s, CERT_NCOLS + 3, c->txn_req_type, sizeof c->txn_req_type) != 0 ||
-                             col_text(s, CERT_NCOLS + 4, c->txn_auth_ref, sizeof c->txn_auth_ref) != 0))
-          err = not_fitting("transactions");
-      }
+    } else if ((err = cert_row(s, c)) == 0 &&
+               (err = cg_store_sql_column_blob_dup(s, CERT_NCOLS, &c->der, &c->der_len)) == 0) {
+      c->txn_found = sqlite3_column_int(s, CERT_NCOLS + 1) != 0;
+      if (c->txn_found &&
+          (cg_store_sql_column_text(s, CERT_NCOLS + 2, c->txn_state, sizeof c->txn_state) != 0 ||
+           cg_store_sql_column_text(s, CERT_NCOLS + 3, c->txn_req_type,
+                                    sizeof c->txn_req_type) != 0 ||
+           cg_store_sql_column_text(s, CERT_NCOLS + 4, c->txn_auth_ref,
+                                    sizeof c->txn_auth_ref) != 0))
+        err = not_fitting("transactions");
     }
   }
   sqlite3_finalize(s);
@@ -768,10 +709,10 @@ static int cert_body(sqlite3 *db, void *arg) {
     return err;
   char found[2 * CMP_MAX_SERIAL + 1] = "";
   int matches = 0, rc = SQLITE_DONE;
-  if (bind_text_opt(s, 1, digits) != SQLITE_OK)
-    err = bind_failed(db, "serial");
+  if (cg_store_sql_bind_text(s, 1, digits) != SQLITE_OK)
+    err = cg_store_sql_bind_failed(db, "serial");
   while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-    if (matches++ == 0 && col_text(s, 0, found, sizeof found) != 0)
+    if (matches++ == 0 && cg_store_sql_column_text(s, 0, found, sizeof found) != 0)
       err = not_fitting("certificates");
   }
   if (err == 0 && rc != SQLITE_DONE)
@@ -823,8 +764,9 @@ static int cert_revoke_body(sqlite3 *db, void *arg) {
                         " WHERE serial = ?1 AND status <> 'revoked'", &s);
   if (err != 0)
     return err;
-  err = bind_text_opt(s, 1, a->serial) != SQLITE_OK ? bind_failed(db, "serial")
-                                                    : step_done(db, s, "revoking a certificate");
+  err = cg_store_sql_bind_text(s, 1, a->serial) != SQLITE_OK
+            ? cg_store_sql_bind_failed(db, "serial")
+            : step_done(db, s, "revoking a certificate");
   sqlite3_finalize(s);
   if (err != 0)
     return err;
@@ -832,8 +774,8 @@ static int cert_revoke_body(sqlite3 *db, void *arg) {
     /* Nothing changed: no such certificate, or it is revoked already. */
     if ((err = prepare(db, "SELECT 1 FROM certificates WHERE serial = ?1", &s)) != 0)
       return err;
-    if (bind_text_opt(s, 1, a->serial) != SQLITE_OK) {
-      err = bind_failed(db, "serial");
+    if (cg_store_sql_bind_text(s, 1, a->serial) != SQLITE_OK) {
+      err = cg_store_sql_bind_failed(db, "serial");
     } else {
       int rc = sqlite3_step(s);
       err = rc == SQLITE_ROW    ? CG_ECERT_REVOKED
@@ -847,9 +789,9 @@ static int cert_revoke_body(sqlite3 *db, void *arg) {
   if ((err = prepare(db, "INSERT INTO revocations (serial, reason, revoked_at, transaction_id,"
                          " requested_by) VALUES (?1, ?2, ?3, NULL, 'operator')", &s)) != 0)
     return err;
-  if ((bind_text_opt(s, 1, a->serial) | sqlite3_bind_int(s, 2, a->reason) |
-       bind_text_opt(s, 3, a->now)) != SQLITE_OK)
-    err = bind_failed(db, "revocation");
+  if ((cg_store_sql_bind_text(s, 1, a->serial) | sqlite3_bind_int(s, 2, a->reason) |
+       cg_store_sql_bind_text(s, 3, a->now)) != SQLITE_OK)
+    err = cg_store_sql_bind_failed(db, "revocation");
   else
     err = step_done(db, s, "recording a revocation");
   sqlite3_finalize(s);
@@ -867,9 +809,9 @@ static int cert_revoke_body(sqlite3 *db, void *arg) {
                          " SELECT ?1, transaction_id, 'certificate.revoked', ?2"
                          " FROM certificates WHERE serial = ?3", &s)) != 0)
     return err;
-  if ((bind_text_opt(s, 1, a->now) | bind_text_opt(s, 2, detail) |
-       bind_text_opt(s, 3, a->serial)) != SQLITE_OK)
-    err = bind_failed(db, "event");
+  if ((cg_store_sql_bind_text(s, 1, a->now) | cg_store_sql_bind_text(s, 2, detail) |
+       cg_store_sql_bind_text(s, 3, a->serial)) != SQLITE_OK)
+    err = cg_store_sql_bind_failed(db, "event");
   else
     err = step_done(db, s, "recording an event");
   sqlite3_finalize(s);

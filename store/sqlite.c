@@ -15,10 +15,11 @@
  * order, so a read sees the writes queued before it, and a failing write
  * (a reused transactionID) is undone alone.
  *
- * Times are stored as ISO-8601 UTC text written by cg_time_iso8601() and read
- * back by cg_time_parse_iso8601(), which accepts exactly that format, over
- * the years four digits can show (time_ok()).  Empty strings in records are
- * stored as NULL and read back as "".
+ * Values are bound and columns read with store/sql.h, as query.c does: times
+ * as the ISO-8601 UTC text of cg_time_iso8601(), over the years four digits
+ * can show (time_ok()), read back in exactly that form; a column that does
+ * not fit its record is CG_ESTORE.  Empty strings in records are stored as
+ * NULL and read back as "".
  */
 #include "store/store.h"
 
@@ -39,6 +40,7 @@
 #include "core/time.h"
 #include "store/internal.h"
 #include "store/schema.h"
+#include "store/sql.h"
 
 static const char *const stmt_sql[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -147,13 +149,10 @@ static void stmt_done(sqlite3_stmt *s) {
   sqlite3_clear_bindings(s);
 }
 
-/* Maps a failed step to our codes.  Key violations are the caller's business
- * (a reused transactionID, a serial issued twice), not a store failure. */
+/* Maps a failed step to our codes (store/sql.h); the connection's errors
+ * are logged through its limiter. */
 static int step_error(struct cg_store *st, int rc, const char *what) {
-  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
-    return CG_EEXISTS;
-  cg_log_limited(&st->errlog, 10, CG_LOG_ERROR, "store: %s: %s", what, sqlite3_errmsg(st->db));
-  return rc == SQLITE_NOMEM ? CG_ENOMEM : CG_ESTORE;
+  return cg_store_sql_error(st->db, rc, &st->errlog, what);
 }
 
 /* Steps a statement that returns no rows, then resets it. */
@@ -169,55 +168,12 @@ static int exec_stmt(struct cg_store *st, enum stmt_id id) {
   return step_done(st, id, stmt_sql[id]);
 }
 
-static int bind_text(sqlite3_stmt *s, int i, const char *v) {
-  return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
-static int bind_text_or_null(sqlite3_stmt *s, int i, const char *v) {
-  return v != NULL && v[0] != '\0' ? bind_text(s, i, v) : sqlite3_bind_null(s, i);
-}
-
-static int bind_time(sqlite3_stmt *s, int i, int64_t t) {
-  char buf[21];
-  cg_time_iso8601(t, buf);
-  return sqlite3_bind_text(s, i, buf, -1, SQLITE_TRANSIENT);
-}
-
-/* Binding fails only on out-of-memory or a programming error; report either. */
+/* Binding fails only on out-of-memory or a programming error; report either
+ * and leave the statement clean for its next use. */
 static int bind_failed(struct cg_store *st, sqlite3_stmt *s, const char *what) {
-  cg_error("store: binding %s: %s", what, sqlite3_errmsg(st->db));
+  int err = cg_store_sql_bind_failed(st->db, what);
   stmt_done(s);
-  return CG_ESTORE;
-}
-
-/* Copies a text column into dst[cap]; NULL reads as "".  A value that does not
- * fit the record cannot have been written by us: CG_ESTORE.  Nor can one
- * holding a NUL, which the record would show cut short (a reference or a
- * profile that reads as another). */
-static int column_text(sqlite3_stmt *s, int col, char *dst, size_t cap) {
-  const unsigned char *v = sqlite3_column_text(s, col);
-  size_t n = (size_t)sqlite3_column_bytes(s, col);
-  if (v == NULL) {
-    dst[0] = '\0';
-    return 0;
-  }
-  if (n >= cap || memchr(v, '\0', n) != NULL)
-    return CG_ESTORE;
-  memcpy(dst, v, n);
-  dst[n] = '\0';
-  return 0;
-}
-
-/* A time column as written by bind_time(); anything else (a NUL after the
- * time included), or a time the store would not write, is CG_ESTORE. */
-static int column_time(sqlite3_stmt *s, int col, int64_t *out) {
-  char text[CG_TIME_ISO8601_SIZE];
-  int64_t t;
-  if (sqlite3_column_type(s, col) == SQLITE_NULL || column_text(s, col, text, sizeof text) != 0 ||
-      cg_time_parse_iso8601(text, &t) != 0 || !time_ok(t))
-    return CG_ESTORE;
-  *out = t;
-  return 0;
+  return err;
 }
 
 /* ---- record checks ----------------------------------------------------- */
@@ -273,10 +229,10 @@ static int secret_read(struct cg_store *st, const char *ref, size_t len,
     size_t n = (size_t)sqlite3_column_bytes(s, 1);
     const void *chal = sqlite3_column_blob(s, 5);
     size_t cn = (size_t)sqlite3_column_bytes(s, 5);
-    if (column_text(s, 0, r.profile, sizeof r.profile) != 0 || n > sizeof r.enc ||
-        cn > sizeof r.challenge_enc ||
-        column_time(s, 2, &r.created_at) != 0 ||
-        (sqlite3_column_type(s, 3) != SQLITE_NULL && column_time(s, 3, &r.expires_at) != 0)) {
+    if (cg_store_sql_column_text(s, 0, r.profile, sizeof r.profile) != 0 || n > sizeof r.enc ||
+        cn > sizeof r.challenge_enc || cg_store_sql_column_time(s, 2, &r.created_at) != 0 ||
+        (sqlite3_column_type(s, 3) != SQLITE_NULL &&
+         cg_store_sql_column_time(s, 3, &r.expires_at) != 0)) {
       cg_error("store: secret row does not fit the record (corrupt or foreign)");
       err = CG_ESTORE;
     } else {
@@ -287,13 +243,14 @@ static int secret_read(struct cg_store *st, const char *ref, size_t len,
         memcpy(r.challenge_enc, chal, cn);
       r.challenge_enc_len = cn;
       r.revoked = sqlite3_column_type(s, 4) != SQLITE_NULL;
-      r.max_uses = sqlite3_column_type(s, 6) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, 6);
+      r.max_uses = cg_store_sql_column_int_or(s, 6, 0);
       r.uses = sqlite3_column_int64(s, 7);
       r.failed_attempts = sqlite3_column_int64(s, 8);
-      if ((sqlite3_column_type(s, 9) != SQLITE_NULL && column_time(s, 9, &r.locked_until) != 0) ||
-          column_text(s, 10, r.note, sizeof r.note) != 0 ||
-          column_text(s, 11, r.subject, sizeof r.subject) != 0 ||
-          column_text(s, 12, r.sans, sizeof r.sans) != 0) {
+      if ((sqlite3_column_type(s, 9) != SQLITE_NULL &&
+           cg_store_sql_column_time(s, 9, &r.locked_until) != 0) ||
+          cg_store_sql_column_text(s, 10, r.note, sizeof r.note) != 0 ||
+          cg_store_sql_column_text(s, 11, r.subject, sizeof r.subject) != 0 ||
+          cg_store_sql_column_text(s, 12, r.sans, sizeof r.sans) != 0) {
         cg_error("store: secret row does not fit the record (corrupt or foreign)");
         err = CG_ESTORE;
       }
@@ -312,7 +269,7 @@ static int txn_read(struct cg_store *st, const char *txid, struct cmp_txn_record
                     bool *found) {
   sqlite3_stmt *s = st->stmt[S_TXN_GET];
   *found = false;
-  if (bind_text(s, 1, txid) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, txid) != SQLITE_OK)
     return bind_failed(st, s, "txid");
   int rc = sqlite3_step(s);
   int err = 0;
@@ -321,12 +278,13 @@ static int txn_read(struct cg_store *st, const char *txid, struct cmp_txn_record
     memset(&r, 0, sizeof r);
     memcpy(r.txid, txid, strlen(txid) + 1);
     int state = cmp_txn_state_parse((const char *)sqlite3_column_text(s, 3));
-    if (column_text(s, 0, r.profile, sizeof r.profile) != 0 ||
-        column_text(s, 1, r.auth_ref, sizeof r.auth_ref) != 0 ||
-        column_text(s, 2, r.req_type, sizeof r.req_type) != 0 || state < 0 ||
-        column_text(s, 6, r.sender_nonce, sizeof r.sender_nonce) != 0 ||
-        column_text(s, 7, r.cert_serial, sizeof r.cert_serial) != 0 ||
-        column_time(s, 8, &r.created_at) != 0 || column_time(s, 9, &r.updated_at) != 0) {
+    if (cg_store_sql_column_text(s, 0, r.profile, sizeof r.profile) != 0 ||
+        cg_store_sql_column_text(s, 1, r.auth_ref, sizeof r.auth_ref) != 0 ||
+        cg_store_sql_column_text(s, 2, r.req_type, sizeof r.req_type) != 0 || state < 0 ||
+        cg_store_sql_column_text(s, 6, r.sender_nonce, sizeof r.sender_nonce) != 0 ||
+        cg_store_sql_column_text(s, 7, r.cert_serial, sizeof r.cert_serial) != 0 ||
+        cg_store_sql_column_time(s, 8, &r.created_at) != 0 ||
+        cg_store_sql_column_time(s, 9, &r.updated_at) != 0) {
       cg_error("store: transaction %s does not fit the record (corrupt or foreign)", txid);
       err = CG_ESTORE;
     } else {
@@ -334,13 +292,13 @@ static int txn_read(struct cg_store *st, const char *txid, struct cmp_txn_record
       /* A loaded record has no pending change: the row's state is the one an
        * update must find. */
       r.prev_state = r.state;
-      r.failinfo = sqlite3_column_type(s, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 4);
+      r.failinfo = (int)cg_store_sql_column_int_or(s, 4, -1);
       r.cert_req_id = sqlite3_column_int64(s, 5);
       r.poll_ref = (uint32_t)sqlite3_column_int64(s, 10);
       const void *cs = sqlite3_column_blob(s, 11);
       size_t cn = (size_t)sqlite3_column_bytes(s, 11);
-      if (cn > sizeof r.ca_state ||
-          (sqlite3_column_type(s, 12) != SQLITE_NULL && column_time(s, 12, &r.ca_check_at) != 0)) {
+      if (cn > sizeof r.ca_state || (sqlite3_column_type(s, 12) != SQLITE_NULL &&
+                                     cg_store_sql_column_time(s, 12, &r.ca_check_at) != 0)) {
         cg_error("store: transaction %s does not fit the record (corrupt or foreign)", txid);
         err = CG_ESTORE;
       } else {
@@ -358,31 +316,18 @@ static int txn_read(struct cg_store *st, const char *txid, struct cmp_txn_record
   return err;
 }
 
-/* A malloc'ed copy of a BLOB column (never NULL on success, even when empty). */
-static int column_blob_dup(sqlite3_stmt *s, int col, uint8_t **out, size_t *len) {
-  const void *p = sqlite3_column_blob(s, col);
-  size_t n = (size_t)sqlite3_column_bytes(s, col);
-  *out = malloc(n > 0 ? n : 1);
-  if (*out == NULL)
-    return CG_ENOMEM;
-  if (n > 0)
-    memcpy(*out, p, n);
-  *len = n;
-  return 0;
-}
-
 /* Copies the DER of certificate serial into a malloc'ed buffer (NULL when
  * there is no such certificate). */
 static int cert_der_read(struct cg_store *st, const char *serial, uint8_t **der, size_t *len) {
   sqlite3_stmt *s = st->stmt[S_CERT_DER];
   *der = NULL;
   *len = 0;
-  if (bind_text(s, 1, serial) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, serial) != SQLITE_OK)
     return bind_failed(st, s, "serial");
   int rc = sqlite3_step(s);
   int err = 0;
   if (rc == SQLITE_ROW) {
-    err = column_blob_dup(s, 0, der, len);
+    err = cg_store_sql_column_blob_dup(s, 0, der, len);
   } else if (rc != SQLITE_DONE) {
     err = step_error(st, rc, "reading certificate");
   }
@@ -394,17 +339,17 @@ static int cert_der_read(struct cg_store *st, const char *serial, uint8_t **der,
  * transaction that issued it. */
 static int cert_by_serial(struct cg_store *st, struct cg_store_op *op) {
   sqlite3_stmt *s = st->stmt[S_CERT_BY_SERIAL];
-  if (bind_text(s, 1, op->serial) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, op->serial) != SQLITE_OK)
     return bind_failed(st, s, "serial");
   int rc = sqlite3_step(s);
   int err = 0;
   if (rc == SQLITE_ROW) {
     const char *status = (const char *)sqlite3_column_text(s, 1);
-    err = column_blob_dup(s, 0, &op->serial_der, &op->serial_der_len);
+    err = cg_store_sql_column_blob_dup(s, 0, &op->serial_der, &op->serial_der_len);
     if (err == 0) {
       op->serial_found = true;
       op->serial_revoked = status == NULL || strcmp(status, "revoked") == 0;
-      if (column_text(s, 2, op->serial_auth_ref, sizeof op->serial_auth_ref) != 0)
+      if (cg_store_sql_column_text(s, 2, op->serial_auth_ref, sizeof op->serial_auth_ref) != 0)
         op->serial_auth_ref[0] = 0;
     }
   } else if (rc != SQLITE_DONE) {
@@ -418,7 +363,7 @@ static int cert_by_serial(struct cg_store *st, struct cg_store_op *op) {
 static int revocations_read(struct cg_store *st, struct cg_store_op *op) {
   sqlite3_stmt *s = st->stmt[S_REVOCATIONS_BY_ISSUER];
   size_t cap = 0;
-  if (bind_text(s, 1, op->revoked_issuer) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, op->revoked_issuer) != SQLITE_OK)
     return bind_failed(st, s, "issuer");
   int rc, err = 0;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -434,12 +379,13 @@ static int revocations_read(struct cg_store *st, struct cg_store_op *op) {
     }
     struct cmp_revocation_record *r = &op->revoked[op->n_revoked];
     memset(r, 0, sizeof *r);
-    if (column_text(s, 0, r->serial, sizeof r->serial) != 0 || column_time(s, 2, &r->revoked_at)) {
+    if (cg_store_sql_column_text(s, 0, r->serial, sizeof r->serial) != 0 ||
+        cg_store_sql_column_time(s, 2, &r->revoked_at)) {
       cg_error("store: revocation row does not fit the record (corrupt or foreign)");
       err = CG_ESTORE;
       break;
     }
-    r->reason = sqlite3_column_type(s, 1) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 1);
+    r->reason = (int)cg_store_sql_column_int_or(s, 1, -1);
     op->n_revoked++;
   }
   if (err == 0 && rc != SQLITE_DONE)
@@ -457,7 +403,7 @@ static int secret_note(struct cg_store *st, const struct cmp_secret_note *n, con
   int err;
   if (n->used) {
     s = st->stmt[S_SECRET_USED];
-    if (bind_text(s, 1, n->reference) != SQLITE_OK)
+    if (cg_store_sql_bind_text(s, 1, n->reference) != SQLITE_OK)
       return bind_failed(st, s, "reference");
     if ((err = step_done(st, S_SECRET_USED, "counting a secret's use")) != 0)
       return err;
@@ -467,8 +413,8 @@ static int secret_note(struct cg_store *st, const struct cmp_secret_note *n, con
     return 0;
   }
   s = st->stmt[S_SECRET_FAILED];
-  int b = bind_text(s, 1, n->reference) | sqlite3_bind_int64(s, 2, n->lock_after) |
-          bind_time(s, 3, n->lock_until) | bind_time(s, 4, n->at);
+  int b = cg_store_sql_bind_text(s, 1, n->reference) | sqlite3_bind_int64(s, 2, n->lock_after) |
+          cg_store_sql_bind_time(s, 3, n->lock_until) | cg_store_sql_bind_time(s, 4, n->at);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "secret failure");
   if ((err = step_done(st, S_SECRET_FAILED, "counting a failed MAC")) != 0)
@@ -482,10 +428,10 @@ static int secret_note(struct cg_store *st, const struct cmp_secret_note *n, con
 static int event(struct cg_store *st, int64_t at, const char *txid, const char *kind,
                  const char *detail) {
   sqlite3_stmt *s = st->stmt[S_EVENT_INSERT];
-  int b = bind_time(s, 1, at) |
-          (txid != NULL ? bind_text_or_null(s, 2, txid) : sqlite3_bind_null(s, 2)) |
-          bind_text(s, 3, kind) |
-          (detail != NULL ? bind_text_or_null(s, 4, detail) : sqlite3_bind_null(s, 4));
+  int b = cg_store_sql_bind_time(s, 1, at) |
+          (txid != NULL ? cg_store_sql_bind_text_or_null(s, 2, txid) : sqlite3_bind_null(s, 2)) |
+          cg_store_sql_bind_text(s, 3, kind) |
+          (detail != NULL ? cg_store_sql_bind_text_or_null(s, 4, detail) : sqlite3_bind_null(s, 4));
   if (b != SQLITE_OK)
     return bind_failed(st, s, "event");
   return step_done(st, S_EVENT_INSERT, "recording an event");
@@ -504,14 +450,14 @@ static int state_event(struct cg_store *st, const struct cmp_txn_record *r) {
  * CG_ECERT_REVOKED when it is revoked already, CG_ENOT_FOUND when unknown. */
 static int apply_revocation(struct cg_store *st, const struct cmp_revocation_record *r, const char *txid) {
   sqlite3_stmt *s = st->stmt[S_CERT_REVOKE];
-  if (bind_text(s, 1, r->serial) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, r->serial) != SQLITE_OK)
     return bind_failed(st, s, "serial");
   int err = step_done(st, S_CERT_REVOKE, "revoking a certificate");
   if (err != 0)
     return err;
   if (sqlite3_changes(st->db) == 0) {
     s = st->stmt[S_CERT_STATUS];
-    if (bind_text(s, 1, r->serial) != SQLITE_OK)
+    if (cg_store_sql_bind_text(s, 1, r->serial) != SQLITE_OK)
       return bind_failed(st, s, "serial");
     int rc = sqlite3_step(s);
     err = rc == SQLITE_ROW    ? CG_ECERT_REVOKED
@@ -521,9 +467,9 @@ static int apply_revocation(struct cg_store *st, const struct cmp_revocation_rec
     return err;
   }
   s = st->stmt[S_REVOCATION_INSERT];
-  int b = bind_text(s, 1, r->serial) |
+  int b = cg_store_sql_bind_text(s, 1, r->serial) |
           (r->reason < 0 ? sqlite3_bind_null(s, 2) : sqlite3_bind_int(s, 2, r->reason)) |
-          bind_time(s, 3, r->revoked_at) | bind_text_or_null(s, 4, txid);
+          cg_store_sql_bind_time(s, 3, r->revoked_at) | cg_store_sql_bind_text_or_null(s, 4, txid);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "revocation");
   return step_done(st, S_REVOCATION_INSERT, "recording a revocation");
@@ -534,8 +480,8 @@ static int apply_revocation(struct cg_store *st, const struct cmp_revocation_rec
 static int count_waiting(struct cg_store *st, const struct cmp_txn_record *r, bool by_ref,
                          int64_t *n) {
   sqlite3_stmt *s = st->stmt[by_ref ? S_COUNT_WAITING_REF : S_COUNT_WAITING];
-  if (bind_text(s, 1, r->profile) != SQLITE_OK ||
-      (by_ref && bind_text(s, 2, r->auth_ref) != SQLITE_OK))
+  if (cg_store_sql_bind_text(s, 1, r->profile) != SQLITE_OK ||
+      (by_ref && cg_store_sql_bind_text(s, 2, r->auth_ref) != SQLITE_OK))
     return bind_failed(st, s, "waiting count");
   int rc = sqlite3_step(s), err = 0;
   if (rc == SQLITE_ROW)
@@ -593,7 +539,8 @@ static int bind_ca_state(sqlite3_stmt *s, int i_state, int i_at, const struct cm
   return (r->ca_state_len > 0
               ? sqlite3_bind_blob(s, i_state, r->ca_state, (int)r->ca_state_len, SQLITE_STATIC)
               : sqlite3_bind_null(s, i_state)) |
-         (r->ca_check_at > 0 ? bind_time(s, i_at, r->ca_check_at) : sqlite3_bind_null(s, i_at));
+         (r->ca_check_at > 0 ? cg_store_sql_bind_time(s, i_at, r->ca_check_at)
+                             : sqlite3_bind_null(s, i_at));
 }
 
 /* A waiting transaction gets its polling reference here (written back into r). */
@@ -606,18 +553,20 @@ static int txn_insert(struct cg_store *st, struct cmp_txn_record *r,
     if (err != 0)
       return err;
   }
-  int b = bind_text(s, 1, r->txid) | bind_text(s, 2, r->profile) |
-          bind_text_or_null(s, 3, r->auth_ref) | bind_text(s, 4, r->req_type) |
-          bind_text(s, 5, cmp_txn_state_name(r->state)) |
-          (r->failinfo < 0 ? sqlite3_bind_null(s, 6) : sqlite3_bind_int(s, 6, r->failinfo)) |
-          sqlite3_bind_int64(s, 7, r->cert_req_id) | bind_text_or_null(s, 8, r->sender_nonce) |
-          bind_text_or_null(s, 9, r->cert_serial) | bind_time(s, 10, r->created_at) |
-          bind_time(s, 11, r->updated_at) |
-          (request_der != NULL
-               ? sqlite3_bind_blob(s, 12, request_der, (int)request_len, SQLITE_STATIC)
-               : sqlite3_bind_null(s, 12)) |
-          (r->poll_ref != 0 ? sqlite3_bind_int64(s, 13, r->poll_ref) : sqlite3_bind_null(s, 13)) |
-          bind_ca_state(s, 14, 15, r);
+  int b =
+      cg_store_sql_bind_text(s, 1, r->txid) | cg_store_sql_bind_text(s, 2, r->profile) |
+      cg_store_sql_bind_text_or_null(s, 3, r->auth_ref) |
+      cg_store_sql_bind_text(s, 4, r->req_type) |
+      cg_store_sql_bind_text(s, 5, cmp_txn_state_name(r->state)) |
+      (r->failinfo < 0 ? sqlite3_bind_null(s, 6) : sqlite3_bind_int(s, 6, r->failinfo)) |
+      sqlite3_bind_int64(s, 7, r->cert_req_id) |
+      cg_store_sql_bind_text_or_null(s, 8, r->sender_nonce) |
+      cg_store_sql_bind_text_or_null(s, 9, r->cert_serial) |
+      cg_store_sql_bind_time(s, 10, r->created_at) | cg_store_sql_bind_time(s, 11, r->updated_at) |
+      (request_der != NULL ? sqlite3_bind_blob(s, 12, request_der, (int)request_len, SQLITE_STATIC)
+                           : sqlite3_bind_null(s, 12)) |
+      (r->poll_ref != 0 ? sqlite3_bind_int64(s, 13, r->poll_ref) : sqlite3_bind_null(s, 13)) |
+      bind_ca_state(s, 14, 15, r);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "transaction");
   return step_done(st, S_TXN_INSERT, "inserting transaction");
@@ -631,12 +580,15 @@ static int cert_insert(struct cg_store *st, const struct cmp_cert_record *c,
                        const struct cmp_txn_record *t) {
   sqlite3_stmt *s = st->stmt[S_CERT_INSERT];
   const char *status = t->state == CMP_TXN_CONFIRMED ? "valid" : "unconfirmed";
-  int b = bind_text(s, 1, c->serial) | bind_text(s, 2, c->subject) | bind_text(s, 3, c->issuer) |
-          bind_time(s, 4, c->not_before) | bind_time(s, 5, c->not_after) |
-          sqlite3_bind_blob(s, 6, c->der, (int)c->der_len, SQLITE_STATIC) |
-          bind_text_or_null(s, 7, c->txid) | bind_text_or_null(s, 8, c->profile) |
-          bind_time(s, 9, t->updated_at) | bind_text_or_null(s, 10, c->sans) |
-          bind_text_or_null(s, 11, c->key_type) | bind_text(s, 12, status);
+  int b =
+      cg_store_sql_bind_text(s, 1, c->serial) | cg_store_sql_bind_text(s, 2, c->subject) |
+      cg_store_sql_bind_text(s, 3, c->issuer) | cg_store_sql_bind_time(s, 4, c->not_before) |
+      cg_store_sql_bind_time(s, 5, c->not_after) |
+      sqlite3_bind_blob(s, 6, c->der, (int)c->der_len, SQLITE_STATIC) |
+      cg_store_sql_bind_text_or_null(s, 7, c->txid) |
+      cg_store_sql_bind_text_or_null(s, 8, c->profile) |
+      cg_store_sql_bind_time(s, 9, t->updated_at) | cg_store_sql_bind_text_or_null(s, 10, c->sans) |
+      cg_store_sql_bind_text_or_null(s, 11, c->key_type) | cg_store_sql_bind_text(s, 12, status);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "certificate");
   return step_done(st, S_CERT_INSERT, "inserting certificate");
@@ -644,7 +596,7 @@ static int cert_insert(struct cg_store *st, const struct cmp_cert_record *c,
 
 static int cert_confirmed(struct cg_store *st, const char *txid) {
   sqlite3_stmt *s = st->stmt[S_CERT_CONFIRM];
-  if (bind_text(s, 1, txid) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, txid) != SQLITE_OK)
     return bind_failed(st, s, "txid");
   return step_done(st, S_CERT_CONFIRM, "confirming a certificate");
 }
@@ -653,16 +605,18 @@ static int txn_update(struct cg_store *st, const struct cmp_txn_record *r) {
   bool refresh = r->state == r->prev_state;
   int which = refresh ? S_TXN_REFRESH : S_TXN_UPDATE;
   sqlite3_stmt *s = st->stmt[which];
-  int b = refresh
-              ? bind_text_or_null(s, 1, r->sender_nonce) | bind_time(s, 2, r->updated_at) |
-                    bind_text(s, 3, r->txid) | bind_ca_state(s, 4, 5, r)
-              : bind_text(s, 1, cmp_txn_state_name(r->state)) |
-                    (r->failinfo < 0 ? sqlite3_bind_null(s, 2)
-                                     : sqlite3_bind_int(s, 2, r->failinfo)) |
-                    bind_text_or_null(s, 3, r->sender_nonce) | bind_time(s, 4, r->updated_at) |
-                    bind_text_or_null(s, 5, r->cert_serial) | bind_text(s, 6, r->txid) |
-                    bind_text(s, 7, cmp_txn_state_name(r->prev_state)) |
-                    bind_ca_state(s, 8, 9, r);
+  int b = refresh ? cg_store_sql_bind_text_or_null(s, 1, r->sender_nonce) |
+                        cg_store_sql_bind_time(s, 2, r->updated_at) |
+                        cg_store_sql_bind_text(s, 3, r->txid) | bind_ca_state(s, 4, 5, r)
+                  : cg_store_sql_bind_text(s, 1, cmp_txn_state_name(r->state)) |
+                        (r->failinfo < 0 ? sqlite3_bind_null(s, 2)
+                                         : sqlite3_bind_int(s, 2, r->failinfo)) |
+                        cg_store_sql_bind_text_or_null(s, 3, r->sender_nonce) |
+                        cg_store_sql_bind_time(s, 4, r->updated_at) |
+                        cg_store_sql_bind_text_or_null(s, 5, r->cert_serial) |
+                        cg_store_sql_bind_text(s, 6, r->txid) |
+                        cg_store_sql_bind_text(s, 7, cmp_txn_state_name(r->prev_state)) |
+                        bind_ca_state(s, 8, 9, r);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "transaction update");
   int err = step_done(st, which, "updating transaction");
@@ -671,7 +625,7 @@ static int txn_update(struct cg_store *st, const struct cmp_txn_record *r) {
 
   /* Nothing changed: either there is no such row or it is in another state. */
   s = st->stmt[S_TXN_STATE];
-  if (bind_text(s, 1, r->txid) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, r->txid) != SQLITE_OK)
     return bind_failed(st, s, "txid");
   int rc = sqlite3_step(s);
   err = rc == SQLITE_ROW    ? CG_ESTATE
@@ -732,8 +686,10 @@ static int op_expire(struct cg_store *st, struct cg_store_op *op) {
     return CG_EINVAL;
   for (size_t i = 0; i < 2; i++) {
     sqlite3_stmt *s = st->stmt[ids[i]];
-    int b = bind_text(s, 1, op->expire_profile) | bind_time(s, 2, op->expire_pending_before) |
-            bind_time(s, 3, op->expire_issued_before) | bind_time(s, 4, op->expire_now);
+    int b = cg_store_sql_bind_text(s, 1, op->expire_profile) |
+            cg_store_sql_bind_time(s, 2, op->expire_pending_before) |
+            cg_store_sql_bind_time(s, 3, op->expire_issued_before) |
+            cg_store_sql_bind_time(s, 4, op->expire_now);
     if (b != SQLITE_OK)
       return bind_failed(st, s, "expiry");
     int err = step_done(st, ids[i], "expiring transactions");
@@ -755,14 +711,14 @@ static int op_txn_with_request(struct cg_store *st, struct cg_store_op *op) {
   op->request_der_len = 0;
   if (by_ref && sqlite3_bind_int64(s, 1, op->txn.poll_ref) != SQLITE_OK)
     return bind_failed(st, s, "poll_ref");
-  if (!by_ref && bind_time(s, 1, op->now) != SQLITE_OK)
+  if (!by_ref && cg_store_sql_bind_time(s, 1, op->now) != SQLITE_OK)
     return bind_failed(st, s, "now");
   int rc = sqlite3_step(s), err = 0;
   if (rc == SQLITE_ROW) {
-    if (column_text(s, 0, txid, sizeof txid) != 0)
+    if (cg_store_sql_column_text(s, 0, txid, sizeof txid) != 0)
       err = CG_ESTORE;
     else
-      err = column_blob_dup(s, 1, &op->request_out, &op->request_der_len);
+      err = cg_store_sql_column_blob_dup(s, 1, &op->request_out, &op->request_der_len);
   } else if (rc != SQLITE_DONE) {
     err = step_error(st, rc, "reading a waiting transaction");
   }
@@ -1050,18 +1006,20 @@ int cg_store_secret_insert(struct cg_store *st, const struct cmp_secret_record *
   sqlite3_stmt *s = st->stmt[S_SECRET_INSERT];
   /* The record says only whether the secret is revoked; a revoked secret
    * inserted as such is revoked from now on. */
-  int b = bind_text(s, 1, rec->reference) | bind_text(s, 2, rec->profile) |
-          sqlite3_bind_blob(s, 3, rec->enc, (int)rec->enc_len, SQLITE_STATIC) |
-          bind_time(s, 4, rec->created_at) |
-          (rec->expires_at != 0 ? bind_time(s, 5, rec->expires_at) : sqlite3_bind_null(s, 5)) |
-          (rec->revoked ? bind_time(s, 6, (int64_t)time(NULL)) : sqlite3_bind_null(s, 6)) |
-          (rec->challenge_enc_len > 0
-               ? sqlite3_bind_blob(s, 7, rec->challenge_enc, (int)rec->challenge_enc_len,
-                                   SQLITE_STATIC)
-               : sqlite3_bind_null(s, 7)) |
-          (rec->max_uses > 0 ? sqlite3_bind_int64(s, 8, rec->max_uses) : sqlite3_bind_null(s, 8)) |
-          bind_text_or_null(s, 9, rec->note) | bind_text_or_null(s, 10, rec->subject) |
-          bind_text_or_null(s, 11, rec->sans);
+  int b =
+      cg_store_sql_bind_text(s, 1, rec->reference) | cg_store_sql_bind_text(s, 2, rec->profile) |
+      sqlite3_bind_blob(s, 3, rec->enc, (int)rec->enc_len, SQLITE_STATIC) |
+      cg_store_sql_bind_time(s, 4, rec->created_at) |
+      (rec->expires_at != 0 ? cg_store_sql_bind_time(s, 5, rec->expires_at)
+                            : sqlite3_bind_null(s, 5)) |
+      (rec->revoked ? cg_store_sql_bind_time(s, 6, (int64_t)time(NULL)) : sqlite3_bind_null(s, 6)) |
+      (rec->challenge_enc_len > 0
+           ? sqlite3_bind_blob(s, 7, rec->challenge_enc, (int)rec->challenge_enc_len, SQLITE_STATIC)
+           : sqlite3_bind_null(s, 7)) |
+      (rec->max_uses > 0 ? sqlite3_bind_int64(s, 8, rec->max_uses) : sqlite3_bind_null(s, 8)) |
+      cg_store_sql_bind_text_or_null(s, 9, rec->note) |
+      cg_store_sql_bind_text_or_null(s, 10, rec->subject) |
+      cg_store_sql_bind_text_or_null(s, 11, rec->sans);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "secret");
   return step_done(st, S_SECRET_INSERT, "inserting secret");
@@ -1135,7 +1093,7 @@ int cg_store_secret_any(struct cg_store *st, char reference[CMP_MAX_REF + 1],
   if (rc == SQLITE_ROW) {
     size_t n = (size_t)sqlite3_column_bytes(s, 1);
     if (sqlite3_column_type(s, 0) == SQLITE_NULL ||
-        column_text(s, 0, reference, CMP_MAX_REF + 1) != 0 || n > cap) {
+        cg_store_sql_column_text(s, 0, reference, CMP_MAX_REF + 1) != 0 || n > cap) {
       err = CG_ESPACE;
     } else {
       memcpy(enc, sqlite3_column_blob(s, 1), n);
