@@ -5,7 +5,8 @@
  * one-way function and PBKDF2; constant-time comparison; AES-256-GCM; keys
  * (a tagged union of the four wolfCrypt key types, read from SPKI, whose key
  * is first checked against the bounds of crypto.h, and from private key DER,
- * generated, written back as SPKI and PKCS#8); signatures; PEM; and PKCS#12.
+ * both first read with core/der.h and the OIDs of core/oid.h, generated,
+ * written back as SPKI and PKCS#8); signatures; PEM; and PKCS#12.
  * Every wolfCrypt call is mapped to a CG_E* code at the call site.
  *
  * Threads: the DRBG (and wolfCrypt's ECC point cache) are per thread and
@@ -39,7 +40,9 @@
 #include <string.h>
 
 #include "core/crypto.h"
+#include "core/der.h"
 #include "core/err.h"
+#include "core/oid.h"
 
 /* Largest RSA signature / modulus we handle (RSA_MAX_SIZE bits of this build). */
 #define RSA_MAX_BYTES 512
@@ -400,79 +403,30 @@ struct key_use {
   union wc_key *copy; /* malloc'ed when the key's own object was busy */
 };
 
-/* Algorithm and curve OIDs (contents octets only): RFC 5480, RFC 8017,
- * RFC 8410. */
-static const uint8_t OID_EC_PUBLIC_KEY[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
-static const uint8_t OID_RSA_ENCRYPTION[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
-static const uint8_t OID_ED25519[] = {0x2b, 0x65, 0x70};
-static const uint8_t OID_ED448[] = {0x2b, 0x65, 0x71};
-static const uint8_t OID_P256[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-static const uint8_t OID_P384[] = {0x2b, 0x81, 0x04, 0x00, 0x22};
-static const uint8_t OID_P521[] = {0x2b, 0x81, 0x04, 0x00, 0x23};
-
-/* Reads one element (low tag number, definite length) at *p; narrows *val and
- * *len to its contents and moves *p past it.  Only used to find the algorithm
- * of a key, to check that the input holds exactly one element and to measure
- * an RSA public key before wolfCrypt sees it; wolfCrypt does the real
- * parsing. */
-static int tlv_next(const uint8_t **p, const uint8_t *end, unsigned *tag, const uint8_t **val,
-                    size_t *len) {
-  const uint8_t *q = *p;
-  size_t l;
-  if (end - q < 2)
-    return CG_EDER;
-  *tag = *q++;
-  if ((*tag & 0x1f) == 0x1f)
-    return CG_EDER;
-  l = *q++;
-  if (l & 0x80) {
-    unsigned n = l & 0x7f;
-    if (n == 0 || n > 4 || (size_t)(end - q) < n)
-      return CG_EDER;
-    l = 0;
-    while (n--)
-      l = (l << 8) | *q++;
-    if (l < 0x80)
-      return CG_EDER;
-  }
-  if ((size_t)(end - q) < l)
-    return CG_EDER;
-  *val = q;
-  *len = l;
-  *p = q + l;
-  return 0;
-}
-
+/* The algorithm of a key, and what wolfCrypt must not see first, are read
+ * with the DER reader of core/der.h; wolfCrypt does the rest of the parsing.
+ *
+ * AlgorithmIdentifier ::= SEQUENCE { algorithm OBJECT IDENTIFIER,
+ *                                    parameters ANY DEFINED BY algorithm OPTIONAL }
+ * (RFC 5280 §4.1.1.2). */
 struct algid {
-  const uint8_t *oid;
-  size_t oid_len;
-  unsigned param_tag; /* 0 when absent */
-  const uint8_t *param;
-  size_t param_len;
+  struct der_view oid; /* contents */
+  bool has_param;
+  struct der_tlv param;
 };
 
-/* AlgorithmIdentifier ::= SEQUENCE { algorithm OID, parameters ANY OPTIONAL } */
-static int read_algid(const uint8_t **p, const uint8_t *end, struct algid *a) {
-  const uint8_t *seq, *q, *qend;
-  size_t seq_len;
-  unsigned tag;
-  if (tlv_next(p, end, &tag, &seq, &seq_len) != 0 || tag != 0x30)
-    return CG_EDER;
-  q = seq;
-  qend = seq + seq_len;
-  if (tlv_next(&q, qend, &tag, &a->oid, &a->oid_len) != 0 || tag != 0x06)
-    return CG_EDER;
-  a->param_tag = 0;
-  a->param = NULL;
-  a->param_len = 0;
-  if (q < qend && tlv_next(&q, qend, &a->param_tag, &a->param, &a->param_len) != 0)
-    return CG_EDER;
-  return q == qend ? 0 : CG_EDER;
+static void read_algid(struct der_reader *r, struct algid *a) {
+  struct der_reader seq;
+  struct der_tlv oid;
+  der_enter(r, DER_SEQUENCE, &seq);
+  der_expect(&seq, DER_OID, &oid);
+  a->oid = oid.val;
+  a->has_param = !der_at_end(&seq) && der_next(&seq, &a->param) == 0;
+  der_leave(r, &seq);
 }
 
-static bool oid_is(const uint8_t *oid, size_t len, const uint8_t *want, size_t want_len) {
-  return len == want_len && memcmp(oid, want, len) == 0;
-}
+/* Whether v holds the contents of the known OID id (core/oid.h). */
+static bool oid_is(struct der_view v, enum cg_oid_id id) { return der_view_eq(v, cg_oid(id)); }
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -495,46 +449,43 @@ static const char WHY_RSA_EXPONENT[] =
  * CG_EBAD_KEY for an EC key on a curve other than P-256/384/521 or with
  * explicit parameters (RFC 5480 §2.1.1: namedCurve only). */
 static int algid_key_type(const struct algid *a, enum cg_key_type *type, const char **why) {
-  if (oid_is(a->oid, a->oid_len, OID_EC_PUBLIC_KEY, sizeof OID_EC_PUBLIC_KEY)) {
-    if (a->param_tag == 0x06 && (oid_is(a->param, a->param_len, OID_P256, sizeof OID_P256) ||
-                                 oid_is(a->param, a->param_len, OID_P384, sizeof OID_P384) ||
-                                 oid_is(a->param, a->param_len, OID_P521, sizeof OID_P521))) {
+  if (oid_is(a->oid, CG_OID_EC_PUBLIC_KEY)) {
+    if (a->has_param && a->param.tag == DER_OID &&
+        (oid_is(a->param.val, CG_OID_P256) || oid_is(a->param.val, CG_OID_P384) ||
+         oid_is(a->param.val, CG_OID_P521))) {
       *type = CG_KEY_EC;
       return 0;
     }
     *why = WHY_CURVE;
     return CG_EBAD_KEY;
   }
-  if (oid_is(a->oid, a->oid_len, OID_RSA_ENCRYPTION, sizeof OID_RSA_ENCRYPTION))
+  if (oid_is(a->oid, CG_OID_RSA_ENCRYPTION))
     *type = CG_KEY_RSA;
-  else if (oid_is(a->oid, a->oid_len, OID_ED25519, sizeof OID_ED25519) && a->param_tag == 0)
+  else if (oid_is(a->oid, CG_OID_ED25519) && !a->has_param)
     *type = CG_KEY_ED25519;
-  else if (oid_is(a->oid, a->oid_len, OID_ED448, sizeof OID_ED448) && a->param_tag == 0)
+  else if (oid_is(a->oid, CG_OID_ED448) && !a->has_param)
     *type = CG_KEY_ED448;
   else
     return CG_EBAD_ALG;
   return 0;
 }
 
-/* Reads a DER INTEGER at *p; *mag and *len get its magnitude without the
- * sign octet.  0, CG_EDER (not a minimal INTEGER) or CG_EBAD_KEY (negative:
- * no RSA modulus or exponent is). */
-static int read_magnitude(const uint8_t **p, const uint8_t *end, const uint8_t **mag, size_t *len) {
-  unsigned tag;
-  const uint8_t *v;
-  size_t n;
-  if (tlv_next(p, end, &tag, &v, &n) != 0 || tag != 0x02 || n == 0)
+/* Reads a DER INTEGER from r; *mag gets its magnitude without the sign
+ * octet.  0, CG_EBAD_KEY (negative: no RSA modulus or exponent is) or CG_EDER
+ * (no INTEGER, or not a minimal one). */
+static int read_magnitude(struct der_reader *r, struct der_view *mag) {
+  struct der_tlv t;
+  if (der_expect(r, DER_INTEGER, &t) != 0)
     return CG_EDER;
-  if (n > 1 && v[0] == 0x00 && !(v[1] & 0x80))
-    return CG_EDER; /* X.690 §8.3.2: no leading zero octet beyond the sign */
-  if (v[0] & 0x80)
+  if (t.val.len > 0 && (t.val.p[0] & 0x80))
     return CG_EBAD_KEY;
-  if (v[0] == 0x00) {
-    v++;
-    n--;
+  if (der_check_integer(t.val) != 0)
+    return CG_EDER; /* X.690 §8.3: empty, or a leading zero octet beyond the sign */
+  *mag = t.val;
+  if (mag->p[0] == 0x00) {
+    mag->p++;
+    mag->len--;
   }
-  *mag = v;
-  *len = n;
   return 0;
 }
 
@@ -553,38 +504,36 @@ static size_t bit_length(const uint8_t *mag, size_t len) {
  *   RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
  * (RFC 8017 §A.1.1).  Only octets are looked at: wolfCrypt has not seen the
  * key yet.  0, CG_EDER or CG_EBAD_KEY with *why. */
-static int rsa_public_check(const uint8_t *bits, size_t bits_len, const char **why) {
-  const uint8_t *p, *end = bits + bits_len, *seq, *n, *e;
-  size_t seq_len, n_len, e_len, n_bits;
-  unsigned tag;
+static int rsa_public_check(struct der_view bits, const char **why) {
+  struct der_reader top, seq;
+  struct der_view n, e;
+  size_t n_bits;
   int rc;
-  if (bits_len < 1 || bits[0] != 0)
+  if (bits.len < 1 || bits.p[0] != 0)
     return CG_EDER;
-  p = bits + 1;
-  if (tlv_next(&p, end, &tag, &seq, &seq_len) != 0 || tag != 0x30 || p != end)
+  der_reader_init(&top, bits.p + 1, bits.len - 1);
+  if (der_enter(&top, DER_SEQUENCE, &seq) != 0 || !der_at_end(&top))
     return CG_EDER;
-  p = seq;
-  end = seq + seq_len;
   *why = WHY_RSA_SIZE;
-  if ((rc = read_magnitude(&p, end, &n, &n_len)) != 0)
+  if ((rc = read_magnitude(&seq, &n)) != 0)
     return rc;
   *why = WHY_RSA_EXPONENT;
-  if ((rc = read_magnitude(&p, end, &e, &e_len)) != 0)
+  if ((rc = read_magnitude(&seq, &e)) != 0)
     return rc;
-  if (p != end)
+  if (der_leave(&top, &seq) != 0)
     return CG_EDER;
-  n_bits = bit_length(n, n_len);
+  n_bits = bit_length(n.p, n.len);
   if (n_bits < CG_RSA_MIN_BITS || n_bits > CG_RSA_MAX_BITS || n_bits % 8 != 0) {
     *why = WHY_RSA_SIZE;
     return CG_EBAD_KEY;
   }
-  if (!(n[n_len - 1] & 1)) {
+  if (!(n.p[n.len - 1] & 1)) {
     *why = WHY_RSA_ODD;
     return CG_EBAD_KEY;
   }
   /* An exponent of 1 would make any "signature" verify: s^1 = s. */
-  if (bit_length(e, e_len) > CG_RSA_MAX_EXPONENT_BITS || !(e[e_len - 1] & 1) ||
-      (e_len == 1 && e[0] < 3))
+  if (bit_length(e.p, e.len) > CG_RSA_MAX_EXPONENT_BITS || !(e.p[e.len - 1] & 1) ||
+      (e.len == 1 && e.p[0] < 3))
     return CG_EBAD_KEY;
   return 0;
 }
@@ -592,24 +541,22 @@ static int rsa_public_check(const uint8_t *bits, size_t bits_len, const char **w
 /* Reads a SubjectPublicKeyInfo and checks its key against the bounds;
  * *type gets the key type.  The errors of cg_key_check_spki(). */
 static int spki_check(const uint8_t *spki, size_t len, enum cg_key_type *type, const char **why) {
-  const uint8_t *p = spki, *end = spki + len, *seq, *q, *bits;
-  size_t seq_len, bits_len;
-  unsigned tag;
+  struct der_reader top, seq;
   struct algid alg;
+  struct der_tlv bits;
   int rc;
   /* RFC 5280 §4.1:
    * SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier,
    *                                     subjectPublicKey BIT STRING } */
-  if (tlv_next(&p, end, &tag, &seq, &seq_len) != 0 || tag != 0x30 || p != end)
-    return CG_EDER;
-  q = seq;
-  if (read_algid(&q, seq + seq_len, &alg) != 0)
-    return CG_EDER;
-  if (tlv_next(&q, seq + seq_len, &tag, &bits, &bits_len) != 0 || tag != 0x03 || q != seq + seq_len)
+  der_reader_init(&top, spki, len);
+  der_enter(&top, DER_SEQUENCE, &seq);
+  read_algid(&seq, &alg);
+  der_expect(&seq, DER_BIT_STRING, &bits);
+  if (der_leave(&top, &seq) != 0 || !der_at_end(&top))
     return CG_EDER;
   if ((rc = algid_key_type(&alg, type, why)) != 0)
     return rc;
-  return *type == CG_KEY_RSA ? rsa_public_check(bits, bits_len, why) : 0;
+  return *type == CG_KEY_RSA ? rsa_public_check(bits.val, why) : 0;
 }
 
 static bool ec_curve_supported(const ecc_key *k) {
@@ -881,40 +828,35 @@ int cg_key_from_spki(const uint8_t *spki, size_t len, struct cg_key **out) {
 }
 
 int cg_key_from_private_der(const uint8_t *der, size_t len, struct cg_key **out) {
-  const uint8_t *p = der, *end, *seq, *q, *val;
-  size_t seq_len, val_len;
-  unsigned tag;
+  struct der_reader top, seq;
+  struct algid alg;
   enum cg_key_type type;
 
   if (!der || !out || len > UINT32_MAX)
     return CG_EINVAL;
   *out = NULL;
-  end = der + len;
-  if (tlv_next(&p, end, &tag, &seq, &seq_len) != 0 || tag != 0x30 || p != end)
-    return CG_EDER;
-  q = seq;
-  if (tlv_next(&q, seq + seq_len, &tag, &val, &val_len) != 0 || tag != 0x02)
+  der_reader_init(&top, der, len);
+  if (der_enter(&top, DER_SEQUENCE, &seq) != 0 || !der_at_end(&top) ||
+      der_expect(&seq, DER_INTEGER, NULL) != 0)
     return CG_EDER;
   /* The element after the version tells the three forms apart:
    * PKCS#8 (RFC 5958) has an AlgorithmIdentifier, SEC1 ECPrivateKey
    * (RFC 5915) an OCTET STRING, PKCS#1 RSAPrivateKey (RFC 8017) an INTEGER. */
-  if (q >= seq + seq_len)
-    return CG_EDER;
-  switch (*q) {
-  case 0x30: {
-    struct algid alg;
+  switch (der_peek_tag(&seq)) {
+  case DER_SEQUENCE: {
     const char *why;
     int rc;
-    if (read_algid(&q, seq + seq_len, &alg) != 0)
+    read_algid(&seq, &alg);
+    if (seq.err != 0)
       return CG_EDER;
     if ((rc = algid_key_type(&alg, &type, &why)) != 0)
       return rc;
     break;
   }
-  case 0x04:
+  case DER_OCTET_STRING:
     type = CG_KEY_EC;
     break;
-  case 0x02:
+  case DER_INTEGER:
     type = CG_KEY_RSA;
     break;
   default:

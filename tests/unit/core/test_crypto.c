@@ -676,6 +676,58 @@ static void test_malformed_spki_is_rejected(void **state) {
   free(spki);
 }
 
+/* The two-octet long-form length at p, and written there. */
+static size_t get_len2(const uint8_t *p) { return (size_t)p[0] << 8 | p[1]; }
+static void put_len2(uint8_t *p, size_t n) {
+  p[0] = (uint8_t)(n >> 8);
+  p[1] = (uint8_t)n;
+}
+
+/* An rsaEncryption SPKI as tu_rsa_spki() writes it,
+ *   30 82 LL LL | 30 0d <OID> 05 00 | 03 82 LL LL 00 | 30 82 LL LL <n> <e>
+ * with the length at `at` (0: the SPKI's, 24: the RSAPublicKey's) written in
+ * one octet more than it needs, a leading zero (BER, not DER: X.690 §10.1),
+ * and the lengths around it grown to match.  Returns the new length. */
+static size_t ber_length_at(const uint8_t *in, size_t len, size_t at, uint8_t *out) {
+  assert_true(in[0] == 0x30 && in[1] == 0x82 && in[19] == 0x03 && in[20] == 0x82 &&
+              in[24] == 0x30 && in[25] == 0x82);
+  memcpy(out, in, at + 1);
+  out[at + 1] = 0x83;
+  out[at + 2] = 0x00;
+  memcpy(out + at + 3, in + at + 2, len - at - 2);
+  if (at == 24) {
+    put_len2(out + 2, get_len2(in + 2) + 1);
+    put_len2(out + 21, get_len2(in + 21) + 1);
+  }
+  return len + 1;
+}
+
+/* A key whose encoding is not DER is CG_EDER from cg_key_check_spki() as
+ * from cg_key_from_spki() (whose wolfCrypt refuses it too), for the
+ * SubjectPublicKeyInfo and for the RSAPublicKey inside its BIT STRING, and
+ * before its bounds are looked at: the check reads keys with core/der.h. */
+static void test_spki_not_in_der_is_refused_by_the_check_too(void **state) {
+  static const struct {
+    unsigned n_bits;
+    size_t at;
+  } cases[] = {{2048, 0}, {2048, 24}, {CG_RSA_MIN_BITS - 8, 0}, {CG_RSA_MIN_BITS - 8, 24}};
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    uint8_t der[2200], ber[2201];
+    size_t len = tu_rsa_spki(cases[i].n_bits, false, 17, der, sizeof der);
+    size_t ber_len = ber_length_at(der, len, cases[i].at, ber);
+    const char *why = "unset";
+    struct cg_key *k = NULL;
+    assert_int_equal(cg_key_check_spki(ber, ber_len, &why), CG_EDER);
+    assert_null(why);
+    assert_int_equal(cg_key_from_spki(ber, ber_len, &k), CG_EDER);
+    assert_null(k);
+    /* The same key in DER: accepted, or refused for its size. */
+    int want = cases[i].n_bits < CG_RSA_MIN_BITS ? CG_EBAD_KEY : 0;
+    assert_int_equal(cg_key_check_spki(der, len, &why), want);
+  }
+}
+
 /* SEC1 ECPrivateKey and PKCS#1 RSAPrivateKey (openssl's "traditional"
  * forms) load as the same keys as their PKCS#8 versions. */
 static void test_traditional_private_keys_load(void **state) {
@@ -1052,6 +1104,7 @@ int main(void) {
       cmocka_unit_test(test_key_on_an_unsupported_curve_is_refused),
       cmocka_unit_test(test_rsa_keys_outside_the_bounds_are_refused),
       cmocka_unit_test(test_malformed_spki_is_rejected),
+      cmocka_unit_test(test_spki_not_in_der_is_refused_by_the_check_too),
       cmocka_unit_test(test_traditional_private_keys_load),
       cmocka_unit_test(test_pkcs8_export_reloads_as_same_key),
       cmocka_unit_test(test_pem_round_trip_with_64_column_lines),
