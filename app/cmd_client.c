@@ -526,7 +526,7 @@ static int load_inputs(struct client *cl) {
   }
   if (o->subject != NULL) {
     size_t len;
-    if (cert_name_from_text(o->subject, cl->subject, sizeof cl->subject, &len)) {
+    if (cg_cert_name_from_text(o->subject, cl->subject, sizeof cl->subject, &len)) {
       fprintf(stderr, "%s: --subject must look like /CN=name/O=org\n", prog);
       return EXIT_USAGE;
     }
@@ -561,13 +561,13 @@ static void write_genm_body(struct der_writer *w, const void *arg) {
       uint8_t names[1100];
       struct der_writer g;
       size_t names_len;
-      der_writer_init(&g, names, sizeof names);
-      size_t seq = der_begin(&g, DER_SEQUENCE);
-      size_t dn = der_begin(&g, DER_CTX_CONS(4));
-      der_put_raw(&g, ca.subject.p, ca.subject.len);
-      der_end(&g, dn);
-      der_end(&g, seq);
-      if (der_writer_finish(&g, &names_len)) {
+      cg_der_writer_init(&g, names, sizeof names);
+      size_t seq = cg_der_begin(&g, DER_SEQUENCE);
+      size_t dn = cg_der_begin(&g, DER_CTX_CONS(4));
+      cg_der_put_raw(&g, ca.subject.p, ca.subject.len);
+      cg_der_end(&g, dn);
+      cg_der_end(&g, seq);
+      if (cg_der_writer_finish(&g, &names_len)) {
         w->err = CG_ESPACE;
         return;
       }
@@ -632,9 +632,9 @@ static int build_request(struct client *cl, uint8_t *body, size_t *len,
   }
   default: {
     struct der_writer w;
-    der_writer_init(&w, body, MAX_BODY);
+    cg_der_writer_init(&w, body, MAX_BODY);
     write_genm_body(&w, cl);
-    err = der_writer_finish(&w, len);
+    err = cg_der_writer_finish(&w, len);
     break;
   }
   }
@@ -677,11 +677,11 @@ static void collect_chain(struct client *cl, const struct cmp_msg *m, struct der
   struct cg_x509 cur;
   if (cg_x509_parse(cert.p, cert.len, &cur))
     return;
-  while (cl->n_chain < MAX_CERTS && !der_view_eq(cur.issuer, cur.subject)) {
+  while (cl->n_chain < MAX_CERTS && !cg_der_view_eq(cur.issuer, cur.subject)) {
     size_t k = 0;
     struct cg_x509 cand;
     while (k < n && (cg_x509_parse(pool[k].p, pool[k].len, &cand) ||
-                     !der_view_eq(cand.subject, cur.issuer) || der_view_eq(pool[k], cur.raw)))
+                     !cg_der_view_eq(cand.subject, cur.issuer) || cg_der_view_eq(pool[k], cur.raw)))
       k++;
     if (k == n || (cl->chain[cl->n_chain] = malloc(pool[k].len)) == NULL)
       return;
@@ -761,8 +761,8 @@ static struct der_view genp_crl(const struct cmp_msg *m) {
       continue;
     struct der_reader r, seq;
     struct der_tlv t;
-    der_reader_view(&r, genp.itav[i].value);
-    if (der_enter(&r, DER_SEQUENCE, &seq) == 0 && der_expect(&seq, DER_SEQUENCE, &t) == 0)
+    cg_der_reader_view(&r, genp.itav[i].value);
+    if (cg_der_enter(&r, DER_SEQUENCE, &seq) == 0 && cg_der_expect(&seq, DER_SEQUENCE, &t) == 0)
       return t.raw;
   }
   return none;
@@ -778,10 +778,10 @@ static void genp_ca_certs(struct client *cl, const struct cmp_msg *m) {
       continue;
     struct der_reader r, seq;
     struct der_tlv t;
-    der_reader_view(&r, genp.itav[i].value);
-    if (der_enter(&r, DER_SEQUENCE, &seq))
+    cg_der_reader_view(&r, genp.itav[i].value);
+    if (cg_der_enter(&r, DER_SEQUENCE, &seq))
       continue;
-    while (cl->n_chain < MAX_CERTS && der_expect(&seq, DER_SEQUENCE, &t) == 0) {
+    while (cl->n_chain < MAX_CERTS && cg_der_expect(&seq, DER_SEQUENCE, &t) == 0) {
       if ((cl->chain[cl->n_chain] = malloc(t.raw.len)) == NULL)
         return;
       memcpy(cl->chain[cl->n_chain], t.raw.p, t.raw.len);

@@ -157,11 +157,11 @@ static int make_cert(struct cert_spec *s, const struct cg_key *subject_key,
   size_t spki_len;
   int err = cg_key_spki(subject_key, spki, sizeof spki, &spki_len);
   if (err == 0)
-    err = cert_random_serial(s);
+    err = cg_cert_random_serial(s);
   if (err)
     return err;
   s->spki = (struct der_view){spki, spki_len};
-  return cert_build(s, issuer_key, out, cap, len);
+  return cg_cert_build(s, issuer_key, out, cap, len);
 }
 
 /* The demo CA "O=org, CN=org CA" and RA "O=org, CN=org RA". */
@@ -175,8 +175,10 @@ static int make_pki(struct pki *p, const char *org) {
   int64_t now = (int64_t)time(NULL);
   int err;
   if ((err = cg_key_generate_ec(256, &p->ca_key)) || (err = cg_key_generate_ec(256, &p->ra_key)) ||
-      (err = cert_make_name(types, ca_values, 2, p->ca_name, sizeof p->ca_name, &p->ca_name_len)) ||
-      (err = cert_make_name(types, ra_values, 2, p->ra_name, sizeof p->ra_name, &p->ra_name_len)))
+      (err = cg_cert_make_name(types, ca_values, 2, p->ca_name, sizeof p->ca_name,
+                               &p->ca_name_len)) ||
+      (err =
+           cg_cert_make_name(types, ra_values, 2, p->ra_name, sizeof p->ra_name, &p->ra_name_len)))
     return err;
 
   struct cert_spec ca = {0};
@@ -184,7 +186,7 @@ static int make_pki(struct pki *p, const char *org) {
   uint8_t spki[1024];
   size_t spki_len;
   if ((err = cg_key_spki(p->ca_key, spki, sizeof spki, &spki_len)) ||
-      (err = cert_key_id((struct der_view){spki, spki_len}, ca_skid)))
+      (err = cg_cert_key_id((struct der_view){spki, spki_len}, ca_skid)))
     return err;
   ca.issuer = ca.subject = (struct der_view){p->ca_name, p->ca_name_len};
   ca.not_before = now - 3600; /* tolerate clients whose clock is a little behind */

@@ -115,7 +115,7 @@ static bool read_secret_file(const char *path, char *out, size_t cap) {
 static bool bound_subject(const char *arg, char *out, size_t cap) {
   uint8_t der[1024];
   size_t len;
-  return cert_name_from_text(arg, der, sizeof der, &len) == 0 &&
+  return cg_cert_name_from_text(arg, der, sizeof der, &len) == 0 &&
          cg_name_to_string((struct der_view){der, len}, out, cap) == 0 && out[0] != 0;
 }
 

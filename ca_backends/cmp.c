@@ -354,7 +354,7 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
   size_t rlen = 0;
   struct cg_x509 t0;
   if (recipient != NULL) {
-    if (cert_name_from_text(recipient, u->recipient, sizeof u->recipient, &rlen))
+    if (cg_cert_name_from_text(recipient, u->recipient, sizeof u->recipient, &rlen))
       return ca_settings_error(s, "recipient", "\"%s\" does not look like /CN=name/O=org",
                                recipient);
   } else if (cg_x509_parse(u->trusted[0].p, u->trusted[0].len, &t0) == 0 &&
@@ -435,11 +435,11 @@ static bool same_material(const struct material *a, const struct der_view *chain
   if (a->n_chain != n)
     return false;
   for (size_t i = 0; i < n; i++)
-    if (!der_view_eq(a->chain[i], chain[i]))
+    if (!cg_der_view_eq(a->chain[i], chain[i]))
       return false;
   for (int i = 0; i < 3; i++)
     if ((a->root_update[i].p == NULL) != (upd[i].p == NULL) ||
-        (upd[i].p != NULL && !der_view_eq(a->root_update[i], upd[i])))
+        (upd[i].p != NULL && !cg_der_view_eq(a->root_update[i], upd[i])))
       return false;
   return true;
 }
@@ -967,7 +967,7 @@ static void fetch(struct upstream *u, int stage) {
     return;
   uint8_t body[8192];
   struct der_writer w;
-  der_writer_init(&w, body, sizeof body);
+  cg_der_writer_init(&w, body, sizeof body);
   size_t m = cmp_genm_begin(&w);
   if (stage == 0) {
     cmp_write_itav(&w, cg_oid(CG_OID_IT_CA_CERTS), (struct der_view){NULL, 0});
@@ -978,7 +978,7 @@ static void fetch(struct upstream *u, int stage) {
   cmp_genm_end(&w, m);
   size_t len;
   struct job *j = calloc(1, sizeof *j);
-  if (j == NULL || der_writer_finish(&w, &len)) {
+  if (j == NULL || cg_der_writer_finish(&w, &len)) {
     free(j);
     return;
   }

@@ -71,7 +71,7 @@ static int local_init(void *state, uv_loop_t *loop, const struct ca_settings *s)
   uint8_t spki[2048];
   size_t spki_len;
   if (cg_key_spki(ca->key, spki, sizeof spki, &spki_len) ||
-      !der_view_is(ca->cert.spki, spki, spki_len))
+      !cg_der_view_is(ca->cert.spki, spki, spki_len))
     return ca_settings_error(s, "key", "%s is not the key of the certificate in %s", key_path,
                              cert_path);
   const char *delay = s->get(s->ctx, "delay");
@@ -85,7 +85,7 @@ static int local_init(void *state, uv_loop_t *loop, const struct ca_settings *s)
   if (ca->cert.skid.len > 0 && ca->cert.skid.len <= sizeof ca->key_id) {
     memcpy(ca->key_id, ca->cert.skid.p, ca->cert.skid.len);
     ca->key_id_len = ca->cert.skid.len;
-  } else if (cert_key_id(ca->cert.spki, ca->key_id) == 0) {
+  } else if (cg_cert_key_id(ca->cert.spki, ca->key_id) == 0) {
     ca->key_id_len = 20;
   }
   return 0;
@@ -115,7 +115,7 @@ static void issue_run(struct cg_work *w) {
   /* Within the bounds of core/certbuild.h every certificate fits MAX_CERT,
    * so a subject or subjectAltName past them (the engine refuses both when
    * the request is read) is the requester's fault, never ours. */
-  if (cert_check_subject(req->subject, NULL, 0) != 0) {
+  if (cg_cert_check_subject(req->subject, NULL, 0) != 0) {
     call->job.err = CG_EBAD_TEMPLATE;
     return;
   }
@@ -149,12 +149,12 @@ static void issue_run(struct cg_work *w) {
     bool critical;
     struct der_view oid = cg_oid(CG_OID_EXT_SAN);
     if (cg_x509_find_ext(req->extensions, oid, &spec.san, &critical) < 0 ||
-        (spec.san.p != NULL && cert_check_san(spec.san) != 0)) {
+        (spec.san.p != NULL && cg_cert_check_san(spec.san) != 0)) {
       call->job.err = CG_EBAD_TEMPLATE;
       return;
     }
   }
-  call->job.err = cert_random_serial(&spec);
+  call->job.err = cg_cert_random_serial(&spec);
   if (call->job.err)
     return;
   call->job.out = malloc(MAX_CERT);
@@ -162,7 +162,7 @@ static void issue_run(struct cg_work *w) {
     call->job.err = CG_ENOMEM;
     return;
   }
-  call->job.err = cert_build(&spec, ca->key, call->job.out, MAX_CERT, &call->job.out_len);
+  call->job.err = cg_cert_build(&spec, ca->key, call->job.out, MAX_CERT, &call->job.out_len);
 }
 
 /* Queues a call's job on the threadpool. */
@@ -246,7 +246,7 @@ static void crl_run(struct cg_work *w) {
       .entries = entries,
       .n_entries = n,
   };
-  call->job.err = crl_build(&spec, ca->key, &call->job.out, &call->job.out_len);
+  call->job.err = cg_crl_build(&spec, ca->key, &call->job.out, &call->job.out_len);
   free(entries);
 }
 

@@ -44,11 +44,11 @@ static int make_header(const struct cmp_client_cred *c, const struct cmp_client_
     /* GeneralName directoryName [4] EXPLICIT Name */
     struct der_writer w;
     size_t len;
-    der_writer_init(&w, recip_buf, recip_cap);
-    size_t dn = der_begin(&w, DER_CTX_CONS(4));
-    der_put_raw(&w, hdr->recipient.p, hdr->recipient.len);
-    der_end(&w, dn);
-    if (der_writer_finish(&w, &len))
+    cg_der_writer_init(&w, recip_buf, recip_cap);
+    size_t dn = cg_der_begin(&w, DER_CTX_CONS(4));
+    cg_der_put_raw(&w, hdr->recipient.p, hdr->recipient.len);
+    cg_der_end(&w, dn);
+    if (cg_der_writer_finish(&w, &len))
       return CG_ESPACE;
     h->recipient = (struct der_view){recip_buf, len};
   }
@@ -76,14 +76,14 @@ int cmp_client_write(const struct cmp_client_cred *c, struct cmp_mac *mac,
        (err = cmp_mac_derive(mac, c->secret, c->secret_len)) != 0))
     goto done;
   struct der_writer w;
-  der_writer_init(&w, alg, sizeof alg);
+  cg_der_writer_init(&w, alg, sizeof alg);
   if (c->key != NULL) {
     cg_key_default_sig(c->key, &scheme, &hash);
-    cert_write_sig_alg(&w, scheme, hash);
+    cg_cert_write_sig_alg(&w, scheme, hash);
   } else {
     cmp_mac_write_alg(&w, mac);
   }
-  if ((err = der_writer_finish(&w, &alg_len)) != 0)
+  if ((err = cg_der_writer_finish(&w, &alg_len)) != 0)
     goto done;
   struct cmp_out_header h;
   if ((err = make_header(c, hdr, (struct der_view){alg, alg_len}, recip, sizeof recip, &h)))
@@ -93,10 +93,10 @@ int cmp_client_write(const struct cmp_client_cred *c, struct cmp_mac *mac,
   uint8_t *hb = NULL;
   size_t hb_len = 0;
   for (int pass = 0; pass < 2; pass++) {
-    der_writer_init(&w, hb, hb_len);
+    cg_der_writer_init(&w, hb, hb_len);
     cmp_write_header(&w, &h);
-    der_put_raw(&w, body.p, body.len);
-    if ((err = der_writer_finish(&w, &hb_len)) != 0)
+    cg_der_put_raw(&w, body.p, body.len);
+    if ((err = cg_der_writer_finish(&w, &hb_len)) != 0)
       break;
     if (pass == 0 && (hb = malloc(hb_len)) == NULL)
       err = CG_ENOMEM;
@@ -121,9 +121,9 @@ int cmp_client_write(const struct cmp_client_cred *c, struct cmp_mac *mac,
       extra[n++] = c->chain[i];
   }
   for (int pass = 0; pass < 2 && err == 0; pass++) {
-    der_writer_init(&w, *out, *len);
+    cg_der_writer_init(&w, *out, *len);
     cmp_write_message(&w, hb, hb_len, prot, prot_len, extra, n);
-    if ((err = der_writer_finish(&w, len)) == 0 && pass == 0 && (*out = malloc(*len)) == NULL)
+    if ((err = cg_der_writer_finish(&w, len)) == 0 && pass == 0 && (*out = malloc(*len)) == NULL)
       err = CG_ENOMEM;
   }
   free(hb);
@@ -141,15 +141,15 @@ done:
 static int body_of(void (*body_fn)(struct der_writer *, const void *), const void *arg,
                    uint8_t **out, size_t *len) {
   struct der_writer w;
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   body_fn(&w, arg);
-  if (der_writer_finish(&w, len))
+  if (cg_der_writer_finish(&w, len))
     return CG_ESPACE;
   if ((*out = malloc(*len ? *len : 1)) == NULL)
     return CG_ENOMEM;
-  der_writer_init(&w, *out, *len);
+  cg_der_writer_init(&w, *out, *len);
   body_fn(&w, arg);
-  int err = der_writer_finish(&w, len);
+  int err = cg_der_writer_finish(&w, len);
   if (err) {
     free(*out);
     *out = NULL;
@@ -180,16 +180,16 @@ int cmp_client_message(const struct cmp_client_cred *c, const struct cmp_client_
 /* A body already written, as a body writer. */
 static void raw_body(struct der_writer *w, const void *arg) {
   const struct der_view *b = arg;
-  der_put_raw(w, b->p, b->len);
+  cg_der_put_raw(w, b->p, b->len);
 }
 
 /* Finishes a body writer into out/cap. */
 static int finish_body(void (*fn)(struct der_writer *, const void *), const void *arg,
                        uint8_t *out, size_t cap, size_t *len) {
   struct der_writer w;
-  der_writer_init(&w, out, cap);
+  cg_der_writer_init(&w, out, cap);
   fn(&w, arg);
-  return der_writer_finish(&w, len);
+  return cg_der_writer_finish(&w, len);
 }
 
 struct req_arg {
@@ -202,14 +202,14 @@ struct req_arg {
 
 static void cert_req_body(struct der_writer *w, const void *arg) {
   const struct req_arg *a = arg;
-  size_t body = der_begin(w, DER_CTX_CONS(a->type));
-  size_t msgs = der_begin(w, DER_SEQUENCE);
-  size_t msg = der_begin(w, DER_SEQUENCE);
-  der_put_raw(w, a->cert_request, a->cert_request_len);
-  der_put_raw(w, a->pop, a->pop_len);
-  der_end(w, msg);
-  der_end(w, msgs);
-  der_end(w, body);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(a->type));
+  size_t msgs = cg_der_begin(w, DER_SEQUENCE);
+  size_t msg = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_raw(w, a->cert_request, a->cert_request_len);
+  cg_der_put_raw(w, a->pop, a->pop_len);
+  cg_der_end(w, msg);
+  cg_der_end(w, msgs);
+  cg_der_end(w, body);
 }
 
 /* The oldCertID control: CertId ::= SEQUENCE { issuer GeneralName,
@@ -218,15 +218,15 @@ static int write_old_cert_id(struct der_writer *w, struct der_view cert) {
   struct cg_x509 x;
   if (cg_x509_parse(cert.p, cert.len, &x))
     return CG_EINVAL;
-  size_t atv = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, CG_OID_REG_OLD_CERT_ID);
-  size_t id = der_begin(w, DER_SEQUENCE);
-  size_t gn = der_begin(w, DER_CTX_CONS(4));
-  der_put_raw(w, x.issuer.p, x.issuer.len);
-  der_end(w, gn);
-  der_put_tlv(w, DER_INTEGER, x.serial.p, x.serial.len);
-  der_end(w, id);
-  der_end(w, atv);
+  size_t atv = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, CG_OID_REG_OLD_CERT_ID);
+  size_t id = cg_der_begin(w, DER_SEQUENCE);
+  size_t gn = cg_der_begin(w, DER_CTX_CONS(4));
+  cg_der_put_raw(w, x.issuer.p, x.issuer.len);
+  cg_der_end(w, gn);
+  cg_der_put_tlv(w, DER_INTEGER, x.serial.p, x.serial.len);
+  cg_der_end(w, id);
+  cg_der_end(w, atv);
   return 0;
 }
 
@@ -242,37 +242,37 @@ int cmp_client_cert_req_body(int type, int64_t cert_req_id, struct der_view subj
     return CG_EINVAL;
   /* CertRequest { certReqId, CertTemplate { subject [5], publicKey [6] }, controls } */
   struct der_writer w;
-  der_writer_init(&w, req, sizeof req);
-  size_t cr = der_begin(&w, DER_SEQUENCE);
-  der_put_uint64(&w, DER_INTEGER, (uint64_t)cert_req_id);
-  size_t tmpl = der_begin(&w, DER_SEQUENCE);
+  cg_der_writer_init(&w, req, sizeof req);
+  size_t cr = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_uint64(&w, DER_INTEGER, (uint64_t)cert_req_id);
+  size_t tmpl = cg_der_begin(&w, DER_SEQUENCE);
   if (subject.p != NULL) {
-    size_t subj = der_begin(&w, DER_CTX_CONS(5));
-    der_put_raw(&w, subject.p, subject.len);
-    der_end(&w, subj);
+    size_t subj = cg_der_begin(&w, DER_CTX_CONS(5));
+    cg_der_put_raw(&w, subject.p, subject.len);
+    cg_der_end(&w, subj);
   }
   /* [6] IMPLICIT SubjectPublicKeyInfo: the SEQUENCE's contents under tag A6. */
   struct der_reader r, in;
-  der_reader_init(&r, spki, spki_len);
-  if (der_enter(&r, DER_SEQUENCE, &in))
+  cg_der_reader_init(&r, spki, spki_len);
+  if (cg_der_enter(&r, DER_SEQUENCE, &in))
     return CG_EDER;
-  der_put_tlv(&w, DER_CTX_CONS(6), in.p, (size_t)(in.end - in.p));
-  der_end(&w, tmpl);
+  cg_der_put_tlv(&w, DER_CTX_CONS(6), in.p, (size_t)(in.end - in.p));
+  cg_der_end(&w, tmpl);
   if (old_cert.p != NULL || reg_token.p != NULL) {
     /* Controls ::= SEQUENCE SIZE(1..MAX) OF AttributeTypeAndValue */
-    size_t ctls = der_begin(&w, DER_SEQUENCE);
+    size_t ctls = cg_der_begin(&w, DER_SEQUENCE);
     if (reg_token.p != NULL) {
-      size_t atv = der_begin(&w, DER_SEQUENCE);
-      der_put_oid(&w, CG_OID_REG_TOKEN);
-      der_put_tlv(&w, DER_UTF8_STRING, reg_token.p, reg_token.len);
-      der_end(&w, atv);
+      size_t atv = cg_der_begin(&w, DER_SEQUENCE);
+      cg_der_put_oid(&w, CG_OID_REG_TOKEN);
+      cg_der_put_tlv(&w, DER_UTF8_STRING, reg_token.p, reg_token.len);
+      cg_der_end(&w, atv);
     }
     if (old_cert.p != NULL && (err = write_old_cert_id(&w, old_cert)))
       return err;
-    der_end(&w, ctls);
+    cg_der_end(&w, ctls);
   }
-  der_end(&w, cr);
-  if (der_writer_finish(&w, &req_len))
+  cg_der_end(&w, cr);
+  if (cg_der_writer_finish(&w, &req_len))
     return CG_ESPACE;
 
   /* RFC 4211 §4.1: POPOSigningKey signs the DER of certReq. */
@@ -282,12 +282,12 @@ int cmp_client_cert_req_body(int type, int64_t cert_req_id, struct der_view subj
   struct cg_iov iov = {req, req_len};
   if ((err = cg_sign(new_key, scheme, hash, &iov, 1, sig, sizeof sig, &sig_len)))
     return err;
-  der_writer_init(&w, pop, sizeof pop);
-  size_t popo = der_begin(&w, DER_CTX_CONS(1));
-  cert_write_sig_alg(&w, scheme, hash);
-  der_put_bit_string(&w, sig, sig_len);
-  der_end(&w, popo);
-  if (der_writer_finish(&w, &pop_len))
+  cg_der_writer_init(&w, pop, sizeof pop);
+  size_t popo = cg_der_begin(&w, DER_CTX_CONS(1));
+  cg_cert_write_sig_alg(&w, scheme, hash);
+  cg_der_put_bit_string(&w, sig, sig_len);
+  cg_der_end(&w, popo);
+  if (cg_der_writer_finish(&w, &pop_len))
     return CG_ESPACE;
 
   struct req_arg a = {type, req, req_len, pop, pop_len};
@@ -323,9 +323,9 @@ int cmp_client_ir(const struct cmp_client_cred *cred, const struct cmp_client_hd
 
 static void p10cr_body(struct der_writer *w, const void *arg) {
   const struct der_view *csr = arg;
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_P10CR));
-  der_put_raw(w, csr->p, csr->len);
-  der_end(w, body);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_P10CR));
+  cg_der_put_raw(w, csr->p, csr->len);
+  cg_der_end(w, body);
 }
 
 int cmp_client_p10cr_body(struct der_view csr, uint8_t *out, size_t cap, size_t *len) {
@@ -346,28 +346,28 @@ struct rr_arg {
  *   certDetails CertTemplate, crlEntryDetails Extensions OPTIONAL } */
 static void rr_body(struct der_writer *w, const void *arg) {
   const struct rr_arg *a = arg;
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_RR));
-  size_t seq = der_begin(w, DER_SEQUENCE);
-  size_t rd = der_begin(w, DER_SEQUENCE);
-  size_t tmpl = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_CTX(1), a->serial.p, a->serial.len);
-  size_t iss = der_begin(w, DER_CTX_CONS(3));
-  der_put_raw(w, a->issuer.p, a->issuer.len);
-  der_end(w, iss);
-  der_end(w, tmpl);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_RR));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
+  size_t rd = cg_der_begin(w, DER_SEQUENCE);
+  size_t tmpl = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_CTX(1), a->serial.p, a->serial.len);
+  size_t iss = cg_der_begin(w, DER_CTX_CONS(3));
+  cg_der_put_raw(w, a->issuer.p, a->issuer.len);
+  cg_der_end(w, iss);
+  cg_der_end(w, tmpl);
   if (a->reason >= 0) {
-    size_t exts = der_begin(w, DER_SEQUENCE);
-    size_t ext = der_begin(w, DER_SEQUENCE);
-    der_put_oid(w, CG_OID_EXT_CRL_REASON);
-    size_t val = der_begin(w, DER_OCTET_STRING);
-    der_put_uint64(w, DER_ENUMERATED, (uint64_t)a->reason);
-    der_end(w, val);
-    der_end(w, ext);
-    der_end(w, exts);
+    size_t exts = cg_der_begin(w, DER_SEQUENCE);
+    size_t ext = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_oid(w, CG_OID_EXT_CRL_REASON);
+    size_t val = cg_der_begin(w, DER_OCTET_STRING);
+    cg_der_put_uint64(w, DER_ENUMERATED, (uint64_t)a->reason);
+    cg_der_end(w, val);
+    cg_der_end(w, ext);
+    cg_der_end(w, exts);
   }
-  der_end(w, rd);
-  der_end(w, seq);
-  der_end(w, body);
+  cg_der_end(w, rd);
+  cg_der_end(w, seq);
+  cg_der_end(w, body);
 }
 
 int cmp_client_rr_body(struct der_view issuer, struct der_view serial, int reason, uint8_t *out,
@@ -390,15 +390,15 @@ struct genm_arg {
 
 static void genm_body(struct der_writer *w, const void *arg) {
   const struct genm_arg *a = arg;
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_GENM));
-  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_GENM));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < a->n; i++) {
-    size_t itav = der_begin(w, DER_SEQUENCE);
-    der_put_tlv(w, DER_OID, a->types[i].p, a->types[i].len);
-    der_end(w, itav);
+    size_t itav = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_tlv(w, DER_OID, a->types[i].p, a->types[i].len);
+    cg_der_end(w, itav);
   }
-  der_end(w, seq);
-  der_end(w, body);
+  cg_der_end(w, seq);
+  cg_der_end(w, body);
 }
 
 int cmp_client_genm_body(const struct der_view *types, size_t n, uint8_t *out, size_t cap,
@@ -421,12 +421,12 @@ struct nested_arg {
 
 static void nested_body(struct der_writer *w, const void *arg) {
   const struct nested_arg *a = arg;
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_NESTED));
-  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_NESTED));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < a->n; i++)
-    der_put_raw(w, a->msgs[i].p, a->msgs[i].len);
-  der_end(w, seq);
-  der_end(w, body);
+    cg_der_put_raw(w, a->msgs[i].p, a->msgs[i].len);
+  cg_der_end(w, seq);
+  cg_der_end(w, body);
 }
 
 int cmp_client_nested_body(const struct der_view *msgs, size_t n, uint8_t *out, size_t cap,
@@ -445,13 +445,13 @@ int cmp_client_nested(const struct cmp_client_cred *cred, const struct cmp_clien
 /* PollReqContent ::= SEQUENCE OF SEQUENCE { certReqId INTEGER } */
 static void poll_req_body(struct der_writer *w, const void *arg) {
   const int64_t *id = arg;
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_POLLREQ));
-  size_t seq = der_begin(w, DER_SEQUENCE);
-  size_t one = der_begin(w, DER_SEQUENCE);
-  der_put_int64(w, DER_INTEGER, *id);
-  der_end(w, one);
-  der_end(w, seq);
-  der_end(w, body);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_POLLREQ));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
+  size_t one = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_int64(w, DER_INTEGER, *id);
+  cg_der_end(w, one);
+  cg_der_end(w, seq);
+  cg_der_end(w, body);
 }
 
 int cmp_client_poll_req_body(int64_t cert_req_id, uint8_t *out, size_t cap, size_t *len) {

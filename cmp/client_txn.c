@@ -414,13 +414,13 @@ static const char *unwrap_nested(struct cmp_client_txn *t, int64_t now) {
     return NULL; /* the nested message itself was refused */
   if (m->type != CMP_NESTED)
     return "the answer to a nested request is not nested";
-  if (!der_view_is(m->hdr.transaction_id, t->outer_txid, sizeof t->outer_txid) ||
-      !der_view_is(m->hdr.recip_nonce, t->outer_nonce, sizeof t->outer_nonce))
+  if (!cg_der_view_is(m->hdr.transaction_id, t->outer_txid, sizeof t->outer_txid) ||
+      !cg_der_view_is(m->hdr.recip_nonce, t->outer_nonce, sizeof t->outer_nonce))
     return "the nested answer names another transaction or nonce";
   struct der_reader r, seq;
   struct der_tlv inner;
-  der_reader_view(&r, m->content);
-  if (der_enter(&r, DER_SEQUENCE, &seq) || der_expect(&seq, DER_SEQUENCE, &inner))
+  cg_der_reader_view(&r, m->content);
+  if (cg_der_enter(&r, DER_SEQUENCE, &seq) || cg_der_expect(&seq, DER_SEQUENCE, &inner))
     return "the nested answer holds no message";
   memmove(t->rsp, inner.raw.p, inner.raw.len);
   t->rsp_len = inner.raw.len;
@@ -504,7 +504,7 @@ static void take_cert_rep(struct cmp_client_txn *t, int64_t now) {
   }
   t->cert_len = r->cert.len;
   /* The certificate must hold the key we asked for. */
-  t->cert_rejected = t->spki != NULL && !der_view_is(x.spki, t->spki, t->spki_len);
+  t->cert_rejected = t->spki != NULL && !cg_der_view_is(x.spki, t->spki, t->spki_len);
   /* RFC 9810 §5.1.1.1: implicitConfirm granted only when we asked. */
   if (!t->cert_rejected && t->cfg->implicit_confirm && m->hdr.implicit_confirm) {
     t->implicit = true;
@@ -555,10 +555,10 @@ static void take_answer(struct cmp_client_txn *t, int64_t now) {
     t->unverified = true;
     bad = NULL;
   }
-  if (bad == NULL && !der_view_is(m->hdr.transaction_id, t->txid, t->txid_len))
+  if (bad == NULL && !cg_der_view_is(m->hdr.transaction_id, t->txid, t->txid_len))
     bad = "it names another transactionID";
   /* RFC 9810 §5.1.1: recipNonce is the senderNonce of the message answered. */
-  if (bad == NULL && !der_view_is(m->hdr.recip_nonce, t->nonce, t->nonce_len))
+  if (bad == NULL && !cg_der_view_is(m->hdr.recip_nonce, t->nonce, t->nonce_len))
     bad = "its recipNonce is not our senderNonce";
   t->accepted = bad == NULL;
   if (m->type == CMP_ERROR) {
@@ -759,10 +759,10 @@ void cmp_free_text(struct der_view text, char *out, size_t cap) {
   struct der_tlv t;
   size_t n = 0;
   out[0] = '\0';
-  der_reader_view(&r, text);
-  if (cap < 16 || der_enter(&r, DER_SEQUENCE, &seq))
+  cg_der_reader_view(&r, text);
+  if (cap < 16 || cg_der_enter(&r, DER_SEQUENCE, &seq))
     return;
-  while (!der_at_end(&seq) && der_next(&seq, &t) == 0 && n + 8 < cap) {
+  while (!cg_der_at_end(&seq) && cg_der_next(&seq, &t) == 0 && n + 8 < cap) {
     if (n > 0) {
       memcpy(out + n, ", ", 2);
       n += 2;

@@ -12,38 +12,38 @@
 static void put_explicit_octets(struct der_writer *w, unsigned n, struct der_view v) {
   if (v.p == NULL)
     return;
-  size_t m = der_begin(w, DER_CTX_CONS(n));
-  der_put_tlv(w, DER_OCTET_STRING, v.p, v.len);
-  der_end(w, m);
+  size_t m = cg_der_begin(w, DER_CTX_CONS(n));
+  cg_der_put_tlv(w, DER_OCTET_STRING, v.p, v.len);
+  cg_der_end(w, m);
 }
 
 /* GeneralName directoryName [4] Name; the NULL-DN is an empty SEQUENCE. */
 static void put_directory_name(struct der_writer *w, struct der_view name) {
-  size_t m = der_begin(w, DER_CTX_CONS(4));
+  size_t m = cg_der_begin(w, DER_CTX_CONS(4));
   if (name.p != NULL)
-    der_put_raw(w, name.p, name.len);
+    cg_der_put_raw(w, name.p, name.len);
   else
-    der_put_tlv(w, DER_SEQUENCE, NULL, 0);
-  der_end(w, m);
+    cg_der_put_tlv(w, DER_SEQUENCE, NULL, 0);
+  cg_der_end(w, m);
 }
 
 void cmp_write_header(struct der_writer *w, const struct cmp_out_header *h) {
-  size_t hdr = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, h->pvno);
+  size_t hdr = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_INTEGER, h->pvno);
   put_directory_name(w, h->sender_name);
   if (h->recipient.p != NULL)
-    der_put_raw(w, h->recipient.p, h->recipient.len);
+    cg_der_put_raw(w, h->recipient.p, h->recipient.len);
   else
     put_directory_name(w, h->recipient);
   if (h->message_time != 0) {
-    size_t m = der_begin(w, DER_CTX_CONS(0));
-    der_put_gentime(w, DER_GENERALIZED_TIME, h->message_time);
-    der_end(w, m);
+    size_t m = cg_der_begin(w, DER_CTX_CONS(0));
+    cg_der_put_gentime(w, DER_GENERALIZED_TIME, h->message_time);
+    cg_der_end(w, m);
   }
   if (h->protection_alg.p != NULL) {
-    size_t m = der_begin(w, DER_CTX_CONS(1));
-    der_put_raw(w, h->protection_alg.p, h->protection_alg.len);
-    der_end(w, m);
+    size_t m = cg_der_begin(w, DER_CTX_CONS(1));
+    cg_der_put_raw(w, h->protection_alg.p, h->protection_alg.len);
+    cg_der_end(w, m);
   }
   put_explicit_octets(w, 2, h->sender_kid);
   put_explicit_octets(w, 4, h->transaction_id);
@@ -51,100 +51,100 @@ void cmp_write_header(struct der_writer *w, const struct cmp_out_header *h) {
   put_explicit_octets(w, 6, h->recip_nonce);
   if (h->implicit_confirm) {
     /* RFC 9810 §5.1.1.1: ImplicitConfirmValue ::= NULL */
-    size_t gi = der_begin(w, DER_CTX_CONS(8));
-    size_t seq = der_begin(w, DER_SEQUENCE);
-    size_t itav = der_begin(w, DER_SEQUENCE);
-    der_put_oid(w, CG_OID_IMPLICIT_CONFIRM);
-    der_put_null(w);
-    der_end(w, itav);
-    der_end(w, seq);
-    der_end(w, gi);
+    size_t gi = cg_der_begin(w, DER_CTX_CONS(8));
+    size_t seq = cg_der_begin(w, DER_SEQUENCE);
+    size_t itav = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_oid(w, CG_OID_IMPLICIT_CONFIRM);
+    cg_der_put_null(w);
+    cg_der_end(w, itav);
+    cg_der_end(w, seq);
+    cg_der_end(w, gi);
   }
-  der_end(w, hdr);
+  cg_der_end(w, hdr);
 }
 
 static void put_free_text(struct der_writer *w, const char *text) {
-  size_t m = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_UTF8_STRING, text, strlen(text));
-  der_end(w, m);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_UTF8_STRING, text, strlen(text));
+  cg_der_end(w, m);
 }
 
 void cmp_write_status_info(struct der_writer *w, int status, int fail_bit, const char *text) {
-  size_t m = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, (uint64_t)status);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_INTEGER, (uint64_t)status);
   if (text != NULL)
     put_free_text(w, text);
   if (fail_bit >= 0)
-    der_put_named_bits(w, DER_BIT_STRING, 1u << fail_bit);
-  der_end(w, m);
+    cg_der_put_named_bits(w, DER_BIT_STRING, 1u << fail_bit);
+  cg_der_end(w, m);
 }
 
 void cmp_write_cert_rep_body(struct der_writer *w, int type, int64_t cert_req_id, int status,
                              int fail_bit, const char *text, struct der_view cert) {
-  size_t body = der_begin(w, DER_CTX_CONS(type));
-  size_t rep = der_begin(w, DER_SEQUENCE);
-  size_t rsps = der_begin(w, DER_SEQUENCE);
-  size_t rsp = der_begin(w, DER_SEQUENCE);
-  der_put_int64(w, DER_INTEGER, cert_req_id);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(type));
+  size_t rep = cg_der_begin(w, DER_SEQUENCE);
+  size_t rsps = cg_der_begin(w, DER_SEQUENCE);
+  size_t rsp = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_int64(w, DER_INTEGER, cert_req_id);
   cmp_write_status_info(w, status, fail_bit, text);
   if (cert.p != NULL) {
-    size_t ckp = der_begin(w, DER_SEQUENCE);
-    size_t coc = der_begin(w, DER_CTX_CONS(0));
-    der_put_raw(w, cert.p, cert.len);
-    der_end(w, coc);
-    der_end(w, ckp);
+    size_t ckp = cg_der_begin(w, DER_SEQUENCE);
+    size_t coc = cg_der_begin(w, DER_CTX_CONS(0));
+    cg_der_put_raw(w, cert.p, cert.len);
+    cg_der_end(w, coc);
+    cg_der_end(w, ckp);
   }
-  der_end(w, rsp);
-  der_end(w, rsps);
-  der_end(w, rep);
-  der_end(w, body);
+  cg_der_end(w, rsp);
+  cg_der_end(w, rsps);
+  cg_der_end(w, rep);
+  cg_der_end(w, body);
 }
 
 void cmp_write_error_body(struct der_writer *w, int status, int fail_bit, const char *text) {
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_ERROR));
-  size_t m = der_begin(w, DER_SEQUENCE);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_ERROR));
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
   cmp_write_status_info(w, status, fail_bit, text);
-  der_end(w, m);
-  der_end(w, body);
+  cg_der_end(w, m);
+  cg_der_end(w, body);
 }
 
 void cmp_write_pkiconf_body(struct der_writer *w) {
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_PKICONF));
-  der_put_null(w);
-  der_end(w, body);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_PKICONF));
+  cg_der_put_null(w);
+  cg_der_end(w, body);
 }
 
 void cmp_write_cert_conf_body(struct der_writer *w, struct der_view cert_hash, int64_t cert_req_id,
                               bool reject) {
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_CERTCONF));
-  size_t seq = der_begin(w, DER_SEQUENCE);
-  size_t st = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_OCTET_STRING, cert_hash.p, cert_hash.len);
-  der_put_int64(w, DER_INTEGER, cert_req_id);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_CERTCONF));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
+  size_t st = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_OCTET_STRING, cert_hash.p, cert_hash.len);
+  cg_der_put_int64(w, DER_INTEGER, cert_req_id);
   if (reject)
     cmp_write_status_info(w, CMP_REJECTION, CG_FI_BAD_CERT_TEMPLATE, "certificate rejected");
-  der_end(w, st);
-  der_end(w, seq);
-  der_end(w, body);
+  cg_der_end(w, st);
+  cg_der_end(w, seq);
+  cg_der_end(w, body);
 }
 
 void cmp_write_message(struct der_writer *w, const uint8_t *hb, size_t hb_len,
                        const uint8_t *protection, size_t prot_len,
                        const struct der_view *extra, size_t n_extra) {
-  size_t msg = der_begin(w, DER_SEQUENCE);
-  der_put_raw(w, hb, hb_len);
+  size_t msg = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_raw(w, hb, hb_len);
   if (protection != NULL) {
-    size_t p = der_begin(w, DER_CTX_CONS(0));
-    der_put_bit_string(w, protection, prot_len);
-    der_end(w, p);
+    size_t p = cg_der_begin(w, DER_CTX_CONS(0));
+    cg_der_put_bit_string(w, protection, prot_len);
+    cg_der_end(w, p);
   }
   if (n_extra > 0) {
-    size_t x = der_begin(w, DER_CTX_CONS(1));
-    size_t seq = der_begin(w, DER_SEQUENCE);
+    size_t x = cg_der_begin(w, DER_CTX_CONS(1));
+    size_t seq = cg_der_begin(w, DER_SEQUENCE);
     for (size_t i = 0; i < n_extra; i++)
-      der_put_raw(w, extra[i].p, extra[i].len);
-    der_end(w, seq);
-    der_end(w, x);
+      cg_der_put_raw(w, extra[i].p, extra[i].len);
+    cg_der_end(w, seq);
+    cg_der_end(w, x);
   }
-  der_end(w, msg);
+  cg_der_end(w, msg);
 }

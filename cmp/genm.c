@@ -44,35 +44,35 @@ int cmp_genm_decode(struct der_view content, struct cmp_genm *out) {
   struct der_reader top, seq, itav;
   struct der_tlv t;
   memset(out, 0, sizeof *out);
-  der_reader_view(&top, content);
-  if (der_enter(&top, DER_SEQUENCE, &seq))
+  cg_der_reader_view(&top, content);
+  if (cg_der_enter(&top, DER_SEQUENCE, &seq))
     return top.err;
-  while (!der_at_end(&seq)) {
+  while (!cg_der_at_end(&seq)) {
     if (out->n == CMP_GENM_MAX_ITAV) {
-      der_fail(&seq, CG_EBAD_REQUEST);
+      cg_der_fail(&seq, CG_EBAD_REQUEST);
       break;
     }
     struct cmp_itav *it = &out->itav[out->n];
-    if (der_enter(&seq, DER_SEQUENCE, &itav))
+    if (cg_der_enter(&seq, DER_SEQUENCE, &itav))
       break;
-    if (der_expect(&itav, DER_OID, &t) == 0 && der_check_oid(t.val))
-      der_fail(&itav, CG_EDER);
+    if (cg_der_expect(&itav, DER_OID, &t) == 0 && cg_der_check_oid(t.val))
+      cg_der_fail(&itav, CG_EDER);
     it->oid = t.val;
-    if (!der_at_end(&itav) && der_next(&itav, &t) == 0)
+    if (!cg_der_at_end(&itav) && cg_der_next(&itav, &t) == 0)
       it->value = t.raw;
-    if (der_leave(&seq, &itav))
+    if (cg_der_leave(&seq, &itav))
       break;
     out->n++;
   }
-  if (der_leave(&top, &seq) == 0 && !der_at_end(&top))
-    der_fail(&top, CG_EDER);
+  if (cg_der_leave(&top, &seq) == 0 && !cg_der_at_end(&top))
+    cg_der_fail(&top, CG_EDER);
   if (top.err)
     out->n = 0;
   return top.err;
 }
 
 static bool itav_is(const struct cmp_itav *itav, enum cg_oid_id id) {
-  return der_view_eq(itav->oid, cg_oid(id));
+  return cg_der_view_eq(itav->oid, cg_oid(id));
 }
 
 /* RootCaCertValue ::= CMPCertificate   (RFC 9810 §5.3.19.15)
@@ -97,12 +97,12 @@ static int read_sequence_of(struct der_view value, bool certs, struct der_view *
   struct der_reader r, seq;
   struct der_tlv t;
   *n = 0;
-  der_reader_view(&r, value);
-  if (der_enter(&r, DER_SEQUENCE, &seq) || !der_at_end(&r) || der_at_end(&seq))
+  cg_der_reader_view(&r, value);
+  if (cg_der_enter(&r, DER_SEQUENCE, &seq) || !cg_der_at_end(&r) || cg_der_at_end(&seq))
     return CG_EDER;
-  while (!der_at_end(&seq)) {
+  while (!cg_der_at_end(&seq)) {
     struct cg_x509 x;
-    if (der_expect(&seq, DER_SEQUENCE, &t) || *n == max ||
+    if (cg_der_expect(&seq, DER_SEQUENCE, &t) || *n == max ||
         (certs && cg_x509_parse(t.raw.p, t.raw.len, &x)))
       return CG_EDER;
     out[(*n)++] = t.raw;
@@ -134,21 +134,21 @@ int cmp_itav_root_ca_key_update(const struct cmp_itav *itav, struct der_view out
   struct der_reader r, seq, in;
   struct der_tlv t;
   struct cg_x509 x;
-  der_reader_view(&r, itav->value);
-  if (der_enter(&r, DER_SEQUENCE, &seq) || !der_at_end(&r) ||
-      der_expect(&seq, DER_SEQUENCE, &t) || cg_x509_parse(t.raw.p, t.raw.len, &x))
+  cg_der_reader_view(&r, itav->value);
+  if (cg_der_enter(&r, DER_SEQUENCE, &seq) || !cg_der_at_end(&r) ||
+      cg_der_expect(&seq, DER_SEQUENCE, &t) || cg_x509_parse(t.raw.p, t.raw.len, &x))
     return CG_EDER;
   out[0] = t.raw;
-  for (unsigned tag = 0; tag < 2 && !der_at_end(&seq); tag++) {
+  for (unsigned tag = 0; tag < 2 && !cg_der_at_end(&seq); tag++) {
     /* [0] and [1] are optional, in order */
-    if (der_peek_tag(&seq) != (int)DER_CTX_CONS(tag))
+    if (cg_der_peek_tag(&seq) != (int)DER_CTX_CONS(tag))
       continue;
-    if (der_enter(&seq, DER_CTX_CONS(tag), &in) || der_expect(&in, DER_SEQUENCE, &t) ||
-        !der_at_end(&in) || cg_x509_parse(t.raw.p, t.raw.len, &x))
+    if (cg_der_enter(&seq, DER_CTX_CONS(tag), &in) || cg_der_expect(&in, DER_SEQUENCE, &t) ||
+        !cg_der_at_end(&in) || cg_x509_parse(t.raw.p, t.raw.len, &x))
       return CG_EDER;
     out[1 + tag] = t.raw;
   }
-  return der_at_end(&seq) && seq.err == 0 ? 1 : CG_EDER;
+  return cg_der_at_end(&seq) && seq.err == 0 ? 1 : CG_EDER;
 }
 
 /* GeneralNames ::= SEQUENCE SIZE (1..MAX) OF GeneralName (RFC 5280 §4.2.1.6,
@@ -156,13 +156,13 @@ int cmp_itav_root_ca_key_update(const struct cmp_itav *itav, struct der_view out
  * names. */
 static int read_general_names(struct der_reader *r) {
   struct der_tlv t;
-  if (der_at_end(r))
-    return der_fail(r, CG_EBAD_DATA);
-  while (!der_at_end(r)) {
-    if (der_next(r, &t))
+  if (cg_der_at_end(r))
+    return cg_der_fail(r, CG_EBAD_DATA);
+  while (!cg_der_at_end(r)) {
+    if (cg_der_next(r, &t))
       break;
     if ((t.tag & 0xc0) != 0x80 || (t.tag & 0x1f) > 8)
-      return der_fail(r, CG_EDER);
+      return cg_der_fail(r, CG_EDER);
   }
   return r->err;
 }
@@ -174,17 +174,17 @@ static int read_general_names(struct der_reader *r) {
 static int read_dpn(struct der_reader *r) {
   struct der_reader in;
   struct der_tlv t;
-  if (der_enter_optional(r, DER_CTX_CONS(0), &in) == 1) {
+  if (cg_der_enter_optional(r, DER_CTX_CONS(0), &in) == 1) {
     read_general_names(&in);
-    return der_leave(r, &in);
+    return cg_der_leave(r, &in);
   }
-  if (der_enter(r, DER_CTX_CONS(1), &in))
+  if (cg_der_enter(r, DER_CTX_CONS(1), &in))
     return r->err;
-  if (der_at_end(&in))
-    der_fail(&in, CG_EBAD_DATA);
-  while (!der_at_end(&in))
-    der_expect(&in, DER_SEQUENCE, &t);
-  return der_leave(r, &in);
+  if (cg_der_at_end(&in))
+    cg_der_fail(&in, CG_EBAD_DATA);
+  while (!cg_der_at_end(&in))
+    cg_der_expect(&in, DER_SEQUENCE, &t);
+  return cg_der_leave(r, &in);
 }
 
 /* CRLStatusListValue ::= SEQUENCE SIZE (1..MAX) OF CRLStatus
@@ -197,33 +197,33 @@ static int read_dpn(struct der_reader *r) {
 static int read_crl_status(struct der_reader *list, struct cmp_crl_status *st) {
   struct der_reader cs, src, names;
   struct der_tlv t;
-  if (der_enter(list, DER_SEQUENCE, &cs))
+  if (cg_der_enter(list, DER_SEQUENCE, &cs))
     return list->err;
-  int tag = der_peek_tag(&cs);
+  int tag = cg_der_peek_tag(&cs);
   if (tag == (int)DER_CTX_CONS(0) || tag == (int)DER_CTX_CONS(1)) {
     st->kind = tag == (int)DER_CTX_CONS(0) ? CMP_CRL_SOURCE_DPN : CMP_CRL_SOURCE_ISSUER;
-    der_enter(&cs, (unsigned)tag, &src);
+    cg_der_enter(&cs, (unsigned)tag, &src);
     struct der_reader peek = src;
-    if (der_next(&peek, &t) == 0)
+    if (cg_der_next(&peek, &t) == 0)
       st->source = t.raw;
     if (st->kind == CMP_CRL_SOURCE_DPN) {
       read_dpn(&src);
-    } else if (der_enter(&src, DER_SEQUENCE, &names) == 0) {
+    } else if (cg_der_enter(&src, DER_SEQUENCE, &names) == 0) {
       read_general_names(&names);
-      der_leave(&src, &names);
+      cg_der_leave(&src, &names);
     }
-    der_leave(&cs, &src);
+    cg_der_leave(&cs, &src);
   } else {
-    der_fail(&cs, CG_EDER);
+    cg_der_fail(&cs, CG_EDER);
   }
-  tag = der_peek_tag(&cs);
+  tag = cg_der_peek_tag(&cs);
   if (cs.err == 0 && (tag == DER_UTC_TIME || tag == DER_GENERALIZED_TIME)) {
-    der_next(&cs, &t);
-    if (der_get_time(t.tag, t.val, &st->this_update))
-      der_fail(&cs, CG_EDER);
+    cg_der_next(&cs, &t);
+    if (cg_der_get_time(t.tag, t.val, &st->this_update))
+      cg_der_fail(&cs, CG_EDER);
     st->has_this_update = cs.err == 0;
   }
-  return der_leave(list, &cs);
+  return cg_der_leave(list, &cs);
 }
 
 int cmp_itav_crl_status_list(const struct cmp_itav *itav, struct cmp_crl_status_list *out) {
@@ -234,22 +234,22 @@ int cmp_itav_crl_status_list(const struct cmp_itav *itav, struct cmp_crl_status_
   /* RFC 9483 §4.3.4: the request names at least one CRL it wants updated. */
   if (itav->value.len == 0)
     return CG_EBAD_DATA;
-  der_reader_view(&top, itav->value);
-  if (der_enter(&top, DER_SEQUENCE, &list))
+  cg_der_reader_view(&top, itav->value);
+  if (cg_der_enter(&top, DER_SEQUENCE, &list))
     return top.err;
-  if (der_at_end(&list))
-    der_fail(&list, CG_EBAD_DATA);
-  while (!der_at_end(&list)) {
+  if (cg_der_at_end(&list))
+    cg_der_fail(&list, CG_EBAD_DATA);
+  while (!cg_der_at_end(&list)) {
     if (out->n == CMP_GENM_MAX_CRL_STATUS) {
-      der_fail(&list, CG_EBAD_REQUEST);
+      cg_der_fail(&list, CG_EBAD_REQUEST);
       break;
     }
     if (read_crl_status(&list, &out->st[out->n]))
       break;
     out->n++;
   }
-  if (der_leave(&top, &list) == 0 && !der_at_end(&top))
-    der_fail(&top, CG_EDER);
+  if (cg_der_leave(&top, &list) == 0 && !cg_der_at_end(&top))
+    cg_der_fail(&top, CG_EDER);
   if (top.err)
     memset(out, 0, sizeof *out);
   return top.err;
@@ -260,16 +260,16 @@ int cmp_itav_crl_status_list(const struct cmp_itav *itav, struct cmp_crl_status_
 /* Opens body tag [type] and the SEQUENCE OF inside it.  Nothing is written
  * between the two, so the SEQUENCE's mark is always the body's mark plus two
  * (one tag octet, one reserved length octet), and it stays there while the
- * SEQUENCE is open: der_end() moves only what follows a mark. */
+ * SEQUENCE is open: cg_der_end() moves only what follows a mark. */
 static size_t begin_body(struct der_writer *w, unsigned type) {
-  size_t mark = der_begin(w, DER_CTX_CONS(type));
-  der_begin(w, DER_SEQUENCE);
+  size_t mark = cg_der_begin(w, DER_CTX_CONS(type));
+  cg_der_begin(w, DER_SEQUENCE);
   return mark;
 }
 
 static void end_body(struct der_writer *w, size_t mark) {
-  der_end(w, mark + 2);
-  der_end(w, mark);
+  cg_der_end(w, mark + 2);
+  cg_der_end(w, mark);
 }
 
 /* PKIBody ::= CHOICE { ..., genm [21] GenMsgContent, genp [22] GenRepContent, ... } */
@@ -283,11 +283,11 @@ void cmp_write_itav(struct der_writer *w, struct der_view oid, struct der_view v
     invalid(w);
     return;
   }
-  size_t m = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_OID, oid.p, oid.len);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_OID, oid.p, oid.len);
   if (present(value))
-    der_put_raw(w, value.p, value.len);
-  der_end(w, m);
+    cg_der_put_raw(w, value.p, value.len);
+  cg_der_end(w, m);
 }
 
 void cmp_genm_write_body(struct der_writer *w, const struct cmp_itav *itav, size_t n) {
@@ -302,10 +302,10 @@ void cmp_write_itav_absent(struct der_writer *w, struct der_view oid) {
   cmp_write_itav(w, oid, (struct der_view){NULL, 0});
 }
 
-/* Opens InfoTypeAndValue { infoType id, infoValue ... }; close with der_end(). */
+/* Opens InfoTypeAndValue { infoType id, infoValue ... }; close with cg_der_end(). */
 static size_t begin_itav(struct der_writer *w, enum cg_oid_id id) {
-  size_t m = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, id);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, id);
   return m;
 }
 
@@ -314,24 +314,24 @@ static void write_seq_value(struct der_writer *w, enum cg_oid_id id, const struc
                             size_t n) {
   size_t m = begin_itav(w, id);
   if (n > 0) {
-    size_t seq = der_begin(w, DER_SEQUENCE);
+    size_t seq = cg_der_begin(w, DER_SEQUENCE);
     for (size_t i = 0; i < n; i++) {
       if (!present(v[i]) || v[i].len == 0)
         invalid(w);
       else
-        der_put_raw(w, v[i].p, v[i].len);
+        cg_der_put_raw(w, v[i].p, v[i].len);
     }
-    der_end(w, seq);
+    cg_der_end(w, seq);
   }
-  der_end(w, m);
+  cg_der_end(w, m);
 }
 
 /* RootCaCertValue ::= CMPCertificate   (RFC 9810 §5.3.19.15; in a genm) */
 void cmp_write_itav_root_ca_cert(struct der_writer *w, struct der_view cert) {
   size_t m = begin_itav(w, CG_OID_IT_ROOT_CA_CERT);
   if (present(cert))
-    der_put_raw(w, cert.p, cert.len);
-  der_end(w, m);
+    cg_der_put_raw(w, cert.p, cert.len);
+  cg_der_end(w, m);
 }
 
 /* CRLStatusListValue ::= SEQUENCE SIZE (1..MAX) OF CRLStatus (see
@@ -343,22 +343,22 @@ void cmp_write_itav_crl_status_list(struct der_writer *w, const struct cmp_crl_s
     return;
   }
   size_t m = begin_itav(w, CG_OID_IT_CRL_STATUS_LIST);
-  size_t list = der_begin(w, DER_SEQUENCE);
+  size_t list = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < n; i++) {
     if (!present(st[i].source) || st[i].source.len == 0) {
       invalid(w);
       break;
     }
-    size_t cs = der_begin(w, DER_SEQUENCE);
-    size_t src = der_begin(w, DER_CTX_CONS(st[i].kind == CMP_CRL_SOURCE_DPN ? 0 : 1));
-    der_put_raw(w, st[i].source.p, st[i].source.len);
-    der_end(w, src);
+    size_t cs = cg_der_begin(w, DER_SEQUENCE);
+    size_t src = cg_der_begin(w, DER_CTX_CONS(st[i].kind == CMP_CRL_SOURCE_DPN ? 0 : 1));
+    cg_der_put_raw(w, st[i].source.p, st[i].source.len);
+    cg_der_end(w, src);
     if (st[i].has_this_update)
-      der_put_x509_time(w, st[i].this_update);
-    der_end(w, cs);
+      cg_der_put_x509_time(w, st[i].this_update);
+    cg_der_end(w, cs);
   }
-  der_end(w, list);
-  der_end(w, m);
+  cg_der_end(w, list);
+  cg_der_end(w, m);
 }
 
 /* CaCertsValue ::= SEQUENCE SIZE (1..MAX) OF CMPCertificate
@@ -379,21 +379,21 @@ void cmp_write_itav_root_ca_key_update(struct der_writer *w, struct der_view new
                                        struct der_view old_with_new) {
   size_t m = begin_itav(w, CG_OID_IT_ROOT_CA_KEY_UPDATE);
   if (present(new_with_new)) {
-    size_t seq = der_begin(w, DER_SEQUENCE);
-    der_put_raw(w, new_with_new.p, new_with_new.len);
+    size_t seq = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_raw(w, new_with_new.p, new_with_new.len);
     if (present(new_with_old)) {
-      size_t t = der_begin(w, DER_CTX_CONS(0));
-      der_put_raw(w, new_with_old.p, new_with_old.len);
-      der_end(w, t);
+      size_t t = cg_der_begin(w, DER_CTX_CONS(0));
+      cg_der_put_raw(w, new_with_old.p, new_with_old.len);
+      cg_der_end(w, t);
     }
     if (present(old_with_new)) {
-      size_t t = der_begin(w, DER_CTX_CONS(1));
-      der_put_raw(w, old_with_new.p, old_with_new.len);
-      der_end(w, t);
+      size_t t = cg_der_begin(w, DER_CTX_CONS(1));
+      cg_der_put_raw(w, old_with_new.p, old_with_new.len);
+      cg_der_end(w, t);
     }
-    der_end(w, seq);
+    cg_der_end(w, seq);
   }
-  der_end(w, m);
+  cg_der_end(w, m);
 }
 
 /* CertReqTemplateValue ::= CertReqTemplateContent   (RFC 9810 §5.3.19.16)
@@ -408,29 +408,29 @@ void cmp_write_itav_cert_req_template(struct der_writer *w, struct der_view cert
                                       const struct cmp_key_spec *key_spec, size_t n) {
   size_t m = begin_itav(w, CG_OID_IT_CERT_REQ_TEMPLATE);
   if (present(cert_template)) {
-    size_t seq = der_begin(w, DER_SEQUENCE);
-    der_put_raw(w, cert_template.p, cert_template.len);
+    size_t seq = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_raw(w, cert_template.p, cert_template.len);
     if (n > 0) {
-      size_t ctrls = der_begin(w, DER_SEQUENCE);
+      size_t ctrls = cg_der_begin(w, DER_SEQUENCE);
       for (size_t i = 0; i < n; i++) {
         const struct cmp_key_spec *k = &key_spec[i];
-        size_t atv = der_begin(w, DER_SEQUENCE);
+        size_t atv = cg_der_begin(w, DER_SEQUENCE);
         if (k->kind == CMP_KEY_SPEC_ALG_ID && present(k->alg_id) && k->alg_id.len > 0) {
-          der_put_tlv(w, DER_OID, oid_reg_ctrl_alg_id, sizeof oid_reg_ctrl_alg_id);
-          der_put_raw(w, k->alg_id.p, k->alg_id.len);
+          cg_der_put_tlv(w, DER_OID, oid_reg_ctrl_alg_id, sizeof oid_reg_ctrl_alg_id);
+          cg_der_put_raw(w, k->alg_id.p, k->alg_id.len);
         } else if (k->kind == CMP_KEY_SPEC_RSA_KEY_LEN && k->rsa_key_len > 0) {
-          der_put_tlv(w, DER_OID, oid_reg_ctrl_rsa_key_len, sizeof oid_reg_ctrl_rsa_key_len);
-          der_put_uint64(w, DER_INTEGER, k->rsa_key_len);
+          cg_der_put_tlv(w, DER_OID, oid_reg_ctrl_rsa_key_len, sizeof oid_reg_ctrl_rsa_key_len);
+          cg_der_put_uint64(w, DER_INTEGER, k->rsa_key_len);
         } else {
           invalid(w);
         }
-        der_end(w, atv);
+        cg_der_end(w, atv);
       }
-      der_end(w, ctrls);
+      cg_der_end(w, ctrls);
     }
-    der_end(w, seq);
+    cg_der_end(w, seq);
   }
-  der_end(w, m);
+  cg_der_end(w, m);
 }
 
 /* SignKeyPairTypesValue ::= SEQUENCE SIZE (1..MAX) OF AlgorithmIdentifier

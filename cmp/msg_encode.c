@@ -26,34 +26,34 @@ static void invalid(struct der_writer *w) {
 /* A whole TLV as it is; nothing when absent. */
 static void put_opt(struct der_writer *w, struct der_view v) {
   if (v.p != NULL)
-    der_put_raw(w, v.p, v.len);
+    cg_der_put_raw(w, v.p, v.len);
 }
 
 /* [n] EXPLICIT around a whole TLV; nothing when absent. */
 static void put_explicit(struct der_writer *w, unsigned n, struct der_view v) {
   if (v.p == NULL)
     return;
-  size_t m = der_begin(w, DER_CTX_CONS(n));
-  der_put_raw(w, v.p, v.len);
-  der_end(w, m);
+  size_t m = cg_der_begin(w, DER_CTX_CONS(n));
+  cg_der_put_raw(w, v.p, v.len);
+  cg_der_end(w, m);
 }
 
 /* [n] EXPLICIT OCTET STRING from its contents; nothing when absent. */
 static void put_explicit_octets(struct der_writer *w, unsigned n, struct der_view v) {
   if (v.p == NULL)
     return;
-  size_t m = der_begin(w, DER_CTX_CONS(n));
-  der_put_tlv(w, DER_OCTET_STRING, v.p, v.len);
-  der_end(w, m);
+  size_t m = cg_der_begin(w, DER_CTX_CONS(n));
+  cg_der_put_tlv(w, DER_OCTET_STRING, v.p, v.len);
+  cg_der_end(w, m);
 }
 
-/* "YYYYMMDDHHMMSSZ" for t into out[15], through der_put_gentime() so that
+/* "YYYYMMDDHHMMSSZ" for t into out[15], through cg_der_put_gentime() so that
  * there is one formatter; false (and CG_EINVAL in w) outside years 0..9999. */
 static bool format_gentime(struct der_writer *w, int64_t t, uint8_t out[15]) {
   uint8_t tlv[17];
   struct der_writer tw;
-  der_writer_init(&tw, tlv, sizeof tlv);
-  der_put_gentime(&tw, DER_GENERALIZED_TIME, t);
+  cg_der_writer_init(&tw, tlv, sizeof tlv);
+  cg_der_put_gentime(&tw, DER_GENERALIZED_TIME, t);
   if (tw.err != 0 || tw.len != sizeof tlv) {
     invalid(w);
     return false;
@@ -69,7 +69,7 @@ static void put_time(struct der_writer *w, unsigned tag, int64_t t) {
   if (!format_gentime(w, t, s))
     return;
   if (tag == DER_GENERALIZED_TIME) {
-    der_put_tlv(w, tag, s, sizeof s);
+    cg_der_put_tlv(w, tag, s, sizeof s);
     return;
   }
   bool utc_year =
@@ -78,7 +78,7 @@ static void put_time(struct der_writer *w, unsigned tag, int64_t t) {
     invalid(w);
     return;
   }
-  der_put_tlv(w, DER_UTC_TIME, s + 2, sizeof s - 2);
+  cg_der_put_tlv(w, DER_UTC_TIME, s + 2, sizeof s - 2);
 }
 
 /* messageTime [0] GeneralizedTime: the whole seconds from message_time; the
@@ -92,13 +92,13 @@ static void put_message_time(struct der_writer *w, const struct cmp_header *h) {
   struct der_view str = h->message_time_str;
   if (str.len > 16 && str.p[14] == '.' && str.p[str.len - 1] == 'Z')
     frac = (struct der_view){str.p + 14, str.len - 15}; /* ".f...", without the Z */
-  size_t x = der_begin(w, DER_CTX_CONS(0));
-  size_t gt = der_begin(w, DER_GENERALIZED_TIME);
-  der_put_raw(w, s, 14);
+  size_t x = cg_der_begin(w, DER_CTX_CONS(0));
+  size_t gt = cg_der_begin(w, DER_GENERALIZED_TIME);
+  cg_der_put_raw(w, s, 14);
   put_opt(w, frac);
-  der_put_raw(w, "Z", 1);
-  der_end(w, gt);
-  der_end(w, x);
+  cg_der_put_raw(w, "Z", 1);
+  cg_der_end(w, gt);
+  cg_der_end(w, x);
 }
 
 /* generalInfo [8] SEQUENCE SIZE (1..MAX) OF InfoTypeAndValue
@@ -120,12 +120,12 @@ static void put_general_info(struct der_writer *w, const struct cmp_header *h) {
   }
   if (h->n_general_info == 0)
     return;
-  size_t x = der_begin(w, DER_CTX_CONS(8));
-  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t x = cg_der_begin(w, DER_CTX_CONS(8));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < h->n_general_info; i++)
     cmp_write_itav(w, h->general_info[i].oid, h->general_info[i].value);
-  der_end(w, seq);
-  der_end(w, x);
+  cg_der_end(w, seq);
+  cg_der_end(w, x);
 }
 
 /* PKIHeader ::= SEQUENCE { pvno INTEGER, sender GeneralName,
@@ -141,10 +141,10 @@ static void put_header(struct der_writer *w, const struct cmp_header *h) {
     invalid(w);
     return;
   }
-  size_t hdr = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, h->pvno);
-  der_put_raw(w, h->sender.p, h->sender.len);
-  der_put_raw(w, h->recipient.p, h->recipient.len);
+  size_t hdr = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_INTEGER, h->pvno);
+  cg_der_put_raw(w, h->sender.p, h->sender.len);
+  cg_der_put_raw(w, h->recipient.p, h->recipient.len);
   if (h->has_message_time)
     put_message_time(w, h);
   put_explicit(w, 1, h->protection_alg);
@@ -155,19 +155,19 @@ static void put_header(struct der_writer *w, const struct cmp_header *h) {
   put_explicit_octets(w, 6, h->recip_nonce);
   put_explicit(w, 7, h->free_text);
   put_general_info(w, h);
-  der_end(w, hdr);
+  cg_der_end(w, hdr);
 }
 
 /* PKIStatusInfo ::= SEQUENCE { status PKIStatus, statusString PKIFreeText OPTIONAL,
  *   failInfo PKIFailureInfo OPTIONAL }                  (RFC 9810 §5.2.3)
  * PKIFailureInfo is a named-bit BIT STRING: trailing zero bits are trimmed. */
 static void put_status_info(struct der_writer *w, const struct cmp_status_info *si) {
-  size_t m = der_begin(w, DER_SEQUENCE);
-  der_put_int64(w, DER_INTEGER, si->status);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_int64(w, DER_INTEGER, si->status);
   put_opt(w, si->status_string);
   if (si->has_fail_info)
-    der_put_named_bits(w, DER_BIT_STRING, si->fail_info);
-  der_end(w, m);
+    cg_der_put_named_bits(w, DER_BIT_STRING, si->fail_info);
+  cg_der_end(w, m);
 }
 
 /* CertTemplate ::= SEQUENCE { version [0] Version OPTIONAL, serialNumber [1] INTEGER OPTIONAL,
@@ -179,39 +179,39 @@ static void put_status_info(struct der_writer *w, const struct cmp_status_info *
  * (RFC 4211 §5, IMPLICIT tags; Name and Time are CHOICEs, so [3], [5] and the
  * validity's [0] and [1] are explicit.) */
 static void put_template(struct der_writer *w, const struct cmp_cert_template *ct) {
-  size_t m = der_begin(w, DER_SEQUENCE);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
   if (ct->version >= 0)
-    der_put_uint64(w, DER_CTX(0), (uint64_t)ct->version);
+    cg_der_put_uint64(w, DER_CTX(0), (uint64_t)ct->version);
   if (ct->serial.p != NULL)
-    der_put_tlv(w, DER_CTX(1), ct->serial.p, ct->serial.len);
+    cg_der_put_tlv(w, DER_CTX(1), ct->serial.p, ct->serial.len);
   put_opt(w, ct->signing_alg);
   put_explicit(w, 3, ct->issuer);
   if (ct->has_validity) {
-    size_t v = der_begin(w, DER_CTX_CONS(4));
+    size_t v = cg_der_begin(w, DER_CTX_CONS(4));
     if (ct->has_not_before) {
-      size_t x = der_begin(w, DER_CTX_CONS(0));
+      size_t x = cg_der_begin(w, DER_CTX_CONS(0));
       put_time(w, ct->not_before_tag, ct->not_before);
-      der_end(w, x);
+      cg_der_end(w, x);
     }
     if (ct->has_not_after) {
-      size_t x = der_begin(w, DER_CTX_CONS(1));
+      size_t x = cg_der_begin(w, DER_CTX_CONS(1));
       put_time(w, ct->not_after_tag, ct->not_after);
-      der_end(w, x);
+      cg_der_end(w, x);
     }
-    der_end(w, v);
+    cg_der_end(w, v);
   } else if (ct->has_not_before || ct->has_not_after) {
     invalid(w);
   }
   put_explicit(w, 5, ct->subject);
   if (ct->public_key.p != NULL)
-    der_put_tlv(w, DER_CTX_CONS(6), ct->public_key.p, ct->public_key.len);
+    cg_der_put_tlv(w, DER_CTX_CONS(6), ct->public_key.p, ct->public_key.len);
   if (ct->issuer_uid.p != NULL)
-    der_put_tlv(w, DER_CTX(7), ct->issuer_uid.p, ct->issuer_uid.len);
+    cg_der_put_tlv(w, DER_CTX(7), ct->issuer_uid.p, ct->issuer_uid.len);
   if (ct->subject_uid.p != NULL)
-    der_put_tlv(w, DER_CTX(8), ct->subject_uid.p, ct->subject_uid.len);
+    cg_der_put_tlv(w, DER_CTX(8), ct->subject_uid.p, ct->subject_uid.len);
   if (ct->extensions.p != NULL)
-    der_put_tlv(w, DER_CTX_CONS(9), ct->extensions.p, ct->extensions.len);
-  der_end(w, m);
+    cg_der_put_tlv(w, DER_CTX_CONS(9), ct->extensions.p, ct->extensions.len);
+  cg_der_end(w, m);
 }
 
 /* Controls ::= SEQUENCE SIZE(1..MAX) OF AttributeTypeAndValue
@@ -232,35 +232,35 @@ static void put_controls(struct der_writer *w, const struct cmp_cert_req *cr) {
     invalid(w);
     return;
   }
-  size_t m = der_begin(w, DER_SEQUENCE);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < cr->n_controls; i++) {
     const struct cmp_itav *c = &cr->control[i];
     enum cg_oid_id id = cg_oid_lookup(c->oid);
-    size_t atv = der_begin(w, DER_SEQUENCE);
-    der_put_tlv(w, DER_OID, c->oid.p, c->oid.len);
+    size_t atv = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_tlv(w, DER_OID, c->oid.p, c->oid.len);
     if (id == CG_OID_REG_TOKEN) {
       if (has_token || cr->reg_token.p == NULL)
         invalid(w);
       has_token = true;
-      der_put_tlv(w, DER_UTF8_STRING, cr->reg_token.p, cr->reg_token.len);
+      cg_der_put_tlv(w, DER_UTF8_STRING, cr->reg_token.p, cr->reg_token.len);
     } else if (id == CG_OID_REG_OLD_CERT_ID) {
       if (has_old || cr->old_cert_issuer.p == NULL || cr->old_cert_serial.p == NULL)
         invalid(w);
       has_old = true;
-      size_t cid = der_begin(w, DER_SEQUENCE);
+      size_t cid = cg_der_begin(w, DER_SEQUENCE);
       put_opt(w, cr->old_cert_issuer);
-      der_put_tlv(w, DER_INTEGER, cr->old_cert_serial.p, cr->old_cert_serial.len);
-      der_end(w, cid);
+      cg_der_put_tlv(w, DER_INTEGER, cr->old_cert_serial.p, cr->old_cert_serial.len);
+      cg_der_end(w, cid);
     } else {
       if (c->value.p == NULL)
         invalid(w); /* value is not OPTIONAL */
       put_opt(w, c->value);
     }
-    der_end(w, atv);
+    cg_der_end(w, atv);
   }
   if (has_token != (cr->reg_token.p != NULL) || has_old != (cr->old_cert_issuer.p != NULL))
     invalid(w);
-  der_end(w, m);
+  cg_der_end(w, m);
 }
 
 /* ProofOfPossession ::= CHOICE { raVerified [0] NULL, signature [1] POPOSigningKey,
@@ -274,19 +274,19 @@ static void put_pop(struct der_writer *w, const struct cmp_cert_req *cr) {
   case CMP_POP_NONE:
     return;
   case CMP_POP_RA_VERIFIED:
-    der_put_tlv(w, DER_CTX(0), NULL, 0);
+    cg_der_put_tlv(w, DER_CTX(0), NULL, 0);
     return;
   case CMP_POP_SIGNATURE: {
     if (cr->pop_alg.p == NULL || (cr->pop_has_input && cr->pop_input.p == NULL)) {
       invalid(w);
       return;
     }
-    size_t m = der_begin(w, DER_CTX_CONS(1));
+    size_t m = cg_der_begin(w, DER_CTX_CONS(1));
     if (cr->pop_has_input)
       put_opt(w, cr->pop_input);
-    der_put_raw(w, cr->pop_alg.p, cr->pop_alg.len);
-    der_put_bit_string(w, cr->pop_sig.p, cr->pop_sig.len);
-    der_end(w, m);
+    cg_der_put_raw(w, cr->pop_alg.p, cr->pop_alg.len);
+    cg_der_put_bit_string(w, cr->pop_sig.p, cr->pop_sig.len);
+    cg_der_end(w, m);
     return;
   }
   case CMP_POP_KEY_ENC:
@@ -311,21 +311,21 @@ static void put_cert_reqs(struct der_writer *w, const struct cmp_msg *msg) {
     invalid(w);
     return;
   }
-  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < msg->u.cert_req.n; i++) {
     const struct cmp_cert_req *cr = &msg->u.cert_req.req[i];
-    size_t m = der_begin(w, DER_SEQUENCE);
-    size_t req = der_begin(w, DER_SEQUENCE);
-    der_put_int64(w, DER_INTEGER, cr->cert_req_id);
+    size_t m = cg_der_begin(w, DER_SEQUENCE);
+    size_t req = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_int64(w, DER_INTEGER, cr->cert_req_id);
     put_template(w, &cr->tmpl);
     put_controls(w, cr);
-    der_end(w, req);
+    cg_der_end(w, req);
     put_pop(w, cr);
     if (cr->reg_info.p != NULL)
-      der_put_tlv(w, DER_SEQUENCE, cr->reg_info.p, cr->reg_info.len);
-    der_end(w, m);
+      cg_der_put_tlv(w, DER_SEQUENCE, cr->reg_info.p, cr->reg_info.len);
+    cg_der_end(w, m);
   }
-  der_end(w, seq);
+  cg_der_end(w, seq);
 }
 
 /* CertRepMessage ::= SEQUENCE { caPubs [1] SEQUENCE SIZE (1..MAX) OF CMPCertificate
@@ -341,39 +341,39 @@ static void put_cert_rep(struct der_writer *w, const struct cmp_msg *msg) {
     invalid(w);
     return;
   }
-  size_t rep = der_begin(w, DER_SEQUENCE);
+  size_t rep = cg_der_begin(w, DER_SEQUENCE);
   if (msg->u.cert_rep.n_ca_pubs > 0) {
-    size_t x = der_begin(w, DER_CTX_CONS(1));
-    size_t seq = der_begin(w, DER_SEQUENCE);
+    size_t x = cg_der_begin(w, DER_CTX_CONS(1));
+    size_t seq = cg_der_begin(w, DER_SEQUENCE);
     for (size_t i = 0; i < msg->u.cert_rep.n_ca_pubs; i++)
       put_opt(w, msg->u.cert_rep.ca_pubs[i]);
-    der_end(w, seq);
-    der_end(w, x);
+    cg_der_end(w, seq);
+    cg_der_end(w, x);
   }
-  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < msg->u.cert_rep.n; i++) {
     const struct cmp_cert_response *cr = &msg->u.cert_rep.rsp[i];
-    size_t m = der_begin(w, DER_SEQUENCE);
-    der_put_int64(w, DER_INTEGER, cr->cert_req_id);
+    size_t m = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_int64(w, DER_INTEGER, cr->cert_req_id);
     put_status_info(w, &cr->status);
     if (cr->cert.p != NULL && cr->enc_cert.p != NULL) {
       invalid(w);
     } else if (cr->cert.p != NULL || cr->enc_cert.p != NULL) {
-      size_t ckp = der_begin(w, DER_SEQUENCE);
+      size_t ckp = cg_der_begin(w, DER_SEQUENCE);
       put_explicit(w, 0, cr->cert);
       put_explicit(w, 1, cr->enc_cert);
       put_opt(w, cr->private_key);
       put_opt(w, cr->publication_info);
-      der_end(w, ckp);
+      cg_der_end(w, ckp);
     } else if (cr->private_key.p != NULL || cr->publication_info.p != NULL) {
       invalid(w);
     }
     if (cr->rsp_info.p != NULL)
-      der_put_tlv(w, DER_OCTET_STRING, cr->rsp_info.p, cr->rsp_info.len);
-    der_end(w, m);
+      cg_der_put_tlv(w, DER_OCTET_STRING, cr->rsp_info.p, cr->rsp_info.len);
+    cg_der_end(w, m);
   }
-  der_end(w, seq);
-  der_end(w, rep);
+  cg_der_end(w, seq);
+  cg_der_end(w, rep);
 }
 
 /* CertConfirmContent ::= SEQUENCE OF CertStatus
@@ -385,29 +385,29 @@ static void put_cert_conf(struct der_writer *w, const struct cmp_msg *msg) {
     invalid(w);
     return;
   }
-  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < msg->u.cert_conf.n; i++) {
     const struct cmp_cert_status *st = &msg->u.cert_conf.st[i];
-    size_t m = der_begin(w, DER_SEQUENCE);
-    der_put_tlv(w, DER_OCTET_STRING, st->cert_hash.p, st->cert_hash.len);
-    der_put_int64(w, DER_INTEGER, st->cert_req_id);
+    size_t m = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_tlv(w, DER_OCTET_STRING, st->cert_hash.p, st->cert_hash.len);
+    cg_der_put_int64(w, DER_INTEGER, st->cert_req_id);
     if (st->has_status)
       put_status_info(w, &st->status);
     put_explicit(w, 0, st->hash_alg);
-    der_end(w, m);
+    cg_der_end(w, m);
   }
-  der_end(w, seq);
+  cg_der_end(w, seq);
 }
 
 /* ErrorMsgContent ::= SEQUENCE { pKIStatusInfo PKIStatusInfo,
  *   errorCode INTEGER OPTIONAL, errorDetails PKIFreeText OPTIONAL } (RFC 9810 §5.3.21) */
 static void put_error(struct der_writer *w, const struct cmp_msg *msg) {
-  size_t m = der_begin(w, DER_SEQUENCE);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
   put_status_info(w, &msg->u.error.status);
   if (msg->u.error.has_error_code)
-    der_put_int64(w, DER_INTEGER, msg->u.error.error_code);
+    cg_der_put_int64(w, DER_INTEGER, msg->u.error.error_code);
   put_opt(w, msg->u.error.details);
-  der_end(w, m);
+  cg_der_end(w, m);
 }
 
 /* crlEntryDetails Extensions: the received run, with the reasonCode
@@ -431,23 +431,23 @@ static void put_crl_entry_details(struct der_writer *w, const struct cmp_rev_det
     invalid(w);
     return;
   }
-  size_t m = der_begin(w, DER_SEQUENCE);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
   if (ext.p == NULL) {
-    der_put_raw(w, all.p, all.len);
+    cg_der_put_raw(w, all.p, all.len);
   } else {
     size_t before = (size_t)(ext.p - all.p);
-    der_put_raw(w, all.p, before);
-    size_t e = der_begin(w, DER_SEQUENCE);
-    der_put_oid(w, CG_OID_EXT_CRL_REASON);
+    cg_der_put_raw(w, all.p, before);
+    size_t e = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_oid(w, CG_OID_EXT_CRL_REASON);
     if (d->reason_critical)
-      der_put_bool(w, true);
-    size_t o = der_begin(w, DER_OCTET_STRING);
-    der_put_uint64(w, DER_ENUMERATED, (uint64_t)d->reason);
-    der_end(w, o);
-    der_end(w, e);
-    der_put_raw(w, ext.p + ext.len, all.len - before - ext.len);
+      cg_der_put_bool(w, true);
+    size_t o = cg_der_begin(w, DER_OCTET_STRING);
+    cg_der_put_uint64(w, DER_ENUMERATED, (uint64_t)d->reason);
+    cg_der_end(w, o);
+    cg_der_end(w, e);
+    cg_der_put_raw(w, ext.p + ext.len, all.len - before - ext.len);
   }
-  der_end(w, m);
+  cg_der_end(w, m);
 }
 
 /* RevReqContent ::= SEQUENCE OF RevDetails
@@ -458,15 +458,15 @@ static void put_rev_req(struct der_writer *w, const struct cmp_msg *msg) {
     invalid(w);
     return;
   }
-  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < msg->u.rev_req.n; i++) {
     const struct cmp_rev_details *d = &msg->u.rev_req.rd[i];
-    size_t m = der_begin(w, DER_SEQUENCE);
+    size_t m = cg_der_begin(w, DER_SEQUENCE);
     put_template(w, &d->tmpl);
     put_crl_entry_details(w, d);
-    der_end(w, m);
+    cg_der_end(w, m);
   }
-  der_end(w, seq);
+  cg_der_end(w, seq);
 }
 
 /* RevRepContent ::= SEQUENCE { status SEQUENCE SIZE (1..MAX) OF PKIStatusInfo,
@@ -477,14 +477,14 @@ static void put_rev_rep(struct der_writer *w, const struct cmp_msg *msg) {
     invalid(w);
     return;
   }
-  size_t m = der_begin(w, DER_SEQUENCE);
-  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < msg->u.rev_rep.n; i++)
     put_status_info(w, &msg->u.rev_rep.status[i]);
-  der_end(w, seq);
+  cg_der_end(w, seq);
   put_opt(w, msg->u.rev_rep.rev_certs);
   put_opt(w, msg->u.rev_rep.crls);
-  der_end(w, m);
+  cg_der_end(w, m);
 }
 
 /* PollReqContent ::= SEQUENCE OF SEQUENCE { certReqId INTEGER }
@@ -495,13 +495,13 @@ static void put_poll_req(struct der_writer *w, const struct cmp_msg *msg) {
     invalid(w);
     return;
   }
-  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < msg->u.poll_req.n; i++) {
-    size_t m = der_begin(w, DER_SEQUENCE);
-    der_put_int64(w, DER_INTEGER, msg->u.poll_req.cert_req_id[i]);
-    der_end(w, m);
+    size_t m = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_int64(w, DER_INTEGER, msg->u.poll_req.cert_req_id[i]);
+    cg_der_end(w, m);
   }
-  der_end(w, seq);
+  cg_der_end(w, seq);
 }
 
 static void put_poll_rep(struct der_writer *w, const struct cmp_msg *msg) {
@@ -509,16 +509,16 @@ static void put_poll_rep(struct der_writer *w, const struct cmp_msg *msg) {
     invalid(w);
     return;
   }
-  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < msg->u.poll_rep.n; i++) {
     const struct cmp_poll_rep *pr = &msg->u.poll_rep.rep[i];
-    size_t m = der_begin(w, DER_SEQUENCE);
-    der_put_int64(w, DER_INTEGER, pr->cert_req_id);
-    der_put_int64(w, DER_INTEGER, pr->check_after);
+    size_t m = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_int64(w, DER_INTEGER, pr->cert_req_id);
+    cg_der_put_int64(w, DER_INTEGER, pr->check_after);
     put_opt(w, pr->reason);
-    der_end(w, m);
+    cg_der_end(w, m);
   }
-  der_end(w, seq);
+  cg_der_end(w, seq);
 }
 
 /* PKIBody ::= CHOICE { ir [0] CertReqMessages, ... } (RFC 9810 §5.1.2): each
@@ -529,7 +529,7 @@ static void put_body(struct der_writer *w, const struct cmp_msg *msg) {
     cmp_write_pkiconf_body(w);
     return;
   }
-  size_t body = der_begin(w, DER_CTX_CONS((unsigned)msg->type));
+  size_t body = cg_der_begin(w, DER_CTX_CONS((unsigned)msg->type));
   switch (msg->type) {
   case CMP_IR:
   case CMP_CR:
@@ -565,7 +565,7 @@ static void put_body(struct der_writer *w, const struct cmp_msg *msg) {
     put_opt(w, msg->content);
     break;
   }
-  der_end(w, body);
+  cg_der_end(w, body);
 }
 
 /* PKIMessage ::= SEQUENCE { header PKIHeader, body PKIBody,
@@ -578,22 +578,22 @@ int cmp_msg_encode(const struct cmp_msg *msg, struct der_writer *w) {
     invalid(w);
     return w->err;
   }
-  size_t m = der_begin(w, DER_SEQUENCE);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
   put_header(w, &msg->hdr);
   put_body(w, msg);
   if (msg->has_protection) {
-    size_t p = der_begin(w, DER_CTX_CONS(0));
-    der_put_bit_string(w, msg->protection.p, msg->protection.len);
-    der_end(w, p);
+    size_t p = cg_der_begin(w, DER_CTX_CONS(0));
+    cg_der_put_bit_string(w, msg->protection.p, msg->protection.len);
+    cg_der_end(w, p);
   }
   if (msg->n_extra_certs > 0) {
-    size_t x = der_begin(w, DER_CTX_CONS(1));
-    size_t seq = der_begin(w, DER_SEQUENCE);
+    size_t x = cg_der_begin(w, DER_CTX_CONS(1));
+    size_t seq = cg_der_begin(w, DER_SEQUENCE);
     for (size_t i = 0; i < msg->n_extra_certs; i++)
       put_opt(w, msg->extra_certs[i]);
-    der_end(w, seq);
-    der_end(w, x);
+    cg_der_end(w, seq);
+    cg_der_end(w, x);
   }
-  der_end(w, m);
-  return der_writer_finish(w, NULL);
+  cg_der_end(w, m);
+  return cg_der_writer_finish(w, NULL);
 }

@@ -38,26 +38,26 @@ static struct der_view span(const uint8_t *start, const uint8_t *end) {
 static void read_name(struct der_reader *r, struct der_view *raw) {
   const uint8_t *start = r->p;
   struct der_reader seq;
-  if (der_enter(r, DER_SEQUENCE, &seq) < 0)
+  if (cg_der_enter(r, DER_SEQUENCE, &seq) < 0)
     return;
-  while (!der_at_end(&seq)) {
+  while (!cg_der_at_end(&seq)) {
     struct der_reader rdn;
-    if (der_enter(&seq, DER_SET, &rdn) < 0)
+    if (cg_der_enter(&seq, DER_SET, &rdn) < 0)
       break;
-    if (der_at_end(&rdn))
-      der_fail(&rdn, CG_EDER); /* SIZE (1..MAX) */
-    while (!der_at_end(&rdn)) {
+    if (cg_der_at_end(&rdn))
+      cg_der_fail(&rdn, CG_EDER); /* SIZE (1..MAX) */
+    while (!cg_der_at_end(&rdn)) {
       struct der_reader atv;
       struct der_tlv type;
-      der_enter(&rdn, DER_SEQUENCE, &atv);
-      if (der_expect(&atv, DER_OID, &type) == 0 && der_check_oid(type.val) < 0)
-        der_fail(&atv, CG_EDER);
-      der_next(&atv, NULL);
-      der_leave(&rdn, &atv);
+      cg_der_enter(&rdn, DER_SEQUENCE, &atv);
+      if (cg_der_expect(&atv, DER_OID, &type) == 0 && cg_der_check_oid(type.val) < 0)
+        cg_der_fail(&atv, CG_EDER);
+      cg_der_next(&atv, NULL);
+      cg_der_leave(&rdn, &atv);
     }
-    der_leave(&seq, &rdn);
+    cg_der_leave(&seq, &rdn);
   }
-  if (der_leave(r, &seq) == 0)
+  if (cg_der_leave(r, &seq) == 0)
     *raw = span(start, r->p);
 }
 
@@ -70,13 +70,14 @@ static void read_spki(struct der_reader *r, struct der_view *raw) {
   struct der_reader seq;
   struct der_tlv alg, key;
   struct der_view oid, params;
-  if (der_enter(r, DER_SEQUENCE, &seq) < 0)
+  if (cg_der_enter(r, DER_SEQUENCE, &seq) < 0)
     return;
-  if (der_expect(&seq, DER_SEQUENCE, &alg) == 0 && cmp_read_alg_id(alg.raw, &oid, &params) < 0)
-    der_fail(&seq, CG_EDER);
-  if (der_expect(&seq, DER_BIT_STRING, &key) == 0 && der_get_bit_string(key.val, NULL, NULL) < 0)
-    der_fail(&seq, CG_EDER);
-  if (der_leave(r, &seq) == 0)
+  if (cg_der_expect(&seq, DER_SEQUENCE, &alg) == 0 && cmp_read_alg_id(alg.raw, &oid, &params) < 0)
+    cg_der_fail(&seq, CG_EDER);
+  if (cg_der_expect(&seq, DER_BIT_STRING, &key) == 0 &&
+      cg_der_get_bit_string(key.val, NULL, NULL) < 0)
+    cg_der_fail(&seq, CG_EDER);
+  if (cg_der_leave(r, &seq) == 0)
     *raw = span(start, r->p);
 }
 
@@ -94,7 +95,7 @@ static void read_spki(struct der_reader *r, struct der_view *raw) {
  * handed out as they are.  values is the contents of the non-empty SET. */
 static void read_challenge_password(struct der_reader *values, struct cmp_p10 *out) {
   struct der_tlv t;
-  if (der_next(values, &t) < 0)
+  if (cg_der_next(values, &t) < 0)
     return;
   switch (t.tag) {
   case DER_UTF8_STRING:
@@ -104,12 +105,12 @@ static void read_challenge_password(struct der_reader *values, struct cmp_p10 *o
   case DER_BMP_STRING:
     break;
   default:
-    der_fail(values, CG_EBAD_DATA);
+    cg_der_fail(values, CG_EBAD_DATA);
     return;
   }
   /* SINGLE VALUE TRUE; DirectoryString is SIZE (1..MAX). */
-  if (!der_at_end(values) || t.val.len == 0) {
-    der_fail(values, CG_EBAD_DATA);
+  if (!cg_der_at_end(values) || t.val.len == 0) {
+    cg_der_fail(values, CG_EBAD_DATA);
     return;
   }
   out->challenge_password = t.val;
@@ -123,18 +124,18 @@ static void read_extension(struct der_reader *r, struct der_view *oid) {
   struct der_reader e;
   struct der_tlv id, crit, value;
   bool critical;
-  if (der_enter(r, DER_SEQUENCE, &e) < 0)
+  if (cg_der_enter(r, DER_SEQUENCE, &e) < 0)
     return;
-  if (der_expect(&e, DER_OID, &id) == 0 && der_check_oid(id.val) < 0)
-    der_fail(&e, CG_EDER);
-  if (der_optional(&e, DER_BOOLEAN, &crit) == 1) {
+  if (cg_der_expect(&e, DER_OID, &id) == 0 && cg_der_check_oid(id.val) < 0)
+    cg_der_fail(&e, CG_EDER);
+  if (cg_der_optional(&e, DER_BOOLEAN, &crit) == 1) {
     /* X.690 §11.5: a value equal to the DEFAULT is not encoded, so a
      * present FALSE is BER, not DER. */
-    if (der_get_bool(crit.val, &critical) < 0 || !critical)
-      der_fail(&e, CG_EDER);
+    if (cg_der_get_bool(crit.val, &critical) < 0 || !critical)
+      cg_der_fail(&e, CG_EDER);
   }
-  der_expect(&e, DER_OCTET_STRING, &value);
-  if (der_leave(r, &e) == 0)
+  cg_der_expect(&e, DER_OCTET_STRING, &value);
+  if (cg_der_leave(r, &e) == 0)
     *oid = id.val;
 }
 
@@ -154,29 +155,29 @@ static void read_extension_request(struct der_reader *values, struct cmp_p10 *ou
   struct der_view seen[MAX_EXTENSIONS];
   struct der_reader exts;
   size_t n = 0;
-  if (der_peek_tag(values) != DER_SEQUENCE) {
-    der_fail(values, CG_EBAD_DATA);
+  if (cg_der_peek_tag(values) != DER_SEQUENCE) {
+    cg_der_fail(values, CG_EBAD_DATA);
     return;
   }
-  if (der_enter(values, DER_SEQUENCE, &exts) < 0)
+  if (cg_der_enter(values, DER_SEQUENCE, &exts) < 0)
     return;
   struct der_view contents = span(exts.p, exts.end);
-  while (!der_at_end(&exts)) {
+  while (!cg_der_at_end(&exts)) {
     struct der_view oid = {NULL, 0};
     read_extension(&exts, &oid);
     if (exts.err != 0)
       break;
     for (size_t i = 0; i < n; i++)
-      if (der_view_eq(seen[i], oid))
-        der_fail(&exts, CG_EBAD_DATA);
+      if (cg_der_view_eq(seen[i], oid))
+        cg_der_fail(&exts, CG_EBAD_DATA);
     if (n == MAX_EXTENSIONS)
-      der_fail(&exts, CG_EBAD_DATA);
+      cg_der_fail(&exts, CG_EBAD_DATA);
     else
       seen[n++] = oid;
   }
-  der_leave(values, &exts);
-  if (values->err == 0 && !der_at_end(values))
-    der_fail(values, CG_EBAD_DATA); /* SINGLE VALUE TRUE */
+  cg_der_leave(values, &exts);
+  if (values->err == 0 && !cg_der_at_end(values))
+    cg_der_fail(values, CG_EBAD_DATA); /* SINGLE VALUE TRUE */
   if (values->err == 0)
     out->extensions = contents;
 }
@@ -195,26 +196,26 @@ static void read_attributes(struct der_reader *info, struct cmp_p10 *out) {
   struct der_view seen[MAX_ATTRIBUTES];
   struct der_reader set;
   size_t n = 0;
-  if (der_enter(info, DER_CTX_CONS(0), &set) < 0)
+  if (cg_der_enter(info, DER_CTX_CONS(0), &set) < 0)
     return;
   out->attributes = span(set.p, set.end);
-  while (!der_at_end(&set)) {
+  while (!cg_der_at_end(&set)) {
     struct der_reader attr, values;
     struct der_tlv type;
-    if (der_enter(&set, DER_SEQUENCE, &attr) < 0)
+    if (cg_der_enter(&set, DER_SEQUENCE, &attr) < 0)
       break;
-    if (der_expect(&attr, DER_OID, &type) == 0 && der_check_oid(type.val) < 0)
-      der_fail(&attr, CG_EDER);
-    if (der_enter(&attr, DER_SET, &values) == 0) {
+    if (cg_der_expect(&attr, DER_OID, &type) == 0 && cg_der_check_oid(type.val) < 0)
+      cg_der_fail(&attr, CG_EDER);
+    if (cg_der_enter(&attr, DER_SET, &values) == 0) {
       for (size_t i = 0; i < n; i++)
-        if (der_view_eq(seen[i], type.val))
-          der_fail(&values, CG_EBAD_DATA);
+        if (cg_der_view_eq(seen[i], type.val))
+          cg_der_fail(&values, CG_EBAD_DATA);
       if (n == MAX_ATTRIBUTES)
-        der_fail(&values, CG_EBAD_DATA);
+        cg_der_fail(&values, CG_EBAD_DATA);
       else
         seen[n++] = type.val;
-      if (der_at_end(&values))
-        der_fail(&values, CG_EBAD_DATA); /* SIZE(1..MAX) */
+      if (cg_der_at_end(&values))
+        cg_der_fail(&values, CG_EBAD_DATA); /* SIZE(1..MAX) */
       switch (cg_oid_lookup(type.val)) {
       case CG_OID_CHALLENGE_PASSWORD:
         read_challenge_password(&values, out);
@@ -223,15 +224,15 @@ static void read_attributes(struct der_reader *info, struct cmp_p10 *out) {
         read_extension_request(&values, out);
         break;
       default:
-        while (!der_at_end(&values))
-          der_next(&values, NULL);
+        while (!cg_der_at_end(&values))
+          cg_der_next(&values, NULL);
         break;
       }
-      der_leave(&attr, &values);
+      cg_der_leave(&attr, &values);
     }
-    der_leave(&set, &attr);
+    cg_der_leave(&set, &attr);
   }
-  der_leave(info, &set);
+  cg_der_leave(info, &set);
 }
 
 /* RFC 2986 §4.1:
@@ -243,11 +244,11 @@ static void read_attributes(struct der_reader *info, struct cmp_p10 *out) {
  * info is the reader over its contents. */
 static void read_info(struct der_reader *info, struct cmp_p10 *out) {
   struct der_tlv version;
-  if (der_expect(info, DER_INTEGER, &version) == 0) {
-    if (der_check_integer(version.val) < 0)
-      der_fail(info, CG_EDER);
+  if (cg_der_expect(info, DER_INTEGER, &version) == 0) {
+    if (cg_der_check_integer(version.val) < 0)
+      cg_der_fail(info, CG_EDER);
     else if (version.val.len != 1 || version.val.p[0] != 0)
-      der_fail(info, CG_EBAD_DATA); /* only v1(0) is defined */
+      cg_der_fail(info, CG_EBAD_DATA); /* only v1(0) is defined */
   }
   read_name(info, &out->subject);
   read_spki(info, &out->spki);
@@ -266,30 +267,30 @@ int cmp_p10_decode(const uint8_t *p, size_t len, struct cmp_p10 *out) {
   struct der_tlv t;
   struct der_view oid, params;
   memset(out, 0, sizeof *out);
-  der_reader_init(&top, p, len);
-  if (der_enter(&top, DER_SEQUENCE, &req) == 0) {
+  cg_der_reader_init(&top, p, len);
+  if (cg_der_enter(&top, DER_SEQUENCE, &req) == 0) {
     const uint8_t *info_start = req.p;
-    if (der_enter(&req, DER_SEQUENCE, &info) == 0) {
+    if (cg_der_enter(&req, DER_SEQUENCE, &info) == 0) {
       out->info = span(info_start, req.p);
       read_info(&info, out);
-      der_leave(&req, &info);
+      cg_der_leave(&req, &info);
     }
-    if (der_expect(&req, DER_SEQUENCE, &t) == 0) {
+    if (cg_der_expect(&req, DER_SEQUENCE, &t) == 0) {
       out->sig_alg = t.raw;
       if (cmp_read_alg_id(t.raw, &oid, &params) < 0)
-        der_fail(&req, CG_EDER);
+        cg_der_fail(&req, CG_EDER);
     }
-    if (der_expect(&req, DER_BIT_STRING, &t) == 0) {
+    if (cg_der_expect(&req, DER_BIT_STRING, &t) == 0) {
       unsigned unused;
-      if (der_get_bit_string(t.val, &out->signature, &unused) < 0)
-        der_fail(&req, CG_EDER);
+      if (cg_der_get_bit_string(t.val, &out->signature, &unused) < 0)
+        cg_der_fail(&req, CG_EDER);
       else if (unused != 0)
-        der_fail(&req, CG_EBAD_DATA);
+        cg_der_fail(&req, CG_EBAD_DATA);
     }
-    der_leave(&top, &req);
+    cg_der_leave(&top, &req);
   }
-  if (top.err == 0 && !der_at_end(&top))
-    der_fail(&top, CG_EDER);
+  if (top.err == 0 && !cg_der_at_end(&top))
+    cg_der_fail(&top, CG_EDER);
   if (top.err != 0) {
     memset(out, 0, sizeof *out);
     return top.err;

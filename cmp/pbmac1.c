@@ -43,13 +43,13 @@ struct seen {
  * beyond 64 bits becomes UINT64_MAX, which every range check refuses. */
 static void read_count(struct der_reader *r, uint64_t *out) {
   struct der_tlv t;
-  if (der_expect(r, DER_INTEGER, &t) < 0)
+  if (cg_der_expect(r, DER_INTEGER, &t) < 0)
     return;
-  if (der_check_integer(t.val) < 0) {
-    der_fail(r, CG_EDER);
+  if (cg_der_check_integer(t.val) < 0) {
+    cg_der_fail(r, CG_EDER);
     return;
   }
-  if (der_get_uint64(t.val, out) < 0)
+  if (cg_der_get_uint64(t.val, out) < 0)
     *out = UINT64_MAX;
 }
 
@@ -61,10 +61,10 @@ static void read_count(struct der_reader *r, uint64_t *out) {
 static void read_hmac_alg(struct der_reader *r, enum cg_hash *h, struct seen *s) {
   struct der_tlv t;
   struct der_view oid, params;
-  if (der_expect(r, DER_SEQUENCE, &t) < 0)
+  if (cg_der_expect(r, DER_SEQUENCE, &t) < 0)
     return;
   if (cmp_read_alg_id(t.raw, &oid, &params) < 0) {
-    der_fail(r, CG_EDER);
+    cg_der_fail(r, CG_EDER);
     return;
   }
   *h = cg_oid_hmac(cg_oid_lookup(oid));
@@ -85,26 +85,26 @@ static void read_pbkdf2_params(struct der_reader *r, struct cmp_pbmac1_params *o
                                struct seen *s) {
   struct der_reader seq;
   struct der_tlv t;
-  if (der_enter(r, DER_SEQUENCE, &seq) < 0)
+  if (cg_der_enter(r, DER_SEQUENCE, &seq) < 0)
     return;
-  if (der_peek_tag(&seq) == DER_SEQUENCE) {
+  if (cg_der_peek_tag(&seq) == DER_SEQUENCE) {
     s->other_source = true;
-    der_next(&seq, NULL);
-  } else if (der_expect(&seq, DER_OCTET_STRING, &t) == 0) {
+    cg_der_next(&seq, NULL);
+  } else if (cg_der_expect(&seq, DER_OCTET_STRING, &t) == 0) {
     s->salt_len = t.val.len;
     if (t.val.len <= sizeof out->salt)
       memcpy(out->salt, t.val.p, t.val.len);
   }
   read_count(&seq, &s->iterations);
-  if (der_peek_tag(&seq) == DER_INTEGER) {
+  if (cg_der_peek_tag(&seq) == DER_INTEGER) {
     s->has_key_len = true;
     read_count(&seq, &s->key_len);
   }
-  if (der_at_end(&seq))
+  if (cg_der_at_end(&seq))
     out->prf = CG_HASH_SHA1; /* the DEFAULT algid-hmacWithSHA1 */
   else
     read_hmac_alg(&seq, &out->prf, s);
-  der_leave(r, &seq);
+  cg_der_leave(r, &seq);
 }
 
 /* PBMAC1-params, RFC 8018 §A.5:
@@ -117,24 +117,24 @@ static int read_pbmac1_params(struct der_view params, struct cmp_pbmac1_params *
                               struct seen *s) {
   struct der_reader top, seq, kdf;
   struct der_tlv oid;
-  der_reader_view(&top, params);
-  if (der_enter(&top, DER_SEQUENCE, &seq) < 0)
+  cg_der_reader_view(&top, params);
+  if (cg_der_enter(&top, DER_SEQUENCE, &seq) < 0)
     return top.err;
-  if (der_enter(&seq, DER_SEQUENCE, &kdf) == 0) {
-    if (der_expect(&kdf, DER_OID, &oid) == 0 && der_check_oid(oid.val) < 0)
-      der_fail(&kdf, CG_EDER);
+  if (cg_der_enter(&seq, DER_SEQUENCE, &kdf) == 0) {
+    if (cg_der_expect(&kdf, DER_OID, &oid) == 0 && cg_der_check_oid(oid.val) < 0)
+      cg_der_fail(&kdf, CG_EDER);
     if (kdf.err == 0 && cg_oid_lookup(oid.val) == CG_OID_PBKDF2) {
       s->kdf_is_pbkdf2 = true;
       read_pbkdf2_params(&kdf, out, s);
-    } else if (!der_at_end(&kdf)) {
-      der_next(&kdf, NULL); /* another KDF's parameters: refused below */
+    } else if (!cg_der_at_end(&kdf)) {
+      cg_der_next(&kdf, NULL); /* another KDF's parameters: refused below */
     }
-    der_leave(&seq, &kdf);
+    cg_der_leave(&seq, &kdf);
   }
   read_hmac_alg(&seq, &out->mac, s);
-  der_leave(&top, &seq);
-  if (top.err == 0 && !der_at_end(&top))
-    der_fail(&top, CG_EDER);
+  cg_der_leave(&top, &seq);
+  if (top.err == 0 && !cg_der_at_end(&top))
+    cg_der_fail(&top, CG_EDER);
   return top.err;
 }
 
@@ -177,28 +177,28 @@ int cmp_pbmac1_parse(struct der_view alg, uint32_t max_iterations, struct cmp_pb
 /* One HMAC AlgorithmIdentifier with NULL parameters, as RFC 8018 §B.1.2
  * defines them. */
 static void write_hmac_alg(struct der_writer *w, enum cg_hash h) {
-  size_t a = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, cg_hmac_oid(h));
-  der_put_null(w);
-  der_end(w, a);
+  size_t a = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, cg_hmac_oid(h));
+  cg_der_put_null(w);
+  cg_der_end(w, a);
 }
 
 void cmp_pbmac1_write_alg(struct der_writer *w, const struct cmp_pbmac1_params *p) {
-  size_t alg = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, CG_OID_PBMAC1);
-  size_t prm = der_begin(w, DER_SEQUENCE);
-  size_t kdf = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, CG_OID_PBKDF2);
-  size_t kp = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_OCTET_STRING, p->salt, p->salt_len);
-  der_put_uint64(w, DER_INTEGER, p->iterations);
-  der_put_uint64(w, DER_INTEGER, p->key_len);
+  size_t alg = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, CG_OID_PBMAC1);
+  size_t prm = cg_der_begin(w, DER_SEQUENCE);
+  size_t kdf = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, CG_OID_PBKDF2);
+  size_t kp = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_OCTET_STRING, p->salt, p->salt_len);
+  cg_der_put_uint64(w, DER_INTEGER, p->iterations);
+  cg_der_put_uint64(w, DER_INTEGER, p->key_len);
   write_hmac_alg(w, p->prf);
-  der_end(w, kp);
-  der_end(w, kdf);
+  cg_der_end(w, kp);
+  cg_der_end(w, kdf);
   write_hmac_alg(w, p->mac);
-  der_end(w, prm);
-  der_end(w, alg);
+  cg_der_end(w, prm);
+  cg_der_end(w, alg);
 }
 
 int cmp_pbmac1_derive(const struct cmp_pbmac1_params *p, const uint8_t *secret,

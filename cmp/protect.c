@@ -14,26 +14,26 @@
 static int hash_alg(struct der_reader *r, enum cg_hash *h) {
   struct der_tlv t;
   struct der_view oid, params;
-  if (der_expect(r, DER_SEQUENCE, &t))
+  if (cg_der_expect(r, DER_SEQUENCE, &t))
     return r->err;
   if (cmp_read_alg_id(t.raw, &oid, &params))
-    return der_fail(r, CG_EDER);
+    return cg_der_fail(r, CG_EDER);
   *h = cg_oid_hash(cg_oid_lookup(oid));
   if (params.len != 0 && !(params.len == 2 && params.p[0] == DER_NULL))
-    return der_fail(r, CG_EBAD_ALG);
+    return cg_der_fail(r, CG_EBAD_ALG);
   return 0;
 }
 
 static int hmac_alg(struct der_reader *r, enum cg_hash *h) {
   struct der_tlv t;
   struct der_view oid, params;
-  if (der_expect(r, DER_SEQUENCE, &t))
+  if (cg_der_expect(r, DER_SEQUENCE, &t))
     return r->err;
   if (cmp_read_alg_id(t.raw, &oid, &params))
-    return der_fail(r, CG_EDER);
+    return cg_der_fail(r, CG_EDER);
   *h = cg_oid_hmac(cg_oid_lookup(oid));
   if (params.len != 0 && !(params.len == 2 && params.p[0] == DER_NULL))
-    return der_fail(r, CG_EBAD_ALG);
+    return cg_der_fail(r, CG_EBAD_ALG);
   return 0;
 }
 
@@ -49,20 +49,20 @@ int cmp_pbm_parse(struct der_view alg, uint32_t max_iterations, struct cmp_pbm_p
     return CG_EDER;
   if (cg_oid_lookup(oid) != CG_OID_PBM)
     return CG_EBAD_ALG;
-  der_reader_view(&top, params);
-  if (der_enter(&top, DER_SEQUENCE, &r))
+  cg_der_reader_view(&top, params);
+  if (cg_der_enter(&top, DER_SEQUENCE, &r))
     return top.err;
-  if (der_expect(&r, DER_OCTET_STRING, &t) == 0) {
+  if (cg_der_expect(&r, DER_OCTET_STRING, &t) == 0) {
     if (t.val.len == 0 || t.val.len > CMP_PBM_MAX_SALT)
-      der_fail(&r, CG_EBAD_ALG);
+      cg_der_fail(&r, CG_EBAD_ALG);
     else
       memcpy(out->salt, t.val.p, out->salt_len = t.val.len);
   }
   hash_alg(&r, &out->owf);
-  if (der_expect(&r, DER_INTEGER, &t) == 0 && der_get_uint64(t.val, &iter))
-    der_fail(&r, CG_EBAD_ALG);
+  if (cg_der_expect(&r, DER_INTEGER, &t) == 0 && cg_der_get_uint64(t.val, &iter))
+    cg_der_fail(&r, CG_EBAD_ALG);
   hmac_alg(&r, &out->mac);
-  if (der_leave(&top, &r) || !der_at_end(&top))
+  if (cg_der_leave(&top, &r) || !cg_der_at_end(&top))
     return top.err ? top.err : CG_EDER;
   /* RFC 9810 §5.1.3.1: the iteration count is bounded so that a request
    * cannot buy unbounded CPU; OpenSSL refuses below 100 too. */
@@ -74,19 +74,19 @@ int cmp_pbm_parse(struct der_view alg, uint32_t max_iterations, struct cmp_pbm_p
 }
 
 void cmp_pbm_write_alg(struct der_writer *w, const struct cmp_pbm_params *p) {
-  size_t alg = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, CG_OID_PBM);
-  size_t prm = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_OCTET_STRING, p->salt, p->salt_len);
-  size_t owf = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, cg_hash_oid(p->owf));
-  der_end(w, owf);
-  der_put_uint64(w, DER_INTEGER, p->iterations);
-  size_t mac = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, cg_hmac_oid(p->mac));
-  der_end(w, mac);
-  der_end(w, prm);
-  der_end(w, alg);
+  size_t alg = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, CG_OID_PBM);
+  size_t prm = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_OCTET_STRING, p->salt, p->salt_len);
+  size_t owf = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, cg_hash_oid(p->owf));
+  cg_der_end(w, owf);
+  cg_der_put_uint64(w, DER_INTEGER, p->iterations);
+  size_t mac = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, cg_hmac_oid(p->mac));
+  cg_der_end(w, mac);
+  cg_der_end(w, prm);
+  cg_der_end(w, alg);
 }
 
 int cmp_pbm_derive(const struct cmp_pbm_params *p, const uint8_t *secret, size_t secret_len,
@@ -146,7 +146,7 @@ int cmp_verify_sig(struct der_view alg, struct der_view spki, const struct cg_io
 }
 
 void cmp_write_template_spki(struct der_writer *w, const struct cmp_cert_template *t) {
-  der_put_tlv(w, DER_SEQUENCE, t->public_key.p, t->public_key.len);
+  cg_der_put_tlv(w, DER_SEQUENCE, t->public_key.p, t->public_key.len);
 }
 
 int cmp_verify_pop(const struct cmp_cert_req *req, const uint8_t *spki, size_t spki_len) {
@@ -328,11 +328,11 @@ int cmp_check_signed_cached(const struct cmp_msg *msg, const struct der_view *an
   }
   /* RFC 9483 §3.1: senderKID, when present, is the signer's SKID, and the
    * sender is the signer's subject. */
-  if (h->sender_kid.p != NULL && !der_view_eq(h->sender_kid, signer->skid)) {
+  if (h->sender_kid.p != NULL && !cg_der_view_eq(h->sender_kid, signer->skid)) {
     *why = "senderKID does not identify the signer certificate";
     return CG_EBAD_MAC;
   }
-  if (h->sender_dn.p != NULL && !der_view_eq(h->sender_dn, signer->subject)) {
+  if (h->sender_dn.p != NULL && !cg_der_view_eq(h->sender_dn, signer->subject)) {
     *why = "sender is not the subject of the signer certificate";
     return CG_EBAD_MAC;
   }

@@ -109,7 +109,7 @@ static bool authenticate_sig(struct cmp_exchange *ex) {
    * of it are answered certRevoked by their own checks). */
   if (ex->cert_revoked && ex->msg.type != CMP_RR && ex->msg.type != CMP_KUR &&
       !strcmp(ex->subject_serial, ex->signer_serial) &&
-      der_view_eq(ex->found_cert, ex->msg.extra_certs[0])) {
+      cg_der_view_eq(ex->found_cert, ex->msg.extra_certs[0])) {
     cmp_srv_fail(ex, CG_ENOT_TRUSTED, "the signer certificate is revoked");
     return false;
   }
@@ -139,9 +139,9 @@ bool cmp_srv_authenticate(struct cmp_exchange *ex) {
  * transaction"), or the RA's signature algorithm. */
 static void write_protection_alg(const struct cmp_exchange *ex, struct der_writer *w) {
   if (ex->mac_ok)
-    der_put_raw(w, ex->msg.hdr.protection_alg.p, ex->msg.hdr.protection_alg.len);
+    cg_der_put_raw(w, ex->msg.hdr.protection_alg.p, ex->msg.hdr.protection_alg.len);
   else
-    cert_write_sig_alg(w, ex->cfg->ra_scheme, ex->cfg->ra_hash);
+    cg_cert_write_sig_alg(w, ex->cfg->ra_scheme, ex->cfg->ra_hash);
 }
 
 static void write_body(struct cmp_exchange *ex, struct der_writer *w) {
@@ -208,10 +208,10 @@ static int write_header_body(struct cmp_exchange *ex, struct der_view prot_alg, 
 
   for (int pass = 0; pass < 2; pass++) {
     struct der_writer w;
-    der_writer_init(&w, pass ? *out : NULL, pass ? *out_len : 0);
+    cg_der_writer_init(&w, pass ? *out : NULL, pass ? *out_len : 0);
     cmp_write_header(&w, &h);
     write_body(ex, &w);
-    if (der_writer_finish(&w, out_len))
+    if (cg_der_writer_finish(&w, out_len))
       return CG_ESPACE;
     if (pass == 0 && (*out = cg_arena_alloc(ex->arena, *out_len)) == NULL)
       return CG_ENOMEM;
@@ -227,9 +227,9 @@ int cmp_srv_protect(struct cmp_exchange *ex) {
   uint8_t *hb;
   size_t hb_len, alg_len;
 
-  der_writer_init(&w, alg_buf, sizeof alg_buf);
+  cg_der_writer_init(&w, alg_buf, sizeof alg_buf);
   write_protection_alg(ex, &w);
-  if (der_writer_finish(&w, &alg_len))
+  if (cg_der_writer_finish(&w, &alg_len))
     return CG_ESPACE;
   int err = write_header_body(ex, (struct der_view){alg_buf, alg_len}, &hb, &hb_len);
   if (err)
@@ -260,7 +260,7 @@ int cmp_srv_protect(struct cmp_exchange *ex) {
     for (size_t i = 0; i < ex->n_ca_chain && n < CMP_MAX_EXTRA_CERTS; i++) {
       bool dup = false;
       for (size_t j = 0; j < n; j++)
-        dup |= der_view_eq(extra[j], ex->ca_chain[i]);
+        dup |= cg_der_view_eq(extra[j], ex->ca_chain[i]);
       if (!dup)
         extra[n++] = ex->ca_chain[i];
     }
@@ -268,9 +268,9 @@ int cmp_srv_protect(struct cmp_exchange *ex) {
   uint8_t *out = NULL;
   size_t out_len = 0;
   for (int pass = 0; pass < 2; pass++) {
-    der_writer_init(&w, out, out_len);
+    cg_der_writer_init(&w, out, out_len);
     cmp_write_message(&w, hb, hb_len, prot, prot_len, extra, n);
-    if (der_writer_finish(&w, &out_len))
+    if (cg_der_writer_finish(&w, &out_len))
       return CG_ESPACE;
     if (pass == 0 && (out = cg_arena_alloc(ex->arena, out_len)) == NULL)
       return CG_ENOMEM;

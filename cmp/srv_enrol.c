@@ -24,7 +24,7 @@ static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req 
     cmp_srv_fail(ex, CG_ECERT_REVOKED, "the certificate to update is revoked");
     return false;
   }
-  bool by_itself = ex->auth == AUTH_SIG && der_view_eq(ex->msg.extra_certs[0], ex->found_cert);
+  bool by_itself = ex->auth == AUTH_SIG && cg_der_view_eq(ex->msg.extra_certs[0], ex->found_cert);
   bool by_enroller = ex->prof->on_behalf && cr->old_cert_serial.p != NULL &&
                      ex->found_cert_auth_ref[0] != '\0' &&
                      strcmp(ex->found_cert_auth_ref, ex->ref) == 0;
@@ -41,9 +41,9 @@ static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req 
     /* GeneralName directoryName [4] { Name } */
     struct der_reader r, in;
     struct der_tlv t;
-    der_reader_view(&r, cr->old_cert_issuer);
-    if (der_enter(&r, DER_CTX_CONS(4), &in) || der_expect(&in, DER_SEQUENCE, &t) ||
-        !der_view_eq(t.raw, old.issuer)) {
+    cg_der_reader_view(&r, cr->old_cert_issuer);
+    if (cg_der_enter(&r, DER_CTX_CONS(4), &in) || cg_der_expect(&in, DER_SEQUENCE, &t) ||
+        !cg_der_view_eq(t.raw, old.issuer)) {
       cmp_srv_fail(ex, CG_EBAD_CERT_ID, "oldCertId does not name the signer certificate");
       return false;
     }

@@ -36,9 +36,9 @@ static void sign_key_pair_types(struct der_writer *w) {
   size_t n = 0;
   for (size_t i = 0; i < sizeof algs / sizeof algs[0]; i++) {
     struct der_writer a;
-    der_writer_init(&a, buf[n], sizeof buf[n]);
-    cert_write_sig_alg(&a, algs[i].scheme, algs[i].hash);
-    if (der_writer_finish(&a, &views[n].len) == 0) {
+    cg_der_writer_init(&a, buf[n], sizeof buf[n]);
+    cg_cert_write_sig_alg(&a, algs[i].scheme, algs[i].hash);
+    if (cg_der_writer_finish(&a, &views[n].len) == 0) {
       views[n].p = buf[n];
       n++;
     }
@@ -53,12 +53,12 @@ static void cert_req_template(struct der_writer *w) {
   uint8_t alg[32];
   size_t alg_len;
   struct der_writer a;
-  der_writer_init(&a, alg, sizeof alg);
-  size_t m = der_begin(&a, DER_SEQUENCE);
-  der_put_oid(&a, CG_OID_EC_PUBLIC_KEY);
-  der_put_oid(&a, CG_OID_P256);
-  der_end(&a, m);
-  if (der_writer_finish(&a, &alg_len)) {
+  cg_der_writer_init(&a, alg, sizeof alg);
+  size_t m = cg_der_begin(&a, DER_SEQUENCE);
+  cg_der_put_oid(&a, CG_OID_EC_PUBLIC_KEY);
+  cg_der_put_oid(&a, CG_OID_P256);
+  cg_der_end(&a, m);
+  if (cg_der_writer_finish(&a, &alg_len)) {
     cmp_write_itav_absent(w, cg_oid(CG_OID_IT_CERT_REQ_TEMPLATE));
     return;
   }

@@ -101,13 +101,13 @@ static bool read_sans(struct cmp_exchange *ex, struct der_view extensions, struc
     return true;
   struct der_reader top, seq;
   struct der_tlv t;
-  der_reader_view(&top, value);
-  if (found < 0 || der_enter(&top, DER_SEQUENCE, &seq))
+  cg_der_reader_view(&top, value);
+  if (found < 0 || cg_der_enter(&top, DER_SEQUENCE, &seq))
     return refuse(ex, "the subjectAltName extension is malformed%s%s", "", "");
-  while (!der_at_end(&seq)) {
+  while (!cg_der_at_end(&seq)) {
     unsigned type;
     const char *text;
-    if (der_next(&seq, &t))
+    if (cg_der_next(&seq, &t))
       return refuse(ex, "the subjectAltName extension is malformed%s%s", "", "");
     if (s->n == MAX_SANS)
       return refuse(ex, "more than 64 subjectAltNames%s%s", "", "");
@@ -193,12 +193,12 @@ static const char *type_name(unsigned type) {
 
 /* The RA's and the CAs' own names are never given to a requester. */
 static bool not_ours(struct cmp_exchange *ex, struct der_view subject) {
-  if (der_view_eq(subject, ex->cfg->ra_name))
+  if (cg_der_view_eq(subject, ex->cfg->ra_name))
     return refuse(ex, "the subject is the RA's own name%s%s", "", "");
   for (size_t i = 0; i < ex->prof->n_ca_chain; i++) {
     struct cg_x509 ca;
     if (cg_x509_parse(ex->prof->ca_chain[i].p, ex->prof->ca_chain[i].len, &ca) == 0 &&
-        der_view_eq(subject, ca.subject))
+        cg_der_view_eq(subject, ca.subject))
       return refuse(ex, "the subject is the name of a CA of this profile%s%s", "", "");
   }
   return true;

@@ -22,23 +22,23 @@ int cmp_srv_read_nested(struct cmp_exchange *ex) {
     ex->detail = "nested messages are not accepted for this profile";
     return CG_ENOT_AUTHORIZED;
   }
-  der_reader_view(&top, ex->msg.content);
-  if (der_enter(&top, DER_SEQUENCE, &seq) || der_at_end(&seq)) {
+  cg_der_reader_view(&top, ex->msg.content);
+  if (cg_der_enter(&top, DER_SEQUENCE, &seq) || cg_der_at_end(&seq)) {
     ex->detail = "the nested content is malformed";
     return CG_EBAD_DATA;
   }
-  while (!der_at_end(&seq)) {
+  while (!cg_der_at_end(&seq)) {
     if (ex->n_inner == CMP_MAX_REQS) {
       ex->detail = "too many nested messages";
       return CG_EBAD_REQUEST;
     }
-    if (der_expect(&seq, DER_SEQUENCE, &t)) {
+    if (cg_der_expect(&seq, DER_SEQUENCE, &t)) {
       ex->detail = "the nested content is malformed";
       return CG_EBAD_DATA;
     }
     ex->inner[ex->n_inner++] = t.raw;
   }
-  return der_leave(&top, &seq) ? CG_EBAD_DATA : 0;
+  return cg_der_leave(&top, &seq) ? CG_EBAD_DATA : 0;
 }
 
 void cmp_srv_verify_nested(struct cmp_exchange *ex) {
@@ -48,11 +48,11 @@ void cmp_srv_verify_nested(struct cmp_exchange *ex) {
 }
 
 void cmp_srv_write_nested_body(struct cmp_exchange *ex, struct der_writer *w) {
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_NESTED));
-  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_NESTED));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < ex->n_inner; i++)
     if (ex->inner_rsp[i].p != NULL)
-      der_put_raw(w, ex->inner_rsp[i].p, ex->inner_rsp[i].len);
-  der_end(w, seq);
-  der_end(w, body);
+      cg_der_put_raw(w, ex->inner_rsp[i].p, ex->inner_rsp[i].len);
+  cg_der_end(w, seq);
+  cg_der_end(w, body);
 }

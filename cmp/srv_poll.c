@@ -161,16 +161,16 @@ const char *cmp_waiting_reason(const struct cmp_exchange *ex) {
 }
 
 void cmp_srv_write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w) {
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_POLLREP));
-  size_t seq = der_begin(w, DER_SEQUENCE);
-  size_t rep = der_begin(w, DER_SEQUENCE);
-  der_put_int64(w, DER_INTEGER, ex->cert_req_id);
-  der_put_uint64(w, DER_INTEGER, ex->prof->check_after ? ex->prof->check_after : 5);
-  size_t reason = der_begin(w, DER_SEQUENCE);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_POLLREP));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
+  size_t rep = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_int64(w, DER_INTEGER, ex->cert_req_id);
+  cg_der_put_uint64(w, DER_INTEGER, ex->prof->check_after ? ex->prof->check_after : 5);
+  size_t reason = cg_der_begin(w, DER_SEQUENCE);
   const char *why = cmp_waiting_reason(ex);
-  der_put_tlv(w, DER_UTF8_STRING, why, strlen(why));
-  der_end(w, reason);
-  der_end(w, rep);
-  der_end(w, seq);
-  der_end(w, body);
+  cg_der_put_tlv(w, DER_UTF8_STRING, why, strlen(why));
+  cg_der_end(w, reason);
+  cg_der_end(w, rep);
+  cg_der_end(w, seq);
+  cg_der_end(w, body);
 }

@@ -76,7 +76,7 @@ void cmp_srv_verify_rev_request(struct cmp_exchange *ex) {
   }
   struct cg_x509 target;
   if (cg_x509_parse(ex->found_cert.p, ex->found_cert.len, &target) ||
-      !der_view_eq(target.issuer, d->tmpl.issuer)) {
+      !cg_der_view_eq(target.issuer, d->tmpl.issuer)) {
     cmp_srv_fail(ex, CG_EBAD_CERT_ID, "no such certificate from this issuer");
     return;
   }
@@ -85,7 +85,7 @@ void cmp_srv_verify_rev_request(struct cmp_exchange *ex) {
    * the certificate that signed its request. */
   bool by_enroller = ex->found_cert_auth_ref[0] != '\0' &&
                      strcmp(ex->found_cert_auth_ref, ex->ref) == 0;
-  bool allowed = ex->auth == AUTH_SIG ? der_view_eq(ex->msg.extra_certs[0], ex->found_cert) ||
+  bool allowed = ex->auth == AUTH_SIG ? cg_der_view_eq(ex->msg.extra_certs[0], ex->found_cert) ||
                                             (ex->prof->on_behalf && by_enroller)
                                       : by_enroller;
   if (!allowed) {
@@ -173,11 +173,11 @@ void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_ans
 
 void cmp_srv_write_rev_body(struct cmp_exchange *ex, struct der_writer *w) {
   /* RevRepContent ::= SEQUENCE { status SEQUENCE SIZE (1..MAX) OF PKIStatusInfo, ... } */
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_RP));
-  size_t rep = der_begin(w, DER_SEQUENCE);
-  size_t st = der_begin(w, DER_SEQUENCE);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_RP));
+  size_t rep = cg_der_begin(w, DER_SEQUENCE);
+  size_t st = cg_der_begin(w, DER_SEQUENCE);
   cmp_write_status_info(w, ex->status, CG_FI_NONE, NULL);
-  der_end(w, st);
-  der_end(w, rep);
-  der_end(w, body);
+  cg_der_end(w, st);
+  cg_der_end(w, rep);
+  cg_der_end(w, body);
 }

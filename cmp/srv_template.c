@@ -21,12 +21,12 @@
 bool cmp_srv_template_spki(struct cmp_exchange *ex, const struct cmp_cert_template *t,
                    struct der_view *out) {
   struct der_writer w;
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   cmp_write_template_spki(&w, t);
   uint8_t *p = cg_arena_alloc(ex->arena, w.len);
   if (p == NULL)
     return false;
-  der_writer_init(&w, p, w.len);
+  cg_der_writer_init(&w, p, w.len);
   cmp_write_template_spki(&w, t);
   *out = (struct der_view){p, w.len};
   return true;
@@ -72,11 +72,11 @@ static int check_sizes(struct cmp_exchange *ex, struct der_view subject,
     return CG_ENOMEM;
   }
   ex->detail = why;
-  if (subject.p != NULL && cert_check_subject(subject, why, WHY) != 0)
+  if (subject.p != NULL && cg_cert_check_subject(subject, why, WHY) != 0)
     return CG_EBAD_TEMPLATE;
   if (extensions.p != NULL &&
       cg_x509_find_ext(extensions, cg_oid(CG_OID_EXT_SAN), &san, &critical) == 1 &&
-      cert_check_san_size(san, why, WHY) != 0)
+      cg_cert_check_san_size(san, why, WHY) != 0)
     return CG_EBAD_TEMPLATE;
   ex->detail = NULL;
   return 0;

@@ -21,12 +21,12 @@
 #include "core/err.h"
 #include "core/x509.h"
 
-void cert_write_sig_alg(struct der_writer *w, enum cg_sig_scheme scheme, enum cg_hash hash) {
-  size_t m = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, cg_sigalg_oid(scheme, hash));
+void cg_cert_write_sig_alg(struct der_writer *w, enum cg_sig_scheme scheme, enum cg_hash hash) {
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, cg_sigalg_oid(scheme, hash));
   if (scheme == CG_SIG_RSA_PKCS1)
-    der_put_null(w);
-  der_end(w, m);
+    cg_der_put_null(w);
+  cg_der_end(w, m);
 }
 
 static bool printable_ascii(struct der_view v) {
@@ -71,7 +71,7 @@ static int refuse(char *why, size_t cap, const char *fmt, ...) {
   return CG_EBAD_TEMPLATE;
 }
 
-int cert_check_subject(struct der_view name, char *why, size_t cap) {
+int cg_cert_check_subject(struct der_view name, char *why, size_t cap) {
   size_t rdns;
   if (cg_name_rdns(name, &rdns) != 0)
     return refuse(why, cap, "the subject is not a DER Name");
@@ -85,13 +85,13 @@ int cert_check_subject(struct der_view name, char *why, size_t cap) {
 
 /* RFC 5280 §4.2.1.6: GeneralNames ::= SEQUENCE SIZE (1..MAX) OF GeneralName.
  * The names are counted as far as they read; one that does not is
- * cert_check_san()'s to refuse. */
-int cert_check_san_size(struct der_view value, char *why, size_t cap) {
+ * cg_cert_check_san()'s to refuse. */
+int cg_cert_check_san_size(struct der_view value, char *why, size_t cap) {
   struct der_reader top, seq;
   size_t n = 0;
-  der_reader_view(&top, value);
-  if (der_enter(&top, DER_SEQUENCE, &seq) == 0)
-    while (!der_at_end(&seq) && der_next(&seq, NULL) == 0)
+  cg_der_reader_view(&top, value);
+  if (cg_der_enter(&top, DER_SEQUENCE, &seq) == 0)
+    while (!cg_der_at_end(&seq) && cg_der_next(&seq, NULL) == 0)
       n++;
   if (n > CERT_MAX_SAN_NAMES)
     return refuse(why, cap, "the subjectAltName has %zu names; at most %d", n, CERT_MAX_SAN_NAMES);
@@ -101,16 +101,16 @@ int cert_check_san_size(struct der_view value, char *why, size_t cap) {
   return 0;
 }
 
-int cert_check_san(struct der_view value) {
+int cg_cert_check_san(struct der_view value) {
   struct der_reader top, seq;
   struct der_tlv t;
-  if (cert_check_san_size(value, NULL, 0) != 0)
+  if (cg_cert_check_san_size(value, NULL, 0) != 0)
     return CG_EBAD_TEMPLATE;
-  der_reader_view(&top, value);
-  if (der_enter(&top, DER_SEQUENCE, &seq) || der_at_end(&seq))
+  cg_der_reader_view(&top, value);
+  if (cg_der_enter(&top, DER_SEQUENCE, &seq) || cg_der_at_end(&seq))
     return CG_EBAD_TEMPLATE;
-  while (!der_at_end(&seq)) {
-    if (der_next(&seq, &t))
+  while (!cg_der_at_end(&seq)) {
+    if (cg_der_next(&seq, &t))
       return CG_EBAD_TEMPLATE;
     switch (t.tag) {
     case DER_CTX(1): /* rfc822Name */
@@ -133,10 +133,10 @@ int cert_check_san(struct der_view value) {
       return CG_EBAD_TEMPLATE;
     }
   }
-  return der_leave(&top, &seq) || !der_at_end(&top) ? CG_EBAD_TEMPLATE : 0;
+  return cg_der_leave(&top, &seq) || !cg_der_at_end(&top) ? CG_EBAD_TEMPLATE : 0;
 }
 
-int cert_random_serial(struct cert_spec *spec) {
+int cg_cert_random_serial(struct cert_spec *spec) {
   int err = cg_random(spec->serial + 6, 10);
   if (err)
     return err;
@@ -151,111 +151,111 @@ int cert_random_serial(struct cert_spec *spec) {
   return 0;
 }
 
-int cert_key_id(struct der_view spki, uint8_t out[20]) {
+int cg_cert_key_id(struct der_view spki, uint8_t out[20]) {
   struct der_reader top, r;
   struct der_tlv t;
   struct der_view bits;
   unsigned unused;
-  der_reader_view(&top, spki);
-  der_enter(&top, DER_SEQUENCE, &r);
-  der_expect(&r, DER_SEQUENCE, &t);
-  if (der_expect(&r, DER_BIT_STRING, &t) || der_get_bit_string(t.val, &bits, &unused))
+  cg_der_reader_view(&top, spki);
+  cg_der_enter(&top, DER_SEQUENCE, &r);
+  cg_der_expect(&r, DER_SEQUENCE, &t);
+  if (cg_der_expect(&r, DER_BIT_STRING, &t) || cg_der_get_bit_string(t.val, &bits, &unused))
     return CG_EDER;
   struct cg_iov iov = {bits.p, bits.len};
   return cg_hash(CG_HASH_SHA1, &iov, 1, out);
 }
 
 static size_t begin_ext(struct der_writer *w, enum cg_oid_id oid, bool critical) {
-  size_t ext = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, oid);
+  size_t ext = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, oid);
   if (critical)
-    der_put_bool(w, true);
+    cg_der_put_bool(w, true);
   return ext;
 }
 
 static void write_extensions(struct der_writer *w, const struct cert_spec *s, const uint8_t *skid) {
-  size_t exts = der_begin(w, DER_CTX_CONS(3));
-  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t exts = cg_der_begin(w, DER_CTX_CONS(3));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
   size_t ext, val, in;
 
   /* RFC 5280 §4.2.1.9: basicConstraints, critical in CA certificates. */
   if (s->is_ca) {
     ext = begin_ext(w, CG_OID_EXT_BASIC_CONSTRAINTS, true);
-    val = der_begin(w, DER_OCTET_STRING);
-    in = der_begin(w, DER_SEQUENCE);
-    der_put_bool(w, true);
-    der_end(w, in);
-    der_end(w, val);
-    der_end(w, ext);
+    val = cg_der_begin(w, DER_OCTET_STRING);
+    in = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_bool(w, true);
+    cg_der_end(w, in);
+    cg_der_end(w, val);
+    cg_der_end(w, ext);
   }
   if (s->key_usage) {
     ext = begin_ext(w, CG_OID_EXT_KEY_USAGE, true);
-    val = der_begin(w, DER_OCTET_STRING);
-    der_put_named_bits(w, DER_BIT_STRING, s->key_usage);
-    der_end(w, val);
-    der_end(w, ext);
+    val = cg_der_begin(w, DER_OCTET_STRING);
+    cg_der_put_named_bits(w, DER_BIT_STRING, s->key_usage);
+    cg_der_end(w, val);
+    cg_der_end(w, ext);
   }
   if (s->n_eku) {
     ext = begin_ext(w, CG_OID_EXT_EKU, false);
-    val = der_begin(w, DER_OCTET_STRING);
-    in = der_begin(w, DER_SEQUENCE);
+    val = cg_der_begin(w, DER_OCTET_STRING);
+    in = cg_der_begin(w, DER_SEQUENCE);
     for (size_t i = 0; i < s->n_eku; i++)
-      der_put_oid(w, s->eku[i]);
-    der_end(w, in);
-    der_end(w, val);
-    der_end(w, ext);
+      cg_der_put_oid(w, s->eku[i]);
+    cg_der_end(w, in);
+    cg_der_end(w, val);
+    cg_der_end(w, ext);
   }
   if (s->san.p != NULL) {
     ext = begin_ext(w, CG_OID_EXT_SAN, false);
-    der_put_tlv(w, DER_OCTET_STRING, s->san.p, s->san.len);
-    der_end(w, ext);
+    cg_der_put_tlv(w, DER_OCTET_STRING, s->san.p, s->san.len);
+    cg_der_end(w, ext);
   }
   ext = begin_ext(w, CG_OID_EXT_SKID, false);
-  val = der_begin(w, DER_OCTET_STRING);
-  der_put_tlv(w, DER_OCTET_STRING, skid, 20);
-  der_end(w, val);
-  der_end(w, ext);
+  val = cg_der_begin(w, DER_OCTET_STRING);
+  cg_der_put_tlv(w, DER_OCTET_STRING, skid, 20);
+  cg_der_end(w, val);
+  cg_der_end(w, ext);
   if (s->issuer_skid.p != NULL) {
     /* AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT ... } */
     ext = begin_ext(w, CG_OID_EXT_AKID, false);
-    val = der_begin(w, DER_OCTET_STRING);
-    in = der_begin(w, DER_SEQUENCE);
-    der_put_tlv(w, DER_CTX(0), s->issuer_skid.p, s->issuer_skid.len);
-    der_end(w, in);
-    der_end(w, val);
-    der_end(w, ext);
+    val = cg_der_begin(w, DER_OCTET_STRING);
+    in = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_tlv(w, DER_CTX(0), s->issuer_skid.p, s->issuer_skid.len);
+    cg_der_end(w, in);
+    cg_der_end(w, val);
+    cg_der_end(w, ext);
   }
-  der_end(w, seq);
-  der_end(w, exts);
+  cg_der_end(w, seq);
+  cg_der_end(w, exts);
 }
 
 static void write_tbs(struct der_writer *w, const struct cert_spec *s, enum cg_sig_scheme scheme,
                       enum cg_hash hash, const uint8_t *skid) {
-  size_t tbs = der_begin(w, DER_SEQUENCE);
-  size_t v = der_begin(w, DER_CTX_CONS(0));
-  der_put_uint64(w, DER_INTEGER, 2); /* v3 */
-  der_end(w, v);
-  der_put_uint_bytes(w, DER_INTEGER, s->serial, s->serial_len);
-  cert_write_sig_alg(w, scheme, hash);
-  der_put_raw(w, s->issuer.p, s->issuer.len);
-  size_t val = der_begin(w, DER_SEQUENCE);
-  der_put_x509_time(w, s->not_before);
-  der_put_x509_time(w, s->not_after);
-  der_end(w, val);
-  der_put_raw(w, s->subject.p, s->subject.len);
-  der_put_raw(w, s->spki.p, s->spki.len);
+  size_t tbs = cg_der_begin(w, DER_SEQUENCE);
+  size_t v = cg_der_begin(w, DER_CTX_CONS(0));
+  cg_der_put_uint64(w, DER_INTEGER, 2); /* v3 */
+  cg_der_end(w, v);
+  cg_der_put_uint_bytes(w, DER_INTEGER, s->serial, s->serial_len);
+  cg_cert_write_sig_alg(w, scheme, hash);
+  cg_der_put_raw(w, s->issuer.p, s->issuer.len);
+  size_t val = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_x509_time(w, s->not_before);
+  cg_der_put_x509_time(w, s->not_after);
+  cg_der_end(w, val);
+  cg_der_put_raw(w, s->subject.p, s->subject.len);
+  cg_der_put_raw(w, s->spki.p, s->spki.len);
   write_extensions(w, s, skid);
-  der_end(w, tbs);
+  cg_der_end(w, tbs);
 }
 
-int cert_build(const struct cert_spec *spec, const struct cg_key *issuer_key, uint8_t *out,
+int cg_cert_build(const struct cert_spec *spec, const struct cg_key *issuer_key, uint8_t *out,
                size_t cap, size_t *len) {
   enum cg_sig_scheme scheme;
   enum cg_hash hash;
   uint8_t skid[20];
   uint8_t sig[1024];
   size_t sig_len, tbs_len;
-  int err = cert_key_id(spec->spki, skid);
+  int err = cg_cert_key_id(spec->spki, skid);
   if (err)
     return err;
   cg_key_default_sig(issuer_key, &scheme, &hash);
@@ -264,46 +264,46 @@ int cert_build(const struct cert_spec *spec, const struct cg_key *issuer_key, ui
   if (tbs == NULL)
     return CG_ENOMEM;
   struct der_writer w;
-  der_writer_init(&w, tbs, cap);
+  cg_der_writer_init(&w, tbs, cap);
   write_tbs(&w, spec, scheme, hash, skid);
-  err = der_writer_finish(&w, &tbs_len) ? CG_ESPACE : 0;
+  err = cg_der_writer_finish(&w, &tbs_len) ? CG_ESPACE : 0;
   struct cg_iov iov = {tbs, tbs_len};
   if (err == 0)
     err = cg_sign(issuer_key, scheme, hash, &iov, 1, sig, sizeof sig, &sig_len);
   if (err == 0) {
-    der_writer_init(&w, out, cap);
-    size_t m = der_begin(&w, DER_SEQUENCE);
-    der_put_raw(&w, tbs, tbs_len);
-    cert_write_sig_alg(&w, scheme, hash);
-    der_put_bit_string(&w, sig, sig_len);
-    der_end(&w, m);
-    err = der_writer_finish(&w, len) ? CG_ESPACE : 0;
+    cg_der_writer_init(&w, out, cap);
+    size_t m = cg_der_begin(&w, DER_SEQUENCE);
+    cg_der_put_raw(&w, tbs, tbs_len);
+    cg_cert_write_sig_alg(&w, scheme, hash);
+    cg_der_put_bit_string(&w, sig, sig_len);
+    cg_der_end(&w, m);
+    err = cg_der_writer_finish(&w, len) ? CG_ESPACE : 0;
   }
   free(tbs);
   return err;
 }
 
-int cert_make_name(const enum cg_oid_id *types, const char *const *values, size_t n,
+int cg_cert_make_name(const enum cg_oid_id *types, const char *const *values, size_t n,
                    uint8_t *out, size_t cap, size_t *len) {
   struct der_writer w;
-  der_writer_init(&w, out, cap);
-  size_t name = der_begin(&w, DER_SEQUENCE);
+  cg_der_writer_init(&w, out, cap);
+  size_t name = cg_der_begin(&w, DER_SEQUENCE);
   for (size_t i = 0; i < n; i++) {
-    size_t set = der_begin(&w, DER_SET);
-    size_t atv = der_begin(&w, DER_SEQUENCE);
-    der_put_oid(&w, types[i]);
+    size_t set = cg_der_begin(&w, DER_SET);
+    size_t atv = cg_der_begin(&w, DER_SEQUENCE);
+    cg_der_put_oid(&w, types[i]);
     unsigned tag = types[i] == CG_OID_AT_C ? DER_PRINTABLE_STRING : DER_UTF8_STRING;
-    der_put_tlv(&w, tag, values[i], strlen(values[i]));
-    der_end(&w, atv);
-    der_end(&w, set);
+    cg_der_put_tlv(&w, tag, values[i], strlen(values[i]));
+    cg_der_end(&w, atv);
+    cg_der_end(&w, set);
   }
-  der_end(&w, name);
-  return der_writer_finish(&w, len) ? CG_ESPACE : 0;
+  cg_der_end(&w, name);
+  return cg_der_writer_finish(&w, len) ? CG_ESPACE : 0;
 }
 
 #define MAX_RDNS 16
 
-int cert_name_from_text(const char *s, uint8_t *out, size_t cap, size_t *len) {
+int cg_cert_name_from_text(const char *s, uint8_t *out, size_t cap, size_t *len) {
   static const struct {
     const char *name;
     enum cg_oid_id oid;
@@ -346,5 +346,5 @@ int cert_name_from_text(const char *s, uint8_t *out, size_t cap, size_t *len) {
     if (*s == '/')
       s++;
   }
-  return cert_make_name(types, values, n, out, cap, len);
+  return cg_cert_make_name(types, values, n, out, cap, len);
 }

@@ -53,14 +53,14 @@ static int check_spec(const struct crl_spec *s) {
  * (DER leaves out a value equal to its DEFAULT).  Returns the marks of the
  * Extension and of its extnValue, closed by end_ext(). */
 static void begin_ext(struct der_writer *w, enum cg_oid_id oid, size_t marks[2]) {
-  marks[0] = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, oid);
-  marks[1] = der_begin(w, DER_OCTET_STRING);
+  marks[0] = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, oid);
+  marks[1] = cg_der_begin(w, DER_OCTET_STRING);
 }
 
 static void end_ext(struct der_writer *w, const size_t marks[2]) {
-  der_end(w, marks[1]);
-  der_end(w, marks[0]);
+  cg_der_end(w, marks[1]);
+  cg_der_end(w, marks[0]);
 }
 
 /* One revokedCertificates entry.  RFC 5280 §5.3.1:
@@ -70,18 +70,18 @@ static void end_ext(struct der_writer *w, const size_t marks[2]) {
  * "the reason code CRL entry extension SHOULD be absent instead of using the
  * unspecified (0) reasonCode value", so 0 is written like -1. */
 static void write_entry(struct der_writer *w, const struct crl_entry *e) {
-  size_t ent = der_begin(w, DER_SEQUENCE);
-  der_put_uint_bytes(w, DER_INTEGER, e->serial, e->serial_len);
-  der_put_x509_time(w, e->revoked_at);
+  size_t ent = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint_bytes(w, DER_INTEGER, e->serial, e->serial_len);
+  cg_der_put_x509_time(w, e->revoked_at);
   if (e->reason > CRL_REASON_UNSPECIFIED) {
-    size_t exts = der_begin(w, DER_SEQUENCE);
+    size_t exts = cg_der_begin(w, DER_SEQUENCE);
     size_t ext[2];
     begin_ext(w, CG_OID_EXT_CRL_REASON, ext);
-    der_put_uint64(w, DER_ENUMERATED, (uint64_t)e->reason);
+    cg_der_put_uint64(w, DER_ENUMERATED, (uint64_t)e->reason);
     end_ext(w, ext);
-    der_end(w, exts);
+    cg_der_end(w, exts);
   }
-  der_end(w, ent);
+  cg_der_end(w, ent);
 }
 
 /* crlExtensions.  RFC 5280 §5.2.1: AuthorityKeyIdentifier ::= SEQUENCE {
@@ -89,56 +89,56 @@ static void write_entry(struct der_writer *w, const struct crl_entry *e) {
  * [0] is implicit, a primitive OCTET STRING).  §5.2.3: CRLNumber ::= INTEGER
  * (0..MAX), non-critical. */
 static void write_crl_extensions(struct der_writer *w, const struct crl_spec *s) {
-  size_t tag = der_begin(w, DER_CTX_CONS(0));
-  size_t exts = der_begin(w, DER_SEQUENCE);
+  size_t tag = cg_der_begin(w, DER_CTX_CONS(0));
+  size_t exts = cg_der_begin(w, DER_SEQUENCE);
   size_t ext[2];
 
   begin_ext(w, CG_OID_EXT_AKID, ext);
-  size_t akid = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_CTX(0), s->issuer_key_id.p, s->issuer_key_id.len);
-  der_end(w, akid);
+  size_t akid = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_CTX(0), s->issuer_key_id.p, s->issuer_key_id.len);
+  cg_der_end(w, akid);
   end_ext(w, ext);
 
   begin_ext(w, CG_OID_EXT_CRL_NUMBER, ext);
-  der_put_uint64(w, DER_INTEGER, s->crl_number);
+  cg_der_put_uint64(w, DER_INTEGER, s->crl_number);
   end_ext(w, ext);
 
-  der_end(w, exts);
-  der_end(w, tag);
+  cg_der_end(w, exts);
+  cg_der_end(w, tag);
 }
 
 static void write_tbs(struct der_writer *w, const struct crl_spec *s, enum cg_sig_scheme scheme,
                       enum cg_hash hash) {
-  size_t tbs = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, 1); /* v2: crlExtensions are present */
-  cert_write_sig_alg(w, scheme, hash);
-  der_put_raw(w, s->issuer.p, s->issuer.len);
-  der_put_x509_time(w, s->this_update);
+  size_t tbs = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_INTEGER, 1); /* v2: crlExtensions are present */
+  cg_cert_write_sig_alg(w, scheme, hash);
+  cg_der_put_raw(w, s->issuer.p, s->issuer.len);
+  cg_der_put_x509_time(w, s->this_update);
   /* RFC 5280 §5.1.2.5: conforming CRL issuers MUST include nextUpdate. */
-  der_put_x509_time(w, s->next_update);
+  cg_der_put_x509_time(w, s->next_update);
   /* RFC 5280 §5.1.2.6: with no revoked certificates the list MUST be absent,
    * not an empty SEQUENCE. */
   if (s->n_entries > 0) {
-    size_t list = der_begin(w, DER_SEQUENCE);
+    size_t list = cg_der_begin(w, DER_SEQUENCE);
     for (size_t i = 0; i < s->n_entries; i++)
       write_entry(w, &s->entries[i]);
-    der_end(w, list);
+    cg_der_end(w, list);
   }
   write_crl_extensions(w, s);
-  der_end(w, tbs);
+  cg_der_end(w, tbs);
 }
 
 static void write_crl(struct der_writer *w, const uint8_t *tbs, size_t tbs_len,
                       enum cg_sig_scheme scheme, enum cg_hash hash, const uint8_t *sig,
                       size_t sig_len) {
-  size_t m = der_begin(w, DER_SEQUENCE);
-  der_put_raw(w, tbs, tbs_len);
-  cert_write_sig_alg(w, scheme, hash);
-  der_put_bit_string(w, sig, sig_len);
-  der_end(w, m);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_raw(w, tbs, tbs_len);
+  cg_cert_write_sig_alg(w, scheme, hash);
+  cg_der_put_bit_string(w, sig, sig_len);
+  cg_der_end(w, m);
 }
 
-int crl_build(const struct crl_spec *spec, const struct cg_key *issuer_key, uint8_t **out,
+int cg_crl_build(const struct crl_spec *spec, const struct cg_key *issuer_key, uint8_t **out,
               size_t *len) {
   enum cg_sig_scheme scheme;
   enum cg_hash hash;
@@ -154,17 +154,17 @@ int crl_build(const struct crl_spec *spec, const struct cg_key *issuer_key, uint
     return err;
   cg_key_default_sig(issuer_key, &scheme, &hash);
 
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   write_tbs(&w, spec, scheme, hash);
-  err = der_writer_finish(&w, &tbs_len);
+  err = cg_der_writer_finish(&w, &tbs_len);
   if (err)
     return err;
   tbs = malloc(tbs_len);
   if (tbs == NULL)
     return CG_ENOMEM;
-  der_writer_init(&w, tbs, tbs_len);
+  cg_der_writer_init(&w, tbs, tbs_len);
   write_tbs(&w, spec, scheme, hash);
-  err = der_writer_finish(&w, NULL);
+  err = cg_der_writer_finish(&w, NULL);
   if (err)
     goto fail_tbs;
 
@@ -173,9 +173,9 @@ int crl_build(const struct crl_spec *spec, const struct cg_key *issuer_key, uint
   if (err)
     goto fail_tbs;
 
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   write_crl(&w, tbs, tbs_len, scheme, hash, sig, sig_len);
-  err = der_writer_finish(&w, &crl_len);
+  err = cg_der_writer_finish(&w, &crl_len);
   if (err)
     goto fail_tbs;
   crl = malloc(crl_len);
@@ -183,9 +183,9 @@ int crl_build(const struct crl_spec *spec, const struct cg_key *issuer_key, uint
     err = CG_ENOMEM;
     goto fail_tbs;
   }
-  der_writer_init(&w, crl, crl_len);
+  cg_der_writer_init(&w, crl, crl_len);
   write_crl(&w, tbs, tbs_len, scheme, hash, sig, sig_len);
-  err = der_writer_finish(&w, NULL);
+  err = cg_der_writer_finish(&w, NULL);
   if (err)
     goto fail_crl;
 

@@ -55,7 +55,7 @@ struct crl_spec {
  * 0, CG_EINVAL (a serial of 0 or more than 20 octets, a reason outside the
  * list, no key identifier, nextUpdate before thisUpdate, or a time outside
  * years 0000..9999), CG_ENOMEM, CG_ECRYPTO or CG_EBAD_ALG. */
-int crl_build(const struct crl_spec *spec, const struct cg_key *issuer_key, uint8_t **out,
+int cg_crl_build(const struct crl_spec *spec, const struct cg_key *issuer_key, uint8_t **out,
               size_t *len);
 
 #endif

@@ -418,15 +418,15 @@ struct algid {
 static void read_algid(struct der_reader *r, struct algid *a) {
   struct der_reader seq;
   struct der_tlv oid;
-  der_enter(r, DER_SEQUENCE, &seq);
-  der_expect(&seq, DER_OID, &oid);
+  cg_der_enter(r, DER_SEQUENCE, &seq);
+  cg_der_expect(&seq, DER_OID, &oid);
   a->oid = oid.val;
-  a->has_param = !der_at_end(&seq) && der_next(&seq, &a->param) == 0;
-  der_leave(r, &seq);
+  a->has_param = !cg_der_at_end(&seq) && cg_der_next(&seq, &a->param) == 0;
+  cg_der_leave(r, &seq);
 }
 
 /* Whether v holds the contents of the known OID id (core/oid.h). */
-static bool oid_is(struct der_view v, enum cg_oid_id id) { return der_view_eq(v, cg_oid(id)); }
+static bool oid_is(struct der_view v, enum cg_oid_id id) { return cg_der_view_eq(v, cg_oid(id)); }
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -475,11 +475,11 @@ static int algid_key_type(const struct algid *a, enum cg_key_type *type, const c
  * (no INTEGER, or not a minimal one). */
 static int read_magnitude(struct der_reader *r, struct der_view *mag) {
   struct der_tlv t;
-  if (der_expect(r, DER_INTEGER, &t) != 0)
+  if (cg_der_expect(r, DER_INTEGER, &t) != 0)
     return CG_EDER;
   if (t.val.len > 0 && (t.val.p[0] & 0x80))
     return CG_EBAD_KEY;
-  if (der_check_integer(t.val) != 0)
+  if (cg_der_check_integer(t.val) != 0)
     return CG_EDER; /* X.690 §8.3: empty, or a leading zero octet beyond the sign */
   *mag = t.val;
   if (mag->p[0] == 0x00) {
@@ -511,8 +511,8 @@ static int rsa_public_check(struct der_view bits, const char **why) {
   int rc;
   if (bits.len < 1 || bits.p[0] != 0)
     return CG_EDER;
-  der_reader_init(&top, bits.p + 1, bits.len - 1);
-  if (der_enter(&top, DER_SEQUENCE, &seq) != 0 || !der_at_end(&top))
+  cg_der_reader_init(&top, bits.p + 1, bits.len - 1);
+  if (cg_der_enter(&top, DER_SEQUENCE, &seq) != 0 || !cg_der_at_end(&top))
     return CG_EDER;
   *why = WHY_RSA_SIZE;
   if ((rc = read_magnitude(&seq, &n)) != 0)
@@ -520,7 +520,7 @@ static int rsa_public_check(struct der_view bits, const char **why) {
   *why = WHY_RSA_EXPONENT;
   if ((rc = read_magnitude(&seq, &e)) != 0)
     return rc;
-  if (der_leave(&top, &seq) != 0)
+  if (cg_der_leave(&top, &seq) != 0)
     return CG_EDER;
   n_bits = bit_length(n.p, n.len);
   if (n_bits < CG_RSA_MIN_BITS || n_bits > CG_RSA_MAX_BITS || n_bits % 8 != 0) {
@@ -548,11 +548,11 @@ static int spki_check(const uint8_t *spki, size_t len, enum cg_key_type *type, c
   /* RFC 5280 §4.1:
    * SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier,
    *                                     subjectPublicKey BIT STRING } */
-  der_reader_init(&top, spki, len);
-  der_enter(&top, DER_SEQUENCE, &seq);
+  cg_der_reader_init(&top, spki, len);
+  cg_der_enter(&top, DER_SEQUENCE, &seq);
   read_algid(&seq, &alg);
-  der_expect(&seq, DER_BIT_STRING, &bits);
-  if (der_leave(&top, &seq) != 0 || !der_at_end(&top))
+  cg_der_expect(&seq, DER_BIT_STRING, &bits);
+  if (cg_der_leave(&top, &seq) != 0 || !cg_der_at_end(&top))
     return CG_EDER;
   if ((rc = algid_key_type(&alg, type, why)) != 0)
     return rc;
@@ -835,14 +835,14 @@ int cg_key_from_private_der(const uint8_t *der, size_t len, struct cg_key **out)
   if (!der || !out || len > UINT32_MAX)
     return CG_EINVAL;
   *out = NULL;
-  der_reader_init(&top, der, len);
-  if (der_enter(&top, DER_SEQUENCE, &seq) != 0 || !der_at_end(&top) ||
-      der_expect(&seq, DER_INTEGER, NULL) != 0)
+  cg_der_reader_init(&top, der, len);
+  if (cg_der_enter(&top, DER_SEQUENCE, &seq) != 0 || !cg_der_at_end(&top) ||
+      cg_der_expect(&seq, DER_INTEGER, NULL) != 0)
     return CG_EDER;
   /* The element after the version tells the three forms apart:
    * PKCS#8 (RFC 5958) has an AlgorithmIdentifier, SEC1 ECPrivateKey
    * (RFC 5915) an OCTET STRING, PKCS#1 RSAPrivateKey (RFC 8017) an INTEGER. */
-  switch (der_peek_tag(&seq)) {
+  switch (cg_der_peek_tag(&seq)) {
   case DER_SEQUENCE: {
     const char *why;
     int rc;

@@ -19,20 +19,22 @@
 /* Reader                                                                    */
 /* ------------------------------------------------------------------------ */
 
-void der_reader_init(struct der_reader *r, const uint8_t *p, size_t len) {
+void cg_der_reader_init(struct der_reader *r, const uint8_t *p, size_t len) {
   r->p = p;
   r->end = len ? p + len : p; /* NULL + 0 is not defined C */
   r->err = 0;
   r->depth = 0;
 }
 
-void der_reader_view(struct der_reader *r, struct der_view v) { der_reader_init(r, v.p, v.len); }
+void cg_der_reader_view(struct der_reader *r, struct der_view v) {
+  cg_der_reader_init(r, v.p, v.len);
+}
 
-bool der_at_end(const struct der_reader *r) { return r->err != 0 || r->p >= r->end; }
+bool cg_der_at_end(const struct der_reader *r) { return r->err != 0 || r->p >= r->end; }
 
-int der_peek_tag(const struct der_reader *r) { return der_at_end(r) ? -1 : r->p[0]; }
+int cg_der_peek_tag(const struct der_reader *r) { return cg_der_at_end(r) ? -1 : r->p[0]; }
 
-int der_fail(struct der_reader *r, int err) {
+int cg_der_fail(struct der_reader *r, int err) {
   if (r->err == 0)
     r->err = err;
   return r->err;
@@ -102,33 +104,33 @@ static int read_element(struct der_reader *r, struct der_tlv *out) {
   return 0;
 }
 
-int der_next(struct der_reader *r, struct der_tlv *out) {
+int cg_der_next(struct der_reader *r, struct der_tlv *out) {
   struct der_tlv tlv = {0};
   int rc = r->err;
   if (rc == 0)
     rc = read_element(r, &tlv);
   if (out != NULL)
     *out = rc == 0 ? tlv : (struct der_tlv){0};
-  return rc == 0 ? 0 : der_fail(r, rc);
+  return rc == 0 ? 0 : cg_der_fail(r, rc);
 }
 
-int der_expect(struct der_reader *r, unsigned tag, struct der_tlv *out) {
+int cg_der_expect(struct der_reader *r, unsigned tag, struct der_tlv *out) {
   struct der_tlv tlv;
-  int rc = der_next(r, &tlv);
+  int rc = cg_der_next(r, &tlv);
   if (rc == 0 && tlv.tag != tag)
-    rc = der_fail(r, CG_EDER);
+    rc = cg_der_fail(r, CG_EDER);
   if (out != NULL)
     *out = rc == 0 ? tlv : (struct der_tlv){0};
   return rc;
 }
 
-int der_optional(struct der_reader *r, unsigned tag, struct der_tlv *out) {
-  if (r->err != 0 || der_at_end(r) || der_peek_tag(r) != (int)tag) {
+int cg_der_optional(struct der_reader *r, unsigned tag, struct der_tlv *out) {
+  if (r->err != 0 || cg_der_at_end(r) || cg_der_peek_tag(r) != (int)tag) {
     if (out != NULL)
       *out = (struct der_tlv){0};
     return r->err;
   }
-  int rc = der_expect(r, tag, out);
+  int rc = cg_der_expect(r, tag, out);
   return rc < 0 ? rc : 1;
 }
 
@@ -140,33 +142,33 @@ static void child_empty(const struct der_reader *r, struct der_reader *child, in
   child->depth = r->depth + 1;
 }
 
-int der_enter(struct der_reader *r, unsigned tag, struct der_reader *child) {
+int cg_der_enter(struct der_reader *r, unsigned tag, struct der_reader *child) {
   if (r->err == 0 && r->depth >= DER_MAX_DEPTH)
-    der_fail(r, CG_EDER_DEPTH);
+    cg_der_fail(r, CG_EDER_DEPTH);
   struct der_tlv tlv;
-  if (der_expect(r, tag, &tlv) < 0) {
+  if (cg_der_expect(r, tag, &tlv) < 0) {
     child_empty(r, child, r->err);
     return r->err;
   }
-  der_reader_view(child, tlv.val);
+  cg_der_reader_view(child, tlv.val);
   child->depth = r->depth + 1;
   return 0;
 }
 
-int der_enter_optional(struct der_reader *r, unsigned tag, struct der_reader *child) {
-  if (r->err != 0 || der_at_end(r) || der_peek_tag(r) != (int)tag) {
+int cg_der_enter_optional(struct der_reader *r, unsigned tag, struct der_reader *child) {
+  if (r->err != 0 || cg_der_at_end(r) || cg_der_peek_tag(r) != (int)tag) {
     child_empty(r, child, r->err);
     return r->err;
   }
-  int rc = der_enter(r, tag, child);
+  int rc = cg_der_enter(r, tag, child);
   return rc < 0 ? rc : 1;
 }
 
-int der_leave(struct der_reader *parent, struct der_reader *child) {
+int cg_der_leave(struct der_reader *parent, struct der_reader *child) {
   if (child->err != 0)
-    der_fail(parent, child->err);
+    cg_der_fail(parent, child->err);
   else if (child->p != child->end)
-    der_fail(parent, CG_EDER);
+    cg_der_fail(parent, CG_EDER);
   return parent->err;
 }
 
@@ -174,7 +176,7 @@ int der_leave(struct der_reader *parent, struct der_reader *child) {
 /* Value decoders                                                            */
 /* ------------------------------------------------------------------------ */
 
-int der_check_integer(struct der_view v) {
+int cg_der_check_integer(struct der_view v) {
   /* X.690 §8.3.1: at least one contents octet. */
   if (v.len == 0)
     return CG_EDER;
@@ -184,8 +186,8 @@ int der_check_integer(struct der_view v) {
   return 0;
 }
 
-int der_get_uint64(struct der_view v, uint64_t *out) {
-  if (der_check_integer(v) < 0 || (v.p[0] & 0x80) != 0)
+int cg_der_get_uint64(struct der_view v, uint64_t *out) {
+  if (cg_der_check_integer(v) < 0 || (v.p[0] & 0x80) != 0)
     return CG_EDER;
   size_t i = v.p[0] == 0 ? 1 : 0;
   if (v.len - i > 8)
@@ -197,7 +199,7 @@ int der_get_uint64(struct der_view v, uint64_t *out) {
   return 0;
 }
 
-int der_get_bool(struct der_view v, bool *out) {
+int cg_der_get_bool(struct der_view v, bool *out) {
   /* X.690 §8.2.1 one octet; §11.1: TRUE is 0xff in DER. */
   if (v.len != 1 || (v.p[0] != 0x00 && v.p[0] != 0xff))
     return CG_EDER;
@@ -205,7 +207,7 @@ int der_get_bool(struct der_view v, bool *out) {
   return 0;
 }
 
-int der_get_bit_string(struct der_view v, struct der_view *bits, unsigned *unused) {
+int cg_der_get_bit_string(struct der_view v, struct der_view *bits, unsigned *unused) {
   /* X.690 §8.6.2.2: an initial octet 0..7; §8.6.2.3: zero when no bits
    * follow; §11.2.1: the unused bits of the last octet are zero. */
   if (v.len == 0 || v.p[0] > 7 || (v.len == 1 && v.p[0] != 0))
@@ -222,10 +224,10 @@ int der_get_bit_string(struct der_view v, struct der_view *bits, unsigned *unuse
   return 0;
 }
 
-int der_get_named_bits(struct der_view v, uint32_t *mask) {
+int cg_der_get_named_bits(struct der_view v, uint32_t *mask) {
   struct der_view bits;
   unsigned unused;
-  if (der_get_bit_string(v, &bits, &unused) < 0)
+  if (cg_der_get_bit_string(v, &bits, &unused) < 0)
     return CG_EDER;
   /* X.690 §11.2.2: trailing zero bits are removed, so the last used bit of a
    * non-empty value is a one. */
@@ -252,7 +254,7 @@ static int64_t get_digits(const uint8_t *p, size_t n) {
   return v;
 }
 
-int der_get_time(unsigned tag, struct der_view v, int64_t *out) {
+int cg_der_get_time(unsigned tag, struct der_view v, int64_t *out) {
   int64_t year;
   const uint8_t *rest;
   if (tag == DER_UTC_TIME) {
@@ -288,7 +290,7 @@ int der_get_time(unsigned tag, struct der_view v, int64_t *out) {
   return cg_time_from_utc(&u, out) == 0 ? 0 : CG_EDER;
 }
 
-int der_check_oid(struct der_view v) {
+int cg_der_check_oid(struct der_view v) {
   /* X.690 §8.19.2: at least one subidentifier, each ending with an octet
    * whose top bit is clear and not starting with 0x80 (no padding). */
   if (v.len == 0 || (v.p[v.len - 1] & 0x80) != 0)
@@ -302,11 +304,11 @@ int der_check_oid(struct der_view v) {
   return 0;
 }
 
-bool der_view_eq(struct der_view a, struct der_view b) {
+bool cg_der_view_eq(struct der_view a, struct der_view b) {
   return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
 
-bool der_view_is(struct der_view v, const uint8_t *p, size_t n) {
+bool cg_der_view_is(struct der_view v, const uint8_t *p, size_t n) {
   return v.len == n && (n == 0 || memcmp(v.p, p, n) == 0);
 }
 
@@ -314,7 +316,7 @@ bool der_view_is(struct der_view v, const uint8_t *p, size_t n) {
 /* Writer                                                                    */
 /* ------------------------------------------------------------------------ */
 
-void der_writer_init(struct der_writer *w, uint8_t *buf, size_t cap) {
+void cg_der_writer_init(struct der_writer *w, uint8_t *buf, size_t cap) {
   w->buf = buf;
   w->cap = buf != NULL ? cap : 0;
   w->len = 0;
@@ -367,13 +369,13 @@ static void put_header(struct der_writer *w, unsigned tag, size_t len) {
   put(w, hdr, 2 + k);
 }
 
-size_t der_begin(struct der_writer *w, unsigned tag) {
-  /* One length octet is reserved; der_end() makes room if it needs more. */
+size_t cg_der_begin(struct der_writer *w, unsigned tag) {
+  /* One length octet is reserved; cg_der_end() makes room if it needs more. */
   put_header(w, tag, 0);
   return w->len;
 }
 
-void der_end(struct der_writer *w, size_t mark) {
+void cg_der_end(struct der_writer *w, size_t mark) {
   if (w->err != 0)
     return;
   assert(mark >= 2 && mark <= w->len);
@@ -400,21 +402,21 @@ void der_end(struct der_writer *w, size_t mark) {
   w->len += k;
 }
 
-void der_put_raw(struct der_writer *w, const void *p, size_t len) { put(w, p, len); }
+void cg_der_put_raw(struct der_writer *w, const void *p, size_t len) { put(w, p, len); }
 
-void der_put_tlv(struct der_writer *w, unsigned tag, const void *p, size_t len) {
+void cg_der_put_tlv(struct der_writer *w, unsigned tag, const void *p, size_t len) {
   put_header(w, tag, len);
   put(w, p, len);
 }
 
-void der_put_uint64(struct der_writer *w, unsigned tag, uint64_t v) {
+void cg_der_put_uint64(struct der_writer *w, unsigned tag, uint64_t v) {
   uint8_t be[8];
   for (unsigned i = 0; i < 8; i++)
     be[i] = (uint8_t)(v >> (8 * (7 - i)));
-  der_put_uint_bytes(w, tag, be, sizeof be);
+  cg_der_put_uint_bytes(w, tag, be, sizeof be);
 }
 
-void der_put_int64(struct der_writer *w, unsigned tag, int64_t v) {
+void cg_der_put_int64(struct der_writer *w, unsigned tag, int64_t v) {
   uint8_t be[8];
   for (unsigned i = 0; i < 8; i++)
     be[i] = (uint8_t)((uint64_t)v >> (8 * (7 - i)));
@@ -424,10 +426,10 @@ void der_put_int64(struct der_writer *w, unsigned tag, int64_t v) {
   while (skip < 7 && ((be[skip] == 0x00 && !(be[skip + 1] & 0x80)) ||
                       (be[skip] == 0xff && (be[skip + 1] & 0x80))))
     skip++;
-  der_put_tlv(w, tag, be + skip, 8 - skip);
+  cg_der_put_tlv(w, tag, be + skip, 8 - skip);
 }
 
-void der_put_uint_bytes(struct der_writer *w, unsigned tag, const uint8_t *p, size_t len) {
+void cg_der_put_uint_bytes(struct der_writer *w, unsigned tag, const uint8_t *p, size_t len) {
   while (len > 0 && p[0] == 0) {
     p++;
     len--;
@@ -441,20 +443,20 @@ void der_put_uint_bytes(struct der_writer *w, unsigned tag, const uint8_t *p, si
   put(w, p, len);
 }
 
-void der_put_bool(struct der_writer *w, bool v) {
+void cg_der_put_bool(struct der_writer *w, bool v) {
   uint8_t b = v ? 0xff : 0x00; /* X.690 §11.1 */
-  der_put_tlv(w, DER_BOOLEAN, &b, 1);
+  cg_der_put_tlv(w, DER_BOOLEAN, &b, 1);
 }
 
-void der_put_null(struct der_writer *w) { der_put_tlv(w, DER_NULL, NULL, 0); }
+void cg_der_put_null(struct der_writer *w) { cg_der_put_tlv(w, DER_NULL, NULL, 0); }
 
-void der_put_bit_string(struct der_writer *w, const void *p, size_t len) {
+void cg_der_put_bit_string(struct der_writer *w, const void *p, size_t len) {
   put_header(w, DER_BIT_STRING, len + 1);
   put_byte(w, 0);
   put(w, p, len);
 }
 
-void der_put_named_bits(struct der_writer *w, unsigned tag, uint32_t mask) {
+void cg_der_put_named_bits(struct der_writer *w, unsigned tag, uint32_t mask) {
   uint8_t v[5] = {0};
   size_t nbits = 0;
   for (unsigned n = 0; n < 32; n++)
@@ -467,7 +469,7 @@ void der_put_named_bits(struct der_writer *w, unsigned tag, uint32_t mask) {
   for (unsigned n = 0; n < nbits; n++)
     if (mask & (1u << n))
       v[1 + n / 8] |= (uint8_t)(0x80u >> (n % 8));
-  der_put_tlv(w, tag, v, 1 + nbytes);
+  cg_der_put_tlv(w, tag, v, 1 + nbytes);
 }
 
 /* Writes v as n decimal digits at out. */
@@ -508,17 +510,17 @@ static bool time_writable(struct der_writer *w, int64_t t) {
   return false;
 }
 
-void der_put_gentime(struct der_writer *w, unsigned tag, int64_t t) {
+void cg_der_put_gentime(struct der_writer *w, unsigned tag, int64_t t) {
   if (!time_writable(w, t))
     return;
   struct cg_utc u;
   cg_time_to_utc(t, &u);
   char s[16];
   size_t n = format_time(&u, true, s);
-  der_put_tlv(w, tag, s, n);
+  cg_der_put_tlv(w, tag, s, n);
 }
 
-void der_put_x509_time(struct der_writer *w, int64_t t) {
+void cg_der_put_x509_time(struct der_writer *w, int64_t t) {
   if (!time_writable(w, t))
     return;
   struct cg_utc u;
@@ -528,10 +530,10 @@ void der_put_x509_time(struct der_writer *w, int64_t t) {
    * every other year. */
   bool utc = u.year >= 1950 && u.year <= 2049;
   size_t n = format_time(&u, !utc, s);
-  der_put_tlv(w, utc ? DER_UTC_TIME : DER_GENERALIZED_TIME, s, n);
+  cg_der_put_tlv(w, utc ? DER_UTC_TIME : DER_GENERALIZED_TIME, s, n);
 }
 
-int der_writer_finish(const struct der_writer *w, size_t *len) {
+int cg_der_writer_finish(const struct der_writer *w, size_t *len) {
   if (w->err != 0)
     return w->err;
   if (len != NULL)

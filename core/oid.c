@@ -44,15 +44,15 @@ const char *cg_oid_dotted(enum cg_oid_id id) {
 
 enum cg_oid_id cg_oid_lookup(struct der_view v) {
   for (int id = CG_OID_UNKNOWN + 1; id < CG_OID__COUNT; id++)
-    if (der_view_is(v, oids[id].der, oids[id].len))
+    if (cg_der_view_is(v, oids[id].der, oids[id].len))
       return (enum cg_oid_id)id;
   return CG_OID_UNKNOWN;
 }
 
-void der_put_oid(struct der_writer *w, enum cg_oid_id id) {
+void cg_der_put_oid(struct der_writer *w, enum cg_oid_id id) {
   assert(valid_id(id));
   struct der_view v = cg_oid(id);
-  der_put_tlv(w, DER_OID, v.p, v.len);
+  cg_der_put_tlv(w, DER_OID, v.p, v.len);
 }
 
 /* One row per (OID, hash) pair of each family; the reverse lookups take the

@@ -100,7 +100,7 @@ const char *cg_oid_dotted(enum cg_oid_id id);
 /* Which known OID the contents v are, or CG_OID_UNKNOWN. */
 enum cg_oid_id cg_oid_lookup(struct der_view v);
 /* Writes OBJECT IDENTIFIER id. */
-void der_put_oid(struct der_writer *w, enum cg_oid_id id);
+void cg_der_put_oid(struct der_writer *w, enum cg_oid_id id);
 
 /* Algorithm tables. */
 enum cg_hash cg_oid_hash(enum cg_oid_id id);      /* SHA* -> hash, else NONE */

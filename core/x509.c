@@ -22,7 +22,7 @@
 /* Makes rc the sticky error of r when it is an error code. */
 static void check(struct der_reader *r, int rc) {
   if (rc < 0)
-    der_fail(r, rc);
+    cg_der_fail(r, rc);
 }
 
 static struct der_view span(const uint8_t *start, const uint8_t *end) {
@@ -37,12 +37,12 @@ static int read_algid(struct der_reader *r, struct der_view *raw, struct der_vie
   const uint8_t *start = r->p;
   struct der_reader a;
   struct der_tlv t;
-  der_enter(r, DER_SEQUENCE, &a);
-  der_expect(&a, DER_OID, &t);
-  check(&a, der_check_oid(t.val));
-  if (!der_at_end(&a))
-    der_next(&a, NULL);
-  if (der_leave(r, &a) < 0)
+  cg_der_enter(r, DER_SEQUENCE, &a);
+  cg_der_expect(&a, DER_OID, &t);
+  check(&a, cg_der_check_oid(t.val));
+  if (!cg_der_at_end(&a))
+    cg_der_next(&a, NULL);
+  if (cg_der_leave(r, &a) < 0)
     return r->err;
   *raw = span(start, r->p);
   *oid = t.val;
@@ -59,20 +59,20 @@ typedef void atv_fn(void *ctx, size_t index, struct der_view type, const struct 
 
 static int read_rdn(struct der_reader *r, atv_fn *fn, void *ctx) {
   struct der_reader set;
-  der_enter(r, DER_SET, &set);
-  if (der_at_end(&set))
-    der_fail(&set, CG_EDER); /* SIZE (1..MAX) */
-  for (size_t i = 0; !der_at_end(&set); i++) {
+  cg_der_enter(r, DER_SET, &set);
+  if (cg_der_at_end(&set))
+    cg_der_fail(&set, CG_EDER); /* SIZE (1..MAX) */
+  for (size_t i = 0; !cg_der_at_end(&set); i++) {
     struct der_reader atv;
     struct der_tlv type, value;
-    der_enter(&set, DER_SEQUENCE, &atv);
-    der_expect(&atv, DER_OID, &type);
-    check(&atv, der_check_oid(type.val));
-    der_next(&atv, &value);
-    if (der_leave(&set, &atv) == 0 && fn != NULL)
+    cg_der_enter(&set, DER_SEQUENCE, &atv);
+    cg_der_expect(&atv, DER_OID, &type);
+    check(&atv, cg_der_check_oid(type.val));
+    cg_der_next(&atv, &value);
+    if (cg_der_leave(&set, &atv) == 0 && fn != NULL)
       fn(ctx, i, type.val, &value);
   }
-  return der_leave(r, &set);
+  return cg_der_leave(r, &set);
 }
 
 /* Reads a Name; raw gets the whole TLV and *rdns the number of RDNs. */
@@ -80,10 +80,10 @@ static int read_name(struct der_reader *r, struct der_view *raw, size_t *rdns) {
   const uint8_t *start = r->p;
   struct der_reader seq;
   size_t n = 0;
-  der_enter(r, DER_SEQUENCE, &seq);
-  while (!der_at_end(&seq) && read_rdn(&seq, NULL, NULL) == 0)
+  cg_der_enter(r, DER_SEQUENCE, &seq);
+  while (!cg_der_at_end(&seq) && read_rdn(&seq, NULL, NULL) == 0)
     n++;
-  if (der_leave(r, &seq) < 0)
+  if (cg_der_leave(r, &seq) < 0)
     return r->err;
   *raw = span(start, r->p);
   *rdns = n;
@@ -98,18 +98,18 @@ static int read_extension(struct der_reader *r, struct der_view *oid, bool *crit
   struct der_reader e;
   struct der_tlv id, crit, val;
   bool c = false;
-  der_enter(r, DER_SEQUENCE, &e);
-  der_expect(&e, DER_OID, &id);
-  check(&e, der_check_oid(id.val));
-  if (der_optional(&e, DER_BOOLEAN, &crit) == 1) {
-    check(&e, der_get_bool(crit.val, &c));
+  cg_der_enter(r, DER_SEQUENCE, &e);
+  cg_der_expect(&e, DER_OID, &id);
+  check(&e, cg_der_check_oid(id.val));
+  if (cg_der_optional(&e, DER_BOOLEAN, &crit) == 1) {
+    check(&e, cg_der_get_bool(crit.val, &c));
     /* X.690 §11.5: a value equal to the DEFAULT is not encoded, so a
      * present FALSE is BER, not DER. */
     if (!c)
-      der_fail(&e, CG_EDER);
+      cg_der_fail(&e, CG_EDER);
   }
-  der_expect(&e, DER_OCTET_STRING, &val);
-  if (der_leave(r, &e) < 0)
+  cg_der_expect(&e, DER_OCTET_STRING, &val);
+  if (cg_der_leave(r, &e) < 0)
     return r->err;
   *oid = id.val;
   *critical = c;
@@ -125,13 +125,13 @@ static int read_extension(struct der_reader *r, struct der_view *oid, bool *crit
  * `start` (all checked already) has the OID oid. */
 static bool seen_before(const uint8_t *start, const uint8_t *end, struct der_view oid) {
   struct der_reader prev;
-  der_reader_view(&prev, span(start, end));
-  while (!der_at_end(&prev)) {
+  cg_der_reader_view(&prev, span(start, end));
+  while (!cg_der_at_end(&prev)) {
     struct der_view o, v;
     bool c;
     if (read_extension(&prev, &o, &c, &v) < 0)
       return false;
-    if (der_view_eq(o, oid))
+    if (cg_der_view_eq(o, oid))
       return true;
   }
   return false;
@@ -145,26 +145,26 @@ static bool seen_before(const uint8_t *start, const uint8_t *end, struct der_vie
 static int read_extensions(struct der_reader *r, struct der_view *skid) {
   const uint8_t *first = r->p;
   size_t n = 0;
-  if (der_at_end(r))
-    return der_fail(r, CG_EDER);
-  while (!der_at_end(r)) {
+  if (cg_der_at_end(r))
+    return cg_der_fail(r, CG_EDER);
+  while (!cg_der_at_end(r)) {
     const uint8_t *start = r->p;
     struct der_view oid, value;
     bool critical;
     if (read_extension(r, &oid, &critical, &value) < 0)
       return r->err;
     if (++n > MAX_EXTENSIONS || seen_before(first, start, oid))
-      return der_fail(r, CG_EDER);
+      return cg_der_fail(r, CG_EDER);
     struct der_view skid_oid = cg_oid(CG_OID_EXT_SKID);
-    if (der_view_eq(oid, skid_oid)) {
+    if (cg_der_view_eq(oid, skid_oid)) {
       struct der_reader inner;
       struct der_tlv id;
-      der_reader_view(&inner, value);
-      der_expect(&inner, DER_OCTET_STRING, &id);
-      if (!der_at_end(&inner))
-        der_fail(&inner, CG_EDER);
+      cg_der_reader_view(&inner, value);
+      cg_der_expect(&inner, DER_OCTET_STRING, &id);
+      if (!cg_der_at_end(&inner))
+        cg_der_fail(&inner, CG_EDER);
       if (inner.err != 0)
-        return der_fail(r, inner.err);
+        return cg_der_fail(r, inner.err);
       *skid = id.val;
     }
   }
@@ -180,35 +180,35 @@ int cg_x509_parse(const uint8_t *der, size_t len, struct cg_x509 *out) {
   memset(out, 0, sizeof *out);
   if (der == NULL || len == 0)
     return CG_EDER;
-  der_reader_init(&top, der, len);
+  cg_der_reader_init(&top, der, len);
 
   /* Certificate ::= SEQUENCE { tbsCertificate TBSCertificate,
    *   signatureAlgorithm AlgorithmIdentifier, signatureValue BIT STRING } */
-  der_enter(&top, DER_SEQUENCE, &cert);
+  cg_der_enter(&top, DER_SEQUENCE, &cert);
 
   const uint8_t *tbs_start = cert.p;
-  der_enter(&cert, DER_SEQUENCE, &tbs);
+  cg_der_enter(&cert, DER_SEQUENCE, &tbs);
   x.tbs = span(tbs_start, cert.p);
 
   /* version [0] EXPLICIT Version DEFAULT v1; Version ::= INTEGER { v1(0),
    * v2(1), v3(2) } (RFC 5280 §4.1.2.1). */
   struct der_reader ver;
-  if (der_enter_optional(&tbs, DER_CTX_CONS(0), &ver) == 1) {
+  if (cg_der_enter_optional(&tbs, DER_CTX_CONS(0), &ver) == 1) {
     uint64_t v = 0;
-    der_expect(&ver, DER_INTEGER, &t);
-    if (ver.err == 0 && (der_get_uint64(t.val, &v) < 0 || v > 2))
-      der_fail(&ver, CG_EDER);
+    cg_der_expect(&ver, DER_INTEGER, &t);
+    if (ver.err == 0 && (cg_der_get_uint64(t.val, &v) < 0 || v > 2))
+      cg_der_fail(&ver, CG_EDER);
     x.version = (unsigned)v;
-    der_leave(&tbs, &ver);
+    cg_der_leave(&tbs, &ver);
   }
 
   /* RFC 5280 §4.1.2.2: a positive INTEGER of at most 20 octets; the 0x00
    * that keeps a 20-octet value positive makes 21. */
-  der_expect(&tbs, DER_INTEGER, &t);
+  cg_der_expect(&tbs, DER_INTEGER, &t);
   if (tbs.err == 0) {
-    check(&tbs, der_check_integer(t.val));
+    check(&tbs, cg_der_check_integer(t.val));
     if (t.val.len > 21 || (t.val.len == 21 && t.val.p[0] != 0))
-      der_fail(&tbs, CG_EDER);
+      cg_der_fail(&tbs, CG_EDER);
     x.serial = t.val;
   }
 
@@ -217,21 +217,21 @@ int cg_x509_parse(const uint8_t *der, size_t len, struct cg_x509 *out) {
   read_name(&tbs, &issuer_raw, &rdns);
   /* RFC 5280 §4.1.2.4: the issuer is a non-empty distinguished name. */
   if (tbs.err == 0 && rdns == 0)
-    der_fail(&tbs, CG_EDER);
+    cg_der_fail(&tbs, CG_EDER);
   x.issuer = issuer_raw;
 
   /* Validity ::= SEQUENCE { notBefore Time, notAfter Time }
    * Time ::= CHOICE { utcTime UTCTime, generalTime GeneralizedTime }
    * (RFC 5280 §4.1.2.5). */
   struct der_reader val;
-  der_enter(&tbs, DER_SEQUENCE, &val);
-  der_next(&val, &t);
+  cg_der_enter(&tbs, DER_SEQUENCE, &val);
+  cg_der_next(&val, &t);
   if (val.err == 0)
-    check(&val, der_get_time(t.tag, t.val, &x.not_before));
-  der_next(&val, &t);
+    check(&val, cg_der_get_time(t.tag, t.val, &x.not_before));
+  cg_der_next(&val, &t);
   if (val.err == 0)
-    check(&val, der_get_time(t.tag, t.val, &x.not_after));
-  der_leave(&tbs, &val);
+    check(&val, cg_der_get_time(t.tag, t.val, &x.not_after));
+  cg_der_leave(&tbs, &val);
 
   read_name(&tbs, &x.subject, &rdns);
 
@@ -240,55 +240,55 @@ int cg_x509_parse(const uint8_t *der, size_t len, struct cg_x509 *out) {
   const uint8_t *spki_start = tbs.p;
   struct der_reader spki;
   struct der_view key_alg = {0}, key_oid = {0};
-  der_enter(&tbs, DER_SEQUENCE, &spki);
+  cg_der_enter(&tbs, DER_SEQUENCE, &spki);
   x.spki = span(spki_start, tbs.p);
   read_algid(&spki, &key_alg, &key_oid);
-  der_expect(&spki, DER_BIT_STRING, &t);
+  cg_der_expect(&spki, DER_BIT_STRING, &t);
   if (spki.err == 0)
-    check(&spki, der_get_bit_string(t.val, NULL, NULL));
-  der_leave(&tbs, &spki);
+    check(&spki, cg_der_get_bit_string(t.val, NULL, NULL));
+  cg_der_leave(&tbs, &spki);
 
   /* issuerUniqueID [1] IMPLICIT UniqueIdentifier OPTIONAL,
    * subjectUniqueID [2] IMPLICIT UniqueIdentifier OPTIONAL, both BIT
    * STRINGs that "MUST only appear if the version is 2 or 3" (RFC 5280
    * §4.1.2.8). */
   for (unsigned n = 1; n <= 2; n++) {
-    if (der_optional(&tbs, DER_CTX(n), &t) == 1) {
-      check(&tbs, der_get_bit_string(t.val, NULL, NULL));
+    if (cg_der_optional(&tbs, DER_CTX(n), &t) == 1) {
+      check(&tbs, cg_der_get_bit_string(t.val, NULL, NULL));
       if (x.version < 1)
-        der_fail(&tbs, CG_EDER);
+        cg_der_fail(&tbs, CG_EDER);
     }
   }
 
   /* extensions [3] EXPLICIT Extensions OPTIONAL, "MUST only appear if the
    * version is 3" (RFC 5280 §4.1.2.9). */
   struct der_reader ext3, exts;
-  if (der_enter_optional(&tbs, DER_CTX_CONS(3), &ext3) == 1) {
+  if (cg_der_enter_optional(&tbs, DER_CTX_CONS(3), &ext3) == 1) {
     if (x.version != 2)
-      der_fail(&ext3, CG_EDER);
-    der_enter(&ext3, DER_SEQUENCE, &exts);
+      cg_der_fail(&ext3, CG_EDER);
+    cg_der_enter(&ext3, DER_SEQUENCE, &exts);
     x.extensions = span(exts.p, exts.end);
     read_extensions(&exts, &x.skid);
-    der_leave(&ext3, &exts);
-    der_leave(&tbs, &ext3);
+    cg_der_leave(&ext3, &exts);
+    cg_der_leave(&tbs, &ext3);
   }
-  der_leave(&cert, &tbs);
+  cg_der_leave(&cert, &tbs);
 
   read_algid(&cert, &x.sig_alg, &x.sig_oid);
   /* RFC 5280 §4.1.1.2: signatureAlgorithm "MUST contain the same algorithm
    * identifier as the signature field in the sequence tbsCertificate". */
-  if (cert.err == 0 && !der_view_eq(inner_alg, x.sig_alg))
-    der_fail(&cert, CG_EDER);
+  if (cert.err == 0 && !cg_der_view_eq(inner_alg, x.sig_alg))
+    cg_der_fail(&cert, CG_EDER);
 
   /* Every signature algorithm cmpgw knows yields whole octets. */
   unsigned unused = 0;
-  der_expect(&cert, DER_BIT_STRING, &t);
-  if (cert.err == 0 && (der_get_bit_string(t.val, &x.signature, &unused) < 0 || unused != 0))
-    der_fail(&cert, CG_EDER);
-  der_leave(&top, &cert);
+  cg_der_expect(&cert, DER_BIT_STRING, &t);
+  if (cert.err == 0 && (cg_der_get_bit_string(t.val, &x.signature, &unused) < 0 || unused != 0))
+    cg_der_fail(&cert, CG_EDER);
+  cg_der_leave(&top, &cert);
 
   if (top.err == 0 && top.p != top.end)
-    der_fail(&top, CG_EDER);
+    cg_der_fail(&top, CG_EDER);
   if (top.err != 0)
     return CG_EDER;
   x.raw = span(der, top.p);
@@ -299,13 +299,13 @@ int cg_x509_parse(const uint8_t *der, size_t len, struct cg_x509 *out) {
 int cg_x509_find_ext(struct der_view extensions, struct der_view oid, struct der_view *value,
                      bool *critical) {
   struct der_reader r;
-  der_reader_view(&r, extensions);
-  while (!der_at_end(&r)) {
+  cg_der_reader_view(&r, extensions);
+  while (!cg_der_at_end(&r)) {
     struct der_view o, v;
     bool c;
     if (read_extension(&r, &o, &c, &v) < 0)
       return CG_EDER;
-    if (der_view_eq(o, oid)) {
+    if (cg_der_view_eq(o, oid)) {
       if (value != NULL)
         *value = v;
       if (critical != NULL)
@@ -588,7 +588,7 @@ static void out_atv(void *ctx, size_t index, struct der_view type, const struct 
 int cg_name_rdns(struct der_view name, size_t *rdns) {
   struct der_reader top;
   struct der_view raw;
-  der_reader_view(&top, name);
+  cg_der_reader_view(&top, name);
   if (read_name(&top, &raw, rdns) < 0 || top.p != top.end)
     return CG_EDER;
   return 0;
@@ -602,7 +602,7 @@ int cg_name_to_string(struct der_view name, char *out, size_t cap) {
   if (cap > 0)
     out[0] = '\0';
 
-  der_reader_view(&top, name);
+  cg_der_reader_view(&top, name);
   if (read_name(&top, &raw, &n) < 0 || top.p != top.end)
     return CG_EDER;
   /* Every RDN takes at least two characters ("C=") and a separator, and the
@@ -615,10 +615,10 @@ int cg_name_to_string(struct der_view name, char *out, size_t cap) {
    * separated by commas.  A Name cannot be walked backwards, so each RDN is
    * found again from the start. */
   for (size_t i = n; i-- > 0 && o.err == 0;) {
-    der_reader_view(&top, name);
-    der_enter(&top, DER_SEQUENCE, &rdns);
+    cg_der_reader_view(&top, name);
+    cg_der_enter(&top, DER_SEQUENCE, &rdns);
     for (size_t k = 0; k < i; k++)
-      der_next(&rdns, NULL);
+      cg_der_next(&rdns, NULL);
     if (i != n - 1)
       out_char(&o, ',');
     read_rdn(&rdns, out_atv, &o);
@@ -688,15 +688,15 @@ int cg_spki_describe(struct der_view spki, char *out, size_t cap) {
   if (cap == 0)
     return CG_ESPACE;
   out[0] = '\0';
-  der_reader_view(&top, spki);
-  if (der_enter(&top, DER_SEQUENCE, &r) || der_enter(&r, DER_SEQUENCE, &alg) ||
-      der_expect(&alg, DER_OID, &oid) || der_expect(&r, DER_BIT_STRING, &bits_tlv))
+  cg_der_reader_view(&top, spki);
+  if (cg_der_enter(&top, DER_SEQUENCE, &r) || cg_der_enter(&r, DER_SEQUENCE, &alg) ||
+      cg_der_expect(&alg, DER_OID, &oid) || cg_der_expect(&r, DER_BIT_STRING, &bits_tlv))
     return CG_EDER;
   const char *name = NULL;
   char buf[32];
   switch (cg_oid_lookup(oid.val)) {
   case CG_OID_EC_PUBLIC_KEY:
-    if (der_expect(&alg, DER_OID, &param))
+    if (cg_der_expect(&alg, DER_OID, &param))
       return CG_EDER;
     switch (cg_oid_lookup(param.val)) {
     case CG_OID_P256: name = "EC P-256"; break;
@@ -712,10 +712,11 @@ int cg_spki_describe(struct der_view spki, char *out, size_t cap) {
     unsigned unused;
     struct der_reader k, seq;
     struct der_tlv n;
-    if (der_get_bit_string(bits_tlv.val, &bits, &unused) || unused != 0)
+    if (cg_der_get_bit_string(bits_tlv.val, &bits, &unused) || unused != 0)
       return CG_EDER;
-    der_reader_view(&k, bits);
-    if (der_enter(&k, DER_SEQUENCE, &seq) || der_expect(&seq, DER_INTEGER, &n) || n.val.len == 0)
+    cg_der_reader_view(&k, bits);
+    if (cg_der_enter(&k, DER_SEQUENCE, &seq) || cg_der_expect(&seq, DER_INTEGER, &n) ||
+        n.val.len == 0)
       return CG_EDER;
     const uint8_t *p = n.val.p;
     size_t len = n.val.len;
@@ -793,11 +794,11 @@ int cg_x509_san_string(struct der_view extensions, char *out, size_t cap) {
   struct der_reader top, seq;
   struct der_tlv t;
   size_t n = 0;
-  der_reader_view(&top, value);
-  if (der_enter(&top, DER_SEQUENCE, &seq))
+  cg_der_reader_view(&top, value);
+  if (cg_der_enter(&top, DER_SEQUENCE, &seq))
     return CG_EDER;
-  while (!der_at_end(&seq)) {
-    if (der_next(&seq, &t))
+  while (!cg_der_at_end(&seq)) {
+    if (cg_der_next(&seq, &t))
       return CG_EDER;
     size_t mark = n; /* a name that does not fit is left out whole */
     if ((n > 0 && append(out, cap, &n, ", ", 2)) || general_name(&t, out, cap, &n)) {

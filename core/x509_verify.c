@@ -45,13 +45,13 @@
 static int read_algid(struct der_reader *r, struct der_view *oid, struct der_view *params) {
   struct der_reader a;
   struct der_tlv t, p = {0};
-  der_enter(r, DER_SEQUENCE, &a);
-  der_expect(&a, DER_OID, &t);
-  if (a.err == 0 && der_check_oid(t.val) < 0)
-    der_fail(&a, CG_EDER);
-  if (!der_at_end(&a))
-    der_next(&a, &p);
-  if (der_leave(r, &a) < 0)
+  cg_der_enter(r, DER_SEQUENCE, &a);
+  cg_der_expect(&a, DER_OID, &t);
+  if (a.err == 0 && cg_der_check_oid(t.val) < 0)
+    cg_der_fail(&a, CG_EDER);
+  if (!cg_der_at_end(&a))
+    cg_der_next(&a, &p);
+  if (cg_der_leave(r, &a) < 0)
     return CG_EDER;
   *oid = t.val;
   *params = p.raw;
@@ -62,14 +62,14 @@ static int read_algid(struct der_reader *r, struct der_view *oid, struct der_vie
  * absent parameters as legal and equivalent encodings" (RFC 4055 §2.1). */
 static bool null_or_absent(struct der_view params) {
   static const uint8_t der_null[] = {DER_NULL, 0x00};
-  return params.len == 0 || der_view_is(params, der_null, sizeof der_null);
+  return params.len == 0 || cg_der_view_is(params, der_null, sizeof der_null);
 }
 
 /* HashAlgorithm ::= AlgorithmIdentifier, one of the three PSS may use. */
 static int read_pss_hash(struct der_reader *r, enum cg_hash *hash) {
   struct der_view oid, params;
   if (read_algid(r, &oid, &params) < 0)
-    return der_fail(r, CG_EDER);
+    return cg_der_fail(r, CG_EDER);
   enum cg_hash h = cg_oid_hash(cg_oid_lookup(oid));
   if (h != CG_HASH_SHA256 && h != CG_HASH_SHA384 && h != CG_HASH_SHA512)
     return CG_EBAD_ALG;
@@ -97,57 +97,57 @@ int cg_pss_params_parse(struct der_view params, enum cg_hash *hash) {
   int bad = 0, rc;
   uint64_t salt = 0;
 
-  der_reader_view(&top, params);
-  der_enter(&top, DER_SEQUENCE, &seq);
+  cg_der_reader_view(&top, params);
+  cg_der_enter(&top, DER_SEQUENCE, &seq);
 
-  if (der_enter_optional(&seq, DER_CTX_CONS(0), &h0) == 1) {
+  if (cg_der_enter_optional(&seq, DER_CTX_CONS(0), &h0) == 1) {
     if ((rc = read_pss_hash(&h0, &h)) == CG_EBAD_ALG)
       bad = rc;
-    der_leave(&seq, &h0);
+    cg_der_leave(&seq, &h0);
   } else {
     bad = CG_EBAD_ALG; /* SHA-1 */
   }
 
-  if (der_enter_optional(&seq, DER_CTX_CONS(1), &m1) == 1) {
+  if (cg_der_enter_optional(&seq, DER_CTX_CONS(1), &m1) == 1) {
     struct der_tlv oid;
-    der_enter(&m1, DER_SEQUENCE, &mgf);
-    der_expect(&mgf, DER_OID, &oid);
-    if (mgf.err == 0 && !der_view_eq(oid.val, cg_oid(CG_OID_MGF1)))
+    cg_der_enter(&m1, DER_SEQUENCE, &mgf);
+    cg_der_expect(&mgf, DER_OID, &oid);
+    if (mgf.err == 0 && !cg_der_view_eq(oid.val, cg_oid(CG_OID_MGF1)))
       bad = CG_EBAD_ALG;
     if (mgf.err == 0 && !bad && (rc = read_pss_hash(&mgf, &mh)) == CG_EBAD_ALG)
       bad = rc;
-    else if (mgf.err == 0 && bad && !der_at_end(&mgf))
-      der_next(&mgf, NULL); /* parameters not worth reading: refused anyway */
-    der_leave(&m1, &mgf);
-    der_leave(&seq, &m1);
+    else if (mgf.err == 0 && bad && !cg_der_at_end(&mgf))
+      cg_der_next(&mgf, NULL); /* parameters not worth reading: refused anyway */
+    cg_der_leave(&m1, &mgf);
+    cg_der_leave(&seq, &m1);
   } else {
     bad = CG_EBAD_ALG; /* MGF1 with SHA-1 */
   }
 
-  if (der_enter_optional(&seq, DER_CTX_CONS(2), &s2) == 1) {
-    der_expect(&s2, DER_INTEGER, &t);
-    if (s2.err == 0 && der_check_integer(t.val) < 0)
-      der_fail(&s2, CG_EDER);
-    if (s2.err == 0 && der_get_uint64(t.val, &salt) < 0)
+  if (cg_der_enter_optional(&seq, DER_CTX_CONS(2), &s2) == 1) {
+    cg_der_expect(&s2, DER_INTEGER, &t);
+    if (s2.err == 0 && cg_der_check_integer(t.val) < 0)
+      cg_der_fail(&s2, CG_EDER);
+    if (s2.err == 0 && cg_der_get_uint64(t.val, &salt) < 0)
       bad = CG_EBAD_ALG; /* negative or huge */
-    der_leave(&seq, &s2);
+    cg_der_leave(&seq, &s2);
   } else {
     salt = 20;
   }
 
-  if (der_enter_optional(&seq, DER_CTX_CONS(3), &t3) == 1) {
+  if (cg_der_enter_optional(&seq, DER_CTX_CONS(3), &t3) == 1) {
     uint64_t trailer = 0;
-    der_expect(&t3, DER_INTEGER, &t);
-    if (t3.err == 0 && der_get_uint64(t.val, &trailer) == 0 && trailer == 1)
-      der_fail(&t3, CG_EDER); /* X.690 §11.5: a DEFAULT value is not encoded */
+    cg_der_expect(&t3, DER_INTEGER, &t);
+    if (t3.err == 0 && cg_der_get_uint64(t.val, &trailer) == 0 && trailer == 1)
+      cg_der_fail(&t3, CG_EDER); /* X.690 §11.5: a DEFAULT value is not encoded */
     else
       bad = CG_EBAD_ALG;
-    der_leave(&seq, &t3);
+    cg_der_leave(&seq, &t3);
   }
 
-  der_leave(&top, &seq);
-  if (top.err == 0 && !der_at_end(&top))
-    der_fail(&top, CG_EDER);
+  cg_der_leave(&top, &seq);
+  if (top.err == 0 && !cg_der_at_end(&top))
+    cg_der_fail(&top, CG_EDER);
   if (top.err != 0)
     return CG_EDER;
   if (bad || mh != h || salt != cg_hash_size(h))
@@ -161,8 +161,8 @@ int cg_sig_alg_parse(struct der_view alg_id, enum cg_sig_scheme *scheme, enum cg
   struct der_view oid, params;
   enum cg_sig_scheme s;
   enum cg_hash h;
-  der_reader_view(&r, alg_id);
-  if (read_algid(&r, &oid, &params) < 0 || !der_at_end(&r))
+  cg_der_reader_view(&r, alg_id);
+  if (read_algid(&r, &oid, &params) < 0 || !cg_der_at_end(&r))
     return CG_EDER;
   if (cg_oid_sigalg(cg_oid_lookup(oid), &s, &h) < 0)
     return CG_EBAD_ALG;
@@ -214,10 +214,10 @@ static int read_key_usage(struct der_view value, uint32_t *bits) {
   struct der_reader r;
   struct der_tlv t;
   uint32_t mask = 0;
-  der_reader_view(&r, value);
-  if (der_expect(&r, DER_BIT_STRING, &t) < 0 || !der_at_end(&r))
+  cg_der_reader_view(&r, value);
+  if (cg_der_expect(&r, DER_BIT_STRING, &t) < 0 || !cg_der_at_end(&r))
     return CG_EDER;
-  if (der_get_named_bits(t.val, &mask) < 0 || mask == 0)
+  if (cg_der_get_named_bits(t.val, &mask) < 0 || mask == 0)
     return CG_EDER;
   *bits = mask;
   return 0;
@@ -231,21 +231,21 @@ static int read_basic_constraints(struct der_view value, struct node *n) {
   struct der_tlv t;
   bool ca = false;
   uint64_t len = 0;
-  der_reader_view(&top, value);
-  der_enter(&top, DER_SEQUENCE, &seq);
-  if (der_optional(&seq, DER_BOOLEAN, &t) == 1) {
+  cg_der_reader_view(&top, value);
+  cg_der_enter(&top, DER_SEQUENCE, &seq);
+  if (cg_der_optional(&seq, DER_BOOLEAN, &t) == 1) {
     /* X.690 §11.5: an encoded FALSE would be the DEFAULT, which DER omits. */
-    if (der_get_bool(t.val, &ca) < 0 || !ca)
-      der_fail(&seq, CG_EDER);
+    if (cg_der_get_bool(t.val, &ca) < 0 || !ca)
+      cg_der_fail(&seq, CG_EDER);
   }
-  if (der_optional(&seq, DER_INTEGER, &t) == 1) {
-    if (der_get_uint64(t.val, &len) < 0)
-      der_fail(&seq, CG_EDER);
+  if (cg_der_optional(&seq, DER_INTEGER, &t) == 1) {
+    if (cg_der_get_uint64(t.val, &len) < 0)
+      cg_der_fail(&seq, CG_EDER);
     n->has_path_len = true;
     n->path_len = len > UINT_MAX ? UINT_MAX : (unsigned)len;
   }
-  der_leave(&top, &seq);
-  if (top.err != 0 || !der_at_end(&top))
+  cg_der_leave(&top, &seq);
+  if (top.err != 0 || !cg_der_at_end(&top))
     return CG_EDER;
   n->is_ca = ca;
   return 0;
@@ -259,15 +259,15 @@ static int read_basic_constraints(struct der_view value, struct node *n) {
 static int read_akid(struct der_view value, struct der_view *key_id) {
   struct der_reader top, seq;
   struct der_tlv t;
-  der_reader_view(&top, value);
-  der_enter(&top, DER_SEQUENCE, &seq);
-  if (der_optional(&seq, DER_CTX(0), &t) == 1)
+  cg_der_reader_view(&top, value);
+  cg_der_enter(&top, DER_SEQUENCE, &seq);
+  if (cg_der_optional(&seq, DER_CTX(0), &t) == 1)
     *key_id = t.val;
-  der_optional(&seq, DER_CTX_CONS(1), NULL);
-  if (der_optional(&seq, DER_CTX(2), &t) == 1 && der_check_integer(t.val) < 0)
-    der_fail(&seq, CG_EDER);
-  der_leave(&top, &seq);
-  return top.err != 0 || !der_at_end(&top) ? CG_EDER : 0;
+  cg_der_optional(&seq, DER_CTX_CONS(1), NULL);
+  if (cg_der_optional(&seq, DER_CTX(2), &t) == 1 && cg_der_check_integer(t.val) < 0)
+    cg_der_fail(&seq, CG_EDER);
+  cg_der_leave(&top, &seq);
+  return top.err != 0 || !cg_der_at_end(&top) ? CG_EDER : 0;
 }
 
 /* RFC 5280 §4.2: "A certificate-using system MUST reject the certificate if
@@ -277,7 +277,7 @@ static bool processed(struct der_view oid) {
   static const enum cg_oid_id known[] = {CG_OID_EXT_BASIC_CONSTRAINTS, CG_OID_EXT_KEY_USAGE,
                                          CG_OID_EXT_EKU, CG_OID_EXT_SAN};
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-    if (der_view_eq(oid, cg_oid(known[i])))
+    if (cg_der_view_eq(oid, cg_oid(known[i])))
       return true;
   return false;
 }
@@ -286,17 +286,17 @@ static bool processed(struct der_view oid) {
  * critical extension that is not processed. */
 static bool has_unknown_critical(struct der_view extensions) {
   struct der_reader r;
-  der_reader_view(&r, extensions);
-  while (!der_at_end(&r)) {
+  cg_der_reader_view(&r, extensions);
+  while (!cg_der_at_end(&r)) {
     struct der_reader e;
     struct der_tlv oid, crit;
     bool critical = false;
-    der_enter(&r, DER_SEQUENCE, &e);
-    der_expect(&e, DER_OID, &oid);
-    if (der_optional(&e, DER_BOOLEAN, &crit) == 1 && der_get_bool(crit.val, &critical) < 0)
-      der_fail(&e, CG_EDER);
-    der_expect(&e, DER_OCTET_STRING, NULL);
-    if (der_leave(&r, &e) < 0)
+    cg_der_enter(&r, DER_SEQUENCE, &e);
+    cg_der_expect(&e, DER_OID, &oid);
+    if (cg_der_optional(&e, DER_BOOLEAN, &crit) == 1 && cg_der_get_bool(crit.val, &critical) < 0)
+      cg_der_fail(&e, CG_EDER);
+    cg_der_expect(&e, DER_OCTET_STRING, NULL);
+    if (cg_der_leave(&r, &e) < 0)
       return true; /* cannot happen after cg_x509_parse; refuse if it does */
     if (critical && !processed(oid.val))
       return true;
@@ -324,7 +324,7 @@ static int load_node(struct der_view der, struct node *n) {
   if (rc < 0 || (rc == 1 && read_akid(v, &n->akid) < 0))
     return CG_EDER;
   n->unknown_critical = has_unknown_critical(n->x.extensions);
-  n->self_issued = der_view_eq(n->x.subject, n->x.issuer);
+  n->self_issued = cg_der_view_eq(n->x.subject, n->x.issuer);
   return 0;
 }
 
@@ -401,10 +401,10 @@ static bool within_validity(const struct cg_x509 *x, int64_t now) {
  * authorityKeyIdentifier names the issuer's key by its
  * subjectKeyIdentifier). */
 static bool may_have_issued(const struct node *issuer, const struct node *child) {
-  if (!der_view_eq(child->x.issuer, issuer->x.subject))
+  if (!cg_der_view_eq(child->x.issuer, issuer->x.subject))
     return false;
   return child->akid.len == 0 || issuer->x.skid.len == 0 ||
-         der_view_eq(child->akid, issuer->x.skid);
+         cg_der_view_eq(child->akid, issuer->x.skid);
 }
 
 /* RFC 5280 §6.1.3 (a)(1): the signature of child verifies with the public
@@ -589,7 +589,7 @@ static enum cg_path_error load_all(struct search *s, struct der_view leaf,
       return CG_PATH_MALFORMED;
     s->usable[1 + i] = true;
     for (size_t j = 0; j <= i; j++)
-      if (der_view_eq(n->x.raw, s->nodes[j].x.raw))
+      if (cg_der_view_eq(n->x.raw, s->nodes[j].x.raw))
         s->usable[1 + i] = false;
   }
   s->n_nodes = 1 + n_pool;
@@ -613,7 +613,7 @@ static enum cg_path_error validate(struct search *s, struct der_view leaf,
   if (!within_validity(&l->x, s->now))
     return CG_PATH_EXPIRED;
   for (size_t i = 0; i < s->n_anchors; i++)
-    if (der_view_eq(l->x.raw, s->anchors[i]))
+    if (cg_der_view_eq(l->x.raw, s->anchors[i]))
       return CG_PATH_OK; /* trusted as it is, and within validity */
   /* RFC 5280 §6.1.5 (f): the end-entity certificate's critical extensions. */
   if (l->unknown_critical)

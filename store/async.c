@@ -7,7 +7,7 @@
  * appends them to a mutex-protected queue and signals a condition variable
  * once: the thread gets them as one batch, and is not woken (on a busy core:
  * switched to) once per operation.  The store thread sleeps until the queue is non-empty,
- * takes all of it as one group, runs the group (store_run_group(), one
+ * takes all of it as one group, runs the group (cg_store_run_group(), one
  * transaction, one commit), appends it to the done list and wakes the loop with
  * uv_async_send(); the async callback takes the done list and calls each
  * operation's callback in queue order.  uv_async_send() coalesces wake-ups,
@@ -46,7 +46,7 @@
 
 static bool has_write(const struct cg_store_op *op) {
   for (; op != NULL; op = op->next)
-    if (!store_op_is_read(op))
+    if (!cg_store_op_is_read(op))
       return true;
   return false;
 }
@@ -118,7 +118,7 @@ static void store_thread(void *arg) {
 
     if (writes)
       pacer.last_write_group = uv_hrtime();
-    store_run_group(st, group, writes);
+    cg_store_run_group(st, group, writes);
 
     struct cg_store_op *last = group;
     while (last->next != NULL)
@@ -224,7 +224,7 @@ static void on_wake(uv_async_t *h) {
   }
 }
 
-void store_thread_halt(struct cg_store *st) {
+void cg_store_thread_halt(struct cg_store *st) {
   st->stopping = true;
   hand_over(st);
   if (st->thread_running) {

@@ -100,19 +100,19 @@ struct cg_store {
  * with a savepoint each, then one COMMIT.  Sets every op's result; when the
  * transaction is lost or COMMIT fails, every write of the group that had
  * succeeded gets CG_ESTORE.  (sqlite.c) */
-void store_run_group(struct cg_store *st, struct cg_store_op *group, bool writes);
+void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool writes);
 
 /* Whether op only reads (runs outside the group's transaction).  (sqlite.c) */
-bool store_op_is_read(const struct cg_store_op *op);
+bool cg_store_op_is_read(const struct cg_store_op *op);
 
 /* For cg_store_close(): refuses further submits, drains and joins the store
  * thread if it runs, calls the callbacks of completed operations and closes
  * the async handle.  Leaves a store that was never started as it is.  Loop
  * thread only.  (async.c) */
-void store_thread_halt(struct cg_store *st);
+void cg_store_thread_halt(struct cg_store *st);
 
 /* An identifier as stored (lowercase hex) from what an operator typed, who
  * may paste it in capitals; false when it cannot be one (empty, too long). */
-bool store_id_lower(const char *in, char *out, size_t cap);
+bool cg_store_id_lower(const char *in, char *out, size_t cap);
 
 #endif

@@ -539,7 +539,7 @@ static int txn_body(sqlite3 *db, void *arg) {
 int cg_query_txn(struct cg_store *st, const char *txid, struct cg_query_txn_detail *out) {
   memset(out, 0, sizeof *out);
   struct txn_arg a = {.d = out};
-  if (!store_id_lower(txid, a.txid, sizeof a.txid))
+  if (!cg_store_id_lower(txid, a.txid, sizeof a.txid))
     return CG_ENOT_FOUND;
   int err = run(st->db, false, txn_body, &a);
   if (err != 0)

@@ -801,7 +801,7 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
   return err;
 }
 
-bool store_op_is_read(const struct cg_store_op *op) {
+bool cg_store_op_is_read(const struct cg_store_op *op) {
   return op->kind == CG_STORE_OP_LOOKUP || op->kind == CG_STORE_OP_NEXT_APPROVED ||
          op->kind == CG_STORE_OP_BY_POLL_REF;
 }
@@ -809,11 +809,11 @@ bool store_op_is_read(const struct cg_store_op *op) {
 /* After the group's transaction was lost, no write of it is durable. */
 static void fail_writes(struct cg_store_op *from, const struct cg_store_op *to) {
   for (struct cg_store_op *op = from; op != to; op = op->next)
-    if (!store_op_is_read(op) && op->result == 0)
+    if (!cg_store_op_is_read(op) && op->result == 0)
       op->result = CG_ESTORE;
 }
 
-void store_run_group(struct cg_store *st, struct cg_store_op *group, bool writes) {
+void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool writes) {
   /* Read-only groups need no transaction: each read sees committed data. */
   bool in_txn = writes && exec_stmt(st, S_BEGIN) == 0;
   bool lost = writes && !in_txn;
@@ -983,7 +983,7 @@ void cg_store_read_now(struct cg_store *reader, struct cg_store_op *op) {
 void cg_store_close(struct cg_store *st) {
   if (st == NULL)
     return;
-  store_thread_halt(st);
+  cg_store_thread_halt(st);
   for (int i = 0; i < S__COUNT; i++)
     sqlite3_finalize(st->stmt[i]);
   if (sqlite3_close(st->db) != SQLITE_OK)
@@ -1138,7 +1138,7 @@ static int exec_bound(struct cg_store *st, const char *sql, const char *const *a
   return err;
 }
 
-bool store_id_lower(const char *in, char *out, size_t cap) {
+bool cg_store_id_lower(const char *in, char *out, size_t cap) {
   size_t n = strlen(in);
   if (n == 0 || n >= cap)
     return false;
@@ -1152,7 +1152,7 @@ int cg_store_txn_decide(struct cg_store *st, const char *typed_txid, bool approv
   if (st->thread_running)
     return CG_EBUSY;
   char txid[2 * CMP_MAX_TXID + 1];
-  if (!store_id_lower(typed_txid, txid, sizeof txid))
+  if (!cg_store_id_lower(typed_txid, txid, sizeof txid))
     return CG_ENOT_FOUND;
   char at[21], fi[8];
   cg_time_iso8601(now, at);

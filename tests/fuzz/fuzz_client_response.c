@@ -41,8 +41,8 @@ static uint8_t *answer_for(struct cmp_client_txn *t, const uint8_t *data, size_t
   m.hdr.transaction_id = sent.hdr.transaction_id;
   m.hdr.recip_nonce = sent.hdr.sender_nonce;
   struct der_writer w;
-  der_writer_init(&w, out, size + 256);
-  if (cmp_msg_encode(&m, &w) || der_writer_finish(&w, len))
+  cg_der_writer_init(&w, out, size + 256);
+  if (cmp_msg_encode(&m, &w) || cg_der_writer_finish(&w, len))
     memcpy(out, data, *len = size);
   return out;
 }

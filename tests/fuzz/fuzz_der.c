@@ -34,23 +34,23 @@ static void require(bool ok) {
 
 static void decode_time(const struct der_tlv *t) {
   int64_t v, back;
-  if (der_get_time(t->tag, t->val, &v) < 0)
+  if (cg_der_get_time(t->tag, t->val, &v) < 0)
     return;
   char iso[21];
   cg_time_iso8601(v, iso);
   require(strlen(iso) == 20);
   uint8_t buf[32];
   struct der_writer w;
-  der_writer_init(&w, buf, sizeof buf);
-  der_put_gentime(&w, DER_GENERALIZED_TIME, v);
+  cg_der_writer_init(&w, buf, sizeof buf);
+  cg_der_put_gentime(&w, DER_GENERALIZED_TIME, v);
   require(w.err == 0);
   struct der_reader r;
   struct der_tlv g;
-  der_reader_init(&r, buf, w.len);
-  require(der_next(&r, &g) == 0 && der_get_time(g.tag, g.val, &back) == 0 && back == v);
+  cg_der_reader_init(&r, buf, w.len);
+  require(cg_der_next(&r, &g) == 0 && cg_der_get_time(g.tag, g.val, &back) == 0 && back == v);
   /* A GeneralizedTime read is written back byte for byte. */
   if (t->tag == DER_GENERALIZED_TIME)
-    require(der_view_eq(g.val, t->val));
+    require(cg_der_view_eq(g.val, t->val));
 }
 
 static void decode_value(const struct der_tlv *t) {
@@ -58,35 +58,35 @@ static void decode_value(const struct der_tlv *t) {
   case DER_INTEGER:
   case DER_ENUMERATED: {
     uint64_t v;
-    int checked = der_check_integer(t->val);
-    if (der_get_uint64(t->val, &v) == 0) {
+    int checked = cg_der_check_integer(t->val);
+    if (cg_der_get_uint64(t->val, &v) == 0) {
       require(checked == 0);
       uint8_t buf[16];
       struct der_writer w;
-      der_writer_init(&w, buf, sizeof buf);
-      der_put_uint64(&w, t->tag, v);
+      cg_der_writer_init(&w, buf, sizeof buf);
+      cg_der_put_uint64(&w, t->tag, v);
       require(w.err == 0 && w.len == t->raw.len && memcmp(buf, t->raw.p, w.len) == 0);
     }
     break;
   }
   case DER_BOOLEAN: {
     bool b;
-    (void)der_get_bool(t->val, &b);
+    (void)cg_der_get_bool(t->val, &b);
     break;
   }
   case DER_BIT_STRING: {
     struct der_view bits;
     unsigned unused;
     uint32_t mask;
-    int plain = der_get_bit_string(t->val, &bits, &unused);
-    if (der_get_named_bits(t->val, &mask) == 0) {
+    int plain = cg_der_get_bit_string(t->val, &bits, &unused);
+    if (cg_der_get_named_bits(t->val, &mask) == 0) {
       require(plain == 0);
       /* Within 32 bits, named bits are written back as they came. */
       if (bits.len <= 4) {
         uint8_t buf[16];
         struct der_writer w;
-        der_writer_init(&w, buf, sizeof buf);
-        der_put_named_bits(&w, DER_BIT_STRING, mask);
+        cg_der_writer_init(&w, buf, sizeof buf);
+        cg_der_put_named_bits(&w, DER_BIT_STRING, mask);
         require(w.err == 0 && w.len == t->raw.len && memcmp(buf, t->raw.p, w.len) == 0);
       }
     }
@@ -97,10 +97,10 @@ static void decode_value(const struct der_tlv *t) {
     decode_time(t);
     break;
   case DER_OID:
-    if (der_check_oid(t->val) == 0) {
+    if (cg_der_check_oid(t->val) == 0) {
       enum cg_oid_id id = cg_oid_lookup(t->val);
       if (id != CG_OID_UNKNOWN)
-        require(der_view_eq(cg_oid(id), t->val));
+        require(cg_der_view_eq(cg_oid(id), t->val));
     }
     break;
   default:
@@ -110,21 +110,21 @@ static void decode_value(const struct der_tlv *t) {
 
 /* Reads everything in r, writing the same structure to w. */
 static void walk(struct der_reader *r, struct der_writer *w) {
-  while (!der_at_end(r)) {
-    int tag = der_peek_tag(r);
+  while (!cg_der_at_end(r)) {
+    int tag = cg_der_peek_tag(r);
     if (tag & 0x20) {
       struct der_reader child;
-      if (der_enter(r, (unsigned)tag, &child) == 0) {
-        size_t mark = der_begin(w, (unsigned)tag);
+      if (cg_der_enter(r, (unsigned)tag, &child) == 0) {
+        size_t mark = cg_der_begin(w, (unsigned)tag);
         walk(&child, w);
-        der_end(w, mark);
+        cg_der_end(w, mark);
       }
-      der_leave(r, &child);
+      cg_der_leave(r, &child);
     } else {
       struct der_tlv t;
-      if (der_next(r, &t) == 0) {
+      if (cg_der_next(r, &t) == 0) {
         decode_value(&t);
-        der_put_tlv(w, t.tag, t.val.p, t.val.len);
+        cg_der_put_tlv(w, t.tag, t.val.p, t.val.len);
       }
     }
   }
@@ -166,18 +166,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct der_writer w, m;
   uint8_t *out = malloc(size ? size : 1);
   require(out != NULL);
-  der_reader_init(&r, data, size);
-  der_writer_init(&w, out, size);
-  der_writer_init(&m, NULL, 0);
+  cg_der_reader_init(&r, data, size);
+  cg_der_writer_init(&w, out, size);
+  cg_der_writer_init(&m, NULL, 0);
   walk(&r, &w);
   if (r.err == 0) {
     /* Every length was minimal on the way in, so the same lengths come out. */
     struct der_reader again;
-    der_reader_init(&again, data, size);
+    cg_der_reader_init(&again, data, size);
     walk(&again, &m);
     size_t len, mlen;
-    require(der_writer_finish(&w, &len) == 0 && len == size);
-    require(der_writer_finish(&m, &mlen) == 0 && mlen == size);
+    require(cg_der_writer_finish(&w, &len) == 0 && len == size);
+    require(cg_der_writer_finish(&m, &mlen) == 0 && mlen == size);
     require(size == 0 || memcmp(out, data, size) == 0);
   }
   free(out);

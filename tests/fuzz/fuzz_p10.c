@@ -60,8 +60,8 @@ static void setup(void) {
   if (ra_key != NULL)
     return;
   require(cg_key_generate_ec(256, &ca_key) == 0 && cg_key_generate_ec(256, &ra_key) == 0 &&
-              cert_make_name(t, ca, 1, ca_name, sizeof ca_name, &ca_name_len) == 0 &&
-              cert_make_name(t, ra, 1, ra_name, sizeof ra_name, &ra_len) == 0,
+              cg_cert_make_name(t, ca, 1, ca_name, sizeof ca_name, &ca_name_len) == 0 &&
+              cg_cert_make_name(t, ra, 1, ra_name, sizeof ra_name, &ra_len) == 0,
           "setup");
   cfg.ra_name = (struct der_view){ra_name, ra_len};
   cfg.ra_key = ra_key;
@@ -102,11 +102,11 @@ static int build_as_local_ca(struct der_view subject, struct der_view spki,
   if (err)
     return err;
   cg_key_free(key);
-  if (cert_check_subject(subject, NULL, 0) != 0)
+  if (cg_cert_check_subject(subject, NULL, 0) != 0)
     return CG_EBAD_TEMPLATE;
   if (extensions.p != NULL &&
       (cg_x509_find_ext(extensions, cg_oid(CG_OID_EXT_SAN), &spec.san, &critical) < 0 ||
-       (spec.san.p != NULL && cert_check_san(spec.san) != 0)))
+       (spec.san.p != NULL && cg_cert_check_san(spec.san) != 0)))
     return CG_EBAD_TEMPLATE;
   spec.issuer = (struct der_view){ca_name, ca_name_len};
   spec.subject = subject;
@@ -117,14 +117,14 @@ static int build_as_local_ca(struct der_view subject, struct der_view spki,
   spec.eku[spec.n_eku++] = CG_OID_KP_CLIENT_AUTH;
   uint8_t skid[20] = {0};
   spec.issuer_skid = (struct der_view){skid, sizeof skid};
-  require(cert_random_serial(&spec) == 0, "serial");
-  err = cert_build(&spec, ca_key, out, MAX_CERT, len);
+  require(cg_cert_random_serial(&spec) == 0, "serial");
+  err = cg_cert_build(&spec, ca_key, out, MAX_CERT, len);
   /* Within the bounds a certificate always fits, and reads back. */
   require(err != CG_ESPACE, "a certificate within the bounds does not fit 16 KB");
   if (err == 0) {
     struct cg_x509 x;
     require(cg_x509_parse(out, *len, &x) == 0, "a built certificate does not parse");
-    require(der_view_eq(x.subject, subject), "a built certificate has another subject");
+    require(cg_der_view_eq(x.subject, subject), "a built certificate has another subject");
     check_name_text(x.subject);
   }
   return err;

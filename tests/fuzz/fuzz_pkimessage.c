@@ -31,7 +31,7 @@ static void setup(void) {
   const char *v[] = {"fuzz RA"};
   if (key != NULL)
     return;
-  if (cg_key_generate_ec(256, &key) || cert_make_name(t, v, 1, ra_name, sizeof ra_name, &len))
+  if (cg_key_generate_ec(256, &key) || cg_cert_make_name(t, v, 1, ra_name, sizeof ra_name, &len))
     abort();
   cfg.ra_name = (struct der_view){ra_name, len};
   cfg.ra_key = key;
@@ -48,8 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t *again = malloc(size);
     struct der_writer w;
     size_t len;
-    der_writer_init(&w, again, size);
-    if (again == NULL || cmp_msg_encode(&m, &w) || der_writer_finish(&w, &len) || len != size ||
+    cg_der_writer_init(&w, again, size);
+    if (again == NULL || cmp_msg_encode(&m, &w) || cg_der_writer_finish(&w, &len) || len != size ||
         memcmp(again, data, size) != 0) {
       fprintf(stderr, "decoded message does not re-encode to the same bytes\n");
       abort();

@@ -114,23 +114,23 @@ size_t tu_rsa_spki(unsigned n_bits, bool even_modulus, unsigned e_bits, uint8_t 
     tu_random_bits(e_bits, true, e);
   /* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } */
   struct der_writer w;
-  der_writer_init(&w, key, sizeof key);
-  size_t seq = der_begin(&w, DER_SEQUENCE);
-  der_put_uint_bytes(&w, DER_INTEGER, n, (n_bits + 7) / 8);
-  der_put_uint_bytes(&w, DER_INTEGER, e, (e_bits + 7) / 8);
-  der_end(&w, seq);
-  if (der_writer_finish(&w, &key_len))
+  cg_der_writer_init(&w, key, sizeof key);
+  size_t seq = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_uint_bytes(&w, DER_INTEGER, n, (n_bits + 7) / 8);
+  cg_der_put_uint_bytes(&w, DER_INTEGER, e, (e_bits + 7) / 8);
+  cg_der_end(&w, seq);
+  if (cg_der_writer_finish(&w, &key_len))
     abort();
   /* SubjectPublicKeyInfo with AlgorithmIdentifier { rsaEncryption, NULL } */
-  der_writer_init(&w, out, cap);
-  size_t spki = der_begin(&w, DER_SEQUENCE);
-  size_t alg = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, CG_OID_RSA_ENCRYPTION);
-  der_put_null(&w);
-  der_end(&w, alg);
-  der_put_bit_string(&w, key, key_len);
-  der_end(&w, spki);
-  if (der_writer_finish(&w, &len))
+  cg_der_writer_init(&w, out, cap);
+  size_t spki = cg_der_begin(&w, DER_SEQUENCE);
+  size_t alg = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, CG_OID_RSA_ENCRYPTION);
+  cg_der_put_null(&w);
+  cg_der_end(&w, alg);
+  cg_der_put_bit_string(&w, key, key_len);
+  cg_der_end(&w, spki);
+  if (cg_der_writer_finish(&w, &len))
     abort();
   return len;
 }
@@ -143,18 +143,18 @@ uint8_t *tu_name(size_t n, size_t value_len, bool ctl, size_t *len) {
   memset(value, ctl ? 0x01 : 'a', value_len);
   /* Measured first, then written. */
   for (int pass = 0; pass < 2; pass++) {
-    der_writer_init(&w, out, out ? *len : 0);
-    size_t name = der_begin(&w, DER_SEQUENCE);
+    cg_der_writer_init(&w, out, out ? *len : 0);
+    size_t name = cg_der_begin(&w, DER_SEQUENCE);
     for (size_t i = 0; i < n; i++) {
-      size_t set = der_begin(&w, DER_SET);
-      size_t atv = der_begin(&w, DER_SEQUENCE);
-      der_put_oid(&w, ctl ? CG_OID_AT_SERIAL : CG_OID_AT_CN);
-      der_put_tlv(&w, DER_UTF8_STRING, value, value_len);
-      der_end(&w, atv);
-      der_end(&w, set);
+      size_t set = cg_der_begin(&w, DER_SET);
+      size_t atv = cg_der_begin(&w, DER_SEQUENCE);
+      cg_der_put_oid(&w, ctl ? CG_OID_AT_SERIAL : CG_OID_AT_CN);
+      cg_der_put_tlv(&w, DER_UTF8_STRING, value, value_len);
+      cg_der_end(&w, atv);
+      cg_der_end(&w, set);
     }
-    der_end(&w, name);
-    if (der_writer_finish(&w, len) || (pass == 0 && (out = malloc(*len)) == NULL))
+    cg_der_end(&w, name);
+    if (cg_der_writer_finish(&w, len) || (pass == 0 && (out = malloc(*len)) == NULL))
       abort();
   }
   free(value);
@@ -170,12 +170,12 @@ uint8_t *tu_dns_names(size_t n, size_t name_len, size_t *len) {
   memset(name, 'a', name_len - 8);
   memcpy(name + name_len - 8, ".example", 8);
   for (int pass = 0; pass < 2; pass++) {
-    der_writer_init(&w, out, out ? *len : 0);
-    size_t seq = der_begin(&w, DER_SEQUENCE);
+    cg_der_writer_init(&w, out, out ? *len : 0);
+    size_t seq = cg_der_begin(&w, DER_SEQUENCE);
     for (size_t i = 0; i < n; i++)
-      der_put_tlv(&w, DER_CTX(2), name, name_len);
-    der_end(&w, seq);
-    if (der_writer_finish(&w, len) || (pass == 0 && (out = malloc(*len)) == NULL))
+      cg_der_put_tlv(&w, DER_CTX(2), name, name_len);
+    cg_der_end(&w, seq);
+    if (cg_der_writer_finish(&w, len) || (pass == 0 && (out = malloc(*len)) == NULL))
       abort();
   }
   return out;

@@ -82,7 +82,7 @@ static void write_pem(const char *path, const char *label, const uint8_t *der, s
 static void name(const char *cn, uint8_t *out, size_t *len) {
   enum cg_oid_id t[] = {CG_OID_AT_CN};
   const char *v[] = {cn};
-  assert_int_equal(cert_make_name(t, v, 1, out, 128, len), 0);
+  assert_int_equal(cg_cert_make_name(t, v, 1, out, 128, len), 0);
 }
 
 /* Writes ca-cert.pem / ca-key.pem for a CA valid from nb to na. */
@@ -98,8 +98,8 @@ static void make_ca(struct fixture *f, int64_t nb, int64_t na) {
   s.not_after = na;
   s.is_ca = true;
   s.key_usage = CERT_KU_KEY_CERT_SIGN;
-  assert_int_equal(cert_random_serial(&s), 0);
-  assert_int_equal(cert_build(&s, f->ca_key, f->ca_cert, sizeof f->ca_cert, &f->ca_cert_len), 0);
+  assert_int_equal(cg_cert_random_serial(&s), 0);
+  assert_int_equal(cg_cert_build(&s, f->ca_key, f->ca_cert, sizeof f->ca_cert, &f->ca_cert_len), 0);
   snprintf(path, sizeof path, "%s/ca-cert.pem", f->dir);
   write_pem(path, "CERTIFICATE", f->ca_cert, f->ca_cert_len);
   assert_int_equal(cg_key_private_pkcs8(f->ca_key, der, sizeof der, &der_len), 0);
@@ -199,14 +199,14 @@ static int issue(struct fixture *f, const struct cmp_issue_request *req,
 static size_t san_ext(const uint8_t *names, size_t n, uint8_t *out, size_t cap) {
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, out, cap);
-  size_t ext = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, CG_OID_EXT_SAN);
-  size_t val = der_begin(&w, DER_OCTET_STRING);
-  der_put_tlv(&w, DER_SEQUENCE, names, n);
-  der_end(&w, val);
-  der_end(&w, ext);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  cg_der_writer_init(&w, out, cap);
+  size_t ext = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, CG_OID_EXT_SAN);
+  size_t val = cg_der_begin(&w, DER_OCTET_STRING);
+  cg_der_put_tlv(&w, DER_SEQUENCE, names, n);
+  cg_der_end(&w, val);
+  cg_der_end(&w, ext);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return len;
 }
 
@@ -234,9 +234,9 @@ static void test_issues_a_certificate_by_the_profile_policy(void **state) {
   assert_int_equal(cg_x509_parse(r->der, r->len, &c), 0);
   assert_int_equal(cg_x509_parse(f->ca_cert, f->ca_cert_len, &ca), 0);
   assert_int_equal(c.version, 2);
-  assert_true(der_view_eq(c.issuer, ca.subject));
-  assert_true(der_view_is(c.subject, f->dev_name, f->dev_name_len));
-  assert_true(der_view_is(c.spki, f->dev_spki, f->dev_spki_len));
+  assert_true(cg_der_view_eq(c.issuer, ca.subject));
+  assert_true(cg_der_view_is(c.subject, f->dev_name, f->dev_name_len));
+  assert_true(cg_der_view_is(c.spki, f->dev_spki, f->dev_spki_len));
   assert_int_equal(c.not_after - c.not_before, 30 * 86400);
   /* RFC 5280 §4.1.2.2: positive, at most 20 octets. */
   assert_true(c.serial.len >= 1 && c.serial.len <= 20 && (c.serial.p[0] & 0x80) == 0);
@@ -328,12 +328,12 @@ static uint8_t *san_ext_of(const uint8_t *names, size_t n, size_t *len) {
   uint8_t *out = malloc(cap);
   struct der_writer w;
   assert_non_null(out);
-  der_writer_init(&w, out, cap);
-  size_t ext = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, CG_OID_EXT_SAN);
-  der_put_tlv(&w, DER_OCTET_STRING, names, n);
-  der_end(&w, ext);
-  assert_int_equal(der_writer_finish(&w, len), 0);
+  cg_der_writer_init(&w, out, cap);
+  size_t ext = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, CG_OID_EXT_SAN);
+  cg_der_put_tlv(&w, DER_OCTET_STRING, names, n);
+  cg_der_end(&w, ext);
+  assert_int_equal(cg_der_writer_finish(&w, len), 0);
   return out;
 }
 
@@ -374,7 +374,7 @@ static void test_subject_and_subject_alt_name_past_their_limits_are_bad_template
   assert_int_equal(r->err, 0);
   struct cg_x509 c;
   assert_int_equal(cg_x509_parse(r->der, r->len, &c), 0);
-  assert_true(der_view_is(c.subject, subject, subject_len));
+  assert_true(cg_der_view_is(c.subject, subject, subject_len));
   free(subject);
   free(names);
   free(ext);

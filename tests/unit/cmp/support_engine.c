@@ -18,14 +18,14 @@ void make_cert(struct cert_spec *s, const struct cg_key *subject_key,
   size_t spki_len;
   assert_int_equal(cg_key_spki(subject_key, spki, sizeof spki, &spki_len), 0);
   s->spki = (struct der_view){spki, spki_len};
-  assert_int_equal(cert_random_serial(s), 0);
-  assert_int_equal(cert_build(s, issuer_key, out, cap, len), 0);
+  assert_int_equal(cg_cert_random_serial(s), 0);
+  assert_int_equal(cg_cert_build(s, issuer_key, out, cap, len), 0);
 }
 
 void make_name(const char *cn, uint8_t *out, size_t *len) {
   enum cg_oid_id t[] = {CG_OID_AT_CN};
   const char *v[] = {cn};
-  assert_int_equal(cert_make_name(t, v, 1, out, 128, len), 0);
+  assert_int_equal(cg_cert_make_name(t, v, 1, out, 128, len), 0);
 }
 
 int setup(void **state) {
@@ -240,9 +240,9 @@ void play(struct cmp_exchange *ex, const char *profile) {
       s.not_before = (int64_t)time(NULL);
       s.not_after = s.not_before + 3600;
       s.key_usage = CERT_KU_DIGITAL_SIGNATURE;
-      assert_int_equal(cert_random_serial(&s), 0);
+      assert_int_equal(cg_cert_random_serial(&s), 0);
       /* The CA may fail too (the allocation-failure test makes it). */
-      int err = cert_build(&s, F->ca_key, der, sizeof der, &der_len);
+      int err = cg_cert_build(&s, F->ca_key, der, sizeof der, &der_len);
       if (err == 0)
         F->issued++;
       cmp_exchange_issue_done(ex, err, der, der_len);
@@ -349,7 +349,7 @@ void play(struct cmp_exchange *ex, const char *profile) {
                               .issuer_key_id = ca.skid};
       uint8_t *der = NULL;
       size_t der_len = 0;
-      int err = crl_build(&spec, F->ca_key, &der, &der_len);
+      int err = cg_crl_build(&spec, F->ca_key, &der, &der_len);
       F->crls_made += err == 0;
       F->crl_entries_asked = n;
       cmp_exchange_crl_done(ex, err, der, der_len);
@@ -423,8 +423,8 @@ void decode_response(struct cmp_exchange *ex, const struct client *c, struct cmp
   assert_int_equal(cmp_msg_decode(p, len, m), 0);
   assert_true(m->has_protection);
   if (c != NULL) {
-    assert_true(der_view_is(m->hdr.transaction_id, c->txid, 16));
-    assert_true(der_view_is(m->hdr.recip_nonce, c->nonce, 16));
+    assert_true(cg_der_view_is(m->hdr.transaction_id, c->txid, 16));
+    assert_true(cg_der_view_is(m->hdr.recip_nonce, c->nonce, 16));
   }
   assert_true(m->hdr.sender_nonce.len >= 16);
 }
@@ -436,7 +436,7 @@ void assert_signed_by_ra(const struct cmp_msg *m) {
   struct cg_iov iov[2];
   assert_int_equal(cg_x509_parse(F->ra_cert, F->ra_cert_len, &ra), 0);
   assert_true(m->n_extra_certs >= 1);
-  assert_true(der_view_is(m->extra_certs[0], F->ra_cert, F->ra_cert_len));
+  assert_true(cg_der_view_is(m->extra_certs[0], F->ra_cert, F->ra_cert_len));
   cmp_msg_protected_part(m, seq, iov);
   assert_int_equal(cmp_verify_sig(m->hdr.protection_alg, ra.spki, iov, 2, m->protection), 0);
 }
@@ -445,8 +445,8 @@ void status_text(const struct cmp_msg *m, char *out, size_t cap) {
   struct der_reader r, seq;
   struct der_tlv t;
   out[0] = '\0';
-  der_reader_view(&r, m->u.error.status.status_string);
-  if (der_enter(&r, DER_SEQUENCE, &seq) == 0 && der_next(&seq, &t) == 0 && t.val.len < cap) {
+  cg_der_reader_view(&r, m->u.error.status.status_string);
+  if (cg_der_enter(&r, DER_SEQUENCE, &seq) == 0 && cg_der_next(&seq, &t) == 0 && t.val.len < cap) {
     memcpy(out, t.val.p, t.val.len);
     out[t.val.len] = '\0';
   }

@@ -158,10 +158,10 @@ static void test_ir_is_confirmed_and_the_certificate_kept(void **state) {
   struct cmp_txn_record *rec = find_txn(txid, &idx);
   assert_non_null(rec);
   assert_int_equal(rec->state, CMP_TXN_CONFIRMED);
-  assert_true(der_view_is(r.cert, F->certs[idx], F->cert_lens[idx]));
+  assert_true(cg_der_view_is(r.cert, F->certs[idx], F->cert_lens[idx]));
   struct cg_x509 x;
   assert_int_equal(cg_x509_parse(r.cert.p, r.cert.len, &x), 0);
-  assert_true(der_view_is(x.spki, spki, spki_len));
+  assert_true(cg_der_view_is(x.spki, spki, spki_len));
   cmp_client_txn_free(t);
 }
 
@@ -297,7 +297,7 @@ static void test_a_waiting_transaction_resumes_from_what_was_kept(void **state) 
   assert_non_null(r.cert.p);
   struct cg_x509 x;
   assert_int_equal(cg_x509_parse(r.cert.p, r.cert.len, &x), 0);
-  assert_true(der_view_is(x.spki, spki, spki_len));
+  assert_true(cg_der_view_is(x.spki, spki, spki_len));
   cmp_client_txn_free(t);
 
   struct cmp_client_pending bad = kept;
@@ -657,7 +657,7 @@ static void test_a_forwarded_message_gets_its_answer(void **state) {
   struct cmp_client_req fwd = {.type = CMP_IR, .message = {req, len}};
   struct cmp_client_txn *t;
   assert_int_equal(cmp_client_txn_new(&h.cfg, &fwd, now(), &t), 0);
-  assert_true(der_view_is(cmp_client_txn_id(t), c.txid, 16));
+  assert_true(cg_der_view_is(cmp_client_txn_id(t), c.txid, 16));
   drive(&h, t);
   assert_outcome(t, CMP_CLIENT_OK, &r);
   assert_int_equal(h.answers, 1);

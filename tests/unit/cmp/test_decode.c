@@ -19,25 +19,25 @@ static size_t build(uint8_t *out, size_t cap, const uint8_t *sender, size_t send
                     const char *time) {
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, out, cap);
-  size_t msg = der_begin(&w, DER_SEQUENCE);
-  size_t hdr = der_begin(&w, DER_SEQUENCE);
-  der_put_uint64(&w, DER_INTEGER, 2);
-  der_put_raw(&w, sender, sender_len);
-  size_t rcp = der_begin(&w, DER_CTX_CONS(4));
-  der_put_tlv(&w, DER_SEQUENCE, NULL, 0);
-  der_end(&w, rcp);
+  cg_der_writer_init(&w, out, cap);
+  size_t msg = cg_der_begin(&w, DER_SEQUENCE);
+  size_t hdr = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_uint64(&w, DER_INTEGER, 2);
+  cg_der_put_raw(&w, sender, sender_len);
+  size_t rcp = cg_der_begin(&w, DER_CTX_CONS(4));
+  cg_der_put_tlv(&w, DER_SEQUENCE, NULL, 0);
+  cg_der_end(&w, rcp);
   if (time != NULL) {
-    size_t t = der_begin(&w, DER_CTX_CONS(0));
-    der_put_tlv(&w, DER_GENERALIZED_TIME, time, strlen(time));
-    der_end(&w, t);
+    size_t t = cg_der_begin(&w, DER_CTX_CONS(0));
+    cg_der_put_tlv(&w, DER_GENERALIZED_TIME, time, strlen(time));
+    cg_der_end(&w, t);
   }
-  der_end(&w, hdr);
-  size_t body = der_begin(&w, DER_CTX_CONS(CMP_PKICONF));
-  der_put_null(&w);
-  der_end(&w, body);
-  der_end(&w, msg);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  cg_der_end(&w, hdr);
+  size_t body = cg_der_begin(&w, DER_CTX_CONS(CMP_PKICONF));
+  cg_der_put_null(&w);
+  cg_der_end(&w, body);
+  cg_der_end(&w, msg);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return len;
 }
 

@@ -53,7 +53,7 @@ struct blob {
 static void make_name(const char *cn, struct blob *out) {
   enum cg_oid_id t[] = {CG_OID_AT_CN};
   const char *v[] = {cn};
-  assert_int_equal(cert_make_name(t, v, 1, out->p, sizeof out->p, &out->len), 0);
+  assert_int_equal(cg_cert_make_name(t, v, 1, out->p, sizeof out->p, &out->len), 0);
 }
 
 /* A self-signed certificate for a new P-256 key named cn. */
@@ -67,7 +67,7 @@ static void make_cert(const char *cn, struct blob *out, struct cg_key **key_out)
   assert_int_equal(cg_key_spki(key, spki, sizeof spki, &spki_len), 0);
   make_name(cn, &name);
   memset(&s, 0, sizeof s);
-  assert_int_equal(cert_random_serial(&s), 0);
+  assert_int_equal(cg_cert_random_serial(&s), 0);
   s.issuer = view(name.p, name.len);
   s.subject = s.issuer;
   s.not_before = T2024;
@@ -75,7 +75,7 @@ static void make_cert(const char *cn, struct blob *out, struct cg_key **key_out)
   s.spki = view(spki, spki_len);
   s.is_ca = true;
   s.key_usage = CERT_KU_KEY_CERT_SIGN | CERT_KU_CRL_SIGN;
-  assert_int_equal(cert_build(&s, key, out->p, sizeof out->p, &out->len), 0);
+  assert_int_equal(cg_cert_build(&s, key, out->p, sizeof out->p, &out->len), 0);
   if (key_out != NULL)
     *key_out = key;
   else
@@ -85,13 +85,13 @@ static void make_cert(const char *cn, struct blob *out, struct cg_key **key_out)
 /* AlgorithmIdentifier { id-ecPublicKey, curve } or { oid } without parameters. */
 static void make_alg(enum cg_oid_id oid, enum cg_oid_id param, struct blob *out) {
   struct der_writer w;
-  der_writer_init(&w, out->p, sizeof out->p);
-  size_t m = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, oid);
+  cg_der_writer_init(&w, out->p, sizeof out->p);
+  size_t m = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, oid);
   if (param != CG_OID_UNKNOWN)
-    der_put_oid(&w, param);
-  der_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, &out->len), 0);
+    cg_der_put_oid(&w, param);
+  cg_der_end(&w, m);
+  assert_int_equal(cg_der_writer_finish(&w, &out->len), 0);
 }
 
 /* ---------------------------------------------------------------- reading helpers */
@@ -100,41 +100,41 @@ static void make_alg(enum cg_oid_id oid, enum cg_oid_id param, struct blob *out)
 static void decode_body(const uint8_t *p, size_t len, unsigned tag, struct cmp_genm *g) {
   struct der_reader top;
   struct der_tlv body, content;
-  der_reader_init(&top, p, len);
-  assert_int_equal(der_expect(&top, DER_CTX_CONS(tag), &body), 0);
-  assert_true(der_at_end(&top));
+  cg_der_reader_init(&top, p, len);
+  assert_int_equal(cg_der_expect(&top, DER_CTX_CONS(tag), &body), 0);
+  assert_true(cg_der_at_end(&top));
   struct der_reader in;
-  der_reader_view(&in, body.val);
-  assert_int_equal(der_expect(&in, DER_SEQUENCE, &content), 0);
-  assert_true(der_at_end(&in));
+  cg_der_reader_view(&in, body.val);
+  assert_int_equal(cg_der_expect(&in, DER_SEQUENCE, &content), 0);
+  assert_true(cg_der_at_end(&in));
   assert_int_equal(cmp_genm_decode(content.raw, g), 0);
 }
 
 /* Enters the SEQUENCE that is the whole of v. */
 static void enter_value(struct der_view v, struct der_reader *top, struct der_reader *seq) {
-  der_reader_view(top, v);
-  assert_int_equal(der_enter(top, DER_SEQUENCE, seq), 0);
-  assert_true(der_at_end(top));
+  cg_der_reader_view(top, v);
+  assert_int_equal(cg_der_enter(top, DER_SEQUENCE, seq), 0);
+  assert_true(cg_der_at_end(top));
 }
 
 /* The next element of r is exactly the bytes of want. */
 static void expect_raw(struct der_reader *r, struct der_view want) {
   struct der_tlv t;
-  assert_int_equal(der_next(r, &t), 0);
-  assert_true(der_view_eq(t.raw, want));
+  assert_int_equal(cg_der_next(r, &t), 0);
+  assert_true(cg_der_view_eq(t.raw, want));
 }
 
 /* The next element of r is [n] EXPLICIT around exactly want. */
 static void expect_explicit(struct der_reader *r, unsigned n, struct der_view want) {
   struct der_reader in;
-  assert_int_equal(der_enter(r, DER_CTX_CONS(n), &in), 0);
+  assert_int_equal(cg_der_enter(r, DER_CTX_CONS(n), &in), 0);
   expect_raw(&in, want);
-  assert_int_equal(der_leave(r, &in), 0);
+  assert_int_equal(cg_der_leave(r, &in), 0);
 }
 
 static void assert_leave(struct der_reader *top, struct der_reader *seq) {
-  assert_true(der_at_end(seq));
-  assert_int_equal(der_leave(top, seq), 0);
+  assert_true(cg_der_at_end(seq));
+  assert_int_equal(cg_der_leave(top, seq), 0);
 }
 
 /* ---------------------------------------------------------------- genm */
@@ -143,12 +143,12 @@ static size_t write_into(void (*fn)(struct der_writer *, void *), void *arg, uin
                          size_t cap) {
   struct der_writer w;
   size_t len, measured;
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   fn(&w, arg);
-  assert_int_equal(der_writer_finish(&w, &measured), 0);
-  der_writer_init(&w, buf, cap);
+  assert_int_equal(cg_der_writer_finish(&w, &measured), 0);
+  cg_der_writer_init(&w, buf, cap);
   fn(&w, arg);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   /* Measuring gives the exact size. */
   assert_int_equal(len, measured);
   return len;
@@ -182,14 +182,14 @@ static void genm_body_round_trips_through_decode(void **state) {
   decode_body(buf, len, CMP_GENM, &g);
   assert_int_equal(g.n, 3);
   for (size_t i = 0; i < 3; i++) {
-    assert_true(der_view_eq(g.itav[i].oid, in[i].oid));
+    assert_true(cg_der_view_eq(g.itav[i].oid, in[i].oid));
     assert_int_equal(g.itav[i].value.len, in[i].value.len);
     if (in[i].value.len)
-      assert_true(der_view_eq(g.itav[i].value, in[i].value));
+      assert_true(cg_der_view_eq(g.itav[i].value, in[i].value));
   }
   struct der_view c;
   assert_int_equal(cmp_itav_root_ca_cert(&g.itav[1], &c), 1);
-  assert_true(der_view_is(c, cert.p, cert.len));
+  assert_true(cg_der_view_is(c, cert.p, cert.len));
 }
 
 static void genm_without_entries_is_allowed(void **state) {
@@ -218,23 +218,23 @@ static void genm_message_decodes_as_body_21(void **state) {
   struct cmp_out_header h = {.pvno = 2,
                              .transaction_id = view(tid, sizeof tid),
                              .sender_nonce = view(nonce, sizeof nonce)};
-  der_writer_init(&w, hb, sizeof hb);
+  cg_der_writer_init(&w, hb, sizeof hb);
   cmp_write_header(&w, &h);
   size_t body = cmp_genm_begin(&w);
   cmp_write_itav_absent(&w, oid_view(CG_OID_IT_CA_CERTS));
   cmp_write_itav_absent(&w, oid_view(CG_OID_IT_CERT_REQ_TEMPLATE));
   cmp_genm_end(&w, body);
-  assert_int_equal(der_writer_finish(&w, &hb_len), 0);
-  der_writer_init(&w, msg, sizeof msg);
+  assert_int_equal(cg_der_writer_finish(&w, &hb_len), 0);
+  cg_der_writer_init(&w, msg, sizeof msg);
   cmp_write_message(&w, hb, hb_len, NULL, 0, NULL, 0);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
 
   assert_int_equal(cmp_msg_decode(msg, len, &m), 0);
   assert_int_equal(m.type, CMP_GENM);
   assert_int_equal(cmp_genm_decode(m.content, &g), 0);
   assert_int_equal(g.n, 2);
-  assert_true(der_view_eq(g.itav[0].oid, cg_oid(CG_OID_IT_CA_CERTS)));
-  assert_true(der_view_eq(g.itav[1].oid, cg_oid(CG_OID_IT_CERT_REQ_TEMPLATE)));
+  assert_true(cg_der_view_eq(g.itav[0].oid, cg_oid(CG_OID_IT_CA_CERTS)));
+  assert_true(cg_der_view_eq(g.itav[1].oid, cg_oid(CG_OID_IT_CERT_REQ_TEMPLATE)));
   assert_int_equal(g.itav[0].value.len, 0);
 }
 
@@ -242,12 +242,12 @@ static void genm_message_decodes_as_body_21(void **state) {
 static size_t content_of(size_t n, uint8_t *buf, size_t cap) {
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, buf, cap);
-  size_t m = der_begin(&w, DER_SEQUENCE);
+  cg_der_writer_init(&w, buf, cap);
+  size_t m = cg_der_begin(&w, DER_SEQUENCE);
   for (size_t i = 0; i < n; i++)
     cmp_write_itav_absent(&w, view(oid_unknown, sizeof oid_unknown));
-  der_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  cg_der_end(&w, m);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return len;
 }
 
@@ -319,16 +319,16 @@ static void root_ca_cert_value_is_read(void **state) {
   struct der_view c;
   (void)state;
   make_cert("current root", &cert, NULL);
-  der_writer_init(&w, buf, sizeof buf);
+  cg_der_writer_init(&w, buf, sizeof buf);
   size_t m = cmp_genm_begin(&w);
   cmp_write_itav_root_ca_cert(&w, view(cert.p, cert.len));
   cmp_write_itav_root_ca_cert(&w, none);
   cmp_genm_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   decode_body(buf, len, CMP_GENM, &g);
   assert_int_equal(g.n, 2);
   assert_int_equal(cmp_itav_root_ca_cert(&g.itav[0], &c), 1);
-  assert_true(der_view_is(c, cert.p, cert.len));
+  assert_true(cg_der_view_is(c, cert.p, cert.len));
   assert_int_equal(cmp_itav_root_ca_cert(&g.itav[1], &c), 0);
   assert_null(c.p);
 
@@ -343,11 +343,11 @@ static void root_ca_cert_value_is_read(void **state) {
 /* GeneralNames { uniformResourceIdentifier uri }. */
 static void general_names_uri(const char *uri, unsigned outer_tag, struct blob *out) {
   struct der_writer w;
-  der_writer_init(&w, out->p, sizeof out->p);
-  size_t m = der_begin(&w, outer_tag);
-  der_put_tlv(&w, DER_CTX(6), uri, strlen(uri));
-  der_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, &out->len), 0);
+  cg_der_writer_init(&w, out->p, sizeof out->p);
+  size_t m = cg_der_begin(&w, outer_tag);
+  cg_der_put_tlv(&w, DER_CTX(6), uri, strlen(uri));
+  cg_der_end(&w, m);
+  assert_int_equal(cg_der_writer_finish(&w, &out->len), 0);
 }
 
 static void crl_status_list_round_trips(void **state) {
@@ -369,31 +369,31 @@ static void crl_status_list_round_trips(void **state) {
   rdn.p[0] = DER_CTX_CONS(1);
   /* issuer [1] GeneralNames { directoryName [4] Name } ([4] explicit: Name
    * is a CHOICE). */
-  der_writer_init(&w, issuer.p, sizeof issuer.p);
-  size_t gn = der_begin(&w, DER_SEQUENCE);
-  size_t dn = der_begin(&w, DER_CTX_CONS(4));
-  der_put_raw(&w, name.p, name.len);
-  der_end(&w, dn);
-  der_end(&w, gn);
-  assert_int_equal(der_writer_finish(&w, &issuer.len), 0);
+  cg_der_writer_init(&w, issuer.p, sizeof issuer.p);
+  size_t gn = cg_der_begin(&w, DER_SEQUENCE);
+  size_t dn = cg_der_begin(&w, DER_CTX_CONS(4));
+  cg_der_put_raw(&w, name.p, name.len);
+  cg_der_end(&w, dn);
+  cg_der_end(&w, gn);
+  assert_int_equal(cg_der_writer_finish(&w, &issuer.len), 0);
 
   const struct cmp_crl_status st[] = {
       {CMP_CRL_SOURCE_DPN, view(full.p, full.len), true, T2024},
       {CMP_CRL_SOURCE_DPN, view(rdn.p, rdn.len), false, 0},
       {CMP_CRL_SOURCE_ISSUER, view(issuer.p, issuer.len), true, 2556144000 /* 2051 */},
   };
-  der_writer_init(&w, buf, sizeof buf);
+  cg_der_writer_init(&w, buf, sizeof buf);
   size_t m = cmp_genm_begin(&w);
   cmp_write_itav_crl_status_list(&w, st, 3);
   cmp_genm_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   decode_body(buf, len, CMP_GENM, &g);
   assert_int_equal(g.n, 1);
   assert_int_equal(cmp_itav_crl_status_list(&g.itav[0], &l), 0);
   assert_int_equal(l.n, 3);
   for (size_t i = 0; i < 3; i++) {
     assert_int_equal(l.st[i].kind, st[i].kind);
-    assert_true(der_view_eq(l.st[i].source, st[i].source));
+    assert_true(cg_der_view_eq(l.st[i].source, st[i].source));
     assert_int_equal(l.st[i].has_this_update, st[i].has_this_update);
     assert_int_equal(l.st[i].this_update, st[i].this_update);
   }
@@ -401,16 +401,16 @@ static void crl_status_list_round_trips(void **state) {
   struct der_reader top, list, cs, src;
   struct der_tlv t;
   enter_value(g.itav[0].value, &top, &list);
-  assert_int_equal(der_enter(&list, DER_SEQUENCE, &cs), 0);
-  assert_int_equal(der_enter(&cs, DER_CTX_CONS(0), &src), 0);
+  assert_int_equal(cg_der_enter(&list, DER_SEQUENCE, &cs), 0);
+  assert_int_equal(cg_der_enter(&cs, DER_CTX_CONS(0), &src), 0);
   expect_raw(&src, st[0].source);
   assert_leave(&cs, &src);
-  assert_int_equal(der_expect(&cs, DER_UTC_TIME, &t), 0);
+  assert_int_equal(cg_der_expect(&cs, DER_UTC_TIME, &t), 0);
   assert_leave(&list, &cs);
-  assert_int_equal(der_expect(&list, DER_SEQUENCE, &t), 0);
-  assert_int_equal(der_enter(&list, DER_SEQUENCE, &cs), 0);
+  assert_int_equal(cg_der_expect(&list, DER_SEQUENCE, &t), 0);
+  assert_int_equal(cg_der_enter(&list, DER_SEQUENCE, &cs), 0);
   expect_explicit(&cs, 1, st[2].source);
-  assert_int_equal(der_expect(&cs, DER_GENERALIZED_TIME, &t), 0);
+  assert_int_equal(cg_der_expect(&cs, DER_GENERALIZED_TIME, &t), 0);
   assert_leave(&list, &cs);
   assert_leave(&top, &list);
 }
@@ -474,12 +474,12 @@ static void malformed_crl_status_lists_are_refused(void **state) {
   uint8_t buf[256];
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, buf, sizeof buf);
-  size_t m = der_begin(&w, DER_SEQUENCE);
+  cg_der_writer_init(&w, buf, sizeof buf);
+  size_t m = cg_der_begin(&w, DER_SEQUENCE);
   for (int i = 0; i < CMP_GENM_MAX_CRL_STATUS + 1; i++)
-    der_put_raw(&w, "\x30\x07\xa1\x05\x30\x03\x82\x01\x61", 9);
-  der_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+    cg_der_put_raw(&w, "\x30\x07\xa1\x05\x30\x03\x82\x01\x61", 9);
+  cg_der_end(&w, m);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   struct cmp_itav it = {cg_oid(CG_OID_IT_CRL_STATUS_LIST), view(buf, len)};
   assert_int_equal(cmp_itav_crl_status_list(&it, &l), CG_EBAD_REQUEST);
   /* Absent value, and an itav of another type. */
@@ -507,13 +507,13 @@ static void genp_fixture_make(struct genp_fixture *f) {
   /* CertTemplate ::= SEQUENCE { ..., subject [5] Name, ... } ([5] explicit:
    * Name is a CHOICE). */
   make_name("device-template", &f->subject);
-  der_writer_init(&w, f->tmpl.p, sizeof f->tmpl.p);
-  size_t m = der_begin(&w, DER_SEQUENCE);
-  size_t s = der_begin(&w, DER_CTX_CONS(5));
-  der_put_raw(&w, f->subject.p, f->subject.len);
-  der_end(&w, s);
-  der_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, &f->tmpl.len), 0);
+  cg_der_writer_init(&w, f->tmpl.p, sizeof f->tmpl.p);
+  size_t m = cg_der_begin(&w, DER_SEQUENCE);
+  size_t s = cg_der_begin(&w, DER_CTX_CONS(5));
+  cg_der_put_raw(&w, f->subject.p, f->subject.len);
+  cg_der_end(&w, s);
+  cg_der_end(&w, m);
+  assert_int_equal(cg_der_writer_finish(&w, &f->tmpl.len), 0);
   make_alg(CG_OID_EC_PUBLIC_KEY, CG_OID_P256, &f->alg_ec);
   make_alg(CG_OID_ED25519, CG_OID_UNKNOWN, &f->alg_ed);
 
@@ -526,7 +526,7 @@ static void genp_fixture_make(struct genp_fixture *f) {
                         .next_update = T2024 + 86400,
                         .crl_number = 3,
                         .issuer_key_id = view(skid, sizeof skid)};
-  assert_int_equal(crl_build(&cs, ca_key, &f->crl, &f->crl_len), 0);
+  assert_int_equal(cg_crl_build(&cs, ca_key, &f->crl, &f->crl_len), 0);
   cg_key_free(ca_key);
 }
 
@@ -564,7 +564,7 @@ static void write_all_genp(struct der_writer *w, void *arg) {
 }
 
 static void assert_itav(const struct cmp_itav *it, enum cg_oid_id id, bool has_value) {
-  assert_true(der_view_eq(it->oid, cg_oid(id)));
+  assert_true(cg_der_view_eq(it->oid, cg_oid(id)));
   assert_int_equal(it->value.len > 0, has_value);
 }
 
@@ -597,18 +597,18 @@ static void check_first_genp(const struct cmp_genm *g, const struct genp_fixture
   assert_itav(&g->itav[5], CG_OID_IT_CERT_REQ_TEMPLATE, true);
   enter_value(g->itav[5].value, &top, &seq);
   expect_raw(&seq, view(f->tmpl.p, f->tmpl.len));
-  assert_int_equal(der_enter(&seq, DER_SEQUENCE, &in), 0);
-  assert_int_equal(der_enter(&in, DER_SEQUENCE, &ctrl), 0);
-  assert_int_equal(der_expect(&ctrl, DER_OID, &t), 0);
-  assert_true(der_view_is(t.val, oid_reg_ctrl_alg_id, sizeof oid_reg_ctrl_alg_id));
+  assert_int_equal(cg_der_enter(&seq, DER_SEQUENCE, &in), 0);
+  assert_int_equal(cg_der_enter(&in, DER_SEQUENCE, &ctrl), 0);
+  assert_int_equal(cg_der_expect(&ctrl, DER_OID, &t), 0);
+  assert_true(cg_der_view_is(t.val, oid_reg_ctrl_alg_id, sizeof oid_reg_ctrl_alg_id));
   expect_raw(&ctrl, view(f->alg_ec.p, f->alg_ec.len));
   assert_leave(&in, &ctrl);
-  assert_int_equal(der_enter(&in, DER_SEQUENCE, &ctrl), 0);
-  assert_int_equal(der_expect(&ctrl, DER_OID, &t), 0);
-  assert_true(der_view_is(t.val, oid_reg_ctrl_rsa_key_len, sizeof oid_reg_ctrl_rsa_key_len));
+  assert_int_equal(cg_der_enter(&in, DER_SEQUENCE, &ctrl), 0);
+  assert_int_equal(cg_der_expect(&ctrl, DER_OID, &t), 0);
+  assert_true(cg_der_view_is(t.val, oid_reg_ctrl_rsa_key_len, sizeof oid_reg_ctrl_rsa_key_len));
   uint64_t bits;
-  assert_int_equal(der_expect(&ctrl, DER_INTEGER, &t), 0);
-  assert_int_equal(der_get_uint64(t.val, &bits), 0);
+  assert_int_equal(cg_der_expect(&ctrl, DER_INTEGER, &t), 0);
+  assert_int_equal(cg_der_get_uint64(t.val, &bits), 0);
   assert_int_equal(bits, 3072);
   assert_leave(&in, &ctrl);
   assert_leave(&seq, &in);
@@ -625,15 +625,15 @@ static void check_first_genp(const struct cmp_genm *g, const struct genp_fixture
   size_t n;
   assert_int_equal(cmp_itav_ca_certs(&g->itav[0], got, 4, &n), 1);
   assert_int_equal(n, 2);
-  assert_true(der_view_is(got[0], f->cert_a.p, f->cert_a.len));
-  assert_true(der_view_is(got[1], f->cert_b.p, f->cert_b.len));
+  assert_true(cg_der_view_is(got[0], f->cert_a.p, f->cert_a.len));
+  assert_true(cg_der_view_is(got[1], f->cert_b.p, f->cert_b.len));
   assert_int_equal(cmp_itav_ca_certs(&g->itav[0], got, 1, &n), CG_EDER); /* over max */
   assert_int_equal(cmp_itav_ca_certs(&g->itav[1], got, 4, &n), 0);
   assert_int_equal(cmp_itav_ca_certs(&g->itav[2], got, 4, &n), CG_EINVAL);
   assert_int_equal(cmp_itav_root_ca_key_update(&g->itav[2], upd), 1);
-  assert_true(der_view_is(upd[0], f->cert_a.p, f->cert_a.len));
-  assert_true(der_view_is(upd[1], f->cert_b.p, f->cert_b.len));
-  assert_true(der_view_is(upd[2], f->cert_c.p, f->cert_c.len));
+  assert_true(cg_der_view_is(upd[0], f->cert_a.p, f->cert_a.len));
+  assert_true(cg_der_view_is(upd[1], f->cert_b.p, f->cert_b.len));
+  assert_true(cg_der_view_is(upd[2], f->cert_c.p, f->cert_c.len));
   assert_int_equal(cmp_itav_root_ca_key_update(&g->itav[3], upd), 1);
   assert_null(upd[2].p);
   assert_int_equal(cmp_itav_root_ca_key_update(&g->itav[4], upd), 0);
@@ -658,13 +658,13 @@ static void check_second_genp(const struct cmp_genm *g, const struct genp_fixtur
   size_t n;
   assert_int_equal(cmp_itav_crls(&g->itav[2], crls, 2, &n), 1);
   assert_int_equal(n, 1);
-  assert_true(der_view_is(crls[0], f->crl, f->crl_len));
+  assert_true(cg_der_view_is(crls[0], f->crl, f->crl_len));
   assert_int_equal(cmp_itav_crls(&g->itav[3], crls, 2, &n), 0);
   /* a value that is not a SEQUENCE OF certificates is refused */
   assert_int_equal(cmp_itav_ca_certs(&(struct cmp_itav){cg_oid(CG_OID_IT_CA_CERTS), g->itav[2].value},
                                      crls, 2, &n),
                    CG_EDER);
-  assert_true(der_view_is(g->itav[4].oid, oid_unknown, sizeof oid_unknown));
+  assert_true(cg_der_view_is(g->itav[4].oid, oid_unknown, sizeof oid_unknown));
   assert_int_equal(g->itav[4].value.len, 0);
 }
 
@@ -677,10 +677,10 @@ static void genp_writers_round_trip(void **state) {
   (void)state;
   genp_fixture_make(&f);
   size_t len = write_into(write_all_genp, &f, buf, sizeof buf);
-  der_reader_init(&top, buf, len);
-  assert_int_equal(der_expect(&top, DER_CTX_CONS(CMP_GENP), &b1), 0);
-  assert_int_equal(der_expect(&top, DER_CTX_CONS(CMP_GENP), &b2), 0);
-  assert_true(der_at_end(&top));
+  cg_der_reader_init(&top, buf, len);
+  assert_int_equal(cg_der_expect(&top, DER_CTX_CONS(CMP_GENP), &b1), 0);
+  assert_int_equal(cg_der_expect(&top, DER_CTX_CONS(CMP_GENP), &b2), 0);
+  assert_true(cg_der_at_end(&top));
   decode_body(b1.raw.p, b1.raw.len, CMP_GENP, &g);
   check_first_genp(&g, &f);
   decode_body(b2.raw.p, b2.raw.len, CMP_GENP, &g);
@@ -695,14 +695,14 @@ static void genp_writers_report_short_buffers(void **state) {
   size_t need, got;
   (void)state;
   genp_fixture_make(&f);
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   write_all_genp(&w, &f);
-  assert_int_equal(der_writer_finish(&w, &need), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &need), 0);
   for (size_t cap = 0; cap < need; cap += (cap < 64 ? 1 : 37)) {
     uint8_t *buf = malloc(cap ? cap : 1);
-    der_writer_init(&w, buf, cap);
+    cg_der_writer_init(&w, buf, cap);
     write_all_genp(&w, &f);
-    assert_int_equal(der_writer_finish(&w, &got), CG_ESPACE);
+    assert_int_equal(cg_der_writer_finish(&w, &got), CG_ESPACE);
     free(buf);
   }
   free(f.crl);
@@ -715,34 +715,34 @@ static void writers_refuse_what_the_asn1_forbids(void **state) {
   (void)state;
   /* RsaKeyLenCtrl ::= INTEGER (1..MAX). */
   const struct cmp_key_spec zero = {CMP_KEY_SPEC_RSA_KEY_LEN, none, 0};
-  der_writer_init(&w, buf, sizeof buf);
+  cg_der_writer_init(&w, buf, sizeof buf);
   cmp_write_itav_cert_req_template(&w, view(tmpl.p, tmpl.len), &zero, 1);
-  assert_int_equal(der_writer_finish(&w, NULL), CG_EINVAL);
+  assert_int_equal(cg_der_writer_finish(&w, NULL), CG_EINVAL);
   /* An algId control without an AlgorithmIdentifier. */
   const struct cmp_key_spec no_alg = {CMP_KEY_SPEC_ALG_ID, none, 0};
-  der_writer_init(&w, buf, sizeof buf);
+  cg_der_writer_init(&w, buf, sizeof buf);
   cmp_write_itav_cert_req_template(&w, view(tmpl.p, tmpl.len), &no_alg, 1);
-  assert_int_equal(der_writer_finish(&w, NULL), CG_EINVAL);
+  assert_int_equal(cg_der_writer_finish(&w, NULL), CG_EINVAL);
   /* CRLStatusListValue is SIZE (1..MAX); a source must be given. */
-  der_writer_init(&w, buf, sizeof buf);
+  cg_der_writer_init(&w, buf, sizeof buf);
   cmp_write_itav_crl_status_list(&w, NULL, 0);
-  assert_int_equal(der_writer_finish(&w, NULL), CG_EINVAL);
+  assert_int_equal(cg_der_writer_finish(&w, NULL), CG_EINVAL);
   const struct cmp_crl_status no_src = {CMP_CRL_SOURCE_DPN, none, false, 0};
-  der_writer_init(&w, buf, sizeof buf);
+  cg_der_writer_init(&w, buf, sizeof buf);
   cmp_write_itav_crl_status_list(&w, &no_src, 1);
-  assert_int_equal(der_writer_finish(&w, NULL), CG_EINVAL);
+  assert_int_equal(cg_der_writer_finish(&w, NULL), CG_EINVAL);
   /* An InfoTypeAndValue needs an infoType. */
-  der_writer_init(&w, buf, sizeof buf);
+  cg_der_writer_init(&w, buf, sizeof buf);
   cmp_write_itav_absent(&w, none);
-  assert_int_equal(der_writer_finish(&w, NULL), CG_EINVAL);
+  assert_int_equal(cg_der_writer_finish(&w, NULL), CG_EINVAL);
   /* A missing certificate in a list. */
   const struct der_view certs[] = {view(tmpl.p, tmpl.len), none};
-  der_writer_init(&w, buf, sizeof buf);
+  cg_der_writer_init(&w, buf, sizeof buf);
   cmp_write_itav_ca_certs(&w, certs, 2);
-  assert_int_equal(der_writer_finish(&w, NULL), CG_EINVAL);
+  assert_int_equal(cg_der_writer_finish(&w, NULL), CG_EINVAL);
   /* The error is sticky: what follows does not clear it. */
   cmp_write_itav_absent(&w, cg_oid(CG_OID_IT_CA_CERTS));
-  assert_int_equal(der_writer_finish(&w, NULL), CG_EINVAL);
+  assert_int_equal(cg_der_writer_finish(&w, NULL), CG_EINVAL);
 }
 
 /* ---------------------------------------------------------------- OpenSSL 3.0 */
@@ -818,17 +818,17 @@ static void genp_answer_to_openssl_request_decodes(void **state) {
   uint8_t *p = load_vector("genm", "caCerts", &len);
   assert_int_equal(cmp_msg_decode(p, len, &req), 0);
   assert_int_equal(cmp_genm_decode(req.content, &g), 0);
-  der_writer_init(&w, hb, sizeof hb);
-  der_put_raw(&w, req.hdr.raw.p, req.hdr.raw.len);
+  cg_der_writer_init(&w, hb, sizeof hb);
+  cg_der_put_raw(&w, req.hdr.raw.p, req.hdr.raw.len);
   size_t m = cmp_genp_begin(&w);
   const struct der_view certs[] = {view(f.cert_a.p, f.cert_a.len)};
   assert_itav(&g.itav[0], CG_OID_IT_CA_CERTS, false);
   cmp_write_itav_ca_certs(&w, certs, 1);
   cmp_genp_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, &hb_len), 0);
-  der_writer_init(&w, msg, sizeof msg);
+  assert_int_equal(cg_der_writer_finish(&w, &hb_len), 0);
+  cg_der_writer_init(&w, msg, sizeof msg);
   cmp_write_message(&w, hb, hb_len, NULL, 0, NULL, 0);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   assert_int_equal(cmp_msg_decode(msg, len, &rsp), 0);
   assert_int_equal(rsp.type, CMP_GENP);
   assert_int_equal(cmp_genm_decode(rsp.content, &g), 0);

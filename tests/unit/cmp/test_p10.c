@@ -253,36 +253,36 @@ static size_t build(uint8_t *out, size_t cap, uint64_t version, const struct att
   size_t spki_len, len;
   uint8_t *spki = load("ec.spki.der", &spki_len);
   struct der_writer w;
-  der_writer_init(&w, out, cap);
-  size_t req = der_begin(&w, DER_SEQUENCE);
-  size_t info = der_begin(&w, DER_SEQUENCE);
-  der_put_uint64(&w, DER_INTEGER, version);
-  size_t name = der_begin(&w, DER_SEQUENCE);
-  size_t rdn = der_begin(&w, DER_SET);
-  size_t atv = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, CG_OID_AT_CN);
-  der_put_tlv(&w, DER_UTF8_STRING, "hand", 4);
-  der_end(&w, atv);
-  der_end(&w, rdn);
-  der_end(&w, name);
-  der_put_raw(&w, spki, spki_len);
+  cg_der_writer_init(&w, out, cap);
+  size_t req = cg_der_begin(&w, DER_SEQUENCE);
+  size_t info = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_uint64(&w, DER_INTEGER, version);
+  size_t name = cg_der_begin(&w, DER_SEQUENCE);
+  size_t rdn = cg_der_begin(&w, DER_SET);
+  size_t atv = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, CG_OID_AT_CN);
+  cg_der_put_tlv(&w, DER_UTF8_STRING, "hand", 4);
+  cg_der_end(&w, atv);
+  cg_der_end(&w, rdn);
+  cg_der_end(&w, name);
+  cg_der_put_raw(&w, spki, spki_len);
   if (attrs != NULL) {
-    size_t set = der_begin(&w, DER_CTX_CONS(0));
+    size_t set = cg_der_begin(&w, DER_CTX_CONS(0));
     for (size_t i = 0; i < n; i++) {
-      size_t a = der_begin(&w, DER_SEQUENCE);
-      der_put_oid(&w, attrs[i].type);
-      der_put_tlv(&w, DER_SET, attrs[i].values, attrs[i].len);
-      der_end(&w, a);
+      size_t a = cg_der_begin(&w, DER_SEQUENCE);
+      cg_der_put_oid(&w, attrs[i].type);
+      cg_der_put_tlv(&w, DER_SET, attrs[i].values, attrs[i].len);
+      cg_der_end(&w, a);
     }
-    der_end(&w, set);
+    cg_der_end(&w, set);
   }
-  der_end(&w, info);
-  size_t alg = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, CG_OID_ECDSA_SHA256);
-  der_end(&w, alg);
-  der_put_tlv(&w, DER_BIT_STRING, sig, sig_len);
-  der_end(&w, req);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  cg_der_end(&w, info);
+  size_t alg = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, CG_OID_ECDSA_SHA256);
+  cg_der_end(&w, alg);
+  cg_der_put_tlv(&w, DER_BIT_STRING, sig, sig_len);
+  cg_der_end(&w, req);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   free(spki);
   return len;
 }

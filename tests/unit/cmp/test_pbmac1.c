@@ -54,46 +54,46 @@ static struct spec good(void) {
 static void put_alg_params(struct der_writer *w, int params) {
   static const uint8_t junk[] = {0x00};
   if (params == 1)
-    der_put_null(w);
+    cg_der_put_null(w);
   else if (params == 2)
-    der_put_tlv(w, DER_OCTET_STRING, junk, sizeof junk);
+    cg_der_put_tlv(w, DER_OCTET_STRING, junk, sizeof junk);
 }
 
 static size_t write_spec(const struct spec *s, uint8_t *out, size_t cap) {
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, out, cap);
-  size_t alg = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, s->alg);
-  size_t prm = der_begin(&w, DER_SEQUENCE);
-  size_t kdf = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, s->kdf);
-  size_t kp = der_begin(&w, DER_SEQUENCE);
+  cg_der_writer_init(&w, out, cap);
+  size_t alg = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, s->alg);
+  size_t prm = cg_der_begin(&w, DER_SEQUENCE);
+  size_t kdf = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, s->kdf);
+  size_t kp = cg_der_begin(&w, DER_SEQUENCE);
   if (s->other_source) {
-    size_t os = der_begin(&w, DER_SEQUENCE);
-    der_put_oid(&w, CG_OID_SHA256);
-    der_end(&w, os);
+    size_t os = cg_der_begin(&w, DER_SEQUENCE);
+    cg_der_put_oid(&w, CG_OID_SHA256);
+    cg_der_end(&w, os);
   } else {
-    der_put_tlv(&w, DER_OCTET_STRING, s->salt, s->salt_len);
+    cg_der_put_tlv(&w, DER_OCTET_STRING, s->salt, s->salt_len);
   }
-  der_put_tlv(&w, DER_INTEGER, s->iter, s->iter_len);
+  cg_der_put_tlv(&w, DER_INTEGER, s->iter, s->iter_len);
   if (s->key_len >= 0)
-    der_put_uint64(&w, DER_INTEGER, (uint64_t)s->key_len);
+    cg_der_put_uint64(&w, DER_INTEGER, (uint64_t)s->key_len);
   if (s->prf != CG_OID_UNKNOWN) {
-    size_t prf = der_begin(&w, DER_SEQUENCE);
-    der_put_oid(&w, s->prf);
+    size_t prf = cg_der_begin(&w, DER_SEQUENCE);
+    cg_der_put_oid(&w, s->prf);
     put_alg_params(&w, s->prf_params);
-    der_end(&w, prf);
+    cg_der_end(&w, prf);
   }
-  der_end(&w, kp);
-  der_end(&w, kdf);
-  size_t mac = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, s->mac);
+  cg_der_end(&w, kp);
+  cg_der_end(&w, kdf);
+  size_t mac = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, s->mac);
   put_alg_params(&w, s->mac_params);
-  der_end(&w, mac);
-  der_end(&w, prm);
-  der_end(&w, alg);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  cg_der_end(&w, mac);
+  cg_der_end(&w, prm);
+  cg_der_end(&w, alg);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return len;
 }
 
@@ -121,9 +121,9 @@ static void test_written_parameters_read_back(void **state) {
   uint8_t buf[256];
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, buf, sizeof buf);
+  cg_der_writer_init(&w, buf, sizeof buf);
   cmp_pbmac1_write_alg(&w, &in);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   /* Written by hand from RFC 8018 §A.2/§A.5 and checked with
    * `openssl asn1parse`: keyLength present, both HMAC AlgorithmIdentifiers
    * with NULL parameters. */
@@ -152,10 +152,10 @@ static void test_written_parameters_read_back(void **state) {
   assert_int_equal(out.mac, in.mac);
 
   /* The measuring writer agrees on the length. */
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   cmp_pbmac1_write_alg(&w, &in);
   size_t measured;
-  assert_int_equal(der_writer_finish(&w, &measured), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &measured), 0);
   assert_int_equal(measured, len);
 }
 
@@ -401,43 +401,43 @@ static uint8_t *load_shared(const char *name, size_t *len) {
 static size_t with_key_length(struct der_view alg, uint64_t key_len, uint8_t *out, size_t cap) {
   struct der_reader top, a, prm, kdf, kp;
   struct der_tlv oid, kdf_oid, salt, iter, key, prf, mac;
-  der_reader_view(&top, alg);
-  der_enter(&top, DER_SEQUENCE, &a);
-  der_expect(&a, DER_OID, &oid);
-  der_enter(&a, DER_SEQUENCE, &prm);
-  der_enter(&prm, DER_SEQUENCE, &kdf);
-  der_expect(&kdf, DER_OID, &kdf_oid);
-  der_enter(&kdf, DER_SEQUENCE, &kp);
-  der_next(&kp, &salt);
-  der_expect(&kp, DER_INTEGER, &iter);
-  der_expect(&kp, DER_INTEGER, &key);
-  der_next(&kp, &prf);
-  der_leave(&kdf, &kp);
-  der_leave(&prm, &kdf);
-  der_next(&prm, &mac);
-  der_leave(&a, &prm);
-  der_leave(&top, &a);
+  cg_der_reader_view(&top, alg);
+  cg_der_enter(&top, DER_SEQUENCE, &a);
+  cg_der_expect(&a, DER_OID, &oid);
+  cg_der_enter(&a, DER_SEQUENCE, &prm);
+  cg_der_enter(&prm, DER_SEQUENCE, &kdf);
+  cg_der_expect(&kdf, DER_OID, &kdf_oid);
+  cg_der_enter(&kdf, DER_SEQUENCE, &kp);
+  cg_der_next(&kp, &salt);
+  cg_der_expect(&kp, DER_INTEGER, &iter);
+  cg_der_expect(&kp, DER_INTEGER, &key);
+  cg_der_next(&kp, &prf);
+  cg_der_leave(&kdf, &kp);
+  cg_der_leave(&prm, &kdf);
+  cg_der_next(&prm, &mac);
+  cg_der_leave(&a, &prm);
+  cg_der_leave(&top, &a);
   assert_int_equal(top.err, 0);
 
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, out, cap);
-  size_t m1 = der_begin(&w, DER_SEQUENCE);
-  der_put_raw(&w, oid.raw.p, oid.raw.len);
-  size_t m2 = der_begin(&w, DER_SEQUENCE);
-  size_t m3 = der_begin(&w, DER_SEQUENCE);
-  der_put_raw(&w, kdf_oid.raw.p, kdf_oid.raw.len);
-  size_t m4 = der_begin(&w, DER_SEQUENCE);
-  der_put_raw(&w, salt.raw.p, salt.raw.len);
-  der_put_raw(&w, iter.raw.p, iter.raw.len);
-  der_put_uint64(&w, DER_INTEGER, key_len);
-  der_put_raw(&w, prf.raw.p, prf.raw.len);
-  der_end(&w, m4);
-  der_end(&w, m3);
-  der_put_raw(&w, mac.raw.p, mac.raw.len);
-  der_end(&w, m2);
-  der_end(&w, m1);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  cg_der_writer_init(&w, out, cap);
+  size_t m1 = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_raw(&w, oid.raw.p, oid.raw.len);
+  size_t m2 = cg_der_begin(&w, DER_SEQUENCE);
+  size_t m3 = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_raw(&w, kdf_oid.raw.p, kdf_oid.raw.len);
+  size_t m4 = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_raw(&w, salt.raw.p, salt.raw.len);
+  cg_der_put_raw(&w, iter.raw.p, iter.raw.len);
+  cg_der_put_uint64(&w, DER_INTEGER, key_len);
+  cg_der_put_raw(&w, prf.raw.p, prf.raw.len);
+  cg_der_end(&w, m4);
+  cg_der_end(&w, m3);
+  cg_der_put_raw(&w, mac.raw.p, mac.raw.len);
+  cg_der_end(&w, m2);
+  cg_der_end(&w, m1);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return len;
 }
 

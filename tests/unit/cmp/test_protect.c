@@ -190,9 +190,9 @@ static void test_parameters_are_written_back_as_they_were_read(void **state) {
     assert_int_equal(cmp_mac_parse(msg.hdr.protection_alg, CAP, &m), 0);
     uint8_t out[512];
     struct der_writer w;
-    der_writer_init(&w, out, sizeof out);
+    cg_der_writer_init(&w, out, sizeof out);
     cmp_mac_write_alg(&w, &m);
-    assert_int_equal(der_writer_finish(&w, &out_len), 0);
+    assert_int_equal(cg_der_writer_finish(&w, &out_len), 0);
     assert_int_equal(out_len, msg.hdr.protection_alg.len);
     assert_memory_equal(out, msg.hdr.protection_alg.p, out_len);
     assert_int_equal(cmp_mac_parse((struct der_view){out, out_len}, CAP, &again), 0);
@@ -358,9 +358,9 @@ static size_t pbm_alg(uint32_t iterations, uint8_t *out, size_t cap) {
   memcpy(p.salt, salt16, 16);
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, out, cap);
+  cg_der_writer_init(&w, out, cap);
   cmp_pbm_write_alg(&w, &p);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return len;
 }
 
@@ -370,9 +370,9 @@ static size_t pbmac1_alg(uint32_t iterations, uint8_t *out, size_t cap) {
   memcpy(p.salt, salt16, 16);
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, out, cap);
+  cg_der_writer_init(&w, out, cap);
   cmp_pbmac1_write_alg(&w, &p);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return len;
 }
 
@@ -415,29 +415,29 @@ struct pbm_spec {
 static size_t write_pbm(const struct pbm_spec *s, uint8_t *out, size_t cap) {
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, out, cap);
-  size_t alg = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, CG_OID_PBM);
+  cg_der_writer_init(&w, out, cap);
+  size_t alg = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, CG_OID_PBM);
   if (s->params_null) {
-    der_put_null(&w);
+    cg_der_put_null(&w);
   } else {
-    size_t prm = der_begin(&w, DER_SEQUENCE);
-    der_put_tlv(&w, DER_OCTET_STRING, s->salt, s->salt_len);
-    size_t owf = der_begin(&w, DER_SEQUENCE);
-    der_put_oid(&w, s->owf);
+    size_t prm = cg_der_begin(&w, DER_SEQUENCE);
+    cg_der_put_tlv(&w, DER_OCTET_STRING, s->salt, s->salt_len);
+    size_t owf = cg_der_begin(&w, DER_SEQUENCE);
+    cg_der_put_oid(&w, s->owf);
     if (s->owf_params_int)
-      der_put_uint64(&w, DER_INTEGER, 1);
-    der_end(&w, owf);
-    der_put_tlv(&w, DER_INTEGER, s->iter, s->iter_len);
-    size_t mac = der_begin(&w, DER_SEQUENCE);
-    der_put_oid(&w, s->mac);
-    der_end(&w, mac);
+      cg_der_put_uint64(&w, DER_INTEGER, 1);
+    cg_der_end(&w, owf);
+    cg_der_put_tlv(&w, DER_INTEGER, s->iter, s->iter_len);
+    size_t mac = cg_der_begin(&w, DER_SEQUENCE);
+    cg_der_put_oid(&w, s->mac);
+    cg_der_end(&w, mac);
     if (s->trailing)
-      der_put_null(&w);
-    der_end(&w, prm);
+      cg_der_put_null(&w);
+    cg_der_end(&w, prm);
   }
-  der_end(&w, alg);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  cg_der_end(&w, alg);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return len;
 }
 
@@ -469,11 +469,11 @@ static void test_malformed_or_refused_parameters_are_not_taken(void **state) {
   uint8_t other[32];
   struct der_writer w;
   size_t other_len;
-  der_writer_init(&w, other, sizeof other);
-  size_t a = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, CG_OID_ECDSA_SHA256);
-  der_end(&w, a);
-  assert_int_equal(der_writer_finish(&w, &other_len), 0);
+  cg_der_writer_init(&w, other, sizeof other);
+  size_t a = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, CG_OID_ECDSA_SHA256);
+  cg_der_end(&w, a);
+  assert_int_equal(cg_der_writer_finish(&w, &other_len), 0);
   assert_int_equal(cmp_mac_parse((struct der_view){other, other_len}, CAP, &m), CG_EBAD_ALG);
 
   /* Structure wrong. */
@@ -517,11 +517,11 @@ static void test_malformed_or_refused_parameters_are_not_taken(void **state) {
   assert_int_equal(cmp_mac_parse((struct der_view){alg, len}, CAP, &m), CG_EBAD_ALG);
 
   /* PBMAC1 without its parameters. */
-  der_writer_init(&w, other, sizeof other);
-  a = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, CG_OID_PBMAC1);
-  der_end(&w, a);
-  assert_int_equal(der_writer_finish(&w, &other_len), 0);
+  cg_der_writer_init(&w, other, sizeof other);
+  a = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, CG_OID_PBMAC1);
+  cg_der_end(&w, a);
+  assert_int_equal(cg_der_writer_finish(&w, &other_len), 0);
   assert_true(malformed(cmp_mac_parse((struct der_view){other, other_len}, CAP, &m)));
 }
 
@@ -553,7 +553,7 @@ static void test_a_message_signed_by_a_certificate_chaining_to_an_anchor_verifie
   check_signed(p, len, F->ca_chain, 1, now(), &c);
   assert_int_equal(c.err, 0);
   assert_int_equal(c.path_why, CG_PATH_OK);
-  assert_true(der_view_is(c.signer.subject, F->ra_name, F->ra_name_len));
+  assert_true(cg_der_view_is(c.signer.subject, F->ra_name, F->ra_name_len));
   /* Among other anchors too. */
   struct der_view two[2] = {{F->ra_cert, F->ra_cert_len}, F->ca_chain[0]};
   check_signed(p, len, two, 2, now(), &c);

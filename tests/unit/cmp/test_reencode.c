@@ -27,15 +27,15 @@
  * overrun); returns it (malloc'ed) and its length. */
 static uint8_t *encode(const struct cmp_msg *m, size_t *len) {
   struct der_writer w;
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   assert_int_equal(cmp_msg_encode(m, &w), 0);
-  assert_int_equal(der_writer_finish(&w, len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, len), 0);
   uint8_t *out = malloc(*len);
   assert_non_null(out);
   size_t n;
-  der_writer_init(&w, out, *len);
+  cg_der_writer_init(&w, out, *len);
   assert_int_equal(cmp_msg_encode(m, &w), 0);
-  assert_int_equal(der_writer_finish(&w, &n), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &n), 0);
   assert_int_equal(n, *len);
   return out;
 }
@@ -56,8 +56,8 @@ static void check_roundtrip(const char *name, const uint8_t *p, size_t len, stru
     fail_msg("%s does not decode", name);
   struct der_writer w;
   size_t measured = 0;
-  der_writer_init(&w, NULL, 0);
-  if (cmp_msg_encode(m, &w) != 0 || der_writer_finish(&w, &measured) != 0)
+  cg_der_writer_init(&w, NULL, 0);
+  if (cmp_msg_encode(m, &w) != 0 || cg_der_writer_finish(&w, &measured) != 0)
     fail_msg("%s does not encode", name);
   if (measured != len)
     fail_msg("%s: measured %zu octets, received %zu", name, measured, len);
@@ -72,7 +72,7 @@ static void check_roundtrip(const char *name, const uint8_t *p, size_t len, stru
   free(out);
 
   uint8_t *short_buf = malloc(len - 1);
-  der_writer_init(&w, short_buf, len - 1);
+  cg_der_writer_init(&w, short_buf, len - 1);
   assert_int_equal(cmp_msg_encode(m, &w), CG_ESPACE);
   free(short_buf);
 
@@ -232,7 +232,7 @@ static void test_changed_fields_show_in_the_output(void **state) {
   assert_int_equal(cmp_msg_decode(out, out_len, &again), 0);
   assert_int_equal(again.u.cert_req.req[0].cert_req_id, 7);
   assert_int_equal(again.hdr.message_time, m.hdr.message_time + 61);
-  assert_true(der_view_is(again.hdr.sender_nonce, nonce, sizeof nonce));
+  assert_true(cg_der_view_is(again.hdr.sender_nonce, nonce, sizeof nonce));
   free(out);
   free(p);
 
@@ -282,7 +282,7 @@ static void test_changed_reason_and_old_cert_id_show_in_the_output(void **state)
   changed.u.cert_req.req[0].old_cert_serial = (struct der_view){serial, sizeof serial};
   out = encode(&changed, &out_len);
   assert_int_equal(cmp_msg_decode(out, out_len, &again), 0);
-  assert_true(der_view_is(again.u.cert_req.req[0].old_cert_serial, serial, sizeof serial));
+  assert_true(cg_der_view_is(again.u.cert_req.req[0].old_cert_serial, serial, sizeof serial));
   free(out);
   free(p);
 }
@@ -291,22 +291,22 @@ static void test_changed_reason_and_old_cert_id_show_in_the_output(void **state)
 static size_t build_pkiconf(uint8_t *out, size_t cap, const char *time) {
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, out, cap);
-  size_t msg = der_begin(&w, DER_SEQUENCE);
-  size_t hdr = der_begin(&w, DER_SEQUENCE);
-  der_put_uint64(&w, DER_INTEGER, 2);
+  cg_der_writer_init(&w, out, cap);
+  size_t msg = cg_der_begin(&w, DER_SEQUENCE);
+  size_t hdr = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_uint64(&w, DER_INTEGER, 2);
   for (int i = 0; i < 2; i++) {
-    size_t dn = der_begin(&w, DER_CTX_CONS(4));
-    der_put_tlv(&w, DER_SEQUENCE, NULL, 0);
-    der_end(&w, dn);
+    size_t dn = cg_der_begin(&w, DER_CTX_CONS(4));
+    cg_der_put_tlv(&w, DER_SEQUENCE, NULL, 0);
+    cg_der_end(&w, dn);
   }
-  size_t t = der_begin(&w, DER_CTX_CONS(0));
-  der_put_tlv(&w, DER_GENERALIZED_TIME, time, strlen(time));
-  der_end(&w, t);
-  der_end(&w, hdr);
+  size_t t = cg_der_begin(&w, DER_CTX_CONS(0));
+  cg_der_put_tlv(&w, DER_GENERALIZED_TIME, time, strlen(time));
+  cg_der_end(&w, t);
+  cg_der_end(&w, hdr);
   cmp_write_pkiconf_body(&w);
-  der_end(&w, msg);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  cg_der_end(&w, msg);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return len;
 }
 
@@ -321,7 +321,8 @@ static void test_fractional_message_time_survives(void **state) {
   uint8_t *out = encode(&m, &out_len);
   assert_int_equal(cmp_msg_decode(out, out_len, &again), 0);
   assert_int_equal(again.hdr.message_time, 1735732800 + 61);
-  assert_true(der_view_is(again.hdr.message_time_str, (const uint8_t *)"20250101120101.123Z", 19));
+  assert_true(
+      cg_der_view_is(again.hdr.message_time_str, (const uint8_t *)"20250101120101.123Z", 19));
   free(out);
 }
 
@@ -339,33 +340,33 @@ static void test_nested_message_and_its_inner_messages_reencode(void **state) {
   uint8_t buf[8192];
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, buf, sizeof buf);
-  size_t msg = der_begin(&w, DER_SEQUENCE);
-  der_put_raw(&w, hm.hdr.raw.p, hm.hdr.raw.len);
-  size_t body = der_begin(&w, DER_CTX_CONS(CMP_NESTED));
-  size_t seq = der_begin(&w, DER_SEQUENCE);
-  der_put_raw(&w, ir, ir_len);
-  der_put_raw(&w, conf, conf_len);
-  der_end(&w, seq);
-  der_end(&w, body);
-  der_end(&w, msg);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  cg_der_writer_init(&w, buf, sizeof buf);
+  size_t msg = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_raw(&w, hm.hdr.raw.p, hm.hdr.raw.len);
+  size_t body = cg_der_begin(&w, DER_CTX_CONS(CMP_NESTED));
+  size_t seq = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_raw(&w, ir, ir_len);
+  cg_der_put_raw(&w, conf, conf_len);
+  cg_der_end(&w, seq);
+  cg_der_end(&w, body);
+  cg_der_end(&w, msg);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
 
   struct cmp_msg m;
   check_roundtrip("nested", buf, len, &m);
   assert_int_equal(m.type, CMP_NESTED);
   struct der_reader top, in;
-  der_reader_view(&top, m.content);
-  assert_int_equal(der_enter(&top, DER_SEQUENCE, &in), 0);
+  cg_der_reader_view(&top, m.content);
+  assert_int_equal(cg_der_enter(&top, DER_SEQUENCE, &in), 0);
   int n = 0;
-  while (!der_at_end(&in)) {
+  while (!cg_der_at_end(&in)) {
     struct der_tlv t;
-    assert_int_equal(der_next(&in, &t), 0);
+    assert_int_equal(cg_der_next(&in, &t), 0);
     struct cmp_msg inner;
     check_roundtrip("nested inner", t.raw.p, t.raw.len, &inner);
     n++;
   }
-  assert_int_equal(der_leave(&top, &in), 0);
+  assert_int_equal(cg_der_leave(&top, &in), 0);
   assert_int_equal(n, 2);
   free(ir);
   free(conf);
@@ -375,39 +376,39 @@ static void test_nested_message_and_its_inner_messages_reencode(void **state) {
 /* ---- Hand-built messages with every optional element the vectors lack. */
 
 static void put_oid_bytes(struct der_writer *w, const char *bytes, size_t n) {
-  der_put_tlv(w, DER_OID, bytes, n);
+  cg_der_put_tlv(w, DER_OID, bytes, n);
 }
 
 /* Name ::= SEQUENCE { SET { SEQUENCE { id-at-commonName, UTF8String cn } } } */
 static void put_name(struct der_writer *w, const char *cn) {
-  size_t n = der_begin(w, DER_SEQUENCE);
-  size_t set = der_begin(w, DER_SET);
-  size_t atv = der_begin(w, DER_SEQUENCE);
+  size_t n = cg_der_begin(w, DER_SEQUENCE);
+  size_t set = cg_der_begin(w, DER_SET);
+  size_t atv = cg_der_begin(w, DER_SEQUENCE);
   put_oid_bytes(w, "\x55\x04\x03", 3);
-  der_put_tlv(w, DER_UTF8_STRING, cn, strlen(cn));
-  der_end(w, atv);
-  der_end(w, set);
-  der_end(w, n);
+  cg_der_put_tlv(w, DER_UTF8_STRING, cn, strlen(cn));
+  cg_der_end(w, atv);
+  cg_der_end(w, set);
+  cg_der_end(w, n);
 }
 
 static void put_alg(struct der_writer *w, enum cg_oid_id id) {
-  size_t a = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, id);
-  der_end(w, a);
+  size_t a = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, id);
+  cg_der_end(w, a);
 }
 
 static void put_text(struct der_writer *w, const char *a, const char *b) {
-  size_t t = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_UTF8_STRING, a, strlen(a));
+  size_t t = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_UTF8_STRING, a, strlen(a));
   if (b != NULL)
-    der_put_tlv(w, DER_UTF8_STRING, b, strlen(b));
-  der_end(w, t);
+    cg_der_put_tlv(w, DER_UTF8_STRING, b, strlen(b));
+  cg_der_end(w, t);
 }
 
 static void put_octets_in(struct der_writer *w, unsigned n, const char *v) {
-  size_t x = der_begin(w, DER_CTX_CONS(n));
-  der_put_tlv(w, DER_OCTET_STRING, v, strlen(v));
-  der_end(w, x);
+  size_t x = cg_der_begin(w, DER_CTX_CONS(n));
+  cg_der_put_tlv(w, DER_OCTET_STRING, v, strlen(v));
+  cg_der_end(w, x);
 }
 
 /* A PKIHeader with every field: pvno 3, a directoryName sender, a dNSName
@@ -415,350 +416,350 @@ static void put_octets_in(struct der_writer *w, unsigned n, const char *v) {
  * three generalInfo entries (implicitConfirm, certProfile, one without
  * value). */
 static void put_full_header(struct der_writer *w) {
-  size_t h = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, 3);
-  size_t s = der_begin(w, DER_CTX_CONS(4));
+  size_t h = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_INTEGER, 3);
+  size_t s = cg_der_begin(w, DER_CTX_CONS(4));
   put_name(w, "sender");
-  der_end(w, s);
-  der_put_tlv(w, DER_CTX(2), "ra.example", 10);
-  size_t t = der_begin(w, DER_CTX_CONS(0));
-  der_put_tlv(w, DER_GENERALIZED_TIME, "20250101120000.5Z", 17);
-  der_end(w, t);
-  size_t a = der_begin(w, DER_CTX_CONS(1));
+  cg_der_end(w, s);
+  cg_der_put_tlv(w, DER_CTX(2), "ra.example", 10);
+  size_t t = cg_der_begin(w, DER_CTX_CONS(0));
+  cg_der_put_tlv(w, DER_GENERALIZED_TIME, "20250101120000.5Z", 17);
+  cg_der_end(w, t);
+  size_t a = cg_der_begin(w, DER_CTX_CONS(1));
   put_alg(w, CG_OID_ECDSA_SHA256);
-  der_end(w, a);
+  cg_der_end(w, a);
   put_octets_in(w, 2, "sender-kid");
   put_octets_in(w, 3, "recip-kid");
   put_octets_in(w, 4, "0123456789abcdef");
   put_octets_in(w, 5, "fedcba9876543210");
   put_octets_in(w, 6, "recip-nonce-0123");
-  size_t f = der_begin(w, DER_CTX_CONS(7));
+  size_t f = cg_der_begin(w, DER_CTX_CONS(7));
   put_text(w, "free", "text");
-  der_end(w, f);
-  size_t g = der_begin(w, DER_CTX_CONS(8));
-  size_t seq = der_begin(w, DER_SEQUENCE);
-  size_t i1 = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, CG_OID_IMPLICIT_CONFIRM);
-  der_put_null(w);
-  der_end(w, i1);
-  size_t i2 = der_begin(w, DER_SEQUENCE);
+  cg_der_end(w, f);
+  size_t g = cg_der_begin(w, DER_CTX_CONS(8));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
+  size_t i1 = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, CG_OID_IMPLICIT_CONFIRM);
+  cg_der_put_null(w);
+  cg_der_end(w, i1);
+  size_t i2 = cg_der_begin(w, DER_SEQUENCE);
   put_oid_bytes(w, "\x2b\x06\x01\x05\x05\x07\x04\x15", 8); /* id-it-certProfile */
   put_text(w, "profile", NULL);
-  der_end(w, i2);
-  size_t i3 = der_begin(w, DER_SEQUENCE);
+  cg_der_end(w, i2);
+  size_t i3 = cg_der_begin(w, DER_SEQUENCE);
   put_oid_bytes(w, "\x2b\x06\x01\x05\x05\x07\x04\x11", 8); /* id-it-caCerts, no value */
-  der_end(w, i3);
-  der_end(w, seq);
-  der_end(w, g);
-  der_end(w, h);
+  cg_der_end(w, i3);
+  cg_der_end(w, seq);
+  cg_der_end(w, g);
+  cg_der_end(w, h);
 }
 
 static void put_spki(struct der_writer *w) {
-  size_t a = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, CG_OID_EC_PUBLIC_KEY);
-  der_put_oid(w, CG_OID_P256);
-  der_end(w, a);
+  size_t a = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, CG_OID_EC_PUBLIC_KEY);
+  cg_der_put_oid(w, CG_OID_P256);
+  cg_der_end(w, a);
   uint8_t point[65] = {0x04, 1, 2, 3};
-  der_put_bit_string(w, point, sizeof point);
+  cg_der_put_bit_string(w, point, sizeof point);
 }
 
 /* A CertTemplate with all ten fields; validity holds a UTCTime and a
  * GeneralizedTime. */
 static void put_full_template(struct der_writer *w) {
-  size_t t = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_CTX(0), 2);
-  der_put_tlv(w, DER_CTX(1), "\x00\x80\x01", 3);
-  size_t sa = der_begin(w, DER_CTX_CONS(2));
-  der_put_oid(w, CG_OID_ECDSA_SHA256);
-  der_end(w, sa);
-  size_t is = der_begin(w, DER_CTX_CONS(3));
+  size_t t = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_CTX(0), 2);
+  cg_der_put_tlv(w, DER_CTX(1), "\x00\x80\x01", 3);
+  size_t sa = cg_der_begin(w, DER_CTX_CONS(2));
+  cg_der_put_oid(w, CG_OID_ECDSA_SHA256);
+  cg_der_end(w, sa);
+  size_t is = cg_der_begin(w, DER_CTX_CONS(3));
   put_name(w, "issuer");
-  der_end(w, is);
-  size_t v = der_begin(w, DER_CTX_CONS(4));
-  size_t nb = der_begin(w, DER_CTX_CONS(0));
-  der_put_tlv(w, DER_UTC_TIME, "250101000000Z", 13);
-  der_end(w, nb);
-  size_t na = der_begin(w, DER_CTX_CONS(1));
-  der_put_tlv(w, DER_GENERALIZED_TIME, "20300101000000Z", 15);
-  der_end(w, na);
-  der_end(w, v);
-  size_t su = der_begin(w, DER_CTX_CONS(5));
+  cg_der_end(w, is);
+  size_t v = cg_der_begin(w, DER_CTX_CONS(4));
+  size_t nb = cg_der_begin(w, DER_CTX_CONS(0));
+  cg_der_put_tlv(w, DER_UTC_TIME, "250101000000Z", 13);
+  cg_der_end(w, nb);
+  size_t na = cg_der_begin(w, DER_CTX_CONS(1));
+  cg_der_put_tlv(w, DER_GENERALIZED_TIME, "20300101000000Z", 15);
+  cg_der_end(w, na);
+  cg_der_end(w, v);
+  size_t su = cg_der_begin(w, DER_CTX_CONS(5));
   put_name(w, "subject");
-  der_end(w, su);
-  size_t pk = der_begin(w, DER_CTX_CONS(6));
+  cg_der_end(w, su);
+  size_t pk = cg_der_begin(w, DER_CTX_CONS(6));
   put_spki(w);
-  der_end(w, pk);
-  der_put_tlv(w, DER_CTX(7), "\x00\xaa", 2);
-  der_put_tlv(w, DER_CTX(8), "\x04\xb0", 2);
-  size_t ex = der_begin(w, DER_CTX_CONS(9));
-  size_t e = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, CG_OID_EXT_KEY_USAGE);
-  der_put_bool(w, true);
-  der_put_tlv(w, DER_OCTET_STRING, "\x03\x02\x07\x80", 4);
-  der_end(w, e);
-  der_end(w, ex);
-  der_end(w, t);
+  cg_der_end(w, pk);
+  cg_der_put_tlv(w, DER_CTX(7), "\x00\xaa", 2);
+  cg_der_put_tlv(w, DER_CTX(8), "\x04\xb0", 2);
+  size_t ex = cg_der_begin(w, DER_CTX_CONS(9));
+  size_t e = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, CG_OID_EXT_KEY_USAGE);
+  cg_der_put_bool(w, true);
+  cg_der_put_tlv(w, DER_OCTET_STRING, "\x03\x02\x07\x80", 4);
+  cg_der_end(w, e);
+  cg_der_end(w, ex);
+  cg_der_end(w, t);
 }
 
 /* ir with three CertReqMsg: the full template with three controls, a
  * signature POP with poposkInput and regInfo; raVerified with an empty
  * validity; keyEncipherment. */
 static void put_ir_body(struct der_writer *w) {
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_IR));
-  size_t seq = der_begin(w, DER_SEQUENCE);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_IR));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
 
-  size_t m = der_begin(w, DER_SEQUENCE);
-  size_t req = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, 0);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
+  size_t req = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_INTEGER, 0);
   put_full_template(w);
-  size_t ctl = der_begin(w, DER_SEQUENCE);
-  size_t c1 = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, CG_OID_REG_TOKEN);
-  der_put_tlv(w, DER_UTF8_STRING, "token", 5);
-  der_end(w, c1);
-  size_t c2 = der_begin(w, DER_SEQUENCE);
+  size_t ctl = cg_der_begin(w, DER_SEQUENCE);
+  size_t c1 = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, CG_OID_REG_TOKEN);
+  cg_der_put_tlv(w, DER_UTF8_STRING, "token", 5);
+  cg_der_end(w, c1);
+  size_t c2 = cg_der_begin(w, DER_SEQUENCE);
   put_oid_bytes(w, "\x2b\x06\x01\x05\x05\x07\x05\x01\x02", 9); /* id-regCtrl-authenticator */
-  der_put_tlv(w, DER_UTF8_STRING, "auth", 4);
-  der_end(w, c2);
-  size_t c3 = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, CG_OID_REG_OLD_CERT_ID);
-  size_t cid = der_begin(w, DER_SEQUENCE);
-  size_t gn = der_begin(w, DER_CTX_CONS(4));
+  cg_der_put_tlv(w, DER_UTF8_STRING, "auth", 4);
+  cg_der_end(w, c2);
+  size_t c3 = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, CG_OID_REG_OLD_CERT_ID);
+  size_t cid = cg_der_begin(w, DER_SEQUENCE);
+  size_t gn = cg_der_begin(w, DER_CTX_CONS(4));
   put_name(w, "old-issuer");
-  der_end(w, gn);
-  der_put_tlv(w, DER_INTEGER, "\x05", 1);
-  der_end(w, cid);
-  der_end(w, c3);
-  der_end(w, ctl);
-  der_end(w, req);
-  size_t pop = der_begin(w, DER_CTX_CONS(1));
-  size_t in = der_begin(w, DER_CTX_CONS(0));
-  size_t sn = der_begin(w, DER_CTX_CONS(0));
+  cg_der_end(w, gn);
+  cg_der_put_tlv(w, DER_INTEGER, "\x05", 1);
+  cg_der_end(w, cid);
+  cg_der_end(w, c3);
+  cg_der_end(w, ctl);
+  cg_der_end(w, req);
+  size_t pop = cg_der_begin(w, DER_CTX_CONS(1));
+  size_t in = cg_der_begin(w, DER_CTX_CONS(0));
+  size_t sn = cg_der_begin(w, DER_CTX_CONS(0));
   put_name(w, "poposk-sender");
-  der_end(w, sn);
+  cg_der_end(w, sn);
   put_spki(w);
-  der_end(w, in);
+  cg_der_end(w, in);
   put_alg(w, CG_OID_ECDSA_SHA256);
-  der_put_bit_string(w, "sig", 3);
-  der_end(w, pop);
-  size_t ri = der_begin(w, DER_SEQUENCE);
-  size_t r1 = der_begin(w, DER_SEQUENCE);
+  cg_der_put_bit_string(w, "sig", 3);
+  cg_der_end(w, pop);
+  size_t ri = cg_der_begin(w, DER_SEQUENCE);
+  size_t r1 = cg_der_begin(w, DER_SEQUENCE);
   put_oid_bytes(w, "\x2b\x06\x01\x05\x05\x07\x05\x02\x01", 9); /* id-regInfo-utf8Pairs */
-  der_put_tlv(w, DER_UTF8_STRING, "a?b%", 4);
-  der_end(w, r1);
-  der_end(w, ri);
-  der_end(w, m);
+  cg_der_put_tlv(w, DER_UTF8_STRING, "a?b%", 4);
+  cg_der_end(w, r1);
+  cg_der_end(w, ri);
+  cg_der_end(w, m);
 
-  m = der_begin(w, DER_SEQUENCE);
-  req = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, 1);
-  size_t t = der_begin(w, DER_SEQUENCE);
-  size_t v = der_begin(w, DER_CTX_CONS(4));
-  der_end(w, v);
-  der_end(w, t);
-  der_end(w, req);
-  der_put_tlv(w, DER_CTX(0), NULL, 0);
-  der_end(w, m);
+  m = cg_der_begin(w, DER_SEQUENCE);
+  req = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_INTEGER, 1);
+  size_t t = cg_der_begin(w, DER_SEQUENCE);
+  size_t v = cg_der_begin(w, DER_CTX_CONS(4));
+  cg_der_end(w, v);
+  cg_der_end(w, t);
+  cg_der_end(w, req);
+  cg_der_put_tlv(w, DER_CTX(0), NULL, 0);
+  cg_der_end(w, m);
 
-  m = der_begin(w, DER_SEQUENCE);
-  req = der_begin(w, DER_SEQUENCE);
-  der_put_int64(w, DER_INTEGER, -1);
-  t = der_begin(w, DER_SEQUENCE);
-  der_end(w, t);
-  der_end(w, req);
-  size_t ke = der_begin(w, DER_CTX_CONS(2));
-  der_put_tlv(w, DER_CTX(1), "\x02\x00", 2); /* subsequentMessage challengeResp */
-  der_end(w, ke);
-  der_end(w, m);
+  m = cg_der_begin(w, DER_SEQUENCE);
+  req = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_int64(w, DER_INTEGER, -1);
+  t = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_end(w, t);
+  cg_der_end(w, req);
+  size_t ke = cg_der_begin(w, DER_CTX_CONS(2));
+  cg_der_put_tlv(w, DER_CTX(1), "\x02\x00", 2); /* subsequentMessage challengeResp */
+  cg_der_end(w, ke);
+  cg_der_end(w, m);
 
-  der_end(w, seq);
-  der_end(w, body);
+  cg_der_end(w, seq);
+  cg_der_end(w, body);
 }
 
 static void put_fake_cert(struct der_writer *w, const char *tag) {
-  size_t c = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_UTF8_STRING, tag, strlen(tag));
-  der_end(w, c);
+  size_t c = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_UTF8_STRING, tag, strlen(tag));
+  cg_der_end(w, c);
 }
 
 /* ip: caPubs; a response with certificate, privateKey, publicationInfo and
  * rspInfo; one with encryptedCert; one rejection with text and failInfo. */
 static void put_ip_body(struct der_writer *w) {
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_IP));
-  size_t rep = der_begin(w, DER_SEQUENCE);
-  size_t cp = der_begin(w, DER_CTX_CONS(1));
-  size_t cps = der_begin(w, DER_SEQUENCE);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_IP));
+  size_t rep = cg_der_begin(w, DER_SEQUENCE);
+  size_t cp = cg_der_begin(w, DER_CTX_CONS(1));
+  size_t cps = cg_der_begin(w, DER_SEQUENCE);
   put_fake_cert(w, "ca1");
   put_fake_cert(w, "ca2");
-  der_end(w, cps);
-  der_end(w, cp);
-  size_t rsps = der_begin(w, DER_SEQUENCE);
+  cg_der_end(w, cps);
+  cg_der_end(w, cp);
+  size_t rsps = cg_der_begin(w, DER_SEQUENCE);
 
-  size_t r = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, 0);
+  size_t r = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_INTEGER, 0);
   cmp_write_status_info(w, CMP_GRANTED_WITH_MODS, -1, "mods");
-  size_t ckp = der_begin(w, DER_SEQUENCE);
-  size_t c = der_begin(w, DER_CTX_CONS(0));
+  size_t ckp = cg_der_begin(w, DER_SEQUENCE);
+  size_t c = cg_der_begin(w, DER_CTX_CONS(0));
   put_fake_cert(w, "ee");
-  der_end(w, c);
-  size_t k = der_begin(w, DER_CTX_CONS(0));
+  cg_der_end(w, c);
+  size_t k = cg_der_begin(w, DER_CTX_CONS(0));
   put_fake_cert(w, "encrypted-key");
-  der_end(w, k);
-  size_t pi = der_begin(w, DER_CTX_CONS(1));
-  size_t pis = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, 0);
-  der_end(w, pis);
-  der_end(w, pi);
-  der_end(w, ckp);
-  der_put_tlv(w, DER_OCTET_STRING, "info", 4);
-  der_end(w, r);
+  cg_der_end(w, k);
+  size_t pi = cg_der_begin(w, DER_CTX_CONS(1));
+  size_t pis = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_INTEGER, 0);
+  cg_der_end(w, pis);
+  cg_der_end(w, pi);
+  cg_der_end(w, ckp);
+  cg_der_put_tlv(w, DER_OCTET_STRING, "info", 4);
+  cg_der_end(w, r);
 
-  r = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, 1);
+  r = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_INTEGER, 1);
   cmp_write_status_info(w, CMP_ACCEPTED, -1, NULL);
-  ckp = der_begin(w, DER_SEQUENCE);
-  c = der_begin(w, DER_CTX_CONS(1));
+  ckp = cg_der_begin(w, DER_SEQUENCE);
+  c = cg_der_begin(w, DER_CTX_CONS(1));
   put_fake_cert(w, "encrypted-cert");
-  der_end(w, c);
-  der_end(w, ckp);
-  der_end(w, r);
+  cg_der_end(w, c);
+  cg_der_end(w, ckp);
+  cg_der_end(w, r);
 
-  r = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, 2);
+  r = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_INTEGER, 2);
   cmp_write_status_info(w, CMP_REJECTION, CG_FI_BAD_CERT_TEMPLATE, "no");
-  der_end(w, r);
+  cg_der_end(w, r);
 
-  der_end(w, rsps);
-  der_end(w, rep);
-  der_end(w, body);
+  cg_der_end(w, rsps);
+  cg_der_end(w, rep);
+  cg_der_end(w, body);
 }
 
 /* certConf: one CertStatus with statusInfo and hashAlg, one bare. */
 static void put_cert_conf_body(struct der_writer *w) {
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_CERTCONF));
-  size_t seq = der_begin(w, DER_SEQUENCE);
-  size_t st = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_OCTET_STRING, "hash", 4);
-  der_put_uint64(w, DER_INTEGER, 0);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_CERTCONF));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
+  size_t st = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_OCTET_STRING, "hash", 4);
+  cg_der_put_uint64(w, DER_INTEGER, 0);
   cmp_write_status_info(w, CMP_REJECTION, CG_FI_BAD_POP, "bad");
-  size_t ha = der_begin(w, DER_CTX_CONS(0));
+  size_t ha = cg_der_begin(w, DER_CTX_CONS(0));
   put_alg(w, CG_OID_ECDSA_SHA256);
-  der_end(w, ha);
-  der_end(w, st);
-  st = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_OCTET_STRING, "hash", 4);
-  der_put_uint64(w, DER_INTEGER, 1);
-  der_end(w, st);
-  der_end(w, seq);
-  der_end(w, body);
+  cg_der_end(w, ha);
+  cg_der_end(w, st);
+  st = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_OCTET_STRING, "hash", 4);
+  cg_der_put_uint64(w, DER_INTEGER, 1);
+  cg_der_end(w, st);
+  cg_der_end(w, seq);
+  cg_der_end(w, body);
 }
 
 /* rr: crlEntryDetails with an extension before and after a critical
  * reasonCode. */
 static void put_rr_body(struct der_writer *w) {
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_RR));
-  size_t seq = der_begin(w, DER_SEQUENCE);
-  size_t rd = der_begin(w, DER_SEQUENCE);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_RR));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
+  size_t rd = cg_der_begin(w, DER_SEQUENCE);
   put_full_template(w);
-  size_t ced = der_begin(w, DER_SEQUENCE);
-  size_t e = der_begin(w, DER_SEQUENCE);
+  size_t ced = cg_der_begin(w, DER_SEQUENCE);
+  size_t e = cg_der_begin(w, DER_SEQUENCE);
   put_oid_bytes(w, "\x55\x1d\x18", 3); /* invalidityDate */
-  size_t o = der_begin(w, DER_OCTET_STRING);
-  der_put_tlv(w, DER_GENERALIZED_TIME, "20250101000000Z", 15);
-  der_end(w, o);
-  der_end(w, e);
-  e = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, CG_OID_EXT_CRL_REASON);
-  der_put_bool(w, true);
-  o = der_begin(w, DER_OCTET_STRING);
-  der_put_uint64(w, DER_ENUMERATED, 1); /* keyCompromise */
-  der_end(w, o);
-  der_end(w, e);
-  e = der_begin(w, DER_SEQUENCE);
+  size_t o = cg_der_begin(w, DER_OCTET_STRING);
+  cg_der_put_tlv(w, DER_GENERALIZED_TIME, "20250101000000Z", 15);
+  cg_der_end(w, o);
+  cg_der_end(w, e);
+  e = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, CG_OID_EXT_CRL_REASON);
+  cg_der_put_bool(w, true);
+  o = cg_der_begin(w, DER_OCTET_STRING);
+  cg_der_put_uint64(w, DER_ENUMERATED, 1); /* keyCompromise */
+  cg_der_end(w, o);
+  cg_der_end(w, e);
+  e = cg_der_begin(w, DER_SEQUENCE);
   put_oid_bytes(w, "\x55\x1d\x1d", 3); /* certificateIssuer */
-  der_put_bool(w, true);
-  o = der_begin(w, DER_OCTET_STRING);
-  der_put_tlv(w, DER_SEQUENCE, NULL, 0);
-  der_end(w, o);
-  der_end(w, e);
-  der_end(w, ced);
-  der_end(w, rd);
-  der_end(w, seq);
-  der_end(w, body);
+  cg_der_put_bool(w, true);
+  o = cg_der_begin(w, DER_OCTET_STRING);
+  cg_der_put_tlv(w, DER_SEQUENCE, NULL, 0);
+  cg_der_end(w, o);
+  cg_der_end(w, e);
+  cg_der_end(w, ced);
+  cg_der_end(w, rd);
+  cg_der_end(w, seq);
+  cg_der_end(w, body);
 }
 
 /* rp with revCerts and crls. */
 static void put_rp_body(struct der_writer *w) {
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_RP));
-  size_t rep = der_begin(w, DER_SEQUENCE);
-  size_t st = der_begin(w, DER_SEQUENCE);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_RP));
+  size_t rep = cg_der_begin(w, DER_SEQUENCE);
+  size_t st = cg_der_begin(w, DER_SEQUENCE);
   cmp_write_status_info(w, CMP_ACCEPTED, -1, NULL);
   cmp_write_status_info(w, CMP_REJECTION, CG_FI_BAD_CERT_ID, "unknown");
-  der_end(w, st);
-  size_t rc = der_begin(w, DER_CTX_CONS(0));
-  size_t ids = der_begin(w, DER_SEQUENCE);
-  size_t id = der_begin(w, DER_SEQUENCE);
-  size_t gn = der_begin(w, DER_CTX_CONS(4));
+  cg_der_end(w, st);
+  size_t rc = cg_der_begin(w, DER_CTX_CONS(0));
+  size_t ids = cg_der_begin(w, DER_SEQUENCE);
+  size_t id = cg_der_begin(w, DER_SEQUENCE);
+  size_t gn = cg_der_begin(w, DER_CTX_CONS(4));
   put_name(w, "ca");
-  der_end(w, gn);
-  der_put_uint64(w, DER_INTEGER, 77);
-  der_end(w, id);
-  der_end(w, ids);
-  der_end(w, rc);
-  size_t cr = der_begin(w, DER_CTX_CONS(1));
-  size_t crls = der_begin(w, DER_SEQUENCE);
+  cg_der_end(w, gn);
+  cg_der_put_uint64(w, DER_INTEGER, 77);
+  cg_der_end(w, id);
+  cg_der_end(w, ids);
+  cg_der_end(w, rc);
+  size_t cr = cg_der_begin(w, DER_CTX_CONS(1));
+  size_t crls = cg_der_begin(w, DER_SEQUENCE);
   put_fake_cert(w, "crl");
-  der_end(w, crls);
-  der_end(w, cr);
-  der_end(w, rep);
-  der_end(w, body);
+  cg_der_end(w, crls);
+  cg_der_end(w, cr);
+  cg_der_end(w, rep);
+  cg_der_end(w, body);
 }
 
 static void put_error_body(struct der_writer *w) {
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_ERROR));
-  size_t e = der_begin(w, DER_SEQUENCE);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_ERROR));
+  size_t e = cg_der_begin(w, DER_SEQUENCE);
   cmp_write_status_info(w, CMP_REJECTION, CG_FI_SYSTEM_FAILURE, "down");
-  der_put_int64(w, DER_INTEGER, -42);
+  cg_der_put_int64(w, DER_INTEGER, -42);
   put_text(w, "details", "more");
-  der_end(w, e);
-  der_end(w, body);
+  cg_der_end(w, e);
+  cg_der_end(w, body);
 }
 
 static void put_poll_rep_body(struct der_writer *w) {
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_POLLREP));
-  size_t seq = der_begin(w, DER_SEQUENCE);
-  size_t r = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, 0);
-  der_put_uint64(w, DER_INTEGER, 3600);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_POLLREP));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
+  size_t r = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_INTEGER, 0);
+  cg_der_put_uint64(w, DER_INTEGER, 3600);
   put_text(w, "later", NULL);
-  der_end(w, r);
-  r = der_begin(w, DER_SEQUENCE);
-  der_put_uint64(w, DER_INTEGER, 1);
-  der_put_uint64(w, DER_INTEGER, 0);
-  der_end(w, r);
-  der_end(w, seq);
-  der_end(w, body);
+  cg_der_end(w, r);
+  r = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_uint64(w, DER_INTEGER, 1);
+  cg_der_put_uint64(w, DER_INTEGER, 0);
+  cg_der_end(w, r);
+  cg_der_end(w, seq);
+  cg_der_end(w, body);
 }
 
 /* The full header, the body, a protection and two extraCerts. */
 static size_t build_full(uint8_t *out, size_t cap, void (*body)(struct der_writer *)) {
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, out, cap);
-  size_t msg = der_begin(&w, DER_SEQUENCE);
+  cg_der_writer_init(&w, out, cap);
+  size_t msg = cg_der_begin(&w, DER_SEQUENCE);
   put_full_header(&w);
   body(&w);
-  size_t p = der_begin(&w, DER_CTX_CONS(0));
-  der_put_bit_string(&w, "protection", 10);
-  der_end(&w, p);
-  size_t x = der_begin(&w, DER_CTX_CONS(1));
-  size_t seq = der_begin(&w, DER_SEQUENCE);
+  size_t p = cg_der_begin(&w, DER_CTX_CONS(0));
+  cg_der_put_bit_string(&w, "protection", 10);
+  cg_der_end(&w, p);
+  size_t x = cg_der_begin(&w, DER_CTX_CONS(1));
+  size_t seq = cg_der_begin(&w, DER_SEQUENCE);
   put_fake_cert(&w, "extra1");
   put_fake_cert(&w, "extra2");
-  der_end(&w, seq);
-  der_end(&w, x);
-  der_end(&w, msg);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  cg_der_end(&w, seq);
+  cg_der_end(&w, x);
+  cg_der_end(&w, msg);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return len;
 }
 
@@ -770,7 +771,7 @@ static void test_every_optional_element_reencodes(void **state) {
   size_t len = build_full(buf, sizeof buf, put_ir_body);
   check_roundtrip("full ir", buf, len, &m);
   assert_int_equal(m.hdr.pvno, 3);
-  assert_true(der_view_is(m.hdr.recip_kid, (const uint8_t *)"recip-kid", 9));
+  assert_true(cg_der_view_is(m.hdr.recip_kid, (const uint8_t *)"recip-kid", 9));
   assert_non_null(m.hdr.free_text.p);
   assert_int_equal(m.hdr.n_general_info, 3);
   assert_true(m.hdr.implicit_confirm);
@@ -782,8 +783,8 @@ static void test_every_optional_element_reencodes(void **state) {
   assert_non_null(cr->tmpl.issuer_uid.p);
   assert_non_null(cr->tmpl.subject_uid.p);
   assert_int_equal(cr->n_controls, 3);
-  assert_true(der_view_is(cr->reg_token, (const uint8_t *)"token", 5));
-  assert_true(der_view_is(cr->old_cert_serial, (const uint8_t *)"\x05", 1));
+  assert_true(cg_der_view_is(cr->reg_token, (const uint8_t *)"token", 5));
+  assert_true(cg_der_view_is(cr->old_cert_serial, (const uint8_t *)"\x05", 1));
   assert_true(cr->pop_has_input);
   assert_non_null(cr->reg_info.p);
   assert_int_equal(m.u.cert_req.req[1].pop, CMP_POP_RA_VERIFIED);
@@ -797,7 +798,7 @@ static void test_every_optional_element_reencodes(void **state) {
   uint8_t *out = encode(&changed, &out_len);
   assert_int_equal(n_diff(out, buf, len), 5);
   assert_int_equal(cmp_msg_decode(out, out_len, &again), 0);
-  assert_true(der_view_is(again.u.cert_req.req[0].reg_token, (const uint8_t *)"TOKEN", 5));
+  assert_true(cg_der_view_is(again.u.cert_req.req[0].reg_token, (const uint8_t *)"TOKEN", 5));
   free(out);
 
   len = build_full(buf, sizeof buf, put_ip_body);
@@ -806,7 +807,7 @@ static void test_every_optional_element_reencodes(void **state) {
   assert_int_equal(m.u.cert_rep.n, 3);
   assert_non_null(m.u.cert_rep.rsp[0].private_key.p);
   assert_non_null(m.u.cert_rep.rsp[0].publication_info.p);
-  assert_true(der_view_is(m.u.cert_rep.rsp[0].rsp_info, (const uint8_t *)"info", 4));
+  assert_true(cg_der_view_is(m.u.cert_rep.rsp[0].rsp_info, (const uint8_t *)"info", 4));
   assert_null(m.u.cert_rep.rsp[1].cert.p);
   assert_non_null(m.u.cert_rep.rsp[1].enc_cert.p);
   assert_int_equal(m.u.cert_rep.rsp[2].status.fail_info, 1u << CG_FI_BAD_CERT_TEMPLATE);
@@ -858,31 +859,31 @@ static void test_encoder_refuses_a_model_that_contradicts_itself(void **state) {
 
   bad = m;
   bad.header_ok = false;
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   assert_int_equal(cmp_msg_encode(&bad, &w), CG_EINVAL);
 
   bad = m;
   bad.type = CMP_POLLREP + 1;
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   assert_int_equal(cmp_msg_encode(&bad, &w), CG_EINVAL);
 
   bad = m;
   bad.u.cert_req.n = CMP_MAX_REQS + 1;
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   assert_int_equal(cmp_msg_encode(&bad, &w), CG_EINVAL);
 
   /* implicitConfirm claimed without its generalInfo entry. */
   bad = m;
   assert_false(bad.hdr.implicit_confirm);
   bad.hdr.implicit_confirm = true;
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   assert_int_equal(cmp_msg_encode(&bad, &w), CG_EINVAL);
 
   /* A regToken value without its control. */
   bad = m;
   assert_null(bad.u.cert_req.req[0].reg_token.p);
   bad.u.cert_req.req[0].reg_token = (struct der_view){(const uint8_t *)"x", 1};
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   assert_int_equal(cmp_msg_encode(&bad, &w), CG_EINVAL);
 
   /* A UTCTime past 2049. */
@@ -891,10 +892,10 @@ static void test_encoder_refuses_a_model_that_contradicts_itself(void **state) {
   bad.u.cert_req.req[0].tmpl.has_not_after = true;
   bad.u.cert_req.req[0].tmpl.not_after_tag = DER_UTC_TIME;
   bad.u.cert_req.req[0].tmpl.not_after = 2524608000; /* 2050-01-01 */
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   assert_int_equal(cmp_msg_encode(&bad, &w), CG_EINVAL);
   bad.u.cert_req.req[0].tmpl.not_after_tag = DER_GENERALIZED_TIME;
-  der_writer_init(&w, NULL, 0);
+  cg_der_writer_init(&w, NULL, 0);
   assert_int_equal(cmp_msg_encode(&bad, &w), 0);
   free(p);
 }

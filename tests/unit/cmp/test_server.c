@@ -30,7 +30,7 @@ static void test_ir_is_answered_with_a_mac_protected_ip_carrying_the_certificate
    * included, so the server derives the key once for both. */
   struct cmp_msg ir;
   assert_int_equal(cmp_msg_decode(req, req_len, &ir), 0);
-  assert_true(der_view_eq(ip.hdr.protection_alg, ir.hdr.protection_alg));
+  assert_true(cg_der_view_eq(ip.hdr.protection_alg, ir.hdr.protection_alg));
 
   struct cg_x509 cert;
   struct der_view cv = ip.u.cert_rep.rsp[0].cert;
@@ -38,12 +38,12 @@ static void test_ir_is_answered_with_a_mac_protected_ip_carrying_the_certificate
   uint8_t spki[512];
   size_t spki_len;
   assert_int_equal(cg_key_spki(F->dev_key, spki, sizeof spki, &spki_len), 0);
-  assert_true(der_view_is(cert.spki, spki, spki_len));
-  assert_true(der_view_is(cert.subject, F->dev_name, F->dev_name_len));
+  assert_true(cg_der_view_is(cert.spki, spki, spki_len));
+  assert_true(cg_der_view_is(cert.subject, F->dev_name, F->dev_name_len));
   assert_int_equal(F->issued, before + 1);
   /* RFC 9483 §4.1.1: the issuing chain travels in extraCerts. */
   assert_int_equal(ip.n_extra_certs, 1);
-  assert_true(der_view_is(ip.extra_certs[0], F->ca_cert, F->ca_cert_len));
+  assert_true(cg_der_view_is(ip.extra_certs[0], F->ca_cert, F->ca_cert_len));
 
   struct cmp_txn_record *t = find_txn(cmp_exchange_txn(ex)->txid, NULL);
   assert_non_null(t);
@@ -75,8 +75,8 @@ static void test_cert_conf_confirms_the_transaction_with_pkiconf(void **state) {
   /* A certConf with a salt of its own (as OpenSSL sends) gets it back. */
   struct cmp_msg creq;
   assert_int_equal(cmp_msg_decode(req, len, &creq), 0);
-  assert_true(der_view_eq(conf.hdr.protection_alg, creq.hdr.protection_alg));
-  assert_false(der_view_eq(conf.hdr.protection_alg, ip.hdr.protection_alg));
+  assert_true(cg_der_view_eq(conf.hdr.protection_alg, creq.hdr.protection_alg));
+  assert_false(cg_der_view_eq(conf.hdr.protection_alg, ip.hdr.protection_alg));
   struct cmp_txn_record *t = find_txn(cmp_exchange_txn(ex)->txid, NULL);
   assert_int_equal(t->state, CMP_TXN_CONFIRMED);
   cmp_exchange_free(ex);
@@ -107,9 +107,9 @@ static void test_cert_conf_rejecting_the_certificate_ends_revoked_on_reject(void
 /* PKIBody certConf with no CertStatus at all. */
 static void empty_cert_conf(struct der_writer *w, const void *arg) {
   (void)arg;
-  size_t b = der_begin(w, DER_CTX_CONS(CMP_CERTCONF));
-  der_end(w, der_begin(w, DER_SEQUENCE));
-  der_end(w, b);
+  size_t b = cg_der_begin(w, DER_CTX_CONS(CMP_CERTCONF));
+  cg_der_end(w, cg_der_begin(w, DER_SEQUENCE));
+  cg_der_end(w, b);
 }
 
 /* RFC 9810 §5.3.18: an empty CertConfirmContent rejects the certificate:
@@ -142,19 +142,19 @@ static void test_empty_cert_conf_rejects_the_certificate(void **state) {
 static void cert_conf_sha384(struct der_writer *w, const void *arg) {
   static const uint8_t sha384[] = {0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02};
   const struct der_view *hash = arg;
-  size_t b = der_begin(w, DER_CTX_CONS(CMP_CERTCONF));
-  size_t seq = der_begin(w, DER_SEQUENCE);
-  size_t cs = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_OCTET_STRING, hash->p, hash->len);
-  der_put_uint64(w, DER_INTEGER, 0);
-  size_t x = der_begin(w, DER_CTX_CONS(0));
-  size_t alg = der_begin(w, DER_SEQUENCE);
-  der_put_raw(w, sha384, sizeof sha384);
-  der_end(w, alg);
-  der_end(w, x);
-  der_end(w, cs);
-  der_end(w, seq);
-  der_end(w, b);
+  size_t b = cg_der_begin(w, DER_CTX_CONS(CMP_CERTCONF));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
+  size_t cs = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_OCTET_STRING, hash->p, hash->len);
+  cg_der_put_uint64(w, DER_INTEGER, 0);
+  size_t x = cg_der_begin(w, DER_CTX_CONS(0));
+  size_t alg = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_raw(w, sha384, sizeof sha384);
+  cg_der_end(w, alg);
+  cg_der_end(w, x);
+  cg_der_end(w, cs);
+  cg_der_end(w, seq);
+  cg_der_end(w, b);
 }
 
 /* With hashAlg the certHash is computed with it, not with the hash of the

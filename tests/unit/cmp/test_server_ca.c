@@ -254,7 +254,7 @@ static void test_on_behalf_the_enroller_may_update_and_revoke(void **state) {
       struct cg_x509 x;
       assert_int_equal(cg_x509_parse(rsp.u.cert_rep.rsp[0].cert.p,
                                      rsp.u.cert_rep.rsp[0].cert.len, &x), 0);
-      assert_true(der_view_is(x.subject, F->dev_name, F->dev_name_len));
+      assert_true(cg_der_view_is(x.subject, F->dev_name, F->dev_name_len));
     } else {
       assert_error(&rsp, CG_FI_NOT_AUTHORIZED);
     }

@@ -51,38 +51,38 @@ static size_t make_csr(const struct cg_key *key, struct der_view subject, struct
   enum cg_hash hash;
   assert_non_null(info);
   assert_int_equal(cg_key_spki(key, spki, sizeof spki, &spki_len), 0);
-  der_writer_init(&w, info, info_cap);
-  size_t i = der_begin(&w, DER_SEQUENCE);
-  der_put_uint64(&w, DER_INTEGER, 0);
-  der_put_raw(&w, subject.p, subject.len);
-  der_put_raw(&w, spki, spki_len);
-  size_t attrs = der_begin(&w, DER_CTX_CONS(0));
+  cg_der_writer_init(&w, info, info_cap);
+  size_t i = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_uint64(&w, DER_INTEGER, 0);
+  cg_der_put_raw(&w, subject.p, subject.len);
+  cg_der_put_raw(&w, spki, spki_len);
+  size_t attrs = cg_der_begin(&w, DER_CTX_CONS(0));
   if (san.p != NULL) {
-    size_t attr = der_begin(&w, DER_SEQUENCE);
-    der_put_oid(&w, CG_OID_EXTENSION_REQUEST);
-    size_t set = der_begin(&w, DER_SET);
-    size_t exts = der_begin(&w, DER_SEQUENCE);
-    size_t ext = der_begin(&w, DER_SEQUENCE);
-    der_put_oid(&w, CG_OID_EXT_SAN);
-    der_put_tlv(&w, DER_OCTET_STRING, san.p, san.len);
-    der_end(&w, ext);
-    der_end(&w, exts);
-    der_end(&w, set);
-    der_end(&w, attr);
+    size_t attr = cg_der_begin(&w, DER_SEQUENCE);
+    cg_der_put_oid(&w, CG_OID_EXTENSION_REQUEST);
+    size_t set = cg_der_begin(&w, DER_SET);
+    size_t exts = cg_der_begin(&w, DER_SEQUENCE);
+    size_t ext = cg_der_begin(&w, DER_SEQUENCE);
+    cg_der_put_oid(&w, CG_OID_EXT_SAN);
+    cg_der_put_tlv(&w, DER_OCTET_STRING, san.p, san.len);
+    cg_der_end(&w, ext);
+    cg_der_end(&w, exts);
+    cg_der_end(&w, set);
+    cg_der_end(&w, attr);
   }
-  der_end(&w, attrs);
-  der_end(&w, i);
-  assert_int_equal(der_writer_finish(&w, &info_len), 0);
+  cg_der_end(&w, attrs);
+  cg_der_end(&w, i);
+  assert_int_equal(cg_der_writer_finish(&w, &info_len), 0);
   cg_key_default_sig(key, &scheme, &hash);
   struct cg_iov iov = {info, info_len};
   assert_int_equal(cg_sign(key, scheme, hash, &iov, 1, sig, sizeof sig, &sig_len), 0);
-  der_writer_init(&w, out, cap);
-  size_t m = der_begin(&w, DER_SEQUENCE);
-  der_put_raw(&w, info, info_len);
-  cert_write_sig_alg(&w, scheme, hash);
-  der_put_bit_string(&w, sig, sig_len);
-  der_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  cg_der_writer_init(&w, out, cap);
+  size_t m = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_raw(&w, info, info_len);
+  cg_cert_write_sig_alg(&w, scheme, hash);
+  cg_der_put_bit_string(&w, sig, sig_len);
+  cg_der_end(&w, m);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   free(info);
   return len;
 }
@@ -93,14 +93,14 @@ struct cert_req_msg {
 
 static void ir_body(struct der_writer *w, const void *arg) {
   const struct cert_req_msg *m = arg;
-  size_t body = der_begin(w, DER_CTX_CONS(CMP_IR));
-  size_t msgs = der_begin(w, DER_SEQUENCE);
-  size_t msg = der_begin(w, DER_SEQUENCE);
-  der_put_raw(w, m->cert_request.p, m->cert_request.len);
-  der_put_raw(w, m->pop.p, m->pop.len);
-  der_end(w, msg);
-  der_end(w, msgs);
-  der_end(w, body);
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_IR));
+  size_t msgs = cg_der_begin(w, DER_SEQUENCE);
+  size_t msg = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_raw(w, m->cert_request.p, m->cert_request.len);
+  cg_der_put_raw(w, m->pop.p, m->pop.len);
+  cg_der_end(w, msg);
+  cg_der_end(w, msgs);
+  cg_der_end(w, body);
 }
 
 /* An ir of c (RFC 4211 CertReqMsg) asking for subject and, when san.p is
@@ -119,37 +119,37 @@ static uint8_t *make_ir_asking(struct client *c, struct der_view subject, struct
   assert_int_equal(cg_key_spki(F->dev_key, spki, sizeof spki, &spki_len), 0);
   /* CertRequest { certReqId 0, CertTemplate { subject [5], publicKey [6],
    * extensions [9] } } */
-  der_writer_init(&w, req, cap);
-  size_t cr = der_begin(&w, DER_SEQUENCE);
-  der_put_uint64(&w, DER_INTEGER, 0);
-  size_t tmpl = der_begin(&w, DER_SEQUENCE);
-  size_t subj = der_begin(&w, DER_CTX_CONS(5));
-  der_put_raw(&w, subject.p, subject.len);
-  der_end(&w, subj);
-  der_reader_init(&r, spki, spki_len);
-  assert_int_equal(der_enter(&r, DER_SEQUENCE, &in), 0);
-  der_put_tlv(&w, DER_CTX_CONS(6), in.p, (size_t)(in.end - in.p));
+  cg_der_writer_init(&w, req, cap);
+  size_t cr = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_uint64(&w, DER_INTEGER, 0);
+  size_t tmpl = cg_der_begin(&w, DER_SEQUENCE);
+  size_t subj = cg_der_begin(&w, DER_CTX_CONS(5));
+  cg_der_put_raw(&w, subject.p, subject.len);
+  cg_der_end(&w, subj);
+  cg_der_reader_init(&r, spki, spki_len);
+  assert_int_equal(cg_der_enter(&r, DER_SEQUENCE, &in), 0);
+  cg_der_put_tlv(&w, DER_CTX_CONS(6), in.p, (size_t)(in.end - in.p));
   if (san.p != NULL) {
-    size_t exts = der_begin(&w, DER_CTX_CONS(9));
-    size_t ext = der_begin(&w, DER_SEQUENCE);
-    der_put_oid(&w, CG_OID_EXT_SAN);
-    der_put_tlv(&w, DER_OCTET_STRING, san.p, san.len);
-    der_end(&w, ext);
-    der_end(&w, exts);
+    size_t exts = cg_der_begin(&w, DER_CTX_CONS(9));
+    size_t ext = cg_der_begin(&w, DER_SEQUENCE);
+    cg_der_put_oid(&w, CG_OID_EXT_SAN);
+    cg_der_put_tlv(&w, DER_OCTET_STRING, san.p, san.len);
+    cg_der_end(&w, ext);
+    cg_der_end(&w, exts);
   }
-  der_end(&w, tmpl);
-  der_end(&w, cr);
-  assert_int_equal(der_writer_finish(&w, &req_len), 0);
+  cg_der_end(&w, tmpl);
+  cg_der_end(&w, cr);
+  assert_int_equal(cg_der_writer_finish(&w, &req_len), 0);
   /* RFC 4211 §4.1: POPOSigningKey over the DER of certReq. */
   struct cg_iov iov = {req, req_len};
   assert_int_equal(
       cg_sign(F->dev_key, CG_SIG_ECDSA, CG_HASH_SHA256, &iov, 1, sig, sizeof sig, &sig_len), 0);
-  der_writer_init(&w, pop, sizeof pop);
-  size_t popo = der_begin(&w, DER_CTX_CONS(1));
-  cert_write_sig_alg(&w, CG_SIG_ECDSA, CG_HASH_SHA256);
-  der_put_bit_string(&w, sig, sig_len);
-  der_end(&w, popo);
-  assert_int_equal(der_writer_finish(&w, &pop_len), 0);
+  cg_der_writer_init(&w, pop, sizeof pop);
+  size_t popo = cg_der_begin(&w, DER_CTX_CONS(1));
+  cg_cert_write_sig_alg(&w, CG_SIG_ECDSA, CG_HASH_SHA256);
+  cg_der_put_bit_string(&w, sig, sig_len);
+  cg_der_end(&w, popo);
+  assert_int_equal(cg_der_writer_finish(&w, &pop_len), 0);
   struct cert_req_msg m = {{req, req_len}, {pop, pop_len}};
   assert_int_equal(cmp_client_message(&c->mac, &c->hdr, ir_body, &m, out, cap + 4096, len), 0);
   free(req);

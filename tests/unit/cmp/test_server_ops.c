@@ -107,27 +107,27 @@ static size_t make_csr(uint8_t *out, size_t cap, bool corrupt) {
   size_t info_len, spki_len, sig_len, len;
   struct der_writer w;
   assert_int_equal(cg_key_spki(F->dev_key, spki, sizeof spki, &spki_len), 0);
-  der_writer_init(&w, info, sizeof info);
-  size_t i = der_begin(&w, DER_SEQUENCE);
-  der_put_uint64(&w, DER_INTEGER, 0);
-  der_put_raw(&w, F->dev_name, F->dev_name_len);
-  der_put_raw(&w, spki, spki_len);
-  der_put_tlv(&w, DER_CTX_CONS(0), NULL, 0);
-  der_end(&w, i);
-  assert_int_equal(der_writer_finish(&w, &info_len), 0);
+  cg_der_writer_init(&w, info, sizeof info);
+  size_t i = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_uint64(&w, DER_INTEGER, 0);
+  cg_der_put_raw(&w, F->dev_name, F->dev_name_len);
+  cg_der_put_raw(&w, spki, spki_len);
+  cg_der_put_tlv(&w, DER_CTX_CONS(0), NULL, 0);
+  cg_der_end(&w, i);
+  assert_int_equal(cg_der_writer_finish(&w, &info_len), 0);
   struct cg_iov iov = {info, info_len};
   assert_int_equal(cg_sign(F->dev_key, CG_SIG_ECDSA, CG_HASH_SHA256, &iov, 1, sig, sizeof sig,
                            &sig_len),
                    0);
   if (corrupt)
     sig[sig_len - 1] ^= 1;
-  der_writer_init(&w, out, cap);
-  size_t m = der_begin(&w, DER_SEQUENCE);
-  der_put_raw(&w, info, info_len);
-  cert_write_sig_alg(&w, CG_SIG_ECDSA, CG_HASH_SHA256);
-  der_put_bit_string(&w, sig, sig_len);
-  der_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  cg_der_writer_init(&w, out, cap);
+  size_t m = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_raw(&w, info, info_len);
+  cg_cert_write_sig_alg(&w, CG_SIG_ECDSA, CG_HASH_SHA256);
+  cg_der_put_bit_string(&w, sig, sig_len);
+  cg_der_end(&w, m);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return len;
 }
 
@@ -148,7 +148,7 @@ static void test_p10cr_is_answered_with_cp_and_cert_req_id_minus_one(void **stat
   struct cg_x509 x;
   struct der_view cv = rsp.u.cert_rep.rsp[0].cert;
   assert_int_equal(cg_x509_parse(cv.p, cv.len, &x), 0);
-  assert_true(der_view_is(x.subject, F->dev_name, F->dev_name_len));
+  assert_true(cg_der_view_is(x.subject, F->dev_name, F->dev_name_len));
   cmp_exchange_free(ex);
 
   /* A PKCS#10 whose signature does not verify is badPOP. */
@@ -328,7 +328,7 @@ static void test_kur_signed_with_the_old_certificate_is_answered_with_kup(void *
       send_req(&c, CMP_KUR, "default", (struct der_view){cert, cert_len}, &rsp);
   assert_int_equal(rsp.type, CMP_KUP);
   assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
-  assert_false(der_view_is(rsp.u.cert_rep.rsp[0].cert, cert, cert_len));
+  assert_false(cg_der_view_is(rsp.u.cert_rep.rsp[0].cert, cert, cert_len));
   cmp_exchange_free(ex);
 }
 
@@ -345,7 +345,7 @@ static void test_kur_without_old_cert_id_updates_the_signer_certificate(void **s
   assert_int_equal(rsp.type, CMP_KUP);
   assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
   assert_non_null(rsp.u.cert_rep.rsp[0].cert.p);
-  assert_false(der_view_is(rsp.u.cert_rep.rsp[0].cert, cert, cert_len));
+  assert_false(cg_der_view_is(rsp.u.cert_rep.rsp[0].cert, cert, cert_len));
   cmp_exchange_free(ex);
 }
 
@@ -483,12 +483,12 @@ static void test_rr_naming_another_issuer_is_bad_cert_id(void **state) {
 /* PKIBody rr with the same RevDetails twice. */
 static void two_rev_details(struct der_writer *w, const void *arg) {
   const struct der_view *rd = arg;
-  size_t b = der_begin(w, DER_CTX_CONS(CMP_RR));
-  size_t s = der_begin(w, DER_SEQUENCE);
-  der_put_raw(w, rd->p, rd->len);
-  der_put_raw(w, rd->p, rd->len);
-  der_end(w, s);
-  der_end(w, b);
+  size_t b = cg_der_begin(w, DER_CTX_CONS(CMP_RR));
+  size_t s = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_raw(w, rd->p, rd->len);
+  cg_der_put_raw(w, rd->p, rd->len);
+  cg_der_end(w, s);
+  cg_der_end(w, b);
 }
 
 /* RFC 9483 §4.2: an rr names exactly one certificate.  Two RevDetails, the
@@ -509,9 +509,9 @@ static void test_rr_with_two_rev_details_is_bad_request(void **state) {
   assert_int_equal(cmp_msg_decode(one, one_len, &m), 0);
   struct der_reader r, seq;
   struct der_tlv rd;
-  der_reader_view(&r, m.content);
-  assert_int_equal(der_enter(&r, DER_SEQUENCE, &seq), 0);
-  assert_int_equal(der_expect(&seq, DER_SEQUENCE, &rd), 0);
+  cg_der_reader_view(&r, m.content);
+  assert_int_equal(cg_der_enter(&r, DER_SEQUENCE, &seq), 0);
+  assert_int_equal(cg_der_expect(&seq, DER_SEQUENCE, &rd), 0);
   assert_int_equal(cmp_client_message(&c.mac, &c.hdr, two_rev_details, &rd.raw, two,
                                       sizeof two, &two_len),
                    0);
@@ -534,22 +534,22 @@ static void test_more_extra_certs_than_the_cap_is_bad_request(void **state) {
     size_t len = make_ir(&c, req, sizeof req);
     assert_int_equal(cmp_msg_decode(req, len, &m), 0);
     struct der_writer w;
-    der_writer_init(&w, big, sizeof big);
-    size_t top = der_begin(&w, DER_SEQUENCE);
-    der_put_raw(&w, m.hdr.raw.p, m.hdr.raw.len);
-    der_put_raw(&w, m.body.p, m.body.len);
-    size_t p = der_begin(&w, DER_CTX_CONS(0));
-    der_put_bit_string(&w, m.protection.p, m.protection.len);
-    der_end(&w, p);
-    size_t x = der_begin(&w, DER_CTX_CONS(1));
-    size_t s = der_begin(&w, DER_SEQUENCE);
+    cg_der_writer_init(&w, big, sizeof big);
+    size_t top = cg_der_begin(&w, DER_SEQUENCE);
+    cg_der_put_raw(&w, m.hdr.raw.p, m.hdr.raw.len);
+    cg_der_put_raw(&w, m.body.p, m.body.len);
+    size_t p = cg_der_begin(&w, DER_CTX_CONS(0));
+    cg_der_put_bit_string(&w, m.protection.p, m.protection.len);
+    cg_der_end(&w, p);
+    size_t x = cg_der_begin(&w, DER_CTX_CONS(1));
+    size_t s = cg_der_begin(&w, DER_SEQUENCE);
     for (int i = 0; i < n; i++)
-      der_put_raw(&w, F->ca_cert, F->ca_cert_len);
-    der_end(&w, s);
-    der_end(&w, x);
-    der_end(&w, top);
+      cg_der_put_raw(&w, F->ca_cert, F->ca_cert_len);
+    cg_der_end(&w, s);
+    cg_der_end(&w, x);
+    cg_der_end(&w, top);
     size_t big_len;
-    assert_int_equal(der_writer_finish(&w, &big_len), 0);
+    assert_int_equal(cg_der_writer_finish(&w, &big_len), 0);
     struct cmp_exchange *ex = run("default", big, big_len);
     decode_response(ex, &c, &rsp);
     if (n == CMP_MAX_EXTRA_CERTS)
@@ -662,9 +662,9 @@ static void test_protection_alg_without_protection_is_bad_alg(void **state) {
   struct cmp_msg m;
   assert_int_equal(cmp_msg_decode(req, len, &m), 0);
   struct der_writer w;
-  der_writer_init(&w, bare, sizeof bare);
+  cg_der_writer_init(&w, bare, sizeof bare);
   cmp_write_message(&w, m.hdr.raw.p, m.hdr.raw.len + m.body.len, NULL, 0, NULL, 0);
-  assert_int_equal(der_writer_finish(&w, &bare_len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &bare_len), 0);
   struct cmp_exchange *ex = run("default", bare, bare_len);
   struct cmp_msg rsp;
   decode_response(ex, &c, &rsp);
@@ -687,9 +687,9 @@ static void test_unknown_protection_alg_is_bad_alg(void **state) {
   m.hdr.protection_alg = (struct der_view){unknown, sizeof unknown};
   m.hdr.protection_oid = (struct der_view){unknown + 4, 3};
   struct der_writer w;
-  der_writer_init(&w, out, sizeof out);
+  cg_der_writer_init(&w, out, sizeof out);
   assert_int_equal(cmp_msg_encode(&m, &w), 0);
-  assert_int_equal(der_writer_finish(&w, &out_len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &out_len), 0);
   struct cmp_exchange *ex = run("default", out, out_len);
   struct cmp_msg rsp;
   decode_response(ex, &c, &rsp);
@@ -723,7 +723,7 @@ static void test_genm_is_answered_for_every_info_type_asked(void **state) {
   assert_int_equal(cmp_genm_decode(rsp.content, &genp), 0);
   assert_int_equal(genp.n, 5);
   for (size_t i = 0; i < 5; i++)
-    assert_true(der_view_eq(genp.itav[i].oid, types[i]));
+    assert_true(cg_der_view_eq(genp.itav[i].oid, types[i]));
   /* caCerts: SEQUENCE OF the CA certificate. */
   assert_non_null(genp.itav[0].value.p);
   assert_non_null(memmem(genp.itav[0].value.p, genp.itav[0].value.len, F->ca_cert, F->ca_cert_len));
@@ -763,7 +763,7 @@ static void test_genm_root_ca_cert_is_answered_with_no_update(void **state) {
   struct cmp_genm genp;
   assert_int_equal(cmp_genm_decode(rsp.content, &genp), 0);
   assert_int_equal(genp.n, 1);
-  assert_true(der_view_eq(genp.itav[0].oid, cg_oid(CG_OID_IT_ROOT_CA_KEY_UPDATE)));
+  assert_true(cg_der_view_eq(genp.itav[0].oid, cg_oid(CG_OID_IT_ROOT_CA_KEY_UPDATE)));
   assert_null(genp.itav[0].value.p);
   cmp_exchange_free(ex);
 }
@@ -794,7 +794,7 @@ static void test_genm_crl_status_list_is_answered_with_a_fresh_crl(void **state)
   struct cmp_genm genp;
   assert_int_equal(cmp_genm_decode(rsp.content, &genp), 0);
   assert_int_equal(genp.n, 1);
-  assert_true(der_view_eq(genp.itav[0].oid, cg_oid(CG_OID_IT_CRLS)));
+  assert_true(cg_der_view_eq(genp.itav[0].oid, cg_oid(CG_OID_IT_CRLS)));
   assert_non_null(genp.itav[0].value.p);
   cmp_exchange_free(ex);
 }
@@ -823,17 +823,17 @@ static void test_nested_requests_are_answered_nested(void **state) {
   /* NestedMessageContent ::= SEQUENCE OF PKIMessage: one ip per device. */
   struct der_reader top, seq;
   struct der_tlv t;
-  der_reader_view(&top, rsp.content);
-  assert_int_equal(der_enter(&top, DER_SEQUENCE, &seq), 0);
+  cg_der_reader_view(&top, rsp.content);
+  assert_int_equal(cg_der_enter(&top, DER_SEQUENCE, &seq), 0);
   for (int i = 0; i < 2; i++) {
-    assert_int_equal(der_expect(&seq, DER_SEQUENCE, &t), 0);
+    assert_int_equal(cg_der_expect(&seq, DER_SEQUENCE, &t), 0);
     struct cmp_msg ip;
     assert_int_equal(cmp_msg_decode(t.raw.p, t.raw.len, &ip), 0);
     assert_int_equal(ip.type, CMP_IP);
-    assert_true(der_view_is(ip.hdr.transaction_id, dev[i].txid, 16));
+    assert_true(cg_der_view_is(ip.hdr.transaction_id, dev[i].txid, 16));
     assert_int_equal(cmp_pbm_verify(&ip, 10000, (const uint8_t *)SECRET, strlen(SECRET)), 0);
   }
-  assert_true(der_at_end(&seq));
+  assert_true(cg_der_at_end(&seq));
   cmp_exchange_free(ex);
 }
 
@@ -865,9 +865,9 @@ static void test_nested_needs_a_trusted_ra_signature(void **state) {
 /* PKIBody nested whose content is arg (a whole TLV), signed as given. */
 static void nested_with(struct der_writer *w, const void *arg) {
   const struct der_view *content = arg;
-  size_t b = der_begin(w, DER_CTX_CONS(CMP_NESTED));
-  der_put_raw(w, content->p, content->len);
-  der_end(w, b);
+  size_t b = cg_der_begin(w, DER_CTX_CONS(CMP_NESTED));
+  cg_der_put_raw(w, content->p, content->len);
+  cg_der_end(w, b);
 }
 
 /* Batches that are not acceptable, each answered by the RA and none of their

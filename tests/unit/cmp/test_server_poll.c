@@ -83,8 +83,8 @@ static void test_manual_approval_then_poll_delivers_the_certificate(void **state
       s.spki = r->spki;
       s.not_before = (int64_t)time(NULL);
       s.not_after = s.not_before + 3600;
-      assert_int_equal(cert_random_serial(&s), 0);
-      assert_int_equal(cert_build(&s, F->ca_key, der, sizeof der, &der_len), 0);
+      assert_int_equal(cg_cert_random_serial(&s), 0);
+      assert_int_equal(cg_cert_build(&s, F->ca_key, der, sizeof der, &der_len), 0);
       cmp_exchange_issue_done(ex, 0, der, der_len);
     } else if (cmp_exchange_step(ex) == CMP_STEP_UPDATE) {
       const struct cmp_cert_record *cert = cmp_exchange_cert(ex);
@@ -115,7 +115,7 @@ static void test_manual_approval_then_poll_delivers_the_certificate(void **state
   ex = poll_once(&c, 0, &rsp);
   assert_int_equal(rsp.type, CMP_IP);
   assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
-  assert_true(der_view_is(rsp.u.cert_rep.rsp[0].cert, F->certs[idx], F->cert_lens[idx]));
+  assert_true(cg_der_view_is(rsp.u.cert_rep.rsp[0].cert, F->certs[idx], F->cert_lens[idx]));
   uint8_t ip_nonce[16];
   memcpy(ip_nonce, rsp.hdr.sender_nonce.p, 16);
   struct der_view cert = {F->certs[idx], F->cert_lens[idx]};

@@ -93,7 +93,7 @@ static void test_openssl_ir_fields_and_pop(void **state) {
     uint8_t *p = load(files[i], &len);
     struct cmp_msg m;
     assert_int_equal(cmp_msg_decode(p, len, &m), 0);
-    assert_true(der_view_is(m.hdr.sender_kid, (const uint8_t *)"vector-ref", 10));
+    assert_true(cg_der_view_is(m.hdr.sender_kid, (const uint8_t *)"vector-ref", 10));
     assert_int_equal(m.u.cert_req.n, 1);
     const struct cmp_cert_req *cr = &m.u.cert_req.req[0];
     assert_int_equal(cr->cert_req_id, 0);
@@ -104,9 +104,9 @@ static void test_openssl_ir_fields_and_pop(void **state) {
     uint8_t spki[1024];
     struct der_writer w;
     size_t spki_len;
-    der_writer_init(&w, spki, sizeof spki);
+    cg_der_writer_init(&w, spki, sizeof spki);
     cmp_write_template_spki(&w, &cr->tmpl);
-    assert_int_equal(der_writer_finish(&w, &spki_len), 0);
+    assert_int_equal(cg_der_writer_finish(&w, &spki_len), 0);
     assert_int_equal(cmp_verify_pop(cr, spki, spki_len), 0);
     /* A POP over other bytes fails. */
     struct cmp_cert_req bad = *cr;
@@ -133,7 +133,7 @@ static void test_openssl_ip_carries_the_certificate_and_ca_pubs(void **state) {
   assert_int_equal(cmp_msg_decode(p, len, &m), 0);
   assert_int_equal(m.u.cert_rep.n, 1);
   assert_int_equal(m.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
-  assert_true(der_view_is(m.u.cert_rep.rsp[0].cert, der, der_len));
+  assert_true(cg_der_view_is(m.u.cert_rep.rsp[0].cert, der, der_len));
   assert_int_equal(m.u.cert_rep.n_ca_pubs, 1);
   free(p);
   free(pem);

@@ -25,10 +25,10 @@ static void subject_limits_are_inclusive(void **state) {
   char why[96];
   size_t len;
   uint8_t *name = tu_name(CERT_MAX_RDNS, 1, false, &len);
-  assert_int_equal(cert_check_subject((struct der_view){name, len}, why, sizeof why), 0);
+  assert_int_equal(cg_cert_check_subject((struct der_view){name, len}, why, sizeof why), 0);
   free(name);
   name = tu_name(CERT_MAX_RDNS + 1, 1, false, &len);
-  assert_int_equal(cert_check_subject((struct der_view){name, len}, why, sizeof why),
+  assert_int_equal(cg_cert_check_subject((struct der_view){name, len}, why, sizeof why),
                    CG_EBAD_TEMPLATE);
   assert_string_equal(why, "the subject has 65 RDNs; at most 64");
   free(name);
@@ -37,18 +37,18 @@ static void subject_limits_are_inclusive(void **state) {
    * octets or more (four length headers of 4 octets). */
   name = tu_name(1, CERT_MAX_NAME_LEN - 21, false, &len);
   assert_int_equal(len, CERT_MAX_NAME_LEN);
-  assert_int_equal(cert_check_subject((struct der_view){name, len}, why, sizeof why), 0);
+  assert_int_equal(cg_cert_check_subject((struct der_view){name, len}, why, sizeof why), 0);
   free(name);
   name = tu_name(1, CERT_MAX_NAME_LEN - 20, false, &len);
-  assert_int_equal(cert_check_subject((struct der_view){name, len}, NULL, 0), CG_EBAD_TEMPLATE);
-  assert_int_equal(cert_check_subject((struct der_view){name, len}, why, sizeof why),
+  assert_int_equal(cg_cert_check_subject((struct der_view){name, len}, NULL, 0), CG_EBAD_TEMPLATE);
+  assert_int_equal(cg_cert_check_subject((struct der_view){name, len}, why, sizeof why),
                    CG_EBAD_TEMPLATE);
   assert_string_equal(why, "the subject is 1025 octets long; at most 1024");
   free(name);
 
   static const uint8_t empty_rdn[] = {0x30, 0x02, 0x31, 0x00};
   assert_int_equal(
-      cert_check_subject((struct der_view){empty_rdn, sizeof empty_rdn}, why, sizeof why),
+      cg_cert_check_subject((struct der_view){empty_rdn, sizeof empty_rdn}, why, sizeof why),
       CG_EBAD_TEMPLATE);
   assert_string_equal(why, "the subject is not a DER Name");
 }
@@ -58,26 +58,26 @@ static void subject_alt_name_limits_are_inclusive(void **state) {
   char why[96];
   size_t len;
   uint8_t *san = tu_dns_names(CERT_MAX_SAN_NAMES, 20, &len);
-  assert_int_equal(cert_check_san_size((struct der_view){san, len}, why, sizeof why), 0);
-  assert_int_equal(cert_check_san((struct der_view){san, len}), 0);
+  assert_int_equal(cg_cert_check_san_size((struct der_view){san, len}, why, sizeof why), 0);
+  assert_int_equal(cg_cert_check_san((struct der_view){san, len}), 0);
   free(san);
   san = tu_dns_names(CERT_MAX_SAN_NAMES + 1, 20, &len);
-  assert_int_equal(cert_check_san_size((struct der_view){san, len}, why, sizeof why),
+  assert_int_equal(cg_cert_check_san_size((struct der_view){san, len}, why, sizeof why),
                    CG_EBAD_TEMPLATE);
   assert_string_equal(why, "the subjectAltName has 65 names; at most 64");
-  assert_int_equal(cert_check_san((struct der_view){san, len}), CG_EBAD_TEMPLATE);
+  assert_int_equal(cg_cert_check_san((struct der_view){san, len}), CG_EBAD_TEMPLATE);
   free(san);
 
   /* 58 names of 68 octets: 58 * 70 + 4 = 4064 octets; 59: 4134. */
   san = tu_dns_names(58, 68, &len);
   assert_true(len <= CERT_MAX_SAN_LEN);
-  assert_int_equal(cert_check_san((struct der_view){san, len}), 0);
+  assert_int_equal(cg_cert_check_san((struct der_view){san, len}), 0);
   free(san);
   san = tu_dns_names(59, 68, &len);
-  assert_int_equal(cert_check_san_size((struct der_view){san, len}, why, sizeof why),
+  assert_int_equal(cg_cert_check_san_size((struct der_view){san, len}, why, sizeof why),
                    CG_EBAD_TEMPLATE);
   assert_string_equal(why, "the subjectAltName is 4134 octets long; at most 4096");
-  assert_int_equal(cert_check_san((struct der_view){san, len}), CG_EBAD_TEMPLATE);
+  assert_int_equal(cg_cert_check_san((struct der_view){san, len}), CG_EBAD_TEMPLATE);
   free(san);
 }
 
@@ -105,8 +105,8 @@ static void certificate_at_every_limit_fits_sixteen_kilobytes(void **state) {
   uint8_t skid[20] = {0};
   s.issuer_skid = (struct der_view){skid, sizeof skid};
   s.san = (struct der_view){san, san_len};
-  assert_int_equal(cert_random_serial(&s), 0);
-  assert_int_equal(cert_build(&s, issuer, cert, 16384, &len), 0);
+  assert_int_equal(cg_cert_random_serial(&s), 0);
+  assert_int_equal(cg_cert_build(&s, issuer, cert, 16384, &len), 0);
   assert_true(len < 8192);
   cg_key_free(issuer);
   free(cert);

@@ -54,15 +54,15 @@ static void check_prefixes_and_trailer(parse_fn *parse, const uint8_t *v, size_t
 /* Walks every element, entering constructed ones; the input must be exactly
  * one element. */
 static int walk(struct der_reader *r) {
-  while (!der_at_end(r)) {
-    int tag = der_peek_tag(r);
+  while (!cg_der_at_end(r)) {
+    int tag = cg_der_peek_tag(r);
     if (tag & 0x20) {
       struct der_reader child;
-      if (der_enter(r, (unsigned)tag, &child) == 0)
+      if (cg_der_enter(r, (unsigned)tag, &child) == 0)
         walk(&child);
-      der_leave(r, &child);
+      cg_der_leave(r, &child);
     } else {
-      der_next(r, NULL);
+      cg_der_next(r, NULL);
     }
   }
   return r->err;
@@ -70,11 +70,11 @@ static int walk(struct der_reader *r) {
 
 static int walk_one(const uint8_t *p, size_t len) {
   struct der_reader r, top;
-  der_reader_init(&top, p, len);
+  cg_der_reader_init(&top, p, len);
   struct der_tlv t;
-  if (der_next(&top, &t) < 0 || !der_at_end(&top))
+  if (cg_der_next(&top, &t) < 0 || !cg_der_at_end(&top))
     return CG_EDER;
-  der_reader_init(&r, p, len);
+  cg_der_reader_init(&r, p, len);
   return walk(&r);
 }
 
@@ -108,29 +108,29 @@ struct sample {
 static int decode_sample(const uint8_t *p, size_t len, struct sample *s) {
   struct der_reader top, seq, ctx, inner;
   struct der_tlv t;
-  der_reader_init(&top, p, len);
-  der_enter(&top, DER_SEQUENCE, &seq);
-  if (der_expect(&seq, DER_INTEGER, &t) == 0 && der_get_uint64(t.val, &s->n) < 0)
-    der_fail(&seq, CG_EDER);
-  if (der_expect(&seq, DER_BOOLEAN, &t) == 0 && der_get_bool(t.val, &s->flag) < 0)
-    der_fail(&seq, CG_EDER);
-  der_enter(&seq, DER_CTX_CONS(0), &ctx);
-  der_expect(&ctx, DER_OCTET_STRING, &t);
+  cg_der_reader_init(&top, p, len);
+  cg_der_enter(&top, DER_SEQUENCE, &seq);
+  if (cg_der_expect(&seq, DER_INTEGER, &t) == 0 && cg_der_get_uint64(t.val, &s->n) < 0)
+    cg_der_fail(&seq, CG_EDER);
+  if (cg_der_expect(&seq, DER_BOOLEAN, &t) == 0 && cg_der_get_bool(t.val, &s->flag) < 0)
+    cg_der_fail(&seq, CG_EDER);
+  cg_der_enter(&seq, DER_CTX_CONS(0), &ctx);
+  cg_der_expect(&ctx, DER_OCTET_STRING, &t);
   s->octets = t.val;
-  der_leave(&seq, &ctx);
-  if (der_expect(&seq, DER_BIT_STRING, &t) == 0 && der_get_named_bits(t.val, &s->bits) < 0)
-    der_fail(&seq, CG_EDER);
-  if (der_expect(&seq, DER_UTC_TIME, &t) == 0 && der_get_time(t.tag, t.val, &s->time) < 0)
-    der_fail(&seq, CG_EDER);
-  if (der_expect(&seq, DER_OID, &t) == 0 && der_check_oid(t.val) < 0)
-    der_fail(&seq, CG_EDER);
+  cg_der_leave(&seq, &ctx);
+  if (cg_der_expect(&seq, DER_BIT_STRING, &t) == 0 && cg_der_get_named_bits(t.val, &s->bits) < 0)
+    cg_der_fail(&seq, CG_EDER);
+  if (cg_der_expect(&seq, DER_UTC_TIME, &t) == 0 && cg_der_get_time(t.tag, t.val, &s->time) < 0)
+    cg_der_fail(&seq, CG_EDER);
+  if (cg_der_expect(&seq, DER_OID, &t) == 0 && cg_der_check_oid(t.val) < 0)
+    cg_der_fail(&seq, CG_EDER);
   s->oid = t.val;
-  der_enter(&seq, DER_SEQUENCE, &inner);
-  der_expect(&inner, DER_NULL, &t);
-  der_leave(&seq, &inner);
-  der_leave(&top, &seq);
-  if (top.err == 0 && !der_at_end(&top))
-    der_fail(&top, CG_EDER);
+  cg_der_enter(&seq, DER_SEQUENCE, &inner);
+  cg_der_expect(&inner, DER_NULL, &t);
+  cg_der_leave(&seq, &inner);
+  cg_der_leave(&top, &seq);
+  if (top.err == 0 && !cg_der_at_end(&top))
+    cg_der_fail(&top, CG_EDER);
   return top.err;
 }
 
@@ -147,11 +147,11 @@ static void sample_decodes_every_field(void **state) {
   assert_int_equal(decode_sample(v, len, &s), 0);
   assert_int_equal(s.n, 256);
   assert_true(s.flag);
-  assert_true(der_view_is(s.octets, (const uint8_t *)"ab", 2));
+  assert_true(cg_der_view_is(s.octets, (const uint8_t *)"ab", 2));
   assert_int_equal(s.bits, (1u << 0) | (1u << 5));
   assert_int_equal(s.time, 1735689600); /* 2025-01-01T00:00:00Z */
   static const uint8_t ec_oid[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
-  assert_true(der_view_is(s.oid, ec_oid, sizeof ec_oid));
+  assert_true(cg_der_view_is(s.oid, ec_oid, sizeof ec_oid));
   free(v);
 }
 
@@ -171,8 +171,8 @@ static int read_one_hex(const char *hex, struct der_tlv *out) {
   memcpy(copy, v, len);
   struct der_reader r;
   struct der_tlv t;
-  der_reader_init(&r, copy, len);
-  int rc = der_next(&r, &t);
+  cg_der_reader_init(&r, copy, len);
+  int rc = cg_der_next(&r, &t);
   if (rc == 0 && out != NULL) {
     out->tag = t.tag;
     out->val.len = t.val.len;
@@ -244,10 +244,10 @@ static void element_running_past_its_parent_is_rejected(void **state) {
   uint8_t *v = tu_hex("30 03 04 05 aa bb cc dd ee", &len);
   struct der_reader r, c;
   struct der_tlv t;
-  der_reader_init(&r, v, len);
-  assert_int_equal(der_enter(&r, DER_SEQUENCE, &c), 0);
-  assert_int_equal(der_next(&c, &t), CG_EDER);
-  assert_int_equal(der_leave(&r, &c), CG_EDER);
+  cg_der_reader_init(&r, v, len);
+  assert_int_equal(cg_der_enter(&r, DER_SEQUENCE, &c), 0);
+  assert_int_equal(cg_der_next(&c, &t), CG_EDER);
+  assert_int_equal(cg_der_leave(&r, &c), CG_EDER);
   free(v);
 }
 
@@ -277,13 +277,13 @@ static uint8_t *nested(unsigned n, size_t *len) {
   uint8_t *buf = malloc(4 * n + 16);
   struct der_writer w;
   size_t marks[64];
-  der_writer_init(&w, buf, 4 * n + 16);
+  cg_der_writer_init(&w, buf, 4 * n + 16);
   for (unsigned i = 0; i < n; i++)
-    marks[i] = der_begin(&w, DER_SEQUENCE);
-  der_put_null(&w);
+    marks[i] = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_null(&w);
   for (unsigned i = n; i-- > 0;)
-    der_end(&w, marks[i]);
-  assert_int_equal(der_writer_finish(&w, len), 0);
+    cg_der_end(&w, marks[i]);
+  assert_int_equal(cg_der_writer_finish(&w, len), 0);
   return buf;
 }
 
@@ -291,7 +291,7 @@ static void depth_limit_is_reached_but_not_exceeded(void **state) {
   size_t len;
   uint8_t *v = nested(DER_MAX_DEPTH, &len);
   struct der_reader r;
-  der_reader_init(&r, v, len);
+  cg_der_reader_init(&r, v, len);
   assert_int_equal(walk(&r), 0);
   free(v);
 }
@@ -300,7 +300,7 @@ static void nesting_beyond_the_limit_fails_with_depth_error(void **state) {
   size_t len;
   uint8_t *v = nested(DER_MAX_DEPTH + 1, &len);
   struct der_reader r;
-  der_reader_init(&r, v, len);
+  cg_der_reader_init(&r, v, len);
   assert_int_equal(walk(&r), CG_EDER_DEPTH);
   free(v);
 }
@@ -310,19 +310,19 @@ static void errors_are_sticky(void **state) {
   uint8_t *v = tu_hex("04 81 05 01 02 03 04 05 05 00 05 00", &len);
   struct der_reader r, c;
   struct der_tlv t;
-  der_reader_init(&r, v, len);
-  assert_int_equal(der_next(&r, &t), CG_EDER);
+  cg_der_reader_init(&r, v, len);
+  assert_int_equal(cg_der_next(&r, &t), CG_EDER);
   assert_int_equal(t.raw.len, 0);
   /* Well-formed elements follow, but the reader stays failed. */
-  assert_true(der_at_end(&r));
-  assert_int_equal(der_peek_tag(&r), -1);
-  assert_int_equal(der_next(&r, &t), CG_EDER);
-  assert_int_equal(der_expect(&r, DER_NULL, &t), CG_EDER);
-  assert_int_equal(der_optional(&r, DER_NULL, &t), CG_EDER);
-  assert_int_equal(der_enter(&r, DER_SEQUENCE, &c), CG_EDER);
-  assert_int_equal(der_enter_optional(&r, DER_SEQUENCE, &c), CG_EDER);
+  assert_true(cg_der_at_end(&r));
+  assert_int_equal(cg_der_peek_tag(&r), -1);
+  assert_int_equal(cg_der_next(&r, &t), CG_EDER);
+  assert_int_equal(cg_der_expect(&r, DER_NULL, &t), CG_EDER);
+  assert_int_equal(cg_der_optional(&r, DER_NULL, &t), CG_EDER);
+  assert_int_equal(cg_der_enter(&r, DER_SEQUENCE, &c), CG_EDER);
+  assert_int_equal(cg_der_enter_optional(&r, DER_SEQUENCE, &c), CG_EDER);
   /* The first error is the one kept. */
-  assert_int_equal(der_fail(&r, CG_EDER_DEPTH), CG_EDER);
+  assert_int_equal(cg_der_fail(&r, CG_EDER_DEPTH), CG_EDER);
   free(v);
 }
 
@@ -331,8 +331,8 @@ static void expect_fails_on_another_tag(void **state) {
   uint8_t *v = tu_hex("05 00", &len);
   struct der_reader r;
   struct der_tlv t;
-  der_reader_init(&r, v, len);
-  assert_int_equal(der_expect(&r, DER_INTEGER, &t), CG_EDER);
+  cg_der_reader_init(&r, v, len);
+  assert_int_equal(cg_der_expect(&r, DER_INTEGER, &t), CG_EDER);
   assert_int_equal(r.err, CG_EDER);
   free(v);
 }
@@ -342,22 +342,22 @@ static void optional_reads_only_a_matching_tag(void **state) {
   uint8_t *v = tu_hex("05 00 a1 02 05 00", &len);
   struct der_reader r, c;
   struct der_tlv t;
-  der_reader_init(&r, v, len);
-  assert_int_equal(der_optional(&r, DER_INTEGER, &t), 0);
-  assert_int_equal(der_peek_tag(&r), DER_NULL);
-  assert_int_equal(der_optional(&r, DER_NULL, &t), 1);
+  cg_der_reader_init(&r, v, len);
+  assert_int_equal(cg_der_optional(&r, DER_INTEGER, &t), 0);
+  assert_int_equal(cg_der_peek_tag(&r), DER_NULL);
+  assert_int_equal(cg_der_optional(&r, DER_NULL, &t), 1);
   assert_int_equal(t.tag, DER_NULL);
-  assert_int_equal(der_enter_optional(&r, DER_CTX_CONS(0), &c), 0);
-  assert_true(der_at_end(&c));
-  assert_int_equal(der_enter_optional(&r, DER_CTX_CONS(1), &c), 1);
-  assert_int_equal(der_expect(&c, DER_NULL, &t), 0);
-  assert_int_equal(der_leave(&r, &c), 0);
+  assert_int_equal(cg_der_enter_optional(&r, DER_CTX_CONS(0), &c), 0);
+  assert_true(cg_der_at_end(&c));
+  assert_int_equal(cg_der_enter_optional(&r, DER_CTX_CONS(1), &c), 1);
+  assert_int_equal(cg_der_expect(&c, DER_NULL, &t), 0);
+  assert_int_equal(cg_der_leave(&r, &c), 0);
   /* At the end, optional elements are absent, not errors. */
-  assert_int_equal(der_optional(&r, DER_NULL, &t), 0);
-  assert_int_equal(der_enter_optional(&r, DER_SEQUENCE, &c), 0);
+  assert_int_equal(cg_der_optional(&r, DER_NULL, &t), 0);
+  assert_int_equal(cg_der_enter_optional(&r, DER_SEQUENCE, &c), 0);
   assert_int_equal(r.err, 0);
   /* A required element at the end is an error. */
-  assert_int_equal(der_next(&r, &t), CG_EDER);
+  assert_int_equal(cg_der_next(&r, &t), CG_EDER);
   free(v);
 }
 
@@ -366,10 +366,10 @@ static void leave_fails_on_unread_contents(void **state) {
   uint8_t *v = tu_hex("30 04 05 00 05 00", &len);
   struct der_reader r, c;
   struct der_tlv t;
-  der_reader_init(&r, v, len);
-  assert_int_equal(der_enter(&r, DER_SEQUENCE, &c), 0);
-  assert_int_equal(der_expect(&c, DER_NULL, &t), 0);
-  assert_int_equal(der_leave(&r, &c), CG_EDER);
+  cg_der_reader_init(&r, v, len);
+  assert_int_equal(cg_der_enter(&r, DER_SEQUENCE, &c), 0);
+  assert_int_equal(cg_der_expect(&c, DER_NULL, &t), 0);
+  assert_int_equal(cg_der_leave(&r, &c), CG_EDER);
   free(v);
 }
 
@@ -377,10 +377,10 @@ static void leave_passes_the_child_error_up(void **state) {
   size_t len;
   uint8_t *v = tu_hex("30 02 04 81", &len);
   struct der_reader r, c;
-  der_reader_init(&r, v, len);
-  assert_int_equal(der_enter(&r, DER_SEQUENCE, &c), 0);
-  assert_int_equal(der_fail(&c, CG_EDER_DEPTH), CG_EDER_DEPTH);
-  assert_int_equal(der_leave(&r, &c), CG_EDER_DEPTH);
+  cg_der_reader_init(&r, v, len);
+  assert_int_equal(cg_der_enter(&r, DER_SEQUENCE, &c), 0);
+  assert_int_equal(cg_der_fail(&c, CG_EDER_DEPTH), CG_EDER_DEPTH);
+  assert_int_equal(cg_der_leave(&r, &c), CG_EDER_DEPTH);
   assert_int_equal(r.err, CG_EDER_DEPTH);
   free(v);
 }
@@ -394,7 +394,7 @@ static struct der_view hexview(const char *hex, uint8_t **keep) {
 
 static int check_integer_hex(const char *hex) {
   uint8_t *k;
-  int rc = der_check_integer(hexview(hex, &k));
+  int rc = cg_der_check_integer(hexview(hex, &k));
   free(k);
   return rc;
 }
@@ -415,7 +415,7 @@ static void integers_must_be_minimal_and_non_empty(void **state) {
 
 static int get_uint64_hex(const char *hex, uint64_t *out) {
   uint8_t *k;
-  int rc = der_get_uint64(hexview(hex, &k), out);
+  int rc = cg_der_get_uint64(hexview(hex, &k), out);
   free(k);
   return rc;
 }
@@ -442,7 +442,7 @@ static void uint64_decodes_non_negative_values_up_to_64_bits(void **state) {
 
 static int get_bool_hex(const char *hex, bool *out) {
   uint8_t *k;
-  int rc = der_get_bool(hexview(hex, &k), out);
+  int rc = cg_der_get_bool(hexview(hex, &k), out);
   free(k);
   return rc;
 }
@@ -461,7 +461,7 @@ static void booleans_are_00_or_ff(void **state) {
 static int bit_string_hex(const char *hex, size_t *nbits, unsigned *unused) {
   uint8_t *k;
   struct der_view bits = {0};
-  int rc = der_get_bit_string(hexview(hex, &k), &bits, unused);
+  int rc = cg_der_get_bit_string(hexview(hex, &k), &bits, unused);
   *nbits = bits.len;
   free(k);
   return rc;
@@ -487,7 +487,7 @@ static void bit_strings_follow_the_unused_bits_rules(void **state) {
 
 static int named_bits_hex(const char *hex, uint32_t *mask) {
   uint8_t *k;
-  int rc = der_get_named_bits(hexview(hex, &k), mask);
+  int rc = cg_der_get_named_bits(hexview(hex, &k), mask);
   free(k);
   return rc;
 }
@@ -522,7 +522,7 @@ static int time_str(unsigned tag, const char *s, int64_t *out) {
   uint8_t *copy = malloc(n ? n : 1);
   memcpy(copy, s, n);
   struct der_view v = {copy, n};
-  int rc = der_get_time(tag, v, out);
+  int rc = cg_der_get_time(tag, v, out);
   free(copy);
   return rc;
 }
@@ -600,7 +600,7 @@ static void malformed_times_are_rejected(void **state) {
 
 static int check_oid_hex(const char *hex) {
   uint8_t *k;
-  int rc = der_check_oid(hexview(hex, &k));
+  int rc = cg_der_check_oid(hexview(hex, &k));
   free(k);
   return rc;
 }
@@ -617,13 +617,13 @@ static void oids_need_minimal_complete_subidentifiers(void **state) {
 static void views_compare_by_contents(void **state) {
   static const uint8_t a[] = {1, 2, 3}, b[] = {1, 2, 3}, c[] = {1, 2, 4};
   struct der_view va = {a, 3}, vb = {b, 3}, vc = {c, 3}, shorter = {a, 2}, empty = {NULL, 0};
-  assert_true(der_view_eq(va, vb));
-  assert_false(der_view_eq(va, vc));
-  assert_false(der_view_eq(va, shorter));
-  assert_true(der_view_eq(empty, (struct der_view){a, 0}));
-  assert_true(der_view_is(va, b, 3));
-  assert_false(der_view_is(va, c, 3));
-  assert_false(der_view_is(va, b, 2));
+  assert_true(cg_der_view_eq(va, vb));
+  assert_false(cg_der_view_eq(va, vc));
+  assert_false(cg_der_view_eq(va, shorter));
+  assert_true(cg_der_view_eq(empty, (struct der_view){a, 0}));
+  assert_true(cg_der_view_is(va, b, 3));
+  assert_false(cg_der_view_is(va, c, 3));
+  assert_false(cg_der_view_is(va, b, 2));
 }
 
 /* ---- writer ---- */
@@ -638,12 +638,12 @@ static void assert_bytes(const uint8_t *got, size_t got_len, const char *hex) {
 
 /* Writes SEQUENCE { OCTET STRING of n octets, raw n octets } into w. */
 static void write_nested(struct der_writer *w, size_t n, const uint8_t *content) {
-  size_t m = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_OCTET_STRING, content, n);
-  size_t m2 = der_begin(w, DER_CTX_CONS(1));
-  der_put_raw(w, content, n);
-  der_end(w, m2);
-  der_end(w, m);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_OCTET_STRING, content, n);
+  size_t m2 = cg_der_begin(w, DER_CTX_CONS(1));
+  cg_der_put_raw(w, content, n);
+  cg_der_end(w, m2);
+  cg_der_end(w, m);
 }
 
 static void lengths_across_form_boundaries_round_trip(void **state) {
@@ -665,44 +665,44 @@ static void lengths_across_form_boundaries_round_trip(void **state) {
 
     /* Measure first, then write into a buffer of exactly that size. */
     struct der_writer mw;
-    der_writer_init(&mw, NULL, 0);
+    cg_der_writer_init(&mw, NULL, 0);
     write_nested(&mw, n, content);
     size_t measured;
-    assert_int_equal(der_writer_finish(&mw, &measured), 0);
+    assert_int_equal(cg_der_writer_finish(&mw, &measured), 0);
     uint8_t *buf = malloc(measured);
     struct der_writer w;
-    der_writer_init(&w, buf, measured);
+    cg_der_writer_init(&w, buf, measured);
     write_nested(&w, n, content);
     size_t len;
-    assert_int_equal(der_writer_finish(&w, &len), 0);
+    assert_int_equal(cg_der_writer_finish(&w, &len), 0);
     assert_int_equal(len, measured);
 
     /* Read it back: the headers are the minimal ones and the contents survived
-     * the moves der_end() made. */
+     * the moves cg_der_end() made. */
     struct der_reader r, seq, ctx;
     struct der_tlv t;
-    der_reader_init(&r, buf, len);
-    assert_int_equal(der_next(&r, &t), 0);
+    cg_der_reader_init(&r, buf, len);
+    assert_int_equal(cg_der_next(&r, &t), 0);
     assert_int_equal(t.val.len, inner_total);
-    der_reader_init(&r, buf, len);
-    assert_int_equal(der_enter(&r, DER_SEQUENCE, &seq), 0);
-    assert_int_equal(der_expect(&seq, DER_OCTET_STRING, &t), 0);
+    cg_der_reader_init(&r, buf, len);
+    assert_int_equal(cg_der_enter(&r, DER_SEQUENCE, &seq), 0);
+    assert_int_equal(cg_der_expect(&seq, DER_OCTET_STRING, &t), 0);
     assert_int_equal(t.raw.len, 1 + hl + n);
     assert_memory_equal(t.raw.p + 1, hdr, hl);
-    assert_true(der_view_is(t.val, content, n));
-    assert_int_equal(der_enter(&seq, DER_CTX_CONS(1), &ctx), 0);
+    assert_true(cg_der_view_is(t.val, content, n));
+    assert_int_equal(cg_der_enter(&seq, DER_CTX_CONS(1), &ctx), 0);
     assert_true(n == 0 || memcmp(ctx.p, content, n) == 0);
     assert_int_equal((size_t)(ctx.end - ctx.p), n);
     ctx.p = ctx.end;
-    assert_int_equal(der_leave(&seq, &ctx), 0);
-    assert_int_equal(der_leave(&r, &seq), 0);
-    assert_true(der_at_end(&r));
+    assert_int_equal(cg_der_leave(&seq, &ctx), 0);
+    assert_int_equal(cg_der_leave(&r, &seq), 0);
+    assert_true(cg_der_at_end(&r));
 
     /* One octet less and the writer reports CG_ESPACE without overrunning. */
     uint8_t *small = malloc(measured - 1);
-    der_writer_init(&w, small, measured - 1);
+    cg_der_writer_init(&w, small, measured - 1);
     write_nested(&w, n, content);
-    assert_int_equal(der_writer_finish(&w, &len), CG_ESPACE);
+    assert_int_equal(cg_der_writer_finish(&w, &len), CG_ESPACE);
     free(small);
     free(buf);
     free(content);
@@ -712,16 +712,16 @@ static void lengths_across_form_boundaries_round_trip(void **state) {
 
 static void end_reports_espace_when_the_long_length_does_not_fit(void **state) {
   /* Tag, one reserved length octet and 128 content octets fit; the second
-   * length octet der_end() needs does not. */
+   * length octet cg_der_end() needs does not. */
   uint8_t *buf = malloc(130);
   uint8_t content[128] = {0};
   struct der_writer w;
-  der_writer_init(&w, buf, 130);
-  size_t m = der_begin(&w, DER_SEQUENCE);
-  der_put_raw(&w, content, sizeof content);
-  assert_int_equal(der_writer_finish(&w, NULL), 0);
-  der_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, NULL), CG_ESPACE);
+  cg_der_writer_init(&w, buf, 130);
+  size_t m = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_raw(&w, content, sizeof content);
+  assert_int_equal(cg_der_writer_finish(&w, NULL), 0);
+  cg_der_end(&w, m);
+  assert_int_equal(cg_der_writer_finish(&w, NULL), CG_ESPACE);
   free(buf);
 }
 
@@ -729,15 +729,15 @@ static void espace_is_sticky(void **state) {
   uint8_t *buf = malloc(4);
   struct der_writer w;
   size_t len = 99;
-  der_writer_init(&w, buf, 4);
-  der_put_tlv(&w, DER_OCTET_STRING, "abc", 3);
-  assert_int_equal(der_writer_finish(&w, &len), CG_ESPACE);
+  cg_der_writer_init(&w, buf, 4);
+  cg_der_put_tlv(&w, DER_OCTET_STRING, "abc", 3);
+  assert_int_equal(cg_der_writer_finish(&w, &len), CG_ESPACE);
   assert_int_equal(len, 99);
   /* A NULL would fit in what is left, but the writer stays failed. */
-  der_put_null(&w);
-  assert_int_equal(der_writer_finish(&w, &len), CG_ESPACE);
-  size_t m = der_begin(&w, DER_SEQUENCE);
-  der_end(&w, m);
+  cg_der_put_null(&w);
+  assert_int_equal(cg_der_writer_finish(&w, &len), CG_ESPACE);
+  size_t m = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_end(&w, m);
   assert_int_equal(w.err, CG_ESPACE);
   free(buf);
 }
@@ -747,18 +747,18 @@ static void write_hex_check(void (*fn)(struct der_writer *, const void *), const
   uint8_t buf[64];
   struct der_writer w, mw;
   size_t len, mlen;
-  der_writer_init(&w, buf, sizeof buf);
+  cg_der_writer_init(&w, buf, sizeof buf);
   fn(&w, arg);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   assert_bytes(buf, len, hex);
-  der_writer_init(&mw, NULL, 0);
+  cg_der_writer_init(&mw, NULL, 0);
   fn(&mw, arg);
-  assert_int_equal(der_writer_finish(&mw, &mlen), 0);
+  assert_int_equal(cg_der_writer_finish(&mw, &mlen), 0);
   assert_int_equal(mlen, len);
 }
 
 static void put_u64(struct der_writer *w, const void *arg) {
-  der_put_uint64(w, DER_INTEGER, *(const uint64_t *)arg);
+  cg_der_put_uint64(w, DER_INTEGER, *(const uint64_t *)arg);
 }
 
 static void uint64_is_written_minimally_and_positive(void **state) {
@@ -778,14 +778,14 @@ static void uint64_is_written_minimally_and_positive(void **state) {
     /* And it reads back. */
     uint8_t buf[16];
     struct der_writer w;
-    der_writer_init(&w, buf, sizeof buf);
-    der_put_uint64(&w, DER_INTEGER, cases[i].v);
+    cg_der_writer_init(&w, buf, sizeof buf);
+    cg_der_put_uint64(&w, DER_INTEGER, cases[i].v);
     struct der_reader r;
     struct der_tlv t;
     uint64_t back;
-    der_reader_init(&r, buf, w.len);
-    assert_int_equal(der_expect(&r, DER_INTEGER, &t), 0);
-    assert_int_equal(der_get_uint64(t.val, &back), 0);
+    cg_der_reader_init(&r, buf, w.len);
+    assert_int_equal(cg_der_expect(&r, DER_INTEGER, &t), 0);
+    assert_int_equal(cg_der_get_uint64(t.val, &back), 0);
     assert_true(back == cases[i].v);
   }
 }
@@ -797,7 +797,7 @@ struct bytes_arg {
 static void put_ubytes(struct der_writer *w, const void *arg) {
   size_t n;
   uint8_t *p = tu_hex(((const struct bytes_arg *)arg)->hex, &n);
-  der_put_uint_bytes(w, DER_INTEGER, p, n);
+  cg_der_put_uint_bytes(w, DER_INTEGER, p, n);
   free(p);
 }
 
@@ -811,11 +811,11 @@ static void uint_bytes_drop_leading_zeros_and_keep_the_sign(void **state) {
 }
 
 static void put_small(struct der_writer *w, const void *arg) {
-  der_put_bool(w, true);
-  der_put_bool(w, false);
-  der_put_null(w);
-  der_put_bit_string(w, "\xab", 1);
-  der_put_tlv(w, DER_CTX(2), "x", 1);
+  cg_der_put_bool(w, true);
+  cg_der_put_bool(w, false);
+  cg_der_put_null(w);
+  cg_der_put_bit_string(w, "\xab", 1);
+  cg_der_put_tlv(w, DER_CTX(2), "x", 1);
 }
 
 static void simple_values_have_their_der_encodings(void **state) {
@@ -823,7 +823,7 @@ static void simple_values_have_their_der_encodings(void **state) {
 }
 
 static void put_bits(struct der_writer *w, const void *arg) {
-  der_put_named_bits(w, DER_BIT_STRING, *(const uint32_t *)arg);
+  cg_der_put_named_bits(w, DER_BIT_STRING, *(const uint32_t *)arg);
 }
 
 static void named_bits_are_trimmed_when_written(void **state) {
@@ -845,24 +845,24 @@ static void named_bits_are_trimmed_when_written(void **state) {
     uint32_t mask = n < 32 ? 1u << n : (uint32_t)(0x9e3779b9u * n);
     uint8_t buf[16];
     struct der_writer w;
-    der_writer_init(&w, buf, sizeof buf);
-    der_put_named_bits(&w, DER_BIT_STRING, mask);
+    cg_der_writer_init(&w, buf, sizeof buf);
+    cg_der_put_named_bits(&w, DER_BIT_STRING, mask);
     struct der_reader r;
     struct der_tlv t;
     uint32_t back;
-    der_reader_init(&r, buf, w.len);
-    assert_int_equal(der_expect(&r, DER_BIT_STRING, &t), 0);
-    assert_int_equal(der_get_named_bits(t.val, &back), 0);
+    cg_der_reader_init(&r, buf, w.len);
+    assert_int_equal(cg_der_expect(&r, DER_BIT_STRING, &t), 0);
+    assert_int_equal(cg_der_get_named_bits(t.val, &back), 0);
     assert_int_equal(back, mask);
   }
 }
 
 static void put_x509(struct der_writer *w, const void *arg) {
-  der_put_x509_time(w, *(const int64_t *)arg);
+  cg_der_put_x509_time(w, *(const int64_t *)arg);
 }
 
 static void put_gen(struct der_writer *w, const void *arg) {
-  der_put_gentime(w, DER_GENERALIZED_TIME, *(const int64_t *)arg);
+  cg_der_put_gentime(w, DER_GENERALIZED_TIME, *(const int64_t *)arg);
 }
 
 static void x509_time_switches_to_generalized_time_in_2050(void **state) {
@@ -881,12 +881,12 @@ static void x509_time_switches_to_generalized_time_in_2050(void **state) {
 static void time_outside_four_digit_years_is_not_written(void **state) {
   uint8_t buf[32];
   struct der_writer w;
-  der_writer_init(&w, buf, sizeof buf);
-  der_put_gentime(&w, DER_GENERALIZED_TIME, 253402300800); /* year 10000 */
-  assert_int_equal(der_writer_finish(&w, NULL), CG_EINVAL);
-  der_writer_init(&w, buf, sizeof buf);
-  der_put_x509_time(&w, -62167219201); /* year -1 */
-  assert_int_equal(der_writer_finish(&w, NULL), CG_EINVAL);
+  cg_der_writer_init(&w, buf, sizeof buf);
+  cg_der_put_gentime(&w, DER_GENERALIZED_TIME, 253402300800); /* year 10000 */
+  assert_int_equal(cg_der_writer_finish(&w, NULL), CG_EINVAL);
+  cg_der_writer_init(&w, buf, sizeof buf);
+  cg_der_put_x509_time(&w, -62167219201); /* year -1 */
+  assert_int_equal(cg_der_writer_finish(&w, NULL), CG_EINVAL);
 }
 
 /* Times written and read back, and the GeneralizedTime text checked against
@@ -896,18 +896,18 @@ static void times_round_trip_and_agree_with_gmtime(void **state) {
   for (int64_t t = -631152000; t < 4102444800; t += 86400 * 3 + 3607) {
     uint8_t buf[64];
     struct der_writer w;
-    der_writer_init(&w, buf, sizeof buf);
-    der_put_x509_time(&w, t);
-    der_put_gentime(&w, DER_GENERALIZED_TIME, t);
+    cg_der_writer_init(&w, buf, sizeof buf);
+    cg_der_put_x509_time(&w, t);
+    cg_der_put_gentime(&w, DER_GENERALIZED_TIME, t);
     assert_int_equal(w.err, 0);
     struct der_reader r;
     struct der_tlv t1, t2;
     int64_t b1, b2;
-    der_reader_init(&r, buf, w.len);
-    assert_int_equal(der_next(&r, &t1), 0);
-    assert_int_equal(der_next(&r, &t2), 0);
-    assert_int_equal(der_get_time(t1.tag, t1.val, &b1), 0);
-    assert_int_equal(der_get_time(t2.tag, t2.val, &b2), 0);
+    cg_der_reader_init(&r, buf, w.len);
+    assert_int_equal(cg_der_next(&r, &t1), 0);
+    assert_int_equal(cg_der_next(&r, &t2), 0);
+    assert_int_equal(cg_der_get_time(t1.tag, t1.val, &b1), 0);
+    assert_int_equal(cg_der_get_time(t2.tag, t2.val, &b2), 0);
     assert_int_equal(b1, t);
     assert_int_equal(b2, t);
 
@@ -938,13 +938,13 @@ static void int64_is_written_in_minimal_twos_complement(void **state) {
     uint8_t buf[16];
     size_t len, want_len;
     struct der_writer w;
-    der_writer_init(&w, buf, sizeof buf);
-    der_put_int64(&w, DER_INTEGER, cases[i].v);
-    assert_int_equal(der_writer_finish(&w, &len), 0);
+    cg_der_writer_init(&w, buf, sizeof buf);
+    cg_der_put_int64(&w, DER_INTEGER, cases[i].v);
+    assert_int_equal(cg_der_writer_finish(&w, &len), 0);
     uint8_t *want = tu_hex(cases[i].hex, &want_len);
     assert_int_equal(len, want_len);
     assert_memory_equal(buf, want, len);
-    assert_int_equal(der_check_integer((struct der_view){buf + 2, len - 2}), 0);
+    assert_int_equal(cg_der_check_integer((struct der_view){buf + 2, len - 2}), 0);
     free(want);
   }
 }

@@ -55,9 +55,9 @@ static void every_dotted_form_matches_its_bytes(void **state) {
     const char *dotted = cg_oid_dotted((enum cg_oid_id)id);
     size_t n = encode_dotted(dotted, want, sizeof want);
     struct der_view v = cg_oid((enum cg_oid_id)id);
-    if (!der_view_is(v, want, n))
+    if (!cg_der_view_is(v, want, n))
       fail_msg("OID %s: table bytes differ from its dotted form", dotted);
-    assert_int_equal(der_check_oid(v), 0);
+    assert_int_equal(cg_der_check_oid(v), 0);
   }
 }
 
@@ -93,9 +93,9 @@ static void put_oid_writes_a_complete_element(void **state) {
   uint8_t buf[32];
   struct der_writer w;
   size_t len;
-  der_writer_init(&w, buf, sizeof buf);
-  der_put_oid(&w, CG_OID_EC_PUBLIC_KEY);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  cg_der_writer_init(&w, buf, sizeof buf);
+  cg_der_put_oid(&w, CG_OID_EC_PUBLIC_KEY);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   static const uint8_t want[] = {0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
   assert_int_equal(len, sizeof want);
   assert_memory_equal(buf, want, sizeof want);

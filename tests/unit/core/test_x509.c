@@ -37,7 +37,7 @@ static uint8_t *load(const char *name, size_t *len) {
 static void assert_view_hex(struct der_view v, const char *hex) {
   size_t n;
   uint8_t *want = tu_hex(hex, &n);
-  if (!der_view_is(v, want, n)) {
+  if (!cg_der_view_is(v, want, n)) {
     char got[4096];
     cg_hex(v.p, v.len < 2000 ? v.len : 2000, got);
     fail_msg("got %s, want %s", got, hex);
@@ -100,7 +100,7 @@ static void ec_certificate_fields_match_openssl(void **state) {
   assert_string_equal(hex, "008877665544332211000102030405060708090a0b");
   assert_int_equal(cg_oid_lookup(x.sig_oid), CG_OID_ECDSA_SHA256);
   assert_view_hex(x.sig_alg, "30 0a 06 08 2a 86 48 ce 3d 04 03 02");
-  assert_true(der_view_eq(x.issuer, x.subject));
+  assert_true(cg_der_view_eq(x.issuer, x.subject));
   assert_name(x.subject, ec_subject);
   assert_int_equal(x.not_before, 946684799);  /* 1999-12-31T23:59:59Z, UTCTime */
   assert_int_equal(x.not_after, 2524608000);  /* 2050-01-01T00:00:00Z, GeneralizedTime */
@@ -154,7 +154,7 @@ static void extensions_are_found_with_their_criticality(void **state) {
   assert_int_equal(cg_x509_find_ext(x.extensions, cg_oid(CG_OID_EXT_SKID), &v, &critical), 1);
   assert_false(critical);
   assert_int_equal(v.len, 22);
-  assert_true(der_view_eq((struct der_view){v.p + 2, 20}, x.skid));
+  assert_true(cg_der_view_eq((struct der_view){v.p + 2, 20}, x.skid));
   assert_int_equal(
       cg_x509_find_ext(x.extensions, cg_oid(CG_OID_EXT_BASIC_CONSTRAINTS), &v, &critical), 1);
   assert_true(critical);
@@ -206,75 +206,75 @@ struct build {
 static void put_hex(struct der_writer *w, unsigned tag, const char *hex) {
   size_t n;
   uint8_t *p = tu_hex(hex, &n);
-  der_put_tlv(w, tag, p, n);
+  cg_der_put_tlv(w, tag, p, n);
   free(p);
 }
 
 static void put_algid(struct der_writer *w, enum cg_oid_id id) {
-  size_t m = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, id);
-  der_end(w, m);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, id);
+  cg_der_end(w, m);
 }
 
 static void put_cn_name(struct der_writer *w, const char *cn, bool empty_rdn) {
-  size_t m = der_begin(w, DER_SEQUENCE);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
   if (cn != NULL) {
-    size_t s = der_begin(w, DER_SET);
-    size_t a = der_begin(w, DER_SEQUENCE);
-    der_put_oid(w, CG_OID_AT_CN);
-    der_put_tlv(w, DER_UTF8_STRING, cn, strlen(cn));
-    der_end(w, a);
-    der_end(w, s);
+    size_t s = cg_der_begin(w, DER_SET);
+    size_t a = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_oid(w, CG_OID_AT_CN);
+    cg_der_put_tlv(w, DER_UTF8_STRING, cn, strlen(cn));
+    cg_der_end(w, a);
+    cg_der_end(w, s);
   }
   if (empty_rdn)
-    der_end(w, der_begin(w, DER_SET));
-  der_end(w, m);
+    cg_der_end(w, cg_der_begin(w, DER_SET));
+  cg_der_end(w, m);
 }
 
 static void put_extension(struct der_writer *w, enum cg_oid_id id, int critical,
                           const char *value_hex) {
-  size_t m = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, id);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, id);
   if (critical >= 0)
-    der_put_bool(w, critical != 0);
+    cg_der_put_bool(w, critical != 0);
   put_hex(w, DER_OCTET_STRING, value_hex);
-  der_end(w, m);
+  cg_der_end(w, m);
 }
 
 static size_t build_cert(const struct build *b, uint8_t *buf, size_t cap) {
   struct der_writer w;
-  der_writer_init(&w, buf, cap);
-  size_t cert = der_begin(&w, DER_SEQUENCE);
-  size_t tbs = der_begin(&w, DER_SEQUENCE);
+  cg_der_writer_init(&w, buf, cap);
+  size_t cert = cg_der_begin(&w, DER_SEQUENCE);
+  size_t tbs = cg_der_begin(&w, DER_SEQUENCE);
   if (b->version >= 0) {
-    size_t v = der_begin(&w, DER_CTX_CONS(0));
-    der_put_uint64(&w, DER_INTEGER, (uint64_t)b->version);
-    der_end(&w, v);
+    size_t v = cg_der_begin(&w, DER_CTX_CONS(0));
+    cg_der_put_uint64(&w, DER_INTEGER, (uint64_t)b->version);
+    cg_der_end(&w, v);
   }
   put_hex(&w, DER_INTEGER, b->serial_hex ? b->serial_hex : "01");
   put_algid(&w, CG_OID_ECDSA_SHA256);
   put_cn_name(&w, b->empty_issuer ? NULL : "issuer", false);
-  size_t val = der_begin(&w, DER_SEQUENCE);
-  der_put_x509_time(&w, 1700000000);
+  size_t val = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_x509_time(&w, 1700000000);
   if (b->bad_time)
-    der_put_tlv(&w, DER_GENERALIZED_TIME, "20250230000000Z", 15);
+    cg_der_put_tlv(&w, DER_GENERALIZED_TIME, "20250230000000Z", 15);
   else
-    der_put_x509_time(&w, 2600000000);
-  der_end(&w, val);
+    cg_der_put_x509_time(&w, 2600000000);
+  cg_der_end(&w, val);
   put_cn_name(&w, b->empty_subject ? NULL : "subject", b->empty_rdn);
-  size_t spki = der_begin(&w, DER_SEQUENCE);
-  size_t alg = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, CG_OID_EC_PUBLIC_KEY);
-  der_put_oid(&w, CG_OID_P256);
-  der_end(&w, alg);
+  size_t spki = cg_der_begin(&w, DER_SEQUENCE);
+  size_t alg = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, CG_OID_EC_PUBLIC_KEY);
+  cg_der_put_oid(&w, CG_OID_P256);
+  cg_der_end(&w, alg);
   uint8_t point[65] = {0x04};
-  der_put_bit_string(&w, point, sizeof point);
-  der_end(&w, spki);
+  cg_der_put_bit_string(&w, point, sizeof point);
+  cg_der_end(&w, spki);
   if (b->issuer_unique_id)
-    der_put_tlv(&w, DER_CTX(1), "\x00\xab", 2);
+    cg_der_put_tlv(&w, DER_CTX(1), "\x00\xab", 2);
   if (!b->no_extensions) {
-    size_t e3 = der_begin(&w, DER_CTX_CONS(3));
-    size_t exts = der_begin(&w, DER_SEQUENCE);
+    size_t e3 = cg_der_begin(&w, DER_CTX_CONS(3));
+    size_t exts = cg_der_begin(&w, DER_SEQUENCE);
     if (!b->empty_extensions) {
       put_extension(&w, CG_OID_EXT_SKID, -1, b->skid_value ? b->skid_value : "04 04 01 02 03 04");
       put_extension(&w, CG_OID_EXT_KEY_USAGE, b->critical_true ? 1 : -1, "03 02 07 80");
@@ -283,18 +283,18 @@ static size_t build_cert(const struct build *b, uint8_t *buf, size_t cap) {
       if (b->duplicate)
         put_extension(&w, CG_OID_EXT_KEY_USAGE, -1, "03 02 07 80");
     }
-    der_end(&w, exts);
-    der_end(&w, e3);
+    cg_der_end(&w, exts);
+    cg_der_end(&w, e3);
   }
-  der_end(&w, tbs);
+  cg_der_end(&w, tbs);
   put_algid(&w, b->other_outer_alg ? CG_OID_ECDSA_SHA384 : CG_OID_ECDSA_SHA256);
   if (b->unused_sig_bits)
-    der_put_tlv(&w, DER_BIT_STRING, "\x01\x30\x00", 3);
+    cg_der_put_tlv(&w, DER_BIT_STRING, "\x01\x30\x00", 3);
   else
-    der_put_bit_string(&w, "\x30\x06\x02\x01\x01\x02\x01\x01", 8);
-  der_end(&w, cert);
+    cg_der_put_bit_string(&w, "\x30\x06\x02\x01\x01\x02\x01\x01", 8);
+  cg_der_end(&w, cert);
   size_t len;
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return len;
 }
 
@@ -465,25 +465,25 @@ struct atv {
 
 static size_t build_name(const struct atv *a, size_t n, uint8_t *buf, size_t cap) {
   struct der_writer w;
-  der_writer_init(&w, buf, cap);
-  size_t name = der_begin(&w, DER_SEQUENCE);
+  cg_der_writer_init(&w, buf, cap);
+  size_t name = cg_der_begin(&w, DER_SEQUENCE);
   for (size_t i = 0; i < n;) {
-    size_t set = der_begin(&w, DER_SET);
+    size_t set = cg_der_begin(&w, DER_SET);
     unsigned rdn = a[i].rdn;
     for (; i < n && a[i].rdn == rdn; i++) {
-      size_t s = der_begin(&w, DER_SEQUENCE);
+      size_t s = cg_der_begin(&w, DER_SEQUENCE);
       if (a[i].oid_hex != NULL)
         put_hex(&w, DER_OID, a[i].oid_hex);
       else
-        der_put_oid(&w, CG_OID_AT_CN);
-      der_put_tlv(&w, a[i].tag, a[i].value, a[i].len ? a[i].len : strlen(a[i].value));
-      der_end(&w, s);
+        cg_der_put_oid(&w, CG_OID_AT_CN);
+      cg_der_put_tlv(&w, a[i].tag, a[i].value, a[i].len ? a[i].len : strlen(a[i].value));
+      cg_der_end(&w, s);
     }
-    der_end(&w, set);
+    cg_der_end(&w, set);
   }
-  der_end(&w, name);
+  cg_der_end(&w, name);
   size_t len;
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return len;
 }
 
@@ -721,10 +721,10 @@ static void serials_carry_the_time_then_random_bits(void **state) {
   struct cert_spec a, b;
   struct timespec t0, t1;
   clock_gettime(CLOCK_REALTIME, &t0);
-  assert_int_equal(cert_random_serial(&a), 0);
+  assert_int_equal(cg_cert_random_serial(&a), 0);
   /* the next millisecond, whatever the machine's speed */
   do {
-    assert_int_equal(cert_random_serial(&b), 0);
+    assert_int_equal(cg_cert_random_serial(&b), 0);
   } while (serial_ms(&b) == serial_ms(&a));
   clock_gettime(CLOCK_REALTIME, &t1);
   assert_int_equal(a.serial_len, 16);
@@ -738,8 +738,8 @@ static void serials_carry_the_time_then_random_bits(void **state) {
   /* the random part: two serials of the same millisecond still differ */
   struct cert_spec c, d;
   do {
-    assert_int_equal(cert_random_serial(&c), 0);
-    assert_int_equal(cert_random_serial(&d), 0);
+    assert_int_equal(cg_cert_random_serial(&c), 0);
+    assert_int_equal(cg_cert_random_serial(&d), 0);
   } while (serial_ms(&c) != serial_ms(&d));
   assert_memory_not_equal(c.serial + 6, d.serial + 6, 10);
 }
@@ -805,10 +805,10 @@ static void san_lists_every_name(void **state) {
   struct cert_spec s = {.issuer = {name, sizeof name}, .subject = {name, sizeof name},
                         .not_before = 1767225600, .not_after = 1798761600,
                         .spki = {spki, spki_len}, .san = {san, sizeof san}};
-  assert_int_equal(cert_random_serial(&s), 0);
+  assert_int_equal(cg_cert_random_serial(&s), 0);
   uint8_t der[2048];
   size_t len;
-  assert_int_equal(cert_build(&s, key, der, sizeof der, &len), 0);
+  assert_int_equal(cg_cert_build(&s, key, der, sizeof der, &len), 0);
   struct cg_x509 x;
   assert_int_equal(cg_x509_parse(der, len, &x), 0);
   char out[512];
@@ -820,7 +820,7 @@ static void san_lists_every_name(void **state) {
   assert_string_equal(out, "DNS:a.example.o, IP:192.0.2.1");
   /* no subjectAltName: "" */
   s.san = (struct der_view){NULL, 0};
-  assert_int_equal(cert_build(&s, key, der, sizeof der, &len), 0);
+  assert_int_equal(cg_cert_build(&s, key, der, sizeof der, &len), 0);
   assert_int_equal(cg_x509_parse(der, len, &x), 0);
   assert_int_equal(cg_x509_san_string(x.extensions, out, sizeof out), 0);
   assert_string_equal(out, "");

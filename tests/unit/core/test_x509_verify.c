@@ -1,7 +1,7 @@
 /*
  * test_x509_verify.c - certification path validation of core/x509_verify.c.
  *
- * Every certificate is made here, at a fixed "now": most with cert_build()
+ * Every certificate is made here, at a fixed "now": most with cg_cert_build()
  * of core/certbuild, the few that need what cert_spec cannot say
  * (pathLenConstraint, an unknown extension, a forged authorityKeyIdentifier,
  * an RSASSA-PSS signature) with the small TBSCertificate writer below.  Keys
@@ -53,9 +53,9 @@ static void ent_init_key(struct ent *e, const char *cn, struct cg_key *key) {
   enum cg_oid_id type = CG_OID_AT_CN;
   memset(e, 0, sizeof *e);
   e->key = key;
-  assert_int_equal(cert_make_name(&type, &cn, 1, e->name, sizeof e->name, &e->name_len), 0);
+  assert_int_equal(cg_cert_make_name(&type, &cn, 1, e->name, sizeof e->name, &e->name_len), 0);
   assert_int_equal(cg_key_spki(key, e->spki, sizeof e->spki, &e->spki_len), 0);
-  assert_int_equal(cert_key_id((struct der_view){e->spki, e->spki_len}, e->skid), 0);
+  assert_int_equal(cg_cert_key_id((struct der_view){e->spki, e->spki_len}, e->skid), 0);
 }
 
 static void ent_init(struct ent *e, const char *cn) {
@@ -131,66 +131,66 @@ static const uint8_t unknown_oid[] = {0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb2, 
  * CG_OID_UNKNOWN leaves that part out; trailer < 0 leaves trailerField out. */
 static void put_pss_params(struct der_writer *w, enum cg_oid_id hash, bool hash_null,
                            enum cg_oid_id mgf_hash, int64_t salt, int64_t trailer) {
-  size_t seq = der_begin(w, DER_SEQUENCE), t, a, in;
+  size_t seq = cg_der_begin(w, DER_SEQUENCE), t, a, in;
   if (hash != CG_OID_UNKNOWN) {
-    t = der_begin(w, DER_CTX_CONS(0));
-    a = der_begin(w, DER_SEQUENCE);
-    der_put_oid(w, hash);
+    t = cg_der_begin(w, DER_CTX_CONS(0));
+    a = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_oid(w, hash);
     if (hash_null)
-      der_put_null(w);
-    der_end(w, a);
-    der_end(w, t);
+      cg_der_put_null(w);
+    cg_der_end(w, a);
+    cg_der_end(w, t);
   }
   if (mgf_hash != CG_OID_UNKNOWN) {
-    t = der_begin(w, DER_CTX_CONS(1));
-    a = der_begin(w, DER_SEQUENCE);
-    der_put_oid(w, CG_OID_MGF1);
-    in = der_begin(w, DER_SEQUENCE);
-    der_put_oid(w, mgf_hash);
+    t = cg_der_begin(w, DER_CTX_CONS(1));
+    a = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_oid(w, CG_OID_MGF1);
+    in = cg_der_begin(w, DER_SEQUENCE);
+    cg_der_put_oid(w, mgf_hash);
     if (hash_null)
-      der_put_null(w);
-    der_end(w, in);
-    der_end(w, a);
-    der_end(w, t);
+      cg_der_put_null(w);
+    cg_der_end(w, in);
+    cg_der_end(w, a);
+    cg_der_end(w, t);
   }
   if (salt >= 0) {
-    t = der_begin(w, DER_CTX_CONS(2));
-    der_put_uint64(w, DER_INTEGER, (uint64_t)salt);
-    der_end(w, t);
+    t = cg_der_begin(w, DER_CTX_CONS(2));
+    cg_der_put_uint64(w, DER_INTEGER, (uint64_t)salt);
+    cg_der_end(w, t);
   }
   if (trailer >= 0) {
-    t = der_begin(w, DER_CTX_CONS(3));
-    der_put_uint64(w, DER_INTEGER, (uint64_t)trailer);
-    der_end(w, t);
+    t = cg_der_begin(w, DER_CTX_CONS(3));
+    cg_der_put_uint64(w, DER_INTEGER, (uint64_t)trailer);
+    cg_der_end(w, t);
   }
-  der_end(w, seq);
+  cg_der_end(w, seq);
 }
 
 static void put_sig_alg(struct der_writer *w, const struct opts *o, enum cg_sig_scheme scheme,
                         enum cg_hash hash) {
   if (!o->pss) {
-    cert_write_sig_alg(w, scheme, hash);
+    cg_cert_write_sig_alg(w, scheme, hash);
     return;
   }
-  size_t m = der_begin(w, DER_SEQUENCE);
-  der_put_oid(w, CG_OID_RSASSA_PSS);
+  size_t m = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_oid(w, CG_OID_RSASSA_PSS);
   put_pss_params(w, CG_OID_SHA256, true, CG_OID_SHA256, o->pss_salt ? (int64_t)o->pss_salt : 32,
                  -1);
-  der_end(w, m);
+  cg_der_end(w, m);
 }
 
 static void put_ext_start(struct der_writer *w, size_t *ext, size_t *val, const uint8_t *oid,
                           size_t oid_len, bool critical) {
-  *ext = der_begin(w, DER_SEQUENCE);
-  der_put_tlv(w, DER_OID, oid, oid_len);
+  *ext = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_OID, oid, oid_len);
   if (critical)
-    der_put_bool(w, true);
-  *val = der_begin(w, DER_OCTET_STRING);
+    cg_der_put_bool(w, true);
+  *val = cg_der_begin(w, DER_OCTET_STRING);
 }
 
 static void put_ext_end(struct der_writer *w, size_t ext, size_t val) {
-  der_end(w, val);
-  der_end(w, ext);
+  cg_der_end(w, val);
+  cg_der_end(w, ext);
 }
 
 /* The TBSCertificate writer for what cert_spec cannot express (RFC 5280
@@ -212,75 +212,75 @@ static void raw_issue(struct ent *subj, const struct ent *iss, const struct opts
   assert_int_equal(cg_random(serial, sizeof serial), 0);
   serial[0] = (uint8_t)((serial[0] & 0x7f) | 0x40);
 
-  der_writer_init(&w, tbs, sizeof tbs);
-  size_t m = der_begin(&w, DER_SEQUENCE);
-  size_t v = der_begin(&w, DER_CTX_CONS(0));
-  der_put_uint64(&w, DER_INTEGER, 2);
-  der_end(&w, v);
-  der_put_uint_bytes(&w, DER_INTEGER, serial, sizeof serial);
+  cg_der_writer_init(&w, tbs, sizeof tbs);
+  size_t m = cg_der_begin(&w, DER_SEQUENCE);
+  size_t v = cg_der_begin(&w, DER_CTX_CONS(0));
+  cg_der_put_uint64(&w, DER_INTEGER, 2);
+  cg_der_end(&w, v);
+  cg_der_put_uint_bytes(&w, DER_INTEGER, serial, sizeof serial);
   put_sig_alg(&w, o, scheme, hash);
-  der_put_raw(&w, iss->name, iss->name_len);
-  v = der_begin(&w, DER_SEQUENCE);
-  der_put_x509_time(&w, o->not_before);
-  der_put_x509_time(&w, o->not_after);
-  der_end(&w, v);
-  der_put_raw(&w, subj->name, subj->name_len);
-  der_put_raw(&w, subj->spki, subj->spki_len);
+  cg_der_put_raw(&w, iss->name, iss->name_len);
+  v = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_x509_time(&w, o->not_before);
+  cg_der_put_x509_time(&w, o->not_after);
+  cg_der_end(&w, v);
+  cg_der_put_raw(&w, subj->name, subj->name_len);
+  cg_der_put_raw(&w, subj->spki, subj->spki_len);
 
-  size_t x3 = der_begin(&w, DER_CTX_CONS(3));
-  size_t exts = der_begin(&w, DER_SEQUENCE);
+  size_t x3 = cg_der_begin(&w, DER_CTX_CONS(3));
+  size_t exts = cg_der_begin(&w, DER_SEQUENCE);
   if (o->ca || o->path_len >= 0) {
     oid = cg_oid(CG_OID_EXT_BASIC_CONSTRAINTS);
     put_ext_start(&w, &ext, &val, oid.p, oid.len, true);
-    in = der_begin(&w, DER_SEQUENCE);
+    in = cg_der_begin(&w, DER_SEQUENCE);
     if (o->ca)
-      der_put_bool(&w, true);
+      cg_der_put_bool(&w, true);
     if (o->path_len >= 0)
-      der_put_uint64(&w, DER_INTEGER, (uint64_t)o->path_len);
-    der_end(&w, in);
+      cg_der_put_uint64(&w, DER_INTEGER, (uint64_t)o->path_len);
+    cg_der_end(&w, in);
     put_ext_end(&w, ext, val);
   }
   if (o->ku) {
     oid = cg_oid(CG_OID_EXT_KEY_USAGE);
     put_ext_start(&w, &ext, &val, oid.p, oid.len, true);
-    der_put_named_bits(&w, DER_BIT_STRING, o->ku);
+    cg_der_put_named_bits(&w, DER_BIT_STRING, o->ku);
     put_ext_end(&w, ext, val);
   }
   oid = cg_oid(CG_OID_EXT_SKID);
   put_ext_start(&w, &ext, &val, oid.p, oid.len, false);
-  der_put_tlv(&w, DER_OCTET_STRING, subj->skid, sizeof subj->skid);
+  cg_der_put_tlv(&w, DER_OCTET_STRING, subj->skid, sizeof subj->skid);
   put_ext_end(&w, ext, val);
   if (o->forged_akid != NULL || (o->akid && iss != subj)) {
     oid = cg_oid(CG_OID_EXT_AKID);
     put_ext_start(&w, &ext, &val, oid.p, oid.len, false);
-    in = der_begin(&w, DER_SEQUENCE);
-    der_put_tlv(&w, DER_CTX(0), o->forged_akid ? o->forged_akid : iss->skid, 20);
-    der_end(&w, in);
+    in = cg_der_begin(&w, DER_SEQUENCE);
+    cg_der_put_tlv(&w, DER_CTX(0), o->forged_akid ? o->forged_akid : iss->skid, 20);
+    cg_der_end(&w, in);
     put_ext_end(&w, ext, val);
   }
   if (o->unknown_ext) {
     put_ext_start(&w, &ext, &val, unknown_oid, sizeof unknown_oid, o->unknown_ext == 2);
-    der_put_null(&w);
+    cg_der_put_null(&w);
     put_ext_end(&w, ext, val);
   }
-  der_end(&w, exts);
-  der_end(&w, x3);
-  der_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, &tbs_len), 0);
+  cg_der_end(&w, exts);
+  cg_der_end(&w, x3);
+  cg_der_end(&w, m);
+  assert_int_equal(cg_der_writer_finish(&w, &tbs_len), 0);
 
   struct cg_iov iov = {tbs, tbs_len};
   assert_int_equal(cg_sign(iss->key, scheme, hash, &iov, 1, sig, sizeof sig, &sig_len), 0);
-  der_writer_init(&w, subj->der, sizeof subj->der);
-  m = der_begin(&w, DER_SEQUENCE);
-  der_put_raw(&w, tbs, tbs_len);
+  cg_der_writer_init(&w, subj->der, sizeof subj->der);
+  m = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_raw(&w, tbs, tbs_len);
   put_sig_alg(&w, o, scheme, hash);
-  der_put_bit_string(&w, sig, sig_len);
-  der_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, &subj->len), 0);
+  cg_der_put_bit_string(&w, sig, sig_len);
+  cg_der_end(&w, m);
+  assert_int_equal(cg_der_writer_finish(&w, &subj->len), 0);
 }
 
 /* Issues subj's certificate, signed by iss (self-signed when NULL): with
- * cert_build() when it can say everything asked, else with raw_issue(). */
+ * cg_cert_build() when it can say everything asked, else with raw_issue(). */
 static void issue(struct ent *subj, const struct ent *iss, const struct opts *o) {
   if (o->path_len >= 0 || o->forged_akid != NULL || o->unknown_ext || o->pss) {
     raw_issue(subj, iss, o);
@@ -289,7 +289,7 @@ static void issue(struct ent *subj, const struct ent *iss, const struct opts *o)
   const struct ent *signer = iss != NULL ? iss : subj;
   struct cert_spec spec;
   memset(&spec, 0, sizeof spec);
-  assert_int_equal(cert_random_serial(&spec), 0);
+  assert_int_equal(cg_cert_random_serial(&spec), 0);
   spec.issuer = (struct der_view){signer->name, signer->name_len};
   spec.subject = (struct der_view){subj->name, subj->name_len};
   spec.not_before = o->not_before;
@@ -299,7 +299,7 @@ static void issue(struct ent *subj, const struct ent *iss, const struct opts *o)
   spec.key_usage = o->ku;
   if (o->akid && iss != NULL)
     spec.issuer_skid = (struct der_view){iss->skid, sizeof iss->skid};
-  assert_int_equal(cert_build(&spec, signer->key, subj->der, sizeof subj->der, &subj->len), 0);
+  assert_int_equal(cg_cert_build(&spec, signer->key, subj->der, sizeof subj->der, &subj->len), 0);
 }
 
 /* Validates with max_depth 8; returns the reason (CG_PATH_OK when valid)
@@ -639,7 +639,7 @@ static void ent_init_spki(struct ent *e, const char *cn, const uint8_t *spki, si
   assert_true(len <= sizeof e->spki);
   memcpy(e->spki, spki, len);
   e->spki_len = len;
-  assert_int_equal(cert_key_id((struct der_view){e->spki, e->spki_len}, e->skid), 0);
+  assert_int_equal(cg_cert_key_id((struct der_view){e->spki, e->spki_len}, e->skid), 0);
 }
 
 /* Fake CAs named like the issuer whose RSA keys have a 2048-bit public
@@ -1042,9 +1042,9 @@ static int parse_pss(enum cg_oid_id hash, bool hash_null, enum cg_oid_id mgf_has
   uint8_t buf[128];
   size_t len;
   struct der_writer w;
-  der_writer_init(&w, buf, sizeof buf);
+  cg_der_writer_init(&w, buf, sizeof buf);
   put_pss_params(&w, hash, hash_null, mgf_hash, salt, trailer);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return cg_pss_params_parse((struct der_view){buf, len}, out);
 }
 
@@ -1084,13 +1084,13 @@ static int parse_alg(enum cg_oid_id oid, const uint8_t *params, size_t params_le
   uint8_t buf[128];
   size_t len;
   struct der_writer w;
-  der_writer_init(&w, buf, sizeof buf);
-  size_t m = der_begin(&w, DER_SEQUENCE);
-  der_put_oid(&w, oid);
+  cg_der_writer_init(&w, buf, sizeof buf);
+  size_t m = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, oid);
   if (params_len > 0)
-    der_put_raw(&w, params, params_len);
-  der_end(&w, m);
-  assert_int_equal(der_writer_finish(&w, &len), 0);
+    cg_der_put_raw(&w, params, params_len);
+  cg_der_end(&w, m);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
   return cg_sig_alg_parse((struct der_view){buf, len}, scheme, hash);
 }
 
@@ -1119,9 +1119,9 @@ static void signature_algorithm_parameters_are_checked(void **state) {
   uint8_t pss[128];
   size_t pss_len;
   struct der_writer w;
-  der_writer_init(&w, pss, sizeof pss);
+  cg_der_writer_init(&w, pss, sizeof pss);
   put_pss_params(&w, CG_OID_SHA512, false, CG_OID_SHA512, 64, -1);
-  assert_int_equal(der_writer_finish(&w, &pss_len), 0);
+  assert_int_equal(cg_der_writer_finish(&w, &pss_len), 0);
   assert_int_equal(parse_alg(CG_OID_RSASSA_PSS, pss, pss_len, &s, &h), 0);
   assert_int_equal(s, CG_SIG_RSA_PSS);
   assert_int_equal(h, CG_HASH_SHA512);
