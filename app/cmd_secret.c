@@ -152,7 +152,7 @@ static int secret_new(int argc, char **argv) {
   const char *conf = NULL, *profile = "default", *ref_arg = NULL, *note = NULL,
              *secret_file = NULL;
   int json = 0;
-  int64_t ttl = 0, max_uses = -1;
+  int64_t ttl = 0, max_uses = 0; /* 0: no limit */
   char subject[CMP_MAX_NAME_TEXT] = "", sans[CMP_MAX_NAME_TEXT] = "";
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-c") && i + 1 < argc) {
@@ -303,7 +303,7 @@ static const char *secret_status(const struct cg_query_secret *s, const char *no
     return "expired";
   if (s->locked_until[0] != '\0' && strcmp(s->locked_until, now) > 0)
     return "locked";
-  if (s->max_uses >= 0 && s->uses >= s->max_uses)
+  if (s->max_uses > 0 && s->uses >= s->max_uses)
     return "exhausted";
   return "active";
 }
@@ -316,7 +316,10 @@ static void secret_json(struct cli_json *j, const struct cg_query_secret *s, con
   cli_json_string(j, "created_at", s->created_at);
   cli_json_opt(j, "expires_at", s->expires_at);
   cli_json_opt(j, "revoked_at", s->revoked_at);
-  cli_json_int_opt(j, "max_uses", s->max_uses);
+  if (s->max_uses > 0)
+    cli_json_int(j, "max_uses", s->max_uses);
+  else
+    cli_json_null(j, "max_uses");
   cli_json_int(j, "uses", s->uses);
   cli_json_int(j, "failed_attempts", s->failed_attempts);
   cli_json_opt(j, "locked_until", s->locked_until);
@@ -361,7 +364,7 @@ static int secret_list(int argc, char **argv) {
     cli_table_init(&t, 8, head);
     for (size_t i = 0; i < n; i++) {
       char uses[48];
-      if (v[i].max_uses >= 0)
+      if (v[i].max_uses > 0)
         snprintf(uses, sizeof uses, "%lld/%lld", (long long)v[i].uses, (long long)v[i].max_uses);
       else
         snprintf(uses, sizeof uses, "%lld", (long long)v[i].uses);
@@ -411,7 +414,7 @@ static int secret_show(int argc, char **argv) {
     printf("created:         %s\n", s.created_at);
     printf("expires:         %s\n", s.expires_at[0] ? s.expires_at : "never");
     printf("revoked:         %s\n", s.revoked_at[0] ? s.revoked_at : "no");
-    if (s.max_uses >= 0)
+    if (s.max_uses > 0)
       printf("uses:            %lld of at most %lld\n", (long long)s.uses, (long long)s.max_uses);
     else
       printf("uses:            %lld (no limit)\n", (long long)s.uses);

@@ -162,7 +162,7 @@ static int secret_row(sqlite3_stmt *s, struct cg_query_secret *r) {
       col_time(s, 2, r->created_at, false) != 0 || col_time(s, 3, r->expires_at, true) != 0 ||
       col_time(s, 4, r->revoked_at, true) != 0 || col_time(s, 5, r->locked_until, true) != 0)
     return not_fitting("secrets");
-  r->max_uses = cg_store_sql_column_int_or(s, 6, -1);
+  r->max_uses = cg_store_sql_column_int_or(s, 6, 0);
   r->uses = sqlite3_column_int64(s, 7);
   r->failed_attempts = sqlite3_column_int64(s, 8);
   r->has_challenge = sqlite3_column_int(s, 9) != 0;
@@ -278,7 +278,7 @@ static int secret_insert_body(sqlite3 *db, void *arg) {
   if ((err = prepare(db, "UPDATE secrets SET max_uses = ?1, note = ?2 WHERE reference = ?3",
                      &s)) != 0)
     return err;
-  int b = (a->max_uses < 0 ? sqlite3_bind_null(s, 1) : sqlite3_bind_int64(s, 1, a->max_uses)) |
+  int b = (a->max_uses <= 0 ? sqlite3_bind_null(s, 1) : sqlite3_bind_int64(s, 1, a->max_uses)) |
           cg_store_sql_bind_text(s, 2, a->note) | cg_store_sql_bind_text(s, 3, a->rec->reference);
   err = b != SQLITE_OK ? cg_store_sql_bind_failed(db, "secret limits")
                        : step_done(db, s, "setting secret limits");

@@ -48,7 +48,7 @@ struct cg_query_secret {
   char expires_at[CG_QUERY_TIME];   /* "": never */
   char revoked_at[CG_QUERY_TIME];   /* "": not revoked */
   char locked_until[CG_QUERY_TIME]; /* "": not locked */
-  int64_t max_uses;                 /* -1: no limit */
+  int64_t max_uses;                 /* 0: no limit (as in cmp_secret_record) */
   int64_t uses;
   int64_t failed_attempts;
   bool has_challenge; /* challenge_enc is present */
@@ -57,7 +57,7 @@ struct cg_query_secret {
   char *sans;
 };
 
-/* Inserts rec (cg_store_secret_insert()) and sets its max_uses (-1: no limit)
+/* Inserts rec (cg_store_secret_insert()) and sets its max_uses (0: no limit)
  * and note (NULL: none) in the same transaction.  0, CG_EEXISTS when the
  * reference is taken, CG_EINVAL for a record the store refuses, CG_EBUSY,
  * CG_ESTORE. */

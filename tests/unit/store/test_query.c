@@ -215,7 +215,7 @@ static void test_secret_insert_sets_limit_and_note_with_the_row(void **state) {
 
   /* No limit and no note are NULL. */
   strcpy(s.reference, "dev-b");
-  assert_int_equal(cg_query_secret_insert(f->st, &s, -1, NULL), 0);
+  assert_int_equal(cg_query_secret_insert(f->st, &s, 0, NULL), 0);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM secrets WHERE reference = 'dev-b'"
                                " AND max_uses IS NULL AND note IS NULL"),
                    1);
@@ -241,7 +241,7 @@ static void test_secrets_list_by_reference_and_filter_by_profile(void **state) {
   assert_string_equal(v[0].created_at, T0_ISO);
   assert_string_equal(v[0].expires_at, "");
   assert_string_equal(v[0].revoked_at, "");
-  assert_int_equal(v[0].max_uses, -1);
+  assert_int_equal(v[0].max_uses, 0);
   assert_null(v[0].note);
   assert_int_equal(v[2].uses, 2);
   assert_int_equal(v[2].failed_attempts, 3);
