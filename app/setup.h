@@ -12,9 +12,10 @@
 #include "core/crypto.h"
 #include "core/der.h"
 #include "core/file.h"
+#include "core/limits.h"
 #include "core/x509.h"
 
-#define APP_MAX_CHAIN 8
+#define APP_MAX_CHAIN CG_LIMIT_CA_CHAIN
 
 /* The RA protection credentials from the PKCS#12 file. */
 struct app_ra {

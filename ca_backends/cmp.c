@@ -40,13 +40,14 @@
 #include "core/certbuild.h"
 #include "core/err.h"
 #include "core/file.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/oid.h"
 #include "core/work.h"
 #include "core/x509.h"
 #include "core/x509_verify.h"
 
-#define MAX_CERTS 8
+#define MAX_CERTS CG_LIMIT_CA_CHAIN
 #define MAX_SECRET 256
 #define STATE_VERSION 1
 

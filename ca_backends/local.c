@@ -19,6 +19,7 @@
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/file.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/x509.h"
 
@@ -26,7 +27,7 @@
 /* A certificate within the bounds of core/certbuild.h is at most about 6 KB
  * and the CA's own name (subject 1 KB, subjectAltName 4 KB, an RSA-4096 key
  * and signature). */
-#define MAX_CERT 16384
+#define MAX_CERT CG_LIMIT_CERT_OCTETS
 
 struct local_ca {
   uv_loop_t *loop;

@@ -27,9 +27,10 @@
 
 #include "cmp/msg.h"
 #include "core/der.h"
+#include "core/limits.h"
 
-#define CMP_GENM_MAX_ITAV 8       /* InfoTypeAndValue per genm / genp */
-#define CMP_GENM_MAX_CRL_STATUS 8 /* CRLStatus per id-it-crlStatusList */
+#define CMP_GENM_MAX_ITAV CG_LIMIT_GENM_ITAV       /* InfoTypeAndValue per genm / genp */
+#define CMP_GENM_MAX_CRL_STATUS CG_LIMIT_CRL_STATUS /* CRLStatus per id-it-crlStatusList */
 
 /* GenMsgContent ::= SEQUENCE OF InfoTypeAndValue (RFC 9810 §5.3.19), and
  * GenRepContent, which has the same form (§5.3.20). */

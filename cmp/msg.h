@@ -23,11 +23,12 @@
 
 #include "core/crypto.h"
 #include "core/der.h"
+#include "core/limits.h"
 
-#define CMP_MAX_ITAV 16       /* generalInfo entries */
-#define CMP_MAX_EXTRA_CERTS 8 /* extraCerts / caPubs */
-#define CMP_MAX_REQS 4        /* CertReqMsg per ir/cr/kur, CertStatus per certConf */
-#define CMP_MAX_CONTROLS 8    /* controls per CertRequest */
+#define CMP_MAX_ITAV CG_LIMIT_GENERAL_INFO       /* generalInfo entries */
+#define CMP_MAX_EXTRA_CERTS CG_LIMIT_EXTRA_CERTS /* extraCerts / caPubs */
+#define CMP_MAX_REQS CG_LIMIT_REQS        /* CertReqMsg per ir/cr/kur, CertStatus per certConf */
+#define CMP_MAX_CONTROLS CG_LIMIT_CONTROLS    /* controls per CertRequest */
 
 /* PKIBody choices, RFC 9810 §5.1.2: X(NAME, tag, name as logged).  The enum
  * and cmp_body_name() come from this table. */

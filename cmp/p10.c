@@ -17,13 +17,14 @@
 #include "cmp/msg.h"
 #include "cmp/protect.h"
 #include "core/err.h"
+#include "core/limits.h"
 #include "core/oid.h"
 
 /* Requests carry a few attributes and extensions; the caps keep the
  * duplicate checks below quadratic in a small number rather than in the
  * size of the input. */
-#define MAX_ATTRIBUTES 16
-#define MAX_EXTENSIONS 64
+#define MAX_ATTRIBUTES CG_LIMIT_P10_ATTRIBUTES
+#define MAX_EXTENSIONS CG_LIMIT_P10_EXTENSIONS
 
 static struct der_view span(const uint8_t *start, const uint8_t *end) {
   struct der_view v = {start, (size_t)(end - start)};

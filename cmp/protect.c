@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/limits.h"
 #include "core/oid.h"
 #include "core/x509_verify.h"
 
@@ -242,7 +243,7 @@ void cmp_mac_wipe(struct cmp_mac *m) {
 
 /* ---- signature protection, both ways ------------------------------------ */
 
-#define MAX_PATH_DEPTH 5
+#define MAX_PATH_DEPTH CG_LIMIT_PATH_DEPTH
 
 int cmp_path_cache_init(struct cmp_path_cache *c) {
   memset(c, 0, sizeof *c);

@@ -15,11 +15,12 @@
 #include "cmp/pbmac1.h"
 #include "core/crypto.h"
 #include "core/der.h"
+#include "core/limits.h"
 #include "core/x509.h"
 #include "core/x509_verify.h"
 
 #define CMP_PBM_MIN_ITERATIONS 100 /* below this a MAC is refused as weak */
-#define CMP_PBM_MAX_SALT 64
+#define CMP_PBM_MAX_SALT CG_LIMIT_PBM_SALT
 
 /* PBMParameter ::= SEQUENCE { salt OCTET STRING, owf AlgorithmIdentifier,
  *   iterationCount INTEGER, mac AlgorithmIdentifier } */

@@ -12,14 +12,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CMP_MAX_TXID 64      /* octets of a transactionID we accept */
-#define CMP_MAX_NONCE 64     /* octets of a nonce we accept */
-#define CMP_MAX_REF 128      /* octets of a secret reference (senderKID) */
-#define CMP_MAX_NAME_TEXT 512 /* a bound subject or SAN list, as text */
+#include "core/limits.h"
+
+
+#define CMP_MAX_TXID CG_LIMIT_TXID      /* octets of a transactionID we accept */
+#define CMP_MAX_NONCE CG_LIMIT_NONCE     /* octets of a nonce we accept */
+#define CMP_MAX_REF CG_LIMIT_REF      /* octets of a secret reference (senderKID) */
+#define CMP_MAX_NAME_TEXT CG_LIMIT_NAME_TEXT /* a bound subject or SAN list, as text */
 #define CMP_MAX_PROFILE 64   /* characters of a profile name */
-#define CMP_MAX_SERIAL 20    /* octets of a certificate serial (RFC 5280) */
-#define CMP_MAX_SECRET_ENC 512
-#define CMP_MAX_CA_STATE 160 /* octets a CA backend keeps with a waiting transaction */
+#define CMP_MAX_SERIAL CG_LIMIT_SERIAL    /* octets of a certificate serial (RFC 5280) */
+#define CMP_MAX_SECRET_ENC CG_LIMIT_SECRET_SEALED
+#define CMP_MAX_CA_STATE CG_LIMIT_CA_STATE /* octets a CA backend keeps with a waiting transaction */
 
 /* Transaction states (docs/architecture.md, "Transactions").  Every change goes
  * through cmp_txn_set_state(), which refuses illegal transitions. */

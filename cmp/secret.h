@@ -12,7 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CMP_SECRET_MAX 128      /* octets of a secret */
+#include "core/limits.h"
+
+
+#define CMP_SECRET_MAX CG_LIMIT_SECRET      /* octets of a secret */
 #define CMP_SECRET_GEN_LEN 24   /* characters of a generated secret (~142 bits) */
 #define CMP_REF_GEN_LEN 16      /* characters of a generated reference */
 #define CMP_MASTER_KEY_LEN 32

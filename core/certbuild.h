@@ -13,6 +13,7 @@
 
 #include "core/crypto.h"
 #include "core/der.h"
+#include "core/limits.h"
 #include "core/oid.h"
 
 /* KeyUsage bits, RFC 5280 §4.2.1.3. */
@@ -50,10 +51,10 @@ struct cert_spec {
  * Within these bounds every certificate the local CA builds fits its 16 KB
  * buffer, so a request too large is refused as the requester's fault
  * (badCertTemplate) when it is read, and never fails later as ours. */
-#define CERT_MAX_RDNS 64
-#define CERT_MAX_NAME_LEN 1024
-#define CERT_MAX_SAN_NAMES 64
-#define CERT_MAX_SAN_LEN 4096
+#define CERT_MAX_RDNS CG_LIMIT_NAME_RDNS
+#define CERT_MAX_NAME_LEN CG_LIMIT_NAME_OCTETS
+#define CERT_MAX_SAN_NAMES CG_LIMIT_SAN_NAMES
+#define CERT_MAX_SAN_LEN CG_LIMIT_SAN_OCTETS
 
 /* Checks a requested subject (a Name, whole TLV) against CERT_MAX_RDNS and
  * CERT_MAX_NAME_LEN.  0, or CG_EBAD_TEMPLATE (also when it is not a DER

@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/limits.h"
+
+
 enum cg_hash {
   CG_HASH_NONE = 0,
   CG_HASH_SHA1,
@@ -97,8 +100,8 @@ struct cg_key;
 #ifndef CG_RSA_MIN_BITS
 #define CG_RSA_MIN_BITS 2048
 #endif
-#define CG_RSA_MAX_BITS 4096
-#define CG_RSA_MAX_EXPONENT_BITS 64
+#define CG_RSA_MAX_BITS CG_LIMIT_RSA_MAX_BITS
+#define CG_RSA_MAX_EXPONENT_BITS CG_LIMIT_RSA_MAX_EXPONENT_BITS
 
 /* Checks a DER SubjectPublicKeyInfo against the bounds above without
  * making a key.  0; CG_EBAD_KEY (outside the bounds: *why, when why is not

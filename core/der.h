@@ -26,6 +26,9 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "core/limits.h"
+
+
 enum {
   DER_BOOLEAN = 0x01,
   DER_INTEGER = 0x02,
@@ -48,7 +51,7 @@ enum {
 #define DER_CTX(n) (0x80u | (unsigned)(n))      /* [n] IMPLICIT, primitive */
 #define DER_CTX_CONS(n) (0xa0u | (unsigned)(n)) /* [n] constructed / EXPLICIT */
 
-#define DER_MAX_DEPTH 32
+#define DER_MAX_DEPTH CG_LIMIT_DER_DEPTH
 
 /* A view of bytes owned by someone else. */
 struct der_view {

@@ -12,12 +12,13 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/x509.h"
 
 /* The files a configuration names are a few kilobytes; a bound keeps a path
  * such as /dev/zero from taking all memory. */
-#define MAX_FILE (16u << 20)
+#define MAX_FILE CG_LIMIT_FILE_OCTETS
 
 /* Reads fd to its end.  0, CG_EIO (errno set) or CG_ENOMEM. */
 static int read_all(int fd, uint8_t **data, size_t *len) {

@@ -17,6 +17,7 @@
 
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/limits.h"
 #include "core/oid.h"
 
 /* Makes rc the sticky error of r when it is an error code. */
@@ -119,7 +120,7 @@ static int read_extension(struct der_reader *r, struct der_view *oid, bool *crit
 
 /* Certificates carry a handful of extensions; the cap keeps the duplicate
  * check below quadratic in a small number rather than in the input size. */
-#define MAX_EXTENSIONS 256
+#define MAX_EXTENSIONS CG_LIMIT_X509_EXTENSIONS
 
 /* Whether an extension before `end` in the Extensions contents starting at
  * `start` (all checked already) has the OID oid. */

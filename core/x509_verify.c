@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/limits.h"
 #include "core/oid.h"
 #include "core/x509.h"
 
@@ -32,7 +33,7 @@
  * stops, and the path is refused with CG_PATH_BUDGET. */
 #define MAX_SIG_CHECKS CG_X509_VERIFY_MAX_SIGNATURES
 #define MAX_CANDIDATES CG_X509_VERIFY_MAX_CANDIDATES
-#define MAX_EXTEND_CALLS 64
+#define MAX_EXTEND_CALLS CG_LIMIT_PATH_STEPS
 
 /* ------------------------------------------------------------------------ */
 /* Signature algorithms                                                      */

@@ -46,10 +46,11 @@
 
 #include "core/crypto.h"
 #include "core/der.h"
+#include "core/limits.h"
 
 /* The most untrusted certificates one validation considers (a CMP message
  * carries at most 8 extraCerts, cmp/msg.h). */
-#define CG_X509_VERIFY_MAX_POOL 8
+#define CG_X509_VERIFY_MAX_POOL CG_LIMIT_PATH_POOL
 /* The work one validation may do.  A CA has one certificate per key, and
  * the root CA key update of RFC 9810 gives its name four at most (old and
  * new key, each self-signed and certified by the other), so 8 candidates
@@ -58,8 +59,8 @@
  * leaves room for 7 failed candidates besides.  Each check is with a key
  * within the bounds of core/crypto.h, so a request that makes a validation
  * exhaust the budget costs at most 16 such verifications. */
-#define CG_X509_VERIFY_MAX_CANDIDATES 8
-#define CG_X509_VERIFY_MAX_SIGNATURES 16
+#define CG_X509_VERIFY_MAX_CANDIDATES CG_LIMIT_PATH_CANDIDATES
+#define CG_X509_VERIFY_MAX_SIGNATURES CG_LIMIT_PATH_SIGNATURES
 
 /* Reasons a path is refused, for logs and tests (the CMP answer is
  * signerNotTrusted in every case).  When several candidate paths fail, the

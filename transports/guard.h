@@ -21,9 +21,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/limits.h"
 #include "transports/addr.h"
 
-#define CG_GUARD_MAX_ADDRS 65536
+#define CG_GUARD_MAX_ADDRS CG_LIMIT_GUARD_ADDRESSES
 
 struct cg_guard {
   unsigned burst;       /* 0: no budget, nothing refused */
