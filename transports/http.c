@@ -114,22 +114,12 @@ struct cg_http_request {
 };
 
 struct cg_http_server {
-  uv_loop_t *loop;
-  uv_tcp_t listener;
+  struct cg_listener l; /* handle, connections, admission, stop */
   struct cg_http_limits limits;
   cg_http_handler handler;
   void *arg;
-  struct cg_conn_set conns;
   struct cg_http_request *orphans;
-  struct cg_admission *admission; /* shared with other listeners, or own */
-  bool own_admission;
-  unsigned nrejected; /* over-cap sockets accepted and not yet closed */
   unsigned pending;
-  int port;
-  int listening; /* the listener handle is not yet closed */
-  int stopping;
-  void (*on_closed)(void *arg);
-  void *closed_arg;
 };
 
 static int on_message_begin(llhttp_t *p);
@@ -157,20 +147,19 @@ static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 /* ---- server bookkeeping ------------------------------------------------- */
 
 static void maybe_finish(struct cg_http_server *srv) {
-  if (!srv->stopping || srv->listening || srv->conns.count > 0 || srv->nrejected > 0)
+  if (!cg_listener_done(&srv->l, false))
     return;
   /* Orphans may be answered after the server is gone; they must not reach
    * back into it. */
   for (struct cg_http_request *r = srv->orphans; r != NULL; r = r->next)
     r->srv = NULL;
-  void (*cb)(void *) = srv->on_closed;
-  void *arg = srv->closed_arg;
+  void (*cb)(void *) = srv->l.on_closed;
+  void *arg = srv->l.closed_arg;
   /* An own admission goes with the server: orphans then account to none. */
-  if (srv->own_admission) {
+  if (srv->l.own_admission)
     for (struct cg_http_request *r = srv->orphans; r != NULL; r = r->next)
       r->admission = NULL;
-    cg_admission_free(srv->admission);
-  }
+  cg_listener_release(&srv->l);
   free(srv);
   if (cb != NULL)
     cb(arg);
@@ -178,13 +167,13 @@ static void maybe_finish(struct cg_http_server *srv) {
 
 static void on_listener_closed(uv_handle_t *h) {
   struct cg_http_server *srv = h->data;
-  srv->listening = 0;
+  srv->l.listening = false;
   maybe_finish(srv);
 }
 
 static void on_rejected_closed(void *arg) {
   struct cg_http_server *srv = arg;
-  srv->nrejected--;
+  srv->l.refusing--;
   maybe_finish(srv);
 }
 
@@ -249,11 +238,11 @@ static void on_conn_handle_closed(uv_handle_t *h) {
   if (--c->open_handles > 0)
     return;
   struct cg_http_server *srv = c->srv;
-  cg_conn_set_remove(&srv->conns, &c->link);
+  cg_conn_set_remove(&srv->l.conns, &c->link);
   cg_buf_free(&c->in);
-  (void)cg_admission_hold(srv->admission, &c->held, 0);
+  (void)cg_admission_hold(srv->l.admission, &c->held, 0);
   if (c->admitted)
-    cg_admission_leave(srv->admission, &c->peer);
+    cg_admission_leave(srv->l.admission, &c->peer);
   free(c->out);
   free(c);
   maybe_finish(srv);
@@ -333,7 +322,7 @@ static void on_write(uv_write_t *w, int status);
  * when close_after is set or the server is stopping. */
 static void send_response(struct conn *c, int status, const char *ctype, const void *body,
                           size_t len) {
-  int closing = c->close_after || c->srv->stopping;
+  int closing = c->close_after || c->srv->l.stopping;
   const char *conn_hdr = "";
   if (closing)
     conn_hdr = "Connection: close\r\n";
@@ -542,9 +531,9 @@ static int on_headers_complete(llhttp_t *p) {
     c->reject = 415;
   else if (p->content_length > l->max_body)
     c->reject = 413; /* before a single body octet is read */
-  else if (!cg_admission_room(c->srv->admission, (size_t)p->content_length)) {
+  else if (!cg_admission_room(c->srv->l.admission, (size_t)p->content_length)) {
     /* The announced body would take the buffered input over the budget. */
-    cg_admission_refused_memory(c->srv->admission);
+    cg_admission_refused_memory(c->srv->l.admission);
     c->reject = 503;
   }
   if (c->reject == 0) {
@@ -635,7 +624,7 @@ static void dispatch(struct conn *c) {
   r->prev = r->next = NULL;
   cg_buf_init(&r->keep, 0);
   r->held = 0;
-  r->admission = srv->admission;
+  r->admission = srv->l.admission;
   r->peer = c->peer;
   atomic_init(&r->gone, false);
   /* Runs of '/' count as one ("/.well-known/cmp//" is the CMP endpoint, as
@@ -684,7 +673,7 @@ static void feed(struct conn *c) {
   if (c->state == CONN_IDLE && c->off == c->in.len) {
     /* Nothing buffered: an idle connection holds no buffer memory. */
     cg_buf_free(&c->in);
-    (void)cg_admission_hold(c->srv->admission, &c->held, 0);
+    (void)cg_admission_hold(c->srv->l.admission, &c->held, 0);
     c->off = c->req_start = 0;
   }
 }
@@ -711,7 +700,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
   uint8_t *p = want > 0 ? cg_buf_reserve(b, want) : NULL;
   /* Growing past the gateway's budget of buffered input: no room, and the
    * request is refused (on_buffer_full). */
-  if (p != NULL && !cg_admission_hold(c->srv->admission, &c->held, b->cap))
+  if (p != NULL && !cg_admission_hold(c->srv->l.admission, &c->held, b->cap))
     p = NULL;
   *out = uv_buf_init((char *)p, p != NULL ? (unsigned)want : 0);
 }
@@ -731,7 +720,7 @@ static void on_buffer_full(struct conn *c) {
   case CONN_BODY:
     /* Below the limit the request is not too large: the memory is short. */
     if (!at_limit)
-      cg_admission_refused_memory(c->srv->admission);
+      cg_admission_refused_memory(c->srv->l.admission);
     reject(c, !at_limit ? 503 : c->state == CONN_BODY ? 413 : 431);
     break;
   default:
@@ -775,7 +764,7 @@ static void on_shutdown(uv_shutdown_t *sr, int status) {
   struct conn *c = sr->handle->data;
   if (c->state == CONN_CLOSING)
     return;
-  if (status < 0 || c->srv->stopping)
+  if (status < 0 || c->srv->l.stopping)
     conn_close(c);
 }
 
@@ -801,7 +790,7 @@ static void on_write(uv_write_t *w, int status) {
     return;
   }
   c->served++;
-  if (c->close_after || c->srv->stopping) {
+  if (c->close_after || c->srv->l.stopping) {
     linger(c);
     return;
   }
@@ -838,11 +827,6 @@ static void on_timeout(uv_timer_t *t) {
   }
 }
 
-static void reject_connection(struct cg_http_server *srv) {
-  /* One that cannot be taken stays with libuv (see cg_refuse_connection()). */
-  srv->nrejected += (unsigned)cg_refuse_connection((uv_stream_t *)&srv->listener, srv,
-                                                   on_rejected_closed);
-}
 
 static void on_connection(uv_stream_t *ls, int status) {
   struct cg_http_server *srv = ls->data;
@@ -850,31 +834,28 @@ static void on_connection(uv_stream_t *ls, int status) {
     cg_accept_failed("http", status);
     return;
   }
-  if (cg_admission_refuse_full(srv->admission)) {
-    cg_debug("http: connection limit %u reached", cg_admission_limits(srv->admission)->max_conns);
-    reject_connection(srv);
+  if (cg_listener_refuse_if_full(&srv->l, on_rejected_closed))
     return;
-  }
   struct conn *c = calloc(1, sizeof *c);
-  if (c == NULL || uv_tcp_init(srv->loop, &c->tcp) != 0) {
+  if (c == NULL || uv_tcp_init(srv->l.loop, &c->tcp) != 0) {
     free(c);
-    reject_connection(srv);
+    cg_listener_refuse(&srv->l, on_rejected_closed);
     return;
   }
-  uv_timer_init(srv->loop, &c->timer);
+  uv_timer_init(srv->l.loop, &c->timer);
   c->tcp.data = c->timer.data = c;
   c->write_req.data = c->continue_req.data = c->shutdown_req.data = c;
   c->srv = srv;
   c->open_handles = 2;
   c->state = CONN_IDLE;
-  cg_conn_set_add(&srv->conns, &c->link);
+  cg_conn_set_add(&srv->l.conns, &c->link);
   cg_buf_init(&c->in, srv->limits.max_header + srv->limits.max_body);
   llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
   c->parser.data = c;
   int r = uv_accept(ls, (uv_stream_t *)&c->tcp);
   if (r == 0) {
     cg_peer_addr(&c->tcp, &c->peer);
-    r = cg_admission_enter(srv->admission, &c->peer);
+    r = cg_admission_enter(srv->l.admission, &c->peer);
     c->admitted = r == 0;
     if (r == CG_EADDR_LIMIT)
       cg_debug("http: per-address connection limit reached");
@@ -921,54 +902,30 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
   struct cg_http_server *srv = calloc(1, sizeof *srv);
   if (srv == NULL)
     return CG_ENOMEM;
-  srv->admission = l.admission;
-  if (srv->admission == NULL) {
-    srv->admission = cg_admission_new(&(struct cg_admission_limits){.max_conns = l.max_conns});
-    srv->own_admission = true;
-    if (srv->admission == NULL) {
-      free(srv);
-      return CG_ENOMEM;
-    }
-  }
-  srv->loop = loop;
   srv->limits = l;
   srv->handler = handler;
   srv->arg = arg;
-  int r = uv_tcp_init(loop, &srv->listener);
-  if (r != 0) {
-    if (srv->own_admission)
-      cg_admission_free(srv->admission);
-    free(srv);
-    return cg_err_from_uv(r);
-  }
-  srv->listener.data = srv;
-  srv->listening = 1;
-  r = cg_listen(&srv->listener, host, port, on_connection, &srv->port);
-  if (r == 0) {
+  bool freed;
+  int r = cg_listener_open(&srv->l, loop, srv, host, port, l.admission, l.max_conns,
+                           on_connection, on_listener_closed, &freed);
+  if (r == 0)
     *out = srv;
-    return 0;
-  }
-  /* The handle is registered with the loop: the server is freed in its close
-   * callback, the next time the loop runs. */
-  srv->stopping = 1;
-  uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
-  return cg_err_from_uv(r);
+  else if (freed)
+    free(srv);
+  return r;
 }
 
-int cg_http_server_port(const struct cg_http_server *srv) { return srv->port; }
+int cg_http_server_port(const struct cg_http_server *srv) { return srv->l.port; }
 
-unsigned cg_http_server_conns(const struct cg_http_server *srv) { return srv->conns.count; }
+unsigned cg_http_server_conns(const struct cg_http_server *srv) { return srv->l.conns.count; }
 
 unsigned cg_http_server_pending(const struct cg_http_server *srv) { return srv->pending; }
 
 void cg_http_server_stop(struct cg_http_server *srv, void (*on_closed)(void *arg), void *arg) {
-  if (srv->stopping)
+  if (srv->l.stopping)
     return;
-  srv->stopping = 1;
-  srv->on_closed = on_closed;
-  srv->closed_arg = arg;
-  uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
-  for (struct cg_conn_link *l = srv->conns.head, *n; l != NULL; l = n) {
+  cg_listener_stop(&srv->l, on_closed, arg, on_listener_closed);
+  for (struct cg_conn_link *l = srv->l.conns.head, *n; l != NULL; l = n) {
     struct conn *c = CONN_OF(l);
     n = l->next;
     /* Busy connections (a request handed out or being answered) close once
@@ -979,7 +936,7 @@ void cg_http_server_stop(struct cg_http_server *srv, void (*on_closed)(void *arg
 }
 
 void cg_http_server_close_all(struct cg_http_server *srv) {
-  for (struct cg_conn_link *l = srv->conns.head, *n; l != NULL; l = n) {
+  for (struct cg_conn_link *l = srv->l.conns.head, *n; l != NULL; l = n) {
     n = l->next;
     conn_close(CONN_OF(l)); /* a request being handled becomes an orphan */
   }

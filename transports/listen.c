@@ -14,6 +14,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "transports/admission.h"
 
 void cg_quickack(uv_tcp_t *t) {
 #ifdef TCP_QUICKACK
@@ -161,4 +162,69 @@ void cg_accept_failed(const char *listener, int status) {
                      ? " (out of file descriptors: raise the open-file limit, or lower "
                        "[server] max_connections)"
                      : "");
+}
+
+/* ---- the listener an owner embeds ---------------------------------------- */
+
+int cg_listener_open(struct cg_listener *l, uv_loop_t *loop, void *owner, const char *host,
+                     int port, struct cg_admission *admission, unsigned max_conns,
+                     uv_connection_cb cb, uv_close_cb closed, bool *freed) {
+  *freed = true;
+  l->loop = loop;
+  l->admission = admission;
+  if (l->admission == NULL) {
+    l->admission = cg_admission_new(&(struct cg_admission_limits){.max_conns = max_conns});
+    l->own_admission = true;
+    if (l->admission == NULL)
+      return CG_ENOMEM;
+  }
+  int r = uv_tcp_init(loop, &l->handle);
+  if (r != 0) {
+    cg_listener_release(l);
+    return cg_err_from_uv(r);
+  }
+  l->handle.data = owner;
+  l->listening = true;
+  r = cg_listen(&l->handle, host, port, cb, &l->port);
+  if (r == 0)
+    return 0;
+  /* The handle is registered with the loop: it is closed, and the owner
+   * freed in closed(), the next time the loop runs. */
+  *freed = false;
+  l->stopping = true;
+  uv_close((uv_handle_t *)&l->handle, closed);
+  return r;
+}
+
+void cg_listener_refuse(struct cg_listener *l, void (*closed)(void *owner)) {
+  /* One that cannot be taken stays parked in libuv (cg_refuse_connection()). */
+  l->refusing += (unsigned)cg_refuse_connection((uv_stream_t *)&l->handle, l->handle.data, closed);
+}
+
+bool cg_listener_refuse_if_full(struct cg_listener *l, void (*closed)(void *owner)) {
+  if (!cg_admission_refuse_full(l->admission))
+    return false;
+  cg_debug("listener %d: connection limit %u reached", l->port,
+           cg_admission_limits(l->admission)->max_conns);
+  cg_listener_refuse(l, closed);
+  return true;
+}
+
+void cg_listener_stop(struct cg_listener *l, void (*on_closed)(void *arg), void *arg,
+                      uv_close_cb closed) {
+  l->stopping = true;
+  l->on_closed = on_closed;
+  l->closed_arg = arg;
+  uv_close((uv_handle_t *)&l->handle, closed);
+}
+
+bool cg_listener_done(const struct cg_listener *l, bool busy) {
+  return l->stopping && !l->listening && l->conns.count == 0 && l->refusing == 0 && !busy;
+}
+
+void cg_listener_release(struct cg_listener *l) {
+  if (l->own_admission)
+    cg_admission_free(l->admission);
+  l->admission = NULL;
+  l->own_admission = false;
 }

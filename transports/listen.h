@@ -5,6 +5,7 @@
 #ifndef CG_TRANSPORTS_LISTEN_H
 #define CG_TRANSPORTS_LISTEN_H
 
+#include <stdbool.h>
 #include <uv.h>
 
 #include "transports/addr.h"
@@ -19,6 +20,50 @@ struct cg_conn_set {
 };
 void cg_conn_set_add(struct cg_conn_set *s, struct cg_conn_link *l);
 void cg_conn_set_remove(struct cg_conn_set *s, struct cg_conn_link *l);
+
+struct cg_admission;
+
+/* What a listener of transports/ (HTTP, raw TCP) is besides its protocol:
+ * the listening handle, its open connections and the admission that counts
+ * them, the sockets being refused, and its stop.  The owner embeds it and
+ * sets handle.data to itself. */
+struct cg_listener {
+  uv_loop_t *loop;
+  uv_tcp_t handle;
+  struct cg_conn_set conns;       /* the owner's connections (struct cg_conn_link in each) */
+  struct cg_admission *admission; /* shared with other listeners, or own */
+  bool own_admission;
+  unsigned refusing; /* sockets accepted over a cap and not yet closed */
+  int port;          /* bound */
+  bool listening;    /* the handle is not closed yet */
+  bool stopping;
+  void (*on_closed)(void *arg); /* the stop's callback */
+  void *closed_arg;
+};
+
+/* Binds host:port and listens with cb; the connections are counted by
+ * admission, or (NULL) by an own one of max_conns.  0, or a CG_E* error:
+ * then *freed is true when nothing was made (the owner frees itself now)
+ * and false when the handle is closing (closed() runs, once, when it is
+ * closed: the owner frees itself there). */
+int cg_listener_open(struct cg_listener *l, uv_loop_t *loop, void *owner, const char *host,
+                     int port, struct cg_admission *admission, unsigned max_conns,
+                     uv_connection_cb cb, uv_close_cb closed, bool *freed);
+/* A connection is waiting and no more may enter: it is accepted and closed
+ * (counted in refusing until closed() runs with the owner).  Returns true
+ * when it was so refused. */
+bool cg_listener_refuse_if_full(struct cg_listener *l, void (*closed)(void *owner));
+/* Refuses the waiting connection whatever the count (no memory for it). */
+void cg_listener_refuse(struct cg_listener *l, void (*closed)(void *owner));
+/* Stops listening (closed() of cg_listener_open() runs when the handle is
+ * closed); the owner then closes its idle connections. */
+void cg_listener_stop(struct cg_listener *l, void (*on_closed)(void *arg), void *arg,
+                      uv_close_cb closed);
+/* Stopping, the handle closed, no connection and no socket being refused
+ * left, and (busy false) nothing else the owner waits for. */
+bool cg_listener_done(const struct cg_listener *l, bool busy);
+/* Frees an own admission (the owner is being freed). */
+void cg_listener_release(struct cg_listener *l);
 
 /* Re-arms TCP_QUICKACK (Linux) after a read.  A client that writes a request
  * in two pieces with Nagle on (OpenSSL's HTTP client writes header and body

@@ -91,31 +91,21 @@ struct cg_tcp_request {
 };
 
 struct cg_tcp_server {
-  uv_loop_t *loop;
-  uv_tcp_t listener;
+  struct cg_listener l; /* handle, connections, admission, stop */
   struct cg_tcp_limits limits;
   cg_tcp_handler handler;
   void *arg;
-  struct cg_conn_set conns;
-  struct cg_admission *admission; /* shared with other listeners, or own */
-  bool own_admission;
-  unsigned nrefused, pending; /* conns.count: struct conn not yet freed */
-  int port;
-  bool listening, stopping;
-  void (*on_closed)(void *arg);
-  void *closed_arg;
+  unsigned pending; /* requests handed out and not answered */
 };
 
 /* ---- bookkeeping ---------------------------------------------------------- */
 
 static void maybe_finish(struct cg_tcp_server *srv) {
-  if (!srv->stopping || srv->listening || srv->conns.count > 0 || srv->nrefused > 0 ||
-      srv->pending > 0)
+  if (!cg_listener_done(&srv->l, srv->pending > 0))
     return;
-  void (*cb)(void *) = srv->on_closed;
-  void *arg = srv->closed_arg;
-  if (srv->own_admission)
-    cg_admission_free(srv->admission);
+  void (*cb)(void *) = srv->l.on_closed;
+  void *arg = srv->l.closed_arg;
+  cg_listener_release(&srv->l);
   free(srv);
   if (cb != NULL)
     cb(arg);
@@ -123,13 +113,13 @@ static void maybe_finish(struct cg_tcp_server *srv) {
 
 static void on_listener_closed(uv_handle_t *h) {
   struct cg_tcp_server *srv = h->data;
-  srv->listening = false;
+  srv->l.listening = false;
   maybe_finish(srv);
 }
 
 static void on_refused_closed(void *arg) {
   struct cg_tcp_server *srv = arg;
-  srv->nrefused--;
+  srv->l.refusing--;
   maybe_finish(srv);
 }
 
@@ -138,11 +128,11 @@ static void on_handle_closed(uv_handle_t *h) {
   if (--c->open_handles > 0)
     return;
   struct cg_tcp_server *srv = c->srv;
-  cg_conn_set_remove(&srv->conns, &c->link);
+  cg_conn_set_remove(&srv->l.conns, &c->link);
   cg_buf_free(&c->in);
-  (void)cg_admission_hold(srv->admission, &c->held, 0);
+  (void)cg_admission_hold(srv->l.admission, &c->held, 0);
   if (c->admitted)
-    cg_admission_leave(srv->admission, &c->peer);
+    cg_admission_leave(srv->l.admission, &c->peer);
   free(c->out);
   free(c);
   maybe_finish(srv);
@@ -245,7 +235,7 @@ static void on_write(uv_write_t *w, int status) {
     return;
   }
   c->served++;
-  if (c->close_after || c->srv->stopping) {
+  if (c->close_after || c->srv->l.stopping) {
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
       conn_close(c);
     else if (read_start(c) != 0)
@@ -313,7 +303,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
   size_t room = b->limit - b->len < READ_MIN ? b->limit - b->len : READ_MIN;
   uint8_t *p = room > 0 ? cg_buf_reserve(b, room) : NULL;
   /* Past the gateway's budget of buffered input: no room (on_read refuses). */
-  if (p != NULL && !cg_admission_hold(c->srv->admission, &c->held, b->cap)) {
+  if (p != NULL && !cg_admission_hold(c->srv->l.admission, &c->held, b->cap)) {
     c->over_budget = true;
     p = NULL;
   }
@@ -344,10 +334,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
      * connection closes, letting its buffer go.  (Out of memory, it just
      * closes.)  The framing is the frame's own when its header is in. */
     enum cg_tcp_framing f = peek_framing(c);
-    cg_admission_refused_memory(c->srv->admission);
+    cg_admission_refused_memory(c->srv->l.admission);
     read_stop(c);
     cg_buf_free(&c->in); /* given back at once, for the others */
-    (void)cg_admission_hold(c->srv->admission, &c->held, 0);
+    (void)cg_admission_hold(c->srv->l.admission, &c->held, 0);
     write_error(c, f, CG_TCP_ERR_SERVER, "server busy: too much input buffered; try again later");
     return;
   }
@@ -454,7 +444,7 @@ static void process(struct conn *c) {
   if (c->in.len == 0) {
     /* Nothing buffered: a connection between frames holds no buffer memory. */
     cg_buf_free(&c->in);
-    (void)cg_admission_hold(c->srv->admission, &c->held, 0);
+    (void)cg_admission_hold(c->srv->l.admission, &c->held, 0);
   }
   read_stop(c);
   set_state(c, C_HANDLING);
@@ -472,7 +462,7 @@ static struct conn *take(struct cg_tcp_request *r) {
   struct conn *c = r->conn;
   if (c != NULL) {
     c->req = NULL;
-    c->close_after = r->close_after || r->srv->stopping;
+    c->close_after = r->close_after || r->srv->l.stopping;
   }
   return c;
 }
@@ -518,22 +508,19 @@ static void on_connection(uv_stream_t *ls, int status) {
     cg_accept_failed("tcp", status);
     return;
   }
-  if (cg_admission_refuse_full(srv->admission)) {
-    cg_debug("tcp: connection limit %u reached", cg_admission_limits(srv->admission)->max_conns);
-    srv->nrefused += (unsigned)cg_refuse_connection(ls, srv, on_refused_closed);
+  if (cg_listener_refuse_if_full(&srv->l, on_refused_closed))
     return;
-  }
   struct conn *c = calloc(1, sizeof *c);
-  if (c == NULL || uv_tcp_init(srv->loop, &c->tcp) != 0) {
+  if (c == NULL || uv_tcp_init(srv->l.loop, &c->tcp) != 0) {
     free(c);
-    srv->nrefused += (unsigned)cg_refuse_connection(ls, srv, on_refused_closed);
+    cg_listener_refuse(&srv->l, on_refused_closed);
     return;
   }
-  uv_timer_init(srv->loop, &c->timer);
+  uv_timer_init(srv->l.loop, &c->timer);
   c->tcp.data = c->timer.data = c->write_req.data = c->shutdown_req.data = c;
   c->srv = srv;
   c->open_handles = 2;
-  cg_conn_set_add(&srv->conns, &c->link);
+  cg_conn_set_add(&srv->l.conns, &c->link);
   /* A whole frame fits: the largest header and max_frame octets of value. */
   cg_buf_init(&c->in, srv->limits.max_frame + 7);
   if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
@@ -541,7 +528,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     return;
   }
   cg_peer_addr(&c->tcp, &c->peer);
-  int r = cg_admission_enter(srv->admission, &c->peer);
+  int r = cg_admission_enter(srv->l.admission, &c->peer);
   c->admitted = r == 0;
   if (r != 0 || read_start(c) != 0) {
     if (r == CG_EADDR_LIMIT)
@@ -577,41 +564,22 @@ int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
   struct cg_tcp_server *srv = calloc(1, sizeof *srv);
   if (srv == NULL)
     return CG_ENOMEM;
-  srv->admission = l.admission;
-  if (srv->admission == NULL) {
-    srv->admission = cg_admission_new(&(struct cg_admission_limits){.max_conns = l.max_conns});
-    srv->own_admission = true;
-    if (srv->admission == NULL) {
-      free(srv);
-      return CG_ENOMEM;
-    }
-  }
-  srv->loop = loop;
   srv->limits = l;
   srv->handler = handler;
   srv->arg = arg;
-  int r = uv_tcp_init(loop, &srv->listener);
-  if (r != 0) {
-    if (srv->own_admission)
-      cg_admission_free(srv->admission);
-    free(srv);
-    return cg_err_from_uv(r);
-  }
-  srv->listener.data = srv;
-  srv->listening = true;
-  r = cg_listen(&srv->listener, host, port, on_connection, &srv->port);
-  if (r == 0) {
+  bool freed;
+  int r = cg_listener_open(&srv->l, loop, srv, host, port, l.admission, l.max_conns,
+                           on_connection, on_listener_closed, &freed);
+  if (r == 0)
     *out = srv;
-    return 0;
-  }
-  srv->stopping = true; /* freed in the listener's close callback */
-  uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
-  return cg_err_from_uv(r);
+  else if (freed)
+    free(srv);
+  return r;
 }
 
-int cg_tcp_server_port(const struct cg_tcp_server *srv) { return srv->port; }
+int cg_tcp_server_port(const struct cg_tcp_server *srv) { return srv->l.port; }
 
-unsigned cg_tcp_server_conns(const struct cg_tcp_server *srv) { return srv->conns.count; }
+unsigned cg_tcp_server_conns(const struct cg_tcp_server *srv) { return srv->l.conns.count; }
 
 bool cg_tcp_request_gone(const struct cg_tcp_request *req) { return atomic_load(&req->gone); }
 
@@ -620,13 +588,10 @@ const struct cg_addr *cg_tcp_request_peer(const struct cg_tcp_request *req) {
 }
 
 void cg_tcp_server_stop(struct cg_tcp_server *srv, void (*on_closed)(void *arg), void *arg) {
-  if (srv->stopping)
+  if (srv->l.stopping)
     return;
-  srv->stopping = true;
-  srv->on_closed = on_closed;
-  srv->closed_arg = arg;
-  uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
-  for (struct cg_conn_link *l = srv->conns.head, *n; l != NULL; l = n) {
+  cg_listener_stop(&srv->l, on_closed, arg, on_listener_closed);
+  for (struct cg_conn_link *l = srv->l.conns.head, *n; l != NULL; l = n) {
     struct conn *c = CONN_OF(l);
     n = l->next;
     if (c->state != C_HANDLING && c->state != C_WRITING)
@@ -635,7 +600,7 @@ void cg_tcp_server_stop(struct cg_tcp_server *srv, void (*on_closed)(void *arg),
 }
 
 void cg_tcp_server_close_all(struct cg_tcp_server *srv) {
-  for (struct cg_conn_link *l = srv->conns.head, *n; l != NULL; l = n) {
+  for (struct cg_conn_link *l = srv->l.conns.head, *n; l != NULL; l = n) {
     n = l->next;
     conn_close(CONN_OF(l)); /* a request being handled becomes an orphan */
   }
