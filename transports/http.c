@@ -44,10 +44,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "transports/admission.h"
+#include "transports/conn.h"
 #include "transports/listen.h"
 
-/* The smallest read offered to libuv; the buffer grows geometrically. */
-#define READ_MIN 4096
 /* How long a closing connection keeps reading (and discarding) after its last
  * response, so that its unread request bytes do not turn our FIN into a RST
  * that could destroy the response in flight (RFC 9112 §9.6). */
@@ -64,17 +63,11 @@ enum conn_state {
 };
 
 struct conn {
-  uv_tcp_t tcp;
-  uv_timer_t timer;
-  uv_write_t write_req;
+  struct cg_conn base; /* first: socket, timer, buffer, admission (transports/conn.h) */
   uv_write_t continue_req;
-  uv_shutdown_t shutdown_req;
   struct cg_http_server *srv;
-  struct cg_conn_link link; /* in the server's set */
   enum conn_state state;
-  int open_handles; /* tcp and timer; freed when both are closed */
   llhttp_t parser;
-  struct cg_buf in;
   size_t off;       /* first buffered octet not yet given to llhttp */
   size_t req_start; /* first octet of the current request */
   /* Spans of the current request, as offsets into in.data (which may move
@@ -90,16 +83,12 @@ struct conn {
   unsigned expect_continue : 1;
   unsigned http10 : 1;
   unsigned close_after : 1; /* the current response ends the connection */
-  unsigned reading : 1;
   unsigned retry_after; /* seconds, sent with the next response when not 0 */
   struct cg_http_request *req; /* handed to the handler, not yet answered */
-  uint8_t *out;                /* response being written */
-  struct cg_addr peer;         /* as the admission counts it */
-  size_t held;                 /* input octets charged to the admission */
-  bool admitted;               /* counted by the admission until freed */
 };
+_Static_assert(offsetof(struct conn, base) == 0, "cg_conn_accept() allocates the whole");
 
-#define CONN_OF(l) ((struct conn *)(void *)((char *)(l) - offsetof(struct conn, link)))
+#define CONN_OF(l) ((struct conn *)(void *)((char *)(l) - offsetof(struct conn, base.link)))
 
 struct cg_http_request {
   struct conn *conn;           /* NULL once orphaned */
@@ -146,7 +135,9 @@ static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 /* ---- server bookkeeping ------------------------------------------------- */
 
-static void maybe_finish(struct cg_http_server *srv) {
+/* The listener's settle(): the server goes once stopped and empty. */
+static void settle(void *owner) {
+  struct cg_http_server *srv = owner;
   if (!cg_listener_done(&srv->l, false))
     return;
   /* Orphans may be answered after the server is gone; they must not reach
@@ -163,18 +154,6 @@ static void maybe_finish(struct cg_http_server *srv) {
   free(srv);
   if (cb != NULL)
     cb(arg);
-}
-
-static void on_listener_closed(uv_handle_t *h) {
-  struct cg_http_server *srv = h->data;
-  srv->l.listening = false;
-  maybe_finish(srv);
-}
-
-static void on_rejected_closed(void *arg) {
-  struct cg_http_server *srv = arg;
-  srv->l.refusing--;
-  maybe_finish(srv);
 }
 
 /* ---- connection state ------------------------------------------------- */
@@ -206,9 +185,9 @@ static void on_timeout(uv_timer_t *t);
 static void arm_timer(struct conn *c) {
   uint64_t ms = timeout_for(c, c->state);
   if (ms == 0)
-    uv_timer_stop(&c->timer);
+    uv_timer_stop(&c->base.timer);
   else
-    uv_timer_start(&c->timer, on_timeout, ms, 0);
+    uv_timer_start(&c->base.timer, on_timeout, ms, 0);
 }
 
 #ifndef NDEBUG
@@ -233,21 +212,6 @@ static void set_state(struct conn *c, enum conn_state next) {
   arm_timer(c);
 }
 
-static void on_conn_handle_closed(uv_handle_t *h) {
-  struct conn *c = h->data;
-  if (--c->open_handles > 0)
-    return;
-  struct cg_http_server *srv = c->srv;
-  cg_conn_set_remove(&srv->l.conns, &c->link);
-  cg_buf_free(&c->in);
-  (void)cg_admission_hold(srv->l.admission, &c->held, 0);
-  if (c->admitted)
-    cg_admission_leave(srv->l.admission, &c->peer);
-  free(c->out);
-  free(c);
-  maybe_finish(srv);
-}
-
 /* A request still being handled outlives its connection and keeps the buffer
  * its body lives in. */
 static void orphan_request(struct conn *c) {
@@ -256,10 +220,10 @@ static void orphan_request(struct conn *c) {
   c->req = NULL;
   r->conn = NULL;
   atomic_store(&r->gone, true);
-  r->keep = c->in;
-  r->held = c->held; /* the charge goes with the buffer */
-  c->held = 0;
-  cg_buf_init(&c->in, r->keep.limit);
+  r->keep = c->base.in;
+  r->held = c->base.held; /* the charge goes with the buffer */
+  c->base.held = 0;
+  cg_buf_init(&c->base.in, r->keep.limit);
   r->prev = NULL;
   r->next = srv->orphans;
   if (srv->orphans != NULL)
@@ -273,27 +237,13 @@ static void conn_close(struct conn *c) {
   if (c->req != NULL)
     orphan_request(c);
   set_state(c, CONN_CLOSING);
-  uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
-  uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+  cg_conn_close(&c->base);
 }
+
+static void close_conn(struct cg_conn *base) { conn_close((struct conn *)base); }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-
-static int read_start(struct conn *c) {
-  if (c->reading)
-    return 0;
-  int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-  if (r == 0)
-    c->reading = 1;
-  return r;
-}
-
-static void read_stop(struct conn *c) {
-  if (c->reading)
-    uv_read_stop((uv_stream_t *)&c->tcp);
-  c->reading = 0;
-}
 
 /* ---- responses -------------------------------------------------------- */
 
@@ -316,7 +266,7 @@ static const char *reason_phrase(int status) {
   }
 }
 
-static void on_write(uv_write_t *w, int status);
+static void on_written(struct cg_conn *base, int status);
 
 /* Writes one response and enters WRITING.  The connection closes after it
  * when close_after is set or the server is stopping. */
@@ -345,7 +295,7 @@ static void send_response(struct conn *c, int status, const char *ctype, const v
                    status == 405 ? "Allow: POST\r\n" : "", retry, conn_hdr);
   assert(n > 0 && (size_t)n < sizeof head);
   c->close_after = closing;
-  uint8_t *out = len <= UINT32_MAX - sizeof head ? malloc((size_t)n + len) : NULL;
+  uint8_t *out = len <= SIZE_MAX - sizeof head ? cg_conn_out(&c->base, (size_t)n + len) : NULL;
   if (out == NULL) {
     cg_debug("http: no memory for a %d response", status);
     conn_close(c);
@@ -354,12 +304,10 @@ static void send_response(struct conn *c, int status, const char *ctype, const v
   memcpy(out, head, (size_t)n);
   if (len > 0)
     memcpy(out + n, body, len);
-  c->out = out;
   set_state(c, CONN_WRITING);
   if (closing)
-    read_stop(c);
-  uv_buf_t b = uv_buf_init((char *)out, (unsigned)((size_t)n + len));
-  int r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    cg_conn_read_stop(&c->base);
+  int r = cg_conn_write(&c->base, (size_t)n + len, on_written);
   if (r < 0) {
     cg_debug("http: write failed: %s", uv_strerror(r));
     conn_close(c);
@@ -438,7 +386,7 @@ static int is_100_continue(const char *v, size_t n) {
 }
 
 static size_t offset_of(const struct conn *c, const char *at) {
-  return (size_t)((const uint8_t *)at - c->in.data);
+  return (size_t)((const uint8_t *)at - c->base.in.data);
 }
 
 /* True when a header span ending at end takes the header block past its cap. */
@@ -499,8 +447,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n) {
 
 static int on_header_value_complete(llhttp_t *p) {
   struct conn *c = p->data;
-  const char *name = (const char *)c->in.data + c->field_off;
-  const char *value = (const char *)c->in.data + c->value_off;
+  const char *name = (const char *)c->base.in.data + c->field_off;
+  const char *value = (const char *)c->base.in.data + c->value_off;
   if (field_is(name, c->field_len, "content-type")) {
     c->ctype_count++;
     c->ctype_ok = is_pkixcmp(value, c->value_len);
@@ -541,7 +489,7 @@ static int on_headers_complete(llhttp_t *p) {
      * for the interim response before sending the body. */
     if (has_body && c->expect_continue && !c->http10) {
       uv_buf_t b = uv_buf_init((char *)continue_line, sizeof continue_line - 1);
-      int r = uv_write(&c->continue_req, (uv_stream_t *)&c->tcp, &b, 1, on_continue_written);
+      int r = uv_write(&c->continue_req, (uv_stream_t *)&c->base.tcp, &b, 1, on_continue_written);
       if (r < 0)
         cg_debug("http: writing 100 Continue failed: %s", uv_strerror(r));
     }
@@ -563,7 +511,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
   if (c->body_len == 0)
     c->body_off = offset_of(c, at);
   /* Chunk framing between pieces is dropped by moving each piece down. */
-  uint8_t *dst = c->in.data + c->body_off + c->body_len;
+  uint8_t *dst = c->base.in.data + c->body_off + c->body_len;
   if ((const char *)dst != at)
     memmove(dst, at, n);
   c->body_len += n;
@@ -581,7 +529,7 @@ static int on_message_complete(llhttp_t *p) {
 /* The request target's path: origin-form up to '?', or the path of an
  * absolute-form target (RFC 9112 §3.2). */
 static void request_path(const struct conn *c, const char **path, size_t *len) {
-  const char *u = (const char *)c->in.data + c->url_off;
+  const char *u = (const char *)c->base.in.data + c->url_off;
   size_t n = c->url_len;
   if (n > 0 && u[0] != '/') {
     const char *scheme_end = memchr(u, ':', n);
@@ -625,7 +573,7 @@ static void dispatch(struct conn *c) {
   cg_buf_init(&r->keep, 0);
   r->held = 0;
   r->admission = srv->l.admission;
-  r->peer = c->peer;
+  r->peer = c->base.peer;
   atomic_init(&r->gone, false);
   /* Runs of '/' count as one ("/.well-known/cmp//" is the CMP endpoint, as
    * clients that join a base path and a label expect). */
@@ -636,7 +584,7 @@ static void dispatch(struct conn *c) {
   r->path[n] = '\0';
   c->req = r;
   srv->pending++;
-  const uint8_t *body = c->body_len > 0 ? c->in.data + c->body_off : (const uint8_t *)"";
+  const uint8_t *body = c->body_len > 0 ? c->base.in.data + c->body_off : (const uint8_t *)"";
   srv->handler(srv->arg, r, r->path, body, c->body_len);
 }
 
@@ -644,17 +592,17 @@ static void dispatch(struct conn *c) {
  * used up, or the request is rejected. */
 static void feed(struct conn *c) {
   while (c->state == CONN_IDLE || c->state == CONN_HEAD || c->state == CONN_BODY) {
-    if (c->off == c->in.len)
+    if (c->off == c->base.in.len)
       break;
     if (c->state == CONN_IDLE)
       c->req_start = c->off;
-    const char *base = (const char *)c->in.data;
-    llhttp_errno_t e = llhttp_execute(&c->parser, base + c->off, c->in.len - c->off);
+    const char *base = (const char *)c->base.in.data;
+    llhttp_errno_t e = llhttp_execute(&c->parser, base + c->off, c->base.in.len - c->off);
     if (e == HPE_OK) {
-      c->off = c->in.len;
+      c->off = c->base.in.len;
       /* llhttp reports spans only when they end or the input does; the
        * header block can also grow past the cap inside one span. */
-      if (c->state == CONN_HEAD && c->in.len - c->req_start > c->srv->limits.max_header)
+      if (c->state == CONN_HEAD && c->base.in.len - c->req_start > c->srv->limits.max_header)
         reject(c, 431);
       break;
     }
@@ -670,10 +618,9 @@ static void feed(struct conn *c) {
     reject(c, c->reject != 0 ? c->reject : 400);
     return;
   }
-  if (c->state == CONN_IDLE && c->off == c->in.len) {
+  if (c->state == CONN_IDLE && c->off == c->base.in.len) {
     /* Nothing buffered: an idle connection holds no buffer memory. */
-    cg_buf_free(&c->in);
-    (void)cg_admission_hold(c->srv->l.admission, &c->held, 0);
+    cg_conn_drop_input(&c->base);
     c->off = c->req_start = 0;
   }
 }
@@ -682,38 +629,25 @@ static void feed(struct conn *c) {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
   struct conn *c = h->data;
-  struct cg_buf *b = &c->in;
+  struct cg_buf *b = &c->base.in;
   if (c->state == CONN_HANDLING) {
     /* The handler holds a pointer into the buffer: only its spare room may be
      * used.  When that is full, on_read stops reading until the answer. */
     *out = uv_buf_init((char *)b->data + b->len, (unsigned)(b->cap - b->len));
     return;
   }
-  if (c->state == CONN_LINGER)
-    b->len = 0;
-  size_t room = b->limit - b->len;
-  size_t want = b->cap - b->len;
-  if (want < READ_MIN)
-    want = READ_MIN;
-  if (want > room)
-    want = room;
-  uint8_t *p = want > 0 ? cg_buf_reserve(b, want) : NULL;
-  /* Growing past the gateway's budget of buffered input: no room, and the
-   * request is refused (on_buffer_full). */
-  if (p != NULL && !cg_admission_hold(c->srv->l.admission, &c->held, b->cap))
-    p = NULL;
-  *out = uv_buf_init((char *)p, p != NULL ? (unsigned)want : 0);
+  cg_conn_reserve(&c->base, out); /* empty: on_buffer_full */
 }
 
 /* Called when on_alloc() gave no room: the buffer is at its limit, or it
  * could not grow (out of memory, or over the gateway's buffer budget). */
 static void on_buffer_full(struct conn *c) {
-  int at_limit = c->in.len >= c->in.limit;
+  int at_limit = c->base.in.len >= c->base.in.limit;
   switch (c->state) {
   case CONN_HANDLING:
   case CONN_WRITING:
     /* Pipelined input waits in the kernel until the answer is written. */
-    read_stop(c);
+    cg_conn_read_stop(&c->base);
     break;
   case CONN_IDLE:
   case CONN_HEAD:
@@ -744,46 +678,21 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     conn_close(c);
     return;
   }
-  cg_quickack(&c->tcp);
-  c->in.len += (size_t)nread;
+  cg_quickack(&c->base.tcp);
+  c->base.in.len += (size_t)nread;
   switch (c->state) {
   case CONN_IDLE:
   case CONN_HEAD:
   case CONN_BODY:
     feed(c);
     break;
-  case CONN_LINGER:
-    c->in.len = 0;
-    break;
   default:
     break; /* parsed once the current request is answered */
   }
 }
 
-static void on_shutdown(uv_shutdown_t *sr, int status) {
-  struct conn *c = sr->handle->data;
-  if (c->state == CONN_CLOSING)
-    return;
-  if (status < 0 || c->srv->l.stopping)
-    conn_close(c);
-}
-
-/* Ends a connection after its last response: FIN first, then read until the
- * peer's EOF (or the linger timer) so the response is not reset away. */
-static void linger(struct conn *c) {
-  set_state(c, CONN_LINGER);
-  c->in.len = c->off = 0;
-  if (read_start(c) < 0 ||
-      uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
-    conn_close(c);
-}
-
-static void on_write(uv_write_t *w, int status) {
-  struct conn *c = w->handle->data;
-  free(c->out);
-  c->out = NULL;
-  if (c->state == CONN_CLOSING)
-    return;
+static void on_written(struct cg_conn *base, int status) {
+  struct conn *c = (struct conn *)base;
   if (status < 0) {
     cg_debug("http: write failed: %s", uv_strerror(status));
     conn_close(c);
@@ -791,15 +700,19 @@ static void on_write(uv_write_t *w, int status) {
   }
   c->served++;
   if (c->close_after || c->srv->l.stopping) {
-    linger(c);
+    /* FIN first, then input read until the peer's EOF (or the linger timer)
+     * so the response is not reset away. */
+    set_state(c, CONN_LINGER);
+    c->off = 0;
+    cg_conn_linger(&c->base);
     return;
   }
   set_state(c, CONN_IDLE);
   /* The answered request's octets go; pipelined ones move to the front. */
-  memmove(c->in.data, c->in.data + c->off, c->in.len - c->off);
-  c->in.len -= c->off;
+  memmove(c->base.in.data, c->base.in.data + c->off, c->base.in.len - c->off);
+  c->base.in.len -= c->off;
   c->off = c->req_start = 0;
-  if (read_start(c) < 0) {
+  if (cg_conn_read_start(&c->base) < 0) {
     conn_close(c);
     return;
   }
@@ -834,41 +747,16 @@ static void on_connection(uv_stream_t *ls, int status) {
     cg_accept_failed("http", status);
     return;
   }
-  if (cg_listener_refuse_if_full(&srv->l, on_rejected_closed))
+  struct conn *c = (struct conn *)cg_conn_accept(
+      &srv->l, sizeof *c, srv->limits.max_header + srv->limits.max_body, "http", on_alloc,
+      on_read, close_conn);
+  if (c == NULL)
     return;
-  struct conn *c = calloc(1, sizeof *c);
-  if (c == NULL || uv_tcp_init(srv->l.loop, &c->tcp) != 0) {
-    free(c);
-    cg_listener_refuse(&srv->l, on_rejected_closed);
-    return;
-  }
-  uv_timer_init(srv->l.loop, &c->timer);
-  c->tcp.data = c->timer.data = c;
-  c->write_req.data = c->continue_req.data = c->shutdown_req.data = c;
+  c->continue_req.data = c;
   c->srv = srv;
-  c->open_handles = 2;
   c->state = CONN_IDLE;
-  cg_conn_set_add(&srv->l.conns, &c->link);
-  cg_buf_init(&c->in, srv->limits.max_header + srv->limits.max_body);
   llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
   c->parser.data = c;
-  int r = uv_accept(ls, (uv_stream_t *)&c->tcp);
-  if (r == 0) {
-    cg_peer_addr(&c->tcp, &c->peer);
-    r = cg_admission_enter(srv->l.admission, &c->peer);
-    c->admitted = r == 0;
-    if (r == CG_EADDR_LIMIT)
-      cg_debug("http: per-address connection limit reached");
-  }
-  if (r == 0)
-    r = read_start(c);
-  if (r != 0) {
-    if (r != CG_EADDR_LIMIT)
-      cg_debug("http: accept failed: %s", cg_strerror(r));
-    conn_close(c);
-    return;
-  }
-  uv_tcp_nodelay(&c->tcp, 1);
   arm_timer(c);
 }
 
@@ -907,7 +795,7 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
   srv->arg = arg;
   bool freed;
   int r = cg_listener_open(&srv->l, loop, srv, host, port, l.admission, l.max_conns,
-                           on_connection, on_listener_closed, &freed);
+                           on_connection, settle, &freed);
   if (r == 0)
     *out = srv;
   else if (freed)
@@ -924,12 +812,12 @@ unsigned cg_http_server_pending(const struct cg_http_server *srv) { return srv->
 void cg_http_server_stop(struct cg_http_server *srv, void (*on_closed)(void *arg), void *arg) {
   if (srv->l.stopping)
     return;
-  cg_listener_stop(&srv->l, on_closed, arg, on_listener_closed);
+  cg_listener_stop(&srv->l, on_closed, arg);
   for (struct cg_conn_link *l = srv->l.conns.head, *n; l != NULL; l = n) {
     struct conn *c = CONN_OF(l);
     n = l->next;
     /* Busy connections (a request handed out or being answered) close once
-     * their answer is written; see on_write. */
+     * their answer is written; see on_written. */
     if (c->state != CONN_HANDLING && c->state != CONN_WRITING)
       conn_close(c);
   }

@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -166,11 +167,25 @@ void cg_accept_failed(const char *listener, int status) {
 
 /* ---- the listener an owner embeds ---------------------------------------- */
 
+static void on_listener_closed(uv_handle_t *h) {
+  struct cg_listener *l =
+      (struct cg_listener *)(void *)((char *)h - offsetof(struct cg_listener, handle));
+  l->listening = false;
+  l->settle(h->data);
+}
+
+static void on_listener_refused(void *arg) {
+  struct cg_listener *l = arg;
+  l->refusing--;
+  l->settle(l->handle.data);
+}
+
 int cg_listener_open(struct cg_listener *l, uv_loop_t *loop, void *owner, const char *host,
                      int port, struct cg_admission *admission, unsigned max_conns,
-                     uv_connection_cb cb, uv_close_cb closed, bool *freed) {
+                     uv_connection_cb cb, void (*settle)(void *owner), bool *freed) {
   *freed = true;
   l->loop = loop;
+  l->settle = settle;
   l->admission = admission;
   if (l->admission == NULL) {
     l->admission = cg_admission_new(&(struct cg_admission_limits){.max_conns = max_conns});
@@ -189,33 +204,32 @@ int cg_listener_open(struct cg_listener *l, uv_loop_t *loop, void *owner, const 
   if (r == 0)
     return 0;
   /* The handle is registered with the loop: it is closed, and the owner
-   * freed in closed(), the next time the loop runs. */
+   * freed in settle(), the next time the loop runs. */
   *freed = false;
   l->stopping = true;
-  uv_close((uv_handle_t *)&l->handle, closed);
+  uv_close((uv_handle_t *)&l->handle, on_listener_closed);
   return r;
 }
 
-void cg_listener_refuse(struct cg_listener *l, void (*closed)(void *owner)) {
+void cg_listener_refuse(struct cg_listener *l) {
   /* One that cannot be taken stays parked in libuv (cg_refuse_connection()). */
-  l->refusing += (unsigned)cg_refuse_connection((uv_stream_t *)&l->handle, l->handle.data, closed);
+  l->refusing += (unsigned)cg_refuse_connection((uv_stream_t *)&l->handle, l, on_listener_refused);
 }
 
-bool cg_listener_refuse_if_full(struct cg_listener *l, void (*closed)(void *owner)) {
+bool cg_listener_refuse_if_full(struct cg_listener *l) {
   if (!cg_admission_refuse_full(l->admission))
     return false;
   cg_debug("listener %d: connection limit %u reached", l->port,
            cg_admission_limits(l->admission)->max_conns);
-  cg_listener_refuse(l, closed);
+  cg_listener_refuse(l);
   return true;
 }
 
-void cg_listener_stop(struct cg_listener *l, void (*on_closed)(void *arg), void *arg,
-                      uv_close_cb closed) {
+void cg_listener_stop(struct cg_listener *l, void (*on_closed)(void *arg), void *arg) {
   l->stopping = true;
   l->on_closed = on_closed;
   l->closed_arg = arg;
-  uv_close((uv_handle_t *)&l->handle, closed);
+  uv_close((uv_handle_t *)&l->handle, on_listener_closed);
 }
 
 bool cg_listener_done(const struct cg_listener *l, bool busy) {

@@ -24,19 +24,23 @@ void cg_conn_set_remove(struct cg_conn_set *s, struct cg_conn_link *l);
 struct cg_admission;
 
 /* What a listener of transports/ (HTTP, raw TCP) is besides its protocol:
- * the listening handle, its open connections and the admission that counts
- * them, the sockets being refused, and its stop.  The owner embeds it and
- * sets handle.data to itself. */
+ * the listening handle, its open connections (transports/conn.h) and the
+ * admission that counts them, the sockets being refused, and its stop.  The
+ * owner embeds it; handle.data is the owner. */
 struct cg_listener {
   uv_loop_t *loop;
   uv_tcp_t handle;
-  struct cg_conn_set conns;       /* the owner's connections (struct cg_conn_link in each) */
+  struct cg_conn_set conns;       /* the open connections (struct cg_conn) */
   struct cg_admission *admission; /* shared with other listeners, or own */
   bool own_admission;
   unsigned refusing; /* sockets accepted over a cap and not yet closed */
   int port;          /* bound */
   bool listening;    /* the handle is not closed yet */
   bool stopping;
+  /* Runs (with the owner) whenever something the stop waits for is gone: the
+   * handle, a connection, a refused socket.  The owner frees itself there
+   * once cg_listener_done(). */
+  void (*settle)(void *owner);
   void (*on_closed)(void *arg); /* the stop's callback */
   void *closed_arg;
 };
@@ -44,21 +48,18 @@ struct cg_listener {
 /* Binds host:port and listens with cb; the connections are counted by
  * admission, or (NULL) by an own one of max_conns.  0, or a CG_E* error:
  * then *freed is true when nothing was made (the owner frees itself now)
- * and false when the handle is closing (closed() runs, once, when it is
- * closed: the owner frees itself there). */
+ * and false when the handle is closing (settle() frees the owner). */
 int cg_listener_open(struct cg_listener *l, uv_loop_t *loop, void *owner, const char *host,
                      int port, struct cg_admission *admission, unsigned max_conns,
-                     uv_connection_cb cb, uv_close_cb closed, bool *freed);
+                     uv_connection_cb cb, void (*settle)(void *owner), bool *freed);
 /* A connection is waiting and no more may enter: it is accepted and closed
- * (counted in refusing until closed() runs with the owner).  Returns true
- * when it was so refused. */
-bool cg_listener_refuse_if_full(struct cg_listener *l, void (*closed)(void *owner));
+ * (counted in refusing until it is).  Returns true when it was so refused. */
+bool cg_listener_refuse_if_full(struct cg_listener *l);
 /* Refuses the waiting connection whatever the count (no memory for it). */
-void cg_listener_refuse(struct cg_listener *l, void (*closed)(void *owner));
-/* Stops listening (closed() of cg_listener_open() runs when the handle is
- * closed); the owner then closes its idle connections. */
-void cg_listener_stop(struct cg_listener *l, void (*on_closed)(void *arg), void *arg,
-                      uv_close_cb closed);
+void cg_listener_refuse(struct cg_listener *l);
+/* Stops listening; the owner then closes its idle connections, and
+ * on_closed(arg) is the owner's to call once it is done. */
+void cg_listener_stop(struct cg_listener *l, void (*on_closed)(void *arg), void *arg);
 /* Stopping, the handle closed, no connection and no socket being refused
  * left, and (busy false) nothing else the owner waits for. */
 bool cg_listener_done(const struct cg_listener *l, bool busy);

@@ -41,11 +41,11 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "transports/admission.h"
+#include "transports/conn.h"
 #include "transports/listen.h"
 #include "transports/tcp_client.h"
 
 #define VERSION_10 10
-#define READ_MIN 4096
 /* How long a closing connection keeps reading (and discarding), so that
  * unread input does not turn our FIN into a RST that destroys the answer. */
 #define LINGER_MS 2000
@@ -56,29 +56,18 @@ enum { T_PKI_MSG = 0, T_POLL_REP = 1, T_POLL_REQ = 2, T_FINAL = 5, T_ERROR = 6 }
 enum conn_state { C_READING, C_HANDLING, C_WRITING, C_LINGER, C_CLOSING };
 
 struct conn {
-  uv_tcp_t tcp;
-  uv_timer_t timer;
-  uv_write_t write_req;
-  uv_shutdown_t shutdown_req;
+  struct cg_conn base; /* first: socket, timer, buffer, admission (transports/conn.h) */
   struct cg_tcp_server *srv;
-  struct cg_conn_link link; /* in the server's set */
   enum conn_state state;
-  int open_handles;
-  struct cg_buf in;
-  bool reading;
   bool close_after; /* the answer being written ends the connection */
   enum cg_tcp_framing framing; /* of the last frame; 0 before the first */
   struct cg_tcp_request *req;
-  uint8_t *out;
   unsigned served;     /* frames answered */
   bool frame_started;  /* the frame in the buffer has its deadline running */
-  bool admitted;       /* counted by the admission until freed */
-  bool over_budget;    /* on_alloc found the buffer budget spent */
-  struct cg_addr peer;
-  size_t held;         /* input octets charged to the admission */
 };
+_Static_assert(offsetof(struct conn, base) == 0, "cg_conn_accept() allocates the whole");
 
-#define CONN_OF(l) ((struct conn *)(void *)((char *)(l) - offsetof(struct conn, link)))
+#define CONN_OF(l) ((struct conn *)(void *)((char *)(l) - offsetof(struct conn, base.link)))
 
 struct cg_tcp_request {
   struct conn *conn; /* NULL once orphaned */
@@ -100,7 +89,9 @@ struct cg_tcp_server {
 
 /* ---- bookkeeping ---------------------------------------------------------- */
 
-static void maybe_finish(struct cg_tcp_server *srv) {
+/* The listener's settle(): the server goes once stopped and empty. */
+static void settle(void *owner) {
+  struct cg_tcp_server *srv = owner;
   if (!cg_listener_done(&srv->l, srv->pending > 0))
     return;
   void (*cb)(void *) = srv->l.on_closed;
@@ -109,39 +100,6 @@ static void maybe_finish(struct cg_tcp_server *srv) {
   free(srv);
   if (cb != NULL)
     cb(arg);
-}
-
-static void on_listener_closed(uv_handle_t *h) {
-  struct cg_tcp_server *srv = h->data;
-  srv->l.listening = false;
-  maybe_finish(srv);
-}
-
-static void on_refused_closed(void *arg) {
-  struct cg_tcp_server *srv = arg;
-  srv->l.refusing--;
-  maybe_finish(srv);
-}
-
-static void on_handle_closed(uv_handle_t *h) {
-  struct conn *c = h->data;
-  if (--c->open_handles > 0)
-    return;
-  struct cg_tcp_server *srv = c->srv;
-  cg_conn_set_remove(&srv->l.conns, &c->link);
-  cg_buf_free(&c->in);
-  (void)cg_admission_hold(srv->l.admission, &c->held, 0);
-  if (c->admitted)
-    cg_admission_leave(srv->l.admission, &c->peer);
-  free(c->out);
-  free(c);
-  maybe_finish(srv);
-}
-
-static void read_stop(struct conn *c) {
-  if (c->reading)
-    uv_read_stop((uv_stream_t *)&c->tcp);
-  c->reading = false;
 }
 
 #ifndef NDEBUG
@@ -168,7 +126,7 @@ static void set_state(struct conn *c, enum conn_state s) {
   assert(legal_transition(c->state, s));
   c->state = s;
   if (s == C_READING) {
-    if (c->in.len == 0) {
+    if (c->base.in.len == 0) {
       /* Nothing begun: a connection that never sent a frame gets no more
        * time than one sending its first (as HTTP's header timeout). */
       c->frame_started = false;
@@ -184,24 +142,24 @@ static void set_state(struct conn *c, enum conn_state s) {
   else if (s == C_LINGER)
     ms = l->idle_timeout_ms < LINGER_MS ? l->idle_timeout_ms : LINGER_MS;
   if (ms > 0)
-    uv_timer_start(&c->timer, on_timeout, ms, 0);
+    uv_timer_start(&c->base.timer, on_timeout, ms, 0);
   else
-    uv_timer_stop(&c->timer);
+    uv_timer_stop(&c->base.timer);
 }
 
 static void conn_close(struct conn *c) {
   if (c->state == C_CLOSING)
     return;
   set_state(c, C_CLOSING); /* the timer stops */
-  read_stop(c);
   if (c->req != NULL) {
     c->req->conn = NULL; /* its answer will be dropped */
     atomic_store(&c->req->gone, true);
   }
   c->req = NULL;
-  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+  cg_conn_close(&c->base);
 }
+
+static void close_conn(struct cg_conn *base) { conn_close((struct conn *)base); }
 
 static void on_timeout(uv_timer_t *t) {
   struct conn *c = t->data;
@@ -212,38 +170,22 @@ static void on_timeout(uv_timer_t *t) {
 
 /* ---- writing -------------------------------------------------------------- */
 
-static void on_shutdown(uv_shutdown_t *s, int status) {
-  struct conn *c = s->data;
-  if (status != 0 || c->state == C_CLOSING) {
-    conn_close(c);
-    return;
-  }
-  set_state(c, C_LINGER); /* reading goes on, discarding, until EOF */
-}
-
 static void process(struct conn *c);
-static int read_start(struct conn *c);
 
-static void on_write(uv_write_t *w, int status) {
-  struct conn *c = w->data;
-  free(c->out);
-  c->out = NULL;
-  if (c->state == C_CLOSING)
-    return;
+static void on_written(struct cg_conn *base, int status) {
+  struct conn *c = (struct conn *)base;
   if (status != 0) {
     conn_close(c);
     return;
   }
   c->served++;
   if (c->close_after || c->srv->l.stopping) {
-    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
-      conn_close(c);
-    else if (read_start(c) != 0)
-      conn_close(c);
+    set_state(c, C_LINGER);
+    cg_conn_linger(&c->base);
     return;
   }
   set_state(c, C_READING);
-  if (read_start(c) != 0) {
+  if (cg_conn_read_start(&c->base) != 0) {
     conn_close(c);
     return;
   }
@@ -253,22 +195,19 @@ static void on_write(uv_write_t *w, int status) {
 /* One frame, header and value, in one write: value is a then b. */
 static void write_frame(struct conn *c, enum cg_tcp_framing framing, int type, const void *a,
                         size_t alen, const void *b, size_t blen) {
-  size_t total = 7 + alen + blen;
-  c->out = malloc(total);
-  if (c->out == NULL || total > UINT32_MAX) {
+  uint8_t *out = cg_conn_out(&c->base, 7 + alen + blen);
+  if (out == NULL) {
     conn_close(c);
     return;
   }
   /* version 10 flags bit 0: this is the last message */
-  size_t hdr = cg_tcp_frame_header(framing, type, c->close_after ? 1 : 0, alen + blen, c->out);
-  total = hdr + alen + blen;
+  size_t hdr = cg_tcp_frame_header(framing, type, c->close_after ? 1 : 0, alen + blen, out);
   if (alen > 0)
-    memcpy(c->out + hdr, a, alen);
+    memcpy(out + hdr, a, alen);
   if (blen > 0)
-    memcpy(c->out + hdr + alen, b, blen);
-  uv_buf_t buf = uv_buf_init((char *)c->out, (unsigned)total);
+    memcpy(out + hdr + alen, b, blen);
   set_state(c, C_WRITING);
-  if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0)
+  if (cg_conn_write(&c->base, hdr + alen + blen, on_written) != 0)
     conn_close(c);
 }
 
@@ -297,17 +236,7 @@ static void write_error(struct conn *c, enum cg_tcp_framing framing, unsigned co
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
   (void)suggested;
   struct conn *c = h->data;
-  struct cg_buf *b = &c->in;
-  if (c->state == C_LINGER)
-    b->len = 0; /* discarding */
-  size_t room = b->limit - b->len < READ_MIN ? b->limit - b->len : READ_MIN;
-  uint8_t *p = room > 0 ? cg_buf_reserve(b, room) : NULL;
-  /* Past the gateway's budget of buffered input: no room (on_read refuses). */
-  if (p != NULL && !cg_admission_hold(c->srv->l.admission, &c->held, b->cap)) {
-    c->over_budget = true;
-    p = NULL;
-  }
-  *out = uv_buf_init((char *)p, p != NULL ? (unsigned)room : 0);
+  cg_conn_reserve(&c->base, out); /* empty over the budget: on_read refuses */
 }
 
 /* The framing of the frame arriving, before any of it could be buffered:
@@ -316,9 +245,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
 static enum cg_tcp_framing peek_framing(struct conn *c) {
   uint8_t head[5];
   uv_os_fd_t fd;
-  if (c->in.len >= 5)
-    memcpy(head, c->in.data, 5);
-  else if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+  if (c->base.in.len >= 5)
+    memcpy(head, c->base.in.data, 5);
+  else if (uv_fileno((uv_handle_t *)&c->base.tcp, &fd) != 0 ||
            recv(fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT) != (ssize_t)sizeof head)
     return c->framing ? c->framing : CG_TCP_RFC2510;
   return head[4] == VERSION_10 ? CG_TCP_V10 : CG_TCP_RFC2510;
@@ -329,15 +258,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct conn *c = s->data;
   if (nread == 0)
     return;
-  if (nread == UV_ENOBUFS && c->over_budget && c->state == C_READING) {
+  if (nread == UV_ENOBUFS && c->base.over_budget && c->state == C_READING) {
     /* The gateway's buffer budget is spent: the frame is refused and the
      * connection closes, letting its buffer go.  (Out of memory, it just
      * closes.)  The framing is the frame's own when its header is in. */
     enum cg_tcp_framing f = peek_framing(c);
     cg_admission_refused_memory(c->srv->l.admission);
-    read_stop(c);
-    cg_buf_free(&c->in); /* given back at once, for the others */
-    (void)cg_admission_hold(c->srv->l.admission, &c->held, 0);
+    cg_conn_read_stop(&c->base);
+    cg_conn_drop_input(&c->base); /* given back at once, for the others */
     write_error(c, f, CG_TCP_ERR_SERVER, "server busy: too much input buffered; try again later");
     return;
   }
@@ -345,25 +273,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     conn_close(c); /* EOF, reset, or no buffer left */
     return;
   }
-  c->in.len += (size_t)nread;
-  cg_quickack(&c->tcp);
+  c->base.in.len += (size_t)nread;
+  cg_quickack(&c->base.tcp);
   if (c->state == C_READING)
     process(c);
-}
-
-static int read_start(struct conn *c) {
-  if (c->reading)
-    return 0;
-  int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-  c->reading = r == 0;
-  return r;
 }
 
 /* Refuses what was read: errorMsgRep, then the connection closes. */
 static void refuse(struct conn *c, enum cg_tcp_framing framing, unsigned code, const char *text) {
   cg_debug("tcp: refused frame: %s", text);
-  read_stop(c);
-  c->in.len = 0;
+  cg_conn_read_stop(&c->base);
+  c->base.in.len = 0;
   write_error(c, framing ? framing : CG_TCP_RFC2510, code, text);
 }
 
@@ -371,8 +291,8 @@ static void refuse(struct conn *c, enum cg_tcp_framing framing, unsigned code, c
  * it out; a malformed one is refused as soon as it shows. */
 static void process(struct conn *c) {
   const struct cg_tcp_limits *l = &c->srv->limits;
-  uint8_t *p = c->in.data;
-  size_t n = c->in.len;
+  uint8_t *p = c->base.in.data;
+  size_t n = c->base.in.len;
   char why[96];
   if (n >= 4 && cg_tcp_get32(p) == 0) {
     refuse(c, c->framing, CG_TCP_ERR_CLIENT, "zero length");
@@ -424,7 +344,7 @@ static void process(struct conn *c) {
   }
   r->conn = c;
   atomic_init(&r->gone, false);
-  r->peer = c->peer;
+  r->peer = c->base.peer;
   r->srv = c->srv;
   r->framing = framing;
   r->close_after = framing == CG_TCP_V10 && (p[5] & 1);
@@ -439,14 +359,13 @@ static void process(struct conn *c) {
   /* What follows the frame stays for the next round. */
   size_t used = 4 + (size_t)len;
   memmove(p, p + used, n - used);
-  c->in.len = n - used;
+  c->base.in.len = n - used;
   c->frame_started = false;
-  if (c->in.len == 0) {
+  if (c->base.in.len == 0) {
     /* Nothing buffered: a connection between frames holds no buffer memory. */
-    cg_buf_free(&c->in);
-    (void)cg_admission_hold(c->srv->l.admission, &c->held, 0);
+    cg_conn_drop_input(&c->base);
   }
-  read_stop(c);
+  cg_conn_read_stop(&c->base);
   set_state(c, C_HANDLING);
   c->req = r;
   c->srv->pending++;
@@ -473,7 +392,7 @@ static void done(struct cg_tcp_request *r) {
   free(r);
   srv->pending--;
   if (orphan)
-    maybe_finish(srv);
+    settle(srv);
 }
 
 void cg_tcp_respond(struct cg_tcp_request *req, const uint8_t *msg, size_t len) {
@@ -508,35 +427,12 @@ static void on_connection(uv_stream_t *ls, int status) {
     cg_accept_failed("tcp", status);
     return;
   }
-  if (cg_listener_refuse_if_full(&srv->l, on_refused_closed))
-    return;
-  struct conn *c = calloc(1, sizeof *c);
-  if (c == NULL || uv_tcp_init(srv->l.loop, &c->tcp) != 0) {
-    free(c);
-    cg_listener_refuse(&srv->l, on_refused_closed);
-    return;
-  }
-  uv_timer_init(srv->l.loop, &c->timer);
-  c->tcp.data = c->timer.data = c->write_req.data = c->shutdown_req.data = c;
-  c->srv = srv;
-  c->open_handles = 2;
-  cg_conn_set_add(&srv->l.conns, &c->link);
   /* A whole frame fits: the largest header and max_frame octets of value. */
-  cg_buf_init(&c->in, srv->limits.max_frame + 7);
-  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
-    conn_close(c);
+  struct conn *c = (struct conn *)cg_conn_accept(&srv->l, sizeof *c, srv->limits.max_frame + 7,
+                                                 "tcp", on_alloc, on_read, close_conn);
+  if (c == NULL)
     return;
-  }
-  cg_peer_addr(&c->tcp, &c->peer);
-  int r = cg_admission_enter(srv->l.admission, &c->peer);
-  c->admitted = r == 0;
-  if (r != 0 || read_start(c) != 0) {
-    if (r == CG_EADDR_LIMIT)
-      cg_debug("tcp: per-address connection limit reached");
-    conn_close(c);
-    return;
-  }
-  uv_tcp_nodelay(&c->tcp, 1);
+  c->srv = srv;
   set_state(c, C_READING);
 }
 
@@ -569,7 +465,7 @@ int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
   srv->arg = arg;
   bool freed;
   int r = cg_listener_open(&srv->l, loop, srv, host, port, l.admission, l.max_conns,
-                           on_connection, on_listener_closed, &freed);
+                           on_connection, settle, &freed);
   if (r == 0)
     *out = srv;
   else if (freed)
@@ -590,7 +486,7 @@ const struct cg_addr *cg_tcp_request_peer(const struct cg_tcp_request *req) {
 void cg_tcp_server_stop(struct cg_tcp_server *srv, void (*on_closed)(void *arg), void *arg) {
   if (srv->l.stopping)
     return;
-  cg_listener_stop(&srv->l, on_closed, arg, on_listener_closed);
+  cg_listener_stop(&srv->l, on_closed, arg);
   for (struct cg_conn_link *l = srv->l.conns.head, *n; l != NULL; l = n) {
     struct conn *c = CONN_OF(l);
     n = l->next;

@@ -1,0 +1,169 @@
+/*
+ * conn.c - the connection lifecycle both servers share (transports/conn.h).
+ */
+#include "transports/conn.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "transports/admission.h"
+
+/* The smallest read offered to libuv; the buffer grows geometrically. */
+#define READ_MIN 4096
+
+static void on_handle_closed(uv_handle_t *h) {
+  struct cg_conn *c = h->data;
+  if (--c->open_handles > 0)
+    return;
+  struct cg_listener *l = c->l;
+  cg_conn_set_remove(&l->conns, &c->link);
+  cg_buf_free(&c->in);
+  (void)cg_admission_hold(l->admission, &c->held, 0);
+  if (c->admitted)
+    cg_admission_leave(l->admission, &c->peer);
+  free(c->out);
+  free(c);
+  l->settle(l->handle.data); /* last: it may free the listener's owner */
+}
+
+void cg_conn_close(struct cg_conn *c) {
+  if (c->closing)
+    return;
+  c->closing = true;
+  cg_conn_read_stop(c);
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed); /* stops it */
+}
+
+struct cg_conn *cg_conn_accept(struct cg_listener *l, size_t size, size_t in_limit,
+                               const char *proto, uv_alloc_cb alloc_cb, uv_read_cb read_cb,
+                               cg_conn_close_fn close) {
+  assert(size >= sizeof(struct cg_conn));
+  if (cg_listener_refuse_if_full(l))
+    return NULL;
+  struct cg_conn *c = calloc(1, size);
+  if (c == NULL || uv_tcp_init(l->loop, &c->tcp) != 0) {
+    free(c);
+    cg_listener_refuse(l);
+    return NULL;
+  }
+  uv_timer_init(l->loop, &c->timer);
+  c->tcp.data = c->timer.data = c->write_req.data = c->shutdown_req.data = c;
+  c->l = l;
+  c->open_handles = 2;
+  c->alloc_cb = alloc_cb;
+  c->read_cb = read_cb;
+  c->close = close;
+  cg_conn_set_add(&l->conns, &c->link);
+  cg_buf_init(&c->in, in_limit);
+  int r = cg_err_from_uv(uv_accept((uv_stream_t *)&l->handle, (uv_stream_t *)&c->tcp));
+  if (r == 0) {
+    cg_peer_addr(&c->tcp, &c->peer);
+    r = cg_admission_enter(l->admission, &c->peer);
+    c->admitted = r == 0;
+  }
+  if (r == 0)
+    r = cg_err_from_uv(cg_conn_read_start(c));
+  if (r != 0) {
+    if (r == CG_EADDR_LIMIT)
+      cg_debug("%s: per-address connection limit reached", proto);
+    else
+      cg_debug("%s: accept failed: %s", proto, cg_strerror(r));
+    cg_conn_close(c);
+    return NULL;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  return c;
+}
+
+int cg_conn_read_start(struct cg_conn *c) {
+  if (c->reading)
+    return 0;
+  int r = uv_read_start((uv_stream_t *)&c->tcp, c->alloc_cb, c->read_cb);
+  c->reading = r == 0;
+  return r;
+}
+
+void cg_conn_read_stop(struct cg_conn *c) {
+  if (c->reading)
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = false;
+}
+
+void cg_conn_reserve(struct cg_conn *c, uv_buf_t *out) {
+  struct cg_buf *b = &c->in;
+  size_t room = b->limit - b->len;
+  size_t want = b->cap - b->len;
+  if (want < READ_MIN)
+    want = READ_MIN;
+  if (want > room)
+    want = room;
+  uint8_t *p = want > 0 ? cg_buf_reserve(b, want) : NULL;
+  c->over_budget = p != NULL && !cg_admission_hold(c->l->admission, &c->held, b->cap);
+  if (c->over_budget)
+    p = NULL;
+  *out = uv_buf_init((char *)p, p != NULL ? (unsigned)want : 0);
+}
+
+void cg_conn_drop_input(struct cg_conn *c) {
+  cg_buf_free(&c->in);
+  (void)cg_admission_hold(c->l->admission, &c->held, 0);
+}
+
+uint8_t *cg_conn_out(struct cg_conn *c, size_t len) {
+  assert(c->out == NULL); /* one write at a time */
+  if (len > UINT32_MAX)
+    return NULL; /* checked before anything is allocated */
+  c->out = malloc(len > 0 ? len : 1);
+  return c->out;
+}
+
+static void on_written(uv_write_t *w, int status) {
+  struct cg_conn *c = w->data;
+  free(c->out);
+  c->out = NULL;
+  if (!c->closing)
+    c->written(c, status);
+}
+
+int cg_conn_write(struct cg_conn *c, size_t len, cg_conn_written_fn written) {
+  c->written = written;
+  uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)len);
+  return uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+}
+
+/* ---- the end -------------------------------------------------------------- */
+
+static void on_discard_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
+  (void)h;
+  (void)suggested;
+  static _Thread_local char sink[READ_MIN]; /* read and forgotten at once */
+  *out = uv_buf_init(sink, sizeof sink);
+}
+
+static void on_discard_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf;
+  struct cg_conn *c = s->data;
+  if (nread < 0)
+    c->close(c); /* the peer's EOF, or an error */
+}
+
+static void on_shutdown(uv_shutdown_t *s, int status) {
+  struct cg_conn *c = s->data;
+  if (c->closing)
+    return;
+  if (status < 0 || c->l->stopping)
+    c->close(c);
+}
+
+void cg_conn_linger(struct cg_conn *c) {
+  cg_conn_read_stop(c);
+  cg_conn_drop_input(c);
+  c->alloc_cb = on_discard_alloc;
+  c->read_cb = on_discard_read;
+  if (cg_conn_read_start(c) != 0 ||
+      uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+    c->close(c);
+}
