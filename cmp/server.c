@@ -221,6 +221,22 @@ static int find_subject_serial(struct cmp_exchange *ex) {
   return 0;
 }
 
+/* The kinds of request the engine serves: each module's table. */
+static const struct cmp_srv_kind *const kind_tables[] = {
+    cmp_srv_enrol_kinds, cmp_srv_revoke_kinds, cmp_srv_genm_kinds,
+    cmp_srv_nested_kinds, cmp_srv_poll_kinds,
+};
+
+const struct cmp_srv_kind *cmp_srv_kind(int type, bool answer) {
+  if (type < 0 || type > 31)
+    return NULL;
+  for (size_t i = 0; i < sizeof kind_tables / sizeof kind_tables[0]; i++)
+    for (const struct cmp_srv_kind *k = kind_tables[i]; k->requests != 0; k++)
+      if ((((answer ? k->answers : k->requests) >> type) & 1u) != 0)
+        return k;
+  return NULL;
+}
+
 /* Checks done before anything is looked up.  0, or an error with ex->detail. */
 static int check_request(struct cmp_exchange *ex) {
   const struct cmp_header *h = &ex->msg.hdr;
@@ -230,25 +246,13 @@ static int check_request(struct cmp_exchange *ex) {
     ex->detail = "pvno must be 2 or 3";
     return CG_EUNSUPPORTED_VERSION;
   }
-  switch (ex->msg.type) {
-  case CMP_IR:
-  case CMP_CR:
-  case CMP_KUR:
-  case CMP_P10CR:
-  case CMP_CERTCONF:
-  case CMP_RR:
-  case CMP_GENM:
-  case CMP_NESTED:
-  case CMP_POLLREQ:
-    break;
-  default:
+  const struct cmp_srv_kind *kind = cmp_srv_kind(ex->msg.type, false);
+  if (kind == NULL) {
     ex->detail = "message type not supported";
     return CG_EBAD_REQUEST;
   }
   int err = classify_protection(ex);
   if (err)
-    return err;
-  if (ex->msg.type == CMP_NESTED && (err = cmp_srv_read_nested(ex)) != 0)
     return err;
   /* RFC 9810 §5.1.1: transactionID and senderNonce SHOULD be 128 bits;
    * shorter ones make collisions and replays too likely. */
@@ -268,43 +272,8 @@ static int check_request(struct cmp_exchange *ex) {
     ex->detail = "messageTime is too far from the server's time";
     return CG_EBAD_TIME;
   }
-  if (ex->msg.type == CMP_P10CR) {
-    ex->cert_req_id = -1; /* RFC 9483 §4.1.4 */
-    if (cmp_p10_decode(ex->msg.content.p, ex->msg.content.len, &ex->p10)) {
-      ex->detail = "the PKCS#10 request is malformed";
-      return CG_EBAD_DATA;
-    }
-  }
-  if (ex->msg.type == CMP_GENM) {
-    int gerr = cmp_genm_decode(ex->msg.content, &ex->genm);
-    if (gerr) {
-      ex->detail = "the genm content is malformed";
-      return gerr == CG_EBAD_REQUEST ? gerr : CG_EBAD_DATA;
-    }
-    /* RFC 9483 §4.3.4: CRLs are asked for with crlStatusList (or crls). */
-    for (size_t i = 0; i < ex->genm.n; i++) {
-      enum cg_oid_id t = cg_oid_lookup(ex->genm.itav[i].oid);
-      if (t == CG_OID_IT_CRL_STATUS_LIST || t == CG_OID_IT_CRLS)
-        ex->want_crl = true;
-    }
-    struct cg_x509 ca;
-    if (ex->want_crl && (ex->n_ca_chain == 0 ||
-                         cg_x509_parse(ex->ca_chain[0].p, ex->ca_chain[0].len, &ca) ||
-                         cg_name_to_string(ca.subject, ex->ca_issuer, sizeof ex->ca_issuer)))
-      ex->want_crl = false;
-  }
-  if (ex->msg.type == CMP_RR && ex->msg.u.rev_req.n != 1) {
-    ex->detail = "exactly one revocation request is supported";
-    return CG_EBAD_REQUEST;
-  }
-  if (ex->msg.type == CMP_RR)
-    ex->cert_req_id = -1; /* RFC 9483 §4.4: what a pollReq for it names */
-  if ((ex->msg.type == CMP_IR || ex->msg.type == CMP_CR || ex->msg.type == CMP_KUR) &&
-      ex->msg.u.cert_req.n != 1) {
-    /* RFC 9483 §4.1.1: one CertReqMsg per request. */
-    ex->detail = "exactly one certificate request is supported";
-    return CG_EBAD_REQUEST;
-  }
+  if (kind->read != NULL && (err = kind->read(ex)) != 0)
+    return err;
   if ((err = cmp_srv_check_template(ex)) != 0)
     return err;
   if ((err = find_subject_serial(ex)) != 0) {
@@ -512,26 +481,7 @@ static void verify(struct cmp_exchange *ex) {
     cmp_srv_verify_replay(ex);
     return;
   }
-  switch (ex->msg.type) {
-  case CMP_CERTCONF:
-    cmp_srv_verify_cert_conf(ex);
-    break;
-  case CMP_RR:
-    cmp_srv_verify_rev_request(ex);
-    break;
-  case CMP_GENM:
-    cmp_srv_verify_genm(ex);
-    break;
-  case CMP_NESTED:
-    cmp_srv_verify_nested(ex);
-    break;
-  case CMP_POLLREQ:
-    cmp_srv_verify_poll(ex);
-    break;
-  default:
-    cmp_srv_verify_cert_request(ex);
-    break;
-  }
+  cmp_srv_kind(ex->msg.type, false)->verify(ex); /* a known type: check_request() */
 }
 
 bool cmp_exchange_compute_is_light(const struct cmp_exchange *ex) {

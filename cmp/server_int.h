@@ -133,6 +133,29 @@ struct cmp_exchange {
   size_t rsp_len;
 };
 
+/* What the engine does with a kind of request, one table per srv_*.c (the
+ * rows end with one whose requests is 0): the checks of its body, made with
+ * the request checks before anything is looked up (read; NULL: none), the
+ * verify step once the store's lookup is back, and the body of each answer
+ * it writes.  server.c finds a row by the request's type, srv_auth.c by the
+ * answer's (an error body is written by srv_auth.c itself). */
+#define CMP_BIT(type) (1u << (type))
+struct cmp_srv_kind {
+  uint32_t requests; /* CMP_BIT() of the request bodies it handles */
+  uint32_t answers;  /* CMP_BIT() of the answer bodies it writes */
+  int (*read)(struct cmp_exchange *ex); /* 0, or an error with ex->detail */
+  void (*verify)(struct cmp_exchange *ex);
+  void (*write_body)(struct cmp_exchange *ex, struct der_writer *w);
+};
+extern const struct cmp_srv_kind cmp_srv_enrol_kinds[]; /* ir cr kur p10cr, certConf */
+extern const struct cmp_srv_kind cmp_srv_revoke_kinds[]; /* rr */
+extern const struct cmp_srv_kind cmp_srv_genm_kinds[];   /* genm */
+extern const struct cmp_srv_kind cmp_srv_nested_kinds[]; /* nested */
+extern const struct cmp_srv_kind cmp_srv_poll_kinds[];   /* pollReq */
+/* The row handling request body type (answer false) or writing answer body
+ * type (answer true); NULL when none does. */
+const struct cmp_srv_kind *cmp_srv_kind(int type, bool answer);
+
 /* server.c */
 void cmp_srv_set_phase(struct cmp_exchange *ex, enum phase to);
 /* Ends the exchange with an error answer (see server.c). */
@@ -158,8 +181,6 @@ int cmp_srv_protect(struct cmp_exchange *ex);
 void cmp_srv_touch_background(struct cmp_exchange *ex);
 
 /* srv_enrol.c */
-void cmp_srv_verify_cert_request(struct cmp_exchange *ex); /* ir, cr, kur, p10cr */
-void cmp_srv_verify_cert_conf(struct cmp_exchange *ex);
 void cmp_srv_issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len);
 /* The certificate record of the transaction from the CA's DER (arena copy,
  * names for operators).  False after cmp_srv_fail(). */
@@ -167,17 +188,13 @@ bool cmp_srv_take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len)
 /* The CA answered "waiting": the device is told to poll (or, for an
  * approved request, the row waits for the next try). */
 void cmp_srv_ca_waiting(struct cmp_exchange *ex);
-/* The body of ip/cp/kup/pkiconf. */
-void cmp_srv_write_enrol_body(struct cmp_exchange *ex, struct der_writer *w);
 
 /* srv_poll.c */
 /* The statusString of a waiting answer: what the request waits for. */
 const char *cmp_waiting_reason(const struct cmp_exchange *ex);
-void cmp_srv_verify_poll(struct cmp_exchange *ex);
 /* The answer a kept request has now, from its stored transaction, for a
  * raw TCP pollReq: nothing changes in the store. */
 void cmp_srv_verify_replay(struct cmp_exchange *ex);
-void cmp_srv_write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w);
 /* srv_enrol.c: the certificate request of ex from its message, without
  * authentication or POP (for an approved request). */
 /* The names the request asks for are allowed (cmp/srv_names.c); fails the
@@ -195,19 +212,12 @@ bool cmp_srv_template_spki(struct cmp_exchange *ex, const struct cmp_cert_templa
 int cmp_srv_check_template(struct cmp_exchange *ex);
 
 /* srv_revoke.c */
-void cmp_srv_verify_rev_request(struct cmp_exchange *ex);
 /* Prepares the CA's part of revoking cert (with the request of the exchange
  * when with_request) and goes to REVOKE. */
 void cmp_srv_prepare_revoke(struct cmp_exchange *ex, struct der_view cert, int reason,
                             bool with_request);
 /* An approved rr: the revocation, written in the background. */
 void cmp_srv_revoke_approved(struct cmp_exchange *ex);
-void cmp_srv_write_rev_body(struct cmp_exchange *ex, struct der_writer *w);
-
-/* srv_nested.c */
-int cmp_srv_read_nested(struct cmp_exchange *ex);
-void cmp_srv_verify_nested(struct cmp_exchange *ex);
-void cmp_srv_write_nested_body(struct cmp_exchange *ex, struct der_writer *w);
 
 /* srv_relay.c */
 /* Keeps the CA's answer of a (for a relaying profile) to send it on, and
@@ -218,9 +228,5 @@ void cmp_srv_relay_take(struct cmp_exchange *ex, const struct cmp_ca_answer *a);
 /* For a relaying profile: a certConf or pollReq that passed the checks goes
  * to the CA (FORWARD); true when it does. */
 bool cmp_srv_relay_forward(struct cmp_exchange *ex);
-
-/* srv_genm.c */
-void cmp_srv_verify_genm(struct cmp_exchange *ex);
-void cmp_srv_write_genp_body(struct cmp_exchange *ex, struct der_writer *w);
 
 #endif

@@ -145,31 +145,13 @@ static void write_protection_alg(const struct cmp_exchange *ex, struct der_write
 }
 
 static void write_body(struct cmp_exchange *ex, struct der_writer *w) {
-  switch (ex->rsp_type) {
-  case CMP_IP:
-  case CMP_CP:
-  case CMP_KUP:
-  case CMP_PKICONF:
-    cmp_srv_write_enrol_body(ex, w);
-    break;
-  case CMP_RP:
-    cmp_srv_write_rev_body(ex, w);
-    break;
-  case CMP_GENP:
-    cmp_srv_write_genp_body(ex, w);
-    break;
-  case CMP_NESTED:
-    cmp_srv_write_nested_body(ex, w);
-    break;
-  case CMP_POLLREP:
-    cmp_srv_write_poll_rep_body(ex, w);
-    break;
-  default:
+  const struct cmp_srv_kind *k = cmp_srv_kind(ex->rsp_type, true);
+  if (k != NULL)
+    k->write_body(ex, w);
+  else
     /* An error message with status waiting: a request that waits (rr). */
     cmp_write_error_body(w, ex->status, cg_err_failinfo(ex->err),
                          ex->waiting ? cmp_waiting_reason(ex) : ex->detail);
-    break;
-  }
 }
 
 /* Writes header and body of the response into a new arena buffer. */

@@ -185,7 +185,22 @@ static void wait_in(struct cmp_exchange *ex, enum cmp_txn_state state) {
     store_answer(ex);
 }
 
-void cmp_srv_verify_cert_request(struct cmp_exchange *ex) {
+static int read_cert_request(struct cmp_exchange *ex) {
+  if (ex->msg.type == CMP_P10CR) {
+    ex->cert_req_id = -1; /* RFC 9483 §4.1.4 */
+    if (cmp_p10_decode(ex->msg.content.p, ex->msg.content.len, &ex->p10)) {
+      ex->detail = "the PKCS#10 request is malformed";
+      return CG_EBAD_DATA;
+    }
+  } else if (ex->msg.u.cert_req.n != 1) {
+    /* RFC 9483 §4.1.1: one CertReqMsg per request. */
+    ex->detail = "exactly one certificate request is supported";
+    return CG_EBAD_REQUEST;
+  }
+  return 0;
+}
+
+static void verify_cert_request(struct cmp_exchange *ex) {
   const struct cmp_header *h = &ex->msg.hdr;
   const struct cmp_cert_req *cr = NULL;
   if (ex->msg.type != CMP_P10CR) {
@@ -340,7 +355,7 @@ static int cert_hash(struct der_view cert, struct der_view hash_alg_oid, uint8_t
   return cg_hash(h, &iov, 1, out);
 }
 
-void cmp_srv_verify_cert_conf(struct cmp_exchange *ex) {
+static void verify_cert_conf(struct cmp_exchange *ex) {
   const struct cmp_header *h = &ex->msg.hdr;
   struct cmp_txn_record *t = &ex->txn;
   if (!ex->txn_found || strcmp(ex->stored.auth_ref, ex->ref) != 0) {
@@ -407,7 +422,8 @@ void cmp_srv_verify_cert_conf(struct cmp_exchange *ex) {
     cmp_srv_set_phase(ex, PH_UPDATE);
 }
 
-void cmp_srv_write_enrol_body(struct cmp_exchange *ex, struct der_writer *w) {
+/* The body of ip/cp/kup/pkiconf. */
+static void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w) {
   if (ex->rsp_type == CMP_PKICONF) {
     cmp_write_pkiconf_body(w);
     return;
@@ -420,3 +436,11 @@ void cmp_srv_write_enrol_body(struct cmp_exchange *ex, struct der_writer *w) {
   cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, ex->status, CG_FI_NONE, NULL,
                           (struct der_view){ex->cert.der, ex->cert.der_len});
 }
+
+const struct cmp_srv_kind cmp_srv_enrol_kinds[] = {
+    {CMP_BIT(CMP_IR) | CMP_BIT(CMP_CR) | CMP_BIT(CMP_KUR) | CMP_BIT(CMP_P10CR),
+     CMP_BIT(CMP_IP) | CMP_BIT(CMP_CP) | CMP_BIT(CMP_KUP), read_cert_request, verify_cert_request,
+     write_enrol_body},
+    {CMP_BIT(CMP_CERTCONF), CMP_BIT(CMP_PKICONF), NULL, verify_cert_conf, write_enrol_body},
+    {0},
+};

@@ -11,9 +11,29 @@
 #include "core/err.h"
 #include "core/oid.h"
 
-/* The genm content was decoded with the request checks (server.c), so the
- * lookup could fetch the revocations a CRL needs. */
-void cmp_srv_verify_genm(struct cmp_exchange *ex) {
+/* The genm content, decoded with the request checks so that the lookup can
+ * fetch the revocations a CRL needs. */
+static int read_genm(struct cmp_exchange *ex) {
+  int gerr = cmp_genm_decode(ex->msg.content, &ex->genm);
+  if (gerr) {
+    ex->detail = "the genm content is malformed";
+    return gerr == CG_EBAD_REQUEST ? gerr : CG_EBAD_DATA;
+  }
+  /* RFC 9483 §4.3.4: CRLs are asked for with crlStatusList (or crls). */
+  for (size_t i = 0; i < ex->genm.n; i++) {
+    enum cg_oid_id t = cg_oid_lookup(ex->genm.itav[i].oid);
+    if (t == CG_OID_IT_CRL_STATUS_LIST || t == CG_OID_IT_CRLS)
+      ex->want_crl = true;
+  }
+  struct cg_x509 ca;
+  if (ex->want_crl && (ex->n_ca_chain == 0 ||
+                       cg_x509_parse(ex->ca_chain[0].p, ex->ca_chain[0].len, &ca) ||
+                       cg_name_to_string(ca.subject, ex->ca_issuer, sizeof ex->ca_issuer)))
+    ex->want_crl = false;
+  return 0;
+}
+
+static void verify_genm(struct cmp_exchange *ex) {
   ex->rsp_type = CMP_GENP;
   ex->status = CMP_ACCEPTED;
   cmp_srv_set_phase(ex, ex->want_crl ? PH_CRL : PH_PROTECT);
@@ -69,7 +89,7 @@ static void cert_req_template(struct der_writer *w) {
   cmp_write_itav_cert_req_template(w, (struct der_view){empty_template, 2}, spec, 2);
 }
 
-void cmp_srv_write_genp_body(struct cmp_exchange *ex, struct der_writer *w) {
+static void write_genp_body(struct cmp_exchange *ex, struct der_writer *w) {
   size_t body = cmp_genp_begin(w);
   for (size_t i = 0; i < ex->genm.n; i++) {
     struct der_view type = ex->genm.itav[i].oid;
@@ -103,3 +123,8 @@ void cmp_srv_write_genp_body(struct cmp_exchange *ex, struct der_writer *w) {
   }
   cmp_genp_end(w, body);
 }
+
+const struct cmp_srv_kind cmp_srv_genm_kinds[] = {
+    {CMP_BIT(CMP_GENM), CMP_BIT(CMP_GENP), read_genm, verify_genm, write_genp_body},
+    {0},
+};

@@ -11,7 +11,7 @@
 #include "cmp/server_int.h"
 #include "core/err.h"
 
-int cmp_srv_read_nested(struct cmp_exchange *ex) {
+static int read_nested(struct cmp_exchange *ex) {
   struct der_reader top, seq;
   struct der_tlv t;
   if (ex->auth != AUTH_SIG) {
@@ -41,13 +41,13 @@ int cmp_srv_read_nested(struct cmp_exchange *ex) {
   return cg_der_leave(&top, &seq) ? CG_EBAD_DATA : 0;
 }
 
-void cmp_srv_verify_nested(struct cmp_exchange *ex) {
+static void verify_nested(struct cmp_exchange *ex) {
   ex->rsp_type = CMP_NESTED;
   ex->status = CMP_ACCEPTED;
   cmp_srv_set_phase(ex, PH_NESTED);
 }
 
-void cmp_srv_write_nested_body(struct cmp_exchange *ex, struct der_writer *w) {
+static void write_nested_body(struct cmp_exchange *ex, struct der_writer *w) {
   size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_NESTED));
   size_t seq = cg_der_begin(w, DER_SEQUENCE);
   for (size_t i = 0; i < ex->n_inner; i++)
@@ -56,3 +56,8 @@ void cmp_srv_write_nested_body(struct cmp_exchange *ex, struct der_writer *w) {
   cg_der_end(w, seq);
   cg_der_end(w, body);
 }
+
+const struct cmp_srv_kind cmp_srv_nested_kinds[] = {
+    {CMP_BIT(CMP_NESTED), CMP_BIT(CMP_NESTED), read_nested, verify_nested, write_nested_body},
+    {0},
+};

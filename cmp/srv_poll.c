@@ -111,7 +111,7 @@ void cmp_srv_verify_replay(struct cmp_exchange *ex) {
   cmp_srv_set_phase(ex, PH_PROTECT);
 }
 
-void cmp_srv_verify_poll(struct cmp_exchange *ex) {
+static void verify_poll(struct cmp_exchange *ex) {
   const struct cmp_header *h = &ex->msg.hdr;
   struct cmp_txn_record *t = &ex->txn;
   if (!ex->txn_found || strcmp(ex->stored.auth_ref, ex->ref) != 0) {
@@ -160,7 +160,7 @@ const char *cmp_waiting_reason(const struct cmp_exchange *ex) {
   return ex->txn.state == CMP_TXN_PENDING_APPROVAL ? "awaiting approval" : "awaiting the CA";
 }
 
-void cmp_srv_write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w) {
+static void write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w) {
   size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_POLLREP));
   size_t seq = cg_der_begin(w, DER_SEQUENCE);
   size_t rep = cg_der_begin(w, DER_SEQUENCE);
@@ -174,3 +174,8 @@ void cmp_srv_write_poll_rep_body(struct cmp_exchange *ex, struct der_writer *w) 
   cg_der_end(w, seq);
   cg_der_end(w, body);
 }
+
+const struct cmp_srv_kind cmp_srv_poll_kinds[] = {
+    {CMP_BIT(CMP_POLLREQ), CMP_BIT(CMP_POLLREP), NULL, verify_poll, write_poll_rep_body},
+    {0},
+};

@@ -59,7 +59,16 @@ static void revocation(struct cmp_exchange *ex) {
   ex->rsp_type = CMP_RP;
 }
 
-void cmp_srv_verify_rev_request(struct cmp_exchange *ex) {
+static int read_rev_request(struct cmp_exchange *ex) {
+  if (ex->msg.u.rev_req.n != 1) {
+    ex->detail = "exactly one revocation request is supported";
+    return CG_EBAD_REQUEST;
+  }
+  ex->cert_req_id = -1; /* RFC 9483 §4.4: what a pollReq for it names */
+  return 0;
+}
+
+static void verify_rev_request(struct cmp_exchange *ex) {
   const struct cmp_rev_details *d = &ex->msg.u.rev_req.rd[0];
   cmp_srv_init_txn(ex);
   if (ex->txn_found) {
@@ -171,7 +180,7 @@ void cmp_exchange_revoke_answer(struct cmp_exchange *ex, const struct cmp_ca_ans
   cmp_srv_set_phase(ex, ex->background ? PH_UPDATE : PH_INSERT);
 }
 
-void cmp_srv_write_rev_body(struct cmp_exchange *ex, struct der_writer *w) {
+static void write_rev_body(struct cmp_exchange *ex, struct der_writer *w) {
   /* RevRepContent ::= SEQUENCE { status SEQUENCE SIZE (1..MAX) OF PKIStatusInfo, ... } */
   size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_RP));
   size_t rep = cg_der_begin(w, DER_SEQUENCE);
@@ -181,3 +190,8 @@ void cmp_srv_write_rev_body(struct cmp_exchange *ex, struct der_writer *w) {
   cg_der_end(w, rep);
   cg_der_end(w, body);
 }
+
+const struct cmp_srv_kind cmp_srv_revoke_kinds[] = {
+    {CMP_BIT(CMP_RR), CMP_BIT(CMP_RP), read_rev_request, verify_rev_request, write_rev_body},
+    {0},
+};
