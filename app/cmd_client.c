@@ -5,7 +5,9 @@
  * (then certConf / pkiConf unless implicit confirmation was granted), rr, or
  * genm - with the client engine of cmp/client_txn.h, which owns the
  * transaction, its polling and every check of the answers, on a libuv loop
- * of its own; this file is the I/O around it and what it prints.
+ * of its own; this file is the I/O around it (arguments, input and output
+ * files, the loop over HTTP or raw TCP), client_report.c what it prints of
+ * the answers, and cmp/client.c writes the request bodies.
  *
  * Delayed delivery (RFC 9810 §5.3.22, RFC 9483 §4.4): the engine polls a
  * request the server makes wait, up to --poll-max seconds.  Over raw TCP the
@@ -40,6 +42,7 @@
 #include <uv.h>
 
 #include "app/cli.h"
+#include "app/client_int.h"
 #include "app/commands.h"
 #include "app/setup.h"
 #include "cmp/client.h"
@@ -59,92 +62,7 @@
 #include "transports/http_client.h"
 #include "transports/tcp_client.h"
 
-#define EXIT_REFUSED 1
-#define EXIT_USAGE 2
-#define EXIT_TRANSPORT 2
-
-#define MAX_BODY (64 * 1024)        /* the body of a request we build */
-#define MAX_RESPONSE (1024 * 1024)  /* a response we accept */
-#define MAX_CERTS 8                 /* certificates per input file */
-#define MAX_INFOTYPES CMP_GENM_MAX_ITAV
-#define DEFAULT_ITERATIONS 10000
-#define MAX_RESPONSE_ITERATIONS 1000000 /* a response may not make us hash longer */
-#define DEFAULT_POLL_MAX 600
-
-static const char prog[] = "cmpgw client";
-
-struct certs {
-  uint8_t *der[MAX_CERTS];
-  struct der_view v[MAX_CERTS];
-  size_t n;
-};
-
-struct opts {
-  int type; /* enum cmp_body_type of the request */
-  const char *url, *ref, *secret, *secret_file, *cert, *key, *trusted, *newkey, *newkeytype,
-      *subject, *csr, *oldcert, *challenge, *certout, *chainout, *genpout, *crlout, *nested_cert,
-      *nested_key, *framing;
-  bool pbmac1, implicit_confirm;
-  uint32_t iterations;
-  int revreason;
-  uint64_t pvno;
-  uint64_t timeout_s;
-  uint64_t poll_max_s; /* 0: do not poll */
-  enum cg_oid_id infotypes[MAX_INFOTYPES];
-  size_t n_infotypes;
-};
-
-struct client {
-  struct opts o;
-  char host[64];
-  int port;
-  char path[512];
-  bool tcp;                      /* --url tcp://... */
-  enum cg_tcp_framing framing;
-  uint32_t tcp_poll_ref;         /* a TCP pollRep's reference; 0: none */
-  uint64_t tcp_poll_deadline;    /* uv_now() ms after which TCP polling stops */
-  uint64_t tcp_wait_s;           /* the last TCP pollRep's wait: a failed poll is retried after it */
-
-  /* inputs */
-  char secret[CLI_SECRET_MAX + 1]; /* --secret or --secret-file; wiped at the end */
-  size_t secret_len;
-  struct cmp_client_cred cred;
-  struct cmp_client_cred nested_cred;
-  struct cg_key *key;          /* --key */
-  struct certs signer;         /* --cert: the signer, then its chain */
-  struct certs anchors;        /* --trusted */
-  struct certs old;            /* --oldcert */
-  struct certs nested_ra;      /* --nested-cert */
-  struct cg_key *nested_key;   /* --nested-key */
-  struct cg_key *new_key;      /* --newkey or generated */
-  bool new_key_generated;
-  uint8_t subject[1024];
-  struct der_view subject_v;   /* p NULL: none */
-  uint8_t *csr;
-  size_t csr_len;
-
-  /* the transaction */
-  struct cmp_client_cfg cfg;
-  struct cmp_client_txn *txn;
-  uv_loop_t loop;
-  struct cg_http_client *http;
-  uv_timer_t timer;
-  bool done;
-  int exit_code;
-
-  /* results, kept from the answers that carried them */
-  uint8_t *new_cert;
-  size_t new_cert_len;
-  uint8_t *chain[MAX_CERTS];
-  struct der_view chain_v[MAX_CERTS];
-  size_t n_chain;
-};
-
-static void print_status_error(const struct cmp_status_info *st, const char *note) {
-  char line[1024];
-  cmp_status_line(st, line, sizeof line);
-  fprintf(stderr, "%s: error: %s%s\n", prog, line, note != NULL ? note : "");
-}
+const char client_prog[] = "cmpgw client";
 
 /* ---- inputs -------------------------------------------------------------- */
 
@@ -188,40 +106,16 @@ static bool parse_uint(const char *s, uint64_t max, uint64_t *out) {
   return true;
 }
 
-static const struct {
-  const char *name;
-  enum cg_oid_id oid;
-} infotype_names[] = {
-    {"caCerts", CG_OID_IT_CA_CERTS},
-    {"rootCaKeyUpdate", CG_OID_IT_ROOT_CA_KEY_UPDATE},
-    {"certReqTemplate", CG_OID_IT_CERT_REQ_TEMPLATE},
-    {"signKeyPairTypes", CG_OID_IT_SIGN_KEY_PAIR_TYPES},
-    {"crlStatusList", CG_OID_IT_CRL_STATUS_LIST},
-    {"crls", CG_OID_IT_CRLS},
-    {"rootCaCert", CG_OID_IT_ROOT_CA_CERT},
-};
-
-static const char *infotype_name(struct der_view oid) {
-  enum cg_oid_id id = cg_oid_lookup(oid);
-  for (size_t i = 0; i < sizeof infotype_names / sizeof infotype_names[0]; i++)
-    if (infotype_names[i].oid == id)
-      return infotype_names[i].name;
-  return NULL;
-}
-
 static bool add_infotypes(struct opts *o, const char *list) {
   char buf[256];
   snprintf(buf, sizeof buf, "%s", list);
   for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-    size_t i = 0;
-    while (i < sizeof infotype_names / sizeof infotype_names[0] &&
-           strcmp(infotype_names[i].name, t) != 0)
-      i++;
-    if (i == sizeof infotype_names / sizeof infotype_names[0] || o->n_infotypes == MAX_INFOTYPES) {
-      fprintf(stderr, "%s: unknown or too many infotypes: '%s'\n", prog, t);
+    enum cg_oid_id id = client_infotype(t);
+    if (id == CG_OID_UNKNOWN || o->n_infotypes == MAX_INFOTYPES) {
+      fprintf(stderr, "%s: unknown or too many infotypes: '%s'\n", client_prog, t);
       return false;
     }
-    o->infotypes[o->n_infotypes++] = infotype_names[i].oid;
+    o->infotypes[o->n_infotypes++] = id;
   }
   return true;
 }
@@ -299,7 +193,7 @@ static int parse_args(struct opts *o, int argc, char **argv) {
         return EXIT_USAGE;
       i++;
     } else {
-      fprintf(stderr, "%s: bad option '%s'\n", prog, a);
+      fprintf(stderr, "%s: bad option '%s'\n", client_prog, a);
       return usage();
     }
   }
@@ -363,9 +257,9 @@ static bool parse_url(struct client *cl, const char *url) {
 static int load_certs(const char *path, struct certs *c) {
   int err = cg_certs_from_file(path, c->der, c->v, MAX_CERTS, &c->n);
   if (err == CG_EIO || err == CG_ENOMEM)
-    fprintf(stderr, "%s: cannot read %s: %s\n", prog, path, cg_file_strerror(err));
+    fprintf(stderr, "%s: cannot read %s: %s\n", client_prog, path, cg_file_strerror(err));
   else if (err)
-    fprintf(stderr, "%s: %s holds no readable certificate\n", prog, path);
+    fprintf(stderr, "%s: %s holds no readable certificate\n", client_prog, path);
   return err;
 }
 
@@ -380,9 +274,9 @@ static int load_key(const char *path, struct cg_key **key) {
   /* The user's own key: its mode is the user's business, as for openssl. */
   int err = cg_key_from_pem_file(path, CG_KEY_ANY_MODE, key);
   if (err == CG_EIO || err == CG_ENOMEM)
-    fprintf(stderr, "%s: cannot read %s: %s\n", prog, path, cg_file_strerror(err));
+    fprintf(stderr, "%s: cannot read %s: %s\n", client_prog, path, cg_file_strerror(err));
   else if (err)
-    fprintf(stderr, "%s: %s holds no usable private key\n", prog, path);
+    fprintf(stderr, "%s: %s holds no usable private key\n", client_prog, path);
   return err;
 }
 
@@ -392,7 +286,7 @@ static int load_csr(struct client *cl) {
   size_t len;
   int err = cg_read_file(cl->o.csr, &data, &len);
   if (err) {
-    fprintf(stderr, "%s: cannot read %s: %s\n", prog, cl->o.csr, cg_file_strerror(err));
+    fprintf(stderr, "%s: cannot read %s: %s\n", client_prog, cl->o.csr, cg_file_strerror(err));
     return err;
   }
   if (len > 0 && data[0] != 0x30) {
@@ -404,7 +298,7 @@ static int load_csr(struct client *cl) {
     free(data);
     if (err) {
       free(der);
-      fprintf(stderr, "%s: %s holds no certificate request\n", prog, cl->o.csr);
+      fprintf(stderr, "%s: %s holds no certificate request\n", client_prog, cl->o.csr);
       return err;
     }
     data = der;
@@ -472,7 +366,7 @@ static int load_inputs(struct client *cl) {
   else if (mac && !o->pbmac1 && o->iterations < CMP_PBM_MIN_ITERATIONS)
     why = "PasswordBasedMac needs --iterations of at least 100";
   if (why != NULL) {
-    fprintf(stderr, "%s: %s\n", prog, why);
+    fprintf(stderr, "%s: %s\n", client_prog, why);
     return EXIT_USAGE;
   }
 
@@ -493,8 +387,8 @@ static int load_inputs(struct client *cl) {
     cl->cred.chain = cl->signer.v + 1;
     cl->cred.n_chain = cl->signer.n - 1;
   } else {
-    if (o->secret_file != NULL ? !cli_secret_file(prog, o->secret_file, cl->secret, &cl->secret_len)
-                               : !cli_secret(prog, o->secret, cl->secret, &cl->secret_len))
+    if (o->secret_file != NULL ? !cli_secret_file(client_prog, o->secret_file, cl->secret, &cl->secret_len)
+                               : !cli_secret(client_prog, o->secret, cl->secret, &cl->secret_len))
       return EXIT_USAGE;
     cl->cred.secret = (const uint8_t *)cl->secret;
     cl->cred.secret_len = cl->secret_len;
@@ -518,7 +412,7 @@ static int load_inputs(struct client *cl) {
         return EXIT_USAGE;
     } else if ((o->newkeytype != NULL && !new_key_type(o->newkeytype, &type, &bits)) ||
                cg_key_generate(type, bits, &cl->new_key)) {
-      fprintf(stderr, "%s: cannot generate a key\n", prog);
+      fprintf(stderr, "%s: cannot generate a key\n", client_prog);
       return EXIT_REFUSED;
     } else {
       cl->new_key_generated = true;
@@ -527,7 +421,7 @@ static int load_inputs(struct client *cl) {
   if (o->subject != NULL) {
     size_t len;
     if (cg_cert_name_from_text(o->subject, cl->subject, sizeof cl->subject, &len)) {
-      fprintf(stderr, "%s: --subject must look like /CN=name/O=org\n", prog);
+      fprintf(stderr, "%s: --subject must look like /CN=name/O=org\n", client_prog);
       return EXIT_USAGE;
     }
     cl->subject_v = (struct der_view){cl->subject, len};
@@ -543,47 +437,6 @@ static int load_inputs(struct client *cl) {
 }
 
 /* ---- requests ------------------------------------------------------------ */
-
-/* The InfoTypeAndValue entries of our genm: crlStatusList names the CA of
- * the first anchor (RFC 9483 §4.3.4) and rootCaKeyUpdate is asked with
- * id-it-rootCaCert carrying it (§4.3.2); without --trusted they go out as
- * id-it-crls and id-it-rootCaCert with absent values. */
-static void write_genm_body(struct der_writer *w, const void *arg) {
-  const struct client *cl = arg;
-  size_t body = cmp_genm_begin(w);
-  struct der_view anchor = cl->anchors.n > 0 ? cl->anchors.v[0] : (struct der_view){NULL, 0};
-  for (size_t i = 0; i < cl->o.n_infotypes; i++) {
-    enum cg_oid_id t = cl->o.infotypes[i];
-    struct cg_x509 ca;
-    if (t == CG_OID_IT_CRL_STATUS_LIST && anchor.p != NULL &&
-        cg_x509_parse(anchor.p, anchor.len, &ca) == 0) {
-      /* CRLSource issuer [1] GeneralNames: SEQUENCE { directoryName [4] Name } */
-      uint8_t names[1100];
-      struct der_writer g;
-      size_t names_len;
-      cg_der_writer_init(&g, names, sizeof names);
-      size_t seq = cg_der_begin(&g, DER_SEQUENCE);
-      size_t dn = cg_der_begin(&g, DER_CTX_CONS(4));
-      cg_der_put_raw(&g, ca.subject.p, ca.subject.len);
-      cg_der_end(&g, dn);
-      cg_der_end(&g, seq);
-      if (cg_der_writer_finish(&g, &names_len)) {
-        w->err = CG_ESPACE;
-        return;
-      }
-      struct cmp_crl_status st = {.kind = CMP_CRL_SOURCE_ISSUER,
-                                  .source = {names, names_len}};
-      cmp_write_itav_crl_status_list(w, &st, 1);
-    } else if (t == CG_OID_IT_CRL_STATUS_LIST) {
-      cmp_write_itav(w, cg_oid(CG_OID_IT_CRLS), (struct der_view){NULL, 0});
-    } else if (t == CG_OID_IT_ROOT_CA_KEY_UPDATE || t == CG_OID_IT_ROOT_CA_CERT) {
-      cmp_write_itav_root_ca_cert(w, anchor);
-    } else {
-      cmp_write_itav(w, cg_oid(t), (struct der_view){NULL, 0});
-    }
-  }
-  cmp_genm_end(w, body);
-}
 
 /* The PKIBody of the request into body / *len, and what the engine must know
  * of it. */
@@ -630,225 +483,14 @@ static int build_request(struct client *cl, uint8_t *body, size_t *len,
     err = cmp_client_rr_body(x.issuer, x.serial, cl->o.revreason, body, MAX_BODY, len);
     break;
   }
-  default: {
-    struct der_writer w;
-    cg_der_writer_init(&w, body, MAX_BODY);
-    write_genm_body(&w, cl);
-    err = cg_der_writer_finish(&w, len);
+  default:
+    err = cmp_client_genm_ask_body(cl->o.infotypes, cl->o.n_infotypes,
+                                   cl->anchors.n > 0 ? cl->anchors.v[0] : none, body, MAX_BODY,
+                                   len);
     break;
-  }
   }
   req->body = (struct der_view){body, *len};
   return err;
-}
-
-/* ---- what the answers say ------------------------------------------------- */
-
-/* One line per accepted answer: its pvno and how it was protected. */
-static void print_protection(const struct cmp_msg *m) {
-  enum cg_oid_id alg = cg_oid_lookup(m->hdr.protection_oid);
-  char signer[512] = "";
-  struct cg_x509 x;
-  if (alg != CG_OID_PBM && alg != CG_OID_PBMAC1 && m->n_extra_certs > 0 &&
-      cg_x509_parse(m->extra_certs[0].p, m->extra_certs[0].len, &x) == 0)
-    cg_name_to_string(x.subject, signer, sizeof signer);
-  printf("%s: pvno %llu, %s protection verified%s%s%s\n", cmp_body_name(m->type),
-         (unsigned long long)m->hdr.pvno,
-         alg == CG_OID_PBM ? "PasswordBasedMac" : alg == CG_OID_PBMAC1 ? "PBMAC1" : "signature",
-         signer[0] ? " (signer \"" : "", signer, signer[0] ? "\")" : "");
-}
-
-static void print_txid(struct client *cl, const char *prefix) {
-  char tid[2 * CMP_MAX_TXID + 1];
-  struct der_view id = cmp_client_txn_id(cl->txn);
-  cg_hex(id.p, id.len, tid);
-  printf("%stransaction %s\n", prefix, tid);
-}
-
-/* The certificates of extraCerts and caPubs that chain cert up to a root,
- * issuer by issuer (matched by name), for --chainout. */
-static void collect_chain(struct client *cl, const struct cmp_msg *m, struct der_view cert) {
-  struct der_view pool[2 * CMP_MAX_EXTRA_CERTS];
-  size_t n = 0;
-  for (size_t i = 0; i < m->n_extra_certs; i++)
-    pool[n++] = m->extra_certs[i];
-  for (size_t i = 0; i < m->u.cert_rep.n_ca_pubs; i++)
-    pool[n++] = m->u.cert_rep.ca_pubs[i];
-  struct cg_x509 cur;
-  if (cg_x509_parse(cert.p, cert.len, &cur))
-    return;
-  while (cl->n_chain < MAX_CERTS && !cg_der_view_eq(cur.issuer, cur.subject)) {
-    size_t k = 0;
-    struct cg_x509 cand;
-    while (k < n && (cg_x509_parse(pool[k].p, pool[k].len, &cand) ||
-                     !cg_der_view_eq(cand.subject, cur.issuer) || cg_der_view_eq(pool[k], cur.raw)))
-      k++;
-    if (k == n || (cl->chain[cl->n_chain] = malloc(pool[k].len)) == NULL)
-      return;
-    memcpy(cl->chain[cl->n_chain], pool[k].p, pool[k].len);
-    cl->chain_v[cl->n_chain] = (struct der_view){cl->chain[cl->n_chain], pool[k].len};
-    cl->n_chain++;
-    cur = cand;
-  }
-}
-
-/* Progress lines for the answer a step accepted while the transaction goes on. */
-static void report(struct client *cl, const struct cmp_msg *m) {
-  char line[1024];
-  if (m->type == CMP_ERROR) {
-    if (m->u.error.status.status == CMP_WAITING) {
-      cmp_status_line(&m->u.error.status, line, sizeof line);
-      printf("waiting (error): %s; ", line);
-      print_txid(cl, "");
-    }
-    return;
-  }
-  print_protection(m);
-  if (m->type == CMP_POLLREP && m->u.poll_rep.n == 1) {
-    char why[512] = "";
-    if (m->u.poll_rep.rep[0].reason.p != NULL)
-      cmp_free_text(m->u.poll_rep.rep[0].reason, why, sizeof why);
-    printf("pollRep: check again after %lld s%s%s\n", (long long)m->u.poll_rep.rep[0].check_after,
-           why[0] ? ", reason " : "", why);
-    return;
-  }
-  if ((m->type != CMP_IP && m->type != CMP_CP && m->type != CMP_KUP) || m->u.cert_rep.n != 1)
-    return;
-  const struct cmp_cert_response *r = &m->u.cert_rep.rsp[0];
-  if (r->status.status == CMP_WAITING) {
-    cmp_status_line(&r->status, line, sizeof line);
-    printf("waiting (%s): %s; ", cmp_body_name(m->type), line);
-    print_txid(cl, "");
-    return;
-  }
-  struct cg_x509 x;
-  if (r->cert.p == NULL || cg_x509_parse(r->cert.p, r->cert.len, &x))
-    return;
-  char subject[512] = "", serial[2 * 20 + 1] = "?";
-  cg_name_to_string(x.subject, subject, sizeof subject);
-  if (x.serial.len <= 20)
-    cg_hex(x.serial.p, x.serial.len, serial);
-  printf("%s: certificate serial %s, subject \"%s\"\n", cmp_body_name(m->type), serial, subject);
-  collect_chain(cl, m, r->cert);
-}
-
-static void print_genp(const struct cmp_msg *m) {
-  struct cmp_genm genp;
-  if (cmp_genm_decode(m->content, &genp)) {
-    fprintf(stderr, "%s: error: the genp content is malformed\n", prog);
-    return;
-  }
-  for (size_t i = 0; i < genp.n; i++) {
-    const struct cmp_itav *it = &genp.itav[i];
-    const char *name = infotype_name(it->oid);
-    enum cg_oid_id id = cg_oid_lookup(it->oid);
-    char hex[64] = "";
-    if (name == NULL && it->oid.len < sizeof hex / 2)
-      cg_hex(it->oid.p, it->oid.len, hex);
-    printf("infoType %s (%s): value %s\n", name ? name : "unknown",
-           id != CG_OID_UNKNOWN ? cg_oid_dotted(id) : hex, it->value.len ? "present" : "absent");
-  }
-}
-
-/* The first CertificateList of an id-it-crls value in the genp, or len 0. */
-static struct der_view genp_crl(const struct cmp_msg *m) {
-  struct cmp_genm genp;
-  struct der_view none = {NULL, 0};
-  if (m == NULL || cmp_genm_decode(m->content, &genp))
-    return none;
-  for (size_t i = 0; i < genp.n; i++) {
-    if (cg_oid_lookup(genp.itav[i].oid) != CG_OID_IT_CRLS || genp.itav[i].value.len == 0)
-      continue;
-    struct der_reader r, seq;
-    struct der_tlv t;
-    cg_der_reader_view(&r, genp.itav[i].value);
-    if (cg_der_enter(&r, DER_SEQUENCE, &seq) == 0 && cg_der_expect(&seq, DER_SEQUENCE, &t) == 0)
-      return t.raw;
-  }
-  return none;
-}
-
-/* The caCerts of the genp (for --chainout after genm caCerts). */
-static void genp_ca_certs(struct client *cl, const struct cmp_msg *m) {
-  struct cmp_genm genp;
-  if (m == NULL || cmp_genm_decode(m->content, &genp))
-    return;
-  for (size_t i = 0; i < genp.n; i++) {
-    if (cg_oid_lookup(genp.itav[i].oid) != CG_OID_IT_CA_CERTS || genp.itav[i].value.len == 0)
-      continue;
-    struct der_reader r, seq;
-    struct der_tlv t;
-    cg_der_reader_view(&r, genp.itav[i].value);
-    if (cg_der_enter(&r, DER_SEQUENCE, &seq))
-      continue;
-    while (cl->n_chain < MAX_CERTS && cg_der_expect(&seq, DER_SEQUENCE, &t) == 0) {
-      if ((cl->chain[cl->n_chain] = malloc(t.raw.len)) == NULL)
-        return;
-      memcpy(cl->chain[cl->n_chain], t.raw.p, t.raw.len);
-      cl->chain_v[cl->n_chain] = (struct der_view){cl->chain[cl->n_chain], t.raw.len};
-      cl->n_chain++;
-    }
-  }
-}
-
-/* The end of the transaction: what it came to, and the exit status. */
-static int conclude(struct client *cl) {
-  struct cmp_client_result r;
-  cmp_client_txn_result(cl->txn, &r);
-  char tid[2 * CMP_MAX_TXID + 1];
-  struct der_view id = cmp_client_txn_id(cl->txn);
-  cg_hex(id.p, id.len, tid);
-  switch (r.outcome) {
-  case CMP_CLIENT_OK:
-    if (r.answer != NULL && r.answer->type != CMP_ERROR && r.answer->type != CMP_IP &&
-        r.answer->type != CMP_CP && r.answer->type != CMP_KUP)
-      print_protection(r.answer);
-    if (cl->o.type == CMP_RR) {
-      printf("rp: revoked (PKIStatus %s)\n", cmp_status_name(r.status.status));
-    } else if (cl->o.type == CMP_GENM) {
-      print_genp(r.answer);
-    } else if (r.implicit_confirm) {
-      printf("implicit confirmation granted\n");
-    } else {
-      printf("pkiConf: certificate confirmed\n");
-    }
-    if (r.cert.p != NULL && (cl->new_cert = malloc(r.cert.len)) != NULL) {
-      memcpy(cl->new_cert, r.cert.p, r.cert.len);
-      cl->new_cert_len = r.cert.len;
-    }
-    return 0;
-  case CMP_CLIENT_REFUSED:
-    if (r.cert_rejected) {
-      fprintf(stderr, "%s: error: the certificate does not hold the requested public key; "
-                      "rejecting it\n", prog);
-      printf("pkiConf: certificate rejected\n");
-      return EXIT_REFUSED;
-    }
-    if (r.unverified) {
-      char note[400];
-      snprintf(note, sizeof note, " (unverified: %s)", r.detail);
-      print_status_error(&r.status, note);
-    } else {
-      print_status_error(&r.status, NULL);
-    }
-    return EXIT_REFUSED;
-  case CMP_CLIENT_WAITING:
-    if (cl->o.poll_max_s == 0)
-      fprintf(stderr, "%s: error: the server asks to poll later and --poll-max is 0; "
-                      "transaction %s\n", prog, tid);
-    else
-      fprintf(stderr, "%s: error: still waiting after %llu s of polling (--poll-max); "
-                      "transaction %s\n", prog, (unsigned long long)cl->o.poll_max_s, tid);
-    return EXIT_REFUSED;
-  case CMP_CLIENT_TRANSPORT:
-    fprintf(stderr, "%s: error: %s\n", prog, r.detail);
-    return EXIT_TRANSPORT;
-  case CMP_CLIENT_BAD_ANSWER:
-  case CMP_CLIENT_LOCAL:
-    break;
-  }
-  fprintf(stderr, "%s: error: %s\n", prog, r.detail);
-  return EXIT_REFUSED;
 }
 
 /* ---- the exchange -------------------------------------------------------- */
@@ -857,7 +499,7 @@ static void advance(struct client *cl);
 
 static void finish(struct client *cl) {
   cl->done = true;
-  cl->exit_code = conclude(cl);
+  cl->exit_code = client_conclude(cl);
   if (!uv_is_closing((uv_handle_t *)&cl->timer))
     uv_close((uv_handle_t *)&cl->timer, NULL);
   if (cl->http != NULL)
@@ -903,7 +545,7 @@ static void on_response(void *arg, int err, const struct cg_http_response *rsp) 
   }
   if (cmp_client_txn_step(cl->txn) == CMP_CLIENT_WAIT)
     fprintf(stderr, "%s: warning: the poll did not get through (%s); trying again in %llu s\n",
-            prog, detail, (unsigned long long)cmp_client_txn_wait(cl->txn));
+            client_prog, detail, (unsigned long long)cmp_client_txn_wait(cl->txn));
   advance(cl);
 }
 
@@ -950,7 +592,7 @@ static void on_tcp_answer(void *arg, int err, const struct cg_tcp_answer *a, con
       /* A TCP poll that did not get through (the server restarting, say) is
        * tried again after the same wait. */
       fprintf(stderr, "%s: warning: the poll did not get through (%s); trying again in %llu s\n",
-              prog, text, (unsigned long long)cl->tcp_wait_s);
+              client_prog, text, (unsigned long long)cl->tcp_wait_s);
       uv_timer_start(&cl->timer, on_tcp_poll_timer, cl->tcp_wait_s * 1000, 0);
       return;
     }
@@ -1034,9 +676,9 @@ static void advance(struct client *cl) {
       cmp_client_txn_compute(cl->txn);
       const struct cmp_msg *m = cmp_client_txn_accepted(cl->txn);
       if (m != NULL && cmp_client_txn_step(cl->txn) != CMP_CLIENT_DONE)
-        report(cl, m);
+        client_report(cl, m);
       else if (m != NULL && (m->type == CMP_IP || m->type == CMP_CP || m->type == CMP_KUP))
-        report(cl, m); /* the certificate of an implicit confirmation */
+        client_report(cl, m); /* the certificate of an implicit confirmation */
       continue;
     }
     case CMP_CLIENT_SEND:
@@ -1061,7 +703,7 @@ static int write_file(const char *path, const void *data, size_t len, unsigned m
   if (fd < 0 || fchmod(fd, (mode_t)mode) != 0) {
     if (fd >= 0)
       close(fd);
-    fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+    fprintf(stderr, "%s: cannot write %s: %s\n", client_prog, path, strerror(errno));
     return CG_EIO;
   }
   const uint8_t *p = data;
@@ -1070,7 +712,7 @@ static int write_file(const char *path, const void *data, size_t len, unsigned m
     if (w < 0 && errno == EINTR)
       continue;
     if (w <= 0) {
-      fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+      fprintf(stderr, "%s: cannot write %s: %s\n", client_prog, path, strerror(errno));
       close(fd);
       return CG_EIO;
     }
@@ -1078,7 +720,7 @@ static int write_file(const char *path, const void *data, size_t len, unsigned m
     len -= (size_t)w;
   }
   if (close(fd) != 0) {
-    fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+    fprintf(stderr, "%s: cannot write %s: %s\n", client_prog, path, strerror(errno));
     return CG_EIO;
   }
   return 0;
@@ -1131,7 +773,7 @@ static int write_outputs(struct client *cl) {
     }
   }
   if (err == 0 && o->type == CMP_GENM)
-    genp_ca_certs(cl, r.answer);
+    client_genp_ca_certs(cl, r.answer);
   if (err == 0 && o->chainout != NULL) {
     err = write_pem(o->chainout, "CERTIFICATE", cl->chain_v, cl->n_chain, 0644);
     if (err == 0)
@@ -1143,9 +785,9 @@ static int write_outputs(struct client *cl) {
       printf("genp written to %s\n", o->genpout);
   }
   if (err == 0 && o->type == CMP_GENM && o->crlout != NULL) {
-    struct der_view crl = genp_crl(r.answer);
+    struct der_view crl = client_genp_crl(r.answer);
     if (crl.p == NULL) {
-      fprintf(stderr, "%s: error: the genp holds no CRL for --crlout\n", prog);
+      fprintf(stderr, "%s: error: the genp holds no CRL for --crlout\n", client_prog);
       return EXIT_REFUSED;
     }
     err = write_file(o->crlout, crl.p, crl.len, 0644);
@@ -1174,7 +816,7 @@ static int run(struct client *cl) {
     err = cmp_client_txn_new(&cl->cfg, &req, wall(), &cl->txn);
   free(body);
   if (err) {
-    fprintf(stderr, "%s: error: cannot write the %s: %s\n", prog, cmp_body_name(cl->o.type),
+    fprintf(stderr, "%s: error: cannot write the %s: %s\n", client_prog, cmp_body_name(cl->o.type),
             cg_strerror(err));
     return EXIT_REFUSED;
   }
@@ -1192,7 +834,7 @@ static int run(struct client *cl) {
                          : cg_http_client_new(&cl->loop, &ho, &cl->http) == 0;
   if (!host_ok) {
     fprintf(stderr, "%s: error: cannot use host '%s' (numeric addresses and localhost only)\n",
-            prog, cl->host);
+            client_prog, cl->host);
     rc = EXIT_USAGE;
   } else {
     uv_timer_init(&cl->loop, &cl->timer);
@@ -1202,7 +844,7 @@ static int run(struct client *cl) {
     rc = cl->done ? cl->exit_code : EXIT_TRANSPORT;
   }
   if (uv_loop_close(&cl->loop) != 0)
-    fprintf(stderr, "%s: warning: event loop closed with handles open\n", prog);
+    fprintf(stderr, "%s: warning: event loop closed with handles open\n", client_prog);
   if (rc == 0)
     rc = write_outputs(cl);
   return rc;

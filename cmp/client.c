@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cmp/encode.h"
+#include "cmp/genm.h"
 #include "cmp/msg.h"
 #include "cmp/pbmac1.h"
 #include "cmp/protect.h"
@@ -405,6 +406,53 @@ int cmp_client_genm_body(const struct der_view *types, size_t n, uint8_t *out, s
                          size_t *len) {
   struct genm_arg a = {types, n};
   return finish_body(genm_body, &a, out, cap, len);
+}
+
+struct genm_ask_arg {
+  const enum cg_oid_id *types;
+  size_t n;
+  struct der_view anchor;
+};
+
+static void genm_ask_body(struct der_writer *w, const void *arg) {
+  const struct genm_ask_arg *a = arg;
+  size_t body = cmp_genm_begin(w);
+  for (size_t i = 0; i < a->n; i++) {
+    enum cg_oid_id t = a->types[i];
+    struct cg_x509 ca;
+    if (t == CG_OID_IT_CRL_STATUS_LIST && a->anchor.p != NULL &&
+        cg_x509_parse(a->anchor.p, a->anchor.len, &ca) == 0) {
+      /* CRLSource issuer [1] GeneralNames: SEQUENCE { directoryName [4] Name } */
+      uint8_t names[1100];
+      struct der_writer g;
+      size_t names_len;
+      cg_der_writer_init(&g, names, sizeof names);
+      size_t seq = cg_der_begin(&g, DER_SEQUENCE);
+      size_t dn = cg_der_begin(&g, DER_CTX_CONS(4));
+      cg_der_put_raw(&g, ca.subject.p, ca.subject.len);
+      cg_der_end(&g, dn);
+      cg_der_end(&g, seq);
+      if (cg_der_writer_finish(&g, &names_len)) {
+        w->err = CG_ESPACE;
+        return;
+      }
+      struct cmp_crl_status st = {.kind = CMP_CRL_SOURCE_ISSUER, .source = {names, names_len}};
+      cmp_write_itav_crl_status_list(w, &st, 1);
+    } else if (t == CG_OID_IT_CRL_STATUS_LIST) {
+      cmp_write_itav(w, cg_oid(CG_OID_IT_CRLS), (struct der_view){NULL, 0});
+    } else if (t == CG_OID_IT_ROOT_CA_KEY_UPDATE || t == CG_OID_IT_ROOT_CA_CERT) {
+      cmp_write_itav_root_ca_cert(w, a->anchor);
+    } else {
+      cmp_write_itav(w, cg_oid(t), (struct der_view){NULL, 0});
+    }
+  }
+  cmp_genm_end(w, body);
+}
+
+int cmp_client_genm_ask_body(const enum cg_oid_id *types, size_t n, struct der_view anchor,
+                             uint8_t *out, size_t cap, size_t *len) {
+  struct genm_ask_arg a = {types, n, anchor};
+  return finish_body(genm_ask_body, &a, out, cap, len);
 }
 
 int cmp_client_genm(const struct cmp_client_cred *cred, const struct cmp_client_hdr *hdr,

@@ -14,6 +14,7 @@
 #include "cmp/protect.h"
 #include "core/crypto.h"
 #include "core/der.h"
+#include "core/oid.h"
 
 /* How a request is protected: a signature when key is set, else a MAC. */
 struct cmp_client_cred {
@@ -80,6 +81,13 @@ int cmp_client_rr_body(struct der_view issuer, struct der_view serial, int reaso
 /* genm asking for the given infoTypes (OIDs as contents), values absent. */
 int cmp_client_genm_body(const struct der_view *types, size_t n, uint8_t *out, size_t cap,
                          size_t *len);
+/* genm asking for the given infoTypes as RFC 9483 §4.3 asks for them, with
+ * anchor (a root certificate; p NULL: none): crlStatusList names the CA of
+ * anchor (§4.3.4) and rootCaKeyUpdate goes as id-it-rootCaCert carrying it
+ * (§4.3.2); without anchor they go as id-it-crls and id-it-rootCaCert with
+ * absent values; any other with an absent value. */
+int cmp_client_genm_ask_body(const enum cg_oid_id *types, size_t n, struct der_view anchor,
+                             uint8_t *out, size_t cap, size_t *len);
 /* pollReq for certReqId. */
 int cmp_client_poll_req_body(int64_t cert_req_id, uint8_t *out, size_t cap, size_t *len);
 /* certConf accepting (or rejecting) cert, hashed as RFC 9810 §5.3.18 says
