@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "cmp/client.h"
 #include "cmp/encode.h"
 #include "cmp/genm.h"
 #include "cmp/msg.h"
@@ -338,6 +339,49 @@ static void root_ca_cert_value_is_read(void **state) {
   assert_int_equal(cmp_itav_root_ca_cert(&bad, &c), CG_EDER);
   bad.oid = cg_oid(CG_OID_IT_CA_CERTS);
   assert_int_equal(cmp_itav_root_ca_cert(&bad, &c), CG_EINVAL);
+}
+
+/* The client's genm (cmp_client_genm_ask_body()): with a root, crlStatusList
+ * names its CA as issuer and rootCaKeyUpdate carries it as id-it-rootCaCert;
+ * without one, they go as id-it-crls and an absent id-it-rootCaCert. */
+static void client_genm_asks_as_rfc9483_says(void **state) {
+  (void)state;
+  struct blob cert;
+  make_cert("current root", &cert, NULL);
+  struct cg_x509 x;
+  assert_int_equal(cg_x509_parse(cert.p, cert.len, &x), 0);
+  const enum cg_oid_id types[] = {CG_OID_IT_CRL_STATUS_LIST, CG_OID_IT_ROOT_CA_KEY_UPDATE,
+                                  CG_OID_IT_CA_CERTS};
+  uint8_t buf[4096];
+  size_t len;
+  struct cmp_genm g;
+  struct cmp_crl_status_list l;
+  struct der_view c;
+  assert_int_equal(cmp_client_genm_ask_body(types, 3, view(cert.p, cert.len), buf, sizeof buf, &len),
+                   0);
+  decode_body(buf, len, CMP_GENM, &g);
+  assert_int_equal(g.n, 3);
+  assert_int_equal(cmp_itav_crl_status_list(&g.itav[0], &l), 0);
+  assert_int_equal(l.n, 1);
+  assert_int_equal(l.st[0].kind, CMP_CRL_SOURCE_ISSUER);
+  /* GeneralNames { directoryName [4] { the root's subject } } */
+  assert_true(l.st[0].source.len > x.subject.len);
+  assert_memory_equal(l.st[0].source.p + l.st[0].source.len - x.subject.len, x.subject.p,
+                      x.subject.len);
+  assert_int_equal(cmp_itav_root_ca_cert(&g.itav[1], &c), 1);
+  assert_true(cg_der_view_is(c, cert.p, cert.len));
+  assert_int_equal(cg_oid_lookup(g.itav[2].oid), CG_OID_IT_CA_CERTS);
+  assert_int_equal(g.itav[2].value.len, 0);
+
+  assert_int_equal(cmp_client_genm_ask_body(types, 2, none, buf, sizeof buf, &len), 0);
+  decode_body(buf, len, CMP_GENM, &g);
+  assert_int_equal(g.n, 2);
+  assert_int_equal(cg_oid_lookup(g.itav[0].oid), CG_OID_IT_CRLS);
+  assert_int_equal(g.itav[0].value.len, 0);
+  assert_int_equal(cmp_itav_root_ca_cert(&g.itav[1], &c), 0);
+  /* No room: refused, not cut. */
+  assert_int_equal(cmp_client_genm_ask_body(types, 3, view(cert.p, cert.len), buf, 64, &len),
+                   CG_ESPACE);
 }
 
 /* GeneralNames { uniformResourceIdentifier uri }. */
@@ -847,6 +891,7 @@ int main(void) {
       cmocka_unit_test(malformed_genm_content_is_refused),
       cmocka_unit_test(root_ca_cert_value_is_read),
       cmocka_unit_test(crl_status_list_round_trips),
+      cmocka_unit_test(client_genm_asks_as_rfc9483_says),
       cmocka_unit_test(malformed_crl_status_lists_are_refused),
       cmocka_unit_test(genp_writers_round_trip),
       cmocka_unit_test(genp_writers_report_short_buffers),
