@@ -4,6 +4,7 @@
 #include "transports/conn.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "core/err.h"
@@ -35,6 +36,15 @@ void cg_conn_close(struct cg_conn *c) {
   cg_conn_read_stop(c);
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_handle_closed); /* stops it */
+}
+
+void cg_conn_close_each(struct cg_listener *l, bool (*busy)(const struct cg_conn *c)) {
+  for (struct cg_conn_link *k = l->conns.head, *next; k != NULL; k = next) {
+    next = k->next; /* a close only marks: nothing is freed here */
+    struct cg_conn *c = (struct cg_conn *)(void *)((char *)k - offsetof(struct cg_conn, link));
+    if (busy == NULL || !busy(c))
+      c->close(c);
+  }
 }
 
 struct cg_conn *cg_conn_accept(struct cg_listener *l, size_t size, size_t in_limit,

@@ -87,6 +87,10 @@ int cg_conn_write(struct cg_conn *c, size_t len, cg_conn_written_fn written);
  * stopping.  The protocol's timer bounds the wait. */
 void cg_conn_linger(struct cg_conn *c);
 
+/* Closes the listener's connections with their protocol's close: each of
+ * them, or (busy not NULL) those busy() does not hold back. */
+void cg_conn_close_each(struct cg_listener *l, bool (*busy)(const struct cg_conn *c));
+
 /* Closes both handles (once); the connection is freed when they are closed.
  * The protocol's close calls this last. */
 void cg_conn_close(struct cg_conn *c);

@@ -88,7 +88,6 @@ struct conn {
 };
 _Static_assert(offsetof(struct conn, base) == 0, "cg_conn_accept() allocates the whole");
 
-#define CONN_OF(l) ((struct conn *)(void *)((char *)(l) - offsetof(struct conn, base.link)))
 
 struct cg_http_request {
   struct conn *conn;           /* NULL once orphaned */
@@ -809,25 +808,22 @@ unsigned cg_http_server_conns(const struct cg_http_server *srv) { return srv->l.
 
 unsigned cg_http_server_pending(const struct cg_http_server *srv) { return srv->pending; }
 
+/* A request handed out or its answer being written: closed once the answer
+ * is written (on_written). */
+static bool busy(const struct cg_conn *base) {
+  const struct conn *c = (const struct conn *)base;
+  return c->state == CONN_HANDLING || c->state == CONN_WRITING;
+}
+
 void cg_http_server_stop(struct cg_http_server *srv, void (*on_closed)(void *arg), void *arg) {
   if (srv->l.stopping)
     return;
   cg_listener_stop(&srv->l, on_closed, arg);
-  for (struct cg_conn_link *l = srv->l.conns.head, *n; l != NULL; l = n) {
-    struct conn *c = CONN_OF(l);
-    n = l->next;
-    /* Busy connections (a request handed out or being answered) close once
-     * their answer is written; see on_written. */
-    if (c->state != CONN_HANDLING && c->state != CONN_WRITING)
-      conn_close(c);
-  }
+  cg_conn_close_each(&srv->l, busy);
 }
 
 void cg_http_server_close_all(struct cg_http_server *srv) {
-  for (struct cg_conn_link *l = srv->l.conns.head, *n; l != NULL; l = n) {
-    n = l->next;
-    conn_close(CONN_OF(l)); /* a request being handled becomes an orphan */
-  }
+  cg_conn_close_each(&srv->l, NULL); /* a request being handled becomes an orphan */
 }
 
 static void answer(struct cg_http_request *r, int status, const char *ctype, const void *body,

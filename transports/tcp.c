@@ -67,7 +67,6 @@ struct conn {
 };
 _Static_assert(offsetof(struct conn, base) == 0, "cg_conn_accept() allocates the whole");
 
-#define CONN_OF(l) ((struct conn *)(void *)((char *)(l) - offsetof(struct conn, base.link)))
 
 struct cg_tcp_request {
   struct conn *conn; /* NULL once orphaned */
@@ -483,21 +482,20 @@ const struct cg_addr *cg_tcp_request_peer(const struct cg_tcp_request *req) {
   return &req->peer;
 }
 
+/* A request handed out or its answer being written: closed once the answer
+ * is written (on_written). */
+static bool busy(const struct cg_conn *base) {
+  const struct conn *c = (const struct conn *)base;
+  return c->state == C_HANDLING || c->state == C_WRITING;
+}
+
 void cg_tcp_server_stop(struct cg_tcp_server *srv, void (*on_closed)(void *arg), void *arg) {
   if (srv->l.stopping)
     return;
   cg_listener_stop(&srv->l, on_closed, arg);
-  for (struct cg_conn_link *l = srv->l.conns.head, *n; l != NULL; l = n) {
-    struct conn *c = CONN_OF(l);
-    n = l->next;
-    if (c->state != C_HANDLING && c->state != C_WRITING)
-      conn_close(c); /* busy ones close after their answer (on_write) */
-  }
+  cg_conn_close_each(&srv->l, busy);
 }
 
 void cg_tcp_server_close_all(struct cg_tcp_server *srv) {
-  for (struct cg_conn_link *l = srv->l.conns.head, *n; l != NULL; l = n) {
-    n = l->next;
-    conn_close(CONN_OF(l)); /* a request being handled becomes an orphan */
-  }
+  cg_conn_close_each(&srv->l, NULL); /* a request being handled becomes an orphan */
 }
