@@ -59,6 +59,7 @@
 #include "core/file.h"
 #include "core/oid.h"
 #include "core/x509.h"
+#include "transports/http.h"
 #include "transports/http_client.h"
 #include "transports/tcp_client.h"
 
@@ -509,18 +510,6 @@ static void finish(struct client *cl) {
 
 static int64_t wall(void) { return (int64_t)time(NULL); }
 
-static bool content_type_is_pkixcmp(const char *ct) {
-  static const char want[] = "application/pkixcmp";
-  while (*ct == ' ' || *ct == '\t')
-    ct++;
-  if (strncasecmp(ct, want, sizeof want - 1) != 0)
-    return false;
-  ct += sizeof want - 1;
-  while (*ct == ' ' || *ct == '\t')
-    ct++;
-  return *ct == '\0' || *ct == ';';
-}
-
 static void on_response(void *arg, int err, const struct cg_http_response *rsp) {
   struct client *cl = arg;
   char detail[512];
@@ -536,7 +525,7 @@ static void on_response(void *arg, int err, const struct cg_http_response *rsp) 
     snprintf(detail, sizeof detail, "HTTP status %d from %s: %.*s", rsp->status, cl->o.url,
              (int)n, (const char *)rsp->body);
     cmp_client_txn_failed(cl->txn, CG_EBAD_DATA, detail, wall());
-  } else if (!content_type_is_pkixcmp(rsp->content_type)) {
+  } else if (!cg_http_is_pkixcmp(rsp->content_type, strlen(rsp->content_type))) {
     snprintf(detail, sizeof detail,
              "the response has Content-Type '%s', not application/pkixcmp", rsp->content_type);
     cmp_client_txn_failed(cl->txn, CG_EBAD_DATA, detail, wall());

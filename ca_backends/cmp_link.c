@@ -21,6 +21,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "transports/http.h"
 #include "transports/http_client.h"
 #include "transports/tcp_client.h"
 
@@ -126,18 +127,6 @@ static void failed(struct ca_cmp_link *l, struct ca_cmp_link_req *r, int err, co
   complete(l, r, err, NULL, 0, detail);
 }
 
-static bool pkixcmp(const char *ct) {
-  static const char want[] = "application/pkixcmp";
-  while (*ct == ' ' || *ct == '\t')
-    ct++;
-  if (strncasecmp(ct, want, sizeof want - 1) != 0)
-    return false;
-  ct += sizeof want - 1;
-  while (*ct == ' ' || *ct == '\t')
-    ct++;
-  return *ct == '\0' || *ct == ';';
-}
-
 static void on_http(void *arg, int err, const struct cg_http_response *rsp) {
   struct ca_cmp_link_conn *c = arg;
   struct ca_cmp_link *l = c->link;
@@ -150,7 +139,7 @@ static void on_http(void *arg, int err, const struct cg_http_response *rsp) {
     failed(l, r, err, detail);
     return;
   }
-  if (rsp->status != 200 || !pkixcmp(rsp->content_type)) {
+  if (rsp->status != 200 || !cg_http_is_pkixcmp(rsp->content_type, strlen(rsp->content_type))) {
     size_t n = 0;
     while (n < rsp->len && n < 120 && rsp->body[n] >= 0x20 && rsp->body[n] < 0x7f)
       n++;

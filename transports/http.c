@@ -365,12 +365,12 @@ static size_t skip_ows(const char *v, size_t i, size_t n) {
 
 /* RFC 9811 requires the media type application/pkixcmp; RFC 9110 §8.3.1 makes
  * type and subtype case-insensitive and allows parameters after ';'. */
-static int is_pkixcmp(const char *v, size_t n) {
+bool cg_http_is_pkixcmp(const char *v, size_t n) {
   static const char mt[] = "application/pkixcmp";
   size_t m = sizeof mt - 1;
   size_t i = skip_ows(v, 0, n);
   if (n - i < m || !ascii_ieq(v + i, mt, m))
-    return 0;
+    return false;
   i = skip_ows(v, i + m, n);
   return i == n || v[i] == ';';
 }
@@ -450,7 +450,7 @@ static int on_header_value_complete(llhttp_t *p) {
   const char *value = (const char *)c->base.in.data + c->value_off;
   if (field_is(name, c->field_len, "content-type")) {
     c->ctype_count++;
-    c->ctype_ok = is_pkixcmp(value, c->value_len);
+    c->ctype_ok = cg_http_is_pkixcmp(value, c->value_len);
   } else if (field_is(name, c->field_len, "expect")) {
     c->expect_continue = is_100_continue(value, c->value_len);
   }

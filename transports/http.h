@@ -93,6 +93,11 @@ void cg_http_server_stop(struct cg_http_server *srv, void (*on_closed)(void *arg
 /* Closes every connection now, whatever it is doing (a stop that waited
  * long enough): requests being handled are answered into the void. */
 void cg_http_server_close_all(struct cg_http_server *srv);
+/* A Content-Type field value of n octets names application/pkixcmp (any
+ * case, parameters and surrounding whitespace allowed): what a CMP request
+ * and a CMP answer carry (RFC 9811 §3).  The server's check, and the
+ * clients'. */
+bool cg_http_is_pkixcmp(const char *v, size_t n);
 /* The defaults named above (8 KiB, 256 KiB, 10 s, 30 s, 60 s, 10000). */
 void cg_http_limits_default(struct cg_http_limits *l);
 

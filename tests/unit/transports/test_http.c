@@ -1024,10 +1024,32 @@ static void test_every_allocation_failing_in_turn_gives_200_503_or_a_close(void 
   assert_true(closed >= 1);
 }
 
+/* The one rule for the CMP media type, the server's and the clients'. */
+static void test_pkixcmp_content_type_allows_case_parameters_and_whitespace(void **state) {
+  (void)state;
+  static const char *const yes[] = {
+      "application/pkixcmp", "Application/PKIXCMP", " application/pkixcmp\t",
+      "application/pkixcmp; charset=binary", "application/pkixcmp ;x=y",
+  };
+  static const char *const no[] = {
+      "", "application/pkixcm", "application/pkixcmpx", "application/pkixcmp,text/plain",
+      "text/plain", "application/pkix-cmp", "application/ pkixcmp",
+  };
+  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+    if (!cg_http_is_pkixcmp(yes[i], strlen(yes[i])))
+      fail_msg("refused \"%s\"", yes[i]);
+  for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+    if (cg_http_is_pkixcmp(no[i], strlen(no[i])))
+      fail_msg("accepted \"%s\"", no[i]);
+  /* Only the n octets given count. */
+  assert_true(cg_http_is_pkixcmp("application/pkixcmpXYZ", 19));
+}
+
 int main(void) {
   /* A write to a connection the peer has reset must not kill the process. */
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_pkixcmp_content_type_allows_case_parameters_and_whitespace),
       cmocka_unit_test(test_post_reaches_handler_with_path_and_body_and_gets_exact_200),
       cmocka_unit_test(test_request_sent_octet_by_octet_is_reassembled),
       cmocka_unit_test(test_chunked_body_reaches_handler_dechunked),
