@@ -786,20 +786,16 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
       l.max_header + l.max_body > UINT32_MAX)
     return CG_EINVAL;
 
-  struct cg_http_server *srv = calloc(1, sizeof *srv);
-  if (srv == NULL)
-    return CG_ENOMEM;
+  struct cg_http_server *srv;
+  int r = cg_listener_new(loop, sizeof *srv, offsetof(struct cg_http_server, l), host, port, l.admission,
+                          l.max_conns, on_connection, settle, (void **)&srv);
+  if (r != 0)
+    return r;
   srv->limits = l;
   srv->handler = handler;
   srv->arg = arg;
-  bool freed;
-  int r = cg_listener_open(&srv->l, loop, srv, host, port, l.admission, l.max_conns,
-                           on_connection, settle, &freed);
-  if (r == 0)
-    *out = srv;
-  else if (freed)
-    free(srv);
-  return r;
+  *out = srv;
+  return 0;
 }
 
 int cg_http_server_port(const struct cg_http_server *srv) { return srv->l.port; }

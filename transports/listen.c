@@ -180,9 +180,11 @@ static void on_listener_refused(void *arg) {
   l->settle(l->handle.data);
 }
 
-int cg_listener_open(struct cg_listener *l, uv_loop_t *loop, void *owner, const char *host,
-                     int port, struct cg_admission *admission, unsigned max_conns,
-                     uv_connection_cb cb, void (*settle)(void *owner), bool *freed) {
+/* Opens l (in owner): 0, or an error with *freed true when nothing was made
+ * and false when the handle is closing (settle() frees the owner). */
+static int listener_open(struct cg_listener *l, uv_loop_t *loop, void *owner, const char *host,
+                         int port, struct cg_admission *admission, unsigned max_conns,
+                         uv_connection_cb cb, void (*settle)(void *owner), bool *freed) {
   *freed = true;
   l->loop = loop;
   l->settle = settle;
@@ -208,6 +210,23 @@ int cg_listener_open(struct cg_listener *l, uv_loop_t *loop, void *owner, const 
   *freed = false;
   l->stopping = true;
   uv_close((uv_handle_t *)&l->handle, on_listener_closed);
+  return r;
+}
+
+int cg_listener_new(uv_loop_t *loop, size_t size, size_t offset, const char *host, int port,
+                    struct cg_admission *admission, unsigned max_conns, uv_connection_cb cb,
+                    void (*settle)(void *owner), void **owner) {
+  *owner = NULL;
+  char *o = calloc(1, size);
+  if (o == NULL)
+    return CG_ENOMEM;
+  bool freed;
+  int r = listener_open((struct cg_listener *)(void *)(o + offset), loop, o, host, port,
+                        admission, max_conns, cb, settle, &freed);
+  if (r == 0)
+    *owner = o;
+  else if (freed)
+    free(o);
   return r;
 }
 

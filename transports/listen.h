@@ -45,13 +45,17 @@ struct cg_listener {
   void *closed_arg;
 };
 
-/* Binds host:port and listens with cb; the connections are counted by
- * admission, or (NULL) by an own one of max_conns.  0, or a CG_E* error:
- * then *freed is true when nothing was made (the owner frees itself now)
- * and false when the handle is closing (settle() frees the owner). */
-int cg_listener_open(struct cg_listener *l, uv_loop_t *loop, void *owner, const char *host,
-                     int port, struct cg_admission *admission, unsigned max_conns,
-                     uv_connection_cb cb, void (*settle)(void *owner), bool *freed);
+/* A new owner of size octets (zeroed), its listener at offset in it,
+ * bound to host:port and listening with cb; the connections are counted by
+ * admission, or (NULL) by an own one of max_conns.  settle(owner) runs
+ * whenever something the stop waits for is gone; the owner frees itself
+ * there once cg_listener_done().  0 and *owner, or a CG_E* error (then
+ * nothing is left to free: a handle that was made is closed and the owner
+ * freed, through settle(), when the loop next runs).  The owner sets up the
+ * rest of itself before returning to the loop. */
+int cg_listener_new(uv_loop_t *loop, size_t size, size_t offset, const char *host, int port,
+                    struct cg_admission *admission, unsigned max_conns, uv_connection_cb cb,
+                    void (*settle)(void *owner), void **owner);
 /* A connection is waiting and no more may enter: it is accepted and closed
  * (counted in refusing until it is).  Returns true when it was so refused. */
 bool cg_listener_refuse_if_full(struct cg_listener *l);

@@ -456,20 +456,16 @@ int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
   if (handler == NULL || cg_listen_check(host, port) != 0 || l.max_frame == 0 ||
       l.max_frame > UINT32_MAX - 7 || (l.max_conns == 0 && l.admission == NULL))
     return CG_EINVAL;
-  struct cg_tcp_server *srv = calloc(1, sizeof *srv);
-  if (srv == NULL)
-    return CG_ENOMEM;
+  struct cg_tcp_server *srv;
+  int r = cg_listener_new(loop, sizeof *srv, offsetof(struct cg_tcp_server, l), host, port, l.admission,
+                          l.max_conns, on_connection, settle, (void **)&srv);
+  if (r != 0)
+    return r;
   srv->limits = l;
   srv->handler = handler;
   srv->arg = arg;
-  bool freed;
-  int r = cg_listener_open(&srv->l, loop, srv, host, port, l.admission, l.max_conns,
-                           on_connection, settle, &freed);
-  if (r == 0)
-    *out = srv;
-  else if (freed)
-    free(srv);
-  return r;
+  *out = srv;
+  return 0;
 }
 
 int cg_tcp_server_port(const struct cg_tcp_server *srv) { return srv->l.port; }

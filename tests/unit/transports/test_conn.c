@@ -220,13 +220,12 @@ static void run_last(struct fx *f, const struct cg_admission_limits *lim, size_t
   assert_int_equal(uv_loop_init(&f->loop), 0);
   f->adm = cg_admission_new(lim);
   assert_non_null(f->adm);
-  f->srv = calloc(1, sizeof *f->srv);
+  assert_int_equal(cg_listener_new(&f->loop, sizeof *f->srv, offsetof(struct server, l),
+                                   "127.0.0.1", 0, f->adm, 0, on_connection, settle,
+                                   (void **)&f->srv),
+                   0);
   f->srv->want = want;
   f->srv->in_limit = in_limit;
-  bool freed;
-  assert_int_equal(cg_listener_open(&f->srv->l, &f->loop, f->srv, "127.0.0.1", 0, f->adm, 0,
-                                    on_connection, settle, &freed),
-                   0);
   uv_timer_init(&f->loop, &f->guard);
   uv_timer_start(&f->guard, on_guard, GUARD_MS, 0);
   struct sockaddr_in sa;
