@@ -69,7 +69,7 @@ struct client {
   enum cg_tcp_framing framing;
   uint32_t tcp_poll_ref;         /* a TCP pollRep's reference; 0: none */
   uint64_t tcp_poll_deadline;    /* uv_now() ms after which TCP polling stops */
-  uint64_t tcp_wait_s;           /* the last TCP pollRep's wait: a failed poll is retried after it */
+  uint64_t tcp_wait_s; /* the last TCP pollRep's wait: a failed poll is retried after it */
 
   /* inputs */
   char secret[CLI_SECRET_MAX + 1]; /* --secret or --secret-file; wiped at the end */

@@ -388,8 +388,9 @@ static int load_inputs(struct client *cl) {
     cl->cred.chain = cl->signer.v + 1;
     cl->cred.n_chain = cl->signer.n - 1;
   } else {
-    if (o->secret_file != NULL ? !cli_secret_file(client_prog, o->secret_file, cl->secret, &cl->secret_len)
-                               : !cli_secret(client_prog, o->secret, cl->secret, &cl->secret_len))
+    if (o->secret_file != NULL
+            ? !cli_secret_file(client_prog, o->secret_file, cl->secret, &cl->secret_len)
+            : !cli_secret(client_prog, o->secret, cl->secret, &cl->secret_len))
       return EXIT_USAGE;
     cl->cred.secret = (const uint8_t *)cl->secret;
     cl->cred.secret_len = cl->secret_len;

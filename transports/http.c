@@ -782,13 +782,13 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
     l = *limits;
   else
     cg_http_limits_default(&l);
-  if (l.max_header == 0 || (l.max_conns == 0 && l.admission == NULL) || l.max_body > SIZE_MAX - l.max_header ||
-      l.max_header + l.max_body > UINT32_MAX)
+  if (l.max_header == 0 || (l.max_conns == 0 && l.admission == NULL) ||
+      l.max_body > SIZE_MAX - l.max_header || l.max_header + l.max_body > UINT32_MAX)
     return CG_EINVAL;
 
   struct cg_http_server *srv;
-  int r = cg_listener_new(loop, sizeof *srv, offsetof(struct cg_http_server, l), host, port, l.admission,
-                          l.max_conns, on_connection, settle, (void **)&srv);
+  int r = cg_listener_new(loop, sizeof *srv, offsetof(struct cg_http_server, l), host, port,
+                          l.admission, l.max_conns, on_connection, settle, (void **)&srv);
   if (r != 0)
     return r;
   srv->limits = l;

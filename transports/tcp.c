@@ -457,8 +457,8 @@ int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
       l.max_frame > UINT32_MAX - 7 || (l.max_conns == 0 && l.admission == NULL))
     return CG_EINVAL;
   struct cg_tcp_server *srv;
-  int r = cg_listener_new(loop, sizeof *srv, offsetof(struct cg_tcp_server, l), host, port, l.admission,
-                          l.max_conns, on_connection, settle, (void **)&srv);
+  int r = cg_listener_new(loop, sizeof *srv, offsetof(struct cg_tcp_server, l), host, port,
+                          l.admission, l.max_conns, on_connection, settle, (void **)&srv);
   if (r != 0)
     return r;
   srv->limits = l;

@@ -357,8 +357,8 @@ static void client_genm_asks_as_rfc9483_says(void **state) {
   struct cmp_genm g;
   struct cmp_crl_status_list l;
   struct der_view c;
-  assert_int_equal(cmp_client_genm_ask_body(types, 3, view(cert.p, cert.len), buf, sizeof buf, &len),
-                   0);
+  assert_int_equal(
+      cmp_client_genm_ask_body(types, 3, view(cert.p, cert.len), buf, sizeof buf, &len), 0);
   decode_body(buf, len, CMP_GENM, &g);
   assert_int_equal(g.n, 3);
   assert_int_equal(cmp_itav_crl_status_list(&g.itav[0], &l), 0);
