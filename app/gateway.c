@@ -44,6 +44,12 @@ _Static_assert((int)CG_SAN_DNS == (int)CMP_SAN_DNS && (int)CG_SAN_IP == (int)CMP
                    (int)CG_SAN_URI == (int)CMP_SAN_URI && (int)CG_SAN_EMAIL == (int)CMP_SAN_EMAIL &&
                    (int)CG_SAN_DIRNAME == (int)CMP_SAN_DIRNAME,
                "the configuration's san_types bits are the engine's");
+_Static_assert((int)CG_KEYT_RSA == (int)CMP_KEYT_RSA && (int)CG_KEYT_P256 == (int)CMP_KEYT_P256 &&
+                   (int)CG_KEYT_P384 == (int)CMP_KEYT_P384 &&
+                   (int)CG_KEYT_P521 == (int)CMP_KEYT_P521 &&
+                   (int)CG_KEYT_ED25519 == (int)CMP_KEYT_ED25519 &&
+                   (int)CG_KEYT_ED448 == (int)CMP_KEYT_ED448,
+               "the configuration's key_types bits are the engine's");
 
 static int start_backends(struct gateway *gw) {
   const struct cg_config *cfg = &gw->cfg;
@@ -104,6 +110,8 @@ static int start_backends(struct gateway *gw) {
     p->cmp.subject_pattern = pc->subject_pattern;
     p->cmp.san_patterns = pc->san_patterns;
     p->cmp.kur_new_identity = pc->kur_new_identity;
+    p->cmp.key_types = pc->key_types; /* CG_KEYT_* and CMP_KEYT_* are the same bits */
+    p->cmp.rsa_min_bits = pc->rsa_min_bits;
     p->cmp.relay = p->ops->relays != NULL && p->ops->relays(p->backend);
     if (p->cmp.relay && (pc->manual_approval || pc->manual_revocation)) {
       /* The CA's answers go to the device as they are, with the nonces of

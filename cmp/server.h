@@ -128,6 +128,21 @@ struct cmp_profile {
   const char *subject_pattern;
   const char *san_patterns;
   bool kur_new_identity;
+  /* The public keys it certifies (RFC 9483 §4.1.1: the CA's policy): CMP_KEYT_*
+   * bits (0: every type core/crypto.h accepts) and the smallest RSA modulus
+   * (0: the bound of core/crypto.h).  Anything else is refused with
+   * badCertTemplate when the request is read. */
+  unsigned key_types;
+  unsigned rsa_min_bits;
+};
+
+enum {
+  CMP_KEYT_RSA = 1u << 0,
+  CMP_KEYT_P256 = 1u << 1,
+  CMP_KEYT_P384 = 1u << 2,
+  CMP_KEYT_P521 = 1u << 3,
+  CMP_KEYT_ED25519 = 1u << 4,
+  CMP_KEYT_ED448 = 1u << 5,
 };
 
 enum {

@@ -44,17 +44,78 @@ static const char *say(struct cmp_exchange *ex, const char *fallback, const char
   return s;
 }
 
-/* The public key to certify, against the bounds of core/crypto.h: badAlg
- * for a key outside them (RFC 9810 §5.2.3: "unrecognized or unsupported
- * algorithm identifier").  Other troubles of the key (an algorithm nobody
- * knows, a malformed key) are left to the proof of possession, which fails
- * on them as it always did. */
+/* The profile's key_types bit of a key, 0 for none. */
+static unsigned key_type_bit(enum cg_key_type type, unsigned bits) {
+  switch (type) {
+  case CG_KEY_RSA:
+    return CMP_KEYT_RSA;
+  case CG_KEY_EC:
+    return bits == 256 ? CMP_KEYT_P256 : bits == 384 ? CMP_KEYT_P384 : CMP_KEYT_P521;
+  case CG_KEY_ED25519:
+    return CMP_KEYT_ED25519;
+  case CG_KEY_ED448:
+    return CMP_KEYT_ED448;
+  case CG_KEY_NONE:
+    break;
+  }
+  return 0;
+}
+
+static const char *key_type_name(enum cg_key_type type, unsigned bits) {
+  switch (type) {
+  case CG_KEY_RSA:
+    return "RSA";
+  case CG_KEY_EC:
+    return bits == 256 ? "EC P-256" : bits == 384 ? "EC P-384" : "EC P-521";
+  case CG_KEY_ED25519:
+    return "Ed25519";
+  case CG_KEY_ED448:
+    return "Ed448";
+  case CG_KEY_NONE:
+    break;
+  }
+  return "these";
+}
+
+/* The public key to certify: within the bounds of core/crypto.h, else badAlg
+ * (RFC 9810 §5.2.3: "unrecognized or unsupported algorithm identifier"), an
+ * algorithm cmpgw does not know too; then of a type and size the profile
+ * certifies (key_types, rsa_min_bits), else badCertTemplate: the template
+ * asks for what the CA's policy does not give (RFC 9483 §4.1.1).  A key that
+ * is not DER is left to the proof of possession, which fails on it. */
 static int check_key(struct cmp_exchange *ex, struct der_view spki) {
   const char *why;
-  if (spki.p == NULL || cg_key_check_spki(spki.p, spki.len, &why) != CG_EBAD_KEY)
+  enum cg_key_type type;
+  unsigned bits;
+  if (spki.p == NULL)
     return 0;
-  ex->detail = say(ex, "the public key is not accepted", "the public key is not accepted: %s", why);
-  return CG_EBAD_KEY;
+  int err = cg_key_check_spki_size(spki.p, spki.len, &type, &bits, &why);
+  if (err == CG_EBAD_KEY) {
+    ex->detail =
+        say(ex, "the public key is not accepted", "the public key is not accepted: %s", why);
+    return CG_EBAD_KEY;
+  }
+  if (err == CG_EBAD_ALG) {
+    ex->detail = "the public key's algorithm is not supported (RSA, EC P-256/384/521, Ed25519, "
+                 "Ed448 are)";
+    return CG_EBAD_ALG;
+  }
+  if (err != 0)
+    return 0;
+  const struct cmp_profile *p = ex->prof;
+  if (p->key_types != 0 && (p->key_types & key_type_bit(type, bits)) == 0) {
+    ex->detail = say(ex, "the profile does not certify keys of this type",
+                     "the profile does not certify %s keys (key_types)", key_type_name(type, bits));
+    return CG_EBAD_TEMPLATE;
+  }
+  if (type == CG_KEY_RSA && bits < p->rsa_min_bits) {
+    char n[48];
+    snprintf(n, sizeof n, "%u bits; at least %u", bits, p->rsa_min_bits);
+    ex->detail = say(ex, "the RSA key is shorter than the profile certifies",
+                     "the RSA key is shorter than the profile certifies (rsa_min_bits): %s", n);
+    return CG_EBAD_TEMPLATE;
+  }
+  return 0;
 }
 
 /* The subject and the subjectAltName asked for (either may be absent), within

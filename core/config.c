@@ -144,7 +144,8 @@ enum kind {
   K_UINT,         /* a decimal number in [min, max], into an unsigned field of its size */
   K_BOOL,         /* true/yes/1, false/no/0 */
   K_CHOICE,       /* one of choices: its index, into a bool (0, 1) or an int */
-  K_SAN_TYPES,    /* "dns, ip, uri, email, dirname" or "none" */
+  K_SET,          /* names of choices, comma separated, into bits (1 << index); "none": 0
+                   * where none_ok */
   K_PROTECTION,   /* "mac, signature", either or both */
 };
 
@@ -154,10 +155,14 @@ struct key {
   size_t offset, size;
   unsigned long long min, max;
   const char *const *choices; /* K_CHOICE, NULL-terminated */
-  bool nonempty, slash;       /* K_TEXT: not empty; starts with '/' */
+  bool nonempty, slash;       /* K_TEXT: not empty; starts with '/'; K_SET: none_ok is nonempty */
 };
 
 static const char *const none_manual[] = {"none", "manual", NULL};
+/* Bit i of the field is choice i: the order of CG_SAN_* and CG_KEYT_*. */
+static const char *const san_type_names[] = {"dns", "ip", "uri", "email", "dirname", NULL};
+static const char *const key_type_names[] = {"rsa",     "p256",  "p384", "p521",
+                                             "ed25519", "ed448", NULL};
 static const char *const polling[] = {"tcp", "cmp", NULL};
 /* in the order of enum cg_compute_mode */
 static const char *const compute_modes[] = {"auto", "threadpool", "inline", NULL};
@@ -286,7 +291,13 @@ static const struct key keys[] = {
     {{"profile", "ra_verified", "false", "Accept the raVerified proof of possession (RAs only)",
       NULL},
      K_BOOL, P(ra_verified)},
-    {{"profile", "san_types", "dns, ip, uri, email", NULL, NULL}, K_SAN_TYPES, P(san_types)},
+    {{"profile", "san_types", "dns, ip, uri, email", NULL, NULL}, K_SET, P(san_types), 0, 0,
+     san_type_names, true},
+    {{"profile", "key_types", "rsa, p256, p384, p521, ed25519, ed448",
+      "Public keys certified: rsa (from rsa_min_bits), p256, p384, p521, ed25519, ed448", NULL},
+     K_SET, P(key_types), 0, 0, key_type_names},
+    {{"profile", "rsa_min_bits", "2048", "The smallest RSA modulus certified", NULL}, K_UINT,
+     P(rsa_min_bits), 1024, 4096},
     {{"profile", "subject_pattern", NULL, NULL, NULL}, K_TEXT, P(subject_pattern)},
     {{"profile", "san_patterns", NULL, NULL, NULL}, K_TEXT, P(san_patterns)},
     {{"profile", "kur_new_identity", "false", NULL, NULL}, K_BOOL, P(kur_new_identity)},
@@ -301,11 +312,15 @@ const struct cg_config_key *cg_config_key_at(size_t i) {
   return i < N_KEYS ? &keys[i].pub : NULL;
 }
 
-/* san_types = "dns, ip, uri, email, dirname" or "none", into CG_SAN_* bits. */
-static int san_types(struct ctx *c, const char *v, unsigned *out) {
-  static const char *const names[] = {"dns", "ip", "uri", "email", "dirname"};
+/* A set of names (K_SET): "a, b" into bits 1 << index in choices; "none"
+ * (where none_ok) into 0. */
+static int set_of(struct ctx *c, const char *v, const char *const *choices, bool none_ok,
+                  unsigned *out) {
+  char all[128] = "";
+  for (size_t i = 0; choices[i] != NULL; i++)
+    snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", i ? ", " : "", choices[i]);
   unsigned bits = 0;
-  if (!strcmp(v, "none")) {
+  if (none_ok && !strcmp(v, "none")) {
     *out = 0;
     return 1;
   }
@@ -316,15 +331,15 @@ static int san_types(struct ctx *c, const char *v, unsigned *out) {
     if (n == 0)
       break;
     size_t i = 0;
-    while (i < 5 && (strlen(names[i]) != n || strncmp(names[i], p, n) != 0))
+    while (choices[i] != NULL && (strlen(choices[i]) != n || strncmp(choices[i], p, n) != 0))
       i++;
-    if (i == 5)
-      return bad(c, "\"%.*s\" is not one of dns, ip, uri, email, dirname", (int)n, p);
+    if (choices[i] == NULL)
+      return bad(c, "\"%.*s\" is not one of %s", (int)n, p, all);
     bits |= 1u << i;
     p += n;
   }
   if (bits == 0)
-    return bad(c, "names no type (dns, ip, uri, email, dirname; or none)");
+    return bad(c, "names none of %s%s", all, none_ok ? " (or: none)" : "");
   *out = bits;
   return 1;
 }
@@ -395,8 +410,8 @@ static int set_value(struct ctx *c, const struct key *k, void *base, const char 
       *(int *)field = i;
     return 1;
   }
-  case K_SAN_TYPES:
-    return san_types(c, v, field);
+  case K_SET:
+    return set_of(c, v, k->choices, k->nonempty, field);
   case K_PROTECTION:
     return protection(c, base, v);
   }

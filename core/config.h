@@ -47,10 +47,21 @@ struct cg_config_profile {
   char subject_pattern[256];   /* fnmatch glob over the RFC 4514 subject; "": any */
   char san_patterns[512];      /* globs over "type:value" subjectAltNames; "": any */
   bool kur_new_identity;       /* a kur may change subject and subjectAltNames */
+  unsigned key_types;          /* CG_KEYT_* certified */
+  unsigned rsa_min_bits;       /* the smallest RSA modulus certified */
 };
 
 /* san_types bits, as the engine's CMP_SAN_* (cmp/server.h). */
 enum { CG_SAN_DNS = 1, CG_SAN_IP = 2, CG_SAN_URI = 4, CG_SAN_EMAIL = 8, CG_SAN_DIRNAME = 16 };
+/* key_types bits, as the engine's CMP_KEYT_* (cmp/server.h). */
+enum {
+  CG_KEYT_RSA = 1,
+  CG_KEYT_P256 = 2,
+  CG_KEYT_P384 = 4,
+  CG_KEYT_P521 = 8,
+  CG_KEYT_ED25519 = 16,
+  CG_KEYT_ED448 = 32
+};
 
 struct cg_config_backend {
   char name[CG_NAME_MAX + 1];

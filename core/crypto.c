@@ -504,7 +504,7 @@ static size_t bit_length(const uint8_t *mag, size_t len) {
  *   RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
  * (RFC 8017 §A.1.1).  Only octets are looked at: wolfCrypt has not seen the
  * key yet.  0, CG_EDER or CG_EBAD_KEY with *why. */
-static int rsa_public_check(struct der_view bits, const char **why) {
+static int rsa_public_check(struct der_view bits, unsigned *modulus_bits, const char **why) {
   struct der_reader top, seq;
   struct der_view n, e;
   size_t n_bits;
@@ -523,6 +523,7 @@ static int rsa_public_check(struct der_view bits, const char **why) {
   if (cg_der_leave(&top, &seq) != 0)
     return CG_EDER;
   n_bits = bit_length(n.p, n.len);
+  *modulus_bits = (unsigned)n_bits;
   if (n_bits < CG_RSA_MIN_BITS || n_bits > CG_RSA_MAX_BITS || n_bits % 8 != 0) {
     *why = WHY_RSA_SIZE;
     return CG_EBAD_KEY;
@@ -540,7 +541,8 @@ static int rsa_public_check(struct der_view bits, const char **why) {
 
 /* Reads a SubjectPublicKeyInfo and checks its key against the bounds;
  * *type gets the key type.  The errors of cg_key_check_spki(). */
-static int spki_check(const uint8_t *spki, size_t len, enum cg_key_type *type, const char **why) {
+static int spki_check(const uint8_t *spki, size_t len, enum cg_key_type *type, unsigned *size,
+                      const char **why) {
   struct der_reader top, seq;
   struct algid alg;
   struct der_tlv bits;
@@ -556,7 +558,24 @@ static int spki_check(const uint8_t *spki, size_t len, enum cg_key_type *type, c
     return CG_EDER;
   if ((rc = algid_key_type(&alg, type, why)) != 0)
     return rc;
-  return *type == CG_KEY_RSA ? rsa_public_check(bits.val, why) : 0;
+  switch (*type) {
+  case CG_KEY_RSA:
+    return rsa_public_check(bits.val, size, why);
+  case CG_KEY_EC:
+    *size = oid_is(alg.param.val, CG_OID_P256)   ? 256
+            : oid_is(alg.param.val, CG_OID_P384) ? 384
+                                                 : 521;
+    return 0;
+  case CG_KEY_ED25519:
+    *size = 256;
+    return 0;
+  case CG_KEY_ED448:
+    *size = 456;
+    return 0;
+  case CG_KEY_NONE:
+    break;
+  }
+  return CG_EBAD_ALG;
 }
 
 static bool ec_curve_supported(const ecc_key *k) {
@@ -803,26 +822,39 @@ bool cg_key_is_private(const struct cg_key *key) {
   return key && key->priv;
 }
 
-int cg_key_check_spki(const uint8_t *spki, size_t len, const char **why) {
-  enum cg_key_type type;
+int cg_key_check_spki_size(const uint8_t *spki, size_t len, enum cg_key_type *type,
+                           unsigned *bits, const char **why) {
   const char *reason = NULL;
   int rc;
+  *type = CG_KEY_NONE;
+  *bits = 0;
   if (!spki || len > UINT32_MAX)
     return CG_EINVAL;
-  rc = spki_check(spki, len, &type, &reason);
+  rc = spki_check(spki, len, type, bits, &reason);
   if (why)
     *why = rc == CG_EBAD_KEY ? reason : NULL;
+  if (rc != 0) {
+    *type = CG_KEY_NONE;
+    *bits = 0;
+  }
   return rc;
+}
+
+int cg_key_check_spki(const uint8_t *spki, size_t len, const char **why) {
+  enum cg_key_type type;
+  unsigned bits;
+  return cg_key_check_spki_size(spki, len, &type, &bits, why);
 }
 
 int cg_key_from_spki(const uint8_t *spki, size_t len, struct cg_key **out) {
   enum cg_key_type type;
+  unsigned bits;
   const char *why;
   int rc;
   if (!spki || !out || len > UINT32_MAX)
     return CG_EINVAL;
   *out = NULL;
-  if ((rc = spki_check(spki, len, &type, &why)) != 0)
+  if ((rc = spki_check(spki, len, &type, &bits, &why)) != 0)
     return rc;
   return key_from_der(type, false, spki, len, out);
 }

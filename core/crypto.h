@@ -108,6 +108,11 @@ struct cg_key;
  * NULL, gets a static sentence naming the bound); CG_EBAD_ALG (an algorithm
  * cmpgw does not know); CG_EDER (not DER of that shape). */
 int cg_key_check_spki(const uint8_t *spki, size_t len, const char **why);
+/* cg_key_check_spki(), and of a key it accepts: its type and size in bits
+ * (the RSA modulus; the EC curve: 256, 384, 521; 256 for Ed25519, 456 for
+ * Ed448). */
+int cg_key_check_spki_size(const uint8_t *spki, size_t len, enum cg_key_type *type,
+                           unsigned *bits, const char **why);
 /* From a DER SubjectPublicKeyInfo: the keys cg_key_check_spki() accepts;
  * its errors otherwise. */
 int cg_key_from_spki(const uint8_t *spki, size_t len, struct cg_key **out);

@@ -4,7 +4,9 @@
 # issued; a profile's subject_pattern, san_types and san_patterns refuse what
 # they do not allow, each with badCertTemplate and a statusString that names
 # the rule; a secret bound with `cmpgw secret new --subject --san` enrols that
-# identity only (ir and p10cr); a kur may not rename what it updates.  Nothing
+# identity only (ir and p10cr); a kur may not rename what it updates; the
+# profile's key_types and rsa_min_bits refuse other keys (badCertTemplate)
+# and a key below what cmpgw reads at all (RSA-512) is badAlg.  Nothing
 # refused is issued.
 # Usage: bash tests/interop/test_names.sh /path/to/cmpgw
 set -euo pipefail
@@ -26,6 +28,8 @@ cat >>"$GW/cmpgw.conf" <<EOF
 subject_pattern = CN=*.devices.example
 san_types = dns
 san_patterns = dns:*.devices.example
+key_types = rsa, p256
+rsa_min_bits = 3072
 EOF
 RA="$(ra_subject "$GW")" || fail "cannot read the RA subject"
 CA_SUBJECT="$(openssl x509 -in "$GW/ca-cert.pem" -noout -subject -nameopt compat | sed 's/^subject=//')"
@@ -111,6 +115,26 @@ openssl cmp -cmd kur -server "127.0.0.1:$PORT" -path .well-known/cmp -recipient 
     -certout "$W/updated.pem" >"$W/updated.log" 2>&1 || RC=$?
 [ "$RC" -eq 0 ] || fail "a kur keeping the identity was refused" "$W/updated.log"
 ok "kur with the same subject and subjectAltNames issued"
+
+step "the keys a profile certifies"
+BEFORE="$(issued_count)"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$W/p384.key" 2>/dev/null
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/rsa2048.key" 2>/dev/null
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:512 -out "$W/rsa512.key" 2>/dev/null
+new_secret "$GW/cmpgw.conf" --profile fleet
+ir p384 fleet "$REF" "$SECRET" /CN=k.devices.example -newkey "$W/p384.key"
+refused p384 "the profile does not certify EC P-384 keys (key_types)"
+ir rsa2048 fleet "$REF" "$SECRET" /CN=k.devices.example -newkey "$W/rsa2048.key"
+refused rsa2048 "the RSA key is shorter than the profile certifies (rsa_min_bits): 2048 bits; at least 3072"
+ir rsa512 default "$REF" "$SECRET" /CN=k.devices.example -newkey "$W/rsa512.key"
+[ "$RC" -ne 0 ] || fail "an RSA-512 key was certified" "$W/rsa512.log"
+[ "$(client_failinfo "$W/rsa512.log")" = badAlg ] || fail "RSA-512: not badAlg" "$W/rsa512.log"
+grep -qF "RSA modulus" "$W/rsa512.log" || fail "RSA-512: the statusString does not say why" "$W/rsa512.log"
+ok "rsa512: badAlg, the RSA modulus named"
+[ "$(issued_count)" = "$BEFORE" ] || fail "a refused key was certified"
+ir p256 fleet "$REF" "$SECRET" /CN=k.devices.example
+[ "$RC" -eq 0 ] || fail "a P-256 key on profile fleet was refused" "$W/p256.log"
+ok "a P-256 key on profile fleet is certified"
 
 daemon_stop TERM 60
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"

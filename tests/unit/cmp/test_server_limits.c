@@ -22,12 +22,12 @@
 
 /* The RSA key of tests/vectors/keys below the sizes accepted in public keys
  * (private keys are read as they are, so the tests can sign with it). */
-static struct cg_key *load_rsa1024(void) {
+static struct cg_key *load_key(const char *name) {
   char path[1024];
   size_t len, der_len;
   uint8_t der[2048];
   struct cg_key *k = NULL;
-  snprintf(path, sizeof path, "%s/keys/rsa1024.pem", CG_TEST_VECTORS);
+  snprintf(path, sizeof path, "%s/keys/%s.pem", CG_TEST_VECTORS, name);
   uint8_t *pem = tu_read_file(path, &len);
   if (pem == NULL)
     fail_msg("cannot read %s", path);
@@ -37,6 +37,8 @@ static struct cg_key *load_rsa1024(void) {
   free(pem);
   return k;
 }
+
+static struct cg_key *load_rsa1024(void) { return load_key("rsa1024"); }
 
 /* A PKCS#10 request (RFC 2986) for key, signed by it: subject and, when
  * san.p is not NULL, an extensionRequest with that subjectAltName extnValue. */
@@ -193,6 +195,47 @@ static void test_template_key_outside_the_bounds_is_bad_alg_and_stores_nothing(v
                    0);
   assert_refused_and_nothing_kept(&c, req, len, CG_FI_BAD_ALG, "RSA modulus");
   cg_key_free(small);
+}
+
+/* The profile's policy (key_types, rsa_min_bits): a key within the bounds
+ * that the profile does not certify is badCertTemplate, refused as the
+ * request is read; one it certifies is issued. */
+static void test_a_key_the_profile_does_not_certify_is_bad_cert_template(void **state) {
+  (void)state;
+  struct cg_key *rsa = load_key("rsa2048");
+  struct client c;
+  uint8_t req[8192];
+  size_t len;
+  struct der_view subject = {F->dev_name, F->dev_name_len}, none = {NULL, 0};
+  client_init(&c, REF, SECRET);
+  F->prof_default.key_types = CMP_KEYT_RSA | CMP_KEYT_P384;
+  assert_int_equal(
+      cmp_client_cert_req(&c.mac, &c.hdr, CMP_IR, subject, F->dev_key, none, req, sizeof req, &len),
+      0);
+  assert_refused_and_nothing_kept(&c, req, len, CG_FI_BAD_CERT_TEMPLATE,
+                                  "does not certify EC P-256 keys");
+  /* RSA-2048 under rsa_min_bits 3072. */
+  F->prof_default.rsa_min_bits = 3072;
+  client_init(&c, REF, SECRET);
+  assert_int_equal(
+      cmp_client_cert_req(&c.mac, &c.hdr, CMP_IR, subject, rsa, none, req, sizeof req, &len), 0);
+  assert_refused_and_nothing_kept(&c, req, len, CG_FI_BAD_CERT_TEMPLATE,
+                                  "2048 bits; at least 3072");
+  /* At 2048 the same key is certified. */
+  F->prof_default.rsa_min_bits = 2048;
+  client_init(&c, REF, SECRET);
+  assert_int_equal(
+      cmp_client_cert_req(&c.mac, &c.hdr, CMP_IR, subject, rsa, none, req, sizeof req, &len), 0);
+  size_t issued = F->issued;
+  struct cmp_msg rsp;
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_int_equal(rsp.type, CMP_IP);
+  assert_int_equal(F->issued, issued + 1);
+  cmp_exchange_free(ex);
+  F->prof_default.key_types = 0;
+  F->prof_default.rsa_min_bits = 0;
+  cg_key_free(rsa);
 }
 
 static void test_p10cr_key_outside_the_bounds_is_bad_alg(void **state) {
@@ -377,6 +420,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_template_key_outside_the_bounds_is_bad_alg_and_stores_nothing),
       cmocka_unit_test(test_p10cr_key_outside_the_bounds_is_bad_alg),
+      cmocka_unit_test(test_a_key_the_profile_does_not_certify_is_bad_cert_template),
       cmocka_unit_test(test_signer_key_outside_the_bounds_is_bad_message_check),
       cmocka_unit_test(test_signer_path_through_a_mesh_of_issuers_stops_at_its_budget),
       cmocka_unit_test(test_subject_of_too_many_rdns_is_bad_cert_template_and_stores_nothing),

@@ -185,6 +185,15 @@ static void test_a_refusal_names_the_line_the_key_and_what_is_wrong(void **state
                "false");
   refused_with(B "[profile p]\nprotection = mac, sig\n",
                "config /etc/cmpgw.conf:4: [profile p] protection: \"sig\" is not mac or signature");
+  refused_with(B "[profile p]\nkey_types = p256, dsa\n",
+               "config /etc/cmpgw.conf:4: [profile p] key_types: \"dsa\" is not one of rsa, "
+               "p256, p384, p521, ed25519, ed448");
+  refused_with(B "[profile p]\nkey_types = none\n",
+               "config /etc/cmpgw.conf:4: [profile p] key_types: \"none\" is not one of rsa, "
+               "p256, p384, p521, ed25519, ed448");
+  refused_with(
+      B "[profile p]\nrsa_min_bits = 512\n",
+      "config /etc/cmpgw.conf:4: [profile p] rsa_min_bits: 512 is out of range (1024..4096)");
   refused_with(B "[profile p]\nsan_types = dns, x400\n",
                "config /etc/cmpgw.conf:4: [profile p] san_types: \"x400\" is not one of dns, ip, "
                "uri, email, dirname");
@@ -351,6 +360,12 @@ static void test_the_sample_configurations_load(void **state) {
   const struct cg_config_profile *def = cg_config_profile(&cfg, "default");
   assert_false(def->eku_server_auth);
   assert_int_equal(def->san_types, CG_SAN_DNS | CG_SAN_IP);
+  assert_int_equal(def->key_types, CG_KEYT_RSA | CG_KEYT_P256 | CG_KEYT_ED25519);
+  assert_int_equal(def->rsa_min_bits, 3072);
+  /* Not set: every type, RSA from 2048 bits. */
+  assert_int_equal(fleet->key_types, CG_KEYT_RSA | CG_KEYT_P256 | CG_KEYT_P384 | CG_KEYT_P521 |
+                                         CG_KEYT_ED25519 | CG_KEYT_ED448);
+  assert_int_equal(fleet->rsa_min_bits, 2048);
   assert_string_equal(def->subject_pattern, "CN=meter-*,O=Example");
   const struct cg_config_backend *up = cg_config_backend(&cfg, "upstream");
   assert_non_null(up);
