@@ -5,7 +5,13 @@
  * 'operator', no transaction) and an audit event; from its commit on, the
  * running daemon refuses rr and kur for it with certRevoked and lists it in
  * the CRLs it signs.
+ *
+ * `cmpgw revoke SERIAL --release` (or --reason removeFromCRL) releases a
+ * certificate on hold (certificateHold): its revocation goes, it leaves the
+ * next CRL and is usable again.  A certificate revoked for good, or not
+ * revoked, is not released.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -20,9 +26,11 @@
 static int usage(void) {
   fprintf(stderr,
           "usage: cmpgw revoke -c CONF SERIAL --reason REASON [--json]\n"
+          "       cmpgw revoke -c CONF SERIAL --release [--json]\n"
           "  REASON: a CRLReason number 0..10 except 7, or its name: unspecified\n"
           "  keyCompromise cACompromise affiliationChanged superseded cessationOfOperation\n"
-          "  certificateHold removeFromCRL privilegeWithdrawn aACompromise\n");
+          "  certificateHold removeFromCRL privilegeWithdrawn aACompromise\n"
+          "  --release (or --reason removeFromCRL): release a certificate on hold\n");
   return CLI_USAGE;
 }
 
@@ -47,6 +55,8 @@ int cmd_revoke(int argc, char **argv) {
       conf = argv[++i];
     } else if (!strcmp(argv[i], "--json")) {
       json = 1;
+    } else if (!strcmp(argv[i], "--release")) {
+      reason = 8; /* removeFromCRL */
     } else if (!strcmp(argv[i], "--reason") && i + 1 < argc) {
       if ((reason = cli_crl_reason_parse(argv[++i])) < 0) {
         fprintf(stderr, "cmpgw revoke: unknown reason\n");
@@ -72,7 +82,10 @@ int cmd_revoke(int argc, char **argv) {
   char at[21];
   time_t now = time(NULL);
   cg_time_iso8601((int64_t)now, at);
-  if (err == 0 && strcmp(c.status, "revoked") == 0)
+  bool release = reason == 8;
+  if (err == 0 && release)
+    err = cg_query_cert_release(st, c.serial, (int64_t)now);
+  else if (err == 0 && strcmp(c.status, "revoked") == 0)
     err = CG_ECERT_REVOKED;
   else if (err == 0)
     err = cg_query_cert_revoke(st, c.serial, reason, (int64_t)now);
@@ -86,6 +99,13 @@ int cmd_revoke(int argc, char **argv) {
     fputc('\n', stderr);
     return CLI_REFUSED;
   }
+  if (release && (err == CG_EBAD_CERT_ID || err == CG_ECERT_REVOKED)) {
+    fprintf(stderr, "cmpgw revoke: certificate %s is not on hold%s\n", c.serial,
+            err == CG_EBAD_CERT_ID ? " (it is not revoked)"
+                                   : ": it is revoked for good, and stays on the CRL");
+    cg_query_cert_clear(&c);
+    return CLI_REFUSED;
+  }
   if (err == CG_ECERT_REVOKED) {
     already(c.serial, &c);
     cg_query_cert_clear(&c);
@@ -95,6 +115,21 @@ int cmd_revoke(int argc, char **argv) {
     fprintf(stderr, "cmpgw revoke: %s\n", cg_strerror(err));
     cg_query_cert_clear(&c);
     return cli_exit_of(err);
+  }
+  if (release) {
+    if (json) {
+      struct cli_json j;
+      cli_json_init(&j, stdout);
+      cli_json_object(&j, NULL);
+      cli_json_string(&j, "serial", c.serial);
+      cli_json_string(&j, "released_at", at);
+      cli_json_string(&j, "requested_by", "operator");
+      cli_json_end(&j);
+    } else {
+      printf("certificate %s released from hold at %s\n", c.serial, at);
+    }
+    cg_query_cert_clear(&c);
+    return CLI_OK;
   }
   if (json) {
     struct cli_json j;

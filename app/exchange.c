@@ -257,6 +257,8 @@ static void lookup_to_engine(struct request *r) {
       .cert_found = op->serial_found,
       .cert = {op->serial_der, op->serial_der_len},
       .cert_revoked = op->serial_revoked,
+      .cert_reason = op->serial_reason,
+      .cert_held_by_operator = op->serial_held_by_operator,
       .cert_auth_ref = op->serial_auth_ref,
       .revoked = op->revoked,
       .n_revoked = op->n_revoked,

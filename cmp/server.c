@@ -455,6 +455,8 @@ void cmp_exchange_lookup_done(struct cmp_exchange *ex, const struct cmp_lookup_r
   }
   ex->cert_found = res->cert_found;
   ex->cert_revoked = res->cert_revoked;
+  ex->cert_reason = res->cert_revoked ? res->cert_reason : -1;
+  ex->cert_held_by_operator = res->cert_revoked && res->cert_held_by_operator;
   if (res->cert_auth_ref != NULL)
     snprintf(ex->found_cert_auth_ref, sizeof ex->found_cert_auth_ref, "%s", res->cert_auth_ref);
   if (res->n_revoked > 0) {

@@ -257,6 +257,8 @@ struct cmp_lookup_res {
   bool cert_found;                        /* the certificate named by serial */
   struct der_view cert;
   bool cert_revoked;
+  int cert_reason;                        /* its revocation's CRLReason; -1: none (given) */
+  bool cert_held_by_operator;             /* on hold (reason 6) at an operator's request */
   const char *cert_auth_ref;              /* auth_ref of the transaction that issued it */
   const struct cmp_revocation_record *revoked; /* of revoked_issuer */
   size_t n_revoked;

@@ -19,8 +19,10 @@
 #include "cmp/server_int.h"
 #include "core/err.h"
 
-/* RFC 5280 §5.3.1: CRLReason 0..10, 7 unused; RFC 9483 §4.2 leaves out
- * removeFromCRL (8) for end entities only as advice, so it is accepted. */
+/* RFC 5280 §5.3.1: CRLReason 0..10, 7 unused.  removeFromCRL (8) asks for
+ * no revocation: it releases a certificate on hold (certificateHold, 6),
+ * which then leaves the CRLs (release_hold()). */
+enum { REASON_HOLD = 6, REASON_REMOVE_FROM_CRL = 8 };
 static bool reason_ok(int reason) {
   return reason == -1 || (reason >= 0 && reason <= 10 && reason != 7);
 }
@@ -101,7 +103,25 @@ static void verify_rev_request(struct cmp_exchange *ex) {
     cmp_srv_fail(ex, CG_ENOT_AUTHORIZED, "not authorized to revoke this certificate");
     return;
   }
-  if (ex->cert_revoked) {
+  if (d->reason == REASON_REMOVE_FROM_CRL) {
+    /* A release: of a certificate on hold only, and of a hold an operator
+     * put by an operator only (cmpgw revoke --release). */
+    if (!ex->cert_revoked) {
+      cmp_srv_fail(ex, CG_EBAD_CERT_ID,
+                   "the certificate is not on hold: removeFromCRL releases a held certificate");
+      return;
+    }
+    if (ex->cert_reason != REASON_HOLD) {
+      cmp_srv_fail(ex, CG_ECERT_REVOKED,
+                   "the certificate is revoked for good, not on hold: it cannot be released");
+      return;
+    }
+    if (ex->cert_held_by_operator) {
+      cmp_srv_fail(ex, CG_ENOT_AUTHORIZED,
+                   "an operator put the certificate on hold: an operator releases it");
+      return;
+    }
+  } else if (ex->cert_revoked) {
     cmp_srv_fail(ex, CG_ECERT_REVOKED, "the certificate is already revoked");
     return;
   }

@@ -818,8 +818,74 @@ static int cert_revoke_body(sqlite3 *db, void *arg) {
   return err;
 }
 
+/* A one-row statement: prepare, bind the texts given (NULL ends them), step. */
+static int exec_texts(sqlite3 *db, const char *sql, const char *what, ...) {
+  sqlite3_stmt *s;
+  int err = prepare(db, sql, &s);
+  if (err != 0)
+    return err;
+  va_list ap;
+  va_start(ap, what);
+  int b = SQLITE_OK, i = 1;
+  for (const char *t; (t = va_arg(ap, const char *)) != NULL;)
+    b |= cg_store_sql_bind_text(s, i++, t);
+  va_end(ap);
+  err = b != SQLITE_OK ? cg_store_sql_bind_failed(db, what) : step_done(db, s, what);
+  sqlite3_finalize(s);
+  return err;
+}
+
+static int cert_release_body(sqlite3 *db, void *arg) {
+  struct cert_revoke_arg *a = arg;
+  int err = exec_texts(db, "DELETE FROM revocations WHERE serial = ?1 AND reason = 6",
+                       "releasing a hold", a->serial, (const char *)NULL);
+  if (err != 0)
+    return err;
+  if (sqlite3_changes(db) == 0) {
+    /* Not on hold: unknown, revoked for good, or not revoked at all. */
+    sqlite3_stmt *s;
+    if ((err = prepare(db, "SELECT status = 'revoked' FROM certificates WHERE serial = ?1", &s)) !=
+        0)
+      return err;
+    if (cg_store_sql_bind_text(s, 1, a->serial) != SQLITE_OK) {
+      err = cg_store_sql_bind_failed(db, "serial");
+    } else {
+      int rc = sqlite3_step(s);
+      err = rc == SQLITE_ROW    ? (sqlite3_column_int(s, 0) ? CG_ECERT_REVOKED : CG_EBAD_CERT_ID)
+            : rc == SQLITE_DONE ? CG_ENOT_FOUND
+                                : sql_failed(db, rc, "reading a certificate");
+    }
+    sqlite3_finalize(s);
+    return err;
+  }
+  /* As before the hold: unconfirmed while its transaction is not confirmed. */
+  err = exec_texts(db,
+                   "UPDATE certificates SET status = CASE WHEN EXISTS (SELECT 1 FROM transactions t"
+                   " WHERE t.transaction_id = certificates.transaction_id"
+                   " AND t.state IN ('issued', 'expired', 'failed')) THEN 'unconfirmed'"
+                   " ELSE 'valid' END WHERE serial = ?1",
+                   "releasing a certificate", a->serial, (const char *)NULL);
+  if (err != 0)
+    return err;
+  char detail[2 * CMP_MAX_SERIAL + 64];
+  snprintf(detail, sizeof detail, "serial=%s requested_by=operator", a->serial);
+  return exec_texts(db,
+                    "INSERT INTO events (at, transaction_id, kind, detail)"
+                    " SELECT ?1, transaction_id, 'certificate.released', ?2"
+                    " FROM certificates WHERE serial = ?3",
+                    "recording an event", a->now, detail, a->serial, (const char *)NULL);
+}
+
+int cg_query_cert_release(struct cg_store *st, const char *serial, int64_t now) {
+  if (strlen(serial) > 2 * CMP_MAX_SERIAL)
+    return CG_ENOT_FOUND;
+  struct cert_revoke_arg a = {.serial = serial, .reason = 8};
+  cg_time_iso8601(now, a.now);
+  return run(st->db, true, cert_release_body, &a);
+}
+
 int cg_query_cert_revoke(struct cg_store *st, const char *serial, int reason, int64_t now) {
-  if (reason < 0 || reason > 10 || reason == 7)
+  if (reason < 0 || reason > 10 || reason == 7 || reason == 8)
     return CG_EINVAL;
   if (strlen(serial) > 2 * CMP_MAX_SERIAL)
     return CG_ENOT_FOUND;

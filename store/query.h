@@ -202,6 +202,16 @@ void cg_query_cert_clear(struct cg_query_cert *c);
  * (revoked already: nothing is written), CG_EINVAL (reason), CG_EBUSY,
  * CG_ESTORE. */
 int cg_query_cert_revoke(struct cg_store *st, const char *serial, int reason, int64_t now);
+/* The operator releases the certificate serial from hold (RFC 5280 §5.3.1:
+ * certificateHold, then removeFromCRL): in one transaction its revocation
+ * of reason certificateHold goes (it leaves the next CRL), its status is
+ * what it was ('valid', or 'unconfirmed' while its transaction is not
+ * confirmed), and an `events` row of kind "certificate.released" is
+ * written.  removeFromCRL is no reason to revoke with: cg_query_cert_revoke()
+ * refuses it (CG_EINVAL).  0, CG_ENOT_FOUND, CG_EBAD_CERT_ID (not revoked:
+ * nothing to release), CG_ECERT_REVOKED (revoked for good), CG_EBUSY,
+ * CG_ESTORE. */
+int cg_query_cert_release(struct cg_store *st, const char *serial, int64_t now);
 
 /* ---- the database -------------------------------------------------------- */
 

@@ -123,11 +123,21 @@ static const char *const stmt_sql[S__COUNT] = {
                        " WHERE serial = (SELECT cert_serial FROM transactions"
                        " WHERE transaction_id = ?1)"
                        " AND transaction_id = ?1 AND status = 'unconfirmed'",
-    [S_CERT_BY_SERIAL] = "SELECT c.der, c.status, t.auth_ref FROM certificates c"
-                         " LEFT JOIN transactions t ON t.transaction_id = c.transaction_id WHERE c.serial = ?1",
+    [S_CERT_BY_SERIAL] = "SELECT c.der, c.status, t.auth_ref, r.reason, r.requested_by"
+                         " FROM certificates c"
+                         " LEFT JOIN transactions t ON t.transaction_id = c.transaction_id"
+                         " LEFT JOIN revocations r ON r.serial = c.serial WHERE c.serial = ?1",
     [S_CERT_STATUS] = "SELECT status FROM certificates WHERE serial = ?1",
     [S_REVOCATION_INSERT] = "INSERT INTO revocations (serial, reason, revoked_at, transaction_id)"
                             " VALUES (?1, ?2, ?3, ?4)",
+    /* A hold (certificateHold, 6) leaves the record; the certificate is what
+     * it was before (unconfirmed while its transaction is not confirmed). */
+    [S_HOLD_RELEASE] = "DELETE FROM revocations WHERE serial = ?1 AND reason = 6",
+    [S_CERT_UNREVOKE] = "UPDATE certificates SET status = CASE WHEN EXISTS ("
+                        "SELECT 1 FROM transactions t WHERE t.transaction_id = certificates.transaction_id"
+                        " AND t.state IN ('issued', 'expired', 'failed'))"
+                        " THEN 'unconfirmed' ELSE 'valid' END"
+                        " WHERE serial = ?1 AND status = 'revoked'",
     [S_REVOCATIONS_BY_ISSUER] = "SELECT r.serial, r.reason, r.revoked_at FROM revocations r"
                                 " JOIN certificates c ON c.serial = r.serial"
                                 " WHERE c.issuer = ?1 ORDER BY r.revoked_at, r.serial",
@@ -351,6 +361,11 @@ static int cert_by_serial(struct cg_store *st, struct cg_store_op *op) {
       op->serial_revoked = status == NULL || strcmp(status, "revoked") == 0;
       if (cg_store_sql_column_text(s, 2, op->serial_auth_ref, sizeof op->serial_auth_ref) != 0)
         op->serial_auth_ref[0] = 0;
+      op->serial_reason =
+          sqlite3_column_type(s, 3) == SQLITE_INTEGER ? sqlite3_column_int(s, 3) : -1;
+      const char *by = (const char *)sqlite3_column_text(s, 4);
+      op->serial_held_by_operator =
+          op->serial_reason == 6 && by != NULL && strcmp(by, "operator") == 0;
     }
   } else if (rc != SQLITE_DONE) {
     err = step_error(st, rc, "reading certificate");
@@ -446,9 +461,47 @@ static int state_event(struct cg_store *st, const struct cmp_txn_record *r) {
   return event(st, r->updated_at, r->txid, kind, fi);
 }
 
+/* Releases a certificate from hold (an rr with removeFromCRL): its
+ * revocation of reason certificateHold goes, and it leaves the CRLs.
+ * CG_EBAD_CERT_ID when it is not on hold (not revoked), CG_ECERT_REVOKED
+ * when it is revoked for good, CG_ENOT_FOUND when unknown. */
+static int apply_release(struct cg_store *st, const struct cmp_revocation_record *r,
+                         const char *txid) {
+  sqlite3_stmt *s = st->stmt[S_HOLD_RELEASE];
+  if (cg_store_sql_bind_text(s, 1, r->serial) != SQLITE_OK)
+    return bind_failed(st, s, "serial");
+  int err = step_done(st, S_HOLD_RELEASE, "releasing a hold");
+  if (err != 0)
+    return err;
+  if (sqlite3_changes(st->db) == 0) {
+    s = st->stmt[S_CERT_STATUS];
+    if (cg_store_sql_bind_text(s, 1, r->serial) != SQLITE_OK)
+      return bind_failed(st, s, "serial");
+    int rc = sqlite3_step(s);
+    const char *status = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+    err = rc == SQLITE_ROW    ? (status != NULL && strcmp(status, "revoked") == 0 ? CG_ECERT_REVOKED
+                                                                                : CG_EBAD_CERT_ID)
+          : rc == SQLITE_DONE ? CG_ENOT_FOUND
+                              : step_error(st, rc, "reading certificate status");
+    stmt_done(s);
+    return err;
+  }
+  s = st->stmt[S_CERT_UNREVOKE];
+  if (cg_store_sql_bind_text(s, 1, r->serial) != SQLITE_OK)
+    return bind_failed(st, s, "serial");
+  if ((err = step_done(st, S_CERT_UNREVOKE, "releasing a certificate")) != 0)
+    return err;
+  char detail[2 * CMP_MAX_SERIAL + 64];
+  snprintf(detail, sizeof detail, "serial=%s requested_by=device", r->serial);
+  return event(st, r->revoked_at, txid, "certificate.released", detail);
+}
+
 /* Marks a certificate revoked and records why, for the transaction txid.
- * CG_ECERT_REVOKED when it is revoked already, CG_ENOT_FOUND when unknown. */
+ * CG_ECERT_REVOKED when it is revoked already, CG_ENOT_FOUND when unknown.
+ * Reason removeFromCRL (8) is no revocation: it releases a hold. */
 static int apply_revocation(struct cg_store *st, const struct cmp_revocation_record *r, const char *txid) {
+  if (r->reason == 8)
+    return apply_release(st, r, txid);
   sqlite3_stmt *s = st->stmt[S_CERT_REVOKE];
   if (cg_store_sql_bind_text(s, 1, r->serial) != SQLITE_OK)
     return bind_failed(st, s, "serial");
@@ -642,7 +695,8 @@ static int op_lookup(struct cg_store *st, struct cg_store_op *op) {
   op->txn_found = false;
   op->cert_der = NULL;
   op->cert_der_len = 0;
-  op->serial_found = op->serial_revoked = false;
+  op->serial_found = op->serial_revoked = op->serial_held_by_operator = false;
+  op->serial_reason = -1;
   op->serial_der = NULL;
   op->serial_der_len = 0;
   op->serial_auth_ref[0] = 0;

@@ -119,7 +119,10 @@ struct cg_store_op {
   /* INSERT input: the certificate issued in this transaction */
   bool cert_present;
   struct cmp_cert_record cert;
-  /* INSERT / UPDATE input: a certificate revoked in this transaction */
+  /* INSERT / UPDATE input: a certificate revoked in this transaction (reason
+   * removeFromCRL, 8: released from hold, its certificateHold revocation
+   * removed; CG_EBAD_CERT_ID when it is not on hold, CG_ECERT_REVOKED when it
+   * is revoked for good) */
   bool revocation_present;
   struct cmp_revocation_record revocation;
   /* INSERT input: the secret that authenticated it (its use is counted in
@@ -156,6 +159,8 @@ struct cg_store_op {
   size_t cert_der_len;
   bool serial_found;      /* the certificate `serial` */
   bool serial_revoked;
+  int serial_reason;           /* its revocation's CRLReason; -1: none given, or not revoked */
+  bool serial_held_by_operator; /* on hold (reason 6) at an operator's request */
   uint8_t *serial_der;    /* malloc'ed, or NULL */
   size_t serial_der_len;
   char serial_auth_ref[2 * CMP_MAX_REF + 1]; /* of its transaction; "" when none */

@@ -17,7 +17,9 @@
 #      certificate than -oldcert gets notAuthorized;
 #   6. rr of the kur'd certificate signed by itself (reason 1), stored as revoked;
 #      a second rr gets certRevoked, and so does a kur of the revoked certificate;
-#   7. rr with every reason 0..10 but 7 (MAC and signed), each stored; reason 7 and
+#   7. rr with every reason 0..10 but 7 (MAC and signed), each stored, but 8
+#      (removeFromCRL), which revokes nothing: badCertId for a certificate that
+#      is not on hold (tests/interop/test_hold.sh: hold and release); reason 7 and
 #      11, which openssl refuses to send, sent re-protected by openssl (-reqin with
 #      -reqin_new_tid), get badRequest; an rr MAC-protected with a secret that did
 #      not enrol the certificate gets notAuthorized;
@@ -513,7 +515,7 @@ for i in "${!REASONS[@]}" x; do
 done
 ok "11 certificates, each verifies and holds its key"
 
-step "7b. rr with each reason 0..10 except 7 (even: MAC with the enrolling secret, odd: signed by the certificate)"
+step "7b. rr with each reason 0..10 except 7 (even: MAC with the enrolling secret, odd: signed by the certificate); 8 revokes nothing"
 for i in "${!REASONS[@]}"; do
     reason="${REASONS[$i]}"
     s="$(cert_serial "$W/r$i.pem")" || fail "cannot read the serial of r$i.pem"
@@ -525,6 +527,14 @@ for i in "${!REASONS[@]}"; do
         how=signed
     fi
     echo "   -- reason $reason, $how, serial $s"
+    if [ "$reason" = 8 ]; then
+        # removeFromCRL releases a certificate on hold; this one is not.
+        cli_refused "rr$reason" badCertId -cmd rr "${DEF[@]}" "${prot[@]}" "${TRUST[@]}" \
+            -oldcert "$W/r$i.pem" -revreason "$reason"
+        cert_status_is "$s" valid
+        no_revocation "$s"
+        continue
+    fi
     cli_ok "rr$reason" -cmd rr "${DEF[@]}" "${prot[@]}" "${TRUST[@]}" -oldcert "$W/r$i.pem" \
         -revreason "$reason"
     grep -q 'revocation accepted' "$W/rr$reason.log" ||
@@ -534,7 +544,7 @@ for i in "${!REASONS[@]}"; do
 done
 sql "SELECT group_concat(reason, ',') FROM (SELECT reason FROM revocations WHERE reason IS NOT NULL
       AND transaction_id IN (SELECT transaction_id FROM transactions WHERE req_type = 'rr') ORDER BY reason)"
-[ "$SQL_OUT" = "0,1,1,2,3,4,5,6,8,9,10" ] || fail "stored reasons: $SQL_OUT, want 0,1,1,2,3,4,5,6,8,9,10"
+[ "$SQL_OUT" = "0,1,1,2,3,4,5,6,9,10" ] || fail "stored reasons: $SQL_OUT, want 0,1,1,2,3,4,5,6,9,10"
 ok "store: reasons $SQL_OUT (1 twice: step 6 and here)"
 
 SX="$(cert_serial "$W/rx.pem")" || fail "cannot read the serial of rx.pem"

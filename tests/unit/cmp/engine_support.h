@@ -71,6 +71,8 @@ struct fixture {
   /* certificates by serial, with status and the auth_ref that enrolled them */
   char serials[MAX_TXNS][2 * CMP_MAX_SERIAL + 1];
   bool revoked[MAX_TXNS];
+  int revoked_reason[MAX_TXNS]; /* the CRLReason of a revocation, -1 for none */
+  bool held_by_operator[MAX_TXNS];
   size_t n_revocations;
   size_t crls_made, crl_entries_asked;
   size_t notes;              /* secret refusals recorded */

@@ -131,17 +131,24 @@ static int find_serial(const char *serial) {
   return -1;
 }
 
-/* Applies a revocation as the store would: 0, CG_ENOT_FOUND, CG_ECERT_REVOKED. */
+/* Applies a revocation as the store would: 0, CG_ENOT_FOUND, CG_ECERT_REVOKED;
+ * a release from hold (reason 8): CG_EBAD_CERT_ID when not on hold. */
 static int check_revocation(const struct cmp_revocation_record *r) {
   if (r == NULL)
     return 0;
   int i = find_serial(r->serial);
-  return i < 0 ? CG_ENOT_FOUND : F->revoked[i] ? CG_ECERT_REVOKED : 0;
+  if (i < 0)
+    return CG_ENOT_FOUND;
+  if (r->reason == 8)
+    return !F->revoked[i] ? CG_EBAD_CERT_ID : F->revoked_reason[i] != 6 ? CG_ECERT_REVOKED : 0;
+  return F->revoked[i] ? CG_ECERT_REVOKED : 0;
 }
 
 static void apply_revocation(const struct cmp_revocation_record *r) {
   if (r != NULL) {
-    F->revoked[find_serial(r->serial)] = true;
+    int i = find_serial(r->serial);
+    F->revoked[i] = r->reason != 8;
+    F->revoked_reason[i] = r->reason != 8 ? r->reason : -1;
     F->n_revocations++;
   }
 }
@@ -206,6 +213,8 @@ void play(struct cmp_exchange *ex, const char *profile) {
         res.cert_found = true;
         res.cert = (struct der_view){F->certs[ci], F->cert_lens[ci]};
         res.cert_revoked = F->revoked[ci];
+        res.cert_reason = F->revoked[ci] ? F->revoked_reason[ci] : -1;
+        res.cert_held_by_operator = F->held_by_operator[ci];
         res.cert_auth_ref = F->txns[ci].auth_ref;
       }
       cmp_exchange_lookup_done(ex, &res);

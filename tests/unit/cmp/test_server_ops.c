@@ -430,6 +430,83 @@ static void test_rr_signed_by_the_certificate_revokes_it_once(void **state) {
   cmp_exchange_free(ex);
 }
 
+/* The fixture's index of the certificate cert, as the store knows it. */
+static int stored_index(const uint8_t *cert, size_t cert_len) {
+  for (size_t i = 0; i < F->n_txns; i++)
+    if (F->cert_lens[i] == cert_len && !memcmp(F->certs[i], cert, cert_len))
+      return (int)i;
+  fail_msg("the certificate is not stored");
+  return -1;
+}
+
+/* removeFromCRL asks for no revocation: for a certificate that is not on
+ * hold it is badCertId (RFC 9483 §5.1.3: no certificate matches), and
+ * nothing is revoked. */
+static void test_remove_from_crl_of_a_certificate_not_on_hold_revokes_nothing(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len, before;
+  struct client c;
+  struct cmp_msg rsp;
+  device_cert(cert, &cert_len);
+  before = F->n_revocations;
+  client_init(&c, REF, SECRET);
+  struct cmp_exchange *ex = revoke(&c, cert, cert_len, 8, &rsp);
+  assert_error(&rsp, CG_FI_BAD_CERT_ID);
+  char text[256];
+  status_text(&rsp, text, sizeof text);
+  assert_non_null(strstr(text, "not on hold"));
+  assert_int_equal(F->n_revocations, before);
+  assert_false(F->revoked[stored_index(cert, cert_len)]);
+  cmp_exchange_free(ex);
+}
+
+/* certificateHold (6), then removeFromCRL (8): the hold is released and the
+ * certificate is as before; revoked for good (1) it is not released again
+ * (certRevoked); a hold an operator put is released by an operator only. */
+static void test_a_hold_is_released_by_remove_from_crl(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len;
+  struct client c;
+  struct cmp_msg rsp;
+  signing_client(&c, cert, &cert_len);
+  int i = stored_index(cert, cert_len);
+  struct cmp_exchange *ex = revoke(&c, cert, cert_len, 6, &rsp);
+  assert_int_equal(rsp.type, CMP_RP);
+  assert_int_equal(rsp.u.rev_rep.status[0].status, CMP_ACCEPTED);
+  assert_true(F->revoked[i]);
+  cmp_exchange_free(ex);
+  /* Held: its holder signs the release. */
+  client_init(&c, "", "");
+  use_signature(&c, F->dev_key, cert, cert_len);
+  ex = revoke(&c, cert, cert_len, 8, &rsp);
+  assert_int_equal(rsp.type, CMP_RP);
+  assert_int_equal(rsp.u.rev_rep.status[0].status, CMP_ACCEPTED);
+  assert_int_equal(cmp_exchange_revocation(ex)->reason, 8);
+  assert_false(F->revoked[i]);
+  cmp_exchange_free(ex);
+  /* Revoked for good: no release. */
+  client_init(&c, REF, SECRET);
+  ex = revoke(&c, cert, cert_len, 1, &rsp);
+  assert_int_equal(rsp.type, CMP_RP);
+  cmp_exchange_free(ex);
+  client_init(&c, REF, SECRET);
+  ex = revoke(&c, cert, cert_len, 8, &rsp);
+  assert_error(&rsp, CG_FI_CERT_REVOKED);
+  assert_true(F->revoked[i]);
+  cmp_exchange_free(ex);
+  /* On hold at an operator's request: not the device's to release. */
+  F->revoked_reason[i] = 6;
+  F->held_by_operator[i] = true;
+  client_init(&c, REF, SECRET);
+  ex = revoke(&c, cert, cert_len, 8, &rsp);
+  assert_error(&rsp, CG_FI_NOT_AUTHORIZED);
+  assert_true(F->revoked[i]);
+  cmp_exchange_free(ex);
+  F->held_by_operator[i] = false;
+}
+
 static void test_rr_by_mac_needs_the_secret_that_enrolled_the_certificate(void **state) {
   (void)state;
   uint8_t cert[2048];
@@ -1111,6 +1188,8 @@ int main(void) {
       cmocka_unit_test(test_rr_signed_by_the_certificate_revokes_it_once),
       cmocka_unit_test(test_rr_by_mac_needs_the_secret_that_enrolled_the_certificate),
       cmocka_unit_test(test_rr_with_a_reason_that_does_not_exist_is_bad_request),
+      cmocka_unit_test(test_remove_from_crl_of_a_certificate_not_on_hold_revokes_nothing),
+      cmocka_unit_test(test_a_hold_is_released_by_remove_from_crl),
       cmocka_unit_test(test_rr_for_an_unknown_certificate_is_bad_cert_id),
       cmocka_unit_test(test_rr_naming_another_issuer_is_bad_cert_id),
       cmocka_unit_test(test_rr_with_two_rev_details_is_bad_request),

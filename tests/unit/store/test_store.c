@@ -941,6 +941,84 @@ static void test_certificate_of_unknown_transaction_writes_nothing(void **state)
   assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates"), 0);
 }
 
+/* An rr transaction for serial with reason, numbered i. */
+static void make_rr(struct cg_store_op *op, unsigned i, const char *serial, int reason) {
+  make_insert(op, i, false);
+  op->txn.state = op->txn.prev_state = CMP_TXN_CONFIRMED;
+  op->revocation_present = true;
+  snprintf(op->revocation.serial, sizeof op->revocation.serial, "%s", serial);
+  op->revocation.reason = reason;
+  op->revocation.revoked_at = T0 + 100 + i;
+}
+
+/* certificateHold (6) then removeFromCRL (8): the hold leaves the record and
+ * the certificate is as before it; a certificate revoked for good, or one
+ * that is not on hold, is not released (nothing written for it); the
+ * lookup says how a certificate is revoked. */
+static void test_a_hold_is_released_and_leaves_the_revocations(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op a, b, hold_a, revoke_b, release_a, release_b, again_a;
+  fill_fake_der();
+  make_insert(&a, 1, true);
+  make_insert(&b, 2, true);
+  a.txn.state = a.txn.prev_state = CMP_TXN_CONFIRMED;
+  b.txn.state = b.txn.prev_state = CMP_TXN_CONFIRMED;
+  make_rr(&hold_a, 3, a.cert.serial, 6);
+  make_rr(&revoke_b, 4, b.cert.serial, 1);
+  submit(st, &a, NULL);
+  submit(st, &b, NULL);
+  submit(st, &hold_a, NULL);
+  submit(st, &revoke_b, NULL);
+  run_until(&f->loop, &tally.done, 4);
+  assert_int_equal(hold_a.result, 0);
+  assert_int_equal(revoke_b.result, 0);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations"), 2);
+
+  struct cg_store *reader;
+  struct cg_store_op look;
+  assert_int_equal(cg_store_open_reader(f->path, &reader), 0);
+  make_lookup(&look, NULL, NULL);
+  snprintf(look.serial, sizeof look.serial, "%s", a.cert.serial);
+  cg_store_read_now(reader, &look);
+  assert_int_equal(look.result, 0);
+  assert_true(look.serial_revoked);
+  assert_int_equal(look.serial_reason, 6);
+  assert_false(look.serial_held_by_operator); /* a device's rr */
+  cg_store_op_release(&look);
+
+  make_rr(&release_a, 5, a.cert.serial, 8);
+  make_rr(&release_b, 6, b.cert.serial, 8);
+  make_rr(&again_a, 7, a.cert.serial, 8);
+  submit(st, &release_a, NULL);
+  submit(st, &release_b, NULL);
+  submit(st, &again_a, NULL);
+  run_until(&f->loop, &tally.done, 7);
+  assert_int_equal(release_a.result, 0);
+  assert_int_equal(release_b.result, CG_ECERT_REVOKED); /* for good */
+  assert_int_equal(again_a.result, CG_EBAD_CERT_ID);   /* not on hold any more */
+
+  make_lookup(&look, NULL, NULL);
+  snprintf(look.serial, sizeof look.serial, "%s", a.cert.serial);
+  cg_store_read_now(reader, &look);
+  assert_true(look.serial_found);
+  assert_false(look.serial_revoked);
+  assert_int_equal(look.serial_reason, -1);
+  cg_store_op_release(&look);
+  cg_store_close(reader);
+  stop_and_close(f, st);
+
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT status FROM certificates WHERE serial = '%s'", a.cert.serial);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations"), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations WHERE reason = 1"), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates WHERE status = 'valid'"), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'certificate.released'"),
+                   1);
+  /* The refused releases left no transaction behind. */
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 5);
+}
+
 /* RFC 9810 §5.3.18: a certificate rejected in certConf is revoked together
  * with the state change; the certificates of other transactions stay. */
 static void test_reject_in_cert_conf_revokes_the_certificate(void **state) {
@@ -1565,6 +1643,7 @@ int main(void) {
       T(test_text_holding_a_nul_does_not_fit),
       T(test_duplicate_txid_fails_alone_in_its_group),
       T(test_certificate_of_unknown_transaction_writes_nothing),
+      T(test_a_hold_is_released_and_leaves_the_revocations),
       T(test_reject_in_cert_conf_revokes_the_certificate),
       T(test_secret_uses_and_failures_are_counted),
       T(test_waiting_requests_are_capped),
