@@ -155,8 +155,10 @@ static int classify_protection(struct cmp_exchange *ex) {
     return CG_EWRONG_INTEGRITY;
   }
   if (h->protection_alg.p == NULL || !ex->msg.has_protection) {
+    /* RFC 9810 §5.1.1 requires both or neither: the integrity of the
+     * message cannot be checked (badMessageCheck), whatever its algorithm. */
     ex->detail = "protectionAlg and protection must both be present";
-    return CG_EBAD_ALG;
+    return CG_EBAD_MAC;
   }
   enum cg_oid_id alg = cg_oid_lookup(h->protection_oid);
   enum cg_sig_scheme scheme;
@@ -257,8 +259,9 @@ static int check_request(struct cmp_exchange *ex) {
   /* RFC 9810 §5.1.1: transactionID and senderNonce SHOULD be 128 bits;
    * shorter ones make collisions and replays too likely. */
   if (!octets_ok(h->transaction_id, 16, CMP_MAX_TXID)) {
+    /* RFC 9483 §3.5: "The transactionID MUST be present" (badDataFormat). */
     ex->detail = "transactionID missing or not 16..64 octets";
-    return CG_EBAD_REQUEST;
+    return CG_EBAD_DATA;
   }
   if (!octets_ok(h->sender_nonce, 16, CMP_MAX_NONCE)) {
     ex->detail = "senderNonce missing or not 16..64 octets";

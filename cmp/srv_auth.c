@@ -110,7 +110,7 @@ static bool authenticate_sig(struct cmp_exchange *ex) {
   if (ex->cert_revoked && ex->msg.type != CMP_RR && ex->msg.type != CMP_KUR &&
       !strcmp(ex->subject_serial, ex->signer_serial) &&
       cg_der_view_eq(ex->found_cert, ex->msg.extra_certs[0])) {
-    cmp_srv_fail(ex, CG_ENOT_TRUSTED, "the signer certificate is revoked");
+    cmp_srv_fail(ex, CG_ECERT_REVOKED, "the signer certificate is revoked");
     return false;
   }
   /* A nested message is signed by an RA in front of us: its own anchors. */

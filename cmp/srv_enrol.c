@@ -29,7 +29,14 @@ static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req 
                      ex->found_cert_auth_ref[0] != '\0' &&
                      strcmp(ex->found_cert_auth_ref, ex->ref) == 0;
   if (!by_itself && !by_enroller) {
-    cmp_srv_fail(ex, CG_ENOT_AUTHORIZED, "a kur must be signed with the certificate it updates");
+    /* RFC 9483 §4.1.3: a kur is signed with the key of the certificate it
+     * updates.  A MAC is the wrong kind of protection for it
+     * (wrongIntegrity); another signer is not authorized. */
+    if (ex->auth != AUTH_SIG)
+      cmp_srv_fail(ex, CG_EWRONG_INTEGRITY,
+                   "a kur must be signed with the certificate it updates, not MAC-protected");
+    else
+      cmp_srv_fail(ex, CG_ENOT_AUTHORIZED, "a kur must be signed with the certificate it updates");
     return false;
   }
   struct cg_x509 old;
@@ -363,6 +370,12 @@ static void verify_cert_conf(struct cmp_exchange *ex) {
     return;
   }
   *t = ex->stored;
+  if (t->state == CMP_TXN_CONFIRMED) {
+    /* RFC 9810 §5.2.3 certConfirmed: "the certificate has already been
+     * confirmed". */
+    cmp_srv_fail(ex, CG_ECERT_CONFIRMED, "the certificate has already been confirmed");
+    return;
+  }
   if (t->state != CMP_TXN_ISSUED) {
     cmp_srv_fail(ex, CG_EBAD_REQUEST, "transaction is not awaiting confirmation");
     return;

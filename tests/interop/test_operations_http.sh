@@ -482,9 +482,9 @@ cli_refused c6c certRevoked -cmd kur "${DEF[@]}" -cert "$W/c5.pem" -key "$W/k5.k
 [ ! -s "$W/c6c.pem" ] || fail "a certificate was written for the refused kur"
 
 # A revoked certificate authenticates nothing (RFC 9483 §3.5: the protection
-# certificate must be valid): a cr it signs is refused with signerNotTrusted.
+# certificate must be valid): a cr it signs is refused with certRevoked.
 step "6d. cr signed by the revoked certificate"
-cli_refused c6d signerNotTrusted -cmd cr "${DEF[@]}" -cert "$W/c5.pem" -key "$W/k5.key" \
+cli_refused c6d certRevoked -cmd cr "${DEF[@]}" -cert "$W/c5.pem" -key "$W/k5.key" \
     -recipient "$RA" "${TRUST[@]}" -newkey "$W/kx.key" -subject /CN=by-revoked \
     -certout "$W/c6d.pem"
 [ ! -s "$W/c6d.pem" ] || fail "a certificate was written for the refused cr"

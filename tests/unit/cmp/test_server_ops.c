@@ -370,7 +370,11 @@ static void test_kur_of_a_certificate_not_issued_here_is_bad_cert_id(void **stat
   }
 }
 
-static void test_kur_with_mac_or_another_certificate_is_not_authorized(void **state) {
+/* RFC 9483 §4.1.3: a kur is signed with the certificate it updates.  MAC
+ * protection is the wrong kind (wrongIntegrity); signed by another
+ * certificate it is not authorized. */
+static void test_kur_with_mac_is_wrong_integrity_and_by_another_certificate_not_authorized(
+    void **state) {
   (void)state;
   uint8_t cert[2048], other[2048];
   size_t cert_len, other_len;
@@ -382,7 +386,7 @@ static void test_kur_with_mac_or_another_certificate_is_not_authorized(void **st
   client_init(&c, REF, SECRET);
   struct cmp_exchange *ex =
       send_req(&c, CMP_KUR, "default", (struct der_view){cert, cert_len}, &rsp);
-  assert_error(&rsp, CG_FI_NOT_AUTHORIZED);
+  assert_error(&rsp, CG_FI_WRONG_INTEGRITY);
   cmp_exchange_free(ex);
   /* Signed with one certificate, naming another. */
   client_init(&c, "", "");
@@ -729,7 +733,7 @@ static void test_message_time_far_from_now_is_bad_time(void **state) {
 }
 
 /* The request with its protection removed: protectionAlg without protection. */
-static void test_protection_alg_without_protection_is_bad_alg(void **state) {
+static void test_protection_alg_without_protection_is_bad_message_check(void **state) {
   (void)state;
   struct client c;
   uint8_t req[4096], bare[4096];
@@ -745,7 +749,7 @@ static void test_protection_alg_without_protection_is_bad_alg(void **state) {
   struct cmp_exchange *ex = run("default", bare, bare_len);
   struct cmp_msg rsp;
   decode_response(ex, &c, &rsp);
-  assert_error(&rsp, CG_FI_BAD_ALG);
+  assert_error(&rsp, CG_FI_BAD_MESSAGE_CHECK);
   cmp_exchange_free(ex);
 }
 
@@ -1184,7 +1188,8 @@ int main(void) {
       cmocka_unit_test(test_cert_conf_from_another_sender_is_bad_request),
       cmocka_unit_test(test_kur_without_old_cert_id_updates_the_signer_certificate),
       cmocka_unit_test(test_kur_of_a_certificate_not_issued_here_is_bad_cert_id),
-      cmocka_unit_test(test_kur_with_mac_or_another_certificate_is_not_authorized),
+      cmocka_unit_test(
+          test_kur_with_mac_is_wrong_integrity_and_by_another_certificate_not_authorized),
       cmocka_unit_test(test_rr_signed_by_the_certificate_revokes_it_once),
       cmocka_unit_test(test_rr_by_mac_needs_the_secret_that_enrolled_the_certificate),
       cmocka_unit_test(test_rr_with_a_reason_that_does_not_exist_is_bad_request),
@@ -1197,7 +1202,7 @@ int main(void) {
       cmocka_unit_test(test_pbmac1_request_gets_a_pbmac1_answer),
       cmocka_unit_test(test_compute_steps_say_whether_they_are_light_or_heavy),
       cmocka_unit_test(test_message_time_far_from_now_is_bad_time),
-      cmocka_unit_test(test_protection_alg_without_protection_is_bad_alg),
+      cmocka_unit_test(test_protection_alg_without_protection_is_bad_message_check),
       cmocka_unit_test(test_unknown_protection_alg_is_bad_alg),
       cmocka_unit_test(test_genm_is_answered_for_every_info_type_asked),
       cmocka_unit_test(test_genm_root_ca_cert_is_answered_with_no_update),

@@ -49,7 +49,7 @@ static void test_pvno_3_is_answered_with_pvno_3(void **state) {
   cmp_exchange_free(ex);
 }
 
-static void test_short_transaction_id_is_bad_request(void **state) {
+static void test_short_transaction_id_is_bad_data_format(void **state) {
   (void)state;
   struct client c;
   client_init(&c, REF, SECRET);
@@ -63,7 +63,7 @@ static void test_short_transaction_id_is_bad_request(void **state) {
   cmp_exchange_response(ex, &p, &plen);
   assert_int_equal(cmp_msg_decode(p, plen, &rsp), 0);
   assert_int_equal(rsp.type, CMP_ERROR);
-  assert_int_equal(rsp.u.error.status.fail_info, 1u << CG_FI_BAD_REQUEST);
+  assert_int_equal(rsp.u.error.status.fail_info, 1u << CG_FI_BAD_DATA_FORMAT);
   cmp_exchange_free(ex);
 }
 
@@ -205,7 +205,7 @@ static void test_cert_conf_with_another_cert_req_id_is_bad_cert_id(void **state)
   cmp_exchange_free(ex);
 }
 
-static void test_cert_conf_twice_is_bad_request(void **state) {
+static void test_cert_conf_twice_is_cert_confirmed(void **state) {
   (void)state;
   struct client c;
   struct cmp_msg ip, rsp;
@@ -216,7 +216,7 @@ static void test_cert_conf_twice_is_bad_request(void **state) {
   decode_response(e2, &c, &rsp);
   assert_int_equal(rsp.type, CMP_PKICONF);
   struct cmp_exchange *e3 = conf(&c, ip.u.cert_rep.rsp[0].cert, 0, false);
-  assert_int_equal(answer_fail_bit(e3, &c), CG_FI_BAD_REQUEST);
+  assert_int_equal(answer_fail_bit(e3, &c), CG_FI_CERT_CONFIRMED);
   cmp_exchange_free(e3);
   cmp_exchange_free(e2);
   cmp_exchange_free(ex);
@@ -360,14 +360,14 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pvno_other_than_2_or_3_is_unsupported_version),
       cmocka_unit_test(test_pvno_3_is_answered_with_pvno_3),
-      cmocka_unit_test(test_short_transaction_id_is_bad_request),
+      cmocka_unit_test(test_short_transaction_id_is_bad_data_format),
       cmocka_unit_test(test_short_sender_nonce_is_bad_sender_nonce),
       cmocka_unit_test(test_message_time_in_the_future_is_bad_time),
       cmocka_unit_test(test_unprotected_request_is_wrong_integrity),
       cmocka_unit_test(test_more_than_one_cert_req_msg_is_bad_request),
       cmocka_unit_test(test_cert_conf_without_recip_nonce_is_bad_recipient_nonce),
       cmocka_unit_test(test_cert_conf_with_another_cert_req_id_is_bad_cert_id),
-      cmocka_unit_test(test_cert_conf_twice_is_bad_request),
+      cmocka_unit_test(test_cert_conf_twice_is_cert_confirmed),
       cmocka_unit_test(test_cert_conf_for_an_unknown_transaction_is_bad_request),
       cmocka_unit_test(test_replayed_ir_does_not_issue_twice),
       cmocka_unit_test(test_used_up_secret_is_refused_like_a_wrong_one),
