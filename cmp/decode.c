@@ -197,8 +197,23 @@ static int read_header(struct der_reader *r, struct cmp_header *h) {
         if (!cg_der_at_end(&itav) && cg_der_next(&itav, &t) == 0)
           it->value = t.raw;
         cg_der_leave(&seq, &itav);
-        if (cg_oid_lookup(it->oid) == CG_OID_IMPLICIT_CONFIRM)
+        enum cg_oid_id id = cg_oid_lookup(it->oid);
+        if (id == CG_OID_IMPLICIT_CONFIRM) {
+          /* RFC 9810 §5.1.1.1: ImplicitConfirmValue ::= NULL. */
+          if (it->value.p != NULL && !(it->value.len == 2 && it->value.p[0] == DER_NULL &&
+                                       it->value.p[1] == 0))
+            cg_der_fail(&seq, CG_EBAD_DATA);
           h->implicit_confirm = true;
+        } else if (id == CG_OID_CONFIRM_WAIT_TIME) {
+          /* RFC 9810 §5.1.1.2: ConfirmWaitTimeValue ::= GeneralizedTime. */
+          struct der_reader v;
+          struct der_tlv gt;
+          int64_t when;
+          cg_der_reader_view(&v, it->value);
+          if (it->value.p == NULL || cg_der_expect(&v, DER_GENERALIZED_TIME, &gt) != 0 ||
+              !cg_der_at_end(&v) || cg_der_get_time(DER_GENERALIZED_TIME, gt.val, &when) != 0)
+            cg_der_fail(&seq, CG_EBAD_DATA);
+        }
       }
       cg_der_leave(&x, &seq);
     }

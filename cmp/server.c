@@ -263,6 +263,13 @@ static int check_request(struct cmp_exchange *ex) {
     ex->detail = "transactionID missing or not 16..64 octets";
     return CG_EBAD_DATA;
   }
+  /* RFC 9483 §3.1: recipNonce is absent in the first message of a
+   * transaction, which these are (certConf and pollReq carry one). */
+  if (h->recip_nonce.p != NULL && ex->msg.type != CMP_CERTCONF && ex->msg.type != CMP_POLLREQ &&
+      ex->msg.type != CMP_NESTED) {
+    ex->detail = "recipNonce must be absent in the first message of a transaction";
+    return CG_EBAD_RECIP_NONCE;
+  }
   if (!octets_ok(h->sender_nonce, 16, CMP_MAX_NONCE)) {
     ex->detail = "senderNonce missing or not 16..64 octets";
     return CG_EBAD_SENDER_NONCE;

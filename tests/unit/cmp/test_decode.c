@@ -12,6 +12,7 @@
 
 #include "cmp/msg.h"
 #include "core/err.h"
+#include "core/oid.h"
 
 /* A pkiconf message whose header has the given sender (whole TLV) and, when
  * time is not NULL, a messageTime with that GeneralizedTime text. */
@@ -42,6 +43,63 @@ static size_t build(uint8_t *out, size_t cap, const uint8_t *sender, size_t send
 }
 
 static const uint8_t null_dn[] = {0xa4, 0x02, 0x30, 0x00};
+
+/* A pkiconf message whose header's generalInfo holds one InfoTypeAndValue
+ * of type oid with value (whole TLV; NULL: absent). */
+static size_t build_general_info(uint8_t *out, size_t cap, enum cg_oid_id oid,
+                                 const uint8_t *value, size_t value_len) {
+  struct der_writer w;
+  size_t len;
+  cg_der_writer_init(&w, out, cap);
+  size_t msg = cg_der_begin(&w, DER_SEQUENCE);
+  size_t hdr = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_uint64(&w, DER_INTEGER, 2);
+  cg_der_put_raw(&w, null_dn, sizeof null_dn);
+  cg_der_put_raw(&w, null_dn, sizeof null_dn);
+  size_t gi = cg_der_begin(&w, DER_CTX_CONS(8));
+  size_t seq = cg_der_begin(&w, DER_SEQUENCE);
+  size_t itav = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_oid(&w, oid);
+  if (value != NULL)
+    cg_der_put_raw(&w, value, value_len);
+  cg_der_end(&w, itav);
+  cg_der_end(&w, seq);
+  cg_der_end(&w, gi);
+  cg_der_end(&w, hdr);
+  size_t body = cg_der_begin(&w, DER_CTX_CONS(CMP_PKICONF));
+  cg_der_put_null(&w);
+  cg_der_end(&w, body);
+  cg_der_end(&w, msg);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
+  return len;
+}
+
+/* RFC 9810 §5.1.1.1 ImplicitConfirmValue ::= NULL; §5.1.1.2
+ * ConfirmWaitTimeValue ::= GeneralizedTime.  Another value is badDataFormat. */
+static void test_general_info_values_are_checked(void **state) {
+  (void)state;
+  static const uint8_t null[] = {0x05, 0x00}, integer[] = {0x02, 0x01, 0x00},
+                       gtime[] = {0x18, 0x0f, '2', '0', '2', '6', '0', '1', '0', '1',
+                                  '1', '2', '0', '0', '0', '0', 'Z'},
+                       utime[] = {0x17, 0x0d, '2', '6', '0', '1', '0', '1', '1',
+                                  '2', '0', '0', '0', '0', 'Z'};
+  uint8_t buf[256];
+  struct cmp_msg m;
+  size_t len = build_general_info(buf, sizeof buf, CG_OID_IMPLICIT_CONFIRM, null, sizeof null);
+  assert_int_equal(cmp_msg_decode(buf, len, &m), 0);
+  assert_true(m.hdr.implicit_confirm);
+  len = build_general_info(buf, sizeof buf, CG_OID_IMPLICIT_CONFIRM, NULL, 0);
+  assert_int_equal(cmp_msg_decode(buf, len, &m), 0); /* absent: tolerated */
+  assert_true(m.hdr.implicit_confirm);
+  len = build_general_info(buf, sizeof buf, CG_OID_IMPLICIT_CONFIRM, integer, sizeof integer);
+  assert_int_equal(cmp_msg_decode(buf, len, &m), CG_EBAD_DATA);
+  len = build_general_info(buf, sizeof buf, CG_OID_CONFIRM_WAIT_TIME, gtime, sizeof gtime);
+  assert_int_equal(cmp_msg_decode(buf, len, &m), 0);
+  len = build_general_info(buf, sizeof buf, CG_OID_CONFIRM_WAIT_TIME, utime, sizeof utime);
+  assert_int_equal(cmp_msg_decode(buf, len, &m), CG_EBAD_DATA);
+  len = build_general_info(buf, sizeof buf, CG_OID_CONFIRM_WAIT_TIME, NULL, 0);
+  assert_int_equal(cmp_msg_decode(buf, len, &m), CG_EBAD_DATA);
+}
 
 static void test_message_time_with_fractional_seconds_is_accepted(void **state) {
   (void)state;
@@ -104,6 +162,7 @@ int main(void) {
       cmocka_unit_test(test_message_time_with_fractional_seconds_is_accepted),
       cmocka_unit_test(test_message_time_that_is_not_der_is_refused),
       cmocka_unit_test(test_general_name_forms_are_checked),
+      cmocka_unit_test(test_general_info_values_are_checked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,6 +49,20 @@ static void test_pvno_3_is_answered_with_pvno_3(void **state) {
   cmp_exchange_free(ex);
 }
 
+/* RFC 9483 §3.1: the first message of a transaction has no recipNonce. */
+static void test_recip_nonce_in_a_first_message_is_bad_recipient_nonce(void **state) {
+  (void)state;
+  struct client c;
+  static const uint8_t nonce[16] = {1, 2, 3};
+  size_t txns = F->n_txns;
+  client_init(&c, REF, SECRET);
+  c.hdr.recip_nonce = (struct der_view){nonce, sizeof nonce};
+  struct cmp_exchange *ex = ir(&c);
+  assert_int_equal(answer_fail_bit(ex, &c), CG_FI_BAD_RECIPIENT_NONCE);
+  assert_int_equal(F->n_txns, txns);
+  cmp_exchange_free(ex);
+}
+
 static void test_short_transaction_id_is_bad_data_format(void **state) {
   (void)state;
   struct client c;
@@ -361,6 +375,7 @@ int main(void) {
       cmocka_unit_test(test_pvno_other_than_2_or_3_is_unsupported_version),
       cmocka_unit_test(test_pvno_3_is_answered_with_pvno_3),
       cmocka_unit_test(test_short_transaction_id_is_bad_data_format),
+      cmocka_unit_test(test_recip_nonce_in_a_first_message_is_bad_recipient_nonce),
       cmocka_unit_test(test_short_sender_nonce_is_bad_sender_nonce),
       cmocka_unit_test(test_message_time_in_the_future_is_bad_time),
       cmocka_unit_test(test_unprotected_request_is_wrong_integrity),
