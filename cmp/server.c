@@ -61,6 +61,32 @@ void cmp_srv_touch_background(struct cmp_exchange *ex) {
 /* Ends the exchange with an error answer.  An authenticated certificate
  * request that fails is first recorded as a rejected transaction (except
  * when its transactionID belongs to another one). */
+/* RFC 9483 §3.6.2 draws the line: a certificate or revocation request whose
+ * header and protection are in order but whose content is refused (a
+ * template the policy refuses, a bad POP, an unknown certificate, ...) is
+ * answered in its own type, ip/cp/kup or rp, with status rejection and the
+ * failInfo (§4.1.1, §4.2); what cannot be processed as a request at all
+ * (header, protection, a malformed body, a transactionID in use: RFC 9810
+ * §5.1.1 names ErrorMsgContent for that) and the gateway's own failures get
+ * an error message (§3.6.4).  Returns the answer type. */
+static int refusal_type(const struct cmp_exchange *ex, int err) {
+  if (!ex->checking_body || err == CG_ETXID_IN_USE || cg_err_class(err) != CG_CLASS_PEER)
+    return CMP_ERROR;
+  switch (ex->msg.type) {
+  case CMP_IR:
+    return CMP_IP;
+  case CMP_CR:
+  case CMP_P10CR:
+    return CMP_CP;
+  case CMP_KUR:
+    return CMP_KUP;
+  case CMP_RR:
+    return CMP_RP;
+  default:
+    return CMP_ERROR;
+  }
+}
+
 void cmp_srv_fail(struct cmp_exchange *ex, int err, const char *detail) {
   ex->err = err;
   ex->detail = detail;
@@ -75,7 +101,7 @@ void cmp_srv_fail(struct cmp_exchange *ex, int err, const char *detail) {
     cmp_srv_set_phase(ex, cmp_txn_set_state(&ex->txn, CMP_TXN_FAILED) == 0 ? PH_UPDATE : PH_DONE);
     return;
   }
-  ex->rsp_type = CMP_ERROR;
+  ex->rsp_type = refusal_type(ex, err);
   ex->status = CMP_REJECTION;
   ex->has_cert = false;
   ex->has_revocation = false;
@@ -284,12 +310,15 @@ static int check_request(struct cmp_exchange *ex) {
   }
   if (kind->read != NULL && (err = kind->read(ex)) != 0)
     return err;
+  /* The request is readable: what it asks for is checked from here on. */
+  ex->checking_body = true;
   if ((err = cmp_srv_check_template(ex)) != 0)
     return err;
   if ((err = find_subject_serial(ex)) != 0) {
     ex->detail = "the certificate to act on is not identified";
     return err;
   }
+  ex->checking_body = false; /* the protection is checked next */
   return 0;
 }
 
@@ -489,6 +518,7 @@ void cmp_exchange_lookup_done(struct cmp_exchange *ex, const struct cmp_lookup_r
 static void verify(struct cmp_exchange *ex) {
   if (!cmp_srv_authenticate(ex))
     return;
+  ex->checking_body = true;
   if (ex->replay) {
     cmp_srv_verify_replay(ex);
     return;

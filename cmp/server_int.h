@@ -93,6 +93,10 @@ struct cmp_exchange {
   bool has_note;
   struct cmp_secret_note note;
   bool authenticated; /* the protection verified */
+  /* The checks under way are of what the request asks for, not of its
+   * header or protection: a refusal of an ir/cr/kur/p10cr/rr then goes in
+   * its own answer type with status rejection (cmp_srv_fail()). */
+  bool checking_body;
   bool mac_ok;        /* ...and it was a MAC: answers are MAC-protected */
   uint8_t secret_plain[CMP_SECRET_MAX];
   size_t secret_len;

@@ -203,6 +203,8 @@ static int read_cert_request(struct cmp_exchange *ex) {
     /* RFC 9483 §4.1.1: one CertReqMsg per request. */
     ex->detail = "exactly one certificate request is supported";
     return CG_EBAD_REQUEST;
+  } else {
+    ex->cert_req_id = ex->msg.u.cert_req.req[0].cert_req_id; /* answered with it */
   }
   return 0;
 }
@@ -444,6 +446,12 @@ static void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w) {
   if (ex->waiting) {
     cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, CMP_WAITING, CG_FI_NONE,
                             cmp_waiting_reason(ex), (struct der_view){NULL, 0});
+    return;
+  }
+  if (ex->status == CMP_REJECTION) {
+    /* RFC 9483 §4.1.1: the certifiedKeyPair is omitted. */
+    cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, CMP_REJECTION,
+                            cg_err_failinfo(ex->err), ex->detail, (struct der_view){NULL, 0});
     return;
   }
   cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, ex->status, CG_FI_NONE, NULL,

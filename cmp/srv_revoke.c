@@ -205,7 +205,10 @@ static void write_rev_body(struct cmp_exchange *ex, struct der_writer *w) {
   size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_RP));
   size_t rep = cg_der_begin(w, DER_SEQUENCE);
   size_t st = cg_der_begin(w, DER_SEQUENCE);
-  cmp_write_status_info(w, ex->status, CG_FI_NONE, NULL);
+  if (ex->status == CMP_REJECTION) /* RFC 9483 §4.2: the refusal in the rp */
+    cmp_write_status_info(w, CMP_REJECTION, cg_err_failinfo(ex->err), ex->detail);
+  else
+    cmp_write_status_info(w, ex->status, CG_FI_NONE, NULL);
   cg_der_end(w, st);
   cg_der_end(w, rep);
   cg_der_end(w, body);

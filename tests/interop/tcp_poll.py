@@ -10,6 +10,7 @@ reference REF (hex).  The answer is printed as one line:
   pollRep REF SECONDS   (SECONDS from now, whatever the framing's encoding)
   final TAG             (the PKIMessage's body tag in hex; an ip's certificate
                          is written to OUT)
+  final a1 rejection    (an ip refusing the request, RFC 9483 §4.1.1)
   error TEXT
 """
 import os
@@ -37,9 +38,12 @@ if typ == 1:
     print("pollRep %08x %d" % (ref, max(seconds, 0)))
 elif typ == 5:
     tag = body_of(body)[0]
-    if tag == 0xA1:
-        open(out, "wb").write(ip_certificate(body))
-    print("final %02x" % tag)
+    if tag == 0xA1 and ip_status(body) == 2:
+        print("final a1 rejection")
+    else:
+        if tag == 0xA1:
+            open(out, "wb").write(ip_certificate(body))
+        print("final %02x" % tag)
 elif typ == 6:
     text = body[4 + struct.unpack(">H", body[2:4])[0]:] if framing == "v10" else body
     print("error " + text.decode("ascii", "replace"))

@@ -153,7 +153,7 @@ cli_refused() {
         n="$(failinfo_num "$alt")" || fail "unknown failInfo name $alt"
         ere="${ere:+$ere|}failInfo=$n"
     done
-    ere="-> error status=2 ($ere)( |$)"
+    ere="-> (error|ip|cp|kup|rp) status=2 ($ere)( |$)"
     before="$(log_count "$ere")"
     if cli "$name" "$@"; then
         fail "openssl cmp ($name) was accepted; want failInfo $want" "$W/$name.log"

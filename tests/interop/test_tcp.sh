@@ -162,13 +162,14 @@ for f in v10 rfc2510; do
     cmp -s "$W/m-$f.cert" "$W/m-$f.again" || fail "a second pollReq got another certificate"
 done
 ANSWER="$(tcp poll "$TCP_PORT" v10 "$NOREF" "$W/m-no.cert")" || fail "tcp poll (no) failed"
-[ "$ANSWER" = "final b7" ] || fail "the pollReq of the rejected request got '$ANSWER', not a CMP error"
+[ "$ANSWER" = "final a1 rejection" ] ||
+    fail "the pollReq of the rejected request got '$ANSWER', not an ip with status rejection"
 [ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM certificates WHERE profile = 'manual'")" = 2 ] ||
     fail "not exactly one certificate per approved request"
 [ "$(sqlite3 "$GW/cmpgw.db" "SELECT group_concat(state) FROM (SELECT state FROM transactions
     WHERE profile = 'manual' ORDER BY state)")" = "issued,issued,rejected" ] ||
     fail "TCP pollReqs changed transaction states"
-ok "after the restart: each framing's pollReq got its ip (verifies), twice the same; the rejected one the CMP error; states untouched"
+ok "after the restart: each framing's pollReq got its ip (verifies), twice the same; the rejected one an ip with status rejection; states untouched"
 
 step "cmpgw client polls at the transport level, through a SIGKILL restart"
 rm -f "$W/poll.rc"

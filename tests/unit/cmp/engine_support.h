@@ -106,7 +106,15 @@ size_t make_ir(struct client *c, uint8_t *out, size_t cap);
 /* Decodes the response and checks what every answer must satisfy. */
 void decode_response(struct cmp_exchange *ex, const struct client *c, struct cmp_msg *m);
 void assert_signed_by_ra(const struct cmp_msg *m);
+/* A refusal with exactly fail_bit and status rejection: in an error message,
+ * or (RFC 9483 §3.6.2: a certificate or revocation request refused for what
+ * it asks) in its own ip/cp/kup/rp; its PKIStatusInfo, NULL for no refusal. */
+const struct cmp_status_info *refusal_status(const struct cmp_msg *m);
+void assert_refused(const struct cmp_msg *m, int fail_bit);
+/* The same, in an error message (header, protection, what is not a request). */
 void assert_error(const struct cmp_msg *m, int fail_bit);
+/* The same, in an answer of that type (CMP_IP, CMP_CP, CMP_KUP, CMP_RP). */
+void assert_rejected_in(const struct cmp_msg *m, int type, int fail_bit);
 /* The statusString of an error answer, as text ("" when there is none or it
  * does not fit). */
 void status_text(const struct cmp_msg *m, char *out, size_t cap);

@@ -450,22 +450,54 @@ void assert_signed_by_ra(const struct cmp_msg *m) {
   assert_int_equal(cmp_verify_sig(m->hdr.protection_alg, ra.spki, iov, 2, m->protection), 0);
 }
 
+const struct cmp_status_info *refusal_status(const struct cmp_msg *m) {
+  switch (m->type) {
+  case CMP_ERROR:
+    return &m->u.error.status;
+  case CMP_IP:
+  case CMP_CP:
+  case CMP_KUP:
+    return m->u.cert_rep.n == 1 ? &m->u.cert_rep.rsp[0].status : NULL;
+  case CMP_RP:
+    return m->u.rev_rep.n == 1 ? &m->u.rev_rep.status[0] : NULL;
+  default:
+    return NULL;
+  }
+}
+
 void status_text(const struct cmp_msg *m, char *out, size_t cap) {
   struct der_reader r, seq;
   struct der_tlv t;
   out[0] = '\0';
-  cg_der_reader_view(&r, m->u.error.status.status_string);
+  const struct cmp_status_info *st = refusal_status(m);
+  if (st == NULL)
+    return;
+  cg_der_reader_view(&r, st->status_string);
   if (cg_der_enter(&r, DER_SEQUENCE, &seq) == 0 && cg_der_next(&seq, &t) == 0 && t.val.len < cap) {
     memcpy(out, t.val.p, t.val.len);
     out[t.val.len] = '\0';
   }
 }
 
+void assert_refused(const struct cmp_msg *m, int fail_bit) {
+  const struct cmp_status_info *st = refusal_status(m);
+  if (st == NULL)
+    fail_msg("answer type %d is no refusal", m->type);
+  assert_int_equal(st->status, CMP_REJECTION);
+  assert_true(st->has_fail_info);
+  assert_int_equal(st->fail_info, 1u << fail_bit);
+  if (m->type == CMP_IP || m->type == CMP_CP || m->type == CMP_KUP)
+    assert_null(m->u.cert_rep.rsp[0].cert.p); /* RFC 9483 §4.1.1: no certifiedKeyPair */
+}
+
 void assert_error(const struct cmp_msg *m, int fail_bit) {
   assert_int_equal(m->type, CMP_ERROR);
-  assert_int_equal(m->u.error.status.status, CMP_REJECTION);
-  assert_true(m->u.error.status.has_fail_info);
-  assert_int_equal(m->u.error.status.fail_info, 1u << fail_bit);
+  assert_refused(m, fail_bit);
+}
+
+void assert_rejected_in(const struct cmp_msg *m, int type, int fail_bit) {
+  assert_int_equal(m->type, type);
+  assert_refused(m, fail_bit);
 }
 
 void enrol(struct client *c, struct cmp_msg *ip, struct cmp_exchange **ex_out) {

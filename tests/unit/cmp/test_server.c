@@ -330,7 +330,7 @@ static void test_empty_subject_is_bad_cert_template_and_recorded_rejected(void *
   struct cmp_exchange *ex = run("default", req, len);
   struct cmp_msg rsp;
   decode_response(ex, &c, &rsp);
-  assert_error(&rsp, CG_FI_BAD_CERT_TEMPLATE);
+  assert_rejected_in(&rsp, CMP_IP, CG_FI_BAD_CERT_TEMPLATE);
   assert_int_equal(cmp_pbm_verify(&rsp, 10000, (const uint8_t *)SECRET, strlen(SECRET)), 0);
   assert_int_equal(F->issued, issued);
   struct cmp_txn_record *t = find_txn(cmp_exchange_txn(ex)->txid, NULL);
@@ -350,7 +350,7 @@ static void test_cert_req_id_other_than_zero_is_bad_request(void **state) {
   struct cmp_exchange *ex = run("default", req, len);
   struct cmp_msg rsp;
   decode_response(ex, &c, &rsp);
-  assert_error(&rsp, CG_FI_BAD_REQUEST);
+  assert_rejected_in(&rsp, CMP_IP, CG_FI_BAD_REQUEST);
   assert_int_equal(F->issued, issued);
   cmp_exchange_free(ex);
 }

@@ -25,7 +25,7 @@ static void test_a_ca_refusal_is_passed_on_with_its_words(void **state) {
   size_t len = make_ir(&c, req, sizeof req);
   struct cmp_exchange *ex = run("default", req, len);
   decode_response(ex, &c, &rsp);
-  assert_error(&rsp, CG_FI_BAD_CERT_TEMPLATE);
+  assert_rejected_in(&rsp, CMP_IP, CG_FI_BAD_CERT_TEMPLATE);
   status_text(&rsp, text, sizeof text);
   assert_string_equal(text, "subject not allowed by the CA policy");
   assert_int_equal(F->seen_type, CMP_IR);
@@ -147,7 +147,7 @@ static void test_an_rr_is_recorded_only_after_the_ca_revoked(void **state) {
   /* The CA refuses: its failInfo to the device, nothing revoked here. */
   F->ca_revoke_err = CG_ENOT_AUTHORIZED;
   struct cmp_exchange *ex = rr_of(&c, cert, cert_len, &rsp);
-  assert_error(&rsp, CG_FI_NOT_AUTHORIZED);
+  assert_rejected_in(&rsp, CMP_RP, CG_FI_NOT_AUTHORIZED);
   assert_int_equal(F->ca_revokes, asked + 1);
   assert_int_equal(F->n_revocations, revocations);
   assert_int_equal(find_txn(cmp_exchange_txn(ex)->txid, NULL)->state, CMP_TXN_REJECTED);
@@ -256,7 +256,7 @@ static void test_on_behalf_the_enroller_may_update_and_revoke(void **state) {
                                      rsp.u.cert_rep.rsp[0].cert.len, &x), 0);
       assert_true(cg_der_view_is(x.subject, F->dev_name, F->dev_name_len));
     } else {
-      assert_error(&rsp, CG_FI_NOT_AUTHORIZED);
+      assert_rejected_in(&rsp, CMP_KUP, CG_FI_NOT_AUTHORIZED);
     }
     cmp_exchange_free(ex);
     cg_key_free(new_key);
@@ -272,7 +272,7 @@ static void test_on_behalf_the_enroller_may_update_and_revoke(void **state) {
       assert_int_equal(rsp.type, CMP_RP);
       assert_int_equal(rsp.u.rev_rep.status[0].status, CMP_ACCEPTED);
     } else {
-      assert_error(&rsp, CG_FI_NOT_AUTHORIZED);
+      assert_rejected_in(&rsp, CMP_RP, CG_FI_NOT_AUTHORIZED);
     }
     cmp_exchange_free(ex);
   }

@@ -171,7 +171,7 @@ static unsigned assert_refused_and_nothing_kept(const struct client *c, const ui
   struct cmp_exchange *ex = run("default", req, len);
   unsigned verifications = sigcount_verifications() - before;
   decode_response(ex, c, &rsp);
-  assert_error(&rsp, fail_bit);
+  assert_refused(&rsp, fail_bit);
   assert_signed_by_ra(&rsp);
   status_text(&rsp, text, sizeof text);
   if (strstr(text, words) == NULL)

@@ -159,7 +159,7 @@ static void test_p10cr_is_answered_with_cp_and_cert_req_id_minus_one(void **stat
                    0);
   ex = run("default", req, len);
   decode_response(ex, &c, &rsp);
-  assert_error(&rsp, CG_FI_BAD_POP);
+  assert_rejected_in(&rsp, CMP_CP, CG_FI_BAD_POP);
   cmp_exchange_free(ex);
 }
 
@@ -364,7 +364,7 @@ static void test_kur_of_a_certificate_not_issued_here_is_bad_cert_id(void **stat
     struct cmp_exchange *ex =
         send_req(&c, CMP_KUR, "default",
                  named ? (struct der_view){cert, cert_len} : (struct der_view){NULL, 0}, &rsp);
-    assert_error(&rsp, CG_FI_BAD_CERT_ID);
+    assert_rejected_in(&rsp, CMP_KUP, CG_FI_BAD_CERT_ID);
     assert_signed_by_ra(&rsp);
     cmp_exchange_free(ex);
   }
@@ -386,13 +386,13 @@ static void test_kur_with_mac_is_wrong_integrity_and_by_another_certificate_not_
   client_init(&c, REF, SECRET);
   struct cmp_exchange *ex =
       send_req(&c, CMP_KUR, "default", (struct der_view){cert, cert_len}, &rsp);
-  assert_error(&rsp, CG_FI_WRONG_INTEGRITY);
+  assert_rejected_in(&rsp, CMP_KUP, CG_FI_WRONG_INTEGRITY);
   cmp_exchange_free(ex);
   /* Signed with one certificate, naming another. */
   client_init(&c, "", "");
   use_signature(&c, F->dev_key, other, other_len);
   ex = send_req(&c, CMP_KUR, "default", (struct der_view){cert, cert_len}, &rsp);
-  assert_error(&rsp, CG_FI_NOT_AUTHORIZED);
+  assert_rejected_in(&rsp, CMP_KUP, CG_FI_NOT_AUTHORIZED);
   cmp_exchange_free(ex);
 }
 
@@ -429,7 +429,7 @@ static void test_rr_signed_by_the_certificate_revokes_it_once(void **state) {
    * that enrolled it the answer is certRevoked. */
   client_init(&c, REF, SECRET);
   ex = revoke(&c, cert, cert_len, 1, &rsp);
-  assert_error(&rsp, CG_FI_CERT_REVOKED);
+  assert_rejected_in(&rsp, CMP_RP, CG_FI_CERT_REVOKED);
   assert_int_equal(F->n_revocations, before + 1);
   cmp_exchange_free(ex);
 }
@@ -456,7 +456,7 @@ static void test_remove_from_crl_of_a_certificate_not_on_hold_revokes_nothing(vo
   before = F->n_revocations;
   client_init(&c, REF, SECRET);
   struct cmp_exchange *ex = revoke(&c, cert, cert_len, 8, &rsp);
-  assert_error(&rsp, CG_FI_BAD_CERT_ID);
+  assert_rejected_in(&rsp, CMP_RP, CG_FI_BAD_CERT_ID);
   char text[256];
   status_text(&rsp, text, sizeof text);
   assert_non_null(strstr(text, "not on hold"));
@@ -497,7 +497,7 @@ static void test_a_hold_is_released_by_remove_from_crl(void **state) {
   cmp_exchange_free(ex);
   client_init(&c, REF, SECRET);
   ex = revoke(&c, cert, cert_len, 8, &rsp);
-  assert_error(&rsp, CG_FI_CERT_REVOKED);
+  assert_rejected_in(&rsp, CMP_RP, CG_FI_CERT_REVOKED);
   assert_true(F->revoked[i]);
   cmp_exchange_free(ex);
   /* On hold at an operator's request: not the device's to release. */
@@ -505,7 +505,7 @@ static void test_a_hold_is_released_by_remove_from_crl(void **state) {
   F->held_by_operator[i] = true;
   client_init(&c, REF, SECRET);
   ex = revoke(&c, cert, cert_len, 8, &rsp);
-  assert_error(&rsp, CG_FI_NOT_AUTHORIZED);
+  assert_rejected_in(&rsp, CMP_RP, CG_FI_NOT_AUTHORIZED);
   assert_true(F->revoked[i]);
   cmp_exchange_free(ex);
   F->held_by_operator[i] = false;
@@ -534,7 +534,7 @@ static void test_rr_with_a_reason_that_does_not_exist_is_bad_request(void **stat
   for (int reason = 7; reason <= 11; reason += 4) {
     client_init(&c, REF, SECRET);
     struct cmp_exchange *ex = revoke(&c, cert, cert_len, reason, &rsp);
-    assert_error(&rsp, CG_FI_BAD_REQUEST);
+    assert_rejected_in(&rsp, CMP_RP, CG_FI_BAD_REQUEST);
     cmp_exchange_free(ex);
   }
 }
@@ -556,7 +556,7 @@ static void test_rr_naming_another_issuer_is_bad_cert_id(void **state) {
                    0);
   struct cmp_exchange *ex = run("default", req, len);
   decode_response(ex, &c, &rsp);
-  assert_error(&rsp, CG_FI_BAD_CERT_ID);
+  assert_rejected_in(&rsp, CMP_RP, CG_FI_BAD_CERT_ID);
   assert_int_equal(F->n_revocations, before);
   cmp_exchange_free(ex);
 }
@@ -648,7 +648,7 @@ static void test_rr_for_an_unknown_certificate_is_bad_cert_id(void **state) {
   client_init(&c, REF, SECRET);
   /* The CA certificate was never issued through CMP. */
   struct cmp_exchange *ex = revoke(&c, F->ca_cert, F->ca_cert_len, 0, &rsp);
-  assert_error(&rsp, CG_FI_BAD_CERT_ID);
+  assert_rejected_in(&rsp, CMP_RP, CG_FI_BAD_CERT_ID);
   cmp_exchange_free(ex);
 }
 
@@ -1008,35 +1008,37 @@ static void test_nested_batches_that_are_refused_run_nothing(void **state) {
   assert_int_equal(F->issued, issued);
 }
 
-static int challenge_answer(const char *profile, const char *token) {
+/* An ir on profile with token as regToken: true when a certificate is issued;
+ * a refusal must be badRequest in the ip (RFC 9483 §3.6.2). */
+static bool challenge_accepted(const char *profile, const char *token) {
   struct client c;
   struct cmp_msg rsp;
   client_init(&c, REF, SECRET);
   if (token != NULL)
     c.hdr.reg_token = (struct der_view){(const uint8_t *)token, strlen(token)};
   struct cmp_exchange *ex = send_req(&c, CMP_IR, profile, (struct der_view){NULL, 0}, &rsp);
-  int type = rsp.type;
-  if (type == CMP_ERROR)
-    assert_int_equal(rsp.u.error.status.fail_info, 1u << CG_FI_BAD_REQUEST);
+  bool accepted = rsp.type == CMP_IP && rsp.u.cert_rep.rsp[0].status.status == CMP_ACCEPTED;
+  if (!accepted)
+    assert_rejected_in(&rsp, CMP_IP, CG_FI_BAD_REQUEST);
   cmp_exchange_free(ex);
-  return type;
+  return accepted;
 }
 
 static void test_fixed_challenge_must_travel_in_reg_token(void **state) {
   (void)state;
-  assert_int_equal(challenge_answer("fixed", FIXED_CHALLENGE), CMP_IP);
-  assert_int_equal(challenge_answer("fixed", NULL), CMP_ERROR);
-  assert_int_equal(challenge_answer("fixed", "open sesame!"), CMP_ERROR);
-  assert_int_equal(challenge_answer("fixed", DEVICE_CHALLENGE), CMP_ERROR);
+  assert_true(challenge_accepted("fixed", FIXED_CHALLENGE));
+  assert_false(challenge_accepted("fixed", NULL));
+  assert_false(challenge_accepted("fixed", "open sesame!"));
+  assert_false(challenge_accepted("fixed", DEVICE_CHALLENGE));
   /* Profiles without a challenge ignore a regToken. */
-  assert_int_equal(challenge_answer("default", "anything"), CMP_IP);
+  assert_true(challenge_accepted("default", "anything"));
 }
 
 static void test_random_challenge_is_the_devices_own(void **state) {
   (void)state;
-  assert_int_equal(challenge_answer("random", DEVICE_CHALLENGE), CMP_IP);
-  assert_int_equal(challenge_answer("random", FIXED_CHALLENGE), CMP_ERROR);
-  assert_int_equal(challenge_answer("random", NULL), CMP_ERROR);
+  assert_true(challenge_accepted("random", DEVICE_CHALLENGE));
+  assert_false(challenge_accepted("random", FIXED_CHALLENGE));
+  assert_false(challenge_accepted("random", NULL));
 }
 
 /* A per-device challenge lives with the device's secret: a signed request
@@ -1057,7 +1059,7 @@ static void test_random_challenge_refuses_signed_requests(void **state) {
     c.hdr.reg_token = (struct der_view){(const uint8_t *)DEVICE_CHALLENGE, strlen(DEVICE_CHALLENGE)};
     struct cmp_exchange *ex = send_req(&c, CMP_CR, profiles[i], (struct der_view){NULL, 0}, &rsp);
     if (i == 0) {
-      assert_error(&rsp, CG_FI_BAD_REQUEST);
+      assert_rejected_in(&rsp, CMP_CP, CG_FI_BAD_REQUEST);
       assert_signed_by_ra(&rsp);
     } else {
       assert_int_equal(rsp.type, CMP_CP);
@@ -1084,8 +1086,10 @@ static struct cmp_exchange *ask_for(struct client *c, int type, const char *prof
 
 /* badCertTemplate, with a statusString that holds why. */
 static void assert_refused_name(const struct cmp_msg *rsp, const char *why) {
-  assert_error(rsp, CG_FI_BAD_CERT_TEMPLATE);
-  struct der_view t = rsp->u.error.status.status_string;
+  /* RFC 9483 §3.6.2: refused for what it asks, in its own ip or kup. */
+  assert_true(rsp->type == CMP_IP || rsp->type == CMP_KUP);
+  assert_refused(rsp, CG_FI_BAD_CERT_TEMPLATE);
+  struct der_view t = refusal_status(rsp)->status_string;
   assert_non_null(t.p);
   if (memmem(t.p, t.len, why, strlen(why)) == NULL)
     fail_msg("the statusString does not say \"%s\"", why);
