@@ -67,26 +67,48 @@ static void sign_key_pair_types(struct der_writer *w) {
 }
 
 /* RFC 9483 §4.3.3: an empty CertTemplate (the profile sets subject and
- * extensions) and the key types the profile accepts: EC P-256 or RSA-2048. */
-static void cert_req_template(struct der_writer *w) {
+ * extensions) and, as keySpec, the keys the profile certifies (key_types,
+ * rsa_min_bits: cmp/server.h): an id-regCtrl-algId per curve or EdDSA
+ * algorithm, and id-regCtrl-rsaKeyLen with the smallest RSA modulus. */
+static void cert_req_template(const struct cmp_exchange *ex, struct der_writer *w) {
   static const uint8_t empty_template[] = {0x30, 0x00};
-  uint8_t alg[32];
-  size_t alg_len;
-  struct der_writer a;
-  cg_der_writer_init(&a, alg, sizeof alg);
-  size_t m = cg_der_begin(&a, DER_SEQUENCE);
-  cg_der_put_oid(&a, CG_OID_EC_PUBLIC_KEY);
-  cg_der_put_oid(&a, CG_OID_P256);
-  cg_der_end(&a, m);
-  if (cg_der_writer_finish(&a, &alg_len)) {
-    cmp_write_itav_absent(w, cg_oid(CG_OID_IT_CERT_REQ_TEMPLATE));
-    return;
-  }
-  struct cmp_key_spec spec[2] = {
-      {.kind = CMP_KEY_SPEC_ALG_ID, .alg_id = {alg, alg_len}},
-      {.kind = CMP_KEY_SPEC_RSA_KEY_LEN, .rsa_key_len = 2048},
+  static const struct {
+    unsigned bit;
+    enum cg_oid_id alg, curve; /* curve: CG_OID_UNKNOWN for none */
+  } algs[] = {
+      {CMP_KEYT_P256, CG_OID_EC_PUBLIC_KEY, CG_OID_P256},
+      {CMP_KEYT_P384, CG_OID_EC_PUBLIC_KEY, CG_OID_P384},
+      {CMP_KEYT_P521, CG_OID_EC_PUBLIC_KEY, CG_OID_P521},
+      {CMP_KEYT_ED25519, CG_OID_ED25519, CG_OID_UNKNOWN},
+      {CMP_KEYT_ED448, CG_OID_ED448, CG_OID_UNKNOWN},
   };
-  cmp_write_itav_cert_req_template(w, (struct der_view){empty_template, 2}, spec, 2);
+  enum { N = sizeof algs / sizeof algs[0] };
+  unsigned types = ex->prof->key_types != 0 ? ex->prof->key_types : ~0u;
+  uint8_t buf[N][32];
+  struct cmp_key_spec spec[N + 1];
+  size_t n = 0;
+  for (size_t i = 0; i < N; i++) {
+    if (!(types & algs[i].bit))
+      continue;
+    struct der_writer a;
+    size_t len;
+    cg_der_writer_init(&a, buf[n], sizeof buf[n]);
+    size_t m = cg_der_begin(&a, DER_SEQUENCE);
+    cg_der_put_oid(&a, algs[i].alg);
+    if (algs[i].curve != CG_OID_UNKNOWN)
+      cg_der_put_oid(&a, algs[i].curve);
+    cg_der_end(&a, m);
+    if (cg_der_writer_finish(&a, &len) == 0) {
+      spec[n] = (struct cmp_key_spec){.kind = CMP_KEY_SPEC_ALG_ID, .alg_id = {buf[n], len}};
+      n++;
+    }
+  }
+  if (types & CMP_KEYT_RSA)
+    spec[n++] = (struct cmp_key_spec){
+        .kind = CMP_KEY_SPEC_RSA_KEY_LEN,
+        .rsa_key_len = ex->prof->rsa_min_bits > CG_RSA_MIN_BITS ? ex->prof->rsa_min_bits
+                                                                : CG_RSA_MIN_BITS};
+  cmp_write_itav_cert_req_template(w, (struct der_view){empty_template, 2}, spec, n);
 }
 
 static void write_genp_body(struct cmp_exchange *ex, struct der_writer *w) {
@@ -104,7 +126,7 @@ static void write_genp_body(struct cmp_exchange *ex, struct der_writer *w) {
                                         ex->root_update[2]);
       break;
     case CG_OID_IT_CERT_REQ_TEMPLATE:
-      cert_req_template(w);
+      cert_req_template(ex, w);
       break;
     case CG_OID_IT_SIGN_KEY_PAIR_TYPES:
       sign_key_pair_types(w);

@@ -815,6 +815,46 @@ static void test_genm_is_answered_for_every_info_type_asked(void **state) {
   cmp_exchange_free(ex);
 }
 
+/* An OID's whole TLV is somewhere in v. */
+static bool holds_oid(struct der_view v, enum cg_oid_id id) {
+  struct der_view o = cg_oid(id);
+  uint8_t tlv[32] = {DER_OID, (uint8_t)o.len};
+  memcpy(tlv + 2, o.p, o.len);
+  return memmem(v.p, v.len, tlv, o.len + 2) != NULL;
+}
+
+/* RFC 9483 §4.3.3: the template's keySpec is what the profile certifies. */
+static void test_cert_req_template_lists_the_keys_the_profile_certifies(void **state) {
+  (void)state;
+  struct der_view type = cg_oid(CG_OID_IT_CERT_REQ_TEMPLATE);
+  static const uint8_t rsa3072[] = {0x02, 0x02, 0x0c, 0x00}, rsa2048[] = {0x02, 0x02, 0x08, 0x00};
+  struct client c;
+  struct cmp_msg rsp;
+  struct cmp_genm genp;
+  uint8_t req[4096];
+  size_t len;
+  for (int round = 0; round < 2; round++) {
+    F->prof_default.key_types = round == 0 ? CMP_KEYT_P384 | CMP_KEYT_RSA : CMP_KEYT_ED25519;
+    F->prof_default.rsa_min_bits = 3072;
+    client_init(&c, REF, SECRET);
+    assert_int_equal(cmp_client_genm(&c.mac, &c.hdr, &type, 1, req, sizeof req, &len), 0);
+    struct cmp_exchange *ex = run("default", req, len);
+    decode_response(ex, &c, &rsp);
+    assert_int_equal(rsp.type, CMP_GENP);
+    assert_int_equal(cmp_genm_decode(rsp.content, &genp), 0);
+    struct der_view v = genp.itav[0].value;
+    assert_non_null(v.p);
+    assert_true(holds_oid(v, CG_OID_P384) == (round == 0));
+    assert_false(holds_oid(v, CG_OID_P256));
+    assert_true(holds_oid(v, CG_OID_ED25519) == (round == 1));
+    assert_true((memmem(v.p, v.len, rsa3072, sizeof rsa3072) != NULL) == (round == 0));
+    assert_null(memmem(v.p, v.len, rsa2048, sizeof rsa2048));
+    cmp_exchange_free(ex);
+  }
+  F->prof_default.key_types = 0;
+  F->prof_default.rsa_min_bits = 0;
+}
+
 /* genm body: id-it-rootCaCert carrying the root certificate arg. */
 static void root_ca_cert_genm(struct der_writer *w, const void *arg) {
   size_t m = cmp_genm_begin(w);
@@ -1209,6 +1249,7 @@ int main(void) {
       cmocka_unit_test(test_protection_alg_without_protection_is_bad_message_check),
       cmocka_unit_test(test_unknown_protection_alg_is_bad_alg),
       cmocka_unit_test(test_genm_is_answered_for_every_info_type_asked),
+      cmocka_unit_test(test_cert_req_template_lists_the_keys_the_profile_certifies),
       cmocka_unit_test(test_genm_root_ca_cert_is_answered_with_no_update),
       cmocka_unit_test(test_genm_crl_status_list_is_answered_with_a_fresh_crl),
       cmocka_unit_test(test_nested_requests_are_answered_nested),
