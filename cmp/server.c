@@ -276,7 +276,11 @@ static int check_request(struct cmp_exchange *ex) {
   }
   const struct cmp_srv_kind *kind = cmp_srv_kind(ex->msg.type, false);
   if (kind == NULL) {
-    ex->detail = "message type not supported";
+    /* RFC 9483 has no cross-certification (RFC 9810 §5.3.11): a CA does it
+     * with its operators, not through an RA's enrolment service. */
+    ex->detail = ex->msg.type == CMP_CCR
+                     ? "cross-certification (ccr) is not offered: it is no part of RFC 9483"
+                     : "message type not supported";
     return CG_EBAD_REQUEST;
   }
   int err = classify_protection(ex);

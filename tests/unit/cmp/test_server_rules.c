@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cmp/client.h"
 #include "cmp/encode.h"
 #include "engine_support.h"
 
@@ -46,6 +47,37 @@ static void test_pvno_3_is_answered_with_pvno_3(void **state) {
   decode_response(ex, &c, &rsp);
   assert_int_equal(rsp.type, CMP_IP);
   assert_int_equal(rsp.hdr.pvno, 3);
+  cmp_exchange_free(ex);
+}
+
+/* A ccr body: [13] CertReqMessages, one empty request (its content does
+ * not matter: the type is refused). */
+static void ccr_body(struct der_writer *w, const void *arg) {
+  (void)arg;
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_CCR));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_SEQUENCE, NULL, 0);
+  cg_der_end(w, seq);
+  cg_der_end(w, body);
+}
+
+/* Cross-certification (RFC 9810 §5.3.11) is no part of RFC 9483: a clear
+ * badRequest, in an error message, and nothing stored. */
+static void test_ccr_is_bad_request_saying_why(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  uint8_t req[4096];
+  size_t len, txns = F->n_txns;
+  client_init(&c, REF, SECRET);
+  assert_int_equal(cmp_client_message(&c.mac, &c.hdr, ccr_body, NULL, req, sizeof req, &len), 0);
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_error(&rsp, CG_FI_BAD_REQUEST);
+  char text[256];
+  status_text(&rsp, text, sizeof text);
+  assert_non_null(strstr(text, "cross-certification (ccr) is not offered"));
+  assert_int_equal(F->n_txns, txns);
   cmp_exchange_free(ex);
 }
 
@@ -376,6 +408,7 @@ int main(void) {
       cmocka_unit_test(test_pvno_3_is_answered_with_pvno_3),
       cmocka_unit_test(test_short_transaction_id_is_bad_data_format),
       cmocka_unit_test(test_recip_nonce_in_a_first_message_is_bad_recipient_nonce),
+      cmocka_unit_test(test_ccr_is_bad_request_saying_why),
       cmocka_unit_test(test_short_sender_nonce_is_bad_sender_nonce),
       cmocka_unit_test(test_message_time_in_the_future_is_bad_time),
       cmocka_unit_test(test_unprotected_request_is_wrong_integrity),
