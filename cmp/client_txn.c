@@ -404,7 +404,9 @@ static const char *check_protection(struct cmp_client_txn *t, const struct cmp_m
 }
 
 /* The nested answer: the RA's signature, its transaction and nonce ours;
- * the inner answer replaces it in rsp / msg.  NULL or why not. */
+ * the inner answer replaces it in rsp / msg.  One request wrapped to add
+ * the RA's protection (RFC 9483 §5.2.2.1) may be answered bare: the answer
+ * to the inner request, checked as such by the caller.  NULL or why not. */
 static const char *unwrap_nested(struct cmp_client_txn *t, int64_t now) {
   struct cmp_msg *m = &t->msg;
   const char *bad = check_protection(t, m, now);
@@ -413,7 +415,7 @@ static const char *unwrap_nested(struct cmp_client_txn *t, int64_t now) {
   if (m->type == CMP_ERROR)
     return NULL; /* the nested message itself was refused */
   if (m->type != CMP_NESTED)
-    return "the answer to a nested request is not nested";
+    return NULL; /* bare: the inner request's answer */
   if (!cg_der_view_is(m->hdr.transaction_id, t->outer_txid, sizeof t->outer_txid) ||
       !cg_der_view_is(m->hdr.recip_nonce, t->outer_nonce, sizeof t->outer_nonce))
     return "the nested answer names another transaction or nonce";

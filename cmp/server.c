@@ -674,8 +674,13 @@ void cmp_exchange_nested_done(struct cmp_exchange *ex, size_t i, const uint8_t *
     return;
   if (rsp != NULL && (ex->inner_rsp[i].p = cg_arena_dup(ex->arena, rsp, len)) != NULL)
     ex->inner_rsp[i].len = len;
-  if (++ex->inner_done == ex->n_inner)
-    cmp_srv_set_phase(ex, PH_PROTECT);
+  if (++ex->inner_done < ex->n_inner)
+    return;
+  /* RFC 9483 §5.2.2.1: an RA that wraps one request to add its protection
+   * gets the bare response; a batch (§5.2.2.2) gets its answers nested. */
+  if (ex->n_inner == 1 && ex->inner_rsp[0].p != NULL)
+    ex->relayed = ex->inner_rsp[0];
+  cmp_srv_set_phase(ex, PH_PROTECT);
 }
 
 const struct cmp_txn_record *cmp_exchange_txn(const struct cmp_exchange *ex) { return &ex->txn; }

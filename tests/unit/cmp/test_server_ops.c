@@ -958,6 +958,30 @@ static void test_nested_requests_are_answered_nested(void **state) {
   cmp_exchange_free(ex);
 }
 
+/* RFC 9483 §5.2.2.1: an RA wraps one request to add its protection; the
+ * answer is the inner request's, bare: an ip for the device's transaction,
+ * with the device's MAC. */
+static void test_one_request_wrapped_by_an_ra_is_answered_bare(void **state) {
+  (void)state;
+  struct client dev, ra;
+  uint8_t inner[4096], req[8192];
+  size_t len, issued = F->issued;
+  client_init(&dev, REF, SECRET);
+  struct der_view msg = {inner, make_ir(&dev, inner, sizeof inner)};
+  client_init(&ra, "", "");
+  use_signature(&ra, F->ra_key, F->ra_cert, F->ra_cert_len);
+  assert_int_equal(cmp_client_nested(&ra.mac, &ra.hdr, &msg, 1, req, sizeof req, &len), 0);
+  struct cmp_exchange *ex = run("default", req, len);
+  struct cmp_msg rsp;
+  decode_response(ex, &dev, &rsp);
+  assert_int_equal(rsp.type, CMP_IP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  assert_true(cg_der_view_is(rsp.hdr.transaction_id, dev.txid, 16));
+  assert_int_equal(cmp_pbm_verify(&rsp, 10000, (const uint8_t *)SECRET, strlen(SECRET)), 0);
+  assert_int_equal(F->issued, issued + 1);
+  cmp_exchange_free(ex);
+}
+
 static void test_nested_needs_a_trusted_ra_signature(void **state) {
   (void)state;
   struct client dev, ra;
@@ -1253,6 +1277,7 @@ int main(void) {
       cmocka_unit_test(test_genm_root_ca_cert_is_answered_with_no_update),
       cmocka_unit_test(test_genm_crl_status_list_is_answered_with_a_fresh_crl),
       cmocka_unit_test(test_nested_requests_are_answered_nested),
+      cmocka_unit_test(test_one_request_wrapped_by_an_ra_is_answered_bare),
       cmocka_unit_test(test_nested_needs_a_trusted_ra_signature),
       cmocka_unit_test(test_nested_batches_that_are_refused_run_nothing),
       cmocka_unit_test(test_fixed_challenge_must_travel_in_reg_token),
