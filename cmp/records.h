@@ -57,6 +57,11 @@ struct cmp_txn_record {
   int failinfo;                       /* -1 none, else a PKIFailureInfo bit */
   int64_t cert_req_id;
   char sender_nonce[2 * CMP_MAX_NONCE + 1]; /* the nonce of our last response */
+  /* The first message of the transaction: its protection ("pbm", "pbmac1",
+   * "signature") and its senderNonce (hex); "" when not known.  Written at
+   * insert only. */
+  char protection[12];
+  char device_nonce[2 * CMP_MAX_NONCE + 1];
   char cert_serial[2 * CMP_MAX_SERIAL + 1]; /* "" when none */
   int64_t created_at, updated_at;           /* seconds since the epoch */
   /* The raw TCP polling reference of a waiting transaction (drawn by the

@@ -153,6 +153,24 @@ void cmp_srv_init_txn(struct cmp_exchange *ex) {
   t->failinfo = CG_FI_NONE;
   t->cert_req_id = ex->cert_req_id;
   t->created_at = t->updated_at = ex->now;
+  snprintf(t->protection, sizeof t->protection, "%s", cmp_srv_protection_name(ex));
+  struct der_view n = ex->msg.hdr.sender_nonce;
+  if (n.p != NULL && n.len <= CMP_MAX_NONCE)
+    cg_hex(n.p, n.len, t->device_nonce);
+}
+
+const char *cmp_srv_protection_name(const struct cmp_exchange *ex) {
+  switch (ex->auth) {
+  case AUTH_PBM:
+    return "pbm";
+  case AUTH_PBMAC1:
+    return "pbmac1";
+  case AUTH_SIG:
+    return "signature";
+  case AUTH_NONE:
+    break;
+  }
+  return "";
 }
 
 static bool octets_ok(struct der_view v, size_t min, size_t max) {

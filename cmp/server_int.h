@@ -168,6 +168,9 @@ void cmp_srv_set_phase(struct cmp_exchange *ex, enum phase to);
 void cmp_srv_fail(struct cmp_exchange *ex, int err, const char *detail);
 /* The transaction record of a new request, in state received. */
 void cmp_srv_init_txn(struct cmp_exchange *ex);
+/* The request's protection as the transaction records it: "pbm", "pbmac1",
+ * "signature" ("" for none). */
+const char *cmp_srv_protection_name(const struct cmp_exchange *ex);
 /* RFC 9483 §4.4: the request waits, for an operator (pending_approval) or
  * for the CA (pending_ca); the answer says waiting, and the device polls
  * with the fresh senderNonce this draws.  The request is kept to serve

@@ -389,6 +389,21 @@ static void verify_cert_conf(struct cmp_exchange *ex) {
     cmp_srv_fail(ex, CG_EBAD_RECIP_NONCE, "recipNonce does not match our senderNonce");
     return;
   }
+  /* RFC 9810 §5.1.3.1: one protection throughout a transaction (a PBM
+   * request confirmed under PBMAC1, or signed, is not the same sender's). */
+  if (t->protection[0] != '\0' && strcmp(t->protection, cmp_srv_protection_name(ex)) != 0) {
+    cmp_srv_fail(ex, CG_EWRONG_INTEGRITY,
+                 "the certConf is protected otherwise than the request it confirms");
+    return;
+  }
+  /* RFC 9810 §5.1.1: a fresh senderNonce in every message. */
+  char sender_hex[2 * CMP_MAX_NONCE + 1] = "";
+  if (h->sender_nonce.p != NULL && h->sender_nonce.len <= CMP_MAX_NONCE)
+    cg_hex(h->sender_nonce.p, h->sender_nonce.len, sender_hex);
+  if (t->device_nonce[0] != '\0' && strcmp(sender_hex, t->device_nonce) == 0) {
+    cmp_srv_fail(ex, CG_EBAD_SENDER_NONCE, "the certConf reuses the request's senderNonce");
+    return;
+  }
   enum cmp_txn_state to = CMP_TXN_CONFIRMED;
   if (ex->msg.u.cert_conf.n == 0) {
     /* RFC 9810 §5.3.18: an empty CertConfirmContent rejects every certificate. */
@@ -405,6 +420,11 @@ static void verify_cert_conf(struct cmp_exchange *ex) {
         cert_hash(ex->stored_cert, st->hash_alg_oid, hash, &hash_len) ||
         st->cert_hash.len != hash_len || !cg_ct_equal(hash, st->cert_hash.p, hash_len)) {
       cmp_srv_fail(ex, CG_EBAD_CERT_ID, "certHash does not match the issued certificate");
+      return;
+    }
+    /* RFC 9810 §5.2.3: failInfo goes with a rejection only. */
+    if (st->has_status && st->status.has_fail_info && st->status.status != CMP_REJECTION) {
+      cmp_srv_fail(ex, CG_EBAD_REQUEST, "the certConf has a failInfo with a status that accepts");
       return;
     }
     if (st->has_status && st->status.status == CMP_REJECTION)

@@ -206,6 +206,14 @@ static const struct migration {
     {"ALTER TABLE secrets ADD COLUMN subject TEXT;"
      "ALTER TABLE secrets ADD COLUMN sans TEXT;",
      NULL},
+    /* 13 -> 14: how the device protected the transaction's first message
+     * ('pbm', 'pbmac1', 'signature') and its senderNonce: a certConf must
+     * keep the one and not reuse the other (NULL for older rows: not
+     * checked). */
+    {"ALTER TABLE transactions ADD COLUMN protection TEXT"
+     "  CHECK (protection IS NULL OR protection IN ('pbm', 'pbmac1', 'signature'));"
+     "ALTER TABLE transactions ADD COLUMN device_nonce TEXT;",
+     NULL},
 };
 
 /* Version 8's sans and key_type of the certificates stored before it, read

@@ -8,7 +8,7 @@
 #include <sqlite3.h>
 
 /* The schema version this build writes and understands (PRAGMA user_version). */
-#define CG_STORE_SCHEMA_VERSION 13
+#define CG_STORE_SCHEMA_VERSION 14
 
 /* Brings db from its PRAGMA user_version up to CG_STORE_SCHEMA_VERSION, every
  * step in one transaction, so a failure leaves the database as it was (a new

@@ -69,8 +69,10 @@ static const char *const stmt_sql[S__COUNT] = {
                        " VALUES (?1, ?2, ?3, ?4)",
     [S_TXN_INSERT] = "INSERT INTO transactions (transaction_id, profile, auth_ref, req_type, state,"
                      " failinfo, cert_req_id, sender_nonce, cert_serial, created_at,"
-                     " updated_at, request_der, poll_ref, ca_state, ca_check_at)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                     " updated_at, request_der, poll_ref, ca_state, ca_check_at, protection,"
+                     " device_nonce)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+                     " ?16, ?17)",
     [S_EXPIRE_EVENTS] = "INSERT INTO events (at, transaction_id, kind, detail)"
                         " SELECT ?4, transaction_id, 'transaction.expired', 'was ' || state"
                         " FROM transactions WHERE profile = ?1 AND"
@@ -96,7 +98,8 @@ static const char *const stmt_sql[S__COUNT] = {
                             " AND auth_ref = ?2",
     [S_TXN_GET] = "SELECT profile, auth_ref, req_type, state, failinfo, cert_req_id,"
                   " sender_nonce, cert_serial, created_at, updated_at, poll_ref, ca_state,"
-                  " ca_check_at FROM transactions WHERE transaction_id = ?1",
+                  " ca_check_at, protection, device_nonce FROM transactions"
+                  " WHERE transaction_id = ?1",
     [S_TXN_UPDATE] = "UPDATE transactions SET state = ?1, failinfo = ?2,"
                      " sender_nonce = coalesce(?3, sender_nonce), updated_at = ?4,"
                      " cert_serial = coalesce(?5, cert_serial),"
@@ -210,7 +213,9 @@ static bool txn_insertable(const struct cmp_txn_record *r) {
          terminated(r->req_type, sizeof r->req_type) && r->req_type[0] != '\0' &&
          state_ok(r->state) && lower_hex(r->sender_nonce, sizeof r->sender_nonce, true) &&
          lower_hex(r->cert_serial, sizeof r->cert_serial, true) && time_ok(r->created_at) &&
-         time_ok(r->updated_at);
+         time_ok(r->updated_at) && lower_hex(r->device_nonce, sizeof r->device_nonce, true) &&
+         (r->protection[0] == '\0' || !strcmp(r->protection, "pbm") ||
+          !strcmp(r->protection, "pbmac1") || !strcmp(r->protection, "signature"));
 }
 
 static bool cert_insertable(const struct cmp_cert_record *c) {
@@ -294,7 +299,9 @@ static int txn_read(struct cg_store *st, const char *txid, struct cmp_txn_record
         cg_store_sql_column_text(s, 6, r.sender_nonce, sizeof r.sender_nonce) != 0 ||
         cg_store_sql_column_text(s, 7, r.cert_serial, sizeof r.cert_serial) != 0 ||
         cg_store_sql_column_time(s, 8, &r.created_at) != 0 ||
-        cg_store_sql_column_time(s, 9, &r.updated_at) != 0) {
+        cg_store_sql_column_time(s, 9, &r.updated_at) != 0 ||
+        cg_store_sql_column_text(s, 13, r.protection, sizeof r.protection) != 0 ||
+        cg_store_sql_column_text(s, 14, r.device_nonce, sizeof r.device_nonce) != 0) {
       cg_error("store: transaction %s does not fit the record (corrupt or foreign)", txid);
       err = CG_ESTORE;
     } else {
@@ -619,7 +626,8 @@ static int txn_insert(struct cg_store *st, struct cmp_txn_record *r,
       (request_der != NULL ? sqlite3_bind_blob(s, 12, request_der, (int)request_len, SQLITE_STATIC)
                            : sqlite3_bind_null(s, 12)) |
       (r->poll_ref != 0 ? sqlite3_bind_int64(s, 13, r->poll_ref) : sqlite3_bind_null(s, 13)) |
-      bind_ca_state(s, 14, 15, r);
+      bind_ca_state(s, 14, 15, r) | cg_store_sql_bind_text_or_null(s, 16, r->protection) |
+      cg_store_sql_bind_text_or_null(s, 17, r->device_nonce);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "transaction");
   return step_done(st, S_TXN_INSERT, "inserting transaction");

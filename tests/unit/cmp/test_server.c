@@ -63,6 +63,7 @@ static void test_cert_conf_confirms_the_transaction_with_pkiconf(void **state) {
   size_t len;
   assert_int_equal(cg_random(nonce2, 16), 0);
   c.hdr.recip_nonce = ip.hdr.sender_nonce;
+  assert_int_equal(client_new_nonce(&c), 0); /* a fresh one, as every message has */
   c.hdr.sender_nonce = (struct der_view){nonce2, 16};
   assert_int_equal(cmp_client_cert_conf(&c.mac, &c.hdr, ip.u.cert_rep.rsp[0].cert, 0, false, req,
                                         sizeof req, &len),
@@ -93,6 +94,7 @@ static void test_cert_conf_rejecting_the_certificate_ends_revoked_on_reject(void
   uint8_t req[4096];
   size_t len;
   c.hdr.recip_nonce = ip.hdr.sender_nonce;
+  assert_int_equal(client_new_nonce(&c), 0); /* a fresh one, as every message has */
   assert_int_equal(cmp_client_cert_conf(&c.mac, &c.hdr, ip.u.cert_rep.rsp[0].cert, 0, true, req,
                                         sizeof req, &len),
                    0);
@@ -125,6 +127,7 @@ static void test_empty_cert_conf_rejects_the_certificate(void **state) {
   uint8_t req[4096];
   size_t len;
   c.hdr.recip_nonce = ip.hdr.sender_nonce;
+  assert_int_equal(client_new_nonce(&c), 0); /* a fresh one, as every message has */
   assert_int_equal(cmp_client_message(&c.mac, &c.hdr, empty_cert_conf, NULL, req, sizeof req,
                                       &len),
                    0);
@@ -177,6 +180,7 @@ static void test_cert_conf_with_hash_alg_is_checked_with_that_hash(void **state)
     size_t len;
     c.hdr.pvno = 3;
     c.hdr.recip_nonce = ip.hdr.sender_nonce;
+  assert_int_equal(client_new_nonce(&c), 0); /* a fresh one, as every message has */
     assert_int_equal(cmp_client_message(&c.mac, &c.hdr, cert_conf_sha384, &hv, req, sizeof req,
                                         &len),
                      0);
@@ -227,6 +231,7 @@ static void test_cert_conf_with_wrong_hash_is_bad_cert_id(void **state) {
   uint8_t req[4096];
   size_t len;
   c.hdr.recip_nonce = ip.hdr.sender_nonce;
+  assert_int_equal(client_new_nonce(&c), 0); /* a fresh one, as every message has */
   /* Confirm another certificate than the one issued. */
   assert_int_equal(cmp_client_cert_conf(&c.mac, &c.hdr,
                                         (struct der_view){F->ca_cert, F->ca_cert_len}, 0, false,

@@ -220,6 +220,7 @@ static void issue_one(struct client *c, struct cmp_msg *ip, struct cmp_exchange 
 static struct cmp_exchange *conf(struct client *c, struct der_view cert, int64_t id, bool reject) {
   uint8_t req[4096];
   size_t len;
+  assert_int_equal(client_new_nonce(c), 0); /* a fresh senderNonce, as every message has */
   assert_int_equal(cmp_client_cert_conf(&c->mac, &c->hdr, cert, id, reject, req, sizeof req, &len),
                    0);
   return run("default", req, len);
@@ -247,6 +248,96 @@ static void test_cert_conf_with_another_cert_req_id_is_bad_cert_id(void **state)
   c.hdr.recip_nonce = ip.hdr.sender_nonce;
   struct cmp_exchange *e2 = conf(&c, ip.u.cert_rep.rsp[0].cert, 1, false);
   assert_int_equal(answer_fail_bit(e2, &c), CG_FI_BAD_CERT_ID);
+  cmp_exchange_free(e2);
+  cmp_exchange_free(ex);
+}
+
+/* RFC 9810 §5.1.1: every message has a fresh senderNonce; a certConf that
+ * reuses the request's is refused (badSenderNonce) and the transaction still
+ * waits for a proper one. */
+static void test_cert_conf_reusing_the_request_nonce_is_bad_sender_nonce(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg ip, rsp;
+  struct cmp_exchange *ex;
+  uint8_t req[4096];
+  size_t len;
+  issue_one(&c, &ip, &ex);
+  c.hdr.recip_nonce = ip.hdr.sender_nonce;
+  assert_int_equal(cmp_client_cert_conf(&c.mac, &c.hdr, ip.u.cert_rep.rsp[0].cert, 0, false, req,
+                                        sizeof req, &len),
+                   0); /* c.nonce is still the ir's */
+  struct cmp_exchange *e2 = run("default", req, len);
+  assert_int_equal(answer_fail_bit(e2, &c), CG_FI_BAD_SENDER_NONCE);
+  struct cmp_exchange *e3 = conf(&c, ip.u.cert_rep.rsp[0].cert, 0, false);
+  decode_response(e3, &c, &rsp);
+  assert_int_equal(rsp.type, CMP_PKICONF);
+  cmp_exchange_free(e3);
+  cmp_exchange_free(e2);
+  cmp_exchange_free(ex);
+}
+
+/* RFC 9810 §5.1.3.1: one protection through a transaction: a PBM ir
+ * confirmed under PBMAC1 is wrongIntegrity, and the transaction still waits. */
+static void test_cert_conf_under_another_protection_is_wrong_integrity(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg ip, rsp;
+  struct cmp_exchange *ex;
+  issue_one(&c, &ip, &ex);
+  c.hdr.recip_nonce = ip.hdr.sender_nonce;
+  struct cmp_client_cred pbm = c.mac;
+  c.mac.pbmac1 = true;
+  c.mac.iterations = 1000; /* PBMAC1's floor, and hashes it takes */
+  c.mac.owf = CG_HASH_SHA256;
+  c.mac.mac = CG_HASH_SHA256;
+  struct cmp_exchange *e2 = conf(&c, ip.u.cert_rep.rsp[0].cert, 0, false);
+  assert_int_equal(answer_fail_bit(e2, &c), CG_FI_WRONG_INTEGRITY);
+  c.mac = pbm;
+  struct cmp_exchange *e3 = conf(&c, ip.u.cert_rep.rsp[0].cert, 0, false);
+  decode_response(e3, &c, &rsp);
+  assert_int_equal(rsp.type, CMP_PKICONF);
+  cmp_exchange_free(e3);
+  cmp_exchange_free(e2);
+  cmp_exchange_free(ex);
+}
+
+/* certConf body: one CertStatus for the certificate arg (SHA-256 certHash,
+ * certReqId 0) whose statusInfo accepts and carries a failInfo. */
+static void cert_conf_accepting_with_fail_info(struct der_writer *w, const void *arg) {
+  const struct der_view *cert = arg;
+  uint8_t hash[32];
+  struct cg_iov iov = {cert->p, cert->len};
+  assert_int_equal(cg_hash(CG_HASH_SHA256, &iov, 1, hash), 0);
+  size_t b = cg_der_begin(w, DER_CTX_CONS(CMP_CERTCONF));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
+  size_t cs = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_OCTET_STRING, hash, sizeof hash);
+  cg_der_put_int64(w, DER_INTEGER, 0);
+  cmp_write_status_info(w, CMP_ACCEPTED, CG_FI_BAD_REQUEST, NULL);
+  cg_der_end(w, cs);
+  cg_der_end(w, seq);
+  cg_der_end(w, b);
+}
+
+/* RFC 9810 §5.2.3: a failInfo goes with a rejection only. */
+static void test_cert_conf_accepting_with_a_fail_info_is_bad_request(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg ip;
+  struct cmp_exchange *ex;
+  uint8_t req[4096];
+  size_t len;
+  issue_one(&c, &ip, &ex);
+  c.hdr.recip_nonce = ip.hdr.sender_nonce;
+  assert_int_equal(client_new_nonce(&c), 0);
+  struct der_view cert = ip.u.cert_rep.rsp[0].cert;
+  assert_int_equal(cmp_client_message(&c.mac, &c.hdr, cert_conf_accepting_with_fail_info, &cert,
+                                      req, sizeof req, &len),
+                   0);
+  struct cmp_exchange *e2 = run("default", req, len);
+  assert_int_equal(answer_fail_bit(e2, &c), CG_FI_BAD_REQUEST);
+  assert_int_equal(find_txn(cmp_exchange_txn(ex)->txid, NULL)->state, CMP_TXN_ISSUED);
   cmp_exchange_free(e2);
   cmp_exchange_free(ex);
 }
@@ -416,6 +507,9 @@ int main(void) {
       cmocka_unit_test(test_cert_conf_without_recip_nonce_is_bad_recipient_nonce),
       cmocka_unit_test(test_cert_conf_with_another_cert_req_id_is_bad_cert_id),
       cmocka_unit_test(test_cert_conf_twice_is_cert_confirmed),
+      cmocka_unit_test(test_cert_conf_reusing_the_request_nonce_is_bad_sender_nonce),
+      cmocka_unit_test(test_cert_conf_under_another_protection_is_wrong_integrity),
+      cmocka_unit_test(test_cert_conf_accepting_with_a_fail_info_is_bad_request),
       cmocka_unit_test(test_cert_conf_for_an_unknown_transaction_is_bad_request),
       cmocka_unit_test(test_replayed_ir_does_not_issue_twice),
       cmocka_unit_test(test_used_up_secret_is_refused_like_a_wrong_one),
