@@ -742,7 +742,12 @@ void cmp_exchange_store_done(struct cmp_exchange *ex, int err) {
   }
   switch (err) {
   case 0:
-    ex->status = ex->waiting ? CMP_WAITING : CMP_ACCEPTED;
+    /* Stored: the answer says what it is (grantedWithMods stays, see
+     * srv_enrol.c). */
+    if (ex->waiting)
+      ex->status = CMP_WAITING;
+    else if (ex->status != CMP_GRANTED_WITH_MODS)
+      ex->status = CMP_ACCEPTED;
     cmp_srv_set_phase(ex, PH_PROTECT);
     return;
   case CG_EEXISTS:

@@ -312,6 +312,48 @@ bool cmp_srv_take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len)
   return true;
 }
 
+/* RFC 9810 §5.2.1: the CA may issue otherwise than asked, and PKIStatus
+ * grantedWithMods tells the requester so ("you got something like what you
+ * asked for").  The extensions a request asks for that the profile decides
+ * (keyUsage, extendedKeyUsage, basicConstraints; subjectAltName where it is
+ * not copied): when the certificate does not carry one as asked, the answer
+ * says grantedWithMods and names them in its statusString. */
+static void note_modifications(struct cmp_exchange *ex, struct der_view cert) {
+  static const struct {
+    enum cg_oid_id oid;
+    const char *name;
+  } decided[] = {
+      {CG_OID_EXT_KEY_USAGE, "keyUsage"},
+      {CG_OID_EXT_EKU, "extendedKeyUsage"},
+      {CG_OID_EXT_BASIC_CONSTRAINTS, "basicConstraints"},
+      {CG_OID_EXT_SAN, "subjectAltName"},
+  };
+  struct der_view asked = ex->msg.type == CMP_P10CR ? ex->p10.extensions
+                                                    : ex->msg.u.cert_req.req[0].tmpl.extensions;
+  struct cg_x509 x;
+  if (asked.p == NULL || cg_x509_parse(cert.p, cert.len, &x))
+    return;
+  char why[160] = "";
+  for (size_t i = 0; i < sizeof decided / sizeof decided[0]; i++) {
+    struct der_view want, got;
+    bool crit_want, crit_got;
+    struct der_view oid = cg_oid(decided[i].oid);
+    if (cg_x509_find_ext(asked, oid, &want, &crit_want) != 1)
+      continue;
+    if (cg_x509_find_ext(x.extensions, oid, &got, &crit_got) == 1 && cg_der_view_eq(want, got))
+      continue;
+    snprintf(why + strlen(why), sizeof why - strlen(why), "%s%s", why[0] ? ", " : "",
+             decided[i].name);
+  }
+  if (why[0] == '\0')
+    return;
+  char *text = cg_arena_alloc(ex->arena, strlen(why) + 64);
+  if (text != NULL)
+    sprintf(text, "granted with modifications: %s as the profile sets it", why);
+  ex->status = CMP_GRANTED_WITH_MODS;
+  ex->detail = text != NULL ? text : "granted with modifications";
+}
+
 void cmp_srv_issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
   if (!cmp_srv_take_cert(ex, cert, len))
     return;
@@ -332,6 +374,7 @@ void cmp_srv_issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
     return;
   }
   cg_hex(ex->sender_nonce, sizeof ex->sender_nonce, t->sender_nonce);
+  note_modifications(ex, (struct der_view){cert, len});
   if (cmp_txn_set_state(t, ex->implicit_confirm ? CMP_TXN_CONFIRMED : CMP_TXN_ISSUED)) {
     cmp_srv_fail(ex, CG_ESTATE, "illegal state change");
     return;
@@ -474,7 +517,8 @@ static void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w) {
                             cg_err_failinfo(ex->err), ex->detail, (struct der_view){NULL, 0});
     return;
   }
-  cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, ex->status, CG_FI_NONE, NULL,
+  cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, ex->status, CG_FI_NONE,
+                          ex->status == CMP_GRANTED_WITH_MODS ? ex->detail : NULL,
                           (struct der_view){ex->cert.der, ex->cert.der_len});
 }
 

@@ -136,5 +136,21 @@ ir p256 fleet "$REF" "$SECRET" /CN=k.devices.example
 [ "$RC" -eq 0 ] || fail "a P-256 key on profile fleet was refused" "$W/p256.log"
 ok "a P-256 key on profile fleet is certified"
 
+step "extensions the profile decides: granted with modifications"
+printf '[ca_exts]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n' >"$W/exts.cnf"
+new_secret "$GW/cmpgw.conf"
+RC=0
+openssl cmp -cmd ir -server "127.0.0.1:$PORT" -path .well-known/cmp -ref "$REF" -secret "pass:$SECRET" \
+    -recipient "$RA" -trusted "$GW/ca-cert.pem" -newkey "$W/dev.key" -subject /CN=wants-to-be-a-ca \
+    -config "$W/exts.cnf" -reqexts ca_exts -certout "$W/mods.pem" >"$W/mods.log" 2>&1 || RC=$?
+[ "$RC" -eq 0 ] || fail "the request for CA extensions was refused" "$W/mods.log"
+grep -q "grantedWithMods" "$W/mods.log" || fail "the client was not told grantedWithMods" "$W/mods.log"
+grep -qF "granted with modifications: keyUsage, basicConstraints as the profile sets it" "$W/mods.log" ||
+    fail "the statusString does not name what was changed" "$W/mods.log"
+openssl x509 -in "$W/mods.pem" -noout -ext basicConstraints,keyUsage >"$W/mods.ext" 2>&1 || true
+if grep -q "CA:TRUE" "$W/mods.ext"; then fail "a device certificate says CA:TRUE" "$W/mods.ext"; fi
+if grep -q "Certificate Sign" "$W/mods.ext"; then fail "a device certificate may sign certificates" "$W/mods.ext"; fi
+ok "CA:TRUE and keyCertSign asked: issued as the profile sets them, status grantedWithMods"
+
 daemon_stop TERM 60
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"
