@@ -141,8 +141,7 @@ static int read_header(struct der_reader *r, struct cmp_header *h) {
   if (hr.err == 0 && cg_der_get_uint64(t.val, &h->pvno))
     cg_der_fail(&hr, CG_EDER);
   read_general_name(&hr, &h->sender, &h->sender_dn);
-  struct der_view unused;
-  read_general_name(&hr, &h->recipient, &unused);
+  read_general_name(&hr, &h->recipient, &h->recipient_dn);
 
   if (cg_der_enter_optional(&hr, DER_CTX_CONS(0), &x) == 1) {
     if (cg_der_expect(&x, DER_GENERALIZED_TIME, &t) == 0 &&

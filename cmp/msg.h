@@ -98,6 +98,7 @@ struct cmp_header {
   uint64_t pvno;
   struct der_view sender, recipient; /* GeneralName, whole TLV */
   struct der_view sender_dn;         /* the Name inside a directoryName sender, else len 0 */
+  struct der_view recipient_dn;      /* the same of the recipient */
   bool has_message_time;
   int64_t message_time;
   /* The GeneralizedTime contents as received ("YYYYMMDDHHMMSS[.f]Z"): the

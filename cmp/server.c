@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cmp/server_int.h"
 #include "core/err.h"
@@ -267,6 +268,37 @@ static int find_subject_serial(struct cmp_exchange *ex) {
   return 0;
 }
 
+/* Two Names are the same: the same DER, or (tolerated: clients re-encode a
+ * name they were given as text, in another string type) the same RFC 4514
+ * text, ignoring case. */
+static bool same_name(struct der_view a, struct der_view b) {
+  if (cg_der_view_eq(a, b))
+    return true;
+  char ta[512], tb[512];
+  return cg_name_to_string(a, ta, sizeof ta) == 0 && cg_name_to_string(b, tb, sizeof tb) == 0 &&
+         strcasecmp(ta, tb) == 0;
+}
+
+/* RFC 9483 §3.1: the recipient is the PKI management entity the message is
+ * for, NULL-DN when the sender does not know it.  Here that is the RA, or a
+ * CA of the profile (its issuing CA, as clients name it from an old
+ * certificate's issuer, and the CAs above it). */
+static bool recipient_ok(const struct cmp_exchange *ex) {
+  struct der_view r = ex->msg.hdr.recipient_dn;
+  static const uint8_t null_dn[] = {0x30, 0x00};
+  if (r.p == NULL)
+    return false; /* another form of GeneralName than directoryName */
+  if (cg_der_view_is(r, null_dn, sizeof null_dn) || same_name(r, ex->cfg->ra_name))
+    return true;
+  for (size_t i = 0; i < ex->n_ca_chain; i++) {
+    struct cg_x509 ca;
+    if (cg_x509_parse(ex->ca_chain[i].p, ex->ca_chain[i].len, &ca) == 0 &&
+        same_name(r, ca.subject))
+      return true;
+  }
+  return false;
+}
+
 /* The kinds of request the engine serves: each module's table. */
 static const struct cmp_srv_kind *const kind_tables[] = {
     cmp_srv_enrol_kinds, cmp_srv_revoke_kinds, cmp_srv_genm_kinds,
@@ -304,6 +336,18 @@ static int check_request(struct cmp_exchange *ex) {
   int err = classify_protection(ex);
   if (err)
     return err;
+  /* RFC 9810 §5.1.1: a sender that knows no name of its own sends NULL-DN,
+   * "in the directoryName choice"; the sender of a signed message is the
+   * signer's subject (checked with the signature), of a MAC-protected one
+   * whatever the device calls itself, the secret (senderKID) naming it. */
+  if (ex->msg.hdr.sender_dn.p == NULL) {
+    ex->detail = "the sender must be a directoryName (NULL-DN when it has no name)";
+    return CG_EBAD_DATA;
+  }
+  if (!recipient_ok(ex)) {
+    ex->detail = "the recipient is neither this RA nor a CA of the profile (nor NULL-DN)";
+    return CG_EWRONG_AUTHORITY;
+  }
   /* RFC 9810 §5.1.1: transactionID and senderNonce SHOULD be 128 bits;
    * shorter ones make collisions and replays too likely. */
   if (!octets_ok(h->transaction_id, 16, CMP_MAX_TXID)) {

@@ -152,5 +152,20 @@ if grep -q "CA:TRUE" "$W/mods.ext"; then fail "a device certificate says CA:TRUE
 if grep -q "Certificate Sign" "$W/mods.ext"; then fail "a device certificate may sign certificates" "$W/mods.ext"; fi
 ok "CA:TRUE and keyCertSign asked: issued as the profile sets them, status grantedWithMods"
 
+step "the recipient: this RA, a CA of the profile or NULL-DN"
+new_secret "$GW/cmpgw.conf"
+RC=0
+openssl cmp -cmd ir -server "127.0.0.1:$PORT" -path .well-known/cmp -ref "$REF" -secret "pass:$SECRET" \
+    -recipient "/CN=another RA" -trusted "$GW/ca-cert.pem" -newkey "$W/dev.key" -subject /CN=r1 \
+    -certout "$W/rcpt.pem" >"$W/rcpt.log" 2>&1 || RC=$?
+[ "$RC" -ne 0 ] || fail "a request for another recipient was served" "$W/rcpt.log"
+[ "$(client_failinfo "$W/rcpt.log")" = wrongAuthority ] || fail "another recipient: not wrongAuthority" "$W/rcpt.log"
+RC=0
+openssl cmp -cmd ir -server "127.0.0.1:$PORT" -path .well-known/cmp -ref "$REF" -secret "pass:$SECRET" \
+    -recipient "$CA_SUBJECT" -trusted "$GW/ca-cert.pem" -newkey "$W/dev.key" -subject /CN=r1 \
+    -certout "$W/rcpt.pem" >"$W/rcpt-ca.log" 2>&1 || RC=$?
+[ "$RC" -eq 0 ] || fail "a request naming the CA as recipient was refused" "$W/rcpt-ca.log"
+ok "another recipient: wrongAuthority; the CA's name: served"
+
 daemon_stop TERM 60
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"

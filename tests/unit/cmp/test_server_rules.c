@@ -2,6 +2,7 @@
  * test_server_rules.c - the message rules of RFC 9810 §5.1 and RFC 9483 §3
  * the engine enforces, one test per rule, in memory (engine_support.c).
  */
+#define _GNU_SOURCE /* memmem */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -77,6 +78,61 @@ static void test_ccr_is_bad_request_saying_why(void **state) {
   char text[256];
   status_text(&rsp, text, sizeof text);
   assert_non_null(strstr(text, "cross-certification (ccr) is not offered"));
+  assert_int_equal(F->n_txns, txns);
+  cmp_exchange_free(ex);
+}
+
+/* RFC 9483 §3.1: the recipient is this RA, a CA of the profile, or NULL-DN
+ * (the client's default); another name is wrongAuthority, nothing stored. */
+static void test_recipient_must_be_this_ra_a_ca_of_the_profile_or_null_dn(void **state) {
+  (void)state;
+  uint8_t other[128];
+  size_t other_len, txns = F->n_txns;
+  make_name("someone else", other, &other_len);
+  struct {
+    struct der_view name;
+    int want; /* -1: served */
+  } cases[] = {
+      {{other, other_len}, CG_FI_WRONG_AUTHORITY},
+      {{F->ca_name, F->ca_name_len}, -1},
+      {{F->ra_name, F->ra_name_len}, -1},
+      {{NULL, 0}, -1}, /* NULL-DN */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct client c;
+    struct cmp_msg rsp;
+    client_init(&c, REF, SECRET);
+    c.hdr.recipient = cases[i].name;
+    struct cmp_exchange *ex = ir(&c);
+    if (cases[i].want < 0) {
+      decode_response(ex, &c, &rsp);
+      assert_int_equal(rsp.type, CMP_IP);
+      assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+    } else {
+      assert_int_equal(answer_fail_bit(ex, &c), cases[i].want);
+      assert_int_equal(F->n_txns, txns);
+    }
+    txns = F->n_txns;
+    cmp_exchange_free(ex);
+  }
+}
+
+/* RFC 9810 §5.1.1: the sender is a directoryName, NULL-DN when it has no
+ * name; an rfc822Name in its place is badDataFormat, nothing stored. */
+static void test_sender_that_is_no_directory_name_is_bad_data_format(void **state) {
+  (void)state;
+  struct client c;
+  uint8_t req[4096];
+  size_t txns = F->n_txns;
+  client_init(&c, REF, SECRET);
+  size_t len = make_ir(&c, req, sizeof req);
+  /* The sender, right after pvno: directoryName NULL-DN, a4 02 30 00. */
+  static const uint8_t null_dn[] = {0xa4, 0x02, 0x30, 0x00}, mail[] = {0x81, 0x02, 'a', 'b'};
+  uint8_t *at = memmem(req, len, null_dn, sizeof null_dn);
+  assert_non_null(at);
+  memcpy(at, mail, sizeof mail);
+  struct cmp_exchange *ex = run("default", req, len);
+  assert_int_equal(answer_fail_bit(ex, &c), CG_FI_BAD_DATA_FORMAT);
   assert_int_equal(F->n_txns, txns);
   cmp_exchange_free(ex);
 }
@@ -499,6 +555,8 @@ int main(void) {
       cmocka_unit_test(test_pvno_3_is_answered_with_pvno_3),
       cmocka_unit_test(test_short_transaction_id_is_bad_data_format),
       cmocka_unit_test(test_recip_nonce_in_a_first_message_is_bad_recipient_nonce),
+      cmocka_unit_test(test_sender_that_is_no_directory_name_is_bad_data_format),
+      cmocka_unit_test(test_recipient_must_be_this_ra_a_ca_of_the_profile_or_null_dn),
       cmocka_unit_test(test_ccr_is_bad_request_saying_why),
       cmocka_unit_test(test_short_sender_nonce_is_bad_sender_nonce),
       cmocka_unit_test(test_message_time_in_the_future_is_bad_time),
