@@ -100,6 +100,7 @@ static int start_backends(struct gateway *gw) {
     p->cmp.name = pc->name;
     p->cmp.allow_mac = pc->allow_mac;
     p->cmp.allow_sig = pc->allow_sig;
+    p->cmp.allow_sha1_signatures = pc->sha1_signatures;
     p->cmp.implicit_confirm = pc->implicit_confirm;
     p->cmp.allow_ra_verified = pc->ra_verified;
     p->cmp.challenge = (enum cmp_challenge)pc->challenge;

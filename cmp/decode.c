@@ -405,6 +405,11 @@ static int read_cert_req_msg(struct der_reader *r, struct cmp_cert_req *cr) {
         if (cg_der_expect(&atv, DER_OID, &t) == 0 && cg_der_check_oid(t.val))
           cg_der_fail(&atv, CG_EDER);
         c->oid = t.val;
+        /* RFC 4211 §6: each control says one thing; one given twice
+         * (regToken, authenticator, publicationInfo, ...) is ambiguous. */
+        for (size_t k = 0; atv.err == 0 && k + 1 < cr->n_controls; k++)
+          if (cg_der_view_eq(cr->control[k].oid, c->oid))
+            bad(&atv);
         enum cg_oid_id ctl_id = atv.err == 0 ? cg_oid_lookup(t.val) : CG_OID_UNKNOWN;
         if (cg_der_next(&atv, &t) == 0)
           c->value = t.raw;

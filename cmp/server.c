@@ -224,6 +224,12 @@ static int classify_protection(struct cmp_exchange *ex) {
     ex->detail = "protection algorithm not supported";
     return CG_EBAD_ALG;
   }
+  /* SHA-1 signatures can be forged by collision (SHAttered, 2017); RFC 9481
+   * §3 lists SHA-1 for none.  A profile may allow them (legacy devices). */
+  if (hash == CG_HASH_SHA1 && !ex->prof->allow_sha1_signatures) {
+    ex->detail = "SHA-1 signatures are not accepted (profile sha1_signatures)";
+    return CG_EBAD_ALG;
+  }
   if (!ex->prof->allow_sig) {
     ex->detail = "signature protection is not allowed for this profile";
     return CG_EWRONG_INTEGRITY;

@@ -102,6 +102,7 @@ struct cmp_profile {
   size_t n_nested_anchors;
   bool allow_mac;          /* MAC-protected requests (PBM, PBMAC1) */
   bool allow_sig;          /* signature-protected requests */
+  bool allow_sha1_signatures; /* signature protection with SHA-1 (refused by default) */
   bool implicit_confirm;   /* grant implicitConfirm when asked */
   bool allow_ra_verified;  /* accept the raVerified POP */
   /* RFC 9483 §4.4: certificate requests wait for an operator's approval;

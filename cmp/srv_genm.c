@@ -19,6 +19,19 @@ static int read_genm(struct cmp_exchange *ex) {
     ex->detail = "the genm content is malformed";
     return gerr == CG_EBAD_REQUEST ? gerr : CG_EBAD_DATA;
   }
+  /* RFC 9483 §4.3.1, §4.3.3 (and RFC 9810 §5.3.19.2): caCerts,
+   * certReqTemplate, signKeyPairTypes and rootCaKeyUpdate are asked for with
+   * an absent value; one given is not understood. */
+  for (size_t i = 0; i < ex->genm.n; i++) {
+    enum cg_oid_id t = cg_oid_lookup(ex->genm.itav[i].oid);
+    if ((t == CG_OID_IT_CA_CERTS || t == CG_OID_IT_CERT_REQ_TEMPLATE ||
+         t == CG_OID_IT_SIGN_KEY_PAIR_TYPES || t == CG_OID_IT_ROOT_CA_KEY_UPDATE) &&
+        ex->genm.itav[i].value.p != NULL) {
+      ex->detail = "a genm asks for caCerts, certReqTemplate, signKeyPairTypes or "
+                   "rootCaKeyUpdate with no value";
+      return CG_EBAD_DATA;
+    }
+  }
   /* RFC 9483 §4.3.4: CRLs are asked for with crlStatusList (or crls). */
   for (size_t i = 0; i < ex->genm.n; i++) {
     enum cg_oid_id t = cg_oid_lookup(ex->genm.itav[i].oid);

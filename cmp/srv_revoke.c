@@ -61,6 +61,23 @@ static void revocation(struct cmp_exchange *ex) {
   ex->rsp_type = CMP_RP;
 }
 
+/* What of the rr's template does not match the certificate target: the
+ * sentence, or NULL. */
+static const char *template_mismatch(struct cmp_exchange *ex, const struct cmp_cert_template *t,
+                                     const struct cg_x509 *target) {
+  if (t->version >= 0 && (unsigned)t->version != target->version)
+    return "the template's version is not the certificate's";
+  if (t->subject.p != NULL && !cg_der_view_eq(t->subject, target->subject))
+    return "the template's subject is not the certificate's";
+  if (t->extensions.p != NULL && !cg_der_view_eq(t->extensions, target->extensions))
+    return "the template's extensions are not the certificate's";
+  struct der_view spki;
+  if (t->public_key.p != NULL &&
+      (!cmp_srv_template_spki(ex, t, &spki) || !cg_der_view_eq(spki, target->spki)))
+    return "the template's public key is not the certificate's";
+  return NULL;
+}
+
 static int read_rev_request(struct cmp_exchange *ex) {
   if (ex->msg.u.rev_req.n != 1) {
     ex->detail = "exactly one revocation request is supported";
@@ -89,6 +106,15 @@ static void verify_rev_request(struct cmp_exchange *ex) {
   if (cg_x509_parse(ex->found_cert.p, ex->found_cert.len, &target) ||
       !cg_der_view_eq(target.issuer, d->tmpl.issuer)) {
     cmp_srv_fail(ex, CG_EBAD_CERT_ID, "no such certificate from this issuer");
+    return;
+  }
+  /* RFC 9483 §4.2 names the certificate by issuer and serial; whatever else
+   * the template gives must be the certificate's too, or it names another
+   * (RFC 9810 badCertId: "no certificate could be found matching the
+   * provided criteria"). */
+  const char *mismatch = template_mismatch(ex, &d->tmpl, &target);
+  if (mismatch != NULL) {
+    cmp_srv_fail(ex, CG_EBAD_CERT_ID, mismatch);
     return;
   }
   /* Signed with the certificate, or by the credential that enrolled it: its

@@ -28,6 +28,7 @@ struct cg_config_profile {
   unsigned validity_days;
   bool eku_client_auth, eku_server_auth, copy_san;
   bool allow_mac, allow_sig;   /* protection = mac, signature */
+  bool sha1_signatures;        /* accept SHA-1 signature protection */
   bool implicit_confirm;       /* grant implicitConfirm when asked */
   bool ra_verified;            /* accept the raVerified POP */
   bool on_behalf;              /* kur of a certificate by the credential that enrolled it */

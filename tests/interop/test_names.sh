@@ -116,6 +116,16 @@ openssl cmp -cmd kur -server "127.0.0.1:$PORT" -path .well-known/cmp -recipient 
 [ "$RC" -eq 0 ] || fail "a kur keeping the identity was refused" "$W/updated.log"
 ok "kur with the same subject and subjectAltNames issued"
 
+step "SHA-1 signature protection is refused (sha1_signatures = false)"
+RC=0
+openssl cmp -cmd cr -server "127.0.0.1:$PORT" -path .well-known/cmp -recipient "$RA" \
+    -trusted "$GW/ca-cert.pem" -cert "$W/updated.pem" -key "$W/dev.key" -newkey "$W/dev.key" \
+    -digest sha1 -certout "$W/sha1.pem" >"$W/sha1.log" 2>&1 || RC=$?
+[ "$RC" -ne 0 ] || fail "a SHA-1 signed request was served" "$W/sha1.log"
+[ "$(client_failinfo "$W/sha1.log")" = badAlg ] || fail "SHA-1 signature: not badAlg" "$W/sha1.log"
+grep -qF "SHA-1 signatures are not accepted" "$W/sha1.log" || fail "SHA-1: no reason given" "$W/sha1.log"
+ok "ecdsa-with-SHA1 protection: badAlg, saying why"
+
 step "the keys a profile certifies"
 BEFORE="$(issued_count)"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$W/p384.key" 2>/dev/null

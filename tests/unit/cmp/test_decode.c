@@ -74,6 +74,60 @@ static size_t build_general_info(uint8_t *out, size_t cap, enum cg_oid_id oid,
   return len;
 }
 
+/* An ir of one CertReqMsg with an empty template and the controls given as
+ * (OID contents, UTF8String) pairs. */
+static size_t build_ir_with_controls(uint8_t *out, size_t cap, const uint8_t *const *oids,
+                                     const size_t *oid_lens, size_t n) {
+  struct der_writer w;
+  size_t len;
+  cg_der_writer_init(&w, out, cap);
+  size_t msg = cg_der_begin(&w, DER_SEQUENCE);
+  size_t hdr = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_uint64(&w, DER_INTEGER, 2);
+  cg_der_put_raw(&w, null_dn, sizeof null_dn);
+  cg_der_put_raw(&w, null_dn, sizeof null_dn);
+  cg_der_end(&w, hdr);
+  size_t body = cg_der_begin(&w, DER_CTX_CONS(CMP_IR));
+  size_t reqs = cg_der_begin(&w, DER_SEQUENCE);
+  size_t msgr = cg_der_begin(&w, DER_SEQUENCE);
+  size_t cr = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_uint64(&w, DER_INTEGER, 0);
+  cg_der_put_tlv(&w, DER_SEQUENCE, NULL, 0);
+  size_t ctl = cg_der_begin(&w, DER_SEQUENCE);
+  for (size_t i = 0; i < n; i++) {
+    size_t atv = cg_der_begin(&w, DER_SEQUENCE);
+    cg_der_put_tlv(&w, DER_OID, oids[i], oid_lens[i]);
+    cg_der_put_tlv(&w, DER_UTF8_STRING, "x", 1);
+    cg_der_end(&w, atv);
+  }
+  cg_der_end(&w, ctl);
+  cg_der_end(&w, cr);
+  cg_der_end(&w, msgr);
+  cg_der_end(&w, reqs);
+  cg_der_end(&w, body);
+  cg_der_end(&w, msg);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
+  return len;
+}
+
+/* RFC 4211 §6: a control given twice (authenticator here; regToken too) is
+ * ambiguous: badDataFormat.  Two different ones are fine. */
+static void test_a_control_given_twice_is_refused(void **state) {
+  (void)state;
+  static const uint8_t authenticator[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x05, 0x01, 0x02},
+                       reg_token[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x05, 0x01, 0x01};
+  const uint8_t *twice[] = {authenticator, authenticator}, *two[] = {authenticator, reg_token};
+  const size_t lens[] = {sizeof authenticator, sizeof reg_token};
+  const size_t same_lens[] = {sizeof authenticator, sizeof authenticator};
+  uint8_t buf[512];
+  struct cmp_msg m;
+  size_t len = build_ir_with_controls(buf, sizeof buf, two, lens, 2);
+  assert_int_equal(cmp_msg_decode(buf, len, &m), 0);
+  assert_int_equal(m.u.cert_req.req[0].n_controls, 2);
+  len = build_ir_with_controls(buf, sizeof buf, twice, same_lens, 2);
+  assert_int_equal(cmp_msg_decode(buf, len, &m), CG_EBAD_DATA);
+}
+
 /* RFC 9810 §5.1.1.1 ImplicitConfirmValue ::= NULL; §5.1.1.2
  * ConfirmWaitTimeValue ::= GeneralizedTime.  Another value is badDataFormat. */
 static void test_general_info_values_are_checked(void **state) {
@@ -163,6 +217,7 @@ int main(void) {
       cmocka_unit_test(test_message_time_that_is_not_der_is_refused),
       cmocka_unit_test(test_general_name_forms_are_checked),
       cmocka_unit_test(test_general_info_values_are_checked),
+      cmocka_unit_test(test_a_control_given_twice_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

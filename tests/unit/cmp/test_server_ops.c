@@ -511,6 +511,66 @@ static void test_a_hold_is_released_by_remove_from_crl(void **state) {
   F->held_by_operator[i] = false;
 }
 
+struct rr_with_subject {
+  struct der_view issuer, serial, subject;
+};
+
+/* rr body: the certificate by serial and issuer, and a subject (reason
+ * unspecified). */
+static void rr_with_subject_body(struct der_writer *w, const void *arg) {
+  const struct rr_with_subject *a = arg;
+  size_t body = cg_der_begin(w, DER_CTX_CONS(CMP_RR));
+  size_t seq = cg_der_begin(w, DER_SEQUENCE);
+  size_t rd = cg_der_begin(w, DER_SEQUENCE);
+  size_t tmpl = cg_der_begin(w, DER_SEQUENCE);
+  cg_der_put_tlv(w, DER_CTX(1), a->serial.p, a->serial.len);
+  size_t iss = cg_der_begin(w, DER_CTX_CONS(3));
+  cg_der_put_raw(w, a->issuer.p, a->issuer.len);
+  cg_der_end(w, iss);
+  size_t subj = cg_der_begin(w, DER_CTX_CONS(5));
+  cg_der_put_raw(w, a->subject.p, a->subject.len);
+  cg_der_end(w, subj);
+  cg_der_end(w, tmpl);
+  cg_der_end(w, rd);
+  cg_der_end(w, seq);
+  cg_der_end(w, body);
+}
+
+/* What an rr's template gives besides issuer and serial must be the
+ * certificate's: another subject names no certificate (badCertId, in the rp)
+ * and nothing is revoked; its own subject revokes it. */
+static void test_rr_naming_another_subject_is_bad_cert_id(void **state) {
+  (void)state;
+  uint8_t cert[2048], other[128], req[4096];
+  size_t cert_len, other_len, len, before;
+  struct client c;
+  struct cmp_msg rsp;
+  struct cg_x509 x;
+  device_cert(cert, &cert_len);
+  assert_int_equal(cg_x509_parse(cert, cert_len, &x), 0);
+  make_name("someone else", other, &other_len);
+  struct rr_with_subject a = {x.issuer, x.serial, {other, other_len}};
+  before = F->n_revocations;
+  client_init(&c, REF, SECRET);
+  assert_int_equal(
+      cmp_client_message(&c.mac, &c.hdr, rr_with_subject_body, &a, req, sizeof req, &len), 0);
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_rejected_in(&rsp, CMP_RP, CG_FI_BAD_CERT_ID);
+  assert_int_equal(F->n_revocations, before);
+  cmp_exchange_free(ex);
+  a.subject = x.subject;
+  client_init(&c, REF, SECRET);
+  assert_int_equal(
+      cmp_client_message(&c.mac, &c.hdr, rr_with_subject_body, &a, req, sizeof req, &len), 0);
+  ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_int_equal(rsp.type, CMP_RP);
+  assert_int_equal(rsp.u.rev_rep.status[0].status, CMP_ACCEPTED);
+  assert_int_equal(F->n_revocations, before + 1);
+  cmp_exchange_free(ex);
+}
+
 static void test_rr_by_mac_needs_the_secret_that_enrolled_the_certificate(void **state) {
   (void)state;
   uint8_t cert[2048];
@@ -853,6 +913,31 @@ static void test_cert_req_template_lists_the_keys_the_profile_certifies(void **s
   }
   F->prof_default.key_types = 0;
   F->prof_default.rsa_min_bits = 0;
+}
+
+/* genm body: id-it-caCerts with a value (a NULL) where none belongs. */
+static void ca_certs_with_a_value(struct der_writer *w, const void *arg) {
+  (void)arg;
+  static const uint8_t null[] = {0x05, 0x00};
+  size_t m = cmp_genm_begin(w);
+  cmp_write_itav(w, cg_oid(CG_OID_IT_CA_CERTS), (struct der_view){null, sizeof null});
+  cmp_genm_end(w, m);
+}
+
+/* RFC 9483 §4.3.1: caCerts is asked for with no value. */
+static void test_genm_ca_certs_with_a_value_is_bad_data_format(void **state) {
+  (void)state;
+  struct client c;
+  struct cmp_msg rsp;
+  uint8_t req[4096];
+  size_t len;
+  client_init(&c, REF, SECRET);
+  assert_int_equal(
+      cmp_client_message(&c.mac, &c.hdr, ca_certs_with_a_value, NULL, req, sizeof req, &len), 0);
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_error(&rsp, CG_FI_BAD_DATA_FORMAT);
+  cmp_exchange_free(ex);
 }
 
 /* genm body: id-it-rootCaCert carrying the root certificate arg. */
@@ -1265,6 +1350,7 @@ int main(void) {
       cmocka_unit_test(test_a_hold_is_released_by_remove_from_crl),
       cmocka_unit_test(test_rr_for_an_unknown_certificate_is_bad_cert_id),
       cmocka_unit_test(test_rr_naming_another_issuer_is_bad_cert_id),
+      cmocka_unit_test(test_rr_naming_another_subject_is_bad_cert_id),
       cmocka_unit_test(test_rr_with_two_rev_details_is_bad_request),
       cmocka_unit_test(test_more_extra_certs_than_the_cap_is_bad_request),
       cmocka_unit_test(test_pbmac1_request_gets_a_pbmac1_answer),
@@ -1273,6 +1359,7 @@ int main(void) {
       cmocka_unit_test(test_protection_alg_without_protection_is_bad_message_check),
       cmocka_unit_test(test_unknown_protection_alg_is_bad_alg),
       cmocka_unit_test(test_genm_is_answered_for_every_info_type_asked),
+      cmocka_unit_test(test_genm_ca_certs_with_a_value_is_bad_data_format),
       cmocka_unit_test(test_cert_req_template_lists_the_keys_the_profile_certifies),
       cmocka_unit_test(test_genm_root_ca_cert_is_answered_with_no_update),
       cmocka_unit_test(test_genm_crl_status_list_is_answered_with_a_fresh_crl),
