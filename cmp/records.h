@@ -62,6 +62,9 @@ struct cmp_txn_record {
    * insert only. */
   char protection[12];
   char device_nonce[2 * CMP_MAX_NONCE + 1];
+  /* A kur: the serial of the certificate it updates; "" otherwise.  Written
+   * at insert only. */
+  char updates_serial[2 * CMP_MAX_SERIAL + 1];
   char cert_serial[2 * CMP_MAX_SERIAL + 1]; /* "" when none */
   int64_t created_at, updated_at;           /* seconds since the epoch */
   /* The raw TCP polling reference of a waiting transaction (drawn by the

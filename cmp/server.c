@@ -155,6 +155,8 @@ void cmp_srv_init_txn(struct cmp_exchange *ex) {
   t->cert_req_id = ex->cert_req_id;
   t->created_at = t->updated_at = ex->now;
   snprintf(t->protection, sizeof t->protection, "%s", cmp_srv_protection_name(ex));
+  if (ex->msg.type == CMP_KUR)
+    memcpy(t->updates_serial, ex->subject_serial, sizeof t->updates_serial);
   struct der_view n = ex->msg.hdr.sender_nonce;
   if (n.p != NULL && n.len <= CMP_MAX_NONCE)
     cg_hex(n.p, n.len, t->device_nonce);
@@ -568,6 +570,9 @@ void cmp_exchange_lookup_done(struct cmp_exchange *ex, const struct cmp_lookup_r
   ex->cert_revoked = res->cert_revoked;
   ex->cert_reason = res->cert_revoked ? res->cert_reason : -1;
   ex->cert_held_by_operator = res->cert_revoked && res->cert_held_by_operator;
+  ex->cert_unconfirmed_kup = res->cert_unconfirmed_kup;
+  ex->cert_updated = res->cert_updated;
+  ex->cert_update_pending = res->cert_update_pending;
   if (res->cert_auth_ref != NULL)
     snprintf(ex->found_cert_auth_ref, sizeof ex->found_cert_auth_ref, "%s", res->cert_auth_ref);
   if (res->n_revoked > 0) {

@@ -120,6 +120,9 @@ struct cmp_profile {
    * enrolled a certificate may also update it (kur naming it in oldCertId):
    * an RA in front of the gateway acts for its devices so. */
   bool on_behalf;
+  /* RFC 9483 §4.1.3: a kur certifies a new key; true lets it keep the old
+   * one (badCertTemplate otherwise). */
+  bool kur_same_key;
   unsigned check_after;
   /* Whose names a request may ask for (cmp/srv_names.c): the subjectAltName
    * types allowed (CMP_SAN_* bits), a glob the subject must match and
@@ -260,6 +263,9 @@ struct cmp_lookup_res {
   bool cert_revoked;
   int cert_reason;                        /* its revocation's CRLReason; -1: none (given) */
   bool cert_held_by_operator;             /* on hold (reason 6) at an operator's request */
+  bool cert_unconfirmed_kup;              /* issued by a kur, its certConf not come */
+  bool cert_updated;                      /* a kur of it was confirmed */
+  bool cert_update_pending;               /* a kur of it has not ended */
   const char *cert_auth_ref;              /* auth_ref of the transaction that issued it */
   const struct cmp_revocation_record *revoked; /* of revoked_issuer */
   size_t n_revoked;

@@ -24,6 +24,23 @@ static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req 
     cmp_srv_fail(ex, CG_ECERT_REVOKED, "the certificate to update is revoked");
     return false;
   }
+  /* One update of a certificate, a confirmation at a time: its successor
+   * is updated next (RFC 9483 §4.1.3). */
+  if (ex->cert_update_pending) {
+    cmp_srv_fail(ex, CG_EBAD_REQUEST, "a kur of this certificate awaits its confirmation");
+    return false;
+  }
+  if (ex->cert_updated) {
+    cmp_srv_fail(ex, CG_EBAD_REQUEST,
+                 "the certificate was updated already: its successor is the one to update");
+    return false;
+  }
+  /* RFC 9483 §4.1.3: the template's subject, when given, names the EE. */
+  static const uint8_t null_dn[] = {0x30, 0x00};
+  if (cg_der_view_is(cr->tmpl.subject, null_dn, sizeof null_dn)) {
+    cmp_srv_fail(ex, CG_EBAD_TEMPLATE, "a kur with an empty subject names nobody");
+    return false;
+  }
   bool by_itself = ex->auth == AUTH_SIG && cg_der_view_eq(ex->msg.extra_certs[0], ex->found_cert);
   bool by_enroller = ex->prof->on_behalf && cr->old_cert_serial.p != NULL &&
                      ex->found_cert_auth_ref[0] != '\0' &&
@@ -42,6 +59,15 @@ static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req 
   struct cg_x509 old;
   if (cg_x509_parse(ex->found_cert.p, ex->found_cert.len, &old)) {
     cmp_srv_fail(ex, CG_EBAD_CERT_ID, "the certificate to update is unreadable");
+    return false;
+  }
+  /* RFC 9483 §4.1.3: a key update certifies a new key. */
+  struct der_view spki;
+  if (!ex->prof->kur_same_key && cr->tmpl.public_key.p != NULL &&
+      cmp_srv_template_spki(ex, &cr->tmpl, &spki) && cg_der_view_eq(spki, old.spki)) {
+    cmp_srv_fail(ex, CG_EBAD_TEMPLATE,
+                 "a kur certifies a new key, not the key of the certificate it updates "
+                 "(kur_same_key)");
     return false;
   }
   if (cr->old_cert_issuer.p != NULL) {

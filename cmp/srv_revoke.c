@@ -150,6 +150,15 @@ static void verify_rev_request(struct cmp_exchange *ex) {
   } else if (ex->cert_revoked) {
     cmp_srv_fail(ex, CG_ECERT_REVOKED, "the certificate is already revoked");
     return;
+  } else if (ex->cert_unconfirmed_kup) {
+    /* The new certificate of a kur not confirmed yet: the update is still
+     * under way (its old certificate stays valid); a certificate its
+     * requester does not want is rejected in the certConf, which revokes it
+     * (RFC 9810 §5.3.18). */
+    cmp_srv_fail(ex, CG_EBAD_REQUEST,
+                 "the certificate of an unconfirmed kur awaits its certConf: a rejecting "
+                 "certConf revokes it");
+    return;
   }
   memcpy(ex->txn.cert_serial, ex->subject_serial, sizeof ex->txn.cert_serial);
   if (ex->prof->manual_revocation) {

@@ -304,6 +304,8 @@ static const struct key keys[] = {
     {{"profile", "subject_pattern", NULL, NULL, NULL}, K_TEXT, P(subject_pattern)},
     {{"profile", "san_patterns", NULL, NULL, NULL}, K_TEXT, P(san_patterns)},
     {{"profile", "kur_new_identity", "false", NULL, NULL}, K_BOOL, P(kur_new_identity)},
+    {{"profile", "kur_same_key", "false", "A kur may certify the key it already has", NULL},
+     K_BOOL, P(kur_same_key)},
     {{"profile", "on_behalf", "false", NULL, NULL}, K_BOOL, P(on_behalf)},
 };
 #pragma GCC diagnostic pop

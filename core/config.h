@@ -48,6 +48,7 @@ struct cg_config_profile {
   char subject_pattern[256];   /* fnmatch glob over the RFC 4514 subject; "": any */
   char san_patterns[512];      /* globs over "type:value" subjectAltNames; "": any */
   bool kur_new_identity;       /* a kur may change subject and subjectAltNames */
+  bool kur_same_key;           /* a kur may keep the old key */
   unsigned key_types;          /* CG_KEYT_* certified */
   unsigned rsa_min_bits;       /* the smallest RSA modulus certified */
 };

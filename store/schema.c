@@ -209,10 +209,14 @@ static const struct migration {
     /* 13 -> 14: how the device protected the transaction's first message
      * ('pbm', 'pbmac1', 'signature') and its senderNonce: a certConf must
      * keep the one and not reuse the other (NULL for older rows: not
-     * checked). */
+     * checked); and the certificate a kur updates, so that one is updated
+     * once, a confirmation at a time. */
     {"ALTER TABLE transactions ADD COLUMN protection TEXT"
      "  CHECK (protection IS NULL OR protection IN ('pbm', 'pbmac1', 'signature'));"
-     "ALTER TABLE transactions ADD COLUMN device_nonce TEXT;",
+     "ALTER TABLE transactions ADD COLUMN device_nonce TEXT;"
+     "ALTER TABLE transactions ADD COLUMN updates_serial TEXT;"
+     "CREATE INDEX transactions_updates ON transactions(updates_serial)"
+     "  WHERE updates_serial IS NOT NULL;",
      NULL},
 };
 

@@ -70,9 +70,9 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_TXN_INSERT] = "INSERT INTO transactions (transaction_id, profile, auth_ref, req_type, state,"
                      " failinfo, cert_req_id, sender_nonce, cert_serial, created_at,"
                      " updated_at, request_der, poll_ref, ca_state, ca_check_at, protection,"
-                     " device_nonce)"
+                     " device_nonce, updates_serial)"
                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-                     " ?16, ?17)",
+                     " ?16, ?17, ?18)",
     [S_EXPIRE_EVENTS] = "INSERT INTO events (at, transaction_id, kind, detail)"
                         " SELECT ?4, transaction_id, 'transaction.expired', 'was ' || state"
                         " FROM transactions WHERE profile = ?1 AND"
@@ -126,11 +126,16 @@ static const char *const stmt_sql[S__COUNT] = {
                        " WHERE serial = (SELECT cert_serial FROM transactions"
                        " WHERE transaction_id = ?1)"
                        " AND transaction_id = ?1 AND status = 'unconfirmed'",
-    [S_CERT_BY_SERIAL] = "SELECT c.der, c.status, t.auth_ref, r.reason, r.requested_by"
+    [S_CERT_BY_SERIAL] = "SELECT c.der, c.status, t.auth_ref, r.reason, r.requested_by, t.req_type"
                          " FROM certificates c"
                          " LEFT JOIN transactions t ON t.transaction_id = c.transaction_id"
                          " LEFT JOIN revocations r ON r.serial = c.serial WHERE c.serial = ?1",
     [S_CERT_STATUS] = "SELECT status FROM certificates WHERE serial = ?1",
+    /* The kurs of a certificate: one confirmed (it was updated), one that
+     * has not ended (issued and unconfirmed, or waiting). */
+    [S_CERT_UPDATES] = "SELECT ifnull(max(state = 'confirmed'), 0),"
+                       " ifnull(max(state IN ('issued', 'pending_approval', 'pending_ca')), 0)"
+                       " FROM transactions WHERE updates_serial = ?1",
     [S_REVOCATION_INSERT] = "INSERT INTO revocations (serial, reason, revoked_at, transaction_id)"
                             " VALUES (?1, ?2, ?3, ?4)",
     /* A hold (certificateHold, 6) leaves the record; the certificate is what
@@ -214,6 +219,7 @@ static bool txn_insertable(const struct cmp_txn_record *r) {
          state_ok(r->state) && lower_hex(r->sender_nonce, sizeof r->sender_nonce, true) &&
          lower_hex(r->cert_serial, sizeof r->cert_serial, true) && time_ok(r->created_at) &&
          time_ok(r->updated_at) && lower_hex(r->device_nonce, sizeof r->device_nonce, true) &&
+         lower_hex(r->updates_serial, sizeof r->updates_serial, true) &&
          (r->protection[0] == '\0' || !strcmp(r->protection, "pbm") ||
           !strcmp(r->protection, "pbmac1") || !strcmp(r->protection, "signature"));
 }
@@ -373,9 +379,24 @@ static int cert_by_serial(struct cg_store *st, struct cg_store_op *op) {
       const char *by = (const char *)sqlite3_column_text(s, 4);
       op->serial_held_by_operator =
           op->serial_reason == 6 && by != NULL && strcmp(by, "operator") == 0;
+      const char *type = (const char *)sqlite3_column_text(s, 5);
+      op->serial_unconfirmed_kup = status != NULL && strcmp(status, "unconfirmed") == 0 &&
+                                   type != NULL && strcmp(type, "kur") == 0;
     }
   } else if (rc != SQLITE_DONE) {
     err = step_error(st, rc, "reading certificate");
+  }
+  stmt_done(s);
+  if (err != 0 || !op->serial_found)
+    return err;
+  s = st->stmt[S_CERT_UPDATES];
+  if (cg_store_sql_bind_text(s, 1, op->serial) != SQLITE_OK)
+    return bind_failed(st, s, "serial");
+  if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    op->serial_updated = sqlite3_column_int(s, 0) != 0;
+    op->serial_update_pending = sqlite3_column_int(s, 1) != 0;
+  } else {
+    err = step_error(st, rc, "reading a certificate's updates");
   }
   stmt_done(s);
   return err;
@@ -627,7 +648,8 @@ static int txn_insert(struct cg_store *st, struct cmp_txn_record *r,
                            : sqlite3_bind_null(s, 12)) |
       (r->poll_ref != 0 ? sqlite3_bind_int64(s, 13, r->poll_ref) : sqlite3_bind_null(s, 13)) |
       bind_ca_state(s, 14, 15, r) | cg_store_sql_bind_text_or_null(s, 16, r->protection) |
-      cg_store_sql_bind_text_or_null(s, 17, r->device_nonce);
+      cg_store_sql_bind_text_or_null(s, 17, r->device_nonce) |
+      cg_store_sql_bind_text_or_null(s, 18, r->updates_serial);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "transaction");
   return step_done(st, S_TXN_INSERT, "inserting transaction");
@@ -704,6 +726,7 @@ static int op_lookup(struct cg_store *st, struct cg_store_op *op) {
   op->cert_der = NULL;
   op->cert_der_len = 0;
   op->serial_found = op->serial_revoked = op->serial_held_by_operator = false;
+  op->serial_unconfirmed_kup = op->serial_updated = op->serial_update_pending = false;
   op->serial_reason = -1;
   op->serial_der = NULL;
   op->serial_der_len = 0;

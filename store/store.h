@@ -161,6 +161,9 @@ struct cg_store_op {
   bool serial_revoked;
   int serial_reason;           /* its revocation's CRLReason; -1: none given, or not revoked */
   bool serial_held_by_operator; /* on hold (reason 6) at an operator's request */
+  bool serial_unconfirmed_kup;  /* issued by a kur, its certConf not come */
+  bool serial_updated;          /* a kur of it was confirmed */
+  bool serial_update_pending;   /* a kur of it has not ended (unconfirmed or waiting) */
   uint8_t *serial_der;    /* malloc'ed, or NULL */
   size_t serial_der_len;
   char serial_auth_ref[2 * CMP_MAX_REF + 1]; /* of its transaction; "" when none */

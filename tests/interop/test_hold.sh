@@ -79,14 +79,16 @@ on_crl && fail "the CRL still lists the released certificate" "$W/crl.txt"
 [ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM events WHERE kind = 'certificate.released'")" = 1 ] ||
     fail "no certificate.released event"
 ok "released: valid, off the CRL, in the audit log"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/dev2.key" 2>/dev/null
 RC=0
-"${CMP[@]}" -cmd kur -cert "$W/dev.pem" -key "$W/dev.key" -newkey "$W/dev.key" \
+"${CMP[@]}" -cmd kur -cert "$W/dev.pem" -key "$W/dev.key" -newkey "$W/dev2.key" \
     -certout "$W/dev2.pem" >"$W/kur.log" 2>&1 || RC=$?
 [ "$RC" -eq 0 ] || fail "a released certificate cannot sign a kur" "$W/kur.log"
 ok "the released certificate signs a kur again"
 
 step "a hold an operator put is the operator's to release"
 cp "$W/dev2.pem" "$W/dev.pem"
+cp "$W/dev2.key" "$W/dev.key"
 S="$(cert_serial "$W/dev.pem")"
 "$CMPGW" revoke -c "$CONF" "$S" --reason certificateHold >"$W/op-hold.out" 2>&1 ||
     fail "cmpgw revoke --reason certificateHold failed" "$W/op-hold.out"

@@ -104,14 +104,15 @@ ir bound-good default "$BREF" "$BSECRET" /CN=meter-17/O=Example -sans "192.0.2.1
 ok "the bound identity is issued (its subjectAltNames in any order)"
 
 step "a kur keeps the identity it updates"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/next.key" 2>/dev/null
 RC=0
 openssl cmp -cmd kur -server "127.0.0.1:$PORT" -path .well-known/cmp -recipient "$RA" \
-    -trusted "$GW/ca-cert.pem" -cert "$W/bound-good.pem" -key "$W/dev.key" -newkey "$W/dev.key" \
+    -trusted "$GW/ca-cert.pem" -cert "$W/bound-good.pem" -key "$W/dev.key" -newkey "$W/next.key" \
     -subject /CN=renamed -certout "$W/renamed.pem" >"$W/renamed.log" 2>&1 || RC=$?
 refused renamed "a kur keeps the subject of the certificate it updates"
 RC=0
 openssl cmp -cmd kur -server "127.0.0.1:$PORT" -path .well-known/cmp -recipient "$RA" \
-    -trusted "$GW/ca-cert.pem" -cert "$W/bound-good.pem" -key "$W/dev.key" -newkey "$W/dev.key" \
+    -trusted "$GW/ca-cert.pem" -cert "$W/bound-good.pem" -key "$W/dev.key" -newkey "$W/next.key" \
     -certout "$W/updated.pem" >"$W/updated.log" 2>&1 || RC=$?
 [ "$RC" -eq 0 ] || fail "a kur keeping the identity was refused" "$W/updated.log"
 ok "kur with the same subject and subjectAltNames issued"
@@ -119,7 +120,7 @@ ok "kur with the same subject and subjectAltNames issued"
 step "SHA-1 signature protection is refused (sha1_signatures = false)"
 RC=0
 openssl cmp -cmd cr -server "127.0.0.1:$PORT" -path .well-known/cmp -recipient "$RA" \
-    -trusted "$GW/ca-cert.pem" -cert "$W/updated.pem" -key "$W/dev.key" -newkey "$W/dev.key" \
+    -trusted "$GW/ca-cert.pem" -cert "$W/updated.pem" -key "$W/next.key" -newkey "$W/dev.key" \
     -digest sha1 -certout "$W/sha1.pem" >"$W/sha1.log" 2>&1 || RC=$?
 [ "$RC" -ne 0 ] || fail "a SHA-1 signed request was served" "$W/sha1.log"
 [ "$(client_failinfo "$W/sha1.log")" = badAlg ] || fail "SHA-1 signature: not badAlg" "$W/sha1.log"

@@ -32,6 +32,7 @@
 
 struct fixture {
   struct cg_key *ca_key, *ra_key, *dev_key;
+  struct cg_key *new_key; /* the device's next key, for kurs (a kur certifies a new key) */
   uint8_t ca_name[128], ra_name[128], dev_name[128];
   size_t ca_name_len, ra_name_len, dev_name_len;
   uint8_t ca_cert[2048], ra_cert[2048];

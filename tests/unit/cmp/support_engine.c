@@ -34,6 +34,7 @@ int setup(void **state) {
   assert_int_equal(cg_key_generate_ec(256, &f->ca_key), 0);
   assert_int_equal(cg_key_generate_ec(256, &f->ra_key), 0);
   assert_int_equal(cg_key_generate_ec(256, &f->dev_key), 0);
+  assert_int_equal(cg_key_generate_ec(256, &f->new_key), 0);
   make_name("test CA", f->ca_name, &f->ca_name_len);
   make_name("test RA", f->ra_name, &f->ra_name_len);
   make_name("dev1", f->dev_name, &f->dev_name_len);
@@ -108,6 +109,7 @@ int teardown(void **state) {
   cg_key_free(f->ca_key);
   cg_key_free(f->ra_key);
   cg_key_free(f->dev_key);
+  cg_key_free(f->new_key);
   free(f);
   return 0;
 }
@@ -215,6 +217,18 @@ void play(struct cmp_exchange *ex, const char *profile) {
         res.cert_revoked = F->revoked[ci];
         res.cert_reason = F->revoked[ci] ? F->revoked_reason[ci] : -1;
         res.cert_held_by_operator = F->held_by_operator[ci];
+        /* As the store says them: the certificate's own transaction, and
+         * the kurs that name it. */
+        res.cert_unconfirmed_kup =
+            F->txns[ci].state == CMP_TXN_ISSUED && !strcmp(F->txns[ci].req_type, "kur");
+        for (size_t k = 0; k < F->n_txns; k++) {
+          if (strcmp(F->txns[k].updates_serial, F->serials[ci]) != 0)
+            continue;
+          enum cmp_txn_state st = F->txns[k].state;
+          res.cert_updated |= st == CMP_TXN_CONFIRMED;
+          res.cert_update_pending |= st == CMP_TXN_ISSUED || st == CMP_TXN_PENDING_APPROVAL ||
+                                     st == CMP_TXN_PENDING_CA;
+        }
         res.cert_auth_ref = F->txns[ci].auth_ref;
       }
       cmp_exchange_lookup_done(ex, &res);

@@ -58,9 +58,11 @@ static struct cmp_exchange *send_req(struct client *c, int type, const char *pro
                                      struct der_view old_cert, struct cmp_msg *rsp) {
   uint8_t req[8192];
   size_t len;
+  /* A kur certifies the device's next key (RFC 9483 §4.1.3). */
   assert_int_equal(cmp_client_cert_req(&c->mac, &c->hdr, type,
                                        (struct der_view){F->dev_name, F->dev_name_len},
-                                       F->dev_key, old_cert, req, sizeof req, &len),
+                                       type == CMP_KUR ? F->new_key : F->dev_key, old_cert, req,
+                                       sizeof req, &len),
                    0);
   struct cmp_exchange *ex = run(profile, req, len);
   decode_response(ex, c, rsp);
@@ -329,6 +331,116 @@ static void test_kur_signed_with_the_old_certificate_is_answered_with_kup(void *
   assert_int_equal(rsp.type, CMP_KUP);
   assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
   assert_false(cg_der_view_is(rsp.u.cert_rep.rsp[0].cert, cert, cert_len));
+  cmp_exchange_free(ex);
+}
+
+/* RFC 9483 §4.1.3: a kur certifies a new key.  The old one again is
+ * badCertTemplate (in the kup), unless the profile has kur_same_key. */
+static void test_a_kur_certifies_a_new_key(void **state) {
+  (void)state;
+  uint8_t cert[2048], req[8192];
+  size_t cert_len, len;
+  struct client c;
+  struct cmp_msg rsp;
+  struct der_view subject = {F->dev_name, F->dev_name_len};
+  signing_client(&c, cert, &cert_len);
+  for (int allowed = 0; allowed < 2; allowed++) {
+    F->prof_default.kur_same_key = allowed;
+    assert_int_equal(client_new_nonce(&c), 0);
+    memset(c.txid, allowed + 1, sizeof c.txid); /* a transaction of its own */
+    assert_int_equal(cmp_client_cert_req(&c.mac, &c.hdr, CMP_KUR, subject, F->dev_key,
+                                         (struct der_view){cert, cert_len}, req, sizeof req, &len),
+                     0);
+    struct cmp_exchange *ex = run("default", req, len);
+    decode_response(ex, &c, &rsp);
+    if (!allowed) {
+      assert_rejected_in(&rsp, CMP_KUP, CG_FI_BAD_CERT_TEMPLATE);
+    } else {
+      assert_int_equal(rsp.type, CMP_KUP);
+      assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+    }
+    cmp_exchange_free(ex);
+  }
+  F->prof_default.kur_same_key = false;
+}
+
+/* One update of a certificate, a confirmation at a time: a second kur while
+ * the first awaits its certConf is badRequest, and so is an rr of the new,
+ * unconfirmed certificate; once confirmed, the old certificate is not
+ * updated again (its successor is). */
+static void test_a_certificate_is_updated_once_a_confirmation_at_a_time(void **state) {
+  (void)state;
+  uint8_t cert[2048], req[8192], next[2048];
+  size_t cert_len, next_len, len;
+  struct client c, rc;
+  struct cmp_msg rsp;
+  signing_client(&c, cert, &cert_len);
+  struct der_view old = {cert, cert_len};
+  struct cmp_exchange *ex = send_req(&c, CMP_KUR, "default", old, &rsp);
+  assert_int_equal(rsp.type, CMP_KUP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  next_len = rsp.u.cert_rep.rsp[0].cert.len;
+  memcpy(next, rsp.u.cert_rep.rsp[0].cert.p, next_len);
+  uint8_t kup_nonce[16];
+  memcpy(kup_nonce, rsp.hdr.sender_nonce.p, 16);
+  uint8_t txid[16];
+  memcpy(txid, c.txid, 16);
+
+  /* A second kur of the same certificate meanwhile. */
+  struct client c2;
+  client_init(&c2, "", "");
+  use_signature(&c2, F->dev_key, cert, cert_len);
+  struct cmp_exchange *e2 = send_req(&c2, CMP_KUR, "default", old, &rsp);
+  assert_rejected_in(&rsp, CMP_KUP, CG_FI_BAD_REQUEST);
+  cmp_exchange_free(e2);
+
+  /* An rr of the new certificate, signed by it, before its certConf. */
+  client_init(&rc, "", "");
+  use_signature(&rc, F->new_key, next, next_len);
+  struct cg_x509 x;
+  assert_int_equal(cg_x509_parse(next, next_len, &x), 0);
+  assert_int_equal(cmp_client_rr(&rc.mac, &rc.hdr, x.issuer, x.serial, 1, req, sizeof req, &len),
+                   0);
+  e2 = run("default", req, len);
+  decode_response(e2, &rc, &rsp);
+  assert_rejected_in(&rsp, CMP_RP, CG_FI_BAD_REQUEST);
+  cmp_exchange_free(e2);
+
+  /* The certConf of the first kur; then the old certificate is done with. */
+  memcpy(c.txid, txid, 16);
+  c.hdr.recip_nonce = (struct der_view){kup_nonce, 16};
+  assert_int_equal(client_new_nonce(&c), 0);
+  assert_int_equal(cmp_client_cert_conf(&c.mac, &c.hdr, (struct der_view){next, next_len}, 0,
+                                        false, req, sizeof req, &len),
+                   0);
+  e2 = run("default", req, len);
+  decode_response(e2, &c, &rsp);
+  assert_int_equal(rsp.type, CMP_PKICONF);
+  cmp_exchange_free(e2);
+  client_init(&c2, "", "");
+  use_signature(&c2, F->dev_key, cert, cert_len);
+  e2 = send_req(&c2, CMP_KUR, "default", old, &rsp);
+  assert_rejected_in(&rsp, CMP_KUP, CG_FI_BAD_REQUEST);
+  cmp_exchange_free(e2);
+  cmp_exchange_free(ex);
+}
+
+/* A kur whose template gives an empty subject names nobody. */
+static void test_a_kur_with_an_empty_subject_is_bad_cert_template(void **state) {
+  (void)state;
+  uint8_t cert[2048], req[8192];
+  size_t cert_len, len;
+  static const uint8_t empty[] = {0x30, 0x00};
+  struct client c;
+  struct cmp_msg rsp;
+  signing_client(&c, cert, &cert_len);
+  assert_int_equal(cmp_client_cert_req(&c.mac, &c.hdr, CMP_KUR,
+                                       (struct der_view){empty, sizeof empty}, F->new_key,
+                                       (struct der_view){cert, cert_len}, req, sizeof req, &len),
+                   0);
+  struct cmp_exchange *ex = run("default", req, len);
+  decode_response(ex, &c, &rsp);
+  assert_rejected_in(&rsp, CMP_KUP, CG_FI_BAD_CERT_TEMPLATE);
   cmp_exchange_free(ex);
 }
 
@@ -1226,7 +1338,8 @@ static struct cmp_exchange *ask_for(struct client *c, int type, const char *prof
   size_t len, name_len;
   make_name(cn, name, &name_len);
   assert_int_equal(cmp_client_cert_req(&c->mac, &c->hdr, type, (struct der_view){name, name_len},
-                                       F->dev_key, old_cert, req, sizeof req, &len),
+                                       type == CMP_KUR ? F->new_key : F->dev_key, old_cert, req,
+                                       sizeof req, &len),
                    0);
   struct cmp_exchange *ex = run(profile, req, len);
   decode_response(ex, c, rsp);
@@ -1338,6 +1451,9 @@ int main(void) {
       cmocka_unit_test(test_answers_name_the_ra_as_sender_and_the_requester_as_recipient),
       cmocka_unit_test(test_signer_without_digital_signature_is_signer_not_trusted),
       cmocka_unit_test(test_kur_signed_with_the_old_certificate_is_answered_with_kup),
+      cmocka_unit_test(test_a_kur_certifies_a_new_key),
+      cmocka_unit_test(test_a_certificate_is_updated_once_a_confirmation_at_a_time),
+      cmocka_unit_test(test_a_kur_with_an_empty_subject_is_bad_cert_template),
       cmocka_unit_test(test_cert_conf_from_another_sender_is_bad_request),
       cmocka_unit_test(test_kur_without_old_cert_id_updates_the_signer_certificate),
       cmocka_unit_test(test_kur_of_a_certificate_not_issued_here_is_bad_cert_id),
