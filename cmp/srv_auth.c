@@ -113,6 +113,16 @@ static bool authenticate_sig(struct cmp_exchange *ex) {
     cmp_srv_fail(ex, CG_ECERT_REVOKED, "the signer certificate is revoked");
     return false;
   }
+  /* Nor does one that was updated (a kur of it confirmed): its successor
+   * signs now; it may still be revoked (rr), and a kur of it is answered
+   * by the kur's own checks. */
+  if (ex->cert_updated && ex->msg.type != CMP_RR && ex->msg.type != CMP_KUR &&
+      !strcmp(ex->subject_serial, ex->signer_serial) &&
+      cg_der_view_eq(ex->found_cert, ex->msg.extra_certs[0])) {
+    cmp_srv_fail(ex, CG_ENOT_TRUSTED,
+                 "the signer certificate was updated: its successor signs now");
+    return false;
+  }
   /* A nested message is signed by an RA in front of us: its own anchors. */
   bool nested = ex->msg.type == CMP_NESTED;
   enum cg_path_error path_why;

@@ -315,17 +315,18 @@ if printf '%s\n' "$LISTED" | grep -qx "$PBM_SERIAL"; then fail "the CRL lists $P
 ok "and not the unrevoked $PBM_SERIAL"
 
 # ------------------------------------------------------------------ 5b. nested
-# OpenSSL 3.0 cannot send nested messages: an RA (here a certificate the CA issued
-# in step 1) batches the ir of a device into a nested message it signs.
+# OpenSSL 3.0 cannot send nested messages: an RA (here the PBMAC1 certificate the
+# CA issued in step 1; the PBM one was updated in step 4 and signs no more) batches
+# the ir of a device into a nested message it signs.
 step "ir inside a nested message signed by a downstream RA"
 client_ok nested ir --url "$URL" "${MAC[@]}" --subject "/CN=behind-an-ra" --newkeytype p256 \
-    --certout "$W/nested.pem" --trusted "$CA" --nested-cert "$W/pbm.pem" --nested-key "$W/pbm.pem.key"
+    --certout "$W/nested.pem" --trusted "$CA" --nested-cert "$W/pbmac1.pem" --nested-key "$W/pbmac1.pem.key"
 check_cert "$W/nested.pem" "CN = behind-an-ra"
 grep -q 'cmp nested .* -> nested status=0' "$DAEMON_LOG" || fail "no nested exchange in the log" "$DAEMON_LOG"
 ok "the gateway answered the nested message"
 client_exits nested-untrusted 1 ir --url "http://127.0.0.1:$PORT/.well-known/cmp/p/implicit" \
     "${MAC[@]}" --subject "/CN=nope" --certout "$W/nope.pem" --trusted "$CA" \
-    --nested-cert "$W/pbm.pem" --nested-key "$W/pbm.pem.key"
+    --nested-cert "$W/pbmac1.pem" --nested-key "$W/pbmac1.pem.key"
 grep -q 'failInfo notAuthorized' "$W/nested-untrusted.err" ||
     fail "a profile without nested_trust_anchors did not answer notAuthorized" "$W/nested-untrusted.err"
 ok "a profile without nested_trust_anchors refuses it: notAuthorized"

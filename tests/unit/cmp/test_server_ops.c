@@ -422,6 +422,13 @@ static void test_a_certificate_is_updated_once_a_confirmation_at_a_time(void **s
   e2 = send_req(&c2, CMP_KUR, "default", old, &rsp);
   assert_rejected_in(&rsp, CMP_KUP, CG_FI_BAD_REQUEST);
   cmp_exchange_free(e2);
+  /* Nor does the updated certificate sign other requests: its successor
+   * does. */
+  client_init(&c2, "", "");
+  use_signature(&c2, F->dev_key, cert, cert_len);
+  e2 = send_req(&c2, CMP_CR, "default", (struct der_view){NULL, 0}, &rsp);
+  assert_error(&rsp, CG_FI_SIGNER_NOT_TRUSTED);
+  cmp_exchange_free(e2);
   cmp_exchange_free(ex);
 }
 
