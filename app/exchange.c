@@ -31,7 +31,9 @@ const struct cmp_profile *gw_current(struct profile_rt *p) {
     p->cmp.trust_anchors = p->cmp.ca_chain + (p->cmp.n_ca_chain > 0 ? p->cmp.n_ca_chain - 1 : 0);
     p->cmp.n_trust_anchors = p->cmp.n_ca_chain > 0 ? 1 : 0;
   }
-  if (p->ops->root_update != NULL)
+  if (p->root_update[0].p != NULL)
+    memcpy(p->cmp.root_update, p->root_update, sizeof p->root_update);
+  else if (p->ops->root_update != NULL)
     p->ops->root_update(p->backend, p->cmp.root_update);
   return &p->cmp;
 }

@@ -40,6 +40,54 @@ static int load_pem_certs(struct gateway *gw, const char *profile, const char *k
   return 0;
 }
 
+/* The root CA key update of a profile (RFC 9483 §4.3.2): newWithNew, a
+ * self-issued root, and its links: newWithOld, the new root's key
+ * certified under the old; oldWithNew, the old root's key under the new.
+ * Checked as far as their names and keys go (the device checks the
+ * signatures). */
+static int load_root_update(struct gateway *gw, struct profile_rt *p) {
+  const struct cg_config_profile *pc = p->cfg;
+  const char *files[3] = {pc->root_new_with_new, pc->root_new_with_old, pc->root_old_with_new};
+  static const char *const keys[3] = {"root_new_with_new", "root_new_with_old",
+                                      "root_old_with_new"};
+  char section[CG_NAME_MAX + 9];
+  snprintf(section, sizeof section, "profile %s", pc->name);
+  if (files[0][0] == 0) {
+    for (int i = 1; i < 3; i++)
+      if (files[i][0] != 0)
+        return cg_config_error(&gw->cfg, section, keys[i], "needs root_new_with_new");
+    return 0;
+  }
+  struct cg_x509 x[3];
+  for (int i = 0; i < 3; i++) {
+    if (files[i][0] == 0)
+      continue;
+    uint8_t *der[MAX_ANCHORS] = {0};
+    struct der_view v[MAX_ANCHORS];
+    size_t n = 0;
+    int err = load_pem_certs(gw, pc->name, keys[i], files[i], der, v, &n);
+    if (err)
+      return err;
+    for (size_t j = 1; j < n; j++)
+      free(der[j]);
+    p->root_update_der[i] = der[0];
+    p->root_update[i] = v[0];
+    if (n != 1 || cg_x509_parse(v[0].p, v[0].len, &x[i]))
+      return cg_config_error(&gw->cfg, section, keys[i], "%s must hold one certificate", files[i]);
+  }
+  const char *why = NULL;
+  if (!cg_der_view_eq(x[0].subject, x[0].issuer))
+    why = "root_new_with_new is not self-issued";
+  else if (files[1][0] != 0 && (!cg_der_view_eq(x[1].subject, x[0].subject) ||
+                                !cg_der_view_eq(x[1].spki, x[0].spki)))
+    why = "root_new_with_old does not certify the new root's name and key";
+  else if (files[2][0] != 0 && !cg_der_view_eq(x[2].issuer, x[0].subject))
+    why = "root_old_with_new is not issued by the new root";
+  if (why != NULL)
+    return cg_config_error(&gw->cfg, section, "root_new_with_new", "%s", why);
+  return 0;
+}
+
 _Static_assert((int)CG_SAN_DNS == (int)CMP_SAN_DNS && (int)CG_SAN_IP == (int)CMP_SAN_IP &&
                    (int)CG_SAN_URI == (int)CMP_SAN_URI && (int)CG_SAN_EMAIL == (int)CMP_SAN_EMAIL &&
                    (int)CG_SAN_DIRNAME == (int)CMP_SAN_DIRNAME,
@@ -144,17 +192,23 @@ static int start_backends(struct gateway *gw) {
         return err;
       p->cmp.trust_anchors = p->anchors;
     }
+    int rerr = load_root_update(gw, p);
+    if (rerr)
+      return rerr;
     gw_current(p); /* the backend's chain, and by default its root as the anchor */
   }
   return 0;
 }
 
 static void destroy(struct gateway *gw) {
-  for (size_t i = 0; i < gw->n_profiles; i++)
+  for (size_t i = 0; i < gw->n_profiles; i++) {
     for (size_t j = 0; j < MAX_ANCHORS; j++) {
       free(gw->profiles[i].anchor_der[j]);
       free(gw->profiles[i].nested_der[j]);
     }
+    for (size_t j = 0; j < 3; j++)
+      free(gw->profiles[i].root_update_der[j]);
+  }
   for (size_t i = 0; i < gw->n_backends; i++) {
     gw->backend_ops[i]->destroy(gw->backend_state[i]);
     free(gw->backend_state[i]);

@@ -45,6 +45,11 @@ struct profile_rt {
   struct der_view anchors[MAX_ANCHORS];
   uint8_t *nested_der[MAX_ANCHORS];
   struct der_view nested[MAX_ANCHORS];
+  /* A root CA key update the operator announces for this profile
+   * (newWithNew, newWithOld, oldWithNew; p NULL when absent); when set, it
+   * is answered instead of the backend's. */
+  uint8_t *root_update_der[3];
+  struct der_view root_update[3];
   struct ca_policy policy;
   const struct ca_backend_ops *ops;
   void *backend;

@@ -35,6 +35,10 @@ struct cg_config_profile {
   char trust_anchors[CG_PATH_MAX]; /* PEM bundle; empty: the backend's CA chain */
   char aliases[512];           /* extra request paths, comma separated */
   char nested_trust_anchors[CG_PATH_MAX]; /* PEM: RAs allowed to send nested messages */
+  /* RFC 9483 §4.3.2: a root CA key update the operator announces (PEM
+   * files): the new root, and its link certificates; "": none. */
+  char root_new_with_new[CG_PATH_MAX], root_new_with_old[CG_PATH_MAX],
+      root_old_with_new[CG_PATH_MAX];
   int challenge;               /* 0 none, 1 fixed, 2 random (enum cmp_challenge) */
   bool manual_approval;        /* approval = manual */
   bool manual_revocation;      /* revocation_approval = manual */
