@@ -182,6 +182,13 @@ static int start_backends(struct gateway *gw) {
         return err;
       p->cmp.nested_anchors = p->nested;
     }
+    if (pc->ra_anchors[0] != 0) {
+      int err = load_pem_certs(gw, pc->name, "ra_anchors", pc->ra_anchors, p->ra_der, p->ra,
+                               &p->cmp.n_ra_anchors);
+      if (err)
+        return err;
+      p->cmp.ra_anchors = p->ra;
+    }
     p->cmp.challenge_value = pc->challenge_value;
     /* Signed requests are trusted when they chain to the configured anchors,
      * by default to the profile's own CA. */
@@ -205,6 +212,7 @@ static void destroy(struct gateway *gw) {
     for (size_t j = 0; j < MAX_ANCHORS; j++) {
       free(gw->profiles[i].anchor_der[j]);
       free(gw->profiles[i].nested_der[j]);
+      free(gw->profiles[i].ra_der[j]);
     }
     for (size_t j = 0; j < 3; j++)
       free(gw->profiles[i].root_update_der[j]);

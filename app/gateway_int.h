@@ -48,6 +48,8 @@ struct profile_rt {
   /* A root CA key update the operator announces for this profile
    * (newWithNew, newWithOld, oldWithNew; p NULL when absent); when set, it
    * is answered instead of the backend's. */
+  uint8_t *ra_der[MAX_ANCHORS]; /* ra_anchors */
+  struct der_view ra[MAX_ANCHORS];
   uint8_t *root_update_der[3];
   struct der_view root_update[3];
   struct ca_policy policy;

@@ -100,6 +100,12 @@ struct cmp_profile {
    * signature must chain to these; none: nested messages are refused. */
   const struct der_view *nested_anchors;
   size_t n_nested_anchors;
+  /* RFC 9483 §5.3, §5.3.2: RAs and operators acting for others.  A signer
+   * whose certificate chains to one of these (or is one) may revoke and
+   * update any certificate of the profile; none: only the certificate
+   * itself (and on_behalf, its enroller) may. */
+  const struct der_view *ra_anchors;
+  size_t n_ra_anchors;
   bool allow_mac;          /* MAC-protected requests (PBM, PBMAC1) */
   bool allow_sig;          /* signature-protected requests */
   bool allow_sha1_signatures; /* signature protection with SHA-1 (refused by default) */

@@ -65,6 +65,7 @@ struct cmp_exchange {
   char ref[2 * CMP_MAX_REF + 1]; /* who authenticates: senderKID text or "cert:<serial>" */
   enum auth_kind auth;
   struct cg_x509 signer;         /* AUTH_SIG: extraCerts[0] */
+  bool acts_for_others;          /* AUTH_SIG: the signer chains to the profile's ra_anchors */
   char signer_serial[2 * CMP_MAX_SERIAL + 1];
   struct cmp_p10 p10;            /* p10cr */
   struct cmp_genm genm;          /* genm */

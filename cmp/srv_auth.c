@@ -134,6 +134,17 @@ static bool authenticate_sig(struct cmp_exchange *ex) {
     cmp_srv_fail(ex, err, why);
     return false;
   }
+  /* RFC 9483 §5.3.2: an RA or operator the profile names acts for others. */
+  if (ex->prof->n_ra_anchors > 0) {
+    enum cg_path_error ra_why;
+    size_t n_pool = ex->msg.n_extra_certs - 1;
+    if (n_pool > CG_X509_VERIFY_MAX_POOL)
+      n_pool = CG_X509_VERIFY_MAX_POOL;
+    ex->acts_for_others =
+        cg_x509_verify_path(ex->msg.extra_certs[0], ex->msg.extra_certs + 1, n_pool,
+                            ex->prof->ra_anchors, ex->prof->n_ra_anchors, ex->now,
+                            CG_LIMIT_PATH_DEPTH, &ra_why) == 0;
+  }
   return true;
 }
 

@@ -45,7 +45,7 @@ static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req 
   bool by_enroller = ex->prof->on_behalf && cr->old_cert_serial.p != NULL &&
                      ex->found_cert_auth_ref[0] != '\0' &&
                      strcmp(ex->found_cert_auth_ref, ex->ref) == 0;
-  if (!by_itself && !by_enroller) {
+  if (!by_itself && !by_enroller && !ex->acts_for_others) {
     /* RFC 9483 §4.1.3: a kur is signed with the key of the certificate it
      * updates.  A MAC is the wrong kind of protection for it
      * (wrongIntegrity); another signer is not authorized. */

@@ -123,7 +123,8 @@ static void verify_rev_request(struct cmp_exchange *ex) {
   bool by_enroller = ex->found_cert_auth_ref[0] != '\0' &&
                      strcmp(ex->found_cert_auth_ref, ex->ref) == 0;
   bool allowed = ex->auth == AUTH_SIG ? cg_der_view_eq(ex->msg.extra_certs[0], ex->found_cert) ||
-                                            (ex->prof->on_behalf && by_enroller)
+                                            (ex->prof->on_behalf && by_enroller) ||
+                                            ex->acts_for_others
                                       : by_enroller;
   if (!allowed) {
     cmp_srv_fail(ex, CG_ENOT_AUTHORIZED, "not authorized to revoke this certificate");

@@ -35,6 +35,7 @@ struct cg_config_profile {
   char trust_anchors[CG_PATH_MAX]; /* PEM bundle; empty: the backend's CA chain */
   char aliases[512];           /* extra request paths, comma separated */
   char nested_trust_anchors[CG_PATH_MAX]; /* PEM: RAs allowed to send nested messages */
+  char ra_anchors[CG_PATH_MAX]; /* PEM: RAs and operators that revoke and update for others */
   /* RFC 9483 §4.3.2: a root CA key update the operator announces (PEM
    * files): the new root, and its link certificates; "": none. */
   char root_new_with_new[CG_PATH_MAX], root_new_with_old[CG_PATH_MAX],

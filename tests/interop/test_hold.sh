@@ -6,7 +6,8 @@
 # removeFromCRL takes it off and the certificate signs again (kur); a hold an
 # operator put (`cmpgw revoke --reason certificateHold`) is the operator's to
 # release (`cmpgw revoke --release`); a certificate revoked for good is never
-# released.
+# released; an operator certificate the profile names in ra_anchors revokes
+# a device's certificate (RFC 9483 §5.3.2), another certificate may not.
 # Usage: bash tests/interop/test_hold.sh /path/to/cmpgw
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -23,6 +24,12 @@ step "cmpgw init and serve; one device certificate"
 "$CMPGW" init "$GW" --http 127.0.0.1:0 >"$W/init.out" 2>&1 || fail "cmpgw init failed" "$W/init.out"
 CONF="$GW/cmpgw.conf"
 RA="$(ra_subject "$GW")" || fail "cannot read the RA subject"
+# An operator's certificate from the CA, named in ra_anchors.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/op.key" \
+    -subj "/O=cmpgw demo/CN=operator" -out "$W/op.csr" >"$W/op.log" 2>&1 || fail "openssl req" "$W/op.log"
+openssl x509 -req -in "$W/op.csr" -CA "$GW/ca-cert.pem" -CAkey "$GW/ca-key.pem" -set_serial 77 \
+    -days 30 -out "$W/op.pem" >>"$W/op.log" 2>&1 || fail "openssl x509 -req" "$W/op.log"
+sed -i "s|^\[profile default\]\$|[profile default]\nra_anchors = $W/op.pem|" "$CONF"
 daemon_start "$CONF"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/dev.key" 2>/dev/null
 new_secret "$CONF"
@@ -120,6 +127,19 @@ grep -q "revoked for good" "$W/op-good.out" || fail "no reason given" "$W/op-goo
 [ "$(status)" = revoked ] || fail "the certificate revoked for good is $(status)"
 on_crl || fail "the certificate revoked for good left the CRL" "$W/crl.txt"
 ok "certRevoked for the device, refused for the operator, still on the CRL"
+
+step "an operator named in ra_anchors revokes for others"
+"${CMP[@]}" -cmd ir -ref "$REF" -secret "pass:$SECRET" -newkey "$W/dev.key" -subject /CN=other \
+    -certout "$W/other.pem" >"$W/ir2.log" 2>&1 || fail "ir failed" "$W/ir2.log"
+RC=0
+"${CMP[@]}" -cmd rr -cert "$W/dev2.pem" -key "$W/dev2.key" -oldcert "$W/other.pem" -revreason 1 \
+    >"$W/rr-dev.log" 2>&1 || RC=$?
+refused rr-dev notAuthorized "not authorized to revoke this certificate"
+"${CMP[@]}" -cmd rr -cert "$W/op.pem" -key "$W/op.key" -oldcert "$W/other.pem" -revreason 1 \
+    >"$W/rr-op.log" 2>&1 || fail "the operator's rr failed" "$W/rr-op.log"
+S="$(cert_serial "$W/other.pem")"
+[ "$(status)" = revoked ] || fail "the operator's rr did not revoke"
+ok "a device's certificate may not revoke another's; the operator's does"
 
 daemon_stop TERM 60
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"

@@ -690,6 +690,38 @@ static void test_rr_naming_another_subject_is_bad_cert_id(void **state) {
   cmp_exchange_free(ex);
 }
 
+/* RFC 9483 §5.3.2: an RA or operator the profile names (ra_anchors: here
+ * its exact certificate) revokes a device's certificate; without it the
+ * same signed rr is notAuthorized. */
+static void test_an_ra_the_profile_names_revokes_for_others(void **state) {
+  (void)state;
+  uint8_t cert[2048];
+  size_t cert_len, before;
+  struct client ra;
+  struct cmp_msg rsp;
+  device_cert(cert, &cert_len);
+  struct der_view ra_cert = {F->ra_cert, F->ra_cert_len};
+  for (int named = 0; named < 2; named++) {
+    F->prof_default.ra_anchors = named ? &ra_cert : NULL;
+    F->prof_default.n_ra_anchors = named ? 1 : 0;
+    before = F->n_revocations;
+    client_init(&ra, "", "");
+    use_signature(&ra, F->ra_key, F->ra_cert, F->ra_cert_len);
+    struct cmp_exchange *ex = revoke(&ra, cert, cert_len, 1, &rsp);
+    if (!named) {
+      assert_rejected_in(&rsp, CMP_RP, CG_FI_NOT_AUTHORIZED);
+      assert_int_equal(F->n_revocations, before);
+    } else {
+      assert_int_equal(rsp.type, CMP_RP);
+      assert_int_equal(rsp.u.rev_rep.status[0].status, CMP_ACCEPTED);
+      assert_int_equal(F->n_revocations, before + 1);
+    }
+    cmp_exchange_free(ex);
+  }
+  F->prof_default.ra_anchors = NULL;
+  F->prof_default.n_ra_anchors = 0;
+}
+
 static void test_rr_by_mac_needs_the_secret_that_enrolled_the_certificate(void **state) {
   (void)state;
   uint8_t cert[2048];
@@ -1468,6 +1500,7 @@ int main(void) {
           test_kur_with_mac_is_wrong_integrity_and_by_another_certificate_not_authorized),
       cmocka_unit_test(test_rr_signed_by_the_certificate_revokes_it_once),
       cmocka_unit_test(test_rr_by_mac_needs_the_secret_that_enrolled_the_certificate),
+      cmocka_unit_test(test_an_ra_the_profile_names_revokes_for_others),
       cmocka_unit_test(test_rr_with_a_reason_that_does_not_exist_is_bad_request),
       cmocka_unit_test(test_remove_from_crl_of_a_certificate_not_on_hold_revokes_nothing),
       cmocka_unit_test(test_a_hold_is_released_by_remove_from_crl),
