@@ -264,6 +264,8 @@ static void lookup_to_engine(struct request *r) {
       .cert_unconfirmed_kup = op->serial_unconfirmed_kup,
       .cert_updated = op->serial_updated,
       .cert_update_pending = op->serial_update_pending,
+      .key_certified = op->key_certified,
+      .key_compromised = op->key_compromised,
       .cert_auth_ref = op->serial_auth_ref,
       .revoked = op->revoked,
       .n_revoked = op->n_revoked,
@@ -375,6 +377,7 @@ void gw_drive(struct request *r) {
     snprintf(r->op.serial, sizeof r->op.serial, "%s", q.serial ? q.serial : "");
     snprintf(r->op.revoked_issuer, sizeof r->op.revoked_issuer, "%s",
              q.revoked_issuer ? q.revoked_issuer : "");
+    snprintf(r->op.key_hash, sizeof r->op.key_hash, "%s", q.key_hash ? q.key_hash : "");
     if (writes_pending(r->gw, &r->op)) {
       submit_store(r);
       return;

@@ -160,6 +160,7 @@ static int start_backends(struct gateway *gw) {
     p->cmp.san_patterns = pc->san_patterns;
     p->cmp.kur_new_identity = pc->kur_new_identity;
     p->cmp.kur_same_key = pc->kur_same_key;
+    p->cmp.key_reuse = pc->key_reuse;
     p->cmp.key_types = pc->key_types; /* CG_KEYT_* and CMP_KEYT_* are the same bits */
     p->cmp.rsa_min_bits = pc->rsa_min_bits;
     p->cmp.relay = p->ops->relays != NULL && p->ops->relays(p->backend);

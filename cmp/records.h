@@ -90,6 +90,7 @@ struct cmp_cert_record {
   const char *issuer;  /* RFC 4514 */
   const char *sans;    /* cg_x509_san_string(); "" when none */
   const char *key_type; /* cg_spki_describe() */
+  char key_hash[65];    /* SHA-256 of its SubjectPublicKeyInfo, lowercase hex; "": unknown */
   int64_t not_before, not_after;
   const uint8_t *der;
   size_t der_len;

@@ -544,6 +544,7 @@ void cmp_exchange_lookup(const struct cmp_exchange *ex, struct cmp_lookup_req *r
   req->txid = ex->txid_hex;
   req->serial = ex->subject_serial;
   req->revoked_issuer = ex->want_crl ? ex->ca_issuer : "";
+  req->key_hash = ex->key_hash;
 }
 
 static bool dup_view(struct cmp_exchange *ex, struct der_view in, struct der_view *out) {
@@ -573,6 +574,8 @@ void cmp_exchange_lookup_done(struct cmp_exchange *ex, const struct cmp_lookup_r
   ex->cert_unconfirmed_kup = res->cert_unconfirmed_kup;
   ex->cert_updated = res->cert_updated;
   ex->cert_update_pending = res->cert_update_pending;
+  ex->key_certified = res->key_certified;
+  ex->key_compromised = res->key_compromised;
   if (res->cert_auth_ref != NULL)
     snprintf(ex->found_cert_auth_ref, sizeof ex->found_cert_auth_ref, "%s", res->cert_auth_ref);
   if (res->n_revoked > 0) {

@@ -129,6 +129,10 @@ struct cmp_profile {
   /* RFC 9483 §4.1.3: a kur certifies a new key; true lets it keep the old
    * one (badCertTemplate otherwise). */
   bool kur_same_key;
+  /* A key certified in a certificate still in force may be certified again
+   * (ir, cr, p10cr, kur); false: badCertTemplate.  A key reported
+   * compromised never is. */
+  bool key_reuse;
   unsigned check_after;
   /* Whose names a request may ask for (cmp/srv_names.c): the subjectAltName
    * types allowed (CMP_SAN_* bits), a glob the subject must match and
@@ -256,6 +260,7 @@ struct cmp_lookup_req {
   const char *txid;   /* lowercase hex */
   const char *serial; /* lowercase hex serial of a certificate we issued */
   const char *revoked_issuer; /* list the revocations of this issuer (RFC 4514 text) */
+  const char *key_hash;       /* the key asked for (cg_spki_hash_hex()); "": none */
 };
 
 /* What was found (borrowed for the duration of cmp_exchange_lookup_done()). */
@@ -272,6 +277,8 @@ struct cmp_lookup_res {
   bool cert_unconfirmed_kup;              /* issued by a kur, its certConf not come */
   bool cert_updated;                      /* a kur of it was confirmed */
   bool cert_update_pending;               /* a kur of it has not ended */
+  bool key_certified;   /* key_hash: a certificate of that key is in force */
+  bool key_compromised; /* key_hash: one was revoked for keyCompromise or cACompromise */
   const char *cert_auth_ref;              /* auth_ref of the transaction that issued it */
   const struct cmp_revocation_record *revoked; /* of revoked_issuer */
   size_t n_revoked;

@@ -84,6 +84,8 @@ struct cmp_exchange {
   int cert_reason;            /* of the certificate found: its revocation's CRLReason, or -1 */
   bool cert_held_by_operator; /* on hold at an operator's request */
   bool cert_unconfirmed_kup, cert_updated, cert_update_pending; /* as cmp_lookup_res says */
+  char key_hash[65];                   /* the key asked for; "": none (cg_spki_hash_hex()) */
+  bool key_certified, key_compromised; /* as cmp_lookup_res says */
   struct cmp_secret_record secret;
   struct cmp_txn_record stored; /* the transaction as stored */
   struct der_view stored_cert;  /* its certificate */

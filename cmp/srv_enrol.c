@@ -249,6 +249,20 @@ static void verify_cert_request(struct cmp_exchange *ex) {
     cmp_srv_fail(ex, CG_ETXID_IN_USE, "transactionID already in use");
     return;
   }
+  /* A key reported compromised is never certified again; one in force in
+   * another certificate only where the profile allows. */
+  if (ex->key_compromised) {
+    cmp_srv_fail(ex, CG_EBAD_TEMPLATE,
+                 "this public key was reported compromised: a certificate of it was revoked "
+                 "for keyCompromise");
+    return;
+  }
+  if (ex->key_certified && !ex->prof->key_reuse &&
+      !(ex->msg.type == CMP_KUR && ex->prof->kur_same_key)) {
+    cmp_srv_fail(ex, CG_EBAD_TEMPLATE,
+                 "this public key is certified already in a certificate in force (key_reuse)");
+    return;
+  }
   /* RFC 9483 §4.1.1: with one request per message, certReqId MUST be 0. */
   if (cr != NULL && cr->cert_req_id != 0) {
     cmp_srv_fail(ex, CG_EBAD_REQUEST, "certReqId must be 0");
@@ -327,6 +341,8 @@ bool cmp_srv_take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len)
     sans[0] = '\0';
   c->sans = sans;
   c->key_type = key_type;
+  if (cg_spki_hash_hex(x.spki, c->key_hash) != 0)
+    c->key_hash[0] = '\0';
   c->not_before = x.not_before;
   c->not_after = x.not_after;
   c->der = der;

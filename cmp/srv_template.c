@@ -17,6 +17,7 @@
 #include "core/certbuild.h"
 #include "core/err.h"
 #include "core/oid.h"
+#include "core/x509.h"
 
 bool cmp_srv_template_spki(struct cmp_exchange *ex, const struct cmp_cert_template *t,
                    struct der_view *out) {
@@ -161,5 +162,10 @@ int cmp_srv_check_template(struct cmp_exchange *ex) {
     return 0;
   }
   int err = check_sizes(ex, subject, extensions);
-  return err ? err : check_key(ex, spki);
+  if (err == 0)
+    err = check_key(ex, spki);
+  /* The key's identity, for the lookup of its certificates. */
+  if (err == 0 && spki.p != NULL && cg_spki_hash_hex(spki, ex->key_hash) != 0)
+    ex->key_hash[0] = '\0';
+  return err;
 }

@@ -310,6 +310,9 @@ static const struct key keys[] = {
     {{"profile", "kur_new_identity", "false", NULL, NULL}, K_BOOL, P(kur_new_identity)},
     {{"profile", "kur_same_key", "false", "A kur may certify the key it already has", NULL},
      K_BOOL, P(kur_same_key)},
+    {{"profile", "key_reuse", "true",
+      "A key certified in a certificate in force may be certified again", NULL},
+     K_BOOL, P(key_reuse)},
     {{"profile", "on_behalf", "false", NULL, NULL}, K_BOOL, P(on_behalf)},
 };
 #pragma GCC diagnostic pop

@@ -54,6 +54,7 @@ struct cg_config_profile {
   char san_patterns[512];      /* globs over "type:value" subjectAltNames; "": any */
   bool kur_new_identity;       /* a kur may change subject and subjectAltNames */
   bool kur_same_key;           /* a kur may keep the old key */
+  bool key_reuse;              /* a key certified in force may be certified again */
   unsigned key_types;          /* CG_KEYT_* certified */
   unsigned rsa_min_bits;       /* the smallest RSA modulus certified */
 };

@@ -683,6 +683,18 @@ static int append(char *out, size_t cap, size_t *n, const char *text, size_t len
   return 0;
 }
 
+int cg_spki_hash_hex(struct der_view spki, char out[65]) {
+  uint8_t h[32];
+  struct cg_iov iov = {spki.p, spki.len};
+  out[0] = '\0';
+  if (spki.p == NULL || spki.len == 0)
+    return CG_EINVAL;
+  if (cg_hash(CG_HASH_SHA256, &iov, 1, h) != 0)
+    return CG_ECRYPTO;
+  cg_hex(h, sizeof h, out);
+  return 0;
+}
+
 int cg_spki_describe(struct der_view spki, char *out, size_t cap) {
   struct der_reader top, r, alg;
   struct der_tlv oid, param, bits_tlv;

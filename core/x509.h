@@ -64,6 +64,10 @@ int cg_x509_pem_bundle(const char *text, size_t len, uint8_t **der, struct der_v
  * "EC P-521", "RSA 2048", "RSA-PSS 3072", "Ed25519", "Ed448"; another
  * algorithm as "oid:" and its OID's hex.  0, CG_EDER or CG_ESPACE. */
 int cg_spki_describe(struct der_view spki, char *out, size_t cap);
+/* The key's identity as the store keeps it: SHA-256 of the whole
+ * SubjectPublicKeyInfo DER, lowercase hex (64 characters and a NUL).  0 or
+ * CG_EINVAL (no SPKI) / CG_ECRYPTO. */
+int cg_spki_hash_hex(struct der_view spki, char out[65]);
 
 /* The subjectAltName in the contents of an Extensions SEQUENCE as
  * "DNS:a.example, IP:192.0.2.1, email:a@b.example, URI:https://x,

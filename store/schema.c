@@ -25,6 +25,7 @@
 #include "core/x509.h"
 
 static int fill_certificate_details(sqlite3 *db);
+static int fill_key_hashes(sqlite3 *db);
 
 static const struct migration {
   const char *sql;
@@ -216,8 +217,13 @@ static const struct migration {
      "ALTER TABLE transactions ADD COLUMN device_nonce TEXT;"
      "ALTER TABLE transactions ADD COLUMN updates_serial TEXT;"
      "CREATE INDEX transactions_updates ON transactions(updates_serial)"
-     "  WHERE updates_serial IS NOT NULL;",
-     NULL},
+     "  WHERE updates_serial IS NOT NULL;"
+     /* and the key a certificate certifies (SHA-256 of its SPKI, hex): a key
+      * reported compromised is never certified again, and a profile may
+      * refuse a key certified before */
+     "ALTER TABLE certificates ADD COLUMN key_hash TEXT;"
+     "CREATE INDEX certificates_key_hash ON certificates(key_hash);",
+     fill_key_hashes},
 };
 
 /* Version 8's sans and key_type of the certificates stored before it, read
@@ -243,6 +249,35 @@ static int fill_certificate_details(sqlite3 *db) {
     rc = sqlite3_bind_text(upd, 1, sans, -1, SQLITE_STATIC) |
          sqlite3_bind_text(upd, 2, key_type, -1, SQLITE_STATIC) |
          sqlite3_bind_value(upd, 3, sqlite3_column_value(sel, 0));
+    if (rc == SQLITE_OK && (rc = sqlite3_step(upd)) == SQLITE_DONE)
+      rc = SQLITE_OK;
+    sqlite3_reset(upd);
+  }
+  sqlite3_finalize(sel);
+  sqlite3_finalize(upd);
+  return rc == SQLITE_DONE ? 0 : CG_ESTORE;
+}
+
+/* Version 14's key_hash of the certificates stored before it, from their
+ * DER (a DER that does not parse leaves it NULL). */
+static int fill_key_hashes(sqlite3 *db) {
+  sqlite3_stmt *sel = NULL, *upd = NULL;
+  int rc = sqlite3_prepare_v2(db, "SELECT serial, der FROM certificates WHERE key_hash IS NULL",
+                              -1, &sel, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(db, "UPDATE certificates SET key_hash = ?1 WHERE serial = ?2", -1,
+                            &upd, NULL);
+  while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+    struct cg_x509 x;
+    char hex[65];
+    const void *der = sqlite3_column_blob(sel, 1);
+    int len = sqlite3_column_bytes(sel, 1);
+    if (der == NULL || cg_x509_parse(der, (size_t)len, &x) || cg_spki_hash_hex(x.spki, hex)) {
+      rc = SQLITE_OK;
+      continue;
+    }
+    rc = sqlite3_bind_text(upd, 1, hex, -1, SQLITE_STATIC) |
+         sqlite3_bind_value(upd, 2, sqlite3_column_value(sel, 0));
     if (rc == SQLITE_OK && (rc = sqlite3_step(upd)) == SQLITE_DONE)
       rc = SQLITE_OK;
     sqlite3_reset(upd);

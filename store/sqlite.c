@@ -116,7 +116,14 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_TXN_STATE] = "SELECT state FROM transactions WHERE transaction_id = ?1",
     [S_CERT_INSERT] = "INSERT INTO certificates (serial, subject, issuer, not_before,"
                       " not_after, der, transaction_id, profile, created_at, sans, key_type,"
-                      " status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                      " status, key_hash)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    /* The certificates of a key: one in force (not revoked), one revoked for
+     * keyCompromise (1) or cACompromise (2). */
+    [S_KEY_CERTIFIED] = "SELECT ifnull(max(c.status <> 'revoked'), 0),"
+                        " ifnull(max(r.reason IN (1, 2)), 0)"
+                        " FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial"
+                        " WHERE c.key_hash = ?1",
     [S_CERT_DER] = "SELECT der FROM certificates WHERE serial = ?1",
     [S_CERT_REVOKE] = "UPDATE certificates SET status = 'revoked'"
                       " WHERE serial = ?1 AND status <> 'revoked'",
@@ -671,7 +678,8 @@ static int cert_insert(struct cg_store *st, const struct cmp_cert_record *c,
       cg_store_sql_bind_text_or_null(s, 7, c->txid) |
       cg_store_sql_bind_text_or_null(s, 8, c->profile) |
       cg_store_sql_bind_time(s, 9, t->updated_at) | cg_store_sql_bind_text_or_null(s, 10, c->sans) |
-      cg_store_sql_bind_text_or_null(s, 11, c->key_type) | cg_store_sql_bind_text(s, 12, status);
+      cg_store_sql_bind_text_or_null(s, 11, c->key_type) | cg_store_sql_bind_text(s, 12, status) |
+      cg_store_sql_bind_text_or_null(s, 13, c->key_hash);
   if (b != SQLITE_OK)
     return bind_failed(st, s, "certificate");
   return step_done(st, S_CERT_INSERT, "inserting certificate");
@@ -726,6 +734,7 @@ static int op_lookup(struct cg_store *st, struct cg_store_op *op) {
   op->cert_der = NULL;
   op->cert_der_len = 0;
   op->serial_found = op->serial_revoked = op->serial_held_by_operator = false;
+  op->key_certified = op->key_compromised = false;
   op->serial_unconfirmed_kup = op->serial_updated = op->serial_update_pending = false;
   op->serial_reason = -1;
   op->serial_der = NULL;
@@ -750,6 +759,23 @@ static int op_lookup(struct cg_store *st, struct cg_store_op *op) {
     if (!lower_hex(op->serial, sizeof op->serial, false))
       return CG_EINVAL;
     int err = cert_by_serial(st, op);
+    if (err != 0)
+      return err;
+  }
+  if (op->key_hash[0] != '\0') {
+    if (!lower_hex(op->key_hash, sizeof op->key_hash, false))
+      return CG_EINVAL;
+    sqlite3_stmt *s = st->stmt[S_KEY_CERTIFIED];
+    if (cg_store_sql_bind_text(s, 1, op->key_hash) != SQLITE_OK)
+      return bind_failed(st, s, "key hash");
+    int rc = sqlite3_step(s), err = 0;
+    if (rc == SQLITE_ROW) {
+      op->key_certified = sqlite3_column_int(s, 0) != 0;
+      op->key_compromised = sqlite3_column_int(s, 1) != 0;
+    } else {
+      err = step_error(st, rc, "reading the certificates of a key");
+    }
+    stmt_done(s);
     if (err != 0)
       return err;
   }

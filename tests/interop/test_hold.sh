@@ -7,7 +7,8 @@
 # operator put (`cmpgw revoke --reason certificateHold`) is the operator's to
 # release (`cmpgw revoke --release`); a certificate revoked for good is never
 # released; an operator certificate the profile names in ra_anchors revokes
-# a device's certificate (RFC 9483 §5.3.2), another certificate may not.
+# a device's certificate (RFC 9483 §5.3.2), another certificate may not; the
+# key of a certificate revoked for keyCompromise is never certified again.
 # Usage: bash tests/interop/test_hold.sh /path/to/cmpgw
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -116,7 +117,7 @@ grep -q "is not on hold (it is not revoked)" "$W/op-again.out" || fail "no reaso
 ok "a second release is refused: not on hold"
 
 step "revoked for good: never released"
-rr good 1
+rr good 5
 [ "$RC" -eq 0 ] || fail "rr keyCompromise failed" "$W/good.log"
 rr after-good 8
 refused after-good certRevoked "revoked for good"
@@ -140,6 +141,12 @@ refused rr-dev notAuthorized "not authorized to revoke this certificate"
 S="$(cert_serial "$W/other.pem")"
 [ "$(status)" = revoked ] || fail "the operator's rr did not revoke"
 ok "a device's certificate may not revoke another's; the operator's does"
+
+step "a key revoked for keyCompromise is never certified again"
+RC=0
+"${CMP[@]}" -cmd ir -ref "$REF" -secret "pass:$SECRET" -newkey "$W/dev.key" -subject /CN=again \
+    -certout "$W/again.pem" >"$W/again.log" 2>&1 || RC=$?
+refused again badCertTemplate "this public key was reported compromised"
 
 daemon_stop TERM 60
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"

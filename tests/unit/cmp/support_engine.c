@@ -66,7 +66,7 @@ int setup(void **state) {
   f->prof_default = (struct cmp_profile){.name = "default", .ca_chain = f->ca_chain,
                                          .n_ca_chain = 1, .trust_anchors = f->ca_chain,
                                          .n_trust_anchors = 1, .allow_mac = true,
-                                         .allow_sig = true,
+                                         .allow_sig = true, .key_reuse = true,
                                          .san_types = CMP_SAN_DNS | CMP_SAN_IP | CMP_SAN_URI |
                                                       CMP_SAN_EMAIL};
   f->prof_other = f->prof_default;
@@ -209,6 +209,17 @@ void play(struct cmp_exchange *ex, const char *profile) {
             rv[res.n_revoked++].revoked_at = (int64_t)time(NULL);
           }
         res.revoked = rv;
+      }
+      /* The certificates of the key asked for. */
+      for (size_t i = 0; q.key_hash != NULL && q.key_hash[0] && i < F->n_txns; i++) {
+        struct cg_x509 x;
+        char hex[65];
+        if (F->cert_lens[i] == 0 || cg_x509_parse(F->certs[i], F->cert_lens[i], &x) ||
+            cg_spki_hash_hex(x.spki, hex) || strcmp(hex, q.key_hash) != 0)
+          continue;
+        res.key_certified |= !F->revoked[i];
+        res.key_compromised |=
+            F->revoked[i] && (F->revoked_reason[i] == 1 || F->revoked_reason[i] == 2);
       }
       int ci = find_serial(q.serial ? q.serial : "");
       if (ci >= 0) {

@@ -127,7 +127,7 @@ static struct cmp_exchange *rr_of(struct client *c, const uint8_t *cert, size_t 
   size_t len;
   assert_int_equal(cg_x509_parse(cert, cert_len, &x), 0);
   client_init(c, REF, SECRET);
-  assert_int_equal(cmp_client_rr(&c->mac, &c->hdr, x.issuer, x.serial, 1, req, sizeof req, &len),
+  assert_int_equal(cmp_client_rr(&c->mac, &c->hdr, x.issuer, x.serial, 5, req, sizeof req, &len),
                    0);
   struct cmp_exchange *ex = run("default", req, len);
   decode_response(ex, c, rsp);

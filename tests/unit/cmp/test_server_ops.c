@@ -451,6 +451,64 @@ static void test_a_kur_with_an_empty_subject_is_bad_cert_template(void **state) 
   cmp_exchange_free(ex);
 }
 
+static struct cmp_exchange *revoke(struct client *c, const uint8_t *cert, size_t cert_len,
+                                   int reason, struct cmp_msg *rsp);
+
+/* An ir for key on the default profile; the answer in rsp. */
+static void ir_for_key(const struct cg_key *key, const char *cn, struct cmp_msg *rsp,
+                       struct cmp_exchange **ex) {
+  struct client c;
+  uint8_t req[8192], name[128];
+  size_t len, name_len;
+  make_name(cn, name, &name_len);
+  client_init(&c, REF, SECRET);
+  assert_int_equal(cmp_client_cert_req(&c.mac, &c.hdr, CMP_IR, (struct der_view){name, name_len},
+                                       key, (struct der_view){NULL, 0}, req, sizeof req, &len),
+                   0);
+  *ex = run("default", req, len);
+  decode_response(*ex, &c, rsp);
+}
+
+/* A key certified in force again: allowed (key_reuse, the default) or
+ * badCertTemplate; a key whose certificate was revoked for keyCompromise:
+ * never again, whatever key_reuse says. */
+static void test_a_key_reported_compromised_is_never_certified_again(void **state) {
+  (void)state;
+  struct cg_key *key;
+  struct cmp_msg rsp;
+  struct cmp_exchange *ex;
+  char text[256];
+  assert_int_equal(cg_key_generate_ec(256, &key), 0);
+  ir_for_key(key, "reuser", &rsp, &ex);
+  assert_int_equal(rsp.type, CMP_IP);
+  uint8_t cert[2048];
+  size_t cert_len = rsp.u.cert_rep.rsp[0].cert.len;
+  memcpy(cert, rsp.u.cert_rep.rsp[0].cert.p, cert_len);
+  cmp_exchange_free(ex);
+  ir_for_key(key, "reuser", &rsp, &ex); /* key_reuse = true: served */
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  cmp_exchange_free(ex);
+  F->prof_default.key_reuse = false;
+  ir_for_key(key, "reuser", &rsp, &ex);
+  assert_rejected_in(&rsp, CMP_IP, CG_FI_BAD_CERT_TEMPLATE);
+  status_text(&rsp, text, sizeof text);
+  assert_non_null(strstr(text, "certified already"));
+  cmp_exchange_free(ex);
+  F->prof_default.key_reuse = true;
+  /* keyCompromise for the first certificate: the key is dead. */
+  struct client c;
+  client_init(&c, REF, SECRET);
+  ex = revoke(&c, cert, cert_len, 1, &rsp);
+  assert_int_equal(rsp.type, CMP_RP);
+  cmp_exchange_free(ex);
+  ir_for_key(key, "reuser", &rsp, &ex);
+  assert_rejected_in(&rsp, CMP_IP, CG_FI_BAD_CERT_TEMPLATE);
+  status_text(&rsp, text, sizeof text);
+  assert_non_null(strstr(text, "reported compromised"));
+  cmp_exchange_free(ex);
+  cg_key_free(key);
+}
+
 /* Without oldCertId the certificate updated is the signer's (RFC 9483
  * §4.1.3 makes oldCertId optional). */
 static void test_kur_without_old_cert_id_updates_the_signer_certificate(void **state) {
@@ -536,7 +594,7 @@ static void test_rr_signed_by_the_certificate_revokes_it_once(void **state) {
   struct client c;
   struct cmp_msg rsp;
   signing_client(&c, cert, &cert_len);
-  struct cmp_exchange *ex = revoke(&c, cert, cert_len, 1, &rsp);
+  struct cmp_exchange *ex = revoke(&c, cert, cert_len, 5, &rsp);
   assert_int_equal(rsp.type, CMP_RP);
   assert_int_equal(rsp.u.rev_rep.n, 1);
   assert_int_equal(rsp.u.rev_rep.status[0].status, CMP_ACCEPTED);
@@ -547,7 +605,7 @@ static void test_rr_signed_by_the_certificate_revokes_it_once(void **state) {
   /* Revoked: a second rr (and a kur) is refused; with the MAC of the secret
    * that enrolled it the answer is certRevoked. */
   client_init(&c, REF, SECRET);
-  ex = revoke(&c, cert, cert_len, 1, &rsp);
+  ex = revoke(&c, cert, cert_len, 5, &rsp);
   assert_rejected_in(&rsp, CMP_RP, CG_FI_CERT_REVOKED);
   assert_int_equal(F->n_revocations, before + 1);
   cmp_exchange_free(ex);
@@ -611,7 +669,7 @@ static void test_a_hold_is_released_by_remove_from_crl(void **state) {
   cmp_exchange_free(ex);
   /* Revoked for good: no release. */
   client_init(&c, REF, SECRET);
-  ex = revoke(&c, cert, cert_len, 1, &rsp);
+  ex = revoke(&c, cert, cert_len, 5, &rsp);
   assert_int_equal(rsp.type, CMP_RP);
   cmp_exchange_free(ex);
   client_init(&c, REF, SECRET);
@@ -707,7 +765,7 @@ static void test_an_ra_the_profile_names_revokes_for_others(void **state) {
     before = F->n_revocations;
     client_init(&ra, "", "");
     use_signature(&ra, F->ra_key, F->ra_cert, F->ra_cert_len);
-    struct cmp_exchange *ex = revoke(&ra, cert, cert_len, 1, &rsp);
+    struct cmp_exchange *ex = revoke(&ra, cert, cert_len, 5, &rsp);
     if (!named) {
       assert_rejected_in(&rsp, CMP_RP, CG_FI_NOT_AUTHORIZED);
       assert_int_equal(F->n_revocations, before);
@@ -1491,6 +1549,7 @@ int main(void) {
       cmocka_unit_test(test_signer_without_digital_signature_is_signer_not_trusted),
       cmocka_unit_test(test_kur_signed_with_the_old_certificate_is_answered_with_kup),
       cmocka_unit_test(test_a_kur_certifies_a_new_key),
+      cmocka_unit_test(test_a_key_reported_compromised_is_never_certified_again),
       cmocka_unit_test(test_a_certificate_is_updated_once_a_confirmation_at_a_time),
       cmocka_unit_test(test_a_kur_with_an_empty_subject_is_bad_cert_template),
       cmocka_unit_test(test_cert_conf_from_another_sender_is_bad_request),

@@ -237,7 +237,7 @@ static struct cmp_txn_record *rr_waiting(struct client *c, const uint8_t *cert, 
   uint8_t req[4096];
   size_t len, revocations = F->n_revocations;
   assert_int_equal(cg_x509_parse(cert, cert_len, &x), 0);
-  assert_int_equal(cmp_client_rr(&c->mac, &c->hdr, x.issuer, x.serial, 1, req, sizeof req, &len),
+  assert_int_equal(cmp_client_rr(&c->mac, &c->hdr, x.issuer, x.serial, 5, req, sizeof req, &len),
                    0);
   struct cmp_exchange *ex = run("manual", req, len);
   decode_response(ex, c, &rsp);

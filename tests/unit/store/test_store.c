@@ -422,6 +422,14 @@ static void test_every_earlier_version_migrates_with_its_data(void **state) {
                                  " ON c.serial = r.serial"),
                      from >= 2 ? 1 : 0);
     assert_int_equal(peer_int(f, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    /* Version 14's key hash, from the DER of what was stored before it: the
+     * SHA-256 of the EC certificate's SPKI (a DER that does not parse: none). */
+    peer_text(f, "SELECT coalesce(key_hash, '-') FROM certificates WHERE serial = 'abce'", text,
+              sizeof text);
+    assert_int_equal(strlen(text), 64);
+    peer_text(f, "SELECT coalesce(key_hash, '-') FROM certificates WHERE serial = 'abcd'", text,
+              sizeof text);
+    assert_string_equal(text, "-");
   }
 }
 
