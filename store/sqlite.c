@@ -106,13 +106,13 @@ static const char *const stmt_sql[S__COUNT] = {
                      " ca_state = coalesce(?8, ca_state), ca_check_at = coalesce(?9, ca_check_at)"
                      " WHERE transaction_id = ?6 AND state = ?7",
     /* A pollReq's new nonce, whatever the state became meanwhile (approved,
-     * issued in the background): the device polls again and learns it.  The
-     * background's ask of a CA that still waits renews what its backend keeps. */
+     * issued or revoked in the background, rejected, failed): the device
+     * polls again with it and learns the outcome.  The background's ask of a
+     * CA that still waits renews what its backend keeps. */
     [S_TXN_REFRESH] = "UPDATE transactions SET sender_nonce = coalesce(?1, sender_nonce),"
                       " updated_at = ?2, ca_state = coalesce(?4, ca_state),"
                       " ca_check_at = coalesce(?5, ca_check_at)"
-                      " WHERE transaction_id = ?3"
-                      " AND state IN ('pending_approval', 'pending_ca', 'issued')",
+                      " WHERE transaction_id = ?3 AND state <> 'received'",
     [S_TXN_STATE] = "SELECT state FROM transactions WHERE transaction_id = ?1",
     [S_CERT_INSERT] = "INSERT INTO certificates (serial, subject, issuer, not_before,"
                       " not_after, der, transaction_id, profile, created_at, sans, key_type,"

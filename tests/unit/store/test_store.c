@@ -1209,6 +1209,41 @@ static void test_waiting_requests_are_capped(void **state) {
       0);
 }
 
+/* A pollReq read a waiting transaction and refreshes its nonce; meanwhile
+ * it was finished (here an operator rejected it; the background's approved
+ * rr that revoked did the same in a live run): the refresh still lands,
+ * whatever the state became, so that the device's next pollReq, with that
+ * nonce, learns the outcome. */
+static void test_a_poll_refresh_lands_after_the_background_finished(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  struct cg_store_op ins, approved, poll;
+  make_insert(&ins, 1, false);
+  strcpy(ins.txn.req_type, "rr");
+  ins.txn.state = ins.txn.prev_state = CMP_TXN_PENDING_APPROVAL;
+  submit(st, &ins, NULL);
+  run_until(&f->loop, &tally.done, 1);
+  assert_int_equal(ins.result, 0);
+  approved = ins;
+  approved.kind = CG_STORE_OP_UPDATE;
+  approved.txn.prev_state = CMP_TXN_PENDING_APPROVAL;
+  approved.txn.state = CMP_TXN_REJECTED;
+  approved.txn.failinfo = CG_FI_BAD_REQUEST;
+  approved.txn.sender_nonce[0] = '\0';
+  poll = ins;
+  poll.kind = CG_STORE_OP_UPDATE;
+  snprintf(poll.txn.sender_nonce, sizeof poll.txn.sender_nonce, "%032x", 0xfeedu);
+  submit(st, &approved, NULL);
+  submit(st, &poll, NULL);
+  run_until(&f->loop, &tally.done, 3);
+  assert_int_equal(approved.result, 0);
+  assert_int_equal(poll.result, 0);
+  stop_and_close(f, st);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE state = 'rejected'"
+                               " AND sender_nonce = '0000000000000000000000000000feed'"),
+                   1);
+}
+
 /* A waiting transaction gets a polling reference of its own, by which it is
  * found with its kept request; others get none. */
 static void test_waiting_transactions_get_a_polling_reference(void **state) {
@@ -1652,6 +1687,7 @@ int main(void) {
       T(test_duplicate_txid_fails_alone_in_its_group),
       T(test_certificate_of_unknown_transaction_writes_nothing),
       T(test_a_hold_is_released_and_leaves_the_revocations),
+      T(test_a_poll_refresh_lands_after_the_background_finished),
       T(test_reject_in_cert_conf_revokes_the_certificate),
       T(test_secret_uses_and_failures_are_counted),
       T(test_waiting_requests_are_capped),
