@@ -154,8 +154,8 @@ static void start_nested(struct request *r) {
   for (size_t i = 0; i < n; i++) {
     struct der_view m = cmp_exchange_nested_msg(r->ex, i);
     struct request *c = calloc(1, sizeof *c);
-    if (c == NULL || (c->ex = cmp_exchange_new(&gw->server, gw_current(r->profile), m.p, m.len,
-                                               (int64_t)time(NULL))) == NULL) {
+    if (c == NULL || (c->ex = cmp_exchange_new_inner(&gw->server, gw_current(r->profile), r->ex,
+                                                     m.p, m.len, (int64_t)time(NULL))) == NULL) {
       free(c);
       cmp_exchange_nested_done(r->ex, i, NULL, 0);
       if (--r->children == 0)

@@ -183,6 +183,7 @@ static int start_backends(struct gateway *gw) {
         return err;
       p->cmp.nested_anchors = p->nested;
     }
+    p->cmp.nested_vouch = pc->nested_vouch;
     if (pc->ra_anchors[0] != 0) {
       int err = load_pem_certs(gw, pc->name, "ra_anchors", pc->ra_anchors, p->ra_der, p->ra,
                                &p->cmp.n_ra_anchors);

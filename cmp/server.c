@@ -170,6 +170,8 @@ const char *cmp_srv_protection_name(const struct cmp_exchange *ex) {
     return "pbmac1";
   case AUTH_SIG:
     return "signature";
+  case AUTH_RA:
+    return "ra";
   case AUTH_NONE:
     break;
   }
@@ -198,6 +200,13 @@ static bool serial_hex(struct der_view serial, char out[2 * CMP_MAX_SERIAL + 1])
 static int classify_protection(struct cmp_exchange *ex) {
   const struct cmp_header *h = &ex->msg.hdr;
   if (h->protection_alg.p == NULL && !ex->msg.has_protection) {
+    if (ex->vouch_ref[0] != '\0') {
+      /* RFC 9483 §5.2.2.1: the RA's signature on the nested message stands
+       * in for this one's protection; the RA is its sender. */
+      ex->auth = AUTH_RA;
+      snprintf(ex->ref, sizeof ex->ref, "%s", ex->vouch_ref);
+      return 0;
+    }
     ex->detail = "request is not protected";
     return CG_EWRONG_INTEGRITY;
   }
@@ -401,7 +410,8 @@ static int check_request(struct cmp_exchange *ex) {
 static struct cmp_exchange *exchange_open(const struct cmp_server_cfg *cfg,
                                           const struct cmp_profile *profile,
                                           const struct cmp_txn_record *stored, bool replay,
-                                          const uint8_t *req, size_t len, int64_t now) {
+                                          const char *vouch_ref, const uint8_t *req, size_t len,
+                                          int64_t now) {
   struct cg_arena *a = cg_arena_new(4096 + len);
   if (a == NULL)
     return NULL;
@@ -429,7 +439,11 @@ static struct cmp_exchange *exchange_open(const struct cmp_server_cfg *cfg,
     ex->background = true;
     ex->txn = *stored;
     ex->cert_req_id = stored->cert_req_id;
+    if (!strcmp(stored->protection, "ra")) /* its RA vouched for it then */
+      vouch_ref = stored->auth_ref;
   }
+  if (vouch_ref != NULL)
+    snprintf(ex->vouch_ref, sizeof ex->vouch_ref, "%s", vouch_ref);
 
   int err = cmp_msg_decode(copy, len, &ex->msg);
   const struct cmp_header *h = &ex->msg.hdr;
@@ -459,13 +473,22 @@ static struct cmp_exchange *exchange_open(const struct cmp_server_cfg *cfg,
 struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg,
                                       const struct cmp_profile *profile, const uint8_t *req,
                                       size_t len, int64_t now) {
-  return exchange_open(cfg, profile, NULL, false, req, len, now);
+  return exchange_open(cfg, profile, NULL, false, NULL, req, len, now);
+}
+
+struct cmp_exchange *cmp_exchange_new_inner(const struct cmp_server_cfg *cfg,
+                                            const struct cmp_profile *profile,
+                                            const struct cmp_exchange *outer, const uint8_t *req,
+                                            size_t len, int64_t now) {
+  bool vouches = profile->nested_vouch && outer->msg.type == CMP_NESTED &&
+                 outer->auth == AUTH_SIG && outer->authenticated;
+  return exchange_open(cfg, profile, NULL, false, vouches ? outer->ref : NULL, req, len, now);
 }
 
 struct cmp_exchange *cmp_exchange_new_replay(const struct cmp_server_cfg *cfg,
                                              const struct cmp_profile *profile,
                                              const uint8_t *req, size_t len, int64_t now) {
-  return exchange_open(cfg, profile, NULL, true, req, len, now);
+  return exchange_open(cfg, profile, NULL, true, NULL, req, len, now);
 }
 
 void cmp_exchange_restrict(struct cmp_exchange *ex, uint32_t mask) {
@@ -479,7 +502,7 @@ struct cmp_exchange *cmp_exchange_new_background(const struct cmp_server_cfg *cf
                                                const struct cmp_profile *profile,
                                                const struct cmp_txn_record *txn,
                                                const uint8_t *req, size_t len, int64_t now) {
-  struct cmp_exchange *ex = exchange_open(cfg, profile, txn, false, req, len, now);
+  struct cmp_exchange *ex = exchange_open(cfg, profile, txn, false, NULL, req, len, now);
   if (ex == NULL || ex->phase != PH_LOOKUP)
     return ex; /* a stored request that no longer passes: its transaction fails */
   cmp_srv_set_phase(ex, PH_VERIFY);

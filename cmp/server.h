@@ -100,6 +100,9 @@ struct cmp_profile {
    * signature must chain to these; none: nested messages are refused. */
   const struct der_view *nested_anchors;
   size_t n_nested_anchors;
+  /* RFC 9483 §5.2.2.1: the signature of an RA of nested_anchors stands in
+   * for the protection of an inner message that has none. */
+  bool nested_vouch;
   /* RFC 9483 §5.3, §5.3.2: RAs and operators acting for others.  A signer
    * whose certificate chains to one of these (or is one) may revoke and
    * update any certificate of the profile; none: only the certificate
@@ -389,6 +392,15 @@ void cmp_exchange_store_done(struct cmp_exchange *ex, int err);
  * same senderNonce the stored row expects next; nothing is written.  For
  * raw TCP clients that poll at the transport level.  NULL when out of
  * memory. */
+/* An inner message of the nested request outer (its CMP_STEP_NESTED): like
+ * cmp_exchange_new(), and where the profile has nested_vouch and outer's
+ * RA signature verified, an inner message without protection of its own is
+ * taken as the RA's (RFC 9483 §5.2.2.1): its sender is the RA ("cert:SERIAL"
+ * of the RA's certificate), its answer signed by the gateway's RA key. */
+struct cmp_exchange *cmp_exchange_new_inner(const struct cmp_server_cfg *cfg,
+                                            const struct cmp_profile *profile,
+                                            const struct cmp_exchange *outer, const uint8_t *req,
+                                            size_t len, int64_t now);
 struct cmp_exchange *cmp_exchange_new_replay(const struct cmp_server_cfg *cfg,
                                              const struct cmp_profile *profile,
                                              const uint8_t *req, size_t len, int64_t now);

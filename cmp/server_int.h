@@ -42,7 +42,9 @@ enum phase {
   PH_NESTED, PH_NOTE, PH_PROTECT, PH_DONE
 };
 
-enum auth_kind { AUTH_NONE, AUTH_PBM, AUTH_PBMAC1, AUTH_SIG };
+/* AUTH_RA: an unprotected message inside a nested one whose RA signature
+ * stands in for its own (RFC 9483 §5.2.2.1, the profile's nested_vouch). */
+enum auth_kind { AUTH_NONE, AUTH_PBM, AUTH_PBMAC1, AUTH_SIG, AUTH_RA };
 
 struct cmp_exchange {
   const struct cmp_server_cfg *cfg;
@@ -66,6 +68,7 @@ struct cmp_exchange {
   enum auth_kind auth;
   struct cg_x509 signer;         /* AUTH_SIG: extraCerts[0] */
   bool acts_for_others;          /* AUTH_SIG: the signer chains to the profile's ra_anchors */
+  char vouch_ref[2 * CMP_MAX_REF + 1]; /* the vouching RA's reference ("cert:SERIAL"); "": none */
   char signer_serial[2 * CMP_MAX_SERIAL + 1];
   struct cmp_p10 p10;            /* p10cr */
   struct cmp_genm genm;          /* genm */

@@ -149,7 +149,10 @@ static bool authenticate_sig(struct cmp_exchange *ex) {
 }
 
 bool cmp_srv_authenticate(struct cmp_exchange *ex) {
-  bool ok = ex->auth == AUTH_SIG ? authenticate_sig(ex) : authenticate_mac(ex);
+  /* AUTH_RA: the RA's signature on the nested message was checked. */
+  bool ok = ex->auth == AUTH_RA    ? true
+            : ex->auth == AUTH_SIG ? authenticate_sig(ex)
+                                   : authenticate_mac(ex);
   ex->authenticated = ok;
   return ok;
 }

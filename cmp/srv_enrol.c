@@ -49,7 +49,7 @@ static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req 
     /* RFC 9483 §4.1.3: a kur is signed with the key of the certificate it
      * updates.  A MAC is the wrong kind of protection for it
      * (wrongIntegrity); another signer is not authorized. */
-    if (ex->auth != AUTH_SIG)
+    if (ex->auth == AUTH_PBM || ex->auth == AUTH_PBMAC1)
       cmp_srv_fail(ex, CG_EWRONG_INTEGRITY,
                    "a kur must be signed with the certificate it updates, not MAC-protected");
     else
@@ -103,7 +103,7 @@ static bool check_challenge(struct cmp_exchange *ex, struct der_view given) {
   } else {
     char aad_ref[CMP_MAX_REF + 16];
     snprintf(aad_ref, sizeof aad_ref, "challenge:%s", ex->secret.reference);
-    if (ex->auth == AUTH_SIG || ex->secret.challenge_enc_len == 0 ||
+    if (ex->auth == AUTH_SIG || ex->auth == AUTH_RA || ex->secret.challenge_enc_len == 0 ||
         cmp_secret_open(ex->cfg->master_key, aad_ref, ex->secret.challenge_enc,
                         ex->secret.challenge_enc_len, want, sizeof want, &want_len)) {
       cmp_srv_fail(ex, CG_EBAD_REQUEST, "no challenge is known for this sender");

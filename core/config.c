@@ -278,6 +278,7 @@ static const struct key keys[] = {
      K_BOOL, P(implicit_confirm)},
     {{"profile", "nested_trust_anchors", NULL, NULL, NULL}, K_TEXT, P(nested_trust_anchors)},
     {{"profile", "ra_anchors", NULL, NULL, NULL}, K_TEXT, P(ra_anchors)},
+    {{"profile", "nested_vouch", "false", NULL, NULL}, K_BOOL, P(nested_vouch)},
     {{"profile", "root_new_with_new", NULL, NULL, NULL}, K_TEXT, P(root_new_with_new)},
     {{"profile", "root_new_with_old", NULL, NULL, NULL}, K_TEXT, P(root_new_with_old)},
     {{"profile", "root_old_with_new", NULL, NULL, NULL}, K_TEXT, P(root_old_with_new)},

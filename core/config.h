@@ -36,6 +36,7 @@ struct cg_config_profile {
   char aliases[512];           /* extra request paths, comma separated */
   char nested_trust_anchors[CG_PATH_MAX]; /* PEM: RAs allowed to send nested messages */
   char ra_anchors[CG_PATH_MAX]; /* PEM: RAs and operators that revoke and update for others */
+  bool nested_vouch;           /* a nested RA's signature stands in for an inner's */
   /* RFC 9483 §4.3.2: a root CA key update the operator announces (PEM
    * files): the new root, and its link certificates; "": none. */
   char root_new_with_new[CG_PATH_MAX], root_new_with_old[CG_PATH_MAX],

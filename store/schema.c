@@ -213,7 +213,7 @@ static const struct migration {
      * checked); and the certificate a kur updates, so that one is updated
      * once, a confirmation at a time. */
     {"ALTER TABLE transactions ADD COLUMN protection TEXT"
-     "  CHECK (protection IS NULL OR protection IN ('pbm', 'pbmac1', 'signature'));"
+     "  CHECK (protection IS NULL OR protection IN ('pbm', 'pbmac1', 'signature', 'ra'));"
      "ALTER TABLE transactions ADD COLUMN device_nonce TEXT;"
      "ALTER TABLE transactions ADD COLUMN updates_serial TEXT;"
      "CREATE INDEX transactions_updates ON transactions(updates_serial)"

@@ -228,7 +228,8 @@ static bool txn_insertable(const struct cmp_txn_record *r) {
          time_ok(r->updated_at) && lower_hex(r->device_nonce, sizeof r->device_nonce, true) &&
          lower_hex(r->updates_serial, sizeof r->updates_serial, true) &&
          (r->protection[0] == '\0' || !strcmp(r->protection, "pbm") ||
-          !strcmp(r->protection, "pbmac1") || !strcmp(r->protection, "signature"));
+          !strcmp(r->protection, "pbmac1") || !strcmp(r->protection, "signature") ||
+          !strcmp(r->protection, "ra"));
 }
 
 static bool cert_insertable(const struct cmp_cert_record *c) {

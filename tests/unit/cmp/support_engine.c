@@ -409,7 +409,10 @@ void play(struct cmp_exchange *ex, const char *profile) {
       /* Each inner message is an exchange of its own. */
       for (size_t i = 0; i < cmp_exchange_nested_count(ex); i++) {
         struct der_view m = cmp_exchange_nested_msg(ex, i);
-        struct cmp_exchange *inner = run(profile, m.p, m.len);
+        struct cmp_exchange *inner = cmp_exchange_new_inner(&F->cfg, profile_named(profile), ex,
+                                                            m.p, m.len, (int64_t)time(NULL));
+        assert_non_null(inner);
+        play(inner, profile);
         const uint8_t *rp;
         size_t rl;
         cmp_exchange_response(inner, &rp, &rl);

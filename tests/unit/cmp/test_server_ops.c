@@ -1276,6 +1276,86 @@ static void test_one_request_wrapped_by_an_ra_is_answered_bare(void **state) {
   cmp_exchange_free(ex);
 }
 
+/* An ir without protection of its own (the RA checked its device), for
+ * the device key, with txid and nonce. */
+static size_t unprotected_ir(const uint8_t txid[16], const uint8_t nonce[16], uint8_t *out,
+                             size_t cap) {
+  uint8_t body[4096];
+  size_t body_len, len;
+  assert_int_equal(cmp_client_cert_req_body(CMP_IR, 0,
+                                            (struct der_view){F->dev_name, F->dev_name_len},
+                                            F->dev_key, (struct der_view){NULL, 0},
+                                            (struct der_view){NULL, 0}, body, sizeof body,
+                                            &body_len),
+                   0);
+  static const uint8_t null_dn[] = {0xa4, 0x02, 0x30, 0x00};
+  struct der_writer w;
+  cg_der_writer_init(&w, out, cap);
+  size_t msg = cg_der_begin(&w, DER_SEQUENCE);
+  size_t hdr = cg_der_begin(&w, DER_SEQUENCE);
+  cg_der_put_uint64(&w, DER_INTEGER, 2);
+  cg_der_put_raw(&w, null_dn, sizeof null_dn);
+  cg_der_put_raw(&w, null_dn, sizeof null_dn);
+  size_t t = cg_der_begin(&w, DER_CTX_CONS(4));
+  cg_der_put_tlv(&w, DER_OCTET_STRING, txid, 16);
+  cg_der_end(&w, t);
+  size_t n = cg_der_begin(&w, DER_CTX_CONS(5));
+  cg_der_put_tlv(&w, DER_OCTET_STRING, nonce, 16);
+  cg_der_end(&w, n);
+  cg_der_end(&w, hdr);
+  cg_der_put_raw(&w, body, body_len);
+  cg_der_end(&w, msg);
+  assert_int_equal(cg_der_writer_finish(&w, &len), 0);
+  return len;
+}
+
+/* RFC 9483 §5.2.2.1: with nested_vouch, the signature of a trusted RA on the
+ * nested message stands in for the protection the inner request lacks: it
+ * is served, its sender the RA, its answer signed by the gateway's RA key.
+ * Without nested_vouch the same inner request is wrongIntegrity. */
+static void test_an_ra_signature_stands_in_for_a_missing_inner_protection(void **state) {
+  (void)state;
+  uint8_t inner[8192], req[16384], txid[16], nonce[16];
+  size_t len;
+  struct client ra;
+  for (int vouch = 0; vouch < 2; vouch++) {
+    assert_int_equal(cg_random(txid, 16), 0);
+    assert_int_equal(cg_random(nonce, 16), 0);
+    struct der_view msg = {inner, unprotected_ir(txid, nonce, inner, sizeof inner)};
+    client_init(&ra, "", "");
+    use_signature(&ra, F->ra_key, F->ra_cert, F->ra_cert_len);
+    assert_int_equal(cmp_client_nested(&ra.mac, &ra.hdr, &msg, 1, req, sizeof req, &len), 0);
+    F->prof_default.nested_vouch = vouch;
+    size_t issued = F->issued;
+    struct cmp_exchange *ex = cmp_exchange_new(&F->cfg, &F->prof_default, req, len,
+                                               (int64_t)time(NULL));
+    assert_non_null(ex);
+    /* play() runs the inner exchanges as the gateway does, with
+     * cmp_exchange_new_inner(). */
+    play(ex, "default");
+    const uint8_t *p;
+    size_t plen;
+    struct cmp_msg rsp;
+    cmp_exchange_response(ex, &p, &plen);
+    assert_int_equal(cmp_msg_decode(p, plen, &rsp), 0);
+    assert_signed_by_ra(&rsp);
+    assert_true(cg_der_view_is(rsp.hdr.transaction_id, txid, 16));
+    if (vouch) {
+      assert_int_equal(rsp.type, CMP_IP);
+      assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+      assert_int_equal(F->issued, issued + 1);
+      char txid_hex[33];
+      cg_hex(txid, 16, txid_hex);
+      assert_int_equal(strncmp(find_txn(txid_hex, NULL)->auth_ref, "cert:", 5), 0);
+    } else {
+      assert_error(&rsp, CG_FI_WRONG_INTEGRITY);
+      assert_int_equal(F->issued, issued);
+    }
+    cmp_exchange_free(ex);
+  }
+  F->prof_default.nested_vouch = false;
+}
+
 static void test_nested_needs_a_trusted_ra_signature(void **state) {
   (void)state;
   struct client dev, ra;
@@ -1580,6 +1660,7 @@ int main(void) {
       cmocka_unit_test(test_genm_crl_status_list_is_answered_with_a_fresh_crl),
       cmocka_unit_test(test_nested_requests_are_answered_nested),
       cmocka_unit_test(test_one_request_wrapped_by_an_ra_is_answered_bare),
+      cmocka_unit_test(test_an_ra_signature_stands_in_for_a_missing_inner_protection),
       cmocka_unit_test(test_nested_needs_a_trusted_ra_signature),
       cmocka_unit_test(test_nested_batches_that_are_refused_run_nothing),
       cmocka_unit_test(test_fixed_challenge_must_travel_in_reg_token),
