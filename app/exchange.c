@@ -378,6 +378,7 @@ void gw_drive(struct request *r) {
     snprintf(r->op.revoked_issuer, sizeof r->op.revoked_issuer, "%s",
              q.revoked_issuer ? q.revoked_issuer : "");
     snprintf(r->op.key_hash, sizeof r->op.key_hash, "%s", q.key_hash ? q.key_hash : "");
+    r->op.check_key_reuse = q.check_key_reuse;
     if (writes_pending(r->gw, &r->op)) {
       submit_store(r);
       return;

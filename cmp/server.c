@@ -568,6 +568,7 @@ void cmp_exchange_lookup(const struct cmp_exchange *ex, struct cmp_lookup_req *r
   req->serial = ex->subject_serial;
   req->revoked_issuer = ex->want_crl ? ex->ca_issuer : "";
   req->key_hash = ex->key_hash;
+  req->check_key_reuse = !ex->prof->key_reuse;
 }
 
 static bool dup_view(struct cmp_exchange *ex, struct der_view in, struct der_view *out) {

@@ -264,6 +264,7 @@ struct cmp_lookup_req {
   const char *serial; /* lowercase hex serial of a certificate we issued */
   const char *revoked_issuer; /* list the revocations of this issuer (RFC 4514 text) */
   const char *key_hash;       /* the key asked for (cg_spki_hash_hex()); "": none */
+  bool check_key_reuse;       /* and whether it is certified in force (key_reuse false) */
 };
 
 /* What was found (borrowed for the duration of cmp_exchange_lookup_done()). */
@@ -280,7 +281,7 @@ struct cmp_lookup_res {
   bool cert_unconfirmed_kup;              /* issued by a kur, its certConf not come */
   bool cert_updated;                      /* a kur of it was confirmed */
   bool cert_update_pending;               /* a kur of it has not ended */
-  bool key_certified;   /* key_hash: a certificate of that key is in force */
+  bool key_certified;   /* key_hash, check_key_reuse: a certificate of it is in force */
   bool key_compromised; /* key_hash: one was revoked for keyCompromise or cACompromise */
   const char *cert_auth_ref;              /* auth_ref of the transaction that issued it */
   const struct cmp_revocation_record *revoked; /* of revoked_issuer */

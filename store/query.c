@@ -757,6 +757,23 @@ struct cert_revoke_arg {
   char now[CG_QUERY_TIME];
 };
 
+/* A one-row statement: prepare, bind the texts given (NULL ends them), step. */
+static int exec_texts(sqlite3 *db, const char *sql, const char *what, ...) {
+  sqlite3_stmt *s;
+  int err = prepare(db, sql, &s);
+  if (err != 0)
+    return err;
+  va_list ap;
+  va_start(ap, what);
+  int b = SQLITE_OK, i = 1;
+  for (const char *t; (t = va_arg(ap, const char *)) != NULL;)
+    b |= cg_store_sql_bind_text(s, i++, t);
+  va_end(ap);
+  err = b != SQLITE_OK ? cg_store_sql_bind_failed(db, what) : step_done(db, s, what);
+  sqlite3_finalize(s);
+  return err;
+}
+
 static int cert_revoke_body(sqlite3 *db, void *arg) {
   struct cert_revoke_arg *a = arg;
   sqlite3_stmt *s;
@@ -802,6 +819,16 @@ static int cert_revoke_body(sqlite3 *db, void *arg) {
   if (err != 0)
     return err;
 
+  if (a->reason == 1 || a->reason == 2) {
+    /* keyCompromise, cACompromise: the key is never certified again. */
+    if ((err = exec_texts(db,
+                          "INSERT OR IGNORE INTO compromised_keys (key_hash, serial, reported_at)"
+                          " SELECT key_hash, serial, ?2 FROM certificates"
+                          " WHERE serial = ?1 AND key_hash IS NOT NULL",
+                          "reporting a key compromised", a->serial, a->now,
+                          (const char *)NULL)) != 0)
+      return err;
+  }
   char detail[2 * CMP_MAX_SERIAL + 64];
   snprintf(detail, sizeof detail, "serial=%s reason=%d requested_by=operator", a->serial,
            a->reason);
@@ -814,23 +841,6 @@ static int cert_revoke_body(sqlite3 *db, void *arg) {
     err = cg_store_sql_bind_failed(db, "event");
   else
     err = step_done(db, s, "recording an event");
-  sqlite3_finalize(s);
-  return err;
-}
-
-/* A one-row statement: prepare, bind the texts given (NULL ends them), step. */
-static int exec_texts(sqlite3 *db, const char *sql, const char *what, ...) {
-  sqlite3_stmt *s;
-  int err = prepare(db, sql, &s);
-  if (err != 0)
-    return err;
-  va_list ap;
-  va_start(ap, what);
-  int b = SQLITE_OK, i = 1;
-  for (const char *t; (t = va_arg(ap, const char *)) != NULL;)
-    b |= cg_store_sql_bind_text(s, i++, t);
-  va_end(ap);
-  err = b != SQLITE_OK ? cg_store_sql_bind_failed(db, what) : step_done(db, s, what);
   sqlite3_finalize(s);
   return err;
 }

@@ -222,7 +222,14 @@ static const struct migration {
       * reported compromised is never certified again, and a profile may
       * refuse a key certified before */
      "ALTER TABLE certificates ADD COLUMN key_hash TEXT;"
-     "CREATE INDEX certificates_key_hash ON certificates(key_hash);",
+     "CREATE INDEX certificates_key_hash ON certificates(key_hash);"
+     /* the keys reported compromised: one probe per request, however many
+      * certificates a key has */
+     "CREATE TABLE compromised_keys ("
+     "  key_hash    TEXT PRIMARY KEY,"
+     "  serial      TEXT NOT NULL,"
+     "  reported_at TEXT NOT NULL"
+     ");",
      fill_key_hashes},
 };
 
@@ -284,7 +291,16 @@ static int fill_key_hashes(sqlite3 *db) {
   }
   sqlite3_finalize(sel);
   sqlite3_finalize(upd);
-  return rc == SQLITE_DONE ? 0 : CG_ESTORE;
+  if (rc != SQLITE_DONE)
+    return CG_ESTORE;
+  /* The keys of certificates revoked for keyCompromise or cACompromise. */
+  rc = sqlite3_exec(db,
+                    "INSERT OR IGNORE INTO compromised_keys (key_hash, serial, reported_at)"
+                    " SELECT c.key_hash, c.serial, r.revoked_at FROM revocations r"
+                    " JOIN certificates c ON c.serial = r.serial"
+                    " WHERE r.reason IN (1, 2) AND c.key_hash IS NOT NULL",
+                    NULL, NULL, NULL);
+  return rc == SQLITE_OK ? 0 : CG_ESTORE;
 }
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))

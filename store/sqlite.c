@@ -118,12 +118,16 @@ static const char *const stmt_sql[S__COUNT] = {
                       " not_after, der, transaction_id, profile, created_at, sans, key_type,"
                       " status, key_hash)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    /* The certificates of a key: one in force (not revoked), one revoked for
-     * keyCompromise (1) or cACompromise (2). */
-    [S_KEY_CERTIFIED] = "SELECT ifnull(max(c.status <> 'revoked'), 0),"
-                        " ifnull(max(r.reason IN (1, 2)), 0)"
-                        " FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial"
-                        " WHERE c.key_hash = ?1",
+    /* A key: reported compromised (a probe), and (?2, where the profile
+     * asks) certified in a certificate in force (the first one found). */
+    [S_KEY_CERTIFIED] = "SELECT EXISTS (SELECT 1 FROM compromised_keys WHERE key_hash = ?1),"
+                        " ?2 AND EXISTS (SELECT 1 FROM certificates WHERE key_hash = ?1"
+                        " AND status <> 'revoked')",
+    /* A revocation for keyCompromise (1) or cACompromise (2) reports the
+     * certificate's key compromised. */
+    [S_KEY_COMPROMISED] = "INSERT OR IGNORE INTO compromised_keys (key_hash, serial, reported_at)"
+                          " SELECT key_hash, serial, ?2 FROM certificates"
+                          " WHERE serial = ?1 AND key_hash IS NOT NULL",
     [S_CERT_DER] = "SELECT der FROM certificates WHERE serial = ?1",
     [S_CERT_REVOKE] = "UPDATE certificates SET status = 'revoked'"
                       " WHERE serial = ?1 AND status <> 'revoked'",
@@ -555,6 +559,14 @@ static int apply_revocation(struct cg_store *st, const struct cmp_revocation_rec
     stmt_done(s);
     return err;
   }
+  if (r->reason == 1 || r->reason == 2) {
+    s = st->stmt[S_KEY_COMPROMISED];
+    if ((cg_store_sql_bind_text(s, 1, r->serial) | cg_store_sql_bind_time(s, 2, r->revoked_at)) !=
+        SQLITE_OK)
+      return bind_failed(st, s, "compromised key");
+    if ((err = step_done(st, S_KEY_COMPROMISED, "reporting a key compromised")) != 0)
+      return err;
+  }
   s = st->stmt[S_REVOCATION_INSERT];
   int b = cg_store_sql_bind_text(s, 1, r->serial) |
           (r->reason < 0 ? sqlite3_bind_null(s, 2) : sqlite3_bind_int(s, 2, r->reason)) |
@@ -767,12 +779,13 @@ static int op_lookup(struct cg_store *st, struct cg_store_op *op) {
     if (!lower_hex(op->key_hash, sizeof op->key_hash, false))
       return CG_EINVAL;
     sqlite3_stmt *s = st->stmt[S_KEY_CERTIFIED];
-    if (cg_store_sql_bind_text(s, 1, op->key_hash) != SQLITE_OK)
+    if ((cg_store_sql_bind_text(s, 1, op->key_hash) |
+         sqlite3_bind_int(s, 2, op->check_key_reuse ? 1 : 0)) != SQLITE_OK)
       return bind_failed(st, s, "key hash");
     int rc = sqlite3_step(s), err = 0;
     if (rc == SQLITE_ROW) {
-      op->key_certified = sqlite3_column_int(s, 0) != 0;
-      op->key_compromised = sqlite3_column_int(s, 1) != 0;
+      op->key_compromised = sqlite3_column_int(s, 0) != 0;
+      op->key_certified = sqlite3_column_int(s, 1) != 0;
     } else {
       err = step_error(st, rc, "reading the certificates of a key");
     }

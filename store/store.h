@@ -148,6 +148,7 @@ struct cg_store_op {
   /* LOOKUP input: a certificate by lowercase hex serial ("" = none) */
   char serial[2 * CMP_MAX_SERIAL + 1];
   char key_hash[65]; /* a public key asked for (cg_spki_hash_hex()); "": none */
+  bool check_key_reuse; /* and whether it is certified in force is asked too */
   /* LOOKUP input: list the revocations of certificates of this issuer
    * (RFC 4514 text as in certificates.issuer; "" = none) */
   char revoked_issuer[512];
@@ -165,7 +166,7 @@ struct cg_store_op {
   bool serial_unconfirmed_kup;  /* issued by a kur, its certConf not come */
   bool serial_updated;          /* a kur of it was confirmed */
   bool serial_update_pending;   /* a kur of it has not ended (unconfirmed or waiting) */
-  bool key_certified;   /* key_hash: a certificate of it is in force */
+  bool key_certified;   /* key_hash, check_key_reuse: a certificate of it is in force */
   bool key_compromised; /* key_hash: a certificate of it was revoked for keyCompromise */
   uint8_t *serial_der;    /* malloc'ed, or NULL */
   size_t serial_der_len;

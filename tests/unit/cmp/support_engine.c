@@ -217,7 +217,7 @@ void play(struct cmp_exchange *ex, const char *profile) {
         if (F->cert_lens[i] == 0 || cg_x509_parse(F->certs[i], F->cert_lens[i], &x) ||
             cg_spki_hash_hex(x.spki, hex) || strcmp(hex, q.key_hash) != 0)
           continue;
-        res.key_certified |= !F->revoked[i];
+        res.key_certified |= q.check_key_reuse && !F->revoked[i];
         res.key_compromised |=
             F->revoked[i] && (F->revoked_reason[i] == 1 || F->revoked_reason[i] == 2);
       }
