@@ -222,7 +222,6 @@ static const struct migration {
       * reported compromised is never certified again, and a profile may
       * refuse a key certified before */
      "ALTER TABLE certificates ADD COLUMN key_hash TEXT;"
-     "CREATE INDEX certificates_key_hash ON certificates(key_hash);"
      /* the keys reported compromised: one probe per request, however many
       * certificates a key has */
      "CREATE TABLE compromised_keys ("

@@ -31,6 +31,12 @@ struct cg_store_op;
 /* Opens (creating if needed) the database at path and brings the schema to
  * the current version.  0, CG_ESTORE. */
 int cg_store_open(const char *path, struct cg_store **out);
+/* The index of certificates by key (certificates_key_hash), which the
+ * check of a profile with key_reuse = false needs: made when it is not
+ * there yet (before the thread starts).  Only then: a key hash is random, so
+ * its index dirties a page of its own with every certificate written.
+ * 0, CG_ESTORE. */
+int cg_store_index_keys(struct cg_store *st);
 /* Closes the database; stops the thread first if it runs (blocking). */
 void cg_store_close(struct cg_store *st);
 
