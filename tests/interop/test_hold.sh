@@ -31,6 +31,7 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/
 openssl x509 -req -in "$W/op.csr" -CA "$GW/ca-cert.pem" -CAkey "$GW/ca-key.pem" -set_serial 77 \
     -days 30 -out "$W/op.pem" >>"$W/op.log" 2>&1 || fail "openssl x509 -req" "$W/op.log"
 sed -i "s|^\[profile default\]\$|[profile default]\nra_anchors = $W/op.pem|" "$CONF"
+printf '\n[profile strict]\nkey_reuse = false\n' >>"$CONF"
 daemon_start "$CONF"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/dev.key" 2>/dev/null
 new_secret "$CONF"
@@ -147,6 +148,20 @@ RC=0
 "${CMP[@]}" -cmd ir -ref "$REF" -secret "pass:$SECRET" -newkey "$W/dev.key" -subject /CN=again \
     -certout "$W/again.pem" >"$W/again.log" 2>&1 || RC=$?
 refused again badCertTemplate "this public key was reported compromised"
+
+step "key_reuse = false: a key certified in force is not certified again"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/k3.key" 2>/dev/null
+new_secret "$CONF" --profile strict
+STRICT=(openssl cmp -server "127.0.0.1:$PORT" -path .well-known/cmp/p/strict -recipient "$RA"
+    -trusted "$GW/ca-cert.pem" -msg_timeout 60 -ref "$REF" -secret "pass:$SECRET")
+"${STRICT[@]}" -cmd ir -newkey "$W/k3.key" -subject /CN=k3 -certout "$W/k3.pem" >"$W/k3.log" 2>&1 ||
+    fail "the first ir for the key failed" "$W/k3.log"
+RC=0
+"${STRICT[@]}" -cmd ir -newkey "$W/k3.key" -subject /CN=k3 -certout "$W/k3b.pem" >"$W/k3b.log" 2>&1 || RC=$?
+refused k3b badCertTemplate "this public key is certified already in a certificate in force (key_reuse)"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM sqlite_master WHERE name = 'certificates_key_hash'")" = 1 ] ||
+    fail "no index of certificates by key for a profile with key_reuse = false"
+ok "the index of certificates by key is there"
 
 daemon_stop TERM 60
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"
