@@ -505,6 +505,23 @@ static int state_event(struct cg_store *st, const struct cmp_txn_record *r) {
   return event(st, r->updated_at, r->txid, kind, fi);
 }
 
+/* Why a change to certificate serial touched no row: CG_ENOT_FOUND when it
+ * is unknown; else CG_ECERT_REVOKED when it is revoked and not_revoked
+ * otherwise. */
+static int cert_unchanged(struct cg_store *st, const char *serial, int not_revoked) {
+  sqlite3_stmt *s = st->stmt[S_CERT_STATUS];
+  if (cg_store_sql_bind_text(s, 1, serial) != SQLITE_OK)
+    return bind_failed(st, s, "serial");
+  int rc = sqlite3_step(s), err;
+  const char *status = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+  err = rc == SQLITE_ROW    ? (status != NULL && strcmp(status, "revoked") == 0 ? CG_ECERT_REVOKED
+                                                                              : not_revoked)
+        : rc == SQLITE_DONE ? CG_ENOT_FOUND
+                            : step_error(st, rc, "reading certificate status");
+  stmt_done(s);
+  return err;
+}
+
 /* Releases a certificate from hold (an rr with removeFromCRL): its
  * revocation of reason certificateHold goes, and it leaves the CRLs.
  * CG_EBAD_CERT_ID when it is not on hold (not revoked), CG_ECERT_REVOKED
@@ -517,19 +534,8 @@ static int apply_release(struct cg_store *st, const struct cmp_revocation_record
   int err = step_done(st, S_HOLD_RELEASE, "releasing a hold");
   if (err != 0)
     return err;
-  if (sqlite3_changes(st->db) == 0) {
-    s = st->stmt[S_CERT_STATUS];
-    if (cg_store_sql_bind_text(s, 1, r->serial) != SQLITE_OK)
-      return bind_failed(st, s, "serial");
-    int rc = sqlite3_step(s);
-    const char *status = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
-    err = rc == SQLITE_ROW    ? (status != NULL && strcmp(status, "revoked") == 0 ? CG_ECERT_REVOKED
-                                                                                : CG_EBAD_CERT_ID)
-          : rc == SQLITE_DONE ? CG_ENOT_FOUND
-                              : step_error(st, rc, "reading certificate status");
-    stmt_done(s);
-    return err;
-  }
+  if (sqlite3_changes(st->db) == 0) /* not on hold */
+    return cert_unchanged(st, r->serial, CG_EBAD_CERT_ID);
   s = st->stmt[S_CERT_UNREVOKE];
   if (cg_store_sql_bind_text(s, 1, r->serial) != SQLITE_OK)
     return bind_failed(st, s, "serial");
@@ -552,17 +558,8 @@ static int apply_revocation(struct cg_store *st, const struct cmp_revocation_rec
   int err = step_done(st, S_CERT_REVOKE, "revoking a certificate");
   if (err != 0)
     return err;
-  if (sqlite3_changes(st->db) == 0) {
-    s = st->stmt[S_CERT_STATUS];
-    if (cg_store_sql_bind_text(s, 1, r->serial) != SQLITE_OK)
-      return bind_failed(st, s, "serial");
-    int rc = sqlite3_step(s);
-    err = rc == SQLITE_ROW    ? CG_ECERT_REVOKED
-          : rc == SQLITE_DONE ? CG_ENOT_FOUND
-                              : step_error(st, rc, "reading certificate status");
-    stmt_done(s);
-    return err;
-  }
+  if (sqlite3_changes(st->db) == 0) /* revoked already (it exists: CERT_REVOKE wants not) */
+    return cert_unchanged(st, r->serial, CG_ECERT_REVOKED);
   if (r->reason == 1 || r->reason == 2) {
     s = st->stmt[S_KEY_COMPROMISED];
     if ((cg_store_sql_bind_text(s, 1, r->serial) | cg_store_sql_bind_time(s, 2, r->revoked_at)) !=

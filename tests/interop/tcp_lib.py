@@ -90,8 +90,8 @@ def body_of(msg):
     return parts[1][0], parts[1][1], parts[1][2]
 
 
-def ip_status(msg):
-    """The PKIStatus of an ip's first CertResponse (0 accepted, 2 rejection)."""
+def _ip_response(msg):
+    """The parts of an ip's first CertResponse: certReqId, status, [certifiedKeyPair]."""
     tag, s, e = body_of(msg)
     if tag != 0xA1:
         fail("expected an ip, got body tag 0x%02x" % tag)
@@ -99,21 +99,19 @@ def ip_status(msg):
     parts = children(msg, s, e)
     resp = [p for p in parts if p[0] == 0x30][0]
     _, s, e, _ = tlv(msg, resp[1])  # the first CertResponse
-    cr = children(msg, s, e)
+    return children(msg, s, e)
+
+
+def ip_status(msg):
+    """The PKIStatus of an ip's first CertResponse (0 accepted, 2 rejection)."""
+    cr = _ip_response(msg)
     status = children(msg, cr[1][1], cr[1][2])[0]
     return msg[status[1]:status[2]][0]
 
 
 def ip_certificate(msg):
     """The certificate of an accepted ip (RFC 9810 §5.3.4), as DER."""
-    tag, s, e = body_of(msg)
-    if tag != 0xA1:
-        fail("expected an ip, got body tag 0x%02x" % tag)
-    _, s, e, _ = tlv(msg, s)  # CertRepMessage
-    parts = children(msg, s, e)
-    resp = [p for p in parts if p[0] == 0x30][0]
-    _, s, e, _ = tlv(msg, resp[1])  # the first CertResponse
-    cr = children(msg, s, e)
+    cr = _ip_response(msg)
     status = children(msg, cr[1][1], cr[1][2])[0]
     if msg[status[1]:status[2]] != b"\x00":
         fail("the ip's PKIStatus is not accepted")
