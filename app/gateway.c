@@ -398,8 +398,11 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   /* A profile that refuses a key certified before looks its certificates up
    * by key: their index, made only then (store.h). */
   for (size_t i = 0; i < gw->cfg.n_profiles; i++)
-    if (!gw->cfg.profiles[i].key_reuse && (err = cg_store_index_keys(gw->store)) != 0)
-      goto fail;
+    if (!gw->cfg.profiles[i].key_reuse) {
+      if ((err = cg_store_index_keys(gw->store)) != 0)
+        goto fail;
+      break; /* one index serves them all */
+    }
   cg_store_set_commit_interval(gw->store, gw->cfg.commit_interval_us);
   if ((err = cg_store_start(gw->store, loop)))
     goto fail;

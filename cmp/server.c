@@ -59,21 +59,8 @@ void cmp_srv_touch_background(struct cmp_exchange *ex) {
   ex->txn.updated_at = ex->now;
 }
 
-/* Ends the exchange with an error answer.  An authenticated certificate
- * request that fails is first recorded as a rejected transaction (except
- * when its transactionID belongs to another one). */
-/* RFC 9483 §3.6.2 draws the line: a certificate or revocation request whose
- * header and protection are in order but whose content is refused (a
- * template the policy refuses, a bad POP, an unknown certificate, ...) is
- * answered in its own type, ip/cp/kup or rp, with status rejection and the
- * failInfo (§4.1.1, §4.2); what cannot be processed as a request at all
- * (header, protection, a malformed body, a transactionID in use: RFC 9810
- * §5.1.1 names ErrorMsgContent for that) and the gateway's own failures get
- * an error message (§3.6.4).  Returns the answer type. */
-static int refusal_type(const struct cmp_exchange *ex, int err) {
-  if (!ex->checking_body || err == CG_ETXID_IN_USE || cg_err_class(err) != CG_CLASS_PEER)
-    return CMP_ERROR;
-  switch (ex->msg.type) {
+int cmp_srv_answer_type(int request_type) {
+  switch (request_type) {
   case CMP_IR:
     return CMP_IP;
   case CMP_CR:
@@ -88,6 +75,23 @@ static int refusal_type(const struct cmp_exchange *ex, int err) {
   }
 }
 
+/* RFC 9483 §3.6.2 draws the line: a certificate or revocation request whose
+ * header and protection are in order but whose content is refused (a
+ * template the policy refuses, a bad POP, an unknown certificate, ...) is
+ * answered in its own type, ip/cp/kup or rp, with status rejection and the
+ * failInfo (§4.1.1, §4.2); what cannot be processed as a request at all
+ * (header, protection, a malformed body, a transactionID in use: RFC 9810
+ * §5.1.1 names ErrorMsgContent for that) and the gateway's own failures get
+ * an error message (§3.6.4).  Returns the answer type. */
+static int refusal_type(const struct cmp_exchange *ex, int err) {
+  if (!ex->checking_body || err == CG_ETXID_IN_USE || cg_err_class(err) != CG_CLASS_PEER)
+    return CMP_ERROR;
+  return cmp_srv_answer_type(ex->msg.type);
+}
+
+/* Ends the exchange with an error answer.  An authenticated certificate
+ * request that fails is first recorded as a rejected transaction (except
+ * when its transactionID belongs to another one). */
 void cmp_srv_fail(struct cmp_exchange *ex, int err, const char *detail) {
   ex->err = err;
   ex->detail = detail;
@@ -285,12 +289,12 @@ static int find_subject_serial(struct cmp_exchange *ex) {
   return 0;
 }
 
-/* Two Names are the same: the same DER, or (tolerated: clients re-encode a
- * name they were given as text, in another string type) the same RFC 4514
- * text, ignoring case. */
-static bool same_name(struct der_view a, struct der_view b) {
-  if (cg_der_view_eq(a, b))
-    return true;
+/* Two Names are the same: the same DER, or (as_text; tolerated: clients
+ * re-encode a name they were given as text, in another string type) the
+ * same RFC 4514 text, ignoring case. */
+static bool same_name(struct der_view a, struct der_view b, bool as_text) {
+  if (!as_text)
+    return cg_der_view_eq(a, b);
   char ta[512], tb[512];
   return cg_name_to_string(a, ta, sizeof ta) == 0 && cg_name_to_string(b, tb, sizeof tb) == 0 &&
          strcasecmp(ta, tb) == 0;
@@ -305,13 +309,18 @@ static bool recipient_ok(const struct cmp_exchange *ex) {
   static const uint8_t null_dn[] = {0x30, 0x00};
   if (r.p == NULL)
     return false; /* another form of GeneralName than directoryName */
-  if (cg_der_view_is(r, null_dn, sizeof null_dn) || same_name(r, ex->cfg->ra_name))
+  if (cg_der_view_is(r, null_dn, sizeof null_dn))
     return true;
-  for (size_t i = 0; i < ex->n_ca_chain; i++) {
-    struct cg_x509 ca;
-    if (cg_x509_parse(ex->ca_chain[i].p, ex->ca_chain[i].len, &ca) == 0 &&
-        same_name(r, ca.subject))
+  /* The names, octet for octet first (what clients send), as text then. */
+  for (int text = 0; text < 2; text++) {
+    if (same_name(r, ex->cfg->ra_name, text))
       return true;
+    for (size_t i = 0; i < ex->n_ca_chain; i++) {
+      struct cg_x509 ca;
+      if (cg_x509_parse(ex->ca_chain[i].p, ex->ca_chain[i].len, &ca) == 0 &&
+          same_name(r, ca.subject, text))
+        return true;
+    }
   }
   return false;
 }

@@ -88,6 +88,7 @@ struct cmp_exchange {
   bool cert_held_by_operator; /* on hold at an operator's request */
   bool cert_unconfirmed_kup, cert_updated, cert_update_pending; /* as cmp_lookup_res says */
   char key_hash[65];                   /* the key asked for; "": none (cg_spki_hash_hex()) */
+  struct der_view req_spki;            /* ir/cr/kur/p10cr: the key asked for; p NULL: none */
   bool key_certified, key_compromised; /* as cmp_lookup_res says */
   struct cmp_secret_record secret;
   struct cmp_txn_record stored; /* the transaction as stored */
@@ -170,6 +171,9 @@ extern const struct cmp_srv_kind cmp_srv_poll_kinds[];   /* pollReq */
 const struct cmp_srv_kind *cmp_srv_kind(int type, bool answer);
 
 /* server.c */
+/* The answer type of a certificate or revocation request (ip, cp, kup, rp);
+ * CMP_ERROR for another. */
+int cmp_srv_answer_type(int request_type);
 void cmp_srv_set_phase(struct cmp_exchange *ex, enum phase to);
 /* Ends the exchange with an error answer (see server.c). */
 void cmp_srv_fail(struct cmp_exchange *ex, int err, const char *detail);

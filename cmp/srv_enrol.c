@@ -62,9 +62,7 @@ static bool check_key_update(struct cmp_exchange *ex, const struct cmp_cert_req 
     return false;
   }
   /* RFC 9483 §4.1.3: a key update certifies a new key. */
-  struct der_view spki;
-  if (!ex->prof->kur_same_key && cr->tmpl.public_key.p != NULL &&
-      cmp_srv_template_spki(ex, &cr->tmpl, &spki) && cg_der_view_eq(spki, old.spki)) {
+  if (!ex->prof->kur_same_key && ex->req_spki.p != NULL && cg_der_view_eq(ex->req_spki, old.spki)) {
     cmp_srv_fail(ex, CG_EBAD_TEMPLATE,
                  "a kur certifies a new key, not the key of the certificate it updates "
                  "(kur_same_key)");
@@ -154,10 +152,7 @@ bool cmp_srv_build_issue_request(struct cmp_exchange *ex) {
            "the template has no public key (central key generation is not offered)");
       return false;
     }
-    if (!cmp_srv_template_spki(ex, tp, &is->spki)) {
-      cmp_srv_fail(ex, CG_ENOMEM, "out of memory");
-      return false;
-    }
+    is->spki = ex->req_spki; /* made when the request was read (srv_template.c) */
     is->extensions = tp->extensions;
     is->has_not_before = tp->has_not_before;
     is->not_before = tp->not_before;
@@ -199,7 +194,7 @@ static bool check_pop(struct cmp_exchange *ex, const struct cmp_cert_req *cr) {
  * MAC-authenticated secret's use is counted with the transaction, all or
  * nothing, in the same store step. */
 static void store_answer(struct cmp_exchange *ex) {
-  ex->rsp_type = ex->msg.type == CMP_IR ? CMP_IP : ex->msg.type == CMP_KUR ? CMP_KUP : CMP_CP;
+  ex->rsp_type = cmp_srv_answer_type(ex->msg.type);
   if (ex->mac_ok) {
     struct cmp_secret_note *n = &ex->note;
     memset(n, 0, sizeof *n);

@@ -161,6 +161,7 @@ int cmp_srv_check_template(struct cmp_exchange *ex) {
   } else {
     return 0;
   }
+  ex->req_spki = spki;
   int err = check_sizes(ex, subject, extensions);
   if (err == 0)
     err = check_key(ex, spki);
