@@ -774,17 +774,23 @@ static int exec_texts(sqlite3 *db, const char *sql, const char *what, ...) {
   return err;
 }
 
+/* An operator's action on the certificate serial, in the audit log with the
+ * transaction that issued it. */
+static int cert_event(sqlite3 *db, const char *now, const char *kind, const char *detail,
+                      const char *serial) {
+  return exec_texts(db,
+                    "INSERT INTO events (at, transaction_id, kind, detail)"
+                    " SELECT ?1, transaction_id, ?2, ?3 FROM certificates WHERE serial = ?4",
+                    "recording an event", now, kind, detail, serial, (const char *)NULL);
+}
+
 static int cert_revoke_body(sqlite3 *db, void *arg) {
   struct cert_revoke_arg *a = arg;
   sqlite3_stmt *s;
-  int err = prepare(db, "UPDATE certificates SET status = 'revoked'"
-                        " WHERE serial = ?1 AND status <> 'revoked'", &s);
-  if (err != 0)
-    return err;
-  err = cg_store_sql_bind_text(s, 1, a->serial) != SQLITE_OK
-            ? cg_store_sql_bind_failed(db, "serial")
-            : step_done(db, s, "revoking a certificate");
-  sqlite3_finalize(s);
+  int err = exec_texts(db,
+                       "UPDATE certificates SET status = 'revoked'"
+                       " WHERE serial = ?1 AND status <> 'revoked'",
+                       "revoking a certificate", a->serial, (const char *)NULL);
   if (err != 0)
     return err;
   if (sqlite3_changes(db) == 0) {
@@ -832,17 +838,7 @@ static int cert_revoke_body(sqlite3 *db, void *arg) {
   char detail[2 * CMP_MAX_SERIAL + 64];
   snprintf(detail, sizeof detail, "serial=%s reason=%d requested_by=operator", a->serial,
            a->reason);
-  if ((err = prepare(db, "INSERT INTO events (at, transaction_id, kind, detail)"
-                         " SELECT ?1, transaction_id, 'certificate.revoked', ?2"
-                         " FROM certificates WHERE serial = ?3", &s)) != 0)
-    return err;
-  if ((cg_store_sql_bind_text(s, 1, a->now) | cg_store_sql_bind_text(s, 2, detail) |
-       cg_store_sql_bind_text(s, 3, a->serial)) != SQLITE_OK)
-    err = cg_store_sql_bind_failed(db, "event");
-  else
-    err = step_done(db, s, "recording an event");
-  sqlite3_finalize(s);
-  return err;
+  return cert_event(db, a->now, "certificate.revoked", detail, a->serial);
 }
 
 static int cert_release_body(sqlite3 *db, void *arg) {
@@ -879,11 +875,7 @@ static int cert_release_body(sqlite3 *db, void *arg) {
     return err;
   char detail[2 * CMP_MAX_SERIAL + 64];
   snprintf(detail, sizeof detail, "serial=%s requested_by=operator", a->serial);
-  return exec_texts(db,
-                    "INSERT INTO events (at, transaction_id, kind, detail)"
-                    " SELECT ?1, transaction_id, 'certificate.released', ?2"
-                    " FROM certificates WHERE serial = ?3",
-                    "recording an event", a->now, detail, a->serial, (const char *)NULL);
+  return cert_event(db, a->now, "certificate.released", detail, a->serial);
 }
 
 int cg_query_cert_release(struct cg_store *st, const char *serial, int64_t now) {
