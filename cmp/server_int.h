@@ -134,6 +134,7 @@ struct cmp_exchange {
   struct cmp_txn_record txn;
   bool has_cert;
   struct cmp_cert_record cert;
+  struct der_view cert_extensions; /* of cert, as cmp_srv_take_cert() read it */
   bool has_revocation;
   struct cmp_revocation_record revocation;
   uint8_t sender_nonce[16];

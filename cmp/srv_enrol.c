@@ -336,6 +336,7 @@ bool cmp_srv_take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len)
     sans[0] = '\0';
   c->sans = sans;
   c->key_type = key_type;
+  ex->cert_extensions = x.extensions;
   if (cg_spki_hash_hex(x.spki, c->key_hash) != 0)
     c->key_hash[0] = '\0';
   c->not_before = x.not_before;
@@ -355,7 +356,7 @@ bool cmp_srv_take_cert(struct cmp_exchange *ex, const uint8_t *cert, size_t len)
  * (keyUsage, extendedKeyUsage, basicConstraints; subjectAltName where it is
  * not copied): when the certificate does not carry one as asked, the answer
  * says grantedWithMods and names them in its statusString. */
-static void note_modifications(struct cmp_exchange *ex, struct der_view cert) {
+static void note_modifications(struct cmp_exchange *ex) {
   static const struct {
     enum cg_oid_id oid;
     const char *name;
@@ -367,8 +368,7 @@ static void note_modifications(struct cmp_exchange *ex, struct der_view cert) {
   };
   struct der_view asked = ex->msg.type == CMP_P10CR ? ex->p10.extensions
                                                     : ex->msg.u.cert_req.req[0].tmpl.extensions;
-  struct cg_x509 x;
-  if (asked.p == NULL || cg_x509_parse(cert.p, cert.len, &x))
+  if (asked.p == NULL)
     return;
   char why[160] = "";
   for (size_t i = 0; i < sizeof decided / sizeof decided[0]; i++) {
@@ -377,7 +377,8 @@ static void note_modifications(struct cmp_exchange *ex, struct der_view cert) {
     struct der_view oid = cg_oid(decided[i].oid);
     if (cg_x509_find_ext(asked, oid, &want, &crit_want) != 1)
       continue;
-    if (cg_x509_find_ext(x.extensions, oid, &got, &crit_got) == 1 && cg_der_view_eq(want, got))
+    if (cg_x509_find_ext(ex->cert_extensions, oid, &got, &crit_got) == 1 &&
+        cg_der_view_eq(want, got))
       continue;
     snprintf(why + strlen(why), sizeof why - strlen(why), "%s%s", why[0] ? ", " : "",
              decided[i].name);
@@ -411,7 +412,7 @@ void cmp_srv_issued(struct cmp_exchange *ex, const uint8_t *cert, size_t len) {
     return;
   }
   cg_hex(ex->sender_nonce, sizeof ex->sender_nonce, t->sender_nonce);
-  note_modifications(ex, (struct der_view){cert, len});
+  note_modifications(ex); /* of the certificate cmp_srv_take_cert() read */
   if (cmp_txn_set_state(t, ex->implicit_confirm ? CMP_TXN_CONFIRMED : CMP_TXN_ISSUED)) {
     cmp_srv_fail(ex, CG_ESTATE, "illegal state change");
     return;
