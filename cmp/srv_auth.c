@@ -134,8 +134,9 @@ static bool authenticate_sig(struct cmp_exchange *ex) {
     cmp_srv_fail(ex, err, why);
     return false;
   }
-  /* RFC 9483 §5.3.2: an RA or operator the profile names acts for others. */
-  if (ex->prof->n_ra_anchors > 0) {
+  /* RFC 9483 §5.3.2: an RA or operator the profile names acts for others;
+   * only an rr or kur asks (a second path, not built for other requests). */
+  if (ex->prof->n_ra_anchors > 0 && (ex->msg.type == CMP_RR || ex->msg.type == CMP_KUR)) {
     enum cg_path_error ra_why;
     size_t n_pool = ex->msg.n_extra_certs - 1;
     if (n_pool > CG_X509_VERIFY_MAX_POOL)
