@@ -369,6 +369,37 @@ int cg_aes256gcm_open(const uint8_t key[32], const uint8_t nonce[12], const uint
 }
 
 /* ------------------------------------------------------------------------ */
+/* AES-CBC and AES key wrap, for CMS (core/cms.c).                          */
+
+static bool aes_key_size_ok(size_t n) { return n == 16 || n == 24 || n == 32; }
+
+int cg_aes_cbc_encrypt(const uint8_t *key, size_t key_len, const uint8_t iv[16], const uint8_t *in,
+                       size_t len, uint8_t *out) {
+  Aes aes;
+  int rc = 0;
+  if (!key || !iv || !aes_key_size_ok(key_len) || len % 16 != 0 || len > UINT32_MAX ||
+      ((!in || !out) && len))
+    return CG_EINVAL;
+  if (wc_AesInit(&aes, NULL, INVALID_DEVID) != 0)
+    return CG_ECRYPTO;
+  if (wc_AesSetKey(&aes, key, (word32)key_len, iv, AES_ENCRYPTION) != 0 ||
+      (len > 0 && wc_AesCbcEncrypt(&aes, out, in, (word32)len) != 0))
+    rc = CG_ECRYPTO;
+  wc_AesFree(&aes);
+  cg_wipe(&aes, sizeof aes);
+  return rc;
+}
+
+int cg_aes_key_wrap(const uint8_t *kek, size_t kek_len, const uint8_t *in, size_t in_len,
+                    uint8_t *out) {
+  if (!kek || !in || !out || !aes_key_size_ok(kek_len) || in_len < 16 || in_len % 8 != 0 ||
+      in_len > 4096)
+    return CG_EINVAL;
+  int wc = wc_AesKeyWrap(kek, (word32)kek_len, in, (word32)in_len, out, (word32)in_len + 8, NULL);
+  return wc == (int)in_len + 8 ? 0 : CG_ECRYPTO;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Keys.                                                                    */
 
 /* wolfCrypt keys keep per-operation state (ecc_key and RsaKey have a state
@@ -1313,6 +1344,84 @@ int cg_verify(const struct cg_key *key, enum cg_sig_scheme scheme, enum cg_hash 
   rc = verify_with(key->type, use.u, scheme, hash, data, n, sig, sig_len);
   key_release(key, &use);
   return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Key establishment, for CMS recipients (core/cms.c).                      */
+
+int cg_rsa_encrypt(const struct cg_key *pub, const uint8_t *in, size_t len, uint8_t *out,
+                   size_t cap, size_t *out_len) {
+  struct key_use use;
+  WC_RNG *rng;
+  int rc, wc;
+  if (!pub || !in || !out || !out_len || pub->type != CG_KEY_RSA || len > RSA_MAX_BYTES)
+    return CG_EINVAL;
+  if (!(rng = thread_rng()))
+    return CG_ECRYPTO;
+  if ((rc = key_acquire(pub, &use)) != 0)
+    return rc;
+  wc = wc_RsaPublicEncrypt(in, (word32)len, out, cap > UINT32_MAX ? UINT32_MAX : (word32)cap,
+                           &use.u->rsa, rng);
+  key_release(pub, &use);
+  if (wc == RSA_BUFFER_E || wc == BUFFER_E)
+    return CG_ESPACE;
+  if (wc < 0)
+    return map_err(wc);
+  *out_len = (size_t)wc;
+  return 0;
+}
+
+unsigned cg_key_ec_bits(const struct cg_key *key) {
+  if (!key || key->type != CG_KEY_EC)
+    return 0;
+  struct key_use use;
+  if (key_acquire(key, &use) != 0)
+    return 0;
+  int size = wc_ecc_size(&use.u->ec);
+  key_release(key, &use);
+  return size == 32 ? 256 : size == 48 ? 384 : size == 66 ? 521 : 0;
+}
+
+int cg_ecdh(const struct cg_key *priv, const struct cg_key *pub, uint8_t *out, size_t cap,
+            size_t *len) {
+  struct key_use a, b;
+  WC_RNG *rng;
+  int rc, wc;
+  if (!priv || !pub || !out || !len || priv->type != CG_KEY_EC || pub->type != CG_KEY_EC ||
+      !priv->priv || priv == pub)
+    return CG_EINVAL;
+  if (!(rng = thread_rng()))
+    return CG_ECRYPTO;
+  if ((rc = key_acquire(priv, &a)) != 0)
+    return rc;
+  if ((rc = key_acquire(pub, &b)) != 0) {
+    key_release(priv, &a);
+    return rc;
+  }
+  if (wc_ecc_get_curve_id(a.u->ec.idx) != wc_ecc_get_curve_id(b.u->ec.idx)) {
+    rc = CG_EBAD_KEY;
+  } else {
+    word32 n = cap > UINT32_MAX ? UINT32_MAX : (word32)cap;
+    /* A timing-resistant build blinds the private key with the RNG. */
+    wc = wc_ecc_set_rng(&a.u->ec, rng);
+    if (wc == 0)
+      wc = wc_ecc_shared_secret(&a.u->ec, &b.u->ec, out, &n);
+    wc_ecc_set_rng(&a.u->ec, NULL);
+    rc = wc == BUFFER_E ? CG_ESPACE : wc != 0 ? map_err(wc) : (*len = n, 0);
+  }
+  key_release(pub, &b);
+  key_release(priv, &a);
+  return rc;
+}
+
+int cg_x963_kdf(enum cg_hash h, const uint8_t *z, size_t z_len, const uint8_t *info,
+                size_t info_len, uint8_t *out, size_t out_len) {
+  if (!z || !out || (!info && info_len) || h == CG_HASH_NONE || z_len > UINT32_MAX ||
+      info_len > UINT32_MAX || out_len > UINT32_MAX)
+    return CG_EINVAL;
+  int wc = wc_X963_KDF(wc_hash_type(h), z, (word32)z_len, info, (word32)info_len, out,
+                       (word32)out_len);
+  return wc == 0 ? 0 : map_err(wc);
 }
 
 /* ------------------------------------------------------------------------ */

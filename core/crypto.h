@@ -70,6 +70,15 @@ int cg_aes256gcm_open(const uint8_t key[32], const uint8_t nonce[12], const uint
                       size_t aad_len, const uint8_t *ct, size_t len, const uint8_t tag[16],
                       uint8_t *pt);
 
+/* AES-CBC with a key of 16, 24 or 32 octets over len octets, a multiple of
+ * 16, with no padding (the caller pads).  in and out may alias. */
+int cg_aes_cbc_encrypt(const uint8_t *key, size_t key_len, const uint8_t iv[16], const uint8_t *in,
+                       size_t len, uint8_t *out);
+/* AES key wrap (RFC 3394, the default IV) of in_len octets (a multiple of 8,
+ * at least 16) under a key of 16, 24 or 32 octets: out gets in_len + 8. */
+int cg_aes_key_wrap(const uint8_t *kek, size_t kek_len, const uint8_t *in, size_t in_len,
+                    uint8_t *out);
+
 /* Keys. */
 enum cg_key_type { CG_KEY_NONE, CG_KEY_EC, CG_KEY_RSA, CG_KEY_ED25519, CG_KEY_ED448 };
 enum cg_sig_scheme { CG_SIG_NONE, CG_SIG_ECDSA, CG_SIG_RSA_PKCS1, CG_SIG_RSA_PSS, CG_SIG_EDDSA };
@@ -145,6 +154,22 @@ int cg_sign(const struct cg_key *key, enum cg_sig_scheme scheme, enum cg_hash ha
  * key do not match. */
 int cg_verify(const struct cg_key *key, enum cg_sig_scheme scheme, enum cg_hash hash,
               const struct cg_iov *data, size_t n, const uint8_t *sig, size_t sig_len);
+
+/* Key establishment, for CMS recipients (core/cms.c).
+ * RSAES-PKCS1-v1_5 encryption of len octets to an RSA public key: *out_len
+ * gets the modulus size. */
+int cg_rsa_encrypt(const struct cg_key *pub, const uint8_t *in, size_t len, uint8_t *out,
+                   size_t cap, size_t *out_len);
+/* Elliptic-curve Diffie-Hellman: the shared secret (the x-coordinate) of a
+ * private EC key and a public EC key on the same curve.  CG_EBAD_KEY when
+ * the curves differ. */
+int cg_ecdh(const struct cg_key *priv, const struct cg_key *pub, uint8_t *out, size_t cap,
+            size_t *len);
+/* The ANSI X9.63 key derivation function with hash h (RFC 5753 §7.2). */
+int cg_x963_kdf(enum cg_hash h, const uint8_t *z, size_t z_len, const uint8_t *info,
+                size_t info_len, uint8_t *out, size_t out_len);
+/* The size in bits of an EC key's curve (256, 384, 521); 0 for another key. */
+unsigned cg_key_ec_bits(const struct cg_key *key);
 
 /* PEM.  label is e.g. "CERTIFICATE", "PRIVATE KEY".  cg_pem_encode writes a
  * NUL-terminated text; *len excludes the NUL. */
