@@ -49,8 +49,9 @@ struct opts {
   int type; /* enum cmp_body_type of the request */
   const char *url, *ref, *secret, *secret_file, *cert, *key, *trusted, *newkey, *newkeytype,
       *subject, *csr, *oldcert, *challenge, *certout, *chainout, *genpout, *crlout, *nested_cert,
-      *nested_key, *framing;
+      *nested_key, *framing, *keyenvout;
   bool pbmac1, implicit_confirm;
+  bool central_keygen; /* ask the server to make the key (RFC 9483 §4.1.6) */
   uint32_t iterations;
   int revreason;
   uint64_t pvno;

@@ -53,6 +53,7 @@
 #include "cmp/p10.h"
 #include "cmp/protect.h"
 #include "core/certbuild.h"
+#include "core/cms.h"
 #include "core/crypto.h"
 #include "core/der.h"
 #include "core/err.h"
@@ -74,6 +75,7 @@ static int usage_to(FILE *f) {
           "         [--ref REF --secret SECRET|--secret-file FILE [--pbmac1] [--iterations N]\n"
           "          | --cert PEM --key PEM]\n"
           "         [--trusted PEM] [--newkey PEM | --newkeytype p256|p384|ed25519|rsa2048|rsa3072]\n"
+          "         [--central-keygen --keyenvout FILE]\n"
           "         [--subject /CN=../O=..]\n"
           "         [--csr FILE] [--oldcert PEM] [--revreason N] [--challenge TEXT]\n"
           "         [--implicit-confirm] [--pvno 2|3] [--infotype NAME[,NAME]]... [--timeout S]\n"
@@ -86,6 +88,10 @@ static int usage_to(FILE *f) {
           "  (RFC 9483 §5.2.2.2) and read the answer out of the nested reply\n"
           "  ir/cr/kur without --newkey: a new key (--newkeytype, default p256), saved as\n"
           "  CERTOUT.key (mode 0600)\n"
+          "  --central-keygen: ask the server to make the key pair (of --newkeytype when\n"
+          "  given); the private key it returns, encrypted for this client (with the\n"
+          "  secret, or for --key's certificate), goes to --keyenvout as a DER CMS\n"
+          "  EnvelopedData for `openssl cms -decrypt -inform DER`\n"
           "  --poll-max: poll a request the server makes wait for at most S seconds\n"
           "  (default 600; 0: do not poll); --timeout bounds each HTTP exchange\n"
           "  infotypes: caCerts rootCaKeyUpdate certReqTemplate signKeyPairTypes crlStatusList\n"
@@ -156,7 +162,7 @@ static int parse_args(struct opts *o, int argc, char **argv) {
       {"--challenge", &o->challenge}, {"--certout", &o->certout}, {"--chainout", &o->chainout},
       {"--genpout", &o->genpout}, {"--crlout", &o->crlout},
       {"--nested-cert", &o->nested_cert}, {"--nested-key", &o->nested_key},
-      {"--framing", &o->framing},
+      {"--framing", &o->framing}, {"--keyenvout", &o->keyenvout},
   };
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
@@ -174,6 +180,8 @@ static int parse_args(struct opts *o, int argc, char **argv) {
       o->pbmac1 = true;
     } else if (!strcmp(a, "--implicit-confirm")) {
       o->implicit_confirm = true;
+    } else if (!strcmp(a, "--central-keygen")) {
+      o->central_keygen = true;
     } else if (!strcmp(a, "--iterations") && parse_uint(v, UINT32_MAX, &n)) {
       o->iterations = (uint32_t)n;
       i++;
@@ -358,6 +366,10 @@ static int load_inputs(struct client *cl) {
     why = "genm needs at least one --infotype";
   else if (o->newkeytype != NULL && !new_key_type(o->newkeytype, NULL, NULL))
     why = "--newkeytype is p256, p384, ed25519, rsa2048 or rsa3072";
+  else if (o->central_keygen && (!enrol || o->newkey != NULL || o->keyenvout == NULL))
+    why = "--central-keygen goes with ir, cr or kur and --keyenvout, without --newkey";
+  else if (o->keyenvout != NULL && !o->central_keygen)
+    why = "--keyenvout goes with --central-keygen";
   else if (enrol && o->newkey == NULL && o->certout == NULL)
     why = "a generated key is saved beside --certout: give --certout (or --newkey)";
   else if ((o->nested_cert == NULL) != (o->nested_key == NULL))
@@ -406,7 +418,7 @@ static int load_inputs(struct client *cl) {
     return EXIT_USAGE;
   if (o->type == CMP_P10CR && load_csr(cl))
     return EXIT_USAGE;
-  if (enrol) {
+  if (enrol && !o->central_keygen) {
     enum cg_key_type type = CG_KEY_EC;
     unsigned bits = 256;
     if (o->newkey != NULL) {
@@ -461,6 +473,16 @@ static int build_request(struct client *cl, uint8_t *body, size_t *len,
       old = cl->old.n > 0 ? cl->old.v[0] : cl->signer.v[0];
     req->cert_req_id = 0;
     size_t spki_len;
+    if (cl->o.central_keygen) {
+      /* The server makes the key: none to expect in the certificate. */
+      enum cg_key_type type = CG_KEY_NONE;
+      unsigned bits = 0;
+      if (cl->o.newkeytype != NULL)
+        new_key_type(cl->o.newkeytype, &type, &bits);
+      err = cmp_client_central_req_body(cl->o.type, 0, cl->subject_v, type, bits, old, token,
+                                        body, MAX_BODY, len);
+      break;
+    }
     err = cmp_client_cert_req_body(cl->o.type, 0, cl->subject_v, cl->new_key, old, token, body,
                                    MAX_BODY, len);
     if (err == 0 && (err = cg_key_spki(cl->new_key, spki, spki_cap, &spki_len)) == 0)
@@ -739,6 +761,36 @@ static int write_pem(const char *path, const char *label, const struct der_view 
 }
 
 
+/* The private key of an answer to --central-keygen (RFC 9483 §4.1.6):
+ * CertifiedKeyPair privateKey [0] EncryptedKey, envelopedData [0] IMPLICIT
+ * EnvelopedData, written as a CMS ContentInfo. */
+static int write_key_envelope(const char *path, struct der_view private_key) {
+  struct der_reader r, pk;
+  struct der_tlv env;
+  if (private_key.p == NULL) {
+    fprintf(stderr, "%s: error: the answer holds no private key for --keyenvout\n", client_prog);
+    return CG_EBAD_DATA;
+  }
+  cg_der_reader_view(&r, private_key);
+  if (cg_der_enter(&r, DER_CTX_CONS(0), &pk) != 0 || cg_der_expect(&pk, DER_CTX_CONS(0), &env) != 0) {
+    fprintf(stderr, "%s: error: the private key is not in an EnvelopedData\n", client_prog);
+    return CG_EBAD_DATA;
+  }
+  /* the EnvelopedData SEQUENCE: the [0]'s contents under the SEQUENCE tag */
+  uint8_t *seq = malloc(env.raw.len), *ci = NULL;
+  size_t ci_len;
+  if (seq == NULL)
+    return CG_ENOMEM;
+  memcpy(seq, env.raw.p, env.raw.len);
+  seq[0] = DER_SEQUENCE;
+  int err = cg_cms_enveloped_content_info((struct der_view){seq, env.raw.len}, &ci, &ci_len);
+  free(seq);
+  if (err == 0)
+    err = write_file(path, ci, ci_len, 0600);
+  free(ci);
+  return err;
+}
+
 static int write_outputs(struct client *cl) {
   const struct opts *o = &cl->o;
   struct cmp_client_result r;
@@ -761,6 +813,11 @@ static int write_outputs(struct client *cl) {
       if (err == 0)
         printf("new private key written to %s\n", path);
     }
+  }
+  if (err == 0 && o->keyenvout != NULL && cl->new_cert != NULL) {
+    err = write_key_envelope(o->keyenvout, r.private_key);
+    if (err == 0)
+      printf("private key envelope written to %s\n", o->keyenvout);
   }
   if (err == 0 && o->type == CMP_GENM)
     client_genp_ca_certs(cl, r.answer);

@@ -198,7 +198,9 @@ static int make_pki(struct pki *p, const char *org) {
     return err;
 
   /* The RA certificate: digitalSignature and id-kp-cmcRA (RFC 6402 §2.10),
-   * so clients can tell it may sign CMP messages for the CA. */
+   * so clients can tell it may sign CMP messages for the CA, and
+   * id-kp-cmKGA (RFC 9483 §4.1.6), as it signs the keys it generates for
+   * devices (central key generation). */
   struct cert_spec ra = {0};
   ra.issuer = ca.subject;
   ra.subject = (struct der_view){p->ra_name, p->ra_name_len};
@@ -206,6 +208,7 @@ static int make_pki(struct pki *p, const char *org) {
   ra.not_after = now + RA_YEARS * 365LL * 86400;
   ra.key_usage = CERT_KU_DIGITAL_SIGNATURE;
   ra.eku[ra.n_eku++] = CG_OID_KP_CMC_RA;
+  ra.eku[ra.n_eku++] = CG_OID_KP_CM_KGA;
   ra.issuer_skid = (struct der_view){ca_skid, 20};
   return make_cert(&ra, p->ra_key, p->ca_key, p->ra_cert, sizeof p->ra_cert, &p->ra_cert_len);
 }

@@ -14,6 +14,7 @@
 
 #include "app/gateway_int.h"
 #include "app/keycheck.h"
+#include "core/certbuild.h"
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
@@ -99,6 +100,33 @@ _Static_assert((int)CG_KEYT_RSA == (int)CMP_KEYT_RSA && (int)CG_KEYT_P256 == (in
                    (int)CG_KEYT_ED448 == (int)CMP_KEYT_ED448,
                "the configuration's key_types bits are the engine's");
 
+/* The profile's key_usage (CG_KU_*) as the CA policy's CERT_KU_* bits; 0:
+ * by key type. */
+static uint32_t key_usage_bits(unsigned names) {
+  if (names & CG_KU_AUTO)
+    return 0;
+  return ((names & CG_KU_DIGITAL_SIGNATURE) ? CERT_KU_DIGITAL_SIGNATURE : 0) |
+         ((names & CG_KU_NON_REPUDIATION) ? CERT_KU_NON_REPUDIATION : 0) |
+         ((names & CG_KU_KEY_ENCIPHERMENT) ? CERT_KU_KEY_ENCIPHERMENT : 0) |
+         ((names & CG_KU_KEY_AGREEMENT) ? CERT_KU_KEY_AGREEMENT : 0);
+}
+
+/* The key central_keygen names (enum cg_kga_key). */
+static void kga_key(int v, enum cg_key_type *type, unsigned *bits) {
+  static const struct {
+    enum cg_key_type type;
+    unsigned bits;
+  } keys[] = {
+      [CG_KGA_OFF] = {CG_KEY_NONE, 0},       [CG_KGA_P256] = {CG_KEY_EC, 256},
+      [CG_KGA_P384] = {CG_KEY_EC, 384},      [CG_KGA_P521] = {CG_KEY_EC, 521},
+      [CG_KGA_RSA2048] = {CG_KEY_RSA, 2048}, [CG_KGA_RSA3072] = {CG_KEY_RSA, 3072},
+      [CG_KGA_RSA4096] = {CG_KEY_RSA, 4096}, [CG_KGA_ED25519] = {CG_KEY_ED25519, 256},
+  };
+  bool known = v >= 0 && (size_t)v < sizeof keys / sizeof keys[0];
+  *type = known ? keys[v].type : CG_KEY_NONE;
+  *bits = known ? keys[v].bits : 0;
+}
+
 static int start_backends(struct gateway *gw) {
   const struct cg_config *cfg = &gw->cfg;
   for (size_t i = 0; i < cfg->n_backends; i++) {
@@ -140,6 +168,7 @@ static int start_backends(struct gateway *gw) {
     p->policy.eku_client_auth = pc->eku_client_auth;
     p->policy.eku_server_auth = pc->eku_server_auth;
     p->policy.copy_san = pc->copy_san;
+    p->policy.key_usage = key_usage_bits(pc->key_usage);
     for (size_t j = 0; j < cfg->n_backends; j++)
       if (!strcmp(cfg->backends[j].name, pc->backend)) {
         p->ops = gw->backend_ops[j];
@@ -163,6 +192,9 @@ static int start_backends(struct gateway *gw) {
     p->cmp.key_reuse = pc->key_reuse;
     p->cmp.key_types = pc->key_types; /* CG_KEYT_* and CMP_KEYT_* are the same bits */
     p->cmp.rsa_min_bits = pc->rsa_min_bits;
+    kga_key(pc->central_keygen, &p->cmp.kga_type, &p->cmp.kga_bits);
+    p->cmp.kga_iterations = pc->kga_iterations;
+    p->cmp.kga_aes_wrap = pc->kga_password_wrap == 1;
     p->cmp.relay = p->ops->relays != NULL && p->ops->relays(p->backend);
     if (p->cmp.relay && (pc->manual_approval || pc->manual_revocation)) {
       /* The CA's answers go to the device as they are, with the nonces of

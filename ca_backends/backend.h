@@ -31,6 +31,10 @@ struct ca_policy {
   bool eku_client_auth;    /* id-kp-clientAuth in extKeyUsage */
   bool eku_server_auth;    /* id-kp-serverAuth in extKeyUsage */
   bool copy_san;           /* copy a requested subjectAltName */
+  /* keyUsage: 0 by key type (RSA: digitalSignature, keyEncipherment; EC:
+   * digitalSignature, keyAgreement; EdDSA: digitalSignature), else the
+   * CERT_KU_* bits (core/certbuild.h) to write. */
+  uint32_t key_usage;
 };
 
 /* How a backend reads its [backend NAME] configuration section. */

@@ -138,9 +138,15 @@ static void issue_run(struct cg_work *w) {
     spec.not_after = req->not_after;
   if (spec.not_after > ca->cert.not_after)
     spec.not_after = ca->cert.not_after;
-  spec.key_usage = CERT_KU_DIGITAL_SIGNATURE;
-  if (kt == CG_KEY_RSA)
-    spec.key_usage |= CERT_KU_KEY_ENCIPHERMENT;
+  /* What the key can do: an RSA key signs and receives keys (key
+   * transport), an EC key signs and agrees on keys (ECDH, as central key
+   * generation delivers to it), an EdDSA key only signs. */
+  spec.key_usage = pol->key_usage;
+  if (spec.key_usage == 0)
+    spec.key_usage = CERT_KU_DIGITAL_SIGNATURE |
+                     (kt == CG_KEY_RSA  ? CERT_KU_KEY_ENCIPHERMENT
+                      : kt == CG_KEY_EC ? CERT_KU_KEY_AGREEMENT
+                                        : 0);
   if (pol->eku_client_auth)
     spec.eku[spec.n_eku++] = CG_OID_KP_CLIENT_AUTH;
   if (pol->eku_server_auth)

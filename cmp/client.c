@@ -231,14 +231,16 @@ static int write_old_cert_id(struct der_writer *w, struct der_view cert) {
   return 0;
 }
 
-int cmp_client_cert_req_body(int type, int64_t cert_req_id, struct der_view subject,
-                             const struct cg_key *new_key, struct der_view old_cert,
-                             struct der_view reg_token, uint8_t *out, size_t cap, size_t *len) {
-  uint8_t spki[2048], req[8192], pop[1024], sig[1024];
-  size_t spki_len, req_len, pop_len, sig_len;
-  int err = cg_key_spki(new_key, spki, sizeof spki, &spki_len);
-  if (err)
-    return err;
+/* The CertReqMsg of an ir / cr / kur: the template's publicKey [6] holds
+ * key_contents (the contents of a SubjectPublicKeyInfo; p NULL: absent) and
+ * a signature POP by pop_key follows unless it is NULL. */
+static int write_cert_req_body(int type, int64_t cert_req_id, struct der_view subject,
+                               struct der_view key_contents, const struct cg_key *pop_key,
+                               struct der_view old_cert, struct der_view reg_token, uint8_t *out,
+                               size_t cap, size_t *len) {
+  uint8_t req[8192], pop[1024], sig[1024];
+  size_t req_len, pop_len = 0, sig_len;
+  int err;
   if (cert_req_id < 0)
     return CG_EINVAL;
   /* CertRequest { certReqId, CertTemplate { subject [5], publicKey [6] }, controls } */
@@ -252,12 +254,8 @@ int cmp_client_cert_req_body(int type, int64_t cert_req_id, struct der_view subj
     cg_der_put_raw(&w, subject.p, subject.len);
     cg_der_end(&w, subj);
   }
-  /* [6] IMPLICIT SubjectPublicKeyInfo: the SEQUENCE's contents under tag A6. */
-  struct der_reader r, in;
-  cg_der_reader_init(&r, spki, spki_len);
-  if (cg_der_enter(&r, DER_SEQUENCE, &in))
-    return CG_EDER;
-  cg_der_put_tlv(&w, DER_CTX_CONS(6), in.p, (size_t)(in.end - in.p));
+  if (key_contents.p != NULL)
+    cg_der_put_tlv(&w, DER_CTX_CONS(6), key_contents.p, key_contents.len);
   cg_der_end(&w, tmpl);
   if (old_cert.p != NULL || reg_token.p != NULL) {
     /* Controls ::= SEQUENCE SIZE(1..MAX) OF AttributeTypeAndValue */
@@ -276,23 +274,78 @@ int cmp_client_cert_req_body(int type, int64_t cert_req_id, struct der_view subj
   if (cg_der_writer_finish(&w, &req_len))
     return CG_ESPACE;
 
-  /* RFC 4211 §4.1: POPOSigningKey signs the DER of certReq. */
-  enum cg_sig_scheme scheme;
-  enum cg_hash hash;
-  cg_key_default_sig(new_key, &scheme, &hash);
-  struct cg_iov iov = {req, req_len};
-  if ((err = cg_sign(new_key, scheme, hash, &iov, 1, sig, sizeof sig, &sig_len)))
-    return err;
-  cg_der_writer_init(&w, pop, sizeof pop);
-  size_t popo = cg_der_begin(&w, DER_CTX_CONS(1));
-  cg_cert_write_sig_alg(&w, scheme, hash);
-  cg_der_put_bit_string(&w, sig, sig_len);
-  cg_der_end(&w, popo);
-  if (cg_der_writer_finish(&w, &pop_len))
-    return CG_ESPACE;
+  if (pop_key != NULL) {
+    /* RFC 4211 §4.1: POPOSigningKey signs the DER of certReq. */
+    enum cg_sig_scheme scheme;
+    enum cg_hash hash;
+    cg_key_default_sig(pop_key, &scheme, &hash);
+    struct cg_iov iov = {req, req_len};
+    if ((err = cg_sign(pop_key, scheme, hash, &iov, 1, sig, sizeof sig, &sig_len)))
+      return err;
+    cg_der_writer_init(&w, pop, sizeof pop);
+    size_t popo = cg_der_begin(&w, DER_CTX_CONS(1));
+    cg_cert_write_sig_alg(&w, scheme, hash);
+    cg_der_put_bit_string(&w, sig, sig_len);
+    cg_der_end(&w, popo);
+    if (cg_der_writer_finish(&w, &pop_len))
+      return CG_ESPACE;
+  }
 
   struct req_arg a = {type, req, req_len, pop, pop_len};
   return finish_body(cert_req_body, &a, out, cap, len);
+}
+
+int cmp_client_cert_req_body(int type, int64_t cert_req_id, struct der_view subject,
+                             const struct cg_key *new_key, struct der_view old_cert,
+                             struct der_view reg_token, uint8_t *out, size_t cap, size_t *len) {
+  uint8_t spki[2048];
+  size_t spki_len;
+  int err = cg_key_spki(new_key, spki, sizeof spki, &spki_len);
+  if (err)
+    return err;
+  /* [6] IMPLICIT SubjectPublicKeyInfo: the SEQUENCE's contents under tag A6. */
+  struct der_reader r, in;
+  cg_der_reader_init(&r, spki, spki_len);
+  if (cg_der_enter(&r, DER_SEQUENCE, &in))
+    return CG_EDER;
+  return write_cert_req_body(type, cert_req_id, subject,
+                             (struct der_view){in.p, (size_t)(in.end - in.p)}, new_key, old_cert,
+                             reg_token, out, cap, len);
+}
+
+int cmp_client_central_req_body(int type, int64_t cert_req_id, struct der_view subject,
+                                enum cg_key_type key_type, unsigned bits, struct der_view old_cert,
+                                struct der_view reg_token, uint8_t *out, size_t cap, size_t *len) {
+  uint8_t key[64];
+  size_t key_len = 0;
+  if (key_type != CG_KEY_NONE) {
+    /* AlgorithmIdentifier and an empty BIT STRING (only its unused-bits octet). */
+    struct der_writer w;
+    cg_der_writer_init(&w, key, sizeof key);
+    size_t alg = cg_der_begin(&w, DER_SEQUENCE);
+    switch (key_type) {
+    case CG_KEY_EC:
+      cg_der_put_oid(&w, CG_OID_EC_PUBLIC_KEY);
+      cg_der_put_oid(&w, bits == 384 ? CG_OID_P384 : bits == 521 ? CG_OID_P521 : CG_OID_P256);
+      break;
+    case CG_KEY_RSA:
+      cg_der_put_oid(&w, CG_OID_RSA_ENCRYPTION);
+      cg_der_put_null(&w);
+      break;
+    case CG_KEY_ED25519:
+      cg_der_put_oid(&w, CG_OID_ED25519);
+      break;
+    default:
+      return CG_EBAD_ALG;
+    }
+    cg_der_end(&w, alg);
+    cg_der_put_tlv(&w, DER_BIT_STRING, (const uint8_t *)"", 1);
+    if (cg_der_writer_finish(&w, &key_len))
+      return CG_ESPACE;
+  }
+  return write_cert_req_body(type, cert_req_id, subject,
+                             (struct der_view){key_len ? key : NULL, key_len}, NULL, old_cert,
+                             reg_token, out, cap, len);
 }
 
 /* The message of a body written into a buffer of its own first. */

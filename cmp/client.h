@@ -72,6 +72,13 @@ int cmp_client_write(const struct cmp_client_cred *cred, struct cmp_mac *mac,
 int cmp_client_cert_req_body(int type, int64_t cert_req_id, struct der_view subject,
                              const struct cg_key *new_key, struct der_view old_cert,
                              struct der_view reg_token, uint8_t *out, size_t cap, size_t *len);
+/* ir / cr / kur asking for central key generation (RFC 9483 §4.1.6): no
+ * proof of possession, and a template whose publicKey is absent (key_type
+ * CG_KEY_NONE) or names the key wanted (EC of bits 256/384/521, RSA,
+ * Ed25519) with an empty key.  Otherwise as cmp_client_cert_req_body(). */
+int cmp_client_central_req_body(int type, int64_t cert_req_id, struct der_view subject,
+                                enum cg_key_type key_type, unsigned bits, struct der_view old_cert,
+                                struct der_view reg_token, uint8_t *out, size_t cap, size_t *len);
 /* p10cr carrying a DER PKCS#10 request. */
 int cmp_client_p10cr_body(struct der_view csr, uint8_t *out, size_t cap, size_t *len);
 /* rr for the certificate with that issuer (Name TLV) and serial (INTEGER

@@ -62,6 +62,8 @@ struct cmp_client_txn {
   bool accepted;    /* ...and it passed every check of its header */
   uint8_t *cert;    /* the certificate of an enrolment, kept across its confirmation */
   size_t cert_len;
+  uint8_t *private_key; /* its CertifiedKeyPair's privateKey [0], whole TLV; NULL: none */
+  size_t private_key_len;
   struct cmp_mac mac;   /* our MAC parameters and key (MAC credentials) */
   struct cmp_mac amac;  /* an answer's, when they differ */
 
@@ -244,6 +246,7 @@ void cmp_client_txn_free(struct cmp_client_txn *t) {
   free(t->out);
   free(t->rsp);
   free(t->cert);
+  free(t->private_key);
   free(t);
 }
 
@@ -505,6 +508,17 @@ static void take_cert_rep(struct cmp_client_txn *t, int64_t now) {
     return;
   }
   t->cert_len = r->cert.len;
+  /* A key made by the server for us (RFC 9483 §4.1.6), still encrypted. */
+  free(t->private_key);
+  t->private_key = NULL;
+  t->private_key_len = 0;
+  if (r->private_key.p != NULL) {
+    if ((t->private_key = dup_bytes(r->private_key.p, r->private_key.len)) == NULL) {
+      end(t, CMP_CLIENT_LOCAL, CG_ENOMEM, "out of memory");
+      return;
+    }
+    t->private_key_len = r->private_key.len;
+  }
   /* The certificate must hold the key we asked for. */
   t->cert_rejected = t->spki != NULL && !cg_der_view_is(x.spki, t->spki, t->spki_len);
   /* RFC 9810 §5.1.1.1: implicitConfirm granted only when we asked. */
@@ -728,6 +742,8 @@ void cmp_client_txn_result(const struct cmp_client_txn *t, struct cmp_client_res
   r->unverified = t->unverified;
   if (t->cert != NULL && (t->outcome == CMP_CLIENT_OK || t->cert_rejected))
     r->cert = (struct der_view){t->cert, t->cert_len};
+  if (t->private_key != NULL && t->outcome == CMP_CLIENT_OK)
+    r->private_key = (struct der_view){t->private_key, t->private_key_len};
   r->implicit_confirm = t->implicit;
   r->cert_rejected = t->cert_rejected;
   r->polls = t->polls;

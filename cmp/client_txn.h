@@ -140,6 +140,9 @@ struct cmp_client_result {
    * of it by other means (an issued certificate's path, say). */
   bool unverified;
   struct der_view cert;     /* the certificate (whole TLV) of an enrolment; p NULL: none */
+  /* the privateKey [0] (whole TLV) that came with it: a key the server made
+   * (RFC 9483 §4.1.6), encrypted for us; p NULL: none */
+  struct der_view private_key;
   bool implicit_confirm;    /* granted: no certConf was sent */
   bool cert_rejected;       /* our certConf rejected it (not the key asked for) */
   unsigned polls;           /* pollReqs sent */

@@ -80,7 +80,8 @@ void cmp_write_status_info(struct der_writer *w, int status, int fail_bit, const
 }
 
 void cmp_write_cert_rep_body(struct der_writer *w, int type, int64_t cert_req_id, int status,
-                             int fail_bit, const char *text, struct der_view cert) {
+                             int fail_bit, const char *text, struct der_view cert,
+                             struct der_view key_envelope) {
   size_t body = cg_der_begin(w, DER_CTX_CONS(type));
   size_t rep = cg_der_begin(w, DER_SEQUENCE);
   size_t rsps = cg_der_begin(w, DER_SEQUENCE);
@@ -92,6 +93,14 @@ void cmp_write_cert_rep_body(struct der_writer *w, int type, int64_t cert_req_id
     size_t coc = cg_der_begin(w, DER_CTX_CONS(0));
     cg_der_put_raw(w, cert.p, cert.len);
     cg_der_end(w, coc);
+    struct der_reader r;
+    struct der_tlv env;
+    cg_der_reader_view(&r, key_envelope);
+    if (key_envelope.p != NULL && cg_der_expect(&r, DER_SEQUENCE, &env) == 0) {
+      size_t pk = cg_der_begin(w, DER_CTX_CONS(0));
+      cg_der_put_tlv(w, DER_CTX_CONS(0), env.val.p, env.val.len);
+      cg_der_end(w, pk);
+    }
     cg_der_end(w, ckp);
   }
   cg_der_end(w, rsp);

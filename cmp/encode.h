@@ -30,9 +30,13 @@ void cmp_write_header(struct der_writer *w, const struct cmp_out_header *h);
 void cmp_write_status_info(struct der_writer *w, int status, int fail_bit, const char *text);
 
 /* ip / cp / kup body with one CertResponse; cert (whole TLV) left out when p
- * is NULL.  ca_pubs are whole certificate TLVs. */
+ * is NULL.  key_envelope (p NULL: none) is the EnvelopedData (a whole
+ * SEQUENCE, core/cms.h) of a centrally generated key, written as
+ * CertifiedKeyPair privateKey [0] EncryptedKey envelopedData [0] IMPLICIT
+ * (RFC 9810 §5.2.2, RFC 9483 §4.1.6). */
 void cmp_write_cert_rep_body(struct der_writer *w, int type, int64_t cert_req_id, int status,
-                             int fail_bit, const char *text, struct der_view cert);
+                             int fail_bit, const char *text, struct der_view cert,
+                             struct der_view key_envelope);
 /* error body: ErrorMsgContent with status, failInfo bit and a text. */
 void cmp_write_error_body(struct der_writer *w, int status, int fail_bit, const char *text);
 /* pkiconf body: [19] NULL. */

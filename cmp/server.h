@@ -151,6 +151,18 @@ struct cmp_profile {
    * badCertTemplate when the request is read. */
   unsigned key_types;
   unsigned rsa_min_bits;
+  /* RFC 9483 §4.1.6 central key generation: a template whose public key is
+   * absent (or an AlgorithmIdentifier with an empty key) gets a key pair made
+   * by the gateway, of the type it names or else kga_type / kga_bits
+   * (CG_KEY_NONE: not offered, badCertTemplate).  The private key goes back
+   * signed by the RA and encrypted for the device (core/cms.h): to a
+   * MAC-protected device with its shared secret (PBKDF2 with kga_iterations;
+   * id-alg-PWRI-KEK, or the AES key wrap where kga_aes_wrap), to a
+   * signature-protected one for its protection certificate's key. */
+  enum cg_key_type kga_type;
+  unsigned kga_bits;
+  uint32_t kga_iterations;
+  bool kga_aes_wrap;
 };
 
 enum {

@@ -89,6 +89,13 @@ struct cmp_exchange {
   bool cert_unconfirmed_kup, cert_updated, cert_update_pending; /* as cmp_lookup_res says */
   char key_hash[65];                   /* the key asked for; "": none (cg_spki_hash_hex()) */
   struct der_view req_spki;            /* ir/cr/kur/p10cr: the key asked for; p NULL: none */
+  /* Central key generation (srv_template.c reads it, srv_enrol.c makes the
+   * key): the key type and size to make, and the EnvelopedData of the key
+   * made (core/cms.h) that goes into the answer; p NULL: none. */
+  bool kga;
+  enum cg_key_type kga_type;
+  unsigned kga_bits;
+  struct der_view key_envelope;
   bool key_certified, key_compromised; /* as cmp_lookup_res says */
   struct cmp_secret_record secret;
   struct cmp_txn_record stored; /* the transaction as stored */

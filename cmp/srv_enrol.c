@@ -3,10 +3,12 @@
  * their confirmation (certConf / pkiConf, RFC 9810 §5.3.18).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmp/encode.h"
 #include "cmp/server_int.h"
+#include "core/cms.h"
 #include "core/err.h"
 #include "core/oid.h"
 
@@ -147,12 +149,9 @@ bool cmp_srv_build_issue_request(struct cmp_exchange *ex) {
       else if (ex->auth == AUTH_SIG)
         is->subject = ex->signer.subject;
     }
-    if (tp->public_key.p == NULL) {
-      cmp_srv_fail(ex, CG_EBAD_TEMPLATE,
-           "the template has no public key (central key generation is not offered)");
-      return false;
-    }
-    is->spki = ex->req_spki; /* made when the request was read (srv_template.c) */
+    /* made when the request was read (srv_template.c); central key
+     * generation makes it once the request is checked (make_central_key()) */
+    is->spki = ex->req_spki;
     is->extensions = tp->extensions;
     is->has_not_before = tp->has_not_before;
     is->not_before = tp->not_before;
@@ -174,6 +173,14 @@ static bool check_pop(struct cmp_exchange *ex, const struct cmp_cert_req *cr) {
     cmp_srv_fail(ex, CG_EBAD_POP, "the PKCS#10 signature does not verify");
     return false;
   }
+  if (ex->kga) {
+    /* RFC 9483 §4.1.6: there is no key to prove possession of. */
+    if (cr->pop == CMP_POP_NONE || (cr->pop == CMP_POP_RA_VERIFIED && ex->prof->allow_ra_verified))
+      return true;
+    cmp_srv_fail(ex, CG_EBAD_POP,
+                 "a request for a centrally generated key carries no proof of possession");
+    return false;
+  }
   if (cr->pop == CMP_POP_RA_VERIFIED) {
     if (ex->prof->allow_ra_verified)
       return true;
@@ -188,6 +195,59 @@ static bool check_pop(struct cmp_exchange *ex, const struct cmp_cert_req *cr) {
     return true;
   cmp_srv_fail(ex, CG_EBAD_POP, "proof of possession does not verify");
   return false;
+}
+
+/* RFC 9483 §4.1.6: the key pair of a request that asked for one, made now
+ * that the request is checked; the private key leaves in an EnvelopedData
+ * (core/cms.h) signed by the RA and encrypted for the device: with the
+ * shared secret of a MAC-protected request, for the key of a signed one's
+ * protection certificate.  The key itself is wiped when freed here; only
+ * the envelope and the public key stay with the exchange. */
+static bool make_central_key(struct cmp_exchange *ex) {
+  const struct cmp_server_cfg *cfg = ex->cfg;
+  struct cg_cms_recipient to;
+  memset(&to, 0, sizeof to);
+  if (ex->mac_ok) {
+    to.kind = CG_CMS_PASSWORD;
+    to.password = ex->secret_plain;
+    to.password_len = ex->secret_len;
+    to.iterations = ex->prof->kga_iterations;
+    to.wrap = ex->prof->kga_aes_wrap ? CG_CMS_AES_WRAP : CG_CMS_PWRI_KEK;
+  } else if (ex->auth == AUTH_SIG) {
+    to.kind = CG_CMS_CERT;
+    to.cert = ex->signer.raw;
+  } else {
+    cmp_srv_fail(ex, CG_ENOT_AUTHORIZED,
+                 "a centrally generated key goes only to a device that protects its request");
+    return false;
+  }
+  struct cg_cms_signer signer = {cfg->ra_key, cfg->ra_scheme, cfg->ra_hash, cfg->ra_chain,
+                                 cfg->n_ra_chain};
+  struct cg_key *key = NULL;
+  uint8_t *env = NULL;
+  size_t env_len = 0, spki_len = 0;
+  uint8_t *spki = cg_arena_alloc(ex->arena, 1200);
+  int err = spki == NULL ? CG_ENOMEM : cg_key_generate(ex->kga_type, ex->kga_bits, &key);
+  if (err == 0)
+    err = cg_key_spki(key, spki, 1200, &spki_len);
+  if (err == 0)
+    err = cg_cms_key_package(key, &signer, &to, &env, &env_len);
+  cg_key_free(key);
+  uint8_t *kept = err == 0 ? cg_arena_dup(ex->arena, env, env_len) : NULL;
+  free(env);
+  if (err == CG_EBAD_ALG) {
+    cmp_srv_fail(ex, CG_EBAD_ALG,
+                 "no key can be encrypted for the protection certificate's key (RSA or EC is "
+                 "needed)");
+    return false;
+  }
+  if (err != 0 || kept == NULL) {
+    cmp_srv_fail(ex, err != 0 ? err : CG_ENOMEM, "the key pair could not be made");
+    return false;
+  }
+  ex->issue.spki = (struct der_view){spki, spki_len};
+  ex->key_envelope = (struct der_view){kept, env_len};
+  return true;
 }
 
 /* The answer is ready to be written: its type follows the request, and a
@@ -270,6 +330,8 @@ static void verify_cert_request(struct cmp_exchange *ex) {
   if (ex->msg.type != CMP_KUR &&
       !check_challenge(ex, cr ? cr->reg_token : ex->p10.challenge_password))
     return;
+  if (ex->kga && !make_central_key(ex))
+    return;
   /* RFC 9483 §4.1.1: implicitConfirm is granted only where the profile says so. */
   ex->implicit_confirm = h->implicit_confirm && ex->prof->implicit_confirm;
   if (ex->prof->manual_approval) {
@@ -280,6 +342,13 @@ static void verify_cert_request(struct cmp_exchange *ex) {
 }
 
 void cmp_srv_ca_waiting(struct cmp_exchange *ex) {
+  if (ex->kga) {
+    /* The key made for the device lives only as long as this exchange. */
+    cmp_srv_fail(ex, CG_ECA_UNAVAILABLE,
+                 "the CA holds the request, and a centrally generated key is not kept: ask "
+                 "again later");
+    return;
+  }
   if (!ex->background) {
     wait_in(ex, CMP_TXN_PENDING_CA);
     return;
@@ -546,18 +615,20 @@ static void write_enrol_body(struct cmp_exchange *ex, struct der_writer *w) {
   }
   if (ex->waiting) {
     cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, CMP_WAITING, CG_FI_NONE,
-                            cmp_waiting_reason(ex), (struct der_view){NULL, 0});
+                            cmp_waiting_reason(ex), (struct der_view){NULL, 0},
+                            (struct der_view){NULL, 0});
     return;
   }
   if (ex->status == CMP_REJECTION) {
     /* RFC 9483 §4.1.1: the certifiedKeyPair is omitted. */
     cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, CMP_REJECTION,
-                            cg_err_failinfo(ex->err), ex->detail, (struct der_view){NULL, 0});
+                            cg_err_failinfo(ex->err), ex->detail, (struct der_view){NULL, 0},
+                            (struct der_view){NULL, 0});
     return;
   }
   cmp_write_cert_rep_body(w, ex->rsp_type, ex->cert_req_id, ex->status, CG_FI_NONE,
                           ex->status == CMP_GRANTED_WITH_MODS ? ex->detail : NULL,
-                          (struct der_view){ex->cert.der, ex->cert.der_len});
+                          (struct der_view){ex->cert.der, ex->cert.der_len}, ex->key_envelope);
 }
 
 const struct cmp_srv_kind cmp_srv_enrol_kinds[] = {

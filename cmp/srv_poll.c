@@ -82,6 +82,13 @@ void cmp_srv_verify_replay(struct cmp_exchange *ex) {
     cmp_srv_fail(ex, CG_EBAD_REQUEST, "no such transaction for this sender");
     return;
   }
+  if (ex->kga) {
+    /* The key made for it went out in the first answer and was not kept. */
+    cmp_srv_fail(ex, CG_EBAD_REQUEST,
+                 "the answer carried a centrally generated key, which is not kept: send a new "
+                 "request");
+    return;
+  }
   *t = ex->stored;
   ex->cert_req_id = t->cert_req_id;
   /* The answer carries the senderNonce the row keeps: the certConf (or a

@@ -119,6 +119,92 @@ static int check_key(struct cmp_exchange *ex, struct der_view spki) {
   return 0;
 }
 
+/* RFC 9483 §4.1.6: a template whose publicKey is absent, or names an
+ * algorithm with an empty key, asks the gateway to make the key pair.  The
+ * algorithm, when named, chooses the key (an EC curve by its parameters; RSA
+ * of the profile's size, or rsa_min_bits and at least 2048); the profile's
+ * central_keygen otherwise.  The key type must be one the profile certifies.
+ * Where the device's answer waits (approval) or is the CA's own (relay),
+ * there is no exchange to hand the key to: refused. */
+static int check_central_key(struct cmp_exchange *ex, const struct cmp_cert_template *t) {
+  const struct cmp_profile *p = ex->prof;
+  if (p->kga_type == CG_KEY_NONE) {
+    ex->detail = "the template has no public key, and central key generation is not offered "
+                 "(central_keygen = off)";
+    return CG_EBAD_TEMPLATE;
+  }
+  if (p->manual_approval || p->relay) {
+    ex->detail = p->relay ? "central key generation is not offered where the CA answers itself "
+                            "(a relaying backend)"
+                          : "central key generation is not offered where requests wait for "
+                            "approval";
+    return CG_EBAD_TEMPLATE;
+  }
+  enum cg_key_type type = p->kga_type;
+  unsigned bits = p->kga_bits;
+  if (t->public_key.p != NULL) {
+    struct der_reader r;
+    struct der_tlv alg, key;
+    struct der_view oid, params;
+    cg_der_reader_view(&r, t->public_key);
+    if (cg_der_expect(&r, DER_SEQUENCE, &alg) != 0 || cmp_read_alg_id(alg.raw, &oid, &params) != 0) {
+      ex->detail = "the template's public key is malformed";
+      return CG_EBAD_DATA;
+    }
+    switch (cg_oid_lookup(oid)) {
+    case CG_OID_EC_PUBLIC_KEY: {
+      struct der_reader pr;
+      struct der_tlv curve;
+      cg_der_reader_view(&pr, params);
+      enum cg_oid_id c = params.len > 0 && cg_der_expect(&pr, DER_OID, &curve) == 0
+                             ? cg_oid_lookup(curve.val)
+                             : CG_OID_UNKNOWN;
+      type = CG_KEY_EC;
+      bits = c == CG_OID_P256 ? 256 : c == CG_OID_P384 ? 384 : c == CG_OID_P521 ? 521 : 0;
+      if (params.len == 0 && p->kga_type == CG_KEY_EC)
+        bits = p->kga_bits; /* no curve named: the profile's */
+      else if (params.len == 0)
+        bits = 256;
+      break;
+    }
+    case CG_OID_RSA_ENCRYPTION:
+      if (p->kga_type != CG_KEY_RSA) {
+        type = CG_KEY_RSA;
+        bits = 2048;
+      }
+      break;
+    case CG_OID_ED25519:
+      type = CG_KEY_ED25519;
+      bits = 256;
+      break;
+    default:
+      type = CG_KEY_NONE;
+      break;
+    }
+    if (type == CG_KEY_NONE || bits == 0) {
+      ex->detail = "central key generation makes RSA, EC P-256/384/521 and Ed25519 keys";
+      return CG_EBAD_ALG;
+    }
+    /* The key may be left out entirely, or be an empty BIT STRING. */
+    if (!cg_der_at_end(&r) &&
+        (cg_der_expect(&r, DER_BIT_STRING, &key) != 0 || key.val.len > 1 || !cg_der_at_end(&r))) {
+      ex->detail = "the template's public key is malformed";
+      return CG_EBAD_DATA;
+    }
+  }
+  if (type == CG_KEY_RSA && bits < p->rsa_min_bits)
+    bits = (p->rsa_min_bits + 7) / 8 * 8;
+  if (p->key_types != 0 && (p->key_types & key_type_bit(type, bits)) == 0) {
+    ex->detail = say(ex, "the profile does not certify keys of this type",
+                     "the profile does not certify %s keys (key_types)", key_type_name(type, bits));
+    return CG_EBAD_TEMPLATE;
+  }
+  ex->kga = true;
+  ex->kga_type = type;
+  ex->kga_bits = bits;
+  return 0;
+}
+
 /* The subject and the subjectAltName asked for (either may be absent), within
  * the bounds of core/certbuild.h.  A subjectAltName extension that cannot be
  * found for malformed extensions is left to the CA, which refuses it if it
@@ -144,6 +230,19 @@ static int check_sizes(struct cmp_exchange *ex, struct der_view subject,
   return 0;
 }
 
+/* No public key, or an AlgorithmIdentifier with an empty BIT STRING (RFC
+ * 9483 §4.1.6). */
+static bool template_asks_central_key(const struct cmp_cert_template *t) {
+  if (t->public_key.p == NULL)
+    return true;
+  struct der_reader r;
+  struct der_tlv alg, key;
+  cg_der_reader_view(&r, t->public_key);
+  return cg_der_expect(&r, DER_SEQUENCE, &alg) == 0 &&
+         (cg_der_at_end(&r) ||
+          (cg_der_expect(&r, DER_BIT_STRING, &key) == 0 && key.val.len <= 1));
+}
+
 int cmp_srv_check_template(struct cmp_exchange *ex) {
   struct der_view spki = {NULL, 0}, subject, extensions;
   if (ex->msg.type == CMP_P10CR) {
@@ -154,7 +253,11 @@ int cmp_srv_check_template(struct cmp_exchange *ex) {
     const struct cmp_cert_template *t = &ex->msg.u.cert_req.req[0].tmpl;
     subject = t->subject;
     extensions = t->extensions;
-    if (t->public_key.p != NULL && !cmp_srv_template_spki(ex, t, &spki)) {
+    if (template_asks_central_key(t)) {
+      int err = check_sizes(ex, subject, extensions);
+      return err != 0 ? err : check_central_key(ex, t);
+    }
+    if (!cmp_srv_template_spki(ex, t, &spki)) {
       ex->detail = "out of memory";
       return CG_ENOMEM;
     }

@@ -164,6 +164,12 @@ static const char *const san_type_names[] = {"dns", "ip", "uri", "email", "dirna
 static const char *const key_type_names[] = {"rsa",     "p256",  "p384", "p521",
                                              "ed25519", "ed448", NULL};
 static const char *const polling[] = {"tcp", "cmp", NULL};
+/* in the order of enum cg_kga_key and of the CG_KU_* bits */
+static const char *const kga_keys[] = {"off",     "p256",    "p384",    "p521",
+                                       "rsa2048", "rsa3072", "rsa4096", "ed25519", NULL};
+static const char *const kga_wraps[] = {"pwri-kek", "aes-wrap", NULL};
+static const char *const key_usages[] = {"auto",           "digitalSignature", "nonRepudiation",
+                                         "keyEncipherment", "keyAgreement",     NULL};
 /* in the order of enum cg_compute_mode */
 static const char *const compute_modes[] = {"auto", "threadpool", "inline", NULL};
 /* in the order of the profile's challenge (0 none, 1 fixed, 2 random) */
@@ -315,6 +321,20 @@ static const struct key keys[] = {
       "A key certified in a certificate in force may be certified again", NULL},
      K_BOOL, P(key_reuse)},
     {{"profile", "on_behalf", "false", NULL, NULL}, K_BOOL, P(on_behalf)},
+    {{"profile", "central_keygen", "p256",
+      "Central key generation: off, or the key made when a request names none: p256, p384, "
+      "p521, rsa2048, rsa3072, rsa4096, ed25519",
+      NULL},
+     K_CHOICE, P(central_keygen), 0, 0, kga_keys},
+    {{"profile", "kga_password_wrap", "pwri-kek", NULL, NULL}, K_CHOICE, P(kga_password_wrap), 0,
+     0, kga_wraps},
+    {{"profile", "kga_iterations", "10000", NULL, NULL}, K_UINT, P(kga_iterations), 1000,
+     10000000},
+    {{"profile", "key_usage", "auto",
+      "keyUsage of issued certificates: auto (by key type), or digitalSignature, "
+      "nonRepudiation, keyEncipherment, keyAgreement",
+      NULL},
+     K_SET, P(key_usage), 0, 0, key_usages},
 };
 #pragma GCC diagnostic pop
 #undef S
@@ -353,6 +373,8 @@ static int set_of(struct ctx *c, const char *v, const char *const *choices, bool
   }
   if (bits == 0)
     return bad(c, "names none of %s%s", all, none_ok ? " (or: none)" : "");
+  if (!strcmp(choices[0], "auto") && (bits & 1) && bits != 1)
+    return bad(c, "auto stands alone: auto, or a list of %s", all + strlen("auto, "));
   *out = bits;
   return 1;
 }

@@ -58,6 +58,36 @@ struct cg_config_profile {
   bool key_reuse;              /* a key certified in force may be certified again */
   unsigned key_types;          /* CG_KEYT_* certified */
   unsigned rsa_min_bits;       /* the smallest RSA modulus certified */
+  /* RFC 9483 §4.1.6 central key generation: 0 off, else the key made when
+   * the request names none (enum cg_kga_key); how a MAC-protected device's
+   * key is wrapped (0 id-alg-PWRI-KEK, 1 AES key wrap) and the PBKDF2
+   * iteration count. */
+  int central_keygen;
+  int kga_password_wrap;
+  unsigned kga_iterations;
+  /* keyUsage of issued certificates: CG_KU_AUTO alone (by key type), or
+   * the CG_KU_* bits named. */
+  unsigned key_usage;
+};
+
+/* central_keygen values, in the order of the names in config.c. */
+enum cg_kga_key {
+  CG_KGA_OFF,
+  CG_KGA_P256,
+  CG_KGA_P384,
+  CG_KGA_P521,
+  CG_KGA_RSA2048,
+  CG_KGA_RSA3072,
+  CG_KGA_RSA4096,
+  CG_KGA_ED25519
+};
+/* key_usage bits, in the order of the names in config.c. */
+enum {
+  CG_KU_AUTO = 1,
+  CG_KU_DIGITAL_SIGNATURE = 2,
+  CG_KU_NON_REPUDIATION = 4,
+  CG_KU_KEY_ENCIPHERMENT = 8,
+  CG_KU_KEY_AGREEMENT = 16
 };
 
 /* san_types bits, as the engine's CMP_SAN_* (cmp/server.h). */

@@ -210,7 +210,7 @@ static size_t san_ext(const uint8_t *names, size_t n, uint8_t *out, size_t cap) 
   return len;
 }
 
-static const struct ca_policy policy = {30, true, false, true};
+static const struct ca_policy policy = {30, true, false, true, 0};
 
 static void base_request(struct fixture *f, struct cmp_issue_request *req) {
   memset(req, 0, sizeof *req);
@@ -258,6 +258,47 @@ static void test_issues_a_certificate_by_the_profile_policy(void **state) {
   struct cg_iov iov = {c.tbs.p, c.tbs.len};
   assert_int_equal(cmp_verify_sig(c.sig_alg, ca.spki, &iov, 1, c.signature), 0);
   free(r);
+}
+
+/* keyUsage follows the key (RFC 5280 §4.2.1.3): an EC key signs and agrees
+ * on keys, an RSA key signs and receives them, an EdDSA key only signs; a
+ * profile's key_usage replaces that. */
+static uint32_t issued_key_usage(struct fixture *f, struct cg_key *key, uint32_t profile_bits) {
+  uint8_t spki[1200];
+  size_t spki_len;
+  assert_int_equal(cg_key_spki(key, spki, sizeof spki, &spki_len), 0);
+  struct cmp_issue_request req;
+  base_request(f, &req);
+  req.spki = (struct der_view){spki, spki_len};
+  struct ca_policy pol = policy;
+  pol.key_usage = profile_bits;
+  struct result *r = calloc(1, sizeof *r);
+  assert_int_equal(issue(f, &req, &pol, r), 0);
+  assert_int_equal(r->err, 0);
+  struct cg_x509 c;
+  struct der_view v;
+  bool critical;
+  uint32_t bits = 0;
+  assert_int_equal(cg_x509_parse(r->der, r->len, &c), 0);
+  assert_int_equal(cg_x509_find_ext(c.extensions, cg_oid(CG_OID_EXT_KEY_USAGE), &v, &critical), 1);
+  assert_int_equal(cg_der_get_named_bits((struct der_view){v.p + 2, v.len - 2}, &bits), 0);
+  free(r);
+  return bits;
+}
+
+static void test_key_usage_follows_the_key_type_unless_the_profile_sets_it(void **state) {
+  struct fixture *f = *state;
+  struct cg_key *rsa = NULL, *ed = NULL;
+  assert_int_equal(cg_key_generate(CG_KEY_RSA, 2048, &rsa), 0);
+  assert_int_equal(cg_key_generate(CG_KEY_ED25519, 0, &ed), 0);
+  assert_int_equal(issued_key_usage(f, f->dev_key, 0),
+                   CERT_KU_DIGITAL_SIGNATURE | CERT_KU_KEY_AGREEMENT);
+  assert_int_equal(issued_key_usage(f, rsa, 0),
+                   CERT_KU_DIGITAL_SIGNATURE | CERT_KU_KEY_ENCIPHERMENT);
+  assert_int_equal(issued_key_usage(f, ed, 0), CERT_KU_DIGITAL_SIGNATURE);
+  assert_int_equal(issued_key_usage(f, rsa, CERT_KU_DIGITAL_SIGNATURE), CERT_KU_DIGITAL_SIGNATURE);
+  cg_key_free(rsa);
+  cg_key_free(ed);
 }
 
 static void test_requested_validity_may_shorten_never_lengthen(void **state) {
@@ -479,6 +520,7 @@ static void test_a_ca_key_others_can_read_is_refused_unless_allowed(void **state
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_issues_a_certificate_by_the_profile_policy),
+      cmocka_unit_test(test_key_usage_follows_the_key_type_unless_the_profile_sets_it),
       cmocka_unit_test(test_delay_answers_waiting_until_the_request_is_old_enough),
       cmocka_unit_test(test_requested_validity_may_shorten_never_lengthen),
       cmocka_unit_test(test_unsafe_or_malformed_san_is_bad_template),
