@@ -46,18 +46,7 @@ opened() {
     openssl cms -decrypt -inform DER -in "$W/$name.env" -binary -out "$W/$name.sd" "$@" \
         >"$W/$name.dec.log" 2>&1 || fail "$name: openssl cms -decrypt failed" "$W/$name.dec.log"
     # The decrypted content is a SignedData; openssl cms reads it as a ContentInfo.
-    python3 - "$W/$name.sd" "$W/$name.p7" <<'PY'
-import sys
-def tlv(tag, body):
-    n = len(body)
-    if n < 128:
-        return bytes([tag, n]) + body
-    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(ln)]) + ln + body
-sd = open(sys.argv[1], "rb").read()
-oid = bytes.fromhex("06092a864886f70d010702")  # id-signedData
-open(sys.argv[2], "wb").write(tlv(0x30, oid + tlv(0xa0, sd)))
-PY
+    python3 "$HERE/kga_package.py" wrap "$W/$name.sd" "$W/$name.p7"
     openssl cms -verify -inform DER -in "$W/$name.p7" -CAfile "$GW/ca-cert.pem" -purpose any \
         -binary -out "$W/$name.akp" >"$W/$name.ver.log" 2>&1 ||
         fail "$name: openssl cms -verify failed" "$W/$name.ver.log"
@@ -66,33 +55,8 @@ PY
         fail "$name: the signed content is not an AsymmetricKeyPackage" "$W/$name.print"
     # AsymmetricKeyPackage ::= SEQUENCE OF OneAsymmetricKey (v2, with [1] publicKey):
     # its one key as a PKCS#8 v1 for openssl pkey.
-    python3 - "$W/$name.akp" "$W/$name.p8" <<'PY'
-import sys
-def read(b, i):
-    tag = b[i]; n = b[i + 1]; i += 2
-    if n & 0x80:
-        k = n & 0x7f; n = int.from_bytes(b[i:i + k], "big"); i += k
-    return tag, i, i + n
-def tlv(tag, body):
-    n = len(body)
-    if n < 128:
-        return bytes([tag, n]) + body
-    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(ln)]) + ln + body
-b = open(sys.argv[1], "rb").read()
-t, s, e = read(b, 0); assert t == 0x30 and e == len(b)
-t, s, e = read(b, s); assert t == 0x30 and e == len(b)  # exactly one key
-parts = []
-i = s
-while i < e:
-    t, cs, ce = read(b, i)
-    parts.append((t, b[i:ce]))
-    i = ce
-assert parts[0] == (0x02, b"\x02\x01\x01"), "OneAsymmetricKey is not v2"
-assert parts[-1][0] == 0x81, "no publicKey [1]"
-body = b"\x02\x01\x00" + b"".join(p for t, p in parts[1:] if t not in (0x81,))
-open(sys.argv[2], "wb").write(tlv(0x30, body))
-PY
+    python3 "$HERE/kga_package.py" key "$W/$name.akp" "$W/$name.p8" 2>"$W/$name.akp.log" ||
+        fail "$name: the key package is not one OneAsymmetricKey v2" "$W/$name.akp.log"
     openssl pkey -inform DER -in "$W/$name.p8" -out "$W/$name.key" 2>"$W/$name.pkey.log" ||
         fail "$name: the key package holds no readable private key" "$W/$name.pkey.log"
     same_pubkey "$W/$name.key" "$cert" || fail "$name: the key is not the certificate's" "$W/$name.print"
