@@ -1,5 +1,5 @@
 /*
- * crypto.c - the adapters of crypto.h over wolfCrypt (wolfSSL 5.5).  This is
+ * crypto.c - the adapters of crypto.h over wolfCrypt (wolfSSL 5.5.4 and 5.7.2).  This is
  * the only file of cmpgw that includes wolfCrypt headers.  It holds, in order:
  * library start-up and the per-thread DRBG; hashes, HMAC, the PasswordBasedMac
  * one-way function and PBKDF2; constant-time comparison; AES-256-GCM; keys
@@ -1032,26 +1032,34 @@ int cg_key_spki(const struct cg_key *key, uint8_t *out, size_t cap, size_t *len)
 }
 
 /* PKCS#8 of a private key held in u. */
+/* Every key is written into a buffer of the largest size first and copied
+ * out when it fits: wolfSSL 5.7.2's wc_EccKeyToPKCS8 writes past a short
+ * output buffer instead of reporting it. */
 static int pkcs8_of(enum cg_key_type type, union wc_key *u, uint8_t *out, size_t cap,
                     size_t *len) {
-  word32 c = cap > UINT32_MAX ? UINT32_MAX : (word32)cap;
-  uint8_t tmp[128];
+  uint8_t tmp[256]; /* P-521 PKCS#8 with its public key: about 240 octets */
+  word32 c = sizeof tmp;
   int wc, rc;
   switch (type) {
   case CG_KEY_EC:
-    wc = wc_EccKeyToPKCS8(&u->ec, out, &c);
-    return wc < 0 ? map_err(wc) : (*len = c, 0);
+    wc = wc_EccKeyToPKCS8(&u->ec, tmp, &c);
+    rc = copy_out(wc < 0 ? wc : (int)c, tmp, out, cap, len);
+    cg_wipe(tmp, sizeof tmp);
+    return rc;
   case CG_KEY_RSA: {
     /* wolfCrypt writes PKCS#1; wrap it in a PrivateKeyInfo. */
-    uint8_t *der = malloc(RSA_PRIV_DER_MAX);
+    uint8_t *der = malloc(2 * RSA_PRIV_DER_MAX);
     if (!der)
       return CG_ENOMEM;
+    uint8_t *p8 = der + RSA_PRIV_DER_MAX;
+    c = RSA_PRIV_DER_MAX;
     wc = wc_RsaKeyToDer(&u->rsa, der, RSA_PRIV_DER_MAX);
     if (wc > 0)
-      wc = wc_CreatePKCS8Key(out, &c, der, (word32)wc, RSAk, NULL, 0);
-    cg_wipe(der, RSA_PRIV_DER_MAX);
+      wc = wc_CreatePKCS8Key(p8, &c, der, (word32)wc, RSAk, NULL, 0);
+    rc = copy_out(wc < 0 ? wc : (int)c, p8, out, cap, len);
+    cg_wipe(der, 2 * RSA_PRIV_DER_MAX);
     free(der);
-    return wc < 0 ? map_err(wc) : (*len = c, 0);
+    return rc;
   }
   default:
     /* As for the SPKI: short buffers are reported as bad arguments. */

@@ -10,7 +10,7 @@ pkgs=(
   libuv1-dev libwolfssl-dev node-llhttp libsqlite3-dev sqlite3
   libinih-dev libcmocka-dev
   openssl clang libclang-rt-14-dev
-  autoconf automake libtool dpkg-dev
+  autoconf automake libtool dpkg-dev patch
 )
 
 missing=()
