@@ -5,6 +5,7 @@
  * the database.  It refuses to touch an existing DIR; parents of DIR that do
  * not exist are made first, as `mkdir -p` makes them.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -112,9 +113,21 @@ static int write_pem(const char *dir, const char *name, const char *label, const
 /* cmpgw.conf: every key init writes comes from the table of keys
  * (core/config.c), with its help as a comment; the local backend's keys are
  * its own. */
-static int write_config(const char *dir, const char *http, const char *tcp, const char *admin) {
-  const char *server[] = {"http", http, "tcp", tcp != NULL ? tcp : "#127.0.0.1:1829",
-                          "admin", admin, NULL};
+static int write_config(const char *dir, const char *http, const char *tcp, const char *admin,
+                        const char *https) {
+  const char *server[] = {"http",
+                          http,
+                          "https",
+                          https != NULL ? https : "#127.0.0.1:8443",
+                          "tls_cert",
+                          https != NULL ? "tls-cert.pem" : "#tls-cert.pem",
+                          "tls_key",
+                          https != NULL ? "tls-key.pem" : "#tls-key.pem",
+                          "tcp",
+                          tcp != NULL ? tcp : "#127.0.0.1:1829",
+                          "admin",
+                          admin,
+                          NULL};
   static const char head[] = "# cmpgw configuration (INI).  Relative paths are relative to this "
                              "file.\n# Reference: docs/configuration.md\n\n";
   static const char backend[] = "[backend local]\n"
@@ -213,8 +226,72 @@ static int make_pki(struct pki *p, const char *org) {
   return make_cert(&ra, p->ra_key, p->ca_key, p->ra_cert, sizeof p->ra_cert, &p->ra_cert_len);
 }
 
+/* The demo TLS certificate of the HTTPS listener at host (its name, or its
+ * address: the subjectAltName clients check), issued by the demo CA for
+ * serverAuth, with a key of its own: tls-cert.pem (then the CA certificate,
+ * the chain a server sends) and tls-key.pem. */
+static int write_tls(const char *dir, const struct pki *p, const char *host) {
+  static const enum cg_oid_id cn[] = {CG_OID_AT_CN};
+  uint8_t name[256], san[300], ip[16], cert[4096], key_der[512], chain[8192];
+  size_t name_len, cert_len, key_len;
+  struct cg_key *key = NULL;
+  const char *values[] = {host};
+  /* GeneralNames ::= SEQUENCE OF GeneralName: iPAddress [7] or dNSName [2] */
+  size_t ip_len = inet_pton(AF_INET, host, ip) == 1    ? 4
+                  : inet_pton(AF_INET6, host, ip) == 1 ? 16
+                                                       : 0;
+  struct der_writer w;
+  cg_der_writer_init(&w, san, sizeof san);
+  size_t m = cg_der_begin(&w, DER_SEQUENCE);
+  if (ip_len > 0)
+    cg_der_put_tlv(&w, DER_CTX(7), ip, ip_len);
+  else
+    cg_der_put_tlv(&w, DER_CTX(2), host, strlen(host));
+  cg_der_end(&w, m);
+  size_t san_len;
+  int err = cg_der_writer_finish(&w, &san_len);
+  if (err == 0)
+    err = cg_cert_make_name(cn, values, 1, name, sizeof name, &name_len);
+  if (err == 0)
+    err = cg_key_generate_ec(256, &key);
+  if (err == 0) {
+    struct cert_spec s = {0};
+    struct cg_x509 ca;
+    int64_t now = (int64_t)time(NULL);
+    err = cg_x509_parse(p->ca_cert, p->ca_cert_len, &ca);
+    s.issuer = ca.subject;
+    s.issuer_skid = ca.skid;
+    s.subject = (struct der_view){name, name_len};
+    s.not_before = now - 3600;
+    s.not_after = now + 2 * 365LL * 86400;
+    s.key_usage = CERT_KU_DIGITAL_SIGNATURE;
+    s.eku[s.n_eku++] = CG_OID_KP_SERVER_AUTH;
+    s.san = (struct der_view){san, san_len};
+    if (err == 0)
+      err = make_cert(&s, key, p->ca_key, cert, sizeof cert, &cert_len);
+  }
+  if (err == 0)
+    err = cg_key_private_pkcs8(key, key_der, sizeof key_der, &key_len);
+  size_t a = 0, b = 0;
+  if (err == 0)
+    err = cg_pem_encode("CERTIFICATE", cert, cert_len, (char *)chain, sizeof chain, &a);
+  if (err == 0)
+    err = cg_pem_encode("CERTIFICATE", p->ca_cert, p->ca_cert_len, (char *)chain + a,
+                        sizeof chain - a, &b);
+  if (err == 0)
+    err = write_file(dir, "tls-cert.pem", chain, a + b, 0644);
+  if (err == 0)
+    err = write_pem(dir, "tls-key.pem", "PRIVATE KEY", key_der, key_len, 0600);
+  cg_wipe(key_der, sizeof key_der);
+  cg_key_free(key);
+  if (err)
+    fprintf(stderr, "cmpgw init: cannot make the TLS certificate: %s\n", cg_strerror(err));
+  return err;
+}
+
 static int write_deployment(const char *dir, const char *org, const char *http, const char *tcp,
-                            const char *admin, char *ra_subject, size_t ra_subject_cap) {
+                            const char *admin, const char *https, char *ra_subject,
+                            size_t ra_subject_cap) {
   struct pki p = {0};
   uint8_t key_der[4096];
   int err = make_pki(&p, org);
@@ -262,7 +339,14 @@ static int write_deployment(const char *dir, const char *org, const char *http, 
   if (err)
     goto out;
 
-  if ((err = write_config(dir, http, tcp, admin)))
+  if (https != NULL) {
+    char host[128];
+    int port;
+    cg_parse_hostport(https, host, sizeof host, &port);
+    if ((err = write_tls(dir, &p, host)))
+      goto out;
+  }
+  if ((err = write_config(dir, http, tcp, admin, https)))
     goto out;
 
   char db[CG_PATH_MAX];
@@ -283,13 +367,13 @@ out:
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: cmpgw init DIR [--http HOST:PORT] [--tcp HOST:PORT] [--admin HOST:PORT]\n"
-                  "                      [--org NAME]\n");
+  fprintf(stderr, "usage: cmpgw init DIR [--http HOST:PORT] [--https HOST:PORT] [--tcp HOST:PORT]\n"
+                  "                      [--admin HOST:PORT] [--org NAME]\n");
   return 2;
 }
 
 int cmd_init(int argc, char **argv) {
-  const char *dir = NULL, *http = "127.0.0.1:8080", *tcp = NULL,
+  const char *dir = NULL, *http = "127.0.0.1:8080", *tcp = NULL, *https = NULL,
              *admin = "127.0.0.1:9090", *org = "cmpgw demo";
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--org") && i + 1 < argc) {
@@ -305,6 +389,7 @@ int cmd_init(int argc, char **argv) {
       continue;
     }
     const char **opt = !strcmp(argv[i], "--http")    ? &http
+                       : !strcmp(argv[i], "--https") ? &https
                        : !strcmp(argv[i], "--tcp")   ? &tcp
                        : !strcmp(argv[i], "--admin") ? &admin
                                                      : NULL;
@@ -340,7 +425,7 @@ int cmd_init(int argc, char **argv) {
     return 1;
   }
   char ra_subject[512];
-  if (write_deployment(dir, org, http, tcp, admin, ra_subject, sizeof ra_subject)) {
+  if (write_deployment(dir, org, http, tcp, admin, https, ra_subject, sizeof ra_subject)) {
     remove_all(dir);
     remove_parents(dir, &made);
     return 1;
@@ -383,5 +468,19 @@ int cmd_init(int argc, char **argv) {
          "    -newkey dev.key -subject /CN=dev1 -certout dev.pem -trusted %s/ca-cert.pem\n"
          "  openssl verify -CAfile %s/ca-cert.pem dev.pem\n",
          dir, dir, dir, dir, dir, dir, dir, server, slash, dir, dir);
+  if (https != NULL) {
+    cg_parse_hostport(https, host, sizeof host, &port);
+    if (port == 0)
+      snprintf(server, sizeof server, "%s:PORT", host);
+    else
+      snprintf(server, sizeof server, "%s:%d", host, port);
+    printf("\n"
+           "Over HTTPS (%s/tls-cert.pem, issued by the demo CA for %s):\n"
+           "  openssl cmp -cmd ir -server %s -path .well-known/cmp -tls_used \\\n"
+           "    -tls_trusted %s/ca-cert.pem -ref REFERENCE -secret pass:SECRET \\\n"
+           "    -recipient \"%s\" -newkey dev.key -subject /CN=dev1 -certout dev.pem \\\n"
+           "    -trusted %s/ca-cert.pem\n",
+           dir, host, server, dir, slash, dir);
+  }
   return 0;
 }

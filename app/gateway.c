@@ -19,6 +19,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "transports/listen.h"
+#include "transports/tls.h"
 
 /* Reads the PEM bundle of trust anchors that key of a profile names (a file
  * relative to the configuration) into der/views. */
@@ -267,6 +268,7 @@ static void destroy(struct gateway *gw) {
   cg_wipe(gw->master_key, sizeof gw->master_key);
   cg_admission_free(gw->admission);
   cg_guard_free(&gw->guard);
+  cg_tls_server_free(gw->tls);
   free(gw);
 }
 
@@ -288,6 +290,48 @@ static int listen_address(const struct cg_config *cfg, const char *key, char *ho
 }
 
 /* The raw TCP listener of [server] tcp, serving [server] tcp_profile. */
+/* The HTTPS listener (after the HTTP one, with its limits): the TLS
+ * certificate and key of [server] tls_cert and tls_key. */
+static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
+  const struct cg_config *cfg = &gw->cfg;
+  char host[256], path[CG_PATH_MAX], why[160];
+  int port, err;
+  if (cfg->tls_cert[0] == 0 || cfg->tls_key[0] == 0)
+    return cg_config_error(cfg, "server", cfg->tls_cert[0] == 0 ? "tls_cert" : "tls_key",
+                           "https needs tls_cert and tls_key");
+  uint8_t *cert = NULL, *key = NULL;
+  size_t cert_len = 0, key_len = 0;
+  if ((err = cg_config_resolve(cfg, cfg->tls_cert, path, sizeof path)) != 0 ||
+      (err = cg_read_file(path, &cert, &cert_len)) != 0)
+    return cg_config_error(cfg, "server", "tls_cert", "%s: %s", path, cg_file_strerror(err));
+  if ((err = cg_config_resolve(cfg, cfg->tls_key, path, sizeof path)) != 0 ||
+      (err = cg_read_key_file(path, app_key_mode(cfg), &key, &key_len)) != 0) {
+    free(cert);
+    return cg_config_error(cfg, "server", "tls_key", "%s: %s", path, cg_file_strerror(err));
+  }
+  struct cg_tls_server_config tc = {cert, cert_len, key, key_len, cfg->tls_ciphers};
+  err = cg_tls_server_new(&tc, &gw->tls, why, sizeof why);
+  cg_wipe(key, key_len);
+  free(key);
+  free(cert);
+  if (err != 0)
+    return cg_config_error(cfg, "server", err == CG_EINVAL ? "tls_ciphers" : "tls_key", "%s",
+                           why);
+  if (cg_parse_hostport(cfg->https, host, sizeof host, &port))
+    return cg_config_error(cfg, "server", "https", "\"%s\" is not HOST:PORT", cfg->https);
+  if (listen_address(cfg, "https", host, sizeof host) != 0)
+    return CG_ECONFIG;
+  err = cg_http_server_start(gw->loop, host, port, lim, gw_on_http_request, gw, &gw->https);
+  if (err) {
+    cg_error("cannot listen on https %s: %s", cfg->https, cg_strerror(err));
+    return err;
+  }
+  cg_http_server_use_tls(gw->https, gw->tls);
+  gw->https_closed = false;
+  cg_info("listening https %s:%d (TLS 1.2, 1.3)", host, cg_http_server_port(gw->https));
+  return 0;
+}
+
 static int start_tcp(struct gateway *gw) {
   char host[128];
   int port;
@@ -496,6 +540,9 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
     goto fail_running;
   }
   cg_info("listening http %s:%d", host, cg_http_server_port(gw->http));
+  gw->https_closed = true;
+  if (gw->cfg.https[0] && (err = start_https(gw, &lim)) != 0)
+    goto fail_running;
   uv_timer_init(loop, &gw->approvals);
   gw->approvals.data = gw;
   uv_timer_start(&gw->approvals, gw_on_approvals_timer, 1000, 1000);
@@ -515,6 +562,10 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
 fail_running:
   if (gw->tcp != NULL) /* nothing connected yet: it closes on its own */
     cg_tcp_server_stop(gw->tcp, NULL, NULL);
+  if (gw->http != NULL)
+    cg_http_server_stop(gw->http, NULL, NULL);
+  if (gw->https != NULL)
+    cg_http_server_stop(gw->https, NULL, NULL);
   /* The store thread is running: stop it synchronously through close. */
   gw->store_running = false;
 fail:
@@ -547,7 +598,8 @@ static void on_store_stopped(void *arg) {
 static void free_handle(uv_handle_t *h) { free(h); }
 
 void gw_maybe_finish_stop(struct gateway *gw) {
-  if (!gw->stopping || !gw->http_closed || !gw->tcp_closed || gw->inflight > 0 ||
+  if (!gw->stopping || !gw->http_closed || !gw->tcp_closed || !gw->https_closed ||
+      gw->inflight > 0 ||
       !gw->store_running)
     return;
   if (gw->drain != NULL) {
@@ -568,6 +620,8 @@ static void on_drain_timer(uv_timer_t *t) {
           gw->cfg.drain_timeout_ms, gw->inflight);
   if (gw->http != NULL)
     cg_http_server_close_all(gw->http);
+  if (gw->https != NULL)
+    cg_http_server_close_all(gw->https);
   if (gw->tcp != NULL)
     cg_tcp_server_close_all(gw->tcp);
 }
@@ -576,6 +630,13 @@ static void on_http_closed(void *arg) {
   struct gateway *gw = arg;
   gw->http_closed = true;
   gw->http = NULL;
+  gw_maybe_finish_stop(gw);
+}
+
+static void on_https_closed(void *arg) {
+  struct gateway *gw = arg;
+  gw->https_closed = true;
+  gw->https = NULL;
   gw_maybe_finish_stop(gw);
 }
 
@@ -610,5 +671,7 @@ void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) 
   }
   if (gw->tcp != NULL)
     cg_tcp_server_stop(gw->tcp, on_tcp_closed, gw);
+  if (gw->https != NULL)
+    cg_http_server_stop(gw->https, on_https_closed, gw);
   cg_http_server_stop(gw->http, on_http_closed, gw);
 }

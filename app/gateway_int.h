@@ -80,6 +80,8 @@ struct gateway {
   uint16_t *writes;
   bool store_running;
   struct cg_http_server *http;
+  struct cg_http_server *https; /* NULL: none */
+  struct cg_tls_server *tls;    /* https's certificate and key */
   struct cg_tcp_server *tcp;      /* NULL: no raw TCP listener */
   struct cg_admission *admission; /* the listeners' shared limits */
   struct cg_guard guard;             /* failed checks per client address */
@@ -99,7 +101,7 @@ struct gateway {
   size_t n_profiles;
   unsigned inflight;
   unsigned inflight_high; /* highest inflight since the last trim */
-  bool stopping, http_closed, tcp_closed;
+  bool stopping, http_closed, tcp_closed, https_closed;
   /* approved transactions are issued one at a time, found by a timer */
   uv_timer_t approvals;
   bool issuing;

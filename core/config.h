@@ -135,6 +135,9 @@ struct cg_config {
   /* [server] */
   char http[128];  /* HOST:PORT, empty = no HTTP listener */
   char tcp[128];   /* HOST:PORT of the raw TCP listener, empty = none */
+  char https[128]; /* HOST:PORT of the HTTPS listener, empty = none */
+  char tls_cert[CG_PATH_MAX], tls_key[CG_PATH_MAX]; /* its PEM certificate chain and key */
+  char tls_ciphers[512]; /* wolfSSL cipher list; empty: transports/tls.h's default */
   char tcp_profile[CG_NAME_MAX + 1]; /* the profile TCP requests are served by */
   bool tcp_cmp_polling; /* tcp_polling = cmp: waiting answers stay CMP messages */
   char admin[128]; /* HOST:PORT of the admin listener (not served yet) */

@@ -6,19 +6,38 @@
 #include <assert.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/err.h"
 #include "core/log.h"
 #include "transports/admission.h"
+#include "transports/tls.h"
 
 /* The smallest read offered to libuv; the buffer grows geometrically. */
 #define READ_MIN 4096
+
+struct cg_conn_tls {
+  struct cg_tls *session;
+  uv_idle_t idle; /* hands the protocol what the session holds once it reads again */
+};
+
+/* A write of ciphertext, or of cg_conn_send()'s octets. */
+struct send {
+  uv_write_t req;
+  struct cg_conn *c;
+  bool answer; /* the protocol's answer: its written() runs */
+  uint8_t data[];
+};
 
 static void on_handle_closed(uv_handle_t *h) {
   struct cg_conn *c = h->data;
   if (--c->open_handles > 0)
     return;
   struct cg_listener *l = c->l;
+  if (c->tls != NULL) {
+    cg_tls_free(c->tls->session);
+    free(c->tls);
+  }
   cg_conn_set_remove(&l->conns, &c->link);
   cg_buf_free(&c->in);
   (void)cg_admission_hold(l->admission, &c->held, 0);
@@ -36,6 +55,8 @@ void cg_conn_close(struct cg_conn *c) {
   cg_conn_read_stop(c);
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_handle_closed); /* stops it */
+  if (c->tls != NULL)
+    uv_close((uv_handle_t *)&c->tls->idle, on_handle_closed);
 }
 
 void cg_conn_close_each(struct cg_listener *l, bool (*busy)(const struct cg_conn *c)) {
@@ -88,11 +109,149 @@ struct cg_conn *cg_conn_accept(struct cg_listener *l, size_t size, size_t in_lim
   return c;
 }
 
+/* ---- TLS ------------------------------------------------------------------ */
+
+static void on_sent(uv_write_t *w, int status) {
+  struct send *s = w->data;
+  struct cg_conn *c = s->c;
+  bool answer = s->answer;
+  free(s);
+  if (answer && !c->closing)
+    c->written(c, status);
+}
+
+/* Writes what the session made (a handshake flight, records, an alert). */
+static int tls_send(struct cg_conn *c, bool answer) {
+  size_t len = 0;
+  uint8_t *p = cg_tls_take_output(c->tls->session, &len);
+  if (p == NULL)
+    return answer ? UV_ENOMEM : 0;
+  struct send *s = malloc(sizeof *s + len);
+  if (s == NULL) {
+    free(p);
+    return UV_ENOMEM;
+  }
+  memcpy(s->data, p, len);
+  free(p);
+  s->c = c;
+  s->answer = answer;
+  s->req.data = s;
+  uv_buf_t b = uv_buf_init((char *)s->data, (unsigned)len);
+  int r = uv_write(&s->req, (uv_stream_t *)&c->tcp, &b, 1, on_sent);
+  if (r != 0)
+    free(s);
+  return r;
+}
+
+static struct cg_log_limit tls_refusals; /* the loop's */
+
+/* Gives the protocol the plaintext the session holds, as its own read
+ * callbacks would have had it, while it reads. */
+static void tls_deliver(struct cg_conn *c) {
+  struct cg_tls *t = c->tls->session;
+  uv_stream_t *s = (uv_stream_t *)&c->tcp;
+  while (c->reading && !c->closing) {
+    uv_buf_t b;
+    c->alloc_cb((uv_handle_t *)s, 65536, &b);
+    if (b.len == 0) {
+      c->read_cb(s, UV_ENOBUFS, &b);
+      break;
+    }
+    int n = cg_tls_read(t, (uint8_t *)b.base, b.len);
+    if (n > 0) {
+      c->read_cb(s, n, &b);
+      continue;
+    }
+    if (n == CG_EEOF) {
+      c->read_cb(s, UV_EOF, &b);
+      return;
+    }
+    if (n < 0) {
+      char peer[CG_ADDR_TEXT];
+      cg_addr_text(&c->peer, peer);
+      cg_log_limited(&tls_refusals, 10, CG_LOG_INFO, "tls: %s: %s", peer, cg_tls_why(t));
+      (void)tls_send(c, false); /* the alert */
+      c->close(c);
+      return;
+    }
+    break; /* more ciphertext is needed */
+  }
+  if (!c->closing && tls_send(c, false) != 0)
+    c->close(c);
+}
+
+static void on_tls_idle(uv_idle_t *h) {
+  struct cg_conn *c = h->data;
+  uv_idle_stop(h);
+  tls_deliver(c);
+}
+
+static void on_tls_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
+  (void)h;
+  (void)suggested;
+  static _Thread_local char raw[65536]; /* fed to the session at once */
+  *out = uv_buf_init(raw, sizeof raw);
+}
+
+static void on_tls_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  struct cg_conn *c = s->data;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    c->read_cb(s, nread, buf); /* the peer's EOF, or an error */
+    return;
+  }
+  if (cg_tls_feed(c->tls->session, (const uint8_t *)buf->base, (size_t)nread) != 0) {
+    cg_debug("tls: more unread ciphertext than a session holds");
+    c->close(c);
+    return;
+  }
+  tls_deliver(c);
+}
+
+int cg_conn_start_tls(struct cg_conn *c, struct cg_tls_server *s) {
+  struct cg_conn_tls *tls = calloc(1, sizeof *tls);
+  if (tls == NULL || (tls->session = cg_tls_new(s)) == NULL) {
+    free(tls);
+    return CG_ENOMEM;
+  }
+  uv_idle_init(c->l->loop, &tls->idle);
+  tls->idle.data = c;
+  c->tls = tls;
+  c->open_handles++;
+  /* reading again, through the session */
+  cg_conn_read_stop(c);
+  return cg_conn_read_start(c) == 0 ? 0 : CG_EIO;
+}
+
 int cg_conn_read_start(struct cg_conn *c) {
   if (c->reading)
     return 0;
-  int r = uv_read_start((uv_stream_t *)&c->tcp, c->alloc_cb, c->read_cb);
+  int r = c->tls != NULL
+              ? uv_read_start((uv_stream_t *)&c->tcp, on_tls_alloc, on_tls_read)
+              : uv_read_start((uv_stream_t *)&c->tcp, c->alloc_cb, c->read_cb);
   c->reading = r == 0;
+  /* Plaintext (or ciphertext) the session held while the protocol did not
+   * read goes out from the loop, not from inside the caller. */
+  if (c->reading && c->tls != NULL && cg_tls_readable(c->tls->session))
+    uv_idle_start(&c->tls->idle, on_tls_idle);
+  return r;
+}
+
+int cg_conn_send(struct cg_conn *c, const void *p, size_t len) {
+  if (c->tls != NULL)
+    return cg_tls_write(c->tls->session, p, len) == 0 ? tls_send(c, false) : UV_EPROTO;
+  struct send *s = malloc(sizeof *s + len);
+  if (s == NULL)
+    return UV_ENOMEM;
+  memcpy(s->data, p, len);
+  s->c = c;
+  s->answer = false;
+  s->req.data = s;
+  uv_buf_t b = uv_buf_init((char *)s->data, (unsigned)len);
+  int r = uv_write(&s->req, (uv_stream_t *)&c->tcp, &b, 1, on_sent);
+  if (r != 0)
+    free(s);
   return r;
 }
 
@@ -140,6 +299,12 @@ static void on_written(uv_write_t *w, int status) {
 
 int cg_conn_write(struct cg_conn *c, size_t len, cg_conn_written_fn written) {
   c->written = written;
+  if (c->tls != NULL) {
+    int r = cg_tls_write(c->tls->session, c->out, len);
+    free(c->out); /* encrypted: the session's output holds it now */
+    c->out = NULL;
+    return r == 0 ? tls_send(c, true) : UV_EPROTO;
+  }
   uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)len);
   return uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
 }
@@ -169,6 +334,14 @@ static void on_shutdown(uv_shutdown_t *s, int status) {
 }
 
 void cg_conn_linger(struct cg_conn *c) {
+  if (c->tls != NULL) {
+    /* RFC 8446 §6.1: close_notify before the FIN. */
+    cg_tls_shutdown(c->tls->session);
+    if (tls_send(c, false) != 0) {
+      c->close(c);
+      return;
+    }
+  }
   cg_conn_read_stop(c);
   cg_conn_drop_input(c);
   c->alloc_cb = on_discard_alloc;

@@ -23,6 +23,8 @@
 #include "transports/listen.h"
 
 struct cg_conn;
+struct cg_conn_tls;
+struct cg_tls_server;
 typedef void (*cg_conn_close_fn)(struct cg_conn *c);
 typedef void (*cg_conn_written_fn)(struct cg_conn *c, int status);
 
@@ -41,6 +43,9 @@ struct cg_conn {
   uv_read_cb read_cb;
   cg_conn_close_fn close;     /* the protocol's close; ends in cg_conn_close() */
   cg_conn_written_fn written; /* the write under way's callback */
+  /* TLS (cg_conn_start_tls()): the socket carries the session's
+   * ciphertext, and the protocol's callbacks get its plaintext; NULL: plain. */
+  struct cg_conn_tls *tls;
   int open_handles;
   bool reading;
   bool admitted;    /* counted by the admission until freed */
@@ -58,6 +63,13 @@ struct cg_conn {
 struct cg_conn *cg_conn_accept(struct cg_listener *l, size_t size, size_t in_limit,
                                const char *proto, uv_alloc_cb alloc_cb, uv_read_cb read_cb,
                                cg_conn_close_fn close);
+
+/* Makes a connection just accepted a TLS server connection of s: what is
+ * read is decrypted before the protocol's callbacks see it, and what is
+ * written (cg_conn_write(), cg_conn_send()) is encrypted.  The handshake
+ * runs as the first octets arrive, under the protocol's timer.  0, or
+ * CG_ENOMEM (the caller closes). */
+int cg_conn_start_tls(struct cg_conn *c, struct cg_tls_server *s);
 
 int cg_conn_read_start(struct cg_conn *c);
 void cg_conn_read_stop(struct cg_conn *c);
@@ -80,6 +92,10 @@ uint8_t *cg_conn_out(struct cg_conn *c, size_t len);
  * the connection is closing by then.  0, or a libuv error (then nothing
  * runs: the caller closes). */
 int cg_conn_write(struct cg_conn *c, size_t len, cg_conn_written_fn written);
+
+/* Sends len octets (copied) that are not the answer (HTTP's "100
+ * Continue"), before whatever is written next.  0 or a libuv error. */
+int cg_conn_send(struct cg_conn *c, const void *p, size_t len);
 
 /* Ends a connection whose last answer is written: input is discarded from
  * now on, our FIN goes out, and the connection closes (c->close) on the

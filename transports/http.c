@@ -46,6 +46,7 @@
 #include "transports/admission.h"
 #include "transports/conn.h"
 #include "transports/listen.h"
+#include "transports/tls.h"
 
 /* How long a closing connection keeps reading (and discarding) after its last
  * response, so that its unread request bytes do not turn our FIN into a RST
@@ -64,7 +65,6 @@ enum conn_state {
 
 struct conn {
   struct cg_conn base; /* first: socket, timer, buffer, admission (transports/conn.h) */
-  uv_write_t continue_req;
   struct cg_http_server *srv;
   enum conn_state state;
   llhttp_t parser;
@@ -103,6 +103,7 @@ struct cg_http_request {
 
 struct cg_http_server {
   struct cg_listener l; /* handle, connections, admission, stop */
+  struct cg_tls_server *tls; /* HTTPS: borrowed; NULL: plain HTTP */
   struct cg_http_limits limits;
   cg_http_handler handler;
   void *arg;
@@ -458,11 +459,6 @@ static int on_header_value_complete(llhttp_t *p) {
   return 0;
 }
 
-static void on_continue_written(uv_write_t *w, int status) {
-  if (status < 0 && status != UV_ECANCELED)
-    cg_debug("http: writing 100 Continue failed: %s", uv_strerror(status));
-}
-
 static int on_headers_complete(llhttp_t *p) {
   struct conn *c = p->data;
   const struct cg_http_limits *l = &c->srv->limits;
@@ -487,8 +483,7 @@ static int on_headers_complete(llhttp_t *p) {
     /* RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" may wait
      * for the interim response before sending the body. */
     if (has_body && c->expect_continue && !c->http10) {
-      uv_buf_t b = uv_buf_init((char *)continue_line, sizeof continue_line - 1);
-      int r = uv_write(&c->continue_req, (uv_stream_t *)&c->base.tcp, &b, 1, on_continue_written);
+      int r = cg_conn_send(&c->base, continue_line, sizeof continue_line - 1);
       if (r < 0)
         cg_debug("http: writing 100 Continue failed: %s", uv_strerror(r));
     }
@@ -751,12 +746,15 @@ static void on_connection(uv_stream_t *ls, int status) {
       on_read, close_conn);
   if (c == NULL)
     return;
-  c->continue_req.data = c;
   c->srv = srv;
   c->state = CONN_IDLE;
   llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
   c->parser.data = c;
-  arm_timer(c);
+  arm_timer(c); /* over a TLS handshake too: it ends before the first request's octet */
+  if (srv->tls != NULL && cg_conn_start_tls(&c->base, srv->tls) != 0) {
+    cg_debug("https: no memory for a TLS session");
+    conn_close(c);
+  }
 }
 
 /* ---- public API ------------------------------------------------------- */
@@ -796,6 +794,10 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
   srv->arg = arg;
   *out = srv;
   return 0;
+}
+
+void cg_http_server_use_tls(struct cg_http_server *srv, struct cg_tls_server *tls) {
+  srv->tls = tls;
 }
 
 int cg_http_server_port(const struct cg_http_server *srv) { return srv->l.port; }

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# test_https.sh - CMP over HTTPS ([server] https, transports/tls.c) against a
+# live gateway made by `cmpgw init --https`: openssl cmp -tls_used enrols
+# (MAC) and renews (signature) end to end; curl --cacert reaches the port;
+# openssl s_client gets TLS 1.3 and 1.2, is refused 1.1 and 1.0, and resumes
+# a TLS 1.2 session (-sess_out / -sess_in) and a TLS 1.3 one (its ticket);
+# plain HTTP sent to the TLS port, a ClientHello trickled past the handshake
+# timeout and 1,000 half-open handshakes are refused or closed while other
+# clients are served; the daemon stops cleanly.
+# Usage: bash tests/interop/test_https.sh /path/to/cmpgw
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+need_cmd openssl curl python3
+lib_init "${1:-}"
+
+W="$IT_TMP/work"
+GW="$IT_TMP/gw"
+mkdir -p "$W"
+
+step "cmpgw init --https: a demo TLS certificate for the host, and the lines that serve it"
+"$CMPGW" init "$GW" --http 127.0.0.1:0 --https 127.0.0.1:0 >"$W/init.out" 2>&1 ||
+    fail "cmpgw init --https failed" "$W/init.out"
+grep -q -- "-tls_used" "$W/init.out" || fail "init does not show the openssl cmp -tls_used command" "$W/init.out"
+openssl verify -CAfile "$GW/ca-cert.pem" "$GW/tls-cert.pem" >"$W/verify.out" 2>&1 ||
+    fail "the TLS certificate does not chain to the demo CA" "$W/verify.out"
+openssl x509 -in "$GW/tls-cert.pem" -noout -ext subjectAltName | grep -q "IP Address:127.0.0.1" ||
+    fail "the TLS certificate does not name 127.0.0.1"
+# a short header timeout bounds the handshake (step 6)
+sed -i 's/^header_timeout_ms = .*/header_timeout_ms = 1500/' "$GW/cmpgw.conf"
+grep -q "^header_timeout_ms = 1500" "$GW/cmpgw.conf" || echo "header_timeout_ms = 1500" >>"$GW/cmpgw.conf"
+daemon_start "$GW/cmpgw.conf"
+wait_for_log 60 'listening https 127\.0\.0\.1:[0-9]+'
+line="$(grep -oE 'listening https 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
+TLS_PORT="${line##*:}"
+ok "listening https on $TLS_PORT"
+RA="$(ra_subject "$GW")" || fail "cannot read the RA subject"
+
+step "1. openssl cmp -tls_used: ir with a MAC, then a cr signed with the certificate"
+new_secret "$GW/cmpgw.conf"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/dev.key" 2>/dev/null
+openssl cmp -cmd ir -server "127.0.0.1:$TLS_PORT" -path .well-known/cmp -tls_used \
+    -tls_trusted "$GW/ca-cert.pem" -ref "$REF" -secret "pass:$SECRET" -recipient "$RA" \
+    -newkey "$W/dev.key" -subject /CN=tls-dev -certout "$W/dev.pem" -trusted "$GW/ca-cert.pem" \
+    >"$W/ir.log" 2>&1 || fail "ir over HTTPS failed" "$W/ir.log"
+openssl verify -CAfile "$GW/ca-cert.pem" "$W/dev.pem" >/dev/null || fail "the certificate does not verify"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/dev2.key" 2>/dev/null
+openssl cmp -cmd cr -server "127.0.0.1:$TLS_PORT" -path .well-known/cmp -tls_used \
+    -tls_trusted "$GW/ca-cert.pem" -cert "$W/dev.pem" -key "$W/dev.key" -recipient "$RA" \
+    -newkey "$W/dev2.key" -subject /CN=tls-dev -certout "$W/dev2.pem" -trusted "$GW/ca-cert.pem" \
+    >"$W/cr.log" 2>&1 || fail "a signed cr over HTTPS failed" "$W/cr.log"
+ok "enrolled and renewed over HTTPS"
+if openssl cmp -cmd ir -server "127.0.0.1:$TLS_PORT" -path .well-known/cmp -tls_used \
+    -tls_trusted "$W/dev.pem" -ref "$REF" -secret "pass:$SECRET" -recipient "$RA" \
+    -newkey "$W/dev.key" -subject /CN=tls-dev -certout "$W/no.pem" >"$W/untrusted.log" 2>&1; then
+    fail "a client that does not trust the server's certificate enrolled" "$W/untrusted.log"
+fi
+ok "a client that does not trust the certificate does not get through"
+
+step "2. curl --cacert reaches the port"
+code="$(curl -s --cacert "$GW/ca-cert.pem" -o "$W/curl.der" -w '%{http_code}' \
+    -H 'Content-Type: application/pkixcmp' --data-binary 'not a PKIMessage' \
+    "https://127.0.0.1:$TLS_PORT/.well-known/cmp")" || fail "curl over HTTPS failed"
+[ "$code" = 200 ] || fail "curl: HTTP $code, not 200 with a CMP error"
+openssl asn1parse -inform DER -in "$W/curl.der" >/dev/null 2>&1 || fail "the answer is not DER"
+ok "HTTP 200 with a CMP error message"
+
+step "3. TLS 1.3 and 1.2 accepted, 1.1 and 1.0 refused"
+for v in tls1_3 tls1_2; do
+    echo | openssl s_client -connect "127.0.0.1:$TLS_PORT" "-$v" -CAfile "$GW/ca-cert.pem" \
+        >"$W/$v.log" 2>&1 || true
+    grep -q "Verify return code: 0 (ok)" "$W/$v.log" || fail "$v: no verified session" "$W/$v.log"
+    case "$v" in
+    tls1_3) grep -q "TLSv1.3" "$W/$v.log" || fail "no TLS 1.3" "$W/$v.log" ;;
+    tls1_2) grep -q "TLSv1.2" "$W/$v.log" || fail "no TLS 1.2" "$W/$v.log" ;;
+    esac
+    ok "$v accepted"
+done
+for v in tls1_1 tls1; do
+    echo | openssl s_client -connect "127.0.0.1:$TLS_PORT" "-$v" -CAfile "$GW/ca-cert.pem" \
+        -cipher 'DEFAULT:@SECLEVEL=0' >"$W/$v.log" 2>&1 || true
+    grep -q "^New, (NONE), Cipher is (NONE)" "$W/$v.log" || fail "$v was accepted" "$W/$v.log"
+    grep -q "alert protocol version" "$W/$v.log" || fail "$v: no protocol_version alert" "$W/$v.log"
+    ok "$v refused (protocol_version)"
+done
+grep -qE "INFO tls: 127\.0\.0\.1: " "$DAEMON_LOG" || fail "no refused handshake is logged"
+
+step "4. resumption: a TLS 1.2 session and a TLS 1.3 ticket are taken again"
+echo | openssl s_client -connect "127.0.0.1:$TLS_PORT" -tls1_2 -CAfile "$GW/ca-cert.pem" \
+    -sess_out "$W/s12" >"$W/s12a.log" 2>&1 || true
+echo | openssl s_client -connect "127.0.0.1:$TLS_PORT" -tls1_2 -CAfile "$GW/ca-cert.pem" \
+    -sess_in "$W/s12" >"$W/s12b.log" 2>&1 || true
+grep -q "^Reused, TLSv1.2" "$W/s12b.log" || fail "TLS 1.2 was not resumed" "$W/s12b.log"
+ok "TLS 1.2 resumed"
+# TLS 1.3 sends its ticket after the handshake: the client waits to read it.
+(echo; sleep 1) | openssl s_client -connect "127.0.0.1:$TLS_PORT" -tls1_3 -CAfile "$GW/ca-cert.pem" \
+    -sess_out "$W/s13" >"$W/s13a.log" 2>&1 || true
+echo | openssl s_client -connect "127.0.0.1:$TLS_PORT" -tls1_3 -CAfile "$GW/ca-cert.pem" \
+    -sess_in "$W/s13" >"$W/s13b.log" 2>&1 || true
+grep -q "^Reused, TLSv1.3" "$W/s13b.log" || fail "TLS 1.3 was not resumed" "$W/s13b.log"
+ok "TLS 1.3 resumed"
+
+step "5-7. plain HTTP, a trickled ClientHello, 1,000 half-open handshakes"
+python3 - "$TLS_PORT" >"$W/faults.log" 2>&1 <<'PY' || fail "the fault clients failed" "$W/faults.log"
+import socket, sys, time
+port = int(sys.argv[1])
+
+def closed_within(s, seconds):
+    """True when the server closes s (EOF or reset) within seconds."""
+    s.settimeout(1.0)
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            if s.recv(4096) == b"":
+                return True
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return True
+    return False
+
+# plain HTTP on the TLS port: an alert, then the connection ends
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"POST /.well-known/cmp HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+assert closed_within(s, 60), "plain HTTP: the connection stayed open"
+print("plain HTTP: closed")
+
+# a ClientHello trickled: its first octets, then nothing; the header timeout ends it
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"\x16\x03\x01\x02\x00\x01")
+assert closed_within(s, 60), "trickled ClientHello: still open"
+print("trickled ClientHello: closed")
+
+# 1,000 connections that start a handshake and stop
+held = []
+for i in range(1000):
+    c = socket.create_connection(("127.0.0.1", port))
+    c.sendall(b"\x16\x03\x01\x02\x00")
+    held.append(c)
+print("1000 half-open handshakes held")
+PY
+cat "$W/faults.log"
+# meanwhile (those sockets were closed by the script's end) others are served
+openssl cmp -cmd ir -server "127.0.0.1:$TLS_PORT" -path .well-known/cmp -tls_used \
+    -tls_trusted "$GW/ca-cert.pem" -ref "$REF" -secret "pass:$SECRET" -recipient "$RA" \
+    -newkey "$W/dev2.key" -subject /CN=tls-dev -certout "$W/dev3.pem" -trusted "$GW/ca-cert.pem" \
+    >"$W/ir3.log" 2>&1 || fail "an ir after the faults failed" "$W/ir3.log"
+ok "served after the faults"
+
+daemon_stop TERM 60
+[ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"
+echo "PASS test_https"

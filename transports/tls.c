@@ -1,0 +1,267 @@
+/*
+ * tls.c - TLS sessions over memory (tls.h): wolfSSL with I/O callbacks that
+ * read the ciphertext fed in and append what it sends to an output buffer,
+ * so nothing here touches a socket and nothing blocks.
+ */
+#include <wolfssl/options.h>
+
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfio.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "transports/tls.h"
+
+/* What one session may hold of unread ciphertext: two full records (16 KiB
+ * of plaintext each, with their header and expansion). */
+#define TLS_IN_LIMIT (2 * (16384 + 2048))
+/* What it may hold of ciphertext not yet handed out (one answer of the
+ * largest size the listeners write, in records, and a handshake flight). */
+#define TLS_OUT_LIMIT (64u << 20)
+
+struct cg_tls_server {
+  WOLFSSL_CTX *ctx; /* each session holds a reference of its own */
+};
+
+struct cg_tls {
+  WOLFSSL *ssl;
+  struct cg_buf in;  /* ciphertext fed, not yet read by wolfSSL */
+  size_t in_off;     /* what wolfSSL consumed of in */
+  struct cg_buf out; /* ciphertext to send */
+  const char *why;
+  bool established, failed, eof;
+};
+
+static int on_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx) {
+  (void)ssl;
+  struct cg_tls *t = ctx;
+  size_t avail = t->in.len - t->in_off;
+  if (avail == 0)
+    return t->eof ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_WANT_READ;
+  size_t n = avail < (size_t)sz ? avail : (size_t)sz;
+  memcpy(buf, t->in.data + t->in_off, n);
+  t->in_off += n;
+  if (t->in_off == t->in.len)
+    t->in.len = t->in_off = 0;
+  return (int)n;
+}
+
+static int on_send(WOLFSSL *ssl, char *buf, int sz, void *ctx) {
+  (void)ssl;
+  struct cg_tls *t = ctx;
+  if (cg_buf_append(&t->out, buf, (size_t)sz) != 0)
+    return WOLFSSL_CBIO_ERR_GENERAL;
+  return sz;
+}
+
+static int make_ctx(const struct cg_tls_server_config *cfg, WOLFSSL_CTX **out, char *why,
+                    size_t cap) {
+  *out = NULL;
+  WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+  if (ctx == NULL) {
+    snprintf(why, cap, "out of memory");
+    return CG_ENOMEM;
+  }
+  int err = 0;
+  const char *ciphers = cfg->ciphers != NULL && cfg->ciphers[0] ? cfg->ciphers
+                                                                : CG_TLS_DEFAULT_CIPHERS;
+  if (wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
+    snprintf(why, cap, "TLS 1.2 is not available in this wolfSSL");
+    err = CG_ECRYPTO;
+  } else if (wolfSSL_CTX_use_certificate_chain_buffer_format(
+                 ctx, cfg->cert_pem, (long)cfg->cert_len, WOLFSSL_FILETYPE_PEM) !=
+             WOLFSSL_SUCCESS) {
+    snprintf(why, cap, "the certificate file holds no certificate wolfSSL can read");
+    err = CG_EBAD_DATA;
+  } else if (wolfSSL_CTX_use_PrivateKey_buffer(ctx, cfg->key_pem, (long)cfg->key_len,
+                                               WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+    snprintf(why, cap, "the key file holds no private key wolfSSL can read");
+    err = CG_EBAD_DATA;
+  } else if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
+    snprintf(why, cap, "the key is not the certificate's");
+    err = CG_EBAD_KEY;
+  } else if (wolfSSL_CTX_set_cipher_list(ctx, ciphers) != WOLFSSL_SUCCESS) {
+    snprintf(why, cap, "the cipher list names no suite this wolfSSL offers");
+    err = CG_EINVAL;
+  }
+#ifdef HAVE_SESSION_TICKET
+  /* RFC 8446 §4.6.1 and RFC 5077: the client keeps the session. */
+  if (err == 0)
+    (void)wolfSSL_CTX_UseSessionTicket(ctx);
+#endif
+  if (err != 0) {
+    wolfSSL_CTX_free(ctx);
+    return err;
+  }
+  wolfSSL_CTX_SetIORecv(ctx, on_recv);
+  wolfSSL_CTX_SetIOSend(ctx, on_send);
+  *out = ctx;
+  return 0;
+}
+
+int cg_tls_server_new(const struct cg_tls_server_config *cfg, struct cg_tls_server **out,
+                      char *why, size_t cap) {
+  *out = NULL;
+  if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+    snprintf(why, cap, "wolfSSL does not start");
+    return CG_ECRYPTO;
+  }
+  struct cg_tls_server *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    snprintf(why, cap, "out of memory");
+    return CG_ENOMEM;
+  }
+  int err = make_ctx(cfg, &s->ctx, why, cap);
+  if (err != 0) {
+    free(s);
+    return err;
+  }
+  *out = s;
+  return 0;
+}
+
+int cg_tls_server_reload(struct cg_tls_server *s, const struct cg_tls_server_config *cfg,
+                         char *why, size_t cap) {
+  WOLFSSL_CTX *ctx;
+  int err = make_ctx(cfg, &ctx, why, cap);
+  if (err != 0)
+    return err;
+  wolfSSL_CTX_free(s->ctx); /* sessions made with it keep it until they end */
+  s->ctx = ctx;
+  return 0;
+}
+
+void cg_tls_server_free(struct cg_tls_server *s) {
+  if (s == NULL)
+    return;
+  wolfSSL_CTX_free(s->ctx);
+  free(s);
+}
+
+struct cg_tls *cg_tls_new(struct cg_tls_server *s) {
+  struct cg_tls *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    return NULL;
+  t->ssl = wolfSSL_new(s->ctx);
+  if (t->ssl == NULL) {
+    free(t);
+    return NULL;
+  }
+  cg_buf_init(&t->in, TLS_IN_LIMIT);
+  cg_buf_init(&t->out, TLS_OUT_LIMIT);
+  wolfSSL_SetIOReadCtx(t->ssl, t);
+  wolfSSL_SetIOWriteCtx(t->ssl, t);
+  return t;
+}
+
+void cg_tls_free(struct cg_tls *t) {
+  if (t == NULL)
+    return;
+  wolfSSL_free(t->ssl);
+  cg_buf_free(&t->in);
+  cg_buf_free(&t->out);
+  free(t);
+}
+
+int cg_tls_feed(struct cg_tls *t, const uint8_t *p, size_t n) {
+  if (t->in_off > 0 && t->in_off == t->in.len)
+    t->in.len = t->in_off = 0;
+  return cg_buf_append(&t->in, p, n) == 0 ? 0 : CG_ESPACE;
+}
+
+/* The failure of the last call, as a sentence for the log. */
+static int fail(struct cg_tls *t, int ret) {
+  int e = wolfSSL_get_error(t->ssl, ret);
+  switch (e) {
+  case WOLFSSL_ERROR_WANT_READ:
+  case WOLFSSL_ERROR_WANT_WRITE:
+    if (t->in.len == 0)
+      cg_buf_free(&t->in); /* an idle session holds no input buffer */
+    return 0;
+  case WOLFSSL_ERROR_ZERO_RETURN:
+    t->eof = true;
+    return CG_EEOF;
+  case VERSION_ERROR:
+    t->why = "the client offered no TLS version accepted (1.2, 1.3)";
+    break;
+  case MATCH_SUITE_ERROR:
+    t->why = "the client offered no cipher suite accepted";
+    break;
+  case SOCKET_PEER_CLOSED_E:
+  case SOCKET_ERROR_E:
+    t->eof = true;
+    return CG_EEOF;
+  default:
+    t->why = t->established ? "a TLS record did not decrypt or parse"
+                            : "the TLS handshake failed (not a ClientHello this server takes)";
+    break;
+  }
+  t->failed = true;
+  return CG_ETLS;
+}
+
+int cg_tls_read(struct cg_tls *t, uint8_t *out, size_t cap) {
+  if (t->failed)
+    return CG_ETLS;
+  if (!t->established) {
+    int r = wolfSSL_accept(t->ssl);
+    if (r != WOLFSSL_SUCCESS)
+      return fail(t, r);
+    t->established = true;
+  }
+  if (cap == 0)
+    return 0;
+  int r = wolfSSL_read(t->ssl, out, cap > INT32_MAX ? INT32_MAX : (int)cap);
+  return r > 0 ? r : fail(t, r);
+}
+
+bool cg_tls_readable(const struct cg_tls *t) {
+  return !t->failed && (t->in.len > t->in_off || wolfSSL_pending(t->ssl) > 0);
+}
+
+int cg_tls_write(struct cg_tls *t, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    int chunk = n > 16384 ? 16384 : (int)n;
+    int r = wolfSSL_write(t->ssl, p, chunk);
+    if (r <= 0) {
+      (void)fail(t, r);
+      t->failed = true;
+      return CG_ETLS;
+    }
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+void cg_tls_shutdown(struct cg_tls *t) {
+  if (t->established && !t->failed)
+    (void)wolfSSL_shutdown(t->ssl);
+}
+
+uint8_t *cg_tls_take_output(struct cg_tls *t, size_t *len) {
+  if (t->out.len == 0)
+    return NULL;
+  uint8_t *p = malloc(t->out.len);
+  if (p != NULL) {
+    memcpy(p, t->out.data, t->out.len);
+    *len = t->out.len;
+  }
+  t->out.len = 0;
+  if (t->out.cap > 65536)
+    cg_buf_free(&t->out); /* a large answer's room is not kept */
+  return p;
+}
+
+bool cg_tls_established(const struct cg_tls *t) { return t->established; }
+
+const char *cg_tls_version(const struct cg_tls *t) { return wolfSSL_get_version(t->ssl); }
+
+const char *cg_tls_why(const struct cg_tls *t) {
+  return t->why != NULL ? t->why : "TLS failed";
+}
+
+bool cg_tls_resumed(const struct cg_tls *t) { return wolfSSL_session_reused(t->ssl) == 1; }
