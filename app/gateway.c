@@ -328,7 +328,8 @@ static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
   }
   cg_http_server_use_tls(gw->https, gw->tls);
   gw->https_closed = false;
-  cg_info("listening https %s:%d (TLS 1.2, 1.3)", host, cg_http_server_port(gw->https));
+  cg_info("listening https %s:%d (TLS 1.2, 1.3; wolfSSL %s, hellos of up to %u suites)", host,
+          cg_http_server_port(gw->https), cg_tls_library(), cg_tls_max_hello_suites());
   return 0;
 }
 

@@ -44,7 +44,10 @@ installed="$(dpkg-query -W -f='${Version}' libwolfssl-dev 2>/dev/null)" || give_
 # Debian's own build flags, as its package uses them.
 cflags="$(dpkg-buildflags --get CFLAGS 2>/dev/null | sed 's/-ffile-prefix-map=[^ ]*//') $(dpkg-buildflags --get CPPFLAGS 2>/dev/null)"
 case "$cflags" in *-O2*) ;; *) cflags="-g -O2 $cflags" ;; esac
-cflags="$(echo $cflags)"
+# A ClientHello may offer up to 512 cipher suites (wolfSSL's default, 150,
+# refuses the hellos of TLS scanners and of some old Java clients as
+# malformed); it costs 724 octets per session.
+cflags="$(echo $cflags) -DWOLFSSL_MAX_SUITE_SZ=1024"
 patches="$(cat scripts/wolfssl-patches/*/*.patch 2>/dev/null | sha256sum | cut -c1-16)"
 stamp_of() { echo "$1 $flags CFLAGS=$cflags patches=$patches"; }
 for source in "trixie" "bookworm $installed"; do

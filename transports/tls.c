@@ -8,6 +8,7 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfio.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ struct cg_tls {
   size_t in_off;     /* what wolfSSL consumed of in */
   struct cg_buf out; /* ciphertext to send */
   const char *why;
+  char why_buf[96];
   bool established, failed, eof;
 };
 
@@ -195,8 +197,11 @@ static int fail(struct cg_tls *t, int ret) {
     t->eof = true;
     return CG_EEOF;
   default:
-    t->why = t->established ? "a TLS record did not decrypt or parse"
-                            : "the TLS handshake failed (not a ClientHello this server takes)";
+    snprintf(t->why_buf, sizeof t->why_buf, "%s (wolfSSL error %d)",
+             t->established ? "a TLS record did not decrypt or parse"
+                            : "the TLS handshake failed (not a ClientHello this server takes)",
+             e);
+    t->why = t->why_buf;
     break;
   }
   t->failed = true;
@@ -265,3 +270,13 @@ const char *cg_tls_why(const struct cg_tls *t) {
 }
 
 bool cg_tls_resumed(const struct cg_tls *t) { return wolfSSL_session_reused(t->ssl) == 1; }
+
+const char *cg_tls_library(void) { return wolfSSL_lib_version(); }
+
+unsigned cg_tls_max_hello_suites(void) {
+#ifdef WOLFSSL_MAX_SUITE_SZ
+  return WOLFSSL_MAX_SUITE_SZ / 2;
+#else
+  return 150; /* wolfSSL's default WOLFSSL_MAX_SUITE_SZ, 300 octets */
+#endif
+}

@@ -82,5 +82,9 @@ const char *cg_tls_version(const struct cg_tls *t);
 const char *cg_tls_why(const struct cg_tls *t);
 /* Whether this session was resumed. */
 bool cg_tls_resumed(const struct cg_tls *t);
+/* The wolfSSL version linked ("5.7.2"), and the most cipher suites a
+ * ClientHello may offer with it (more: refused as malformed), for the log. */
+const char *cg_tls_library(void);
+unsigned cg_tls_max_hello_suites(void);
 
 #endif

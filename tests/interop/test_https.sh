@@ -86,6 +86,32 @@ for v in tls1_1 tls1; do
 done
 grep -qE "INFO tls: 127\.0\.0\.1: " "$DAEMON_LOG" || fail "no refused handshake is logged"
 
+step "3b. sslscan's audit: no SSL, no TLS 1.0 or 1.1, forward secrecy and AEAD only"
+if command -v sslscan >/dev/null; then
+    sslscan --no-colour "127.0.0.1:$TLS_PORT" >"$W/sslscan.log" 2>&1 || fail "sslscan failed" "$W/sslscan.log"
+    for p in SSLv2 SSLv3 TLSv1.0 TLSv1.1; do
+        grep -qE "^$p +disabled" "$W/sslscan.log" || fail "sslscan: $p is not disabled" "$W/sslscan.log"
+    done
+    # every suite it finds: TLS 1.3, or TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305
+    if grep -E "^(Preferred|Accepted)" "$W/sslscan.log" |
+        grep -vE "TLSv1\.3|TLSv1\.2 +[0-9]+ bits +ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305) " |
+        grep -q .; then
+        fail "sslscan found a suite outside the default policy" "$W/sslscan.log"
+    fi
+    if ! grep -qE "hellos of up to (5[0-9][0-9]|[0-9]{4,}) suites" "$DAEMON_LOG"; then
+        # a wolfSSL without the larger WOLFSSL_MAX_SUITE_SZ of scripts/build-wolfssl.sh
+        # (Debian's, under the sanitizers) refuses sslscan's hello of 344 suites
+        ok "sslscan: SSLv2, SSLv3, TLS 1.0, 1.1 disabled (this wolfSSL refuses its long hello)"
+    else
+        grep -qE "^TLSv1\.2 +enabled" "$W/sslscan.log" || fail "sslscan: TLS 1.2 not found" "$W/sslscan.log"
+        grep -qE "^(Preferred|Accepted) +TLSv1\.2" "$W/sslscan.log" || fail "sslscan: no suite" "$W/sslscan.log"
+        ok "sslscan: SSLv2, SSLv3, TLS 1.0, 1.1 disabled; $(grep -cE '^(Preferred|Accepted)' "$W/sslscan.log") suites, all ECDHE with AEAD"
+    fi
+else
+    skip_note="sslscan is not installed (scripts/install-deps.sh installs it)"
+    fail "$skip_note"
+fi
+
 step "4. resumption: a TLS 1.2 session and a TLS 1.3 ticket are taken again"
 echo | openssl s_client -connect "127.0.0.1:$TLS_PORT" -tls1_2 -CAfile "$GW/ca-cert.pem" \
     -sess_out "$W/s12" >"$W/s12a.log" 2>&1 || true
