@@ -42,6 +42,8 @@
 #include "core/x509.h"
 #include "transports/http_client.h"
 #include "transports/tcp_client.h"
+#include "transports/tls.h"
+#include "core/file.h"
 
 #define MAX_MSG 8192
 #define MAX_SESSIONS 20000
@@ -369,6 +371,8 @@ static double cpu_of(long pid) {
 static int usage(void) {
   fprintf(stderr,
           "usage: cmpgw bench cmp --url http://HOST:PORT/PATH|tcp://HOST:PORT --ref REF --secret SECRET\n"
+          "         | --url https://HOST:PORT/PATH --tls-trusted PEM [--tls-resume 0|1]\n"
+          "         [--new-conn 1] (a connection per message, as OpenSSL's client makes)\n"
           "         (SECRET: pass:VALUE, env:VAR, file:PATH or the value itself)\n"
           "         [--op ir|ir-implicit|genm|rr] [--auth mac|sig] [--keytype p256|ed25519|rsa2048]\n"
           "         [--sessions N] [--duration S | --count N]\n"
@@ -384,8 +388,10 @@ static int usage(void) {
 
 int bench_cmp(int argc, char **argv) {
   const char *url = NULL, *ref = NULL, *secret = NULL, *op = "ir", *keytype = "p256",
-             *auth = "mac";
+             *auth = "mac", *tls_trusted = NULL;
   unsigned long sessions = 16, duration = 10, count = 0, iterations = 500, rate = 0;
+  unsigned long new_conn = 0, tls_resume = 1;
+  struct cg_tls_client *tls = NULL;
   long pid = 0;
   for (int i = 2; i < argc; i += 2) { /* every option takes a value */
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -395,12 +401,15 @@ int bench_cmp(int argc, char **argv) {
                        : !strcmp(argv[i], "--op")     ? &op
                        : !strcmp(argv[i], "--keytype") ? &keytype
                        : !strcmp(argv[i], "--auth")   ? &auth
+                       : !strcmp(argv[i], "--tls-trusted") ? &tls_trusted
                                                       : NULL;
     unsigned long *num = !strcmp(argv[i], "--sessions")     ? &sessions
                          : !strcmp(argv[i], "--duration")   ? &duration
                          : !strcmp(argv[i], "--count")      ? &count
                          : !strcmp(argv[i], "--iterations") ? &iterations
                          : !strcmp(argv[i], "--rate")       ? &rate
+                         : !strcmp(argv[i], "--new-conn")   ? &new_conn
+                         : !strcmp(argv[i], "--tls-resume") ? &tls_resume
                                                             : NULL;
     unsigned long p;
     if (v == NULL)
@@ -422,14 +431,17 @@ int bench_cmp(int argc, char **argv) {
                        : !strcmp(keytype, "rsa2048") ? CG_KEY_RSA
                                                      : CG_KEY_EC;
   bool tcp = url != NULL && strncmp(url, "tcp://", 6) == 0;
+  bool https = url != NULL && strncmp(url, "https://", 8) == 0;
   if (r == NULL || url == NULL || ref == NULL || secret == NULL || sessions == 0 ||
       sessions > MAX_SESSIONS ||
       (strcmp(op, "ir") && strcmp(op, "ir-implicit") && strcmp(op, "genm") && strcmp(op, "rr")) ||
       (strcmp(auth, "mac") && strcmp(auth, "sig")) || (!strcmp(op, "rr") && count == 0) ||
       (strcmp(keytype, "p256") && strcmp(keytype, "ed25519") && strcmp(keytype, "rsa2048")) ||
-      (tcp ? sscanf(url, "tcp://%63[^:/]:%d", host, &port) != 2
-           : sscanf(url, "http://%63[^:/]:%d", host, &port) != 2 ||
-                 (path = strchr(url + 7, '/')) == NULL)) {
+      (tcp     ? sscanf(url, "tcp://%63[^:/]:%d", host, &port) != 2
+       : https ? sscanf(url, "https://%63[^:/]:%d", host, &port) != 2 ||
+                     (path = strchr(url + 8, '/')) == NULL || tls_trusted == NULL
+               : sscanf(url, "http://%63[^:/]:%d", host, &port) != 2 ||
+                     (path = strchr(url + 7, '/')) == NULL)) {
     free(r);
     return usage();
   }
@@ -470,7 +482,24 @@ int bench_cmp(int argc, char **argv) {
     goto out;
   uv_timer_init(&r->loop, &r->pace);
   r->pace.data = r;
-  struct cg_http_client_opts ho = {.host = host, .port = port, .timeout_ms = 60000};
+  if (https) {
+    uint8_t *pem = NULL;
+    size_t pem_len = 0;
+    char why[160];
+    struct cg_tls_client_config tc = {.no_resume = tls_resume == 0};
+    int err = cg_read_file(tls_trusted, &pem, &pem_len);
+    tc.trusted_pem = pem;
+    tc.trusted_len = pem_len;
+    if (err == 0 && (err = cg_tls_client_new(&tc, &tls, why, sizeof why)) != 0)
+      fprintf(stderr, "cmpgw bench: %s\n", why);
+    else if (err != 0)
+      fprintf(stderr, "cmpgw bench: %s: %s\n", tls_trusted, cg_file_strerror(err));
+    free(pem);
+    if (err != 0)
+      goto close;
+  }
+  struct cg_http_client_opts ho = {
+      .host = host, .port = port, .timeout_ms = 60000, .tls = tls, .close_each = new_conn != 0};
   size_t per_session = r->op == OP_RR ? (count + r->n - 1) / r->n : r->sig ? 1 : 0;
   for (unsigned i = 0; i < r->n; i++) {
     struct session *s = &r->s[i];
@@ -508,9 +537,17 @@ int bench_cmp(int argc, char **argv) {
   double cpu0 = r->cpu0, cpu1 = pid ? cpu_of(pid) : -1;
   qsort(r->lat_ms, r->n_lat, sizeof *r->lat_ms, cmp_dbl);
   unsigned long ok = r->done - r->failed;
-  printf("cmp: op=%s auth=%s keytype=%s transport=%s sessions=%u ok=%lu failed=%lu secs=%.2f tps=%.1f p50_ms=%.2f p90_ms=%.2f"
+  printf("cmp: op=%s auth=%s keytype=%s transport=%s sessions=%u ok=%lu failed=%lu secs=%.2f "
+         "tps=%.1f p50_ms=%.2f p90_ms=%.2f"
          " p99_ms=%.2f max_ms=%.2f",
-         op, auth, keytype, tcp ? "tcp" : "http", r->n, ok, r->failed, secs, (double)ok / secs, pct(r->lat_ms, r->n_lat, 0.5),
+         op, auth, keytype,
+         tcp ? "tcp"
+         : https
+             ? (new_conn ? (tls_resume ? "https-conn-per-message" : "https-conn-per-message-full")
+                         : "https")
+         : new_conn ? "http-conn-per-message"
+                    : "http",
+         r->n, ok, r->failed, secs, (double)ok / secs, pct(r->lat_ms, r->n_lat, 0.5),
          pct(r->lat_ms, r->n_lat, 0.9), pct(r->lat_ms, r->n_lat, 0.99),
          r->n_lat ? r->lat_ms[r->n_lat - 1] : 0.0);
   if (cpu0 >= 0 && cpu1 >= 0 && ok > 0)
@@ -545,6 +582,7 @@ close:
   uv_close((uv_handle_t *)&r->pace, NULL);
   uv_run(&r->loop, UV_RUN_DEFAULT);
   uv_loop_close(&r->loop);
+  cg_tls_client_free(tls);
 out:
   free(r->s);
   free(r->idle);

@@ -49,7 +49,7 @@ struct opts {
   int type; /* enum cmp_body_type of the request */
   const char *url, *ref, *secret, *secret_file, *cert, *key, *trusted, *newkey, *newkeytype,
       *subject, *csr, *oldcert, *challenge, *certout, *chainout, *genpout, *crlout, *nested_cert,
-      *nested_key, *framing, *keyenvout;
+      *nested_key, *framing, *keyenvout, *tls_trusted, *tls_cert, *tls_key;
   bool pbmac1, implicit_confirm;
   bool central_keygen; /* ask the server to make the key (RFC 9483 §4.1.6) */
   uint32_t iterations;
@@ -67,6 +67,8 @@ struct client {
   int port;
   char path[512];
   bool tcp;                      /* --url tcp://... */
+  bool https;                    /* --url https://... */
+  struct cg_tls_client *tls;     /* its context (--tls-trusted, --tls-cert, --tls-key) */
   enum cg_tcp_framing framing;
   uint32_t tcp_poll_ref;         /* a TCP pollRep's reference; 0: none */
   uint64_t tcp_poll_deadline;    /* uv_now() ms after which TCP polling stops */

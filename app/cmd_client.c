@@ -63,6 +63,7 @@
 #include "transports/http.h"
 #include "transports/http_client.h"
 #include "transports/tcp_client.h"
+#include "transports/tls.h"
 
 const char client_prog[] = "cmpgw client";
 
@@ -71,6 +72,7 @@ const char client_prog[] = "cmpgw client";
 static int usage_to(FILE *f) {
   fprintf(f,
           "usage: cmpgw client ir|cr|kur|p10cr|rr|genm --url http://HOST:PORT/PATH\n"
+          "         | --url https://HOST:PORT/PATH --tls-trusted PEM [--tls-cert PEM --tls-key PEM]\n"
           "         | --url tcp://HOST:PORT [--framing v10|rfc2510]\n"
           "         [--ref REF --secret SECRET|--secret-file FILE [--pbmac1] [--iterations N]\n"
           "          | --cert PEM --key PEM]\n"
@@ -163,6 +165,8 @@ static int parse_args(struct opts *o, int argc, char **argv) {
       {"--genpout", &o->genpout}, {"--crlout", &o->crlout},
       {"--nested-cert", &o->nested_cert}, {"--nested-key", &o->nested_key},
       {"--framing", &o->framing}, {"--keyenvout", &o->keyenvout},
+      {"--tls-trusted", &o->tls_trusted}, {"--tls-cert", &o->tls_cert},
+      {"--tls-key", &o->tls_key},
   };
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
@@ -212,10 +216,13 @@ static int parse_args(struct opts *o, int argc, char **argv) {
 /* http://HOST[:PORT][/PATH] or tcp://HOST:PORT, HOST numeric (IPv6 in
  * brackets) or localhost. */
 static bool parse_url(struct client *cl, const char *url) {
-  static const char scheme[] = "http://", tcp_scheme[] = "tcp://";
+  static const char scheme[] = "http://", tcp_scheme[] = "tcp://", tls_scheme[] = "https://";
   const char *h;
   if (strncmp(url, scheme, sizeof scheme - 1) == 0) {
     h = url + sizeof scheme - 1;
+  } else if (strncmp(url, tls_scheme, sizeof tls_scheme - 1) == 0) {
+    h = url + sizeof tls_scheme - 1;
+    cl->https = true;
   } else if (strncmp(url, tcp_scheme, sizeof tcp_scheme - 1) == 0) {
     h = url + sizeof tcp_scheme - 1;
     cl->tcp = true;
@@ -237,7 +244,7 @@ static bool parse_url(struct client *cl, const char *url) {
   memcpy(cl->host, h, hlen);
   cl->host[hlen] = '\0';
   const char *p = *end == ']' ? end + 1 : end;
-  cl->port = cl->tcp ? 829 : 80; /* 829: pkix-3-ca-ra, RFC 2510's port */
+  cl->port = cl->tcp ? 829 : cl->https ? 443 : 80; /* 829: pkix-3-ca-ra, RFC 2510's port */
   if (*p == ':') {
     uint64_t port;
     char digits[8];
@@ -336,6 +343,36 @@ static bool new_key_type(const char *name, enum cg_key_type *type, unsigned *bit
   return false;
 }
 
+/* The TLS context of an https:// URL: --tls-trusted, --tls-cert, --tls-key. */
+static int load_tls(struct client *cl) {
+  const struct opts *o = &cl->o;
+  uint8_t *trusted = NULL, *cert = NULL, *key = NULL;
+  size_t trusted_len = 0, cert_len = 0, key_len = 0;
+  const char *bad = NULL;
+  int err = cg_read_file(o->tls_trusted, &trusted, &trusted_len);
+  if (err != 0)
+    bad = o->tls_trusted;
+  if (err == 0 && o->tls_cert != NULL && (err = cg_read_file(o->tls_cert, &cert, &cert_len)) != 0)
+    bad = o->tls_cert;
+  if (err == 0 && o->tls_key != NULL &&
+      (err = cg_read_key_file(o->tls_key, CG_KEY_WARN_OTHERS, &key, &key_len)) != 0)
+    bad = o->tls_key;
+  if (err == 0) {
+    char why[160];
+    struct cg_tls_client_config tc = {trusted, trusted_len, cert, cert_len, key, key_len, false};
+    if ((err = cg_tls_client_new(&tc, &cl->tls, why, sizeof why)) != 0)
+      fprintf(stderr, "%s: %s\n", client_prog, why);
+  } else {
+    fprintf(stderr, "%s: %s: %s\n", client_prog, bad, cg_file_strerror(err));
+  }
+  if (key != NULL)
+    cg_wipe(key, key_len);
+  free(trusted);
+  free(cert);
+  free(key);
+  return err;
+}
+
 /* Checks what the command needs and reads every input file. */
 static int load_inputs(struct client *cl) {
   struct opts *o = &cl->o;
@@ -344,7 +381,14 @@ static int load_inputs(struct client *cl) {
   bool enrol = o->type == CMP_IR || o->type == CMP_CR || o->type == CMP_KUR;
   const char *why = NULL;
   if (o->url == NULL || !parse_url(cl, o->url))
-    why = "--url http://HOST:PORT/PATH or tcp://HOST:PORT is required (numeric host or localhost)";
+    why = "--url http://HOST:PORT/PATH, https://HOST:PORT/PATH or tcp://HOST:PORT is required "
+          "(numeric host or localhost)";
+  else if (cl->https && o->tls_trusted == NULL)
+    why = "an https:// URL needs --tls-trusted PEM (the server certificate's trust anchors)";
+  else if (!cl->https && (o->tls_trusted != NULL || o->tls_cert != NULL || o->tls_key != NULL))
+    why = "--tls-trusted, --tls-cert and --tls-key go with an https:// URL";
+  else if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+    why = "--tls-cert and --tls-key go together";
   else if (o->framing != NULL && (!cl->tcp || (strcmp(o->framing, "v10") != 0 &&
                                                strcmp(o->framing, "rfc2510") != 0)))
     why = "--framing is v10 or rfc2510, with a tcp:// URL";
@@ -384,6 +428,8 @@ static int load_inputs(struct client *cl) {
   }
 
   cl->framing = o->framing != NULL && !strcmp(o->framing, "rfc2510") ? CG_TCP_RFC2510 : CG_TCP_V10;
+  if (cl->https && load_tls(cl) != 0)
+    return EXIT_USAGE;
   if (o->nested_cert != NULL &&
       (load_certs(o->nested_cert, &cl->nested_ra) || load_key(o->nested_key, &cl->nested_key)))
     return EXIT_USAGE;
@@ -873,7 +919,8 @@ static int run(struct client *cl) {
   struct cg_http_client_opts ho = {.host = cl->host,
                                    .port = cl->port,
                                    .max_body = MAX_RESPONSE,
-                                   .timeout_ms = cl->o.timeout_s * 1000};
+                                   .timeout_ms = cl->o.timeout_s * 1000,
+                                   .tls = cl->tls};
   struct sockaddr_storage ss;
   const char *numeric = strcmp(cl->host, "localhost") == 0 ? "127.0.0.1" : cl->host;
   bool host_ok = cl->tcp ? uv_ip4_addr(numeric, cl->port, (struct sockaddr_in *)&ss) == 0 ||
@@ -915,6 +962,7 @@ int cmd_client(int argc, char **argv) {
   cmp_client_txn_free(cl->txn);
   cg_key_free(cl->key);
   cg_key_free(cl->new_key);
+  cg_tls_client_free(cl->tls);
   cg_key_free(cl->nested_key);
   free_certs(&cl->nested_ra);
   free_certs(&cl->signer);

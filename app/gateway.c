@@ -326,7 +326,8 @@ static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
     cg_error("cannot listen on https %s: %s", cfg->https, cg_strerror(err));
     return err;
   }
-  cg_http_server_use_tls(gw->https, gw->tls);
+  /* The handshake's crypto goes where the exchanges' does (docs/architecture.md). */
+  cg_http_server_use_tls(gw->https, gw->tls, !gw->inline_compute);
   gw->https_closed = false;
   cg_info("listening https %s:%d (TLS 1.2, 1.3; wolfSSL %s, hellos of up to %u suites)", host,
           cg_http_server_port(gw->https), cg_tls_library(), cg_tls_max_hello_suites());

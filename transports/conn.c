@@ -19,6 +19,19 @@
 struct cg_conn_tls {
   struct cg_tls *session;
   uv_idle_t idle; /* hands the protocol what the session holds once it reads again */
+  /* Handshake steps on the threadpool (cg_conn_start_tls()): while one
+   * runs, the socket is not read and nothing here touches the session; a
+   * connection that closes meanwhile leaves the session to the step's end
+   * (conn NULL). */
+  uv_work_t work;
+  struct cg_conn *conn;
+  bool offload, working;
+  int step; /* the step's result */
+  /* plaintext the protocol had no room for: left_len octets at left, in
+   * left_buf (malloc'ed) */
+  uint8_t *left_buf;
+  const uint8_t *left;
+  size_t left_len;
 };
 
 /* A write of ciphertext, or of cg_conn_send()'s octets. */
@@ -35,8 +48,13 @@ static void on_handle_closed(uv_handle_t *h) {
     return;
   struct cg_listener *l = c->l;
   if (c->tls != NULL) {
-    cg_tls_free(c->tls->session);
-    free(c->tls);
+    if (c->tls->working) {
+      c->tls->conn = NULL; /* freed when the step ends */
+    } else {
+      cg_tls_free(c->tls->session);
+      free(c->tls->left_buf);
+      free(c->tls);
+    }
   }
   cg_conn_set_remove(&l->conns, &c->link);
   cg_buf_free(&c->in);
@@ -147,34 +165,117 @@ static struct cg_log_limit tls_refusals; /* the loop's */
 
 /* Gives the protocol the plaintext the session holds, as its own read
  * callbacks would have had it, while it reads. */
+static void tls_refused(struct cg_conn *c) {
+  char peer[CG_ADDR_TEXT];
+  cg_addr_text(&c->peer, peer);
+  cg_log_limited(&tls_refusals, 10, CG_LOG_INFO, "tls: %s: %s", peer,
+                 cg_tls_why(c->tls->session));
+  (void)tls_send(c, false); /* the alert */
+  c->close(c);
+}
+
+static void tls_deliver(struct cg_conn *c);
+
+/* A handshake step (the crypto of a ClientHello: key exchange and the
+ * server's signature, hundreds of microseconds) on a worker. */
+static void on_tls_step(uv_work_t *w) {
+  struct cg_conn_tls *tls = w->data;
+  tls->step = cg_tls_read(tls->session, NULL, 0);
+}
+
+static void on_tls_stepped(uv_work_t *w, int status) {
+  struct cg_conn_tls *tls = w->data;
+  struct cg_conn *c = tls->conn;
+  tls->working = false;
+  if (c == NULL) { /* the connection closed meanwhile */
+    cg_tls_free(tls->session);
+    free(tls->left_buf);
+    free(tls);
+    return;
+  }
+  if (status != 0 || tls->step < 0) {
+    tls_refused(c);
+    return;
+  }
+  if (tls_send(c, false) != 0) {
+    c->close(c);
+    return;
+  }
+  if (c->reading && uv_read_start((uv_stream_t *)&c->tcp, c->tls_alloc, c->tls_read) != 0) {
+    c->close(c);
+    return;
+  }
+  tls_deliver(c);
+}
+
 static void tls_deliver(struct cg_conn *c) {
   struct cg_tls *t = c->tls->session;
   uv_stream_t *s = (uv_stream_t *)&c->tcp;
+  if (c->tls->working)
+    return;
+  if (c->tls->offload && !cg_tls_established(t) && cg_tls_readable(t) && !c->closing) {
+    /* The socket waits (nothing may feed the session) until the step ends. */
+    uv_read_stop(s);
+    c->tls->working = true;
+    c->tls->work.data = c->tls;
+    if (uv_queue_work(c->l->loop, &c->tls->work, on_tls_step, on_tls_stepped) != 0) {
+      c->tls->working = false;
+      c->close(c);
+    }
+    return;
+  }
+  /* Plaintext is decrypted into a scratch buffer first and copied into the
+   * protocol's: a connection that only shakes hands and idles gets no
+   * buffer of the protocol's (as a plain one that sends nothing).  What the
+   * protocol has no room for yet waits in a copy of the connection's own. */
+  static _Thread_local uint8_t plain[16384];
+  struct cg_conn_tls *tls = c->tls;
   while (c->reading && !c->closing) {
-    uv_buf_t b;
-    c->alloc_cb((uv_handle_t *)s, 65536, &b);
-    if (b.len == 0) {
+    uv_buf_t b = uv_buf_init(NULL, 0);
+    const uint8_t *from = tls->left;
+    size_t n = tls->left_len;
+    if (n == 0) {
+      int r = cg_tls_read(t, plain, sizeof plain);
+      if (r == CG_EEOF) {
+        c->read_cb(s, UV_EOF, &b);
+        return;
+      }
+      if (r < 0) {
+        tls_refused(c);
+        return;
+      }
+      if (r == 0)
+        break; /* more ciphertext is needed */
+      from = plain;
+      n = (size_t)r;
+    }
+    c->alloc_cb((uv_handle_t *)s, n, &b);
+    size_t take = n < b.len ? n : b.len;
+    if (take > 0)
+      memcpy(b.base, from, take);
+    if (take < n && from == plain) {
+      /* keep the rest: the scratch buffer is the next connection's */
+      uint8_t *keep = malloc(n - take);
+      if (keep == NULL) {
+        c->close(c);
+        return;
+      }
+      memcpy(keep, plain + take, n - take);
+      tls->left = tls->left_buf = keep;
+      tls->left_len = n - take;
+    } else if (from != plain) {
+      tls->left += take;
+      tls->left_len -= take;
+      if (tls->left_len == 0) {
+        free(tls->left_buf);
+        tls->left = tls->left_buf = NULL;
+      }
+    }
+    if (take == 0) {
       c->read_cb(s, UV_ENOBUFS, &b);
       break;
     }
-    int n = cg_tls_read(t, (uint8_t *)b.base, b.len);
-    if (n > 0) {
-      c->read_cb(s, n, &b);
-      continue;
-    }
-    if (n == CG_EEOF) {
-      c->read_cb(s, UV_EOF, &b);
-      return;
-    }
-    if (n < 0) {
-      char peer[CG_ADDR_TEXT];
-      cg_addr_text(&c->peer, peer);
-      cg_log_limited(&tls_refusals, 10, CG_LOG_INFO, "tls: %s: %s", peer, cg_tls_why(t));
-      (void)tls_send(c, false); /* the alert */
-      c->close(c);
-      return;
-    }
-    break; /* more ciphertext is needed */
+    c->read_cb(s, (ssize_t)take, &b);
   }
   if (!c->closing && tls_send(c, false) != 0)
     c->close(c);
@@ -209,7 +310,7 @@ static void on_tls_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   tls_deliver(c);
 }
 
-int cg_conn_start_tls(struct cg_conn *c, struct cg_tls_server *s) {
+int cg_conn_start_tls(struct cg_conn *c, struct cg_tls_server *s, bool offload) {
   struct cg_conn_tls *tls = calloc(1, sizeof *tls);
   if (tls == NULL || (tls->session = cg_tls_new(s)) == NULL) {
     free(tls);
@@ -217,6 +318,10 @@ int cg_conn_start_tls(struct cg_conn *c, struct cg_tls_server *s) {
   }
   uv_idle_init(c->l->loop, &tls->idle);
   tls->idle.data = c;
+  tls->conn = c;
+  tls->offload = offload;
+  c->tls_alloc = on_tls_alloc;
+  c->tls_read = on_tls_read;
   c->tls = tls;
   c->open_handles++;
   /* reading again, through the session */
@@ -227,13 +332,14 @@ int cg_conn_start_tls(struct cg_conn *c, struct cg_tls_server *s) {
 int cg_conn_read_start(struct cg_conn *c) {
   if (c->reading)
     return 0;
-  int r = c->tls != NULL
-              ? uv_read_start((uv_stream_t *)&c->tcp, on_tls_alloc, on_tls_read)
-              : uv_read_start((uv_stream_t *)&c->tcp, c->alloc_cb, c->read_cb);
+  int r = c->tls == NULL    ? uv_read_start((uv_stream_t *)&c->tcp, c->alloc_cb, c->read_cb)
+          : c->tls->working ? 0 /* the step's end starts the socket */
+                            : uv_read_start((uv_stream_t *)&c->tcp, on_tls_alloc, on_tls_read);
   c->reading = r == 0;
   /* Plaintext (or ciphertext) the session held while the protocol did not
    * read goes out from the loop, not from inside the caller. */
-  if (c->reading && c->tls != NULL && cg_tls_readable(c->tls->session))
+  if (c->reading && c->tls != NULL &&
+      (c->tls->left_len > 0 || cg_tls_readable(c->tls->session)))
     uv_idle_start(&c->tls->idle, on_tls_idle);
   return r;
 }
@@ -256,7 +362,7 @@ int cg_conn_send(struct cg_conn *c, const void *p, size_t len) {
 }
 
 void cg_conn_read_stop(struct cg_conn *c) {
-  if (c->reading)
+  if (c->reading && (c->tls == NULL || !c->tls->working))
     uv_read_stop((uv_stream_t *)&c->tcp);
   c->reading = false;
 }

@@ -46,6 +46,8 @@ struct cg_conn {
   /* TLS (cg_conn_start_tls()): the socket carries the session's
    * ciphertext, and the protocol's callbacks get its plaintext; NULL: plain. */
   struct cg_conn_tls *tls;
+  uv_alloc_cb tls_alloc; /* the socket's callbacks under TLS */
+  uv_read_cb tls_read;
   int open_handles;
   bool reading;
   bool admitted;    /* counted by the admission until freed */
@@ -67,9 +69,10 @@ struct cg_conn *cg_conn_accept(struct cg_listener *l, size_t size, size_t in_lim
 /* Makes a connection just accepted a TLS server connection of s: what is
  * read is decrypted before the protocol's callbacks see it, and what is
  * written (cg_conn_write(), cg_conn_send()) is encrypted.  The handshake
- * runs as the first octets arrive, under the protocol's timer.  0, or
- * CG_ENOMEM (the caller closes). */
-int cg_conn_start_tls(struct cg_conn *c, struct cg_tls_server *s);
+ * runs as the first octets arrive, under the protocol's timer: its steps on
+ * the threadpool when offload (a full handshake's crypto takes hundreds of
+ * microseconds), else on the loop.  0, or CG_ENOMEM (the caller closes). */
+int cg_conn_start_tls(struct cg_conn *c, struct cg_tls_server *s, bool offload);
 
 int cg_conn_read_start(struct cg_conn *c);
 void cg_conn_read_stop(struct cg_conn *c);

@@ -104,6 +104,7 @@ struct cg_http_request {
 struct cg_http_server {
   struct cg_listener l; /* handle, connections, admission, stop */
   struct cg_tls_server *tls; /* HTTPS: borrowed; NULL: plain HTTP */
+  bool tls_offload;          /* handshake steps on the threadpool */
   struct cg_http_limits limits;
   cg_http_handler handler;
   void *arg;
@@ -751,7 +752,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
   c->parser.data = c;
   arm_timer(c); /* over a TLS handshake too: it ends before the first request's octet */
-  if (srv->tls != NULL && cg_conn_start_tls(&c->base, srv->tls) != 0) {
+  if (srv->tls != NULL && cg_conn_start_tls(&c->base, srv->tls, srv->tls_offload) != 0) {
     cg_debug("https: no memory for a TLS session");
     conn_close(c);
   }
@@ -796,8 +797,9 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
   return 0;
 }
 
-void cg_http_server_use_tls(struct cg_http_server *srv, struct cg_tls_server *tls) {
+void cg_http_server_use_tls(struct cg_http_server *srv, struct cg_tls_server *tls, bool offload) {
   srv->tls = tls;
+  srv->tls_offload = offload;
 }
 
 int cg_http_server_port(const struct cg_http_server *srv) { return srv->l.port; }

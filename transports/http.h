@@ -65,9 +65,10 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
                          const struct cg_http_limits *limits, cg_http_handler handler, void *arg,
                          struct cg_http_server **out);
 /* Serves HTTPS: every connection accepted from now on is a TLS session of
- * tls (borrowed: it outlives the server).  Call right after starting. */
+ * tls (borrowed: it outlives the server), its handshake's crypto on the
+ * threadpool when offload (transports/conn.h).  Call right after starting. */
 struct cg_tls_server;
-void cg_http_server_use_tls(struct cg_http_server *srv, struct cg_tls_server *tls);
+void cg_http_server_use_tls(struct cg_http_server *srv, struct cg_tls_server *tls, bool offload);
 /* The port actually bound. */
 int cg_http_server_port(const struct cg_http_server *srv);
 /* Number of open connections, and requests handed out and not yet answered. */

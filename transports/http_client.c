@@ -37,6 +37,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "transports/tls.h"
 
 #define DEFAULT_MAX_HEADER (8 * 1024)
 #define DEFAULT_MAX_BODY (256 * 1024)
@@ -90,7 +91,14 @@ struct cg_http_client {
   size_t ctype_len;
   struct cg_buf body;
 
-  char detail[128];
+  /* HTTPS: the context, the host its certificate must name, and the
+   * connection's session (NULL between connections). */
+  struct cg_tls_client *tls_ctx;
+  char tls_host[64];
+  struct cg_tls *tls;
+  bool close_each;
+
+  char detail[256];
   char rbuf[READ_SIZE];
 };
 
@@ -162,6 +170,8 @@ static void fail_request(struct cg_http_client *c, int err);
 static void on_tcp_closed(uv_handle_t *h) {
   struct cg_http_client *c = h->data;
   c->open_handles--;
+  cg_tls_free(c->tls);
+  c->tls = NULL;
   set_state(c, CONN_DOWN);
   if (c->closing) {
     /* A request still waiting learns that it will not be sent. */
@@ -369,8 +379,14 @@ static void on_eof(struct cg_http_client *c) {
   fail_request(c, CG_ECLOSED);
 }
 
+static void on_plain(struct cg_http_client *c, ssize_t nread, const uv_buf_t *buf);
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  struct cg_http_client *c = s->data;
+  on_plain(s->data, nread, buf);
+}
+
+/* What the server sent, in the clear (as read, or decrypted). */
+static void on_plain(struct cg_http_client *c, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0)
     return;
   if (c->state == CONN_IDLE) {
@@ -401,7 +417,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     bool keep = llhttp_should_keep_alive(&c->parser) && end == buf->base + nread;
     /* A server that answered before taking the whole request does not get
      * the next one on this connection (and write_req is still in use). */
-    if (c->write_req.data != NULL)
+    if (c->write_req.data != NULL || c->close_each)
       keep = false;
     llhttp_resume(&c->parser);
     complete(c, keep);
@@ -424,8 +440,114 @@ static void on_write(uv_write_t *w, int status) {
   }
 }
 
+/* ---- TLS ------------------------------------------------------------------ */
+
+static void on_tls_written(uv_write_t *w, int status) {
+  struct cg_http_client *c = w->handle->data;
+  free(w);
+  if (status < 0 && status != UV_ECANCELED && c->state == CONN_BUSY && c->cb != NULL) {
+    set_detail(c, "write", status);
+    fail_request(c, CG_EIO);
+  }
+}
+
+/* Writes what the session made (handshake flights, records). */
+static int tls_flush(struct cg_http_client *c) {
+  size_t len = 0;
+  uint8_t *p = cg_tls_take_output(c->tls, &len);
+  if (p == NULL)
+    return 0;
+  uv_write_t *w = malloc(sizeof *w + len);
+  if (w == NULL) {
+    free(p);
+    return UV_ENOMEM;
+  }
+  memcpy(w + 1, p, len);
+  free(p);
+  uv_buf_t b = uv_buf_init((char *)(w + 1), (unsigned)len);
+  int r = uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written);
+  if (r != 0)
+    free(w);
+  return r;
+}
+
+static int send_request(struct cg_http_client *c);
+
+/* Moves the session on: its handshake, the request once it is done, and
+ * the plaintext of the answer to the parser. */
+static void tls_pump(struct cg_http_client *c) {
+  while (c->tls != NULL && c->state == CONN_BUSY) {
+    bool was = cg_tls_established(c->tls);
+    int n = cg_tls_read(c->tls, (uint8_t *)c->rbuf, sizeof c->rbuf);
+    if (!was && cg_tls_established(c->tls) && c->out != NULL && send_request(c) != 0) {
+      set_detail(c, "send", UV_EPROTO);
+      fail_request(c, CG_EIO);
+      return;
+    }
+    if (n > 0) {
+      uv_buf_t b = uv_buf_init(c->rbuf, (unsigned)n);
+      on_plain(c, n, &b);
+      continue;
+    }
+    if (n == CG_EEOF) {
+      uv_buf_t b = uv_buf_init(c->rbuf, 0);
+      on_plain(c, UV_EOF, &b);
+      return;
+    }
+    if (n < 0) {
+      snprintf(c->detail, sizeof c->detail, "%s", cg_tls_why(c->tls));
+      (void)tls_flush(c); /* the alert */
+      fail_request(c, cg_tls_established(c->tls) ? CG_EIO : CG_ECONNECT);
+      return;
+    }
+    break;
+  }
+  if (c->tls != NULL && tls_flush(c) != 0) {
+    set_detail(c, "write", UV_ENOMEM);
+    fail_request(c, CG_EIO);
+  }
+}
+
+static void on_tls_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  struct cg_http_client *c = s->data;
+  if (nread == 0)
+    return;
+  if (nread > 0 && c->state == CONN_IDLE) {
+    /* Between requests a TLS 1.3 server may still send session tickets:
+     * those are taken; anything else ends the connection. */
+    uint8_t none[1];
+    if (cg_tls_feed(c->tls, (const uint8_t *)buf->base, (size_t)nread) != 0 ||
+        cg_tls_read(c->tls, none, sizeof none) != 0) {
+      conn_close(c);
+      return;
+    }
+    (void)tls_flush(c);
+    return;
+  }
+  if (nread < 0 || c->state != CONN_BUSY) {
+    on_plain(c, nread < 0 ? nread : UV_EOF, buf);
+    return;
+  }
+  if (cg_tls_feed(c->tls, (const uint8_t *)buf->base, (size_t)nread) != 0) {
+    set_detail(c, "TLS: more unread data than a session holds", 0);
+    fail_request(c, CG_EIO);
+    return;
+  }
+  tls_pump(c);
+}
+
 /* Hands the request octets to libuv; the write callback frees them. */
 static int send_request(struct cg_http_client *c) {
+  if (c->tls != NULL) {
+    /* encrypted into the session's output; sent with what else it holds */
+    c->got_octets = false;
+    c->done = false;
+    c->fail = 0;
+    int r = cg_tls_write(c->tls, c->out, c->out_len);
+    free(c->out);
+    c->out = NULL;
+    return r == 0 ? tls_flush(c) : UV_EPROTO;
+  }
   uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
   c->write_req.data = c->out;
   c->out = NULL;
@@ -453,6 +575,18 @@ static void on_connect(uv_connect_t *req, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   llhttp_init(&c->parser, HTTP_RESPONSE, &parser_settings);
   c->parser.data = c;
+  if (c->tls_ctx != NULL) {
+    /* HTTPS: the request goes once the handshake is done (tls_pump()). */
+    c->tls = cg_tls_new_client(c->tls_ctx, c->tls_host);
+    int r = c->tls == NULL ? UV_ENOMEM : uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_tls_read);
+    if (r != 0) {
+      set_detail(c, "TLS", r);
+      fail_request(c, CG_ECONNECT);
+      return;
+    }
+    tls_pump(c);
+    return;
+  }
   int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   if (r == 0)
     r = send_request(c);
@@ -514,6 +648,9 @@ int cg_http_client_new(uv_loop_t *loop, const struct cg_http_client_opts *opts,
   }
   c->loop = loop;
   c->addr = ss;
+  c->tls_ctx = opts->tls;
+  c->close_each = opts->close_each;
+  snprintf(c->tls_host, sizeof c->tls_host, "%s", opts->host);
   c->max_header = opts->max_header ? opts->max_header : DEFAULT_MAX_HEADER;
   c->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
   c->timeout_ms = opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;

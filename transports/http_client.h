@@ -20,9 +20,12 @@
 #ifndef CG_TRANSPORTS_HTTP_CLIENT_H
 #define CG_TRANSPORTS_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+struct cg_tls_client;
 
 struct cg_http_client_opts {
   const char *host;    /* "127.0.0.1", "::1", "localhost" */
@@ -30,6 +33,13 @@ struct cg_http_client_opts {
   size_t max_header;   /* octets of status line + headers; 0: 8 KiB */
   size_t max_body;     /* octets of response body; 0: 256 KiB */
   uint64_t timeout_ms; /* per request; 0: 30 s */
+  /* HTTPS: every connection is a TLS session of tls (borrowed: it outlives
+   * the client), checked against host; NULL: plain HTTP.  A handshake that
+   * fails is CG_ECONNECT (nothing was sent), its reason the detail. */
+  struct cg_tls_client *tls;
+  /* Closes the connection after each response, as OpenSSL's client does
+   * (benchmarks of that traffic); false: kept alive. */
+  bool close_each;
 };
 
 /* A complete response.  content_type is NUL terminated ("" when the

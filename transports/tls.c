@@ -11,8 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "core/buf.h"
+#include "core/crypto.h"
+#include "core/der.h"
+#include "core/x509.h"
 #include "core/err.h"
 #include "transports/tls.h"
 
@@ -27,14 +31,23 @@ struct cg_tls_server {
   WOLFSSL_CTX *ctx; /* each session holds a reference of its own */
 };
 
+struct cg_tls_client {
+  WOLFSSL_CTX *ctx;
+  WOLFSSL_SESSION *last; /* to resume; NULL: none yet */
+  bool no_resume;
+};
+
 struct cg_tls {
   WOLFSSL *ssl;
+  bool client;
+  struct cg_tls_client *owner; /* a client session: where its session is kept */
   struct cg_buf in;  /* ciphertext fed, not yet read by wolfSSL */
   size_t in_off;     /* what wolfSSL consumed of in */
   struct cg_buf out; /* ciphertext to send */
   const char *why;
-  char why_buf[96];
+  char why_buf[256];
   bool established, failed, eof;
+  bool answered; /* a client session read application data */
 };
 
 static int on_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx) {
@@ -57,6 +70,38 @@ static int on_send(WOLFSSL *ssl, char *buf, int sz, void *ctx) {
   if (cg_buf_append(&t->out, buf, (size_t)sz) != 0)
     return WOLFSSL_CBIO_ERR_GENERAL;
   return sz;
+}
+
+/* Whether the first private key of key_pem is the key of the first
+ * certificate of cert_pem, compared as SubjectPublicKeyInfo (wolfSSL 5.5's
+ * wolfSSL_CTX_check_private_key() passes an EC key that is not the
+ * certificate's). */
+static bool key_matches(const uint8_t *cert_pem, size_t cert_len, const uint8_t *key_pem,
+                        size_t key_len) {
+  static const char *const labels[] = {"PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"};
+  uint8_t *der = malloc(16384);
+  struct cg_key *key = NULL;
+  struct cg_x509 x;
+  size_t len, used, spki_len;
+  bool ok = false;
+  if (der == NULL)
+    return false;
+  for (size_t i = 0; key == NULL && i < sizeof labels / sizeof labels[0]; i++)
+    if (cg_pem_decode(labels[i], (const char *)key_pem, key_len, der, 16384, &len, &used) == 0 &&
+        cg_key_from_private_der(der, len, &key) != 0)
+      key = NULL;
+  cg_wipe(der, 16384);
+  if (key != NULL &&
+      cg_pem_decode("CERTIFICATE", (const char *)cert_pem, cert_len, der, 16384, &len, &used) ==
+          0 &&
+      cg_x509_parse(der, len, &x) == 0) {
+    uint8_t spki[1200];
+    ok = cg_key_spki(key, spki, sizeof spki, &spki_len) == 0 &&
+         cg_der_view_is(x.spki, spki, spki_len);
+  }
+  cg_key_free(key);
+  free(der);
+  return ok;
 }
 
 static int make_ctx(const struct cg_tls_server_config *cfg, WOLFSSL_CTX **out, char *why,
@@ -82,7 +127,8 @@ static int make_ctx(const struct cg_tls_server_config *cfg, WOLFSSL_CTX **out, c
                                                WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
     snprintf(why, cap, "the key file holds no private key wolfSSL can read");
     err = CG_EBAD_DATA;
-  } else if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
+  } else if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS ||
+             !key_matches(cfg->cert_pem, cfg->cert_len, cfg->key_pem, cfg->key_len)) {
     snprintf(why, cap, "the key is not the certificate's");
     err = CG_EBAD_KEY;
   } else if (wolfSSL_CTX_set_cipher_list(ctx, ciphers) != WOLFSSL_SUCCESS) {
@@ -136,6 +182,76 @@ int cg_tls_server_reload(struct cg_tls_server *s, const struct cg_tls_server_con
   return 0;
 }
 
+int cg_tls_client_new(const struct cg_tls_client_config *cfg, struct cg_tls_client **out,
+                      char *why, size_t cap) {
+  *out = NULL;
+  if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+    snprintf(why, cap, "wolfSSL does not start");
+    return CG_ECRYPTO;
+  }
+  struct cg_tls_client *c = calloc(1, sizeof *c);
+  WOLFSSL_CTX *ctx = c != NULL ? wolfSSL_CTX_new(wolfSSLv23_client_method()) : NULL;
+  if (ctx == NULL) {
+    free(c);
+    snprintf(why, cap, "out of memory");
+    return CG_ENOMEM;
+  }
+  int err = 0;
+  if (wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
+    snprintf(why, cap, "TLS 1.2 is not available in this wolfSSL");
+    err = CG_ECRYPTO;
+  } else if (cfg->trusted_pem == NULL ||
+             wolfSSL_CTX_load_verify_buffer(ctx, cfg->trusted_pem, (long)cfg->trusted_len,
+                                            WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+    snprintf(why, cap, "the trust anchors file holds no certificate wolfSSL can read");
+    err = CG_EBAD_DATA;
+  } else if (cfg->cert_pem != NULL &&
+             wolfSSL_CTX_use_certificate_chain_buffer_format(
+                 ctx, cfg->cert_pem, (long)cfg->cert_len, WOLFSSL_FILETYPE_PEM) !=
+                 WOLFSSL_SUCCESS) {
+    snprintf(why, cap, "the client certificate file holds no certificate wolfSSL can read");
+    err = CG_EBAD_DATA;
+  } else if (cfg->cert_pem != NULL &&
+             (cfg->key_pem == NULL ||
+              wolfSSL_CTX_use_PrivateKey_buffer(ctx, cfg->key_pem, (long)cfg->key_len,
+                                                WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)) {
+    snprintf(why, cap, "the client key file holds no private key wolfSSL can read");
+    err = CG_EBAD_DATA;
+  } else if (cfg->cert_pem != NULL &&
+             (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS ||
+              !key_matches(cfg->cert_pem, cfg->cert_len, cfg->key_pem, cfg->key_len))) {
+    snprintf(why, cap, "the client key is not the client certificate's");
+    err = CG_EBAD_KEY;
+  } else if (wolfSSL_CTX_set_cipher_list(ctx, CG_TLS_DEFAULT_CIPHERS) != WOLFSSL_SUCCESS) {
+    snprintf(why, cap, "this wolfSSL offers none of the default cipher suites");
+    err = CG_ECRYPTO;
+  }
+  if (err != 0) {
+    wolfSSL_CTX_free(ctx);
+    free(c);
+    return err;
+  }
+  wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, NULL);
+  wolfSSL_CTX_SetIORecv(ctx, on_recv);
+  wolfSSL_CTX_SetIOSend(ctx, on_send);
+  c->ctx = ctx;
+  c->no_resume = cfg->no_resume;
+#ifdef HAVE_SESSION_TICKET
+  if (!c->no_resume)
+    (void)wolfSSL_CTX_UseSessionTicket(ctx);
+#endif
+  *out = c;
+  return 0;
+}
+
+void cg_tls_client_free(struct cg_tls_client *c) {
+  if (c == NULL)
+    return;
+  wolfSSL_SESSION_free(c->last);
+  wolfSSL_CTX_free(c->ctx);
+  free(c);
+}
+
 void cg_tls_server_free(struct cg_tls_server *s) {
   if (s == NULL)
     return;
@@ -143,11 +259,11 @@ void cg_tls_server_free(struct cg_tls_server *s) {
   free(s);
 }
 
-struct cg_tls *cg_tls_new(struct cg_tls_server *s) {
+static struct cg_tls *session_of(WOLFSSL_CTX *ctx) {
   struct cg_tls *t = calloc(1, sizeof *t);
   if (t == NULL)
     return NULL;
-  t->ssl = wolfSSL_new(s->ctx);
+  t->ssl = wolfSSL_new(ctx);
   if (t->ssl == NULL) {
     free(t);
     return NULL;
@@ -159,9 +275,41 @@ struct cg_tls *cg_tls_new(struct cg_tls_server *s) {
   return t;
 }
 
+struct cg_tls *cg_tls_new(struct cg_tls_server *s) { return session_of(s->ctx); }
+
+struct cg_tls *cg_tls_new_client(struct cg_tls_client *c, const char *host) {
+  struct cg_tls *t = session_of(c->ctx);
+  if (t == NULL)
+    return NULL;
+  t->client = true;
+  t->owner = c;
+  if (c->last != NULL && !c->no_resume)
+    (void)wolfSSL_set_session(t->ssl, c->last); /* a stale one makes a full handshake */
+  unsigned char ip[16];
+  bool literal = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+  /* RFC 6066 §3: SNI carries names, never addresses. */
+  if ((!literal && wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, host,
+                                  (unsigned short)strlen(host)) != WOLFSSL_SUCCESS) ||
+      wolfSSL_check_domain_name(t->ssl, host) != WOLFSSL_SUCCESS) {
+    cg_tls_free(t);
+    return NULL;
+  }
+  return t;
+}
+
 void cg_tls_free(struct cg_tls *t) {
   if (t == NULL)
     return;
+  /* A client keeps the session of a connection that served an answer, for
+   * the next connection to resume: by now a TLS 1.3 server's ticket (sent
+   * after the handshake) has come with it. */
+  if (t->client && t->answered && !t->failed && !t->owner->no_resume) {
+    WOLFSSL_SESSION *s = wolfSSL_get1_session(t->ssl);
+    if (s != NULL) {
+      wolfSSL_SESSION_free(t->owner->last);
+      t->owner->last = s;
+    }
+  }
   wolfSSL_free(t->ssl);
   cg_buf_free(&t->in);
   cg_buf_free(&t->out);
@@ -196,13 +344,17 @@ static int fail(struct cg_tls *t, int ret) {
   case SOCKET_ERROR_E:
     t->eof = true;
     return CG_EEOF;
-  default:
-    snprintf(t->why_buf, sizeof t->why_buf, "%s (wolfSSL error %d)",
+  default: {
+    char text[80];
+    wolfSSL_ERR_error_string_n((unsigned long)e, text, sizeof text);
+    snprintf(t->why_buf, sizeof t->why_buf, "%s: %s (wolfSSL error %d)",
              t->established ? "a TLS record did not decrypt or parse"
+             : t->client    ? "the TLS handshake failed"
                             : "the TLS handshake failed (not a ClientHello this server takes)",
-             e);
+             text, e);
     t->why = t->why_buf;
     break;
+  }
   }
   t->failed = true;
   return CG_ETLS;
@@ -212,7 +364,7 @@ int cg_tls_read(struct cg_tls *t, uint8_t *out, size_t cap) {
   if (t->failed)
     return CG_ETLS;
   if (!t->established) {
-    int r = wolfSSL_accept(t->ssl);
+    int r = t->client ? wolfSSL_connect(t->ssl) : wolfSSL_accept(t->ssl);
     if (r != WOLFSSL_SUCCESS)
       return fail(t, r);
     t->established = true;
@@ -220,6 +372,8 @@ int cg_tls_read(struct cg_tls *t, uint8_t *out, size_t cap) {
   if (cap == 0)
     return 0;
   int r = wolfSSL_read(t->ssl, out, cap > INT32_MAX ? INT32_MAX : (int)cap);
+  if (r > 0 && t->client)
+    t->answered = true;
   return r > 0 ? r : fail(t, r);
 }
 

@@ -55,8 +55,33 @@ void cg_tls_server_free(struct cg_tls_server *s);
 int cg_tls_server_reload(struct cg_tls_server *s, const struct cg_tls_server_config *cfg,
                          char *why, size_t cap);
 
+/* The client side (`cmpgw client`, the upstream backend): the server must
+ * present a certificate that chains to trusted and names the host asked for
+ * (subjectAltName DNS name or IP address); the client presents cert and key
+ * when given. */
+struct cg_tls_client_config {
+  const uint8_t *trusted_pem; /* trust anchors (required) */
+  size_t trusted_len;
+  const uint8_t *cert_pem; /* NULL: no client certificate */
+  size_t cert_len;
+  const uint8_t *key_pem;
+  size_t key_len;
+  bool no_resume; /* every connection a full handshake (benchmarks) */
+};
+struct cg_tls_client;
+/* The errors of cg_tls_server_new(). */
+int cg_tls_client_new(const struct cg_tls_client_config *cfg, struct cg_tls_client **out,
+                      char *why, size_t cap);
+void cg_tls_client_free(struct cg_tls_client *c);
+
 /* A session of a connection accepted by s; NULL when out of memory. */
 struct cg_tls *cg_tls_new(struct cg_tls_server *s);
+/* A session of a connection made by c to host (checked against the server's
+ * certificate, and sent as SNI when it is a name); cg_tls_read() with cap 0
+ * starts its handshake.  It offers to resume the last session of c (a ticket
+ * or session ID the server gave), so a client that connects per message
+ * makes one full handshake.  NULL when out of memory. */
+struct cg_tls *cg_tls_new_client(struct cg_tls_client *c, const char *host);
 void cg_tls_free(struct cg_tls *t);
 
 /* Ciphertext read from the peer; CG_ESPACE past what one connection may

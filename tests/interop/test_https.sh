@@ -58,6 +58,24 @@ if openssl cmp -cmd ir -server "127.0.0.1:$TLS_PORT" -path .well-known/cmp -tls_
 fi
 ok "a client that does not trust the certificate does not get through"
 
+step "1b. cmpgw client --url https://: trusted, it enrols; other anchors or another name, it stops"
+"$CMPGW" client ir --url "https://127.0.0.1:$TLS_PORT/.well-known/cmp" --tls-trusted "$GW/ca-cert.pem" \
+    --trusted "$GW/ca-cert.pem" --ref "$REF" --secret "pass:$SECRET" --subject /CN=tls-client \
+    --certout "$W/client.pem" >"$W/client.log" 2>&1 || fail "cmpgw client over HTTPS failed" "$W/client.log"
+RC=0
+"$CMPGW" client ir --url "https://127.0.0.1:$TLS_PORT/.well-known/cmp" --tls-trusted "$W/dev.pem" \
+    --ref "$REF" --secret "pass:$SECRET" --subject /CN=tls-client \
+    --certout "$W/client2.pem" >"$W/client2.log" 2>&1 || RC=$?
+[ "$RC" = 2 ] && grep -q "certificate verify failed" "$W/client2.log" ||
+    fail "a server outside --tls-trusted was not refused (exit $RC)" "$W/client2.log"
+RC=0
+"$CMPGW" client ir --url "https://localhost:$TLS_PORT/.well-known/cmp" --tls-trusted "$GW/ca-cert.pem" \
+    --ref "$REF" --secret "pass:$SECRET" --subject /CN=tls-client \
+    --certout "$W/client3.pem" >"$W/client3.log" 2>&1 || RC=$?
+[ "$RC" = 2 ] && grep -q "TLS handshake failed" "$W/client3.log" ||
+    fail "a certificate for 127.0.0.1 was taken for localhost (exit $RC)" "$W/client3.log"
+ok "enrolled; an untrusted server and a certificate for another name are refused"
+
 step "2. curl --cacert reaches the port"
 code="$(curl -s --cacert "$GW/ca-cert.pem" -o "$W/curl.der" -w '%{http_code}' \
     -H 'Content-Type: application/pkixcmp' --data-binary 'not a PKIMessage' \
@@ -174,6 +192,24 @@ openssl cmp -cmd ir -server "127.0.0.1:$TLS_PORT" -path .well-known/cmp -tls_use
     >"$W/ir3.log" 2>&1 || fail "an ir after the faults failed" "$W/ir3.log"
 ok "served after the faults"
 
+daemon_stop TERM 60
+[ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"
+
+step "8. the handshake on the loop (compute = inline) as on the threadpool (above)"
+grep -q "compute: threadpool" "$DAEMON_LOG" || grep -q "compute: inline" "$DAEMON_LOG" ||
+    fail "the daemon did not say where it computes"
+sed -i 's/^compute = .*/compute = inline/' "$GW/cmpgw.conf"
+grep -q "^compute = inline" "$GW/cmpgw.conf" || fail "cannot set compute = inline"
+daemon_start "$GW/cmpgw.conf"
+wait_for_log 60 'listening https 127\.0\.0\.1:[0-9]+'
+grep -q "compute: inline" "$DAEMON_LOG" || fail "compute is not inline" "$DAEMON_LOG"
+line="$(grep -oE 'listening https 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
+TLS_PORT="${line##*:}"
+openssl cmp -cmd ir -server "127.0.0.1:$TLS_PORT" -path .well-known/cmp -tls_used \
+    -tls_trusted "$GW/ca-cert.pem" -ref "$REF" -secret "pass:$SECRET" -recipient "$RA" \
+    -newkey "$W/dev2.key" -subject /CN=tls-dev -certout "$W/dev4.pem" -trusted "$GW/ca-cert.pem" \
+    >"$W/ir4.log" 2>&1 || fail "ir over HTTPS with the handshake inline failed" "$W/ir4.log"
+ok "enrolled with the handshake on the loop"
 daemon_stop TERM 60
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"
 echo "PASS test_https"
