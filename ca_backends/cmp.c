@@ -46,6 +46,7 @@
 #include "core/work.h"
 #include "core/x509.h"
 #include "core/x509_verify.h"
+#include "transports/tls.h"
 
 #define MAX_CERTS CG_LIMIT_CA_CHAIN
 #define MAX_SECRET 256
@@ -66,6 +67,7 @@ struct material {
 struct upstream {
   uv_loop_t *loop;
   char name[64];
+  struct cg_tls_client *tls; /* an https:// url's */
   enum protection protection;
   struct ca_cmp_link *link;
   bool tcp;
@@ -128,11 +130,50 @@ static void fetch(struct upstream *u, int stage);
 
 /* ---- settings ------------------------------------------------------------- */
 
+/* The TLS client of an https:// url: the CA's TLS certificate must chain to
+ * tls_trusted; tls_cert and tls_key, when given, are presented to it. */
+static int load_tls(struct upstream *u, const struct ca_settings *s) {
+  const char *names[3] = {"tls_trusted", "tls_cert", "tls_key"};
+  uint8_t *data[3] = {NULL, NULL, NULL};
+  size_t len[3] = {0, 0, 0};
+  int err = 0;
+  if (s->get(s->ctx, "tls_trusted") == NULL)
+    return ca_settings_error(s, "tls_trusted", "an https:// url needs tls_trusted (PEM: what the "
+                                               "CA's TLS certificate chains to)");
+  if ((s->get(s->ctx, "tls_cert") == NULL) != (s->get(s->ctx, "tls_key") == NULL))
+    return ca_settings_error(s, "tls_cert", "tls_cert and tls_key go together");
+  for (size_t i = 0; i < 3 && err == 0; i++) {
+    const char *file = s->get(s->ctx, names[i]);
+    char path[4096];
+    if (file == NULL)
+      continue;
+    err = cg_path_resolve(s->base_dir, file, path, sizeof path);
+    if (err == 0)
+      err = i == 2 ? cg_read_key_file(path, s->allow_readable_keys ? CG_KEY_WARN_OTHERS
+                                                                   : CG_KEY_OWNER_ONLY,
+                                      &data[i], &len[i])
+                   : cg_read_file(path, &data[i], &len[i]);
+    if (err != 0)
+      err = ca_settings_error(s, names[i], "%s: %s", path, cg_file_strerror(err));
+  }
+  if (err == 0) {
+    char why[160];
+    struct cg_tls_client_config tc = {data[0], len[0], data[1], len[1], data[2], len[2], false};
+    if (cg_tls_client_new(&tc, &u->tls, why, sizeof why) != 0)
+      err = ca_settings_error(s, "tls_trusted", "%s", why);
+  }
+  if (data[2] != NULL)
+    cg_wipe(data[2], len[2]);
+  for (size_t i = 0; i < 3; i++)
+    free(data[i]);
+  return err;
+}
+
 static const char *const known_keys[] = {
     "url", "protection", "ref", "secret_file", "cert", "key", "trusted", "recipient",
     "ca_certs", "timeout_ms", "max_connections", "max_queue", "retries", "retry_delay_ms",
     "implicit_confirm", "mac_iterations", "poll_interval", "refresh", "max_message",
-    "idle_ms", "framing", "mac_key_lifetime",
+    "idle_ms", "framing", "mac_key_lifetime", "tls_trusted", "tls_cert", "tls_key",
 };
 
 static bool number(const struct ca_settings *s, const char *key, unsigned long lo,
@@ -156,13 +197,19 @@ static bool number(const struct ca_settings *s, const char *key, unsigned long l
   return true;
 }
 
-/* http://HOST:PORT/PATH or tcp://HOST:PORT, HOST numeric or localhost. */
+/* http://HOST:PORT/PATH, https://HOST:PORT/PATH or tcp://HOST:PORT, HOST
+ * numeric or localhost. */
 static bool parse_url(const char *url, struct ca_cmp_link_opts *o, char *host, size_t host_cap,
-                      char *path, size_t path_cap) {
+                      char *path, size_t path_cap, bool *https) {
   const char *h;
+  *https = false;
   if (strncmp(url, "http://", 7) == 0) {
     h = url + 7;
     o->tcp = false;
+  } else if (strncmp(url, "https://", 8) == 0) {
+    h = url + 8;
+    o->tcp = false;
+    *https = true;
   } else if (strncmp(url, "tcp://", 6) == 0) {
     h = url + 6;
     o->tcp = true;
@@ -252,10 +299,18 @@ static int up_init(void *state, uv_loop_t *loop, const struct ca_settings *s) {
   const char *url = s->get(s->ctx, "url"), *prot = s->get(s->ctx, "protection");
   char host[64], path[512];
   struct ca_cmp_link_opts lo = {.framing = CG_TCP_V10};
-  if (url == NULL || !parse_url(url, &lo, host, sizeof host, path, sizeof path))
-    return ca_settings_error(s, "url", "%s%s%s http://HOST:PORT/PATH or tcp://HOST:PORT (numeric "
-                             "host or localhost)", url ? "\"" : "", url ? url : "required:",
-                             url ? "\" is not" : "");
+  bool https;
+  if (url == NULL || !parse_url(url, &lo, host, sizeof host, path, sizeof path, &https))
+    return ca_settings_error(s, "url", "%s%s%s http://HOST:PORT/PATH, https://HOST:PORT/PATH or "
+                             "tcp://HOST:PORT (numeric host or localhost)", url ? "\"" : "",
+                             url ? url : "required:", url ? "\" is not" : "");
+  if (!https && (s->get(s->ctx, "tls_trusted") || s->get(s->ctx, "tls_cert") ||
+                 s->get(s->ctx, "tls_key")))
+    return ca_settings_error(s, "tls_trusted", "tls_trusted, tls_cert and tls_key go with an "
+                                               "https:// url");
+  if (https && load_tls(u, s) != 0)
+    return CG_ECONFIG;
+  lo.tls = u->tls;
   u->tcp = lo.tcp;
   if (prot == NULL || !strcmp(prot, "signature"))
     u->protection = PROT_SIGNATURE;
@@ -1074,6 +1129,7 @@ static void up_destroy(void *state) {
     free(u->own_der[i]);
   }
   cg_key_free(u->own_key);
+  cg_tls_client_free(u->tls);
   if (u->cache_ready)
     cmp_path_cache_destroy(&u->path_cache);
   free(u->crl);

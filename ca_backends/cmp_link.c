@@ -203,7 +203,8 @@ static void start(struct ca_cmp_link *l, struct ca_cmp_link_conn *c, struct ca_c
       struct cg_http_client_opts ho = {.host = l->host,
                                        .port = l->o.port,
                                        .max_body = l->o.max_answer,
-                                       .timeout_ms = l->o.timeout_ms};
+                                       .timeout_ms = l->o.timeout_ms,
+                                       .tls = l->o.tls};
       err = cg_http_client_new(l->loop, &ho, &c->http);
       if (err == 0)
         l->open++;

@@ -25,6 +25,8 @@
 
 #include "transports/tcp.h"
 
+struct cg_tls_client;
+
 struct ca_cmp_link_opts {
   bool tcp;                    /* raw TCP framing instead of HTTP */
   const char *host;            /* numeric, or localhost */
@@ -38,6 +40,7 @@ struct ca_cmp_link_opts {
   unsigned retries;            /* sends again of a message that was not delivered */
   unsigned retry_delay_ms;
   uint64_t idle_ms;            /* a connection idle longer is replaced before use */
+  struct cg_tls_client *tls;   /* HTTPS (borrowed: outlives the link); NULL: HTTP */
 };
 
 /* One message and its answer.  The caller keeps it (and msg) alive until cb

@@ -45,7 +45,7 @@ ossl() {
     local name="$1"
     shift
     set +e
-    openssl cmp -server "127.0.0.1:$PORT" -recipient "/CN=RA" "$@" >"$W/$name.log" 2>&1
+    openssl cmp -server "127.0.0.1:$PORT" -recipient "$RA_NAME" "$@" >"$W/$name.log" 2>&1
     RC=$?
     set -e
 }
@@ -71,7 +71,7 @@ failinfo_of() { client_failinfo "$1"; }
 # ---------------------------------------------------------------- the CA
 
 step "the CA: cmpgw with its local backend, a profile for the RA, a slow one"
-"$CMPGW" init "$CA" --http 127.0.0.1:0 --org "upstream" >"$W/ca-init.out" 2>&1 ||
+"$CMPGW" init "$CA" --http 127.0.0.1:0 --https 127.0.0.1:0 --org "upstream" >"$W/ca-init.out" 2>&1 ||
     fail "cmpgw init (CA) failed" "$W/ca-init.out"
 "$CMPGW" init "$RA" --http 127.0.0.1:0 --org "gateway" >"$W/ra-init.out" 2>&1 ||
     fail "cmpgw init (RA) failed" "$W/ra-init.out"
@@ -105,6 +105,9 @@ peer_start ca "$CA/cmpgw.conf"
 CA_PORT="$(peer_port ca)"
 CA_URL="http://127.0.0.1:$CA_PORT/.well-known/cmp/p"
 CA_TCP="$(grep -oE 'listening tcp 127\.0\.0\.1:[0-9]+' "$IT_TMP/ca.log" | sed 's/.*://')"
+until_true 60 grep -qE 'listening https 127\.0\.0\.1:[0-9]+' "$IT_TMP/ca.log" ||
+    fail "the CA has no HTTPS listener" "$IT_TMP/ca.log"
+CA_TLS="$(grep -oE 'listening https 127\.0\.0\.1:[0-9]+' "$IT_TMP/ca.log" | sed 's/.*://')"
 [ -n "$CA_TCP" ] || fail "the CA has no TCP listener" "$IT_TMP/ca.log"
 ok "CA listening on $CA_PORT (HTTP) and $CA_TCP (raw TCP)"
 
@@ -129,7 +132,8 @@ for m in "${FAULTS[@]}"; do
     FPORT[$m]="$(sed -n 's/^PORT //p' "$W/fault-$m.out")"
 done
 CLOSED_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-trap 'for p in "${FPID[@]}"; do kill "$p" 2>/dev/null || true; done; lib_cleanup' EXIT
+# the status the script ends with goes through to lib_cleanup (which exits with it)
+trap 'rc=$?; for p in "${FPID[@]}"; do kill "$p" 2>/dev/null || true; done; (exit "$rc"); lib_cleanup' EXIT
 
 upstream() { # NAME URL [KEY=VALUE...]
     local name="$1" url="$2"
@@ -151,6 +155,7 @@ profile() { # NAME BACKEND [KEY=VALUE...]
     upstream uppass "$CA_URL/ra" protection=passthrough
     upstream upslow "$CA_URL/slow"
     upstream uptcp "tcp://127.0.0.1:$CA_TCP"
+    upstream uptls "https://127.0.0.1:$CA_TLS/.well-known/cmp/p/ra" tls_trusted="$CA/ca-cert.pem"
     upstream upclosed "http://127.0.0.1:$CLOSED_PORT/" retries=1 retry_delay_ms=100
     upstream uphang "http://127.0.0.1:${FPORT[hang]}/" timeout_ms=1500
     upstream up500 "http://127.0.0.1:${FPORT[http500]}/"
@@ -162,10 +167,12 @@ profile() { # NAME BACKEND [KEY=VALUE...]
     profile pass uppass
     profile slow upslow check_after=1
     profile tcp uptcp
+    profile tls uptls
     profile manual upsig approval=manual check_after=1
     for m in closed hang 500 garbage badsig replay; do profile "f$m" "up$m"; done
 } >>"$RA/cmpgw.conf"
 daemon_start "$RA/cmpgw.conf"
+RA_NAME="$(ra_subject "$RA")"
 ok "RA listening on $PORT, in front of the CA"
 P=".well-known/cmp/p"
 RA_TRUST=(-trusted "$RA/ca-cert.pem")
@@ -193,6 +200,14 @@ TID="$(ra_db "SELECT transaction_id FROM transactions WHERE cert_serial = '$S1'"
 [ "$(ca_db "SELECT auth_ref FROM transactions WHERE transaction_id = '$TID'")" != "$DREF" ] ||
     fail "the CA saw the device's MAC, not the RA's signature"
 ok "certificate $S1 from the CA, in both databases, transaction confirmed at both"
+
+step "1a. the same over HTTPS to the CA (url https://, tls_trusted)"
+new_secret "$RA/cmpgw.conf" --profile tls
+ossl_ok irtls -cmd ir -path "$P/tls" -ref "$REF" -secret "pass:$SECRET" "${RA_TRUST[@]}" \
+    -newkey dev.key -subject "/CN=dev-tls" -certout devtls.pem
+openssl verify -CAfile "$CA/ca-cert.pem" devtls.pem >/dev/null || fail "devtls.pem is not the CA's"
+in_both "$(cert_serial devtls.pem)"
+ok "certificate $(cert_serial devtls.pem) from the CA over HTTPS"
 
 step "1b. cr signed with that certificate, p10cr, kur, rr"
 ossl_ok cr -cmd cr -path "$P/sig" -cert dev.pem -key dev.key "${RA_TRUST[@]}" \
@@ -276,13 +291,18 @@ printf 'passthrough-device-secret\n' >pdev.secret
 "$CMPGW" secret new -c "$RA/cmpgw.conf" --profile pass --ref pdev --secret-file pdev.secret >/dev/null 2>&1 ||
     fail "cmpgw secret new --secret-file (RA) failed"
 ec pass.key
+# the message goes to the CA as it is: it names the CA, which the RA takes too (a CA of
+# the profile); the later -recipient is the one openssl uses
+CA_NAME="$(openssl x509 -in "$CA/ca-cert.pem" -noout -subject -nameopt compat | sed 's/^subject=//')"
 ossl_ok pass-ir -cmd ir -path "$P/pass" -ref pdev -secret pass:passthrough-device-secret \
-    -trusted "$CA/ca-cert.pem" -newkey pass.key -subject "/CN=passdev" -certout pass.pem
+    -recipient "$CA_NAME" -trusted "$CA/ca-cert.pem" -newkey pass.key -subject "/CN=passdev" \
+    -certout pass.pem
 PS="$(cert_serial pass.pem)"
 in_both "$PS"
 [ "$(ca_db "SELECT auth_ref FROM transactions WHERE cert_serial = '$PS'")" = pdev ] ||
     fail "the CA did not see the device's own MAC"
 ossl_ok pass-rr -cmd rr -path "$P/pass" -cert pass.pem -key pass.key -trusted "$CA/ca-cert.pem" \
+    -recipient "$CA_NAME" \
     -oldcert pass.pem
 [ "$(ca_db "SELECT status FROM certificates WHERE serial = '$PS'")" = revoked ] ||
     fail "the CA did not revoke $PS"
@@ -295,7 +315,7 @@ ok "ir (certConf forwarded too) and rr: the CA saw the device's MAC and signatur
 step "4. approval = manual at the RA: nothing reaches the CA before the approval"
 ec man.key
 new_secret "$RA/cmpgw.conf" --profile manual
-( set +e; openssl cmp -server "127.0.0.1:$PORT" -recipient /CN=RA -cmd ir -path "$P/manual" \
+( set +e; openssl cmp -server "127.0.0.1:$PORT" -recipient "$RA_NAME" -cmd ir -path "$P/manual" \
     -ref "$REF" -secret "pass:$SECRET" "${RA_TRUST[@]}" -newkey man.key -subject /CN=manual \
     -certout man.pem >"$W/manual.log" 2>&1; echo $? >"$W/manual.rc" ) &
 CLIENT_PID=$!
@@ -388,7 +408,7 @@ ok "the local profile served all along"
 
 step "7. SIGKILL of the RA with a request at a CA that does not answer: db check is clean"
 ec mid.key
-( set +e; openssl cmp -server "127.0.0.1:$PORT" -recipient /CN=RA -cmd ir -path "$P/fhang" \
+( set +e; openssl cmp -server "127.0.0.1:$PORT" -recipient "$RA_NAME" -cmd ir -path "$P/fhang" \
     -cert dev.pem -key dev.key "${RA_TRUST[@]}" -newkey mid.key -subject /CN=mid \
     -certout mid.pem >"$W/mid.log" 2>&1 ) &
 CLIENT_PID=$!

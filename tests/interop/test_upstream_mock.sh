@@ -45,8 +45,9 @@ cd "$W"
 
 MOCKS=""
 cleanup_mocks() {
-    local m
+    local rc=$? m
     for m in $MOCKS; do kill "$(cat "$W/mock-$m.pid")" 2>/dev/null || true; done
+    (exit "$rc") # lib_cleanup exits with the script's status
     lib_cleanup
 }
 trap cleanup_mocks EXIT
@@ -107,6 +108,7 @@ secret_file = mock.secret"
     printf '\n[profile %s]\nbackend = m%s\ncheck_after = 1\n' "$m" "$m"
 done >>"$RA/cmpgw.conf"
 daemon_start "$RA/cmpgw.conf"
+RA_NAME="$(ra_subject "$RA")"
 P=".well-known/cmp/p"
 ok "RA on $PORT"
 
@@ -114,7 +116,7 @@ ossl() { # NAME ARGS...: openssl cmp at the RA; RC
     local name="$1"
     shift
     set +e
-    openssl cmp -server "127.0.0.1:$PORT" -recipient "/CN=RA" -trusted "$RA/ca-cert.pem" "$@" \
+    openssl cmp -server "127.0.0.1:$PORT" -recipient "$RA_NAME" -trusted "$RA/ca-cert.pem" "$@" \
         >"$W/$name.log" 2>&1
     RC=$?
     set -e
@@ -187,7 +189,8 @@ step "pass: passthrough, the device's own messages reach the mock"
 "$CMPGW" secret new -c "$RA/cmpgw.conf" --profile pass --ref mockref \
     --secret-file "$RA/mock.secret" >/dev/null 2>&1 || fail "cmpgw secret new --secret-file failed"
 set +e
-openssl cmp -server "127.0.0.1:$PORT" -recipient "/CN=RA" -trusted ca.pem -cmd ir \
+# passed on as it is: it names the mock CA (a CA of the profile for the RA)
+openssl cmp -server "127.0.0.1:$PORT" -recipient "/CN=mock CA" -trusted ca.pem -cmd ir \
     -path "$P/pass" -ref mockref -secret pass:mock-secret-1 -newkey pass.key \
     -subject "/CN=mock pass" -certout got-pass.pem >"$W/pass.log" 2>&1
 RC=$?
