@@ -366,6 +366,18 @@ out:
   return err;
 }
 
+/* HOST:PORT for the printed commands; port 0 is chosen when serve starts
+ * (it logs "listening http HOST:PORT"), so it shows as PORT. */
+static void server_of(const char *hostport, char *host, size_t host_cap, char *out,
+                      size_t cap) {
+  int port;
+  cg_parse_hostport(hostport, host, host_cap, &port);
+  if (port == 0)
+    snprintf(out, cap, "%s:PORT", host);
+  else
+    snprintf(out, cap, "%s:%d", host, port);
+}
+
 static int usage(void) {
   fprintf(stderr, "usage: cmpgw init DIR [--http HOST:PORT] [--https HOST:PORT] [--tcp HOST:PORT]\n"
                   "                      [--admin HOST:PORT] [--org NAME]\n");
@@ -442,13 +454,7 @@ int cmd_init(int argc, char **argv) {
     strncat(slash, parts[i], sizeof slash - strlen(slash) - 1);
   }
   char host[128], server[160];
-  int port;
-  cg_parse_hostport(http, host, sizeof host, &port);
-  /* Port 0 is chosen when serve starts; it logs "listening http HOST:PORT". */
-  if (port == 0)
-    snprintf(server, sizeof server, "%s:PORT", host);
-  else
-    snprintf(server, sizeof server, "%s:%d", host, port);
+  server_of(http, host, sizeof host, server, sizeof server);
   printf("Created a demo deployment in %s:\n"
          "  %s/cmpgw.conf   configuration\n"
          "  %s/ca-cert.pem  demo CA certificate (trust anchor for clients)\n"
@@ -469,11 +475,7 @@ int cmd_init(int argc, char **argv) {
          "  openssl verify -CAfile %s/ca-cert.pem dev.pem\n",
          dir, dir, dir, dir, dir, dir, dir, server, slash, dir, dir);
   if (https != NULL) {
-    cg_parse_hostport(https, host, sizeof host, &port);
-    if (port == 0)
-      snprintf(server, sizeof server, "%s:PORT", host);
-    else
-      snprintf(server, sizeof server, "%s:%d", host, port);
+    server_of(https, host, sizeof host, server, sizeof server);
     printf("\n"
            "Over HTTPS (%s/tls-cert.pem, issued by the demo CA for %s):\n"
            "  openssl cmp -cmd ir -server %s -path .well-known/cmp -tls_used \\\n"

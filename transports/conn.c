@@ -138,19 +138,13 @@ static void on_sent(uv_write_t *w, int status) {
     c->written(c, status);
 }
 
-/* Writes what the session made (a handshake flight, records, an alert). */
-static int tls_send(struct cg_conn *c, bool answer) {
-  size_t len = 0;
-  uint8_t *p = cg_tls_take_output(c->tls->session, &len);
-  if (p == NULL)
-    return answer ? UV_ENOMEM : 0;
+/* Writes a copy of len octets; on_sent() frees it (and, for the answer,
+ * runs the protocol's written()). */
+static int send_copy(struct cg_conn *c, const void *p, size_t len, bool answer) {
   struct send *s = malloc(sizeof *s + len);
-  if (s == NULL) {
-    free(p);
+  if (s == NULL)
     return UV_ENOMEM;
-  }
   memcpy(s->data, p, len);
-  free(p);
   s->c = c;
   s->answer = answer;
   s->req.data = s;
@@ -158,6 +152,17 @@ static int tls_send(struct cg_conn *c, bool answer) {
   int r = uv_write(&s->req, (uv_stream_t *)&c->tcp, &b, 1, on_sent);
   if (r != 0)
     free(s);
+  return r;
+}
+
+/* Writes what the session made (a handshake flight, records, an alert). */
+static int tls_send(struct cg_conn *c, bool answer) {
+  size_t len = 0;
+  uint8_t *p = cg_tls_take_output(c->tls->session, &len);
+  if (p == NULL)
+    return answer ? UV_ENOMEM : 0;
+  int r = send_copy(c, p, len, answer);
+  free(p);
   return r;
 }
 
@@ -347,18 +352,7 @@ int cg_conn_read_start(struct cg_conn *c) {
 int cg_conn_send(struct cg_conn *c, const void *p, size_t len) {
   if (c->tls != NULL)
     return cg_tls_write(c->tls->session, p, len) == 0 ? tls_send(c, false) : UV_EPROTO;
-  struct send *s = malloc(sizeof *s + len);
-  if (s == NULL)
-    return UV_ENOMEM;
-  memcpy(s->data, p, len);
-  s->c = c;
-  s->answer = false;
-  s->req.data = s;
-  uv_buf_t b = uv_buf_init((char *)s->data, (unsigned)len);
-  int r = uv_write(&s->req, (uv_stream_t *)&c->tcp, &b, 1, on_sent);
-  if (r != 0)
-    free(s);
-  return r;
+  return send_copy(c, p, len, false);
 }
 
 void cg_conn_read_stop(struct cg_conn *c) {
