@@ -196,6 +196,8 @@ static int start_backends(struct gateway *gw) {
     kga_key(pc->central_keygen, &p->cmp.kga_type, &p->cmp.kga_bits);
     p->cmp.kga_iterations = pc->kga_iterations;
     p->cmp.kga_aes_wrap = pc->kga_password_wrap == 1;
+    p->cmp.tls_signer = (pc->tls_binding & CG_TLS_BIND_SIGNER) != 0;
+    p->cmp.tls_mac = (pc->tls_binding & CG_TLS_BIND_MAC) != 0;
     p->cmp.relay = p->ops->relays != NULL && p->ops->relays(p->backend);
     if (p->cmp.relay && (pc->manual_approval || pc->manual_revocation)) {
       /* The CA's answers go to the device as they are, with the nonces of
@@ -309,11 +311,35 @@ static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
     free(cert);
     return cg_config_error(cfg, "server", "tls_key", "%s: %s", path, cg_file_strerror(err));
   }
-  struct cg_tls_server_config tc = {cert, cert_len, key, key_len, cfg->tls_ciphers};
-  err = cg_tls_server_new(&tc, &gw->tls, why, sizeof why);
+  uint8_t *anchors = NULL;
+  size_t anchors_len = 0;
+  if (cfg->tls_client_auth != CG_TLS_CLIENT_NONE) {
+    if (cfg->tls_client_anchors[0] == 0)
+      err = cg_config_error(cfg, "server", "tls_client_anchors",
+                            "tls_client_auth asks for client certificates: name what they "
+                            "chain to");
+    else if ((err = cg_config_resolve(cfg, cfg->tls_client_anchors, path, sizeof path)) != 0 ||
+             (err = cg_read_file(path, &anchors, &anchors_len)) != 0)
+      err = cg_config_error(cfg, "server", "tls_client_anchors", "%s: %s", path,
+                            cg_file_strerror(err));
+  }
+  struct cg_tls_server_config tc = {cert,
+                                    cert_len,
+                                    key,
+                                    key_len,
+                                    cfg->tls_ciphers,
+                                    (enum cg_tls_client_auth)cfg->tls_client_auth,
+                                    anchors,
+                                    anchors_len};
+  int read_err = err; /* reported already */
+  if (err == 0)
+    err = cg_tls_server_new(&tc, &gw->tls, why, sizeof why);
   cg_wipe(key, key_len);
   free(key);
   free(cert);
+  free(anchors);
+  if (read_err != 0)
+    return read_err;
   if (err != 0)
     return cg_config_error(cfg, "server", err == CG_EINVAL ? "tls_ciphers" : "tls_key", "%s",
                            why);

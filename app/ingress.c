@@ -50,6 +50,10 @@ void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path
     return;
   }
   cmp_exchange_restrict(r->ex, bodies);
+  uint8_t client[8192];
+  size_t client_len;
+  if (cg_http_request_tls_client(req, client, sizeof client, &client_len) == 0)
+    cmp_exchange_set_tls_client(r->ex, (struct der_view){client, client_len});
   r->gw = gw;
   r->http = req;
   r->peer = *cg_http_request_peer(req);

@@ -628,8 +628,30 @@ void cmp_exchange_lookup_done(struct cmp_exchange *ex, const struct cmp_lookup_r
   cmp_srv_set_phase(ex, PH_VERIFY);
 }
 
+void cmp_exchange_set_tls_client(struct cmp_exchange *ex, struct der_view cert) {
+  if (cert.p != NULL && !dup_view(ex, cert, &ex->tls_client))
+    ex->tls_client = (struct der_view){NULL, 0}; /* out of memory: as if none */
+}
+
+/* The profile's binding to the TLS client certificate (cmp_profile). */
+static bool tls_bound(struct cmp_exchange *ex) {
+  if (ex->prof->tls_signer && ex->auth == AUTH_SIG &&
+      (ex->tls_client.p == NULL || !cg_der_view_eq(ex->tls_client, ex->signer.raw))) {
+    cmp_srv_fail(ex, CG_ENOT_AUTHORIZED,
+                 "the signer is not the TLS client certificate (tls_binding = signer)");
+    return false;
+  }
+  if (ex->prof->tls_mac && ex->mac_ok && ex->tls_client.p == NULL) {
+    cmp_srv_fail(ex, CG_ENOT_AUTHORIZED,
+                 "a MAC-protected request must come over TLS with a client certificate "
+                 "(tls_binding = mac)");
+    return false;
+  }
+  return true;
+}
+
 static void verify(struct cmp_exchange *ex) {
-  if (!cmp_srv_authenticate(ex))
+  if (!cmp_srv_authenticate(ex) || !tls_bound(ex))
     return;
   ex->checking_body = true;
   if (ex->replay) {

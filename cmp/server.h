@@ -163,6 +163,11 @@ struct cmp_profile {
   unsigned kga_bits;
   uint32_t kga_iterations;
   bool kga_aes_wrap;
+  /* Binding to the TLS client certificate (cmp_exchange_set_tls_client()):
+   * a signature-protected request's signer must be it (tls_signer); a
+   * MAC-protected request must come over a TLS session with one
+   * (tls_mac).  Otherwise notAuthorized. */
+  bool tls_signer, tls_mac;
 };
 
 enum {
@@ -322,6 +327,10 @@ struct cmp_exchange *cmp_exchange_new(const struct cmp_server_cfg *cfg,
                                       const struct cmp_profile *profile, const uint8_t *req,
                                       size_t len, int64_t now);
 void cmp_exchange_free(struct cmp_exchange *ex);
+/* The TLS client certificate (DER, copied) the request came with; none
+ * (p NULL) for plain HTTP or TCP, or TLS without one.  Call right after
+ * cmp_exchange_new(). */
+void cmp_exchange_set_tls_client(struct cmp_exchange *ex, struct der_view cert);
 /* Limits the request to the body types in mask (bit n = body type n), as an
  * operation path does (RFC 9483 §6.1); follow-up messages of a transaction
  * (certConf, pollReq, error) are always allowed.  A request of another type

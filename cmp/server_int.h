@@ -92,6 +92,7 @@ struct cmp_exchange {
   /* Central key generation (srv_template.c reads it, srv_enrol.c makes the
    * key): the key type and size to make, and the EnvelopedData of the key
    * made (core/cms.h) that goes into the answer; p NULL: none. */
+  struct der_view tls_client; /* the request's TLS client certificate; p NULL: none */
   bool kga;
   enum cg_key_type kga_type;
   unsigned kga_bits;

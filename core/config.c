@@ -168,6 +168,10 @@ static const char *const polling[] = {"tcp", "cmp", NULL};
 static const char *const kga_keys[] = {"off",     "p256",    "p384",    "p521",
                                        "rsa2048", "rsa3072", "rsa4096", "ed25519", NULL};
 static const char *const kga_wraps[] = {"pwri-kek", "aes-wrap", NULL};
+/* in the order of enum cg_tls_client_auth (transports/tls.h) */
+static const char *const tls_client_auths[] = {"none", "optional", "required", NULL};
+/* bit i of the profile's tls_binding: CG_TLS_BIND_* */
+static const char *const tls_bindings[] = {"signer", "mac", NULL};
 static const char *const key_usages[] = {"auto",           "digitalSignature", "nonRepudiation",
                                          "keyEncipherment", "keyAgreement",     NULL};
 /* in the order of enum cg_compute_mode */
@@ -196,6 +200,9 @@ static const struct key keys[] = {
     {{"server", "tls_key", NULL, "PEM: its private key (mode 0600)", "#tls-key.pem"}, K_TEXT,
      S(tls_key)},
     {{"server", "tls_ciphers", NULL, NULL, NULL}, K_TEXT, S(tls_ciphers)},
+    {{"server", "tls_client_auth", "none", NULL, NULL}, K_CHOICE, S(tls_client_auth), 0, 0,
+     tls_client_auths},
+    {{"server", "tls_client_anchors", NULL, NULL, NULL}, K_TEXT, S(tls_client_anchors)},
     {{"server", "tcp", NULL,
       "CMP over raw TCP for legacy clients (RFC 2510, \"version 10\"), served by tcp_profile",
       "#127.0.0.1:1829"},
@@ -340,6 +347,8 @@ static const struct key keys[] = {
      0, kga_wraps},
     {{"profile", "kga_iterations", "10000", NULL, NULL}, K_UINT, P(kga_iterations), 1000,
      10000000},
+    {{"profile", "tls_binding", "none", NULL, NULL}, K_SET, P(tls_binding), 0, 0, tls_bindings,
+     true},
     {{"profile", "key_usage", "auto",
       "keyUsage of issued certificates: auto (by key type), or digitalSignature, "
       "nonRepudiation, keyEncipherment, keyAgreement",

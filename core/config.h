@@ -68,7 +68,11 @@ struct cg_config_profile {
   /* keyUsage of issued certificates: CG_KU_AUTO alone (by key type), or
    * the CG_KU_* bits named. */
   unsigned key_usage;
+  unsigned tls_binding; /* CG_TLS_BIND_* */
 };
+
+/* tls_binding bits, in the order of the names in config.c. */
+enum { CG_TLS_BIND_SIGNER = 1, CG_TLS_BIND_MAC = 2 };
 
 /* central_keygen values, in the order of the names in config.c. */
 enum cg_kga_key {
@@ -138,6 +142,8 @@ struct cg_config {
   char https[128]; /* HOST:PORT of the HTTPS listener, empty = none */
   char tls_cert[CG_PATH_MAX], tls_key[CG_PATH_MAX]; /* its PEM certificate chain and key */
   char tls_ciphers[512]; /* wolfSSL cipher list; empty: transports/tls.h's default */
+  int tls_client_auth;   /* 0 none, 1 optional, 2 required (enum cg_tls_client_auth) */
+  char tls_client_anchors[CG_PATH_MAX]; /* PEM: what client certificates chain to */
   char tcp_profile[CG_NAME_MAX + 1]; /* the profile TCP requests are served by */
   bool tcp_cmp_polling; /* tcp_polling = cmp: waiting answers stay CMP messages */
   char admin[128]; /* HOST:PORT of the admin listener (not served yet) */

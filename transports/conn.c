@@ -334,6 +334,12 @@ int cg_conn_start_tls(struct cg_conn *c, struct cg_tls_server *s, bool offload) 
   return cg_conn_read_start(c) == 0 ? 0 : CG_EIO;
 }
 
+int cg_conn_tls_client(struct cg_conn *c, uint8_t *out, size_t cap, size_t *len) {
+  if (c->tls == NULL || c->tls->working)
+    return CG_ENOT_FOUND;
+  return cg_tls_peer_cert(c->tls->session, out, cap, len);
+}
+
 int cg_conn_read_start(struct cg_conn *c) {
   if (c->reading)
     return 0;

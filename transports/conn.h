@@ -74,6 +74,10 @@ struct cg_conn *cg_conn_accept(struct cg_listener *l, size_t size, size_t in_lim
  * microseconds), else on the loop.  0, or CG_ENOMEM (the caller closes). */
 int cg_conn_start_tls(struct cg_conn *c, struct cg_tls_server *s, bool offload);
 
+/* The TLS client certificate of c (cg_tls_peer_cert()); CG_ENOT_FOUND for
+ * a plain connection or one without. */
+int cg_conn_tls_client(struct cg_conn *c, uint8_t *out, size_t cap, size_t *len);
+
 int cg_conn_read_start(struct cg_conn *c);
 void cg_conn_read_stop(struct cg_conn *c);
 

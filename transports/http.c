@@ -797,6 +797,14 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
   return 0;
 }
 
+int cg_http_request_tls_client(struct cg_http_request *req, uint8_t *out, size_t cap,
+                               size_t *len) {
+  struct conn *c = req->conn;
+  if (c == NULL || c->base.tls == NULL)
+    return CG_ENOT_FOUND;
+  return cg_conn_tls_client(&c->base, out, cap, len);
+}
+
 void cg_http_server_use_tls(struct cg_http_server *srv, struct cg_tls_server *tls, bool offload) {
   srv->tls = tls;
   srv->tls_offload = offload;

@@ -75,6 +75,11 @@ int cg_http_server_port(const struct cg_http_server *srv);
 unsigned cg_http_server_conns(const struct cg_http_server *srv);
 unsigned cg_http_server_pending(const struct cg_http_server *srv);
 
+/* The TLS client certificate (DER) of the connection a request came on:
+ * copied into out; CG_ENOT_FOUND when it came over plain HTTP, or without a
+ * client certificate, or its connection is gone; CG_ESPACE. */
+int cg_http_request_tls_client(struct cg_http_request *req, uint8_t *out, size_t cap,
+                               size_t *len);
 /* Answers 200 with Content-Type application/pkixcmp and the body (copied). */
 void cg_http_respond(struct cg_http_request *req, const uint8_t *body, size_t len);
 /* Answers with an HTTP error status and a text/plain body (copied). */

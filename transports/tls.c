@@ -135,6 +135,22 @@ static int make_ctx(const struct cg_tls_server_config *cfg, WOLFSSL_CTX **out, c
     snprintf(why, cap, "the cipher list names no suite this wolfSSL offers");
     err = CG_EINVAL;
   }
+  if (err == 0 && cfg->client_auth != CG_TLS_CLIENT_NONE) {
+    if (cfg->client_anchors_pem == NULL ||
+        wolfSSL_CTX_load_verify_buffer(ctx, cfg->client_anchors_pem,
+                                       (long)cfg->client_anchors_len,
+                                       WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+      snprintf(why, cap, "the client anchors file holds no certificate wolfSSL can read");
+      err = CG_EBAD_DATA;
+    } else {
+      wolfSSL_CTX_set_verify(ctx,
+                             WOLFSSL_VERIFY_PEER |
+                                 (cfg->client_auth == CG_TLS_CLIENT_REQUIRED
+                                      ? WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                                      : 0),
+                             NULL);
+    }
+  }
 #ifdef HAVE_SESSION_TICKET
   /* RFC 8446 §4.6.1 and RFC 5077: the client keeps the session. */
   if (err == 0)
@@ -424,6 +440,23 @@ const char *cg_tls_why(const struct cg_tls *t) {
 }
 
 bool cg_tls_resumed(const struct cg_tls *t) { return wolfSSL_session_reused(t->ssl) == 1; }
+
+int cg_tls_peer_cert(struct cg_tls *t, uint8_t *out, size_t cap, size_t *len) {
+  if (!t->established || t->failed)
+    return CG_ENOT_FOUND;
+  WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(t->ssl);
+  if (x == NULL)
+    return CG_ENOT_FOUND;
+  int n = 0;
+  const unsigned char *der = wolfSSL_X509_get_der(x, &n);
+  int rc = der == NULL || n <= 0 ? CG_ENOT_FOUND : (size_t)n > cap ? CG_ESPACE : 0;
+  if (rc == 0) {
+    memcpy(out, der, (size_t)n);
+    *len = (size_t)n;
+  }
+  wolfSSL_X509_free(x);
+  return rc;
+}
 
 const char *cg_tls_library(void) { return wolfSSL_lib_version(); }
 

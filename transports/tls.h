@@ -32,12 +32,20 @@
 
 /* The credentials as the files hold them (the caller reads the files, and
  * checks the key file's mode). */
+/* Client certificates (RFC 8446 §4.3.2, §4.4.2): none asked for; asked for
+ * and, when one comes, checked against client_anchors (a certificate that
+ * does not chain ends the handshake); or required as well. */
+enum cg_tls_client_auth { CG_TLS_CLIENT_NONE, CG_TLS_CLIENT_OPTIONAL, CG_TLS_CLIENT_REQUIRED };
+
 struct cg_tls_server_config {
   const uint8_t *cert_pem; /* the server certificate, then its chain */
   size_t cert_len;
   const uint8_t *key_pem;  /* its private key */
   size_t key_len;
   const char *ciphers;     /* NULL or "": CG_TLS_DEFAULT_CIPHERS */
+  enum cg_tls_client_auth client_auth;
+  const uint8_t *client_anchors_pem; /* PEM: what client certificates must chain to */
+  size_t client_anchors_len;
 };
 
 struct cg_tls_server;
@@ -105,6 +113,10 @@ bool cg_tls_established(const struct cg_tls *t);
 const char *cg_tls_version(const struct cg_tls *t);
 /* Why the session failed (static text). */
 const char *cg_tls_why(const struct cg_tls *t);
+/* The client's certificate (DER) of an established session that has one:
+ * copied into out (cap octets), *len set; CG_ENOT_FOUND when there is none,
+ * CG_ESPACE. */
+int cg_tls_peer_cert(struct cg_tls *t, uint8_t *out, size_t cap, size_t *len);
 /* Whether this session was resumed. */
 bool cg_tls_resumed(const struct cg_tls *t);
 /* The wolfSSL version linked ("5.7.2"), and the most cipher suites a

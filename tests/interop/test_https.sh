@@ -212,4 +212,70 @@ openssl cmp -cmd ir -server "127.0.0.1:$TLS_PORT" -path .well-known/cmp -tls_use
 ok "enrolled with the handshake on the loop"
 daemon_stop TERM 60
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"
+
+step "9. client certificates: optional, a profile bound to them, then required"
+sed -i 's/^tls_key = .*/&\ntls_client_auth = optional\ntls_client_anchors = ca-cert.pem/' "$GW/cmpgw.conf"
+printf '\n[profile bound]\ntls_binding = signer, mac\n' >>"$GW/cmpgw.conf"
+daemon_start "$GW/cmpgw.conf"
+wait_for_log 60 'listening https 127\.0\.0\.1:[0-9]+'
+line="$(grep -oE 'listening https 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
+TLS_PORT="${line##*:}"
+# tls NAME PATH ARGS...: openssl cmp over HTTPS; RC
+tls() {
+    local name="$1" path="$2"
+    shift 2
+    RC=0
+    openssl cmp -server "127.0.0.1:$TLS_PORT" -path "$path" -tls_used -tls_trusted "$GW/ca-cert.pem" \
+        -recipient "$RA" -trusted "$GW/ca-cert.pem" "$@" >"$W/$name.log" 2>&1 || RC=$?
+}
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/dev5.key" 2>/dev/null
+tls bound-ok .well-known/cmp/p/bound -cmd cr -cert "$W/dev.pem" -key "$W/dev.key" \
+    -tls_cert "$W/dev.pem" -tls_key "$W/dev.key" -newkey "$W/dev5.key" -subject /CN=tls-dev \
+    -certout "$W/bound.pem"
+[ "$RC" = 0 ] || fail "a cr signed by the TLS client certificate was refused" "$W/bound-ok.log"
+ok "bound profile: a cr signed by the TLS client certificate is served"
+tls bound-other .well-known/cmp/p/bound -cmd cr -cert "$W/dev2.pem" -key "$W/dev2.key" \
+    -tls_cert "$W/dev.pem" -tls_key "$W/dev.key" -newkey "$W/dev5.key" -subject /CN=tls-dev \
+    -certout "$W/no.pem"
+[ "$RC" != 0 ] && [ "$(client_failinfo "$W/bound-other.log")" = notAuthorized ] ||
+    fail "a signer other than the TLS client certificate was not notAuthorized" "$W/bound-other.log"
+grep -q "is not the TLS client certificate" "$W/bound-other.log" ||
+    fail "the statusString does not say why" "$W/bound-other.log"
+ok "bound profile: another signer is notAuthorized"
+new_secret "$GW/cmpgw.conf" --profile bound
+tls bound-mac .well-known/cmp/p/bound -cmd ir -ref "$REF" -secret "pass:$SECRET" \
+    -newkey "$W/dev5.key" -subject /CN=tls-mac -certout "$W/no.pem"
+[ "$RC" != 0 ] && [ "$(client_failinfo "$W/bound-mac.log")" = notAuthorized ] ||
+    fail "a MAC without a TLS client certificate was not notAuthorized" "$W/bound-mac.log"
+tls bound-mac2 .well-known/cmp/p/bound -cmd ir -ref "$REF" -secret "pass:$SECRET" \
+    -tls_cert "$W/dev.pem" -tls_key "$W/dev.key" -newkey "$W/dev5.key" -subject /CN=tls-mac \
+    -certout "$W/bound-mac.pem"
+[ "$RC" = 0 ] || fail "a MAC over an authenticated TLS session was refused" "$W/bound-mac2.log"
+ok "bound profile: a MAC needs an authenticated TLS session"
+tls free .well-known/cmp -cmd cr -cert "$W/dev.pem" -key "$W/dev.key" -newkey "$W/dev5.key" \
+    -subject /CN=tls-dev -certout "$W/free.pem"
+[ "$RC" = 0 ] || fail "optional: a client without a certificate was refused" "$W/free.log"
+ok "optional: a client without a certificate is served on other profiles"
+daemon_stop TERM 60
+[ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"
+
+sed -i 's/^tls_client_auth = optional/tls_client_auth = required/' "$GW/cmpgw.conf"
+daemon_start "$GW/cmpgw.conf"
+wait_for_log 60 'listening https 127\.0\.0\.1:[0-9]+'
+line="$(grep -oE 'listening https 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
+TLS_PORT="${line##*:}"
+tls req-none .well-known/cmp -cmd cr -cert "$W/dev.pem" -key "$W/dev.key" -newkey "$W/dev5.key" \
+    -subject /CN=tls-dev -certout "$W/no.pem"
+[ "$RC" != 0 ] || fail "required: a client without a certificate got through" "$W/req-none.log"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/self.key" \
+    -subj /CN=self -days 1 -out "$W/self.pem" 2>/dev/null
+tls req-self .well-known/cmp -cmd cr -cert "$W/dev.pem" -key "$W/dev.key" -tls_cert "$W/self.pem" \
+    -tls_key "$W/self.key" -newkey "$W/dev5.key" -subject /CN=tls-dev -certout "$W/no.pem"
+[ "$RC" != 0 ] || fail "required: a client certificate outside the anchors got through" "$W/req-self.log"
+tls req-ok .well-known/cmp -cmd cr -cert "$W/dev.pem" -key "$W/dev.key" -tls_cert "$W/dev.pem" \
+    -tls_key "$W/dev.key" -newkey "$W/dev5.key" -subject /CN=tls-dev -certout "$W/req.pem"
+[ "$RC" = 0 ] || fail "required: a client with a certificate of the anchors was refused" "$W/req-ok.log"
+ok "required: no certificate and one outside the anchors refused, one of the anchors served"
+daemon_stop TERM 60
+[ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"
 echo "PASS test_https"

@@ -59,8 +59,14 @@ static int setup(void **state) {
 }
 
 static struct cg_tls_server_config config(const char *key, size_t len, const char *ciphers) {
-  return (struct cg_tls_server_config){(const uint8_t *)cert_pem, cert_len, (const uint8_t *)key,
-                                       len, ciphers};
+  return (struct cg_tls_server_config){(const uint8_t *)cert_pem,
+                                       cert_len,
+                                       (const uint8_t *)key,
+                                       len,
+                                       ciphers,
+                                       CG_TLS_CLIENT_NONE,
+                                       NULL,
+                                       0};
 }
 
 static void a_context_is_made_of_a_certificate_and_its_key(void **state) {
