@@ -179,6 +179,63 @@ static void test_signature_protected_cr_is_answered_signed(void **state) {
   cmp_exchange_free(ex);
 }
 
+/* A request as it came over TLS with the client certificate tls (p NULL:
+ * none), for the profile's tls_binding. */
+static struct cmp_exchange *send_over_tls(struct client *c, int type, struct der_view tls,
+                                          struct cmp_msg *rsp) {
+  uint8_t req[8192];
+  size_t len;
+  assert_int_equal(cmp_client_cert_req(&c->mac, &c->hdr, type,
+                                       (struct der_view){F->dev_name, F->dev_name_len}, F->dev_key,
+                                       (struct der_view){NULL, 0}, req, sizeof req, &len),
+                   0);
+  struct cmp_exchange *ex =
+      cmp_exchange_new(&F->cfg, profile_named("default"), req, len, (int64_t)time(NULL));
+  assert_non_null(ex);
+  cmp_exchange_set_tls_client(ex, tls);
+  play(ex, "default");
+  decode_response(ex, c, rsp);
+  return ex;
+}
+
+static void test_tls_binding_holds_signer_and_mac_to_the_tls_client_certificate(void **state) {
+  (void)state;
+  uint8_t cert[2048], other[2048];
+  size_t cert_len, other_len;
+  struct client c;
+  struct cmp_msg rsp;
+  signing_client(&c, cert, &cert_len);
+  outside_cert(false, CERT_KU_DIGITAL_SIGNATURE, other, &other_len);
+  F->prof_default.tls_signer = true;
+  /* the signer is the TLS client certificate: served */
+  struct cmp_exchange *ex = send_over_tls(&c, CMP_CR, (struct der_view){cert, cert_len}, &rsp);
+  assert_int_equal(rsp.type, CMP_CP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  cmp_exchange_free(ex);
+  /* another certificate, or none (plain HTTP): notAuthorized */
+  struct der_view tls[2] = {{other, other_len}, {NULL, 0}};
+  for (size_t i = 0; i < 2; i++) {
+    client_init(&c, "", "");
+    c.mac.key = F->dev_key;
+    c.mac.cert = (struct der_view){cert, cert_len};
+    ex = send_over_tls(&c, CMP_CR, tls[i], &rsp);
+    assert_refused(&rsp, CG_FI_NOT_AUTHORIZED);
+    cmp_exchange_free(ex);
+  }
+  /* a MAC where the profile binds MACs: only with a TLS client certificate */
+  F->prof_default.tls_mac = true;
+  client_init(&c, REF, SECRET);
+  ex = send_over_tls(&c, CMP_IR, (struct der_view){NULL, 0}, &rsp);
+  assert_refused(&rsp, CG_FI_NOT_AUTHORIZED);
+  cmp_exchange_free(ex);
+  client_init(&c, REF, SECRET);
+  ex = send_over_tls(&c, CMP_IR, (struct der_view){other, other_len}, &rsp);
+  assert_int_equal(rsp.type, CMP_IP);
+  assert_int_equal(rsp.u.cert_rep.rsp[0].status.status, CMP_ACCEPTED);
+  cmp_exchange_free(ex);
+  F->prof_default.tls_signer = F->prof_default.tls_mac = false; /* the fixture is shared */
+}
+
 static void test_signer_outside_the_trust_anchors_is_signer_not_trusted(void **state) {
   (void)state;
   /* A self-signed certificate for the device key. */
@@ -1621,6 +1678,7 @@ int main(void) {
       cmocka_unit_test(test_implicit_confirm_is_granted_only_where_the_profile_allows),
       cmocka_unit_test(test_p10cr_is_answered_with_cp_and_cert_req_id_minus_one),
       cmocka_unit_test(test_signature_protected_cr_is_answered_signed),
+      cmocka_unit_test(test_tls_binding_holds_signer_and_mac_to_the_tls_client_certificate),
       cmocka_unit_test(test_signer_outside_the_trust_anchors_is_signer_not_trusted),
       cmocka_unit_test(test_signature_by_another_key_is_bad_message_check),
       cmocka_unit_test(test_sender_kid_other_than_the_signers_skid_is_bad_message_check),
