@@ -292,24 +292,69 @@ static int listen_address(const struct cg_config *cfg, const char *key, char *ho
 }
 
 /* The raw TCP listener of [server] tcp, serving [server] tcp_profile. */
+/* The PEM a TLS context takes, of [server] tls_pkcs12: the certificate and
+ * the chain it holds, and its key (malloc'ed; the key is wiped by the caller). */
+static int tls_pem_of_pkcs12(const struct cg_config *cfg, uint8_t **cert, size_t *cert_len,
+                             uint8_t **key, size_t *key_len) {
+  struct app_ra c;
+  int err = app_load_pkcs12(cfg, "server", "tls_pkcs12", cfg->tls_pkcs12, "tls_password_file",
+                            cfg->tls_password_file, &c);
+  if (err != 0)
+    return err;
+  size_t cap = 16384 * (c.n_chain + 1), len = 0, n;
+  uint8_t der[8192];
+  size_t der_len;
+  *cert = malloc(cap);
+  *key = malloc(16384);
+  err = *cert == NULL || *key == NULL ? CG_ENOMEM : 0;
+  for (size_t i = 0; err == 0 && i < c.n_chain; i++, len += n)
+    err = cg_pem_encode("CERTIFICATE", c.chain[i].p, c.chain[i].len, (char *)*cert + len,
+                        cap - len, &n);
+  *cert_len = len;
+  if (err == 0)
+    err = cg_key_private_pkcs8(c.key, der, sizeof der, &der_len);
+  if (err == 0)
+    err = cg_pem_encode("PRIVATE KEY", der, der_len, (char *)*key, 16384, key_len);
+  cg_wipe(der, sizeof der);
+  app_free_ra(&c);
+  if (err != 0) {
+    free(*cert);
+    if (*key != NULL)
+      cg_wipe(*key, 16384);
+    free(*key);
+    *cert = *key = NULL;
+    return cg_config_error(cfg, "server", "tls_pkcs12", "cannot use it: %s", cg_strerror(err));
+  }
+  return 0;
+}
+
 /* The HTTPS listener (after the HTTP one, with its limits): the TLS
  * certificate and key of [server] tls_cert and tls_key. */
 static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
   const struct cg_config *cfg = &gw->cfg;
   char host[256], path[CG_PATH_MAX], why[160];
   int port, err;
-  if (cfg->tls_cert[0] == 0 || cfg->tls_key[0] == 0)
-    return cg_config_error(cfg, "server", cfg->tls_cert[0] == 0 ? "tls_cert" : "tls_key",
-                           "https needs tls_cert and tls_key");
   uint8_t *cert = NULL, *key = NULL;
   size_t cert_len = 0, key_len = 0;
-  if ((err = cg_config_resolve(cfg, cfg->tls_cert, path, sizeof path)) != 0 ||
-      (err = cg_read_file(path, &cert, &cert_len)) != 0)
-    return cg_config_error(cfg, "server", "tls_cert", "%s: %s", path, cg_file_strerror(err));
-  if ((err = cg_config_resolve(cfg, cfg->tls_key, path, sizeof path)) != 0 ||
-      (err = cg_read_key_file(path, app_key_mode(cfg), &key, &key_len)) != 0) {
-    free(cert);
-    return cg_config_error(cfg, "server", "tls_key", "%s: %s", path, cg_file_strerror(err));
+  if (cfg->tls_pkcs12[0] != 0) {
+    if (cfg->tls_cert[0] != 0 || cfg->tls_key[0] != 0)
+      return cg_config_error(cfg, "server", "tls_pkcs12",
+                             "give tls_pkcs12 (and tls_password_file) or tls_cert and tls_key, "
+                             "not both");
+    if ((err = tls_pem_of_pkcs12(cfg, &cert, &cert_len, &key, &key_len)) != 0)
+      return err;
+  } else {
+    if (cfg->tls_cert[0] == 0 || cfg->tls_key[0] == 0)
+      return cg_config_error(cfg, "server", cfg->tls_cert[0] == 0 ? "tls_cert" : "tls_key",
+                             "https needs tls_cert and tls_key (or tls_pkcs12)");
+    if ((err = cg_config_resolve(cfg, cfg->tls_cert, path, sizeof path)) != 0 ||
+        (err = cg_read_file(path, &cert, &cert_len)) != 0)
+      return cg_config_error(cfg, "server", "tls_cert", "%s: %s", path, cg_file_strerror(err));
+    if ((err = cg_config_resolve(cfg, cfg->tls_key, path, sizeof path)) != 0 ||
+        (err = cg_read_key_file(path, app_key_mode(cfg), &key, &key_len)) != 0) {
+      free(cert);
+      return cg_config_error(cfg, "server", "tls_key", "%s: %s", path, cg_file_strerror(err));
+    }
   }
   uint8_t *anchors = NULL;
   size_t anchors_len = 0;

@@ -85,23 +85,26 @@ int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]) {
   return 0;
 }
 
-int app_load_ra(const struct cg_config *cfg, struct app_ra *ra) {
+int app_load_pkcs12(const struct cg_config *cfg, const char *section, const char *p12_key,
+                    const char *p12_file, const char *pass_key, const char *pass_file,
+                    struct app_ra *ra) {
   char path[CG_PATH_MAX];
   uint8_t *p12 = NULL, *pass = NULL;
   size_t p12_len, pass_len;
   memset(ra, 0, sizeof *ra);
-  if (cfg->ra_pkcs12[0] == 0 || cfg->ra_password_file[0] == 0)
-    return cg_config_error(cfg, "ra", cfg->ra_pkcs12[0] == 0 ? "pkcs12" : "password_file",
-                           "is required (pkcs12 and password_file: the RA's key and certificate)");
-  int err = cg_config_resolve(cfg, cfg->ra_password_file, path, sizeof path);
+  if (p12_file[0] == 0 || pass_file[0] == 0)
+    return cg_config_error(cfg, section, p12_file[0] == 0 ? p12_key : pass_key,
+                           "is required (%s and %s: a key and its certificate)", p12_key,
+                           pass_key);
+  int err = cg_config_resolve(cfg, pass_file, path, sizeof path);
   if (err == 0)
     err = cg_read_key_file(path, app_key_mode(cfg), &pass, &pass_len);
   if (err)
-    return cg_config_error(cfg, "ra", "password_file", "cannot read %s: %s", path,
+    return cg_config_error(cfg, section, pass_key, "cannot read %s: %s", path,
                            cg_file_strerror(err));
   while (pass_len > 0 && (pass[pass_len - 1] == '\n' || pass[pass_len - 1] == '\r'))
     pass[--pass_len] = 0;
-  err = cg_config_resolve(cfg, cfg->ra_pkcs12, path, sizeof path);
+  err = cg_config_resolve(cfg, p12_file, path, sizeof path);
   if (err == 0)
     err = cg_read_key_file(path, app_key_mode(cfg), &p12, &p12_len);
   const char *why = err ? cg_file_strerror(err) : NULL; /* before free() may touch errno */
@@ -112,18 +115,24 @@ int app_load_ra(const struct cg_config *cfg, struct app_ra *ra) {
   free(pass);
   free(p12);
   if (why != NULL)
-    return cg_config_error(cfg, "ra", "pkcs12", "cannot read %s: %s", path, why);
+    return cg_config_error(cfg, section, p12_key, "cannot read %s: %s", path, why);
   if (err)
-    return cg_config_error(cfg, "ra", "pkcs12", "%s does not open (not a PKCS#12, or not the "
-                           "password of password_file): %s", path, cg_strerror(err));
+    return cg_config_error(cfg, section, p12_key,
+                           "%s does not open (not a PKCS#12, or not the password of %s): %s",
+                           path, pass_key, cg_strerror(err));
   if (ra->cert == NULL || cg_x509_parse(ra->cert, ra->cert_len, &ra->x509)) {
     app_free_ra(ra);
-    return cg_config_error(cfg, "ra", "pkcs12", "%s holds no usable certificate", path);
+    return cg_config_error(cfg, section, p12_key, "%s holds no usable certificate", path);
   }
   ra->chain[ra->n_chain++] = (struct der_view){ra->cert, ra->cert_len};
   for (size_t i = 0; i < ra->n_ca && ra->n_chain < APP_MAX_CHAIN; i++)
     ra->chain[ra->n_chain++] = (struct der_view){ra->ca[i], ra->ca_len[i]};
   return 0;
+}
+
+int app_load_ra(const struct cg_config *cfg, struct app_ra *ra) {
+  return app_load_pkcs12(cfg, "ra", "pkcs12", cfg->ra_pkcs12, "password_file",
+                         cfg->ra_password_file, ra);
 }
 
 void app_free_ra(struct app_ra *ra) {

@@ -39,6 +39,12 @@ enum cg_key_mode app_key_mode(const struct cg_config *cfg);
 int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]);
 /* Reads the RA PKCS#12 with the password from its file.  0 or CG_ECONFIG (logged). */
 int app_load_ra(const struct cg_config *cfg, struct app_ra *ra);
+/* A key and its certificate chain from a PKCS#12 and its password file, as
+ * the [ra] section names them, for any section's pair of keys (the errors
+ * name them). */
+int app_load_pkcs12(const struct cg_config *cfg, const char *section, const char *p12_key,
+                    const char *p12_file, const char *pass_key, const char *pass_file,
+                    struct app_ra *ra);
 void app_free_ra(struct app_ra *ra);
 
 #endif

@@ -199,6 +199,8 @@ static const struct key keys[] = {
      K_TEXT, S(tls_cert)},
     {{"server", "tls_key", NULL, "PEM: its private key (mode 0600)", "#tls-key.pem"}, K_TEXT,
      S(tls_key)},
+    {{"server", "tls_pkcs12", NULL, NULL, NULL}, K_TEXT, S(tls_pkcs12)},
+    {{"server", "tls_password_file", NULL, NULL, NULL}, K_TEXT, S(tls_password_file)},
     {{"server", "tls_ciphers", NULL, NULL, NULL}, K_TEXT, S(tls_ciphers)},
     {{"server", "tls_client_auth", "none", NULL, NULL}, K_CHOICE, S(tls_client_auth), 0, 0,
      tls_client_auths},

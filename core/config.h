@@ -141,6 +141,7 @@ struct cg_config {
   char tcp[128];   /* HOST:PORT of the raw TCP listener, empty = none */
   char https[128]; /* HOST:PORT of the HTTPS listener, empty = none */
   char tls_cert[CG_PATH_MAX], tls_key[CG_PATH_MAX]; /* its PEM certificate chain and key */
+  char tls_pkcs12[CG_PATH_MAX], tls_password_file[CG_PATH_MAX]; /* or both in a PKCS#12 */
   char tls_ciphers[512]; /* wolfSSL cipher list; empty: transports/tls.h's default */
   int tls_client_auth;   /* 0 none, 1 optional, 2 required (enum cg_tls_client_auth) */
   char tls_client_anchors[CG_PATH_MAX]; /* PEM: what client certificates chain to */

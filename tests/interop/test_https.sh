@@ -195,10 +195,17 @@ ok "served after the faults"
 daemon_stop TERM 60
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"
 
-step "8. the handshake on the loop (compute = inline) as on the threadpool (above)"
+step "8. the handshake on the loop (compute = inline) as on the threadpool (above); the key from a PKCS#12"
 grep -q "compute: threadpool" "$DAEMON_LOG" || grep -q "compute: inline" "$DAEMON_LOG" ||
     fail "the daemon did not say where it computes"
 sed -i 's/^compute = .*/compute = inline/' "$GW/cmpgw.conf"
+# tls_pkcs12 + tls_password_file instead of tls_cert + tls_key (OpenSSL 3's defaults: PBES2, AES)
+printf 'tls-pass-1\n' >"$GW/tls.pass"
+chmod 600 "$GW/tls.pass"
+openssl pkcs12 -export -in "$GW/tls-cert.pem" -inkey "$GW/tls-key.pem" -passout pass:tls-pass-1 \
+    -out "$GW/tls.p12" 2>/dev/null || fail "openssl pkcs12 -export failed"
+chmod 600 "$GW/tls.p12"
+sed -i 's/^tls_cert = .*/tls_pkcs12 = tls.p12/; s/^tls_key = .*/tls_password_file = tls.pass/' "$GW/cmpgw.conf"
 grep -q "^compute = inline" "$GW/cmpgw.conf" || fail "cannot set compute = inline"
 daemon_start "$GW/cmpgw.conf"
 wait_for_log 60 'listening https 127\.0\.0\.1:[0-9]+'
@@ -209,12 +216,12 @@ openssl cmp -cmd ir -server "127.0.0.1:$TLS_PORT" -path .well-known/cmp -tls_use
     -tls_trusted "$GW/ca-cert.pem" -ref "$REF" -secret "pass:$SECRET" -recipient "$RA" \
     -newkey "$W/dev2.key" -subject /CN=tls-dev -certout "$W/dev4.pem" -trusted "$GW/ca-cert.pem" \
     >"$W/ir4.log" 2>&1 || fail "ir over HTTPS with the handshake inline failed" "$W/ir4.log"
-ok "enrolled with the handshake on the loop"
+ok "enrolled with the handshake on the loop, the server key read from a PKCS#12"
 daemon_stop TERM 60
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"
 
 step "9. client certificates: optional, a profile bound to them, then required"
-sed -i 's/^tls_key = .*/&\ntls_client_auth = optional\ntls_client_anchors = ca-cert.pem/' "$GW/cmpgw.conf"
+sed -i 's/^tls_password_file = .*/&\ntls_client_auth = optional\ntls_client_anchors = ca-cert.pem/' "$GW/cmpgw.conf"
 printf '\n[profile bound]\ntls_binding = signer, mac\n' >>"$GW/cmpgw.conf"
 daemon_start "$GW/cmpgw.conf"
 wait_for_log 60 'listening https 127\.0\.0\.1:[0-9]+'
