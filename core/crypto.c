@@ -1037,7 +1037,7 @@ int cg_key_spki(const struct cg_key *key, uint8_t *out, size_t cap, size_t *len)
  * output buffer instead of reporting it. */
 static int pkcs8_of(enum cg_key_type type, union wc_key *u, uint8_t *out, size_t cap,
                     size_t *len) {
-  uint8_t tmp[256]; /* P-521 PKCS#8 with its public key: about 240 octets */
+  uint8_t tmp[512]; /* P-521 PKCS#8 with its public key: about 240 to 290 octets */
   word32 c = sizeof tmp;
   int wc, rc;
   switch (type) {
