@@ -127,7 +127,7 @@ struct cg_conn *cg_conn_accept(struct cg_listener *l, size_t size, size_t in_lim
   return c;
 }
 
-/* ---- TLS ------------------------------------------------------------------ */
+/* ---- writes beside the answer, and TLS ------------------------------------ */
 
 static void on_sent(uv_write_t *w, int status) {
   struct send *s = w->data;
@@ -168,8 +168,8 @@ static int tls_send(struct cg_conn *c, bool answer) {
 
 static struct cg_log_limit tls_refusals; /* the loop's */
 
-/* Gives the protocol the plaintext the session holds, as its own read
- * callbacks would have had it, while it reads. */
+/* A failed handshake or record: one log line (at most one per 10 s), the
+ * alert, the end. */
 static void tls_refused(struct cg_conn *c) {
   char peer[CG_ADDR_TEXT];
   cg_addr_text(&c->peer, peer);
@@ -213,6 +213,9 @@ static void on_tls_stepped(uv_work_t *w, int status) {
   tls_deliver(c);
 }
 
+/* Gives the protocol the plaintext the session holds, as its own read
+ * callbacks would have had it, while it reads; a handshake step goes to a
+ * worker instead where the connection offloads them. */
 static void tls_deliver(struct cg_conn *c) {
   struct cg_tls *t = c->tls->session;
   uv_stream_t *s = (uv_stream_t *)&c->tcp;
