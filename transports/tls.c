@@ -426,8 +426,7 @@ uint8_t *cg_tls_take_output(struct cg_tls *t, size_t *len) {
     *len = t->out.len;
   }
   t->out.len = 0;
-  if (t->out.cap > 65536)
-    cg_buf_free(&t->out); /* a large answer's room is not kept */
+  cg_buf_free(&t->out); /* an idle session holds no output buffer */
   return p;
 }
 
