@@ -259,6 +259,12 @@ tls bound-mac2 .well-known/cmp/p/bound -cmd ir -ref "$REF" -secret "pass:$SECRET
     -certout "$W/bound-mac.pem"
 [ "$RC" = 0 ] || fail "a MAC over an authenticated TLS session was refused" "$W/bound-mac2.log"
 ok "bound profile: a MAC needs an authenticated TLS session"
+"$CMPGW" client ir --url "https://127.0.0.1:$TLS_PORT/.well-known/cmp/p/bound" \
+    --tls-trusted "$GW/ca-cert.pem" --tls-cert "$W/dev.pem" --tls-key "$W/dev.key" \
+    --trusted "$GW/ca-cert.pem" --ref "$REF" --secret "pass:$SECRET" --subject /CN=tls-client-cert \
+    --certout "$W/client-cert.pem" >"$W/client-cert.log" 2>&1 ||
+    fail "cmpgw client --tls-cert on the bound profile failed" "$W/client-cert.log"
+ok "cmpgw client presents its --tls-cert"
 tls free .well-known/cmp -cmd cr -cert "$W/dev.pem" -key "$W/dev.key" -newkey "$W/dev5.key" \
     -subject /CN=tls-dev -certout "$W/free.pem"
 [ "$RC" = 0 ] || fail "optional: a client without a certificate was refused" "$W/free.log"
