@@ -221,11 +221,15 @@ json_field() {
 # hex_of FILE: lowercase hex of a file's octets, no separators.
 hex_of() { od -An -v -tx1 "$1" | tr -d ' \n'; }
 
-# norm_serial HEX: lowercase, leading zeros stripped ("0" stays "0").
+# norm_serial HEX: a serial as cmpgw records it (docs/store.md): lowercase hex
+# of whole octets, a leading 00 (the sign octet) left out, but a leading zero
+# nibble kept ("0a77..." stays "0a77...").
 norm_serial() {
     local s
-    s="$(printf '%s' "$1" | tr 'A-F' 'a-f' | sed 's/^0*//')"
-    printf '%s\n' "${s:-0}"
+    s="$(printf '%s' "$1" | tr 'A-F' 'a-f')"
+    [ $((${#s} % 2)) -eq 0 ] || s="0$s"
+    while [ "${#s}" -gt 2 ] && [ "${s:0:2}" = 00 ]; do s="${s:2}"; done
+    printf '%s\n' "$s"
 }
 
 # ra_subject DIR: the RA certificate's subject in openssl's /A=B/C=D form.
@@ -270,7 +274,7 @@ failinfo_names() {
 
 # ------------------------------------------- helpers added for test_operations_http.sh
 
-# cert_serial PEM: the certificate's serial as lowercase hex without leading zeros.
+# cert_serial PEM: the certificate's serial as cmpgw records it (norm_serial).
 cert_serial() {
     local s
     s="$(openssl x509 -in "$1" -noout -serial 2>/dev/null | sed 's/^serial=//')" || return 1

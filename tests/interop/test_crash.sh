@@ -27,6 +27,7 @@ LOOP_PIDS=()
 # at exit they are ended by PID in any case.
 crash_cleanup() {
     local rc=$? p
+    set +e # (exit) below must not end the trap before lib_cleanup
     touch "$W/stop" 2>/dev/null || true
     for p in "${LOOP_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${LOOP_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done

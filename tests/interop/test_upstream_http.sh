@@ -133,7 +133,7 @@ for m in "${FAULTS[@]}"; do
 done
 CLOSED_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 # the status the script ends with goes through to lib_cleanup (which exits with it)
-trap 'rc=$?; for p in "${FPID[@]}"; do kill "$p" 2>/dev/null || true; done; (exit "$rc"); lib_cleanup' EXIT
+trap 'rc=$?; set +e; for p in "${FPID[@]}"; do kill "$p" 2>/dev/null; done; (exit "$rc"); lib_cleanup' EXIT
 
 upstream() { # NAME URL [KEY=VALUE...]
     local name="$1" url="$2"

@@ -46,6 +46,7 @@ cd "$W"
 MOCKS=""
 cleanup_mocks() {
     local rc=$? m
+    set +e # (exit) below must not end the trap before lib_cleanup
     for m in $MOCKS; do kill "$(cat "$W/mock-$m.pid")" 2>/dev/null || true; done
     (exit "$rc") # lib_cleanup exits with the script's status
     lib_cleanup
@@ -130,8 +131,9 @@ ossl ir -cmd ir -path "$P/ir" -ref "$REF" -secret "pass:$SECRET" -newkey ir.key 
 cmp -s <(openssl x509 -in got-ir.pem -outform DER) <(openssl x509 -in ir.pem -outform DER) ||
     fail "the RA did not deliver the mock's certificate"
 IRS="$(cert_serial ir.pem)"
-[ "$(sqlite3 "$RA/cmpgw.db" "SELECT status FROM certificates WHERE serial = '$IRS'")" = valid ] ||
-    fail "the RA did not record the mock's certificate"
+st="$(sqlite3 "$RA/cmpgw.db" "SELECT status FROM certificates WHERE serial = '$IRS'")"
+[ "$st" = valid ] ||
+    fail "the RA did not record the mock's certificate $IRS as valid (\"$st\"; it has: $(sqlite3 "$RA/cmpgw.db" "SELECT serial, status FROM certificates" | tr '\n' ' '))"
 grep -q 'received IR' "$W/mock-ir.log" || fail "the mock saw no ir" "$W/mock-ir.log"
 if grep -q 'received CERTCONF' "$W/mock-ir.log"; then
     fail "a certConf went to a mock that granted implicit confirmation" "$W/mock-ir.log"
