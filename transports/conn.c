@@ -158,11 +158,11 @@ static int send_copy(struct cg_conn *c, const void *p, size_t len, bool answer) 
 /* Writes what the session made (a handshake flight, records, an alert). */
 static int tls_send(struct cg_conn *c, bool answer) {
   size_t len = 0;
-  uint8_t *p = cg_tls_take_output(c->tls->session, &len);
+  const uint8_t *p = cg_tls_output(c->tls->session, &len);
   if (p == NULL)
     return answer ? UV_ENOMEM : 0;
   int r = send_copy(c, p, len, answer);
-  free(p);
+  cg_tls_output_sent(c->tls->session);
   return r;
 }
 
@@ -180,6 +180,8 @@ static void tls_refused(struct cg_conn *c) {
 }
 
 static void tls_deliver(struct cg_conn *c);
+static void on_tls_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out);
+static void on_tls_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* A handshake step (the crypto of a ClientHello: key exchange and the
  * server's signature, hundreds of microseconds) on a worker. */
@@ -206,7 +208,7 @@ static void on_tls_stepped(uv_work_t *w, int status) {
     c->close(c);
     return;
   }
-  if (c->reading && uv_read_start((uv_stream_t *)&c->tcp, c->tls_alloc, c->tls_read) != 0) {
+  if (c->reading && uv_read_start((uv_stream_t *)&c->tcp, on_tls_alloc, on_tls_read) != 0) {
     c->close(c);
     return;
   }
@@ -328,8 +330,6 @@ int cg_conn_start_tls(struct cg_conn *c, struct cg_tls_server *s, bool offload) 
   tls->idle.data = c;
   tls->conn = c;
   tls->offload = offload;
-  c->tls_alloc = on_tls_alloc;
-  c->tls_read = on_tls_read;
   c->tls = tls;
   c->open_handles++;
   /* reading again, through the session */

@@ -46,8 +46,6 @@ struct cg_conn {
   /* TLS (cg_conn_start_tls()): the socket carries the session's
    * ciphertext, and the protocol's callbacks get its plaintext; NULL: plain. */
   struct cg_conn_tls *tls;
-  uv_alloc_cb tls_alloc; /* the socket's callbacks under TLS */
-  uv_read_cb tls_read;
   int open_handles;
   bool reading;
   bool admitted;    /* counted by the admission until freed */

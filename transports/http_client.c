@@ -454,16 +454,15 @@ static void on_tls_written(uv_write_t *w, int status) {
 /* Writes what the session made (handshake flights, records). */
 static int tls_flush(struct cg_http_client *c) {
   size_t len = 0;
-  uint8_t *p = cg_tls_take_output(c->tls, &len);
+  const uint8_t *p = cg_tls_output(c->tls, &len);
   if (p == NULL)
     return 0;
   uv_write_t *w = malloc(sizeof *w + len);
-  if (w == NULL) {
-    free(p);
+  if (w != NULL)
+    memcpy(w + 1, p, len);
+  cg_tls_output_sent(c->tls);
+  if (w == NULL)
     return UV_ENOMEM;
-  }
-  memcpy(w + 1, p, len);
-  free(p);
   uv_buf_t b = uv_buf_init((char *)(w + 1), (unsigned)len);
   int r = uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written);
   if (r != 0)

@@ -417,17 +417,13 @@ void cg_tls_shutdown(struct cg_tls *t) {
     (void)wolfSSL_shutdown(t->ssl);
 }
 
-uint8_t *cg_tls_take_output(struct cg_tls *t, size_t *len) {
-  if (t->out.len == 0)
-    return NULL;
-  uint8_t *p = malloc(t->out.len);
-  if (p != NULL) {
-    memcpy(p, t->out.data, t->out.len);
-    *len = t->out.len;
-  }
-  t->out.len = 0;
+const uint8_t *cg_tls_output(const struct cg_tls *t, size_t *len) {
+  *len = t->out.len;
+  return t->out.len > 0 ? t->out.data : NULL;
+}
+
+void cg_tls_output_sent(struct cg_tls *t) {
   cg_buf_free(&t->out); /* an idle session holds no output buffer */
-  return p;
 }
 
 bool cg_tls_established(const struct cg_tls *t) { return t->established; }

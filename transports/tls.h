@@ -3,7 +3,7 @@
  * I/O: a session takes the ciphertext the connection read
  * (cg_tls_feed()), gives back plaintext (cg_tls_read(), which also drives
  * the handshake), encrypts plaintext (cg_tls_write()) and hands out the
- * ciphertext to send (cg_tls_take_output()).  transports/conn.c moves the
+ * ciphertext to send (cg_tls_output()).  transports/conn.c moves the
  * bytes between a session and its socket on the loop, so HTTP sees only
  * plaintext and shares its connection lifecycle with HTTPS.
  *
@@ -105,8 +105,10 @@ bool cg_tls_readable(const struct cg_tls *t);
 int cg_tls_write(struct cg_tls *t, const uint8_t *p, size_t n);
 /* Queues close_notify. */
 void cg_tls_shutdown(struct cg_tls *t);
-/* The ciphertext to send, malloc'ed (the caller frees it); NULL when none. */
-uint8_t *cg_tls_take_output(struct cg_tls *t, size_t *len);
+/* The ciphertext to send, held by the session (NULL when none); the caller
+ * copies it into its write and then calls cg_tls_output_sent(). */
+const uint8_t *cg_tls_output(const struct cg_tls *t, size_t *len);
+void cg_tls_output_sent(struct cg_tls *t);
 /* Whether the handshake is done; the protocol version and cipher suite
  * (static text), for logs. */
 bool cg_tls_established(const struct cg_tls *t);
