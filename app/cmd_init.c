@@ -22,6 +22,7 @@
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/file.h"
+#include "core/token.h"
 #include "core/oid.h"
 #include "core/x509.h"
 #include "store/store.h"
@@ -29,9 +30,38 @@
 #define CA_YEARS 10
 #define RA_YEARS 2
 
-static const char *const created[] = {"cmpgw.conf", "ca-cert.pem", "ca-key.pem", "ra-cert.pem",
-                                      "ra.p12",     "ra.pass",     "master.key", "cmpgw.db",
-                                      "cmpgw.db-wal", "cmpgw.db-shm"};
+static const char *const created[] = {
+    "cmpgw.conf", "ca-cert.pem",  "ca-key.pem",   "ra-cert.pem",  "ra.p12",       "ra.pass",
+    "master.key", "cmpgw.db",     "cmpgw.db-wal", "cmpgw.db-shm", "tls-cert.pem", "tls-key.pem",
+    "ra-chain.pem"};
+
+/* `--pkcs11 URI`: the demo keys are made in this token, as token objects
+ * labelled cmpgw-ca, cmpgw-ra and cmpgw-tls; none is ever in a file. */
+struct init_token {
+  char path[512];  /* the URI without its query: pkcs11:token=... */
+  char query[1100]; /* "?module-path=...&pin-source=..." or "" */
+  struct cg_pkcs11_uri u;
+  struct cg_token_defaults d;
+};
+
+/* The URI of the key labelled object: with the query (for init to open the
+ * token) or without (the configuration's, with [pkcs11]). */
+static void token_uri(const struct init_token *t, const char *object, bool query, char *out,
+                      size_t cap) {
+  snprintf(out, cap, "%s;object=%s%s", t->path, object, query ? t->query : "");
+}
+
+/* A new EC P-256 key: in the token when there is one, else in memory. */
+static int new_key(const struct init_token *t, const char *object, struct cg_key **key) {
+  if (t == NULL)
+    return cg_key_generate_ec(256, key);
+  char uri[2048], why[512];
+  token_uri(t, object, true, uri, sizeof uri);
+  int err = cg_token_key_generate(uri, &t->d, 256, key, why, sizeof why);
+  if (err != 0)
+    fprintf(stderr, "cmpgw init: %s: %s\n", object, why);
+  return err;
+}
 
 static void remove_all(const char *dir) {
   char path[CG_PATH_MAX];
@@ -114,34 +144,47 @@ static int write_pem(const char *dir, const char *name, const char *label, const
  * (core/config.c), with its help as a comment; the local backend's keys are
  * its own. */
 static int write_config(const char *dir, const char *http, const char *tcp, const char *admin,
-                        const char *https) {
-  const char *server[] = {"http",
-                          http,
-                          "https",
-                          https != NULL ? https : "#127.0.0.1:8443",
-                          "tls_cert",
-                          https != NULL ? "tls-cert.pem" : "#tls-cert.pem",
-                          "tls_key",
-                          https != NULL ? "tls-key.pem" : "#tls-key.pem",
-                          "tcp",
-                          tcp != NULL ? tcp : "#127.0.0.1:1829",
-                          "admin",
-                          admin,
-                          NULL};
+                        const char *https, const struct init_token *t) {
+  char ra_key[600], tls_key[600], ca_key[600];
+  if (t != NULL) {
+    token_uri(t, "cmpgw-ra", false, ra_key, sizeof ra_key);
+    token_uri(t, "cmpgw-tls", false, tls_key, sizeof tls_key);
+    token_uri(t, "cmpgw-ca", false, ca_key, sizeof ca_key);
+  }
+  const char *ra[] = {"pkcs12",       "#ra.p12", "password_file", "#ra.pass", "cert",
+                      "ra-chain.pem", "key",     ra_key,          NULL};
+  const char *pkcs11[] = {
+      "module",   t != NULL ? t->d.module : NULL,
+      "pin_file", t != NULL && t->d.pin_file ? t->d.pin_file : "#token.pin",
+      "pin_env",  t != NULL && !t->d.pin_file ? t->d.pin_env : "#CMPGW_PKCS11_PIN",
+      NULL};
+  const char *server[] = {
+      "http",     http,
+      "https",    https != NULL ? https : "#127.0.0.1:8443",
+      "tls_cert", https != NULL ? "tls-cert.pem" : "#tls-cert.pem",
+      "tls_key",  https == NULL ? "#tls-key.pem" : t != NULL ? tls_key : "tls-key.pem",
+      "tcp",      tcp != NULL ? tcp : "#127.0.0.1:1829",
+      "admin",    admin,
+      NULL};
   static const char head[] = "# cmpgw configuration (INI).  Relative paths are relative to this "
                              "file.\n# Reference: docs/configuration.md\n\n";
-  static const char backend[] = "[backend local]\n"
-                                "# The embedded issuing CA.\n"
-                                "type = local\n"
-                                "cert = ca-cert.pem\n"
-                                "key = ca-key.pem\n";
-  char conf[8192], part[4096];
+  char backend[800];
+  snprintf(backend, sizeof backend,
+           "[backend local]\n"
+           "# The embedded issuing CA.\n"
+           "type = local\n"
+           "cert = ca-cert.pem\n"
+           "key = %s\n",
+           t != NULL ? ca_key : "ca-key.pem");
+  char conf[12288], part[4096];
   size_t n = 0;
-  const char *sections[] = {"server", "store", "ra", "secrets", NULL};
+  const char *sections[] = {"server", "store", "ra", "pkcs11", "secrets", NULL};
+  const char *const *values[] = {server, NULL, t != NULL ? ra : NULL, t != NULL ? pkcs11 : NULL,
+                                 NULL};
   int err = 0;
   n = (size_t)snprintf(conf, sizeof conf, "%s", head);
   for (size_t i = 0; sections[i] != NULL && err == 0; i++) {
-    err = cg_config_write_template(sections[i], i == 0 ? server : NULL, part, sizeof part);
+    err = cg_config_write_template(sections[i], values[i], part, sizeof part);
     if (err == 0)
       n += (size_t)snprintf(conf + n, sizeof conf - n, "%s\n", part);
   }
@@ -178,7 +221,7 @@ static int make_cert(struct cert_spec *s, const struct cg_key *subject_key,
 }
 
 /* The demo CA "O=org, CN=org CA" and RA "O=org, CN=org RA". */
-static int make_pki(struct pki *p, const char *org) {
+static int make_pki(struct pki *p, const char *org, const struct init_token *t) {
   static const enum cg_oid_id types[] = {CG_OID_AT_O, CG_OID_AT_CN};
   char ca_cn[160], ra_cn[160];
   snprintf(ca_cn, sizeof ca_cn, "%s CA", org);
@@ -187,7 +230,7 @@ static int make_pki(struct pki *p, const char *org) {
   const char *ra_values[] = {org, ra_cn};
   int64_t now = (int64_t)time(NULL);
   int err;
-  if ((err = cg_key_generate_ec(256, &p->ca_key)) || (err = cg_key_generate_ec(256, &p->ra_key)) ||
+  if ((err = new_key(t, "cmpgw-ca", &p->ca_key)) || (err = new_key(t, "cmpgw-ra", &p->ra_key)) ||
       (err = cg_cert_make_name(types, ca_values, 2, p->ca_name, sizeof p->ca_name,
                                &p->ca_name_len)) ||
       (err =
@@ -230,7 +273,8 @@ static int make_pki(struct pki *p, const char *org) {
  * address: the subjectAltName clients check), issued by the demo CA for
  * serverAuth, with a key of its own: tls-cert.pem (then the CA certificate,
  * the chain a server sends) and tls-key.pem. */
-static int write_tls(const char *dir, const struct pki *p, const char *host) {
+static int write_tls(const char *dir, const struct pki *p, const char *host,
+                     const struct init_token *t) {
   static const enum cg_oid_id cn[] = {CG_OID_AT_CN};
   uint8_t name[256], san[300], ip[16], cert[4096], key_der[512], chain[8192];
   size_t name_len, cert_len, key_len;
@@ -253,7 +297,7 @@ static int write_tls(const char *dir, const struct pki *p, const char *host) {
   if (err == 0)
     err = cg_cert_make_name(cn, values, 1, name, sizeof name, &name_len);
   if (err == 0)
-    err = cg_key_generate_ec(256, &key);
+    err = new_key(t, "cmpgw-tls", &key);
   if (err == 0) {
     struct cert_spec s = {0};
     struct cg_x509 ca;
@@ -270,7 +314,7 @@ static int write_tls(const char *dir, const struct pki *p, const char *host) {
     if (err == 0)
       err = make_cert(&s, key, p->ca_key, cert, sizeof cert, &cert_len);
   }
-  if (err == 0)
+  if (err == 0 && t == NULL)
     err = cg_key_private_pkcs8(key, key_der, sizeof key_der, &key_len);
   size_t a = 0, b = 0;
   if (err == 0)
@@ -280,7 +324,7 @@ static int write_tls(const char *dir, const struct pki *p, const char *host) {
                         sizeof chain - a, &b);
   if (err == 0)
     err = write_file(dir, "tls-cert.pem", chain, a + b, 0644);
-  if (err == 0)
+  if (err == 0 && t == NULL)
     err = write_pem(dir, "tls-key.pem", "PRIVATE KEY", key_der, key_len, 0600);
   cg_wipe(key_der, sizeof key_der);
   cg_key_free(key);
@@ -289,44 +333,64 @@ static int write_tls(const char *dir, const struct pki *p, const char *host) {
   return err;
 }
 
+/* The RA credentials: ra.p12 and its password ra.pass; or, with the key in
+ * a token, the chain ra-chain.pem (RA, then CA). */
+static int write_ra(const char *dir, const struct pki *p, const struct init_token *t) {
+  if (t != NULL) {
+    char chain[8192];
+    size_t a = 0, b = 0;
+    int err = cg_pem_encode("CERTIFICATE", p->ra_cert, p->ra_cert_len, chain, sizeof chain, &a);
+    if (err == 0)
+      err = cg_pem_encode("CERTIFICATE", p->ca_cert, p->ca_cert_len, chain + a, sizeof chain - a,
+                          &b);
+    return err != 0 ? err : write_file(dir, "ra-chain.pem", chain, a + b, 0644);
+  }
+  /* The RA password: random, in a file only the owner reads. */
+  uint8_t rnd[18];
+  char hex[40], pass_line[40];
+  int err = cg_random(rnd, sizeof rnd);
+  if (err)
+    return err;
+  cg_hex(rnd, sizeof rnd, hex);
+  int pl = snprintf(pass_line, sizeof pass_line, "%s\n", hex);
+  err = write_file(dir, "ra.pass", pass_line, (size_t)pl, 0600);
+  cg_wipe(pass_line, sizeof pass_line);
+  const uint8_t *ca_list[1] = {p->ca_cert};
+  size_t ca_lens[1] = {p->ca_cert_len};
+  uint8_t *p12 = NULL;
+  size_t p12_len;
+  if (err == 0 && (err = cg_pkcs12_create(hex, p->ra_key, p->ra_cert, p->ra_cert_len, ca_list,
+                                          ca_lens, 1, &p12, &p12_len)) != 0)
+    fprintf(stderr, "cmpgw init: cannot make the RA PKCS#12: %s\n", cg_strerror(err));
+  cg_wipe(hex, sizeof hex);
+  if (err == 0)
+    err = write_file(dir, "ra.p12", p12, p12_len, 0600);
+  free(p12);
+  return err;
+}
+
 static int write_deployment(const char *dir, const char *org, const char *http, const char *tcp,
-                            const char *admin, const char *https, char *ra_subject,
-                            size_t ra_subject_cap) {
+                            const char *admin, const char *https, const struct init_token *t,
+                            char *ra_subject, size_t ra_subject_cap) {
   struct pki p = {0};
   uint8_t key_der[4096];
-  int err = make_pki(&p, org);
+  int err = make_pki(&p, org, t);
   if (err) {
     fprintf(stderr, "cmpgw init: cannot make the demo PKI: %s\n", cg_strerror(err));
     goto out;
   }
   size_t key_len;
-  if ((err = cg_key_private_pkcs8(p.ca_key, key_der, sizeof key_der, &key_len)) ||
+  if ((t == NULL &&
+       ((err = cg_key_private_pkcs8(p.ca_key, key_der, sizeof key_der, &key_len)) ||
+        (err = write_pem(dir, "ca-key.pem", "PRIVATE KEY", key_der, key_len, 0600)))) ||
       (err = write_pem(dir, "ca-cert.pem", "CERTIFICATE", p.ca_cert, p.ca_cert_len, 0644)) ||
-      (err = write_pem(dir, "ca-key.pem", "PRIVATE KEY", key_der, key_len, 0600)) ||
-      (err = write_pem(dir, "ra-cert.pem", "CERTIFICATE", p.ra_cert, p.ra_cert_len, 0644)))
+      (err = write_pem(dir, "ra-cert.pem", "CERTIFICATE", p.ra_cert, p.ra_cert_len, 0644)) ||
+      (err = write_ra(dir, &p, t)))
     goto out;
 
-  /* The RA password and the master key: random, in files only the owner reads. */
+  /* The master key: random, in a file only the owner reads. */
   uint8_t rnd[32];
   char hex[65];
-  if ((err = cg_random(rnd, 18)))
-    goto out;
-  cg_hex(rnd, 18, hex);
-  char pass_line[40];
-  int pl = snprintf(pass_line, sizeof pass_line, "%s\n", hex);
-  if ((err = write_file(dir, "ra.pass", pass_line, (size_t)pl, 0600)))
-    goto out;
-  const uint8_t *ca_list[1] = {p.ca_cert};
-  size_t ca_lens[1] = {p.ca_cert_len};
-  uint8_t *p12;
-  size_t p12_len;
-  if ((err = cg_pkcs12_create(hex, p.ra_key, p.ra_cert, p.ra_cert_len, ca_list, ca_lens, 1, &p12,
-                              &p12_len))) {
-    fprintf(stderr, "cmpgw init: cannot make the RA PKCS#12: %s\n", cg_strerror(err));
-    goto out;
-  }
-  err = write_file(dir, "ra.p12", p12, p12_len, 0600);
-  free(p12);
   if (err || (err = cg_random(rnd, 32)))
     goto out;
   cg_hex(rnd, 32, hex);
@@ -343,10 +407,10 @@ static int write_deployment(const char *dir, const char *org, const char *http, 
     char host[128];
     int port;
     cg_parse_hostport(https, host, sizeof host, &port);
-    if ((err = write_tls(dir, &p, host)))
+    if ((err = write_tls(dir, &p, host, t)))
       goto out;
   }
-  if ((err = write_config(dir, http, tcp, admin, https)))
+  if ((err = write_config(dir, http, tcp, admin, https, t)))
     goto out;
 
   char db[CG_PATH_MAX];
@@ -380,14 +444,60 @@ static void server_of(const char *hostport, char *host, size_t host_cap, char *o
 
 static int usage(void) {
   fprintf(stderr, "usage: cmpgw init DIR [--http HOST:PORT] [--https HOST:PORT] [--tcp HOST:PORT]\n"
-                  "                      [--admin HOST:PORT] [--org NAME]\n");
+                  "                      [--admin HOST:PORT] [--org NAME] [--pkcs11 URI]\n");
   return 2;
+}
+
+/* --pkcs11 URI: a token (token= or slot-id=), its module (module-path=) and
+ * PIN (pin-source=, else the environment variable CMPGW_PKCS11_PIN); the
+ * keys init makes are named by init.  0, or 2 after saying why. */
+static int token_option(const char *arg, struct init_token *t) {
+  const char *q = strchr(arg, '?');
+  size_t path_len = q != NULL ? (size_t)(q - arg) : strlen(arg);
+  char probe[2048];
+  const char *why;
+  memset(t, 0, sizeof *t);
+  if (path_len >= sizeof t->path || (q != NULL && strlen(q) >= sizeof t->query)) {
+    fprintf(stderr, "cmpgw init: --pkcs11: the URI is too long\n");
+    return 2;
+  }
+  memcpy(t->path, arg, path_len);
+  snprintf(t->query, sizeof t->query, "%s", q != NULL ? q : "");
+  snprintf(probe, sizeof probe, "%s;object=cmpgw-probe%s", t->path, t->query);
+  if (cg_pkcs11_uri_parse(probe, &t->u, &why) != 0 || t->u.id_len != 0 ||
+      strcmp(t->u.object, "cmpgw-probe") != 0) {
+    fprintf(stderr,
+            "cmpgw init: --pkcs11 names a token, its module and PIN source "
+            "(pkcs11:token=LABEL?module-path=LIB&pin-source=FILE), not a key: %s\n",
+            why != NULL ? why : "it names an object or id");
+    return 2;
+  }
+  if (t->u.module[0] == 0) {
+    fprintf(stderr, "cmpgw init: --pkcs11: give the module: ?module-path=LIB\n");
+    return 2;
+  }
+  t->d.module = t->u.module;
+  t->d.pin_file = t->u.pin_source[0] ? t->u.pin_source : NULL;
+  t->d.pin_env = "CMPGW_PKCS11_PIN";
+  t->d.mode = CG_KEY_OWNER_ONLY;
+  if (t->d.pin_file != NULL && t->d.pin_file[0] != '/') {
+    fprintf(stderr, "cmpgw init: --pkcs11: pin-source must be an absolute path\n");
+    return 2;
+  }
+  return 0;
 }
 
 int cmd_init(int argc, char **argv) {
   const char *dir = NULL, *http = "127.0.0.1:8080", *tcp = NULL, *https = NULL,
              *admin = "127.0.0.1:9090", *org = "cmpgw demo";
+  struct init_token token, *t = NULL;
   for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--pkcs11") && i + 1 < argc) {
+      if (token_option(argv[++i], &token) != 0)
+        return 2;
+      t = &token;
+      continue;
+    }
     if (!strcmp(argv[i], "--org") && i + 1 < argc) {
       org = argv[++i];
       size_t n = strlen(org);
@@ -437,7 +547,7 @@ int cmd_init(int argc, char **argv) {
     return 1;
   }
   char ra_subject[512];
-  if (write_deployment(dir, org, http, tcp, admin, https, ra_subject, sizeof ra_subject)) {
+  if (write_deployment(dir, org, http, tcp, admin, https, t, ra_subject, sizeof ra_subject)) {
     remove_all(dir);
     remove_parents(dir, &made);
     return 1;
@@ -474,6 +584,11 @@ int cmd_init(int argc, char **argv) {
          "    -newkey dev.key -subject /CN=dev1 -certout dev.pem -trusted %s/ca-cert.pem\n"
          "  openssl verify -CAfile %s/ca-cert.pem dev.pem\n",
          dir, dir, dir, dir, dir, dir, dir, server, slash, dir, dir);
+  if (t != NULL)
+    printf("\n"
+           "The CA, RA%s keys are in the token (objects cmpgw-ca, cmpgw-ra%s);\n"
+           "%s/cmpgw.conf names them with pkcs11: URIs and [pkcs11] (docs/pkcs11.md).\n",
+           https != NULL ? " and TLS" : "", https != NULL ? ", cmpgw-tls" : "", dir);
   if (https != NULL) {
     server_of(https, host, sizeof host, server, sizeof server);
     printf("\n"

@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/token.h"
 #include "transports/listen.h"
 #include "transports/tls.h"
 
@@ -328,6 +329,25 @@ static int tls_pem_of_pkcs12(const struct cg_config *cfg, uint8_t **cert, size_t
   return 0;
 }
 
+/* [server] tls_key as a key in a token, checked against the first
+ * certificate of the PEM chain cert. */
+static int tls_token_key(const struct cg_config *cfg, const uint8_t *cert, size_t cert_len,
+                         struct cg_key **key) {
+  uint8_t der[8192];
+  size_t der_len, used;
+  struct cg_x509 x;
+  char why[512];
+  struct cg_token_defaults d;
+  if (cg_pem_decode("CERTIFICATE", (const char *)cert, cert_len, der, sizeof der, &der_len,
+                    &used) != 0 ||
+      cg_x509_parse(der, der_len, &x) != 0)
+    return cg_config_error(cfg, "server", "tls_cert", "holds no certificate cmpgw can read");
+  cg_config_token_defaults(cfg, &d);
+  if (cg_key_load(cfg->tls_key, &d, x.spki.p, x.spki.len, key, why, sizeof why) != 0)
+    return cg_config_error(cfg, "server", "tls_key", "%s", why);
+  return 0;
+}
+
 /* The HTTPS listener (after the HTTP one, with its limits): the TLS
  * certificate and key of [server] tls_cert and tls_key. */
 static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
@@ -336,6 +356,7 @@ static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
   int port, err;
   uint8_t *cert = NULL, *key = NULL;
   size_t cert_len = 0, key_len = 0;
+  struct cg_key *device_key = NULL;
   if (cfg->tls_pkcs12[0] != 0) {
     if (cfg->tls_cert[0] != 0 || cfg->tls_key[0] != 0)
       return cg_config_error(cfg, "server", "tls_pkcs12",
@@ -350,8 +371,13 @@ static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
     if ((err = cg_config_resolve(cfg, cfg->tls_cert, path, sizeof path)) != 0 ||
         (err = cg_read_file(path, &cert, &cert_len)) != 0)
       return cg_config_error(cfg, "server", "tls_cert", "%s: %s", path, cg_file_strerror(err));
-    if ((err = cg_config_resolve(cfg, cfg->tls_key, path, sizeof path)) != 0 ||
-        (err = cg_read_key_file(path, app_key_mode(cfg), &key, &key_len)) != 0) {
+    if (cg_token_is_uri(cfg->tls_key)) {
+      if ((err = tls_token_key(cfg, cert, cert_len, &device_key)) != 0) {
+        free(cert);
+        return err;
+      }
+    } else if ((err = cg_config_resolve(cfg, cfg->tls_key, path, sizeof path)) != 0 ||
+               (err = cg_read_key_file(path, app_key_mode(cfg), &key, &key_len)) != 0) {
       free(cert);
       return cg_config_error(cfg, "server", "tls_key", "%s: %s", path, cg_file_strerror(err));
     }
@@ -375,7 +401,8 @@ static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
                                     cfg->tls_ciphers,
                                     (enum cg_tls_client_auth)cfg->tls_client_auth,
                                     anchors,
-                                    anchors_len};
+                                    anchors_len,
+                                    device_key};
   int read_err = err; /* reported already */
   if (err == 0)
     err = cg_tls_server_new(&tc, &gw->tls, why, sizeof why);
@@ -383,6 +410,7 @@ static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
   free(key);
   free(cert);
   free(anchors);
+  cg_key_free(device_key); /* the context names the token's key by itself */
   if (read_err != 0)
     return read_err;
   if (err != 0)

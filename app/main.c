@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/token.h"
+
 #include "app/commands.h"
 
 static const struct command {
@@ -65,8 +67,11 @@ int main(int argc, char **argv) {
     return 0;
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (!strcmp(argv[1], commands[i].name))
-      return commands[i].run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], commands[i].name)) {
+      int rc = commands[i].run(argc - 1, argv + 1);
+      cg_token_close_all(); /* log out of the tokens a command opened */
+      return rc;
+    }
   fprintf(stderr, "cmpgw: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return 2;

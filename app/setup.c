@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/token.h"
 
 int app_write_new_file(const char *path, const void *data, size_t len, unsigned mode) {
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
@@ -130,7 +131,57 @@ int app_load_pkcs12(const struct cg_config *cfg, const char *section, const char
   return 0;
 }
 
+/* [ra] cert and key: a PEM chain, and a key file or a key in a token. */
+static int load_ra_pem(const struct cg_config *cfg, struct app_ra *ra) {
+  char path[CG_PATH_MAX], why[512];
+  uint8_t *der[APP_MAX_CHAIN];
+  struct der_view views[APP_MAX_CHAIN];
+  size_t n = 0;
+  memset(ra, 0, sizeof *ra);
+  if (cfg->ra_pkcs12[0] != 0 || cfg->ra_password_file[0] != 0)
+    return cg_config_error(cfg, "ra", "cert",
+                           "give pkcs12 (and password_file) or cert and key, not both");
+  if (cfg->ra_cert[0] == 0 || cfg->ra_key[0] == 0)
+    return cg_config_error(cfg, "ra", cfg->ra_cert[0] == 0 ? "cert" : "key",
+                           "is required (cert and key go together)");
+  int err = cg_config_resolve(cfg, cfg->ra_cert, path, sizeof path);
+  if (err == 0)
+    err = cg_certs_from_file(path, der, views, APP_MAX_CHAIN, &n);
+  if (err != 0)
+    return cg_config_error(cfg, "ra", "cert", "cannot read %s: %s", path, cg_file_strerror(err));
+  ra->cert = der[0];
+  ra->cert_len = views[0].len;
+  ra->n_ca = n - 1;
+  ra->ca = calloc(n, sizeof *ra->ca);
+  ra->ca_len = calloc(n, sizeof *ra->ca_len);
+  if (ra->ca == NULL || ra->ca_len == NULL) {
+    for (size_t i = 1; i < n; i++)
+      free(der[i]);
+    ra->n_ca = 0;
+    app_free_ra(ra);
+    return cg_config_error(cfg, "ra", "cert", "out of memory");
+  }
+  for (size_t i = 1; i < n; i++)
+    ra->ca[i - 1] = der[i], ra->ca_len[i - 1] = views[i].len;
+  if (cg_x509_parse(ra->cert, ra->cert_len, &ra->x509)) {
+    app_free_ra(ra);
+    return cg_config_error(cfg, "ra", "cert", "%s holds no usable certificate", path);
+  }
+  struct cg_token_defaults d;
+  cg_config_token_defaults(cfg, &d);
+  if ((err = cg_key_load(cfg->ra_key, &d, ra->x509.spki.p, ra->x509.spki.len, &ra->key, why,
+                         sizeof why)) != 0) {
+    app_free_ra(ra);
+    return cg_config_error(cfg, "ra", "key", "%s", why);
+  }
+  for (size_t i = 0; i < n && ra->n_chain < APP_MAX_CHAIN; i++)
+    ra->chain[ra->n_chain++] = (struct der_view){i == 0 ? ra->cert : ra->ca[i - 1], views[i].len};
+  return 0;
+}
+
 int app_load_ra(const struct cg_config *cfg, struct app_ra *ra) {
+  if (cfg->ra_cert[0] != 0 || cfg->ra_key[0] != 0)
+    return load_ra_pem(cfg, ra);
   return app_load_pkcs12(cfg, "ra", "pkcs12", cfg->ra_pkcs12, "password_file",
                          cfg->ra_password_file, ra);
 }

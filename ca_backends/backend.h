@@ -62,6 +62,10 @@ struct ca_settings {
 
 /* How the backend reads its key files (cg_read_key_file()). */
 enum cg_key_mode ca_settings_key_mode(const struct ca_settings *s);
+/* Where the section's pkcs11: URIs get a module and a PIN ([pkcs11]), with
+ * relative paths against base_dir and key files read as the mode above. */
+struct cg_token_defaults;
+void ca_settings_token_defaults(const struct ca_settings *s, struct cg_token_defaults *d);
 
 /* Logs what is wrong with key (NULL: the section) of a backend's settings:
  * "config FILE:LINE: [backend NAME] KEY: message", or without a

@@ -21,6 +21,7 @@
 #include "core/file.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/token.h"
 #include "core/x509.h"
 
 #define MAX_CHAIN 4
@@ -56,25 +57,19 @@ static int local_init(void *state, uv_loop_t *loop, const struct ca_settings *s)
   if (cert_path == NULL || key_path == NULL)
     return ca_settings_error(s, NULL, "cert and key are required (type = local)");
   char path[4096];
-  int err = cg_path_resolve(s->base_dir, key_path, path, sizeof path);
-  if (err == 0)
-    err = cg_key_from_pem_file(path, ca_settings_key_mode(s), &ca->key);
-  if (err)
-    return ca_settings_error(s, "key", "cannot read %s: %s", path, cg_file_strerror(err));
-  err = cg_path_resolve(s->base_dir, cert_path, path, sizeof path);
+  int err = cg_path_resolve(s->base_dir, cert_path, path, sizeof path);
   if (err == 0)
     err = cg_certs_from_file(path, ca->chain_der, ca->chain, MAX_CHAIN, &ca->n_chain);
   if (err == CG_EIO || err == CG_ENOMEM)
     return ca_settings_error(s, "cert", "cannot read %s: %s", path, cg_file_strerror(err));
   if (err || cg_x509_parse(ca->chain[0].p, ca->chain[0].len, &ca->cert))
     return ca_settings_error(s, "cert", "no usable certificate in %s", path);
-  /* The key must be the certificate's. */
-  uint8_t spki[2048];
-  size_t spki_len;
-  if (cg_key_spki(ca->key, spki, sizeof spki, &spki_len) ||
-      !cg_der_view_is(ca->cert.spki, spki, spki_len))
-    return ca_settings_error(s, "key", "%s is not the key of the certificate in %s", key_path,
-                             cert_path);
+  /* The key (a file or a key in a token) must be the certificate's. */
+  struct cg_token_defaults d;
+  char why[512];
+  ca_settings_token_defaults(s, &d);
+  if (cg_key_load(key_path, &d, ca->cert.spki.p, ca->cert.spki.len, &ca->key, why, sizeof why))
+    return ca_settings_error(s, "key", "%s (the certificate: %s)", why, cert_path);
   const char *delay = s->get(s->ctx, "delay");
   if (delay != NULL) {
     char *end;

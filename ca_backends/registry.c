@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ca_backends/backend.h"
+#include "core/token.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -45,4 +46,13 @@ int ca_settings_error(const struct ca_settings *s, const char *key, const char *
 
 enum cg_key_mode ca_settings_key_mode(const struct ca_settings *s) {
   return s->allow_readable_keys ? CG_KEY_WARN_OTHERS : CG_KEY_OWNER_ONLY;
+}
+
+void ca_settings_token_defaults(const struct ca_settings *s, struct cg_token_defaults *d) {
+  if (s->config != NULL)
+    cg_config_token_defaults(s->config, d);
+  else
+    *d = (struct cg_token_defaults){NULL, NULL, NULL, NULL, CG_KEY_OWNER_ONLY};
+  d->base = s->base_dir;
+  d->mode = ca_settings_key_mode(s);
 }

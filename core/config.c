@@ -10,6 +10,7 @@
  * the first error is reported: later lines are not looked at.
  */
 #include "core/config.h"
+#include "core/token.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -271,6 +272,19 @@ static const struct key keys[] = {
      K_TEXT, S(ra_pkcs12)},
     {{"ra", "password_file", NULL, "The file holding the PKCS#12's password", "ra.pass"}, K_TEXT,
      S(ra_password_file)},
+    {{"ra", "cert", NULL, "Or: the RA certificate, then its chain (PEM)", "#ra-chain.pem"},
+     K_TEXT, S(ra_cert)},
+    {{"ra", "key", NULL, "and its key: a PEM file or a pkcs11: URI (docs/pkcs11.md)",
+      "#pkcs11:token=cmpgw;object=cmpgw-ra"},
+     K_TEXT, S(ra_key)},
+    {{"pkcs11", "module", NULL, "The PKCS#11 library of the token that pkcs11: URIs name",
+      "#/usr/lib/softhsm/libsofthsm2.so"},
+     K_TEXT, S(pkcs11_module)},
+    {{"pkcs11", "pin_file", NULL, "The file whose first line is the token's user PIN (mode 0600)",
+      "#token.pin"},
+     K_TEXT, S(pkcs11_pin_file)},
+    {{"pkcs11", "pin_env", NULL, "Or the environment variable that holds it", "#CMPGW_PKCS11_PIN"},
+     K_TEXT, S(pkcs11_pin_env)},
     {{"secrets", "master_key", NULL,
       "The AES-256-GCM key (64 hex digits) that seals the shared secrets", "master.key"},
      K_TEXT, S(master_key)},
@@ -612,8 +626,9 @@ static void section_header(struct ctx *c, const char *p, size_t n) {
   memcpy(sec, name, len);
   sec[len] = 0;
   if (!named && strcmp(sec, "server") && strcmp(sec, "store") && strcmp(sec, "ra") &&
-      strcmp(sec, "secrets")) {
-    fail(c, "[%s]: unknown section (server, store, ra, secrets, profile NAME, backend NAME)",
+      strcmp(sec, "secrets") && strcmp(sec, "pkcs11")) {
+    fail(c,
+         "[%s]: unknown section (server, store, ra, secrets, pkcs11, profile NAME, backend NAME)",
          sec);
     return;
   }
@@ -901,4 +916,12 @@ int cg_parse_hostport(const char *s, char *host, size_t cap, int *port) {
     return CG_ECONFIG;
   *port = (int)p;
   return 0;
+}
+
+void cg_config_token_defaults(const struct cg_config *cfg, struct cg_token_defaults *d) {
+  d->module = cfg->pkcs11_module;
+  d->pin_file = cfg->pkcs11_pin_file;
+  d->pin_env = cfg->pkcs11_pin_env;
+  d->base = cfg->dir;
+  d->mode = cfg->allow_readable_keys ? CG_KEY_WARN_OTHERS : CG_KEY_OWNER_ONLY;
 }

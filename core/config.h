@@ -167,6 +167,12 @@ struct cg_config {
   /* [ra] */
   char ra_pkcs12[CG_PATH_MAX];
   char ra_password_file[CG_PATH_MAX];
+  char ra_cert[CG_PATH_MAX]; /* or a PEM chain, RA certificate first, */
+  char ra_key[CG_PATH_MAX];  /* and its key: a PEM file or a pkcs11: URI */
+  /* [pkcs11]: what pkcs11: URIs that name none use (core/token.h) */
+  char pkcs11_module[CG_PATH_MAX];
+  char pkcs11_pin_file[CG_PATH_MAX];
+  char pkcs11_pin_env[CG_NAME_MAX + 1];
   /* [secrets] */
   char master_key[CG_PATH_MAX];
   unsigned max_failed_macs; /* failed MACs in a row that lock a reference; 0: never */
@@ -227,6 +233,11 @@ int cg_config_resolve(const struct cg_config *cfg, const char *path, char *out, 
 /* The profile or backend named name, or NULL. */
 const struct cg_config_profile *cg_config_profile(const struct cg_config *cfg, const char *name);
 const struct cg_config_backend *cg_config_backend(const struct cg_config *cfg, const char *name);
+/* What pkcs11: URIs of cfg that name no module or PIN use ([pkcs11]), and
+ * how key files are read (allow_readable_keys); d borrows cfg's strings. */
+struct cg_token_defaults;
+void cg_config_token_defaults(const struct cg_config *cfg, struct cg_token_defaults *d);
+
 /* The value of key in a backend section, or NULL. */
 const char *cg_config_backend_get(const void *backend, const char *key);
 /* The i-th key of a backend section (type left out), NULL past the last. */

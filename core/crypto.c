@@ -1,6 +1,7 @@
 /*
- * crypto.c - the adapters of crypto.h over wolfCrypt (wolfSSL 5.5.4 and 5.7.2).  This is
- * the only file of cmpgw that includes wolfCrypt headers.  It holds, in order:
+ * crypto.c - the adapters of crypto.h over wolfCrypt (wolfSSL 5.5.4 and 5.7.2).  With
+ * core/token.c (PKCS#11 tokens) it is the only file of cmpgw that includes
+ * wolfCrypt headers.  It holds, in order:
  * library start-up and the per-thread DRBG; hashes, HMAC, the PasswordBasedMac
  * one-way function and PBKDF2; constant-time comparison; AES-256-GCM; keys
  * (a tagged union of the four wolfCrypt key types, read from SPKI, whose key
@@ -92,6 +93,11 @@ static int thread_enter(void) {
   return 0;
 }
 
+int cg_crypto_init(void) {
+  pthread_once(&init_once, init_library);
+  return init_err;
+}
+
 static int map_err(int wc) {
   switch (wc) {
   case MEMORY_E:
@@ -129,7 +135,8 @@ void cg_crypto_thread_cleanup(void) {
 }
 
 void cg_wipe(void *p, size_t n) {
-  explicit_bzero(p, n); /* a memset the compiler may not drop */
+  if (p != NULL)
+    explicit_bzero(p, n); /* a memset the compiler may not drop */
 }
 
 int cg_random(void *out, size_t n) {
@@ -424,6 +431,13 @@ struct cg_key {
   pthread_mutex_t lock; /* held while an operation uses u */
   uint8_t *der;         /* SPKI, or the private key DER, u was decoded from */
   size_t der_len;
+  /* A key held by a device (core/token.h): der is its SPKI, u a wolfCrypt
+   * object that names the private key by CKA_ID or CKA_LABEL and sends its
+   * operations to dev_id's callback.  dev_id INVALID_DEVID: in memory. */
+  int dev_id;
+  uint8_t dev_ref[CG_DEVICE_REF_MAX + 1]; /* the CKA_ID, or the label NUL-terminated */
+  size_t dev_ref_len;
+  bool dev_label;
   union wc_key u;
 };
 
@@ -614,8 +628,24 @@ static bool ec_curve_supported(const ecc_key *k) {
   return id == ECC_SECP256R1 || id == ECC_SECP384R1 || id == ECC_SECP521R1;
 }
 
-static int wc_key_init(enum cg_key_type type, union wc_key *u) {
+static int wc_key_init(enum cg_key_type type, const struct cg_key *dev, union wc_key *u) {
   int wc;
+  if (dev != NULL && dev->dev_id != INVALID_DEVID) {
+    /* A device key: wolfCrypt names it to the device by id or label. */
+    const char *label = (const char *)dev->dev_ref;
+    int n = (int)dev->dev_ref_len;
+    if (type == CG_KEY_EC)
+      wc = dev->dev_label ? wc_ecc_init_label(&u->ec, label, NULL, dev->dev_id)
+                          : wc_ecc_init_id(&u->ec, (unsigned char *)dev->dev_ref, n, NULL,
+                                           dev->dev_id);
+    else if (type == CG_KEY_RSA)
+      wc = dev->dev_label ? wc_InitRsaKey_Label(&u->rsa, label, NULL, dev->dev_id)
+                          : wc_InitRsaKey_Id(&u->rsa, (unsigned char *)dev->dev_ref, n, NULL,
+                                             dev->dev_id);
+    else
+      return CG_EBAD_ALG;
+    return wc == 0 ? 0 : map_err(wc);
+  }
   switch (type) {
   case CG_KEY_EC:
     wc = wc_ecc_init(&u->ec);
@@ -711,10 +741,10 @@ static int ec_complete(ecc_key *k) {
  * element, so wolfCrypt's end index is not checked (it stops short of the
  * end for EdDSA public keys). */
 static int wc_key_decode(enum cg_key_type type, bool priv, const uint8_t *der, size_t len,
-                         union wc_key *u) {
+                         const struct cg_key *dev, union wc_key *u) {
   word32 idx = 0, n = (word32)len;
   int rc, wc;
-  if ((rc = wc_key_init(type, u)) != 0)
+  if ((rc = wc_key_init(type, dev, u)) != 0)
     return rc;
   switch (type) {
   case CG_KEY_EC:
@@ -774,8 +804,14 @@ static int key_shell(enum cg_key_type type, bool priv, const uint8_t *der, size_
   }
   k->type = type;
   k->priv = priv;
+  k->dev_id = INVALID_DEVID;
   *out = k;
   return 0;
+}
+
+/* Whether k->der is a private key (a device key's is its SPKI). */
+static bool der_is_private(const struct cg_key *k) {
+  return k->priv && k->dev_id == INVALID_DEVID;
 }
 
 /* Frees what key_shell() made; u must hold nothing. */
@@ -796,12 +832,53 @@ static int key_from_der(enum cg_key_type type, bool priv, const uint8_t *der, si
   int rc = key_shell(type, priv, der, len, &k);
   if (rc != 0)
     return rc;
-  if ((rc = wc_key_decode(type, priv, der, len, &k->u)) != 0) {
+  if ((rc = wc_key_decode(type, priv, der, len, NULL, &k->u)) != 0) {
     key_shell_free(k);
     return rc;
   }
   *out = k;
   return 0;
+}
+
+int cg_key_from_device(int dev_id, const uint8_t *ref, size_t ref_len, bool is_label,
+                       const uint8_t *spki, size_t spki_len, struct cg_key **out) {
+  enum cg_key_type type;
+  unsigned bits;
+  const char *why;
+  struct cg_key *k;
+  int rc;
+  if (!ref || ref_len == 0 || ref_len > CG_DEVICE_REF_MAX || !spki || !out ||
+      spki_len > UINT32_MAX || dev_id == INVALID_DEVID)
+    return CG_EINVAL;
+  *out = NULL;
+  if ((rc = spki_check(spki, spki_len, &type, &bits, &why)) != 0)
+    return rc;
+  if (type != CG_KEY_EC && type != CG_KEY_RSA)
+    return CG_EBAD_ALG;
+  if ((rc = key_shell(type, true, spki, spki_len, &k)) != 0)
+    return rc;
+  k->dev_id = dev_id;
+  memcpy(k->dev_ref, ref, ref_len);
+  k->dev_ref[ref_len] = 0;
+  k->dev_ref_len = ref_len;
+  k->dev_label = is_label;
+  if ((rc = wc_key_decode(type, false, spki, spki_len, k, &k->u)) != 0) {
+    key_shell_free(k);
+    return rc;
+  }
+  *out = k;
+  return 0;
+}
+
+bool cg_key_device(const struct cg_key *key, int *dev_id, const uint8_t **ref, size_t *ref_len,
+                   bool *is_label) {
+  if (!key || key->dev_id == INVALID_DEVID)
+    return false;
+  *dev_id = key->dev_id;
+  *ref = key->dev_ref;
+  *ref_len = key->dev_ref_len;
+  *is_label = key->dev_label;
+  return true;
 }
 
 /* Lends the key's wolfCrypt object to one operation; see union wc_key. */
@@ -819,7 +896,7 @@ static int key_acquire(const struct cg_key *key, struct key_use *use) {
   use->copy = malloc(sizeof *use->copy);
   if (!use->copy)
     return CG_ENOMEM;
-  rc = wc_key_decode(k->type, k->priv, k->der, k->der_len, use->copy);
+  rc = wc_key_decode(k->type, der_is_private(k), k->der, k->der_len, k, use->copy);
   if (rc != 0) {
     free(use->copy);
     return rc;
@@ -963,7 +1040,7 @@ int cg_key_generate(enum cg_key_type type, unsigned bits, struct cg_key **out) {
   }
   if (!(rng = thread_rng()))
     return CG_ECRYPTO;
-  if ((rc = wc_key_init(type, &u)) != 0)
+  if ((rc = wc_key_init(type, NULL, &u)) != 0)
     return rc;
   switch (type) {
   case CG_KEY_EC:
@@ -1074,8 +1151,8 @@ static int pkcs8_of(enum cg_key_type type, union wc_key *u, uint8_t *out, size_t
 int cg_key_private_pkcs8(const struct cg_key *key, uint8_t *out, size_t cap, size_t *len) {
   struct key_use use;
   int rc;
-  if (!key || !out || !len || !key->priv)
-    return CG_EINVAL;
+  if (!key || !out || !len || !der_is_private(key))
+    return CG_EINVAL; /* a device key does not leave its device */
   if ((rc = key_acquire(key, &use)) != 0)
     return rc;
   rc = pkcs8_of(key->type, use.u, out, cap, len);
@@ -1568,6 +1645,8 @@ static int traditional_der(const struct cg_key *key, uint8_t **der, word32 *der_
   /* wolfCrypt 5.5 builds PKCS#12 key bags for RSA and EC keys only. */
   if (key->type != CG_KEY_EC && key->type != CG_KEY_RSA)
     return CG_EBAD_ALG;
+  if (!der_is_private(key))
+    return CG_EINVAL;
   if (!(buf = malloc(RSA_PRIV_DER_MAX)))
     return CG_ENOMEM;
   if ((rc = key_acquire(key, &use)) != 0) {

@@ -57,7 +57,7 @@ int cg_pbkdf2(enum cg_hash prf, const uint8_t *pass, size_t pass_len, const uint
 int cg_random(void *out, size_t n);
 /* Erases n octets in a way the compiler may not drop as a dead store (for
  * keys and secrets about to be released). */
-void cg_wipe(void *p, size_t n);
+void cg_wipe(void *p, size_t n); /* p may be NULL */
 /* Constant-time comparison of n octets; true when equal. */
 bool cg_ct_equal(const void *a, const void *b, size_t n);
 
@@ -136,6 +136,20 @@ int cg_key_generate(enum cg_key_type type, unsigned bits, struct cg_key **out);
 void cg_key_free(struct cg_key *key);
 enum cg_key_type cg_key_type(const struct cg_key *key);
 bool cg_key_is_private(const struct cg_key *key);
+/* A private key that stays in a device (a PKCS#11 token, core/token.h):
+ * wolfCrypt sends its signatures to the crypto callback registered as
+ * dev_id, naming the key by ref, its CKA_ID (is_label false) or its
+ * CKA_LABEL (true; ref without a NUL).  spki is its public key (from its
+ * certificate), checked as cg_key_from_spki() checks.  EC and RSA keys
+ * only: CG_EBAD_ALG otherwise.  Such a key signs and gives its SPKI; it is
+ * never written out (cg_key_private_pkcs8(), cg_pkcs12_create(): CG_EINVAL). */
+#define CG_DEVICE_REF_MAX 64
+int cg_key_from_device(int dev_id, const uint8_t *ref, size_t ref_len, bool is_label,
+                       const uint8_t *spki, size_t spki_len, struct cg_key **out);
+/* Whether key is a device key, and which (for a TLS context that must name
+ * the same key to wolfSSL). */
+bool cg_key_device(const struct cg_key *key, int *dev_id, const uint8_t **ref, size_t *ref_len,
+                   bool *is_label);
 /* The DER SubjectPublicKeyInfo of key.  *len gets the size; CG_ESPACE when cap
  * is too small. */
 int cg_key_spki(const struct cg_key *key, uint8_t *out, size_t cap, size_t *len);
@@ -196,6 +210,9 @@ int cg_pkcs12_parse(const uint8_t *der, size_t len, const char *password, struct
                     uint8_t **cert, size_t *cert_len, uint8_t ***ca, size_t **ca_len, size_t *n_ca);
 void cg_pkcs12_free_certs(uint8_t **ca, size_t *ca_len, size_t n_ca);
 
+/* Starts wolfCrypt (done by the first function that needs it; needed
+ * before a device is registered, core/token.c).  0 or CG_ECRYPTO. */
+int cg_crypto_init(void);
 /* Releases the thread's DRBG (call before a thread ends; optional). */
 void cg_crypto_thread_cleanup(void);
 

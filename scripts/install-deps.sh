@@ -9,7 +9,7 @@ pkgs=(
   build-essential cmake pkg-config
   libuv1-dev libwolfssl-dev node-llhttp libsqlite3-dev sqlite3
   libinih-dev libcmocka-dev
-  openssl clang libclang-rt-14-dev sslscan curl
+  openssl clang libclang-rt-14-dev sslscan curl softhsm2 opensc
   autoconf automake libtool dpkg-dev patch
 )
 

@@ -104,6 +104,20 @@ static bool key_matches(const uint8_t *cert_pem, size_t cert_len, const uint8_t 
   return ok;
 }
 
+/* The context's key is one in a token, which wolfSSL names by its id or
+ * label and signs with through the token's device (core/token.c); the key
+ * type and size come from the certificate loaded before. */
+static int use_device_key(WOLFSSL_CTX *ctx, const struct cg_key *key) {
+  int dev_id;
+  const uint8_t *ref;
+  size_t ref_len;
+  bool is_label;
+  if (!cg_key_device(key, &dev_id, &ref, &ref_len, &is_label))
+    return WOLFSSL_FAILURE;
+  return is_label ? wolfSSL_CTX_use_PrivateKey_Label(ctx, (const char *)ref, dev_id)
+                  : wolfSSL_CTX_use_PrivateKey_Id(ctx, ref, (long)ref_len, dev_id);
+}
+
 static int make_ctx(const struct cg_tls_server_config *cfg, WOLFSSL_CTX **out, char *why,
                     size_t cap) {
   *out = NULL;
@@ -123,6 +137,11 @@ static int make_ctx(const struct cg_tls_server_config *cfg, WOLFSSL_CTX **out, c
              WOLFSSL_SUCCESS) {
     snprintf(why, cap, "the certificate file holds no certificate wolfSSL can read");
     err = CG_EBAD_DATA;
+  } else if (cfg->device_key != NULL) {
+    if (use_device_key(ctx, cfg->device_key) != WOLFSSL_SUCCESS) {
+      snprintf(why, cap, "wolfSSL does not take the key in the token");
+      err = CG_ECRYPTO;
+    }
   } else if (wolfSSL_CTX_use_PrivateKey_buffer(ctx, cfg->key_pem, (long)cfg->key_len,
                                                WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
     snprintf(why, cap, "the key file holds no private key wolfSSL can read");

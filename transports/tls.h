@@ -46,6 +46,10 @@ struct cg_tls_server_config {
   enum cg_tls_client_auth client_auth;
   const uint8_t *client_anchors_pem; /* PEM: what client certificates must chain to */
   size_t client_anchors_len;
+  /* Instead of key_pem: the key in a token (crypto.h, a device key),
+   * checked against the certificate by whoever opened it; the context
+   * names it to wolfSSL by its id or label, so it may be freed after. */
+  const struct cg_key *device_key;
 };
 
 struct cg_tls_server;

@@ -127,6 +127,15 @@ wait_for_log() {
     done
 }
 
+# wait_https: wait (60 s) for the daemon's "listening https 127.0.0.1:PORT"
+# line and set TLS_PORT.
+wait_https() {
+    local line
+    wait_for_log 60 'listening https 127\.0\.0\.1:[0-9]+'
+    line="$(grep -oE 'listening https 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
+    TLS_PORT="${line##*:}"
+}
+
 # daemon_stop SIGNAL SECONDS: send SIGNAL to the daemon, wait up to SECONDS for it
 # to exit and set DAEMON_STATUS to its exit status.
 daemon_stop() {

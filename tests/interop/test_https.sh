@@ -31,9 +31,7 @@ openssl x509 -in "$GW/tls-cert.pem" -noout -ext subjectAltName | grep -q "IP Add
 sed -i 's/^header_timeout_ms = .*/header_timeout_ms = 1500/' "$GW/cmpgw.conf"
 grep -q "^header_timeout_ms = 1500" "$GW/cmpgw.conf" || echo "header_timeout_ms = 1500" >>"$GW/cmpgw.conf"
 daemon_start "$GW/cmpgw.conf"
-wait_for_log 60 'listening https 127\.0\.0\.1:[0-9]+'
-line="$(grep -oE 'listening https 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
-TLS_PORT="${line##*:}"
+wait_https
 ok "listening https on $TLS_PORT"
 RA="$(ra_subject "$GW")" || fail "cannot read the RA subject"
 
@@ -208,10 +206,8 @@ chmod 600 "$GW/tls.p12"
 sed -i 's/^tls_cert = .*/tls_pkcs12 = tls.p12/; s/^tls_key = .*/tls_password_file = tls.pass/' "$GW/cmpgw.conf"
 grep -q "^compute = inline" "$GW/cmpgw.conf" || fail "cannot set compute = inline"
 daemon_start "$GW/cmpgw.conf"
-wait_for_log 60 'listening https 127\.0\.0\.1:[0-9]+'
+wait_https
 grep -q "compute: inline" "$DAEMON_LOG" || fail "compute is not inline" "$DAEMON_LOG"
-line="$(grep -oE 'listening https 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
-TLS_PORT="${line##*:}"
 openssl cmp -cmd ir -server "127.0.0.1:$TLS_PORT" -path .well-known/cmp -tls_used \
     -tls_trusted "$GW/ca-cert.pem" -ref "$REF" -secret "pass:$SECRET" -recipient "$RA" \
     -newkey "$W/dev2.key" -subject /CN=tls-dev -certout "$W/dev4.pem" -trusted "$GW/ca-cert.pem" \
@@ -224,9 +220,7 @@ step "9. client certificates: optional, a profile bound to them, then required"
 sed -i 's/^tls_password_file = .*/&\ntls_client_auth = optional\ntls_client_anchors = ca-cert.pem/' "$GW/cmpgw.conf"
 printf '\n[profile bound]\ntls_binding = signer, mac\n' >>"$GW/cmpgw.conf"
 daemon_start "$GW/cmpgw.conf"
-wait_for_log 60 'listening https 127\.0\.0\.1:[0-9]+'
-line="$(grep -oE 'listening https 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
-TLS_PORT="${line##*:}"
+wait_https
 # tls NAME PATH ARGS...: openssl cmp over HTTPS; RC
 tls() {
     local name="$1" path="$2"
@@ -274,9 +268,7 @@ daemon_stop TERM 60
 
 sed -i 's/^tls_client_auth = optional/tls_client_auth = required/' "$GW/cmpgw.conf"
 daemon_start "$GW/cmpgw.conf"
-wait_for_log 60 'listening https 127\.0\.0\.1:[0-9]+'
-line="$(grep -oE 'listening https 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
-TLS_PORT="${line##*:}"
+wait_https
 tls req-none .well-known/cmp -cmd cr -cert "$W/dev.pem" -key "$W/dev.key" -newkey "$W/dev5.key" \
     -subject /CN=tls-dev -certout "$W/no.pem"
 [ "$RC" != 0 ] || fail "required: a client without a certificate got through" "$W/req-none.log"

@@ -214,7 +214,7 @@ static void test_a_line_that_is_not_a_setting_says_why(void **state) {
                "config /etc/cmpgw.conf:1: text after the section name's ']'");
   refused_with("[servers]\n",
                "config /etc/cmpgw.conf:1: [servers]: unknown section (server, store, ra, secrets, "
-               "profile NAME, backend NAME)");
+               "pkcs11, profile NAME, backend NAME)");
   refused_with("http = 127.0.0.1:1\n",
                "config /etc/cmpgw.conf:1: \"http\" comes before any [section]");
   refused_with("[server]\n\nmax_connections 5\n",
@@ -380,6 +380,7 @@ static const char *docs_heading(const char *section) {
          : !strcmp(section, "server") ? "## [server]"
          : !strcmp(section, "store")  ? "## [store]"
          : !strcmp(section, "ra")     ? "## [ra]"
+         : !strcmp(section, "pkcs11") ? "## [pkcs11]"
                                       : "## [secrets]";
 }
 
@@ -428,8 +429,8 @@ static void test_the_docs_list_every_key_with_its_default(void **state) {
   fclose(f);
   text[len] = 0;
   const char *docs = (const char *)text;
-  static const char *const sections[] = {"server", "store", "ra", "secrets", "profile"};
-  for (size_t s = 0; s < 5; s++) {
+  static const char *const sections[] = {"server", "store", "ra", "secrets", "pkcs11", "profile"};
+  for (size_t s = 0; s < 6; s++) {
     char *sec = docs_section(docs, sections[s]);
     bool has_defaults = strstr(sec, "| key | default | meaning |") != NULL;
     size_t in_table = 0;

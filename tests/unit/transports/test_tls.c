@@ -66,7 +66,8 @@ static struct cg_tls_server_config config(const char *key, size_t len, const cha
                                        ciphers,
                                        CG_TLS_CLIENT_NONE,
                                        NULL,
-                                       0};
+                                       0,
+                                       NULL};
 }
 
 static void a_context_is_made_of_a_certificate_and_its_key(void **state) {
