@@ -48,6 +48,13 @@ case "$cflags" in *-O2*) ;; *) cflags="-g -O2 $cflags" ;; esac
 # refuses the hellos of TLS scanners and of some old Java clients as
 # malformed); it costs 724 octets per session.
 cflags="$(echo $cflags) -DWOLFSSL_MAX_SUITE_SZ=1024"
+# --enable-distro keeps each session's peer certificate chain in two static
+# arrays of nine 2 KB certificates (SESSION_CERTS, with the alternative
+# chain): 37 KB of every TLS connection, idle or not, for
+# wolfSSL_get_peer_chain(), which cmpgw does not call (the peer's own
+# certificate stays, KEEP_PEER_CERT).  configure writes the -U into
+# options.h after the -D, so the library and cmpgw agree on the layout.
+cflags="$cflags -USESSION_CERTS"
 patches="$(cat scripts/wolfssl-patches/*/*.patch 2>/dev/null | sha256sum | cut -c1-16)"
 stamp_of() { echo "$1 $flags CFLAGS=$cflags patches=$patches"; }
 for source in "trixie" "bookworm $installed"; do

@@ -119,9 +119,12 @@ if command -v sslscan >/dev/null; then
         # (Debian's, under the sanitizers) refuses sslscan's hello of 344 suites
         ok "sslscan: SSLv2, SSLv3, TLS 1.0, 1.1 disabled (this wolfSSL refuses its long hello)"
     else
-        grep -qE "^TLSv1\.2 +enabled" "$W/sslscan.log" || fail "sslscan: TLS 1.2 not found" "$W/sslscan.log"
-        grep -qE "^(Preferred|Accepted) +TLSv1\.2" "$W/sslscan.log" || fail "sslscan: no suite" "$W/sslscan.log"
-        ok "sslscan: SSLv2, SSLv3, TLS 1.0, 1.1 disabled; $(grep -cE '^(Preferred|Accepted)' "$W/sslscan.log") suites, all ECDHE with AEAD"
+        for v in 2 3; do
+            grep -qE "^TLSv1\.$v +enabled" "$W/sslscan.log" || fail "sslscan: TLS 1.$v not found" "$W/sslscan.log"
+            grep -qE "^(Preferred|Accepted) +TLSv1\.$v " "$W/sslscan.log" ||
+                fail "sslscan: no TLS 1.$v suite" "$W/sslscan.log"
+        done
+        ok "sslscan: SSLv2, SSLv3, TLS 1.0, 1.1 disabled; TLS 1.2 and 1.3 enabled; $(grep -cE '^(Preferred|Accepted)' "$W/sslscan.log") suites, all ECDHE with AEAD"
     fi
 else
     skip_note="sslscan is not installed (scripts/install-deps.sh installs it)"
