@@ -2,19 +2,23 @@
  * main.c - the `cmpgw` command: one binary, one subcommand per file
  * (cmd_*.c).
  */
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "core/token.h"
+#include <uv.h>
 
 #include "app/commands.h"
+#include "core/token.h"
+#include "transports/tls.h"
+#include "version.h"
 
 static const struct command {
   const char *name;
   int (*run)(int argc, char **argv);
   const char *help;
 } commands[] = {
-    {"init", cmd_init, "init DIR [--http HOST:PORT] [--tcp HOST:PORT] [--admin HOST:PORT]\n"
+    {"init", cmd_init, "init DIR [--http HOST:PORT] [--https HOST:PORT] [--tcp HOST:PORT]\n"
+                       "           [--admin HOST:PORT] [--org NAME] [--pkcs11 TOKEN-URI]\n"
                        "        create a demo deployment (CA, RA credentials, config, database)"},
     {"serve", cmd_serve, "serve -c CONF\n        run the gateway in the foreground"},
     {"approve", cmd_approve, "approve -c CONF TRANSACTION_ID\n"
@@ -55,6 +59,7 @@ static void usage(FILE *f) {
   fprintf(f, "usage: cmpgw COMMAND [OPTIONS]\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     fprintf(f, "  %s\n", commands[i].help);
+  fprintf(f, "  --version\n        the version, the commit, and the libraries it was built with\n");
 }
 
 int main(int argc, char **argv) {
@@ -64,6 +69,18 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
     usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+    /* One line a script can read, then what it was built with. */
+    printf("cmpgw %s\n"
+           "commit: %s\n"
+           "wolfSSL: %s (%s)\n"
+           "SQLite: %s\n"
+           "libuv: %s\n",
+           CG_VERSION, CG_GIT_COMMIT, cg_tls_library(),
+           CG_WOLFSSL_FAST ? "the fast build of scripts/build-wolfssl.sh" : "the system library",
+           sqlite3_libversion(), uv_version_string());
     return 0;
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

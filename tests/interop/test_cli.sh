@@ -279,6 +279,17 @@ else:
 PYEOF
 
 # ------------------------------------------------------------------ set-up
+step "cmpgw --version: the version, the commit, the libraries"
+"$CMPGW" --version >"$IT_TMP/version.out" 2>&1 || fail "cmpgw --version failed" "$IT_TMP/version.out"
+head -n 1 "$IT_TMP/version.out" | grep -qE '^cmpgw [0-9]+\.[0-9]+\.[0-9]+$' ||
+    fail "the first line is not 'cmpgw X.Y.Z'" "$IT_TMP/version.out"
+for f in 'commit: [0-9a-f]{7,}(-dirty)?$|commit: unknown$' \
+    'wolfSSL: [0-9]+\.[0-9]+\.[0-9]+ \((the fast build of scripts/build-wolfssl.sh|the system library)\)$' \
+    'SQLite: 3\.[0-9]+\.[0-9]+$' 'libuv: 1\.[0-9]+\.[0-9]+$'; do
+    grep -qE "^($f)" "$IT_TMP/version.out" || fail "no line /$f/" "$IT_TMP/version.out"
+done
+ok "$(head -n 1 "$IT_TMP/version.out"), $(grep wolfSSL "$IT_TMP/version.out")"
+
 step "cmpgw init $GW --http 127.0.0.1:0"
 "$CMPGW" init "$GW" --http 127.0.0.1:0 >"$W/init.out" 2>&1 || fail "cmpgw init exited non-zero" "$W/init.out"
 RA="$(ra_subject "$GW")" || fail "cannot read the subject of ra-cert.pem"
