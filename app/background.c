@@ -66,6 +66,7 @@ static void on_next_approved(struct cg_store_op *op) {
   r->gw = gw;
   r->profile = p;
   r->background = true;
+  r->transport = GW_APPROVAL;
   r->started_ns = uv_hrtime();
   gw->inflight++;
   gw_drive(r);

@@ -489,7 +489,7 @@ static int token_option(const char *arg, struct init_token *t) {
 
 int cmd_init(int argc, char **argv) {
   const char *dir = NULL, *http = "127.0.0.1:8080", *tcp = NULL, *https = NULL,
-             *admin = "127.0.0.1:9090", *org = "cmpgw demo";
+             *admin = "127.0.0.1:9810", *org = "cmpgw demo";
   struct init_token token, *t = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--pkcs11") && i + 1 < argc) {

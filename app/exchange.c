@@ -65,6 +65,17 @@ static bool failed_check(const struct cmp_exchange_info *info) {
   return info->fail_info == CG_FI_BAD_MESSAGE_CHECK || info->fail_info == CG_FI_SIGNER_NOT_TRUSTED;
 }
 
+/* Counts the exchange in the metrics, once: when its answer goes out (a
+ * scrape after the client has it sees it), or when it ends unanswered. */
+static void count(struct request *r, const struct cmp_exchange_info *info) {
+  if (r->counted)
+    return;
+  r->counted = true;
+  gw_metrics_exchange(r->gw->metrics, r->transport, r->profile->cfg->name, info->req_type,
+                      info->dropped ? "none" : info->rsp_type, info->dropped ? -1 : info->status,
+                      info->fail_info, (double)(uv_hrtime() - r->started_ns) / 1e9);
+}
+
 /* Sends the exchange's answer to whoever waits for it, once. */
 static void deliver(struct request *r) {
   struct gateway *gw = r->gw;
@@ -76,6 +87,7 @@ static void deliver(struct request *r) {
   r->delivered = true;
   cmp_exchange_response(r->ex, &rsp, &len);
   cmp_exchange_info(r->ex, &info);
+  count(r, &info);
   if (r->parent != NULL)
     cmp_exchange_nested_done(r->parent->ex, r->index, rsp, len);
   else if (r->tcp != NULL && rsp != NULL && info.status == CMP_WAITING && r->poll_ref != 0 &&
@@ -104,6 +116,7 @@ static void finish(struct request *r) {
     r->gw->issuing = false; /* the next approved transaction may go */
   deliver(r);
   double ms = (double)(uv_hrtime() - r->started_ns) / 1e6;
+  count(r, &info);
   /* What the peer chose (its reference, and the words of a CA passed on in
    * the detail) is quoted and escaped: it cannot forge a field or a line. */
   char ref[CG_LOG_VALUE_MAX], detail[CG_LOG_VALUE_MAX];
@@ -166,6 +179,7 @@ static void start_nested(struct request *r) {
     c->profile = r->profile;
     c->peer = r->peer;
     c->parent = r;
+    c->transport = r->transport;
     c->index = i;
     c->started_ns = uv_hrtime();
     gw->inflight++;
@@ -323,8 +337,24 @@ static void on_lookup_work_done(struct cg_work *w, int status) {
   gw_drive(w->arg);
 }
 
+/* A backend call of r ended (err: the answer's; CG_ECA_* and other
+ * internal errors are the CA's or the way to it failing). */
+static void backend_ended(struct request *r, const char *op, int err, bool waiting) {
+  struct gateway *gw = r->gw;
+  size_t b = r->profile->backend_index;
+  bool failed = err != 0 && cg_err_class(err) != CG_CLASS_PEER;
+  const char *outcome = failed ? "error" : err != 0 ? "refused" : waiting ? "waiting" : "ok";
+  gw_metrics_backend(gw->metrics, gw->cfg.backends[b].name, op, outcome,
+                     (double)(uv_hrtime() - r->ca_started_ns) / 1e9);
+  if (failed)
+    gw->backend_failed_at[b] = uv_now(gw->loop);
+  else
+    gw->backend_ok_at[b] = uv_now(gw->loop);
+}
+
 static void on_issued(struct ca_call *call, const struct cmp_ca_answer *a) {
   struct request *r = call->arg;
+  backend_ended(r, "issue", a->err, a->waiting);
   r->ca_waiting = a->waiting;
   cmp_exchange_issue_answer(r->ex, a);
   gw_drive(r);
@@ -332,12 +362,14 @@ static void on_issued(struct ca_call *call, const struct cmp_ca_answer *a) {
 
 static void on_forwarded(struct ca_forward_call *call, const struct cmp_ca_answer *a) {
   struct request *r = call->arg;
+  backend_ended(r, "forward", a->err, a->waiting);
   cmp_exchange_forward_answer(r->ex, a);
   gw_drive(r);
 }
 
 static void on_revoked(struct ca_revoke_call *call, const struct cmp_ca_answer *a) {
   struct request *r = call->arg;
+  backend_ended(r, "revoke", a->err, a->waiting);
   r->ca_waiting = a->waiting;
   cmp_exchange_revoke_answer(r->ex, a);
   gw_drive(r);
@@ -345,6 +377,7 @@ static void on_revoked(struct ca_revoke_call *call, const struct cmp_ca_answer *
 
 static void on_crl(struct ca_crl_call *call, int err, const uint8_t *der, size_t len) {
   struct request *r = call->arg;
+  backend_ended(r, "crl", err, false);
   cmp_exchange_crl_done(r->ex, err, der, len);
   gw_drive(r);
 }
@@ -421,8 +454,10 @@ void gw_drive(struct request *r) {
     r->call.policy = &r->profile->policy;
     r->call.done = on_issued;
     r->call.arg = r;
+    r->ca_started_ns = uv_hrtime();
     int rc = r->profile->ops->issue(r->profile->backend, &r->call);
     if (rc < 0) {
+      backend_ended(r, "issue", rc, false);
       cmp_exchange_issue_done(r->ex, rc, NULL, 0);
       gw_drive(r);
     } else if (rc == CA_WAITING) {
@@ -437,6 +472,7 @@ void gw_drive(struct request *r) {
     r->forward_call.req = cmp_exchange_forward_request(r->ex);
     r->forward_call.done = on_forwarded;
     r->forward_call.arg = r;
+    r->ca_started_ns = uv_hrtime();
     int rc = r->profile->ops->forward != NULL
                  ? r->profile->ops->forward(r->profile->backend, &r->forward_call)
                  : CG_ECA_FAILURE;
@@ -452,6 +488,7 @@ void gw_drive(struct request *r) {
     r->revoke_call.req = cmp_exchange_revoke_request(r->ex);
     r->revoke_call.done = on_revoked;
     r->revoke_call.arg = r;
+    r->ca_started_ns = uv_hrtime();
     /* A CA without records of its own: the store's revocation is the one. */
     int rc = r->profile->ops->revoke != NULL
                  ? r->profile->ops->revoke(r->profile->backend, &r->revoke_call)
@@ -484,6 +521,7 @@ void gw_drive(struct request *r) {
     cmp_exchange_crl_request(r->ex, &r->crl_call.revoked, &r->crl_call.n_revoked);
     r->crl_call.done = on_crl;
     r->crl_call.arg = r;
+    r->ca_started_ns = uv_hrtime();
     int rc = r->profile->ops->crl ? r->profile->ops->crl(r->profile->backend, &r->crl_call)
                                   : CG_EBAD_REQUEST;
     if (rc < 0) {

@@ -175,6 +175,7 @@ static int start_backends(struct gateway *gw) {
       if (!strcmp(cfg->backends[j].name, pc->backend)) {
         p->ops = gw->backend_ops[j];
         p->backend = gw->backend_state[j];
+        p->backend_index = j;
       }
     p->cmp.name = pc->name;
     p->cmp.allow_mac = pc->allow_mac;
@@ -272,6 +273,8 @@ static void destroy(struct gateway *gw) {
   cg_admission_free(gw->admission);
   cg_guard_free(&gw->guard);
   cg_tls_server_free(gw->tls);
+  gw_admin_free(gw);
+  gw_metrics_free(gw->metrics);
   free(gw);
 }
 
@@ -329,6 +332,18 @@ static int tls_pem_of_pkcs12(const struct cg_config *cfg, uint8_t **cert, size_t
   return 0;
 }
 
+/* The notAfter of the first certificate of a PEM chain; 0 when none reads. */
+static int64_t pem_not_after(const uint8_t *pem, size_t len) {
+  uint8_t der[8192];
+  size_t der_len, used;
+  struct cg_x509 x;
+  if (pem == NULL ||
+      cg_pem_decode("CERTIFICATE", (const char *)pem, len, der, sizeof der, &der_len, &used) != 0 ||
+      cg_x509_parse(der, der_len, &x) != 0)
+    return 0;
+  return x.not_after;
+}
+
 /* [server] tls_key as a key in a token, checked against the first
  * certificate of the PEM chain cert. */
 static int tls_token_key(const struct cg_config *cfg, const uint8_t *cert, size_t cert_len,
@@ -382,6 +397,7 @@ static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
       return cg_config_error(cfg, "server", "tls_key", "%s: %s", path, cg_file_strerror(err));
     }
   }
+  gw->tls_not_after = pem_not_after(cert, cert_len);
   uint8_t *anchors = NULL;
   size_t anchors_len = 0;
   if (cfg->tls_client_auth != CG_TLS_CLIENT_NONE) {
@@ -540,8 +556,14 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
     return CG_ENOMEM;
   gw->loop = loop;
   gw->cfg = *cfg;
+  gw->admin_closed = true;
+  gw->start_time = (int64_t)time(NULL);
   char db[CG_PATH_MAX], host[128];
   int port, err;
+  if ((gw->metrics = gw_metrics_new()) == NULL) {
+    free(gw);
+    return CG_ENOMEM;
+  }
   if ((err = app_load_master_key(&gw->cfg, gw->master_key)) ||
       (err = app_load_ra(&gw->cfg, &gw->ra)))
     goto fail;
@@ -644,6 +666,8 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   gw->https_closed = true;
   if (gw->cfg.https[0] && (err = start_https(gw, &lim)) != 0)
     goto fail_running;
+  if ((err = gw_admin_start(gw)) != 0)
+    goto fail_running;
   uv_timer_init(loop, &gw->approvals);
   gw->approvals.data = gw;
   uv_timer_start(&gw->approvals, gw_on_approvals_timer, 1000, 1000);
@@ -667,6 +691,7 @@ fail_running:
     cg_http_server_stop(gw->http, NULL, NULL);
   if (gw->https != NULL)
     cg_http_server_stop(gw->https, NULL, NULL);
+  gw_admin_stop(gw);
   /* The store thread is running: stop it synchronously through close. */
   gw->store_running = false;
 fail:
@@ -700,7 +725,7 @@ static void free_handle(uv_handle_t *h) { free(h); }
 
 void gw_maybe_finish_stop(struct gateway *gw) {
   if (!gw->stopping || !gw->http_closed || !gw->tcp_closed || !gw->https_closed ||
-      gw->inflight > 0 ||
+      !gw->admin_closed || gw->inflight > 0 ||
       !gw->store_running)
     return;
   if (gw->drain != NULL) {
@@ -774,5 +799,6 @@ void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) 
     cg_tcp_server_stop(gw->tcp, on_tcp_closed, gw);
   if (gw->https != NULL)
     cg_http_server_stop(gw->https, on_https_closed, gw);
+  gw_admin_stop(gw);
   cg_http_server_stop(gw->http, on_http_closed, gw);
 }

@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "app/gateway.h"
+#include "app/metrics.h"
 #include "app/setup.h"
 #include "ca_backends/backend.h"
 #include "cmp/server.h"
@@ -55,6 +56,7 @@ struct profile_rt {
   struct ca_policy policy;
   const struct ca_backend_ops *ops;
   void *backend;
+  size_t backend_index; /* in the gateway's backends and cfg.backends */
 };
 
 #define MAX_READERS 64 /* read connections for the threadpool's workers, at most */
@@ -112,6 +114,15 @@ struct gateway {
   bool expiring[CG_MAX_PROFILES];
   void (*on_stopped)(void *);
   void *stopped_arg;
+  /* operations (admin.c) */
+  struct gw_metrics *metrics;
+  struct gw_admin *admin; /* NULL: no admin listener */
+  bool admin_closed;
+  int64_t tls_not_after;  /* the HTTPS certificate's notAfter; 0: none */
+  int64_t start_time;
+  /* each backend's last failed call and last call that went through (ms of
+   * the loop's clock; 0: none), for /readyz */
+  uint64_t backend_failed_at[CG_MAX_BACKENDS], backend_ok_at[CG_MAX_BACKENDS];
 };
 
 /* One CMP exchange arriving over HTTP or raw TCP. */
@@ -129,9 +140,12 @@ struct request {
   struct ca_forward_call forward_call;
   struct ca_crl_call crl_call;
   struct cg_addr peer; /* the client's, as the limits count it; len 0: none */
+  enum gw_transport transport;
+  uint64_t ca_started_ns; /* when the backend call under way began */
   /* issuing an approved transaction: nobody waits for an answer */
   bool background;
   bool delivered;          /* the answer went out (before the refusal note, say) */
+  bool counted;            /* in the metrics */
   bool stored;             /* the last store write succeeded */
   uint32_t poll_ref;       /* the transaction's raw TCP polling reference, 0 when none */
   bool ca_waiting;         /* the CA answered "waiting" */
@@ -142,6 +156,15 @@ struct request {
   size_t index;
   size_t children; /* inner requests still running */
 };
+
+/* admin.c */
+/* Starts the admin listener of [server] admin (none when it is empty). */
+int gw_admin_start(struct gateway *gw);
+/* Stops it; gw->admin_closed is set (and gw_maybe_finish_stop() called)
+ * when it has closed. */
+void gw_admin_stop(struct gateway *gw);
+/* Frees what is left of it once the loop no longer runs its callbacks. */
+void gw_admin_free(struct gateway *gw);
 
 /* exchange.c */
 /* Performs what the engine needs next; returns when an asynchronous step is

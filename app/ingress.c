@@ -56,6 +56,7 @@ void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path
     cmp_exchange_set_tls_client(r->ex, (struct der_view){client, client_len});
   r->gw = gw;
   r->http = req;
+  r->transport = cg_http_request_is_tls(req) ? GW_HTTPS : GW_HTTP;
   r->peer = *cg_http_request_peer(req);
   r->profile = p;
   r->started_ns = uv_hrtime();
@@ -120,6 +121,7 @@ static void tcp_poll(struct gateway *gw, struct cg_tcp_request *req, uint32_t re
   }
   r->gw = gw;
   r->tcp = req;
+  r->transport = GW_TCP;
   r->poll_ref = ref;
   r->started_ns = uv_hrtime();
   r->op.kind = CG_STORE_OP_BY_POLL_REF;
@@ -163,6 +165,7 @@ void gw_on_tcp_request(void *arg, struct cg_tcp_request *req, const struct cg_tc
   }
   r->gw = gw;
   r->tcp = req;
+  r->transport = GW_TCP;
   r->peer = *cg_tcp_request_peer(req);
   r->profile = p;
   r->started_ns = uv_hrtime();

@@ -914,7 +914,9 @@ void cmp_exchange_response(const struct cmp_exchange *ex, const uint8_t **p, siz
 
 void cmp_exchange_info(const struct cmp_exchange *ex, struct cmp_exchange_info *info) {
   info->req_type = ex->msg.type >= 0 ? cmp_body_name(ex->msg.type) : "?";
-  info->rsp_type = ex->phase == PH_DONE ? cmp_body_name(ex->rsp_type) : "-";
+  /* The answer's type is known once it is built (it may go out before the
+   * exchange is done: a refusal, then its note). */
+  info->rsp_type = ex->phase == PH_DONE || ex->rsp != NULL ? cmp_body_name(ex->rsp_type) : "-";
   info->txid = ex->txid_hex;
   info->ref = ex->ref;
   info->status = ex->status;

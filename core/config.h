@@ -147,7 +147,8 @@ struct cg_config {
   char tls_client_anchors[CG_PATH_MAX]; /* PEM: what client certificates chain to */
   char tcp_profile[CG_NAME_MAX + 1]; /* the profile TCP requests are served by */
   bool tcp_cmp_polling; /* tcp_polling = cmp: waiting answers stay CMP messages */
-  char admin[128]; /* HOST:PORT of the admin listener (not served yet) */
+  char admin[128]; /* HOST:PORT of the admin listener; empty: none */
+  unsigned readiness_cert_days; /* /readyz: certificates valid at least this long */
   size_t max_message;
   size_t max_header;
   unsigned max_connections;

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 
 void cg_thread_batch(void) {
   static _Thread_local bool done;
@@ -24,9 +25,18 @@ static void on_work(uv_work_t *req) {
   w->run(w);
 }
 
+/* Jobs queued on the pool and ended (the loop thread's; for metrics). */
+static uint64_t queued, ended;
+
 static void on_after_work(uv_work_t *req, int status) {
   struct cg_work *w = (struct cg_work *)req->data;
+  ended++;
   w->done(w, status);
+}
+
+void cg_work_counts(uint64_t *submitted, uint64_t *completed) {
+  *submitted = queued;
+  *completed = ended;
 }
 
 static bool run_inline;
@@ -42,7 +52,10 @@ int cg_work_usable_cpus(void) {
 
 int cg_work_submit_pool(uv_loop_t *loop, struct cg_work *w) {
   w->req.data = w;
-  return uv_queue_work(loop, &w->req, on_work, on_after_work);
+  int r = uv_queue_work(loop, &w->req, on_work, on_after_work);
+  if (r == 0)
+    queued++;
+  return r;
 }
 
 int cg_work_submit(uv_loop_t *loop, struct cg_work *w) {

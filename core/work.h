@@ -7,6 +7,7 @@
 #define CG_CORE_WORK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct cg_work {
@@ -36,6 +37,10 @@ void cg_work_set_inline(bool on);
 /* Queues w on the threadpool even in inline mode: a job that would hold the
  * loop too long.  As cg_work_submit() otherwise. */
 int cg_work_submit_pool(uv_loop_t *loop, struct cg_work *w);
+/* Jobs queued on the threadpool since start, and those that ended (both
+ * counted on the loop thread; the difference is the pool's queue and what
+ * runs).  Loop thread. */
+void cg_work_counts(uint64_t *submitted, uint64_t *completed);
 /* The CPUs this process may run on (its affinity mask); 0 if unknown. */
 int cg_work_usable_cpus(void);
 

@@ -24,7 +24,7 @@ json_field() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" "$2"; }
 bench_gateway() {
   local cmpgw=$1 dir=$2 e
   shift 2
-  "$cmpgw" init "$dir" --http 127.0.0.1:0 >/dev/null 2>&1
+  "$cmpgw" init "$dir" --http 127.0.0.1:0 --admin 127.0.0.1:0 >/dev/null 2>&1
   for e in "$@"; do sed -i "$e" "$dir/cmpgw.conf"; done
   "$cmpgw" secret new -c "$dir/cmpgw.conf" --json >"$dir/secret.json" 2>/dev/null
   GW_REF=$(json_field reference "$dir/secret.json")

@@ -34,7 +34,7 @@ chmod 600 "$work/pin"
 start() {
   local name=$1 dir="$work/$1"
   shift
-  "$cmpgw" init "$dir" --http 127.0.0.1:0 --https 127.0.0.1:0 "$@" >/dev/null 2>&1
+  "$cmpgw" init "$dir" --http 127.0.0.1:0 --https 127.0.0.1:0 --admin 127.0.0.1:0 "$@" >/dev/null 2>&1
   sed -i 's/^max_connections = .*/max_connections = 20000/' "$dir/cmpgw.conf"
   "$cmpgw" secret new -c "$dir/cmpgw.conf" --json >"$dir/secret.json" 2>/dev/null
   taskset -c 1 "$cmpgw" serve -c "$dir/cmpgw.conf" 2>"$dir/gw.log" &

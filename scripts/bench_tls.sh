@@ -22,7 +22,7 @@ GW_PID="" NGINX_PID=""
 trap '[ -z "$NGINX_PID" ] || kill "$NGINX_PID" 2>/dev/null; [ -z "$GW_PID" ] || kill "$GW_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 gw="$work/gw"
-"$cmpgw" init "$gw" --http 127.0.0.1:0 --https 127.0.0.1:0 >/dev/null 2>&1
+"$cmpgw" init "$gw" --http 127.0.0.1:0 --https 127.0.0.1:0 --admin 127.0.0.1:0 >/dev/null 2>&1
 sed -i 's/^max_connections = .*/max_connections = 20000/' "$gw/cmpgw.conf"
 "$cmpgw" secret new -c "$gw/cmpgw.conf" --json >"$gw/secret.json" 2>/dev/null
 ref=$(json_field reference "$gw/secret.json")

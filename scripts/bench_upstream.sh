@@ -31,8 +31,8 @@ hz=$(getconf CLK_TCK)
 echo "== machine: $(nproc) CPUs, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(date -u +%FT%TZ)"
 
 # ---- the CA: a profile for the RA (it signs or MACs for its devices)
-"$cmpgw" init "$work/ca" --http 127.0.0.1:0 --org upstream >/dev/null 2>&1
-"$cmpgw" init "$work/ra" --http 127.0.0.1:0 --org gateway >/dev/null 2>&1
+"$cmpgw" init "$work/ca" --http 127.0.0.1:0 --admin 127.0.0.1:0 --org upstream >/dev/null 2>&1
+"$cmpgw" init "$work/ra" --http 127.0.0.1:0 --admin 127.0.0.1:0 --org gateway >/dev/null 2>&1
 sed -i 's/^admin = .*//; s/^max_connections = .*/max_connections = 20000/' "$work/ca/cmpgw.conf" "$work/ra/cmpgw.conf"
 cat >>"$work/ca/cmpgw.conf" <<EOF
 

@@ -9,7 +9,7 @@ pkgs=(
   build-essential cmake pkg-config
   libuv1-dev libwolfssl-dev node-llhttp libsqlite3-dev sqlite3
   libinih-dev libcmocka-dev
-  openssl clang libclang-rt-14-dev sslscan curl softhsm2 opensc
+  openssl clang libclang-rt-14-dev sslscan curl softhsm2 opensc prometheus
   autoconf automake libtool dpkg-dev patch
 )
 
@@ -24,5 +24,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # prometheus is here for its promtool (tests/interop/test_admin.sh); the
+  # server its package starts under systemd is not wanted.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 "$(dirname "$0")/build-wolfssl.sh"

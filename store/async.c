@@ -135,8 +135,9 @@ static void store_thread(void *arg) {
   uv_async_send(wake);
 }
 
-static void run_callbacks(struct cg_store_op *op) {
+static void run_callbacks(struct cg_store *st, struct cg_store_op *op) {
   while (op != NULL) {
+    st->completed++;
     /* The callback may reuse or free op: read the link first. */
     struct cg_store_op *next = op->next;
     op->next = NULL;
@@ -216,7 +217,7 @@ static void on_wake(uv_async_t *h) {
     return;
   bool finished;
   struct cg_store_op *done = take_done(st, &finished);
-  run_callbacks(done);
+  run_callbacks(st, done);
   if (finished && st->thread_running) {
     /* The thread has left its loop: the join does not wait. */
     join_thread(st);
@@ -236,7 +237,7 @@ void cg_store_thread_halt(struct cg_store *st) {
   }
   if (st->box != NULL) {
     bool finished;
-    run_callbacks(take_done(st, &finished));
+    run_callbacks(st, take_done(st, &finished));
     release_box(st);
   }
 }
@@ -283,6 +284,7 @@ int cg_store_submit(struct cg_store *st, struct cg_store_op *op) {
   *st->pending_tail = op;
   st->pending_tail = &op->next;
   st->n_pending++;
+  st->submitted++;
   return 0;
 }
 
@@ -313,5 +315,11 @@ void cg_store_stats(const struct cg_store *st, struct cg_store_counters *out) {
   out->ops = atomic_load(&st->ops);
   out->commits = atomic_load(&st->commits);
   out->held = atomic_load(&st->held);
+  out->queued = st->submitted - st->completed;
+  out->write_group_ops = atomic_load(&st->write_group_ops);
+  out->commit_ns = atomic_load(&st->commit_ns);
+  out->failed_groups = atomic_load(&st->failed_groups);
+  for (size_t i = 0; i < CG_STORE_COMMIT_BUCKETS; i++)
+    out->commit_buckets[i] = atomic_load(&st->commit_buckets[i]);
 }
 

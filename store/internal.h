@@ -98,6 +98,10 @@ struct cg_store {
   bool thread_done; /* the thread has left; its last group is on the done list */
 
   _Atomic uint64_t ops, commits, held;
+  _Atomic uint64_t write_group_ops, commit_ns, failed_groups;
+  _Atomic uint64_t commit_buckets[CG_STORE_COMMIT_BUCKETS];
+  /* The loop thread's: operations submitted and completed. */
+  uint64_t submitted, completed;
 };
 
 /* Runs one group of operations on the store thread (`writes`: whether any of

@@ -939,13 +939,32 @@ static void fail_writes(struct cg_store_op *from, const struct cg_store_op *to) 
       op->result = CG_ESTORE;
 }
 
+const uint32_t cg_store_commit_bucket_us[CG_STORE_COMMIT_BUCKETS - 1] = {
+    250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000};
+
+/* A committed write group of n operations that took ns from BEGIN. */
+static void count_commit(struct cg_store *st, size_t n, uint64_t ns) {
+  size_t b = 0;
+  while (b < CG_STORE_COMMIT_BUCKETS - 1 && ns > (uint64_t)cg_store_commit_bucket_us[b] * 1000)
+    b++;
+  atomic_fetch_add(&st->commits, 1);
+  atomic_fetch_add(&st->write_group_ops, n);
+  atomic_fetch_add(&st->commit_ns, ns);
+  atomic_fetch_add(&st->commit_buckets[b], 1);
+}
+
 void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool writes) {
   /* Read-only groups need no transaction: each read sees committed data. */
+  uint64_t began = writes ? uv_hrtime() : 0;
   bool in_txn = writes && exec_stmt(st, S_BEGIN) == 0;
   bool lost = writes && !in_txn;
+  size_t n = 0;
+  if (lost)
+    atomic_fetch_add(&st->failed_groups, 1);
 
   for (struct cg_store_op *op = group; op != NULL; op = op->next) {
     atomic_fetch_add(&st->ops, 1);
+    n++;
     if (op->kind == CG_STORE_OP_LOOKUP)
       op->result = op_lookup(st, op);
     else if (op->kind == CG_STORE_OP_NEXT_APPROVED || op->kind == CG_STORE_OP_BY_POLL_REF)
@@ -955,6 +974,8 @@ void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool wri
     else if (op->kind == CG_STORE_OP_INSERT || op->kind == CG_STORE_OP_UPDATE ||
              op->kind == CG_STORE_OP_SECRET_NOTE || op->kind == CG_STORE_OP_EXPIRE)
       op->result = op_write(st, op);
+    else if (op->kind == CG_STORE_OP_PROBE)
+      op->result = 0; /* the transaction began; the commit decides */
     else
       op->result = CG_EINVAL;
     /* SQLite rolls the whole transaction back by itself on some errors (I/O,
@@ -962,6 +983,7 @@ void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool wri
     if (in_txn && sqlite3_get_autocommit(st->db)) {
       cg_log_limited(&st->errlog, 10, CG_LOG_ERROR, "store: group transaction rolled back by SQLite");
       fail_writes(group, op->next);
+      atomic_fetch_add(&st->failed_groups, 1);
       in_txn = false;
       lost = true;
     }
@@ -969,9 +991,10 @@ void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool wri
   if (!in_txn)
     return;
   if (exec_stmt(st, S_COMMIT) == 0) {
-    atomic_fetch_add(&st->commits, 1);
+    count_commit(st, n, uv_hrtime() - began);
     return;
   }
+  atomic_fetch_add(&st->failed_groups, 1);
   if (!sqlite3_get_autocommit(st->db))
     exec_stmt(st, S_ROLLBACK);
   fail_writes(group, NULL);
@@ -1317,4 +1340,39 @@ int cg_store_txn_decide(struct cg_store *st, const char *typed_txid, bool approv
     return 0;
   exec_stmt(st, S_ROLLBACK);
   return err ? err : CG_ESTORE;
+}
+
+/* One count(*) query with an optional text parameter. */
+static int count_of(struct cg_store *st, const char *sql, const char *param, uint64_t *out) {
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+    return step_error(st, sqlite3_errcode(st->db), "preparing a count");
+  if (param != NULL)
+    sqlite3_bind_text(s, 1, param, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s), err = 0;
+  if (rc == SQLITE_ROW)
+    *out = (uint64_t)sqlite3_column_int64(s, 0);
+  else
+    err = step_error(st, rc, "counting");
+  sqlite3_finalize(s);
+  return err;
+}
+
+int cg_store_gauges(struct cg_store *st, int64_t now, struct cg_store_gauges *out) {
+  char at[CG_TIME_ISO8601_SIZE];
+  cg_time_iso8601(now, at);
+  memset(out, 0, sizeof *out);
+  /* The three counts from one snapshot. */
+  int err = sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : CG_ESTORE;
+  if (err == 0) {
+    if ((err = count_of(st, "SELECT count(*) FROM secrets WHERE locked_until > ?1", at,
+                        &out->locked_secrets)) == 0 &&
+        (err = count_of(st,
+                        "SELECT count(*) FROM transactions WHERE state = 'pending_approval'",
+                        NULL, &out->pending_approvals)) == 0)
+      err = count_of(st, "SELECT count(*) FROM transactions WHERE state = 'pending_ca'", NULL,
+                     &out->pending_ca);
+    (void)sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+  }
+  return err;
 }

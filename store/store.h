@@ -107,6 +107,11 @@ enum cg_store_op_kind {
    * issued (unconfirmed) ones last answered before expire_issued_before; an
    * events row for each.  expired gets how many. */
   CG_STORE_OP_EXPIRE,
+  /* Writes nothing, in a write group: 0 when the group's transaction began
+   * and committed, CG_ESTORE otherwise (the database cannot be written: its
+   * file, its disk, or another process holding the write lock past the busy
+   * timeout).  The admin listener's /readyz. */
+  CG_STORE_OP_PROBE,
 };
 
 struct cg_store_op {
@@ -208,11 +213,31 @@ int cg_store_submit(struct cg_store *st, struct cg_store_op *op);
 void cg_store_stop(struct cg_store *st, void (*on_stopped)(void *arg), void *arg);
 
 /* Counters for metrics and benchmarks, since the store was opened. */
+#define CG_STORE_COMMIT_BUCKETS 10
+/* Upper bounds of the commit-time buckets, in microseconds (the last is
+ * infinite). */
+extern const uint32_t cg_store_commit_bucket_us[CG_STORE_COMMIT_BUCKETS - 1];
 struct cg_store_counters {
   uint64_t ops;     /* operations run */
   uint64_t commits; /* write groups committed */
   uint64_t held;    /* write groups held back by commit pacing */
+  uint64_t queued;  /* operations submitted and not yet completed (now) */
+  uint64_t write_group_ops; /* operations in committed write groups, all together */
+  uint64_t commit_ns;       /* time from BEGIN to COMMIT of committed groups, together */
+  uint64_t commit_buckets[CG_STORE_COMMIT_BUCKETS]; /* committed groups by that time */
+  uint64_t failed_groups;   /* write groups whose transaction was lost or not committed */
 };
 void cg_store_stats(const struct cg_store *st, struct cg_store_counters *out);
+
+/* What the database holds now, for metrics: secrets locked at `now`,
+ * transactions waiting for an operator and for the CA.  One read
+ * transaction, on a reader (cg_store_open_reader()) from any one thread at a
+ * time.  0 or CG_ESTORE. */
+struct cg_store_gauges {
+  uint64_t locked_secrets;
+  uint64_t pending_approvals;
+  uint64_t pending_ca;
+};
+int cg_store_gauges(struct cg_store *st, int64_t now, struct cg_store_gauges *out);
 
 #endif

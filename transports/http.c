@@ -110,6 +110,7 @@ struct cg_http_server {
   void *arg;
   struct cg_http_request *orphans;
   unsigned pending;
+  bool get_only; /* the admin listener: GET without a body, any content type */
 };
 
 static int on_message_begin(llhttp_t *p);
@@ -293,7 +294,10 @@ static void send_response(struct conn *c, int status, const char *ctype, const v
                    "%s%s%s\r\n",
                    status, reason_phrase(status), ctype, len,
                    /* RFC 9110 §15.5.6: a 405 names the allowed methods. */
-                   status == 405 ? "Allow: POST\r\n" : "", retry, conn_hdr);
+                   status != 405      ? ""
+                   : c->srv->get_only ? "Allow: GET\r\n"
+                                      : "Allow: POST\r\n",
+                   retry, conn_hdr);
   assert(n > 0 && (size_t)n < sizeof head);
   c->close_after = closing;
   uint8_t *out = len <= SIZE_MAX - sizeof head ? cg_conn_out(&c->base, (size_t)n + len) : NULL;
@@ -319,9 +323,9 @@ static void send_status(struct conn *c, int status, const char *text) {
   send_response(c, status, "text/plain; charset=utf-8", text, strlen(text));
 }
 
-static const char *reject_text(int status) {
+static const char *reject_text(const struct conn *c, int status) {
   switch (status) {
-  case 405: return "only POST is supported\n";
+  case 405: return c->srv->get_only ? "only GET is supported\n" : "only POST is supported\n";
   case 408: return "request timed out\n";
   case 413: return "request body too large\n";
   case 415: return "Content-Type must be application/pkixcmp\n";
@@ -336,7 +340,7 @@ static const char *reject_text(int status) {
 static void reject(struct conn *c, int status) {
   cg_debug("http: rejecting request with %d", status);
   c->close_after = 1;
-  send_status(c, status, reject_text(status));
+  send_status(c, status, reject_text(c, status));
 }
 
 /* ---- parsing ---------------------------------------------------------- */
@@ -469,6 +473,8 @@ static int on_headers_complete(llhttp_t *p) {
   int has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
   if (p->http_major != 1)
     c->reject = 400;
+  else if (c->srv->get_only)
+    c->reject = p->method != HTTP_GET ? 405 : has_body ? 400 : 0;
   else if (p->method != HTTP_POST)
     c->reject = 405;
   else if (c->ctype_count != 1 || !c->ctype_ok)
@@ -550,7 +556,7 @@ static void dispatch(struct conn *c) {
   struct cg_http_server *srv = c->srv;
   set_state(c, CONN_HANDLING);
   if (c->reject != 0) {
-    send_status(c, c->reject, reject_text(c->reject));
+    send_status(c, c->reject, reject_text(c, c->reject));
     return;
   }
   const char *path;
@@ -559,7 +565,7 @@ static void dispatch(struct conn *c) {
   struct cg_http_request *r = malloc(sizeof *r + plen + 1);
   if (r == NULL) {
     c->close_after = 1;
-    send_status(c, 503, reject_text(503));
+    send_status(c, 503, reject_text(c, 503));
     return;
   }
   r->conn = c;
@@ -805,6 +811,8 @@ int cg_http_request_tls_client(struct cg_http_request *req, uint8_t *out, size_t
   return cg_conn_tls_client(&c->base, out, cap, len);
 }
 
+void cg_http_server_get_only(struct cg_http_server *srv) { srv->get_only = true; }
+
 void cg_http_server_use_tls(struct cg_http_server *srv, struct cg_tls_server *tls, bool offload) {
   srv->tls = tls;
   srv->tls_offload = offload;
@@ -868,6 +876,11 @@ void cg_http_respond(struct cg_http_request *req, const uint8_t *body, size_t le
   answer(req, 200, "application/pkixcmp", body, len);
 }
 
+void cg_http_respond_typed(struct cg_http_request *req, int status, const char *ctype,
+                           const void *body, size_t len) {
+  answer(req, status, ctype, body, len);
+}
+
 void cg_http_respond_status(struct cg_http_request *req, int status, const char *text) {
   if (status < 400 || status > 599)
     status = 500;
@@ -881,6 +894,10 @@ void cg_http_respond_retry(struct cg_http_request *req, int status, unsigned sec
   if (req->conn != NULL)
     req->conn->retry_after = seconds;
   cg_http_respond_status(req, status, text);
+}
+
+bool cg_http_request_is_tls(const struct cg_http_request *req) {
+  return req->srv != NULL && req->srv->tls != NULL;
 }
 
 bool cg_http_request_gone(const struct cg_http_request *req) {

@@ -67,6 +67,10 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
 /* Serves HTTPS: every connection accepted from now on is a TLS session of
  * tls (borrowed: it outlives the server), its handshake's crypto on the
  * threadpool when offload (transports/conn.h).  Call right after starting. */
+/* Makes srv an admin listener: it takes GET requests without a body (405
+ * with "Allow: GET" for any other method, 400 for a body), whatever their
+ * Content-Type, and its handler answers with cg_http_respond_typed(). */
+void cg_http_server_get_only(struct cg_http_server *srv);
 struct cg_tls_server;
 void cg_http_server_use_tls(struct cg_http_server *srv, struct cg_tls_server *tls, bool offload);
 /* The port actually bound. */
@@ -84,6 +88,9 @@ int cg_http_request_tls_client(struct cg_http_request *req, uint8_t *out, size_t
 void cg_http_respond(struct cg_http_request *req, const uint8_t *body, size_t len);
 /* Answers with an HTTP error status and a text/plain body (copied). */
 void cg_http_respond_status(struct cg_http_request *req, int status, const char *text);
+/* An answer of any status and media type (the admin listener's). */
+void cg_http_respond_typed(struct cg_http_request *req, int status, const char *ctype,
+                           const void *body, size_t len);
 
 /* Answers with an HTTP error status, a Retry-After of `seconds` and a
  * text/plain body: a client that is to come back later (503, 429). */
@@ -93,6 +100,8 @@ void cg_http_respond_retry(struct cg_http_request *req, int status, unsigned sec
  * Safe to call from any thread while req is valid: work queued for a request
  * checks it before it starts. */
 bool cg_http_request_gone(const struct cg_http_request *req);
+/* Whether it came over TLS (an HTTPS listener's); loop thread. */
+bool cg_http_request_is_tls(const struct cg_http_request *req);
 /* The peer's address, as the admission counts it (transports/addr.h). */
 const struct cg_addr *cg_http_request_peer(const struct cg_http_request *req);
 /* Stops listening and closes idle connections; connections with a request

@@ -90,11 +90,19 @@ until_true() {
 
 daemon_exited() { [ -s "$IT_TMP/daemon.status" ]; }
 
+# free_admin CONF: the admin listener `cmpgw init` configures (a fixed port)
+# on a port of the system's choosing, so that tests running at once do not
+# take each other's.
+free_admin() {
+    sed -i 's/^admin = 127\.0\.0\.1:9810$/admin = 127.0.0.1:0/' "$1"
+}
+
 # daemon_start CONF: run `cmpgw serve -c CONF` in the background, wait (60 s) for
 # "listening http 127.0.0.1:PORT" on its stderr and set PORT. A wrapper subshell
 # records the daemon's exit status in $IT_TMP/daemon.status when it exits.
 daemon_start() {
     local conf="$1" line
+    free_admin "$conf"
     DAEMON_LOG="$IT_TMP/daemon.log"
     rm -f "$IT_TMP/daemon.pid" "$IT_TMP/daemon.status"
     (
@@ -176,6 +184,7 @@ lib_cleanup() {
 # for its "listening http" line.  peer_port NAME gives its HTTP port.
 peer_start() {
     local name="$1" conf="$2"
+    free_admin "$conf"
     rm -f "$IT_TMP/$name.pid" "$IT_TMP/$name.status"
     (
         set +e
