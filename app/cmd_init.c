@@ -178,9 +178,9 @@ static int write_config(const char *dir, const char *http, const char *tcp, cons
            t != NULL ? ca_key : "ca-key.pem");
   char conf[12288], part[4096];
   size_t n = 0;
-  const char *sections[] = {"server", "store", "ra", "pkcs11", "secrets", NULL};
+  const char *sections[] = {"server", "store", "ra", "pkcs11", "secrets", "log", NULL};
   const char *const *values[] = {server, NULL, t != NULL ? ra : NULL, t != NULL ? pkcs11 : NULL,
-                                 NULL};
+                                 NULL,   NULL};
   int err = 0;
   n = (size_t)snprintf(conf, sizeof conf, "%s", head);
   for (size_t i = 0; sections[i] != NULL && err == 0; i++) {

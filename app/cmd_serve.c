@@ -8,6 +8,7 @@
  * an operator sends by habit must not kill the service.
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,11 +51,12 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 int cmd_serve(int argc, char **argv) {
   const char *conf = NULL;
+  bool verbose = false;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-c") && i + 1 < argc)
       conf = argv[++i];
     else if (!strcmp(argv[i], "-v"))
-      cg_log_set_level(CG_LOG_DEBUG);
+      verbose = true;
     else
       conf = NULL, i = argc;
   }
@@ -65,6 +67,8 @@ int cmd_serve(int argc, char **argv) {
   static struct cg_config cfg;
   if (cg_config_load(conf, &cfg))
     return 1;
+  cg_log_set_format((enum cg_log_format)cfg.log_format);
+  cg_log_set_level(verbose ? CG_LOG_DEBUG : (enum cg_log_level)cfg.log_level);
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0)

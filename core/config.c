@@ -179,6 +179,9 @@ static const char *const key_usages[] = {"auto",           "digitalSignature", "
 static const char *const compute_modes[] = {"auto", "threadpool", "inline", NULL};
 /* in the order of the profile's challenge (0 none, 1 fixed, 2 random) */
 static const char *const challenges[] = {"none", "fixed", "random", NULL};
+/* in the order of enum cg_log_format and enum cg_log_level */
+static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 
 #define S(f) offsetof(struct cg_config, f), sizeof(((struct cg_config *)0)->f)
 #define P(f) offsetof(struct cg_config_profile, f), sizeof(((struct cg_config_profile *)0)->f)
@@ -283,6 +286,13 @@ static const struct key keys[] = {
     {{"ra", "key", NULL, "and its key: a PEM file or a pkcs11: URI (docs/pkcs11.md)",
       "#pkcs11:token=cmpgw;object=cmpgw-ra"},
      K_TEXT, S(ra_key)},
+    {{"log", "format", "text",
+      "Log records on stderr: text (a line each) or json (an object per line; docs/operations.md)",
+      NULL},
+     K_CHOICE, S(log_format), 0, 0, log_formats},
+    {{"log", "level", "info", "The least severe records written: debug, info, warn or error",
+      NULL},
+     K_CHOICE, S(log_level), 0, 0, log_levels},
     {{"pkcs11", "module", NULL, "The PKCS#11 library of the token that pkcs11: URIs name",
       "#/usr/lib/softhsm/libsofthsm2.so"},
      K_TEXT, S(pkcs11_module)},
@@ -520,6 +530,7 @@ void cg_config_defaults(struct cg_config *cfg) {
   apply_defaults("store", cfg);
   apply_defaults("ra", cfg);
   apply_defaults("secrets", cfg);
+  apply_defaults("log", cfg);
   errno = saved;
 }
 
@@ -632,9 +643,10 @@ static void section_header(struct ctx *c, const char *p, size_t n) {
   memcpy(sec, name, len);
   sec[len] = 0;
   if (!named && strcmp(sec, "server") && strcmp(sec, "store") && strcmp(sec, "ra") &&
-      strcmp(sec, "secrets") && strcmp(sec, "pkcs11")) {
+      strcmp(sec, "secrets") && strcmp(sec, "pkcs11") && strcmp(sec, "log")) {
     fail(c,
-         "[%s]: unknown section (server, store, ra, secrets, pkcs11, profile NAME, backend NAME)",
+         "[%s]: unknown section (server, store, ra, secrets, pkcs11, log, profile NAME, backend "
+         "NAME)",
          sec);
     return;
   }

@@ -170,6 +170,9 @@ struct cg_config {
   char ra_password_file[CG_PATH_MAX];
   char ra_cert[CG_PATH_MAX]; /* or a PEM chain, RA certificate first, */
   char ra_key[CG_PATH_MAX];  /* and its key: a PEM file or a pkcs11: URI */
+  /* [log] */
+  int log_format; /* enum cg_log_format */
+  int log_level;  /* enum cg_log_level */
   /* [pkcs11]: what pkcs11: URIs that name none use (core/token.h) */
   char pkcs11_module[CG_PATH_MAX];
   char pkcs11_pin_file[CG_PATH_MAX];

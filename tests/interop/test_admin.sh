@@ -112,4 +112,39 @@ ok "503 naming the store while locked, 200 after"
 
 daemon_stop TERM 60
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited $DAEMON_STATUS"
+
+step "4. [log] format = json: every line is a JSON object, hostile references included"
+sed -i 's/^format = text$/format = json/' "$GW/cmpgw.conf"
+grep -q '^format = json$' "$GW/cmpgw.conf" || fail "cannot set [log] format = json"
+daemon_start "$GW/cmpgw.conf"
+new_secret "$GW/cmpgw.conf"
+openssl cmp -cmd ir -server "127.0.0.1:$PORT" -path .well-known/cmp -ref "$REF" \
+    -secret "pass:$SECRET" -recipient "$RA" -newkey "$W/dev.key" -subject /CN=json-dev \
+    -certout "$W/json.pem" -trusted "$GW/ca-cert.pem" >"$W/json-ir.log" 2>&1 ||
+    fail "ir with JSON logs failed" "$W/json-ir.log"
+# printable, with quotes, a backslash and what looks like JSON (the engine
+# shows a reference with control octets in hex, test_abuse.sh step 4)
+HOSTILE='q"b\s", "level": "error", "x": {"'
+openssl cmp -cmd ir -server "127.0.0.1:$PORT" -path .well-known/cmp -ref "$HOSTILE" -secret pass:x \
+    -recipient "$RA" -newkey "$W/dev.key" -subject /CN=json-bad -certout "$W/no.pem" \
+    >"$W/json-bad.log" 2>&1 && fail "a wrong secret was served"
+wait_for_log 30 '"failinfo": "badMessageCheck"'
+daemon_stop TERM 60
+python3 - "$DAEMON_LOG" "$REF" <<'EOF2' || fail "the JSON log is not what it should be" "$DAEMON_LOG"
+import json, sys
+recs = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
+for r in recs:
+    assert set(("ts", "level", "msg")) <= set(r), r
+    assert r["level"] in ("debug", "info", "warn", "error"), r
+ex = [r for r in recs if r.get("event") == "exchange"]
+ok = [r for r in ex if r["ref"] == sys.argv[2] and r["request"] == "ir"]
+assert ok and ok[0]["answer"] == "ip" and ok[0]["status"] == 0 and ok[0]["serial"], ok
+assert ok[0]["peer"] == "127.0.0.1" and ok[0]["transport"] == "http", ok
+assert isinstance(ok[0]["ms"], (int, float)) and ok[0]["failinfo"] == "", ok
+bad = [r for r in ex if r["failinfo"] == "badMessageCheck"]
+assert bad and bad[0]["ref"] == 'q"b\\s", "level": "error", "x": {"', bad
+assert bad[0]["answer"] == "error" and bad[0]["status"] == 2, bad
+assert not any(r.get("level") == "error" and r.get("msg") == "" for r in recs)
+EOF2
+ok "$(wc -l <"$DAEMON_LOG") lines, each JSON; the exchange records carry peer, transport, ref as sent"
 echo "PASS test_admin"

@@ -214,7 +214,7 @@ static void test_a_line_that_is_not_a_setting_says_why(void **state) {
                "config /etc/cmpgw.conf:1: text after the section name's ']'");
   refused_with("[servers]\n",
                "config /etc/cmpgw.conf:1: [servers]: unknown section (server, store, ra, secrets, "
-               "pkcs11, profile NAME, backend NAME)");
+               "pkcs11, log, profile NAME, backend NAME)");
   refused_with("http = 127.0.0.1:1\n",
                "config /etc/cmpgw.conf:1: \"http\" comes before any [section]");
   refused_with("[server]\n\nmax_connections 5\n",
@@ -381,6 +381,7 @@ static const char *docs_heading(const char *section) {
          : !strcmp(section, "store")  ? "## [store]"
          : !strcmp(section, "ra")     ? "## [ra]"
          : !strcmp(section, "pkcs11") ? "## [pkcs11]"
+         : !strcmp(section, "log")    ? "## [log]"
                                       : "## [secrets]";
 }
 
@@ -429,8 +430,9 @@ static void test_the_docs_list_every_key_with_its_default(void **state) {
   fclose(f);
   text[len] = 0;
   const char *docs = (const char *)text;
-  static const char *const sections[] = {"server", "store", "ra", "secrets", "pkcs11", "profile"};
-  for (size_t s = 0; s < 6; s++) {
+  static const char *const sections[] = {"server", "store",  "ra",     "secrets",
+                                         "pkcs11", "log",    "profile"};
+  for (size_t s = 0; s < 7; s++) {
     char *sec = docs_section(docs, sections[s]);
     bool has_defaults = strstr(sec, "| key | default | meaning |") != NULL;
     size_t in_table = 0;
@@ -483,8 +485,8 @@ static void test_every_default_parses(void **state) {
   (void)state;
   char text[16384];
   size_t n = 0;
-  static const char *const sections[] = {"server", "store", "ra", "secrets", "profile p"};
-  for (size_t s = 0; s < 5; s++) {
+  static const char *const sections[] = {"server", "store", "ra", "secrets", "log", "profile p"};
+  for (size_t s = 0; s < 6; s++) {
     n += (size_t)snprintf(text + n, sizeof text - n, "[%s]\n", sections[s]);
     for (size_t i = 0; cg_config_key_at(i) != NULL; i++) {
       const struct cg_config_key *k = cg_config_key_at(i);

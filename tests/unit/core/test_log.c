@@ -109,8 +109,36 @@ static void test_a_flood_is_one_line_per_interval(void **state) {
   assert_non_null(strstr(out, "disk full again (and 999 more like it"));
 }
 
+/* JSON records: one object a line; quotes, backslashes and control octets
+ * escaped, valid UTF-8 kept, other octets as U+FFFD; fields beside the
+ * message; a flood's count as fields. */
+static void test_json_records_escape_what_they_quote(void **state) {
+  (void)state;
+  logged();
+  cg_log_set_format(CG_LOG_JSON);
+  cg_info("ref=%s", "q\"b\\s\n{\x01\xff\xc3\xa9\xed\xa0\x80");
+  struct cg_log_field f[] = {{"peer", "127.0.0.1", 0}, {"ref", "a\"\n", 0}, {"ms", NULL, 1.5}};
+  cg_log_fields(CG_LOG_WARN, f, 3, "exchange");
+  struct cg_log_limit l = {0};
+  for (int i = 0; i < 5; i++)
+    cg_log_limited(&l, 3600, CG_LOG_ERROR, "disk full");
+  l.last -= 3600;
+  cg_log_limited(&l, 3600, CG_LOG_ERROR, "disk full");
+  cg_log_set_format(CG_LOG_TEXT);
+  char *out = logged();
+  assert_int_equal(lines(out), 4);
+  assert_non_null(strstr(out, "\"level\": \"info\", \"msg\": \"ref=q\\\"b\\\\s\\u000a{\\u0001"
+                              "\\ufffd\xc3\xa9\\ufffd\\ufffd\\ufffd\"}\n"));
+  assert_non_null(strstr(out, "\"level\": \"warn\", \"msg\": \"exchange\", \"peer\": \"127.0.0.1\", "
+                              "\"ref\": \"a\\\"\\u000a\", \"ms\": 1.5}\n"));
+  assert_non_null(strstr(out, "\"msg\": \"disk full\", \"suppressed\": 4, \"suppressed_seconds\": "));
+  for (char *line = out; *line; line = strchr(line, '\n') + 1)
+    assert_true(strncmp(line, "{\"ts\": \"", 8) == 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_json_records_escape_what_they_quote),
       cmocka_unit_test(test_control_octets_cannot_end_a_record),
       cmocka_unit_test(test_values_from_outside_are_quoted_unless_plain),
       cmocka_unit_test(test_a_flood_is_one_line_per_interval),
