@@ -131,7 +131,7 @@ static void on_probed(struct cg_store_op *op) {
               gw->cfg.backends[i].name,
               (unsigned long long)((ms - gw->backend_failed_at[i]) / 1000));
   unsigned days = gw->cfg.readiness_cert_days;
-  check_expiry(problems, sizeof problems, "the RA", gw->ra.x509.not_after, now, days);
+  check_expiry(problems, sizeof problems, "the RA", gw->conf->ra.x509.not_after, now, days);
   check_expiry(problems, sizeof problems, "the TLS", gw->tls_not_after, now, days);
   for (size_t i = 0; i < gw->n_backends; i++) {
     const struct der_view *ca = backend_ca(gw, i);
@@ -263,9 +263,9 @@ static void put_expiry(struct gateway *gw, struct cg_buf *out, int *err, int64_t
       "# HELP cmpgw_certificate_expiry_seconds Seconds until a certificate the "
       "gateway uses expires (negative: expired)\n"
       "# TYPE cmpgw_certificate_expiry_seconds gauge\n");
-  if (gw->ra.x509.not_after > 0)
+  if (gw->conf->ra.x509.not_after > 0)
     put(out, err, "cmpgw_certificate_expiry_seconds{certificate=\"ra\"} %lld\n",
-        (long long)(gw->ra.x509.not_after - now));
+        (long long)(gw->conf->ra.x509.not_after - now));
   if (gw->tls_not_after > 0)
     put(out, err, "cmpgw_certificate_expiry_seconds{certificate=\"tls\"} %lld\n",
         (long long)(gw->tls_not_after - now));

@@ -15,8 +15,8 @@
 
 /* ---- approved transactions ---------------------------------------------- */
 
-struct profile_rt *gw_profile_by_name(struct gateway *gw, const char *name) {
-  return gw_profile_named(gw, name, strlen(name));
+struct profile_rt *gw_profile_by_name(struct gw_conf *c, const char *name) {
+  return gw_profile_named(c, name, strlen(name));
 }
 
 static void on_orphan_failed(struct cg_store_op *op) {
@@ -48,14 +48,14 @@ static void fail_orphan(struct gateway *gw, struct cg_store_op *op) {
 static void on_next_approved(struct cg_store_op *op) {
   struct gateway *gw = op->arg;
   struct profile_rt *p =
-      op->result == 0 && op->txn_found ? gw_profile_by_name(gw, op->txn.profile) : NULL;
+      op->result == 0 && op->txn_found ? gw_profile_by_name(gw->conf, op->txn.profile) : NULL;
   if (op->result == 0 && op->txn_found && p == NULL && !gw->stopping) {
     fail_orphan(gw, op);
     return;
   }
   struct request *r = p && !gw->stopping ? calloc(1, sizeof *r) : NULL;
   if (r != NULL)
-    r->ex = cmp_exchange_new_background(&gw->server, gw_current(p), &op->txn, op->request_out,
+    r->ex = cmp_exchange_new_background(&gw->conf->server, gw_current(p), &op->txn, op->request_out,
                                       op->request_der_len, (int64_t)time(NULL));
   cg_store_op_release(op);
   if (r == NULL || r->ex == NULL) {
@@ -68,6 +68,7 @@ static void on_next_approved(struct cg_store_op *op) {
   r->background = true;
   r->transport = GW_APPROVAL;
   r->started_ns = uv_hrtime();
+  r->conf = gw_conf_hold(gw->conf);
   gw->inflight++;
   gw_drive(r);
 }
@@ -106,8 +107,8 @@ static void on_expired(struct cg_store_op *op) {
 void gw_on_expiry_timer(uv_timer_t *t) {
   struct gateway *gw = t->data;
   int64_t now = (int64_t)time(NULL);
-  for (size_t i = 0; i < gw->n_profiles && !gw->stopping; i++) {
-    const struct cg_config_profile *pc = gw->profiles[i].cfg;
+  for (size_t i = 0; i < gw->conf->n_profiles && !gw->stopping; i++) {
+    const struct cg_config_profile *pc = gw->conf->profiles[i].cfg;
     struct cg_store_op *op = &gw->expire_ops[i];
     if (gw->expiring[i])
       continue;

@@ -4,8 +4,8 @@
  * the store is drained and closed; [server] drain_timeout_ms bounds the
  * wait for slow clients).  A second SIGINT or SIGTERM during the stop exits
  * at once (the store is crash-safe: what was not committed is not there).
- * SIGHUP is logged and ignored: reloading is not offered yet, and a signal
- * an operator sends by habit must not kill the service.
+ * SIGHUP reloads the configuration file (gw_reload(): what can change
+ * without a restart; a file that does not load changes nothing).
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -22,6 +22,7 @@
 struct serve {
   uv_signal_t sigint, sigterm, sighup;
   struct gateway *gw;
+  const char *conf;
   int stopping;
 };
 
@@ -36,8 +37,12 @@ static void on_signal(uv_signal_t *h, int signum) {
   struct serve *s = h->data;
   const char *name = signum == SIGINT ? "SIGINT" : signum == SIGTERM ? "SIGTERM" : "SIGHUP";
   if (signum == SIGHUP) {
-    cg_warn("received SIGHUP: reloading the configuration is not supported; ignored (restart "
-            "the service to apply a new one)");
+    if (s->stopping) {
+      cg_warn("received SIGHUP while stopping: ignored");
+      return;
+    }
+    cg_info("received SIGHUP: reloading %s", s->conf);
+    (void)gw_reload(s->gw, s->conf);
     return;
   }
   if (s->stopping) {
@@ -74,6 +79,7 @@ int cmd_serve(int argc, char **argv) {
   if (uv_loop_init(&loop) != 0)
     return 1;
   struct serve s = {0};
+  s.conf = conf;
   if (gateway_start(&loop, &cfg, &s.gw) != 0) {
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);

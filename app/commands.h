@@ -7,6 +7,7 @@
 
 int cmd_init(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
 int cmd_approve(int argc, char **argv);
 int cmd_reject(int argc, char **argv);

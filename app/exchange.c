@@ -47,7 +47,8 @@ uint32_t gw_check_after(const struct profile_rt *p) {
  * otherwise (10,000 at once: 178 MB resident afterwards, 127 MB trimmed). */
 #define TRIM_AFTER_BURST 512
 
-void gw_exchange_ended(struct gateway *gw) {
+void gw_exchange_ended(struct gateway *gw, struct gw_conf *conf) {
+  gw_conf_release(conf);
   /* the level before a decrement: its maximum is the peak */
   if (gw->inflight > gw->inflight_high)
     gw->inflight_high = gw->inflight;
@@ -179,9 +180,10 @@ static void finish(struct request *r) {
                   r->profile->cfg->name, ref, info.txid, info.rsp_type, info.status,
                   info.serial[0] ? " serial=" : "", info.serial, ms, where);
   struct request *parent = r->parent;
+  struct gw_conf *conf = r->conf;
   cmp_exchange_free(r->ex);
   free(r);
-  gw_exchange_ended(gw);
+  gw_exchange_ended(gw, conf);
   if (parent != NULL && --parent->children == 0)
     gw_drive(parent);
   gw_maybe_finish_stop(gw);
@@ -196,7 +198,7 @@ static void start_nested(struct request *r) {
   for (size_t i = 0; i < n; i++) {
     struct der_view m = cmp_exchange_nested_msg(r->ex, i);
     struct request *c = calloc(1, sizeof *c);
-    if (c == NULL || (c->ex = cmp_exchange_new_inner(&gw->server, gw_current(r->profile), r->ex,
+    if (c == NULL || (c->ex = cmp_exchange_new_inner(&r->conf->server, gw_current(r->profile), r->ex,
                                                      m.p, m.len, (int64_t)time(NULL))) == NULL) {
       free(c);
       cmp_exchange_nested_done(r->ex, i, NULL, 0);
@@ -208,6 +210,7 @@ static void start_nested(struct request *r) {
     c->profile = r->profile;
     c->peer = r->peer;
     c->parent = r;
+    c->conf = gw_conf_hold(r->conf);
     c->transport = r->transport;
     c->index = i;
     c->started_ns = uv_hrtime();

@@ -7,6 +7,7 @@
  */
 #include <sys/resource.h>
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,113 +22,6 @@
 #include "core/token.h"
 #include "transports/listen.h"
 #include "transports/tls.h"
-
-/* Reads the PEM bundle of trust anchors that key of a profile names (a file
- * relative to the configuration) into der/views. */
-static int load_pem_certs(struct gateway *gw, const char *profile, const char *key,
-                          const char *file, uint8_t **der, struct der_view *views, size_t *n) {
-  char path[CG_PATH_MAX], section[CG_NAME_MAX + 9];
-  uint8_t *text;
-  size_t len;
-  snprintf(section, sizeof section, "profile %s", profile);
-  int err = cg_config_resolve(&gw->cfg, file, path, sizeof path);
-  if (err == 0)
-    err = cg_read_file(path, &text, &len);
-  if (err)
-    return cg_config_error(&gw->cfg, section, key, "cannot read %s: %s", path,
-                           cg_file_strerror(err));
-  err = cg_x509_pem_bundle((const char *)text, len, der, views, MAX_ANCHORS, n);
-  free(text);
-  if (err || *n == 0)
-    return cg_config_error(&gw->cfg, section, key, "%s holds no usable certificate", path);
-  return 0;
-}
-
-/* The root CA key update of a profile (RFC 9483 §4.3.2): newWithNew, a
- * self-issued root, and its links: newWithOld, the new root's key
- * certified under the old; oldWithNew, the old root's key under the new.
- * Checked as far as their names and keys go (the device checks the
- * signatures). */
-static int load_root_update(struct gateway *gw, struct profile_rt *p) {
-  const struct cg_config_profile *pc = p->cfg;
-  const char *files[3] = {pc->root_new_with_new, pc->root_new_with_old, pc->root_old_with_new};
-  static const char *const keys[3] = {"root_new_with_new", "root_new_with_old",
-                                      "root_old_with_new"};
-  char section[CG_NAME_MAX + 9];
-  snprintf(section, sizeof section, "profile %s", pc->name);
-  if (files[0][0] == 0) {
-    for (int i = 1; i < 3; i++)
-      if (files[i][0] != 0)
-        return cg_config_error(&gw->cfg, section, keys[i], "needs root_new_with_new");
-    return 0;
-  }
-  struct cg_x509 x[3];
-  for (int i = 0; i < 3; i++) {
-    if (files[i][0] == 0)
-      continue;
-    uint8_t *der[MAX_ANCHORS] = {0};
-    struct der_view v[MAX_ANCHORS];
-    size_t n = 0;
-    int err = load_pem_certs(gw, pc->name, keys[i], files[i], der, v, &n);
-    if (err)
-      return err;
-    for (size_t j = 1; j < n; j++)
-      free(der[j]);
-    p->root_update_der[i] = der[0];
-    p->root_update[i] = v[0];
-    if (n != 1 || cg_x509_parse(v[0].p, v[0].len, &x[i]))
-      return cg_config_error(&gw->cfg, section, keys[i], "%s must hold one certificate", files[i]);
-  }
-  const char *why = NULL;
-  if (!cg_der_view_eq(x[0].subject, x[0].issuer))
-    why = "root_new_with_new is not self-issued";
-  else if (files[1][0] != 0 && (!cg_der_view_eq(x[1].subject, x[0].subject) ||
-                                !cg_der_view_eq(x[1].spki, x[0].spki)))
-    why = "root_new_with_old does not certify the new root's name and key";
-  else if (files[2][0] != 0 && !cg_der_view_eq(x[2].issuer, x[0].subject))
-    why = "root_old_with_new is not issued by the new root";
-  if (why != NULL)
-    return cg_config_error(&gw->cfg, section, "root_new_with_new", "%s", why);
-  return 0;
-}
-
-_Static_assert((int)CG_SAN_DNS == (int)CMP_SAN_DNS && (int)CG_SAN_IP == (int)CMP_SAN_IP &&
-                   (int)CG_SAN_URI == (int)CMP_SAN_URI && (int)CG_SAN_EMAIL == (int)CMP_SAN_EMAIL &&
-                   (int)CG_SAN_DIRNAME == (int)CMP_SAN_DIRNAME,
-               "the configuration's san_types bits are the engine's");
-_Static_assert((int)CG_KEYT_RSA == (int)CMP_KEYT_RSA && (int)CG_KEYT_P256 == (int)CMP_KEYT_P256 &&
-                   (int)CG_KEYT_P384 == (int)CMP_KEYT_P384 &&
-                   (int)CG_KEYT_P521 == (int)CMP_KEYT_P521 &&
-                   (int)CG_KEYT_ED25519 == (int)CMP_KEYT_ED25519 &&
-                   (int)CG_KEYT_ED448 == (int)CMP_KEYT_ED448,
-               "the configuration's key_types bits are the engine's");
-
-/* The profile's key_usage (CG_KU_*) as the CA policy's CERT_KU_* bits; 0:
- * by key type. */
-static uint32_t key_usage_bits(unsigned names) {
-  if (names & CG_KU_AUTO)
-    return 0;
-  return ((names & CG_KU_DIGITAL_SIGNATURE) ? CERT_KU_DIGITAL_SIGNATURE : 0) |
-         ((names & CG_KU_NON_REPUDIATION) ? CERT_KU_NON_REPUDIATION : 0) |
-         ((names & CG_KU_KEY_ENCIPHERMENT) ? CERT_KU_KEY_ENCIPHERMENT : 0) |
-         ((names & CG_KU_KEY_AGREEMENT) ? CERT_KU_KEY_AGREEMENT : 0);
-}
-
-/* The key central_keygen names (enum cg_kga_key). */
-static void kga_key(int v, enum cg_key_type *type, unsigned *bits) {
-  static const struct {
-    enum cg_key_type type;
-    unsigned bits;
-  } keys[] = {
-      [CG_KGA_OFF] = {CG_KEY_NONE, 0},       [CG_KGA_P256] = {CG_KEY_EC, 256},
-      [CG_KGA_P384] = {CG_KEY_EC, 384},      [CG_KGA_P521] = {CG_KEY_EC, 521},
-      [CG_KGA_RSA2048] = {CG_KEY_RSA, 2048}, [CG_KGA_RSA3072] = {CG_KEY_RSA, 3072},
-      [CG_KGA_RSA4096] = {CG_KEY_RSA, 4096}, [CG_KGA_ED25519] = {CG_KEY_ED25519, 256},
-  };
-  bool known = v >= 0 && (size_t)v < sizeof keys / sizeof keys[0];
-  *type = known ? keys[v].type : CG_KEY_NONE;
-  *bits = known ? keys[v].bits : 0;
-}
 
 static int start_backends(struct gateway *gw) {
   const struct cg_config *cfg = &gw->cfg;
@@ -147,9 +41,9 @@ static int start_backends(struct gateway *gw) {
                             .key = cg_config_backend_key,
                             .base_dir = cfg->dir,
                             .name = b->name,
-                            .ra_key = gw->ra.key,
-                            .ra_chain = gw->ra.chain,
-                            .n_ra_chain = gw->ra.n_chain,
+                            .ra_key = gw->first->ra.key,
+                            .ra_chain = gw->first->ra.chain,
+                            .n_ra_chain = gw->first->ra.n_chain,
                             .config = cfg,
                             .allow_readable_keys = cfg->allow_readable_keys};
     int err = ops->init(state, gw->loop, &s);
@@ -162,100 +56,10 @@ static int start_backends(struct gateway *gw) {
     gw->backend_ops[gw->n_backends] = ops;
     gw->backend_state[gw->n_backends++] = state;
   }
-  for (size_t i = 0; i < cfg->n_profiles; i++) {
-    const struct cg_config_profile *pc = &cfg->profiles[i];
-    struct profile_rt *p = &gw->profiles[gw->n_profiles++];
-    p->cfg = pc;
-    p->policy.validity_days = pc->validity_days;
-    p->policy.eku_client_auth = pc->eku_client_auth;
-    p->policy.eku_server_auth = pc->eku_server_auth;
-    p->policy.copy_san = pc->copy_san;
-    p->policy.key_usage = key_usage_bits(pc->key_usage);
-    for (size_t j = 0; j < cfg->n_backends; j++)
-      if (!strcmp(cfg->backends[j].name, pc->backend)) {
-        p->ops = gw->backend_ops[j];
-        p->backend = gw->backend_state[j];
-        p->backend_index = j;
-      }
-    p->cmp.name = pc->name;
-    p->cmp.allow_mac = pc->allow_mac;
-    p->cmp.allow_sig = pc->allow_sig;
-    p->cmp.allow_sha1_signatures = pc->sha1_signatures;
-    p->cmp.implicit_confirm = pc->implicit_confirm;
-    p->cmp.allow_ra_verified = pc->ra_verified;
-    p->cmp.challenge = (enum cmp_challenge)pc->challenge;
-    p->cmp.manual_approval = pc->manual_approval;
-    p->cmp.manual_revocation = pc->manual_revocation;
-    p->cmp.on_behalf = pc->on_behalf;
-    p->cmp.san_types = pc->san_types; /* CG_SAN_* and CMP_SAN_* are the same bits */
-    p->cmp.subject_pattern = pc->subject_pattern;
-    p->cmp.san_patterns = pc->san_patterns;
-    p->cmp.kur_new_identity = pc->kur_new_identity;
-    p->cmp.kur_same_key = pc->kur_same_key;
-    p->cmp.key_reuse = pc->key_reuse;
-    p->cmp.key_types = pc->key_types; /* CG_KEYT_* and CMP_KEYT_* are the same bits */
-    p->cmp.rsa_min_bits = pc->rsa_min_bits;
-    kga_key(pc->central_keygen, &p->cmp.kga_type, &p->cmp.kga_bits);
-    p->cmp.kga_iterations = pc->kga_iterations;
-    p->cmp.kga_aes_wrap = pc->kga_password_wrap == 1;
-    p->cmp.tls_signer = (pc->tls_binding & CG_TLS_BIND_SIGNER) != 0;
-    p->cmp.tls_mac = (pc->tls_binding & CG_TLS_BIND_MAC) != 0;
-    p->cmp.relay = p->ops->relays != NULL && p->ops->relays(p->backend);
-    if (p->cmp.relay && (pc->manual_approval || pc->manual_revocation)) {
-      /* The CA's answers go to the device as they are, with the nonces of
-       * the device's messages: one answer to a request approved later has
-       * nobody to go to. */
-      char section[CG_NAME_MAX + 9];
-      snprintf(section, sizeof section, "profile %s", pc->name);
-      return cg_config_error(cfg, section, pc->manual_approval ? "approval" : "revocation_approval",
-                             "manual does not go with a backend that relays (backend %s has "
-                             "protection = passthrough)",
-                             pc->backend);
-    }
-    p->cmp.check_after = pc->check_after;
-    if (pc->nested_trust_anchors[0] != 0) {
-      int err = load_pem_certs(gw, pc->name, "nested_trust_anchors", pc->nested_trust_anchors,
-                               p->nested_der, p->nested, &p->cmp.n_nested_anchors);
-      if (err)
-        return err;
-      p->cmp.nested_anchors = p->nested;
-    }
-    p->cmp.nested_vouch = pc->nested_vouch;
-    if (pc->ra_anchors[0] != 0) {
-      int err = load_pem_certs(gw, pc->name, "ra_anchors", pc->ra_anchors, p->ra_der, p->ra,
-                               &p->cmp.n_ra_anchors);
-      if (err)
-        return err;
-      p->cmp.ra_anchors = p->ra;
-    }
-    p->cmp.challenge_value = pc->challenge_value;
-    /* Signed requests are trusted when they chain to the configured anchors,
-     * by default to the profile's own CA. */
-    if (pc->trust_anchors[0] != 0) {
-      int err = load_pem_certs(gw, pc->name, "trust_anchors", pc->trust_anchors, p->anchor_der,
-                               p->anchors, &p->cmp.n_trust_anchors);
-      if (err)
-        return err;
-      p->cmp.trust_anchors = p->anchors;
-    }
-    int rerr = load_root_update(gw, p);
-    if (rerr)
-      return rerr;
-    gw_current(p); /* the backend's chain, and by default its root as the anchor */
-  }
   return 0;
 }
 
 static void destroy(struct gateway *gw) {
-  for (size_t i = 0; i < gw->n_profiles; i++) {
-    for (size_t j = 0; j < MAX_ANCHORS; j++) {
-      free(gw->profiles[i].anchor_der[j]);
-      free(gw->profiles[i].nested_der[j]);
-      free(gw->profiles[i].ra_der[j]);
-    }
-    for (size_t j = 0; j < 3; j++)
-      free(gw->profiles[i].root_update_der[j]);
-  }
   for (size_t i = 0; i < gw->n_backends; i++) {
     gw->backend_ops[i]->destroy(gw->backend_state[i]);
     free(gw->backend_state[i]);
@@ -268,7 +72,8 @@ static void destroy(struct gateway *gw) {
     uv_mutex_destroy(&gw->readers_mu);
   if (gw->store != NULL)
     cg_store_close(gw->store);
-  app_free_ra(&gw->ra);
+  gw_conf_release(gw->conf);
+  gw_conf_release(gw->first);
   cg_wipe(gw->master_key, sizeof gw->master_key);
   cg_admission_free(gw->admission);
   cg_guard_free(&gw->guard);
@@ -365,10 +170,12 @@ static int tls_token_key(const struct cg_config *cfg, const uint8_t *cert, size_
 
 /* The HTTPS listener (after the HTTP one, with its limits): the TLS
  * certificate and key of [server] tls_cert and tls_key. */
-static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
-  const struct cg_config *cfg = &gw->cfg;
-  char host[256], path[CG_PATH_MAX], why[160];
-  int port, err;
+/* The TLS context of cfg's certificate and key: made (gw->tls NULL), or
+ * put in place of the one serving (a reload: the handshakes from now on get
+ * it; on any error the old one stays).  Errors are logged. */
+static int load_tls(struct gateway *gw, const struct cg_config *cfg) {
+  char path[CG_PATH_MAX], why[160];
+  int err;
   uint8_t *cert = NULL, *key = NULL;
   size_t cert_len = 0, key_len = 0;
   struct cg_key *device_key = NULL;
@@ -397,7 +204,7 @@ static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
       return cg_config_error(cfg, "server", "tls_key", "%s: %s", path, cg_file_strerror(err));
     }
   }
-  gw->tls_not_after = pem_not_after(cert, cert_len);
+  int64_t not_after = pem_not_after(cert, cert_len);
   uint8_t *anchors = NULL;
   size_t anchors_len = 0;
   if (cfg->tls_client_auth != CG_TLS_CLIENT_NONE) {
@@ -421,7 +228,8 @@ static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
                                     device_key};
   int read_err = err; /* reported already */
   if (err == 0)
-    err = cg_tls_server_new(&tc, &gw->tls, why, sizeof why);
+    err = gw->tls == NULL ? cg_tls_server_new(&tc, &gw->tls, why, sizeof why)
+                          : cg_tls_server_reload(gw->tls, &tc, why, sizeof why);
   cg_wipe(key, key_len);
   free(key);
   free(cert);
@@ -432,6 +240,17 @@ static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
   if (err != 0)
     return cg_config_error(cfg, "server", err == CG_EINVAL ? "tls_ciphers" : "tls_key", "%s",
                            why);
+  gw->tls_not_after = not_after;
+  return 0;
+}
+
+static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
+  const struct cg_config *cfg = &gw->cfg;
+  char host[256];
+  int port;
+  int err = load_tls(gw, cfg);
+  if (err != 0)
+    return err;
   if (cg_parse_hostport(cfg->https, host, sizeof host, &port))
     return cg_config_error(cfg, "server", "https", "\"%s\" is not HOST:PORT", cfg->https);
   if (listen_address(cfg, "https", host, sizeof host) != 0)
@@ -456,11 +275,6 @@ static int start_tcp(struct gateway *gw) {
     return cg_config_error(&gw->cfg, "server", "tcp", "\"%s\" is not HOST:PORT", gw->cfg.tcp);
   if (listen_address(&gw->cfg, "tcp", host, sizeof host) != 0)
     return CG_ECONFIG;
-  gw->tcp_profile = gw_profile_named(gw, gw->cfg.tcp_profile, strlen(gw->cfg.tcp_profile));
-  if (gw->tcp_profile == NULL)
-    return cg_config_error(&gw->cfg, "server", "tcp_profile",
-                           "\"%s\" is not a configured profile (a [profile %s] with a key)",
-                           gw->cfg.tcp_profile, gw->cfg.tcp_profile);
   struct cg_tcp_limits lim;
   cg_tcp_limits_default(&lim);
   lim.max_frame = gw->cfg.max_message;
@@ -476,7 +290,7 @@ static int start_tcp(struct gateway *gw) {
   }
   gw->tcp_closed = false;
   cg_info("listening tcp %s:%d (profile %s; RFC 2510 and version 10 framing)", host,
-          cg_tcp_server_port(gw->tcp), gw->tcp_profile->cfg->name);
+          cg_tcp_server_port(gw->tcp), gw->conf->tcp_profile->cfg->name);
   return 0;
 }
 
@@ -565,27 +379,13 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
     return CG_ENOMEM;
   }
   if ((err = app_load_master_key(&gw->cfg, gw->master_key)) ||
-      (err = app_load_ra(&gw->cfg, &gw->ra)))
+      (err = gw_conf_ra(&gw->cfg, &gw->first)))
     goto fail;
   if ((err = start_backends(gw)))
     goto fail;
-  if (gw->n_profiles == 0) {
-    cg_error("config %s: no [profile NAME] section with a key: nothing to serve", gw->cfg.path);
-    err = CG_ECONFIG;
+  gw->conf = gw_conf_hold(gw->first);
+  if ((err = gw_conf_finish(gw, gw->conf)))
     goto fail;
-  }
-
-  struct cmp_server_cfg *s = &gw->server;
-  s->ra_name = gw->ra.x509.subject;
-  s->ra_key = gw->ra.key;
-  cg_key_default_sig(gw->ra.key, &s->ra_scheme, &s->ra_hash);
-  s->ra_chain = gw->ra.chain;
-  s->n_ra_chain = gw->ra.n_chain;
-  s->master_key = gw->master_key;
-  s->pbm_max_iterations = gw->cfg.pbm_max_iterations;
-  s->max_clock_skew = gw->cfg.max_clock_skew;
-  s->max_failed_macs = gw->cfg.max_failed_macs;
-  s->lockout_seconds = gw->cfg.lockout_seconds;
 
   if ((err = cg_config_resolve(&gw->cfg, gw->cfg.database, db, sizeof db)) ||
       (err = cg_store_open(db, &gw->store))) {
@@ -600,6 +400,7 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
     if (!gw->cfg.profiles[i].key_reuse) {
       if ((err = cg_store_index_keys(gw->store)) != 0)
         goto fail;
+      gw->keys_indexed = true;
       break; /* one index serves them all */
     }
   cg_store_set_commit_interval(gw->store, gw->cfg.commit_interval_us);
@@ -801,4 +602,71 @@ void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) 
     cg_http_server_stop(gw->https, on_https_closed, gw);
   gw_admin_stop(gw);
   cg_http_server_stop(gw->http, on_http_closed, gw);
+}
+
+/* [server] and [store] settings a reload cannot change: the listeners, the
+ * limits, the database (compared as they are in the file's structure). */
+#define FIELD(f) {#f, offsetof(struct cg_config, f), sizeof(((struct cg_config *)0)->f)}
+static const struct {
+  const char *name;
+  size_t off, size;
+} fixed[] = {
+    FIELD(http),           FIELD(https),
+    FIELD(tcp),            FIELD(admin),
+    FIELD(max_message),    FIELD(max_header),
+    FIELD(max_connections), FIELD(max_connections_per_address),
+    FIELD(max_buffered),   FIELD(header_timeout_ms),
+    FIELD(body_timeout_ms), FIELD(idle_timeout_ms),
+    FIELD(drain_timeout_ms), FIELD(failed_check_burst),
+    FIELD(failed_check_interval_ms), FIELD(compute),
+    FIELD(tcp_cmp_polling), FIELD(database),
+    FIELD(commit_interval_us), FIELD(master_key),
+    FIELD(n_backends),     FIELD(backends),
+};
+
+int gw_reload(struct gateway *gw, const char *path) {
+  struct cg_config *cfg = malloc(sizeof *cfg);
+  struct gw_conf *c = NULL;
+  int err = cfg == NULL ? CG_ENOMEM : cg_config_load(path, cfg);
+  /* The index of certified keys is made at start, for profiles that refuse
+   * a key certified before. */
+  for (size_t i = 0; err == 0 && i < cfg->n_profiles; i++)
+    if (!cfg->profiles[i].key_reuse && !gw->keys_indexed) {
+      char section[CG_NAME_MAX + 9];
+      snprintf(section, sizeof section, "profile %s", cfg->profiles[i].name);
+      err = cg_config_error(cfg, section, "key_reuse",
+                            "false needs the index of certified keys, made at start: restart "
+                            "the daemon to apply it");
+    }
+  if (err == 0)
+    err = gw_conf_ra(cfg, &c);
+  if (err == 0)
+    err = gw_conf_finish(gw, c);
+  if (err == 0 && gw->tls != NULL)
+    err = load_tls(gw, cfg);
+  if (err != 0) {
+    cg_error("reload: %s does not load (%s); the configuration in force stays", path,
+             cg_strerror(err));
+    gw_conf_release(c);
+    free(cfg);
+    return err;
+  }
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+    if (memcmp((const uint8_t *)cfg + fixed[i].off, (const uint8_t *)&gw->cfg + fixed[i].off,
+               fixed[i].size) != 0)
+      cg_warn("reload: %s changed; it takes effect at the next restart",
+              !strcmp(fixed[i].name, "n_backends") || !strcmp(fixed[i].name, "backends")
+                  ? "a [backend] section"
+                  : fixed[i].name);
+  struct gw_conf *old = gw->conf;
+  gw->conf = c; /* the exchanges in flight keep the generation they began with */
+  gw_conf_release(old);
+  cg_log_set_format((enum cg_log_format)cfg->log_format);
+  cg_log_set_level((enum cg_log_level)cfg->log_level);
+  char ra[256] = "?";
+  (void)cg_name_to_string(c->ra.x509.subject, ra, sizeof ra);
+  cg_info("reload: %s loaded: %zu profile(s), RA %s%s", path, c->n_profiles, ra,
+          gw->tls != NULL ? ", the TLS certificate and key" : "");
+  free(cfg);
+  return 0;
 }

@@ -18,5 +18,11 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
  * sent), drains the store, and calls on_stopped(arg) on the loop when nothing
  * of the gateway is left; the gateway is freed then. */
 void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg);
+/* Loads the configuration file at path again; when all of it loads, what a
+ * reload changes (profiles, trust anchors, the RA and TLS credentials, log
+ * settings) is put in place for the exchanges that begin from now on, and
+ * the rest is left as started, with a warning for each difference.
+ * Otherwise nothing changes.  Logged either way; 0 or an error. */
+int gw_reload(struct gateway *gw, const char *path);
 
 #endif

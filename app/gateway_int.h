@@ -59,16 +59,28 @@ struct profile_rt {
   size_t backend_index; /* in the gateway's backends and cfg.backends */
 };
 
+/* What a reload replaces, as one generation (conf.c). */
+struct gw_conf {
+  unsigned refs; /* the gateway's while current, and each request's */
+  struct cg_config cfg;
+  struct app_ra ra;
+  struct cmp_server_cfg server;
+  struct profile_rt profiles[CG_MAX_PROFILES];
+  size_t n_profiles;
+  struct profile_rt *tcp_profile; /* NULL: no raw TCP listener */
+};
+
 #define MAX_READERS 64 /* read connections for the threadpool's workers, at most */
 /* Slots of the table of writes in flight (see writes_pending()). */
 #define WRITE_SLOTS 65536
 
 struct gateway {
   uv_loop_t *loop;
-  struct cg_config cfg;
-  struct app_ra ra;
+  struct cg_config cfg; /* as started: listeners, limits, store, backends */
   uint8_t master_key[32];
-  struct cmp_server_cfg server;
+  struct gw_conf *conf;  /* the current generation of what reloads */
+  struct gw_conf *first; /* the first: the backends hold its RA credentials */
+  bool keys_indexed;     /* the store has the index of certified keys */
   struct cg_store *store;
   struct cg_store *reader; /* compute inline: LOOKUPs read on the loop thread */
   bool inline_compute;     /* compute steps on the loop (but heavy ones) */
@@ -95,12 +107,9 @@ struct gateway {
    * own allocation, freed when its handle is closed (which may come after
    * the gateway is gone) */
   uv_timer_t *drain;
-  struct profile_rt *tcp_profile;
   size_t n_backends;
   const struct ca_backend_ops *backend_ops[CG_MAX_BACKENDS];
   void *backend_state[CG_MAX_BACKENDS];
-  struct profile_rt profiles[CG_MAX_PROFILES];
-  size_t n_profiles;
   unsigned inflight;
   unsigned inflight_high; /* highest inflight since the last trim */
   bool stopping, http_closed, tcp_closed, https_closed;
@@ -128,6 +137,7 @@ struct gateway {
 /* One CMP exchange arriving over HTTP or raw TCP. */
 struct request {
   struct gateway *gw;
+  struct gw_conf *conf; /* the generation it began with (held) */
   struct cg_http_request *http;
   struct cg_tcp_request *tcp;
   struct profile_rt *profile;
@@ -157,6 +167,16 @@ struct request {
   size_t children; /* inner requests still running */
 };
 
+/* conf.c */
+/* A generation with cfg's RA credentials loaded (the backends need them
+ * before the profiles can be bound); refs 1.  0 or CG_ECONFIG (logged). */
+int gw_conf_ra(const struct cg_config *cfg, struct gw_conf **out);
+/* Completes c: its profiles bound to the gateway's backends, the engine's
+ * settings.  0 or CG_ECONFIG (logged); c is then still to be released. */
+int gw_conf_finish(struct gateway *gw, struct gw_conf *c);
+struct gw_conf *gw_conf_hold(struct gw_conf *c);
+void gw_conf_release(struct gw_conf *c);
+
 /* admin.c */
 /* Starts the admin listener of [server] admin (none when it is empty). */
 int gw_admin_start(struct gateway *gw);
@@ -176,15 +196,15 @@ const struct cmp_profile *gw_current(struct profile_rt *p);
 /* Seconds a waiting device is told to wait. */
 uint32_t gw_check_after(const struct profile_rt *p);
 /* An exchange (or a TCP poll answered without one) has ended. */
-void gw_exchange_ended(struct gateway *gw);
+void gw_exchange_ended(struct gateway *gw, struct gw_conf *conf);
 
 /* ingress.c */
 void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path,
                         const uint8_t *body, size_t len);
 void gw_on_tcp_request(void *arg, struct cg_tcp_request *req, const struct cg_tcp_frame *f);
 /* The profile named name[0..n) (or NUL terminated), NULL when none. */
-struct profile_rt *gw_profile_named(struct gateway *gw, const char *name, size_t n);
-struct profile_rt *gw_profile_by_name(struct gateway *gw, const char *name);
+struct profile_rt *gw_profile_named(struct gw_conf *c, const char *name, size_t n);
+struct profile_rt *gw_profile_by_name(struct gw_conf *c, const char *name);
 
 /* background.c */
 void gw_look_for_approved(struct gateway *gw);

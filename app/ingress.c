@@ -15,23 +15,23 @@
 #include "core/err.h"
 #include "core/log.h"
 
-struct profile_rt *gw_profile_named(struct gateway *gw, const char *name, size_t n) {
-  int i = app_profile_index(&gw->cfg, name, n);
-  return i >= 0 ? &gw->profiles[i] : NULL;
+struct profile_rt *gw_profile_named(struct gw_conf *c, const char *name, size_t n) {
+  int i = app_profile_index(&c->cfg, name, n);
+  return i >= 0 ? &c->profiles[i] : NULL;
 }
 
 void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path,
                         const uint8_t *body, size_t len) {
   struct gateway *gw = arg;
   uint32_t bodies;
-  int index = app_route(&gw->cfg, path, &bodies);
+  int index = app_route(&gw->conf->cfg, path, &bodies);
   if (index < 0) {
     char text[2048];
-    app_route_help(&gw->cfg, path, text, sizeof text);
+    app_route_help(&gw->conf->cfg, path, text, sizeof text);
     cg_http_respond_status(req, 404, text);
     return;
   }
-  struct profile_rt *p = &gw->profiles[index];
+  struct profile_rt *p = &gw->conf->profiles[index];
   if (gw->stopping) {
     cg_http_respond_status(req, 503, "shutting down\n");
     return;
@@ -43,7 +43,7 @@ void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path
     return;
   }
   struct request *r = calloc(1, sizeof *r);
-  if (r == NULL || (r->ex = cmp_exchange_new(&gw->server, gw_current(p), body, len,
+  if (r == NULL || (r->ex = cmp_exchange_new(&gw->conf->server, gw_current(p), body, len,
                                              (int64_t)time(NULL))) == NULL) {
     free(r);
     cg_http_respond_status(req, 503, "out of memory\n");
@@ -60,6 +60,7 @@ void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path
   r->peer = *cg_http_request_peer(req);
   r->profile = p;
   r->started_ns = uv_hrtime();
+  r->conf = gw_conf_hold(gw->conf);
   gw->inflight++;
   gw_drive(r);
 }
@@ -67,8 +68,9 @@ void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path
 /* A TCP pollReq answered without the engine: the request is done. */
 static void poll_answered(struct request *r) {
   struct gateway *gw = r->gw;
+  struct gw_conf *conf = r->conf;
   free(r);
-  gw_exchange_ended(gw);
+  gw_exchange_ended(gw, conf);
   gw_maybe_finish_stop(gw);
 }
 
@@ -80,7 +82,7 @@ static void on_poll_ref(struct cg_store_op *op) {
   struct request *r = op->arg;
   struct gateway *gw = r->gw;
   struct profile_rt *p =
-      op->result == 0 && op->txn_found ? gw_profile_by_name(gw, op->txn.profile) : NULL;
+      op->result == 0 && op->txn_found ? gw_profile_by_name(r->conf, op->txn.profile) : NULL;
   if (p == NULL || op->request_out == NULL || gw->stopping) {
     const char *why = op->result != 0  ? "store unavailable"
                       : !op->txn_found ? "unknown polling reference"
@@ -100,7 +102,8 @@ static void on_poll_ref(struct cg_store_op *op) {
     poll_answered(r);
     return;
   }
-  r->ex = cmp_exchange_new_replay(&gw->server, gw_current(p), op->request_out, op->request_der_len,
+  r->ex = cmp_exchange_new_replay(&r->conf->server, gw_current(p), op->request_out,
+                                  op->request_der_len,
                                   (int64_t)time(NULL));
   cg_store_op_release(op);
   if (r->ex == NULL) {
@@ -124,6 +127,7 @@ static void tcp_poll(struct gateway *gw, struct cg_tcp_request *req, uint32_t re
   r->transport = GW_TCP;
   r->poll_ref = ref;
   r->started_ns = uv_hrtime();
+  r->conf = gw_conf_hold(gw->conf);
   r->op.kind = CG_STORE_OP_BY_POLL_REF;
   r->op.cb = on_poll_ref;
   r->op.arg = r;
@@ -155,9 +159,9 @@ void gw_on_tcp_request(void *arg, struct cg_tcp_request *req, const struct cg_tc
     cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, text);
     return;
   }
-  struct profile_rt *p = gw->tcp_profile;
+  struct profile_rt *p = gw->conf->tcp_profile;
   struct request *r = calloc(1, sizeof *r);
-  if (r == NULL || (r->ex = cmp_exchange_new(&gw->server, gw_current(p), f->msg, f->len,
+  if (r == NULL || (r->ex = cmp_exchange_new(&gw->conf->server, gw_current(p), f->msg, f->len,
                                              (int64_t)time(NULL))) == NULL) {
     free(r);
     cg_tcp_respond_error(req, CG_TCP_ERR_SERVER, "out of memory");
@@ -169,6 +173,7 @@ void gw_on_tcp_request(void *arg, struct cg_tcp_request *req, const struct cg_tc
   r->peer = *cg_tcp_request_peer(req);
   r->profile = p;
   r->started_ns = uv_hrtime();
+  r->conf = gw_conf_hold(gw->conf);
   gw->inflight++;
   gw_drive(r);
 }

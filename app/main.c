@@ -21,6 +21,8 @@ static const struct command {
                        "           [--admin HOST:PORT] [--org NAME] [--pkcs11 TOKEN-URI]\n"
                        "        create a demo deployment (CA, RA credentials, config, database)"},
     {"serve", cmd_serve, "serve -c CONF\n        run the gateway in the foreground"},
+    {"reload", cmd_reload,
+     "reload -c CONF\n        check CONF, then have the cmpgw serve running with it reload it"},
     {"approve", cmd_approve, "approve -c CONF TRANSACTION_ID\n"
                              "        approve a request waiting in a manual-approval profile"},
     {"reject", cmd_reject, "reject -c CONF TRANSACTION_ID [--reason TEXT]\n"

@@ -44,10 +44,11 @@ struct be_key {
 };
 
 /* One table: n slots of `size` octets, each a key of key_size octets then
- * the value; a slot whose first key octet is 0xff is free. */
+ * the value at val_off (8-aligned); a slot whose first key octet is 0xff is
+ * free. */
 struct table {
   uint8_t *slots;
-  size_t n, used, size, key_size;
+  size_t n, used, size, key_size, val_off;
 };
 
 struct gw_metrics {
@@ -66,7 +67,8 @@ static uint64_t hash(const void *p, size_t n) {
 
 static int table_init(struct table *t, size_t key_size, size_t value_size) {
   t->key_size = key_size;
-  t->size = (key_size + value_size + 7) & ~(size_t)7;
+  t->val_off = (key_size + 7) & ~(size_t)7;
+  t->size = (t->val_off + value_size + 7) & ~(size_t)7;
   t->n = 16;
   t->used = 0;
   t->slots = malloc(t->n * t->size);
@@ -107,14 +109,14 @@ static void *table_get(struct table *t, const void *key) {
   while (!is_free(t, i)) {
     uint8_t *slot = t->slots + i * t->size;
     if (memcmp(slot, key, t->key_size) == 0)
-      return slot + t->key_size;
+      return slot + t->val_off;
     i = (i + 1) & (t->n - 1);
   }
   uint8_t *slot = t->slots + i * t->size;
   memset(slot, 0, t->size);
   memcpy(slot, key, t->key_size);
   t->used++;
-  return slot + t->key_size;
+  return slot + t->val_off;
 }
 
 struct gw_metrics *gw_metrics_new(void) {
@@ -271,7 +273,7 @@ static int put_hists(struct cg_buf *out, const struct table *t, const char *name
     const uint8_t *slot = t->slots + i * t->size;
     struct hist h;
     char text[256];
-    memcpy(&h, slot + t->key_size, sizeof h);
+    memcpy(&h, slot + t->val_off, sizeof h);
     labels(slot, text, sizeof text);
     err = put_hist(out, name, text, &h);
   }
@@ -290,7 +292,7 @@ int gw_metrics_render(const struct gw_metrics *m, struct cg_buf *out) {
     const uint8_t *slot = m->ex.slots + i * m->ex.size;
     const struct ex_key *k = (const void *)slot;
     uint64_t n;
-    memcpy(&n, slot + m->ex.key_size, sizeof n);
+    memcpy(&n, slot + m->ex.val_off, sizeof n);
     const char *fi = k->fail_info >= 0 ? cg_failinfo_name(k->fail_info) : NULL;
     gw_metrics_label(profile, sizeof profile, k->profile);
     err = put(out,
