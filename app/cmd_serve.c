@@ -5,7 +5,9 @@
  * wait for slow clients).  A second SIGINT or SIGTERM during the stop exits
  * at once (the store is crash-safe: what was not committed is not there).
  * SIGHUP reloads the configuration file (gw_reload(): what can change
- * without a restart; a file that does not load changes nothing).
+ * without a restart; a file that does not load changes nothing).  Under
+ * systemd (Type=notify) it says READY when it listens, RELOADING and READY
+ * around a reload, STOPPING when it stops (sd_notify(); nothing elsewhere).
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -13,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "app/commands.h"
 #include "app/gateway.h"
@@ -42,7 +46,11 @@ static void on_signal(uv_signal_t *h, int signum) {
       return;
     }
     cg_info("received SIGHUP: reloading %s", s->conf);
-    (void)gw_reload(s->gw, s->conf);
+    /* systemd (Type=notify): reloading, then ready again, either way */
+    sd_notify(0, "RELOADING=1");
+    int err = gw_reload(s->gw, s->conf);
+    sd_notifyf(0, "READY=1\nSTATUS=%s", err == 0 ? "serving; the configuration reloaded"
+                                                  : "serving; the last reload was refused");
     return;
   }
   if (s->stopping) {
@@ -51,6 +59,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   }
   s->stopping = 1;
   cg_info("received %s", name);
+  sd_notify(0, "STOPPING=1");
   gateway_stop(s->gw, on_stopped, s);
 }
 
@@ -92,6 +101,8 @@ int cmd_serve(int argc, char **argv) {
   uv_signal_start(&s.sigint, on_signal, SIGINT);
   uv_signal_start(&s.sigterm, on_signal, SIGTERM);
   uv_signal_start(&s.sighup, on_signal, SIGHUP);
+  /* Listening: under systemd (Type=notify) the service is up now. */
+  sd_notify(0, "READY=1\nSTATUS=serving");
   uv_run(&loop, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&loop);
   if (rc != 0)

@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -869,6 +870,12 @@ int cg_config_load(const char *path, struct cg_config *cfg) {
     cg_error("config %s: cannot read it: %s", path, cg_file_strerror(err));
     return CG_ECONFIG;
   }
+  /* A link (/etc/cmpgw/cmpgw.conf to the file cmpgw init wrote, say) is
+   * read as the file it leads to: relative paths are the file's. */
+  struct stat st;
+  char real[PATH_MAX];
+  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && realpath(path, real) != NULL)
+    path = real;
   err = cg_config_parse(path, (const char *)text, len, cfg);
   free(text);
   return err;

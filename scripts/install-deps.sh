@@ -8,7 +8,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config
   libuv1-dev libwolfssl-dev node-llhttp libsqlite3-dev sqlite3
-  libinih-dev libcmocka-dev
+  libinih-dev libcmocka-dev libsystemd-dev go-md2man man-db systemd
   openssl clang libclang-rt-14-dev sslscan curl softhsm2 opensc prometheus
   autoconf automake libtool dpkg-dev patch
 )

@@ -512,8 +512,22 @@ static void test_every_default_parses(void **state) {
   assert_true(a.profiles[0].allow_mac && a.profiles[0].allow_sig);
 }
 
+/* The example configuration `cmake --install` puts in /etc/cmpgw loads. */
+static void test_the_installed_example_loads(void **state) {
+  (void)state;
+  static struct cg_config cfg;
+  tu_capture_stderr();
+  int err = cg_config_load(CG_TEST_VECTORS "/../../packaging/cmpgw.conf.example", &cfg);
+  const char *log = tu_captured_stderr();
+  if (err != 0)
+    fail_msg("packaging/cmpgw.conf.example does not load: %s", log);
+  assert_int_equal(cfg.n_profiles, 1);
+  assert_string_equal(cfg.database, "/var/lib/cmpgw/cmpgw.db");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_the_installed_example_loads),
       cmocka_unit_test_setup_teardown(test_a_profile_names_only_what_differs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unworkable_configurations_are_refused, setup,
                                       teardown),
