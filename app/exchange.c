@@ -72,6 +72,9 @@ static void count(struct request *r, const struct cmp_exchange_info *info) {
   if (r->counted)
     return;
   r->counted = true;
+  /* and a failed check counts against the client's address from then on */
+  if (r->parent == NULL && !r->background && failed_check(info))
+    cg_guard_failed(&r->gw->guard, &r->peer, uv_now(r->gw->loop));
   gw_metrics_exchange(r->gw->metrics, r->transport, r->profile->cfg->name, info->req_type,
                       info->dropped ? "none" : info->rsp_type, info->dropped ? -1 : info->status,
                       info->fail_info, (double)(uv_hrtime() - r->started_ns) / 1e9);
@@ -123,8 +126,6 @@ static void finish(struct request *r) {
   char ref[CG_LOG_VALUE_MAX], detail[CG_LOG_VALUE_MAX];
   cg_log_value(ref, info.ref);
   cg_log_value(detail, info.detail);
-  if (r->parent == NULL && !r->background && failed_check(&info))
-    cg_guard_failed(&gw->guard, &r->peer, uv_now(gw->loop));
   /* The record's fields, for the JSON log (docs/operations.md, "Logs"); the
    * text line says the same. */
   static const char *const transports[] = {"http", "https", "tcp", "approval"};

@@ -94,7 +94,7 @@ daemon_exited() { [ -s "$IT_TMP/daemon.status" ]; }
 # on a port of the system's choosing, so that tests running at once do not
 # take each other's.
 free_admin() {
-    sed -i 's/^admin = 127\.0\.0\.1:9810$/admin = 127.0.0.1:0/' "$1"
+    sed -i --follow-symlinks 's/^admin = 127\.0\.0\.1:9810$/admin = 127.0.0.1:0/' "$1"
 }
 
 # daemon_start CONF: run `cmpgw serve -c CONF` in the background, wait (60 s) for
