@@ -39,7 +39,11 @@ getent passwd cmpgw >/dev/null || fail "no user cmpgw"
     fail "the example or the unit is missing"
 ls /etc/cmpgw /var/lib/cmpgw | grep -qE 'key|p12|pass' && fail "the package holds keys"
 /usr/bin/cmpgw --version >"$W/version.out" 2>&1 || fail "the installed binary does not run" "$W/version.out"
-ok "$(basename "$DEB") installed: user cmpgw, /var/lib/cmpgw 0700, no configuration, no keys"
+if command -v systemd-analyze >/dev/null; then
+    systemd-analyze verify /usr/lib/systemd/system/cmpgw.service >"$W/verify.out" 2>&1 ||
+        fail "systemd-analyze verify refuses the installed unit" "$W/verify.out"
+fi
+ok "$(basename "$DEB") installed: user cmpgw, /var/lib/cmpgw 0700, no configuration, no keys; the unit verifies"
 
 step "2. cmpgw init as the service user into the state directory; served as the unit serves it"
 as_cmpgw() { setpriv --reuid=cmpgw --regid=cmpgw --init-groups "$@"; }
