@@ -230,26 +230,44 @@ static void put_store(struct gw_admin *a, struct cg_buf *out, int *err) {
 static void put_connections(struct gateway *gw, struct cg_buf *out, int *err) {
   struct cg_admission_stats st;
   cg_admission_stats(gw->admission, &st);
-  put(out, err,
-      "# HELP cmpgw_connections_open Connections open, by listener\n"
-      "# TYPE cmpgw_connections_open gauge\n");
-  if (gw->http != NULL)
-    put(out, err, "cmpgw_connections_open{listener=\"http\"} %u\n", cg_http_server_conns(gw->http));
-  if (gw->https != NULL)
-    put(out, err, "cmpgw_connections_open{listener=\"https\"} %u\n",
-        cg_http_server_conns(gw->https));
-  if (gw->tcp != NULL)
-    put(out, err, "cmpgw_connections_open{listener=\"tcp\"} %u\n", cg_tcp_server_conns(gw->tcp));
-  put(out, err,
-      "# HELP cmpgw_connections_refused_total Connections and requests refused by the limits "
-      "the listeners share, by limit\n"
-      "# TYPE cmpgw_connections_refused_total counter\n"
-      "cmpgw_connections_refused_total{limit=\"max_connections\"} %llu\n"
-      "cmpgw_connections_refused_total{limit=\"max_connections_per_address\"} %llu\n"
-      "cmpgw_connections_refused_total{limit=\"max_buffered\"} %llu\n"
-      "cmpgw_connections_refused_total{limit=\"failed_check_burst\"} %llu\n",
-      (unsigned long long)st.refused_full, (unsigned long long)st.refused_addr,
-      (unsigned long long)st.refused_memory, (unsigned long long)gw->guard.refused);
+  static const char *const limits[3] = {"max_connections", "max_connections_per_address",
+                                        "max_buffered"};
+  struct listener_counts {
+    const char *name;
+    unsigned open;
+    uint64_t refused[3], guard;
+  } ls[3];
+  size_t n = 0;
+  if (gw->http != NULL) {
+    ls[n] = (struct listener_counts){"http", cg_http_server_conns(gw->http), {0},
+                                     gw->guard_refused[GW_HTTP]};
+    cg_http_server_refused(gw->http, ls[n++].refused);
+  }
+  if (gw->https != NULL) {
+    ls[n] = (struct listener_counts){"https", cg_http_server_conns(gw->https), {0},
+                                     gw->guard_refused[GW_HTTPS]};
+    cg_http_server_refused(gw->https, ls[n++].refused);
+  }
+  if (gw->tcp != NULL) {
+    ls[n] = (struct listener_counts){"tcp", cg_tcp_server_conns(gw->tcp), {0},
+                                     gw->guard_refused[GW_TCP]};
+    cg_tcp_server_refused(gw->tcp, ls[n++].refused);
+  }
+  put(out, err, "# HELP cmpgw_connections_open Connections open, by listener\n"
+                "# TYPE cmpgw_connections_open gauge\n");
+  for (size_t i = 0; i < n; i++)
+    put(out, err, "cmpgw_connections_open{listener=\"%s\"} %u\n", ls[i].name, ls[i].open);
+  put(out, err, "# HELP cmpgw_connections_refused_total Connections and requests refused, by "
+                "listener and by the limit (the limits are the listeners' together)\n"
+                "# TYPE cmpgw_connections_refused_total counter\n");
+  for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < 3; k++)
+      put(out, err, "cmpgw_connections_refused_total{listener=\"%s\",limit=\"%s\"} %llu\n",
+          ls[i].name, limits[k], (unsigned long long)ls[i].refused[k]);
+    put(out, err,
+        "cmpgw_connections_refused_total{listener=\"%s\",limit=\"failed_check_burst\"} %llu\n",
+        ls[i].name, (unsigned long long)ls[i].guard);
+  }
   put(out, err,
       "# HELP cmpgw_failed_checks_total Requests whose MAC or signature did not verify\n"
       "# TYPE cmpgw_failed_checks_total counter\ncmpgw_failed_checks_total %llu\n"

@@ -99,6 +99,7 @@ struct gateway {
   struct cg_tcp_server *tcp;      /* NULL: no raw TCP listener */
   struct cg_admission *admission; /* the listeners' shared limits */
   struct cg_guard guard;             /* failed checks per client address */
+  uint64_t guard_refused[GW_TRANSPORTS]; /* its refusals, by the listener's transport */
   /* every 10 s: refusals since the last look are logged, the guard swept */
   uv_timer_t watch;
   struct cg_admission_stats seen;

@@ -38,6 +38,7 @@ void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path
   }
   unsigned retry;
   if (!cg_guard_admits(&gw->guard, cg_http_request_peer(req), uv_now(gw->loop), &retry)) {
+    gw->guard_refused[cg_http_request_is_tls(req) ? GW_HTTPS : GW_HTTP]++;
     cg_http_respond_retry(req, 503, retry,
                           "too many failed checks from this address; try again later\n");
     return;
@@ -153,6 +154,7 @@ void gw_on_tcp_request(void *arg, struct cg_tcp_request *req, const struct cg_tc
   }
   unsigned retry;
   if (!cg_guard_admits(&gw->guard, cg_tcp_request_peer(req), uv_now(gw->loop), &retry)) {
+    gw->guard_refused[GW_TCP]++;
     char text[96];
     snprintf(text, sizeof text, "too many failed checks from this address; try again in %u s",
              retry);

@@ -116,8 +116,10 @@ struct cg_conn *cg_conn_accept(struct cg_listener *l, size_t size, size_t in_lim
   if (r == 0)
     r = cg_err_from_uv(cg_conn_read_start(c));
   if (r != 0) {
-    if (r == CG_EADDR_LIMIT)
+    if (r == CG_EADDR_LIMIT) {
+      l->refused_addr++;
       cg_debug("%s: per-address connection limit reached", proto);
+    }
     else
       cg_debug("%s: accept failed: %s", proto, cg_strerror(r));
     cg_conn_close(c);

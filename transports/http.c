@@ -484,6 +484,7 @@ static int on_headers_complete(llhttp_t *p) {
   else if (!cg_admission_room(c->srv->l.admission, (size_t)p->content_length)) {
     /* The announced body would take the buffered input over the budget. */
     cg_admission_refused_memory(c->srv->l.admission);
+    c->srv->l.refused_memory++;
     c->reject = 503;
   }
   if (c->reject == 0) {
@@ -654,8 +655,10 @@ static void on_buffer_full(struct conn *c) {
   case CONN_HEAD:
   case CONN_BODY:
     /* Below the limit the request is not too large: the memory is short. */
-    if (!at_limit)
+    if (!at_limit) {
       cg_admission_refused_memory(c->srv->l.admission);
+      c->srv->l.refused_memory++;
+    }
     reject(c, !at_limit ? 503 : c->state == CONN_BODY ? 413 : 431);
     break;
   default:
@@ -821,6 +824,12 @@ void cg_http_server_use_tls(struct cg_http_server *srv, struct cg_tls_server *tl
 int cg_http_server_port(const struct cg_http_server *srv) { return srv->l.port; }
 
 unsigned cg_http_server_conns(const struct cg_http_server *srv) { return srv->l.conns.count; }
+
+void cg_http_server_refused(const struct cg_http_server *srv, uint64_t out[3]) {
+  out[0] = srv->l.refused_full;
+  out[1] = srv->l.refused_addr;
+  out[2] = srv->l.refused_memory;
+}
 
 unsigned cg_http_server_pending(const struct cg_http_server *srv) { return srv->pending; }
 

@@ -77,6 +77,9 @@ void cg_http_server_use_tls(struct cg_http_server *srv, struct cg_tls_server *tl
 int cg_http_server_port(const struct cg_http_server *srv);
 /* Number of open connections, and requests handed out and not yet answered. */
 unsigned cg_http_server_conns(const struct cg_http_server *srv);
+/* Refused since start: connections over max_conns, over the per-address
+ * cap, and requests for want of buffer budget. */
+void cg_http_server_refused(const struct cg_http_server *srv, uint64_t out[3]);
 unsigned cg_http_server_pending(const struct cg_http_server *srv);
 
 /* The TLS client certificate (DER) of the connection a request came on:

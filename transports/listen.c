@@ -238,6 +238,7 @@ void cg_listener_refuse(struct cg_listener *l) {
 bool cg_listener_refuse_if_full(struct cg_listener *l) {
   if (!cg_admission_refuse_full(l->admission))
     return false;
+  l->refused_full++;
   cg_debug("listener %d: connection limit %u reached", l->port,
            cg_admission_limits(l->admission)->max_conns);
   cg_listener_refuse(l);

@@ -6,6 +6,7 @@
 #define CG_TRANSPORTS_LISTEN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "transports/addr.h"
@@ -34,6 +35,9 @@ struct cg_listener {
   struct cg_admission *admission; /* shared with other listeners, or own */
   bool own_admission;
   unsigned refusing; /* sockets accepted over a cap and not yet closed */
+  /* refused since start: over max_conns, over the per-address cap, for
+   * want of buffer budget (metrics) */
+  uint64_t refused_full, refused_addr, refused_memory;
   int port;          /* bound */
   bool listening;    /* the handle is not closed yet */
   bool stopping;

@@ -263,6 +263,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
      * closes.)  The framing is the frame's own when its header is in. */
     enum cg_tcp_framing f = peek_framing(c);
     cg_admission_refused_memory(c->srv->l.admission);
+    c->srv->l.refused_memory++;
     cg_conn_read_stop(&c->base);
     cg_conn_drop_input(&c->base); /* given back at once, for the others */
     write_error(c, f, CG_TCP_ERR_SERVER, "server busy: too much input buffered; try again later");
@@ -471,6 +472,12 @@ int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
 int cg_tcp_server_port(const struct cg_tcp_server *srv) { return srv->l.port; }
 
 unsigned cg_tcp_server_conns(const struct cg_tcp_server *srv) { return srv->l.conns.count; }
+
+void cg_tcp_server_refused(const struct cg_tcp_server *srv, uint64_t out[3]) {
+  out[0] = srv->l.refused_full;
+  out[1] = srv->l.refused_addr;
+  out[2] = srv->l.refused_memory;
+}
 
 bool cg_tcp_request_gone(const struct cg_tcp_request *req) { return atomic_load(&req->gone); }
 

@@ -90,6 +90,8 @@ int cg_tcp_server_start(uv_loop_t *loop, const char *host, int port,
                         struct cg_tcp_server **out);
 int cg_tcp_server_port(const struct cg_tcp_server *srv);
 unsigned cg_tcp_server_conns(const struct cg_tcp_server *srv);
+/* As cg_http_server_refused(). */
+void cg_tcp_server_refused(const struct cg_tcp_server *srv, uint64_t out[3]);
 
 /* The CMP answer: finalMsgRep (RFC 2510) or pkiRep (version 10). */
 void cg_tcp_respond(struct cg_tcp_request *req, const uint8_t *msg, size_t len);

@@ -19,6 +19,8 @@ GW="$IT_TMP/gw"
 mkdir -p "$W"
 "$CMPGW" init "$GW" --http 127.0.0.1:0 --admin 127.0.0.1:0 >"$W/init.out" 2>&1 ||
     fail "cmpgw init failed" "$W/init.out"
+# a small per-address cap, for step 2b
+sed -i 's/^max_connections_per_address = .*/max_connections_per_address = 4/' "$GW/cmpgw.conf"
 daemon_start "$GW/cmpgw.conf"
 wait_for_log 60 'listening admin 127\.0\.0\.1:[0-9]+'
 line="$(grep -oE 'listening admin 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1)"
@@ -85,6 +87,28 @@ if command -v promtool >/dev/null; then
 else
     ok "ir/ip, certConf/pkiconf, a badMessageCheck, latency, the backend and a commit counted (promtool not installed)"
 fi
+
+step "2b. connections over max_connections_per_address are counted for their listener"
+r0="$(metric "$W/m1.txt" 'cmpgw_connections_refused_total{listener="http",limit="max_connections_per_address"}')"
+python3 - "$PORT" <<'EOF2'
+import socket, sys, time
+held = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(7)]
+# the server closes the ones over the cap: they read EOF
+closed = 0
+for s in held:
+    s.settimeout(30)
+    try:
+        closed += s.recv(1) == b""
+    except socket.timeout:
+        pass
+    if closed >= 3:
+        break
+assert closed >= 3, closed
+EOF2
+get /metrics "$W/m2.txt"
+r1="$(metric "$W/m2.txt" 'cmpgw_connections_refused_total{listener="http",limit="max_connections_per_address"}')"
+[ "$((r1 - r0))" -ge 3 ] || fail "per-address refusals of http went from $r0 to $r1" "$W/m2.txt"
+ok "$((r1 - r0)) refused on http, by max_connections_per_address"
 
 step "3. /readyz: 503 while another process holds the write lock, 200 once it lets go"
 python3 - "$GW/cmpgw.db" "$W/locked" "$W/release" <<'EOF' &
