@@ -130,7 +130,7 @@ static void on_probed(struct cg_store_op *op) {
       problem(problems, sizeof problems, "backend %s: its last call failed %llu s ago",
               gw->cfg.backends[i].name,
               (unsigned long long)((ms - gw->backend_failed_at[i]) / 1000));
-  unsigned days = gw->cfg.readiness_cert_days;
+  unsigned days = gw->conf->cfg.readiness_cert_days;
   check_expiry(problems, sizeof problems, "the RA", gw->conf->ra.x509.not_after, now, days);
   check_expiry(problems, sizeof problems, "the TLS", gw->tls_not_after, now, days);
   for (size_t i = 0; i < gw->n_backends; i++) {
@@ -431,6 +431,10 @@ void gw_admin_stop(struct gateway *gw) {
     return;
   gw->admin->closed = true;
   cg_http_server_stop(gw->admin->srv, on_admin_closed, gw);
+}
+
+bool gw_admin_busy(const struct gateway *gw) {
+  return gw->admin != NULL && (gw->admin->counting || gw->admin->probing);
 }
 
 void gw_admin_free(struct gateway *gw) {

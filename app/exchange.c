@@ -494,6 +494,7 @@ void gw_drive(struct request *r) {
       cmp_exchange_issue_done(r->ex, rc, NULL, 0);
       gw_drive(r);
     } else if (rc == CA_WAITING) {
+      backend_ended(r, "issue", 0, true);
       r->ca_waiting = true;
       cmp_exchange_issue_waiting(r->ex);
       gw_drive(r);
@@ -511,6 +512,8 @@ void gw_drive(struct request *r) {
                  : CG_ECA_FAILURE;
     if (rc < 0) {
       struct cmp_ca_answer a = {.err = rc};
+      if (r->profile->ops->forward != NULL)
+        backend_ended(r, "forward", rc, false);
       cmp_exchange_forward_answer(r->ex, &a);
       gw_drive(r);
     }
@@ -528,6 +531,8 @@ void gw_drive(struct request *r) {
                  : 0;
     if (r->profile->ops->revoke == NULL || rc < 0) {
       struct cmp_ca_answer a = {.err = rc};
+      if (r->profile->ops->revoke != NULL)
+        backend_ended(r, "revoke", rc, false);
       cmp_exchange_revoke_answer(r->ex, &a);
       gw_drive(r);
     }
@@ -558,6 +563,8 @@ void gw_drive(struct request *r) {
     int rc = r->profile->ops->crl ? r->profile->ops->crl(r->profile->backend, &r->crl_call)
                                   : CG_EBAD_REQUEST;
     if (rc < 0) {
+      if (r->profile->ops->crl != NULL)
+        backend_ended(r, "crl", rc, false);
       cmp_exchange_crl_done(r->ex, rc, NULL, 0);
       gw_drive(r);
     }

@@ -427,6 +427,7 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
                           : "inline on the loop",
           cpus, cpus == 1 ? "" : "s");
 
+  gw->max_connections_asked = gw->cfg.max_connections; /* before the open-file limit lowers it */
   if ((err = size_connections(gw)) != 0)
     goto fail_running;
   gw->admission = cg_admission_new(
@@ -526,7 +527,7 @@ static void free_handle(uv_handle_t *h) { free(h); }
 
 void gw_maybe_finish_stop(struct gateway *gw) {
   if (!gw->stopping || !gw->http_closed || !gw->tcp_closed || !gw->https_closed ||
-      !gw->admin_closed || gw->inflight > 0 ||
+      !gw->admin_closed || gw_admin_busy(gw) || gw->inflight > 0 ||
       !gw->store_running)
     return;
   if (gw->drain != NULL) {
@@ -651,6 +652,8 @@ int gw_reload(struct gateway *gw, const char *path) {
     free(cfg);
     return err;
   }
+  unsigned started_max = gw->cfg.max_connections;
+  gw->cfg.max_connections = gw->max_connections_asked; /* compared as the file said it */
   for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
     if (memcmp((const uint8_t *)cfg + fixed[i].off, (const uint8_t *)&gw->cfg + fixed[i].off,
                fixed[i].size) != 0)
@@ -658,6 +661,7 @@ int gw_reload(struct gateway *gw, const char *path) {
               !strcmp(fixed[i].name, "n_backends") || !strcmp(fixed[i].name, "backends")
                   ? "a [backend] section"
                   : fixed[i].name);
+  gw->cfg.max_connections = started_max;
   struct gw_conf *old = gw->conf;
   gw->conf = c; /* the exchanges in flight keep the generation they began with */
   gw_conf_release(old);

@@ -81,6 +81,7 @@ struct gateway {
   struct gw_conf *conf;  /* the current generation of what reloads */
   struct gw_conf *first; /* the first: the backends hold its RA credentials */
   bool keys_indexed;     /* the store has the index of certified keys */
+  unsigned max_connections_asked; /* [server] max_connections as the file says it */
   struct cg_store *store;
   struct cg_store *reader; /* compute inline: LOOKUPs read on the loop thread */
   bool inline_compute;     /* compute steps on the loop (but heavy ones) */
@@ -184,6 +185,8 @@ int gw_admin_start(struct gateway *gw);
 /* Stops it; gw->admin_closed is set (and gw_maybe_finish_stop() called)
  * when it has closed. */
 void gw_admin_stop(struct gateway *gw);
+/* Whether a probe or a count of it is under way (the stop waits for it). */
+bool gw_admin_busy(const struct gateway *gw);
 /* Frees what is left of it once the loop no longer runs its callbacks. */
 void gw_admin_free(struct gateway *gw);
 

@@ -6,6 +6,7 @@
 #include "core/log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,11 +14,12 @@
 
 #include "core/time.h"
 
-static enum cg_log_level min_level = CG_LOG_INFO;
+/* Set on the loop (start, reload), read by every thread. */
+static _Atomic int min_level = CG_LOG_INFO;
 
 void cg_log_set_level(enum cg_log_level level) { min_level = level; }
 
-static enum cg_log_format format = CG_LOG_TEXT;
+static _Atomic int format = CG_LOG_TEXT;
 
 void cg_log_set_format(enum cg_log_format f) { format = f; }
 
@@ -155,7 +157,7 @@ const char *cg_log_value(char out[CG_LOG_VALUE_MAX], const char *s) {
 }
 
 void cg_log(enum cg_log_level level, const char *fmt, ...) {
-  if (level < min_level || level >= CG_LOG_OFF)
+  if ((int)level < atomic_load_explicit(&min_level, memory_order_relaxed) || level >= CG_LOG_OFF)
     return;
   va_list ap;
   va_start(ap, fmt);
@@ -165,7 +167,7 @@ void cg_log(enum cg_log_level level, const char *fmt, ...) {
 
 void cg_log_fields(enum cg_log_level level, const struct cg_log_field *fields, size_t n,
                    const char *fmt, ...) {
-  if (level < min_level || level >= CG_LOG_OFF)
+  if ((int)level < atomic_load_explicit(&min_level, memory_order_relaxed) || level >= CG_LOG_OFF)
     return;
   va_list ap;
   va_start(ap, fmt);
@@ -175,7 +177,7 @@ void cg_log_fields(enum cg_log_level level, const struct cg_log_field *fields, s
 
 void cg_log_limited(struct cg_log_limit *l, unsigned every, enum cg_log_level level,
                     const char *fmt, ...) {
-  if (level < min_level || level >= CG_LOG_OFF)
+  if ((int)level < atomic_load_explicit(&min_level, memory_order_relaxed) || level >= CG_LOG_OFF)
     return;
   int64_t now = (int64_t)time(NULL);
   if (l->last != 0 && now - l->last < (int64_t)every) {

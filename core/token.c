@@ -21,7 +21,9 @@
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/wc_pkcs11.h>
 
+#include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,7 +230,12 @@ static int token_cb(int dev_id, wc_CryptoInfo *info, void *ctx) {
     if (t->s[i].open && pthread_mutex_trylock(&t->s[i].lock) == 0)
       s = &t->s[i];
   if (s == NULL) {
-    s = &t->s[(size_t)pthread_self() % CG_TOKEN_SESSIONS];
+    /* all busy: each thread waits on a session of its own choosing */
+    static atomic_uint next_thread;
+    static _Thread_local unsigned mine = UINT_MAX;
+    if (mine == UINT_MAX)
+      mine = atomic_fetch_add(&next_thread, 1);
+    s = &t->s[mine % CG_TOKEN_SESSIONS];
     pthread_mutex_lock(&s->lock);
   }
   int rc = wc_Pkcs11_CryptoDevCb(dev_id, info, &s->tok);
@@ -264,12 +271,16 @@ static struct module *module_get(const char *path, char *why, size_t cap) {
   return m;
 }
 
+/* Closes this token's own sessions, the one that logged in last (closing it
+ * logs the application out); never wc_Pkcs11Token_Final(), which closes
+ * every session on the slot, another token's too. */
 static void token_free(struct token *t) {
-  /* The first session logged in: closing it logs out the others too. */
   for (size_t i = CG_TOKEN_SESSIONS; i-- > 0;) {
+    Pkcs11Token *tok = &t->s[i].tok;
     if (t->s[i].open)
-      wc_Pkcs11Token_Close(&t->s[i].tok);
-    wc_Pkcs11Token_Final(&t->s[i].tok);
+      wc_Pkcs11Token_Close(tok);
+    else if (tok->func != NULL && tok->handle != NULL_PTR)
+      tok->func->C_CloseSession(tok->handle); /* opened, then the login failed */
     pthread_mutex_destroy(&t->s[i].lock);
   }
   pthread_mutex_destroy(&t->log_lock);

@@ -659,15 +659,19 @@ int cg_x509_pem_bundle(const char *text, size_t len, uint8_t **der, struct der_v
     views[*n] = (struct der_view){d, der_len};
     (*n)++;
     if (cg_x509_parse(d, der_len, &x)) {
-      while (*n > 0)
+      while (*n > 0) {
         free(der[--*n]);
+        der[*n] = NULL; /* the caller may free what der holds */
+      }
       return CG_EDER;
     }
   }
   return 0;
 nomem:
-  while (*n > 0)
+  while (*n > 0) {
     free(der[--*n]);
+    der[*n] = NULL;
+  }
   return CG_ENOMEM;
 }
 

@@ -82,6 +82,7 @@ struct conn {
   unsigned ctype_ok : 1;
   unsigned expect_continue : 1;
   unsigned http10 : 1;
+  unsigned head : 1; /* a HEAD request: the answer's headers, no body (RFC 9110 §9.3.2) */
   unsigned close_after : 1; /* the current response ends the connection */
   unsigned retry_after; /* seconds, sent with the next response when not 0 */
   struct cg_http_request *req; /* handed to the handler, not yet answered */
@@ -295,7 +296,7 @@ static void send_response(struct conn *c, int status, const char *ctype, const v
                    status, reason_phrase(status), ctype, len,
                    /* RFC 9110 §15.5.6: a 405 names the allowed methods. */
                    status != 405      ? ""
-                   : c->srv->get_only ? "Allow: GET\r\n"
+                   : c->srv->get_only ? "Allow: GET, HEAD\r\n"
                                       : "Allow: POST\r\n",
                    retry, conn_hdr);
   assert(n > 0 && (size_t)n < sizeof head);
@@ -307,6 +308,8 @@ static void send_response(struct conn *c, int status, const char *ctype, const v
     return;
   }
   memcpy(out, head, (size_t)n);
+  if (c->head)
+    len = 0; /* Content-Length says what a GET would have had */
   if (len > 0)
     memcpy(out + n, body, len);
   set_state(c, CONN_WRITING);
@@ -421,6 +424,7 @@ static int on_message_begin(llhttp_t *p) {
   c->ctype_ok = 0;
   c->expect_continue = 0;
   c->http10 = 0;
+  c->head = 0;
   c->close_after = 0;
   set_state(c, CONN_HEAD);
   return 0;
@@ -469,12 +473,13 @@ static int on_headers_complete(llhttp_t *p) {
   const struct cg_http_limits *l = &c->srv->limits;
   set_state(c, CONN_BODY);
   c->http10 = p->http_major == 1 && p->http_minor == 0;
+  c->head = p->method == HTTP_HEAD;
   c->close_after = !llhttp_should_keep_alive(p);
   int has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
   if (p->http_major != 1)
     c->reject = 400;
   else if (c->srv->get_only)
-    c->reject = p->method != HTTP_GET ? 405 : has_body ? 400 : 0;
+    c->reject = p->method != HTTP_GET && p->method != HTTP_HEAD ? 405 : has_body ? 400 : 0;
   else if (p->method != HTTP_POST)
     c->reject = 405;
   else if (c->ctype_count != 1 || !c->ctype_ok)

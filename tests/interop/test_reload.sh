@@ -82,7 +82,16 @@ wait_for_log 30 'reload: .* does not load .*the configuration in force stays'
 enrol still .well-known/cmp/p/second - || fail "the profile of the last good file is gone" "$W/still.log"
 [ "$(days still)" = 30 ] || fail "validity after a refused reload: $(days still)"
 cp "$W/good.conf" "$CONF"
-ok "refused, logged; the last good configuration serves"
+# a trust anchor bundle whose second block is not a certificate
+{ cat "$GW/ca-cert.pem"; printf -- '-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n' \
+    "$(printf 'not a certificate at all' | base64)"; } >"$GW/bad-anchors.pem"
+printf '\n[profile anchored]\ntrust_anchors = bad-anchors.pem\n' >>"$CONF"
+reload signal
+wait_for_log 30 'bad-anchors.pem holds no usable certificate'
+daemon_exited && fail "the daemon died of a bad anchor bundle"
+cp "$W/good.conf" "$CONF"
+enrol still2 .well-known/cmp/p/second second || fail "not serving after a bad anchor bundle" "$W/still2.log"
+ok "refused, logged; the last good configuration serves; a bad anchor bundle too"
 
 step "3. the TLS certificate replaced on disk is the next handshake's"
 serial_of() { echo | openssl s_client -connect "127.0.0.1:$TLS_PORT" -CAfile "$GW/ca-cert.pem" 2>/dev/null |
