@@ -239,27 +239,29 @@ static void put_connections(struct gateway *gw, struct cg_buf *out, int *err) {
   } ls[3];
   size_t n = 0;
   if (gw->http != NULL) {
-    ls[n] = (struct listener_counts){"http", cg_http_server_conns(gw->http), {0},
-                                     gw->guard_refused[GW_HTTP]};
+    ls[n] = (struct listener_counts){
+        "http", cg_http_server_conns(gw->http), {0}, gw->guard_refused[GW_HTTP]};
     cg_http_server_refused(gw->http, ls[n++].refused);
   }
   if (gw->https != NULL) {
-    ls[n] = (struct listener_counts){"https", cg_http_server_conns(gw->https), {0},
-                                     gw->guard_refused[GW_HTTPS]};
+    ls[n] = (struct listener_counts){
+        "https", cg_http_server_conns(gw->https), {0}, gw->guard_refused[GW_HTTPS]};
     cg_http_server_refused(gw->https, ls[n++].refused);
   }
   if (gw->tcp != NULL) {
-    ls[n] = (struct listener_counts){"tcp", cg_tcp_server_conns(gw->tcp), {0},
-                                     gw->guard_refused[GW_TCP]};
+    ls[n] = (struct listener_counts){
+        "tcp", cg_tcp_server_conns(gw->tcp), {0}, gw->guard_refused[GW_TCP]};
     cg_tcp_server_refused(gw->tcp, ls[n++].refused);
   }
-  put(out, err, "# HELP cmpgw_connections_open Connections open, by listener\n"
-                "# TYPE cmpgw_connections_open gauge\n");
+  put(out, err,
+      "# HELP cmpgw_connections_open Connections open, by listener\n"
+      "# TYPE cmpgw_connections_open gauge\n");
   for (size_t i = 0; i < n; i++)
     put(out, err, "cmpgw_connections_open{listener=\"%s\"} %u\n", ls[i].name, ls[i].open);
-  put(out, err, "# HELP cmpgw_connections_refused_total Connections and requests refused, by "
-                "listener and by the limit (the limits are the listeners' together)\n"
-                "# TYPE cmpgw_connections_refused_total counter\n");
+  put(out, err,
+      "# HELP cmpgw_connections_refused_total Connections and requests refused, by "
+      "listener and by the limit (the limits are the listeners' together)\n"
+      "# TYPE cmpgw_connections_refused_total counter\n");
   for (size_t i = 0; i < n; i++) {
     for (size_t k = 0; k < 3; k++)
       put(out, err, "cmpgw_connections_refused_total{listener=\"%s\",limit=\"%s\"} %llu\n",
