@@ -84,12 +84,7 @@ static void problem(char *out, size_t cap, const char *fmt, ...) {
   if (n + 8 >= cap)
     return;
   snprintf(out + n, cap - n, "%s\"", n > 0 ? ", " : "");
-  n = strlen(out);
-  for (const char *p = text; *p != 0 && n + 4 < cap; p++) {
-    if (*p == '"' || *p == '\\')
-      out[n++] = '\\';
-    out[n++] = (unsigned char)*p < 0x20 ? ' ' : *p;
-  }
+  n = cg_json_escape(out, strlen(out), cap, text, strlen(text));
   snprintf(out + n, cap - n, "\"");
 }
 
@@ -180,13 +175,11 @@ static void on_count(struct cg_work *w) {
 static void put(struct cg_buf *out, int *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void put(struct cg_buf *out, int *err, const char *fmt, ...) {
-  char line[512];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof line, fmt, ap);
+  if (*err == 0)
+    *err = gw_metrics_vprintf(out, fmt, ap);
   va_end(ap);
-  if (*err == 0 && n > 0)
-    *err = cg_buf_append(out, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 static void put_store(struct gw_admin *a, struct cg_buf *out, int *err) {

@@ -137,16 +137,14 @@ static int tls_pem_of_pkcs12(const struct cg_config *cfg, uint8_t **cert, size_t
   return 0;
 }
 
-/* The notAfter of the first certificate of a PEM chain; 0 when none reads. */
-static int64_t pem_not_after(const uint8_t *pem, size_t len) {
-  uint8_t der[8192];
+/* The first certificate of a PEM chain, read into der (its views in x). */
+static int first_cert(const uint8_t *pem, size_t len, uint8_t der[8192], struct cg_x509 *x) {
   size_t der_len, used;
-  struct cg_x509 x;
   if (pem == NULL ||
-      cg_pem_decode("CERTIFICATE", (const char *)pem, len, der, sizeof der, &der_len, &used) != 0 ||
-      cg_x509_parse(der, der_len, &x) != 0)
-    return 0;
-  return x.not_after;
+      cg_pem_decode("CERTIFICATE", (const char *)pem, len, der, 8192, &der_len, &used) != 0 ||
+      cg_x509_parse(der, der_len, x) != 0)
+    return CG_EDER;
+  return 0;
 }
 
 /* [server] tls_key as a key in a token, checked against the first
@@ -154,13 +152,10 @@ static int64_t pem_not_after(const uint8_t *pem, size_t len) {
 static int tls_token_key(const struct cg_config *cfg, const uint8_t *cert, size_t cert_len,
                          struct cg_key **key) {
   uint8_t der[8192];
-  size_t der_len, used;
   struct cg_x509 x;
   char why[512];
   struct cg_token_defaults d;
-  if (cg_pem_decode("CERTIFICATE", (const char *)cert, cert_len, der, sizeof der, &der_len,
-                    &used) != 0 ||
-      cg_x509_parse(der, der_len, &x) != 0)
+  if (first_cert(cert, cert_len, der, &x) != 0)
     return cg_config_error(cfg, "server", "tls_cert", "holds no certificate cmpgw can read");
   cg_config_token_defaults(cfg, &d);
   if (cg_key_load(cfg->tls_key, &d, x.spki.p, x.spki.len, key, why, sizeof why) != 0)
@@ -204,7 +199,9 @@ static int load_tls(struct gateway *gw, const struct cg_config *cfg) {
       return cg_config_error(cfg, "server", "tls_key", "%s: %s", path, cg_file_strerror(err));
     }
   }
-  int64_t not_after = pem_not_after(cert, cert_len);
+  uint8_t first[8192];
+  struct cg_x509 fx;
+  int64_t not_after = first_cert(cert, cert_len, first, &fx) == 0 ? fx.not_after : 0;
   uint8_t *anchors = NULL;
   size_t anchors_len = 0;
   if (cfg->tls_client_auth != CG_TLS_CLIENT_NONE) {

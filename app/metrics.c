@@ -191,20 +191,26 @@ void gw_metrics_backend(struct gw_metrics *m, const char *backend, const char *o
 /* ------------------------------------------------------------------------ */
 /* Exposition.                                                              */
 
+int gw_metrics_vprintf(struct cg_buf *out, const char *fmt, va_list ap) {
+  va_list again;
+  va_copy(again, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  uint8_t *p = n >= 0 ? cg_buf_reserve(out, (size_t)n + 1) : NULL;
+  if (p != NULL) {
+    vsnprintf((char *)p, (size_t)n + 1, fmt, again);
+    out->len += (size_t)n;
+  }
+  va_end(again);
+  return p != NULL ? 0 : CG_ENOMEM;
+}
+
 static int put(struct cg_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int put(struct cg_buf *out, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  int err = gw_metrics_vprintf(out, fmt, ap);
   va_end(ap);
-  uint8_t *p = n >= 0 ? cg_buf_reserve(out, (size_t)n + 1) : NULL;
-  if (p == NULL)
-    return CG_ENOMEM;
-  va_start(ap, fmt);
-  vsnprintf((char *)p, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  out->len += (size_t)n;
-  return 0;
+  return err;
 }
 
 void gw_metrics_label(char *out, size_t cap, const char *v) {
@@ -218,11 +224,6 @@ void gw_metrics_label(char *out, size_t cap, const char *v) {
       out[k++] = *v;
   }
   out[k] = 0;
-}
-
-int gw_metrics_put(struct cg_buf *out, const char *name, const char *type, const char *help,
-                   double value) {
-  return put(out, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, value);
 }
 
 static const char *status_name(int s) {

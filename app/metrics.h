@@ -9,6 +9,7 @@
 #ifndef CG_APP_METRICS_H
 #define CG_APP_METRICS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,9 +39,8 @@ void gw_metrics_backend(struct gw_metrics *m, const char *backend, const char *o
  * to out.  0 or CG_ENOMEM. */
 int gw_metrics_render(const struct gw_metrics *m, struct cg_buf *out);
 
-/* Appends "# HELP", "# TYPE" and one sample without labels. */
-int gw_metrics_put(struct cg_buf *out, const char *name, const char *type, const char *help,
-                   double value);
+/* Appends the text fmt makes, however long.  0 or CG_ENOMEM. */
+int gw_metrics_vprintf(struct cg_buf *out, const char *fmt, va_list ap);
 /* A label value as the text format wants it: \\, \" and \n escaped. */
 void gw_metrics_label(char *out, size_t cap, const char *value);
 

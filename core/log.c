@@ -26,7 +26,7 @@ void cg_log_set_format(enum cg_log_format f) { format = f; }
 /* Appends s as the inside of a JSON string: '"', '\\' and control octets
  * escaped, valid UTF-8 kept, any other octet as U+FFFD, so that every line
  * is valid JSON whatever a peer sent. */
-static size_t json_escape(char *out, size_t len, size_t cap, const char *s, size_t n) {
+size_t cg_json_escape(char *out, size_t len, size_t cap, const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   for (size_t i = 0; i < n && len + 12 < cap;) {
     unsigned char c = p[i];
@@ -83,13 +83,13 @@ static void emit(enum cg_log_level level, unsigned suppressed, int64_t window,
   if (format == CG_LOG_JSON) {
     len = (size_t)snprintf(line, sizeof line, "{\"ts\": \"%s\", \"level\": \"%s\", \"msg\": \"", ts,
                            json_names[level]);
-    len = json_escape(line, len, sizeof line - 64, text, tlen);
+    len = cg_json_escape(line, len, sizeof line - 64, text, tlen);
     len += (size_t)snprintf(line + len, sizeof line - len, "\"");
     for (size_t i = 0; i < n_fields && len < sizeof line - 64; i++) {
       len += (size_t)snprintf(line + len, sizeof line - len, ", \"%s\": ", fields[i].key);
       if (fields[i].str != NULL) {
         line[len++] = '"';
-        len = json_escape(line, len, sizeof line - 64, fields[i].str, strlen(fields[i].str));
+        len = cg_json_escape(line, len, sizeof line - 64, fields[i].str, strlen(fields[i].str));
         line[len++] = '"';
       } else {
         len += (size_t)snprintf(line + len, sizeof line - len, "%.10g", fields[i].num);

@@ -40,6 +40,12 @@ void cg_log_limited(struct cg_log_limit *l, unsigned every, enum cg_log_level le
 #define CG_LOG_VALUE_MAX 160
 const char *cg_log_value(char out[CG_LOG_VALUE_MAX], const char *s);
 
+/* Appends n octets of s to out (holding len of cap octets) as the inside of
+ * a JSON string: '"', '\\' and control octets escaped, valid UTF-8 kept,
+ * any other octet as U+FFFD; stops 12 octets short of cap.  Returns the new
+ * length. */
+size_t cg_json_escape(char *out, size_t len, size_t cap, const char *s, size_t n);
+
 /* A field of a structured record: a string (str, any octets: escaped as
  * JSON wants them), or a number (str NULL). */
 struct cg_log_field {
