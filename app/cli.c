@@ -10,6 +10,7 @@
  * terminal shows control characters, including the C1 ones that start escape
  * sequences, as '?'.
  */
+#include "app/setup.h"
 #include "app/cli.h"
 
 #include <errno.h>
@@ -50,8 +51,9 @@ int cli_database_path(const char *cmd, const char *conf, char *db, size_t cap) {
   if (cg_config_load(conf, cfg) != 0) {
     fprintf(stderr, "cmpgw %s: cannot load the configuration %s\n", cmd, conf);
     rc = CLI_REFUSED;
-  } else if (cg_config_resolve(cfg, cfg->database, db, cap) != 0) {
-    fprintf(stderr, "cmpgw %s: the database path %s is too long\n", cmd, cfg->database);
+  } else if (app_store_locator(cfg, db, cap) != 0) {
+    fprintf(stderr, "cmpgw %s: the database of %s cannot be used (its path or password file)\n",
+            cmd, conf);
     rc = CLI_REFUSED;
   }
   free(cfg);
@@ -65,7 +67,8 @@ int cli_open_store(const char *cmd, const char *conf, struct cg_store **st) {
   if (rc != CLI_OK)
     return rc;
   if (cg_store_open(db, st) != 0) {
-    fprintf(stderr, "cmpgw %s: cannot open the database %s\n", cmd, db);
+    fprintf(stderr, "cmpgw %s: cannot open the database %s\n", cmd,
+            cg_store_is_postgres(db) ? "of [store] url" : db);
     return CLI_STORE;
   }
   return CLI_OK;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "app/setup.h"
 #include "app/commands.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -36,7 +37,7 @@ static int decide(int argc, char **argv, bool approve) {
   struct cg_store *st;
   if (cg_config_load(conf, &cfg))
     return 2;
-  if (cg_config_resolve(&cfg, cfg.database, db, sizeof db) || cg_store_open(db, &st)) {
+  if (app_store_locator(&cfg, db, sizeof db) || cg_store_open(db, &st)) {
     fprintf(stderr, "cmpgw: cannot open the database %s\n", cfg.database);
     return 3;
   }

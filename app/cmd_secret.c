@@ -258,7 +258,7 @@ static int secret_new(int argc, char **argv) {
   }
   char db[CG_PATH_MAX];
   struct cg_store *st;
-  if (cg_config_resolve(&cfg, cfg.database, db, sizeof db) || cg_store_open(db, &st)) {
+  if (app_store_locator(&cfg, db, sizeof db) || cg_store_open(db, &st)) {
     cg_wipe(master, sizeof master);
     fprintf(stderr, "cmpgw secret new: cannot open the database %s\n", cfg.database);
     return CLI_STORE;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "app/setup.h"
 #include "app/gateway_int.h"
 #include "app/keycheck.h"
 #include "core/certbuild.h"
@@ -384,9 +385,10 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   if ((err = gw_conf_finish(gw, gw->conf)))
     goto fail;
 
-  if ((err = cg_config_resolve(&gw->cfg, gw->cfg.database, db, sizeof db)) ||
+  if ((err = app_store_locator(&gw->cfg, db, sizeof db)) ||
       (err = cg_store_open(db, &gw->store))) {
-    cg_error("cannot open the database %s", gw->cfg.database);
+    cg_error("cannot open the database %s",
+             gw->cfg.store_url[0] ? "of [store] url" : gw->cfg.database);
     goto fail;
   }
   if ((err = app_check_master_key(gw->store, gw->master_key, gw->cfg.master_key)))
@@ -410,8 +412,12 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   gw->inline_compute = inline_compute;
   cg_work_set_inline(inline_compute); /* the local CA's signing jobs */
   /* With the compute inline, the loop reads too (one CPU: the store thread
-   * would only take turns with it); the store thread keeps the writes. */
-  if (inline_compute && strcmp(db, ":memory:") != 0 && cg_store_open_reader(db, &gw->reader))
+   * would only take turns with it); the store thread keeps the writes.  Not
+   * from PostgreSQL: a read there waits for the network, which the loop
+   * must not. */
+  bool pg = cg_store_is_postgres(db);
+  if (inline_compute && !pg && strcmp(db, ":memory:") != 0 &&
+      cg_store_open_reader(db, &gw->reader))
     cg_warn("compute inline: no read connection; reads stay on the store thread");
   if (!inline_compute && strcmp(db, ":memory:") != 0)
     open_readers(gw, db);

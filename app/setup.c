@@ -14,6 +14,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/token.h"
+#include "store/store.h"
 
 int app_write_new_file(const char *path, const void *data, size_t len, unsigned mode) {
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
@@ -57,6 +58,18 @@ static int hexval(int c) {
 
 enum cg_key_mode app_key_mode(const struct cg_config *cfg) {
   return cfg->allow_readable_keys ? CG_KEY_WARN_OTHERS : CG_KEY_OWNER_ONLY;
+}
+
+int app_store_locator(const struct cg_config *cfg, char *out, size_t cap) {
+  int err = cg_config_store_locator(cfg, out, cap);
+  if (err != 0 || cfg->store_url[0] == '\0')
+    return err;
+  if (cfg->store_password_file[0] == '\0')
+    return cg_store_password_file(NULL);
+  char path[CG_PATH_MAX];
+  if ((err = cg_config_resolve(cfg, cfg->store_password_file, path, sizeof path)) != 0)
+    return err;
+  return cg_store_password_file(path);
 }
 
 int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]) {

@@ -35,6 +35,10 @@ struct app_ra {
 int app_write_new_file(const char *path, const void *data, size_t len, unsigned mode);
 /* How the daemon's key files are checked: [server] allow_readable_keys. */
 enum cg_key_mode app_key_mode(const struct cg_config *cfg);
+/* The store the configuration names (cg_config_store_locator()), with the
+ * PostgreSQL password of [store] password_file set for its connections.
+ * 0, CG_ESPACE, CG_ESTORE (the password file cannot be read; logged). */
+int app_store_locator(const struct cg_config *cfg, char *out, size_t cap);
 /* Reads the master key file (64 hex digits). 0 or CG_ECONFIG (logged). */
 int app_load_master_key(const struct cg_config *cfg, uint8_t key[32]);
 /* Reads the RA PKCS#12 with the password from its file.  0 or CG_ECONFIG (logged). */

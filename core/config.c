@@ -273,6 +273,13 @@ static const struct key keys[] = {
      K_BOOL, S(allow_readable_keys)},
     {{"store", "database", "cmpgw.db", "The SQLite database (WAL; schema: docs/store.md)", NULL},
      K_TEXT, S(database)},
+    {{"store", "url", NULL,
+      "Or PostgreSQL: a libpq URI or key=value words (docs/store.md); no password in it",
+      "#postgresql://cmpgw@db.example/cmpgw?sslmode=verify-full"},
+     K_TEXT, S(store_url)},
+    {{"store", "password_file", NULL, "The file whose first line is the PostgreSQL password",
+      "#pg.pass"},
+     K_TEXT, S(store_password_file)},
     {{"store", "commit_interval_us", "0",
       "Group commit pacing: microseconds a write may wait to share a commit; 0: off", NULL},
      K_UINT, S(commit_interval_us), 0, 100000},
@@ -884,6 +891,13 @@ int cg_config_load(const char *path, struct cg_config *cfg) {
 int cg_config_resolve(const struct cg_config *cfg, const char *path, char *out, size_t cap) {
   int n = path[0] == '/' ? snprintf(out, cap, "%s", path)
                          : snprintf(out, cap, "%s/%s", cfg->dir, path);
+  return n < 0 || (size_t)n >= cap ? CG_ESPACE : 0;
+}
+
+int cg_config_store_locator(const struct cg_config *cfg, char *out, size_t cap) {
+  if (cfg->store_url[0] == '\0')
+    return cg_config_resolve(cfg, cfg->database, out, cap);
+  int n = snprintf(out, cap, "%s", cfg->store_url);
   return n < 0 || (size_t)n >= cap ? CG_ESPACE : 0;
 }
 

@@ -164,6 +164,8 @@ struct cg_config {
   bool allow_readable_keys; /* key files group or others can access: a warning, not a refusal */
   /* [store] */
   char database[CG_PATH_MAX];
+  char store_url[CG_PATH_MAX];           /* PostgreSQL (libpq URI or words); "": SQLite */
+  char store_password_file[CG_PATH_MAX]; /* its password's file; "": libpq's own */
   unsigned commit_interval_us; /* group commit pacing window; 0: off */
   /* [ra] */
   char ra_pkcs12[CG_PATH_MAX];
@@ -234,6 +236,10 @@ int cg_config_verror(const struct cg_config *cfg, const char *section, const cha
 void cg_config_defaults(struct cg_config *cfg);
 /* path made absolute against cfg->dir when relative.  0 or CG_ESPACE. */
 int cg_config_resolve(const struct cg_config *cfg, const char *path, char *out, size_t cap);
+/* The store the configuration names, as cg_store_open() takes it: [store]
+ * url when set (PostgreSQL), else the SQLite database resolved as above.
+ * 0 or CG_ESPACE. */
+int cg_config_store_locator(const struct cg_config *cfg, char *out, size_t cap);
 /* The profile or backend named name, or NULL. */
 const struct cg_config_profile *cg_config_profile(const struct cg_config *cfg, const char *name);
 const struct cg_config_backend *cg_config_backend(const struct cg_config *cfg, const char *name);

@@ -10,6 +10,7 @@ pkgs=(
   libuv1-dev libwolfssl-dev node-llhttp libsqlite3-dev sqlite3
   libinih-dev libcmocka-dev libsystemd-dev go-md2man man-db systemd
   openssl clang libclang-rt-14-dev sslscan curl softhsm2 opensc prometheus
+  libpq-dev postgresql-15
   autoconf automake libtool dpkg-dev patch
 )
 
@@ -28,6 +29,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   # server its package starts under systemd is not wanted.
   if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
     $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+  # postgresql-15 is here for its server programs: the tests start their own
+  # servers (tests/pg.sh). The cluster the package makes and starts is not
+  # wanted either.
+  if [[ " ${missing[*]} " == *" postgresql-15 "* ]]; then
+    if [ -d /run/systemd/system ]; then
+      $sudo systemctl disable --now postgresql >/dev/null 2>&1 || true
+    fi
+    $sudo pg_ctlcluster 15 main stop >/dev/null 2>&1 || true
   fi
 fi
 "$(dirname "$0")/build-wolfssl.sh"

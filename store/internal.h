@@ -1,18 +1,18 @@
 /*
  * internal.h - private to store/: the store object shared by the SQLite side
- * (sqlite.c: connection, statements, running operations) and the thread side
+ * (ops.c: connection, statements, running operations) and the thread side
  * (async.c: store thread, queue, completion on the loop).
  */
 #ifndef CG_STORE_INTERNAL_H
 #define CG_STORE_INTERNAL_H
 
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "core/log.h"
+#include "store/db.h"
 #include "store/store.h"
 
 /* The prepared statements of a connection, indexes into cg_store.stmt. */
@@ -69,8 +69,8 @@ struct async_box {
 };
 
 struct cg_store {
-  sqlite3 *db;
-  sqlite3_stmt *stmt[S__COUNT];
+  struct cg_db *db;
+  struct cg_db_stmt *stmt[S__COUNT];
   /* Errors of the same kind come in floods (a full disk fails every commit):
    * logged at most every 10 s.  Used by whichever thread owns the connection. */
   struct cg_log_limit errlog;
@@ -108,10 +108,10 @@ struct cg_store {
  * them writes): reads directly, all writes in one BEGIN IMMEDIATE transaction
  * with a savepoint each, then one COMMIT.  Sets every op's result; when the
  * transaction is lost or COMMIT fails, every write of the group that had
- * succeeded gets CG_ESTORE.  (sqlite.c) */
+ * succeeded gets CG_ESTORE.  (ops.c) */
 void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool writes);
 
-/* Whether op only reads (runs outside the group's transaction).  (sqlite.c) */
+/* Whether op only reads (runs outside the group's transaction).  (ops.c) */
 bool cg_store_op_is_read(const struct cg_store_op *op);
 
 /* For cg_store_close(): refuses further submits, drains and joins the store

@@ -9,7 +9,7 @@
  * retried here: every call runs its body inside run(), which begins the
  * transaction (BEGIN IMMEDIATE for a write, so a write never has to upgrade a
  * stale read snapshot, the one BUSY SQLite does not wait for), and when any
- * step still reports SQLITE_BUSY or SQLITE_LOCKED rolls back and runs the
+ * step still reports CG_DB_BUSY or CG_DB_LOCKED rolls back and runs the
  * body again, until CG_QUERY_BUSY_MS have passed.  A body therefore starts
  * by resetting its outputs, and writes nothing outside the transaction.
  *
@@ -32,6 +32,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "store/db.h"
 #include "store/internal.h"
 #include "store/schema.h"
 #include "store/sql.h"
@@ -60,47 +61,60 @@ static void pause_ms(long ms) {
 
 static bool is_busy(int rc) {
   rc &= 0xff;
-  return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+  return rc == CG_DB_BUSY || rc == CG_DB_LOCKED;
 }
 
 /* What a failed SQLite call means for the caller: RETRY when the database
  * was locked, otherwise what store/sql.h makes of it (logged). */
-static int sql_failed(sqlite3 *db, int rc, const char *what) {
+static int sql_failed(struct cg_db *db, int rc, const char *what) {
   return is_busy(rc) ? RETRY : cg_store_sql_error(db, rc, NULL, what);
 }
 
-static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **s) {
+static int prepare(struct cg_db *db, const char *sql, struct cg_db_stmt **s) {
   *s = NULL;
-  int rc = sqlite3_prepare_v2(db, sql, -1, s, NULL);
-  return rc == SQLITE_OK ? 0 : sql_failed(db, rc, "preparing a query");
+  int rc = cg_db_prepare(db, sql, false, s);
+  return rc == CG_DB_OK ? 0 : sql_failed(db, rc, "preparing a query");
 }
 
-static int exec(sqlite3 *db, const char *sql) {
-  int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-  return rc == SQLITE_OK ? 0 : sql_failed(db, rc, sql);
+static int exec(struct cg_db *db, const char *sql) {
+  int rc = cg_db_exec(db, sql);
+  return rc == CG_DB_OK ? 0 : sql_failed(db, rc, sql);
+}
+
+/* The start of a body's transaction.  SQLite: BEGIN IMMEDIATE takes the
+ * write lock at once, and a read transaction is one snapshot.  PostgreSQL:
+ * a write is SERIALIZABLE, so a body that reads and then writes (is the
+ * secret revoked already?) holds against the daemon and other operators as
+ * under SQLite's one writer (a conflict is a serialization failure, which
+ * is retried like a lock); a read is one REPEATABLE READ snapshot. */
+static const char *begin_sql(struct cg_db *db, bool write) {
+  if (cg_db_engine(db) == CG_DB_POSTGRES)
+    return write ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+                 : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+  return write ? "BEGIN IMMEDIATE" : "BEGIN";
 }
 
 /* Steps a statement that returns no row. */
-static int step_done(sqlite3 *db, sqlite3_stmt *s, const char *what) {
-  int rc = sqlite3_step(s);
-  return rc == SQLITE_DONE ? 0 : sql_failed(db, rc, what);
+static int step_done(struct cg_db *db, struct cg_db_stmt *s, const char *what) {
+  int rc = cg_db_step(s);
+  return rc == CG_DB_DONE ? 0 : sql_failed(db, rc, what);
 }
 
-typedef int (*body_fn)(sqlite3 *db, void *arg);
+typedef int (*body_fn)(struct cg_db *db, void *arg);
 
 /* Runs body(db, arg) in one transaction, committed when it returns 0 and
  * rolled back otherwise, and again while it (or BEGIN, or COMMIT) finds the
  * database locked, for up to CG_QUERY_BUSY_MS. */
-static int run(sqlite3 *db, bool write, body_fn body, void *arg) {
+static int run(struct cg_db *db, bool write, body_fn body, void *arg) {
   int64_t deadline = monotonic_ms() + CG_QUERY_BUSY_MS;
   for (;;) {
-    int err = exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN");
+    int err = exec(db, begin_sql(db, write));
     if (err == 0) {
       err = body(db, arg);
       if (err == 0)
         err = exec(db, "COMMIT");
-      if (err != 0 && !sqlite3_get_autocommit(db))
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+      if (err != 0 && cg_db_in_txn(db))
+        cg_db_exec(db, "ROLLBACK");
     }
     if (err != RETRY)
       return err;
@@ -120,8 +134,8 @@ static int not_fitting(const char *what) {
 }
 
 /* A time column in the stored form; NULL reads as "" only when nullable. */
-static int col_time(sqlite3_stmt *s, int col, char dst[CG_QUERY_TIME], bool nullable) {
-  if (sqlite3_column_type(s, col) == SQLITE_NULL) {
+static int col_time(struct cg_db_stmt *s, int col, char dst[CG_QUERY_TIME], bool nullable) {
+  if (cg_db_column_type(s, col) == CG_DB_NULL) {
     dst[0] = '\0';
     return nullable ? 0 : CG_ESTORE;
   }
@@ -143,18 +157,19 @@ static int grow(void **v, size_t *cap, size_t n, size_t elem) {
   return 0;
 }
 
-/* Limits from the filters: LIMIT -1 is "all" in SQLite. */
-static sqlite3_int64 sql_limit(size_t limit) {
-  return limit == 0 || limit > (size_t)INT64_MAX ? -1 : (sqlite3_int64)limit;
+/* Limits from the filters: "all" is the largest limit (SQLite's -1 is an
+ * error on PostgreSQL). */
+static int64_t sql_limit(size_t limit) {
+  return limit == 0 || limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
 }
 
 /* ---- secrets ------------------------------------------------------------- */
 
-#define SECRET_COLUMNS                                                                    \
-  "SELECT reference, profile, created_at, expires_at, revoked_at, locked_until, max_uses," \
+#define SECRET_COLUMNS                                                                             \
+  "SELECT reference, profile, created_at, expires_at, revoked_at, locked_until, max_uses,"         \
   " uses, failed_attempts, challenge_enc IS NOT NULL, note, subject, sans FROM secrets"
 
-static int secret_row(sqlite3_stmt *s, struct cg_query_secret *r) {
+static int secret_row(struct cg_db_stmt *s, struct cg_query_secret *r) {
   memset(r, 0, sizeof *r);
   int bad = 0;
   if (cg_store_sql_column_text(s, 0, r->reference, sizeof r->reference) != 0 ||
@@ -163,9 +178,9 @@ static int secret_row(sqlite3_stmt *s, struct cg_query_secret *r) {
       col_time(s, 4, r->revoked_at, true) != 0 || col_time(s, 5, r->locked_until, true) != 0)
     return not_fitting("secrets");
   r->max_uses = cg_store_sql_column_int_or(s, 6, 0);
-  r->uses = sqlite3_column_int64(s, 7);
-  r->failed_attempts = sqlite3_column_int64(s, 8);
-  r->has_challenge = sqlite3_column_int(s, 9) != 0;
+  r->uses = cg_db_column_int64(s, 7);
+  r->failed_attempts = cg_db_column_int64(s, 8);
+  r->has_challenge = cg_db_column_int(s, 9) != 0;
   r->note = cg_store_sql_column_dup(s, 10, &bad);
   r->subject = cg_store_sql_column_dup(s, 11, &bad);
   r->sans = cg_store_sql_column_dup(s, 12, &bad);
@@ -191,27 +206,29 @@ struct secrets_arg {
   size_t n, cap;
 };
 
-static int secrets_body(sqlite3 *db, void *arg) {
+static int secrets_body(struct cg_db *db, void *arg) {
   struct secrets_arg *a = arg;
   cg_query_secrets_free(a->v, a->n);
   a->v = NULL;
   a->n = a->cap = 0;
-  sqlite3_stmt *s;
-  int err = prepare(db, SECRET_COLUMNS " WHERE (?1 IS NULL OR profile = ?1) ORDER BY reference", &s);
+  struct cg_db_stmt *s;
+  int err = prepare(
+      db, SECRET_COLUMNS " WHERE (CAST(?1 AS TEXT) IS NULL OR profile = ?1) ORDER BY reference",
+      &s);
   if (err != 0)
     return err;
-  if (cg_store_sql_bind_text(s, 1, a->profile) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, a->profile) != CG_DB_OK)
     err = cg_store_sql_bind_failed(db, "profile");
-  int rc = SQLITE_DONE;
-  while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+  int rc = CG_DB_DONE;
+  while (err == 0 && (rc = cg_db_step(s)) == CG_DB_ROW) {
     if ((err = grow((void **)&a->v, &a->cap, a->n, sizeof *a->v)) != 0)
       break;
     err = secret_row(s, &a->v[a->n]);
     a->n++; /* counted even when half read: its note is freed with the rest */
   }
-  if (err == 0 && rc != SQLITE_DONE)
+  if (err == 0 && rc != CG_DB_DONE)
     err = sql_failed(db, rc, "reading secrets");
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   return err;
 }
 
@@ -233,22 +250,22 @@ struct secret_arg {
   struct cg_query_secret *out;
 };
 
-static int secret_body(sqlite3 *db, void *arg) {
+static int secret_body(struct cg_db *db, void *arg) {
   struct secret_arg *a = arg;
   cg_query_secret_clear(a->out);
-  sqlite3_stmt *s;
+  struct cg_db_stmt *s;
   int err = prepare(db, SECRET_COLUMNS " WHERE reference = ?1", &s);
   if (err != 0)
     return err;
-  if (cg_store_sql_bind_text(s, 1, a->reference) != SQLITE_OK) {
+  if (cg_store_sql_bind_text(s, 1, a->reference) != CG_DB_OK) {
     err = cg_store_sql_bind_failed(db, "reference");
   } else {
-    int rc = sqlite3_step(s);
-    err = rc == SQLITE_ROW    ? secret_row(s, a->out)
-          : rc == SQLITE_DONE ? CG_ENOT_FOUND
-                              : sql_failed(db, rc, "reading a secret");
+    int rc = cg_db_step(s);
+    err = rc == CG_DB_ROW    ? secret_row(s, a->out)
+          : rc == CG_DB_DONE ? CG_ENOT_FOUND
+                             : sql_failed(db, rc, "reading a secret");
   }
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   return err;
 }
 
@@ -268,21 +285,21 @@ struct secret_insert_arg {
   const char *note;
 };
 
-static int secret_insert_body(sqlite3 *db, void *arg) {
+static int secret_insert_body(struct cg_db *db, void *arg) {
   struct secret_insert_arg *a = arg;
   /* We hold the write lock: the insert cannot find the database locked. */
   int err = cg_store_secret_insert(a->st, a->rec);
   if (err != 0)
     return err;
-  sqlite3_stmt *s;
-  if ((err = prepare(db, "UPDATE secrets SET max_uses = ?1, note = ?2 WHERE reference = ?3",
-                     &s)) != 0)
+  struct cg_db_stmt *s;
+  if ((err = prepare(db, "UPDATE secrets SET max_uses = ?1, note = ?2 WHERE reference = ?3", &s)) !=
+      0)
     return err;
-  int b = (a->max_uses <= 0 ? sqlite3_bind_null(s, 1) : sqlite3_bind_int64(s, 1, a->max_uses)) |
+  int b = (a->max_uses <= 0 ? cg_db_bind_null(s, 1) : cg_db_bind_int64(s, 1, a->max_uses)) |
           cg_store_sql_bind_text(s, 2, a->note) | cg_store_sql_bind_text(s, 3, a->rec->reference);
-  err = b != SQLITE_OK ? cg_store_sql_bind_failed(db, "secret limits")
-                       : step_done(db, s, "setting secret limits");
-  sqlite3_finalize(s);
+  err = b != CG_DB_OK ? cg_store_sql_bind_failed(db, "secret limits")
+                      : step_done(db, s, "setting secret limits");
+  cg_db_finalize(s);
   return err;
 }
 
@@ -298,49 +315,53 @@ struct secret_revoke_arg {
   char *revoked_at;
 };
 
-static int secret_revoke_body(sqlite3 *db, void *arg) {
+static int secret_revoke_body(struct cg_db *db, void *arg) {
   struct secret_revoke_arg *a = arg;
-  sqlite3_stmt *s;
+  struct cg_db_stmt *s;
   int err = prepare(db, "SELECT revoked_at FROM secrets WHERE reference = ?1", &s);
   if (err != 0)
     return err;
-  if (cg_store_sql_bind_text(s, 1, a->reference) != SQLITE_OK) {
+  if (cg_store_sql_bind_text(s, 1, a->reference) != CG_DB_OK) {
     err = cg_store_sql_bind_failed(db, "reference");
   } else {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE)
+    int rc = cg_db_step(s);
+    if (rc == CG_DB_DONE)
       err = CG_ENOT_FOUND;
-    else if (rc != SQLITE_ROW)
+    else if (rc != CG_DB_ROW)
       err = sql_failed(db, rc, "reading a secret");
-    else if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+    else if (cg_db_column_type(s, 0) != CG_DB_NULL)
       err = col_time(s, 0, a->revoked_at, false) != 0 ? not_fitting("secrets") : CG_ESTATE;
   }
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   if (err != 0)
     return err;
 
-  if ((err = prepare(db, "UPDATE secrets SET revoked_at = ?1"
-                         " WHERE reference = ?2 AND revoked_at IS NULL", &s)) != 0)
+  if ((err = prepare(db,
+                     "UPDATE secrets SET revoked_at = ?1"
+                     " WHERE reference = ?2 AND revoked_at IS NULL",
+                     &s)) != 0)
     return err;
   if ((cg_store_sql_bind_text(s, 1, a->now) | cg_store_sql_bind_text(s, 2, a->reference)) !=
-      SQLITE_OK)
+      CG_DB_OK)
     err = cg_store_sql_bind_failed(db, "secret revocation");
   else
     err = step_done(db, s, "revoking a secret");
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   if (err != 0)
     return err;
 
   char detail[CMP_MAX_REF + 16];
   snprintf(detail, sizeof detail, "reference=%s", a->reference);
-  if ((err = prepare(db, "INSERT INTO events (at, transaction_id, kind, detail)"
-                         " VALUES (?1, NULL, 'secret.revoked', ?2)", &s)) != 0)
+  if ((err = prepare(db,
+                     "INSERT INTO events (at, transaction_id, kind, detail)"
+                     " VALUES (?1, NULL, 'secret.revoked', ?2)",
+                     &s)) != 0)
     return err;
-  if ((cg_store_sql_bind_text(s, 1, a->now) | cg_store_sql_bind_text(s, 2, detail)) != SQLITE_OK)
+  if ((cg_store_sql_bind_text(s, 1, a->now) | cg_store_sql_bind_text(s, 2, detail)) != CG_DB_OK)
     err = cg_store_sql_bind_failed(db, "event");
   else
     err = step_done(db, s, "recording an event");
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   if (err == 0)
     memcpy(a->revoked_at, a->now, CG_QUERY_TIME);
   return err;
@@ -358,11 +379,11 @@ int cg_query_secret_revoke(struct cg_store *st, const char *reference, int64_t n
 
 /* ---- transactions -------------------------------------------------------- */
 
-#define TXN_COLUMNS                                                                      \
-  "SELECT transaction_id, profile, auth_ref, req_type, state, failinfo, cert_req_id,"   \
+#define TXN_COLUMNS                                                                                \
+  "SELECT transaction_id, profile, auth_ref, req_type, state, failinfo, cert_req_id,"              \
   " sender_nonce, cert_serial, created_at, updated_at FROM transactions"
 
-static int txn_row(sqlite3_stmt *s, struct cg_query_txn *r) {
+static int txn_row(struct cg_db_stmt *s, struct cg_query_txn *r) {
   memset(r, 0, sizeof *r);
   if (cg_store_sql_column_text(s, 0, r->transaction_id, sizeof r->transaction_id) != 0 ||
       cg_store_sql_column_text(s, 1, r->profile, sizeof r->profile) != 0 ||
@@ -375,8 +396,8 @@ static int txn_row(sqlite3_stmt *s, struct cg_query_txn *r) {
     return not_fitting("transactions");
   int64_t fi = cg_store_sql_column_int_or(s, 5, -1);
   r->failinfo = fi >= 0 && fi < 64 ? (int)fi : -1;
-  r->has_cert_req_id = sqlite3_column_type(s, 6) != SQLITE_NULL;
-  r->cert_req_id = sqlite3_column_int64(s, 6);
+  r->has_cert_req_id = cg_db_column_type(s, 6) != CG_DB_NULL;
+  r->cert_req_id = cg_db_column_int64(s, 6);
   return 0;
 }
 
@@ -386,34 +407,36 @@ struct txns_arg {
   size_t n, cap;
 };
 
-static int txns_body(sqlite3 *db, void *arg) {
+static int txns_body(struct cg_db *db, void *arg) {
   struct txns_arg *a = arg;
   free(a->v);
   a->v = NULL;
   a->n = a->cap = 0;
-  sqlite3_stmt *s;
+  struct cg_db_stmt *s;
   /* rowid order is the order the rows were written: newest first without
-   * sorting the table. */
-  int err = prepare(db, TXN_COLUMNS " WHERE (?1 IS NULL OR state = ?1)"
-                                    " AND (?2 IS NULL OR profile = ?2)"
-                                    " AND (?3 IS NULL OR created_at >= ?3)"
-                                    " ORDER BY rowid DESC LIMIT ?4", &s);
+   * sorting the table (on PostgreSQL, rowid is an identity column). */
+  int err = prepare(db,
+                    TXN_COLUMNS " WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1)"
+                                " AND (CAST(?2 AS TEXT) IS NULL OR profile = ?2)"
+                                " AND (CAST(?3 AS TEXT) IS NULL OR created_at >= ?3)"
+                                " ORDER BY rowid DESC LIMIT ?4",
+                    &s);
   if (err != 0)
     return err;
   if ((cg_store_sql_bind_text(s, 1, a->f->state) | cg_store_sql_bind_text(s, 2, a->f->profile) |
        cg_store_sql_bind_text(s, 3, a->f->since) |
-       sqlite3_bind_int64(s, 4, sql_limit(a->f->limit))) != SQLITE_OK)
+       cg_db_bind_int64(s, 4, sql_limit(a->f->limit))) != CG_DB_OK)
     err = cg_store_sql_bind_failed(db, "transaction filter");
-  int rc = SQLITE_DONE;
-  while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+  int rc = CG_DB_DONE;
+  while (err == 0 && (rc = cg_db_step(s)) == CG_DB_ROW) {
     if ((err = grow((void **)&a->v, &a->cap, a->n, sizeof *a->v)) != 0 ||
         (err = txn_row(s, &a->v[a->n])) != 0)
       break;
     a->n++;
   }
-  if (err == 0 && rc != SQLITE_DONE)
+  if (err == 0 && rc != CG_DB_DONE)
     err = sql_failed(db, rc, "reading transactions");
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   return err;
 }
 
@@ -454,16 +477,16 @@ struct txn_arg {
   size_t cap;
 };
 
-static int txn_cert(sqlite3 *db, struct cg_query_txn_detail *d) {
-  sqlite3_stmt *s;
+static int txn_cert(struct cg_db *db, struct cg_query_txn_detail *d) {
+  struct cg_db_stmt *s;
   int err = prepare(db, "SELECT status, subject FROM certificates WHERE serial = ?1", &s);
   if (err != 0)
     return err;
-  if (cg_store_sql_bind_text(s, 1, d->txn.cert_serial) != SQLITE_OK) {
+  if (cg_store_sql_bind_text(s, 1, d->txn.cert_serial) != CG_DB_OK) {
     err = cg_store_sql_bind_failed(db, "serial");
   } else {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    int rc = cg_db_step(s);
+    if (rc == CG_DB_ROW) {
       if (cg_store_sql_column_text(s, 0, d->cert_status, sizeof d->cert_status) != 0) {
         err = not_fitting("certificates");
       } else {
@@ -472,30 +495,32 @@ static int txn_cert(sqlite3 *db, struct cg_query_txn_detail *d) {
           err = not_fitting("certificates");
         d->cert_found = err == 0;
       }
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != CG_DB_DONE) {
       err = sql_failed(db, rc, "reading a certificate");
     }
   }
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   return err;
 }
 
-static int txn_events(sqlite3 *db, struct txn_arg *a) {
+static int txn_events(struct cg_db *db, struct txn_arg *a) {
   struct cg_query_txn_detail *d = a->d;
-  sqlite3_stmt *s;
-  int err = prepare(db, "SELECT id, at, transaction_id, kind, detail FROM events"
-                        " WHERE transaction_id = ?1 ORDER BY id", &s);
+  struct cg_db_stmt *s;
+  int err = prepare(db,
+                    "SELECT id, at, transaction_id, kind, detail FROM events"
+                    " WHERE transaction_id = ?1 ORDER BY id",
+                    &s);
   if (err != 0)
     return err;
-  if (cg_store_sql_bind_text(s, 1, a->txid) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, a->txid) != CG_DB_OK)
     err = cg_store_sql_bind_failed(db, "txid");
-  int rc = SQLITE_DONE;
-  while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+  int rc = CG_DB_DONE;
+  while (err == 0 && (rc = cg_db_step(s)) == CG_DB_ROW) {
     if ((err = grow((void **)&d->events, &a->cap, d->n_events, sizeof *d->events)) != 0)
       break;
     struct cg_query_event *e = &d->events[d->n_events++];
     memset(e, 0, sizeof *e);
-    e->id = sqlite3_column_int64(s, 0);
+    e->id = cg_db_column_int64(s, 0);
     if (col_time(s, 1, e->at, false) != 0 ||
         cg_store_sql_column_text(s, 2, e->transaction_id, sizeof e->transaction_id) != 0) {
       err = not_fitting("events");
@@ -506,29 +531,29 @@ static int txn_events(sqlite3 *db, struct txn_arg *a) {
     if (err == CG_ESTORE || (err == 0 && e->kind == NULL))
       err = not_fitting("events");
   }
-  if (err == 0 && rc != SQLITE_DONE)
+  if (err == 0 && rc != CG_DB_DONE)
     err = sql_failed(db, rc, "reading events");
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   return err;
 }
 
-static int txn_body(sqlite3 *db, void *arg) {
+static int txn_body(struct cg_db *db, void *arg) {
   struct txn_arg *a = arg;
   cg_query_txn_detail_clear(a->d);
   a->cap = 0;
-  sqlite3_stmt *s;
+  struct cg_db_stmt *s;
   int err = prepare(db, TXN_COLUMNS " WHERE transaction_id = ?1", &s);
   if (err != 0)
     return err;
-  if (cg_store_sql_bind_text(s, 1, a->txid) != SQLITE_OK) {
+  if (cg_store_sql_bind_text(s, 1, a->txid) != CG_DB_OK) {
     err = cg_store_sql_bind_failed(db, "txid");
   } else {
-    int rc = sqlite3_step(s);
-    err = rc == SQLITE_ROW    ? txn_row(s, &a->d->txn)
-          : rc == SQLITE_DONE ? CG_ENOT_FOUND
-                              : sql_failed(db, rc, "reading a transaction");
+    int rc = cg_db_step(s);
+    err = rc == CG_DB_ROW    ? txn_row(s, &a->d->txn)
+          : rc == CG_DB_DONE ? CG_ENOT_FOUND
+                             : sql_failed(db, rc, "reading a transaction");
   }
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   if (err == 0 && a->d->txn.cert_serial[0] != '\0')
     err = txn_cert(db, a->d);
   if (err == 0)
@@ -549,13 +574,13 @@ int cg_query_txn(struct cg_store *st, const char *txid, struct cg_query_txn_deta
 
 /* ---- certificates -------------------------------------------------------- */
 
-#define CERT_COLUMNS                                                                         \
-  "SELECT c.serial, c.subject, c.issuer, c.not_before, c.not_after, c.status, c.profile,"   \
-  " c.transaction_id, c.created_at, r.serial IS NOT NULL, r.reason, r.revoked_at,"         \
+#define CERT_COLUMNS                                                                               \
+  "SELECT c.serial, c.subject, c.issuer, c.not_before, c.not_after, c.status, c.profile,"          \
+  " c.transaction_id, c.created_at, r.serial IS NOT NULL, r.reason, r.revoked_at,"                 \
   " r.requested_by, r.transaction_id, c.sans, c.key_type"
 #define CERT_NCOLS 16 /* the columns above; a query adds its own after them */
 
-static int cert_row(sqlite3_stmt *s, struct cg_query_cert *c) {
+static int cert_row(struct cg_db_stmt *s, struct cg_query_cert *c) {
   memset(c, 0, sizeof *c);
   c->reason = -1;
   int bad = 0;
@@ -566,7 +591,7 @@ static int cert_row(sqlite3_stmt *s, struct cg_query_cert *c) {
       cg_store_sql_column_text(s, 7, c->transaction_id, sizeof c->transaction_id) != 0 ||
       col_time(s, 8, c->created_at, false) != 0)
     return not_fitting("certificates");
-  c->revoked = sqlite3_column_int(s, 9) != 0;
+  c->revoked = cg_db_column_int(s, 9) != 0;
   if (c->revoked) {
     int64_t reason = cg_store_sql_column_int_or(s, 10, -1);
     c->reason = reason >= 0 && reason <= 10 ? (int)reason : -1;
@@ -579,8 +604,8 @@ static int cert_row(sqlite3_stmt *s, struct cg_query_cert *c) {
     return not_fitting("certificates");
   c->subject = cg_store_sql_column_dup(s, 1, &bad);
   c->issuer = cg_store_sql_column_dup(s, 2, &bad);
-  c->sans = sqlite3_column_type(s, 14) == SQLITE_NULL ? calloc(1, 1)
-                                                      : cg_store_sql_column_dup(s, 14, &bad);
+  c->sans =
+      cg_db_column_type(s, 14) == CG_DB_NULL ? calloc(1, 1) : cg_store_sql_column_dup(s, 14, &bad);
   if (bad == CG_ESTORE ||
       (bad == 0 && (c->subject == NULL || c->issuer == NULL || c->sans == NULL)))
     bad = not_fitting("certificates");
@@ -609,32 +634,35 @@ struct certs_arg {
   size_t n, cap;
 };
 
-static int certs_body(sqlite3 *db, void *arg) {
+static int certs_body(struct cg_db *db, void *arg) {
   struct certs_arg *a = arg;
   cg_query_certs_free(a->v, a->n);
   a->v = NULL;
   a->n = a->cap = 0;
-  sqlite3_stmt *s;
-  int err = prepare(db, CERT_COLUMNS " FROM certificates c"
-                                     " LEFT JOIN revocations r ON r.serial = c.serial"
-                                     " WHERE (?1 IS NULL OR instr(lower(c.subject), lower(?1)) > 0)"
-                                     " AND (?2 IS NULL OR c.status = ?2)"
-                                     " ORDER BY c.rowid DESC LIMIT ?3", &s);
+  struct cg_db_stmt *s;
+  int err = prepare(db,
+                    CERT_COLUMNS
+                    " FROM certificates c"
+                    " LEFT JOIN revocations r ON r.serial = c.serial"
+                    " WHERE (CAST(?1 AS TEXT) IS NULL OR instr(lower(c.subject), lower(?1)) > 0)"
+                    " AND (CAST(?2 AS TEXT) IS NULL OR c.status = ?2)"
+                    " ORDER BY c.rowid DESC LIMIT ?3",
+                    &s);
   if (err != 0)
     return err;
   if ((cg_store_sql_bind_text(s, 1, a->f->subject) | cg_store_sql_bind_text(s, 2, a->f->status) |
-       sqlite3_bind_int64(s, 3, sql_limit(a->f->limit))) != SQLITE_OK)
+       cg_db_bind_int64(s, 3, sql_limit(a->f->limit))) != CG_DB_OK)
     err = cg_store_sql_bind_failed(db, "certificate filter");
-  int rc = SQLITE_DONE;
-  while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+  int rc = CG_DB_DONE;
+  while (err == 0 && (rc = cg_db_step(s)) == CG_DB_ROW) {
     if ((err = grow((void **)&a->v, &a->cap, a->n, sizeof *a->v)) != 0)
       break;
     err = cert_row(s, &a->v[a->n]);
     a->n++; /* counted even when half read: what it holds is freed with the rest */
   }
-  if (err == 0 && rc != SQLITE_DONE)
+  if (err == 0 && rc != CG_DB_DONE)
     err = sql_failed(db, rc, "reading certificates");
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   return err;
 }
 
@@ -659,41 +687,43 @@ struct cert_arg {
 };
 
 /* Reads the certificate stored exactly as serial; CG_ENOT_FOUND when none. */
-static int cert_exact(sqlite3 *db, const char *serial, struct cg_query_cert *c) {
-  sqlite3_stmt *s;
-  int err = prepare(db, CERT_COLUMNS ", c.der, t.transaction_id IS NOT NULL, t.state,"
-                                     " t.req_type, t.auth_ref FROM certificates c"
-                                     " LEFT JOIN revocations r ON r.serial = c.serial"
-                                     " LEFT JOIN transactions t"
-                                     " ON t.transaction_id = c.transaction_id"
-                                     " WHERE c.serial = ?1", &s);
+static int cert_exact(struct cg_db *db, const char *serial, struct cg_query_cert *c) {
+  struct cg_db_stmt *s;
+  int err = prepare(db,
+                    CERT_COLUMNS ", c.der, t.transaction_id IS NOT NULL, t.state,"
+                                 " t.req_type, t.auth_ref FROM certificates c"
+                                 " LEFT JOIN revocations r ON r.serial = c.serial"
+                                 " LEFT JOIN transactions t"
+                                 " ON t.transaction_id = c.transaction_id"
+                                 " WHERE c.serial = ?1",
+                    &s);
   if (err != 0)
     return err;
-  if (cg_store_sql_bind_text(s, 1, serial) != SQLITE_OK) {
+  if (cg_store_sql_bind_text(s, 1, serial) != CG_DB_OK) {
     err = cg_store_sql_bind_failed(db, "serial");
   } else {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
+    int rc = cg_db_step(s);
+    if (rc == CG_DB_DONE) {
       err = CG_ENOT_FOUND;
-    } else if (rc != SQLITE_ROW) {
+    } else if (rc != CG_DB_ROW) {
       err = sql_failed(db, rc, "reading a certificate");
     } else if ((err = cert_row(s, c)) == 0 &&
                (err = cg_store_sql_column_blob_dup(s, CERT_NCOLS, &c->der, &c->der_len)) == 0) {
-      c->txn_found = sqlite3_column_int(s, CERT_NCOLS + 1) != 0;
+      c->txn_found = cg_db_column_int(s, CERT_NCOLS + 1) != 0;
       if (c->txn_found &&
           (cg_store_sql_column_text(s, CERT_NCOLS + 2, c->txn_state, sizeof c->txn_state) != 0 ||
-           cg_store_sql_column_text(s, CERT_NCOLS + 3, c->txn_req_type,
-                                    sizeof c->txn_req_type) != 0 ||
-           cg_store_sql_column_text(s, CERT_NCOLS + 4, c->txn_auth_ref,
-                                    sizeof c->txn_auth_ref) != 0))
+           cg_store_sql_column_text(s, CERT_NCOLS + 3, c->txn_req_type, sizeof c->txn_req_type) !=
+               0 ||
+           cg_store_sql_column_text(s, CERT_NCOLS + 4, c->txn_auth_ref, sizeof c->txn_auth_ref) !=
+               0))
         err = not_fitting("transactions");
     }
   }
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   return err;
 }
 
-static int cert_body(sqlite3 *db, void *arg) {
+static int cert_body(struct cg_db *db, void *arg) {
   struct cert_arg *a = arg;
   cg_query_cert_clear(a->out);
   int err = cert_exact(db, a->serial, a->out);
@@ -703,21 +733,23 @@ static int cert_body(sqlite3 *db, void *arg) {
   /* Not as typed: the same number with leading zeros added or left out
    * (openssl prints "0A1B", a person may type "a1b"). */
   const char *digits = a->serial + strspn(a->serial, "0");
-  sqlite3_stmt *s;
-  if ((err = prepare(db, "SELECT serial FROM certificates WHERE ltrim(serial, '0') = ?1"
-                         " LIMIT 2", &s)) != 0)
+  struct cg_db_stmt *s;
+  if ((err = prepare(db,
+                     "SELECT serial FROM certificates WHERE ltrim(serial, '0') = ?1"
+                     " LIMIT 2",
+                     &s)) != 0)
     return err;
   char found[2 * CMP_MAX_SERIAL + 1] = "";
-  int matches = 0, rc = SQLITE_DONE;
-  if (cg_store_sql_bind_text(s, 1, digits) != SQLITE_OK)
+  int matches = 0, rc = CG_DB_DONE;
+  if (cg_store_sql_bind_text(s, 1, digits) != CG_DB_OK)
     err = cg_store_sql_bind_failed(db, "serial");
-  while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+  while (err == 0 && (rc = cg_db_step(s)) == CG_DB_ROW) {
     if (matches++ == 0 && cg_store_sql_column_text(s, 0, found, sizeof found) != 0)
       err = not_fitting("certificates");
   }
-  if (err == 0 && rc != SQLITE_DONE)
+  if (err == 0 && rc != CG_DB_DONE)
     err = sql_failed(db, rc, "reading certificates");
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   if (err != 0)
     return err;
   if (matches == 0)
@@ -758,66 +790,69 @@ struct cert_revoke_arg {
 };
 
 /* A one-row statement: prepare, bind the texts given (NULL ends them), step. */
-static int exec_texts(sqlite3 *db, const char *sql, const char *what, ...) {
-  sqlite3_stmt *s;
+static int exec_texts(struct cg_db *db, const char *sql, const char *what, ...) {
+  struct cg_db_stmt *s;
   int err = prepare(db, sql, &s);
   if (err != 0)
     return err;
   va_list ap;
   va_start(ap, what);
-  int b = SQLITE_OK, i = 1;
+  int b = CG_DB_OK, i = 1;
   for (const char *t; (t = va_arg(ap, const char *)) != NULL;)
     b |= cg_store_sql_bind_text(s, i++, t);
   va_end(ap);
-  err = b != SQLITE_OK ? cg_store_sql_bind_failed(db, what) : step_done(db, s, what);
-  sqlite3_finalize(s);
+  err = b != CG_DB_OK ? cg_store_sql_bind_failed(db, what) : step_done(db, s, what);
+  cg_db_finalize(s);
   return err;
 }
 
 /* An operator's action on the certificate serial, in the audit log with the
  * transaction that issued it. */
-static int cert_event(sqlite3 *db, const char *now, const char *kind, const char *detail,
+static int cert_event(struct cg_db *db, const char *now, const char *kind, const char *detail,
                       const char *serial) {
   return exec_texts(db,
                     "INSERT INTO events (at, transaction_id, kind, detail)"
-                    " SELECT ?1, transaction_id, ?2, ?3 FROM certificates WHERE serial = ?4",
+                    " SELECT CAST(?1 AS TEXT), transaction_id, CAST(?2 AS TEXT), CAST(?3 AS TEXT)"
+                    " FROM certificates WHERE serial = ?4",
                     "recording an event", now, kind, detail, serial, (const char *)NULL);
 }
 
-static int cert_revoke_body(sqlite3 *db, void *arg) {
+static int cert_revoke_body(struct cg_db *db, void *arg) {
   struct cert_revoke_arg *a = arg;
-  sqlite3_stmt *s;
+  struct cg_db_stmt *s;
   int err = exec_texts(db,
                        "UPDATE certificates SET status = 'revoked'"
                        " WHERE serial = ?1 AND status <> 'revoked'",
                        "revoking a certificate", a->serial, (const char *)NULL);
   if (err != 0)
     return err;
-  if (sqlite3_changes(db) == 0) {
+  if (cg_db_changes(db) == 0) {
     /* Nothing changed: no such certificate, or it is revoked already. */
     if ((err = prepare(db, "SELECT 1 FROM certificates WHERE serial = ?1", &s)) != 0)
       return err;
-    if (cg_store_sql_bind_text(s, 1, a->serial) != SQLITE_OK) {
+    if (cg_store_sql_bind_text(s, 1, a->serial) != CG_DB_OK) {
       err = cg_store_sql_bind_failed(db, "serial");
     } else {
-      int rc = sqlite3_step(s);
-      err = rc == SQLITE_ROW    ? CG_ECERT_REVOKED
-            : rc == SQLITE_DONE ? CG_ENOT_FOUND
-                                : sql_failed(db, rc, "reading a certificate");
+      int rc = cg_db_step(s);
+      err = rc == CG_DB_ROW    ? CG_ECERT_REVOKED
+            : rc == CG_DB_DONE ? CG_ENOT_FOUND
+                               : sql_failed(db, rc, "reading a certificate");
     }
-    sqlite3_finalize(s);
+    cg_db_finalize(s);
     return err;
   }
 
-  if ((err = prepare(db, "INSERT INTO revocations (serial, reason, revoked_at, transaction_id,"
-                         " requested_by) VALUES (?1, ?2, ?3, NULL, 'operator')", &s)) != 0)
+  if ((err = prepare(db,
+                     "INSERT INTO revocations (serial, reason, revoked_at, transaction_id,"
+                     " requested_by) VALUES (?1, ?2, ?3, NULL, 'operator')",
+                     &s)) != 0)
     return err;
-  if ((cg_store_sql_bind_text(s, 1, a->serial) | sqlite3_bind_int(s, 2, a->reason) |
-       cg_store_sql_bind_text(s, 3, a->now)) != SQLITE_OK)
+  if ((cg_store_sql_bind_text(s, 1, a->serial) | cg_db_bind_int64(s, 2, a->reason) |
+       cg_store_sql_bind_text(s, 3, a->now)) != CG_DB_OK)
     err = cg_store_sql_bind_failed(db, "revocation");
   else
     err = step_done(db, s, "recording a revocation");
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   /* A revocation is on record for a certificate whose status says otherwise
    * (written by hand): it is revoked already, and on the CRL. */
   if (err == CG_EEXISTS)
@@ -828,11 +863,11 @@ static int cert_revoke_body(sqlite3 *db, void *arg) {
   if (a->reason == 1 || a->reason == 2) {
     /* keyCompromise, cACompromise: the key is never certified again. */
     if ((err = exec_texts(db,
-                          "INSERT OR IGNORE INTO compromised_keys (key_hash, serial, reported_at)"
-                          " SELECT key_hash, serial, ?2 FROM certificates"
-                          " WHERE serial = ?1 AND key_hash IS NOT NULL",
-                          "reporting a key compromised", a->serial, a->now,
-                          (const char *)NULL)) != 0)
+                          "INSERT INTO compromised_keys (key_hash, serial, reported_at)"
+                          " SELECT key_hash, serial, CAST(?2 AS TEXT) FROM certificates"
+                          " WHERE serial = ?1 AND key_hash IS NOT NULL ON CONFLICT DO NOTHING",
+                          "reporting a key compromised", a->serial, a->now, (const char *)NULL)) !=
+        0)
       return err;
   }
   char detail[2 * CMP_MAX_SERIAL + 64];
@@ -841,27 +876,29 @@ static int cert_revoke_body(sqlite3 *db, void *arg) {
   return cert_event(db, a->now, "certificate.revoked", detail, a->serial);
 }
 
-static int cert_release_body(sqlite3 *db, void *arg) {
+static int cert_release_body(struct cg_db *db, void *arg) {
   struct cert_revoke_arg *a = arg;
   int err = exec_texts(db, "DELETE FROM revocations WHERE serial = ?1 AND reason = 6",
                        "releasing a hold", a->serial, (const char *)NULL);
   if (err != 0)
     return err;
-  if (sqlite3_changes(db) == 0) {
+  if (cg_db_changes(db) == 0) {
     /* Not on hold: unknown, revoked for good, or not revoked at all. */
-    sqlite3_stmt *s;
-    if ((err = prepare(db, "SELECT status = 'revoked' FROM certificates WHERE serial = ?1", &s)) !=
-        0)
+    struct cg_db_stmt *s;
+    if ((err = prepare(db,
+                       "SELECT CASE WHEN status = 'revoked' THEN 1 ELSE 0 END FROM certificates "
+                       "WHERE serial = ?1",
+                       &s)) != 0)
       return err;
-    if (cg_store_sql_bind_text(s, 1, a->serial) != SQLITE_OK) {
+    if (cg_store_sql_bind_text(s, 1, a->serial) != CG_DB_OK) {
       err = cg_store_sql_bind_failed(db, "serial");
     } else {
-      int rc = sqlite3_step(s);
-      err = rc == SQLITE_ROW    ? (sqlite3_column_int(s, 0) ? CG_ECERT_REVOKED : CG_EBAD_CERT_ID)
-            : rc == SQLITE_DONE ? CG_ENOT_FOUND
-                                : sql_failed(db, rc, "reading a certificate");
+      int rc = cg_db_step(s);
+      err = rc == CG_DB_ROW    ? (cg_db_column_int(s, 0) ? CG_ECERT_REVOKED : CG_EBAD_CERT_ID)
+            : rc == CG_DB_DONE ? CG_ENOT_FOUND
+                               : sql_failed(db, rc, "reading a certificate");
     }
-    sqlite3_finalize(s);
+    cg_db_finalize(s);
     return err;
   }
   /* As before the hold: unconfirmed while its transaction is not confirmed. */
@@ -934,15 +971,15 @@ static int add_problem(struct check_arg *a, const char *fmt, ...) {
  * is what the check is for, not a failure of the check. */
 static bool is_damage(int rc) {
   rc &= 0xff;
-  return rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT;
+  return rc == CG_DB_NOTADB || rc == CG_DB_CORRUPT;
 }
 
-static const char *text_or(sqlite3_stmt *s, int col, const char *none) {
-  const char *v = (const char *)sqlite3_column_text(s, col);
+static const char *text_or(struct cg_db_stmt *s, int col, const char *none) {
+  const char *v = (const char *)cg_db_column_text(s, col);
   return v != NULL ? v : none;
 }
 
-static int check_body(sqlite3 *db, void *arg) {
+static int check_body(struct cg_db *db, void *arg) {
   struct check_arg *a = arg;
   struct cg_query_check *c = a->c;
   cg_query_check_clear(c);
@@ -952,17 +989,30 @@ static int check_body(sqlite3 *db, void *arg) {
   c->user_version = -1;
   c->expected_version = CG_STORE_SCHEMA_VERSION;
 
-  static const char *const sql[] = {"PRAGMA user_version", "PRAGMA integrity_check",
-                                    "PRAGMA foreign_key_check"};
-  for (size_t q = 0; q < sizeof sql / sizeof sql[0]; q++) {
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(db, sql[q], -1, &s, NULL);
+  static const char *const sqlite_sql[] = {"PRAGMA user_version", "PRAGMA integrity_check",
+                                           "PRAGMA foreign_key_check"};
+  /* PostgreSQL checks its pages and enforces foreign keys itself; what is
+   * left to see is the schema version, indexes a failed build left invalid,
+   * and constraints added without validating the rows (NOT VALID). */
+  static const char *const pg_sql[] = {
+      "SELECT version FROM cmpgw_schema",
+      "SELECT CASE WHEN count(*) = 0 THEN 'ok' ELSE 'invalid indexes (REINDEX them): '"
+      " || string_agg(i.indexrelid::regclass::text, ', ') END FROM pg_index i"
+      " JOIN pg_class c ON c.oid = i.indrelid"
+      " WHERE c.relnamespace = current_schema()::regnamespace AND NOT i.indisvalid",
+      "SELECT conrelid::regclass::text || ' (' || conname || ')', 0, 'its references'"
+      " FROM pg_constraint WHERE connamespace = current_schema()::regnamespace"
+      " AND NOT convalidated"};
+  const char *const *sql = cg_db_engine(db) == CG_DB_POSTGRES ? pg_sql : sqlite_sql;
+  for (size_t q = 0; q < 3; q++) {
+    struct cg_db_stmt *s = NULL;
+    int rc = cg_db_prepare(db, sql[q], false, &s);
     int err = 0;
     size_t rows = 0;
-    while (rc == SQLITE_OK && err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while (rc == CG_DB_OK && err == 0 && (rc = cg_db_step(s)) == CG_DB_ROW) {
       rows++;
       if (q == 0) {
-        c->user_version = sqlite3_column_int(s, 0);
+        c->user_version = cg_db_column_int(s, 0);
       } else if (q == 1) {
         const char *msg = text_or(s, 0, "?");
         if (rows == 1 && strcmp(msg, "ok") == 0)
@@ -972,19 +1022,19 @@ static int check_body(sqlite3 *db, void *arg) {
       } else {
         c->n_fk++;
         err = add_problem(a, "foreign_key_check: %s row %lld refers to a missing row of %s",
-                          text_or(s, 0, "?"), (long long)sqlite3_column_int64(s, 1),
+                          text_or(s, 0, "?"), (long long)cg_db_column_int64(s, 1),
                           text_or(s, 2, "?"));
       }
     }
-    if (rc == SQLITE_ROW || rc == SQLITE_OK)
-      rc = SQLITE_DONE; /* stopped by err */
-    if (err == 0 && rc != SQLITE_DONE) {
+    if (rc == CG_DB_ROW || rc == CG_DB_OK)
+      rc = CG_DB_DONE; /* stopped by err */
+    if (err == 0 && rc != CG_DB_DONE) {
       if (is_damage(rc))
-        err = add_problem(a, "%s: %s", sql[q], sqlite3_errmsg(db));
+        err = add_problem(a, "%s: %s", sql[q], cg_db_errmsg(db));
       else
         err = sql_failed(db, rc, sql[q]);
     }
-    sqlite3_finalize(s);
+    cg_db_finalize(s);
     if (err != 0)
       return err;
     if (q == 0 && c->user_version < 0)
@@ -1004,28 +1054,24 @@ static int check_body(sqlite3 *db, void *arg) {
 int cg_query_check_file(const char *path, struct cg_query_check *out) {
   memset(out, 0, sizeof *out);
   struct stat sb;
-  if (stat(path, &sb) != 0)
+  bool pg = cg_db_is_postgres(path);
+  if (!pg && stat(path, &sb) != 0)
     return errno == ENOENT ? CG_ENOT_FOUND : CG_ESTORE;
-  sqlite3 *db = NULL;
   /* Read-write so that a WAL database can be read while its writer runs
    * (readers need the shared-memory index), but never created. */
-  int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
-  if (rc != SQLITE_OK) {
-    cg_error("store: opening %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-    sqlite3_close(db);
+  struct cg_db *db = NULL;
+  if (cg_db_open(path, CG_DB_EXISTING, &db) != 0)
     return CG_ESTORE;
-  }
-  sqlite3_extended_result_codes(db, 1);
-  sqlite3_busy_timeout(db, CG_QUERY_BUSY_MS);
   struct check_arg a = {.c = out};
   int err = run(db, false, check_body, &a);
   /* BEGIN on a file that is not a database fails before the body runs. */
-  if (err == CG_ESTORE && out->n_problems == 0 && is_damage(sqlite3_extended_errcode(db))) {
+  if (!pg && err == CG_ESTORE && out->n_problems == 0 &&
+      is_damage(sqlite3_extended_errcode(cg_db_sqlite(db)))) {
     out->user_version = -1;
     out->expected_version = CG_STORE_SCHEMA_VERSION;
-    err = add_problem(&a, "%s", sqlite3_errmsg(db));
+    err = add_problem(&a, "%s", cg_db_errmsg(db));
   }
-  sqlite3_close(db);
+  cg_db_close(db);
   if (err != 0)
     cg_query_check_clear(out);
   return err;
@@ -1033,15 +1079,17 @@ int cg_query_check_file(const char *path, struct cg_query_check *out) {
 
 int cg_query_backup(struct cg_store *st, const char *dest, int *pages) {
   *pages = 0;
+  if (cg_db_engine(st->db) != CG_DB_SQLITE)
+    return CG_EINVAL;
   sqlite3 *db = NULL;
   int rc = sqlite3_open_v2(dest, &db, SQLITE_OPEN_READWRITE, NULL);
-  if (rc != SQLITE_OK) {
+  if (rc != CG_DB_OK) {
     cg_error("store: opening %s: %s", dest, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_close(db);
     return CG_ESTORE;
   }
   sqlite3_busy_timeout(db, CG_QUERY_BUSY_MS);
-  sqlite3_backup *b = sqlite3_backup_init(db, "main", st->db, "main");
+  sqlite3_backup *b = sqlite3_backup_init(db, "main", cg_db_sqlite(st->db), "main");
   if (b == NULL) {
     cg_error("store: starting the backup: %s", sqlite3_errmsg(db));
     sqlite3_close(db);
@@ -1050,7 +1098,7 @@ int cg_query_backup(struct cg_store *st, const char *dest, int *pages) {
   /* All pages in one step: one read snapshot of the source, which in WAL
    * mode never blocks its writer. */
   int64_t deadline = monotonic_ms() + CG_QUERY_BUSY_MS;
-  while ((rc = sqlite3_backup_step(b, -1)) != SQLITE_DONE) {
+  while ((rc = sqlite3_backup_step(b, -1)) != CG_DB_DONE) {
     if (!is_busy(rc) || monotonic_ms() >= deadline)
       break;
     pause_ms(10);
@@ -1058,11 +1106,11 @@ int cg_query_backup(struct cg_store *st, const char *dest, int *pages) {
   *pages = sqlite3_backup_pagecount(b);
   int frc = sqlite3_backup_finish(b);
   int err = 0;
-  if (rc != SQLITE_DONE || frc != SQLITE_OK) {
-    cg_error("store: backup to %s: %s", dest, sqlite3_errstr(rc != SQLITE_DONE ? rc : frc));
+  if (rc != CG_DB_DONE || frc != CG_DB_OK) {
+    cg_error("store: backup to %s: %s", dest, sqlite3_errstr(rc != CG_DB_DONE ? rc : frc));
     err = is_busy(rc) ? CG_EBUSY : CG_ESTORE;
   }
-  if (sqlite3_close(db) != SQLITE_OK && err == 0) {
+  if (sqlite3_close(db) != CG_DB_OK && err == 0) {
     cg_error("store: closing %s: %s", dest, sqlite3_errmsg(db));
     err = CG_ESTORE;
   }

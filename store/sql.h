@@ -1,5 +1,5 @@
 /*
- * sql.h - private to store/: the SQLite helpers the gateway's side (sqlite.c)
+ * sql.h - private to store/: the helpers the gateway's side (ops.c)
  * and the operator's (query.c) share, so that a value is bound, a column read
  * and a failure mapped the one way whichever side does it.
  *
@@ -29,45 +29,45 @@
 #ifndef CG_STORE_SQL_H
 #define CG_STORE_SQL_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/log.h"
 
 /* Binds text v, or SQL NULL when v is NULL.  SQLite's result code. */
-int cg_store_sql_bind_text(sqlite3_stmt *s, int i, const char *v);
+int cg_store_sql_bind_text(struct cg_db_stmt *s, int i, const char *v);
 /* Binds text v, or SQL NULL when v is NULL or "" (docs/store.md: an absent
  * value is NULL, never an empty string).  SQLite's result code. */
-int cg_store_sql_bind_text_or_null(sqlite3_stmt *s, int i, const char *v);
+int cg_store_sql_bind_text_or_null(struct cg_db_stmt *s, int i, const char *v);
 /* Binds t as "YYYY-MM-DDTHH:MM:SSZ" (copied).  SQLite's result code. */
-int cg_store_sql_bind_time(sqlite3_stmt *s, int i, int64_t t);
+int cg_store_sql_bind_time(struct cg_db_stmt *s, int i, int64_t t);
 /* Logs that binding `what` failed (out of memory, or a programming error)
  * and returns CG_ESTORE. */
-int cg_store_sql_bind_failed(sqlite3 *db, const char *what);
+int cg_store_sql_bind_failed(struct cg_db *db, const char *what);
 
 /* Copies text column col into dst[cap] with its NUL; SQL NULL reads as "".
  * 0, or CG_ESTORE when it does not fit (dst is then ""). */
-int cg_store_sql_column_text(sqlite3_stmt *s, int col, char *dst, size_t cap);
+int cg_store_sql_column_text(struct cg_db_stmt *s, int col, char *dst, size_t cap);
 /* A malloc'ed copy of text column col, NULL for SQL NULL.  On failure it
  * returns NULL and sets *err, unless *err is set already (so several columns
  * may be read before one check): CG_ESTORE when the text does not fit (holds
  * a NUL), CG_ENOMEM. */
-char *cg_store_sql_column_dup(sqlite3_stmt *s, int col, int *err);
+char *cg_store_sql_column_dup(struct cg_db_stmt *s, int col, int *err);
 /* A malloc'ed copy of BLOB column col into *out (never NULL on success, even
  * for an empty or NULL value) and its length.  0 or CG_ENOMEM. */
-int cg_store_sql_column_blob_dup(sqlite3_stmt *s, int col, uint8_t **out, size_t *len);
+int cg_store_sql_column_blob_dup(struct cg_db_stmt *s, int col, uint8_t **out, size_t *len);
 /* Time column col, stored as cg_time_iso8601() writes it, into *out.  0, or
  * CG_ESTORE for SQL NULL or any other text (*out untouched). */
-int cg_store_sql_column_time(sqlite3_stmt *s, int col, int64_t *out);
+int cg_store_sql_column_time(struct cg_db_stmt *s, int col, int64_t *out);
 /* INTEGER column col, or none for SQL NULL. */
-int64_t cg_store_sql_column_int_or(sqlite3_stmt *s, int col, int64_t none);
+int64_t cg_store_sql_column_int_or(struct cg_db_stmt *s, int col, int64_t none);
 
 /* The CG_E* code of rc, a failed step (or prepare, or exec) on db, for the
  * caller doing `what`: CG_EEXISTS, CG_ENOMEM or CG_ESTORE (see above).  The
  * failure is logged with SQLite's message, at most every 10 s through limit
  * when it is not NULL (errors of a kind come in floods: a full disk fails
  * every commit). */
-int cg_store_sql_error(sqlite3 *db, int rc, struct cg_log_limit *limit, const char *what);
+int cg_store_sql_error(struct cg_db *db, int rc, struct cg_log_limit *limit, const char *what);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * store.h - the persistent state of cmpgw in SQLite (schema: docs/store.md).
+ * store.h - the persistent state of cmpgw, in SQLite (the default, embedded)
+ * or PostgreSQL (several nodes sharing one database); schema: docs/store.md.
  *
  * Two ways in:
  *  - synchronous calls for the CLI and `init` (cg_store_open() ... close), on
@@ -12,8 +13,10 @@
  *    (one fsync for the group), and hands the completed operations back to the
  *    loop through a uv_async_t, where each op's callback runs.
  *
- * The database is opened in WAL mode with synchronous=FULL, foreign keys on and
- * a busy timeout, so operators may read it live with sqlite3.
+ * A SQLite database is opened in WAL mode with synchronous=FULL, foreign keys
+ * on and a busy timeout, so operators may read it live with sqlite3.  A
+ * PostgreSQL database is driven the same way, from the same threads, with
+ * libpq (store/db.h).
  */
 #ifndef CG_STORE_STORE_H
 #define CG_STORE_STORE_H
@@ -28,8 +31,18 @@
 struct cg_store;
 struct cg_store_op;
 
-/* Opens (creating if needed) the database at path and brings the schema to
- * the current version.  0, CG_ESTORE. */
+/* Whether locator names a PostgreSQL database ([store] url: a libpq URI
+ * or key=value words) rather than a SQLite file. */
+bool cg_store_is_postgres(const char *locator);
+/* The PostgreSQL password of the connections opened after: the first line
+ * of the file path ([store] password_file); NULL: libpq's own (PGPASSWORD,
+ * ~/.pgpass).  Call before the first open, on one thread.  0 or CG_ESTORE
+ * (logged). */
+int cg_store_password_file(const char *path);
+
+/* Opens the database locator names (a SQLite file, created if needed, or a
+ * PostgreSQL database, which must exist) and brings the schema to the
+ * current version.  0, CG_ESTORE. */
 int cg_store_open(const char *path, struct cg_store **out);
 /* The index of certificates by key (certificates_key_hash), which the
  * check of a profile with key_reuse = false needs: made when it is not

@@ -2,7 +2,7 @@
  * test_store.c - the SQLite store: schema creation and migration, the
  * synchronous secret calls, and the store thread driven by a real libuv loop
  * (group commit, per-operation savepoints, state-checked updates, draining on
- * stop).  A second, independent sqlite3 connection checks what is really on
+ * stop).  A second, independent connection checks what is really on
  * disk.  Every test works in its own temporary directory.
  */
 #include <setjmp.h>
@@ -24,6 +24,8 @@
 
 #include "cmp/records.h"
 #include "core/err.h"
+#include "db_support.h"
+#include "store/db.h"
 #include "store/schema.h"
 #include "store/store.h"
 #include "testutil.h"
@@ -34,7 +36,8 @@
 
 struct fixture {
   char dir[512];
-  char path[600];
+  char path[1200]; /* the database's locator (db_support.h) */
+  bool pg;
   uv_loop_t loop;
   bool loop_closed;
 };
@@ -49,7 +52,8 @@ static int setup(void **state) {
     free(f);
     return -1;
   }
-  snprintf(f->path, sizeof f->path, "%s/cmpgw.db", f->dir);
+  tudb_make(f->dir, f->path, sizeof f->path);
+  f->pg = tudb_pg();
   *state = f;
   return 0;
 }
@@ -57,11 +61,12 @@ static int setup(void **state) {
 static int teardown(void **state) {
   struct fixture *f = *state;
   static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-  char p[700];
-  for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+  char p[sizeof f->path + 16];
+  for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0] && !f->pg; i++) {
     snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
     unlink(p);
   }
+  tudb_drop(f->path);
   int rc = rmdir(f->dir);
   /* A test that failed half-way may leave a store thread running on this
    * loop: then the fixture is left alone (running the loop could wait
@@ -75,45 +80,44 @@ static int teardown(void **state) {
 
 /* ---- a second connection, to see what is really stored ---------------- */
 
-static sqlite3 *peer_open(const struct fixture *f) {
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
+static struct cg_db *peer_open(const struct fixture *f) {
+  struct cg_db *db = NULL;
+  assert_int_equal(cg_db_open(f->path, CG_DB_WRITER, &db), 0);
   return db;
 }
 
 static int64_t peer_int(const struct fixture *f, const char *sql) {
-  sqlite3 *db = peer_open(f);
-  sqlite3_stmt *s = NULL;
-  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-  int64_t v = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(db);
+  struct cg_db *db = peer_open(f);
+  struct cg_db_stmt *s = NULL;
+  assert_int_equal(cg_db_prepare(db, sql, false, &s), CG_DB_OK);
+  assert_int_equal(cg_db_step(s), CG_DB_ROW);
+  int64_t v = cg_db_column_int64(s, 0);
+  cg_db_finalize(s);
+  cg_db_close(db);
   return v;
 }
 
 /* Copies the first column of the first row into out (at most cap - 1 bytes). */
 static void peer_text(const struct fixture *f, const char *sql, char *out, size_t cap) {
-  sqlite3 *db = peer_open(f);
-  sqlite3_stmt *s = NULL;
-  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-  const char *v = (const char *)sqlite3_column_text(s, 0);
+  struct cg_db *db = peer_open(f);
+  struct cg_db_stmt *s = NULL;
+  assert_int_equal(cg_db_prepare(db, sql, false, &s), CG_DB_OK);
+  assert_int_equal(cg_db_step(s), CG_DB_ROW);
+  const char *v = (const char *)cg_db_column_text(s, 0);
   snprintf(out, cap, "%s", v ? v : "(null)");
-  sqlite3_finalize(s);
-  sqlite3_close(db);
+  cg_db_finalize(s);
+  cg_db_close(db);
 }
 
 static int peer_exec_rc(const struct fixture *f, const char *sql) {
-  sqlite3 *db = peer_open(f);
-  int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-  sqlite3_close(db);
+  struct cg_db *db = peer_open(f);
+  int rc = cg_db_exec(db, sql);
+  cg_db_close(db);
   return rc;
 }
 
 static void peer_exec(const struct fixture *f, const char *sql) {
-  assert_int_equal(peer_exec_rc(f, sql), SQLITE_OK);
+  assert_int_equal(peer_exec_rc(f, sql), CG_DB_OK);
 }
 
 /* ---- records ------------------------------------------------------------ */
@@ -267,6 +271,18 @@ static void test_open_creates_the_current_schema_in_wal_mode(void **state) {
   struct cg_store *st = NULL;
   assert_int_equal(cg_store_open(f->path, &st), 0);
   assert_non_null(st);
+  if (f->pg) {
+    cg_store_close(st);
+    assert_int_equal(peer_int(f, "SELECT version FROM cmpgw_schema"), CG_STORE_SCHEMA_VERSION);
+    assert_int_equal(peer_int(f, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND"
+                                 " tablename IN ('secrets', 'transactions', 'certificates',"
+                                 " 'revocations')"),
+                     4);
+    assert_int_equal(peer_int(f, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
+                                 " ('certificates_subject', 'transactions_state')"),
+                     2);
+    return;
+  }
   char mode[16];
   peer_text(f, "PRAGMA journal_mode", mode, sizeof mode);
   assert_string_equal(mode, "wal");
@@ -288,9 +304,11 @@ static void test_open_creates_the_current_schema_in_wal_mode(void **state) {
  * the gateway's user only: they hold the sealed secrets and every request. */
 static void test_a_new_database_is_readable_by_its_owner_only(void **state) {
   struct fixture *f = *state;
+  if (f->pg)
+    skip(); /* files: SQLite's */
   struct cg_store *st = NULL;
   struct stat sb;
-  char p[700];
+  char p[sizeof f->path + 16];
   assert_int_equal(cg_store_open(f->path, &st), 0);
   assert_int_equal(cg_store_setting_put(st, "x", (const uint8_t *)"1", 1, T0), 0);
   assert_int_equal(stat(f->path, &sb), 0);
@@ -331,7 +349,8 @@ static void test_open_twice_keeps_schema_and_data(void **state) {
   assert_int_equal(cg_store_open(f->path, &st), 0);
   assert_int_equal(cg_store_secret_get(st, "dev-1", &got), 0);
   cg_store_close(st);
-  assert_int_equal(peer_int(f, "PRAGMA user_version"), CG_STORE_SCHEMA_VERSION);
+  assert_int_equal(peer_int(f, f->pg ? "SELECT version FROM cmpgw_schema" : "PRAGMA user_version"),
+                   CG_STORE_SCHEMA_VERSION);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM secrets"), 1);
 }
 
@@ -339,16 +358,20 @@ static void test_open_twice_keeps_schema_and_data(void **state) {
  * current one by cg_store_open() without losing them. */
 static void test_every_earlier_version_migrates_with_its_data(void **state) {
   struct fixture *f = *state;
+  if (f->pg)
+    skip(); /* PostgreSQL databases begin at version 14 */
   for (int from = 1; from < CG_STORE_SCHEMA_VERSION; from++) {
-    sqlite3 *db = NULL;
+    struct cg_db *conn = NULL;
     unlink(f->path);
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(cg_store_migrate_to(db, from), 0);
+    assert_int_equal(cg_db_open(f->path, CG_DB_WRITER, &conn), 0);
+    sqlite3 *db = cg_db_sqlite(conn);
+    assert_int_equal(cg_store_migrate_to(conn, from), 0);
     /* Rows as that version wrote them: txid was renamed in version 4. */
     const char *col = from < 4 ? "txid" : "transaction_id";
     /* From version 8 on a certificate names its status. */
     const char *st_col = from < 8 ? "" : ", status";
-    const char *valid = from < 8 ? "" : ", 'valid'", *unconfirmed = from < 8 ? "" : ", 'unconfirmed'";
+    const char *valid = from < 8 ? "" : ", 'valid'",
+               *unconfirmed = from < 8 ? "" : ", 'unconfirmed'";
     char sql[1024];
     snprintf(sql, sizeof sql,
              "INSERT INTO secrets (reference, profile, secret_enc, created_at)"
@@ -396,7 +419,7 @@ static void test_every_earlier_version_migrates_with_its_data(void **state) {
                col);
       assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     }
-    sqlite3_close(db);
+    cg_db_close(conn);
 
     struct cg_store *st = NULL;
     assert_int_equal(cg_store_open(f->path, &st), 0);
@@ -411,8 +434,10 @@ static void test_every_earlier_version_migrates_with_its_data(void **state) {
     assert_int_equal(peer_int(f, "SELECT count(*) FROM device_history WHERE serial = 'abcd'"), 1);
     /* Version 8's status from the transaction, and details from the DER. */
     char text[128];
-    peer_text(f, "SELECT group_concat(serial || ':' || status || ':' || coalesce(key_type, '-'))"
-                 " FROM (SELECT * FROM certificates ORDER BY serial)", text, sizeof text);
+    peer_text(f,
+              "SELECT group_concat(serial || ':' || status || ':' || coalesce(key_type, '-'))"
+              " FROM (SELECT * FROM certificates ORDER BY serial)",
+              text, sizeof text);
     /* (version 8 reads the details of what was stored before it) */
     snprintf(sql, sizeof sql, "abcd:%s:-,abce:unconfirmed:%s", from >= 2 ? "revoked" : "valid",
              from < 8 ? "EC P-256" : "-");
@@ -435,14 +460,19 @@ static void test_every_earlier_version_migrates_with_its_data(void **state) {
 
 static void test_open_refuses_a_newer_schema(void **state) {
   struct fixture *f = *state;
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
+  const char *version = f->pg ? "SELECT version FROM cmpgw_schema" : "PRAGMA user_version";
+  if (f->pg) {
+    struct cg_store *made = NULL;
+    assert_int_equal(cg_store_open(f->path, &made), 0);
+    cg_store_close(made);
+    peer_exec(f, "UPDATE cmpgw_schema SET version = 99");
+  } else {
+    peer_exec(f, "PRAGMA user_version = 99");
+  }
   struct cg_store *st = (struct cg_store *)1;
   assert_int_equal(cg_store_open(f->path, &st), CG_ESTORE);
   assert_null(st);
-  assert_int_equal(peer_int(f, "PRAGMA user_version"), 99);
+  assert_int_equal(peer_int(f, version), 99);
 }
 
 /* ---- secrets ----------------------------------------------------------- */
@@ -705,9 +735,12 @@ static void test_lookup_returns_secret_txn_and_cert_as_written(void **state) {
 static void test_reader_reads_what_the_writer_committed(void **state) {
   struct fixture *f = *state;
   struct cg_store *reader = NULL;
-  /* Read-only: it never creates a database. */
-  assert_int_equal(cg_store_open_reader(f->path, &reader), CG_ESTORE);
-  assert_null(reader);
+  /* Read-only: it never creates a database (a SQLite file; a PostgreSQL
+   * database is the administrator's to create). */
+  if (!f->pg) {
+    assert_int_equal(cg_store_open_reader(f->path, &reader), CG_ESTORE);
+    assert_null(reader);
+  }
   struct cg_store *st = open_started(f);
   assert_int_equal(cg_store_open_reader(f->path, &reader), 0);
 
@@ -855,6 +888,8 @@ static void test_lookup_refuses_times_not_written_by_us(void **state) {
  * (CG_ESTORE); a certificate's enroller that does not fit is nobody. */
 static void test_text_holding_a_nul_does_not_fit(void **state) {
   struct fixture *f = *state;
+  if (f->pg)
+    skip(); /* PostgreSQL's text cannot hold a NUL */
   struct cg_store *st = NULL;
   static const char *const refs[] = {"dev-1", "dev-2", "dev-3"};
   struct cmp_secret_record sec;
@@ -928,8 +963,7 @@ static void test_duplicate_txid_fails_alone_in_its_group(void **state) {
   stop_and_close(f, st);
 
   assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 3);
-  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE profile = 'intruder'"),
-                   0);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE profile = 'intruder'"), 0);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates"), 1);
 }
 
@@ -1004,7 +1038,7 @@ static void test_a_hold_is_released_and_leaves_the_revocations(void **state) {
   run_until(&f->loop, &tally.done, 7);
   assert_int_equal(release_a.result, 0);
   assert_int_equal(release_b.result, CG_ECERT_REVOKED); /* for good */
-  assert_int_equal(again_a.result, CG_EBAD_CERT_ID);   /* not on hold any more */
+  assert_int_equal(again_a.result, CG_EBAD_CERT_ID);    /* not on hold any more */
 
   make_lookup(&look, NULL, NULL);
   snprintf(look.serial, sizeof look.serial, "%s", a.cert.serial);
@@ -1082,19 +1116,22 @@ static void test_reject_in_cert_conf_revokes_the_certificate(void **state) {
   assert_int_equal(peer_int(f, sql_b), 1);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations WHERE reason = 1"), 1);
   /* every state entered is in the audit log, with the transaction */
-  assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'transaction.revoked_on_reject'"
-                               " AND transaction_id IS NOT NULL"),
-                   2);
+  assert_int_equal(
+      peer_int(f, "SELECT count(*) FROM events WHERE kind = 'transaction.revoked_on_reject'"
+                  " AND transaction_id IS NOT NULL"),
+      2);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'transaction.issued'"), 2);
   char sql[256];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM certificates WHERE transaction_id = '%s' AND status = 'revoked'",
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM certificates WHERE transaction_id = '%s' AND status = 'revoked'",
            a.txn.txid);
   assert_int_equal(peer_int(f, sql), 1);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates WHERE status <> 'revoked'"), 0);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM revocations WHERE reason IS NULL"), 1);
   /* The failed second revocation left no transaction behind. */
   assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE transaction_id ="
-                               " 'abcdef0123456789abcdef0123456789'"), 0);
+                               " 'abcdef0123456789abcdef0123456789'"),
+                   0);
 }
 
 /* A secret's use is counted with the transaction it authenticated, all or
@@ -1155,7 +1192,8 @@ static void test_secret_uses_and_failures_are_counted(void **state) {
   stop_and_close(f, st);
   assert_int_equal(peer_int(f, "SELECT uses FROM secrets WHERE reference = 'dev-once'"), 1);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 1);
-  assert_int_equal(peer_int(f, "SELECT failed_attempts FROM secrets WHERE reference = 'dev-once'"), 3);
+  assert_int_equal(peer_int(f, "SELECT failed_attempts FROM secrets WHERE reference = 'dev-once'"),
+                   3);
   assert_int_equal(peer_int(f, "SELECT locked_until = '2026-01-01T00:15:00Z' FROM secrets"
                                " WHERE reference = 'dev-once'"),
                    1);
@@ -1181,9 +1219,9 @@ static void test_waiting_requests_are_capped(void **state) {
     op[i].max_pending_per_ref = 1;
   }
   strcpy(op[1].txn.auth_ref, op[0].txn.auth_ref); /* same device: over its cap */
-  op[2].txn.state = CMP_TXN_REJECTED;            /* not waiting: never capped */
+  op[2].txn.state = CMP_TXN_REJECTED;             /* not waiting: never capped */
   strcpy(op[2].txn.auth_ref, op[0].txn.auth_ref);
-  strcpy(op[5].txn.profile, "other");           /* another profile's own count */
+  strcpy(op[5].txn.profile, "other"); /* another profile's own count */
   for (unsigned i = 0; i < 6; i++)
     submit(st, &op[i], NULL);
   run_until(&f->loop, &tally.done, 6);
@@ -1323,9 +1361,10 @@ static void test_expiry_ends_old_waiting_and_unconfirmed_transactions(void **sta
   assert_int_equal(exp.expired, 2);
   stop_and_close(f, st);
   assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE state = 'expired'"), 2);
-  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions WHERE state = 'pending_approval'"),
+  assert_int_equal(
+      peer_int(f, "SELECT count(*) FROM transactions WHERE state = 'pending_approval'"), 2);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'transaction.expired'"),
                    2);
-  assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'transaction.expired'"), 2);
 }
 
 /* A pollReq renews the nonce whatever the state became meanwhile, and the
@@ -1431,7 +1470,10 @@ static void test_a_row_waiting_at_the_ca_keeps_its_state_and_time(void **state) 
   cg_store_op_release(&look);
   stop_and_close(f, st);
   char got[80];
-  peer_text(f, "SELECT hex(ca_state) || ' ' || ca_check_at FROM transactions", got, sizeof got);
+  peer_text(f,
+            f->pg ? "SELECT upper(encode(ca_state, 'hex')) || ' ' || ca_check_at FROM transactions"
+                  : "SELECT hex(ca_state) || ' ' || ca_check_at FROM transactions",
+            got, sizeof got);
   assert_string_equal(got, "73746174652D74776F21 2026-01-01T00:03:20Z");
 }
 
@@ -1515,8 +1557,8 @@ static void test_certificate_status_follows_its_confirmation(void **state) {
   snprintf(sql, sizeof sql, "SELECT status FROM certificates WHERE serial = '%s'", a.cert.serial);
   peer_text(f, sql, text, sizeof text);
   assert_string_equal(text, "unconfirmed");
-  snprintf(sql, sizeof sql, "SELECT sans || ' / ' || key_type FROM certificates WHERE serial = '%s'",
-           a.cert.serial);
+  snprintf(sql, sizeof sql,
+           "SELECT sans || ' / ' || key_type FROM certificates WHERE serial = '%s'", a.cert.serial);
   peer_text(f, sql, text, sizeof text);
   assert_string_equal(text, "DNS:a.example / EC P-256");
   snprintf(sql, sizeof sql, "SELECT status FROM certificates WHERE serial = '%s'", b.cert.serial);
@@ -1536,7 +1578,7 @@ static void test_certificate_status_follows_its_confirmation(void **state) {
   assert_string_equal(text, "valid");
   stop_and_close(f, st);
   /* the schema refuses any other status */
-  assert_int_not_equal(peer_exec_rc(f, "UPDATE certificates SET status = 'issued'"), SQLITE_OK);
+  assert_int_not_equal(peer_exec_rc(f, "UPDATE certificates SET status = 'issued'"), CG_DB_OK);
 }
 
 static void test_every_state_name_passes_the_schema_check(void **state) {
@@ -1552,8 +1594,7 @@ static void test_every_state_name_passes_the_schema_check(void **state) {
   for (int s = 0; s < CMP_TXN__COUNT; s++)
     assert_int_equal(ops[s].result, 0);
   stop_and_close(f, st);
-  assert_int_equal(peer_int(f, "SELECT count(DISTINCT state) FROM transactions"),
-                   CMP_TXN__COUNT);
+  assert_int_equal(peer_int(f, "SELECT count(DISTINCT state) FROM transactions"), CMP_TXN__COUNT);
 }
 
 static void test_malformed_records_are_einval_and_not_written(void **state) {
@@ -1665,6 +1706,9 @@ static void test_store_restarts_after_stop(void **state) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
+  int skip_all = tudb_init();
+  if (skip_all != 0)
+    return skip_all;
   const struct CMUnitTest tests[] = {
       T(test_open_creates_the_current_schema_in_wal_mode),
       T(test_a_new_database_is_readable_by_its_owner_only),

@@ -1,17 +1,20 @@
 /*
- * sqlite.c - store/store.h on SQLite: the connection and its prepared
- * statements, the row <-> record mapping, the synchronous calls, and how one
- * group of queued operations runs (the thread that feeds it is in async.c).
+ * ops.c - store/store.h on one SQL connection (store/db.h: SQLite or
+ * PostgreSQL): the connection and its prepared statements, the row <->
+ * record mapping, the synchronous calls, and how one group of queued
+ * operations runs (the thread that feeds it is in async.c).
  *
- * One connection per store.  Its statements are prepared once, right after the
- * schema is migrated, and reused (reset and cleared after every use).  The
+ * The statements are written once, in the SQL both engines speak (db.h);
+ * stmt_text() names the one that differs.  One connection per store.  Its
+ * statements are prepared once, right after the schema is migrated, and
+ * reused (reset and cleared after every use).  The
  * connection is used by one thread at a time: the caller's before
  * cg_store_start() and after the thread is joined, the store thread in
  * between; uv_thread_create() and uv_thread_join() order the hand-overs, so
- * the connection is opened without SQLite's own mutex.
+ * a SQLite connection is opened without SQLite's own mutex.
  *
  * A group runs reads directly and each write in its own savepoint inside one
- * BEGIN IMMEDIATE transaction, then commits once.  Operations run in queue
+ * write transaction, then commits once.  Operations run in queue
  * order, so a read sees the writes queued before it, and a failing write
  * (a reused transactionID) is undone alone.
  *
@@ -31,13 +34,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "store/db.h"
 #include "store/internal.h"
 #include "store/schema.h"
 #include "store/sql.h"
@@ -74,7 +75,8 @@ static const char *const stmt_sql[S__COUNT] = {
                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
                      " ?16, ?17, ?18)",
     [S_EXPIRE_EVENTS] = "INSERT INTO events (at, transaction_id, kind, detail)"
-                        " SELECT ?4, transaction_id, 'transaction.expired', 'was ' || state"
+                        " SELECT CAST(?4 AS TEXT), transaction_id, 'transaction.expired',"
+                        " 'was ' || state"
                         " FROM transactions WHERE profile = ?1 AND"
                         " ((state IN ('pending_approval', 'pending_ca') AND created_at < ?2)"
                         " OR (state = 'issued' AND updated_at < ?3))",
@@ -122,16 +124,18 @@ static const char *const stmt_sql[S__COUNT] = {
      * asks) certified in a certificate in force (the first one found).  CASE,
      * not "?2 AND EXISTS": SQLite runs a subquery that depends on no row
      * once, before the AND, whatever ?2 says (a scan of the certificates at
-     * every request). */
-    [S_KEY_CERTIFIED] = "SELECT EXISTS (SELECT 1 FROM compromised_keys WHERE key_hash = ?1),"
-                        " CASE WHEN ?2 THEN EXISTS (SELECT 1 FROM certificates WHERE"
-                        " key_hash = ?1 AND key_hash IS NOT NULL AND status <> 'revoked')"
-                        " ELSE 0 END",
+     * every request).  Integers, not booleans, in the THEN branches: the
+     * two dialects agree on those. */
+    [S_KEY_CERTIFIED] = "SELECT CASE WHEN EXISTS (SELECT 1 FROM compromised_keys"
+                        " WHERE key_hash = ?1) THEN 1 ELSE 0 END,"
+                        " CASE WHEN ?2 <> 0 THEN CASE WHEN EXISTS (SELECT 1 FROM certificates"
+                        " WHERE key_hash = ?1 AND key_hash IS NOT NULL AND status <> 'revoked')"
+                        " THEN 1 ELSE 0 END ELSE 0 END",
     /* A revocation for keyCompromise (1) or cACompromise (2) reports the
      * certificate's key compromised. */
-    [S_KEY_COMPROMISED] = "INSERT OR IGNORE INTO compromised_keys (key_hash, serial, reported_at)"
-                          " SELECT key_hash, serial, ?2 FROM certificates"
-                          " WHERE serial = ?1 AND key_hash IS NOT NULL",
+    [S_KEY_COMPROMISED] = "INSERT INTO compromised_keys (key_hash, serial, reported_at)"
+                          " SELECT key_hash, serial, CAST(?2 AS TEXT) FROM certificates"
+                          " WHERE serial = ?1 AND key_hash IS NOT NULL ON CONFLICT DO NOTHING",
     [S_CERT_DER] = "SELECT der FROM certificates WHERE serial = ?1",
     [S_CERT_REVOKE] = "UPDATE certificates SET status = 'revoked'"
                       " WHERE serial = ?1 AND status <> 'revoked'",
@@ -148,19 +152,21 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_CERT_STATUS] = "SELECT status FROM certificates WHERE serial = ?1",
     /* The kurs of a certificate: one confirmed (it was updated), one that
      * has not ended (issued and unconfirmed, or waiting). */
-    [S_CERT_UPDATES] = "SELECT ifnull(max(state = 'confirmed'), 0),"
-                       " ifnull(max(state IN ('issued', 'pending_approval', 'pending_ca')), 0)"
+    [S_CERT_UPDATES] = "SELECT coalesce(max(CASE WHEN state = 'confirmed' THEN 1 ELSE 0 END), 0),"
+                       " coalesce(max(CASE WHEN state IN ('issued', 'pending_approval',"
+                       " 'pending_ca') THEN 1 ELSE 0 END), 0)"
                        " FROM transactions WHERE updates_serial = ?1",
     [S_REVOCATION_INSERT] = "INSERT INTO revocations (serial, reason, revoked_at, transaction_id)"
                             " VALUES (?1, ?2, ?3, ?4)",
     /* A hold (certificateHold, 6) leaves the record; the certificate is what
      * it was before (unconfirmed while its transaction is not confirmed). */
     [S_HOLD_RELEASE] = "DELETE FROM revocations WHERE serial = ?1 AND reason = 6",
-    [S_CERT_UNREVOKE] = "UPDATE certificates SET status = CASE WHEN EXISTS ("
-                        "SELECT 1 FROM transactions t WHERE t.transaction_id = certificates.transaction_id"
-                        " AND t.state IN ('issued', 'expired', 'failed'))"
-                        " THEN 'unconfirmed' ELSE 'valid' END"
-                        " WHERE serial = ?1 AND status = 'revoked'",
+    [S_CERT_UNREVOKE] =
+        "UPDATE certificates SET status = CASE WHEN EXISTS ("
+        "SELECT 1 FROM transactions t WHERE t.transaction_id = certificates.transaction_id"
+        " AND t.state IN ('issued', 'expired', 'failed'))"
+        " THEN 'unconfirmed' ELSE 'valid' END"
+        " WHERE serial = ?1 AND status = 'revoked'",
     [S_REVOCATIONS_BY_ISSUER] = "SELECT r.serial, r.reason, r.revoked_at FROM revocations r"
                                 " JOIN certificates c ON c.serial = r.serial"
                                 " WHERE c.issuer = ?1 ORDER BY r.revoked_at, r.serial",
@@ -177,9 +183,9 @@ static bool time_ok(int64_t t) { return t >= CG_TIME_MIN && t <= CG_TIME_MAX; }
 
 /* ---- statements -------------------------------------------------------- */
 
-static void stmt_done(sqlite3_stmt *s) {
-  sqlite3_reset(s);
-  sqlite3_clear_bindings(s);
+static void stmt_done(struct cg_db_stmt *s) {
+  cg_db_reset(s);
+  cg_db_clear_bindings(s);
 }
 
 /* Maps a failed step to our codes (store/sql.h); the connection's errors
@@ -190,9 +196,9 @@ static int step_error(struct cg_store *st, int rc, const char *what) {
 
 /* Steps a statement that returns no rows, then resets it. */
 static int step_done(struct cg_store *st, enum stmt_id id, const char *what) {
-  sqlite3_stmt *s = st->stmt[id];
-  int rc = sqlite3_step(s);
-  int err = rc == SQLITE_DONE ? 0 : step_error(st, rc, what);
+  struct cg_db_stmt *s = st->stmt[id];
+  int rc = cg_db_step(s);
+  int err = rc == CG_DB_DONE ? 0 : step_error(st, rc, what);
   stmt_done(s);
   return err;
 }
@@ -203,7 +209,7 @@ static int exec_stmt(struct cg_store *st, enum stmt_id id) {
 
 /* Binding fails only on out-of-memory or a programming error; report either
  * and leave the statement clean for its next use. */
-static int bind_failed(struct cg_store *st, sqlite3_stmt *s, const char *what) {
+static int bind_failed(struct cg_store *st, struct cg_db_stmt *s, const char *what) {
   int err = cg_store_sql_bind_failed(st->db, what);
   stmt_done(s);
   return err;
@@ -241,10 +247,10 @@ static bool txn_insertable(const struct cmp_txn_record *r) {
 }
 
 static bool cert_insertable(const struct cmp_cert_record *c) {
-  return lower_hex(c->serial, sizeof c->serial, false) && c->subject != NULL &&
-         c->issuer != NULL && c->der != NULL && c->der_len > 0 && c->der_len <= INT32_MAX &&
-         time_ok(c->not_before) && time_ok(c->not_after) &&
-         lower_hex(c->txid, sizeof c->txid, true) && terminated(c->profile, sizeof c->profile);
+  return lower_hex(c->serial, sizeof c->serial, false) && c->subject != NULL && c->issuer != NULL &&
+         c->der != NULL && c->der_len > 0 && c->der_len <= INT32_MAX && time_ok(c->not_before) &&
+         time_ok(c->not_after) && lower_hex(c->txid, sizeof c->txid, true) &&
+         terminated(c->profile, sizeof c->profile);
 }
 
 /* ---- rows -------------------------------------------------------------- */
@@ -252,23 +258,23 @@ static bool cert_insertable(const struct cmp_cert_record *c) {
 /* Reads the secret whose reference is the text ref[0..len); *found tells. */
 static int secret_read(struct cg_store *st, const char *ref, size_t len,
                        struct cmp_secret_record *out, bool *found) {
-  sqlite3_stmt *s = st->stmt[S_SECRET_GET];
+  struct cg_db_stmt *s = st->stmt[S_SECRET_GET];
   *found = false;
-  if (sqlite3_bind_text(s, 1, ref, (int)len, SQLITE_STATIC) != SQLITE_OK)
+  if (cg_db_bind_text(s, 1, ref, (int)len) != CG_DB_OK)
     return bind_failed(st, s, "secret reference");
-  int rc = sqlite3_step(s);
+  int rc = cg_db_step(s);
   int err = 0;
-  if (rc == SQLITE_ROW) {
+  if (rc == CG_DB_ROW) {
     struct cmp_secret_record r;
     memset(&r, 0, sizeof r);
     memcpy(r.reference, ref, len);
-    const void *enc = sqlite3_column_blob(s, 1);
-    size_t n = (size_t)sqlite3_column_bytes(s, 1);
-    const void *chal = sqlite3_column_blob(s, 5);
-    size_t cn = (size_t)sqlite3_column_bytes(s, 5);
+    const void *enc = cg_db_column_blob(s, 1);
+    size_t n = (size_t)cg_db_column_bytes(s, 1);
+    const void *chal = cg_db_column_blob(s, 5);
+    size_t cn = (size_t)cg_db_column_bytes(s, 5);
     if (cg_store_sql_column_text(s, 0, r.profile, sizeof r.profile) != 0 || n > sizeof r.enc ||
         cn > sizeof r.challenge_enc || cg_store_sql_column_time(s, 2, &r.created_at) != 0 ||
-        (sqlite3_column_type(s, 3) != SQLITE_NULL &&
+        (cg_db_column_type(s, 3) != CG_DB_NULL &&
          cg_store_sql_column_time(s, 3, &r.expires_at) != 0)) {
       cg_error("store: secret row does not fit the record (corrupt or foreign)");
       err = CG_ESTORE;
@@ -279,11 +285,11 @@ static int secret_read(struct cg_store *st, const char *ref, size_t len,
       if (cn > 0)
         memcpy(r.challenge_enc, chal, cn);
       r.challenge_enc_len = cn;
-      r.revoked = sqlite3_column_type(s, 4) != SQLITE_NULL;
+      r.revoked = cg_db_column_type(s, 4) != CG_DB_NULL;
       r.max_uses = cg_store_sql_column_int_or(s, 6, 0);
-      r.uses = sqlite3_column_int64(s, 7);
-      r.failed_attempts = sqlite3_column_int64(s, 8);
-      if ((sqlite3_column_type(s, 9) != SQLITE_NULL &&
+      r.uses = cg_db_column_int64(s, 7);
+      r.failed_attempts = cg_db_column_int64(s, 8);
+      if ((cg_db_column_type(s, 9) != CG_DB_NULL &&
            cg_store_sql_column_time(s, 9, &r.locked_until) != 0) ||
           cg_store_sql_column_text(s, 10, r.note, sizeof r.note) != 0 ||
           cg_store_sql_column_text(s, 11, r.subject, sizeof r.subject) != 0 ||
@@ -294,7 +300,7 @@ static int secret_read(struct cg_store *st, const char *ref, size_t len,
       *out = r;
       *found = true;
     }
-  } else if (rc != SQLITE_DONE) {
+  } else if (rc != CG_DB_DONE) {
     err = step_error(st, rc, "reading secret");
   }
   stmt_done(s);
@@ -304,17 +310,17 @@ static int secret_read(struct cg_store *st, const char *ref, size_t len,
 /* Reads the transaction txid into *out (untouched unless found). */
 static int txn_read(struct cg_store *st, const char *txid, struct cmp_txn_record *out,
                     bool *found) {
-  sqlite3_stmt *s = st->stmt[S_TXN_GET];
+  struct cg_db_stmt *s = st->stmt[S_TXN_GET];
   *found = false;
-  if (cg_store_sql_bind_text(s, 1, txid) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, txid) != CG_DB_OK)
     return bind_failed(st, s, "txid");
-  int rc = sqlite3_step(s);
+  int rc = cg_db_step(s);
   int err = 0;
-  if (rc == SQLITE_ROW) {
+  if (rc == CG_DB_ROW) {
     struct cmp_txn_record r;
     memset(&r, 0, sizeof r);
     memcpy(r.txid, txid, strlen(txid) + 1);
-    int state = cmp_txn_state_parse((const char *)sqlite3_column_text(s, 3));
+    int state = cmp_txn_state_parse((const char *)cg_db_column_text(s, 3));
     if (cg_store_sql_column_text(s, 0, r.profile, sizeof r.profile) != 0 ||
         cg_store_sql_column_text(s, 1, r.auth_ref, sizeof r.auth_ref) != 0 ||
         cg_store_sql_column_text(s, 2, r.req_type, sizeof r.req_type) != 0 || state < 0 ||
@@ -332,11 +338,11 @@ static int txn_read(struct cg_store *st, const char *txid, struct cmp_txn_record
        * update must find. */
       r.prev_state = r.state;
       r.failinfo = (int)cg_store_sql_column_int_or(s, 4, -1);
-      r.cert_req_id = sqlite3_column_int64(s, 5);
-      r.poll_ref = (uint32_t)sqlite3_column_int64(s, 10);
-      const void *cs = sqlite3_column_blob(s, 11);
-      size_t cn = (size_t)sqlite3_column_bytes(s, 11);
-      if (cn > sizeof r.ca_state || (sqlite3_column_type(s, 12) != SQLITE_NULL &&
+      r.cert_req_id = cg_db_column_int64(s, 5);
+      r.poll_ref = (uint32_t)cg_db_column_int64(s, 10);
+      const void *cs = cg_db_column_blob(s, 11);
+      size_t cn = (size_t)cg_db_column_bytes(s, 11);
+      if (cn > sizeof r.ca_state || (cg_db_column_type(s, 12) != CG_DB_NULL &&
                                      cg_store_sql_column_time(s, 12, &r.ca_check_at) != 0)) {
         cg_error("store: transaction %s does not fit the record (corrupt or foreign)", txid);
         err = CG_ESTORE;
@@ -348,7 +354,7 @@ static int txn_read(struct cg_store *st, const char *txid, struct cmp_txn_record
         *found = true;
       }
     }
-  } else if (rc != SQLITE_DONE) {
+  } else if (rc != CG_DB_DONE) {
     err = step_error(st, rc, "reading transaction");
   }
   stmt_done(s);
@@ -358,16 +364,16 @@ static int txn_read(struct cg_store *st, const char *txid, struct cmp_txn_record
 /* Copies the DER of certificate serial into a malloc'ed buffer (NULL when
  * there is no such certificate). */
 static int cert_der_read(struct cg_store *st, const char *serial, uint8_t **der, size_t *len) {
-  sqlite3_stmt *s = st->stmt[S_CERT_DER];
+  struct cg_db_stmt *s = st->stmt[S_CERT_DER];
   *der = NULL;
   *len = 0;
-  if (cg_store_sql_bind_text(s, 1, serial) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, serial) != CG_DB_OK)
     return bind_failed(st, s, "serial");
-  int rc = sqlite3_step(s);
+  int rc = cg_db_step(s);
   int err = 0;
-  if (rc == SQLITE_ROW) {
+  if (rc == CG_DB_ROW) {
     err = cg_store_sql_column_blob_dup(s, 0, der, len);
-  } else if (rc != SQLITE_DONE) {
+  } else if (rc != CG_DB_DONE) {
     err = step_error(st, rc, "reading certificate");
   }
   stmt_done(s);
@@ -377,40 +383,39 @@ static int cert_der_read(struct cg_store *st, const char *serial, uint8_t **der,
 /* The certificate serial with its status and the auth_ref of the
  * transaction that issued it. */
 static int cert_by_serial(struct cg_store *st, struct cg_store_op *op) {
-  sqlite3_stmt *s = st->stmt[S_CERT_BY_SERIAL];
-  if (cg_store_sql_bind_text(s, 1, op->serial) != SQLITE_OK)
+  struct cg_db_stmt *s = st->stmt[S_CERT_BY_SERIAL];
+  if (cg_store_sql_bind_text(s, 1, op->serial) != CG_DB_OK)
     return bind_failed(st, s, "serial");
-  int rc = sqlite3_step(s);
+  int rc = cg_db_step(s);
   int err = 0;
-  if (rc == SQLITE_ROW) {
-    const char *status = (const char *)sqlite3_column_text(s, 1);
+  if (rc == CG_DB_ROW) {
+    const char *status = (const char *)cg_db_column_text(s, 1);
     err = cg_store_sql_column_blob_dup(s, 0, &op->serial_der, &op->serial_der_len);
     if (err == 0) {
       op->serial_found = true;
       op->serial_revoked = status == NULL || strcmp(status, "revoked") == 0;
       if (cg_store_sql_column_text(s, 2, op->serial_auth_ref, sizeof op->serial_auth_ref) != 0)
         op->serial_auth_ref[0] = 0;
-      op->serial_reason =
-          sqlite3_column_type(s, 3) == SQLITE_INTEGER ? sqlite3_column_int(s, 3) : -1;
-      const char *by = (const char *)sqlite3_column_text(s, 4);
+      op->serial_reason = cg_db_column_type(s, 3) != CG_DB_NULL ? cg_db_column_int(s, 3) : -1;
+      const char *by = (const char *)cg_db_column_text(s, 4);
       op->serial_held_by_operator =
           op->serial_reason == 6 && by != NULL && strcmp(by, "operator") == 0;
-      const char *type = (const char *)sqlite3_column_text(s, 5);
+      const char *type = (const char *)cg_db_column_text(s, 5);
       op->serial_unconfirmed_kup = status != NULL && strcmp(status, "unconfirmed") == 0 &&
                                    type != NULL && strcmp(type, "kur") == 0;
     }
-  } else if (rc != SQLITE_DONE) {
+  } else if (rc != CG_DB_DONE) {
     err = step_error(st, rc, "reading certificate");
   }
   stmt_done(s);
   if (err != 0 || !op->serial_found)
     return err;
   s = st->stmt[S_CERT_UPDATES];
-  if (cg_store_sql_bind_text(s, 1, op->serial) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, op->serial) != CG_DB_OK)
     return bind_failed(st, s, "serial");
-  if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    op->serial_updated = sqlite3_column_int(s, 0) != 0;
-    op->serial_update_pending = sqlite3_column_int(s, 1) != 0;
+  if ((rc = cg_db_step(s)) == CG_DB_ROW) {
+    op->serial_updated = cg_db_column_int(s, 0) != 0;
+    op->serial_update_pending = cg_db_column_int(s, 1) != 0;
   } else {
     err = step_error(st, rc, "reading a certificate's updates");
   }
@@ -420,12 +425,12 @@ static int cert_by_serial(struct cg_store *st, struct cg_store_op *op) {
 
 /* The revocations of certificates issued by issuer, into a malloc'ed array. */
 static int revocations_read(struct cg_store *st, struct cg_store_op *op) {
-  sqlite3_stmt *s = st->stmt[S_REVOCATIONS_BY_ISSUER];
+  struct cg_db_stmt *s = st->stmt[S_REVOCATIONS_BY_ISSUER];
   size_t cap = 0;
-  if (cg_store_sql_bind_text(s, 1, op->revoked_issuer) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, op->revoked_issuer) != CG_DB_OK)
     return bind_failed(st, s, "issuer");
   int rc, err = 0;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+  while ((rc = cg_db_step(s)) == CG_DB_ROW) {
     if (op->n_revoked == cap) {
       size_t ncap = cap ? 2 * cap : 64;
       struct cmp_revocation_record *p = realloc(op->revoked, ncap * sizeof *p);
@@ -447,7 +452,7 @@ static int revocations_read(struct cg_store *st, struct cg_store_op *op) {
     r->reason = (int)cg_store_sql_column_int_or(s, 1, -1);
     op->n_revoked++;
   }
-  if (err == 0 && rc != SQLITE_DONE)
+  if (err == 0 && rc != CG_DB_DONE)
     err = step_error(st, rc, "reading revocations");
   stmt_done(s);
   return err;
@@ -458,27 +463,27 @@ static int event(struct cg_store *st, int64_t at, const char *txid, const char *
                  const char *detail);
 
 static int secret_note(struct cg_store *st, const struct cmp_secret_note *n, const char *txid) {
-  sqlite3_stmt *s;
+  struct cg_db_stmt *s;
   int err;
   if (n->used) {
     s = st->stmt[S_SECRET_USED];
-    if (cg_store_sql_bind_text(s, 1, n->reference) != SQLITE_OK)
+    if (cg_store_sql_bind_text(s, 1, n->reference) != CG_DB_OK)
       return bind_failed(st, s, "reference");
     if ((err = step_done(st, S_SECRET_USED, "counting a secret's use")) != 0)
       return err;
     /* Used up (or revoked away) while the request was in flight. */
-    if (sqlite3_changes(st->db) == 0)
+    if (cg_db_changes(st->db) == 0)
       return CG_EBAD_MAC;
     return 0;
   }
   s = st->stmt[S_SECRET_FAILED];
-  int b = cg_store_sql_bind_text(s, 1, n->reference) | sqlite3_bind_int64(s, 2, n->lock_after) |
+  int b = cg_store_sql_bind_text(s, 1, n->reference) | cg_db_bind_int64(s, 2, n->lock_after) |
           cg_store_sql_bind_time(s, 3, n->lock_until) | cg_store_sql_bind_time(s, 4, n->at);
-  if (b != SQLITE_OK)
+  if (b != CG_DB_OK)
     return bind_failed(st, s, "secret failure");
   if ((err = step_done(st, S_SECRET_FAILED, "counting a failed MAC")) != 0)
     return err;
-  if (sqlite3_changes(st->db) == 0)
+  if (cg_db_changes(st->db) == 0)
     return 0; /* locked (or gone): nothing to record */
   return event(st, n->at, txid, n->kind, n->detail);
 }
@@ -486,12 +491,12 @@ static int secret_note(struct cg_store *st, const struct cmp_secret_note *n, con
 /* One row of the audit log; txid and detail may be NULL or empty. */
 static int event(struct cg_store *st, int64_t at, const char *txid, const char *kind,
                  const char *detail) {
-  sqlite3_stmt *s = st->stmt[S_EVENT_INSERT];
+  struct cg_db_stmt *s = st->stmt[S_EVENT_INSERT];
   int b = cg_store_sql_bind_time(s, 1, at) |
-          (txid != NULL ? cg_store_sql_bind_text_or_null(s, 2, txid) : sqlite3_bind_null(s, 2)) |
+          (txid != NULL ? cg_store_sql_bind_text_or_null(s, 2, txid) : cg_db_bind_null(s, 2)) |
           cg_store_sql_bind_text(s, 3, kind) |
-          (detail != NULL ? cg_store_sql_bind_text_or_null(s, 4, detail) : sqlite3_bind_null(s, 4));
-  if (b != SQLITE_OK)
+          (detail != NULL ? cg_store_sql_bind_text_or_null(s, 4, detail) : cg_db_bind_null(s, 4));
+  if (b != CG_DB_OK)
     return bind_failed(st, s, "event");
   return step_done(st, S_EVENT_INSERT, "recording an event");
 }
@@ -509,15 +514,15 @@ static int state_event(struct cg_store *st, const struct cmp_txn_record *r) {
  * is unknown; else CG_ECERT_REVOKED when it is revoked and not_revoked
  * otherwise. */
 static int cert_unchanged(struct cg_store *st, const char *serial, int not_revoked) {
-  sqlite3_stmt *s = st->stmt[S_CERT_STATUS];
-  if (cg_store_sql_bind_text(s, 1, serial) != SQLITE_OK)
+  struct cg_db_stmt *s = st->stmt[S_CERT_STATUS];
+  if (cg_store_sql_bind_text(s, 1, serial) != CG_DB_OK)
     return bind_failed(st, s, "serial");
-  int rc = sqlite3_step(s), err;
-  const char *status = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
-  err = rc == SQLITE_ROW    ? (status != NULL && strcmp(status, "revoked") == 0 ? CG_ECERT_REVOKED
-                                                                              : not_revoked)
-        : rc == SQLITE_DONE ? CG_ENOT_FOUND
-                            : step_error(st, rc, "reading certificate status");
+  int rc = cg_db_step(s), err;
+  const char *status = rc == CG_DB_ROW ? (const char *)cg_db_column_text(s, 0) : NULL;
+  err = rc == CG_DB_ROW
+            ? (status != NULL && strcmp(status, "revoked") == 0 ? CG_ECERT_REVOKED : not_revoked)
+        : rc == CG_DB_DONE ? CG_ENOT_FOUND
+                           : step_error(st, rc, "reading certificate status");
   stmt_done(s);
   return err;
 }
@@ -528,16 +533,16 @@ static int cert_unchanged(struct cg_store *st, const char *serial, int not_revok
  * when it is revoked for good, CG_ENOT_FOUND when unknown. */
 static int apply_release(struct cg_store *st, const struct cmp_revocation_record *r,
                          const char *txid) {
-  sqlite3_stmt *s = st->stmt[S_HOLD_RELEASE];
-  if (cg_store_sql_bind_text(s, 1, r->serial) != SQLITE_OK)
+  struct cg_db_stmt *s = st->stmt[S_HOLD_RELEASE];
+  if (cg_store_sql_bind_text(s, 1, r->serial) != CG_DB_OK)
     return bind_failed(st, s, "serial");
   int err = step_done(st, S_HOLD_RELEASE, "releasing a hold");
   if (err != 0)
     return err;
-  if (sqlite3_changes(st->db) == 0) /* not on hold */
+  if (cg_db_changes(st->db) == 0) /* not on hold */
     return cert_unchanged(st, r->serial, CG_EBAD_CERT_ID);
   s = st->stmt[S_CERT_UNREVOKE];
-  if (cg_store_sql_bind_text(s, 1, r->serial) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, r->serial) != CG_DB_OK)
     return bind_failed(st, s, "serial");
   if ((err = step_done(st, S_CERT_UNREVOKE, "releasing a certificate")) != 0)
     return err;
@@ -549,30 +554,31 @@ static int apply_release(struct cg_store *st, const struct cmp_revocation_record
 /* Marks a certificate revoked and records why, for the transaction txid.
  * CG_ECERT_REVOKED when it is revoked already, CG_ENOT_FOUND when unknown.
  * Reason removeFromCRL (8) is no revocation: it releases a hold. */
-static int apply_revocation(struct cg_store *st, const struct cmp_revocation_record *r, const char *txid) {
+static int apply_revocation(struct cg_store *st, const struct cmp_revocation_record *r,
+                            const char *txid) {
   if (r->reason == 8)
     return apply_release(st, r, txid);
-  sqlite3_stmt *s = st->stmt[S_CERT_REVOKE];
-  if (cg_store_sql_bind_text(s, 1, r->serial) != SQLITE_OK)
+  struct cg_db_stmt *s = st->stmt[S_CERT_REVOKE];
+  if (cg_store_sql_bind_text(s, 1, r->serial) != CG_DB_OK)
     return bind_failed(st, s, "serial");
   int err = step_done(st, S_CERT_REVOKE, "revoking a certificate");
   if (err != 0)
     return err;
-  if (sqlite3_changes(st->db) == 0) /* revoked already (it exists: CERT_REVOKE wants not) */
+  if (cg_db_changes(st->db) == 0) /* revoked already (it exists: CERT_REVOKE wants not) */
     return cert_unchanged(st, r->serial, CG_ECERT_REVOKED);
   if (r->reason == 1 || r->reason == 2) {
     s = st->stmt[S_KEY_COMPROMISED];
     if ((cg_store_sql_bind_text(s, 1, r->serial) | cg_store_sql_bind_time(s, 2, r->revoked_at)) !=
-        SQLITE_OK)
+        CG_DB_OK)
       return bind_failed(st, s, "compromised key");
     if ((err = step_done(st, S_KEY_COMPROMISED, "reporting a key compromised")) != 0)
       return err;
   }
   s = st->stmt[S_REVOCATION_INSERT];
   int b = cg_store_sql_bind_text(s, 1, r->serial) |
-          (r->reason < 0 ? sqlite3_bind_null(s, 2) : sqlite3_bind_int(s, 2, r->reason)) |
+          (r->reason < 0 ? cg_db_bind_null(s, 2) : cg_db_bind_int64(s, 2, r->reason)) |
           cg_store_sql_bind_time(s, 3, r->revoked_at) | cg_store_sql_bind_text_or_null(s, 4, txid);
-  if (b != SQLITE_OK)
+  if (b != CG_DB_OK)
     return bind_failed(st, s, "revocation");
   return step_done(st, S_REVOCATION_INSERT, "recording a revocation");
 }
@@ -581,13 +587,13 @@ static int apply_revocation(struct cg_store *st, const struct cmp_revocation_rec
  * waiting; into *n. */
 static int count_waiting(struct cg_store *st, const struct cmp_txn_record *r, bool by_ref,
                          int64_t *n) {
-  sqlite3_stmt *s = st->stmt[by_ref ? S_COUNT_WAITING_REF : S_COUNT_WAITING];
-  if (cg_store_sql_bind_text(s, 1, r->profile) != SQLITE_OK ||
-      (by_ref && cg_store_sql_bind_text(s, 2, r->auth_ref) != SQLITE_OK))
+  struct cg_db_stmt *s = st->stmt[by_ref ? S_COUNT_WAITING_REF : S_COUNT_WAITING];
+  if (cg_store_sql_bind_text(s, 1, r->profile) != CG_DB_OK ||
+      (by_ref && cg_store_sql_bind_text(s, 2, r->auth_ref) != CG_DB_OK))
     return bind_failed(st, s, "waiting count");
-  int rc = sqlite3_step(s), err = 0;
-  if (rc == SQLITE_ROW)
-    *n = sqlite3_column_int64(s, 0);
+  int rc = cg_db_step(s), err = 0;
+  if (rc == CG_DB_ROW)
+    *n = cg_db_column_int64(s, 0);
   else
     err = step_error(st, rc, "counting waiting requests");
   stmt_done(s);
@@ -602,8 +608,8 @@ static int waiting_room(struct cg_store *st, const struct cg_store_op *op) {
   int err;
   if (r->state != CMP_TXN_PENDING_APPROVAL && r->state != CMP_TXN_PENDING_CA)
     return 0;
-  if (op->max_pending > 0 && ((err = count_waiting(st, r, false, &n)) != 0 ||
-                              n >= (int64_t)op->max_pending))
+  if (op->max_pending > 0 &&
+      ((err = count_waiting(st, r, false, &n)) != 0 || n >= (int64_t)op->max_pending))
     return err != 0 ? err : CG_EPENDING_LIMIT;
   if (op->max_pending_per_ref > 0 && r->auth_ref[0] != '\0' &&
       ((err = count_waiting(st, r, true, &n)) != 0 || n >= (int64_t)op->max_pending_per_ref))
@@ -614,22 +620,22 @@ static int waiting_room(struct cg_store *st, const struct cg_store_op *op) {
 /* A polling reference no transaction has: random, so that one client cannot
  * guess another's. */
 static int draw_poll_ref(struct cg_store *st, uint32_t *out) {
-  sqlite3_stmt *s = st->stmt[S_POLL_REF_USED];
+  struct cg_db_stmt *s = st->stmt[S_POLL_REF_USED];
   for (int tries = 0; tries < 16; tries++) {
     uint32_t v;
     if (cg_random(&v, sizeof v) != 0)
       return CG_ECRYPTO;
     if (v == 0)
       continue;
-    if (sqlite3_bind_int64(s, 1, v) != SQLITE_OK)
+    if (cg_db_bind_int64(s, 1, v) != CG_DB_OK)
       return bind_failed(st, s, "poll_ref");
-    int rc = sqlite3_step(s);
+    int rc = cg_db_step(s);
     stmt_done(s);
-    if (rc == SQLITE_DONE) {
+    if (rc == CG_DB_DONE) {
       *out = v;
       return 0;
     }
-    if (rc != SQLITE_ROW)
+    if (rc != CG_DB_ROW)
       return step_error(st, rc, "reading polling references");
   }
   return CG_ESTORE;
@@ -637,41 +643,41 @@ static int draw_poll_ref(struct cg_store *st, uint32_t *out) {
 
 /* What a transaction's CA backend keeps (NULL when it keeps nothing: an
  * update then leaves the column as it is). */
-static int bind_ca_state(sqlite3_stmt *s, int i_state, int i_at, const struct cmp_txn_record *r) {
-  return (r->ca_state_len > 0
-              ? sqlite3_bind_blob(s, i_state, r->ca_state, (int)r->ca_state_len, SQLITE_STATIC)
-              : sqlite3_bind_null(s, i_state)) |
+static int bind_ca_state(struct cg_db_stmt *s, int i_state, int i_at,
+                         const struct cmp_txn_record *r) {
+  return (r->ca_state_len > 0 ? cg_db_bind_blob(s, i_state, r->ca_state, (int)r->ca_state_len)
+                              : cg_db_bind_null(s, i_state)) |
          (r->ca_check_at > 0 ? cg_store_sql_bind_time(s, i_at, r->ca_check_at)
-                             : sqlite3_bind_null(s, i_at));
+                             : cg_db_bind_null(s, i_at));
 }
 
 /* A waiting transaction gets its polling reference here (written back into r). */
-static int txn_insert(struct cg_store *st, struct cmp_txn_record *r,
-                      const uint8_t *request_der, size_t request_len) {
-  sqlite3_stmt *s = st->stmt[S_TXN_INSERT];
+static int txn_insert(struct cg_store *st, struct cmp_txn_record *r, const uint8_t *request_der,
+                      size_t request_len) {
+  struct cg_db_stmt *s = st->stmt[S_TXN_INSERT];
   r->poll_ref = 0;
   if (r->state == CMP_TXN_PENDING_APPROVAL || r->state == CMP_TXN_PENDING_CA) {
     int err = draw_poll_ref(st, &r->poll_ref);
     if (err != 0)
       return err;
   }
-  int b =
-      cg_store_sql_bind_text(s, 1, r->txid) | cg_store_sql_bind_text(s, 2, r->profile) |
-      cg_store_sql_bind_text_or_null(s, 3, r->auth_ref) |
-      cg_store_sql_bind_text(s, 4, r->req_type) |
-      cg_store_sql_bind_text(s, 5, cmp_txn_state_name(r->state)) |
-      (r->failinfo < 0 ? sqlite3_bind_null(s, 6) : sqlite3_bind_int(s, 6, r->failinfo)) |
-      sqlite3_bind_int64(s, 7, r->cert_req_id) |
-      cg_store_sql_bind_text_or_null(s, 8, r->sender_nonce) |
-      cg_store_sql_bind_text_or_null(s, 9, r->cert_serial) |
-      cg_store_sql_bind_time(s, 10, r->created_at) | cg_store_sql_bind_time(s, 11, r->updated_at) |
-      (request_der != NULL ? sqlite3_bind_blob(s, 12, request_der, (int)request_len, SQLITE_STATIC)
-                           : sqlite3_bind_null(s, 12)) |
-      (r->poll_ref != 0 ? sqlite3_bind_int64(s, 13, r->poll_ref) : sqlite3_bind_null(s, 13)) |
-      bind_ca_state(s, 14, 15, r) | cg_store_sql_bind_text_or_null(s, 16, r->protection) |
-      cg_store_sql_bind_text_or_null(s, 17, r->device_nonce) |
-      cg_store_sql_bind_text_or_null(s, 18, r->updates_serial);
-  if (b != SQLITE_OK)
+  int b = cg_store_sql_bind_text(s, 1, r->txid) | cg_store_sql_bind_text(s, 2, r->profile) |
+          cg_store_sql_bind_text_or_null(s, 3, r->auth_ref) |
+          cg_store_sql_bind_text(s, 4, r->req_type) |
+          cg_store_sql_bind_text(s, 5, cmp_txn_state_name(r->state)) |
+          (r->failinfo < 0 ? cg_db_bind_null(s, 6) : cg_db_bind_int64(s, 6, r->failinfo)) |
+          cg_db_bind_int64(s, 7, r->cert_req_id) |
+          cg_store_sql_bind_text_or_null(s, 8, r->sender_nonce) |
+          cg_store_sql_bind_text_or_null(s, 9, r->cert_serial) |
+          cg_store_sql_bind_time(s, 10, r->created_at) |
+          cg_store_sql_bind_time(s, 11, r->updated_at) |
+          (request_der != NULL ? cg_db_bind_blob(s, 12, request_der, (int)request_len)
+                               : cg_db_bind_null(s, 12)) |
+          (r->poll_ref != 0 ? cg_db_bind_int64(s, 13, r->poll_ref) : cg_db_bind_null(s, 13)) |
+          bind_ca_state(s, 14, 15, r) | cg_store_sql_bind_text_or_null(s, 16, r->protection) |
+          cg_store_sql_bind_text_or_null(s, 17, r->device_nonce) |
+          cg_store_sql_bind_text_or_null(s, 18, r->updates_serial);
+  if (b != CG_DB_OK)
     return bind_failed(st, s, "transaction");
   return step_done(st, S_TXN_INSERT, "inserting transaction");
 }
@@ -682,26 +688,25 @@ static int txn_insert(struct cg_store *st, struct cmp_txn_record *r,
  * the engine, never the clock. */
 static int cert_insert(struct cg_store *st, const struct cmp_cert_record *c,
                        const struct cmp_txn_record *t) {
-  sqlite3_stmt *s = st->stmt[S_CERT_INSERT];
+  struct cg_db_stmt *s = st->stmt[S_CERT_INSERT];
   const char *status = t->state == CMP_TXN_CONFIRMED ? "valid" : "unconfirmed";
   int b =
       cg_store_sql_bind_text(s, 1, c->serial) | cg_store_sql_bind_text(s, 2, c->subject) |
       cg_store_sql_bind_text(s, 3, c->issuer) | cg_store_sql_bind_time(s, 4, c->not_before) |
-      cg_store_sql_bind_time(s, 5, c->not_after) |
-      sqlite3_bind_blob(s, 6, c->der, (int)c->der_len, SQLITE_STATIC) |
+      cg_store_sql_bind_time(s, 5, c->not_after) | cg_db_bind_blob(s, 6, c->der, (int)c->der_len) |
       cg_store_sql_bind_text_or_null(s, 7, c->txid) |
       cg_store_sql_bind_text_or_null(s, 8, c->profile) |
       cg_store_sql_bind_time(s, 9, t->updated_at) | cg_store_sql_bind_text_or_null(s, 10, c->sans) |
       cg_store_sql_bind_text_or_null(s, 11, c->key_type) | cg_store_sql_bind_text(s, 12, status) |
       cg_store_sql_bind_text_or_null(s, 13, c->key_hash);
-  if (b != SQLITE_OK)
+  if (b != CG_DB_OK)
     return bind_failed(st, s, "certificate");
   return step_done(st, S_CERT_INSERT, "inserting certificate");
 }
 
 static int cert_confirmed(struct cg_store *st, const char *txid) {
-  sqlite3_stmt *s = st->stmt[S_CERT_CONFIRM];
-  if (cg_store_sql_bind_text(s, 1, txid) != SQLITE_OK)
+  struct cg_db_stmt *s = st->stmt[S_CERT_CONFIRM];
+  if (cg_store_sql_bind_text(s, 1, txid) != CG_DB_OK)
     return bind_failed(st, s, "txid");
   return step_done(st, S_CERT_CONFIRM, "confirming a certificate");
 }
@@ -709,33 +714,33 @@ static int cert_confirmed(struct cg_store *st, const char *txid) {
 static int txn_update(struct cg_store *st, const struct cmp_txn_record *r) {
   bool refresh = r->state == r->prev_state;
   int which = refresh ? S_TXN_REFRESH : S_TXN_UPDATE;
-  sqlite3_stmt *s = st->stmt[which];
+  struct cg_db_stmt *s = st->stmt[which];
   int b = refresh ? cg_store_sql_bind_text_or_null(s, 1, r->sender_nonce) |
                         cg_store_sql_bind_time(s, 2, r->updated_at) |
                         cg_store_sql_bind_text(s, 3, r->txid) | bind_ca_state(s, 4, 5, r)
                   : cg_store_sql_bind_text(s, 1, cmp_txn_state_name(r->state)) |
-                        (r->failinfo < 0 ? sqlite3_bind_null(s, 2)
-                                         : sqlite3_bind_int(s, 2, r->failinfo)) |
+                        (r->failinfo < 0 ? cg_db_bind_null(s, 2)
+                                         : cg_db_bind_int64(s, 2, r->failinfo)) |
                         cg_store_sql_bind_text_or_null(s, 3, r->sender_nonce) |
                         cg_store_sql_bind_time(s, 4, r->updated_at) |
                         cg_store_sql_bind_text_or_null(s, 5, r->cert_serial) |
                         cg_store_sql_bind_text(s, 6, r->txid) |
                         cg_store_sql_bind_text(s, 7, cmp_txn_state_name(r->prev_state)) |
                         bind_ca_state(s, 8, 9, r);
-  if (b != SQLITE_OK)
+  if (b != CG_DB_OK)
     return bind_failed(st, s, "transaction update");
   int err = step_done(st, which, "updating transaction");
-  if (err != 0 || sqlite3_changes(st->db) > 0)
+  if (err != 0 || cg_db_changes(st->db) > 0)
     return err;
 
   /* Nothing changed: either there is no such row or it is in another state. */
   s = st->stmt[S_TXN_STATE];
-  if (cg_store_sql_bind_text(s, 1, r->txid) != SQLITE_OK)
+  if (cg_store_sql_bind_text(s, 1, r->txid) != CG_DB_OK)
     return bind_failed(st, s, "txid");
-  int rc = sqlite3_step(s);
-  err = rc == SQLITE_ROW    ? CG_ESTATE
-        : rc == SQLITE_DONE ? CG_ENOT_FOUND
-                            : step_error(st, rc, "reading transaction state");
+  int rc = cg_db_step(s);
+  err = rc == CG_DB_ROW    ? CG_ESTATE
+        : rc == CG_DB_DONE ? CG_ENOT_FOUND
+                           : step_error(st, rc, "reading transaction state");
   stmt_done(s);
   return err;
 }
@@ -779,14 +784,14 @@ static int op_lookup(struct cg_store *st, struct cg_store_op *op) {
   if (op->key_hash[0] != '\0') {
     if (!lower_hex(op->key_hash, sizeof op->key_hash, false))
       return CG_EINVAL;
-    sqlite3_stmt *s = st->stmt[S_KEY_CERTIFIED];
+    struct cg_db_stmt *s = st->stmt[S_KEY_CERTIFIED];
     if ((cg_store_sql_bind_text(s, 1, op->key_hash) |
-         sqlite3_bind_int(s, 2, op->check_key_reuse ? 1 : 0)) != SQLITE_OK)
+         cg_db_bind_int64(s, 2, op->check_key_reuse ? 1 : 0)) != CG_DB_OK)
       return bind_failed(st, s, "key hash");
-    int rc = sqlite3_step(s), err = 0;
-    if (rc == SQLITE_ROW) {
-      op->key_compromised = sqlite3_column_int(s, 0) != 0;
-      op->key_certified = sqlite3_column_int(s, 1) != 0;
+    int rc = cg_db_step(s), err = 0;
+    if (rc == CG_DB_ROW) {
+      op->key_compromised = cg_db_column_int(s, 0) != 0;
+      op->key_certified = cg_db_column_int(s, 1) != 0;
     } else {
       err = step_error(st, rc, "reading the certificates of a key");
     }
@@ -811,18 +816,18 @@ static int op_expire(struct cg_store *st, struct cg_store_op *op) {
   if (!terminated(op->expire_profile, sizeof op->expire_profile))
     return CG_EINVAL;
   for (size_t i = 0; i < 2; i++) {
-    sqlite3_stmt *s = st->stmt[ids[i]];
+    struct cg_db_stmt *s = st->stmt[ids[i]];
     int b = cg_store_sql_bind_text(s, 1, op->expire_profile) |
             cg_store_sql_bind_time(s, 2, op->expire_pending_before) |
             cg_store_sql_bind_time(s, 3, op->expire_issued_before) |
             cg_store_sql_bind_time(s, 4, op->expire_now);
-    if (b != SQLITE_OK)
+    if (b != CG_DB_OK)
       return bind_failed(st, s, "expiry");
     int err = step_done(st, ids[i], "expiring transactions");
     if (err != 0)
       return err;
   }
-  op->expired = sqlite3_changes(st->db);
+  op->expired = cg_db_changes(st->db);
   return 0;
 }
 
@@ -830,26 +835,26 @@ static int op_expire(struct cg_store *st, struct cg_store_op *op) {
  * (NEXT_APPROVED), or the one of a polling reference (BY_POLL_REF). */
 static int op_txn_with_request(struct cg_store *st, struct cg_store_op *op) {
   bool by_ref = op->kind == CG_STORE_OP_BY_POLL_REF;
-  sqlite3_stmt *s = st->stmt[by_ref ? S_TXN_BY_POLL_REF : S_TXN_NEXT_APPROVED];
+  struct cg_db_stmt *s = st->stmt[by_ref ? S_TXN_BY_POLL_REF : S_TXN_NEXT_APPROVED];
   char txid[sizeof op->txn.txid];
   op->txn_found = false;
   op->request_out = NULL;
   op->request_der_len = 0;
-  if (by_ref && sqlite3_bind_int64(s, 1, op->txn.poll_ref) != SQLITE_OK)
+  if (by_ref && cg_db_bind_int64(s, 1, op->txn.poll_ref) != CG_DB_OK)
     return bind_failed(st, s, "poll_ref");
-  if (!by_ref && cg_store_sql_bind_time(s, 1, op->now) != SQLITE_OK)
+  if (!by_ref && cg_store_sql_bind_time(s, 1, op->now) != CG_DB_OK)
     return bind_failed(st, s, "now");
-  int rc = sqlite3_step(s), err = 0;
-  if (rc == SQLITE_ROW) {
+  int rc = cg_db_step(s), err = 0;
+  if (rc == CG_DB_ROW) {
     if (cg_store_sql_column_text(s, 0, txid, sizeof txid) != 0)
       err = CG_ESTORE;
     else
       err = cg_store_sql_column_blob_dup(s, 1, &op->request_out, &op->request_der_len);
-  } else if (rc != SQLITE_DONE) {
+  } else if (rc != CG_DB_DONE) {
     err = step_error(st, rc, "reading a waiting transaction");
   }
   stmt_done(s);
-  if (err != 0 || rc != SQLITE_ROW)
+  if (err != 0 || rc != CG_DB_ROW)
     return err;
   return txn_read(st, txid, &op->txn, &op->txn_found);
 }
@@ -879,9 +884,8 @@ static int write_checked(const struct cg_store_op *op) {
 /* Runs one INSERT or UPDATE inside its own savepoint, so that its failure
  * undoes it alone and leaves the rest of the group intact. */
 static int op_write(struct cg_store *st, struct cg_store_op *op) {
-  int err = op->kind == CG_STORE_OP_SECRET_NOTE || op->kind == CG_STORE_OP_EXPIRE
-                ? 0
-                : write_checked(op);
+  int err =
+      op->kind == CG_STORE_OP_SECRET_NOTE || op->kind == CG_STORE_OP_EXPIRE ? 0 : write_checked(op);
   if (err != 0)
     return err;
   if (op->note_present && !terminated(op->note.reference, sizeof op->note.reference))
@@ -979,11 +983,15 @@ void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool wri
     else
       op->result = CG_EINVAL;
     /* SQLite rolls the whole transaction back by itself on some errors (I/O,
-     * disk full); the writes done so far are then gone. */
-    if (in_txn && sqlite3_get_autocommit(st->db)) {
-      cg_log_limited(&st->errlog, 10, CG_LOG_ERROR, "store: group transaction rolled back by SQLite");
+     * disk full), PostgreSQL aborts it on an error outside a savepoint or
+     * when the connection breaks; the writes done so far are then gone. */
+    if (in_txn && cg_db_txn_failed(st->db)) {
+      cg_log_limited(&st->errlog, 10, CG_LOG_ERROR, "store: group transaction lost: %s",
+                     cg_db_errmsg(st->db));
       fail_writes(group, op->next);
       atomic_fetch_add(&st->failed_groups, 1);
+      if (cg_db_in_txn(st->db))
+        exec_stmt(st, S_ROLLBACK);
       in_txn = false;
       lost = true;
     }
@@ -995,7 +1003,7 @@ void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool wri
     return;
   }
   atomic_fetch_add(&st->failed_groups, 1);
-  if (!sqlite3_get_autocommit(st->db))
+  if (cg_db_in_txn(st->db))
     exec_stmt(st, S_ROLLBACK);
   fail_writes(group, NULL);
 }
@@ -1003,62 +1011,74 @@ void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool wri
 /* ---- public ------------------------------------------------------------ */
 
 static int pragma(struct cg_store *st, const char *sql) {
-  char *msg = NULL;
-  if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+  if (cg_db_exec(st->db, sql) == CG_DB_OK)
     return 0;
-  cg_error("store: %s: %s", sql, msg ? msg : sqlite3_errmsg(st->db));
-  sqlite3_free(msg);
+  cg_error("store: %s: %s", sql, cg_db_errmsg(st->db));
   return CG_ESTORE;
 }
 
 static int wal_mode(struct cg_store *st) {
-  sqlite3_stmt *s = NULL;
+  struct cg_db_stmt *s = NULL;
   int err = CG_ESTORE;
-  if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) == SQLITE_OK &&
-      sqlite3_step(s) == SQLITE_ROW) {
-    const char *mode = (const char *)sqlite3_column_text(s, 0);
+  if (cg_db_prepare(st->db, "PRAGMA journal_mode = WAL", false, &s) == CG_DB_OK &&
+      cg_db_step(s) == CG_DB_ROW) {
+    const char *mode = (const char *)cg_db_column_text(s, 0);
     /* An in-memory database (tests) has nothing to share with readers. */
     if (mode != NULL && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0))
       err = 0;
     else
       cg_error("store: cannot use WAL (journal mode stays %s)", mode ? mode : "?");
   } else {
-    cg_error("store: setting WAL: %s", sqlite3_errmsg(st->db));
+    cg_error("store: setting WAL: %s", cg_db_errmsg(st->db));
   }
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   return err;
-}
-
-/* A database the gateway will create is made first, empty, readable by its
- * owner only: SQLite creates the WAL and shared-memory files with the
- * database's mode, and they hold the same data. */
-static void create_private(const char *path) {
-  if (strcmp(path, ":memory:") == 0)
-    return;
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd >= 0)
-    close(fd);
 }
 
 /* The writer must be able to write: a database (or its directory, where the
  * WAL lives) that is read-only would open, and every request would then fail
  * with systemFailure.  Refused at once, saying why. */
 static int check_writable(struct cg_store *st, const char *path) {
-  if (sqlite3_db_readonly(st->db, "main") == 1) {
+  if (sqlite3_db_readonly(cg_db_sqlite(st->db), "main") == 1) {
     cg_error("store: the database %s is read-only (its file permissions, or a read-only file "
-             "system): the gateway must write it", path);
+             "system): the gateway must write it",
+             path);
     return CG_ESTORE;
   }
-  char *msg = NULL;
-  if (sqlite3_exec(st->db, "BEGIN IMMEDIATE; ROLLBACK", NULL, NULL, &msg) != SQLITE_OK) {
+  if (cg_db_exec(st->db, "BEGIN IMMEDIATE; ROLLBACK") != CG_DB_OK) {
     cg_error("store: the database %s cannot be written (%s): check the permissions of the file "
              "and of its directory, where the WAL and shared-memory files live",
-             path, msg ? msg : sqlite3_errmsg(st->db));
-    sqlite3_free(msg);
-    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+             path, cg_db_errmsg(st->db));
+    cg_db_exec(st->db, "ROLLBACK");
     return CG_ESTORE;
   }
   return 0;
+}
+
+/* SQLite's settings of a connection: temp_store: statement journals and
+ * sorts in memory, not in a file created and unlinked in /var/tmp for every
+ * few groups; cache_size: the pages of a large store's indexes stay in
+ * memory (32 MiB at most).  The writer's: WAL, so that readers see the
+ * last commit without waiting; every commit synced; foreign keys. */
+static int sqlite_setup(struct cg_store *st, const char *path, bool writer) {
+  if (writer && check_writable(st, path) != 0)
+    return CG_ESTORE;
+  if (pragma(st, "PRAGMA temp_store = MEMORY") || pragma(st, "PRAGMA cache_size = -32768"))
+    return CG_ESTORE;
+  if (writer && (wal_mode(st) != 0 || pragma(st, "PRAGMA synchronous = FULL") != 0 ||
+                 pragma(st, "PRAGMA foreign_keys = ON") != 0))
+    return CG_ESTORE;
+  return 0;
+}
+
+/* The text of statement i on this connection's engine: SQL the two
+ * dialects share, but for a write transaction's start (SQLite's IMMEDIATE
+ * takes the write lock at once, so a group never upgrades a read snapshot;
+ * PostgreSQL locks rows as it writes them). */
+static const char *stmt_text(const struct cg_store *st, int i) {
+  if (i == S_BEGIN && cg_db_engine(st->db) == CG_DB_POSTGRES)
+    return "BEGIN";
+  return stmt_sql[i];
 }
 
 static int open_conn(const char *path, bool writer, struct cg_store **out) {
@@ -1072,33 +1092,15 @@ static int open_conn(const char *path, bool writer, struct cg_store **out) {
     goto no_mutex;
   if (uv_cond_init(&st->cv) != 0)
     goto no_cond;
-
-  int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
-  if (writer)
-    create_private(path);
-  int rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
-  if (rc != SQLITE_OK) {
-    cg_error("store: opening %s: %s", path,
-             st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+  if (cg_db_open(path, writer ? CG_DB_WRITER : CG_DB_READER, &st->db) != 0)
     goto no_db;
-  }
-  sqlite3_extended_result_codes(st->db, 1);
-  sqlite3_busy_timeout(st->db, 5000);
-  /* temp_store: statement journals and sorts in memory, not in a file
-   * created and unlinked in /var/tmp for every few groups; cache_size: the
-   * pages of a large store's indexes stay in memory (32 MiB at most). */
-  if (writer && check_writable(st, path) != 0)
+  if (cg_db_engine(st->db) == CG_DB_SQLITE && sqlite_setup(st, path, writer) != 0)
     goto no_db;
-  if (pragma(st, "PRAGMA temp_store = MEMORY") || pragma(st, "PRAGMA cache_size = -32768"))
-    goto no_db;
-  if (writer && (wal_mode(st) != 0 ||
-                 pragma(st, "PRAGMA synchronous = FULL") != 0 ||
-                 pragma(st, "PRAGMA foreign_keys = ON") != 0 || cg_store_migrate(st->db) != 0))
+  if (writer && cg_store_migrate(st->db) != 0)
     goto no_db;
   for (int i = 0; i < S__COUNT; i++) {
-    if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
-                           NULL) != SQLITE_OK) {
-      cg_error("store: preparing \"%s\": %s", stmt_sql[i], sqlite3_errmsg(st->db));
+    if (cg_db_prepare(st->db, stmt_text(st, i), true, &st->stmt[i]) != CG_DB_OK) {
+      cg_error("store: preparing \"%s\": %s", stmt_sql[i], cg_db_errmsg(st->db));
       goto no_stmt;
     }
   }
@@ -1107,9 +1109,9 @@ static int open_conn(const char *path, bool writer, struct cg_store **out) {
 
 no_stmt:
   for (int i = 0; i < S__COUNT; i++)
-    sqlite3_finalize(st->stmt[i]);
+    cg_db_finalize(st->stmt[i]);
 no_db:
-  sqlite3_close(st->db);
+  cg_db_close(st->db);
   uv_cond_destroy(&st->cv);
 no_cond:
   uv_mutex_destroy(&st->mu);
@@ -1118,18 +1120,18 @@ no_mutex:
   return CG_ESTORE;
 }
 
+bool cg_store_is_postgres(const char *locator) { return cg_db_is_postgres(locator); }
+
+int cg_store_password_file(const char *path) { return cg_db_password_file(path); }
+
 int cg_store_open(const char *path, struct cg_store **out) { return open_conn(path, true, out); }
 
 int cg_store_index_keys(struct cg_store *st) {
-  char *msg = NULL;
-  int rc = sqlite3_exec(st->db,
-                        "CREATE INDEX IF NOT EXISTS certificates_key_hash"
-                        " ON certificates(key_hash) WHERE key_hash IS NOT NULL",
-                        NULL, NULL, &msg);
-  if (rc != SQLITE_OK)
-    cg_error("store: indexing certificates by key: %s", msg != NULL ? msg : sqlite3_errstr(rc));
-  sqlite3_free(msg);
-  return rc == SQLITE_OK ? 0 : CG_ESTORE;
+  if (cg_db_exec(st->db, "CREATE INDEX IF NOT EXISTS certificates_key_hash"
+                         " ON certificates(key_hash) WHERE key_hash IS NOT NULL") == CG_DB_OK)
+    return 0;
+  cg_error("store: indexing certificates by key: %s", cg_db_errmsg(st->db));
+  return CG_ESTORE;
 }
 
 int cg_store_open_reader(const char *path, struct cg_store **out) {
@@ -1146,9 +1148,8 @@ void cg_store_close(struct cg_store *st) {
     return;
   cg_store_thread_halt(st);
   for (int i = 0; i < S__COUNT; i++)
-    sqlite3_finalize(st->stmt[i]);
-  if (sqlite3_close(st->db) != SQLITE_OK)
-    cg_error("store: closing: %s", sqlite3_errmsg(st->db));
+    cg_db_finalize(st->stmt[i]);
+  cg_db_close(st->db);
   uv_cond_destroy(&st->cv);
   uv_mutex_destroy(&st->mu);
   free(st);
@@ -1159,35 +1160,33 @@ int cg_store_secret_insert(struct cg_store *st, const struct cmp_secret_record *
     return CG_EBUSY;
   if (!terminated(rec->reference, sizeof rec->reference) || rec->reference[0] == '\0' ||
       !terminated(rec->profile, sizeof rec->profile) || rec->profile[0] == '\0' ||
-      !terminated(rec->note, sizeof rec->note) || rec->max_uses < 0 ||
-      rec->enc_len == 0 || rec->enc_len > sizeof rec->enc ||
-      rec->challenge_enc_len > sizeof rec->challenge_enc || !time_ok(rec->created_at) ||
-      (rec->expires_at != 0 && !time_ok(rec->expires_at)))
+      !terminated(rec->note, sizeof rec->note) || rec->max_uses < 0 || rec->enc_len == 0 ||
+      rec->enc_len > sizeof rec->enc || rec->challenge_enc_len > sizeof rec->challenge_enc ||
+      !time_ok(rec->created_at) || (rec->expires_at != 0 && !time_ok(rec->expires_at)))
     return CG_EINVAL;
-  sqlite3_stmt *s = st->stmt[S_SECRET_INSERT];
+  struct cg_db_stmt *s = st->stmt[S_SECRET_INSERT];
   /* The record says only whether the secret is revoked; a revoked secret
    * inserted as such is revoked from now on. */
   int b =
       cg_store_sql_bind_text(s, 1, rec->reference) | cg_store_sql_bind_text(s, 2, rec->profile) |
-      sqlite3_bind_blob(s, 3, rec->enc, (int)rec->enc_len, SQLITE_STATIC) |
+      cg_db_bind_blob(s, 3, rec->enc, (int)rec->enc_len) |
       cg_store_sql_bind_time(s, 4, rec->created_at) |
       (rec->expires_at != 0 ? cg_store_sql_bind_time(s, 5, rec->expires_at)
-                            : sqlite3_bind_null(s, 5)) |
-      (rec->revoked ? cg_store_sql_bind_time(s, 6, (int64_t)time(NULL)) : sqlite3_bind_null(s, 6)) |
+                            : cg_db_bind_null(s, 5)) |
+      (rec->revoked ? cg_store_sql_bind_time(s, 6, (int64_t)time(NULL)) : cg_db_bind_null(s, 6)) |
       (rec->challenge_enc_len > 0
-           ? sqlite3_bind_blob(s, 7, rec->challenge_enc, (int)rec->challenge_enc_len, SQLITE_STATIC)
-           : sqlite3_bind_null(s, 7)) |
-      (rec->max_uses > 0 ? sqlite3_bind_int64(s, 8, rec->max_uses) : sqlite3_bind_null(s, 8)) |
+           ? cg_db_bind_blob(s, 7, rec->challenge_enc, (int)rec->challenge_enc_len)
+           : cg_db_bind_null(s, 7)) |
+      (rec->max_uses > 0 ? cg_db_bind_int64(s, 8, rec->max_uses) : cg_db_bind_null(s, 8)) |
       cg_store_sql_bind_text_or_null(s, 9, rec->note) |
       cg_store_sql_bind_text_or_null(s, 10, rec->subject) |
       cg_store_sql_bind_text_or_null(s, 11, rec->sans);
-  if (b != SQLITE_OK)
+  if (b != CG_DB_OK)
     return bind_failed(st, s, "secret");
   return step_done(st, S_SECRET_INSERT, "inserting secret");
 }
 
-int cg_store_secret_get(struct cg_store *st, const char *reference,
-                        struct cmp_secret_record *out) {
+int cg_store_secret_get(struct cg_store *st, const char *reference, struct cmp_secret_record *out) {
   if (st->thread_running)
     return CG_EBUSY;
   size_t len = strlen(reference);
@@ -1202,23 +1201,22 @@ int cg_store_setting_get(struct cg_store *st, const char *name, uint8_t *out, si
                          size_t *len) {
   if (st->thread_running)
     return CG_EBUSY;
-  sqlite3_stmt *s = NULL;
-  if (sqlite3_prepare_v2(st->db, "SELECT value FROM settings WHERE name = ?1", -1, &s, NULL) !=
-      SQLITE_OK)
-    return step_error(st, sqlite3_errcode(st->db), "preparing");
-  sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(s), err = 0;
-  if (rc == SQLITE_ROW) {
-    size_t n = (size_t)sqlite3_column_bytes(s, 0);
+  struct cg_db_stmt *s = NULL;
+  if (cg_db_prepare(st->db, "SELECT value FROM settings WHERE name = ?1", false, &s) != CG_DB_OK)
+    return step_error(st, CG_DB_ERROR, "preparing");
+  cg_db_bind_text(s, 1, name, -1);
+  int rc = cg_db_step(s), err = 0;
+  if (rc == CG_DB_ROW) {
+    size_t n = (size_t)cg_db_column_bytes(s, 0);
     if (n > cap)
       err = CG_ESPACE;
     else if (n > 0)
-      memcpy(out, sqlite3_column_blob(s, 0), n);
+      memcpy(out, cg_db_column_blob(s, 0), n);
     *len = n;
   } else {
-    err = rc == SQLITE_DONE ? CG_ENOT_FOUND : step_error(st, rc, "reading a setting");
+    err = rc == CG_DB_DONE ? CG_ENOT_FOUND : step_error(st, rc, "reading a setting");
   }
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   return err;
 }
 
@@ -1226,44 +1224,44 @@ int cg_store_setting_put(struct cg_store *st, const char *name, const uint8_t *v
                          int64_t now) {
   if (st->thread_running)
     return CG_EBUSY;
-  sqlite3_stmt *s = NULL;
+  struct cg_db_stmt *s = NULL;
   char at[21];
   cg_time_iso8601(now, at);
-  if (sqlite3_prepare_v2(st->db,
-                         "INSERT INTO settings (name, value, updated_at) VALUES (?1, ?2, ?3)"
-                         " ON CONFLICT (name) DO UPDATE SET value = ?2, updated_at = ?3",
-                         -1, &s, NULL) != SQLITE_OK)
-    return step_error(st, sqlite3_errcode(st->db), "preparing");
-  sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-  sqlite3_bind_blob(s, 2, value, (int)len, SQLITE_STATIC);
-  sqlite3_bind_text(s, 3, at, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(s);
-  sqlite3_finalize(s);
-  return rc == SQLITE_DONE ? 0 : step_error(st, rc, "writing a setting");
+  if (cg_db_prepare(st->db,
+                    "INSERT INTO settings (name, value, updated_at) VALUES (?1, ?2, ?3)"
+                    " ON CONFLICT (name) DO UPDATE SET value = ?2, updated_at = ?3",
+                    false, &s) != CG_DB_OK)
+    return step_error(st, CG_DB_ERROR, "preparing");
+  cg_db_bind_text(s, 1, name, -1);
+  cg_db_bind_blob(s, 2, value, (int)len);
+  cg_db_bind_text(s, 3, at, -1);
+  int rc = cg_db_step(s);
+  cg_db_finalize(s);
+  return rc == CG_DB_DONE ? 0 : step_error(st, rc, "writing a setting");
 }
 
-int cg_store_secret_any(struct cg_store *st, char reference[CMP_MAX_REF + 1],
-                        uint8_t *enc, size_t cap, size_t *len) {
+int cg_store_secret_any(struct cg_store *st, char reference[CMP_MAX_REF + 1], uint8_t *enc,
+                        size_t cap, size_t *len) {
   if (st->thread_running)
     return CG_EBUSY;
-  sqlite3_stmt *s = NULL;
-  if (sqlite3_prepare_v2(st->db, "SELECT reference, secret_enc FROM secrets LIMIT 1", -1, &s,
-                         NULL) != SQLITE_OK)
-    return step_error(st, sqlite3_errcode(st->db), "preparing");
-  int rc = sqlite3_step(s), err = 0;
-  if (rc == SQLITE_ROW) {
-    size_t n = (size_t)sqlite3_column_bytes(s, 1);
-    if (sqlite3_column_type(s, 0) == SQLITE_NULL ||
+  struct cg_db_stmt *s = NULL;
+  if (cg_db_prepare(st->db, "SELECT reference, secret_enc FROM secrets LIMIT 1", false, &s) !=
+      CG_DB_OK)
+    return step_error(st, CG_DB_ERROR, "preparing");
+  int rc = cg_db_step(s), err = 0;
+  if (rc == CG_DB_ROW) {
+    size_t n = (size_t)cg_db_column_bytes(s, 1);
+    if (cg_db_column_type(s, 0) == CG_DB_NULL ||
         cg_store_sql_column_text(s, 0, reference, CMP_MAX_REF + 1) != 0 || n > cap) {
       err = CG_ESPACE;
     } else {
-      memcpy(enc, sqlite3_column_blob(s, 1), n);
+      memcpy(enc, cg_db_column_blob(s, 1), n);
       *len = n;
     }
   } else {
-    err = rc == SQLITE_DONE ? CG_ENOT_FOUND : step_error(st, rc, "reading a secret");
+    err = rc == CG_DB_DONE ? CG_ENOT_FOUND : step_error(st, rc, "reading a secret");
   }
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   return err;
 }
 
@@ -1285,17 +1283,17 @@ void cg_store_op_release(struct cg_store_op *op) {
  * already formatted). */
 static int exec_bound(struct cg_store *st, const char *sql, const char *const *args, int n,
                       int *changes) {
-  sqlite3_stmt *s = NULL;
-  if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-    return step_error(st, sqlite3_errcode(st->db), "preparing");
+  struct cg_db_stmt *s = NULL;
+  if (cg_db_prepare(st->db, sql, false, &s) != CG_DB_OK)
+    return step_error(st, CG_DB_ERROR, "preparing");
   for (int i = 0; i < n; i++)
     if (args[i] != NULL)
-      sqlite3_bind_text(s, i + 1, args[i], -1, SQLITE_STATIC);
-  int rc = sqlite3_step(s);
-  int err = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : step_error(st, rc, "deciding");
+      cg_db_bind_text(s, i + 1, args[i], -1);
+  int rc = cg_db_step(s);
+  int err = rc == CG_DB_DONE || rc == CG_DB_ROW ? 0 : step_error(st, rc, "deciding");
   if (changes != NULL)
-    *changes = rc == SQLITE_ROW ? 1 : sqlite3_changes(st->db);
-  sqlite3_finalize(s);
+    *changes = rc == CG_DB_ROW ? 1 : cg_db_changes(st->db);
+  cg_db_finalize(s);
   return err;
 }
 
@@ -1334,8 +1332,7 @@ int cg_store_txn_decide(struct cg_store *st, const char *typed_txid, bool approv
       err = found ? CG_ESTATE : CG_ENOT_FOUND;
   }
   if (err == 0)
-    err = event(st, now, txid, approve ? "transaction.approved" : "transaction.rejected",
-                reason);
+    err = event(st, now, txid, approve ? "transaction.approved" : "transaction.rejected", reason);
   if (err == 0 && exec_stmt(st, S_COMMIT) == 0)
     return 0;
   exec_stmt(st, S_ROLLBACK);
@@ -1344,17 +1341,17 @@ int cg_store_txn_decide(struct cg_store *st, const char *typed_txid, bool approv
 
 /* One count(*) query with an optional text parameter. */
 static int count_of(struct cg_store *st, const char *sql, const char *param, uint64_t *out) {
-  sqlite3_stmt *s = NULL;
-  if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-    return step_error(st, sqlite3_errcode(st->db), "preparing a count");
+  struct cg_db_stmt *s = NULL;
+  if (cg_db_prepare(st->db, sql, false, &s) != CG_DB_OK)
+    return step_error(st, CG_DB_ERROR, "preparing a count");
   if (param != NULL)
-    sqlite3_bind_text(s, 1, param, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(s), err = 0;
-  if (rc == SQLITE_ROW)
-    *out = (uint64_t)sqlite3_column_int64(s, 0);
+    cg_db_bind_text(s, 1, param, -1);
+  int rc = cg_db_step(s), err = 0;
+  if (rc == CG_DB_ROW)
+    *out = (uint64_t)cg_db_column_int64(s, 0);
   else
     err = step_error(st, rc, "counting");
-  sqlite3_finalize(s);
+  cg_db_finalize(s);
   return err;
 }
 
@@ -1363,16 +1360,15 @@ int cg_store_gauges(struct cg_store *st, int64_t now, struct cg_store_gauges *ou
   cg_time_iso8601(now, at);
   memset(out, 0, sizeof *out);
   /* The three counts from one snapshot. */
-  int err = sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : CG_ESTORE;
+  int err = cg_db_exec(st->db, "BEGIN") == CG_DB_OK ? 0 : CG_ESTORE;
   if (err == 0) {
     if ((err = count_of(st, "SELECT count(*) FROM secrets WHERE locked_until > ?1", at,
                         &out->locked_secrets)) == 0 &&
-        (err = count_of(st,
-                        "SELECT count(*) FROM transactions WHERE state = 'pending_approval'",
+        (err = count_of(st, "SELECT count(*) FROM transactions WHERE state = 'pending_approval'",
                         NULL, &out->pending_approvals)) == 0)
       err = count_of(st, "SELECT count(*) FROM transactions WHERE state = 'pending_ca'", NULL,
                      &out->pending_ca);
-    (void)sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+    (void)cg_db_exec(st->db, err == 0 ? "COMMIT" : "ROLLBACK");
   }
   return err;
 }
