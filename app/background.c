@@ -1,17 +1,80 @@
 /*
  * background.c - the gateway's work that no request asks for
  * (app/gateway_int.h): transactions an operator approved are issued, one at
- * a time, found by a timer; transactions that waited too long expire; and
- * every 10 s what the limits refused is logged in one line.
+ * a time, found by a timer; transactions that waited too long expire (both
+ * by the node holding the lease, of several on one database); and every
+ * 10 s what the limits refused is logged in one line.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
 #include "app/gateway_int.h"
+#include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
+
+/* ---- the lease of the background work ------------------------------------ */
+
+/* Several nodes may share one database (PostgreSQL): one of them, the
+ * holder of this lease, issues approved transactions and expires old ones,
+ * so that a CA is never asked twice for one approval.  The holder renews
+ * it every LEASE_RENEW_MS for LEASE_TTL_S; a node that stops or dies stops
+ * renewing, and another takes the lease once it ran out.  A holder trusts
+ * its lease until LEASE_MARGIN_S before it runs out, so that two nodes
+ * never both work even when a renewal is late. */
+#define LEASE_NAME "background"
+#define LEASE_TTL_S 30
+#define LEASE_MARGIN_S 10
+
+void gw_lease_init(struct gateway *gw) {
+  char host[64] = "localhost";
+  uint32_t nonce = 0;
+  gethostname(host, sizeof host - 1);
+  host[sizeof host - 1] = '\0';
+  (void)cg_random(&nonce, sizeof nonce);
+  snprintf(gw->node_id, sizeof gw->node_id, "%s/%ld/%08x", host, (long)getpid(),
+           (unsigned)nonce);
+}
+
+/* Whether this node does the background work now. */
+static bool lease_ok(const struct gateway *gw) {
+  return gw->lease_held && (int64_t)time(NULL) < gw->lease_trusted_until;
+}
+
+static void on_lease(struct cg_store_op *op) {
+  struct gateway *gw = op->arg;
+  gw->leasing = false;
+  bool held = op->result == 0 && op->lease_held;
+  if (op->result != 0)
+    cg_warn("background work: cannot renew the lease: %s", cg_strerror(op->result));
+  if (held != gw->lease_held)
+    cg_info(held ? "background work: this node (%s) does it"
+                 : "background work: another node does it (not %s)",
+            gw->node_id);
+  gw->lease_held = held;
+  if (held)
+    gw->lease_trusted_until = op->lease_until - LEASE_MARGIN_S;
+}
+
+void gw_on_lease_timer(uv_timer_t *t) {
+  struct gateway *gw = t->data;
+  if (gw->leasing || gw->stopping)
+    return;
+  struct cg_store_op *op = &gw->lease_op;
+  memset(op, 0, sizeof *op);
+  op->kind = CG_STORE_OP_LEASE;
+  op->cb = on_lease;
+  op->arg = gw;
+  snprintf(op->lease_name, sizeof op->lease_name, "%s", LEASE_NAME);
+  snprintf(op->lease_holder, sizeof op->lease_holder, "%s", gw->node_id);
+  op->now = (int64_t)time(NULL);
+  op->lease_until = op->now + LEASE_TTL_S;
+  gw->leasing = cg_store_submit(gw->store, op) == 0;
+}
 
 /* ---- approved transactions ---------------------------------------------- */
 
@@ -79,7 +142,7 @@ static void on_next_approved(struct cg_store_op *op) {
 void gw_on_approvals_timer(uv_timer_t *t) { gw_look_for_approved(t->data); }
 
 void gw_look_for_approved(struct gateway *gw) {
-  if (gw->issuing || gw->stopping)
+  if (gw->issuing || gw->stopping || !lease_ok(gw))
     return;
   memset(&gw->approvals_op, 0, sizeof gw->approvals_op);
   gw->approvals_op.kind = CG_STORE_OP_NEXT_APPROVED;
@@ -107,6 +170,8 @@ static void on_expired(struct cg_store_op *op) {
 void gw_on_expiry_timer(uv_timer_t *t) {
   struct gateway *gw = t->data;
   int64_t now = (int64_t)time(NULL);
+  if (!lease_ok(gw))
+    return;
   for (size_t i = 0; i < gw->conf->n_profiles && !gw->stopping; i++) {
     const struct cg_config_profile *pc = gw->conf->profiles[i].cfg;
     struct cg_store_op *op = &gw->expire_ops[i];

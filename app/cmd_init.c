@@ -144,7 +144,7 @@ static int write_pem(const char *dir, const char *name, const char *label, const
  * (core/config.c), with its help as a comment; the local backend's keys are
  * its own. */
 static int write_config(const char *dir, const char *http, const char *tcp, const char *admin,
-                        const char *https, const struct init_token *t) {
+                        const char *https, const char *store_url, const struct init_token *t) {
   char ra_key[600], tls_key[600], ca_key[600];
   if (t != NULL) {
     token_uri(t, "cmpgw-ra", false, ra_key, sizeof ra_key);
@@ -179,7 +179,9 @@ static int write_config(const char *dir, const char *http, const char *tcp, cons
   char conf[12288], part[4096];
   size_t n = 0;
   const char *sections[] = {"server", "store", "ra", "pkcs11", "secrets", "log", NULL};
-  const char *const *values[] = {server, NULL, t != NULL ? ra : NULL, t != NULL ? pkcs11 : NULL,
+  const char *store[] = {"url", store_url, NULL};
+  const char *const *values[] = {server, store_url != NULL ? store : NULL,
+                                 t != NULL ? ra : NULL, t != NULL ? pkcs11 : NULL,
                                  NULL,   NULL};
   int err = 0;
   n = (size_t)snprintf(conf, sizeof conf, "%s", head);
@@ -370,8 +372,8 @@ static int write_ra(const char *dir, const struct pki *p, const struct init_toke
 }
 
 static int write_deployment(const char *dir, const char *org, const char *http, const char *tcp,
-                            const char *admin, const char *https, const struct init_token *t,
-                            char *ra_subject, size_t ra_subject_cap) {
+                            const char *admin, const char *https, const char *store_url,
+                            const struct init_token *t, char *ra_subject, size_t ra_subject_cap) {
   struct pki p = {0};
   uint8_t key_der[4096];
   int err = make_pki(&p, org, t);
@@ -410,14 +412,15 @@ static int write_deployment(const char *dir, const char *org, const char *http, 
     if ((err = write_tls(dir, &p, host, t)))
       goto out;
   }
-  if ((err = write_config(dir, http, tcp, admin, https, t)))
+  if ((err = write_config(dir, http, tcp, admin, https, store_url, t)))
     goto out;
 
   char db[CG_PATH_MAX];
   struct cg_store *st;
   snprintf(db, sizeof db, "%s/cmpgw.db", dir);
-  if ((err = cg_store_open(db, &st))) {
-    fprintf(stderr, "cmpgw init: cannot create the database %s\n", db);
+  if ((err = cg_store_open(store_url != NULL ? store_url : db, &st))) {
+    fprintf(stderr, "cmpgw init: cannot create the database %s\n",
+            store_url != NULL ? "of --store-url" : db);
     goto out;
   }
   cg_store_close(st);
@@ -444,7 +447,8 @@ static void server_of(const char *hostport, char *host, size_t host_cap, char *o
 
 static int usage(void) {
   fprintf(stderr, "usage: cmpgw init DIR [--http HOST:PORT] [--https HOST:PORT] [--tcp HOST:PORT]\n"
-                  "                      [--admin HOST:PORT] [--org NAME] [--pkcs11 URI]\n");
+                  "                      [--admin HOST:PORT] [--org NAME] [--pkcs11 URI]\n"
+                  "                      [--store-url POSTGRESQL-URL]\n");
   return 2;
 }
 
@@ -489,13 +493,22 @@ static int token_option(const char *arg, struct init_token *t) {
 
 int cmd_init(int argc, char **argv) {
   const char *dir = NULL, *http = "127.0.0.1:8080", *tcp = NULL, *https = NULL,
-             *admin = "127.0.0.1:9810", *org = "cmpgw demo";
+             *admin = "127.0.0.1:9810", *org = "cmpgw demo", *store_url = NULL;
   struct init_token token, *t = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--pkcs11") && i + 1 < argc) {
       if (token_option(argv[++i], &token) != 0)
         return 2;
       t = &token;
+      continue;
+    }
+    if (!strcmp(argv[i], "--store-url") && i + 1 < argc) {
+      store_url = argv[++i];
+      if (!cg_store_is_postgres(store_url) || strlen(store_url) >= CG_PATH_MAX) {
+        fprintf(stderr, "cmpgw init: --store-url is a PostgreSQL URI (postgresql://...) or "
+                        "libpq key=value words\n");
+        return 2;
+      }
       continue;
     }
     if (!strcmp(argv[i], "--org") && i + 1 < argc) {
@@ -547,7 +560,8 @@ int cmd_init(int argc, char **argv) {
     return 1;
   }
   char ra_subject[512];
-  if (write_deployment(dir, org, http, tcp, admin, https, t, ra_subject, sizeof ra_subject)) {
+  if (write_deployment(dir, org, http, tcp, admin, https, store_url, t, ra_subject,
+                       sizeof ra_subject)) {
     remove_all(dir);
     remove_parents(dir, &made);
     return 1;
@@ -569,7 +583,7 @@ int cmd_init(int argc, char **argv) {
          "  %s/cmpgw.conf   configuration\n"
          "  %s/ca-cert.pem  demo CA certificate (trust anchor for clients)\n"
          "  %s/ra-cert.pem  RA protection certificate (issued by the demo CA)\n"
-         "  %s/cmpgw.db     SQLite database\n"
+         "  %s%s\n"
          "\n"
          "Start the gateway:\n"
          "  cmpgw serve -c %s/cmpgw.conf\n"
@@ -583,7 +597,9 @@ int cmd_init(int argc, char **argv) {
          "    -ref REFERENCE -secret pass:SECRET -recipient \"%s\" \\\n"
          "    -newkey dev.key -subject /CN=dev1 -certout dev.pem -trusted %s/ca-cert.pem\n"
          "  openssl verify -CAfile %s/ca-cert.pem dev.pem\n",
-         dir, dir, dir, dir, dir, dir, dir, server, slash, dir, dir);
+         dir, dir, dir, dir, store_url != NULL ? "" : dir,
+         store_url != NULL ? "the database: PostgreSQL, [store] url" : "/cmpgw.db     SQLite database",
+         dir, dir, server, slash, dir, dir);
   if (t != NULL)
     printf("\n"
            "The CA, RA%s keys are in the token (objects cmpgw-ca, cmpgw-ra%s);\n"

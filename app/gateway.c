@@ -473,12 +473,16 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
     goto fail_running;
   if ((err = gw_admin_start(gw)) != 0)
     goto fail_running;
+  gw_lease_init(gw);
+  uv_timer_init(loop, &gw->lease);
+  gw->lease.data = gw;
+  uv_timer_start(&gw->lease, gw_on_lease_timer, 0, 10000);
   uv_timer_init(loop, &gw->approvals);
   gw->approvals.data = gw;
   uv_timer_start(&gw->approvals, gw_on_approvals_timer, 1000, 1000);
   uv_timer_init(loop, &gw->expiry);
   gw->expiry.data = gw;
-  uv_timer_start(&gw->expiry, gw_on_expiry_timer, 0, 30000);
+  uv_timer_start(&gw->expiry, gw_on_expiry_timer, 1000, 30000);
   uv_timer_init(loop, &gw->watch);
   gw->watch.data = gw;
   uv_timer_start(&gw->watch, gw_on_watch_timer, 10000, 10000);
@@ -587,6 +591,8 @@ void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) 
   cg_info("stopping: %u exchange(s) in flight", gw->inflight);
   uv_timer_stop(&gw->approvals);
   uv_close((uv_handle_t *)&gw->approvals, NULL);
+  uv_timer_stop(&gw->lease);
+  uv_close((uv_handle_t *)&gw->lease, NULL);
   /* Calls waiting on a CA end now, so their exchanges can answer and end. */
   for (size_t i = 0; i < gw->n_backends; i++)
     if (gw->backend_ops[i]->stop != NULL)

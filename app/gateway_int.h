@@ -119,6 +119,14 @@ struct gateway {
   uv_timer_t approvals;
   bool issuing;
   struct cg_store_op approvals_op;
+  /* Of several nodes on one database, the one holding the lease does the
+   * background work (approved transactions, expiry): renewed by a timer,
+   * trusted until a little before it runs out (background.c). */
+  uv_timer_t lease;
+  struct cg_store_op lease_op;
+  bool leasing, lease_held;
+  int64_t lease_trusted_until;
+  char node_id[96]; /* host/pid/random: the lease holder's name */
   /* transactions that waited too long expire, checked by a slower timer */
   uv_timer_t expiry;
   struct cg_store_op expire_ops[CG_MAX_PROFILES];
@@ -214,6 +222,9 @@ struct profile_rt *gw_profile_by_name(struct gw_conf *c, const char *name);
 void gw_look_for_approved(struct gateway *gw);
 void gw_on_approvals_timer(uv_timer_t *t);
 void gw_on_expiry_timer(uv_timer_t *t);
+void gw_on_lease_timer(uv_timer_t *t);
+/* Names this node (gw->node_id) for the lease. */
+void gw_lease_init(struct gateway *gw);
 void gw_on_watch_timer(uv_timer_t *t);
 
 /* gateway.c */

@@ -53,6 +53,7 @@ enum stmt_id {
   S_COUNT_WAITING_REF,
   S_EXPIRE_EVENTS,
   S_EXPIRE,
+  S_LEASE,
   S__COUNT
 };
 

@@ -167,6 +167,11 @@ static const char *const stmt_sql[S__COUNT] = {
         " AND t.state IN ('issued', 'expired', 'failed'))"
         " THEN 'unconfirmed' ELSE 'valid' END"
         " WHERE serial = ?1 AND status = 'revoked'",
+    /* A lease is taken when it is free or ran out (?4: now), renewed by its
+     * holder; otherwise nothing changes (no row: another node has it). */
+    [S_LEASE] = "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)"
+                " ON CONFLICT (name) DO UPDATE SET holder = ?2, expires_at = ?3"
+                " WHERE leases.holder = ?2 OR leases.expires_at <= ?4",
     [S_REVOCATIONS_BY_ISSUER] = "SELECT r.serial, r.reason, r.revoked_at FROM revocations r"
                                 " JOIN certificates c ON c.serial = r.serial"
                                 " WHERE c.issuer = ?1 ORDER BY r.revoked_at, r.serial",
@@ -883,9 +888,28 @@ static int write_checked(const struct cg_store_op *op) {
 
 /* Runs one INSERT or UPDATE inside its own savepoint, so that its failure
  * undoes it alone and leaves the rest of the group intact. */
+static int op_lease(struct cg_store *st, struct cg_store_op *op) {
+  op->lease_held = false;
+  if (!terminated(op->lease_name, sizeof op->lease_name) || op->lease_name[0] == '\0' ||
+      !terminated(op->lease_holder, sizeof op->lease_holder) || op->lease_holder[0] == '\0' ||
+      !time_ok(op->now) || !time_ok(op->lease_until))
+    return CG_EINVAL;
+  struct cg_db_stmt *s = st->stmt[S_LEASE];
+  if ((cg_db_bind_text(s, 1, op->lease_name, -1) | cg_db_bind_text(s, 2, op->lease_holder, -1) |
+       cg_store_sql_bind_time(s, 3, op->lease_until) | cg_store_sql_bind_time(s, 4, op->now)) !=
+      CG_DB_OK)
+    return bind_failed(st, s, "lease");
+  int err = step_done(st, S_LEASE, "taking a lease");
+  if (err == 0)
+    op->lease_held = cg_db_changes(st->db) == 1;
+  return err;
+}
+
 static int op_write(struct cg_store *st, struct cg_store_op *op) {
-  int err =
-      op->kind == CG_STORE_OP_SECRET_NOTE || op->kind == CG_STORE_OP_EXPIRE ? 0 : write_checked(op);
+  int err = op->kind == CG_STORE_OP_SECRET_NOTE || op->kind == CG_STORE_OP_EXPIRE ||
+                    op->kind == CG_STORE_OP_LEASE
+                ? 0
+                : write_checked(op);
   if (err != 0)
     return err;
   if (op->note_present && !terminated(op->note.reference, sizeof op->note.reference))
@@ -896,6 +920,8 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
     err = op->note_present ? 0 : CG_EINVAL; /* the note alone, below */
   else if (op->kind == CG_STORE_OP_EXPIRE)
     err = op_expire(st, op);
+  else if (op->kind == CG_STORE_OP_LEASE)
+    err = op_lease(st, op);
   else if (op->kind == CG_STORE_OP_INSERT) {
     err = waiting_room(st, op); /* over a cap: nothing is written */
     if (err == 0)
@@ -976,7 +1002,8 @@ void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool wri
     else if (lost)
       op->result = CG_ESTORE;
     else if (op->kind == CG_STORE_OP_INSERT || op->kind == CG_STORE_OP_UPDATE ||
-             op->kind == CG_STORE_OP_SECRET_NOTE || op->kind == CG_STORE_OP_EXPIRE)
+             op->kind == CG_STORE_OP_SECRET_NOTE || op->kind == CG_STORE_OP_EXPIRE ||
+             op->kind == CG_STORE_OP_LEASE)
       op->result = op_write(st, op);
     else if (op->kind == CG_STORE_OP_PROBE)
       op->result = 0; /* the transaction began; the commit decides */

@@ -233,6 +233,15 @@ static const struct migration {
      "  reported_at TEXT NOT NULL"
      ");",
      fill_key_hashes},
+    /* 14 -> 15: leases, so that of several nodes sharing one database one
+     * does the background work (issuing approved requests, expiry): the
+     * holder renews its lease; another takes it once it ran out. */
+    {"CREATE TABLE leases ("
+     "  name       TEXT PRIMARY KEY,"
+     "  holder     TEXT NOT NULL,"
+     "  expires_at TEXT NOT NULL"
+     ");",
+     NULL},
 };
 
 /* Version 8's sans and key_type of the certificates stored before it, read
@@ -528,6 +537,12 @@ static const char *const pg_migrations[] = {
     "         t.cert_serial AS serial, c.status AS certificate_status, t.created_at,"
     "         t.updated_at"
     "    FROM transactions t LEFT JOIN certificates c ON c.serial = t.cert_serial;",
+    /* 14 -> 15 */
+    "CREATE TABLE leases ("
+    "  name       " CTEXT " PRIMARY KEY,"
+    "  holder     " CTEXT " NOT NULL,"
+    "  expires_at " CTEXT " NOT NULL"
+    ");",
 };
 
 #define PG_COUNT ((int)(sizeof pg_migrations / sizeof pg_migrations[0]))

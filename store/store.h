@@ -125,6 +125,12 @@ enum cg_store_op_kind {
    * file, its disk, or another process holding the write lock past the busy
    * timeout).  The admin listener's /readyz. */
   CG_STORE_OP_PROBE,
+  /* Takes or renews the lease `lease_name` for `lease_holder` until
+   * `lease_until`, when it is free, ran out by `now`, or is the holder's
+   * already; lease_held tells whether the holder has it now.  One of
+   * several nodes on one database does the background work (docs/store.md,
+   * table leases). */
+  CG_STORE_OP_LEASE,
 };
 
 struct cg_store_op {
@@ -163,8 +169,13 @@ struct cg_store_op {
    * txn.profile and of txn.auth_ref within it, 0 = none; a waiting
    * transaction over either is not inserted: CG_EPENDING_LIMIT. */
   unsigned max_pending, max_pending_per_ref;
-  /* NEXT_APPROVED input */
+  /* NEXT_APPROVED, LEASE input */
   int64_t now;
+  /* LEASE input and output */
+  char lease_name[32];
+  char lease_holder[96];
+  int64_t lease_until;
+  bool lease_held;
   /* EXPIRE input and output */
   char expire_profile[CMP_MAX_PROFILE + 1];
   int64_t expire_pending_before, expire_issued_before, expire_now;
