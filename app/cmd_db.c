@@ -42,6 +42,8 @@ static int db_check(int argc, char **argv) {
     if (rc != CLI_OK)
       return rc;
   }
+  /* A URL may hold a password: it is never printed. */
+  const char *shown = cg_store_is_postgres(path) ? "the PostgreSQL database of [store] url" : path;
   struct cg_query_check c;
   int err = cg_query_check_file(path, &c);
   if (err == CG_ENOT_FOUND) {
@@ -58,7 +60,7 @@ static int db_check(int argc, char **argv) {
     struct cli_json j;
     cli_json_init(&j, stdout);
     cli_json_object(&j, NULL);
-    cli_json_string(&j, "database", path);
+    cli_json_string(&j, "database", shown);
     cli_json_bool(&j, "ok", c.n_problems == 0);
     cli_json_int_opt(&j, "user_version", c.user_version);
     cli_json_int(&j, "expected_version", c.expected_version);
@@ -80,7 +82,7 @@ static int db_check(int argc, char **argv) {
   int rc = c.n_problems == 0 ? CLI_OK : CLI_REFUSED;
   if (rc != CLI_OK) {
     fprintf(stderr, "cmpgw db check: %zu problem%s in ", c.n_problems, c.n_problems == 1 ? "" : "s");
-    cli_put_text(stderr, path);
+    cli_put_text(stderr, shown);
     fputc('\n', stderr);
   }
   cg_query_check_clear(&c);
@@ -97,6 +99,12 @@ static int db_backup(int argc, char **argv) {
   int rc = cli_database_path("db backup", conf, db, sizeof db);
   if (rc != CLI_OK)
     return rc;
+  if (cg_store_is_postgres(db)) {
+    fprintf(stderr, "cmpgw db backup: the store is PostgreSQL ([store] url): back it up with "
+                    "pg_dump (or the server's continuous archiving); `cmpgw db check` checks "
+                    "it (docs/store.md)\n");
+    return CLI_REFUSED;
+  }
   struct cg_store *st;
   if (cg_store_open(db, &st) != 0) {
     fprintf(stderr, "cmpgw db backup: cannot open the database %s\n", db);
