@@ -33,6 +33,7 @@ int cli_exit_of(int err) {
   case 0:
     return CLI_OK;
   case CG_ESTORE:
+  case CG_ESTORE_UNAVAIL:
   case CG_EBUSY:
   case CG_ENOMEM:
     return CLI_STORE;

@@ -110,7 +110,8 @@ enum cg_err_class { CG_CLASS_OK, CG_CLASS_PEER, CG_CLASS_TRANSPORT, CG_CLASS_INT
   X(ADDR_NOT_AVAIL, TRANSPORT, NONE, "address not available on this host")                \
   X(KEY_MODE, INTERNAL, SYSTEM_FAILURE, "group or others can access this key file") \
   X(TLS, TRANSPORT, NONE, "TLS handshake or record failed")                        \
-  X(EOF, TRANSPORT, NONE, "the peer closed the connection")
+  X(EOF, TRANSPORT, NONE, "the peer closed the connection")                       \
+  X(STORE_UNAVAIL, INTERNAL, SYSTEM_UNAVAIL, "the database cannot be reached")
 
 enum cg_err {
   CG_OK = 0,

@@ -18,7 +18,7 @@
 
 _Static_assert(CG_DB_ROW == SQLITE_ROW && CG_DB_DONE == SQLITE_DONE && CG_DB_BUSY == SQLITE_BUSY &&
                    CG_DB_LOCKED == SQLITE_LOCKED && CG_DB_NOMEM == SQLITE_NOMEM &&
-                   CG_DB_IOERR == SQLITE_IOERR && CG_DB_CORRUPT == SQLITE_CORRUPT &&
+                   CG_DB_IOERR == SQLITE_IOERR && CG_DB_CORRUPT == SQLITE_CORRUPT && CG_DB_CANTOPEN == SQLITE_CANTOPEN &&
                    CG_DB_NOTADB == SQLITE_NOTADB && CG_DB_READONLY == SQLITE_READONLY &&
                    CG_DB_CONSTRAINT_UNIQUE == SQLITE_CONSTRAINT_UNIQUE &&
                    CG_DB_CONSTRAINT_PRIMARYKEY == SQLITE_CONSTRAINT_PRIMARYKEY &&
@@ -115,6 +115,8 @@ bool cg_db_txn_failed(struct cg_db *db) {
   /* SQLite leaves autocommit mode again when it rolled back by itself. */
   return db->sq != NULL ? sqlite3_get_autocommit(db->sq) != 0 : cg_pg_txn_failed(db->pg);
 }
+
+bool cg_db_reachable(struct cg_db *db) { return db->sq != NULL || cg_pg_reachable(db->pg); }
 
 int cg_db_prepare(struct cg_db *db, const char *sql, bool persistent, struct cg_db_stmt **out) {
   *out = NULL;

@@ -9,8 +9,8 @@
  *  - result codes have SQLite's values (CG_DB_OK, CG_DB_ROW, CG_DB_DONE,
  *    CG_DB_CONSTRAINT_UNIQUE, ...); PostgreSQL's SQLSTATEs are mapped onto
  *    them (23505 unique_violation is CG_DB_CONSTRAINT_UNIQUE, another class
- *    23 code CG_DB_CONSTRAINT, 40001/40P01/55P03 CG_DB_BUSY, a lost
- *    connection CG_DB_IOERR);
+ *    23 code CG_DB_CONSTRAINT, 40001/40P01/55P03 CG_DB_BUSY, a server that
+ *    cannot be reached, or a connection lost, CG_DB_CANTOPEN);
  *  - SQL is written with ?N parameters, which the PostgreSQL side rewrites
  *    to $N; a parameter left unbound is NULL on both;
  *  - a statement is stepped row by row (CG_DB_ROW, then CG_DB_DONE), reset
@@ -46,6 +46,7 @@ enum cg_db_engine { CG_DB_SQLITE, CG_DB_POSTGRES };
 #define CG_DB_READONLY 8
 #define CG_DB_IOERR 10
 #define CG_DB_CORRUPT 11
+#define CG_DB_CANTOPEN 14
 #define CG_DB_CONSTRAINT 19
 #define CG_DB_NOTADB 26
 #define CG_DB_ROW 100
@@ -94,6 +95,9 @@ int64_t cg_db_changes(struct cg_db *db);
  * connection).  A failed transaction still wants its ROLLBACK. */
 bool cg_db_in_txn(struct cg_db *db);
 bool cg_db_txn_failed(struct cg_db *db);
+/* False when the server cannot be reached now (PostgreSQL: the connection
+ * is lost and not made again yet); SQLite's file is always there. */
+bool cg_db_reachable(struct cg_db *db);
 
 /* Prepares sql.  persistent: kept for the connection's life (the
  * gateway's statements).  0 or a code. */

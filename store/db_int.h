@@ -32,6 +32,7 @@ int cg_pg_exec(struct cg_pg *c, const char *sql);
 int64_t cg_pg_changes(struct cg_pg *c);
 bool cg_pg_in_txn(struct cg_pg *c);
 bool cg_pg_txn_failed(struct cg_pg *c);
+bool cg_pg_reachable(struct cg_pg *c);
 
 int cg_pg_prepare(struct cg_pg *c, const char *sql, bool persistent, struct cg_pg_stmt **out);
 void cg_pg_finalize(struct cg_pg_stmt *s);

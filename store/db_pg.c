@@ -11,7 +11,7 @@
  * A connection that broke (the server restarted, the network) is made again
  * by the next statement that runs outside a transaction, so that service
  * resumes by itself; the statements are then prepared again (generation).
- * What failed meanwhile failed with CG_DB_IOERR.  Attempts are at least a
+ * What failed meanwhile failed with CG_DB_CANTOPEN.  Attempts are at least a
  * second apart, so an outage does not turn every request into a connect.
  */
 #include <libpq-fe.h>
@@ -164,6 +164,10 @@ bool cg_pg_in_txn(struct cg_pg *c) {
   return c->broken_txn || t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
 }
 
+bool cg_pg_reachable(struct cg_pg *c) {
+  return !c->broken_txn && PQstatus(c->conn) == CONNECTION_OK;
+}
+
 bool cg_pg_txn_failed(struct cg_pg *c) {
   return c->broken_txn || PQtransactionStatus(c->conn) != PQTRANS_INTRANS;
 }
@@ -176,17 +180,17 @@ static int usable(struct cg_pg *c) {
   int64_t t = now_ms();
   if (t < c->retry_at_ms) {
     keep_error(c, "the connection to PostgreSQL is lost; trying again shortly");
-    return CG_DB_IOERR;
+    return CG_DB_CANTOPEN;
   }
   c->retry_at_ms = t + 1000;
   PQreset(c->conn);
   if (PQstatus(c->conn) != CONNECTION_OK) {
     keep_error(c, PQerrorMessage(c->conn));
-    return CG_DB_IOERR;
+    return CG_DB_CANTOPEN;
   }
   c->gen++;
   if (cg_pg_exec(c, session_sql) != CG_DB_OK)
-    return CG_DB_IOERR;
+    return CG_DB_CANTOPEN;
   cg_info("store: connected to PostgreSQL again");
   return CG_DB_OK;
 }
@@ -199,8 +203,9 @@ static int failure(struct cg_pg *c, const PGresult *res, bool in_txn) {
   const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
   keep_error(c, res != NULL && PQresultErrorMessage(res)[0] != '\0' ? PQresultErrorMessage(res)
                                                                     : PQerrorMessage(c->conn));
-  if (state == NULL || PQstatus(c->conn) != CONNECTION_OK)
-    return CG_DB_IOERR;
+  if (state == NULL || PQstatus(c->conn) != CONNECTION_OK || !strncmp(state, "08", 2) ||
+      !strcmp(state, "57P01") || !strcmp(state, "57P02") || !strcmp(state, "57P03"))
+    return CG_DB_CANTOPEN; /* no connection, or the server is going down */
   if (strcmp(state, "23505") == 0)
     return CG_DB_CONSTRAINT_UNIQUE;
   if (strncmp(state, "23", 2) == 0)
@@ -234,7 +239,7 @@ static int before(struct cg_pg *c, const char *sql) {
   if (c->broken_txn) {
     if (!is_rollback(sql)) {
       keep_error(c, "the connection to PostgreSQL broke during the transaction");
-      return CG_DB_IOERR;
+      return CG_DB_CANTOPEN;
     }
     c->broken_txn = false;
     return CG_DB_DONE;

@@ -962,11 +962,19 @@ bool cg_store_op_is_read(const struct cg_store_op *op) {
          op->kind == CG_STORE_OP_BY_POLL_REF;
 }
 
+/* Why a group's writes failed: the database cannot be reached now (try
+ * again later), or it failed. */
+static int lost_code(struct cg_store *st) {
+  return cg_db_reachable(st->db) ? CG_ESTORE : CG_ESTORE_UNAVAIL;
+}
+
 /* After the group's transaction was lost, no write of it is durable. */
-static void fail_writes(struct cg_store_op *from, const struct cg_store_op *to) {
+static void fail_writes(struct cg_store *st, struct cg_store_op *from,
+                        const struct cg_store_op *to) {
+  int code = lost_code(st);
   for (struct cg_store_op *op = from; op != to; op = op->next)
     if (!cg_store_op_is_read(op) && op->result == 0)
-      op->result = CG_ESTORE;
+      op->result = code;
 }
 
 const uint32_t cg_store_commit_bucket_us[CG_STORE_COMMIT_BUCKETS - 1] = {
@@ -1000,7 +1008,7 @@ void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool wri
     else if (op->kind == CG_STORE_OP_NEXT_APPROVED || op->kind == CG_STORE_OP_BY_POLL_REF)
       op->result = op_txn_with_request(st, op);
     else if (lost)
-      op->result = CG_ESTORE;
+      op->result = lost_code(st);
     else if (op->kind == CG_STORE_OP_INSERT || op->kind == CG_STORE_OP_UPDATE ||
              op->kind == CG_STORE_OP_SECRET_NOTE || op->kind == CG_STORE_OP_EXPIRE ||
              op->kind == CG_STORE_OP_LEASE)
@@ -1015,7 +1023,7 @@ void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool wri
     if (in_txn && cg_db_txn_failed(st->db)) {
       cg_log_limited(&st->errlog, 10, CG_LOG_ERROR, "store: group transaction lost: %s",
                      cg_db_errmsg(st->db));
-      fail_writes(group, op->next);
+      fail_writes(st, group, op->next);
       atomic_fetch_add(&st->failed_groups, 1);
       if (cg_db_in_txn(st->db))
         exec_stmt(st, S_ROLLBACK);
@@ -1032,7 +1040,7 @@ void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool wri
   atomic_fetch_add(&st->failed_groups, 1);
   if (cg_db_in_txn(st->db))
     exec_stmt(st, S_ROLLBACK);
-  fail_writes(group, NULL);
+  fail_writes(st, group, NULL);
 }
 
 /* ---- public ------------------------------------------------------------ */

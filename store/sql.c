@@ -95,5 +95,7 @@ int cg_store_sql_error(struct cg_db *db, int rc, struct cg_log_limit *limit, con
     cg_log_limited(limit, 10, CG_LOG_ERROR, "store: %s: %s", what, cg_db_errmsg(db));
   else
     cg_error("store: %s: %s", what, cg_db_errmsg(db));
-  return (rc & 0xff) == CG_DB_NOMEM ? CG_ENOMEM : CG_ESTORE;
+  return (rc & 0xff) == CG_DB_NOMEM     ? CG_ENOMEM
+         : (rc & 0xff) == CG_DB_CANTOPEN ? CG_ESTORE_UNAVAIL
+                                         : CG_ESTORE;
 }

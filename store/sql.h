@@ -20,7 +20,9 @@
  *    they are written, so a row the schema still refuses is a defect (the
  *    checks and the schema disagree), or a reference to a row that is not
  *    there, which the caller cannot tell apart from a store failure either.
- *    Out of memory is CG_ENOMEM.  Waiting for a lock is the caller's policy
+ *    Out of memory is CG_ENOMEM; a database that cannot be reached (a
+ *    PostgreSQL server down or its connection lost) CG_ESTORE_UNAVAIL,
+ *    which devices are told as systemUnavail: try again later.  Waiting for a lock is the caller's policy
  *    (query.c retries before it asks here).
  *
  * Every connection of the store has extended result codes on

@@ -1411,6 +1411,40 @@ static void test_a_lease_has_one_holder_until_it_runs_out(void **state) {
   assert_string_equal(text, "node-b 2026-01-01T00:01:10Z");
 }
 
+/* PostgreSQL: the server ends the store's connection (a restart, an
+ * administrator): the next group fails as "cannot be reached" (the device
+ * hears systemUnavail) and wrote nothing; the one after connects again and
+ * succeeds, its statements prepared again on the new connection. */
+static void test_a_lost_connection_fails_one_group_and_comes_back(void **state) {
+  struct fixture *f = *state;
+  if (!f->pg)
+    skip(); /* a SQLite file has no connection to lose */
+  struct cg_store *st = open_started(f);
+  struct cg_store_op a, b, c, look;
+  make_insert(&a, 1, true);
+  submit(st, &a, NULL);
+  run_until(&f->loop, &tally.done, 1);
+  assert_int_equal(a.result, 0);
+  peer_exec(f, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+               " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  make_insert(&b, 2, true);
+  submit(st, &b, NULL);
+  run_until(&f->loop, &tally.done, 2);
+  assert_int_equal(b.result, CG_ESTORE_UNAVAIL);
+  make_insert(&c, 3, true);
+  submit(st, &c, NULL);
+  make_lookup(&look, NULL, c.txn.txid);
+  submit(st, &look, NULL);
+  run_until(&f->loop, &tally.done, 4);
+  assert_int_equal(c.result, 0);
+  assert_int_equal(look.result, 0);
+  assert_true(look.txn_found);
+  cg_store_op_release(&look);
+  stop_and_close(f, st);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 2);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates"), 2);
+}
+
 /* A pollReq renews the nonce whatever the state became meanwhile, and the
  * background approval and issue leave the nonce alone: neither undoes the
  * other, whichever commits first. */
@@ -1782,6 +1816,7 @@ int main(void) {
       T(test_poll_refresh_and_background_issue_keep_each_others_nonce),
       T(test_expiry_ends_old_waiting_and_unconfirmed_transactions),
       T(test_a_lease_has_one_holder_until_it_runs_out),
+      T(test_a_lost_connection_fails_one_group_and_comes_back),
       T(test_a_row_waiting_at_the_ca_keeps_its_state_and_time),
       T(test_update_applies_only_from_the_expected_state),
       T(test_certificate_status_follows_its_confirmation),
