@@ -20,6 +20,9 @@ PORT=""
 IT_LOG_SHOWN=""
 CLIENT_PID="" # a client a test runs in the background; killed at exit
 PEERS=""      # names of the other daemons started with peer_start
+PG_STATE=""   # the PostgreSQL server of pg_start (tests/pg.sh), stopped at exit
+LB_PID=""     # the load balancer of lb_start, killed at exit
+LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 step() { printf '\n== %s\n' "$*"; }
 ok() { printf '   ok: %s\n' "$*"; }
@@ -172,6 +175,8 @@ lib_cleanup() {
     if [ -n "$DAEMON_WRAPPER" ]; then
         wait "$DAEMON_WRAPPER" 2>/dev/null || true
     fi
+    [ -z "$LB_PID" ] || kill "$LB_PID" 2>/dev/null || true
+    [ -z "$PG_STATE" ] || bash "$LIB_DIR/../pg.sh" stop "$PG_STATE" >/dev/null 2>&1 || true
     [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || show_daemon_log
     [ -n "$IT_TMP" ] && rm -rf "$IT_TMP"
     exit "$rc"
@@ -217,6 +222,36 @@ peer_stop() {
     kill -s "$2" "$(cat "$IT_TMP/$1.pid")" 2>/dev/null || true
     until_true "$3" peer_exited "$1" || return 1
     wait "$(cat "$IT_TMP/$1.wrapper")" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+
+# pg_start: a throwaway PostgreSQL server for this test (tests/pg.sh), stopped
+# by PID at exit; sets PG_CONNINFO (libpq words for its maintenance database).
+# Skips the test (77) when no server is installed.
+pg_start() {
+    local rc=0
+    need_cmd psql
+    PG_STATE="$IT_TMP/pg"
+    bash "$LIB_DIR/../pg.sh" start "$PG_STATE" >"$IT_TMP/pg.out" 2>&1 || rc=$?
+    [ "$rc" -ne 77 ] || { PG_STATE=""; skip "no PostgreSQL server installed"; }
+    [ "$rc" -eq 0 ] || fail "PostgreSQL did not start" "$IT_TMP/pg.out"
+    PG_CONNINFO="$(cat "$PG_STATE/conninfo")"
+}
+
+# pg_sql DB SQL: one value (or rows, unaligned) from database DB of pg_start's server.
+pg_sql() {
+    psql "${PG_CONNINFO/dbname=postgres/dbname=$1}" -XAtqc "$2"
+}
+
+# lb_start PORT...: a round-robin TCP load balancer (lb.py) in front of the
+# ports; sets LB_PORT.
+lb_start() {
+    rm -f "$IT_TMP/lb.port"
+    python3 "$LIB_DIR/lb.py" "$IT_TMP/lb.port" "$@" 2>"$IT_TMP/lb.log" &
+    LB_PID=$!
+    until_true 30 test -s "$IT_TMP/lb.port" || fail "the load balancer did not start" "$IT_TMP/lb.log"
+    LB_PORT="$(cat "$IT_TMP/lb.port")"
 }
 
 # ---------------------------------------------------------------- small helpers
