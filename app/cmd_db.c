@@ -4,9 +4,11 @@
  * this cmpgw knows), and a consistent copy of the live database made with
  * SQLite's online backup into a new file.  Both work while `cmpgw serve`
  * writes: the check reads one snapshot, the backup copies one, and in WAL
- * mode neither blocks the daemon.
+ * mode neither blocks the daemon.  `cmpgw db migrate-to-postgres`: a SQLite
+ * store copied into PostgreSQL, and checked there.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,8 +25,12 @@ static int usage(void) {
   fprintf(stderr,
           "usage: cmpgw db check (-c CONF | FILE) [--json]\n"
           "       cmpgw db backup -c CONF FILE [--json]\n"
+          "       cmpgw db migrate-to-postgres -c CONF --url POSTGRESQL-URL\n"
+          "                                    [--password-file FILE] [--sample N] [--json]\n"
           "  check: the database of CONF, or the database file FILE (e.g. a backup)\n"
-          "  backup: FILE must not exist; it is created with mode 0600\n");
+          "  backup: FILE must not exist; it is created with mode 0600\n"
+          "  migrate-to-postgres: copies the SQLite database of CONF into an empty\n"
+          "    PostgreSQL database (stop the daemon first), then checks the copy\n");
   return CLI_USAGE;
 }
 
@@ -87,6 +93,97 @@ static int db_check(int argc, char **argv) {
   }
   cg_query_check_clear(&c);
   return rc;
+}
+
+/* `cmpgw db migrate-to-postgres`: the SQLite store of CONF copied into a
+ * PostgreSQL database, checked by counts and a sample of rows. */
+static int db_migrate(int argc, char **argv) {
+  const char *conf = NULL, *url = NULL, *password_file = NULL;
+  long sample = 1000;
+  int json = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(argv[i], "--json"))
+      json = 1;
+    else if (v != NULL && !strcmp(argv[i], "-c"))
+      conf = v, i++;
+    else if (v != NULL && !strcmp(argv[i], "--url"))
+      url = v, i++;
+    else if (v != NULL && !strcmp(argv[i], "--password-file"))
+      password_file = v, i++;
+    else if (v != NULL && !strcmp(argv[i], "--sample")) {
+      char *end;
+      sample = strtol(v, &end, 10);
+      if (*end != '\0' || sample < 1 || sample > 1000000)
+        return usage();
+      i++;
+    } else
+      return usage();
+  }
+  if (conf == NULL || url == NULL)
+    return usage();
+  if (!cg_store_is_postgres(url)) {
+    fprintf(stderr, "cmpgw db migrate-to-postgres: --url is a PostgreSQL URI (postgresql://...) "
+                    "or libpq key=value words\n");
+    return CLI_REFUSED;
+  }
+  char db[CG_PATH_MAX];
+  int rc = cli_database_path("db migrate-to-postgres", conf, db, sizeof db);
+  if (rc != CLI_OK)
+    return rc;
+  if (cg_store_is_postgres(db)) {
+    fprintf(stderr, "cmpgw db migrate-to-postgres: the store of %s is PostgreSQL already\n", conf);
+    return CLI_REFUSED;
+  }
+  if (access(db, R_OK) != 0) {
+    fprintf(stderr, "cmpgw db migrate-to-postgres: no database at ");
+    cli_put_text(stderr, db);
+    fputc('\n', stderr);
+    return CLI_REFUSED;
+  }
+  if (cg_store_password_file(password_file) != 0)
+    return CLI_REFUSED;
+  struct cg_query_copy_report r;
+  int err = cg_query_copy(db, url, (int)sample, &r);
+  if (err == CG_EEXISTS) {
+    fprintf(stderr, "cmpgw db migrate-to-postgres: the PostgreSQL database holds cmpgw rows "
+                    "already; nothing was copied\n");
+    return CLI_REFUSED;
+  }
+  if (err == CG_ESTATE) {
+    fprintf(stderr, "cmpgw db migrate-to-postgres: the copy does not match its source (the log "
+                    "says where); do not use it\n");
+    return CLI_STORE;
+  }
+  if (err != 0) {
+    fprintf(stderr, "cmpgw db migrate-to-postgres: the copy failed (%s); nothing was kept\n",
+            cg_strerror(err));
+    return cli_exit_of(err);
+  }
+  if (json) {
+    struct cli_json j;
+    cli_json_init(&j, stdout);
+    cli_json_object(&j, NULL);
+    cli_json_string(&j, "database", db);
+    cli_json_array(&j, "tables");
+    for (size_t i = 0; i < r.n_tables; i++) {
+      cli_json_object(&j, NULL);
+      cli_json_string(&j, "name", r.tables[i]);
+      cli_json_int(&j, "rows", r.rows[i]);
+      cli_json_int(&j, "sampled", r.sampled[i]);
+      cli_json_end(&j);
+    }
+    cli_json_end(&j);
+    cli_json_end(&j);
+  } else {
+    for (size_t i = 0; i < r.n_tables; i++)
+      printf("%-17s %10lld rows copied, %lld compared\n", r.tables[i], (long long)r.rows[i],
+             (long long)r.sampled[i]);
+    printf("copied and checked; set [store] url (and password_file) in %s, and start the "
+           "nodes\n",
+           conf);
+  }
+  return CLI_OK;
 }
 
 static int db_backup(int argc, char **argv) {
@@ -157,5 +254,7 @@ int cmd_db(int argc, char **argv) {
     return db_check(argc - 1, argv + 1);
   if (argc >= 2 && !strcmp(argv[1], "backup"))
     return db_backup(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "migrate-to-postgres"))
+    return db_migrate(argc - 1, argv + 1);
   return usage();
 }

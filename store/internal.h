@@ -84,6 +84,8 @@ struct cg_store {
   /* Submitted in this loop iteration, handed to the thread as one batch. */
   struct cg_store_op *pending, **pending_tail;
   size_t n_pending;
+  /* Whether each write runs in its own savepoint now (ops.c, run_group). */
+  bool savepoints;
   /* Set before the thread starts: at most one write group per interval. */
   uint64_t commit_interval_ns;
 

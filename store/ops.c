@@ -914,7 +914,7 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
     return err;
   if (op->note_present && !terminated(op->note.reference, sizeof op->note.reference))
     return CG_EINVAL;
-  if ((err = exec_stmt(st, S_SAVEPOINT)) != 0)
+  if (st->savepoints && (err = exec_stmt(st, S_SAVEPOINT)) != 0)
     return err;
   if (op->kind == CG_STORE_OP_SECRET_NOTE)
     err = op->note_present ? 0 : CG_EINVAL; /* the note alone, below */
@@ -950,6 +950,8 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
   }
   if (err == 0 && op->note_present)
     err = secret_note(st, &op->note, op->kind == CG_STORE_OP_SECRET_NOTE ? "" : op->txn.txid);
+  if (!st->savepoints)
+    return err; /* the group runs again with savepoints when err (run_group) */
   if (err == 0 && (err = exec_stmt(st, S_RELEASE)) == 0)
     return 0;
   exec_stmt(st, S_ROLLBACK_TO);
@@ -991,18 +993,17 @@ static void count_commit(struct cg_store *st, size_t n, uint64_t ns) {
   atomic_fetch_add(&st->commit_buckets[b], 1);
 }
 
-void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool writes) {
-  /* Read-only groups need no transaction: each read sees committed data. */
-  uint64_t began = writes ? uv_hrtime() : 0;
-  bool in_txn = writes && exec_stmt(st, S_BEGIN) == 0;
-  bool lost = writes && !in_txn;
-  size_t n = 0;
-  if (lost)
-    atomic_fetch_add(&st->failed_groups, 1);
-
+/* Runs the group's operations once, in the transaction begun (in_txn) or
+ * not; with st->savepoints false, stops at the first write that fails and
+ * returns true: the caller rolls back and runs the group again with them. */
+static bool run_ops(struct cg_store *st, struct cg_store_op *group, bool in_txn, bool count,
+                    size_t *n) {
+  bool lost = !in_txn;
   for (struct cg_store_op *op = group; op != NULL; op = op->next) {
-    atomic_fetch_add(&st->ops, 1);
-    n++;
+    if (count)
+      atomic_fetch_add(&st->ops, 1);
+    (*n)++;
+    bool write = false;
     if (op->kind == CG_STORE_OP_LOOKUP)
       op->result = op_lookup(st, op);
     else if (op->kind == CG_STORE_OP_NEXT_APPROVED || op->kind == CG_STORE_OP_BY_POLL_REF)
@@ -1012,35 +1013,71 @@ void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool wri
     else if (op->kind == CG_STORE_OP_INSERT || op->kind == CG_STORE_OP_UPDATE ||
              op->kind == CG_STORE_OP_SECRET_NOTE || op->kind == CG_STORE_OP_EXPIRE ||
              op->kind == CG_STORE_OP_LEASE)
-      op->result = op_write(st, op);
+      op->result = op_write(st, op), write = true;
     else if (op->kind == CG_STORE_OP_PROBE)
       op->result = 0; /* the transaction began; the commit decides */
     else
       op->result = CG_EINVAL;
+    if (write && op->result != 0 && !st->savepoints && cg_db_reachable(st->db))
+      return true;
     /* SQLite rolls the whole transaction back by itself on some errors (I/O,
      * disk full), PostgreSQL aborts it on an error outside a savepoint or
      * when the connection breaks; the writes done so far are then gone. */
-    if (in_txn && cg_db_txn_failed(st->db)) {
+    if (in_txn && !lost && cg_db_txn_failed(st->db)) {
       cg_log_limited(&st->errlog, 10, CG_LOG_ERROR, "store: group transaction lost: %s",
                      cg_db_errmsg(st->db));
       fail_writes(st, group, op->next);
       atomic_fetch_add(&st->failed_groups, 1);
       if (cg_db_in_txn(st->db))
         exec_stmt(st, S_ROLLBACK);
-      in_txn = false;
       lost = true;
     }
   }
-  if (!in_txn)
-    return;
-  if (exec_stmt(st, S_COMMIT) == 0) {
-    count_commit(st, n, uv_hrtime() - began);
+  return false;
+}
+
+void cg_store_run_group(struct cg_store *st, struct cg_store_op *group, bool writes) {
+  /* Read-only groups need no transaction: each read sees committed data. */
+  if (!writes) {
+    size_t n = 0;
+    st->savepoints = true;
+    run_ops(st, group, false, true, &n);
     return;
   }
-  atomic_fetch_add(&st->failed_groups, 1);
-  if (cg_db_in_txn(st->db))
-    exec_stmt(st, S_ROLLBACK);
-  fail_writes(st, group, NULL);
+  /* On PostgreSQL every statement is a round trip to the server, and a
+   * write's SAVEPOINT and RELEASE are two of its six or so: the group runs
+   * first without them, all or nothing.  Should a write fail (a reused
+   * transactionID, a state changed meanwhile: rare), the group is rolled
+   * back and runs again, each write in its savepoint, so that it fails
+   * alone.  SQLite's savepoints cost no round trip: it always has them. */
+  st->savepoints = cg_db_engine(st->db) != CG_DB_POSTGRES;
+  for (int attempt = 0;; attempt++) {
+    uint64_t began = uv_hrtime();
+    bool in_txn = exec_stmt(st, S_BEGIN) == 0;
+    size_t n = 0;
+    if (!in_txn)
+      atomic_fetch_add(&st->failed_groups, 1);
+    if (run_ops(st, group, in_txn, attempt == 0, &n)) {
+      exec_stmt(st, S_ROLLBACK);
+      for (struct cg_store_op *op = group; op != NULL; op = op->next) {
+        cg_store_op_release(op); /* a read's outputs: it runs again */
+        op->result = 0;
+      }
+      st->savepoints = true;
+      continue;
+    }
+    if (!in_txn || !cg_db_in_txn(st->db) || cg_db_txn_failed(st->db))
+      return; /* lost: every write's result says so */
+    if (exec_stmt(st, S_COMMIT) == 0) {
+      count_commit(st, n, uv_hrtime() - began);
+      return;
+    }
+    atomic_fetch_add(&st->failed_groups, 1);
+    if (cg_db_in_txn(st->db))
+      exec_stmt(st, S_ROLLBACK);
+    fail_writes(st, group, NULL);
+    return;
+  }
 }
 
 /* ---- public ------------------------------------------------------------ */

@@ -240,4 +240,25 @@ void cg_query_check_clear(struct cg_query_check *c);
  * other writer is never blocked.  0, CG_EBUSY, CG_ESTORE. */
 int cg_query_backup(struct cg_store *st, const char *dest, int *pages);
 
+/* What cg_query_copy() copied: each table's rows, and how many of them were
+ * read back and compared. */
+#define CG_QUERY_COPY_TABLES 8
+struct cg_query_copy_report {
+  const char *tables[CG_QUERY_COPY_TABLES];
+  int64_t rows[CG_QUERY_COPY_TABLES];
+  int64_t sampled[CG_QUERY_COPY_TABLES];
+  size_t n_tables;
+};
+
+/* `cmpgw db migrate-to-postgres`: copies the SQLite database at from_path
+ * (one snapshot; stop the daemon first, or later writes stay behind) into
+ * the PostgreSQL database to_locator, which is brought to the current
+ * schema and must hold no cmpgw rows (CG_EEXISTS, nothing written), in one
+ * transaction; then checks the copy: every table's count, and up to
+ * `sample` rows of each (spread over it) read back and compared column by
+ * column (CG_ESTATE when one differs).  0, CG_EINVAL (not SQLite to
+ * PostgreSQL), CG_EEXISTS, CG_ESTATE, CG_ENOMEM, CG_ESTORE; logged. */
+int cg_query_copy(const char *from_path, const char *to_locator, int sample,
+                  struct cg_query_copy_report *out);
+
 #endif

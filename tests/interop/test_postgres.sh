@@ -183,4 +183,69 @@ enrol after "$PORT_B" default "$REF" "$SECRET" || fail "no enrolment after the r
 ok "outage answered systemUnavail ($(count_b 'failInfo=24 ') answers); nothing half-written; serving again"
 
 peer_stop nodeb TERM 30 || fail "node B did not stop"
+
+step "6. a SQLite deployment moved into PostgreSQL (cmpgw db migrate-to-postgres)"
+need_cmd sqlite3
+SQ="$IT_TMP/sq"
+"$CMPGW" init "$SQ" --http 127.0.0.1:0 >"$W/sq-init.out" 2>&1 || fail "cmpgw init failed" "$W/sq-init.out"
+printf '\n[profile manual]\napproval = manual\ncheck_after = 1\n' >>"$SQ/cmpgw.conf"
+peer_start sq "$SQ/cmpgw.conf"
+SQ_PORT="$(peer_port sq)"
+RA_SQ="$(ra_subject "$SQ")"
+for d in 1 2 3; do
+    new_secret "$SQ/cmpgw.conf" --note "device $d"
+    openssl cmp -cmd ir -server "127.0.0.1:$SQ_PORT" -path .well-known/cmp -ref "$REF" \
+        -secret "pass:$SECRET" -recipient "$RA_SQ" -newkey "$W/dev.key" -subject "/CN=sq$d" \
+        -certout "$W/sq$d.pem" -trusted "$SQ/ca-cert.pem" >"$W/sq$d.log" 2>&1 ||
+        fail "enrolment $d on SQLite failed" "$W/sq$d.log"
+    [ "$d" != 1 ] || { REF1="$REF"; SECRET1="$SECRET"; }
+done
+"$CMPGW" revoke -c "$SQ/cmpgw.conf" "$(cert_serial "$W/sq2.pem")" --reason keyCompromise \
+    >"$W/sq-revoke.out" 2>&1 || fail "revoke failed" "$W/sq-revoke.out"
+peer_stop sq TERM 30 || fail "the SQLite node did not stop"
+"$CMPGW" tx list -c "$SQ/cmpgw.conf" >"$W/tx-before.txt" 2>&1 || fail "tx list failed"
+"$CMPGW" certs list -c "$SQ/cmpgw.conf" >"$W/certs-before.txt" 2>&1 || fail "certs list failed"
+pg_sql postgres "CREATE DATABASE moved" >/dev/null
+MURL="${PG_CONNINFO/dbname=postgres/dbname=moved}"
+"$CMPGW" db migrate-to-postgres -c "$SQ/cmpgw.conf" --url "$MURL" --json >"$W/migrate.json" \
+    2>"$W/migrate.err" || fail "migrate-to-postgres failed" "$W/migrate.err"
+for t in secrets transactions certificates revocations compromised_keys events settings; do
+    A="$(sqlite3 "$SQ/cmpgw.db" "SELECT count(*) FROM $t")"
+    B="$(pg_sql moved "SELECT count(*) FROM $t")"
+    [ "$A" = "$B" ] || fail "$t: $A rows in SQLite, $B in PostgreSQL"
+    grep -q "\"name\": \"$t\", \"rows\": $A," "$W/migrate.json" ||
+        fail "the report does not say $A rows of $t" "$W/migrate.json"
+done
+"$CMPGW" db migrate-to-postgres -c "$SQ/cmpgw.conf" --url "$MURL" >"$W/again.out" 2>&1 &&
+    fail "a second copy into the same database was accepted" "$W/again.out"
+grep -q "holds cmpgw rows already" "$W/again.out" || fail "the refusal does not say why" "$W/again.out"
+sed -i "/^\[store\]/a url = $MURL" "$SQ/cmpgw.conf"
+"$CMPGW" tx list -c "$SQ/cmpgw.conf" >"$W/tx-after.txt" 2>&1 || fail "tx list on PostgreSQL failed"
+"$CMPGW" certs list -c "$SQ/cmpgw.conf" >"$W/certs-after.txt" 2>&1 || fail "certs list failed"
+cmp -s "$W/tx-before.txt" "$W/tx-after.txt" ||
+    fail "tx list differs after the move: $(diff "$W/tx-before.txt" "$W/tx-after.txt" | head -5)"
+cmp -s "$W/certs-before.txt" "$W/certs-after.txt" ||
+    fail "certs list differs after the move: $(diff "$W/certs-before.txt" "$W/certs-after.txt" | head -5)"
+peer_start moved "$SQ/cmpgw.conf"
+M_PORT="$(peer_port moved)"
+new_secret "$SQ/cmpgw.conf"
+# the key revoked for keyCompromise on SQLite is refused on PostgreSQL too
+openssl cmp -cmd ir -server "127.0.0.1:$M_PORT" -path .well-known/cmp -ref "$REF" \
+    -secret "pass:$SECRET" -recipient "$RA_SQ" -newkey "$W/dev.key" -subject /CN=sq4 \
+    -certout "$W/sq4.pem" -trusted "$SQ/ca-cert.pem" >"$W/sq4-old.log" 2>&1 &&
+    fail "a key reported compromised before the move was certified after it"
+[ "$(client_failinfo "$W/sq4-old.log")" = badCertTemplate ] ||
+    fail "the compromised key was not refused with badCertTemplate" "$W/sq4-old.log"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/dev4.key" 2>/dev/null
+openssl cmp -cmd ir -server "127.0.0.1:$M_PORT" -path .well-known/cmp -ref "$REF" \
+    -secret "pass:$SECRET" -recipient "$RA_SQ" -newkey "$W/dev4.key" -subject /CN=sq4 \
+    -certout "$W/sq4.pem" -trusted "$SQ/ca-cert.pem" >"$W/sq4.log" 2>&1 ||
+    fail "no enrolment on the moved store" "$W/sq4.log"
+# revoked by the secret that enrolled it on SQLite (the store knows which)
+openssl cmp -cmd rr -server "127.0.0.1:$M_PORT" -path .well-known/cmp -ref "$REF1" \
+    -secret "pass:$SECRET1" -recipient "$RA_SQ" -oldcert "$W/sq1.pem" -revreason 4 \
+    -trusted "$SQ/ca-cert.pem" >"$W/sq-rr.log" 2>&1 || fail "rr of a moved certificate failed" "$W/sq-rr.log"
+[ "$(pg_sql moved "SELECT count(*) FROM revocations")" = 2 ] || fail "the moved store has not 2 revocations"
+peer_stop moved TERM 30 || fail "the moved node did not stop"
+ok "copied with equal counts, lists unchanged, a second copy refused; the moved store refuses the compromised key, enrols and revokes"
 echo "PASS"
