@@ -1411,6 +1411,31 @@ static void test_a_lease_has_one_holder_until_it_runs_out(void **state) {
   assert_string_equal(text, "node-b 2026-01-01T00:01:10Z");
 }
 
+/* Two stores on one database, as two nodes: both insert the same
+ * transactionID at once; the database lets one win, the other is
+ * CG_EEXISTS (transactionIdInUse for its device), and one row is written. */
+static void test_two_stores_racing_on_one_transaction_id_one_wins(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *a = open_started(f), *b = NULL;
+  assert_int_equal(cg_store_open(f->path, &b), 0);
+  assert_int_equal(cg_store_start(b, &f->loop), 0);
+  struct cg_store_op x, y;
+  make_insert(&x, 7, true);
+  make_insert(&y, 7, false);
+  submit(a, &x, NULL);
+  submit(b, &y, NULL);
+  run_until(&f->loop, &tally.done, 2);
+  assert_true((x.result == 0 && y.result == CG_EEXISTS) ||
+              (x.result == CG_EEXISTS && y.result == 0));
+  stopped = 0;
+  cg_store_stop(b, on_stopped, NULL);
+  run_until(&f->loop, &stopped, 1);
+  cg_store_close(b);
+  stop_and_close(f, a);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM transactions"), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM certificates"), x.result == 0 ? 1 : 0);
+}
+
 /* PostgreSQL: the server ends the store's connection (a restart, an
  * administrator): the next group fails as "cannot be reached" (the device
  * hears systemUnavail) and wrote nothing; the one after connects again and
@@ -1817,6 +1842,7 @@ int main(void) {
       T(test_expiry_ends_old_waiting_and_unconfirmed_transactions),
       T(test_a_lease_has_one_holder_until_it_runs_out),
       T(test_a_lost_connection_fails_one_group_and_comes_back),
+      T(test_two_stores_racing_on_one_transaction_id_one_wins),
       T(test_a_row_waiting_at_the_ca_keeps_its_state_and_time),
       T(test_update_applies_only_from_the_expected_state),
       T(test_certificate_status_follows_its_confirmation),
