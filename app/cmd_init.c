@@ -598,7 +598,8 @@ int cmd_init(int argc, char **argv) {
          "    -newkey dev.key -subject /CN=dev1 -certout dev.pem -trusted %s/ca-cert.pem\n"
          "  openssl verify -CAfile %s/ca-cert.pem dev.pem\n",
          dir, dir, dir, dir, store_url != NULL ? "" : dir,
-         store_url != NULL ? "the database: PostgreSQL, [store] url" : "/cmpgw.db     SQLite database",
+         store_url != NULL ? "the database: PostgreSQL, [store] url"
+                           : "/cmpgw.db     SQLite database",
          dir, dir, server, slash, dir, dir);
   if (t != NULL)
     printf("\n"

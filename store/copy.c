@@ -152,8 +152,8 @@ static bool same_row(struct cg_db_stmt *a, struct cg_db_stmt *b, int n) {
 
 /* Every step-th row of the table (at most `want` of them), read again from
  * both databases by its key and compared.  *sampled gets how many. */
-static int sample_table(struct cg_db *from, struct cg_db *to, const struct table *t,
-                        int64_t rows, int want, int64_t *sampled) {
+static int sample_table(struct cg_db *from, struct cg_db *to, const struct table *t, int64_t rows,
+                        int want, int64_t *sampled) {
   char sql[1024];
   int n = ncolumns(t->columns);
   int64_t step = rows / want + 1;
@@ -228,9 +228,9 @@ int cg_query_copy(const char *from_path, const char *to_locator, int sample,
     out->tables[i] = tables[i].name;
   }
   out->n_tables = N_TABLES;
-  if (err == 0 && cg_db_exec(to, "SELECT setval(pg_get_serial_sequence('events', 'id'),"
-                                 " coalesce((SELECT max(id) FROM events), 0) + 1, false)") !=
-                      CG_DB_OK)
+  if (err == 0 &&
+      cg_db_exec(to, "SELECT setval(pg_get_serial_sequence('events', 'id'),"
+                     " coalesce((SELECT max(id) FROM events), 0) + 1, false)") != CG_DB_OK)
     err = failed(to, CG_DB_ERROR, "continuing the ids of", "events");
   if (err == 0 && cg_db_exec(to, "COMMIT") != CG_DB_OK)
     err = failed(to, CG_DB_ERROR, "committing", "the copy");

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* For main(): 0, or 77 (ctest's "skipped") when PostgreSQL is asked for and
  * its connection file is not there (the server did not start). */
@@ -25,5 +26,13 @@ void tudb_make(const char *dir, char *locator, size_t cap);
 /* Drops the database tudb_make() made (PostgreSQL; SQLite's files are the
  * test's to remove). */
 void tudb_drop(const char *locator);
+
+/* A second connection to the database at locator (a SQLite file is created
+ * when missing), opened for one query: the first column of its first row as
+ * an integer, or as text into out[cap] ("(null)" for NULL); or the code of
+ * running sql.  The test fails when the query does. */
+int64_t tudb_int(const char *locator, const char *sql);
+void tudb_text(const char *locator, const char *sql, char *out, size_t cap);
+int tudb_exec(const char *locator, const char *sql);
 
 #endif

@@ -4,10 +4,14 @@
  */
 #include "db_support.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "store/db.h"
 
@@ -63,4 +67,45 @@ void tudb_drop(const char *locator) {
   char sql[128];
   snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name + 1);
   admin_exec(sql);
+}
+
+static struct cg_db *peer_open(const char *locator) {
+  struct cg_db *db = NULL;
+  if (cg_db_open(locator, CG_DB_WRITER, &db) != 0)
+    fail_msg("cannot open a second connection to the test's database");
+  return db;
+}
+
+/* The first row of sql stepped on a new connection (*db). */
+static struct cg_db_stmt *first_row(const char *locator, const char *sql, struct cg_db **db) {
+  *db = peer_open(locator);
+  struct cg_db_stmt *s = NULL;
+  if (cg_db_prepare(*db, sql, false, &s) != CG_DB_OK || cg_db_step(s) != CG_DB_ROW)
+    fail_msg("%s: %s", sql, cg_db_errmsg(*db));
+  return s;
+}
+
+int64_t tudb_int(const char *locator, const char *sql) {
+  struct cg_db *db;
+  struct cg_db_stmt *s = first_row(locator, sql, &db);
+  int64_t v = cg_db_column_int64(s, 0);
+  cg_db_finalize(s);
+  cg_db_close(db);
+  return v;
+}
+
+void tudb_text(const char *locator, const char *sql, char *out, size_t cap) {
+  struct cg_db *db;
+  struct cg_db_stmt *s = first_row(locator, sql, &db);
+  const char *v = (const char *)cg_db_column_text(s, 0);
+  snprintf(out, cap, "%s", v ? v : "(null)");
+  cg_db_finalize(s);
+  cg_db_close(db);
+}
+
+int tudb_exec(const char *locator, const char *sql) {
+  struct cg_db *db = peer_open(locator);
+  int rc = cg_db_exec(db, sql);
+  cg_db_close(db);
+  return rc;
 }

@@ -88,6 +88,7 @@ static int teardown(void **state) {
 
 /* ---- a second connection: the daemon's, or an operator's ------------------ */
 
+/* The daemon's connection, holding a lock. */
 static struct cg_db *peer_open(const char *path) {
   struct cg_db *db = NULL;
   assert_int_equal(cg_db_open(path, CG_DB_EXISTING, &db), 0);
@@ -95,35 +96,17 @@ static struct cg_db *peer_open(const char *path) {
 }
 
 static void peer_exec(const struct fixture *f, const char *sql) {
-  struct cg_db *db = peer_open(f->path);
-  if (cg_db_exec(db, sql) != CG_DB_OK)
-    fail_msg("%s: %s", sql, cg_db_errmsg(db));
-  cg_db_close(db);
+  if (tudb_exec(f->path, sql) != CG_DB_OK)
+    fail_msg("%s failed", sql);
 }
 
-static int64_t db_int(const char *path, const char *sql) {
-  struct cg_db *db = peer_open(path);
-  struct cg_db_stmt *s = NULL;
-  assert_int_equal(cg_db_prepare(db, sql, false, &s), CG_DB_OK);
-  assert_int_equal(cg_db_step(s), CG_DB_ROW);
-  int64_t v = cg_db_column_int64(s, 0);
-  cg_db_finalize(s);
-  cg_db_close(db);
-  return v;
-}
+static int64_t db_int(const char *path, const char *sql) { return tudb_int(path, sql); }
 
 static int64_t peer_int(const struct fixture *f, const char *sql) { return db_int(f->path, sql); }
 
 /* The first column of the first row as text ("(null)" for NULL). */
 static void peer_text(const struct fixture *f, const char *sql, char *out, size_t cap) {
-  struct cg_db *db = peer_open(f->path);
-  struct cg_db_stmt *s = NULL;
-  assert_int_equal(cg_db_prepare(db, sql, false, &s), CG_DB_OK);
-  assert_int_equal(cg_db_step(s), CG_DB_ROW);
-  const char *v = (const char *)cg_db_column_text(s, 0);
-  snprintf(out, cap, "%s", v ? v : "(null)");
-  cg_db_finalize(s);
-  cg_db_close(db);
+  tudb_text(f->path, sql, out, cap);
 }
 
 /* ---- rows ------------------------------------------------------------------ */

@@ -80,40 +80,15 @@ static int teardown(void **state) {
 
 /* ---- a second connection, to see what is really stored ---------------- */
 
-static struct cg_db *peer_open(const struct fixture *f) {
-  struct cg_db *db = NULL;
-  assert_int_equal(cg_db_open(f->path, CG_DB_WRITER, &db), 0);
-  return db;
-}
-
-static int64_t peer_int(const struct fixture *f, const char *sql) {
-  struct cg_db *db = peer_open(f);
-  struct cg_db_stmt *s = NULL;
-  assert_int_equal(cg_db_prepare(db, sql, false, &s), CG_DB_OK);
-  assert_int_equal(cg_db_step(s), CG_DB_ROW);
-  int64_t v = cg_db_column_int64(s, 0);
-  cg_db_finalize(s);
-  cg_db_close(db);
-  return v;
-}
+static int64_t peer_int(const struct fixture *f, const char *sql) { return tudb_int(f->path, sql); }
 
 /* Copies the first column of the first row into out (at most cap - 1 bytes). */
 static void peer_text(const struct fixture *f, const char *sql, char *out, size_t cap) {
-  struct cg_db *db = peer_open(f);
-  struct cg_db_stmt *s = NULL;
-  assert_int_equal(cg_db_prepare(db, sql, false, &s), CG_DB_OK);
-  assert_int_equal(cg_db_step(s), CG_DB_ROW);
-  const char *v = (const char *)cg_db_column_text(s, 0);
-  snprintf(out, cap, "%s", v ? v : "(null)");
-  cg_db_finalize(s);
-  cg_db_close(db);
+  tudb_text(f->path, sql, out, cap);
 }
 
 static int peer_exec_rc(const struct fixture *f, const char *sql) {
-  struct cg_db *db = peer_open(f);
-  int rc = cg_db_exec(db, sql);
-  cg_db_close(db);
-  return rc;
+  return tudb_exec(f->path, sql);
 }
 
 static void peer_exec(const struct fixture *f, const char *sql) {
