@@ -630,6 +630,7 @@ static const struct {
     FIELD(drain_timeout_ms), FIELD(failed_check_burst),
     FIELD(failed_check_interval_ms), FIELD(compute),
     FIELD(tcp_cmp_polling), FIELD(database),
+    FIELD(store_url),      FIELD(store_password_file),
     FIELD(commit_interval_us), FIELD(master_key),
     FIELD(n_backends),     FIELD(backends),
 };
