@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "app/setup.h"
 #include "app/gateway_int.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -390,7 +389,9 @@ int gw_admin_start(struct gateway *gw) {
     return CG_ENOMEM;
   a->gw = gw;
   char db[CG_PATH_MAX];
-  if (app_store_locator(cfg, db, sizeof db) != 0 || cg_store_open_reader(db, &a->reader) != 0) {
+  /* The password was set by the gateway before it opened the store. */
+  if (cg_config_store_locator(cfg, db, sizeof db) != 0 ||
+      cg_store_open_reader(db, &a->reader) != 0) {
     cg_warn("admin: no read connection: /metrics leaves out the database's counts");
     a->reader = NULL;
   }

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "app/setup.h"
 #include "app/gateway_int.h"
 #include "app/keycheck.h"
 #include "core/certbuild.h"
