@@ -143,8 +143,9 @@ static int write_pem(const char *dir, const char *name, const char *label, const
 /* cmpgw.conf: every key init writes comes from the table of keys
  * (core/config.c), with its help as a comment; the local backend's keys are
  * its own. */
-static int write_config(const char *dir, const char *http, const char *tcp, const char *admin,
-                        const char *https, const char *store_url, const struct init_token *t) {
+static int write_config(const char *dir, const char *http, const char *tcp, const char *coap,
+                        const char *admin, const char *https, const char *store_url,
+                        const struct init_token *t) {
   char ra_key[600], tls_key[600], ca_key[600];
   if (t != NULL) {
     token_uri(t, "cmpgw-ra", false, ra_key, sizeof ra_key);
@@ -164,6 +165,7 @@ static int write_config(const char *dir, const char *http, const char *tcp, cons
       "tls_cert", https != NULL ? "tls-cert.pem" : "#tls-cert.pem",
       "tls_key",  https == NULL ? "#tls-key.pem" : t != NULL ? tls_key : "tls-key.pem",
       "tcp",      tcp != NULL ? tcp : "#127.0.0.1:1829",
+      "coap",     coap != NULL ? coap : "#127.0.0.1:5683",
       "admin",    admin,
       NULL};
   static const char head[] = "# cmpgw configuration (INI).  Relative paths are relative to this "
@@ -372,7 +374,8 @@ static int write_ra(const char *dir, const struct pki *p, const struct init_toke
 }
 
 static int write_deployment(const char *dir, const char *org, const char *http, const char *tcp,
-                            const char *admin, const char *https, const char *store_url,
+                            const char *coap, const char *admin, const char *https,
+                            const char *store_url,
                             const struct init_token *t, char *ra_subject, size_t ra_subject_cap) {
   struct pki p = {0};
   uint8_t key_der[4096];
@@ -412,7 +415,7 @@ static int write_deployment(const char *dir, const char *org, const char *http, 
     if ((err = write_tls(dir, &p, host, t)))
       goto out;
   }
-  if ((err = write_config(dir, http, tcp, admin, https, store_url, t)))
+  if ((err = write_config(dir, http, tcp, coap, admin, https, store_url, t)))
     goto out;
 
   char db[CG_PATH_MAX];
@@ -447,7 +450,8 @@ static void server_of(const char *hostport, char *host, size_t host_cap, char *o
 
 static int usage(void) {
   fprintf(stderr, "usage: cmpgw init DIR [--http HOST:PORT] [--https HOST:PORT] [--tcp HOST:PORT]\n"
-                  "                      [--admin HOST:PORT] [--org NAME] [--pkcs11 URI]\n"
+                  "                      [--coap HOST:PORT] [--admin HOST:PORT] [--org NAME]\n"
+                  "                      [--pkcs11 URI]\n"
                   "                      [--store-url POSTGRESQL-URL]\n");
   return 2;
 }
@@ -492,7 +496,7 @@ static int token_option(const char *arg, struct init_token *t) {
 }
 
 int cmd_init(int argc, char **argv) {
-  const char *dir = NULL, *http = "127.0.0.1:8080", *tcp = NULL, *https = NULL,
+  const char *dir = NULL, *http = "127.0.0.1:8080", *tcp = NULL, *https = NULL, *coap = NULL,
              *admin = "127.0.0.1:9810", *org = "cmpgw demo", *store_url = NULL;
   struct init_token token, *t = NULL;
   for (int i = 1; i < argc; i++) {
@@ -526,6 +530,7 @@ int cmd_init(int argc, char **argv) {
     const char **opt = !strcmp(argv[i], "--http")    ? &http
                        : !strcmp(argv[i], "--https") ? &https
                        : !strcmp(argv[i], "--tcp")   ? &tcp
+                       : !strcmp(argv[i], "--coap")  ? &coap
                        : !strcmp(argv[i], "--admin") ? &admin
                                                      : NULL;
     if (opt != NULL) {
@@ -560,7 +565,7 @@ int cmd_init(int argc, char **argv) {
     return 1;
   }
   char ra_subject[512];
-  if (write_deployment(dir, org, http, tcp, admin, https, store_url, t, ra_subject,
+  if (write_deployment(dir, org, http, tcp, coap, admin, https, store_url, t, ra_subject,
                        sizeof ra_subject)) {
     remove_all(dir);
     remove_parents(dir, &made);

@@ -104,12 +104,17 @@ static void deliver(struct request *r) {
   else if (r->tcp != NULL)
     cg_tcp_respond_error(r->tcp, CG_TCP_ERR_SERVER,
                          "internal error: could not build a CMP response");
+  else if (r->coap != NULL && rsp != NULL)
+    cg_coap_respond(r->coap, rsp, len);
+  else if (r->coap != NULL)
+    cg_coap_respond_error(r->coap, 500, "internal error: could not build a CMP response");
   else if (rsp != NULL)
     cg_http_respond(r->http, rsp, len);
   else
     cg_http_respond_status(r->http, 500, "internal error: could not build a CMP response\n");
   r->http = NULL; /* the transport's, and answered: gone with the answer */
   r->tcp = NULL;
+  r->coap = NULL;
 }
 
 static void finish(struct request *r) {
@@ -128,7 +133,7 @@ static void finish(struct request *r) {
   cg_log_value(detail, info.detail);
   /* The record's fields, for the JSON log (docs/operations.md, "Logs"); the
    * text line says the same. */
-  static const char *const transports[] = {"http", "https", "tcp", "approval"};
+  static const char *const transports[] = {"http", "https", "tcp", "coap", "approval"};
   char peer[CG_ADDR_TEXT] = "";
   if (r->peer.len > 0)
     cg_addr_text(&r->peer, peer);

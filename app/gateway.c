@@ -291,6 +291,24 @@ static int start_tcp(struct gateway *gw) {
   return 0;
 }
 
+static int start_coap(struct gateway *gw) {
+  char host[128];
+  int port;
+  if (cg_parse_hostport(gw->cfg.coap, host, sizeof host, &port))
+    return cg_config_error(&gw->cfg, "server", "coap", "\"%s\" is not HOST:PORT", gw->cfg.coap);
+  if (listen_address(&gw->cfg, "coap", host, sizeof host) != 0)
+    return CG_ECONFIG;
+  struct cg_coap_limits lim = {.max_body = gw->cfg.max_message};
+  int err = cg_coap_server_start(gw->loop, host, port, &lim, gw_on_coap_request, gw, &gw->coap);
+  if (err) {
+    cg_error("cannot listen on coap %s: %s", gw->cfg.coap, cg_strerror(err));
+    return err;
+  }
+  gw->coap_closed = false;
+  cg_info("listening coap %s:%d (UDP, RFC 9482)", host, cg_coap_server_port(gw->coap));
+  return 0;
+}
+
 /* The threadpool's size, as libuv reads it (UV_THREADPOOL_SIZE, default 4). */
 static size_t pool_size(void) {
   const char *v = getenv("UV_THREADPOOL_SIZE");
@@ -444,6 +462,9 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   gw->tcp_closed = true;
   if (gw->cfg.tcp[0] && (err = start_tcp(gw)) != 0)
     goto fail_running;
+  gw->coap_closed = true;
+  if (gw->cfg.coap[0] && (err = start_coap(gw)) != 0)
+    goto fail_running;
   if (cg_parse_hostport(gw->cfg.http, host, sizeof host, &port)) {
     err = cg_config_error(&gw->cfg, "server", "http", "\"%s\" is not HOST:PORT", gw->cfg.http);
     goto fail_running;
@@ -495,6 +516,8 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
 fail_running:
   if (gw->tcp != NULL) /* nothing connected yet: it closes on its own */
     cg_tcp_server_stop(gw->tcp, NULL, NULL);
+  if (gw->coap != NULL)
+    cg_coap_server_stop(gw->coap, NULL, NULL);
   if (gw->http != NULL)
     cg_http_server_stop(gw->http, NULL, NULL);
   if (gw->https != NULL)
@@ -533,6 +556,7 @@ static void free_handle(uv_handle_t *h) { free(h); }
 
 void gw_maybe_finish_stop(struct gateway *gw) {
   if (!gw->stopping || !gw->http_closed || !gw->tcp_closed || !gw->https_closed ||
+      !gw->coap_closed ||
       !gw->admin_closed || gw_admin_busy(gw) || gw->inflight > 0 ||
       !gw->store_running)
     return;
@@ -574,6 +598,13 @@ static void on_https_closed(void *arg) {
   gw_maybe_finish_stop(gw);
 }
 
+static void on_coap_closed(void *arg) {
+  struct gateway *gw = arg;
+  gw->coap_closed = true;
+  gw->coap = NULL;
+  gw_maybe_finish_stop(gw);
+}
+
 static void on_tcp_closed(void *arg) {
   struct gateway *gw = arg;
   gw->tcp_closed = true;
@@ -607,6 +638,8 @@ void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) 
   }
   if (gw->tcp != NULL)
     cg_tcp_server_stop(gw->tcp, on_tcp_closed, gw);
+  if (gw->coap != NULL)
+    cg_coap_server_stop(gw->coap, on_coap_closed, gw);
   if (gw->https != NULL)
     cg_http_server_stop(gw->https, on_https_closed, gw);
   gw_admin_stop(gw);
@@ -622,6 +655,7 @@ static const struct {
 } fixed[] = {
     FIELD(http),           FIELD(https),
     FIELD(tcp),            FIELD(admin),
+    FIELD(coap),
     FIELD(max_message),    FIELD(max_header),
     FIELD(max_connections), FIELD(max_connections_per_address),
     FIELD(max_buffered),   FIELD(header_timeout_ms),

@@ -33,6 +33,7 @@
 #include "core/work.h"
 #include "store/store.h"
 #include "transports/admission.h"
+#include "transports/coap.h"
 #include "transports/guard.h"
 #include "transports/http.h"
 #include "transports/tcp.h"
@@ -98,6 +99,7 @@ struct gateway {
   struct cg_http_server *https; /* NULL: none */
   struct cg_tls_server *tls;    /* https's certificate and key */
   struct cg_tcp_server *tcp;      /* NULL: no raw TCP listener */
+  struct cg_coap_server *coap;    /* NULL: no CoAP listener */
   struct cg_admission *admission; /* the listeners' shared limits */
   struct cg_guard guard;             /* failed checks per client address */
   uint64_t guard_refused[GW_TRANSPORTS]; /* its refusals, by the listener's transport */
@@ -114,7 +116,7 @@ struct gateway {
   void *backend_state[CG_MAX_BACKENDS];
   unsigned inflight;
   unsigned inflight_high; /* highest inflight since the last trim */
-  bool stopping, http_closed, tcp_closed, https_closed;
+  bool stopping, http_closed, tcp_closed, https_closed, coap_closed;
   /* approved transactions are issued one at a time, found by a timer */
   uv_timer_t approvals;
   bool issuing;
@@ -150,6 +152,7 @@ struct request {
   struct gw_conf *conf; /* the generation it began with (held) */
   struct cg_http_request *http;
   struct cg_tcp_request *tcp;
+  struct cg_coap_request *coap;
   struct profile_rt *profile;
   struct cmp_exchange *ex;
   uint64_t started_ns;
@@ -214,6 +217,8 @@ void gw_exchange_ended(struct gateway *gw, struct gw_conf *conf);
 void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path,
                         const uint8_t *body, size_t len);
 void gw_on_tcp_request(void *arg, struct cg_tcp_request *req, const struct cg_tcp_frame *f);
+void gw_on_coap_request(void *arg, struct cg_coap_request *req, const char *path,
+                        const uint8_t *body, size_t len);
 /* The profile named name[0..n) (or NUL terminated), NULL when none. */
 struct profile_rt *gw_profile_named(struct gw_conf *c, const char *name, size_t n);
 struct profile_rt *gw_profile_by_name(struct gw_conf *c, const char *name);

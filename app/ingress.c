@@ -1,6 +1,6 @@
 /*
  * ingress.c - requests arriving (app/gateway_int.h): an HTTP POST is routed
- * to its profile (app/route.c), a raw TCP frame goes to [server]
+ * to its profile (app/route.c), a CoAP POST likewise, a raw TCP frame goes to [server]
  * tcp_profile and a TCP pollReq finds its transaction by its polling
  * reference; each passes the failed-check budget of its address first, then
  * becomes an exchange that exchange.c drives.
@@ -59,6 +59,49 @@ void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path
   r->http = req;
   r->transport = cg_http_request_is_tls(req) ? GW_HTTPS : GW_HTTP;
   r->peer = *cg_http_request_peer(req);
+  r->profile = p;
+  r->started_ns = uv_hrtime();
+  r->conf = gw_conf_hold(gw->conf);
+  gw->inflight++;
+  gw_drive(r);
+}
+
+/* A POST over CoAP (RFC 9482): routed by its Uri-Path as an HTTP request is
+ * by its path; the errors are CoAP's (4.04, 5.03). */
+void gw_on_coap_request(void *arg, struct cg_coap_request *req, const char *path,
+                        const uint8_t *body, size_t len) {
+  struct gateway *gw = arg;
+  uint32_t bodies;
+  int index = app_route(&gw->conf->cfg, path, &bodies);
+  if (index < 0) {
+    char text[2048];
+    app_route_help(&gw->conf->cfg, path, text, sizeof text);
+    cg_coap_respond_error(req, 404, text);
+    return;
+  }
+  struct profile_rt *p = &gw->conf->profiles[index];
+  if (gw->stopping) {
+    cg_coap_respond_error(req, 503, "shutting down");
+    return;
+  }
+  unsigned retry;
+  if (!cg_guard_admits(&gw->guard, cg_coap_request_peer(req), uv_now(gw->loop), &retry)) {
+    gw->guard_refused[GW_COAP]++;
+    cg_coap_respond_error(req, 503, "too many failed checks from this address; try again later");
+    return;
+  }
+  struct request *r = calloc(1, sizeof *r);
+  if (r == NULL || (r->ex = cmp_exchange_new(&gw->conf->server, gw_current(p), body, len,
+                                             (int64_t)time(NULL))) == NULL) {
+    free(r);
+    cg_coap_respond_error(req, 503, "out of memory");
+    return;
+  }
+  cmp_exchange_restrict(r->ex, bodies);
+  r->gw = gw;
+  r->coap = req;
+  r->transport = GW_COAP;
+  r->peer = *cg_coap_request_peer(req);
   r->profile = p;
   r->started_ns = uv_hrtime();
   r->conf = gw_conf_hold(gw->conf);

@@ -15,7 +15,8 @@
 #include "core/err.h"
 
 #define NAME 24 /* request, answer, operation and outcome names */
-static const char *const transport_names[GW_TRANSPORTS] = {"http", "https", "tcp", "approval"};
+static const char *const transport_names[GW_TRANSPORTS] = {"http", "https", "tcp", "coap",
+                                                            "approval"};
 /* Latency buckets, in seconds (the last, +Inf, is implied). */
 static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                 0.25,  0.5,    1,     2.5,  5,     10,   30};

@@ -16,7 +16,7 @@
 
 #include "core/buf.h"
 
-enum gw_transport { GW_HTTP, GW_HTTPS, GW_TCP, GW_APPROVAL, GW_TRANSPORTS };
+enum gw_transport { GW_HTTP, GW_HTTPS, GW_TCP, GW_COAP, GW_APPROVAL, GW_TRANSPORTS };
 
 struct gw_metrics;
 

@@ -10,7 +10,7 @@ pkgs=(
   libuv1-dev libwolfssl-dev node-llhttp libsqlite3-dev sqlite3
   libinih-dev libcmocka-dev libsystemd-dev go-md2man man-db systemd
   openssl clang libclang-rt-14-dev sslscan curl softhsm2 opensc prometheus
-  libpq-dev postgresql-15
+  libpq-dev postgresql-15 libcoap3-dev libcoap3-bin
   autoconf automake libtool dpkg-dev patch
 )
 

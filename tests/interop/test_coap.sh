@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# test_coap.sh - CMP over CoAP (RFC 9482) against `cmpgw serve` with
+# `[server] coap`: requests made by `openssl cmp -reqout` are sent with
+# libcoap's coap-client and the answers read back with `openssl cmp -rspin`:
+# an ir whose answer is larger than a datagram (Block2, the request
+# non-confirmable: Debian's libcoap 4.3.1 client cannot follow Block2 in a
+# separate response to a confirmable request, a client bug fixed upstream in
+# 2025), its certConf (confirmable), the same ir sent in 64-octet Block1
+# pieces, a genm and an rr; a confirmable request retransmitted three times
+# runs once; the CoAP errors RFC 9482 names (4.05, 4.15, 4.04) and a garbage
+# body answered with a CMP error.
+# Usage: bash tests/interop/test_coap.sh /path/to/cmpgw
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+need_cmd openssl python3 sqlite3
+COAP_CLIENT=""
+for c in coap-client coap-client-notls coap-client-openssl coap-client-gnutls; do
+    command -v "$c" >/dev/null 2>&1 && { COAP_CLIENT="$c"; break; }
+done
+[ -n "$COAP_CLIENT" ] || skip "no coap-client (Debian's libcoap3-bin)"
+lib_init "${1:-}"
+
+W="$IT_TMP/work"
+GW="$IT_TMP/gw"
+mkdir -p "$W"
+
+step "cmpgw init --coap, serve"
+"$CMPGW" init "$GW" --http 127.0.0.1:0 --coap 127.0.0.1:0 >"$W/init.out" 2>&1 ||
+    fail "cmpgw init failed" "$W/init.out"
+grep -q '^coap = 127.0.0.1:0$' "$GW/cmpgw.conf" || fail "init did not write [server] coap"
+daemon_start "$GW/cmpgw.conf"
+wait_for_log 30 'listening coap 127\.0\.0\.1:[0-9]+'
+CPORT="$(grep -oE 'listening coap 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1 | sed 's/.*://')"
+URL="coap://127.0.0.1:$CPORT/.well-known/cmp"
+RA="$(ra_subject "$GW")" || fail "cannot read the RA subject"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/dev.key" 2>/dev/null
+ok "coap on $CPORT"
+
+# request NAME ARGS...: openssl cmp writes the request it would send to
+# NAME.req (the server it names does not exist: it is not sent).
+request() {
+    local name="$1"
+    shift
+    openssl cmp -server 127.0.0.1:1 -recipient "$RA" -msg_timeout 1 -reqout "$W/$name.req" \
+        "$@" >"$W/$name.gen.log" 2>&1 || true
+    [ -s "$W/$name.req" ] || fail "openssl cmp wrote no $name request" "$W/$name.gen.log"
+}
+# post NAME [COAP-CLIENT OPTIONS...]: NAME.req over CoAP, the answer to NAME.rsp.
+post() {
+    local name="$1"
+    shift
+    rm -f "$W/$name.rsp"
+    timeout 60 "$COAP_CLIENT" -B 30 "$@" -m post -t 259 -f "$W/$name.req" -o "$W/$name.rsp" \
+        "$URL" >"$W/$name.coap.log" 2>&1 || fail "coap-client failed ($name)" "$W/$name.coap.log"
+    [ -s "$W/$name.rsp" ] || fail "no answer to the $name" "$W/$name.coap.log"
+}
+
+step "1. ir (answer in Block2 pieces) and its certConf over CoAP; openssl cmp reads the answers"
+new_secret "$GW/cmpgw.conf"
+request ir -cmd ir -ref "$REF" -secret "pass:$SECRET" -newkey "$W/dev.key" -subject /CN=coap1 \
+    -certout "$W/unused.pem"
+post ir -N
+[ "$(stat -c %s "$W/ir.rsp")" -gt 1024 ] || fail "the ip fit one block: Block2 not exercised"
+mkfifo "$W/pkiconf.fifo"
+(
+    set +e
+    openssl cmp -server 127.0.0.1:1 -recipient "$RA" -cmd ir -ref "$REF" -secret "pass:$SECRET" \
+        -newkey "$W/dev.key" -subject /CN=coap1 -certout "$W/coap1.pem" -trusted "$GW/ca-cert.pem" \
+        -reqin "$W/ir.req" -reqout "$W/ir-again.req,$W/certconf.req" \
+        -rspin "$W/ir.rsp,$W/pkiconf.fifo" >"$W/ir.read.log" 2>&1
+    echo $? >"$W/ir.read.rc"
+) &
+CLIENT_PID=$!
+until_true 30 test -s "$W/certconf.req" || fail "openssl cmp wrote no certConf" "$W/ir.read.log"
+post certconf
+cat "$W/certconf.rsp" >"$W/pkiconf.fifo"
+until_true 30 test -s "$W/ir.read.rc" || fail "openssl cmp did not finish" "$W/ir.read.log"
+wait "$CLIENT_PID" 2>/dev/null || true
+CLIENT_PID=""
+[ "$(cat "$W/ir.read.rc")" = 0 ] || fail "openssl cmp refused the answers" "$W/ir.read.log"
+grep -q "received PKICONF" "$W/ir.read.log" || fail "no pkiconf read" "$W/ir.read.log"
+openssl verify -CAfile "$GW/ca-cert.pem" "$W/coap1.pem" >/dev/null || fail "the certificate does not verify"
+TXID="$(sqlite3 "$GW/cmpgw.db" "SELECT transaction_id FROM transactions WHERE auth_ref = '$REF'")"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT state FROM transactions WHERE transaction_id = '$TXID'")" = confirmed ] ||
+    fail "the transaction is not confirmed"
+[ "$(log_count "cmp (ir|certConf) .*txid=$TXID .* transport=coap")" -eq 2 ] ||
+    fail "the ir and certConf were not logged as coap"
+ok "ir ($(stat -c %s "$W/ir.rsp") octets back, Block2) and certConf; confirmed; openssl cmp accepted both"
+
+step "2. the request in 64-octet Block1 pieces, a genm, an rr"
+new_secret "$GW/cmpgw.conf"
+request ir2 -cmd ir -ref "$REF" -secret "pass:$SECRET" -newkey "$W/dev.key" -subject /CN=coap2 \
+    -certout "$W/unused.pem"
+post ir2 -N -b 64
+openssl cmp -server 127.0.0.1:1 -recipient "$RA" -cmd ir -ref "$REF" -secret "pass:$SECRET" \
+    -newkey "$W/dev.key" -subject /CN=coap2 -certout "$W/coap2.pem" -trusted "$GW/ca-cert.pem" \
+    -reqin "$W/ir2.req" -rspin "$W/ir2.rsp" -disable_confirm >"$W/ir2.read.log" 2>&1 ||
+    fail "the answer to the Block1 request was refused" "$W/ir2.read.log"
+request genm -cmd genm -ref "$REF" -secret "pass:$SECRET"
+post genm -N
+openssl cmp -server 127.0.0.1:1 -recipient "$RA" -cmd genm -ref "$REF" -secret "pass:$SECRET" \
+    -trusted "$GW/ca-cert.pem" -reqin "$W/genm.req" -rspin "$W/genm.rsp" >"$W/genm.read.log" 2>&1 ||
+    fail "the genp was refused" "$W/genm.read.log"
+grep -q "received GENP" "$W/genm.read.log" || fail "no genp read" "$W/genm.read.log"
+request rr -cmd rr -ref "$REF" -secret "pass:$SECRET" -oldcert "$W/coap2.pem" -revreason 4
+post rr -N
+openssl cmp -server 127.0.0.1:1 -recipient "$RA" -cmd rr -ref "$REF" -secret "pass:$SECRET" \
+    -oldcert "$W/coap2.pem" -revreason 4 -trusted "$GW/ca-cert.pem" \
+    -reqin "$W/rr.req" -rspin "$W/rr.rsp" >"$W/rr.read.log" 2>&1 || fail "the rp was refused" "$W/rr.read.log"
+S="$(cert_serial "$W/coap2.pem")"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT status FROM certificates WHERE serial = '$S'")" = revoked ] ||
+    fail "the certificate was not revoked"
+ok "Block1 request answered; genp and rp accepted; the certificate revoked"
+
+step "3. a confirmable request retransmitted three times runs once"
+new_secret "$GW/cmpgw.conf"
+request ir3 -cmd ir -ref "$REF" -secret "pass:$SECRET" -newkey "$W/dev.key" -subject /CN=coap3 \
+    -certout "$W/unused.pem"
+python3 "$HERE/coap_raw.py" "$CPORT" "$W/ir3.req" 3 >"$W/raw.out" 2>&1 || fail "no answer" "$W/raw.out"
+[ "$(grep -c '^answer 2.04 cf=259' "$W/raw.out")" = 1 ] || fail "not one 2.04 answer" "$W/raw.out"
+wait_log_count 30 "cmp ir .*ref=$REF .* transport=coap" 1
+[ "$(log_count "ref=$REF")" = 1 ] || fail "the retransmissions ran $(log_count "ref=$REF") exchanges"
+ok "three copies, one exchange, one answer"
+
+step "4. what is not CMP over CoAP"
+printf 'x' >"$W/x.req"
+expect_code() { # NAME CODE COAP-CLIENT-ARGS...
+    local name="$1" code="$2"
+    shift 2
+    timeout 60 "$COAP_CLIENT" -B 30 "$@" "$URL" >"$W/$name.log" 2>&1 || true
+    grep -q "$code" "$W/$name.log" || fail "$name: no $code" "$W/$name.log"
+}
+expect_code get "4.05" -m get
+expect_code format "4.15" -m post -t 0 -f "$W/x.req"
+timeout 60 "$COAP_CLIENT" -B 30 -m post -t 259 -f "$W/x.req" \
+    "coap://127.0.0.1:$CPORT/.well-known/cmp/p/nosuch" >"$W/path.log" 2>&1 || true
+grep -q "4.04" "$W/path.log" || fail "unknown path: no 4.04" "$W/path.log"
+head -c 300 /dev/urandom >"$W/garbage.req"
+post garbage -N
+wait_log_count 30 'cmp \? .*failInfo=5 .*transport=coap' 1
+ok "GET 4.05, another format 4.15, an unknown path 4.04; garbage answered with badDataFormat"
+
+daemon_stop TERM 30
+[ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with $DAEMON_STATUS"
+echo "PASS"

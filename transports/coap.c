@@ -1,0 +1,353 @@
+/*
+ * coap.c - transports/coap.h on libcoap 4.3, driven from the libuv loop.
+ *
+ * libcoap keeps its sockets in one epoll set (coap_context_get_coap_fd());
+ * the loop watches that descriptor and, when it is readable, lets libcoap
+ * read what came without waiting (coap_io_process(COAP_IO_NO_WAIT)).  What
+ * libcoap must do later (a retransmission, a separate response triggered,
+ * a session to time out) it says with the delay coap_io_prepare_epoll()
+ * returns: one uv timer is set to it after every turn.
+ *
+ * Every request is answered as a separate response.  The first time the
+ * POST handler sees a token it registers an async for it (libcoap then
+ * acknowledges a confirmable request at once, and finds a retransmission
+ * by its token) and hands the request over; the answer, whenever it comes,
+ * is kept in the request and the async triggered, and libcoap calls the
+ * handler again, which writes the answer (in Block2 pieces when it is
+ * large: coap_add_data_large_response()).  libcoap removes the async when
+ * that call returns.  The session is held referenced meanwhile, so the
+ * async cannot go with it.
+ */
+#include "transports/coap.h"
+
+#include <coap3/coap.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+struct cg_coap_server {
+  uv_loop_t *loop;
+  coap_context_t *ctx;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  int open_handles;
+  struct cg_coap_limits lim;
+  cg_coap_handler handler;
+  void *arg;
+  int port;
+  unsigned pending;
+  bool stopping;
+  bool finish; /* stopping and nothing pending: the context goes at the next turn */
+  void (*on_closed)(void *arg);
+  void *closed_arg;
+};
+
+struct cg_coap_request {
+  struct cg_coap_server *srv;
+  coap_session_t *session; /* referenced until answered */
+  coap_async_t *async;
+  struct cg_addr peer;
+  bool answered;
+  coap_pdu_code_t code; /* the answer: 2.04 with the CMP message, or an error */
+  uint8_t *body;        /* malloc'ed */
+  size_t len;
+};
+
+static bool started;
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static void on_timer(uv_timer_t *t);
+static void on_final_timer(uv_timer_t *t);
+
+/* One turn of libcoap: what came is read, what is due is sent; the timer is
+ * set to when libcoap must run next. */
+static void turn(struct cg_coap_server *srv) {
+  if (srv->ctx == NULL)
+    return;
+  coap_io_process(srv->ctx, COAP_IO_NO_WAIT);
+  if (srv->finish) {
+    uv_timer_start(&srv->timer, on_final_timer, 0, 0);
+    return;
+  }
+  coap_tick_t now;
+  coap_ticks(&now);
+  unsigned ms = coap_io_prepare_epoll(srv->ctx, now);
+  if (ms > 0)
+    uv_timer_start(&srv->timer, on_timer, ms, 0);
+  else
+    uv_timer_stop(&srv->timer);
+}
+
+static void on_timer(uv_timer_t *t) { turn(t->data); }
+
+static void on_readable(uv_poll_t *p, int status, int events) {
+  (void)status;
+  (void)events;
+  turn(p->data);
+}
+
+/* A turn soon: an async was triggered, its answer is to go out. */
+static void soon(struct cg_coap_server *srv) {
+  if (!srv->finish)
+    uv_timer_start(&srv->timer, on_timer, 0, 0);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static void release_body(coap_session_t *session, void *app_ptr) {
+  (void)session;
+  free(app_ptr);
+}
+
+static void maybe_closed(struct cg_coap_server *srv);
+
+/* The handler's second call: the answer goes out in the response. */
+static void write_answer(coap_resource_t *res, coap_session_t *session, const coap_pdu_t *request,
+                         const coap_string_t *query, coap_pdu_t *response,
+                         struct cg_coap_request *req) {
+  coap_pdu_set_code(response, req->code);
+  if (req->code == COAP_RESPONSE_CODE_CHANGED) {
+    if (coap_add_data_large_response(res, session, request, response, query, CG_COAP_FORMAT_PKIXCMP,
+                                     -1, 0, req->len, req->body, release_body, req->body))
+      req->body = NULL; /* libcoap's now, freed by release_body() */
+    else
+      coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+  } else if (req->len > 0) {
+    coap_add_data(response, req->len, req->body); /* a diagnostic payload */
+  }
+  free(req->body);
+  struct cg_coap_server *srv = req->srv;
+  coap_session_release(req->session);
+  free(req);
+  srv->pending--;
+  maybe_closed(srv);
+}
+
+/* An answer at once (the request is not handed over). */
+static void refuse(coap_pdu_t *response, coap_pdu_code_t code, const char *text) {
+  coap_pdu_set_code(response, code);
+  if (text != NULL)
+    coap_add_data(response, strlen(text), (const uint8_t *)text);
+}
+
+static void on_post(coap_resource_t *res, coap_session_t *session, const coap_pdu_t *request,
+                    const coap_string_t *query, coap_pdu_t *response) {
+  struct cg_coap_server *srv = coap_get_app_data(coap_session_get_context(session));
+  coap_async_t *async = coap_find_async(session, coap_pdu_get_token(request));
+  if (async != NULL) {
+    struct cg_coap_request *req = coap_async_get_app_data(async);
+    if (req != NULL && req->answered)
+      write_answer(res, session, request, query, response, req);
+    /* else a retransmission of a request being handled: libcoap acknowledged
+     * it; its answer goes once, when it comes */
+    return;
+  }
+  if (srv->stopping) {
+    refuse(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "shutting down");
+    return;
+  }
+  coap_opt_iterator_t oi;
+  coap_opt_t *cf = coap_check_option(request, COAP_OPTION_CONTENT_FORMAT, &oi);
+  if (cf == NULL ||
+      coap_decode_var_bytes(coap_opt_value(cf), coap_opt_length(cf)) != CG_COAP_FORMAT_PKIXCMP) {
+    refuse(response, COAP_RESPONSE_CODE_UNSUPPORTED_CONTENT_FORMAT,
+           "Content-Format must be application/pkixcmp (259)");
+    return;
+  }
+  size_t len = 0, offset = 0, total = 0;
+  const uint8_t *data = NULL;
+  if (!coap_get_data_large(request, &len, &data, &offset, &total))
+    len = total = 0;
+  if (total > srv->lim.max_body || len != total) {
+    refuse(response, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE, "the CMP message is too large");
+    return;
+  }
+  if (srv->pending >= srv->lim.max_pending) {
+    refuse(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "busy; try again later");
+    return;
+  }
+  coap_string_t *uri = coap_get_uri_path(request);
+  char path[512];
+  int n = snprintf(path, sizeof path, "/%.*s", uri != NULL ? (int)uri->length : 0,
+                   uri != NULL ? (const char *)uri->s : "");
+  coap_delete_string(uri);
+  struct cg_coap_request *req = calloc(1, sizeof *req);
+  if (n < 0 || (size_t)n >= sizeof path || req == NULL ||
+      (async = coap_register_async(session, request, 0)) == NULL) {
+    free(req);
+    refuse(response, COAP_RESPONSE_CODE_INTERNAL_ERROR, NULL);
+    return;
+  }
+  req->srv = srv;
+  req->session = coap_session_reference(session);
+  req->async = async;
+  const coap_address_t *remote = coap_session_get_addr_remote(session);
+  if (remote == NULL || cg_addr_of(&remote->addr.sa, &req->peer) != 0)
+    memset(&req->peer, 0, sizeof req->peer);
+  coap_async_set_app_data(async, req);
+  srv->pending++;
+  srv->handler(srv->arg, req, path, data, len);
+}
+
+static void answer(struct cg_coap_request *req, coap_pdu_code_t code, const void *body,
+                   size_t len) {
+  if (req->answered)
+    return;
+  req->answered = true;
+  req->code = code;
+  if (len > 0 && (req->body = malloc(len)) != NULL) {
+    memcpy(req->body, body, len);
+    req->len = len;
+  } else if (len > 0) {
+    req->code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
+  }
+  coap_async_trigger(req->async);
+  soon(req->srv);
+}
+
+void cg_coap_respond(struct cg_coap_request *req, const uint8_t *msg, size_t len) {
+  answer(req, COAP_RESPONSE_CODE_CHANGED, msg, len);
+}
+
+void cg_coap_respond_error(struct cg_coap_request *req, int code, const char *text) {
+  answer(req, COAP_RESPONSE_CODE(code), text, text != NULL ? strlen(text) : 0);
+}
+
+const struct cg_addr *cg_coap_request_peer(const struct cg_coap_request *req) { return &req->peer; }
+
+/* ---- the server ---------------------------------------------------------- */
+
+/* Another method than POST on a CMP resource (RFC 9482 §2.1). */
+static void on_other(coap_resource_t *res, coap_session_t *session, const coap_pdu_t *request,
+                     const coap_string_t *query, coap_pdu_t *response) {
+  (void)res;
+  (void)session;
+  (void)request;
+  (void)query;
+  refuse(response, COAP_RESPONSE_CODE_NOT_ALLOWED, "CMP over CoAP takes POST");
+}
+
+/* The port libcoap bound, from its description of the endpoint ("...:PORT"). */
+static int bound_port(coap_endpoint_t *ep) {
+  const char *s = coap_endpoint_str(ep);
+  const char *colon = s != NULL ? strrchr(s, ':') : NULL;
+  return colon != NULL ? atoi(colon + 1) : 0;
+}
+
+int cg_coap_server_start(uv_loop_t *loop, const char *host, int port,
+                         const struct cg_coap_limits *limits, cg_coap_handler handler, void *arg,
+                         struct cg_coap_server **out) {
+  *out = NULL;
+  if (!started) {
+    coap_startup();
+    coap_set_log_level(LOG_CRIT); /* its own lines on stderr: only the worst */
+    started = true;
+  }
+  struct cg_coap_server *srv = calloc(1, sizeof *srv);
+  if (srv == NULL)
+    return CG_ENOMEM;
+  srv->loop = loop;
+  srv->handler = handler;
+  srv->arg = arg;
+  srv->lim.max_body = limits != NULL && limits->max_body ? limits->max_body : 256 * 1024;
+  srv->lim.max_pending = limits != NULL && limits->max_pending ? limits->max_pending : 1024;
+  coap_address_t addr;
+  coap_address_init(&addr);
+  struct sockaddr_in6 a6;
+  struct sockaddr_in a4;
+  if (uv_ip4_addr(host, port, &a4) == 0) {
+    addr.size = sizeof a4;
+    memcpy(&addr.addr.sin, &a4, sizeof a4);
+  } else if (uv_ip6_addr(host, port, &a6) == 0) {
+    addr.size = sizeof a6;
+    memcpy(&addr.addr.sin6, &a6, sizeof a6);
+  } else {
+    free(srv);
+    return CG_EINVAL;
+  }
+  int err = CG_EADDR_IN_USE;
+  coap_endpoint_t *ep = NULL;
+  coap_resource_t *res = NULL;
+  if ((srv->ctx = coap_new_context(NULL)) == NULL)
+    goto fail;
+  coap_set_app_data(srv->ctx, srv);
+  coap_context_set_block_mode(srv->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  if ((ep = coap_new_endpoint(srv->ctx, &addr, COAP_PROTO_UDP)) == NULL)
+    goto fail;
+  if ((res = coap_resource_unknown_init2(on_other, 0)) == NULL) {
+    err = CG_ENOMEM;
+    goto fail;
+  }
+  coap_register_request_handler(res, COAP_REQUEST_POST, on_post);
+  coap_register_request_handler(res, COAP_REQUEST_GET, on_other);
+  coap_register_request_handler(res, COAP_REQUEST_DELETE, on_other);
+  coap_register_request_handler(res, COAP_REQUEST_FETCH, on_other);
+  coap_register_request_handler(res, COAP_REQUEST_PATCH, on_other);
+  coap_register_request_handler(res, COAP_REQUEST_IPATCH, on_other);
+  coap_add_resource(srv->ctx, res);
+  srv->port = bound_port(ep);
+  int fd = coap_context_get_coap_fd(srv->ctx);
+  if (fd < 0 || uv_poll_init(loop, &srv->poll, fd) != 0) {
+    err = CG_EIO;
+    goto fail;
+  }
+  uv_timer_init(loop, &srv->timer);
+  srv->poll.data = srv->timer.data = srv;
+  srv->open_handles = 2;
+  uv_poll_start(&srv->poll, UV_READABLE, on_readable);
+  turn(srv);
+  *out = srv;
+  return 0;
+
+fail:
+  if (srv->ctx != NULL)
+    coap_free_context(srv->ctx);
+  free(srv);
+  return err;
+}
+
+int cg_coap_server_port(const struct cg_coap_server *srv) { return srv->port; }
+
+unsigned cg_coap_server_pending(const struct cg_coap_server *srv) { return srv->pending; }
+
+static void on_handle_closed(uv_handle_t *h) {
+  struct cg_coap_server *srv = h->data;
+  if (--srv->open_handles > 0)
+    return;
+  void (*cb)(void *) = srv->on_closed;
+  void *arg = srv->closed_arg;
+  free(srv);
+  if (cb != NULL)
+    cb(arg);
+}
+
+/* Once stopping and every request answered (the last answer goes out when
+ * the handler returns), the context goes at the next turn of the loop, not
+ * from inside libcoap's own call. */
+static void maybe_closed(struct cg_coap_server *srv) {
+  if (srv->stopping && srv->pending == 0)
+    srv->finish = true;
+}
+
+static void on_final_timer(uv_timer_t *t) {
+  struct cg_coap_server *srv = t->data;
+  coap_free_context(srv->ctx);
+  srv->ctx = NULL;
+  uv_poll_stop(&srv->poll);
+  uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
+  uv_close((uv_handle_t *)&srv->timer, on_handle_closed);
+}
+
+void cg_coap_server_stop(struct cg_coap_server *srv, void (*on_closed)(void *arg), void *arg) {
+  srv->stopping = true;
+  srv->on_closed = on_closed;
+  srv->closed_arg = arg;
+  maybe_closed(srv);
+  if (srv->finish)
+    uv_timer_start(&srv->timer, on_final_timer, 0, 0);
+}
