@@ -22,6 +22,7 @@
 #include "core/crypto.h"
 #include "core/der.h"
 #include "core/oid.h"
+#include "transports/coap_client.h"
 #include "transports/http_client.h"
 #include "transports/tcp_client.h"
 
@@ -68,6 +69,7 @@ struct client {
   char path[512];
   bool tcp;                      /* --url tcp://... */
   bool https;                    /* --url https://... */
+  bool coap;                     /* --url coap://... */
   struct cg_tls_client *tls;     /* its context (--tls-trusted, --tls-cert, --tls-key) */
   enum cg_tcp_framing framing;
   uint32_t tcp_poll_ref;         /* a TCP pollRep's reference; 0: none */
@@ -97,6 +99,7 @@ struct client {
   struct cmp_client_txn *txn;
   uv_loop_t loop;
   struct cg_http_client *http;
+  struct cg_coap_client *coap_client;
   uv_timer_t timer;
   bool done;
   int exit_code;

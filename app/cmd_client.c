@@ -74,6 +74,7 @@ static int usage_to(FILE *f) {
           "usage: cmpgw client ir|cr|kur|p10cr|rr|genm --url http://HOST:PORT/PATH\n"
           "         | --url https://HOST:PORT/PATH --tls-trusted PEM [--tls-cert PEM --tls-key PEM]\n"
           "         | --url tcp://HOST:PORT [--framing v10|rfc2510]\n"
+          "         | --url coap://HOST:PORT/PATH\n"
           "         [--ref REF --secret SECRET|--secret-file FILE [--pbmac1] [--iterations N]\n"
           "          | --cert PEM --key PEM]\n"
           "         [--trusted PEM] [--newkey PEM | --newkeytype p256|p384|ed25519|rsa2048|rsa3072]\n"
@@ -216,7 +217,8 @@ static int parse_args(struct opts *o, int argc, char **argv) {
 /* http://HOST[:PORT][/PATH] or tcp://HOST:PORT, HOST numeric (IPv6 in
  * brackets) or localhost. */
 static bool parse_url(struct client *cl, const char *url) {
-  static const char scheme[] = "http://", tcp_scheme[] = "tcp://", tls_scheme[] = "https://";
+  static const char scheme[] = "http://", tcp_scheme[] = "tcp://", tls_scheme[] = "https://",
+                    coap_scheme[] = "coap://";
   const char *h;
   if (strncmp(url, scheme, sizeof scheme - 1) == 0) {
     h = url + sizeof scheme - 1;
@@ -226,6 +228,9 @@ static bool parse_url(struct client *cl, const char *url) {
   } else if (strncmp(url, tcp_scheme, sizeof tcp_scheme - 1) == 0) {
     h = url + sizeof tcp_scheme - 1;
     cl->tcp = true;
+  } else if (strncmp(url, coap_scheme, sizeof coap_scheme - 1) == 0) {
+    h = url + sizeof coap_scheme - 1;
+    cl->coap = true;
   } else {
     return false;
   }
@@ -244,7 +249,8 @@ static bool parse_url(struct client *cl, const char *url) {
   memcpy(cl->host, h, hlen);
   cl->host[hlen] = '\0';
   const char *p = *end == ']' ? end + 1 : end;
-  cl->port = cl->tcp ? 829 : cl->https ? 443 : 80; /* 829: pkix-3-ca-ra, RFC 2510's port */
+  /* 829: pkix-3-ca-ra, RFC 2510's port; 5683: CoAP's */
+  cl->port = cl->tcp ? 829 : cl->coap ? 5683 : cl->https ? 443 : 80;
   if (*p == ':') {
     uint64_t port;
     char digits[8];
@@ -381,7 +387,8 @@ static int load_inputs(struct client *cl) {
   bool enrol = o->type == CMP_IR || o->type == CMP_CR || o->type == CMP_KUR;
   const char *why = NULL;
   if (o->url == NULL || !parse_url(cl, o->url))
-    why = "--url http://HOST:PORT/PATH, https://HOST:PORT/PATH or tcp://HOST:PORT is required "
+    why = "--url http://HOST:PORT/PATH, https://HOST:PORT/PATH, coap://HOST:PORT/PATH or "
+          "tcp://HOST:PORT is required "
           "(numeric host or localhost)";
   else if (cl->https && o->tls_trusted == NULL)
     why = "an https:// URL needs --tls-trusted PEM (the server certificate's trust anchors)";
@@ -575,6 +582,9 @@ static void finish(struct client *cl) {
   if (cl->http != NULL)
     cg_http_client_close(cl->http, NULL, NULL);
   cl->http = NULL;
+  if (cl->coap_client != NULL)
+    cg_coap_client_close(cl->coap_client);
+  cl->coap_client = NULL;
 }
 
 static int64_t wall(void) { return (int64_t)time(NULL); }
@@ -597,6 +607,34 @@ static void on_response(void *arg, int err, const struct cg_http_response *rsp) 
   } else if (!cg_http_is_pkixcmp(rsp->content_type, strlen(rsp->content_type))) {
     snprintf(detail, sizeof detail,
              "the response has Content-Type '%s', not application/pkixcmp", rsp->content_type);
+    cmp_client_txn_failed(cl->txn, CG_EBAD_DATA, detail, wall());
+  } else {
+    cmp_client_txn_received(cl->txn, rsp->body, rsp->len, wall());
+  }
+  if (cmp_client_txn_step(cl->txn) == CMP_CLIENT_WAIT)
+    fprintf(stderr, "%s: warning: the poll did not get through (%s); trying again in %llu s\n",
+            client_prog, detail, (unsigned long long)cmp_client_txn_wait(cl->txn));
+  advance(cl);
+}
+
+/* A CoAP answer: 2.04 with Content-Format 259 is the CMP message; an error
+ * code comes with a diagnostic text (RFC 7252 §5.5.2). */
+static void on_coap_response(void *arg, int err, const struct cg_coap_response *rsp) {
+  struct client *cl = arg;
+  char detail[512] = "";
+  if (err) {
+    snprintf(detail, sizeof detail, "transport: %s", cg_strerror(err));
+    cmp_client_txn_failed(cl->txn, err, detail, wall());
+  } else if (rsp->code != 204) {
+    size_t n = 0;
+    while (n < rsp->len && n < 200 && rsp->body[n] >= 0x20 && rsp->body[n] < 0x7f)
+      n++;
+    snprintf(detail, sizeof detail, "CoAP %d.%02d from %s: %.*s", rsp->code / 100,
+             rsp->code % 100, cl->o.url, (int)n, (const char *)rsp->body);
+    cmp_client_txn_failed(cl->txn, CG_EBAD_DATA, detail, wall());
+  } else if (rsp->format != 259) {
+    snprintf(detail, sizeof detail, "the response has Content-Format %d, not application/pkixcmp",
+             rsp->format);
     cmp_client_txn_failed(cl->txn, CG_EBAD_DATA, detail, wall());
   } else {
     cmp_client_txn_received(cl->txn, rsp->body, rsp->len, wall());
@@ -710,11 +748,14 @@ static void send_message(struct client *cl) {
   size_t len;
   cmp_client_txn_message(cl->txn, &msg, &len);
   int err = cl->tcp ? tcp_send(cl, 0)
-                    : cg_http_client_post(cl->http, cl->path, msg, len, on_response, cl);
+            : cl->coap
+                ? cg_coap_client_post(cl->coap_client, cl->path, msg, len, on_coap_response, cl)
+                : cg_http_client_post(cl->http, cl->path, msg, len, on_response, cl);
   if (err) {
     char detail[512];
-    snprintf(detail, sizeof detail, "transport: %s%s%s", cg_strerror(err),
-             cl->tcp ? "" : ": ", cl->tcp ? "" : cg_http_client_detail(cl->http));
+    bool http = !cl->tcp && !cl->coap;
+    snprintf(detail, sizeof detail, "transport: %s%s%s", cg_strerror(err), http ? ": " : "",
+             http ? cg_http_client_detail(cl->http) : "");
     cmp_client_txn_failed(cl->txn, err, detail, wall());
     advance(cl);
   }
@@ -923,9 +964,14 @@ static int run(struct client *cl) {
                                    .tls = cl->tls};
   struct sockaddr_storage ss;
   const char *numeric = strcmp(cl->host, "localhost") == 0 ? "127.0.0.1" : cl->host;
-  bool host_ok = cl->tcp ? uv_ip4_addr(numeric, cl->port, (struct sockaddr_in *)&ss) == 0 ||
+  struct cg_coap_client_opts co = {.host = cl->host,
+                                   .port = cl->port,
+                                   .max_body = MAX_RESPONSE,
+                                   .timeout_ms = cl->o.timeout_s * 1000};
+  bool host_ok = cl->tcp    ? uv_ip4_addr(numeric, cl->port, (struct sockaddr_in *)&ss) == 0 ||
                                uv_ip6_addr(numeric, cl->port, (struct sockaddr_in6 *)&ss) == 0
-                         : cg_http_client_new(&cl->loop, &ho, &cl->http) == 0;
+                 : cl->coap ? cg_coap_client_new(&cl->loop, &co, &cl->coap_client) == 0
+                            : cg_http_client_new(&cl->loop, &ho, &cl->http) == 0;
   if (!host_ok) {
     fprintf(stderr, "%s: error: cannot use host '%s' (numeric addresses and localhost only)\n",
             client_prog, cl->host);

@@ -1,12 +1,6 @@
 /*
- * coap.c - transports/coap.h on libcoap 4.3, driven from the libuv loop.
- *
- * libcoap keeps its sockets in one epoll set (coap_context_get_coap_fd());
- * the loop watches that descriptor and, when it is readable, lets libcoap
- * read what came without waiting (coap_io_process(COAP_IO_NO_WAIT)).  What
- * libcoap must do later (a retransmission, a separate response triggered,
- * a session to time out) it says with the delay coap_io_prepare_epoll()
- * returns: one uv timer is set to it after every turn.
+ * coap.c - transports/coap.h on libcoap 4.3, driven from the libuv loop
+ * (transports/coap_io.h).
  *
  * Every request is answered as a separate response.  The first time the
  * POST handler sees a token it registers an async for it (libcoap then
@@ -28,20 +22,16 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "transports/coap_io.h"
 
 struct cg_coap_server {
-  uv_loop_t *loop;
-  coap_context_t *ctx;
-  uv_poll_t poll;
-  uv_timer_t timer;
-  int open_handles;
+  struct cg_coap_io io; /* first: the io's callbacks cast back */
   struct cg_coap_limits lim;
   cg_coap_handler handler;
   void *arg;
   int port;
   unsigned pending;
   bool stopping;
-  bool finish; /* stopping and nothing pending: the context goes at the next turn */
   void (*on_closed)(void *arg);
   void *closed_arg;
 };
@@ -56,46 +46,6 @@ struct cg_coap_request {
   uint8_t *body;        /* malloc'ed */
   size_t len;
 };
-
-static bool started;
-
-/* ---- the loop ------------------------------------------------------------ */
-
-static void on_timer(uv_timer_t *t);
-static void on_final_timer(uv_timer_t *t);
-
-/* One turn of libcoap: what came is read, what is due is sent; the timer is
- * set to when libcoap must run next. */
-static void turn(struct cg_coap_server *srv) {
-  if (srv->ctx == NULL)
-    return;
-  coap_io_process(srv->ctx, COAP_IO_NO_WAIT);
-  if (srv->finish) {
-    uv_timer_start(&srv->timer, on_final_timer, 0, 0);
-    return;
-  }
-  coap_tick_t now;
-  coap_ticks(&now);
-  unsigned ms = coap_io_prepare_epoll(srv->ctx, now);
-  if (ms > 0)
-    uv_timer_start(&srv->timer, on_timer, ms, 0);
-  else
-    uv_timer_stop(&srv->timer);
-}
-
-static void on_timer(uv_timer_t *t) { turn(t->data); }
-
-static void on_readable(uv_poll_t *p, int status, int events) {
-  (void)status;
-  (void)events;
-  turn(p->data);
-}
-
-/* A turn soon: an async was triggered, its answer is to go out. */
-static void soon(struct cg_coap_server *srv) {
-  if (!srv->finish)
-    uv_timer_start(&srv->timer, on_timer, 0, 0);
-}
 
 /* ---- requests ------------------------------------------------------------ */
 
@@ -207,7 +157,7 @@ static void answer(struct cg_coap_request *req, coap_pdu_code_t code, const void
     req->code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
   }
   coap_async_trigger(req->async);
-  soon(req->srv);
+  cg_coap_io_soon(&req->srv->io);
 }
 
 void cg_coap_respond(struct cg_coap_request *req, const uint8_t *msg, size_t len) {
@@ -234,8 +184,8 @@ static void on_other(coap_resource_t *res, coap_session_t *session, const coap_p
 
 /* The port libcoap bound, from its description of the endpoint ("...:PORT"). */
 static int bound_port(coap_endpoint_t *ep) {
-  const char *s = coap_endpoint_str(ep);
-  const char *colon = s != NULL ? strrchr(s, ':') : NULL;
+  const char *str = coap_endpoint_str(ep);
+  const char *colon = str != NULL ? strrchr(str, ':') : NULL;
   return colon != NULL ? atoi(colon + 1) : 0;
 }
 
@@ -243,41 +193,27 @@ int cg_coap_server_start(uv_loop_t *loop, const char *host, int port,
                          const struct cg_coap_limits *limits, cg_coap_handler handler, void *arg,
                          struct cg_coap_server **out) {
   *out = NULL;
-  if (!started) {
-    coap_startup();
-    coap_set_log_level(LOG_CRIT); /* its own lines on stderr: only the worst */
-    started = true;
-  }
+  cg_coap_io_startup();
   struct cg_coap_server *srv = calloc(1, sizeof *srv);
   if (srv == NULL)
     return CG_ENOMEM;
-  srv->loop = loop;
   srv->handler = handler;
   srv->arg = arg;
   srv->lim.max_body = limits != NULL && limits->max_body ? limits->max_body : 256 * 1024;
   srv->lim.max_pending = limits != NULL && limits->max_pending ? limits->max_pending : 1024;
   coap_address_t addr;
-  coap_address_init(&addr);
-  struct sockaddr_in6 a6;
-  struct sockaddr_in a4;
-  if (uv_ip4_addr(host, port, &a4) == 0) {
-    addr.size = sizeof a4;
-    memcpy(&addr.addr.sin, &a4, sizeof a4);
-  } else if (uv_ip6_addr(host, port, &a6) == 0) {
-    addr.size = sizeof a6;
-    memcpy(&addr.addr.sin6, &a6, sizeof a6);
-  } else {
+  if (cg_coap_address(host, port, &addr) != 0) {
     free(srv);
     return CG_EINVAL;
   }
   int err = CG_EADDR_IN_USE;
   coap_endpoint_t *ep = NULL;
   coap_resource_t *res = NULL;
-  if ((srv->ctx = coap_new_context(NULL)) == NULL)
+  if ((srv->io.ctx = coap_new_context(NULL)) == NULL)
     goto fail;
-  coap_set_app_data(srv->ctx, srv);
-  coap_context_set_block_mode(srv->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
-  if ((ep = coap_new_endpoint(srv->ctx, &addr, COAP_PROTO_UDP)) == NULL)
+  coap_set_app_data(srv->io.ctx, srv);
+  coap_context_set_block_mode(srv->io.ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  if ((ep = coap_new_endpoint(srv->io.ctx, &addr, COAP_PROTO_UDP)) == NULL)
     goto fail;
   if ((res = coap_resource_unknown_init2(on_other, 0)) == NULL) {
     err = CG_ENOMEM;
@@ -289,24 +225,16 @@ int cg_coap_server_start(uv_loop_t *loop, const char *host, int port,
   coap_register_request_handler(res, COAP_REQUEST_FETCH, on_other);
   coap_register_request_handler(res, COAP_REQUEST_PATCH, on_other);
   coap_register_request_handler(res, COAP_REQUEST_IPATCH, on_other);
-  coap_add_resource(srv->ctx, res);
+  coap_add_resource(srv->io.ctx, res);
   srv->port = bound_port(ep);
-  int fd = coap_context_get_coap_fd(srv->ctx);
-  if (fd < 0 || uv_poll_init(loop, &srv->poll, fd) != 0) {
-    err = CG_EIO;
+  if ((err = cg_coap_io_start(&srv->io, loop)) != 0)
     goto fail;
-  }
-  uv_timer_init(loop, &srv->timer);
-  srv->poll.data = srv->timer.data = srv;
-  srv->open_handles = 2;
-  uv_poll_start(&srv->poll, UV_READABLE, on_readable);
-  turn(srv);
   *out = srv;
   return 0;
 
 fail:
-  if (srv->ctx != NULL)
-    coap_free_context(srv->ctx);
+  if (srv->io.ctx != NULL)
+    coap_free_context(srv->io.ctx);
   free(srv);
   return err;
 }
@@ -315,10 +243,8 @@ int cg_coap_server_port(const struct cg_coap_server *srv) { return srv->port; }
 
 unsigned cg_coap_server_pending(const struct cg_coap_server *srv) { return srv->pending; }
 
-static void on_handle_closed(uv_handle_t *h) {
-  struct cg_coap_server *srv = h->data;
-  if (--srv->open_handles > 0)
-    return;
+static void on_io_closed(struct cg_coap_io *io) {
+  struct cg_coap_server *srv = (struct cg_coap_server *)io;
   void (*cb)(void *) = srv->on_closed;
   void *arg = srv->closed_arg;
   free(srv);
@@ -326,28 +252,22 @@ static void on_handle_closed(uv_handle_t *h) {
     cb(arg);
 }
 
+static void final(struct cg_coap_io *io) { cg_coap_io_close(io, on_io_closed); }
+
 /* Once stopping and every request answered (the last answer goes out when
  * the handler returns), the context goes at the next turn of the loop, not
  * from inside libcoap's own call. */
 static void maybe_closed(struct cg_coap_server *srv) {
   if (srv->stopping && srv->pending == 0)
-    srv->finish = true;
-}
-
-static void on_final_timer(uv_timer_t *t) {
-  struct cg_coap_server *srv = t->data;
-  coap_free_context(srv->ctx);
-  srv->ctx = NULL;
-  uv_poll_stop(&srv->poll);
-  uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
-  uv_close((uv_handle_t *)&srv->timer, on_handle_closed);
+    srv->io.finishing = true;
 }
 
 void cg_coap_server_stop(struct cg_coap_server *srv, void (*on_closed)(void *arg), void *arg) {
   srv->stopping = true;
   srv->on_closed = on_closed;
   srv->closed_arg = arg;
+  srv->io.final = final;
   maybe_closed(srv);
-  if (srv->finish)
-    uv_timer_start(&srv->timer, on_final_timer, 0, 0);
+  if (srv->io.finishing)
+    cg_coap_io_soon(&srv->io);
 }

@@ -8,7 +8,8 @@
 # 2025), its certConf (confirmable), the same ir sent in 64-octet Block1
 # pieces, a genm and an rr; a confirmable request retransmitted three times
 # runs once; the CoAP errors RFC 9482 names (4.05, 4.15, 4.04) and a garbage
-# body answered with a CMP error.
+# body answered with a CMP error; `cmpgw client --url coap://`, also polling a
+# request that waits for approval.
 # Usage: bash tests/interop/test_coap.sh /path/to/cmpgw
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -141,6 +142,34 @@ head -c 300 /dev/urandom >"$W/garbage.req"
 post garbage -N
 wait_log_count 30 'cmp \? .*failInfo=5 .*transport=coap' 1
 ok "GET 4.05, another format 4.15, an unknown path 4.04; garbage answered with badDataFormat"
+
+step "5. cmpgw client over CoAP: ir + certConf, and a request that waits for approval, polled"
+printf '\n[profile manual]\napproval = manual\ncheck_after = 1\n' >>"$GW/cmpgw.conf"
+"$CMPGW" reload -c "$GW/cmpgw.conf" >"$W/reload.out" 2>&1 || fail "reload failed" "$W/reload.out"
+wait_for_log 30 'reload: .* loaded: 2 profile'
+new_secret "$GW/cmpgw.conf"
+"$CMPGW" client ir --url "$URL" --ref "$REF" --secret "pass:$SECRET" --trusted "$GW/ca-cert.pem" \
+    --subject /CN=client1 --certout "$W/client1.pem" >"$W/client1.log" 2>&1 ||
+    fail "cmpgw client over CoAP failed" "$W/client1.log"
+grep -q "certificate confirmed" "$W/client1.log" || fail "no confirmation" "$W/client1.log"
+new_secret "$GW/cmpgw.conf" --profile manual
+(
+    set +e
+    "$CMPGW" client ir --url "$URL/p/manual" --ref "$REF" --secret "pass:$SECRET" \
+        --trusted "$GW/ca-cert.pem" --subject /CN=client2 --certout "$W/client2.pem" \
+        >"$W/client2.log" 2>&1
+    echo $? >"$W/client2.rc"
+) &
+CLIENT_PID=$!
+wait_log_count 30 "cmp pollReq profile=manual ref=$REF .*transport=coap" 1
+TID="$(sqlite3 "$GW/cmpgw.db" "SELECT transaction_id FROM transactions WHERE auth_ref = '$REF'")"
+"$CMPGW" approve -c "$GW/cmpgw.conf" "$TID" >"$W/approve.out" 2>&1 || fail "approve failed" "$W/approve.out"
+until_true 60 test -s "$W/client2.rc" || fail "the polling client did not finish" "$W/client2.log"
+wait "$CLIENT_PID" 2>/dev/null || true
+CLIENT_PID=""
+[ "$(cat "$W/client2.rc")" = 0 ] || fail "the polling client failed" "$W/client2.log"
+openssl verify -CAfile "$GW/ca-cert.pem" "$W/client2.pem" >/dev/null || fail "not a valid certificate"
+ok "cmpgw client enrolled over CoAP, and polled ($(log_count "pollReq profile=manual ref=$REF .*coap") pollReq) to its approved certificate"
 
 daemon_stop TERM 30
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with $DAEMON_STATUS"
