@@ -40,6 +40,7 @@
 #include "core/err.h"
 #include "core/oid.h"
 #include "core/x509.h"
+#include "transports/coap_client.h"
 #include "transports/http_client.h"
 #include "transports/tcp_client.h"
 #include "transports/tls.h"
@@ -55,6 +56,7 @@ struct run;
 struct session {
   struct run *run;
   struct cg_http_client *http;
+  struct cg_coap_client *coap;
   struct cg_key *key;
   struct cmp_client_txn *txn;
   uint64_t started_ns;
@@ -118,6 +120,15 @@ static void on_tcp_answer(void *arg, int err, const struct cg_tcp_answer *a, con
   advance(s);
 }
 
+static void on_coap_response(void *arg, int err, const struct cg_coap_response *rsp) {
+  struct session *s = arg;
+  if (err == 0 && rsp->code == 204)
+    cmp_client_txn_received(s->txn, rsp->body, rsp->len, (int64_t)time(NULL));
+  else
+    cmp_client_txn_failed(s->txn, err ? err : CG_EBAD_DATA, "", (int64_t)time(NULL));
+  advance(s);
+}
+
 static void on_response(void *arg, int err, const struct cg_http_response *rsp) {
   struct session *s = arg;
   if (err == 0 && rsp->status == 200)
@@ -132,8 +143,9 @@ static void post(struct session *s) {
   const uint8_t *msg;
   size_t len;
   cmp_client_txn_message(s->txn, &msg, &len);
-  int err = r->tcp ? cg_tcp_exchange(&r->loop, &r->tcp_opts, 0, msg, len, on_tcp_answer, s)
-                   : cg_http_client_post(s->http, r->path, msg, len, on_response, s);
+  int err = r->tcp    ? cg_tcp_exchange(&r->loop, &r->tcp_opts, 0, msg, len, on_tcp_answer, s)
+            : s->coap ? cg_coap_client_post(s->coap, r->path, msg, len, on_coap_response, s)
+                      : cg_http_client_post(s->http, r->path, msg, len, on_response, s);
   if (err != 0) {
     cmp_client_txn_failed(s->txn, err, "", (int64_t)time(NULL));
     advance(s);
@@ -370,8 +382,9 @@ static double cpu_of(long pid) {
 
 static int usage(void) {
   fprintf(stderr,
-          "usage: cmpgw bench cmp --url http://HOST:PORT/PATH|tcp://HOST:PORT --ref REF --secret SECRET\n"
+          "usage: cmpgw bench cmp --url http://HOST:PORT/PATH|tcp://HOST:PORT|coap://HOST:PORT/PATH\n"
           "         | --url https://HOST:PORT/PATH --tls-trusted PEM [--tls-resume 0|1]\n"
+          "         --ref REF --secret SECRET\n"
           "         [--new-conn 1] (a connection per message, as OpenSSL's client makes)\n"
           "         (SECRET: pass:VALUE, env:VAR, file:PATH or the value itself)\n"
           "         [--op ir|ir-implicit|genm|rr] [--auth mac|sig] [--keytype p256|ed25519|rsa2048]\n"
@@ -432,6 +445,7 @@ int bench_cmp(int argc, char **argv) {
                                                      : CG_KEY_EC;
   bool tcp = url != NULL && strncmp(url, "tcp://", 6) == 0;
   bool https = url != NULL && strncmp(url, "https://", 8) == 0;
+  bool coap = url != NULL && strncmp(url, "coap://", 7) == 0;
   if (r == NULL || url == NULL || ref == NULL || secret == NULL || sessions == 0 ||
       sessions > MAX_SESSIONS ||
       (strcmp(op, "ir") && strcmp(op, "ir-implicit") && strcmp(op, "genm") && strcmp(op, "rr")) ||
@@ -440,6 +454,8 @@ int bench_cmp(int argc, char **argv) {
       (tcp     ? sscanf(url, "tcp://%63[^:/]:%d", host, &port) != 2
        : https ? sscanf(url, "https://%63[^:/]:%d", host, &port) != 2 ||
                      (path = strchr(url + 8, '/')) == NULL || tls_trusted == NULL
+       : coap  ? sscanf(url, "coap://%63[^:/]:%d", host, &port) != 2 ||
+                    (path = strchr(url + 7, '/')) == NULL
                : sscanf(url, "http://%63[^:/]:%d", host, &port) != 2 ||
                      (path = strchr(url + 7, '/')) == NULL)) {
     free(r);
@@ -500,6 +516,7 @@ int bench_cmp(int argc, char **argv) {
   }
   struct cg_http_client_opts ho = {
       .host = host, .port = port, .timeout_ms = 60000, .tls = tls, .close_each = new_conn != 0};
+  struct cg_coap_client_opts co = {.host = host, .port = port, .timeout_ms = 60000};
   size_t per_session = r->op == OP_RR ? (count + r->n - 1) / r->n : r->sig ? 1 : 0;
   for (unsigned i = 0; i < r->n; i++) {
     struct session *s = &r->s[i];
@@ -511,7 +528,8 @@ int bench_cmp(int argc, char **argv) {
     if (cg_key_generate(kt, kt == CG_KEY_RSA ? 2048 : 256, &s->key) ||
         (per_session > 0 && ((s->certs = calloc(per_session, sizeof *s->certs)) == NULL ||
                              (s->cert_lens = calloc(per_session, sizeof *s->cert_lens)) == NULL)) ||
-        (!tcp && cg_http_client_new(&r->loop, &ho, &s->http))) {
+        (coap && cg_coap_client_new(&r->loop, &co, &s->coap)) ||
+        (!tcp && !coap && cg_http_client_new(&r->loop, &ho, &s->http))) {
       fprintf(stderr, "cmpgw bench: cannot set up session %u (host must be numeric)\n", i);
       goto close;
     }
@@ -541,7 +559,8 @@ int bench_cmp(int argc, char **argv) {
          "tps=%.1f p50_ms=%.2f p90_ms=%.2f"
          " p99_ms=%.2f max_ms=%.2f",
          op, auth, keytype,
-         tcp ? "tcp"
+         tcp    ? "tcp"
+         : coap ? "coap"
          : https
              ? (new_conn ? (tls_resume ? "https-conn-per-message" : "https-conn-per-message-full")
                          : "https")
@@ -572,6 +591,8 @@ close:
   for (unsigned i = 0; i < r->n; i++) {
     if (r->s[i].http != NULL)
       cg_http_client_close(r->s[i].http, NULL, NULL);
+    if (r->s[i].coap != NULL)
+      cg_coap_client_close(r->s[i].coap);
     cmp_client_txn_free(r->s[i].txn);
     cg_key_free(r->s[i].key);
     for (size_t j = 0; j < r->s[i].n_certs; j++)
