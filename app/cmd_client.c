@@ -589,9 +589,17 @@ static void finish(struct client *cl) {
 
 static int64_t wall(void) { return (int64_t)time(NULL); }
 
+/* An answer (or the failure to get one, detail) was given to the engine. */
+static void answered(struct client *cl, const char *detail) {
+  if (cmp_client_txn_step(cl->txn) == CMP_CLIENT_WAIT)
+    fprintf(stderr, "%s: warning: the poll did not get through (%s); trying again in %llu s\n",
+            client_prog, detail, (unsigned long long)cmp_client_txn_wait(cl->txn));
+  advance(cl);
+}
+
 static void on_response(void *arg, int err, const struct cg_http_response *rsp) {
   struct client *cl = arg;
-  char detail[512];
+  char detail[512] = "";
   if (err) {
     const char *d = cl->http != NULL ? cg_http_client_detail(cl->http) : "";
     snprintf(detail, sizeof detail, "transport: %s%s%s", cg_strerror(err), d[0] ? ": " : "", d);
@@ -611,10 +619,7 @@ static void on_response(void *arg, int err, const struct cg_http_response *rsp) 
   } else {
     cmp_client_txn_received(cl->txn, rsp->body, rsp->len, wall());
   }
-  if (cmp_client_txn_step(cl->txn) == CMP_CLIENT_WAIT)
-    fprintf(stderr, "%s: warning: the poll did not get through (%s); trying again in %llu s\n",
-            client_prog, detail, (unsigned long long)cmp_client_txn_wait(cl->txn));
-  advance(cl);
+  answered(cl, detail);
 }
 
 /* A CoAP answer: 2.04 with Content-Format 259 is the CMP message; an error
@@ -639,10 +644,7 @@ static void on_coap_response(void *arg, int err, const struct cg_coap_response *
   } else {
     cmp_client_txn_received(cl->txn, rsp->body, rsp->len, wall());
   }
-  if (cmp_client_txn_step(cl->txn) == CMP_CLIENT_WAIT)
-    fprintf(stderr, "%s: warning: the poll did not get through (%s); trying again in %llu s\n",
-            client_prog, detail, (unsigned long long)cmp_client_txn_wait(cl->txn));
-  advance(cl);
+  answered(cl, detail);
 }
 
 static void on_tcp_answer(void *arg, int err, const struct cg_tcp_answer *a, const char *detail);

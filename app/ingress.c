@@ -20,50 +20,84 @@ struct profile_rt *gw_profile_named(struct gw_conf *c, const char *name, size_t 
   return i >= 0 ? &c->profiles[i] : NULL;
 }
 
-void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path,
-                        const uint8_t *body, size_t len) {
-  struct gateway *gw = arg;
+/* Why a request over HTTP or CoAP did not become an exchange. */
+enum refusal { ADMITTED, NO_ROUTE, STOPPING, FAILED_CHECKS, NO_MEMORY };
+
+/* A request routed by its path (HTTP's, or CoAP's Uri-Path) that passed the
+ * failed-check budget of its address becomes an exchange of transport t;
+ * NULL and *why otherwise (text: the routing help, for NO_ROUTE; retry: the
+ * seconds to come back after, for FAILED_CHECKS).  The caller sets its
+ * transport's request, then start(). */
+static struct request *admit(struct gateway *gw, const char *path, const struct cg_addr *peer,
+                             enum gw_transport t, const uint8_t *body, size_t len,
+                             enum refusal *why, char *text, size_t cap, unsigned *retry) {
   uint32_t bodies;
   int index = app_route(&gw->conf->cfg, path, &bodies);
   if (index < 0) {
-    char text[2048];
-    app_route_help(&gw->conf->cfg, path, text, sizeof text);
-    cg_http_respond_status(req, 404, text);
-    return;
+    app_route_help(&gw->conf->cfg, path, text, cap);
+    *why = NO_ROUTE;
+    return NULL;
   }
   struct profile_rt *p = &gw->conf->profiles[index];
   if (gw->stopping) {
-    cg_http_respond_status(req, 503, "shutting down\n");
-    return;
+    *why = STOPPING;
+    return NULL;
   }
-  unsigned retry;
-  if (!cg_guard_admits(&gw->guard, cg_http_request_peer(req), uv_now(gw->loop), &retry)) {
-    gw->guard_refused[cg_http_request_is_tls(req) ? GW_HTTPS : GW_HTTP]++;
-    cg_http_respond_retry(req, 503, retry,
-                          "too many failed checks from this address; try again later\n");
-    return;
+  if (!cg_guard_admits(&gw->guard, peer, uv_now(gw->loop), retry)) {
+    gw->guard_refused[t]++;
+    *why = FAILED_CHECKS;
+    return NULL;
   }
   struct request *r = calloc(1, sizeof *r);
   if (r == NULL || (r->ex = cmp_exchange_new(&gw->conf->server, gw_current(p), body, len,
                                              (int64_t)time(NULL))) == NULL) {
     free(r);
-    cg_http_respond_status(req, 503, "out of memory\n");
-    return;
+    *why = NO_MEMORY;
+    return NULL;
   }
   cmp_exchange_restrict(r->ex, bodies);
+  r->gw = gw;
+  r->transport = t;
+  r->peer = *peer;
+  r->profile = p;
+  r->started_ns = uv_hrtime();
+  r->conf = gw_conf_hold(gw->conf);
+  *why = ADMITTED;
+  return r;
+}
+
+static void start(struct request *r) {
+  r->gw->inflight++;
+  gw_drive(r);
+}
+
+static const char checks_text[] = "too many failed checks from this address; try again later";
+
+void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path,
+                        const uint8_t *body, size_t len) {
+  struct gateway *gw = arg;
+  char text[2048];
+  unsigned retry = 0;
+  enum refusal why;
+  struct request *r =
+      admit(gw, path, cg_http_request_peer(req), cg_http_request_is_tls(req) ? GW_HTTPS : GW_HTTP,
+            body, len, &why, text, sizeof text, &retry);
+  if (r == NULL) {
+    if (why == NO_ROUTE)
+      cg_http_respond_status(req, 404, text);
+    else if (why == FAILED_CHECKS)
+      cg_http_respond_retry(req, 503, retry, "too many failed checks from this address; try "
+                                             "again later\n");
+    else
+      cg_http_respond_status(req, 503, why == STOPPING ? "shutting down\n" : "out of memory\n");
+    return;
+  }
   uint8_t client[8192];
   size_t client_len;
   if (cg_http_request_tls_client(req, client, sizeof client, &client_len) == 0)
     cmp_exchange_set_tls_client(r->ex, (struct der_view){client, client_len});
-  r->gw = gw;
   r->http = req;
-  r->transport = cg_http_request_is_tls(req) ? GW_HTTPS : GW_HTTP;
-  r->peer = *cg_http_request_peer(req);
-  r->profile = p;
-  r->started_ns = uv_hrtime();
-  r->conf = gw_conf_hold(gw->conf);
-  gw->inflight++;
-  gw_drive(r);
+  start(r);
 }
 
 /* A POST over CoAP (RFC 9482): routed by its Uri-Path as an HTTP request is
@@ -71,42 +105,21 @@ void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path
 void gw_on_coap_request(void *arg, struct cg_coap_request *req, const char *path,
                         const uint8_t *body, size_t len) {
   struct gateway *gw = arg;
-  uint32_t bodies;
-  int index = app_route(&gw->conf->cfg, path, &bodies);
-  if (index < 0) {
-    char text[2048];
-    app_route_help(&gw->conf->cfg, path, text, sizeof text);
-    cg_coap_respond_error(req, 404, text);
+  char text[2048];
+  unsigned retry = 0;
+  enum refusal why;
+  struct request *r = admit(gw, path, cg_coap_request_peer(req), GW_COAP, body, len, &why, text,
+                            sizeof text, &retry);
+  if (r == NULL) {
+    cg_coap_respond_error(req, why == NO_ROUTE ? 404 : 503,
+                          why == NO_ROUTE        ? text
+                          : why == FAILED_CHECKS ? checks_text
+                          : why == STOPPING      ? "shutting down"
+                                                 : "out of memory");
     return;
   }
-  struct profile_rt *p = &gw->conf->profiles[index];
-  if (gw->stopping) {
-    cg_coap_respond_error(req, 503, "shutting down");
-    return;
-  }
-  unsigned retry;
-  if (!cg_guard_admits(&gw->guard, cg_coap_request_peer(req), uv_now(gw->loop), &retry)) {
-    gw->guard_refused[GW_COAP]++;
-    cg_coap_respond_error(req, 503, "too many failed checks from this address; try again later");
-    return;
-  }
-  struct request *r = calloc(1, sizeof *r);
-  if (r == NULL || (r->ex = cmp_exchange_new(&gw->conf->server, gw_current(p), body, len,
-                                             (int64_t)time(NULL))) == NULL) {
-    free(r);
-    cg_coap_respond_error(req, 503, "out of memory");
-    return;
-  }
-  cmp_exchange_restrict(r->ex, bodies);
-  r->gw = gw;
   r->coap = req;
-  r->transport = GW_COAP;
-  r->peer = *cg_coap_request_peer(req);
-  r->profile = p;
-  r->started_ns = uv_hrtime();
-  r->conf = gw_conf_hold(gw->conf);
-  gw->inflight++;
-  gw_drive(r);
+  start(r);
 }
 
 /* A TCP pollReq answered without the engine: the request is done. */
