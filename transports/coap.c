@@ -23,6 +23,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "transports/coap_io.h"
+#include "transports/guard.h"
 
 struct cg_coap_server {
   struct cg_coap_io io; /* first: the io's callbacks cast back */
@@ -31,6 +32,9 @@ struct cg_coap_server {
   void *arg;
   int port;
   unsigned pending;
+  struct cg_guard rate; /* new requests by address: a burst, then rate_per_s */
+  unsigned since_sweep;
+  uv_loop_t *loop;
   bool stopping;
   void (*on_closed)(void *arg);
   void *closed_arg;
@@ -85,6 +89,28 @@ static void refuse(coap_pdu_t *response, coap_pdu_code_t code, const char *text)
     coap_add_data(response, strlen(text), (const uint8_t *)text);
 }
 
+/* 5.03 with Max-Age: when to come back (RFC 7252 §5.9.3.4). */
+static void refuse_retry(coap_pdu_t *response, unsigned seconds, const char *text) {
+  uint8_t buf[4];
+  coap_pdu_set_code(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE);
+  coap_add_option(response, COAP_OPTION_MAXAGE, coap_encode_var_safe(buf, sizeof buf, seconds),
+                  buf);
+  coap_add_data(response, strlen(text), (const uint8_t *)text);
+}
+
+/* Whether a new request from peer is within its address's rate; spends one. */
+static bool within_rate(struct cg_coap_server *srv, const struct cg_addr *peer, unsigned *retry) {
+  uint64_t now = uv_now(srv->loop);
+  if (++srv->since_sweep >= 4096) {
+    srv->since_sweep = 0;
+    cg_guard_sweep(&srv->rate, now);
+  }
+  if (!cg_guard_admits(&srv->rate, peer, now, retry))
+    return false;
+  cg_guard_failed(&srv->rate, peer, now); /* a token of the bucket spent */
+  return true;
+}
+
 static void on_post(coap_resource_t *res, coap_session_t *session, const coap_pdu_t *request,
                     const coap_string_t *query, coap_pdu_t *response) {
   struct cg_coap_server *srv = coap_get_app_data(coap_session_get_context(session));
@@ -99,6 +125,15 @@ static void on_post(coap_resource_t *res, coap_session_t *session, const coap_pd
   }
   if (srv->stopping) {
     refuse(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "shutting down");
+    return;
+  }
+  struct cg_addr peer;
+  const coap_address_t *remote = coap_session_get_addr_remote(session);
+  if (remote == NULL || cg_addr_of(&remote->addr.sa, &peer) != 0)
+    memset(&peer, 0, sizeof peer);
+  unsigned retry = 0;
+  if (!within_rate(srv, &peer, &retry)) {
+    refuse_retry(response, retry, "too many requests from this address; try again later");
     return;
   }
   coap_opt_iterator_t oi;
@@ -136,9 +171,7 @@ static void on_post(coap_resource_t *res, coap_session_t *session, const coap_pd
   req->srv = srv;
   req->session = coap_session_reference(session);
   req->async = async;
-  const coap_address_t *remote = coap_session_get_addr_remote(session);
-  if (remote == NULL || cg_addr_of(&remote->addr.sa, &req->peer) != 0)
-    memset(&req->peer, 0, sizeof req->peer);
+  req->peer = peer;
   coap_async_set_app_data(async, req);
   srv->pending++;
   srv->handler(srv->arg, req, path, data, len);
@@ -201,6 +234,15 @@ int cg_coap_server_start(uv_loop_t *loop, const char *host, int port,
   srv->arg = arg;
   srv->lim.max_body = limits != NULL && limits->max_body ? limits->max_body : 256 * 1024;
   srv->lim.max_pending = limits != NULL && limits->max_pending ? limits->max_pending : 1024;
+  srv->lim.rate_per_s = limits != NULL ? limits->rate_per_s : 0;
+  srv->loop = loop;
+  /* A burst of four seconds' worth, then one request per 1/rate s. */
+  unsigned rate = srv->lim.rate_per_s;
+  if (cg_guard_init(&srv->rate, rate > 0 ? 4 * rate : 0,
+                    rate > 0 ? (1000 + rate - 1) / rate : 1000) != 0) {
+    free(srv);
+    return CG_ENOMEM;
+  }
   coap_address_t addr;
   if (cg_coap_address(host, port, &addr) != 0) {
     free(srv);
@@ -213,6 +255,10 @@ int cg_coap_server_start(uv_loop_t *loop, const char *host, int port,
     goto fail;
   coap_set_app_data(srv->io.ctx, srv);
   coap_context_set_block_mode(srv->io.ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  /* A peer's session (and what its Block1 transfer holds) goes after a
+   * minute idle; at most 10,000 idle ones are kept, the oldest dropped. */
+  coap_context_set_session_timeout(srv->io.ctx, 60);
+  coap_context_set_max_idle_sessions(srv->io.ctx, 10000);
   if ((ep = coap_new_endpoint(srv->io.ctx, &addr, COAP_PROTO_UDP)) == NULL)
     goto fail;
   if ((res = coap_resource_unknown_init2(on_other, 0)) == NULL) {
@@ -235,6 +281,7 @@ int cg_coap_server_start(uv_loop_t *loop, const char *host, int port,
 fail:
   if (srv->io.ctx != NULL)
     coap_free_context(srv->io.ctx);
+  cg_guard_free(&srv->rate);
   free(srv);
   return err;
 }
@@ -247,6 +294,7 @@ static void on_io_closed(struct cg_coap_io *io) {
   struct cg_coap_server *srv = (struct cg_coap_server *)io;
   void (*cb)(void *) = srv->on_closed;
   void *arg = srv->closed_arg;
+  cg_guard_free(&srv->rate);
   free(srv);
   if (cb != NULL)
     cb(arg);

@@ -19,7 +19,11 @@
  *     cg_coap_respond_error();
  *   - a request repeated with the token of one still being handled (a
  *     client's retransmission, a duplicate) is not handed over again: one
- *     request, one exchange, one answer.
+ *     request, one exchange, one answer;
+ *   - against UDP abuse: a rate of new requests per address (rate_per_s),
+ *     the requests in flight capped (max_pending), idle peers forgotten
+ *     after 60 s and at most 10,000 of them kept (libcoap's sessions, which
+ *     hold what a Block1 transfer has put together so far).
  *
  * Everything runs on the loop thread.
  */
@@ -38,6 +42,10 @@
 struct cg_coap_limits {
   size_t max_body;      /* octets of a reassembled request; default 256 KiB */
   unsigned max_pending; /* requests handed over and not yet answered; default 1024 */
+  /* New requests a second from one address (transports/addr.h: an IPv4
+   * address, an IPv6 /64), after a burst of four seconds' worth; beyond,
+   * 5.03 with Max-Age saying when to come back.  0: no limit. */
+  unsigned rate_per_s;
 };
 
 /* A request waiting for its answer; owned by the transport, valid until it

@@ -9,7 +9,8 @@
 # pieces, a genm and an rr; a confirmable request retransmitted three times
 # runs once; the CoAP errors RFC 9482 names (4.05, 4.15, 4.04) and a garbage
 # body answered with a CMP error; `cmpgw client --url coap://`, also polling a
-# request that waits for approval.
+# request that waits for approval; a flood from one address refused beyond
+# [server] coap_rate with 5.03 and Max-Age.
 # Usage: bash tests/interop/test_coap.sh /path/to/cmpgw
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -170,6 +171,16 @@ CLIENT_PID=""
 [ "$(cat "$W/client2.rc")" = 0 ] || fail "the polling client failed" "$W/client2.log"
 openssl verify -CAfile "$GW/ca-cert.pem" "$W/client2.pem" >/dev/null || fail "not a valid certificate"
 ok "cmpgw client enrolled over CoAP, and polled ($(log_count "pollReq profile=manual ref=$REF .*coap") pollReq) to its approved certificate"
+
+step "6. a flood from one address: 5.03 with Max-Age beyond the rate"
+BEFORE="$(log_count 'transport=coap')"
+python3 "$HERE/coap_flood.py" "$CPORT" 600 >"$W/flood.out" 2>&1 || fail "the flood failed" "$W/flood.out"
+read -r _ _ UNAV MAXAGE LARGEST <<<"$(tr '=' ' ' <"$W/flood.out" | awk '{print $2, $4, $6, $8, $10}')"
+[ "$UNAV" -gt 0 ] || fail "no 5.03 with Max-Age for 600 requests at once" "$W/flood.out"
+[ "$MAXAGE" -ge 1 ] || fail "a Max-Age of 0" "$W/flood.out"
+RAN=$(( $(log_count 'transport=coap') - BEFORE ))
+[ "$RAN" -lt 600 ] || fail "all 600 requests of the flood became exchanges"
+ok "$(cat "$W/flood.out"); $RAN became exchanges"
 
 daemon_stop TERM 30
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with $DAEMON_STATUS"
