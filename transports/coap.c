@@ -66,10 +66,13 @@ static void write_answer(coap_resource_t *res, coap_session_t *session, const co
                          struct cg_coap_request *req) {
   coap_pdu_set_code(response, req->code);
   if (req->code == COAP_RESPONSE_CODE_CHANGED) {
-    if (coap_add_data_large_response(res, session, request, response, query, CG_COAP_FORMAT_PKIXCMP,
-                                     -1, 0, req->len, req->body, release_body, req->body))
-      req->body = NULL; /* libcoap's now, freed by release_body() */
-    else
+    /* The body is libcoap's from here, freed by release_body() once sent
+     * or when the call fails (block.h), so never by us. */
+    uint8_t *body = req->body;
+    req->body = NULL;
+    if (!coap_add_data_large_response(res, session, request, response, query,
+                                      CG_COAP_FORMAT_PKIXCMP, -1, 0, req->len, body, release_body,
+                                      body))
       coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
   } else if (req->len > 0) {
     coap_add_data(response, req->len, req->body); /* a diagnostic payload */

@@ -28,7 +28,6 @@ struct cg_coap_client {
   bool busy;
   uint8_t token[8];
   size_t token_len;
-  uint8_t *msg; /* libcoap sends Block1 pieces from it: kept until the answer */
   cg_coap_client_cb cb;
   void *arg;
   bool closing;
@@ -69,6 +68,14 @@ static coap_response_t on_response(coap_session_t *session, const coap_pdu_t *se
   else
     done(c, 0, &rsp);
   return COAP_RESPONSE_OK;
+}
+
+/* libcoap sends Block1 pieces from its copy of the request until the
+ * transfer ends, which may be after the answer (or the deadline): the copy
+ * is libcoap's to free. */
+static void release_msg(coap_session_t *session, void *app_ptr) {
+  (void)session;
+  free(app_ptr);
 }
 
 static void on_deadline(uv_timer_t *t) {
@@ -132,14 +139,19 @@ int cg_coap_client_post(struct cg_coap_client *c, const char *path, const uint8_
   uint8_t buf[4];
   coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
                   coap_encode_var_safe(buf, sizeof buf, FORMAT_PKIXCMP), buf);
-  free(c->msg);
-  if ((c->msg = malloc(len > 0 ? len : 1)) == NULL) {
+  uint8_t *copy = malloc(len > 0 ? len : 1);
+  if (copy == NULL) {
     coap_delete_pdu(pdu);
     return CG_ENOMEM;
   }
-  memcpy(c->msg, msg, len);
-  if (!coap_add_data_large_request(c->session, pdu, len, c->msg, NULL, NULL) ||
-      coap_send(c->session, pdu) == COAP_INVALID_MID)
+  memcpy(copy, msg, len);
+  /* On failure too, libcoap releases the copy (block.h); coap_send()
+   * takes the PDU whatever it returns. */
+  if (!coap_add_data_large_request(c->session, pdu, len, copy, release_msg, copy)) {
+    coap_delete_pdu(pdu);
+    return CG_ENOMEM;
+  }
+  if (coap_send(c->session, pdu) == COAP_INVALID_MID)
     return CG_ECONNECT;
   c->busy = true;
   c->cb = cb;
@@ -149,11 +161,7 @@ int cg_coap_client_post(struct cg_coap_client *c, const char *path, const uint8_
   return 0;
 }
 
-static void on_io_closed(struct cg_coap_io *io) {
-  struct cg_coap_client *c = (struct cg_coap_client *)io;
-  free(c->msg);
-  free(c);
-}
+static void on_io_closed(struct cg_coap_io *io) { free(io); }
 
 static void on_deadline_closed(uv_handle_t *h) {
   struct cg_coap_client *c = h->data;
