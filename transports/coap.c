@@ -147,6 +147,14 @@ static void on_post(coap_resource_t *res, coap_session_t *session, const coap_pd
            "Content-Format must be application/pkixcmp (259)");
     return;
   }
+  /* libcoap puts the Block1 pieces of a transfer together, but a piece
+   * that says more is to come can still reach here (a hand-made transfer
+   * without Size1, a gap): not a whole CMP message, not an exchange. */
+  coap_opt_t *b1 = coap_check_option(request, COAP_OPTION_BLOCK1, &oi);
+  if (b1 != NULL && COAP_OPT_BLOCK_MORE(b1)) {
+    refuse(response, COAP_RESPONSE_CODE_INCOMPLETE, "the request's blocks are incomplete");
+    return;
+  }
   size_t len = 0, offset = 0, total = 0;
   const uint8_t *data = NULL;
   if (!coap_get_data_large(request, &len, &data, &offset, &total))

@@ -9,7 +9,8 @@
 # pieces, a genm and an rr; a confirmable request retransmitted three times
 # runs once; the CoAP errors RFC 9482 names (4.05, 4.15, 4.04) and a garbage
 # body answered with a CMP error; `cmpgw client --url coap://`, also polling a
-# request that waits for approval; a flood from one address refused beyond
+# request that waits for approval; garbage datagrams and Block1 transfers
+# never completed (4.08, no exchange); a flood from one address refused beyond
 # [server] coap_rate with 5.03 and Max-Age.
 # Usage: bash tests/interop/test_coap.sh /path/to/cmpgw
 set -euo pipefail
@@ -172,7 +173,22 @@ CLIENT_PID=""
 openssl verify -CAfile "$GW/ca-cert.pem" "$W/client2.pem" >/dev/null || fail "not a valid certificate"
 ok "cmpgw client enrolled over CoAP, and polled ($(log_count "pollReq profile=manual ref=$REF .*coap") pollReq) to its approved certificate"
 
-step "6. a flood from one address: 5.03 with Max-Age beyond the rate"
+step "6. datagrams that are not CoAP, Block1 pieces never completed"
+BEFORE="$(log_count 'transport=coap')"
+python3 "$HERE/coap_blocks.py" "$CPORT" >"$W/blocks.out" 2>&1 || fail "coap_blocks failed" "$W/blocks.out"
+# A first piece is answered 2.31 Continue (libcoap puts the transfer
+# together) or 4.08 (it reached the handler incomplete); the piece after a
+# gap is 4.08.
+[ "$(grep -cE ': (4\.08|2\.31)$' "$W/blocks.out")" = 3 ] &&
+    grep -q '^gap piece 2: 4.08$' "$W/blocks.out" || fail "an incomplete piece answered otherwise" "$W/blocks.out"
+[ "$(log_count 'transport=coap')" = "$BEFORE" ] || fail "an incomplete request became an exchange"
+new_secret "$GW/cmpgw.conf"
+"$CMPGW" client genm --infotype caCerts --url "$URL" --ref "$REF" --secret "pass:$SECRET" \
+    --trusted "$GW/ca-cert.pem" \
+    >"$W/genm-after.log" 2>&1 || fail "no genm after the garbage" "$W/genm-after.log"
+ok "200 garbage datagrams ignored; $(tr '\n' ';' <"$W/blocks.out" | sed 's/garbage: 200 sent;//') no exchange; still serving"
+
+step "7. a flood from one address: 5.03 with Max-Age beyond the rate"
 BEFORE="$(log_count 'transport=coap')"
 python3 "$HERE/coap_flood.py" "$CPORT" 600 >"$W/flood.out" 2>&1 || fail "the flood failed" "$W/flood.out"
 read -r _ _ UNAV MAXAGE LARGEST <<<"$(tr '=' ' ' <"$W/flood.out" | awk '{print $2, $4, $6, $8, $10}')"
