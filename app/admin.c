@@ -263,6 +263,20 @@ static void put_connections(struct gateway *gw, struct cg_buf *out, int *err) {
         "cmpgw_connections_refused_total{listener=\"%s\",limit=\"failed_check_burst\"} %llu\n",
         ls[i].name, (unsigned long long)ls[i].guard);
   }
+  if (gw->coap != NULL) {
+    uint64_t refused[2];
+    cg_coap_server_refused(gw->coap, refused);
+    put(out, err,
+        "# HELP cmpgw_coap_requests_pending CoAP requests handed over and not yet answered\n"
+        "# TYPE cmpgw_coap_requests_pending gauge\ncmpgw_coap_requests_pending %u\n"
+        "# HELP cmpgw_coap_refused_total New CoAP requests refused, by the limit\n"
+        "# TYPE cmpgw_coap_refused_total counter\n"
+        "cmpgw_coap_refused_total{limit=\"coap_rate\"} %llu\n"
+        "cmpgw_coap_refused_total{limit=\"max_pending\"} %llu\n"
+        "cmpgw_coap_refused_total{limit=\"failed_check_burst\"} %llu\n",
+        cg_coap_server_pending(gw->coap), (unsigned long long)refused[0],
+        (unsigned long long)refused[1], (unsigned long long)gw->guard_refused[GW_COAP]);
+  }
   put(out, err,
       "# HELP cmpgw_failed_checks_total Requests whose MAC or signature did not verify\n"
       "# TYPE cmpgw_failed_checks_total counter\ncmpgw_failed_checks_total %llu\n"

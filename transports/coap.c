@@ -32,7 +32,8 @@ struct cg_coap_server {
   void *arg;
   int port;
   unsigned pending;
-  struct cg_guard rate; /* new requests by address: a burst, then rate_per_s */
+  struct cg_guard rate;     /* new requests by address: a burst, then rate_per_s */
+  uint64_t refused_pending; /* over max_pending (the rate's count is rate.refused) */
   unsigned since_sweep;
   uv_loop_t *loop;
   bool stopping;
@@ -164,6 +165,7 @@ static void on_post(coap_resource_t *res, coap_session_t *session, const coap_pd
     return;
   }
   if (srv->pending >= srv->lim.max_pending) {
+    srv->refused_pending++;
     refuse(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "busy; try again later");
     return;
   }
@@ -300,6 +302,11 @@ fail:
 int cg_coap_server_port(const struct cg_coap_server *srv) { return srv->port; }
 
 unsigned cg_coap_server_pending(const struct cg_coap_server *srv) { return srv->pending; }
+
+void cg_coap_server_refused(const struct cg_coap_server *srv, uint64_t out[2]) {
+  out[0] = srv->rate.refused;
+  out[1] = srv->refused_pending;
+}
 
 static void on_io_closed(struct cg_coap_io *io) {
   struct cg_coap_server *srv = (struct cg_coap_server *)io;

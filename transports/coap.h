@@ -66,6 +66,8 @@ int cg_coap_server_start(uv_loop_t *loop, const char *host, int port,
 int cg_coap_server_port(const struct cg_coap_server *srv);
 /* Requests handed over and not yet answered. */
 unsigned cg_coap_server_pending(const struct cg_coap_server *srv);
+/* New requests refused since start: over rate_per_s, over max_pending. */
+void cg_coap_server_refused(const struct cg_coap_server *srv, uint64_t out[2]);
 
 /* 2.04 Changed with Content-Format 259 and the CMP message (copied). */
 void cg_coap_respond(struct cg_coap_request *req, const uint8_t *msg, size_t len);

@@ -17,7 +17,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
-need_cmd openssl python3 sqlite3
+need_cmd openssl python3 sqlite3 curl
 COAP_CLIENT=""
 for c in coap-client coap-client-notls coap-client-openssl coap-client-gnutls; do
     command -v "$c" >/dev/null 2>&1 && { COAP_CLIENT="$c"; break; }
@@ -196,7 +196,13 @@ read -r _ _ UNAV MAXAGE LARGEST <<<"$(tr '=' ' ' <"$W/flood.out" | awk '{print $
 [ "$MAXAGE" -ge 1 ] || fail "a Max-Age of 0" "$W/flood.out"
 RAN=$(( $(log_count 'transport=coap') - BEFORE ))
 [ "$RAN" -lt 600 ] || fail "all 600 requests of the flood became exchanges"
-ok "$(cat "$W/flood.out"); $RAN became exchanges"
+APORT="$(grep -oE 'listening admin 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1 | sed 's/.*://')"
+curl -sf "http://127.0.0.1:$APORT/metrics" >"$W/metrics.txt" || fail "no /metrics"
+REFUSED="$(sed -n 's/^cmpgw_coap_refused_total{limit="coap_rate"} //p' "$W/metrics.txt")"
+[ "${REFUSED:-0}" -gt 0 ] || fail "/metrics counts no refusal over coap_rate" "$W/metrics.txt"
+grep -q '^cmpgw_exchanges_total{.*transport="coap"' "$W/metrics.txt" ||
+    fail "/metrics has no coap exchanges" "$W/metrics.txt"
+ok "$(cat "$W/flood.out"); $RAN became exchanges; /metrics: $REFUSED refused over coap_rate"
 
 daemon_stop TERM 30
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with $DAEMON_STATUS"
