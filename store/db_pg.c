@@ -434,9 +434,7 @@ static int run(struct cg_pg_stmt *s) {
 
 int cg_pg_step(struct cg_pg_stmt *s) {
   if (!s->ran) {
-    int rc = run(s);
-    if (rc == CG_DB_DONE)
-      return rc;
+    int rc = run(s); /* CG_DB_DONE: a ROLLBACK the broken connection made for us */
     if (rc != CG_DB_OK)
       return rc;
   }
