@@ -264,7 +264,7 @@ static void put_connections(struct gateway *gw, struct cg_buf *out, int *err) {
         ls[i].name, (unsigned long long)ls[i].guard);
   }
   if (gw->coap != NULL) {
-    uint64_t refused[2];
+    uint64_t refused[4];
     cg_coap_server_refused(gw->coap, refused);
     put(out, err,
         "# HELP cmpgw_coap_requests_pending CoAP requests handed over and not yet answered\n"
@@ -273,9 +273,18 @@ static void put_connections(struct gateway *gw, struct cg_buf *out, int *err) {
         "# TYPE cmpgw_coap_refused_total counter\n"
         "cmpgw_coap_refused_total{limit=\"coap_rate\"} %llu\n"
         "cmpgw_coap_refused_total{limit=\"max_pending\"} %llu\n"
-        "cmpgw_coap_refused_total{limit=\"failed_check_burst\"} %llu\n",
+        "cmpgw_coap_refused_total{limit=\"failed_check_burst\"} %llu\n"
+        "cmpgw_coap_refused_total{limit=\"max_buffered\"} %llu\n"
+        "# HELP cmpgw_coap_buffered_octets Octets the CoAP Block1 transfers being received hold\n"
+        "# TYPE cmpgw_coap_buffered_octets gauge\ncmpgw_coap_buffered_octets %zu\n"
+        "# HELP cmpgw_coap_echo_challenges_total First requests of unverified peers answered "
+        "with 4.01 and an Echo (RFC 9175)\n"
+        "# TYPE cmpgw_coap_echo_challenges_total counter\n"
+        "cmpgw_coap_echo_challenges_total %llu\n",
         cg_coap_server_pending(gw->coap), (unsigned long long)refused[0],
-        (unsigned long long)refused[1], (unsigned long long)gw->guard_refused[GW_COAP]);
+        (unsigned long long)refused[1], (unsigned long long)gw->guard_refused[GW_COAP],
+        (unsigned long long)refused[3], cg_coap_server_held(gw->coap),
+        (unsigned long long)refused[2]);
   }
   put(out, err,
       "# HELP cmpgw_failed_checks_total Requests whose MAC or signature did not verify\n"

@@ -298,7 +298,10 @@ static int start_coap(struct gateway *gw) {
     return cg_config_error(&gw->cfg, "server", "coap", "\"%s\" is not HOST:PORT", gw->cfg.coap);
   if (listen_address(&gw->cfg, "coap", host, sizeof host) != 0)
     return CG_ECONFIG;
-  struct cg_coap_limits lim = {.max_body = gw->cfg.max_message, .rate_per_s = gw->cfg.coap_rate};
+  struct cg_coap_limits lim = {.max_body = gw->cfg.max_message,
+                               .rate_per_s = gw->cfg.coap_rate,
+                               .verify_address = gw->cfg.coap_echo,
+                               .max_reassembly = gw->cfg.max_buffered};
   int err = cg_coap_server_start(gw->loop, host, port, &lim, gw_on_coap_request, gw, &gw->coap);
   if (err) {
     cg_error("cannot listen on coap %s: %s", gw->cfg.coap, cg_strerror(err));
@@ -656,6 +659,7 @@ static const struct {
     FIELD(http),           FIELD(https),
     FIELD(tcp),            FIELD(admin),
     FIELD(coap),           FIELD(coap_rate),
+    FIELD(coap_echo),
     FIELD(max_message),    FIELD(max_header),
     FIELD(max_connections), FIELD(max_connections_per_address),
     FIELD(max_buffered),   FIELD(header_timeout_ms),

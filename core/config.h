@@ -141,6 +141,7 @@ struct cg_config {
   char tcp[128];   /* HOST:PORT of the raw TCP listener, empty = none */
   char coap[128];  /* HOST:PORT of the CoAP (UDP) listener, empty = none */
   unsigned coap_rate; /* new CoAP requests a second per address; 0: no limit */
+  bool coap_echo;     /* a peer proves its address with an Echo (RFC 9175) before it is answered */
   char https[128]; /* HOST:PORT of the HTTPS listener, empty = none */
   char tls_cert[CG_PATH_MAX], tls_key[CG_PATH_MAX]; /* its PEM certificate chain and key */
   char tls_pkcs12[CG_PATH_MAX], tls_password_file[CG_PATH_MAX]; /* or both in a PKCS#12 */

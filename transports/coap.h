@@ -3,16 +3,18 @@
  * libuv loop.
  *
  * libcoap does CoAP: the UDP endpoint, confirmable and non-confirmable
- * messages, retransmission and deduplication of message IDs, block-wise
- * transfers both ways (RFC 7959; a request is reassembled before it is handed
- * over, an answer larger than a datagram goes in Block2), and separate
- * responses.  Its one descriptor (libcoap's epoll set) is watched by a
+ * messages, retransmission and deduplication of message IDs, Block2 for an
+ * answer larger than a datagram (RFC 7959), and separate responses.  Its one descriptor (libcoap's epoll set) is watched by a
  * uv_poll_t and its timers run on a uv_timer_t: no second thread, no
  * coap_io_process() that blocks.
  *
  * What this layer adds, RFC 9482 §2-3:
  *   - POST only (4.05 otherwise), Content-Format application/pkixcmp, 259
- *     (4.15 otherwise), a reassembled body of at most max_body octets (4.13);
+ *     (4.15 otherwise), a body of at most max_body octets (4.13 with Size1);
+ *   - a request in Block1 pieces is put together here, in order, each piece
+ *     answered 2.31 Continue, a gap 4.08, within a budget for all transfers
+ *     (max_reassembly; 5.03 beyond), one transfer per peer, dropped after
+ *     30 s without a piece;
  *   - each request is answered later, as a separate response (an empty ACK
  *     goes at once): the handler gets the request, and the answer comes with
  *     cg_coap_respond() (2.04 Changed, Content-Format 259) or
@@ -20,10 +22,13 @@
  *   - a request repeated with the token of one still being handled (a
  *     client's retransmission, a duplicate) is not handed over again: one
  *     request, one exchange, one answer;
- *   - against UDP abuse: a rate of new requests per address (rate_per_s),
- *     the requests in flight capped (max_pending), idle peers forgotten
- *     after 60 s and at most 10,000 of them kept (libcoap's sessions, which
- *     hold what a Block1 transfer has put together so far).
+ *   - against UDP abuse: no answer more than three times the request's
+ *     size to an address that has not shown it is the sender's
+ *     (verify_address: RFC 9175 Echo for small requests, and a separate
+ *     response sent once, non-confirmable), a rate of new requests per
+ *     address (rate_per_s), the requests in flight capped (max_pending),
+ *     idle peers forgotten after 60 s and at most 10,000 of them kept
+ *     (libcoap's sessions).
  *
  * Everything runs on the loop thread.
  */
@@ -40,12 +45,22 @@
 #define CG_COAP_FORMAT_PKIXCMP 259
 
 struct cg_coap_limits {
-  size_t max_body;      /* octets of a reassembled request; default 256 KiB */
+  size_t max_body;      /* octets of a request, Block1 pieces put together; default 256 KiB */
   unsigned max_pending; /* requests handed over and not yet answered; default 1024 */
   /* New requests a second from one address (transports/addr.h: an IPv4
    * address, an IPv6 /64), after a burst of four seconds' worth; beyond,
    * 5.03 with Max-Age saying when to come back.  0: no limit. */
   unsigned rate_per_s;
+  /* Answer a peer (an address and port) only once it has shown it receives
+   * at that address: its first request gets 4.01 Unauthorized with an Echo
+   * option (RFC 9175 §2.4), smaller than the request, and the request
+   * repeated with that Echo is handled.  The peer stays verified while
+   * libcoap keeps its session.  Without it a forged source address could
+   * turn 60 octets into a kilobyte of signed CMP error sent to a victim. */
+  bool verify_address;
+  /* Octets all Block1 transfers being put together may hold; 0: no limit.
+   * Beyond it (or beyond 4,096 transfers) a new transfer gets 5.03. */
+  size_t max_reassembly;
 };
 
 /* A request waiting for its answer; owned by the transport, valid until it
@@ -66,8 +81,12 @@ int cg_coap_server_start(uv_loop_t *loop, const char *host, int port,
 int cg_coap_server_port(const struct cg_coap_server *srv);
 /* Requests handed over and not yet answered. */
 unsigned cg_coap_server_pending(const struct cg_coap_server *srv);
-/* New requests refused since start: over rate_per_s, over max_pending. */
-void cg_coap_server_refused(const struct cg_coap_server *srv, uint64_t out[2]);
+/* New requests refused since start: over rate_per_s, over max_pending,
+ * answered with an Echo challenge (verify_address), and Block1 transfers
+ * over max_reassembly. */
+void cg_coap_server_refused(const struct cg_coap_server *srv, uint64_t out[4]);
+/* Octets the Block1 transfers being put together hold. */
+size_t cg_coap_server_held(const struct cg_coap_server *srv);
 
 /* 2.04 Changed with Content-Format 259 and the CMP message (copied). */
 void cg_coap_respond(struct cg_coap_request *req, const uint8_t *msg, size_t len);

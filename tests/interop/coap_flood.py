@@ -3,8 +3,10 @@
 (Content-Format 259, 40 octets of garbage each, a token of their own) sent as
 fast as one socket sends them, from one address; then the answers are
 collected for up to 10 s.  Prints "sent=N answers=A unavailable=U max_age=M
-largest=L": how many answers came, how many were 5.03 with a Max-Age option,
-the largest Max-Age, and the largest answer datagram (octets).
+largest=L request=R challenged=C": how many answers came, how many were 5.03
+with a Max-Age option, the largest Max-Age, the largest answer datagram and
+the size of each request's (octets), and how many answers were 4.01 (the
+Echo challenge of RFC 9175).
 """
 import os
 import socket
@@ -22,7 +24,7 @@ for i in range(n):
     pdu += bytes([0xBB]) + b".well-known" + bytes([0x03]) + b"cmp" + bytes([0x12, 0x01, 0x03])
     pdu += b"\xff" + body
     s.sendto(pdu, ("127.0.0.1", port))
-answers = unavailable = max_age = largest = 0
+answers = unavailable = max_age = largest = challenged = 0
 deadline, last = time.time() + 10, time.time()
 while time.time() < deadline and time.time() < last + 3:
     try:
@@ -34,6 +36,7 @@ while time.time() < deadline and time.time() < last + 3:
         continue
     answers += 1
     largest = max(largest, len(data))
+    challenged += data[1] == (4 << 5 | 1)
     if data[1] == (5 << 5 | 3):
         pos, number = 4 + (data[0] & 15), 0
         while pos < len(data) and data[pos] != 0xFF:
@@ -47,4 +50,5 @@ while time.time() < deadline and time.time() < last + 3:
                 unavailable += 1
                 max_age = max(max_age, int.from_bytes(data[pos:pos + length], "big") if length else 0)
             pos += length
-print("sent=%d answers=%d unavailable=%d max_age=%d largest=%d" % (n, answers, unavailable, max_age, largest))
+print("sent=%d answers=%d unavailable=%d max_age=%d largest=%d request=%d challenged=%d" % (
+    n, answers, unavailable, max_age, largest, len(pdu), challenged))

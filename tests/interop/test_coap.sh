@@ -33,6 +33,9 @@ step "cmpgw init --coap, serve"
 "$CMPGW" init "$GW" --http 127.0.0.1:0 --coap 127.0.0.1:0 >"$W/init.out" 2>&1 ||
     fail "cmpgw init failed" "$W/init.out"
 grep -q '^coap = 127.0.0.1:0$' "$GW/cmpgw.conf" || fail "init did not write [server] coap"
+# 64 KiB for the requests being received: step 7 fills it with 1 KiB pieces.
+sed -i 's/^#*max_buffered = .*/max_buffered = 65536/' "$GW/cmpgw.conf"
+grep -q '^max_buffered = 65536$' "$GW/cmpgw.conf" || fail "no max_buffered line to set"
 daemon_start "$GW/cmpgw.conf"
 wait_for_log 30 'listening coap 127\.0\.0\.1:[0-9]+'
 CPORT="$(grep -oE 'listening coap 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1 | sed 's/.*://')"
@@ -122,10 +125,25 @@ new_secret "$GW/cmpgw.conf"
 request ir3 -cmd ir -ref "$REF" -secret "pass:$SECRET" -newkey "$W/dev.key" -subject /CN=coap3 \
     -certout "$W/unused.pem"
 python3 "$HERE/coap_raw.py" "$CPORT" "$W/ir3.req" 3 >"$W/raw.out" 2>&1 || fail "no answer" "$W/raw.out"
-[ "$(grep -c '^answer 2.04 cf=259' "$W/raw.out")" = 1 ] || fail "not one 2.04 answer" "$W/raw.out"
+[ "$(grep -c '^answer 2.04 type=NON cf=259' "$W/raw.out")" = 1 ] ||
+    fail "not one 2.04 answer, non-confirmable (to a peer not verified)" "$W/raw.out"
+! grep -q '^challenge' "$W/raw.out" || fail "a request of an ir's size was challenged" "$W/raw.out"
 wait_log_count 30 "cmp ir .*ref=$REF .* transport=coap" 1
 [ "$(log_count "ref=$REF")" = 1 ] || fail "the retransmissions ran $(log_count "ref=$REF") exchanges"
-ok "three copies, one exchange, one answer"
+ok "three copies, one exchange, one answer (non-confirmable: the peer never showed its address)"
+
+step "3b. no amplification: a small request from a new peer gets an Echo first (RFC 9175)"
+BEFORE="$(log_count 'transport=coap')"
+head -c 60 /dev/urandom >"$W/small.req"
+python3 "$HERE/coap_raw.py" "$CPORT" "$W/small.req" 1 >"$W/echo.out" 2>&1 || fail "no answer" "$W/echo.out"
+read -r CSIZE CREQ <<<"$(sed -n 's/^challenge 4.01 echo=[0-9]* size=\([0-9]*\) request=\([0-9]*\)$/\1 \2/p' "$W/echo.out")"
+[ -n "$CSIZE" ] || fail "no 4.01 with an Echo for a 60-octet request" "$W/echo.out"
+[ "$CSIZE" -lt "$CREQ" ] || fail "the challenge ($CSIZE octets) is larger than the request ($CREQ)"
+grep -qE '^answer 2.04 type=CON cf=259 .*size=[0-9]{3,}' "$W/echo.out" ||
+    fail "the request repeated with its Echo was not answered (confirmable, verified)" "$W/echo.out"
+wait_log_count 30 'transport=coap' $(( BEFORE + 1 ))
+[ "$(( $(log_count 'transport=coap') - BEFORE ))" = 1 ] || fail "not one exchange for the challenged request"
+ok "$(head -n 1 "$W/echo.out"); then $(sed -n 2p "$W/echo.out" | cut -d' ' -f1-3): one exchange"
 
 step "4. what is not CMP over CoAP"
 printf 'x' >"$W/x.req"
@@ -142,7 +160,7 @@ timeout 60 "$COAP_CLIENT" -B 30 -m post -t 259 -f "$W/x.req" \
 grep -q "4.04" "$W/path.log" || fail "unknown path: no 4.04" "$W/path.log"
 head -c 300 /dev/urandom >"$W/garbage.req"
 post garbage -N
-wait_log_count 30 'cmp \? .*failInfo=5 .*transport=coap' 1
+wait_log_count 30 'cmp \? .*failInfo=5 .*transport=coap' 2  # 3b's and this one
 ok "GET 4.05, another format 4.15, an unknown path 4.04; garbage answered with badDataFormat"
 
 step "5. cmpgw client over CoAP: ir + certConf, and a request that waits for approval, polled"
@@ -188,12 +206,36 @@ new_secret "$GW/cmpgw.conf"
     >"$W/genm-after.log" 2>&1 || fail "no genm after the garbage" "$W/genm-after.log"
 ok "200 garbage datagrams ignored; $(tr '\n' ';' <"$W/blocks.out" | sed 's/garbage: 200 sent;//') no exchange; still serving"
 
-step "7. a flood from one address: 5.03 with Max-Age beyond the rate"
+step "7. Block1 transfers never finished: held within max_buffered; one announced too large"
+BEFORE="$(log_count 'transport=coap')"
+python3 "$HERE/coap_transfers.py" "$CPORT" 80 >"$W/transfers.out" 2>&1 ||
+    fail "coap_transfers failed" "$W/transfers.out"
+read -r _ CONT UNAV OTHER <<<"$(head -n 1 "$W/transfers.out" | tr '=' ' ' | awk '{print $2, $4, $6, $8}')"
+[ "$CONT" -ge 1 ] && [ "$CONT" -le 64 ] || fail "$CONT transfers held in 64 KiB of 1 KiB pieces" "$W/transfers.out"
+[ "$UNAV" -ge 1 ] && [ "$OTHER" = 0 ] || fail "no 5.03 beyond the budget" "$W/transfers.out"
+grep -q '^oversize=4.13 size1=262144$' "$W/transfers.out" ||
+    fail "a transfer announced at 100 MB was not refused with 4.13 and Size1" "$W/transfers.out"
+APORT="$(grep -oE 'listening admin 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1 | sed 's/.*://')"
+curl -sf "http://127.0.0.1:$APORT/metrics" >"$W/metrics.txt" || fail "no /metrics"
+HELD="$(sed -n 's/^cmpgw_coap_buffered_octets //p' "$W/metrics.txt")"
+[ -n "$HELD" ] && [ "$HELD" -le 65536 ] || fail "the transfers hold ${HELD:-?} octets" "$W/metrics.txt"
+grep -q '^cmpgw_coap_refused_total{limit="max_buffered"} [1-9]' "$W/metrics.txt" ||
+    fail "/metrics counts no transfer refused over max_buffered" "$W/metrics.txt"
+"$CMPGW" client genm --infotype caCerts --url "$URL" --ref "$REF" --secret "pass:$SECRET" \
+    --trusted "$GW/ca-cert.pem" >"$W/genm-full.log" 2>&1 ||
+    fail "a request in one datagram was not served while the budget is spent" "$W/genm-full.log"
+[ "$(( $(log_count 'transport=coap') - BEFORE ))" = 1 ] || fail "an unfinished transfer became an exchange"
+ok "$(tr '\n' ' ' <"$W/transfers.out"); $HELD octets held; a one-datagram genm still served"
+
+step "8. a flood from one address: 5.03 with Max-Age beyond the rate"
 BEFORE="$(log_count 'transport=coap')"
 python3 "$HERE/coap_flood.py" "$CPORT" 600 >"$W/flood.out" 2>&1 || fail "the flood failed" "$W/flood.out"
-read -r _ _ UNAV MAXAGE LARGEST <<<"$(tr '=' ' ' <"$W/flood.out" | awk '{print $2, $4, $6, $8, $10}')"
+read -r _ _ UNAV MAXAGE LARGEST REQ CHAL <<<"$(tr '=' ' ' <"$W/flood.out" |
+    awk '{print $2, $4, $6, $8, $10, $12, $14}')"
 [ "$UNAV" -gt 0 ] || fail "no 5.03 with Max-Age for 600 requests at once" "$W/flood.out"
 [ "$MAXAGE" -ge 1 ] || fail "a Max-Age of 0" "$W/flood.out"
+[ "$CHAL" -gt 0 ] || fail "no Echo challenge for 40-octet requests from a new peer" "$W/flood.out"
+[ "$LARGEST" -le "$REQ" ] || fail "an answer ($LARGEST octets) larger than the request ($REQ)" "$W/flood.out"
 RAN=$(( $(log_count 'transport=coap') - BEFORE ))
 [ "$RAN" -lt 600 ] || fail "all 600 requests of the flood became exchanges"
 APORT="$(grep -oE 'listening admin 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1 | sed 's/.*://')"
