@@ -12,6 +12,8 @@ import os
 import socket
 import sys
 
+import coap_pdu as cp
+
 port = int(sys.argv[1])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(3)
@@ -19,11 +21,7 @@ s.settimeout(3)
 
 def request(mid, token, num, payload):
     """A confirmable POST carrying piece num (more to come, SZX 2: 64 octets)."""
-    pdu = bytes([0x40 | len(token), 0x02]) + mid.to_bytes(2, "big") + token
-    pdu += bytes([0xBB]) + b".well-known" + bytes([0x03]) + b"cmp"
-    pdu += bytes([0x12, 0x01, 0x03])  # Content-Format 259
-    pdu += bytes([0xD1, 27 - 12 - 13, (num << 4) | 8 | 2])  # Block1
-    return pdu + b"\xff" + payload
+    return cp.post(mid, token, payload, [(cp.BLOCK1, bytes([(num << 4) | 8 | 2]))])
 
 
 def answer(mid):
@@ -31,7 +29,7 @@ def answer(mid):
         while True:
             data, _ = s.recvfrom(65536)
             if int.from_bytes(data[2:4], "big") == mid:
-                return "%d.%02d" % (data[1] >> 5, data[1] & 31)
+                return cp.code_text(data[1])
     except socket.timeout:
         return "none"
 

@@ -13,6 +13,8 @@ import socket
 import sys
 import time
 
+import coap_pdu as cp
+
 port, n = int(sys.argv[1]), int(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
@@ -20,9 +22,7 @@ s.settimeout(0.2)
 body = os.urandom(40)
 for i in range(n):
     token = i.to_bytes(4, "big")
-    pdu = bytes([0x50 | len(token), 0x02]) + (i & 0xFFFF).to_bytes(2, "big") + token
-    pdu += bytes([0xBB]) + b".well-known" + bytes([0x03]) + b"cmp" + bytes([0x12, 0x01, 0x03])
-    pdu += b"\xff" + body
+    pdu = cp.post(i, token, body, mtype=cp.NON)
     s.sendto(pdu, ("127.0.0.1", port))
 answers = unavailable = max_age = largest = challenged = 0
 deadline, last = time.time() + 10, time.time()
@@ -36,19 +36,10 @@ while time.time() < deadline and time.time() < last + 3:
         continue
     answers += 1
     largest = max(largest, len(data))
-    challenged += data[1] == (4 << 5 | 1)
-    if data[1] == (5 << 5 | 3):
-        pos, number = 4 + (data[0] & 15), 0
-        while pos < len(data) and data[pos] != 0xFF:
-            delta, length = data[pos] >> 4, data[pos] & 15
-            pos += 1
-            if delta == 13:
-                delta = data[pos] + 13
-                pos += 1
-            number += delta
-            if number == 14:  # Max-Age
-                unavailable += 1
-                max_age = max(max_age, int.from_bytes(data[pos:pos + length], "big") if length else 0)
-            pos += length
+    mtype, code, _, _, opts, _ = cp.parse(data)
+    challenged += code == cp.code(4, 1)
+    if code == cp.code(5, 3) and cp.MAX_AGE in opts:
+        unavailable += 1
+        max_age = max(max_age, cp.uint(opts[cp.MAX_AGE][0]))
 print("sent=%d answers=%d unavailable=%d max_age=%d largest=%d request=%d challenged=%d" % (
     n, answers, unavailable, max_age, largest, len(pdu), challenged))

@@ -15,39 +15,11 @@ import socket
 import sys
 import time
 
-
-def option(delta, value):
-    assert len(value) < 13
-    if delta < 13:
-        return bytes([(delta << 4) | len(value)]) + value
-    assert delta < 269
-    return bytes([(13 << 4) | len(value), delta - 13]) + value
+import coap_pdu as cp
 
 
 def request(mid, token, body, echo=None):
-    pdu = bytes([0x40 | len(token), 0x02]) + mid.to_bytes(2, "big") + token
-    pdu += option(11, b".well-known") + option(0, b"cmp") + option(1, (259).to_bytes(2, "big"))
-    if echo is not None:
-        pdu += option(252 - 12, echo)
-    return pdu + b"\xff" + body
-
-
-def options(pdu, pos):
-    """The options of pdu from pos: a list of (number, value), and the payload."""
-    number, out = 0, []
-    while pos < len(pdu) and pdu[pos] != 0xFF:
-        delta, length = pdu[pos] >> 4, pdu[pos] & 15
-        pos += 1
-        if delta == 13:
-            delta = pdu[pos] + 13
-            pos += 1
-        if length == 13:
-            length = pdu[pos] + 13
-            pos += 1
-        number += delta
-        out.append((number, pdu[pos:pos + length]))
-        pos += length
-    return out, pdu[pos + 1:] if pos < len(pdu) else b""
+    return cp.post(mid, token, body, [(cp.ECHO, echo)] if echo is not None else [])
 
 
 def main():
@@ -64,29 +36,27 @@ def main():
             data, peer = s.recvfrom(65536)
         except socket.timeout:
             continue
-        mtype, code, rmid = (data[0] >> 4) & 3, data[1], int.from_bytes(data[2:4], "big")
-        tkl = data[0] & 15
+        mtype, code, rmid, rtoken, opts, payload = cp.parse(data)
         if code == 0:
             continue  # an empty ACK
-        if mtype == 0:  # a confirmable answer: acknowledged
+        if mtype == cp.CON:  # a confirmable answer: acknowledged
             s.sendto(bytes([0x60, 0x00]) + rmid.to_bytes(2, "big"), peer)
-        if data[4:4 + tkl] != token:
+        if rtoken != token:
             continue
-        opts, payload = options(data, 4 + tkl)
-        echo = [v for n, v in opts if n == 252]
-        if code == (4 << 5 | 1) and echo and not challenged:
+        echo = opts.get(cp.ECHO)
+        if code == cp.code(4, 1) and echo and not challenged:
             print("challenge 4.01 echo=%d size=%d request=%d" % (len(echo[0]), len(data), len(pdu)),
                   flush=True)
             challenged = True
-            pdu = request((mid + 1) & 0xFFFF, token, body, echo[0])
+            pdu = request(mid + 1, token, body, echo[0])
             s.sendto(pdu, ("127.0.0.1", port))
             continue
-        cf = [int.from_bytes(v, "big") for n, v in opts if n == 12]
-        block2 = [v for n, v in opts if n == 23]
-        print("answer %d.%02d type=%s cf=%s block2=%s payload=%d size=%d request=%d" % (
-            code >> 5, code & 31, "CON" if mtype == 0 else "NON" if mtype == 1 else "ACK",
-            cf[0] if cf else "-",
-            ("first" if block2 and int.from_bytes(block2[0], "big") >> 4 == 0 else "-"),
+        cf = opts.get(cp.CONTENT_FORMAT)
+        block2 = opts.get(23)
+        print("answer %s type=%s cf=%s block2=%s payload=%d size=%d request=%d" % (
+            cp.code_text(code), {cp.CON: "CON", cp.NON: "NON"}.get(mtype, "ACK"),
+            cp.uint(cf[0]) if cf else "-",
+            "first" if block2 and cp.uint(block2[0]) >> 4 == 0 else "-",
             len(payload), len(data), len(pdu)), flush=True)
         if answered is None:
             answered = time.time()

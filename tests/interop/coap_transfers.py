@@ -14,47 +14,13 @@ import os
 import socket
 import sys
 
-
-def option_bytes(number, prev, value):
-    delta = number - prev
-    if delta < 13:
-        head, ext = delta, b""
-    elif delta < 269:
-        head, ext = 13, bytes([delta - 13])
-    else:
-        raise ValueError(delta)
-    assert len(value) < 13
-    return bytes([(head << 4) | len(value)]) + ext + value
+import coap_pdu as cp
 
 
 def first_piece(size1):
-    token, mid = os.urandom(4), os.urandom(2)
-    pdu = bytes([0x40 | len(token), 0x02]) + mid + token
-    opts = [(11, b".well-known"), (11, b"cmp"), (12, (259).to_bytes(2, "big")),
-            (27, bytes([8 | 6])),  # Block1: piece 0, more to come, 1,024 octets
-            (60, size1.to_bytes(4, "big"))]
-    prev = 0
-    for number, value in opts:
-        pdu += option_bytes(number, prev, value)
-        prev = number
-    return pdu + b"\xff" + os.urandom(1024)
-
-
-def options(pdu):
-    pos, number, out = 4 + (pdu[0] & 15), 0, {}
-    while pos < len(pdu) and pdu[pos] != 0xFF:
-        delta, length = pdu[pos] >> 4, pdu[pos] & 15
-        pos += 1
-        if delta == 13:
-            delta = pdu[pos] + 13
-            pos += 1
-        if length == 13:
-            length = pdu[pos] + 13
-            pos += 1
-        number += delta
-        out[number] = pdu[pos:pos + length]
-        pos += length
-    return out
+    """Piece 0 of a transfer, 1,024 octets, more to come, announcing size1."""
+    return cp.post(int.from_bytes(os.urandom(2), "big"), os.urandom(4), os.urandom(1024),
+                   [(cp.BLOCK1, bytes([8 | 6])), (cp.SIZE1, size1.to_bytes(4, "big"))])
 
 
 def ask(sock, pdu):
@@ -76,8 +42,8 @@ for _ in range(n):
     socks.append(s)
     answer = ask(s, first_piece(200000))
     code = answer[1] if answer else None
-    counts["continue" if code == (2 << 5 | 31) else
-           "unavailable" if code == (5 << 5 | 3) else "other"] += 1
+    counts["continue" if code == cp.code(2, 31) else
+           "unavailable" if code == cp.code(5, 3) else "other"] += 1
 print("begun=%d continue=%d unavailable=%d other=%d" % (
     n, counts["continue"], counts["unavailable"], counts["other"]), flush=True)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -86,6 +52,5 @@ answer = ask(s, first_piece(100000000))
 if answer is None:
     print("oversize=none size1=-")
 else:
-    size1 = options(answer).get(60)
-    print("oversize=%d.%02d size1=%s" % (answer[1] >> 5, answer[1] & 31,
-                                         int.from_bytes(size1, "big") if size1 else "-"))
+    size1 = cp.parse(answer)[4].get(cp.SIZE1)
+    print("oversize=%s size1=%s" % (cp.code_text(answer[1]), cp.uint(size1[0]) if size1 else "-"))
