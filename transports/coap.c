@@ -402,6 +402,10 @@ static void on_post(coap_resource_t *res, coap_session_t *session, const coap_pd
     len = 0;
   struct transfer **link = NULL;
   if (piece) {
+    if (remote == NULL) {
+      refuse(response, COAP_RESPONSE_CODE_INTERNAL_ERROR, NULL);
+      return;
+    }
     link = transfer_find(srv, remote);
     if (!transfer_piece(srv, remote, path, request, &block, data, len, &link, response))
       return;
