@@ -46,6 +46,9 @@ static const struct table {
     {"revocations", "serial, reason, revoked_at, transaction_id, requested_by", "serial", "rowid"},
     {"compromised_keys", "key_hash, serial, reported_at", "key_hash", "rowid"},
     {"events", "id, at, transaction_id, kind, detail", "id", "id"},
+    {"operators",
+     "name, role, password_hash, created_at, failed_attempts, locked_until, last_login_at", "name",
+     "name"},
 };
 #define N_TABLES (sizeof tables / sizeof tables[0])
 

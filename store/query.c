@@ -1116,3 +1116,279 @@ int cg_query_backup(struct cg_store *st, const char *dest, int *pages) {
   }
   return err;
 }
+
+/* ---- operators of the web console ---------------------------------------- */
+
+bool cg_query_operator_name_ok(const char *name) {
+  size_t n = strlen(name);
+  if (n == 0 || n > CG_OPERATOR_NAME_MAX)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = name[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+          c == '.' || c == '_' || c == '-'))
+      return false;
+  }
+  return true;
+}
+
+bool cg_query_operator_role_ok(const char *role) {
+  return !strcmp(role, "viewer") || !strcmp(role, "operator") || !strcmp(role, "admin");
+}
+
+/* An `events` row in the transaction of db. */
+static int event_row(struct cg_db *db, const char *at, const char *txid, const char *kind,
+                     const char *detail) {
+  struct cg_db_stmt *s;
+  int err = prepare(db,
+                    "INSERT INTO events (at, transaction_id, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+                    &s);
+  if (err != 0)
+    return err;
+  if ((cg_store_sql_bind_text(s, 1, at) | cg_store_sql_bind_text_or_null(s, 2, txid) |
+       cg_store_sql_bind_text(s, 3, kind) | cg_store_sql_bind_text_or_null(s, 4, detail)) !=
+      CG_DB_OK)
+    err = cg_store_sql_bind_failed(db, "event");
+  else
+    err = step_done(db, s, "recording an event");
+  cg_db_finalize(s);
+  return err;
+}
+
+#define OPERATOR_COLUMNS                                                                           \
+  "SELECT name, role, password_hash, created_at, failed_attempts, locked_until, last_login_at"     \
+  " FROM operators"
+
+static int operator_row(struct cg_db_stmt *s, struct cg_query_operator *r) {
+  memset(r, 0, sizeof *r);
+  if (cg_store_sql_column_text(s, 0, r->name, sizeof r->name) != 0 ||
+      cg_store_sql_column_text(s, 1, r->role, sizeof r->role) != 0 ||
+      cg_store_sql_column_text(s, 2, r->password_hash, sizeof r->password_hash) != 0 ||
+      col_time(s, 3, r->created_at, false) != 0 || col_time(s, 5, r->locked_until, true) != 0 ||
+      col_time(s, 6, r->last_login_at, true) != 0)
+    return not_fitting("operators");
+  r->failed_attempts = cg_db_column_int64(s, 4);
+  return 0;
+}
+
+/* One statement with text parameters (NULL binds NULL), run to its end;
+ * *changed gets the rows it changed. */
+static int write_texts(struct cg_db *db, const char *sql, const char *what, int64_t *changed,
+                       int n, ...) {
+  struct cg_db_stmt *s;
+  int err = prepare(db, sql, &s);
+  if (err != 0)
+    return err;
+  va_list ap;
+  va_start(ap, n);
+  int rc = CG_DB_OK;
+  for (int i = 0; i < n; i++)
+    rc |= cg_store_sql_bind_text_or_null(s, i + 1, va_arg(ap, const char *));
+  va_end(ap);
+  err = rc != CG_DB_OK ? cg_store_sql_bind_failed(db, what) : step_done(db, s, what);
+  cg_db_finalize(s);
+  if (err == 0 && changed != NULL)
+    *changed = cg_db_changes(db);
+  return err;
+}
+
+struct operator_arg {
+  const char *name, *role, *hash;
+  char now[CG_QUERY_TIME];
+  struct cg_query_operator *row;
+  struct cg_query_operator *v;
+  size_t n, cap;
+  bool good, locked;
+  unsigned max_failures, lock_s;
+  int64_t now_s;
+  const char *txid, *kind, *detail;
+};
+
+static int operator_add_body(struct cg_db *db, void *arg) {
+  struct operator_arg *a = arg;
+  char detail[CG_OPERATOR_NAME_MAX + 32];
+  int err = write_texts(db,
+                        "INSERT INTO operators (name, role, password_hash, created_at)"
+                        " VALUES (?1, ?2, ?3, ?4)",
+                        "adding an operator", NULL, 4, a->name, a->role, a->hash, a->now);
+  snprintf(detail, sizeof detail, "operator=%s role=%s", a->name, a->role);
+  return err != 0 ? err : event_row(db, a->now, NULL, "operator.added", detail);
+}
+
+int cg_query_operator_add(struct cg_store *st, const char *name, const char *role,
+                          const char *password_hash, int64_t now) {
+  if (!cg_query_operator_name_ok(name) || !cg_query_operator_role_ok(role))
+    return CG_EINVAL;
+  struct operator_arg a = {.name = name, .role = role, .hash = password_hash};
+  cg_time_iso8601(now, a.now);
+  return run(st->db, true, operator_add_body, &a);
+}
+
+static int operators_body(struct cg_db *db, void *arg) {
+  struct operator_arg *a = arg;
+  free(a->v);
+  a->v = NULL;
+  a->n = a->cap = 0;
+  struct cg_db_stmt *s;
+  int err = prepare(db,
+                    a->name != NULL ? OPERATOR_COLUMNS " WHERE name = ?1"
+                                    : OPERATOR_COLUMNS " ORDER BY name",
+                    &s);
+  if (err != 0)
+    return err;
+  if (a->name != NULL && cg_store_sql_bind_text(s, 1, a->name) != CG_DB_OK)
+    err = cg_store_sql_bind_failed(db, "operator name");
+  int rc = CG_DB_DONE;
+  while (err == 0 && (rc = cg_db_step(s)) == CG_DB_ROW) {
+    if ((err = grow((void **)&a->v, &a->cap, a->n, sizeof *a->v)) != 0 ||
+        (err = operator_row(s, &a->v[a->n])) != 0)
+      break;
+    a->n++;
+  }
+  if (err == 0 && rc != CG_DB_DONE)
+    err = sql_failed(db, rc, "reading operators");
+  cg_db_finalize(s);
+  return err;
+}
+
+int cg_query_operators(struct cg_store *st, struct cg_query_operator **out, size_t *n) {
+  struct operator_arg a = {0};
+  int err = run(st->db, false, operators_body, &a);
+  if (err != 0) {
+    free(a.v);
+    a.v = NULL;
+    a.n = 0;
+  }
+  *out = a.v;
+  *n = a.n;
+  return err;
+}
+
+int cg_query_operator(struct cg_store *st, const char *name, struct cg_query_operator *out) {
+  memset(out, 0, sizeof *out);
+  if (!cg_query_operator_name_ok(name))
+    return CG_ENOT_FOUND;
+  struct operator_arg a = {.name = name};
+  int err = run(st->db, false, operators_body, &a);
+  if (err == 0 && a.n == 0)
+    err = CG_ENOT_FOUND;
+  if (err == 0)
+    *out = a.v[0];
+  free(a.v);
+  return err;
+}
+
+static int operator_remove_body(struct cg_db *db, void *arg) {
+  struct operator_arg *a = arg;
+  int64_t changed = 0;
+  char detail[CG_OPERATOR_NAME_MAX + 16];
+  int err = write_texts(db, "DELETE FROM operators WHERE name = ?1", "removing an operator",
+                        &changed, 1, a->name);
+  if (err == 0 && changed == 0)
+    return CG_ENOT_FOUND;
+  snprintf(detail, sizeof detail, "operator=%s", a->name);
+  return err != 0 ? err : event_row(db, a->now, NULL, "operator.removed", detail);
+}
+
+int cg_query_operator_remove(struct cg_store *st, const char *name, int64_t now) {
+  if (!cg_query_operator_name_ok(name))
+    return CG_ENOT_FOUND;
+  struct operator_arg a = {.name = name};
+  cg_time_iso8601(now, a.now);
+  return run(st->db, true, operator_remove_body, &a);
+}
+
+static int operator_passwd_body(struct cg_db *db, void *arg) {
+  struct operator_arg *a = arg;
+  int64_t changed = 0;
+  char detail[CG_OPERATOR_NAME_MAX + 16];
+  int err = write_texts(db,
+                        "UPDATE operators SET password_hash = ?2, failed_attempts = 0,"
+                        " locked_until = NULL WHERE name = ?1",
+                        "setting a password", &changed, 2, a->name, a->hash);
+  if (err == 0 && changed == 0)
+    return CG_ENOT_FOUND;
+  snprintf(detail, sizeof detail, "operator=%s", a->name);
+  return err != 0 ? err : event_row(db, a->now, NULL, "operator.password", detail);
+}
+
+int cg_query_operator_passwd(struct cg_store *st, const char *name, const char *password_hash,
+                             int64_t now) {
+  if (!cg_query_operator_name_ok(name))
+    return CG_ENOT_FOUND;
+  struct operator_arg a = {.name = name, .hash = password_hash};
+  cg_time_iso8601(now, a.now);
+  return run(st->db, true, operator_passwd_body, &a);
+}
+
+static int operator_login_body(struct cg_db *db, void *arg) {
+  struct operator_arg *a = arg;
+  char detail[CG_OPERATOR_NAME_MAX + 16], until[CG_QUERY_TIME];
+  snprintf(detail, sizeof detail, "operator=%s", a->name);
+  a->locked = false;
+  int64_t changed = 0;
+  int err;
+  if (a->good) {
+    err = write_texts(db,
+                      "UPDATE operators SET failed_attempts = 0, locked_until = NULL,"
+                      " last_login_at = ?2 WHERE name = ?1",
+                      "recording a login", &changed, 2, a->name, a->now);
+    if (err == 0 && changed == 0)
+      return CG_ENOT_FOUND;
+    return err != 0 ? err : event_row(db, a->now, NULL, "operator.login", detail);
+  }
+  struct cg_db_stmt *s;
+  if ((err = prepare(db,
+                     "UPDATE operators SET failed_attempts = failed_attempts + 1 WHERE name = ?1"
+                     " RETURNING failed_attempts",
+                     &s)) != 0)
+    return err;
+  int64_t failures = -1;
+  int rc = cg_store_sql_bind_text(s, 1, a->name) != CG_DB_OK ? CG_DB_ERROR : cg_db_step(s);
+  if (rc == CG_DB_ROW) {
+    failures = cg_db_column_int64(s, 0);
+    rc = cg_db_step(s);
+  }
+  cg_db_finalize(s);
+  if (rc != CG_DB_DONE)
+    return sql_failed(db, rc, "counting a failed login");
+  if (failures < 0)
+    return CG_ENOT_FOUND;
+  if ((err = event_row(db, a->now, NULL, "operator.login_failed", detail)) != 0)
+    return err;
+  if (a->max_failures == 0 || failures < (int64_t)a->max_failures)
+    return 0;
+  cg_time_iso8601(a->now_s + (int64_t)a->lock_s, until);
+  if ((err = write_texts(db,
+                         "UPDATE operators SET failed_attempts = 0, locked_until = ?2"
+                         " WHERE name = ?1",
+                         "locking an operator", NULL, 2, a->name, until)) != 0)
+    return err;
+  a->locked = true;
+  return event_row(db, a->now, NULL, "operator.locked", detail);
+}
+
+int cg_query_operator_login(struct cg_store *st, const char *name, bool good, int64_t now,
+                            unsigned max_failures, unsigned lock_s, bool *locked) {
+  *locked = false;
+  if (!cg_query_operator_name_ok(name))
+    return CG_ENOT_FOUND;
+  struct operator_arg a = {
+      .name = name, .good = good, .max_failures = max_failures, .lock_s = lock_s, .now_s = now};
+  cg_time_iso8601(now, a.now);
+  int err = run(st->db, true, operator_login_body, &a);
+  *locked = err == 0 && a.locked;
+  return err;
+}
+
+static int event_add_body(struct cg_db *db, void *arg) {
+  struct operator_arg *a = arg;
+  return event_row(db, a->now, a->txid, a->kind, a->detail);
+}
+
+int cg_query_event_add(struct cg_store *st, int64_t now, const char *txid, const char *kind,
+                       const char *detail) {
+  struct operator_arg a = {.txid = txid, .kind = kind, .detail = detail};
+  cg_time_iso8601(now, a.now);
+  return run(st->db, true, event_add_body, &a);
+}

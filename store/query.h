@@ -213,6 +213,53 @@ int cg_query_cert_revoke(struct cg_store *st, const char *serial, int reason, in
  * CG_ESTORE. */
 int cg_query_cert_release(struct cg_store *st, const char *serial, int64_t now);
 
+/* ---- operators of the web console ---------------------------------------- */
+
+#define CG_OPERATOR_NAME_MAX 64
+
+/* One row of `operators` (docs/store.md). */
+struct cg_query_operator {
+  char name[CG_OPERATOR_NAME_MAX + 1];
+  char role[16]; /* "viewer", "operator", "admin" */
+  char password_hash[128];
+  char created_at[CG_QUERY_TIME];
+  int64_t failed_attempts;
+  char locked_until[CG_QUERY_TIME];  /* "": not locked */
+  char last_login_at[CG_QUERY_TIME]; /* "": never */
+};
+
+/* 1-64 of A-Z a-z 0-9 . _ - */
+bool cg_query_operator_name_ok(const char *name);
+/* "viewer", "operator" or "admin". */
+bool cg_query_operator_role_ok(const char *role);
+
+/* Adds an operator and an `events` row "operator.added", in one
+ * transaction.  0, CG_EEXISTS, CG_EINVAL (name or role), CG_EBUSY, CG_ESTORE. */
+int cg_query_operator_add(struct cg_store *st, const char *name, const char *role,
+                          const char *password_hash, int64_t now);
+/* Every operator, ordered by name, into a malloc'ed array freed with free(). */
+int cg_query_operators(struct cg_store *st, struct cg_query_operator **out, size_t *n);
+/* The operator name.  0, CG_ENOT_FOUND, CG_EBUSY, CG_ESTORE. */
+int cg_query_operator(struct cg_store *st, const char *name, struct cg_query_operator *out);
+/* Removes the operator ("operator.removed").  0, CG_ENOT_FOUND, CG_EBUSY, CG_ESTORE. */
+int cg_query_operator_remove(struct cg_store *st, const char *name, int64_t now);
+/* Sets the operator's password, and unlocks it ("operator.password").  0,
+ * CG_ENOT_FOUND, CG_EBUSY, CG_ESTORE. */
+int cg_query_operator_passwd(struct cg_store *st, const char *name, const char *password_hash,
+                             int64_t now);
+/* Records a login: good, the failures are forgotten and last_login_at is
+ * now ("operator.login"); bad, one more failure ("operator.login_failed"),
+ * and the max_failures-th locks the operator until now + lock_s and counts
+ * from 0 again (*locked set, "operator.locked").  0, CG_ENOT_FOUND, CG_EBUSY,
+ * CG_ESTORE. */
+int cg_query_operator_login(struct cg_store *st, const char *name, bool good, int64_t now,
+                            unsigned max_failures, unsigned lock_s, bool *locked);
+/* An `events` row: what an operator did (kind "console.*", detail naming
+ * the operator), with the transaction it concerns (NULL: none).  0,
+ * CG_EBUSY, CG_ESTORE. */
+int cg_query_event_add(struct cg_store *st, int64_t now, const char *txid, const char *kind,
+                       const char *detail);
+
 /* ---- the database -------------------------------------------------------- */
 
 /* What `cmpgw db check` found. */

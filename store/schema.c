@@ -242,6 +242,19 @@ static const struct migration {
      "  expires_at TEXT NOT NULL"
      ");",
      NULL},
+    /* 15 -> 16: the web console's operators (app/console.c): a salted,
+     * slow hash of each one's password (core/password.h), a role, and the
+     * failed logins that lock an operator out for a while */
+    {"CREATE TABLE operators ("
+     "  name            TEXT PRIMARY KEY,"
+     "  role            TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),"
+     "  password_hash   TEXT NOT NULL,"
+     "  created_at      TEXT NOT NULL,"
+     "  failed_attempts INTEGER NOT NULL DEFAULT 0,"
+     "  locked_until    TEXT,"
+     "  last_login_at   TEXT"
+     ");",
+     NULL},
 };
 
 /* Version 8's sans and key_type of the certificates stored before it, read
@@ -542,6 +555,16 @@ static const char *const pg_migrations[] = {
     "  name       " CTEXT " PRIMARY KEY,"
     "  holder     " CTEXT " NOT NULL,"
     "  expires_at " CTEXT " NOT NULL"
+    ");",
+    /* 15 -> 16 */
+    "CREATE TABLE operators ("
+    "  name            " CTEXT " PRIMARY KEY,"
+    "  role            " CTEXT " NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),"
+    "  password_hash   " CTEXT " NOT NULL,"
+    "  created_at      " CTEXT " NOT NULL,"
+    "  failed_attempts bigint NOT NULL DEFAULT 0,"
+    "  locked_until    " CTEXT ","
+    "  last_login_at   " CTEXT
     ");",
 };
 

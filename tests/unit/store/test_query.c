@@ -334,6 +334,80 @@ static void test_secret_revoke_sets_time_and_records_one_event(void **state) {
   assert_int_equal(peer_int(f, "SELECT count(*) FROM events"), 1);
 }
 
+/* ---- operators ------------------------------------------------------------- */
+
+static void test_operators_add_list_passwd_remove_with_events(void **state) {
+  struct fixture *f = *state;
+  assert_int_equal(cg_query_operator_add(f->st, "bob", "viewer", "pbkdf2-sha256$1$a$b", T0), 0);
+  assert_int_equal(cg_query_operator_add(f->st, "alice", "admin", "h1", T0 + 1), 0);
+  assert_int_equal(cg_query_operator_add(f->st, "alice", "viewer", "h2", T0), CG_EEXISTS);
+  assert_int_equal(cg_query_operator_add(f->st, "eve<x>", "viewer", "h", T0), CG_EINVAL);
+  assert_int_equal(cg_query_operator_add(f->st, "eve", "root", "h", T0), CG_EINVAL);
+  struct cg_query_operator *v;
+  size_t n;
+  assert_int_equal(cg_query_operators(f->st, &v, &n), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(v[0].name, "alice");
+  assert_string_equal(v[0].role, "admin");
+  assert_string_equal(v[0].password_hash, "h1");
+  assert_string_equal(v[0].created_at, "2026-01-01T00:00:01Z");
+  assert_string_equal(v[1].name, "bob");
+  assert_string_equal(v[1].last_login_at, "");
+  free(v);
+
+  assert_int_equal(cg_query_operator_passwd(f->st, "alice", "h3", T0 + 2), 0);
+  struct cg_query_operator o;
+  assert_int_equal(cg_query_operator(f->st, "alice", &o), 0);
+  assert_string_equal(o.password_hash, "h3");
+  assert_int_equal(cg_query_operator_passwd(f->st, "carol", "h", T0), CG_ENOT_FOUND);
+  assert_int_equal(cg_query_operator_remove(f->st, "bob", T0 + 3), 0);
+  assert_int_equal(cg_query_operator(f->st, "bob", &o), CG_ENOT_FOUND);
+  assert_int_equal(cg_query_operator_remove(f->st, "bob", T0 + 3), CG_ENOT_FOUND);
+  char text[512];
+  peer_text(f, "SELECT detail FROM events WHERE kind = 'operator.added' ORDER BY id LIMIT 1", text,
+            sizeof text);
+  assert_string_equal(text, "operator=bob role=viewer");
+  peer_text(f, "SELECT detail FROM events WHERE kind = 'operator.password'", text, sizeof text);
+  assert_string_equal(text, "operator=alice");
+  peer_text(f, "SELECT detail FROM events WHERE kind = 'operator.removed'", text, sizeof text);
+  assert_string_equal(text, "operator=bob");
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events"), 4);
+}
+
+static void test_operator_failed_logins_lock_and_a_good_one_forgets(void **state) {
+  struct fixture *f = *state;
+  assert_int_equal(cg_query_operator_add(f->st, "op", "operator", "h", T0), 0);
+  bool locked = true;
+  struct cg_query_operator o;
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(cg_query_operator_login(f->st, "op", false, T0 + i, 3, 900, &locked), 0);
+    assert_false(locked);
+  }
+  assert_int_equal(cg_query_operator(f->st, "op", &o), 0);
+  assert_int_equal(o.failed_attempts, 2);
+  assert_int_equal(cg_query_operator_login(f->st, "op", true, T0 + 10, 3, 900, &locked), 0);
+  assert_int_equal(cg_query_operator(f->st, "op", &o), 0);
+  assert_int_equal(o.failed_attempts, 0);
+  assert_string_equal(o.last_login_at, "2026-01-01T00:00:10Z");
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(cg_query_operator_login(f->st, "op", false, T0 + 20, 3, 900, &locked), 0);
+  assert_true(locked);
+  assert_int_equal(cg_query_operator(f->st, "op", &o), 0);
+  assert_string_equal(o.locked_until, "2026-01-01T00:15:20Z");
+  assert_int_equal(o.failed_attempts, 0);
+  /* A new password unlocks. */
+  assert_int_equal(cg_query_operator_passwd(f->st, "op", "h2", T0 + 30), 0);
+  assert_int_equal(cg_query_operator(f->st, "op", &o), 0);
+  assert_string_equal(o.locked_until, "");
+  assert_int_equal(cg_query_operator_login(f->st, "nobody", false, T0, 3, 900, &locked),
+                   CG_ENOT_FOUND);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'operator.locked'"), 1);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'operator.login_failed'"),
+                   5);
+  assert_int_equal(cg_query_event_add(f->st, T0, NULL, "console.approve", "operator=op"), 0);
+  assert_int_equal(peer_int(f, "SELECT count(*) FROM events WHERE kind = 'console.approve'"), 1);
+}
+
 /* ---- transactions ---------------------------------------------------------- */
 
 static void test_txns_newest_first_with_each_filter(void **state) {
@@ -796,6 +870,10 @@ int main(void) {
       T(test_secret_time_in_another_form_is_a_store_error),
       T(test_text_holding_a_nul_does_not_fit),
       T(test_secret_revoke_sets_time_and_records_one_event),
+      T(test_operators_add_list_passwd_remove_with_events),
+      T(test_operator_failed_logins_lock_and_a_good_one_forgets),
+    T(test_operators_add_list_passwd_remove_with_events),
+    T(test_operator_failed_logins_lock_and_a_good_one_forgets),
       T(test_txns_newest_first_with_each_filter),
       T(test_txn_show_has_its_certificate_and_events),
       T(test_certs_newest_first_with_each_filter),
