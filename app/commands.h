@@ -17,5 +17,6 @@ int cmd_certs(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
 int cmd_db(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_operator(int argc, char **argv);
 
 #endif

@@ -44,6 +44,12 @@ static const struct command {
                          "        issued certificates; one with its revocation, or as PEM"},
     {"revoke", cmd_revoke, "revoke -c CONF SERIAL --reason 0..10|NAME [--json]\n"
                            "        revoke a certificate as the operator (CRLReason number or name)"},
+    {"operator", cmd_operator,
+     "operator add -c CONF NAME --role viewer|operator|admin [--password-file FILE]\n"
+     "  operator passwd -c CONF NAME [--password-file FILE]\n"
+     "  operator list -c CONF [--json]\n"
+     "  operator remove -c CONF NAME\n"
+     "        who may use the web console (the password from FILE, or standard input)"},
     {"db", cmd_db, "db check (-c CONF | FILE) [--json]\n"
                    "  db backup -c CONF FILE [--json]\n"
                    "        check a database (integrity, foreign keys, schema version); copy it live\n"
