@@ -86,6 +86,11 @@ struct conn {
   unsigned close_after : 1; /* the current response ends the connection */
   unsigned retry_after; /* seconds, sent with the next response when not 0 */
   struct cg_http_request *req; /* handed to the handler, not yet answered */
+  /* WEB: the spans of the headers the handler may read, and the query. */
+  size_t hdr_off[CG_HTTP_HEADERS], hdr_len[CG_HTTP_HEADERS];
+  unsigned hdr_count[CG_HTTP_HEADERS];
+  size_t query_off, query_len;
+  unsigned post : 1;
 };
 _Static_assert(offsetof(struct conn, base) == 0, "cg_conn_accept() allocates the whole");
 
@@ -99,7 +104,11 @@ struct cg_http_request {
   struct cg_admission *admission;
   struct cg_addr peer;
   atomic_bool gone;            /* orphaned: read by workers (cg_http_request_gone) */
-  char path[];
+  bool post;                   /* WEB: a POST (else GET or HEAD) */
+  const char *query;           /* WEB: the query string (without '?'), in text[] */
+  const char *hdr[CG_HTTP_HEADERS]; /* WEB: each header's value, in text[]; NULL: absent */
+  char *path;                  /* in text[] */
+  char text[];
 };
 
 struct cg_http_server {
@@ -111,7 +120,10 @@ struct cg_http_server {
   void *arg;
   struct cg_http_request *orphans;
   unsigned pending;
-  bool get_only; /* the admin listener: GET without a body, any content type */
+  /* CMP: POST of application/pkixcmp; ADMIN: GET without a body, any
+   * content type; WEB (the console): GET and HEAD without a body, POST of
+   * a form, with the headers a browser session needs. */
+  enum { MODE_CMP, MODE_ADMIN, MODE_WEB } mode;
 };
 
 static int on_message_begin(llhttp_t *p);
@@ -253,10 +265,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static const char *reason_phrase(int status) {
   switch (status) {
   case 200: return "OK";
+  case 303: return "See Other";
   case 400: return "Bad Request";
+  case 401: return "Unauthorized";
   case 403: return "Forbidden";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
+  case 409: return "Conflict";
   case 408: return "Request Timeout";
   case 413: return "Content Too Large";
   case 415: return "Unsupported Media Type";
@@ -273,8 +288,8 @@ static void on_written(struct cg_conn *base, int status);
 
 /* Writes one response and enters WRITING.  The connection closes after it
  * when close_after is set or the server is stopping. */
-static void send_response(struct conn *c, int status, const char *ctype, const void *body,
-                          size_t len) {
+static void send_response(struct conn *c, int status, const char *ctype, const char *extra,
+                          const void *body, size_t len) {
   int closing = c->close_after || c->srv->l.stopping;
   const char *conn_hdr = "";
   if (closing)
@@ -283,31 +298,35 @@ static void send_response(struct conn *c, int status, const char *ctype, const v
     /* RFC 9112 Appendix C.2.2: a 1.0 client keeps the connection only when
      * the response says so too. */
     conn_hdr = "Connection: keep-alive\r\n";
-  char head[256], retry[40] = "";
+  char retry[40] = "";
   if (c->retry_after > 0)
     snprintf(retry, sizeof retry, "Retry-After: %u\r\n", c->retry_after);
   c->retry_after = 0;
-  int n = snprintf(head, sizeof head,
-                   "HTTP/1.1 %d %s\r\n"
-                   "Content-Type: %s\r\n"
-                   "Content-Length: %zu\r\n"
-                   "Cache-Control: no-cache\r\n"
-                   "%s%s%s\r\n",
-                   status, reason_phrase(status), ctype, len,
-                   /* RFC 9110 §15.5.6: a 405 names the allowed methods. */
-                   status != 405      ? ""
-                   : c->srv->get_only ? "Allow: GET, HEAD\r\n"
-                                      : "Allow: POST\r\n",
-                   retry, conn_hdr);
-  assert(n > 0 && (size_t)n < sizeof head);
+  static const char fmt[] = "HTTP/1.1 %d %s\r\n"
+                            "Content-Type: %s\r\n"
+                            "Content-Length: %zu\r\n"
+                            "Cache-Control: %s\r\n"
+                            "%s%s%s%s\r\n";
+  /* RFC 9110 §15.5.6: a 405 names the allowed methods. */
+  const char *allow = status != 405                  ? ""
+                      : c->srv->mode == MODE_ADMIN ? "Allow: GET, HEAD\r\n"
+                      : c->srv->mode == MODE_WEB   ? "Allow: GET, HEAD, POST\r\n"
+                                                   : "Allow: POST\r\n";
+  const char *cache = c->srv->mode == MODE_WEB ? "no-store" : "no-cache";
+  if (extra == NULL)
+    extra = "";
+  int n = snprintf(NULL, 0, fmt, status, reason_phrase(status), ctype, len, cache, allow, retry,
+                   extra, conn_hdr);
+  assert(n > 0);
   c->close_after = closing;
-  uint8_t *out = len <= SIZE_MAX - sizeof head ? cg_conn_out(&c->base, (size_t)n + len) : NULL;
+  uint8_t *out = len <= SIZE_MAX - (size_t)n - 1 ? cg_conn_out(&c->base, (size_t)n + 1 + len) : NULL;
   if (out == NULL) {
     cg_debug("http: no memory for a %d response", status);
     conn_close(c);
     return;
   }
-  memcpy(out, head, (size_t)n);
+  snprintf((char *)out, (size_t)n + 1, fmt, status, reason_phrase(status), ctype, len, cache,
+           allow, retry, extra, conn_hdr);
   if (c->head)
     len = 0; /* Content-Length says what a GET would have had */
   if (len > 0)
@@ -323,15 +342,18 @@ static void send_response(struct conn *c, int status, const char *ctype, const v
 }
 
 static void send_status(struct conn *c, int status, const char *text) {
-  send_response(c, status, "text/plain; charset=utf-8", text, strlen(text));
+  send_response(c, status, "text/plain; charset=utf-8", NULL, text, strlen(text));
 }
 
 static const char *reject_text(const struct conn *c, int status) {
   switch (status) {
-  case 405: return c->srv->get_only ? "only GET is supported\n" : "only POST is supported\n";
+  case 405: return c->srv->mode == MODE_ADMIN ? "only GET is supported\n"
+                  : c->srv->mode == MODE_WEB ? "only GET and POST are supported\n"
+                                             : "only POST is supported\n";
   case 408: return "request timed out\n";
   case 413: return "request body too large\n";
-  case 415: return "Content-Type must be application/pkixcmp\n";
+  case 415: return c->srv->mode == MODE_WEB ? "Content-Type must be application/x-www-form-urlencoded\n"
+                                            : "Content-Type must be application/pkixcmp\n";
   case 431: return "request header fields too large\n";
   case 503: return "service unavailable\n";
   default: return "malformed HTTP request\n";
@@ -384,6 +406,32 @@ bool cg_http_is_pkixcmp(const char *v, size_t n) {
   return i == n || v[i] == ';';
 }
 
+/* application/x-www-form-urlencoded, as cg_http_is_pkixcmp() reads a type. */
+static bool is_form(const char *v, size_t n) {
+  static const char mt[] = "application/x-www-form-urlencoded";
+  size_t m = sizeof mt - 1;
+  size_t i = skip_ows(v, 0, n);
+  if (n - i < m || !ascii_ieq(v + i, mt, m))
+    return false;
+  i = skip_ows(v, i + m, n);
+  return i == n || v[i] == ';';
+}
+
+static const char *const web_headers[CG_HTTP_HEADERS] = {"cookie", "origin", "host",
+                                                         "sec-fetch-site"};
+
+/* Notes the span of a header the console reads; true when it is one. */
+static bool web_header(struct conn *c, const char *name) {
+  for (int i = 0; i < CG_HTTP_HEADERS; i++)
+    if (field_is(name, c->field_len, web_headers[i])) {
+      c->hdr_count[i]++;
+      c->hdr_off[i] = c->value_off;
+      c->hdr_len[i] = c->value_len;
+      return true;
+    }
+  return false;
+}
+
 static int is_100_continue(const char *v, size_t n) {
   static const char want[] = "100-continue";
   size_t m = sizeof want - 1;
@@ -426,6 +474,9 @@ static int on_message_begin(llhttp_t *p) {
   c->http10 = 0;
   c->head = 0;
   c->close_after = 0;
+  c->post = 0;
+  memset(c->hdr_count, 0, sizeof c->hdr_count);
+  memset(c->hdr_len, 0, sizeof c->hdr_len);
   set_state(c, CONN_HEAD);
   return 0;
 }
@@ -460,7 +511,9 @@ static int on_header_value_complete(llhttp_t *p) {
   const char *value = (const char *)c->base.in.data + c->value_off;
   if (field_is(name, c->field_len, "content-type")) {
     c->ctype_count++;
-    c->ctype_ok = cg_http_is_pkixcmp(value, c->value_len);
+    c->ctype_ok = c->srv->mode == MODE_WEB ? is_form(value, c->value_len)
+                                           : cg_http_is_pkixcmp(value, c->value_len);
+  } else if (c->srv->mode == MODE_WEB && web_header(c, name)) {
   } else if (field_is(name, c->field_len, "expect")) {
     c->expect_continue = is_100_continue(value, c->value_len);
   }
@@ -474,11 +527,18 @@ static int on_headers_complete(llhttp_t *p) {
   set_state(c, CONN_BODY);
   c->http10 = p->http_major == 1 && p->http_minor == 0;
   c->head = p->method == HTTP_HEAD;
+  c->post = p->method == HTTP_POST;
   c->close_after = !llhttp_should_keep_alive(p);
   int has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
   if (p->http_major != 1)
     c->reject = 400;
-  else if (c->srv->get_only)
+  else if (c->srv->mode == MODE_WEB &&
+           (c->hdr_count[CG_HTTP_COOKIE] > 1 || c->hdr_count[CG_HTTP_ORIGIN] > 1 ||
+            c->hdr_count[CG_HTTP_HOST] > 1 || c->hdr_count[CG_HTTP_FETCH_SITE] > 1))
+    c->reject = 400; /* one of each: a proxy and we might read different ones */
+  else if (c->srv->mode == MODE_ADMIN)
+    c->reject = p->method != HTTP_GET && p->method != HTTP_HEAD ? 405 : has_body ? 400 : 0;
+  else if (c->srv->mode == MODE_WEB && p->method != HTTP_POST)
     c->reject = p->method != HTTP_GET && p->method != HTTP_HEAD ? 405 : has_body ? 400 : 0;
   else if (p->method != HTTP_POST)
     c->reject = 405;
@@ -558,6 +618,21 @@ static void request_path(const struct conn *c, const char **path, size_t *len) {
   *len = q != NULL ? (size_t)(q - u) : n;
 }
 
+/* The query of the request target (after '?', before any '#'); "" when none. */
+static void request_query(const struct conn *c, const char **query, size_t *len) {
+  const char *u = (const char *)c->base.in.data + c->url_off;
+  const char *q = memchr(u, '?', c->url_len);
+  *query = "";
+  *len = 0;
+  if (q != NULL) {
+    *query = q + 1;
+    *len = c->url_len - (size_t)(q + 1 - u);
+    const char *hash = memchr(*query, '#', *len);
+    if (hash != NULL)
+      *len = (size_t)(hash - *query);
+  }
+}
+
 static void dispatch(struct conn *c) {
   struct cg_http_server *srv = c->srv;
   set_state(c, CONN_HANDLING);
@@ -565,10 +640,17 @@ static void dispatch(struct conn *c) {
     send_status(c, c->reject, reject_text(c, c->reject));
     return;
   }
-  const char *path;
-  size_t plen;
+  const char *path, *query = "";
+  size_t plen, qlen = 0, extra = 0;
   request_path(c, &path, &plen);
-  struct cg_http_request *r = malloc(sizeof *r + plen + 1);
+  bool web = srv->mode == MODE_WEB;
+  if (web) {
+    request_query(c, &query, &qlen);
+    extra = qlen + 1;
+    for (int i = 0; i < CG_HTTP_HEADERS; i++)
+      extra += c->hdr_count[i] ? c->hdr_len[i] + 1 : 0;
+  }
+  struct cg_http_request *r = malloc(sizeof *r + plen + 1 + extra);
   if (r == NULL) {
     c->close_after = 1;
     send_status(c, 503, reject_text(c, 503));
@@ -584,11 +666,30 @@ static void dispatch(struct conn *c) {
   atomic_init(&r->gone, false);
   /* Runs of '/' count as one ("/.well-known/cmp//" is the CMP endpoint, as
    * clients that join a base path and a label expect). */
+  r->path = r->text;
   size_t n = 0;
   for (size_t i = 0; i < plen; i++)
     if (path[i] != '/' || n == 0 || r->path[n - 1] != '/')
       r->path[n++] = path[i];
   r->path[n] = '\0';
+  r->post = c->post;
+  r->query = "";
+  memset(r->hdr, 0, sizeof r->hdr);
+  if (web) {
+    char *t = r->path + n + 1;
+    memcpy(t, query, qlen);
+    t[qlen] = '\0';
+    r->query = t;
+    t += qlen + 1;
+    for (int i = 0; i < CG_HTTP_HEADERS; i++) {
+      if (c->hdr_count[i] == 0)
+        continue;
+      memcpy(t, c->base.in.data + c->hdr_off[i], c->hdr_len[i]);
+      t[c->hdr_len[i]] = '\0';
+      r->hdr[i] = t;
+      t += c->hdr_len[i] + 1;
+    }
+  }
   c->req = r;
   srv->pending++;
   const uint8_t *body = c->body_len > 0 ? c->base.in.data + c->body_off : (const uint8_t *)"";
@@ -819,7 +920,9 @@ int cg_http_request_tls_client(struct cg_http_request *req, uint8_t *out, size_t
   return cg_conn_tls_client(&c->base, out, cap, len);
 }
 
-void cg_http_server_get_only(struct cg_http_server *srv) { srv->get_only = true; }
+void cg_http_server_get_only(struct cg_http_server *srv) { srv->mode = MODE_ADMIN; }
+
+void cg_http_server_web(struct cg_http_server *srv) { srv->mode = MODE_WEB; }
 
 void cg_http_server_use_tls(struct cg_http_server *srv, struct cg_tls_server *tls, bool offload) {
   srv->tls = tls;
@@ -856,8 +959,8 @@ void cg_http_server_close_all(struct cg_http_server *srv) {
   cg_conn_close_each(&srv->l, NULL); /* a request being handled becomes an orphan */
 }
 
-static void answer(struct cg_http_request *r, int status, const char *ctype, const void *body,
-                   size_t len) {
+static void answer(struct cg_http_request *r, int status, const char *ctype, const char *extra,
+                   const void *body, size_t len) {
   struct conn *c = r->conn;
   if (c == NULL) {
     /* Orphaned: the peer is gone, the answer has nowhere to go. */
@@ -882,17 +985,30 @@ static void answer(struct cg_http_request *r, int status, const char *ctype, con
   c->srv->pending--;
   /* The answer may point into the request (its path, its body): it is copied
    * before the request goes. */
-  send_response(c, status, ctype, body, len);
+  send_response(c, status, ctype, extra, body, len);
   free(r);
 }
 
 void cg_http_respond(struct cg_http_request *req, const uint8_t *body, size_t len) {
-  answer(req, 200, "application/pkixcmp", body, len);
+  answer(req, 200, "application/pkixcmp", NULL, body, len);
 }
 
 void cg_http_respond_typed(struct cg_http_request *req, int status, const char *ctype,
                            const void *body, size_t len) {
-  answer(req, status, ctype, body, len);
+  answer(req, status, ctype, NULL, body, len);
+}
+
+void cg_http_respond_web(struct cg_http_request *req, int status, const char *ctype,
+                         const char *headers, const void *body, size_t len) {
+  answer(req, status, ctype, headers, body, len);
+}
+
+bool cg_http_request_is_post(const struct cg_http_request *req) { return req->post; }
+
+const char *cg_http_request_query(const struct cg_http_request *req) { return req->query; }
+
+const char *cg_http_request_header(const struct cg_http_request *req, enum cg_http_header h) {
+  return h >= 0 && h < CG_HTTP_HEADERS ? req->hdr[h] : NULL;
 }
 
 void cg_http_respond_status(struct cg_http_request *req, int status, const char *text) {
@@ -900,7 +1016,7 @@ void cg_http_respond_status(struct cg_http_request *req, int status, const char 
     status = 500;
   if (text == NULL)
     text = reason_phrase(status);
-  answer(req, status, "text/plain; charset=utf-8", text, strlen(text));
+  answer(req, status, "text/plain; charset=utf-8", NULL, text, strlen(text));
 }
 
 void cg_http_respond_retry(struct cg_http_request *req, int status, unsigned seconds,

@@ -71,6 +71,30 @@ int cg_http_server_start(uv_loop_t *loop, const char *host, int port,
  * with "Allow: GET" for any other method, 400 for a body), whatever their
  * Content-Type, and its handler answers with cg_http_respond_typed(). */
 void cg_http_server_get_only(struct cg_http_server *srv);
+/* Makes srv the web console's listener: GET and HEAD without a body, POST
+ * of application/x-www-form-urlencoded (415 otherwise; 405 with "Allow:
+ * GET, HEAD, POST" for other methods), answers "Cache-Control: no-store";
+ * the handler reads the method, the query and the headers below, and
+ * answers with cg_http_respond_web().  A request with two of one of these
+ * headers is refused (400). */
+void cg_http_server_web(struct cg_http_server *srv);
+enum cg_http_header {
+  CG_HTTP_COOKIE,
+  CG_HTTP_ORIGIN,
+  CG_HTTP_HOST,
+  CG_HTTP_FETCH_SITE, /* Sec-Fetch-Site */
+  CG_HTTP_HEADERS
+};
+/* A web listener's request: a POST (else GET or HEAD); its query string
+ * ("" when none); a header's value (NULL when absent).  Valid until it is
+ * answered. */
+bool cg_http_request_is_post(const struct cg_http_request *req);
+const char *cg_http_request_query(const struct cg_http_request *req);
+const char *cg_http_request_header(const struct cg_http_request *req, enum cg_http_header h);
+/* An answer with more header fields: headers is "Name: value\r\n" lines
+ * (NULL: none), the caller's to keep free of anything a peer sent unchecked. */
+void cg_http_respond_web(struct cg_http_request *req, int status, const char *ctype,
+                         const char *headers, const void *body, size_t len);
 struct cg_tls_server;
 void cg_http_server_use_tls(struct cg_http_server *srv, struct cg_tls_server *tls, bool offload);
 /* The port actually bound. */
