@@ -144,7 +144,7 @@ static int write_pem(const char *dir, const char *name, const char *label, const
  * (core/config.c), with its help as a comment; the local backend's keys are
  * its own. */
 static int write_config(const char *dir, const char *http, const char *tcp, const char *coap,
-                        const char *admin, const char *https, const char *store_url,
+                        const char *console, const char *admin, const char *https, const char *store_url,
                         const struct init_token *t) {
   char ra_key[600], tls_key[600], ca_key[600];
   if (t != NULL) {
@@ -180,9 +180,10 @@ static int write_config(const char *dir, const char *http, const char *tcp, cons
            t != NULL ? ca_key : "ca-key.pem");
   char conf[12288], part[4096];
   size_t n = 0;
-  const char *sections[] = {"server", "store", "ra", "pkcs11", "secrets", "log", NULL};
+  const char *sections[] = {"server", "store", "console", "ra", "pkcs11", "secrets", "log", NULL};
   const char *store[] = {"url", store_url, NULL};
-  const char *const *values[] = {server, store_url != NULL ? store : NULL,
+  const char *console_values[] = {"listen", console != NULL ? console : "#127.0.0.1:8444", NULL};
+  const char *const *values[] = {server, store_url != NULL ? store : NULL, console_values,
                                  t != NULL ? ra : NULL, t != NULL ? pkcs11 : NULL,
                                  NULL,   NULL};
   int err = 0;
@@ -374,7 +375,8 @@ static int write_ra(const char *dir, const struct pki *p, const struct init_toke
 }
 
 static int write_deployment(const char *dir, const char *org, const char *http, const char *tcp,
-                            const char *coap, const char *admin, const char *https,
+                            const char *coap, const char *console, const char *admin,
+                            const char *https,
                             const char *store_url,
                             const struct init_token *t, char *ra_subject, size_t ra_subject_cap) {
   struct pki p = {0};
@@ -415,7 +417,7 @@ static int write_deployment(const char *dir, const char *org, const char *http, 
     if ((err = write_tls(dir, &p, host, t)))
       goto out;
   }
-  if ((err = write_config(dir, http, tcp, coap, admin, https, store_url, t)))
+  if ((err = write_config(dir, http, tcp, coap, console, admin, https, store_url, t)))
     goto out;
 
   char db[CG_PATH_MAX];
@@ -451,6 +453,7 @@ static void server_of(const char *hostport, char *host, size_t host_cap, char *o
 static int usage(void) {
   fprintf(stderr, "usage: cmpgw init DIR [--http HOST:PORT] [--https HOST:PORT] [--tcp HOST:PORT]\n"
                   "                      [--coap HOST:PORT] [--admin HOST:PORT] [--org NAME]\n"
+                  "                      [--console HOST:PORT]\n"
                   "                      [--pkcs11 URI]\n"
                   "                      [--store-url POSTGRESQL-URL]\n");
   return 2;
@@ -497,7 +500,7 @@ static int token_option(const char *arg, struct init_token *t) {
 
 int cmd_init(int argc, char **argv) {
   const char *dir = NULL, *http = "127.0.0.1:8080", *tcp = NULL, *https = NULL, *coap = NULL,
-             *admin = "127.0.0.1:9810", *org = "cmpgw demo", *store_url = NULL;
+             *console = NULL, *admin = "127.0.0.1:9810", *org = "cmpgw demo", *store_url = NULL;
   struct init_token token, *t = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--pkcs11") && i + 1 < argc) {
@@ -531,6 +534,7 @@ int cmd_init(int argc, char **argv) {
                        : !strcmp(argv[i], "--https") ? &https
                        : !strcmp(argv[i], "--tcp")   ? &tcp
                        : !strcmp(argv[i], "--coap")  ? &coap
+                       : !strcmp(argv[i], "--console") ? &console
                        : !strcmp(argv[i], "--admin") ? &admin
                                                      : NULL;
     if (opt != NULL) {
@@ -565,7 +569,7 @@ int cmd_init(int argc, char **argv) {
     return 1;
   }
   char ra_subject[512];
-  if (write_deployment(dir, org, http, tcp, coap, admin, https, store_url, t, ra_subject,
+  if (write_deployment(dir, org, http, tcp, coap, console, admin, https, store_url, t, ra_subject,
                        sizeof ra_subject)) {
     remove_all(dir);
     remove_parents(dir, &made);

@@ -79,6 +79,7 @@ static void destroy(struct gateway *gw) {
   cg_guard_free(&gw->guard);
   cg_tls_server_free(gw->tls);
   gw_admin_free(gw);
+  gw_console_free(gw);
   gw_metrics_free(gw->metrics);
   free(gw);
 }
@@ -241,6 +242,8 @@ static int load_tls(struct gateway *gw, const struct cg_config *cfg) {
   return 0;
 }
 
+int gw_load_tls(struct gateway *gw) { return load_tls(gw, &gw->cfg); }
+
 static int start_https(struct gateway *gw, const struct cg_http_limits *lim) {
   const struct cg_config *cfg = &gw->cfg;
   char host[256];
@@ -389,6 +392,7 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   gw->loop = loop;
   gw->cfg = *cfg;
   gw->admin_closed = true;
+  gw->console_closed = true;
   gw->start_time = (int64_t)time(NULL);
   char db[CG_PATH_MAX], host[128];
   int port, err;
@@ -494,7 +498,7 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   gw->https_closed = true;
   if (gw->cfg.https[0] && (err = start_https(gw, &lim)) != 0)
     goto fail_running;
-  if ((err = gw_admin_start(gw)) != 0)
+  if ((err = gw_admin_start(gw)) != 0 || (err = gw_console_start(gw)) != 0)
     goto fail_running;
   gw_lease_init(gw);
   uv_timer_init(loop, &gw->lease);
@@ -560,7 +564,8 @@ static void free_handle(uv_handle_t *h) { free(h); }
 void gw_maybe_finish_stop(struct gateway *gw) {
   if (!gw->stopping || !gw->http_closed || !gw->tcp_closed || !gw->https_closed ||
       !gw->coap_closed ||
-      !gw->admin_closed || gw_admin_busy(gw) || gw->inflight > 0 ||
+      !gw->admin_closed || gw_admin_busy(gw) || !gw->console_closed || gw_console_busy(gw) ||
+      gw->inflight > 0 ||
       !gw->store_running)
     return;
   if (gw->drain != NULL) {
@@ -646,6 +651,7 @@ void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) 
   if (gw->https != NULL)
     cg_http_server_stop(gw->https, on_https_closed, gw);
   gw_admin_stop(gw);
+  gw_console_stop(gw);
   cg_http_server_stop(gw->http, on_http_closed, gw);
 }
 
@@ -659,7 +665,8 @@ static const struct {
     FIELD(http),           FIELD(https),
     FIELD(tcp),            FIELD(admin),
     FIELD(coap),           FIELD(coap_rate),
-    FIELD(coap_echo),
+    FIELD(coap_echo),      FIELD(console),
+    FIELD(console_idle_s), FIELD(console_max_s),
     FIELD(max_message),    FIELD(max_header),
     FIELD(max_connections), FIELD(max_connections_per_address),
     FIELD(max_buffered),   FIELD(header_timeout_ms),

@@ -139,6 +139,8 @@ struct gateway {
   struct gw_metrics *metrics;
   struct gw_admin *admin; /* NULL: no admin listener */
   bool admin_closed;
+  struct gw_console *console; /* NULL: no web console */
+  bool console_closed;
   int64_t tls_not_after;  /* the HTTPS certificate's notAfter; 0: none */
   int64_t start_time;
   /* each backend's last failed call and last call that went through (ms of
@@ -189,6 +191,17 @@ int gw_conf_ra(const struct cg_config *cfg, struct gw_conf **out);
 int gw_conf_finish(struct gateway *gw, struct gw_conf *c);
 struct gw_conf *gw_conf_hold(struct gw_conf *c);
 void gw_conf_release(struct gw_conf *c);
+
+/* console.c: the web console of [console] listen (none when it is empty),
+ * as admin.c's listener: started, stopped (console_closed set when it has
+ * closed), busy while a job runs, freed. */
+int gw_console_start(struct gateway *gw);
+void gw_console_stop(struct gateway *gw);
+bool gw_console_busy(const struct gateway *gw);
+void gw_console_free(struct gateway *gw);
+/* gateway.c: the TLS context of [server] tls_cert and tls_key, made when
+ * nothing made it yet (the console over HTTPS without an https listener). */
+int gw_load_tls(struct gateway *gw);
 
 /* admin.c */
 /* Starts the admin listener of [server] admin (none when it is empty). */

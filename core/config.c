@@ -294,6 +294,15 @@ static const struct key keys[] = {
     {{"store", "commit_interval_us", "0",
       "Group commit pacing: microseconds a write may wait to share a commit; 0: off", NULL},
      K_UINT, S(commit_interval_us), 0, 100000},
+    {{"console", "listen", NULL,
+      "The web console for operators (docs/console.md); HTTPS unless on loopback",
+      "#127.0.0.1:8443"},
+     K_HOSTPORT_OPT, S(console)},
+    {{"console", "session_idle", "900", "Seconds a console session lasts without a request",
+      NULL},
+     K_UINT, S(console_idle_s), 60, 86400},
+    {{"console", "session_max", "28800", "Seconds a console session lasts at most (8 h)", NULL},
+     K_UINT, S(console_max_s), 300, 604800},
     {{"ra", "pkcs12", NULL,
       "The RA protection key and certificate (signs answers that are not MAC-protected)",
       "ra.p12"},
@@ -662,9 +671,10 @@ static void section_header(struct ctx *c, const char *p, size_t n) {
   memcpy(sec, name, len);
   sec[len] = 0;
   if (!named && strcmp(sec, "server") && strcmp(sec, "store") && strcmp(sec, "ra") &&
-      strcmp(sec, "secrets") && strcmp(sec, "pkcs11") && strcmp(sec, "log")) {
+      strcmp(sec, "secrets") && strcmp(sec, "pkcs11") && strcmp(sec, "log") &&
+      strcmp(sec, "console")) {
     fail(c,
-         "[%s]: unknown section (server, store, ra, secrets, pkcs11, log, profile NAME, backend "
+         "[%s]: unknown section (server, store, console, ra, secrets, pkcs11, log, profile NAME, backend "
          "NAME)",
          sec);
     return;

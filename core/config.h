@@ -151,6 +151,9 @@ struct cg_config {
   char tcp_profile[CG_NAME_MAX + 1]; /* the profile TCP requests are served by */
   bool tcp_cmp_polling; /* tcp_polling = cmp: waiting answers stay CMP messages */
   char admin[128]; /* HOST:PORT of the admin listener; empty: none */
+  char console[128];     /* [console] listen: HOST:PORT of the web console; empty: none */
+  unsigned console_idle_s; /* a console session's life without a request */
+  unsigned console_max_s;  /* a console session's longest life */
   unsigned readiness_cert_days; /* /readyz: certificates valid at least this long */
   size_t max_message;
   size_t max_header;

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -646,12 +647,14 @@ static int certs_body(struct cg_db *db, void *arg) {
                     " LEFT JOIN revocations r ON r.serial = c.serial"
                     " WHERE (CAST(?1 AS TEXT) IS NULL OR instr(lower(c.subject), lower(?1)) > 0)"
                     " AND (CAST(?2 AS TEXT) IS NULL OR c.status = ?2)"
-                    " ORDER BY c.rowid DESC LIMIT ?3",
+                    " ORDER BY c.rowid DESC LIMIT ?3 OFFSET ?4",
                     &s);
   if (err != 0)
     return err;
   if ((cg_store_sql_bind_text(s, 1, a->f->subject) | cg_store_sql_bind_text(s, 2, a->f->status) |
-       cg_db_bind_int64(s, 3, sql_limit(a->f->limit))) != CG_DB_OK)
+       cg_db_bind_int64(s, 3, sql_limit(a->f->limit)) |
+       cg_db_bind_int64(s, 4, a->f->offset > (size_t)INT64_MAX ? INT64_MAX : (int64_t)a->f->offset)) !=
+      CG_DB_OK)
     err = cg_store_sql_bind_failed(db, "certificate filter");
   int rc = CG_DB_DONE;
   while (err == 0 && (rc = cg_db_step(s)) == CG_DB_ROW) {
@@ -1391,4 +1394,218 @@ int cg_query_event_add(struct cg_store *st, int64_t now, const char *txid, const
   struct operator_arg a = {.txid = txid, .kind = kind, .detail = detail};
   cg_time_iso8601(now, a.now);
   return run(st->db, true, event_add_body, &a);
+}
+
+/* ---- the web console's reads --------------------------------------------- */
+
+void cg_query_pending_free(struct cg_query_pending *v, size_t n) {
+  for (size_t i = 0; v != NULL && i < n; i++)
+    free(v[i].request_der);
+  free(v);
+}
+
+struct pending_arg {
+  size_t offset, limit;
+  struct cg_query_pending *v;
+  size_t n, cap;
+  int64_t total;
+};
+
+/* One integer a query without parameters returns. */
+static int count_of(struct cg_db *db, const char *sql, const char *text, int64_t *out) {
+  struct cg_db_stmt *s;
+  int err = prepare(db, sql, &s);
+  if (err != 0)
+    return err;
+  if (text != NULL && cg_store_sql_bind_text(s, 1, text) != CG_DB_OK) {
+    cg_db_finalize(s);
+    return cg_store_sql_bind_failed(db, "count");
+  }
+  int rc = cg_db_step(s);
+  if (rc == CG_DB_ROW) {
+    *out = cg_db_column_int64(s, 0);
+    rc = cg_db_step(s);
+  }
+  cg_db_finalize(s);
+  return rc == CG_DB_DONE ? 0 : sql_failed(db, rc, "counting");
+}
+
+static int pending_body(struct cg_db *db, void *arg) {
+  struct pending_arg *a = arg;
+  cg_query_pending_free(a->v, a->n);
+  a->v = NULL;
+  a->n = a->cap = 0;
+  int err = count_of(db, "SELECT count(*) FROM transactions WHERE state = 'pending_approval'",
+                     NULL, &a->total);
+  struct cg_db_stmt *s;
+  if (err != 0 ||
+      (err = prepare(db,
+                     "SELECT transaction_id, profile, auth_ref, req_type, state, failinfo,"
+                     " cert_req_id, sender_nonce, cert_serial, created_at, updated_at, request_der"
+                     " FROM transactions WHERE state = 'pending_approval'"
+                     " ORDER BY rowid LIMIT ?1 OFFSET ?2",
+                     &s)) != 0)
+    return err;
+  if ((cg_db_bind_int64(s, 1, sql_limit(a->limit)) |
+       cg_db_bind_int64(s, 2, a->offset > (size_t)INT64_MAX ? INT64_MAX : (int64_t)a->offset)) !=
+      CG_DB_OK)
+    err = cg_store_sql_bind_failed(db, "page");
+  int rc = CG_DB_DONE;
+  while (err == 0 && (rc = cg_db_step(s)) == CG_DB_ROW) {
+    if ((err = grow((void **)&a->v, &a->cap, a->n, sizeof *a->v)) != 0)
+      break;
+    struct cg_query_pending *p = &a->v[a->n];
+    memset(p, 0, sizeof *p);
+    a->n++;
+    if ((err = txn_row(s, &p->txn)) != 0)
+      break;
+    const void *der = cg_db_column_blob(s, 11);
+    int len = cg_db_column_bytes(s, 11);
+    if (der != NULL && len > 0) {
+      if ((p->request_der = malloc((size_t)len)) == NULL) {
+        err = CG_ENOMEM;
+        break;
+      }
+      memcpy(p->request_der, der, (size_t)len);
+      p->request_der_len = (size_t)len;
+    }
+  }
+  if (err == 0 && rc != CG_DB_DONE)
+    err = sql_failed(db, rc, "reading waiting transactions");
+  cg_db_finalize(s);
+  return err;
+}
+
+int cg_query_pending(struct cg_store *st, size_t offset, size_t limit,
+                     struct cg_query_pending **out, size_t *n, int64_t *total) {
+  struct pending_arg a = {.offset = offset, .limit = limit};
+  int err = run(st->db, false, pending_body, &a);
+  if (err != 0) {
+    cg_query_pending_free(a.v, a.n);
+    a.v = NULL;
+    a.n = 0;
+    a.total = 0;
+  }
+  *out = a.v;
+  *n = a.n;
+  *total = a.total;
+  return err;
+}
+
+struct dashboard_arg {
+  int64_t now;
+  struct cg_query_dashboard *d;
+};
+
+static int dashboard_body(struct cg_db *db, void *arg) {
+  struct dashboard_arg *a = arg;
+  struct cg_query_dashboard *d = a->d;
+  memset(d, 0, sizeof *d);
+  char now[CG_QUERY_TIME], in30[CG_QUERY_TIME], since[CG_QUERY_TIME];
+  cg_time_iso8601(a->now, now);
+  cg_time_iso8601(a->now + 30 * 86400, in30);
+  int64_t first_hour = a->now / 3600 * 3600 - (CG_QUERY_HOURS - 1) * 3600;
+  cg_time_iso8601(first_hour, since);
+  int err = 0;
+  /* The waiting ones through the partial index transactions_waiting. */
+  static const struct {
+    const char *sql;
+    size_t off;
+  } counts[] = {
+      {"SELECT count(*) FROM transactions WHERE state = 'pending_approval'",
+       offsetof(struct cg_query_dashboard, pending_approval)},
+      {"SELECT count(*) FROM transactions WHERE state = 'pending_ca'",
+       offsetof(struct cg_query_dashboard, pending_ca)},
+      {"SELECT count(*) FROM certificates WHERE status = 'valid'",
+       offsetof(struct cg_query_dashboard, certs_valid)},
+      {"SELECT count(*) FROM certificates WHERE status = 'unconfirmed'",
+       offsetof(struct cg_query_dashboard, certs_unconfirmed)},
+      {"SELECT count(*) FROM certificates WHERE status = 'revoked'",
+       offsetof(struct cg_query_dashboard, certs_revoked)},
+  };
+  for (size_t i = 0; err == 0 && i < sizeof counts / sizeof counts[0]; i++)
+    err = count_of(db, counts[i].sql, NULL, (int64_t *)((char *)d + counts[i].off));
+  if (err == 0)
+    err = count_of(db, "SELECT count(*) FROM secrets WHERE locked_until > ?1", now,
+                   &d->secrets_locked);
+  if (err == 0)
+    err = count_of(db,
+                   "SELECT count(*) FROM secrets WHERE revoked_at IS NULL"
+                   " AND (expires_at IS NULL OR expires_at > ?1)",
+                   now, &d->secrets_active);
+  struct cg_db_stmt *s = NULL;
+  if (err == 0)
+    err = prepare(db,
+                  "SELECT count(*) FROM certificates WHERE status = 'valid'"
+                  " AND not_after > ?1 AND not_after <= ?2",
+                  &s);
+  if (err == 0) {
+    int rc = (cg_store_sql_bind_text(s, 1, now) | cg_store_sql_bind_text(s, 2, in30)) != CG_DB_OK
+                 ? CG_DB_ERROR
+                 : cg_db_step(s);
+    if (rc == CG_DB_ROW) {
+      d->expiring_30d = cg_db_column_int64(s, 0);
+      rc = cg_db_step(s);
+    }
+    err = rc == CG_DB_DONE ? 0 : sql_failed(db, rc, "counting expiring certificates");
+    cg_db_finalize(s);
+  }
+  /* The last day's transactions, by hour and kind, and their failures. */
+  if (err == 0)
+    err = prepare(db,
+                  "SELECT substr(created_at, 1, 13), req_type, state IN ('rejected', 'failed'),"
+                  " coalesce(failinfo, -1), profile, count(*) FROM transactions"
+                  " WHERE created_at >= ?1"
+                  " GROUP BY substr(created_at, 1, 13), req_type,"
+                  " state IN ('rejected', 'failed'), coalesce(failinfo, -1), profile",
+                  &s);
+  if (err != 0)
+    return err;
+  int rc = cg_store_sql_bind_text(s, 1, since) != CG_DB_OK ? CG_DB_ERROR : CG_DB_OK;
+  while (rc == CG_DB_OK || rc == CG_DB_ROW) {
+    if ((rc = cg_db_step(s)) != CG_DB_ROW)
+      break;
+    char hour[16], type[12], profile[CMP_MAX_PROFILE + 1], iso[CG_QUERY_TIME];
+    if (cg_store_sql_column_text(s, 0, hour, sizeof hour) != 0 ||
+        cg_store_sql_column_text(s, 1, type, sizeof type) != 0 ||
+        cg_store_sql_column_text(s, 4, profile, sizeof profile) != 0 || strlen(hour) != 13)
+      continue;
+    snprintf(iso, sizeof iso, "%s:00:00Z", hour);
+    int64_t t;
+    if (cg_time_parse_iso8601(iso, &t) != 0 || t < first_hour)
+      continue;
+    size_t h = (size_t)((t - first_hour) / 3600);
+    if (h >= CG_QUERY_HOURS)
+      continue;
+    bool failed = cg_db_column_int(s, 2) != 0;
+    int64_t fi = cg_db_column_int64(s, 3), n = cg_db_column_int64(s, 5);
+    if (!strcmp(type, "kur"))
+      d->renewals[h] += n;
+    else if (!strcmp(type, "rr"))
+      d->revocations[h] += n;
+    else if (!strcmp(type, "ir") || !strcmp(type, "cr") || !strcmp(type, "p10cr"))
+      d->enrolments[h] += n;
+    if (failed) {
+      d->failures[h] += n;
+      d->by_failinfo[fi >= 0 && fi < CG_QUERY_FAILINFO_BITS ? fi : CG_QUERY_FAILINFO_BITS] += n;
+    }
+    size_t k = 0;
+    while (k < d->n_profiles && strcmp(d->profile[k], profile) != 0)
+      k++;
+    if (k == d->n_profiles && k < 10) {
+      memcpy(d->profile[k], profile, sizeof d->profile[k]);
+      d->n_profiles++;
+    }
+    if (k < 10) {
+      d->profile_total[k] += n;
+      d->profile_failed[k] += failed ? n : 0;
+    }
+  }
+  cg_db_finalize(s);
+  return rc == CG_DB_DONE ? 0 : sql_failed(db, rc, "reading the last day's transactions");
+}
+
+int cg_query_dashboard(struct cg_store *st, int64_t now, struct cg_query_dashboard *out) {
+  struct dashboard_arg a = {.now = now, .d = out};
+  return run(st->db, false, dashboard_body, &a);
 }

@@ -178,6 +178,7 @@ struct cg_query_cert_filter {
   const char *subject; /* the subject contains this, ASCII letters in any case */
   const char *status;  /* certificates.status equal to this */
   size_t limit;        /* at most this many rows; 0: all */
+  size_t offset;       /* the first this many matching rows skipped (a page) */
 };
 
 /* The certificates matching f, newest first, into a malloc'ed array freed with
@@ -259,6 +260,45 @@ int cg_query_operator_login(struct cg_store *st, const char *name, bool good, in
  * CG_EBUSY, CG_ESTORE. */
 int cg_query_event_add(struct cg_store *st, int64_t now, const char *txid, const char *kind,
                        const char *detail);
+
+/* ---- the web console's reads --------------------------------------------- */
+
+/* A transaction waiting for an operator, with the request it waits with. */
+struct cg_query_pending {
+  struct cg_query_txn txn;
+  uint8_t *request_der; /* malloc'ed; NULL when none is kept */
+  size_t request_der_len;
+};
+/* The transactions in pending_approval, oldest first, a page of them
+ * (offset, limit), into a malloc'ed array freed with
+ * cg_query_pending_free().  *total gets how many there are in all. */
+int cg_query_pending(struct cg_store *st, size_t offset, size_t limit,
+                     struct cg_query_pending **out, size_t *n, int64_t *total);
+void cg_query_pending_free(struct cg_query_pending *v, size_t n);
+
+/* What the console's dashboard shows, as of now. */
+#define CG_QUERY_HOURS 24
+#define CG_QUERY_FAILINFO_BITS 27
+struct cg_query_dashboard {
+  int64_t pending_approval, pending_ca;
+  int64_t secrets_locked, secrets_active;
+  int64_t certs_valid, certs_unconfirmed, certs_revoked;
+  int64_t expiring_30d;
+  /* The last CG_QUERY_HOURS hours, oldest first ([CG_QUERY_HOURS - 1]: the
+   * hour now running): transactions begun, by what they asked. */
+  int64_t enrolments[CG_QUERY_HOURS]; /* ir, cr, p10cr */
+  int64_t renewals[CG_QUERY_HOURS];   /* kur */
+  int64_t revocations[CG_QUERY_HOURS]; /* rr */
+  int64_t failures[CG_QUERY_HOURS];   /* of those, rejected or failed */
+  /* failures of the last CG_QUERY_HOURS hours by failInfo bit; [27]: none */
+  int64_t by_failinfo[CG_QUERY_FAILINFO_BITS + 1];
+  /* and by profile (the first ten met), transactions and failures */
+  size_t n_profiles;
+  char profile[10][CMP_MAX_PROFILE + 1];
+  int64_t profile_total[10], profile_failed[10];
+};
+/* Reads the dashboard in one snapshot.  0, CG_EBUSY, CG_ESTORE. */
+int cg_query_dashboard(struct cg_store *st, int64_t now, struct cg_query_dashboard *out);
 
 /* ---- the database -------------------------------------------------------- */
 

@@ -1,0 +1,79 @@
+/*
+ * console_int.h - the web console's parts: console.c (the listener,
+ * sessions, the checks every request passes, the queue of jobs) and
+ * console_pages.c (what a job does on a worker: reads, writes, the page).
+ */
+#ifndef CG_APP_CONSOLE_INT_H
+#define CG_APP_CONSOLE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "app/html.h"
+#include "core/work.h"
+#include "store/query.h"
+
+struct cg_http_request;
+struct cg_store;
+struct gw_console;
+
+enum con_role { ROLE_NONE = 0, ROLE_VIEWER = 1, ROLE_OPERATOR = 2, ROLE_ADMIN = 3 };
+
+enum con_page {
+  PAGE_LOGIN,     /* checks a name and password (the slow hash: on a worker) */
+  PAGE_DASHBOARD, /* GET / */
+  PAGE_APPROVALS, /* GET /approvals?page=N */
+  PAGE_DECIDE,    /* POST /approvals/TXID/approve|reject */
+  PAGE_CERTS,     /* GET /certs?q=&status=&page= */
+  PAGE_CERT,      /* GET /certs/SERIAL */
+  PAGE_CERT_PEM,  /* GET /certs/SERIAL.pem */
+  PAGE_REVOKE,    /* POST /certs/SERIAL/revoke */
+  PAGE_TX,        /* GET /tx/TXID */
+};
+
+#define CON_MAX_BACKENDS 8
+#define CON_PAGE_ROWS 50
+
+struct con_job {
+  struct cg_work w;
+  struct gw_console *con;
+  struct cg_http_request *req;
+  struct con_job *next;
+  enum con_page page;
+  int64_t now;
+  struct cg_store *reader, *writer; /* the console's; one job at a time uses them */
+  /* who asks */
+  char op[CG_OPERATOR_NAME_MAX + 1];
+  enum con_role role;
+  char csrf[33];
+  /* what: path parameters and form or query fields */
+  char p1[160], p2[160];
+  char text[1040]; /* a password (wiped when done), a reason, a search */
+  bool approve;
+  int reason;
+  size_t page_no;
+  /* the backends' health, as the loop knew it */
+  size_t n_backends;
+  char backend[CON_MAX_BACKENDS][32];
+  bool backend_failing[CON_MAX_BACKENDS];
+  /* the answer */
+  int status;
+  const char *ctype;
+  char headers[320]; /* more header fields: Location, Content-Disposition */
+  struct html out;
+  /* PAGE_LOGIN */
+  bool login_ok, login_locked;
+  enum con_role login_role;
+};
+
+/* console_pages.c, on a worker: does j->page and fills the answer. */
+void con_run(struct con_job *j);
+/* The login page (on the loop: no database), with a message when not NULL. */
+void con_login_page(struct html *h, const char *message);
+/* The role named by the database ("viewer"...), ROLE_NONE for another. */
+enum con_role con_role_of(const char *name);
+
+/* The stylesheet /static/console.css. */
+extern const char con_css[];
+
+#endif

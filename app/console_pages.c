@@ -1,0 +1,636 @@
+/*
+ * console_pages.c - what a console job does on a worker (console_int.h):
+ * its reads and writes through the console's own connections, and its
+ * page.  Every value from the database or a device goes through %s
+ * (app/html.h): a subject of "<script>alert(1)</script>" shows as text.
+ * The pages have no script at all; charts are SVG drawn here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/cli.h"
+#include "app/console_int.h"
+#include "cmp/msg.h"
+#include "cmp/p10.h"
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/password.h"
+#include "core/time.h"
+#include "core/x509.h"
+#include "store/store.h"
+
+const char con_css[] =
+    "body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2329;background:#f5f6f8}"
+    "header{background:#1f3a5f;color:#fff;display:flex;align-items:center;gap:1.2em;"
+    "padding:.6em 1.2em}header a{color:#fff;text-decoration:none}header .who{margin-left:auto}"
+    "header form{display:inline}main{padding:1em 1.5em;max-width:1200px}"
+    "h1{font-size:1.35em;margin:.3em 0 .8em}h2{font-size:1.1em;margin:1.4em 0 .5em}"
+    "table{border-collapse:collapse;background:#fff;width:100%}"
+    "th,td{border-bottom:1px solid #dde1e6;padding:.35em .6em;text-align:left;vertical-align:top}"
+    "th{background:#eef1f4;font-weight:600}td.num,th.num{text-align:right}"
+    ".cards{display:flex;flex-wrap:wrap;gap:.8em}.card{background:#fff;border:1px solid #dde1e6;"
+    "padding:.6em 1em;min-width:9em}.card b{display:block;font-size:1.6em}"
+    ".bad{color:#a4161a}.ok{color:#1b7f3b}.muted{color:#6b7580}"
+    "form.inline{display:inline}input,select,button{font:inherit;padding:.25em .5em}"
+    "button{cursor:pointer}button.danger{background:#a4161a;color:#fff;border:0}"
+    "button.go{background:#1f3a5f;color:#fff;border:0}.login{max-width:22em;margin:4em auto;"
+    "background:#fff;border:1px solid #dde1e6;padding:1.5em}.login label{display:block;"
+    "margin:.6em 0 .2em}.login input{width:100%;box-sizing:border-box}.msg{padding:.5em .8em;"
+    "background:#fff4d6;border:1px solid #e7c86a;margin:.6em 0}pre{background:#fff;"
+    "border:1px solid #dde1e6;padding:.8em;overflow:auto}dl{display:grid;"
+    "grid-template-columns:12em 1fr;gap:.3em 1em;background:#fff;padding:1em;"
+    "border:1px solid #dde1e6}dt{font-weight:600}dd{margin:0;word-break:break-all}"
+    "svg text{font:11px system-ui,sans-serif;fill:#4a545e}.pager{margin:.8em 0}\n";
+
+enum con_role con_role_of(const char *name) {
+  return !strcmp(name, "admin")      ? ROLE_ADMIN
+         : !strcmp(name, "operator") ? ROLE_OPERATOR
+         : !strcmp(name, "viewer")   ? ROLE_VIEWER
+                                     : ROLE_NONE;
+}
+
+static const char *role_name(enum con_role r) {
+  return r == ROLE_ADMIN ? "admin" : r == ROLE_OPERATOR ? "operator" : "viewer";
+}
+
+/* ---- layout ------------------------------------------------------------------ */
+
+static void head(struct html *h, const char *title) {
+  html_fmt(h,
+           "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+           "<title>%s - cmpgw</title><link rel=\"stylesheet\" href=\"/static/console.css\">"
+           "</head><body>",
+           title);
+}
+
+static void begin(struct con_job *j, const char *title) {
+  struct html *h = &j->out;
+  head(h, title);
+  html_fmt(h,
+           "<header><a href=\"/\"><strong>cmpgw</strong></a><a href=\"/\">Dashboard</a>"
+           "<a href=\"/approvals\">Approvals</a><a href=\"/certs\">Certificates</a>"
+           "<span class=\"who\">%s (%s)</span>"
+           "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" "
+           "value=\"%s\"><button type=\"submit\" id=\"logout\">Log out</button></form></header>"
+           "<main><h1>%s</h1>",
+           j->op, role_name(j->role), j->csrf, title);
+}
+
+static void end(struct con_job *j) { html_fmt(&j->out, "</main></body></html>\n"); }
+
+void con_login_page(struct html *h, const char *message) {
+  head(h, "Log in");
+  html_fmt(h, "<div class=\"login\"><h1>cmpgw console</h1>");
+  if (message != NULL)
+    html_fmt(h, "<p class=\"msg\" id=\"message\">%s</p>", message);
+  html_fmt(h, "<form method=\"post\" action=\"/login\">"
+              "<label for=\"name\">Name</label><input id=\"name\" name=\"name\" "
+              "autocomplete=\"username\" required autofocus>"
+              "<label for=\"password\">Password</label><input id=\"password\" name=\"password\" "
+              "type=\"password\" autocomplete=\"current-password\" required>"
+              "<p><button class=\"go\" type=\"submit\" id=\"login\">Log in</button></p>"
+              "</form></div></body></html>\n");
+}
+
+static void error_page(struct con_job *j, int status, const char *title, const char *text) {
+  html_free(&j->out);
+  html_init(&j->out, 1 << 16);
+  j->status = status;
+  begin(j, title);
+  html_fmt(&j->out, "<p class=\"msg\">%s</p>", text);
+  end(j);
+}
+
+static void store_error(struct con_job *j, int err) {
+  cg_warn("console: a page for %s failed: %s", j->op, cg_strerror(err));
+  error_page(j, err == CG_EBUSY ? 503 : 500, "The database did not answer",
+             err == CG_EBUSY ? "The database stayed locked; try again in a moment."
+                             : "Reading the database failed; the daemon's log says why.");
+}
+
+static void see_other(struct con_job *j, const char *fmt, const char *arg) {
+  j->status = 303;
+  j->ctype = "text/plain; charset=utf-8";
+  char where[200];
+  snprintf(where, sizeof where, fmt, arg);
+  snprintf(j->headers, sizeof j->headers, "Location: %s\r\n", where);
+}
+
+/* ---- login ---------------------------------------------------------------------- */
+
+/* A hash checked when the name is unknown, so that an unknown name takes as
+ * long as a wrong password. */
+static const char dummy_hash[] = "pbkdf2-sha256$600000$00000000000000000000000000000000$"
+                                 "0000000000000000000000000000000000000000000000000000000000000000";
+
+static void do_login(struct con_job *j) {
+  struct cg_query_operator op;
+  size_t len = strlen(j->text);
+  int err = cg_query_operator(j->writer, j->p1, &op);
+  if (err != 0) {
+    (void)cg_password_verify(j->text, len, dummy_hash);
+    if (err != CG_ENOT_FOUND)
+      cg_warn("console: login of %s: %s", j->p1, cg_strerror(err));
+    else
+      cg_info("console: login refused: no operator named %.64s", j->p1);
+    return;
+  }
+  char now[CG_QUERY_TIME];
+  cg_time_iso8601(j->now, now);
+  if (op.locked_until[0] != '\0' && strcmp(op.locked_until, now) > 0) {
+    (void)cg_password_verify(j->text, len, dummy_hash);
+    j->login_locked = true;
+    cg_info("console: login of %s refused: locked until %s", op.name, op.locked_until);
+    return;
+  }
+  bool good = cg_password_verify(j->text, len, op.password_hash);
+  bool locked = false;
+  err = cg_query_operator_login(j->writer, op.name, good, j->now, 5, 900, &locked);
+  if (err != 0) {
+    cg_warn("console: recording the login of %s: %s", op.name, cg_strerror(err));
+    return;
+  }
+  j->login_locked = locked;
+  j->login_ok = good;
+  memcpy(j->op, op.name, sizeof j->op);
+  j->login_role = con_role_of(op.role);
+  if (!good)
+    cg_info("console: login of %s refused: wrong password%s", op.name,
+            locked ? "; locked for 15 minutes" : "");
+}
+
+/* ---- dashboard ------------------------------------------------------------------- */
+
+static void card(struct html *h, const char *label, int64_t v, const char *cls, const char *id) {
+  html_fmt(h, "<div class=\"card\" id=\"%s\"><b class=\"%M\">%lld</b>%s</div>", id, cls,
+           (long long)v, label);
+}
+
+/* The last 24 hours as stacked bars: enrolments, renewals, revocations;
+ * failures as a red mark on each bar. */
+static void chart(struct html *h, const struct cg_query_dashboard *d) {
+  int64_t max = 1;
+  for (int i = 0; i < CG_QUERY_HOURS; i++) {
+    int64_t t = d->enrolments[i] + d->renewals[i] + d->revocations[i];
+    if (t > max)
+      max = t;
+  }
+  const int W = 720, H = 180, left = 40, bottom = 20, bar = (W - left) / CG_QUERY_HOURS;
+  html_fmt(h,
+           "<svg id=\"activity\" viewBox=\"0 0 %d %d\" width=\"100%%\" role=\"img\" "
+           "aria-label=\"transactions per hour, last 24 hours\" "
+           "xmlns=\"http://www.w3.org/2000/svg\"><rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>"
+           "<text x=\"2\" y=\"12\">%lld</text><text x=\"2\" y=\"%d\">0</text>",
+           W, H + bottom, W, H + bottom, (long long)max, H);
+  for (int i = 0; i < CG_QUERY_HOURS; i++) {
+    int64_t parts[3] = {d->enrolments[i], d->renewals[i], d->revocations[i]};
+    static const char *const fill[3] = {"#1f3a5f", "#4f86c6", "#e0a030"};
+    int y = H, x = left + i * bar;
+    for (int k = 0; k < 3; k++) {
+      int ph = (int)(parts[k] * (H - 10) / max);
+      if (ph <= 0)
+        continue;
+      y -= ph;
+      html_fmt(h, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%M\"/>", x, y,
+               bar - 2, ph, fill[k]);
+    }
+    if (d->failures[i] > 0) {
+      int fh = (int)(d->failures[i] * (H - 10) / max);
+      html_fmt(h, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#a4161a\"/>", x,
+               H - (fh > 0 ? fh : 1), (bar - 2) / 3, fh > 0 ? fh : 1);
+    }
+    if (i % 6 == 0)
+      html_fmt(h, "<text x=\"%d\" y=\"%d\">-%dh</text>", x, H + 14, CG_QUERY_HOURS - 1 - i);
+  }
+  html_fmt(h, "<text x=\"%d\" y=\"%d\">now</text></svg>"
+              "<p class=\"muted\">Per hour: enrolments (dark blue), renewals (light blue), "
+              "revocations (amber); failures in red.</p>",
+           left + (CG_QUERY_HOURS - 1) * bar, H + 14);
+}
+
+static void do_dashboard(struct con_job *j) {
+  struct cg_query_dashboard d;
+  int err = cg_query_dashboard(j->reader, j->now, &d);
+  if (err != 0) {
+    store_error(j, err);
+    return;
+  }
+  struct html *h = &j->out;
+  begin(j, "Dashboard");
+  html_fmt(h, "<div class=\"cards\">");
+  card(h, "waiting for approval", d.pending_approval, d.pending_approval ? "bad" : "",
+       "pending");
+  card(h, "waiting for the CA", d.pending_ca, "", "pending-ca");
+  card(h, "valid certificates", d.certs_valid, "ok", "valid");
+  card(h, "expire in 30 days", d.expiring_30d, d.expiring_30d ? "bad" : "", "expiring");
+  card(h, "revoked", d.certs_revoked, "", "revoked");
+  card(h, "secrets in use", d.secrets_active, "", "secrets");
+  card(h, "secrets locked", d.secrets_locked, d.secrets_locked ? "bad" : "", "locked");
+  html_fmt(h, "</div><h2>The last 24 hours</h2>");
+  chart(h, &d);
+  html_fmt(h, "<h2>Failures by failInfo (24 h)</h2><table id=\"failures\"><tr><th>failInfo</th>"
+              "<th class=\"num\">transactions</th></tr>");
+  bool any = false;
+  for (int b = 0; b <= CG_QUERY_FAILINFO_BITS; b++) {
+    if (d.by_failinfo[b] == 0)
+      continue;
+    const char *name = b < CG_QUERY_FAILINFO_BITS ? cli_failinfo_name(b) : NULL;
+    html_fmt(h, "<tr><td>%s</td><td class=\"num\">%lld</td></tr>",
+             name != NULL ? name : "(none given)", (long long)d.by_failinfo[b]);
+    any = true;
+  }
+  if (!any)
+    html_fmt(h, "<tr><td colspan=\"2\" class=\"muted\">none</td></tr>");
+  html_fmt(h, "</table><h2>By profile (24 h)</h2><table id=\"profiles\"><tr><th>profile</th>"
+              "<th class=\"num\">transactions</th><th class=\"num\">failed</th></tr>");
+  for (size_t i = 0; i < d.n_profiles; i++)
+    html_fmt(h, "<tr><td>%s</td><td class=\"num\">%lld</td><td class=\"num\">%lld</td></tr>",
+             d.profile[i], (long long)d.profile_total[i], (long long)d.profile_failed[i]);
+  if (d.n_profiles == 0)
+    html_fmt(h, "<tr><td colspan=\"3\" class=\"muted\">no transactions</td></tr>");
+  html_fmt(h, "</table><h2>Health</h2><table id=\"health\"><tr><th>part</th><th>state</th></tr>"
+              "<tr><td>store</td><td class=\"ok\">answering</td></tr>");
+  for (size_t i = 0; i < j->n_backends; i++)
+    html_fmt(h, "<tr><td>backend %s</td><td class=\"%M\">%s</td></tr>", j->backend[i],
+             j->backend_failing[i] ? "bad" : "ok",
+             j->backend_failing[i] ? "its last call failed" : "answering");
+  html_fmt(h, "</table>");
+  end(j);
+}
+
+/* ---- approvals ------------------------------------------------------------------------ */
+
+/* What a waiting request asks for, read from the request kept with it. */
+static void request_summary(const struct cg_query_pending *p, char *subject, size_t scap,
+                            char *sans, size_t ncap, char *key, size_t kcap) {
+  snprintf(subject, scap, "?");
+  sans[0] = key[0] = '\0';
+  struct cmp_msg *m = p->request_der != NULL ? malloc(sizeof *m) : NULL;
+  if (m == NULL || cmp_msg_decode(p->request_der, p->request_der_len, m) != 0) {
+    free(m);
+    return;
+  }
+  if ((m->type == CMP_IR || m->type == CMP_CR || m->type == CMP_KUR) && m->u.cert_req.n > 0) {
+    const struct cmp_cert_template *t = &m->u.cert_req.req[0].tmpl;
+    if (t->subject.p != NULL)
+      cg_name_to_string(t->subject, subject, scap);
+    if (t->extensions.p != NULL)
+      cg_x509_san_string(t->extensions, sans, ncap);
+    if (t->public_key.p != NULL && t->public_key.len < 4000) {
+      /* [6] holds the SubjectPublicKeyInfo's contents: a SEQUENCE around them. */
+      uint8_t spki[4096];
+      size_t hl = t->public_key.len < 128 ? 2 : t->public_key.len < 256 ? 3 : 4;
+      spki[0] = 0x30;
+      if (hl == 2)
+        spki[1] = (uint8_t)t->public_key.len;
+      else if (hl == 3)
+        spki[1] = 0x81, spki[2] = (uint8_t)t->public_key.len;
+      else
+        spki[1] = 0x82, spki[2] = (uint8_t)(t->public_key.len >> 8),
+        spki[3] = (uint8_t)t->public_key.len;
+      memcpy(spki + hl, t->public_key.p, t->public_key.len);
+      struct der_view v = {spki, hl + t->public_key.len};
+      cg_spki_describe(v, key, kcap);
+    }
+  } else if (m->type == CMP_P10CR) {
+    struct cmp_p10 r;
+    if (cmp_p10_decode(m->content.p, m->content.len, &r) == 0) {
+      cg_name_to_string(r.subject, subject, scap);
+      if (r.extensions.p != NULL)
+        cg_x509_san_string(r.extensions, sans, ncap);
+      cg_spki_describe(r.spki, key, kcap);
+    }
+  }
+  free(m);
+}
+
+static void pager(struct con_job *j, const char *base, size_t shown, int64_t total) {
+  struct html *h = &j->out;
+  html_fmt(h, "<p class=\"pager\">");
+  if (j->page_no > 0)
+    html_fmt(h, "<a href=\"%M%zu\">previous</a> ", base, j->page_no - 1);
+  html_fmt(h, "page %zu", j->page_no + 1);
+  if (total >= 0)
+    html_fmt(h, " of %lld", (long long)((total + CON_PAGE_ROWS - 1) / CON_PAGE_ROWS));
+  if (shown == CON_PAGE_ROWS && (total < 0 || (int64_t)((j->page_no + 1) * CON_PAGE_ROWS) < total))
+    html_fmt(h, " <a href=\"%M%zu\">next</a>", base, j->page_no + 1);
+  html_fmt(h, "</p>");
+}
+
+static void do_approvals(struct con_job *j) {
+  struct cg_query_pending *v;
+  size_t n;
+  int64_t total;
+  int err = cg_query_pending(j->reader, j->page_no * CON_PAGE_ROWS, CON_PAGE_ROWS, &v, &n, &total);
+  if (err != 0) {
+    store_error(j, err);
+    return;
+  }
+  struct html *h = &j->out;
+  begin(j, "Approvals");
+  html_fmt(h, "<p>%lld request(s) wait for an operator.</p><table id=\"approvals\"><tr>"
+              "<th>transaction</th><th>profile</th><th>requester</th><th>type</th>"
+              "<th>subject</th><th>SANs</th><th>key</th><th>since</th><th></th></tr>",
+           (long long)total);
+  for (size_t i = 0; i < n; i++) {
+    char subject[1024], sans[1024], key[64];
+    request_summary(&v[i], subject, sizeof subject, sans, sizeof sans, key, sizeof key);
+    const struct cg_query_txn *t = &v[i].txn;
+    html_fmt(h, "<tr data-txid=\"%s\"><td><a href=\"/tx/%u\">%s</a></td><td>%s</td><td>%s</td>"
+                "<td>%s</td><td class=\"subject\">%s</td><td>%s</td><td>%s</td><td>%s</td><td>",
+             t->transaction_id, t->transaction_id, t->transaction_id, t->profile, t->auth_ref,
+             t->req_type, subject, sans, key, t->created_at);
+    if (j->role >= ROLE_OPERATOR)
+      html_fmt(h, "<form class=\"inline\" method=\"post\" action=\"/approvals/%u/approve\">"
+                  "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+                  "<button class=\"go\" type=\"submit\" name=\"approve\">Approve</button></form> "
+                  "<form class=\"inline\" method=\"post\" action=\"/approvals/%u/reject\">"
+                  "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+                  "<input name=\"reason\" placeholder=\"reason\" maxlength=\"200\" required>"
+                  "<button class=\"danger\" type=\"submit\" name=\"reject\">Reject</button></form>",
+               t->transaction_id, j->csrf, t->transaction_id, j->csrf);
+    html_fmt(h, "</td></tr>");
+  }
+  if (n == 0)
+    html_fmt(h, "<tr><td colspan=\"9\" class=\"muted\">nothing waits</td></tr>");
+  html_fmt(h, "</table>");
+  pager(j, "/approvals?page=", n, total);
+  end(j);
+  cg_query_pending_free(v, n);
+}
+
+/* A line of text from a form: printable, at most 200 characters. */
+static bool reason_ok(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 200)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+      return false;
+  return true;
+}
+
+static void do_decide(struct con_job *j) {
+  char reason[300], detail[1200];
+  if (!j->approve && !reason_ok(j->text)) {
+    error_page(j, 400, "Not rejected", "A rejection needs a reason: one line, at most 200 "
+                                       "characters.");
+    return;
+  }
+  snprintf(reason, sizeof reason, "%s", j->approve ? "approved by the operator" : j->text);
+  int err = cg_store_txn_decide(j->writer, j->p1, j->approve, reason, j->now);
+  if (err == CG_ENOT_FOUND || err == CG_ESTATE) {
+    error_page(j, 409, "Nothing to decide", "This transaction does not wait for an operator "
+                                            "(decided already, expired, or unknown).");
+    return;
+  }
+  if (err != 0) {
+    store_error(j, err);
+    return;
+  }
+  snprintf(detail, sizeof detail, "operator=%s decision=%s%s%s", j->op,
+           j->approve ? "approved" : "rejected", j->approve ? "" : " reason=",
+           j->approve ? "" : j->text);
+  if ((err = cg_query_event_add(j->writer, j->now, j->p1, j->approve ? "console.approved"
+                                                                     : "console.rejected",
+                                detail)) != 0)
+    cg_warn("console: recording who decided %s: %s", j->p1, cg_strerror(err));
+  cg_info("console: %s %s transaction %s", j->op, j->approve ? "approved" : "rejected", j->p1);
+  see_other(j, "/approvals?decided=%s", j->approve ? "approved" : "rejected");
+}
+
+/* ---- certificates ------------------------------------------------------------------------ */
+
+static bool serial_like(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 2 * CMP_MAX_SERIAL + 40)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+          (s[i] >= 'A' && s[i] <= 'F') || s[i] == ':'))
+      return false;
+  return true;
+}
+
+static void cert_rows(struct html *h, const struct cg_query_cert *v, size_t n) {
+  html_fmt(h, "<table id=\"certs\"><tr><th>serial</th><th>subject</th><th>SANs</th>"
+              "<th>status</th><th>profile</th><th>not after</th></tr>");
+  for (size_t i = 0; i < n; i++)
+    html_fmt(h, "<tr data-serial=\"%s\"><td><a href=\"/certs/%u\">%s</a></td>"
+                "<td class=\"subject\">%s</td><td>%s</td><td class=\"%M\">%s</td><td>%s</td>"
+                "<td>%s</td></tr>",
+             v[i].serial, v[i].serial, v[i].serial, v[i].subject, v[i].sans,
+             !strcmp(v[i].status, "revoked") ? "bad" : "", v[i].status, v[i].profile,
+             v[i].not_after);
+  if (n == 0)
+    html_fmt(h, "<tr><td colspan=\"6\" class=\"muted\">no certificate matches</td></tr>");
+  html_fmt(h, "</table>");
+}
+
+static void do_certs(struct con_job *j) {
+  const char *status = j->p2[0] && (!strcmp(j->p2, "valid") || !strcmp(j->p2, "unconfirmed") ||
+                                    !strcmp(j->p2, "revoked"))
+                           ? j->p2
+                           : NULL;
+  struct cg_query_cert *v = NULL;
+  size_t n = 0;
+  int err = 0;
+  bool by_serial = serial_like(j->text) && strlen(j->text) >= 8;
+  if (by_serial) {
+    struct cg_query_cert one;
+    err = cg_query_cert(j->reader, j->text, &one);
+    if (err == 0) {
+      see_other(j, "/certs/%s", one.serial);
+      cg_query_cert_clear(&one);
+      return;
+    }
+    if (err == CG_ENOT_FOUND || err == CG_EEXISTS)
+      err = 0; /* then as a part of a subject */
+  }
+  struct cg_query_cert_filter f = {.subject = j->text[0] ? j->text : NULL,
+                                   .status = status,
+                                   .limit = CON_PAGE_ROWS,
+                                   .offset = j->page_no * CON_PAGE_ROWS};
+  if (err == 0)
+    err = cg_query_certs(j->reader, &f, &v, &n);
+  if (err != 0) {
+    store_error(j, err);
+    return;
+  }
+  struct html *h = &j->out;
+  begin(j, "Certificates");
+  html_fmt(h, "<form method=\"get\" action=\"/certs\" id=\"search\"><input name=\"q\" "
+              "value=\"%s\" placeholder=\"part of the subject, or a serial\" size=\"40\"> "
+              "<select name=\"status\"><option value=\"\">any status</option>",
+           j->text);
+  static const char *const statuses[] = {"valid", "unconfirmed", "revoked"};
+  for (size_t i = 0; i < 3; i++)
+    html_fmt(h, "<option%M>%s</option>", status && !strcmp(status, statuses[i]) ? " selected" : "",
+             statuses[i]);
+  html_fmt(h, "</select> <button class=\"go\" type=\"submit\">Search</button></form>");
+  cert_rows(h, v, n);
+  struct html base;
+  html_init(&base, 4096);
+  html_fmt(&base, "/certs?q=%u&amp;status=%u&amp;page=", j->text, status ? status : "");
+  const char *b = html_str(&base);
+  pager(j, b != NULL ? b : "/certs?page=", n, -1);
+  html_free(&base);
+  end(j);
+  cg_query_certs_free(v, n);
+}
+
+static void do_cert(struct con_job *j) {
+  struct cg_query_cert c;
+  int err = cg_query_cert(j->reader, j->p1, &c);
+  if (err == CG_ENOT_FOUND || err == CG_EEXISTS) {
+    error_page(j, 404, "No such certificate", "No certificate has this serial number.");
+    return;
+  }
+  if (err != 0) {
+    store_error(j, err);
+    return;
+  }
+  struct html *h = &j->out;
+  begin(j, "Certificate");
+  html_fmt(h,
+           "<dl id=\"cert\"><dt>serial</dt><dd>%s</dd><dt>subject</dt><dd class=\"subject\">%s</dd>"
+           "<dt>SANs</dt><dd>%s</dd><dt>issuer</dt><dd>%s</dd><dt>key</dt><dd>%s</dd>"
+           "<dt>valid</dt><dd>%s to %s</dd><dt>status</dt><dd id=\"status\">%s</dd>"
+           "<dt>profile</dt><dd>%s</dd><dt>transaction</dt><dd>",
+           c.serial, c.subject, c.sans, c.issuer, c.key_type, c.not_before, c.not_after, c.status,
+           c.profile);
+  if (c.transaction_id[0])
+    html_fmt(h, "<a href=\"/tx/%u\">%s</a>", c.transaction_id, c.transaction_id);
+  html_fmt(h, "</dd>");
+  if (c.revoked) {
+    const char *rn = cli_crl_reason_name(c.reason);
+    html_fmt(h, "<dt>revoked</dt><dd id=\"revoked\">%s, %s, by the %s</dd>", c.revoked_at,
+             rn != NULL ? rn : "no reason given", c.requested_by);
+  }
+  html_fmt(h, "</dl><p><a id=\"pem\" href=\"/certs/%u.pem\">Download PEM</a></p>", c.serial);
+  if (!c.revoked && j->role >= ROLE_OPERATOR) {
+    html_fmt(h, "<h2>Revoke</h2><form method=\"post\" action=\"/certs/%u/revoke\" "
+                "id=\"revoke\"><input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+                "<select name=\"crl_reason\">",
+             c.serial, j->csrf);
+    static const int reasons[] = {0, 1, 3, 4, 5, 6, 9};
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+      html_fmt(h, "<option value=\"%d\">%s</option>", reasons[i],
+               cli_crl_reason_name(reasons[i]));
+    html_fmt(h, "</select> <button class=\"danger\" type=\"submit\">Revoke</button></form>");
+  }
+  end(j);
+  cg_query_cert_clear(&c);
+}
+
+static void do_cert_pem(struct con_job *j) {
+  struct cg_query_cert c;
+  int err = cg_query_cert(j->reader, j->p1, &c);
+  if (err == CG_ENOT_FOUND || err == CG_EEXISTS) {
+    error_page(j, 404, "No such certificate", "No certificate has this serial number.");
+    return;
+  }
+  if (err != 0) {
+    store_error(j, err);
+    return;
+  }
+  size_t cap = c.der_len * 2 + 128, len = 0;
+  char *pem = malloc(cap);
+  if (pem != NULL && cg_pem_encode("CERTIFICATE", c.der, c.der_len, pem, cap, &len) == 0) {
+    j->ctype = "application/x-pem-file";
+    snprintf(j->headers, sizeof j->headers,
+             "Content-Disposition: attachment; filename=\"%s.pem\"\r\n", c.serial);
+    html_fmt(&j->out, "%M", pem);
+  } else {
+    j->status = 500;
+  }
+  free(pem);
+  cg_query_cert_clear(&c);
+}
+
+static void do_revoke(struct con_job *j) {
+  if (j->reason < 0 || j->reason > 10 || j->reason == 7 || j->reason == 8) {
+    error_page(j, 400, "Not revoked", "Choose a reason from the list.");
+    return;
+  }
+  struct cg_query_cert c;
+  int err = cg_query_cert(j->writer, j->p1, &c);
+  if (err == CG_ENOT_FOUND || err == CG_EEXISTS) {
+    error_page(j, 404, "No such certificate", "No certificate has this serial number.");
+    return;
+  }
+  if (err != 0) {
+    store_error(j, err);
+    return;
+  }
+  err = cg_query_cert_revoke(j->writer, c.serial, j->reason, j->now);
+  if (err == 0) {
+    char detail[300];
+    snprintf(detail, sizeof detail, "operator=%s serial=%s reason=%d", j->op, c.serial,
+             j->reason);
+    int e2 = cg_query_event_add(j->writer, j->now, c.transaction_id[0] ? c.transaction_id : NULL,
+                                "console.revoked", detail);
+    if (e2 != 0)
+      cg_warn("console: recording who revoked %s: %s", c.serial, cg_strerror(e2));
+    cg_info("console: %s revoked certificate %s (reason %d)", j->op, c.serial, j->reason);
+    see_other(j, "/certs/%s", c.serial);
+  } else if (err == CG_ECERT_REVOKED) {
+    error_page(j, 409, "Revoked already", "This certificate is revoked already.");
+  } else {
+    store_error(j, err);
+  }
+  cg_query_cert_clear(&c);
+}
+
+/* ---- transactions -------------------------------------------------------------------------- */
+
+static void do_tx(struct con_job *j) {
+  struct cg_query_txn_detail d;
+  int err = cg_query_txn(j->reader, j->p1, &d);
+  if (err == CG_ENOT_FOUND) {
+    error_page(j, 404, "No such transaction", "No transaction has this ID.");
+    return;
+  }
+  if (err != 0) {
+    store_error(j, err);
+    return;
+  }
+  struct html *h = &j->out;
+  const struct cg_query_txn *t = &d.txn;
+  begin(j, "Transaction");
+  const char *fi = t->failinfo >= 0 ? cli_failinfo_name(t->failinfo) : NULL;
+  html_fmt(h, "<dl id=\"tx\"><dt>transaction</dt><dd>%s</dd><dt>profile</dt><dd>%s</dd>"
+              "<dt>requester</dt><dd>%s</dd><dt>type</dt><dd>%s</dd><dt>state</dt>"
+              "<dd id=\"state\">%s</dd><dt>failInfo</dt><dd>%s</dd><dt>created</dt><dd>%s</dd>"
+              "<dt>updated</dt><dd>%s</dd><dt>certificate</dt><dd>",
+           t->transaction_id, t->profile, t->auth_ref, t->req_type, t->state,
+           fi != NULL ? fi : "", t->created_at, t->updated_at);
+  if (t->cert_serial[0])
+    html_fmt(h, "<a href=\"/certs/%u\">%s</a> %s", t->cert_serial, t->cert_serial,
+             d.cert_found ? d.cert_status : "");
+  html_fmt(h, "</dd></dl><h2>Audit trail</h2><table id=\"events\"><tr><th>at</th><th>what</th>"
+              "<th>detail</th></tr>");
+  for (size_t i = 0; i < d.n_events; i++)
+    html_fmt(h, "<tr><td>%s</td><td>%s</td><td>%s</td></tr>", d.events[i].at, d.events[i].kind,
+             d.events[i].detail);
+  html_fmt(h, "</table>");
+  end(j);
+  cg_query_txn_detail_clear(&d);
+}
+
+void con_run(struct con_job *j) {
+  switch (j->page) {
+  case PAGE_LOGIN: do_login(j); break;
+  case PAGE_DASHBOARD: do_dashboard(j); break;
+  case PAGE_APPROVALS: do_approvals(j); break;
+  case PAGE_DECIDE: do_decide(j); break;
+  case PAGE_CERTS: do_certs(j); break;
+  case PAGE_CERT: do_cert(j); break;
+  case PAGE_CERT_PEM: do_cert_pem(j); break;
+  case PAGE_REVOKE: do_revoke(j); break;
+  case PAGE_TX: do_tx(j); break;
+  }
+}
