@@ -300,7 +300,7 @@ static const struct key keys[] = {
      K_HOSTPORT_OPT, S(console)},
     {{"console", "session_idle", "900", "Seconds a console session lasts without a request",
       NULL},
-     K_UINT, S(console_idle_s), 60, 86400},
+     K_UINT, S(console_idle_s), 1, 86400},
     {{"console", "session_max", "28800", "Seconds a console session lasts at most (8 h)", NULL},
      K_UINT, S(console_max_s), 300, 604800},
     {{"ra", "pkcs12", NULL,
