@@ -22,8 +22,10 @@
  * one job at a time, so the console never takes the store thread or the
  * workers' readers from enrolment.  Every answer carries a strict
  * Content-Security-Policy (no script at all), frame-ancestors 'none',
- * X-Frame-Options, Referrer-Policy and nosniff; every value on a page is
- * escaped (app/html.h).
+ * X-Frame-Options, nosniff, and Referrer-Policy same-origin (not
+ * no-referrer: with it a browser sends "Origin: null" on the console's own
+ * form posts, which the origin check must then refuse); every value on a
+ * page is escaped (app/html.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +75,7 @@ static const char security_headers[] =
     " form-action 'self'; frame-ancestors 'none'; base-uri 'none'\r\n"
     "X-Frame-Options: DENY\r\n"
     "X-Content-Type-Options: nosniff\r\n"
-    "Referrer-Policy: no-referrer\r\n"
+    "Referrer-Policy: same-origin\r\n"
     "Cross-Origin-Opener-Policy: same-origin\r\n"
     "Cross-Origin-Resource-Policy: same-origin\r\n";
 

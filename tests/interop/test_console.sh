@@ -97,7 +97,7 @@ case "$CSP" in *"default-src 'none'"*"frame-ancestors 'none'"*) ;; *) fail "CSP:
 case "$CSP" in *script-src*|*unsafe-inline*) fail "the CSP allows script: '$CSP'" ;; esac
 [ "$(header_of "$W/dash.out" X-Frame-Options)" = DENY ] || fail "no X-Frame-Options: DENY"
 [ "$(header_of "$W/dash.out" X-Content-Type-Options)" = nosniff ] || fail "no nosniff"
-[ "$(header_of "$W/dash.out" Referrer-Policy)" = no-referrer ] || fail "no Referrer-Policy"
+[ "$(header_of "$W/dash.out" Referrer-Policy)" = same-origin ] || fail "no Referrer-Policy"
 [ "$(header_of "$W/dash.out" Cache-Control)" = no-store ] || fail "pages may be cached"
 grep -qi '<script' "$W/dash.out" && fail "a page has a script element"
 A_CSRF="$(csrf_of "$W/dash.out")"
