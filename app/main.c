@@ -18,7 +18,7 @@ static const struct command {
   const char *help;
 } commands[] = {
     {"init", cmd_init, "init DIR [--http HOST:PORT] [--https HOST:PORT] [--tcp HOST:PORT]\n"
-                       "           [--admin HOST:PORT] [--org NAME] [--pkcs11 TOKEN-URI]\n"
+                       "           [--admin HOST:PORT] [--console HOST:PORT] [--org NAME] [--pkcs11 TOKEN-URI]\n"
                        "        create a demo deployment (CA, RA credentials, config, database)"},
     {"serve", cmd_serve, "serve -c CONF\n        run the gateway in the foreground"},
     {"reload", cmd_reload,

@@ -213,8 +213,8 @@ static void test_a_line_that_is_not_a_setting_says_why(void **state) {
   refused_with("[server] http = 127.0.0.1:1\n",
                "config /etc/cmpgw.conf:1: text after the section name's ']'");
   refused_with("[servers]\n",
-               "config /etc/cmpgw.conf:1: [servers]: unknown section (server, store, ra, secrets, "
-               "pkcs11, log, profile NAME, backend NAME)");
+               "config /etc/cmpgw.conf:1: [servers]: unknown section (server, store, console, ra, "
+               "secrets, pkcs11, log, profile NAME, backend NAME)");
   refused_with("http = 127.0.0.1:1\n",
                "config /etc/cmpgw.conf:1: \"http\" comes before any [section]");
   refused_with("[server]\n\nmax_connections 5\n",
