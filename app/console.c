@@ -65,6 +65,7 @@ struct gw_console {
   struct cg_store *reader, *writer;
   struct session sessions[MAX_SESSIONS];
   struct cg_guard logins; /* per client address */
+  unsigned since_sweep;
   struct con_job *head, *tail;
   size_t queued;
   bool running;
@@ -129,10 +130,14 @@ static struct session *session_of(struct gw_console *c, struct cg_http_request *
     uint8_t id[32];
     if (len == nlen + 1 + 64 && !strncmp(p, name, nlen) && p[nlen] == '=') {
       bool hex = true;
-      for (size_t i = 0; i < 32 && hex; i++) {
-        unsigned v;
-        hex = sscanf(p + nlen + 1 + 2 * i, "%2x", &v) == 1;
-        id[i] = (uint8_t)v;
+      for (size_t i = 0; i < 64 && hex; i++) {
+        char d = p[nlen + 1 + i];
+        int v = d >= '0' && d <= '9' ? d - '0' : d >= 'a' && d <= 'f' ? d - 'a' + 10 : -1;
+        hex = v >= 0;
+        if (i % 2 == 0)
+          id[i / 2] = (uint8_t)(v << 4);
+        else
+          id[i / 2] |= (uint8_t)v;
       }
       uint64_t now = uv_now(c->gw->loop);
       for (size_t i = 0; hex && i < MAX_SESSIONS; i++) {
@@ -356,6 +361,10 @@ static void on_login(struct gw_console *c, struct cg_http_request *req, const ui
   const struct cg_addr *peer = cg_http_request_peer(req);
   uint64_t now = uv_now(c->gw->loop);
   unsigned retry;
+  if (++c->since_sweep >= 256) {
+    c->since_sweep = 0;
+    cg_guard_sweep(&c->logins, now);
+  }
   if (!cg_guard_admits(&c->logins, peer, now, &retry)) {
     char h[64];
     snprintf(h, sizeof h, "Retry-After: %u\r\n", retry);
