@@ -35,7 +35,6 @@ enum con_page {
 #define CON_PAGE_ROWS 50
 
 struct con_job {
-  struct cg_work w;
   struct gw_console *con;
   struct cg_http_request *req;
   struct con_job *next;
@@ -61,12 +60,17 @@ struct con_job {
   const char *ctype;
   char headers[320]; /* more header fields: Location, Content-Disposition */
   struct html out;
+  /* PAGE_DASHBOARD: the counts the console kept (dash_cached, read
+   * dash_age_s ago), or read now (dash_fresh) */
+  struct cg_query_dashboard dash;
+  bool dash_cached, dash_fresh;
+  unsigned dash_age_s;
   /* PAGE_LOGIN */
   bool login_ok, login_locked;
   enum con_role login_role;
 };
 
-/* console_pages.c, on a worker: does j->page and fills the answer. */
+/* console_pages.c, on the console's thread: does j->page and fills the answer. */
 void con_run(struct con_job *j);
 /* The login page (on the loop: no database), with a message when not NULL. */
 void con_login_page(struct html *h, const char *message);

@@ -212,14 +212,20 @@ static void chart(struct html *h, const struct cg_query_dashboard *d) {
 }
 
 static void do_dashboard(struct con_job *j) {
-  struct cg_query_dashboard d;
-  int err = cg_query_dashboard(j->reader, j->now, &d);
-  if (err != 0) {
-    store_error(j, err);
-    return;
+  if (!j->dash_cached) {
+    int err = cg_query_dashboard(j->reader, j->now, &j->dash);
+    if (err != 0) {
+      store_error(j, err);
+      return;
+    }
+    j->dash_fresh = true;
   }
+  const struct cg_query_dashboard d = j->dash;
   struct html *h = &j->out;
   begin(j, "Dashboard");
+  html_fmt(h, "<p class=\"muted\" id=\"as-of\">Counted %M (counts are read at most every "
+              "10 s).</p>",
+           j->dash_cached ? (j->dash_age_s == 0 ? "just now" : "a few seconds ago") : "now");
   html_fmt(h, "<div class=\"cards\">");
   card(h, "waiting for approval", d.pending_approval, d.pending_approval ? "bad" : "",
        "pending");

@@ -255,6 +255,10 @@ static const struct migration {
      "  last_login_at   TEXT"
      ");",
      NULL},
+    /* 16 -> 17: the transactions of the last day found without reading
+     * older ones (the console's dashboard); rows come in time order, so
+     * each insert lands at the index's end */
+    {"CREATE INDEX transactions_created ON transactions(created_at);", NULL},
 };
 
 /* Version 8's sans and key_type of the certificates stored before it, read
@@ -566,6 +570,8 @@ static const char *const pg_migrations[] = {
     "  locked_until    " CTEXT ","
     "  last_login_at   " CTEXT
     ");",
+    /* 16 -> 17 */
+    "CREATE INDEX transactions_created ON transactions(created_at);",
 };
 
 #define PG_COUNT ((int)(sizeof pg_migrations / sizeof pg_migrations[0]))

@@ -28,7 +28,7 @@ pg_sql postgres "CREATE DATABASE cmpgw" >/dev/null
 URL="${PG_CONNINFO/dbname=postgres/dbname=cmpgw}"
 "$CMPGW" init "$GW" --http 127.0.0.1:0 --store-url "$URL" >"$W/init.out" 2>&1 ||
     fail "cmpgw init failed" "$W/init.out"
-[ "$(pg_sql cmpgw "SELECT version FROM cmpgw_schema")" = 16 ] || fail "no schema in PostgreSQL"
+[ "$(pg_sql cmpgw "SELECT version FROM cmpgw_schema")" = 17 ] || fail "no schema in PostgreSQL"
 printf '\n[profile manual]\napproval = manual\ncheck_after = 1\n' >>"$GW/cmpgw.conf"
 # certificates nobody confirms expire after 3 s (node B expires A's)
 printf '\n[profile short]\nconfirm_wait = 3\ncheck_after = 1\n' >>"$GW/cmpgw.conf"
