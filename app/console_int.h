@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "app/html.h"
+#include "core/config.h"
 #include "core/work.h"
 #include "store/query.h"
 
@@ -53,7 +54,7 @@ struct con_job {
   size_t page_no;
   /* the backends' health, as the loop knew it */
   size_t n_backends;
-  char backend[CON_MAX_BACKENDS][32];
+  char backend[CON_MAX_BACKENDS][CG_NAME_MAX + 1];
   bool backend_failing[CON_MAX_BACKENDS];
   /* the answer */
   int status;

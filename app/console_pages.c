@@ -380,7 +380,7 @@ static bool reason_ok(const char *s) {
 }
 
 static void do_decide(struct con_job *j) {
-  char reason[300], detail[1200];
+  char reason[sizeof j->text], detail[1200];
   if (!j->approve && !reason_ok(j->text)) {
     error_page(j, 400, "Not rejected", "A rejection needs a reason: one line, at most 200 "
                                        "characters.");

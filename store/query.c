@@ -1568,7 +1568,7 @@ static int dashboard_body(struct cg_db *db, void *arg) {
   while (rc == CG_DB_OK || rc == CG_DB_ROW) {
     if ((rc = cg_db_step(s)) != CG_DB_ROW)
       break;
-    char hour[16], type[12], profile[CMP_MAX_PROFILE + 1], iso[CG_QUERY_TIME];
+    char hour[16], type[12], profile[CMP_MAX_PROFILE + 1], iso[32];
     if (cg_store_sql_column_text(s, 0, hour, sizeof hour) != 0 ||
         cg_store_sql_column_text(s, 1, type, sizeof type) != 0 ||
         cg_store_sql_column_text(s, 4, profile, sizeof profile) != 0 || strlen(hour) != 13)
