@@ -6,8 +6,10 @@
 # starts.  Prints, for each page, the time a logged-in client waits for it
 # (curl, ROUNDS times each; median and slowest), then enrolments a second
 # (`cmpgw bench cmp`, 64 sessions) alone, while an operator browses (a page
-# a second: dashboard, subject search, certificate list, one certificate),
-# and while a script fetches those pages without pause (the worst case).
+# a second: dashboard, certificate list, one certificate, approvals), while
+# an operator browses and searches (a subject search, which reads every
+# certificate, every fourth page), and while a script fetches those pages
+# without pause (the worst case).
 # The daemon on CPU 1, the load on CPU 0.
 # Usage: scripts/bench_console.sh [build/cmpgw]   Environment: CERTS, ROUNDS
 # (default 10), BENCH_SECONDS (default 8).
@@ -94,16 +96,18 @@ enrol() {
   taskset -c 0 "$cmpgw" bench cmp --url "http://127.0.0.1:$hport/.well-known/cmp" --ref "$ref" \
     --secret "$secret" --sessions 64 --duration "$secs" --server-pid "$GW_PID" 2>&1 | grep '^cmp:'
 }
-browse() { # PAUSE: seconds between pages
+browse() { # PAUSE SEARCH: seconds between pages; a subject search among them (1) or not (0)
+  local search=/approvals
+  [ "$2" = 0 ] || search="/certs?q=device-4242"
   while :; do
-    for p in / "/certs?q=device-4242" /certs "/certs/$serial"; do
+    for p in / "$search" /certs "/certs/$serial"; do
       curl -s -o /dev/null -b "$jar" "$c$p"
       [ "$1" = 0 ] || sleep "$1"
     done
   done
 }
-enrol_browsing() { # PAUSE
-  taskset -c 0 bash -c "$(declare -f browse); jar=$jar c=$c serial=$serial browse $1" &
+enrol_browsing() { # PAUSE SEARCH
+  taskset -c 0 bash -c "$(declare -f browse); jar=$jar c=$c serial=$serial browse $1 $2" &
   BROWSE_PID=$!
   enrol
   kill "$BROWSE_PID" 2>/dev/null || true
@@ -112,9 +116,11 @@ enrol_browsing() { # PAUSE
 }
 echo "enrolment alone:"
 enrol
-echo "enrolment while an operator browses (a page a second):"
-enrol_browsing 1
+echo "enrolment while an operator browses (a page a second, no search):"
+enrol_browsing 1 0
+echo "enrolment while an operator browses and searches (a subject search every 4th page):"
+enrol_browsing 1 1
 echo "enrolment alone, again:"
 enrol
-echo "enrolment while a script fetches pages without pause (the worst case):"
-enrol_browsing 0
+echo "enrolment while a script fetches pages, searches among them, without pause (the worst case):"
+enrol_browsing 0 1
