@@ -488,17 +488,21 @@ static void do_certs(struct con_job *j) {
   cg_query_certs_free(v, n);
 }
 
+/* The certificate the path names, through st; false (and the error page
+ * written) when there is none or the read failed. */
+static bool find_cert(struct con_job *j, struct cg_store *st, struct cg_query_cert *c) {
+  int err = cg_query_cert(st, j->p1, c);
+  if (err == CG_ENOT_FOUND || err == CG_EEXISTS)
+    error_page(j, 404, "No such certificate", "No certificate has this serial number.");
+  else if (err != 0)
+    store_error(j, err);
+  return err == 0;
+}
+
 static void do_cert(struct con_job *j) {
   struct cg_query_cert c;
-  int err = cg_query_cert(j->reader, j->p1, &c);
-  if (err == CG_ENOT_FOUND || err == CG_EEXISTS) {
-    error_page(j, 404, "No such certificate", "No certificate has this serial number.");
+  if (!find_cert(j, j->reader, &c))
     return;
-  }
-  if (err != 0) {
-    store_error(j, err);
-    return;
-  }
   struct html *h = &j->out;
   begin(j, "Certificate");
   html_fmt(h,
@@ -534,15 +538,8 @@ static void do_cert(struct con_job *j) {
 
 static void do_cert_pem(struct con_job *j) {
   struct cg_query_cert c;
-  int err = cg_query_cert(j->reader, j->p1, &c);
-  if (err == CG_ENOT_FOUND || err == CG_EEXISTS) {
-    error_page(j, 404, "No such certificate", "No certificate has this serial number.");
+  if (!find_cert(j, j->reader, &c))
     return;
-  }
-  if (err != 0) {
-    store_error(j, err);
-    return;
-  }
   size_t cap = c.der_len * 2 + 128, len = 0;
   char *pem = malloc(cap);
   if (pem != NULL && cg_pem_encode("CERTIFICATE", c.der, c.der_len, pem, cap, &len) == 0) {
@@ -563,16 +560,9 @@ static void do_revoke(struct con_job *j) {
     return;
   }
   struct cg_query_cert c;
-  int err = cg_query_cert(j->writer, j->p1, &c);
-  if (err == CG_ENOT_FOUND || err == CG_EEXISTS) {
-    error_page(j, 404, "No such certificate", "No certificate has this serial number.");
+  if (!find_cert(j, j->writer, &c))
     return;
-  }
-  if (err != 0) {
-    store_error(j, err);
-    return;
-  }
-  err = cg_query_cert_revoke(j->writer, c.serial, j->reason, j->now);
+  int err = cg_query_cert_revoke(j->writer, c.serial, j->reason, j->now);
   if (err == 0) {
     char detail[300];
     snprintf(detail, sizeof detail, "operator=%s serial=%s reason=%d", j->op, c.serial,

@@ -394,11 +394,11 @@ static size_t skip_ows(const char *v, size_t i, size_t n) {
   return i;
 }
 
-/* RFC 9811 requires the media type application/pkixcmp; RFC 9110 §8.3.1 makes
- * type and subtype case-insensitive and allows parameters after ';'. */
-bool cg_http_is_pkixcmp(const char *v, size_t n) {
-  static const char mt[] = "application/pkixcmp";
-  size_t m = sizeof mt - 1;
+/* Whether a Content-Type value of n octets names the media type mt: RFC
+ * 9110 §8.3.1 makes type and subtype case-insensitive and allows parameters
+ * after ';' and whitespace around. */
+static bool is_media_type(const char *v, size_t n, const char *mt) {
+  size_t m = strlen(mt);
   size_t i = skip_ows(v, 0, n);
   if (n - i < m || !ascii_ieq(v + i, mt, m))
     return false;
@@ -406,15 +406,13 @@ bool cg_http_is_pkixcmp(const char *v, size_t n) {
   return i == n || v[i] == ';';
 }
 
-/* application/x-www-form-urlencoded, as cg_http_is_pkixcmp() reads a type. */
+/* RFC 9811 requires the media type application/pkixcmp. */
+bool cg_http_is_pkixcmp(const char *v, size_t n) {
+  return is_media_type(v, n, "application/pkixcmp");
+}
+
 static bool is_form(const char *v, size_t n) {
-  static const char mt[] = "application/x-www-form-urlencoded";
-  size_t m = sizeof mt - 1;
-  size_t i = skip_ows(v, 0, n);
-  if (n - i < m || !ascii_ieq(v + i, mt, m))
-    return false;
-  i = skip_ows(v, i + m, n);
-  return i == n || v[i] == ';';
+  return is_media_type(v, n, "application/x-www-form-urlencoded");
 }
 
 static const char *const web_headers[CG_HTTP_HEADERS] = {"cookie", "origin", "host",

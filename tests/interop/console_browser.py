@@ -87,6 +87,14 @@ def login(driver, name, password):
     until(name + " is not logged in", lambda: driver.find_elements(By.ID, "logout"))
 
 
+def approvals_row(driver, text):
+    """The approvals page's row of the request whose text has text, or None."""
+    driver.get(URL + "/approvals")
+    rows = [r for r in driver.find_elements(By.CSS_SELECTOR, "#approvals tr[data-txid]")
+            if text in r.text]
+    return rows[0] if rows else None
+
+
 def no_alert(driver):
     try:
         driver.switch_to.alert
@@ -130,12 +138,8 @@ def run(driver):
                      os.path.join(WORK, "browser.pem"), os.path.join(WORK, "browser.log"),
                      "browser.example")
 
-    def row():
-        driver.get(URL + "/approvals")
-        rows = [r for r in driver.find_elements(By.CSS_SELECTOR, "#approvals tr[data-txid]")
-                if "CN=browser device" in r.text]
-        return rows[0] if rows else None
-    r = until("the request never showed on the approvals page", row)
+    r = until("the request never showed on the approvals page",
+              lambda: approvals_row(driver, "CN=browser device"))
     txid = r.get_attribute("data-txid")
     if "DNS:browser.example" not in r.text or "EC P-256" not in r.text:
         fail("the approvals row does not say what is asked: " + r.text)
@@ -211,12 +215,8 @@ def run(driver):
     cmp4 = openssl_ir(".well-known/cmp/p/manual", ref4, sec4, "/CN=viewer test/O=console",
                       os.path.join(WORK, "viewer.pem"), os.path.join(WORK, "viewer.log"))
     login(driver, "bob", open(os.path.join(WORK, "bob.pw")).read().strip())
-    def viewer_row():
-        driver.get(URL + "/approvals")
-        rows = [r for r in driver.find_elements(By.CSS_SELECTOR, "#approvals tr[data-txid]")
-                if "CN=viewer test" in r.text]
-        return rows[0] if rows else None
-    r = until("the viewer does not see the request", viewer_row)
+    r = until("the viewer does not see the request",
+              lambda: approvals_row(driver, "CN=viewer test"))
     tid = r.get_attribute("data-txid")
     if r.find_elements(By.CSS_SELECTOR, "button[name=approve]"):
         fail("the viewer's page has an approve button")

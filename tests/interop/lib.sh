@@ -285,6 +285,23 @@ norm_serial() {
     printf '%s\n' "$s"
 }
 
+# crl_fetch URL REF SECRET ANCHOR OUT: the CRL of a genm crlStatusList
+# (`cmpgw client`) into OUT.der, its text into OUT.txt, and the serials it
+# lists (as norm_serial writes them) into OUT.serials.
+crl_fetch() {
+    "$CMPGW" client genm --url "$1" --ref "$2" --secret "$3" --infotype crlStatusList \
+        --trusted "$4" --crlout "$5.der" >"$5.genm.out" 2>&1 ||
+        fail "cmpgw client genm crlStatusList failed" "$5.genm.out"
+    openssl crl -inform DER -in "$5.der" -noout -text >"$5.txt" 2>&1 || fail "openssl crl -text failed" "$5.txt"
+    crl_serials "$5.txt" >"$5.serials"
+}
+
+# crl_serials TEXT: the serials `openssl crl -text` listed in the file TEXT, as
+# norm_serial writes them, one a line.
+crl_serials() {
+    sed -n 's/^ *Serial Number: *//p' "$1" | while read -r s; do norm_serial "$s"; done
+}
+
 # ra_subject DIR: the RA certificate's subject in openssl's /A=B/C=D form.
 ra_subject() {
     openssl x509 -in "$1/ra-cert.pem" -noout -subject -nameopt compat | sed 's/^subject=//'

@@ -581,11 +581,7 @@ fi
 FI="$(client_failinfo "$W/rr.log")"
 [ "$FI" = certRevoked ] || fail "rr: PKIFailureInfo '$FI', want certRevoked" "$W/rr.log"
 ok "openssl cmp rr: $(grep -m1 -o 'PKIStatus: .*' "$W/rr.log")"
-"$CMPGW" client genm --url "http://127.0.0.1:$PORT/.well-known/cmp" --ref "$REF1" \
-    --secret "$SECRET1" --infotype crlStatusList --trusted "$GW/ca-cert.pem" \
-    --crlout "$W/crl.der" >"$W/genm.out" 2>&1 || fail "cmpgw client genm crlStatusList failed" "$W/genm.out"
-openssl crl -inform DER -in "$W/crl.der" -noout -text >"$W/crl.txt" 2>&1 || fail "openssl crl -text failed" "$W/crl.txt"
-sed -n 's/^ *Serial Number: *//p' "$W/crl.txt" | while read -r s; do norm_serial "$s"; done >"$W/crl.serials"
+crl_fetch "http://127.0.0.1:$PORT/.well-known/cmp" "$REF1" "$SECRET1" "$GW/ca-cert.pem" "$W/crl"
 grep -qx "$S1" "$W/crl.serials" || fail "the CRL does not list $S1" "$W/crl.txt"
 grep -qx "$S2" "$W/crl.serials" && fail "the CRL lists $S2, which is not revoked" "$W/crl.txt"
 ok "the CRL from genm crlStatusList lists $S1 (and not $S2)"

@@ -308,7 +308,7 @@ openssl crl -inform DER -in "$W/crl.der" -CAfile "$CA" -noout >"$W/crl-verify.ou
 grep -q 'verify OK' "$W/crl-verify.out" || fail "the CRL does not verify with ca-cert.pem" "$W/crl-verify.out"
 ok "openssl crl -CAfile ca-cert.pem: verify OK"
 openssl crl -inform DER -in "$W/crl.der" -noout -text >"$W/crl.txt" 2>&1 || fail "openssl crl -text failed" "$W/crl.txt"
-LISTED="$(sed -n 's/^ *Serial Number: *//p' "$W/crl.txt" | while read -r s; do norm_serial "$s"; done)"
+LISTED="$(crl_serials "$W/crl.txt")"
 printf '%s\n' "$LISTED" | grep -qx "$KUR_SERIAL" || fail "the CRL does not list $KUR_SERIAL" "$W/crl.txt"
 ok "the CRL lists the revoked serial $KUR_SERIAL"
 if printf '%s\n' "$LISTED" | grep -qx "$PBM_SERIAL"; then fail "the CRL lists $PBM_SERIAL, never revoked"; fi

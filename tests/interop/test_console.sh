@@ -193,11 +193,7 @@ sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' "$W/pem.out" >"$W/dl.pem"
 cmp -s <(openssl x509 -in "$W/dl.pem" -outform DER) <(openssl x509 -in "$W/x.pem" -outform DER) ||
     fail "the PEM download is not the certificate" "$W/pem.out"
 new_secret "$GW/cmpgw.conf"
-"$CMPGW" client genm --url "http://127.0.0.1:$HPORT/.well-known/cmp" --ref "$REF" \
-    --secret "$SECRET" --infotype crlStatusList --trusted "$GW/ca-cert.pem" \
-    --crlout "$W/crl.der" >"$W/genm.out" 2>&1 || fail "genm crlStatusList failed" "$W/genm.out"
-openssl crl -inform DER -in "$W/crl.der" -noout -text >"$W/crl.txt" 2>&1 || fail "no CRL" "$W/crl.txt"
-sed -n 's/^ *Serial Number: *//p' "$W/crl.txt" | while read -r s; do norm_serial "$s"; done >"$W/crl.serials"
+crl_fetch "http://127.0.0.1:$HPORT/.well-known/cmp" "$REF" "$SECRET" "$GW/ca-cert.pem" "$W/crl"
 grep -qx "$XSERIAL" "$W/crl.serials" || fail "the CRL does not list $XSERIAL" "$W/crl.txt"
 [ "$(sqlite3 "$GW/cmpgw.db" "SELECT detail FROM events WHERE kind = 'console.revoked'")" = \
     "operator=alice serial=$XSERIAL reason=1" ] || fail "no console.revoked event naming alice"

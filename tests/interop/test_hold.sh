@@ -58,13 +58,8 @@ refused() {
 status() { sqlite3 "$GW/cmpgw.db" "SELECT status FROM certificates WHERE serial = '$S'"; }
 # on_crl: true when the CRL the gateway signs now lists the certificate
 on_crl() {
-    "$CMPGW" client genm --url "http://127.0.0.1:$PORT/.well-known/cmp" --ref "$REF" \
-        --secret "$SECRET" --infotype crlStatusList --trusted "$GW/ca-cert.pem" \
-        --crlout "$W/crl.der" >"$W/genm.out" 2>&1 || fail "genm crlStatusList failed" "$W/genm.out"
-    openssl crl -inform DER -in "$W/crl.der" -noout -text >"$W/crl.txt" 2>&1 ||
-        fail "openssl crl -text failed" "$W/crl.txt"
-    sed -n 's/^ *Serial Number: *//p' "$W/crl.txt" | while read -r s; do norm_serial "$s"; done |
-        grep -qx "$S"
+    crl_fetch "http://127.0.0.1:$PORT/.well-known/cmp" "$REF" "$SECRET" "$GW/ca-cert.pem" "$W/crl"
+    grep -qx "$S" "$W/crl.serials"
 }
 
 step "removeFromCRL for a certificate not on hold revokes nothing"
