@@ -573,11 +573,11 @@ int gw_console_start(struct gateway *gw) {
   int port;
   if (cg_parse_hostport(cfg->console, host, sizeof host, &port))
     return cg_config_error(cfg, "console", "listen", "\"%s\" is not HOST:PORT", cfg->console);
-  bool tls = !loopback(host);
+  bool tls = cfg->console_tls || !loopback(host);
   int err;
   if (tls && gw->tls == NULL && (err = gw_load_tls(gw)) != 0) {
-    cg_error("console: listening on %s needs HTTPS: set [server] tls_cert and tls_key (or "
-             "tls_pkcs12)", cfg->console);
+    cg_error("console: %s is HTTPS (%s): set [server] tls_cert and tls_key (or tls_pkcs12)",
+             cfg->console, cfg->console_tls ? "[console] tls = on" : "not on loopback");
     return err;
   }
   struct gw_console *c = calloc(1, sizeof *c);

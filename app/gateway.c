@@ -666,6 +666,7 @@ static const struct {
     FIELD(tcp),            FIELD(admin),
     FIELD(coap),           FIELD(coap_rate),
     FIELD(coap_echo),      FIELD(console),
+    FIELD(console_tls),
     FIELD(console_idle_s), FIELD(console_max_s),
     FIELD(max_message),    FIELD(max_header),
     FIELD(max_connections), FIELD(max_connections_per_address),

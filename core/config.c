@@ -166,6 +166,7 @@ static const char *const san_type_names[] = {"dns", "ip", "uri", "email", "dirna
 static const char *const key_type_names[] = {"rsa",     "p256",  "p384", "p521",
                                              "ed25519", "ed448", NULL};
 static const char *const polling[] = {"tcp", "cmp", NULL};
+static const char *const console_tls[] = {"auto", "on", NULL};
 /* in the order of enum cg_kga_key and of the CG_KU_* bits */
 static const char *const kga_keys[] = {"off",     "p256",    "p384",    "p521",
                                        "rsa2048", "rsa3072", "rsa4096", "ed25519", NULL};
@@ -298,6 +299,9 @@ static const struct key keys[] = {
       "The web console for operators (docs/console.md); HTTPS unless on loopback",
       "#127.0.0.1:8443"},
      K_HOSTPORT_OPT, S(console)},
+    {{"console", "tls", "auto",
+      "HTTPS with [server] tls_cert and tls_key: auto (unless on loopback) or on (always)", NULL},
+     K_CHOICE, S(console_tls), 0, 0, console_tls},
     {{"console", "session_idle", "900", "Seconds a console session lasts without a request",
       NULL},
      K_UINT, S(console_idle_s), 1, 86400},

@@ -152,6 +152,7 @@ struct cg_config {
   bool tcp_cmp_polling; /* tcp_polling = cmp: waiting answers stay CMP messages */
   char admin[128]; /* HOST:PORT of the admin listener; empty: none */
   char console[128];     /* [console] listen: HOST:PORT of the web console; empty: none */
+  bool console_tls;        /* [console] tls = on: HTTPS on loopback too */
   unsigned console_idle_s; /* a console session's life without a request */
   unsigned console_max_s;  /* a console session's longest life */
   unsigned readiness_cert_days; /* /readyz: certificates valid at least this long */

@@ -15,7 +15,9 @@
 #      the audit trail names the operator;
 #   6. a revocation from the console: the CRL of genm crlStatusList lists it;
 #   7. five wrong passwords lock an operator; a session idle too long
-#      redirects to /login?expired=1; logout ends the session.
+#      redirects to /login?expired=1; logout ends the session;
+#   8. [console] tls = on: HTTPS only (plain HTTP gets nothing), the cookie
+#      __Host-cmpgw_console with Secure, Strict-Transport-Security.
 # Usage: bash tests/interop/test_console.sh /path/to/cmpgw
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -29,7 +31,7 @@ GW="$IT_TMP/gw"
 mkdir -p "$W"
 
 step "1. cmpgw init --console; operators"
-"$CMPGW" init "$GW" --http 127.0.0.1:0 --console 127.0.0.1:0 >"$W/init.out" 2>&1 ||
+"$CMPGW" init "$GW" --http 127.0.0.1:0 --https 127.0.0.1:0 --console 127.0.0.1:0 >"$W/init.out" 2>&1 ||
     fail "cmpgw init failed" "$W/init.out"
 grep -q '^listen = 127.0.0.1:0$' "$GW/cmpgw.conf" || fail "init did not write [console] listen"
 printf '\n[profile manual]\napproval = manual\ncheck_after = 1\n' >>"$GW/cmpgw.conf"
@@ -231,6 +233,33 @@ get "$W/b.jar" / "$W/idle.out"
 [ "$(status_of "$W/idle.out")" = 303 ] && [ "$(header_of "$W/idle.out" Location)" = "/login?expired=1" ] ||
     fail "a session idle for 3 s (session_idle = 2) did not end" "$W/idle.out"
 ok "carol locked after 5 wrong passwords (and unlocked by passwd); alice logged out; bob's idle session ended"
+
+step "8. [console] tls = on: HTTPS only"
+daemon_stop TERM 30
+[ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with $DAEMON_STATUS"
+sed -i 's/^tls = auto$/tls = on/' "$GW/cmpgw.conf"
+grep -q '^tls = on$' "$GW/cmpgw.conf" || fail "no [console] tls line to set"
+: >"$DAEMON_LOG"
+daemon_start "$GW/cmpgw.conf"
+wait_for_log 30 'listening console 127\.0\.0\.1:[0-9]+ \(HTTPS\)'
+CPORT="$(grep -oE 'listening console 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1 | sed 's/.*://')"
+C="https://127.0.0.1:$CPORT"
+if curl -s -o /dev/null --max-time 10 "http://127.0.0.1:$CPORT/login"; then
+    fail "the HTTPS console answered plain HTTP"
+fi
+curl -s -i --cacert "$GW/ca-cert.pem" -c "$W/t.jar" -H "Origin: $C" -H "Sec-Fetch-Site: same-origin" \
+    --data "name=alice&password=$(head -n 1 "$W/alice.pw")" "$C/login" >"$W/r.out" ||
+    fail "curl over HTTPS failed"
+[ "$(status_of "$W/r.out")" = 303 ] || fail "alice's login over HTTPS failed" "$W/r.out"
+COOKIE="$(header_of "$W/r.out" Set-Cookie)"
+case "$COOKIE" in __Host-cmpgw_console=*"; Path=/; HttpOnly; SameSite=Strict; Secure") ;;
+    *) fail "the HTTPS session cookie is '$COOKIE'" ;; esac
+curl -s -i --cacert "$GW/ca-cert.pem" -b "$W/t.jar" "$C/" >"$W/r.out" || fail "curl over HTTPS failed"
+[ "$(status_of "$W/r.out")" = 200 ] && grep -q 'id="activity"' "$W/r.out" ||
+    fail "no dashboard over HTTPS" "$W/r.out"
+case "$(header_of "$W/r.out" Strict-Transport-Security)" in max-age=*) ;;
+    *) fail "no Strict-Transport-Security over HTTPS" "$W/r.out" ;; esac
+ok "plain HTTP refused; cookie '$COOKIE'; HSTS; the dashboard over HTTPS"
 
 daemon_stop TERM 30
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with $DAEMON_STATUS"
