@@ -206,6 +206,36 @@ static struct session *session_new(struct gw_console *c, const char *op, enum co
 
 /* ---- checks ---------------------------------------------------------------- */
 
+static bool loopback(const char *host) {
+  return !strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1") ||
+         !strcmp(host, "[::1]");
+}
+
+/* Over plain HTTP (a loopback console) the Host asked for is a loopback
+ * name or address, whatever the port (an SSH tunnel's may differ): a page
+ * of another site whose name was made to resolve to 127.0.0.1 (DNS
+ * rebinding) asks with its own name, and gets nothing.  Over HTTPS the
+ * certificate's name does this. */
+static bool host_ok(const struct gw_console *c, struct cg_http_request *req) {
+  const char *host = cg_http_request_header(req, CG_HTTP_HOST);
+  if (c->tls)
+    return true;
+  if (host == NULL)
+    return false;
+  char name[256];
+  size_t n = strlen(host);
+  const char *colon = host[0] == '[' ? strchr(host, ']') : strrchr(host, ':');
+  if (host[0] == '[' && colon != NULL)
+    colon++; /* "[::1]:8444": the name ends after ']' */
+  if (colon != NULL && *colon == ':')
+    n = (size_t)(colon - host);
+  if (n >= sizeof name)
+    return false;
+  memcpy(name, host, n);
+  name[n] = '\0';
+  return loopback(name);
+}
+
 /* Whether a POST comes from the console's own pages: Origin, when sent,
  * is this scheme and the Host asked for; Sec-Fetch-Site, when sent, says
  * same-origin. */
@@ -447,6 +477,10 @@ static void on_request(void *arg, struct cg_http_request *req, const char *path,
     refuse(c, req, 503, "the console is stopping\n");
     return;
   }
+  if (!host_ok(c, req)) {
+    refuse(c, req, 403, "reach the console by a loopback name (localhost, 127.0.0.1)\n");
+    return;
+  }
   if (!post && !strcmp(path, "/static/console.css")) {
     reply(c, req, 200, "text/css; charset=utf-8", "Cache-Control: max-age=3600\r\n", con_css,
           strlen(con_css));
@@ -558,11 +592,6 @@ static void on_request(void *arg, struct cg_http_request *req, const char *path,
 }
 
 /* ---- the listener ------------------------------------------------------------ */
-
-static bool loopback(const char *host) {
-  return !strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1") ||
-         !strcmp(host, "[::1]");
-}
 
 int gw_console_start(struct gateway *gw) {
   const struct cg_config *cfg = &gw->cfg;

@@ -148,7 +148,11 @@ expect_403 "a viewer's revocation" "$W/r.out"
 [ "$(sqlite3 "$GW/cmpgw.db" "SELECT status FROM certificates WHERE serial = '$XSERIAL'")" = valid ] ||
     fail "a refused form changed the certificate"
 [ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM revocations")" = 0 ] || fail "a revocation was written"
-ok "no token, a wrong one, another Origin, cross-site, a viewer: 403 each; the certificate is valid"
+curl -s -i -H "Host: rebound.example:$CPORT" "$C/login" >"$W/r.out"
+expect_403 "a loopback console asked for by another name (DNS rebinding)" "$W/r.out"
+curl -s -i -H "Host: localhost:1" "$C/login" >"$W/r.out"
+[ "$(status_of "$W/r.out")" = 200 ] || fail "localhost with a tunnel's port was refused" "$W/r.out"
+ok "no token, a wrong one, another Origin, cross-site, a viewer, another Host name: 403 each; the certificate is valid"
 
 step "5. approval in the console while openssl cmp polls"
 new_secret "$GW/cmpgw.conf" --profile manual
