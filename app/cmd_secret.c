@@ -17,6 +17,7 @@
 #include "app/cli.h"
 #include "app/commands.h"
 #include "app/keycheck.h"
+#include "app/secrets.h"
 #include "app/setup.h"
 #include "cmp/records.h"
 #include "cmp/secret.h"
@@ -28,9 +29,6 @@
 #include "store/query.h"
 #include "store/store.h"
 
-/* The longest --ttl: a hundred years. */
-#define MAX_TTL (INT64_C(100) * 365 * 86400)
-#define MAX_NOTE 1024
 
 static int usage(void) {
   fprintf(stderr,
@@ -43,44 +41,6 @@ static int usage(void) {
   return CLI_USAGE;
 }
 
-/* "7d", "12h", "30m", "3600s": seconds in [1, MAX_TTL]; -1 otherwise. */
-static int64_t parse_ttl(const char *s) {
-  size_t n = strlen(s);
-  if (n < 2 || n > 16)
-    return -1;
-  int64_t unit = s[n - 1] == 'd' ? 86400 : s[n - 1] == 'h' ? 3600 : s[n - 1] == 'm' ? 60
-               : s[n - 1] == 's' ? 1 : 0;
-  char digits[17];
-  memcpy(digits, s, n - 1);
-  digits[n - 1] = '\0';
-  uint64_t v;
-  if (unit == 0 || !cli_parse_number(digits, 1, (uint64_t)(MAX_TTL / unit), &v))
-    return -1;
-  return (int64_t)v * unit;
-}
-
-/* A note is one line of text: no control characters (nothing to hide in a terminal). */
-static int note_ok(const char *note) {
-  size_t n = strlen(note);
-  if (n == 0 || n > MAX_NOTE)
-    return 0;
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)note[i] < 0x20 || note[i] == 0x7f)
-      return 0;
-  return 1;
-}
-
-/* References travel as senderKID and are typed by people: printable ASCII
- * without quotes or backslashes, so they print and quote safely. */
-static int ref_ok(const char *ref) {
-  size_t n = strlen(ref);
-  if (n == 0 || n > CMP_MAX_REF)
-    return 0;
-  for (size_t i = 0; i < n; i++)
-    if (ref[i] <= 0x20 || ref[i] >= 0x7f || ref[i] == '"' || ref[i] == '\\')
-      return 0;
-  return 1;
-}
 
 /* A secret someone else made (a device's, moved from another system, or
  * shared with a CA behind a passthrough RA): one line of 8..CMP_SECRET_MAX
@@ -110,44 +70,6 @@ static bool read_secret_file(const char *path, char *out, size_t cap) {
   return ok;
 }
 
-/* --subject in OpenSSL's form, as the RFC 4514 text requests are compared
- * with (the form srv_names.c reads them in). */
-static bool bound_subject(const char *arg, char *out, size_t cap) {
-  uint8_t der[1024];
-  size_t len;
-  return cg_cert_name_from_text(arg, der, sizeof der, &len) == 0 &&
-         cg_name_to_string((struct der_view){der, len}, out, cap) == 0 && out[0] != 0;
-}
-
-/* One --san TYPE:VALUE appended to list as "type:value" (an IP address in
- * its usual text).  Values are printable, without spaces or commas (the
- * list's separators). */
-static bool bound_san(const char *arg, char *list, size_t cap) {
-  static const char *const types[] = {"dns:", "ip:", "uri:", "email:"};
-  size_t i = 0;
-  while (i < 4 && strncasecmp(arg, types[i], strlen(types[i])) != 0)
-    i++;
-  if (i == 4)
-    return false;
-  const char *v = arg + strlen(types[i]);
-  char ip[INET6_ADDRSTRLEN];
-  if (i == 1) {
-    uint8_t a[16];
-    int family = strchr(v, ':') != NULL ? AF_INET6 : AF_INET;
-    if (inet_pton(family, v, a) != 1 || inet_ntop(family, a, ip, sizeof ip) == NULL)
-      return false;
-    v = ip;
-  }
-  if (v[0] == 0)
-    return false;
-  for (const char *p = v; *p; p++)
-    if (*p < 0x21 || *p > 0x7e || *p == ',')
-      return false;
-  size_t n = strlen(list);
-  int w = snprintf(list + n, cap - n, "%s%s%s", n ? ", " : "", types[i], v);
-  return w > 0 && (size_t)w < cap - n;
-}
-
 static int secret_new(int argc, char **argv) {
   const char *conf = NULL, *profile = "default", *ref_arg = NULL, *note = NULL,
              *secret_file = NULL;
@@ -160,14 +82,14 @@ static int secret_new(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--profile") && i + 1 < argc) {
       profile = argv[++i];
     } else if (!strcmp(argv[i], "--subject") && i + 1 < argc) {
-      if (!bound_subject(argv[++i], subject, sizeof subject)) {
+      if (!app_secret_subject(argv[++i], subject, sizeof subject)) {
         fprintf(stderr, "cmpgw secret new: --subject is a name in OpenSSL's form, e.g. "
                         "/CN=device-17/O=Example (attributes CN O OU C L ST emailAddress "
                         "serialNumber street DC UID)\n");
         return CLI_USAGE;
       }
     } else if (!strcmp(argv[i], "--san") && i + 1 < argc) {
-      if (!bound_san(argv[++i], sans, sizeof sans)) {
+      if (!app_secret_san(argv[++i], sans, sizeof sans)) {
         fprintf(stderr, "cmpgw secret new: --san is dns:NAME, ip:ADDRESS, uri:URI or "
                         "email:ADDRESS (printable, no spaces or commas)\n");
         return CLI_USAGE;
@@ -179,7 +101,7 @@ static int secret_new(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--secret-file") && i + 1 < argc) {
       secret_file = argv[++i];
     } else if (!strcmp(argv[i], "--ttl") && i + 1 < argc) {
-      if ((ttl = parse_ttl(argv[++i])) < 0) {
+      if ((ttl = app_secret_ttl(argv[++i])) < 0) {
         fprintf(stderr, "cmpgw secret new: --ttl is a number and a unit d, h, m or s "
                         "(7d, 12h, 30m, 3600s), at most 100 years\n");
         return CLI_USAGE;
@@ -193,8 +115,9 @@ static int secret_new(int argc, char **argv) {
       max_uses = (int64_t)v;
     } else if (!strcmp(argv[i], "--note") && i + 1 < argc) {
       note = argv[++i];
-      if (!note_ok(note)) {
-        fprintf(stderr, "cmpgw secret new: --note is 1..%d characters on one line\n", MAX_NOTE);
+      if (!app_secret_note_ok(note)) {
+        fprintf(stderr, "cmpgw secret new: --note is 1..%d characters on one line\n",
+                APP_SECRET_NOTE_MAX);
         return CLI_USAGE;
       }
     } else {
@@ -212,69 +135,61 @@ static int secret_new(int argc, char **argv) {
     fprintf(stderr, "cmpgw secret new: no [profile %s] in %s\n", profile, conf);
     return 1;
   }
-  char ref[CMP_MAX_REF + 1];
-  if (ref_arg != NULL) {
-    if (!ref_ok(ref_arg)) {
-      fprintf(stderr, "cmpgw secret new: a reference is 1..%d printable ASCII characters "
-                      "without spaces, quotes or backslashes\n", CMP_MAX_REF);
-      return 2;
-    }
-    snprintf(ref, sizeof ref, "%s", ref_arg);
-  } else if (cmp_reference_generate(ref)) {
-    return 1;
+  if (ref_arg != NULL && !app_secret_ref_ok(ref_arg)) {
+    fprintf(stderr, "cmpgw secret new: a reference is 1..%d printable ASCII characters "
+                    "without spaces, quotes or backslashes\n", CMP_MAX_REF);
+    return 2;
   }
-  char secret[CMP_SECRET_MAX + 1];
-  struct cmp_secret_record rec = {0};
-  snprintf(rec.reference, sizeof rec.reference, "%s", ref);
-  snprintf(rec.profile, sizeof rec.profile, "%s", profile);
   if (sans[0] && !subject[0]) {
     fprintf(stderr, "cmpgw secret new: --san binds a secret with --subject only\n");
     return CLI_USAGE;
   }
-  snprintf(rec.subject, sizeof rec.subject, "%s", subject);
-  snprintf(rec.sans, sizeof rec.sans, "%s", sans);
-  rec.created_at = (int64_t)time(NULL);
-  rec.expires_at = ttl > 0 ? rec.created_at + ttl : 0;
-  if (secret_file != NULL && !read_secret_file(secret_file, secret, sizeof secret))
+  char given[CMP_SECRET_MAX + 1];
+  if (secret_file != NULL && !read_secret_file(secret_file, given, sizeof given))
     return CLI_USAGE;
-  if ((secret_file == NULL && cmp_secret_generate(secret)) ||
-      cmp_secret_seal(master, ref, (const uint8_t *)secret, strlen(secret), rec.enc,
-                      sizeof rec.enc, &rec.enc_len)) {
+  struct app_secret_want want = {.profile = profile,
+                                 .challenge = pc->challenge,
+                                 .ref = ref_arg,
+                                 .secret = secret_file != NULL ? given : NULL,
+                                 .subject = subject,
+                                 .sans = sans,
+                                 .now = (int64_t)time(NULL),
+                                 .ttl = ttl};
+  struct cmp_secret_record rec;
+  struct app_secret_made made;
+  int made_err = app_secret_make(master, &want, &rec, &made);
+  cg_wipe(given, sizeof given);
+  if (made_err != 0) {
     fprintf(stderr, "cmpgw secret new: cannot make a secret\n");
+    cg_wipe(&made, sizeof made);
     return 1;
   }
-  /* Profiles with challenge = random give each device its own challenge,
-   * made and shown with the secret, stored sealed beside it. */
-  char challenge[CMP_SECRET_GEN_LEN + 1] = "";
-  if (pc->challenge == 2) {
-    char aad_ref[CMP_MAX_REF + 16];
-    snprintf(aad_ref, sizeof aad_ref, "challenge:%s", ref);
-    if (cmp_secret_generate(challenge) ||
-        cmp_secret_seal(master, aad_ref, (const uint8_t *)challenge, strlen(challenge),
-                        rec.challenge_enc, sizeof rec.challenge_enc, &rec.challenge_enc_len)) {
-      fprintf(stderr, "cmpgw secret new: cannot make a challenge\n");
-      return 1;
-    }
-  }
+  const char *ref = made.ref, *secret = made.secret, *challenge = made.challenge;
   char db[CG_PATH_MAX];
   struct cg_store *st;
   if (app_store_locator(&cfg, db, sizeof db) || cg_store_open(db, &st)) {
     cg_wipe(master, sizeof master);
+    cg_wipe(&made, sizeof made);
     fprintf(stderr, "cmpgw secret new: cannot open the database %s\n", cfg.database);
     return CLI_STORE;
   }
   /* A secret sealed with another key than the daemon's would never verify. */
   int err = app_check_master_key(st, master, cfg.master_key);
   cg_wipe(master, sizeof master);
-  if (err) {
-    cg_store_close(st);
-    return err == CG_ECONFIG ? 1 : CLI_STORE;
-  }
-  err = cg_query_secret_insert(st, &rec, max_uses, note);
+  if (err == 0)
+    err = cg_query_secret_insert(st, &rec, max_uses, note);
+  else
+    err = err == CG_ECONFIG ? CG_ECONFIG : CG_ESTORE;
   cg_store_close(st);
+  if (err == CG_ECONFIG || err == CG_ESTORE) {
+    cg_wipe(&made, sizeof made);
+    if (err == CG_ECONFIG)
+      return 1;
+  }
   if (err) {
     fprintf(stderr, "cmpgw secret new: %s\n",
             err == CG_EEXISTS ? "that reference exists already" : cg_strerror(err));
+    cg_wipe(&made, sizeof made);
     return cli_exit_of(err);
   }
   if (json && challenge[0])
@@ -287,8 +202,7 @@ static int secret_new(int argc, char **argv) {
            "The secret is shown only now; the gateway stores it encrypted.\n",
            ref, secret, challenge[0] ? "challenge: " : "", challenge, challenge[0] ? "\n" : "",
            profile);
-  cg_wipe(secret, sizeof secret);
-  cg_wipe(challenge, sizeof challenge);
+  cg_wipe(&made, sizeof made);
   return 0;
 }
 

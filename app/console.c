@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "app/console_int.h"
+#include "app/secrets.h"
 #include "app/gateway_int.h"
 #include "core/crypto.h"
 #include "core/err.h"
@@ -390,6 +391,13 @@ static struct con_job *job_new(struct gw_console *c, struct cg_http_request *req
   }
   struct gateway *gw = c->gw;
   uint64_t ms = uv_now(gw->loop);
+  for (size_t i = 0; i < gw->conf->n_profiles && i < CG_MAX_PROFILES; i++) {
+    const struct cg_config_profile *pc = gw->conf->profiles[i].cfg;
+    snprintf(j->profile[i], sizeof j->profile[i], "%s", pc->name);
+    j->challenge[i] = pc->challenge;
+    j->n_profiles = i + 1;
+  }
+  j->master = gw->master_key;
   for (size_t i = 0; i < gw->n_backends && i < CON_MAX_BACKENDS; i++) {
     snprintf(j->backend[i], sizeof j->backend[i], "%s", gw->cfg.backends[i].name);
     j->backend_failing[i] = gw->backend_failed_at[i] > gw->backend_ok_at[i] &&
@@ -432,6 +440,40 @@ static size_t page_no(const char *query) {
     return 0;
   unsigned long n = strtoul(v, NULL, 10);
   return n > 100000 ? 100000 : (size_t)n;
+}
+
+/* The new-secret form into j (j->error says what is wrong with it). */
+static void secret_form(struct con_job *j, const char *form, size_t len) {
+  char v[CMP_MAX_NAME_TEXT];
+  j->error[0] = '\0';
+  if (!html_form_field(form, len, "profile", j->p1, sizeof j->p1) || j->p1[0] == '\0')
+    snprintf(j->p1, sizeof j->p1, "default");
+  if (html_form_field(form, len, "ttl", v, sizeof v) && v[0] != '\0' &&
+      (j->ttl = app_secret_ttl(v)) < 0)
+    snprintf(j->error, sizeof j->error, "The lifetime is a number and d, h, m or s (7d, 12h).");
+  if (html_form_field(form, len, "uses", v, sizeof v) && v[0] != '\0') {
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*end != '\0' || n < 1 || n > 1000000000)
+      snprintf(j->error, sizeof j->error, "The use limit is a number from 1 to 1000000000.");
+    j->max_uses = (int64_t)n;
+  }
+  if (html_form_field(form, len, "note", j->text, sizeof j->text) && j->text[0] != '\0' &&
+      !app_secret_note_ok(j->text))
+    snprintf(j->error, sizeof j->error, "A note is one line of text.");
+  if (html_form_field(form, len, "subject", v, sizeof v) && v[0] != '\0' &&
+      !app_secret_subject(v, j->subject, sizeof j->subject))
+    snprintf(j->error, sizeof j->error,
+             "The subject is a name in OpenSSL's form, e.g. /CN=device-17/O=Example.");
+  char sans[CMP_MAX_NAME_TEXT];
+  if (html_form_field(form, len, "sans", sans, sizeof sans)) {
+    for (char *t = strtok(sans, " "); t != NULL; t = strtok(NULL, " "))
+      if (!app_secret_san(t, j->sans, sizeof j->sans))
+        snprintf(j->error, sizeof j->error,
+                 "SANs are dns:NAME, ip:ADDRESS, uri:URI or email:ADDRESS, spaces between.");
+    if (j->sans[0] && !j->subject[0])
+      snprintf(j->error, sizeof j->error, "SANs bind a secret with a subject only.");
+  }
 }
 
 static void on_login(struct gw_console *c, struct cg_http_request *req, const uint8_t *body,
@@ -535,6 +577,10 @@ static void on_request(void *arg, struct cg_http_request *req, const char *path,
       page = PAGE_DECIDE;
     else if (segment(path, "/certs/", "/revoke", a, sizeof a))
       page = PAGE_REVOKE;
+    else if (segment(path, "/secrets/", "/revoke", a, sizeof a))
+      page = PAGE_SECRET_REVOKE;
+    else if (!strcmp(path, "/secrets"))
+      page = PAGE_SECRET_NEW, a[0] = '\0';
     else {
       refuse(c, req, 404, "no such action\n");
       return;
@@ -553,6 +599,8 @@ static void on_request(void *arg, struct cg_http_request *req, const char *path,
     if (!html_form_field(form, len, "reason", j->text, sizeof j->text))
       j->text[0] = '\0';
     j->reason = html_form_field(form, len, "crl_reason", v, sizeof v) ? atoi(v) : -1;
+    if (page == PAGE_SECRET_NEW)
+      secret_form(j, form, len);
     job_queue(c, j);
     return;
   }
@@ -580,6 +628,12 @@ static void on_request(void *arg, struct cg_http_request *req, const char *path,
   } else if (segment(path, "/certs/", "", a, sizeof a)) {
     if ((j = job_new(c, req, PAGE_CERT, s)) != NULL)
       snprintf(j->p1, sizeof j->p1, "%s", a);
+  } else if (!strcmp(path, "/secrets")) {
+    if ((j = job_new(c, req, PAGE_SECRETS, s)) != NULL) {
+      j->page_no = page_no(query);
+      if (!html_form_field(query, strlen(query), "q", j->text, sizeof j->text))
+        j->text[0] = '\0';
+    }
   } else if (segment(path, "/tx/", "", a, sizeof a)) {
     if ((j = job_new(c, req, PAGE_TX, s)) != NULL)
       snprintf(j->p1, sizeof j->p1, "%s", a);

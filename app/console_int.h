@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "app/html.h"
+#include "cmp/records.h"
 #include "core/config.h"
 #include "core/work.h"
 #include "store/query.h"
@@ -30,6 +31,9 @@ enum con_page {
   PAGE_CERT_PEM,  /* GET /certs/SERIAL.pem */
   PAGE_REVOKE,    /* POST /certs/SERIAL/revoke */
   PAGE_TX,        /* GET /tx/TXID */
+  PAGE_SECRETS,   /* GET /secrets?q=&page= */
+  PAGE_SECRET_NEW,    /* POST /secrets: a new secret, shown once */
+  PAGE_SECRET_REVOKE, /* POST /secrets/REF/revoke */
 };
 
 #define CON_MAX_BACKENDS 8
@@ -52,6 +56,16 @@ struct con_job {
   bool approve;
   int reason;
   size_t page_no;
+  /* PAGE_SECRETS, PAGE_SECRET_NEW: the profiles and their challenge modes,
+   * the master key (the gateway's: constant while it runs), what the form
+   * asked, and what was wrong with it (error: "" when nothing) */
+  size_t n_profiles;
+  char profile[CG_MAX_PROFILES][CG_NAME_MAX + 1];
+  int challenge[CG_MAX_PROFILES];
+  const uint8_t *master;
+  int64_t ttl, max_uses;
+  char subject[CMP_MAX_NAME_TEXT], sans[CMP_MAX_NAME_TEXT];
+  char error[160];
   /* the backends' health, as the loop knew it */
   size_t n_backends;
   char backend[CON_MAX_BACKENDS][CG_NAME_MAX + 1];

@@ -11,6 +11,7 @@
 
 #include "app/cli.h"
 #include "app/console_int.h"
+#include "app/secrets.h"
 #include "cmp/msg.h"
 #include "cmp/p10.h"
 #include "core/crypto.h"
@@ -20,6 +21,8 @@
 #include "core/time.h"
 #include "core/x509.h"
 #include "store/store.h"
+
+#include <qrencode.h>
 
 const char con_css[] =
     "body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2329;background:#f5f6f8}"
@@ -72,6 +75,7 @@ static void begin(struct con_job *j, const char *title) {
   html_fmt(h,
            "<header><a href=\"/\"><strong>cmpgw</strong></a><a href=\"/\">Dashboard</a>"
            "<a href=\"/approvals\">Approvals</a><a href=\"/certs\">Certificates</a>"
+           "<a href=\"/secrets\">Secrets</a>"
            "<span class=\"who\">%s (%s)</span>"
            "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" "
            "value=\"%s\"><button type=\"submit\" id=\"logout\">Log out</button></form></header>"
@@ -617,6 +621,200 @@ static void do_tx(struct con_job *j) {
   cg_query_txn_detail_clear(&d);
 }
 
+/* ---- secrets ---------------------------------------------------------------------------- */
+
+static const char *secret_state(const struct cg_query_secret *s, const char *now) {
+  if (s->revoked_at[0])
+    return "revoked";
+  if (s->expires_at[0] && strcmp(s->expires_at, now) <= 0)
+    return "expired";
+  if (s->locked_until[0] && strcmp(s->locked_until, now) > 0)
+    return "locked";
+  if (s->max_uses > 0 && s->uses >= s->max_uses)
+    return "used up";
+  return "active";
+}
+
+static void do_secrets(struct con_job *j) {
+  struct cg_query_secret *v;
+  size_t n;
+  int err = cg_query_secrets_page(j->reader, j->text, j->page_no * CON_PAGE_ROWS, CON_PAGE_ROWS,
+                                  &v, &n);
+  if (err != 0) {
+    store_error(j, err);
+    return;
+  }
+  char now[CG_QUERY_TIME];
+  cg_time_iso8601(j->now, now);
+  struct html *h = &j->out;
+  begin(j, "Secrets");
+  if (j->role >= ROLE_OPERATOR) {
+    html_fmt(h, "<h2>A new secret</h2><form method=\"post\" action=\"/secrets\" id=\"new-secret\">"
+                "<input type=\"hidden\" name=\"csrf\" value=\"%s\"><p><label>profile "
+                "<select name=\"profile\">",
+             j->csrf);
+    for (size_t i = 0; i < j->n_profiles; i++)
+      html_fmt(h, "<option>%s</option>", j->profile[i]);
+    html_fmt(h, "</select></label> <label>lifetime <input name=\"ttl\" size=\"6\" "
+                "placeholder=\"7d\"></label> <label>uses <input name=\"uses\" size=\"6\" "
+                "placeholder=\"no limit\"></label></p><p><label>bound subject <input "
+                "name=\"subject\" size=\"30\" placeholder=\"/CN=device-17/O=Example\"></label> "
+                "<label>SANs <input name=\"sans\" size=\"30\" placeholder=\"dns:device-17.example\">"
+                "</label></p><p><label>note <input name=\"note\" size=\"40\" maxlength=\"1024\">"
+                "</label> <button class=\"go\" type=\"submit\">Create</button></p></form>");
+  }
+  html_fmt(h, "<h2>Secrets</h2><form method=\"get\" action=\"/secrets\" id=\"search\">"
+              "<input name=\"q\" value=\"%s\" placeholder=\"the beginning of a reference\"> "
+              "<button class=\"go\" type=\"submit\">Search</button></form>"
+              "<table id=\"secrets\"><tr><th>reference</th><th>profile</th><th>state</th>"
+              "<th>uses</th><th>bound to</th><th>created</th><th>expires</th><th>note</th>"
+              "<th></th></tr>",
+           j->text);
+  for (size_t i = 0; i < n; i++) {
+    const char *st = secret_state(&v[i], now);
+    char uses[48];
+    if (v[i].max_uses > 0)
+      snprintf(uses, sizeof uses, "%lld/%lld", (long long)v[i].uses, (long long)v[i].max_uses);
+    else
+      snprintf(uses, sizeof uses, "%lld", (long long)v[i].uses);
+    html_fmt(h, "<tr data-ref=\"%s\"><td>%s</td><td>%s</td><td class=\"%M\">%s</td><td>%s</td>"
+                "<td>%s%M%s</td><td>%s</td><td>%s</td><td>%s</td><td>",
+             v[i].reference, v[i].reference, v[i].profile, strcmp(st, "active") ? "bad" : "ok",
+             st, uses, v[i].subject, v[i].sans && v[i].sans[0] ? " " : "", v[i].sans,
+             v[i].created_at, v[i].expires_at[0] ? v[i].expires_at : "never", v[i].note);
+    if (j->role >= ROLE_OPERATOR && !v[i].revoked_at[0])
+      html_fmt(h, "<form class=\"inline\" method=\"post\" action=\"/secrets/%u/revoke\">"
+                  "<input type=\"hidden\" name=\"csrf\" value=\"%s\"><button class=\"danger\" "
+                  "type=\"submit\" name=\"revoke\">Revoke</button></form>",
+               v[i].reference, j->csrf);
+    html_fmt(h, "</td></tr>");
+  }
+  if (n == 0)
+    html_fmt(h, "<tr><td colspan=\"9\" class=\"muted\">no secret matches</td></tr>");
+  html_fmt(h, "</table>");
+  struct html base;
+  html_init(&base, 4096);
+  html_fmt(&base, "/secrets?q=%u&amp;page=", j->text);
+  const char *b = html_str(&base);
+  pager(j, b != NULL ? b : "/secrets?page=", n, -1);
+  html_free(&base);
+  end(j);
+  cg_query_secrets_free(v, n);
+}
+
+/* text as a QR code (ISO/IEC 18004, libqrencode), drawn as SVG: one
+ * rectangle per run of dark modules, a quiet zone of 4. */
+static void qr_svg(struct html *h, const char *text) {
+  QRcode *q = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+  if (q == NULL)
+    return;
+  int w = q->width, size = w + 8;
+  html_fmt(h, "<svg id=\"qr\" viewBox=\"0 0 %d %d\" width=\"240\" height=\"240\" "
+              "role=\"img\" aria-label=\"the reference and secret as a QR code\" "
+              "xmlns=\"http://www.w3.org/2000/svg\" shape-rendering=\"crispEdges\">"
+              "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>",
+           size, size, size, size);
+  for (int y = 0; y < w; y++)
+    for (int x = 0; x < w;) {
+      if (!(q->data[y * w + x] & 1)) {
+        x++;
+        continue;
+      }
+      int run = 1;
+      while (x + run < w && (q->data[y * w + x + run] & 1))
+        run++;
+      html_fmt(h, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"1\" fill=\"#000\"/>",
+               x + 4, y + 4, run);
+      x += run;
+    }
+  html_fmt(h, "</svg>");
+  QRcode_free(q);
+}
+
+static void do_secret_new(struct con_job *j) {
+  if (j->error[0]) {
+    error_page(j, 400, "No secret made", j->error);
+    return;
+  }
+  size_t k = 0;
+  while (k < j->n_profiles && strcmp(j->profile[k], j->p1) != 0)
+    k++;
+  if (k == j->n_profiles) {
+    error_page(j, 400, "No secret made", "There is no such profile.");
+    return;
+  }
+  struct app_secret_want want = {.profile = j->p1,
+                                 .challenge = j->challenge[k],
+                                 .subject = j->subject,
+                                 .sans = j->sans,
+                                 .now = j->now,
+                                 .ttl = j->ttl};
+  struct cmp_secret_record rec;
+  struct app_secret_made made;
+  int err = app_secret_make(j->master, &want, &rec, &made);
+  if (err == 0)
+    err = cg_query_secret_insert(j->writer, &rec, j->max_uses, j->text[0] ? j->text : NULL);
+  if (err != 0) {
+    cg_wipe(&made, sizeof made);
+    store_error(j, err);
+    return;
+  }
+  char detail[512];
+  snprintf(detail, sizeof detail, "operator=%s reference=%s profile=%s", j->op, made.ref, j->p1);
+  if ((err = cg_query_event_add(j->writer, j->now, NULL, "console.secret_created", detail)) != 0)
+    cg_warn("console: recording who made secret %s: %s", made.ref, cg_strerror(err));
+  cg_info("console: %s made the secret %s (profile %s)", j->op, made.ref, j->p1);
+  struct html *h = &j->out;
+  begin(j, "A new secret");
+  html_fmt(h, "<p class=\"msg\">Shown only now: the gateway keeps it encrypted and shows it to "
+              "nobody again. Give it to the device, or scan the code.</p><dl id=\"made\">"
+              "<dt>reference</dt><dd id=\"reference\">%s</dd><dt>secret</dt>"
+              "<dd id=\"secret\">%s</dd>",
+           made.ref, made.secret);
+  if (made.challenge[0])
+    html_fmt(h, "<dt>challenge</dt><dd id=\"challenge\">%s</dd>", made.challenge);
+  html_fmt(h, "<dt>profile</dt><dd>%s</dd>", j->p1);
+  if (j->subject[0])
+    html_fmt(h, "<dt>bound to</dt><dd>%s %s</dd>", j->subject, j->sans);
+  html_fmt(h, "</dl>");
+  /* What the code holds: a URI of the same fields, percent-encoded. */
+  struct html uri;
+  html_init(&uri, 2048);
+  html_fmt(&uri, "cmpgw:secret?ref=%u&secret=%u&profile=%u", made.ref, made.secret, j->p1);
+  if (made.challenge[0])
+    html_fmt(&uri, "&challenge=%u", made.challenge);
+  const char *u = html_str(&uri);
+  if (u != NULL)
+    qr_svg(h, u);
+  html_free(&uri);
+  html_fmt(h, "<p><a href=\"/secrets\">Back to the secrets</a></p>");
+  end(j);
+  cg_wipe(&made, sizeof made);
+}
+
+static void do_secret_revoke(struct con_job *j) {
+  char at[CG_QUERY_TIME];
+  int err = cg_query_secret_revoke(j->writer, j->p1, j->now, at);
+  if (err == CG_ENOT_FOUND) {
+    error_page(j, 404, "No such secret", "No secret has this reference.");
+    return;
+  }
+  if (err == CG_ESTATE) {
+    error_page(j, 409, "Revoked already", "This secret is revoked already.");
+    return;
+  }
+  if (err != 0) {
+    store_error(j, err);
+    return;
+  }
+  char detail[512];
+  snprintf(detail, sizeof detail, "operator=%s reference=%s", j->op, j->p1);
+  if ((err = cg_query_event_add(j->writer, j->now, NULL, "console.secret_revoked", detail)) != 0)
+    cg_warn("console: recording who revoked secret %s: %s", j->p1, cg_strerror(err));
+  cg_info("console: %s revoked the secret %s", j->op, j->p1);
+  see_other(j, "/secrets?q=%s", j->p1);
+}
+
 void con_run(struct con_job *j) {
   switch (j->page) {
   case PAGE_LOGIN: do_login(j); break;
@@ -628,5 +826,8 @@ void con_run(struct con_job *j) {
   case PAGE_CERT_PEM: do_cert_pem(j); break;
   case PAGE_REVOKE: do_revoke(j); break;
   case PAGE_TX: do_tx(j); break;
+  case PAGE_SECRETS: do_secrets(j); break;
+  case PAGE_SECRET_NEW: do_secret_new(j); break;
+  case PAGE_SECRET_REVOKE: do_secret_revoke(j); break;
   }
 }

@@ -11,7 +11,7 @@ pkgs=(
   libinih-dev libcmocka-dev libsystemd-dev go-md2man man-db systemd
   openssl clang libclang-rt-14-dev sslscan curl softhsm2 opensc prometheus
   libpq-dev postgresql-15 libcoap3-dev libcoap3-bin
-  chromium chromium-driver python3-selenium
+  chromium chromium-driver python3-selenium libqrencode-dev
   autoconf automake libtool dpkg-dev patch
 )
 

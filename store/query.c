@@ -205,6 +205,10 @@ struct secrets_arg {
   const char *profile;
   struct cg_query_secret *v;
   size_t n, cap;
+  /* cg_query_secrets_page(): references from low, below high; a page */
+  const char *low, *high;
+  size_t offset, limit;
+  bool paged;
 };
 
 static int secrets_body(struct cg_db *db, void *arg) {
@@ -213,13 +217,23 @@ static int secrets_body(struct cg_db *db, void *arg) {
   a->v = NULL;
   a->n = a->cap = 0;
   struct cg_db_stmt *s;
-  int err = prepare(
-      db, SECRET_COLUMNS " WHERE (CAST(?1 AS TEXT) IS NULL OR profile = ?1) ORDER BY reference",
-      &s);
+  int err = prepare(db,
+                    a->paged ? SECRET_COLUMNS " WHERE (CAST(?1 AS TEXT) IS NULL OR reference >= ?1)"
+                                              " AND (CAST(?2 AS TEXT) IS NULL OR reference < ?2)"
+                                              " ORDER BY reference LIMIT ?3 OFFSET ?4"
+                             : SECRET_COLUMNS " WHERE (CAST(?1 AS TEXT) IS NULL OR profile = ?1)"
+                                              " ORDER BY reference",
+                    &s);
   if (err != 0)
     return err;
-  if (cg_store_sql_bind_text(s, 1, a->profile) != CG_DB_OK)
-    err = cg_store_sql_bind_failed(db, "profile");
+  if (a->paged
+          ? (cg_store_sql_bind_text(s, 1, a->low) | cg_store_sql_bind_text(s, 2, a->high) |
+             cg_db_bind_int64(s, 3, sql_limit(a->limit)) |
+             cg_db_bind_int64(s, 4, a->offset > (size_t)INT64_MAX ? INT64_MAX
+                                                                  : (int64_t)a->offset)) !=
+                CG_DB_OK
+          : cg_store_sql_bind_text(s, 1, a->profile) != CG_DB_OK)
+    err = cg_store_sql_bind_failed(db, "secret filter");
   int rc = CG_DB_DONE;
   while (err == 0 && (rc = cg_db_step(s)) == CG_DB_ROW) {
     if ((err = grow((void **)&a->v, &a->cap, a->n, sizeof *a->v)) != 0)
@@ -267,6 +281,30 @@ static int secret_body(struct cg_db *db, void *arg) {
                              : sql_failed(db, rc, "reading a secret");
   }
   cg_db_finalize(s);
+  return err;
+}
+
+int cg_query_secrets_page(struct cg_store *st, const char *prefix, size_t offset, size_t limit,
+                          struct cg_query_secret **out, size_t *n) {
+  /* References are printable ASCII (0x21..0x7e): those beginning with the
+   * prefix lie between it and it followed by 0x7f, an index range. */
+  char high[CMP_MAX_REF + 2];
+  bool any = prefix != NULL && prefix[0] != '\0' && strlen(prefix) <= CMP_MAX_REF;
+  if (any)
+    snprintf(high, sizeof high, "%s\x7f", prefix);
+  struct secrets_arg a = {.paged = true,
+                          .low = any ? prefix : NULL,
+                          .high = any ? high : NULL,
+                          .offset = offset,
+                          .limit = limit};
+  int err = run(st->db, false, secrets_body, &a);
+  if (err != 0) {
+    cg_query_secrets_free(a.v, a.n);
+    a.v = NULL;
+    a.n = 0;
+  }
+  *out = a.v;
+  *n = a.n;
   return err;
 }
 

@@ -300,6 +300,11 @@ struct cg_query_dashboard {
 /* Reads the dashboard in one snapshot.  0, CG_EBUSY, CG_ESTORE. */
 int cg_query_dashboard(struct cg_store *st, int64_t now, struct cg_query_dashboard *out);
 
+/* The secrets whose reference begins with prefix (NULL or "": all), ordered
+ * by reference, a page of them (offset, limit), as cg_query_secrets(). */
+int cg_query_secrets_page(struct cg_store *st, const char *prefix, size_t offset, size_t limit,
+                          struct cg_query_secret **out, size_t *n);
+
 /* ---- the database -------------------------------------------------------- */
 
 /* What `cmpgw db check` found. */

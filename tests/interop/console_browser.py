@@ -183,6 +183,22 @@ def run(driver):
         fail("the next CRL does not list %s" % serial)
     ok("found %s, revoked it (keyCompromise); the next CRL lists it" % serial)
 
+    # 3b. a secret for a device, shown once with its QR code
+    driver.get(URL + "/secrets")
+    form = driver.find_element(By.ID, "new-secret")
+    form.find_element(By.NAME, "ttl").send_keys("7d")
+    form.find_element(By.NAME, "note").send_keys("browser test")
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    until("no new secret shown", lambda: driver.find_elements(By.ID, "secret"))
+    sref = driver.find_element(By.ID, "reference").text
+    if len(driver.find_element(By.ID, "secret").text) < 16 or not driver.find_elements(By.ID, "qr"):
+        fail("the new secret's page lacks the secret or its QR code")
+    shot(driver, "07-new-secret")
+    driver.get(URL + "/secrets?q=" + sref)
+    until("the new secret is not listed",
+          lambda: driver.find_elements(By.CSS_SELECTOR, "#secrets tr[data-ref]"))
+    ok("made the secret %s in the browser: shown once, with its QR code" % sref)
+
     # 4. a subject that is markup
     ref3, sec3 = secret()
     p = openssl_ir(".well-known/cmp", ref3, sec3, "/CN=<script>alert(1)<\\/script>",
@@ -197,7 +213,7 @@ def run(driver):
         fail("the subject does not show as text: " + cell)
     if driver.find_elements(By.CSS_SELECTOR, "#certs script") or not no_alert(driver):
         fail("the subject ran as script")
-    shot(driver, "07-markup-subject")
+    shot(driver, "08-markup-subject")
     ok("the subject %r shows as text; no script ran" % cell)
 
     # 5. log out
@@ -207,7 +223,7 @@ def run(driver):
           "logged out" in driver.find_element(By.ID, "message").text)
     driver.get(URL + "/approvals")
     until("a page after logout did not go to login", lambda: driver.current_url.endswith("/login"))
-    shot(driver, "08-logged-out")
+    shot(driver, "09-logged-out")
     ok("logged out; the approvals page asks for a login again")
 
     # 6. a viewer: no approve button, and the server refuses the form anyway
@@ -220,7 +236,7 @@ def run(driver):
     tid = r.get_attribute("data-txid")
     if r.find_elements(By.CSS_SELECTOR, "button[name=approve]"):
         fail("the viewer's page has an approve button")
-    shot(driver, "09-viewer-approvals")
+    shot(driver, "10-viewer-approvals")
     csrf = driver.find_element(By.CSS_SELECTOR, "input[name=csrf]").get_attribute("value")
     # The form a page without the button would need, posted from the page.
     driver.execute_script(
@@ -230,7 +246,7 @@ def run(driver):
         "/approvals/%s/approve" % tid, csrf)
     until("the server did not refuse the viewer's approval",
           lambda: "your role may not do this" in driver.page_source)
-    shot(driver, "10-viewer-refused")
+    shot(driver, "11-viewer-refused")
     cmp4.kill()
     cmp4.wait()
     print("TXID_VIEWER=" + tid, flush=True)

@@ -14,6 +14,9 @@
 #   5. an approval while `openssl cmp` polls: the device gets its certificate,
 #      the audit trail names the operator;
 #   6. a revocation from the console: the CRL of genm crlStatusList lists it;
+#   6b. a secret made in the console: shown once (and as a QR code), never
+#      in the list; openssl cmp enrols with it; revoked from the console, it
+#      is refused; a viewer may not make one;
 #   7. five wrong passwords lock an operator; a session idle too long
 #      redirects to /login?expired=1; logout ends the session;
 #   8. [console] tls = on: HTTPS only (plain HTTP gets nothing), the cookie
@@ -204,6 +207,41 @@ grep -qx "$XSERIAL" "$W/crl.serials" || fail "the CRL does not list $XSERIAL" "$
 [ "$(sqlite3 "$GW/cmpgw.db" "SELECT detail FROM events WHERE kind = 'console.revoked'")" = \
     "operator=alice serial=$XSERIAL reason=1" ] || fail "no console.revoked event naming alice"
 ok "revoked (keyCompromise) by alice; 409 the second time; the PEM download; the CRL lists it"
+
+step "6b. a secret made in the console, shown once; revoked there"
+post "$W/b.jar" /secrets "$W/r.out" "csrf=$B_CSRF&profile=default"
+expect_403 "a viewer's new secret" "$W/r.out"
+post "$W/a.jar" /secrets "$W/sec.out" \
+    "csrf=$A_CSRF&profile=default&ttl=1d&uses=2&note=%3Cb%3Enote%3C%2Fb%3E&subject=%2FCN%3Dsecret-dev%2FO%3Dconsole&sans=dns%3Asecret-dev.example"
+[ "$(status_of "$W/sec.out")" = 200 ] || fail "alice's new secret failed" "$W/sec.out"
+SREF="$(sed -n 's/.*<dd id="reference">\([^<]*\)<.*/\1/p' "$W/sec.out")"
+SSEC="$(sed -n 's/.*<dd id="secret">\([^<]*\)<.*/\1/p' "$W/sec.out")"
+[ -n "$SREF" ] && [ "${#SSEC}" -ge 16 ] || fail "no reference and secret on the page" "$W/sec.out"
+grep -q '<svg id="qr"' "$W/sec.out" && [ "$(grep -o '<rect ' "$W/sec.out" | wc -l)" -gt 50 ] ||
+    fail "no QR code on the page" "$W/sec.out"
+get "$W/a.jar" "/secrets?q=$SREF" "$W/list.out"
+grep -q "data-ref=\"$SREF\"" "$W/list.out" || fail "the new secret is not listed" "$W/list.out"
+grep -q "$SSEC" "$W/list.out" && fail "the list shows the secret" "$W/list.out"
+grep -q '&lt;b&gt;note&lt;/b&gt;' "$W/list.out" || fail "the note is not shown escaped" "$W/list.out"
+grep -q "$SSEC" "$GW/cmpgw.db" && fail "the secret is in the database in clear"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT subject || '|' || sans || '|' || max_uses FROM secrets WHERE reference = '$SREF'")" = \
+    "O=console,CN=secret-dev|dns:secret-dev.example|2" ] || fail "the secret's row is not what the form asked"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/s.key" 2>/dev/null
+openssl cmp -cmd ir -server "127.0.0.1:$HPORT" -path .well-known/cmp -ref "$SREF" \
+    -secret "pass:$SSEC" -recipient "$RA" -newkey "$W/s.key" -trusted "$GW/ca-cert.pem" \
+    -subject "/CN=secret-dev/O=console" -sans "secret-dev.example" -certout "$W/s.pem" \
+    >"$W/s.cmp.log" 2>&1 || fail "openssl cmp could not enrol with the console's secret" "$W/s.cmp.log"
+post "$W/a.jar" "/secrets/$SREF/revoke" "$W/r.out" "csrf=$A_CSRF"
+[ "$(status_of "$W/r.out")" = 303 ] || fail "revoking the secret failed" "$W/r.out"
+post "$W/a.jar" "/secrets/$SREF/revoke" "$W/r.out" "csrf=$A_CSRF"
+[ "$(status_of "$W/r.out")" = 409 ] || fail "a second revocation of the secret was not 409" "$W/r.out"
+if openssl cmp -cmd ir -server "127.0.0.1:$HPORT" -path .well-known/cmp -ref "$SREF" \
+    -secret "pass:$SSEC" -recipient "$RA" -newkey "$W/s.key" -trusted "$GW/ca-cert.pem" \
+    -subject "/CN=secret-dev/O=console" -sans "secret-dev.example" -certout "$W/s2.pem" \
+    >"$W/s2.cmp.log" 2>&1; then fail "a revoked secret enrolled"; fi
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM events WHERE kind IN ('console.secret_created', 'console.secret_revoked') AND detail LIKE 'operator=alice reference=$SREF%'")" = 2 ] ||
+    fail "the audit log does not say alice made and revoked the secret"
+ok "secret $SREF: shown once with a QR code, bound to CN=secret-dev, enrolled with; revoked, refused"
 
 step "7. lockout, idle sessions, logout"
 for _ in 1 2 3 4 5; do login "$W/c.jar" carol "$W/wrong.pw" "$W/r.out"; done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_console_browser.sh - the web console in a real browser: Debian's
 # chromium, headless, driven by python3-selenium (console_browser.py): log
-# in, the dashboard, an approval while `openssl cmp` polls, a search and a
+# in, the dashboard, an approval while `openssl cmp` polls, a new secret
+# with its QR code, a search and a
 # revocation that the next CRL lists, a markup subject shown as text,
 # logout, and a viewer whose approval the server refuses.  Screenshots of
 # each page go to console-screenshots/ beside the cmpgw binary (the build
@@ -56,7 +57,7 @@ TID="$(sed -n 's/^TXID_VIEWER=//p' "$W/browser.out")"
 [ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM events WHERE kind = 'console.approved' AND detail LIKE 'operator=alice %'")" = 1 ] ||
     fail "the approval is not in the audit log under alice's name"
 N="$(find "$SHOTS" -name '*.png' | wc -l)"
-[ "$N" = 10 ] || fail "$N screenshots, not 10, in $SHOTS"
+[ "$N" = 11 ] || fail "$N screenshots, not 11, in $SHOTS"
 ok "the viewer's transaction still waits; alice's approval is in the audit log; $N screenshots in $SHOTS"
 
 daemon_stop TERM 30
