@@ -628,6 +628,26 @@ static void on_request(void *arg, struct cg_http_request *req, const char *path,
   } else if (segment(path, "/certs/", "", a, sizeof a)) {
     if ((j = job_new(c, req, PAGE_CERT, s)) != NULL)
       snprintf(j->p1, sizeof j->p1, "%s", a);
+  } else if (!strcmp(path, "/config")) {
+    if (s->role < ROLE_ADMIN) {
+      refuse(c, req, 403, "your role may not see this\n");
+      return;
+    }
+    /* Made here, on the loop, from what is in force now: no database. */
+    if ((j = job_new(c, req, PAGE_DASHBOARD, s)) == NULL)
+      return;
+    const struct cg_config_profile *pcs[CG_MAX_PROFILES];
+    struct gw_conf *conf = c->gw->conf;
+    for (size_t i = 0; i < conf->n_profiles && i < CG_MAX_PROFILES; i++)
+      pcs[i] = conf->profiles[i].cfg;
+    con_config_page(j, &conf->cfg, pcs, conf->n_profiles);
+    const char *page = html_str(&j->out);
+    if (page == NULL)
+      refuse(c, req, 500, "the page could not be made\n");
+    else
+      reply(c, req, 200, j->ctype, NULL, page, j->out.b.len);
+    job_free(j);
+    return;
   } else if (!strcmp(path, "/secrets")) {
     if ((j = job_new(c, req, PAGE_SECRETS, s)) != NULL) {
       j->page_no = page_no(query);

@@ -87,6 +87,11 @@ struct con_job {
 
 /* console_pages.c, on the console's thread: does j->page and fills the answer. */
 void con_run(struct con_job *j);
+/* The configuration in force (on the loop: no database; the admin's page):
+ * [server], [store], [console], [log] and each profile, every value as the
+ * file would write it, secrets left out. */
+void con_config_page(struct con_job *j, const struct cg_config *cfg,
+                     const struct cg_config_profile *const *profiles, size_t n_profiles);
 /* The login page (on the loop: no database), with a message when not NULL. */
 void con_login_page(struct html *h, const char *message);
 /* The role named by the database ("viewer"...), ROLE_NONE for another. */

@@ -75,12 +75,13 @@ static void begin(struct con_job *j, const char *title) {
   html_fmt(h,
            "<header><a href=\"/\"><strong>cmpgw</strong></a><a href=\"/\">Dashboard</a>"
            "<a href=\"/approvals\">Approvals</a><a href=\"/certs\">Certificates</a>"
-           "<a href=\"/secrets\">Secrets</a>"
+           "<a href=\"/secrets\">Secrets</a>%M"
            "<span class=\"who\">%s (%s)</span>"
            "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" "
            "value=\"%s\"><button type=\"submit\" id=\"logout\">Log out</button></form></header>"
            "<main><h1>%s</h1>",
-           j->op, role_name(j->role), j->csrf, title);
+           j->role >= ROLE_ADMIN ? "<a href=\"/config\">Configuration</a>" : "", j->op,
+           role_name(j->role), j->csrf, title);
 }
 
 static void end(struct con_job *j) { html_fmt(&j->out, "</main></body></html>\n"); }
@@ -813,6 +814,40 @@ static void do_secret_revoke(struct con_job *j) {
     cg_warn("console: recording who revoked secret %s: %s", j->p1, cg_strerror(err));
   cg_info("console: %s revoked the secret %s", j->op, j->p1);
   see_other(j, "/secrets?q=%s", j->p1);
+}
+
+/* ---- configuration ------------------------------------------------------------------------ */
+
+static void config_row(void *arg, const char *key, const char *value) {
+  html_fmt(arg, "<tr><td>%s</td><td>%s</td></tr>", key, value);
+}
+
+void con_config_page(struct con_job *j, const struct cg_config *cfg,
+                     const struct cg_config_profile *const *profiles, size_t n_profiles) {
+  struct html *h = &j->out;
+  begin(j, "Configuration");
+  html_fmt(h, "<p class=\"muted\">What is in force since the daemon started or was last "
+              "reloaded (docs/configuration.md). Listeners, the store and the console's keys "
+              "change only with a restart.</p>");
+  static const char *const sections[] = {"server", "store", "console", "log", "secrets"};
+  for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
+    html_fmt(h, "<h2>[%s]</h2><table id=\"config-%s\"><tr><th>key</th><th>value</th></tr>",
+             sections[i], sections[i]);
+    cg_config_describe(cfg, NULL, sections[i], config_row, h);
+    html_fmt(h, "</table>");
+  }
+  html_fmt(h, "<h2>Backends</h2><table id=\"backends\"><tr><th>name</th><th>type</th></tr>");
+  for (size_t i = 0; i < cfg->n_backends; i++)
+    html_fmt(h, "<tr><td>%s</td><td>%s</td></tr>", cfg->backends[i].name, cfg->backends[i].type);
+  html_fmt(h, "</table>");
+  for (size_t i = 0; i < n_profiles; i++) {
+    html_fmt(h, "<h2>[profile %s]</h2><table class=\"profile\" data-profile=\"%s\"><tr>"
+                "<th>key</th><th>value</th></tr>",
+             profiles[i]->name, profiles[i]->name);
+    cg_config_describe(cfg, profiles[i], "profile", config_row, h);
+    html_fmt(h, "</table>");
+  }
+  end(j);
 }
 
 void con_run(struct con_job *j) {

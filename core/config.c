@@ -591,6 +591,67 @@ static int table_key(struct ctx *c, const char *k, const char *v) {
   return key != NULL ? set_value(c, key, base, v) : unknown_key(c);
 }
 
+/* The value of k in base as the file would write it. */
+static void describe_value(const struct key *k, const void *base, char *out, size_t cap) {
+  const char *field = (const char *)base + k->offset;
+  unsigned long long v = 0;
+  if (k->kind == K_UINT || k->kind == K_SET || k->kind == K_PROTECTION)
+    v = k->size == 1 ? *(const uint8_t *)field : k->size == 2 ? *(const uint16_t *)field
+        : k->size == 4 ? *(const uint32_t *)field : *(const uint64_t *)field;
+  switch (k->kind) {
+  case K_TEXT:
+  case K_HOSTPORT:
+  case K_HOSTPORT_OPT:
+    snprintf(out, cap, "%s", field);
+    break;
+  case K_UINT:
+    snprintf(out, cap, "%llu", v);
+    break;
+  case K_BOOL:
+    snprintf(out, cap, "%s", *(const bool *)field ? "yes" : "no");
+    break;
+  case K_CHOICE: {
+    int i = k->size == sizeof(bool) ? *(const bool *)field : *(const int *)field;
+    snprintf(out, cap, "%s", i >= 0 ? k->choices[i] : "?");
+    break;
+  }
+  case K_SET:
+  case K_PROTECTION: {
+    static const char *const prot[] = {"mac", "signature", NULL};
+    const char *const *names = k->kind == K_PROTECTION ? prot : k->choices;
+    size_t n = 0;
+    out[0] = '\0';
+    if (k->kind == K_PROTECTION)
+      v = (unsigned long long)(((const struct cg_config_profile *)base)->allow_mac) |
+          (unsigned long long)(((const struct cg_config_profile *)base)->allow_sig) << 1;
+    for (size_t b = 0; names[b] != NULL && n < cap; b++)
+      if (v & (1ull << b))
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? ", " : "", names[b]);
+    if (n == 0)
+      snprintf(out, cap, "none");
+    break;
+  }
+  }
+}
+
+void cg_config_describe(const struct cg_config *cfg, const struct cg_config_profile *profile,
+                        const char *section,
+                        void (*each)(void *arg, const char *key, const char *value), void *arg) {
+  for (size_t i = 0; i < N_KEYS; i++) {
+    const struct key *k = &keys[i];
+    if (strcmp(k->pub.section, section) != 0)
+      continue;
+    const void *base = !strcmp(section, "profile") ? (const void *)profile : (const void *)cfg;
+    if (base == NULL)
+      return;
+    char v[CG_PATH_MAX + 64];
+    describe_value(k, base, v, sizeof v);
+    if (v[0] != '\0' && (!strcmp(k->pub.name, "challenge_value") || !strcmp(k->pub.name, "url")))
+      snprintf(v, sizeof v, "(set)");
+    each(arg, k->pub.name, v);
+  }
+}
+
 int cg_config_write_template(const char *section, const char *const *values, char *out,
                              size_t cap) {
   size_t n = 0;

@@ -213,6 +213,14 @@ struct cg_config_key {
 };
 /* The i-th key of the table, NULL past the last. */
 const struct cg_config_key *cg_config_key_at(size_t i);
+/* Calls each(arg, key, value) for every key of section ("server", "store",
+ * "console", "log", "secrets", or "profile" with profile set) with the value
+ * in force in cfg (or profile) as the file would write it; secrets are
+ * never given: a fixed challenge's value, a database URL (which may hold
+ * credentials) show as "(set)". */
+void cg_config_describe(const struct cg_config *cfg, const struct cg_config_profile *profile,
+                        const char *section,
+                        void (*each)(void *arg, const char *key, const char *value), void *arg);
 /* The section's part of `cmpgw init`'s file: "[section]", then for each key
  * with help "# help." and "key = value" (the key's example or default, or
  * values[name], given as NULL-terminated name, value pairs; a value

@@ -111,6 +111,17 @@ login "$W/b.jar" bob "$W/bob.pw" "$W/r.out"
 [ "$(status_of "$W/r.out")" = 303 ] || fail "bob's login failed" "$W/r.out"
 get "$W/b.jar" /approvals "$W/b-appr.out"
 B_CSRF="$(csrf_of "$W/b-appr.out")"
+# The configuration in force: the admin's page only.
+get "$W/b.jar" /config "$W/r.out"
+[ "$(status_of "$W/r.out")" = 403 ] || fail "a viewer saw the configuration" "$W/r.out"
+get "$W/a.jar" /config "$W/r.out"
+[ "$(status_of "$W/r.out")" = 403 ] || fail "an operator saw the configuration" "$W/r.out"
+login "$W/c.jar" carol "$W/carol.pw" "$W/r.out"
+get "$W/c.jar" /config "$W/conf.out"
+[ "$(status_of "$W/conf.out")" = 200 ] && grep -q 'data-profile="manual"' "$W/conf.out" &&
+    grep -q '<td>approval</td><td>manual</td>' "$W/conf.out" &&
+    grep -q '<td>session_idle</td><td>900</td>' "$W/conf.out" ||
+    fail "the admin's configuration page does not show what is in force" "$W/conf.out"
 ok "redirect to /login, 401 for a wrong password, cookie '$COOKIE', CSP '$CSP'"
 
 step "3. a subject that is markup shows as text"

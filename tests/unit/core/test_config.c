@@ -525,6 +525,48 @@ static void test_the_installed_example_loads(void **state) {
   assert_string_equal(cfg.database, "/var/lib/cmpgw/cmpgw.db");
 }
 
+/* The values in force as the console's configuration page shows them:
+ * what the file set, defaults for the rest, secrets left out. */
+static char described[8192];
+static void describe_one(void *arg, const char *key, const char *value) {
+  (void)arg;
+  size_t n = strlen(described);
+  snprintf(described + n, sizeof described - n, "%s=%s\n", key, value);
+}
+
+static void test_describe_gives_values_in_force_without_secrets(void **state) {
+  (void)state;
+  struct cg_config *cfg = malloc(sizeof *cfg);
+  assert_non_null(cfg);
+  static const char text[] = "[backend local]\ntype = local\n"
+                             "[server]\nhttp = 127.0.0.1:18080\nmax_connections = 77\n"
+                             "[store]\nurl = postgresql://u:pw@db/cmpgw\n"
+                             "[profile p]\napproval = manual\nchallenge = fixed\n"
+                             "challenge_value = hunter22\nkey_types = p256, rsa\n"
+                             "protection = mac\n";
+  assert_int_equal(cg_config_parse("/etc/cmpgw.conf", text, sizeof text - 1, cfg), 0);
+  described[0] = 0;
+  cg_config_describe(cfg, NULL, "server", describe_one, NULL);
+  assert_non_null(strstr(described, "http=127.0.0.1:18080\n"));
+  assert_non_null(strstr(described, "max_connections=77\n"));
+  assert_non_null(strstr(described, "coap_echo=yes\n"));
+  described[0] = 0;
+  cg_config_describe(cfg, NULL, "store", describe_one, NULL);
+  assert_non_null(strstr(described, "url=(set)\n"));
+  assert_null(strstr(described, "pw@"));
+  described[0] = 0;
+  const struct cg_config_profile *p = cg_config_profile(cfg, "p");
+  assert_non_null(p);
+  cg_config_describe(cfg, p, "profile", describe_one, NULL);
+  assert_non_null(strstr(described, "approval=manual\n"));
+  assert_non_null(strstr(described, "challenge=fixed\n"));
+  assert_non_null(strstr(described, "challenge_value=(set)\n"));
+  assert_null(strstr(described, "hunter22"));
+  assert_non_null(strstr(described, "key_types=rsa, p256\n"));
+  assert_non_null(strstr(described, "protection=mac\n"));
+  free(cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_the_installed_example_loads),
@@ -543,6 +585,7 @@ int main(void) {
       cmocka_unit_test(test_the_sample_configurations_load),
       cmocka_unit_test(test_the_docs_list_every_key_with_its_default),
       cmocka_unit_test(test_every_default_parses),
+      cmocka_unit_test(test_describe_gives_values_in_force_without_secrets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
