@@ -294,9 +294,12 @@ static void job_done(struct con_job *j, int status) {
     } else {
       struct html h;
       html_init(&h, 1 << 16);
-      con_login_page(&h, j->login_locked ? "Too many wrong passwords: this operator is locked "
-                                           "for a while."
-                                         : "Wrong name or password, or the operator is locked.");
+      con_login_page(&h,
+                     j->cert_login     ? "This certificate names no operator who may log in now."
+                     : j->login_locked ? "Too many wrong passwords: this operator is locked for "
+                                         "a while."
+                                       : "Wrong name or password, or the operator is locked.",
+                     NULL);
       const char *page = html_str(&h);
       reply(c, j->req, 401, "text/html; charset=utf-8", NULL, page ? page : "", page ? strlen(page) : 0);
       html_free(&h);
@@ -442,6 +445,31 @@ static size_t page_no(const char *query) {
   return n > 100000 ? 100000 : (size_t)n;
 }
 
+/* The operator a TLS client certificate names: its subject's CN, when it is
+ * an operator's name.  The certificate chained to [server]
+ * tls_client_anchors, or the handshake had failed. */
+static bool cert_operator(struct cg_http_request *req, char name[CG_OPERATOR_NAME_MAX + 1]) {
+  uint8_t der[8192];
+  size_t len;
+  struct cg_x509 x;
+  char subject[4 * sizeof der + 1];
+  if (cg_http_request_tls_client(req, der, sizeof der, &len) != 0 ||
+      cg_x509_parse(der, len, &x) != 0 || cg_name_to_string(x.subject, subject, sizeof subject) != 0)
+    return false;
+  /* RFC 4514 text, most significant last: the CN is "CN=..." at the start
+   * or after a ',' (an escaped character makes it no operator's name). */
+  const char *cn = !strncmp(subject, "CN=", 3) ? subject : strstr(subject, ",CN=");
+  if (cn == NULL)
+    return false;
+  cn += cn[0] == ',' ? 4 : 3;
+  size_t n = strcspn(cn, ",+");
+  if (n == 0 || n > CG_OPERATOR_NAME_MAX)
+    return false;
+  memcpy(name, cn, n);
+  name[n] = '\0';
+  return cg_query_operator_name_ok(name);
+}
+
 /* The new-secret form into j (j->error says what is wrong with it). */
 static void secret_form(struct con_job *j, const char *form, size_t len) {
   char v[CMP_MAX_NAME_TEXT];
@@ -477,7 +505,7 @@ static void secret_form(struct con_job *j, const char *form, size_t len) {
 }
 
 static void on_login(struct gw_console *c, struct cg_http_request *req, const uint8_t *body,
-                     size_t len) {
+                     size_t len, bool cert) {
   const char *form = (const char *)body;
   if (!same_origin(c, req)) {
     refuse(c, req, 403, "this form is posted from the console's own page only\n");
@@ -501,6 +529,16 @@ static void on_login(struct gw_console *c, struct cg_http_request *req, const ui
   struct con_job *j = job_new(c, req, PAGE_LOGIN, NULL);
   if (j == NULL)
     return;
+  if (cert) {
+    if (!cert_operator(req, j->p1)) {
+      job_free(j);
+      refuse(c, req, 401, "no client certificate naming an operator (its CN)\n");
+      return;
+    }
+    j->cert_login = true;
+    job_queue(c, j);
+    return;
+  }
   if (!html_form_field(form, len, "name", j->p1, sizeof j->p1) ||
       !html_form_field(form, len, "password", j->text, sizeof j->text)) {
     job_free(j);
@@ -530,17 +568,23 @@ static void on_request(void *arg, struct cg_http_request *req, const char *path,
   }
   bool stale;
   struct session *s = session_of(c, req, &stale);
+  if (post && !strcmp(path, "/login/cert")) {
+    on_login(c, req, body, len, true);
+    return;
+  }
   if (!strcmp(path, "/login")) {
     if (post) {
-      on_login(c, req, body, len);
+      on_login(c, req, body, len, false);
     } else if (s != NULL) {
       redirect(c, req, "/", NULL);
     } else {
       struct html h;
       html_init(&h, 1 << 16);
+      char named[CG_OPERATOR_NAME_MAX + 1];
       con_login_page(&h, strstr(query, "expired=1") ? "Your session ended: log in again."
                          : strstr(query, "out=1")   ? "You are logged out."
-                                                    : NULL);
+                                                    : NULL,
+                     c->tls && cert_operator(req, named) ? named : NULL);
       const char *page = html_str(&h);
       reply(c, req, 200, "text/html; charset=utf-8", NULL, page ? page : "", page ? strlen(page) : 0);
       html_free(&h);

@@ -80,7 +80,9 @@ struct con_job {
   struct cg_query_dashboard dash;
   bool dash_cached, dash_fresh;
   unsigned dash_age_s;
-  /* PAGE_LOGIN */
+  /* PAGE_LOGIN: by password (text), or by the TLS client certificate
+   * naming the operator p1 (cert_login) */
+  bool cert_login;
   bool login_ok, login_locked;
   enum con_role login_role;
 };
@@ -92,8 +94,10 @@ void con_run(struct con_job *j);
  * file would write it, secrets left out. */
 void con_config_page(struct con_job *j, const struct cg_config *cfg,
                      const struct cg_config_profile *const *profiles, size_t n_profiles);
-/* The login page (on the loop: no database), with a message when not NULL. */
-void con_login_page(struct html *h, const char *message);
+/* The login page (on the loop: no database), with a message when not NULL,
+ * and a button to log in as cert_name with the TLS client certificate when
+ * that is not NULL. */
+void con_login_page(struct html *h, const char *message, const char *cert_name);
 /* The role named by the database ("viewer"...), ROLE_NONE for another. */
 enum con_role con_role_of(const char *name);
 

@@ -86,11 +86,16 @@ static void begin(struct con_job *j, const char *title) {
 
 static void end(struct con_job *j) { html_fmt(&j->out, "</main></body></html>\n"); }
 
-void con_login_page(struct html *h, const char *message) {
+void con_login_page(struct html *h, const char *message, const char *cert_name) {
   head(h, "Log in");
   html_fmt(h, "<div class=\"login\"><h1>cmpgw console</h1>");
   if (message != NULL)
     html_fmt(h, "<p class=\"msg\" id=\"message\">%s</p>", message);
+  if (cert_name != NULL)
+    html_fmt(h, "<form method=\"post\" action=\"/login/cert\"><p><button class=\"go\" "
+                "type=\"submit\" id=\"login-cert\">Log in as %s with your certificate</button>"
+                "</p></form><p class=\"muted\">or with a password:</p>",
+             cert_name);
   html_fmt(h, "<form method=\"post\" action=\"/login\">"
               "<label for=\"name\">Name</label><input id=\"name\" name=\"name\" "
               "autocomplete=\"username\" required autofocus>"
@@ -136,7 +141,8 @@ static void do_login(struct con_job *j) {
   size_t len = strlen(j->text);
   int err = cg_query_operator(j->writer, j->p1, &op);
   if (err != 0) {
-    (void)cg_password_verify(j->text, len, dummy_hash);
+    if (!j->cert_login)
+      (void)cg_password_verify(j->text, len, dummy_hash);
     if (err != CG_ENOT_FOUND)
       cg_warn("console: login of %s: %s", j->p1, cg_strerror(err));
     else
@@ -146,12 +152,15 @@ static void do_login(struct con_job *j) {
   char now[CG_QUERY_TIME];
   cg_time_iso8601(j->now, now);
   if (op.locked_until[0] != '\0' && strcmp(op.locked_until, now) > 0) {
-    (void)cg_password_verify(j->text, len, dummy_hash);
+    if (!j->cert_login)
+      (void)cg_password_verify(j->text, len, dummy_hash);
     j->login_locked = true;
     cg_info("console: login of %s refused: locked until %s", op.name, op.locked_until);
     return;
   }
-  bool good = cg_password_verify(j->text, len, op.password_hash);
+  /* A certificate that chained to tls_client_anchors and names the operator
+   * is the login; a password is checked against its hash. */
+  bool good = j->cert_login || cg_password_verify(j->text, len, op.password_hash);
   bool locked = false;
   err = cg_query_operator_login(j->writer, op.name, good, j->now, 5, 900, &locked);
   if (err != 0) {
@@ -165,6 +174,8 @@ static void do_login(struct con_job *j) {
   if (!good)
     cg_info("console: login of %s refused: wrong password%s", op.name,
             locked ? "; locked for 15 minutes" : "");
+  else if (j->cert_login)
+    cg_info("console: %s logs in with a client certificate", op.name);
 }
 
 /* ---- dashboard ------------------------------------------------------------------- */

@@ -277,6 +277,7 @@ sed -i 's/^session_idle = .*/session_idle = 2/' "$GW/cmpgw.conf"
 daemon_start "$GW/cmpgw.conf"
 wait_for_log 30 'listening console 127\.0\.0\.1:[0-9]+'
 CPORT="$(grep -oE 'listening console 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1 | sed 's/.*://')"
+HPORT="$(grep -oE 'listening http 127\.0\.0\.1:[0-9]+' "$DAEMON_LOG" | head -n 1 | sed 's/.*://')"
 C="http://127.0.0.1:$CPORT"
 rm -f "$W/b.jar"
 login "$W/b.jar" bob "$W/bob.pw" "$W/r.out"
@@ -287,10 +288,22 @@ get "$W/b.jar" / "$W/idle.out"
     fail "a session idle for 3 s (session_idle = 2) did not end" "$W/idle.out"
 ok "carol locked after 5 wrong passwords (and unlocked by passwd); alice logged out; bob's idle session ended"
 
-step "8. [console] tls = on: HTTPS only"
+step "8. [console] tls = on: HTTPS only; a client certificate that names an operator logs in"
+# Client certificates from the gateway's own CA: CN=alice, and CN=nobody.
+for who in alice nobody; do
+    new_secret "$GW/cmpgw.conf"
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/$who.key" 2>/dev/null
+    openssl cmp -cmd ir -server "127.0.0.1:$HPORT" -path .well-known/cmp -ref "$REF" \
+        -secret "pass:$SECRET" -recipient "$RA" -newkey "$W/$who.key" -trusted "$GW/ca-cert.pem" \
+        -subject "/CN=$who/O=operators" -certout "$W/$who.pem" >"$W/$who.cmp.log" 2>&1 ||
+        fail "no client certificate for $who" "$W/$who.cmp.log"
+done
 daemon_stop TERM 30
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with $DAEMON_STATUS"
 sed -i 's/^tls = auto$/tls = on/' "$GW/cmpgw.conf"
+sed -i 's/^https = .*/&\ntls_client_auth = optional\ntls_client_anchors = ca-cert.pem/' "$GW/cmpgw.conf"
+grep -q '^tls_client_auth = optional$' "$GW/cmpgw.conf" && grep -q '^tls_client_anchors = ca-cert.pem$' "$GW/cmpgw.conf" ||
+    fail "no tls_client_auth lines to set" "$GW/cmpgw.conf"
 grep -q '^tls = on$' "$GW/cmpgw.conf" || fail "no [console] tls line to set"
 : >"$DAEMON_LOG"
 daemon_start "$GW/cmpgw.conf"
@@ -312,7 +325,19 @@ curl -s -i --cacert "$GW/ca-cert.pem" -b "$W/t.jar" "$C/" >"$W/r.out" || fail "c
     fail "no dashboard over HTTPS" "$W/r.out"
 case "$(header_of "$W/r.out" Strict-Transport-Security)" in max-age=*) ;;
     *) fail "no Strict-Transport-Security over HTTPS" "$W/r.out" ;; esac
-ok "plain HTTP refused; cookie '$COOKIE'; HSTS; the dashboard over HTTPS"
+certcurl() { curl -s -i --cacert "$GW/ca-cert.pem" --cert "$W/$1.pem" --key "$W/$1.key" "${@:2}"; }
+certcurl alice "$C/login" >"$W/r.out" || fail "curl with a client certificate failed"
+grep -q 'id="login-cert"' "$W/r.out" && grep -q 'Log in as alice with your certificate' "$W/r.out" ||
+    fail "the login page offers no certificate login to alice" "$W/r.out"
+certcurl alice -c "$W/cert.jar" -H "Origin: $C" --data "" "$C/login/cert" >"$W/r.out"
+[ "$(status_of "$W/r.out")" = 303 ] || fail "alice's certificate login failed" "$W/r.out"
+certcurl alice -b "$W/cert.jar" "$C/" >"$W/r.out"
+grep -q 'alice (operator)' "$W/r.out" || fail "the certificate's session is not alice's" "$W/r.out"
+certcurl nobody -H "Origin: $C" --data "" "$C/login/cert" >"$W/r.out"
+[ "$(status_of "$W/r.out")" = 401 ] || fail "a certificate naming no operator logged in" "$W/r.out"
+curl -s -i --cacert "$GW/ca-cert.pem" -H "Origin: $C" --data "" "$C/login/cert" >"$W/r.out"
+[ "$(status_of "$W/r.out")" = 401 ] || fail "a certificate login without a certificate was not 401" "$W/r.out"
+ok "plain HTTP refused; cookie '$COOKIE'; HSTS; the dashboard over HTTPS; alice's certificate logs her in, CN=nobody's and none do not"
 
 daemon_stop TERM 30
 [ "$DAEMON_STATUS" = 0 ] || fail "the daemon exited with $DAEMON_STATUS"
