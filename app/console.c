@@ -44,6 +44,7 @@
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/time.h"
 #include "core/x509.h"
 #include "core/work.h"
 #include "transports/guard.h"
@@ -470,6 +471,30 @@ static bool cert_operator(struct cg_http_request *req, char name[CG_OPERATOR_NAM
   return cg_query_operator_name_ok(name);
 }
 
+/* A date from a form (YYYY-MM-DD) as the stored time of its midnight UTC
+ * into out; "" (and j->error) when it is not one. */
+static void form_date(struct con_job *j, const char *query, const char *name, char out[24]) {
+  char v[32], t[24];
+  out[0] = '\0';
+  if (!html_form_field(query, strlen(query), name, v, sizeof v) || v[0] == '\0')
+    return;
+  snprintf(t, sizeof t, "%.10sT00:00:00Z", v);
+  if (strlen(v) != 10 || cg_time_parse_iso8601(t, NULL) != 0)
+    snprintf(j->error, sizeof j->error, "A date is YYYY-MM-DD.");
+  else
+    memcpy(out, t, sizeof t);
+}
+
+/* The certificate search's other filters (console_int.h). */
+static void cert_filters(struct con_job *j, const char *query) {
+  if (!html_form_field(query, strlen(query), "san", j->san, sizeof j->san))
+    j->san[0] = '\0';
+  if (!html_form_field(query, strlen(query), "ref", j->ref, sizeof j->ref))
+    j->ref[0] = '\0';
+  form_date(j, query, "since", j->since);
+  form_date(j, query, "until", j->until);
+}
+
 /* The new-secret form into j (j->error says what is wrong with it). */
 static void secret_form(struct con_job *j, const char *form, size_t len) {
   char v[CMP_MAX_NAME_TEXT];
@@ -621,6 +646,8 @@ static void on_request(void *arg, struct cg_http_request *req, const char *path,
       page = PAGE_DECIDE;
     else if (segment(path, "/certs/", "/revoke", a, sizeof a))
       page = PAGE_REVOKE;
+    else if (segment(path, "/certs/", "/release", a, sizeof a))
+      page = PAGE_RELEASE;
     else if (segment(path, "/secrets/", "/revoke", a, sizeof a))
       page = PAGE_SECRET_REVOKE;
     else if (!strcmp(path, "/secrets"))
@@ -665,6 +692,7 @@ static void on_request(void *arg, struct cg_http_request *req, const char *path,
         j->text[0] = '\0';
       if (!html_form_field(query, strlen(query), "status", j->p2, sizeof j->p2))
         j->p2[0] = '\0';
+      cert_filters(j, query);
     }
   } else if (segment(path, "/certs/", ".pem", a, sizeof a)) {
     if ((j = job_new(c, req, PAGE_CERT_PEM, s)) != NULL)

@@ -30,6 +30,7 @@ enum con_page {
   PAGE_CERT,      /* GET /certs/SERIAL */
   PAGE_CERT_PEM,  /* GET /certs/SERIAL.pem */
   PAGE_REVOKE,    /* POST /certs/SERIAL/revoke */
+  PAGE_RELEASE,   /* POST /certs/SERIAL/release: from hold */
   PAGE_TX,        /* GET /tx/TXID */
   PAGE_SECRETS,   /* GET /secrets?q=&page= */
   PAGE_SECRET_NEW,    /* POST /secrets: a new secret, shown once */
@@ -66,6 +67,9 @@ struct con_job {
   int64_t ttl, max_uses;
   char subject[CMP_MAX_NAME_TEXT], sans[CMP_MAX_NAME_TEXT];
   char error[160];
+  /* PAGE_CERTS: SAN part, reference, created from and before (stored
+   * times, "" when not asked) */
+  char san[128], ref[CMP_MAX_REF + 1], since[24], until[24];
   /* the backends' health, as the loop knew it */
   size_t n_backends;
   char backend[CON_MAX_BACKENDS][CG_NAME_MAX + 1];

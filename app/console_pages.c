@@ -472,10 +472,18 @@ static void do_certs(struct con_job *j) {
     if (err == CG_ENOT_FOUND || err == CG_EEXISTS)
       err = 0; /* then as a part of a subject */
   }
+  if (j->error[0]) {
+    error_page(j, 400, "Not searched", j->error);
+    return;
+  }
   struct cg_query_cert_filter f = {.subject = j->text[0] ? j->text : NULL,
                                    .status = status,
                                    .limit = CON_PAGE_ROWS,
-                                   .offset = j->page_no * CON_PAGE_ROWS};
+                                   .offset = j->page_no * CON_PAGE_ROWS,
+                                   .sans = j->san[0] ? j->san : NULL,
+                                   .reference = j->ref[0] ? j->ref : NULL,
+                                   .since = j->since[0] ? j->since : NULL,
+                                   .until = j->until[0] ? j->until : NULL};
   if (err == 0)
     err = cg_query_certs(j->reader, &f, &v, &n);
   if (err != 0) {
@@ -492,11 +500,20 @@ static void do_certs(struct con_job *j) {
   for (size_t i = 0; i < 3; i++)
     html_fmt(h, "<option%M>%s</option>", status && !strcmp(status, statuses[i]) ? " selected" : "",
              statuses[i]);
-  html_fmt(h, "</select> <button class=\"go\" type=\"submit\">Search</button></form>");
+  char since_d[11], until_d[11];
+  snprintf(since_d, sizeof since_d, "%.10s", j->since);
+  snprintf(until_d, sizeof until_d, "%.10s", j->until);
+  html_fmt(h, "</select><br><input name=\"san\" value=\"%s\" placeholder=\"part of a SAN\"> "
+              "<input name=\"ref\" value=\"%s\" placeholder=\"a secret's reference\"> "
+              "issued from <input name=\"since\" type=\"date\" value=\"%s\"> before "
+              "<input name=\"until\" type=\"date\" value=\"%s\"> "
+              "<button class=\"go\" type=\"submit\">Search</button></form>",
+           j->san, j->ref, since_d, until_d);
   cert_rows(h, v, n);
   struct html base;
   html_init(&base, 4096);
-  html_fmt(&base, "/certs?q=%u&amp;status=%u&amp;page=", j->text, status ? status : "");
+  html_fmt(&base, "/certs?q=%u&amp;status=%u&amp;san=%u&amp;ref=%u&amp;since=%u&amp;until=%u&amp;page=",
+           j->text, status ? status : "", j->san, j->ref, since_d, until_d);
   const char *b = html_str(&base);
   pager(j, b != NULL ? b : "/certs?page=", n, -1);
   html_free(&base);
@@ -537,6 +554,11 @@ static void do_cert(struct con_job *j) {
              rn != NULL ? rn : "no reason given", c.requested_by);
   }
   html_fmt(h, "</dl><p><a id=\"pem\" href=\"/certs/%u.pem\">Download PEM</a></p>", c.serial);
+  if (c.revoked && c.reason == 6 && j->role >= ROLE_OPERATOR)
+    html_fmt(h, "<h2>On hold</h2><form method=\"post\" action=\"/certs/%u/release\" "
+                "id=\"release\"><input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+                "<button class=\"go\" type=\"submit\">Release from hold</button></form>",
+             c.serial, j->csrf);
   if (!c.revoked && j->role >= ROLE_OPERATOR) {
     html_fmt(h, "<h2>Revoke</h2><form method=\"post\" action=\"/certs/%u/revoke\" "
                 "id=\"revoke\"><input type=\"hidden\" name=\"csrf\" value=\"%s\">"
@@ -591,6 +613,28 @@ static void do_revoke(struct con_job *j) {
     see_other(j, "/certs/%s", c.serial);
   } else if (err == CG_ECERT_REVOKED) {
     error_page(j, 409, "Revoked already", "This certificate is revoked already.");
+  } else {
+    store_error(j, err);
+  }
+  cg_query_cert_clear(&c);
+}
+
+static void do_release(struct con_job *j) {
+  struct cg_query_cert c;
+  if (!find_cert(j, j->writer, &c))
+    return;
+  int err = cg_query_cert_release(j->writer, c.serial, j->now);
+  if (err == 0) {
+    char detail[300];
+    snprintf(detail, sizeof detail, "operator=%s serial=%s", j->op, c.serial);
+    int e2 = cg_query_event_add(j->writer, j->now, c.transaction_id[0] ? c.transaction_id : NULL,
+                                "console.released", detail);
+    if (e2 != 0)
+      cg_warn("console: recording who released %s: %s", c.serial, cg_strerror(e2));
+    cg_info("console: %s released certificate %s from hold", j->op, c.serial);
+    see_other(j, "/certs/%s", c.serial);
+  } else if (err == CG_EBAD_CERT_ID || err == CG_ECERT_REVOKED) {
+    error_page(j, 409, "Not on hold", "This certificate is not on hold: nothing to release.");
   } else {
     store_error(j, err);
   }
@@ -871,6 +915,7 @@ void con_run(struct con_job *j) {
   case PAGE_CERT: do_cert(j); break;
   case PAGE_CERT_PEM: do_cert_pem(j); break;
   case PAGE_REVOKE: do_revoke(j); break;
+  case PAGE_RELEASE: do_release(j); break;
   case PAGE_TX: do_tx(j); break;
   case PAGE_SECRETS: do_secrets(j); break;
   case PAGE_SECRET_NEW: do_secret_new(j); break;

@@ -685,13 +685,21 @@ static int certs_body(struct cg_db *db, void *arg) {
                     " LEFT JOIN revocations r ON r.serial = c.serial"
                     " WHERE (CAST(?1 AS TEXT) IS NULL OR instr(lower(c.subject), lower(?1)) > 0)"
                     " AND (CAST(?2 AS TEXT) IS NULL OR c.status = ?2)"
+                    " AND (CAST(?5 AS TEXT) IS NULL OR instr(lower(coalesce(c.sans, '')),"
+                    "                                        lower(?5)) > 0)"
+                    " AND (CAST(?6 AS TEXT) IS NULL OR c.transaction_id IN"
+                    "      (SELECT transaction_id FROM transactions WHERE auth_ref = ?6))"
+                    " AND (CAST(?7 AS TEXT) IS NULL OR c.created_at >= ?7)"
+                    " AND (CAST(?8 AS TEXT) IS NULL OR c.created_at < ?8)"
                     " ORDER BY c.rowid DESC LIMIT ?3 OFFSET ?4",
                     &s);
   if (err != 0)
     return err;
   if ((cg_store_sql_bind_text(s, 1, a->f->subject) | cg_store_sql_bind_text(s, 2, a->f->status) |
        cg_db_bind_int64(s, 3, sql_limit(a->f->limit)) |
-       cg_db_bind_int64(s, 4, a->f->offset > (size_t)INT64_MAX ? INT64_MAX : (int64_t)a->f->offset)) !=
+       cg_db_bind_int64(s, 4, a->f->offset > (size_t)INT64_MAX ? INT64_MAX : (int64_t)a->f->offset) |
+       cg_store_sql_bind_text(s, 5, a->f->sans) | cg_store_sql_bind_text(s, 6, a->f->reference) |
+       cg_store_sql_bind_text(s, 7, a->f->since) | cg_store_sql_bind_text(s, 8, a->f->until)) !=
       CG_DB_OK)
     err = cg_store_sql_bind_failed(db, "certificate filter");
   int rc = CG_DB_DONE;

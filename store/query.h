@@ -179,6 +179,9 @@ struct cg_query_cert_filter {
   const char *status;  /* certificates.status equal to this */
   size_t limit;        /* at most this many rows; 0: all */
   size_t offset;       /* the first this many matching rows skipped (a page) */
+  const char *sans;      /* the SANs contain this, ASCII letters in any case */
+  const char *reference; /* issued to a transaction of this auth_ref (a secret's reference) */
+  const char *since, *until; /* created at or after / before these stored times */
 };
 
 /* The certificates matching f, newest first, into a malloc'ed array freed with

@@ -242,6 +242,33 @@ openssl cmp -cmd ir -server "127.0.0.1:$HPORT" -path .well-known/cmp -ref "$SREF
     -secret "pass:$SSEC" -recipient "$RA" -newkey "$W/s.key" -trusted "$GW/ca-cert.pem" \
     -subject "/CN=secret-dev/O=console" -sans "secret-dev.example" -certout "$W/s.pem" \
     >"$W/s.cmp.log" 2>&1 || fail "openssl cmp could not enrol with the console's secret" "$W/s.cmp.log"
+# The certificate it enrolled, found by SAN, by reference, by date; put on
+# hold and released.
+SSERIAL="$(sqlite3 "$GW/cmpgw.db" "SELECT serial FROM certificates WHERE subject LIKE '%CN=secret-dev%'")"
+TODAY="$(date -u +%Y-%m-%d)"
+TOMORROW="$(date -u -d tomorrow +%Y-%m-%d)"
+for q in "san=SECRET-dev.example" "ref=$SREF" "since=$TODAY&until=$TOMORROW&san=secret-dev"; do
+    get "$W/a.jar" "/certs?$q" "$W/find.out"
+    grep -q "data-serial=\"$SSERIAL\"" "$W/find.out" || fail "/certs?$q does not find $SSERIAL" "$W/find.out"
+done
+for q in "san=nosuch.example" "since=$TOMORROW" "until=2000-01-01"; do
+    get "$W/a.jar" "/certs?$q" "$W/find.out"
+    grep -q 'data-serial=' "$W/find.out" && fail "/certs?$q finds certificates" "$W/find.out"
+done
+get "$W/a.jar" "/certs?since=yesterday" "$W/find.out"
+[ "$(status_of "$W/find.out")" = 400 ] || fail "a date that is none was not 400" "$W/find.out"
+post "$W/a.jar" "/certs/$SSERIAL/revoke" "$W/r.out" "csrf=$A_CSRF&crl_reason=6"
+[ "$(status_of "$W/r.out")" = 303 ] || fail "putting the certificate on hold failed" "$W/r.out"
+get "$W/a.jar" "/certs/$SSERIAL" "$W/hold.out"
+grep -q 'id="release"' "$W/hold.out" || fail "a certificate on hold offers no release" "$W/hold.out"
+post "$W/b.jar" "/certs/$SSERIAL/release" "$W/r.out" "csrf=$B_CSRF"
+expect_403 "a viewer's release" "$W/r.out"
+post "$W/a.jar" "/certs/$SSERIAL/release" "$W/r.out" "csrf=$A_CSRF"
+[ "$(status_of "$W/r.out")" = 303 ] || fail "the release failed" "$W/r.out"
+[ "$(sqlite3 "$GW/cmpgw.db" "SELECT status FROM certificates WHERE serial = '$SSERIAL'")" = valid ] ||
+    fail "the released certificate is not valid again"
+post "$W/a.jar" "/certs/$SSERIAL/release" "$W/r.out" "csrf=$A_CSRF"
+[ "$(status_of "$W/r.out")" = 409 ] || fail "releasing a certificate not on hold was not 409" "$W/r.out"
 post "$W/a.jar" "/secrets/$SREF/revoke" "$W/r.out" "csrf=$A_CSRF"
 [ "$(status_of "$W/r.out")" = 303 ] || fail "revoking the secret failed" "$W/r.out"
 post "$W/a.jar" "/secrets/$SREF/revoke" "$W/r.out" "csrf=$A_CSRF"
@@ -252,7 +279,7 @@ if openssl cmp -cmd ir -server "127.0.0.1:$HPORT" -path .well-known/cmp -ref "$S
     >"$W/s2.cmp.log" 2>&1; then fail "a revoked secret enrolled"; fi
 [ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM events WHERE kind IN ('console.secret_created', 'console.secret_revoked') AND detail LIKE 'operator=alice reference=$SREF%'")" = 2 ] ||
     fail "the audit log does not say alice made and revoked the secret"
-ok "secret $SREF: shown once with a QR code, bound to CN=secret-dev, enrolled with; revoked, refused"
+ok "secret $SREF: shown once with a QR code, bound to CN=secret-dev, enrolled with; its certificate found by SAN, reference and date, held and released; the secret revoked, then refused"
 
 step "7. lockout, idle sessions, logout"
 for _ in 1 2 3 4 5; do login "$W/c.jar" carol "$W/wrong.pw" "$W/r.out"; done
