@@ -109,6 +109,11 @@ static const struct der_view *backend_ca(struct gateway *gw, size_t i) {
   return n > 0 ? &chain[0] : NULL;
 }
 
+bool gw_backend_failing(const struct gateway *gw, size_t i) {
+  return gw->backend_failed_at[i] > gw->backend_ok_at[i] &&
+         uv_now(gw->loop) - gw->backend_failed_at[i] < BACKEND_GRACE_MS;
+}
+
 static void on_probed(struct cg_store_op *op) {
   struct gw_admin *a = op->arg;
   struct gateway *gw = a->gw;
@@ -120,8 +125,7 @@ static void on_probed(struct cg_store_op *op) {
     problem(problems, sizeof problems, "store: the database takes no write (%s)",
             cg_strerror(op->result));
   for (size_t i = 0; i < gw->n_backends; i++)
-    if (gw->backend_failed_at[i] > gw->backend_ok_at[i] &&
-        ms - gw->backend_failed_at[i] < BACKEND_GRACE_MS)
+    if (gw_backend_failing(gw, i))
       problem(problems, sizeof problems, "backend %s: its last call failed %llu s ago",
               gw->cfg.backends[i].name,
               (unsigned long long)((ms - gw->backend_failed_at[i]) / 1000));

@@ -46,7 +46,6 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "core/x509.h"
-#include "core/work.h"
 #include "transports/guard.h"
 #include "transports/http.h"
 
@@ -152,16 +151,7 @@ static struct session *session_of(struct gw_console *c, struct cg_http_request *
     size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
     uint8_t id[32];
     if (len == nlen + 1 + 64 && !strncmp(p, name, nlen) && p[nlen] == '=') {
-      bool hex = true;
-      for (size_t i = 0; i < 64 && hex; i++) {
-        char d = p[nlen + 1 + i];
-        int v = d >= '0' && d <= '9' ? d - '0' : d >= 'a' && d <= 'f' ? d - 'a' + 10 : -1;
-        hex = v >= 0;
-        if (i % 2 == 0)
-          id[i / 2] = (uint8_t)(v << 4);
-        else
-          id[i / 2] |= (uint8_t)v;
-      }
+      bool hex = cg_unhex(p + nlen + 1, sizeof id, id);
       uint64_t now = uv_now(c->gw->loop);
       for (size_t i = 0; hex && i < MAX_SESSIONS; i++) {
         struct session *s = &c->sessions[i];
@@ -272,7 +262,8 @@ static void job_free(struct con_job *j) {
   free(j);
 }
 
-static void job_done(struct con_job *j, int status) {
+/* A job the console's thread finished: its answer, then the next job. */
+static void job_done(struct con_job *j) {
   struct gw_console *c = j->con;
   c->running = false;
   if (j->page == PAGE_DASHBOARD && j->dash_fresh && j->status == 200) {
@@ -280,9 +271,7 @@ static void job_done(struct con_job *j, int status) {
     c->dash_at = uv_now(c->gw->loop);
     c->dash_ok = true;
   }
-  if (status != 0) {
-    refuse(c, j->req, 503, "the console is stopping\n");
-  } else if (j->page == PAGE_LOGIN) {
+  if (j->page == PAGE_LOGIN) {
     struct session *s = j->login_ok ? session_new(c, j->op, j->login_role) : NULL;
     if (s != NULL) {
       char id[65], cookie[256];
@@ -350,7 +339,7 @@ static void on_async(uv_async_t *a) {
   c->finished = NULL;
   uv_mutex_unlock(&c->mu);
   if (j != NULL)
-    job_done(j, 0);
+    job_done(j);
 }
 
 static void next_job(struct gw_console *c) {
@@ -393,21 +382,24 @@ static struct con_job *job_new(struct gw_console *c, struct cg_http_request *req
     j->role = s->role;
     memcpy(j->csrf, s->csrf, sizeof j->csrf);
   }
+  /* What of the gateway's state the page needs, copied: the thread never
+   * reads what the loop changes. */
   struct gateway *gw = c->gw;
-  uint64_t ms = uv_now(gw->loop);
-  for (size_t i = 0; i < gw->conf->n_profiles && i < CG_MAX_PROFILES; i++) {
-    const struct cg_config_profile *pc = gw->conf->profiles[i].cfg;
-    snprintf(j->profile[i], sizeof j->profile[i], "%s", pc->name);
-    j->challenge[i] = pc->challenge;
-    j->n_profiles = i + 1;
+  if (page == PAGE_SECRETS || page == PAGE_SECRET_NEW) {
+    for (size_t i = 0; i < gw->conf->n_profiles && i < CG_MAX_PROFILES; i++) {
+      const struct cg_config_profile *pc = gw->conf->profiles[i].cfg;
+      snprintf(j->profile[i], sizeof j->profile[i], "%s", pc->name);
+      j->challenge[i] = pc->challenge;
+      j->n_profiles = i + 1;
+    }
+    j->master = gw->master_key; /* set once at start */
   }
-  j->master = gw->master_key;
-  for (size_t i = 0; i < gw->n_backends && i < CON_MAX_BACKENDS; i++) {
-    snprintf(j->backend[i], sizeof j->backend[i], "%s", gw->cfg.backends[i].name);
-    j->backend_failing[i] = gw->backend_failed_at[i] > gw->backend_ok_at[i] &&
-                            ms - gw->backend_failed_at[i] < 60000;
-    j->n_backends = i + 1;
-  }
+  if (page == PAGE_DASHBOARD)
+    for (size_t i = 0; i < gw->n_backends && i < CON_MAX_BACKENDS; i++) {
+      snprintf(j->backend[i], sizeof j->backend[i], "%s", gw->cfg.backends[i].name);
+      j->backend_failing[i] = gw_backend_failing(gw, i);
+      j->n_backends = i + 1;
+    }
   return j;
 }
 
@@ -706,7 +698,7 @@ static void on_request(void *arg, struct cg_http_request *req, const char *path,
       return;
     }
     /* Made here, on the loop, from what is in force now: no database. */
-    if ((j = job_new(c, req, PAGE_DASHBOARD, s)) == NULL)
+    if ((j = job_new(c, req, PAGE_CONFIG, s)) == NULL)
       return;
     const struct cg_config_profile *pcs[CG_MAX_PROFILES];
     struct gw_conf *conf = c->gw->conf;

@@ -12,7 +12,6 @@
 #include "app/html.h"
 #include "cmp/records.h"
 #include "core/config.h"
-#include "core/work.h"
 #include "store/query.h"
 
 struct cg_http_request;
@@ -35,6 +34,7 @@ enum con_page {
   PAGE_SECRETS,   /* GET /secrets?q=&page= */
   PAGE_SECRET_NEW,    /* POST /secrets: a new secret, shown once */
   PAGE_SECRET_REVOKE, /* POST /secrets/REF/revoke */
+  PAGE_CONFIG,        /* GET /config: made on the loop (con_config_page), never queued */
 };
 
 #define CON_MAX_BACKENDS 8

@@ -5,6 +5,7 @@
  * (app/html.h): a subject of "<script>alert(1)</script>" shows as text.
  * The pages have no script at all; charts are SVG drawn here.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,21 +302,14 @@ static void request_summary(const struct cg_query_pending *p, char *subject, siz
       cg_name_to_string(t->subject, subject, scap);
     if (t->extensions.p != NULL)
       cg_x509_san_string(t->extensions, sans, ncap);
-    if (t->public_key.p != NULL && t->public_key.len < 4000) {
+    if (t->public_key.p != NULL) {
       /* [6] holds the SubjectPublicKeyInfo's contents: a SEQUENCE around them. */
       uint8_t spki[4096];
-      size_t hl = t->public_key.len < 128 ? 2 : t->public_key.len < 256 ? 3 : 4;
-      spki[0] = 0x30;
-      if (hl == 2)
-        spki[1] = (uint8_t)t->public_key.len;
-      else if (hl == 3)
-        spki[1] = 0x81, spki[2] = (uint8_t)t->public_key.len;
-      else
-        spki[1] = 0x82, spki[2] = (uint8_t)(t->public_key.len >> 8),
-        spki[3] = (uint8_t)t->public_key.len;
-      memcpy(spki + hl, t->public_key.p, t->public_key.len);
-      struct der_view v = {spki, hl + t->public_key.len};
-      cg_spki_describe(v, key, kcap);
+      struct der_writer w;
+      cg_der_writer_init(&w, spki, sizeof spki);
+      cg_der_put_tlv(&w, DER_SEQUENCE, t->public_key.p, t->public_key.len);
+      if (w.err == 0)
+        cg_spki_describe((struct der_view){spki, w.len}, key, kcap);
     }
   } else if (m->type == CMP_P10CR) {
     struct cmp_p10 r;
@@ -329,17 +323,31 @@ static void request_summary(const struct cg_query_pending *p, char *subject, siz
   free(m);
 }
 
-static void pager(struct con_job *j, const char *base, size_t shown, int64_t total) {
+/* Previous and next links around the page shown (shown rows; total in all,
+ * -1 when not counted); the links are the URL fmt makes (html_fmt: its
+ * values escaped) followed by the page number. */
+static void pager(struct con_job *j, size_t shown, int64_t total, const char *fmt, ...) {
   struct html *h = &j->out;
+  struct html base;
+  html_init(&base, 16384);
+  va_list ap;
+  va_start(ap, fmt);
+  html_vfmt(&base, fmt, ap);
+  va_end(ap);
+  const char *b = html_str(&base);
+  if (b == NULL)
+    h->failed = true;
   html_fmt(h, "<p class=\"pager\">");
-  if (j->page_no > 0)
-    html_fmt(h, "<a href=\"%M%zu\">previous</a> ", base, j->page_no - 1);
+  if (b != NULL && j->page_no > 0)
+    html_fmt(h, "<a href=\"%M%zu\">previous</a> ", b, j->page_no - 1);
   html_fmt(h, "page %zu", j->page_no + 1);
   if (total >= 0)
     html_fmt(h, " of %lld", (long long)((total + CON_PAGE_ROWS - 1) / CON_PAGE_ROWS));
-  if (shown == CON_PAGE_ROWS && (total < 0 || (int64_t)((j->page_no + 1) * CON_PAGE_ROWS) < total))
-    html_fmt(h, " <a href=\"%M%zu\">next</a>", base, j->page_no + 1);
+  if (b != NULL && shown == CON_PAGE_ROWS &&
+      (total < 0 || (int64_t)((j->page_no + 1) * CON_PAGE_ROWS) < total))
+    html_fmt(h, " <a href=\"%M%zu\">next</a>", b, j->page_no + 1);
   html_fmt(h, "</p>");
+  html_free(&base);
 }
 
 static void do_approvals(struct con_job *j) {
@@ -379,7 +387,7 @@ static void do_approvals(struct con_job *j) {
   if (n == 0)
     html_fmt(h, "<tr><td colspan=\"9\" class=\"muted\">nothing waits</td></tr>");
   html_fmt(h, "</table>");
-  pager(j, "/approvals?page=", n, total);
+  pager(j, n, total, "/approvals?page=");
   end(j);
   cg_query_pending_free(v, n);
 }
@@ -510,13 +518,8 @@ static void do_certs(struct con_job *j) {
               "<button class=\"go\" type=\"submit\">Search</button></form>",
            j->san, j->ref, since_d, until_d);
   cert_rows(h, v, n);
-  struct html base;
-  html_init(&base, 4096);
-  html_fmt(&base, "/certs?q=%u&amp;status=%u&amp;san=%u&amp;ref=%u&amp;since=%u&amp;until=%u&amp;page=",
-           j->text, status ? status : "", j->san, j->ref, since_d, until_d);
-  const char *b = html_str(&base);
-  pager(j, b != NULL ? b : "/certs?page=", n, -1);
-  html_free(&base);
+  pager(j, n, -1, "/certs?q=%u&amp;status=%u&amp;san=%u&amp;ref=%u&amp;since=%u&amp;until=%u&amp;page=",
+        j->text, status ? status : "", j->san, j->ref, since_d, until_d);
   end(j);
   cg_query_certs_free(v, n);
 }
@@ -748,12 +751,7 @@ static void do_secrets(struct con_job *j) {
   if (n == 0)
     html_fmt(h, "<tr><td colspan=\"9\" class=\"muted\">no secret matches</td></tr>");
   html_fmt(h, "</table>");
-  struct html base;
-  html_init(&base, 4096);
-  html_fmt(&base, "/secrets?q=%u&amp;page=", j->text);
-  const char *b = html_str(&base);
-  pager(j, b != NULL ? b : "/secrets?page=", n, -1);
-  html_free(&base);
+  pager(j, n, -1, "/secrets?q=%u&amp;page=", j->text);
   end(j);
   cg_query_secrets_free(v, n);
 }
@@ -920,5 +918,6 @@ void con_run(struct con_job *j) {
   case PAGE_SECRETS: do_secrets(j); break;
   case PAGE_SECRET_NEW: do_secret_new(j); break;
   case PAGE_SECRET_REVOKE: do_secret_revoke(j); break;
+  case PAGE_CONFIG: break; /* made on the loop */
   }
 }

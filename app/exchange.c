@@ -133,7 +133,6 @@ static void finish(struct request *r) {
   cg_log_value(detail, info.detail);
   /* The record's fields, for the JSON log (docs/operations.md, "Logs"); the
    * text line says the same. */
-  static const char *const transports[] = {"http", "https", "tcp", "coap", "approval"};
   char peer[CG_ADDR_TEXT] = "";
   if (r->peer.len > 0)
     cg_addr_text(&r->peer, peer);
@@ -141,7 +140,7 @@ static void finish(struct request *r) {
   const char *outcome = info.dropped ? "dropped" : info.rsp_type;
   struct cg_log_field f[] = {
       {"event", r->background ? "approved" : "exchange", 0},
-      {"transport", transports[r->transport], 0},
+      {"transport", gw_transport_name(r->transport), 0},
       {"peer", peer, 0},
       {"profile", r->profile->cfg->name, 0},
       {"request", info.req_type, 0},
@@ -157,7 +156,7 @@ static void finish(struct request *r) {
   size_t nf = sizeof f / sizeof f[0];
   char where[CG_ADDR_TEXT + 32] = "";
   if (peer[0] != 0)
-    snprintf(where, sizeof where, " peer=%s transport=%s", peer, transports[r->transport]);
+    snprintf(where, sizeof where, " peer=%s transport=%s", peer, gw_transport_name(r->transport));
   if (info.dropped) {
     cg_log_fields(CG_LOG_INFO, f, nf, "cmp %s profile=%s ref=%s txid=%s -> dropped: %s %.1fms%s",
                   info.req_type, r->profile->cfg->name, ref, info.txid, detail, ms, where);

@@ -209,6 +209,9 @@ int gw_admin_start(struct gateway *gw);
 /* Stops it; gw->admin_closed is set (and gw_maybe_finish_stop() called)
  * when it has closed. */
 void gw_admin_stop(struct gateway *gw);
+/* Whether backend i's last call failed, and within the last minute (what
+ * /readyz and the console's dashboard report). */
+bool gw_backend_failing(const struct gateway *gw, size_t i);
 /* Whether a probe or a count of it is under way (the stop waits for it). */
 bool gw_admin_busy(const struct gateway *gw);
 /* Frees what is left of it once the loop no longer runs its callbacks. */

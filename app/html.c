@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/x509.h"
+
 void html_init(struct html *h, size_t limit) {
   cg_buf_init(&h->b, limit);
   h->failed = false;
@@ -138,11 +140,6 @@ const char *html_str(struct html *h) {
   return (const char *)h->b.data;
 }
 
-static int hexval(char c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 bool html_form_decode(const char *src, size_t n, char *out, size_t cap) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
@@ -152,7 +149,7 @@ bool html_form_decode(const char *src, size_t n, char *out, size_t cap) {
     } else if (c == '%') {
       if (i + 2 >= n)
         return false;
-      int a = hexval(src[i + 1]), b = hexval(src[i + 2]);
+      int a = cg_hex_digit((unsigned char)src[i + 1]), b = cg_hex_digit((unsigned char)src[i + 2]);
       if (a < 0 || b < 0)
         return false;
       c = (char)(a << 4 | b);

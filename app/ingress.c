@@ -71,7 +71,14 @@ static void start(struct request *r) {
   gw_drive(r);
 }
 
-static const char checks_text[] = "too many failed checks from this address; try again later";
+/* What a request that did not become an exchange is told (route: the
+ * routing help, for NO_ROUTE), without a line end. */
+static const char *refusal_text(enum refusal why, const char *route) {
+  return why == NO_ROUTE        ? route
+         : why == FAILED_CHECKS ? "too many failed checks from this address; try again later"
+         : why == STOPPING      ? "shutting down"
+                                : "out of memory";
+}
 
 void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path,
                         const uint8_t *body, size_t len) {
@@ -83,13 +90,13 @@ void gw_on_http_request(void *arg, struct cg_http_request *req, const char *path
       admit(gw, path, cg_http_request_peer(req), cg_http_request_is_tls(req) ? GW_HTTPS : GW_HTTP,
             body, len, &why, text, sizeof text, &retry);
   if (r == NULL) {
-    if (why == NO_ROUTE)
-      cg_http_respond_status(req, 404, text);
-    else if (why == FAILED_CHECKS)
-      cg_http_respond_retry(req, 503, retry, "too many failed checks from this address; try "
-                                             "again later\n");
-    else
-      cg_http_respond_status(req, 503, why == STOPPING ? "shutting down\n" : "out of memory\n");
+    if (why == NO_ROUTE) {
+      cg_http_respond_status(req, 404, text); /* the help ends its lines */
+    } else {
+      char line[128];
+      snprintf(line, sizeof line, "%s\n", refusal_text(why, text));
+      cg_http_respond_retry(req, 503, why == FAILED_CHECKS ? retry : 0, line);
+    }
     return;
   }
   uint8_t client[8192];
@@ -111,11 +118,7 @@ void gw_on_coap_request(void *arg, struct cg_coap_request *req, const char *path
   struct request *r = admit(gw, path, cg_coap_request_peer(req), GW_COAP, body, len, &why, text,
                             sizeof text, &retry);
   if (r == NULL) {
-    cg_coap_respond_error(req, why == NO_ROUTE ? 404 : 503,
-                          why == NO_ROUTE        ? text
-                          : why == FAILED_CHECKS ? checks_text
-                          : why == STOPPING      ? "shutting down"
-                                                 : "out of memory");
+    cg_coap_respond_error(req, why == NO_ROUTE ? 404 : 503, refusal_text(why, text));
     return;
   }
   r->coap = req;

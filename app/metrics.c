@@ -17,6 +17,10 @@
 #define NAME 24 /* request, answer, operation and outcome names */
 static const char *const transport_names[GW_TRANSPORTS] = {"http", "https", "tcp", "coap",
                                                             "approval"};
+const char *gw_transport_name(enum gw_transport t) {
+  return t < GW_TRANSPORTS ? transport_names[t] : "?";
+}
+
 /* Latency buckets, in seconds (the last, +Inf, is implied). */
 static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                 0.25,  0.5,    1,     2.5,  5,     10,   30};

@@ -17,6 +17,8 @@
 #include "core/buf.h"
 
 enum gw_transport { GW_HTTP, GW_HTTPS, GW_TCP, GW_COAP, GW_APPROVAL, GW_TRANSPORTS };
+/* "http", "https", "tcp", "coap", "approval": as logs and metrics name it. */
+const char *gw_transport_name(enum gw_transport t);
 
 struct gw_metrics;
 

@@ -40,21 +40,6 @@ int cg_password_hash(const char *pass, size_t len, uint32_t iterations,
   return 0;
 }
 
-/* n octets from 2n lowercase hex digits; false for anything else. */
-static bool unhex(const char *s, size_t n, uint8_t *out) {
-  for (size_t i = 0; i < 2 * n; i++) {
-    char c = s[i];
-    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (v < 0)
-      return false;
-    if (i % 2 == 0)
-      out[i / 2] = (uint8_t)(v << 4);
-    else
-      out[i / 2] |= (uint8_t)v;
-  }
-  return true;
-}
-
 bool cg_password_verify(const char *pass, size_t len, const char *stored) {
   if (stored == NULL || strncmp(stored, PREFIX, sizeof PREFIX - 1) != 0 || len > CG_PASSWORD_MAX)
     return false;
@@ -65,8 +50,8 @@ bool cg_password_verify(const char *pass, size_t len, const char *stored) {
     return false;
   p = end + 1;
   uint8_t salt[SALT], want[HASH], got[HASH];
-  if (strlen(p) != 2 * SALT + 1 + 2 * HASH || p[2 * SALT] != '$' || !unhex(p, SALT, salt) ||
-      !unhex(p + 2 * SALT + 1, HASH, want))
+  if (strlen(p) != 2 * SALT + 1 + 2 * HASH || p[2 * SALT] != '$' || !cg_unhex(p, SALT, salt) ||
+      !cg_unhex(p + 2 * SALT + 1, HASH, want))
     return false;
   if (derive(pass, len, salt, (uint32_t)iterations, got) != 0)
     return false;

@@ -640,6 +640,21 @@ void cg_hex(const uint8_t *p, size_t len, char *out) {
   out[2 * len] = '\0';
 }
 
+int cg_hex_digit(int c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+bool cg_unhex(const char *s, size_t n, uint8_t *out) {
+  for (size_t i = 0; i < 2 * n; i++) {
+    int v = s[i] >= 'A' && s[i] <= 'F' ? -1 : cg_hex_digit((unsigned char)s[i]);
+    if (v < 0)
+      return false;
+    out[i / 2] = i % 2 == 0 ? (uint8_t)(v << 4) : (uint8_t)(out[i / 2] | v);
+  }
+  return true;
+}
+
 int cg_x509_pem_bundle(const char *text, size_t len, uint8_t **der, struct der_view *views,
                        size_t max, size_t *n) {
   enum { MAX_CERT = 16384 };

@@ -78,5 +78,10 @@ int cg_x509_san_string(struct der_view extensions, char *out, size_t cap);
 /* Hex of bytes, lowercase, NUL terminated; out needs 2*len+1.  For serials
  * and transaction IDs. */
 void cg_hex(const uint8_t *p, size_t len, char *out);
+/* n octets from the 2n lowercase hex digits at s, as cg_hex() writes them;
+ * false for anything else (uppercase too). */
+bool cg_unhex(const char *s, size_t n, uint8_t *out);
+/* The value of one hex digit of either case; -1 when c is none. */
+int cg_hex_digit(int c);
 
 #endif

@@ -1220,31 +1220,9 @@ static int operator_row(struct cg_db_stmt *s, struct cg_query_operator *r) {
   return 0;
 }
 
-/* One statement with text parameters (NULL binds NULL), run to its end;
- * *changed gets the rows it changed. */
-static int write_texts(struct cg_db *db, const char *sql, const char *what, int64_t *changed,
-                       int n, ...) {
-  struct cg_db_stmt *s;
-  int err = prepare(db, sql, &s);
-  if (err != 0)
-    return err;
-  va_list ap;
-  va_start(ap, n);
-  int rc = CG_DB_OK;
-  for (int i = 0; i < n; i++)
-    rc |= cg_store_sql_bind_text_or_null(s, i + 1, va_arg(ap, const char *));
-  va_end(ap);
-  err = rc != CG_DB_OK ? cg_store_sql_bind_failed(db, what) : step_done(db, s, what);
-  cg_db_finalize(s);
-  if (err == 0 && changed != NULL)
-    *changed = cg_db_changes(db);
-  return err;
-}
-
 struct operator_arg {
   const char *name, *role, *hash;
   char now[CG_QUERY_TIME];
-  struct cg_query_operator *row;
   struct cg_query_operator *v;
   size_t n, cap;
   bool good, locked;
@@ -1256,10 +1234,10 @@ struct operator_arg {
 static int operator_add_body(struct cg_db *db, void *arg) {
   struct operator_arg *a = arg;
   char detail[CG_OPERATOR_NAME_MAX + 32];
-  int err = write_texts(db,
-                        "INSERT INTO operators (name, role, password_hash, created_at)"
-                        " VALUES (?1, ?2, ?3, ?4)",
-                        "adding an operator", NULL, 4, a->name, a->role, a->hash, a->now);
+  int err = exec_texts(db,
+                       "INSERT INTO operators (name, role, password_hash, created_at)"
+                       " VALUES (?1, ?2, ?3, ?4)",
+                       "adding an operator", a->name, a->role, a->hash, a->now, NULL);
   snprintf(detail, sizeof detail, "operator=%s role=%s", a->name, a->role);
   return err != 0 ? err : event_row(db, a->now, NULL, "operator.added", detail);
 }
@@ -1329,11 +1307,10 @@ int cg_query_operator(struct cg_store *st, const char *name, struct cg_query_ope
 
 static int operator_remove_body(struct cg_db *db, void *arg) {
   struct operator_arg *a = arg;
-  int64_t changed = 0;
   char detail[CG_OPERATOR_NAME_MAX + 16];
-  int err = write_texts(db, "DELETE FROM operators WHERE name = ?1", "removing an operator",
-                        &changed, 1, a->name);
-  if (err == 0 && changed == 0)
+  int err = exec_texts(db, "DELETE FROM operators WHERE name = ?1", "removing an operator",
+                       a->name, NULL);
+  if (err == 0 && cg_db_changes(db) == 0)
     return CG_ENOT_FOUND;
   snprintf(detail, sizeof detail, "operator=%s", a->name);
   return err != 0 ? err : event_row(db, a->now, NULL, "operator.removed", detail);
@@ -1349,13 +1326,12 @@ int cg_query_operator_remove(struct cg_store *st, const char *name, int64_t now)
 
 static int operator_passwd_body(struct cg_db *db, void *arg) {
   struct operator_arg *a = arg;
-  int64_t changed = 0;
   char detail[CG_OPERATOR_NAME_MAX + 16];
-  int err = write_texts(db,
-                        "UPDATE operators SET password_hash = ?2, failed_attempts = 0,"
-                        " locked_until = NULL WHERE name = ?1",
-                        "setting a password", &changed, 2, a->name, a->hash);
-  if (err == 0 && changed == 0)
+  int err = exec_texts(db,
+                       "UPDATE operators SET password_hash = ?2, failed_attempts = 0,"
+                       " locked_until = NULL WHERE name = ?1",
+                       "setting a password", a->name, a->hash, NULL);
+  if (err == 0 && cg_db_changes(db) == 0)
     return CG_ENOT_FOUND;
   snprintf(detail, sizeof detail, "operator=%s", a->name);
   return err != 0 ? err : event_row(db, a->now, NULL, "operator.password", detail);
@@ -1375,14 +1351,13 @@ static int operator_login_body(struct cg_db *db, void *arg) {
   char detail[CG_OPERATOR_NAME_MAX + 16], until[CG_QUERY_TIME];
   snprintf(detail, sizeof detail, "operator=%s", a->name);
   a->locked = false;
-  int64_t changed = 0;
   int err;
   if (a->good) {
-    err = write_texts(db,
-                      "UPDATE operators SET failed_attempts = 0, locked_until = NULL,"
-                      " last_login_at = ?2 WHERE name = ?1",
-                      "recording a login", &changed, 2, a->name, a->now);
-    if (err == 0 && changed == 0)
+    err = exec_texts(db,
+                     "UPDATE operators SET failed_attempts = 0, locked_until = NULL,"
+                     " last_login_at = ?2 WHERE name = ?1",
+                     "recording a login", a->name, a->now, NULL);
+    if (err == 0 && cg_db_changes(db) == 0)
       return CG_ENOT_FOUND;
     return err != 0 ? err : event_row(db, a->now, NULL, "operator.login", detail);
   }
@@ -1408,10 +1383,10 @@ static int operator_login_body(struct cg_db *db, void *arg) {
   if (a->max_failures == 0 || failures < (int64_t)a->max_failures)
     return 0;
   cg_time_iso8601(a->now_s + (int64_t)a->lock_s, until);
-  if ((err = write_texts(db,
-                         "UPDATE operators SET failed_attempts = 0, locked_until = ?2"
-                         " WHERE name = ?1",
-                         "locking an operator", NULL, 2, a->name, until)) != 0)
+  if ((err = exec_texts(db,
+                        "UPDATE operators SET failed_attempts = 0, locked_until = ?2"
+                        " WHERE name = ?1",
+                        "locking an operator", a->name, until, NULL)) != 0)
     return err;
   a->locked = true;
   return event_row(db, a->now, NULL, "operator.locked", detail);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -42,6 +43,7 @@ struct cg_coap_server {
   size_t held;               /* octets the transfers hold (their buffers' sizes) */
   uint64_t refused_transfers; /* transfers refused: over the budget or the count */
   unsigned since_sweep;
+  uint64_t swept_at; /* when the transfers were last swept (the loop's ms) */
   uv_loop_t *loop;
   bool stopping;
   void (*on_closed)(void *arg);
@@ -76,17 +78,16 @@ struct transfer {
   struct transfer *next;
   coap_address_t peer;
   char path[512];
-  uint8_t *buf;
-  size_t len, cap;
-  uint64_t last; /* the loop's clock at the last piece */
+  struct cg_buf body; /* limited to max_body; its cap is charged to the budget */
+  uint64_t last;      /* the loop's clock at the last piece */
 };
 
 static void transfer_free(struct cg_coap_server *srv, struct transfer **link) {
   struct transfer *t = *link;
   *link = t->next;
-  srv->held -= t->cap;
+  srv->held -= t->body.cap;
   srv->n_transfers--;
-  free(t->buf);
+  cg_buf_free(&t->body);
   free(t);
 }
 
@@ -97,9 +98,13 @@ static struct transfer **transfer_find(struct cg_coap_server *srv, const coap_ad
   return link;
 }
 
-/* Drops the transfers idle for TRANSFER_IDLE_MS. */
+/* Drops the transfers idle for TRANSFER_IDLE_MS; at most once a second,
+ * however many transfers begin. */
 static void transfers_sweep(struct cg_coap_server *srv) {
   uint64_t now = uv_now(srv->loop);
+  if (now - srv->swept_at < 1000)
+    return;
+  srv->swept_at = now;
   for (struct transfer **link = &srv->transfers; *link != NULL;)
     if (now - (*link)->last >= TRANSFER_IDLE_MS)
       transfer_free(srv, link);
@@ -107,32 +112,22 @@ static void transfers_sweep(struct cg_coap_server *srv) {
       link = &(*link)->next;
 }
 
-/* Appends len octets to t within max_body and the budget; 0, CG_ETOO_BIG
- * or CG_ENOMEM (over the budget too). */
+/* Appends len octets to t within max_body (the buffer's limit) and the
+ * budget; 0, CG_ETOO_BIG, or CG_ENOMEM (over the budget too: the caller
+ * drops the transfer, which gives back what it held). */
 static int transfer_append(struct cg_coap_server *srv, struct transfer *t, const uint8_t *data,
                            size_t len) {
-  if (t->len + len > srv->lim.max_body)
-    return CG_ETOO_BIG;
-  if (t->len + len > t->cap) {
-    size_t cap = t->cap ? t->cap : 1024;
-    while (cap < t->len + len)
-      cap *= 2;
-    if (cap > srv->lim.max_body)
-      cap = srv->lim.max_body;
-    if (srv->lim.max_reassembly && srv->held - t->cap + cap > srv->lim.max_reassembly)
-      return CG_ENOMEM;
-    uint8_t *buf = realloc(t->buf, cap);
-    if (buf == NULL)
-      return CG_ENOMEM;
-    srv->held += cap - t->cap;
-    t->buf = buf;
-    t->cap = cap;
-  }
-  memcpy(t->buf + t->len, data, len);
-  t->len += len;
+  size_t before = t->body.cap;
+  int err = cg_buf_append(&t->body, data, len);
+  srv->held += t->body.cap - before;
+  if (err == 0 && srv->lim.max_reassembly && srv->held > srv->lim.max_reassembly)
+    err = CG_ENOMEM;
   t->last = uv_now(srv->loop);
-  return 0;
+  return err;
 }
+
+/* 5.03 for a transfer the budget or the count has no room for. */
+static void refuse_transfer(struct cg_coap_server *srv, coap_pdu_t *response);
 
 /* ---- requests ------------------------------------------------------------ */
 
@@ -184,6 +179,11 @@ static void refuse_retry(coap_pdu_t *response, unsigned seconds, const char *tex
   coap_add_option(response, COAP_OPTION_MAXAGE, coap_encode_var_safe(buf, sizeof buf, seconds),
                   buf);
   coap_add_data(response, strlen(text), (const uint8_t *)text);
+}
+
+static void refuse_transfer(struct cg_coap_server *srv, coap_pdu_t *response) {
+  srv->refused_transfers++;
+  refuse_retry(response, 5, "too many requests being received; try again later");
 }
 
 /* Whether a new request from peer is within its address's rate; spends one. */
@@ -297,23 +297,23 @@ static bool transfer_piece(struct cg_coap_server *srv, const coap_address_t *pee
     }
     transfers_sweep(srv);
     if (srv->n_transfers >= MAX_TRANSFERS || (t = calloc(1, sizeof *t)) == NULL) {
-      srv->refused_transfers++;
-      refuse_retry(response, 5, "too many requests being received; try again later");
+      refuse_transfer(srv, response);
       return false;
     }
+    cg_buf_init(&t->body, srv->lim.max_body);
     t->peer = *peer;
     snprintf(t->path, sizeof t->path, "%s", path);
     t->next = srv->transfers;
     srv->transfers = t;
     srv->n_transfers++;
     *link = &srv->transfers;
-  } else if (t == NULL || strcmp(t->path, path) != 0 || offset > t->len) {
+  } else if (t == NULL || strcmp(t->path, path) != 0 || offset > t->body.len) {
     if (t != NULL)
       transfer_free(srv, *link);
     refuse(response, COAP_RESPONSE_CODE_INCOMPLETE, "the request's blocks are incomplete");
     return false;
-  } else if (offset < t->len) {
-    if (offset + len > t->len) { /* overlaps what came, with other octets */
+  } else if (offset < t->body.len) {
+    if (offset + len > t->body.len) { /* overlaps what came, with other octets */
       transfer_free(srv, *link);
       refuse(response, COAP_RESPONSE_CODE_INCOMPLETE, "the request's blocks are incomplete");
       return false;
@@ -328,8 +328,7 @@ static bool transfer_piece(struct cg_coap_server *srv, const coap_address_t *pee
   }
   if (err != 0) {
     transfer_free(srv, *link);
-    srv->refused_transfers++;
-    refuse_retry(response, 5, "too many requests being received; try again later");
+    refuse_transfer(srv, response);
     return false;
   }
   if (!block->m)
@@ -409,8 +408,8 @@ static void on_post(coap_resource_t *res, coap_session_t *session, const coap_pd
     link = transfer_find(srv, remote);
     if (!transfer_piece(srv, remote, path, request, &block, data, len, &link, response))
       return;
-    data = (*link)->buf;
-    len = (*link)->len;
+    data = (*link)->body.data;
+    len = (*link)->body.len;
   }
   if (len > srv->lim.max_body) {
     too_large(srv, response);

@@ -14,9 +14,9 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "transports/coap.h" /* CG_COAP_FORMAT_PKIXCMP */
 #include "transports/coap_io.h"
 
-#define FORMAT_PKIXCMP 259
 
 struct cg_coap_client {
   struct cg_coap_io io; /* first: the io's callbacks cast back */
@@ -138,7 +138,7 @@ int cg_coap_client_post(struct cg_coap_client *c, const char *path, const uint8_
   }
   uint8_t buf[4];
   coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
-                  coap_encode_var_safe(buf, sizeof buf, FORMAT_PKIXCMP), buf);
+                  coap_encode_var_safe(buf, sizeof buf, CG_COAP_FORMAT_PKIXCMP), buf);
   uint8_t *copy = malloc(len > 0 ? len : 1);
   if (copy == NULL) {
     coap_delete_pdu(pdu);

@@ -315,18 +315,21 @@ static void send_response(struct conn *c, int status, const char *ctype, const c
   const char *cache = c->srv->mode == MODE_WEB ? "no-store" : "no-cache";
   if (extra == NULL)
     extra = "";
-  int n = snprintf(NULL, 0, fmt, status, reason_phrase(status), ctype, len, cache, allow, retry,
-                   extra, conn_hdr);
-  assert(n > 0);
+  /* One formatting into the stack; the console's extra fields (its
+   * security headers, a cookie, a Location) stay well inside. */
+  char head[2048];
+  int n = snprintf(head, sizeof head, fmt, status, reason_phrase(status), ctype, len, cache, allow,
+                   retry, extra, conn_hdr);
   c->close_after = closing;
-  uint8_t *out = len <= SIZE_MAX - (size_t)n - 1 ? cg_conn_out(&c->base, (size_t)n + 1 + len) : NULL;
+  uint8_t *out = n > 0 && (size_t)n < sizeof head && len <= SIZE_MAX - sizeof head
+                     ? cg_conn_out(&c->base, (size_t)n + len)
+                     : NULL;
   if (out == NULL) {
-    cg_debug("http: no memory for a %d response", status);
+    cg_debug("http: no memory for a %d response (or its header fields do not fit)", status);
     conn_close(c);
     return;
   }
-  snprintf((char *)out, (size_t)n + 1, fmt, status, reason_phrase(status), ctype, len, cache,
-           allow, retry, extra, conn_hdr);
+  memcpy(out, head, (size_t)n);
   if (c->head)
     len = 0; /* Content-Length says what a GET would have had */
   if (len > 0)
@@ -534,9 +537,7 @@ static int on_headers_complete(llhttp_t *p) {
            (c->hdr_count[CG_HTTP_COOKIE] > 1 || c->hdr_count[CG_HTTP_ORIGIN] > 1 ||
             c->hdr_count[CG_HTTP_HOST] > 1 || c->hdr_count[CG_HTTP_FETCH_SITE] > 1))
     c->reject = 400; /* one of each: a proxy and we might read different ones */
-  else if (c->srv->mode == MODE_ADMIN)
-    c->reject = p->method != HTTP_GET && p->method != HTTP_HEAD ? 405 : has_body ? 400 : 0;
-  else if (c->srv->mode == MODE_WEB && p->method != HTTP_POST)
+  else if (c->srv->mode == MODE_ADMIN || (c->srv->mode == MODE_WEB && p->method != HTTP_POST))
     c->reject = p->method != HTTP_GET && p->method != HTTP_HEAD ? 405 : has_body ? 400 : 0;
   else if (p->method != HTTP_POST)
     c->reject = 405;
