@@ -2,8 +2,9 @@
  * background.c - the gateway's work that no request asks for
  * (app/gateway_int.h): transactions an operator approved are issued, one at
  * a time, found by a timer; transactions that waited too long expire (both
- * by the node holding the lease, of several on one database); and every
- * 10 s what the limits refused is logged in one line.
+ * by the node holding the lease, of several on one database); SQLite's
+ * search index takes the certificates written meanwhile; and every 10 s
+ * what the limits refused is logged in one line.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,43 @@ void gw_on_expiry_timer(uv_timer_t *t) {
     gw->expiring[i] = cg_store_submit(gw->store, op) == 0;
   }
 }
+
+/* ---- the search index -------------------------------------------------- */
+
+/* SQLite's index of subjects and SANs (docs/store.md, "Searching
+ * certificates") takes the certificates written since its last look every
+ * second, up to SEARCH_BATCH of them: in batches it costs the store thread
+ * a small part of what a trigger on every certificate did.  One batch a
+ * second at most, so that a backlog (a store filled by other means) is
+ * worked off beside enrolment, not instead of it; it keeps up with 8,192
+ * certificates a second, and searches read what it has not reached. */
+#define SEARCH_BATCH 8192
+
+static void on_search_indexed(struct cg_store_op *op) {
+  struct gateway *gw = op->arg;
+  gw->indexing = false;
+  if ((op->result != 0) != gw->search_failing) {
+    if (op->result != 0)
+      cg_warn("search index: cannot add certificates: %s (searches read them one by one)",
+              cg_strerror(op->result));
+    else
+      cg_info("search index: adding certificates again");
+  }
+  gw->search_failing = op->result != 0;
+}
+
+static void index_next(struct gateway *gw) {
+  if (gw->indexing || gw->stopping)
+    return;
+  memset(&gw->search_op, 0, sizeof gw->search_op);
+  gw->search_op.kind = CG_STORE_OP_SEARCH_INDEX;
+  gw->search_op.search_batch = SEARCH_BATCH;
+  gw->search_op.cb = on_search_indexed;
+  gw->search_op.arg = gw;
+  gw->indexing = cg_store_submit(gw->store, &gw->search_op) == 0;
+}
+
+void gw_on_search_timer(uv_timer_t *t) { index_next(t->data); }
 
 /* Every 10 s: what the limits refused since the last look, in one line. */
 void gw_on_watch_timer(uv_timer_t *t) {

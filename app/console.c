@@ -22,8 +22,9 @@
  * connection, one job at a time, at nice 10, so the console never takes the
  * store thread, the workers or their readers from enrolment, and on a busy
  * CPU gets about a tenth of it.  The dashboard's counts are kept for
- * DASHBOARD_MS: however many operators look, the store is counted at most
- * that often.  Every answer carries a strict
+ * DASHBOARD_MS, or 20 times as long as reading them took when that is
+ * longer: however many operators look, the store is counted at most that
+ * often.  Every answer carries a strict
  * Content-Security-Policy (no script at all), frame-ancestors 'none',
  * X-Frame-Options, nosniff, and Referrer-Policy same-origin (not
  * no-referrer: with it a browser sends "Origin: null" on the console's own
@@ -56,7 +57,7 @@
 #define LOGIN_INTERVAL_MS 60000
 #define MAX_FAILURES 5           /* wrong passwords that lock an operator */
 #define LOCK_S 900               /* for this long */
-#define DASHBOARD_MS 10000       /* the dashboard's counts are this fresh */
+#define DASHBOARD_MS 10000       /* the dashboard's counts are at least this fresh */
 #define THREAD_NICE 10
 
 struct session {
@@ -89,7 +90,7 @@ struct gw_console {
   bool thread_started;
   /* the dashboard's counts, and when they were read (the loop's ms) */
   struct cg_query_dashboard dash;
-  uint64_t dash_at;
+  uint64_t dash_at, dash_keep_ms;
   bool dash_ok;
 };
 
@@ -270,6 +271,9 @@ static void job_done(struct con_job *j) {
     c->dash = j->dash;
     c->dash_at = uv_now(c->gw->loop);
     c->dash_ok = true;
+    /* a store whose counting takes long is counted less often: at most a
+     * twentieth of the console thread's time goes to it */
+    c->dash_keep_ms = j->dash_read_ms * 20 > DASHBOARD_MS ? j->dash_read_ms * 20 : DASHBOARD_MS;
   }
   if (j->page == PAGE_LOGIN) {
     struct session *s = j->login_ok ? session_new(c, j->op, j->login_role) : NULL;
@@ -669,9 +673,10 @@ static void on_request(void *arg, struct cg_http_request *req, const char *path,
   }
   if (!strcmp(path, "/")) {
     if ((j = job_new(c, req, PAGE_DASHBOARD, s)) != NULL && c->dash_ok &&
-        uv_now(c->gw->loop) - c->dash_at < DASHBOARD_MS) {
+        uv_now(c->gw->loop) - c->dash_at < c->dash_keep_ms) {
       j->dash = c->dash;
       j->dash_age_s = (unsigned)((uv_now(c->gw->loop) - c->dash_at) / 1000);
+      j->dash_keep_s = (unsigned)(c->dash_keep_ms / 1000);
       j->dash_cached = true;
     }
   } else if (!strcmp(path, "/approvals")) {

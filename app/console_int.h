@@ -80,10 +80,12 @@ struct con_job {
   char headers[320]; /* more header fields: Location, Content-Disposition */
   struct html out;
   /* PAGE_DASHBOARD: the counts the console kept (dash_cached, read
-   * dash_age_s ago), or read now (dash_fresh) */
+   * dash_age_s ago, kept dash_keep_s), or read now (dash_fresh, in
+   * dash_read_ms) */
   struct cg_query_dashboard dash;
   bool dash_cached, dash_fresh;
-  unsigned dash_age_s;
+  unsigned dash_age_s, dash_keep_s;
+  uint64_t dash_read_ms;
   /* PAGE_LOGIN: by password (text), or by the TLS client certificate
    * naming the operator p1 (cert_login) */
   bool cert_login;

@@ -230,19 +230,24 @@ static void chart(struct html *h, const struct cg_query_dashboard *d) {
 
 static void do_dashboard(struct con_job *j) {
   if (!j->dash_cached) {
+    uint64_t t0 = uv_hrtime();
     int err = cg_query_dashboard(j->reader, j->now, &j->dash);
     if (err != 0) {
       store_error(j, err);
       return;
     }
     j->dash_fresh = true;
+    j->dash_read_ms = (uv_hrtime() - t0) / 1000000;
   }
   const struct cg_query_dashboard d = j->dash;
   struct html *h = &j->out;
   begin(j, "Dashboard");
-  html_fmt(h, "<p class=\"muted\" id=\"as-of\">Counted %M (counts are read at most every "
-              "10 s).</p>",
-           j->dash_cached ? (j->dash_age_s == 0 ? "just now" : "a few seconds ago") : "now");
+  if (j->dash_cached)
+    html_fmt(h, "<p class=\"muted\" id=\"as-of\">Counted %u0 s ago (counts are read at most "
+                "every %u0 s).</p>",
+             j->dash_age_s, j->dash_keep_s);
+  else
+    html_fmt(h, "<p class=\"muted\" id=\"as-of\">Counted now.</p>");
   html_fmt(h, "<div class=\"cards\">");
   card(h, "waiting for approval", d.pending_approval, d.pending_approval ? "bad" : "",
        "pending");

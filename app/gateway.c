@@ -510,6 +510,12 @@ int gateway_start(uv_loop_t *loop, const struct cg_config *cfg, struct gateway *
   uv_timer_init(loop, &gw->expiry);
   gw->expiry.data = gw;
   uv_timer_start(&gw->expiry, gw_on_expiry_timer, 1000, 30000);
+  if (!pg && strcmp(db, ":memory:") != 0) {
+    uv_timer_init(loop, &gw->search);
+    gw->search.data = gw;
+    uv_timer_start(&gw->search, gw_on_search_timer, 0, 1000);
+    gw->search_started = true;
+  }
   uv_timer_init(loop, &gw->watch);
   gw->watch.data = gw;
   uv_timer_start(&gw->watch, gw_on_watch_timer, 10000, 10000);
@@ -637,6 +643,10 @@ void gateway_stop(struct gateway *gw, void (*on_stopped)(void *arg), void *arg) 
       gw->backend_ops[i]->stop(gw->backend_state[i]);
   uv_timer_stop(&gw->expiry);
   uv_close((uv_handle_t *)&gw->expiry, NULL);
+  if (gw->search_started) {
+    uv_timer_stop(&gw->search);
+    uv_close((uv_handle_t *)&gw->search, NULL);
+  }
   uv_timer_stop(&gw->watch);
   uv_close((uv_handle_t *)&gw->watch, NULL);
   if (gw->cfg.drain_timeout_ms > 0 && (gw->drain = malloc(sizeof *gw->drain)) != NULL) {

@@ -129,6 +129,11 @@ struct gateway {
   bool leasing, lease_held;
   int64_t lease_trusted_until;
   char node_id[96]; /* host/pid/random: the lease holder's name */
+  /* SQLite: the search index takes the certificates written meanwhile,
+   * every second (background.c); not started on PostgreSQL */
+  uv_timer_t search;
+  struct cg_store_op search_op;
+  bool search_started, indexing, search_failing;
   /* transactions that waited too long expire, checked by a slower timer */
   uv_timer_t expiry;
   struct cg_store_op expire_ops[CG_MAX_PROFILES];
@@ -243,6 +248,7 @@ struct profile_rt *gw_profile_by_name(struct gw_conf *c, const char *name);
 void gw_look_for_approved(struct gateway *gw);
 void gw_on_approvals_timer(uv_timer_t *t);
 void gw_on_expiry_timer(uv_timer_t *t);
+void gw_on_search_timer(uv_timer_t *t);
 void gw_on_lease_timer(uv_timer_t *t);
 /* Names this node (gw->node_id) for the lease. */
 void gw_lease_init(struct gateway *gw);

@@ -4,9 +4,12 @@
 # gateway of each (the local CA, compute on CPU 1), `cmpgw bench cmp` of the
 # same build on CPU 0, MAC ir + certConf from 64 sessions, flat out and at
 # 1,000/s, ROUNDS times each (default 2).  Prints one line per run: tps, p99
-# and the gateway's CPU per transaction (from /proc).
+# and the gateway's CPU per transaction (from /proc).  With CERTS, each
+# gateway's store is grown first: CERTS certificates and transactions
+# written straight into it (fill_store in bench_lib.sh; about 25 s per
+# million, each run).
 # Usage: scripts/bench_ab.sh OLD/cmpgw NEW/cmpgw   Environment: BENCH_SECONDS
-# (default 8), ROUNDS.
+# (default 8), ROUNDS, CERTS (default 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -eq 2 ] && [ -x "$1" ] && [ -x "$2" ] || { echo "usage: $0 OLD/cmpgw NEW/cmpgw" >&2; exit 2; }
@@ -38,7 +41,9 @@ run() { # NAME BINARY RATE (0: flat out)
     "$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v n="$ok" 'BEGIN { printf "%.3f", (b - a) * 1000 / hz / n }')"
 }
 
-echo "== machine: $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%M:%SZ); ${secs} s per run"
+export FILL_CERTS=${CERTS:-0}
+echo "== machine: $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%M:%SZ); ${secs} s per run;" \
+  "$FILL_CERTS certificates in each store first"
 for rate in 0 1000; do
   for _ in $(seq "$rounds"); do
     run old "$1" "$rate"

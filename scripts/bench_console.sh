@@ -7,8 +7,8 @@
 # (curl, ROUNDS times each; median and slowest), then enrolments a second
 # (`cmpgw bench cmp`, 64 sessions) alone, while an operator browses (a page
 # a second: dashboard, certificate list, one certificate, approvals), while
-# an operator browses and searches (a subject search, which reads every
-# certificate, every fourth page), and while a script fetches those pages
+# an operator browses and searches (a subject search, through the trigram
+# index, every fourth page), and while a script fetches those pages
 # without pause (the worst case).
 # The daemon on CPU 1, the load on CPU 0.
 # Usage: scripts/bench_console.sh [build/cmpgw]   Environment: CERTS, ROUNDS
@@ -35,29 +35,7 @@ secret=$(json_field secret "$work/secret.json")
 
 echo "== machine: $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%M:%SZ); $certs certificates"
 start=$(date +%s)
-sqlite3 "$gw/cmpgw.db" >/dev/null <<SQL
-PRAGMA journal_mode = WAL;
-BEGIN;
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $certs)
-INSERT INTO transactions (transaction_id, profile, auth_ref, req_type, state, failinfo,
-                          cert_serial, created_at, updated_at)
-SELECT printf('%032x', i), CASE WHEN i % 3 = 0 THEN 'fleet' ELSE 'default' END,
-       printf('dev-%d', i), CASE WHEN i % 10 = 0 THEN 'kur' ELSE 'ir' END,
-       CASE WHEN i % 50 = 0 THEN 'rejected' ELSE 'confirmed' END,
-       CASE WHEN i % 50 = 0 THEN 9 END, printf('%032x', i),
-       strftime('%Y-%m-%dT%H:%M:%SZ', 'now', printf('-%d seconds', ($certs - i) * 30)),
-       strftime('%Y-%m-%dT%H:%M:%SZ', 'now', printf('-%d seconds', ($certs - i) * 30))
-  FROM n;
-INSERT INTO certificates (serial, subject, issuer, sans, key_type, not_before, not_after, status,
-                          transaction_id, profile, created_at, der)
-SELECT transaction_id, printf('CN=device-%d,O=bench', rowid), 'CN=cmpgw demo CA,O=cmpgw demo',
-       printf('DNS:device-%d.example', rowid), 'EC P-256', created_at,
-       strftime('%Y-%m-%dT%H:%M:%SZ', created_at, '+365 days'),
-       CASE WHEN rowid % 100 = 0 THEN 'revoked' ELSE 'valid' END, transaction_id, profile,
-       created_at, zeroblob(400)
-  FROM transactions;
-COMMIT;
-SQL
+fill_store "$gw/cmpgw.db" "$certs"
 echo "filled in $(( $(date +%s) - start )) s; database $(du -m "$gw/cmpgw.db" | cut -f1) MB"
 
 taskset -c 1 "$cmpgw" serve -c "$gw/cmpgw.conf" 2>"$gw/gw.log" &
@@ -86,6 +64,9 @@ page dashboard /
 page "certificates, first page" /certs
 page "certificates, page 1000" "/certs?page=999"
 page "search: subject part" "/certs?q=device-123456"
+page "search: subject part, 2 characters" "/certs?q=-9"
+page "search: SAN part" "/certs?san=device-654321.ex"
+page "search: a secret's reference" "/certs?ref=dev-777777"
 page "search: revoked only" "/certs?status=revoked"
 page "search: a serial (303, then the page)" "/certs?q=$serial"
 page "one certificate" "/certs/$serial"

@@ -54,6 +54,9 @@ enum stmt_id {
   S_EXPIRE_EVENTS,
   S_EXPIRE,
   S_LEASE,
+  S_SEARCH_UPTO,
+  S_SEARCH_ADD,
+  S_SEARCH_MARK,
   S__COUNT
 };
 

@@ -172,6 +172,15 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_LEASE] = "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)"
                 " ON CONFLICT (name) DO UPDATE SET holder = ?2, expires_at = ?3"
                 " WHERE leases.holder = ?2 OR leases.expires_at <= ?4",
+    /* SQLite's search index (schema 18): the last of the next ?1
+     * certificates it does not hold, and how many they are; those added;
+     * its new end.  Never run on PostgreSQL. */
+    [S_SEARCH_UPTO] = "SELECT max(rowid), count(*) FROM (SELECT rowid FROM certificates"
+                      " WHERE rowid > (SELECT upto FROM search_indexed) ORDER BY rowid LIMIT ?1)",
+    [S_SEARCH_ADD] = "INSERT INTO certificates_search (rowid, subject, sans)"
+                     " SELECT rowid, subject, sans FROM certificates"
+                     " WHERE rowid > (SELECT upto FROM search_indexed) AND rowid <= ?1",
+    [S_SEARCH_MARK] = "UPDATE search_indexed SET upto = ?1",
     [S_REVOCATIONS_BY_ISSUER] = "SELECT r.serial, r.reason, r.revoked_at FROM revocations r"
                                 " JOIN certificates c ON c.serial = r.serial"
                                 " WHERE c.issuer = ?1 ORDER BY r.revoked_at, r.serial",
@@ -836,6 +845,39 @@ static int op_expire(struct cg_store *st, struct cg_store_op *op) {
   return 0;
 }
 
+/* The certificates written since the search index's last look, up to
+ * search_batch of them, oldest first, added to it in one statement (SQLite;
+ * PostgreSQL's indexes are kept by each write, so nothing is left to do). */
+static int op_search_index(struct cg_store *st, struct cg_store_op *op) {
+  op->search_added = 0;
+  if (op->search_batch == 0)
+    return CG_EINVAL;
+  if (cg_db_engine(st->db) == CG_DB_POSTGRES)
+    return 0;
+  struct cg_db_stmt *s = st->stmt[S_SEARCH_UPTO];
+  if (cg_db_bind_int64(s, 1, (int64_t)op->search_batch) != CG_DB_OK)
+    return bind_failed(st, s, "search index");
+  int rc = cg_db_step(s);
+  if (rc != CG_DB_ROW) {
+    int err = step_error(st, rc, "reading the search index's end");
+    stmt_done(s);
+    return err;
+  }
+  int64_t upto = cg_db_column_int64(s, 0), n = cg_db_column_int64(s, 1);
+  stmt_done(s);
+  if (n == 0)
+    return 0;
+  for (enum stmt_id id = S_SEARCH_ADD; id <= S_SEARCH_MARK; id++) {
+    if (cg_db_bind_int64(st->stmt[id], 1, upto) != CG_DB_OK)
+      return bind_failed(st, st->stmt[id], "search index");
+    int err = step_done(st, id, "adding to the search index");
+    if (err != 0)
+      return err;
+  }
+  op->search_added = (size_t)n;
+  return 0;
+}
+
 /* A transaction with its kept request: the oldest approved one
  * (NEXT_APPROVED), or the one of a polling reference (BY_POLL_REF). */
 static int op_txn_with_request(struct cg_store *st, struct cg_store_op *op) {
@@ -907,7 +949,7 @@ static int op_lease(struct cg_store *st, struct cg_store_op *op) {
 
 static int op_write(struct cg_store *st, struct cg_store_op *op) {
   int err = op->kind == CG_STORE_OP_SECRET_NOTE || op->kind == CG_STORE_OP_EXPIRE ||
-                    op->kind == CG_STORE_OP_LEASE
+                    op->kind == CG_STORE_OP_LEASE || op->kind == CG_STORE_OP_SEARCH_INDEX
                 ? 0
                 : write_checked(op);
   if (err != 0)
@@ -922,6 +964,8 @@ static int op_write(struct cg_store *st, struct cg_store_op *op) {
     err = op_expire(st, op);
   else if (op->kind == CG_STORE_OP_LEASE)
     err = op_lease(st, op);
+  else if (op->kind == CG_STORE_OP_SEARCH_INDEX)
+    err = op_search_index(st, op);
   else if (op->kind == CG_STORE_OP_INSERT) {
     err = waiting_room(st, op); /* over a cap: nothing is written */
     if (err == 0)
@@ -1012,7 +1056,7 @@ static bool run_ops(struct cg_store *st, struct cg_store_op *group, bool in_txn,
       op->result = lost_code(st);
     else if (op->kind == CG_STORE_OP_INSERT || op->kind == CG_STORE_OP_UPDATE ||
              op->kind == CG_STORE_OP_SECRET_NOTE || op->kind == CG_STORE_OP_EXPIRE ||
-             op->kind == CG_STORE_OP_LEASE)
+             op->kind == CG_STORE_OP_LEASE || op->kind == CG_STORE_OP_SEARCH_INDEX)
       op->result = op_write(st, op), write = true;
     else if (op->kind == CG_STORE_OP_PROBE)
       op->result = 0; /* the transaction began; the commit decides */

@@ -673,26 +673,82 @@ struct certs_arg {
   size_t n, cap;
 };
 
+/* Whether a substring has the three characters (code points) a trigram
+ * index needs to find it; a shorter one is looked for by reading every row. */
+static bool trigram_able(const char *part) {
+  size_t chars = 0;
+  for (const unsigned char *p = (const unsigned char *)part; p != NULL && *p != 0; p++)
+    chars += (*p & 0xc0) != 0x80;
+  return chars >= 3;
+}
+
+/* A part of a subject (?1) or of the SANs (?5), in any case.  SQLite:
+ * instr() says exactly; the FTS5 trigram index (certificates_search, schema
+ * 18) is read first when a part is long enough, through LIKE, where a % or _
+ * typed only widens what instr() then narrows, and the certificates written
+ * since it was last brought up to date (CG_STORE_OP_SEARCH_INDEX) are read
+ * one by one.  PostgreSQL: LIKE with the part's own %, _ and \ escaped,
+ * which pg_trgm's indexes serve (the pattern is a constant once the
+ * parameters are bound: PQexecParams plans with them). */
+#define SQLITE_PART(col, p) "instr(lower(" col "), lower(" p ")) > 0"
+#define PG_PART(col, p)                                                                            \
+  "lower(" col ") LIKE '%' || replace(replace(replace(lower(" p "), '\\', '\\\\'),"                  \
+  " '%', '\\%'), '_', '\\_') || '%'"
+#define CERT_FILTERS(PART)                                                                         \
+  " (CAST(?1 AS TEXT) IS NULL OR " PART("c.subject", "?1") ")"                                     \
+  " AND (CAST(?5 AS TEXT) IS NULL OR " PART("c.sans", "?5") ")"                                    \
+  " AND (CAST(?2 AS TEXT) IS NULL OR c.status = ?2)"                                               \
+  " AND (CAST(?6 AS TEXT) IS NULL OR c.transaction_id IN"                                          \
+  "      (SELECT transaction_id FROM transactions WHERE auth_ref = ?6))"                          \
+  " AND (CAST(?7 AS TEXT) IS NULL OR c.created_at >= ?7)"                                          \
+  " AND (CAST(?8 AS TEXT) IS NULL OR c.created_at < ?8)"
+
+/* The certificates of a secret's transactions by their primary key (no
+ * index reads certificates by transaction): a superset (an rr names the
+ * certificate it revokes) that CERT_FILTERS' own condition narrows. */
+#define REFERENCE_SERIALS "SELECT cert_serial FROM transactions WHERE auth_ref = ?6"
+
 static int certs_body(struct cg_db *db, void *arg) {
   struct certs_arg *a = arg;
   cg_query_certs_free(a->v, a->n);
   a->v = NULL;
   a->n = a->cap = 0;
+  bool by_subject = trigram_able(a->f->subject), by_sans = trigram_able(a->f->sans);
+  bool by_reference = a->f->reference != NULL && !by_subject && !by_sans;
+  char buf[4096];
+  const char *sql = buf;
+  int len = 0;
+  if (cg_db_engine(db) == CG_DB_POSTGRES) /* each present filter left alone once planned */
+    sql = CERT_COLUMNS " FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial"
+                       " WHERE" CERT_FILTERS(PG_PART) " AND (CAST(?6 AS TEXT) IS NULL OR"
+                       " c.serial IN (" REFERENCE_SERIALS ")) ORDER BY c.rowid DESC"
+                       " LIMIT ?3 OFFSET ?4";
+  else if (!by_subject && !by_sans) /* newest first, or a secret's few certificates */
+    len = snprintf(buf, sizeof buf,
+                   CERT_COLUMNS " FROM certificates c"
+                                " LEFT JOIN revocations r ON r.serial = c.serial"
+                                " WHERE%s" CERT_FILTERS(SQLITE_PART) " ORDER BY c.rowid DESC"
+                                " LIMIT ?3 OFFSET ?4",
+                   by_reference ? " c.serial IN (" REFERENCE_SERIALS ") AND" : "");
+  else /* the rows the index does not hold yet, then those it finds; each
+          part newest first, merged as they come: LIMIT ends the reading */
+    len = snprintf(buf, sizeof buf,
+                   CERT_COLUMNS ", c.rowid FROM certificates c"
+                                " LEFT JOIN revocations r ON r.serial = c.serial"
+                                " WHERE c.rowid > (SELECT upto FROM search_indexed) AND"
+                                CERT_FILTERS(SQLITE_PART) " UNION ALL "
+                   CERT_COLUMNS ", f.rowid FROM certificates_search f"
+                                " JOIN certificates c ON c.rowid = f.rowid"
+                                " LEFT JOIN revocations r ON r.serial = c.serial WHERE%s%s"
+                                CERT_FILTERS(SQLITE_PART) " ORDER BY %d DESC LIMIT ?3 OFFSET ?4",
+                   by_subject ? " f.subject LIKE '%' || ?1 || '%' AND" : "",
+                   by_sans ? " f.sans LIKE '%' || ?5 || '%' AND" : "", CERT_NCOLS + 1);
+  if (len < 0 || (size_t)len >= sizeof buf) {
+    cg_error("store: the certificate query does not fit its buffer");
+    return CG_EINVAL;
+  }
   struct cg_db_stmt *s;
-  int err = prepare(db,
-                    CERT_COLUMNS
-                    " FROM certificates c"
-                    " LEFT JOIN revocations r ON r.serial = c.serial"
-                    " WHERE (CAST(?1 AS TEXT) IS NULL OR instr(lower(c.subject), lower(?1)) > 0)"
-                    " AND (CAST(?2 AS TEXT) IS NULL OR c.status = ?2)"
-                    " AND (CAST(?5 AS TEXT) IS NULL OR instr(lower(coalesce(c.sans, '')),"
-                    "                                        lower(?5)) > 0)"
-                    " AND (CAST(?6 AS TEXT) IS NULL OR c.transaction_id IN"
-                    "      (SELECT transaction_id FROM transactions WHERE auth_ref = ?6))"
-                    " AND (CAST(?7 AS TEXT) IS NULL OR c.created_at >= ?7)"
-                    " AND (CAST(?8 AS TEXT) IS NULL OR c.created_at < ?8)"
-                    " ORDER BY c.rowid DESC LIMIT ?3 OFFSET ?4",
-                    &s);
+  int err = prepare(db, sql, &s);
   if (err != 0)
     return err;
   if ((cg_store_sql_bind_text(s, 1, a->f->subject) | cg_store_sql_bind_text(s, 2, a->f->status) |
@@ -1574,17 +1630,16 @@ static int dashboard_body(struct cg_db *db, void *arg) {
     err = rc == CG_DB_DONE ? 0 : sql_failed(db, rc, "counting certificates");
     cg_db_finalize(s);
   }
-  /* The last day's transactions, by hour and kind, and their failures. */
+  /* The last day's transactions, by hour and kind, and their failures:
+   * counted as they were written (transactions_hourly, schema 19). */
   if (err == 0)
     err = prepare(db,
-                  "SELECT substr(created_at, 1, 13), req_type, state IN ('rejected', 'failed'),"
-                  " coalesce(failinfo, -1), profile, count(*) FROM transactions"
-                  " WHERE created_at >= ?1"
-                  " GROUP BY substr(created_at, 1, 13), req_type,"
-                  " state IN ('rejected', 'failed'), coalesce(failinfo, -1), profile",
+                  "SELECT hour, req_type, failinfo, profile, sum(n) FROM transactions_hourly"
+                  " WHERE hour >= ?1 GROUP BY hour, req_type, failinfo, profile",
                   &s);
   if (err != 0)
     return err;
+  since[13] = '\0'; /* YYYY-MM-DDTHH */
   int rc = cg_store_sql_bind_text(s, 1, since) != CG_DB_OK ? CG_DB_ERROR : CG_DB_OK;
   while (rc == CG_DB_OK || rc == CG_DB_ROW) {
     if ((rc = cg_db_step(s)) != CG_DB_ROW)
@@ -1592,7 +1647,7 @@ static int dashboard_body(struct cg_db *db, void *arg) {
     char hour[16], type[12], profile[CMP_MAX_PROFILE + 1], iso[32];
     if (cg_store_sql_column_text(s, 0, hour, sizeof hour) != 0 ||
         cg_store_sql_column_text(s, 1, type, sizeof type) != 0 ||
-        cg_store_sql_column_text(s, 4, profile, sizeof profile) != 0 || strlen(hour) != 13)
+        cg_store_sql_column_text(s, 3, profile, sizeof profile) != 0 || strlen(hour) != 13)
       continue;
     snprintf(iso, sizeof iso, "%s:00:00Z", hour);
     int64_t t;
@@ -1601,18 +1656,17 @@ static int dashboard_body(struct cg_db *db, void *arg) {
     size_t h = (size_t)((t - first_hour) / 3600);
     if (h >= CG_QUERY_HOURS)
       continue;
-    bool failed = cg_db_column_int(s, 2) != 0;
-    int64_t fi = cg_db_column_int64(s, 3), n = cg_db_column_int64(s, 5);
-    if (!strcmp(type, "kur"))
+    int64_t fi = cg_db_column_int64(s, 2), n = cg_db_column_int64(s, 4);
+    bool failed = fi != -1; /* -1: begun; -2: failed without a failInfo */
+    if (failed) {
+      d->failures[h] += n;
+      d->by_failinfo[fi >= 0 && fi < CG_QUERY_FAILINFO_BITS ? fi : CG_QUERY_FAILINFO_BITS] += n;
+    } else if (!strcmp(type, "kur"))
       d->renewals[h] += n;
     else if (!strcmp(type, "rr"))
       d->revocations[h] += n;
     else if (!strcmp(type, "ir") || !strcmp(type, "cr") || !strcmp(type, "p10cr"))
       d->enrolments[h] += n;
-    if (failed) {
-      d->failures[h] += n;
-      d->by_failinfo[fi >= 0 && fi < CG_QUERY_FAILINFO_BITS ? fi : CG_QUERY_FAILINFO_BITS] += n;
-    }
     size_t k = 0;
     while (k < d->n_profiles && strcmp(d->profile[k], profile) != 0)
       k++;
@@ -1621,7 +1675,7 @@ static int dashboard_body(struct cg_db *db, void *arg) {
       d->n_profiles++;
     }
     if (k < 10) {
-      d->profile_total[k] += n;
+      d->profile_total[k] += failed ? 0 : n;
       d->profile_failed[k] += failed ? n : 0;
     }
   }

@@ -292,7 +292,7 @@ struct cg_query_dashboard {
   int64_t enrolments[CG_QUERY_HOURS]; /* ir, cr, p10cr */
   int64_t renewals[CG_QUERY_HOURS];   /* kur */
   int64_t revocations[CG_QUERY_HOURS]; /* rr */
-  int64_t failures[CG_QUERY_HOURS];   /* of those, rejected or failed */
+  int64_t failures[CG_QUERY_HOURS];   /* transactions that became rejected or failed */
   /* failures of the last CG_QUERY_HOURS hours by failInfo bit; [27]: none */
   int64_t by_failinfo[CG_QUERY_FAILINFO_BITS + 1];
   /* and by profile (the first ten met), transactions and failures */
@@ -300,7 +300,9 @@ struct cg_query_dashboard {
   char profile[10][CMP_MAX_PROFILE + 1];
   int64_t profile_total[10], profile_failed[10];
 };
-/* Reads the dashboard in one snapshot.  0, CG_EBUSY, CG_ESTORE. */
+/* Reads the dashboard in one snapshot: the hours from transactions_hourly
+ * (counted as transactions are written), the rest counted now.  0,
+ * CG_EBUSY, CG_ESTORE. */
 int cg_query_dashboard(struct cg_store *st, int64_t now, struct cg_query_dashboard *out);
 
 /* The secrets whose reference begins with prefix (NULL or "": all), ordered

@@ -259,6 +259,87 @@ static const struct migration {
      * older ones (the console's dashboard); rows come in time order, so
      * each insert lands at the index's end */
     {"CREATE INDEX transactions_created ON transactions(created_at);", NULL},
+    /* 17 -> 18: the console's searches without reading every row.  Parts
+     * of subjects and SANs through a trigram index (FTS5's trigram
+     * tokenizer; detail=none keeps it small, and store/query.c checks each
+     * row it finds with instr()) over the certificates' rowids (never VACUUM
+     * without rebuilding it: docs/store.md).  The store thread adds the
+     * certificates written since its last look in batches
+     * (CG_STORE_OP_SEARCH_INDEX), up to search_indexed.upto: a trigger per
+     * enrolment cost it a quarter of its CPU, batches a fiftieth of that;
+     * a search reads the rows past upto itself.  The triggers keep rows the
+     * index holds in step when they change or go.  And the certificates of
+     * a secret through its transactions' reference. */
+    {"CREATE VIRTUAL TABLE certificates_search USING fts5(subject, sans, content = 'certificates',"
+     "  tokenize = 'trigram', detail = 'none');"
+     "INSERT INTO certificates_search (certificates_search) VALUES ('rebuild');"
+     "CREATE TABLE search_indexed (upto INTEGER NOT NULL);"
+     "INSERT INTO search_indexed SELECT coalesce(max(rowid), 0) FROM certificates;"
+     "CREATE TRIGGER certificates_search_insert AFTER INSERT ON certificates"
+     "  WHEN new.rowid <= (SELECT upto FROM search_indexed) BEGIN"
+     "  INSERT INTO certificates_search (rowid, subject, sans)"
+     "    VALUES (new.rowid, new.subject, new.sans);"
+     "END;"
+     "CREATE TRIGGER certificates_search_delete AFTER DELETE ON certificates"
+     "  WHEN old.rowid <= (SELECT upto FROM search_indexed) BEGIN"
+     "  INSERT INTO certificates_search (certificates_search, rowid, subject, sans)"
+     "    VALUES ('delete', old.rowid, old.subject, old.sans);"
+     "END;"
+     "CREATE TRIGGER certificates_search_update AFTER UPDATE OF subject, sans ON certificates"
+     "  WHEN old.rowid <= (SELECT upto FROM search_indexed) BEGIN"
+     "  INSERT INTO certificates_search (certificates_search, rowid, subject, sans)"
+     "    VALUES ('delete', old.rowid, old.subject, old.sans);"
+     "  INSERT INTO certificates_search (rowid, subject, sans)"
+     "    VALUES (new.rowid, new.subject, new.sans);"
+     "END;"
+     "CREATE INDEX transactions_reference ON transactions(auth_ref);",
+     NULL},
+    /* 18 -> 19: the dashboard's transactions per hour, counted as they are
+     * written (by any writer: the daemon, the CLI, the console) instead of
+     * read back from the transactions of the last day, which at 1,000 a
+     * second are 86 million.  failinfo -1: begun (at created_at); -2:
+     * failed without a failInfo, N: with bit N (at updated_at, once, when
+     * the state becomes rejected or failed).  writer: 0 here; on
+     * PostgreSQL each connection's own rows (its backend PID), so that
+     * nodes never wait on one another's counter.  The last two days are
+     * counted from the transactions at once. */
+    {"CREATE TABLE transactions_hourly ("
+     "  hour     TEXT NOT NULL,"
+     "  profile  TEXT NOT NULL,"
+     "  req_type TEXT NOT NULL,"
+     "  failinfo INTEGER NOT NULL,"
+     "  writer   INTEGER NOT NULL,"
+     "  n        INTEGER NOT NULL,"
+     "  PRIMARY KEY (hour, profile, req_type, failinfo, writer)"
+     ");"
+     "INSERT INTO transactions_hourly"
+     "  SELECT substr(created_at, 1, 13), profile, req_type, -1, 0, count(*) FROM transactions"
+     "   WHERE created_at >= strftime('%Y-%m-%dT%H', 'now', '-2 days')"
+     "   GROUP BY 1, 2, 3;"
+     "INSERT INTO transactions_hourly"
+     "  SELECT substr(updated_at, 1, 13), profile, req_type, coalesce(failinfo, -2), 0, count(*)"
+     "    FROM transactions"
+     "   WHERE created_at >= strftime('%Y-%m-%dT%H', 'now', '-2 days')"
+     "     AND state IN ('rejected', 'failed')"
+     "   GROUP BY 1, 2, 3, 4;"
+     "CREATE TRIGGER transactions_hourly_begun AFTER INSERT ON transactions BEGIN"
+     "  INSERT INTO transactions_hourly VALUES"
+     "    (substr(new.created_at, 1, 13), new.profile, new.req_type, -1, 0, 1)"
+     "    ON CONFLICT (hour, profile, req_type, failinfo, writer) DO UPDATE SET n = n + 1;"
+     "END;"
+     "CREATE TRIGGER transactions_hourly_failed_at_once AFTER INSERT ON transactions"
+     "  WHEN new.state IN ('rejected', 'failed') BEGIN"
+     "  INSERT INTO transactions_hourly VALUES (substr(new.updated_at, 1, 13), new.profile,"
+     "    new.req_type, coalesce(new.failinfo, -2), 0, 1)"
+     "    ON CONFLICT (hour, profile, req_type, failinfo, writer) DO UPDATE SET n = n + 1;"
+     "END;"
+     "CREATE TRIGGER transactions_hourly_failed AFTER UPDATE OF state ON transactions"
+     "  WHEN new.state IN ('rejected', 'failed') AND old.state NOT IN ('rejected', 'failed') BEGIN"
+     "  INSERT INTO transactions_hourly VALUES (substr(new.updated_at, 1, 13), new.profile,"
+     "    new.req_type, coalesce(new.failinfo, -2), 0, 1)"
+     "    ON CONFLICT (hour, profile, req_type, failinfo, writer) DO UPDATE SET n = n + 1;"
+     "END;",
+     NULL},
 };
 
 /* Version 8's sans and key_type of the certificates stored before it, read
@@ -431,6 +512,11 @@ failed:
  * serials and identifiers sort as they do in SQLite. */
 #define CTEXT "text COLLATE \"C\""
 
+/* The hour `ago` before now, in the form of transactions_hourly.hour
+ * (YYYY-MM-DDTHH), which compares with the stored times as text. */
+#define PG_NOW_MINUS(ago)                                                                         \
+  "to_char(now() AT TIME ZONE 'UTC' - interval '" ago "', 'YYYY-MM-DD\"T\"HH24')"
+
 /* The first PostgreSQL schema is SQLite's version PG_FIRST, made at once;
  * pg_migrations[i] (i > 0) takes version PG_FIRST + i - 1 to PG_FIRST + i,
  * as migrations[PG_FIRST + i - 1] does for SQLite.  The types are SQLite's
@@ -572,6 +658,55 @@ static const char *const pg_migrations[] = {
     ");",
     /* 16 -> 17 */
     "CREATE INDEX transactions_created ON transactions(created_at);",
+    /* 17 -> 18: pg_trgm's indexes for LIKE '%part%' on the lower-cased
+     * subject and SANs.  Creating the extension needs CREATE on the
+     * database (pg_trgm is a trusted extension); where the role lacks it,
+     * or the server has no pg_trgm, the searches read every row instead,
+     * and pg_migrate_to says so. */
+    "CREATE INDEX transactions_reference ON transactions(auth_ref);"
+    "DO $$ BEGIN"
+    "  CREATE EXTENSION IF NOT EXISTS pg_trgm;"
+    "  CREATE INDEX certificates_subject_part ON certificates"
+    "    USING gin (lower(subject) gin_trgm_ops);"
+    "  CREATE INDEX certificates_sans_part ON certificates USING gin (lower(sans) gin_trgm_ops);"
+    "EXCEPTION WHEN OTHERS THEN NULL;"
+    "END $$;",
+    /* 18 -> 19: as SQLite's, with one function for the three triggers */
+    "CREATE TABLE transactions_hourly ("
+    "  hour     " CTEXT " NOT NULL,"
+    "  profile  " CTEXT " NOT NULL,"
+    "  req_type " CTEXT " NOT NULL,"
+    "  failinfo bigint NOT NULL,"
+    "  writer   bigint NOT NULL,"
+    "  n        bigint NOT NULL,"
+    "  PRIMARY KEY (hour, profile, req_type, failinfo, writer)"
+    ");"
+    "INSERT INTO transactions_hourly"
+    "  SELECT substr(created_at, 1, 13), profile, req_type, -1, 0, count(*) FROM transactions"
+    "   WHERE created_at >= " PG_NOW_MINUS("2 days") " GROUP BY 1, 2, 3;"
+    "INSERT INTO transactions_hourly"
+    "  SELECT substr(updated_at, 1, 13), profile, req_type, coalesce(failinfo, -2), 0, count(*)"
+    "    FROM transactions WHERE created_at >= " PG_NOW_MINUS("2 days")
+    "     AND state IN ('rejected', 'failed') GROUP BY 1, 2, 3, 4;"
+    "CREATE FUNCTION transactions_hourly_count() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    "  IF TG_OP = 'INSERT' THEN"
+    "    INSERT INTO transactions_hourly VALUES (substr(NEW.created_at, 1, 13), NEW.profile,"
+    "      NEW.req_type, -1, pg_backend_pid(), 1)"
+    "      ON CONFLICT (hour, profile, req_type, failinfo, writer)"
+    "      DO UPDATE SET n = transactions_hourly.n + 1;"
+    "  END IF;"
+    "  IF NEW.state IN ('rejected', 'failed')"
+    "     AND (TG_OP = 'INSERT' OR OLD.state NOT IN ('rejected', 'failed')) THEN"
+    "    INSERT INTO transactions_hourly VALUES (substr(NEW.updated_at, 1, 13), NEW.profile,"
+    "      NEW.req_type, coalesce(NEW.failinfo, -2), pg_backend_pid(), 1)"
+    "      ON CONFLICT (hour, profile, req_type, failinfo, writer)"
+    "      DO UPDATE SET n = transactions_hourly.n + 1;"
+    "  END IF;"
+    "  RETURN NULL;"
+    "END $$;"
+    "CREATE TRIGGER transactions_hourly AFTER INSERT OR UPDATE OF state ON transactions"
+    "  FOR EACH ROW EXECUTE FUNCTION transactions_hourly_count();",
 };
 
 #define PG_COUNT ((int)(sizeof pg_migrations / sizeof pg_migrations[0]))
@@ -635,6 +770,14 @@ static int pg_migrate_to(struct cg_db *db, int target) {
     cg_info("store: PostgreSQL database created (schema version %d)", target);
   else
     cg_info("store: schema migrated from version %d to %d", v, target);
+  int trgm = 0;
+  if (v < 18 && pg_int(db,
+                       "SELECT CASE WHEN to_regclass('certificates_subject_part') IS NULL"
+                       " THEN 0 ELSE 1 END",
+                       &trgm) == 0 && !trgm)
+    cg_warn("store: no pg_trgm (the extension is missing, or this role may not create it):"
+            " searching certificates by part of a subject or SAN reads every row;"
+            " docs/store.md says how to add its indexes");
   return 0;
 
 failed:

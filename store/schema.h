@@ -9,7 +9,7 @@ struct cg_db;
 
 /* The schema version this build writes and understands (SQLite: PRAGMA
  * user_version; PostgreSQL: the table cmpgw_schema). */
-#define CG_STORE_SCHEMA_VERSION 17
+#define CG_STORE_SCHEMA_VERSION 19
 
 /* Brings db from its PRAGMA user_version up to CG_STORE_SCHEMA_VERSION, every
  * step in one transaction, so a failure leaves the database as it was (a new

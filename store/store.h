@@ -131,6 +131,13 @@ enum cg_store_op_kind {
    * several nodes on one database does the background work (docs/store.md,
    * table leases). */
   CG_STORE_OP_LEASE,
+  /* Adds to the search index of subjects and SANs (SQLite's
+   * certificates_search, docs/store.md) up to search_batch of the
+   * certificates written since it last caught up; search_added gets how
+   * many (fewer than search_batch: it is up to date).  A search reads the
+   * rows the index lacks one by one, so this only keeps searches quick.
+   * Nothing on PostgreSQL, whose indexes each write keeps. */
+  CG_STORE_OP_SEARCH_INDEX,
 };
 
 struct cg_store_op {
@@ -176,6 +183,8 @@ struct cg_store_op {
   char lease_holder[96];
   int64_t lease_until;
   bool lease_held;
+  /* SEARCH_INDEX input and output */
+  size_t search_batch, search_added;
   /* EXPIRE input and output */
   char expire_profile[CMP_MAX_PROFILE + 1];
   int64_t expire_pending_before, expire_issued_before, expire_now;

@@ -8,6 +8,7 @@
 #      CSP (no script), frame-ancestors 'none', X-Frame-Options, nosniff,
 #      Referrer-Policy, no-store;
 #   3. a certificate whose subject is <script>alert(1)</script> shows as text;
+#      the daemon adds it to the search index, which then finds it;
 #   4. forms: without the CSRF token, with another Origin, or cross-site
 #      (Sec-Fetch-Site): 403 and nothing written; a viewer may not approve or
 #      revoke (403 from the server, whatever the page shows);
@@ -142,6 +143,16 @@ get "$W/a.jar" "/certs/$XSERIAL" "$W/x1.out"
 grep -q '&lt;script' "$W/x1.out" && ! grep -q '<script' "$W/x1.out" ||
     fail "the certificate page has the subject as markup" "$W/x1.out"
 ok "certificate $XSERIAL: the subject shows as text: $(grep -o 'CN=[^<]*alert[^<]*' "$W/x.out" | head -n 1)"
+# The daemon adds new certificates to the search index within seconds
+# (docs/store.md, "Searching certificates"); the console then finds it
+# through the index, as before it read it one by one.
+indexed() {
+    [ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM certificates_search WHERE subject LIKE '%alert(1)%'")" = 1 ]
+}
+until_true 60 indexed || fail "the daemon did not add the certificate to the search index"
+get "$W/a.jar" "/certs?q=alert(1)" "$W/x2.out"
+grep -q "data-serial=\"$XSERIAL\"" "$W/x2.out" || fail "the search index does not find it" "$W/x2.out"
+ok "the daemon indexed it; found through the index"
 
 step "4. forms from elsewhere, without the token, or from a viewer: 403, nothing written"
 expect_403() { # WHAT OUT

@@ -28,7 +28,10 @@ pg_sql postgres "CREATE DATABASE cmpgw" >/dev/null
 URL="${PG_CONNINFO/dbname=postgres/dbname=cmpgw}"
 "$CMPGW" init "$GW" --http 127.0.0.1:0 --store-url "$URL" >"$W/init.out" 2>&1 ||
     fail "cmpgw init failed" "$W/init.out"
-[ "$(pg_sql cmpgw "SELECT version FROM cmpgw_schema")" = 17 ] || fail "no schema in PostgreSQL"
+"$CMPGW" db check -c "$GW/cmpgw.conf" --json >"$W/check.json" 2>&1 || fail "db check" "$W/check.json"
+WANT="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["expected_version"])' "$W/check.json")"
+[ -n "$WANT" ] && [ "$(pg_sql cmpgw "SELECT version FROM cmpgw_schema")" = "$WANT" ] ||
+    fail "no schema in PostgreSQL (this cmpgw makes version $WANT)" "$W/check.json"
 printf '\n[profile manual]\napproval = manual\ncheck_after = 1\n' >>"$GW/cmpgw.conf"
 # certificates nobody confirms expire after 3 s (node B expires A's)
 printf '\n[profile short]\nconfirm_wait = 3\ncheck_after = 1\n' >>"$GW/cmpgw.conf"

@@ -500,6 +500,72 @@ static void test_txn_show_has_its_certificate_and_events(void **state) {
   assert_int_equal(cg_query_txn(f->st, "ffff", &d), CG_ENOT_FOUND);
 }
 
+/* ---- the dashboard ------------------------------------------------------- */
+
+/* A transaction written by hand (as the CLI or another node would), at
+ * T0 + created and T0 + updated. */
+static void txn_at(struct fixture *f, const char *id, const char *profile, const char *type,
+                   const char *state, int failinfo, int64_t created, int64_t updated) {
+  char sql[1024], c[21], u[21], fi[16] = "NULL";
+  cg_time_iso8601(T0 + created, c);
+  cg_time_iso8601(T0 + updated, u);
+  if (failinfo >= 0)
+    snprintf(fi, sizeof fi, "%d", failinfo);
+  snprintf(sql, sizeof sql,
+           "INSERT INTO transactions (transaction_id, profile, auth_ref, req_type, state,"
+           " failinfo, cert_req_id, sender_nonce, created_at, updated_at)"
+           " VALUES ('%s', '%s', 'dev', '%s', '%s', %s, 0, 'abcd', '%s', '%s')",
+           id, profile, type, state, fi, c, u);
+  peer_exec(f, sql);
+}
+
+/* Each hour's transactions are counted as they are written, whoever writes
+ * them: begun at their creation, failed once, when they become rejected or
+ * failed; the dashboard reads the last 24 hours of those counts. */
+static void test_dashboard_counts_each_hour_as_written(void **state) {
+  struct fixture *f = *state;
+  txn_at(f, "aa01", "default", "ir", "confirmed", -1, 60, 61);          /* hour 0 */
+  txn_at(f, "aa02", "default", "kur", "confirmed", -1, 3605, 3606);     /* hour 1 */
+  txn_at(f, "aa03", "default", "rr", "confirmed", -1, 3607, 3608);      /* hour 1 */
+  txn_at(f, "aa04", "fleet", "ir", "failed", 9, 3610, 3610);            /* failed at once */
+  txn_at(f, "aa05", "default", "p10cr", "pending_approval", -1, 120, 120);
+  txn_at(f, "aa07", "default", "ir", "failed", -1, 7201, 7201);         /* no failInfo */
+  txn_at(f, "aa06", "default", "ir", "confirmed", -1, -3 * 86400, -3 * 86400); /* too old */
+  /* rejected by an operator in hour 2; its later change counts nothing */
+  peer_exec(f, "UPDATE transactions SET state = 'rejected', failinfo = 2,"
+               " updated_at = '2026-01-01T02:00:01Z' WHERE transaction_id = 'aa05'");
+  peer_exec(f, "UPDATE transactions SET state = 'rejected', updated_at = '2026-01-01T02:00:09Z'"
+               " WHERE transaction_id = 'aa05'");
+
+  struct cg_query_dashboard d;
+  assert_int_equal(cg_query_dashboard(f->st, T0 + 7230, &d), 0);
+  const size_t h0 = CG_QUERY_HOURS - 3, h1 = h0 + 1, h2 = h0 + 2; /* h2: the hour running */
+  assert_int_equal(d.enrolments[h0], 2); /* aa01, aa05 */
+  assert_int_equal(d.enrolments[h1], 1);
+  assert_int_equal(d.enrolments[h2], 1);
+  assert_int_equal(d.renewals[h1], 1);
+  assert_int_equal(d.revocations[h1], 1);
+  assert_int_equal(d.failures[h0], 0);
+  assert_int_equal(d.failures[h1], 1);
+  assert_int_equal(d.failures[h2], 2);
+  int64_t all = 0;
+  for (size_t h = 0; h < CG_QUERY_HOURS; h++)
+    all += d.enrolments[h] + d.renewals[h] + d.revocations[h];
+  assert_int_equal(all, 6); /* not aa06 */
+  assert_int_equal(d.by_failinfo[9], 1);
+  assert_int_equal(d.by_failinfo[2], 1);
+  assert_int_equal(d.by_failinfo[CG_QUERY_FAILINFO_BITS], 1);
+  assert_int_equal(d.n_profiles, 2);
+  size_t k = strcmp(d.profile[0], "default") == 0 ? 0 : 1;
+  assert_string_equal(d.profile[k], "default");
+  assert_int_equal(d.profile_total[k], 5);
+  assert_int_equal(d.profile_failed[k], 2);
+  assert_string_equal(d.profile[1 - k], "fleet");
+  assert_int_equal(d.profile_total[1 - k], 1);
+  assert_int_equal(d.profile_failed[1 - k], 1);
+  assert_int_equal(d.pending_approval, 0);
+}
+
 /* ---- certificates ---------------------------------------------------------- */
 
 static void test_certs_newest_first_with_each_filter(void **state) {
@@ -559,6 +625,100 @@ static void test_certs_newest_first_with_each_filter(void **state) {
   assert_string_equal(v[0].serial, "0a03");
   cg_query_certs_free(v, n);
 }
+
+/* The serials a filter finds, newest first, joined by spaces. */
+static void found(struct fixture *f, struct cg_query_cert_filter flt, char *out, size_t cap) {
+  struct cg_query_cert *v;
+  size_t n;
+  assert_int_equal(cg_query_certs(f->st, &flt, &v, &n), 0);
+  out[0] = 0;
+  for (size_t i = 0; i < n; i++)
+    snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? " " : "", v[i].serial);
+  cg_query_certs_free(v, n);
+}
+
+#define FOUND(...) (found(f, (struct cg_query_cert_filter){__VA_ARGS__}, got, sizeof got), got)
+
+/* What every search of the test below finds, however the rows are read. */
+static void parts_found(struct fixture *f) {
+  char got[256];
+  /* Long enough for the trigram index, and short: the same answers; a
+   * typed % or _ is a character, not a wildcard, and case does not count. */
+  assert_string_equal(FOUND(.subject = "sensor_1"), "0b01");
+  assert_string_equal(FOUND(.subject = "_1"), "0b01");
+  assert_string_equal(FOUND(.subject = "100%"), "0b03");
+  assert_string_equal(FOUND(.subject = "0%"), "0b03");
+  assert_string_equal(FOUND(.subject = "SENSOR"), "0b03 0b02 0b01");
+  assert_string_equal(FOUND(.subject = "r-1"), "0b02");
+  assert_string_equal(FOUND(.subject = "k\\s"), "0b04");
+  assert_string_equal(FOUND(.subject = "%"), "0b03");
+  assert_string_equal(FOUND(.subject = "nothing"), "");
+  assert_string_equal(FOUND(.sans = "ONE.example"), "0b01");
+  assert_string_equal(FOUND(.sans = "e.e"), "0b01");
+  assert_string_equal(FOUND(.subject = "sensor", .sans = "192.0.2"), "0b01");
+  assert_string_equal(FOUND(.subject = "sensor", .offset = 1, .limit = 1), "0b02");
+  assert_string_equal(FOUND(.subject = "sensor", .offset = 2), "0b01");
+  /* By the secret's reference: the certificates its transactions issued,
+   * not one that a transaction of the same reference only names (an rr). */
+  assert_string_equal(FOUND(.reference = "dev-1"), "0b01");
+  assert_string_equal(FOUND(.reference = "dev-1", .subject = "sensor"), "0b01");
+  assert_string_equal(FOUND(.reference = "dev-1", .subject = "1"), "0b01");
+  assert_string_equal(FOUND(.reference = "dev-2"), "");
+}
+
+/* SQLite's search index brought up to date as the daemon does it
+ * (CG_STORE_OP_SEARCH_INDEX, tested in test_store). */
+static void index_all(struct fixture *f) {
+  peer_exec(f, "INSERT INTO certificates_search (rowid, subject, sans)"
+               " SELECT rowid, subject, sans FROM certificates"
+               " WHERE rowid > (SELECT upto FROM search_indexed);"
+               "UPDATE search_indexed SET upto = (SELECT max(rowid) FROM certificates)");
+}
+
+static void test_certs_found_by_part_of_subject_or_sans_exactly(void **state) {
+  struct fixture *f = *state;
+  insert_txn(f, 1, "default", "confirmed", -1, "0b01");
+  insert_txn(f, 2, "default", "confirmed", -1, "0b02");
+  peer_exec(f, "UPDATE transactions SET auth_ref = 'dev-1', req_type = 'rr'"
+               " WHERE cert_serial = '0b02'");
+  insert_cert(f, "0b01", "CN=Sensor_1", 1); /* DNS:one.example, IP:192.0.2.1 */
+  insert_cert(f, "0b02", "CN=Sensor-1", 0);
+  insert_cert(f, "0b03", "CN=SensorX1 100%", 0);
+  insert_cert(f, "0b04", "CN=back\\slash", 0);
+  char got[256];
+  parts_found(f); /* SQLite: none in the index yet, each row read */
+  if (f->pg) {  /* pg_trgm's indexes exist (the test's role owns its server) */
+    assert_int_equal(peer_int(f, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
+                                 " ('certificates_subject_part', 'certificates_sans_part')"),
+                     2);
+    return;
+  }
+  index_all(f);
+  parts_found(f); /* all through the index */
+  insert_cert(f, "0b05", "CN=sensor_1 again", 0);
+  assert_string_equal(FOUND(.subject = "sensor_1"), "0b05 0b01"); /* one of each */
+
+  /* A subject changed by hand is found by its new text only, in the index
+   * or not. */
+  peer_exec(f, "UPDATE certificates SET subject = 'CN=renamed' WHERE serial IN ('0b02', '0b05')");
+  assert_string_equal(FOUND(.subject = "renamed"), "0b05 0b02");
+  assert_string_equal(FOUND(.subject = "r-1"), "");
+  assert_string_equal(FOUND(.subject = "again"), "");
+  peer_exec(f, "UPDATE certificates SET subject = 'CN=Sensor-1' WHERE serial = '0b02'");
+
+  /* The index is read for three characters or more: a row taken out of it
+   * is not found that way, but is by a shorter part, which reads every row;
+   * 'rebuild' (docs/store.md) puts it back. */
+  peer_exec(f, "INSERT INTO certificates_search (certificates_search, rowid, subject, sans)"
+               " SELECT 'delete', rowid, subject, sans FROM certificates WHERE serial = '0b03'");
+  assert_string_equal(FOUND(.subject = "100%"), "");
+  assert_string_equal(FOUND(.subject = "0%"), "0b03");
+  peer_exec(f, "BEGIN; INSERT INTO certificates_search (certificates_search) VALUES ('rebuild');"
+               "UPDATE search_indexed SET upto = (SELECT max(rowid) FROM certificates); COMMIT");
+  assert_string_equal(FOUND(.subject = "100%"), "0b03");
+  parts_found(f);
+}
+#undef FOUND
 
 static void test_cert_show_finds_the_serial_as_people_type_it(void **state) {
   struct fixture *f = *state;
@@ -872,11 +1032,11 @@ int main(void) {
       T(test_secret_revoke_sets_time_and_records_one_event),
       T(test_operators_add_list_passwd_remove_with_events),
       T(test_operator_failed_logins_lock_and_a_good_one_forgets),
-    T(test_operators_add_list_passwd_remove_with_events),
-    T(test_operator_failed_logins_lock_and_a_good_one_forgets),
       T(test_txns_newest_first_with_each_filter),
       T(test_txn_show_has_its_certificate_and_events),
+      T(test_dashboard_counts_each_hour_as_written),
       T(test_certs_newest_first_with_each_filter),
+      T(test_certs_found_by_part_of_subject_or_sans_exactly),
       T(test_cert_show_finds_the_serial_as_people_type_it),
       T(test_cert_revoke_writes_status_revocation_and_event_once),
       T(test_cert_revoke_of_a_certificate_with_a_revocation_on_record_is_revoked),

@@ -329,6 +329,46 @@ static void test_open_twice_keeps_schema_and_data(void **state) {
   assert_int_equal(peer_int(f, "SELECT count(*) FROM secrets"), 1);
 }
 
+/* The migrations to 18 and 19 take in what a grown store holds: the search
+ * index gets every certificate there is, and the last two days'
+ * transactions are counted per hour (older ones are not). */
+static void test_migration_indexes_and_counts_what_is_there(void **state) {
+  struct fixture *f = *state;
+  if (f->pg)
+    skip(); /* made at the current version: nothing to take in */
+  struct cg_db *conn = NULL;
+  unlink(f->path);
+  assert_int_equal(cg_db_open(f->path, CG_DB_WRITER, &conn), 0);
+  assert_int_equal(cg_store_migrate_to(conn, 17), 0);
+  static const char rows[] =
+      "INSERT INTO transactions (transaction_id, profile, req_type, state, failinfo, cert_serial,"
+      " created_at, updated_at) VALUES"
+      " ('c1', 'default', 'ir', 'confirmed', NULL, 'ab01',"
+      "  strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 hour'),"
+      "  strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 hour')),"
+      " ('c2', 'default', 'ir', 'failed', 9, NULL,"
+      "  strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 hour'),"
+      "  strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-30 minutes')),"
+      " ('c3', 'default', 'ir', 'failed', 9, NULL,"
+      "  strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-5 days'),"
+      "  strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-5 days'));"
+      "INSERT INTO certificates (serial, subject, issuer, not_before, not_after, der,"
+      " transaction_id, created_at, status) VALUES ('ab01', 'CN=old-device', 'CN=ca',"
+      " '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', x'3000', 'c1', '2026-01-01T00:00:00Z',"
+      " 'valid');";
+  assert_int_equal(sqlite3_exec(cg_db_sqlite(conn), rows, NULL, NULL, NULL), SQLITE_OK);
+  cg_db_close(conn);
+  struct cg_store *st = NULL;
+  assert_int_equal(cg_store_open(f->path, &st), 0);
+  cg_store_close(st);
+  assert_int_equal(peer_int(f, "SELECT upto FROM search_indexed"),
+                   peer_int(f, "SELECT max(rowid) FROM certificates"));
+  assert_int_equal(
+      peer_int(f, "SELECT count(*) FROM certificates_search WHERE subject LIKE '%old-dev%'"), 1);
+  assert_int_equal(peer_int(f, "SELECT sum(n) FROM transactions_hourly WHERE failinfo = -1"), 2);
+  assert_int_equal(peer_int(f, "SELECT sum(n) FROM transactions_hourly WHERE failinfo = 9"), 1);
+}
+
 /* A database of every earlier version, with rows in it, is brought to the
  * current one by cg_store_open() without losing them. */
 static void test_every_earlier_version_migrates_with_its_data(void **state) {
@@ -1386,6 +1426,55 @@ static void test_a_lease_has_one_holder_until_it_runs_out(void **state) {
   assert_string_equal(text, "node-b 2026-01-01T00:01:10Z");
 }
 
+/* SQLite's search index takes the certificates written since its last look
+ * in batches, oldest first, and is whole once a batch comes back short;
+ * PostgreSQL has nothing to do. */
+static size_t index_batch(struct fixture *f, struct cg_store *st, size_t batch, int *done) {
+  struct cg_store_op op;
+  memset(&op, 0, sizeof op);
+  op.kind = CG_STORE_OP_SEARCH_INDEX;
+  op.search_batch = batch;
+  submit(st, &op, NULL);
+  run_until(&f->loop, &tally.done, ++*done);
+  assert_int_equal(op.result, batch == 0 ? CG_EINVAL : 0);
+  return op.search_added;
+}
+
+static void add_certs(struct fixture *f, unsigned from, unsigned to) {
+  for (unsigned i = from; i < to; i++) {
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO certificates (serial, subject, issuer, not_before, not_after, der,"
+             " created_at, status) VALUES ('%04x', 'CN=unit-%u', 'CN=CA', '2026-01-01T00:00:00Z',"
+             " '2027-01-01T00:00:00Z', %s, '2026-01-01T00:00:00Z', 'valid')",
+             i, i, f->pg ? "'\\x00'::bytea" : "x'00'");
+    peer_exec(f, sql);
+  }
+}
+
+static void test_the_search_index_takes_new_certificates_in_batches(void **state) {
+  struct fixture *f = *state;
+  struct cg_store *st = open_started(f);
+  int done = 0;
+  add_certs(f, 0, 10);
+  static const size_t want[] = {4, 4, 2, 0};
+  for (size_t i = 0; i < 4; i++)
+    assert_int_equal(index_batch(f, st, 4, &done), f->pg ? 0 : want[i]);
+  assert_int_equal(index_batch(f, st, 0, &done), 0);
+  if (!f->pg) { /* what the index finds (LIKE on the FTS5 table reads it) */
+    const char *found = "SELECT count(*) FROM certificates_search WHERE subject LIKE '%unit-1%'";
+    assert_int_equal(peer_int(f, "SELECT upto FROM search_indexed"),
+                     peer_int(f, "SELECT max(rowid) FROM certificates"));
+    assert_int_equal(peer_int(f, found), 1); /* unit-1 */
+    add_certs(f, 10, 12);
+    assert_int_equal(peer_int(f, found), 1); /* unit-10 and unit-11 not yet */
+    assert_int_equal(index_batch(f, st, 4, &done), 2);
+    assert_int_equal(peer_int(f, found), 3);
+    peer_exec(f, "INSERT INTO certificates_search (certificates_search) VALUES ('integrity-check')");
+  }
+  stop_and_close(f, st);
+}
+
 /* Two stores on one database, as two nodes: both insert the same
  * transactionID at once; the database lets one win, the other is
  * CG_EEXISTS (transactionIdInUse for its device), and one row is written. */
@@ -1793,6 +1882,7 @@ int main(void) {
       T(test_settings_round_trip),
       T(test_open_twice_keeps_schema_and_data),
       T(test_every_earlier_version_migrates_with_its_data),
+      T(test_migration_indexes_and_counts_what_is_there),
       T(test_open_refuses_a_newer_schema),
       T(test_secret_round_trips_every_field),
       T(test_secret_duplicate_reference_is_eexists),
@@ -1816,6 +1906,7 @@ int main(void) {
       T(test_poll_refresh_and_background_issue_keep_each_others_nonce),
       T(test_expiry_ends_old_waiting_and_unconfirmed_transactions),
       T(test_a_lease_has_one_holder_until_it_runs_out),
+      T(test_the_search_index_takes_new_certificates_in_batches),
       T(test_a_lost_connection_fails_one_group_and_comes_back),
       T(test_two_stores_racing_on_one_transaction_id_one_wins),
       T(test_a_row_waiting_at_the_ca_keeps_its_state_and_time),
