@@ -354,6 +354,25 @@ struct secret_revoke_arg {
   char *revoked_at;
 };
 
+/* An `events` row in the transaction of db. */
+static int event_row(struct cg_db *db, const char *at, const char *txid, const char *kind,
+                     const char *detail) {
+  struct cg_db_stmt *s;
+  int err = prepare(db,
+                    "INSERT INTO events (at, transaction_id, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+                    &s);
+  if (err != 0)
+    return err;
+  if ((cg_store_sql_bind_text(s, 1, at) | cg_store_sql_bind_text_or_null(s, 2, txid) |
+       cg_store_sql_bind_text(s, 3, kind) | cg_store_sql_bind_text_or_null(s, 4, detail)) !=
+      CG_DB_OK)
+    err = cg_store_sql_bind_failed(db, "event");
+  else
+    err = step_done(db, s, "recording an event");
+  cg_db_finalize(s);
+  return err;
+}
+
 static int secret_revoke_body(struct cg_db *db, void *arg) {
   struct secret_revoke_arg *a = arg;
   struct cg_db_stmt *s;
@@ -391,16 +410,7 @@ static int secret_revoke_body(struct cg_db *db, void *arg) {
 
   char detail[CMP_MAX_REF + 16];
   snprintf(detail, sizeof detail, "reference=%s", a->reference);
-  if ((err = prepare(db,
-                     "INSERT INTO events (at, transaction_id, kind, detail)"
-                     " VALUES (?1, NULL, 'secret.revoked', ?2)",
-                     &s)) != 0)
-    return err;
-  if ((cg_store_sql_bind_text(s, 1, a->now) | cg_store_sql_bind_text(s, 2, detail)) != CG_DB_OK)
-    err = cg_store_sql_bind_failed(db, "event");
-  else
-    err = step_done(db, s, "recording an event");
-  cg_db_finalize(s);
+  err = event_row(db, a->now, NULL, "secret.revoked", detail);
   if (err == 0)
     memcpy(a->revoked_at, a->now, CG_QUERY_TIME);
   return err;
@@ -1239,25 +1249,6 @@ bool cg_query_operator_name_ok(const char *name) {
 
 bool cg_query_operator_role_ok(const char *role) {
   return !strcmp(role, "viewer") || !strcmp(role, "operator") || !strcmp(role, "admin");
-}
-
-/* An `events` row in the transaction of db. */
-static int event_row(struct cg_db *db, const char *at, const char *txid, const char *kind,
-                     const char *detail) {
-  struct cg_db_stmt *s;
-  int err = prepare(db,
-                    "INSERT INTO events (at, transaction_id, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-                    &s);
-  if (err != 0)
-    return err;
-  if ((cg_store_sql_bind_text(s, 1, at) | cg_store_sql_bind_text_or_null(s, 2, txid) |
-       cg_store_sql_bind_text(s, 3, kind) | cg_store_sql_bind_text_or_null(s, 4, detail)) !=
-      CG_DB_OK)
-    err = cg_store_sql_bind_failed(db, "event");
-  else
-    err = step_done(db, s, "recording an event");
-  cg_db_finalize(s);
-  return err;
 }
 
 #define OPERATOR_COLUMNS                                                                           \
