@@ -3,9 +3,9 @@
 chromium, headless, through chromedriver and python3-selenium), as an
 operator works: log in, watch the dashboard, approve a request while
 `openssl cmp` polls for it, find a certificate and revoke it, see that a
-subject that is markup stays text, log out; a viewer's page has no approve
-button and the server refuses the form all the same.  Screenshots of each
-page go to SHOTS.
+subject that is markup stays text, see the dashboard count it all, log
+out; a viewer's page has no approve button and the server refuses the form
+all the same.  Screenshots of each page go to SHOTS.
 
 Usage: console_browser.py CONSOLE-URL HTTP-PORT GW-DIR WORK-DIR SHOTS CMPGW RA-SUBJECT
 Exits 0 when every check held, 1 otherwise (saying which), 77 when the
@@ -215,6 +215,22 @@ def run(driver):
         fail("the subject ran as script")
     shot(driver, "08-markup-subject")
     ok("the subject %r shows as text; no script ran" % cell)
+
+    # 4b. the dashboard counts what happened (its counts are kept 10 s: it is
+    # read again until they show; the hours come from transactions_hourly)
+    def counted():
+        driver.get(URL + "/")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#profiles td.num")
+        valid = driver.find_element(By.CSS_SELECTOR, "#valid b").text
+        bars = driver.find_elements(By.CSS_SELECTOR, "svg rect")
+        if rows and int(rows[0].text) > 0 and int(valid) > 0 and len(bars) > 1:
+            return (rows[0].text, valid)
+        time.sleep(1)
+        return None
+    n_tx, n_valid = until("the dashboard does not count the enrolments", counted, 90)
+    shot(driver, "12-dashboard-later")
+    ok("the dashboard counts them: the first profile's transactions %s, valid "
+       "certificates %s, bars in the chart" % (n_tx, n_valid))
 
     # 5. log out
     driver.find_element(By.ID, "logout").click()

@@ -57,7 +57,7 @@ TID="$(sed -n 's/^TXID_VIEWER=//p' "$W/browser.out")"
 [ "$(sqlite3 "$GW/cmpgw.db" "SELECT count(*) FROM events WHERE kind = 'console.approved' AND detail LIKE 'operator=alice %'")" = 1 ] ||
     fail "the approval is not in the audit log under alice's name"
 N="$(find "$SHOTS" -name '*.png' | wc -l)"
-[ "$N" = 11 ] || fail "$N screenshots, not 11, in $SHOTS"
+[ "$N" = 12 ] || fail "$N screenshots, not 12, in $SHOTS"
 ok "the viewer's transaction still waits; alice's approval is in the audit log; $N screenshots in $SHOTS"
 
 daemon_stop TERM 30
